@@ -1,0 +1,34 @@
+"""The Bus protocol: fan live records out to every server replica subscribed to a channel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from runwatch.store.base import Record
+
+BusCallback = Callable[[list[Record]], None]
+Unsubscribe = Callable[[], None]
+
+
+def run_channel(run_id: str) -> str:
+    """The channel that carries a run's live records, in seq order."""
+    return f"run:{run_id}"
+
+
+# Carries one record per changed run: seq 0, body the run id (UTF-8). Receivers re-read the run.
+RUNS_CHANNEL = "runs"
+
+
+class Bus(Protocol):
+    """Publish/subscribe of live records. Callbacks run on the event loop, in publish order."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def publish(self, channel: str, records: list[Record]) -> None: ...
+
+    def subscribe(self, channel: str, callback: BusCallback) -> Unsubscribe: ...
+
+    def health(self) -> dict[str, object]: ...

@@ -1,0 +1,40 @@
+"""The in-process bus: the default for a single server."""
+
+from __future__ import annotations
+
+from runwatch.bus.base import BusCallback, Unsubscribe
+from runwatch.store.base import Record
+
+
+class MemoryBus:
+    """Calls each subscriber's callback synchronously, in publish order; holds no backlog."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, list[BusCallback]] = {}
+        self.published = 0
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self._subscribers.clear()
+
+    def publish(self, channel: str, records: list[Record]) -> None:
+        self.published += len(records)
+        for callback in list(self._subscribers.get(channel, ())):
+            callback(records)
+
+    def subscribe(self, channel: str, callback: BusCallback) -> Unsubscribe:
+        self._subscribers.setdefault(channel, []).append(callback)
+
+        def unsubscribe() -> None:
+            callbacks = self._subscribers.get(channel, [])
+            if callback in callbacks:
+                callbacks.remove(callback)
+            if not callbacks:
+                self._subscribers.pop(channel, None)
+
+        return unsubscribe
+
+    def health(self) -> dict[str, object]:
+        return {"backend": "memory", "channels": len(self._subscribers), "published": self.published}

@@ -1,0 +1,104 @@
+"""Wire schemas shared by the SDK and the server (msgspec: validate and decode in one pass).
+
+Non-finite floats have no JSON form, so on the wire a metric value is a number, ``null`` (NaN)
+or one of the strings in :data:`NON_FINITE` ("nan", "inf", "-inf").
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import msgspec
+
+Value = float | str | None
+Entity = int | str | None
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "crashed"]
+FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "crashed"})
+
+NON_FINITE: dict[str, float] = {
+    "nan": math.nan,
+    "NaN": math.nan,
+    "inf": math.inf,
+    "Infinity": math.inf,
+    "-inf": -math.inf,
+    "-Infinity": -math.inf,
+}
+
+
+class RunCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST /api/v1/runs``."""
+
+    project: str
+    name: str | None = None
+    group: str | None = None
+    tags: list[str] = []
+    config: dict[str, Any] = {}
+
+
+class PointRow(msgspec.Struct, array_like=True):
+    """One ``log()`` call: ``[step, wall time, {key: value}]`` (an array on the wire: compact)."""
+
+    step: int
+    ts: float
+    values: dict[str, Value]
+
+
+class EventIn(msgspec.Struct, forbid_unknown_fields=True):
+    """One structural or user event logged by a producer."""
+
+    kind: str
+    ts: float
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    entity: Entity = None
+    payload: dict[str, Any] = {}
+
+
+class StatusIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A status change reported by the producer (e.g. the final status from ``finish()``)."""
+
+    state: RunStatus
+    ts: float
+    error: str | None = None
+    exit_code: int | None = None
+
+
+class Batch(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST /api/v1/runs/{run}/batches``; ``(producer, batch_seq)`` makes retries idempotent."""
+
+    producer: str
+    batch_seq: int
+    points: list[PointRow] = []
+    events: list[EventIn] = []
+    status: StatusIn | None = None
+
+
+class BatchAck(msgspec.Struct):
+    """Answer to an ingested batch, sent only after the batch is committed."""
+
+    seq_first: int
+    seq_last: int
+    duplicate: bool
+    points: int
+    events: int
+
+
+def decode_value(raw: Value) -> float:
+    """Turn a wire value into a float (``null`` is NaN); raise ``ValueError`` for an unknown string."""
+    if raw is None:
+        return math.nan
+    if isinstance(raw, str):
+        try:
+            return NON_FINITE[raw]
+        except KeyError:
+            raise ValueError(f"not a number: {raw[:40]!r} (use a number, null, 'nan', 'inf' or '-inf')") from None
+    return float(raw)
+
+
+def encode_value(value: float) -> Value:
+    """Turn a float into its wire form, keeping NaN and ±inf distinguishable."""
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "nan"
+    return "inf" if value > 0 else "-inf"

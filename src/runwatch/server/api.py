@@ -1,0 +1,147 @@
+"""REST routes: runs, projects, ingest, metrics, events and the hydration state of a run page."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from runwatch.protocol import Batch, RunCreate
+from runwatch.server.auth import require_token
+from runwatch.server.errors import ApiError, field_of
+from runwatch.store.base import RunInfo, Store
+from runwatch.store.prepare import BatchRejected, prepare_batch
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
+_batch_decoder = msgspec.json.Decoder(Batch)
+_run_decoder = msgspec.json.Decoder(RunCreate)
+MAX_EVENTS_PAGE = 1000
+MAX_POINTS = 20_000
+
+
+def json_response(content: Any, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(content), status_code=status, media_type="application/json")
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+async def _run_or_404(store: Store, run_id: str) -> RunInfo:
+    run = await store.get_run(run_id)
+    if run is None:
+        raise ApiError(404, "run_not_found", f"no run with id {run_id!r}", "run")
+    return run
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "body_too_large", f"request body over the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "body_too_large", f"request body over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
+    """Decode and validate a body; a malformed one is a 400 that names the field."""
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise ApiError(400, f"invalid_{what}", str(exc), field_of(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+
+
+@router.get("/projects")
+async def list_projects(request: Request) -> Response:
+    return json_response({"projects": await _store(request).list_projects()})
+
+
+@router.post("/runs", status_code=201, openapi_extra={"x-runwatch-body": "RunCreate"})
+async def create_run(request: Request) -> Response:
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    spec: RunCreate = decode(_run_decoder, body, "run")
+    if not spec.project.strip():
+        raise ApiError(400, "invalid_run", "project must not be empty", "$.project")
+    return json_response(await _store(request).create_run(spec), 201)
+
+
+@router.get("/runs")
+async def list_runs(
+    request: Request,
+    project: str | None = None,
+    status: str | None = None,
+    tag: str | None = None,
+) -> Response:
+    runs = await _store(request).list_runs(project, status, tag)
+    return json_response({"runs": runs})
+
+
+@router.get("/runs/{run_id}")
+async def get_run(request: Request, run_id: str) -> Response:
+    return json_response(await _run_or_404(_store(request), run_id))
+
+
+@router.post("/runs/{run_id}/batches", openapi_extra={"x-runwatch-body": "Batch"})
+async def ingest_batch(request: Request, run_id: str) -> Response:
+    """Store one batch; answered only after it is committed. A retried batch is stored once."""
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    batch: Batch = decode(_batch_decoder, body, "batch")
+    try:
+        prepared = prepare_batch(batch)
+    except BatchRejected as exc:
+        raise ApiError(400, "invalid_batch", exc.message, exc.field) from None
+    ack = await _store(request).ingest(run_id, prepared)
+    return json_response(ack)
+
+
+@router.get("/runs/{run_id}/metrics")
+async def get_metrics(
+    request: Request,
+    run_id: str,
+    keys: str | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    max_points: int = Query(1000, ge=1, le=MAX_POINTS),
+    x: Literal["step", "time"] = "step",
+) -> Response:
+    """Per key, raw points when at most ``max_points`` fall in range, else that many buckets."""
+    store = _store(request)
+    await _run_or_404(store, run_id)
+    names = [k for k in keys.split(",") if k] if keys else await store.metric_keys(run_id)
+    series = await store.metrics(run_id, names, start, end, max_points, x)
+    return json_response({"run": run_id, "x": x, "series": series})
+
+
+@router.get("/runs/{run_id}/events")
+async def get_events(
+    request: Request,
+    run_id: str,
+    after: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=MAX_EVENTS_PAGE),
+    kind: str | None = None,
+) -> Response:
+    store = _store(request)
+    await _run_or_404(store, run_id)
+    events = await store.events(run_id, after, limit, kind)
+    return json_response({"events": events, "next_after": events[-1].seq if events else after})
+
+
+@router.get("/runs/{run_id}/state")
+async def get_state(request: Request, run_id: str) -> Response:
+    """Everything a run page draws at once, and the ``seq`` it is current to (open live from it)."""
+    settings = request.app.state.settings
+    state = await _store(request).state(run_id, settings.state_max_points, settings.state_events)
+    if state is None:
+        raise ApiError(404, "run_not_found", f"no run with id {run_id!r}", "run")
+    return json_response(state)

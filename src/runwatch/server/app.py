@@ -1,0 +1,138 @@
+"""The app factory: wires a Store, a Bus, the live hub and the routes into one ASGI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from runwatch import __version__
+from runwatch.bus import RUNS_CHANNEL, Bus, MemoryBus, run_channel
+from runwatch.protocol import Batch, RunCreate
+from runwatch.server import api, errors, live, pages
+from runwatch.server.fanout import RESET_LAG, LiveHub
+from runwatch.server.runs_feed import RunsFeed, touched
+from runwatch.server.settings import Settings
+from runwatch.store.base import Committed, Store
+from runwatch.store.sqlite import SqliteStore
+
+
+class SecurityHeaders:
+    """Adds the Content-Security-Policy and friends to every HTTP response (pure ASGI: streams)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", pages.CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _publisher(bus: Bus) -> Any:
+    def publish(committed: list[Committed]) -> None:
+        for change in committed:
+            bus.publish(run_channel(change.run_id), change.records)
+        # One runs-list notice per run per commit, however many records it carried.
+        for run_id in dict.fromkeys(c.run_id for c in committed):
+            bus.publish(RUNS_CHANNEL, [touched(run_id)])
+
+    return publish
+
+
+def _openapi_with_wire_schemas(app: FastAPI) -> Any:
+    """FastAPI's schema plus the msgspec wire schemas of the bodies it cannot see."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        (batch, run), components = msgspec.json.schema_components(
+            [Batch, RunCreate], ref_template="#/components/schemas/{name}"
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        bodies = {"Batch": batch, "RunCreate": run}
+        for path in schema["paths"].values():
+            for op in path.values():
+                name = op.pop("x-runwatch-body", None)
+                if name:
+                    op["requestBody"] = {
+                        "required": True,
+                        "content": {"application/json": {"schema": bodies[name]}},
+                    }
+        app.openapi_schema = schema
+        return schema
+
+    return openapi
+
+
+def create_app(
+    settings: Settings | None = None, store: Store | None = None, bus: Bus | None = None
+) -> FastAPI:
+    """Build the runwatch ASGI app; the store defaults to SQLite in ``settings.data_dir``."""
+    settings = settings or Settings()
+    store = store or SqliteStore(settings.data_dir)
+    bus = bus or MemoryBus()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await store.open()
+        await bus.start()
+        store.add_commit_listener(_publisher(bus))
+        app.state.runs_feed.start()
+        try:
+            yield
+        finally:
+            await app.state.runs_feed.stop()
+            await bus.stop()
+            await store.close()
+
+    app = FastAPI(title="runwatch", version=__version__, lifespan=lifespan)
+    hub = LiveHub(bus)
+    app.state.settings = settings
+    app.state.store = store
+    app.state.bus = bus
+    app.state.hub = hub
+    app.state.reset_lag = RESET_LAG
+    app.state.runs_feed = RunsFeed(store, hub)
+    errors.install(app)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz(request: Request) -> Response:
+        """Liveness, with the store's and the bus's status."""
+        body = {
+            "status": "ok",
+            "version": __version__,
+            "store": await store.health(),
+            "bus": bus.health(),
+            "subscribers": hub.subscriber_count(),
+        }
+        return api.json_response(body)
+
+    app.include_router(api.router)
+    app.include_router(live.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.WEB_DIR), name="static")
+    app.openapi = _openapi_with_wire_schemas(app)  # type: ignore[method-assign]
+    app.add_middleware(SecurityHeaders)
+    return app

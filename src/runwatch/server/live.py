@@ -1,0 +1,125 @@
+"""Live routes: a run's records over WebSocket or SSE, and runs-list deltas over WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import msgspec
+from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
+from starlette.responses import StreamingResponse
+from starlette.websockets import WebSocketDisconnect
+
+from runwatch.server.auth import WS_UNAUTHORIZED, is_authorized, require_token
+from runwatch.server.errors import ApiError
+from runwatch.server.fanout import Subscriber, frame_text, run_stream
+
+router = APIRouter(prefix="/api/v1")
+WS_RUN_NOT_FOUND = 4404
+
+
+async def _until_disconnect(websocket: WebSocket, work: Callable[[], Awaitable[None]]) -> None:
+    """Run ``work`` until it ends or the client goes away, whichever is first."""
+    sender = asyncio.create_task(work())
+
+    async def listen() -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+
+    listener = asyncio.create_task(listen())
+    done, pending = await asyncio.wait({sender, listener}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+            await task
+    for task in done:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            task.result()
+
+
+async def _accept(websocket: WebSocket) -> bool:
+    if not is_authorized(websocket, websocket.app.state.settings.token):
+        await websocket.close(code=WS_UNAUTHORIZED, reason="missing or invalid token")
+        return False
+    await websocket.accept()
+    return True
+
+
+@router.websocket("/runs/{run_id}/live")
+async def run_live(websocket: WebSocket, run_id: str, since: int = 0) -> None:
+    """Every record with seq > ``since``, replayed then live, in order; ends after run.closed."""
+    if not await _accept(websocket):
+        return
+    store, hub = websocket.app.state.store, websocket.app.state.hub
+    if await store.get_run(run_id) is None:
+        await websocket.close(code=WS_RUN_NOT_FOUND, reason=f"no run with id {run_id!r}")
+        return
+
+    async def send_all() -> None:
+        stream = run_stream(store, hub, run_id, max(since, 0), websocket.app.state.reset_lag)
+        async with contextlib.aclosing(stream):
+            async for items in stream:
+                await websocket.send_text(frame_text(items))
+        await websocket.close(code=1000, reason="run closed")
+
+    await _until_disconnect(websocket, send_all)
+
+
+@router.get("/runs/{run_id}/stream", dependencies=[Depends(require_token)])
+async def run_sse(
+    request: Request,
+    run_id: str,
+    since: int | None = Query(None, ge=0),
+    last_event_id: str | None = Header(None),
+) -> StreamingResponse:
+    """The same records as Server-Sent Events; ``Last-Event-ID`` resumes after that seq."""
+    store, hub = request.app.state.store, request.app.state.hub
+    if await store.get_run(run_id) is None:
+        raise ApiError(404, "run_not_found", f"no run with id {run_id!r}", "run")
+    start = since or 0
+    if last_event_id is not None and last_event_id.strip().isdigit():
+        start = int(last_event_id.strip())
+
+    async def events() -> AsyncIterator[str]:
+        stream = run_stream(store, hub, run_id, start, request.app.state.reset_lag)
+        async with contextlib.aclosing(stream):
+            async for items in stream:
+                yield "".join(f"id: {seq}\ndata: {text}\n\n" for seq, text in items)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+@router.websocket("/live")
+async def runs_live(websocket: WebSocket, project: str | None = None) -> None:
+    """The runs list as a snapshot, then one ``run`` message per changed run."""
+    if not await _accept(websocket):
+        return
+    store, feed = websocket.app.state.store, websocket.app.state.runs_feed
+    viewer = Subscriber()
+    feed.add_viewer(viewer, project)
+
+    async def send_all() -> None:
+        runs = await store.list_runs(project=project)
+        seq = feed.next_seq()
+        await websocket.send_text(
+            msgspec.json.encode({"seq": seq, "type": "runs", "runs": runs}).decode()
+        )
+        while True:
+            await viewer.wait()
+            items = viewer.drain()
+            if viewer.overflowed:
+                viewer.overflowed = False
+                seq = feed.next_seq()
+                items = [(seq, f'{{"seq":{seq},"type":"reset"}}')]
+            if items:
+                await websocket.send_text(frame_text(items))
+
+    try:
+        await _until_disconnect(websocket, send_all)
+    finally:
+        feed.remove_viewer(viewer)

@@ -1,0 +1,43 @@
+"""HTML pages and static files (our ES modules and CSS, and uPlot from the uplot-python package)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from fastapi import APIRouter
+from starlette.responses import FileResponse, Response
+
+from runwatch.server.errors import ApiError
+
+router = APIRouter(include_in_schema=False)
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+_VENDOR = {"uPlot.iife.js": "application/javascript", "uPlot.min.css": "text/css"}
+# No inline scripts or styles anywhere: user content can never become code.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
+)
+
+
+def _page(name: str) -> FileResponse:
+    return FileResponse(WEB_DIR / name, media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/")
+async def runs_page() -> FileResponse:
+    return _page("index.html")
+
+
+@router.get("/runs/{run_id}")
+async def run_page(run_id: str) -> FileResponse:
+    return _page("run.html")
+
+
+@router.get("/static/vendor/{name}")
+async def vendor(name: str) -> Response:
+    """uPlot's own files, read from the installed uplot-python package (never committed here)."""
+    if name not in _VENDOR:
+        raise ApiError(404, "not_found", f"no vendor file {name!r}")
+    data = resources.files("uplot").joinpath("static", name).read_bytes()
+    return Response(data, media_type=_VENDOR[name], headers={"Cache-Control": "max-age=86400"})

@@ -1,0 +1,97 @@
+"""Runs-list live deltas: which runs changed, at most a few times a second, for every viewer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import msgspec
+
+from runwatch.bus.base import RUNS_CHANNEL
+from runwatch.server.fanout import LiveHub, LiveItem, Subscriber
+from runwatch.store.base import Record, RunInfo, Store
+
+FLUSH_INTERVAL = 0.25
+# Distinct runs remembered as changed between two flushes; past this, viewers get a reset.
+DIRTY_CAP = 2000
+
+
+class RunsFeed:
+    """Collects changed run ids from the bus and, every ``FLUSH_INTERVAL``, sends their new rows.
+
+    Each viewer gets ``{"type": "run", "run": {...}}`` per changed run that matches its project
+    filter. Throttling bounds the work to one read per changed run per interval, however fast
+    runs log.
+    """
+
+    def __init__(self, store: Store, hub: LiveHub, interval: float = FLUSH_INTERVAL) -> None:
+        self._store = store
+        self._hub = hub
+        self._interval = interval
+        self._dirty: set[str] = set()
+        self._overflow = False
+        self._viewers: dict[Subscriber, str | None] = {}
+        self._seq = 0
+        self._task: asyncio.Task[None] | None = None
+        self._feed = Subscriber()
+
+    def start(self) -> None:
+        self._hub.subscribe(RUNS_CHANNEL, self._feed)
+        self._task = asyncio.create_task(self._loop(), name="runwatch-runs-feed")
+
+    async def stop(self) -> None:
+        self._hub.unsubscribe(RUNS_CHANNEL, self._feed)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def add_viewer(self, viewer: Subscriber, project: str | None) -> None:
+        self._viewers[viewer] = project
+
+    def remove_viewer(self, viewer: Subscriber) -> None:
+        self._viewers.pop(viewer, None)
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    async def _loop(self) -> None:
+        while True:
+            await self._feed.wait()
+            for _, run_id in self._feed.drain():
+                self._dirty.add(run_id)
+            if self._feed.overflowed or len(self._dirty) > DIRTY_CAP:
+                self._feed.overflowed = False
+                self._dirty.clear()
+                self._broadcast_all(self._item("reset", {}))
+            await self._flush()
+            await asyncio.sleep(self._interval)  # throttle: batch the changes of this interval
+
+    async def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        if not self._viewers:
+            return
+        for run_id in sorted(dirty):
+            run = await self._store.get_run(run_id)
+            if run is not None:
+                self._send_run(run)
+
+    def _send_run(self, run: RunInfo) -> None:
+        item = self._item("run", {"run": run})
+        for viewer, project in self._viewers.items():
+            if project is None or project == run.project:
+                viewer.offer([item])
+
+    def _broadcast_all(self, item: LiveItem) -> None:
+        for viewer in self._viewers:
+            viewer.offer([item])
+
+    def _item(self, kind: str, fields: dict[str, object]) -> LiveItem:
+        seq = self.next_seq()
+        return (seq, msgspec.json.encode({"seq": seq, "type": kind, **fields}).decode())
+
+
+def touched(run_id: str) -> Record:
+    """The bus record that says a run changed."""
+    return Record(0, run_id.encode())

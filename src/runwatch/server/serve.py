@@ -1,0 +1,39 @@
+"""Run the app under uvicorn on a socket we bind ourselves (so port 0 works and is reported)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import uvicorn
+
+from runwatch.server.app import create_app
+from runwatch.server.settings import Settings
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: Settings) -> None:
+    """Serve until interrupted; prints ``runwatch listening on URL`` once the socket is bound."""
+    settings.check_bind()
+    sock = bind(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    auth = "token required" if settings.token else "no auth: loopback only"
+    print(f"runwatch listening on http://{shown}:{port} ({auth}; data in {settings.data_dir})")
+    sys.stdout.flush()
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level="warning",
+        ws_max_size=16 * 1024 * 1024,
+        timeout_graceful_shutdown=3,
+    )
+    uvicorn.Server(config).run(sockets=[sock])

@@ -1,0 +1,39 @@
+"""Server settings: one object, built by the CLI or by tests, passed to the app factory."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server can be told; defaults are safe for a single local machine."""
+
+    data_dir: Path = Path(".runwatch")
+    host: str = "127.0.0.1"
+    port: int = 8765
+    # A shared bearer token; when set, every API call and socket must present it.
+    token: str | None = None
+    max_body_bytes: int = 16 * 1024 * 1024
+    state_max_points: int = 1000
+    state_events: int = 200
+
+    def check_bind(self) -> None:
+        """Refuse to listen beyond loopback without auth: telemetry is private by default."""
+        if self.token is None and not is_loopback(self.host):
+            raise ValueError(
+                f"refusing to bind {self.host} without auth: set a token with --token "
+                "(or RUNWATCH_SERVER_TOKEN), or bind 127.0.0.1"
+            )
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,157 @@
+"""The Store protocol: what the server needs from durable storage, whatever the backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
+
+import msgspec
+
+from runwatch.protocol import BatchAck, RunCreate
+from runwatch.store.prepare import PreparedBatch
+
+
+class RunInfo(msgspec.Struct):
+    """A run as the API shows it."""
+
+    id: str
+    project: str
+    name: str
+    group: str | None
+    tags: list[str]
+    config: dict[str, Any]
+    status: str
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    last_update: float | None
+    exit_code: int | None
+    error: str | None
+    seq: int
+    summary: dict[str, Any]
+
+
+class ProjectInfo(msgspec.Struct):
+    """A project with its run counts."""
+
+    name: str
+    runs: int
+    running: int
+    last_update: float | None
+
+
+class EventRecord(msgspec.Struct):
+    """A stored event; ``seq`` is its place in the run's live sequence."""
+
+    seq: int
+    ts: float
+    kind: str
+    level: str
+    entity: int | str | None
+    payload: dict[str, Any]
+
+
+class Series(msgspec.Struct, omit_defaults=True):
+    """One metric's points over a range: raw points, or buckets when there are too many.
+
+    Columns line up index by index. Raw mode fills ``x`` and ``value``; bucket mode fills ``x``
+    (first x in the bucket), ``min``, ``max``, ``mean`` (over finite values), ``count`` (all
+    points, NaN included) and ``last``. Values are wire values (see ``protocol.encode_value``).
+    """
+
+    mode: Literal["raw", "buckets"]
+    x: list[float]
+    value: list[Any] | None = None
+    min: list[Any] | None = None
+    max: list[Any] | None = None
+    mean: list[Any] | None = None
+    count: list[int] | None = None
+    last: list[Any] | None = None
+
+
+class RunState(msgspec.Struct):
+    """Everything a page needs to draw a run at once, current to ``seq`` (one read snapshot)."""
+
+    run: RunInfo
+    seq: int
+    metrics: dict[str, Series]
+    events: list[EventRecord]
+
+
+class Record(msgspec.Struct):
+    """One live record: its run-wide sequence number and its encoded JSON message."""
+
+    seq: int
+    body: bytes
+
+
+class Committed(msgspec.Struct):
+    """What one commit changed for one run: passed to commit listeners, in commit order."""
+
+    run_id: str
+    records: list[Record]
+    status_changed: bool
+
+
+class IngestError(Exception):
+    """A batch that cannot be stored; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+CommitListener = Callable[[list[Committed]], None]
+
+
+class Store(Protocol):
+    """Durable storage of runs, series, events and the live journal.
+
+    Writes are acknowledged only after commit. Commit listeners are called in commit order, on
+    the event loop thread that opened the store, with every record of the commit.
+    """
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def add_commit_listener(self, listener: CommitListener) -> None: ...
+
+    async def create_run(self, spec: RunCreate) -> RunInfo: ...
+
+    async def get_run(self, run_id: str) -> RunInfo | None: ...
+
+    async def list_runs(
+        self, project: str | None = None, status: str | None = None, tag: str | None = None
+    ) -> list[RunInfo]: ...
+
+    async def list_projects(self) -> list[ProjectInfo]: ...
+
+    async def ingest(self, run_id: str, batch: PreparedBatch) -> BatchAck: ...
+
+    async def replay(self, run_id: str, since: int, limit: int) -> list[Record]: ...
+
+    async def events(
+        self, run_id: str, after: int = 0, limit: int = 100, kind: str | None = None,
+        newest_first: bool = False,
+    ) -> list[EventRecord]: ...
+
+    async def metric_keys(self, run_id: str) -> list[str]: ...
+
+    async def metrics(
+        self,
+        run_id: str,
+        keys: list[str],
+        start: float | None,
+        end: float | None,
+        max_points: int,
+        x: Literal["step", "time"],
+    ) -> dict[str, Series]: ...
+
+    async def state(self, run_id: str, max_points: int, events_limit: int) -> RunState | None: ...
+
+    async def health(self) -> dict[str, Any]: ...
+

@@ -1,0 +1,153 @@
+"""Turn a decoded batch into rows and live messages once, outside the single writer thread."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import msgspec
+
+from runwatch.protocol import Batch, EventIn, decode_value, encode_value
+
+MAX_KEY_LENGTH = 256
+MAX_KIND_LENGTH = 128
+_encode = msgspec.json.encode
+
+
+class BatchRejected(ValueError):
+    """A batch whose content is not storable; ``field`` names the offending place."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{message} - at `{field}`")
+        self.field = field
+        self.message = message
+
+
+class PreparedEvent(msgspec.Struct):
+    ts: float
+    kind: str
+    level: str
+    entity: int | str | None
+    payload_json: bytes
+    body: bytes  # live message without its seq
+
+
+class PreparedStatus(msgspec.Struct):
+    state: str
+    ts: float
+    error: str | None
+    exit_code: int | None
+    payload_json: bytes
+    body: bytes
+
+
+class PreparedBatch(msgspec.Struct):
+    """Rows grouped by metric key, plus each live message encoded once (seq added on commit)."""
+
+    producer: str
+    batch_seq: int
+    rows: dict[str, list[tuple[int, float, float]]]
+    points_body: bytes | None
+    points_count: int
+    summary_json: bytes | None
+    events: list[PreparedEvent]
+    status: PreparedStatus | None
+    ts: float
+
+    @property
+    def record_count(self) -> int:
+        """How many seqs this batch takes: one for its points, one per event, one for a status."""
+        return (self.points_body is not None) + len(self.events) + (self.status is not None)
+
+
+def prepare_batch(batch: Batch) -> PreparedBatch:
+    """Validate what msgspec's types cannot say and encode each live message once."""
+    rows: dict[str, list[tuple[int, float, float]]] = {}
+    latest_ts = 0.0
+    for i, row in enumerate(batch.points):
+        _check_finite(row.ts, f"$.points[{i}].ts")
+        latest_ts = max(latest_ts, row.ts)
+        for key, raw in row.values.items():
+            where = f"$.points[{i}].values.{key[:40]}"
+            _check_name(key, MAX_KEY_LENGTH, where, "metric key")
+            try:
+                value = decode_value(raw)
+            except ValueError as exc:
+                raise BatchRejected(where, str(exc)) from None
+            rows.setdefault(key, []).append((row.step, row.ts, value))
+    points_body = None
+    summary_json = None
+    count = sum(len(r) for r in rows.values())
+    if rows:
+        points_body = _encode({"type": "points", "points": {k: _columns(r) for k, r in rows.items()}})
+        summary_json = _encode({k: encode_value(r[-1][2]) for k, r in rows.items()})
+    events = [_prepare_event(i, e) for i, e in enumerate(batch.events)]
+    latest_ts = max([latest_ts, *(e.ts for e in events)])
+    status = None
+    if batch.status is not None:
+        s = batch.status
+        _check_finite(s.ts, "$.status.ts")
+        info = {"state": s.state, "error": s.error, "exit_code": s.exit_code}
+        status = PreparedStatus(
+            state=s.state,
+            ts=s.ts,
+            error=s.error,
+            exit_code=s.exit_code,
+            payload_json=_encode(info),
+            body=_encode({"type": "status", "ts": s.ts, **info}),
+        )
+        latest_ts = max(latest_ts, s.ts)
+    return PreparedBatch(
+        producer=batch.producer,
+        batch_seq=batch.batch_seq,
+        rows=rows,
+        points_body=points_body,
+        points_count=count,
+        summary_json=summary_json,
+        events=events,
+        status=status,
+        ts=latest_ts,
+    )
+
+
+def with_seq(seq: int, body: bytes) -> bytes:
+    """Put ``seq`` first into an encoded JSON object (so a message is encoded only once)."""
+    return b'{"seq":%d,%s' % (seq, body[1:])
+
+
+def _prepare_event(i: int, e: EventIn) -> PreparedEvent:
+    _check_name(e.kind, MAX_KIND_LENGTH, f"$.events[{i}].kind", "event kind")
+    _check_finite(e.ts, f"$.events[{i}].ts")
+    if isinstance(e.entity, str) and len(e.entity) > MAX_KEY_LENGTH:
+        raise BatchRejected(f"$.events[{i}].entity", f"entity longer than {MAX_KEY_LENGTH}")
+    payload_json = _encode(e.payload)
+    # The event's seq is the message's own top-level seq, added on commit.
+    event = {"ts": e.ts, "kind": e.kind, "level": e.level, "entity": e.entity, "payload": e.payload}
+    return PreparedEvent(
+        ts=e.ts,
+        kind=e.kind,
+        level=e.level,
+        entity=e.entity,
+        payload_json=payload_json,
+        body=_encode({"type": "event", "event": event}),
+    )
+
+
+def _columns(rows: list[tuple[int, float, float]]) -> dict[str, list[Any]]:
+    return {
+        "step": [r[0] for r in rows],
+        "ts": [r[1] for r in rows],
+        "value": [encode_value(r[2]) for r in rows],
+    }
+
+
+def _check_name(name: str, limit: int, where: str, what: str) -> None:
+    if not name:
+        raise BatchRejected(where, f"empty {what}")
+    if len(name) > limit:
+        raise BatchRejected(where, f"{what} longer than {limit} characters")
+
+
+def _check_finite(ts: float, where: str) -> None:
+    if not math.isfinite(ts):
+        raise BatchRejected(where, "timestamp must be a finite number")

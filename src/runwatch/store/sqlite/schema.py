@@ -1,0 +1,95 @@
+"""SQLite schema, versioned with forward-only migrations tracked in ``PRAGMA user_version``.
+
+To change the schema, append a migration; never edit one that has shipped, because data dirs
+created by earlier versions are migrated by replaying the list from their version onwards.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: runs, metric series and points, events, the live journal, batch dedup.
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        grp TEXT,
+        tags TEXT NOT NULL DEFAULT '[]',
+        config TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        ended_at REAL,
+        last_update REAL,
+        exit_code INTEGER,
+        error TEXT,
+        seq INTEGER NOT NULL DEFAULT 0,
+        summary TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX runs_by_project ON runs (project, created_at);
+    CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs (id),
+        key TEXT NOT NULL,
+        UNIQUE (run_id, key)
+    );
+    CREATE TABLE points (
+        series_id INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        ts REAL NOT NULL,
+        value REAL
+    );
+    CREATE INDEX points_by_step ON points (series_id, step);
+    CREATE TABLE events (
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        ts REAL NOT NULL,
+        kind TEXT NOT NULL,
+        level TEXT NOT NULL,
+        entity,
+        payload TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX events_by_entity ON events (run_id, entity, seq) WHERE entity IS NOT NULL;
+    CREATE TABLE journal (
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE batches (
+        run_id TEXT NOT NULL,
+        producer TEXT NOT NULL,
+        batch_seq INTEGER NOT NULL,
+        seq_first INTEGER NOT NULL,
+        seq_last INTEGER NOT NULL,
+        PRIMARY KEY (run_id, producer, batch_seq)
+    ) WITHOUT ROWID;
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database forward to :data:`SCHEMA_VERSION`; return the version it started at."""
+    (start,) = conn.execute("PRAGMA user_version").fetchone()
+    if start > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the data dir has schema version {start}, newer than this runwatch ({SCHEMA_VERSION}); "
+            "upgrade runwatch"
+        )
+    for version in range(start, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return int(start)

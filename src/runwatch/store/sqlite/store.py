@@ -1,0 +1,340 @@
+"""SQLite backend of the Store protocol: WAL, one writer thread with group commit, pooled readers."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+from runwatch.protocol import FINAL_STATUSES, BatchAck, RunCreate
+from runwatch.store.base import (
+    CommitListener,
+    Committed,
+    EventRecord,
+    IngestError,
+    ProjectInfo,
+    Record,
+    RunInfo,
+    RunState,
+    Series,
+)
+from runwatch.store.prepare import PreparedBatch, with_seq
+from runwatch.store.sqlite import queries
+from runwatch.store.sqlite.schema import migrate
+from runwatch.store.sqlite.writer import SqliteWriter
+
+T = TypeVar("T")
+_encode = msgspec.json.encode
+_RUN_COLUMNS = (
+    "id, project, name, grp, tags, config, status, created_at, started_at, ended_at, "
+    "last_update, exit_code, error, seq, summary"
+)
+# Series ids are cached in the writer; past this many the cache is cleared (and refilled lazily).
+SERIES_CACHE_CAP = 50_000
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def _run_info(row: tuple[Any, ...]) -> RunInfo:
+    return RunInfo(
+        id=row[0],
+        project=row[1],
+        name=row[2],
+        group=row[3],
+        tags=msgspec.json.decode(row[4]),
+        config=msgspec.json.decode(row[5]),
+        status=row[6],
+        created_at=row[7],
+        started_at=row[8],
+        ended_at=row[9],
+        last_update=row[10],
+        exit_code=row[11],
+        error=row[12],
+        seq=row[13],
+        summary=msgspec.json.decode(row[14]),
+    )
+
+
+class SqliteStore:
+    """Runs, series, events and the live journal in one SQLite file under ``data_dir``."""
+
+    def __init__(self, data_dir: Path | str, readers: int = 4) -> None:
+        self.path = Path(data_dir) / "runwatch.sqlite3"
+        self._listeners: list[CommitListener] = []
+        self._reader_pool = concurrent.futures.ThreadPoolExecutor(readers, "runwatch-sqlite-read")
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._series: dict[tuple[str, str], int] = {}
+        self._writer: SqliteWriter | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._loop = asyncio.get_running_loop()
+        conn = _connect(self.path)
+        migrate(conn)
+        self._writer = SqliteWriter(conn, self._dispatch_commit)
+        self._writer.start()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.stop)
+            self._writer = None
+        self._reader_pool.shutdown(wait=True)
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        self._listeners.append(listener)
+
+    def _dispatch_commit(self, committed: list[Committed]) -> None:
+        # Called on the writer thread; call_soon_threadsafe keeps commit order on the loop.
+        if self._loop is not None and not self._loop.is_closed():
+            for listener in self._listeners:
+                self._loop.call_soon_threadsafe(listener, committed)
+
+    # -- plumbing --------------------------------------------------------------------------
+    async def _write(self, job: Callable[[sqlite3.Connection], tuple[T, list[Committed]]]) -> T:
+        if self._writer is None:
+            raise IngestError(503, "store_closed", "the store is not open")
+        result: T = await asyncio.wrap_future(self._writer.submit(job))
+        return result
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._reader_pool, self._read_in_thread, fn
+        )
+
+    def _read_in_thread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        # One transaction per read: every query in ``fn`` sees the same snapshot.
+        conn.execute("BEGIN")
+        try:
+            return fn(conn)
+        finally:
+            conn.execute("ROLLBACK")
+
+    # -- runs ------------------------------------------------------------------------------
+    async def create_run(self, spec: RunCreate) -> RunInfo:
+        run_id = secrets.token_hex(6)
+        now = time.time()
+        name = spec.name or f"run-{run_id[:6]}"
+
+        def job(conn: sqlite3.Connection) -> tuple[RunInfo, list[Committed]]:
+            conn.execute(
+                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,'running',?,?,NULL,?,NULL,NULL,1,'{{}}')",
+                (run_id, spec.project, name, spec.group, _encode(spec.tags).decode(),
+                 _encode(spec.config).decode(), now, now, now),
+            )
+            record = self._status_record(conn, run_id, 1, "running", now, None, None)
+            conn.execute("INSERT INTO journal VALUES (?,?,?)", (run_id, 1, record.body))
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            return _run_info(row), [Committed(run_id, [record], status_changed=True)]
+
+        return await self._write(job)
+
+    async def get_run(self, run_id: str) -> RunInfo | None:
+        def read(conn: sqlite3.Connection) -> RunInfo | None:
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            return None if row is None else _run_info(row)
+
+        return await self._read(read)
+
+    async def list_runs(
+        self, project: str | None = None, status: str | None = None, tag: str | None = None
+    ) -> list[RunInfo]:
+        where, args = ["1"], []
+        if project is not None:
+            where.append("project = ?")
+            args.append(project)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if tag is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)")
+            args.append(tag)
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE {' AND '.join(where)} ORDER BY created_at DESC LIMIT 1000"
+        return await self._read(lambda conn: [_run_info(r) for r in conn.execute(sql, args)])
+
+    async def list_projects(self) -> list[ProjectInfo]:
+        sql = (
+            "SELECT project, count(*), sum(status = 'running'), max(last_update) "
+            "FROM runs GROUP BY project ORDER BY project"
+        )
+        return await self._read(
+            lambda conn: [ProjectInfo(r[0], r[1], r[2] or 0, r[3]) for r in conn.execute(sql)]
+        )
+
+    # -- ingest ----------------------------------------------------------------------------
+    async def ingest(self, run_id: str, batch: PreparedBatch) -> BatchAck:
+        return await self._write(lambda conn: self._ingest_job(conn, run_id, batch))
+
+    def _ingest_job(
+        self, conn: sqlite3.Connection, run_id: str, b: PreparedBatch
+    ) -> tuple[BatchAck, list[Committed]]:
+        fresh = conn.execute(
+            "INSERT OR IGNORE INTO batches VALUES (?,?,?,0,0)", (run_id, b.producer, b.batch_seq)
+        ).rowcount
+        if not fresh:
+            first, last = conn.execute(
+                "SELECT seq_first, seq_last FROM batches WHERE run_id=? AND producer=? AND batch_seq=?",
+                (run_id, b.producer, b.batch_seq),
+            ).fetchone()
+            return BatchAck(first, last, True, b.points_count, len(b.events)), []
+        n = b.record_count
+        row = conn.execute(
+            "UPDATE runs SET seq = seq + ?, last_update = ? WHERE id = ? RETURNING seq",
+            (n, time.time(), run_id),
+        ).fetchone()
+        if row is None:
+            raise IngestError(404, "run_not_found", f"no run with id {run_id!r}", "run")
+        seq = first = row[0] - n + 1
+        records: list[Record] = []
+        if b.points_body is not None:
+            for key, rows in b.rows.items():
+                sid = self._series_id(conn, run_id, key)
+                conn.executemany(
+                    "INSERT INTO points (series_id, step, ts, value) VALUES (?,?,?,?)",
+                    [(sid, *r) for r in rows],
+                )
+            conn.execute(
+                "UPDATE runs SET summary = json_patch(summary, ?) WHERE id = ?",
+                (b.summary_json, run_id),
+            )
+            records.append(Record(seq, with_seq(seq, b.points_body)))
+            seq += 1
+        if b.events:
+            conn.executemany(
+                "INSERT INTO events VALUES (?,?,?,?,?,?,?)",
+                [
+                    (run_id, seq + i, e.ts, e.kind, e.level, e.entity, e.payload_json)
+                    for i, e in enumerate(b.events)
+                ],
+            )
+            records.extend(Record(seq + i, with_seq(seq + i, e.body)) for i, e in enumerate(b.events))
+            seq += len(b.events)
+        if b.status is not None:
+            s = b.status
+            records.append(self._status_record(conn, run_id, seq, s.state, s.ts, s.error, s.exit_code))
+        conn.executemany(
+            "INSERT INTO journal VALUES (?,?,?)", [(run_id, r.seq, r.body) for r in records]
+        )
+        last = first + n - 1
+        conn.execute(
+            "UPDATE batches SET seq_first=?, seq_last=? WHERE run_id=? AND producer=? AND batch_seq=?",
+            (first, last, run_id, b.producer, b.batch_seq),
+        )
+        ack = BatchAck(first, last, False, b.points_count, len(b.events))
+        return ack, [Committed(run_id, records, status_changed=b.status is not None)]
+
+    def _status_record(
+        self,
+        conn: sqlite3.Connection,
+        run_id: str,
+        seq: int,
+        state: str,
+        ts: float,
+        error: str | None,
+        exit_code: int | None,
+    ) -> Record:
+        """Apply a status change and store it as an event; return its live record (not journaled)."""
+        ended = ts if state in FINAL_STATUSES else None
+        conn.execute(
+            "UPDATE runs SET status=?, ended_at=?, error=coalesce(?, error), exit_code=? WHERE id=?",
+            (state, ended, error, exit_code, run_id),
+        )
+        info = {"state": state, "error": error, "exit_code": exit_code}
+        conn.execute(
+            "INSERT INTO events VALUES (?,?,?,'status',?,NULL,?)",
+            (run_id, seq, ts, "error" if state in ("failed", "crashed") else "info", _encode(info)),
+        )
+        return Record(seq, with_seq(seq, _encode({"type": "status", "ts": ts, **info})))
+
+    def _series_id(self, conn: sqlite3.Connection, run_id: str, key: str) -> int:
+        sid = self._series.get((run_id, key))
+        if sid is None:
+            conn.execute("INSERT OR IGNORE INTO series (run_id, key) VALUES (?, ?)", (run_id, key))
+            (sid,) = conn.execute(
+                "SELECT id FROM series WHERE run_id = ? AND key = ?", (run_id, key)
+            ).fetchone()
+            if len(self._series) >= SERIES_CACHE_CAP:
+                self._series.clear()
+            self._series[(run_id, key)] = sid
+        return int(sid)
+
+    # -- reads -----------------------------------------------------------------------------
+    async def replay(self, run_id: str, since: int, limit: int) -> list[Record]:
+        sql = "SELECT seq, body FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        return await self._read(
+            lambda conn: [Record(s, bytes(b)) for s, b in conn.execute(sql, (run_id, since, limit))]
+        )
+
+    async def events(
+        self,
+        run_id: str,
+        after: int = 0,
+        limit: int = 100,
+        kind: str | None = None,
+        newest_first: bool = False,
+    ) -> list[EventRecord]:
+        return await self._read(
+            lambda conn: queries.events(conn, run_id, after, limit, kind, newest_first)
+        )
+
+    async def metric_keys(self, run_id: str) -> list[str]:
+        return await self._read(lambda conn: queries.metric_keys(conn, run_id))
+
+    async def metrics(
+        self,
+        run_id: str,
+        keys: list[str],
+        start: float | None,
+        end: float | None,
+        max_points: int,
+        x: Literal["step", "time"],
+    ) -> dict[str, Series]:
+        return await self._read(
+            lambda conn: queries.metrics(conn, run_id, keys, start, end, max_points, x)
+        )
+
+    async def state(self, run_id: str, max_points: int, events_limit: int) -> RunState | None:
+        def read(conn: sqlite3.Connection) -> RunState | None:
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return None
+            run = _run_info(row)
+            keys = queries.metric_keys(conn, run_id)
+            metrics = queries.metrics(conn, run_id, keys, None, None, max_points, "step")
+            events = queries.events(conn, run_id, 0, events_limit, None, newest_first=True)
+            return RunState(run=run, seq=run.seq, metrics=metrics, events=events)
+
+        return await self._read(read)
+
+    async def health(self) -> dict[str, Any]:
+        (version,) = await self._read(lambda conn: conn.execute("PRAGMA user_version").fetchone())
+        commits = self._writer.commits if self._writer else 0
+        return {"backend": "sqlite", "path": str(self.path), "schema": version, "commits": commits}
