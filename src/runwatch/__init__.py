@@ -1,3 +1,12 @@
-"""runwatch: a self-hosted live telemetry hub for long-running compute runs."""
+"""runwatch: a self-hosted live telemetry hub for long-running compute runs.
+
+>>> import runwatch
+>>> with runwatch.init(project="mnist", config={"lr": 3e-4}) as run:  # doctest: +SKIP
+...     run.log({"loss": 0.5}, step=0)
+"""
 
 __version__ = "0.1.0"
+
+from runwatch.sdk import Run, init  # noqa: E402  (after __version__, which the server imports)
+
+__all__ = ["Run", "__version__", "init"]

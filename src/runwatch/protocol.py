@@ -7,7 +7,7 @@ or one of the strings in :data:`NON_FINITE` ("nan", "inf", "-inf").
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -26,13 +26,17 @@ NON_FINITE: dict[str, float] = {
 }
 
 
-class RunCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """Body of ``POST /api/v1/runs``."""
+RunId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
 
-    project: str
-    name: str | None = None
-    group: str | None = None
-    tags: list[str] = []
+
+class RunCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST /api/v1/runs``; an ``id`` chosen by the producer makes creation idempotent."""
+
+    project: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    id: RunId | None = None
+    name: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    group: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    tags: list[Annotated[str, msgspec.Meta(max_length=200)]] = []
     config: dict[str, Any] = {}
 
 

@@ -72,7 +72,7 @@ async def create_run(request: Request) -> Response:
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     spec: RunCreate = decode(_run_decoder, body, "run")
     if not spec.project.strip():
-        raise ApiError(400, "invalid_run", "project must not be empty", "$.project")
+        raise ApiError(400, "invalid_run", "project must not be blank", "$.project")
     return json_response(await _store(request).create_run(spec), 201)
 
 

@@ -140,11 +140,16 @@ class SqliteStore:
 
     # -- runs ------------------------------------------------------------------------------
     async def create_run(self, spec: RunCreate) -> RunInfo:
-        run_id = secrets.token_hex(6)
+        run_id = spec.id or secrets.token_hex(6)
         now = time.time()
         name = spec.name or f"run-{run_id[:6]}"
 
         def job(conn: sqlite3.Connection) -> tuple[RunInfo, list[Committed]]:
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is not None:  # a producer retrying its own creation
+                if row[1] != spec.project:
+                    raise IngestError(409, "run_exists", f"run {run_id!r} exists in another project", "$.id")
+                return _run_info(row), []
             conn.execute(
                 f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,'running',?,?,NULL,?,NULL,NULL,1,'{{}}')",
                 (run_id, spec.project, name, spec.group, _encode(spec.tags).decode(),

@@ -1,0 +1,203 @@
+"""The run handle a training loop holds: ``log`` and ``event`` enqueue and return, never raise."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import sys
+import threading
+import time
+import traceback
+import weakref
+from collections import deque
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from runwatch.protocol import FINAL_STATUSES
+from runwatch.sdk.sender import EVENT, POINT, STATUS, Sender, SenderConfig, print_warning
+from runwatch.sdk.spool import SpoolWriter
+from runwatch.sdk.transport import Transport, parse_urls
+
+_LEVELS = ("debug", "info", "warning", "error")
+_live_runs: weakref.WeakSet[Run] = weakref.WeakSet()
+
+
+class Run:
+    """A live run. Create it with :func:`runwatch.init`; use it as a context manager."""
+
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        urls: list[str],
+        token: str | None,
+        run_dir: Path,
+        config: SenderConfig | None = None,
+    ) -> None:
+        self.id: str = spec["id"]
+        self.project: str = spec["project"]
+        self.name: str | None = spec.get("name")
+        self.config: dict[str, Any] = spec.get("config", {})
+        self.dir = run_dir
+        self.url = f"{urls[0]}/runs/{self.id}"
+        self.producer = secrets.token_hex(8)
+        self.finished = False
+        self._step = 0
+        self._logged = 0
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+        cfg = config or SenderConfig()
+        self._queue: deque[tuple[Any, ...]] = deque(maxlen=cfg.queue_cap)
+        self._wake_at = cfg.max_batch_records
+        self.spool_path = run_dir / f"spool-{self.producer}.jsonl"
+        self._sender = Sender(
+            spec,
+            self.producer,
+            self._queue,
+            Transport(urls, token),
+            SpoolWriter(self.spool_path, spec, self.producer),
+            cfg,
+            self._warn_once,
+            lambda: self._logged,
+        )
+        self._sender.start()
+        _live_runs.add(self)
+
+    # -- the hot path ----------------------------------------------------------------------
+    def log(self, data: dict[str, Any], step: int | None = None) -> None:
+        """Record metric values at ``step`` (default: one past the last step). Never blocks."""
+        try:
+            if step is None:
+                step = self._step
+            self._step = step + 1
+            self._queue.append((POINT, step, time.time(), dict(data)))
+            self._logged += 1
+            if len(self._queue) >= self._wake_at:
+                self._sender.wake()
+        except Exception as exc:
+            self._warn_once(f"log() failed and was skipped: {exc!r}")
+
+    def event(
+        self, kind: str, entity: int | str | None = None, level: str = "info", **payload: Any
+    ) -> None:
+        """Record a structural or user event; keyword arguments are its payload. Never blocks."""
+        try:
+            if level not in _LEVELS:
+                self._warn_once(f"unknown event level {level!r}; using 'info'")
+                level = "info"
+            if entity is not None and not isinstance(entity, int | str):
+                entity = str(entity)
+            record = {"kind": str(kind), "ts": time.time(), "level": level, "entity": entity}
+            record["payload"] = _jsonable(payload)
+            self._queue.append((EVENT, record))
+            self._logged += 1
+        except Exception as exc:
+            self._warn_once(f"event() failed and was skipped: {exc!r}")
+
+    # -- the end ---------------------------------------------------------------------------
+    def finish(
+        self,
+        status: str = "succeeded",
+        error: str | None = None,
+        exit_code: int | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        """Send the final status and flush; waits at most ``timeout`` s. Safe to call twice."""
+        with self._lock:
+            if self.finished:
+                return
+            self.finished = True
+        if status not in FINAL_STATUSES:
+            self._warn_once(f"unknown final status {status!r}; using 'failed'")
+            status = "failed"
+        final = {"state": status, "ts": time.time(), "error": error, "exit_code": exit_code}
+        self._queue.append((STATUS, final))
+        self._logged += 1
+        if not self._sender.stop(timeout):
+            print_warning(
+                f"not everything was delivered ({self._sender.last_error}); every record is in "
+                f"{self.spool_path} — upload it later with `runwatch sync {self.dir}`"
+            )
+        _live_runs.discard(self)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.finish("succeeded")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.finish("cancelled", error="interrupted (KeyboardInterrupt)")
+        else:
+            text = "".join(traceback.format_exception(exc_type, exc, tb))
+            self.finish("failed", error=text[-20_000:])
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned and len(self._warned) < 100:
+            self._warned.add(message)
+            print_warning(message)
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    """A JSON-safe copy of an event payload (unknown objects become their ``str``)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else str(value)
+    if depth > 20:
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v, depth + 1) for v in value]
+    return str(value)
+
+
+def _finish_at_exit() -> None:
+    """Finish runs the script forgot to finish; an uncaught exception makes them ``failed``."""
+    last = getattr(sys, "last_value", None)
+    for run in list(_live_runs):
+        if last is not None:
+            text = "".join(traceback.format_exception(last))
+            run.finish("failed", error=text[-20_000:], timeout=5.0)
+        else:
+            run.finish("succeeded", timeout=5.0)
+
+
+atexit.register(_finish_at_exit)
+
+
+def init(
+    project: str | None = None,
+    name: str | None = None,
+    config: dict[str, Any] | None = None,
+    group: str | None = None,
+    tags: list[str] | None = None,
+    url: str | None = None,
+    token: str | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
+) -> Run:
+    """Start (or, under ``runwatch launch``, attach to) a run and return its handle.
+
+    Reads ``RUNWATCH_URL`` (comma-separated URLs fail over in order; default
+    ``http://127.0.0.1:8765``), ``RUNWATCH_TOKEN``, ``RUNWATCH_RUN_ID`` and ``RUNWATCH_RUN_DIR``.
+    Never raises for telemetry reasons: a server that is down only delays delivery.
+    """
+    run_id = os.environ.get("RUNWATCH_RUN_ID") or secrets.token_hex(6)
+    spec: dict[str, Any] = {
+        "id": run_id,
+        "project": project or os.environ.get("RUNWATCH_PROJECT") or "default",
+        "name": name,
+        "group": group,
+        "tags": list(tags or []),
+        "config": _jsonable(config or {}),
+    }
+    urls = parse_urls(url or os.environ.get("RUNWATCH_URL"))
+    directory = run_dir or os.environ.get("RUNWATCH_RUN_DIR") or Path(".runwatch") / "runs" / run_id
+    return Run(spec, urls, token or os.environ.get("RUNWATCH_TOKEN"), Path(directory))

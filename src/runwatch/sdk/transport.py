@@ -1,0 +1,67 @@
+"""HTTP to the server for the SDK's sender thread: one keep-alive client, several URLs to fail over."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import msgspec
+
+DEFAULT_URL = "http://127.0.0.1:8765"
+
+
+class Reply:
+    """What one request came back with: a status (0 when the server could not be reached)."""
+
+    __slots__ = ("body", "retry_after", "status")
+
+    def __init__(self, status: int, body: Any = None, retry_after: float | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.retry_after = retry_after
+
+    @property
+    def error_code(self) -> str | None:
+        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
+            code = self.body["error"].get("code")
+            return code if isinstance(code, str) else None
+        return None
+
+
+def parse_urls(urls: str | None) -> list[str]:
+    """``RUNWATCH_URL`` may list several servers, comma-separated; the first is tried first."""
+    found = [u.strip().rstrip("/") for u in (urls or "").split(",") if u.strip()]
+    return found or [DEFAULT_URL]
+
+
+class Transport:
+    """Posts JSON to the first reachable server; moves to the next URL on a connection error."""
+
+    def __init__(self, urls: list[str], token: str | None, timeout: float = 10.0) -> None:
+        self.urls = urls
+        self._index = 0
+        headers = {"Content-Type": "application/json", "User-Agent": "runwatch-sdk"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout, connect=2.0))
+
+    @property
+    def url(self) -> str:
+        return self.urls[self._index]
+
+    def post(self, path: str, body: bytes) -> Reply:
+        try:
+            response = self._client.post(self.url + path, content=body)
+        except httpx.HTTPError:
+            self._index = (self._index + 1) % len(self.urls)
+            return Reply(0)
+        try:
+            parsed = msgspec.json.decode(response.content) if response.content else None
+        except msgspec.DecodeError:
+            parsed = None
+        retry_after = response.headers.get("retry-after")
+        wait = float(retry_after) if retry_after and retry_after.isdigit() else None
+        return Reply(response.status_code, parsed, wait)
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,120 @@
+// Pure formatting helpers: no DOM, no globals, so every function is unit-testable on its own.
+
+const NON_FINITE = { nan: NaN, NaN: NaN, inf: Infinity, Infinity: Infinity, "-inf": -Infinity, "-Infinity": -Infinity };
+
+/** A wire value (number, null or "nan"/"inf"/"-inf") as a chartable number, or null for a gap. */
+export function toPlotValue(raw) {
+  if (typeof raw === "number") return Number.isFinite(raw) ? raw : null;
+  return null;
+}
+
+/** A wire value as a JS number, keeping NaN and ±Infinity (null is NaN, as on the wire). */
+export function toNumber(raw) {
+  if (typeof raw === "number") return raw;
+  if (raw === null || raw === undefined) return NaN;
+  return raw in NON_FINITE ? NON_FINITE[raw] : NaN;
+}
+
+/** A metric value for people: 4 significant digits, exponent only when very large or small. */
+export function formatValue(raw) {
+  const v = toNumber(raw);
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+∞";
+  if (v === -Infinity) return "−∞";
+  if (Number.isInteger(v) && Math.abs(v) < 1e6) return String(v);
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(2).replace("e+", "e");
+  return String(Number(v.toPrecision(4)));
+}
+
+/** An axis tick: shorter than formatValue, with k/M suffixes for big step counts. */
+export function formatTick(v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return "";
+  const a = Math.abs(v);
+  if (a >= 1e9) return `${Number((v / 1e9).toPrecision(3))}G`;
+  if (a >= 1e6) return `${Number((v / 1e6).toPrecision(3))}M`;
+  if (a >= 1e4) return `${Number((v / 1e3).toPrecision(3))}k`;
+  if (a !== 0 && a < 1e-3) return v.toExponential(1).replace("e+", "e");
+  return String(Number(v.toPrecision(4)));
+}
+
+/** A span of seconds as "42s", "3m 05s", "2h 04m" or "3d 07h". */
+export function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "—";
+  const s = Math.max(0, Math.floor(seconds));
+  const pad = (n) => String(n).padStart(2, "0");
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${pad(s % 60)}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`;
+  return `${Math.floor(s / 86400)}d ${pad(Math.floor((s % 86400) / 3600))}h`;
+}
+
+/** How long ago `ts` was, relative to `now` (both unix seconds): "3 s ago", "5 min ago". */
+export function formatAgo(ts, now) {
+  if (ts === null || ts === undefined) return "—";
+  const d = Math.max(0, now - ts);
+  if (d < 1) return "just now";
+  if (d < 60) return `${Math.floor(d)} s ago`;
+  if (d < 3600) return `${Math.floor(d / 60)} min ago`;
+  if (d < 86400) return `${Math.floor(d / 3600)} h ago`;
+  return `${Math.floor(d / 86400)} d ago`;
+}
+
+/** Wall-clock time of day, "14:03:27", in the viewer's zone. */
+export function formatClock(ts) {
+  if (ts === null || ts === undefined) return "—";
+  const d = new Date(ts * 1000);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** Date and time, "2024-05-01 14:03", in the viewer's zone. */
+export function formatDateTime(ts) {
+  if (ts === null || ts === undefined) return "—";
+  const d = new Date(ts * 1000);
+  const pad = (n) => String(n).padStart(2, "0");
+  const day = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  return `${day} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** Any JSON value as one line of text (strings as themselves, the rest as JSON). */
+export function formatScalar(value) {
+  if (typeof value === "string") return value;
+  if (value === undefined) return "";
+  return JSON.stringify(value);
+}
+
+/** A nested config as sorted [["a.b", "text"], ...]; arrays stay whole (one line of JSON). */
+export function flattenConfig(config, prefix = "", out = []) {
+  if (config === null || typeof config !== "object" || Array.isArray(config)) {
+    if (prefix) out.push([prefix, formatScalar(config)]);
+    return out;
+  }
+  const keys = Object.keys(config);
+  if (keys.length === 0 && prefix) out.push([prefix, "{}"]);
+  for (const key of keys) flattenConfig(config[key], prefix ? `${prefix}.${key}` : key, out);
+  if (!prefix) out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return out;
+}
+
+/** An event payload as "k=v k2=v2" (nulls left out), cut to `max` characters. */
+export function describePayload(payload, max = 240) {
+  if (payload === null || typeof payload !== "object") return "";
+  const parts = [];
+  for (const [key, value] of Object.entries(payload)) {
+    if (value === null || value === undefined) continue;
+    parts.push(`${key}=${formatScalar(value)}`);
+  }
+  const text = parts.join("  ");
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** A stable colour index for a metric key, so a key keeps its colour across reloads. */
+export function hashIndex(text, modulo) {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 16777619);
+  }
+  return (h >>> 0) % modulo;
+}

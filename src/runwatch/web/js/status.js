@@ -1,0 +1,64 @@
+// Run status as tone-coded pills, the "● live" badge and the connection indicator.
+
+export const FINAL_STATUSES = new Set(["succeeded", "failed", "cancelled", "crashed"]);
+// CSS colours each tone; one word per status so a new status only needs a line here.
+const TONES = {
+  queued: "muted",
+  running: "running",
+  succeeded: "ok",
+  failed: "bad",
+  cancelled: "warn",
+  crashed: "crash",
+};
+const CONN_STATES = new Set(["connecting", "live", "closed", "error"]);
+
+export function toneOf(status) {
+  return TONES[status] || "muted";
+}
+
+export function isFinal(status) {
+  return FINAL_STATUSES.has(status);
+}
+
+/** A status pill: text is the status word, colour comes from data-tone. */
+export function mountPill(el) {
+  el.classList.add("pill");
+  return {
+    set(status) {
+      el.textContent = status || "unknown";
+      el.dataset.tone = toneOf(status);
+      el.dataset.status = status || "";
+    },
+  };
+}
+
+/** A fresh pill element for a table cell. */
+export function pill(status) {
+  const el = document.createElement("span");
+  mountPill(el).set(status);
+  return el;
+}
+
+/** The badge that pulses "● live" while a run runs and settles on "● finished" once it ends. */
+export function mountLiveBadge(el) {
+  el.classList.add("live-badge");
+  return {
+    set(live) {
+      el.textContent = live ? "● live" : "● finished";
+      el.dataset.live = live ? "true" : "false";
+    },
+  };
+}
+
+/** The connection indicator: data-state is always exactly one of the four words. */
+export function mountConn(el) {
+  el.classList.add("conn");
+  return {
+    set(state, detail = "") {
+      const word = CONN_STATES.has(state) ? state : "error";
+      el.dataset.state = word;
+      el.textContent = word;
+      el.title = detail ? `${word}: ${detail}` : `live connection: ${word}`;
+    },
+  };
+}

@@ -1,0 +1,94 @@
+"""Real runwatch servers for tests: a uvicorn subprocess on an ephemeral loopback port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+_LISTENING = re.compile(r"runwatch listening on (http://\S+)")
+
+
+def wait_until(condition, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class ServerProcess:
+    """One ``runwatch serve`` process; ``restart()`` reuses its port and data dir."""
+
+    data_dir: Path
+    port: int = 0
+    token: str | None = None
+    url: str = ""
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
+
+    def start(self) -> ServerProcess:
+        args = [sys.executable, "-m", "runwatch", "serve", "--port", str(self.port)]
+        args += ["--data", str(self.data_dir)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
+        if self.token:
+            env["RUNWATCH_SERVER_TOKEN"] = self.token
+        log = self.log_path.open("ab")
+        offset = self.log_path.stat().st_size
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        log.close()
+
+        def listening() -> str | None:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            match = _LISTENING.search(self.log_path.read_text()[offset:])
+            return match.group(1) if match else None
+
+        self.url = wait_until(listening, 20, what="the server to listen")
+        self.port = int(self.url.rsplit(":", 1)[1])
+        wait_until(self._healthy, 20, what="/healthz")
+        return self
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush: what a crash looks like."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def restart(self) -> ServerProcess:
+        self.stop()
+        return self.start()
+
+    def client(self) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
