@@ -7,6 +7,6 @@
 
 __version__ = "0.1.0"
 
-from runwatch.sdk import Run, init  # noqa: E402  (after __version__, which the server imports)
+from runwatch.sdk import Run, init
 
 __all__ = ["Run", "__version__", "init"]

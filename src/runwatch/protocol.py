@@ -95,7 +95,9 @@ def decode_value(raw: Value) -> float:
         try:
             return NON_FINITE[raw]
         except KeyError:
-            raise ValueError(f"not a number: {raw[:40]!r} (use a number, null, 'nan', 'inf' or '-inf')") from None
+            raise ValueError(
+                f"not a number: {raw[:40]!r} (use a number, null, 'nan', 'inf' or '-inf')"
+            ) from None
     return float(raw)
 
 

@@ -37,4 +37,8 @@ class MemoryBus:
         return unsubscribe
 
     def health(self) -> dict[str, object]:
-        return {"backend": "memory", "channels": len(self._subscribers), "published": self.published}
+        return {
+            "backend": "memory",
+            "channels": len(self._subscribers),
+            "published": self.published,
+        }

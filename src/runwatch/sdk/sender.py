@@ -41,7 +41,9 @@ class SenderConfig(msgspec.Struct):
     backoff_cap: float = 10.0
 
 
-def clean_values(data: dict[str, Any], warn: Callable[[str], None], prefix: str = "") -> dict[str, Any]:
+def clean_values(
+    data: dict[str, Any], warn: Callable[[str], None], prefix: str = ""
+) -> dict[str, Any]:
     """Metric values as wire values: numbers as floats, nested dicts flattened with ``/``.
 
     Non-finite floats become "nan"/"inf"/"-inf"; anything ``float()`` refuses is left out (once
@@ -238,7 +240,7 @@ class Sender:
 
     def _post_batch(self, batch: dict[str, Any]) -> Reply | None:
         """Post one batch; None when it must be tried again later."""
-        body = {k: batch[k] for k in ("producer", "batch_seq", "points", "events") if k in batch}
+        body: dict[str, Any] = {k: batch[k] for k in ("producer", "batch_seq", "points", "events")}
         if "status" in batch:
             body["status"] = batch["status"]
         reply = self._transport.post(f"/api/v1/runs/{self.run_id}/batches", _encode(body))

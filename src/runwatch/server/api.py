@@ -57,7 +57,7 @@ def decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as exc:
-        raise ApiError(400, f"invalid_{what}", str(exc), field_of(exc)) from None
+        raise ApiError(400, f"invalid_{what}", str(exc), field_of(exc, body)) from None
     except msgspec.DecodeError as exc:
         raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
 

@@ -31,4 +31,6 @@ def require_token(conn: HTTPConnection) -> None:
     """FastAPI dependency: 401 unless the request carries the server's token."""
     expected = conn.app.state.settings.token
     if not is_authorized(conn, expected):
-        raise ApiError(401, "unauthorized", "missing or invalid token: send 'Authorization: Bearer <token>'")
+        raise ApiError(
+            401, "unauthorized", "missing or invalid token: send 'Authorization: Bearer <token>'"
+        )

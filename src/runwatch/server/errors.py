@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 from fastapi import FastAPI, Request
@@ -13,6 +14,9 @@ from starlette.responses import Response
 from runwatch.store.base import IngestError
 
 _FIELD = re.compile(r"at `([^`]+)`")
+_UNKNOWN = re.compile(r"unknown field `([^`]+)`")
+_ROW_INDEX = re.compile(r"(\$\.points\[\d+\])\[([012])\]")
+_ROW_NAMES = {"0": "step", "1": "ts", "2": "values"}
 
 
 class ApiError(Exception):
@@ -31,10 +35,35 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")
 
 
-def field_of(exc: Exception) -> str | None:
-    """The JSON path a msgspec error names (``$.points[3].step``), if any."""
-    match = _FIELD.search(str(exc))
-    return match.group(1) if match else None
+def field_of(exc: Exception, body: bytes = b"") -> str | None:
+    """The JSON path a msgspec error names, made readable: ``$.points[3].values.loss``.
+
+    msgspec says ``[...]`` for a bad dict value without naming its key; the key is found by
+    looking at the decoded body. Point rows are arrays on the wire; their indexes get names.
+    """
+    text = str(exc)
+    match = _FIELD.search(text)
+    path = match.group(1) if match else "$"
+    unknown = _UNKNOWN.search(text)
+    if unknown:
+        path = f"{path}.{unknown.group(1)}"
+    if path.endswith("[...]"):
+        path = path[:-5] + _bad_key(body, path[:-5])
+    return _ROW_INDEX.sub(lambda m: f"{m.group(1)}.{_ROW_NAMES[m.group(2)]}", path)
+
+
+def _bad_key(body: bytes, path: str) -> str:
+    """``.key`` of the first value at ``path`` that is not a number, string or null."""
+    try:
+        node: Any = msgspec.json.decode(body)
+        for part in re.findall(r"\.(\w+)|\[(\d+)\]", path):
+            node = node[part[0]] if part[0] else node[int(part[1])]
+        for key, value in node.items():
+            if not isinstance(value, int | float | str) and value is not None:
+                return f".{key}"
+    except (msgspec.DecodeError, KeyError, IndexError, TypeError, AttributeError):
+        pass
+    return "[...]"
 
 
 def install(app: FastAPI) -> None:
@@ -52,7 +81,9 @@ def install(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         field = ".".join(str(p) for p in first.get("loc", ()))
-        return error_response(400, "invalid_request", str(first.get("msg", "invalid request")), field)
+        return error_response(
+            400, "invalid_request", str(first.get("msg", "invalid request")), field
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from runwatch.bus.base import Bus, Unsubscribe, run_channel
 from runwatch.protocol import FINAL_STATUSES
@@ -117,7 +117,7 @@ def _is_final_status(text: str) -> bool:
 
 async def run_stream(
     store: Store, hub: LiveHub, run_id: str, since: int, reset_lag: int = RESET_LAG
-) -> AsyncIterator[list[LiveItem]]:
+) -> AsyncGenerator[list[LiveItem], None]:
     """Every record of a run with seq > ``since``: replay from the store, then live, gap-free.
 
     Subscribes before replaying so nothing committed in between is missed; drops what it has

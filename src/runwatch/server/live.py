@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import msgspec
 from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
@@ -19,9 +20,11 @@ router = APIRouter(prefix="/api/v1")
 WS_RUN_NOT_FOUND = 4404
 
 
-async def _until_disconnect(websocket: WebSocket, work: Callable[[], Awaitable[None]]) -> None:
+async def _until_disconnect(
+    websocket: WebSocket, work: Callable[[], Coroutine[Any, Any, None]]
+) -> None:
     """Run ``work`` until it ends or the client goes away, whichever is first."""
-    sender = asyncio.create_task(work())
+    sender: asyncio.Task[None] = asyncio.create_task(work())
 
     async def listen() -> None:
         with contextlib.suppress(WebSocketDisconnect):

@@ -21,7 +21,9 @@ CSP = (
 
 
 def _page(name: str) -> FileResponse:
-    return FileResponse(WEB_DIR / name, media_type="text/html", headers={"Cache-Control": "no-cache"})
+    return FileResponse(
+        WEB_DIR / name, media_type="text/html", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @router.get("/")

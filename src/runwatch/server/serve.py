@@ -24,7 +24,11 @@ def bind(host: str, port: int) -> socket.socket:
 def serve(settings: Settings) -> None:
     """Serve until interrupted; prints ``runwatch listening on URL`` once the socket is bound."""
     settings.check_bind()
-    sock = bind(settings.host, settings.port)
+    serve_socket(settings, bind(settings.host, settings.port))
+
+
+def serve_socket(settings: Settings, sock: socket.socket) -> None:
+    """Serve on an already bound socket until interrupted."""
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     auth = "token required" if settings.token else "no auth: loopback only"

@@ -135,7 +135,11 @@ class Store(Protocol):
     async def replay(self, run_id: str, since: int, limit: int) -> list[Record]: ...
 
     async def events(
-        self, run_id: str, after: int = 0, limit: int = 100, kind: str | None = None,
+        self,
+        run_id: str,
+        after: int = 0,
+        limit: int = 100,
+        kind: str | None = None,
         newest_first: bool = False,
     ) -> list[EventRecord]: ...
 
@@ -154,4 +158,3 @@ class Store(Protocol):
     async def state(self, run_id: str, max_points: int, events_limit: int) -> RunState | None: ...
 
     async def health(self) -> dict[str, Any]: ...
-

@@ -79,7 +79,9 @@ def prepare_batch(batch: Batch) -> PreparedBatch:
     summary_json = None
     count = sum(len(r) for r in rows.values())
     if rows:
-        points_body = _encode({"type": "points", "points": {k: _columns(r) for k, r in rows.items()}})
+        points_body = _encode(
+            {"type": "points", "points": {k: _columns(r) for k, r in rows.items()}}
+        )
         summary_json = _encode({k: encode_value(r[-1][2]) for k, r in rows.items()})
     events = [_prepare_event(i, e) for i, e in enumerate(batch.events)]
     latest_ts = max([latest_ts, *(e.ts for e in events)])

@@ -31,15 +31,23 @@ def events(
     where = "run_id = ? AND seq > ?" + (" AND kind = ?" if kind is not None else "")
     args: list[Any] = [run_id, after] + ([kind] if kind is not None else [])
     order = "DESC" if newest_first else "ASC"
-    sql = f"SELECT seq, ts, kind, level, entity, payload FROM events WHERE {where} ORDER BY seq {order} LIMIT ?"
+    sql = (
+        f"SELECT seq, ts, kind, level, entity, payload FROM events WHERE {where}"
+        f" ORDER BY seq {order} LIMIT ?"
+    )
     return [
-        EventRecord(seq=r[0], ts=r[1], kind=r[2], level=r[3], entity=r[4], payload=msgspec.json.decode(r[5]))
+        EventRecord(
+            seq=r[0], ts=r[1], kind=r[2], level=r[3], entity=r[4], payload=msgspec.json.decode(r[5])
+        )
         for r in conn.execute(sql, [*args, limit])
     ]
 
 
 def metric_keys(conn: sqlite3.Connection, run_id: str) -> list[str]:
-    return [r[0] for r in conn.execute("SELECT key FROM series WHERE run_id = ? ORDER BY key", (run_id,))]
+    return [
+        r[0]
+        for r in conn.execute("SELECT key FROM series WHERE run_id = ? ORDER BY key", (run_id,))
+    ]
 
 
 def metrics(
@@ -55,7 +63,9 @@ def metrics(
     out: dict[str, Series] = {}
     col = "step" if x == "step" else "ts"
     for key in keys:
-        row = conn.execute("SELECT id FROM series WHERE run_id = ? AND key = ?", (run_id, key)).fetchone()
+        row = conn.execute(
+            "SELECT id FROM series WHERE run_id = ? AND key = ?", (run_id, key)
+        ).fetchone()
         if row is None:
             continue
         sid = row[0]

@@ -37,6 +37,7 @@ _RUN_COLUMNS = (
     "id, project, name, grp, tags, config, status, created_at, started_at, ended_at, "
     "last_update, exit_code, error, seq, summary"
 )
+MAX_RUNS_LISTED = 1000
 # Series ids are cached in the writer; past this many the cache is cleared (and refilled lazily).
 SERIES_CACHE_CAP = 50_000
 
@@ -145,26 +146,44 @@ class SqliteStore:
         name = spec.name or f"run-{run_id[:6]}"
 
         def job(conn: sqlite3.Connection) -> tuple[RunInfo, list[Committed]]:
-            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
             if row is not None:  # a producer retrying its own creation
                 if row[1] != spec.project:
-                    raise IngestError(409, "run_exists", f"run {run_id!r} exists in another project", "$.id")
+                    raise IngestError(
+                        409, "run_exists", f"run {run_id!r} exists in another project", "$.id"
+                    )
                 return _run_info(row), []
             conn.execute(
-                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,'running',?,?,NULL,?,NULL,NULL,1,'{{}}')",
-                (run_id, spec.project, name, spec.group, _encode(spec.tags).decode(),
-                 _encode(spec.config).decode(), now, now, now),
+                f"INSERT INTO runs ({_RUN_COLUMNS})"
+                " VALUES (?,?,?,?,?,?,'running',?,?,NULL,?,NULL,NULL,1,'{}')",
+                (
+                    run_id,
+                    spec.project,
+                    name,
+                    spec.group,
+                    _encode(spec.tags).decode(),
+                    _encode(spec.config).decode(),
+                    now,
+                    now,
+                    now,
+                ),
             )
             record = self._status_record(conn, run_id, 1, "running", now, None, None)
             conn.execute("INSERT INTO journal VALUES (?,?,?)", (run_id, 1, record.body))
-            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
             return _run_info(row), [Committed(run_id, [record], status_changed=True)]
 
         return await self._write(job)
 
     async def get_run(self, run_id: str) -> RunInfo | None:
         def read(conn: sqlite3.Connection) -> RunInfo | None:
-            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
             return None if row is None else _run_info(row)
 
         return await self._read(read)
@@ -182,7 +201,10 @@ class SqliteStore:
         if tag is not None:
             where.append("EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)")
             args.append(tag)
-        sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE {' AND '.join(where)} ORDER BY created_at DESC LIMIT 1000"
+        sql = (
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE {' AND '.join(where)}"
+            f" ORDER BY created_at DESC LIMIT {MAX_RUNS_LISTED}"
+        )
         return await self._read(lambda conn: [_run_info(r) for r in conn.execute(sql, args)])
 
     async def list_projects(self) -> list[ProjectInfo]:
@@ -240,11 +262,15 @@ class SqliteStore:
                     for i, e in enumerate(b.events)
                 ],
             )
-            records.extend(Record(seq + i, with_seq(seq + i, e.body)) for i, e in enumerate(b.events))
+            records.extend(
+                Record(seq + i, with_seq(seq + i, e.body)) for i, e in enumerate(b.events)
+            )
             seq += len(b.events)
         if b.status is not None:
             s = b.status
-            records.append(self._status_record(conn, run_id, seq, s.state, s.ts, s.error, s.exit_code))
+            records.append(
+                self._status_record(conn, run_id, seq, s.state, s.ts, s.error, s.exit_code)
+            )
         conn.executemany(
             "INSERT INTO journal VALUES (?,?,?)", [(run_id, r.seq, r.body) for r in records]
         )
@@ -328,7 +354,9 @@ class SqliteStore:
 
     async def state(self, run_id: str, max_points: int, events_limit: int) -> RunState | None:
         def read(conn: sqlite3.Connection) -> RunState | None:
-            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
             if row is None:
                 return None
             run = _run_info(row)

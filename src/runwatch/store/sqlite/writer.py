@@ -35,7 +35,9 @@ class SqliteWriter:
         self._max_group = max_group
         # Bounded: when the writer cannot keep up, ingest answers 503 instead of queueing forever.
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
-        self._thread = threading.Thread(target=self._run, name="runwatch-sqlite-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="runwatch-sqlite-writer", daemon=True
+        )
         self.commits = 0
 
     def start(self) -> None:

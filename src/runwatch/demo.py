@@ -1,0 +1,85 @@
+"""``runwatch demo``: the server plus synthetic runs that exercise every widget of the dashboard."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+
+from runwatch.sdk.run import Run, init
+from runwatch.server.serve import bind, serve_socket
+from runwatch.server.settings import Settings
+
+ENTITY_EVENTS = ("birth", "merge", "split", "deprecate", "reject")
+
+
+def synthetic_step(step: int, rng: random.Random, total: int = 20_000) -> dict[str, float]:
+    """One step of a plausible training run: falling noisy loss with rare spikes, and friends."""
+    progress = step / total
+    loss = 2.5 * math.exp(-5 * progress) + 0.05 + rng.gauss(0, 0.03)
+    if rng.random() < 0.004:
+        loss *= rng.uniform(2, 4)  # a spike: charts must keep it visible
+    warmup = min(1.0, step / 500)
+    return {
+        "train/loss": loss,
+        "train/acc": min(0.99, 0.1 + 0.9 * (1 - math.exp(-6 * progress)) + rng.gauss(0, 0.01)),
+        "train/lr": 3e-4 * warmup * 0.5 * (1 + math.cos(math.pi * progress)),
+        "perf/throughput": 1800 + 150 * math.sin(step / 40) + rng.gauss(0, 40),
+    }
+
+
+def produce(run: Run, steps: int, rate: float, seed: int = 0) -> None:
+    """Log ``steps`` steps (0: forever) at about ``rate`` steps/s, with an event every few seconds."""
+    rng = random.Random(seed)
+    next_entity = 1
+    alive: list[int] = []
+    step = 0
+    while steps == 0 or step < steps:
+        run.log(synthetic_step(step, rng), step=step)
+        if step % int(rate * 3) == 0:
+            kind = "birth" if len(alive) < 3 else rng.choice(ENTITY_EVENTS)
+            if kind == "birth":
+                alive.append(next_entity)
+                run.event("birth", entity=next_entity, size=rng.randint(4, 64))
+                next_entity += 1
+            else:
+                entity = alive.pop(rng.randrange(len(alive)))
+                level = "warning" if kind == "reject" else "info"
+                run.event(kind, entity=entity, level=level, reason=f"score {rng.random():.3f}")
+        if step and step % int(rate * 20) == 0:
+            run.event("checkpoint", path=f"checkpoints/step-{step}.pt")
+        step += 1
+        time.sleep(1 / rate)  # pacing the synthetic producer, not synchronisation
+    run.finish()
+
+
+def _seed_history(url: str) -> None:
+    """Two finished runs, so the runs list shows more than one status."""
+    for name, failing in (("baseline", False), ("lr-too-high", True)):
+        run = init(project="demo", name=name, url=url, config={"lr": 3e-3 if failing else 3e-4})
+        rng = random.Random(name)
+        for step in range(400):
+            values = synthetic_step(step, rng, total=400)
+            if failing and step > 300:
+                values["train/loss"] = math.nan if step > 380 else values["train/loss"] * step / 50
+            run.log(values, step=step)
+        run.finish("failed" if failing else "succeeded", error="loss became NaN" if failing else None)
+
+
+def run_demo(settings: Settings, steps: int) -> None:
+    """Serve, and stream a synthetic run into the server until interrupted."""
+    settings.check_bind()
+    sock = bind(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    url = f"http://{host}:{port}"
+
+    def producer() -> None:
+        _seed_history(url)
+        config = {"lr": 3e-4, "batch_size": 128, "model": {"depth": 12, "width": 768}}
+        run = init(project="demo", name="synthetic-live", url=url, config=config, tags=["demo"])
+        print(f"runwatch demo: live run at {url}/runs/{run.id}", flush=True)
+        produce(run, steps, rate=20.0)
+
+    threading.Thread(target=producer, name="runwatch-demo", daemon=True).start()
+    serve_socket(settings, sock)

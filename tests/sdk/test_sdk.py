@@ -1,0 +1,165 @@
+"""The SDK against a real server: batching, spool, never raising, outages, final status."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import runwatch
+from runwatch.sdk.run import Run
+from runwatch.sdk.sender import SenderConfig
+from runwatch.sdk.spool import read_batches, read_header
+from tests.servers import ServerProcess, wait_until
+
+
+def values(server: ServerProcess, run_id: str, key: str) -> list:
+    with server.client() as c:
+        series = c.get(
+            f"/api/v1/runs/{run_id}/metrics", params={"keys": key, "max_points": 20000}
+        ).json()
+    return series["series"].get(key, {}).get("value", [])
+
+
+def get_run(server: ServerProcess, run_id: str) -> dict:
+    with server.client() as c:
+        return c.get(f"/api/v1/runs/{run_id}").json()
+
+
+def test_spool_holds_every_record_tagged_with_its_batch(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    with runwatch.init(project="sdk", url=server.url, run_dir=tmp_path / "run") as run:
+        for i in range(2500):
+            run.log({"a": float(i)}, step=i)
+        run.event("birth", entity=1, size=2)
+    header = read_header(run.spool_path)
+    assert header["run"]["id"] == run.id and header["producer"] == run.producer
+    batches = list(read_batches(run.spool_path))
+    assert [b["batch_seq"] for b in batches] == list(range(1, len(batches) + 1))
+    steps = [p[0] for b in batches for p in b["points"]]
+    assert steps == list(range(2500))
+    assert [e["kind"] for b in batches for e in b["events"]] == ["birth"]
+    assert batches[-1]["status"]["state"] == "succeeded"
+    assert values(server, run.id, "a") == [float(i) for i in range(2500)]
+
+
+def test_log_never_raises_and_keeps_good_values(
+    server: ServerProcess, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    class Opaque:
+        pass
+
+    with runwatch.init(project="sdk", url=server.url, run_dir=tmp_path / "run") as run:
+        run.log({"good": 1, "bad": Opaque(), "flag": True, "nested": {"inner": 2.5}}, step=0)
+        run.log(None)  # type: ignore[arg-type]
+        run.log({"nan": float("nan"), "inf": float("inf")}, step=1)
+        run.event("odd", entity=Opaque(), level="loud", obj=Opaque(), nums=(1, 2))  # type: ignore[arg-type]
+    assert values(server, run.id, "good") == [1.0]
+    assert values(server, run.id, "flag") == [1.0]
+    assert values(server, run.id, "nested/inner") == [2.5]
+    assert values(server, run.id, "nan") == ["nan"] and values(server, run.id, "inf") == ["inf"]
+    assert values(server, run.id, "bad") == []
+    with server.client() as c:
+        events = c.get(f"/api/v1/runs/{run.id}/events", params={"kind": "odd"}).json()["events"]
+    assert events[0]["level"] == "info" and events[0]["payload"]["nums"] == [1, 2]
+    err = capfd.readouterr().err
+    assert "'bad' is not a number" in err and "log() failed" in err
+
+
+def test_exception_in_with_block_marks_the_run_failed(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    with (
+        pytest.raises(ZeroDivisionError),
+        runwatch.init(project="sdk", url=server.url, run_dir=tmp_path) as run,
+    ):
+        run.log({"x": 1.0})
+        _ = 1 / 0
+    info = get_run(server, run.id)
+    assert info["status"] == "failed" and "ZeroDivisionError" in info["error"]
+
+
+@pytest.mark.parametrize(
+    ("tail", "status"), [("", "succeeded"), ("raise RuntimeError('boom')", "failed")]
+)
+def test_a_script_that_never_finishes_is_finished_at_exit(
+    server: ServerProcess, tmp_path: Path, tail: str, status: str
+) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import runwatch
+        run = runwatch.init(project="sdk", url={server.url!r})
+        print(run.id, flush=True)
+        run.log({{"x": 1.0}})
+        {tail}
+    """)
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    run_id = done.stdout.split()[0]
+    info = get_run(server, run_id)
+    assert info["status"] == status
+    if status == "failed":
+        assert "RuntimeError: boom" in info["error"]
+
+
+def test_finish_returns_when_the_server_is_down_and_the_spool_keeps_everything(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    run = runwatch.init(project="sdk", url="http://127.0.0.1:9", run_dir=tmp_path / "run")
+    for i in range(1000):
+        run.log({"x": float(i)}, step=i)
+    started = time.monotonic()
+    run.finish(timeout=1.0)
+    assert time.monotonic() - started < 5
+    steps = [p[0] for b in read_batches(run.spool_path) for p in b["points"]]
+    assert steps == list(range(1000))
+    assert "runwatch sync" in capfd.readouterr().err
+
+
+def test_outage_longer_than_memory_cap_loses_nothing(tmp_path: Path) -> None:
+    srv = ServerProcess(tmp_path / "data").start()
+    srv.stop()  # the port is now known, and nothing listens on it
+    spec = {
+        "id": "outage01",
+        "project": "sdk",
+        "name": "o",
+        "group": None,
+        "tags": [],
+        "config": {},
+    }
+    config = SenderConfig(pending_cap=200, backoff_cap=0.5)
+    run = Run(spec, [srv.url], None, tmp_path / "run", config)
+    try:
+        for i in range(3000):
+            run.log({"x": float(i)}, step=i)
+            if i % 100 == 0:
+                wait_until(lambda: not run._queue, 10, what="the sender to take the queue")
+        srv.start()
+        run.finish(timeout=30)
+        assert values(srv, run.id, "x") == [float(i) for i in range(3000)]
+        with srv.client() as c:
+            drops = c.get(f"/api/v1/runs/{run.id}/events", params={"kind": "sdk.dropped"}).json()[
+                "events"
+            ]
+        assert drops and all(e["level"] == "warning" for e in drops)
+        assert sum(e["payload"]["dropped"] for e in drops) > 0
+    finally:
+        srv.stop()
+
+
+def test_runwatch_url_may_list_servers_to_fail_over(server: ServerProcess, tmp_path: Path) -> None:
+    with runwatch.init(
+        project="sdk", url=f"http://127.0.0.1:9,{server.url}", run_dir=tmp_path
+    ) as run:
+        run.log({"x": 3.0})
+    assert values(server, run.id, "x") == [3.0]
+    assert httpx.get(f"{server.url}/api/v1/runs/{run.id}").json()["status"] == "succeeded"

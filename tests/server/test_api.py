@@ -1,0 +1,114 @@
+"""The HTTP API of a real server: create, list, ingest, query, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from tests.servers import ServerProcess
+
+
+def new_run(client: httpx.Client, **spec: object) -> dict:
+    r = client.post("/api/v1/runs", json={"project": "api", **spec})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def post(client: httpx.Client, run_id: str, **batch: object) -> httpx.Response:
+    return client.post(f"/api/v1/runs/{run_id}/batches", json={"producer": "t", **batch})
+
+
+def test_create_list_get_and_projects(server: ServerProcess) -> None:
+    with server.client() as c:
+        a = new_run(c, name="a", tags=["x"], config={"lr": 0.1})
+        new_run(c, project="other", name="b")
+        assert c.get(f"/api/v1/runs/{a['id']}").json()["config"] == {"lr": 0.1}
+        assert [
+            r["name"] for r in c.get("/api/v1/runs", params={"project": "api"}).json()["runs"]
+        ] == ["a"]
+        assert [r["name"] for r in c.get("/api/v1/runs", params={"tag": "x"}).json()["runs"]] == [
+            "a"
+        ]
+        projects = {p["name"]: p for p in c.get("/api/v1/projects").json()["projects"]}
+        assert projects["api"]["runs"] == 1 and projects["other"]["running"] == 1
+        health = c.get("/healthz").json()
+        assert health["status"] == "ok" and health["store"]["backend"] == "sqlite"
+
+
+def test_ingest_then_query_metrics_events_and_state(server: ServerProcess) -> None:
+    with server.client() as c:
+        run_id = new_run(c)["id"]
+        now = time.time()
+        points = [[i, now, {"loss": 1.0 / (i + 1)}] for i in range(50)]
+        events = [{"kind": "birth", "ts": now, "entity": 7, "payload": {"size": 3}}]
+        ack = post(c, run_id, batch_seq=1, points=points, events=events).json()
+        assert (ack["seq_first"], ack["seq_last"], ack["points"]) == (2, 3, 50)
+        metrics = c.get(
+            f"/api/v1/runs/{run_id}/metrics", params={"keys": "loss", "max_points": 10}
+        ).json()
+        assert (
+            metrics["series"]["loss"]["mode"] == "buckets"
+            and len(metrics["series"]["loss"]["x"]) == 10
+        )
+        assert sum(metrics["series"]["loss"]["count"]) == 50
+        evs = c.get(f"/api/v1/runs/{run_id}/events", params={"after": 1}).json()["events"]
+        assert [(e["kind"], e["entity"], e["payload"]) for e in evs] == [("birth", 7, {"size": 3})]
+        state = c.get(f"/api/v1/runs/{run_id}/state").json()
+        assert state["seq"] == 3 and state["run"]["summary"] == {"loss": 0.02}
+        assert state["metrics"]["loss"]["value"][:2] == [1.0, 0.5]
+        assert [e["seq"] for e in state["events"]] == [3, 1]
+
+
+def test_bad_input_gets_a_clear_error_and_loses_nothing(server: ServerProcess) -> None:
+    with server.client() as c:
+        run_id = new_run(c)["id"]
+        good = post(c, run_id, batch_seq=1, points=[[0, 1.0, {"x": 1.0}]])
+        assert good.status_code == 200
+        cases = [
+            (post(c, run_id, batch_seq="two"), 400, "$.batch_seq"),
+            (
+                post(c, run_id, batch_seq=2, points=[[0, 1.0, {"x": "lots"}]]),
+                400,
+                "$.points[0].values.x",
+            ),
+            (c.post(f"/api/v1/runs/{run_id}/batches", content=b"{not json"), 400, None),
+            (post(c, "no-such-run", batch_seq=3), 404, "run"),
+            (c.post("/api/v1/runs", json={"project": ""}), 400, "$.project"),
+            (
+                c.get(f"/api/v1/runs/{run_id}/metrics", params={"max_points": 0}),
+                400,
+                "query.max_points",
+            ),
+            (c.get("/api/v1/runs/nope/state"), 404, "run"),
+        ]
+        for response, status, field in cases:
+            assert response.status_code == status, response.text
+            error = response.json()["error"]
+            assert error["message"] and error["field"] == field
+        # A batch after the bad ones still lands, and the first is intact.
+        assert post(c, run_id, batch_seq=4, points=[[1, 1.0, {"x": 2.0}]]).status_code == 200
+        values = c.get(f"/api/v1/runs/{run_id}/metrics").json()["series"]["x"]["value"]
+        assert values == [1.0, 2.0]
+        assert c.get("/healthz").status_code == 200
+
+
+def test_oversize_body_is_413(server: ServerProcess) -> None:
+    with server.client() as c:
+        run_id = new_run(c)["id"]
+        huge = (
+            b'{"producer":"t","batch_seq":1,"points":[' + b"[1,1,{}]," * 2_000_000 + b"[1,1,{}]]}"
+        )
+        r = c.post(f"/api/v1/runs/{run_id}/batches", content=huge)
+        assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+
+
+def test_openapi_documents_the_wire_schemas(server: ServerProcess) -> None:
+    with server.client() as c:
+        spec = c.get("/openapi.json").json()
+        body = spec["paths"]["/api/v1/runs/{run_id}/batches"]["post"]["requestBody"]
+        assert body["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Batch"
+        }
+        assert "PointRow" in spec["components"]["schemas"]
+        assert c.get("/docs").status_code == 200

@@ -1,0 +1,142 @@
+"""Live push from a real server: replay then live, resume with since / Last-Event-ID, gap-free."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from typing import Any
+
+import httpx
+from websockets.sync.client import connect
+
+from tests.servers import ServerProcess
+
+
+def ws_url(server: ServerProcess, path: str) -> str:
+    return server.url.replace("http://", "ws://") + path
+
+
+def messages(frame: str | bytes) -> list[dict[str, Any]]:
+    """A frame is one message or a JSON array of them (coalesced)."""
+    data = json.loads(frame)
+    return data if isinstance(data, list) else [data]
+
+
+def start_run(c: httpx.Client) -> str:
+    return c.post("/api/v1/runs", json={"project": "live"}).json()["id"]
+
+
+def post_points(c: httpx.Client, run_id: str, batch_seq: int, step: int) -> None:
+    body = {
+        "producer": "t",
+        "batch_seq": batch_seq,
+        "points": [[step, time.time(), {"x": float(step)}]],
+    }
+    assert c.post(f"/api/v1/runs/{run_id}/batches", json=body).status_code == 200
+
+
+def finish(c: httpx.Client, run_id: str, batch_seq: int) -> None:
+    body = {
+        "producer": "t",
+        "batch_seq": batch_seq,
+        "status": {"state": "succeeded", "ts": time.time()},
+    }
+    assert c.post(f"/api/v1/runs/{run_id}/batches", json=body).status_code == 200
+
+
+def test_websocket_resumes_with_since_without_gaps_or_duplicates(server: ServerProcess) -> None:
+    with server.client() as c:
+        run_id = start_run(c)
+        producer_done = threading.Event()
+
+        def produce() -> None:
+            with server.client() as pc:
+                for i in range(1, 301):
+                    post_points(pc, run_id, i, i)
+                finish(pc, run_id, 301)
+            producer_done.set()
+
+        threading.Thread(target=produce, daemon=True).start()
+        seen: list[int] = []
+        # First connection: read some records mid-stream, then drop the socket.
+        with connect(ws_url(server, f"/api/v1/runs/{run_id}/live?since=0")) as ws:
+            while len(seen) < 50:
+                seen += [m["seq"] for m in messages(ws.recv(timeout=10))]
+        # Reconnect from the last seq seen, and read to the end of the run.
+        types: list[str] = []
+        with connect(ws_url(server, f"/api/v1/runs/{run_id}/live?since={seen[-1]}")) as ws:
+            while "run.closed" not in types:
+                batch = messages(ws.recv(timeout=10))
+                types += [m["type"] for m in batch]
+                seen += [m["seq"] for m in batch if m["type"] != "run.closed"]
+        assert producer_done.wait(10)
+        # 1 (running) + 300 points batches + 1 final status
+        assert seen == list(range(1, 303))
+        assert types[-2:] == ["status", "run.closed"]
+
+
+def test_sse_resumes_from_last_event_id(server: ServerProcess) -> None:
+    with server.client() as c:
+        run_id = start_run(c)
+        for i in range(1, 21):
+            post_points(c, run_id, i, i)
+        finish(c, run_id, 21)
+
+        def read(headers: dict[str, str]) -> list[tuple[int, dict[str, Any]]]:
+            out: list[tuple[int, dict[str, Any]]] = []
+            event_id = None
+            with c.stream("GET", f"/api/v1/runs/{run_id}/stream", headers=headers) as r:
+                assert r.headers["content-type"].startswith("text/event-stream")
+                for line in r.iter_lines():
+                    if line.startswith("id: "):
+                        event_id = int(line[4:])
+                    elif line.startswith("data: "):
+                        out.append((event_id, json.loads(line[6:])))
+            return out
+
+        first = read({})
+        assert [i for i, m in first if m["type"] != "run.closed"] == list(range(1, 23))
+        resumed = read({"Last-Event-ID": "15"})
+        assert [m["seq"] for _, m in resumed if m["type"] != "run.closed"] == list(range(16, 23))
+        assert resumed[-1][1]["type"] == "run.closed"
+
+
+def test_live_points_carry_values_and_nan(server: ServerProcess) -> None:
+    with server.client() as c:
+        run_id = start_run(c)
+        with connect(ws_url(server, f"/api/v1/runs/{run_id}/live?since=1")) as ws:
+            body = {
+                "producer": "t",
+                "batch_seq": 1,
+                "points": [[0, 1.0, {"a": 0.5, "b": "nan"}], [1, 2.0, {"a": "-inf"}]],
+            }
+            c.post(f"/api/v1/runs/{run_id}/batches", json=body)
+            (msg,) = messages(ws.recv(timeout=10))
+        assert msg["type"] == "points" and msg["seq"] == 2
+        assert msg["points"]["a"] == {"step": [0, 1], "ts": [1.0, 2.0], "value": [0.5, "-inf"]}
+        assert msg["points"]["b"]["value"] == ["nan"]
+
+
+def test_unknown_run_socket_is_closed_with_4404(server: ServerProcess) -> None:
+    with connect(ws_url(server, "/api/v1/runs/nope/live")) as ws:
+        with contextlib.suppress(Exception):
+            ws.recv(timeout=10)
+        assert ws.close_code == 4404
+
+
+def test_runs_list_socket_sends_snapshot_then_changes(server: ServerProcess) -> None:
+    with server.client() as c:
+        existing = start_run(c)
+        with connect(ws_url(server, "/api/v1/live?project=live")) as ws:
+            (snapshot,) = messages(ws.recv(timeout=10))
+            assert snapshot["type"] == "runs" and [r["id"] for r in snapshot["runs"]] == [existing]
+            finish(c, existing, 1)
+            c.post("/api/v1/runs", json={"project": "elsewhere"})  # filtered out
+            latest: dict[str, str] = {}
+            while latest.get(existing) != "succeeded":
+                for m in messages(ws.recv(timeout=10)):
+                    assert m["type"] == "run"
+                    latest[m["run"]["id"]] = m["run"]["status"]
+            assert set(latest) == {existing}

@@ -1,0 +1,207 @@
+"""The SQLite store against a real file: round trips, dedup, seqs, NaN, buckets, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sqlite3
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+import pytest
+
+from runwatch.protocol import Batch, EventIn, PointRow, RunCreate, StatusIn
+from runwatch.store.base import Committed, IngestError
+from runwatch.store.prepare import prepare_batch
+from runwatch.store.sqlite import SqliteStore
+from runwatch.store.sqlite.schema import SCHEMA_VERSION
+
+T = TypeVar("T")
+
+
+def run(coro: Awaitable[T]) -> T:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def batch(seq: int, rows: list[tuple[int, dict]], events: int = 0, producer: str = "p") -> Batch:
+    return Batch(
+        producer=producer,
+        batch_seq=seq,
+        points=[PointRow(step, 1000.0 + step, values) for step, values in rows],
+        events=[EventIn(kind="birth", ts=1.0, entity=i, payload={"i": i}) for i in range(events)],
+    )
+
+
+async def with_store(tmp_path: Path, work):  # type: ignore[no-untyped-def]
+    store = SqliteStore(tmp_path)
+    committed: list[Committed] = []
+    await store.open()
+    store.add_commit_listener(committed.extend)
+    try:
+        return await work(store, committed)
+    finally:
+        await store.close()
+
+
+def test_points_round_trip_exactly(tmp_path: Path) -> None:
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p", config={"lr": 0.1}))
+        rows = [(i, {"loss": 1 / (i + 1), "acc": i * 0.5}) for i in range(300)]
+        ack = await store.ingest(r.id, prepare_batch(batch(1, rows)))
+        series = await store.metrics(r.id, ["loss", "acc"], None, None, 1000, "step")
+        return ack, series, await store.get_run(r.id)
+
+    ack, series, info = run(with_store(tmp_path, work))
+    assert ack.points == 600 and not ack.duplicate
+    assert series["loss"].x == list(range(300))
+    assert series["loss"].value == [1 / (i + 1) for i in range(300)]
+    assert series["acc"].value == [i * 0.5 for i in range(300)]
+    assert info.summary == {"loss": 1 / 300, "acc": 149.5}
+    assert info.config == {"lr": 0.1}
+
+
+def test_retried_batch_is_stored_once(tmp_path: Path) -> None:
+    async def work(store, committed):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+        b = prepare_batch(batch(7, [(0, {"x": 1.0}), (1, {"x": 2.0})], events=1))
+        first = await store.ingest(r.id, b)
+        second = await store.ingest(r.id, b)
+        series = await store.metrics(r.id, ["x"], None, None, 100, "step")
+        return first, second, series, committed
+
+    first, second, series, committed = run(with_store(tmp_path, work))
+    assert second.duplicate and (second.seq_first, second.seq_last) == (
+        first.seq_first,
+        first.seq_last,
+    )
+    assert series["x"].value == [1.0, 2.0]
+    # The duplicate published nothing: one status record, then the first ingest's two records.
+    assert [r.seq for c in committed for r in c.records] == [1, 2, 3]
+
+
+def test_seqs_are_dense_and_replay_in_order(tmp_path: Path) -> None:
+    async def work(store, committed):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+        acks = await asyncio.gather(
+            *(
+                store.ingest(r.id, prepare_batch(batch(i, [(i, {"x": 1.0})], events=2)))
+                for i in range(50)
+            )
+        )
+        return acks, await store.replay(r.id, 0, 10_000), committed
+
+    acks, replayed, committed = run(with_store(tmp_path, work))
+    assert [rec.seq for rec in replayed] == list(range(1, 152))
+    assert sorted(a.seq_first for a in acks) == list(range(2, 152, 3))
+    assert [rec.seq for c in committed for rec in c.records] == list(range(1, 152))
+    first = msgspec.json.decode(replayed[1].body)
+    assert first["seq"] == 2 and first["type"] == "points"
+
+
+def test_unknown_run_fails_alone_in_its_group(tmp_path: Path) -> None:
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+        good = [
+            store.ingest(r.id, prepare_batch(batch(i, [(i, {"x": float(i)})]))) for i in range(20)
+        ]
+        bad = store.ingest("nope", prepare_batch(batch(99, [(0, {"x": 1.0})])))
+        results = await asyncio.gather(*good[:10], bad, *good[10:], return_exceptions=True)
+        return results, await store.metrics(r.id, ["x"], None, None, 100, "step")
+
+    results, series = run(with_store(tmp_path, work))
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(errors) == 1 and isinstance(errors[0], IngestError) and errors[0].status == 404
+    assert series["x"].value == [float(i) for i in range(20)]
+
+
+def test_non_finite_values_are_kept_distinct(tmp_path: Path) -> None:
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+        rows = [
+            (0, {"v": 1.0}),
+            (1, {"v": "nan"}),
+            (2, {"v": "inf"}),
+            (3, {"v": "-inf"}),
+            (4, {"v": None}),
+        ]
+        await store.ingest(r.id, prepare_batch(batch(1, rows)))
+        return await store.metrics(r.id, ["v"], None, None, 100, "step")
+
+    series = run(with_store(tmp_path, work))
+    assert series["v"].value == [1.0, "nan", "inf", "-inf", "nan"]
+
+
+def test_buckets_match_brute_force(tmp_path: Path) -> None:
+    values = [math.sin(i / 7) * 10 for i in range(1000)]
+    values[500] = 1e6  # a one-step spike must survive downsampling
+    values[10] = math.nan
+
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+        rows = [(i, {"v": "nan" if math.isnan(v) else v}) for i, v in enumerate(values)]
+        await store.ingest(r.id, prepare_batch(batch(1, rows)))
+        return await store.metrics(r.id, ["v"], None, None, 100, "step")
+
+    s = run(with_store(tmp_path, work))["v"]
+    assert s.mode == "buckets" and len(s.x) == 100
+    for b, x in enumerate(s.x):
+        chunk = [v for v in values[b * 10 : b * 10 + 10] if not math.isnan(v)]
+        assert x == b * 10
+        assert s.count[b] == 10
+        assert s.min[b] == min(chunk) and s.max[b] == max(chunk)
+        assert s.mean[b] == pytest.approx(sum(chunk) / len(chunk))
+        assert s.last[b] == values[b * 10 + 9]
+    assert max(s.max) == 1e6
+
+
+def test_final_status_is_an_event_and_ends_the_run(tmp_path: Path) -> None:
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+        b = Batch(
+            producer="p",
+            batch_seq=1,
+            status=StatusIn(state="failed", ts=5.0, error="boom", exit_code=3),
+        )
+        await store.ingest(r.id, prepare_batch(b))
+        return await store.get_run(r.id), await store.events(r.id)
+
+    info, events = run(with_store(tmp_path, work))
+    assert (info.status, info.error, info.exit_code, info.ended_at) == ("failed", "boom", 3, 5.0)
+    assert [(e.kind, e.payload["state"]) for e in events] == [
+        ("status", "running"),
+        ("status", "failed"),
+    ]
+
+
+def test_data_survives_reopen_and_schema_is_current(tmp_path: Path) -> None:
+    async def write(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p", name="keep"))
+        await store.ingest(r.id, prepare_batch(batch(1, [(0, {"x": 1.0})])))
+        return r.id
+
+    run_id = run(with_store(tmp_path, write))
+
+    async def read(store, _):  # type: ignore[no-untyped-def]
+        return await store.get_run(run_id), await store.health()
+
+    info, health = run(with_store(tmp_path, read))
+    assert info.name == "keep" and info.seq == 2
+    assert health["schema"] == SCHEMA_VERSION
+    conn = sqlite3.connect(tmp_path / "runwatch.sqlite3")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_client_chosen_run_id_is_idempotent(tmp_path: Path) -> None:
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        a = await store.create_run(RunCreate(project="p", id="abcdef12"))
+        b = await store.create_run(RunCreate(project="p", id="abcdef12"))
+        with pytest.raises(IngestError) as exc:
+            await store.create_run(RunCreate(project="other", id="abcdef12"))
+        return a, b, exc.value, await store.list_runs()
+
+    a, b, err, runs = run(with_store(tmp_path, work))
+    assert a.id == b.id == "abcdef12" and len(runs) == 1
+    assert err.status == 409

@@ -1,0 +1,65 @@
+"""Wire schemas: what decodes, and errors that name the field."""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+import pytest
+
+from runwatch.protocol import Batch, decode_value, encode_value
+from runwatch.server.errors import field_of
+from runwatch.store.prepare import BatchRejected, prepare_batch
+
+decoder = msgspec.json.Decoder(Batch)
+
+
+def test_compact_point_rows_decode() -> None:
+    b = decoder.decode(b'{"producer":"p","batch_seq":1,"points":[[3,1.5,{"loss":0.25,"x":null}]]}')
+    assert (b.points[0].step, b.points[0].ts, b.points[0].values) == (
+        3,
+        1.5,
+        {"loss": 0.25, "x": None},
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"producer":"p","batch_seq":"1"}', "$.batch_seq"),
+        (b'{"producer":"p","batch_seq":1,"points":[["a",1,{}]]}', "$.points[0].step"),
+        (
+            b'{"producer":"p","batch_seq":1,"points":[[1,1,{"b":1,"a":[1]}]]}',
+            "$.points[0].values.a",
+        ),
+        (b'{"producer":"p","batch_seq":1,"events":[{"kind":"k"}]}', "$.events[0]"),
+        (b'{"producer":"p","batch_seq":1,"events":[{"kind":"k","ts":1,"x":2}]}', "$.events[0].x"),
+        (b'{"producer":"p","batch_seq":1,"surprise":1}', "$.surprise"),
+    ],
+)
+def test_validation_errors_name_the_field(body: bytes, field: str) -> None:
+    with pytest.raises(msgspec.ValidationError) as exc:
+        decoder.decode(body)
+    assert field_of(exc.value, body) == field
+
+
+@pytest.mark.parametrize(
+    ("rows", "field"),
+    [
+        ([[1, 1.0, {"loss": "high"}]], "$.points[0].values.loss"),
+        ([[1, 1.0, {"": 1.0}]], "$.points[0].values."),
+        ([[1, 1.0, {"k" * 300: 1.0}]], "$.points[0].values." + "k" * 40),
+    ],
+)
+def test_unstorable_values_are_rejected_by_name(rows: list, field: str) -> None:
+    b = decoder.decode(msgspec.json.encode({"producer": "p", "batch_seq": 1, "points": rows}))
+    with pytest.raises(BatchRejected) as exc:
+        prepare_batch(b)
+    assert exc.value.field == field
+
+
+def test_non_finite_values_round_trip() -> None:
+    for v in (math.inf, -math.inf, 1.5, 0.0, -1e308):
+        assert decode_value(encode_value(v)) == v
+    assert math.isnan(decode_value(encode_value(math.nan)))
+    assert math.isnan(decode_value(None))
