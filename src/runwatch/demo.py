@@ -64,7 +64,9 @@ def _seed_history(url: str) -> None:
             if failing and step > 300:
                 values["train/loss"] = math.nan if step > 380 else values["train/loss"] * step / 50
             run.log(values, step=step)
-        run.finish("failed" if failing else "succeeded", error="loss became NaN" if failing else None)
+        run.finish(
+            "failed" if failing else "succeeded", error="loss became NaN" if failing else None
+        )
 
 
 def run_demo(settings: Settings, steps: int) -> None:
