@@ -22,8 +22,8 @@ services:
 	@bash scripts/ensure-services.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests $(wildcard benchmarks)
+	$(BIN)/ruff format --check src tests $(wildcard benchmarks)
 
 test: $(STAMP) chromium services lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
