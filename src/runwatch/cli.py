@@ -56,11 +56,40 @@ def demo(
     run_demo(_settings(host, port, data, None), steps)
 
 
+@app.command()
+def sync(
+    paths: list[Path] = typer.Argument(..., help="Run directories or spool files to upload."),
+    url: str | None = typer.Option(None, envvar="RUNWATCH_URL", help="Server URL(s)."),
+    token: str | None = typer.Option(None, envvar="RUNWATCH_TOKEN", help="Bearer token."),
+) -> None:
+    """Upload spooled records the server has not acknowledged (safe to run twice)."""
+    from rich.progress import Progress
+
+    from runwatch.sdk.sync import SyncError, find_spools, sync_spool
+    from runwatch.sdk.transport import Transport, parse_urls
+
+    spools = find_spools(paths)
+    if not spools:
+        raise SyncError("no spool files (spool-*.jsonl) found under the given paths")
+    transport = Transport(parse_urls(url), token)
+    try:
+        with Progress() as progress:
+            task = progress.add_task("syncing", total=sum(p.stat().st_size for p in spools))
+            for spool in spools:
+                result = sync_spool(spool, transport, lambda n: progress.advance(task, n))
+                new = result.batches - result.duplicates
+                progress.console.print(
+                    f"{spool}: run {result.run_id}: {result.batches} batches, {new} new"
+                )
+    finally:
+        transport.close()
+
+
 def main() -> None:
     """Entry point: one line per error, a traceback only with --debug."""
     try:
         app()
-    except (ValueError, OSError, RuntimeError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:  # SyncError is a RuntimeError
         if _state["debug"] or os.environ.get("RUNWATCH_DEBUG"):
             raise
         print(f"runwatch: error: {exc}", file=sys.stderr)

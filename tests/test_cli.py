@@ -1,0 +1,65 @@
+"""The command line, run as a user would run it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import runwatch
+from runwatch.sdk.spool import read_batches
+from tests.servers import ServerProcess
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runwatch", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    done = cli("--help")
+    assert done.returncode == 0
+    for command in ("serve", "demo", "sync"):
+        assert command in done.stdout
+
+
+def test_serve_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
+    done = cli("serve", "--host", "0.0.0.0", "--port", "0", "--data", str(tmp_path))
+    assert done.returncode == 1
+    assert done.stderr.startswith("runwatch: error: refusing to bind 0.0.0.0 without auth")
+    assert "Traceback" not in done.stderr
+
+
+def test_sync_uploads_a_spool_once_and_is_safe_to_repeat(tmp_path: Path) -> None:
+    srv = ServerProcess(tmp_path / "data").start()
+    url = srv.url
+    srv.stop()
+    run = runwatch.init(project="sync", url=url, run_dir=tmp_path / "run")
+    for i in range(500):
+        run.log({"x": float(i)}, step=i)
+    run.event("birth", entity=1)
+    run.finish(timeout=0.5)
+    assert sum(len(b["points"]) for b in read_batches(run.spool_path)) == 500
+    srv.start()
+    try:
+        first = cli("sync", str(tmp_path / "run"), "--url", url)
+        assert first.returncode == 0, first.stderr
+        again = cli("sync", str(tmp_path / "run"), "--url", url)
+        assert again.returncode == 0 and " 0 new" in again.stdout
+        with srv.client() as c:
+            series = c.get(f"/api/v1/runs/{run.id}/metrics", params={"max_points": 1000}).json()
+            info = c.get(f"/api/v1/runs/{run.id}").json()
+        assert series["series"]["x"]["value"] == [float(i) for i in range(500)]
+        assert info["status"] == "succeeded"
+    finally:
+        srv.stop()
+
+
+def test_sync_with_nothing_to_do_says_so(tmp_path: Path) -> None:
+    done = cli("sync", str(tmp_path))
+    assert done.returncode == 1 and "no spool files" in done.stderr
