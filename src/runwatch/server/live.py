@@ -45,10 +45,12 @@ async def _until_disconnect(
 
 
 async def _accept(websocket: WebSocket) -> bool:
+    """Accept, then close with 4401 if the token is wrong: a close code needs an open socket
+    (refusing the handshake would only say HTTP 403, which browsers do not show to scripts)."""
+    await websocket.accept()
     if not is_authorized(websocket, websocket.app.state.settings.token):
         await websocket.close(code=WS_UNAUTHORIZED, reason="missing or invalid token")
         return False
-    await websocket.accept()
     return True
 
 
