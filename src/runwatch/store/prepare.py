@@ -41,18 +41,27 @@ class PreparedStatus(msgspec.Struct):
     body: bytes
 
 
+class SeriesColumns(msgspec.Struct):
+    """One key's points in a batch, column by column: floats for the store, wire values for
+    the live message (so a value is converted once, and never re-encoded per point)."""
+
+    step: list[int]
+    ts: list[float]
+    value: list[float]
+    wire: list[Any]
+
+
 class PreparedBatch(msgspec.Struct):
-    """Rows grouped by metric key, plus each live message encoded once (seq added on commit)."""
+    """Columns per metric key, plus each live message encoded once (seq added on commit)."""
 
     producer: str
     batch_seq: int
-    rows: dict[str, list[tuple[int, float, float]]]
+    columns: dict[str, SeriesColumns]
     points_body: bytes | None
     points_count: int
     summary_json: bytes | None
     events: list[PreparedEvent]
     status: PreparedStatus | None
-    ts: float
 
     @property
     def record_count(self) -> int:
@@ -61,30 +70,40 @@ class PreparedBatch(msgspec.Struct):
 
 
 def prepare_batch(batch: Batch) -> PreparedBatch:
-    """Validate what msgspec's types cannot say and encode each live message once."""
-    rows: dict[str, list[tuple[int, float, float]]] = {}
-    latest_ts = 0.0
+    """Validate what msgspec's types cannot say and encode each live message once.
+
+    This is the ingest hot path (every point passes here): floats take a branch-free fast path,
+    and each distinct key is checked once per batch.
+    """
+    columns: dict[str, SeriesColumns] = {}
+    count = 0
     for i, row in enumerate(batch.points):
-        _check_finite(row.ts, f"$.points[{i}].ts")
-        latest_ts = max(latest_ts, row.ts)
+        step, ts = row.step, row.ts
+        if not -math.inf < ts < math.inf:
+            raise BatchRejected(f"$.points[{i}].ts", "timestamp must be a finite number")
         for key, raw in row.values.items():
-            where = f"$.points[{i}].values.{key[:40]}"
-            _check_name(key, MAX_KEY_LENGTH, where, "metric key")
-            try:
-                value = decode_value(raw)
-            except ValueError as exc:
-                raise BatchRejected(where, str(exc)) from None
-            rows.setdefault(key, []).append((row.step, row.ts, value))
-    points_body = None
-    summary_json = None
-    count = sum(len(r) for r in rows.values())
-    if rows:
-        points_body = _encode(
-            {"type": "points", "points": {k: _columns(r) for k, r in rows.items()}}
-        )
-        summary_json = _encode({k: encode_value(r[-1][2]) for k, r in rows.items()})
-    events = [_prepare_event(i, e) for i, e in enumerate(batch.events)]
-    latest_ts = max([latest_ts, *(e.ts for e in events)])
+            col = columns.get(key)
+            if col is None:
+                _check_name(key, MAX_KEY_LENGTH, f"$.points[{i}].values.{key[:40]}", "metric key")
+                col = columns[key] = SeriesColumns([], [], [], [])
+            if type(raw) is float:
+                col.value.append(raw)
+                col.wire.append(raw)
+            else:
+                try:
+                    value = decode_value(raw)
+                except ValueError as exc:
+                    raise BatchRejected(f"$.points[{i}].values.{key[:40]}", str(exc)) from None
+                col.value.append(value)
+                col.wire.append(encode_value(value))
+            col.step.append(step)
+            col.ts.append(ts)
+            count += 1
+    points_body = summary_json = None
+    if columns:
+        points = {k: {"step": c.step, "ts": c.ts, "value": c.wire} for k, c in columns.items()}
+        points_body = _encode({"type": "points", "points": points})
+        summary_json = _encode({k: c.wire[-1] for k, c in columns.items()})
     status = None
     if batch.status is not None:
         s = batch.status
@@ -98,17 +117,15 @@ def prepare_batch(batch: Batch) -> PreparedBatch:
             payload_json=_encode(info),
             body=_encode({"type": "status", "ts": s.ts, **info}),
         )
-        latest_ts = max(latest_ts, s.ts)
     return PreparedBatch(
         producer=batch.producer,
         batch_seq=batch.batch_seq,
-        rows=rows,
+        columns=columns,
         points_body=points_body,
         points_count=count,
         summary_json=summary_json,
-        events=events,
+        events=[_prepare_event(i, e) for i, e in enumerate(batch.events)],
         status=status,
-        ts=latest_ts,
     )
 
 
@@ -133,14 +150,6 @@ def _prepare_event(i: int, e: EventIn) -> PreparedEvent:
         payload_json=payload_json,
         body=_encode({"type": "event", "event": event}),
     )
-
-
-def _columns(rows: list[tuple[int, float, float]]) -> dict[str, list[Any]]:
-    return {
-        "step": [r[0] for r in rows],
-        "ts": [r[1] for r in rows],
-        "value": [encode_value(r[2]) for r in rows],
-    }
 
 
 def _check_name(name: str, limit: int, where: str, what: str) -> None:

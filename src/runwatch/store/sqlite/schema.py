@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 MIGRATIONS: list[str] = [
-    # 1: runs, metric series and points, events, the live journal, batch dedup.
+    # 1: runs, metric series and their chunks of raw points, events, the live journal, dedup.
     """
     CREATE TABLE runs (
         id TEXT PRIMARY KEY,
@@ -35,13 +35,19 @@ MIGRATIONS: list[str] = [
         key TEXT NOT NULL,
         UNIQUE (run_id, key)
     );
-    CREATE TABLE points (
+    CREATE TABLE chunks (
         series_id INTEGER NOT NULL,
-        step INTEGER NOT NULL,
-        ts REAL NOT NULL,
-        value REAL
+        n INTEGER NOT NULL,
+        step_min INTEGER NOT NULL,
+        step_max INTEGER NOT NULL,
+        ts_min REAL NOT NULL,
+        ts_max REAL NOT NULL,
+        steps BLOB NOT NULL,
+        ts BLOB NOT NULL,
+        vals BLOB NOT NULL
     );
-    CREATE INDEX points_by_step ON points (series_id, step);
+    CREATE INDEX chunks_by_step ON chunks (series_id, step_max);
+    CREATE INDEX chunks_by_time ON chunks (series_id, ts_max);
     CREATE TABLE events (
         run_id TEXT NOT NULL,
         seq INTEGER NOT NULL,

@@ -26,7 +26,8 @@ from runwatch.store.base import (
     RunState,
     Series,
 )
-from runwatch.store.prepare import PreparedBatch, with_seq
+from runwatch.store.chunks import CHUNK_MAX, pack
+from runwatch.store.prepare import PreparedBatch, SeriesColumns, with_seq
 from runwatch.store.sqlite import queries
 from runwatch.store.sqlite.schema import migrate
 from runwatch.store.sqlite.writer import SqliteWriter
@@ -81,6 +82,8 @@ class SqliteStore:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._series: dict[tuple[str, str], int] = {}
+        # Per series, the chunk still being filled: [rowid, points in it, its step_max].
+        self._open_chunks: dict[int, list[int]] = {}
         self._writer: SqliteWriter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -90,7 +93,7 @@ class SqliteStore:
         self._loop = asyncio.get_running_loop()
         conn = _connect(self.path)
         migrate(conn)
-        self._writer = SqliteWriter(conn, self._dispatch_commit)
+        self._writer = SqliteWriter(conn, self._dispatch_commit, self._forget_caches)
         self._writer.start()
 
     async def close(self) -> None:
@@ -102,6 +105,10 @@ class SqliteStore:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
+
+    def _forget_caches(self) -> None:
+        self._series.clear()
+        self._open_chunks.clear()
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         self._listeners.append(listener)
@@ -242,12 +249,8 @@ class SqliteStore:
         seq = first = row[0] - n + 1
         records: list[Record] = []
         if b.points_body is not None:
-            for key, rows in b.rows.items():
-                sid = self._series_id(conn, run_id, key)
-                conn.executemany(
-                    "INSERT INTO points (series_id, step, ts, value) VALUES (?,?,?,?)",
-                    [(sid, *r) for r in rows],
-                )
+            for key, col in b.columns.items():
+                self._append_points(conn, self._series_id(conn, run_id, key), col)
             conn.execute(
                 "UPDATE runs SET summary = json_patch(summary, ?) WHERE id = ?",
                 (b.summary_json, run_id),
@@ -304,6 +307,71 @@ class SqliteStore:
             (run_id, seq, ts, "error" if state in ("failed", "crashed") else "info", _encode(info)),
         )
         return Record(seq, with_seq(seq, _encode({"type": "status", "ts": ts, **info})))
+
+    def _append_points(self, conn: sqlite3.Connection, sid: int, col: SeriesColumns) -> None:
+        """Fill the series' open chunk (when the new points come after it), then new chunks."""
+        total = len(col.step)
+        pos = 0
+        open_chunk = self._open_chunk(conn, sid)
+        if open_chunk is not None and min(col.step) >= open_chunk[2]:
+            rowid, n, _ = open_chunk
+            pos = min(CHUNK_MAX - n, total)
+            steps, ts = col.step[:pos], col.ts[:pos]
+            conn.execute(
+                # || yields TEXT; the cast keeps the concatenated bytes (NULs included) a BLOB.
+                "UPDATE chunks SET steps = CAST(steps || ? AS BLOB), ts = CAST(ts || ? AS BLOB),"
+                " vals = CAST(vals || ? AS BLOB), n = n + ?, step_max = max(step_max, ?),"
+                " ts_min = min(ts_min, ?), ts_max = max(ts_max, ?)"
+                " WHERE rowid = ?",
+                (
+                    pack("q", steps),
+                    pack("d", ts),
+                    pack("d", col.value[:pos]),
+                    pos,
+                    max(steps),
+                    min(ts),
+                    max(ts),
+                    rowid,
+                ),
+            )
+            open_chunk[1] += pos
+            open_chunk[2] = max(open_chunk[2], max(steps))
+        while pos < total:
+            end = pos + CHUNK_MAX
+            steps, ts = col.step[pos:end], col.ts[pos:end]
+            cursor = conn.execute(
+                "INSERT INTO chunks (series_id, n, step_min, step_max, ts_min, ts_max, steps, ts, vals)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    sid,
+                    len(steps),
+                    min(steps),
+                    max(steps),
+                    min(ts),
+                    max(ts),
+                    pack("q", steps),
+                    pack("d", ts),
+                    pack("d", col.value[pos:end]),
+                ),
+            )
+            self._open_chunks[sid] = [int(cursor.lastrowid or 0), len(steps), max(steps)]
+            pos = end
+
+    def _open_chunk(self, conn: sqlite3.Connection, sid: int) -> list[int] | None:
+        """The series' last chunk if it still has room (looked up once, then cached)."""
+        chunk = self._open_chunks.get(sid)
+        if chunk is None:
+            row = conn.execute(
+                "SELECT rowid, n, step_max FROM chunks WHERE series_id = ?"
+                " ORDER BY step_max DESC LIMIT 1",
+                (sid,),
+            ).fetchone()
+            if row is None:
+                return None
+            if len(self._open_chunks) >= SERIES_CACHE_CAP:
+                self._open_chunks.clear()
+            chunk = self._open_chunks[sid] = list(row)
+        return chunk if chunk[1] < CHUNK_MAX else None
 
     def _series_id(self, conn: sqlite3.Connection, run_id: str, key: str) -> int:
         sid = self._series.get((run_id, key))

@@ -118,3 +118,9 @@ export function hashIndex(text, modulo) {
   }
   return (h >>> 0) % modulo;
 }
+
+/** A whole number with thousands separators, "12,345" (steps, counts). */
+export function formatCount(n) {
+  if (n === null || n === undefined || !Number.isFinite(n)) return "—";
+  return Math.round(n).toLocaleString("en-US");
+}

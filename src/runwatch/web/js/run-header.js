@@ -1,0 +1,113 @@
+// The run page's header: name, crumbs, status pill, live badge, meta line and error text.
+
+import { formatCount, formatDateTime, formatDuration } from "./format.js";
+import { isFinal, mountLiveBadge, mountPill } from "./status.js";
+
+function metaItem(label) {
+  const dt = document.createElement("dt");
+  dt.textContent = label;
+  const dd = document.createElement("dd");
+  return [dt, dd];
+}
+
+/** Mount on the page's header elements (looked up by id inside `root`). */
+export function mount(root) {
+  const $ = (id) => root.querySelector(`#${id}`);
+  const nameEl = $("run-name");
+  const crumbProject = $("crumb-project");
+  const crumbRun = $("crumb-run");
+  const errorEl = $("run-error");
+  const metaEl = $("run-meta");
+  const pill = mountPill($("run-status"));
+  const badge = mountLiveBadge($("live-badge"));
+
+  const labels = ["id", "group", "tags", "started", "duration", "step", "exit code"];
+  const cells = {};
+  for (const label of labels) {
+    const [dt, dd] = metaItem(label);
+    const wrap = document.createElement("div");
+    wrap.className = "meta-item";
+    wrap.dataset.meta = label;
+    wrap.append(dt, dd);
+    metaEl.append(wrap);
+    cells[label] = { wrap, dd };
+  }
+
+  let run = null;
+  let lastStep;
+
+  function setCell(label, text) {
+    const cell = cells[label];
+    cell.dd.textContent = text;
+    cell.wrap.hidden = text === "" || text === null || text === undefined;
+  }
+
+  function renderTags(tags) {
+    const dd = cells.tags.dd;
+    dd.replaceChildren();
+    for (const tag of tags || []) {
+      const chip = document.createElement("span");
+      chip.className = "tag";
+      chip.textContent = tag;
+      dd.append(chip);
+    }
+    cells.tags.wrap.hidden = !tags || tags.length === 0;
+  }
+
+  function tick() {
+    if (!run) return;
+    const start = run.started_at ?? run.created_at;
+    const end = run.ended_at ?? (isFinal(run.status) ? run.last_update : Date.now() / 1000);
+    setCell("duration", formatDuration(end - start));
+  }
+
+  function render() {
+    nameEl.textContent = run.name;
+    nameEl.title = run.name;
+    crumbRun.textContent = run.name;
+    crumbProject.textContent = run.project;
+    crumbProject.href = `/?project=${encodeURIComponent(run.project)}`;
+    document.title = `${run.name} · ${run.project} · runwatch`;
+    pill.set(run.status);
+    badge.set(!isFinal(run.status));
+    setCell("id", run.id);
+    setCell("group", run.group || "");
+    renderTags(run.tags);
+    setCell("started", formatDateTime(run.started_at ?? run.created_at));
+    setCell("exit code", run.exit_code === null || run.exit_code === undefined ? "" : String(run.exit_code));
+    setCell("step", lastStep === undefined ? "" : formatCount(lastStep));
+    errorEl.textContent = run.error || "";
+    errorEl.hidden = !run.error;
+    tick();
+  }
+
+  setInterval(tick, 1000);
+
+  return {
+    /** A whole RunInfo (hydration). */
+    setRun(info) {
+      run = { ...info };
+      render();
+    },
+    /** A live status message: {ts, state, error, exit_code}. */
+    setStatus(msg) {
+      if (!run) return;
+      run.status = msg.state;
+      if (msg.error) run.error = msg.error; // the server keeps the previous error when none is sent
+      run.exit_code = msg.exit_code;
+      if (isFinal(msg.state)) run.ended_at = msg.ts;
+      render();
+    },
+    /** The highest step seen in any live or hydrated series. */
+    noteStep(step) {
+      if (lastStep === undefined || step > lastStep) {
+        lastStep = step;
+        setCell("step", formatCount(step));
+      }
+    },
+    /** The server said the run will send no more: it is over even if no final status came. */
+    setFinished() {
+      badge.set(false);
+    },
+  };
+}

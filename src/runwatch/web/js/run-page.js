@@ -1,0 +1,137 @@
+// The run page: hydrate from /state, then apply live deltas from the run's socket.
+
+import { ApiError, describeError, getJSON, socketURL } from "./api.js";
+import * as chartWidget from "./chart.js";
+import * as configView from "./config-view.js";
+import * as eventFeed from "./event-feed.js";
+import { formatCount } from "./format.js";
+import { openLive } from "./live.js";
+import * as runHeader from "./run-header.js";
+import { mountConn } from "./status.js";
+
+const runId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
+const base = `/api/v1/runs/${encodeURIComponent(runId)}`;
+
+const $ = (id) => document.getElementById(id);
+const conn = mountConn($("conn"));
+const header = runHeader.mount(document);
+const feed = eventFeed.mount($("event-feed"), {
+  onCount(shown, total) {
+    $("feed-count").textContent = total > shown ? `latest ${formatCount(shown)} of ${formatCount(total)}` : formatCount(shown);
+  },
+});
+const charts = new Map(); // metric key -> chart widget
+
+function showError(text) {
+  const el = $("page-error");
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+/** The chart for `key`, created on first use and placed in key order. */
+function chartFor(key) {
+  let chart = charts.get(key);
+  if (chart) return chart;
+  const el = document.createElement("div");
+  const container = $("charts");
+  const next = [...container.children].find((c) => c.dataset.key > key);
+  container.insertBefore(el, next || null);
+  chart = chartWidget.mount(el, key);
+  charts.set(key, chart);
+  $("charts-empty").hidden = true;
+  $("chart-count").textContent = `${charts.size} chart${charts.size === 1 ? "" : "s"}`;
+  return chart;
+}
+
+function hydrate(state) {
+  header.setRun(state.run);
+  const configCount = configView.mount($("config"), state.run.config);
+  $("config-count").textContent = configCount ? formatCount(configCount) : "";
+  for (const key of Object.keys(state.metrics).sort()) {
+    const series = state.metrics[key];
+    chartFor(key).setSeries(series);
+    if (series.x.length) header.noteStep(series.x[series.x.length - 1]);
+  }
+  feed.setEvents(state.events);
+}
+
+function statusEvent(msg) {
+  // The same shape the server stores for a status change, so live and hydrated rows match.
+  const level = msg.state === "failed" || msg.state === "crashed" ? "error" : "info";
+  const payload = { state: msg.state, error: msg.error, exit_code: msg.exit_code };
+  return { seq: msg.seq, ts: msg.ts, kind: "status", level, entity: null, payload };
+}
+
+function onMessage(msg) {
+  switch (msg.type) {
+    case "points":
+      for (const [key, cols] of Object.entries(msg.points || {})) {
+        chartFor(key).append(cols.step, cols.value);
+        if (cols.step.length) header.noteStep(cols.step[cols.step.length - 1]);
+      }
+      break;
+    case "event":
+      feed.add({ seq: msg.seq, ...msg.event });
+      break;
+    case "status":
+      header.setStatus(msg);
+      feed.add(statusEvent(msg));
+      break;
+    case "run.closed":
+      header.setFinished();
+      break;
+    default:
+      break; // tables, logs, ... belong to widgets this page does not have yet
+  }
+}
+
+/** After a socket failed to open, ask the REST API whether retrying can ever help. */
+async function probe() {
+  try {
+    await getJSON(base);
+    return null;
+  } catch (err) {
+    return err instanceof ApiError && [401, 403, 404].includes(err.status) ? describeError(err) : null;
+  }
+}
+
+async function main() {
+  if (!runId) {
+    conn.set("error", "no run id in the address");
+    showError("No run id in the address.");
+    return;
+  }
+  conn.set("connecting");
+  let state;
+  try {
+    state = await getJSON(`${base}/state`);
+  } catch (err) {
+    conn.set("error", describeError(err));
+    showError(err instanceof ApiError && err.status === 404 ? `No run with id “${runId}”.` : describeError(err));
+    return;
+  }
+  hydrate(state);
+  const live = openLive({
+    ordered: true,
+    since: state.seq,
+    url: (since) => socketURL(`${base}/live`, { since }),
+    onMessage,
+    async onReset() {
+      const fresh = await getJSON(`${base}/state`);
+      hydrate(fresh);
+      return fresh.seq;
+    },
+    onConn(word, detail) {
+      conn.set(word, detail);
+      if (word === "error") showError(`Live updates stopped: ${detail}`);
+      else if (word === "live") showError("");
+    },
+    probe,
+  });
+  addEventListener("pagehide", () => live.stop());
+  // Back from the back/forward cache, the stopped socket must not leave a frozen page.
+  addEventListener("pageshow", (e) => e.persisted && location.reload());
+  $("feed-filter").addEventListener("input", (e) => feed.setFilter(e.target.value));
+}
+
+main();
