@@ -13,6 +13,7 @@ are in the spool, and once the server answers again they are read back from it a
 from __future__ import annotations
 
 import math
+import queue
 import random
 import sys
 import threading
@@ -49,6 +50,11 @@ def clean_values(
     Non-finite floats become "nan"/"inf"/"-inf"; anything ``float()`` refuses is left out (once
     reported), never raised.
     """
+    for v in data.values():
+        if type(v) is not float or v - v != 0.0:  # v - v is NaN for NaN and ±inf
+            break
+    else:
+        return data if not prefix else {f"{prefix}{k}": v for k, v in data.items()}
     out: dict[str, Any] = {}
     for k, v in data.items():
         key = f"{prefix}{k}"
@@ -64,6 +70,57 @@ def clean_values(
                 continue
             out[key] = f if math.isfinite(f) else encode_value(f)
     return out
+
+
+class PendingPost:
+    """A post handed to the :class:`Poster`; ``reply`` is set once it is done."""
+
+    __slots__ = ("reply",)
+
+    def __init__(self) -> None:
+        self.reply: Reply | None = None
+
+    def done(self) -> bool:
+        return self.reply is not None
+
+    def result(self) -> Reply:
+        assert self.reply is not None
+        return self.reply
+
+
+class Poster:
+    """One thread that performs posts in order and wakes the sender when each is done.
+
+    (A ThreadPoolExecutor would refuse work once interpreter shutdown begins, which is exactly
+    when ``atexit`` finishes a forgotten run.)
+    """
+
+    def __init__(self, transport: Transport, wake: threading.Event) -> None:
+        self._transport = transport
+        self._wake = wake
+        self._requests: queue.SimpleQueue[tuple[str, bytes, PendingPost] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._run, name="runwatch-poster", daemon=True)
+        self._thread.start()
+
+    def submit(self, path: str, body: bytes) -> PendingPost:
+        pending = PendingPost()
+        self._requests.put((path, body, pending))
+        return pending
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._requests.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while (item := self._requests.get()) is not None:
+            path, body, pending = item
+            try:
+                pending.reply = self._transport.post(path, body)
+            except Exception:  # e.g. the client closed under a post at shutdown: retry later
+                pending.reply = Reply(0)
+            self._wake.set()
 
 
 class Sender:
@@ -101,6 +158,9 @@ class Sender:
         self._attempt = 0
         self._next_try = 0.0
         self._wake = threading.Event()
+        self._batch_path = f"/api/v1/runs/{self.run_id}/batches"
+        self._poster = Poster(transport, self._wake)
+        self._inflight: tuple[dict[str, Any], PendingPost] | None = None
         self._stop_at: float | None = None
         self.taken = 0
         self.acked_batches = 0
@@ -143,6 +203,7 @@ class Sender:
         except Exception as exc:  # the sender must never take the training loop down
             self._warn(f"telemetry sender stopped: {exc!r}; records remain in {self._spool.path}")
         finally:
+            self._poster.stop()
             self._spool.close()
             self._transport.close()
 
@@ -188,17 +249,22 @@ class Sender:
         self, points: list[list[Any]], events: list[dict[str, Any]], status: dict[str, Any] | None
     ) -> None:
         self._batch_seq += 1
-        batch: dict[str, Any] = {
+        wire: dict[str, Any] = {
             "producer": self._producer,
             "batch_seq": self._batch_seq,
             "points": points,
             "events": events,
         }
         if status is not None:
-            batch["status"] = status
-        offset = self._spool.append(batch)
-        batch["offset"] = offset
-        batch["records"] = len(points) + len(events) + (status is not None)
+            wire["status"] = status
+        offset = self._spool.append(wire)
+        # Kept encoded: compact in memory, and a retry sends the same bytes.
+        batch: dict[str, Any] = {
+            "batch_seq": self._batch_seq,
+            "body": _encode(wire),
+            "offset": offset,
+            "records": len(points) + len(events) + (status is not None),
+        }
         self._pending.append(batch)
         self._pending_records += batch["records"]
         while self._pending_records > self._config.pending_cap and len(self._pending) > 1:
@@ -209,6 +275,19 @@ class Sender:
             self._spill = (start, oldest["batch_seq"])
 
     def _send_ready(self) -> None:
+        """Start posting the next batch without waiting for it: the post runs on the poster
+        thread while this thread spools and encodes what comes next (one batch in flight keeps
+        the order)."""
+        if self._inflight is not None:
+            batch, future = self._inflight
+            if not future.done():
+                return
+            self._inflight = None
+            if not self._accepted(future.result()):
+                return
+            if self._pending and self._pending[0] is batch:  # else the cap sent it to the spill
+                self._pending.popleft()
+                self._pending_records -= batch["records"]
         while time.monotonic() >= self._next_try:
             if not self._created:
                 if not self._ok(self._transport.post("/api/v1/runs", self._spec_body)):
@@ -221,11 +300,8 @@ class Sender:
             if not self._pending:
                 return
             batch = self._pending[0]
-            reply = self._post_batch(batch)
-            if reply is None:
-                return
-            self._pending.popleft()
-            self._pending_records -= batch["records"]
+            self._inflight = (batch, self._poster.submit(self._batch_path, batch["body"]))
+            return
 
     def _send_spill(self) -> bool:
         """Send the batches dropped from memory again, read back from the spool."""
@@ -233,30 +309,26 @@ class Sender:
         start, last = self._spill
         for batch in read_batches(self._spool.path, start, last):
             batch["producer"] = self._producer
-            if self._post_batch(batch) is None:
+            if not self._accepted(self._transport.post(self._batch_path, _encode(batch))):
                 return False
         self._spill = None
         return True
 
-    def _post_batch(self, batch: dict[str, Any]) -> Reply | None:
-        """Post one batch; None when it must be tried again later."""
-        body: dict[str, Any] = {k: batch[k] for k in ("producer", "batch_seq", "points", "events")}
-        if "status" in batch:
-            body["status"] = batch["status"]
-        reply = self._transport.post(f"/api/v1/runs/{self.run_id}/batches", _encode(body))
+    def _accepted(self, reply: Reply) -> bool:
+        """Whether a posted batch is done with (stored, or refused for good); False: retry."""
         if reply.status == 404 and reply.error_code == "run_not_found":
             self._created = False
             self._retry_later(reply)
-            return None
+            return False
         if 400 <= reply.status < 500 and reply.status not in (401, 403, 408, 429):
             # The server will never take this batch; it stays in the spool for inspection.
             self._warn(f"server refused a batch ({reply.status}): {reply.body}")
             self._attempt = 0
-            return reply
+            return True
         if not self._ok(reply):
-            return None
+            return False
         self.acked_batches += 1
-        return reply
+        return True
 
     def _ok(self, reply: Reply) -> bool:
         if 200 <= reply.status < 300:

@@ -17,6 +17,7 @@ import msgspec
 SPOOL_VERSION = 1
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
+_lines = msgspec.json.Encoder()
 
 
 class SpoolWriter:
@@ -36,11 +37,13 @@ class SpoolWriter:
         """Write one batch's records; return the byte offset where they start."""
         offset = self._file.tell()
         b = batch["batch_seq"]
-        lines = [_encode({"b": b, "step": s, "ts": t, "values": v}) for s, t, v in batch["points"]]
-        lines += [_encode({"b": b, "event": e}) for e in batch["events"]]
+        lines: list[dict[str, Any]] = [
+            {"b": b, "step": s, "ts": t, "values": v} for s, t, v in batch["points"]
+        ]
+        lines += [{"b": b, "event": e} for e in batch["events"]]
         if "status" in batch:
-            lines.append(_encode({"b": b, "status": batch["status"]}))
-        self._file.write(b"\n".join(lines) + b"\n")
+            lines.append({"b": b, "status": batch["status"]})
+        self._file.write(_lines.encode_lines(lines))
         self._file.flush()
         return offset
 
