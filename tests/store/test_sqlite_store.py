@@ -12,7 +12,7 @@ from typing import TypeVar
 import msgspec
 import pytest
 
-from runwatch.protocol import Batch, EventIn, PointRow, RunCreate, StatusIn
+from runwatch.protocol import Batch, EventIn, PointRow, RunCreate, StatusIn, encode_value
 from runwatch.store.base import Committed, IngestError
 from runwatch.store.prepare import prepare_batch
 from runwatch.store.sqlite import SqliteStore
@@ -133,7 +133,7 @@ def test_non_finite_values_are_kept_distinct(tmp_path: Path) -> None:
     assert series["v"].value == [1.0, "nan", "inf", "-inf", "nan"]
 
 
-def test_buckets_match_brute_force(tmp_path: Path) -> None:
+def test_buckets_keep_spikes_and_match_brute_force(tmp_path: Path) -> None:
     values = [math.sin(i / 7) * 10 for i in range(1000)]
     values[500] = 1e6  # a one-step spike must survive downsampling
     values[10] = math.nan
@@ -145,14 +145,17 @@ def test_buckets_match_brute_force(tmp_path: Path) -> None:
         return await store.metrics(r.id, ["v"], None, None, 100, "step")
 
     s = run(with_store(tmp_path, work))["v"]
-    assert s.mode == "buckets" and len(s.x) == 100
-    for b, x in enumerate(s.x):
-        chunk = [v for v in values[b * 10 : b * 10 + 10] if not math.isnan(v)]
-        assert x == b * 10
-        assert s.count[b] == 10
-        assert s.min[b] == min(chunk) and s.max[b] == max(chunk)
-        assert s.mean[b] == pytest.approx(sum(chunk) / len(chunk))
-        assert s.last[b] == values[b * 10 + 9]
+    assert s.mode == "buckets" and len(s.x) <= 100 and s.width is not None
+    groups: dict[int, list[tuple[int, float]]] = {}
+    for i, v in enumerate(values):
+        groups.setdefault(math.floor(i / s.width), []).append((i, v))
+    assert len(groups) == len(s.x)
+    for b, (_, points) in enumerate(sorted(groups.items())):
+        finite = [v for _, v in points if math.isfinite(v)]
+        assert s.x[b] == points[0][0] and s.count[b] == len(points)
+        assert s.min[b] == min(finite) and s.max[b] == max(finite)
+        assert s.mean[b] == pytest.approx(sum(finite) / len(finite))
+        assert s.last[b] == encode_value(points[-1][1])
     assert max(s.max) == 1e6
 
 

@@ -54,13 +54,15 @@ class EventRecord(msgspec.Struct):
 class Series(msgspec.Struct, omit_defaults=True):
     """One metric's points over a range: raw points, or buckets when there are too many.
 
-    Columns line up index by index. Raw mode fills ``x`` and ``value``; bucket mode fills ``x``
-    (first x in the bucket), ``min``, ``max``, ``mean`` (over finite values), ``count`` (all
-    points, NaN included) and ``last``. Values are wire values (see ``protocol.encode_value``).
+    Columns line up index by index. Raw mode fills ``x`` and ``value``; bucket mode fills
+    ``width`` (buckets are ``[b * width, (b + 1) * width)``), ``x`` (the first x in the bucket),
+    ``min``, ``max``, ``mean`` (over finite values), ``count`` (all points, NaN included) and
+    ``last``. Values are wire values (see ``protocol.encode_value``).
     """
 
     mode: Literal["raw", "buckets"]
     x: list[float]
+    width: float | None = None
     value: list[Any] | None = None
     min: list[Any] | None = None
     max: list[Any] | None = None

@@ -8,16 +8,15 @@ bucketing live here.
 
 from __future__ import annotations
 
-import math
 import sys
 from array import array
 from collections.abc import Iterable
-from itertools import pairwise
 from typing import Literal
 
 import msgspec
 
 from runwatch.protocol import encode_value
+from runwatch.store import pyramid
 from runwatch.store.base import Series
 
 CHUNK_MAX = 4096  # points per chunk; an open chunk is appended to until it reaches this
@@ -67,64 +66,18 @@ def select_range(
                 if start <= xi <= end:
                     xs.append(xi)
                     vs.append(vi)
-    if any(b < a for a, b in pairwise(xs)):  # late or out-of-order points
+    if xs != sorted(xs):  # late or out-of-order points (the check runs in C)
         order = sorted(range(len(xs)), key=xs.__getitem__)
         xs = [xs[i] for i in order]
         vs = [vs[i] for i in order]
     return xs, vs
 
 
-def to_series(xs: list[float], vs: list[float], max_points: int, x: str) -> Series:
-    """Raw points when there are at most ``max_points``, else ``max_points`` buckets."""
+def to_series(
+    xs: list[float], vs: list[float], max_points: int, x: Literal["step", "time"]
+) -> Series:
+    """Raw points when there are at most ``max_points``, else at most that many aligned buckets."""
     if len(xs) <= max_points:
         return Series(mode="raw", x=xs, value=[encode_value(v) for v in vs])
-    return bucketize(xs, vs, max_points, integer_x=x == "step")
-
-
-def bucketize(xs: list[float], vs: list[float], max_points: int, integer_x: bool) -> Series:
-    """Equal-width buckets over [xs[0], xs[-1]]; min/max/mean over finite values, count of all.
-
-    ``xs`` must be sorted. Empty buckets are left out, so a sparse series yields fewer.
-    """
-    lo, hi = xs[0], xs[-1]
-    width = (hi - lo + 1) / max_points if integer_x else (hi - lo) / max_points or 1.0
-    if integer_x:
-        width = math.ceil(width)
-    out_x: list[float] = []
-    mins: list[float] = []
-    maxs: list[float] = []
-    sums: list[float] = []
-    finite: list[int] = []
-    counts: list[int] = []
-    lasts: list[float] = []
-    current = -1
-    for xi, v in zip(xs, vs, strict=True):
-        b = min(int((xi - lo) / width), max_points - 1)
-        if b != current:
-            current = b
-            out_x.append(xi)
-            mins.append(math.inf)
-            maxs.append(-math.inf)
-            sums.append(0.0)
-            finite.append(0)
-            counts.append(0)
-            lasts.append(v)
-        counts[-1] += 1
-        lasts[-1] = v
-        if -math.inf < v < math.inf:
-            finite[-1] += 1
-            sums[-1] += v
-            if v < mins[-1]:
-                mins[-1] = v
-            if v > maxs[-1]:
-                maxs[-1] = v
-    nan = "nan"
-    return Series(
-        mode="buckets",
-        x=out_x,
-        min=[m if f else nan for m, f in zip(mins, finite, strict=True)],
-        max=[m if f else nan for m, f in zip(maxs, finite, strict=True)],
-        mean=[s / f if f else nan for s, f in zip(sums, finite, strict=True)],
-        count=counts,
-        last=[encode_value(v) for v in lasts],
-    )
+    w = pyramid.bucket_width(x, None, xs[0], xs[-1], max_points)
+    return pyramid.buckets_from_blocks(pyramid.blocks_of(xs, vs, w), w)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import sqlite3
 
 MIGRATIONS: list[str] = [
-    # 1: runs, metric series and their chunks of raw points, events, the live journal, dedup.
+    # 1: runs; metric series: chunks of raw points and the aggregate pyramid; events; the live
+    # journal; batch dedup.
     """
     CREATE TABLE runs (
         id TEXT PRIMARY KEY,
@@ -48,6 +49,21 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX chunks_by_step ON chunks (series_id, step_max);
     CREATE INDEX chunks_by_time ON chunks (series_id, ts_max);
+    CREATE TABLE pyramid (
+        series_id INTEGER NOT NULL,
+        axis INTEGER NOT NULL,
+        level INTEGER NOT NULL,
+        block INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        nf INTEGER NOT NULL,
+        vmin REAL NOT NULL,
+        vmax REAL NOT NULL,
+        vsum REAL NOT NULL,
+        first_x REAL NOT NULL,
+        last_x REAL NOT NULL,
+        last REAL,
+        PRIMARY KEY (series_id, axis, level, block)
+    ) WITHOUT ROWID;
     CREATE TABLE events (
         run_id TEXT NOT NULL,
         seq INTEGER NOT NULL,

@@ -250,7 +250,9 @@ class SqliteStore:
         records: list[Record] = []
         if b.points_body is not None:
             for key, col in b.columns.items():
-                self._append_points(conn, self._series_id(conn, run_id, key), col)
+                sid = self._series_id(conn, run_id, key)
+                self._append_points(conn, sid, col)
+                conn.executemany(queries.PYRAMID_UPSERT, queries.pyramid_rows(sid, col))
             conn.execute(
                 "UPDATE runs SET summary = json_patch(summary, ?) WHERE id = ?",
                 (b.summary_json, run_id),

@@ -5,9 +5,15 @@ import { formatTick, formatValue, hashIndex, toPlotValue } from "./format.js";
 
 export const MAX_POINTS = 5000;
 const HEIGHT = 180;
-const PALETTE = ["#2dd4bf", "#a78bfa", "#fbbf24", "#38bdf8", "#f472b6", "#a3e635", "#fb923c", "#818cf8"];
+const PALETTE = [
+  "#2dd4bf", "#a78bfa", "#fbbf24", "#38bdf8", "#f472b6",
+  "#a3e635", "#fb923c", "#818cf8", "#4ade80", "#e879f9",
+];
 const AXIS = "#7d8796";
 const GRID = "rgba(148, 163, 184, 0.09)";
+
+// Steps are whole numbers: never put a tick at step 0.5.
+const STEP_INCRS = [1, 2, 5].flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9].map((p) => m * p)).sort((a, b) => a - b);
 
 const minOf = (a, b) => (a === null ? b : b === null ? a : Math.min(a, b));
 const maxOf = (a, b) => (a === null ? b : b === null ? a : Math.max(a, b));
@@ -114,13 +120,12 @@ export function mount(root, key) {
         legend: { show: false },
         cursor: { drag: { x: true, y: false }, points: { size: 7, fill: color } },
         scales: { x: { time: false } },
-        axes: [
-          axis(26),
-          axis(52),
-        ],
+        axes: [{ ...axis(26), incrs: STEP_INCRS }, axis(52)],
         series: [
           {},
-          { label: key, stroke: color, width: 1.6, spanGaps: false, points: { show: false } },
+          // uPlot's default shows point markers only when points are sparse (a lone value
+          // between gaps stays visible).
+          { label: key, stroke: color, width: 1.6, spanGaps: false, points: { size: 5, fill: color } },
           { label: "max", ...faint },
           { label: "min", ...faint },
         ],

@@ -31,6 +31,7 @@ export function openLive(opts) {
   let attempt = 0;
   let timer = null;
   let resetting = null; // messages that arrived while re-hydrating, applied afterwards
+  let abandoned = null; // a socket being closed on purpose: its last frames are ignored
   const conn = (state, detail = "") => opts.onConn && opts.onConn(state, detail);
 
   function accept(msg) {
@@ -57,8 +58,15 @@ export function openLive(opts) {
     try {
       const seq = opts.onReset ? await opts.onReset() : undefined;
       if (opts.ordered && typeof seq === "number") lastSeq = seq;
-    } catch (err) {
-      conn("error", `re-sync failed: ${err.message || err}`);
+    } catch {
+      // Applying what follows would leave a hole: drop it and reconnect from the last seq
+      // applied, so the server replays (or resets us again).
+      resetting = null;
+      if (socket) {
+        abandoned = socket;
+        socket.close(4000, "re-sync failed");
+      }
+      return;
     }
     const queued = resetting;
     resetting = null;
@@ -71,6 +79,7 @@ export function openLive(opts) {
   }
 
   function onFrame(event) {
+    if (event.target === abandoned) return;
     let data;
     try {
       data = JSON.parse(event.data);
