@@ -110,3 +110,23 @@ def test_openapi_documents_the_wire_schemas(server: ServerProcess) -> None:
         }
         assert "PointRow" in spec["components"]["schemas"]
         assert c.get("/docs").status_code == 200
+
+
+def test_sparklines_return_the_last_points_of_each_key(server: ServerProcess) -> None:
+    with server.client() as c:
+        run_id = new_run(c)["id"]
+        for b in range(3):  # several batches: the tail spans chunks
+            rows = [
+                [s, 1.0, {"a": float(s), "b": -float(s)}] for s in range(b * 100, b * 100 + 100)
+            ]
+            post(c, run_id, batch_seq=b + 1, points=rows)
+        post(c, run_id, batch_seq=9, points=[[5000, 1.0, {"b": "nan"}]])
+        tails = c.get(f"/api/v1/runs/{run_id}/sparklines", params={"n": 5}).json()["series"]
+        assert tails["a"] == {
+            "mode": "raw",
+            "x": [295, 296, 297, 298, 299],
+            "value": [295.0, 296.0, 297.0, 298.0, 299.0],
+        }
+        assert tails["b"]["x"] == [296, 297, 298, 299, 5000] and tails["b"]["value"][-1] == "nan"
+        only = c.get(f"/api/v1/runs/{run_id}/sparklines", params={"keys": "a", "n": 250}).json()
+        assert list(only["series"]) == ["a"] and only["series"]["a"]["x"] == list(range(50, 300))

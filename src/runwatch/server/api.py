@@ -19,6 +19,7 @@ _batch_decoder = msgspec.json.Decoder(Batch)
 _run_decoder = msgspec.json.Decoder(RunCreate)
 MAX_EVENTS_PAGE = 1000
 MAX_POINTS = 20_000
+MAX_SPARKLINE = 5_000
 
 
 def json_response(content: Any, status: int = 200) -> Response:
@@ -121,6 +122,20 @@ async def get_metrics(
     names = [k for k in keys.split(",") if k] if keys else await store.metric_keys(run_id)
     series = await store.metrics(run_id, names, start, end, max_points, x)
     return json_response({"run": run_id, "x": x, "series": series})
+
+
+@router.get("/runs/{run_id}/sparklines")
+async def get_sparklines(
+    request: Request,
+    run_id: str,
+    keys: str | None = None,
+    n: int = Query(120, ge=1, le=MAX_SPARKLINE),
+) -> Response:
+    """The last ``n`` raw points of each key (all keys by default): cheap, for vitals bars."""
+    store = _store(request)
+    await _run_or_404(store, run_id)
+    names = [k for k in keys.split(",") if k] if keys else await store.metric_keys(run_id)
+    return json_response({"run": run_id, "series": await store.tails(run_id, names, n)})
 
 
 @router.get("/runs/{run_id}/events")

@@ -147,6 +147,10 @@ class Store(Protocol):
 
     async def metric_keys(self, run_id: str) -> list[str]: ...
 
+    async def tails(self, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
+        """The last ``n`` points (by step) of each key, raw: cheap, for sparklines."""
+        ...
+
     async def metrics(
         self,
         run_id: str,

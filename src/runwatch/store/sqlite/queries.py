@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from runwatch.protocol import encode_value
 from runwatch.store import pyramid
 from runwatch.store.base import EventRecord, Series
 from runwatch.store.chunks import select_range, to_series, unpack_chunk
@@ -44,6 +45,27 @@ def metric_keys(conn: sqlite3.Connection, run_id: str) -> list[str]:
         r[0]
         for r in conn.execute("SELECT key FROM series WHERE run_id = ? ORDER BY key", (run_id,))
     ]
+
+
+def tails(conn: sqlite3.Connection, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
+    """The last ``n`` points of each key: the newest chunks only, read until ``n`` are found."""
+    out: dict[str, Series] = {}
+    for key in keys:
+        chunks = []
+        found = 0
+        for steps, ts, vals, count in conn.execute(
+            "SELECT c.steps, c.ts, c.vals, c.n FROM chunks c JOIN series s ON s.id = c.series_id"
+            " WHERE s.run_id = ? AND s.key = ? ORDER BY c.step_max DESC",
+            (run_id, key),
+        ):
+            chunks.append(unpack_chunk(steps, ts, vals))
+            found += count
+            if found >= n:
+                break
+        xs, vs = select_range(chunks[::-1], "step", -math.inf, math.inf)
+        if xs:
+            out[key] = Series(mode="raw", x=xs[-n:], value=[encode_value(v) for v in vs[-n:]])
+    return out
 
 
 PYRAMID_UPSERT = """

@@ -409,6 +409,9 @@ class SqliteStore:
     async def metric_keys(self, run_id: str) -> list[str]:
         return await self._read(lambda conn: queries.metric_keys(conn, run_id))
 
+    async def tails(self, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
+        return await self._read(lambda conn: queries.tails(conn, run_id, keys, n))
+
     async def metrics(
         self,
         run_id: str,
