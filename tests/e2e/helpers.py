@@ -1,0 +1,66 @@
+"""Small helpers for browser tests: create runs and post batches over the real HTTP API."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import httpx
+
+Point = list[Any]  # [step, unix_ts, {key: value}], as the batches endpoint takes it
+
+
+def create_run(client: httpx.Client, project: str, name: str, **fields: Any) -> dict[str, Any]:
+    """POST /api/v1/runs; returns the new RunInfo."""
+    response = client.post("/api/v1/runs", json={"project": project, "name": name, **fields})
+    assert response.status_code == 201, response.text
+    run: dict[str, Any] = response.json()
+    return run
+
+
+def rows(steps: Iterable[int], **series: Sequence[Any]) -> list[Point]:
+    """Point rows for ``steps``; each keyword is a metric whose values line up with the steps."""
+    now = time.time()
+    out: list[Point] = []
+    for i, step in enumerate(steps):
+        out.append([step, now, {key: values[i] for key, values in series.items()}])
+    return out
+
+
+def event(
+    kind: str, level: str = "info", entity: int | str | None = None, **payload: Any
+) -> dict[str, Any]:
+    return {"kind": kind, "ts": time.time(), "level": level, "entity": entity, "payload": payload}
+
+
+class Producer:
+    """Posts batches for one run and numbers them (``batch_seq``) the way the SDK does."""
+
+    def __init__(self, client: httpx.Client, run_id: str, name: str = "e2e") -> None:
+        self.client = client
+        self.run_id = run_id
+        self.name = name
+        self._seq = itertools.count(1)
+
+    def send(
+        self,
+        points: Sequence[Point] = (),
+        events: Sequence[dict[str, Any]] = (),
+        status: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"producer": self.name, "batch_seq": next(self._seq)}
+        if points:
+            body["points"] = list(points)
+        if events:
+            body["events"] = list(events)
+        if status is not None:
+            body["status"] = {"ts": time.time(), "error": None, "exit_code": None, **status}
+        response = self.client.post(f"/api/v1/runs/{self.run_id}/batches", json=body)
+        assert response.status_code == 200, response.text
+        ack: dict[str, Any] = response.json()
+        return ack
+
+    def finish(self, state: str = "succeeded", **fields: Any) -> dict[str, Any]:
+        return self.send(status={"state": state, **fields})
