@@ -40,6 +40,18 @@ class RunCreate(msgspec.Struct, forbid_unknown_fields=True):
     config: dict[str, Any] = {}
 
 
+class Retention(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``PUT /api/v1/projects/{project}/retention``: how much raw data to keep.
+
+    Raw points older than ``raw_keep_steps`` steps behind a series' newest step, or than
+    ``raw_keep_days`` days, are dropped; the aggregate pyramid keeps their min/max/mean/count.
+    ``null`` keeps everything (the default).
+    """
+
+    raw_keep_steps: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    raw_keep_days: Annotated[float, msgspec.Meta(ge=0)] | None = None
+
+
 class PointRow(msgspec.Struct, array_like=True):
     """One ``log()`` call: ``[step, wall time, {key: value}]`` (an array on the wire: compact)."""
 

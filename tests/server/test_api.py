@@ -130,3 +130,56 @@ def test_sparklines_return_the_last_points_of_each_key(server: ServerProcess) ->
         assert tails["b"]["x"] == [296, 297, 298, 299, 5000] and tails["b"]["value"][-1] == "nan"
         only = c.get(f"/api/v1/runs/{run_id}/sparklines", params={"keys": "a", "n": 250}).json()
         assert list(only["series"]) == ["a"] and only["series"]["a"]["x"] == list(range(50, 300))
+
+
+def test_a_finished_run_refuses_new_data_but_acks_retries(server: ServerProcess) -> None:
+    with server.client() as c:
+        run_id = new_run(c)["id"]
+        final = {"state": "succeeded", "ts": time.time()}
+        assert post(c, run_id, batch_seq=1, points=[[0, 1.0, {"x": 1.0}]]).status_code == 200
+        assert post(c, run_id, batch_seq=2, status=final).status_code == 200
+        late = post(
+            c,
+            run_id,
+            batch_seq=3,
+            points=[[1, 1.0, {"x": 2.0}]],
+            status={**final, "state": "running"},
+        )
+        assert late.status_code == 409 and late.json()["error"]["code"] == "run_finished"
+        retried = post(c, run_id, batch_seq=2, status=final)
+        assert retried.status_code == 200 and retried.json()["duplicate"]
+        assert c.get(f"/api/v1/runs/{run_id}").json()["status"] == "succeeded"
+
+
+def test_retention_drops_raw_points_and_keeps_aggregates(server: ServerProcess) -> None:
+    with server.client() as c:
+        run_id = new_run(c, project="kept")["id"]
+        for b in range(10):
+            rows = [[s, 1.0, {"v": float(s)}] for s in range(b * 1000, b * 1000 + 1000)]
+            post(c, run_id, batch_seq=b + 1, points=rows)
+        assert c.get("/api/v1/projects/kept/retention").json() == {
+            "raw_keep_steps": None,
+            "raw_keep_days": None,
+        }
+        r = c.put("/api/v1/projects/kept/retention", json={"raw_keep_steps": 2000})
+        assert r.status_code == 200 and r.json()["dropped_chunks"] > 0
+        assert c.get("/api/v1/projects/kept/retention").json()["raw_keep_steps"] == 2000
+
+        def metrics(**params: object) -> dict:
+            return c.get(f"/api/v1/runs/{run_id}/metrics", params={"keys": "v", **params}).json()[
+                "series"
+            ]["v"]
+
+        full = metrics(max_points=100)
+        assert full["mode"] == "buckets" and sum(full["count"]) == 10_000  # every point counted
+        assert min(full["min"]) == 0.0 and max(full["max"]) == 9999.0
+        old = metrics(start=100, end=200, max_points=5000)  # raw is gone here: whole blocks
+        assert old["mode"] == "buckets" and old["count"] and old["x"][0] <= 100
+        recent = metrics(start=9000, end=9010, max_points=100)  # raw is kept here
+        assert recent == {
+            "mode": "raw",
+            "x": list(range(9000, 9011)),
+            "value": [float(s) for s in range(9000, 9011)],
+        }
+        bad = c.put("/api/v1/projects/kept/retention", json={"raw_keep_steps": -1})
+        assert bad.status_code == 400 and bad.json()["error"]["field"] == "$.raw_keep_steps"

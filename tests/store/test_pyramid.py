@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import tempfile
 from typing import Any
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 from runwatch.protocol import Batch, PointRow, RunCreate
 from runwatch.store.prepare import prepare_batch
 from runwatch.store.sqlite import SqliteStore
+from tests.store.aio import run
 
 values = st.one_of(
     st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
@@ -82,7 +82,7 @@ def test_buckets_equal_brute_force(
             finally:
                 await store.close()
 
-    s = asyncio.run(work())
+    s = run(work())
     lo = min(x for x, _ in raw) if start is None else start
     hi = max(x for x, _ in raw) if end is None else end
     inside = [p for p in raw if lo <= p[0] <= hi]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sqlite3
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import TypeVar
 
 import msgspec
 import pytest
@@ -17,12 +15,7 @@ from runwatch.store.base import Committed, IngestError
 from runwatch.store.prepare import prepare_batch
 from runwatch.store.sqlite import SqliteStore
 from runwatch.store.sqlite.schema import SCHEMA_VERSION
-
-T = TypeVar("T")
-
-
-def run(coro: Awaitable[T]) -> T:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+from tests.store.aio import run
 
 
 def batch(seq: int, rows: list[tuple[int, dict]], events: int = 0, producer: str = "p") -> Batch:

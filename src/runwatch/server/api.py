@@ -8,7 +8,7 @@ import msgspec
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from runwatch.protocol import Batch, RunCreate
+from runwatch.protocol import Batch, Retention, RunCreate
 from runwatch.server.auth import require_token
 from runwatch.server.errors import ApiError, field_of
 from runwatch.store.base import RunInfo, Store
@@ -17,6 +17,7 @@ from runwatch.store.prepare import BatchRejected, prepare_batch
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
 _batch_decoder = msgspec.json.Decoder(Batch)
 _run_decoder = msgspec.json.Decoder(RunCreate)
+_retention_decoder = msgspec.json.Decoder(Retention)
 MAX_EVENTS_PAGE = 1000
 MAX_POINTS = 20_000
 MAX_SPARKLINE = 5_000
@@ -66,6 +67,20 @@ def decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
 @router.get("/projects")
 async def list_projects(request: Request) -> Response:
     return json_response({"projects": await _store(request).list_projects()})
+
+
+@router.get("/projects/{project}/retention")
+async def get_retention(request: Request, project: str) -> Response:
+    return json_response(await _store(request).get_retention(project))
+
+
+@router.put("/projects/{project}/retention", openapi_extra={"x-runwatch-body": "Retention"})
+async def set_retention(request: Request, project: str) -> Response:
+    """Keep raw points for N steps and/or days (the pyramid keeps aggregates); applied now."""
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    retention: Retention = decode(_retention_decoder, body, "retention")
+    dropped = await _store(request).set_retention(project, retention)
+    return json_response({"retention": retention, "dropped_chunks": dropped})
 
 
 @router.post("/runs", status_code=201, openapi_extra={"x-runwatch-body": "RunCreate"})

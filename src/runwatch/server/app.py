@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,13 +18,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runwatch import __version__
 from runwatch.bus import RUNS_CHANNEL, Bus, MemoryBus, run_channel
-from runwatch.protocol import Batch, RunCreate
+from runwatch.protocol import Batch, Retention, RunCreate
 from runwatch.server import api, errors, live, pages
 from runwatch.server.fanout import RESET_LAG, LiveHub
 from runwatch.server.runs_feed import RunsFeed, touched
 from runwatch.server.settings import Settings
-from runwatch.store.base import Committed, Store
+from runwatch.store.base import Committed, IngestError, Store
 from runwatch.store.sqlite import SqliteStore
+
+logger = logging.getLogger("runwatch.server")
 
 
 class SecurityHeaders:
@@ -67,11 +73,11 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        (batch, run), components = msgspec.json.schema_components(
-            [Batch, RunCreate], ref_template="#/components/schemas/{name}"
+        (batch, run, retention), components = msgspec.json.schema_components(
+            [Batch, RunCreate, Retention], ref_template="#/components/schemas/{name}"
         )
         schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
-        bodies = {"Batch": batch, "RunCreate": run}
+        bodies = {"Batch": batch, "RunCreate": run, "Retention": retention}
         for path in schema["paths"].values():
             for op in path.values():
                 name = op.pop("x-runwatch-body", None)
@@ -84,6 +90,16 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
         return schema
 
     return openapi
+
+
+async def _retention_sweeper(store: Store, interval: float) -> None:
+    """Apply every project's raw-point retention periodically (a paced background loop)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await store.apply_retention(time.time())
+        except IngestError as exc:  # store busy or failing: try again next round
+            logger.warning("retention sweep skipped: %s", exc.message)
 
 
 def create_app(
@@ -100,9 +116,13 @@ def create_app(
         await bus.start()
         store.add_commit_listener(_publisher(bus))
         app.state.runs_feed.start()
+        sweeper = asyncio.create_task(_retention_sweeper(store, settings.retention_interval))
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await app.state.runs_feed.stop()
             await bus.stop()
             await store.close()

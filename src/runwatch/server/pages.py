@@ -26,14 +26,24 @@ def _page(name: str) -> FileResponse:
     )
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 async def runs_page() -> FileResponse:
     return _page("index.html")
 
 
-@router.get("/runs/{run_id}")
+@router.api_route("/runs/{run_id}", methods=["GET", "HEAD"])
 async def run_page(run_id: str) -> FileResponse:
     return _page("run.html")
+
+
+@router.api_route("/compare", methods=["GET", "HEAD"])
+async def compare_page() -> FileResponse:
+    return _page("compare.html")
+
+
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    return FileResponse(WEB_DIR / "favicon.svg", media_type="image/svg+xml")
 
 
 @router.get("/static/vendor/{name}")

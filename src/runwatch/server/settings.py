@@ -19,6 +19,8 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024
     state_max_points: int = 1000
     state_events: int = 200
+    # Seconds between sweeps that drop raw points past each project's retention.
+    retention_interval: float = 60.0
 
     def check_bind(self) -> None:
         """Refuse to listen beyond loopback without auth: telemetry is private by default."""

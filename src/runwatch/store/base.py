@@ -7,7 +7,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
-from runwatch.protocol import BatchAck, RunCreate
+from runwatch.protocol import BatchAck, Retention, RunCreate
 from runwatch.store.prepare import PreparedBatch
 
 
@@ -162,5 +162,15 @@ class Store(Protocol):
     ) -> dict[str, Series]: ...
 
     async def state(self, run_id: str, max_points: int, events_limit: int) -> RunState | None: ...
+
+    async def get_retention(self, project: str) -> Retention: ...
+
+    async def set_retention(self, project: str, retention: Retention) -> int:
+        """Store a project's retention and apply it at once; return how many chunks it dropped."""
+        ...
+
+    async def apply_retention(self, now: float) -> int:
+        """Drop raw chunks past every project's retention; return how many were dropped."""
+        ...
 
     async def health(self) -> dict[str, Any]: ...

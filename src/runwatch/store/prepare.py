@@ -37,8 +37,6 @@ class PreparedStatus(msgspec.Struct):
     ts: float
     error: str | None
     exit_code: int | None
-    payload_json: bytes
-    body: bytes
 
 
 class SeriesColumns(msgspec.Struct):
@@ -108,15 +106,7 @@ def prepare_batch(batch: Batch) -> PreparedBatch:
     if batch.status is not None:
         s = batch.status
         _check_finite(s.ts, "$.status.ts")
-        info = {"state": s.state, "error": s.error, "exit_code": s.exit_code}
-        status = PreparedStatus(
-            state=s.state,
-            ts=s.ts,
-            error=s.error,
-            exit_code=s.exit_code,
-            payload_json=_encode(info),
-            body=_encode({"type": "status", "ts": s.ts, **info}),
-        )
+        status = PreparedStatus(state=s.state, ts=s.ts, error=s.error, exit_code=s.exit_code)
     return PreparedBatch(
         producer=batch.producer,
         batch_seq=batch.batch_seq,

@@ -124,32 +124,43 @@ def metrics(
     x: Literal["step", "time"],
 ) -> dict[str, Series]:
     """Each key's points in [start, end]: raw when at most ``max_points``, else at most that
-    many buckets, built from the pyramid (whole blocks) and raw points (partial edge blocks)."""
+    many buckets, built from the pyramid (whole blocks) and raw points (partial edge blocks).
+
+    Where retention dropped raw points, the pyramid answers alone, and the range's edges are
+    rounded out to whole blocks.
+    """
     col = "step" if x == "step" else "ts"
+    axis = pyramid.AXES[x][0]
     out: dict[str, Series] = {}
     for key in keys:
         row = conn.execute(
-            "SELECT id FROM series WHERE run_id = ? AND key = ?", (run_id, key)
+            f"SELECT id, raw_floor_{col} FROM series WHERE run_id = ? AND key = ?", (run_id, key)
         ).fetchone()
         if row is None:
             continue
-        sid = row[0]
-        lo, hi, n = conn.execute(
-            f"SELECT min({col}_min), max({col}_max), sum(n) FROM chunks WHERE series_id = ?"
-            f" AND {col}_max >= ? AND {col}_min <= ?",
-            (sid, -math.inf if start is None else start, math.inf if end is None else end),
+        sid, floor = row
+        first_x, last_x = conn.execute(
+            "SELECT min(first_x), max(last_x) FROM pyramid WHERE series_id = ? AND axis = ?"
+            " AND level = ?",
+            (sid, axis, pyramid.LEVELS - 1),
         ).fetchone()
-        if not n:
+        lo = first_x if start is None or first_x is None else max(first_x, start)
+        hi = last_x if end is None or last_x is None else min(last_x, end)
+        if lo is None or hi is None or lo > hi:
             out[key] = Series(mode="raw", x=[], value=[])
             continue
-        lo = lo if start is None else max(lo, start)
-        hi = hi if end is None else min(hi, end)
+        (n,) = conn.execute(
+            f"SELECT coalesce(sum(n), 0) FROM chunks WHERE series_id = ?"
+            f" AND {col}_max >= ? AND {col}_min <= ?",
+            (sid, lo, hi),
+        ).fetchone()
         level = pyramid.choose_level(x, lo, hi, max_points)
-        if n <= max_points or level is None:
+        dropped = floor is not None and lo <= floor
+        if not dropped and (n <= max_points or level is None):
             xs, vs = _raw(conn, sid, col, x, lo, hi)
             out[key] = to_series(xs, vs, max_points, x)
         else:
-            out[key] = _from_pyramid(conn, sid, col, x, lo, hi, level, max_points)
+            out[key] = _from_pyramid(conn, sid, col, x, lo, hi, level or 0, max_points, dropped)
     return out
 
 
@@ -162,11 +173,15 @@ def _from_pyramid(
     hi: float,
     level: int,
     max_points: int,
+    whole_edges: bool,
 ) -> Series:
     w = pyramid.width(x, level)
-    first = math.ceil(lo / w)  # first block wholly inside [lo, hi]
-    # Blocks before ``stop`` end inside the range: steps are integers, so [.., hi] = [.., hi + 1).
-    stop = math.floor((hi + 1) / w) if x == "step" else math.floor(hi / w)
+    # Steps are integers, so [.., hi] is [.., hi + 1).
+    end = hi + 1 if x == "step" else hi
+    if whole_edges:  # every block the range touches, whole
+        first, stop = math.floor(lo / w), math.floor(end / w) + 1
+    else:  # blocks wholly inside [lo, hi]; the partial ones at the edges come from raw points
+        first, stop = math.ceil(lo / w), math.floor(end / w)
     blocks = [
         _block(r)
         for r in conn.execute(
@@ -179,9 +194,10 @@ def _from_pyramid(
         blocks = []
         stop = first
     edges: list[pyramid.Block] = []
-    for a, b in ((lo, math.nextafter(first * w, -math.inf)), (stop * w, hi)):
-        if a <= b:
-            edges += pyramid.blocks_of(*_raw(conn, sid, col, x, a, b), w, level)
+    if not whole_edges:
+        for a, b in ((lo, math.nextafter(first * w, -math.inf)), (stop * w, hi)):
+            if a <= b:
+                edges += pyramid.blocks_of(*_raw(conn, sid, col, x, a, b), w, level)
     return pyramid.buckets_from_blocks(
         sorted(edges + blocks, key=lambda blk: blk.first_x),
         pyramid.bucket_width(x, level, lo, hi, max_points),

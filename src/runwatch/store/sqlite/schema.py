@@ -90,6 +90,16 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, producer, batch_seq)
     ) WITHOUT ROWID;
     """,
+    # 2: per-project retention of raw points; per series, how far raw points were dropped.
+    """
+    CREATE TABLE retention (
+        project TEXT PRIMARY KEY,
+        raw_keep_steps INTEGER,
+        raw_keep_days REAL
+    );
+    ALTER TABLE series ADD COLUMN raw_floor_step REAL;
+    ALTER TABLE series ADD COLUMN raw_floor_ts REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import math
 import secrets
 import sqlite3
 import threading
@@ -14,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 
-from runwatch.protocol import FINAL_STATUSES, BatchAck, RunCreate
+from runwatch.protocol import FINAL_STATUSES, BatchAck, Retention, RunCreate
 from runwatch.store.base import (
     CommitListener,
     Committed,
@@ -39,6 +40,9 @@ _RUN_COLUMNS = (
     "last_update, exit_code, error, seq, summary"
 )
 MAX_RUNS_LISTED = 1000
+# A run in one of these took its final status from its producer: later batches are refused.
+# ("crashed" is the server's guess, so a producer that comes back may still report.)
+CLOSED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 # Series ids are cached in the writer; past this many the cache is cleared (and refilled lazily).
 SERIES_CACHE_CAP = 50_000
 
@@ -239,13 +243,18 @@ class SqliteStore:
                 (run_id, b.producer, b.batch_seq),
             ).fetchone()
             return BatchAck(first, last, True, b.points_count, len(b.events)), []
+        status = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if status is None:
+            raise IngestError(404, "run_not_found", f"no run with id {run_id!r}", "run")
+        if status[0] in CLOSED_STATUSES:
+            raise IngestError(
+                409, "run_finished", f"run {run_id!r} is {status[0]}: it takes no more data", "run"
+            )
         n = b.record_count
         row = conn.execute(
             "UPDATE runs SET seq = seq + ?, last_update = ? WHERE id = ? RETURNING seq",
             (n, time.time(), run_id),
         ).fetchone()
-        if row is None:
-            raise IngestError(404, "run_not_found", f"no run with id {run_id!r}", "run")
         seq = first = row[0] - n + 1
         records: list[Record] = []
         if b.points_body is not None:
@@ -304,11 +313,13 @@ class SqliteStore:
             (state, ended, error, exit_code, run_id),
         )
         info = {"state": state, "error": error, "exit_code": exit_code}
+        level = "error" if state in ("failed", "crashed") else "info"
         conn.execute(
             "INSERT INTO events VALUES (?,?,?,'status',?,NULL,?)",
-            (run_id, seq, ts, "error" if state in ("failed", "crashed") else "info", _encode(info)),
+            (run_id, seq, ts, level, _encode(info)),
         )
-        return Record(seq, with_seq(seq, _encode({"type": "status", "ts": ts, **info})))
+        body = _encode({"type": "status", "ts": ts, "level": level, **info})
+        return Record(seq, with_seq(seq, body))
 
     def _append_points(self, conn: sqlite3.Connection, sid: int, col: SeriesColumns) -> None:
         """Fill the series' open chunk (when the new points come after it), then new chunks."""
@@ -439,6 +450,68 @@ class SqliteStore:
             return RunState(run=run, seq=run.seq, metrics=metrics, events=events)
 
         return await self._read(read)
+
+    # -- retention -------------------------------------------------------------------------
+    async def get_retention(self, project: str) -> Retention:
+        row = await self._read(
+            lambda conn: conn.execute(
+                "SELECT raw_keep_steps, raw_keep_days FROM retention WHERE project = ?", (project,)
+            ).fetchone()
+        )
+        return Retention() if row is None else Retention(*row)
+
+    async def set_retention(self, project: str, retention: Retention) -> int:
+        def job(conn: sqlite3.Connection) -> tuple[int, list[Committed]]:
+            conn.execute(
+                "INSERT OR REPLACE INTO retention VALUES (?, ?, ?)",
+                (project, retention.raw_keep_steps, retention.raw_keep_days),
+            )
+            return self._drop_raw(conn, time.time(), project), []
+
+        return await self._write(job)
+
+    async def apply_retention(self, now: float) -> int:
+        return await self._write(lambda conn: (self._drop_raw(conn, now, None), []))
+
+    def _drop_raw(self, conn: sqlite3.Connection, now: float, project: str | None) -> int:
+        """Delete raw chunks past retention; record per series how far raw is now incomplete."""
+        rules = conn.execute(
+            "SELECT project, raw_keep_steps, raw_keep_days FROM retention"
+            " WHERE (raw_keep_steps IS NOT NULL OR raw_keep_days IS NOT NULL)"
+            " AND (? IS NULL OR project = ?)",
+            (project, project),
+        ).fetchall()
+        dropped = 0
+        for name, keep_steps, keep_days in rules:
+            series = conn.execute(
+                "SELECT s.id FROM series s JOIN runs r ON r.id = s.run_id WHERE r.project = ?",
+                (name,),
+            ).fetchall()
+            for (sid,) in series:
+                newest = conn.execute(
+                    "SELECT max(step_max) FROM chunks WHERE series_id = ?", (sid,)
+                ).fetchone()[0]
+                if newest is None:
+                    continue
+                step_cut = -math.inf if keep_steps is None else newest - keep_steps
+                ts_cut = -math.inf if keep_days is None else now - keep_days * 86400
+                where = "series_id = ? AND (step_max < ? OR ts_max < ?)"
+                args = (sid, step_cut, ts_cut)
+                floor_step, floor_ts, count = conn.execute(
+                    f"SELECT max(step_max), max(ts_max), count(*) FROM chunks WHERE {where}", args
+                ).fetchone()
+                if not count:
+                    continue
+                conn.execute(f"DELETE FROM chunks WHERE {where}", args)
+                conn.execute(
+                    "UPDATE series SET raw_floor_step = max(coalesce(raw_floor_step, ?), ?),"
+                    " raw_floor_ts = max(coalesce(raw_floor_ts, ?), ?) WHERE id = ?",
+                    (floor_step, floor_step, floor_ts, floor_ts, sid),
+                )
+                dropped += count
+        if dropped:
+            self._forget_caches()  # the open chunk of a series may be gone
+        return dropped
 
     async def health(self) -> dict[str, Any]:
         (version,) = await self._read(lambda conn: conn.execute("PRAGMA user_version").fetchone())
