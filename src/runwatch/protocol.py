@@ -38,6 +38,10 @@ class RunCreate(msgspec.Struct, forbid_unknown_fields=True):
     group: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     tags: list[Annotated[str, msgspec.Meta(max_length=200)]] = []
     config: dict[str, Any] = {}
+    # What reproduces the run (argv, versions, git commit, host, …), captured by the SDK.
+    snapshot: dict[str, Any] = {}
+    # Seconds between the producer's heartbeats; silent for 3 of them, the run is crashed.
+    heartbeat: Annotated[float, msgspec.Meta(ge=0.1, le=86_400)] = 5.0
 
 
 class Retention(msgspec.Struct, forbid_unknown_fields=True):
@@ -79,6 +83,14 @@ class StatusIn(msgspec.Struct, forbid_unknown_fields=True):
     exit_code: int | None = None
 
 
+class CommandResult(msgspec.Struct, forbid_unknown_fields=True):
+    """The producer's report on a command it received."""
+
+    id: int
+    state: Literal["applied", "failed"]
+    error: str | None = None
+
+
 class Batch(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/v1/runs/{run}/batches``; ``(producer, batch_seq)`` makes retries idempotent."""
 
@@ -87,6 +99,36 @@ class Batch(msgspec.Struct, forbid_unknown_fields=True):
     points: list[PointRow] = []
     events: list[EventIn] = []
     status: StatusIn | None = None
+    commands: list[CommandResult] = []
+
+
+CommandKind = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+class CommandIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST /api/v1/runs/{run}/commands``: ``cancel``, or a user mutation."""
+
+    kind: CommandKind
+    payload: dict[str, Any] = {}
+
+
+class Command(msgspec.Struct):
+    """A command for a run's producer: pending → delivered → applied | failed."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    state: str
+    created_at: float
+    updated_at: float
+    error: str | None = None
+
+
+class PromoteIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST /api/v1/runs/{run}/promote``."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    artifact: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
 
 
 class BatchAck(msgspec.Struct):

@@ -7,7 +7,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
-from runwatch.protocol import BatchAck, Retention, RunCreate
+from runwatch.protocol import BatchAck, Command, Retention, RunCreate
 from runwatch.store.prepare import PreparedBatch
 
 
@@ -29,6 +29,9 @@ class RunInfo(msgspec.Struct):
     error: str | None
     seq: int
     summary: dict[str, Any]
+    snapshot: dict[str, Any] = {}
+    heartbeat_at: float | None = None
+    heartbeat: float = 5.0
 
 
 class ProjectInfo(msgspec.Struct):
@@ -38,6 +41,20 @@ class ProjectInfo(msgspec.Struct):
     runs: int
     running: int
     last_update: float | None
+
+
+class Promotion(msgspec.Struct):
+    """A promoted result: a run, a name, and the checksum of what was promoted."""
+
+    id: int
+    run_id: str
+    run_name: str
+    project: str
+    name: str
+    artifact: str | None
+    sha256: str
+    created_at: float
+    detail: dict[str, Any]
 
 
 class EventRecord(msgspec.Struct):
@@ -92,7 +109,6 @@ class Committed(msgspec.Struct):
 
     run_id: str
     records: list[Record]
-    status_changed: bool
 
 
 class IngestError(Exception):
@@ -162,6 +178,26 @@ class Store(Protocol):
     ) -> dict[str, Series]: ...
 
     async def state(self, run_id: str, max_points: int, events_limit: int) -> RunState | None: ...
+
+    async def heartbeat(self, run_id: str) -> RunInfo:
+        """The producer is alive; a crashed run comes back to running."""
+        ...
+
+    async def sweep_crashed(self, now: float) -> list[str]:
+        """Mark silent running runs crashed; return their ids."""
+        ...
+
+    async def add_command(self, run_id: str, kind: str, payload: dict[str, Any]) -> Command: ...
+
+    async def deliver_commands(self, run_id: str, after: int) -> list[Command]: ...
+
+    async def list_commands(self, run_id: str) -> list[Command]: ...
+
+    async def promote(
+        self, run_id: str, name: str, artifact: str | None, sha256: str, detail: dict[str, Any]
+    ) -> Promotion: ...
+
+    async def list_promoted(self) -> list[Promotion]: ...
 
     async def get_retention(self, project: str) -> Retention: ...
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from runwatch.protocol import Batch, EventIn, decode_value, encode_value
+from runwatch.protocol import Batch, CommandResult, EventIn, decode_value, encode_value
 
 MAX_KEY_LENGTH = 256
 MAX_KIND_LENGTH = 128
@@ -60,6 +60,7 @@ class PreparedBatch(msgspec.Struct):
     summary_json: bytes | None
     events: list[PreparedEvent]
     status: PreparedStatus | None
+    commands: list[CommandResult]
 
     @property
     def record_count(self) -> int:
@@ -116,6 +117,7 @@ def prepare_batch(batch: Batch) -> PreparedBatch:
         summary_json=summary_json,
         events=[_prepare_event(i, e) for i, e in enumerate(batch.events)],
         status=status,
+        commands=batch.commands,
     )
 
 

@@ -100,6 +100,34 @@ MIGRATIONS: list[str] = [
     ALTER TABLE series ADD COLUMN raw_floor_step REAL;
     ALTER TABLE series ADD COLUMN raw_floor_ts REAL;
     """,
+    # 3: lifecycle and control: heartbeats, the request snapshot, commands, promotions.
+    """
+    ALTER TABLE runs ADD COLUMN snapshot TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE runs ADD COLUMN heartbeat_at REAL;
+    ALTER TABLE runs ADD COLUMN heartbeat_interval REAL NOT NULL DEFAULT 5;
+    UPDATE runs SET heartbeat_at = last_update;
+    CREATE INDEX runs_by_status ON runs (status, heartbeat_at);
+    CREATE TABLE commands (
+        run_id TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        error TEXT,
+        PRIMARY KEY (run_id, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE promotions (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        artifact TEXT,
+        sha256 TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,62 +1,41 @@
-// One metric's chart: a uPlot line (mean/value) with a faint min–max band, hydrated from a
-// Series and grown in place by live points. Never holds more than MAX_POINTS x-values.
+// One metric's chart, for one run (run page) or several overlaid (compare page): a uPlot line per
+// run with a faint min–max band where the data is bucketed. Drag to zoom re-queries /metrics for
+// the window at the chart's pixel resolution; double-click goes back to the full range. Live points
+// fold into whatever resolution is on screen (no refetch); never more than MAX_POINTS x-values per
+// run. Per-chart tools: EMA smoothing, log-scale y, best-so-far overlay.
+//
+// State a test (or a person in devtools) can read without globals: data-* attributes on the chart
+// element, and a "chart-inspect" CustomEvent whose `detail` object the chart fills with its data.
 
-import { formatTick, formatValue, hashIndex, toPlotValue } from "./format.js";
+import * as chartControls from "./chart-controls.js";
+import { formatTick, formatValue, hashIndex } from "./format.js";
+import * as columns from "./series-data.js";
 
-export const MAX_POINTS = 5000;
-const HEIGHT = 180;
-const PALETTE = [
+export { MAX_POINTS } from "./series-data.js";
+
+export const PALETTE = [
   "#2dd4bf", "#a78bfa", "#fbbf24", "#38bdf8", "#f472b6",
   "#a3e635", "#fb923c", "#818cf8", "#4ade80", "#e879f9",
 ];
+const HEIGHT = 180;
 const AXIS = "#7d8796";
 const GRID = "rgba(148, 163, 184, 0.09)";
+const MAX_QUERY_POINTS = 20000; // the server's limit for max_points
+const PENDING_CAP = 20000; // live points remembered per run while a query is in flight
+const MIN_DRAG_PX = 3;
 
 // Steps are whole numbers: never put a tick at step 0.5.
 const STEP_INCRS = [1, 2, 5].flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9].map((p) => m * p)).sort((a, b) => a - b);
+const FAINT = { stroke: "transparent", width: 0, points: { show: false } };
 
-const minOf = (a, b) => (a === null ? b : b === null ? a : Math.min(a, b));
-const maxOf = (a, b) => (a === null ? b : b === null ? a : Math.max(a, b));
-
-/**
- * Bound a chart's columns: merge the older half pairwise, keep the newer half untouched.
- *
- * Each merged pair becomes one point at the pair's first x, whose line value is the mean of the
- * pair's finite values (null if both are gaps) and whose band is the pair's min–max envelope. So
- * recent data stays at full resolution, older data gets coarser each time the cap is hit (roughly
- * log-spaced history), and spikes survive in the band. Mutates nothing; returns new columns.
- */
-export function decimate({ x, y, lo, hi }) {
-  const merged = Math.floor(x.length / 2) & ~1; // an even count, so every point has a partner
-  const out = { x: [], y: [], lo: [], hi: [] };
-  for (let i = 0; i < merged; i += 2) {
-    const a = y[i];
-    const b = y[i + 1];
-    out.x.push(x[i]);
-    out.y.push(a === null ? b : b === null ? a : (a + b) / 2);
-    out.lo.push(minOf(lo[i] ?? a, lo[i + 1] ?? b));
-    out.hi.push(maxOf(hi[i] ?? a, hi[i + 1] ?? b));
-  }
-  return {
-    x: out.x.concat(x.slice(merged)),
-    y: out.y.concat(y.slice(merged)),
-    lo: out.lo.concat(lo.slice(merged)),
-    hi: out.hi.concat(hi.slice(merged)),
-  };
+/** The colour a metric key always gets on the run page. */
+export function colorForKey(key) {
+  return PALETTE[hashIndex(key, PALETTE.length)];
 }
 
-/** Columns from a /state or /metrics Series (raw: values; buckets: mean with a min/max band). */
-export function columnsFromSeries(series) {
-  const x = series.x.slice();
-  if (series.mode === "buckets") {
-    return { x, y: series.mean.map(toPlotValue), lo: series.min.map(toPlotValue), hi: series.max.map(toPlotValue) };
-  }
-  return { x, y: series.value.map(toPlotValue), lo: x.map(() => null), hi: x.map(() => null) };
-}
-
-function lastWire(series) {
-  const col = series.mode === "buckets" ? series.last : series.value;
-  return col && col.length ? col[col.length - 1] : undefined;
+/** "#rrggbb" with an alpha channel. */
+function withAlpha(hex, alpha) {
+  return `${hex}${Math.round(alpha * 255).toString(16).padStart(2, "0")}`;
 }
 
 function el(tag, className, text) {
@@ -66,105 +45,312 @@ function el(tag, className, text) {
   return node;
 }
 
-/** Build the chart for `key` inside `root`; returns {setSeries, append, destroy}. */
-export function mount(root, key) {
-  const color = PALETTE[hashIndex(key, PALETTE.length)];
+function axis(size) {
+  return {
+    stroke: AXIS,
+    font: "11px ui-sans-serif, system-ui, sans-serif",
+    size,
+    gap: 4,
+    grid: { stroke: GRID, width: 1 },
+    ticks: { stroke: GRID, width: 1, size: 3 },
+    values: (u, ticks) => ticks.map(formatTick),
+  };
+}
+
+/** Whether live point `x` lies after everything in `cols` (so a fresh answer cannot hold it). */
+function isNewer(cols, x) {
+  const n = cols.x.length;
+  if (n === 0) return true;
+  if (cols.mode === "buckets") return Math.floor(x / cols.width) > Math.floor(cols.x[n - 1] / cols.width);
+  return x > cols.x[n - 1];
+}
+
+/**
+ * Build the chart inside `root`.
+ *
+ * opts.key    the metric key (title, default best-so-far direction)
+ * opts.traces [{id, label, color}]: one per run drawn in this chart
+ * opts.load(id, {start, end, maxPoints}) -> Promise<{series, seq?}>: one run's Series for the
+ *             range (start/end null for the full range); `seq`, when the server sends it, is the
+ *             live seq the answer is current to.
+ *
+ * Returns {setSeries(id, series), append(id, steps, values, seq), destroy()}.
+ */
+export function mount(root, { key, traces: specs, load }) {
+  const multi = specs.length > 1;
   root.classList.add("chart");
   root.dataset.key = key;
-  root.dataset.points = "0";
-  root.style.setProperty("--series-color", color);
+  root.dataset.window = "full";
+  root.style.setProperty("--series-color", specs[0].color);
+  const traces = specs.map((s) => ({
+    ...s,
+    cols: columns.emptyColumns(),
+    lastX: undefined,
+    lastValue: undefined,
+    pending: null, // live points seen while a query is in flight
+    seed: { min: null, max: null }, // best value before the zoom window
+  }));
+  const byId = new Map(traces.map((t) => [t.id, t]));
 
   const head = el("div", "chart-head");
   const title = el("span", "chart-key", key);
   title.title = key;
-  const readout = el("span", "chart-readout");
-  const value = el("span", "chart-value", "—");
-  const where = el("span", "chart-where", "");
-  readout.append(where, value);
   const gaps = el("span", "chart-gaps", "");
   gaps.hidden = true;
-  head.append(title, gaps, readout);
+  gaps.title = "non-finite values (NaN, ±inf) are drawn as gaps";
+  const zoomChip = el("button", "chart-zoom");
+  zoomChip.type = "button";
+  zoomChip.hidden = true;
+  zoomChip.title = "Zoomed in: click (or double-click the chart) to show the full range";
+  const note = el("span", "chart-note", "");
+  note.hidden = true;
+  const readout = el("span", "chart-readout");
+  const where = el("span", "chart-where", "");
+  const value = el("span", "chart-value", multi ? "" : "—");
+  readout.append(where, value);
+  head.append(title, gaps, zoomChip, note, readout);
+  const tools = el("div");
+  const legend = el("div", "chart-legend");
+  const legendValues = new Map();
+  for (const t of traces) {
+    const item = el("span", "legend-item");
+    item.dataset.run = t.id;
+    item.style.setProperty("--swatch", t.color);
+    const name = el("span", "legend-name", t.label);
+    name.title = `${t.label} · ${t.id}`;
+    const v = el("span", "legend-value", "—");
+    item.append(el("span", "legend-swatch"), name, v);
+    legend.append(item);
+    legendValues.set(t.id, v);
+  }
+  legend.hidden = !multi;
   const plotEl = el("div", "chart-plot");
-  root.append(head, plotEl);
+  root.append(head, tools, legend, plotEl);
 
-  let cols = { x: [], y: [], lo: [], hi: [] };
-  let lastRaw;
-  let lastStep;
+  let view = null; // null: the full range; [lo, hi]: the zoom window asked for (inclusive steps)
+  let shown = null; // the window the data on screen was loaded for
   let plot = null;
+  let layout = "";
+  let offsets = []; // per trace, the uPlot series index of its main line
   let frame = 0;
-  let following = true; // false after a drag-zoom: live data must not yank the view away
+  let queryGen = 0;
+  let onScreen = false; // the observer reports the first state right after layout
+
+  const controls = chartControls.mount(tools, key, () => schedule());
+  const settings = controls.settings;
+
+  function layoutKey() {
+    return `${settings.smoothing > 0}|${settings.best}|${settings.dir}|${settings.log}`;
+  }
+
+  function seriesOf(t) {
+    const smooth = settings.smoothing > 0;
+    const list = [
+      {
+        label: t.label,
+        stroke: smooth ? withAlpha(t.color, 0.3) : t.color,
+        width: smooth ? 1 : 1.6,
+        spanGaps: false,
+        // uPlot shows markers only where points are sparse (a lone value between gaps stays visible).
+        points: smooth ? { show: false } : { size: 5, fill: t.color },
+      },
+      { label: `${t.label} max`, ...FAINT },
+      { label: `${t.label} min`, ...FAINT },
+    ];
+    if (smooth) {
+      list.push({ label: `${t.label} smoothed`, stroke: t.color, width: 1.8, spanGaps: false, points: { show: false } });
+    }
+    if (settings.best) {
+      list.push({
+        label: `${t.label} best ${settings.dir}`,
+        stroke: multi ? t.color : "#e2e8f0",
+        width: 1.2,
+        dash: [5, 4],
+        spanGaps: true,
+        paths: uPlot.paths.stepped({ align: 1 }),
+        points: { show: false },
+      });
+    }
+    return list;
+  }
+
+  function columnsOf(t) {
+    const c = t.cols;
+    const fix = settings.log ? columns.positiveOnly : (v) => v;
+    const out = [fix(c.y), fix(c.hi), fix(c.lo)];
+    if (settings.smoothing > 0) out.push(fix(columns.ema(c.y, settings.smoothing)));
+    if (settings.best) out.push(fix(columns.runningBest(c, settings.dir, t.seed[settings.dir])));
+    return out;
+  }
+
+  function plotData() {
+    if (!multi) return [traces[0].cols.x, ...columnsOf(traces[0])];
+    // One x column for all runs: where a run has no point at an x, uPlot.join leaves `undefined`
+    // (spanned over), while real gaps stay null (drawn as gaps).
+    return uPlot.join(traces.map((t) => [t.cols.x, ...columnsOf(t)]));
+  }
+
+  function create() {
+    const series = [{}];
+    const bands = [];
+    offsets = [];
+    for (const t of traces) {
+      const base = series.length;
+      offsets.push(base);
+      series.push(...seriesOf(t));
+      bands.push({ series: [base + 1, base + 2], fill: withAlpha(t.color, 0.18) });
+    }
+    layout = layoutKey();
+    plot = new uPlot(
+      {
+        width: Math.max(200, plotEl.clientWidth),
+        height: HEIGHT,
+        padding: [10, 12, 0, 2],
+        legend: { show: false },
+        cursor: { drag: { x: true, y: false, setScale: false }, points: { size: 7 } },
+        scales: { x: { time: false }, y: settings.log ? { distr: 3, log: 10 } : {} },
+        axes: [{ ...axis(26), incrs: STEP_INCRS }, axis(52)],
+        series,
+        bands,
+        hooks: { setCursor: [onCursor], setSelect: [onSelect] },
+      },
+      plotData(),
+      plotEl,
+    );
+    if (view) plot.setScale("x", { min: view[0], max: view[1] });
+  }
+
+  /** The value a run's line shows at uPlot index i (the smoothed one when smoothing is on). */
+  function lineValue(u, k, i) {
+    const column = u.data[offsets[k] + (settings.smoothing > 0 ? 3 : 0)];
+    return column ? column[i] : undefined;
+  }
+
+  function describe(v) {
+    if (v === undefined) return "—";
+    return v === null ? "gap" : formatValue(v);
+  }
 
   function showLatest() {
-    where.textContent = lastStep === undefined ? "" : `step ${formatTick(lastStep)}`;
-    value.textContent = lastRaw === undefined ? "—" : formatValue(lastRaw);
+    const lead = traces.reduce((a, t) => (t.lastX !== undefined && (a === null || t.lastX > a.lastX) ? t : a), null);
+    where.textContent = lead ? `step ${formatTick(lead.lastX)}` : "";
+    if (!multi) value.textContent = lead ? formatValue(lead.lastValue) : "—";
+    for (const t of traces) legendValues.get(t.id).textContent = t.lastX === undefined ? "no data" : formatValue(t.lastValue);
   }
 
   function onCursor(u) {
     const i = u.cursor.idx;
-    if (i === null || i === undefined || i >= cols.x.length) {
+    if (i === null || i === undefined || i >= u.data[0].length) {
       showLatest();
       return;
     }
-    where.textContent = `step ${formatTick(cols.x[i])}`;
-    value.textContent = cols.y[i] === null ? "gap" : formatValue(cols.y[i]);
-  }
-
-  function create() {
-    const width = Math.max(200, plotEl.clientWidth);
-    const faint = { stroke: "transparent", width: 0, points: { show: false } };
-    plot = new uPlot(
-      {
-        width,
-        height: HEIGHT,
-        padding: [10, 12, 0, 2],
-        legend: { show: false },
-        cursor: { drag: { x: true, y: false }, points: { size: 7, fill: color } },
-        scales: { x: { time: false } },
-        axes: [{ ...axis(26), incrs: STEP_INCRS }, axis(52)],
-        series: [
-          {},
-          // uPlot's default shows point markers only when points are sparse (a lone value
-          // between gaps stays visible).
-          { label: key, stroke: color, width: 1.6, spanGaps: false, points: { size: 5, fill: color } },
-          { label: "max", ...faint },
-          { label: "min", ...faint },
-        ],
-        bands: [{ series: [2, 3], fill: `${color}2e` }],
-        hooks: {
-          setCursor: [onCursor],
-          setSelect: [
-            (u) => {
-              if (u.select.width > 0) following = false;
-            },
-          ],
-        },
-      },
-      data(),
-      plotEl,
-    );
-    // uPlot's double-click resets the zoom; resume following live data then too.
-    plotEl.addEventListener("dblclick", () => {
-      following = true;
-      flush();
+    where.textContent = `step ${formatTick(u.data[0][i])}`;
+    if (!multi) value.textContent = describe(lineValue(u, 0, i));
+    traces.forEach((t, k) => {
+      legendValues.get(t.id).textContent = describe(lineValue(u, k, i));
     });
   }
 
-  function data() {
-    return [cols.x, cols.y, cols.hi, cols.lo];
+  function onSelect(u) {
+    const { left, width } = u.select;
+    if (width <= 0) return;
+    u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+    if (width < MIN_DRAG_PX) return;
+    zoomTo(u.posToVal(left, "x"), u.posToVal(left + width, "x"));
+  }
+
+  function zoomTo(lo, hi) {
+    const start = Math.floor(lo);
+    const end = Math.max(start + 1, Math.ceil(hi));
+    // The best-so-far line inside the window starts from the best before it.
+    for (const t of traces) {
+      for (const dir of ["min", "max"]) t.seed[dir] = columns.bestBefore(t.cols, dir, start, t.seed[dir]);
+    }
+    view = [start, end];
+    zoomChip.textContent = `${formatTick(start)} – ${formatTick(end)}  ×`;
+    zoomChip.hidden = false;
+    schedule(); // at once, on the data we have; the finer data follows
+    query();
+  }
+
+  function reset() {
+    if (!view) return;
+    view = null;
+    for (const t of traces) t.seed = { min: null, max: null };
+    zoomChip.hidden = true;
+    schedule();
+    query(); // the full range again, including live points that fell outside the window
+  }
+
+  async function query() {
+    const gen = ++queryGen;
+    const win = view;
+    const maxPoints = Math.max(32, Math.min(MAX_QUERY_POINTS, Math.round(plotEl.clientWidth || 600)));
+    const range = { start: win ? win[0] : null, end: win ? win[1] : null, maxPoints };
+    for (const t of traces) t.pending = [];
+    root.dataset.loading = "true";
+    const answers = await Promise.all(
+      traces.map((t) => load(t.id, range).then((answer) => ({ t, answer }), (error) => ({ t, error }))),
+    );
+    if (gen !== queryGen) return; // a newer query owns the pending buffers now
+    let failure = null;
+    for (const { t, answer, error } of answers) {
+      const pending = t.pending;
+      t.pending = null;
+      if (error) {
+        failure = error;
+        continue;
+      }
+      const cols = columns.columnsFromSeries(answer.series);
+      const seq = answer.seq;
+      for (const p of pending) {
+        if (!columns.inWindow(win, p.x)) continue;
+        const missing = typeof seq === "number" && typeof p.seq === "number" ? p.seq > seq : isNewer(cols, p.x);
+        if (missing) columns.foldPoint(cols, p.x, p.v);
+      }
+      t.cols = columns.capColumns(cols);
+    }
+    shown = win;
+    root.dataset.loading = "false";
+    note.textContent = failure ? `could not load: ${failure.message}` : "";
+    note.hidden = !failure;
+    schedule();
+  }
+
+  function writeState() {
+    root.dataset.points = String(traces.reduce((n, t) => n + t.cols.x.length, 0));
+    const modes = new Set(traces.filter((t) => t.cols.x.length).map((t) => t.cols.mode));
+    root.dataset.mode = modes.size > 1 ? "mixed" : [...modes][0] || "raw";
+    const bucketed = traces.find((t) => t.cols.mode === "buckets");
+    root.dataset.width = bucketed ? String(bucketed.cols.width) : "";
+    root.dataset.window = shown ? `${shown[0]},${shown[1]}` : "full";
+    root.dataset.smoothing = String(settings.smoothing);
+    root.dataset.log = String(settings.log);
+    root.dataset.best = settings.best ? settings.dir : "off";
+    let holes = 0;
+    for (const t of traces) for (const v of t.cols.y) if (v === null) holes++;
+    gaps.hidden = holes === 0;
+    gaps.textContent = `${holes} gap${holes === 1 ? "" : "s"}`;
   }
 
   function flush() {
     frame = 0;
-    // Off-screen charts keep their data current but skip the drawing until scrolled into view.
-    if (onScreen && !plot) create();
-    else if (onScreen) plot.setData(data(), following);
-    root.dataset.points = String(cols.x.length);
-    let holes = 0;
-    for (const v of cols.y) if (v === null) holes++;
-    gaps.hidden = holes === 0;
-    gaps.textContent = `${holes} gap${holes === 1 ? "" : "s"}`;
-    gaps.title = "non-finite values (NaN, ±inf) are drawn as gaps";
+    writeState();
     showLatest();
+    if (!onScreen) return; // off-screen charts keep their data current but skip the drawing
+    if (plot && layoutKey() !== layout) {
+      plot.destroy();
+      plot = null;
+    }
+    if (!plot) create();
+    else if (view) {
+      const d = plotData();
+      plot.batch(() => {
+        plot.setData(d, false);
+        plot.setScale("x", { min: view[0], max: view[1] }); // re-ranges y over the window
+      });
+    } else plot.setData(plotData(), true);
+    root.dataset.series = String(plot.series.length - 1);
   }
 
   function schedule() {
@@ -172,11 +358,6 @@ export function mount(root, key) {
     if (!frame) frame = requestAnimationFrame(flush);
   }
 
-  function bound() {
-    while (cols.x.length > MAX_POINTS) cols = decimate(cols);
-  }
-
-  let onScreen = false; // the observer reports the first state right after layout
   const watcher = new IntersectionObserver(
     ([entry]) => {
       onScreen = entry.isIntersecting;
@@ -193,42 +374,69 @@ export function mount(root, key) {
   });
   resizer.observe(plotEl);
 
+  // uPlot's own double-click re-ranges x over the data it has; then the full range is fetched.
+  plotEl.addEventListener("dblclick", reset);
+  zoomChip.addEventListener("click", reset);
+
+  root.addEventListener("chart-inspect", (event) => {
+    Object.assign(event.detail, {
+      key,
+      window: shown,
+      view,
+      traces: traces.map((t) => ({
+        id: t.id,
+        mode: t.cols.mode,
+        width: t.cols.width,
+        x: t.cols.x.slice(),
+        y: t.cols.y.slice(),
+        lo: t.cols.lo.slice(),
+        hi: t.cols.hi.slice(),
+        count: t.cols.count.slice(),
+        last: t.cols.last.slice(),
+      })),
+      series: plot ? plot.series.slice(1).map((s) => s.label) : [],
+      data: plot ? plot.data.map((c) => Array.from(c)) : null,
+      scales: plot ? { x: { ...plot.scales.x }, y: { ...plot.scales.y } } : null,
+    });
+  });
+
   return {
-    /** Replace everything with a Series (on hydration or re-hydration after a reset). */
-    setSeries(series) {
-      cols = columnsFromSeries(series);
-      bound();
-      lastRaw = lastWire(series);
-      lastStep = series.x.length ? series.x[series.x.length - 1] : undefined;
+    /** Replace a run's data with a full-range Series (hydration, or re-hydration after a reset). */
+    setSeries(id, series) {
+      const t = byId.get(id);
+      if (!t) return;
+      const n = series && series.x ? series.x.length : 0;
+      if (n) {
+        t.lastX = series.x[n - 1];
+        t.lastValue = (series.mode === "buckets" ? series.last : series.value)[n - 1];
+      }
+      if (view) {
+        query(); // zoomed in: keep the window, refresh what is in it
+        return;
+      }
+      t.cols = columns.capColumns(columns.columnsFromSeries(series));
       schedule();
     },
-    /** Append live points (steps ascending within a message; out-of-order ones are inserted). */
-    append(steps, values) {
+    /** Live points of one run (steps ascending within a message; late ones are placed in order). */
+    append(id, steps, values, seq) {
+      const t = byId.get(id);
+      if (!t) return;
       for (let i = 0; i < steps.length; i++) {
         const x = steps[i];
-        const y = toPlotValue(values[i]);
-        const n = cols.x.length;
-        if (n === 0 || x >= cols.x[n - 1]) {
-          cols.x.push(x);
-          cols.y.push(y);
-          cols.lo.push(null);
-          cols.hi.push(null);
-        } else {
-          const at = upperBound(cols.x, x);
-          cols.x.splice(at, 0, x);
-          cols.y.splice(at, 0, y);
-          cols.lo.splice(at, 0, null);
-          cols.hi.splice(at, 0, null);
+        if (t.lastX === undefined || x >= t.lastX) {
+          t.lastX = x;
+          t.lastValue = values[i];
         }
-        if (lastStep === undefined || x >= lastStep) {
-          lastStep = x;
-          lastRaw = values[i];
-        }
+        if (t.pending) t.pending.push({ x, v: values[i], seq });
+        // Zoomed in: points outside the window are not this view's business (reset refetches).
+        if (columns.inWindow(view, x)) columns.foldPoint(t.cols, x, values[i]);
       }
-      bound();
+      if (t.pending && t.pending.length > PENDING_CAP) t.pending.splice(0, t.pending.length - PENDING_CAP);
+      t.cols = columns.capColumns(t.cols);
       schedule();
     },
     destroy() {
+      queryGen++;
       resizer.disconnect();
       watcher.disconnect();
       cancelAnimationFrame(frame);
@@ -236,27 +444,4 @@ export function mount(root, key) {
       root.replaceChildren();
     },
   };
-}
-
-function axis(size) {
-  return {
-    stroke: AXIS,
-    font: "11px ui-sans-serif, system-ui, sans-serif",
-    size,
-    gap: 4,
-    grid: { stroke: GRID, width: 1 },
-    ticks: { stroke: GRID, width: 1, size: 3 },
-    values: (u, ticks) => ticks.map(formatTick),
-  };
-}
-
-function upperBound(sorted, x) {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid] <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

@@ -28,6 +28,12 @@ function showError(text) {
   el.hidden = !text;
 }
 
+/** One key's Series over a range, at most `maxPoints` points or buckets (start/end null: all). */
+async function loadSeries(key, { start, end, maxPoints }) {
+  const answer = await getJSON(`${base}/metrics`, { keys: key, start, end, max_points: maxPoints });
+  return { series: answer.series[key], seq: answer.seq };
+}
+
 /** The chart for `key`, created on first use and placed in key order. */
 function chartFor(key) {
   let chart = charts.get(key);
@@ -36,7 +42,11 @@ function chartFor(key) {
   const container = $("charts");
   const next = [...container.children].find((c) => c.dataset.key > key);
   container.insertBefore(el, next || null);
-  chart = chartWidget.mount(el, key);
+  chart = chartWidget.mount(el, {
+    key,
+    traces: [{ id: runId, label: key, color: chartWidget.colorForKey(key) }],
+    load: (id, range) => loadSeries(key, range),
+  });
   charts.set(key, chart);
   $("charts-empty").hidden = true;
   $("chart-count").textContent = `${charts.size} chart${charts.size === 1 ? "" : "s"}`;
@@ -49,7 +59,7 @@ function hydrate(state) {
   $("config-count").textContent = configCount ? formatCount(configCount) : "";
   for (const key of Object.keys(state.metrics).sort()) {
     const series = state.metrics[key];
-    chartFor(key).setSeries(series);
+    chartFor(key).setSeries(runId, series);
     if (series.x.length) header.noteStep(series.x[series.x.length - 1]);
   }
   feed.setEvents(state.events);
@@ -66,7 +76,7 @@ function onMessage(msg) {
   switch (msg.type) {
     case "points":
       for (const [key, cols] of Object.entries(msg.points || {})) {
-        chartFor(key).append(cols.step, cols.value);
+        chartFor(key).append(runId, cols.step, cols.value, msg.seq);
         if (cols.step.length) header.noteStep(cols.step[cols.step.length - 1]);
       }
       break;

@@ -1,0 +1,84 @@
+"""The ingest job: one batch, stored once, in one savepoint of the writer's transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from runwatch.protocol import BatchAck, CommandResult
+from runwatch.store.base import Committed, IngestError, Record
+from runwatch.store.prepare import PreparedBatch, with_seq
+from runwatch.store.sqlite import control, records
+from runwatch.store.sqlite.points import PointWriter
+
+# A run in one of these took its final status from its producer: later batches are refused.
+# ("crashed" is the server's guess, so a producer that comes back may still report.)
+CLOSED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def ingest_job(
+    conn: sqlite3.Connection, points: PointWriter, run_id: str, b: PreparedBatch
+) -> tuple[BatchAck, list[Committed]]:
+    fresh = conn.execute(
+        "INSERT OR IGNORE INTO batches VALUES (?,?,?,0,0)", (run_id, b.producer, b.batch_seq)
+    ).rowcount
+    if not fresh:
+        first, last = conn.execute(
+            "SELECT seq_first, seq_last FROM batches WHERE run_id=? AND producer=? AND batch_seq=?",
+            (run_id, b.producer, b.batch_seq),
+        ).fetchone()
+        return BatchAck(first, last, True, b.points_count, len(b.events)), []
+    status = records.run_status(conn, run_id)
+    if status in CLOSED_STATUSES:
+        raise IngestError(
+            409, "run_finished", f"run {run_id!r} is {status}: it takes no more data", "run"
+        )
+    out: list[Record] = control.heard_from(conn, run_id, status)
+    n = b.record_count
+    seq = first = records.allocate(conn, run_id, n)
+    batch_records: list[Record] = []
+    if b.points_body is not None:
+        points.write(conn, run_id, b.columns)
+        conn.execute(
+            "UPDATE runs SET summary = json_patch(summary, ?) WHERE id = ?",
+            (b.summary_json, run_id),
+        )
+        batch_records.append(Record(seq, with_seq(seq, b.points_body)))
+        seq += 1
+    if b.events:
+        conn.executemany(
+            "INSERT INTO events VALUES (?,?,?,?,?,?,?)",
+            [
+                (run_id, seq + i, e.ts, e.kind, e.level, e.entity, e.payload_json)
+                for i, e in enumerate(b.events)
+            ],
+        )
+        batch_records += [
+            Record(seq + i, with_seq(seq + i, e.body)) for i, e in enumerate(b.events)
+        ]
+        seq += len(b.events)
+    if b.status is not None:
+        s = b.status
+        batch_records.append(
+            records.status_change(conn, run_id, seq, s.state, s.ts, s.error, s.exit_code)
+        )
+    records.journal(conn, run_id, batch_records)
+    out += batch_records
+    last = first + n - 1
+    conn.execute(
+        "UPDATE batches SET seq_first=?, seq_last=? WHERE run_id=? AND producer=? AND batch_seq=?",
+        (first, last, run_id, b.producer, b.batch_seq),
+    )
+    out += _command_results(conn, run_id, b.commands)
+    ack = BatchAck(first, last, False, b.points_count, len(b.events))
+    return ack, [Committed(run_id, out)]
+
+
+def _command_results(
+    conn: sqlite3.Connection, run_id: str, results: list[CommandResult]
+) -> list[Record]:
+    now = time.time()
+    out = []
+    for result in results:
+        out += control.set_command_state(conn, run_id, result.id, result.state, result.error, now)
+    return out
