@@ -11,16 +11,29 @@ import time
 import traceback
 import weakref
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from runwatch.protocol import FINAL_STATUSES
-from runwatch.sdk.sender import EVENT, POINT, STATUS, Sender, SenderConfig, print_warning
+from runwatch.sdk.commands import CommandPoller
+from runwatch.sdk.sender import (
+    EVENT,
+    POINT,
+    RESULT,
+    STATUS,
+    Sender,
+    SenderConfig,
+    print_warning,
+)
+from runwatch.sdk.snapshot import capture
 from runwatch.sdk.spool import SpoolWriter
 from runwatch.sdk.transport import Transport, parse_urls
 
 _LEVELS = ("debug", "info", "warning", "error")
+CommandHandler = Callable[[dict[str, Any]], Any]
+INBOX_CAP = 1000
 _live_runs: weakref.WeakSet[Run] = weakref.WeakSet()
 
 
@@ -43,6 +56,11 @@ class Run:
         self.url = f"{urls[0]}/runs/{self.id}"
         self.producer = secrets.token_hex(8)
         self.finished = False
+        self._should_stop = False
+        self._handlers: dict[str, CommandHandler] = {}
+        # Commands waiting for the training thread (bounded: the server offers unreported ones
+        # again, so one dropped here is applied later, not lost).
+        self._inbox: deque[dict[str, Any]] = deque(maxlen=INBOX_CAP)
         self._step = 0
         self._logged = 0
         self._warned: set[str] = set()
@@ -62,6 +80,8 @@ class Run:
             lambda: self._logged,
         )
         self._sender.start()
+        self._poller = CommandPoller(self.id, Transport(urls, token), self._receive)
+        self._poller.start()
         _live_runs.add(self)
 
     # -- the hot path ----------------------------------------------------------------------
@@ -75,6 +95,8 @@ class Run:
             self._logged += 1
             if len(self._queue) >= self._wake_at:
                 self._sender.wake()
+            if self._inbox:
+                self._apply_commands()
         except Exception as exc:
             self._warn_once(f"log() failed and was skipped: {exc!r}")
 
@@ -92,28 +114,81 @@ class Run:
             record["payload"] = _jsonable(payload)
             self._queue.append((EVENT, record))
             self._logged += 1
+            if self._inbox:
+                self._apply_commands()
         except Exception as exc:
             self._warn_once(f"event() failed and was skipped: {exc!r}")
+
+    # -- commands from the dashboard ---------------------------------------------------------
+    @property
+    def should_stop(self) -> bool:
+        """True once the run was cancelled from the dashboard: leave the loop and ``finish()``."""
+        if self._inbox:
+            self._apply_commands()
+        return self._should_stop
+
+    def on_command(self, kind: str, handler: CommandHandler) -> None:
+        """Call ``handler(payload)`` for each ``kind`` command, on the training thread (inside
+        the next ``log``/``event`` call or ``should_stop`` check). An exception it raises marks
+        the command failed with that text; it is never raised into the loop."""
+        self._handlers[kind] = handler
+
+    def _receive(self, commands: list[dict[str, Any]]) -> None:
+        """On the poller thread: cancel takes effect at once; the rest waits for the loop."""
+        for cmd in commands:
+            if cmd.get("kind") == "cancel":
+                self._should_stop = True
+                self._report(cmd, None)
+            else:
+                self._inbox.append(cmd)
+
+    def _apply_commands(self) -> None:
+        while self._inbox:
+            cmd = self._inbox.popleft()
+            handler = self._handlers.get(cmd.get("kind", ""))
+            if handler is None:
+                self._report(cmd, f"no handler for command kind {cmd.get('kind')!r}")
+                continue
+            try:
+                handler(cmd.get("payload") or {})
+            except Exception as exc:
+                self._report(cmd, f"{type(exc).__name__}: {exc}")
+            else:
+                self._report(cmd, None)
+
+    def _report(self, cmd: dict[str, Any], error: str | None) -> None:
+        state = "applied" if error is None else "failed"
+        self._queue.append((RESULT, {"id": cmd["id"], "state": state, "error": error}))
+        self._logged += 1
 
     # -- the end ---------------------------------------------------------------------------
     def finish(
         self,
-        status: str = "succeeded",
+        status: str | None = None,
         error: str | None = None,
         exit_code: int | None = None,
         timeout: float = 10.0,
     ) -> None:
-        """Send the final status and flush; waits at most ``timeout`` s. Safe to call twice."""
+        """Send the final status and flush; waits at most ``timeout`` s. Safe to call twice.
+
+        The status defaults to ``cancelled`` after a cancel from the dashboard, else
+        ``succeeded``.
+        """
         with self._lock:
             if self.finished:
                 return
             self.finished = True
+        if self._inbox:
+            self._apply_commands()
+        if status is None:
+            status = "cancelled" if self._should_stop else "succeeded"
         if status not in FINAL_STATUSES:
             self._warn_once(f"unknown final status {status!r}; using 'failed'")
             status = "failed"
         final = {"state": status, "ts": time.time(), "error": error, "exit_code": exit_code}
         self._queue.append((STATUS, final))
         self._logged += 1
+        self._poller.stop()
         if not self._sender.stop(timeout):
             print_warning(
                 f"not everything was delivered ({self._sender.last_error}); every record is in "
@@ -131,7 +206,7 @@ class Run:
         tb: TracebackType | None,
     ) -> None:
         if exc_type is None:
-            self.finish("succeeded")
+            self.finish()
         elif issubclass(exc_type, KeyboardInterrupt):
             self.finish("cancelled", error="interrupted (KeyboardInterrupt)")
         else:
@@ -167,7 +242,7 @@ def _finish_at_exit() -> None:
             text = "".join(traceback.format_exception(last))
             run.finish("failed", error=text[-20_000:], timeout=5.0)
         else:
-            run.finish("succeeded", timeout=5.0)
+            run.finish(timeout=5.0)
 
 
 atexit.register(_finish_at_exit)
@@ -182,12 +257,15 @@ def init(
     url: str | None = None,
     token: str | None = None,
     run_dir: str | os.PathLike[str] | None = None,
+    heartbeat: float = 5.0,
 ) -> Run:
     """Start (or, under ``runwatch launch``, attach to) a run and return its handle.
 
     Reads ``RUNWATCH_URL`` (comma-separated URLs fail over in order; default
     ``http://127.0.0.1:8765``), ``RUNWATCH_TOKEN``, ``RUNWATCH_RUN_ID`` and ``RUNWATCH_RUN_DIR``.
-    Never raises for telemetry reasons: a server that is down only delays delivery.
+    Never raises for telemetry reasons: a server that is down only delays delivery. The
+    producer sends a heartbeat every ``heartbeat`` s while it has nothing else to send; silent
+    for three of them, the run is marked crashed.
     """
     run_id = os.environ.get("RUNWATCH_RUN_ID") or secrets.token_hex(6)
     spec: dict[str, Any] = {
@@ -199,5 +277,12 @@ def init(
         "config": _jsonable(config or {}),
     }
     urls = parse_urls(url or os.environ.get("RUNWATCH_URL"))
-    directory = run_dir or os.environ.get("RUNWATCH_RUN_DIR") or Path(".runwatch") / "runs" / run_id
-    return Run(spec, urls, token or os.environ.get("RUNWATCH_TOKEN"), Path(directory))
+    directory = Path(
+        run_dir or os.environ.get("RUNWATCH_RUN_DIR") or Path(".runwatch") / "runs" / run_id
+    )
+    try:
+        spec["snapshot"] = capture(directory)
+    except Exception as exc:  # a snapshot is nice to have, never a reason to fail
+        print_warning(f"could not capture the run's snapshot: {exc!r}")
+    spec["heartbeat"] = heartbeat
+    return Run(spec, urls, token or os.environ.get("RUNWATCH_TOKEN"), directory)

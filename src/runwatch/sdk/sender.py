@@ -29,7 +29,7 @@ from runwatch.sdk.spool import SpoolWriter, read_batches
 from runwatch.sdk.transport import Reply, Transport
 
 _encode = msgspec.json.encode
-POINT, EVENT, STATUS = 0, 1, 2
+POINT, EVENT, STATUS, RESULT = 0, 1, 2, 3
 DROP_REPORT_INTERVAL = 5.0
 
 
@@ -160,7 +160,10 @@ class Sender:
         self._wake = threading.Event()
         self._batch_path = f"/api/v1/runs/{self.run_id}/batches"
         self._poster = Poster(transport, self._wake)
-        self._inflight: tuple[dict[str, Any], PendingPost] | None = None
+        self._inflight: tuple[dict[str, Any] | None, PendingPost] | None = None
+        self._heartbeat_path = f"/api/v1/runs/{self.run_id}/heartbeat"
+        self._heartbeat = float(run_spec.get("heartbeat", 5.0))
+        self._last_contact = time.monotonic()
         self._stop_at: float | None = None
         self.taken = 0
         self.acked_batches = 0
@@ -217,6 +220,7 @@ class Sender:
         while self._queue:
             points: list[list[Any]] = []
             events: list[dict[str, Any]] = []
+            results: list[dict[str, Any]] = []
             status: dict[str, Any] | None = None
             while self._queue and len(points) + len(events) < self._config.max_batch_records:
                 rec = self._queue.popleft()
@@ -227,16 +231,18 @@ class Sender:
                         points.append([rec[1], rec[2], values])
                 elif rec[0] == EVENT:
                     events.append(rec[1])
+                elif rec[0] == RESULT:
+                    results.append(rec[1])
                 else:
                     status = rec[1]
                     break  # the final status closes its batch: nothing follows it
-            if points or events or status:
-                self._add_batch(points, events, status)
+            if points or events or results or status:
+                self._add_batch(points, events, status, results)
         # Reported at most every DROP_REPORT_INTERVAL: during an outage every new batch drops
         # an older one, and one warning per batch would flood the feed.
         if (self._dropped or self._lost) and time.monotonic() >= self._next_drop_report:
             self._next_drop_report = time.monotonic() + DROP_REPORT_INTERVAL
-            self._add_batch([], [self._drop_event()], None)
+            self._add_batch([], [self._drop_event()], None, [])
 
     def _drop_event(self) -> dict[str, Any]:
         """A warning: ``dropped`` records left memory (the spool has them and they are resent
@@ -246,7 +252,11 @@ class Sender:
         return {"kind": "sdk.dropped", "ts": time.time(), "level": "warning", "payload": payload}
 
     def _add_batch(
-        self, points: list[list[Any]], events: list[dict[str, Any]], status: dict[str, Any] | None
+        self,
+        points: list[list[Any]],
+        events: list[dict[str, Any]],
+        status: dict[str, Any] | None,
+        results: list[dict[str, Any]],
     ) -> None:
         self._batch_seq += 1
         wire: dict[str, Any] = {
@@ -257,13 +267,15 @@ class Sender:
         }
         if status is not None:
             wire["status"] = status
+        if results:
+            wire["commands"] = results
         offset = self._spool.append(wire)
         # Kept encoded: compact in memory, and a retry sends the same bytes.
         batch: dict[str, Any] = {
             "batch_seq": self._batch_seq,
             "body": _encode(wire),
             "offset": offset,
-            "records": len(points) + len(events) + (status is not None),
+            "records": len(points) + len(events) + len(results) + (status is not None),
         }
         self._pending.append(batch)
         self._pending_records += batch["records"]
@@ -283,9 +295,12 @@ class Sender:
             if not future.done():
                 return
             self._inflight = None
-            if not self._accepted(future.result()):
+            if batch is None:  # a heartbeat
+                if not self._ok(future.result()):
+                    return
+            elif not self._accepted(future.result()):
                 return
-            if self._pending and self._pending[0] is batch:  # else the cap sent it to the spill
+            elif self._pending and self._pending[0] is batch:  # else the cap spilled it
                 self._pending.popleft()
                 self._pending_records -= batch["records"]
         while time.monotonic() >= self._next_try:
@@ -297,10 +312,11 @@ class Sender:
                 if not self._send_spill():
                     return
                 continue
-            if not self._pending:
-                return
-            batch = self._pending[0]
-            self._inflight = (batch, self._poster.submit(self._batch_path, batch["body"]))
+            if self._pending:
+                batch = self._pending[0]
+                self._inflight = (batch, self._poster.submit(self._batch_path, batch["body"]))
+            elif time.monotonic() - self._last_contact >= self._heartbeat:
+                self._inflight = (None, self._poster.submit(self._heartbeat_path, b""))
             return
 
     def _send_spill(self) -> bool:
@@ -332,6 +348,7 @@ class Sender:
 
     def _ok(self, reply: Reply) -> bool:
         if 200 <= reply.status < 300:
+            self._last_contact = time.monotonic()
             self._attempt = 0
             self.last_error = None
             return True

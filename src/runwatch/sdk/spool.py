@@ -2,7 +2,8 @@
 
 The first line is a header (``{"spool": 1, "run": {...}, "producer": ...}``); each later line is one
 record tagged with the batch it was sent in (``"b"``): a metric row ``{"b", "step", "ts",
-"values"}``, an event ``{"b", "event": {...}}`` or a status ``{"b", "status": {...}}``. Because
+"values"}``, an event ``{"b", "event": {...}}``, a command result ``{"b", "command": {...}}``
+or a status ``{"b", "status": {...}}``. Because
 a batch keeps its ``(producer, batch_seq)`` on replay, the server stores a replayed batch once.
 """
 
@@ -41,6 +42,7 @@ class SpoolWriter:
             {"b": b, "step": s, "ts": t, "values": v} for s, t, v in batch["points"]
         ]
         lines += [{"b": b, "event": e} for e in batch["events"]]
+        lines += [{"b": b, "command": c} for c in batch.get("commands", ())]
         if "status" in batch:
             lines.append({"b": b, "status": batch["status"]})
         self._file.write(_lines.encode_lines(lines))
@@ -87,6 +89,8 @@ def read_batches(
                 current = {"batch_seq": b, "points": [], "events": []}
             if "event" in rec:
                 current["events"].append(rec["event"])
+            elif "command" in rec:
+                current.setdefault("commands", []).append(rec["command"])
             elif "status" in rec:
                 current["status"] = rec["status"]
             else:

@@ -50,9 +50,15 @@ class Transport:
         return self.urls[self._index]
 
     def post(self, path: str, body: bytes) -> Reply:
+        return self._send("POST", path, content=body)
+
+    def get(self, path: str, params: dict[str, Any], timeout: float) -> Reply:
+        return self._send("GET", path, params=params, timeout=timeout)
+
+    def _send(self, method: str, path: str, **options: Any) -> Reply:
         try:
-            response = self._client.post(self.url + path, content=body)
-        except httpx.HTTPError:
+            response = self._client.request(method, self.url + path, **options)
+        except (httpx.HTTPError, RuntimeError):  # RuntimeError: the client was closed
             self._index = (self._index + 1) % len(self.urls)
             return Reply(0)
         try:

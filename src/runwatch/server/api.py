@@ -27,12 +27,12 @@ def json_response(content: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(content), status_code=status, media_type="application/json")
 
 
-def _store(request: Request) -> Store:
+def store_of(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-async def _run_or_404(store: Store, run_id: str) -> RunInfo:
+async def run_or_404(store: Store, run_id: str) -> RunInfo:
     run = await store.get_run(run_id)
     if run is None:
         raise ApiError(404, "run_not_found", f"no run with id {run_id!r}", "run")
@@ -66,12 +66,12 @@ def decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
 
 @router.get("/projects")
 async def list_projects(request: Request) -> Response:
-    return json_response({"projects": await _store(request).list_projects()})
+    return json_response({"projects": await store_of(request).list_projects()})
 
 
 @router.get("/projects/{project}/retention")
 async def get_retention(request: Request, project: str) -> Response:
-    return json_response(await _store(request).get_retention(project))
+    return json_response(await store_of(request).get_retention(project))
 
 
 @router.put("/projects/{project}/retention", openapi_extra={"x-runwatch-body": "Retention"})
@@ -79,7 +79,7 @@ async def set_retention(request: Request, project: str) -> Response:
     """Keep raw points for N steps and/or days (the pyramid keeps aggregates); applied now."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     retention: Retention = decode(_retention_decoder, body, "retention")
-    dropped = await _store(request).set_retention(project, retention)
+    dropped = await store_of(request).set_retention(project, retention)
     return json_response({"retention": retention, "dropped_chunks": dropped})
 
 
@@ -89,7 +89,7 @@ async def create_run(request: Request) -> Response:
     spec: RunCreate = decode(_run_decoder, body, "run")
     if not spec.project.strip():
         raise ApiError(400, "invalid_run", "project must not be blank", "$.project")
-    return json_response(await _store(request).create_run(spec), 201)
+    return json_response(await store_of(request).create_run(spec), 201)
 
 
 @router.get("/runs")
@@ -99,13 +99,13 @@ async def list_runs(
     status: str | None = None,
     tag: str | None = None,
 ) -> Response:
-    runs = await _store(request).list_runs(project, status, tag)
+    runs = await store_of(request).list_runs(project, status, tag)
     return json_response({"runs": runs})
 
 
 @router.get("/runs/{run_id}")
 async def get_run(request: Request, run_id: str) -> Response:
-    return json_response(await _run_or_404(_store(request), run_id))
+    return json_response(await run_or_404(store_of(request), run_id))
 
 
 @router.post("/runs/{run_id}/batches", openapi_extra={"x-runwatch-body": "Batch"})
@@ -117,7 +117,7 @@ async def ingest_batch(request: Request, run_id: str) -> Response:
         prepared = prepare_batch(batch)
     except BatchRejected as exc:
         raise ApiError(400, "invalid_batch", exc.message, exc.field) from None
-    ack = await _store(request).ingest(run_id, prepared)
+    ack = await store_of(request).ingest(run_id, prepared)
     return json_response(ack)
 
 
@@ -132,8 +132,8 @@ async def get_metrics(
     x: Literal["step", "time"] = "step",
 ) -> Response:
     """Per key, raw points when at most ``max_points`` fall in range, else that many buckets."""
-    store = _store(request)
-    await _run_or_404(store, run_id)
+    store = store_of(request)
+    await run_or_404(store, run_id)
     names = [k for k in keys.split(",") if k] if keys else await store.metric_keys(run_id)
     series = await store.metrics(run_id, names, start, end, max_points, x)
     return json_response({"run": run_id, "x": x, "series": series})
@@ -147,8 +147,8 @@ async def get_sparklines(
     n: int = Query(120, ge=1, le=MAX_SPARKLINE),
 ) -> Response:
     """The last ``n`` raw points of each key (all keys by default): cheap, for vitals bars."""
-    store = _store(request)
-    await _run_or_404(store, run_id)
+    store = store_of(request)
+    await run_or_404(store, run_id)
     names = [k for k in keys.split(",") if k] if keys else await store.metric_keys(run_id)
     return json_response({"run": run_id, "series": await store.tails(run_id, names, n)})
 
@@ -161,8 +161,8 @@ async def get_events(
     limit: int = Query(100, ge=1, le=MAX_EVENTS_PAGE),
     kind: str | None = None,
 ) -> Response:
-    store = _store(request)
-    await _run_or_404(store, run_id)
+    store = store_of(request)
+    await run_or_404(store, run_id)
     events = await store.events(run_id, after, limit, kind)
     return json_response({"events": events, "next_after": events[-1].seq if events else after})
 
@@ -171,7 +171,7 @@ async def get_events(
 async def get_state(request: Request, run_id: str) -> Response:
     """Everything a run page draws at once, and the ``seq`` it is current to (open live from it)."""
     settings = request.app.state.settings
-    state = await _store(request).state(run_id, settings.state_max_points, settings.state_events)
+    state = await store_of(request).state(run_id, settings.state_max_points, settings.state_events)
     if state is None:
         raise ApiError(404, "run_not_found", f"no run with id {run_id!r}", "run")
     return json_response(state)

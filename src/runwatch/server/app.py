@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,8 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runwatch import __version__
 from runwatch.bus import RUNS_CHANNEL, Bus, MemoryBus, run_channel
-from runwatch.protocol import Batch, Retention, RunCreate
-from runwatch.server import api, errors, live, pages
+from runwatch.protocol import Batch, CommandIn, PromoteIn, Retention, RunCreate
+from runwatch.server import api, control, errors, live, pages
 from runwatch.server.fanout import RESET_LAG, LiveHub
 from runwatch.server.runs_feed import RunsFeed, touched
 from runwatch.server.settings import Settings
@@ -73,11 +73,12 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        (batch, run, retention), components = msgspec.json.schema_components(
-            [Batch, RunCreate, Retention], ref_template="#/components/schemas/{name}"
+        wire = [Batch, RunCreate, Retention, CommandIn, PromoteIn]
+        refs, components = msgspec.json.schema_components(
+            wire, ref_template="#/components/schemas/{name}"
         )
         schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
-        bodies = {"Batch": batch, "RunCreate": run, "Retention": retention}
+        bodies = {t.__name__: ref for t, ref in zip(wire, refs, strict=True)}
         for path in schema["paths"].values():
             for op in path.values():
                 name = op.pop("x-runwatch-body", None)
@@ -92,14 +93,14 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
     return openapi
 
 
-async def _retention_sweeper(store: Store, interval: float) -> None:
-    """Apply every project's raw-point retention periodically (a paced background loop)."""
+async def _every(interval: float, sweep: Callable[[float], Awaitable[object]]) -> None:
+    """Call ``sweep(now)`` every ``interval`` s: crash detection, retention (a paced loop)."""
     while True:
         await asyncio.sleep(interval)
         try:
-            await store.apply_retention(time.time())
+            await sweep(time.time())
         except IngestError as exc:  # store busy or failing: try again next round
-            logger.warning("retention sweep skipped: %s", exc.message)
+            logger.warning("sweep skipped: %s", exc.message)
 
 
 def create_app(
@@ -116,13 +117,17 @@ def create_app(
         await bus.start()
         store.add_commit_listener(_publisher(bus))
         app.state.runs_feed.start()
-        sweeper = asyncio.create_task(_retention_sweeper(store, settings.retention_interval))
+        sweepers = [
+            asyncio.create_task(_every(settings.retention_interval, store.apply_retention)),
+            asyncio.create_task(_every(settings.crash_check_interval, store.sweep_crashed)),
+        ]
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in sweepers:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await app.state.runs_feed.stop()
             await bus.stop()
             await store.close()
@@ -150,6 +155,7 @@ def create_app(
         return api.json_response(body)
 
     app.include_router(api.router)
+    app.include_router(control.router)
     app.include_router(live.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR), name="static")

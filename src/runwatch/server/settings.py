@@ -21,6 +21,8 @@ class Settings:
     state_events: int = 200
     # Seconds between sweeps that drop raw points past each project's retention.
     retention_interval: float = 60.0
+    # Seconds between checks for running runs whose heartbeat stopped (they become crashed).
+    crash_check_interval: float = 1.0
 
     def check_bind(self) -> None:
         """Refuse to listen beyond loopback without auth: telemetry is private by default."""

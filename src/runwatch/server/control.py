@@ -1,0 +1,142 @@
+"""Control routes: heartbeats, commands to the producer (with a long-poll), promotion."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from runwatch.bus import run_channel
+from runwatch.protocol import FINAL_STATUSES, CommandIn, PromoteIn
+from runwatch.server.api import decode, json_response, read_body, run_or_404, store_of
+from runwatch.server.auth import require_token
+from runwatch.server.errors import ApiError
+from runwatch.server.fanout import Subscriber
+from runwatch.store.base import RunInfo
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
+_command_decoder = msgspec.json.Decoder(CommandIn)
+_promote_decoder = msgspec.json.Decoder(PromoteIn)
+MAX_WAIT = 30.0
+
+
+@router.post("/runs/{run_id}/heartbeat")
+async def heartbeat(request: Request, run_id: str) -> Response:
+    """The producer is alive (a crashed run comes back to running); answers the run's status."""
+    run = await store_of(request).heartbeat(run_id)
+    return json_response({"status": run.status})
+
+
+@router.post(
+    "/runs/{run_id}/commands", status_code=201, openapi_extra={"x-runwatch-body": "CommandIn"}
+)
+async def send_command(request: Request, run_id: str) -> Response:
+    """Queue a command for the producer (``cancel``, or a user mutation such as ``deprecate``)."""
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    cmd: CommandIn = decode(_command_decoder, body, "command")
+    store = store_of(request)
+    await run_or_404(store, run_id)
+    return json_response(await store.add_command(run_id, cmd.kind, cmd.payload), 201)
+
+
+@router.get("/runs/{run_id}/commands")
+async def list_commands(request: Request, run_id: str) -> Response:
+    """The run's latest commands with their states, newest first."""
+    store = store_of(request)
+    await run_or_404(store, run_id)
+    return json_response({"commands": await store.list_commands(run_id)})
+
+
+@router.get("/runs/{run_id}/commands/next")
+async def next_commands(
+    request: Request,
+    run_id: str,
+    after: int = Query(0, ge=0),
+    wait: float = Query(25.0, ge=0, le=MAX_WAIT),
+) -> Response:
+    """For the producer: commands after ``after`` it has not reported on, waiting up to
+    ``wait`` s for one (a long-poll: the producer needs no inbound port). Marks them delivered;
+    asking again with the same ``after`` returns them again, so a lost answer loses nothing."""
+    store, hub = store_of(request), request.app.state.hub
+    run = await run_or_404(store, run_id)
+    waiter = Subscriber()
+    hub.subscribe(run_channel(run_id), waiter)  # before reading: nothing slips in between
+    try:
+        commands = await store.deliver_commands(run_id, after)
+        deadline = asyncio.get_running_loop().time() + wait
+        while not commands and run.status not in FINAL_STATUSES:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            try:
+                await asyncio.wait_for(waiter.wait(), remaining)
+            except TimeoutError:
+                break
+            texts = [text for _, text in waiter.drain()]
+            if waiter.overflowed or any('"type":"command"' in t[:40] for t in texts):
+                waiter.overflowed = False
+                commands = await store.deliver_commands(run_id, after)
+            if any('"type":"status"' in t[:40] for t in texts):
+                run = await run_or_404(store, run_id)
+    finally:
+        hub.unsubscribe(run_channel(run_id), waiter)
+    return json_response({"commands": commands, "status": run.status})
+
+
+@router.post(
+    "/runs/{run_id}/promote", status_code=201, openapi_extra={"x-runwatch-body": "PromoteIn"}
+)
+async def promote(request: Request, run_id: str) -> Response:
+    """Promote a succeeded run, recording the SHA-256 of the artifact (a path inside the run
+    dir), or of the run's config and final metrics when none is given."""
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    spec: PromoteIn = decode(_promote_decoder, body, "promotion")
+    store = store_of(request)
+    run = await run_or_404(store, run_id)
+    if run.status != "succeeded":
+        raise ApiError(
+            409, "not_promotable", f"only succeeded runs can be promoted; this run is {run.status}"
+        )
+    if spec.artifact is None:
+        facts = {"config": run.config, "summary": run.summary}
+        digest = hashlib.sha256(msgspec.json.encode(facts, order="sorted")).hexdigest()
+        detail: dict[str, Any] = {"of": "config+summary"}
+    else:
+        path = artifact_path(run, spec.artifact)
+        digest = await asyncio.to_thread(_sha256_file, path)
+        detail = {"of": "artifact", "size": path.stat().st_size}
+    promoted = await store.promote(run_id, spec.name, spec.artifact, digest, detail)
+    return json_response(promoted, 201)
+
+
+@router.get("/promoted")
+async def list_promoted(request: Request) -> Response:
+    return json_response({"promoted": await store_of(request).list_promoted()})
+
+
+def artifact_path(run: RunInfo, relative: str) -> Path:
+    """A file inside the run's directory; anything that escapes it (``..``, an absolute path,
+    a symlink out) is refused as not found."""
+    run_dir = run.snapshot.get("run_dir")
+    if not isinstance(run_dir, str):
+        raise ApiError(400, "no_run_dir", "this run did not report a run directory", "$.artifact")
+    root = Path(run_dir).resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise ApiError(
+            404, "artifact_not_found", f"no file {relative!r} in the run directory", "$.artifact"
+        )
+    return path
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

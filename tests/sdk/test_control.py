@@ -1,0 +1,236 @@
+"""Lifecycle and control with a real producer: cancel, user commands, crashes, promotion."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import runwatch
+from tests.servers import ServerProcess, wait_until
+
+
+def command(c: httpx.Client, run_id: str, kind: str, **payload: object) -> dict:
+    r = c.post(f"/api/v1/runs/{run_id}/commands", json={"kind": kind, "payload": payload})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def command_state(c: httpx.Client, run_id: str, cmd_id: int) -> str:
+    commands = c.get(f"/api/v1/runs/{run_id}/commands").json()["commands"]
+    return next(cmd["state"] for cmd in commands if cmd["id"] == cmd_id)
+
+
+def test_cancel_reaches_the_loop_and_ends_the_run_cancelled(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    run = runwatch.init(project="ctl", url=server.url, run_dir=tmp_path)
+    stopped_at: list[float] = []
+
+    def loop() -> None:
+        step = 0
+        while not run.should_stop:
+            run.log({"x": float(step)}, step=step)
+            step += 1
+            time.sleep(0.005)  # a training step's pacing, not synchronisation
+        stopped_at.append(time.monotonic())
+        run.finish()
+
+    worker = threading.Thread(target=loop)
+    worker.start()
+    with server.client() as c:
+        wait_until(
+            lambda: c.get(f"/api/v1/runs/{run.id}").json()["summary"], 10, what="first points"
+        )
+        sent = time.monotonic()
+        cancel = command(c, run.id, "cancel")
+        worker.join(15)
+        assert stopped_at and stopped_at[0] - sent < 5
+        info = c.get(f"/api/v1/runs/{run.id}").json()
+        assert info["status"] == "cancelled"
+        assert command_state(c, run.id, cancel["id"]) == "applied"
+        kinds = [e["kind"] for e in c.get(f"/api/v1/runs/{run.id}/events").json()["events"]]
+        assert kinds.count("status") == 2
+
+
+def test_user_command_runs_its_handler_once_on_the_training_thread(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    calls: list[tuple[dict, str]] = []
+    with runwatch.init(project="ctl", url=server.url, run_dir=tmp_path) as run:
+
+        def deprecate(payload: dict) -> None:
+            calls.append((payload, threading.current_thread().name))
+            run.event("deprecate", entity=payload["entity"], reason="from the dashboard")
+
+        def explode(payload: dict) -> None:
+            raise ValueError("no such entity")
+
+        run.on_command("deprecate", deprecate)
+        run.on_command("explode", explode)
+        with server.client() as c:
+            good = command(c, run.id, "deprecate", entity=47)
+            bad = command(c, run.id, "explode")
+            unknown = command(c, run.id, "mystery")
+
+            def states() -> list[str]:
+                run.log({"tick": 1.0})  # handlers run inside the loop's own calls
+                return [command_state(c, run.id, i["id"]) for i in (good, bad, unknown)]
+
+            wait_until(lambda: states() == ["applied", "failed", "failed"], 15, what="results")
+            for _ in range(20):
+                run.log({"tick": 1.0})
+    assert calls == [({"entity": 47}, threading.main_thread().name)]
+    with server.client() as c:
+        events = c.get(f"/api/v1/runs/{run.id}/events", params={"kind": "deprecate"}).json()[
+            "events"
+        ]
+        assert [e["entity"] for e in events] == [47]
+        errors = {
+            cmd["kind"]: cmd["error"]
+            for cmd in c.get(f"/api/v1/runs/{run.id}/commands").json()["commands"]
+        }
+    assert errors["explode"] == "ValueError: no such entity"
+    assert "no handler" in errors["mystery"]
+
+
+def test_commands_survive_a_server_restart_and_apply_once(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    applied: list[dict] = []
+    run = runwatch.init(project="ctl", url=server.url, run_dir=tmp_path / "run")
+    run.on_command("bump", applied.append)
+    try:
+        run.log({"x": 1.0})
+        with server.client() as c:
+            wait_until(
+                lambda: c.get(f"/api/v1/runs/{run.id}").json()["summary"], 10, what="a point"
+            )
+            cmd = command(c, run.id, "bump", n=1)
+        server.kill()
+        server.start()  # the command is durable: still pending or delivered
+        with server.client() as c:
+
+            def applied_state() -> bool:
+                run.log({"x": 2.0})
+                return command_state(c, run.id, cmd["id"]) == "applied"
+
+            wait_until(applied_state, 20, what="the command to be applied")
+            second = command(c, run.id, "bump", n=2)
+            wait_until(
+                lambda: (
+                    (run.log({"x": 3.0}), command_state(c, run.id, second["id"]))[1] == "applied"
+                ),
+                20,
+            )
+        for _ in range(20):
+            run.log({"x": 4.0})
+        assert applied == [{"n": 1}, {"n": 2}]
+    finally:
+        run.finish()
+        server.stop()
+
+
+def test_a_killed_producer_becomes_crashed_and_a_resumed_heartbeat_is_recorded(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import time, runwatch
+        run = runwatch.init(project="ctl", url={server.url!r}, heartbeat=0.3)
+        print(run.id, flush=True)
+        while True:
+            run.log({{"x": 1.0}})
+            time.sleep(0.05)
+    """)
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    assert proc.stdout is not None
+    run_id = proc.stdout.readline().split()[0]
+    with server.client() as c:
+        wait_until(lambda: c.get(f"/api/v1/runs/{run_id}").json()["summary"], 10, what="points")
+        killed = time.monotonic()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        proc.stdout.close()
+        wait_until(
+            lambda: c.get(f"/api/v1/runs/{run_id}").json()["status"] == "crashed",
+            10,
+            what="crashed",
+        )
+        # 3 missed heartbeats of 0.3 s, plus the 1 s sweep, plus slack for a busy machine
+        assert time.monotonic() - killed < 5
+        info = c.get(f"/api/v1/runs/{run_id}").json()
+        assert "no heartbeat" in info["error"]
+        assert c.post(f"/api/v1/runs/{run_id}/heartbeat").json() == {"status": "running"}
+        kinds = [e["kind"] for e in c.get(f"/api/v1/runs/{run_id}/events").json()["events"]]
+        assert kinds[-2:] == ["heartbeat.resumed", "status"]
+        assert c.get(f"/api/v1/runs/{run_id}").json()["error"] is None
+
+
+def test_promote_records_the_artifact_checksum(server: ServerProcess, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    with runwatch.init(
+        project="ctl", name="best", url=server.url, run_dir=run_dir, config={"lr": 0.1}
+    ) as run:
+        run.log({"acc": 0.9})
+        (run_dir / "checkpoints").mkdir(parents=True)
+        (run_dir / "checkpoints" / "model.pt").write_bytes(b"weights" * 1000)
+    (tmp_path / "secret.txt").write_text("outside the run dir")
+    with server.client() as c:
+        url = f"/api/v1/runs/{run.id}/promote"
+        r = c.post(url, json={"name": "prod", "artifact": "checkpoints/model.pt"})
+        assert r.status_code == 201, r.text
+        assert r.json()["sha256"] == hashlib.sha256(b"weights" * 1000).hexdigest()
+        for escape in (
+            "../secret.txt",
+            str(tmp_path / "secret.txt"),
+            "checkpoints/../../secret.txt",
+        ):
+            refused = c.post(url, json={"name": "x", "artifact": escape})
+            assert refused.status_code == 404 and refused.json()["error"]["field"] == "$.artifact"
+        plain = c.post(url, json={"name": "no-file"})
+        assert plain.status_code == 201 and len(plain.json()["sha256"]) == 64
+        promoted = c.get("/api/v1/promoted").json()["promoted"]
+        assert [(p["name"], p["run_name"]) for p in promoted] == [
+            ("no-file", "best"),
+            ("prod", "best"),
+        ]
+        running = c.post("/api/v1/runs", json={"project": "ctl"}).json()
+        refused = c.post(f"/api/v1/runs/{running['id']}/promote", json={"name": "x"})
+        assert (
+            refused.status_code == 409
+            and "only succeeded runs" in refused.json()["error"]["message"]
+        )
+
+
+def test_init_captures_a_request_snapshot(server: ServerProcess, tmp_path: Path) -> None:
+    with runwatch.init(project="ctl", url=server.url, run_dir=tmp_path) as run:
+        run.log({"x": 1.0})
+    with server.client() as c:
+        snapshot = c.get(f"/api/v1/runs/{run.id}").json()["snapshot"]
+    assert snapshot["python"] == sys.version.split()[0]
+    assert snapshot["run_dir"] == str(tmp_path.resolve())
+    assert snapshot["argv"] == sys.argv and snapshot["hostname"]
+    assert "runwatch" in snapshot["packages"]
+
+
+@pytest.mark.parametrize("kind", ["cancel", "deprecate"])
+def test_commands_to_a_finished_run_are_refused(
+    server: ServerProcess, tmp_path: Path, kind: str
+) -> None:
+    with runwatch.init(project="ctl", url=server.url, run_dir=tmp_path) as run:
+        run.log({"x": 1.0})
+    with server.client() as c:
+        r = c.post(f"/api/v1/runs/{run.id}/commands", json={"kind": kind})
+        assert r.status_code == 409 and r.json()["error"]["code"] == "run_finished"
