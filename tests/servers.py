@@ -35,6 +35,7 @@ class ServerProcess:
     data_dir: Path
     port: int = 0
     token: str | None = None
+    extra_args: list[str] = field(default_factory=list)
     url: str = ""
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
@@ -44,7 +45,7 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         args = [sys.executable, "-m", "runwatch", "serve", "--port", str(self.port)]
-        args += ["--data", str(self.data_dir)]
+        args += ["--data", str(self.data_dir), *self.extra_args]
         env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
         if self.token:
             env["RUNWATCH_SERVER_TOKEN"] = self.token

@@ -22,10 +22,10 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on 
     _state["debug"] = debug
 
 
-def _settings(host: str, port: int, data: Path, token: str | None):  # type: ignore[no-untyped-def]
+def _settings(host: str, port: int, data: Path, token: str | None, **more: object):  # type: ignore[no-untyped-def]
     from runwatch.server.settings import Settings
 
-    return Settings(data_dir=data, host=host, port=port, token=token)
+    return Settings(data_dir=data, host=host, port=port, token=token, **more)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -34,13 +34,16 @@ def serve(
     port: int = typer.Option(8765, help="Port to bind (0 picks a free one)."),
     data: Path = typer.Option(Path(".runwatch"), help="Data directory (SQLite file lives here)."),
     token: str | None = typer.Option(
-        None, envvar="RUNWATCH_SERVER_TOKEN", help="Require this bearer token on every call."
+        None, envvar="RUNWATCH_SERVER_TOKEN", help="A bootstrap admin token (see `token create`)."
+    ),
+    ingest_rate: float | None = typer.Option(
+        None, help="Batches/s each token may ingest (429 + Retry-After past it)."
     ),
 ) -> None:
     """Start the server (SQLite in DATA, in-process live bus)."""
     from runwatch.server.serve import serve as run_server
 
-    run_server(_settings(host, port, data, token))
+    run_server(_settings(host, port, data, token, ingest_rate=ingest_rate))
 
 
 @app.command()
@@ -83,6 +86,64 @@ def sync(
                 )
     finally:
         transport.close()
+
+
+token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+DATA_OPTION = typer.Option(Path(".runwatch"), help="Data directory of the server.")
+
+
+@token_app.command("create")
+def token_create(
+    scope: str = typer.Option(..., help="read (view), write (produce) or admin (everything)."),
+    project: str | None = typer.Option(None, help="Limit the token to this project."),
+    expires: str | None = typer.Option(None, help="Lifetime, e.g. 30d, 12h (default: never)."),
+    name: str | None = typer.Option(None, help="A note to recognise the token by."),
+    data: Path = DATA_OPTION,
+) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+    from runwatch.tokens import create
+
+    token, info = create(data, scope, project, expires, name)
+    print(token)
+    where = f"project {info.project}" if info.project else "every project"
+    print(f"token {info.id}: scope {info.scope}, {where}; store it now: it is not shown again")
+
+
+@token_app.command("list")
+def token_list(data: Path = DATA_OPTION) -> None:
+    """List tokens (never the tokens themselves)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from runwatch.tokens import with_store
+
+    table = Table("id", "prefix", "scope", "project", "name", "expires", "revoked")
+    for t in with_store(data, lambda s: s.list_tokens()):
+        table.add_row(
+            str(t.id), t.prefix + "…", t.scope, t.project or "*", t.name or "",
+            _when(t.expires_at), _when(t.revoked_at),
+        )  # fmt: skip
+    Console().print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: int = typer.Argument(..., help="The id shown by `token list`."),
+    data: Path = DATA_OPTION,
+) -> None:
+    """Revoke a token (servers stop accepting it within seconds)."""
+    from runwatch.tokens import with_store
+
+    if not with_store(data, lambda s: s.revoke_token(token_id)):
+        raise ValueError(f"no active token with id {token_id}")
+    print(f"token {token_id} revoked")
+
+
+def _when(ts: float | None) -> str:
+    import time
+
+    return "" if ts is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
 def main() -> None:

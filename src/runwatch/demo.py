@@ -10,6 +10,7 @@ import time
 from runwatch.sdk.run import Run, init
 from runwatch.server.serve import bind, serve_socket
 from runwatch.server.settings import Settings
+from runwatch.tokens import auth_configured
 
 ENTITY_EVENTS = ("birth", "merge", "split", "deprecate", "reject")
 
@@ -71,7 +72,7 @@ def _seed_history(url: str) -> None:
 
 def run_demo(settings: Settings, steps: int) -> None:
     """Serve, and stream a synthetic run into the server until interrupted."""
-    settings.check_bind()
+    settings.check_bind(auth_configured(settings.data_dir, settings.token))
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{host}:{port}"

@@ -8,6 +8,8 @@ import httpx
 
 from tests.servers import ServerProcess
 
+JSON = {"Content-Type": "application/json"}
+
 
 def new_run(client: httpx.Client, **spec: object) -> dict:
     r = client.post("/api/v1/runs", json={"project": "api", **spec})
@@ -70,7 +72,12 @@ def test_bad_input_gets_a_clear_error_and_loses_nothing(server: ServerProcess) -
                 400,
                 "$.points[0].values.x",
             ),
-            (c.post(f"/api/v1/runs/{run_id}/batches", content=b"{not json"), 400, None),
+            (
+                c.post(f"/api/v1/runs/{run_id}/batches", content=b"{not json", headers=JSON),
+                400,
+                None,
+            ),
+            (c.post(f"/api/v1/runs/{run_id}/batches", content=b"{}"), 415, None),
             (post(c, "no-such-run", batch_seq=3), 404, "run"),
             (c.post("/api/v1/runs", json={"project": ""}), 400, "$.project"),
             (
@@ -97,7 +104,7 @@ def test_oversize_body_is_413(server: ServerProcess) -> None:
         huge = (
             b'{"producer":"t","batch_seq":1,"points":[' + b"[1,1,{}]," * 2_000_000 + b"[1,1,{}]]}"
         )
-        r = c.post(f"/api/v1/runs/{run_id}/batches", content=huge)
+        r = c.post(f"/api/v1/runs/{run_id}/batches", content=huge, headers=JSON)
         assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
 
 

@@ -9,12 +9,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from runwatch.protocol import Batch, Retention, RunCreate
-from runwatch.server.auth import require_token
+from runwatch.server.auth import Principal, check_project, need
 from runwatch.server.errors import ApiError, field_of
+from runwatch.server.ratelimit import RateLimiter
 from runwatch.store.base import RunInfo, Store
 from runwatch.store.prepare import BatchRejected, prepare_batch
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api/v1")
+READ = [Depends(need("read"))]
+WRITE = [Depends(need("write"))]
+ADMIN = [Depends(need("admin"))]
 _batch_decoder = msgspec.json.Decoder(Batch)
 _run_decoder = msgspec.json.Decoder(RunCreate)
 _retention_decoder = msgspec.json.Decoder(Retention)
@@ -32,11 +36,22 @@ def store_of(request: Request) -> Store:
     return store
 
 
-async def run_or_404(store: Store, run_id: str) -> RunInfo:
-    run = await store.get_run(run_id)
+async def run_or_404(request: Request, run_id: str) -> RunInfo:
+    """The run, if it exists and the caller's token may see its project."""
+    run = await store_of(request).get_run(run_id)
     if run is None:
         raise ApiError(404, "run_not_found", f"no run with id {run_id!r}", "run")
+    check_project(request, run.project)
     return run
+
+
+def _client(request: Request) -> str:
+    return f"client:{request.client.host if request.client else '?'}"
+
+
+def _principal(request: Request) -> Principal:
+    principal: Principal = request.state.principal
+    return principal
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -64,64 +79,91 @@ def decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
         raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
 
 
-@router.get("/projects")
+@router.get("/projects", dependencies=READ)
 async def list_projects(request: Request) -> Response:
-    return json_response({"projects": await store_of(request).list_projects()})
+    projects = await store_of(request).list_projects()
+    visible = [p for p in projects if _principal(request).sees(p.name)]
+    return json_response({"projects": visible})
 
 
-@router.get("/projects/{project}/retention")
+@router.get("/projects/{project}/retention", dependencies=READ)
 async def get_retention(request: Request, project: str) -> Response:
+    check_project(request, project)
     return json_response(await store_of(request).get_retention(project))
 
 
-@router.put("/projects/{project}/retention", openapi_extra={"x-runwatch-body": "Retention"})
+@router.put(
+    "/projects/{project}/retention",
+    dependencies=ADMIN,
+    openapi_extra={"x-runwatch-body": "Retention"},
+)
 async def set_retention(request: Request, project: str) -> Response:
     """Keep raw points for N steps and/or days (the pyramid keeps aggregates); applied now."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
+    check_project(request, project)
     retention: Retention = decode(_retention_decoder, body, "retention")
     dropped = await store_of(request).set_retention(project, retention)
     return json_response({"retention": retention, "dropped_chunks": dropped})
 
 
-@router.post("/runs", status_code=201, openapi_extra={"x-runwatch-body": "RunCreate"})
+@router.post(
+    "/runs", status_code=201, dependencies=WRITE, openapi_extra={"x-runwatch-body": "RunCreate"}
+)
 async def create_run(request: Request) -> Response:
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     spec: RunCreate = decode(_run_decoder, body, "run")
     if not spec.project.strip():
         raise ApiError(400, "invalid_run", "project must not be blank", "$.project")
+    check_project(request, spec.project)
     return json_response(await store_of(request).create_run(spec), 201)
 
 
-@router.get("/runs")
+@router.get("/runs", dependencies=READ)
 async def list_runs(
     request: Request,
     project: str | None = None,
     status: str | None = None,
     tag: str | None = None,
 ) -> Response:
+    limited = _principal(request).project
+    if limited is not None:
+        check_project(request, project or limited)
+        project = limited
     runs = await store_of(request).list_runs(project, status, tag)
     return json_response({"runs": runs})
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", dependencies=READ)
 async def get_run(request: Request, run_id: str) -> Response:
-    return json_response(await run_or_404(store_of(request), run_id))
+    return json_response(await run_or_404(request, run_id))
 
 
-@router.post("/runs/{run_id}/batches", openapi_extra={"x-runwatch-body": "Batch"})
+@router.post(
+    "/runs/{run_id}/batches", dependencies=WRITE, openapi_extra={"x-runwatch-body": "Batch"}
+)
 async def ingest_batch(request: Request, run_id: str) -> Response:
     """Store one batch; answered only after it is committed. A retried batch is stored once."""
+    limiter: RateLimiter | None = request.app.state.ingest_limiter
+    if limiter is not None:
+        principal = _principal(request)
+        caller = f"token:{principal.token_id}" if principal.token_id else _client(request)
+        wait = limiter.retry_after(caller)
+        if wait is not None:
+            message = f"over the ingest rate limit ({limiter.rate:g} batches/s); retry in {wait} s"
+            raise ApiError(429, "rate_limited", message, headers={"Retry-After": str(wait)})
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     batch: Batch = decode(_batch_decoder, body, "batch")
     try:
-        prepared = prepare_batch(batch)
+        prepared = prepare_batch(batch, request.app.state.settings.limits)
     except BatchRejected as exc:
-        raise ApiError(400, "invalid_batch", exc.message, exc.field) from None
+        raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
+    if _principal(request).project is not None:
+        await run_or_404(request, run_id)
     ack = await store_of(request).ingest(run_id, prepared)
     return json_response(ack)
 
 
-@router.get("/runs/{run_id}/metrics")
+@router.get("/runs/{run_id}/metrics", dependencies=READ)
 async def get_metrics(
     request: Request,
     run_id: str,
@@ -133,13 +175,13 @@ async def get_metrics(
 ) -> Response:
     """Per key, raw points when at most ``max_points`` fall in range, else that many buckets."""
     store = store_of(request)
-    await run_or_404(store, run_id)
+    await run_or_404(request, run_id)
     names = [k for k in keys.split(",") if k] if keys else await store.metric_keys(run_id)
     series = await store.metrics(run_id, names, start, end, max_points, x)
     return json_response({"run": run_id, "x": x, "series": series})
 
 
-@router.get("/runs/{run_id}/sparklines")
+@router.get("/runs/{run_id}/sparklines", dependencies=READ)
 async def get_sparklines(
     request: Request,
     run_id: str,
@@ -148,12 +190,12 @@ async def get_sparklines(
 ) -> Response:
     """The last ``n`` raw points of each key (all keys by default): cheap, for vitals bars."""
     store = store_of(request)
-    await run_or_404(store, run_id)
+    await run_or_404(request, run_id)
     names = [k for k in keys.split(",") if k] if keys else await store.metric_keys(run_id)
     return json_response({"run": run_id, "series": await store.tails(run_id, names, n)})
 
 
-@router.get("/runs/{run_id}/events")
+@router.get("/runs/{run_id}/events", dependencies=READ)
 async def get_events(
     request: Request,
     run_id: str,
@@ -162,15 +204,16 @@ async def get_events(
     kind: str | None = None,
 ) -> Response:
     store = store_of(request)
-    await run_or_404(store, run_id)
+    await run_or_404(request, run_id)
     events = await store.events(run_id, after, limit, kind)
     return json_response({"events": events, "next_after": events[-1].seq if events else after})
 
 
-@router.get("/runs/{run_id}/state")
+@router.get("/runs/{run_id}/state", dependencies=READ)
 async def get_state(request: Request, run_id: str) -> Response:
     """Everything a run page draws at once, and the ``seq`` it is current to (open live from it)."""
     settings = request.app.state.settings
+    await run_or_404(request, run_id)
     state = await store_of(request).state(run_id, settings.state_max_points, settings.state_events)
     if state is None:
         raise ApiError(404, "run_not_found", f"no run with id {run_id!r}", "run")

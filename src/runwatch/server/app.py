@@ -20,9 +20,12 @@ from runwatch import __version__
 from runwatch.bus import RUNS_CHANNEL, Bus, MemoryBus, run_channel
 from runwatch.protocol import Batch, CommandIn, PromoteIn, Retention, RunCreate
 from runwatch.server import api, control, errors, live, pages
+from runwatch.server.auth import Authenticator
 from runwatch.server.fanout import RESET_LAG, LiveHub
+from runwatch.server.guard import RequestGuard
+from runwatch.server.ratelimit import RateLimiter
 from runwatch.server.runs_feed import RunsFeed, touched
-from runwatch.server.settings import Settings
+from runwatch.server.settings import Settings, is_loopback
 from runwatch.store.base import Committed, IngestError, Store
 from runwatch.store.sqlite import SqliteStore
 
@@ -140,6 +143,8 @@ def create_app(
     app.state.hub = hub
     app.state.reset_lag = RESET_LAG
     app.state.runs_feed = RunsFeed(store, hub)
+    app.state.auth = Authenticator(store, settings.token)
+    app.state.ingest_limiter = RateLimiter(settings.ingest_rate) if settings.ingest_rate else None
     errors.install(app)
 
     @app.get("/healthz", tags=["health"])
@@ -161,4 +166,6 @@ def create_app(
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR), name="static")
     app.openapi = _openapi_with_wire_schemas(app)  # type: ignore[method-assign]
     app.add_middleware(SecurityHeaders)
+    # Open (no tokens) means loopback only, and then only loopback Host names (DNS rebinding).
+    app.add_middleware(RequestGuard, loopback_only=is_loopback(settings.host))
     return app

@@ -8,51 +8,64 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from runwatch.bus import run_channel
 from runwatch.protocol import FINAL_STATUSES, CommandIn, PromoteIn
-from runwatch.server.api import decode, json_response, read_body, run_or_404, store_of
-from runwatch.server.auth import require_token
+from runwatch.server.api import (
+    ADMIN,
+    READ,
+    WRITE,
+    decode,
+    json_response,
+    read_body,
+    run_or_404,
+    store_of,
+)
+from runwatch.server.auth import Principal
 from runwatch.server.errors import ApiError
 from runwatch.server.fanout import Subscriber
 from runwatch.store.base import RunInfo
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api/v1")
 _command_decoder = msgspec.json.Decoder(CommandIn)
 _promote_decoder = msgspec.json.Decoder(PromoteIn)
 MAX_WAIT = 30.0
 
 
-@router.post("/runs/{run_id}/heartbeat")
+@router.post("/runs/{run_id}/heartbeat", dependencies=WRITE)
 async def heartbeat(request: Request, run_id: str) -> Response:
     """The producer is alive (a crashed run comes back to running); answers the run's status."""
+    await run_or_404(request, run_id)
     run = await store_of(request).heartbeat(run_id)
     return json_response({"status": run.status})
 
 
 @router.post(
-    "/runs/{run_id}/commands", status_code=201, openapi_extra={"x-runwatch-body": "CommandIn"}
+    "/runs/{run_id}/commands",
+    status_code=201,
+    dependencies=ADMIN,
+    openapi_extra={"x-runwatch-body": "CommandIn"},
 )
 async def send_command(request: Request, run_id: str) -> Response:
     """Queue a command for the producer (``cancel``, or a user mutation such as ``deprecate``)."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     cmd: CommandIn = decode(_command_decoder, body, "command")
     store = store_of(request)
-    await run_or_404(store, run_id)
+    await run_or_404(request, run_id)
     return json_response(await store.add_command(run_id, cmd.kind, cmd.payload), 201)
 
 
-@router.get("/runs/{run_id}/commands")
+@router.get("/runs/{run_id}/commands", dependencies=READ)
 async def list_commands(request: Request, run_id: str) -> Response:
     """The run's latest commands with their states, newest first."""
     store = store_of(request)
-    await run_or_404(store, run_id)
+    await run_or_404(request, run_id)
     return json_response({"commands": await store.list_commands(run_id)})
 
 
-@router.get("/runs/{run_id}/commands/next")
+@router.get("/runs/{run_id}/commands/next", dependencies=WRITE)
 async def next_commands(
     request: Request,
     run_id: str,
@@ -63,7 +76,7 @@ async def next_commands(
     ``wait`` s for one (a long-poll: the producer needs no inbound port). Marks them delivered;
     asking again with the same ``after`` returns them again, so a lost answer loses nothing."""
     store, hub = store_of(request), request.app.state.hub
-    run = await run_or_404(store, run_id)
+    run = await run_or_404(request, run_id)
     waiter = Subscriber()
     hub.subscribe(run_channel(run_id), waiter)  # before reading: nothing slips in between
     try:
@@ -82,14 +95,17 @@ async def next_commands(
                 waiter.overflowed = False
                 commands = await store.deliver_commands(run_id, after)
             if any('"type":"status"' in t[:40] for t in texts):
-                run = await run_or_404(store, run_id)
+                run = await run_or_404(request, run_id)
     finally:
         hub.unsubscribe(run_channel(run_id), waiter)
     return json_response({"commands": commands, "status": run.status})
 
 
 @router.post(
-    "/runs/{run_id}/promote", status_code=201, openapi_extra={"x-runwatch-body": "PromoteIn"}
+    "/runs/{run_id}/promote",
+    status_code=201,
+    dependencies=ADMIN,
+    openapi_extra={"x-runwatch-body": "PromoteIn"},
 )
 async def promote(request: Request, run_id: str) -> Response:
     """Promote a succeeded run, recording the SHA-256 of the artifact (a path inside the run
@@ -97,7 +113,7 @@ async def promote(request: Request, run_id: str) -> Response:
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     spec: PromoteIn = decode(_promote_decoder, body, "promotion")
     store = store_of(request)
-    run = await run_or_404(store, run_id)
+    run = await run_or_404(request, run_id)
     if run.status != "succeeded":
         raise ApiError(
             409, "not_promotable", f"only succeeded runs can be promoted; this run is {run.status}"
@@ -114,9 +130,11 @@ async def promote(request: Request, run_id: str) -> Response:
     return json_response(promoted, 201)
 
 
-@router.get("/promoted")
+@router.get("/promoted", dependencies=READ)
 async def list_promoted(request: Request) -> Response:
-    return json_response({"promoted": await store_of(request).list_promoted()})
+    principal: Principal = request.state.principal
+    promoted = [p for p in await store_of(request).list_promoted() if principal.sees(p.project)]
+    return json_response({"promoted": promoted})
 
 
 def artifact_path(run: RunInfo, relative: str) -> Path:

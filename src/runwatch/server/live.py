@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import msgspec
-from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
+from fastapi import APIRouter, Header, Query, Request, WebSocket
 from starlette.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
-from runwatch.server.auth import WS_UNAUTHORIZED, is_authorized, require_token
-from runwatch.server.errors import ApiError
+from runwatch.server.api import READ, run_or_404
+from runwatch.server.auth import WS_FORBIDDEN, WS_UNAUTHORIZED, Principal
 from runwatch.server.fanout import Subscriber, frame_text, run_stream
 
 router = APIRouter(prefix="/api/v1")
@@ -44,23 +44,28 @@ async def _until_disconnect(
             task.result()
 
 
-async def _accept(websocket: WebSocket) -> bool:
-    """Accept, then close with 4401 if the token is wrong: a close code needs an open socket
-    (refusing the handshake would only say HTTP 403, which browsers do not show to scripts)."""
+async def _accept(websocket: WebSocket, project: str | None = None) -> Principal | None:
+    """Accept, then close with 4401 (no valid token) or 4403 (not allowed): a close code needs
+    an open socket (a refused handshake is only an HTTP 403, which scripts never see)."""
     await websocket.accept()
-    if not is_authorized(websocket, websocket.app.state.settings.token):
+    principal: Principal | None = await websocket.app.state.auth.principal(websocket)
+    if principal is None:
         await websocket.close(code=WS_UNAUTHORIZED, reason="missing or invalid token")
-        return False
-    return True
+        return None
+    if not principal.permits("read") or (project is not None and not principal.sees(project)):
+        await websocket.close(code=WS_FORBIDDEN, reason="this token may not read this")
+        return None
+    return principal
 
 
 @router.websocket("/runs/{run_id}/live")
 async def run_live(websocket: WebSocket, run_id: str, since: int = 0) -> None:
     """Every record with seq > ``since``, replayed then live, in order; ends after run.closed."""
-    if not await _accept(websocket):
-        return
     store, hub = websocket.app.state.store, websocket.app.state.hub
-    if await store.get_run(run_id) is None:
+    run = await store.get_run(run_id)
+    if not await _accept(websocket, run.project if run else None):
+        return
+    if run is None:
         await websocket.close(code=WS_RUN_NOT_FOUND, reason=f"no run with id {run_id!r}")
         return
 
@@ -74,7 +79,7 @@ async def run_live(websocket: WebSocket, run_id: str, since: int = 0) -> None:
     await _until_disconnect(websocket, send_all)
 
 
-@router.get("/runs/{run_id}/stream", dependencies=[Depends(require_token)])
+@router.get("/runs/{run_id}/stream", dependencies=READ)
 async def run_sse(
     request: Request,
     run_id: str,
@@ -83,8 +88,7 @@ async def run_sse(
 ) -> StreamingResponse:
     """The same records as Server-Sent Events; ``Last-Event-ID`` resumes after that seq."""
     store, hub = request.app.state.store, request.app.state.hub
-    if await store.get_run(run_id) is None:
-        raise ApiError(404, "run_not_found", f"no run with id {run_id!r}", "run")
+    await run_or_404(request, run_id)
     start = since or 0
     if last_event_id is not None and last_event_id.strip().isdigit():
         start = int(last_event_id.strip())
@@ -102,8 +106,10 @@ async def run_sse(
 @router.websocket("/live")
 async def runs_live(websocket: WebSocket, project: str | None = None) -> None:
     """The runs list as a snapshot, then one ``run`` message per changed run."""
-    if not await _accept(websocket):
+    principal = await _accept(websocket, project)
+    if principal is None:
         return
+    project = project or principal.project
     store, feed = websocket.app.state.store, websocket.app.state.runs_feed
     viewer = Subscriber()
     feed.add_viewer(viewer, project)

@@ -9,6 +9,7 @@ import uvicorn
 
 from runwatch.server.app import create_app
 from runwatch.server.settings import Settings
+from runwatch.tokens import auth_configured
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -23,7 +24,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 def serve(settings: Settings) -> None:
     """Serve until interrupted; prints ``runwatch listening on URL`` once the socket is bound."""
-    settings.check_bind()
+    settings.check_bind(auth_configured(settings.data_dir, settings.token))
     serve_socket(settings, bind(settings.host, settings.port))
 
 
@@ -31,7 +32,8 @@ def serve_socket(settings: Settings, sock: socket.socket) -> None:
     """Serve on an already bound socket until interrupted."""
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    auth = "token required" if settings.token else "no auth: loopback only"
+    required = auth_configured(settings.data_dir, settings.token)
+    auth = "tokens required" if required else "no auth: loopback only"
     print(f"runwatch listening on http://{shown}:{port} ({auth}; data in {settings.data_dir})")
     sys.stdout.flush()
     config = uvicorn.Config(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from runwatch.store.prepare import Limits
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,9 @@ class Settings:
     # A shared bearer token; when set, every API call and socket must present it.
     token: str | None = None
     max_body_bytes: int = 16 * 1024 * 1024
+    limits: Limits = field(default_factory=Limits)
+    # Batches per second each token (or, with no auth, each client) may ingest; None: no limit.
+    ingest_rate: float | None = None
     state_max_points: int = 1000
     state_events: int = 200
     # Seconds between sweeps that drop raw points past each project's retention.
@@ -24,12 +29,13 @@ class Settings:
     # Seconds between checks for running runs whose heartbeat stopped (they become crashed).
     crash_check_interval: float = 1.0
 
-    def check_bind(self) -> None:
+    def check_bind(self, auth_configured: bool) -> None:
         """Refuse to listen beyond loopback without auth: telemetry is private by default."""
-        if self.token is None and not is_loopback(self.host):
+        if not auth_configured and not is_loopback(self.host):
             raise ValueError(
-                f"refusing to bind {self.host} without auth: set a token with --token "
-                "(or RUNWATCH_SERVER_TOKEN), or bind 127.0.0.1"
+                f"refusing to bind {self.host} without auth: create a token first with "
+                f"`runwatch token create --scope admin --data {self.data_dir}` (or pass --token), "
+                "or bind 127.0.0.1"
             )
 
 

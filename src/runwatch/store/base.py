@@ -57,6 +57,19 @@ class Promotion(msgspec.Struct):
     detail: dict[str, Any]
 
 
+class TokenInfo(msgspec.Struct):
+    """An API token as stored: never the token itself, only its hash and first characters."""
+
+    id: int
+    prefix: str
+    name: str | None
+    scope: str
+    project: str | None
+    created_at: float
+    expires_at: float | None
+    revoked_at: float | None
+
+
 class EventRecord(msgspec.Struct):
     """A stored event; ``seq`` is its place in the run's live sequence."""
 
@@ -198,6 +211,26 @@ class Store(Protocol):
     ) -> Promotion: ...
 
     async def list_promoted(self) -> list[Promotion]: ...
+
+    async def add_token(
+        self,
+        token_hash: str,
+        prefix: str,
+        name: str | None,
+        scope: str,
+        project: str | None,
+        expires_at: float | None,
+    ) -> TokenInfo: ...
+
+    async def find_token(self, token_hash: str) -> TokenInfo | None: ...
+
+    async def list_tokens(self) -> list[TokenInfo]: ...
+
+    async def revoke_token(self, token_id: int) -> bool: ...
+
+    async def count_tokens(self) -> int:
+        """Tokens neither revoked nor expired: any at all means the server requires auth."""
+        ...
 
     async def get_retention(self, project: str) -> Retention: ...
 

@@ -9,18 +9,38 @@ import msgspec
 
 from runwatch.protocol import Batch, CommandResult, EventIn, decode_value, encode_value
 
-MAX_KEY_LENGTH = 256
-MAX_KIND_LENGTH = 128
 _encode = msgspec.json.encode
 
 
-class BatchRejected(ValueError):
-    """A batch whose content is not storable; ``field`` names the offending place."""
+class Limits(msgspec.Struct, frozen=True):
+    """What one batch may hold (server settings); past a limit it is refused with a 422 that
+    names the limit."""
 
-    def __init__(self, field: str, message: str) -> None:
+    max_key_length: int = 256
+    max_keys_per_batch: int = 10_000
+    max_points_per_batch: int = 2_000_000
+    max_events_per_batch: int = 10_000
+    max_kind_length: int = 128
+    max_event_payload_bytes: int = 65_536
+
+
+class BatchRejected(ValueError):
+    """A batch whose content is not storable; ``field`` names the offending place. ``status``
+    is 400 for malformed content, 422 for content past a configured limit."""
+
+    def __init__(self, field: str, message: str, status: int = 400) -> None:
         super().__init__(f"{message} - at `{field}`")
         self.field = field
         self.message = message
+        self.status = status
+
+    @property
+    def code(self) -> str:
+        return "limit_exceeded" if self.status == 422 else "invalid_batch"
+
+
+def _over(field: str, what: str, limit: str, value: int) -> BatchRejected:
+    return BatchRejected(field, f"{what} is over the limit {limit}={value}", 422)
 
 
 class PreparedEvent(msgspec.Struct):
@@ -68,12 +88,16 @@ class PreparedBatch(msgspec.Struct):
         return (self.points_body is not None) + len(self.events) + (self.status is not None)
 
 
-def prepare_batch(batch: Batch) -> PreparedBatch:
+def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
     """Validate what msgspec's types cannot say and encode each live message once.
 
     This is the ingest hot path (every point passes here): floats take a branch-free fast path,
     and each distinct key is checked once per batch.
     """
+    if len(batch.events) > limits.max_events_per_batch:
+        raise _over(
+            "$.events", "the number of events", "max_events_per_batch", limits.max_events_per_batch
+        )
     columns: dict[str, SeriesColumns] = {}
     count = 0
     for i, row in enumerate(batch.points):
@@ -83,7 +107,12 @@ def prepare_batch(batch: Batch) -> PreparedBatch:
         for key, raw in row.values.items():
             col = columns.get(key)
             if col is None:
-                _check_name(key, MAX_KEY_LENGTH, f"$.points[{i}].values.{key[:40]}", "metric key")
+                where = f"$.points[{i}].values.{key[:40]}"
+                _check_name(key, limits.max_key_length, "max_key_length", where, "metric key")
+                if len(columns) >= limits.max_keys_per_batch:
+                    raise _over(
+                        where, "the number of keys", "max_keys_per_batch", limits.max_keys_per_batch
+                    )
                 col = columns[key] = SeriesColumns([], [], [], [])
             if type(raw) is float:
                 col.value.append(raw)
@@ -98,6 +127,13 @@ def prepare_batch(batch: Batch) -> PreparedBatch:
             col.step.append(step)
             col.ts.append(ts)
             count += 1
+        if count > limits.max_points_per_batch:
+            raise _over(
+                "$.points",
+                "the number of points",
+                "max_points_per_batch",
+                limits.max_points_per_batch,
+            )
     points_body = summary_json = None
     if columns:
         points = {k: {"step": c.step, "ts": c.ts, "value": c.wire} for k, c in columns.items()}
@@ -115,7 +151,7 @@ def prepare_batch(batch: Batch) -> PreparedBatch:
         points_body=points_body,
         points_count=count,
         summary_json=summary_json,
-        events=[_prepare_event(i, e) for i, e in enumerate(batch.events)],
+        events=[_prepare_event(i, e, limits) for i, e in enumerate(batch.events)],
         status=status,
         commands=batch.commands,
     )
@@ -126,12 +162,21 @@ def with_seq(seq: int, body: bytes) -> bytes:
     return b'{"seq":%d,%s' % (seq, body[1:])
 
 
-def _prepare_event(i: int, e: EventIn) -> PreparedEvent:
-    _check_name(e.kind, MAX_KIND_LENGTH, f"$.events[{i}].kind", "event kind")
+def _prepare_event(i: int, e: EventIn, limits: Limits) -> PreparedEvent:
+    _check_name(
+        e.kind, limits.max_kind_length, "max_kind_length", f"$.events[{i}].kind", "event kind"
+    )
     _check_finite(e.ts, f"$.events[{i}].ts")
-    if isinstance(e.entity, str) and len(e.entity) > MAX_KEY_LENGTH:
-        raise BatchRejected(f"$.events[{i}].entity", f"entity longer than {MAX_KEY_LENGTH}")
+    if isinstance(e.entity, str) and len(e.entity) > limits.max_key_length:
+        raise _over(
+            f"$.events[{i}].entity", "the entity's length", "max_key_length", limits.max_key_length
+        )
     payload_json = _encode(e.payload)
+    if len(payload_json) > limits.max_event_payload_bytes:
+        limit = limits.max_event_payload_bytes
+        raise _over(
+            f"$.events[{i}].payload", "the payload's size", "max_event_payload_bytes", limit
+        )
     # The event's seq is the message's own top-level seq, added on commit.
     event = {"ts": e.ts, "kind": e.kind, "level": e.level, "entity": e.entity, "payload": e.payload}
     return PreparedEvent(
@@ -144,11 +189,11 @@ def _prepare_event(i: int, e: EventIn) -> PreparedEvent:
     )
 
 
-def _check_name(name: str, limit: int, where: str, what: str) -> None:
+def _check_name(name: str, limit: int, setting: str, where: str, what: str) -> None:
     if not name:
         raise BatchRejected(where, f"empty {what}")
     if len(name) > limit:
-        raise BatchRejected(where, f"{what} longer than {limit} characters")
+        raise _over(where, f"the {what}'s length", setting, limit)
 
 
 def _check_finite(ts: float, where: str) -> None:

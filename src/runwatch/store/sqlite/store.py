@@ -26,6 +26,7 @@ from runwatch.store.base import (
     RunInfo,
     RunState,
     Series,
+    TokenInfo,
 )
 from runwatch.store.prepare import PreparedBatch
 from runwatch.store.sqlite import control, queries, records
@@ -38,6 +39,9 @@ from runwatch.store.sqlite.writer import SqliteWriter
 T = TypeVar("T")
 _encode = msgspec.json.encode
 MAX_RUNS_LISTED = 1000
+_TOKEN_SELECT = (
+    "SELECT id, prefix, name, scope, project, created_at, expires_at, revoked_at FROM tokens"
+)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -276,6 +280,59 @@ class SqliteStore:
             return RunState(run=run, seq=run.seq, metrics=metrics, events=events)
 
         return await self._read(read)
+
+    # -- tokens ----------------------------------------------------------------------------
+    async def add_token(
+        self,
+        token_hash: str,
+        prefix: str,
+        name: str | None,
+        scope: str,
+        project: str | None,
+        expires_at: float | None,
+    ) -> TokenInfo:
+        def job(conn: sqlite3.Connection) -> tuple[TokenInfo, list[Committed]]:
+            cursor = conn.execute(
+                "INSERT INTO tokens (hash, prefix, name, scope, project, created_at, expires_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (token_hash, prefix, name, scope, project, time.time(), expires_at),
+            )
+            row = conn.execute(f"{_TOKEN_SELECT} WHERE id = ?", (cursor.lastrowid,)).fetchone()
+            return TokenInfo(*row), []
+
+        return await self._write(job)
+
+    async def find_token(self, token_hash: str) -> TokenInfo | None:
+        row = await self._read(
+            lambda conn: conn.execute(f"{_TOKEN_SELECT} WHERE hash = ?", (token_hash,)).fetchone()
+        )
+        return None if row is None else TokenInfo(*row)
+
+    async def list_tokens(self) -> list[TokenInfo]:
+        rows = await self._read(
+            lambda conn: conn.execute(f"{_TOKEN_SELECT} ORDER BY id").fetchall()
+        )
+        return [TokenInfo(*r) for r in rows]
+
+    async def revoke_token(self, token_id: int) -> bool:
+        def job(conn: sqlite3.Connection) -> tuple[bool, list[Committed]]:
+            cursor = conn.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (time.time(), token_id),
+            )
+            return cursor.rowcount > 0, []
+
+        return await self._write(job)
+
+    async def count_tokens(self) -> int:
+        (n,) = await self._read(
+            lambda conn: conn.execute(
+                "SELECT count(*) FROM tokens WHERE revoked_at IS NULL"
+                " AND (expires_at IS NULL OR expires_at > ?)",
+                (time.time(),),
+            ).fetchone()
+        )
+        return int(n)
 
     # -- retention -------------------------------------------------------------------------
     async def get_retention(self, project: str) -> Retention:

@@ -8,6 +8,7 @@
 // element, and a "chart-inspect" CustomEvent whose `detail` object the chart fills with its data.
 
 import * as chartControls from "./chart-controls.js";
+import { createSource } from "./chart-source.js";
 import { formatTick, formatValue, hashIndex } from "./format.js";
 import * as columns from "./series-data.js";
 
@@ -20,8 +21,6 @@ export const PALETTE = [
 const HEIGHT = 180;
 const AXIS = "#7d8796";
 const GRID = "rgba(148, 163, 184, 0.09)";
-const MAX_QUERY_POINTS = 20000; // the server's limit for max_points
-const PENDING_CAP = 20000; // live points remembered per run while a query is in flight
 const MIN_DRAG_PX = 3;
 
 // Steps are whole numbers: never put a tick at step 0.5.
@@ -57,40 +56,27 @@ function axis(size) {
   };
 }
 
-/** Whether live point `x` lies after everything in `cols` (so a fresh answer cannot hold it). */
-function isNewer(cols, x) {
-  const n = cols.x.length;
-  if (n === 0) return true;
-  if (cols.mode === "buckets") return Math.floor(x / cols.width) > Math.floor(cols.x[n - 1] / cols.width);
-  return x > cols.x[n - 1];
-}
-
 /**
  * Build the chart inside `root`.
  *
  * opts.key    the metric key (title, default best-so-far direction)
  * opts.traces [{id, label, color}]: one per run drawn in this chart
  * opts.load(id, {start, end, maxPoints}) -> Promise<{series, seq?}>: one run's Series for the
- *             range (start/end null for the full range); `seq`, when the server sends it, is the
- *             live seq the answer is current to.
+ *             range (start/end null for the full range); see chart-source.js.
  *
- * Returns {setSeries(id, series), append(id, steps, values, seq), destroy()}.
+ * Returns {setSeries(id, series), noteLatest(id, x, raw), append(id, steps, values, seq), destroy()}.
  */
 export function mount(root, { key, traces: specs, load }) {
   const multi = specs.length > 1;
   root.classList.add("chart");
   root.dataset.key = key;
   root.dataset.window = "full";
-  root.style.setProperty("--series-color", specs[0].color);
-  const traces = specs.map((s) => ({
-    ...s,
-    cols: columns.emptyColumns(),
-    lastX: undefined,
-    lastValue: undefined,
-    pending: null, // live points seen while a query is in flight
-    seed: { min: null, max: null }, // best value before the zoom window
-  }));
-  const byId = new Map(traces.map((t) => [t.id, t]));
+  root.dataset.traces = String(specs.length);
+  // One run: the key's colour tints the chart's tools; several: each run has its own colour.
+  if (!multi) root.style.setProperty("--series-color", specs[0].color);
+  const plotEl = el("div", "chart-plot");
+  const source = createSource({ traces: specs, load, pixels: () => plotEl.clientWidth, onChange: schedule });
+  const traces = source.traces;
 
   const head = el("div", "chart-head");
   const title = el("span", "chart-key", key);
@@ -124,16 +110,12 @@ export function mount(root, { key, traces: specs, load }) {
     legendValues.set(t.id, v);
   }
   legend.hidden = !multi;
-  const plotEl = el("div", "chart-plot");
   root.append(head, tools, legend, plotEl);
 
-  let view = null; // null: the full range; [lo, hi]: the zoom window asked for (inclusive steps)
-  let shown = null; // the window the data on screen was loaded for
   let plot = null;
   let layout = "";
   let offsets = []; // per trace, the uPlot series index of its main line
   let frame = 0;
-  let queryGen = 0;
   let onScreen = false; // the observer reports the first state right after layout
 
   const controls = chartControls.mount(tools, key, () => schedule());
@@ -217,7 +199,7 @@ export function mount(root, { key, traces: specs, load }) {
       plotData(),
       plotEl,
     );
-    if (view) plot.setScale("x", { min: view[0], max: view[1] });
+    if (source.view) plot.setScale("x", { min: source.view[0], max: source.view[1] });
   }
 
   /** The value a run's line shows at uPlot index i (the smoothed one when smoothing is on). */
@@ -260,61 +242,14 @@ export function mount(root, { key, traces: specs, load }) {
   }
 
   function zoomTo(lo, hi) {
-    const start = Math.floor(lo);
-    const end = Math.max(start + 1, Math.ceil(hi));
-    // The best-so-far line inside the window starts from the best before it.
-    for (const t of traces) {
-      for (const dir of ["min", "max"]) t.seed[dir] = columns.bestBefore(t.cols, dir, start, t.seed[dir]);
-    }
-    view = [start, end];
+    source.zoomTo(lo, hi);
+    const [start, end] = source.view;
     zoomChip.textContent = `${formatTick(start)} – ${formatTick(end)}  ×`;
     zoomChip.hidden = false;
-    schedule(); // at once, on the data we have; the finer data follows
-    query();
   }
 
   function reset() {
-    if (!view) return;
-    view = null;
-    for (const t of traces) t.seed = { min: null, max: null };
-    zoomChip.hidden = true;
-    schedule();
-    query(); // the full range again, including live points that fell outside the window
-  }
-
-  async function query() {
-    const gen = ++queryGen;
-    const win = view;
-    const maxPoints = Math.max(32, Math.min(MAX_QUERY_POINTS, Math.round(plotEl.clientWidth || 600)));
-    const range = { start: win ? win[0] : null, end: win ? win[1] : null, maxPoints };
-    for (const t of traces) t.pending = [];
-    root.dataset.loading = "true";
-    const answers = await Promise.all(
-      traces.map((t) => load(t.id, range).then((answer) => ({ t, answer }), (error) => ({ t, error }))),
-    );
-    if (gen !== queryGen) return; // a newer query owns the pending buffers now
-    let failure = null;
-    for (const { t, answer, error } of answers) {
-      const pending = t.pending;
-      t.pending = null;
-      if (error) {
-        failure = error;
-        continue;
-      }
-      const cols = columns.columnsFromSeries(answer.series);
-      const seq = answer.seq;
-      for (const p of pending) {
-        if (!columns.inWindow(win, p.x)) continue;
-        const missing = typeof seq === "number" && typeof p.seq === "number" ? p.seq > seq : isNewer(cols, p.x);
-        if (missing) columns.foldPoint(cols, p.x, p.v);
-      }
-      t.cols = columns.capColumns(cols);
-    }
-    shown = win;
-    root.dataset.loading = "false";
-    note.textContent = failure ? `could not load: ${failure.message}` : "";
-    note.hidden = !failure;
-    schedule();
+    if (source.reset()) zoomChip.hidden = true;
   }
 
   function writeState() {
@@ -323,7 +258,11 @@ export function mount(root, { key, traces: specs, load }) {
     root.dataset.mode = modes.size > 1 ? "mixed" : [...modes][0] || "raw";
     const bucketed = traces.find((t) => t.cols.mode === "buckets");
     root.dataset.width = bucketed ? String(bucketed.cols.width) : "";
+    const shown = source.shown;
     root.dataset.window = shown ? `${shown[0]},${shown[1]}` : "full";
+    root.dataset.loading = String(source.loading);
+    note.textContent = source.error ? `could not load: ${source.error.message}` : "";
+    note.hidden = !source.error;
     root.dataset.smoothing = String(settings.smoothing);
     root.dataset.log = String(settings.log);
     root.dataset.best = settings.best ? settings.dir : "off";
@@ -342,6 +281,7 @@ export function mount(root, { key, traces: specs, load }) {
       plot.destroy();
       plot = null;
     }
+    const view = source.view;
     if (!plot) create();
     else if (view) {
       const d = plotData();
@@ -381,8 +321,8 @@ export function mount(root, { key, traces: specs, load }) {
   root.addEventListener("chart-inspect", (event) => {
     Object.assign(event.detail, {
       key,
-      window: shown,
-      view,
+      window: source.shown,
+      view: source.view,
       traces: traces.map((t) => ({
         id: t.id,
         mode: t.cols.mode,
@@ -402,41 +342,13 @@ export function mount(root, { key, traces: specs, load }) {
 
   return {
     /** Replace a run's data with a full-range Series (hydration, or re-hydration after a reset). */
-    setSeries(id, series) {
-      const t = byId.get(id);
-      if (!t) return;
-      const n = series && series.x ? series.x.length : 0;
-      if (n) {
-        t.lastX = series.x[n - 1];
-        t.lastValue = (series.mode === "buckets" ? series.last : series.value)[n - 1];
-      }
-      if (view) {
-        query(); // zoomed in: keep the window, refresh what is in it
-        return;
-      }
-      t.cols = columns.capColumns(columns.columnsFromSeries(series));
-      schedule();
-    },
-    /** Live points of one run (steps ascending within a message; late ones are placed in order). */
-    append(id, steps, values, seq) {
-      const t = byId.get(id);
-      if (!t) return;
-      for (let i = 0; i < steps.length; i++) {
-        const x = steps[i];
-        if (t.lastX === undefined || x >= t.lastX) {
-          t.lastX = x;
-          t.lastValue = values[i];
-        }
-        if (t.pending) t.pending.push({ x, v: values[i], seq });
-        // Zoomed in: points outside the window are not this view's business (reset refetches).
-        if (columns.inWindow(view, x)) columns.foldPoint(t.cols, x, values[i]);
-      }
-      if (t.pending && t.pending.length > PENDING_CAP) t.pending.splice(0, t.pending.length - PENDING_CAP);
-      t.cols = columns.capColumns(t.cols);
-      schedule();
-    },
+    setSeries: source.setSeries,
+    /** The newest point of a run, when known better than a bucketed Series can tell. */
+    noteLatest: source.noteLatest,
+    /** Live points of one run, folded into the resolution on screen. */
+    append: source.append,
     destroy() {
-      queryGen++;
+      source.close();
       resizer.disconnect();
       watcher.disconnect();
       cancelAnimationFrame(frame);

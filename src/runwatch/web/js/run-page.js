@@ -63,6 +63,24 @@ function hydrate(state) {
     if (series.x.length) header.noteStep(series.x[series.x.length - 1]);
   }
   feed.setEvents(state.events);
+  refineLatest(Object.keys(state.metrics).filter((k) => state.metrics[k].mode === "buckets"));
+}
+
+/** A bucket knows its last value but not its last step: ask for the newest point of such keys. */
+async function refineLatest(keys) {
+  if (!keys.length) return;
+  let answer;
+  try {
+    answer = await getJSON(`${base}/sparklines`, { keys: keys.join(","), n: 1 });
+  } catch {
+    return; // the readouts keep the bucket's step: close enough, and the next live point fixes it
+  }
+  for (const [key, series] of Object.entries(answer.series || {})) {
+    const n = series.x.length;
+    if (!n) continue;
+    chartFor(key).noteLatest(runId, series.x[n - 1], series.value[n - 1]);
+    header.noteStep(series.x[n - 1]);
+  }
 }
 
 function statusEvent(msg) {

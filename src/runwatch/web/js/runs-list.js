@@ -19,7 +19,19 @@ const table = runsTable.mount($("runs-body"), {
     $("runs-empty").hidden = runs.length > 0;
     for (const run of runs) addProject(run.project);
   },
+  onSelect: showSelection,
 });
+
+/** The Compare button links to /compare?runs=… once two or more runs are checked. */
+function showSelection(ids) {
+  const link = $("compare-link");
+  const ready = ids.length >= 2;
+  if (ready) link.href = `/compare?runs=${ids.map(encodeURIComponent).join(",")}`;
+  else link.removeAttribute("href");
+  link.setAttribute("aria-disabled", String(!ready));
+  link.textContent = ready ? `Compare ${ids.length}` : "Compare";
+  $("selection-count").textContent = ids.length ? `${formatCount(ids.length)} selected` : "select runs to compare";
+}
 
 function showError(text) {
   const el = $("runs-error");

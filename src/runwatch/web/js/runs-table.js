@@ -22,6 +22,11 @@ function text(tag, className, value) {
 function buildRow() {
   const tr = document.createElement("tr");
   tr.className = "run-row";
+  const selectCell = td("col-select");
+  const check = document.createElement("input");
+  check.type = "checkbox";
+  check.className = "run-select";
+  selectCell.append(check);
   const statusCell = td("col-status");
   const pillEl = document.createElement("span");
   statusCell.append(pillEl);
@@ -40,8 +45,8 @@ function buildRow() {
   const summary = td("col-summary");
   const duration = td("col-num col-duration");
   const updated = td("col-num col-updated");
-  tr.append(statusCell, nameCell, project, tags, summary, duration, updated);
-  return { tr, pill: mountPill(pillEl), link, badge, sub, project, tags, summary, duration, updated, run: null };
+  tr.append(selectCell, statusCell, nameCell, project, tags, summary, duration, updated);
+  return { tr, check, pill: mountPill(pillEl), link, badge, sub, project, tags, summary, duration, updated, run: null };
 }
 
 function fillRow(row, run) {
@@ -51,6 +56,7 @@ function fillRow(row, run) {
   row.tr.dataset.project = run.project;
   row.pill.set(run.status);
   row.link.textContent = run.name;
+  row.check.setAttribute("aria-label", `select ${run.name} to compare`);
   row.link.href = `/runs/${encodeURIComponent(run.id)}`;
   row.badge.hidden = run.status !== "running";
   row.sub.textContent = run.group ? `${run.id} · ${run.group}` : run.id;
@@ -79,10 +85,28 @@ function haystack(run) {
   return [run.name, run.id, run.project, run.group || "", ...(run.tags || [])].join(" ").toLowerCase();
 }
 
-/** Mount on a <tbody>; `onChange(runs)` is told after every change (for counts, empty state). */
-export function mount(tbody, { onChange } = {}) {
+/**
+ * Mount on a <tbody>; `onChange(runs)` is told after every change (for counts, empty state),
+ * `onSelect(ids)` after the set of checked runs changed (ids in the order they were checked).
+ */
+export function mount(tbody, { onChange, onSelect } = {}) {
   const rows = new Map(); // run id -> row
+  const selected = new Set(); // checked run ids, in the order they were checked
   let query = "";
+
+  function selectionChanged() {
+    if (onSelect) onSelect([...selected]);
+  }
+
+  tbody.addEventListener("change", (event) => {
+    const check = event.target;
+    if (!check.classList.contains("run-select")) return;
+    const id = check.closest("tr").dataset.runId;
+    if (check.checked) selected.add(id);
+    else selected.delete(id);
+    check.closest("tr").dataset.selected = String(check.checked);
+    selectionChanged();
+  });
 
   function visible(row) {
     return !query || haystack(row.run).includes(query);
@@ -114,6 +138,8 @@ export function mount(tbody, { onChange } = {}) {
       rows.set(run.id, row);
     }
     fillRow(row, run);
+    row.check.checked = selected.has(run.id);
+    row.tr.dataset.selected = String(row.check.checked);
     row.tr.hidden = !visible(row);
     if (fresh && atEnd) tbody.append(row.tr);
     else if (fresh) place(row);
@@ -130,6 +156,10 @@ export function mount(tbody, { onChange } = {}) {
       rows.clear();
       tbody.replaceChildren();
       for (const run of runs) upsertOne(run, true);
+      // A run no longer listed (another project, say) cannot stay selected unseen.
+      const before = selected.size;
+      for (const id of [...selected]) if (!rows.has(id)) selected.delete(id);
+      if (selected.size !== before) selectionChanged();
       changed();
     },
     /** Insert or update one run. */

@@ -117,7 +117,9 @@ export function foldPoint(cols, x, raw) {
   const v = toNumber(raw);
   cols.count[i] += 1;
   if (x < cols.x[i]) cols.x[i] = x; // still the same bucket: order is kept
-  else cols.last[i] = v; // live points come in x order; a late one does not become "last"
+  // Live points come in step order, so a point for the newest bucket is its newest point; one
+  // for an older bucket is late and does not replace that bucket's last value.
+  else if (i === n - 1) cols.last[i] = v;
   if (Number.isFinite(v)) {
     const nf = cols.nf[i];
     cols.y[i] = nf === 0 || cols.y[i] === null ? v : cols.y[i] + (v - cols.y[i]) / (nf + 1);

@@ -1,0 +1,67 @@
+"""Refuse requests another website could make on a user's behalf (pure ASGI, before routing).
+
+- A state-changing API call (or any socket) whose ``Origin`` is another site: 403, so a page
+  elsewhere cannot drive a local runwatch, whatever auth is configured.
+- A state-changing call with a body that is not JSON: 415 (plain HTML forms cannot send JSON).
+- Bound to loopback, a ``Host`` that is not a loopback name: 403 (DNS rebinding).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import msgspec
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from runwatch.server.settings import is_loopback
+
+_MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, loopback_only: bool) -> None:
+        self.app = app
+        self.loopback_only = loopback_only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await self._refuse(scope, receive, send, *refusal)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> tuple[int, str, str] | None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        host = headers.get("host", "")
+        if self.loopback_only and not is_loopback(urlsplit(f"//{host}").hostname or ""):
+            return 403, "bad_host", f"this server answers only to loopback names, not {host!r}"
+        websocket = scope["type"] == "websocket"
+        mutating = scope.get("method") in _MUTATING and scope["path"].startswith("/api/")
+        if not (websocket or mutating):
+            return None
+        origin = headers.get("origin")
+        if origin and urlsplit(origin).netloc != host:
+            return 403, "cross_site", f"requests from {origin!r} are refused (cross-site)"
+        has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+        kind = headers.get("content-type", "").split(";")[0].strip().lower()
+        if mutating and has_body and kind != "application/json":
+            return 415, "unsupported_media_type", "send the body as Content-Type: application/json"
+        return None
+
+    @staticmethod
+    async def _refuse(
+        scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str
+    ) -> None:
+        if scope["type"] == "websocket":
+            await receive()  # the connect message
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": 4403, "reason": message[:120]})
+            return
+        body = msgspec.json.encode({"error": {"code": code, "message": message, "field": None}})
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

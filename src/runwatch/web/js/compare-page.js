@@ -1,0 +1,175 @@
+// The compare page (/compare?runs=a,b,...): one chart per metric key with a line per run, the
+// runs' configs side by side with differences marked, and every run kept live by its own socket.
+
+import { ApiError, describeError, getJSON, socketURL } from "./api.js";
+import * as chartWidget from "./chart.js";
+import * as configDiff from "./config-diff.js";
+import { formatCount } from "./format.js";
+import { openLive } from "./live.js";
+import { mountConn, mountPill } from "./status.js";
+
+const MAX_RUNS = 8; // one colour each, and a bounded number of sockets and series per chart
+const RUN_COLORS = ["#38bdf8", "#f472b6", "#a3e635", "#fbbf24", "#a78bfa", "#fb923c", "#2dd4bf", "#e879f9"];
+
+const $ = (id) => document.getElementById(id);
+const conn = mountConn($("conn"));
+const runs = []; // {id, name, color, info, pill, word, detail, live}
+const charts = new Map(); // metric key -> chart widget
+
+const runPath = (id) => `/api/v1/runs/${encodeURIComponent(id)}`;
+
+function showError(lines) {
+  const el = $("page-error");
+  el.textContent = lines.filter(Boolean).join(" ");
+  el.hidden = !el.textContent;
+}
+
+/** The run ids in the address: comma-separated, in order, each once. */
+function requestedIds() {
+  const raw = new URLSearchParams(location.search).get("runs") || "";
+  return [...new Set(raw.split(",").map((s) => s.trim()).filter(Boolean))];
+}
+
+async function loadSeries(runId, key, { start, end, maxPoints }) {
+  const answer = await getJSON(`${runPath(runId)}/metrics`, { keys: key, start, end, max_points: maxPoints });
+  return { series: answer.series[key], seq: answer.seq };
+}
+
+/** The chart for `key` (a line for every run), created on first use and placed in key order. */
+function chartFor(key) {
+  let chart = charts.get(key);
+  if (chart) return chart;
+  const el = document.createElement("div");
+  const container = $("charts");
+  const next = [...container.children].find((c) => c.dataset.key > key);
+  container.insertBefore(el, next || null);
+  chart = chartWidget.mount(el, {
+    key,
+    traces: runs.map((r) => ({ id: r.id, label: r.name, color: r.color })),
+    load: (id, range) => loadSeries(id, key, range),
+  });
+  charts.set(key, chart);
+  $("charts-empty").hidden = true;
+  $("chart-count").textContent = `${charts.size} chart${charts.size === 1 ? "" : "s"}`;
+  return chart;
+}
+
+function legendItem(run) {
+  const li = document.createElement("li");
+  li.className = "compare-run";
+  li.dataset.run = run.id;
+  li.style.setProperty("--swatch", run.color);
+  const swatch = document.createElement("span");
+  swatch.className = "legend-swatch";
+  const link = document.createElement("a");
+  link.className = "run-link";
+  link.href = `/runs/${encodeURIComponent(run.id)}`;
+  link.textContent = run.name;
+  link.title = `${run.info.project} / ${run.name}`;
+  const pill = document.createElement("span");
+  const sub = document.createElement("span");
+  sub.className = "run-sub";
+  sub.textContent = run.info.group ? `${run.id} · ${run.info.group}` : run.id;
+  li.append(swatch, link, pill, sub);
+  run.pill = mountPill(pill);
+  run.pill.set(run.info.status);
+  return li;
+}
+
+function hydrate(run, state) {
+  for (const [key, series] of Object.entries(state.metrics)) chartFor(key).setSeries(run.id, series);
+}
+
+/** One indicator for all sockets: the worst state wins, "closed" only when every run is done. */
+function showConn() {
+  const words = runs.map((r) => r.word);
+  const failed = runs.find((r) => r.word === "error");
+  if (failed) conn.set("error", `${failed.name}: ${failed.detail}`);
+  else if (words.includes("connecting")) conn.set("connecting");
+  else if (words.every((w) => w === "closed")) conn.set("closed", "every run finished");
+  else conn.set("live");
+}
+
+function follow(run, since) {
+  run.live = openLive({
+    ordered: true,
+    since,
+    url: (seq) => socketURL(`${runPath(run.id)}/live`, { since: seq }),
+    onMessage(msg) {
+      if (msg.type === "points") {
+        for (const [key, cols] of Object.entries(msg.points || {})) chartFor(key).append(run.id, cols.step, cols.value, msg.seq);
+      } else if (msg.type === "status") {
+        run.pill.set(msg.state);
+      }
+    },
+    async onReset() {
+      const fresh = await getJSON(`${runPath(run.id)}/state`);
+      hydrate(run, fresh);
+      return fresh.seq;
+    },
+    onConn(word, detail) {
+      run.word = word;
+      run.detail = detail;
+      showConn();
+    },
+    async probe() {
+      try {
+        await getJSON(runPath(run.id));
+        return null;
+      } catch (err) {
+        return err instanceof ApiError && [401, 403, 404].includes(err.status) ? describeError(err) : null;
+      }
+    },
+  });
+}
+
+async function main() {
+  const ids = requestedIds();
+  if (ids.length === 0) {
+    conn.set("closed", "no runs to compare");
+    showError(["No runs to compare: select two or more on the runs list."]);
+    $("charts-empty").hidden = true;
+    return;
+  }
+  const notes = [];
+  if (ids.length > MAX_RUNS) notes.push(`Showing the first ${MAX_RUNS} of ${ids.length} runs.`);
+  const wanted = ids.slice(0, MAX_RUNS);
+  const answers = await Promise.allSettled(wanted.map((id) => getJSON(`${runPath(id)}/state`)));
+  const states = [];
+  answers.forEach((answer, i) => {
+    if (answer.status === "fulfilled") {
+      const info = answer.value.run;
+      runs.push({ id: info.id, name: info.name, color: RUN_COLORS[runs.length], info, word: "connecting", detail: "" });
+      states.push(answer.value);
+    } else {
+      const err = answer.reason;
+      notes.unshift(err instanceof ApiError && err.status === 404 ? `No run with id “${wanted[i]}”.` : describeError(err));
+    }
+  });
+  showError(notes);
+  if (runs.length === 0) {
+    conn.set("error", "no run could be loaded");
+    $("charts-empty").hidden = true;
+    return;
+  }
+
+  document.title = `runwatch · compare ${runs.map((r) => r.name).join(" vs ")}`;
+  $("compare-count").textContent = `${runs.length} run${runs.length === 1 ? "" : "s"}`;
+  $("compare-runs").replaceChildren(...runs.map(legendItem));
+  const keys = [...new Set(states.flatMap((s) => Object.keys(s.metrics)))].sort();
+  for (const key of keys) chartFor(key);
+  runs.forEach((run, i) => hydrate(run, states[i]));
+
+  const diff = configDiff.mount(
+    $("config-diff"),
+    runs.map((r) => ({ id: r.id, name: r.name, color: r.color, config: r.info.config })),
+  );
+  $("config-count").textContent = diff.rows ? `${formatCount(diff.rows)} keys · ${formatCount(diff.differing)} differ` : "";
+  $("only-diffs").addEventListener("change", (e) => diff.setOnlyDiffs(e.target.checked));
+
+  runs.forEach((run, i) => follow(run, states[i].seq));
+  addEventListener("pagehide", () => runs.forEach((r) => r.live && r.live.stop()));
+  addEventListener("pageshow", (e) => e.persisted && location.reload());
+}
+
+main();
