@@ -24,6 +24,7 @@ services:
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/ruff format --check src tests $(wildcard benchmarks)
+	$(BIN)/mypy
 
 test: $(STAMP) chromium services lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider

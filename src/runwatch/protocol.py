@@ -83,6 +83,37 @@ class StatusIn(msgspec.Struct, forbid_unknown_fields=True):
     exit_code: int | None = None
 
 
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class SnapshotIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A versioned payload of a key at a step: JSON, or a (nested) list of numbers."""
+
+    key: Name
+    step: int
+    ts: float
+    value: Any
+
+
+class TableIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Rows of any JSON shape: ``replace`` the table, or ``append`` keeping ``max_rows``."""
+
+    name: Name
+    rows: list[dict[str, Any]]
+    mode: Literal["replace", "append"] = "replace"
+    max_rows: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+class PointSetIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Points for a scatter (``x``, ``y``, optional ``z``, ``label``, ``cluster``, any fields):
+    ``replace`` the set, or append keeping the newest ``cap`` (FIFO)."""
+
+    name: Name
+    points: list[dict[str, Any]]
+    replace: bool = True
+    cap: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
 class CommandResult(msgspec.Struct, forbid_unknown_fields=True):
     """The producer's report on a command it received."""
 
@@ -100,6 +131,10 @@ class Batch(msgspec.Struct, forbid_unknown_fields=True):
     events: list[EventIn] = []
     status: StatusIn | None = None
     commands: list[CommandResult] = []
+    snapshots: list[SnapshotIn] = []
+    tables: list[TableIn] = []
+    point_sets: list[PointSetIn] = []
+    vitals: list[Name] = []  # metric keys to show in the vitals bar
 
 
 CommandKind = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]

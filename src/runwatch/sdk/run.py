@@ -20,8 +20,8 @@ from runwatch.protocol import FINAL_STATUSES
 from runwatch.sdk.commands import CommandPoller
 from runwatch.sdk.sender import (
     EVENT,
+    EXTRA,
     POINT,
-    RESULT,
     STATUS,
     Sender,
     SenderConfig,
@@ -34,6 +34,7 @@ from runwatch.sdk.transport import Transport, parse_urls
 _LEVELS = ("debug", "info", "warning", "error")
 CommandHandler = Callable[[dict[str, Any]], Any]
 INBOX_CAP = 1000
+VITALS_CAP = 64  # keys a run may mark as vitals
 _live_runs: weakref.WeakSet[Run] = weakref.WeakSet()
 
 
@@ -61,6 +62,7 @@ class Run:
         # Commands waiting for the training thread (bounded: the server offers unreported ones
         # again, so one dropped here is applied later, not lost).
         self._inbox: deque[dict[str, Any]] = deque(maxlen=INBOX_CAP)
+        self._vitals: set[str] = set()
         self._step = 0
         self._logged = 0
         self._warned: set[str] = set()
@@ -78,6 +80,7 @@ class Run:
             cfg,
             self._warn_once,
             lambda: self._logged,
+            lambda: self._step,
         )
         self._sender.start()
         self._poller = CommandPoller(self.id, Transport(urls, token), self._receive)
@@ -85,14 +88,19 @@ class Run:
         _live_runs.add(self)
 
     # -- the hot path ----------------------------------------------------------------------
-    def log(self, data: dict[str, Any], step: int | None = None) -> None:
-        """Record metric values at ``step`` (default: one past the last step). Never blocks."""
+    def log(self, data: dict[str, Any], step: int | None = None, vital: bool = False) -> None:
+        """Record metric values at ``step`` (default: one past the last step). Never blocks.
+
+        ``vital=True`` also shows these keys in the run page's vitals bar.
+        """
         try:
             if step is None:
                 step = self._step
             self._step = step + 1
             self._queue.append((POINT, step, time.time(), dict(data)))
             self._logged += 1
+            if vital:
+                self._vital_keys(data)
             if len(self._queue) >= self._wake_at:
                 self._sender.wake()
             if self._inbox:
@@ -118,6 +126,62 @@ class Run:
                 self._apply_commands()
         except Exception as exc:
             self._warn_once(f"event() failed and was skipped: {exc!r}")
+
+    def snapshot(self, key: str, value: Any, step: int | None = None) -> None:
+        """A versioned payload (JSON, or a list of numbers) such as a footprint or a histogram;
+        the server keeps log-spaced and changed versions. Never blocks."""
+        try:
+            at = self._step - 1 if step is None else step
+            item = {
+                "key": str(key),
+                "step": max(at, 0),
+                "ts": time.time(),
+                "value": _jsonable(value),
+            }
+            self._extra("snapshots", item)
+        except Exception as exc:
+            self._warn_once(f"snapshot() failed and was skipped: {exc!r}")
+
+    def table(
+        self,
+        name: str,
+        rows: list[dict[str, Any]],
+        mode: str = "replace",
+        max_rows: int | None = None,
+    ) -> None:
+        """Replace a table (a leaderboard) with ``rows``, or append them keeping ``max_rows``."""
+        try:
+            if mode not in ("replace", "append"):
+                raise ValueError(f"mode must be 'replace' or 'append', not {mode!r}")
+            item = {"name": str(name), "rows": _jsonable(list(rows)), "mode": mode}
+            if max_rows is not None:
+                item["max_rows"] = int(max_rows)
+            self._extra("tables", item)
+        except Exception as exc:
+            self._warn_once(f"table() failed and was skipped: {exc!r}")
+
+    def points(
+        self, name: str, points: list[dict[str, Any]], replace: bool = True, cap: int | None = None
+    ) -> None:
+        """A point set for a scatter (``x``, ``y``, optional ``z``, ``label``, ``cluster``, …):
+        replaced, or appended keeping the newest ``cap`` (server default 4,000)."""
+        try:
+            item = {"name": str(name), "points": _jsonable(list(points)), "replace": bool(replace)}
+            if cap is not None:
+                item["cap"] = int(cap)
+            self._extra("point_sets", item)
+        except Exception as exc:
+            self._warn_once(f"points() failed and was skipped: {exc!r}")
+
+    def _vital_keys(self, data: dict[str, Any]) -> None:
+        fresh = [k for k in data if k not in self._vitals]
+        for key in fresh[: max(0, VITALS_CAP - len(self._vitals))]:
+            self._vitals.add(key)
+            self._extra("vitals", key)
+
+    def _extra(self, field: str, item: Any) -> None:
+        self._queue.append((EXTRA, field, item))
+        self._logged += 1
 
     # -- commands from the dashboard ---------------------------------------------------------
     @property
@@ -158,8 +222,7 @@ class Run:
 
     def _report(self, cmd: dict[str, Any], error: str | None) -> None:
         state = "applied" if error is None else "failed"
-        self._queue.append((RESULT, {"id": cmd["id"], "state": state, "error": error}))
-        self._logged += 1
+        self._extra("commands", {"id": cmd["id"], "state": state, "error": error})
 
     # -- the end ---------------------------------------------------------------------------
     def finish(

@@ -27,9 +27,10 @@ import msgspec
 from runwatch.protocol import encode_value
 from runwatch.sdk.spool import SpoolWriter, read_batches
 from runwatch.sdk.transport import Reply, Transport
+from runwatch.sdk.vitals import SystemVitals
 
 _encode = msgspec.json.encode
-POINT, EVENT, STATUS, RESULT = 0, 1, 2, 3
+POINT, EVENT, STATUS, EXTRA = 0, 1, 2, 3  # EXTRA: (EXTRA, batch field, item)
 DROP_REPORT_INTERVAL = 5.0
 
 
@@ -40,6 +41,7 @@ class SenderConfig(msgspec.Struct):
     pending_cap: int = 50_000
     backoff_base: float = 0.2
     backoff_cap: float = 10.0
+    vitals_interval: float = 5.0  # seconds between system vitals samples; 0: none
 
 
 def clean_values(
@@ -136,6 +138,7 @@ class Sender:
         config: SenderConfig,
         warn: Callable[[str], None],
         logged: Callable[[], int],
+        current_step: Callable[[], int],
     ) -> None:
         self.run_id: str = run_spec["id"]
         self._spec_body = _encode(run_spec)
@@ -146,6 +149,10 @@ class Sender:
         self._config = config
         self._warn = warn
         self._logged = logged
+        self._current_step = current_step
+        self._own = 0  # records this thread queued itself (system vitals)
+        self._vitals: SystemVitals | None = None
+        self._next_vitals = 0.0
         self._lost_reported = 0
         self._created = False
         self._batch_seq = 0
@@ -193,6 +200,7 @@ class Sender:
     def _run(self) -> None:
         try:
             while True:
+                self._sample_vitals()
                 self._collect()
                 self._send_ready()
                 stopping = self._stop_at is not None
@@ -210,17 +218,28 @@ class Sender:
             self._spool.close()
             self._transport.close()
 
+    def _sample_vitals(self) -> None:
+        if self._config.vitals_interval <= 0 or time.monotonic() < self._next_vitals:
+            return
+        self._next_vitals = time.monotonic() + self._config.vitals_interval
+        if self._vitals is None:
+            self._vitals = SystemVitals()
+            return  # the first sample only starts the CPU clock
+        values = self._vitals.sample(self.taken, len(self._queue))
+        self._queue.append((POINT, max(self._current_step() - 1, 0), time.time(), values))
+        self._own += 1
+
     def _collect(self) -> None:
         """Move queued records into batches: spooled first, then pending for sending."""
         # Records the full deque dropped before we could take them (the loop outran the spool).
-        lost = self._logged() - self.taken - len(self._queue)
+        lost = self._logged() + self._own - self.taken - len(self._queue)
         if lost > self._lost_reported:
             self._lost += lost - self._lost_reported
             self._lost_reported = lost
         while self._queue:
             points: list[list[Any]] = []
             events: list[dict[str, Any]] = []
-            results: list[dict[str, Any]] = []
+            extras: dict[str, list[Any]] = {}
             status: dict[str, Any] | None = None
             while self._queue and len(points) + len(events) < self._config.max_batch_records:
                 rec = self._queue.popleft()
@@ -231,18 +250,18 @@ class Sender:
                         points.append([rec[1], rec[2], values])
                 elif rec[0] == EVENT:
                     events.append(rec[1])
-                elif rec[0] == RESULT:
-                    results.append(rec[1])
+                elif rec[0] == EXTRA:
+                    extras.setdefault(rec[1], []).append(rec[2])
                 else:
                     status = rec[1]
                     break  # the final status closes its batch: nothing follows it
-            if points or events or results or status:
-                self._add_batch(points, events, status, results)
+            if points or events or extras or status:
+                self._add_batch(points, events, status, extras)
         # Reported at most every DROP_REPORT_INTERVAL: during an outage every new batch drops
         # an older one, and one warning per batch would flood the feed.
         if (self._dropped or self._lost) and time.monotonic() >= self._next_drop_report:
             self._next_drop_report = time.monotonic() + DROP_REPORT_INTERVAL
-            self._add_batch([], [self._drop_event()], None, [])
+            self._add_batch([], [self._drop_event()], None, {})
 
     def _drop_event(self) -> dict[str, Any]:
         """A warning: ``dropped`` records left memory (the spool has them and they are resent
@@ -256,7 +275,7 @@ class Sender:
         points: list[list[Any]],
         events: list[dict[str, Any]],
         status: dict[str, Any] | None,
-        results: list[dict[str, Any]],
+        extras: dict[str, list[Any]],
     ) -> None:
         self._batch_seq += 1
         wire: dict[str, Any] = {
@@ -267,15 +286,17 @@ class Sender:
         }
         if status is not None:
             wire["status"] = status
-        if results:
-            wire["commands"] = results
+        wire.update(extras)
         offset = self._spool.append(wire)
         # Kept encoded: compact in memory, and a retry sends the same bytes.
         batch: dict[str, Any] = {
             "batch_seq": self._batch_seq,
             "body": _encode(wire),
             "offset": offset,
-            "records": len(points) + len(events) + len(results) + (status is not None),
+            "records": len(points)
+            + len(events)
+            + (status is not None)
+            + sum(len(items) for items in extras.values()),
         }
         self._pending.append(batch)
         self._pending_records += batch["records"]

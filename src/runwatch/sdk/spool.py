@@ -2,8 +2,9 @@
 
 The first line is a header (``{"spool": 1, "run": {...}, "producer": ...}``); each later line is one
 record tagged with the batch it was sent in (``"b"``): a metric row ``{"b", "step", "ts",
-"values"}``, an event ``{"b", "event": {...}}``, a command result ``{"b", "command": {...}}``
-or a status ``{"b", "status": {...}}``. Because
+"values"}``, an event ``{"b", "event": {...}}``, a status ``{"b", "status": {...}}``, or another
+batch item (a command result, snapshot, table, point set, vitals key) ``{"b", "extra": [field,
+item]}``. Because
 a batch keeps its ``(producer, batch_seq)`` on replay, the server stores a replayed batch once.
 """
 
@@ -19,6 +20,8 @@ SPOOL_VERSION = 1
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 _lines = msgspec.json.Encoder()
+# Batch fields besides points, events and status, spooled as ``{"b", "extra": [field, item]}``.
+EXTRAS = ("commands", "snapshots", "tables", "point_sets", "vitals")
 
 
 class SpoolWriter:
@@ -42,7 +45,8 @@ class SpoolWriter:
             {"b": b, "step": s, "ts": t, "values": v} for s, t, v in batch["points"]
         ]
         lines += [{"b": b, "event": e} for e in batch["events"]]
-        lines += [{"b": b, "command": c} for c in batch.get("commands", ())]
+        for field in EXTRAS:
+            lines += [{"b": b, "extra": [field, item]} for item in batch.get(field, ())]
         if "status" in batch:
             lines.append({"b": b, "status": batch["status"]})
         self._file.write(_lines.encode_lines(lines))
@@ -89,8 +93,9 @@ def read_batches(
                 current = {"batch_seq": b, "points": [], "events": []}
             if "event" in rec:
                 current["events"].append(rec["event"])
-            elif "command" in rec:
-                current.setdefault("commands", []).append(rec["command"])
+            elif "extra" in rec:
+                field, item = rec["extra"]
+                current.setdefault(field, []).append(item)
             elif "status" in rec:
                 current["status"] = rec["status"]
             else:

@@ -32,6 +32,7 @@ class RunInfo(msgspec.Struct):
     snapshot: dict[str, Any] = {}
     heartbeat_at: float | None = None
     heartbeat: float = 5.0
+    vitals: list[str] = []
 
 
 class ProjectInfo(msgspec.Struct):
@@ -108,6 +109,10 @@ class RunState(msgspec.Struct):
     seq: int
     metrics: dict[str, Series]
     events: list[EventRecord]
+    vitals: dict[str, Series] = {}
+    tables: dict[str, Any] = {}
+    point_sets: dict[str, Any] = {}
+    snapshots: dict[str, int] = {}
 
 
 class Record(msgspec.Struct):
@@ -175,6 +180,20 @@ class Store(Protocol):
     ) -> list[EventRecord]: ...
 
     async def metric_keys(self, run_id: str) -> list[str]: ...
+
+    async def entity_events(self, run_id: str, entity: str, limit: int) -> list[EventRecord]:
+        """Events of one entity (an int id matches its text too), oldest first, from an index."""
+        ...
+
+    async def snapshot_versions(self, run_id: str, key: str) -> list[dict[str, Any]]: ...
+
+    async def snapshot_value(self, run_id: str, key: str, version: int | None) -> Any:
+        """One kept version with its value (the latest when ``version`` is None); KeyError."""
+        ...
+
+    async def sticky(self, run_id: str, kind: Literal["tables", "point_sets"]) -> dict[str, Any]:
+        """The latest state of every table or point set of a run."""
+        ...
 
     async def tails(self, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
         """The last ``n`` points (by step) of each key, raw: cheap, for sparklines."""

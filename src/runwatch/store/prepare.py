@@ -7,7 +7,16 @@ from typing import Any
 
 import msgspec
 
-from runwatch.protocol import Batch, CommandResult, EventIn, decode_value, encode_value
+from runwatch.protocol import (
+    Batch,
+    CommandResult,
+    EventIn,
+    PointSetIn,
+    SnapshotIn,
+    TableIn,
+    decode_value,
+    encode_value,
+)
 
 _encode = msgspec.json.encode
 
@@ -22,6 +31,9 @@ class Limits(msgspec.Struct, frozen=True):
     max_events_per_batch: int = 10_000
     max_kind_length: int = 128
     max_event_payload_bytes: int = 65_536
+    max_table_rows: int = 10_000
+    max_point_set: int = 100_000
+    max_snapshot_bytes: int = 1_048_576
 
 
 class BatchRejected(ValueError):
@@ -81,6 +93,10 @@ class PreparedBatch(msgspec.Struct):
     events: list[PreparedEvent]
     status: PreparedStatus | None
     commands: list[CommandResult]
+    snapshots: list[SnapshotIn]
+    tables: list[TableIn]
+    point_sets: list[PointSetIn]
+    vitals: list[str]
 
     @property
     def record_count(self) -> int:
@@ -94,6 +110,7 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
     This is the ingest hot path (every point passes here): floats take a branch-free fast path,
     and each distinct key is checked once per batch.
     """
+    _check_objects(batch, limits)
     if len(batch.events) > limits.max_events_per_batch:
         raise _over(
             "$.events", "the number of events", "max_events_per_batch", limits.max_events_per_batch
@@ -154,6 +171,10 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
         events=[_prepare_event(i, e, limits) for i, e in enumerate(batch.events)],
         status=status,
         commands=batch.commands,
+        snapshots=batch.snapshots,
+        tables=batch.tables,
+        point_sets=batch.point_sets,
+        vitals=batch.vitals,
     )
 
 
@@ -187,6 +208,19 @@ def _prepare_event(i: int, e: EventIn, limits: Limits) -> PreparedEvent:
         payload_json=payload_json,
         body=_encode({"type": "event", "event": event}),
     )
+
+
+def _check_objects(batch: Batch, limits: Limits) -> None:
+    """Tables, point sets and snapshots within their limits."""
+    for i, t in enumerate(batch.tables):
+        if len(t.rows) > (cap := limits.max_table_rows) or (t.max_rows or 0) > cap:
+            raise _over(f"$.tables[{i}].rows", "the table's rows", "max_table_rows", cap)
+    for i, p in enumerate(batch.point_sets):
+        if len(p.points) > (cap := limits.max_point_set) or (p.cap or 0) > cap:
+            raise _over(f"$.point_sets[{i}].points", "the point set's size", "max_point_set", cap)
+    for i, snap in enumerate(batch.snapshots):
+        if len(_encode(snap.value)) > (cap := limits.max_snapshot_bytes):
+            raise _over(f"$.snapshots[{i}].value", "the snapshot's size", "max_snapshot_bytes", cap)
 
 
 def _check_name(name: str, limit: int, setting: str, where: str, what: str) -> None:

@@ -8,7 +8,7 @@ import time
 from runwatch.protocol import BatchAck, CommandResult
 from runwatch.store.base import Committed, IngestError, Record
 from runwatch.store.prepare import PreparedBatch, with_seq
-from runwatch.store.sqlite import control, records
+from runwatch.store.sqlite import control, objects, records
 from runwatch.store.sqlite.points import PointWriter
 
 # A run in one of these took its final status from its producer: later batches are refused.
@@ -70,6 +70,12 @@ def ingest_job(
         (first, last, run_id, b.producer, b.batch_seq),
     )
     out += _command_results(conn, run_id, b.commands)
+    out += [objects.write_table(conn, run_id, t) for t in b.tables]
+    out += [objects.write_point_set(conn, run_id, p) for p in b.point_sets]
+    for snap in b.snapshots:
+        out += objects.write_snapshot(conn, run_id, snap)
+    if b.vitals:
+        objects.add_vitals(conn, run_id, b.vitals)
     ack = BatchAck(first, last, False, b.points_count, len(b.events))
     return ack, [Committed(run_id, out)]
 

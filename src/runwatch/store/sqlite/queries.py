@@ -40,6 +40,26 @@ def events(
     ]
 
 
+def entity_events(
+    conn: sqlite3.Connection, run_id: str, entity: str, limit: int
+) -> list[EventRecord]:
+    """One entity's events through the (run, entity, seq) index; "47" also matches 47."""
+    ids: list[Any] = [entity]
+    if entity.lstrip("-").isdigit():
+        ids.append(int(entity))
+    marks = ",".join("?" * len(ids))
+    sql = (
+        "SELECT seq, ts, kind, level, entity, payload FROM events"
+        f" WHERE run_id = ? AND entity IN ({marks}) ORDER BY seq LIMIT ?"
+    )
+    return [
+        EventRecord(
+            seq=r[0], ts=r[1], kind=r[2], level=r[3], entity=r[4], payload=msgspec.json.decode(r[5])
+        )
+        for r in conn.execute(sql, [run_id, *ids, limit])
+    ]
+
+
 def metric_keys(conn: sqlite3.Connection, run_id: str) -> list[str]:
     return [
         r[0]

@@ -18,7 +18,7 @@ from runwatch.store.prepare import with_seq
 _encode = msgspec.json.encode
 RUN_COLUMNS = (
     "id, project, name, grp, tags, config, status, created_at, started_at, ended_at, "
-    "last_update, exit_code, error, seq, summary, snapshot, heartbeat_at, heartbeat_interval"
+    "last_update, exit_code, error, seq, summary, snapshot, heartbeat_at, heartbeat_interval, vitals"
 )
 
 
@@ -43,6 +43,7 @@ def run_info(row: tuple[Any, ...]) -> RunInfo:
         snapshot=decode(row[15]),
         heartbeat_at=row[16],
         heartbeat=row[17],
+        vitals=decode(row[18]),
     )
 
 

@@ -142,6 +142,44 @@ MIGRATIONS: list[str] = [
         revoked_at REAL
     );
     """,
+    # 5: the run page's sticky state: vitals keys, tables, point sets, snapshot history.
+    """
+    ALTER TABLE runs ADD COLUMN vitals TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE tables (
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        rows TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (run_id, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE point_sets (
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        points TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (run_id, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE snapshot_keys (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        first_step INTEGER NOT NULL,
+        next_age INTEGER NOT NULL,
+        last_version INTEGER NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE snapshots (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        ts REAL NOT NULL,
+        reason TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (run_id, key, version)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

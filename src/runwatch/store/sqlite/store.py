@@ -29,7 +29,7 @@ from runwatch.store.base import (
     TokenInfo,
 )
 from runwatch.store.prepare import PreparedBatch
-from runwatch.store.sqlite import control, queries, records
+from runwatch.store.sqlite import control, objects, queries, records
 from runwatch.store.sqlite.ingest import ingest_job
 from runwatch.store.sqlite.points import PointWriter
 from runwatch.store.sqlite.retention import drop_raw
@@ -39,6 +39,7 @@ from runwatch.store.sqlite.writer import SqliteWriter
 T = TypeVar("T")
 _encode = msgspec.json.encode
 MAX_RUNS_LISTED = 1000
+VITALS_HISTORY = 120  # samples per vital in a page's first view
 _TOKEN_SELECT = (
     "SELECT id, prefix, name, scope, project, created_at, expires_at, revoked_at FROM tokens"
 )
@@ -137,7 +138,7 @@ class SqliteStore:
             now = time.time()
             conn.execute(
                 f"INSERT INTO runs ({records.RUN_COLUMNS}) VALUES"
-                " (?,?,?,?,?,?,'running',?,?,NULL,?,NULL,NULL,1,'{}',?,?,?)",
+                " (?,?,?,?,?,?,'running',?,?,NULL,?,NULL,NULL,1,'{}',?,?,?,'[]')",
                 (run_id, spec.project, name, spec.group, _encode(spec.tags).decode(),
                  _encode(spec.config).decode(), now, now, now, _encode(spec.snapshot).decode(),
                  now, spec.heartbeat),
@@ -250,6 +251,19 @@ class SqliteStore:
             lambda conn: queries.events(conn, run_id, after, limit, kind, newest_first)
         )
 
+    async def entity_events(self, run_id: str, entity: str, limit: int) -> list[EventRecord]:
+        return await self._read(lambda conn: queries.entity_events(conn, run_id, entity, limit))
+
+    async def snapshot_versions(self, run_id: str, key: str) -> list[dict[str, Any]]:
+        return await self._read(lambda conn: objects.snapshot_versions(conn, run_id, key))
+
+    async def snapshot_value(self, run_id: str, key: str, version: int | None) -> Any:
+        return await self._read(lambda conn: objects.snapshot_value(conn, run_id, key, version))
+
+    async def sticky(self, run_id: str, kind: Literal["tables", "point_sets"]) -> dict[str, Any]:
+        read = objects.tables if kind == "tables" else objects.point_sets
+        return await self._read(lambda conn: read(conn, run_id))
+
     async def metric_keys(self, run_id: str) -> list[str]:
         return await self._read(lambda conn: queries.metric_keys(conn, run_id))
 
@@ -277,7 +291,17 @@ class SqliteStore:
             keys = queries.metric_keys(conn, run_id)
             metrics = queries.metrics(conn, run_id, keys, None, None, max_points, "step")
             events = queries.events(conn, run_id, 0, events_limit, None, newest_first=True)
-            return RunState(run=run, seq=run.seq, metrics=metrics, events=events)
+            vital_keys = list(dict.fromkeys(run.vitals + [k for k in keys if k.startswith("sys/")]))
+            return RunState(
+                run=run,
+                seq=run.seq,
+                metrics=metrics,
+                events=events,
+                vitals=queries.tails(conn, run_id, vital_keys, VITALS_HISTORY),
+                tables=objects.tables(conn, run_id),
+                point_sets=objects.point_sets(conn, run_id),
+                snapshots=objects.snapshot_keys(conn, run_id),
+            )
 
         return await self._read(read)
 

@@ -1,0 +1,66 @@
+"""Routes for a run's sticky state: entity histories, snapshot history, tables, point sets."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from runwatch.server.api import READ, json_response, run_or_404, store_of
+from runwatch.server.errors import ApiError
+
+router = APIRouter(prefix="/api/v1", dependencies=READ)
+MAX_ENTITY_EVENTS = 5_000
+
+
+@router.get("/runs/{run_id}/entities/{entity}/events")
+async def entity_events(
+    request: Request, run_id: str, entity: str, limit: int = Query(1000, ge=1, le=MAX_ENTITY_EVENTS)
+) -> Response:
+    """Every event of one entity (birth, merge, split, deprecate, …), oldest first."""
+    await run_or_404(request, run_id)
+    events = await store_of(request).entity_events(run_id, entity, limit)
+    return json_response({"entity": entity, "events": events})
+
+
+@router.get("/runs/{run_id}/snapshots/{key:path}")
+async def snapshot_history(
+    request: Request, run_id: str, key: str, at: int | None = Query(None, ge=1)
+) -> Response:
+    """The kept versions of a key; with ``at=VERSION`` (or ``at`` omitted and ``latest``) a value."""
+    await run_or_404(request, run_id)
+    store = store_of(request)
+    versions = await store.snapshot_versions(run_id, key)
+    if not versions:
+        raise ApiError(404, "snapshot_not_found", f"no snapshot key {key!r}", "key")
+    try:
+        value = await store.snapshot_value(run_id, key, at)
+    except KeyError:
+        raise ApiError(
+            404, "snapshot_not_found", f"no kept version {at} of {key!r}", "at"
+        ) from None
+    return json_response({"key": key, "versions": versions, "current": value})
+
+
+async def _sticky(
+    request: Request, run_id: str, kind: Literal["tables", "point_sets"], name: str
+) -> Response:
+    await run_or_404(request, run_id)
+    found = (await store_of(request).sticky(run_id, kind)).get(name)
+    if found is None:
+        what = "table" if kind == "tables" else "point set"
+        raise ApiError(404, f"{what.replace(' ', '_')}_not_found", f"no {what} {name!r}", "name")
+    return json_response({"name": name, **found})
+
+
+@router.get("/runs/{run_id}/tables/{name}")
+async def table(request: Request, run_id: str, name: str) -> Response:
+    """A table's latest rows (replace) or its newest ``max_rows`` rows (append)."""
+    return await _sticky(request, run_id, "tables", name)
+
+
+@router.get("/runs/{run_id}/points/{name}")
+async def point_set(request: Request, run_id: str, name: str) -> Response:
+    """A point set's latest points (at most its cap)."""
+    return await _sticky(request, run_id, "point_sets", name)

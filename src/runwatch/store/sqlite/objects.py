@@ -1,0 +1,158 @@
+"""A run's sticky state on the writer thread: tables, point sets, snapshot history, vitals.
+
+Each keeps only its latest (bounded) state; every change is one journaled live message.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+import msgspec
+
+from runwatch.protocol import PointSetIn, SnapshotIn, TableIn
+from runwatch.store import snapshots as history
+from runwatch.store.base import Record
+from runwatch.store.sqlite import records
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+POINT_SET_CAP = 4_000  # FIFO cap of an appended point set unless the producer says otherwise
+TABLE_APPEND_CAP = 1_000  # rows kept by an appended table unless the producer says otherwise
+
+
+def write_table(conn: sqlite3.Connection, run_id: str, t: TableIn) -> Record:
+    row = conn.execute(
+        "SELECT version, rows FROM tables WHERE run_id = ? AND name = ?", (run_id, t.name)
+    ).fetchone()
+    version = (row[0] if row else 0) + 1
+    rows = t.rows
+    if t.mode == "append":
+        cap = t.max_rows or TABLE_APPEND_CAP
+        rows = ((_decode(row[1]) if row else []) + t.rows)[-cap:]
+    conn.execute(
+        "INSERT OR REPLACE INTO tables VALUES (?,?,?,?,?)",
+        (run_id, t.name, version, _encode(rows), time.time()),
+    )
+    message = {"type": "table", "name": t.name, "version": version, "mode": t.mode, "rows": t.rows}
+    if t.mode == "append":
+        message["max_rows"] = t.max_rows or TABLE_APPEND_CAP
+    return records.live_message(conn, run_id, message)
+
+
+def write_point_set(conn: sqlite3.Connection, run_id: str, p: PointSetIn) -> Record:
+    row = conn.execute(
+        "SELECT version, points FROM point_sets WHERE run_id = ? AND name = ?", (run_id, p.name)
+    ).fetchone()
+    version = (row[0] if row else 0) + 1
+    cap = p.cap or POINT_SET_CAP
+    points = p.points if p.replace else (_decode(row[1]) if row else []) + p.points
+    points = points[-cap:]
+    conn.execute(
+        "INSERT OR REPLACE INTO point_sets VALUES (?,?,?,?,?)",
+        (run_id, p.name, version, _encode(points), time.time()),
+    )
+    message = {
+        "type": "points_set", "name": p.name, "version": version, "replace": p.replace,
+        "cap": cap, "points": p.points[-cap:],
+    }  # fmt: skip
+    return records.live_message(conn, run_id, message)
+
+
+def write_snapshot(conn: sqlite3.Connection, run_id: str, snap: SnapshotIn) -> list[Record]:
+    """Keep this version if the retention rule says so (see ``store.snapshots``)."""
+    key_row = conn.execute(
+        "SELECT first_step, next_age, last_version FROM snapshot_keys WHERE run_id = ? AND key = ?",
+        (run_id, snap.key),
+    ).fetchone()
+    first_step, next_age, last_version = key_row if key_row else (None, 1, 0)
+    previous = None
+    if key_row is not None:
+        (prev_json,) = conn.execute(
+            "SELECT value FROM snapshots WHERE run_id = ? AND key = ? ORDER BY version DESC LIMIT 1",
+            (run_id, snap.key),
+        ).fetchone() or (b"null",)
+        previous = _decode(prev_json)
+    reason = history.reason_to_keep(
+        first_step, next_age, previous, snap.step, snap.value, history.EPSILON
+    )
+    if reason is None:
+        return []
+    first = snap.step if first_step is None else first_step
+    version = last_version + 1
+    conn.execute(
+        "INSERT INTO snapshots VALUES (?,?,?,?,?,?,?)",
+        (run_id, snap.key, version, snap.step, snap.ts, reason, _encode(snap.value)),
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO snapshot_keys VALUES (?,?,?,?,?)",
+        (run_id, snap.key, first, history.next_age_after(first, snap.step, next_age), version),
+    )
+    kept = conn.execute(
+        "SELECT version, reason FROM snapshots WHERE run_id = ? AND key = ? ORDER BY version",
+        (run_id, snap.key),
+    ).fetchall()
+    drop = history.to_drop(kept)
+    conn.executemany(
+        "DELETE FROM snapshots WHERE run_id = ? AND key = ? AND version = ?",
+        [(run_id, snap.key, v) for v in drop],
+    )
+    message = {
+        "type": "snapshot", "key": snap.key, "version": version, "step": snap.step,
+        "ts": snap.ts, "reason": reason, "dropped": drop,
+    }  # fmt: skip
+    return [records.live_message(conn, run_id, message)]
+
+
+def add_vitals(conn: sqlite3.Connection, run_id: str, keys: list[str]) -> None:
+    (current,) = conn.execute("SELECT vitals FROM runs WHERE id = ?", (run_id,)).fetchone()
+    known = _decode(current)
+    fresh = [k for k in dict.fromkeys(keys) if k not in known]
+    if fresh:
+        conn.execute("UPDATE runs SET vitals = ? WHERE id = ?", (_encode(known + fresh), run_id))
+
+
+# -- reads ----------------------------------------------------------------------------------
+def tables(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
+    rows = conn.execute("SELECT name, version, rows FROM tables WHERE run_id = ?", (run_id,))
+    return {name: {"version": v, "rows": _decode(r)} for name, v, r in rows}
+
+
+def point_sets(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
+    rows = conn.execute("SELECT name, version, points FROM point_sets WHERE run_id = ?", (run_id,))
+    return {name: {"version": v, "points": _decode(p)} for name, v, p in rows}
+
+
+def snapshot_keys(conn: sqlite3.Connection, run_id: str) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT key, count(*) FROM snapshots WHERE run_id = ? GROUP BY key ORDER BY key", (run_id,)
+    )
+    return dict(rows.fetchall())
+
+
+def snapshot_versions(conn: sqlite3.Connection, run_id: str, key: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT version, step, ts, reason FROM snapshots WHERE run_id = ? AND key = ? ORDER BY version",
+        (run_id, key),
+    )
+    return [{"version": v, "step": s, "ts": t, "reason": r} for v, s, t, r in rows]
+
+
+def snapshot_value(conn: sqlite3.Connection, run_id: str, key: str, version: int | None) -> Any:
+    """The value of one kept version (the latest when ``version`` is None); KeyError if none."""
+    sql = "SELECT version, step, ts, reason, value FROM snapshots WHERE run_id = ? AND key = ?"
+    args: list[Any] = [run_id, key]
+    if version is not None:
+        sql += " AND version = ?"
+        args.append(version)
+    row = conn.execute(sql + " ORDER BY version DESC LIMIT 1", args).fetchone()
+    if row is None:
+        raise KeyError(key)
+    return {
+        "version": row[0],
+        "step": row[1],
+        "ts": row[2],
+        "reason": row[3],
+        "value": _decode(row[4]),
+    }

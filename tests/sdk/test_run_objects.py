@@ -1,0 +1,123 @@
+"""Tables, point sets, snapshot history, vitals and entity histories, from SDK to API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import runwatch
+from runwatch.sdk.run import Run
+from runwatch.sdk.sender import SenderConfig
+from tests.servers import ServerProcess, wait_until
+
+
+def test_snapshot_history_keeps_log_spaced_and_changed_versions(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    with runwatch.init(project="obj", url=server.url, run_dir=tmp_path) as run:
+        for step in range(200):
+            run.log({"x": 1.0}, step=step)
+            footprint = [1.0, 2.0, 3.0] if step < 50 else [1.0, 2.0, 9.0]
+            run.snapshot("neuron/7", footprint)
+            run.snapshot("label", "stable")
+    with server.client() as c:
+        history = c.get(f"/api/v1/runs/{run.id}/snapshots/neuron/7").json()
+        steps = [(v["step"], v["reason"]) for v in history["versions"]]
+        assert steps == [(0, "first"), (1, "age"), (2, "age"), (4, "age"), (8, "age"), (16, "age"),
+                         (32, "age"), (50, "change"), (64, "age"), (128, "age")]  # fmt: skip
+        assert history["current"]["value"] == [1.0, 2.0, 9.0]
+        first = c.get(f"/api/v1/runs/{run.id}/snapshots/neuron/7", params={"at": 1}).json()
+        assert first["current"] == {
+            "version": 1,
+            "step": 0,
+            "ts": first["current"]["ts"],
+            "reason": "first",
+            "value": [1.0, 2.0, 3.0],
+        }
+        labels = c.get(f"/api/v1/runs/{run.id}/snapshots/label").json()["versions"]
+        assert all(v["reason"] in ("first", "age") for v in labels)
+        assert c.get(f"/api/v1/runs/{run.id}/snapshots/nope").status_code == 404
+
+
+def test_snapshot_history_stays_bounded(server: ServerProcess, tmp_path: Path) -> None:
+    with runwatch.init(project="obj", url=server.url, run_dir=tmp_path) as run:
+        for step in range(300):
+            run.log({"x": 1.0}, step=step)
+            run.snapshot("hist", [float(step % 2), float((step + 1) % 2)])  # changes every step
+    with server.client() as c:
+        versions = c.get(f"/api/v1/runs/{run.id}/snapshots/hist").json()["versions"]
+    assert len(versions) == 64
+    assert versions[0]["reason"] == "first" and versions[-1]["step"] == 299
+    assert {v["step"] for v in versions} >= {0, 1, 2, 4, 8, 16, 32, 64, 128, 256}
+
+
+def test_tables_replace_and_append_bounded(server: ServerProcess, tmp_path: Path) -> None:
+    with runwatch.init(project="obj", url=server.url, run_dir=tmp_path) as run:
+        run.table("leaderboard", [{"model": "a", "score": 0.5}])
+        run.table("leaderboard", [{"model": "b", "score": 0.9}, {"model": "a", "score": 0.5}])
+        for i in range(30):
+            run.table("trials", [{"trial": i}], mode="append", max_rows=10)
+    with server.client() as c:
+        board = c.get(f"/api/v1/runs/{run.id}/tables/leaderboard").json()
+        assert board["version"] == 2 and [r["model"] for r in board["rows"]] == ["b", "a"]
+        trials = c.get(f"/api/v1/runs/{run.id}/tables/trials").json()["rows"]
+        assert [r["trial"] for r in trials] == list(range(20, 30))
+        assert c.get(f"/api/v1/runs/{run.id}/tables/none").status_code == 404
+
+
+def test_republished_point_sets_stay_at_the_cap(server: ServerProcess, tmp_path: Path) -> None:
+    cycle = [
+        {"x": float(i), "y": float(i % 13), "cluster": i % 5, "label": f"p{i}"} for i in range(600)
+    ]
+    with runwatch.init(project="obj", url=server.url, run_dir=tmp_path) as run:
+        for _ in range(200):  # the leak scenario: the same points again and again, appended
+            run.points("embedding", cycle, replace=False)
+        run.log({"x": 1.0})
+    with server.client() as c:
+        stored = c.get(f"/api/v1/runs/{run.id}/points/embedding").json()
+        assert len(stored["points"]) == 4000 and stored["version"] == 200
+    with runwatch.init(project="obj", url=server.url, run_dir=tmp_path / "again") as run2:
+        run2.points("embedding", cycle, replace=False)
+        run2.points("embedding", cycle, replace=True)
+    with server.client() as c:
+        assert len(c.get(f"/api/v1/runs/{run2.id}/points/embedding").json()["points"]) == 600
+
+
+def test_entity_history_and_the_hydration_state(server: ServerProcess, tmp_path: Path) -> None:
+    spec = {
+        "id": "objstate1",
+        "project": "obj",
+        "name": "s",
+        "group": None,
+        "tags": [],
+        "config": {},
+    }
+    run = Run(spec, [server.url], None, tmp_path, SenderConfig(vitals_interval=0.05))
+    for step in range(20):
+        run.log({"loss": 1.0 / (step + 1)}, step=step)
+        run.log({"gpu_temp": 60.0 + step}, step=step, vital=True)
+        run.event(
+            "birth" if step == 0 else "merge", entity=47 if step % 2 == 0 else "n-3", size=step
+        )
+    run.table("leaderboard", [{"model": "a"}])
+    run.points("embedding", [{"x": 1.0, "y": 2.0}])
+    run.snapshot("footprint", [1.0, 2.0])
+    with server.client() as c:
+
+        def sys_vitals() -> bool:
+            run.log({"tick": 1.0})
+            return any(
+                k.startswith("sys/") for k in c.get(f"/api/v1/runs/{run.id}/state").json()["vitals"]
+            )
+
+        wait_until(sys_vitals, 15, what="system vitals")
+        run.finish()
+        events = c.get(f"/api/v1/runs/{run.id}/entities/47/events").json()["events"]
+        assert [e["payload"]["size"] for e in events] == list(range(0, 20, 2))
+        named = c.get(f"/api/v1/runs/{run.id}/entities/n-3/events").json()["events"]
+        assert len(named) == 10 and all(e["entity"] == "n-3" for e in named)
+        state = c.get(f"/api/v1/runs/{run.id}/state").json()
+    assert state["run"]["vitals"] == ["gpu_temp"]
+    assert state["vitals"]["gpu_temp"]["x"][-1] == 19 and "sys/cpu_percent" in state["vitals"]
+    assert state["tables"]["leaderboard"]["rows"] == [{"model": "a"}]
+    assert state["point_sets"]["embedding"]["points"] == [{"x": 1.0, "y": 2.0}]
+    assert state["snapshots"] == {"footprint": 1}
