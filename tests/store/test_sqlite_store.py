@@ -14,6 +14,7 @@ from runwatch.protocol import Batch, EventIn, PointRow, RunCreate, StatusIn, enc
 from runwatch.store.base import Committed, IngestError
 from runwatch.store.prepare import prepare_batch
 from runwatch.store.sqlite import SqliteStore
+from runwatch.store.sqlite.retention import trim_journals
 from runwatch.store.sqlite.schema import SCHEMA_VERSION
 from tests.store.aio import run
 
@@ -237,3 +238,22 @@ def test_chunks_fill_across_batches_restarts_and_late_points(tmp_path: Path) -> 
     sizes = [n for (n,) in conn.execute("SELECT n FROM chunks ORDER BY rowid")]
     conn.close()
     assert sum(sizes) == len(expected) and max(sizes) <= 4096 and len(sizes) <= 4
+
+
+def test_journal_trim_keeps_the_newest_records(tmp_path: Path) -> None:
+    async def fill(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p", id="journal1"))
+        for i in range(30):
+            await store.ingest(r.id, prepare_batch(batch(i + 1, [(i, {"x": 1.0})])))
+        return r.id
+
+    run_id = run(with_store(tmp_path, fill))
+    conn = sqlite3.connect(tmp_path / "runwatch.sqlite3")
+    with conn:
+        assert trim_journals(conn, keep=10) == 21
+    seqs = [
+        s
+        for (s,) in conn.execute("SELECT seq FROM journal WHERE run_id = ? ORDER BY seq", (run_id,))
+    ]
+    conn.close()
+    assert seqs == list(range(22, 32))

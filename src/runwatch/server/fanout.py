@@ -22,7 +22,8 @@ LiveItem = tuple[int, str]  # (seq, the record's JSON text)
 QUEUE_MAX_ITEMS = 2048
 QUEUE_MAX_CHARS = 8 * 1024 * 1024
 REPLAY_PAGE = 500
-# A client further behind than this many records gets a reset instead of a replay.
+# A client further behind than this many records gets a reset instead of a replay (the store
+# keeps at least this much journal: see store.sqlite.retention.JOURNAL_KEEP).
 RESET_LAG = 20_000
 FRAME_MAX_ITEMS = 256
 

@@ -1,9 +1,27 @@
-"""Retention: drop raw chunks past a project's limits; the pyramid keeps their aggregates."""
+"""Retention: drop raw chunks past a project's limits (the pyramid keeps their aggregates), and
+trim each run's live journal to its newest records."""
 
 from __future__ import annotations
 
 import math
 import sqlite3
+
+# Records of each run's journal kept for replay. A client further behind than this is told to
+# re-hydrate (``reset``) anyway, so older records only cost disk.
+JOURNAL_KEEP = 50_000
+
+
+def trim_journals(conn: sqlite3.Connection, keep: int = JOURNAL_KEEP) -> int:
+    """Delete journal records more than ``keep`` behind their run's newest; return how many."""
+    deleted = 0
+    for run_id, seq in conn.execute(
+        "SELECT id, seq FROM runs WHERE seq > ?", (keep,)
+    ).fetchall():
+        cursor = conn.execute(
+            "DELETE FROM journal WHERE run_id = ? AND seq <= ?", (run_id, seq - keep)
+        )
+        deleted += cursor.rowcount
+    return deleted
 
 
 def drop_raw(conn: sqlite3.Connection, now: float, project: str | None) -> int:

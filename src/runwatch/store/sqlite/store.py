@@ -32,7 +32,7 @@ from runwatch.store.prepare import PreparedBatch
 from runwatch.store.sqlite import control, objects, queries, records
 from runwatch.store.sqlite.ingest import ingest_job
 from runwatch.store.sqlite.points import PointWriter
-from runwatch.store.sqlite.retention import drop_raw
+from runwatch.store.sqlite.retention import drop_raw, trim_journals
 from runwatch.store.sqlite.schema import migrate
 from runwatch.store.sqlite.writer import SqliteWriter
 
@@ -378,7 +378,11 @@ class SqliteStore:
         return await self._write(job)
 
     async def apply_retention(self, now: float) -> int:
-        return await self._write(lambda conn: (self._drop_raw(conn, now, None), []))
+        def job(conn: sqlite3.Connection) -> tuple[int, list[Committed]]:
+            trim_journals(conn)
+            return self._drop_raw(conn, now, None), []
+
+        return await self._write(job)
 
     def _drop_raw(self, conn: sqlite3.Connection, now: float, project: str | None) -> int:
         dropped = drop_raw(conn, now, project)
