@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import httpx
+import msgspec
 
 Point = list[Any]  # [step, unix_ts, {key: value}], as the batches endpoint takes it
 
@@ -61,6 +62,23 @@ class Producer:
         assert response.status_code == 200, response.text
         ack: dict[str, Any] = response.json()
         return ack
+
+    def send_series(self, key: str, steps: Sequence[int], values: Sequence[float]) -> None:
+        """Post one metric's points fast: batches of 50,000 rows, encoded by msgspec."""
+        now = time.time()
+        for at in range(0, len(steps), 50_000):
+            points = [
+                [steps[i], now + steps[i] * 1e-3, {key: values[i]}]
+                for i in range(at, min(at + 50_000, len(steps)))
+            ]
+            body = {"producer": self.name, "batch_seq": next(self._seq), "points": points}
+            response = self.client.post(
+                f"/api/v1/runs/{self.run_id}/batches",
+                content=msgspec.json.encode(body),
+                headers={"Content-Type": "application/json"},
+                timeout=120,
+            )
+            assert response.status_code == 200, response.text
 
     def finish(self, state: str = "succeeded", **fields: Any) -> dict[str, Any]:
         return self.send(status={"state": state, **fields})

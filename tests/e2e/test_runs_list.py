@@ -150,6 +150,10 @@ def test_screenshot_of_a_busy_runs_list(
     expect(page.locator("#runs-body tr")).to_have_count(len(specs))
     expect(page.locator("#run-counts")).to_have_text("6 runs · 2 running")
     expect(page.locator("#project-filter option")).to_have_count(4)
+    checks = page.locator("#runs-body .run-select")
+    checks.nth(0).check()
+    checks.nth(2).check()
+    expect(page.locator("#compare-link")).to_have_text("Compare 2")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "runs-list.png"))
     assert page.console_errors == []

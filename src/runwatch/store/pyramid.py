@@ -1,7 +1,7 @@
 """The aggregate pyramid: per series and axis, aligned blocks of x with min/max/sum/count/last.
 
 Level k groups x into blocks ``[b * W_k, (b + 1) * W_k)`` with ``W_k = BASE * FACTOR**k``,
-on two axes: step (widths 64, 512, 4096, …) and wall time (1 s, 8 s, 64 s, …). Aggregates
+on two axes: step (widths 256, 2048, 16384, …) and wall time (1 s, 8 s, 64 s, …). Aggregates
 merge exactly (min of mins, sum of sums, …), so blocks are updated incrementally by every batch,
 late and out-of-order ones included, and a range query reads at most a few thousand block rows
 however long the series is. Backend-neutral: backends store :class:`Block` rows and merge them
@@ -24,7 +24,7 @@ from runwatch.store.base import Series
 
 FACTOR = 8
 LEVELS = 8
-AXES: dict[str, tuple[int, float]] = {"step": (0, 64.0), "time": (1, 1.0)}  # axis id, level-0 width
+AXES: dict[str, tuple[int, float]] = {"step": (0, 256.0), "time": (1, 1.0)}  # id, level-0 width
 
 
 def width(axis: Literal["step", "time"], level: int) -> float:

@@ -101,7 +101,6 @@ ON CONFLICT (series_id, axis, level, block) DO UPDATE SET
     last = CASE WHEN excluded.last_x >= last_x THEN excluded.last ELSE last END,
     last_x = max(last_x, excluded.last_x)
 """
-_BLOCK_COLUMNS = "level, block, n, nf, vmin, vmax, vsum, first_x, last_x, last"
 
 
 def pyramid_rows(sid: int, col: SeriesColumns) -> Iterator[tuple[Any, ...]]:
@@ -110,14 +109,6 @@ def pyramid_rows(sid: int, col: SeriesColumns) -> Iterator[tuple[Any, ...]]:
         axis_id = pyramid.AXES[axis][0]
         for blk in pyramid.build_blocks(axis, xs, col.value):  # type: ignore[arg-type]
             yield (sid, axis_id, *msgspec.structs.astuple(blk))
-
-
-def _block(row: tuple[Any, ...]) -> pyramid.Block:
-    # SQLite stores a NaN ``last`` as NULL.
-    level, block, n, nf, vmin, vmax, vsum, first_x, last_x, last = row
-    return pyramid.Block(
-        level, block, n, nf, vmin, vmax, vsum, first_x, last_x, math.nan if last is None else last
-    )
 
 
 def _raw(
@@ -202,23 +193,34 @@ def _from_pyramid(
         first, stop = math.floor(lo / w), math.floor(end / w) + 1
     else:  # blocks wholly inside [lo, hi]; the partial ones at the edges come from raw points
         first, stop = math.ceil(lo / w), math.floor(end / w)
+    if first >= stop:
+        stop = first
+    bucket = pyramid.bucket_width(x, level, lo, hi, max_points)
+    # Whole blocks are merged into buckets by SQLite (C speed, however many blocks); bucket b
+    # holds blocks b * m .. (b + 1) * m - 1, since buckets are a multiple m of the block width.
+    m = round(bucket / w)
+    args = (m, sid, pyramid.AXES[x][0], level, first, stop)
+    where = "WHERE series_id = ? AND axis = ? AND level = ? AND block >= ? AND block < ?"
     blocks = [
-        _block(r)
-        for r in conn.execute(
-            f"SELECT {_BLOCK_COLUMNS} FROM pyramid WHERE series_id = ? AND axis = ?"
-            " AND level = ? AND block >= ? AND block < ? ORDER BY block",
-            (sid, pyramid.AXES[x][0], level, first, stop),
+        pyramid.Block(level, b, n, nf, vmin, vmax, vsum, fx, lx, math.nan)
+        for b, n, nf, vmin, vmax, vsum, fx, lx in conn.execute(
+            "SELECT block / ? AS b, sum(n), sum(nf), min(vmin), max(vmax), sum(vsum),"
+            f" min(first_x), max(last_x) FROM pyramid {where} GROUP BY b",
+            args,
         )
     ]
-    if first >= stop:
-        blocks = []
-        stop = first
+    # With one max() aggregate SQLite takes bare columns from that row: each bucket's last.
+    lasts = dict(
+        (b, math.nan if last is None else last)
+        for b, last, _ in conn.execute(
+            f"SELECT block / ? AS b, last, max(last_x) FROM pyramid {where} GROUP BY b", args
+        )
+    )
+    for blk in blocks:
+        blk.last = lasts[blk.block]
     edges: list[pyramid.Block] = []
     if not whole_edges:
         for a, b in ((lo, math.nextafter(first * w, -math.inf)), (stop * w, hi)):
             if a <= b:
                 edges += pyramid.blocks_of(*_raw(conn, sid, col, x, a, b), w, level)
-    return pyramid.buckets_from_blocks(
-        sorted(edges + blocks, key=lambda blk: blk.first_x),
-        pyramid.bucket_width(x, level, lo, hi, max_points),
-    )
+    return pyramid.buckets_from_blocks(sorted(edges + blocks, key=lambda blk: blk.first_x), bucket)

@@ -14,9 +14,7 @@ JOURNAL_KEEP = 50_000
 def trim_journals(conn: sqlite3.Connection, keep: int = JOURNAL_KEEP) -> int:
     """Delete journal records more than ``keep`` behind their run's newest; return how many."""
     deleted = 0
-    for run_id, seq in conn.execute(
-        "SELECT id, seq FROM runs WHERE seq > ?", (keep,)
-    ).fetchall():
+    for run_id, seq in conn.execute("SELECT id, seq FROM runs WHERE seq > ?", (keep,)).fetchall():
         cursor = conn.execute(
             "DELETE FROM journal WHERE run_id = ? AND seq <= ?", (run_id, seq - keep)
         )
