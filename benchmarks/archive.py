@@ -89,7 +89,7 @@ async def runwatch_queries(store: SqliteStore, run_id: str, n: int) -> dict[str,
     loop = asyncio.get_running_loop()
     full = await asyncio.to_thread(lambda: median_ms(lambda: query(None, None)))
     narrow = await asyncio.to_thread(lambda: median_ms(lambda: query(*window)))
-    result = (await store.metrics(run_id, ["v"], None, None, MAX_POINTS, "step"))["v"]
+    result = (await store.metrics(run_id, ["v"], None, None, MAX_POINTS, "step")).series["v"]
     return {"full_ms": full, "window_ms": narrow, "buckets": len(result.x), "max": max(result.max)}
 
 

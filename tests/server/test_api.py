@@ -51,7 +51,8 @@ def test_ingest_then_query_metrics_events_and_state(server: ServerProcess) -> No
         ).json()
         loss = metrics["series"]["loss"]
         assert loss["mode"] == "buckets" and len(loss["x"]) <= 10 and loss["width"] == 7
-        assert sum(loss["count"]) == 50
+        assert sum(loss["count"]) == 50 and loss["finite"] == loss["count"]
+        assert loss["last_x"][-1] == 49 and metrics["seq"] == 3
         evs = c.get(f"/api/v1/runs/{run_id}/events", params={"after": 1}).json()["events"]
         assert [(e["kind"], e["entity"], e["payload"]) for e in evs] == [("birth", 7, {"size": 3})]
         state = c.get(f"/api/v1/runs/{run_id}/state").json()

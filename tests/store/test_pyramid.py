@@ -78,7 +78,9 @@ def test_buckets_equal_brute_force(
                 for i, b in enumerate(batches):
                     rows = [PointRow(x, 1000.0 + x, {"v": wire(v)}) for x, v in b]
                     await store.ingest(r.id, prepare_batch(Batch("p", i + 1, points=rows)))
-                return (await store.metrics(r.id, ["v"], start, end, max_points, "step"))["v"]
+                return (await store.metrics(r.id, ["v"], start, end, max_points, "step")).series[
+                    "v"
+                ]
             finally:
                 await store.close()
 

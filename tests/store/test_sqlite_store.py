@@ -44,7 +44,7 @@ def test_points_round_trip_exactly(tmp_path: Path) -> None:
         r = await store.create_run(RunCreate(project="p", config={"lr": 0.1}))
         rows = [(i, {"loss": 1 / (i + 1), "acc": i * 0.5}) for i in range(300)]
         ack = await store.ingest(r.id, prepare_batch(batch(1, rows)))
-        series = await store.metrics(r.id, ["loss", "acc"], None, None, 1000, "step")
+        series = (await store.metrics(r.id, ["loss", "acc"], None, None, 1000, "step")).series
         return ack, series, await store.get_run(r.id)
 
     ack, series, info = run(with_store(tmp_path, work))
@@ -62,7 +62,7 @@ def test_retried_batch_is_stored_once(tmp_path: Path) -> None:
         b = prepare_batch(batch(7, [(0, {"x": 1.0}), (1, {"x": 2.0})], events=1))
         first = await store.ingest(r.id, b)
         second = await store.ingest(r.id, b)
-        series = await store.metrics(r.id, ["x"], None, None, 100, "step")
+        series = (await store.metrics(r.id, ["x"], None, None, 100, "step")).series
         return first, second, series, committed
 
     first, second, series, committed = run(with_store(tmp_path, work))
@@ -102,7 +102,7 @@ def test_unknown_run_fails_alone_in_its_group(tmp_path: Path) -> None:
         ]
         bad = store.ingest("nope", prepare_batch(batch(99, [(0, {"x": 1.0})])))
         results = await asyncio.gather(*good[:10], bad, *good[10:], return_exceptions=True)
-        return results, await store.metrics(r.id, ["x"], None, None, 100, "step")
+        return results, (await store.metrics(r.id, ["x"], None, None, 100, "step")).series
 
     results, series = run(with_store(tmp_path, work))
     errors = [r for r in results if isinstance(r, Exception)]
@@ -121,7 +121,7 @@ def test_non_finite_values_are_kept_distinct(tmp_path: Path) -> None:
             (4, {"v": None}),
         ]
         await store.ingest(r.id, prepare_batch(batch(1, rows)))
-        return await store.metrics(r.id, ["v"], None, None, 100, "step")
+        return (await store.metrics(r.id, ["v"], None, None, 100, "step")).series
 
     series = run(with_store(tmp_path, work))
     assert series["v"].value == [1.0, "nan", "inf", "-inf", "nan"]
@@ -136,7 +136,7 @@ def test_buckets_keep_spikes_and_match_brute_force(tmp_path: Path) -> None:
         r = await store.create_run(RunCreate(project="p"))
         rows = [(i, {"v": "nan" if math.isnan(v) else v}) for i, v in enumerate(values)]
         await store.ingest(r.id, prepare_batch(batch(1, rows)))
-        return await store.metrics(r.id, ["v"], None, None, 100, "step")
+        return (await store.metrics(r.id, ["v"], None, None, 100, "step")).series
 
     s = run(with_store(tmp_path, work))["v"]
     assert s.mode == "buckets" and len(s.x) <= 100 and s.width is not None
@@ -223,8 +223,8 @@ def test_chunks_fill_across_batches_restarts_and_late_points(tmp_path: Path) -> 
         rows = [(s, {"v": float(s)}) for s in range(5000, 5100)]
         expected.extend((s, float(s)) for s, _ in rows)
         await store.ingest("chunky01", prepare_batch(batch(102, rows)))
-        full = await store.metrics("chunky01", ["v"], None, None, 10_000, "step")
-        window = await store.metrics("chunky01", ["v"], 1990, 2010, 10_000, "step")
+        full = (await store.metrics("chunky01", ["v"], None, None, 10_000, "step")).series
+        window = (await store.metrics("chunky01", ["v"], 1990, 2010, 10_000, "step")).series
         return full["v"], window["v"]
 
     run(with_store(tmp_path, first))

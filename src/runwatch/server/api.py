@@ -177,8 +177,8 @@ async def get_metrics(
     store = store_of(request)
     await run_or_404(request, run_id)
     names = [k for k in keys.split(",") if k] if keys else await store.metric_keys(run_id)
-    series = await store.metrics(run_id, names, start, end, max_points, x)
-    return json_response({"run": run_id, "x": x, "series": series})
+    result = await store.metrics(run_id, names, start, end, max_points, x)
+    return json_response({"run": run_id, "x": x, "seq": result.seq, "series": result.series})
 
 
 @router.get("/runs/{run_id}/sparklines", dependencies=READ)

@@ -87,8 +87,9 @@ class Series(msgspec.Struct, omit_defaults=True):
 
     Columns line up index by index. Raw mode fills ``x`` and ``value``; bucket mode fills
     ``width`` (buckets are ``[b * width, (b + 1) * width)``), ``x`` (the first x in the bucket),
-    ``min``, ``max``, ``mean`` (over finite values), ``count`` (all points, NaN included) and
-    ``last``. Values are wire values (see ``protocol.encode_value``).
+    ``min``, ``max``, ``mean`` (over finite values), ``count`` (all points, NaN included),
+    ``finite`` (the finite ones), ``last`` and ``last_x`` (the value and x of the bucket's last
+    point). Values are wire values (see ``protocol.encode_value``).
     """
 
     mode: Literal["raw", "buckets"]
@@ -100,6 +101,16 @@ class Series(msgspec.Struct, omit_defaults=True):
     mean: list[Any] | None = None
     count: list[int] | None = None
     last: list[Any] | None = None
+    finite: list[int] | None = None
+    last_x: list[float] | None = None
+
+
+class MetricsResult(msgspec.Struct):
+    """Series of several keys, and the run's ``seq`` read in the same snapshot (so a client can
+    fold in exactly the live records that came after)."""
+
+    seq: int
+    series: dict[str, Series]
 
 
 class RunState(msgspec.Struct):
@@ -207,7 +218,7 @@ class Store(Protocol):
         end: float | None,
         max_points: int,
         x: Literal["step", "time"],
-    ) -> dict[str, Series]: ...
+    ) -> MetricsResult: ...
 
     async def state(self, run_id: str, max_points: int, events_limit: int) -> RunState | None: ...
 

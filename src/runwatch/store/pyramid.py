@@ -141,6 +141,8 @@ def buckets_from_blocks(blocks: list[Block], bucket: float) -> Series:
         mean=[r.sum / r.nf if r.nf else "nan" for r in rows],
         count=[r.n for r in rows],
         last=[encode_value(r.last) for r in rows],
+        finite=[r.nf for r in rows],
+        last_x=[r.last_x for r in rows],
     )
 
 

@@ -20,6 +20,7 @@ from runwatch.store.base import (
     Committed,
     EventRecord,
     IngestError,
+    MetricsResult,
     ProjectInfo,
     Promotion,
     Record,
@@ -278,10 +279,13 @@ class SqliteStore:
         end: float | None,
         max_points: int,
         x: Literal["step", "time"],
-    ) -> dict[str, Series]:
-        return await self._read(
-            lambda conn: queries.metrics(conn, run_id, keys, start, end, max_points, x)
-        )
+    ) -> MetricsResult:
+        def read(conn: sqlite3.Connection) -> MetricsResult:
+            row = conn.execute("SELECT seq FROM runs WHERE id = ?", (run_id,)).fetchone()
+            series = queries.metrics(conn, run_id, keys, start, end, max_points, x)
+            return MetricsResult(seq=row[0] if row else 0, series=series)
+
+        return await self._read(read)
 
     async def state(self, run_id: str, max_points: int, events_limit: int) -> RunState | None:
         def read(conn: sqlite3.Connection) -> RunState | None:
