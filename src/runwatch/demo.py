@@ -30,24 +30,81 @@ def synthetic_step(step: int, rng: random.Random, total: int = 20_000) -> dict[s
     }
 
 
+class SyntheticSearch:
+    """A population of entities (births, merges, deprecations), a leaderboard, an embedding
+    and a footprint snapshot: everything the run page shows, driven by one random stream."""
+
+    def __init__(self, run: Run, seed: int) -> None:
+        self.run = run
+        self.rng = random.Random(seed)
+        self.next_entity = 1
+        self.alive: dict[int, float] = {}
+        run.on_command("deprecate", self.deprecate)
+
+    def deprecate(self, payload: dict[str, object]) -> None:
+        """The dashboard's Deprecate action: drop the entity and say so in the feed."""
+        entity = payload.get("entity")
+        if not isinstance(entity, int | str):
+            raise ValueError("deprecate needs an entity id")
+        if isinstance(entity, int):
+            self.alive.pop(entity, None)
+        self.run.event("deprecate", entity=entity, level="warning", reason="deprecated from the UI")
+
+    def structural(self) -> None:
+        rng = self.rng
+        kind = "birth" if len(self.alive) < 4 else rng.choice(ENTITY_EVENTS)
+        if kind == "birth":
+            self.alive[self.next_entity] = rng.random()
+            self.run.event("birth", entity=self.next_entity, size=rng.randint(4, 64))
+            self.next_entity += 1
+            return
+        entity = rng.choice(list(self.alive))
+        if kind in ("deprecate", "reject", "merge"):
+            del self.alive[entity]
+        level = "warning" if kind == "reject" else "info"
+        self.run.event(kind, entity=entity, level=level, reason=f"score {rng.random():.3f}")
+
+    def panels(self, step: int) -> None:
+        rng = self.rng
+        for entity in self.alive:
+            self.alive[entity] = min(1.0, self.alive[entity] + rng.uniform(-0.02, 0.05))
+        board = [
+            {"entity": e, "score": round(score, 4), "age": step, "lr": 3e-4 * rng.random()}
+            for e, score in sorted(self.alive.items(), key=lambda kv: -kv[1])
+        ]
+        self.run.table("leaderboard", board)
+        centers = [(math.cos(c * 1.3) * 4, math.sin(c * 1.3) * 4) for c in range(5)]
+        points = [
+            {
+                "x": cx + rng.gauss(0, 0.8),
+                "y": cy + rng.gauss(0, 0.8),
+                "cluster": c,
+                "label": f"s{i}",
+            }
+            for i in range(600)
+            for c, (cx, cy) in [(i % 5, centers[i % 5])]
+        ]
+        self.run.points("embedding", points, replace=True)
+        width = 1 + step / 2000
+        self.run.snapshot(
+            "footprint", [round(math.exp(-(((k - 16) / (4 * width)) ** 2)), 4) for k in range(32)]
+        )
+
+
 def produce(run: Run, steps: int, rate: float, seed: int = 0) -> None:
-    """Log ``steps`` steps (0: forever) at about ``rate`` steps/s, with an event every few seconds."""
+    """Log ``steps`` steps (0: forever) at about ``rate`` steps/s, with an event every few
+    seconds and the panels refreshed every two; stop when cancelled from the dashboard."""
+    search = SyntheticSearch(run, seed)
     rng = random.Random(seed)
-    next_entity = 1
-    alive: list[int] = []
     step = 0
-    while steps == 0 or step < steps:
-        run.log(synthetic_step(step, rng), step=step)
+    while (steps == 0 or step < steps) and not run.should_stop:
+        values = synthetic_step(step, rng)
+        run.log({k: v for k, v in values.items() if k != "perf/throughput"}, step=step)
+        run.log({"perf/throughput": values["perf/throughput"]}, step=step, vital=True)
         if step % int(rate * 3) == 0:
-            kind = "birth" if len(alive) < 3 else rng.choice(ENTITY_EVENTS)
-            if kind == "birth":
-                alive.append(next_entity)
-                run.event("birth", entity=next_entity, size=rng.randint(4, 64))
-                next_entity += 1
-            else:
-                entity = alive.pop(rng.randrange(len(alive)))
-                level = "warning" if kind == "reject" else "info"
-                run.event(kind, entity=entity, level=level, reason=f"score {rng.random():.3f}")
+            search.structural()
+        if step % int(rate * 2) == 0:
+            search.panels(step)
         if step and step % int(rate * 20) == 0:
             run.event("checkpoint", path=f"checkpoints/step-{step}.pt")
         step += 1
