@@ -88,6 +88,24 @@ def sync(
         transport.close()
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def launch(
+    command: list[str] = typer.Argument(..., help="The worker's command line, after `--`."),
+    project: str = typer.Option("default", help="Project of the run."),
+    name: str | None = typer.Option(None, help="Run name (default: the command's name)."),
+    run_dir: Path | None = typer.Option(None, help="The run's directory (logs, spool, artifacts)."),
+    url: str | None = typer.Option(None, envvar="RUNWATCH_URL", help="Server URL(s)."),
+    token: str | None = typer.Option(None, envvar="RUNWATCH_TOKEN", help="Bearer token."),
+    grace: float = typer.Option(
+        10.0, help="Seconds a cancelled worker gets before SIGTERM/SIGKILL."
+    ),
+) -> None:
+    """Run a worker under supervision: capture its output, report its lifecycle, obey Cancel."""
+    from runwatch.launcher import launch as run_launch
+
+    raise typer.Exit(run_launch(command, project, name, run_dir, url, token, grace))
+
+
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 DATA_OPTION = typer.Option(Path(".runwatch"), help="Data directory of the server.")

@@ -114,6 +114,14 @@ class PointSetIn(msgspec.Struct, forbid_unknown_fields=True):
     cap: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
+class LogLine(msgspec.Struct, forbid_unknown_fields=True):
+    """One line a supervised worker wrote to stdout or stderr."""
+
+    stream: Literal["stdout", "stderr"]
+    ts: float
+    text: Annotated[str, msgspec.Meta(max_length=16_384)]
+
+
 class CommandResult(msgspec.Struct, forbid_unknown_fields=True):
     """The producer's report on a command it received."""
 
@@ -135,6 +143,7 @@ class Batch(msgspec.Struct, forbid_unknown_fields=True):
     tables: list[TableIn] = []
     point_sets: list[PointSetIn] = []
     vitals: list[Name] = []  # metric keys to show in the vitals bar
+    logs: list[LogLine] = []
 
 
 CommandKind = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]

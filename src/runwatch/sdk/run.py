@@ -35,6 +35,7 @@ _LEVELS = ("debug", "info", "warning", "error")
 CommandHandler = Callable[[dict[str, Any]], Any]
 INBOX_CAP = 1000
 VITALS_CAP = 64  # keys a run may mark as vitals
+LOG_LINE_MAX = 16_384  # characters of one captured log line kept
 _live_runs: weakref.WeakSet[Run] = weakref.WeakSet()
 
 
@@ -48,6 +49,7 @@ class Run:
         token: str | None,
         run_dir: Path,
         config: SenderConfig | None = None,
+        attached: bool = False,
     ) -> None:
         self.id: str = spec["id"]
         self.project: str = spec["project"]
@@ -57,6 +59,8 @@ class Run:
         self.url = f"{urls[0]}/runs/{self.id}"
         self.producer = secrets.token_hex(8)
         self.finished = False
+        # Under `runwatch launch` the launcher owns the run's final status (from the exit code).
+        self.attached = attached
         self._should_stop = False
         self._handlers: dict[str, CommandHandler] = {}
         # Commands waiting for the training thread (bounded: the server offers unreported ones
@@ -173,6 +177,14 @@ class Run:
         except Exception as exc:
             self._warn_once(f"points() failed and was skipped: {exc!r}")
 
+    def write_log(self, stream: str, text: str) -> None:
+        """One line of a worker's stdout or stderr (the launcher's capture uses this)."""
+        try:
+            line = {"stream": stream, "ts": time.time(), "text": text[:LOG_LINE_MAX]}
+            self._extra("logs", line)
+        except Exception as exc:
+            self._warn_once(f"write_log() failed and was skipped: {exc!r}")
+
     def _vital_keys(self, data: dict[str, Any]) -> None:
         fresh = [k for k in data if k not in self._vitals]
         for key in fresh[: max(0, VITALS_CAP - len(self._vitals))]:
@@ -245,12 +257,16 @@ class Run:
             self._apply_commands()
         if status is None:
             status = "cancelled" if self._should_stop else "succeeded"
-        if status not in FINAL_STATUSES:
-            self._warn_once(f"unknown final status {status!r}; using 'failed'")
-            status = "failed"
-        final = {"state": status, "ts": time.time(), "error": error, "exit_code": exit_code}
-        self._queue.append((STATUS, final))
-        self._logged += 1
+        if self.attached:  # the launcher reports the final status; this process says what it saw
+            level = "error" if error else "info"
+            self.event("worker.finished", level=level, status=status, error=error)
+        else:
+            if status not in FINAL_STATUSES:
+                self._warn_once(f"unknown final status {status!r}; using 'failed'")
+                status = "failed"
+            final = {"state": status, "ts": time.time(), "error": error, "exit_code": exit_code}
+            self._queue.append((STATUS, final))
+            self._logged += 1
         self._poller.stop()
         if not self._sender.stop(timeout):
             print_warning(
@@ -331,6 +347,8 @@ def init(
     for three of them, the run is marked crashed.
     """
     run_id = os.environ.get("RUNWATCH_RUN_ID") or secrets.token_hex(6)
+    if os.environ.get("RUNWATCH_RUN_ID"):  # attached to a launched run: its project wins
+        project = os.environ.get("RUNWATCH_PROJECT") or project
     spec: dict[str, Any] = {
         "id": run_id,
         "project": project or os.environ.get("RUNWATCH_PROJECT") or "default",
@@ -348,4 +366,6 @@ def init(
     except Exception as exc:  # a snapshot is nice to have, never a reason to fail
         print_warning(f"could not capture the run's snapshot: {exc!r}")
     spec["heartbeat"] = heartbeat
-    return Run(spec, urls, token or os.environ.get("RUNWATCH_TOKEN"), directory)
+    attached = os.environ.get("RUNWATCH_LAUNCHED") == "1"
+    token = token or os.environ.get("RUNWATCH_TOKEN")
+    return Run(spec, urls, token, directory, attached=attached)

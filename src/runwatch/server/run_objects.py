@@ -12,6 +12,7 @@ from runwatch.server.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", dependencies=READ)
 MAX_ENTITY_EVENTS = 5_000
+MAX_LOG_LINES = 10_000
 
 
 @router.get("/runs/{run_id}/entities/{entity}/events")
@@ -52,6 +53,20 @@ async def _sticky(
         what = "table" if kind == "tables" else "point set"
         raise ApiError(404, f"{what.replace(' ', '_')}_not_found", f"no {what} {name!r}", "name")
     return json_response({"name": name, **found})
+
+
+@router.get("/runs/{run_id}/logs")
+async def logs(
+    request: Request,
+    run_id: str,
+    after: int = Query(0, ge=0),
+    stream: Literal["stdout", "stderr"] | None = None,
+    limit: int = Query(1000, ge=1, le=MAX_LOG_LINES),
+) -> Response:
+    """Captured stdout/stderr lines after line number ``after`` (the newest 100,000 are kept)."""
+    await run_or_404(request, run_id)
+    lines = await store_of(request).logs(run_id, after, stream, limit)
+    return json_response({"lines": lines, "next_after": lines[-1]["line"] if lines else after})
 
 
 @router.get("/runs/{run_id}/tables/{name}")

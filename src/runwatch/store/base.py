@@ -202,6 +202,12 @@ class Store(Protocol):
         """One kept version with its value (the latest when ``version`` is None); KeyError."""
         ...
 
+    async def logs(
+        self, run_id: str, after: int, stream: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Captured log lines numbered after ``after``, oldest first."""
+        ...
+
     async def sticky(self, run_id: str, kind: Literal["tables", "point_sets"]) -> dict[str, Any]:
         """The latest state of every table or point set of a run."""
         ...

@@ -11,6 +11,7 @@ from runwatch.protocol import (
     Batch,
     CommandResult,
     EventIn,
+    LogLine,
     PointSetIn,
     SnapshotIn,
     TableIn,
@@ -97,6 +98,7 @@ class PreparedBatch(msgspec.Struct):
     tables: list[TableIn]
     point_sets: list[PointSetIn]
     vitals: list[str]
+    logs: list[LogLine]
 
     @property
     def record_count(self) -> int:
@@ -175,6 +177,7 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
         tables=batch.tables,
         point_sets=batch.point_sets,
         vitals=batch.vitals,
+        logs=batch.logs,
     )
 
 

@@ -76,6 +76,8 @@ def ingest_job(
         out += objects.write_snapshot(conn, run_id, snap)
     if b.vitals:
         objects.add_vitals(conn, run_id, b.vitals)
+    if b.logs:
+        out.append(objects.write_logs(conn, run_id, b.logs))
     ack = BatchAck(first, last, False, b.points_count, len(b.events))
     return ack, [Committed(run_id, out)]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from runwatch.protocol import PointSetIn, SnapshotIn, TableIn
+from runwatch.protocol import LogLine, PointSetIn, SnapshotIn, TableIn
 from runwatch.store import snapshots as history
 from runwatch.store.base import Record
 from runwatch.store.sqlite import records
@@ -20,6 +20,7 @@ _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 POINT_SET_CAP = 4_000  # FIFO cap of an appended point set unless the producer says otherwise
 TABLE_APPEND_CAP = 1_000  # rows kept by an appended table unless the producer says otherwise
+LOG_LINES_CAP = 100_000  # log lines kept per run; the oldest go first
 
 
 def write_table(conn: sqlite3.Connection, run_id: str, t: TableIn) -> Record:
@@ -103,6 +104,34 @@ def write_snapshot(conn: sqlite3.Connection, run_id: str, snap: SnapshotIn) -> l
         "ts": snap.ts, "reason": reason, "dropped": drop,
     }  # fmt: skip
     return [records.live_message(conn, run_id, message)]
+
+
+def write_logs(conn: sqlite3.Connection, run_id: str, lines: list[LogLine]) -> Record:
+    """Number and store the lines, keep the newest LOG_LINES_CAP, one live message for all."""
+    (last,) = conn.execute(
+        "SELECT coalesce(max(line), 0) FROM logs WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    rows = [(run_id, last + i + 1, x.stream, x.ts, x.text) for i, x in enumerate(lines)]
+    conn.executemany("INSERT INTO logs VALUES (?,?,?,?,?)", rows)
+    newest = last + len(lines)
+    if newest > LOG_LINES_CAP:
+        conn.execute(
+            "DELETE FROM logs WHERE run_id = ? AND line <= ?", (run_id, newest - LOG_LINES_CAP)
+        )
+    out = [{"line": r[1], "stream": r[2], "ts": r[3], "text": r[4]} for r in rows]
+    return records.live_message(conn, run_id, {"type": "log", "lines": out})
+
+
+def read_logs(
+    conn: sqlite3.Connection, run_id: str, after: int, stream: str | None, limit: int
+) -> list[dict[str, Any]]:
+    sql = "SELECT line, stream, ts, text FROM logs WHERE run_id = ? AND line > ?"
+    args: list[Any] = [run_id, after]
+    if stream is not None:
+        sql += " AND stream = ?"
+        args.append(stream)
+    rows = conn.execute(sql + " ORDER BY line LIMIT ?", [*args, limit])
+    return [{"line": n, "stream": s, "ts": t, "text": x} for n, s, t, x in rows]
 
 
 def add_vitals(conn: sqlite3.Connection, run_id: str, keys: list[str]) -> None:

@@ -180,6 +180,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, key, version)
     ) WITHOUT ROWID;
     """,
+    # 6: captured stdout/stderr lines of supervised workers (bounded per run).
+    """
+    CREATE TABLE logs (
+        run_id TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        stream TEXT NOT NULL,
+        ts REAL NOT NULL,
+        text TEXT NOT NULL,
+        PRIMARY KEY (run_id, line)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

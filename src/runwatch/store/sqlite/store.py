@@ -261,6 +261,11 @@ class SqliteStore:
     async def snapshot_value(self, run_id: str, key: str, version: int | None) -> Any:
         return await self._read(lambda conn: objects.snapshot_value(conn, run_id, key, version))
 
+    async def logs(
+        self, run_id: str, after: int, stream: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        return await self._read(lambda conn: objects.read_logs(conn, run_id, after, stream, limit))
+
     async def sticky(self, run_id: str, kind: Literal["tables", "point_sets"]) -> dict[str, Any]:
         read = objects.tables if kind == "tables" else objects.point_sets
         return await self._read(lambda conn: read(conn, run_id))

@@ -70,3 +70,27 @@ export function describeError(err) {
   }
   return String(err && err.message ? err.message : err);
 }
+
+/** POST a JSON body (always as application/json: the server refuses anything else with 415);
+ * resolves to the JSON answer, throws ApiError with the server's message on a non-2xx answer. */
+export async function postJSON(path, body) {
+  const headers = { Accept: "application/json", "Content-Type": "application/json" };
+  const t = token();
+  if (t) headers.Authorization = `Bearer ${t}`;
+  let response;
+  try {
+    response = await fetch(withQuery(path), { method: "POST", headers, body: JSON.stringify(body) });
+  } catch (err) {
+    throw new ApiError(0, "network", `cannot reach the server (${err.message})`);
+  }
+  if (!response.ok) {
+    let err = {};
+    try {
+      err = (await response.json()).error || {};
+    } catch {
+      // not JSON: keep the HTTP status as the message
+    }
+    throw new ApiError(response.status, err.code || "http", err.message || `HTTP ${response.status}`, err.field);
+  }
+  return response.json();
+}

@@ -1,8 +1,11 @@
 // The event feed: newest first, at most MAX_EVENTS rows, every user-supplied string as text.
 
+import { showState } from "./commands.js";
 import { describePayload, formatClock, formatDateTime, formatScalar } from "./format.js";
 
 export const MAX_EVENTS = 500;
+const MAX_KINDS = 200; // kinds offered by the kind filter
+const MAX_ENTITY_STATES = 1000; // entities whose last command state the feed remembers
 
 // Kinds with a colour of their own; anything else is neutral unless its level says otherwise.
 const KIND_TONES = {
@@ -10,8 +13,9 @@ const KIND_TONES = {
   merge: "info",
   split: "info",
   deprecate: "muted",
-  reject: "bad",
+  reject: "reject",
   checkpoint: "accent",
+  promoted: "accent",
   status: "status",
 };
 const STATUS_TONES = { succeeded: "ok", failed: "bad", crashed: "bad", cancelled: "warn" };
@@ -31,7 +35,19 @@ function span(className, text) {
   return node;
 }
 
-function row(event) {
+function hasEntity(event) {
+  return event.entity !== null && event.entity !== undefined;
+}
+
+function button(className, text) {
+  const node = document.createElement("button");
+  node.type = "button";
+  node.className = className;
+  node.textContent = text;
+  return node;
+}
+
+function row(event, hooks = {}) {
   const li = document.createElement("li");
   li.className = "event";
   li.dataset.kind = event.kind;
@@ -46,8 +62,15 @@ function row(event) {
   const line = document.createElement("div");
   line.className = "ev-line";
   line.append(time, span("ev-kind", event.kind));
-  if (event.entity !== null && event.entity !== undefined) {
-    line.append(span("ev-entity", `#${formatScalar(event.entity)}`));
+  if (hasEntity(event)) {
+    const label = `#${formatScalar(event.entity)}`;
+    const entity = hooks.onEntity ? button("ev-entity", label) : span("ev-entity", label);
+    if (hooks.onEntity) {
+      entity.title = `history of ${label}`;
+      entity.addEventListener("click", () => hooks.onEntity(event.entity));
+    }
+    li.dataset.entity = String(event.entity);
+    line.append(entity);
   }
   line.append(span("ev-level", event.level || "info"));
   li.append(line);
@@ -57,18 +80,62 @@ function row(event) {
     node.title = JSON.stringify(event.payload, null, 1).slice(0, 4000); // the whole payload, on hover
     li.append(node);
   }
+  if (hasEntity(event) && hooks.onDeprecate) {
+    const act = document.createElement("div");
+    act.className = "ev-actions";
+    const deprecate = button("ev-action", "Deprecate");
+    deprecate.dataset.action = "deprecate";
+    deprecate.title = `send a deprecate command for #${formatScalar(event.entity)} to the producer`;
+    deprecate.addEventListener("click", () => hooks.onDeprecate(event.entity));
+    const state = span("ev-cmd", "");
+    state.hidden = true;
+    act.append(deprecate, state);
+    li.append(act);
+  }
   return li;
 }
 
 /** Mount the feed on a list element; `onCount(shown, total)` reports how many rows it holds. */
-export function mount(listEl, { onCount } = {}) {
+// `kindSelect`: a <select> the feed fills with the kinds it has seen (filter by kind);
+// `onEntity(entity)`: an entity was clicked; `onDeprecate(entity)`: its Deprecate was clicked.
+export function mount(listEl, { onCount, kindSelect, onEntity, onDeprecate } = {}) {
   let pending = []; // events waiting for the next frame, oldest first
   let frame = 0;
   let total = 0;
   let filter = "";
+  let kind = "";
+  const kinds = new Set();
+  const entityStates = new Map(); // String(entity) -> its latest deprecate command
+  const hooks = { onEntity, onDeprecate };
 
   function matches(li) {
-    return !filter || li.textContent.toLowerCase().includes(filter);
+    if (kind && li.dataset.kind !== kind) return false;
+    if (!filter) return true;
+    const text = [...li.querySelectorAll(".ev-line, .ev-desc")].map((n) => n.textContent).join(" ");
+    return text.toLowerCase().includes(filter);
+  }
+
+  function noteKind(name) {
+    if (!kindSelect || kinds.has(name) || kinds.size >= MAX_KINDS) return;
+    kinds.add(name);
+    const option = document.createElement("option");
+    option.value = name;
+    option.textContent = name;
+    const next = [...kindSelect.options].find((o) => o.value && o.value > name);
+    kindSelect.insertBefore(option, next || null);
+  }
+
+  function decorate(li) {
+    const cmd = li.dataset.entity !== undefined && entityStates.get(li.dataset.entity);
+    const chip = li.querySelector(".ev-cmd");
+    if (cmd && chip) showState(chip, cmd, "deprecate");
+  }
+
+  if (kindSelect) {
+    kindSelect.addEventListener("change", () => {
+      kind = kindSelect.value;
+      for (const li of listEl.children) li.hidden = !matches(li);
+    });
   }
 
   function flush() {
@@ -78,7 +145,9 @@ export function mount(listEl, { onCount } = {}) {
     pending = [];
     const fragment = document.createDocumentFragment();
     for (let i = batch.length - 1; i >= 0; i--) {
-      const li = row(batch[i]);
+      const li = row(batch[i], hooks);
+      noteKind(batch[i].kind);
+      decorate(li);
       li.hidden = !matches(li);
       fragment.append(li);
     }
@@ -113,6 +182,18 @@ export function mount(listEl, { onCount } = {}) {
     setFilter(text) {
       filter = text.trim().toLowerCase();
       for (const li of listEl.children) li.hidden = !matches(li);
+    },
+    /** Offer the entity actions (Deprecate) or not (the run is over). */
+    setActions(enabled) {
+      listEl.dataset.actions = enabled ? "on" : "off";
+    },
+    /** A deprecate command's latest state, shown on every row of its entity. */
+    setEntityCommand(entity, cmd) {
+      const key = String(entity);
+      entityStates.delete(key);
+      entityStates.set(key, cmd);
+      if (entityStates.size > MAX_ENTITY_STATES) entityStates.delete(entityStates.keys().next().value);
+      for (const li of listEl.children) if (li.dataset.entity === key) decorate(li);
     },
   };
 }

@@ -124,3 +124,50 @@ export function formatCount(n) {
   if (n === null || n === undefined || !Number.isFinite(n)) return "—";
   return Math.round(n).toLocaleString("en-US");
 }
+
+// ---------- run page widgets: leaderboard cells, vitals ----------
+
+/** A leaderboard cell: integers bare, floats to 4 decimals, tiny non-zero floats as "1.23e-5". */
+export function formatCell(value) {
+  if (value === null || value === undefined) return "—";
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) return formatValue(value);
+    if (Number.isInteger(value)) return String(value);
+    if (Math.abs(value) < 1e-4) return value.toExponential(2).replace("e+", "e");
+    return value.toFixed(4);
+  }
+  return formatScalar(value);
+}
+
+// Vital keys end in their unit: "sys/cpu_percent", "sys/rss_mb", "sys/records_per_s".
+const VITAL_UNITS = [
+  ["_percent", "%"],
+  ["_util", "%"],
+  ["_mb", " MB"],
+  ["_per_s", "/s"],
+];
+
+/** The unit suffix a vital key implies ("%", " MB", "/s") or "" when it names none. */
+export function vitalUnit(key) {
+  const found = VITAL_UNITS.find(([suffix]) => key.endsWith(suffix));
+  return found ? found[1] : "";
+}
+
+/** A vital's short label: "sys/cpu_percent" -> "cpu", "sys/gpu0_mem_mb" -> "gpu0 mem". */
+export function vitalLabel(key) {
+  let name = key.startsWith("sys/") ? key.slice(4) : key;
+  const found = VITAL_UNITS.find(([suffix]) => name.endsWith(suffix) && name.length > suffix.length);
+  if (found) name = name.slice(0, -found[0].length);
+  return name.replaceAll("_", " ");
+}
+
+/** A vital's latest value with its unit: "42.5%", "1,234 MB", "87.3 MB", "1.2k/s", "0.25". */
+export function formatVital(key, raw) {
+  const v = toNumber(raw);
+  if (!Number.isFinite(v)) return formatValue(raw);
+  const unit = vitalUnit(key);
+  if (unit === "%") return `${Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1)}%`;
+  if (unit === " MB") return Math.abs(v) >= 100 ? `${formatCount(v)} MB` : `${v.toFixed(1)} MB`;
+  if (unit === "/s") return `${Math.abs(v) >= 1e4 ? formatTick(v) : String(Number(v.toPrecision(3)))}/s`;
+  return formatValue(v);
+}

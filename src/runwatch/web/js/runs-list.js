@@ -1,9 +1,13 @@
-// The runs list page: a project filter kept in the URL, and a table kept live by /api/v1/live.
+// The runs list page: the view (project, filters, sort, best-value metric) kept in the URL, and
+// a table kept live by /api/v1/live; best values are the only thing fetched besides.
 
 import { ApiError, describeError, getJSON, socketURL } from "./api.js";
+import { createBestValues } from "./best-values.js";
 import { formatCount } from "./format.js";
 import { openLive } from "./live.js";
+import * as runsFilters from "./runs-filters.js";
 import * as runsTable from "./runs-table.js";
+import { nextSort, readView, viewQuery } from "./runs-view.js";
 import { mountConn } from "./status.js";
 
 const $ = (id) => document.getElementById(id);
@@ -11,16 +15,64 @@ const conn = mountConn($("conn"));
 const select = $("project-filter");
 const knownProjects = new Set();
 let live = null;
+let view = readView(location.search);
+let following = null; // the project the socket follows
+let latestRuns = [];
+let summaryFrame = 0;
 
-const table = runsTable.mount($("runs-body"), {
+const best = createBestValues({
+  async load(runId, key) {
+    const answer = await getJSON(`/api/v1/runs/${encodeURIComponent(runId)}/metrics`, { keys: key, max_points: 1 });
+    return { seq: answer.seq, series: answer.series[key] };
+  },
+  wanted: (runId, key) => table.wants(runId, key),
+  onChange: (runId, key) => table.bestChanged(runId, key),
+});
+
+const table = runsTable.mount($("runs-table"), {
   onChange(runs) {
-    const running = runs.filter((r) => r.status === "running").length;
-    $("run-counts").textContent = `${formatCount(runs.length)} run${runs.length === 1 ? "" : "s"} · ${formatCount(running)} running`;
-    $("runs-empty").hidden = runs.length > 0;
-    for (const run of runs) addProject(run.project);
+    latestRuns = runs;
+    // Counts and options are redrawn once a frame, however many runs changed in it.
+    if (!summaryFrame) summaryFrame = requestAnimationFrame(showSummary);
   },
   onSelect: showSelection,
+  onSort: (key) => setView({ sort: nextSort(view.sort, key) }),
+  best,
 });
+
+const filters = runsFilters.mount(
+  { status: $("status-filter"), tag: $("tag-filter"), metric: $("best-metric"), dir: $("best-dir") },
+  (patch) => setView(patch),
+);
+
+function showSummary() {
+  summaryFrame = 0;
+  const runs = latestRuns;
+  const running = runs.filter((r) => r.status === "running").length;
+  const shown = table.shown().length;
+  let counts = `${formatCount(runs.length)} run${runs.length === 1 ? "" : "s"} · ${formatCount(running)} running`;
+  if (shown < runs.length) counts += ` · ${formatCount(shown)} shown`;
+  $("run-counts").textContent = counts;
+  $("runs-empty").hidden = runs.length > 0;
+  $("runs-none-match").hidden = runs.length === 0 || shown > 0;
+  for (const run of runs) addProject(run.project);
+  filters.setRuns(runs);
+}
+
+/** Change part of the view: the URL, the filter bar and the table follow (and the socket, for a project). */
+function setView(patch, { push = false } = {}) {
+  view = { ...view, ...patch };
+  const url = `${location.pathname}${viewQuery(view)}${location.hash}`;
+  if (push) history.pushState(null, "", url);
+  else history.replaceState(null, "", url);
+  showView();
+}
+
+function showView() {
+  filters.show(view);
+  table.setView(view);
+  if (view.project !== following) follow();
+}
 
 /** The Compare button links to /compare?runs=… once two or more runs are checked. */
 function showSelection(ids) {
@@ -37,10 +89,6 @@ function showError(text) {
   const el = $("runs-error");
   el.textContent = text;
   el.hidden = !text;
-}
-
-function currentProject() {
-  return new URLSearchParams(location.search).get("project") || "";
 }
 
 /** Keep the select's options sorted; a project seen live gets an option too. */
@@ -61,7 +109,7 @@ async function loadProjects() {
   } catch (err) {
     showError(describeError(err));
   }
-  select.value = currentProject();
+  select.value = view.project;
 }
 
 function onMessage(msg) {
@@ -78,10 +126,11 @@ async function probe() {
   }
 }
 
-/** (Re)open the runs socket for the project in the URL; its first message is the snapshot. */
+/** (Re)open the runs socket for the view's project; its first message is the snapshot. */
 function follow() {
   if (live) live.stop();
-  const project = currentProject();
+  const project = view.project;
+  following = project;
   addProject(project);
   select.value = project;
   table.setRuns([]);
@@ -102,17 +151,14 @@ function follow() {
   });
 }
 
-select.addEventListener("change", () => {
-  const url = new URL(location.href);
-  if (select.value) url.searchParams.set("project", select.value);
-  else url.searchParams.delete("project");
-  history.pushState(null, "", url);
-  follow();
+select.addEventListener("change", () => setView({ project: select.value }, { push: true }));
+addEventListener("popstate", () => {
+  view = readView(location.search);
+  showView();
 });
-addEventListener("popstate", follow);
 $("run-search").addEventListener("input", (e) => table.setQuery(e.target.value));
 addEventListener("pagehide", () => live && live.stop());
 addEventListener("pageshow", (e) => e.persisted && location.reload());
 
 loadProjects();
-follow();
+showView();

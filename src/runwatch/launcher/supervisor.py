@@ -1,0 +1,184 @@
+"""``runwatch launch -- CMD``: run a worker under supervision and report it as a run.
+
+The launcher creates the run and passes it to the worker through the environment
+(``RUNWATCH_URL``, ``RUNWATCH_TOKEN``, ``RUNWATCH_RUN_ID``, ``RUNWATCH_RUN_DIR``,
+``RUNWATCH_LAUNCHED=1``), so an SDK call inside attaches to the same run. It starts the worker
+in its own process group, captures stdout and stderr line by line (to ``stdout.log`` and
+``stderr.log`` in the run dir, to its own terminal, and live to the server), reads an optional
+``heartbeat.json`` sidecar, and reports the end: succeeded on exit 0, failed on a non-zero exit
+or a signal (with the last stderr lines as the error), cancelled after a cancel from the
+dashboard or Ctrl-C. A cancel the worker does not obey within the grace period becomes SIGTERM,
+then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import IO
+
+from runwatch.sdk.run import Run, init
+
+STDERR_TAIL = 20  # stderr lines quoted as a failed run's error
+SIDECAR_INTERVAL = 2.0
+POLL = 0.1
+
+
+class Supervisor:
+    """One worker process and the run that reports it."""
+
+    def __init__(self, run: Run, command: list[str], grace: float) -> None:
+        self.run = run
+        self.command = command
+        self.grace = grace
+        self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
+        self.cancel_reason: str | None = None
+        self._sidecar_seen = 0.0
+
+    def start(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        self.run.dir.mkdir(parents=True, exist_ok=True)
+        return subprocess.Popen(
+            self.command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # its own process group: signals reach its children too
+        )
+
+    def capture(self, pipe: IO[bytes], stream: str, echo: IO[str]) -> threading.Thread:
+        """Copy a pipe line by line to its log file, our terminal and the server."""
+
+        def pump() -> None:
+            with pipe, (self.run.dir / f"{stream}.log").open("a", encoding="utf-8") as out:
+                for raw in pipe:
+                    text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    out.write(text + "\n")
+                    out.flush()
+                    echo.write(text + "\n")
+                    echo.flush()
+                    self.run.write_log(stream, text)
+                    if stream == "stderr":
+                        self.stderr_tail.append(text)
+
+        thread = threading.Thread(target=pump, name=f"runwatch-{stream}", daemon=True)
+        thread.start()
+        return thread
+
+    def supervise(self, proc: subprocess.Popen[bytes]) -> int:
+        """Wait for the worker; escalate a cancel that it does not obey; return its exit code."""
+        escalation: list[tuple[float, signal.Signals]] = []
+        while True:
+            try:
+                return proc.wait(POLL)
+            except subprocess.TimeoutExpired:
+                pass
+            self.read_sidecar()
+            if self.run.should_stop and self.cancel_reason is None:
+                self.cancel_reason = "cancelled from the dashboard"
+            if self.cancel_reason is not None and not escalation:
+                now = time.monotonic()
+                escalation = [
+                    (now + self.grace, signal.SIGTERM),
+                    (now + 2 * self.grace, signal.SIGKILL),
+                ]
+            while escalation and time.monotonic() >= escalation[0][0]:
+                _, sig = escalation.pop(0)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+
+    def interrupt(self, proc: subprocess.Popen[bytes]) -> None:
+        """Ctrl-C on the launcher: pass it to the worker, and cancel."""
+        self.cancel_reason = "interrupted (Ctrl-C on the launcher)"
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)
+
+    def read_sidecar(self) -> None:
+        """Numbers in ``heartbeat.json`` (written by a worker without the SDK) become metrics."""
+        path = self.run.dir / "heartbeat.json"
+        if time.monotonic() - self._sidecar_seen < SIDECAR_INTERVAL or not path.is_file():
+            return
+        self._sidecar_seen = time.monotonic()
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return  # being written: read it next time
+        if not isinstance(data, dict):
+            return
+        numbers = {
+            f"heartbeat/{k}": float(v)
+            for k, v in data.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        }
+        step = data.get("step")
+        if numbers:
+            self.run.log(numbers, step=step if isinstance(step, int) else None)
+
+    def finish(self, code: int) -> str:
+        if self.cancel_reason is not None:
+            status, error = "cancelled", self.cancel_reason
+        elif code == 0:
+            status, error = "succeeded", None
+        else:
+            how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            tail = "\n".join(self.stderr_tail)
+            status, error = "failed", f"{how}\n{tail}" if tail else how
+        self.run.finish(status, error=error, exit_code=code)
+        return status
+
+
+def launch(
+    command: list[str],
+    project: str,
+    name: str | None,
+    run_dir: Path | None,
+    url: str | None,
+    token: str | None,
+    grace: float,
+) -> int:
+    """Run ``command`` as a supervised run; return its exit code (130 when cancelled by Ctrl-C)."""
+    if not command:
+        raise ValueError(
+            "nothing to launch: put the command after `--`, e.g. runwatch launch -- python train.py"
+        )
+    run = init(project=project, name=name or Path(command[0]).name, url=url, token=token,
+               run_dir=run_dir, config={"command": command})  # fmt: skip
+    env = dict(os.environ)
+    env.update({
+        "RUNWATCH_URL": url or os.environ.get("RUNWATCH_URL", run.url.split("/runs/")[0]),
+        "RUNWATCH_RUN_ID": run.id,
+        "RUNWATCH_RUN_DIR": str(run.dir.resolve()),
+        "RUNWATCH_PROJECT": project,
+        "RUNWATCH_LAUNCHED": "1",
+    })  # fmt: skip
+    if token:
+        env["RUNWATCH_TOKEN"] = token
+    supervisor = Supervisor(run, command, grace)
+    try:
+        proc = supervisor.start(env)
+    except OSError as exc:
+        run.finish("failed", error=f"could not start {command[0]!r}: {exc}")
+        raise ValueError(f"could not start {command[0]!r}: {exc}") from None
+    pumps = [
+        supervisor.capture(proc.stdout, "stdout", sys.stdout),  # type: ignore[arg-type]
+        supervisor.capture(proc.stderr, "stderr", sys.stderr),  # type: ignore[arg-type]
+    ]
+    print(f"runwatch: run {run.id} at {run.url}", file=sys.stderr, flush=True)
+    previous = signal.signal(signal.SIGINT, lambda *_: supervisor.interrupt(proc))
+    try:
+        code = supervisor.supervise(proc)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    for pump in pumps:
+        pump.join(5)
+    status = supervisor.finish(code)
+    print(f"runwatch: run {run.id} {status} (exit code {code})", file=sys.stderr, flush=True)
+    return 130 if status == "cancelled" and code != 0 else code

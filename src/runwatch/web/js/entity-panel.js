@@ -1,0 +1,116 @@
+// One entity's history (birth, merge, split, deprecate, ...) in a closable side drawer: loaded
+// from /entities/{entity}/events, oldest first, then kept current by live events of that entity.
+
+import { describeError } from "./api.js";
+import { describePayload, formatCount, formatDateTime, formatScalar } from "./format.js";
+import { toneOfEvent } from "./event-feed.js";
+
+export const MAX_ENTITY_EVENTS = 1000;
+
+function node(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function item(event) {
+  const li = node("li", "eh-event");
+  li.dataset.kind = event.kind;
+  li.dataset.tone = toneOfEvent(event);
+  li.dataset.level = event.level || "info";
+  const head = node("div", "eh-head");
+  head.append(node("span", "eh-kind", event.kind), node("time", "eh-time", formatDateTime(event.ts)));
+  li.append(head);
+  const desc = describePayload(event.payload, 400);
+  if (desc) li.append(node("div", "eh-desc", desc));
+  return li;
+}
+
+/**
+ * Mount on the drawer element (hidden until an entity is opened).
+ * `load(entity)` resolves to {events: [...oldest first]}.
+ */
+export function mount(el, { load }) {
+  const head = node("div", "panel-head");
+  const title = node("h2", "eh-title", "Entity");
+  const count = node("span", "panel-sub");
+  const close = node("button", "icon-button eh-close", "×");
+  close.type = "button";
+  close.title = "close (Esc)";
+  close.setAttribute("aria-label", "close the entity history");
+  head.append(title, count, close);
+  const status = node("p", "empty eh-status");
+  const list = node("ol", "eh-list");
+  el.append(head, status, list);
+  el.hidden = true;
+  let current = null; // String(entity) shown, or null
+  let request = 0;
+  let early = []; // live events of `current` that arrived while its history was loading
+
+  function setCount() {
+    count.textContent = `${formatCount(list.childElementCount)} event${list.childElementCount === 1 ? "" : "s"}`;
+  }
+
+  function hide() {
+    el.hidden = true;
+    current = null;
+    request += 1;
+  }
+
+  close.addEventListener("click", hide);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && !el.hidden) hide();
+  });
+
+  return {
+    /** Show `entity`'s history (fetched now). */
+    async open(entity) {
+      const mine = ++request;
+      current = String(entity);
+      early = [];
+      el.dataset.entity = current;
+      title.textContent = `Entity #${formatScalar(entity)}`;
+      title.title = title.textContent;
+      list.replaceChildren();
+      count.textContent = "";
+      status.textContent = "Loading…";
+      status.hidden = false;
+      el.hidden = false;
+      el.dataset.loading = "true";
+      let answer;
+      try {
+        answer = await load(entity);
+      } catch (err) {
+        if (mine !== request) return;
+        status.textContent = `Could not load this entity's history: ${describeError(err)}`;
+        el.dataset.loading = "false";
+        return;
+      }
+      if (mine !== request) return;
+      const seen = new Set((answer.events || []).map((e) => e.seq));
+      const events = [...(answer.events || []), ...early.filter((e) => !seen.has(e.seq))].slice(-MAX_ENTITY_EVENTS);
+      early = [];
+      list.replaceChildren(...events.map(item));
+      status.textContent = events.length ? "" : "No events recorded for this entity.";
+      status.hidden = events.length > 0;
+      el.dataset.loading = "false";
+      setCount();
+      close.focus({ preventScroll: true });
+    },
+    /** A live event: appended when it belongs to the entity on show. */
+    add(event) {
+      if (current === null || event.entity === null || event.entity === undefined) return;
+      if (String(event.entity) !== current) return;
+      if (el.dataset.loading === "true") {
+        if (early.length < MAX_ENTITY_EVENTS) early.push(event);
+        return;
+      }
+      list.append(item(event));
+      while (list.childElementCount > MAX_ENTITY_EVENTS) list.firstElementChild.remove();
+      status.hidden = true;
+      setCount();
+    },
+    close: hide,
+  };
+}

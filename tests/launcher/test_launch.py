@@ -1,0 +1,260 @@
+"""`runwatch launch` with real worker processes: lifecycle, capture, cancel escalation, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import httpx
+
+from tests.servers import ServerProcess, wait_until
+
+
+def launcher(server_url: str, run_dir: Path, script: Path, *options: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
+    env["RUNWATCH_URL"] = server_url
+    args = [
+        sys.executable,
+        "-m",
+        "runwatch",
+        "launch",
+        "--project",
+        "lp",
+        "--run-dir",
+        str(run_dir),
+        *options,
+    ]
+    return subprocess.Popen([*args, "--", sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+
+
+def worker(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "worker.py"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def only_run(c: httpx.Client) -> dict:
+    runs = wait_until(
+        lambda: c.get("/api/v1/runs", params={"project": "lp"}).json()["runs"], 20, what="the run"
+    )
+    return runs[0]
+
+
+def finished(c: httpx.Client, run_id: str) -> dict:
+    return wait_until(
+        lambda: (info := c.get(f"/api/v1/runs/{run_id}").json())["ended_at"] and info,
+        30,
+        what="the end",
+    )
+
+
+def test_a_worker_with_the_sdk_succeeds_and_its_output_is_captured(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    script = worker(
+        tmp_path,
+        """
+        import os, sys, runwatch
+        print("run id", os.environ["RUNWATCH_RUN_ID"], flush=True)
+        print("a warning", file=sys.stderr, flush=True)
+        with runwatch.init(project="ignored") as run:
+            for step in range(50):
+                run.log({"loss": 1 / (step + 1)}, step=step)
+    """,
+    )
+    proc = launcher(server.url, tmp_path / "run", script)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    with server.client() as c:
+        run = only_run(c)
+        assert (
+            f"run id {run['id']}" in out and run["status"] == "succeeded" and run["exit_code"] == 0
+        )
+        values = c.get(f"/api/v1/runs/{run['id']}/metrics", params={"keys": "loss"}).json()[
+            "series"
+        ]["loss"]
+        assert len(values["x"]) == 50
+        lines = c.get(f"/api/v1/runs/{run['id']}/logs").json()["lines"]
+        assert [(x["stream"], x["text"]) for x in lines] == [
+            ("stdout", f"run id {run['id']}"),
+            ("stderr", "a warning"),
+        ]
+        only_err = c.get(f"/api/v1/runs/{run['id']}/logs", params={"stream": "stderr"}).json()[
+            "lines"
+        ]
+        assert [x["text"] for x in only_err] == ["a warning"]
+    assert (tmp_path / "run" / "stderr.log").read_text() == "a warning\n"
+    assert "a warning" in err
+
+
+def test_a_failing_worker_reports_its_exit_code_and_last_stderr_lines(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    script = worker(
+        tmp_path,
+        """
+        import sys
+        for i in range(30):
+            print(f"line {i}", file=sys.stderr)
+        sys.exit(3)
+    """,
+    )
+    proc = launcher(server.url, tmp_path / "run", script)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 3
+    with server.client() as c:
+        run = finished(c, only_run(c)["id"])
+    assert run["status"] == "failed" and run["exit_code"] == 3
+    assert run["error"].startswith("exited with code 3\nline 10\n") and run["error"].endswith(
+        "line 29"
+    )
+
+
+def test_a_heartbeat_sidecar_becomes_metrics(server: ServerProcess, tmp_path: Path) -> None:
+    script = worker(
+        tmp_path,
+        """
+        import json, os, time
+        path = os.path.join(os.environ["RUNWATCH_RUN_DIR"], "heartbeat.json")
+        for step in range(1, 6):
+            with open(path + ".tmp", "w") as f:
+                json.dump({"step": step, "progress": step / 5}, f)
+            os.replace(path + ".tmp", path)
+            time.sleep(0.6)  # a worker's own pace
+    """,
+    )
+    proc = launcher(server.url, tmp_path / "run", script)
+    proc.communicate(timeout=60)
+    with server.client() as c:
+        run = only_run(c)
+        series = c.get(
+            f"/api/v1/runs/{run['id']}/metrics", params={"keys": "heartbeat/progress"}
+        ).json()["series"]
+    assert (
+        series["heartbeat/progress"]["value"] and series["heartbeat/progress"]["value"][-1] <= 1.0
+    )
+
+
+def run_until_started(c: httpx.Client) -> str:
+    run = only_run(c)
+    wait_until(
+        lambda: c.get(f"/api/v1/runs/{run['id']}/logs").json()["lines"], 20, what="the worker"
+    )
+    return str(run["id"])
+
+
+def test_cancel_escalates_to_sigterm_then_sigkill(server: ServerProcess, tmp_path: Path) -> None:
+    script = worker(
+        tmp_path,
+        """
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a worker that will not stop politely
+        print("started", flush=True)
+        while True:
+            time.sleep(0.1)
+    """,
+    )
+    proc = launcher(server.url, tmp_path / "run", script, "--grace", "0.5")
+    with server.client() as c:
+        run_id = run_until_started(c)
+        assert c.post(f"/api/v1/runs/{run_id}/commands", json={"kind": "cancel"}).status_code == 201
+        proc.communicate(timeout=60)
+        run = finished(c, run_id)
+    assert proc.returncode == 130
+    assert run["status"] == "cancelled" and run["exit_code"] == -signal.SIGKILL
+
+
+def test_a_cooperative_worker_stops_itself_on_cancel(server: ServerProcess, tmp_path: Path) -> None:
+    script = worker(
+        tmp_path,
+        """
+        import runwatch
+        with runwatch.init() as run:
+            print("started", flush=True)
+            step = 0
+            while not run.should_stop:
+                run.log({"x": float(step)}, step=step)
+                step += 1
+            print("stopping at", step, flush=True)
+    """,
+    )
+    proc = launcher(server.url, tmp_path / "run", script, "--grace", "30")
+    with server.client() as c:
+        run_id = run_until_started(c)
+        c.post(f"/api/v1/runs/{run_id}/commands", json={"kind": "cancel"})
+        proc.communicate(timeout=60)
+        run = finished(c, run_id)
+        texts = [x["text"] for x in c.get(f"/api/v1/runs/{run_id}/logs").json()["lines"]]
+    assert run["status"] == "cancelled" and run["exit_code"] == 0
+    assert any(t.startswith("stopping at") for t in texts)
+
+
+def test_ctrl_c_on_the_launcher_reaches_the_worker_and_cancels(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    script = worker(
+        tmp_path,
+        """
+        import time
+        print("started", flush=True)
+        try:
+            while True:
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+    """,
+    )
+    proc = launcher(server.url, tmp_path / "run", script)
+    with server.client() as c:
+        run_id = run_until_started(c)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+        run = finished(c, run_id)
+        texts = [x["text"] for x in c.get(f"/api/v1/runs/{run_id}/logs").json()["lines"]]
+    assert run["status"] == "cancelled" and "Ctrl-C" in run["error"]
+    assert "interrupted" in texts
+
+
+def test_the_launcher_rides_out_a_server_that_is_briefly_down(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    server.stop()
+    script = worker(
+        tmp_path,
+        """
+        import json, os, time
+        for i in range(20):
+            print("tick", i, flush=True)
+            time.sleep(0.1)
+    """,
+    )
+    proc = launcher(server.url, tmp_path / "run", script)
+    try:
+        wait_until(
+            lambda: (tmp_path / "run" / "stdout.log").exists(), 20, what="the worker to start"
+        )
+        server.start()
+        proc.communicate(timeout=90)
+        with server.client() as c:
+            run = finished(c, only_run(c)["id"])
+            lines = c.get(f"/api/v1/runs/{run['id']}/logs").json()["lines"]
+        assert run["status"] == "succeeded" and [x["text"] for x in lines] == [
+            f"tick {i}" for i in range(20)
+        ]
+    finally:
+        server.stop()
+
+
+def test_nothing_to_launch_is_a_clear_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "runwatch", "launch", "--"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "Missing argument 'command'" in done.stderr and "Traceback" not in done.stderr
