@@ -101,11 +101,14 @@ class Run:
             if step is None:
                 step = self._step
             self._step = step + 1
-            self._queue.append((POINT, step, time.time(), dict(data)))
+            queue = self._queue
+            queue.append((POINT, step, time.time(), dict(data)))
             self._logged += 1
             if vital:
                 self._vital_keys(data)
-            if len(self._queue) >= self._wake_at:
+            # Wake the sender when the queue turns non-empty (a lone point leaves at once, not
+            # at the next flush tick) or full enough for a batch; not on every call.
+            if len(queue) == 1 or len(queue) >= self._wake_at:
                 self._sender.wake()
             if self._inbox:
                 self._apply_commands()

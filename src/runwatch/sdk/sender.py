@@ -257,6 +257,7 @@ class Sender:
                     break  # the final status closes its batch: nothing follows it
             if points or events or extras or status:
                 self._add_batch(points, events, status, extras)
+                self._send_ready()  # post it while the next batch is prepared
         # Reported at most every DROP_REPORT_INTERVAL: during an outage every new batch drops
         # an older one, and one warning per batch would flood the feed.
         if (self._dropped or self._lost) and time.monotonic() >= self._next_drop_report:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 import msgspec
@@ -13,7 +14,7 @@ from runwatch.server.auth import Principal, check_project, need
 from runwatch.server.errors import ApiError, field_of
 from runwatch.server.ratelimit import RateLimiter
 from runwatch.store.base import RunInfo, Store
-from runwatch.store.prepare import BatchRejected, prepare_batch
+from runwatch.store.prepare import BatchRejected, Limits, PreparedBatch, prepare_batch
 
 router = APIRouter(prefix="/api/v1")
 READ = [Depends(need("read"))]
@@ -25,6 +26,7 @@ _retention_decoder = msgspec.json.Decoder(Retention)
 MAX_EVENTS_PAGE = 1000
 MAX_POINTS = 20_000
 MAX_SPARKLINE = 5_000
+OFFLOAD_BYTES = 256 * 1024
 
 
 def json_response(content: Any, status: int = 200) -> Response:
@@ -152,15 +154,25 @@ async def ingest_batch(request: Request, run_id: str) -> Response:
             message = f"over the ingest rate limit ({limiter.rate:g} batches/s); retry in {wait} s"
             raise ApiError(429, "rate_limited", message, headers={"Retry-After": str(wait)})
     body = await read_body(request, request.app.state.settings.max_body_bytes)
-    batch: Batch = decode(_batch_decoder, body, "batch")
-    try:
-        prepared = prepare_batch(batch, request.app.state.settings.limits)
-    except BatchRejected as exc:
-        raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
+    limits = request.app.state.settings.limits
+    if (
+        len(body) > OFFLOAD_BYTES
+    ):  # a big batch: decode it off the event loop, so live fan-out goes on
+        prepared = await asyncio.to_thread(_prepare, body, limits)
+    else:
+        prepared = _prepare(body, limits)
     if _principal(request).project is not None:
         await run_or_404(request, run_id)
     ack = await store_of(request).ingest(run_id, prepared)
     return json_response(ack)
+
+
+def _prepare(body: bytes, limits: Limits) -> PreparedBatch:
+    batch: Batch = decode(_batch_decoder, body, "batch")
+    try:
+        return prepare_batch(batch, limits)
+    except BatchRejected as exc:
+        raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
 
 
 @router.get("/runs/{run_id}/metrics", dependencies=READ)

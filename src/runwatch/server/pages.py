@@ -41,6 +41,11 @@ async def compare_page() -> FileResponse:
     return _page("compare.html")
 
 
+@router.api_route("/promoted", methods=["GET", "HEAD"])
+async def promoted_page() -> FileResponse:
+    return _page("promoted.html")
+
+
 @router.get("/favicon.ico")
 async def favicon() -> FileResponse:
     return FileResponse(WEB_DIR / "favicon.svg", media_type="image/svg+xml")

@@ -106,10 +106,12 @@ class SqliteWriter:
                 future.set_exception(failure)
             return
         self.commits += 1
-        if committed:
-            self._on_commit(committed)
+        # Acks first, then fan-out: both are scheduled on the event loop in this order, so a
+        # producer's ack never waits behind a whole round of viewer wake-ups.
         for (_, future), (result, error) in zip(group, outcomes, strict=True):
             if error is None:
                 future.set_result(result)
             else:
                 future.set_exception(error)
+        if committed:
+            self._on_commit(committed)
