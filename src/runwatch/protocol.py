@@ -144,6 +144,8 @@ class Batch(msgspec.Struct, forbid_unknown_fields=True):
     point_sets: list[PointSetIn] = []
     vitals: list[Name] = []  # metric keys to show in the vitals bar
     logs: list[LogLine] = []
+    # Full artifact manifests of the run dir (the launcher's scans); the last one wins.
+    manifests: list[list[dict[str, Any]]] = []
 
 
 CommandKind = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]

@@ -5,7 +5,8 @@ The launcher creates the run and passes it to the worker through the environment
 ``RUNWATCH_LAUNCHED=1``), so an SDK call inside attaches to the same run. It starts the worker
 in its own process group, captures stdout and stderr line by line (to ``stdout.log`` and
 ``stderr.log`` in the run dir, to its own terminal, and live to the server), reads an optional
-``heartbeat.json`` sidecar, and reports the end: succeeded on exit 0, failed on a non-zero exit
+``heartbeat.json`` sidecar, scans the run dir for artifacts (importing TensorBoard scalars and
+offline W&B history as they grow), and reports the end: succeeded on exit 0, failed on a non-zero exit
 or a signal (with the last stderr lines as the error), cancelled after a cancel from the
 dashboard or Ctrl-C. A cancel the worker does not obey within the grace period becomes SIGTERM,
 then SIGKILL.
@@ -26,6 +27,7 @@ from collections import deque
 from pathlib import Path
 from typing import IO
 
+from runwatch.launcher.artifacts import ArtifactScanner
 from runwatch.sdk.run import Run, init
 
 STDERR_TAIL = 20  # stderr lines quoted as a failed run's error
@@ -36,13 +38,17 @@ POLL = 0.1
 class Supervisor:
     """One worker process and the run that reports it."""
 
-    def __init__(self, run: Run, command: list[str], grace: float) -> None:
+    def __init__(self, run: Run, command: list[str], grace: float, scan_interval: float) -> None:
         self.run = run
         self.command = command
         self.grace = grace
+        self.scanner = ArtifactScanner(run)
+        self.scan_interval = scan_interval
+        self._scanned = time.monotonic()
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
         self.cancel_reason: str | None = None
         self._sidecar_seen = 0.0
+        self._imported = 0.0
 
     def start(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         self.run.dir.mkdir(parents=True, exist_ok=True)
@@ -82,6 +88,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 pass
             self.read_sidecar()
+            self.refresh_artifacts()
             if self.run.should_stop and self.cancel_reason is None:
                 self.cancel_reason = "cancelled from the dashboard"
             if self.cancel_reason is not None and not escalation:
@@ -100,6 +107,16 @@ class Supervisor:
         self.cancel_reason = "interrupted (Ctrl-C on the launcher)"
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGINT)
+
+    def refresh_artifacts(self, final: bool = False) -> None:
+        """Import new scalars (TensorBoard, W&B) often; rescan the run dir every scan interval."""
+        now = time.monotonic()
+        if final or now - self._imported >= SIDECAR_INTERVAL:
+            self._imported = now
+            self.scanner.import_scalars()
+        if final or now - self._scanned >= self.scan_interval:
+            self._scanned = now
+            self.scanner.scan()
 
     def read_sidecar(self) -> None:
         """Numbers in ``heartbeat.json`` (written by a worker without the SDK) become metrics."""
@@ -123,6 +140,7 @@ class Supervisor:
             self.run.log(numbers, step=step if isinstance(step, int) else None)
 
     def finish(self, code: int) -> str:
+        self.refresh_artifacts(final=True)
         if self.cancel_reason is not None:
             status, error = "cancelled", self.cancel_reason
         elif code == 0:
@@ -143,6 +161,7 @@ def launch(
     url: str | None,
     token: str | None,
     grace: float,
+    scan_interval: float = 10.0,
 ) -> int:
     """Run ``command`` as a supervised run; return its exit code (130 when cancelled by Ctrl-C)."""
     if not command:
@@ -161,12 +180,13 @@ def launch(
     })  # fmt: skip
     if token:
         env["RUNWATCH_TOKEN"] = token
-    supervisor = Supervisor(run, command, grace)
+    supervisor = Supervisor(run, command, grace, scan_interval)
     try:
         proc = supervisor.start(env)
     except OSError as exc:
         run.finish("failed", error=f"could not start {command[0]!r}: {exc}")
         raise ValueError(f"could not start {command[0]!r}: {exc}") from None
+    supervisor.scanner.scan()
     pumps = [
         supervisor.capture(proc.stdout, "stdout", sys.stdout),  # type: ignore[arg-type]
         supervisor.capture(proc.stderr, "stderr", sys.stderr),  # type: ignore[arg-type]

@@ -92,17 +92,24 @@ class Run:
         _live_runs.add(self)
 
     # -- the hot path ----------------------------------------------------------------------
-    def log(self, data: dict[str, Any], step: int | None = None, vital: bool = False) -> None:
+    def log(
+        self,
+        data: dict[str, Any],
+        step: int | None = None,
+        vital: bool = False,
+        ts: float | None = None,
+    ) -> None:
         """Record metric values at ``step`` (default: one past the last step). Never blocks.
 
-        ``vital=True`` also shows these keys in the run page's vitals bar.
+        ``vital=True`` also shows these keys in the run page's vitals bar; ``ts`` is their wall
+        time when it is not now (imported history).
         """
         try:
             if step is None:
                 step = self._step
             self._step = step + 1
             queue = self._queue
-            queue.append((POINT, step, time.time(), dict(data)))
+            queue.append((POINT, step, time.time() if ts is None else ts, dict(data)))
             self._logged += 1
             if vital:
                 self._vital_keys(data)
@@ -187,6 +194,10 @@ class Run:
             self._extra("logs", line)
         except Exception as exc:
             self._warn_once(f"write_log() failed and was skipped: {exc!r}")
+
+    def artifacts(self, manifest: list[dict[str, Any]]) -> None:
+        """The run directory's artifact manifest (the launcher's scanner sends it)."""
+        self._extra("manifests", _jsonable(manifest))
 
     def _vital_keys(self, data: dict[str, Any]) -> None:
         fresh = [k for k in data if k not in self._vitals]

@@ -21,7 +21,7 @@ _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 _lines = msgspec.json.Encoder()
 # Batch fields besides points, events and status, spooled as ``{"b", "extra": [field, item]}``.
-EXTRAS = ("commands", "snapshots", "tables", "point_sets", "vitals", "logs")
+EXTRAS = ("commands", "snapshots", "tables", "point_sets", "vitals", "logs", "manifests")
 
 
 class SpoolWriter:

@@ -69,6 +69,14 @@ async def logs(
     return json_response({"lines": lines, "next_after": lines[-1]["line"] if lines else after})
 
 
+@router.get("/runs/{run_id}/artifacts")
+async def artifacts(request: Request, run_id: str) -> Response:
+    """The run's artifact manifest: TensorBoard files, W&B runs (config, summary), checkpoints
+    (with SHA-256) and worker-listed files, as the launcher last scanned them."""
+    await run_or_404(request, run_id)
+    return json_response({"artifacts": await store_of(request).artifacts(run_id)})
+
+
 @router.get("/runs/{run_id}/tables/{name}")
 async def table(request: Request, run_id: str, name: str) -> Response:
     """A table's latest rows (replace) or its newest ``max_rows`` rows (append)."""

@@ -208,6 +208,10 @@ class Store(Protocol):
         """Captured log lines numbered after ``after``, oldest first."""
         ...
 
+    async def artifacts(self, run_id: str) -> list[Any]:
+        """The run's latest artifact manifest (empty when nothing was scanned)."""
+        ...
+
     async def sticky(self, run_id: str, kind: Literal["tables", "point_sets"]) -> dict[str, Any]:
         """The latest state of every table or point set of a run."""
         ...

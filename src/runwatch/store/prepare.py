@@ -99,6 +99,7 @@ class PreparedBatch(msgspec.Struct):
     point_sets: list[PointSetIn]
     vitals: list[str]
     logs: list[LogLine]
+    manifests: list[list[dict[str, Any]]]
 
     @property
     def record_count(self) -> int:
@@ -178,6 +179,7 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
         point_sets=batch.point_sets,
         vitals=batch.vitals,
         logs=batch.logs,
+        manifests=batch.manifests,
     )
 
 

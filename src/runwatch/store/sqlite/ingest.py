@@ -78,6 +78,8 @@ def ingest_job(
         objects.add_vitals(conn, run_id, b.vitals)
     if b.logs:
         out.append(objects.write_logs(conn, run_id, b.logs))
+    if b.manifests:
+        out.append(objects.write_manifest(conn, run_id, b.manifests[-1]))
     ack = BatchAck(first, last, False, b.points_count, len(b.events))
     return ack, [Committed(run_id, out)]
 

@@ -122,6 +122,18 @@ def write_logs(conn: sqlite3.Connection, run_id: str, lines: list[LogLine]) -> R
     return records.live_message(conn, run_id, {"type": "log", "lines": out})
 
 
+def write_manifest(conn: sqlite3.Connection, run_id: str, manifest: list[dict[str, Any]]) -> Record:
+    conn.execute(
+        "INSERT OR REPLACE INTO artifacts VALUES (?,?,?)", (run_id, _encode(manifest), time.time())
+    )
+    return records.live_message(conn, run_id, {"type": "artifact", "artifacts": manifest})
+
+
+def read_manifest(conn: sqlite3.Connection, run_id: str) -> list[Any]:
+    row = conn.execute("SELECT manifest FROM artifacts WHERE run_id = ?", (run_id,)).fetchone()
+    return [] if row is None else list(_decode(row[0]))
+
+
 def read_logs(
     conn: sqlite3.Connection, run_id: str, after: int, stream: str | None, limit: int
 ) -> list[dict[str, Any]]:

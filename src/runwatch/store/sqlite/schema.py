@@ -191,6 +191,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, line)
     ) WITHOUT ROWID;
     """,
+    # 7: the artifact manifest of each run (the launcher's latest scan of its run dir).
+    """
+    CREATE TABLE artifacts (
+        run_id TEXT PRIMARY KEY,
+        manifest TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -266,6 +266,9 @@ class SqliteStore:
     ) -> list[dict[str, Any]]:
         return await self._read(lambda conn: objects.read_logs(conn, run_id, after, stream, limit))
 
+    async def artifacts(self, run_id: str) -> list[Any]:
+        return await self._read(lambda conn: objects.read_manifest(conn, run_id))
+
     async def sticky(self, run_id: str, kind: Literal["tables", "point_sets"]) -> dict[str, Any]:
         read = objects.tables if kind == "tables" else objects.point_sets
         return await self._read(lambda conn: read(conn, run_id))

@@ -18,7 +18,7 @@ export function createBestValues({
   minInterval = 2000,
   concurrency = 4,
 }) {
-  // (run, key) -> {series, seq, low, high, fetchedAt, inflight, timer, error}; Map order is
+  // (run, key) -> {seq, wantSeq, low, high, fetchedAt, inflight, timer, error}; Map order is
   // least recently used first.
   const entries = new Map();
   const queue = []; // [runId, key, entry] waiting for a free slot
@@ -61,16 +61,20 @@ export function createBestValues({
   }
 
   async function fetchOne(runId, key, entry) {
+    // The answer is current to at least the seq known when asking (the run row came from the
+    // same server before); only a seq seen while the request was out calls for another.
+    const asked = entry.wantSeq;
     let changed = false;
     try {
       const { seq, series } = await load(runId, key);
       const low = bestOfSeries(series, "min");
       const high = bestOfSeries(series, "max");
       changed = low !== entry.low || high !== entry.high || entry.seq < 0;
-      Object.assign(entry, { seq, low, high, error: null });
+      Object.assign(entry, { seq: Math.max(seq, asked), low, high, error: null });
     } catch (err) {
-      entry.error = err;
-      entry.seq = Math.max(entry.seq, entry.wantSeq); // do not retry until the run moves on
+      entry.error = err; // shown as no value; retried once the run moves on
+      entry.seq = Math.max(entry.seq, asked, 0);
+      changed = true;
     }
     entry.inflight = false;
     if (changed) onChange(runId, key);

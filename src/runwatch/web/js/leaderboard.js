@@ -84,7 +84,7 @@ export function mount(el, { onCount } = {}) {
     const head = node("thead");
     const tr = node("tr");
     for (const column of columns) {
-      const th = node("th");
+      const th = node("th", typeof rows[0][column] === "number" ? "num" : "");
       th.dataset.col = column;
       th.scope = "col";
       const sorted = t.sort && t.sort.column === column;

@@ -7,7 +7,9 @@ import * as eventFeed from "./event-feed.js";
 import { formatCount } from "./format.js";
 import { openLive } from "./live.js";
 import * as runHeader from "./run-header.js";
+import * as runWidgets from "./run-widgets.js";
 import { mountConn } from "./status.js";
+import * as tokenPrompt from "./token-prompt.js";
 
 const runId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
 const base = `/api/v1/runs/${encodeURIComponent(runId)}`;
@@ -15,11 +17,15 @@ const base = `/api/v1/runs/${encodeURIComponent(runId)}`;
 const $ = (id) => document.getElementById(id);
 const conn = mountConn($("conn"));
 const header = runHeader.mount(document);
+const widgets = runWidgets.mount(document, { base });
+const prompt = tokenPrompt.mount($("token-prompt"));
 const feed = eventFeed.mount($("event-feed"), {
+  ...widgets.feedHooks,
   onCount(shown, total) {
     $("feed-count").textContent = total > shown ? `latest ${formatCount(shown)} of ${formatCount(total)}` : formatCount(shown);
   },
 });
+widgets.setFeed(feed);
 const charts = new Map(); // metric key -> chart widget
 
 function showError(text) {
@@ -63,6 +69,7 @@ function hydrate(state) {
     if (series.x.length) header.noteStep(series.x[series.x.length - 1]);
   }
   feed.setEvents(state.events);
+  widgets.hydrate(state);
   refineLatest(Object.keys(state.metrics).filter((k) => state.metrics[k].mode === "buckets"));
 }
 
@@ -91,6 +98,7 @@ function statusEvent(msg) {
 }
 
 function onMessage(msg) {
+  widgets.apply(msg);
   switch (msg.type) {
     case "points":
       for (const [key, cols] of Object.entries(msg.points || {})) {
@@ -136,6 +144,7 @@ async function main() {
   } catch (err) {
     conn.set("error", describeError(err));
     showError(err instanceof ApiError && err.status === 404 ? `No run with id “${runId}”.` : describeError(err));
+    if (err instanceof ApiError && err.status === 401) prompt.show();
     return;
   }
   hydrate(state);
@@ -151,8 +160,11 @@ async function main() {
     },
     onConn(word, detail) {
       conn.set(word, detail);
-      if (word === "error") showError(`Live updates stopped: ${detail}`);
-      else if (word === "live") showError("");
+      if (word === "error") {
+        showError(`Live updates stopped: ${detail}`);
+        // A socket closed 4401 (or refused before opening): ask for a token if that is why.
+        getJSON(base).catch((err) => err instanceof ApiError && err.status === 401 && prompt.show());
+      } else if (word === "live") showError("");
     },
     probe,
   });

@@ -233,6 +233,9 @@ export function mount(table, { onChange, onSelect, onSort, best }) {
 
   function showHeaders() {
     table.dataset.best = view.metric ? "on" : "off";
+    const bestLabel = table.tHead.querySelector('button[data-sort="best"]');
+    bestLabel.textContent = view.metric ? `${bestDir(view)} ${view.metric}` : "Best";
+    bestLabel.title = view.metric ? `the ${bestDir(view)} of ${view.metric} over each whole run` : "";
     for (const th of table.tHead.querySelectorAll("th[data-col]")) {
       const on = view.sort?.key === th.dataset.col;
       th.setAttribute("aria-sort", on ? (view.sort.dir === "asc" ? "ascending" : "descending") : "none");

@@ -1,0 +1,167 @@
+"""The artifact scanner: what a run directory holds, written to ``artifacts.json`` and imported.
+
+It finds TensorBoard event files, offline W&B runs, checkpoints (with their SHA-256) and the
+entries of an optional worker-written ``artifacts_manifest.json`` (each validated: a bad entry
+is reported, never fatal). Scalars of event files and W&B history are imported into the run's
+metric series incrementally (see ``tensorboard`` and ``wandb_offline``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from runwatch.launcher.tensorboard import EventFileTail
+from runwatch.launcher.wandb_offline import WandbRunTail, WandbUnavailable
+from runwatch.sdk.run import Run
+
+MANIFEST = "artifacts.json"
+WORKER_MANIFEST = "artifacts_manifest.json"
+MAX_ARTIFACTS = 1_000  # entries listed per run; past that the scan stops listing
+_KINDS = {"tensorboard", "wandb", "checkpoint", "file", "model", "dataset", "report"}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ArtifactScanner:
+    """Scans one run directory; remembers checksums and import offsets between scans."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.root = run.dir.resolve()
+        self._hashes: dict[str, tuple[int, float, str]] = {}
+        self._events: dict[Path, EventFileTail] = {}
+        self._wandb: dict[Path, WandbRunTail] = {}
+        self._reported: set[str] = set()
+        self._last: list[dict[str, Any]] | None = None
+        self.imported = 0
+
+    def scan(self) -> list[dict[str, Any]]:
+        """The manifest now; written to ``artifacts.json`` and sent when it changed."""
+        found: list[dict[str, Any]] = []
+        for path in sorted(self.root.rglob("events.out.tfevents.*"))[:MAX_ARTIFACTS]:
+            found.append(self._entry("tensorboard", path))
+        for path in sorted(self.root.glob("wandb/*/run-*.wandb"))[:MAX_ARTIFACTS]:
+            found.append(self._wandb_entry(path))
+        checkpoints = self.root / "checkpoints"
+        if checkpoints.is_dir():
+            for path in sorted(p for p in checkpoints.rglob("*") if p.is_file())[:MAX_ARTIFACTS]:
+                found.append(self._entry("checkpoint", path, checksum=True))
+        found += self._worker_manifest()
+        found = found[:MAX_ARTIFACTS]
+        if found != self._last:
+            self._last = found
+            tmp = self.root / f".{MANIFEST}.tmp"
+            tmp.write_text(json.dumps({"artifacts": found}, indent=1))
+            os.replace(tmp, self.root / MANIFEST)
+            self.run.artifacts(found)
+        return found
+
+    def import_scalars(self) -> int:
+        """Log new TensorBoard scalars and W&B history rows; return how many values."""
+        count = 0
+        for path in self.root.rglob("events.out.tfevents.*"):
+            tail = self._events.setdefault(path, EventFileTail(path))
+            by_step: dict[tuple[int, float], dict[str, float]] = {}
+            for step, wall, tag, value in tail.read_new():
+                by_step.setdefault((step, wall), {})[tag] = value
+            for (step, wall), values in by_step.items():
+                self.run.log(values, step=step, ts=wall)
+                count += len(values)
+        for path in self.root.glob("wandb/*/run-*.wandb"):
+            wandb_tail = self._wandb.setdefault(path, WandbRunTail(path))
+            try:
+                rows = wandb_tail.read_new()
+            except (WandbUnavailable, ValueError) as exc:
+                self._report(str(path), str(exc))
+                continue
+            for wandb_step, wandb_wall, values in rows:
+                named = {f"wandb/{k}": v for k, v in values.items()}
+                self.run.log(named, step=wandb_step, ts=wandb_wall)
+                count += len(values)
+        self.imported += count
+        return count
+
+    def _entry(self, kind: str, path: Path, checksum: bool = False, **meta: Any) -> dict[str, Any]:
+        stat = path.stat()
+        entry: dict[str, Any] = {
+            "kind": kind,
+            "path": str(path.relative_to(self.root)),
+            "size": stat.st_size,
+            "mtime": stat.st_mtime,
+        }
+        if checksum:
+            key = entry["path"]
+            cached = self._hashes.get(key)
+            if cached is None or cached[:2] != (stat.st_size, stat.st_mtime):
+                cached = (stat.st_size, stat.st_mtime, _sha256(path))
+                self._hashes[key] = cached
+            entry["sha256"] = cached[2]
+        if meta:
+            entry["meta"] = meta
+        return entry
+
+    def _wandb_entry(self, path: Path) -> dict[str, Any]:
+        tail = self._wandb.get(path)
+        meta: dict[str, Any] = {
+            "sync_hint": f"to upload it to W&B, run: wandb sync {path.parent.relative_to(self.root)}"
+        }
+        if tail is not None:
+            meta.update(
+                config=tail.config, summary=tail.summary, project=tail.project, run_id=tail.run_id
+            )
+        return self._entry("wandb", path, **meta)
+
+    def _worker_manifest(self) -> list[dict[str, Any]]:
+        path = self.root / WORKER_MANIFEST
+        if not path.is_file():
+            return []
+        try:
+            listed = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            self._report(WORKER_MANIFEST, f"{WORKER_MANIFEST} is not valid JSON: {exc}")
+            return []
+        entries = listed.get("artifacts") if isinstance(listed, dict) else listed
+        if not isinstance(entries, list):
+            self._report(WORKER_MANIFEST, f"{WORKER_MANIFEST} must be a list of entries")
+            return []
+        out = []
+        for i, item in enumerate(entries[:MAX_ARTIFACTS]):
+            problem = self._check(item)
+            if problem:
+                self._report(f"{WORKER_MANIFEST}[{i}]", f"{WORKER_MANIFEST} entry {i}: {problem}")
+                continue
+            meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
+            out.append(
+                self._entry(
+                    item.get("kind", "file"), self.root / item["path"], checksum=True, **meta
+                )
+            )
+        return out
+
+    def _check(self, item: Any) -> str | None:
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            return "needs a 'path' (a string)"
+        if item.get("kind", "file") not in _KINDS:
+            return f"unknown kind {item.get('kind')!r} (use one of {', '.join(sorted(_KINDS))})"
+        target = (self.root / item["path"]).resolve()
+        if not target.is_relative_to(self.root):
+            return f"path {item['path']!r} is outside the run directory"
+        if not target.is_file():
+            return f"no file {item['path']!r} in the run directory"
+        return None
+
+    def _report(self, where: str, message: str) -> None:
+        """A problem, once per place, as a warning event in the run's feed."""
+        if where not in self._reported and len(self._reported) < MAX_ARTIFACTS:
+            self._reported.add(where)
+            self.run.event("artifact.invalid", level="warning", problem=message)
