@@ -106,6 +106,34 @@ def launch(
     raise typer.Exit(run_launch(command, project, name, run_dir, url, token, grace))
 
 
+@app.command()
+def tensorboard(
+    run_id: str = typer.Argument(..., help="The run whose directory TensorBoard should show."),
+    url: str | None = typer.Option(None, envvar="RUNWATCH_URL", help="Server URL."),
+    token: str | None = typer.Option(None, envvar="RUNWATCH_TOKEN", help="Bearer token."),
+) -> None:
+    """Start a managed TensorBoard for a run, print its URL, and keep it alive until Ctrl-C."""
+    import time
+
+    import httpx
+
+    from runwatch.sdk.transport import parse_urls
+
+    base = parse_urls(url)[0]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    path = f"{base}/api/v1/runs/{run_id}/tensorboard"
+    with httpx.Client(headers=headers, timeout=90) as client:
+        try:
+            while True:
+                r = client.post(path)
+                if r.status_code != 200:
+                    raise RuntimeError(f"could not start TensorBoard: {r.json()['error']['message']}")
+                print(f"TensorBoard for run {run_id}: {r.json()['url']}  (Ctrl-C stops it)", flush=True)
+                time.sleep(20)  # renew the lease well within its minute
+        except KeyboardInterrupt:
+            client.delete(path)
+
+
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 DATA_OPTION = typer.Option(Path(".runwatch"), help="Data directory of the server.")

@@ -26,6 +26,7 @@ from runwatch.server.guard import RequestGuard
 from runwatch.server.ratelimit import RateLimiter
 from runwatch.server.runs_feed import RunsFeed, touched
 from runwatch.server.settings import Settings, is_loopback
+from runwatch.server.tensorboard import TensorBoardManager
 from runwatch.store.base import Committed, IngestError, Store
 from runwatch.store.sqlite import SqliteStore
 
@@ -123,6 +124,7 @@ def create_app(
         sweepers = [
             asyncio.create_task(_every(settings.retention_interval, store.apply_retention)),
             asyncio.create_task(_every(settings.crash_check_interval, store.sweep_crashed)),
+            asyncio.create_task(_every(5.0, app.state.tensorboards.sweep)),
         ]
         try:
             yield
@@ -131,6 +133,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await app.state.tensorboards.stop_all()
             await app.state.runs_feed.stop()
             await bus.stop()
             await store.close()
@@ -144,6 +147,7 @@ def create_app(
     app.state.reset_lag = RESET_LAG
     app.state.runs_feed = RunsFeed(store, hub)
     app.state.auth = Authenticator(store, settings.token)
+    app.state.tensorboards = TensorBoardManager(store)
     app.state.ingest_limiter = RateLimiter(settings.ingest_rate) if settings.ingest_rate else None
     errors.install(app)
 

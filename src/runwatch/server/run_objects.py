@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
@@ -75,6 +76,24 @@ async def artifacts(request: Request, run_id: str) -> Response:
     (with SHA-256) and worker-listed files, as the launcher last scanned them."""
     await run_or_404(request, run_id)
     return json_response({"artifacts": await store_of(request).artifacts(run_id)})
+
+
+@router.post("/runs/{run_id}/tensorboard")
+async def start_tensorboard(request: Request, run_id: str) -> Response:
+    """Start (or keep alive: call again within a minute) a TensorBoard over the run's dir."""
+    run = await run_or_404(request, run_id)
+    run_dir = run.snapshot.get("run_dir")
+    if not isinstance(run_dir, str) or not Path(run_dir).is_dir():
+        raise ApiError(
+            404, "no_run_dir", "this run's directory is not on the server's machine", "run"
+        )
+    return json_response(await request.app.state.tensorboards.start(run_id, Path(run_dir)))
+
+
+@router.delete("/runs/{run_id}/tensorboard")
+async def stop_tensorboard(request: Request, run_id: str) -> Response:
+    await run_or_404(request, run_id)
+    return json_response({"stopped": await request.app.state.tensorboards.stop(run_id)})
 
 
 @router.get("/runs/{run_id}/tables/{name}")

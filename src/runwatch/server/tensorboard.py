@@ -1,0 +1,121 @@
+"""Managed TensorBoard processes: one per run on request, bound to 127.0.0.1, never left behind.
+
+A process lives on a lease that the run page (or ``runwatch tensorboard``) renews; it is stopped
+when the lease runs out (the page was closed), when its run ends, when asked, and when the
+server shuts down. At most :data:`MAX_PROCESSES` run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import msgspec
+
+from runwatch.protocol import FINAL_STATUSES
+from runwatch.server.errors import ApiError
+from runwatch.store.base import Store
+
+LEASE_SECONDS = 60.0
+MAX_PROCESSES = 4
+START_TIMEOUT = 60.0
+
+
+class TensorBoardInfo(msgspec.Struct):
+    run_id: str
+    url: str
+    pid: int
+    logdir: str
+    started_at: float
+    lease_until: float
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TensorBoardManager:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._running: dict[str, tuple[subprocess.Popen[bytes], TensorBoardInfo]] = {}
+        self._lock = asyncio.Lock()
+
+    async def start(self, run_id: str, logdir: Path) -> TensorBoardInfo:
+        """Start (or renew the lease of) the run's TensorBoard; answers once it serves HTTP."""
+        async with self._lock:
+            current = self._running.get(run_id)
+            if current is not None and current[0].poll() is None:
+                current[1].lease_until = time.time() + LEASE_SECONDS
+                return current[1]
+            if len(self._running) >= MAX_PROCESSES:
+                message = f"{MAX_PROCESSES} TensorBoards are running; stop one first"
+                raise ApiError(429, "too_many_tensorboards", message)
+            port = _free_port()
+            command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
+                       "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+            try:
+                proc = subprocess.Popen(
+                    command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+            except OSError as exc:
+                raise ApiError(
+                    503, "tensorboard_unavailable", f"could not start TensorBoard: {exc}"
+                ) from None
+            now = time.time()
+            url = f"http://127.0.0.1:{port}/"
+            info = TensorBoardInfo(run_id, url, proc.pid, str(logdir), now, now + LEASE_SECONDS)
+            self._running[run_id] = (proc, info)
+        if not await self._answers(proc, info.url):
+            await self.stop(run_id)
+            message = "TensorBoard did not start (is the tensorboard package installed?)"
+            raise ApiError(503, "tensorboard_unavailable", message)
+        return info
+
+    async def _answers(self, proc: subprocess.Popen[bytes], url: str) -> bool:
+        deadline = time.monotonic() + START_TIMEOUT
+        async with httpx.AsyncClient(timeout=2) as client:
+            while time.monotonic() < deadline and proc.poll() is None:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(url)).status_code < 500:
+                        return True
+                await asyncio.sleep(0.2)  # polling a child process until it serves
+        return False
+
+    async def stop(self, run_id: str) -> bool:
+        entry = self._running.pop(run_id, None)
+        if entry is None:
+            return False
+        proc = entry[0]
+        proc.terminate()
+        try:
+            await asyncio.to_thread(proc.wait, 10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            await asyncio.to_thread(proc.wait, 10)
+        return True
+
+    def get(self, run_id: str) -> TensorBoardInfo | None:
+        entry = self._running.get(run_id)
+        return entry[1] if entry else None
+
+    async def sweep(self, now: float) -> None:
+        """Stop expired leases, processes that died, and those whose run has ended."""
+        for run_id, (proc, info) in list(self._running.items()):
+            run = await self._store.get_run(run_id)
+            ended = run is None or (
+                run.status in FINAL_STATUSES and (run.ended_at or 0) > info.started_at
+            )
+            if info.lease_until < now or proc.poll() is not None or ended:
+                await self.stop(run_id)
+
+    async def stop_all(self) -> None:
+        for run_id in list(self._running):
+            await self.stop(run_id)
