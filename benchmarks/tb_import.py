@@ -1,0 +1,89 @@
+"""Import benchmark: TensorBoard scalars and offline W&B history, against their own readers.
+
+Run: ``.venv/bin/python benchmarks/tb_import.py [--scalars 200000] [--wandb-rows 20000]``.
+
+Writes real files (tensorboardX's SummaryWriter; ``wandb`` in offline mode), then reads them
+back in one run with TensorBoard's ``EventFileLoader`` (its own reader, no TensorFlow) and with
+runwatch's readers (``launcher.tensorboard``, ``launcher.wandb_offline``). Goal: >= 5x the
+TensorBoard reader. W&B ships no reader of its run files, so its rows/s stand alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from runwatch.launcher.tensorboard import EventFileTail
+from runwatch.launcher.wandb_offline import WandbRunTail
+
+
+def write_events(directory: Path, scalars: int) -> Path:
+    from tensorboardX import SummaryWriter
+
+    writer = SummaryWriter(str(directory))
+    for step in range(scalars // 2):
+        writer.add_scalar("train/loss", 1.0 / (step + 1), step)
+        writer.add_scalar("train/acc", step / scalars, step)
+    writer.close()
+    return next(directory.glob("events.out.tfevents.*"))
+
+
+def write_wandb(directory: Path, rows: int) -> Path:
+    script = textwrap.dedent(f"""
+        import wandb
+        run = wandb.init(project="bench", dir={str(directory)!r}, config={{"lr": 0.1}})
+        for step in range({rows}):
+            wandb.log({{"loss": 1.0 / (step + 1), "reward": step * 0.5}})
+        run.finish()
+    """)
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=600)
+    return next(directory.glob("wandb/*/run-*.wandb"))
+
+
+def timed(fn):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - started
+
+
+def tensorboard_reader(path: Path) -> int:
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    return sum(len(event.summary.value) for event in EventFileLoader(str(path)).Load())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scalars", type=int, default=200_000)
+    parser.add_argument("--wandb-rows", type=int, default=20_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        events = write_events(Path(tmp) / "tb", args.scalars)
+        size_mib = events.stat().st_size / 2**20
+        theirs, their_s = timed(lambda: tensorboard_reader(events))
+        ours, our_s = timed(lambda: len(EventFileTail(events).read_new()))
+        run_file = write_wandb(Path(tmp), args.wandb_rows)
+        rows, wandb_s = timed(lambda: len(WandbRunTail(run_file).read_new()))
+    print(f"\nimport benchmark ({size_mib:.1f} MiB event file)\n")
+    print(f"{'reader':<40}{'values':>10}{'seconds':>10}{'values/s':>12}")
+    print(
+        f"{'TensorBoard EventFileLoader':<40}{theirs:>10,}{their_s:>10.2f}{theirs / their_s:>12,.0f}"
+    )
+    print(f"{'runwatch EventFileTail':<40}{ours:>10,}{our_s:>10.2f}{ours / our_s:>12,.0f}")
+    print(
+        f"{'runwatch WandbRunTail (history rows)':<40}{rows:>10,}{wandb_s:>10.2f}{rows / wandb_s:>12,.0f}"
+    )
+    print(
+        f"\nrunwatch / TensorBoard reader: {(ours / our_s) / (theirs / their_s):.1f}x (goal >= 5x)"
+    )
+
+
+if __name__ == "__main__":
+    main()
