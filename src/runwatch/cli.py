@@ -39,11 +39,16 @@ def serve(
     ingest_rate: float | None = typer.Option(
         None, help="Batches/s each token may ingest (429 + Retry-After past it)."
     ),
+    busy_timeout: float = typer.Option(
+        30.0, help="Seconds a write waits for a database lock before answering 503."
+    ),
 ) -> None:
     """Start the server (SQLite in DATA, in-process live bus)."""
     from runwatch.server.serve import serve as run_server
 
-    run_server(_settings(host, port, data, token, ingest_rate=ingest_rate))
+    run_server(
+        _settings(host, port, data, token, ingest_rate=ingest_rate, busy_timeout=busy_timeout)
+    )
 
 
 @app.command()
@@ -127,8 +132,13 @@ def tensorboard(
             while True:
                 r = client.post(path)
                 if r.status_code != 200:
-                    raise RuntimeError(f"could not start TensorBoard: {r.json()['error']['message']}")
-                print(f"TensorBoard for run {run_id}: {r.json()['url']}  (Ctrl-C stops it)", flush=True)
+                    raise RuntimeError(
+                        f"could not start TensorBoard: {r.json()['error']['message']}"
+                    )
+                print(
+                    f"TensorBoard for run {run_id}: {r.json()['url']}  (Ctrl-C stops it)",
+                    flush=True,
+                )
                 time.sleep(20)  # renew the lease well within its minute
         except KeyboardInterrupt:
             client.delete(path)

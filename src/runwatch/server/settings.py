@@ -26,6 +26,8 @@ class Settings:
     state_events: int = 200
     # Seconds between sweeps that drop raw points past each project's retention.
     retention_interval: float = 60.0
+    # Seconds a write waits for a database lock held elsewhere before answering 503.
+    busy_timeout: float = 30.0
     # Seconds between checks for running runs whose heartbeat stopped (they become crashed).
     crash_check_interval: float = 1.0
 

@@ -46,19 +46,24 @@ _TOKEN_SELECT = (
 )
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+    )
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     return conn
 
 
 class SqliteStore:
     """Runs, series, events and the live journal in one SQLite file under ``data_dir``."""
 
-    def __init__(self, data_dir: Path | str, readers: int = 4) -> None:
+    def __init__(self, data_dir: Path | str, readers: int = 4, busy_timeout: float = 30.0) -> None:
+        """``busy_timeout``: seconds a write waits for a lock another process holds before the
+        batch is answered 503 (and retried by the producer)."""
         self.path = Path(data_dir) / "runwatch.sqlite3"
+        self._busy_timeout = busy_timeout
         self._listeners: list[CommitListener] = []
         self._reader_pool = concurrent.futures.ThreadPoolExecutor(readers, "runwatch-sqlite-read")
         self._local = threading.local()
@@ -72,7 +77,7 @@ class SqliteStore:
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._loop = asyncio.get_running_loop()
-        conn = _connect(self.path)
+        conn = _connect(self.path, self._busy_timeout)
         migrate(conn)
         self._writer = SqliteWriter(conn, self._dispatch_commit, self._points.forget)
         self._writer.start()
@@ -111,7 +116,7 @@ class SqliteStore:
     def _read_in_thread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path)
+            conn = _connect(self.path, self._busy_timeout)
             conn.execute("PRAGMA query_only = ON")
             self._local.conn = conn
             with self._readers_lock:

@@ -91,6 +91,12 @@ class SqliteWriter:
                 except Exception as exc:
                     conn.execute("ROLLBACK TO job")
                     self._on_rollback()
+                    if isinstance(
+                        exc, sqlite3.Error
+                    ):  # disk full, I/O error: not the client's fault
+                        exc = IngestError(
+                            503, "store_unavailable", f"the store could not write: {exc}"
+                        )
                     outcomes.append((None, exc))
                 else:
                     committed.extend(changes)

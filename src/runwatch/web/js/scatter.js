@@ -17,7 +17,7 @@ const PALETTE = [
   "#a3e635", "#fb923c", "#818cf8", "#4ade80", "#e879f9",
 ];
 const OTHER = "#94a3b8";
-const MARGIN = { left: 44, right: 10, top: 10, bottom: 22 };
+export const MARGIN = { left: 44, right: 10, top: 10, bottom: 22 }; // plot area inside the canvas
 
 /** A point's colour group: its cluster, else its label, else null. */
 export function groupOf(point) {
