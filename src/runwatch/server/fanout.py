@@ -25,7 +25,10 @@ REPLAY_PAGE = 500
 # A client further behind than this many records gets a reset instead of a replay (the store
 # keeps at least this much journal: see store.sqlite.retention.JOURNAL_KEEP).
 RESET_LAG = 20_000
+# A coalesced frame holds at most this many records or characters (one record at least), so
+# a connection that stops reading pins at most one such frame in memory.
 FRAME_MAX_ITEMS = 256
+FRAME_MAX_CHARS = 1024 * 1024
 
 
 class Subscriber:
@@ -106,6 +109,22 @@ def frame_text(items: list[LiveItem]) -> str:
     return "[" + ",".join(text for _, text in items) + "]"
 
 
+def frames(items: list[LiveItem]) -> list[list[LiveItem]]:
+    """Split items, in order, into frames within FRAME_MAX_ITEMS and FRAME_MAX_CHARS."""
+    out: list[list[LiveItem]] = []
+    current: list[LiveItem] = []
+    chars = 0
+    for item in items:
+        if current and (len(current) >= FRAME_MAX_ITEMS or chars + len(item[1]) > FRAME_MAX_CHARS):
+            out.append(current)
+            current, chars = [], 0
+        current.append(item)
+        chars += len(item[1])
+    if current:
+        out.append(current)
+    return out
+
+
 def _control(seq: int, kind: str) -> LiveItem:
     return (seq, f'{{"seq":{seq},"type":"{kind}"}}')
 
@@ -148,13 +167,12 @@ async def run_stream(
             if not items or items[0][0] != last + 1:
                 # Replay (first pass), a gap, or a dropped queue: the store has every record.
                 while page := await store.replay(run_id, last, REPLAY_PAGE):
-                    replayed = [(r.seq, r.body.decode()) for r in page]
-                    closed = closed or any(_is_final_status(t) for _, t in replayed)
-                    yield replayed
-                    last = replayed[-1][0]
+                    for chunk in frames([(r.seq, r.body.decode()) for r in page]):
+                        closed = closed or any(_is_final_status(t) for _, t in chunk)
+                        yield chunk
+                        last = chunk[-1][0]
                 items = [item for item in items if item[0] > last]
-            for start in range(0, len(items), FRAME_MAX_ITEMS):
-                chunk = items[start : start + FRAME_MAX_ITEMS]
+            for chunk in frames(items):
                 closed = closed or any(_is_final_status(t) for _, t in chunk)
                 yield chunk
                 last = chunk[-1][0]
