@@ -8,12 +8,12 @@ metric series incrementally (see ``tensorboard`` and ``wandb_offline``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from runwatch.checksum import sha256_file
 from runwatch.launcher.tensorboard import EventFileTail
 from runwatch.launcher.wandb_offline import WandbRunTail, WandbUnavailable
 from runwatch.sdk.run import Run
@@ -22,14 +22,6 @@ MANIFEST = "artifacts.json"
 WORKER_MANIFEST = "artifacts_manifest.json"
 MAX_ARTIFACTS = 1_000  # entries listed per run; past that the scan stops listing
 _KINDS = {"tensorboard", "wandb", "checkpoint", "file", "model", "dataset", "report"}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class ArtifactScanner:
@@ -103,7 +95,7 @@ class ArtifactScanner:
             key = entry["path"]
             cached = self._hashes.get(key)
             if cached is None or cached[:2] != (stat.st_size, stat.st_mtime):
-                cached = (stat.st_size, stat.st_mtime, _sha256(path))
+                cached = (stat.st_size, stat.st_mtime, sha256_file(path))
                 self._hashes[key] = cached
             entry["sha256"] = cached[2]
         if meta:

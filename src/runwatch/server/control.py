@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from runwatch.bus import run_channel
+from runwatch.checksum import sha256_file
 from runwatch.protocol import FINAL_STATUSES, CommandIn, PromoteIn
 from runwatch.server.api import (
     ADMIN,
@@ -124,7 +125,7 @@ async def promote(request: Request, run_id: str) -> Response:
         detail: dict[str, Any] = {"of": "config+summary"}
     else:
         path = artifact_path(run, spec.artifact)
-        digest = await asyncio.to_thread(_sha256_file, path)
+        digest = await asyncio.to_thread(sha256_file, path)
         detail = {"of": "artifact", "size": path.stat().st_size}
     promoted = await store.promote(run_id, spec.name, spec.artifact, digest, detail)
     return json_response(promoted, 201)
@@ -150,11 +151,3 @@ def artifact_path(run: RunInfo, relative: str) -> Path:
             404, "artifact_not_found", f"no file {relative!r} in the run directory", "$.artifact"
         )
     return path
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
