@@ -29,6 +29,9 @@ RESET_LAG = 20_000
 # a connection that stops reading pins at most one such frame in memory.
 FRAME_MAX_ITEMS = 256
 FRAME_MAX_CHARS = 1024 * 1024
+# Records arriving within BUSY_WINDOW of the last frame are held LINGER seconds to coalesce.
+BUSY_WINDOW = 0.02
+LINGER = 0.005
 
 
 class Subscriber:
@@ -144,6 +147,7 @@ async def run_stream(
     already sent; fills any gap (or a dropped queue) from the store. Ends after ``run.closed``.
     """
     sub = Subscriber()
+    loop = asyncio.get_running_loop()
     channel = run_channel(run_id)
     hub.subscribe(channel, sub)
     try:
@@ -177,7 +181,12 @@ async def run_stream(
                 yield chunk
                 last = chunk[-1][0]
             if not closed:
+                sent_at = loop.time()
                 await sub.wait()
+                if loop.time() - sent_at < BUSY_WINDOW:
+                    # A busy stream: wait a moment so one frame carries several records (one
+                    # send per viewer per LINGER instead of per record); a quiet one pays nothing.
+                    await asyncio.sleep(LINGER)
         yield [_control(last, "run.closed")]
     finally:
         hub.unsubscribe(channel, sub)
