@@ -25,7 +25,7 @@ def wait_until(condition, timeout: float = 10.0, interval: float = 0.02, what: s
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+        time.sleep(interval)  # the poll interval of wait_until
 
 
 @dataclass
