@@ -11,8 +11,11 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+# Every integer that is stored must fit SQLite's and PostgreSQL's 64-bit INTEGER.
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+Count = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 Value = float | str | None
-Entity = int | str | None
+Entity = Int64 | str | None
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "crashed"]
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "crashed"})
 
@@ -52,14 +55,14 @@ class Retention(msgspec.Struct, forbid_unknown_fields=True):
     ``null`` keeps everything (the default).
     """
 
-    raw_keep_steps: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    raw_keep_steps: Annotated[int, msgspec.Meta(ge=0, le=2**62)] | None = None
     raw_keep_days: Annotated[float, msgspec.Meta(ge=0)] | None = None
 
 
 class PointRow(msgspec.Struct, array_like=True):
     """One ``log()`` call: ``[step, wall time, {key: value}]`` (an array on the wire: compact)."""
 
-    step: int
+    step: Int64
     ts: float
     values: dict[str, Value]
 
@@ -80,7 +83,7 @@ class StatusIn(msgspec.Struct, forbid_unknown_fields=True):
     state: RunStatus
     ts: float
     error: str | None = None
-    exit_code: int | None = None
+    exit_code: Int64 | None = None
 
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
@@ -90,7 +93,7 @@ class SnapshotIn(msgspec.Struct, forbid_unknown_fields=True):
     """A versioned payload of a key at a step: JSON, or a (nested) list of numbers."""
 
     key: Name
-    step: int
+    step: Int64
     ts: float
     value: Any
 
@@ -101,7 +104,7 @@ class TableIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     rows: list[dict[str, Any]]
     mode: Literal["replace", "append"] = "replace"
-    max_rows: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    max_rows: Count | None = None
 
 
 class PointSetIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -111,7 +114,7 @@ class PointSetIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     points: list[dict[str, Any]]
     replace: bool = True
-    cap: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    cap: Count | None = None
 
 
 class LogLine(msgspec.Struct, forbid_unknown_fields=True):
@@ -125,7 +128,7 @@ class LogLine(msgspec.Struct, forbid_unknown_fields=True):
 class CommandResult(msgspec.Struct, forbid_unknown_fields=True):
     """The producer's report on a command it received."""
 
-    id: int
+    id: Int64
     state: Literal["applied", "failed"]
     error: str | None = None
 
@@ -133,8 +136,8 @@ class CommandResult(msgspec.Struct, forbid_unknown_fields=True):
 class Batch(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/v1/runs/{run}/batches``; ``(producer, batch_seq)`` makes retries idempotent."""
 
-    producer: str
-    batch_seq: int
+    producer: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    batch_seq: Int64
     points: list[PointRow] = []
     events: list[EventIn] = []
     status: StatusIn | None = None

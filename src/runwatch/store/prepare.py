@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import msgspec
@@ -20,6 +19,7 @@ from runwatch.protocol import (
 )
 
 _encode = msgspec.json.encode
+MAX_TIMESTAMP = 1e11  # unix seconds: the year 5138
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -122,8 +122,8 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
     count = 0
     for i, row in enumerate(batch.points):
         step, ts = row.step, row.ts
-        if not -math.inf < ts < math.inf:
-            raise BatchRejected(f"$.points[{i}].ts", "timestamp must be a finite number")
+        if not 0.0 <= ts <= MAX_TIMESTAMP:
+            _check_finite(ts, f"$.points[{i}].ts")
         for key, raw in row.values.items():
             col = columns.get(key)
             if col is None:
@@ -236,5 +236,8 @@ def _check_name(name: str, limit: int, setting: str, where: str, what: str) -> N
 
 
 def _check_finite(ts: float, where: str) -> None:
-    if not math.isfinite(ts):
-        raise BatchRejected(where, "timestamp must be a finite number")
+    """Wall times are seconds since 1970, finite and not absurdly far ahead."""
+    if not 0.0 <= ts <= MAX_TIMESTAMP:
+        raise BatchRejected(
+            where, f"timestamp must be unix seconds between 0 and {MAX_TIMESTAMP:.0e}"
+        )

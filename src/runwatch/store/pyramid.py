@@ -154,6 +154,8 @@ def blocks_of(xs: list[float], vs: list[float], w: float, level: int = 0) -> lis
     while start < len(xs):
         b = math.floor(xs[start] / w)
         end = bisect_left(xs, (b + 1) * w, start)
+        while (end < len(xs) and math.floor(xs[end] / w) == b) or end == start:
+            end += 1  # float rounding put the boundary on this block's own points
         out.append(_aggregate(level, b, xs[start:end], vs[start:end]))
         start = end
     return out

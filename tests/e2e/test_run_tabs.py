@@ -1,0 +1,223 @@
+"""The run page's tabs: keyboard use and the address's hash, the analytics-only notice for a
+launched worker that never uses the SDK, and the tab modules' pure functions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.helpers import create_run, rows
+from tests.e2e.launched import Launch, finished, log_rows
+from tests.e2e.widgets import ObjectProducer, open_run
+from tests.servers import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+NOTICE = "This run reports through its logs and artifacts only"
+
+PLAIN_WORKER = """
+    import os, time
+    run_dir = os.environ["RUNWATCH_RUN_DIR"]
+    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    with open(os.path.join(run_dir, "checkpoints", "model.bin"), "wb") as f:
+        f.write(b"\\0" * 2048)
+    print("a worker that only prints", flush=True)
+    while not os.path.exists(os.path.join(run_dir, "go")):
+        time.sleep(0.05)  # the worker idles until the test says go
+    print("bye", flush=True)
+"""
+
+
+def selected(page: Page) -> str:
+    name: str = (
+        page.locator('#run-tabs [role="tab"][aria-selected="true"]').get_attribute("data-tab") or ""
+    )
+    return name
+
+
+def test_tabs_work_from_the_keyboard_and_the_hash_survives_a_reload(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "tabs")
+    open_run(page, server, run["id"])
+    assert selected(page) == "live"
+    expect(page.locator("#live-view")).to_be_visible()
+    expect(page.locator("#live-view")).to_have_attribute("role", "tabpanel")
+    expect(page.locator("#logs-view")).to_have_attribute("aria-labelledby", "tab-logs")
+    expect(page.locator("#tab-live")).to_have_attribute("tabindex", "0")
+    expect(page.locator("#tab-logs")).to_have_attribute("tabindex", "-1")
+
+    page.locator("#tab-live").focus()
+    page.keyboard.press("ArrowRight")
+    assert selected(page) == "logs"
+    expect(page.locator("#tab-logs")).to_be_focused()
+    expect(page.locator("#logs-view")).to_be_visible()
+    expect(page.locator("#live-view")).to_be_hidden()
+    assert page.evaluate("() => location.hash") == "#logs"
+
+    page.keyboard.press("End")
+    assert selected(page) == "artifacts"
+    expect(page.locator("#artifacts-view")).to_be_visible()
+    page.keyboard.press("ArrowRight")  # wraps around
+    assert selected(page) == "live"
+    assert page.evaluate("() => location.hash") == ""
+    page.keyboard.press("ArrowLeft")
+    assert selected(page) == "artifacts"
+
+    page.reload()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    assert selected(page) == "artifacts"
+    expect(page.locator("#artifacts-view .art-empty")).to_contain_text("No artifacts")
+    page.locator("#tab-live").click()
+    assert page.evaluate("() => location.hash") == ""
+    expect(page.locator("#live-view")).to_be_visible()
+    assert page.console_errors == []
+
+
+def test_a_launched_worker_without_the_sdk_gets_the_analytics_only_notice(
+    page: Page, server: ServerProcess, api: httpx.Client, tmp_path: Path
+) -> None:
+    launch = Launch(server, tmp_path, PLAIN_WORKER, "plain")
+    try:
+        run = launch.run(api)
+        open_run(page, server, run["id"])
+        notice = page.locator("#analytics-notice")
+        expect(notice).to_be_visible()  # as soon as its first log line arrives
+        expect(notice.locator(".an-title")).to_have_text(NOTICE)
+        expect(page.locator("#charts-empty")).to_be_hidden()
+        expect(page.locator("#charts .chart")).to_have_count(0)
+
+        notice.get_by_role("link", name="Logs").click()
+        assert selected(page) == "logs"
+        assert page.evaluate("() => location.hash") == "#logs"
+        expect(log_rows(page).first.locator(".log-text")).to_have_text("a worker that only prints")
+
+        page.locator("#tab-live").click()
+        notice.get_by_role("link", name="Artifacts").click()
+        assert selected(page) == "artifacts"
+        (launch.run_dir / "go").touch()
+        assert launch.wait() == 0
+    finally:
+        launch.close()
+    finished(api, run["id"])
+    expect(page.locator("#run-status")).to_have_text("succeeded")
+    expect(page.locator("#artifacts-view .art-table tbody .col-path")).to_have_text(
+        ["checkpoints/model.bin"]
+    )
+    page.locator("#tab-live").click()
+    expect(page.locator("#analytics-notice")).to_be_visible()
+    assert page.console_errors == []
+
+
+def test_the_notice_counts_heartbeats_as_no_telemetry_and_sdk_metrics_as_telemetry(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    line = {"stream": "stdout", "ts": time.time(), "text": "hello"}
+    quiet = create_run(api, "e2e", "heartbeats")
+    ObjectProducer(api, quiet["id"]).send_objects(
+        points=rows([1, 2], **{"heartbeat/progress": [0.1, 0.2], "sys/cpu_percent": [5, 6]}),
+        logs=[line],
+    )
+    open_run(page, server, quiet["id"])
+    expect(page.locator("#analytics-notice")).to_be_visible()
+
+    chatty = create_run(api, "e2e", "metrics")
+    producer = ObjectProducer(api, chatty["id"])
+    producer.send_objects(logs=[line])
+    open_run(page, server, chatty["id"])
+    expect(page.locator("#analytics-notice")).to_be_visible()
+    producer.send_objects(points=rows([1], loss=[0.5]))  # the first SDK metric, live
+    expect(page.locator('#charts .chart[data-key="loss"]')).to_be_visible()
+    expect(page.locator("#analytics-notice")).to_be_hidden()
+
+    silent = create_run(api, "e2e", "nothing-yet")
+    open_run(page, server, silent["id"])
+    expect(page.locator("#charts-empty")).to_be_visible()
+    expect(page.locator("#analytics-notice")).to_be_hidden()
+    assert page.console_errors == []
+
+
+# ---------- the tab modules' pure functions, run in Chromium on the modules as served ----------
+
+
+@pytest.fixture(scope="module")
+def static_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path_factory.mktemp("tab-modules") / "data").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def blank(page: Page, static_server: ServerProcess) -> Iterator[Page]:
+    page.goto(f"{static_server.url}/")
+    yield page
+    assert page.console_errors == []
+
+
+def call(page: Page, module: str, function: str, *args: Any) -> Any:
+    return page.evaluate(
+        "async ([path, name, args]) => (await import(path))[name](...args)",
+        [f"/static/js/{module}", function, list(args)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "query", "hits"),
+    [
+        ("Warning: NaN (nan)", "nan", [[9, 12], [14, 17]]),
+        ("aaaa", "aa", [[0, 2], [2, 4]]),
+        ("no match", "xyz", []),
+        ("anything", "", []),
+        ("İstanbul i", "i", [[9, 10]]),  # lowercasing İ changes lengths: match exactly
+    ],
+)
+def test_find_matches(blank: Page, text: str, query: str, hits: list[list[int]]) -> None:
+    assert call(blank, "logs-tab.js", "findMatches", text, query) == hits
+
+
+@pytest.mark.parametrize("newest", [5001, 9999, 10_001, 37_777, 104_999])
+def test_find_newest_within_brackets_the_last_line_in_few_probes(blank: Page, newest: int) -> None:
+    lo, probes = blank.evaluate(
+        """async (newest) => {
+            const { findNewestWithin } = await import('/static/js/logs-tab.js');
+            let probes = 0;
+            const exists = async (n) => { probes += 1; return n <= newest; };
+            return [await findNewestWithin(exists, 5001, 5000), probes];
+        }""",
+        newest,
+    )
+    assert lo <= newest < lo + 5000
+    assert probes <= 10
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(0, "0 B"), (512, "512 B"), (28_672, "28.0 KiB"), (3_370_000, "3.21 MiB"), (None, "—")],
+)
+def test_format_bytes(blank: Page, n: int | None, text: str) -> None:
+    assert call(blank, "artifacts-tab.js", "formatBytes", n) == text
+
+
+def test_short_sha_keeps_twelve_characters(blank: Page) -> None:
+    sha = "2f7b68f92a0ee5a22c421c621628033d9fcf47b1d9855775750f06d943d75619"
+    assert call(blank, "artifacts-tab.js", "shortSha", sha) == "2f7b68f92a0e…"
+    assert call(blank, "artifacts-tab.js", "shortSha", None) == ""
+
+
+@pytest.mark.parametrize(
+    ("keys", "sdk"),
+    [
+        ([], False),
+        (["heartbeat/progress", "sys/cpu_percent"], False),
+        (["heartbeat/progress", "loss"], True),
+        (["wandb/reward"], True),
+    ],
+)
+def test_has_sdk_telemetry(blank: Page, keys: list[str], sdk: bool) -> None:
+    assert call(blank, "analytics-notice.js", "hasSdkTelemetry", keys) is sdk
