@@ -105,13 +105,20 @@ def test_artifact_scenarios(
     if tb == "yes":
         assert {"train/loss", "train/acc"} <= keys
     if wandb == "yes":
-        entry = next(a for a in artifacts if a["kind"] == "wandb")
+        wandb_entries = [a for a in artifacts if a["kind"] == "wandb"]
+        assert len(wandb_entries) == 1 and "latest-run" not in wandb_entries[0]["path"]  # once
+        entry = wandb_entries[0]
         assert (
             entry["meta"]["config"]["lr"] == 0.01
             and entry["meta"]["summary"]["best_reward"] == 98.0
         )
         assert "wandb sync" in entry["meta"]["sync_hint"]
         assert "wandb/reward" in keys
+        with server.client() as c:
+            rewards = c.get(
+                f"/api/v1/runs/{run['id']}/metrics", params={"keys": "wandb/reward"}
+            ).json()
+        assert len(rewards["series"]["wandb/reward"]["x"]) == 50  # imported once, not per link
 
 
 def test_imported_scalars_equal_tensorboards_own_reader(

@@ -121,3 +121,31 @@ def test_entity_history_and_the_hydration_state(server: ServerProcess, tmp_path:
     assert state["tables"]["leaderboard"]["rows"] == [{"model": "a"}]
     assert state["point_sets"]["embedding"]["points"] == [{"x": 1.0, "y": 2.0}]
     assert state["snapshots"] == {"footprint": 1}
+
+
+def test_entity_ids_with_slashes_and_new_vitals_arrive_live(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    import json
+
+    from websockets.sync.client import connect
+
+    with runwatch.init(project="obj", url=server.url, run_dir=tmp_path) as run:
+        run.event("birth", entity="layer/3/neuron/7", size=1)
+        run.log({"x": 1.0})
+        with server.client() as c:
+            wait_until(lambda: c.get(f"/api/v1/runs/{run.id}/events").json()["events"][1:], 10)
+            seq = c.get(f"/api/v1/runs/{run.id}").json()["seq"]
+            events = c.get(f"/api/v1/runs/{run.id}/entities/layer/3/neuron/7/events").json()[
+                "events"
+            ]
+            assert [e["entity"] for e in events] == ["layer/3/neuron/7"]
+        with connect(
+            server.url.replace("http://", "ws://") + f"/api/v1/runs/{run.id}/live?since={seq}"
+        ) as ws:
+            run.log({"temp": 50.0}, vital=True)
+            seen: list[dict] = []
+            while not any(m["type"] == "vitals" for m in seen):
+                frame = json.loads(ws.recv(timeout=10))
+                seen += frame if isinstance(frame, list) else [frame]
+    assert next(m for m in seen if m["type"] == "vitals")["keys"] == ["temp"]

@@ -40,9 +40,9 @@ class ArtifactScanner:
     def scan(self) -> list[dict[str, Any]]:
         """The manifest now; written to ``artifacts.json`` and sent when it changed."""
         found: list[dict[str, Any]] = []
-        for path in sorted(self.root.rglob("events.out.tfevents.*"))[:MAX_ARTIFACTS]:
+        for path in self._files("events.out.tfevents.*", recursive=True):
             found.append(self._entry("tensorboard", path))
-        for path in sorted(self.root.glob("wandb/*/run-*.wandb"))[:MAX_ARTIFACTS]:
+        for path in self._files("wandb/*/run-*.wandb"):
             found.append(self._wandb_entry(path))
         checkpoints = self.root / "checkpoints"
         if checkpoints.is_dir():
@@ -61,7 +61,7 @@ class ArtifactScanner:
     def import_scalars(self) -> int:
         """Log new TensorBoard scalars and W&B history rows; return how many values."""
         count = 0
-        for path in self.root.rglob("events.out.tfevents.*"):
+        for path in self._files("events.out.tfevents.*", recursive=True):
             tail = self._events.setdefault(path, EventFileTail(path))
             by_step: dict[tuple[int, float], dict[str, float]] = {}
             for step, wall, tag, value in tail.read_new():
@@ -69,7 +69,7 @@ class ArtifactScanner:
             for (step, wall), values in by_step.items():
                 self.run.log(values, step=step, ts=wall)
                 count += len(values)
-        for path in self.root.glob("wandb/*/run-*.wandb"):
+        for path in self._files("wandb/*/run-*.wandb"):
             wandb_tail = self._wandb.setdefault(path, WandbRunTail(path))
             try:
                 rows = wandb_tail.read_new()
@@ -82,6 +82,19 @@ class ArtifactScanner:
                 count += len(values)
         self.imported += count
         return count
+
+    def _files(self, pattern: str, recursive: bool = False) -> list[Path]:
+        """Matching files, each once: W&B's ``latest-run`` symlink (or any other link) does not
+        make a second copy that would be listed and imported twice."""
+        seen: set[Path] = set()
+        out = []
+        matches = self.root.rglob(pattern) if recursive else self.root.glob(pattern)
+        for path in sorted(matches, key=lambda p: (any(q.is_symlink() for q in p.parents), str(p))):
+            real = path.resolve()
+            if real not in seen and real.is_relative_to(self.root):
+                seen.add(real)
+                out.append(path)
+        return out[:MAX_ARTIFACTS]
 
     def _entry(self, kind: str, path: Path, checksum: bool = False, **meta: Any) -> dict[str, Any]:
         stat = path.stat()

@@ -16,7 +16,7 @@ MAX_ENTITY_EVENTS = 5_000
 MAX_LOG_LINES = 10_000
 
 
-@router.get("/runs/{run_id}/entities/{entity}/events")
+@router.get("/runs/{run_id}/entities/{entity:path}/events")
 async def entity_events(
     request: Request, run_id: str, entity: str, limit: int = Query(1000, ge=1, le=MAX_ENTITY_EVENTS)
 ) -> Response:

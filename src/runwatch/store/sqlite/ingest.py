@@ -75,7 +75,7 @@ def ingest_job(
     for snap in b.snapshots:
         out += objects.write_snapshot(conn, run_id, snap)
     if b.vitals:
-        objects.add_vitals(conn, run_id, b.vitals)
+        out += objects.add_vitals(conn, run_id, b.vitals)
     if b.logs:
         out.append(objects.write_logs(conn, run_id, b.logs))
     if b.manifests:

@@ -146,12 +146,15 @@ def read_logs(
     return [{"line": n, "stream": s, "ts": t, "text": x} for n, s, t, x in rows]
 
 
-def add_vitals(conn: sqlite3.Connection, run_id: str, keys: list[str]) -> None:
+def add_vitals(conn: sqlite3.Connection, run_id: str, keys: list[str]) -> list[Record]:
+    """Mark keys as vitals; open pages hear of new ones at once."""
     (current,) = conn.execute("SELECT vitals FROM runs WHERE id = ?", (run_id,)).fetchone()
     known = _decode(current)
     fresh = [k for k in dict.fromkeys(keys) if k not in known]
-    if fresh:
-        conn.execute("UPDATE runs SET vitals = ? WHERE id = ?", (_encode(known + fresh), run_id))
+    if not fresh:
+        return []
+    conn.execute("UPDATE runs SET vitals = ? WHERE id = ?", (_encode(known + fresh), run_id))
+    return [records.live_message(conn, run_id, {"type": "vitals", "keys": known + fresh})]
 
 
 # -- reads ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import * as eventFeed from "./event-feed.js";
 import { formatCount } from "./format.js";
 import { openLive } from "./live.js";
 import * as runHeader from "./run-header.js";
+import * as runTabs from "./run-tabs.js";
 import * as runWidgets from "./run-widgets.js";
 import { mountConn } from "./status.js";
 import * as tokenPrompt from "./token-prompt.js";
@@ -18,6 +19,7 @@ const $ = (id) => document.getElementById(id);
 const conn = mountConn($("conn"));
 const header = runHeader.mount(document);
 const widgets = runWidgets.mount(document, { base });
+const tabs = runTabs.mount(document, { base });
 const prompt = tokenPrompt.mount($("token-prompt"));
 const feed = eventFeed.mount($("event-feed"), {
   ...widgets.feedHooks,
@@ -70,6 +72,7 @@ function hydrate(state) {
   }
   feed.setEvents(state.events);
   widgets.hydrate(state);
+  tabs.hydrate(state);
   refineLatest(Object.keys(state.metrics).filter((k) => state.metrics[k].mode === "buckets"));
 }
 
@@ -99,6 +102,7 @@ function statusEvent(msg) {
 
 function onMessage(msg) {
   widgets.apply(msg);
+  tabs.apply(msg);
   switch (msg.type) {
     case "points":
       for (const [key, cols] of Object.entries(msg.points || {})) {

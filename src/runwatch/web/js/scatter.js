@@ -159,7 +159,7 @@ export function mount(el, { onChange } = {}) {
     ctx.beginPath();
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
-    for (const vx of niceTicks(x0, x1, Math.max(2, Math.floor(plotW / 80)))) {
+    for (const vx of niceTicks(x0, x1, Math.max(3, Math.floor(plotW / 80)))) {
       const px = Math.round(sx(vx)) + 0.5;
       ctx.moveTo(px, MARGIN.top);
       ctx.lineTo(px, MARGIN.top + plotH);
@@ -167,7 +167,7 @@ export function mount(el, { onChange } = {}) {
     }
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
-    for (const vy of niceTicks(y0, y1, Math.max(2, Math.floor(plotH / 45)))) {
+    for (const vy of niceTicks(y0, y1, Math.max(3, Math.floor(plotH / 40)))) {
       const py = Math.round(sy(vy)) + 0.5;
       ctx.moveTo(MARGIN.left, py);
       ctx.lineTo(MARGIN.left + plotW, py);

@@ -5,6 +5,7 @@ import { formatCount, formatTick } from "./format.js";
 import * as jsonTree from "./json-tree.js";
 
 const LINE_HEIGHT = 150;
+const HEATMAP_HEIGHT = 150; // at most, in CSS pixels: cells are square
 const MAX_HEATMAP_CELLS = 1_000_000;
 // A perceptual ramp (viridis stops); cells between stops are interpolated.
 const RAMP = [
@@ -154,7 +155,7 @@ function drawHeatmap(el, rows) {
   source.getContext("2d").putImageData(image, 0, 0);
   const paint = () => {
     const width = Math.max(1, el.clientWidth);
-    const cell = Math.max(1, Math.min(24, Math.floor(width / cols), Math.floor(220 / rows.length) || 1));
+    const cell = Math.max(1, Math.min(24, Math.floor(width / cols), Math.floor(HEATMAP_HEIGHT / rows.length) || 1));
     const w = Math.min(width, cols * cell);
     const h = Math.max(1, Math.round((w / cols) * rows.length));
     const ctx = sizeCanvas(canvas, w, h);

@@ -1,0 +1,253 @@
+// The run page's Artifacts tab: the launcher's manifest of the run directory as a table, a
+// TensorBoard launcher, each offline W&B run's config and summary, and the manifest problems the
+// scanner reported. Every name, path and value is user content: textContent only.
+
+import { flattenConfig, formatCount, formatDateTime } from "./format.js";
+import * as tensorboardControl from "./tensorboard-control.js";
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+const SHA_SHOWN = 12;
+
+/** A byte count for people: "512 B", "27.0 KiB", "3.21 MiB". */
+export function formatBytes(n) {
+  if (typeof n !== "number" || !Number.isFinite(n) || n < 0) return "—";
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  if (unit === 0) return `${value} B`;
+  return `${value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)} ${UNITS[unit]}`;
+}
+
+/** The first characters of a SHA-256, enough to tell files apart at a glance. */
+export function shortSha(sha) {
+  return typeof sha === "string" && sha.length > SHA_SHOWN ? `${sha.slice(0, SHA_SHOWN)}…` : sha || "";
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function section(title, sub) {
+  const panel = el("section", "panel art-section");
+  const head = el("div", "panel-head");
+  head.append(el("h2", "", title));
+  if (sub !== undefined) head.append(el("span", "panel-sub", sub));
+  panel.append(head);
+  return [panel, head];
+}
+
+/** A W&B config or summary as a key/value list; nested values flattened as "a.b". */
+function kvList(values, what) {
+  // Keys starting with "_" are W&B's own bookkeeping (_wandb, _runtime, _step, _timestamp).
+  const entries = flattenConfig(values && typeof values === "object" ? values : {}).filter(([k]) => !k.startsWith("_"));
+  if (!entries.length) return el("p", "art-none", `No ${what} recorded.`);
+  const list = el("dl", "kv art-kv");
+  for (const [key, value] of entries) {
+    const dt = el("dt", "", key);
+    dt.title = key;
+    const dd = el("dd", "", value);
+    dd.title = value;
+    list.append(dt, dd);
+  }
+  return list;
+}
+
+function wandbCard(entry) {
+  const meta = entry.meta || {};
+  const [panel, head] = section("W&B offline run");
+  panel.classList.add("art-card", "art-wandb");
+  const who = [meta.project, meta.run_id].filter((x) => typeof x === "string" && x).join(" / ");
+  if (who) head.append(el("span", "panel-sub art-who", who));
+  const body = el("div", "art-card-body");
+  const columns = el("div", "art-kv-columns");
+  for (const [title, values] of [["Config", meta.config], ["Summary", meta.summary]]) {
+    const col = el("div", "art-kv-col");
+    col.dataset.part = title.toLowerCase();
+    col.append(el("h3", "art-sub", title), kvList(values, title.toLowerCase()));
+    columns.append(col);
+  }
+  body.append(columns);
+  if (typeof meta.sync_hint === "string" && meta.sync_hint) {
+    const hint = el("p", "art-hint");
+    hint.append(el("span", "art-hint-label", "Sync"), el("code", "art-sync", meta.sync_hint));
+    body.append(hint);
+  }
+  panel.append(body);
+  return panel;
+}
+
+/** One entry per W&B run: wandb/latest-run is a link to the newest run's own directory. */
+function distinctRuns(entries) {
+  const seen = new Map();
+  for (const entry of entries) {
+    const meta = entry.meta || {};
+    const key = meta.run_id ? `${meta.project}/${meta.run_id}` : entry.path;
+    const kept = seen.get(key);
+    // Prefer the run's own directory over the "latest-run" alias in the sync hint.
+    if (!kept || String(kept.path).includes("latest-run")) seen.set(key, entry);
+  }
+  return [...seen.values()];
+}
+
+function fileRow(entry) {
+  const tr = el("tr");
+  tr.dataset.kind = String(entry.kind || "file");
+  const kind = el("td", "col-kind");
+  kind.append(el("span", "art-kind", String(entry.kind || "file")));
+  const path = el("td", "col-path", String(entry.path ?? ""));
+  path.title = String(entry.path ?? "");
+  const size = el("td", "col-num col-size", formatBytes(entry.size));
+  if (typeof entry.size === "number") size.title = `${formatCount(entry.size)} bytes`;
+  const mtime = el("td", "col-num col-mtime", typeof entry.mtime === "number" ? formatDateTime(entry.mtime) : "—");
+  if (typeof entry.mtime === "number") mtime.title = new Date(entry.mtime * 1000).toISOString();
+  const sha = el("td", "col-sha");
+  if (typeof entry.sha256 === "string" && entry.sha256) {
+    const code = el("code", "art-sha", shortSha(entry.sha256));
+    code.title = entry.sha256;
+    sha.append(code);
+  } else {
+    sha.textContent = "—";
+    sha.classList.add("none");
+  }
+  tr.append(kind, path, size, mtime, sha);
+  return tr;
+}
+
+function filesTable(manifest) {
+  const table = el("table", "art-table");
+  const head = el("tr");
+  for (const [label, cls] of [["kind", "col-kind"], ["path", "col-path"], ["size", "col-num"], ["modified", "col-num"], ["sha-256", "col-sha"]]) {
+    const th = el("th", cls, label);
+    th.scope = "col";
+    head.append(th);
+  }
+  const thead = el("thead");
+  thead.append(head);
+  const tbody = el("tbody");
+  for (const entry of manifest) tbody.append(fileRow(entry));
+  table.append(thead, tbody);
+  return table;
+}
+
+/**
+ * Mount into `root` (an empty element).
+ *
+ * opts.base      -> the run's API path (for the TensorBoard control)
+ * opts.runDir()  -> the run directory, when known (for the empty state's guidance)
+ * opts.onChange({ count, problems }) -> after the manifest or the problems changed
+ */
+export function mount(root, { base, runDir = () => null, onChange } = {}) {
+  const problemsEl = el("section", "art-problems");
+  problemsEl.setAttribute("role", "alert");
+  problemsEl.hidden = true;
+  const cards = el("div", "art-cards");
+  const [tbPanel, tbHead] = section("TensorBoard");
+  tbPanel.classList.add("art-card", "art-tensorboard");
+  const tbCount = el("span", "panel-sub");
+  tbHead.append(tbCount);
+  const tbBody = el("div", "art-card-body");
+  const tbNote = el("p", "art-note");
+  const tbControl = el("div", "tb-control");
+  tbBody.append(tbNote, tbControl);
+  tbPanel.append(tbBody);
+  tensorboardControl.mount(tbControl, { base });
+  const wandbCards = el("div", "art-wandb-cards");
+  cards.append(tbPanel, wandbCards);
+  const [filesPanel, filesHead] = section("Files");
+  filesPanel.classList.add("art-files");
+  const filesCount = el("span", "panel-sub art-count");
+  filesHead.append(filesCount);
+  const tableBox = el("div", "art-table-box");
+  const empty = el("div", "empty art-empty");
+  filesPanel.append(tableBox, empty);
+  root.replaceChildren(problemsEl, cards, filesPanel);
+
+  let manifest = [];
+  let loaded = false;
+  const problems = new Map(); // event seq (or text) -> problem text, in arrival order
+
+  function renderProblems() {
+    problemsEl.replaceChildren();
+    problemsEl.hidden = problems.size === 0;
+    if (!problems.size) return;
+    const n = problems.size;
+    problemsEl.append(el("h2", "art-problems-title", `${n} artifact problem${n === 1 ? "" : "s"} (entries skipped)`));
+    const list = el("ul", "art-problem-list");
+    for (const text of problems.values()) list.append(el("li", "art-problem", text));
+    problemsEl.append(list);
+  }
+
+  function renderEmpty() {
+    const dir = runDir();
+    empty.replaceChildren();
+    if (!loaded) {
+      empty.textContent = "Loading the artifact manifest…";
+      return;
+    }
+    empty.append(el("p", "art-empty-title", "No artifacts in this run’s manifest yet."));
+    const how = el("p", "art-empty-how");
+    how.append(
+      "Write TensorBoard event files under ",
+      el("code", "", `${dir ? dir.replace(/\/+$/, "") : "<run dir>"}/tensorboard/`),
+      ", checkpoints under ",
+      el("code", "", "checkpoints/"),
+      ", or list files in ",
+      el("code", "", "artifacts_manifest.json"),
+      ". The launcher rescans the run directory while the worker runs, and once more when it ends.",
+    );
+    empty.append(how);
+  }
+
+  function render() {
+    const tb = manifest.filter((e) => e.kind === "tensorboard");
+    tbPanel.hidden = tb.length === 0;
+    tbCount.textContent = `${formatCount(tb.length)} event file${tb.length === 1 ? "" : "s"}`;
+    const dir = runDir();
+    tbNote.textContent = `A TensorBoard over ${dir || "the run directory"}, started on the server’s machine (127.0.0.1).`;
+    wandbCards.replaceChildren(...distinctRuns(manifest.filter((e) => e.kind === "wandb")).map(wandbCard));
+    cards.hidden = tbPanel.hidden && wandbCards.childElementCount === 0;
+    const total = manifest.reduce((sum, e) => sum + (typeof e.size === "number" ? e.size : 0), 0);
+    filesCount.textContent = manifest.length ? `${formatCount(manifest.length)} · ${formatBytes(total)}` : "";
+    tableBox.replaceChildren(...(manifest.length ? [filesTable(manifest)] : []));
+    empty.hidden = manifest.length > 0;
+    if (!manifest.length) renderEmpty();
+    if (loaded && onChange) onChange({ count: manifest.length, problems: problems.size });
+  }
+
+  function noteProblem(event) {
+    const payload = event && event.payload ? event.payload : {};
+    const text = typeof payload.problem === "string" ? payload.problem : JSON.stringify(payload);
+    problems.set(event.seq ?? text, text);
+  }
+
+  render();
+  return {
+    /** The whole manifest (hydration or a live "artifact" message: it replaces). */
+    setManifest(list) {
+      manifest = Array.isArray(list) ? list.filter((e) => e && typeof e === "object") : [];
+      loaded = true;
+      render();
+    },
+    /** `artifact.invalid` events read from the server (merged: a problem is keyed by its seq). */
+    addProblems(events) {
+      for (const event of events || []) noteProblem(event);
+      renderProblems();
+      render();
+    },
+    /** One live `artifact.invalid` event. */
+    addProblem(event) {
+      noteProblem(event);
+      renderProblems();
+      render();
+    },
+    get count() {
+      return manifest.length;
+    },
+  };
+}
