@@ -42,13 +42,19 @@ def serve(
     busy_timeout: float = typer.Option(
         30.0, help="Seconds a write waits for a database lock before answering 503."
     ),
+    snapshot_epsilon: float = typer.Option(
+        0.05, help="Relative change that keeps a snapshot version between log-spaced ages."
+    ),
 ) -> None:
     """Start the server (SQLite in DATA, in-process live bus)."""
     from runwatch.server.serve import serve as run_server
 
     run_server(
-        _settings(host, port, data, token, ingest_rate=ingest_rate, busy_timeout=busy_timeout)
-    )
+        _settings(
+            host, port, data, token,
+            ingest_rate=ingest_rate, busy_timeout=busy_timeout, snapshot_epsilon=snapshot_epsilon,
+        )
+    )  # fmt: skip
 
 
 @app.command()

@@ -257,3 +257,23 @@ def test_journal_trim_keeps_the_newest_records(tmp_path: Path) -> None:
     ]
     conn.close()
     assert seqs == list(range(22, 32))
+
+
+def test_snapshot_change_threshold_is_configurable(tmp_path: Path) -> None:
+    from runwatch.protocol import SnapshotIn
+
+    async def kept(epsilon: float, where: Path) -> list[str]:
+        store = SqliteStore(where, snapshot_epsilon=epsilon)
+        await store.open()
+        try:
+            r = await store.create_run(RunCreate(project="p"))
+            for step in range(8):  # 5, 6 and 7 fall between the log-spaced ages 4 and 8
+                value = [1.0, 1.0 + 0.1 * (step >= 6)]  # a 7% change at step 6
+                snap = SnapshotIn(key="k", step=step, ts=1.0, value=value)
+                await store.ingest(r.id, prepare_batch(Batch("p", step + 1, snapshots=[snap])))
+            return [v["reason"] for v in await store.snapshot_versions(r.id, "k")]
+        finally:
+            await store.close()
+
+    strict, loose = run(kept(0.01, tmp_path / "b")), run(kept(0.5, tmp_path / "c"))
+    assert strict.count("change") == 1 and loose.count("change") == 0

@@ -112,7 +112,11 @@ def create_app(
 ) -> FastAPI:
     """Build the runwatch ASGI app; the store defaults to SQLite in ``settings.data_dir``."""
     settings = settings or Settings()
-    store = store or SqliteStore(settings.data_dir, busy_timeout=settings.busy_timeout)
+    store = store or SqliteStore(
+        settings.data_dir,
+        busy_timeout=settings.busy_timeout,
+        snapshot_epsilon=settings.snapshot_epsilon,
+    )
     bus = bus or MemoryBus()
 
     @asynccontextmanager

@@ -28,6 +28,8 @@ class Settings:
     retention_interval: float = 60.0
     # Seconds a write waits for a database lock held elsewhere before answering 503.
     busy_timeout: float = 30.0
+    # Relative L2 change that keeps a snapshot version between its log-spaced ages.
+    snapshot_epsilon: float = 0.05
     # Seconds between checks for running runs whose heartbeat stopped (they become crashed).
     crash_check_interval: float = 1.0
 

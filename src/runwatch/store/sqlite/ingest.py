@@ -8,6 +8,7 @@ import time
 from runwatch.protocol import BatchAck, CommandResult
 from runwatch.store.base import Committed, IngestError, Record
 from runwatch.store.prepare import PreparedBatch, with_seq
+from runwatch.store.snapshots import EPSILON
 from runwatch.store.sqlite import control, objects, records
 from runwatch.store.sqlite.points import PointWriter
 
@@ -17,7 +18,11 @@ CLOSED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
 
 def ingest_job(
-    conn: sqlite3.Connection, points: PointWriter, run_id: str, b: PreparedBatch
+    conn: sqlite3.Connection,
+    points: PointWriter,
+    run_id: str,
+    b: PreparedBatch,
+    snapshot_epsilon: float = EPSILON,
 ) -> tuple[BatchAck, list[Committed]]:
     fresh = conn.execute(
         "INSERT OR IGNORE INTO batches VALUES (?,?,?,0,0)", (run_id, b.producer, b.batch_seq)
@@ -73,7 +78,7 @@ def ingest_job(
     out += [objects.write_table(conn, run_id, t) for t in b.tables]
     out += [objects.write_point_set(conn, run_id, p) for p in b.point_sets]
     for snap in b.snapshots:
-        out += objects.write_snapshot(conn, run_id, snap)
+        out += objects.write_snapshot(conn, run_id, snap, snapshot_epsilon)
     if b.vitals:
         out += objects.add_vitals(conn, run_id, b.vitals)
     if b.logs:

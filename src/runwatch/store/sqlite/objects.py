@@ -61,7 +61,9 @@ def write_point_set(conn: sqlite3.Connection, run_id: str, p: PointSetIn) -> Rec
     return records.live_message(conn, run_id, message)
 
 
-def write_snapshot(conn: sqlite3.Connection, run_id: str, snap: SnapshotIn) -> list[Record]:
+def write_snapshot(
+    conn: sqlite3.Connection, run_id: str, snap: SnapshotIn, epsilon: float
+) -> list[Record]:
     """Keep this version if the retention rule says so (see ``store.snapshots``)."""
     key_row = conn.execute(
         "SELECT first_step, next_age, last_version FROM snapshot_keys WHERE run_id = ? AND key = ?",
@@ -75,9 +77,7 @@ def write_snapshot(conn: sqlite3.Connection, run_id: str, snap: SnapshotIn) -> l
             (run_id, snap.key),
         ).fetchone() or (b"null",)
         previous = _decode(prev_json)
-    reason = history.reason_to_keep(
-        first_step, next_age, previous, snap.step, snap.value, history.EPSILON
-    )
+    reason = history.reason_to_keep(first_step, next_age, previous, snap.step, snap.value, epsilon)
     if reason is None:
         return []
     first = snap.step if first_step is None else first_step

@@ -30,6 +30,7 @@ from runwatch.store.base import (
     TokenInfo,
 )
 from runwatch.store.prepare import PreparedBatch
+from runwatch.store.snapshots import EPSILON
 from runwatch.store.sqlite import control, objects, queries, records
 from runwatch.store.sqlite.ingest import ingest_job
 from runwatch.store.sqlite.points import PointWriter
@@ -59,11 +60,19 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
 class SqliteStore:
     """Runs, series, events and the live journal in one SQLite file under ``data_dir``."""
 
-    def __init__(self, data_dir: Path | str, readers: int = 4, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        data_dir: Path | str,
+        readers: int = 4,
+        busy_timeout: float = 30.0,
+        snapshot_epsilon: float = EPSILON,
+    ) -> None:
         """``busy_timeout``: seconds a write waits for a lock another process holds before the
         batch is answered 503 (and retried by the producer)."""
         self.path = Path(data_dir) / "runwatch.sqlite3"
         self._busy_timeout = busy_timeout
+        # A snapshot version is kept between log-spaced ages when it changed by more than this.
+        self._snapshot_epsilon = snapshot_epsilon
         self._listeners: list[CommitListener] = []
         self._reader_pool = concurrent.futures.ThreadPoolExecutor(readers, "runwatch-sqlite-read")
         self._local = threading.local()
@@ -190,7 +199,9 @@ class SqliteStore:
 
     # -- ingest ----------------------------------------------------------------------------
     async def ingest(self, run_id: str, batch: PreparedBatch) -> BatchAck:
-        return await self._write(lambda conn: ingest_job(conn, self._points, run_id, batch))
+        return await self._write(
+            lambda conn: ingest_job(conn, self._points, run_id, batch, self._snapshot_epsilon)
+        )
 
     # -- lifecycle and control -------------------------------------------------------------
     async def heartbeat(self, run_id: str) -> RunInfo:
