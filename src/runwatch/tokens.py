@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -27,7 +28,11 @@ def parse_duration(text: str) -> float:
 
 
 def with_store(data: Path, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the data dir's store, run ``work`` against it, close it."""
+    """Open the data dir's store, run ``work`` against it, close it.
+
+    Runs on its own thread and event loop, so it may be called from code that already runs
+    one (a notebook, a test driving a browser).
+    """
 
     async def run() -> T:
         store = SqliteStore(data)
@@ -37,7 +42,8 @@ def with_store(data: Path, work: Callable[[Store], Awaitable[T]]) -> T:
         finally:
             await store.close()
 
-    return asyncio.run(run())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(run())).result()
 
 
 def create(
