@@ -7,6 +7,7 @@ from anywhere: they put their own directory on ``sys.path``).
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import queue
@@ -344,3 +345,41 @@ def us_summary(samples_ns: Sequence[int]) -> dict[str, float]:
 def check(what: str, ok: bool) -> None:
     """One target line: PASS or MISS."""
     print(f"  [{'PASS' if ok else 'MISS'}] {what}")
+
+
+class Child:
+    """A helper process spoken to in lines: ``say`` writes one to its stdin, ``ask`` writes one
+    and returns the JSON after the next stdout line that starts with ``prefix`` (None if none
+    came within ``timeout`` s). Its stderr goes to ``stderr`` if given."""
+
+    def __init__(self, cmd: Sequence[str], stderr: Path | None = None) -> None:
+        err = stderr.open("w") if stderr else None
+        self.proc = subprocess.Popen(
+            list(cmd), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True
+        )
+        if err is not None:
+            err.close()  # the child has its own copy
+        self.lines = Lines(self.proc)
+
+    def say(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except OSError:  # it has exited: what it says next (nothing) tells
+            pass
+
+    def ask(self, line: str, prefix: str, timeout: float = 30) -> Any:
+        self.say(line)
+        got = self.lines.wait(prefix, timeout)
+        return json.loads(got[len(prefix) :]) if got else None
+
+
+def slope(points: Sequence[tuple[float, float]]) -> float:
+    """Least-squares slope of ``(x, y)`` points; NaN with fewer than two distinct x."""
+    n = len(points)
+    if n < 2:
+        return math.nan
+    mx, my = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
+    var = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / var if var else math.nan
