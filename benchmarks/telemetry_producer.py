@@ -25,6 +25,7 @@ import random
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -79,7 +80,7 @@ def main() -> None:
         stop.set()
 
     threading.Thread(target=read_stdin, daemon=True).start()
-    rng = random.Random(hash(args.name) & 0xFFFF)
+    rng = random.Random(zlib.crc32(args.name.encode()))
     vital_keys = ["loss", "acc", "lr", "throughput"][: args.vitals]
     vital_keys += [f"vital/{i}" for i in range(args.vitals - len(vital_keys))]
     other_keys = [f"train/m{i:02d}" for i in range(args.keys - len(vital_keys))]

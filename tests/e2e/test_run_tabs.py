@@ -34,11 +34,11 @@ PLAIN_WORKER = """
 """
 
 
-def selected(page: Page) -> str:
-    name: str = (
-        page.locator('#run-tabs [role="tab"][aria-selected="true"]').get_attribute("data-tab") or ""
+def expect_selected(page: Page, name: str) -> None:
+    """Wait until tab `name` is the selected one (a hash link selects on the async hashchange)."""
+    expect(page.locator('#run-tabs [role="tab"][aria-selected="true"]')).to_have_attribute(
+        "data-tab", name
     )
-    return name
 
 
 def test_tabs_work_from_the_keyboard_and_the_hash_survives_a_reload(
@@ -46,7 +46,7 @@ def test_tabs_work_from_the_keyboard_and_the_hash_survives_a_reload(
 ) -> None:
     run = create_run(api, "e2e", "tabs")
     open_run(page, server, run["id"])
-    assert selected(page) == "live"
+    expect_selected(page, "live")
     expect(page.locator("#live-view")).to_be_visible()
     expect(page.locator("#live-view")).to_have_attribute("role", "tabpanel")
     expect(page.locator("#logs-view")).to_have_attribute("aria-labelledby", "tab-logs")
@@ -55,24 +55,24 @@ def test_tabs_work_from_the_keyboard_and_the_hash_survives_a_reload(
 
     page.locator("#tab-live").focus()
     page.keyboard.press("ArrowRight")
-    assert selected(page) == "logs"
+    expect_selected(page, "logs")
     expect(page.locator("#tab-logs")).to_be_focused()
     expect(page.locator("#logs-view")).to_be_visible()
     expect(page.locator("#live-view")).to_be_hidden()
     assert page.evaluate("() => location.hash") == "#logs"
 
     page.keyboard.press("End")
-    assert selected(page) == "artifacts"
+    expect_selected(page, "artifacts")
     expect(page.locator("#artifacts-view")).to_be_visible()
     page.keyboard.press("ArrowRight")  # wraps around
-    assert selected(page) == "live"
+    expect_selected(page, "live")
     assert page.evaluate("() => location.hash") == ""
     page.keyboard.press("ArrowLeft")
-    assert selected(page) == "artifacts"
+    expect_selected(page, "artifacts")
 
     page.reload()
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-    assert selected(page) == "artifacts"
+    expect_selected(page, "artifacts")
     expect(page.locator("#artifacts-view .art-empty")).to_contain_text("No artifacts")
     page.locator("#tab-live").click()
     assert page.evaluate("() => location.hash") == ""
@@ -94,13 +94,13 @@ def test_a_launched_worker_without_the_sdk_gets_the_analytics_only_notice(
         expect(page.locator("#charts .chart")).to_have_count(0)
 
         notice.get_by_role("link", name="Logs").click()
-        assert selected(page) == "logs"
+        expect_selected(page, "logs")
         assert page.evaluate("() => location.hash") == "#logs"
         expect(log_rows(page).first.locator(".log-text")).to_have_text("a worker that only prints")
 
         page.locator("#tab-live").click()
         notice.get_by_role("link", name="Artifacts").click()
-        assert selected(page) == "artifacts"
+        expect_selected(page, "artifacts")
         (launch.run_dir / "go").touch()
         assert launch.wait() == 0
     finally:
