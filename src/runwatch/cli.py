@@ -45,6 +45,12 @@ def serve(
     snapshot_epsilon: float = typer.Option(
         0.05, help="Relative change that keeps a snapshot version between log-spaced ages."
     ),
+    templates: Path | None = typer.Option(
+        None, help="Run templates (TOML) the dashboard may launch [default: DATA/runwatch.toml]."
+    ),
+    max_concurrent: int = typer.Option(
+        1, min=0, help="Queued runs running at once (0 pauses the queue)."
+    ),
 ) -> None:
     """Start the server (SQLite in DATA, in-process live bus)."""
     from runwatch.server.serve import serve as run_server
@@ -53,6 +59,7 @@ def serve(
         _settings(
             host, port, data, token,
             ingest_rate=ingest_rate, busy_timeout=busy_timeout, snapshot_epsilon=snapshot_epsilon,
+            templates=templates, max_concurrent=max_concurrent,
         )
     )  # fmt: skip
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from websockets.sync.client import connect
 
 import runwatch
 from runwatch.tokens import create
+from tests.queue.setup import kill_launchers
 from tests.servers import ServerProcess, wait_until
 
 _seq = itertools.count(1)
@@ -36,6 +38,10 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         scope: create(data, scope, None, None, scope)[0] for scope in ("read", "write", "admin")
     }
     tokens["other"] = create(data, "read", "elsewhere", None, "other project")[0]
+    # The default templates file (DATA/runwatch.toml): a worker that exits at once.
+    (data / "runwatch.toml").write_text(
+        f"[templates.noop]\ncommand = [{json.dumps(sys.executable)}, '-c', 'pass']\n"
+    )
     server = ServerProcess(data).start()
     admin = {"Authorization": f"Bearer {tokens['admin']}"}
     with httpx.Client(base_url=server.url, headers=admin) as c:
@@ -50,6 +56,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         assert c.post(f"/api/v1/runs/{done}/batches", json=body).status_code == 200
     yield Setup(server, tokens, running, done)
     server.stop()
+    kill_launchers(data)
 
 
 def routes(s: Setup) -> list[tuple[str, str, object, str]]:
@@ -79,6 +86,8 @@ def routes(s: Setup) -> list[tuple[str, str, object, str]]:
         ("POST", f"/api/v1/runs/{r}/commands", {"kind": "note"}, "admin"),
         ("POST", f"/api/v1/runs/{d}/promote", {"name": "x"}, "admin"),
         ("PUT", "/api/v1/projects/p/retention", {"raw_keep_steps": None}, "admin"),
+        ("GET", "/api/v1/templates", None, "read"),
+        ("POST", "/api/v1/templates/noop/runs", {"project": "p"}, "admin"),
     ]
 
 

@@ -19,13 +19,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from runwatch import __version__
 from runwatch.bus import RUNS_CHANNEL, Bus, MemoryBus, run_channel
 from runwatch.protocol import Batch, CommandIn, PromoteIn, Retention, RunCreate
-from runwatch.server import api, control, errors, live, pages, run_objects
+from runwatch.server import api, control, errors, launches, live, pages, run_objects
 from runwatch.server.auth import Authenticator
 from runwatch.server.fanout import RESET_LAG, LiveHub
 from runwatch.server.guard import RequestGuard
 from runwatch.server.ratelimit import RateLimiter
 from runwatch.server.runs_feed import RunsFeed, touched
+from runwatch.server.scheduler import Scheduler
 from runwatch.server.settings import Settings, is_loopback
+from runwatch.server.templates import Template, load_templates
 from runwatch.server.tensorboard import TensorBoardManager
 from runwatch.store.base import Committed, IngestError, Store
 from runwatch.store.sqlite import SqliteStore
@@ -77,7 +79,7 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        wire = [Batch, RunCreate, Retention, CommandIn, PromoteIn]
+        wire = [Batch, RunCreate, Retention, CommandIn, PromoteIn, launches.SubmitIn]
         refs, components = msgspec.json.schema_components(
             wire, ref_template="#/components/schemas/{name}"
         )
@@ -107,6 +109,21 @@ async def _every(interval: float, sweep: Callable[[float], Awaitable[object]]) -
             logger.warning("sweep skipped: %s", exc.message)
 
 
+def _templates(settings: Settings) -> dict[str, Template]:
+    """The run templates: ``settings.templates``, else ``<data dir>/runwatch.toml`` if present."""
+    path = settings.templates or settings.data_dir / "runwatch.toml"
+    if settings.templates is None and not path.is_file():
+        return {}
+    return load_templates(path)
+
+
+def _self_url(settings: Settings) -> str:
+    """The URL launchers started by the scheduler report to (a wildcard bind: loopback)."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
+    host = "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
+    return f"http://{host}:{settings.port}"
+
+
 def create_app(
     settings: Settings | None = None, store: Store | None = None, bus: Bus | None = None
 ) -> FastAPI:
@@ -130,9 +147,11 @@ def create_app(
             asyncio.create_task(_every(settings.crash_check_interval, store.sweep_crashed)),
             asyncio.create_task(_every(5.0, app.state.tensorboards.sweep)),
         ]
+        app.state.scheduler.start()
         try:
             yield
         finally:
+            await app.state.scheduler.stop()
             for task in sweepers:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -153,6 +172,10 @@ def create_app(
     app.state.auth = Authenticator(store, settings.token)
     app.state.tensorboards = TensorBoardManager(store)
     app.state.ingest_limiter = RateLimiter(settings.ingest_rate) if settings.ingest_rate else None
+    app.state.scheduler = Scheduler(
+        store, _templates(settings), settings.data_dir, _self_url(settings), settings.token,
+        settings.max_concurrent,
+    )  # fmt: skip
     errors.install(app)
 
     @app.get("/healthz", tags=["health"])
@@ -170,6 +193,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(control.router)
     app.include_router(run_objects.router)
+    app.include_router(launches.router)
     app.include_router(live.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR), name="static")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import sys
 
@@ -36,6 +37,8 @@ def serve_socket(settings: Settings, sock: socket.socket) -> None:
     auth = "tokens required" if required else "no auth: loopback only"
     print(f"runwatch listening on http://{shown}:{port} ({auth}; data in {settings.data_dir})")
     sys.stdout.flush()
+    # Launchers started by the scheduler need the port actually bound (``--port 0``).
+    settings = dataclasses.replace(settings, port=port)
     config = uvicorn.Config(
         create_app(settings),
         log_level="warning",

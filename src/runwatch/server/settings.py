@@ -32,6 +32,10 @@ class Settings:
     snapshot_epsilon: float = 0.05
     # Seconds between checks for running runs whose heartbeat stopped (they become crashed).
     crash_check_interval: float = 1.0
+    # Run templates (TOML) the dashboard may launch; None: <data_dir>/runwatch.toml if present.
+    templates: Path | None = None
+    # Templated runs running at once (the queue's slots); 0 pauses the queue.
+    max_concurrent: int = 1
 
     def check_bind(self, auth_configured: bool) -> None:
         """Refuse to listen beyond loopback without auth: telemetry is private by default."""

@@ -35,6 +35,14 @@ class RunInfo(msgspec.Struct):
     vitals: list[str] = []
 
 
+class QueuedRun(msgspec.Struct):
+    """A run the scheduler claimed from the queue: start it from ``template`` with ``params``."""
+
+    run: RunInfo
+    template: str
+    params: dict[str, Any]
+
+
 class ProjectInfo(msgspec.Struct):
     """A project with its run counts."""
 
@@ -170,6 +178,16 @@ class Store(Protocol):
     async def create_run(self, spec: RunCreate) -> RunInfo: ...
 
     async def get_run(self, run_id: str) -> RunInfo | None: ...
+
+    async def enqueue_run(self, spec: RunCreate, template: str, params: dict[str, Any]) -> RunInfo:
+        """Create a run in status ``queued``, waiting in the run queue to be launched from
+        ``template`` with ``params`` (already validated)."""
+        ...
+
+    async def claim_queued(self, max_running: int) -> QueuedRun | None:
+        """Move the oldest waiting queued run to ``running`` if fewer than ``max_running``
+        queued-and-started runs are running; return it (None: no slot or nothing waiting)."""
+        ...
 
     async def list_runs(
         self, project: str | None = None, status: str | None = None, tag: str | None = None

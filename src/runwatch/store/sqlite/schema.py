@@ -199,6 +199,17 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 8: the run queue: templated runs submitted from the dashboard, launched by the scheduler.
+    """
+    CREATE TABLE run_queue (
+        run_id TEXT PRIMARY KEY,
+        template TEXT NOT NULL,
+        params TEXT NOT NULL,
+        queued_at REAL NOT NULL,
+        started_at REAL
+    );
+    CREATE INDEX run_queue_waiting ON run_queue (started_at, queued_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

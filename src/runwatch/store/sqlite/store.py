@@ -23,6 +23,7 @@ from runwatch.store.base import (
     MetricsResult,
     ProjectInfo,
     Promotion,
+    QueuedRun,
     Record,
     RunInfo,
     RunState,
@@ -31,7 +32,7 @@ from runwatch.store.base import (
 )
 from runwatch.store.prepare import PreparedBatch
 from runwatch.store.snapshots import EPSILON
-from runwatch.store.sqlite import control, objects, queries, records
+from runwatch.store.sqlite import control, objects, queries, queue, records
 from runwatch.store.sqlite.ingest import ingest_job
 from runwatch.store.sqlite.points import PointWriter
 from runwatch.store.sqlite.retention import drop_raw, trim_journals
@@ -163,6 +164,26 @@ class SqliteStore:
             run = records.fetch_run(conn, run_id)
             assert run is not None
             return run, [Committed(run_id, [record])]
+
+        return await self._write(job)
+
+    # -- the run queue ----------------------------------------------------------------------
+    async def enqueue_run(self, spec: RunCreate, template: str, params: dict[str, Any]) -> RunInfo:
+        run_id = spec.id or secrets.token_hex(6)
+
+        def job(conn: sqlite3.Connection) -> tuple[RunInfo, list[Committed]]:
+            run, record = queue.enqueue(conn, run_id, spec, template, params)
+            return run, [Committed(run_id, [record])]
+
+        return await self._write(job)
+
+    async def claim_queued(self, max_running: int) -> QueuedRun | None:
+        def job(conn: sqlite3.Connection) -> tuple[QueuedRun | None, list[Committed]]:
+            claimed = queue.claim(conn, max_running)
+            if claimed is None:
+                return None, []
+            queued, record = claimed
+            return queued, [Committed(queued.run.id, [record])]
 
         return await self._write(job)
 

@@ -1,0 +1,95 @@
+"""Template routes: list the operator's run templates; submit a run to the queue (admin only)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from runwatch.protocol import RunCreate
+from runwatch.server.api import ADMIN, READ, decode, json_response, read_body, store_of
+from runwatch.server.auth import check_project
+from runwatch.server.errors import ApiError
+from runwatch.server.scheduler import Scheduler, run_dir_of
+from runwatch.server.templates import ParamError, Template
+
+router = APIRouter(prefix="/api/v1")
+
+
+class SubmitIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST /api/v1/templates/{name}/runs``: parameter values and the run's labels."""
+
+    params: dict[str, Any] = {}
+    name: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    project: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    tags: list[Annotated[str, msgspec.Meta(max_length=200)]] = []
+
+
+_submit_decoder = msgspec.json.Decoder(SubmitIn)
+
+
+def _scheduler(request: Request) -> Scheduler:
+    scheduler: Scheduler = request.app.state.scheduler
+    return scheduler
+
+
+def _template_or_404(request: Request, name: str) -> Template:
+    template = _scheduler(request).templates.get(name)
+    if template is None:
+        raise ApiError(404, "template_not_found", f"no run template named {name!r}", "template")
+    return template
+
+
+@router.get("/templates", dependencies=READ)
+async def list_templates(request: Request) -> Response:
+    """The declared templates with their typed parameters (file parameters list their files)."""
+    scheduler = _scheduler(request)
+    shown = [
+        msgspec.structs.replace(t, params=[p.listed() for p in t.params], cwd=None)
+        for t in scheduler.templates.values()
+    ]
+    return json_response({"templates": shown, "max_concurrent": scheduler.max_running})
+
+
+@router.post(
+    "/templates/{name}/runs",
+    status_code=201,
+    dependencies=ADMIN,
+    openapi_extra={"x-runwatch-body": "SubmitIn"},
+)
+async def submit_run(request: Request, name: str) -> Response:
+    """Queue a run of a template: every value is checked against its parameter's type (422
+    naming ``$.params.NAME`` otherwise) before the run exists; the scheduler starts it."""
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    template = _template_or_404(request, name)
+    spec: SubmitIn = decode(_submit_decoder, body, "submission")
+    project = spec.project or template.project
+    check_project(request, project)
+    try:
+        params = template.validate(spec.params)
+        argv = template.argv(params)
+    except ParamError as exc:
+        raise ApiError(422, "invalid_param", str(exc), f"$.params.{exc.name}") from None
+    scheduler = _scheduler(request)
+    run_id = secrets.token_hex(6)
+    snapshot = {
+        "template": template.name,
+        "params": params,
+        "argv": argv,
+        "cwd": template.cwd,
+        "run_dir": str(run_dir_of(scheduler.data_dir, run_id)),
+    }
+    create = RunCreate(
+        project=project,
+        id=run_id,
+        name=spec.name or f"{template.name}-{run_id[:6]}",
+        tags=spec.tags,
+        config=params,
+        snapshot=snapshot,
+    )
+    run = await store_of(request).enqueue_run(create, template.name, params)
+    scheduler.wake()
+    return json_response(run, 201)
