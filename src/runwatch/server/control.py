@@ -127,6 +127,8 @@ async def promote(request: Request, run_id: str) -> Response:
         path = artifact_path(run, spec.artifact)
         digest = await asyncio.to_thread(sha256_file, path)
         detail = {"of": "artifact", "size": path.stat().st_size}
+    # A run launched from a template: what to launch again to reproduce it.
+    detail.update({k: run.snapshot[k] for k in ("template", "params") if k in run.snapshot})
     promoted = await store.promote(run_id, spec.name, spec.artifact, digest, detail)
     return json_response(promoted, 201)
 

@@ -46,6 +46,11 @@ async def promoted_page() -> FileResponse:
     return _page("promoted.html")
 
 
+@router.api_route("/new", methods=["GET", "HEAD"])
+async def new_run_page() -> FileResponse:
+    return _page("new.html")
+
+
 @router.get("/favicon.ico")
 async def favicon() -> FileResponse:
     return FileResponse(WEB_DIR / "favicon.svg", media_type="image/svg+xml")

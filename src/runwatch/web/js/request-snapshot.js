@@ -3,7 +3,7 @@
 
 import { formatDateTime, formatScalar } from "./format.js";
 
-const SHOWN = ["argv", "python", "executable", "platform", "hostname", "pid", "cwd", "run_dir", "started_at", "git", "packages"];
+const SHOWN = ["template", "params", "argv", "python", "executable", "platform", "hostname", "pid", "cwd", "run_dir", "started_at", "git", "packages"];
 const MAX_PACKAGES = 200;
 
 function node(tag, className, text) {
@@ -23,6 +23,14 @@ function rowsOf(s) {
   const add = (label, value) => {
     if (value !== "" && value !== null && value !== undefined) rows.push([label, value]);
   };
+  add("template", textOf(s.template));
+  if (s.params && typeof s.params === "object") {
+    const chips = node("span", "param-chips");
+    for (const name of Object.keys(s.params).sort()) {
+      chips.append(node("span", "tag param-chip", `${name}=${textOf(s.params[name])}`));
+    }
+    rows.push(["parameters", chips]);
+  }
   if (Array.isArray(s.argv)) add("command", s.argv.map(textOf).join(" "));
   else add("command", textOf(s.argv));
   add("python", textOf(s.python));

@@ -9,6 +9,7 @@ import * as entityPanel from "./entity-panel.js";
 import { formatCount } from "./format.js";
 import * as leaderboard from "./leaderboard.js";
 import * as requestSnapshot from "./request-snapshot.js";
+import * as rerun from "./rerun.js";
 import * as scatter from "./scatter.js";
 import * as scrubber from "./snapshot-scrubber.js";
 import * as vitalsBar from "./vitals-bar.js";
@@ -93,6 +94,8 @@ export function mount(doc, { base }) {
       snaps.setKeys(state.snapshots);
       const rows = requestSnapshot.mount($("request-snapshot"), run.snapshot);
       $("env-count").textContent = rows ? String(rows) : "";
+      // A run launched from a template opens its panel: template, parameters, Re-run.
+      if (rerun.mount($("rerun"), run)) $("env-panel").open = true;
       cmds.load().catch(() => {}); // command states are a nicety: live messages bring new ones
     },
     /** One live message (every type; the ones these widgets do not use are ignored). */

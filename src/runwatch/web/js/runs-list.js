@@ -5,6 +5,7 @@ import { ApiError, describeError, getJSON, socketURL } from "./api.js";
 import { createBestValues } from "./best-values.js";
 import { formatCount } from "./format.js";
 import { openLive } from "./live.js";
+import * as newRunLink from "./new-run-link.js";
 import * as runsFilters from "./runs-filters.js";
 import * as runsTable from "./runs-table.js";
 import { nextSort, readView, viewQuery } from "./runs-view.js";
@@ -69,6 +70,7 @@ function setView(patch, { push = false } = {}) {
 }
 
 function showView() {
+  newRunLink.follow(view.project);
   filters.show(view);
   table.setView(view);
   if (view.project !== following) follow();
@@ -160,5 +162,6 @@ $("run-search").addEventListener("input", (e) => table.setQuery(e.target.value))
 addEventListener("pagehide", () => live && live.stop());
 addEventListener("pageshow", (e) => e.persisted && location.reload());
 
+newRunLink.mount($("new-run-link"));
 loadProjects();
 showView();

@@ -1,0 +1,87 @@
+// The New-run page: pick a template, fill its typed parameters, queue the run, then go to its
+// page. `?template=NAME&project=P` preselect; the server checks every value again (422 for one
+// parameter is shown next to its field).
+
+import { ApiError, describeError, getJSON, postJSON } from "./api.js";
+import * as paramForm from "./new-run-form.js";
+
+const $ = (id) => document.getElementById(id);
+const query = new URLSearchParams(location.search);
+let templates = [];
+let current = null; // { template, form }
+
+function showTemplate(name) {
+  const template = templates.find((t) => t.name === name) || templates[0];
+  $("template-select").value = template.name;
+  $("template-description").textContent = template.description || "";
+  $("run-project").value = query.get("project") || template.project || "default";
+  current = { template, form: paramForm.mount($("param-fields"), template) };
+  $("form-error").hidden = true;
+}
+
+function formError(message) {
+  $("form-error").textContent = message;
+  $("form-error").hidden = !message;
+}
+
+async function submit(event) {
+  event.preventDefault();
+  const { template, form } = current;
+  form.clear();
+  formError("");
+  const read = form.read();
+  if (read.errors) {
+    const names = Object.keys(read.errors);
+    for (const name of names) form.showError(name, read.errors[name]);
+    form.focus(names[0]);
+    return;
+  }
+  const body = { params: read.params, project: $("run-project").value.trim() || null };
+  const name = $("run-name-input").value.trim();
+  if (name) body.name = name;
+  const button = $("submit-run");
+  button.disabled = true;
+  try {
+    const run = await postJSON(`/api/v1/templates/${encodeURIComponent(template.name)}/runs`, body);
+    location.assign(`/runs/${encodeURIComponent(run.id)}`);
+  } catch (err) {
+    button.disabled = false;
+    const match = err instanceof ApiError && err.field ? /^\$\.params\.(\w+)$/.exec(err.field) : null;
+    // The server names the parameter and starts its message with it; the field says which.
+    if (match && form.showError(match[1], err.message.replace(`${match[1]}: `, ""))) {
+      form.focus(match[1]);
+    } else {
+      formError(err.status === 403 ? "Forbidden: only an admin token may launch runs." : describeError(err));
+    }
+  }
+}
+
+async function load() {
+  try {
+    const answer = await getJSON("/api/v1/templates");
+    templates = answer.templates;
+    const slots = answer.max_concurrent;
+    $("queue-info").textContent = slots > 0 ? `${slots} at a time` : "queue paused";
+  } catch (err) {
+    $("page-error").textContent = describeError(err);
+    $("page-error").hidden = false;
+    return;
+  }
+  if (!templates.length) {
+    $("no-templates").hidden = false;
+    return;
+  }
+  const select = $("template-select");
+  for (const t of templates) {
+    const opt = document.createElement("option");
+    opt.value = t.name;
+    opt.textContent = t.name;
+    select.append(opt);
+  }
+  select.addEventListener("change", () => showTemplate(select.value));
+  $("new-run-form").addEventListener("submit", submit);
+  $("new-run-form").hidden = false;
+  showTemplate(query.get("template") || templates[0].name);
+}
+
+load();
