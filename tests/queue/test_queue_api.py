@@ -242,3 +242,30 @@ def test_submission_needs_admin(tmp_path: Path) -> None:
                 return [t for t in tokens if t.name == name and t.revoked_at]
 
             wait_until(revoked, 20, what="the launcher's token to be revoked")
+
+
+def test_fuzzed_submissions_get_201_or_a_clear_4xx_and_never_a_5xx(tmp_path: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    names = st.sampled_from(["lr", "epochs", "model", "data", "note", "exit", "other"])
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=60),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.sampled_from(["mnist.csv", "../secret.txt", "escape", "-x", "cnn", "$(id)", 10**400]),
+    )  # fmt: skip
+    values = st.one_of(scalars, st.lists(scalars, max_size=3), st.dictionaries(names, scalars))
+    server = serve_templates(tmp_path, "--max-concurrent", "0")  # nothing is ever launched
+    with running(server), server.client() as c:
+
+        @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(st.dictionaries(names, values, max_size=7))
+        def check(params: dict[str, Any]) -> None:
+            r = c.post("/api/v1/templates/train/runs", json={"params": params})
+            assert r.status_code in (201, 400, 422), r.text
+            if r.status_code != 201:
+                error = r.json()["error"]
+                assert error["field"] and error["message"]
+
+        check()
+    assert not (server.data_dir / "runs").exists()

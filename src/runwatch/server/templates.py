@@ -31,6 +31,7 @@ TYPES = ("int", "float", "choice", "string", "file")
 STRING_MAX = 4096  # ceiling on any string parameter's max_length
 FILES_LISTED = 1000  # files of a file parameter's dir offered to the form
 MAX_TEMPLATES = 200
+INT_MAX = 2**63 - 1  # what the stores keep as an integer
 
 
 class TemplateError(ValueError):
@@ -85,10 +86,12 @@ class Param(msgspec.Struct, omit_defaults=True):
     def _number(self, value: Any) -> int | float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ParamError(self.name, f"must be a number ({self.type})")
-        if self.type == "int" and (isinstance(value, float) and not value.is_integer()):
-            raise ParamError(self.name, "must be a whole number")
+        if isinstance(value, int) and abs(value) > INT_MAX:  # JSON ints are unbounded
+            raise ParamError(self.name, f"must be within ±{INT_MAX}")
         if not math.isfinite(value):
             raise ParamError(self.name, "must be a finite number")
+        if self.type == "int" and (isinstance(value, float) and not value.is_integer()):
+            raise ParamError(self.name, "must be a whole number")
         number: int | float = int(value) if self.type == "int" else float(value)
         if self.min is not None and number < self.min:
             raise ParamError(self.name, f"must be at least {_num(self.min)}")
