@@ -152,3 +152,35 @@ def test_rerun_with_the_same_parameters_and_promotion_keeps_them(
     promoted = c.post(f"/api/v1/runs/{first}/promote", json={"name": "best"}).json()
     assert promoted["detail"]["template"] == "train"
     assert promoted["detail"]["params"] == done["config"]
+
+
+FLAG = "must not start with '-' (it could be read as a flag)"
+
+
+CHECKS = [
+    ({"type": "int", "min": 1, "max": 9}, "3", {"value": 3}),
+    ({"type": "int", "min": 1, "max": 9}, "0", {"error": "must be at least 1"}),
+    ({"type": "int"}, "2.5", {"error": "must be a whole number"}),
+    ({"type": "float", "max": 1}, "1e-3", {"value": 0.001}),
+    ({"type": "float"}, "", {"error": "a value is required"}),
+    ({"type": "choice", "choices": ["a", 2]}, "1", {"value": 2}),
+    ({"type": "string", "pattern": "[a-z]+"}, "abc", {"value": "abc"}),
+    ({"type": "string", "pattern": "[a-z]+"}, "ab c", {"error": "must match the pattern [a-z]+"}),
+    ({"type": "string", "pattern": ".*"}, "-x", {"error": FLAG}),
+    ({"type": "string", "allow_leading_dash": True}, "-1", {"value": "-1"}),
+    ({"type": "string", "max_length": 3}, "abcd", {"error": "must be at most 3 characters"}),
+    ({"type": "string"}, "a\nb", {"error": "must not contain control characters"}),
+    ({"type": "string", "pattern": "[a-z]*"}, "", {"value": ""}),
+    # A pattern JavaScript cannot compile is left to the server.
+    ({"type": "string", "pattern": "(?P<x>a)"}, "zzz", {"value": "zzz"}),
+]
+
+
+def test_client_checks_say_what_the_server_says(page: Page, queue_server: ServerProcess) -> None:
+    page.goto(f"{queue_server.url}/new")
+    for param, raw, expected in CHECKS:
+        got = page.evaluate(
+            "async ([p, raw]) => (await import('/static/js/new-run-form.js')).checkValue(p, raw)",
+            [{"name": "x", **param}, raw],
+        )
+        assert got == expected, (param, raw)

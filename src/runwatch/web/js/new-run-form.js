@@ -5,7 +5,7 @@
 
 /** Check one raw field value against its parameter: { value } or { error } (the server's words). */
 export function checkValue(param, raw) {
-  if (raw === "" || raw === null || raw === undefined) return { error: "a value is required" };
+  if (raw === null || raw === undefined || (raw === "" && param.type !== "string")) return { error: "a value is required" };
   if (param.type === "int" || param.type === "float") {
     const value = Number(raw);
     if (!Number.isFinite(value) || String(raw).trim() === "") return { error: `must be a number (${param.type})` };
