@@ -181,7 +181,8 @@ class Store(Protocol):
 
     async def enqueue_run(self, spec: RunCreate, template: str, params: dict[str, Any]) -> RunInfo:
         """Create a run in status ``queued``, waiting in the run queue to be launched from
-        ``template`` with ``params`` (already validated)."""
+        ``template`` with ``params`` (already validated); a full queue (1,000 waiting) is an
+        IngestError 422 ``limit_exceeded``."""
         ...
 
     async def claim_queued(self, max_running: int) -> QueuedRun | None:

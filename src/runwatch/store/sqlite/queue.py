@@ -16,16 +16,27 @@ from typing import Any
 import msgspec
 
 from runwatch.protocol import RunCreate
-from runwatch.store.base import QueuedRun, Record, RunInfo
+from runwatch.store.base import IngestError, QueuedRun, Record, RunInfo
 from runwatch.store.sqlite import records
 
 _encode = msgspec.json.encode
+# Runs waiting to start at once; past it a submission is refused (422) until some start or go.
+MAX_WAITING = 1000
 
 
 def enqueue(
     conn: sqlite3.Connection, run_id: str, spec: RunCreate, template: str, params: dict[str, Any]
 ) -> tuple[RunInfo, Record]:
     """Create a run in status ``queued`` (not started, no heartbeat expected yet)."""
+    (waiting,) = conn.execute(
+        "SELECT count(*) FROM run_queue q JOIN runs r ON r.id = q.run_id"
+        " WHERE q.started_at IS NULL AND r.status = 'queued'"
+    ).fetchone()
+    if waiting >= MAX_WAITING:
+        raise IngestError(
+            422, "limit_exceeded",
+            f"the run queue is full (max_waiting={MAX_WAITING}): cancel some or wait", "queue",
+        )  # fmt: skip
     now = time.time()
     conn.execute(
         f"INSERT INTO runs ({records.RUN_COLUMNS}) VALUES"
