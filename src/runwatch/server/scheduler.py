@@ -64,6 +64,7 @@ class Scheduler:
         self._children: dict[str, tuple[subprocess.Popen[bytes], int | None]] = {}
 
     def start(self) -> None:
+        """Start scheduling (on the running event loop; the store must be open)."""
         self.store.add_commit_listener(self._on_commit)
         self._task = asyncio.create_task(self._loop())
 
@@ -76,6 +77,7 @@ class Scheduler:
         self._children.clear()  # not ours to stop: they report to the next server
 
     def wake(self) -> None:
+        """Look at the queue now (a run was submitted)."""
         self._wake.set()
 
     def _on_commit(self, committed: list[Committed]) -> None:

@@ -143,6 +143,7 @@ class Template(msgspec.Struct, omit_defaults=True):
     cwd: str | None = None
 
     def param(self, name: str) -> Param | None:
+        """The parameter called ``name``, if the template has one."""
         return next((p for p in self.params if p.name == name), None)
 
     def validate(self, values: dict[str, Any]) -> dict[str, Any]:
