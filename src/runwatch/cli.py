@@ -45,14 +45,22 @@ def serve(
     snapshot_epsilon: float = typer.Option(
         0.05, help="Relative change that keeps a snapshot version between log-spaced ages."
     ),
+    rules: Path | None = typer.Option(
+        None, help="A TOML file of watch rules ([[rules]] tables) to load at start."
+    ),
 ) -> None:
     """Start the server (SQLite in DATA, in-process live bus)."""
+    from runwatch.rules.rulesfile import load_rules_file
     from runwatch.server.serve import serve as run_server
+
+    if rules is not None:
+        load_rules_file(rules)  # a bad file is one clear line now, not a failed startup later
 
     run_server(
         _settings(
             host, port, data, token,
             ingest_rate=ingest_rate, busy_timeout=busy_timeout, snapshot_epsilon=snapshot_epsilon,
+            rules_file=rules,
         )
     )  # fmt: skip
 

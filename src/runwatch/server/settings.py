@@ -32,6 +32,10 @@ class Settings:
     snapshot_epsilon: float = 0.05
     # Seconds between checks for running runs whose heartbeat stopped (they become crashed).
     crash_check_interval: float = 1.0
+    # A TOML file of watch rules loaded at start (replacing the rules it loaded before).
+    rules_file: Path | None = None
+    # Seconds between checks of time-based rule conditions (stalled, plateau by minutes).
+    rules_tick: float = 1.0
 
     def check_bind(self, auth_configured: bool) -> None:
         """Refuse to listen beyond loopback without auth: telemetry is private by default."""
