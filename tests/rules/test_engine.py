@@ -321,3 +321,25 @@ def test_records_of_alerts_on_the_bus_carry_the_alert(tmp_path: Path) -> None:
 
     (pushed,) = engine_test(tmp_path, work)
     assert pushed["type"] == "alert" and pushed["alert"]["rule_name"] == "nan"
+
+
+def test_a_points_record_without_columns_is_decoded_from_its_body(tmp_path: Path) -> None:
+    """A store that hands listeners only the journaled body (no columns) gets the same alerts."""
+
+    async def work(h: Harness) -> Any:
+        await h.rule(name="nan", condition={"type": "nonfinite", "key": "loss"})
+        cond = {"type": "threshold", "key": "acc", "op": "below", "value": 0.5, "points": 2}
+        await h.rule(name="low", condition=cond)
+        r = await h.run()
+        body = (
+            b'{"seq":2,"type":"points","points":{"loss":{"step":[7,8],"ts":[1.0,2.0],'
+            b'"value":[0.5,"-inf"]},"acc":{"step":[7,8],"ts":[1.0,2.0],"value":[0.4,0.3]}}}'
+        )
+        await h.engine.evaluate([Committed(r, [Record(2, body)])])
+        return await h.alerts()
+
+    alerts = engine_test(tmp_path, work)
+    assert [(a.rule_name, a.detail["step"], a.detail["value"]) for a in alerts] == [
+        ("nan", 8, "-inf"),
+        ("low", 8, 0.3),
+    ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from runwatch.protocol import encode_value
@@ -38,16 +39,40 @@ class WatchState:
     last_data: float = 0.0  # clock time of the run's last points (stalled)
 
 
-def on_points(
-    cond: Condition, state: WatchState, steps: list[int], values: list[float], now: float
-) -> Trigger | None:
-    """Fold one batch of a series (steps ascending, values as floats) into the state."""
+class Column:
+    """One series' points of one batch (steps ascending, values as floats), with the few
+    aggregates the fast paths need computed once and shared by every rule on the key."""
+
+    def __init__(self, steps: list[int], values: list[float], total: float | None = None) -> None:
+        self.steps = steps
+        self.values = values
+        self._total = total
+
+    @cached_property
+    def all_finite(self) -> bool:
+        # NaN and inf propagate through a sum (inf - inf is NaN): one C-level pass.
+        total = sum(self.values) if self._total is None else self._total
+        return math.isfinite(total)
+
+    # max()/min() return NaN only when the first value is NaN; otherwise they are the true
+    # extremes of the non-NaN values (NaN compares false, so it never replaces a number).
+    @cached_property
+    def high(self) -> float:
+        return max(self.values)
+
+    @cached_property
+    def low(self) -> float:
+        return min(self.values)
+
+
+def on_points(cond: Condition, state: WatchState, column: Column, now: float) -> Trigger | None:
+    """Fold one batch of a series into the state."""
     if isinstance(cond, NonFinite):
-        return _nonfinite(cond, state, steps, values)
+        return _nonfinite(cond, state, column)
     if isinstance(cond, Threshold):
-        return _threshold(cond, state, steps, values)
+        return _threshold(cond, state, column)
     if isinstance(cond, Plateau):
-        return _plateau(cond, state, steps, values, now)
+        return _plateau(cond, state, column, now)
     if isinstance(cond, Stalled):
         state.last_data = now
         state.active = False
@@ -88,15 +113,12 @@ def on_tick(cond: Condition, state: WatchState, now: float) -> Trigger | None:
     return None
 
 
-def _nonfinite(
-    cond: NonFinite, state: WatchState, steps: list[int], values: list[float]
-) -> Trigger | None:
-    # NaN and inf propagate through a sum (inf - inf is NaN): one C-level pass clears a batch.
-    if math.isfinite(sum(values)):
+def _nonfinite(cond: NonFinite, state: WatchState, column: Column) -> Trigger | None:
+    if column.all_finite:
         state.active = False
         return None
     trigger = None
-    for step, value in zip(steps, values, strict=True):
+    for step, value in zip(column.steps, column.values, strict=True):
         if math.isfinite(value):
             state.active = False
         elif not state.active:
@@ -107,19 +129,16 @@ def _nonfinite(
     return trigger
 
 
-def _threshold(
-    cond: Threshold, state: WatchState, steps: list[int], values: list[float]
-) -> Trigger | None:
+def _threshold(cond: Threshold, state: WatchState, column: Column) -> Trigger | None:
     above = cond.op == "above"
-    # max()/min() return NaN only when the first value is NaN (then the comparison is false and
-    # the slow path decides); otherwise they are the true extreme of the non-NaN values.
-    extreme = max(values) if above else min(values)
+    # A NaN extreme compares false: the slow path decides.
+    extreme = column.high if above else column.low
     if (extreme <= cond.value) if above else (extreme >= cond.value):
         state.streak = 0
         state.active = False
         return None
     trigger = None
-    for step, value in zip(steps, values, strict=True):
+    for step, value in zip(column.steps, column.values, strict=True):
         if not (value > cond.value if above else value < cond.value):
             state.streak = 0
             state.active = False
@@ -138,11 +157,10 @@ def _threshold(
     return trigger
 
 
-def _plateau(
-    cond: Plateau, state: WatchState, steps: list[int], values: list[float], now: float
-) -> Trigger | None:
+def _plateau(cond: Plateau, state: WatchState, column: Column, now: float) -> Trigger | None:
+    steps, values = column.steps, column.values
     lower = cond.mode == "min"
-    extreme = min(values) if lower else max(values)
+    extreme = column.low if lower else column.high
     best = state.best
     improved = best is None or (
         extreme < best - cond.min_delta if lower else extreme > best + cond.min_delta

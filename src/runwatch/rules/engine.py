@@ -24,7 +24,7 @@ import msgspec
 
 from runwatch.bus.base import Bus
 from runwatch.protocol import FINAL_STATUSES, Value, decode_value
-from runwatch.rules.conditions import Trigger, WatchState, on_points, on_status, on_tick
+from runwatch.rules.conditions import Column, Trigger, WatchState, on_points, on_status, on_tick
 from runwatch.rules.spec import (
     Alert,
     CancelAction,
@@ -36,7 +36,7 @@ from runwatch.rules.spec import (
     WebhookAction,
 )
 from runwatch.rules.webhooks import WebhookSender
-from runwatch.store.base import Committed, IngestError, Record, Store
+from runwatch.store.base import Committed, IngestError, PointsRecord, Record, Store
 
 logger = logging.getLogger("runwatch.rules")
 BACKLOG = 10_000  # commits waiting for evaluation; past it the oldest are dropped (counted)
@@ -70,12 +70,14 @@ def alert_record(alert: Alert) -> Record:
     return Record(alert.id, msgspec.json.encode({"type": "alert", "alert": alert}))
 
 
-def _floats(wire: list[Value]) -> list[float]:
+def _column(steps: list[int], wire: list[Value]) -> Column:
+    """Wire values as floats: all numbers (the common case) pass as they are, and their sum
+    (which says whether all are finite) comes for free; "nan"/"inf"/null are converted."""
     try:
-        sum(wire)  # type: ignore[arg-type]  # all numbers (the common case): no conversion
+        total = sum(wire)  # type: ignore[arg-type]
     except TypeError:
-        return [decode_value(v) for v in wire]
-    return wire  # type: ignore[return-value]
+        return Column(steps, [decode_value(v) for v in wire])
+    return Column(steps, wire, total)  # type: ignore[arg-type]
 
 
 def _is_timed(rule: Rule) -> bool:
@@ -182,11 +184,21 @@ class RuleEngine:
             if not rules:
                 continue
             for record in change.records:
+                if isinstance(record, PointsRecord):  # values already floats: nothing to decode
+                    cols = {k: Column(c.step, c.value) for k, c in record.columns.items()}
+                    await self._apply(rules, change.run_id, _Live("points"), cols)
+                    continue
                 head = record.body[:48]
                 if b'"type":"points"' in head or b'"type":"status"' in head:
                     await self._apply(rules, change.run_id, _decode_live(record.body))
 
-    async def _apply(self, rules: list[Rule], run_id: str, msg: _Live) -> None:
+    async def _apply(
+        self,
+        rules: list[Rule],
+        run_id: str,
+        msg: _Live,
+        columns: dict[str, Column] | None = None,
+    ) -> None:
         now = self._clock()
         fired: list[tuple[Rule, Trigger]] = []
         if msg.type == "status" and msg.state is not None:
@@ -198,21 +210,22 @@ class RuleEngine:
             if msg.state in FINAL_STATUSES:
                 self._forget_run(run_id)
         elif msg.type == "points":
-            values: dict[str, list[float]] = {}
+            columns = {} if columns is None else columns  # one per key, shared by its rules
             for rule in rules:
                 cond = rule.condition
                 key = getattr(cond, "key", None)
                 if key is None:
                     if isinstance(cond, Stalled):
-                        on_points(cond, self._state(rule, run_id, now), [], [], now)
+                        on_points(cond, self._state(rule, run_id, now), Column([], []), now)
                     continue
-                column = msg.points.get(key)
-                if column is None or not column.step:
-                    continue
-                if key not in values:
-                    values[key] = _floats(column.value)
+                column = columns.get(key)
+                if column is None:
+                    wire = msg.points.get(key)
+                    if wire is None or not wire.step:
+                        continue
+                    column = columns[key] = _column(wire.step, wire.value)
                 state = self._state(rule, run_id, now)
-                trigger = on_points(cond, state, column.step, values[key], now)
+                trigger = on_points(cond, state, column, now)
                 if trigger:
                     fired.append((rule, trigger))
         for rule, trigger in fired:

@@ -9,7 +9,7 @@ import msgspec
 
 from runwatch.protocol import BatchAck, Command, Retention, RunCreate
 from runwatch.rules.spec import Alert, Rule, RuleIn
-from runwatch.store.prepare import PreparedBatch
+from runwatch.store.prepare import PreparedBatch, SeriesColumns
 
 
 class RunInfo(msgspec.Struct):
@@ -132,6 +132,14 @@ class Record(msgspec.Struct):
 
     seq: int
     body: bytes
+
+
+class PointsRecord(Record):
+    """A batch's points record that also carries the batch's columns (values already floats),
+    so an in-process commit listener (the rule engine) reads them without decoding ``body``.
+    Only the in-process listeners see ``columns``; the journal and the bus carry ``body``."""
+
+    columns: dict[str, SeriesColumns] = {}
 
 
 class Committed(msgspec.Struct):
