@@ -76,6 +76,7 @@ def test_a_nan_rule_alerts_once_posts_the_webhook_and_cancels_the_producer(
         loop = DivergingLoop(server, tmp_path / "run").start()
         try:
             open_run(page, server, loop.run.id)
+            expect(page.locator("#alerts-link")).to_have_attribute("href", "/alerts?project=watch")
             alerts_page = page.context.new_page()
             alerts_page.goto(f"{server.url}/alerts?project=watch")
             expect(alerts_page.locator("#conn")).to_have_attribute("data-state", "live")

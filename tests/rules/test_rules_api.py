@@ -148,3 +148,27 @@ def test_a_bad_rules_file_is_one_line_naming_the_field(tmp_path: Path) -> None:
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith(f"runwatch: error: rules file {bad}: rules[0]:")
     assert "`$.condition`" in done.stderr and "minutes" in done.stderr
+
+
+def test_the_readme_examples_are_valid_rules(tmp_path: Path) -> None:
+    import re
+
+    import msgspec
+
+    from runwatch.rules.rulesfile import load_rules_file
+    from runwatch.rules.spec import RuleIn
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Watch rules and alerts", 1)[1].split("\n## ", 1)[0]
+    toml = re.search(r"```toml\n(.*?)```", section, re.S)
+    curl = re.search(r"-d '(\{.*?\})'", section, re.S)
+    assert toml and curl
+    (tmp_path / "rules.toml").write_text(toml.group(1))
+    loaded = load_rules_file(tmp_path / "rules.toml")
+    assert [(p, r.name) for p, r in loaded] == [("mnist", "stuck"), ("mnist", "silent")]
+    rule = msgspec.json.decode(curl.group(1).encode(), type=RuleIn)
+    assert [type(a).__name__ for a in rule.actions] == [
+        "EventAction",
+        "WebhookAction",
+        "CancelAction",
+    ]
