@@ -172,3 +172,41 @@ def test_the_readme_examples_are_valid_rules(tmp_path: Path) -> None:
         "WebhookAction",
         "CancelAction",
     ]
+
+
+def test_no_input_to_the_rules_and_alerts_routes_makes_a_5xx(server: ServerProcess) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+
+    api = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    operations = [
+        r.ok()
+        for r in api.get_all_operations()
+        if "/rules" in r.ok().path or "/alerts" in r.ok().path
+    ]
+    assert len(operations) == 4
+    for operation in operations:
+
+        @settings(
+            max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
+        @given(case=operation.as_strategy())
+        def check(case) -> None:  # type: ignore[no-untyped-def]
+            case.call_and_validate(base_url=server.url, checks=[not_a_server_error])
+
+        check()
+    with server.client() as c:  # whatever was stored is still readable
+        assert c.get("/api/v1/projects/p/rules").status_code == 200
+        big = {
+            **NAN_RULE,
+            "actions": [{"type": "command", "kind": "k", "payload": {"x": "y" * 70_000}}],
+        }
+        r = c.post("/api/v1/projects/p/rules", json=big)
+        assert r.status_code == 422 and r.json()["error"]["field"] == "$.actions[0].payload"
+        r = c.post(
+            "/api/v1/projects/p/rules",
+            content=b'{"name":"x","condition":{"type":"threshold","key":"k","op":"above","value":1e999}}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert r.status_code == 400 and r.json()["error"]["field"] == "$.condition.value"

@@ -19,6 +19,8 @@ Positive = Annotated[float, msgspec.Meta(gt=0, le=525_600)]  # minutes: at most 
 Steps = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
 Points = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 Level = Literal["info", "warning", "error"]
+# JSON numbers past float range decode to inf, which has no JSON form to store: refused.
+Finite = Annotated[float, msgspec.Meta(ge=-1e308, le=1e308)]
 WatchedStatus = Literal["succeeded", "failed", "cancelled", "crashed"]
 MAX_ACTIONS = 8
 
@@ -38,7 +40,7 @@ class Threshold(_Tagged, tag="threshold"):
 
     key: Key
     op: Literal["above", "below"]
-    value: float
+    value: Finite
     points: Points = 1
 
 
@@ -50,7 +52,7 @@ class Plateau(_Tagged, tag="plateau"):
     mode: Literal["min", "max"] = "min"
     steps: Steps | None = None
     minutes: Positive | None = None
-    min_delta: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    min_delta: Annotated[float, msgspec.Meta(ge=0, le=1e308)] = 0.0
 
     def __post_init__(self) -> None:
         if self.steps is None and self.minutes is None:

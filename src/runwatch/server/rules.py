@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import msgspec
 from fastapi import APIRouter, Query, Request, WebSocket
+from fastapi import Path as PathParam
 from starlette.responses import Response
 
 from runwatch.rules.engine import RuleEngine, alerts_channel
-from runwatch.rules.spec import RuleIn, masked
+from runwatch.rules.spec import CommandAction, RuleIn, masked
 from runwatch.server.api import ADMIN, READ, decode, json_response, read_body, store_of
 from runwatch.server.auth import check_project
 from runwatch.server.errors import ApiError
@@ -17,6 +18,7 @@ from runwatch.server.live import _accept, _until_disconnect
 router = APIRouter(prefix="/api/v1")
 _rule_decoder = msgspec.json.Decoder(RuleIn)
 MAX_RULES_PER_PROJECT = 1_000
+MAX_PAYLOAD_BYTES = 65_536  # a command action's payload, as an event's
 MAX_ALERTS_PAGE = 1_000
 ALERTS_SNAPSHOT = 200  # alerts a new Alerts socket starts with
 
@@ -37,6 +39,13 @@ async def create_rule(request: Request, project: str) -> Response:
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     check_project(request, project)
     spec: RuleIn = decode(_rule_decoder, body, "rule")
+    for i, action in enumerate(spec.actions):
+        if isinstance(action, CommandAction) and (
+            len(msgspec.json.encode(action.payload)) > MAX_PAYLOAD_BYTES
+        ):
+            limit = f"max_payload_bytes={MAX_PAYLOAD_BYTES}"
+            message = f"the command's payload is over the limit {limit}"
+            raise ApiError(422, "limit_exceeded", message, f"$.actions[{i}].payload")
     store = store_of(request)
     if spec.run is not None:
         run = await store.get_run(spec.run)
@@ -59,7 +68,9 @@ async def list_rules(request: Request, project: str) -> Response:
 
 
 @router.delete("/projects/{project}/rules/{rule_id}", dependencies=ADMIN)
-async def delete_rule(request: Request, project: str, rule_id: int) -> Response:
+async def delete_rule(
+    request: Request, project: str, rule_id: int = PathParam(ge=1, le=2**63 - 1)
+) -> Response:
     check_project(request, project)
     if not await store_of(request).delete_rule(project, rule_id):
         raise ApiError(404, "rule_not_found", f"no rule {rule_id} in {project!r}", "rule")
