@@ -3,6 +3,7 @@ rules loaded from a TOML file by ``runwatch serve --rules``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -45,6 +46,7 @@ def test_bad_rules_are_400_naming_the_field_and_unknowns_are_404(server: ServerP
 def test_reading_needs_read_and_changing_needs_admin(tmp_path: Path) -> None:
     data = tmp_path / "data"
     read = create(data, "read", None, None, "viewer")[0]
+    other = create(data, "read", "elsewhere", None, "another project")[0]
     write = create(data, "write", None, None, "producer")[0]
     admin = create(data, "admin", None, None, "admin")[0]
     server = ServerProcess(data).start()
@@ -64,8 +66,17 @@ def test_reading_needs_read_and_changing_needs_admin(tmp_path: Path) -> None:
         for token in (read, write):
             assert call("POST", "/api/v1/projects/p/rules", token, NAN_RULE) == 403
         assert call("POST", "/api/v1/projects/p/rules", admin, NAN_RULE) == 201
+        assert call("GET", "/api/v1/projects/p/rules", other) == 403
         assert call("DELETE", "/api/v1/projects/p/rules/1", write) == 403
         assert call("DELETE", "/api/v1/projects/p/rules/1", admin) == 200
+        ws_url = server.url.replace("http://", "ws://") + "/api/v1/projects/p/alerts/live"
+        for token, code in ((None, 4401), ("rw_bad", 4401), (write, 4403), (other, 4403)):
+            with connect(ws_url + (f"?token={token}" if token else "")) as ws:
+                with contextlib.suppress(Exception):
+                    ws.recv(timeout=10)
+                assert ws.close_code == code, (token, ws.close_code)
+        with connect(f"{ws_url}?token={read}") as ws:
+            assert json.loads(ws.recv(timeout=10)) == {"seq": 0, "type": "alerts", "alerts": []}
     finally:
         server.stop()
 

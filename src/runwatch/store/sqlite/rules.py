@@ -126,8 +126,10 @@ def record_alert(
          _encode(detail), _encode(outcomes)),
     )  # fmt: skip
     alert_id = int(cursor.lastrowid or 0)
-    payload = {"rule": rule.name, "rule_id": rule.id, "alert_id": alert_id, "message": message}
-    record = records.server_event(conn, run_id, "alert", rule.level, {**payload, **detail})
+    # Message first: the feed shows a payload's fields in order, cut to one line.
+    payload = {"message": message, "rule": rule.name, **detail}
+    payload.update(rule_id=rule.id, alert_id=alert_id)
+    record = records.server_event(conn, run_id, "alert", rule.level, payload)
     conn.execute("UPDATE alerts SET event_seq = ? WHERE id = ?", (record.seq, alert_id))
     conn.execute(
         "DELETE FROM alerts WHERE project = ? AND id <= ?", (run.project, alert_id - ALERTS_KEEP)
