@@ -96,6 +96,7 @@ def test_a_nan_rule_alerts_once_posts_the_webhook_and_cancels_the_producer(
             expect(live_row).to_have_count(1)
             expect(live_row.locator(".alert-message")).to_have_text(f"loss is nan at step {step}")
             actions = live_row.locator(".alert-action")
+            expect(actions.nth(0)).to_have_text("event (error): done")
             expect(actions.nth(1)).to_have_text("webhook http://127.0.0.1/…: delivered")
             expect(actions.nth(2)).to_have_text("cancel: done")
         finally:

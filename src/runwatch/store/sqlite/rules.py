@@ -18,6 +18,7 @@ from runwatch.rules.spec import (
     Alert,
     CommandAction,
     Condition,
+    EventAction,
     Rule,
     RuleIn,
     WebhookAction,
@@ -97,7 +98,9 @@ def _initial_outcome(action: Action) -> dict[str, Any]:
         return {"type": kind, "state": "pending", "target": mask_url(action.url), "attempts": 0}
     if isinstance(action, CommandAction):
         return {"type": kind, "state": "pending", "kind": action.kind}
-    return {"type": kind, "state": "pending" if kind == "cancel" else "done"}
+    if isinstance(action, EventAction):
+        return {"type": kind, "state": "done", "level": action.level}
+    return {"type": kind, "state": "pending"}
 
 
 def record_alert(

@@ -88,7 +88,7 @@ export function mount({ list, empty, form }) {
       }
     });
     const what = node("span", { className: "rule-what", textContent: describeCondition(rule.condition) });
-    const does = node("span", { className: "rule-does", textContent: rule.actions.map(describeAction).join(" · ") });
+    const does = node("span", { className: "rule-does", textContent: rule.actions.length ? rule.actions.map(describeAction).join(" · ") : "event (warning)" });
     const name = node("strong", { className: "rule-name", textContent: rule.name });
     const scope = node("span", { className: "rule-scope", textContent: rule.run ? `run ${rule.run}` : rule.source === "file" ? "from the rules file" : "every run" });
     return node("li", { className: "rule", dataset: { id: String(rule.id) } }, name, what, does, scope, remove);
