@@ -155,3 +155,42 @@ def test_rules_are_created_and_deleted_from_the_alerts_page(
     assert api.get("/api/v1/projects/ui/rules").json()["rules"] == []
     # The browser logs the refused POST itself; nothing else may have gone wrong.
     assert [e for e in page.console_errors if "400 (Bad Request)" not in e] == []
+
+
+def test_rule_helpers_describe_rules_and_build_bodies(page: Page, server: ServerProcess) -> None:
+    from tests.e2e.test_web_modules import call
+
+    page.goto(f"{server.url}/")
+    describe = [
+        ({"type": "nonfinite", "key": "loss"}, "loss is NaN or ±inf"),
+        (
+            {"type": "threshold", "key": "gn", "op": "below", "value": 0.1, "points": 1},
+            "gn below 0.1",
+        ),
+        (
+            {"type": "plateau", "key": "acc", "mode": "max", "steps": 100, "minutes": None},
+            "acc (max) not improving for 100 steps",
+        ),
+        ({"type": "stalled", "minutes": 15}, "no new data for 15 min while running"),
+        ({"type": "status", "states": ["failed", "crashed"]}, "status becomes failed or crashed"),
+    ]
+    for condition, text in describe:
+        assert call(page, "rules-format.js", "describeCondition", condition) == text
+    outcome = {"type": "webhook", "target": "https://h/…", "state": "failed", "attempts": 4,
+               "error": "HTTP 500"}  # fmt: skip
+    assert call(page, "rules-format.js", "describeOutcome", outcome) == (
+        "webhook https://h/…: failed after 4 attempts (HTTP 500)"
+    )
+    fields = {"name": "n", "type": "plateau", "key": "loss", "mode": "min", "steps": "",
+              "minutes": "30", "level": "error", "webhook": "", "command": "lower_lr",
+              "cancel": True, "run": ""}  # fmt: skip
+    assert call(page, "rules-format.js", "ruleFromFields", fields) == {
+        "name": "n",
+        "condition": {"type": "plateau", "key": "loss", "mode": "min", "minutes": 30},
+        "actions": [
+            {"type": "event", "level": "error"},
+            {"type": "command", "kind": "lower_lr"},
+            {"type": "cancel"},
+        ],
+    }
+    assert page.console_errors == []

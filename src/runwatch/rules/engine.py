@@ -175,6 +175,8 @@ class RuleEngine:
                     await self.evaluate(self._queue.popleft())
                 except IngestError as exc:  # store busy or failing: skip, say so
                     logger.warning("rule evaluation skipped a commit: %s", exc.message)
+                except Exception:  # a bug must not stop every rule for good: log, go on
+                    logger.exception("rule evaluation failed on a commit")
             self._idle.set()
 
     async def evaluate(self, committed: list[Committed]) -> None:
@@ -244,6 +246,8 @@ class RuleEngine:
                 await self.tick()
             except IngestError as exc:
                 logger.warning("rule timer skipped a round: %s", exc.message)
+            except Exception:  # a bug must not stop the timer for good: log, go on
+                logger.exception("rule timer round failed")
 
     async def tick(self) -> None:
         """Check the time-based conditions of every running run whose project has them."""
