@@ -51,15 +51,23 @@ def serve(
     max_concurrent: int = typer.Option(
         1, min=0, help="Queued runs running at once (0 pauses the queue)."
     ),
+    rules: Path | None = typer.Option(
+        None, help="A TOML file of watch rules ([[rules]] tables) to load at start."
+    ),
 ) -> None:
     """Start the server (SQLite in DATA, in-process live bus)."""
+    from runwatch.rules.rulesfile import load_rules_file
     from runwatch.server.serve import serve as run_server
+
+    if rules is not None:
+        load_rules_file(rules)  # a bad file is one clear line now, not a failed startup later
 
     run_server(
         _settings(
             host, port, data, token,
             ingest_rate=ingest_rate, busy_timeout=busy_timeout, snapshot_epsilon=snapshot_epsilon,
             templates=templates, max_concurrent=max_concurrent,
+            rules_file=rules,
         )
     )  # fmt: skip
 

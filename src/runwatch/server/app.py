@@ -19,7 +19,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from runwatch import __version__
 from runwatch.bus import RUNS_CHANNEL, Bus, MemoryBus, run_channel
 from runwatch.protocol import Batch, CommandIn, PromoteIn, Retention, RunCreate
+from runwatch.rules.engine import RuleEngine
+from runwatch.rules.rulesfile import load_rules_file
+from runwatch.rules.spec import RuleIn
 from runwatch.server import api, control, errors, launches, live, pages, run_objects
+from runwatch.server import rules as rule_routes
 from runwatch.server.auth import Authenticator
 from runwatch.server.fanout import RESET_LAG, LiveHub
 from runwatch.server.guard import RequestGuard
@@ -79,7 +83,7 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        wire = [Batch, RunCreate, Retention, CommandIn, PromoteIn, launches.SubmitIn]
+        wire = [Batch, RunCreate, Retention, CommandIn, PromoteIn, launches.SubmitIn, RuleIn]
         refs, components = msgspec.json.schema_components(
             wire, ref_template="#/components/schemas/{name}"
         )
@@ -142,6 +146,12 @@ def create_app(
         await bus.start()
         store.add_commit_listener(_publisher(bus))
         app.state.runs_feed.start()
+        # Watch rules: a rules file replaces the rules it loaded last time; evaluation follows
+        # every commit from its own task (the listener only queues).
+        if settings.rules_file is not None:
+            await store.replace_file_rules(load_rules_file(settings.rules_file))
+        await app.state.rules.start()
+        store.add_commit_listener(app.state.rules.on_commit)
         sweepers = [
             asyncio.create_task(_every(settings.retention_interval, store.apply_retention)),
             asyncio.create_task(_every(settings.crash_check_interval, store.sweep_crashed)),
@@ -157,6 +167,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await app.state.tensorboards.stop_all()
+            await app.state.rules.stop()
             await app.state.runs_feed.stop()
             await bus.stop()
             await store.close()
@@ -176,6 +187,7 @@ def create_app(
         store, _templates(settings), settings.data_dir, _self_url(settings), settings.token,
         settings.max_concurrent,
     )  # fmt: skip
+    app.state.rules = RuleEngine(store, bus, tick=settings.rules_tick)
     errors.install(app)
 
     @app.get("/healthz", tags=["health"])
@@ -187,6 +199,7 @@ def create_app(
             "store": await store.health(),
             "bus": bus.health(),
             "subscribers": hub.subscriber_count(),
+            "rules": app.state.rules.health(),
         }
         return api.json_response(body)
 
@@ -195,6 +208,7 @@ def create_app(
     app.include_router(run_objects.router)
     app.include_router(launches.router)
     app.include_router(live.router)
+    app.include_router(rule_routes.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR), name="static")
     app.openapi = _openapi_with_wire_schemas(app)  # type: ignore[method-assign]

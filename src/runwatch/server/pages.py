@@ -51,6 +51,11 @@ async def new_run_page() -> FileResponse:
     return _page("new.html")
 
 
+@router.api_route("/alerts", methods=["GET", "HEAD"])
+async def alerts_page() -> FileResponse:
+    return _page("alerts.html")
+
+
 @router.get("/favicon.ico")
 async def favicon() -> FileResponse:
     return FileResponse(WEB_DIR / "favicon.svg", media_type="image/svg+xml")

@@ -36,6 +36,10 @@ class Settings:
     templates: Path | None = None
     # Templated runs running at once (the queue's slots); 0 pauses the queue.
     max_concurrent: int = 1
+    # A TOML file of watch rules loaded at start (replacing the rules it loaded before).
+    rules_file: Path | None = None
+    # Seconds between checks of time-based rule conditions (stalled, plateau by minutes).
+    rules_tick: float = 1.0
 
     def check_bind(self, auth_configured: bool) -> None:
         """Refuse to listen beyond loopback without auth: telemetry is private by default."""

@@ -8,7 +8,8 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from runwatch.protocol import BatchAck, Command, Retention, RunCreate
-from runwatch.store.prepare import PreparedBatch
+from runwatch.rules.spec import Alert, Rule, RuleIn
+from runwatch.store.prepare import PreparedBatch, SeriesColumns
 
 
 class RunInfo(msgspec.Struct):
@@ -139,6 +140,14 @@ class Record(msgspec.Struct):
 
     seq: int
     body: bytes
+
+
+class PointsRecord(Record):
+    """A batch's points record that also carries the batch's columns (values already floats),
+    so an in-process commit listener (the rule engine) reads them without decoding ``body``.
+    Only the in-process listeners see ``columns``; the journal and the bus carry ``body``."""
+
+    columns: dict[str, SeriesColumns] = {}
 
 
 class Committed(msgspec.Struct):
@@ -302,3 +311,35 @@ class Store(Protocol):
         ...
 
     async def health(self) -> dict[str, Any]: ...
+
+    # -- watch rules and alerts --------------------------------------------------------------
+    async def add_rule(self, project: str, spec: RuleIn, source: str = "api") -> Rule: ...
+
+    async def list_rules(self, project: str | None = None) -> list[Rule]:
+        """Rules of one project (every project's when None), oldest first, secrets included."""
+        ...
+
+    async def delete_rule(self, project: str, rule_id: int) -> bool: ...
+
+    async def replace_file_rules(self, rules: list[tuple[str, RuleIn]]) -> list[Rule]:
+        """Replace the rules loaded from a rules file (``(project, rule)`` pairs); API rules stay."""
+        ...
+
+    async def record_alert(
+        self, rule: Rule, run_id: str, message: str, detail: dict[str, Any], now: float
+    ) -> Alert | None:
+        """Record a firing and its ``alert`` event in the run's feed (journaled, pushed live);
+        None, writing nothing, when the rule fired on the run less than its cooldown before."""
+        ...
+
+    async def set_alert_action(
+        self, alert_id: int, index: int, outcome: dict[str, Any]
+    ) -> Alert | None:
+        """Merge what an action did (state, error, attempts) into the alert."""
+        ...
+
+    async def list_alerts(
+        self, project: str, run_id: str | None = None, limit: int = 200
+    ) -> list[Alert]:
+        """A project's alerts, newest first."""
+        ...

@@ -6,7 +6,7 @@ import sqlite3
 import time
 
 from runwatch.protocol import BatchAck, CommandResult
-from runwatch.store.base import Committed, IngestError, Record
+from runwatch.store.base import Committed, IngestError, PointsRecord, Record
 from runwatch.store.prepare import PreparedBatch, with_seq
 from runwatch.store.snapshots import EPSILON
 from runwatch.store.sqlite import control, objects, records
@@ -48,7 +48,7 @@ def ingest_job(
             "UPDATE runs SET summary = json_patch(summary, ?) WHERE id = ?",
             (b.summary_json, run_id),
         )
-        batch_records.append(Record(seq, with_seq(seq, b.points_body)))
+        batch_records.append(PointsRecord(seq, with_seq(seq, b.points_body), b.columns))
         seq += 1
     if b.events:
         conn.executemany(

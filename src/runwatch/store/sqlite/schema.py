@@ -210,6 +210,35 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX run_queue_waiting ON run_queue (started_at, queued_at);
     """,
+    # 9: watch rules (per project, optionally per run) and their alerts (one per episode).
+    """
+    CREATE TABLE rules (
+        id INTEGER PRIMARY KEY,
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        run_id TEXT,
+        spec TEXT NOT NULL,
+        source TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX rules_by_project ON rules (project);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        rule_id INTEGER NOT NULL,
+        rule_name TEXT NOT NULL,
+        project TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        run_name TEXT NOT NULL,
+        ts REAL NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        event_seq INTEGER NOT NULL,
+        actions TEXT NOT NULL
+    );
+    CREATE INDEX alerts_by_project ON alerts (project, id);
+    CREATE INDEX alerts_by_rule_run ON alerts (rule_id, run_id, ts);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -36,6 +36,7 @@ from runwatch.store.sqlite import control, objects, queries, queue, records
 from runwatch.store.sqlite.ingest import ingest_job
 from runwatch.store.sqlite.points import PointWriter
 from runwatch.store.sqlite.retention import drop_raw, trim_journals
+from runwatch.store.sqlite.rules import SqliteRules
 from runwatch.store.sqlite.schema import migrate
 from runwatch.store.sqlite.writer import SqliteWriter
 
@@ -58,7 +59,7 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore:
+class SqliteStore(SqliteRules):
     """Runs, series, events and the live journal in one SQLite file under ``data_dir``."""
 
     def __init__(

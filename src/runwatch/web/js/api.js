@@ -94,3 +94,26 @@ export async function postJSON(path, body) {
   }
   return response.json();
 }
+
+/** DELETE a resource; resolves to the JSON answer, throws ApiError on a non-2xx answer. */
+export async function deleteJSON(path) {
+  const headers = { Accept: "application/json" };
+  const t = token();
+  if (t) headers.Authorization = `Bearer ${t}`;
+  let response;
+  try {
+    response = await fetch(withQuery(path), { method: "DELETE", headers });
+  } catch (err) {
+    throw new ApiError(0, "network", `cannot reach the server (${err.message})`);
+  }
+  if (!response.ok) {
+    let err = {};
+    try {
+      err = (await response.json()).error || {};
+    } catch {
+      // not JSON: keep the HTTP status as the message
+    }
+    throw new ApiError(response.status, err.code || "http", err.message || `HTTP ${response.status}`, err.field);
+  }
+  return response.json();
+}

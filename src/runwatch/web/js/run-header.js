@@ -67,6 +67,8 @@ export function mount(root) {
     crumbRun.textContent = run.name;
     crumbProject.textContent = run.project;
     crumbProject.href = `/?project=${encodeURIComponent(run.project)}`;
+    const alertsLink = $("alerts-link"); // the project's alerts and watch rules
+    if (alertsLink) alertsLink.href = `/alerts?project=${encodeURIComponent(run.project)}`;
     document.title = `${run.name} · ${run.project} · runwatch`;
     pill.set(run.status);
     badge.set(!isFinal(run.status));

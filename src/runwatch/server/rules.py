@@ -1,0 +1,120 @@
+"""Rule and alert routes: rule CRUD per project, the project's alerts, and their live socket."""
+
+from __future__ import annotations
+
+import msgspec
+from fastapi import APIRouter, Query, Request, WebSocket
+from fastapi import Path as PathParam
+from starlette.responses import Response
+
+from runwatch.rules.engine import RuleEngine, alerts_channel
+from runwatch.rules.spec import CommandAction, RuleIn, masked
+from runwatch.server.api import ADMIN, READ, decode, json_response, read_body, store_of
+from runwatch.server.auth import check_project
+from runwatch.server.errors import ApiError
+from runwatch.server.fanout import Subscriber, frame_text
+from runwatch.server.live import _accept, _until_disconnect
+
+router = APIRouter(prefix="/api/v1")
+_rule_decoder = msgspec.json.Decoder(RuleIn)
+MAX_RULES_PER_PROJECT = 1_000
+MAX_PAYLOAD_BYTES = 65_536  # a command action's payload, as an event's
+MAX_ALERTS_PAGE = 1_000
+ALERTS_SNAPSHOT = 200  # alerts a new Alerts socket starts with
+
+
+def _engine(request: Request | WebSocket) -> RuleEngine:
+    engine: RuleEngine = request.app.state.rules
+    return engine
+
+
+@router.post(
+    "/projects/{project}/rules",
+    status_code=201,
+    dependencies=ADMIN,
+    openapi_extra={"x-runwatch-body": "RuleIn"},
+)
+async def create_rule(request: Request, project: str) -> Response:
+    """Add a watch rule to a project (or, with ``run``, to one of its runs)."""
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    check_project(request, project)
+    spec: RuleIn = decode(_rule_decoder, body, "rule")
+    for i, action in enumerate(spec.actions):
+        if isinstance(action, CommandAction) and (
+            len(msgspec.json.encode(action.payload)) > MAX_PAYLOAD_BYTES
+        ):
+            limit = f"max_payload_bytes={MAX_PAYLOAD_BYTES}"
+            message = f"the command's payload is over the limit {limit}"
+            raise ApiError(422, "limit_exceeded", message, f"$.actions[{i}].payload")
+    store = store_of(request)
+    if spec.run is not None:
+        run = await store.get_run(spec.run)
+        if run is None or run.project != project:
+            raise ApiError(404, "run_not_found", f"no run {spec.run!r} in {project!r}", "$.run")
+    if len(await store.list_rules(project)) >= MAX_RULES_PER_PROJECT:
+        limit = f"max_rules_per_project={MAX_RULES_PER_PROJECT}"
+        raise ApiError(422, "limit_exceeded", f"the project has {limit} rules already")
+    rule = await store.add_rule(project, spec)
+    await _engine(request).reload()
+    return json_response(masked(rule), 201)
+
+
+@router.get("/projects/{project}/rules", dependencies=READ)
+async def list_rules(request: Request, project: str) -> Response:
+    """The project's rules; webhook URLs are shown masked (they are secrets)."""
+    check_project(request, project)
+    rules = await store_of(request).list_rules(project)
+    return json_response({"rules": [masked(r) for r in rules]})
+
+
+@router.delete("/projects/{project}/rules/{rule_id}", dependencies=ADMIN)
+async def delete_rule(
+    request: Request, project: str, rule_id: int = PathParam(ge=1, le=2**63 - 1)
+) -> Response:
+    check_project(request, project)
+    if not await store_of(request).delete_rule(project, rule_id):
+        raise ApiError(404, "rule_not_found", f"no rule {rule_id} in {project!r}", "rule")
+    await _engine(request).reload()
+    return json_response({"deleted": rule_id})
+
+
+@router.get("/projects/{project}/alerts", dependencies=READ)
+async def list_alerts(
+    request: Request,
+    project: str,
+    run: str | None = None,
+    limit: int = Query(200, ge=1, le=MAX_ALERTS_PAGE),
+) -> Response:
+    """The project's alerts (optionally one run's), newest first, with their actions' outcomes."""
+    check_project(request, project)
+    return json_response({"alerts": await store_of(request).list_alerts(project, run, limit)})
+
+
+@router.websocket("/projects/{project}/alerts/live")
+async def alerts_live(websocket: WebSocket, project: str) -> None:
+    """The newest alerts as one ``alerts`` message, then each new or updated ``alert``."""
+    if await _accept(websocket, project) is None:
+        return
+    store, hub = websocket.app.state.store, websocket.app.state.hub
+    viewer = Subscriber()
+    channel = alerts_channel(project)
+    hub.subscribe(channel, viewer)  # before the snapshot: nothing slips in between
+
+    async def send_all() -> None:
+        alerts = await store.list_alerts(project, None, ALERTS_SNAPSHOT)
+        await websocket.send_text(
+            msgspec.json.encode({"seq": 0, "type": "alerts", "alerts": alerts}).decode()
+        )
+        while True:
+            await viewer.wait()
+            items = viewer.drain()
+            if viewer.overflowed:  # too far behind: start again from a fresh snapshot
+                viewer.overflowed = False
+                items = [(0, '{"seq":0,"type":"reset"}')]
+            if items:
+                await websocket.send_text(frame_text(items))
+
+    try:
+        await _until_disconnect(websocket, send_all)
+    finally:
+        hub.unsubscribe(channel, viewer)

@@ -1,0 +1,196 @@
+"""Watch rules end to end: a real SDK producer, a real server, a real webhook receiver on
+loopback and real Chromium showing the run's feed and the project's Alerts page."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+import runwatch
+from tests.e2e.widgets import open_run
+from tests.rules.receiver import WebhookReceiver
+from tests.servers import ServerProcess, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+class DivergingLoop:
+    """A training loop on its own thread: finite loss until ``diverge`` is set, NaN after;
+    leaves the loop when ``should_stop`` turns true and finishes the run."""
+
+    def __init__(self, server: ServerProcess, run_dir: Path) -> None:
+        self.run = runwatch.init(project="watch", name="diverges", url=server.url, run_dir=run_dir)
+        self.diverge = threading.Event()
+        self.stopped = False
+        self.first_nan_step: int | None = None
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        step = 0
+        while not self.run.should_stop and step < 100_000:
+            if self.diverge.is_set() and self.first_nan_step is None:
+                self.first_nan_step = step
+            loss = math.nan if self.first_nan_step is not None else 1.0 / (step + 1)
+            self.run.log({"loss": loss, "acc": step / 100_000}, step=step)
+            step += 1
+            time.sleep(0.005)  # a training step's pacing, not synchronisation
+        self.stopped = self.run.should_stop
+        self.run.finish()
+
+    def start(self) -> DivergingLoop:
+        self._thread.start()
+        return self
+
+    def join(self) -> None:
+        self._thread.join(20)
+
+
+def test_a_nan_rule_alerts_once_posts_the_webhook_and_cancels_the_producer(
+    page: Page, server: ServerProcess, api: httpx.Client, tmp_path: Path
+) -> None:
+    with WebhookReceiver(200) as hook:
+        rule = {
+            "name": "loss diverged",
+            "condition": {"type": "nonfinite", "key": "loss"},
+            "actions": [
+                {"type": "event", "level": "error"},
+                {"type": "webhook", "url": hook.url},
+                {"type": "cancel"},
+            ],
+        }
+        created = api.post("/api/v1/projects/watch/rules", json=rule)
+        assert created.status_code == 201, created.text
+        listed = api.get("/api/v1/projects/watch/rules")
+        assert "secret-part" not in created.text and "secret-part" not in listed.text
+        assert listed.json()["rules"][0]["actions"][1] == {
+            "type": "webhook",
+            "url": "http://127.0.0.1/…",
+        }
+
+        loop = DivergingLoop(server, tmp_path / "run").start()
+        try:
+            open_run(page, server, loop.run.id)
+            expect(page.locator("#alerts-link")).to_have_attribute("href", "/alerts?project=watch")
+            alerts_page = page.context.new_page()
+            alerts_page.goto(f"{server.url}/alerts?project=watch")
+            expect(alerts_page.locator("#conn")).to_have_attribute("data-state", "live")
+            expect(alerts_page.locator("#rules .rule")).to_have_count(1)
+            expect(alerts_page.locator("#alerts-empty")).to_be_visible()
+
+            loop.diverge.set()
+            loop.join()
+            assert loop.stopped, "the producer never saw should_stop"
+            step = loop.first_nan_step
+
+            alert_row = page.locator('#event-feed .event[data-kind="alert"]')
+            expect(alert_row).to_have_count(1)
+            expect(alert_row).to_contain_text(f"loss is nan at step {step}")
+            expect(alert_row).to_have_attribute("data-level", "error")
+            live_row = alerts_page.locator("#alerts .alert-row")
+            expect(live_row).to_have_count(1)
+            expect(live_row.locator(".alert-message")).to_have_text(f"loss is nan at step {step}")
+            actions = live_row.locator(".alert-action")
+            expect(actions.nth(0)).to_have_text("event (error): done")
+            expect(actions.nth(1)).to_have_text("webhook http://127.0.0.1/…: delivered")
+            expect(actions.nth(2)).to_have_text("cancel: done")
+        finally:
+            loop.diverge.set()
+            loop.join()
+
+        info = api.get(f"/api/v1/runs/{loop.run.id}").json()
+        assert info["status"] == "cancelled"
+        wait_until(lambda: hook.bodies, 10, what="the webhook POST")
+        alerts = api.get("/api/v1/projects/watch/alerts").json()["alerts"]
+        assert len(alerts) == 1 and alerts[0]["detail"]["step"] == step
+        assert len(hook.bodies) == 1  # NaN after NaN is one episode: one alert, one POST
+        assert hook.bodies[0]["content"].endswith(f"loss is nan at step {step}")
+        assert hook.paths == ["/services/T000/B000/secret-part"]
+    assert "secret-part" not in server.log_path.read_text()
+    assert page.console_errors == []
+
+
+def test_rules_are_created_and_deleted_from_the_alerts_page(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    api.post("/api/v1/runs", json={"project": "ui"})
+    page.goto(f"{server.url}/alerts?project=ui")
+    expect(page.locator("#rules-empty")).to_be_visible()
+    form = page.locator("#rule-form")
+    form.locator('[name="name"]').fill("<b>too high</b>")
+    form.locator('[name="type"]').select_option("threshold")
+    expect(form.locator('[data-field="steps"]')).to_be_hidden()
+    form.locator('[name="key"]').fill("loss")
+    form.locator('[name="value"]').fill("10")
+    form.locator('[name="points"]').fill("3")
+    form.locator('[name="webhook"]').fill("https://hooks.example.com/services/SECRET")
+    form.locator('button[type="submit"]').click()
+
+    rule = page.locator("#rules .rule")
+    expect(rule).to_have_count(1)
+    expect(rule.locator(".rule-name")).to_have_text("<b>too high</b>")  # as text, not HTML
+    expect(rule.locator(".rule-what")).to_have_text("loss above 10 for 3 points")
+    expect(rule.locator(".rule-does")).to_have_text(
+        "event (warning) · webhook https://hooks.example.com/…"
+    )
+    stored = api.get("/api/v1/projects/ui/rules").json()["rules"]
+    assert stored[0]["condition"] == {
+        "type": "threshold", "key": "loss", "op": "above", "value": 10.0, "points": 3,
+    }  # fmt: skip
+
+    form.locator('[name="name"]').fill("no key")
+    form.locator('[name="type"]').select_option("plateau")
+    form.locator('[name="key"]').fill("loss")
+    form.locator('button[type="submit"]').click()  # neither steps nor minutes: refused
+    expect(page.locator("#rule-error")).to_contain_text("a plateau needs `steps` or `minutes`")
+    expect(rule).to_have_count(1)
+
+    rule.locator(".rule-delete").click()
+    expect(page.locator("#rules .rule")).to_have_count(0)
+    assert api.get("/api/v1/projects/ui/rules").json()["rules"] == []
+    # The browser logs the refused POST itself; nothing else may have gone wrong.
+    assert [e for e in page.console_errors if "400 (Bad Request)" not in e] == []
+
+
+def test_rule_helpers_describe_rules_and_build_bodies(page: Page, server: ServerProcess) -> None:
+    from tests.e2e.test_web_modules import call
+
+    page.goto(f"{server.url}/")
+    describe = [
+        ({"type": "nonfinite", "key": "loss"}, "loss is NaN or ±inf"),
+        (
+            {"type": "threshold", "key": "gn", "op": "below", "value": 0.1, "points": 1},
+            "gn below 0.1",
+        ),
+        (
+            {"type": "plateau", "key": "acc", "mode": "max", "steps": 100, "minutes": None},
+            "acc (max) not improving for 100 steps",
+        ),
+        ({"type": "stalled", "minutes": 15}, "no new data for 15 min while running"),
+        ({"type": "status", "states": ["failed", "crashed"]}, "status becomes failed or crashed"),
+    ]
+    for condition, text in describe:
+        assert call(page, "rules-format.js", "describeCondition", condition) == text
+    outcome = {"type": "webhook", "target": "https://h/…", "state": "failed", "attempts": 4,
+               "error": "HTTP 500"}  # fmt: skip
+    assert call(page, "rules-format.js", "describeOutcome", outcome) == (
+        "webhook https://h/…: failed after 4 attempts (HTTP 500)"
+    )
+    fields = {"name": "n", "type": "plateau", "key": "loss", "mode": "min", "steps": "",
+              "minutes": "30", "level": "error", "webhook": "", "command": "lower_lr",
+              "cancel": True, "run": ""}  # fmt: skip
+    assert call(page, "rules-format.js", "ruleFromFields", fields) == {
+        "name": "n",
+        "condition": {"type": "plateau", "key": "loss", "mode": "min", "minutes": 30},
+        "actions": [
+            {"type": "event", "level": "error"},
+            {"type": "command", "kind": "lower_lr"},
+            {"type": "cancel"},
+        ],
+    }
+    assert page.console_errors == []
