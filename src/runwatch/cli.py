@@ -15,6 +15,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _state = {"debug": False}
+STORE_OPTION = typer.Option(
+    None,
+    "--store",
+    envvar="RUNWATCH_STORE",
+    help="The store: postgresql://user@host/db (shared by replicas) or sqlite:///DIR "
+    "(default: SQLite in --data).",
+)
 
 
 @app.callback()
@@ -45,14 +52,16 @@ def serve(
     snapshot_epsilon: float = typer.Option(
         0.05, help="Relative change that keeps a snapshot version between log-spaced ages."
     ),
+    store: str | None = STORE_OPTION,
 ) -> None:
-    """Start the server (SQLite in DATA, in-process live bus)."""
+    """Start the server (SQLite in DATA, or the --store database; in-process live bus)."""
     from runwatch.server.serve import serve as run_server
 
     run_server(
         _settings(
             host, port, data, token,
             ingest_rate=ingest_rate, busy_timeout=busy_timeout, snapshot_epsilon=snapshot_epsilon,
+            store_url=store,
         )
     )  # fmt: skip
 
@@ -162,18 +171,19 @@ def token_create(
     expires: str | None = typer.Option(None, help="Lifetime, e.g. 30d, 12h (default: never)."),
     name: str | None = typer.Option(None, help="A note to recognise the token by."),
     data: Path = DATA_OPTION,
+    store: str | None = STORE_OPTION,
 ) -> None:
     """Create a token and print it once (only its hash is stored)."""
     from runwatch.tokens import create
 
-    token, info = create(data, scope, project, expires, name)
+    token, info = create(store or data, scope, project, expires, name)
     print(token)
     where = f"project {info.project}" if info.project else "every project"
     print(f"token {info.id}: scope {info.scope}, {where}; store it now: it is not shown again")
 
 
 @token_app.command("list")
-def token_list(data: Path = DATA_OPTION) -> None:
+def token_list(data: Path = DATA_OPTION, store: str | None = STORE_OPTION) -> None:
     """List tokens (never the tokens themselves)."""
     from rich.console import Console
     from rich.table import Table
@@ -181,7 +191,7 @@ def token_list(data: Path = DATA_OPTION) -> None:
     from runwatch.tokens import with_store
 
     table = Table("id", "prefix", "scope", "project", "name", "expires", "revoked")
-    for t in with_store(data, lambda s: s.list_tokens()):
+    for t in with_store(store or data, lambda s: s.list_tokens()):
         table.add_row(
             str(t.id), t.prefix + "…", t.scope, t.project or "*", t.name or "",
             _when(t.expires_at), _when(t.revoked_at),
@@ -193,11 +203,12 @@ def token_list(data: Path = DATA_OPTION) -> None:
 def token_revoke(
     token_id: int = typer.Argument(..., help="The id shown by `token list`."),
     data: Path = DATA_OPTION,
+    store: str | None = STORE_OPTION,
 ) -> None:
     """Revoke a token (servers stop accepting it within seconds)."""
     from runwatch.tokens import with_store
 
-    if not with_store(data, lambda s: s.revoke_token(token_id)):
+    if not with_store(store or data, lambda s: s.revoke_token(token_id)):
         raise ValueError(f"no active token with id {token_id}")
     print(f"token {token_id} revoked")
 

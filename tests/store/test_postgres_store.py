@@ -151,5 +151,7 @@ def test_text_with_a_nul_is_refused_and_loses_nothing_else(pg_url: str) -> None:
 
 def test_an_unreachable_database_is_a_clear_error() -> None:
     store = PostgresStore("postgresql://nobody@127.0.0.1:1/none", busy_timeout=2)
-    with pytest.raises(RuntimeError, match=r"cannot reach PostgreSQL at 127\.0\.0\.1:1/none"):
+    with pytest.raises(
+        RuntimeError, match=r"cannot reach PostgreSQL at postgresql://nobody@127\.0\.0\.1:1/none"
+    ):
         run(store.open())

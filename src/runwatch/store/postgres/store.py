@@ -30,6 +30,7 @@ from runwatch.store.base import (
     Series,
     TokenInfo,
 )
+from runwatch.store.factory import describe
 from runwatch.store.postgres import control, objects, queries, records, retention
 from runwatch.store.postgres.ingest import ingest_job
 from runwatch.store.postgres.records import Conn
@@ -104,8 +105,7 @@ class PostgresStore:
 
     def where(self) -> str:
         """The server and database, without credentials."""
-        info = psycopg.conninfo.conninfo_to_dict(self.url)
-        return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+        return describe(self.url)
 
     def _open_runner(self) -> TransactionRunner:
         if self._runner is None:
