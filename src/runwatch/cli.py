@@ -159,6 +159,36 @@ def tensorboard(
             client.delete(path)
 
 
+@app.command()
+def migrate(
+    source: str = typer.Option(..., "--from", help="The SQLite store: sqlite:///DIR or DIR."),
+    target: str = typer.Option(..., "--to", help="An empty PostgreSQL database: postgresql://…"),
+) -> None:
+    """Copy a SQLite data dir into PostgreSQL (all or nothing), verifying each table's rows."""
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from runwatch.store.factory import describe, is_postgres, sqlite_dir
+    from runwatch.store.postgres.importer import copy_sqlite_to_postgres, count_rows
+
+    if is_postgres(source) or not is_postgres(target):
+        raise ValueError("migrate copies --from sqlite:///DIR --to postgresql://…")
+    data_dir = sqlite_dir(source)
+    with Progress() as progress:
+        task = progress.add_task(f"to {describe(target)}", total=count_rows(data_dir))
+        counts = copy_sqlite_to_postgres(
+            data_dir,
+            target,
+            lambda table, n: progress.update(task, advance=n, description=f"{table:<13}"),
+        )
+    table = Table("table", "rows", "verified")
+    for name, n in counts.items():
+        table.add_row(name, str(n), "✓")
+    Console().print(table)
+    print(f"migrated {data_dir} to {describe(target)}: {sum(counts.values())} rows")
+
+
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 DATA_OPTION = typer.Option(Path(".runwatch"), help="Data directory of the server.")
