@@ -155,3 +155,28 @@ def test_an_unreachable_database_is_a_clear_error() -> None:
         RuntimeError, match=r"cannot reach PostgreSQL at postgresql://nobody@127\.0\.0\.1:1/none"
     ):
         run(store.open())
+
+
+def test_a_full_job_queue_answers_503_and_stores_the_rest(pg_url: str) -> None:
+    async def work():  # type: ignore[no-untyped-def]
+        store = PostgresStore(pg_url, pool_size=1, max_pending=4)
+        await store.open()
+        try:
+            r = await store.create_run(RunCreate(project="p"))
+            results = await asyncio.gather(
+                *(
+                    store.ingest(r.id, prepare_batch(batch(i, [(i, {"x": float(i)})])))
+                    for i in range(20)
+                ),
+                return_exceptions=True,
+            )
+            return results, await store.metrics(r.id, ["x"], None, None, 100, "step")
+        finally:
+            await store.close()
+
+    results, series = run(work())
+    busy = [i for i, x in enumerate(results) if isinstance(x, IngestError)]
+    stored = [i for i, x in enumerate(results) if not isinstance(x, Exception)]
+    assert len(stored) == 4 and len(busy) == 16
+    assert all(results[i].status == 503 and results[i].code == "store_busy" for i in busy)
+    assert series.series["x"].x == stored  # what was refused left nothing behind

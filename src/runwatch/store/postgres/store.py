@@ -34,7 +34,7 @@ from runwatch.store.factory import describe
 from runwatch.store.postgres import control, objects, queries, records, retention
 from runwatch.store.postgres.ingest import ingest_job
 from runwatch.store.postgres.records import Conn
-from runwatch.store.postgres.runner import TransactionRunner
+from runwatch.store.postgres.runner import MAX_PENDING, TransactionRunner
 from runwatch.store.postgres.schema import migrate
 from runwatch.store.prepare import PreparedBatch
 from runwatch.store.snapshots import EPSILON
@@ -59,10 +59,13 @@ class PostgresStore:
         pool_size: int = 8,
         busy_timeout: float = 30.0,
         snapshot_epsilon: float = EPSILON,
+        max_pending: int = MAX_PENDING,
     ) -> None:
         """``url``: a libpq URL (``postgresql://user@host:5432/db``). ``pool_size``: connections
         (and worker threads) per replica. ``busy_timeout``: seconds a job waits for a lock or a
-        connection before it is answered 503 (and retried by the producer)."""
+        connection before it is answered 503 (and retried by the producer). ``max_pending``:
+        jobs queued or running at once; past it, 503."""
+        self._max_pending = max_pending
         self.url = url
         self._pool_size = pool_size
         self._busy_timeout = busy_timeout
@@ -75,7 +78,7 @@ class PostgresStore:
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
         runner = TransactionRunner(
-            self.url, self._pool_size, self._busy_timeout, self._dispatch_commit
+            self.url, self._pool_size, self._busy_timeout, self._dispatch_commit, self._max_pending
         )
 
         def start() -> None:
