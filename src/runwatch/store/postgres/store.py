@@ -421,7 +421,7 @@ class PostgresStore:
         version = await self._read(current_version_read)
         commits = self._runner.commits if self._runner else 0
         return {"backend": "postgresql", "database": self.where(), "schema": version,
-                "commits": commits}  # fmt: skip
+                "commits": commits, "pool": self._pool_size}  # fmt: skip
 
 
 def current_version_read(conn: Conn) -> int:
