@@ -185,6 +185,7 @@ def migrate(
             target,
             lambda table, n: progress.update(task, advance=n, description=f"{table:<13}"),
         )
+        progress.update(task, description="verified")
     table = Table("table", "rows", "verified")
     for name, n in counts.items():
         table.add_row(name, str(n), "✓")
