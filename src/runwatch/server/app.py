@@ -34,7 +34,7 @@ from runwatch.server.settings import Settings, is_loopback
 from runwatch.server.templates import Template, load_templates
 from runwatch.server.tensorboard import TensorBoardManager
 from runwatch.store.base import Committed, IngestError, Store
-from runwatch.store.sqlite import SqliteStore
+from runwatch.store.factory import open_store
 
 logger = logging.getLogger("runwatch.server")
 
@@ -131,12 +131,14 @@ def _self_url(settings: Settings) -> str:
 def create_app(
     settings: Settings | None = None, store: Store | None = None, bus: Bus | None = None
 ) -> FastAPI:
-    """Build the runwatch ASGI app; the store defaults to SQLite in ``settings.data_dir``."""
+    """Build the runwatch ASGI app; the store is ``settings.store_url``, or SQLite in
+    ``settings.data_dir``."""
     settings = settings or Settings()
-    store = store or SqliteStore(
-        settings.data_dir,
+    store = store or open_store(
+        settings.store_location,
         busy_timeout=settings.busy_timeout,
         snapshot_epsilon=settings.snapshot_epsilon,
+        pool_size=settings.store_pool,
     )
     bus = bus or MemoryBus()
 
