@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from runwatch import __version__
 from runwatch.bus import RUNS_CHANNEL, Bus, MemoryBus, run_channel
 from runwatch.protocol import Batch, CommandIn, PromoteIn, Retention, RunCreate
-from runwatch.server import api, control, errors, live, pages, run_objects
+from runwatch.server import api, archive, control, errors, live, pages, run_objects
 from runwatch.server.auth import Authenticator
 from runwatch.server.fanout import RESET_LAG, LiveHub
 from runwatch.server.guard import RequestGuard
@@ -172,6 +172,7 @@ def create_app(
     app.include_router(run_objects.router)
     app.include_router(live.router)
     app.include_router(pages.router)
+    app.include_router(archive.router)
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR), name="static")
     app.openapi = _openapi_with_wire_schemas(app)  # type: ignore[method-assign]
     app.add_middleware(SecurityHeaders)

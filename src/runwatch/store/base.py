@@ -283,3 +283,12 @@ class Store(Protocol):
         ...
 
     async def health(self) -> dict[str, Any]: ...
+
+    # -- archives (export/import) ------------------------------------------------------------
+    async def raw_points(
+        self, run_id: str, key: str, after: int, limit: int
+    ) -> tuple[list[tuple[int, float, float | str | None]], int]:
+        """A page of one key's raw ``(step, wall time, wire value)`` points in ingest order:
+        whole storage chunks after the opaque cursor ``after`` (0 starts) until at least
+        ``limit`` points; returns them and the next cursor (0 when there are no more)."""
+        ...

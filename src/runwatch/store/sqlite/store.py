@@ -31,7 +31,7 @@ from runwatch.store.base import (
 )
 from runwatch.store.prepare import PreparedBatch
 from runwatch.store.snapshots import EPSILON
-from runwatch.store.sqlite import control, objects, queries, records
+from runwatch.store.sqlite import control, objects, queries, raw, records
 from runwatch.store.sqlite.ingest import ingest_job
 from runwatch.store.sqlite.points import PointWriter
 from runwatch.store.sqlite.retention import drop_raw, trim_journals
@@ -284,6 +284,11 @@ class SqliteStore:
 
     async def artifacts(self, run_id: str) -> list[Any]:
         return await self._read(lambda conn: objects.read_manifest(conn, run_id))
+
+    async def raw_points(
+        self, run_id: str, key: str, after: int, limit: int
+    ) -> tuple[list[raw.RawPoint], int]:
+        return await self._read(lambda conn: raw.raw_points(conn, run_id, key, after, limit))
 
     async def sticky(self, run_id: str, kind: Literal["tables", "point_sets"]) -> dict[str, Any]:
         read = objects.tables if kind == "tables" else objects.point_sets
