@@ -217,6 +217,10 @@ class WandbRun:
             exit_code=exit_code,
         )
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: the run's live page (as ``runwatch.Run`` shows it)."""
+        return self._run._repr_html_() if self._run is not None else "<p>wandb run disabled</p>"
+
     def __enter__(self) -> WandbRun:
         return self
 

@@ -289,6 +289,12 @@ class Run:
             )
         _live_runs.discard(self)
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: the run's live page in an iframe, with a link out."""
+        from runwatch.notebook import embed_html
+
+        return embed_html(self.url, f"run {self.name or self.id}")
+
     def __enter__(self) -> Run:
         return self
 

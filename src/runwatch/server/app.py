@@ -36,8 +36,9 @@ logger = logging.getLogger("runwatch.server")
 class SecurityHeaders:
     """Adds the Content-Security-Policy and friends to every HTTP response (pure ASGI: streams)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, csp: str = pages.CSP) -> None:
         self.app = app
+        self.csp = csp.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,7 +49,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers += [
-                    (b"content-security-policy", pages.CSP.encode()),
+                    (b"content-security-policy", self.csp),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),
                 ]
@@ -175,7 +176,7 @@ def create_app(
     app.include_router(archive.router)
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR), name="static")
     app.openapi = _openapi_with_wire_schemas(app)  # type: ignore[method-assign]
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, csp=pages.csp_for(is_loopback(settings.host)))
     # Open (no tokens) means loopback only, and then only loopback Host names (DNS rebinding).
     app.add_middleware(RequestGuard, loopback_only=is_loopback(settings.host))
     return app
