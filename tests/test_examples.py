@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -93,7 +94,7 @@ def test_evolutionary_search(server: ServerProcess, tmp_path: Path) -> None:
     with server.client() as c:
         run = finished_run(c, "evolution")
         best = series(c, run["id"], "best_so_far")
-        assert len(best) == 40 and all(b <= a for a, b in zip(best, best[1:], strict=False))
+        assert len(best) == 40 and all(b <= a for a, b in itertools.pairwise(best))
         assert best[-1] < best[0]
         assert any(e["kind"] == "new_best" for e in events(c, run["id"]))
 
