@@ -166,3 +166,56 @@ def test_disabled_mode_sends_nothing(server: ServerProcess, tmp_path: Path) -> N
     assert done.stdout.strip() == "RUN disabled"
     with server.client() as c:
         assert c.get("/api/v1/runs").json()["runs"] == []
+
+
+FIRST_ATTEMPT = """
+import sys
+import wandb
+wandb.init(project="shim", id="resumable-1", config={"lr": 0.1})
+for step in range(5):
+    wandb.log({"loss": 1.0 / (step + 1)})
+print("LOGGED", flush=True)
+sys.stdin.readline()  # preempted here: the test kills this process
+"""
+SECOND_ATTEMPT = """
+import wandb
+run = wandb.init(project="shim", id="resumable-1", resume="allow")
+print("STEP", run.step, wandb.config["lr"], flush=True)
+for _ in range(3):
+    wandb.log({"loss": 0.1})
+wandb.finish()
+"""
+
+
+def test_resume_continues_a_preempted_run_after_its_last_step(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    first = tmp_path / "first.py"
+    first.write_text(FIRST_ATTEMPT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SHIM_RUNNER, str(first)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True, env=_env(RUNWATCH_URL=server.url),
+    )  # fmt: skip
+    try:
+        with server.client() as c:
+            wait_until(
+                lambda: (
+                    len(metrics(c, "resumable-1").get("loss", [])) == 5
+                    if c.get("/api/v1/runs/resumable-1").status_code == 200
+                    else False
+                ),
+                30,
+                what="the first attempt's points",
+            )
+    finally:
+        proc.kill()
+        proc.wait(10)
+        proc.stdin.close()  # type: ignore[union-attr]
+        proc.stdout.close()  # type: ignore[union-attr]
+    second = tmp_path / "second.py"
+    second.write_text(SECOND_ATTEMPT)
+    done = run_with_shim(server, second, tmp_path)
+    assert "STEP 5 0.1" in done.stdout
+    with server.client() as c:
+        wait_until(lambda: c.get("/api/v1/runs/resumable-1").json()["status"] == "succeeded")
+        assert [x for x, _ in metrics(c, "resumable-1")["loss"]] == [0, 1, 2, 3, 4, 5, 6, 7]

@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import httpx
+
 from runwatch.compat.wandb_run import MetricSpec, WandbRun
 from runwatch.compat.wandb_types import AlertLevel, Config, Summary, Table, Unsupported, warn_once
 from runwatch.sdk.run import init as runwatch_init
+from runwatch.sdk.transport import parse_urls
 
 __all__ = [
     "AlertLevel",
@@ -84,10 +87,32 @@ def init(
             run_id=run_id,
         )
         handle = WandbRun(base, values.as_dict(), notes)
+        if resume and run_id:
+            _continue(handle, run_id)
         if notes:
             base.event("notes", text=str(notes))
     _bind(handle)
     return handle
+
+
+def _continue(handle: WandbRun, run_id: str) -> None:
+    """A resumed run goes on one step past its last logged step, with its stored config."""
+    base = parse_urls(os.environ.get("RUNWATCH_URL"))[0]
+    token = os.environ.get("RUNWATCH_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with httpx.Client(base_url=base, headers=headers, timeout=5) as client:
+            info = client.get(f"/api/v1/runs/{run_id}")
+            if info.status_code == 404:
+                return  # nothing to resume: a new run under this id
+            info.raise_for_status()
+            tails = client.get(f"/api/v1/runs/{run_id}/sparklines", params={"n": 1})
+            tails.raise_for_status()
+    except httpx.HTTPError as exc:
+        warn_once(f"could not read run {run_id} to resume it ({exc}); its steps restart at 0")
+        return
+    steps = [s["x"][-1] for s in tails.json()["series"].values() if s["x"]]
+    handle.resume_at(int(max(steps)) + 1 if steps else 0, info.json().get("config") or {})
 
 
 def _bind(handle: WandbRun) -> None:

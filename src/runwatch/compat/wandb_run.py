@@ -73,6 +73,11 @@ class WandbRun:
         self._step = 0
         self._finished = False
 
+    def resume_at(self, step: int, stored_config: dict[str, Any]) -> None:
+        """Continue a resumed run: the next row gets ``step``; stored config keys come back."""
+        self._step = step
+        self.config.restore(stored_config)
+
     @property
     def step(self) -> int:
         """The step the next committed row gets."""

@@ -85,6 +85,10 @@ class Config:
         """Set the keys that are not set yet."""
         self._set({k: v for k, v in _as_mapping(d).items() if k not in self._items})
 
+    def restore(self, stored: dict[str, Any]) -> None:
+        """Bring back a resumed run's stored keys (those not set again); not a change to record."""
+        self._items.update({k: v for k, v in stored.items() if k not in self._items})
+
     def as_dict(self) -> dict[str, Any]:
         return dict(self._items)
 
