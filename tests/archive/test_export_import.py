@@ -120,7 +120,11 @@ def test_export_import_export_gives_the_same_jsonl_bytes(
     finally:
         target.stop()
     assert again.read_bytes() == original.read_bytes()
+    with server.client() as c:
+        before = c.get(f"/api/v1/runs/{run_id}").json()
     assert info["status"] == "failed" and info["name"] == "rich"
+    for field in ("created_at", "started_at", "ended_at"):
+        assert info[field] == before[field]
 
 
 def test_import_refuses_a_run_the_server_has_and_a_file_that_is_no_archive(
@@ -137,3 +141,24 @@ def test_import_refuses_a_run_the_server_has_and_a_file_that_is_no_archive(
     assert bad.returncode == 1 and "not a runwatch archive" in bad.stderr
     missing = cli("export", "nosuchrun", "-o", str(tmp_path / "x.jsonl"), env=_env(server))
     assert missing.returncode == 1 and "no run with id 'nosuchrun'" in missing.stderr
+
+
+def test_restoring_times_needs_admin_and_a_valid_body(tmp_path: Path) -> None:
+    srv = ServerProcess(tmp_path / "data", token="admin-secret").start()
+    try:
+        made = cli("token", "create", "--scope", "write", "--data", str(srv.data_dir))
+        write_token = made.stdout.splitlines()[0]
+        with srv.client() as admin:
+            run_id = admin.post("/api/v1/runs", json={"project": "p"}).json()["id"]
+            path = f"/api/v1/runs/{run_id}/times"
+            body = {"created_at": 1000.0, "started_at": 1001.0}
+            writer = {"Authorization": f"Bearer {write_token}"}
+            assert admin.put(path, json=body, headers=writer).status_code == 403
+            bad = admin.put(path, json={"created_at": "yesterday"})
+            assert bad.status_code == 400 and bad.json()["error"]["field"] == "$.created_at"
+            assert admin.put("/api/v1/runs/nosuchrun/times", json=body).status_code == 404
+            ok = admin.put(path, json=body)
+            assert ok.status_code == 200 and ok.json()["created_at"] == 1000.0
+            assert admin.get(f"/api/v1/runs/{run_id}").json()["started_at"] == 1001.0
+    finally:
+        srv.stop()

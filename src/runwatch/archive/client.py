@@ -35,6 +35,10 @@ class ApiClient:
         headers = {"Content-Type": "application/json"}
         return self._answer(self._send("POST", path, content=body, headers=headers))
 
+    def put(self, path: str, body: bytes) -> Any:
+        headers = {"Content-Type": "application/json"}
+        return self._answer(self._send("PUT", path, content=body, headers=headers))
+
     def exists(self, path: str) -> bool:
         """Whether a GET of ``path`` finds something (404: no; other errors raise)."""
         response = self._send("GET", path)

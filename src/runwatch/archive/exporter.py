@@ -3,7 +3,7 @@
 An archive holds what a run *is*, not what a server assigned it: run meta, config and request
 snapshot, every raw point (step, wall time, value) in stored order, events, tables, point sets,
 snapshot history, log lines and the artifact manifest. Sequence numbers, version and line
-numbers, creation/heartbeat times and the derived summary are left out, so a run exported,
+numbers, last-update/heartbeat times and the derived summary are left out, so a run exported,
 imported elsewhere and exported again gives the same bytes. Status events are left out too: the
 final status is in the run record and importing it records it again.
 """
@@ -24,7 +24,7 @@ EVENTS_PAGE = 1_000
 LOGS_PAGE = 10_000
 RUN_FIELDS = (
     "id", "project", "name", "group", "tags", "config", "snapshot", "heartbeat",
-    "status", "ended_at", "exit_code", "error", "vitals",
+    "status", "created_at", "started_at", "ended_at", "exit_code", "error", "vitals",
 )  # fmt: skip
 Record = dict[str, Any]
 Progress = Callable[[int], None]

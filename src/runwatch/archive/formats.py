@@ -28,7 +28,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "run": [
         ("id", "str"), ("project", "str"), ("name", "str"), ("group", "json"), ("tags", "json"),
         ("config", "json"), ("snapshot", "json"), ("heartbeat", "float"), ("status", "str"),
-        ("ended_at", "json"), ("exit_code", "json"), ("error", "json"), ("vitals", "json"),
+        ("created_at", "float"), ("started_at", "json"), ("ended_at", "json"),
+        ("exit_code", "json"), ("error", "json"), ("vitals", "json"),
     ],
     "points": [("key", "str"), ("step", "int"), ("ts", "float"), ("value", "value")],
     "event": [("ts", "float"), ("kind", "str"), ("level", "str"), ("entity", "json"), ("payload", "json")],

@@ -1,6 +1,7 @@
 """Restoring an archive into a server through its public API (so a remote server works too).
 
-The run is created with its own id; everything else travels in ordinary batches from one
+The run is created with its own id and given its archived times (an admin call); everything
+else travels in ordinary batches from one
 producer (``archive-import``) numbered from 1, in the archive's order, and the final status is
 the last batch (a finished run takes no more data). A run id the server already has is refused:
 an import never mixes into an existing run.
@@ -79,6 +80,8 @@ def import_run(
         raise ArchiveError(f"run {run['id']} already exists on {client.base}; nothing imported")
     spec = {k: run[k] for k in ("id", "project", "name", "group", "tags", "config", "snapshot")}
     client.post("/api/v1/runs", msgspec.json.encode({**spec, "heartbeat": run["heartbeat"]}))
+    times = {"created_at": run["created_at"], "started_at": run["started_at"]}
+    client.put(f"{run_path}/times", msgspec.json.encode(times))
     batcher = _Batcher(client, run_path, progress)
     for record in stream:
         _add(batcher, record)

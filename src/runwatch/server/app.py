@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runwatch import __version__
 from runwatch.bus import RUNS_CHANNEL, Bus, MemoryBus, run_channel
-from runwatch.protocol import Batch, CommandIn, PromoteIn, Retention, RunCreate
+from runwatch.protocol import Batch, CommandIn, PromoteIn, Retention, RunCreate, RunTimes
 from runwatch.server import api, archive, control, errors, live, pages, run_objects
 from runwatch.server.auth import Authenticator
 from runwatch.server.fanout import RESET_LAG, LiveHub
@@ -79,6 +79,7 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
             return app.openapi_schema
         schema = original()
         wire = [Batch, RunCreate, Retention, CommandIn, PromoteIn]
+        wire.append(RunTimes)  # archives: `runwatch import` restores a run's times
         refs, components = msgspec.json.schema_components(
             wire, ref_template="#/components/schemas/{name}"
         )

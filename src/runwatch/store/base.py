@@ -292,3 +292,9 @@ class Store(Protocol):
         whole storage chunks after the opaque cursor ``after`` (0 starts) until at least
         ``limit`` points; returns them and the next cursor (0 when there are no more)."""
         ...
+
+    async def restore_times(
+        self, run_id: str, created_at: float, started_at: float | None
+    ) -> RunInfo:
+        """Give an imported run its archived creation and start times; IngestError 404."""
+        ...

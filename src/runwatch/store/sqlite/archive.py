@@ -1,11 +1,14 @@
-"""Reading a series' raw points in the order they were stored (for archives: export/import)."""
+"""What run archives need from SQLite: a series' raw points in stored order, and restoring an
+imported run's times."""
 
 from __future__ import annotations
 
 import sqlite3
 
 from runwatch.protocol import encode_value
+from runwatch.store.base import IngestError, RunInfo
 from runwatch.store.chunks import unpack_chunk
+from runwatch.store.sqlite import records
 
 RawPoint = tuple[int, float, float | str | None]
 
@@ -34,3 +37,17 @@ def raw_points(
         points += zip(chunk.step, chunk.ts, map(encode_value, chunk.value), strict=True)
         cursor = rowid
     return points, 0
+
+
+def restore_times(
+    conn: sqlite3.Connection, run_id: str, created_at: float, started_at: float | None
+) -> RunInfo:
+    """Set an imported run's creation and start times to the archived ones."""
+    updated = conn.execute(
+        "UPDATE runs SET created_at = ?, started_at = ? WHERE id = ?",
+        (created_at, started_at, run_id),
+    ).rowcount
+    run = records.fetch_run(conn, run_id)
+    if not updated or run is None:
+        raise IngestError(404, "run_not_found", f"no run with id {run_id!r}", "run")
+    return run
