@@ -15,10 +15,20 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import missing
 from tests.servers import ServerProcess, wait_until
 
-pytest.importorskip("torch")  # the `test` extra installs both; a bare checkout may lack them
-pytest.importorskip("transformers")
+
+@pytest.fixture(autouse=True)
+def frameworks() -> None:
+    """The `test` extra installs torch (CPU) and transformers; in CI their absence fails."""
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        missing("torch and transformers (pip install -e '.[test]')")
+
+
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
 
 TRAINER_SCRIPT = """

@@ -20,7 +20,7 @@ async def raw_points(
     request: Request,
     run_id: str,
     key: str,
-    after: int = Query(0, ge=0),
+    after: int = Query(0, ge=0, le=2**63 - 1),  # a cursor SQLite can hold
     limit: int = Query(20_000, ge=1, le=MAX_RAW_PAGE),
 ) -> Response:
     """Every raw point of ``key`` as ``[step, wall time, value]`` in the order it was stored,
