@@ -110,8 +110,8 @@ def test_a_wandb_script_runs_unchanged_and_records_what_real_wandb_records(
     updates: dict[str, object] = {}
     for e in events:
         if e["kind"] == "config.update":
-            updates.update(e["payload"])
-    for key in ("lr", "layers", "batch_size", "optimizer"):
+            updates.update(e["payload"]["values"])
+    for key in ("lr", "layers", "batch_size", "optimizer", "level"):
         assert {**info["config"], **updates}[key] == real_config[key]
     assert summary["acc"] == {"max": real.summary["acc"]["max"]}
     assert summary["loss"] == real.summary["loss"] and summary["best_trial"] == 3

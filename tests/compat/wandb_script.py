@@ -18,7 +18,7 @@ run = wandb.init(
     notes="written for W&B",
     dir=os.environ.get("SCRIPT_DIR"),
 )
-wandb.config.update({"batch_size": 32})
+wandb.config.update({"batch_size": 32, "level": "expert"})
 wandb.config.optimizer = "adam"
 assert wandb.config["lr"] == 0.01 and wandb.config.layers == 2
 assert wandb.config.batch_size == 32

@@ -202,7 +202,8 @@ class WandbRun:
     def _config_changed(self, changes: dict[str, Any]) -> None:
         if self._run is not None:
             self._run.config.update(changes)
-            self._run.event("config.update", **changes)
+            # Nested, so keys such as "kind" or "level" cannot clash with event()'s own arguments.
+            self._run.event("config.update", values=changes)
 
     def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
         """Commit the pending row, send the summary table and end the run (non-zero: failed)."""
