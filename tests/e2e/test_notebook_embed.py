@@ -43,7 +43,8 @@ def notebook_origin(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def notebook_page(body: str) -> str:
-    return f"<!doctype html><html><head><meta charset='utf-8'></head><body>{body}</body></html>"
+    head = "<meta charset='utf-8'><link rel='icon' href='data:,'>"  # no favicon request
+    return f"<!doctype html><html><head>{head}</head><body>{body}</body></html>"
 
 
 @pytest.mark.parametrize("where", ["other-origin", "file"])
@@ -68,6 +69,7 @@ def test_a_run_displays_its_live_page_in_an_iframe_with_a_link_out(
         expect(frame.locator('.chart[data-key="loss"]')).to_have_attribute("data-points", "1")
         run.finish()
         expect(frame.locator("#run-status")).to_have_text("succeeded")
+        assert page.console_errors == []
     finally:
         run.finish()
 
@@ -90,6 +92,7 @@ def test_show_displays_the_runs_list_of_a_project(
         expect(row.locator(".run-link")).to_have_text("mine")
         expect(frame.locator(f'#runs-body tr[data-run-id="{other.id}"]')).to_have_count(0)
         expect(page.locator(".runwatch-embed a")).to_have_text("Open runs of nb in a new tab ↗")
+        assert page.console_errors == []
     finally:
         ours.finish()
         other.finish()

@@ -21,7 +21,7 @@ CSP = (
 # A loopback-bound server's pages may be framed by other pages on this machine (a Jupyter
 # notebook's run display, an HTML file opened locally); a server reachable from elsewhere only
 # by its own pages (no clickjacking from other sites).
-LOOPBACK_ANCESTORS = "http://localhost:* http://127.0.0.1:* http://[::1]:* file:"
+LOOPBACK_ANCESTORS = "http://localhost:* http://127.0.0.1:* file:"  # CSP has no IPv6 literals
 
 
 def csp_for(loopback: bool) -> str:
