@@ -21,7 +21,7 @@ from runwatch.archive.exporter import FORMAT, VERSION, Record
 from runwatch.protocol import FINAL_STATUSES
 
 PRODUCER = "archive-import"
-BATCH_ITEMS = 5_000  # points, events, lines, … per batch: well under the server's limits
+BATCH_ITEMS = 5_000  # items per batch: under the server's 10,000 events and 10,000 keys per batch
 BATCH_BYTES = 4 * 1024 * 1024  # and well under its 16 MiB body cap
 POINT_SET_CAP = 4_000  # the server's default cap: a bigger set is sent with its own size as cap
 Progress = Callable[[int], None]
