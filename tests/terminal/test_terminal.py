@@ -109,3 +109,51 @@ def test_tail_follows_a_live_run_and_quits_cleanly_on_ctrl_c(
         proc.stderr.close()  # type: ignore[union-attr]
         run.finish()
     assert "Traceback" not in stderr and lines[-1].strip() == "stopped"
+
+
+def test_tail_on_a_terminal_redraws_in_place_and_quits_on_ctrl_c(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    import pty
+
+    run = runwatch.init(project="t", name="on-a-tty", url=server.url, run_dir=tmp_path / "r")
+    run.log({"loss": 1.0}, step=0)
+    with server.client() as c:
+        wait_until(lambda: "loss" in c.get(f"/api/v1/runs/{run.id}").json()["summary"])
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runwatch", "tail", run.id, "--interval", "0.1"],
+        stdin=follower, stdout=follower, stderr=follower, env=_env(server), close_fds=True,
+    )  # fmt: skip
+    os.close(follower)
+    seen = bytearray()
+
+    def read_until(text: bytes) -> bool:
+        while text not in seen:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: the process is gone
+                return False
+            if not chunk:
+                return False
+            seen.extend(chunk)
+        return True
+
+    reader_result: list[bool] = []
+    try:
+        reader = threading.Thread(target=lambda: reader_result.append(read_until(b"on-a-tty")))
+        reader.start()
+        reader.join(30)
+        assert reader_result == [True], seen.decode(errors="replace")[-2000:]
+        assert b"\x1b[" in seen  # drawn with cursor control: in place, not frame after frame
+        assert b"frame 1" not in seen
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        read_until(b"stopped")
+        assert b"stopped" in seen and b"Traceback" not in seen
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+        run.finish()
