@@ -48,7 +48,7 @@ def make_rich_run(server: ServerProcess, tmp_path: Path) -> str:
     run.artifacts([{"kind": "checkpoint", "path": "ckpt/1.pt", "size": 3, "sha256": "ab" * 32}])
     run.finish("failed", error="boom", exit_code=2)
     with server.client() as c:
-        wait_until(lambda: c.get(f"/api/v1/runs/{run.id}").json()["status"] == "failed")
+        wait_until(lambda: c.get(f"/api/v1/runs/{run.id}").json().get("status") == "failed")
     return run.id
 
 

@@ -217,5 +217,5 @@ def test_resume_continues_a_preempted_run_after_its_last_step(
     done = run_with_shim(server, second, tmp_path)
     assert "STEP 5 0.1" in done.stdout
     with server.client() as c:
-        wait_until(lambda: c.get("/api/v1/runs/resumable-1").json()["status"] == "succeeded")
+        wait_until(lambda: c.get("/api/v1/runs/resumable-1").json().get("status") == "succeeded")
         assert [x for x, _ in metrics(c, "resumable-1")["loss"]] == [0, 1, 2, 3, 4, 5, 6, 7]
