@@ -7,6 +7,7 @@
 
 __version__ = "0.1.0"
 
+from runwatch.notebook import show
 from runwatch.sdk import Run, init
 
-__all__ = ["Run", "__version__", "init"]
+__all__ = ["Run", "__version__", "init", "show"]

@@ -221,6 +221,70 @@ def migrate(
     print(f"migrated {data_dir} to {describe(target)}: {sum(counts.values())} rows")
 
 
+# -- archives: export and import (runwatch.archive) -----------------------------------------
+@app.command("export")
+def export_(
+    run_id: str = typer.Argument(..., help="The run to export."),
+    format: str = typer.Option("jsonl", "--format", help="jsonl, csv or parquet."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="File (jsonl) or directory (csv, parquet) to write."
+    ),
+    url: str | None = typer.Option(None, envvar="RUNWATCH_URL", help="Server URL."),
+    token: str | None = typer.Option(None, envvar="RUNWATCH_TOKEN", help="Bearer token."),
+) -> None:
+    """Write a run's full archive: meta, config, metrics, events, tables, point sets,
+    snapshot history, logs and artifact manifest."""
+    from runwatch.archive.commands import export_command
+
+    if format not in ("jsonl", "csv", "parquet"):
+        raise ValueError(f"--format must be jsonl, csv or parquet, not {format!r}")
+    export_command(run_id, format, output, url, token)  # type: ignore[arg-type]
+
+
+@app.command("import")
+def import_(
+    path: Path = typer.Argument(..., help="An archive written by `runwatch export`."),
+    url: str | None = typer.Option(None, envvar="RUNWATCH_URL", help="Server URL."),
+    token: str | None = typer.Option(None, envvar="RUNWATCH_TOKEN", help="Bearer token."),
+) -> None:
+    """Restore an archived run into a server (through its API; the run keeps its id)."""
+    from runwatch.archive.commands import import_command
+
+    import_command(path, url, token)
+
+
+# -- terminal views: runs and tail (runwatch.terminal) ----------------------------------------
+@app.command("runs")
+def runs_(
+    project: str | None = typer.Option(None, help="Only this project's runs."),
+    status: str | None = typer.Option(None, help="Only runs with this status."),
+    url: str | None = typer.Option(None, envvar="RUNWATCH_URL", help="Server URL."),
+    token: str | None = typer.Option(None, envvar="RUNWATCH_TOKEN", help="Bearer token."),
+) -> None:
+    """List runs as a table (newest first) with their latest values."""
+    from rich.console import Console
+
+    from runwatch.terminal.runs import show_runs
+
+    show_runs(url, token, project, status, Console())
+
+
+@app.command("tail")
+def tail_(
+    run_id: str = typer.Argument(..., help="The run to watch."),
+    interval: float = typer.Option(1.0, min=0.05, help="Seconds between redraws."),
+    frames: int | None = typer.Option(None, min=1, help="Stop after this many redraws."),
+    url: str | None = typer.Option(None, envvar="RUNWATCH_URL", help="Server URL."),
+    token: str | None = typer.Option(None, envvar="RUNWATCH_TOKEN", help="Bearer token."),
+) -> None:
+    """A live view of one run: status, latest values with sparklines, last events (Ctrl-C quits)."""
+    from rich.console import Console
+
+    from runwatch.terminal.tail import tail
+
+    tail(url, token, run_id, interval, frames, Console())
+
+
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 DATA_OPTION = typer.Option(Path(".runwatch"), help="Data directory of the server.")

@@ -180,6 +180,13 @@ class PromoteIn(msgspec.Struct, forbid_unknown_fields=True):
     artifact: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
 
 
+class RunTimes(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``PUT /api/v1/runs/{run}/times``: an imported run's archived times."""
+
+    created_at: Annotated[float, msgspec.Meta(ge=0)]
+    started_at: Annotated[float, msgspec.Meta(ge=0)] | None = None
+
+
 class BatchAck(msgspec.Struct):
     """Answer to an ingested batch, sent only after the batch is committed."""
 

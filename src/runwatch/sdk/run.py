@@ -289,6 +289,12 @@ class Run:
             )
         _live_runs.discard(self)
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: the run's live page in an iframe, with a link out."""
+        from runwatch.notebook import embed_html
+
+        return embed_html(self.url, f"run {self.name or self.id}")
+
     def __enter__(self) -> Run:
         return self
 
@@ -351,6 +357,7 @@ def init(
     token: str | None = None,
     run_dir: str | os.PathLike[str] | None = None,
     heartbeat: float = 5.0,
+    run_id: str | None = None,
 ) -> Run:
     """Start (or, under ``runwatch launch``, attach to) a run and return its handle.
 
@@ -358,9 +365,10 @@ def init(
     ``http://127.0.0.1:8765``), ``RUNWATCH_TOKEN``, ``RUNWATCH_RUN_ID`` and ``RUNWATCH_RUN_DIR``.
     Never raises for telemetry reasons: a server that is down only delays delivery. The
     producer sends a heartbeat every ``heartbeat`` s while it has nothing else to send; silent
-    for three of them, the run is marked crashed.
+    for three of them, the run is marked crashed. ``run_id`` picks the id (creating a run with
+    an existing id in the same project attaches to it: resuming).
     """
-    run_id = os.environ.get("RUNWATCH_RUN_ID") or secrets.token_hex(6)
+    run_id = os.environ.get("RUNWATCH_RUN_ID") or run_id or secrets.token_hex(6)
     if os.environ.get("RUNWATCH_RUN_ID"):  # attached to a launched run: its project wins
         project = os.environ.get("RUNWATCH_PROJECT") or project
     spec: dict[str, Any] = {

@@ -18,11 +18,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runwatch import __version__
 from runwatch.bus import RUNS_CHANNEL, Bus, MemoryBus, run_channel
-from runwatch.protocol import Batch, CommandIn, PromoteIn, Retention, RunCreate
+from runwatch.protocol import Batch, CommandIn, PromoteIn, Retention, RunCreate, RunTimes
 from runwatch.rules.engine import RuleEngine
 from runwatch.rules.rulesfile import load_rules_file
 from runwatch.rules.spec import RuleIn
-from runwatch.server import api, control, errors, launches, live, pages, run_objects
+from runwatch.server import api, archive, control, errors, launches, live, pages, run_objects
 from runwatch.server import rules as rule_routes
 from runwatch.server.auth import Authenticator
 from runwatch.server.fanout import RESET_LAG, LiveHub
@@ -42,8 +42,9 @@ logger = logging.getLogger("runwatch.server")
 class SecurityHeaders:
     """Adds the Content-Security-Policy and friends to every HTTP response (pure ASGI: streams)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, csp: str = pages.CSP) -> None:
         self.app = app
+        self.csp = csp.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,7 +55,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers += [
-                    (b"content-security-policy", pages.CSP.encode()),
+                    (b"content-security-policy", self.csp),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),
                 ]
@@ -83,7 +84,16 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        wire = [Batch, RunCreate, Retention, CommandIn, PromoteIn, launches.SubmitIn, RuleIn]
+        wire = [
+            Batch,
+            RunCreate,
+            Retention,
+            CommandIn,
+            PromoteIn,
+            launches.SubmitIn,
+            RuleIn,
+            RunTimes,
+        ]
         refs, components = msgspec.json.schema_components(
             wire, ref_template="#/components/schemas/{name}"
         )
@@ -212,9 +222,10 @@ def create_app(
     app.include_router(live.router)
     app.include_router(rule_routes.router)
     app.include_router(pages.router)
+    app.include_router(archive.router)
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR), name="static")
     app.openapi = _openapi_with_wire_schemas(app)  # type: ignore[method-assign]
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, csp=pages.csp_for(is_loopback(settings.host)))
     # Open (no tokens) means loopback only, and then only loopback Host names (DNS rebinding).
     app.add_middleware(RequestGuard, loopback_only=is_loopback(settings.host))
     return app

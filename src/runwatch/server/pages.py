@@ -18,6 +18,15 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
 )
+# A loopback-bound server's pages may be framed by other pages on this machine (a Jupyter
+# notebook's run display, an HTML file opened locally); a server reachable from elsewhere only
+# by its own pages (no clickjacking from other sites).
+LOOPBACK_ANCESTORS = "http://localhost:* http://127.0.0.1:* file:"  # CSP has no IPv6 literals
+
+
+def csp_for(loopback: bool) -> str:
+    """The Content-Security-Policy: :data:`CSP`, plus loopback frame ancestors when bound there."""
+    return f"{CSP} {LOOPBACK_ANCESTORS}" if loopback else CSP
 
 
 def _page(name: str) -> FileResponse:

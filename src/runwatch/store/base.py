@@ -343,3 +343,18 @@ class Store(Protocol):
     ) -> list[Alert]:
         """A project's alerts, newest first."""
         ...
+
+    # -- archives (export/import) ------------------------------------------------------------
+    async def raw_points(
+        self, run_id: str, key: str, after: int, limit: int
+    ) -> tuple[list[tuple[int, float, float | str | None]], int]:
+        """A page of one key's raw ``(step, wall time, wire value)`` points in ingest order:
+        whole storage chunks after the opaque cursor ``after`` (0 starts) until at least
+        ``limit`` points; returns them and the next cursor (0 when there are no more)."""
+        ...
+
+    async def restore_times(
+        self, run_id: str, created_at: float, started_at: float | None
+    ) -> RunInfo:
+        """Give an imported run its archived creation and start times; IngestError 404."""
+        ...

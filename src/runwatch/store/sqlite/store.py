@@ -32,7 +32,7 @@ from runwatch.store.base import (
 )
 from runwatch.store.prepare import PreparedBatch
 from runwatch.store.snapshots import EPSILON
-from runwatch.store.sqlite import control, objects, queries, queue, records
+from runwatch.store.sqlite import archive, control, objects, queries, queue, records
 from runwatch.store.sqlite.ingest import ingest_job
 from runwatch.store.sqlite.points import PointWriter
 from runwatch.store.sqlite.retention import drop_raw, trim_journals
@@ -306,6 +306,19 @@ class SqliteStore(SqliteRules):
 
     async def artifacts(self, run_id: str) -> list[Any]:
         return await self._read(lambda conn: objects.read_manifest(conn, run_id))
+
+    async def raw_points(
+        self, run_id: str, key: str, after: int, limit: int
+    ) -> tuple[list[archive.RawPoint], int]:
+        return await self._read(lambda conn: archive.raw_points(conn, run_id, key, after, limit))
+
+    async def restore_times(
+        self, run_id: str, created_at: float, started_at: float | None
+    ) -> RunInfo:
+        def job(conn: sqlite3.Connection) -> tuple[RunInfo, list[Committed]]:
+            return archive.restore_times(conn, run_id, created_at, started_at), []
+
+        return await self._write(job)
 
     async def sticky(self, run_id: str, kind: Literal["tables", "point_sets"]) -> dict[str, Any]:
         read = objects.tables if kind == "tables" else objects.point_sets

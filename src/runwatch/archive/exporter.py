@@ -1,0 +1,114 @@
+"""Reading one run through the HTTP API as archive records (plain dicts with a ``type``).
+
+An archive holds what a run *is*, not what a server assigned it: run meta, config and request
+snapshot, every raw point (step, wall time, value) in stored order, events, tables, point sets,
+snapshot history, log lines and the artifact manifest. Sequence numbers, version and line
+numbers, last-update/heartbeat times and the derived summary are left out, so a run exported,
+imported elsewhere and exported again gives the same bytes. Status events are left out too: the
+final status is in the run record and importing it records it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+from runwatch.archive.client import ApiClient
+
+FORMAT = "runwatch-archive"
+VERSION = 1
+POINTS_PER_RECORD = 10_000  # points of one key per ``points`` record (fixed: output is stable)
+PAGE = 20_000
+EVENTS_PAGE = 1_000
+LOGS_PAGE = 10_000
+RUN_FIELDS = (
+    "id", "project", "name", "group", "tags", "config", "snapshot", "heartbeat",
+    "status", "created_at", "started_at", "ended_at", "exit_code", "error", "vitals",
+)  # fmt: skip
+Record = dict[str, Any]
+Progress = Callable[[int], None]
+
+
+def count_points(client: ApiClient, run_id: str) -> int:
+    """How many points the run has (one bucket per key): the export's progress total."""
+    body = client.get(f"/api/v1/runs/{run_id}/metrics", max_points=1)
+    total = 0
+    for series in body["series"].values():
+        total += sum(series["count"]) if series.get("count") else len(series["x"])
+    return total
+
+
+def export_run(
+    client: ApiClient, run_id: str, progress: Progress | None = None
+) -> Iterator[Record]:
+    """Yield the run's archive records in their fixed order; ``progress(n)`` counts points."""
+    base = f"/api/v1/runs/{quote(run_id, safe='')}"
+    run = client.get(base)
+    yield {"type": "archive", "format": FORMAT, "version": VERSION}
+    yield {"type": "run", **{k: run.get(k) for k in RUN_FIELDS}}
+    keys = sorted(client.get(f"{base}/metrics", max_points=1)["series"])
+    for key in keys:
+        yield from _points(client, base, key, progress)
+    yield from _events(client, base)
+    state = client.get(f"{base}/state")
+    for name in sorted(state["tables"]):
+        yield {"type": "table", "name": name, "rows": state["tables"][name]["rows"]}
+    for name in sorted(state["point_sets"]):
+        yield {"type": "point_set", "name": name, "points": state["point_sets"][name]["points"]}
+    for key in sorted(state["snapshots"]):
+        yield from _snapshots(client, base, key)
+    yield from _logs(client, base)
+    manifest = client.get(f"{base}/artifacts")["artifacts"]
+    if manifest:
+        yield {"type": "artifacts", "manifest": manifest}
+
+
+def _points(client: ApiClient, base: str, key: str, progress: Progress | None) -> Iterator[Record]:
+    buffer: list[Any] = []
+    after = -1
+    while after != 0:
+        page = client.get(f"{base}/raw/{quote(key, safe='')}", after=max(after, 0), limit=PAGE)
+        buffer += page["points"]
+        after = page["next"]
+        if progress is not None:
+            progress(len(page["points"]))
+        while len(buffer) >= POINTS_PER_RECORD:
+            yield {"type": "points", "key": key, "points": buffer[:POINTS_PER_RECORD]}
+            del buffer[:POINTS_PER_RECORD]
+    if buffer:
+        yield {"type": "points", "key": key, "points": buffer}
+
+
+def _events(client: ApiClient, base: str) -> Iterator[Record]:
+    after = 0
+    while True:
+        body = client.get(f"{base}/events", after=after, limit=EVENTS_PAGE)
+        for e in body["events"]:
+            if e["kind"] != "status":
+                yield {
+                    "type": "event",
+                    **{k: e[k] for k in ("ts", "kind", "level", "entity", "payload")},
+                }
+        if len(body["events"]) < EVENTS_PAGE:
+            return
+        after = body["next_after"]
+
+
+def _snapshots(client: ApiClient, base: str, key: str) -> Iterator[Record]:
+    path = f"{base}/snapshots/{quote(key, safe='')}"
+    for version in client.get(path)["versions"]:
+        kept = client.get(path, at=version["version"])["current"]
+        fields = {k: kept[k] for k in ("step", "ts", "reason", "value")}
+        yield {"type": "snapshot", "key": key, **fields}
+
+
+def _logs(client: ApiClient, base: str) -> Iterator[Record]:
+    after = 0
+    while True:
+        body = client.get(f"{base}/logs", after=after, limit=LOGS_PAGE)
+        for line in body["lines"]:
+            yield {"type": "log", "stream": line["stream"], "ts": line["ts"], "text": line["text"]}
+        if len(body["lines"]) < LOGS_PAGE:
+            return
+        after = body["next_after"]

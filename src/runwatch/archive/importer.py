@@ -1,0 +1,123 @@
+"""Restoring an archive into a server through its public API (so a remote server works too).
+
+The run is created with its own id and given its archived times (an admin call); everything
+else travels in ordinary batches from one
+producer (``archive-import``) numbered from 1, in the archive's order, and the final status is
+the last batch (a finished run takes no more data). A run id the server already has is refused:
+an import never mixes into an existing run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+from runwatch.archive.client import ApiClient
+from runwatch.archive.exporter import FORMAT, VERSION, Record
+from runwatch.protocol import FINAL_STATUSES
+
+PRODUCER = "archive-import"
+BATCH_ITEMS = 5_000  # items per batch: under the server's 10,000 events and 10,000 keys per batch
+BATCH_BYTES = 4 * 1024 * 1024  # and well under its 16 MiB body cap
+POINT_SET_CAP = 4_000  # the server's default cap: a bigger set is sent with its own size as cap
+Progress = Callable[[int], None]
+
+
+class ArchiveError(ValueError):
+    """The archive is not one runwatch can import; the message says what is wrong."""
+
+
+class _Batcher:
+    """Groups archive content into batches and posts each one (acked after commit)."""
+
+    def __init__(self, client: ApiClient, run_path: str, progress: Progress | None) -> None:
+        self.client = client
+        self.path = f"{run_path}/batches"
+        self.progress = progress
+        self.seq = 0
+        self.batch: dict[str, list[Any]] = {}
+        self.items = self.bytes = 0
+
+    def add(self, field: str, item: Any, size: int = 1) -> None:
+        self.batch.setdefault(field, []).append(item)
+        self.items += size
+        self.bytes += len(msgspec.json.encode(item)) if field != "points" else 48
+        if self.items >= BATCH_ITEMS or self.bytes >= BATCH_BYTES:
+            self.flush()
+
+    def flush(self, **extra: Any) -> None:
+        if not self.batch and not extra:
+            return
+        self.seq += 1
+        body = {"producer": PRODUCER, "batch_seq": self.seq, **self.batch, **extra}
+        self.client.post(self.path, msgspec.json.encode(body))
+        if self.progress is not None:
+            self.progress(self.items)
+        self.batch, self.items, self.bytes = {}, 0, 0
+
+
+def import_run(
+    client: ApiClient, records: Iterable[Record], progress: Progress | None = None
+) -> str:
+    """Create the archived run on the server and send everything; return the run id."""
+    stream = iter(records)
+    head = next(stream, None)
+    if not head or head.get("type") != "archive" or head.get("format") != FORMAT:
+        raise ArchiveError("not a runwatch archive (its first record must be the archive header)")
+    if head.get("version") != VERSION:
+        raise ArchiveError(
+            f"archive version {head.get('version')} is not {VERSION}: upgrade runwatch"
+        )
+    run = next(stream, None)
+    if not run or run.get("type") != "run":
+        raise ArchiveError("the archive has no run record after its header")
+    run_path = f"/api/v1/runs/{quote(str(run['id']), safe='')}"
+    if client.exists(run_path):
+        raise ArchiveError(f"run {run['id']} already exists on {client.base}; nothing imported")
+    spec = {k: run[k] for k in ("id", "project", "name", "group", "tags", "config", "snapshot")}
+    client.post("/api/v1/runs", msgspec.json.encode({**spec, "heartbeat": run["heartbeat"]}))
+    times = {"created_at": run["created_at"], "started_at": run["started_at"]}
+    client.put(f"{run_path}/times", msgspec.json.encode(times))
+    batcher = _Batcher(client, run_path, progress)
+    for record in stream:
+        _add(batcher, record)
+    batcher.flush()
+    # The last batch: vitals, and the final status (after it the run takes no more data).
+    last: dict[str, Any] = {"vitals": run["vitals"]} if run.get("vitals") else {}
+    if run["status"] in FINAL_STATUSES:
+        ended = run["ended_at"] if run["ended_at"] is not None else time.time()
+        last["status"] = {
+            "state": run["status"], "ts": ended, "error": run["error"], "exit_code": run["exit_code"]
+        }  # fmt: skip
+    batcher.flush(**last)
+    return str(run["id"])
+
+
+def _add(batcher: _Batcher, record: Record) -> None:
+    kind = record.get("type")
+    if kind == "points":
+        key = record["key"]
+        for step, ts, value in record["points"]:
+            batcher.add("points", [step, ts, {key: value}])
+    elif kind == "event":
+        batcher.add("events", {k: record[k] for k in ("kind", "ts", "level", "entity", "payload")})
+    elif kind == "table":
+        batcher.add("tables", {"name": record["name"], "rows": record["rows"]}, len(record["rows"]))
+    elif kind == "point_set":
+        points = record["points"]
+        item: dict[str, Any] = {"name": record["name"], "points": points, "replace": True}
+        if len(points) > POINT_SET_CAP:
+            item["cap"] = len(points)
+        batcher.add("point_sets", item, len(points))
+    elif kind == "snapshot":
+        batcher.add("snapshots", {k: record[k] for k in ("key", "step", "ts", "value")})
+    elif kind == "log":
+        batcher.add("logs", {k: record[k] for k in ("stream", "ts", "text")})
+    elif kind == "artifacts":
+        batcher.add("manifests", record["manifest"])
+    else:
+        raise ArchiveError(f"unknown archive record type {kind!r}")

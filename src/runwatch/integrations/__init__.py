@@ -1,0 +1,1 @@
+"""Hooks for training frameworks (import the one you use: ``runwatch.integrations.transformers``)."""

@@ -1,0 +1,53 @@
+"""What run archives need from SQLite: a series' raw points in stored order, and restoring an
+imported run's times."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from runwatch.protocol import encode_value
+from runwatch.store.base import IngestError, RunInfo
+from runwatch.store.chunks import unpack_chunk
+from runwatch.store.sqlite import records
+
+RawPoint = tuple[int, float, float | str | None]
+
+
+def raw_points(
+    conn: sqlite3.Connection, run_id: str, key: str, after: int, limit: int
+) -> tuple[list[RawPoint], int]:
+    """Whole chunks after cursor ``after`` (0 starts) until ``limit`` points are read; returns
+    ``[step, wall time, wire value]`` rows in ingest order and the next cursor (0: no more)."""
+    row = conn.execute(
+        "SELECT id FROM series WHERE run_id = ? AND key = ?", (run_id, key)
+    ).fetchone()
+    if row is None:
+        return [], 0
+    points: list[RawPoint] = []
+    cursor = 0
+    # rowid order is ingest order: a chunk is only appended to, and a batch that goes back in
+    # steps starts a new chunk.
+    for rowid, steps, ts, vals in conn.execute(
+        "SELECT rowid, steps, ts, vals FROM chunks WHERE series_id = ? AND rowid > ? ORDER BY rowid",
+        (row[0], after),
+    ):
+        if len(points) >= limit:
+            return points, cursor
+        chunk = unpack_chunk(steps, ts, vals)
+        points += zip(chunk.step, chunk.ts, map(encode_value, chunk.value), strict=True)
+        cursor = rowid
+    return points, 0
+
+
+def restore_times(
+    conn: sqlite3.Connection, run_id: str, created_at: float, started_at: float | None
+) -> RunInfo:
+    """Set an imported run's creation and start times to the archived ones."""
+    updated = conn.execute(
+        "UPDATE runs SET created_at = ?, started_at = ? WHERE id = ?",
+        (created_at, started_at, run_id),
+    ).rowcount
+    run = records.fetch_run(conn, run_id)
+    if not updated or run is None:
+        raise IngestError(404, "run_not_found", f"no run with id {run_id!r}", "run")
+    return run

@@ -1,0 +1,1 @@
+"""Terminal views: ``runwatch runs`` (a table of runs) and ``runwatch tail RUN`` (a live view)."""

@@ -1,0 +1,68 @@
+"""Pure formatting for the terminal views: sparklines, durations, times, status styles."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+STATUS_STYLE = {
+    "running": "bold green",
+    "queued": "cyan",
+    "succeeded": "green",
+    "failed": "bold red",
+    "crashed": "red",
+    "cancelled": "yellow",
+}
+
+
+def sparkline(values: Sequence[float | str | None], width: int = 40) -> str:
+    """The last ``width`` values as block characters scaled to their min..max; a NaN, ±inf or
+    missing value is a space (a gap, as in the charts)."""
+    numbers = [_finite(v) for v in values[-width:]]
+    finite = [v for v in numbers if v is not None]
+    if not finite:
+        return " " * len(numbers)
+    low, high = min(finite), max(finite)
+    span = high - low
+    out = []
+    for v in numbers:
+        if v is None:
+            out.append(" ")
+        else:
+            level = 0 if span == 0 else round((v - low) / span * (len(BLOCKS) - 1))
+            out.append(BLOCKS[level])
+    return "".join(out)
+
+
+def _finite(value: float | str | None) -> float | None:
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def number(value: object) -> str:
+    """A metric value in at most ~10 characters; wire strings (nan, inf) as they are."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if value == 0 or 1e-3 <= abs(value) < 1e6:
+        return f"{value:.6g}"
+    return f"{value:.3e}"
+
+
+def duration(seconds: float | None) -> str:
+    """``1h02m``, ``3m05s``, ``42s``; empty when unknown."""
+    if seconds is None or seconds < 0:
+        return ""
+    s = int(seconds)
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+def when(ts: float | None) -> str:
+    """A local date and time, or empty."""
+    return "" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))

@@ -1,0 +1,119 @@
+"""``runwatch tail RUN``: a live terminal view of one run (status, latest values with sparklines,
+last events), redrawn every ``interval`` seconds until Ctrl-C (or ``frames`` redraws).
+
+Each redraw asks the server for the run (status, latest values), the last points of every key
+and only the events after the last one seen, so a long run costs no more per frame than a new
+one. On a terminal the view redraws in place; piped, each frame is printed after the previous.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from runwatch.archive.client import ApiClient
+from runwatch.terminal.render import STATUS_STYLE, duration, number, sparkline, when
+
+EVENTS_SHOWN = 10  # newest events kept and shown (older ones leave the deque)
+KEYS_SHOWN = 30  # metric keys shown (alphabetically first; the view must fit a terminal)
+SPARK_POINTS = 40
+
+
+class TailView:
+    """The state of one tail: the run, its series tails and a bounded list of recent events."""
+
+    def __init__(self, client: ApiClient, run_id: str) -> None:
+        self.client = client
+        self.base = f"/api/v1/runs/{quote(run_id, safe='')}"
+        self.events: deque[dict[str, Any]] = deque(maxlen=EVENTS_SHOWN)
+        state = client.get(f"{self.base}/state")  # once: the newest events without paging
+        for event in sorted(state["events"], key=lambda e: e["seq"])[-EVENTS_SHOWN:]:
+            self.events.append(event)
+        self.after = max((e["seq"] for e in state["events"]), default=state["seq"])
+        self.run: dict[str, Any] = state["run"]
+        self.series: dict[str, Any] = {}
+
+    def refresh(self) -> None:
+        self.run = self.client.get(self.base)
+        keys = sorted(self.run.get("summary") or {})[:KEYS_SHOWN]
+        if keys:
+            body = self.client.get(f"{self.base}/sparklines", keys=",".join(keys), n=SPARK_POINTS)
+            self.series = body["series"]
+        while True:
+            page = self.client.get(f"{self.base}/events", after=self.after, limit=100)
+            self.events.extend(page["events"])
+            self.after = page["next_after"]
+            if len(page["events"]) < 100:
+                break
+
+    def render(self, now: float | None = None) -> Group:
+        run = self.run
+        now = time.time() if now is None else now
+        started = run.get("started_at") or run["created_at"]
+        header = Text()
+        header.append(f"{run['name']}", style="bold")
+        header.append(f"  {run['project']}  {run['id']}  ")
+        header.append(run["status"], style=STATUS_STYLE.get(run["status"], ""))
+        header.append(f"  {duration((run.get('ended_at') or now) - started)}")
+        if run.get("error"):
+            header.append(f"\n{run['error'].strip().splitlines()[-1]}", style="red")
+        values = Table("metric", "latest", "trend", box=None, pad_edge=False)
+        summary = run.get("summary") or {}
+        for key in sorted(summary)[:KEYS_SHOWN]:
+            tail = self.series.get(key, {}).get("value", [])
+            values.add_row(Text(key), number(summary[key]), sparkline(tail, SPARK_POINTS))
+        events = Table("time", "level", "kind", "entity", "payload", box=None, pad_edge=False)
+        for e in self.events:
+            payload = ", ".join(f"{k}={v}" for k, v in (e.get("payload") or {}).items())
+            entity = "" if e.get("entity") is None else str(e["entity"])
+            events.add_row(
+                when(e["ts"])[11:], e["level"], Text(e["kind"]), Text(entity), Text(payload[:80])
+            )
+        return Group(header, Text(""), values, Text(""), Text("last events", style="bold"), events)
+
+
+def tail(
+    url: str | None,
+    token: str | None,
+    run_id: str,
+    interval: float,
+    frames: int | None,
+    console: Console,
+) -> None:
+    """Show the view until Ctrl-C (which ends it cleanly) or ``frames`` redraws."""
+    try:
+        with ApiClient(url, token) as client:
+            view = TailView(client, run_id)
+            if console.is_terminal:
+                with Live(view.render(), console=console, auto_refresh=False) as live:
+                    _loop(
+                        view, lambda n: live.update(view.render(), refresh=True), interval, frames
+                    )
+            else:
+
+                def show(n: int) -> None:
+                    console.rule(f"frame {n}")
+                    console.print(view.render())
+                    console.file.flush()
+
+                _loop(view, show, interval, frames)
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+def _loop(view: TailView, draw: Callable[[int], None], interval: float, frames: int | None) -> None:
+    shown = 0
+    while frames is None or shown < frames:
+        view.refresh()
+        shown += 1
+        draw(shown)
+        if frames is None or shown < frames:
+            time.sleep(interval)  # the redraw period, not a synchronisation

@@ -1,0 +1,149 @@
+"""Framework hooks with the real frameworks on CPU: the HF Trainer callback, and the PyTorch example.
+
+Models are tiny and built from configs in code (nothing is downloaded).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import missing
+from tests.servers import ServerProcess, wait_until
+
+
+@pytest.fixture(autouse=True)
+def frameworks() -> None:
+    """The `test` extra installs torch (CPU) and transformers; in CI their absence fails."""
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        missing("torch and transformers (pip install -e '.[test]')")
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+
+TRAINER_SCRIPT = """
+import sys
+import torch
+from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+from runwatch.integrations.transformers import RunwatchCallback
+
+FAIL_AT = int(sys.argv[2])
+
+
+class Tiny(BertForSequenceClassification):
+    calls = 0
+
+    def forward(self, *args, **kwargs):
+        Tiny.calls += 1
+        if FAIL_AT and Tiny.calls > FAIL_AT:
+            raise RuntimeError("the GPU caught fire (on purpose)")
+        return super().forward(*args, **kwargs)
+
+
+class Data(torch.utils.data.Dataset):
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        return {"input_ids": torch.randint(0, 50, (8,), generator=g), "labels": torch.tensor(i % 2)}
+
+
+torch.manual_seed(0)
+config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                    intermediate_size=32, max_position_embeddings=16, num_labels=2)
+args = TrainingArguments(output_dir=sys.argv[1], max_steps=10, logging_steps=2, per_device_train_batch_size=8,
+                         report_to="none", save_strategy="no", use_cpu=True, run_name="tiny-bert",
+                         disable_tqdm=True, remove_unused_columns=False)
+trainer = Trainer(model=Tiny(config), args=args, train_dataset=Data(),
+                  callbacks=[RunwatchCallback(project="hf")])
+trainer.train()
+"""
+
+
+def run_trainer(
+    server: ServerProcess, tmp_path: Path, fail_at: int
+) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(TRAINER_SCRIPT))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWATCH_", "WANDB_"))}
+    env.update(RUNWATCH_URL=server.url, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    return subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "out"), str(fail_at)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def the_run(c: httpx.Client, project: str, status: str) -> dict[str, Any]:
+    def ended() -> dict[str, Any] | None:
+        runs = c.get("/api/v1/runs", params={"project": project}).json()["runs"]
+        return runs[0] if runs and runs[0]["status"] == status else None
+
+    run: dict[str, Any] = wait_until(ended, 60, what=f"a {status} run")
+    return run
+
+
+def test_the_trainer_callback_logs_the_trainers_metrics(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    done = run_trainer(server, tmp_path, fail_at=0)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with server.client() as c:
+        run = the_run(c, "hf", "succeeded")
+        body = c.get(
+            f"/api/v1/runs/{run['id']}/metrics", params={"keys": "loss,learning_rate"}
+        ).json()
+        events = c.get(f"/api/v1/runs/{run['id']}/events").json()["events"]
+    assert run["name"] == "tiny-bert"
+    assert body["series"]["loss"]["x"] == [2, 4, 6, 8, 10]
+    assert all(v > 0 for v in body["series"]["loss"]["value"])
+    assert len(body["series"]["learning_rate"]["x"]) == 5
+    assert run["config"]["training_args"]["max_steps"] == 10
+    assert run["config"]["model"]["hidden_size"] == 16
+    kinds = [e["kind"] for e in events]
+    assert "train.begin" in kinds and "train.end" in kinds
+
+
+def test_an_exception_in_training_marks_the_run_failed(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    done = run_trainer(server, tmp_path, fail_at=5)
+    assert done.returncode == 1 and "the GPU caught fire" in done.stderr
+    with server.client() as c:
+        run = the_run(c, "hf", "failed")
+        loss = c.get(f"/api/v1/runs/{run['id']}/metrics", params={"keys": "loss"}).json()["series"][
+            "loss"
+        ]
+    assert "RuntimeError: the GPU caught fire (on purpose)" in run["error"]
+    assert loss["x"] == [2, 4]  # what was logged before the failure is kept
+
+
+def test_the_pytorch_example_trains_on_cpu(server: ServerProcess, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
+    env["RUNWATCH_URL"] = server.url
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "pytorch_train.py"), "--epochs", "4"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    with server.client() as c:
+        run = the_run(c, "pytorch", "succeeded")
+        series = c.get(
+            f"/api/v1/runs/{run['id']}/metrics",
+            params={"keys": "train/loss,val/acc", "max_points": 1000},
+        ).json()["series"]
+    assert len(series["train/loss"]["x"]) == 4 * 32  # 2048 / 64 steps per epoch
+    losses = series["train/loss"]["value"]
+    assert sum(losses[-32:]) < sum(losses[:32])  # the last epoch's loss is below the first's
+    assert len(series["val/acc"]["value"]) == 4
+    assert all(0 <= v <= 1 for v in series["val/acc"]["value"])

@@ -1,0 +1,161 @@
+"""``runwatch runs`` and ``runwatch tail``, run as a user runs them, against a real server."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import runwatch
+from runwatch.terminal.render import duration, sparkline
+from tests.servers import ServerProcess, wait_until
+from tests.test_cli import cli
+
+
+def _env(server: ServerProcess) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
+    return {**env, "RUNWATCH_URL": server.url, "COLUMNS": "200"}
+
+
+def test_sparkline_scales_to_min_max_and_leaves_gaps_for_non_finite() -> None:
+    assert sparkline([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]) == "▁▂▃▄▅▆▇█"
+    assert sparkline([1.0, "nan", 3.0, None, math.inf]) == "▁ █  "
+    assert sparkline([2.0, 2.0]) == "▁▁" and sparkline([]) == ""
+    assert sparkline([float(i) for i in range(100)], width=10) == "▁▂▃▃▄▅▆▆▇█"
+    assert duration(3725) == "1h02m" and duration(65) == "1m05s" and duration(None) == ""
+
+
+def test_runs_lists_runs_filtered_by_project_and_status(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    done_run = runwatch.init(
+        project="alpha", name="[red]first[/red]", url=server.url, run_dir=tmp_path / "a"
+    )
+    done_run.log({"loss": 0.25}, step=0)
+    done_run.finish()
+    live = runwatch.init(project="beta", name="second", url=server.url, run_dir=tmp_path / "b")
+    try:
+        with server.client() as c:
+            wait_until(
+                lambda: c.get(f"/api/v1/runs/{done_run.id}").json().get("status") == "succeeded"
+            )
+            wait_until(lambda: c.get(f"/api/v1/runs/{live.id}").status_code == 200)
+        everything = cli("runs", env=_env(server))
+        assert everything.returncode == 0, everything.stderr
+        assert done_run.id in everything.stdout and live.id in everything.stdout
+        assert "[red]first[/red]" in everything.stdout  # a name is text, never Rich markup
+        assert "loss=0.25" in everything.stdout
+        alpha = cli("runs", "--project", "alpha", env=_env(server)).stdout
+        assert done_run.id in alpha and live.id not in alpha
+        running = cli("runs", "--status", "running", env=_env(server)).stdout
+        assert live.id in running and done_run.id not in running
+        none = cli("runs", "--project", "nobody", env=_env(server))
+        assert none.returncode == 0 and "no runs in project nobody" in none.stdout
+    finally:
+        live.finish()
+
+
+def test_tail_once_shows_status_values_sparklines_and_events(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    run = runwatch.init(project="t", name="tailed", url=server.url, run_dir=tmp_path / "r")
+    for step in range(50):
+        run.log({"loss": 1.0 / (step + 1), "acc": step / 50}, step=step)
+    run.event("birth", entity=7, size=3)
+    run.finish()
+    with server.client() as c:
+        wait_until(lambda: c.get(f"/api/v1/runs/{run.id}").json().get("status") == "succeeded")
+    done = cli("tail", run.id, "--frames", "1", env=_env(server))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "tailed" in out and "succeeded" in out
+    loss_line = next(line for line in out.splitlines() if line.lstrip().startswith("loss"))
+    assert "0.02" in loss_line and "█" in loss_line and "▁" in loss_line
+    assert "birth" in out and "size=3" in out
+    missing = cli("tail", "nosuchrun", "--frames", "1", env=_env(server))
+    assert missing.returncode == 1 and "no run with id 'nosuchrun'" in missing.stderr
+
+
+def test_tail_follows_a_live_run_and_quits_cleanly_on_ctrl_c(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    run = runwatch.init(project="t", name="live", url=server.url, run_dir=tmp_path / "r")
+    run.log({"loss": 1.0}, step=0)
+    with server.client() as c:
+        wait_until(lambda: "loss" in c.get(f"/api/v1/runs/{run.id}").json().get("summary", {}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runwatch", "tail", run.id, "--interval", "0.1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(server),
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")))  # type: ignore[union-attr]
+    reader.start()
+    try:
+        wait_until(lambda: any("running" in line for line in lines), 30, what="a first frame")
+        run.event("late-event", level="warning", note="arrived later")
+        run.log({"loss": 0.5}, step=1)
+        wait_until(lambda: any("late-event" in line for line in lines), 30, what="the new event")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(10)
+        stderr = proc.stderr.read()  # type: ignore[union-attr]
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
+        run.finish()
+    assert "Traceback" not in stderr and lines[-1].strip() == "stopped"
+
+
+def test_tail_on_a_terminal_redraws_in_place_and_quits_on_ctrl_c(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    import pty
+
+    run = runwatch.init(project="t", name="on-a-tty", url=server.url, run_dir=tmp_path / "r")
+    run.log({"loss": 1.0}, step=0)
+    with server.client() as c:
+        wait_until(lambda: "loss" in c.get(f"/api/v1/runs/{run.id}").json().get("summary", {}))
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runwatch", "tail", run.id, "--interval", "0.1"],
+        stdin=follower, stdout=follower, stderr=follower, env=_env(server), close_fds=True,
+    )  # fmt: skip
+    os.close(follower)
+    seen = bytearray()
+
+    def read_until(text: bytes) -> bool:
+        while text not in seen:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: the process is gone
+                return False
+            if not chunk:
+                return False
+            seen.extend(chunk)
+        return True
+
+    reader_result: list[bool] = []
+    try:
+        reader = threading.Thread(target=lambda: reader_result.append(read_until(b"on-a-tty")))
+        reader.start()
+        reader.join(30)
+        assert reader_result == [True], seen.decode(errors="replace")[-2000:]
+        assert b"\x1b[" in seen  # drawn with cursor control: in place, not frame after frame
+        assert b"frame 1" not in seen
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        read_until(b"stopped")
+        assert b"stopped" in seen and b"Traceback" not in seen
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+        run.finish()
