@@ -23,7 +23,7 @@ from runwatch.protocol import (
     StatusIn,
     encode_value,
 )
-from runwatch.store.base import Committed, IngestError
+from runwatch.store.base import REPLAY_MAX_BYTES, Committed, IngestError
 from runwatch.store.prepare import prepare_batch
 from tests.store.aio import run
 from tests.store.conftest import StoreMaker
@@ -101,6 +101,26 @@ def test_seqs_are_dense_and_replay_in_order(make_store: StoreMaker) -> None:
     assert [rec.seq for c in committed for rec in c.records] == list(range(1, 152))
     first = msgspec.json.decode(replayed[1].body)
     assert first["seq"] == 2 and first["type"] == "points"
+
+
+def test_replay_pages_stop_at_the_byte_cap(make_store: StoreMaker) -> None:
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+        big = "x" * 50_000  # within the event payload limit; about five fill a page
+        events = [EventIn(kind="note", ts=1.0, payload={"text": big}) for _ in range(24)]
+        await store.ingest(r.id, prepare_batch(Batch(producer="p", batch_seq=1, events=events)))
+        pages, since = [], 0
+        while page := await store.replay(r.id, since, 500):
+            pages.append(page)
+            since = page[-1].seq
+        return pages
+
+    pages = run(with_store(make_store, work))
+    assert [rec.seq for page in pages for rec in page] == list(range(1, 26))
+    assert len(pages) >= 4  # without the cap, one page of 500 would hold all 25
+    for page in pages:
+        before_last = sum(len(rec.body) for rec in page[:-1])
+        assert before_last < REPLAY_MAX_BYTES  # a page ends at the record that crosses the cap
 
 
 def test_unknown_run_fails_alone(make_store: StoreMaker) -> None:

@@ -22,7 +22,17 @@ from runwatch.protocol import Batch, CommandIn, PromoteIn, Retention, RunCreate,
 from runwatch.rules.engine import RuleEngine
 from runwatch.rules.rulesfile import load_rules_file
 from runwatch.rules.spec import RuleIn
-from runwatch.server import api, archive, control, errors, launches, live, pages, run_objects
+from runwatch.server import (
+    api,
+    archive,
+    control,
+    errors,
+    heap,
+    launches,
+    live,
+    pages,
+    run_objects,
+)
 from runwatch.server import rules as rule_routes
 from runwatch.server.auth import Authenticator
 from runwatch.server.fanout import RESET_LAG, LiveHub
@@ -168,6 +178,7 @@ def create_app(
             asyncio.create_task(_every(settings.retention_interval, store.apply_retention)),
             asyncio.create_task(_every(settings.crash_check_interval, store.sweep_crashed)),
             asyncio.create_task(_every(5.0, app.state.tensorboards.sweep)),
+            asyncio.create_task(_every(heap.TRIM_INTERVAL, heap.trim_heap)),
         ]
         app.state.scheduler.start()
         try:

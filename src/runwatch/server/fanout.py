@@ -18,9 +18,11 @@ from runwatch.store.base import Record, Store
 LiveItem = tuple[int, str]  # (seq, the record's JSON text)
 
 # Per-subscriber caps; past either, the queue is dropped and the subscriber catches up from the
-# store (or is told to re-hydrate), so a stuck client costs at most this much memory.
+# store (or is told to re-hydrate), so a stuck client costs at most this much memory. Queued
+# texts are shared only while another subscriber still holds them: a lagging subscriber's queue
+# is its own memory, so the cap is about two frames, not a backlog.
 QUEUE_MAX_ITEMS = 2048
-QUEUE_MAX_CHARS = 8 * 1024 * 1024
+QUEUE_MAX_CHARS = 2 * 1024 * 1024
 REPLAY_PAGE = 500
 # A client further behind than this many records gets a reset instead of a replay (the store
 # keeps at least this much journal: see store.sqlite.retention.JOURNAL_KEEP).

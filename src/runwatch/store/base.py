@@ -170,6 +170,21 @@ class IngestError(Exception):
 
 CommitListener = Callable[[list[Committed]], None]
 
+# A replay page stops once it holds this many bytes: a viewer catching up from far behind
+# (a point set record can be hundreds of KiB) costs the server about this much at a time.
+REPLAY_MAX_BYTES = 256 * 1024
+
+
+def replay_sql(param: str) -> str:
+    """The journal page query of both backends (``param`` is the driver's placeholder): the
+    running byte total stops the page at REPLAY_MAX_BYTES without reading further rows."""
+    p = param
+    return (
+        "SELECT seq, body FROM (SELECT seq, body, SUM(LENGTH(body)) OVER (ORDER BY seq)"
+        f" - LENGTH(body) AS before FROM journal WHERE run_id = {p} AND seq > {p}"
+        f" ORDER BY seq LIMIT {p}) AS page WHERE before < {REPLAY_MAX_BYTES} ORDER BY seq"
+    )
+
 
 class Store(Protocol):
     """Durable storage of runs, series, events and the live journal.
@@ -207,7 +222,10 @@ class Store(Protocol):
 
     async def ingest(self, run_id: str, batch: PreparedBatch) -> BatchAck: ...
 
-    async def replay(self, run_id: str, since: int, limit: int) -> list[Record]: ...
+    async def replay(self, run_id: str, since: int, limit: int) -> list[Record]:
+        """Journal records after ``since``, in order: at most ``limit``, and no more once the
+        page holds REPLAY_MAX_BYTES (one record at least), so a replay pins little memory."""
+        ...
 
     async def events(
         self,

@@ -30,6 +30,7 @@ from runwatch.store.base import (
     RunState,
     Series,
     TokenInfo,
+    replay_sql,
 )
 from runwatch.store.factory import describe
 from runwatch.store.postgres import control, objects, queries, records, retention
@@ -240,7 +241,7 @@ class PostgresStore:
 
     # -- reads -----------------------------------------------------------------------------
     async def replay(self, run_id: str, since: int, limit: int) -> list[Record]:
-        sql = "SELECT seq, body FROM journal WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT %s"
+        sql = replay_sql("%s")
         return await self._read(
             lambda conn: [
                 Record(s, bytes(b))

@@ -29,6 +29,7 @@ from runwatch.store.base import (
     RunState,
     Series,
     TokenInfo,
+    replay_sql,
 )
 from runwatch.store.prepare import PreparedBatch
 from runwatch.store.snapshots import EPSILON
@@ -273,7 +274,7 @@ class SqliteStore(SqliteRules):
 
     # -- reads -----------------------------------------------------------------------------
     async def replay(self, run_id: str, since: int, limit: int) -> list[Record]:
-        sql = "SELECT seq, body FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        sql = replay_sql("?")
         return await self._read(
             lambda conn: [Record(s, bytes(b)) for s, b in conn.execute(sql, (run_id, since, limit))]
         )
