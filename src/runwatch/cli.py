@@ -45,14 +45,22 @@ def serve(
     snapshot_epsilon: float = typer.Option(
         0.05, help="Relative change that keeps a snapshot version between log-spaced ages."
     ),
+    bus: str | None = typer.Option(
+        None,
+        envvar="RUNWATCH_BUS",
+        help="Live bus: memory:// (default, one server) or redis://HOST:6379/0 (replicas).",
+    ),
 ) -> None:
     """Start the server (SQLite in DATA, in-process live bus)."""
+    from runwatch.bus.url import check_bus
     from runwatch.server.serve import serve as run_server
 
+    check_bus(bus)  # a bad URL or an unreachable Redis is one line now, not a failed startup
     run_server(
         _settings(
             host, port, data, token,
             ingest_rate=ingest_rate, busy_timeout=busy_timeout, snapshot_epsilon=snapshot_epsilon,
+            bus_url=bus,
         )
     )  # fmt: skip
 

@@ -51,7 +51,7 @@ _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(list[tuple[int, bytes]]).decode
 
 
-class BusUnavailable(Exception):
+class BusUnavailable(RuntimeError):
     """Redis could not be reached when the bus started."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from runwatch.bus.base import Bus
 from runwatch.bus.memory import MemoryBus
 
@@ -23,3 +25,14 @@ def bus_from_url(url: str | None) -> Bus:
         f"unknown bus {url!r}: use memory:// (one server) or redis://HOST:6379/0 "
         "(several replicas; add ?prefix=NAME: to share one Redis between deployments)"
     )
+
+
+def check_bus(url: str | None) -> None:
+    """Fail now, in one line, if the bus URL is malformed or its broker does not answer."""
+    bus = bus_from_url(url)
+
+    async def probe() -> None:
+        await bus.start()
+        await bus.stop()
+
+    asyncio.run(probe())

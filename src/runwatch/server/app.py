@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runwatch import __version__
-from runwatch.bus import RUNS_CHANNEL, Bus, MemoryBus, run_channel
+from runwatch.bus import RUNS_CHANNEL, Bus, bus_from_url, run_channel
 from runwatch.protocol import Batch, CommandIn, PromoteIn, Retention, RunCreate
 from runwatch.server import api, control, errors, live, pages, run_objects
 from runwatch.server.auth import Authenticator
@@ -117,12 +117,16 @@ def create_app(
         busy_timeout=settings.busy_timeout,
         snapshot_epsilon=settings.snapshot_epsilon,
     )
-    bus = bus or MemoryBus()
+    bus = bus or bus_from_url(settings.bus_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.open()
-        await bus.start()
+        try:
+            await bus.start()
+        except BaseException:
+            await store.close()
+            raise
         store.add_commit_listener(_publisher(bus))
         app.state.runs_feed.start()
         sweepers = [

@@ -32,6 +32,8 @@ class Settings:
     snapshot_epsilon: float = 0.05
     # Seconds between checks for running runs whose heartbeat stopped (they become crashed).
     crash_check_interval: float = 1.0
+    # The live bus: None (in-process, one server) or redis://HOST:PORT/DB (several replicas).
+    bus_url: str | None = None
 
     def check_bind(self, auth_configured: bool) -> None:
         """Refuse to listen beyond loopback without auth: telemetry is private by default."""
