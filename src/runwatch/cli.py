@@ -15,6 +15,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _state = {"debug": False}
+STORE_OPTION = typer.Option(
+    None,
+    "--store",
+    envvar="RUNWATCH_STORE",
+    help="The store: postgresql://user@host/db (shared by replicas) or sqlite:///DIR "
+    "(default: SQLite in --data).",
+)
 
 
 @app.callback()
@@ -45,13 +52,14 @@ def serve(
     snapshot_epsilon: float = typer.Option(
         0.05, help="Relative change that keeps a snapshot version between log-spaced ages."
     ),
+    store: str | None = STORE_OPTION,
     bus: str | None = typer.Option(
         None,
         envvar="RUNWATCH_BUS",
         help="Live bus: memory:// (default, one server) or redis://HOST:6379/0 (replicas).",
     ),
 ) -> None:
-    """Start the server (SQLite in DATA, in-process live bus)."""
+    """Start the server (SQLite in DATA, or the --store database; in-process or Redis bus)."""
     from runwatch.bus.url import check_bus
     from runwatch.server.serve import serve as run_server
 
@@ -60,7 +68,7 @@ def serve(
         _settings(
             host, port, data, token,
             ingest_rate=ingest_rate, busy_timeout=busy_timeout, snapshot_epsilon=snapshot_epsilon,
-            bus_url=bus,
+            store_url=store, bus_url=bus,
         )
     )  # fmt: skip
 
@@ -158,6 +166,36 @@ def tensorboard(
             client.delete(path)
 
 
+@app.command()
+def migrate(
+    source: str = typer.Option(..., "--from", help="The SQLite store: sqlite:///DIR or DIR."),
+    target: str = typer.Option(..., "--to", help="An empty PostgreSQL database: postgresql://…"),
+) -> None:
+    """Copy a SQLite data dir into PostgreSQL (all or nothing), verifying each table's rows."""
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from runwatch.store.factory import describe, is_postgres, sqlite_dir
+    from runwatch.store.postgres.importer import copy_sqlite_to_postgres, count_rows
+
+    if is_postgres(source) or not is_postgres(target):
+        raise ValueError("migrate copies --from sqlite:///DIR --to postgresql://…")
+    data_dir = sqlite_dir(source)
+    with Progress() as progress:
+        task = progress.add_task(f"to {describe(target)}", total=count_rows(data_dir))
+        counts = copy_sqlite_to_postgres(
+            data_dir,
+            target,
+            lambda table, n: progress.update(task, advance=n, description=f"{table:<13}"),
+        )
+    table = Table("table", "rows", "verified")
+    for name, n in counts.items():
+        table.add_row(name, str(n), "✓")
+    Console().print(table)
+    print(f"migrated {data_dir} to {describe(target)}: {sum(counts.values())} rows")
+
+
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 DATA_OPTION = typer.Option(Path(".runwatch"), help="Data directory of the server.")
@@ -170,18 +208,19 @@ def token_create(
     expires: str | None = typer.Option(None, help="Lifetime, e.g. 30d, 12h (default: never)."),
     name: str | None = typer.Option(None, help="A note to recognise the token by."),
     data: Path = DATA_OPTION,
+    store: str | None = STORE_OPTION,
 ) -> None:
     """Create a token and print it once (only its hash is stored)."""
     from runwatch.tokens import create
 
-    token, info = create(data, scope, project, expires, name)
+    token, info = create(store or data, scope, project, expires, name)
     print(token)
     where = f"project {info.project}" if info.project else "every project"
     print(f"token {info.id}: scope {info.scope}, {where}; store it now: it is not shown again")
 
 
 @token_app.command("list")
-def token_list(data: Path = DATA_OPTION) -> None:
+def token_list(data: Path = DATA_OPTION, store: str | None = STORE_OPTION) -> None:
     """List tokens (never the tokens themselves)."""
     from rich.console import Console
     from rich.table import Table
@@ -189,7 +228,7 @@ def token_list(data: Path = DATA_OPTION) -> None:
     from runwatch.tokens import with_store
 
     table = Table("id", "prefix", "scope", "project", "name", "expires", "revoked")
-    for t in with_store(data, lambda s: s.list_tokens()):
+    for t in with_store(store or data, lambda s: s.list_tokens()):
         table.add_row(
             str(t.id), t.prefix + "…", t.scope, t.project or "*", t.name or "",
             _when(t.expires_at), _when(t.revoked_at),
@@ -201,11 +240,12 @@ def token_list(data: Path = DATA_OPTION) -> None:
 def token_revoke(
     token_id: int = typer.Argument(..., help="The id shown by `token list`."),
     data: Path = DATA_OPTION,
+    store: str | None = STORE_OPTION,
 ) -> None:
     """Revoke a token (servers stop accepting it within seconds)."""
     from runwatch.tokens import with_store
 
-    if not with_store(data, lambda s: s.revoke_token(token_id)):
+    if not with_store(store or data, lambda s: s.revoke_token(token_id)):
         raise ValueError(f"no active token with id {token_id}")
     print(f"token {token_id} revoked")
 

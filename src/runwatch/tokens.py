@@ -1,4 +1,4 @@
-"""``runwatch token create | list | revoke``: API tokens, kept as hashes in the data dir's store."""
+"""``runwatch token create | list | revoke``: API tokens, kept as hashes in the server's store."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from runwatch.server.auth import SCOPES, new_token, token_hash
 from runwatch.store.base import Store, TokenInfo
-from runwatch.store.sqlite import SqliteStore
+from runwatch.store.factory import open_store
 
 T = TypeVar("T")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
@@ -27,15 +27,15 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _SECONDS[match.group(2)]
 
 
-def with_store(data: Path, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the data dir's store, run ``work`` against it, close it.
+def with_store(data: Path | str, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store (a data dir or a store URL), run ``work`` against it, close it.
 
     Runs on its own thread and event loop, so it may be called from code that already runs
     one (a notebook, a test driving a browser).
     """
 
     async def run() -> T:
-        store = SqliteStore(data)
+        store = open_store(data)
         await store.open()
         try:
             return await work(store)
@@ -47,7 +47,7 @@ def with_store(data: Path, work: Callable[[Store], Awaitable[T]]) -> T:
 
 
 def create(
-    data: Path, scope: str, project: str | None, expires: str | None, name: str | None
+    data: Path | str, scope: str, project: str | None, expires: str | None, name: str | None
 ) -> tuple[str, TokenInfo]:
     """A new token (shown once) and what is stored of it."""
     if scope not in SCOPES:
@@ -61,6 +61,6 @@ def create(
     return token, info
 
 
-def auth_configured(data: Path, bootstrap: str | None) -> bool:
+def auth_configured(data: Path | str, bootstrap: str | None) -> bool:
     """Whether the server will require tokens: a bootstrap token, or any live one stored."""
     return bootstrap is not None or with_store(data, lambda s: s.count_tokens()) > 0

@@ -28,7 +28,7 @@ from runwatch.server.runs_feed import RunsFeed, touched
 from runwatch.server.settings import Settings, is_loopback
 from runwatch.server.tensorboard import TensorBoardManager
 from runwatch.store.base import Committed, IngestError, Store
-from runwatch.store.sqlite import SqliteStore
+from runwatch.store.factory import open_store
 
 logger = logging.getLogger("runwatch.server")
 
@@ -110,10 +110,11 @@ async def _every(interval: float, sweep: Callable[[float], Awaitable[object]]) -
 def create_app(
     settings: Settings | None = None, store: Store | None = None, bus: Bus | None = None
 ) -> FastAPI:
-    """Build the runwatch ASGI app; the store defaults to SQLite in ``settings.data_dir``."""
+    """Build the runwatch ASGI app; the store is ``settings.store_url``, or SQLite in
+    ``settings.data_dir``."""
     settings = settings or Settings()
-    store = store or SqliteStore(
-        settings.data_dir,
+    store = store or open_store(
+        settings.store_location,
         busy_timeout=settings.busy_timeout,
         snapshot_epsilon=settings.snapshot_epsilon,
     )

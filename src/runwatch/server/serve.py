@@ -9,6 +9,7 @@ import uvicorn
 
 from runwatch.server.app import create_app
 from runwatch.server.settings import Settings
+from runwatch.store.factory import describe
 from runwatch.tokens import auth_configured
 
 
@@ -24,7 +25,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 def serve(settings: Settings) -> None:
     """Serve until interrupted; prints ``runwatch listening on URL`` once the socket is bound."""
-    settings.check_bind(auth_configured(settings.data_dir, settings.token))
+    settings.check_bind(auth_configured(settings.store_location, settings.token))
     serve_socket(settings, bind(settings.host, settings.port))
 
 
@@ -32,9 +33,10 @@ def serve_socket(settings: Settings, sock: socket.socket) -> None:
     """Serve on an already bound socket until interrupted."""
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    required = auth_configured(settings.data_dir, settings.token)
+    required = auth_configured(settings.store_location, settings.token)
     auth = "tokens required" if required else "no auth: loopback only"
-    print(f"runwatch listening on http://{shown}:{port} ({auth}; data in {settings.data_dir})")
+    where = describe(settings.store_location)
+    print(f"runwatch listening on http://{shown}:{port} ({auth}; data in {where})")
     sys.stdout.flush()
     config = uvicorn.Config(
         create_app(settings),

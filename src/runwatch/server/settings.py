@@ -32,17 +32,32 @@ class Settings:
     snapshot_epsilon: float = 0.05
     # Seconds between checks for running runs whose heartbeat stopped (they become crashed).
     crash_check_interval: float = 1.0
+    # Where the store lives when not in data_dir: postgresql://… (several replicas share it)
+    # or sqlite:///DIR. None: SQLite in data_dir.
+    store_url: str | None = None
     # The live bus: None (in-process, one server) or redis://HOST:PORT/DB (several replicas).
     bus_url: str | None = None
+
+    @property
+    def store_location(self) -> str:
+        """The store's URL, or the SQLite data dir."""
+        return self.store_url or str(self.data_dir)
 
     def check_bind(self, auth_configured: bool) -> None:
         """Refuse to listen beyond loopback without auth: telemetry is private by default."""
         if not auth_configured and not is_loopback(self.host):
             raise ValueError(
                 f"refusing to bind {self.host} without auth: create a token first with "
-                f"`runwatch token create --scope admin --data {self.data_dir}` (or pass --token), "
+                f"`runwatch token create --scope admin {self._store_option()}` (or pass --token), "
                 "or bind 127.0.0.1"
             )
+
+    def _store_option(self) -> str:
+        from runwatch.store.factory import describe
+
+        if self.store_url is None:
+            return f"--data {self.data_dir}"
+        return f"--store {describe(self.store_url)}"
 
 
 def is_loopback(host: str) -> bool:

@@ -1,0 +1,193 @@
+"""Read queries on PostgreSQL (called inside one repeatable-read transaction). The same answers
+as ``store.sqlite.queries``: the range logic lives in ``store.pyramid`` and ``store.chunks``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import msgspec
+
+from runwatch.protocol import encode_value
+from runwatch.store import pyramid
+from runwatch.store.base import EventRecord, Series
+from runwatch.store.chunks import select_range, to_series, unpack_chunk
+from runwatch.store.postgres.records import Conn, entity_value
+
+_EVENT_COLUMNS = "seq, ts, kind, level, entity, entity_int, payload"
+
+
+def _event(r: tuple[Any, ...]) -> EventRecord:
+    return EventRecord(
+        seq=r[0],
+        ts=r[1],
+        kind=r[2],
+        level=r[3],
+        entity=entity_value(r[4], r[5]),
+        payload=msgspec.json.decode(r[6]),
+    )
+
+
+def events(
+    conn: Conn, run_id: str, after: int, limit: int, kind: str | None, newest_first: bool
+) -> list[EventRecord]:
+    """Events of a run with seq > ``after``, oldest first unless ``newest_first``."""
+    where = "run_id = %s AND seq > %s" + (" AND kind = %s" if kind is not None else "")
+    args: list[Any] = [run_id, after] + ([kind] if kind is not None else [])
+    order = "DESC" if newest_first else "ASC"
+    sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE {where} ORDER BY seq {order} LIMIT %s"
+    return [_event(r) for r in conn.execute(sql, [*args, limit]).fetchall()]
+
+
+def entity_events(conn: Conn, run_id: str, entity: str, limit: int) -> list[EventRecord]:
+    """One entity's events through the (run, entity, seq) index; "47" also matches 47 (and
+    "047" matches 47, as in SQLite, where the text is compared as an integer too)."""
+    as_int = str(int(entity)) if entity.lstrip("-").isdigit() else None
+    sql = (
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = %s"
+        " AND (entity = %s OR (entity_int AND entity = %s)) ORDER BY seq LIMIT %s"
+    )
+    return [_event(r) for r in conn.execute(sql, (run_id, entity, as_int, limit)).fetchall()]
+
+
+def metric_keys(conn: Conn, run_id: str) -> list[str]:
+    rows = conn.execute(
+        'SELECT key FROM series WHERE run_id = %s ORDER BY key COLLATE "C"', (run_id,)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def tails(conn: Conn, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
+    """The last ``n`` points of each key: the newest chunks only, read until ``n`` are found."""
+    out: dict[str, Series] = {}
+    for key in keys:
+        chunks = []
+        found = 0
+        cursor = conn.execute(
+            "SELECT c.steps, c.ts, c.vals, c.n FROM chunks c JOIN series s ON s.id = c.series_id"
+            " WHERE s.run_id = %s AND s.key = %s ORDER BY c.step_max DESC, c.id DESC",
+            (run_id, key),
+        )
+        for steps, ts, vals, count in cursor:
+            chunks.append(unpack_chunk(steps, ts, vals))
+            found += count
+            if found >= n:
+                break
+        cursor.close()
+        xs, vs = select_range(chunks[::-1], "step", -math.inf, math.inf)
+        if xs:
+            out[key] = Series(mode="raw", x=xs[-n:], value=[encode_value(v) for v in vs[-n:]])
+    return out
+
+
+def _raw(
+    conn: Conn, sid: int, col: str, x: Literal["step", "time"], lo: float, hi: float
+) -> tuple[list[float], list[float]]:
+    chunks = [
+        unpack_chunk(*r)
+        for r in conn.execute(
+            f"SELECT steps, ts, vals FROM chunks WHERE series_id = %s"
+            f" AND {col}_max >= %s AND {col}_min <= %s ORDER BY id",
+            (sid, lo, hi),
+        ).fetchall()
+    ]
+    return select_range(chunks, x, lo, hi)
+
+
+def metrics(
+    conn: Conn,
+    run_id: str,
+    keys: list[str],
+    start: float | None,
+    end: float | None,
+    max_points: int,
+    x: Literal["step", "time"],
+) -> dict[str, Series]:
+    """Each key's points in [start, end]: raw when at most ``max_points``, else buckets from
+    the pyramid and raw edges (see ``store.sqlite.queries.metrics``)."""
+    col = "step" if x == "step" else "ts"
+    axis = pyramid.AXES[x][0]
+    out: dict[str, Series] = {}
+    for key in keys:
+        row = conn.execute(
+            f"SELECT id, raw_floor_{col} FROM series WHERE run_id = %s AND key = %s", (run_id, key)
+        ).fetchone()
+        if row is None:
+            continue
+        sid, floor = row
+        bounds = conn.execute(
+            "SELECT min(first_x), max(last_x) FROM pyramid WHERE series_id = %s AND axis = %s"
+            " AND level = %s",
+            (sid, axis, pyramid.LEVELS - 1),
+        ).fetchone()
+        first_x, last_x = bounds if bounds else (None, None)
+        lo = first_x if start is None or first_x is None else max(first_x, start)
+        hi = last_x if end is None or last_x is None else min(last_x, end)
+        if lo is None or hi is None or lo > hi:
+            out[key] = Series(mode="raw", x=[], value=[])
+            continue
+        counted = conn.execute(
+            f"SELECT coalesce(sum(n), 0) FROM chunks WHERE series_id = %s"
+            f" AND {col}_max >= %s AND {col}_min <= %s",
+            (sid, lo, hi),
+        ).fetchone()
+        n = int(counted[0]) if counted else 0
+        level = pyramid.choose_level(x, lo, hi, max_points)
+        dropped = floor is not None and lo <= floor
+        if not dropped and (n <= max_points or level is None):
+            xs, vs = _raw(conn, sid, col, x, lo, hi)
+            out[key] = to_series(xs, vs, max_points, x)
+        else:
+            out[key] = _from_pyramid(conn, sid, col, x, lo, hi, level or 0, max_points, dropped)
+    return out
+
+
+def _from_pyramid(
+    conn: Conn,
+    sid: int,
+    col: str,
+    x: Literal["step", "time"],
+    lo: float,
+    hi: float,
+    level: int,
+    max_points: int,
+    whole_edges: bool,
+) -> Series:
+    w = pyramid.width(x, level)
+    end = hi + 1 if x == "step" else hi  # steps are integers: [.., hi] is [.., hi + 1)
+    if whole_edges:
+        first, stop = math.floor(lo / w), math.floor(end / w) + 1
+    else:
+        first, stop = math.ceil(lo / w), math.floor(end / w)
+    if first >= stop:
+        stop = first
+    bucket = pyramid.bucket_width(x, level, lo, hi, max_points)
+    m = round(bucket / w)
+    where = "WHERE series_id = %s AND axis = %s AND level = %s AND block >= %s AND block < %s"
+    args = (m, sid, pyramid.AXES[x][0], level, first, stop)
+    # Integer division truncates toward zero, as SQLite's does: the same buckets.
+    rows = conn.execute(
+        "SELECT block / %s::bigint AS b, sum(n), sum(nf), min(vmin), max(vmax), sum(vsum),"
+        f" min(first_x), max(last_x) FROM pyramid {where} GROUP BY b",
+        args,
+    ).fetchall()
+    blocks = [
+        pyramid.Block(level, b, int(n), int(nf), vmin, vmax, vsum, fx, lx, math.nan)
+        for b, n, nf, vmin, vmax, vsum, fx, lx in rows
+    ]
+    lasts = {
+        b: math.nan if last is None else last
+        for b, last in conn.execute(
+            "SELECT DISTINCT ON (b) block / %s::bigint AS b, last FROM pyramid"
+            f" {where} ORDER BY b, last_x DESC, block DESC",
+            args,
+        ).fetchall()
+    }
+    for blk in blocks:
+        blk.last = lasts[blk.block]
+    edges: list[pyramid.Block] = []
+    if not whole_edges:
+        for a, b in ((lo, math.nextafter(first * w, -math.inf)), (stop * w, hi)):
+            if a <= b:
+                edges += pyramid.blocks_of(*_raw(conn, sid, col, x, a, b), w, level)
+    return pyramid.buckets_from_blocks(sorted(edges + blocks, key=lambda blk: blk.first_x), bucket)

@@ -1,0 +1,128 @@
+"""Transactions on a pool of PostgreSQL connections, each job on a worker thread.
+
+Writes: each job is one READ COMMITTED transaction. Jobs that touch a run lock its row first,
+so writers of one run (on this replica or another) take turns and commit in seq order. Commit
+listeners must hear this process's commits in that order too: COMMIT and the hand-off to the
+event loop happen under one lock, so a job that waited for another's row lock can only hand
+off after it. (COMMIT never waits for a row lock, so the lock is held briefly.)
+
+Reads: each is one REPEATABLE READ, READ ONLY transaction: every query of a read sees one
+snapshot, as a SQLite read transaction does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from runwatch.store.base import Committed, IngestError
+from runwatch.store.postgres.records import Conn
+
+T = TypeVar("T")
+WriteJob = Callable[[Conn], tuple[T, list[Committed]]]
+# A deadlock or serialization failure is PostgreSQL asking the job to try again.
+RETRIES = 3
+_RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+
+
+def _as_ingest_error(exc: BaseException) -> IngestError:
+    """A driver or server error as the answer a client can act on."""
+    if isinstance(exc, PoolTimeout | pg_errors.LockNotAvailable):
+        return IngestError(503, "store_busy", f"the store is busy; retry ({exc})")
+    if isinstance(exc, psycopg.DataError):  # e.g. a NUL character, which TEXT cannot hold
+        return IngestError(400, "invalid_batch", f"the store cannot keep this value: {exc}")
+    return IngestError(503, "store_unavailable", f"the store could not write: {exc}")
+
+
+class TransactionRunner:
+    """Runs write and read jobs on pooled connections; calls ``on_commit`` in commit order."""
+
+    def __init__(
+        self, url: str, size: int, lock_timeout: float, on_commit: Callable[[list[Committed]], None]
+    ) -> None:
+        self._on_commit = on_commit
+        self._commit_lock = threading.Lock()
+        self.commits = 0
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=size,
+            open=False,
+            timeout=lock_timeout,
+            kwargs={
+                "autocommit": True,  # transactions are begun and ended explicitly
+                "options": f"-c lock_timeout={int(lock_timeout * 1000)}",
+            },
+            check=ConnectionPool.check_connection,
+            name="runwatch",
+        )
+        # As many threads as connections: a job never waits for a connection another holds.
+        self._threads = concurrent.futures.ThreadPoolExecutor(size, "runwatch-postgres")
+
+    def open(self, timeout: float) -> None:
+        self._pool.open(wait=True, timeout=timeout)
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)
+        self._pool.close()
+
+    async def write(self, job: WriteJob[T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._threads, self._write_in_thread, job
+        )
+
+    async def read(self, fn: Callable[[Conn], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._threads, self._read_in_thread, fn
+        )
+
+    def _write_in_thread(self, job: WriteJob[T]) -> T:
+        for attempt in range(RETRIES):
+            try:
+                with self._pool.connection() as conn:
+                    return self._transaction(conn, job)
+            except _RETRYABLE as exc:
+                if attempt == RETRIES - 1:
+                    raise _as_ingest_error(exc) from exc
+            except (psycopg.Error, PoolTimeout) as exc:
+                raise _as_ingest_error(exc) from exc
+        raise AssertionError("unreachable")
+
+    def _transaction(self, conn: Conn, job: WriteJob[T]) -> T:
+        conn.execute("BEGIN")
+        try:
+            result, committed = job(conn)
+        except BaseException:
+            _rollback(conn)
+            raise
+        with self._commit_lock:
+            conn.execute("COMMIT")
+            self.commits += 1
+            if committed:
+                self._on_commit(committed)
+        return result
+
+    def _read_in_thread(self, fn: Callable[[Conn], T]) -> T:
+        try:
+            with self._pool.connection() as conn:
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try:
+                    return fn(conn)
+                finally:
+                    _rollback(conn)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise IngestError(503, "store_unavailable", f"the store could not read: {exc}") from exc
+
+
+def _rollback(conn: Conn) -> None:
+    """End a failed transaction; a broken connection is left for the pool to discard."""
+    with contextlib.suppress(psycopg.Error):
+        conn.execute("ROLLBACK")

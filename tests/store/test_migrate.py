@@ -1,0 +1,178 @@
+"""`runwatch migrate --from sqlite:///DIR --to postgresql://…`, run as a user runs it: every
+answer the SQLite store gave, the PostgreSQL store gives after the move."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from runwatch.protocol import (
+    Batch,
+    EventIn,
+    LogLine,
+    PointRow,
+    PointSetIn,
+    Retention,
+    RunCreate,
+    SnapshotIn,
+    StatusIn,
+    TableIn,
+)
+from runwatch.store.base import Store
+from runwatch.store.postgres import PostgresStore
+from runwatch.store.prepare import prepare_batch
+from runwatch.store.sqlite import SqliteStore
+from tests.pg import fresh_database
+from tests.store.aio import run
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
+    return subprocess.run(
+        [sys.executable, "-m", "runwatch", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "COLUMNS": "120"},
+    )
+
+
+async def fill(store: Store) -> list[str]:
+    """A bit of everything, in two runs."""
+    a = await store.create_run(RunCreate(project="p", name="a", tags=["t"], config={"lr": 0.1}))
+    b = await store.create_run(RunCreate(project="q", name="b"))
+    for i in range(3):  # 15,000 points per key: several chunks, raw and pyramid answers
+        rows = [
+            PointRow(s, 1000.0 + s, {"loss": 1 / (s + 1), "odd": "nan" if s % 97 == 0 else s})
+            for s in range(i * 5000, (i + 1) * 5000)
+        ]
+        events = [EventIn("birth", 1.0, entity=i), EventIn("split", 2.0, entity=f"cell/{i}")]
+        await store.ingest(a.id, prepare_batch(Batch("p", i + 1, points=rows, events=events)))
+    await store.ingest(
+        a.id,
+        prepare_batch(
+            Batch(
+                "p",
+                10,
+                tables=[TableIn("board", [{"score": 1.5, "name": "ü"}])],
+                point_sets=[PointSetIn("emb", [{"x": 1, "y": 2}])],
+                snapshots=[SnapshotIn("w", s, 1.0, [s, 1]) for s in range(3)],
+                logs=[LogLine("stderr", 3.0, "warning: ü")],
+                manifests=[[{"kind": "checkpoint", "path": "c.pt", "sha256": "0" * 64}]],
+                vitals=["sys/cpu"],
+            )
+        ),
+    )
+    await store.add_command(a.id, "set", {"lr": 0.01})
+    await store.ingest(b.id, prepare_batch(Batch("p", 1, status=StatusIn("succeeded", 5.0))))
+    await store.promote(b.id, "prod", None, "f" * 64, {"acc": 0.5})
+    await store.add_token("hash-1", "rw_1", "ci", "write", None, None)
+    await store.set_retention("q", Retention(raw_keep_days=365.0))
+    return [a.id, b.id]
+
+
+async def answers(store: Store, run_ids: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "runs": await store.list_runs(),
+        "projects": await store.list_projects(),
+        "promoted": await store.list_promoted(),
+        "tokens": await store.list_tokens(),
+        "retention": await store.get_retention("q"),
+    }
+    for r in run_ids:
+        out[r] = [
+            await store.state(r, 300, 50),
+            await store.metrics(r, ["loss", "odd"], None, None, 20_000, "step"),
+            await store.metrics(r, ["loss"], 1234, 13_000, 100, "time"),
+            await store.events(r, limit=1000),
+            await store.entity_events(r, "1", 10),
+            await store.entity_events(r, "cell/2", 10),
+            await store.replay(r, 0, 1000),
+            await store.snapshot_versions(r, "w"),
+            await store.snapshot_value(r, "w", None) if r == run_ids[0] else None,
+            await store.logs(r, 0, None, 10),
+            await store.artifacts(r),
+            await store.list_commands(r),
+        ]
+    return out
+
+
+def nan_safe(value: Any) -> str:
+    """Answers compared as text: NaN equals NaN there."""
+    return repr(value).replace("nan", "NaN")
+
+
+def test_migrate_moves_everything_and_postgres_answers_the_same(
+    tmp_path: Path, pg_url: str
+) -> None:
+    async def before() -> tuple[list[str], dict[str, Any]]:
+        store = SqliteStore(tmp_path / "data")
+        await store.open()
+        try:
+            ids = await fill(store)
+            return ids, await answers(store, ids)
+        finally:
+            await store.close()
+
+    ids, expected = run(before())
+    done = cli("migrate", "--from", f"sqlite://{tmp_path / 'data'}", "--to", pg_url)
+    assert done.returncode == 0, done.stderr
+    assert "chunks" in done.stdout and "✓" in done.stdout and "rows" in done.stdout
+
+    async def after() -> tuple[dict[str, Any], Any, Any]:
+        store = PostgresStore(pg_url)
+        await store.open()
+        try:
+            got = await answers(store, ids)
+            # The moved store keeps going: new ids come after the copied ones.
+            token = await store.add_token("hash-2", "rw_2", None, "read", None, None)
+            ack = await store.ingest(
+                ids[0],
+                prepare_batch(Batch("p", 99, points=[PointRow(20_000, 9.0, {"new": 1.0})])),
+            )
+            return got, token, ack
+        finally:
+            await store.close()
+
+    got, token, ack = run(after())
+    assert nan_safe(got) == nan_safe(expected)
+    assert token.id == 2 and not ack.duplicate
+    assert got[ids[0]][1].series["odd"].value[0] == "nan"  # NaN survived the move
+
+
+def test_migrate_refuses_a_database_in_use_and_writes_nothing(tmp_path: Path, pg_url: str) -> None:
+    async def make() -> None:
+        for store in (SqliteStore(tmp_path / "data"), PostgresStore(pg_url)):
+            await store.open()
+            try:
+                await store.create_run(RunCreate(project="p"))
+            finally:
+                await store.close()
+
+    run(make())
+    done = cli("migrate", "--from", str(tmp_path / "data"), "--to", pg_url)
+    assert done.returncode == 1
+    assert "already holds 1 runs: migrate into an empty one" in done.stderr
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM journal").fetchone() == (1,)
+
+
+def test_migrate_says_what_it_needs(tmp_path: Path, pg_url: str) -> None:
+    backwards = cli("migrate", "--from", pg_url, "--to", f"sqlite://{tmp_path}")
+    assert backwards.returncode == 1 and "migrate copies --from sqlite:///DIR" in backwards.stderr
+    empty = cli("migrate", "--from", str(tmp_path / "nothing"), "--to", pg_url)
+    assert empty.returncode == 1 and "no runwatch store in" in empty.stderr
+    assert "Traceback" not in backwards.stderr + empty.stderr

@@ -1,0 +1,157 @@
+"""What only the PostgreSQL store has: several replicas on one database, its migrations, and
+what TEXT cannot hold."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from runwatch.protocol import Batch, LogLine, RunCreate
+from runwatch.store.base import Committed, IngestError
+from runwatch.store.postgres import PostgresStore
+from runwatch.store.postgres.retention import trim_journals
+from runwatch.store.postgres.schema import SCHEMA_VERSION
+from runwatch.store.prepare import prepare_batch
+from tests.pg import fresh_database
+from tests.store.aio import run
+from tests.store.test_store_contract import batch
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
+
+
+async def replicas(url: str, n: int = 2) -> list[tuple[PostgresStore, list[Committed]]]:
+    """``n`` stores on one database, opened at once (each migrates, one does the work)."""
+    stores = [PostgresStore(url, pool_size=4) for _ in range(n)]
+    await asyncio.gather(*(s.open() for s in stores))
+    out = []
+    for s in stores:
+        committed: list[Committed] = []
+        s.add_commit_listener(committed.extend)
+        out.append((s, committed))
+    return out
+
+
+def test_two_replicas_ingesting_one_run_keep_seqs_gap_free(pg_url: str) -> None:
+    async def work():  # type: ignore[no-untyped-def]
+        (a, seen_a), (b, seen_b) = await replicas(pg_url)
+        try:
+            r = await a.create_run(RunCreate(project="p", id="shared01"))
+            jobs = []
+            for i in range(40):  # two producers, each writing through both replicas
+                store = a if i % 2 else b
+                jobs.append(
+                    store.ingest(r.id, prepare_batch(batch(i, [(i, {"x": float(i)})], 1, "p1")))
+                )
+                jobs.append(
+                    store.ingest(r.id, prepare_batch(batch(i, [(i, {"y": float(i)})], 0, "p2")))
+                )
+            acks = await asyncio.gather(*jobs)
+            replayed = await b.replay(r.id, 0, 10_000)
+            series = await a.metrics(r.id, ["x", "y"], None, None, 1000, "step")
+            return acks, replayed, series, seen_a, seen_b
+        finally:
+            await asyncio.gather(a.close(), b.close())
+
+    acks, replayed, series, seen_a, seen_b = run(work())
+    total = 1 + 40 * 2 + 40  # the status record, points of 80 batches, 40 events
+    assert [rec.seq for rec in replayed] == list(range(1, total + 1))
+    assert sorted(s for a in acks for s in range(a.seq_first, a.seq_last + 1)) == list(
+        range(2, total + 1)
+    )
+    for seen in (seen_a, seen_b):  # each replica hears its own commits in seq order
+        seqs = [rec.seq for c in seen for rec in c.records]
+        assert seqs == sorted(seqs)
+    heard = sorted(rec.seq for c in seen_a + seen_b for rec in c.records)
+    assert heard == list(range(1, total + 1))  # every record published once, by its writer
+    assert series.series["x"].value == [float(i) for i in range(40)]
+    assert series.series["y"].value == [float(i) for i in range(40)]
+
+
+def test_a_batch_retried_on_another_replica_is_stored_once(pg_url: str) -> None:
+    async def work():  # type: ignore[no-untyped-def]
+        (a, _), (b, _) = await replicas(pg_url)
+        try:
+            r = await a.create_run(RunCreate(project="p"))
+            prepared = [prepare_batch(batch(i, [(i, {"x": float(i)})])) for i in range(20)]
+            # Each batch reaches both replicas at once (a producer failing over mid-request).
+            acks = await asyncio.gather(*(s.ingest(r.id, p) for p in prepared for s in (a, b)))
+            return acks, await a.metrics(r.id, ["x"], None, None, 100, "step")
+        finally:
+            await asyncio.gather(a.close(), b.close())
+
+    acks, series = run(work())
+    assert series.series["x"].value == [float(i) for i in range(20)]
+    for first, second in zip(acks[::2], acks[1::2], strict=True):
+        assert (first.seq_first, first.seq_last) == (second.seq_first, second.seq_last)
+        assert first.duplicate != second.duplicate
+
+
+def test_replicas_migrate_once_and_a_newer_schema_is_refused(pg_url: str) -> None:
+    async def work() -> list[int]:
+        stores = await replicas(pg_url, 3)
+        versions = [(await s.health())["schema"] for s, _ in stores]
+        await asyncio.gather(*(s.close() for s, _ in stores))
+        return versions
+
+    assert run(work()) == [SCHEMA_VERSION] * 3
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT version FROM runwatch_schema ORDER BY version").fetchall()
+        assert [v for (v,) in rows] == list(range(1, SCHEMA_VERSION + 1))
+        conn.execute("INSERT INTO runwatch_schema VALUES (%s)", (SCHEMA_VERSION + 1,))
+    with pytest.raises(RuntimeError, match="newer than this runwatch"):
+        run(PostgresStore(pg_url).open())
+
+
+def test_journal_trim_keeps_the_newest_records(pg_url: str) -> None:
+    async def fill() -> str:
+        store = PostgresStore(pg_url)
+        await store.open()
+        try:
+            r = await store.create_run(RunCreate(project="p", id="journal1"))
+            for i in range(30):
+                await store.ingest(r.id, prepare_batch(batch(i + 1, [(i, {"x": 1.0})])))
+            return r.id
+        finally:
+            await store.close()
+
+    run_id = run(fill())
+    with psycopg.connect(pg_url) as conn:
+        assert trim_journals(conn, keep=10) == 21
+        rows = conn.execute(
+            "SELECT seq FROM journal WHERE run_id = %s ORDER BY seq", (run_id,)
+        ).fetchall()
+    assert [s for (s,) in rows] == list(range(22, 32))
+
+
+def test_text_with_a_nul_is_refused_and_loses_nothing_else(pg_url: str) -> None:
+    async def work():  # type: ignore[no-untyped-def]
+        store = PostgresStore(pg_url)
+        await store.open()
+        try:
+            r = await store.create_run(RunCreate(project="p"))
+            bad = Batch("p", 1, logs=[LogLine("stdout", 1.0, "a\x00b")])
+            with pytest.raises(IngestError) as refused:
+                await store.ingest(r.id, prepare_batch(bad))
+            ok = await store.ingest(r.id, prepare_batch(batch(2, [(0, {"x": 1.0})])))
+            return refused.value, ok, await store.logs(r.id, 0, None, 10)
+        finally:
+            await store.close()
+
+    refused, ok, logs = run(work())
+    assert refused.status == 400 and "NUL" in refused.message
+    assert ok.seq_first == 2 and logs == []
+
+
+def test_an_unreachable_database_is_a_clear_error() -> None:
+    store = PostgresStore("postgresql://nobody@127.0.0.1:1/none", busy_timeout=2)
+    with pytest.raises(
+        RuntimeError, match=r"cannot reach PostgreSQL at postgresql://nobody@127\.0\.0\.1:1/none"
+    ):
+        run(store.open())
