@@ -59,37 +59,39 @@ def test_producers_of_one_run_on_two_replicas_keep_every_viewer_gap_free(
     with a.client() as ca, b.client() as cb:
         run_id = ca.post("/api/v1/runs", json={"project": "x"}).json()["id"]
         seen = {"a": list[int](), "b": list[int]()}
-        with ws(a, f"/api/v1/runs/{run_id}/live?since=0") as on_a:
-            with ws(b, f"/api/v1/runs/{run_id}/live?since=0") as on_b:
-                # Both sockets have replayed the first record: everything after it is live.
-                seen["a"] += [m["seq"] for m in messages(on_a.recv(timeout=10))]
-                seen["b"] += [m["seq"] for m in messages(on_b.recv(timeout=10))]
+        with (
+            ws(a, f"/api/v1/runs/{run_id}/live?since=0") as on_a,
+            ws(b, f"/api/v1/runs/{run_id}/live?since=0") as on_b,
+        ):
+            # Both sockets have replayed the first record: everything after it is live.
+            seen["a"] += [m["seq"] for m in messages(on_a.recv(timeout=10))]
+            seen["b"] += [m["seq"] for m in messages(on_b.recv(timeout=10))]
 
-                def produce(client: httpx.Client, producer: str) -> None:
-                    for i in range(1, 101):
-                        body = {
-                            "producer": producer,
-                            "batch_seq": i,
-                            "points": [[i, time.time(), {producer: float(i)}]],
-                        }
-                        assert client.post(f"/api/v1/runs/{run_id}/batches", json=body).is_success
+            def produce(client: httpx.Client, producer: str) -> None:
+                for i in range(1, 101):
+                    body = {
+                        "producer": producer,
+                        "batch_seq": i,
+                        "points": [[i, time.time(), {producer: float(i)}]],
+                    }
+                    assert client.post(f"/api/v1/runs/{run_id}/batches", json=body).is_success
 
-                threads = [
-                    threading.Thread(target=produce, args=(ca, "pa")),
-                    threading.Thread(target=produce, args=(cb, "pb")),
-                ]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join(60)
-                final = {
-                    "producer": "pa",
-                    "batch_seq": 101,
-                    "status": {"state": "succeeded", "ts": time.time()},
-                }
-                assert ca.post(f"/api/v1/runs/{run_id}/batches", json=final).is_success
-                read_until_closed(on_a, seen["a"])
-                read_until_closed(on_b, seen["b"])
+            threads = [
+                threading.Thread(target=produce, args=(ca, "pa")),
+                threading.Thread(target=produce, args=(cb, "pb")),
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            final = {
+                "producer": "pa",
+                "batch_seq": 101,
+                "status": {"state": "succeeded", "ts": time.time()},
+            }
+            assert ca.post(f"/api/v1/runs/{run_id}/batches", json=final).is_success
+            read_until_closed(on_a, seen["a"])
+            read_until_closed(on_b, seen["b"])
         head = cb.get(f"/api/v1/runs/{run_id}").json()["seq"]
     # 1 (running) + 200 batches + the final status, numbered once each across both replicas.
     assert head == 202
