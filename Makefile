@@ -36,3 +36,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .runwatch test-artifacts
+
+# Scale-out: PostgreSQL + Redis replicas against the embedded server (about a minute).
+.PHONY: bench-scale
+bench-scale: $(STAMP) services
+	$(BIN)/python benchmarks/scale.py
