@@ -53,6 +53,9 @@ def serve(
         0.05, help="Relative change that keeps a snapshot version between log-spaced ages."
     ),
     store: str | None = STORE_OPTION,
+    store_pool: int = typer.Option(
+        8, min=1, max=256, help="PostgreSQL connections (and worker threads) of this replica."
+    ),
     bus: str | None = typer.Option(
         None,
         envvar="RUNWATCH_BUS",
@@ -68,7 +71,7 @@ def serve(
         _settings(
             host, port, data, token,
             ingest_rate=ingest_rate, busy_timeout=busy_timeout, snapshot_epsilon=snapshot_epsilon,
-            store_url=store, bus_url=bus,
+            store_url=store, store_pool=store_pool, bus_url=bus,
         )
     )  # fmt: skip
 

@@ -34,7 +34,8 @@ def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_sdk_to_a_postgres_backed_server_and_back(pg_url: str, tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data", extra_args=["--store", pg_url]).start()
+    args = ["--store", pg_url, "--store-pool", "3"]
+    server = ServerProcess(tmp_path / "data", extra_args=args).start()
     try:
         with runwatch.init(project="pg", name="via-pg", url=server.url, run_dir=tmp_path) as run:
             for step in range(5000):
@@ -58,6 +59,7 @@ def test_sdk_to_a_postgres_backed_server_and_back(pg_url: str, tmp_path: Path) -
     assert info["status"] == "succeeded" and info["summary"]["acc"] == 4999 / 5000
     assert [e["kind"] for e in events["events"]] == ["birth"]
     assert not (tmp_path / "data" / "runwatch.sqlite3").exists()  # nothing went to SQLite
+    assert health["store"]["pool"] == 3
 
 
 def test_tokens_in_postgres_guard_the_server(pg_url: str, tmp_path: Path) -> None:

@@ -155,3 +155,58 @@ def test_an_unreachable_database_is_a_clear_error() -> None:
         RuntimeError, match=r"cannot reach PostgreSQL at postgresql://nobody@127\.0\.0\.1:1/none"
     ):
         run(store.open())
+
+
+def test_a_full_job_queue_answers_503_and_stores_the_rest(pg_url: str) -> None:
+    async def work():  # type: ignore[no-untyped-def]
+        store = PostgresStore(pg_url, pool_size=1, max_pending=4)
+        await store.open()
+        try:
+            r = await store.create_run(RunCreate(project="p"))
+            results = await asyncio.gather(
+                *(
+                    store.ingest(r.id, prepare_batch(batch(i, [(i, {"x": float(i)})])))
+                    for i in range(20)
+                ),
+                return_exceptions=True,
+            )
+            return results, await store.metrics(r.id, ["x"], None, None, 100, "step")
+        finally:
+            await store.close()
+
+    results, series = run(work())
+    busy = [i for i, x in enumerate(results) if isinstance(x, IngestError)]
+    stored = [i for i, x in enumerate(results) if not isinstance(x, Exception)]
+    assert len(stored) == 4 and len(busy) == 16
+    assert all(results[i].status == 503 and results[i].code == "store_busy" for i in busy)
+    assert series.series["x"].x == stored  # what was refused left nothing behind
+
+
+def test_connections_lost_under_the_store_are_replaced(pg_url: str) -> None:
+    """A database restart or a proxy cutting idle connections: the next jobs get fresh ones."""
+    name = pg_url.rsplit("/", 1)[1]
+
+    async def work():  # type: ignore[no-untyped-def]
+        store = PostgresStore(pg_url, pool_size=2)
+        await store.open()
+        try:
+            r = await store.create_run(RunCreate(project="p"))
+            await store.ingest(r.id, prepare_batch(batch(1, [(0, {"x": 0.0})])))
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                cut = admin.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,),
+                ).fetchone()
+            acks = [
+                await store.ingest(r.id, prepare_batch(batch(i, [(i, {"x": float(i)})])))
+                for i in range(2, 6)
+            ]
+            return cut, acks, await store.metrics(r.id, ["x"], None, None, 100, "step")
+        finally:
+            await store.close()
+
+    cut, acks, series = run(work())
+    assert cut[0] >= 1
+    assert [a.seq_first for a in acks] == [3, 4, 5, 6]
+    assert series.series["x"].value == [0.0, 2.0, 3.0, 4.0, 5.0]

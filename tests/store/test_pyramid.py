@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import tempfile
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -11,8 +10,8 @@ from hypothesis import strategies as st
 
 from runwatch.protocol import Batch, PointRow, RunCreate
 from runwatch.store.prepare import prepare_batch
-from runwatch.store.sqlite import SqliteStore
 from tests.store.aio import run
+from tests.store.conftest import StoreMaker
 
 values = st.one_of(
     st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
@@ -53,7 +52,12 @@ def same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Every example runs in a new run of one store location per backend (the fixture's).
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     batches=series,
     bounds=st.tuples(st.integers(0, 20_000), st.integers(0, 20_000)),
@@ -61,6 +65,7 @@ def same(a: Any, b: Any) -> bool:
     full_range=st.booleans(),
 )
 def test_buckets_equal_brute_force(
+    make_store: StoreMaker,
     batches: list[list[tuple[int, float]]],
     bounds: tuple[int, int],
     max_points: int,
@@ -70,19 +75,16 @@ def test_buckets_equal_brute_force(
     start, end = (None, None) if full_range else (min(bounds), max(bounds))
 
     async def work() -> Any:
-        with tempfile.TemporaryDirectory() as tmp:
-            store = SqliteStore(tmp)
-            await store.open()
-            try:
-                r = await store.create_run(RunCreate(project="p"))
-                for i, b in enumerate(batches):
-                    rows = [PointRow(x, 1000.0 + x, {"v": wire(v)}) for x, v in b]
-                    await store.ingest(r.id, prepare_batch(Batch("p", i + 1, points=rows)))
-                return (await store.metrics(r.id, ["v"], start, end, max_points, "step")).series[
-                    "v"
-                ]
-            finally:
-                await store.close()
+        store = make_store()
+        await store.open()
+        try:
+            r = await store.create_run(RunCreate(project="p"))
+            for i, b in enumerate(batches):
+                rows = [PointRow(x, 1000.0 + x, {"v": wire(v)}) for x, v in b]
+                await store.ingest(r.id, prepare_batch(Batch("p", i + 1, points=rows)))
+            return (await store.metrics(r.id, ["v"], start, end, max_points, "step")).series["v"]
+        finally:
+            await store.close()
 
     s = run(work())
     lo = min(x for x, _ in raw) if start is None else start

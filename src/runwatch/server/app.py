@@ -117,6 +117,7 @@ def create_app(
         settings.store_location,
         busy_timeout=settings.busy_timeout,
         snapshot_epsilon=settings.snapshot_epsilon,
+        pool_size=settings.store_pool,
     )
     bus = bus or bus_from_url(settings.bus_url)
 

@@ -35,6 +35,8 @@ class Settings:
     # Where the store lives when not in data_dir: postgresql://… (several replicas share it)
     # or sqlite:///DIR. None: SQLite in data_dir.
     store_url: str | None = None
+    # PostgreSQL connections (and worker threads) per replica.
+    store_pool: int = 8
     # The live bus: None (in-process, one server) or redis://HOST:PORT/DB (several replicas).
     bus_url: str | None = None
 

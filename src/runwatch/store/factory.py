@@ -30,15 +30,21 @@ def sqlite_dir(location: str | Path) -> Path:
 
 
 def open_store(
-    location: str | Path, busy_timeout: float = 30.0, snapshot_epsilon: float = EPSILON
+    location: str | Path,
+    busy_timeout: float = 30.0,
+    snapshot_epsilon: float = EPSILON,
+    pool_size: int = 8,
 ) -> Store:
     """The store at ``location`` (not opened yet): PostgreSQL for a ``postgresql://`` URL,
-    SQLite for ``sqlite:///DIR`` or a plain directory."""
+    SQLite for ``sqlite:///DIR`` or a plain directory. ``pool_size``: PostgreSQL connections."""
     if is_postgres(location):
         from runwatch.store.postgres import PostgresStore
 
         return PostgresStore(
-            str(location), busy_timeout=busy_timeout, snapshot_epsilon=snapshot_epsilon
+            str(location),
+            pool_size=pool_size,
+            busy_timeout=busy_timeout,
+            snapshot_epsilon=snapshot_epsilon,
         )
     from runwatch.store.sqlite import SqliteStore
 

@@ -67,35 +67,37 @@ def ingest_job(
     assert allocated is not None
     seq = first = int(allocated[0]) - n + 1
     batch_records: list[Record] = []
-    if b.points_body is not None:
-        write_points(conn, run_id, b.columns)
-        batch_records.append(Record(seq, with_seq(seq, b.points_body)))
-        seq += 1
-    if b.events:
-        conn.cursor().executemany(
-            "INSERT INTO events VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
-            [
-                (run_id, seq + i, e.ts, e.kind, e.level, *entity_columns(e.entity),
-                 e.payload_json.decode())
-                for i, e in enumerate(b.events)
-            ],
-        )  # fmt: skip
-        batch_records += [
-            Record(seq + i, with_seq(seq + i, e.body)) for i, e in enumerate(b.events)
-        ]
-        seq += len(b.events)
-    if b.status is not None:
-        s = b.status
-        batch_records.append(
-            records.status_change(conn, run_id, seq, s.state, s.ts, s.error, s.exit_code)
+    # Nothing below reads a result until the batch row is written: one round trip for all.
+    with conn.pipeline():
+        if b.points_body is not None:
+            write_points(conn, run_id, b.columns)
+            batch_records.append(Record(seq, with_seq(seq, b.points_body)))
+            seq += 1
+        if b.events:
+            conn.cursor().executemany(
+                "INSERT INTO events VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
+                [
+                    (run_id, seq + i, e.ts, e.kind, e.level, *entity_columns(e.entity),
+                     e.payload_json.decode())
+                    for i, e in enumerate(b.events)
+                ],
+            )  # fmt: skip
+            batch_records += [
+                Record(seq + i, with_seq(seq + i, e.body)) for i, e in enumerate(b.events)
+            ]
+            seq += len(b.events)
+        if b.status is not None:
+            s = b.status
+            batch_records.append(
+                records.status_change(conn, run_id, seq, s.state, s.ts, s.error, s.exit_code)
+            )
+        records.journal(conn, run_id, batch_records)
+        last = first + n - 1
+        conn.execute(
+            "INSERT INTO batches VALUES (%s,%s,%s,%s,%s)",
+            (run_id, b.producer, b.batch_seq, first, last),
         )
-    records.journal(conn, run_id, batch_records)
     out += batch_records
-    last = first + n - 1
-    conn.execute(
-        "INSERT INTO batches VALUES (%s,%s,%s,%s,%s)",
-        (run_id, b.producer, b.batch_seq, first, last),
-    )
     for result in b.commands:
         out += control.set_command_state(conn, run_id, result.id, result.state, result.error, now)
     out += [objects.write_table(conn, run_id, t) for t in b.tables]

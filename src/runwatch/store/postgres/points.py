@@ -2,9 +2,8 @@
 trips per batch whatever its number of keys.
 
 No cache of open chunks: another replica may have appended to a series since, so each batch
-reads its series' newest chunks (one query; the caller holds the run's lock, so nobody else
-writes them until commit). New chunks go in with one COPY, pyramid blocks with one upsert of
-arrays.
+reads its series' newest chunks (the caller holds the run's lock, so nobody else writes them
+until commit). Pyramid blocks go in with one upsert of arrays.
 """
 
 from __future__ import annotations
@@ -18,9 +17,9 @@ from runwatch.store.sqlite.queries import pyramid_rows
 
 _PYRAMID_UPSERT = """
 INSERT INTO pyramid (series_id, axis, level, block, n, nf, vmin, vmax, vsum, first_x, last_x, last)
-SELECT * FROM unnest(%s::bigint[], %s::smallint[], %s::smallint[], %s::bigint[], %s::bigint[],
-    %s::bigint[], %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::float8[],
-    %s::float8[])
+SELECT * FROM unnest(%b::bigint[], %b::smallint[], %b::smallint[], %b::bigint[], %b::bigint[],
+    %b::bigint[], %b::float8[], %b::float8[], %b::float8[], %b::float8[], %b::float8[],
+    %b::float8[])
 ON CONFLICT (series_id, axis, level, block) DO UPDATE SET
     n = pyramid.n + excluded.n,
     nf = pyramid.nf + excluded.nf,
@@ -36,43 +35,46 @@ _COPY_CHUNKS = (
 )
 
 
-def series_ids(conn: Conn, run_id: str, keys: list[str]) -> dict[str, int]:
-    """Each key's series id, creating the missing ones."""
-    conn.execute(
-        "INSERT INTO series (run_id, key) SELECT %s, unnest(%s::text[]) ON CONFLICT DO NOTHING",
-        (run_id, keys),
-    )
-    rows = conn.execute(
-        "SELECT key, id FROM series WHERE run_id = %s AND key = ANY(%s)", (run_id, keys)
-    ).fetchall()
-    return {k: int(i) for k, i in rows}
+_SERIES_AND_OPEN_CHUNKS = """
+WITH keys AS (SELECT unnest(%s::text[]) AS key),
+created AS (
+    INSERT INTO series (run_id, key) SELECT %s, key FROM keys ON CONFLICT DO NOTHING
+    RETURNING id, key
+),
+found AS (
+    SELECT id, key FROM created
+    UNION ALL SELECT s.id, s.key FROM series s JOIN keys k ON k.key = s.key WHERE s.run_id = %s
+)
+SELECT f.key, f.id, c.id, c.n, c.step_max FROM found f LEFT JOIN LATERAL (
+    SELECT id, n, step_max FROM chunks WHERE series_id = f.id
+    ORDER BY step_max DESC, id DESC LIMIT 1
+) c ON TRUE
+"""
+# Past this many new chunks in a batch, COPY beats pipelined INSERTs.
+COPY_ABOVE = 16
 
 
 def write_points(conn: Conn, run_id: str, columns: dict[str, SeriesColumns]) -> None:
-    """Append a batch's points: fill each series' open chunk, COPY new ones, upsert blocks."""
-    ids = series_ids(conn, run_id, list(columns))
-    open_chunks = {
-        sid: (cid, n, step_max)
-        for sid, cid, n, step_max in conn.execute(
-            "SELECT DISTINCT ON (series_id) series_id, id, n, step_max FROM chunks"
-            " WHERE series_id = ANY(%s) ORDER BY series_id, step_max DESC, id DESC",
-            (list(ids.values()),),
-        ).fetchall()
-    }
+    """Append a batch's points: fill each series' open chunk, add new ones, upsert blocks.
+
+    One query finds (or creates) the series and their newest chunks; the writes then go out
+    together in one pipeline (or with one COPY for many new chunks).
+    """
+    found = conn.execute(_SERIES_AND_OPEN_CHUNKS, (list(columns), run_id, run_id)).fetchall()
+    series = {key: (sid, cid, n, step_max) for key, sid, cid, n, step_max in found}
     appends: list[tuple[Any, ...]] = []
     fresh: list[tuple[Any, ...]] = []
     blocks: list[tuple[Any, ...]] = []
     for key, col in columns.items():
-        sid = ids[key]
+        sid, cid, n, step_max = series[key]
         total = len(col.step)
         pos = 0
-        chunk = open_chunks.get(sid)
-        if chunk is not None and chunk[1] < CHUNK_MAX and min(col.step) >= chunk[2]:
-            pos = min(CHUNK_MAX - chunk[1], total)
+        if cid is not None and n < CHUNK_MAX and min(col.step) >= step_max:
+            pos = min(CHUNK_MAX - n, total)
             steps, ts = col.step[:pos], col.ts[:pos]
             appends.append(
                 (pack("q", steps), pack("d", ts), pack("d", col.value[:pos]), pos,
-                 max(steps), min(ts), max(ts), chunk[0])
+                 max(steps), min(ts), max(ts), cid)
             )  # fmt: skip
         while pos < total:
             end = pos + CHUNK_MAX
@@ -83,19 +85,30 @@ def write_points(conn: Conn, run_id: str, columns: dict[str, SeriesColumns]) -> 
             )  # fmt: skip
             pos = end
         blocks.extend(pyramid_rows(sid, col))
-    if appends:
-        conn.cursor().executemany(
-            "UPDATE chunks SET steps = steps || %s, ts = ts || %s, vals = vals || %s,"
-            " n = n + %s, step_max = greatest(step_max, %s), ts_min = least(ts_min, %s),"
-            " ts_max = greatest(ts_max, %s) WHERE id = %s",
-            appends,
-        )
-    if fresh:
+    with conn.pipeline():
+        cursor = conn.cursor()
+        if appends:
+            cursor.executemany(_APPEND, appends)
+        if fresh and len(fresh) <= COPY_ABOVE:
+            cursor.executemany(_INSERT_CHUNK, fresh)
+        if blocks:
+            columns_of = list(zip(*blocks, strict=True))
+            # float8[] wants floats only (a step axis' first_x is an int).
+            arrays = [list(c) for c in columns_of[:6]]
+            arrays += [[float(v) for v in c] for c in columns_of[6:]]
+            cursor.execute(_PYRAMID_UPSERT, arrays)
+    if len(fresh) > COPY_ABOVE:
         with conn.cursor().copy(_COPY_CHUNKS) as copy:
             for row in fresh:
                 copy.write_row(row)
-    if blocks:
-        columns_of = list(zip(*blocks, strict=True))
-        # float8[] wants floats only (a step axis' first_x is an int).
-        arrays = [list(c) for c in columns_of[:6]] + [[float(v) for v in c] for c in columns_of[6:]]
-        conn.execute(_PYRAMID_UPSERT, arrays)
+
+
+_APPEND = (
+    "UPDATE chunks SET steps = steps || %s, ts = ts || %s, vals = vals || %s, n = n + %s,"
+    " step_max = greatest(step_max, %s), ts_min = least(ts_min, %s),"
+    " ts_max = greatest(ts_max, %s) WHERE id = %s"
+)
+_INSERT_CHUNK = (
+    "INSERT INTO chunks (series_id, n, step_min, step_max, ts_min, ts_max, steps, ts, vals)"
+    " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+)

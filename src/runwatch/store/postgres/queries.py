@@ -42,12 +42,15 @@ def events(
 def entity_events(conn: Conn, run_id: str, entity: str, limit: int) -> list[EventRecord]:
     """One entity's events through the (run, entity, seq) index; "47" also matches 47 (and
     "047" matches 47, as in SQLite, where the text is compared as an integer too)."""
-    as_int = str(int(entity)) if entity.lstrip("-").isdigit() else None
+    texts = [entity]
+    if entity.lstrip("-").isdigit():
+        texts.append(str(int(entity)))
+    # The index finds both texts; an integer's canonical text matches integers only.
     sql = (
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = %s"
-        " AND (entity = %s OR (entity_int AND entity = %s)) ORDER BY seq LIMIT %s"
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = %s AND entity = ANY(%s)"
+        " AND (entity = %s OR entity_int) ORDER BY seq LIMIT %s"
     )
-    return [_event(r) for r in conn.execute(sql, (run_id, entity, as_int, limit)).fetchall()]
+    return [_event(r) for r in conn.execute(sql, (run_id, texts, entity, limit)).fetchall()]
 
 
 def metric_keys(conn: Conn, run_id: str) -> list[str]:

@@ -60,13 +60,10 @@ def allocate(conn: Conn, run_id: str, n: int) -> int:
 
 
 def journal(conn: Conn, run_id: str, records: list[Record]) -> None:
-    if len(records) == 1:
-        r = records[0]
-        conn.execute("INSERT INTO journal VALUES (%s,%s,%s)", (run_id, r.seq, r.body))
-    elif records:
-        with conn.cursor().copy("COPY journal (run_id, seq, body) FROM STDIN") as copy:
-            for r in records:
-                copy.write_row((run_id, r.seq, r.body))
+    """Store live records for replay (an executemany: it may join the caller's pipeline)."""
+    conn.cursor().executemany(
+        "INSERT INTO journal VALUES (%s,%s,%s)", [(run_id, r.seq, r.body) for r in records]
+    )
 
 
 def status_change(

@@ -17,7 +17,7 @@ import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -30,6 +30,9 @@ T = TypeVar("T")
 WriteJob = Callable[[Conn], tuple[T, list[Committed]]]
 # A deadlock or serialization failure is PostgreSQL asking the job to try again.
 RETRIES = 3
+# Jobs queued or running per replica; past it a job is answered 503 at once (the SDK retries)
+# instead of waiting in an ever longer queue, as SQLite's write queue does.
+MAX_PENDING = 4096
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
 
@@ -46,10 +49,17 @@ class TransactionRunner:
     """Runs write and read jobs on pooled connections; calls ``on_commit`` in commit order."""
 
     def __init__(
-        self, url: str, size: int, lock_timeout: float, on_commit: Callable[[list[Committed]], None]
+        self,
+        url: str,
+        size: int,
+        lock_timeout: float,
+        on_commit: Callable[[list[Committed]], None],
+        max_pending: int = MAX_PENDING,
     ) -> None:
         self._on_commit = on_commit
+        self._max_pending = max_pending
         self._commit_lock = threading.Lock()
+        self._pending = 0  # touched on the event loop's thread only
         self.commits = 0
         self._pool = ConnectionPool(
             url,
@@ -75,14 +85,19 @@ class TransactionRunner:
         self._pool.close()
 
     async def write(self, job: WriteJob[T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._threads, self._write_in_thread, job
-        )
+        return await self._submit(self._write_in_thread, job)
 
     async def read(self, fn: Callable[[Conn], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._threads, self._read_in_thread, fn
-        )
+        return await self._submit(self._read_in_thread, fn)
+
+    async def _submit(self, run: Callable[[Any], T], work: Any) -> T:
+        if self._pending >= self._max_pending:
+            raise IngestError(503, "store_busy", "the store's job queue is full; retry")
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._threads, run, work)
+        finally:
+            self._pending -= 1
 
     def _write_in_thread(self, job: WriteJob[T]) -> T:
         for attempt in range(RETRIES):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 import msgspec
 import psycopg
@@ -34,12 +35,13 @@ from runwatch.store.factory import describe
 from runwatch.store.postgres import control, objects, queries, records, retention
 from runwatch.store.postgres.ingest import ingest_job
 from runwatch.store.postgres.records import Conn
-from runwatch.store.postgres.runner import TransactionRunner
+from runwatch.store.postgres.runner import MAX_PENDING, TransactionRunner, WriteJob
 from runwatch.store.postgres.schema import migrate
 from runwatch.store.prepare import PreparedBatch
 from runwatch.store.snapshots import EPSILON
 from runwatch.store.sqlite.store import MAX_RUNS_LISTED, VITALS_HISTORY
 
+T = TypeVar("T")
 _encode = msgspec.json.encode
 _TOKEN_SELECT = (
     "SELECT id, prefix, name, scope, project, created_at, expires_at, revoked_at FROM tokens"
@@ -59,10 +61,13 @@ class PostgresStore:
         pool_size: int = 8,
         busy_timeout: float = 30.0,
         snapshot_epsilon: float = EPSILON,
+        max_pending: int = MAX_PENDING,
     ) -> None:
         """``url``: a libpq URL (``postgresql://user@host:5432/db``). ``pool_size``: connections
         (and worker threads) per replica. ``busy_timeout``: seconds a job waits for a lock or a
-        connection before it is answered 503 (and retried by the producer)."""
+        connection before it is answered 503 (and retried by the producer). ``max_pending``:
+        jobs queued or running at once; past it, 503."""
+        self._max_pending = max_pending
         self.url = url
         self._pool_size = pool_size
         self._busy_timeout = busy_timeout
@@ -75,7 +80,7 @@ class PostgresStore:
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
         runner = TransactionRunner(
-            self.url, self._pool_size, self._busy_timeout, self._dispatch_commit
+            self.url, self._pool_size, self._busy_timeout, self._dispatch_commit, self._max_pending
         )
 
         def start() -> None:
@@ -112,10 +117,10 @@ class PostgresStore:
             raise IngestError(503, "store_closed", "the store is not open")
         return self._runner
 
-    async def _write(self, job: Any) -> Any:
+    async def _write(self, job: WriteJob[T]) -> T:
         return await self._open_runner().write(job)
 
-    async def _read(self, fn: Any) -> Any:
+    async def _read(self, fn: Callable[[Conn], T]) -> T:
         return await self._open_runner().read(fn)
 
     # -- runs ------------------------------------------------------------------------------
@@ -146,12 +151,10 @@ class PostgresStore:
             assert run is not None
             return run, [Committed(run_id, [record])]
 
-        result: RunInfo = await self._write(job)
-        return result
+        return await self._write(job)
 
     async def get_run(self, run_id: str) -> RunInfo | None:
-        result: RunInfo | None = await self._read(lambda conn: records.fetch_run(conn, run_id))
-        return result
+        return await self._read(lambda conn: records.fetch_run(conn, run_id))
 
     async def list_runs(
         self, project: str | None = None, status: str | None = None, tag: str | None = None
@@ -170,27 +173,24 @@ class PostgresStore:
             f"SELECT {records.RUN_COLUMNS} FROM runs WHERE {' AND '.join(where)}"
             f" ORDER BY created_at DESC LIMIT {MAX_RUNS_LISTED}"
         )
-        result: list[RunInfo] = await self._read(
+        return await self._read(
             lambda conn: [records.run_info(r) for r in conn.execute(sql, args).fetchall()]
         )
-        return result
 
     async def list_projects(self) -> list[ProjectInfo]:
         sql = (
             "SELECT project, count(*), count(*) FILTER (WHERE status = 'running'),"
             ' max(last_update) FROM runs GROUP BY project ORDER BY project COLLATE "C"'
         )
-        result: list[ProjectInfo] = await self._read(
+        return await self._read(
             lambda conn: [ProjectInfo(r[0], r[1], r[2], r[3]) for r in conn.execute(sql)]
         )
-        return result
 
     # -- ingest ----------------------------------------------------------------------------
     async def ingest(self, run_id: str, batch: PreparedBatch) -> BatchAck:
-        result: BatchAck = await self._write(
+        return await self._write(
             lambda conn: ingest_job(conn, run_id, batch, self._snapshot_epsilon)
         )
-        return result
 
     # -- lifecycle and control -------------------------------------------------------------
     async def heartbeat(self, run_id: str) -> RunInfo:
@@ -200,36 +200,31 @@ class PostgresStore:
             assert run is not None
             return run, [Committed(run_id, changes)] if changes else []
 
-        result: RunInfo = await self._write(job)
-        return result
+        return await self._write(job)
 
     async def sweep_crashed(self, now: float) -> list[str]:
         def job(conn: Conn) -> tuple[list[str], list[Committed]]:
             crashed = control.sweep_crashed(conn, now)
             return list(crashed), [Committed(run_id, recs) for run_id, recs in crashed.items()]
 
-        result: list[str] = await self._write(job)
-        return result
+        return await self._write(job)
 
     async def add_command(self, run_id: str, kind: str, payload: dict[str, Any]) -> Command:
         def job(conn: Conn) -> tuple[Command, list[Committed]]:
             cmd, changes = control.add_command(conn, run_id, kind, payload)
             return cmd, [Committed(run_id, changes)]
 
-        result: Command = await self._write(job)
-        return result
+        return await self._write(job)
 
     async def deliver_commands(self, run_id: str, after: int) -> list[Command]:
         def job(conn: Conn) -> tuple[list[Command], list[Committed]]:
             commands, changes = control.deliver_commands(conn, run_id, after)
             return commands, [Committed(run_id, changes)] if changes else []
 
-        result: list[Command] = await self._write(job)
-        return result
+        return await self._write(job)
 
     async def list_commands(self, run_id: str) -> list[Command]:
-        result: list[Command] = await self._read(lambda c: control.list_commands(c, run_id))
-        return result
+        return await self._read(lambda c: control.list_commands(c, run_id))
 
     async def promote(
         self, run_id: str, name: str, artifact: str | None, sha256: str, detail: dict[str, Any]
@@ -238,20 +233,17 @@ class PostgresStore:
             promoted, changes = control.promote(conn, run_id, name, artifact, sha256, detail)
             return promoted, [Committed(run_id, changes)]
 
-        result: Promotion = await self._write(job)
-        return result
+        return await self._write(job)
 
     async def list_promoted(self) -> list[Promotion]:
-        result: list[Promotion] = await self._read(control.list_promoted)
-        return result
+        return await self._read(control.list_promoted)
 
     # -- reads -----------------------------------------------------------------------------
     async def replay(self, run_id: str, since: int, limit: int) -> list[Record]:
         sql = "SELECT seq, body FROM journal WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT %s"
-        result: list[Record] = await self._read(
+        return await self._read(
             lambda conn: [Record(s, bytes(b)) for s, b in conn.execute(sql, (run_id, since, limit))]
         )
-        return result
 
     async def events(
         self,
@@ -261,22 +253,15 @@ class PostgresStore:
         kind: str | None = None,
         newest_first: bool = False,
     ) -> list[EventRecord]:
-        result: list[EventRecord] = await self._read(
+        return await self._read(
             lambda conn: queries.events(conn, run_id, after, limit, kind, newest_first)
         )
-        return result
 
     async def entity_events(self, run_id: str, entity: str, limit: int) -> list[EventRecord]:
-        result: list[EventRecord] = await self._read(
-            lambda conn: queries.entity_events(conn, run_id, entity, limit)
-        )
-        return result
+        return await self._read(lambda conn: queries.entity_events(conn, run_id, entity, limit))
 
     async def snapshot_versions(self, run_id: str, key: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._read(
-            lambda conn: objects.snapshot_versions(conn, run_id, key)
-        )
-        return result
+        return await self._read(lambda conn: objects.snapshot_versions(conn, run_id, key))
 
     async def snapshot_value(self, run_id: str, key: str, version: int | None) -> Any:
         return await self._read(lambda conn: objects.snapshot_value(conn, run_id, key, version))
@@ -284,29 +269,20 @@ class PostgresStore:
     async def logs(
         self, run_id: str, after: int, stream: str | None, limit: int
     ) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._read(
-            lambda conn: objects.read_logs(conn, run_id, after, stream, limit)
-        )
-        return result
+        return await self._read(lambda conn: objects.read_logs(conn, run_id, after, stream, limit))
 
     async def artifacts(self, run_id: str) -> list[Any]:
-        result: list[Any] = await self._read(lambda conn: objects.read_manifest(conn, run_id))
-        return result
+        return await self._read(lambda conn: objects.read_manifest(conn, run_id))
 
     async def sticky(self, run_id: str, kind: Literal["tables", "point_sets"]) -> dict[str, Any]:
         read = objects.tables if kind == "tables" else objects.point_sets
-        result: dict[str, Any] = await self._read(lambda conn: read(conn, run_id))
-        return result
+        return await self._read(lambda conn: read(conn, run_id))
 
     async def metric_keys(self, run_id: str) -> list[str]:
-        result: list[str] = await self._read(lambda conn: queries.metric_keys(conn, run_id))
-        return result
+        return await self._read(lambda conn: queries.metric_keys(conn, run_id))
 
     async def tails(self, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
-        result: dict[str, Series] = await self._read(
-            lambda conn: queries.tails(conn, run_id, keys, n)
-        )
-        return result
+        return await self._read(lambda conn: queries.tails(conn, run_id, keys, n))
 
     async def metrics(
         self,
@@ -322,8 +298,7 @@ class PostgresStore:
             series = queries.metrics(conn, run_id, keys, start, end, max_points, x)
             return MetricsResult(seq=row[0] if row else 0, series=series)
 
-        result: MetricsResult = await self._read(read)
-        return result
+        return await self._read(read)
 
     async def state(self, run_id: str, max_points: int, events_limit: int) -> RunState | None:
         def read(conn: Conn) -> RunState | None:
@@ -345,8 +320,7 @@ class PostgresStore:
                 snapshots=objects.snapshot_keys(conn, run_id),
             )
 
-        result: RunState | None = await self._read(read)
-        return result
+        return await self._read(read)
 
     # -- tokens ----------------------------------------------------------------------------
     async def add_token(
@@ -368,8 +342,7 @@ class PostgresStore:
             assert row is not None
             return TokenInfo(*row), []
 
-        result: TokenInfo = await self._write(job)
-        return result
+        return await self._write(job)
 
     async def find_token(self, token_hash: str) -> TokenInfo | None:
         row = await self._read(
@@ -391,18 +364,18 @@ class PostgresStore:
             )
             return cursor.rowcount > 0, []
 
-        result: bool = await self._write(job)
-        return result
+        return await self._write(job)
 
     async def count_tokens(self) -> int:
-        row = await self._read(
-            lambda conn: conn.execute(
+        def read(conn: Conn) -> int:
+            row = conn.execute(
                 "SELECT count(*) FROM tokens WHERE revoked_at IS NULL"
                 " AND (expires_at IS NULL OR expires_at > %s)",
                 (time.time(),),
             ).fetchone()
-        )
-        return int(row[0])
+            return int(row[0]) if row else 0
+
+        return await self._read(read)
 
     # -- retention -------------------------------------------------------------------------
     async def get_retention(self, project: str) -> Retention:
@@ -435,19 +408,20 @@ class PostgresStore:
         rules = await self._read(lambda conn: retention.runs_with_rules(conn, project))
         dropped = 0
         for run_id, keep_steps, keep_days in rules:
-            dropped += await self._write(
-                lambda conn, r=run_id, s=keep_steps, d=keep_days: (
-                    retention.drop_run_raw(conn, r, s, d, now),
-                    [],
-                )
-            )
+
+            def job(
+                conn: Conn, r: str = run_id, s: int | None = keep_steps, d: float | None = keep_days
+            ) -> tuple[int, list[Committed]]:
+                return retention.drop_run_raw(conn, r, s, d, now), []
+
+            dropped += await self._write(job)
         return dropped
 
     async def health(self) -> dict[str, Any]:
         version = await self._read(current_version_read)
         commits = self._runner.commits if self._runner else 0
         return {"backend": "postgresql", "database": self.where(), "schema": version,
-                "commits": commits}  # fmt: skip
+                "commits": commits, "pool": self._pool_size}  # fmt: skip
 
 
 def current_version_read(conn: Conn) -> int:
