@@ -13,10 +13,13 @@ import contextlib
 import random
 from pathlib import Path
 
-from runwatch.bus import MemoryBus, run_channel
+import msgspec
+
+from runwatch.bus import RUNS_CHANNEL, MemoryBus, run_channel
 from runwatch.protocol import Batch, PointRow, RunCreate, StatusIn
-from runwatch.server.fanout import LiveHub, LiveItem, run_stream
+from runwatch.server.fanout import LiveHub, LiveItem, Subscriber, run_stream
 from runwatch.server.reorder import SeqOrder
+from runwatch.server.runs_feed import RunsFeed
 from runwatch.store.base import Record
 from runwatch.store.prepare import prepare_batch
 from runwatch.store.sqlite import SqliteStore
@@ -157,3 +160,28 @@ def test_a_resync_makes_viewers_read_what_the_bus_never_carried(tmp_path: Path) 
     before, seen = run(scenario())
     assert before == [1]
     assert seen == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_resync_on_the_runs_channel_sends_runs_list_viewers_their_list_again(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> tuple[str, list[dict[str, object]]]:
+        store, bus = SqliteStore(tmp_path), MemoryBus()
+        await store.open()
+        feed = RunsFeed(store, LiveHub(bus), interval=0.01)
+        feed.start()
+        try:
+            mine = (await store.create_run(RunCreate(project="p"))).id
+            await store.create_run(RunCreate(project="other"))
+            viewer = Subscriber()
+            feed.add_viewer(viewer, "p")
+            bus.publish(RUNS_CHANNEL, [])  # changes to runs may have gone unheard
+            await asyncio.wait_for(viewer.wait(), 10)
+            return mine, [msgspec.json.decode(text) for _, text in viewer.drain()]
+        finally:
+            await feed.stop()
+            await store.close()
+
+    mine, (message,) = run(scenario())
+    assert message["type"] == "runs"
+    assert [r["id"] for r in message["runs"]] == [mine]  # type: ignore[union-attr]

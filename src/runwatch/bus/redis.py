@@ -141,7 +141,8 @@ class RedisBus:
         self._callbacks.clear()
         await self._close_pubsub()
         if self._client is not None:
-            await self._client.aclose()
+            with contextlib.suppress(*_LINK_ERRORS):
+                await self._client.aclose()
             self._client = None
 
     def publish(self, channel: str, records: list[Record]) -> None:

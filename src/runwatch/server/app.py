@@ -61,7 +61,8 @@ class SecurityHeaders:
 def _publisher(bus: Bus) -> Any:
     def publish(committed: list[Committed]) -> None:
         for change in committed:
-            bus.publish(run_channel(change.run_id), change.records)
+            if change.records:  # an empty delivery would tell every viewer to resync
+                bus.publish(run_channel(change.run_id), change.records)
         # One runs-list notice per run per commit, however many records it carried.
         for run_id in dict.fromkeys(c.run_id for c in committed):
             bus.publish(RUNS_CHANNEL, [touched(run_id)])
