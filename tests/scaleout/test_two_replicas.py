@@ -110,6 +110,8 @@ def test_a_viewer_on_b_sees_everything_logged_to_a_and_survives_a_killed_by_fail
         run.finish(timeout=60)
 
         expect(loss).to_have_attribute("data-points", str(steps), timeout=60)
+        # The final status came live too (and with it, the last recorded frame).
+        expect(page.locator("#run-status")).to_have_attribute("data-status", "succeeded")
         traces = inspect(loss)["traces"]
         stored = api_b.get(
             f"/api/v1/runs/{run.id}/metrics", params={"keys": "loss", "max_points": 10_000}
