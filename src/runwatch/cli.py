@@ -25,8 +25,22 @@ STORE_OPTION = typer.Option(
 
 
 @app.callback()
-def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
+def _main(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        envvar="RUNWATCH_CONFIG",
+        help='A TOML file of option defaults for every command (e.g. store = "postgresql://…");'
+        " flags and environment variables win.",
+    ),
+) -> None:
     _state["debug"] = debug
+    if config is not None:
+        from runwatch.config import defaults_for, load
+
+        ctx.default_map = defaults_for(ctx.command, load(config))
 
 
 def _settings(host: str, port: int, data: Path, token: str | None, **more: object):  # type: ignore[no-untyped-def]
@@ -192,6 +206,7 @@ def migrate(
             target,
             lambda table, n: progress.update(task, advance=n, description=f"{table:<13}"),
         )
+        progress.update(task, description="verified")
     table = Table("table", "rows", "verified")
     for name, n in counts.items():
         table.add_row(name, str(n), "✓")

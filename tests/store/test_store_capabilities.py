@@ -329,3 +329,17 @@ def test_hydration_state_is_current_to_its_seq(make_store: StoreMaker) -> None:
     assert state.metrics["loss"].mode == "buckets" and sum(state.metrics["loss"].count) == 3000
     assert [e.seq for e in state.events] == [5, 4]
     assert state.tables == {"t": {"version": 1, "rows": [{"k": 1}]}}
+
+
+def test_tails_read_only_as_many_chunks_as_needed(make_store: StoreMaker) -> None:
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+        for i in range(12):  # each batch comes before the last: 12 chunks of 10 points
+            rows = [(s, {"v": float(s)}) for s in range(1000 - 10 * (i + 1), 1000 - 10 * i)]
+            await store.ingest(r.id, prepare_batch(batch(i + 1, rows)))
+        return await store.tails(r.id, ["v", "absent"], 100), await store.tails(r.id, ["v"], 1000)
+
+    some, every = run(with_store(make_store, work))
+    assert some["v"].x == list(range(900, 1000)) and "absent" not in some
+    assert every["v"].x == list(range(880, 1000))
+    assert every["v"].value == [float(s) for s in range(880, 1000)]

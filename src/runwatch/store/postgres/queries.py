@@ -3,6 +3,7 @@ as ``store.sqlite.queries``: the range logic lives in ``store.pyramid`` and ``st
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Literal
 
@@ -14,6 +15,7 @@ from runwatch.store.base import EventRecord, Series
 from runwatch.store.chunks import select_range, to_series, unpack_chunk
 from runwatch.store.postgres.records import Conn, entity_value
 
+_TAIL_PAGE = 4  # chunks per query when reading a series' tail
 _EVENT_COLUMNS = "seq, ts, kind, level, entity, entity_int, payload"
 
 
@@ -66,17 +68,22 @@ def tails(conn: Conn, run_id: str, keys: list[str], n: int) -> dict[str, Series]
     for key in keys:
         chunks = []
         found = 0
-        cursor = conn.execute(
-            "SELECT c.steps, c.ts, c.vals, c.n FROM chunks c JOIN series s ON s.id = c.series_id"
-            " WHERE s.run_id = %s AND s.key = %s ORDER BY c.step_max DESC, c.id DESC",
-            (run_id, key),
-        )
-        for steps, ts, vals, count in cursor:
-            chunks.append(unpack_chunk(steps, ts, vals))
-            found += count
-            if found >= n:
+        # A page of chunks at a time: a client-side cursor would fetch the whole series.
+        for page in itertools.count():
+            rows = conn.execute(
+                "SELECT c.steps, c.ts, c.vals, c.n FROM chunks c JOIN series s"
+                " ON s.id = c.series_id WHERE s.run_id = %s AND s.key = %s"
+                " ORDER BY c.step_max DESC, c.id DESC LIMIT %s OFFSET %s",
+                (run_id, key, _TAIL_PAGE, page * _TAIL_PAGE),
+                binary=True,
+            ).fetchall()
+            for steps, ts, vals, count in rows:
+                if found >= n:
+                    break
+                chunks.append(unpack_chunk(steps, ts, vals))
+                found += count
+            if found >= n or len(rows) < _TAIL_PAGE:
                 break
-        cursor.close()
         xs, vs = select_range(chunks[::-1], "step", -math.inf, math.inf)
         if xs:
             out[key] = Series(mode="raw", x=xs[-n:], value=[encode_value(v) for v in vs[-n:]])
@@ -92,6 +99,7 @@ def _raw(
             f"SELECT steps, ts, vals FROM chunks WHERE series_id = %s"
             f" AND {col}_max >= %s AND {col}_min <= %s ORDER BY id",
             (sid, lo, hi),
+            binary=True,  # packed arrays as they are, not hex text
         ).fetchall()
     ]
     return select_range(chunks, x, lo, hi)

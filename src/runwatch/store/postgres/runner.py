@@ -3,8 +3,10 @@
 Writes: each job is one READ COMMITTED transaction. Jobs that touch a run lock its row first,
 so writers of one run (on this replica or another) take turns and commit in seq order. Commit
 listeners must hear this process's commits in that order too: COMMIT and the hand-off to the
-event loop happen under one lock, so a job that waited for another's row lock can only hand
-off after it. (COMMIT never waits for a row lock, so the lock is held briefly.)
+event loop happen under the run's commit lock, so a job that waited for another's row lock
+(and so commits after it) can only hand off after it. The locks are striped by run: commits
+of different runs go on in parallel (PostgreSQL groups their flushes), and COMMIT never waits
+for a row lock, so a commit lock is held briefly.
 
 Reads: each is one REPEATABLE READ, READ ONLY transaction: every query of a read sees one
 snapshot, as a SQLite read transaction does.
@@ -30,6 +32,7 @@ T = TypeVar("T")
 WriteJob = Callable[[Conn], tuple[T, list[Committed]]]
 # A deadlock or serialization failure is PostgreSQL asking the job to try again.
 RETRIES = 3
+COMMIT_STRIPES = 64  # commit locks; runs share them by hash
 # Jobs queued or running per replica; past it a job is answered 503 at once (the SDK retries)
 # instead of waiting in an ever longer queue, as SQLite's write queue does.
 MAX_PENDING = 4096
@@ -58,7 +61,8 @@ class TransactionRunner:
     ) -> None:
         self._on_commit = on_commit
         self._max_pending = max_pending
-        self._commit_lock = threading.Lock()
+        self._commit_locks = [threading.Lock() for _ in range(COMMIT_STRIPES)]
+        self._count_lock = threading.Lock()
         self._pending = 0  # touched on the event loop's thread only
         self.commits = 0
         self._pool = ConnectionPool(
@@ -118,9 +122,14 @@ class TransactionRunner:
         except BaseException:
             _rollback(conn)
             raise
-        with self._commit_lock:
+        # Taken in one (sorted) order, and only here: threads never wait on each other in a cycle.
+        stripes = sorted({hash(c.run_id) % COMMIT_STRIPES for c in committed})
+        with contextlib.ExitStack() as held:
+            for i in stripes:
+                held.enter_context(self._commit_locks[i])
             conn.execute("COMMIT")
-            self.commits += 1
+            with self._count_lock:
+                self.commits += 1
             if committed:
                 self._on_commit(committed)
         return result

@@ -242,7 +242,10 @@ class PostgresStore:
     async def replay(self, run_id: str, since: int, limit: int) -> list[Record]:
         sql = "SELECT seq, body FROM journal WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT %s"
         return await self._read(
-            lambda conn: [Record(s, bytes(b)) for s, b in conn.execute(sql, (run_id, since, limit))]
+            lambda conn: [
+                Record(s, bytes(b))
+                for s, b in conn.execute(sql, (run_id, since, limit), binary=True).fetchall()
+            ]
         )
 
     async def events(
