@@ -103,13 +103,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_an_unreachable_bus_is_one_line_and_runwatch_bus_env_is_read(tmp_path: Path) -> None:
+def test_an_unreachable_bus_is_one_line_from_flag_env_or_config_file(tmp_path: Path) -> None:
     url = f"redis://127.0.0.1:{_free_port()}/0"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
     args = [sys.executable, "-m", "runwatch", "serve", "--port", "0", "--data", str(tmp_path)]
     by_flag = subprocess.run([*args, "--bus", url], env=env, capture_output=True, timeout=30)
     by_env = subprocess.run(args, env={**env, "RUNWATCH_BUS": url}, capture_output=True, timeout=30)
-    for done in (by_flag, by_env):
+    config = tmp_path / "runwatch.toml"
+    config.write_text(f'bus = "{url}"\n')
+    with_config = [*args[:3], "--config", str(config), *args[3:]]
+    by_file = subprocess.run(with_config, env=env, capture_output=True, timeout=30)
+    for done in (by_flag, by_env, by_file):
         assert done.returncode == 1
         err = done.stderr.decode().strip()
         assert err.startswith(f"runwatch: error: cannot reach Redis at {url}")
