@@ -109,7 +109,7 @@ def test_a_viewer_on_b_sees_everything_logged_to_a_and_survives_a_killed_by_fail
         steps = logged[0]
         run.finish(timeout=60)
 
-        expect(loss).to_have_attribute("data-points", str(steps), timeout=60)
+        expect(loss).to_have_attribute("data-points", str(steps), timeout=60_000)
         # The final status came live too (and with it, the last recorded frame).
         expect(page.locator("#run-status")).to_have_attribute("data-status", "succeeded")
         traces = inspect(loss)["traces"]
