@@ -93,11 +93,8 @@ async def next_commands(
                 break
             texts = [text for _, text in waiter.drain()]
             # A dropped queue or a bus resync may have hidden a command or a status: re-read.
-            missed, waiter.overflowed, waiter.stale = (
-                waiter.overflowed or waiter.stale,
-                False,
-                False,
-            )
+            missed = waiter.overflowed or waiter.stale
+            waiter.overflowed = waiter.stale = False
             if missed or any('"type":"command"' in t[:40] for t in texts):
                 commands = await store.deliver_commands(run_id, after)
             if missed or any('"type":"status"' in t[:40] for t in texts):
