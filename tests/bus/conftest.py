@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,7 @@ from runwatch.bus import Bus, MemoryBus
 from runwatch.bus.redis import RedisBus
 from runwatch.store.base import Record
 from tests.conftest import missing
+from tests.servers import wait_until
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
@@ -31,6 +35,30 @@ def redis_answers(host: str = REDIS_HOST, port: int = REDIS_PORT) -> bool:
 def redis_url(port: int = REDIS_PORT) -> str:
     """A URL whose channel prefix no other test (or engineer) shares."""
     return f"redis://{REDIS_HOST}:{port}/0?prefix=test-{uuid.uuid4().hex[:12]}:"
+
+
+class PrivateRedis:
+    """A redis-server of our own on one port: start, SIGKILL, start again (a real restart)."""
+
+    def __init__(self, workdir: Path) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if not shutil.which("redis-server"):
+            missing("redis-server (Debian package redis-server)")
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--appendonly", "no", "--dir", str(self.workdir)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: redis_answers(port=self.port), 10, what="the private redis-server")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 @dataclass

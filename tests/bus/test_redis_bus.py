@@ -6,9 +6,7 @@ other tests and is never restarted).
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,38 +15,13 @@ import pytest
 from runwatch.bus import MemoryBus, bus_from_url, run_channel
 from runwatch.bus.redis import BusUnavailable, RedisBus, redact, split_url
 from runwatch.store.base import Record
-from tests.bus.conftest import Collector, redis_answers, redis_url, until
+from tests.bus.conftest import Collector, PrivateRedis, redis_answers, redis_url, until
 from tests.conftest import missing
-from tests.servers import wait_until
 from tests.store.aio import run
-
-
-class PrivateRedis:
-    """A redis-server of our own on one port: start, SIGKILL, start again (a real restart)."""
-
-    def __init__(self, workdir: Path) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--appendonly", "no", "--dir", str(self.workdir)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: redis_answers(port=self.port), 10, what="the private redis-server")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    if not shutil.which("redis-server"):
-        missing("redis-server (Debian package redis-server)")
     server = PrivateRedis(tmp_path)
     server.start()
     yield server
