@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
-test: $(STAMP) chromium services lint
+test: $(STAMP) chromium nginx services lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
@@ -36,3 +36,13 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .runwatch test-artifacts
+
+# Scale-out: PostgreSQL + Redis replicas against the embedded server (about a minute).
+.PHONY: bench-scale
+bench-scale: $(STAMP) services
+	$(BIN)/python benchmarks/scale.py
+
+# tests/scaleout/test_proxy.py runs docs/deployment.md's nginx block (Debian's nginx-light).
+.PHONY: nginx
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; }

@@ -61,13 +61,15 @@ class Server:
     url: str = ""
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
+    # More `runwatch serve` options, e.g. ["--store", "postgresql://…", "--bus", "redis://…"].
+    extra_args: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
 
     def start(self) -> Server:
         args = [sys.executable, "-m", "runwatch", "serve", "--port", "0"]
-        args += ["--host", "127.0.0.1", "--data", str(self.data_dir)]
+        args += ["--host", "127.0.0.1", "--data", str(self.data_dir), *self.extra_args]
         env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)

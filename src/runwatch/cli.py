@@ -79,11 +79,18 @@ def serve(
     store_pool: int = typer.Option(
         8, min=1, max=256, help="PostgreSQL connections (and worker threads) of this replica."
     ),
+    bus: str | None = typer.Option(
+        None,
+        envvar="RUNWATCH_BUS",
+        help="Live bus: memory:// (default, one server) or redis://HOST:6379/0 (replicas).",
+    ),
 ) -> None:
-    """Start the server (SQLite in DATA, or the --store database; in-process live bus)."""
+    """Start the server (SQLite in DATA, or the --store database; in-process or Redis bus)."""
+    from runwatch.bus.url import check_bus
     from runwatch.rules.rulesfile import load_rules_file
     from runwatch.server.serve import serve as run_server
 
+    check_bus(bus)  # a bad URL or an unreachable Redis is one line now, not a failed startup
     if rules is not None:
         load_rules_file(rules)  # a bad file is one clear line now, not a failed startup later
 
@@ -92,7 +99,7 @@ def serve(
             host, port, data, token,
             ingest_rate=ingest_rate, busy_timeout=busy_timeout, snapshot_epsilon=snapshot_epsilon,
             templates=templates, max_concurrent=max_concurrent,
-            rules_file=rules, store_url=store, store_pool=store_pool,
+            rules_file=rules, store_url=store, store_pool=store_pool, bus_url=bus,
         )
     )  # fmt: skip
 

@@ -2,5 +2,6 @@
 
 from runwatch.bus.base import RUNS_CHANNEL, Bus, run_channel
 from runwatch.bus.memory import MemoryBus
+from runwatch.bus.url import bus_from_url
 
-__all__ = ["RUNS_CHANNEL", "Bus", "MemoryBus", "run_channel"]
+__all__ = ["RUNS_CHANNEL", "Bus", "MemoryBus", "bus_from_url", "run_channel"]

@@ -21,7 +21,13 @@ RUNS_CHANNEL = "runs"
 
 
 class Bus(Protocol):
-    """Publish/subscribe of live records. Callbacks run on the event loop, in publish order."""
+    """Publish/subscribe of live records. Callbacks run on the event loop, in publish order.
+
+    A callback may also get an empty list, a *resync*: records may have been missed (a new
+    subscription not yet active, a broker restart, a dropped publish queue); the subscriber
+    catches up from the store. Records of one run published by different replicas may arrive
+    out of seq order or with gaps; subscribers order them (see ``server.fanout``).
+    """
 
     async def start(self) -> None: ...
 
@@ -30,5 +36,9 @@ class Bus(Protocol):
     def publish(self, channel: str, records: list[Record]) -> None: ...
 
     def subscribe(self, channel: str, callback: BusCallback) -> Unsubscribe: ...
+
+    async def sync(self) -> None:
+        """Return once every subscription made and record published so far is live."""
+        ...
 
     def health(self) -> dict[str, object]: ...

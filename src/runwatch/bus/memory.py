@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from runwatch.bus.base import BusCallback, Unsubscribe
 from runwatch.store.base import Record
+
+logger = logging.getLogger("runwatch.bus")
 
 
 class MemoryBus:
@@ -22,19 +26,28 @@ class MemoryBus:
     def publish(self, channel: str, records: list[Record]) -> None:
         self.published += len(records)
         for callback in list(self._subscribers.get(channel, ())):
-            callback(records)
+            try:
+                callback(records)
+            except Exception:  # one broken subscriber must not stop the others (or the commit)
+                logger.exception("bus subscriber failed on %s", channel)
 
     def subscribe(self, channel: str, callback: BusCallback) -> Unsubscribe:
         self._subscribers.setdefault(channel, []).append(callback)
 
         def unsubscribe() -> None:
             callbacks = self._subscribers.get(channel, [])
-            if callback in callbacks:
-                callbacks.remove(callback)
+            # By identity: two equal callbacks (say, dataclass instances) are two subscribers.
+            for i, subscribed in enumerate(callbacks):
+                if subscribed is callback:
+                    del callbacks[i]
+                    break
             if not callbacks:
                 self._subscribers.pop(channel, None)
 
         return unsubscribe
+
+    async def sync(self) -> None:
+        return None  # subscriptions and deliveries are immediate
 
     def health(self) -> dict[str, object]:
         return {

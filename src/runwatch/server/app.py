@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runwatch import __version__
-from runwatch.bus import RUNS_CHANNEL, Bus, MemoryBus, run_channel
+from runwatch.bus import RUNS_CHANNEL, Bus, bus_from_url, run_channel
 from runwatch.protocol import Batch, CommandIn, PromoteIn, Retention, RunCreate, RunTimes
 from runwatch.rules.engine import RuleEngine
 from runwatch.rules.rulesfile import load_rules_file
@@ -78,7 +78,8 @@ class SecurityHeaders:
 def _publisher(bus: Bus) -> Any:
     def publish(committed: list[Committed]) -> None:
         for change in committed:
-            bus.publish(run_channel(change.run_id), change.records)
+            if change.records:  # an empty delivery would tell every viewer to resync
+                bus.publish(run_channel(change.run_id), change.records)
         # One runs-list notice per run per commit, however many records it carried.
         for run_id in dict.fromkeys(c.run_id for c in committed):
             bus.publish(RUNS_CHANNEL, [touched(run_id)])
@@ -160,12 +161,16 @@ def create_app(
         snapshot_epsilon=settings.snapshot_epsilon,
         pool_size=settings.store_pool,
     )
-    bus = bus or MemoryBus()
+    bus = bus or bus_from_url(settings.bus_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.open()
-        await bus.start()
+        try:
+            await bus.start()
+        except BaseException:
+            await store.close()
+            raise
         store.add_commit_listener(_publisher(bus))
         app.state.runs_feed.start()
         # Watch rules: a rules file replaces the rules it loaded last time; evaluation follows

@@ -92,10 +92,12 @@ async def next_commands(
             except TimeoutError:
                 break
             texts = [text for _, text in waiter.drain()]
-            if waiter.overflowed or any('"type":"command"' in t[:40] for t in texts):
-                waiter.overflowed = False
+            # A dropped queue or a bus resync may have hidden a command or a status: re-read.
+            missed = waiter.overflowed or waiter.stale
+            waiter.overflowed = waiter.stale = False
+            if missed or any('"type":"command"' in t[:40] for t in texts):
                 commands = await store.deliver_commands(run_id, after)
-            if any('"type":"status"' in t[:40] for t in texts):
+            if missed or any('"type":"status"' in t[:40] for t in texts):
                 run = await run_or_404(request, run_id)
     finally:
         hub.unsubscribe(run_channel(run_id), waiter)

@@ -8,14 +8,17 @@ connection drains its queue on its own task, sending everything queued as one co
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import AsyncGenerator
 
 from runwatch.bus.base import Bus, Unsubscribe, run_channel
 from runwatch.protocol import FINAL_STATUSES
+from runwatch.server.reorder import LiveItem as LiveItem  # re-exported: runs_feed uses it
+from runwatch.server.reorder import SeqOrder
 from runwatch.store.base import Record, Store
 
-LiveItem = tuple[int, str]  # (seq, the record's JSON text)
+logger = logging.getLogger("runwatch.server")
 
 # Per-subscriber caps; past either, the queue is dropped and the subscriber catches up from the
 # store (or is told to re-hydrate), so a stuck client costs at most this much memory. Queued
@@ -34,6 +37,11 @@ FRAME_MAX_CHARS = 1024 * 1024
 # Records arriving within BUSY_WINDOW of the last frame are held LINGER seconds to coalesce.
 BUSY_WINDOW = 0.02
 LINGER = 0.005
+# Records past a hole (another replica's commit not yet heard) are held; every REORDER_WAIT the
+# store is read again to fill it. A hole the store itself still shows after HOLE_TIMEOUT is
+# skipped (logged): a lost seq must not freeze every viewer of the run.
+REORDER_WAIT = 0.05
+HOLE_TIMEOUT = 10.0
 
 
 class Subscriber:
@@ -46,9 +54,15 @@ class Subscriber:
         self._max_chars = max_chars
         self._ready = asyncio.Event()
         self.overflowed = False
+        # Set by an empty offer (a bus resync): records may have been missed; read the store.
+        self.stale = False
 
     def offer(self, items: list[LiveItem]) -> None:
         """Queue items without waiting; past a cap, drop the whole queue and flag the overflow."""
+        if not items:
+            self.stale = True
+            self._ready.set()
+            return
         if self.overflowed:
             return
         self._items.extend(items)
@@ -145,8 +159,9 @@ async def run_stream(
 ) -> AsyncGenerator[list[LiveItem], None]:
     """Every record of a run with seq > ``since``: replay from the store, then live, gap-free.
 
-    Subscribes before replaying so nothing committed in between is missed; drops what it has
-    already sent; fills any gap (or a dropped queue) from the store. Ends after ``run.closed``.
+    Subscribes before replaying so nothing committed in between is missed; sends each seq once
+    and in order (records from several replicas may arrive out of order: see ``SeqOrder``);
+    fills any hole, a dropped queue or a bus resync from the store. Ends after ``run.closed``.
     """
     sub = Subscriber()
     loop = asyncio.get_running_loop()
@@ -156,39 +171,61 @@ async def run_stream(
         run = await store.get_run(run_id)
         if run is None:
             return
-        last = since
-        if run.seq - last > reset_lag:
-            last = run.seq
-            yield [_control(last, "reset")]
-        closed = run.status in FINAL_STATUSES and last >= run.seq
+        order = SeqOrder(since)
+        if run.seq - since > reset_lag:
+            order.skip_to(run.seq)
+            yield [_control(order.last, "reset")]
+        closed = run.status in FINAL_STATUSES and order.last >= run.seq
+        read_store = True  # the first pass replays
+        hole_at: float | None = None
         while not closed:
             if sub.overflowed:
                 sub.overflowed = False
+                read_store = True
                 head = await store.get_run(run_id)
-                if head is not None and head.seq - last > reset_lag:
+                if head is not None and head.seq - order.last > reset_lag:
                     sub.drain()
-                    last = head.seq
-                    yield [_control(last, "reset")]
-            items = [item for item in sub.drain() if item[0] > last]
-            if not items or items[0][0] != last + 1:
-                # Replay (first pass), a gap, or a dropped queue: the store has every record.
-                while page := await store.replay(run_id, last, REPLAY_PAGE):
-                    for chunk in frames([(r.seq, r.body.decode()) for r in page]):
-                        closed = closed or any(_is_final_status(t) for _, t in chunk)
-                        yield chunk
-                        last = chunk[-1][0]
-                items = [item for item in items if item[0] > last]
-            for chunk in frames(items):
+                    order.skip_to(head.seq)
+                    yield [_control(order.last, "reset")]
+            if sub.stale:
+                sub.stale = False
+                read_store = True
+            arrived = sub.drain()
+            ready = order.push(arrived)
+            for chunk in frames(ready):
                 closed = closed or any(_is_final_status(t) for _, t in chunk)
                 yield chunk
-                last = chunk[-1][0]
-            if not closed:
-                sent_at = loop.time()
-                await sub.wait()
-                if loop.time() - sent_at < BUSY_WINDOW:
-                    # A busy stream: wait a moment so one frame carries several records (one
-                    # send per viewer per LINGER instead of per record); a quiet one pays nothing.
-                    await asyncio.sleep(LINGER)
-        yield [_control(last, "run.closed")]
+            if read_store or not arrived or order.waiting:
+                # Replay, a hole, a resync or a dropped queue: the store has every committed record.
+                read_store = False
+                while page := await store.replay(run_id, order.last, REPLAY_PAGE):
+                    ready = order.push([(r.seq, r.body.decode()) for r in page])
+                    for chunk in frames(ready):
+                        closed = closed or any(_is_final_status(t) for _, t in chunk)
+                        yield chunk
+                    if not ready or len(page) < REPLAY_PAGE:
+                        break  # a hole at the start of the page, or the end of the journal
+            if closed:
+                break
+            if order.waiting:
+                hole_at = hole_at if hole_at is not None else loop.time()
+                if loop.time() - hole_at > HOLE_TIMEOUT:
+                    logger.warning("run %s: seq %d never arrived; skipped", run_id, order.last + 1)
+                    order.skip_to((order.first_held() or order.last + 1) - 1)
+                    hole_at = None
+                    continue
+                try:  # hold what came past the hole; the next arrival or a re-read fills it
+                    await asyncio.wait_for(sub.wait(), REORDER_WAIT)
+                except TimeoutError:
+                    read_store = True
+                continue
+            hole_at = None
+            sent_at = loop.time()
+            await sub.wait()
+            if loop.time() - sent_at < BUSY_WINDOW:
+                # A busy stream: wait a moment so one frame carries several records (one
+                # send per viewer per LINGER instead of per record); a quiet one pays nothing.
+                await asyncio.sleep(LINGER)
+        yield [_control(order.last, "run.closed")]
     finally:
         hub.unsubscribe(channel, sub)

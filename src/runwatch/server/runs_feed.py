@@ -61,6 +61,10 @@ class RunsFeed:
             await self._feed.wait()
             for _, run_id in self._feed.drain():
                 self._dirty.add(run_id)
+            if self._feed.stale:
+                # A bus resync: some changes may never have been heard; send every list again.
+                self._feed.stale = False
+                await self._resend_lists()
             if self._feed.overflowed or len(self._dirty) > DIRTY_CAP:
                 self._feed.overflowed = False
                 self._dirty.clear()
@@ -76,6 +80,14 @@ class RunsFeed:
             run = await self._store.get_run(run_id)
             if run is not None:
                 self._send_run(run)
+
+    async def _resend_lists(self) -> None:
+        for project in set(self._viewers.values()):
+            runs = await self._store.list_runs(project=project)
+            item = self._item("runs", {"runs": runs})
+            for viewer, wanted in list(self._viewers.items()):
+                if wanted == project:
+                    viewer.offer([item])
 
     def _send_run(self, run: RunInfo) -> None:
         item = self._item("run", {"run": run})

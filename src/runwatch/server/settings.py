@@ -45,6 +45,8 @@ class Settings:
     store_url: str | None = None
     # PostgreSQL connections (and worker threads) per replica.
     store_pool: int = 8
+    # The live bus: None (in-process, one server) or redis://HOST:PORT/DB (several replicas).
+    bus_url: str | None = None
 
     @property
     def store_location(self) -> str:

@@ -1,0 +1,90 @@
+"""A server on the Redis bus through a Redis restart: ingest goes on, viewers miss nothing, and a
+command sent while Redis was down still reaches the producer's long-poll.
+
+Redis here is a private ``redis-server`` on its own port (the shared one is never restarted).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from tests.bus.conftest import PrivateRedis, redis_url
+from tests.server.test_live import finish, messages, post_points, start_run, ws_url
+from tests.servers import ServerProcess, wait_until
+
+
+@pytest.fixture
+def redis_and_server(tmp_path: Path) -> Iterator[tuple[PrivateRedis, ServerProcess]]:
+    (tmp_path / "redis").mkdir()
+    redis = PrivateRedis(tmp_path / "redis")
+    redis.start()
+    server = ServerProcess(tmp_path / "data", extra_args=["--bus", redis_url(redis.port)])
+    server.start()
+    yield redis, server
+    server.stop()
+    redis.kill()
+
+
+def bus_health(c: httpx.Client) -> dict[str, object]:
+    bus: dict[str, object] = c.get("/healthz").json()["bus"]
+    return bus
+
+
+def test_viewers_and_long_polls_miss_nothing_across_a_redis_restart(
+    redis_and_server: tuple[PrivateRedis, ServerProcess],
+) -> None:
+    redis, server = redis_and_server
+    with server.client() as c:
+        run_id = start_run(c)
+        seen: list[int] = []
+        with connect(ws_url(server, f"/api/v1/runs/{run_id}/live?since=0")) as ws:
+            for i in range(1, 11):
+                post_points(c, run_id, i, i)
+            while len(seen) < 11:
+                seen += [m["seq"] for m in messages(ws.recv(timeout=10))]
+
+            redis.kill()
+            wait_until(lambda: bus_health(c)["connected"] is False, what="the bus to notice")
+            for i in range(11, 21):  # acknowledged after commit, Redis or not
+                post_points(c, run_id, i, i)
+            commands: dict[str, object] = {}
+
+            def long_poll() -> None:
+                with server.client() as pc:
+                    params = {"after": 0, "wait": 25}
+                    reply = pc.get(f"/api/v1/runs/{run_id}/commands/next", params=params)
+                    commands.update(reply.json())
+
+            waiting = c.get("/healthz").json()["subscribers"]
+            poller = threading.Thread(target=long_poll)
+            poller.start()
+            # Send only once the producer waits: then only the bus can bring it the command.
+            wait_until(
+                lambda: c.get("/healthz").json()["subscribers"] > waiting,
+                what="the long-poll to wait",
+            )
+            sent = c.post(f"/api/v1/runs/{run_id}/commands", json={"kind": "lr", "payload": {}})
+            assert sent.status_code == 201
+            redis.start()
+            wait_until(lambda: bus_health(c)["connected"] is True, what="the bus to reconnect")
+            for i in range(21, 31):
+                post_points(c, run_id, i, i)
+            poller.join(30)
+            finish(c, run_id, 31)
+            types: list[str] = []
+            while "run.closed" not in types:
+                batch = messages(ws.recv(timeout=10))
+                types += [m["type"] for m in batch]
+                seen += [m["seq"] for m in batch if m["type"] != "run.closed"]
+        health = bus_health(c)
+        head = c.get(f"/api/v1/runs/{run_id}").json()["seq"]
+    assert health["reconnects"] == 1
+    assert [cmd["kind"] for cmd in commands["commands"]] == ["lr"]  # type: ignore[index]
+    assert seen == list(range(1, head + 1))  # through the outage: every record once, in order
+    assert head >= 32  # running, 30 batches, the command, the final status
