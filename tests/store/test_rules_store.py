@@ -86,9 +86,9 @@ def test_an_alert_is_an_event_in_the_runs_live_sequence_heard_in_commit_order(
         await store.ingest(r, prepare_batch(Batch("t", 1, points=[PointRow(0, 1.0, {"x": 1})])))
         alert = await store.record_alert(rule, r, "loss is nan", {"step": 3}, 1000.0)
         await heard.until(3)
-        return r, alert, await store.events(r, kind="alert"), await store.replay(r, 0, 10)
+        return alert, await store.events(r, kind="alert"), await store.replay(r, 0, 10)
 
-    r, alert, events, replay = run(with_store(make_store, work))
+    alert, events, replay = run(with_store(make_store, work))
     assert alert is not None and alert.run_name == "r1" and alert.level == "error"
     assert alert.event_seq == 3 and [x.seq for x in replay] == [1, 2, 3]
     (event,) = events
