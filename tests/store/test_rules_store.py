@@ -152,3 +152,19 @@ def test_ingest_hands_in_process_listeners_the_points_as_float_columns(
     loss = points.columns["loss"]
     assert loss.step == [5, 6] and loss.value[1] == 2.0 and loss.value[0] != loss.value[0]
     assert points.columns["acc"].value == [0.5]
+
+
+def test_replicas_loading_one_rules_file_at_once_keep_one_copy(make_store: StoreMaker) -> None:
+    async def work() -> list[str]:
+        stores = [make_store() for _ in range(3)]
+        for store in stores:
+            await store.open()
+        try:
+            rules = [("p", rule_in("a")), ("p", rule_in("b"))]
+            await asyncio.gather(*(s.replace_file_rules(rules) for s in stores for _ in range(3)))
+            return [r.name for r in await stores[0].list_rules("p")]
+        finally:
+            for store in stores:
+                await store.close()
+
+    assert sorted(run(work())) == ["a", "b"]

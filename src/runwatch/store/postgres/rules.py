@@ -32,6 +32,8 @@ from runwatch.store.rule_rows import (
 
 T = TypeVar("T")
 _encode = msgspec.json.encode
+# pg_advisory_xact_lock key: "rwrules!" in ASCII.
+_FILE_RULES_LOCK = 0x727772756C657321
 
 
 def add_rule(conn: Conn, project: str, spec: RuleIn, source: str) -> Rule:
@@ -59,6 +61,8 @@ def delete_rule(conn: Conn, project: str, rule_id: int) -> bool:
 
 def replace_file_rules(conn: Conn, rules: list[tuple[str, RuleIn]]) -> list[Rule]:
     """The rules of a rules file replace those loaded from a file before (API rules stay)."""
+    # Replicas starting together each load the file: one at a time, each deleting the last's.
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_FILE_RULES_LOCK,))
     conn.execute("DELETE FROM rules WHERE source = 'file'")
     return [add_rule(conn, project, spec, "file") for project, spec in rules]
 
