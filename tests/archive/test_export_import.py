@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import runwatch
+from tests.pg import fresh_database
 from tests.servers import ServerProcess, wait_until
 from tests.test_cli import cli
 
@@ -162,3 +163,18 @@ def test_restoring_times_needs_admin_and_a_valid_body(tmp_path: Path) -> None:
             assert admin.get(f"/api/v1/runs/{run_id}").json()["started_at"] == 1001.0
     finally:
         srv.stop()
+
+
+def test_an_archive_moves_through_a_postgres_backed_server_byte_for_byte(
+    source: tuple[ServerProcess, str], tmp_path: Path
+) -> None:
+    server, run_id = source
+    original = export(server, run_id, tmp_path / "original.jsonl")
+    with fresh_database() as url:
+        target = ServerProcess(tmp_path / "target", extra_args=["--store", url]).start()
+        try:
+            import_(target, original)
+            again = export(target, run_id, tmp_path / "again.jsonl")
+        finally:
+            target.stop()
+    assert again.read_bytes() == original.read_bytes()

@@ -1,4 +1,4 @@
-"""The rule engine on a real SQLite store, driven through real commits, with a clock the test
+"""The rule engine on a real store of every backend, driven through real commits, with a clock the test
 moves (time-based conditions are checked by ``tick()``, never by sleeping)."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -17,11 +16,11 @@ from runwatch.protocol import Batch, PointRow, RunCreate, StatusIn
 from runwatch.rules.engine import RuleEngine, alerts_channel
 from runwatch.rules.spec import RuleIn
 from runwatch.rules.webhooks import WebhookSender
-from runwatch.store.base import Committed, Record
+from runwatch.store.base import Committed, Record, Store
 from runwatch.store.prepare import prepare_batch
-from runwatch.store.sqlite import SqliteStore
 from tests.rules.receiver import WebhookReceiver
 from tests.store.aio import run
+from tests.store.conftest import StoreMaker
 
 
 class Clock:
@@ -35,7 +34,7 @@ class Clock:
 
 
 class Harness:
-    def __init__(self, store: SqliteStore, engine: RuleEngine, clock: Clock, bus: MemoryBus):
+    def __init__(self, store: Store, engine: RuleEngine, clock: Clock, bus: MemoryBus):
         self.store, self.engine, self.clock, self.bus = store, engine, clock, bus
         self.seen: dict[str, int] = {}
         self._seen_changed = asyncio.Event()
@@ -78,9 +77,11 @@ class Harness:
         return list(reversed(await self.store.list_alerts(project)))
 
 
-def engine_test(tmp_path: Path, work: Callable[[Harness], Awaitable[Any]], **kw: Any) -> Any:
+def engine_test(
+    make_store: StoreMaker, work: Callable[[Harness], Awaitable[Any]], **kw: Any
+) -> Any:
     async def main() -> Any:
-        store = SqliteStore(tmp_path)
+        store = make_store()
         await store.open()
         bus = MemoryBus()
         clock = Clock()
@@ -98,7 +99,7 @@ def engine_test(tmp_path: Path, work: Callable[[Harness], Awaitable[Any]], **kw:
     return run(main())
 
 
-def test_nan_fires_once_per_episode_with_an_event_in_the_feed(tmp_path: Path) -> None:
+def test_nan_fires_once_per_episode_with_an_event_in_the_feed(make_store: StoreMaker) -> None:
     async def work(h: Harness) -> Any:
         await h.rule(name="diverged", condition={"type": "nonfinite", "key": "loss"}, cooldown=0)
         r = await h.run()
@@ -115,7 +116,7 @@ def test_nan_fires_once_per_episode_with_an_event_in_the_feed(tmp_path: Path) ->
         events = await h.store.events(r, kind="alert")
         return first, await h.alerts(), events
 
-    first, alerts, events = engine_test(tmp_path, work)
+    first, alerts, events = engine_test(make_store, work)
     assert len(first) == 1
     assert first[0].detail == {"condition": "nonfinite", "key": "loss", "step": 5, "value": "nan"}
     assert first[0].message == "loss is nan at step 5" and first[0].level == "warning"
@@ -124,7 +125,7 @@ def test_nan_fires_once_per_episode_with_an_event_in_the_feed(tmp_path: Path) ->
     assert events[0].seq == alerts[0].event_seq and events[0].payload["rule"] == "diverged"
 
 
-def test_the_cooldown_suppresses_a_new_episode_on_the_same_run(tmp_path: Path) -> None:
+def test_the_cooldown_suppresses_a_new_episode_on_the_same_run(make_store: StoreMaker) -> None:
     async def work(h: Harness) -> Any:
         await h.rule(name="nan", condition={"type": "nonfinite", "key": "x"}, cooldown=60)
         r = await h.run()
@@ -135,10 +136,10 @@ def test_the_cooldown_suppresses_a_new_episode_on_the_same_run(tmp_path: Path) -
         await h.log(r, [(4, {"x": math.nan})])  # past the cooldown: a new alert
         return await h.alerts()
 
-    assert [a.detail["step"] for a in engine_test(tmp_path, work)] == [0, 4]
+    assert [a.detail["step"] for a in engine_test(make_store, work)] == [0, 4]
 
 
-def test_a_threshold_needs_n_consecutive_points(tmp_path: Path) -> None:
+def test_a_threshold_needs_n_consecutive_points(make_store: StoreMaker) -> None:
     async def work(h: Harness) -> Any:
         cond = {"type": "threshold", "key": "loss", "op": "above", "value": 10, "points": 3}
         await h.rule(name="exploding", condition=cond, cooldown=0)
@@ -150,12 +151,12 @@ def test_a_threshold_needs_n_consecutive_points(tmp_path: Path) -> None:
         await h.log(r, [(5, {"loss": 30}), (6, {"loss": 40}), (7, {"acc": 0.05})])
         return await h.alerts()
 
-    alerts = engine_test(tmp_path, work)
+    alerts = engine_test(make_store, work)
     assert [(a.rule_name, a.detail["step"]) for a in alerts] == [("exploding", 5), ("low", 7)]
     assert alerts[0].message == "loss = 30 above 10 at step 5 (3 points in a row)"
 
 
-def test_plateau_by_steps_fires_at_the_step_the_wait_ends(tmp_path: Path) -> None:
+def test_plateau_by_steps_fires_at_the_step_the_wait_ends(make_store: StoreMaker) -> None:
     async def work(h: Harness) -> Any:
         cond = {"type": "plateau", "key": "loss", "mode": "min", "steps": 50}
         await h.rule(name="stuck", condition=cond, cooldown=0)
@@ -168,14 +169,14 @@ def test_plateau_by_steps_fires_at_the_step_the_wait_ends(tmp_path: Path) -> Non
         await h.log(r, [(200, {"loss": 0.001}), (260, {"loss": 0.002})])  # better, then flat
         return before, await h.alerts()
 
-    before, after = engine_test(tmp_path, work)
+    before, after = engine_test(make_store, work)
     assert len(before) == 1
     assert before[0].detail["step"] == 150 and before[0].detail["best_step"] == 100
     assert before[0].detail["best"] == 1 / 101
     assert [a.detail["step"] for a in after] == [150, 260]
 
 
-def test_plateau_by_max_and_min_delta_counts_only_real_improvements(tmp_path: Path) -> None:
+def test_plateau_by_max_and_min_delta_counts_only_real_improvements(make_store: StoreMaker) -> None:
     async def work(h: Harness) -> Any:
         cond = {"type": "plateau", "key": "acc", "mode": "max", "steps": 10, "min_delta": 0.05}
         await h.rule(name="acc flat", condition=cond)
@@ -186,13 +187,13 @@ def test_plateau_by_max_and_min_delta_counts_only_real_improvements(tmp_path: Pa
         await h.log(r, [(s, {"acc": 0.6}) for s in range(12, 30)])
         return mid, await h.alerts()
 
-    mid, after = engine_test(tmp_path, work)
+    mid, after = engine_test(make_store, work)
     assert mid == []
     # Bests at steps 0, 5, 10 (each > 0.05 above the last best); flat after: fires at 20.
     assert [(a.detail["best_step"], a.detail["step"]) for a in after] == [(10, 20)]
 
 
-def test_stalled_and_plateau_by_minutes_fire_on_the_clock(tmp_path: Path) -> None:
+def test_stalled_and_plateau_by_minutes_fire_on_the_clock(make_store: StoreMaker) -> None:
     async def work(h: Harness) -> Any:
         await h.rule(name="stalled", condition={"type": "stalled", "minutes": 5}, cooldown=0)
         cond = {"type": "plateau", "key": "loss", "minutes": 10}
@@ -216,12 +217,12 @@ def test_stalled_and_plateau_by_minutes_fire_on_the_clock(tmp_path: Path) -> Non
         seen.append([(a.rule_name, a.run_id) for a in await h.alerts()])
         return r, seen
 
-    r, seen = engine_test(tmp_path, work)
+    r, seen = engine_test(make_store, work)
     assert seen[:4] == [[], ["stalled"], ["stalled"], ["stalled", "slow"]]
     assert seen[4] == [("stalled", r), ("slow", r), ("stalled", r)]
 
 
-def test_status_rules_and_command_and_cancel_actions(tmp_path: Path) -> None:
+def test_status_rules_and_command_and_cancel_actions(make_store: StoreMaker) -> None:
     async def work(h: Harness) -> Any:
         await h.rule(name="failed", condition={"type": "status", "states": ["failed"]},
                      actions=[{"type": "event", "level": "error"}])  # fmt: skip
@@ -235,7 +236,7 @@ def test_status_rules_and_command_and_cancel_actions(tmp_path: Path) -> None:
         await h.log(r2, [(0, {"loss": 1.0})], status="failed")
         return await h.alerts(), await h.store.list_commands(r1), await h.store.events(r2)
 
-    alerts, commands, r2_events = engine_test(tmp_path, work)
+    alerts, commands, r2_events = engine_test(make_store, work)
     assert [(a.rule_name, a.level) for a in alerts] == [("nan", "warning"), ("failed", "error")]
     assert [(c.kind, c.payload) for c in reversed(commands)] == [
         ("lower_lr", {"factor": 0.5}),
@@ -246,7 +247,9 @@ def test_status_rules_and_command_and_cancel_actions(tmp_path: Path) -> None:
     assert [e.kind for e in r2_events][-1] == "alert" and r2_events[-1].level == "error"
 
 
-def test_a_run_rule_watches_only_its_run_and_other_projects_are_ignored(tmp_path: Path) -> None:
+def test_a_run_rule_watches_only_its_run_and_other_projects_are_ignored(
+    make_store: StoreMaker,
+) -> None:
     async def work(h: Harness) -> Any:
         r1, r2, other = await h.run(), await h.run(), await h.run("q")
         await h.rule(name="one run", condition={"type": "nonfinite", "key": "x"}, run=r1)
@@ -254,12 +257,12 @@ def test_a_run_rule_watches_only_its_run_and_other_projects_are_ignored(tmp_path
             await h.log(r, [(0, {"x": math.nan})])
         return r1, await h.alerts(), await h.alerts("q")
 
-    r1, alerts, other = engine_test(tmp_path, work)
+    r1, alerts, other = engine_test(make_store, work)
     assert [a.run_id for a in alerts] == [r1] and other == []
 
 
 def test_webhooks_are_delivered_once_and_failures_are_retried_then_visible(
-    tmp_path: Path,
+    make_store: StoreMaker,
 ) -> None:
     with WebhookReceiver(200) as good, WebhookReceiver(503) as bad:
 
@@ -272,11 +275,11 @@ def test_webhooks_are_delivered_once_and_failures_are_retried_then_visible(
 
         sender: dict[str, Any] = {}
 
-        def webhooks(store: SqliteStore, on_update: Any) -> WebhookSender:
+        def webhooks(store: Store, on_update: Any) -> WebhookSender:
             sender["s"] = WebhookSender(store, on_update, timeout=2, attempts=3, backoff=0.01)
             return sender["s"]
 
-        alerts, health = engine_test_with_sender(tmp_path, work, webhooks)
+        alerts, health = engine_test_with_sender(make_store, work, webhooks)
         assert len(good.bodies) == 1 and len(bad.bodies) == 3
     body = good.bodies[0]
     assert body["text"] == body["content"]
@@ -289,11 +292,11 @@ def test_webhooks_are_delivered_once_and_failures_are_retried_then_visible(
     assert health["webhooks_delivered"] == 1 and health["webhooks_failed"] == 1
 
 
-def engine_test_with_sender(tmp_path: Path, work: Any, make: Any) -> Any:
+def engine_test_with_sender(make_store: StoreMaker, work: Any, make: Any) -> Any:
     """Like ``engine_test`` with a webhook sender made for the engine's store and callback."""
 
     async def main() -> Any:
-        store = SqliteStore(tmp_path)
+        store = make_store()
         await store.open()
         bus, clock = MemoryBus(), Clock()
         engine = RuleEngine(store, bus, clock=clock, tick=0)
@@ -311,7 +314,7 @@ def engine_test_with_sender(tmp_path: Path, work: Any, make: Any) -> Any:
     return run(main())
 
 
-def test_records_of_alerts_on_the_bus_carry_the_alert(tmp_path: Path) -> None:
+def test_records_of_alerts_on_the_bus_carry_the_alert(make_store: StoreMaker) -> None:
     async def work(h: Harness) -> Any:
         got: list[Record] = []
         h.bus.subscribe(alerts_channel("p"), got.extend)
@@ -319,11 +322,11 @@ def test_records_of_alerts_on_the_bus_carry_the_alert(tmp_path: Path) -> None:
         await h.log(await h.run(), [(0, {"x": math.nan})])
         return [msgspec.json.decode(r.body) for r in got]
 
-    (pushed,) = engine_test(tmp_path, work)
+    (pushed,) = engine_test(make_store, work)
     assert pushed["type"] == "alert" and pushed["alert"]["rule_name"] == "nan"
 
 
-def test_a_points_record_without_columns_is_decoded_from_its_body(tmp_path: Path) -> None:
+def test_a_points_record_without_columns_is_decoded_from_its_body(make_store: StoreMaker) -> None:
     """A store that hands listeners only the journaled body (no columns) gets the same alerts."""
 
     async def work(h: Harness) -> Any:
@@ -338,7 +341,7 @@ def test_a_points_record_without_columns_is_decoded_from_its_body(tmp_path: Path
         await h.engine.evaluate([Committed(r, [Record(2, body)])])
         return await h.alerts()
 
-    alerts = engine_test(tmp_path, work)
+    alerts = engine_test(make_store, work)
     assert [(a.rule_name, a.detail["step"], a.detail["value"]) for a in alerts] == [
         ("nan", 8, "-inf"),
         ("low", 8, 0.3),

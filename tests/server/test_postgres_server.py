@@ -1,5 +1,6 @@
 """`runwatch serve --store postgresql://…`: a real server process on a real PostgreSQL database,
-fed by the SDK; tokens managed with `runwatch token … --store` (or RUNWATCH_STORE)."""
+fed by the SDK; tokens managed with `runwatch token … --store` (or RUNWATCH_STORE); the rules,
+alerts and run queue routes answered from PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import runwatch
 from tests.pg import fresh_database
-from tests.servers import ServerProcess
+from tests.queue.setup import release, running, serve_templates, status, submit
+from tests.servers import ServerProcess, wait_until
 
 
 @pytest.fixture
@@ -85,3 +88,45 @@ def test_an_unknown_store_scheme_is_one_clear_line(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("runwatch: error: unknown store mysql://")
     assert "Traceback" not in done.stderr
+
+
+def test_rules_and_alerts_routes_on_a_postgres_backed_server(pg_url: str, tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", extra_args=["--store", pg_url]).start()
+    try:
+        with server.client() as c:
+            rule = {"name": "nan", "condition": {"type": "nonfinite", "key": "loss"}}
+            created = c.post("/api/v1/projects/p/rules", json=rule)
+            assert created.status_code == 201, created.text
+            run_id = c.post("/api/v1/runs", json={"project": "p"}).json()["id"]
+            batch = {"producer": "t", "batch_seq": 1, "points": [[4, 1.0, {"loss": "nan"}]]}
+            assert c.post(f"/api/v1/runs/{run_id}/batches", json=batch).status_code == 200
+
+            def alerts() -> list[dict[str, Any]] | None:
+                got = c.get("/api/v1/projects/p/alerts").json()["alerts"]
+                return got or None
+
+            (alert,) = wait_until(alerts, what="the alert")
+            events = c.get(f"/api/v1/runs/{run_id}/events", params={"kind": "alert"}).json()
+            rules = c.get("/api/v1/projects/p/rules").json()["rules"]
+            deleted = c.delete(f"/api/v1/projects/p/rules/{created.json()['id']}")
+    finally:
+        server.stop()
+    assert alert["run_id"] == run_id and alert["detail"]["step"] == 4
+    (event,) = events["events"]
+    assert event["seq"] == alert["event_seq"] and event["payload"]["alert_id"] == alert["id"]
+    assert [r["name"] for r in rules] == ["nan"] and deleted.status_code == 200
+
+
+def test_the_run_queue_on_a_postgres_backed_server(pg_url: str, tmp_path: Path) -> None:
+    with running(serve_templates(tmp_path, "--store", pg_url)) as server, server.client() as c:
+        first, second = (submit(c, note=n) for n in ("one", "two"))
+        assert first.status_code == 201 and second.status_code == 201, second.text
+        one, two = first.json()["id"], second.json()["id"]
+        assert status(c, one, "running")["started_at"] is not None
+        assert c.get(f"/api/v1/runs/{two}").json()["status"] == "queued"  # one slot
+        release(server, one)
+        status(c, one, "succeeded")
+        status(c, two, "running")  # the slot went to the next in line
+        release(server, two)
+        status(c, two, "succeeded")
+    assert not (tmp_path / "data" / "runwatch.sqlite3").exists()  # the queue lives in PostgreSQL

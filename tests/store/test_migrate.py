@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 
@@ -25,6 +26,7 @@ from runwatch.protocol import (
     StatusIn,
     TableIn,
 )
+from runwatch.rules.spec import RuleIn
 from runwatch.store.base import Store
 from runwatch.store.postgres import PostgresStore
 from runwatch.store.prepare import prepare_batch
@@ -81,6 +83,16 @@ async def fill(store: Store) -> list[str]:
     await store.promote(b.id, "prod", None, "f" * 64, {"acc": 0.5})
     await store.add_token("hash-1", "rw_1", "ci", "write", None, None)
     await store.set_retention("q", Retention(raw_keep_days=365.0))
+    nan = {"name": "nan", "condition": {"type": "nonfinite", "key": "loss"},
+           "actions": [{"type": "webhook", "url": "http://hooks.example/x"}]}  # fmt: skip
+    rule = await store.add_rule("p", msgspec.convert(nan, RuleIn))
+    await store.replace_file_rules([("q", msgspec.convert({**nan, "actions": []}, RuleIn))])
+    alert = await store.record_alert(rule, a.id, "loss is nan", {"step": 3}, 1000.0)
+    assert alert is not None
+    await store.set_alert_action(alert.id, 0, {"state": "delivered", "attempts": 1})
+    for name in ("q1", "q2", "q3"):
+        await store.enqueue_run(RunCreate(project="q", name=name), "train", {"lr": 0.1})
+    await store.claim_queued(1)
     return [a.id, b.id]
 
 
@@ -91,6 +103,8 @@ async def answers(store: Store, run_ids: list[str]) -> dict[str, Any]:
         "promoted": await store.list_promoted(),
         "tokens": await store.list_tokens(),
         "retention": await store.get_retention("q"),
+        "rules": await store.list_rules(),
+        "alerts": await store.list_alerts("p"),
     }
     for r in run_ids:
         out[r] = [
@@ -106,6 +120,7 @@ async def answers(store: Store, run_ids: list[str]) -> dict[str, Any]:
             await store.logs(r, 0, None, 10),
             await store.artifacts(r),
             await store.list_commands(r),
+            await store.raw_points(r, "loss", 0, 5000),
         ]
     return out
 
@@ -143,13 +158,25 @@ def test_migrate_moves_everything_and_postgres_answers_the_same(
                 ids[0],
                 prepare_batch(Batch("p", 99, points=[PointRow(20_000, 9.0, {"new": 1.0})])),
             )
-            return got, token, ack
+            rule = await store.add_rule("p", msgspec.convert({"name": "new", "condition": {
+                "type": "stalled", "minutes": 5}}, RuleIn))  # fmt: skip
+            alert = await store.record_alert(rule, ids[0], "again", {}, 2000.0)
+            # The queue goes on where it was: q1 runs, so q2 starts once q1 is done.
+            running = [r for r in got["runs"] if r.status == "running" and r.project == "q"]
+            finished = prepare_batch(Batch("p", 1, status=StatusIn("succeeded", 6.0)))
+            await store.ingest(running[0].id, finished)
+            claimed = await store.claim_queued(1)
+            return got, token, ack, (rule.id, alert.id if alert else None), claimed
         finally:
             await store.close()
 
-    got, token, ack = run(after())
+    got, token, ack, new_ids, claimed = run(after())
     assert nan_safe(got) == nan_safe(expected)
     assert token.id == 2 and not ack.duplicate
+    assert new_ids == (3, 2)  # rules 1 and 2 and alert 1 were copied
+    assert claimed is not None and claimed.run.name == "q2" and claimed.params == {"lr": 0.1}
+    assert [r.name for r in expected["rules"]] == ["nan", "nan"]
+    assert expected["alerts"][0].actions[0]["state"] == "delivered"
     assert got[ids[0]][1].series["odd"].value[0] == "nan"  # NaN survived the move
 
 

@@ -1,14 +1,15 @@
-"""The run queue in the store: FIFO claims bounded by slots, cancel, and who may enqueue."""
+"""The run queue in the store, on every backend: FIFO claims bounded by slots, cancel, and who
+may enqueue."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from pathlib import Path
 
 from runwatch.protocol import Batch, RunCreate, StatusIn
 from runwatch.store.prepare import prepare_batch
-from runwatch.store.sqlite import SqliteStore
 from tests.store.aio import run
+from tests.store.conftest import StoreMaker
 
 
 def finish(state: str) -> object:
@@ -21,9 +22,9 @@ def spec(name: str) -> RunCreate:
     return RunCreate(project="q", name=name, snapshot={"template": "t"})
 
 
-def test_claims_are_fifo_bounded_by_slots_and_skip_cancelled_runs(tmp_path: Path) -> None:
+def test_claims_are_fifo_bounded_by_slots_and_skip_cancelled_runs(make_store: StoreMaker) -> None:
     async def work() -> list[object]:
-        store = SqliteStore(tmp_path)
+        store = make_store()
         await store.open()
         try:
             a, b, c = [await store.enqueue_run(spec(n), "t", {"n": n}) for n in "abc"]
@@ -47,9 +48,9 @@ def test_claims_are_fifo_bounded_by_slots_and_skip_cancelled_runs(tmp_path: Path
     ]  # fmt: skip
 
 
-def test_a_producer_cannot_queue_a_run_for_launch(tmp_path: Path) -> None:
+def test_a_producer_cannot_queue_a_run_for_launch(make_store: StoreMaker) -> None:
     async def work() -> object:
-        store = SqliteStore(tmp_path)
+        store = make_store()
         await store.open()
         try:
             # A write token creates a run that claims a template and sets itself queued.
@@ -63,12 +64,12 @@ def test_a_producer_cannot_queue_a_run_for_launch(tmp_path: Path) -> None:
     assert run(work()) is None
 
 
-def test_a_full_queue_refuses_more_naming_the_limit(tmp_path: Path) -> None:
+def test_a_full_queue_refuses_more_naming_the_limit(make_store: StoreMaker) -> None:
     from runwatch.store.base import IngestError
     from runwatch.store.sqlite import queue
 
     async def work() -> IngestError:
-        store = SqliteStore(tmp_path)
+        store = make_store()
         await store.open()
         try:
             for i in range(queue.MAX_WAITING):
@@ -83,3 +84,23 @@ def test_a_full_queue_refuses_more_naming_the_limit(tmp_path: Path) -> None:
 
     error = run(work())
     assert error.status == 422 and "max_waiting=1000" in error.message
+
+
+def test_two_replicas_claiming_at_once_share_the_slots_and_never_start_a_run_twice(
+    make_store: StoreMaker,
+) -> None:
+    async def work() -> tuple[list[str], list[str]]:
+        one, two = make_store(), make_store()
+        await one.open()
+        await two.open()
+        try:
+            queued = [(await one.enqueue_run(spec(f"r{i}"), "t", {})).id for i in range(6)]
+            claims = [s.claim_queued(3) for _ in range(4) for s in (one, two)]
+            claimed = [c.run.id for c in await asyncio.gather(*claims) if c is not None]
+            return queued, claimed
+        finally:
+            await one.close()
+            await two.close()
+
+    queued, claimed = run(work())
+    assert sorted(claimed) == sorted(queued[:3])  # the oldest three, each once

@@ -50,6 +50,27 @@ def unpack_chunk(steps: bytes, ts: bytes, values: bytes) -> Chunk:
     return Chunk(unpack("q", steps), unpack("d", ts), unpack("d", values))
 
 
+RawPoint = tuple[int, float, float | str | None]  # step, wall time, wire value
+
+
+def raw_page(
+    chunks: Iterable[tuple[int, bytes, bytes, bytes]], limit: int
+) -> tuple[list[RawPoint], int]:
+    """A page of raw points from ``(id, steps, ts, vals)`` chunk rows in ingest order: whole
+    chunks until at least ``limit`` points; returns them and the id of the last chunk read as
+    the next cursor (0 when no chunk is left). ``chunks`` is read lazily, only as far as needed.
+    """
+    points: list[RawPoint] = []
+    cursor = 0
+    for chunk_id, steps, ts, vals in chunks:
+        if len(points) >= limit:
+            return points, cursor
+        chunk = unpack_chunk(steps, ts, vals)
+        points += zip(chunk.step, chunk.ts, map(encode_value, chunk.value), strict=True)
+        cursor = chunk_id
+    return points, 0
+
+
 def select_range(
     chunks: list[Chunk], x: Literal["step", "time"], start: float, end: float
 ) -> tuple[list[float], list[float]]:

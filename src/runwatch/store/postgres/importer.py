@@ -70,6 +70,20 @@ TABLES = [
     Table("snapshots", "run_id, key, version, step, ts, reason, value"),
     Table("logs", "run_id, line, stream, ts, text"),
     Table("artifacts", "run_id, manifest, updated_at"),
+    Table(
+        "run_queue",
+        "id, run_id, template, params, queued_at, started_at",
+        "rowid, run_id, template, params, queued_at, started_at",
+        identity=True,
+        order="ORDER BY rowid",  # the tie-break of runs queued in the same instant
+    ),
+    Table("rules", "id, project, name, run_id, spec, source, created_at", identity=True),
+    Table(
+        "alerts",
+        "id, rule_id, rule_name, project, run_id, run_name, ts, level, message, detail,"
+        " event_seq, actions",
+        identity=True,
+    ),
 ]
 Progress = Callable[[str, int], None]  # (table, rows just copied)
 _READ_ROWS = 2000

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from runwatch.protocol import BatchAck
-from runwatch.store.base import Committed, IngestError, Record
+from runwatch.store.base import Committed, IngestError, PointsRecord, Record
 from runwatch.store.postgres import control, objects, records
 from runwatch.store.postgres.points import write_points
 from runwatch.store.postgres.records import Conn, entity_columns
@@ -71,7 +71,8 @@ def ingest_job(
     with conn.pipeline():
         if b.points_body is not None:
             write_points(conn, run_id, b.columns)
-            batch_records.append(Record(seq, with_seq(seq, b.points_body)))
+            # With its float columns: the rule engine reads them without decoding the body.
+            batch_records.append(PointsRecord(seq, with_seq(seq, b.points_body), b.columns))
             seq += 1
         if b.events:
             conn.cursor().executemany(

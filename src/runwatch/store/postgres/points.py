@@ -3,7 +3,9 @@ trips per batch whatever its number of keys.
 
 No cache of open chunks: another replica may have appended to a series since, so each batch
 reads its series' newest chunks (the caller holds the run's lock, so nobody else writes them
-until commit). Pyramid blocks go in with one upsert of arrays.
+until commit). Only the newest chunk (by id) is appended to, so id order stays ingest order
+(what archives read, see ``archive``) when steps go back and then forward again. Pyramid
+blocks go in with one upsert of arrays.
 """
 
 from __future__ import annotations
@@ -46,8 +48,7 @@ found AS (
     UNION ALL SELECT s.id, s.key FROM series s JOIN keys k ON k.key = s.key WHERE s.run_id = %s
 )
 SELECT f.key, f.id, c.id, c.n, c.step_max FROM found f LEFT JOIN LATERAL (
-    SELECT id, n, step_max FROM chunks WHERE series_id = f.id
-    ORDER BY step_max DESC, id DESC LIMIT 1
+    SELECT id, n, step_max FROM chunks WHERE series_id = f.id ORDER BY id DESC LIMIT 1
 ) c ON TRUE
 """
 # Past this many new chunks in a batch, COPY beats pipelined INSERTs.

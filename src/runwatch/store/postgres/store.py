@@ -34,8 +34,11 @@ from runwatch.store.base import (
 )
 from runwatch.store.factory import describe
 from runwatch.store.postgres import control, objects, queries, records, retention
+from runwatch.store.postgres.archive import PostgresArchive
 from runwatch.store.postgres.ingest import ingest_job
+from runwatch.store.postgres.queue import PostgresQueue
 from runwatch.store.postgres.records import Conn
+from runwatch.store.postgres.rules import PostgresRules
 from runwatch.store.postgres.runner import MAX_PENDING, TransactionRunner, WriteJob
 from runwatch.store.postgres.schema import migrate
 from runwatch.store.prepare import PreparedBatch
@@ -53,7 +56,7 @@ def _text(value: Any) -> str:
     return _encode(value).decode()
 
 
-class PostgresStore:
+class PostgresStore(PostgresQueue, PostgresRules, PostgresArchive):
     """Runs, series, events and the live journal in one PostgreSQL database (``url``)."""
 
     def __init__(

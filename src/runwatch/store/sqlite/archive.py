@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from runwatch.protocol import encode_value
 from runwatch.store.base import IngestError, RunInfo
-from runwatch.store.chunks import unpack_chunk
+from runwatch.store.chunks import RawPoint, raw_page
 from runwatch.store.sqlite import records
-
-RawPoint = tuple[int, float, float | str | None]
 
 
 def raw_points(
@@ -23,20 +20,16 @@ def raw_points(
     ).fetchone()
     if row is None:
         return [], 0
-    points: list[RawPoint] = []
-    cursor = 0
     # rowid order is ingest order: a chunk is only appended to, and a batch that goes back in
     # steps starts a new chunk.
-    for rowid, steps, ts, vals in conn.execute(
-        "SELECT rowid, steps, ts, vals FROM chunks WHERE series_id = ? AND rowid > ? ORDER BY rowid",
-        (row[0], after),
-    ):
-        if len(points) >= limit:
-            return points, cursor
-        chunk = unpack_chunk(steps, ts, vals)
-        points += zip(chunk.step, chunk.ts, map(encode_value, chunk.value), strict=True)
-        cursor = rowid
-    return points, 0
+    return raw_page(
+        conn.execute(
+            "SELECT rowid, steps, ts, vals FROM chunks WHERE series_id = ? AND rowid > ?"
+            " ORDER BY rowid",
+            (row[0], after),
+        ),
+        limit,
+    )
 
 
 def restore_times(

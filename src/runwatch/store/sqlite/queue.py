@@ -24,6 +24,14 @@ _encode = msgspec.json.encode
 MAX_WAITING = 1000
 
 
+def queue_full() -> IngestError:
+    """The answer to a submission past :data:`MAX_WAITING` (every backend gives the same)."""
+    return IngestError(
+        422, "limit_exceeded",
+        f"the run queue is full (max_waiting={MAX_WAITING}): cancel some or wait", "queue",
+    )  # fmt: skip
+
+
 def enqueue(
     conn: sqlite3.Connection, run_id: str, spec: RunCreate, template: str, params: dict[str, Any]
 ) -> tuple[RunInfo, Record]:
@@ -33,10 +41,7 @@ def enqueue(
         " WHERE q.started_at IS NULL AND r.status = 'queued'"
     ).fetchone()
     if waiting >= MAX_WAITING:
-        raise IngestError(
-            422, "limit_exceeded",
-            f"the run queue is full (max_waiting={MAX_WAITING}): cancel some or wait", "queue",
-        )  # fmt: skip
+        raise queue_full()
     now = time.time()
     conn.execute(
         f"INSERT INTO runs ({records.RUN_COLUMNS}) VALUES"

@@ -13,72 +13,41 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from runwatch.rules.spec import (
-    Action,
-    Alert,
-    CommandAction,
-    Condition,
-    EventAction,
-    Rule,
-    RuleIn,
-    WebhookAction,
-    mask_url,
-)
+from runwatch.rules.spec import Alert, Rule, RuleIn
 from runwatch.store.base import Committed, Record
+from runwatch.store.rule_rows import (
+    ALERT_COLUMNS,
+    ALERTS_KEEP,
+    ALERTS_LISTED,
+    RULE_COLUMNS,
+    alert_from_row,
+    alert_payload,
+    initial_outcome,
+    rule_from_row,
+    stored_spec,
+)
 from runwatch.store.sqlite import records
 
 T = TypeVar("T")
 _encode = msgspec.json.encode
-# Alerts kept per project; the oldest go first (each also lives on as an event in its run's feed).
-ALERTS_KEEP = 10_000
-ALERTS_LISTED = 1_000
-_RULE_COLUMNS = "id, project, name, run_id, spec, source, created_at"
-_ALERT_COLUMNS = (
-    "id, rule_id, rule_name, project, run_id, run_name, ts, level, message, detail, event_seq,"
-    " actions"
-)
-
-
-class _Stored(msgspec.Struct):
-    condition: Condition
-    actions: list[Action]
-    cooldown: float
-
-
-_stored = msgspec.json.Decoder(_Stored)
-
-
-def _rule(row: tuple[Any, ...]) -> Rule:
-    rid, project, name, run_id, spec, source, created_at = row
-    s = _stored.decode(spec)
-    return Rule(rid, project, name, run_id, s.condition, s.actions, s.cooldown, source, created_at)
-
-
-def _alert(row: tuple[Any, ...]) -> Alert:
-    aid, rule_id, rule_name, project, run_id, run_name, ts, level, message = row[:9]
-    decode = msgspec.json.decode
-    return Alert(
-        aid, rule_id, rule_name, project, run_id, run_name, ts, level, message,
-        decode(row[9]), row[10], decode(row[11]),
-    )  # fmt: skip
 
 
 def add_rule(conn: sqlite3.Connection, project: str, spec: RuleIn, source: str) -> Rule:
-    body = _encode(_Stored(spec.condition, spec.actions, spec.cooldown))
+    body = stored_spec(spec)
     cursor = conn.execute(
         "INSERT INTO rules (project, name, run_id, spec, source, created_at) VALUES (?,?,?,?,?,?)",
         (project, spec.name, spec.run, body, source, time.time()),
     )
-    row = conn.execute(f"SELECT {_RULE_COLUMNS} FROM rules WHERE id = ?", (cursor.lastrowid,))
-    return _rule(row.fetchone())
+    row = conn.execute(f"SELECT {RULE_COLUMNS} FROM rules WHERE id = ?", (cursor.lastrowid,))
+    return rule_from_row(row.fetchone())
 
 
 def list_rules(conn: sqlite3.Connection, project: str | None) -> list[Rule]:
     rows = conn.execute(
-        f"SELECT {_RULE_COLUMNS} FROM rules WHERE ? IS NULL OR project = ? ORDER BY id",
+        f"SELECT {RULE_COLUMNS} FROM rules WHERE ? IS NULL OR project = ? ORDER BY id",
         (project, project),
     )
-    return [_rule(r) for r in rows]
+    return [rule_from_row(r) for r in rows]
 
 
 def delete_rule(conn: sqlite3.Connection, project: str, rule_id: int) -> bool:
@@ -90,17 +59,6 @@ def replace_file_rules(conn: sqlite3.Connection, rules: list[tuple[str, RuleIn]]
     """The rules of a rules file replace those loaded from a file before (API rules stay)."""
     conn.execute("DELETE FROM rules WHERE source = 'file'")
     return [add_rule(conn, project, spec, "file") for project, spec in rules]
-
-
-def _initial_outcome(action: Action) -> dict[str, Any]:
-    kind = type(action).__struct_config__.tag
-    if isinstance(action, WebhookAction):
-        return {"type": kind, "state": "pending", "target": mask_url(action.url), "attempts": 0}
-    if isinstance(action, CommandAction):
-        return {"type": kind, "state": "pending", "kind": action.kind}
-    if isinstance(action, EventAction):
-        return {"type": kind, "state": "done", "level": action.level}
-    return {"type": kind, "state": "pending"}
 
 
 def record_alert(
@@ -121,7 +79,7 @@ def record_alert(
     ).fetchone()
     if last is not None and now - last < rule.cooldown:
         return None, []
-    outcomes = [_initial_outcome(a) for a in rule.actions]
+    outcomes = [initial_outcome(a) for a in rule.actions]
     cursor = conn.execute(
         "INSERT INTO alerts (rule_id, rule_name, project, run_id, run_name, ts, level, message,"
         " detail, event_seq, actions) VALUES (?,?,?,?,?,?,?,?,?,0,?)",
@@ -129,9 +87,7 @@ def record_alert(
          _encode(detail), _encode(outcomes)),
     )  # fmt: skip
     alert_id = int(cursor.lastrowid or 0)
-    # Message first: the feed shows a payload's fields in order, cut to one line.
-    payload = {"message": message, "rule": rule.name, **detail}
-    payload.update(rule_id=rule.id, alert_id=alert_id)
+    payload = alert_payload(rule, message, detail, alert_id)
     record = records.server_event(conn, run_id, "alert", rule.level, payload)
     conn.execute("UPDATE alerts SET event_seq = ? WHERE id = ?", (record.seq, alert_id))
     conn.execute(
@@ -153,19 +109,19 @@ def set_alert_action(
 
 
 def get_alert(conn: sqlite3.Connection, alert_id: int) -> Alert | None:
-    row = conn.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
-    return None if row is None else _alert(row)
+    row = conn.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+    return None if row is None else alert_from_row(row)
 
 
 def list_alerts(
     conn: sqlite3.Connection, project: str, run_id: str | None, limit: int
 ) -> list[Alert]:
     rows = conn.execute(
-        f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE project = ? AND (? IS NULL OR run_id = ?)"
+        f"SELECT {ALERT_COLUMNS} FROM alerts WHERE project = ? AND (? IS NULL OR run_id = ?)"
         " ORDER BY id DESC LIMIT ?",
         (project, run_id, run_id, min(limit, ALERTS_LISTED)),
     )
-    return [_alert(r) for r in rows]
+    return [alert_from_row(r) for r in rows]
 
 
 class SqliteRules:

@@ -31,6 +31,7 @@ from runwatch.store.base import (
     TokenInfo,
     replay_sql,
 )
+from runwatch.store.chunks import RawPoint
 from runwatch.store.prepare import PreparedBatch
 from runwatch.store.snapshots import EPSILON
 from runwatch.store.sqlite import archive, control, objects, queries, queue, records
@@ -310,7 +311,7 @@ class SqliteStore(SqliteRules):
 
     async def raw_points(
         self, run_id: str, key: str, after: int, limit: int
-    ) -> tuple[list[archive.RawPoint], int]:
+    ) -> tuple[list[RawPoint], int]:
         return await self._read(lambda conn: archive.raw_points(conn, run_id, key, after, limit))
 
     async def restore_times(
