@@ -30,6 +30,11 @@ def test_bad_rules_are_400_naming_the_field_and_unknowns_are_404(server: ServerP
             ({"name": "x", "condition": {"type": "stalled"}}, "$.condition"),
             ({"name": "x", "condition": {"type": "stalled", "minutes": -1}}, "$.condition.minutes"),
             ({**NAN_RULE, "actions": [{"type": "webhook", "url": "ftp://x"}]}, "$.actions[0].url"),
+            ({**NAN_RULE, "actions": [{"type": "webhook", "url": "https://[x"}]}, "$.actions[0]"),
+            (
+                {**NAN_RULE, "actions": [{"type": "webhook", "url": "https://h:99999"}]},
+                "$.actions[0]",
+            ),
             ({**NAN_RULE, "cooldown": "soon"}, "$.cooldown"),
             ({**NAN_RULE, "colour": "red"}, "$.colour"),
         ]

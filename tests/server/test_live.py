@@ -140,3 +140,23 @@ def test_runs_list_socket_sends_snapshot_then_changes(server: ServerProcess) -> 
                     assert m["type"] == "run"
                     latest[m["run"]["id"]] = m["run"]["status"]
             assert set(latest) == {existing}
+
+
+def test_a_finished_run_bigger_than_a_replay_page_streams_whole_then_closes(
+    server: ServerProcess,
+) -> None:
+    big = "x" * 50_000  # about five of these events fill one byte-capped replay page
+    with server.client() as c:
+        run_id = start_run(c)
+        for i in range(1, 5):
+            events = [{"kind": "note", "ts": time.time(), "payload": {"text": big}}] * 6
+            body = {"producer": "t", "batch_seq": i, "events": events}
+            assert c.post(f"/api/v1/runs/{run_id}/batches", json=body).status_code == 200
+        finish(c, run_id, 5)
+        last = c.get(f"/api/v1/runs/{run_id}").json()["seq"]
+        with c.stream("GET", f"/api/v1/runs/{run_id}/stream", timeout=30) as stream:
+            lines = list(stream.iter_lines())
+    seqs = [int(line[4:]) for line in lines if line.startswith("id: ")]
+    assert last >= 25  # 24 notes and the status, and the run's own records
+    assert seqs[:-1] == list(range(1, last + 1))  # in order, once each
+    assert '"type":"run.closed"' in [line for line in lines if line.startswith("data:")][-1]

@@ -87,6 +87,15 @@ class WebhookAction(_Tagged, tag="webhook"):
 
     url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/]+", max_length=2000)]
 
+    def __post_init__(self) -> None:
+        try:  # the pattern admits hosts urlsplit refuses (an unbalanced "[", a bad port)
+            parts = urlsplit(self.url)
+            host, _port = parts.hostname, parts.port
+        except ValueError as exc:
+            raise ValueError(f"the webhook url cannot be parsed: {exc}") from None
+        if not host:
+            raise ValueError("the webhook url needs a host")
+
 
 class CommandAction(_Tagged, tag="command"):
     """Send a command of ``kind`` with ``payload`` to the run's producer."""

@@ -25,7 +25,7 @@ logger = logging.getLogger("runwatch.server")
 # texts are shared only while another subscriber still holds them: a lagging subscriber's queue
 # is its own memory, so the cap is about two frames, not a backlog.
 QUEUE_MAX_ITEMS = 2048
-QUEUE_MAX_CHARS = 2 * 1024 * 1024
+QUEUE_MAX_CHARS = 1024 * 1024
 REPLAY_PAGE = 500
 # A client further behind than this many records gets a reset instead of a replay (the store
 # keeps at least this much journal: see store.sqlite.retention.JOURNAL_KEEP).
@@ -33,7 +33,7 @@ RESET_LAG = 20_000
 # A coalesced frame holds at most this many records or characters (one record at least), so
 # a connection that stops reading pins at most one such frame in memory.
 FRAME_MAX_ITEMS = 256
-FRAME_MAX_CHARS = 1024 * 1024
+FRAME_MAX_CHARS = 256 * 1024
 # Records arriving within BUSY_WINDOW of the last frame are held LINGER seconds to coalesce.
 BUSY_WINDOW = 0.02
 LINGER = 0.005
@@ -203,8 +203,8 @@ async def run_stream(
                     for chunk in frames(ready):
                         closed = closed or any(_is_final_status(t) for _, t in chunk)
                         yield chunk
-                    if not ready or len(page) < REPLAY_PAGE:
-                        break  # a hole at the start of the page, or the end of the journal
+                    if not ready:
+                        break  # a hole at the start of the page (pages end short at a byte cap)
             if closed:
                 break
             if order.waiting:
