@@ -36,6 +36,7 @@ class ServerProcess:
     port: int = 0
     token: str | None = None
     extra_args: list[str] = field(default_factory=list)
+    command: str = "serve"  # or "demo"
     url: str = ""
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
@@ -44,7 +45,7 @@ class ServerProcess:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
 
     def start(self) -> ServerProcess:
-        args = [sys.executable, "-m", "runwatch", "serve", "--port", str(self.port)]
+        args = [sys.executable, "-m", "runwatch", self.command, "--port", str(self.port)]
         args += ["--data", str(self.data_dir), *self.extra_args]
         env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
         if self.token:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import runwatch
 from runwatch.demo import produce
-from tests.servers import ServerProcess
+from tests.queue.setup import kill_launchers
+from tests.servers import ServerProcess, wait_until
 
 
 def test_the_synthetic_run_fills_every_panel(server: ServerProcess, tmp_path: Path) -> None:
@@ -24,3 +25,39 @@ def test_the_synthetic_run_fills_every_panel(server: ServerProcess, tmp_path: Pa
     assert state["snapshots"]["footprint"] >= 1
     kinds = {e["kind"] for e in state["events"]}
     assert "birth" in kinds and "status" in kinds
+
+
+def test_runwatch_demo_serves_rules_alerts_and_a_template_that_runs(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    demo = ServerProcess(data, command="demo", extra_args=["--steps", "100"])
+    try:
+        with demo.start().client() as c:
+            names = {r["name"] for r in c.get("/api/v1/projects/demo/rules").json()["rules"]}
+            assert names == {"loss diverged", "slow steps"}
+            # The seeded "lr-too-high" run diverges after the rules exist: one alert fires.
+            wait_until(
+                lambda: any(
+                    a["rule_name"] == "loss diverged"
+                    for a in c.get("/api/v1/projects/demo/alerts").json()["alerts"]
+                ),
+                60,
+                what="the divergence alert",
+            )
+            templates = c.get("/api/v1/templates").json()["templates"]
+            assert [t["name"] for t in templates] == ["synthetic"]
+            params = {"steps": 40, "seed": 3}
+            r = c.post("/api/v1/templates/synthetic/runs", json={"params": params})
+            assert r.status_code == 201, r.text
+            run_id = r.json()["id"]
+
+            def finished() -> dict | None:
+                run = c.get(f"/api/v1/runs/{run_id}").json()
+                return run if run["status"] not in ("queued", "running") else None
+
+            run = wait_until(finished, 120, what="the template's run to end")
+            assert run["status"] == "succeeded", run
+            series = c.get(f"/api/v1/runs/{run_id}/metrics", params={"keys": "train/loss"})
+            assert series.json()["series"]["train/loss"]["x"] == list(range(40))
+    finally:
+        demo.stop()
+        kill_launchers(data)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
 import math
 import random
+import sys
 import threading
 import time
+from pathlib import Path
 
 from runwatch.sdk.run import Run, init
 from runwatch.server.serve import bind, serve_socket
@@ -13,6 +18,43 @@ from runwatch.server.settings import Settings
 from runwatch.tokens import auth_configured
 
 ENTITY_EVENTS = ("birth", "merge", "split", "deprecate", "reject")
+
+# Watch rules for the Alerts page: the seeded "lr-too-high" run diverges, and the live run's
+# throughput dips every ~12 s (at most one alert a minute).
+DEMO_RULES = """\
+[[rules]]
+project = "demo"
+name = "loss diverged"
+condition = { type = "nonfinite", key = "train/loss" }
+actions = [{ type = "event", level = "error" }]
+
+[[rules]]
+project = "demo"
+name = "slow steps"
+condition = { type = "threshold", key = "perf/throughput", op = "below", value = 1680, points = 3 }
+cooldown = 60
+"""
+
+# A run template for the New-run form: this module as a worker (see ``main``).
+DEMO_TEMPLATES = """\
+[templates.synthetic]
+description = "A synthetic training run like the demo's live one"
+project = "demo"
+command = [{python}, "-m", "runwatch.demo", "--steps", "{{steps}}", "--seed", "{{seed}}"]
+
+[templates.synthetic.params.steps]
+type = "int"
+min = 10
+max = 100000
+default = 600
+help = "steps to log, 20 a second"
+
+[templates.synthetic.params.seed]
+type = "int"
+min = 0
+max = 1000
+default = 1
+"""
 
 
 def synthetic_step(step: int, rng: random.Random, total: int = 20_000) -> dict[str, float]:
@@ -127,9 +169,24 @@ def _seed_history(url: str) -> None:
         )
 
 
+def _demo_files(settings: Settings) -> Settings:
+    """Watch rules (always the demo's own file) and a run template (unless the data dir has
+    templates of its own), so the Alerts page and the New-run form have something to show."""
+    data = Path(settings.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    rules = data / "demo-rules.toml"
+    rules.write_text(DEMO_RULES)
+    templates = data / "runwatch.toml"
+    if settings.templates is None and not templates.exists():
+        # A JSON string is a valid TOML basic string: the interpreter's path, quoted.
+        templates.write_text(DEMO_TEMPLATES.format(python=json.dumps(sys.executable)))
+    return dataclasses.replace(settings, rules_file=rules)
+
+
 def run_demo(settings: Settings, steps: int) -> None:
     """Serve, and stream a synthetic run into the server until interrupted."""
     settings.check_bind(auth_configured(settings.data_dir, settings.token))
+    settings = _demo_files(settings)
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{host}:{port}"
@@ -143,3 +200,18 @@ def run_demo(settings: Settings, steps: int) -> None:
 
     threading.Thread(target=producer, name="runwatch-demo", daemon=True).start()
     serve_socket(settings, sock)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m runwatch.demo``: one synthetic run (the demo template's worker; under
+    ``runwatch launch`` it attaches to the launched run)."""
+    parser = argparse.ArgumentParser(prog="python -m runwatch.demo")
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    run = init(project="demo", name=f"synthetic-{args.seed}", config=vars(args))
+    produce(run, args.steps, rate=20.0, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()
