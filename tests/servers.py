@@ -61,9 +61,13 @@ class ServerProcess:
             match = _LISTENING.search(self.log_path.read_text()[offset:])
             return match.group(1) if match else None
 
-        self.url = wait_until(listening, 20, what="the server to listen")
-        self.port = int(self.url.rsplit(":", 1)[1])
-        wait_until(self._healthy, 20, what="/healthz")
+        try:
+            self.url = wait_until(listening, 20, what="the server to listen")
+            self.port = int(self.url.rsplit(":", 1)[1])
+            wait_until(self._healthy, 20, what="/healthz")
+        except BaseException:
+            self.kill()  # a server that never became healthy must not outlive its test
+            raise
         return self
 
     def _healthy(self) -> bool:

@@ -57,8 +57,9 @@ class Subscriber:
         # Set by an empty offer (a bus resync): records may have been missed; read the store.
         self.stale = False
 
-    def offer(self, items: list[LiveItem]) -> None:
-        """Queue items without waiting; past a cap, drop the whole queue and flag the overflow."""
+    def offer(self, items: list[LiveItem], chars: int | None = None) -> None:
+        """Queue items without waiting; past a cap, drop the whole queue and flag the overflow.
+        ``chars``: the items' total text length, when the caller counted it once for everyone."""
         if not items:
             self.stale = True
             self._ready.set()
@@ -66,7 +67,7 @@ class Subscriber:
         if self.overflowed:
             return
         self._items.extend(items)
-        self._chars += sum(len(text) for _, text in items)
+        self._chars += sum(len(text) for _, text in items) if chars is None else chars
         if len(self._items) > self._max_items or self._chars > self._max_chars:
             self._items.clear()
             self._chars = 0
@@ -116,9 +117,11 @@ class LiveHub:
 
     @staticmethod
     def _deliver(subs: set[Subscriber], records: list[Record]) -> None:
-        items = [(r.seq, r.body.decode()) for r in records]  # decoded once for every subscriber
+        # Decoded and measured once for every subscriber (a run may have thousands).
+        items = [(r.seq, r.body.decode()) for r in records]
+        chars = sum(len(text) for _, text in items)
         for sub in subs:
-            sub.offer(items)
+            sub.offer(items, chars)
 
 
 def frame_text(items: list[LiveItem]) -> str:
