@@ -157,7 +157,7 @@ def test_cancel_escalates_to_sigterm_then_sigkill(server: ServerProcess, tmp_pat
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a worker that will not stop politely
         print("started", flush=True)
         while True:
-            time.sleep(0.1)
+            time.sleep(0.1)  # the worker's idle loop
     """,
     )
     proc = launcher(server.url, tmp_path / "run", script, "--grace", "0.5")
@@ -205,7 +205,7 @@ def test_ctrl_c_on_the_launcher_reaches_the_worker_and_cancels(
         print("started", flush=True)
         try:
             while True:
-                time.sleep(0.1)
+                time.sleep(0.1)  # the worker's idle loop
         except KeyboardInterrupt:
             print("interrupted", flush=True)
     """,
@@ -230,7 +230,7 @@ def test_the_launcher_rides_out_a_server_that_is_briefly_down(tmp_path: Path) ->
         import json, os, time
         for i in range(20):
             print("tick", i, flush=True)
-            time.sleep(0.1)
+            time.sleep(0.1)  # the worker's own pace
     """,
     )
     proc = launcher(server.url, tmp_path / "run", script)

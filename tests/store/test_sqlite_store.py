@@ -14,7 +14,7 @@ from runwatch.store.sqlite import SqliteStore
 from runwatch.store.sqlite.retention import trim_journals
 from runwatch.store.sqlite.schema import SCHEMA_VERSION
 from tests.store.aio import run
-from tests.store.test_store_contract import batch
+from tests.store.test_store_contract import batch, by_step, fill_chunks
 
 
 async def with_store(tmp_path: Path, work):  # type: ignore[no-untyped-def]
@@ -48,31 +48,8 @@ def test_data_survives_reopen_and_schema_is_current(tmp_path: Path) -> None:
 
 
 def test_chunks_fill_across_batches_restarts_and_late_points(tmp_path: Path) -> None:
-    expected: list[tuple[int, float]] = []
-
-    async def first(store, _):  # type: ignore[no-untyped-def]
-        r = await store.create_run(RunCreate(project="p", id="chunky01"))
-        # 100 batches of 50 in-order points: they fill one open chunk past its 4,096 cap.
-        for b in range(100):
-            rows = [(s, {"v": float(s)}) for s in range(b * 50, b * 50 + 50)]
-            expected.extend((s, float(s)) for s, _ in rows)
-            await store.ingest(r.id, prepare_batch(batch(b + 1, rows)))
-        # A late batch whose steps fall inside what is stored already.
-        late = [(s, {"v": -float(s)}) for s in (10, 2000, 4999)]
-        expected.extend((s, -float(s)) for s, _ in late)
-        await store.ingest(r.id, prepare_batch(batch(101, late)))
-
-    async def second(store, _):  # type: ignore[no-untyped-def]
-        rows = [(s, {"v": float(s)}) for s in range(5000, 5100)]
-        expected.extend((s, float(s)) for s, _ in rows)
-        await store.ingest("chunky01", prepare_batch(batch(102, rows)))
-        full = (await store.metrics("chunky01", ["v"], None, None, 10_000, "step")).series
-        window = (await store.metrics("chunky01", ["v"], 1990, 2010, 10_000, "step")).series
-        return full["v"], window["v"]
-
-    run(with_store(tmp_path, first))
-    full, window = run(with_store(tmp_path, second))  # a reopened store finds the open chunk
-    ordered = sorted(expected, key=lambda p: p[0])  # stable: a late duplicate step comes after
+    expected, full, window, _ = fill_chunks(lambda **options: SqliteStore(tmp_path, **options))
+    ordered = by_step(expected)
     assert list(zip(full.x, full.value, strict=True)) == ordered
     assert list(zip(window.x, window.value, strict=True)) == [
         p for p in ordered if 1990 <= p[0] <= 2010

@@ -252,12 +252,14 @@ def test_client_chosen_run_id_is_idempotent(make_store: StoreMaker) -> None:
     assert err.status == 409
 
 
-def test_chunks_fill_across_batches_restarts_and_late_points(make_store: StoreMaker) -> None:
+def fill_chunks(make: StoreMaker) -> tuple[list[tuple[int, float]], Any, Any, Any]:
+    """100 batches of 50 in-order points (past one chunk's 4,096 cap), a late batch inside
+    them, then, after a reopen, 100 more: the points in ingest order, and what the store
+    answers (the full series, the window 1990-2010, the last 5)."""
     expected: list[tuple[int, float]] = []
 
     async def first(store, _):  # type: ignore[no-untyped-def]
         r = await store.create_run(RunCreate(project="p", id="chunky01"))
-        # 100 batches of 50 in-order points: they fill one open chunk past its 4,096 cap.
         for b in range(100):
             rows = [(s, {"v": float(s)}) for s in range(b * 50, b * 50 + 50)]
             expected.extend((s, float(s)) for s, _ in rows)
@@ -276,9 +278,19 @@ def test_chunks_fill_across_batches_restarts_and_late_points(make_store: StoreMa
         tail = await store.tails("chunky01", ["v"], 5)
         return full["v"], window["v"], tail["v"]
 
-    run(with_store(make_store, first))
-    full, window, tail = run(with_store(make_store, second))  # reopened: finds the open chunk
-    ordered = sorted(expected, key=lambda p: p[0])  # stable: a late duplicate step comes after
+    run(with_store(make, first))
+    full, window, tail = run(with_store(make, second))  # reopened: finds the open chunk
+    return expected, full, window, tail
+
+
+def by_step(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Points as a range query answers them: by step; a late duplicate step after the first."""
+    return sorted(points, key=lambda p: p[0])
+
+
+def test_chunks_fill_across_batches_restarts_and_late_points(make_store: StoreMaker) -> None:
+    expected, full, window, tail = fill_chunks(make_store)
+    ordered = by_step(expected)
     assert list(zip(full.x, full.value, strict=True)) == ordered
     assert list(zip(window.x, window.value, strict=True)) == [
         p for p in ordered if 1990 <= p[0] <= 2010
