@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,27 +232,31 @@ def cpu_percent(before: dict[str, float], after: dict[str, float], wall: float) 
 
 
 class RawWebSocket(asyncio.Protocol):
-    """A lean WebSocket client: hand-written handshake and frame parser, no compression offered.
+    """A lean WebSocket client: hand-written handshake and frame parser.
 
     Server frames are unmasked; pings get a (masked, all-zero key) pong. Subclasses implement
     :meth:`on_message` with each complete text message and its arrival time (``time.time()``,
-    taken once per read).
+    taken once per read). A handshake made with ``deflate=True`` offers permessage-deflate as a
+    browser does; when the server accepts, compressed messages are inflated here.
     """
 
     def __init__(self, request: bytes) -> None:
         self.request = request
         self.buf = bytearray()
         self.partial = b""
+        self.compressed = False  # the message being assembled has RSV1 set
+        self.inflater: Any = None  # a zlib decompressobj once permessage-deflate is agreed
         self.upgraded = False
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
 
     @staticmethod
-    def handshake(host: str, port: int, path: str) -> bytes:
+    def handshake(host: str, port: int, path: str, deflate: bool = False) -> bytes:
+        offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
         return (
             f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
+            f"Sec-WebSocket-Version: 13\r\n{offer if deflate else ''}\r\n"
         ).encode()
 
     def on_message(self, payload: bytes, now: float) -> None:
@@ -298,6 +303,8 @@ class RawWebSocket(asyncio.Protocol):
             self.ready.set_exception(ConnectionError(bytes(self.buf[:80]).decode(errors="replace")))
             self.transport.close()
             return False
+        if b"permessage-deflate" in self.buf[:end].lower():
+            self.inflater = zlib.decompressobj(-15)
         del self.buf[: end + 4]
         self.upgraded = True
         self.ready.set_result(None)
@@ -311,9 +318,14 @@ class RawWebSocket(asyncio.Protocol):
         elif opcode == 0x8:
             self.transport.close()
         elif opcode in (0x0, 0x1):
+            if opcode == 0x1:
+                self.compressed = bool(b0 & 0x40)
             self.partial = self.partial + payload if opcode == 0 else payload
             if fin:
-                self.on_message(self.partial, now)
+                message = self.partial
+                if self.compressed:
+                    message = self.inflater.decompress(message + b"\x00\x00\xff\xff")
+                self.on_message(message, now)
                 self.partial = b""
 
     def close(self) -> None:

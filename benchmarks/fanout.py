@@ -3,15 +3,16 @@
 Run from the repo root (about 3 minutes with the defaults)::
 
     .venv/bin/python benchmarks/fanout.py [--viewers 1000] [--rate 10] [--seconds 20]
-                                          [--burst-rate 200] [--burst-seconds 3] [--rounds 2]
+                                          [--burst-rate 200] [--burst-seconds 3] [--rounds 2] [--plain]
 
 Servers: a real ``runwatch serve`` on 127.0.0.1, and the baseline, a minimal FastAPI app defined
 here (same uvicorn) whose POST handler encodes each message once and queues it for one loop that
 does ``for ws in clients: await ws.send_text(msg)`` (yielding once per round: without it, a
 non-empty queue never yields and its POSTs starve). For each, a separate viewer process
 (``fanout_viewers.py``) opens ``--viewers`` WebSockets to ``/api/v1/runs/{run}/live`` with a lean
-asyncio client (raw frames, no compression offered, one ``msgspec`` decode per frame, so that the
-client is not what is measured; its CPU is reported). This process then posts batches of 10 points to
+asyncio client (raw frames, one ``msgspec`` decode per frame, so that the client is not what is
+measured; its CPU is reported). Like a browser, each viewer offers permessage-deflate (both
+servers accept it: uvicorn's default); ``--plain`` offers none. This process then posts batches of 10 points to
 ``/api/v1/runs/{run}/batches`` (every point's ``ts`` is its send wall time; up to 32 POSTs in
 flight, on an absolute schedule) in two phases:
 
@@ -167,8 +168,8 @@ def measure(name: str, url: str, run_id: str, first_seq: int, pid: int, args: An
     sizes = [round(r * s) for r, s, _ in phases]
     live = f"/api/v1/runs/{run_id}/live?since={first_seq - 1}"
     viewers = Path(__file__).with_name("fanout_viewers.py")
-    cmd = [sys.executable, str(viewers), url, live, str(args.viewers), str(first_seq),
-           str(POINTS_PER_BATCH)]  # fmt: skip
+    cmd = [sys.executable, str(viewers), *([] if args.plain else ["--deflate"]), url, live,
+           str(args.viewers), str(first_seq), str(POINTS_PER_BATCH)]  # fmt: skip
     proc = subprocess.Popen([*cmd, *map(str, sizes)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True)  # fmt: skip
     assert proc.stdin is not None
@@ -243,7 +244,9 @@ def least_disturbed(rounds: list[Result]) -> list[Result]:
 
 
 def report(results: dict[str, list[Result]], args: Any) -> None:
-    print(f"\n{args.viewers:,} viewers, {POINTS_PER_BATCH} points/batch · {common.machine_line()}")
+    kind = "plain" if args.plain else "permessage-deflate offered"
+    print(f"\n{args.viewers:,} viewers ({kind}), {POINTS_PER_BATCH} points/batch · "
+          f"{common.machine_line()}")  # fmt: skip
     header = ["phase / server", "batches/s", "ack p99", "delivered/expected", "frames", "rec/frame",
               "sends/s", "p50 ms", "p99 ms", "max ms", "late", "CPU server", "client", "others",
               "µs/send"]  # fmt: skip
@@ -295,6 +298,8 @@ def main() -> None:
     parser.add_argument("--burst-rate", type=float, default=200.0)
     parser.add_argument("--burst-seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per server")
+    parser.add_argument("--plain", action="store_true",
+                        help="viewers offer no permessage-deflate (browsers do offer it)")  # fmt: skip
     parser.add_argument("--serve-baseline", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_baseline:

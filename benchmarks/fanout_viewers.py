@@ -2,9 +2,11 @@
 
 Started by ``fanout.py`` (not meant to be run by hand)::
 
-    python benchmarks/fanout_viewers.py URL PATH VIEWERS FIRST_SEQ POINTS_PER_BATCH PHASE_SIZE...
+    python benchmarks/fanout_viewers.py [--deflate] URL PATH VIEWERS FIRST_SEQ POINTS_PER_BATCH
+                                        PHASE_SIZE...
 
-Connects VIEWERS lean WebSocket clients (``common.RawWebSocket``) to URL + PATH, prints
+Connects VIEWERS lean WebSocket clients (``common.RawWebSocket``; ``--deflate``: offering
+permessage-deflate as browsers do) to URL + PATH, prints
 ``READY <seconds>``; then for each phase (PHASE_SIZE batches; batch ``i`` carries metric ``v`` at
 steps ``i * POINTS_PER_BATCH ...``) prints ``DONE <i>`` once every viewer has every batch of the
 phase, or when ``CUT <i>`` is read on stdin; last prints ``RESULT <json>``: per phase, records
@@ -136,10 +138,10 @@ class Viewer(common.RawWebSocket):
 
 
 async def connect_all(
-    url: str, path: str, count: int, first: int, phases: list[Phase], per_batch: int
+    url: str, path: str, count: int, first: int, phases: list[Phase], per_batch: int, deflate: bool
 ) -> list[Viewer]:
     host, port = url.split("//", 1)[1].rsplit(":", 1)
-    request = Viewer.handshake(host, int(port), path)
+    request = Viewer.handshake(host, int(port), path, deflate)
     loop = asyncio.get_running_loop()
     viewers: list[Viewer] = []
     for start in range(0, count, 100):  # 100 handshakes at a time
@@ -152,7 +154,7 @@ async def connect_all(
 
 
 async def viewer_main(
-    url: str, path: str, count: int, first: int, per_batch: int, sizes: list[int]
+    url: str, path: str, count: int, first: int, per_batch: int, sizes: list[int], deflate: bool
 ) -> None:
     """Connect, say READY; per phase, say DONE when complete or when told CUT; print results."""
     common.raise_nofile()
@@ -161,7 +163,7 @@ async def viewer_main(
         phases.append(Phase(start, start + size - 1, count))
         start += size
     t0 = time.perf_counter()
-    viewers = await connect_all(url, path, count, first, phases, per_batch)
+    viewers = await connect_all(url, path, count, first, phases, per_batch, deflate)
     print(f"READY {time.perf_counter() - t0:.2f}", flush=True)
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[str] = asyncio.Queue()
@@ -197,9 +199,11 @@ def _read_stdin(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str]) -> N
 
 
 def main() -> None:
-    url, path, count, first, per_batch, *sizes = sys.argv[1:]
+    args = sys.argv[1:]
+    deflate = args[0] == "--deflate"
+    url, path, count, first, per_batch, *sizes = args[1:] if deflate else args
     sizes_ = [int(s) for s in sizes]
-    asyncio.run(viewer_main(url, path, int(count), int(first), int(per_batch), sizes_))
+    asyncio.run(viewer_main(url, path, int(count), int(first), int(per_batch), sizes_, deflate))
 
 
 if __name__ == "__main__":

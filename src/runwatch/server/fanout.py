@@ -1,8 +1,11 @@
 """Fan-out of live records to this replica's connections: bounded queues, encode once, no waiting.
 
-A record arrives from the bus once; it is decoded to text once and appended to each subscriber's
-bounded queue without awaiting anything, so one slow connection never delays another. Each
-connection drains its queue on its own task, sending everything queued as one coalesced frame.
+A record arrives from the bus once and is decoded to text once. Per channel, records are
+gathered and flushed together: the first after a quiet spell at once, then at most one flush per
+FRAME_INTERVAL, so a busy run's viewers get one coalesced frame per interval, not one per record.
+A flush writes one shared frame (see ``wire``) straight to every connection that is caught up
+and keeping up; every other subscriber gets the records appended to its bounded queue, which its
+own task drains (replaying from the store when needed). Nothing awaits a slow connection.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from runwatch.bus.base import Bus, Unsubscribe, run_channel
 from runwatch.protocol import FINAL_STATUSES
 from runwatch.server.reorder import LiveItem as LiveItem  # re-exported: runs_feed uses it
 from runwatch.server.reorder import SeqOrder
+from runwatch.server.wire import Frame, FrameWriter
 from runwatch.store.base import Record, Store
 
 logger = logging.getLogger("runwatch.server")
@@ -34,9 +38,15 @@ RESET_LAG = 20_000
 # a connection that stops reading pins at most one such frame in memory.
 FRAME_MAX_ITEMS = 256
 FRAME_MAX_CHARS = 256 * 1024
-# Records arriving within BUSY_WINDOW of the last frame are held LINGER seconds to coalesce.
-BUSY_WINDOW = 0.02
-LINGER = 0.005
+# A channel flushes at most once per FRAME_INTERVAL, or less often when a flush takes longer
+# than 1/FLUSH_SHARE of the interval (many viewers): fan-out then gets at most that share of the
+# loop, and ingest the rest.
+FRAME_INTERVAL = 0.02
+FLUSH_SHARE = 4
+# A shared frame goes straight to a connection only while its unsent bytes stay under this (the
+# transport also pauses writers at its own high-water mark); past it the connection falls back to
+# its bounded queue.
+DIRECT_MAX_BUFFERED = 256 * 1024
 # Records past a hole (another replica's commit not yet heard) are held; every REORDER_WAIT the
 # store is read again to fill it. A hole the store itself still shows after HOLE_TIMEOUT is
 # skipped (logged): a lost seq must not freeze every viewer of the run.
@@ -45,9 +55,18 @@ HOLE_TIMEOUT = 10.0
 
 
 class Subscriber:
-    """One connection's bounded queue of live items."""
+    """One connection's bounded queue of live items, and its direct writer when it has one.
 
-    def __init__(self, max_items: int = QUEUE_MAX_ITEMS, max_chars: int = QUEUE_MAX_CHARS) -> None:
+    While ``direct`` (set by the connection's task when it is caught up and idle), a channel flush
+    whose records start at ``next_seq`` writes them straight to the socket and advances
+    ``next_seq``; any offer to the queue ends that until the task is idle again."""
+
+    def __init__(
+        self,
+        max_items: int = QUEUE_MAX_ITEMS,
+        max_chars: int = QUEUE_MAX_CHARS,
+        writer: FrameWriter | None = None,
+    ) -> None:
         self._items: deque[LiveItem] = deque()
         self._chars = 0
         self._max_items = max_items
@@ -56,10 +75,14 @@ class Subscriber:
         self.overflowed = False
         # Set by an empty offer (a bus resync): records may have been missed; read the store.
         self.stale = False
+        self.writer = writer
+        self.direct = False
+        self.next_seq = 0
 
     def offer(self, items: list[LiveItem], chars: int | None = None) -> None:
         """Queue items without waiting; past a cap, drop the whole queue and flag the overflow.
         ``chars``: the items' total text length, when the caller counted it once for everyone."""
+        self.direct = False  # the task must send what is queued before anything newer
         if not items:
             self.stale = True
             self._ready.set()
@@ -87,41 +110,119 @@ class Subscriber:
     def wake(self) -> None:
         self._ready.set()
 
+    def go_direct(self, next_seq: int) -> None:
+        """Let flushes starting at ``next_seq`` go straight to the socket (the queue is empty)."""
+        if self.writer is not None:
+            self.next_seq, self.direct = next_seq, True
+
+    def stop_direct(self) -> int:
+        """End direct writes; the last seq they sent (0 if none could have)."""
+        self.direct = False
+        return self.next_seq - 1
+
+    def takes(self, first: int) -> bool:
+        """Whether a shared frame starting at seq ``first`` may be written to the socket now."""
+        return (
+            self.direct
+            and self.next_seq == first
+            and self.writer is not None
+            and self.writer.writable(DIRECT_MAX_BUFFERED)
+        )
+
+
+class _Channel:
+    """A channel's subscribers, its bus subscription, and the records awaiting the next flush."""
+
+    __slots__ = ("chars", "flushed_at", "interval", "pending", "subs", "timer", "unsubscribe")
+
+    def __init__(self) -> None:
+        self.subs: set[Subscriber] = set()
+        self.unsubscribe: Unsubscribe = lambda: None
+        self.pending: list[LiveItem] = []
+        self.chars = 0
+        self.timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        self.flushed_at = -1e9
+        self.interval = FRAME_INTERVAL
+
 
 class LiveHub:
     """Per channel, the local subscribers and one bus subscription shared by all of them."""
 
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
-        self._channels: dict[str, tuple[set[Subscriber], Unsubscribe]] = {}
+        self._channels: dict[str, _Channel] = {}
 
     def subscribe(self, channel: str, subscriber: Subscriber) -> None:
         entry = self._channels.get(channel)
         if entry is None:
-            subs: set[Subscriber] = set()
-            unsubscribe = self._bus.subscribe(channel, lambda recs: self._deliver(subs, recs))
-            self._channels[channel] = entry = (subs, unsubscribe)
-        entry[0].add(subscriber)
+            entry = self._channels[channel] = _Channel()
+            entry.unsubscribe = self._bus.subscribe(
+                channel, lambda recs: self._deliver(entry, recs)
+            )
+        entry.subs.add(subscriber)
 
     def unsubscribe(self, channel: str, subscriber: Subscriber) -> None:
         entry = self._channels.get(channel)
         if entry is None:
             return
-        entry[0].discard(subscriber)
-        if not entry[0]:
-            entry[1]()
+        entry.subs.discard(subscriber)
+        if not entry.subs:
+            entry.unsubscribe()
+            if entry.timer is not None:
+                entry.timer.cancel()
             del self._channels[channel]
 
     def subscriber_count(self) -> int:
-        return sum(len(subs) for subs, _ in self._channels.values())
+        return sum(len(entry.subs) for entry in self._channels.values())
+
+    def _deliver(self, channel: _Channel, records: list[Record]) -> None:
+        if not records:  # a bus resync: what is pending goes first, then everyone re-reads
+            self._flush(channel)
+            for sub in channel.subs:
+                sub.offer([])
+            return
+        items = [(r.seq, r.body.decode()) for r in records]  # decoded once for every subscriber
+        channel.pending += items
+        channel.chars += sum(len(text) for _, text in items)
+        if channel.timer is None:
+            loop = asyncio.get_running_loop()
+            wait = channel.flushed_at + channel.interval - loop.time()
+            channel.timer = (
+                loop.call_later(wait, self._flush, channel)
+                if wait > 0
+                else loop.call_soon(self._flush, channel)
+            )
 
     @staticmethod
-    def _deliver(subs: set[Subscriber], records: list[Record]) -> None:
-        # Decoded and measured once for every subscriber (a run may have thousands).
-        items = [(r.seq, r.body.decode()) for r in records]
-        chars = sum(len(text) for _, text in items)
-        for sub in subs:
-            sub.offer(items, chars)
+    def _flush(channel: _Channel) -> None:
+        if channel.timer is not None:
+            channel.timer.cancel()
+            channel.timer = None
+        items, chars = channel.pending, channel.chars
+        channel.pending, channel.chars = [], 0
+        if not items:
+            return
+        loop = asyncio.get_running_loop()
+        started = channel.flushed_at = loop.time()
+        first, last = items[0][0], items[-1][0]
+        # Shared frames carry only an in-order run of seqs; the end of a run goes through each
+        # connection's task, which closes the stream after it.
+        shareable = all(seq == first + i for i, (seq, _) in enumerate(items)) and not any(
+            _is_final_status(text) for _, text in items
+        )
+        shared: list[Frame] = []
+        for sub in channel.subs:
+            if shareable and sub.takes(first):
+                if not shared:
+                    shared = [Frame(frame_text(chunk)) for chunk in frames(items)]
+                writer = sub.writer
+                assert writer is not None
+                for frame in shared:
+                    writer.write(frame)
+                sub.next_seq = last + 1
+            else:
+                sub.offer(items, chars)
+        channel.interval = max(FRAME_INTERVAL, FLUSH_SHARE * (loop.time() - started))
 
 
 def frame_text(items: list[LiveItem]) -> str:
@@ -158,15 +259,22 @@ def _is_final_status(text: str) -> bool:
 
 
 async def run_stream(
-    store: Store, hub: LiveHub, run_id: str, since: int, reset_lag: int = RESET_LAG
+    store: Store,
+    hub: LiveHub,
+    run_id: str,
+    since: int,
+    reset_lag: int = RESET_LAG,
+    writer: FrameWriter | None = None,
 ) -> AsyncGenerator[list[LiveItem], None]:
     """Every record of a run with seq > ``since``: replay from the store, then live, gap-free.
 
     Subscribes before replaying so nothing committed in between is missed; sends each seq once
     and in order (records from several replicas may arrive out of order: see ``SeqOrder``);
     fills any hole, a dropped queue or a bus resync from the store. Ends after ``run.closed``.
+    With a ``writer``, live records that need none of this are written by the hub's flushes
+    while this generator waits (the caller must send what it yields through the same writer).
     """
-    sub = Subscriber()
+    sub = Subscriber(writer=writer)
     loop = asyncio.get_running_loop()
     channel = run_channel(run_id)
     hub.subscribe(channel, sub)
@@ -223,12 +331,9 @@ async def run_stream(
                     read_store = True
                 continue
             hole_at = None
-            sent_at = loop.time()
+            sub.go_direct(order.last + 1)
             await sub.wait()
-            if loop.time() - sent_at < BUSY_WINDOW:
-                # A busy stream: wait a moment so one frame carries several records (one
-                # send per viewer per LINGER instead of per record); a quiet one pays nothing.
-                await asyncio.sleep(LINGER)
+            order.skip_to(sub.stop_direct())  # what the hub wrote meanwhile is sent
         yield [_control(order.last, "run.closed")]
     finally:
         hub.unsubscribe(channel, sub)

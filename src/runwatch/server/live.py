@@ -15,6 +15,7 @@ from starlette.websockets import WebSocketDisconnect
 from runwatch.server.api import READ, run_or_404
 from runwatch.server.auth import WS_FORBIDDEN, WS_UNAUTHORIZED, Principal
 from runwatch.server.fanout import Subscriber, frame_text, run_stream
+from runwatch.server.wire import Frame, frame_writer
 
 router = APIRouter(prefix="/api/v1")
 WS_RUN_NOT_FOUND = 4404
@@ -69,11 +70,18 @@ async def run_live(websocket: WebSocket, run_id: str, since: int = 0) -> None:
         await websocket.close(code=WS_RUN_NOT_FOUND, reason=f"no run with id {run_id!r}")
         return
 
+    # Under ``runwatch serve`` every data frame goes through the writer, shared with the hub.
+    writer = frame_writer(websocket.scope)
+
     async def send_all() -> None:
-        stream = run_stream(store, hub, run_id, max(since, 0), websocket.app.state.reset_lag)
+        lag = websocket.app.state.reset_lag
+        stream = run_stream(store, hub, run_id, max(since, 0), lag, writer)
         async with contextlib.aclosing(stream):
             async for items in stream:
-                await websocket.send_text(frame_text(items))
+                if writer is not None:
+                    await writer.send(Frame(frame_text(items)))
+                else:
+                    await websocket.send_text(frame_text(items))
         await websocket.close(code=1000, reason="run closed")
 
     await _until_disconnect(websocket, send_all)

@@ -10,6 +10,7 @@ import uvicorn
 
 from runwatch.server.app import create_app
 from runwatch.server.settings import Settings
+from runwatch.server.wire import FrameProtocol
 from runwatch.store.factory import describe
 from runwatch.tokens import auth_configured
 
@@ -44,6 +45,7 @@ def serve_socket(settings: Settings, sock: socket.socket) -> None:
     config = uvicorn.Config(
         create_app(settings),
         log_level="warning",
+        ws=FrameProtocol,  # live frames encoded once for all viewers (see server.wire)
         ws_max_size=16 * 1024 * 1024,
         timeout_graceful_shutdown=3,
     )
