@@ -13,8 +13,8 @@ non-empty queue never yields and its POSTs starve). For each, a separate viewer 
 asyncio client (raw frames, one ``msgspec`` decode per frame, so that the client is not what is
 measured; its CPU is reported). Like a browser, each viewer offers permessage-deflate (both
 servers accept it: uvicorn's default); ``--plain`` offers none. This process then posts
-batches of 10 points to ``/api/v1/runs/{run}/batches`` (every point's ``ts`` is its send wall time; up to 32 POSTs in
-flight, on an absolute schedule) in two phases:
+batches of 10 points to ``/api/v1/runs/{run}/batches`` (every point's ``ts`` is its send wall
+time; up to 32 POSTs in flight, on an absolute schedule) in two phases:
 
 * steady: ``--rate`` batches/s for ``--seconds`` s (the issue's 10 batches/s);
 * burst: ``--burst-rate`` batches/s for ``--burst-seconds`` s, more than either server can push
