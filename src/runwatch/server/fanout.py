@@ -40,8 +40,10 @@ FRAME_MAX_ITEMS = 256
 FRAME_MAX_CHARS = 256 * 1024
 # A channel flushes at most once per FRAME_INTERVAL, or less often when a flush takes longer
 # than 1/FLUSH_SHARE of the interval (many viewers): fan-out then gets at most that share of the
-# loop, and ingest the rest.
+# loop, and ingest the rest; never less often than FRAME_INTERVAL_MAX. Records awaiting a flush
+# past QUEUE_MAX_CHARS are flushed at once.
 FRAME_INTERVAL = 0.02
+FRAME_INTERVAL_MAX = 0.25
 FLUSH_SHARE = 4
 # A shared frame goes straight to a connection only while its unsent bytes stay under this (the
 # transport also pauses writers at its own high-water mark); past it the connection falls back to
@@ -184,7 +186,9 @@ class LiveHub:
         items = [(r.seq, r.body.decode()) for r in records]  # decoded once for every subscriber
         channel.pending += items
         channel.chars += sum(len(text) for _, text in items)
-        if channel.timer is None:
+        if channel.chars > QUEUE_MAX_CHARS:
+            self._flush(channel)
+        elif channel.timer is None:
             loop = asyncio.get_running_loop()
             wait = channel.flushed_at + channel.interval - loop.time()
             channel.timer = (
@@ -222,7 +226,8 @@ class LiveHub:
                 sub.next_seq = last + 1
             else:
                 sub.offer(items, chars)
-        channel.interval = max(FRAME_INTERVAL, FLUSH_SHARE * (loop.time() - started))
+        cost = loop.time() - started
+        channel.interval = min(FRAME_INTERVAL_MAX, max(FRAME_INTERVAL, FLUSH_SHARE * cost))
 
 
 def frame_text(items: list[LiveItem]) -> str:
