@@ -95,6 +95,7 @@ class FrameWriter:
             not p.disconnected
             and not p.close_sent
             and p.writable.is_set()
+            and not p.transport.is_closing()  # closed but not yet told: a write would raise
             and p.transport.get_write_buffer_size() <= max_buffered
         )
 
@@ -106,7 +107,7 @@ class FrameWriter:
         """Write once the transport accepts more, as ``send_text`` does."""
         p = self._protocol
         await p.writable.wait()
-        if p.disconnected or p.close_sent:
+        if p.disconnected or p.close_sent or p.transport.is_closing():
             raise WebSocketDisconnect(1006)
         self.write(frame)
 
