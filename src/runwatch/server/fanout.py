@@ -118,7 +118,7 @@ class Subscriber:
             self.next_seq, self.direct = next_seq, True
 
     def stop_direct(self) -> int:
-        """End direct writes; the last seq they sent (0 if none could have)."""
+        """End direct writes; the last seq they sent (below any real seq if there is no writer)."""
         self.direct = False
         return self.next_seq - 1
 
@@ -336,6 +336,9 @@ async def run_stream(
                     read_store = True
                 continue
             hole_at = None
+            # Let go of this pass's texts (up to a replay page): while the hub writes straight
+            # to the socket, this may wait for as long as the run lives.
+            arrived, ready, chunk, page = [], [], [], []
             sub.go_direct(order.last + 1)
             await sub.wait()
             order.skip_to(sub.stop_direct())  # what the hub wrote meanwhile is sent

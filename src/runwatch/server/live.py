@@ -14,7 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from runwatch.server.api import READ, run_or_404
 from runwatch.server.auth import WS_FORBIDDEN, WS_UNAUTHORIZED, Principal
-from runwatch.server.fanout import Subscriber, frame_text, run_stream
+from runwatch.server.fanout import LiveItem, Subscriber, frame_text, run_stream
 from runwatch.server.wire import Frame, frame_writer
 
 router = APIRouter(prefix="/api/v1")
@@ -73,15 +73,19 @@ async def run_live(websocket: WebSocket, run_id: str, since: int = 0) -> None:
     # Under ``runwatch serve`` every data frame goes through the writer, shared with the hub.
     writer = frame_writer(websocket.scope)
 
+    async def send(items: list[LiveItem]) -> None:
+        if writer is not None:
+            await writer.send(Frame(frame_text(items)))
+        else:
+            await websocket.send_text(frame_text(items))
+
     async def send_all() -> None:
         lag = websocket.app.state.reset_lag
         stream = run_stream(store, hub, run_id, max(since, 0), lag, writer)
         async with contextlib.aclosing(stream):
             async for items in stream:
-                if writer is not None:
-                    await writer.send(Frame(frame_text(items)))
-                else:
-                    await websocket.send_text(frame_text(items))
+                await send(items)
+                del items  # the stream may now wait for hours (direct writes): hold no texts
         await websocket.close(code=1000, reason="run closed")
 
     await _until_disconnect(websocket, send_all)
