@@ -64,14 +64,10 @@ def encode_frame(payload: bytes, window_bits: int) -> bytes:
 
 
 def deflate_window(extensions: list[Any]) -> int:
-    """The window our messages may use under the agreed extensions; 0: send them plain.
-
-    zlib cannot write raw deflate with an 8-bit window (it uses 9), so a client that asked for
-    8 bits gets plain frames, which are always valid."""
+    """The window our messages may use under the agreed extensions; 0: send them plain."""
     for extension in extensions:
         if isinstance(extension, PerMessageDeflate):
-            bits = extension.local_max_window_bits or 15
-            return bits if bits >= 9 else 0
+            return int(extension.local_max_window_bits)  # 9..15: websockets refuses 8
     return 0
 
 
