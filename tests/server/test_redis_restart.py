@@ -49,8 +49,11 @@ def test_viewers_and_long_polls_miss_nothing_across_a_redis_restart(
             while len(seen) < 11:
                 seen += [m["seq"] for m in messages(ws.recv(timeout=10))]
 
+            assert c.get("/healthz").json()["status"] == "ok"
             redis.kill()
             wait_until(lambda: bus_health(c)["connected"] is False, what="the bus to notice")
+            degraded = c.get("/healthz")  # still serving: a balancer must keep it
+            assert (degraded.status_code, degraded.json()["status"]) == (200, "degraded")
             for i in range(11, 21):  # acknowledged after commit, Redis or not
                 post_points(c, run_id, i, i)
             commands: dict[str, object] = {}
@@ -73,6 +76,7 @@ def test_viewers_and_long_polls_miss_nothing_across_a_redis_restart(
             assert sent.status_code == 201
             redis.start()
             wait_until(lambda: bus_health(c)["connected"] is True, what="the bus to reconnect")
+            assert c.get("/healthz").json()["status"] == "ok"
             for i in range(21, 31):
                 post_points(c, run_id, i, i)
             poller.join(30)

@@ -220,12 +220,15 @@ def create_app(
 
     @app.get("/healthz", tags=["health"])
     async def healthz(request: Request) -> Response:
-        """Liveness, with the store's and the bus's status."""
+        """Liveness, with the store's and the bus's status. ``degraded`` (still 200: the replica
+        ingests and serves; a load balancer must not drop every replica when Redis is down):
+        the bus is reconnecting, so other replicas' records reach this one's viewers late."""
+        bus_health = bus.health()
         body = {
-            "status": "ok",
+            "status": "degraded" if bus_health.get("connected") is False else "ok",
             "version": __version__,
             "store": await store.health(),
-            "bus": bus.health(),
+            "bus": bus_health,
             "subscribers": hub.subscriber_count(),
             "rules": app.state.rules.health(),
         }
