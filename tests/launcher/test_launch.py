@@ -13,6 +13,8 @@ import httpx
 
 from tests.servers import ServerProcess, wait_until
 
+REPO = Path(__file__).resolve().parents[2]  # workers import tests.servers.wait_until from it
+
 
 def launcher(server_url: str, run_dir: Path, script: Path, *options: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
@@ -119,14 +121,22 @@ def test_a_failing_worker_reports_its_exit_code_and_last_stderr_lines(
 def test_a_heartbeat_sidecar_becomes_metrics(server: ServerProcess, tmp_path: Path) -> None:
     script = worker(
         tmp_path,
-        """
-        import json, os, time
+        f"""
+        import json, os, sys
+        import httpx
+        sys.path.insert(0, {str(REPO)!r})
+        from tests.servers import wait_until
         path = os.path.join(os.environ["RUNWATCH_RUN_DIR"], "heartbeat.json")
+        metrics = os.environ["RUNWATCH_URL"] + "/api/v1/runs/" + os.environ["RUNWATCH_RUN_ID"]
+        def shown():
+            reply = httpx.get(metrics + "/metrics", params={{"keys": "heartbeat/progress"}})
+            return reply.json()["series"].get("heartbeat/progress", {{}}).get("value") or [None]
         for step in range(1, 6):
             with open(path + ".tmp", "w") as f:
-                json.dump({"step": step, "progress": step / 5}, f)
+                json.dump({{"step": step, "progress": step / 5}}, f)
             os.replace(path + ".tmp", path)
-            time.sleep(0.6)  # a worker's own pace
+            # The next write once the launcher has reported this one (it reads the latest only).
+            wait_until(lambda: shown()[-1] == step / 5, 30, what=f"heartbeat {{step}}")
     """,
     )
     proc = launcher(server.url, tmp_path / "run", script)
@@ -153,11 +163,11 @@ def test_cancel_escalates_to_sigterm_then_sigkill(server: ServerProcess, tmp_pat
     script = worker(
         tmp_path,
         """
-        import signal, time
+        import signal
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a worker that will not stop politely
         print("started", flush=True)
         while True:
-            time.sleep(0.1)  # the worker's idle loop
+            signal.pause()  # only SIGKILL ends it
     """,
     )
     proc = launcher(server.url, tmp_path / "run", script, "--grace", "0.5")
@@ -201,11 +211,11 @@ def test_ctrl_c_on_the_launcher_reaches_the_worker_and_cancels(
     script = worker(
         tmp_path,
         """
-        import time
+        import signal
         print("started", flush=True)
         try:
             while True:
-                time.sleep(0.1)  # the worker's idle loop
+                signal.pause()  # until the launcher passes Ctrl-C on
         except KeyboardInterrupt:
             print("interrupted", flush=True)
     """,
@@ -224,21 +234,28 @@ def test_ctrl_c_on_the_launcher_reaches_the_worker_and_cancels(
 def test_the_launcher_rides_out_a_server_that_is_briefly_down(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data").start()
     server.stop()
+    go = tmp_path / "server-is-back"
     script = worker(
         tmp_path,
-        """
-        import json, os, time
-        for i in range(20):
+        f"""
+        import pathlib, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from tests.servers import wait_until
+        for i in range(10):
             print("tick", i, flush=True)
-            time.sleep(0.1)  # the worker's own pace
+        wait_until(pathlib.Path({str(go)!r}).exists, 60, what="the server to be back")
+        for i in range(10, 20):
+            print("tick", i, flush=True)
     """,
     )
     proc = launcher(server.url, tmp_path / "run", script)
     try:
+        stdout = tmp_path / "run" / "stdout.log"
         wait_until(
-            lambda: (tmp_path / "run" / "stdout.log").exists(), 20, what="the worker to start"
+            lambda: stdout.exists() and "tick 9" in stdout.read_text(), 20, what="logs while down"
         )
         server.start()
+        go.touch()
         proc.communicate(timeout=90)
         with server.client() as c:
             run = finished(c, only_run(c)["id"])

@@ -8,8 +8,6 @@ nothing is lost or duplicated.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,30 +81,25 @@ def test_a_viewer_on_b_sees_everything_logged_to_a_and_survives_a_killed_by_fail
         loss = chart(page, "loss")
         expect(loss).to_have_attribute("data-points", "100")
 
-        stop = threading.Event()
-        logged = [100]
+        logged = 100
 
-        def produce() -> None:  # keeps logging through the kill: a training loop does not stop
-            while not stop.is_set():
-                run.log({"loss": float(logged[0])}, step=logged[0])
-                logged[0] += 1
-                time.sleep(0.01)  # a training step's pace (load shaping, not synchronisation)
+        def log_to(end: int) -> None:  # a training loop: log() returns at once, come what may
+            nonlocal logged
+            for step in range(logged, end):
+                run.log({"loss": float(step)}, step=step)
+            logged = end
 
         def shown() -> int:
             return int(loss.get_attribute("data-points") or 0)
 
-        producer = threading.Thread(target=produce)
-        producer.start()
-        try:
-            wait_until(lambda: shown() >= KILL_AT, timeout=60, what=f"{KILL_AT} points on B")
-            a.kill()  # SIGKILL: what A acknowledged is in PostgreSQL; the rest is retried on B
-            at_kill = logged[0]
-            # Points logged after the kill reach B's page live, through B alone.
-            wait_until(lambda: shown() >= at_kill + 50, timeout=60, what="points after the kill")
-        finally:
-            stop.set()
-            producer.join(10)
-        steps = logged[0]
+        log_to(KILL_AT)
+        wait_until(lambda: shown() >= KILL_AT, timeout=60, what=f"{KILL_AT} points on B")
+        log_to(KILL_AT + 25)  # queued or in flight to A when it dies
+        a.kill()  # SIGKILL: what A acknowledged is in PostgreSQL; the rest is retried on B
+        log_to(KILL_AT + 75)
+        # Points logged after the kill reach B's page live, through B alone.
+        wait_until(lambda: shown() >= logged, timeout=60, what="points after the kill")
+        steps = logged
         run.finish(timeout=60)
 
         expect(loss).to_have_attribute("data-points", str(steps), timeout=60_000)
