@@ -6,33 +6,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.bus.conftest import redis_answers, redis_url
-from tests.conftest import missing
-from tests.pg import fresh_database
 from tests.servers import ServerProcess, wait_until
-
-
-@pytest.fixture
-def replicas(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    if not redis_answers():
-        missing("Redis on 127.0.0.1:6379")
-    with fresh_database() as pg_url:
-        shared = ["--store", pg_url, "--bus", redis_url()]
-        a = ServerProcess(tmp_path / "a", extra_args=shared).start()
-        b = ServerProcess(tmp_path / "b", extra_args=shared).start()
-        try:
-            yield a, b
-        finally:
-            a.stop()
-            b.stop()
 
 
 def ws(server: ServerProcess, path: str) -> ClientConnection:

@@ -19,10 +19,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.bus.conftest import redis_answers, redis_url
 from tests.conftest import missing
 from tests.e2e.charts import chart, inspect
-from tests.pg import fresh_database
 from tests.servers import ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -84,23 +82,18 @@ class Nginx:
 
 
 @pytest.fixture
-def proxied(tmp_path: Path) -> Iterator[tuple[Nginx, ServerProcess, ServerProcess]]:
+def proxied(
+    replicas: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> Iterator[tuple[Nginx, ServerProcess, ServerProcess]]:
     if not Path(NGINX).exists():
         missing("nginx (Debian package nginx-light; `make test` installs it)")
-    if not redis_answers():
-        missing("Redis on 127.0.0.1:6379")
-    with fresh_database() as pg_url:
-        shared = ["--store", pg_url, "--bus", redis_url()]
-        a = ServerProcess(tmp_path / "a", extra_args=shared).start()
-        b = ServerProcess(tmp_path / "b", extra_args=shared).start()
-        (tmp_path / "nginx").mkdir()
-        proxy = Nginx(tmp_path / "nginx", [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"])
-        try:
-            yield proxy, a, b
-        finally:
-            proxy.stop()
-            a.stop()
-            b.stop()
+    a, b = replicas
+    (tmp_path / "nginx").mkdir()
+    proxy = Nginx(tmp_path / "nginx", [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"])
+    try:
+        yield proxy, a, b
+    finally:
+        proxy.stop()
 
 
 def post(api: httpx.Client, run_id: str, body: dict[str, Any]) -> None:

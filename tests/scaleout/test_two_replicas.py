@@ -8,7 +8,6 @@ nothing is lost or duplicated.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +16,11 @@ import pytest
 from playwright.sync_api import Page, WebSocket, expect
 
 import runwatch
-from tests.bus.conftest import redis_answers, redis_url
-from tests.conftest import missing
 from tests.e2e.charts import chart, inspect
-from tests.pg import fresh_database
 from tests.servers import ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
 KILL_AT = 150  # points B has shown when A is killed
-
-
-@pytest.fixture
-def replicas(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    """Replicas A and B: one PostgreSQL database, one Redis channel prefix, two ports."""
-    if not redis_answers():
-        missing("Redis on 127.0.0.1:6379")
-    with fresh_database() as pg_url:
-        shared = ["--store", pg_url, "--bus", redis_url()]
-        a = ServerProcess(tmp_path / "a", extra_args=shared).start()
-        b = ServerProcess(tmp_path / "b", extra_args=shared).start()
-        try:
-            yield a, b
-        finally:
-            a.stop()
-            b.stop()
 
 
 def record_run_socket(page: Page) -> list[dict[str, Any]]:

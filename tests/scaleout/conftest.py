@@ -1,0 +1,29 @@
+"""Two replicas sharing one fresh PostgreSQL database and the Redis bus."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.bus.conftest import redis_answers, redis_url
+from tests.conftest import missing
+from tests.pg import fresh_database
+from tests.servers import ServerProcess
+
+
+@pytest.fixture
+def replicas(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Replicas A and B: one PostgreSQL database, one Redis channel prefix, two ports."""
+    if not redis_answers():
+        missing("Redis on 127.0.0.1:6379")
+    with fresh_database() as pg_url:
+        shared = ["--store", pg_url, "--bus", redis_url()]
+        a = ServerProcess(tmp_path / "a", extra_args=shared).start()
+        b = ServerProcess(tmp_path / "b", extra_args=shared).start()
+        try:
+            yield a, b
+        finally:
+            a.stop()
+            b.stop()
