@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,3 +99,28 @@ class ServerProcess:
     def client(self) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+
+
+def subscribers(server: ServerProcess) -> int:
+    """Live subscribers the server holds (sockets, SSE streams, long-polls, its own feeds)."""
+    with server.client() as c:
+        return int(c.get("/healthz").json()["subscribers"])
+
+
+def waiting_long_poll(
+    server: ServerProcess, run_id: str, wait: float
+) -> tuple[threading.Thread, dict]:
+    """A producer's long-poll for its next command, returned once the server holds it waiting
+    (then only the bus can bring it a command). The thread fills the dict with the reply."""
+    reply: dict = {}
+
+    def long_poll() -> None:
+        with server.client() as c:
+            params = {"after": 0, "wait": wait}
+            reply.update(c.get(f"/api/v1/runs/{run_id}/commands/next", params=params).json())
+
+    before = subscribers(server)
+    poller = threading.Thread(target=long_poll)
+    poller.start()
+    wait_until(lambda: subscribers(server) > before, what="the long-poll to wait")
+    return poller, reply

@@ -16,7 +16,7 @@ from websockets.sync.client import connect
 from tests.bus.conftest import redis_answers, redis_url
 from tests.conftest import missing
 from tests.server.test_live import finish, messages, post_points, start_run, ws_url
-from tests.servers import ServerProcess, wait_until
+from tests.servers import ServerProcess, waiting_long_poll
 
 
 @pytest.fixture
@@ -68,23 +68,7 @@ def test_the_runs_list_and_commands_ride_the_redis_bus(redis_server: ServerProce
         with connect(ws_url(redis_server, "/api/v1/live?project=live")) as ws:
             (snapshot,) = messages(ws.recv(timeout=10))
             assert [r["id"] for r in snapshot["runs"]] == [run_id]
-            result: dict[str, object] = {}
-
-            def long_poll() -> None:  # the producer waiting for a command
-                with redis_server.client() as pc:
-                    params = {"after": 0, "wait": 20}
-                    result.update(
-                        pc.get(f"/api/v1/runs/{run_id}/commands/next", params=params).json()
-                    )
-
-            subscribers = c.get("/healthz").json()["subscribers"]
-            poller = threading.Thread(target=long_poll)
-            poller.start()
-            # Send only once the producer waits: then only the bus can bring it the command.
-            wait_until(
-                lambda: c.get("/healthz").json()["subscribers"] > subscribers,
-                what="the long-poll to wait",
-            )
+            poller, result = waiting_long_poll(redis_server, run_id, wait=20)
             sent = c.post(f"/api/v1/runs/{run_id}/commands", json={"kind": "lr", "payload": {}})
             assert sent.status_code == 201, sent.text
             poller.join(15)

@@ -6,7 +6,6 @@ Redis here is a private ``redis-server`` on its own port (the shared one is neve
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from websockets.sync.client import connect
 
 from tests.bus.conftest import PrivateRedis, redis_url
 from tests.server.test_live import finish, messages, post_points, start_run, ws_url
-from tests.servers import ServerProcess, wait_until
+from tests.servers import ServerProcess, wait_until, waiting_long_poll
 
 
 @pytest.fixture
@@ -56,22 +55,7 @@ def test_viewers_and_long_polls_miss_nothing_across_a_redis_restart(
             assert (degraded.status_code, degraded.json()["status"]) == (200, "degraded")
             for i in range(11, 21):  # acknowledged after commit, Redis or not
                 post_points(c, run_id, i, i)
-            commands: dict[str, object] = {}
-
-            def long_poll() -> None:
-                with server.client() as pc:
-                    params = {"after": 0, "wait": 25}
-                    reply = pc.get(f"/api/v1/runs/{run_id}/commands/next", params=params)
-                    commands.update(reply.json())
-
-            waiting = c.get("/healthz").json()["subscribers"]
-            poller = threading.Thread(target=long_poll)
-            poller.start()
-            # Send only once the producer waits: then only the bus can bring it the command.
-            wait_until(
-                lambda: c.get("/healthz").json()["subscribers"] > waiting,
-                what="the long-poll to wait",
-            )
+            poller, commands = waiting_long_poll(server, run_id, wait=25)
             sent = c.post(f"/api/v1/runs/{run_id}/commands", json={"kind": "lr", "payload": {}})
             assert sent.status_code == 201
             redis.start()

@@ -25,7 +25,7 @@ from runwatch.server.app import create_app
 from runwatch.server.serve import bind
 from runwatch.server.settings import Settings
 from runwatch.server.wire import DEFLATE_MIN, Frame, encode_frame
-from tests.servers import ServerProcess, wait_until
+from tests.servers import ServerProcess, subscribers, wait_until
 
 
 def parse_frames(data: bytes, inflater: PerMessageDeflate | None) -> list[WsFrame]:
@@ -157,7 +157,7 @@ def test_a_served_viewer_offering_deflate_gets_self_contained_compressed_frames(
         run_id = c.post("/api/v1/runs", json={"project": "wire"}).json()["id"]
     host, port = server.url.split("//", 1)[1].rsplit(":", 1)
     path = f"/api/v1/runs/{run_id}/live?since=0"
-    before = _subscribers(server)
+    before = subscribers(server)
     results: dict[bool, list[tuple[bool, bytes]]] = {}
     readers = [
         threading.Thread(
@@ -167,7 +167,7 @@ def test_a_served_viewer_offering_deflate_gets_self_contained_compressed_frames(
     ]
     for reader in readers:
         reader.start()
-    wait_until(lambda: _subscribers(server) >= before + 2, what="both viewers subscribed")
+    wait_until(lambda: subscribers(server) >= before + 2, what="both viewers subscribed")
     log_wide_batches(server, run_id, 20)
     for reader in readers:
         reader.join(30)
@@ -187,11 +187,6 @@ def test_a_served_viewer_offering_deflate_gets_self_contained_compressed_frames(
     seqs_plain = [m["seq"] for _, data in plain for m in _messages(data)]
     assert seqs_deflated[: len(seqs_plain)] == seqs_plain[: len(seqs_deflated)]
     assert seqs_deflated == list(range(seqs_deflated[0], seqs_deflated[0] + len(seqs_deflated)))
-
-
-def _subscribers(server: ServerProcess) -> int:
-    with server.client() as c:
-        return int(c.get("/healthz").json()["subscribers"])
 
 
 def _messages(data: bytes) -> list[dict[str, Any]]:
