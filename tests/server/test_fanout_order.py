@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
@@ -74,16 +75,31 @@ async def _collect(store: SqliteStore, hub: LiveHub, run_id: str, out: list[int]
             out += [seq for seq, text in chunk if '"type":"run.closed"' not in text]
 
 
+@contextlib.asynccontextmanager
+async def _watched_run(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[SqliteStore, MemoryBus, str, list[int], asyncio.Task[None]]]:
+    """A run in a real SQLite store and one viewer collecting its seqs, past its first record."""
+    store, bus = SqliteStore(tmp_path), MemoryBus()
+    await store.open()
+    viewer: asyncio.Task[None] | None = None
+    try:
+        run_id = (await store.create_run(RunCreate(project="p"))).id
+        seen: list[int] = []
+        viewer = asyncio.create_task(_collect(store, LiveHub(bus), run_id, seen))
+        await until(lambda: seen == [1], what="the first record (running) replayed")
+        yield store, bus, run_id, seen, viewer
+    finally:
+        if viewer is not None:
+            viewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await viewer
+        await store.close()
+
+
 def test_shuffled_and_lost_publishes_still_reach_viewers_in_order(tmp_path: Path) -> None:
     async def scenario() -> tuple[list[int], int]:
-        store, bus = SqliteStore(tmp_path), MemoryBus()
-        await store.open()
-        hub = LiveHub(bus)
-        try:
-            run_id = (await store.create_run(RunCreate(project="p"))).id
-            seen: list[int] = []
-            viewer = asyncio.create_task(_collect(store, hub, run_id, seen))
-            await until(lambda: seen == [1], what="the first record (running) replayed")
+        async with _watched_run(tmp_path) as (store, bus, run_id, seen, viewer):
             rng = random.Random(7)
             for first in range(1, 400, 20):
                 committed = await _ingest(store, run_id, first, 20)
@@ -99,8 +115,6 @@ def test_shuffled_and_lost_publishes_still_reach_viewers_in_order(tmp_path: Path
             bus.publish(run_channel(run_id), final)
             await asyncio.wait_for(viewer, 20)
             return seen, final[0].seq
-        finally:
-            await store.close()
 
     seen, last = run(scenario())
     assert seen == list(range(1, last + 1))
@@ -110,14 +124,7 @@ def test_a_record_heard_before_the_one_before_it_is_committed_waits_for_it(
     tmp_path: Path,
 ) -> None:
     async def scenario() -> list[int]:
-        store, bus = SqliteStore(tmp_path), MemoryBus()
-        await store.open()
-        hub = LiveHub(bus)
-        try:
-            run_id = (await store.create_run(RunCreate(project="p"))).id
-            seen: list[int] = []
-            viewer = asyncio.create_task(_collect(store, hub, run_id, seen))
-            await until(lambda: seen == [1], what="the first record replayed")
+        async with _watched_run(tmp_path) as (store, bus, run_id, seen, viewer):
             # Another replica committed seq 3 and published it; seq 2's commit is still running.
             early = Record(3, b'{"seq":3,"type":"points","early":true}')
             bus.publish(run_channel(run_id), [early])
@@ -129,33 +136,19 @@ def test_a_record_heard_before_the_one_before_it_is_committed_waits_for_it(
             bus.publish(run_channel(run_id), final)  # seqs 2 and 3 are never published here
             await asyncio.wait_for(viewer, 20)
             return seen
-        finally:
-            await store.close()
 
     assert run(scenario()) == [1, 2, 3, 4]
 
 
 def test_a_resync_makes_viewers_read_what_the_bus_never_carried(tmp_path: Path) -> None:
     async def scenario() -> tuple[list[int], list[int]]:
-        store, bus = SqliteStore(tmp_path), MemoryBus()
-        await store.open()
-        hub = LiveHub(bus)
-        try:
-            run_id = (await store.create_run(RunCreate(project="p"))).id
-            seen: list[int] = []
-            viewer = asyncio.create_task(_collect(store, hub, run_id, seen))
-            await until(lambda: seen == [1], what="the first record replayed")
+        async with _watched_run(tmp_path) as (store, bus, run_id, seen, _viewer):
             await _ingest(store, run_id, 1, 5)  # committed, never published (Redis was down)
             await asyncio.sleep(0.1)  # the viewer has no reason to look yet
             before = list(seen)
             bus.publish(run_channel(run_id), [])  # the bus says: you may have missed something
             await until(lambda: len(seen) == 6, what="the records read back from the store")
-            viewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await viewer
             return before, seen
-        finally:
-            await store.close()
 
     before, seen = run(scenario())
     assert before == [1]
