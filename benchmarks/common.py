@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
@@ -229,6 +230,23 @@ def cpu_percent(before: dict[str, float], after: dict[str, float], wall: float) 
     used = {k: 100.0 * (after[k] - before[k]) / wall for k in before}
     used["others"] = used.pop("machine") - sum(used.values())
     return used
+
+
+class LiveColumns(msgspec.Struct):
+    """What the benchmarks read of one key's columns in a live ``points`` message."""
+
+    step: list[int]
+    ts: list[float]
+
+
+class LiveMessage(msgspec.Struct):
+    seq: int
+    type: str
+    points: dict[str, LiveColumns] | None = None
+
+
+# One live frame: a message, or a JSON array of them (coalesced).
+decode_live = msgspec.json.Decoder(LiveMessage | list[LiveMessage]).decode
 
 
 class RawWebSocket(asyncio.Protocol):

@@ -29,24 +29,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
-import msgspec
 
 LATE_MS = 100.0
 Result = dict[str, Any]
-
-
-class Columns(msgspec.Struct):
-    step: list[int]
-    ts: list[float]
-
-
-class Message(msgspec.Struct):
-    seq: int
-    type: str
-    points: dict[str, Columns] | None = None
-
-
-_decode = msgspec.json.Decoder(Message | list[Message]).decode
 
 
 class Phase:
@@ -103,7 +88,7 @@ class Viewer(common.RawWebSocket):
         self.counts = [0] * len(phases)
 
     def on_message(self, payload: bytes, now: float) -> None:
-        decoded = _decode(payload)
+        decoded = common.decode_live(payload)
         messages = decoded if isinstance(decoded, list) else [decoded]
         counted: set[int] = set()
         for m in messages:
@@ -118,7 +103,7 @@ class Viewer(common.RawWebSocket):
             if m.type == "points" and m.points and "v" in m.points:
                 self._points(m.points["v"], now, counted)
 
-    def _points(self, col: Columns, now: float, counted: set[int]) -> None:
+    def _points(self, col: common.LiveColumns, now: float, counted: set[int]) -> None:
         batch = col.step[0] // self.per_batch
         i = next((i for i, p in enumerate(self.phases) if p.first <= batch <= p.last), None)
         if i is None:

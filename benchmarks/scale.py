@@ -53,17 +53,6 @@ REDIS = "redis://127.0.0.1:6379/0"
 JSON = {"content-type": "application/json"}
 
 
-class Columns(msgspec.Struct):
-    ts: list[float]
-
-
-class Message(msgspec.Struct):
-    seq: int
-    type: str
-    points: dict[str, Columns] | None = None
-
-
-_decode = msgspec.json.Decoder(Message | list[Message]).decode
 _encode = msgspec.json.encode
 
 
@@ -144,7 +133,7 @@ class Viewer(common.RawWebSocket):
         self.latency: list[float] = []
 
     def on_message(self, payload: bytes, now: float) -> None:
-        data = _decode(payload)
+        data = common.decode_live(payload)
         for m in data if isinstance(data, list) else [data]:
             if m.type in ("reset", "run.closed"):
                 continue
