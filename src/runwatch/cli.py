@@ -352,10 +352,25 @@ def _when(ts: float | None) -> str:
     return "" if ts is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
+# What the `server` extra brings: a command that needs one of them says how to install it.
+_SERVER_MODULES = frozenset(
+    {"fastapi", "starlette", "uvicorn", "uplot", "psycopg", "psycopg_pool", "redis"}
+)
+
+
 def main() -> None:
     """Entry point: one line per error, a traceback only with --debug."""
     try:
         app()
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in _SERVER_MODULES or _state["debug"]:
+            raise
+        print(
+            f"runwatch: error: this command needs the server extra ({exc.name} is not installed):"
+            " pip install 'runwatch[server]'",
+            file=sys.stderr,
+        )
+        sys.exit(1)
     except (ValueError, OSError, RuntimeError) as exc:  # SyncError is a RuntimeError
         if _state["debug"] or os.environ.get("RUNWATCH_DEBUG"):
             raise
