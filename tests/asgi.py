@@ -60,7 +60,9 @@ class _RequestsAdapter(requests.adapters.BaseAdapter):
         self._client = client
         self._build = requests.adapters.HTTPAdapter().build_response
 
-    def send(self, request: requests.PreparedRequest, *args: object, **kwargs: object) -> requests.Response:  # type: ignore[override]
+    def send(
+        self, request: requests.PreparedRequest, *args: object, **kwargs: object
+    ) -> requests.Response:
         body = request.body.encode() if isinstance(request.body, str) else request.body
         got = self._client.request(
             request.method or "GET", request.url or "", headers=dict(request.headers), content=body

@@ -111,7 +111,9 @@ def templates_in_process(tmp_path: Path, **settings: object) -> Iterator[InProce
     """The app with the templates file, in this process; whatever it launched is killed after."""
     data = tmp_path / "data"
     try:
-        with serve_in_process(settings_for(data, templates=ops_templates(tmp_path), **settings)) as s:
+        with serve_in_process(
+            settings_for(data, templates=ops_templates(tmp_path), **settings)
+        ) as s:
             yield s
     finally:
         kill_launchers(data)

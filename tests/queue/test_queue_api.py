@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.asgi import InProcessServer
 from tests.queue.setup import (
     release,
     running,
@@ -17,7 +18,6 @@ from tests.queue.setup import (
     templates_in_process,
     worker_argv,
 )
-from tests.asgi import InProcessServer
 from tests.servers import wait_until
 
 

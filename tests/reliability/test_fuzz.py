@@ -38,9 +38,7 @@ def test_no_input_from_the_openapi_schema_makes_a_5xx(fuzzed: InProcessServer) -
         )
         @given(case=operation.as_strategy())
         def check(case) -> None:  # type: ignore[no-untyped-def]
-            case.call_and_validate(
-                base_url=BASE_URL, session=session, checks=[not_a_server_error]
-            )
+            case.call_and_validate(base_url=BASE_URL, session=session, checks=[not_a_server_error])
 
         check()
     session.close()

@@ -214,9 +214,7 @@ def test_no_input_to_the_rules_and_alerts_routes_makes_a_5xx(app_server: InProce
         )
         @given(case=operation.as_strategy())
         def check(case) -> None:  # type: ignore[no-untyped-def]
-            case.call_and_validate(
-                base_url=BASE_URL, session=session, checks=[not_a_server_error]
-            )
+            case.call_and_validate(base_url=BASE_URL, session=session, checks=[not_a_server_error])
 
         check()
     session.close()

@@ -1,4 +1,5 @@
-"""The HTTP API, served in process (tests.asgi): create, list, ingest, query, and clear errors for bad input."""
+"""The HTTP API (the app in process, tests.asgi): create, list, ingest, query, and clear errors
+for bad input."""
 
 from __future__ import annotations
 

@@ -90,23 +90,23 @@ def test_an_unknown_store_scheme_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_rules_and_alerts_routes_on_a_postgres_backed_server(pg_url: str, tmp_path: Path) -> None:
-    with serve_in_process(settings_for(tmp_path / "data", store_url=pg_url)) as server:
-        with server.client() as c:
-            rule = {"name": "nan", "condition": {"type": "nonfinite", "key": "loss"}}
-            created = c.post("/api/v1/projects/p/rules", json=rule)
-            assert created.status_code == 201, created.text
-            run_id = c.post("/api/v1/runs", json={"project": "p"}).json()["id"]
-            batch = {"producer": "t", "batch_seq": 1, "points": [[4, 1.0, {"loss": "nan"}]]}
-            assert c.post(f"/api/v1/runs/{run_id}/batches", json=batch).status_code == 200
+    settings = settings_for(tmp_path / "data", store_url=pg_url)
+    with serve_in_process(settings) as server, server.client() as c:
+        rule = {"name": "nan", "condition": {"type": "nonfinite", "key": "loss"}}
+        created = c.post("/api/v1/projects/p/rules", json=rule)
+        assert created.status_code == 201, created.text
+        run_id = c.post("/api/v1/runs", json={"project": "p"}).json()["id"]
+        batch = {"producer": "t", "batch_seq": 1, "points": [[4, 1.0, {"loss": "nan"}]]}
+        assert c.post(f"/api/v1/runs/{run_id}/batches", json=batch).status_code == 200
 
-            def alerts() -> list[dict[str, Any]] | None:
-                got = c.get("/api/v1/projects/p/alerts").json()["alerts"]
-                return got or None
+        def alerts() -> list[dict[str, Any]] | None:
+            got = c.get("/api/v1/projects/p/alerts").json()["alerts"]
+            return got or None
 
-            (alert,) = wait_until(alerts, what="the alert")
-            events = c.get(f"/api/v1/runs/{run_id}/events", params={"kind": "alert"}).json()
-            rules = c.get("/api/v1/projects/p/rules").json()["rules"]
-            deleted = c.delete(f"/api/v1/projects/p/rules/{created.json()['id']}")
+        (alert,) = wait_until(alerts, what="the alert")
+        events = c.get(f"/api/v1/runs/{run_id}/events", params={"kind": "alert"}).json()
+        rules = c.get("/api/v1/projects/p/rules").json()["rules"]
+        deleted = c.delete(f"/api/v1/projects/p/rules/{created.json()['id']}")
     assert alert["run_id"] == run_id and alert["detail"]["step"] == 4
     (event,) = events["events"]
     assert event["seq"] == alert["event_seq"] and event["payload"]["alert_id"] == alert["id"]
