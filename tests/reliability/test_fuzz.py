@@ -26,22 +26,26 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer
 def test_no_input_from_the_openapi_schema_makes_a_5xx(fuzzed: InProcessServer) -> None:
     with fuzzed.client() as c:
         api = schemathesis.openapi.from_dict(c.get("/openapi.json").json())
-    session = fuzzed.requests_session()
     operations = [result.ok() for result in api.get_all_operations()]
     assert len(operations) > 20
-    for operation in operations:
-        if operation.path.endswith("/tensorboard"):
-            continue  # starts processes; covered by its own test
+    with fuzzed.requests_session() as session:
+        for operation in operations:
+            if operation.path.endswith("/tensorboard"):
+                continue  # starts processes; covered by its own test
 
-        @settings(
-            max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None
-        )
-        @given(case=operation.as_strategy())
-        def check(case) -> None:  # type: ignore[no-untyped-def]
-            case.call_and_validate(base_url=BASE_URL, session=session, checks=[not_a_server_error])
+            @settings(
+                max_examples=15,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                database=None,
+            )
+            @given(case=operation.as_strategy())
+            def check(case) -> None:  # type: ignore[no-untyped-def]
+                case.call_and_validate(
+                    base_url=BASE_URL, session=session, checks=[not_a_server_error]
+                )
 
-        check()
-    session.close()
+            check()
 
 
 values = st.one_of(

@@ -200,24 +200,28 @@ def test_no_input_to_the_rules_and_alerts_routes_makes_a_5xx(app_server: InProce
 
     with app_server.client() as c:
         api = schemathesis.openapi.from_dict(c.get("/openapi.json").json())
-    session = app_server.requests_session()
     operations = [
         r.ok()
         for r in api.get_all_operations()
         if "/rules" in r.ok().path or "/alerts" in r.ok().path
     ]
     assert len(operations) == 4
-    for operation in operations:
+    with app_server.requests_session() as session:
+        for operation in operations:
 
-        @settings(
-            max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None
-        )
-        @given(case=operation.as_strategy())
-        def check(case) -> None:  # type: ignore[no-untyped-def]
-            case.call_and_validate(base_url=BASE_URL, session=session, checks=[not_a_server_error])
+            @settings(
+                max_examples=60,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                database=None,
+            )
+            @given(case=operation.as_strategy())
+            def check(case) -> None:  # type: ignore[no-untyped-def]
+                case.call_and_validate(
+                    base_url=BASE_URL, session=session, checks=[not_a_server_error]
+                )
 
-        check()
-    session.close()
+            check()
     with app_server.client() as c:  # whatever was stored is still readable
         assert c.get("/api/v1/projects/p/rules").status_code == 200
         big = {
