@@ -9,12 +9,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
 
-from tests.asgi import BASE_URL, InProcessServer, serve_in_process, settings_for
+from tests.asgi import InProcessServer, serve_in_process, settings_for
+from tests.fuzzing import assert_no_5xx, schema_operations
 
 
 @pytest.fixture(scope="module")
@@ -24,28 +23,11 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer
 
 
 def test_no_input_from_the_openapi_schema_makes_a_5xx(fuzzed: InProcessServer) -> None:
-    with fuzzed.client() as c:
-        api = schemathesis.openapi.from_dict(c.get("/openapi.json").json())
-    operations = [result.ok() for result in api.get_all_operations()]
+    operations = schema_operations(fuzzed)
     assert len(operations) > 20
-    with fuzzed.requests_session() as session:
-        for operation in operations:
-            if operation.path.endswith("/tensorboard"):
-                continue  # starts processes; covered by its own test
-
-            @settings(
-                max_examples=15,
-                deadline=None,
-                suppress_health_check=list(HealthCheck),
-                database=None,
-            )
-            @given(case=operation.as_strategy())
-            def check(case) -> None:  # type: ignore[no-untyped-def]
-                case.call_and_validate(
-                    base_url=BASE_URL, session=session, checks=[not_a_server_error]
-                )
-
-            check()
+    # /tensorboard starts processes; covered by its own test.
+    fuzzable = [op for op in operations if not op.path.endswith("/tensorboard")]
+    assert_no_5xx(fuzzed, fuzzable, max_examples=15)
 
 
 values = st.one_of(

@@ -13,7 +13,7 @@ import httpx
 from websockets.sync.client import connect
 
 from runwatch.tokens import create
-from tests.asgi import BASE_URL, InProcessServer
+from tests.asgi import InProcessServer
 from tests.servers import ServerProcess
 
 NAN_RULE = {"name": "nan", "condition": {"type": "nonfinite", "key": "loss"}}
@@ -194,34 +194,13 @@ def test_the_readme_examples_are_valid_rules(tmp_path: Path) -> None:
 
 
 def test_no_input_to_the_rules_and_alerts_routes_makes_a_5xx(app_server: InProcessServer) -> None:
-    import schemathesis
-    from hypothesis import HealthCheck, given, settings
-    from schemathesis.checks import not_a_server_error
+    from tests.fuzzing import assert_no_5xx, schema_operations
 
-    with app_server.client() as c:
-        api = schemathesis.openapi.from_dict(c.get("/openapi.json").json())
     operations = [
-        r.ok()
-        for r in api.get_all_operations()
-        if "/rules" in r.ok().path or "/alerts" in r.ok().path
+        op for op in schema_operations(app_server) if "/rules" in op.path or "/alerts" in op.path
     ]
     assert len(operations) == 4
-    with app_server.requests_session() as session:
-        for operation in operations:
-
-            @settings(
-                max_examples=60,
-                deadline=None,
-                suppress_health_check=list(HealthCheck),
-                database=None,
-            )
-            @given(case=operation.as_strategy())
-            def check(case) -> None:  # type: ignore[no-untyped-def]
-                case.call_and_validate(
-                    base_url=BASE_URL, session=session, checks=[not_a_server_error]
-                )
-
-            check()
+    assert_no_5xx(app_server, operations, max_examples=60)
     with app_server.client() as c:  # whatever was stored is still readable
         assert c.get("/api/v1/projects/p/rules").status_code == 200
         big = {
