@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # --no-deps: the lock is the whole list, so nothing unpinned can slip in beside it.
 INSTALL := $(BIN)/python -m pip install -q --no-deps
 
-.PHONY: demo test lint bench services chromium nginx clean lock lock-upgrade check-lock
+.PHONY: demo test lint bench services chromium node nginx clean lock lock-upgrade check-lock
 
 check-lock:
 	@$(PY) scripts/lock.py --check
@@ -27,6 +27,10 @@ demo: $(VENV)/.demo-installed
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# tests/js/ runs the web modules' pure functions under `node --test`.
+node:
+	@command -v node >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs; }
+
 # tests/scaleout/test_proxy.py runs docs/deployment.md's nginx block (Debian's nginx-light).
 nginx:
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; }
@@ -39,7 +43,7 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff format --check src tests benchmarks examples scripts
 	$(BIN)/mypy
 
-test: check-lock $(VENV)/.test-installed chromium nginx services lint
+test: check-lock $(VENV)/.test-installed chromium node nginx services lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(VENV)/.bench-installed
