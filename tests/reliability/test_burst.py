@@ -18,6 +18,7 @@ from runwatch.sdk.spool import read_batches
 from tests.servers import ServerProcess, wait_until
 
 BURST = 2_000_000
+REPO = Path(__file__).resolve().parents[2]
 
 
 def stored(server: ServerProcess, run_id: str, key: str = "loss") -> int:
@@ -34,6 +35,12 @@ def status(server: ServerProcess, run_id: str) -> str:
     with server.client() as c:
         reply = c.get(f"/api/v1/runs/{run_id}")
     return str(reply.json()["status"]) if reply.status_code == 200 else "absent"
+
+
+def with_repo_on_path() -> dict[str, str]:
+    """The environment for a producer script that imports ``tests.servers``."""
+    path = [p for p in (os.environ.get("PYTHONPATH"), str(REPO)) if p]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
 
 
 def sync(run_dir: Path, url: str) -> subprocess.CompletedProcess[str]:
@@ -124,4 +131,53 @@ def test_a_producer_killed_mid_burst_has_every_spooled_record_synced_once(
         if producer.poll() is None:
             producer.kill()
             producer.wait(10)
+        server.stop()
+
+
+def test_records_are_lost_only_when_the_disk_refuses_and_the_loss_is_reported(
+    tmp_path: Path,
+) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    server.stop()  # down while the spool fills: the memory cache fills too
+    script = tmp_path / "producer.py"
+    script.write_text(
+        textwrap.dedent(f"""
+            import resource, signal, sys
+            from pathlib import Path
+            from runwatch.sdk.run import Run
+            from runwatch.sdk.sender import SenderConfig
+            from tests.servers import wait_until
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full disk: writes fail with EFBIG
+            resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+            spec = {{"id": "full01", "project": "p", "name": "full", "tags": [], "config": {{}}}}
+            config = SenderConfig(cache_bytes=50_000, vitals_interval=0, backoff_cap=0.3)
+            run = Run(spec, [{server.url!r}], None, Path({str(tmp_path / "run")!r}), config)
+            for i in range(20_000):
+                run.log({{"loss": float(i)}}, step=i)
+            wait_until(lambda: not run._queue, 30, what="the sender")
+            print("logged", flush=True)
+            sys.stdin.readline()
+            print("delivered" if run.finish(timeout=60) else "undelivered", flush=True)
+        """)
+    )
+    producer = subprocess.Popen(
+        [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=with_repo_on_path(),
+    )  # fmt: skip
+    try:
+        assert producer.stdout is not None and producer.stdout.readline() == "logged\n"
+        server.start()
+        out, err = producer.communicate("go\n", timeout=120)
+        assert out == "delivered\n", err
+        with server.client() as c:
+            reports = c.get("/api/v1/runs/full01/events", params={"kind": "sdk.lost"}).json()
+        lost = sum(e["payload"]["lost"] for e in reports["events"])
+        assert lost > 0 and all(e["level"] == "error" for e in reports["events"])
+        assert f"{lost} records were lost" in err or "records were lost" in err
+        assert stored(server, "full01") == 20_000 - lost
+        assert status(server, "full01") == "succeeded"
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+            producer.communicate()
         server.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -163,3 +164,38 @@ def test_runwatch_url_may_list_servers_to_fail_over(server: ServerProcess, tmp_p
         run.log({"x": 3.0})
     assert values(server, run.id, "x") == [3.0]
     assert httpx.get(f"{server.url}/api/v1/runs/{run.id}").json()["status"] == "succeeded"
+
+
+def test_records_after_finish_are_refused_with_one_warning(
+    server: ServerProcess, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    run = runwatch.init(project="sdk", url=server.url, run_dir=tmp_path / "run")
+    run.log({"x": 1.0})
+    assert run.finish()
+    for i in range(3):
+        run.log({"x": float(i)})
+    run.event("late")
+    err = capfd.readouterr().err
+    assert err.count("log() after finish() is ignored") == 1
+    assert err.count("event() after finish() is ignored") == 1
+    assert values(server, run.id, "x") == [1.0]
+
+
+def test_log_from_several_threads_gives_every_record_its_own_step(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    run = runwatch.init(project="sdk", url=server.url, run_dir=tmp_path / "run")
+    per_thread = 20_000
+
+    def loop() -> None:
+        for _ in range(per_thread):
+            run.log({"x": 1.0})
+
+    threads = [threading.Thread(target=loop) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert run.finish()
+    steps = [p[0] for b in read_batches(run.spool_path) for p in b["points"] if "x" in p[2]]
+    assert sorted(steps) == list(range(4 * per_thread))

@@ -317,10 +317,13 @@ class Run:
         delivered = self._sender.stop(timeout, send_final=send_status)
         if not delivered and (send_status or self._sender.unsent() > 1):
             outbox = self._sender.outbox
+            where = f"they are in {self.spool_path}"
+            if outbox.spool_error is not None:
+                where = f"those that reached {self.spool_path} are kept ({outbox.spool_error!r})"
             print_warning(
-                f"{outbox.records} records were not delivered ({self._sender.last_error}); they "
-                f"are in {self.spool_path}, and the run is not marked finished until "
-                f"`runwatch sync {self.dir}` uploads them"
+                f"{outbox.records} records were not delivered ({self._sender.last_error}); "
+                f"{where}, and the run is not marked finished until `runwatch sync {self.dir}` "
+                "uploads them"
             )
         _live_runs.discard(self)
         return delivered
