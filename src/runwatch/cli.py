@@ -126,6 +126,7 @@ def sync(
     """Upload spooled records the server has not acknowledged (safe to run twice)."""
     from rich.progress import Progress
 
+    from runwatch.sdk.spool import read_acked
     from runwatch.sdk.sync import SyncError, find_spools, sync_spool
     from runwatch.sdk.transport import Transport, parse_urls
 
@@ -135,13 +136,17 @@ def sync(
     transport = Transport(parse_urls(url), token)
     try:
         with Progress() as progress:
-            task = progress.add_task("syncing", total=sum(p.stat().st_size for p in spools))
+            unsent = sum(p.stat().st_size - read_acked(p) for p in spools)
+            task = progress.add_task("syncing", total=unsent)
             for spool in spools:
                 result = sync_spool(spool, transport, lambda n: progress.advance(task, n))
                 new = result.batches - result.duplicates
-                progress.console.print(
-                    f"{spool}: run {result.run_id}: {result.batches} batches, {new} new"
+                done = (
+                    f"{result.batches} batches, {new} new" if result.batches else "nothing to send"
                 )
+                if result.after_final:
+                    done += f" ({result.after_final} after the final status: not stored)"
+                progress.console.print(f"{spool}: run {result.run_id}: {done}")
     finally:
         transport.close()
 

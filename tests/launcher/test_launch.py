@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from runwatch.sdk.spool import read_batches
 from tests.servers import ServerProcess, wait_until
 
 REPO = Path(__file__).resolve().parents[2]  # workers import tests.servers.wait_until from it
@@ -276,3 +277,29 @@ def test_nothing_to_launch_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "Missing argument 'command'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_worker_killed_mid_burst_has_its_spool_delivered_before_the_final_status(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    script = worker(
+        tmp_path,
+        """
+        import os, signal, runwatch
+        run = runwatch.init(project="ignored")
+        for step in range(300_000):
+            run.log({"loss": float(step)}, step=step)
+        os.kill(os.getpid(), signal.SIGKILL)  # no finish(): what is queued is in the spool
+    """,
+    )
+    proc = launcher(server.url, tmp_path / "run", script)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "failed (exit code -9)" in err, err
+    spools = [p for p in (tmp_path / "run").glob("spool-*.jsonl") if "loss" in p.read_text()]
+    spooled = sum(len(b["points"]) for b in read_batches(spools[0]))
+    with server.client() as c:
+        run = finished(c, only_run(c)["id"])
+        params = {"keys": "loss", "max_points": 1}
+        series = c.get(f"/api/v1/runs/{run['id']}/metrics", params=params).json()["series"]
+    assert run["status"] == "failed" and "killed by signal 9" in run["error"]
+    assert sum(series["loss"]["count"]) == spooled > 0
