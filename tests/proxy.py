@@ -3,13 +3,14 @@ came and what it was answered, so a test can see how a client paced its requests
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
+
+from tests.loopback import LoopbackHTTPServer
 
 # Hop-by-hop or recomputed: the proxy sends the body it read, whole and decoded.
 _DROPPED = {"host", "connection", "content-length", "transfer-encoding", "content-encoding"}
@@ -26,7 +27,7 @@ class Exchange:
     retry_after: str | None
 
 
-class RecordingProxy:
+class RecordingProxy(LoopbackHTTPServer):
     """``with RecordingProxy(server.url) as proxy: ... proxy.url ... proxy.exchanges``."""
 
     def __init__(self, target: str) -> None:
@@ -59,16 +60,9 @@ class RecordingProxy:
                 return None
 
         self._client = client
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> RecordingProxy:
-        self._thread.start()
-        return self
+        super().__init__(Handler)
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        super().__exit__(*exc)
         self._client.close()
