@@ -85,6 +85,7 @@ def test_the_jsonl_archive_holds_the_whole_run(
     for r in records:
         by_type.setdefault(r["type"], []).append(r)
     (run,) = by_type["run"]
+    assert (run["id"], run["project"], run["name"], run["group"]) == (run_id, "arch", "rich", "g")
     assert run["config"] == {"lr": 0.1, "arch": {"depth": 3}} and run["tags"] == ["a", "b"]
     assert (run["status"], run["error"], run["exit_code"]) == ("failed", "boom", 2)
     assert run["vitals"] == ["gpu"]
@@ -92,17 +93,28 @@ def test_the_jsonl_archive_holds_the_whole_run(
     assert [p[0] for p in loss] == list(range(N)) and loss[9][2] == 0.1
     odd = [p for r in by_type["points"] if r["key"] == "odd" for p in r["points"]]
     assert [(p[0], p[2]) for p in odd] == [(3, "nan"), (1, "-inf")]
-    kinds = [e["kind"] for e in by_type["event"]]
-    assert kinds.count("birth") == 5 and "merge" in kinds and "status" not in kinds
+    # The run's own status events are not archived: the run record carries its status.
+    events = [(e["kind"], e["level"], e["entity"], e["payload"]) for e in by_type["event"]]
+    assert events == [
+        *(("birth", "info", entity, {"size": entity * 2}) for entity in range(5)),
+        ("merge", "warning", "n-3", {"into": [1, 2]}),
+    ]
     tables = {t["name"]: t["rows"] for t in by_type["table"]}
-    assert tables["history"] == [{"i": 1}, {"i": 2}] and len(tables["leaderboard"]) == 2
-    assert len(by_type["point_set"][0]["points"]) == 50
-    assert [s["step"] for s in by_type["snapshot"]] == [0, 1, 2, 4, 5, 9]
+    assert tables == {
+        "history": [{"i": 1}, {"i": 2}],
+        "leaderboard": [{"trial": 1, "score": 0.5}, {"trial": 2, "score": 0.7}],
+    }
+    ((name, points),) = [(p["name"], p["points"]) for p in by_type["point_set"]]
+    assert name == "embedding"
+    assert points == [{"x": float(i), "y": -float(i), "label": f"p{i}"} for i in range(50)]
+    snapshots = [(s["key"], s["step"], s["value"]) for s in by_type["snapshot"]]
+    assert snapshots == [("footprint/7", k, [float(k), 1.0, 2.0]) for k in (0, 1, 2, 4, 5, 9)]
     assert [(x["stream"], x["text"]) for x in by_type["log"]] == [
         ("stdout", "hello"),
         ("stderr", "warning: x"),
     ]
-    assert by_type["artifacts"][0]["manifest"][0]["path"] == "ckpt/1.pt"
+    manifest = [{"kind": "checkpoint", "path": "ckpt/1.pt", "size": 3, "sha256": "ab" * 32}]
+    assert [a["manifest"] for a in by_type["artifacts"]] == [manifest]
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
