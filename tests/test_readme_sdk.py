@@ -48,7 +48,8 @@ def test_the_reference_gives_every_public_call_with_its_real_signature() -> None
     for name in calls:
         member = getattr(Run, name)
         if callable(member):
-            assert f"run.{name}({signature(member, skip='self')}) -> None" in flat, name
+            returns = inspect.signature(member).return_annotation
+            assert f"run.{name}({signature(member, skip='self')}) -> {returns}" in flat, name
         else:
             assert f"run.{name} -> " in flat, name
 

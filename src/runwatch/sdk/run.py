@@ -35,6 +35,7 @@ from runwatch.sdk.transport import Transport, parse_urls
 _LEVELS = ("debug", "info", "warning", "error")
 CommandHandler = Callable[[dict[str, Any]], Any]
 INBOX_CAP = 1000
+CREATE_WAIT = 5.0  # seconds init waits at most for the server to register the run
 VITALS_CAP = 64  # keys a run may mark as vitals
 LOG_LINE_MAX = 16_384  # characters of one captured log line kept
 _live_runs: weakref.WeakSet[Run] = weakref.WeakSet()
@@ -95,6 +96,9 @@ class Run:
             lambda: self._step,
         )
         self._sender.start()
+        # The run exists on the server when init returns (as its URL promises), unless the
+        # server is unreachable or slow: then the sender creates it later, and nothing waits.
+        self._sender.create_answered.wait(CREATE_WAIT)
         self._poller = CommandPoller(self.id, Transport(urls, token), self._receive)
         self._poller.start()
         _live_runs.add(self)

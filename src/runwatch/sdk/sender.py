@@ -181,6 +181,8 @@ class Sender:
         self.taken = 0
         self.acked_batches = 0
         self.last_error: str | None = None
+        # Set once the server answered the run's creation (created, or refused for now).
+        self.create_answered = threading.Event()
         self._thread = threading.Thread(target=self._run, name="runwatch-sender", daemon=True)
 
     # -- control (called from the training thread) -----------------------------------------
@@ -355,6 +357,8 @@ class Sender:
                 return
             self._inflight = None
             reply = post.result()
+            if what == "create":
+                self.create_answered.set()
             if what == "batch":
                 if not self._accepted(reply):
                     return
