@@ -12,6 +12,7 @@ from starlette.responses import Response
 from runwatch.protocol import Batch, Retention, RunCreate
 from runwatch.server.auth import Principal, check_project, need
 from runwatch.server.errors import ApiError, field_of
+from runwatch.server.openapi import refusal
 from runwatch.server.ratelimit import RateLimiter
 from runwatch.store.base import RunInfo, Store
 from runwatch.store.prepare import BatchRejected, Limits, PreparedBatch, prepare_batch
@@ -127,6 +128,7 @@ async def list_runs(
     status: str | None = None,
     tag: str | None = None,
 ) -> Response:
+    """Runs, newest first: at most the newest 1,000 that match ``project``, ``status``, ``tag``."""
     limited = _principal(request).project
     if limited is not None:
         check_project(request, project or limited)
@@ -141,7 +143,20 @@ async def get_run(request: Request, run_id: str) -> Response:
 
 
 @router.post(
-    "/runs/{run_id}/batches", dependencies=WRITE, openapi_extra={"x-runwatch-body": "Batch"}
+    "/runs/{run_id}/batches",
+    dependencies=WRITE,
+    openapi_extra={"x-runwatch-body": "Batch"},
+    responses={
+        422: refusal(
+            "`limit_exceeded`: the batch is past one of its limits (the Batch schema's "
+            "`x-runwatch-limits`); the message names the limit, `field` where it is passed."
+        ),
+        429: refusal("`rate_limited`: over `--ingest-rate`; retry after `Retry-After` seconds."),
+        503: refusal(
+            "`store_busy` / `store_unavailable`: the store's write queue is full or "
+            "it cannot write now; retry (the SDK does, with backoff)."
+        ),
+    },
 )
 async def ingest_batch(request: Request, run_id: str) -> Response:
     """Store one batch; answered only after it is committed. A retried batch is stored once."""
@@ -223,7 +238,9 @@ async def get_events(
 
 @router.get("/runs/{run_id}/state", dependencies=READ)
 async def get_state(request: Request, run_id: str) -> Response:
-    """Everything a run page draws at once, and the ``seq`` it is current to (open live from it)."""
+    """Everything a run page draws at once, and the ``seq`` it is current to (open live from it):
+    per key at most 1,000 points (aggregated into buckets past that), the newest 200 events, the
+    last 120 points of each vital (marked keys and ``sys/*``), tables, point sets, snapshot keys."""
     settings = request.app.state.settings
     await run_or_404(request, run_id)
     state = await store_of(request).state(run_id, settings.state_max_points, settings.state_events)

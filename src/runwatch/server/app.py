@@ -37,6 +37,7 @@ from runwatch.server import rules as rule_routes
 from runwatch.server.auth import Authenticator
 from runwatch.server.fanout import RESET_LAG, LiveHub
 from runwatch.server.guard import RequestGuard
+from runwatch.server.openapi import declare_bounds
 from runwatch.server.ratelimit import RateLimiter
 from runwatch.server.runs_feed import RunsFeed, touched
 from runwatch.server.scheduler import Scheduler
@@ -118,6 +119,7 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
                         "required": True,
                         "content": {"application/json": {"schema": bodies[name]}},
                     }
+        declare_bounds(schema, app.state.settings)
         app.openapi_schema = schema
         return schema
 

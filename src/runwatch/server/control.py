@@ -60,7 +60,7 @@ async def send_command(request: Request, run_id: str) -> Response:
 
 @router.get("/runs/{run_id}/commands", dependencies=READ)
 async def list_commands(request: Request, run_id: str) -> Response:
-    """The run's latest commands with their states, newest first."""
+    """The run's newest 200 commands with their states, newest first."""
     store = store_of(request)
     await run_or_404(request, run_id)
     return json_response({"commands": await store.list_commands(run_id)})

@@ -13,8 +13,10 @@ from runwatch.protocol import RunCreate
 from runwatch.server.api import ADMIN, READ, decode, json_response, read_body, store_of
 from runwatch.server.auth import check_project
 from runwatch.server.errors import ApiError
+from runwatch.server.openapi import refusal
 from runwatch.server.scheduler import Scheduler, run_dir_of
 from runwatch.server.templates import ParamError, Template
+from runwatch.store.sqlite.queue import MAX_WAITING
 
 router = APIRouter(prefix="/api/v1")
 
@@ -59,6 +61,13 @@ async def list_templates(request: Request) -> Response:
     status_code=201,
     dependencies=ADMIN,
     openapi_extra={"x-runwatch-body": "SubmitIn"},
+    responses={
+        422: refusal(
+            "`invalid_param`: a parameter value its template refuses (`field` is "
+            f"`$.params.NAME`); `limit_exceeded`: {MAX_WAITING:,} runs are waiting already "
+            "(max_waiting)."
+        )
+    },
 )
 async def submit_run(request: Request, name: str) -> Response:
     """Queue a run of a template: every value is checked against its parameter's type (422

@@ -14,6 +14,7 @@ from runwatch.server.auth import check_project
 from runwatch.server.errors import ApiError
 from runwatch.server.fanout import Subscriber, frame_text
 from runwatch.server.live import _accept, _until_disconnect
+from runwatch.server.openapi import refusal
 
 router = APIRouter(prefix="/api/v1")
 _rule_decoder = msgspec.json.Decoder(RuleIn)
@@ -33,6 +34,13 @@ def _engine(request: Request | WebSocket) -> RuleEngine:
     status_code=201,
     dependencies=ADMIN,
     openapi_extra={"x-runwatch-body": "RuleIn"},
+    responses={
+        422: refusal(
+            f"`limit_exceeded`: the project has {MAX_RULES_PER_PROJECT:,} rules already "
+            f"(max_rules_per_project), or a command action's payload is over "
+            f"{MAX_PAYLOAD_BYTES:,} bytes as JSON (max_payload_bytes)."
+        )
+    },
 )
 async def create_rule(request: Request, project: str) -> Response:
     """Add a watch rule to a project (or, with ``run``, to one of its runs)."""

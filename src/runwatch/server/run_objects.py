@@ -10,6 +10,8 @@ from starlette.responses import Response
 
 from runwatch.server.api import READ, json_response, run_or_404, store_of
 from runwatch.server.errors import ApiError
+from runwatch.server.openapi import refusal
+from runwatch.server.tensorboard import LEASE_SECONDS, MAX_PROCESSES
 
 router = APIRouter(prefix="/api/v1", dependencies=READ)
 MAX_ENTITY_EVENTS = 5_000
@@ -78,7 +80,15 @@ async def artifacts(request: Request, run_id: str) -> Response:
     return json_response({"artifacts": await store_of(request).artifacts(run_id)})
 
 
-@router.post("/runs/{run_id}/tensorboard")
+@router.post(
+    "/runs/{run_id}/tensorboard",
+    responses={
+        429: refusal(
+            f"`too_many_tensorboards`: {MAX_PROCESSES} TensorBoards are running (each on a "
+            f"{LEASE_SECONDS:.0f} s lease); stop one first."
+        )
+    },
+)
 async def start_tensorboard(request: Request, run_id: str) -> Response:
     """Start (or keep alive: call again within a minute) a TensorBoard over the run's dir."""
     run = await run_or_404(request, run_id)
