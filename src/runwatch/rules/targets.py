@@ -4,7 +4,7 @@ A webhook URL is checked in full when a rule is saved (:func:`check_url`: http o
 host httpx can connect to, a valid port), and its target twice: when saved, for addresses
 written in the URL (in any spelling: ``0x7f000001`` is 127.0.0.1) and ``localhost`` names; and
 at every delivery, after DNS resolution, for every address the name resolves to. The request
-then goes to the address that was checked (a second lookup could answer differently), with the
+then goes to an address that was checked (a second lookup could answer differently), with the
 URL's host in ``Host`` and, for https, in TLS (SNI and certificate check).
 
 Loopback, link-local, private and other non-public addresses are refused unless the operator
@@ -28,6 +28,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$")  # what inet_aton may read as an IPv4 address
 _KINDS = ("loopback", "link_local", "private", "multicast", "unspecified", "reserved")
 MAX_ALLOWED = 1_000  # networks an operator may allow
+MAX_ADDRESSES = 4  # addresses of one name tried in turn (IPv6 and IPv4, say)
 
 
 class TargetRefused(ValueError):
@@ -133,10 +134,9 @@ class WebhookPolicy:
             if not self.permits(candidate):
                 raise self._refuse(host, candidate)
 
-    async def pin(self, url: str) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
-        """At delivery: resolve the host, refuse if any of its addresses is not permitted, and
-        return the URL with the first address in place of the host, with the headers and
-        request extensions that keep the original host for HTTP and TLS."""
+    async def resolve(self, url: str) -> list[Address]:
+        """At delivery: the addresses the URL's host resolves to (at most
+        :data:`MAX_ADDRESSES`), all permitted; :class:`TargetRefused` if any is not."""
         check_url(url)
         target = httpx.URL(url)
         host = target.raw_host.decode("ascii")
@@ -153,12 +153,21 @@ class WebhookPolicy:
                 message = f"webhook host {host!r} does not resolve: {exc}"
                 raise TargetRefused(message, retryable=True) from None
             found = (literal_address(str(info[4][0])) for info in infos)
-            addresses = [a for a in found if a is not None]
+            addresses = list(dict.fromkeys(a for a in found if a is not None))
             if not addresses:
                 raise TargetRefused(f"webhook host {host!r} resolves to no address")
         for candidate in addresses:
             if not self.permits(candidate):
                 raise self._refuse(host, candidate)
-        pinned = target.copy_with(host=str(addresses[0]))
-        extensions: dict[str, Any] = {"sni_hostname": host} if target.scheme == "https" else {}
-        return pinned, {"Host": target.netloc.decode("ascii")}, extensions
+        return addresses[:MAX_ADDRESSES]
+
+
+def pinned(url: str, address: Address) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+    """The request for ``url`` sent to ``address`` (one that was checked): the URL with the
+    address in place of the host, the ``Host`` header, and for https the name TLS must verify
+    (SNI and the certificate's host)."""
+    target = httpx.URL(url)
+    host = target.raw_host.decode("ascii")
+    extensions: dict[str, Any] = {"sni_hostname": host} if target.scheme == "https" else {}
+    headers = {"Host": target.netloc.decode("ascii")}
+    return target.copy_with(host=str(address)), headers, extensions

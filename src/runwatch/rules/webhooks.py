@@ -21,7 +21,7 @@ import httpx
 import msgspec
 
 from runwatch.rules.spec import Alert, mask_url
-from runwatch.rules.targets import TargetRefused, WebhookPolicy
+from runwatch.rules.targets import TargetRefused, WebhookPolicy, pinned
 from runwatch.store.base import IngestError, Store
 
 logger = logging.getLogger("runwatch.rules")
@@ -133,25 +133,33 @@ class WebhookSender:
         await self._report(alert, index, {"state": "failed", "attempts": attempt, "error": error})
 
     async def _attempt(self, url: str, body: bytes) -> tuple[str | None, bool]:
-        """One POST: None when delivered, else the error and whether it is worth a retry."""
+        """One POST: None when delivered, else the error and whether it is worth a retry.
+        Goes to each checked address of the host in turn until one accepts the connection."""
         assert self._client is not None
         try:
-            target, headers, extensions = await self.policy.pin(url)
+            addresses = await self.policy.resolve(url)
         except TargetRefused as exc:
             return str(exc), exc.retryable
         except ValueError as exc:  # a URL saved before URLs were checked in full
             return str(exc), False
-        headers |= {"Content-Type": "application/json", "User-Agent": "runwatch-alerts"}
-        try:
-            response = await self._client.post(
-                target, content=body, headers=headers, extensions=extensions
-            )
-        except httpx.HTTPError as exc:
-            return f"{type(exc).__name__} (no answer within {self._timeout:g} s or refused)", True
-        status = response.status_code
-        if status < 300:
-            return None, False
-        return f"HTTP {status}", status >= 500 or status in _RETRYABLE
+        error = ""
+        for address in addresses:
+            target, headers, extensions = pinned(url, address)
+            headers |= {"Content-Type": "application/json", "User-Agent": "runwatch-alerts"}
+            try:
+                response = await self._client.post(
+                    target, content=body, headers=headers, extensions=extensions
+                )
+            except httpx.ConnectError as exc:
+                error = f"{type(exc).__name__} (refused)"
+                continue
+            except httpx.HTTPError as exc:
+                return f"{type(exc).__name__} (no answer within {self._timeout:g} s)", True
+            status = response.status_code
+            if status < 300:
+                return None, False
+            return f"HTTP {status}", status >= 500 or status in _RETRYABLE
+        return error, True
 
     async def _report(self, alert: Alert, index: int, outcome: dict[str, Any]) -> None:
         try:
