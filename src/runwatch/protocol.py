@@ -30,16 +30,29 @@ NON_FINITE: dict[str, float] = {
 
 
 RunId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
+# A file ``runwatch launch`` writes into a run's directory, holding the run's id: it registers
+# the directory with a server on the same machine (which may then start a TensorBoard over it).
+RUN_DIR_MARKER = ".runwatch-run"
+
+
+# Names and labels: no NUL (PostgreSQL's TEXT cannot hold it, and C tools cut at it). Other
+# control characters are kept, and rendered harmlessly where shown (``terminal.render``).
+NO_NUL = r"\A[^\x00]*\Z"
+ProjectName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+RunName = Annotated[str, msgspec.Meta(max_length=500, pattern=NO_NUL)]
+Tag = Annotated[str, msgspec.Meta(max_length=200, pattern=NO_NUL)]
 
 
 class RunCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """Body of ``POST /api/v1/runs``; an ``id`` chosen by the producer makes creation idempotent."""
+    """Body of ``POST /api/v1/runs``; an ``id`` chosen by the producer makes creation idempotent.
+    ``config`` and ``snapshot`` are bounded (``max_config_bytes``, ``max_run_snapshot_bytes``):
+    every runs list carries them."""
 
-    project: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    project: ProjectName
     id: RunId | None = None
-    name: Annotated[str, msgspec.Meta(max_length=500)] | None = None
-    group: Annotated[str, msgspec.Meta(max_length=500)] | None = None
-    tags: list[Annotated[str, msgspec.Meta(max_length=200)]] = []
+    name: RunName | None = None
+    group: RunName | None = None
+    tags: list[Tag] = []
     config: dict[str, Any] = {}
     # What reproduces the run (argv, versions, git commit, host, …), captured by the SDK.
     snapshot: dict[str, Any] = {}

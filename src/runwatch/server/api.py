@@ -15,7 +15,7 @@ from runwatch.server.errors import ApiError, field_of
 from runwatch.server.openapi import refusal
 from runwatch.server.ratelimit import RateLimiter
 from runwatch.store.base import RunInfo, Store
-from runwatch.store.prepare import BatchRejected, Limits, PreparedBatch, prepare_batch
+from runwatch.store.prepare import BatchRejected, Limits, PreparedBatch, check_run, prepare_batch
 
 router = APIRouter(prefix="/api/v1")
 READ = [Depends(need("read"))]
@@ -117,6 +117,10 @@ async def create_run(request: Request) -> Response:
     spec: RunCreate = decode(_run_decoder, body, "run")
     if not spec.project.strip():
         raise ApiError(400, "invalid_run", "project must not be blank", "$.project")
+    try:
+        check_run(spec, request.app.state.settings.limits)
+    except BatchRejected as exc:
+        raise _refused(exc) from None
     check_project(request, spec.project)
     return json_response(await store_of(request).create_run(spec), 201)
 
@@ -187,7 +191,11 @@ def _prepare(body: bytes, limits: Limits) -> PreparedBatch:
     try:
         return prepare_batch(batch, limits)
     except BatchRejected as exc:
-        raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
+        raise _refused(exc) from None
+
+
+def _refused(exc: BatchRejected) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message, exc.field)
 
 
 @router.get("/runs/{run_id}/metrics", dependencies=READ)

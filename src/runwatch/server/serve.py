@@ -9,7 +9,7 @@ import sys
 import uvicorn
 
 from runwatch.server.app import create_app
-from runwatch.server.settings import Settings
+from runwatch.server.settings import Settings, is_loopback
 from runwatch.server.wire import FrameProtocol
 from runwatch.store.factory import describe
 from runwatch.tokens import auth_configured
@@ -36,7 +36,11 @@ def serve_socket(settings: Settings, sock: socket.socket) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     required = auth_configured(settings.store_location, settings.token)
-    auth = "tokens required" if required else "no auth: loopback only"
+    if not is_loopback(host):
+        # Beyond loopback the server never opens up: with no valid token it refuses everything.
+        auth = "tokens required; every request is refused whenever no valid token exists"
+    else:
+        auth = "tokens required" if required else "no auth: loopback only"
     where = describe(settings.store_location)
     print(f"runwatch listening on http://{shown}:{port} ({auth}; data in {where})")
     sys.stdout.flush()

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from runwatch.archive.client import ApiClient
-from runwatch.terminal.render import STATUS_STYLE, duration, number, sparkline, when
+from runwatch.terminal.render import STATUS_STYLE, duration, number, printable, sparkline, when
 
 EVENTS_SHOWN = 10  # newest events kept and shown (older ones leave the deque)
 KEYS_SHOWN = 30  # metric keys shown (alphabetically first; the view must fit a terminal)
@@ -59,23 +59,29 @@ class TailView:
         now = time.time() if now is None else now
         started = run.get("started_at") or run["created_at"]
         header = Text()
-        header.append(f"{run['name']}", style="bold")
-        header.append(f"  {run['project']}  {run['id']}  ")
+        header.append(printable(run["name"]), style="bold")
+        header.append(f"  {printable(run['project'])}  {run['id']}  ")
         header.append(run["status"], style=STATUS_STYLE.get(run["status"], ""))
         header.append(f"  {duration((run.get('ended_at') or now) - started)}")
         if run.get("error"):
-            header.append(f"\n{run['error'].strip().splitlines()[-1]}", style="red")
+            header.append(f"\n{printable(run['error'].strip().splitlines()[-1])}", style="red")
         values = Table("metric", "latest", "trend", box=None, pad_edge=False)
         summary = run.get("summary") or {}
         for key in sorted(summary)[:KEYS_SHOWN]:
             tail = self.series.get(key, {}).get("value", [])
-            values.add_row(Text(key), number(summary[key]), sparkline(tail, SPARK_POINTS))
+            values.add_row(
+                Text(printable(key)), printable(number(summary[key])), sparkline(tail, SPARK_POINTS)
+            )
         events = Table("time", "level", "kind", "entity", "payload", box=None, pad_edge=False)
         for e in self.events:
             payload = ", ".join(f"{k}={v}" for k, v in (e.get("payload") or {}).items())
             entity = "" if e.get("entity") is None else str(e["entity"])
             events.add_row(
-                when(e["ts"])[11:], e["level"], Text(e["kind"]), Text(entity), Text(payload[:80])
+                when(e["ts"])[11:],
+                e["level"],
+                Text(printable(e["kind"])),
+                Text(printable(entity)),
+                Text(printable(payload[:80])),
             )
         return Group(header, Text(""), values, Text(""), Text("last events", style="bold"), events)
 
