@@ -12,9 +12,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 # Every integer that is stored must fit SQLite's and PostgreSQL's 64-bit INTEGER.
-Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+INT64_MAX = 2**63 - 1
+Int64 = Annotated[int, msgspec.Meta(ge=-INT64_MAX - 1, le=INT64_MAX)]
 Count = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
-Value = float | str | None
+# The strings a value may be instead of a number (the keys of NON_FINITE).
+NonFinite = Literal["nan", "NaN", "inf", "Infinity", "-inf", "-Infinity"]
+Value = float | NonFinite | None
 Entity = Int64 | str | None
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "crashed"]
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "crashed"})
@@ -37,8 +40,13 @@ RUN_DIR_MARKER = ".runwatch-run"
 
 # Names and labels: no NUL (PostgreSQL's TEXT cannot hold it, and C tools cut at it). Other
 # control characters are kept, and rendered harmlessly where shown (``terminal.render``).
-NO_NUL = r"\A[^\x00]*\Z"
-ProjectName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+# Patterns are written so that Python (msgspec) and ECMA (the OpenAPI document's readers) read
+# them alike: ``^``/``$``, not ``\A``/``\Z``.
+NO_NUL = r"^[^\x00]*$"
+# A project has one character that is not blank by either reading of ``\s`` (Python's takes in
+# \x1c-\x1f and \x85; ECMA's takes in \ufeff).
+NOT_BLANK = r"^[^\x00]*[^\x00\s\x1c-\x1f\x85\ufeff][^\x00]*$"
+ProjectName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NOT_BLANK)]
 RunName = Annotated[str, msgspec.Meta(max_length=500, pattern=NO_NUL)]
 Tag = Annotated[str, msgspec.Meta(max_length=200, pattern=NO_NUL)]
 

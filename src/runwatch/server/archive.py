@@ -8,7 +8,16 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from runwatch.protocol import RunTimes
-from runwatch.server.api import ADMIN, READ, decode, json_response, read_body, run_or_404, store_of
+from runwatch.server.api import (
+    ADMIN,
+    READ,
+    Cursor,
+    decode,
+    json_response,
+    read_body,
+    run_or_404,
+    store_of,
+)
 
 router = APIRouter(prefix="/api/v1")
 MAX_RAW_PAGE = 100_000
@@ -20,7 +29,7 @@ async def raw_points(
     request: Request,
     run_id: str,
     key: str,
-    after: int = Query(0, ge=0, le=2**63 - 1),  # a cursor SQLite can hold
+    after: Cursor = 0,
     limit: int = Query(20_000, ge=1, le=MAX_RAW_PAGE),
 ) -> Response:
     """Every raw point of ``key`` as ``[step, wall time, value]`` in the order it was stored,

@@ -18,6 +18,7 @@ from runwatch.server.api import (
     ADMIN,
     READ,
     WRITE,
+    Cursor,
     decode,
     json_response,
     read_body,
@@ -27,6 +28,7 @@ from runwatch.server.api import (
 from runwatch.server.auth import Principal
 from runwatch.server.errors import ApiError
 from runwatch.server.fanout import Subscriber
+from runwatch.server.openapi import refusal
 from runwatch.store.base import RunInfo
 
 router = APIRouter(prefix="/api/v1")
@@ -48,6 +50,7 @@ async def heartbeat(request: Request, run_id: str) -> Response:
     status_code=201,
     dependencies=ADMIN,
     openapi_extra={"x-runwatch-body": "CommandIn"},
+    responses={409: refusal("`run_finished`: the run has ended; nothing can be commanded.")},
 )
 async def send_command(request: Request, run_id: str) -> Response:
     """Queue a command for the producer (``cancel``, or a user mutation such as ``deprecate``)."""
@@ -70,7 +73,7 @@ async def list_commands(request: Request, run_id: str) -> Response:
 async def next_commands(
     request: Request,
     run_id: str,
-    after: int = Query(0, ge=0),
+    after: Cursor = 0,
     wait: float = Query(25.0, ge=0, le=MAX_WAIT),
 ) -> Response:
     """For the producer: commands after ``after`` it has not reported on, waiting up to
@@ -109,6 +112,7 @@ async def next_commands(
     status_code=201,
     dependencies=ADMIN,
     openapi_extra={"x-runwatch-body": "PromoteIn"},
+    responses={409: refusal("`not_promotable`: only a succeeded run can be promoted.")},
 )
 async def promote(request: Request, run_id: str) -> Response:
     """Promote a succeeded run, recording the SHA-256 of the artifact (a path inside the run

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, Header, Query, Request, WebSocket
 from starlette.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
-from runwatch.server.api import READ, run_or_404
+from runwatch.protocol import INT64_MAX
+from runwatch.server.api import READ, Cursor, run_or_404
 from runwatch.server.auth import WS_FORBIDDEN, WS_UNAUTHORIZED, Authenticator, Principal
 from runwatch.server.fanout import LiveItem, Subscriber, frame_text, run_stream
 from runwatch.server.wire import Frame, frame_writer
@@ -101,7 +102,7 @@ async def _accept(websocket: WebSocket, project: str | None = None) -> Principal
 
 
 @router.websocket("/runs/{run_id}/live")
-async def run_live(websocket: WebSocket, run_id: str, since: int = 0) -> None:
+async def run_live(websocket: WebSocket, run_id: str, since: Cursor = 0) -> None:
     """Every record with seq > ``since``, replayed then live, in order; ends after run.closed."""
     store, hub = websocket.app.state.store, websocket.app.state.hub
     run = await store.get_run(run_id)
@@ -133,19 +134,46 @@ async def run_live(websocket: WebSocket, run_id: str, since: int = 0) -> None:
     await _until_disconnect(websocket, principal, send_all)
 
 
-@router.get("/runs/{run_id}/stream", dependencies=READ)
+def _last_event_id(header: str | None) -> int | None:
+    """The seq a reconnecting EventSource resumes after: one this server sent (64 bits), else
+    None (any other value is not ours to resume from)."""
+    text = (header or "").strip()
+    if text.isascii() and text.isdigit() and int(text) <= INT64_MAX:
+        return int(text)
+    return None
+
+
+# One Server-Sent Event as a reader parses it: ``id`` is the record's seq, ``data`` its JSON.
+SSE_EVENT = {
+    "type": "object",
+    "properties": {"id": {"type": "string"}, "data": {"type": "string"}},
+    "required": ["id", "data"],
+}
+
+
+class EventStream(StreamingResponse):
+    """Server-Sent Events: as the route's response class, the OpenAPI document declares them."""
+
+    media_type = "text/event-stream"
+
+
+@router.get(
+    "/runs/{run_id}/stream",
+    dependencies=READ,
+    response_class=EventStream,
+    responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT}}}},
+)
 async def run_sse(
     request: Request,
     run_id: str,
-    since: int | None = Query(None, ge=0),
+    since: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
     last_event_id: str | None = Header(None),
-) -> StreamingResponse:
+) -> EventStream:
     """The same records as Server-Sent Events; ``Last-Event-ID`` resumes after that seq."""
     store, hub = request.app.state.store, request.app.state.hub
     await run_or_404(request, run_id)
-    start = since or 0
-    if last_event_id is not None and last_event_id.strip().isdigit():
-        start = int(last_event_id.strip())
+    resumed = _last_event_id(last_event_id)
+    start = resumed if resumed is not None else since or 0
 
     async def events() -> AsyncGenerator[str, None]:
         stream = run_stream(store, hub, run_id, start, request.app.state.reset_lag)
@@ -156,7 +184,7 @@ async def run_sse(
     principal: Principal = request.state.principal
     watched = _until_revoked(request.app.state.auth, principal, events())
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(watched, media_type="text/event-stream", headers=headers)
+    return EventStream(watched, headers=headers)
 
 
 @router.websocket("/live")

@@ -7,7 +7,8 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from runwatch.server.api import ADMIN, READ, json_response, run_or_404, store_of
+from runwatch.protocol import INT64_MAX
+from runwatch.server.api import ADMIN, READ, Cursor, json_response, run_or_404, store_of
 from runwatch.server.errors import ApiError
 from runwatch.server.openapi import refusal
 from runwatch.server.tensorboard import LEASE_SECONDS, MAX_PROCESSES, known_run_dir
@@ -29,7 +30,7 @@ async def entity_events(
 
 @router.get("/runs/{run_id}/snapshots/{key:path}", dependencies=READ)
 async def snapshot_history(
-    request: Request, run_id: str, key: str, at: int | None = Query(None, ge=1)
+    request: Request, run_id: str, key: str, at: int | None = Query(None, ge=1, le=INT64_MAX)
 ) -> Response:
     """The kept versions of a key; with ``at=VERSION`` (or ``at`` omitted and ``latest``) a value."""
     await run_or_404(request, run_id)
@@ -61,7 +62,7 @@ async def _sticky(
 async def logs(
     request: Request,
     run_id: str,
-    after: int = Query(0, ge=0),
+    after: Cursor = 0,
     stream: Literal["stdout", "stderr"] | None = None,
     limit: int = Query(1000, ge=1, le=MAX_LOG_LINES),
 ) -> Response:
