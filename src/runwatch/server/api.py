@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from runwatch.protocol import INT64_MAX, Batch, Retention, RunCreate
@@ -18,10 +19,21 @@ from runwatch.server.ratelimit import RateLimiter
 from runwatch.store.base import RunInfo, Store
 from runwatch.store.prepare import BatchRejected, Limits, PreparedBatch, check_run, prepare_batch
 
+
+def no_nul(conn: HTTPConnection) -> None:
+    """400 for a NUL in a path or query parameter: PostgreSQL's TEXT cannot hold one, so no
+    name or id has one, and both stores answer alike."""
+    params = [(f"path.{k}", v) for k, v in conn.path_params.items()]
+    params += [(f"query.{k}", v) for k, v in conn.query_params.multi_items()]
+    for field, value in params:
+        if "\x00" in value:
+            raise ApiError(400, "invalid_request", "a parameter may not contain NUL", field)
+
+
 router = APIRouter(prefix="/api/v1")
-READ = [Depends(need("read"))]
-WRITE = [Depends(need("write"))]
-ADMIN = [Depends(need("admin"))]
+READ = [Depends(need("read")), Depends(no_nul)]
+WRITE = [Depends(need("write")), Depends(no_nul)]
+ADMIN = [Depends(need("admin")), Depends(no_nul)]
 _batch_decoder = msgspec.json.Decoder(Batch)
 _run_decoder = msgspec.json.Decoder(RunCreate)
 _retention_decoder = msgspec.json.Decoder(Retention)
