@@ -221,6 +221,7 @@ def create_app(
     app.state.bus = bus
     app.state.hub = hub
     app.state.reset_lag = RESET_LAG
+    app.state.stopping = asyncio.Event()  # set as the server begins to shut down (serve.py)
     app.state.runs_feed = RunsFeed(store, hub)
     app.state.auth = Authenticator(store, settings.token, public=not is_loopback(settings.host))
     app.state.tensorboards = TensorBoardManager(store)

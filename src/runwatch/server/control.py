@@ -80,6 +80,7 @@ async def next_commands(
     ``wait`` s for one (a long-poll: the producer needs no inbound port). Marks them delivered;
     asking again with the same ``after`` returns them again, so a lost answer loses nothing."""
     store, hub = store_of(request), request.app.state.hub
+    stopping: asyncio.Event = request.app.state.stopping
     run = await run_or_404(request, run_id)
     waiter = Subscriber()
     hub.subscribe(run_channel(run_id), waiter)  # before reading: nothing slips in between
@@ -88,11 +89,8 @@ async def next_commands(
         deadline = asyncio.get_running_loop().time() + wait
         while not commands and run.status not in FINAL_STATUSES:
             remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                break
-            try:
-                await asyncio.wait_for(waiter.wait(), remaining)
-            except TimeoutError:
+            # The server is shutting down: answer now (the producer asks again elsewhere).
+            if remaining <= 0 or not await _woken(waiter, stopping, remaining):
                 break
             texts = [text for _, text in waiter.drain()]
             # A dropped queue or a bus resync may have hidden a command or a status: re-read.
@@ -105,6 +103,18 @@ async def next_commands(
     finally:
         hub.unsubscribe(run_channel(run_id), waiter)
     return json_response({"commands": commands, "status": run.status})
+
+
+async def _woken(waiter: Subscriber, stopping: asyncio.Event, timeout: float) -> bool:
+    """Wait for the waiter's next delivery: True when it came, False on timeout or shutdown."""
+    woken = asyncio.ensure_future(waiter.wait())
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait((woken, stop), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        woken.cancel()
+        stop.cancel()
+    return woken.done() and not woken.cancelled() and not stopping.is_set()
 
 
 @router.post(
