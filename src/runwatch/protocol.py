@@ -13,6 +13,7 @@ import msgspec
 
 # Every integer that is stored must fit SQLite's and PostgreSQL's 64-bit INTEGER.
 INT64_MAX = 2**63 - 1
+MAX_TIMESTAMP = 1e11  # wall times are unix seconds, and this is the year 5138
 Int64 = Annotated[int, msgspec.Meta(ge=-INT64_MAX - 1, le=INT64_MAX)]
 Count = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 # The strings a value may be instead of a number (the keys of NON_FINITE).
@@ -192,6 +193,23 @@ class Command(msgspec.Struct):
     created_at: float
     updated_at: float
     error: str | None = None
+
+
+class ArchivedCommand(msgspec.Struct, forbid_unknown_fields=True):
+    """A command as an archive keeps it: what was asked, when, and what came of it."""
+
+    kind: CommandKind
+    state: Literal["pending", "delivered", "applied", "failed"]
+    created_at: Annotated[float, msgspec.Meta(ge=0, le=MAX_TIMESTAMP)]
+    updated_at: Annotated[float, msgspec.Meta(ge=0, le=MAX_TIMESTAMP)]
+    payload: dict[str, Any] = {}
+    error: Annotated[str, msgspec.Meta(max_length=16_384)] | None = None
+
+
+class ArchivedCommands(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``PUT /api/v1/runs/{run}/commands``: an imported run's commands, oldest first."""
+
+    commands: Annotated[list[ArchivedCommand], msgspec.Meta(max_length=10_000)]
 
 
 class PromoteIn(msgspec.Struct, forbid_unknown_fields=True):

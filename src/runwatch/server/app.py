@@ -18,7 +18,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runwatch import __version__
 from runwatch.bus import RUNS_CHANNEL, Bus, bus_from_url, run_channel
-from runwatch.protocol import Batch, CommandIn, PromoteIn, Retention, RunCreate, RunTimes
+from runwatch.protocol import (
+    ArchivedCommands,
+    Batch,
+    CommandIn,
+    PromoteIn,
+    Retention,
+    RunCreate,
+    RunTimes,
+)
 from runwatch.rules.engine import RuleEngine
 from runwatch.rules.spec import RuleIn
 from runwatch.rules.targets import WebhookPolicy
@@ -105,6 +113,7 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
             launches.SubmitIn,
             RuleIn,
             RunTimes,
+            ArchivedCommands,
         ]
         refs, components = msgspec.json.schema_components(
             wire, ref_template="#/components/schemas/{name}"

@@ -13,8 +13,9 @@ from typing import Any
 
 import msgspec
 
+from runwatch.protocol import MAX_TIMESTAMP
 from runwatch.server.settings import Settings
-from runwatch.store.prepare import MAX_TIMESTAMP, Limits
+from runwatch.store.prepare import Limits
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA: dict[str, Any] = {

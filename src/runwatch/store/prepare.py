@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from runwatch.protocol import (
+    MAX_TIMESTAMP,
     Batch,
     CommandResult,
     EventIn,
@@ -20,7 +21,6 @@ from runwatch.protocol import (
 )
 
 _encode = msgspec.json.encode
-MAX_TIMESTAMP = 1e11  # unix seconds: the year 5138
 
 
 class Limits(msgspec.Struct, frozen=True):
