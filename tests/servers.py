@@ -72,7 +72,8 @@ class ServerProcess:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"server exited: {self.log_path.read_text()[-2000:]}")
             match = _LISTENING.search(self.log_path.read_text()[offset:])
-            return match.group(1) if match else None
+            # A wildcard bind (--host 0.0.0.0) is reached on loopback: tests talk to no other address.
+            return match.group(1).replace("//0.0.0.0:", "//127.0.0.1:") if match else None
 
         try:
             with self.log_path.open("ab") as log:

@@ -84,15 +84,23 @@ def serve(
         envvar="RUNWATCH_BUS",
         help="Live bus: memory:// (default, one server) or redis://HOST:6379/0 (replicas).",
     ),
+    webhook_allow: list[str] = typer.Option(
+        [],
+        metavar="NETWORKS",
+        help="Networks webhooks may reach although not public, e.g. 10.0.0.0/8,127.0.0.1 "
+        "(loopback, private and link-local targets are refused otherwise).",
+    ),
 ) -> None:
     """Start the server (SQLite in DATA, or the --store database; in-process or Redis bus)."""
     from runwatch.bus.url import check_bus
-    from runwatch.rules.rulesfile import load_rules_file
+    from runwatch.rules.targets import WebhookPolicy, parse_networks
+    from runwatch.server.rules import load_checked_rules
     from runwatch.server.serve import serve as run_server
 
+    allowed = parse_networks(webhook_allow)
     check_bus(bus)  # a bad URL or an unreachable Redis is one line now, not a failed startup
-    if rules is not None:
-        load_rules_file(rules)  # a bad file is one clear line now, not a failed startup later
+    if rules is not None:  # a bad file is one clear line now, not a failed startup later
+        load_checked_rules(rules, WebhookPolicy(allowed))
 
     run_server(
         _settings(
@@ -100,6 +108,7 @@ def serve(
             ingest_rate=ingest_rate, busy_timeout=busy_timeout, snapshot_epsilon=snapshot_epsilon,
             templates=templates, max_concurrent=max_concurrent,
             rules_file=rules, store_url=store, store_pool=store_pool, bus_url=bus,
+            webhook_allow=allowed,
         )
     )  # fmt: skip
 

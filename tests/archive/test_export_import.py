@@ -47,6 +47,22 @@ def make_rich_run(server: ServerProcess, tmp_path: Path) -> str:
     run.write_log("stdout", "hello")
     run.write_log("stderr", "warning: x")
     run.artifacts([{"kind": "checkpoint", "path": "ckpt/1.pt", "size": 3, "sha256": "ab" * 32}])
+    deprecated: list[object] = []
+    run.on_command("deprecate", lambda payload: deprecated.append(payload["entity"]))
+    with server.client() as c:
+        for entity in (1, 2):
+            body = {"kind": "deprecate", "payload": {"entity": entity}}
+            assert c.post(f"/api/v1/runs/{run.id}/commands", json=body).status_code == 201
+
+        def applied() -> bool:
+            assert not run.should_stop  # handlers run on the training thread, in such calls
+            states = [
+                x["state"] for x in c.get(f"/api/v1/runs/{run.id}/commands").json()["commands"]
+            ]
+            return states == ["applied", "applied"]
+
+        wait_until(applied, 20, what="both deprecates to be applied")
+    assert deprecated == [1, 2]
     run.finish("failed", error="boom", exit_code=2)
     with server.client() as c:
         wait_until(lambda: c.get(f"/api/v1/runs/{run.id}").json().get("status") == "failed")
@@ -115,6 +131,12 @@ def test_the_jsonl_archive_holds_the_whole_run(
     ]
     manifest = [{"kind": "checkpoint", "path": "ckpt/1.pt", "size": 3, "sha256": "ab" * 32}]
     assert [a["manifest"] for a in by_type["artifacts"]] == [manifest]
+    commands = by_type["command"]
+    assert [(x["kind"], x["payload"], x["state"]) for x in commands] == [
+        ("deprecate", {"entity": 1}, "applied"),
+        ("deprecate", {"entity": 2}, "applied"),
+    ]
+    assert all(x["created_at"] <= x["updated_at"] and x["error"] is None for x in commands)
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
@@ -130,11 +152,14 @@ def test_export_import_export_gives_the_same_jsonl_bytes(
         again = export(target, run_id, tmp_path / "again.jsonl")
         with target.client() as c:
             info = c.get(f"/api/v1/runs/{run_id}").json()
+            commands = c.get(f"/api/v1/runs/{run_id}/commands").json()["commands"]
     finally:
         target.stop()
     assert again.read_bytes() == original.read_bytes()
     with server.client() as c:
         before = c.get(f"/api/v1/runs/{run_id}").json()
+        assert commands == c.get(f"/api/v1/runs/{run_id}/commands").json()["commands"]
+    assert [x["state"] for x in commands] == ["applied", "applied"]
     assert info["status"] == "failed" and info["name"] == "rich"
     for field in ("created_at", "started_at", "ended_at"):
         assert info[field] == before[field]

@@ -18,7 +18,7 @@ from runwatch.rules.spec import RuleIn
 from runwatch.rules.webhooks import WebhookSender
 from runwatch.store.base import Committed, Record, Store
 from runwatch.store.prepare import prepare_batch
-from tests.rules.receiver import WebhookReceiver
+from tests.rules.receiver import LOOPBACK_POLICY, WebhookReceiver
 from tests.store.aio import run
 from tests.store.conftest import StoreMaker
 
@@ -276,7 +276,9 @@ def test_webhooks_are_delivered_once_and_failures_are_retried_then_visible(
         sender: dict[str, Any] = {}
 
         def webhooks(store: Store, on_update: Any) -> WebhookSender:
-            sender["s"] = WebhookSender(store, on_update, timeout=2, attempts=3, backoff=0.01)
+            sender["s"] = WebhookSender(
+                store, on_update, timeout=2, attempts=3, backoff=0.01, policy=LOOPBACK_POLICY
+            )
             return sender["s"]
 
         alerts, health = engine_test_with_sender(make_store, work, webhooks)

@@ -44,10 +44,8 @@ class ArtifactScanner:
             found.append(self._entry("tensorboard", path))
         for path in self._files("wandb/*/run-*.wandb"):
             found.append(self._wandb_entry(path))
-        checkpoints = self.root / "checkpoints"
-        if checkpoints.is_dir():
-            for path in sorted(p for p in checkpoints.rglob("*") if p.is_file())[:MAX_ARTIFACTS]:
-                found.append(self._entry("checkpoint", path, checksum=True))
+        for path in self._files("checkpoints/**/*"):
+            found.append(self._entry("checkpoint", path, checksum=True))
         found += self._worker_manifest()
         found = found[:MAX_ARTIFACTS]
         if found != self._last:
@@ -84,14 +82,16 @@ class ArtifactScanner:
         return count
 
     def _files(self, pattern: str, recursive: bool = False) -> list[Path]:
-        """Matching files, each once: W&B's ``latest-run`` symlink (or any other link) does not
-        make a second copy that would be listed and imported twice."""
+        """Matching files inside the run dir, each once. A path is resolved first, so a link
+        that leads out of the run dir (``checkpoints/evil.pt -> /etc/passwd``, or a linked
+        ``checkpoints`` dir) is never listed, hashed or read; W&B's ``latest-run`` symlink (or
+        any other link inside) does not make a second copy listed and imported twice."""
         seen: set[Path] = set()
         out = []
         matches = self.root.rglob(pattern) if recursive else self.root.glob(pattern)
         for path in sorted(matches, key=lambda p: (any(q.is_symlink() for q in p.parents), str(p))):
             real = path.resolve()
-            if real not in seen and real.is_relative_to(self.root):
+            if real not in seen and real.is_relative_to(self.root) and real.is_file():
                 seen.add(real)
                 out.append(path)
         return out[:MAX_ARTIFACTS]

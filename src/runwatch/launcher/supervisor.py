@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from runwatch.launcher.artifacts import ArtifactScanner
+from runwatch.protocol import RUN_DIR_MARKER
 from runwatch.sdk.run import Run, init
 from runwatch.sdk.spool import read_header
 from runwatch.sdk.sync import SyncError, find_spools, sync_spool
@@ -55,6 +56,7 @@ class Supervisor:
 
     def start(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         self.run.dir.mkdir(parents=True, exist_ok=True)
+        (self.run.dir / RUN_DIR_MARKER).write_text(self.run.id)
         return subprocess.Popen(
             self.command,
             stdout=subprocess.PIPE,

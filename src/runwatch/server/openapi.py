@@ -13,8 +13,9 @@ from typing import Any
 
 import msgspec
 
+from runwatch.protocol import MAX_TIMESTAMP
 from runwatch.server.settings import Settings
-from runwatch.store.prepare import MAX_TIMESTAMP, Limits
+from runwatch.store.prepare import Limits
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA: dict[str, Any] = {
@@ -51,7 +52,7 @@ def declare_bounds(schema: dict[str, Any], settings: Settings) -> None:
         "`field` names it (`query.limit`, `$.points[3].values.loss`)."
     )
     too_large = refusal(f"The request body is over {settings.max_body_bytes:,} bytes.")
-    for path_item in schema["paths"].values():
+    for path, path_item in schema["paths"].items():
         for op in path_item.values():
             responses = op.setdefault("responses", {})
             if _is_fastapi_validation(responses.get("422")):
@@ -60,9 +61,37 @@ def declare_bounds(schema: dict[str, Any], settings: Settings) -> None:
             if "requestBody" in op:
                 responses.setdefault("400", bad_input)
                 responses["413"] = too_large
+            if path.startswith(API_PREFIX):
+                _declare_api_refusals(path, responses)
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     _declare_batch_limits(components, settings.limits)
+
+
+API_PREFIX = "/api/v1/"
+_API_REFUSALS = {
+    "401": refusal("`unauthorized`: no token, or one unknown, revoked or expired."),
+    "403": refusal(
+        "`forbidden`: the token's scope does not allow this (the message names the scope it "
+        "needs), or it is limited to another project."
+    ),
+    "503": refusal(
+        "`store_busy` / `store_unavailable`: the store cannot answer now; retry with backoff."
+    ),
+}
+_NOT_FOUND = refusal(
+    "`run_not_found` (or `rule_not_found`, `template_not_found`, …): nothing has the id or name "
+    "in the path; `field` names the path parameter."
+)
+
+
+def _declare_api_refusals(path: str, responses: dict[str, Any]) -> None:
+    """What any API route may answer besides its own refusals: a missing or too weak token,
+    a store that cannot answer now, and (with a path parameter) nothing by that name."""
+    for status, response in _API_REFUSALS.items():
+        responses.setdefault(status, response)
+    if "{" in path:
+        responses.setdefault("404", _NOT_FOUND)
 
 
 def _is_fastapi_validation(response: Any) -> bool:

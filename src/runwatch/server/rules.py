@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi import Path as PathParam
 from starlette.responses import Response
 
 from runwatch.rules.engine import RuleEngine, alerts_channel
-from runwatch.rules.spec import CommandAction, RuleIn, masked
+from runwatch.rules.rulesfile import RulesFileError, load_rules_file
+from runwatch.rules.spec import CommandAction, RuleIn, WebhookAction, masked
+from runwatch.rules.targets import TargetRefused, WebhookPolicy
 from runwatch.server.api import ADMIN, READ, decode, json_response, read_body, store_of
 from runwatch.server.auth import check_project
 from runwatch.server.errors import ApiError
@@ -22,6 +26,32 @@ MAX_RULES_PER_PROJECT = 1_000
 MAX_PAYLOAD_BYTES = 65_536  # a command action's payload, as an event's
 MAX_ALERTS_PAGE = 1_000
 ALERTS_SNAPSHOT = 200  # alerts a new Alerts socket starts with
+
+
+def webhook_refusal(spec: RuleIn, policy: WebhookPolicy) -> ApiError | None:
+    """Why one of the rule's webhooks may not be saved: a URL no delivery could use (400), or a
+    target the policy refuses (422); None when all may be."""
+    for i, action in enumerate(spec.actions):
+        if not isinstance(action, WebhookAction):
+            continue
+        try:
+            policy.check(action.url)
+        except TargetRefused as exc:
+            return ApiError(422, "webhook_refused", str(exc), f"$.actions[{i}].url")
+        except ValueError as exc:
+            return ApiError(400, "invalid_rule", str(exc), f"$.actions[{i}].url")
+    return None
+
+
+def load_checked_rules(path: Path, policy: WebhookPolicy) -> list[tuple[str, RuleIn]]:
+    """A rules file's rules, each webhook checked as an API-made rule's would be."""
+    rules = load_rules_file(path)
+    for i, (_, rule) in enumerate(rules):
+        refusal = webhook_refusal(rule, policy)
+        if refusal is not None:
+            where = f"rules[{i}]{(refusal.field or '$')[1:]}"
+            raise RulesFileError(f"rules file {path}: {where}: {refusal.message}")
+    return rules
 
 
 def _engine(request: Request | WebSocket) -> RuleEngine:
@@ -54,6 +84,9 @@ async def create_rule(request: Request, project: str) -> Response:
             limit = f"max_payload_bytes={MAX_PAYLOAD_BYTES}"
             message = f"the command's payload is over the limit {limit}"
             raise ApiError(422, "limit_exceeded", message, f"$.actions[{i}].payload")
+    refusal = webhook_refusal(spec, request.app.state.webhook_policy)
+    if refusal is not None:
+        raise refusal
     store = store_of(request)
     if spec.run is not None:
         run = await store.get_run(spec.run)
@@ -101,7 +134,8 @@ async def list_alerts(
 @router.websocket("/projects/{project}/alerts/live")
 async def alerts_live(websocket: WebSocket, project: str) -> None:
     """The newest alerts as one ``alerts`` message, then each new or updated ``alert``."""
-    if await _accept(websocket, project) is None:
+    principal = await _accept(websocket, project)
+    if principal is None:
         return
     store, hub = websocket.app.state.store, websocket.app.state.hub
     viewer = Subscriber()
@@ -123,6 +157,6 @@ async def alerts_live(websocket: WebSocket, project: str) -> None:
                 await websocket.send_text(frame_text(items))
 
     try:
-        await _until_disconnect(websocket, send_all)
+        await _until_disconnect(websocket, principal, send_all)
     finally:
         hub.unsubscribe(channel, viewer)
