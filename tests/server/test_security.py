@@ -35,27 +35,35 @@ def test_a_public_server_refuses_every_request_once_its_last_token_goes(tmp_path
     token, info = create(data, "read", None, None, "the only one")
     server = ServerProcess(data, extra_args=PUBLIC).start()
     try:
-        assert "every request is refused whenever no valid token exists" in (
-            server.log_path.read_text()
-        )
-        health = f"{server.url}/healthz"
-        assert httpx.get(health).json()["auth"] == "tokens"
-        assert httpx.get(f"{server.url}/api/v1/runs", headers=bearer(token)).status_code == 200
-        revoke(data, info.id)
-        wait_until(lambda: httpx.get(health).json()["auth"] == "closed", 15, what="closed")
         runs = f"{server.url}/api/v1/runs"
+        assert httpx.get(runs, headers=bearer(token)).status_code == 200
+        assert httpx.get(runs).status_code == 401
+        revoke(data, info.id)
+        health = f"{server.url}/healthz"
+
+        def decided() -> bool:
+            """The server saw the revocation: closed (or, the bug, open to everyone)."""
+            closed = httpx.get(health).json().get("auth") == "closed"
+            return closed or httpx.get(runs).status_code == 200
+
+        wait_until(decided, 15, what="the server to see that no valid token is left")
+        assert httpx.get(runs).status_code == 401
+        assert httpx.get(runs, headers=bearer(token)).status_code == 401
         refused = httpx.get(runs)
-        assert refused.status_code == 401 and "closed" in refused.json()["error"]["message"]
+        assert "closed" in refused.json()["error"]["message"]
         assert httpx.post(runs, json={"project": "p"}).status_code == 401
         evil = {"Host": "evil.example"}
         assert httpx.get(runs, headers=evil).status_code == 401
         assert httpx.post(runs, json={"project": "p"}, headers=evil).status_code == 401
-        assert httpx.get(runs, headers=bearer(token)).status_code == 401
         with connect(f"{server.url.replace('http://', 'ws://')}/api/v1/live") as ws:
             with contextlib.suppress(ConnectionClosed):
                 ws.recv(timeout=10)
             assert ws.close_code == 4401
-        assert httpx.get(health).status_code == 200  # the load balancer still sees it alive
+        alive = httpx.get(health)  # the load balancer still sees it alive
+        assert alive.status_code == 200 and alive.json()["auth"] == "closed"
+        assert "every request is refused whenever no valid token exists" in (
+            server.log_path.read_text()
+        )
     finally:
         server.stop()
 
@@ -135,17 +143,25 @@ def test_webhook_urls_are_checked_in_full_and_private_targets_refused(
         assert public.status_code == 201
 
 
-def test_an_allowed_ipv6_loopback_webhook_is_saved_and_listed(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data", extra_args=["--webhook-allow", "::1"]).start()
+def test_an_ipv6_webhook_is_listed_masked_and_saved_only_when_allowed(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    spec = msgspec.convert(webhook_rule("http://[::1]:19259/x"), RuleIn)
+    with_store(data, lambda s: s.add_rule("p", spec))  # as an older server saved it
+    masked = [{"type": "webhook", "url": "http://[::1]/…"}]
+    server = ServerProcess(data).start()
     try:
         with server.client() as c:
-            made = c.post("/api/v1/projects/p/rules", json=webhook_rule("http://[::1]:19259/x"))
-            assert made.status_code == 201, made.text
             listed = c.get("/api/v1/projects/p/rules")
-            assert listed.status_code == 200
-            assert listed.json()["rules"][0]["actions"] == [
-                {"type": "webhook", "url": "http://[::1]/…"}
-            ]
+            assert listed.status_code == 200, listed.text
+            assert listed.json()["rules"][0]["actions"] == masked
+    finally:
+        server.stop()
+    server = ServerProcess(data, extra_args=["--webhook-allow", "::1"]).start()
+    try:
+        with server.client() as c:
+            made = c.post("/api/v1/projects/p/rules", json=webhook_rule("http://[::1]:19259/y"))
+            assert made.status_code == 201, made.text
+            assert made.json()["actions"] == masked
             # 127.0.0.1 is not ::1: still refused.
             v4 = c.post("/api/v1/projects/p/rules", json=webhook_rule("http://127.0.0.1/x"))
             assert v4.status_code == 422
