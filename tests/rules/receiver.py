@@ -6,12 +6,10 @@ import json
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from runwatch.rules.targets import WebhookPolicy, parse_networks
 from tests.loopback import LoopbackHTTPServer
 
 # The receiver is on loopback, which webhooks may reach only when the operator allows it.
 ALLOW_LOOPBACK = ["--webhook-allow", "127.0.0.0/8"]
-LOOPBACK_POLICY = WebhookPolicy(parse_networks(["127.0.0.0/8"]))
 
 
 class WebhookReceiver(LoopbackHTTPServer):

@@ -119,9 +119,10 @@ class Authenticator:
         bootstrap = self._bootstrap
         if token and bootstrap and hmac.compare_digest(token.encode(), bootstrap.encode()):
             return OPEN
-        if await self.mode() == "open":
+        mode = await self.mode()
+        if mode == "open":
             return OPEN
-        if token is None:
+        if token is None or mode == "closed":  # closed: no token is valid, whatever is cached
             return None
         digest = token_hash(token)
         info = await self._lookup(digest)
