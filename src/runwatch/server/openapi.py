@@ -63,6 +63,8 @@ def declare_bounds(schema: dict[str, Any], settings: Settings) -> None:
                 responses["413"] = too_large
             if path.startswith(API_PREFIX):
                 _declare_api_refusals(path, responses)
+                for param in op.get("parameters", []):
+                    _forbid_nul(param.get("schema", {}))
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     _declare_batch_limits(components, settings.limits)
@@ -92,6 +94,19 @@ def _declare_api_refusals(path: str, responses: dict[str, Any]) -> None:
         responses.setdefault(status, response)
     if "{" in path:
         responses.setdefault("404", _NOT_FOUND)
+
+
+# api.no_nul refuses a NUL in any path or query parameter (PostgreSQL's TEXT cannot hold one).
+NO_NUL_PATTERN = "^[^\\x00]*$"
+
+
+def _forbid_nul(schema: dict[str, Any]) -> None:
+    """Declare that a string parameter may not hold NUL, unless its own pattern already says
+    what it may hold."""
+    for branch in schema.get("anyOf", []):
+        _forbid_nul(branch)
+    if schema.get("type") == "string":
+        schema.setdefault("pattern", NO_NUL_PATTERN)
 
 
 def _is_fastapi_validation(response: Any) -> bool:

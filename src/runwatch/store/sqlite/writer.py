@@ -8,6 +8,7 @@ resolves the jobs' futures and hands what was committed to the commit callback, 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -109,15 +110,24 @@ class SqliteWriter:
             self._on_rollback()
             failure = IngestError(503, "store_unavailable", f"the store could not commit: {exc}")
             for _, future in group:
-                future.set_exception(failure)
+                _settle(future, None, failure)
             return
         self.commits += 1
         # Acks first, then fan-out: both are scheduled on the event loop in this order, so a
         # producer's ack never waits behind a whole round of viewer wake-ups.
         for (_, future), (result, error) in zip(group, outcomes, strict=True):
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
+            _settle(future, result, error)
         if committed:
             self._on_commit(committed)
+
+
+def _settle(
+    future: concurrent.futures.Future[Any], result: Any, error: BaseException | None
+) -> None:
+    """Answer a job's waiter, unless it gave up (a request cancelled on disconnect or shutdown):
+    its job stands, committed or not, and the writer thread must live on."""
+    with contextlib.suppress(concurrent.futures.InvalidStateError):
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
