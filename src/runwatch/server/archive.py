@@ -47,9 +47,9 @@ async def raw_points(
 )
 async def restore_times(request: Request, run_id: str) -> Response:
     """Set an imported run's creation and start times to its archive's (``runwatch import``)."""
+    await run_or_404(request, run_id)  # first: a token limited to another project learns nothing
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     times: RunTimes = decode(_times_decoder, body, "times")
-    await run_or_404(request, run_id)
     run = await store_of(request).restore_times(run_id, times.created_at, times.started_at)
     return json_response(run)
 
@@ -63,8 +63,8 @@ async def restore_times(request: Request, run_id: str) -> Response:
 async def restore_commands(request: Request, run_id: str) -> Response:
     """Give an imported run its archive's commands: who asked what, when, and what came of it
     (``runwatch import``)."""
+    await run_or_404(request, run_id)
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     archived: ArchivedCommands = decode(_commands_decoder, body, "commands")
-    await run_or_404(request, run_id)
     commands = await store_of(request).restore_commands(run_id, archived.commands)
     return json_response({"commands": commands})
