@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import threading
 import time
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
@@ -23,7 +25,8 @@ from websockets.streams import StreamReader
 from websockets.sync.client import connect
 
 from runwatch.server.app import create_app
-from runwatch.server.serve import bind
+from runwatch.server.frame_protocol import FrameProtocol, missing_support
+from runwatch.server.serve import bind, websocket_protocol
 from runwatch.server.settings import Settings
 from runwatch.server.wire import DEFLATE_MIN, Frame, encode_frame
 from tests.servers import ServerProcess, subscribers, wait_until
@@ -242,6 +245,45 @@ def test_a_served_viewer_offering_deflate_gets_self_contained_compressed_frames(
 def _messages(data: bytes) -> list[dict[str, Any]]:
     decoded = json.loads(data)
     return decoded if isinstance(decoded, list) else [decoded]
+
+
+# -- what the installed uvicorn offers ---------------------------------------------------------
+def test_the_installed_uvicorn_has_what_shared_frames_rely_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """If this fails, a uvicorn release changed the private parts ``server.frame_protocol``
+    uses: ``runwatch serve`` still starts (see the next test), but without shared frames."""
+    problem = missing_support(FrameProtocol)
+    assert problem is None, f"uvicorn {uvicorn.__version__}: {problem}"
+    with caplog.at_level(logging.WARNING):
+        assert websocket_protocol() is FrameProtocol
+    assert not caplog.records
+
+
+class WritableRenamed(FrameProtocol):
+    """As a uvicorn release might have it: what FrameWriter waits on is called otherwise."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.can_write = self.__dict__.pop("writable")
+
+
+def test_a_protocol_lacking_what_frames_rely_on_makes_serve_fall_back_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert missing_support(WritableRenamed) == "WritableRenamed has changed: no writable"
+    # uvicorn's HTTP protocol: none of the WebSocket state (its conn is h11's), no handshake.
+    problem = missing_support(H11Protocol)
+    assert problem is not None and problem.startswith("H11Protocol has changed: ")
+    for name in ("writable", "disconnected", "close_sent", "response", "scope"):
+        assert f"no {name}," in f"{problem},"
+    assert "conn is Connection, not ServerProtocol" in problem
+    with caplog.at_level(logging.WARNING):
+        assert websocket_protocol(WritableRenamed) == "auto"  # uvicorn's own, send_text
+    (warning,) = caplog.records
+    assert warning.levelno == logging.WARNING
+    assert f"uvicorn {uvicorn.__version__}" in warning.getMessage()
+    assert "no writable" in warning.getMessage()
 
 
 # -- under a server without the frame writer --------------------------------------------------
