@@ -124,7 +124,7 @@ def trackio_read(values: list[float], tmp: Path) -> dict[str, Any] | str:
     try:
         from trackio.sqlite_storage import SQLiteStorage
     except ImportError:
-        return "skipped: trackio not installed (pip install -e '.[bench]')"
+        return "skipped: trackio not installed (make bench installs it)"
     n = min(len(values), 1_000_000)
     for start in range(0, n, 100_000):
         chunk = range(start, min(start + 100_000, n))

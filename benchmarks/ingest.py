@@ -1,6 +1,6 @@
 """Ingest benchmark: runwatch against trackio, MLflow and TensorBoard, and the machine's ceilings.
 
-Run from the repo root (peers come from the ``bench`` extra: ``pip install -e '.[bench]'``)::
+Run from the repo root (``make bench`` installs the peers from requirements-bench.lock)::
 
     .venv/bin/python benchmarks/ingest.py [--steps 20000] [--probes 200] [--repeat 3]
 
@@ -60,7 +60,7 @@ KEYS = ("loss", "acc", "lr")
 CEILINGS = ("timer", "queue", "deque+copy", "sqlite")
 SYSTEMS = ("runwatch", "trackio", "mlflow", "mlflow/step", "tensorboard")
 MLFLOW_STEP_LIMIT = 1_000  # one SQL transaction per call: ~10 ms each here
-SKIPPED = "skipped: not installed (pip install -e '.[bench]')"
+SKIPPED = "skipped: not installed (make bench installs them from requirements-bench.lock)"
 Result = dict[str, Any]
 
 

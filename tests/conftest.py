@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import leaks
 from tests.servers import ServerProcess
 
 CHROMIUM = "/usr/bin/chromium"
@@ -23,6 +25,47 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+_MARKER = pytest.StashKey[str]()
+_BASETEMP = pytest.StashKey[Path]()
+_LEAKED = pytest.StashKey[list[str]]()  # the leak report: a title, then one line per process
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_MARKER] = leaks.mark_session()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_basetemp(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> None:
+    """Remember where this session's temporary files are: the leak check looks for it."""
+    pytestconfig.stash[_BASETEMP] = tmp_path_factory.getbasetemp()
+
+
+@pytest.hookimpl(trylast=True)  # after the runner's own sessionfinish has torn down every fixture
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Fail the run when a runwatch process the suite started outlives it; then end those."""
+    config = session.config
+    left = leaks.survivors(config.stash[_MARKER], config.stash.get(_BASETEMP, None))
+    if not left:
+        return
+    title = f"{len(left)} runwatch process(es) outlived the test session (now ended)"
+    config.stash[_LEAKED] = [title, *(leaks.describe(proc) for proc in left)]
+    leaks.end(left)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if config.pluginmanager.get_plugin("terminalreporter") is None:
+        print(*config.stash[_LEAKED], sep="\n", file=sys.stderr)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Show the leaked processes last, next to the outcome they changed."""
+    title, *lines = config.stash.get(_LEAKED, None) or [""]
+    if title:
+        terminalreporter.write_sep("=", title, red=True, bold=True)
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def missing(what: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import re
 import signal
@@ -15,6 +17,16 @@ from pathlib import Path
 import httpx
 
 _LISTENING = re.compile(r"runwatch listening on (http://\S+)")
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# Looked up here, not in the forked child, where another thread may hold the loader's lock.
+_prctl = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
+
+
+def _die_with_the_tests() -> None:
+    """In the server before it execs: SIGKILL it when the thread that started it (pytest's main
+    thread) dies, so a test run killed from outside, with no teardown, leaves no server behind."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def wait_until(condition, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):  # type: ignore[no-untyped-def]
@@ -51,18 +63,27 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
         if self.token:
             env["RUNWATCH_SERVER_TOKEN"] = self.token
-        log = self.log_path.open("ab")
+        self.log_path.touch()
         offset = self.log_path.stat().st_size
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
-        log.close()
+        # Only the main thread lives as long as the run; a helper thread may end before the server.
+        main = threading.current_thread() is threading.main_thread()
 
         def listening() -> str | None:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"server exited: {self.log_path.read_text()[-2000:]}")
             match = _LISTENING.search(self.log_path.read_text()[offset:])
-            return match.group(1) if match else None
+            # A wildcard bind (--host 0.0.0.0) is reached on loopback: tests talk to no other address.
+            return match.group(1).replace("//0.0.0.0:", "//127.0.0.1:") if match else None
 
         try:
+            with self.log_path.open("ab") as log:
+                self.proc = subprocess.Popen(
+                    args,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    preexec_fn=_die_with_the_tests if main else None,
+                )
             self.url = wait_until(listening, 20, what="the server to listen")
             self.port = int(self.url.rsplit(":", 1)[1])
             wait_until(self._healthy, 20, what="/healthz")
@@ -84,13 +105,15 @@ class ServerProcess:
             self.proc.wait(10)
 
     def stop(self) -> None:
+        """SIGINT, then SIGKILL if it has not exited within 10 s or the wait is interrupted
+        (a test's timeout fires during teardown): a stopped server never outlives its test."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(10)
+            finally:
+                self.kill()
 
     def restart(self) -> ServerProcess:
         self.stop()

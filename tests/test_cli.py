@@ -50,11 +50,13 @@ def test_sync_uploads_a_spool_once_and_is_safe_to_repeat(tmp_path: Path) -> None
         first = cli("sync", str(tmp_path / "run"), "--url", url)
         assert first.returncode == 0, first.stderr
         again = cli("sync", str(tmp_path / "run"), "--url", url)
-        assert again.returncode == 0 and " 0 new" in again.stdout
+        assert again.returncode == 0 and "nothing to send" in again.stdout
         with srv.client() as c:
             series = c.get(f"/api/v1/runs/{run.id}/metrics", params={"max_points": 1000}).json()
             info = c.get(f"/api/v1/runs/{run.id}").json()
+            births = c.get(f"/api/v1/runs/{run.id}/events", params={"kind": "birth"}).json()
         assert series["series"]["x"]["value"] == [float(i) for i in range(500)]
+        assert [e["entity"] for e in births["events"]] == [1]  # events, too, once
         assert info["status"] == "succeeded"
     finally:
         srv.stop()

@@ -84,15 +84,23 @@ def serve(
         envvar="RUNWATCH_BUS",
         help="Live bus: memory:// (default, one server) or redis://HOST:6379/0 (replicas).",
     ),
+    webhook_allow: list[str] = typer.Option(
+        [],
+        metavar="NETWORKS",
+        help="Networks webhooks may reach although not public, e.g. 10.0.0.0/8,127.0.0.1 "
+        "(loopback, private and link-local targets are refused otherwise).",
+    ),
 ) -> None:
     """Start the server (SQLite in DATA, or the --store database; in-process or Redis bus)."""
     from runwatch.bus.url import check_bus
-    from runwatch.rules.rulesfile import load_rules_file
+    from runwatch.rules.targets import WebhookPolicy, parse_networks
+    from runwatch.server.rules import load_checked_rules
     from runwatch.server.serve import serve as run_server
 
+    allowed = parse_networks(webhook_allow)
     check_bus(bus)  # a bad URL or an unreachable Redis is one line now, not a failed startup
-    if rules is not None:
-        load_rules_file(rules)  # a bad file is one clear line now, not a failed startup later
+    if rules is not None:  # a bad file is one clear line now, not a failed startup later
+        load_checked_rules(rules, WebhookPolicy(allowed))
 
     run_server(
         _settings(
@@ -100,6 +108,7 @@ def serve(
             ingest_rate=ingest_rate, busy_timeout=busy_timeout, snapshot_epsilon=snapshot_epsilon,
             templates=templates, max_concurrent=max_concurrent,
             rules_file=rules, store_url=store, store_pool=store_pool, bus_url=bus,
+            webhook_allow=allowed,
         )
     )  # fmt: skip
 
@@ -126,6 +135,7 @@ def sync(
     """Upload spooled records the server has not acknowledged (safe to run twice)."""
     from rich.progress import Progress
 
+    from runwatch.sdk.spool import read_acked
     from runwatch.sdk.sync import SyncError, find_spools, sync_spool
     from runwatch.sdk.transport import Transport, parse_urls
 
@@ -135,13 +145,17 @@ def sync(
     transport = Transport(parse_urls(url), token)
     try:
         with Progress() as progress:
-            task = progress.add_task("syncing", total=sum(p.stat().st_size for p in spools))
+            unsent = sum(p.stat().st_size - read_acked(p) for p in spools)
+            task = progress.add_task("syncing", total=unsent)
             for spool in spools:
                 result = sync_spool(spool, transport, lambda n: progress.advance(task, n))
                 new = result.batches - result.duplicates
-                progress.console.print(
-                    f"{spool}: run {result.run_id}: {result.batches} batches, {new} new"
+                done = (
+                    f"{result.batches} batches, {new} new" if result.batches else "nothing to send"
                 )
+                if result.after_final:
+                    done += f" ({result.after_final} after the final status: not stored)"
+                progress.console.print(f"{spool}: run {result.run_id}: {done}")
     finally:
         transport.close()
 
@@ -352,10 +366,25 @@ def _when(ts: float | None) -> str:
     return "" if ts is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
+# What the `server` extra brings: a command that needs one of them says how to install it.
+_SERVER_MODULES = frozenset(
+    {"fastapi", "starlette", "uvicorn", "uplot", "psycopg", "psycopg_pool", "redis"}
+)
+
+
 def main() -> None:
     """Entry point: one line per error, a traceback only with --debug."""
     try:
         app()
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in _SERVER_MODULES or _state["debug"]:
+            raise
+        print(
+            f"runwatch: error: this command needs the server extra ({exc.name} is not installed):"
+            " pip install 'runwatch[server]'",
+            file=sys.stderr,
+        )
+        sys.exit(1)
     except (ValueError, OSError, RuntimeError) as exc:  # SyncError is a RuntimeError
         if _state["debug"] or os.environ.get("RUNWATCH_DEBUG"):
             raise

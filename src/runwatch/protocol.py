@@ -12,9 +12,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 # Every integer that is stored must fit SQLite's and PostgreSQL's 64-bit INTEGER.
-Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+INT64_MAX = 2**63 - 1
+MAX_TIMESTAMP = 1e11  # wall times are unix seconds, and this is the year 5138
+Int64 = Annotated[int, msgspec.Meta(ge=-INT64_MAX - 1, le=INT64_MAX)]
 Count = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
-Value = float | str | None
+# The strings a value may be instead of a number (the keys of NON_FINITE).
+NonFinite = Literal["nan", "NaN", "inf", "Infinity", "-inf", "-Infinity"]
+Value = float | NonFinite | None
 Entity = Int64 | str | None
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "crashed"]
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "crashed"})
@@ -30,16 +34,34 @@ NON_FINITE: dict[str, float] = {
 
 
 RunId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
+# A file ``runwatch launch`` writes into a run's directory, holding the run's id: it registers
+# the directory with a server on the same machine (which may then start a TensorBoard over it).
+RUN_DIR_MARKER = ".runwatch-run"
+
+
+# Names and labels: no NUL (PostgreSQL's TEXT cannot hold it, and C tools cut at it). Other
+# control characters are kept, and rendered harmlessly where shown (``terminal.render``).
+# Patterns are written so that Python (msgspec) and ECMA (the OpenAPI document's readers) read
+# them alike: ``^``/``$``, not ``\A``/``\Z``.
+NO_NUL = r"^[^\x00]*$"
+# A project has one character that is not blank by either reading of ``\s`` (Python's takes in
+# \x1c-\x1f and \x85; ECMA's takes in \ufeff).
+NOT_BLANK = r"^[^\x00]*[^\x00\s\x1c-\x1f\x85\ufeff][^\x00]*$"
+ProjectName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NOT_BLANK)]
+RunName = Annotated[str, msgspec.Meta(max_length=500, pattern=NO_NUL)]
+Tag = Annotated[str, msgspec.Meta(max_length=200, pattern=NO_NUL)]
 
 
 class RunCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """Body of ``POST /api/v1/runs``; an ``id`` chosen by the producer makes creation idempotent."""
+    """Body of ``POST /api/v1/runs``; an ``id`` chosen by the producer makes creation idempotent.
+    ``config`` and ``snapshot`` are bounded (``max_config_bytes``, ``max_run_snapshot_bytes``):
+    every runs list carries them."""
 
-    project: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    project: ProjectName
     id: RunId | None = None
-    name: Annotated[str, msgspec.Meta(max_length=500)] | None = None
-    group: Annotated[str, msgspec.Meta(max_length=500)] | None = None
-    tags: list[Annotated[str, msgspec.Meta(max_length=200)]] = []
+    name: RunName | None = None
+    group: RunName | None = None
+    tags: list[Tag] = []
     config: dict[str, Any] = {}
     # What reproduces the run (argv, versions, git commit, host, …), captured by the SDK.
     snapshot: dict[str, Any] = {}
@@ -171,6 +193,23 @@ class Command(msgspec.Struct):
     created_at: float
     updated_at: float
     error: str | None = None
+
+
+class ArchivedCommand(msgspec.Struct, forbid_unknown_fields=True):
+    """A command as an archive keeps it: what was asked, when, and what came of it."""
+
+    kind: CommandKind
+    state: Literal["pending", "delivered", "applied", "failed"]
+    created_at: Annotated[float, msgspec.Meta(ge=0, le=MAX_TIMESTAMP)]
+    updated_at: Annotated[float, msgspec.Meta(ge=0, le=MAX_TIMESTAMP)]
+    payload: dict[str, Any] = {}
+    error: Annotated[str, msgspec.Meta(max_length=16_384)] | None = None
+
+
+class ArchivedCommands(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``PUT /api/v1/runs/{run}/commands``: an imported run's commands, oldest first."""
+
+    commands: Annotated[list[ArchivedCommand], msgspec.Meta(max_length=10_000)]
 
 
 class PromoteIn(msgspec.Struct, forbid_unknown_fields=True):

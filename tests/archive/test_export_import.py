@@ -47,6 +47,22 @@ def make_rich_run(server: ServerProcess, tmp_path: Path) -> str:
     run.write_log("stdout", "hello")
     run.write_log("stderr", "warning: x")
     run.artifacts([{"kind": "checkpoint", "path": "ckpt/1.pt", "size": 3, "sha256": "ab" * 32}])
+    deprecated: list[object] = []
+    run.on_command("deprecate", lambda payload: deprecated.append(payload["entity"]))
+    with server.client() as c:
+        for entity in (1, 2):
+            body = {"kind": "deprecate", "payload": {"entity": entity}}
+            assert c.post(f"/api/v1/runs/{run.id}/commands", json=body).status_code == 201
+
+        def applied() -> bool:
+            assert not run.should_stop  # handlers run on the training thread, in such calls
+            states = [
+                x["state"] for x in c.get(f"/api/v1/runs/{run.id}/commands").json()["commands"]
+            ]
+            return states == ["applied", "applied"]
+
+        wait_until(applied, 20, what="both deprecates to be applied")
+    assert deprecated == [1, 2]
     run.finish("failed", error="boom", exit_code=2)
     with server.client() as c:
         wait_until(lambda: c.get(f"/api/v1/runs/{run.id}").json().get("status") == "failed")
@@ -85,6 +101,7 @@ def test_the_jsonl_archive_holds_the_whole_run(
     for r in records:
         by_type.setdefault(r["type"], []).append(r)
     (run,) = by_type["run"]
+    assert (run["id"], run["project"], run["name"], run["group"]) == (run_id, "arch", "rich", "g")
     assert run["config"] == {"lr": 0.1, "arch": {"depth": 3}} and run["tags"] == ["a", "b"]
     assert (run["status"], run["error"], run["exit_code"]) == ("failed", "boom", 2)
     assert run["vitals"] == ["gpu"]
@@ -92,17 +109,34 @@ def test_the_jsonl_archive_holds_the_whole_run(
     assert [p[0] for p in loss] == list(range(N)) and loss[9][2] == 0.1
     odd = [p for r in by_type["points"] if r["key"] == "odd" for p in r["points"]]
     assert [(p[0], p[2]) for p in odd] == [(3, "nan"), (1, "-inf")]
-    kinds = [e["kind"] for e in by_type["event"]]
-    assert kinds.count("birth") == 5 and "merge" in kinds and "status" not in kinds
+    # The run's own status events are not archived: the run record carries its status.
+    events = [(e["kind"], e["level"], e["entity"], e["payload"]) for e in by_type["event"]]
+    assert events == [
+        *(("birth", "info", entity, {"size": entity * 2}) for entity in range(5)),
+        ("merge", "warning", "n-3", {"into": [1, 2]}),
+    ]
     tables = {t["name"]: t["rows"] for t in by_type["table"]}
-    assert tables["history"] == [{"i": 1}, {"i": 2}] and len(tables["leaderboard"]) == 2
-    assert len(by_type["point_set"][0]["points"]) == 50
-    assert [s["step"] for s in by_type["snapshot"]] == [0, 1, 2, 4, 5, 9]
+    assert tables == {
+        "history": [{"i": 1}, {"i": 2}],
+        "leaderboard": [{"trial": 1, "score": 0.5}, {"trial": 2, "score": 0.7}],
+    }
+    ((name, points),) = [(p["name"], p["points"]) for p in by_type["point_set"]]
+    assert name == "embedding"
+    assert points == [{"x": float(i), "y": -float(i), "label": f"p{i}"} for i in range(50)]
+    snapshots = [(s["key"], s["step"], s["value"]) for s in by_type["snapshot"]]
+    assert snapshots == [("footprint/7", k, [float(k), 1.0, 2.0]) for k in (0, 1, 2, 4, 5, 9)]
     assert [(x["stream"], x["text"]) for x in by_type["log"]] == [
         ("stdout", "hello"),
         ("stderr", "warning: x"),
     ]
-    assert by_type["artifacts"][0]["manifest"][0]["path"] == "ckpt/1.pt"
+    manifest = [{"kind": "checkpoint", "path": "ckpt/1.pt", "size": 3, "sha256": "ab" * 32}]
+    assert [a["manifest"] for a in by_type["artifacts"]] == [manifest]
+    commands = by_type["command"]
+    assert [(x["kind"], x["payload"], x["state"]) for x in commands] == [
+        ("deprecate", {"entity": 1}, "applied"),
+        ("deprecate", {"entity": 2}, "applied"),
+    ]
+    assert all(x["created_at"] <= x["updated_at"] and x["error"] is None for x in commands)
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
@@ -118,11 +152,14 @@ def test_export_import_export_gives_the_same_jsonl_bytes(
         again = export(target, run_id, tmp_path / "again.jsonl")
         with target.client() as c:
             info = c.get(f"/api/v1/runs/{run_id}").json()
+            commands = c.get(f"/api/v1/runs/{run_id}/commands").json()["commands"]
     finally:
         target.stop()
     assert again.read_bytes() == original.read_bytes()
     with server.client() as c:
         before = c.get(f"/api/v1/runs/{run_id}").json()
+        assert commands == c.get(f"/api/v1/runs/{run_id}/commands").json()["commands"]
+    assert [x["state"] for x in commands] == ["applied", "applied"]
     assert info["status"] == "failed" and info["name"] == "rich"
     for field in ("created_at", "started_at", "ended_at"):
         assert info[field] == before[field]

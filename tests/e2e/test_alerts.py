@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,10 +15,18 @@ from playwright.sync_api import Page, expect
 
 import runwatch
 from tests.e2e.widgets import open_run
-from tests.rules.receiver import WebhookReceiver
+from tests.rules.receiver import ALLOW_LOOPBACK, WebhookReceiver
 from tests.servers import ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server whose webhooks may reach the receiver on loopback (the operator allows it)."""
+    proc = ServerProcess(tmp_path / "data", extra_args=ALLOW_LOOPBACK).start()
+    yield proc
+    proc.stop()
 
 
 class DivergingLoop:

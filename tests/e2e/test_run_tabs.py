@@ -4,9 +4,7 @@ launched worker that never uses the SDK, and the tab modules' pure functions."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -141,83 +139,3 @@ def test_the_notice_counts_heartbeats_as_no_telemetry_and_sdk_metrics_as_telemet
     expect(page.locator("#charts-empty")).to_be_visible()
     expect(page.locator("#analytics-notice")).to_be_hidden()
     assert page.console_errors == []
-
-
-# ---------- the tab modules' pure functions, run in Chromium on the modules as served ----------
-
-
-@pytest.fixture(scope="module")
-def static_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("tab-modules") / "data").start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def blank(page: Page, static_server: ServerProcess) -> Iterator[Page]:
-    page.goto(f"{static_server.url}/")
-    yield page
-    assert page.console_errors == []
-
-
-def call(page: Page, module: str, function: str, *args: Any) -> Any:
-    return page.evaluate(
-        "async ([path, name, args]) => (await import(path))[name](...args)",
-        [f"/static/js/{module}", function, list(args)],
-    )
-
-
-@pytest.mark.parametrize(
-    ("text", "query", "hits"),
-    [
-        ("Warning: NaN (nan)", "nan", [[9, 12], [14, 17]]),
-        ("aaaa", "aa", [[0, 2], [2, 4]]),
-        ("no match", "xyz", []),
-        ("anything", "", []),
-        ("İstanbul i", "i", [[9, 10]]),  # lowercasing İ changes lengths: match exactly
-    ],
-)
-def test_find_matches(blank: Page, text: str, query: str, hits: list[list[int]]) -> None:
-    assert call(blank, "logs-tab.js", "findMatches", text, query) == hits
-
-
-@pytest.mark.parametrize("newest", [5001, 9999, 10_001, 37_777, 104_999])
-def test_find_newest_within_brackets_the_last_line_in_few_probes(blank: Page, newest: int) -> None:
-    lo, probes = blank.evaluate(
-        """async (newest) => {
-            const { findNewestWithin } = await import('/static/js/logs-tab.js');
-            let probes = 0;
-            const exists = async (n) => { probes += 1; return n <= newest; };
-            return [await findNewestWithin(exists, 5001, 5000), probes];
-        }""",
-        newest,
-    )
-    assert lo <= newest < lo + 5000
-    assert probes <= 10
-
-
-@pytest.mark.parametrize(
-    ("n", "text"),
-    [(0, "0 B"), (512, "512 B"), (28_672, "28.0 KiB"), (3_370_000, "3.21 MiB"), (None, "—")],
-)
-def test_format_bytes(blank: Page, n: int | None, text: str) -> None:
-    assert call(blank, "artifacts-tab.js", "formatBytes", n) == text
-
-
-def test_short_sha_keeps_twelve_characters(blank: Page) -> None:
-    sha = "2f7b68f92a0ee5a22c421c621628033d9fcf47b1d9855775750f06d943d75619"
-    assert call(blank, "artifacts-tab.js", "shortSha", sha) == "2f7b68f92a0e…"
-    assert call(blank, "artifacts-tab.js", "shortSha", None) == ""
-
-
-@pytest.mark.parametrize(
-    ("keys", "sdk"),
-    [
-        ([], False),
-        (["heartbeat/progress", "sys/cpu_percent"], False),
-        (["heartbeat/progress", "loss"], True),
-        (["wandb/reward"], True),
-    ],
-)
-def test_has_sdk_telemetry(blank: Page, keys: list[str], sdk: bool) -> None:
-    assert call(blank, "analytics-notice.js", "hasSdkTelemetry", keys) is sdk

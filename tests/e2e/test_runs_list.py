@@ -411,66 +411,6 @@ def test_a_click_or_enter_anywhere_on_a_row_opens_the_run(
     expect(page).to_have_url(f"{server.url}/runs/{second['id']}")
 
 
-def test_view_helpers(page: Page, server: ServerProcess) -> None:
-    """The pure functions behind the view: URL round trip, sort cycle, best of a series."""
-    page.goto(f"{server.url}/")
-    got = page.evaluate(
-        """async () => {
-            const v = await import('/static/js/runs-view.js');
-            const view = v.readView('?project=p&status=failed&tag=a%20b&sort=best:asc&metric=acc&best=min');
-            const runs = [
-                {id: 'a', created_at: 1, status: 'running', name: 'Zed', summary: {}},
-                {id: 'b', created_at: 2, status: 'failed', name: 'alpha', summary: {}},
-                {id: 'c', created_at: 3, status: 'running', name: 'beta', summary: {}},
-            ];
-            const bests = {a: 2, b: null, c: NaN};
-            const order = (sort) => v.sortRuns(runs, sort, 10, (r) => bests[r.id]).map((r) => r.id);
-            return {
-                view,
-                query: v.viewQuery(view),
-                bad: v.readView('?sort=nope:asc&best=median'),
-                cycle: [v.nextSort(null, 'name'), v.nextSort({key: 'name', dir: 'desc'}, 'name'),
-                        v.nextSort({key: 'name', dir: 'asc'}, 'name'),
-                        v.nextSort({key: 'name', dir: 'asc'}, 'status')],
-                names: [order({key: 'name', dir: 'asc'}), order({key: 'name', dir: 'desc'})],
-                status: [order({key: 'status', dir: 'desc'}), order({key: 'status', dir: 'asc'})],
-                best: [order({key: 'best', dir: 'desc'}), order({key: 'best', dir: 'asc'})],
-                series: [
-                    v.bestOfSeries({mode: 'raw', x: [1], value: ['inf']}, 'max'),
-                    v.bestOfSeries({mode: 'raw', x: [1, 2], value: [3, 'nan']}, 'min'),
-                    v.bestOfSeries({mode: 'buckets', x: [0, 8], min: ['nan', -2], max: [5, 'inf']}, 'max'),
-                    v.bestOfSeries({mode: 'buckets', x: [0, 8], min: ['nan', -2], max: [5, 1]}, 'min'),
-                    v.bestOfSeries(undefined, 'min'),
-                ],
-                dirs: [v.bestDir({metric: 'val/loss', best: null}), v.bestDir({metric: 'acc', best: null}),
-                       v.bestDir({metric: 'acc', best: 'min'})],
-            };
-        }"""
-    )
-    assert got["view"] == {
-        "project": "p",
-        "status": "failed",
-        "tag": "a b",
-        "sort": {"key": "best", "dir": "asc"},
-        "metric": "acc",
-        "best": "min",
-    }
-    assert got["query"] == "?project=p&status=failed&tag=a+b&sort=best%3Aasc&metric=acc&best=min"
-    assert got["bad"]["sort"] is None and got["bad"]["best"] is None
-    assert got["cycle"] == [
-        {"key": "name", "dir": "desc"},
-        {"key": "name", "dir": "asc"},
-        None,
-        {"key": "status", "dir": "desc"},
-    ]
-    assert got["names"] == [["b", "c", "a"], ["a", "c", "b"]]  # localeCompare: case-insensitive
-    assert got["status"] == [["c", "a", "b"], ["b", "c", "a"]]  # ties newest first both ways
-    assert got["best"] == [["a", "c", "b"], ["a", "c", "b"]]  # missing (null, NaN) last
-    assert got["series"] == [None, 3, 5, -2, None]
-    assert got["dirs"] == ["min", "max", "min"]
-    assert page.console_errors == []
-
-
 def test_best_value_cache_is_bounded_and_refetches_at_most_every_interval(
     page: Page, server: ServerProcess, api: httpx.Client
 ) -> None:

@@ -5,6 +5,7 @@ Models are tiny and built from configs in code (nothing is downloaded).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -32,7 +33,7 @@ def frameworks() -> None:
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
 
 TRAINER_SCRIPT = """
-import sys
+import json, os, sys
 import torch
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
 from runwatch.integrations.transformers import RunwatchCallback
@@ -62,12 +63,15 @@ class Data(torch.utils.data.Dataset):
 torch.manual_seed(0)
 config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                     intermediate_size=32, max_position_embeddings=16, num_labels=2)
-args = TrainingArguments(output_dir=sys.argv[1], max_steps=10, logging_steps=2, per_device_train_batch_size=8,
+args = TrainingArguments(output_dir=sys.argv[1], max_steps=10, num_train_epochs=1, logging_steps=2,
+                         per_device_train_batch_size=8,
                          report_to="none", save_strategy="no", use_cpu=True, run_name="tiny-bert",
                          disable_tqdm=True, remove_unused_columns=False)
 trainer = Trainer(model=Tiny(config), args=args, train_dataset=Data(),
                   callbacks=[RunwatchCallback(project="hf")])
 trainer.train()
+with open(os.path.join(sys.argv[1], "log_history.json"), "w") as f:
+    json.dump(trainer.state.log_history, f)  # what the Trainer logged, for the test to compare
 """
 
 
@@ -98,20 +102,29 @@ def test_the_trainer_callback_logs_the_trainers_metrics(
 ) -> None:
     done = run_trainer(server, tmp_path, fail_at=0)
     assert done.returncode == 0, done.stderr[-3000:]
+    # Every entry the Trainer logged, at its step: what the callback must have sent.
+    logged: dict[str, tuple[list[int], list[float]]] = {}
+    for entry in json.loads((tmp_path / "out" / "log_history.json").read_text()):
+        for key, value in entry.items():
+            if key != "step":
+                steps, values = logged.setdefault(key, ([], []))
+                steps.append(entry["step"])
+                values.append(value)
+    assert logged["loss"][0] == [2, 4, 6, 8, 10] and logged["learning_rate"][0] == [2, 4, 6, 8, 10]
     with server.client() as c:
         run = the_run(c, "hf", "succeeded")
-        body = c.get(
-            f"/api/v1/runs/{run['id']}/metrics", params={"keys": "loss,learning_rate"}
-        ).json()
+        series = c.get(
+            f"/api/v1/runs/{run['id']}/metrics", params={"keys": ",".join(logged)}
+        ).json()["series"]
         events = c.get(f"/api/v1/runs/{run['id']}/events").json()["events"]
+    assert {key: (s["x"], s["value"]) for key, s in series.items()} == logged
     assert run["name"] == "tiny-bert"
-    assert body["series"]["loss"]["x"] == [2, 4, 6, 8, 10]
-    assert all(v > 0 for v in body["series"]["loss"]["value"])
-    assert len(body["series"]["learning_rate"]["x"]) == 5
     assert run["config"]["training_args"]["max_steps"] == 10
     assert run["config"]["model"]["hidden_size"] == 16
-    kinds = [e["kind"] for e in events]
-    assert "train.begin" in kinds and "train.end" in kinds
+    assert [(e["kind"], e["payload"]) for e in events if e["kind"].startswith("train.")] == [
+        ("train.begin", {"max_steps": 10, "epochs": 1.0}),
+        ("train.end", {"global_step": 10}),
+    ]
 
 
 def test_an_exception_in_training_marks_the_run_failed(
@@ -140,10 +153,18 @@ def test_the_pytorch_example_trains_on_cpu(server: ServerProcess, tmp_path: Path
         run = the_run(c, "pytorch", "succeeded")
         series = c.get(
             f"/api/v1/runs/{run['id']}/metrics",
-            params={"keys": "train/loss,val/acc", "max_points": 1000},
+            params={"keys": "train/loss,val/acc,epoch", "max_points": 1000},
         ).json()["series"]
-    assert len(series["train/loss"]["x"]) == 4 * 32  # 2048 / 64 steps per epoch
+        params = {"kind": "epoch.end"}
+        epoch_ends = c.get(f"/api/v1/runs/{run['id']}/events", params=params).json()["events"]
+    assert series["train/loss"]["x"] == list(range(4 * 32))  # 2048 / 64 steps per epoch
     losses = series["train/loss"]["value"]
     assert sum(losses[-32:]) < sum(losses[:32])  # the last epoch's loss is below the first's
-    assert len(series["val/acc"]["value"]) == 4
-    assert all(0 <= v <= 1 for v in series["val/acc"]["value"])
+    assert series["val/acc"]["x"] == series["epoch"]["x"] == [31, 63, 95, 127]  # each epoch's end
+    assert series["epoch"]["value"] == [0, 1, 2, 3]
+    val_acc = series["val/acc"]["value"]
+    assert all(0 <= v <= 1 for v in val_acc)
+    # Each epoch's event carries the accuracy its metric has (rounded to 4 places).
+    assert [(e["entity"], e["payload"]["val_acc"]) for e in epoch_ends] == [
+        (epoch, round(v, 4)) for epoch, v in enumerate(val_acc)
+    ]

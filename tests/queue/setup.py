@@ -1,4 +1,5 @@
-"""A templates file with a gated worker, servers that launch it, and cleanup of launchers.
+"""A templates file with a gated worker, servers that launch it, and cleanup of launchers;
+in-process apps with the same file for the tests that launch nothing.
 
 The worker writes its argv to ``argv.json`` in its run dir, then waits for a ``release`` file
 there (so a test decides when a run ends without sleeping), then exits with ``--exit``.
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from tests.asgi import InProcessServer, serve_in_process, settings_for
 from tests.servers import ServerProcess, wait_until
 
 WORKER = """
@@ -92,11 +94,29 @@ def write_templates(root: Path) -> Path:
     return path
 
 
-def serve_templates(tmp_path: Path, *args: str) -> ServerProcess:
+def ops_templates(tmp_path: Path) -> Path:
+    """The templates file, in ``tmp_path/ops``."""
     root = tmp_path / "ops"
     root.mkdir(exist_ok=True)
-    templates = write_templates(root)
+    return write_templates(root)
+
+
+def serve_templates(tmp_path: Path, *args: str) -> ServerProcess:
+    templates = ops_templates(tmp_path)
     return ServerProcess(tmp_path / "data", extra_args=["--templates", str(templates), *args])
+
+
+@contextlib.contextmanager
+def templates_in_process(tmp_path: Path, **settings: object) -> Iterator[InProcessServer]:
+    """The app with the templates file, in this process; whatever it launched is killed after."""
+    data = tmp_path / "data"
+    try:
+        with serve_in_process(
+            settings_for(data, templates=ops_templates(tmp_path), **settings)
+        ) as s:
+            yield s
+    finally:
+        kill_launchers(data)
 
 
 def submit(c: httpx.Client, **params: Any) -> httpx.Response:

@@ -8,19 +8,21 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.asgi import InProcessServer
 from tests.queue.setup import (
     release,
     running,
     serve_templates,
     status,
     submit,
+    templates_in_process,
     worker_argv,
 )
-from tests.servers import ServerProcess, wait_until
+from tests.servers import wait_until
 
 
 def test_templates_are_listed_with_typed_params_and_the_data_files(tmp_path: Path) -> None:
-    with running(serve_templates(tmp_path)) as server, server.client() as c:
+    with templates_in_process(tmp_path) as server, server.client() as c:
         body = c.get("/api/v1/templates").json()
     assert body["max_concurrent"] == 1
     (train,) = body["templates"]
@@ -98,7 +100,7 @@ INJECTIONS: list[tuple[dict[str, Any], str]] = [
 def test_injection_attempts_are_422_naming_the_parameter_and_start_nothing(
     tmp_path: Path,
 ) -> None:
-    with running(serve_templates(tmp_path)) as server, server.client() as c:
+    with templates_in_process(tmp_path) as server, server.client() as c:
         for params, field in INJECTIONS:
             r = submit(c, **params)
             assert r.status_code == 422, (params, r.text)
@@ -111,7 +113,7 @@ def test_injection_attempts_are_422_naming_the_parameter_and_start_nothing(
 
 
 def test_bad_submissions_get_clear_errors(tmp_path: Path) -> None:
-    with running(serve_templates(tmp_path)) as server, server.client() as c:
+    with templates_in_process(tmp_path) as server, server.client() as c:
         r = c.post("/api/v1/templates/nope/runs", json={"params": {}})
         assert r.status_code == 404 and r.json()["error"]["code"] == "template_not_found"
         r = c.post("/api/v1/templates/train/runs", json={"params": [], "x": 1})
@@ -209,8 +211,8 @@ def test_a_bad_templates_file_stops_the_server_with_one_line(tmp_path: Path, bad
     assert "Traceback" not in out.stderr
 
 
-def test_no_templates_file_means_no_templates(server: ServerProcess) -> None:
-    with server.client() as c:
+def test_no_templates_file_means_no_templates(app_server: InProcessServer) -> None:
+    with app_server.client() as c:
         assert c.get("/api/v1/templates").json()["templates"] == []
         r = c.post("/api/v1/templates/train/runs", json={})
         assert r.status_code == 404
@@ -255,8 +257,8 @@ def test_fuzzed_submissions_get_201_or_a_clear_4xx_and_never_a_5xx(tmp_path: Pat
         st.sampled_from(["mnist.csv", "../secret.txt", "escape", "-x", "cnn", "$(id)", 10**400]),
     )  # fmt: skip
     values = st.one_of(scalars, st.lists(scalars, max_size=3), st.dictionaries(names, scalars))
-    server = serve_templates(tmp_path, "--max-concurrent", "0")  # nothing is ever launched
-    with running(server), server.client() as c:
+    # The queue is paused: nothing is ever launched.
+    with templates_in_process(tmp_path, max_concurrent=0) as server, server.client() as c:
 
         @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
         @given(st.dictionaries(names, values, max_size=7))

@@ -1,4 +1,4 @@
-"""Fuzzing the server from its own OpenAPI schema, and ingest with hypothesis-made batches."""
+"""Fuzzing ingest with hypothesis-made batches (the whole API: ``test_schema_fuzz``)."""
 
 from __future__ import annotations
 
@@ -8,37 +8,16 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
 
-from tests.servers import ServerProcess
+from tests.asgi import InProcessServer, serve_in_process, settings_for
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path_factory.mktemp("fuzz") / "data").start()
-    yield server
-    server.stop()
-
-
-def test_no_input_from_the_openapi_schema_makes_a_5xx(fuzzed: ServerProcess) -> None:
-    api = schemathesis.openapi.from_url(f"{fuzzed.url}/openapi.json")
-    operations = [result.ok() for result in api.get_all_operations()]
-    assert len(operations) > 20
-    for operation in operations:
-        if operation.path.endswith("/tensorboard"):
-            continue  # starts processes; covered by its own test
-
-        @settings(
-            max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None
-        )
-        @given(case=operation.as_strategy())
-        def check(case) -> None:  # type: ignore[no-untyped-def]
-            case.call_and_validate(base_url=fuzzed.url, checks=[not_a_server_error])
-
-        check()
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    with serve_in_process(settings_for(tmp_path_factory.mktemp("fuzz") / "data")) as server:
+        yield server
 
 
 values = st.one_of(
@@ -85,9 +64,9 @@ _seq = itertools.count(1)
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(bad=junk, before=st.integers(1, 3), after=st.integers(1, 3))
 def test_fuzzed_batches_get_a_clear_answer_and_never_drop_their_neighbours(
-    fuzzed: ServerProcess, bad: dict, before: int, after: int
+    fuzzed: InProcessServer, bad: dict, before: int, after: int
 ) -> None:
-    with httpx.Client(base_url=fuzzed.url, timeout=30) as c:
+    with fuzzed.client() as c:
         run_id = c.post("/api/v1/runs", json={"project": "fuzz"}).json()["id"]
         sent = 0
 
@@ -129,8 +108,8 @@ def test_fuzzed_batches_get_a_clear_answer_and_never_drop_their_neighbours(
         assert c.get("/healthz").status_code == 200
 
 
-def test_out_of_order_duplicate_and_extreme_values_are_kept(fuzzed: ServerProcess) -> None:
-    with httpx.Client(base_url=fuzzed.url) as c:
+def test_out_of_order_duplicate_and_extreme_values_are_kept(fuzzed: InProcessServer) -> None:
+    with fuzzed.client() as c:
         run_id = c.post("/api/v1/runs", json={"project": "fuzz"}).json()["id"]
         points = [
             [5, 1.0, {"x": 1e308}],

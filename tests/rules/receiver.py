@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from tests.loopback import LoopbackHTTPServer
 
-class WebhookReceiver:
+# The receiver is on loopback, which webhooks may reach only when the operator allows it.
+ALLOW_LOOPBACK = ["--webhook-allow", "127.0.0.0/8"]
+
+
+class WebhookReceiver(LoopbackHTTPServer):
     """``with WebhookReceiver(status=200) as hook: ... hook.url ... hook.bodies``."""
 
     def __init__(self, status: int = 200) -> None:
@@ -30,15 +34,5 @@ class WebhookReceiver:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/services/T000/B000/secret-part"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        super().__init__(Handler)
+        self.url = f"http://127.0.0.1:{self.port}/services/T000/B000/secret-part"

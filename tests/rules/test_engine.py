@@ -15,6 +15,7 @@ from runwatch.bus import MemoryBus
 from runwatch.protocol import Batch, PointRow, RunCreate, StatusIn
 from runwatch.rules.engine import RuleEngine, alerts_channel
 from runwatch.rules.spec import RuleIn
+from runwatch.rules.targets import WebhookPolicy, parse_networks
 from runwatch.rules.webhooks import WebhookSender
 from runwatch.store.base import Committed, Record, Store
 from runwatch.store.prepare import prepare_batch
@@ -276,7 +277,14 @@ def test_webhooks_are_delivered_once_and_failures_are_retried_then_visible(
         sender: dict[str, Any] = {}
 
         def webhooks(store: Store, on_update: Any) -> WebhookSender:
-            sender["s"] = WebhookSender(store, on_update, timeout=2, attempts=3, backoff=0.01)
+            sender["s"] = WebhookSender(
+                store,
+                on_update,
+                timeout=2,
+                attempts=3,
+                backoff=0.01,
+                policy=WebhookPolicy(parse_networks(["127.0.0.0/8"])),
+            )
             return sender["s"]
 
         alerts, health = engine_test_with_sender(make_store, work, webhooks)

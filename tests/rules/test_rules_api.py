@@ -1,5 +1,5 @@
-"""Rule and alert routes on a real server: validation, scopes, masking, the alerts socket, and
-rules loaded from a TOML file by ``runwatch serve --rules``."""
+"""Rule and alert routes: validation and fuzzing in process; scopes, masking and the alerts socket
+on a real server; rules loaded from a TOML file by ``runwatch serve --rules``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import httpx
 from websockets.sync.client import connect
 
 from runwatch.tokens import create
+from tests.asgi import InProcessServer
 from tests.servers import ServerProcess
 
 NAN_RULE = {"name": "nan", "condition": {"type": "nonfinite", "key": "loss"}}
@@ -23,8 +24,10 @@ def post_batch(c: httpx.Client, run_id: str, seq: int, points: list[list[object]
     assert c.post(f"/api/v1/runs/{run_id}/batches", json=body).status_code == 200
 
 
-def test_bad_rules_are_400_naming_the_field_and_unknowns_are_404(server: ServerProcess) -> None:
-    with server.client() as c:
+def test_bad_rules_are_400_naming_the_field_and_unknowns_are_404(
+    app_server: InProcessServer,
+) -> None:
+    with app_server.client() as c:
         cases = [
             ({"name": "x", "condition": {"type": "sometimes"}}, "$.condition.type"),
             ({"name": "x", "condition": {"type": "stalled"}}, "$.condition"),
@@ -190,29 +193,15 @@ def test_the_readme_examples_are_valid_rules(tmp_path: Path) -> None:
     ]
 
 
-def test_no_input_to_the_rules_and_alerts_routes_makes_a_5xx(server: ServerProcess) -> None:
-    import schemathesis
-    from hypothesis import HealthCheck, given, settings
-    from schemathesis.checks import not_a_server_error
+def test_no_input_to_the_rules_and_alerts_routes_makes_a_5xx(app_server: InProcessServer) -> None:
+    from tests.fuzzing import assert_no_5xx, schema_operations
 
-    api = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     operations = [
-        r.ok()
-        for r in api.get_all_operations()
-        if "/rules" in r.ok().path or "/alerts" in r.ok().path
+        op for op in schema_operations(app_server) if "/rules" in op.path or "/alerts" in op.path
     ]
     assert len(operations) == 4
-    for operation in operations:
-
-        @settings(
-            max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None
-        )
-        @given(case=operation.as_strategy())
-        def check(case) -> None:  # type: ignore[no-untyped-def]
-            case.call_and_validate(base_url=server.url, checks=[not_a_server_error])
-
-        check()
-    with server.client() as c:  # whatever was stored is still readable
+    assert_no_5xx(app_server, operations, max_examples=60)
+    with app_server.client() as c:  # whatever was stored is still readable
         assert c.get("/api/v1/projects/p/rules").status_code == 200
         big = {
             **NAN_RULE,

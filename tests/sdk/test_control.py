@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -192,6 +196,7 @@ def test_promote_records_the_artifact_checksum(server: ServerProcess, tmp_path: 
         r = c.post(url, json={"name": "prod", "artifact": "checkpoints/model.pt"})
         assert r.status_code == 201, r.text
         assert r.json()["sha256"] == hashlib.sha256(b"weights" * 1000).hexdigest()
+        assert r.json()["detail"] == {"of": "artifact", "size": 7000}
         for escape in (
             "../secret.txt",
             str(tmp_path / "secret.txt"),
@@ -200,7 +205,10 @@ def test_promote_records_the_artifact_checksum(server: ServerProcess, tmp_path: 
             refused = c.post(url, json={"name": "x", "artifact": escape})
             assert refused.status_code == 404 and refused.json()["error"]["field"] == "$.artifact"
         plain = c.post(url, json={"name": "no-file"})
-        assert plain.status_code == 201 and len(plain.json()["sha256"]) == 64
+        # Without an artifact: the SHA-256 of the run's config and final metrics (sorted JSON).
+        facts = json.dumps({"config": {"lr": 0.1}, "summary": {"acc": 0.9}}, separators=(",", ":"))
+        assert plain.status_code == 201 and plain.json()["detail"] == {"of": "config+summary"}
+        assert plain.json()["sha256"] == hashlib.sha256(facts.encode()).hexdigest()
         promoted = c.get("/api/v1/promoted").json()["promoted"]
         assert [(p["name"], p["run_name"]) for p in promoted] == [
             ("no-file", "best"),
@@ -221,8 +229,13 @@ def test_init_captures_a_request_snapshot(server: ServerProcess, tmp_path: Path)
         snapshot = c.get(f"/api/v1/runs/{run.id}").json()["snapshot"]
     assert snapshot["python"] == sys.version.split()[0]
     assert snapshot["run_dir"] == str(tmp_path.resolve())
-    assert snapshot["argv"] == sys.argv and snapshot["hostname"]
-    assert "runwatch" in snapshot["packages"]
+    assert snapshot["argv"] == sys.argv and snapshot["hostname"] == socket.gethostname()
+    assert (snapshot["pid"], snapshot["cwd"], snapshot["executable"]) == (
+        os.getpid(),
+        os.getcwd(),
+        sys.executable,
+    )
+    assert snapshot["packages"]["runwatch"] == importlib.metadata.version("runwatch")
 
 
 @pytest.mark.parametrize("kind", ["cancel", "deprecate"])

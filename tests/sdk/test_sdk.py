@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -136,22 +137,22 @@ def test_outage_longer_than_memory_cap_loses_nothing(tmp_path: Path) -> None:
         "tags": [],
         "config": {},
     }
-    config = SenderConfig(pending_cap=200, backoff_cap=0.5)
+    config = SenderConfig(cache_bytes=2_000, backoff_cap=0.5)
     run = Run(spec, [srv.url], None, tmp_path / "run", config)
     try:
         for i in range(3000):
             run.log({"x": float(i)}, step=i)
             if i % 100 == 0:
                 wait_until(lambda: not run._queue, 10, what="the sender to take the queue")
+        # Memory holds at most the cache; the rest waits in the spool only.
+        assert run._sender.outbox.cached_bytes <= 2_000
         srv.start()
-        run.finish(timeout=30)
+        assert run.finish(timeout=30)
         assert values(srv, run.id, "x") == [float(i) for i in range(3000)]
         with srv.client() as c:
-            drops = c.get(f"/api/v1/runs/{run.id}/events", params={"kind": "sdk.dropped"}).json()[
-                "events"
-            ]
-        assert drops and all(e["level"] == "warning" for e in drops)
-        assert sum(e["payload"]["dropped"] for e in drops) > 0
+            lost = c.get(f"/api/v1/runs/{run.id}/events", params={"kind": "sdk.lost"}).json()
+            assert c.get(f"/api/v1/runs/{run.id}").json()["status"] == "succeeded"
+        assert lost["events"] == []
     finally:
         srv.stop()
 
@@ -163,3 +164,38 @@ def test_runwatch_url_may_list_servers_to_fail_over(server: ServerProcess, tmp_p
         run.log({"x": 3.0})
     assert values(server, run.id, "x") == [3.0]
     assert httpx.get(f"{server.url}/api/v1/runs/{run.id}").json()["status"] == "succeeded"
+
+
+def test_records_after_finish_are_refused_with_one_warning(
+    server: ServerProcess, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    run = runwatch.init(project="sdk", url=server.url, run_dir=tmp_path / "run")
+    run.log({"x": 1.0})
+    assert run.finish()
+    for i in range(3):
+        run.log({"x": float(i)})
+    run.event("late")
+    err = capfd.readouterr().err
+    assert err.count("log() after finish() is ignored") == 1
+    assert err.count("event() after finish() is ignored") == 1
+    assert values(server, run.id, "x") == [1.0]
+
+
+def test_log_from_several_threads_gives_every_record_its_own_step(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    run = runwatch.init(project="sdk", url=server.url, run_dir=tmp_path / "run")
+    per_thread = 20_000
+
+    def loop() -> None:
+        for _ in range(per_thread):
+            run.log({"x": 1.0})
+
+    threads = [threading.Thread(target=loop) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert run.finish()
+    steps = [p[0] for b in read_batches(run.spool_path) for p in b["points"] if "x" in p[2]]
+    assert sorted(steps) == list(range(4 * per_thread))

@@ -1,4 +1,5 @@
-"""The HTTP API of a real server: create, list, ingest, query, and clear errors for bad input."""
+"""The HTTP API (the app in process, tests.asgi): create, list, ingest, query, and clear errors
+for bad input."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import time
 
 import httpx
 
-from tests.servers import ServerProcess
+from tests.asgi import InProcessServer
 
 JSON = {"Content-Type": "application/json"}
 
@@ -21,8 +22,8 @@ def post(client: httpx.Client, run_id: str, **batch: object) -> httpx.Response:
     return client.post(f"/api/v1/runs/{run_id}/batches", json={"producer": "t", **batch})
 
 
-def test_create_list_get_and_projects(server: ServerProcess) -> None:
-    with server.client() as c:
+def test_create_list_get_and_projects(app_server: InProcessServer) -> None:
+    with app_server.client() as c:
         a = new_run(c, name="a", tags=["x"], config={"lr": 0.1})
         new_run(c, project="other", name="b")
         assert c.get(f"/api/v1/runs/{a['id']}").json()["config"] == {"lr": 0.1}
@@ -38,8 +39,8 @@ def test_create_list_get_and_projects(server: ServerProcess) -> None:
         assert health["status"] == "ok" and health["store"]["backend"] == "sqlite"
 
 
-def test_ingest_then_query_metrics_events_and_state(server: ServerProcess) -> None:
-    with server.client() as c:
+def test_ingest_then_query_metrics_events_and_state(app_server: InProcessServer) -> None:
+    with app_server.client() as c:
         run_id = new_run(c)["id"]
         now = time.time()
         points = [[i, now, {"loss": 1.0 / (i + 1)}] for i in range(50)]
@@ -61,8 +62,8 @@ def test_ingest_then_query_metrics_events_and_state(server: ServerProcess) -> No
         assert [e["seq"] for e in state["events"]] == [3, 1]
 
 
-def test_bad_input_gets_a_clear_error_and_loses_nothing(server: ServerProcess) -> None:
-    with server.client() as c:
+def test_bad_input_gets_a_clear_error_and_loses_nothing(app_server: InProcessServer) -> None:
+    with app_server.client() as c:
         run_id = new_run(c)["id"]
         good = post(c, run_id, batch_seq=1, points=[[0, 1.0, {"x": 1.0}]])
         assert good.status_code == 200
@@ -99,8 +100,8 @@ def test_bad_input_gets_a_clear_error_and_loses_nothing(server: ServerProcess) -
         assert c.get("/healthz").status_code == 200
 
 
-def test_oversize_body_is_413(server: ServerProcess) -> None:
-    with server.client() as c:
+def test_oversize_body_is_413(app_server: InProcessServer) -> None:
+    with app_server.client() as c:
         run_id = new_run(c)["id"]
         huge = (
             b'{"producer":"t","batch_seq":1,"points":[' + b"[1,1,{}]," * 2_000_000 + b"[1,1,{}]]}"
@@ -109,8 +110,8 @@ def test_oversize_body_is_413(server: ServerProcess) -> None:
         assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
 
 
-def test_openapi_documents_the_wire_schemas(server: ServerProcess) -> None:
-    with server.client() as c:
+def test_openapi_documents_the_wire_schemas(app_server: InProcessServer) -> None:
+    with app_server.client() as c:
         spec = c.get("/openapi.json").json()
         body = spec["paths"]["/api/v1/runs/{run_id}/batches"]["post"]["requestBody"]
         assert body["content"]["application/json"]["schema"] == {
@@ -120,8 +121,8 @@ def test_openapi_documents_the_wire_schemas(server: ServerProcess) -> None:
         assert c.get("/docs").status_code == 200
 
 
-def test_sparklines_return_the_last_points_of_each_key(server: ServerProcess) -> None:
-    with server.client() as c:
+def test_sparklines_return_the_last_points_of_each_key(app_server: InProcessServer) -> None:
+    with app_server.client() as c:
         run_id = new_run(c)["id"]
         for b in range(3):  # several batches: the tail spans chunks
             rows = [
@@ -140,8 +141,8 @@ def test_sparklines_return_the_last_points_of_each_key(server: ServerProcess) ->
         assert list(only["series"]) == ["a"] and only["series"]["a"]["x"] == list(range(50, 300))
 
 
-def test_a_finished_run_refuses_new_data_but_acks_retries(server: ServerProcess) -> None:
-    with server.client() as c:
+def test_a_finished_run_refuses_new_data_but_acks_retries(app_server: InProcessServer) -> None:
+    with app_server.client() as c:
         run_id = new_run(c)["id"]
         final = {"state": "succeeded", "ts": time.time()}
         assert post(c, run_id, batch_seq=1, points=[[0, 1.0, {"x": 1.0}]]).status_code == 200
@@ -159,8 +160,8 @@ def test_a_finished_run_refuses_new_data_but_acks_retries(server: ServerProcess)
         assert c.get(f"/api/v1/runs/{run_id}").json()["status"] == "succeeded"
 
 
-def test_retention_drops_raw_points_and_keeps_aggregates(server: ServerProcess) -> None:
-    with server.client() as c:
+def test_retention_drops_raw_points_and_keeps_aggregates(app_server: InProcessServer) -> None:
+    with app_server.client() as c:
         run_id = new_run(c, project="kept")["id"]
         for b in range(10):
             rows = [[s, 1.0, {"v": float(s)}] for s in range(b * 1000, b * 1000 + 1000)]

@@ -1,6 +1,7 @@
 """`runwatch serve --store postgresql://…`: a real server process on a real PostgreSQL database,
-fed by the SDK; tokens managed with `runwatch token … --store` (or RUNWATCH_STORE); the rules,
-alerts and run queue routes answered from PostgreSQL."""
+fed by the SDK; tokens managed with `runwatch token … --store` (or RUNWATCH_STORE) guarding the
+app; the rules, alerts and run queue routes answered from PostgreSQL (the app in process where
+no process needs to reach it)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 import runwatch
+from tests.asgi import serve_in_process, settings_for
 from tests.pg import fresh_database
 from tests.queue.setup import release, running, serve_templates, status, submit
 from tests.servers import ServerProcess, wait_until
@@ -71,14 +73,11 @@ def test_tokens_in_postgres_guard_the_server(pg_url: str, tmp_path: Path) -> Non
     token = created.stdout.splitlines()[0]
     listed = cli("token", "list", RUNWATCH_STORE=pg_url)
     assert listed.returncode == 0 and token[:10] in listed.stdout
-    server = ServerProcess(tmp_path / "data", extra_args=["--store", pg_url]).start()
-    try:
-        with server.client() as c:
-            assert c.get("/api/v1/runs").status_code == 401
-            ok = c.get("/api/v1/runs", headers={"Authorization": f"Bearer {token}"})
-            assert ok.status_code == 200
-    finally:
-        server.stop()
+    settings = settings_for(tmp_path / "data", store_url=pg_url)
+    with serve_in_process(settings) as server, server.client() as c:
+        assert c.get("/api/v1/runs").status_code == 401
+        ok = c.get("/api/v1/runs", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
     revoked = cli("token", "revoke", "1", "--store", pg_url)
     assert revoked.returncode == 0 and "revoked" in revoked.stdout
 
@@ -91,26 +90,23 @@ def test_an_unknown_store_scheme_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_rules_and_alerts_routes_on_a_postgres_backed_server(pg_url: str, tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data", extra_args=["--store", pg_url]).start()
-    try:
-        with server.client() as c:
-            rule = {"name": "nan", "condition": {"type": "nonfinite", "key": "loss"}}
-            created = c.post("/api/v1/projects/p/rules", json=rule)
-            assert created.status_code == 201, created.text
-            run_id = c.post("/api/v1/runs", json={"project": "p"}).json()["id"]
-            batch = {"producer": "t", "batch_seq": 1, "points": [[4, 1.0, {"loss": "nan"}]]}
-            assert c.post(f"/api/v1/runs/{run_id}/batches", json=batch).status_code == 200
+    settings = settings_for(tmp_path / "data", store_url=pg_url)
+    with serve_in_process(settings) as server, server.client() as c:
+        rule = {"name": "nan", "condition": {"type": "nonfinite", "key": "loss"}}
+        created = c.post("/api/v1/projects/p/rules", json=rule)
+        assert created.status_code == 201, created.text
+        run_id = c.post("/api/v1/runs", json={"project": "p"}).json()["id"]
+        batch = {"producer": "t", "batch_seq": 1, "points": [[4, 1.0, {"loss": "nan"}]]}
+        assert c.post(f"/api/v1/runs/{run_id}/batches", json=batch).status_code == 200
 
-            def alerts() -> list[dict[str, Any]] | None:
-                got = c.get("/api/v1/projects/p/alerts").json()["alerts"]
-                return got or None
+        def alerts() -> list[dict[str, Any]] | None:
+            got = c.get("/api/v1/projects/p/alerts").json()["alerts"]
+            return got or None
 
-            (alert,) = wait_until(alerts, what="the alert")
-            events = c.get(f"/api/v1/runs/{run_id}/events", params={"kind": "alert"}).json()
-            rules = c.get("/api/v1/projects/p/rules").json()["rules"]
-            deleted = c.delete(f"/api/v1/projects/p/rules/{created.json()['id']}")
-    finally:
-        server.stop()
+        (alert,) = wait_until(alerts, what="the alert")
+        events = c.get(f"/api/v1/runs/{run_id}/events", params={"kind": "alert"}).json()
+        rules = c.get("/api/v1/projects/p/rules").json()["rules"]
+        deleted = c.delete(f"/api/v1/projects/p/rules/{created.json()['id']}")
     assert alert["run_id"] == run_id and alert["detail"]["step"] == 4
     (event,) = events["events"]
     assert event["seq"] == alert["event_seq"] and event["payload"]["alert_id"] == alert["id"]

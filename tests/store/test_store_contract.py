@@ -223,6 +223,35 @@ def test_final_status_is_an_event_and_ends_the_run(make_store: StoreMaker) -> No
     assert late.status == 409 and late.code == "run_finished"
 
 
+def test_batches_before_the_final_status_are_stored_even_when_they_arrive_after_it(
+    make_store: StoreMaker,
+) -> None:
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+        final = StatusIn(state="succeeded", ts=9.0)
+        await store.ingest(r.id, prepare_batch(batch(1, [(0, {"x": 0.0})])))
+        await store.ingest(r.id, prepare_batch(Batch(producer="p", batch_seq=4, status=final)))
+        # Batches 3 and 2 were sent before the final status but arrive after it (a retry, a sync).
+        late = batch(3, [(2, {"x": 2.0})], events=1)
+        late.status = StatusIn(state="running", ts=8.0)  # the final status stands
+        acks = [await store.ingest(r.id, prepare_batch(late))]
+        acks.append(await store.ingest(r.id, prepare_batch(batch(2, [(1, {"x": 1.0})]))))
+        acks.append(await store.ingest(r.id, prepare_batch(batch(2, [(1, {"x": 1.0})]))))
+        refused = []
+        for b in (batch(5, [(3, {"x": 3.0})]), batch(1, [(3, {"x": 3.0})], producer="other")):
+            with pytest.raises(IngestError) as exc:
+                await store.ingest(r.id, prepare_batch(b))
+            refused.append(exc.value)
+        series = (await store.metrics(r.id, ["x"], None, None, 100, "step")).series
+        return acks, refused, series, await store.get_run(r.id)
+
+    acks, refused, series, info = run(with_store(make_store, work))
+    assert [a.duplicate for a in acks] == [False, False, True]
+    assert [(e.status, e.code) for e in refused] == [(409, "run_finished")] * 2
+    assert series["x"].x == [0, 1, 2] and series["x"].value == [0.0, 1.0, 2.0]
+    assert (info.status, info.ended_at) == ("succeeded", 9.0)
+
+
 def test_data_survives_reopen(make_store: StoreMaker) -> None:
     async def write(store, _):  # type: ignore[no-untyped-def]
         r = await store.create_run(RunCreate(project="p", name="keep"))

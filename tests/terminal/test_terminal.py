@@ -113,6 +113,42 @@ def test_tail_follows_a_live_run_and_quits_cleanly_on_ctrl_c(
     assert "Traceback" not in stderr and lines[-1].strip() == "stopped"
 
 
+def test_tail_rides_out_a_server_restart(server: ServerProcess, tmp_path: Path) -> None:
+    run = runwatch.init(project="t", name="restarted", url=server.url, run_dir=tmp_path / "r")
+    run.log({"loss": 1.0}, step=0)
+    with server.client() as c:
+        wait_until(lambda: "loss" in c.get(f"/api/v1/runs/{run.id}").json().get("summary", {}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runwatch", "tail", run.id, "--interval", "0.1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(server),
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")))  # type: ignore[union-attr]
+    reader.start()
+    try:
+        wait_until(lambda: any("running" in line for line in lines), 30, what="a first frame")
+        server.stop()
+        wait_until(lambda: any("reconnecting" in line for line in lines), 30, what="a mark")
+        assert proc.poll() is None, "tail exited while the server was down"
+        server.start()
+        run.event("after-restart", note="the view goes on")
+        wait_until(lambda: any("after-restart" in line for line in lines), 30, what="new data")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(10)
+        stderr = proc.stderr.read()  # type: ignore[union-attr]
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
+        run.finish()
+    assert "Traceback" not in stderr and lines[-1].strip() == "stopped"
+    last_frame = "".join(lines).rsplit("frame", 1)[-1]
+    assert "reconnecting" not in last_frame
+
+
 def test_tail_on_a_terminal_redraws_in_place_and_quits_on_ctrl_c(
     server: ServerProcess, tmp_path: Path
 ) -> None:

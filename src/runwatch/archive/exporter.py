@@ -2,7 +2,8 @@
 
 An archive holds what a run *is*, not what a server assigned it: run meta, config and request
 snapshot, every raw point (step, wall time, value) in stored order, events, tables, point sets,
-snapshot history, log lines and the artifact manifest. Sequence numbers, version and line
+snapshot history, log lines, the artifact manifest and the commands sent to the producer
+(what was asked, when, and what came of it; the newest 200). Sequence numbers, version and line
 numbers, last-update/heartbeat times and the derived summary are left out, so a run exported,
 imported elsewhere and exported again gives the same bytes. Status events are left out too: the
 final status is in the run record and importing it records it again.
@@ -17,7 +18,9 @@ from urllib.parse import quote
 from runwatch.archive.client import ApiClient
 
 FORMAT = "runwatch-archive"
-VERSION = 1
+VERSION = 2  # 2: command records
+READABLE = (1, VERSION)  # versions an import reads
+COMMAND_FIELDS = ("kind", "payload", "state", "created_at", "updated_at", "error")
 POINTS_PER_RECORD = 10_000  # points of one key per ``points`` record (fixed: output is stable)
 PAGE = 20_000
 EVENTS_PAGE = 1_000
@@ -62,6 +65,8 @@ def export_run(
     manifest = client.get(f"{base}/artifacts")["artifacts"]
     if manifest:
         yield {"type": "artifacts", "manifest": manifest}
+    for command in reversed(client.get(f"{base}/commands")["commands"]):  # oldest first
+        yield {"type": "command", **{k: command[k] for k in COMMAND_FIELDS}}
 
 
 def _points(client: ApiClient, base: str, key: str, progress: Progress | None) -> Iterator[Record]:

@@ -38,6 +38,10 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "snapshot": [("key", "str"), ("step", "int"), ("ts", "float"), ("reason", "str"), ("value", "json")],
     "log": [("stream", "str"), ("ts", "float"), ("text", "str")],
     "artifacts": [("manifest", "json")],
+    "command": [
+        ("kind", "str"), ("payload", "json"), ("state", "str"), ("created_at", "float"),
+        ("updated_at", "float"), ("error", "json"),
+    ],
 }  # fmt: skip
 _encoder = msgspec.json.Encoder(order="sorted")
 

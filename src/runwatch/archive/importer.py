@@ -1,7 +1,7 @@
 """Restoring an archive into a server through its public API (so a remote server works too).
 
-The run is created with its own id and given its archived times (an admin call); everything
-else travels in ordinary batches from one
+The run is created with its own id and given its archived times and commands (admin calls);
+everything else travels in ordinary batches from one
 producer (``archive-import``) numbered from 1, in the archive's order, and the final status is
 the last batch (a finished run takes no more data). A run id the server already has is refused:
 an import never mixes into an existing run.
@@ -17,7 +17,7 @@ from urllib.parse import quote
 import msgspec
 
 from runwatch.archive.client import ApiClient
-from runwatch.archive.exporter import FORMAT, VERSION, Record
+from runwatch.archive.exporter import COMMAND_FIELDS, FORMAT, READABLE, VERSION, Record
 from runwatch.protocol import FINAL_STATUSES
 
 PRODUCER = "archive-import"
@@ -68,9 +68,9 @@ def import_run(
     head = next(stream, None)
     if not head or head.get("type") != "archive" or head.get("format") != FORMAT:
         raise ArchiveError("not a runwatch archive (its first record must be the archive header)")
-    if head.get("version") != VERSION:
+    if head.get("version") not in READABLE:
         raise ArchiveError(
-            f"archive version {head.get('version')} is not {VERSION}: upgrade runwatch"
+            f"archive version {head.get('version')} is newer than {VERSION}: upgrade runwatch"
         )
     run = next(stream, None)
     if not run or run.get("type") != "run":
@@ -83,9 +83,15 @@ def import_run(
     times = {"created_at": run["created_at"], "started_at": run["started_at"]}
     client.put(f"{run_path}/times", msgspec.json.encode(times))
     batcher = _Batcher(client, run_path, progress)
+    commands: list[Record] = []
     for record in stream:
-        _add(batcher, record)
+        if record.get("type") == "command":
+            commands.append({k: record[k] for k in COMMAND_FIELDS})
+        else:
+            _add(batcher, record)
     batcher.flush()
+    if commands:
+        client.put(f"{run_path}/commands", msgspec.json.encode({"commands": commands}))
     # The last batch: vitals, and the final status (after it the run takes no more data).
     last: dict[str, Any] = {"vitals": run["vitals"]} if run.get("vitals") else {}
     if run["status"] in FINAL_STATUSES:

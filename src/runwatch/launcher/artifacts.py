@@ -46,7 +46,8 @@ class ArtifactScanner:
             found.append(self._wandb_entry(path))
         checkpoints = self.root / "checkpoints"
         if checkpoints.is_dir():
-            for path in sorted(p for p in checkpoints.rglob("*") if p.is_file())[:MAX_ARTIFACTS]:
+            inside = sorted(p for p in checkpoints.rglob("*") if self._inside(p))
+            for path in inside[:MAX_ARTIFACTS]:
                 found.append(self._entry("checkpoint", path, checksum=True))
         found += self._worker_manifest()
         found = found[:MAX_ARTIFACTS]
@@ -83,15 +84,21 @@ class ArtifactScanner:
         self.imported += count
         return count
 
+    def _inside(self, path: Path) -> bool:
+        """A file that is inside the run dir once resolved: a link that leads out of it
+        (``checkpoints/evil.pt -> /etc/passwd``, a linked dir) is never listed, hashed or read."""
+        real = path.resolve()
+        return real.is_relative_to(self.root) and real.is_file()
+
     def _files(self, pattern: str, recursive: bool = False) -> list[Path]:
-        """Matching files, each once: W&B's ``latest-run`` symlink (or any other link) does not
-        make a second copy that would be listed and imported twice."""
+        """Matching files inside the run dir, each once: W&B's ``latest-run`` symlink (or any
+        other link) does not make a second copy that would be listed and imported twice."""
         seen: set[Path] = set()
         out = []
         matches = self.root.rglob(pattern) if recursive else self.root.glob(pattern)
         for path in sorted(matches, key=lambda p: (any(q.is_symlink() for q in p.parents), str(p))):
             real = path.resolve()
-            if real not in seen and real.is_relative_to(self.root):
+            if real not in seen and self._inside(path):
                 seen.add(real)
                 out.append(path)
         return out[:MAX_ARTIFACTS]

@@ -9,7 +9,7 @@ in its own process group, captures stdout and stderr line by line (to ``stdout.l
 offline W&B history as they grow), and reports the end: succeeded on exit 0, failed on a non-zero exit
 or a signal (with the last stderr lines as the error), cancelled after a cancel from the
 dashboard or Ctrl-C. A cancel the worker does not obey within the grace period becomes SIGTERM,
-then SIGKILL.
+then SIGKILL. The final status goes out only after what the worker spooled is delivered.
 """
 
 from __future__ import annotations
@@ -28,7 +28,11 @@ from pathlib import Path
 from typing import IO
 
 from runwatch.launcher.artifacts import ArtifactScanner
+from runwatch.protocol import RUN_DIR_MARKER
 from runwatch.sdk.run import Run, init
+from runwatch.sdk.spool import read_header
+from runwatch.sdk.sync import SyncError, find_spools, sync_spool
+from runwatch.sdk.transport import Transport
 
 STDERR_TAIL = 20  # stderr lines quoted as a failed run's error
 SIDECAR_INTERVAL = 2.0
@@ -52,6 +56,7 @@ class Supervisor:
 
     def start(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         self.run.dir.mkdir(parents=True, exist_ok=True)
+        (self.run.dir / RUN_DIR_MARKER).write_text(self.run.id)
         return subprocess.Popen(
             self.command,
             stdout=subprocess.PIPE,
@@ -149,8 +154,30 @@ class Supervisor:
             how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
             tail = "\n".join(self.stderr_tail)
             status, error = "failed", f"{how}\n{tail}" if tail else how
-        self.run.finish(status, error=error, exit_code=code)
+        delivered = self.deliver_worker_spools()
+        self.run.finish(status, error=error, exit_code=code, send_status=delivered)
         return status
+
+    def deliver_worker_spools(self) -> bool:
+        """Upload what the worker spooled but did not deliver (it was killed, or its finish()
+        timed out): its records precede the final status. False when the server did not take
+        them; then the final status stays in the spool too, for ``runwatch sync``."""
+        transport = Transport(self.run.urls, self.run.token)
+        try:
+            for spool in find_spools([self.run.dir]):
+                if spool != self.run.spool_path and read_header(spool)["run"]["id"] == self.run.id:
+                    sync_spool(spool, transport)
+        except (SyncError, OSError, ValueError) as exc:
+            print(
+                f"runwatch: the worker's records were not all delivered ({exc}); the run is "
+                f"marked finished once `runwatch sync {self.run.dir}` uploads them",
+                file=sys.stderr,
+                flush=True,
+            )
+            return False
+        finally:
+            transport.close()
+        return True
 
 
 def launch(

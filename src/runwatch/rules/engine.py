@@ -35,6 +35,7 @@ from runwatch.rules.spec import (
     StatusIs,
     WebhookAction,
 )
+from runwatch.rules.targets import WebhookPolicy
 from runwatch.rules.webhooks import WebhookSender
 from runwatch.store.base import Committed, IngestError, PointsRecord, Record, Store
 
@@ -96,12 +97,13 @@ class RuleEngine:
         tick: float = TICK,
         webhooks: WebhookSender | None = None,
         backlog: int = BACKLOG,
+        webhook_policy: WebhookPolicy | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
         self._clock = clock
         self._tick = tick
-        self.webhooks = webhooks or WebhookSender(store, self.publish)
+        self.webhooks = webhooks or WebhookSender(store, self.publish, policy=webhook_policy)
         self._rules: dict[str, list[Rule]] = {}
         self._projects: dict[str, str] = {}
         self._states: OrderedDict[tuple[int, str], WatchState] = OrderedDict()

@@ -166,9 +166,11 @@ class Alert(msgspec.Struct):
 
 
 def mask_url(url: str) -> str:
-    """A webhook URL with its secret parts hidden: ``https://hooks.slack.com/…``."""
+    """A webhook URL with its secret parts hidden: ``https://hooks.slack.com/…``
+    (``http://[::1]/…`` for an IPv6 host, so the masked URL is still a URL)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or '?'}/…"
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}/…"
 
 
 def masked(rule: Rule) -> Rule:

@@ -3,7 +3,10 @@
 Delivery never touches the ingest path: the engine only queues. Each attempt is time-bounded,
 retried with exponential backoff on network errors, 5xx, 408 and 429, and its outcome (state,
 attempts, error) is written into the alert, so a failing webhook is visible in the Alerts view.
-A webhook URL is a secret: only its scheme and host are ever logged or shown.
+A webhook URL is a secret: only its scheme and host are ever logged or shown. Each attempt
+resolves the host and checks its addresses against the :class:`WebhookPolicy` (no requests to
+loopback, link-local or private addresses unless allowed). Every delivery ends ``delivered`` or
+``failed`` with a reason, whatever goes wrong.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import httpx
 import msgspec
 
 from runwatch.rules.spec import Alert, mask_url
+from runwatch.rules.targets import TargetRefused, WebhookPolicy, pinned
 from runwatch.store.base import IngestError, Store
 
 logger = logging.getLogger("runwatch.rules")
@@ -54,8 +58,10 @@ class WebhookSender:
         attempts: int = ATTEMPTS,
         backoff: float = BACKOFF,
         queue_cap: int = QUEUE_CAP,
+        policy: WebhookPolicy | None = None,
     ) -> None:
         self._store = store
+        self.policy = policy or WebhookPolicy()
         self._on_update = on_update
         self._timeout = timeout
         self._attempts = attempts
@@ -99,30 +105,23 @@ class WebhookSender:
             alert, index, url = await self._queue.get()
             try:
                 await self._deliver(alert, index, url)
-            except Exception:  # a bug here must not kill the worker: log and go on
-                logger.exception("webhook delivery of alert %d crashed", alert.id)
+            except Exception as exc:  # never left pending, and the worker goes on
+                logger.warning("webhook delivery of alert %d failed: %r", alert.id, exc)
+                self.failed += 1
+                outcome = {"state": "failed", "error": f"{type(exc).__name__}: {exc}"[:500]}
+                await self._report(alert, index, outcome)
             finally:
                 self._queue.task_done()
 
     async def _deliver(self, alert: Alert, index: int, url: str) -> None:
-        assert self._client is not None
         body = webhook_body(alert)
-        headers = {"Content-Type": "application/json", "User-Agent": "runwatch-alerts"}
-        error = ""
         for attempt in range(1, self._attempts + 1):
-            retry = True
-            try:
-                response = await self._client.post(url, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__} (no answer within {self._timeout:g} s or refused)"
-            else:
-                if response.status_code < 300:
-                    self.delivered += 1
-                    outcome = {"state": "delivered", "attempts": attempt, "error": None}
-                    await self._report(alert, index, outcome)
-                    return
-                error = f"HTTP {response.status_code}"
-                retry = response.status_code >= 500 or response.status_code in _RETRYABLE
+            error, retry = await self._attempt(url, body)
+            if error is None:
+                self.delivered += 1
+                outcome = {"state": "delivered", "attempts": attempt, "error": None}
+                await self._report(alert, index, outcome)
+                return
             logger.warning("webhook %s: attempt %d: %s", mask_url(url), attempt, error)
             if not retry or attempt == self._attempts:
                 break
@@ -132,6 +131,35 @@ class WebhookSender:
             await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
         self.failed += 1
         await self._report(alert, index, {"state": "failed", "attempts": attempt, "error": error})
+
+    async def _attempt(self, url: str, body: bytes) -> tuple[str | None, bool]:
+        """One POST: None when delivered, else the error and whether it is worth a retry.
+        Goes to each checked address of the host in turn until one accepts the connection."""
+        assert self._client is not None
+        try:
+            addresses = await self.policy.resolve(url)
+        except TargetRefused as exc:
+            return str(exc), exc.retryable
+        except ValueError as exc:  # a URL saved before URLs were checked in full
+            return str(exc), False
+        error = ""
+        for address in addresses:
+            target, headers, extensions = pinned(url, address)
+            headers |= {"Content-Type": "application/json", "User-Agent": "runwatch-alerts"}
+            try:
+                response = await self._client.post(
+                    target, content=body, headers=headers, extensions=extensions
+                )
+            except httpx.ConnectError as exc:
+                error = f"{type(exc).__name__} (refused)"
+                continue
+            except httpx.HTTPError as exc:
+                return f"{type(exc).__name__} (no answer within {self._timeout:g} s)", True
+            status = response.status_code
+            if status < 300:
+                return None, False
+            return f"HTTP {status}", status >= 500 or status in _RETRYABLE
+        return error, True
 
     async def _report(self, alert: Alert, index: int, outcome: dict[str, Any]) -> None:
         try:

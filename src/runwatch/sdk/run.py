@@ -18,6 +18,7 @@ from typing import Any
 
 from runwatch.protocol import FINAL_STATUSES
 from runwatch.sdk.commands import CommandPoller
+from runwatch.sdk.outbox import Outbox
 from runwatch.sdk.sender import (
     EVENT,
     EXTRA,
@@ -34,6 +35,7 @@ from runwatch.sdk.transport import Transport, parse_urls
 _LEVELS = ("debug", "info", "warning", "error")
 CommandHandler = Callable[[dict[str, Any]], Any]
 INBOX_CAP = 1000
+CREATE_WAIT = 5.0  # seconds init waits at most for the server to register the run
 VITALS_CAP = 64  # keys a run may mark as vitals
 LOG_LINE_MAX = 16_384  # characters of one captured log line kept
 _live_runs: weakref.WeakSet[Run] = weakref.WeakSet()
@@ -57,6 +59,8 @@ class Run:
         self.config: dict[str, Any] = spec.get("config", {})
         self.dir = run_dir
         self.url = f"{urls[0]}/runs/{self.id}"
+        self.urls = urls
+        self.token = token
         self.producer = secrets.token_hex(8)
         self.finished = False
         # Under `runwatch launch` the launcher owns the run's final status (from the exit code).
@@ -68,25 +72,33 @@ class Run:
         self._inbox: deque[dict[str, Any]] = deque(maxlen=INBOX_CAP)
         self._vitals: set[str] = set()
         self._step = 0
-        self._logged = 0
+        # log() may be called from several threads (a launcher's pumps, a user's own): the step
+        # counter is read and advanced under this lock.
+        self._step_lock = threading.Lock()
+        self._closed = False  # no record is taken after the final status is queued
         self._warned: set[str] = set()
         self._lock = threading.Lock()
         cfg = config or SenderConfig()
-        self._queue: deque[tuple[Any, ...]] = deque(maxlen=cfg.queue_cap)
+        # Unbounded on purpose: nothing is dropped here. The sender takes records far faster
+        # than log() makes them; past queue_cap (it is starved of the GIL) log() lets it run.
+        self._queue: deque[tuple[Any, ...]] = deque()
         self._wake_at = cfg.max_batch_records
+        self._queue_cap = cfg.queue_cap
         self.spool_path = run_dir / f"spool-{self.producer}.jsonl"
         self._sender = Sender(
             spec,
             self.producer,
             self._queue,
             Transport(urls, token),
-            SpoolWriter(self.spool_path, spec, self.producer),
+            Outbox(SpoolWriter(self.spool_path, spec, self.producer), cfg.cache_bytes),
             cfg,
             self._warn_once,
-            lambda: self._logged,
             lambda: self._step,
         )
         self._sender.start()
+        # The run exists on the server when init returns (as its URL promises), unless the
+        # server is unreachable or slow: then the sender creates it later, and nothing waits.
+        self._sender.create_answered.wait(CREATE_WAIT)
         self._poller = CommandPoller(self.id, Transport(urls, token), self._receive)
         self._poller.start()
         _live_runs.add(self)
@@ -105,18 +117,18 @@ class Run:
         time when it is not now (imported history).
         """
         try:
-            if step is None:
-                step = self._step
-            self._step = step + 1
+            if self._closed:
+                self._after_finish("log")
+                return
+            with self._step_lock:
+                if step is None:
+                    step = self._step
+                self._step = step + 1
             queue = self._queue
             queue.append((POINT, step, time.time() if ts is None else ts, dict(data)))
-            self._logged += 1
             if vital:
                 self._vital_keys(data)
-            # Wake the sender when the queue turns non-empty (a lone point leaves at once, not
-            # at the next flush tick) or full enough for a batch; not on every call.
-            if len(queue) == 1 or len(queue) >= self._wake_at:
-                self._sender.wake()
+            self._wake_sender(len(queue))
             if self._inbox:
                 self._apply_commands()
         except Exception as exc:
@@ -134,8 +146,10 @@ class Run:
                 entity = str(entity)
             record = {"kind": str(kind), "ts": time.time(), "level": level, "entity": entity}
             record["payload"] = _jsonable(payload)
+            if self._closed:
+                self._after_finish("event")
+                return
             self._queue.append((EVENT, record))
-            self._logged += 1
             if self._inbox:
                 self._apply_commands()
         except Exception as exc:
@@ -206,8 +220,24 @@ class Run:
             self._extra("vitals", key)
 
     def _extra(self, field: str, item: Any) -> None:
+        if self._closed:
+            self._after_finish(field)
+            return
         self._queue.append((EXTRA, field, item))
-        self._logged += 1
+
+    def _wake_sender(self, queued: int) -> None:
+        """Wake the sender when a batch is ready, or for a lone record when it sat idle (that
+        record leaves at once); otherwise it comes by itself within a flush interval. Waking it
+        on every call would make it run, and take the GIL, as often as log() is called."""
+        if queued % self._wake_at == 0 or (queued == 1 and self._sender.idle):
+            self._sender.wake()
+        if queued >= self._queue_cap:
+            # The sender is starved of the GIL: let it run rather than hold ever more records in
+            # memory (it never waits on the network or the server, only on the local disk).
+            time.sleep(0.001)
+
+    def _after_finish(self, what: str) -> None:
+        self._warn_once(f"{what}() after finish() is ignored: the run {self.id} is finished")
 
     # -- commands from the dashboard ---------------------------------------------------------
     @property
@@ -256,21 +286,27 @@ class Run:
         status: str | None = None,
         error: str | None = None,
         exit_code: int | None = None,
-        timeout: float = 10.0,
-    ) -> None:
-        """Send the final status and flush; waits at most ``timeout`` s. Safe to call twice.
+        timeout: float | None = None,
+        send_status: bool = True,
+    ) -> bool:
+        """Deliver every record, then the final status; True when all were acknowledged.
 
         The status defaults to ``cancelled`` after a cancel from the dashboard, else
-        ``succeeded``.
+        ``succeeded``. Waits at most ``timeout`` s; with None (the default) as long as the
+        server keeps acknowledging, giving up after 10 s without an acknowledgement. The final
+        status is sent only after everything before it was acknowledged: what is left when the
+        wait ends stays in the spool, and ``runwatch sync`` delivers it and then the final
+        status (``send_status=False`` leaves the status there in any case). Safe to call twice.
         """
         with self._lock:
             if self.finished:
-                return
+                return True
             self.finished = True
         if self._inbox:
             self._apply_commands()
         if status is None:
             status = "cancelled" if self._should_stop else "succeeded"
+        final: dict[str, Any] = {}
         if self.attached:  # the launcher reports the final status; this process says what it saw
             level = "error" if error else "info"
             self.event("worker.finished", level=level, status=status, error=error)
@@ -279,15 +315,22 @@ class Run:
                 self._warn_once(f"unknown final status {status!r}; using 'failed'")
                 status = "failed"
             final = {"state": status, "ts": time.time(), "error": error, "exit_code": exit_code}
-            self._queue.append((STATUS, final))
-            self._logged += 1
+        self._closed = True
+        self._queue.append((STATUS, final))
         self._poller.stop()
-        if not self._sender.stop(timeout):
+        delivered = self._sender.stop(timeout, send_final=send_status)
+        if not delivered and (send_status or self._sender.unsent() > 1):
+            outbox = self._sender.outbox
+            where = f"they are in {self.spool_path}"
+            if outbox.spool_error is not None:
+                where = f"those that reached {self.spool_path} are kept ({outbox.spool_error!r})"
             print_warning(
-                f"not everything was delivered ({self._sender.last_error}); every record is in "
-                f"{self.spool_path} — upload it later with `runwatch sync {self.dir}`"
+                f"{outbox.records} records were not delivered ({self._sender.last_error}); "
+                f"{where}, and the run is not marked finished until `runwatch sync {self.dir}` "
+                "uploads them"
             )
         _live_runs.discard(self)
+        return delivered
 
     def _repr_html_(self) -> str:
         """In Jupyter: the run's live page in an iframe, with a link out."""
@@ -339,9 +382,9 @@ def _finish_at_exit() -> None:
     for run in list(_live_runs):
         if last is not None:
             text = "".join(traceback.format_exception(last))
-            run.finish("failed", error=text[-20_000:], timeout=5.0)
+            run.finish("failed", error=text[-20_000:])
         else:
-            run.finish(timeout=5.0)
+            run.finish()
 
 
 atexit.register(_finish_at_exit)

@@ -1,17 +1,17 @@
 """The SDK's background sender: drains the log queue, spools, batches, sends, retries.
 
-The training loop only appends to a bounded deque. This thread, every ``flush_interval`` (or
-sooner when the deque fills): takes what is queued, cleans the values, writes the records to the
-spool, and queues them as a batch with the next ``batch_seq``. It then sends pending batches in
-order, one request at a time, with exponential backoff and jitter on failure.
-
-Memory is bounded twice: the deque drops its oldest records past ``queue_cap`` (the loop outran
-even the spool), and pending batches past ``pending_cap`` records are dropped oldest first — they
-are in the spool, and once the server answers again they are read back from it and sent.
+The training loop only appends to a deque. This thread, every ``flush_interval`` (or sooner
+when the deque fills): takes what is queued, cleans the values, encodes them once as a batch with
+the next ``batch_seq``, appends it to the spool and queues it in the :class:`Outbox` (memory is
+only the spool's cache: past ``cache_bytes`` batches are read back from disk when their turn
+comes). A poster thread sends the batches in order, one request at a time, with exponential
+backoff and jitter on failure; the final status is its producer's last batch, so it goes out only
+after everything before it was acknowledged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import random
@@ -25,20 +25,27 @@ from typing import Any
 import msgspec
 
 from runwatch.protocol import encode_value
-from runwatch.sdk.spool import SpoolWriter, read_batches
+from runwatch.sdk.outbox import Outbox
+from runwatch.sdk.spool import write_acked
 from runwatch.sdk.transport import Reply, Transport
 from runwatch.sdk.vitals import SystemVitals
 
 _encode = msgspec.json.encode
 POINT, EVENT, STATUS, EXTRA = 0, 1, 2, 3  # EXTRA: (EXTRA, batch field, item)
-DROP_REPORT_INTERVAL = 5.0
+LOSS_REPORT_INTERVAL = 5.0
+ACKED_WRITE_INTERVAL = 1.0  # seconds between updates of the spool's acknowledged offset
+STALL_TIMEOUT = 10.0  # finish() without a timeout gives up after this long without an ack
 
 
 class SenderConfig(msgspec.Struct):
+    """Knobs of the sender; the defaults suit a training loop."""
+
     flush_interval: float = 0.05
     max_batch_records: int = 10_000
-    queue_cap: int = 200_000
-    pending_cap: int = 50_000
+    # Records waiting for this thread past which log() lets it run (never reached while it keeps
+    # up; a record is never dropped for it).
+    queue_cap: int = 100_000
+    cache_bytes: int = 32 * 2**20  # encoded batches kept in memory; the rest are in the spool
     backoff_base: float = 0.2
     backoff_cap: float = 10.0
     vitals_interval: float = 5.0  # seconds between system vitals samples; 0: none
@@ -126,7 +133,7 @@ class Poster:
 
 
 class Sender:
-    """Owns the spool and the transport; runs on its own daemon thread."""
+    """Owns the outbox (spool and cache) and the poster; runs on its own daemon thread."""
 
     def __init__(
         self,
@@ -134,10 +141,9 @@ class Sender:
         producer: str,
         queue: deque[tuple[Any, ...]],
         transport: Transport,
-        spool: SpoolWriter,
+        outbox: Outbox,
         config: SenderConfig,
         warn: Callable[[str], None],
-        logged: Callable[[], int],
         current_step: Callable[[], int],
     ) -> None:
         self.run_id: str = run_spec["id"]
@@ -145,36 +151,38 @@ class Sender:
         self._producer = producer
         self._queue = queue
         self._transport = transport
-        self._spool = spool
+        self.outbox = outbox
         self._config = config
         self._warn = warn
-        self._logged = logged
         self._current_step = current_step
-        self._own = 0  # records this thread queued itself (system vitals)
         self._vitals: SystemVitals | None = None
         self._next_vitals = 0.0
-        self._lost_reported = 0
         self._created = False
+        self._closed = False  # the final status (or the worker's last word) is queued
         self._batch_seq = 0
-        self._pending: deque[dict[str, Any]] = deque()
-        self._pending_records = 0
-        self._spill: tuple[int, int] | None = None  # (spool offset, last batch_seq) dropped
-        self._dropped = 0  # records dropped from memory (still spooled) since the last report
-        self._lost = 0  # records the full deque dropped before they were spooled
-        self._next_drop_report = 0.0
+        self._lost = 0  # records lost since the last report (the disk refused, memory was full)
+        self.lost_total = 0
+        self._next_loss_report = 0.0
         self._attempt = 0
         self._next_try = 0.0
         self._wake = threading.Event()
+        self.idle = True  # nothing taken at the last look: the next record may wake us at once
         self._batch_path = f"/api/v1/runs/{self.run_id}/batches"
         self._poster = Poster(transport, self._wake)
-        self._inflight: tuple[dict[str, Any] | None, PendingPost] | None = None
+        self._inflight: tuple[str, PendingPost] | None = None
         self._heartbeat_path = f"/api/v1/runs/{self.run_id}/heartbeat"
         self._heartbeat = float(run_spec.get("heartbeat", 5.0))
         self._last_contact = time.monotonic()
-        self._stop_at: float | None = None
+        self._acked_written = 0.0
+        self._stopping = False
+        self._deadline: float | None = None
+        self._hold_final = False
+        self._progress_at = 0.0
         self.taken = 0
         self.acked_batches = 0
         self.last_error: str | None = None
+        # Set once the server answered the run's creation (created, or refused for now).
+        self.create_answered = threading.Event()
         self._thread = threading.Thread(target=self._run, name="runwatch-sender", daemon=True)
 
     # -- control (called from the training thread) -----------------------------------------
@@ -184,17 +192,25 @@ class Sender:
     def wake(self) -> None:
         self._wake.set()
 
-    def stop(self, timeout: float) -> bool:
-        """Flush what can be flushed within ``timeout``; True when everything was acknowledged."""
-        self._stop_at = time.monotonic() + timeout
+    def stop(self, timeout: float | None, send_final: bool = True) -> bool:
+        """Deliver what is queued, the final status last; True when everything was acknowledged.
+
+        Waits at most ``timeout`` s, or with None as long as the server keeps acknowledging
+        (giving up after :data:`STALL_TIMEOUT` s without an acknowledgement). ``send_final=False``
+        delivers all but the final-status batch, which stays in the spool for ``runwatch sync``.
+        """
+        self._hold_final = not send_final
+        self._progress_at = time.monotonic()
+        self._deadline = None if timeout is None else self._progress_at + timeout
+        self._stopping = True
         self._wake.set()
-        self._thread.join(timeout + 1.0)
+        while self._thread.is_alive() and not self._given_up(slack=1.0):
+            self._thread.join(0.2)
         return self.unsent() == 0
 
     def unsent(self) -> int:
-        """Records logged but not yet acknowledged by the server (all of them are in the spool)."""
-        spilled = 0 if self._spill is None else 1
-        return len(self._queue) + self._pending_records + spilled
+        """Batches spooled or queued but not yet acknowledged by the server."""
+        return self.outbox.batches + (1 if self._queue else 0)
 
     # -- the thread ------------------------------------------------------------------------
     def _run(self) -> None:
@@ -203,81 +219,113 @@ class Sender:
                 self._sample_vitals()
                 self._collect()
                 self._send_ready()
-                stopping = self._stop_at is not None
-                if stopping and (self.unsent() == 0 or time.monotonic() >= self._stop_at):  # type: ignore[operator]
+                if self._stopping and (self._delivered() or self._given_up()):
                     break
                 delay = self._config.flush_interval
-                if self._pending and self._next_try > time.monotonic():
+                if self.outbox.batches and self._next_try > time.monotonic():
                     delay = min(delay, self._next_try - time.monotonic())
-                self._wake.wait(max(delay, 0.001))
+                if not self._wake.wait(max(delay, 0.001)) and not self._queue:
+                    self.idle = True
                 self._wake.clear()
         except Exception as exc:  # the sender must never take the training loop down
-            self._warn(f"telemetry sender stopped: {exc!r}; records remain in {self._spool.path}")
+            self._warn(f"telemetry sender stopped: {exc!r}; records remain in {self.outbox.path}")
         finally:
             self._poster.stop()
-            self._spool.close()
+            self._write_acked()
+            self.outbox.close()
             self._transport.close()
 
+    def _delivered(self) -> bool:
+        held = 1 if self._hold_final and self._closed else 0
+        return not self._queue and self.outbox.batches <= held and self._inflight is None
+
+    def _given_up(self, slack: float = 0.0) -> bool:
+        now = time.monotonic() - slack
+        if self._deadline is not None:
+            return now >= self._deadline
+        return now - self._progress_at >= STALL_TIMEOUT
+
     def _sample_vitals(self) -> None:
-        if self._config.vitals_interval <= 0 or time.monotonic() < self._next_vitals:
+        """System vitals go straight into a batch of their own: never into the user's queue."""
+        if self._config.vitals_interval <= 0 or self._closed:
+            return
+        if time.monotonic() < self._next_vitals:
             return
         self._next_vitals = time.monotonic() + self._config.vitals_interval
         if self._vitals is None:
             self._vitals = SystemVitals()
             return  # the first sample only starts the CPU clock
         values = self._vitals.sample(self.taken, len(self._queue))
-        self._queue.append((POINT, max(self._current_step() - 1, 0), time.time(), values))
-        self._own += 1
+        self._emit([(max(self._current_step() - 1, 0), time.time(), values)], [], {})
 
     def _collect(self) -> None:
-        """Move queued records into batches: spooled first, then pending for sending."""
-        # Records the full deque dropped before we could take them (the loop outran the spool).
-        lost = self._logged() + self._own - self.taken - len(self._queue)
-        if lost > self._lost_reported:
-            self._lost += lost - self._lost_reported
-            self._lost_reported = lost
-        while self._queue:
-            points: list[list[Any]] = []
+        """Move queued records into batches, in order; the final status closes its own batch."""
+        queue = self._queue
+        warn = self._warn
+        cap = self._config.max_batch_records
+        while queue:
+            self.idle = False
+            points: list[tuple[Any, ...]] = []
             events: list[dict[str, Any]] = []
             extras: dict[str, list[Any]] = {}
             status: dict[str, Any] | None = None
-            while self._queue and len(points) + len(events) < self._config.max_batch_records:
-                rec = self._queue.popleft()
-                self.taken += 1
-                if rec[0] == POINT:
-                    values = clean_values(rec[3], self._warn)
+            taken = 0
+            popleft = queue.popleft
+            while queue and taken < cap:
+                rec = popleft()
+                taken += 1
+                kind = rec[0]
+                if kind == POINT:
+                    values = clean_values(rec[3], warn)
                     if values:
-                        points.append([rec[1], rec[2], values])
-                elif rec[0] == EVENT:
+                        points.append((rec[1], rec[2], values))
+                elif kind == EVENT:
                     events.append(rec[1])
-                elif rec[0] == EXTRA:
+                elif kind == EXTRA:
                     extras.setdefault(rec[1], []).append(rec[2])
                 else:
                     status = rec[1]
-                    break  # the final status closes its batch: nothing follows it
-            if points or events or extras or status:
-                self._add_batch(points, events, status, extras)
-                self._send_ready()  # post it while the next batch is prepared
-        # Reported at most every DROP_REPORT_INTERVAL: during an outage every new batch drops
-        # an older one, and one warning per batch would flood the feed.
-        if (self._dropped or self._lost) and time.monotonic() >= self._next_drop_report:
-            self._next_drop_report = time.monotonic() + DROP_REPORT_INTERVAL
-            self._add_batch([], [self._drop_event()], None, {})
+                    break
+            self.taken += taken
+            self._emit(points, events, extras)
+            if status is not None:
+                self._close(status)
+            self._send_ready()  # post the oldest batch while the next one is prepared
+        if self._lost and time.monotonic() >= self._next_loss_report:
+            self._report_loss()
 
-    def _drop_event(self) -> dict[str, Any]:
-        """A warning: ``dropped`` records left memory (the spool has them and they are resent
-        from it); ``lost`` never reached the spool (the deque overflowed)."""
-        payload = {"dropped": self._dropped, "lost": self._lost, "spool": str(self._spool.path)}
-        self._dropped = self._lost = 0
-        return {"kind": "sdk.dropped", "ts": time.time(), "level": "warning", "payload": payload}
+    def _close(self, status: dict[str, Any]) -> None:
+        """The final status: after any loss report, alone in the producer's last batch."""
+        if self._lost:
+            self._report_loss()
+        self._closed = True
+        if status:  # an attached worker has no status of its own: its last word was an event
+            self._emit([], [], {}, status)
 
-    def _add_batch(
+    def _report_loss(self) -> None:
+        """Say how many records were lost, where the user looks: the run's feed and stderr."""
+        self._next_loss_report = time.monotonic() + LOSS_REPORT_INTERVAL
+        reason = repr(self.outbox.spool_error)
+        payload = {"lost": self._lost, "spool": str(self.outbox.path), "reason": reason}
+        print_warning(
+            f"{self._lost} records were lost: the spool {self.outbox.path} cannot be written "
+            f"({reason}) and the memory cache is full"
+        )
+        self._lost = 0
+        event = {"kind": "sdk.lost", "ts": time.time(), "level": "error", "payload": payload}
+        self._emit([], [event], {}, pinned=True)
+
+    def _emit(
         self,
-        points: list[list[Any]],
+        points: list[tuple[Any, ...]],
         events: list[dict[str, Any]],
-        status: dict[str, Any] | None,
         extras: dict[str, list[Any]],
+        status: dict[str, Any] | None = None,
+        pinned: bool = False,
     ) -> None:
+        records = len(points) + len(events) + sum(len(items) for items in extras.values())
+        if not records and status is None:
+            return
         self._batch_seq += 1
         wire: dict[str, Any] = {
             "producer": self._producer,
@@ -287,70 +335,59 @@ class Sender:
         }
         if status is not None:
             wire["status"] = status
+            records += 1
+            pinned = True
         wire.update(extras)
-        offset = self._spool.append(wire)
-        # Kept encoded: compact in memory, and a retry sends the same bytes.
-        batch: dict[str, Any] = {
-            "batch_seq": self._batch_seq,
-            "body": _encode(wire),
-            "offset": offset,
-            "records": len(points)
-            + len(events)
-            + (status is not None)
-            + sum(len(items) for items in extras.values()),
-        }
-        self._pending.append(batch)
-        self._pending_records += batch["records"]
-        while self._pending_records > self._config.pending_cap and len(self._pending) > 1:
-            oldest = self._pending.popleft()
-            self._pending_records -= oldest["records"]
-            self._dropped += oldest["records"]
-            start = oldest["offset"] if self._spill is None else self._spill[0]
-            self._spill = (start, oldest["batch_seq"])
+        had_error = self.outbox.spool_error is not None
+        if not self.outbox.add(_encode(wire), records, pinned):
+            self._lost += records
+            self.lost_total += records
+        if not had_error and self.outbox.spool_error is not None:
+            self._warn(
+                f"cannot write the spool {self.outbox.path} ({self.outbox.spool_error!r}); "
+                "records wait in memory until they are sent"
+            )
 
     def _send_ready(self) -> None:
-        """Start posting the next batch without waiting for it: the post runs on the poster
-        thread while this thread spools and encodes what comes next (one batch in flight keeps
-        the order)."""
+        """Start the next post without waiting for it: it runs on the poster thread while this
+        thread spools and encodes what comes next (one request in flight keeps the order)."""
         if self._inflight is not None:
-            batch, future = self._inflight
-            if not future.done():
+            what, post = self._inflight
+            if not post.done():
                 return
             self._inflight = None
-            if batch is None:  # a heartbeat
-                if not self._ok(future.result()):
+            reply = post.result()
+            if what == "create":
+                self.create_answered.set()
+            if what == "batch":
+                if not self._accepted(reply):
                     return
-            elif not self._accepted(future.result()):
+                self.outbox.ack()
+                self._progress_at = time.monotonic()
+                if self._progress_at - self._acked_written >= ACKED_WRITE_INTERVAL:
+                    self._write_acked()
+            elif not self._ok(reply):
                 return
-            elif self._pending and self._pending[0] is batch:  # else the cap spilled it
-                self._pending.popleft()
-                self._pending_records -= batch["records"]
-        while time.monotonic() >= self._next_try:
-            if not self._created:
-                if not self._ok(self._transport.post("/api/v1/runs", self._spec_body)):
-                    return
+            elif what == "create":
                 self._created = True
-            if self._spill is not None:
-                if not self._send_spill():
-                    return
-                continue
-            if self._pending:
-                batch = self._pending[0]
-                self._inflight = (batch, self._poster.submit(self._batch_path, batch["body"]))
-            elif time.monotonic() - self._last_contact >= self._heartbeat:
-                self._inflight = (None, self._poster.submit(self._heartbeat_path, b""))
+        if time.monotonic() < self._next_try:
             return
+        if not self._created:
+            self._inflight = ("create", self._poster.submit("/api/v1/runs", self._spec_body))
+            return
+        body = self.outbox.head()
+        if body is not None and not (
+            self._hold_final and self._closed and self.outbox.batches == 1
+        ):
+            self._inflight = ("batch", self._poster.submit(self._batch_path, body))
+        elif time.monotonic() - self._last_contact >= self._heartbeat:
+            self._inflight = ("heartbeat", self._poster.submit(self._heartbeat_path, b""))
 
-    def _send_spill(self) -> bool:
-        """Send the batches dropped from memory again, read back from the spool."""
-        assert self._spill is not None
-        start, last = self._spill
-        for batch in read_batches(self._spool.path, start, last):
-            batch["producer"] = self._producer
-            if not self._accepted(self._transport.post(self._batch_path, _encode(batch))):
-                return False
-        self._spill = None
-        return True
+    def _write_acked(self) -> None:
+        self._acked_written = time.monotonic()
+        # Only an optimisation for `runwatch sync`: without it, it resends (stored once).
+        with contextlib.suppress(OSError):
+            write_acked(self.outbox.path, self.outbox.acked_offset)
 
     def _accepted(self, reply: Reply) -> bool:
         """Whether a posted batch is done with (stored, or refused for good); False: retry."""
@@ -360,7 +397,7 @@ class Sender:
             return False
         if 400 <= reply.status < 500 and reply.status not in (401, 403, 408, 429):
             # The server will never take this batch; it stays in the spool for inspection.
-            self._warn(f"server refused a batch ({reply.status}): {reply.body}")
+            self._warn(f"the server refused a batch (HTTP {reply.status}): {reply.body}")
             self._attempt = 0
             return True
         if not self._ok(reply):

@@ -1,92 +1,161 @@
-"""The local spool: every record a producer logs, one JSON object per line, before it is sent.
+"""The local spool: the producer's durable send queue, one batch per line, written before it is sent.
 
-The first line is a header (``{"spool": 1, "run": {...}, "producer": ...}``); each later line is one
-record tagged with the batch it was sent in (``"b"``): a metric row ``{"b", "step", "ts",
-"values"}``, an event ``{"b", "event": {...}}``, a status ``{"b", "status": {...}}``, or another
-batch item (a command result, snapshot, table, point set, vitals key) ``{"b", "extra": [field,
-item]}``. Because
-a batch keeps its ``(producer, batch_seq)`` on replay, the server stores a replayed batch once.
+The first line is a header (``{"spool": 2, "run": {...}, "producer": ...}``); every later line is
+one batch exactly as it is posted (``{"producer", "batch_seq", "points", "events", ...}``), so a
+batch keeps its ``(producer, batch_seq)`` on replay and the server stores it once. Next to the
+spool, ``spool-<producer>.acked`` holds the byte offset up to which the server acknowledged every
+batch: ``runwatch sync`` starts there. A producer's final status is alone in its last batch.
+
+Version 1 spools (one record per line, tagged with its batch ``"b"``) are still read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import msgspec
 
-SPOOL_VERSION = 1
+SPOOL_VERSION = 2
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
-_lines = msgspec.json.Encoder()
-# Batch fields besides points, events and status, spooled as ``{"b", "extra": [field, item]}``.
-EXTRAS = ("commands", "snapshots", "tables", "point_sets", "vitals", "logs", "manifests")
 
 
 class SpoolWriter:
-    """Appends batches to ``path``; each write is flushed to the OS (survives a process crash)."""
+    """Appends batches to ``path``; each write reaches the OS at once (survives a process crash)."""
 
     def __init__(self, path: Path, run: dict[str, Any], producer: str) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not path.exists() or path.stat().st_size == 0
-        self._file: IO[bytes] = path.open("ab")
-        if fresh:
-            header = {"spool": SPOOL_VERSION, "run": run, "producer": producer}
-            self._file.write(_encode(header) + b"\n")
-            self._file.flush()
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.size = os.fstat(self._fd).st_size
+        if self.size == 0:
+            self.append(_encode({"spool": SPOOL_VERSION, "run": run, "producer": producer}))
 
-    def append(self, batch: dict[str, Any]) -> int:
-        """Write one batch's records; return the byte offset where they start."""
-        offset = self._file.tell()
-        b = batch["batch_seq"]
-        lines: list[dict[str, Any]] = [
-            {"b": b, "step": s, "ts": t, "values": v} for s, t, v in batch["points"]
-        ]
-        lines += [{"b": b, "event": e} for e in batch["events"]]
-        for field in EXTRAS:
-            lines += [{"b": b, "extra": [field, item]} for item in batch.get(field, ())]
-        if "status" in batch:
-            lines.append({"b": b, "status": batch["status"]})
-        self._file.write(_lines.encode_lines(lines))
-        self._file.flush()
+    def append(self, line: bytes) -> int:
+        """Write one line; return the byte offset where it starts.
+
+        Raises ``OSError`` when the disk refuses it (full, unwritable); then nothing of it stays
+        in the file, so no torn line sits between whole ones.
+        """
+        offset = self.size
+        data = memoryview(line + b"\n")
+        try:
+            written = 0
+            while written < len(data):  # os.write may write part of it (and releases the GIL)
+                written += os.write(self._fd, data[written:])
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, offset)
+            raise
+        self.size += len(data)
         return offset
 
     def close(self) -> None:
+        os.close(self._fd)
+
+
+class SpoolReader:
+    """Reads lines back from a spool that its writer may still be appending to."""
+
+    def __init__(self, path: Path) -> None:
+        self._file: IO[bytes] = path.open("rb")
+
+    def line_at(self, offset: int) -> bytes:
+        """The whole line starting at ``offset``, without its newline."""
+        self._file.seek(offset)
+        return self._file.readline().rstrip(b"\n")
+
+    def close(self) -> None:
         self._file.close()
+
+
+def acked_path(spool: Path) -> Path:
+    """Where the offset up to which the server acknowledged everything is kept."""
+    return spool.with_suffix(".acked")
+
+
+def read_acked(spool: Path) -> int:
+    """The byte offset up to which every batch was acknowledged (0: none, or unknown)."""
+    try:
+        return int(acked_path(spool).read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+def write_acked(spool: Path, offset: int) -> None:
+    """Record that every batch before ``offset`` was acknowledged (atomically replaced)."""
+    target = acked_path(spool)
+    tmp = target.with_suffix(".acked.tmp")
+    tmp.write_text(str(offset))
+    os.replace(tmp, target)
 
 
 def read_header(path: Path) -> dict[str, Any]:
     """The spool's header: the run it belongs to and the producer that wrote it."""
     with path.open("rb") as f:
         header: dict[str, Any] = _decode(f.readline())
-    if header.get("spool") != SPOOL_VERSION:
+    if header.get("spool") not in (1, SPOOL_VERSION):
         raise ValueError(f"{path} is not a runwatch spool (version {header.get('spool')!r})")
     return header
 
 
-def read_batches(
-    path: Path, start: int = 0, last_batch: int | None = None
-) -> Iterator[dict[str, Any]]:
-    """Rebuild the batches written from byte ``start`` on (up to ``last_batch``), in order.
+def spooled_bodies(path: Path, start: int = 0) -> Iterator[tuple[int, bytes]]:
+    """``(end offset, body)`` of each batch from byte ``start`` on, ready to post, in order.
 
-    A torn last line (the writer died mid-write) is skipped: its batch was never acknowledged
-    as whole, and what is readable of it is sent again under the same batch_seq.
+    A torn last line (the writer died mid-write) is skipped: it was never sent.
     """
+    header = read_header(path)
+    if header["spool"] == 1:
+        for batch in _v1_batches(path):
+            batch["producer"] = header["producer"]
+            yield path.stat().st_size, _encode(batch)
+        return
+    with path.open("rb") as f:
+        f.readline()
+        f.seek(max(start, f.tell()))
+        for line in f:
+            if not line.endswith(b"\n"):
+                return
+            yield f.tell(), line[:-1]
+
+
+def read_batches(path: Path) -> Iterator[dict[str, Any]]:
+    """Every whole batch in the spool, decoded, in order."""
+    for _, body in spooled_bodies(path):
+        yield _decode(body)
+
+
+def ends_run(path: Path) -> bool:
+    """Whether the spool's last batch carries its producer's final status."""
+    last = b""
+    for _, body in spooled_bodies(path, _tail_start(path)):
+        last = body
+    try:
+        return bool(last) and "status" in _decode(last)
+    except msgspec.DecodeError:  # the tail began mid-line (a huge last batch): no status batch
+        return False
+
+
+def _tail_start(path: Path) -> int:
+    """Where the last few lines begin (a final-status batch is small)."""
+    return max(0, path.stat().st_size - 65_536)
+
+
+def _v1_batches(path: Path) -> Iterator[dict[str, Any]]:
+    """Version 1 spools: one record per line, regrouped into their batches."""
     current: dict[str, Any] | None = None
     with path.open("rb") as f:
-        f.seek(start)
-        if start == 0:
-            f.readline()  # header
+        f.readline()  # header
         for line in f:
             try:
                 rec = _decode(line)
             except msgspec.DecodeError:
                 continue
             b = rec["b"]
-            if last_batch is not None and b > last_batch:
-                break
             if current is None or current["batch_seq"] != b:
                 if current is not None:
                     yield current

@@ -1,8 +1,10 @@
-"""``runwatch sync``: upload spools written while the server was unreachable.
+"""``runwatch sync``: upload what spools hold and the server has not acknowledged.
 
 Each batch is sent again under its original ``(producer, batch_seq)``, so whatever the server
 already has is stored once: syncing twice, or syncing what the live sender already delivered,
-adds nothing.
+adds nothing. A spool starts where its producer (or the last sync) recorded the server's
+acknowledgement; spools that end with their producer's final status go last, so a run is marked
+finished only after every producer's data is in.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from pathlib import Path
 
 import msgspec
 
-from runwatch.sdk.spool import read_batches, read_header
+from runwatch.sdk.spool import ends_run, read_acked, read_header, spooled_bodies, write_acked
 from runwatch.sdk.transport import Reply, Transport
 
-_encode = msgspec.json.encode
+_decode = msgspec.json.decode
 
 
 class SyncError(RuntimeError):
@@ -26,10 +28,12 @@ class SyncResult(msgspec.Struct):
     run_id: str
     batches: int = 0
     duplicates: int = 0
+    after_final: int = 0  # batches the spool held after its producer's final status
+    ended: bool = False
 
 
 def find_spools(paths: Iterable[Path]) -> list[Path]:
-    """Spool files named directly, or found under run directories."""
+    """Spool files named directly, or found under run directories; final-status spools last."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -38,29 +42,43 @@ def find_spools(paths: Iterable[Path]) -> list[Path]:
             found.append(path)
         else:
             raise SyncError(f"{path} does not exist")
-    return found
+    return sorted(found, key=ends_run)  # stable: otherwise in the order given
 
 
 def sync_spool(
     path: Path, transport: Transport, progress: Callable[[int], None] = lambda n: None
 ) -> SyncResult:
-    """Create the spool's run if needed, then send each of its batches; ``progress(bytes)``."""
+    """Create the spool's run if needed, then send each batch not yet acknowledged;
+    ``progress(bytes)``. Records how far the server acknowledged, so a second sync sends
+    nothing."""
     header = read_header(path)
     run_id = header["run"]["id"]
     result = SyncResult(run_id)
-    _check(transport.post("/api/v1/runs", _encode(header["run"])), path, "create the run")
-    for batch in read_batches(path):
-        batch["producer"] = header["producer"]
-        reply = transport.post(f"/api/v1/runs/{run_id}/batches", _encode(batch))
-        _check(reply, path, f"send batch {batch['batch_seq']}")
+    start = read_acked(path)
+    created = False
+    for end, body in spooled_bodies(path, start):
+        if not created:
+            _check(transport.post("/api/v1/runs", msgspec.json.encode(header["run"])), path, "")
+            created = True
+        reply = transport.post(f"/api/v1/runs/{run_id}/batches", body)
+        if reply.error_code == "run_finished" and result.ended:
+            # A version 1 spool could hold a warning queued after its own final status.
+            result.after_final += 1
+            continue
+        if not 200 <= reply.status < 300:
+            _check(reply, path, f" batch {_decode(body).get('batch_seq')}")
         result.batches += 1
-        result.duplicates += bool(reply.body and reply.body.get("duplicate"))
-        progress(len(_encode(batch)))
+        result.ended = result.ended or (header["spool"] == 1 and "status" in _decode(body))
+        result.duplicates += bool(isinstance(reply.body, dict) and reply.body.get("duplicate"))
+        progress(len(body))
+        if header["spool"] != 1:
+            write_acked(path, end)
     return result
 
 
 def _check(reply: Reply, path: Path, what: str) -> None:
+    action = f"send{what}" if what else "create the run"
     if reply.status == 0:
-        raise SyncError(f"could not {what} for {path}: the server is unreachable")
+        raise SyncError(f"could not {action} for {path}: the server is unreachable")
     if not 200 <= reply.status < 300:
-        raise SyncError(f"could not {what} for {path}: HTTP {reply.status} {reply.body}")
+        raise SyncError(f"could not {action} for {path}: HTTP {reply.status} {reply.body}")

@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from runwatch.protocol import Batch, Retention, RunCreate
+from runwatch.protocol import INT64_MAX, Batch, Retention, RunCreate
 from runwatch.server.auth import Principal, check_project, need
 from runwatch.server.errors import ApiError, field_of
+from runwatch.server.jsonbody import MAX_DEPTH, integral_floats_as_ints, too_deep
+from runwatch.server.openapi import refusal
 from runwatch.server.ratelimit import RateLimiter
 from runwatch.store.base import RunInfo, Store
-from runwatch.store.prepare import BatchRejected, Limits, PreparedBatch, prepare_batch
+from runwatch.store.prepare import BatchRejected, Limits, PreparedBatch, check_run, prepare_batch
+
+
+def no_nul(conn: HTTPConnection) -> None:
+    """400 for a NUL in a path or query parameter: PostgreSQL's TEXT cannot hold one, so no
+    name or id has one, and both stores answer alike."""
+    params = [(f"path.{k}", v) for k, v in conn.path_params.items()]
+    params += [(f"query.{k}", v) for k, v in conn.query_params.multi_items()]
+    for field, value in params:
+        if "\x00" in value:
+            raise ApiError(400, "invalid_request", "a parameter may not contain NUL", field)
+
 
 router = APIRouter(prefix="/api/v1")
-READ = [Depends(need("read"))]
-WRITE = [Depends(need("write"))]
-ADMIN = [Depends(need("admin"))]
+READ = [Depends(need("read")), Depends(no_nul)]
+WRITE = [Depends(need("write")), Depends(no_nul)]
+ADMIN = [Depends(need("admin")), Depends(no_nul)]
 _batch_decoder = msgspec.json.Decoder(Batch)
 _run_decoder = msgspec.json.Decoder(RunCreate)
 _retention_decoder = msgspec.json.Decoder(Retention)
@@ -27,6 +41,10 @@ MAX_EVENTS_PAGE = 1000
 MAX_POINTS = 20_000
 MAX_SPARKLINE = 5_000
 OFFLOAD_BYTES = 256 * 1024
+# A seq or line number to read after: 64 bits, as the stores keep them.
+Cursor = Annotated[int, Query(ge=0, le=INT64_MAX)]
+# A bound on steps or wall times: finite (nothing in a store compares with infinity or NaN).
+Bound = Annotated[float | None, Query(allow_inf_nan=False)]
 
 
 def json_response(content: Any, status: int = 200) -> Response:
@@ -73,12 +91,24 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
     """Decode and validate a body; a malformed one is a 400 that names the field."""
+    if too_deep(body):
+        raise ApiError(400, "too_deep", f"the body nests more than {MAX_DEPTH} levels deep", "$")
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as exc:
-        raise ApiError(400, f"invalid_{what}", str(exc), field_of(exc, body)) from None
+        if "got `float`" not in str(exc):
+            raise ApiError(400, f"invalid_{what}", str(exc), field_of(exc, body)) from None
     except msgspec.DecodeError as exc:
         raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+    except RecursionError:  # not JSON, so too_deep passed it: still too deep to decode
+        raise ApiError(400, "too_deep", "the body nests too deep to decode", "$") from None
+    # An integer written as ``5.0`` is an integer to JSON Schema (and so to the OpenAPI
+    # document): read it as one. Only this rare path pays for the second decode.
+    try:
+        whole = integral_floats_as_ints(msgspec.json.decode(body))
+        return decoder.decode(msgspec.json.encode(whole))
+    except msgspec.ValidationError as exc:
+        raise ApiError(400, f"invalid_{what}", str(exc), field_of(exc, body)) from None
 
 
 @router.get("/projects", dependencies=READ)
@@ -109,13 +139,19 @@ async def set_retention(request: Request, project: str) -> Response:
 
 
 @router.post(
-    "/runs", status_code=201, dependencies=WRITE, openapi_extra={"x-runwatch-body": "RunCreate"}
+    "/runs",
+    status_code=201,
+    dependencies=WRITE,
+    openapi_extra={"x-runwatch-body": "RunCreate"},
+    responses={409: refusal("`run_exists`: the chosen `id` is a run of another project.")},
 )
 async def create_run(request: Request) -> Response:
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     spec: RunCreate = decode(_run_decoder, body, "run")
-    if not spec.project.strip():
-        raise ApiError(400, "invalid_run", "project must not be blank", "$.project")
+    try:
+        check_run(spec, request.app.state.settings.limits)
+    except BatchRejected as exc:
+        raise _refused(exc) from None
     check_project(request, spec.project)
     return json_response(await store_of(request).create_run(spec), 201)
 
@@ -127,6 +163,7 @@ async def list_runs(
     status: str | None = None,
     tag: str | None = None,
 ) -> Response:
+    """Runs, newest first: at most the newest 1,000 that match ``project``, ``status``, ``tag``."""
     limited = _principal(request).project
     if limited is not None:
         check_project(request, project or limited)
@@ -141,7 +178,21 @@ async def get_run(request: Request, run_id: str) -> Response:
 
 
 @router.post(
-    "/runs/{run_id}/batches", dependencies=WRITE, openapi_extra={"x-runwatch-body": "Batch"}
+    "/runs/{run_id}/batches",
+    dependencies=WRITE,
+    openapi_extra={"x-runwatch-body": "Batch"},
+    responses={
+        409: refusal("`run_finished`: the run has ended; it takes no more data."),
+        422: refusal(
+            "`limit_exceeded`: the batch is past one of its limits (the Batch schema's "
+            "`x-runwatch-limits`); the message names the limit, `field` where it is passed."
+        ),
+        429: refusal("`rate_limited`: over `--ingest-rate`; retry after `Retry-After` seconds."),
+        503: refusal(
+            "`store_busy` / `store_unavailable`: the store's write queue is full or "
+            "it cannot write now; retry (the SDK does, with backoff)."
+        ),
+    },
 )
 async def ingest_batch(request: Request, run_id: str) -> Response:
     """Store one batch; answered only after it is committed. A retried batch is stored once."""
@@ -172,7 +223,11 @@ def _prepare(body: bytes, limits: Limits) -> PreparedBatch:
     try:
         return prepare_batch(batch, limits)
     except BatchRejected as exc:
-        raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
+        raise _refused(exc) from None
+
+
+def _refused(exc: BatchRejected) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message, exc.field)
 
 
 @router.get("/runs/{run_id}/metrics", dependencies=READ)
@@ -180,8 +235,8 @@ async def get_metrics(
     request: Request,
     run_id: str,
     keys: str | None = None,
-    start: float | None = None,
-    end: float | None = None,
+    start: Bound = None,
+    end: Bound = None,
     max_points: int = Query(1000, ge=1, le=MAX_POINTS),
     x: Literal["step", "time"] = "step",
 ) -> Response:
@@ -211,7 +266,7 @@ async def get_sparklines(
 async def get_events(
     request: Request,
     run_id: str,
-    after: int = Query(0, ge=0),
+    after: Cursor = 0,
     limit: int = Query(100, ge=1, le=MAX_EVENTS_PAGE),
     kind: str | None = None,
 ) -> Response:
@@ -223,7 +278,9 @@ async def get_events(
 
 @router.get("/runs/{run_id}/state", dependencies=READ)
 async def get_state(request: Request, run_id: str) -> Response:
-    """Everything a run page draws at once, and the ``seq`` it is current to (open live from it)."""
+    """Everything a run page draws at once, and the ``seq`` it is current to (open live from it):
+    per key at most 1,000 points (aggregated into buckets past that), the newest 200 events, the
+    last 120 points of each vital (marked keys and ``sys/*``), tables, point sets, snapshot keys."""
     settings = request.app.state.settings
     await run_or_404(request, run_id)
     state = await store_of(request).state(run_id, settings.state_max_points, settings.state_events)

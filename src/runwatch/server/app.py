@@ -18,10 +18,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runwatch import __version__
 from runwatch.bus import RUNS_CHANNEL, Bus, bus_from_url, run_channel
-from runwatch.protocol import Batch, CommandIn, PromoteIn, Retention, RunCreate, RunTimes
+from runwatch.protocol import (
+    ArchivedCommands,
+    Batch,
+    CommandIn,
+    PromoteIn,
+    Retention,
+    RunCreate,
+    RunTimes,
+)
 from runwatch.rules.engine import RuleEngine
-from runwatch.rules.rulesfile import load_rules_file
 from runwatch.rules.spec import RuleIn
+from runwatch.rules.targets import WebhookPolicy
 from runwatch.server import (
     api,
     archive,
@@ -34,9 +42,10 @@ from runwatch.server import (
     run_objects,
 )
 from runwatch.server import rules as rule_routes
-from runwatch.server.auth import Authenticator
+from runwatch.server.auth import WATCH_SECONDS, Authenticator
 from runwatch.server.fanout import RESET_LAG, LiveHub
 from runwatch.server.guard import RequestGuard
+from runwatch.server.openapi import declare_bounds
 from runwatch.server.ratelimit import RateLimiter
 from runwatch.server.runs_feed import RunsFeed, touched
 from runwatch.server.scheduler import Scheduler
@@ -104,6 +113,7 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
             launches.SubmitIn,
             RuleIn,
             RunTimes,
+            ArchivedCommands,
         ]
         refs, components = msgspec.json.schema_components(
             wire, ref_template="#/components/schemas/{name}"
@@ -118,6 +128,7 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
                         "required": True,
                         "content": {"application/json": {"schema": bodies[name]}},
                     }
+        declare_bounds(schema, app.state.settings)
         app.openapi_schema = schema
         return schema
 
@@ -132,6 +143,14 @@ async def _every(interval: float, sweep: Callable[[float], Awaitable[object]]) -
             await sweep(time.time())
         except IngestError as exc:  # store busy or failing: try again next round
             logger.warning("sweep skipped: %s", exc.message)
+
+
+async def _auth_mode(auth: Authenticator) -> str:
+    """The auth mode for /healthz; ``unknown`` while the store cannot say how many tokens live."""
+    try:
+        return await auth.mode()
+    except IngestError:
+        return "unknown"
 
 
 def _templates(settings: Settings) -> dict[str, Template]:
@@ -176,7 +195,8 @@ def create_app(
         # Watch rules: a rules file replaces the rules it loaded last time; evaluation follows
         # every commit from its own task (the listener only queues).
         if settings.rules_file is not None:
-            await store.replace_file_rules(load_rules_file(settings.rules_file))
+            rules = rule_routes.load_checked_rules(settings.rules_file, policy)
+            await store.replace_file_rules(rules)
         await app.state.rules.start()
         store.add_commit_listener(app.state.rules.on_commit)
         sweepers = [
@@ -184,6 +204,7 @@ def create_app(
             asyncio.create_task(_every(settings.crash_check_interval, store.sweep_crashed)),
             asyncio.create_task(_every(5.0, app.state.tensorboards.sweep)),
             asyncio.create_task(_every(heap.TRIM_INTERVAL, heap.trim_heap)),
+            asyncio.create_task(_every(WATCH_SECONDS, app.state.auth.sweep)),
         ]
         app.state.scheduler.start()
         try:
@@ -202,27 +223,32 @@ def create_app(
 
     app = FastAPI(title="runwatch", version=__version__, lifespan=lifespan)
     hub = LiveHub(bus)
+    policy = WebhookPolicy(settings.webhook_allow)
+    app.state.webhook_policy = policy
     app.state.settings = settings
     app.state.store = store
     app.state.bus = bus
     app.state.hub = hub
     app.state.reset_lag = RESET_LAG
+    app.state.stopping = asyncio.Event()  # set as the server begins to shut down (serve.py)
     app.state.runs_feed = RunsFeed(store, hub)
-    app.state.auth = Authenticator(store, settings.token)
+    app.state.auth = Authenticator(store, settings.token, public=not is_loopback(settings.host))
     app.state.tensorboards = TensorBoardManager(store)
     app.state.ingest_limiter = RateLimiter(settings.ingest_rate) if settings.ingest_rate else None
     app.state.scheduler = Scheduler(
         store, _templates(settings), settings.data_dir, _self_url(settings), settings.token,
         settings.max_concurrent,
     )  # fmt: skip
-    app.state.rules = RuleEngine(store, bus, tick=settings.rules_tick)
+    app.state.rules = RuleEngine(store, bus, tick=settings.rules_tick, webhook_policy=policy)
     errors.install(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz(request: Request) -> Response:
         """Liveness, with the store's and the bus's status. ``degraded`` (still 200: the replica
         ingests and serves; a load balancer must not drop every replica when Redis is down):
-        the bus is reconnecting, so other replicas' records reach this one's viewers late."""
+        the bus is reconnecting, so other replicas' records reach this one's viewers late.
+        ``auth``: ``open`` (loopback, no token needed), ``tokens``, or ``closed``: bound beyond
+        loopback with no valid token, so every request is refused until one is created."""
         bus_health = bus.health()
         body = {
             "status": "degraded" if bus_health.get("connected") is False else "ok",
@@ -231,6 +257,7 @@ def create_app(
             "bus": bus_health,
             "subscribers": hub.subscriber_count(),
             "rules": app.state.rules.health(),
+            "auth": await _auth_mode(app.state.auth),
         }
         return api.json_response(body)
 

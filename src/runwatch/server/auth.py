@@ -5,18 +5,22 @@
 - ``admin`` does everything, including commands, cancel, promotion, retention and tokens.
 
 The server requires a token once one exists (``runwatch token create``) or ``--token`` is set
-(a bootstrap admin token from the command line or ``RUNWATCH_SERVER_TOKEN``). With neither, it
-is open, and then only ever bound to loopback. Tokens are stored as SHA-256 hashes; lookups are
-cached for :data:`CACHE_SECONDS`, so a revocation takes effect within that time.
+(a bootstrap admin token from the command line or ``RUNWATCH_SERVER_TOKEN``). With neither, a
+loopback-bound server is open; a server bound beyond loopback is *closed*: it refuses every
+request until a valid token exists again (it never falls open). Tokens are stored as SHA-256
+hashes; lookups are cached for :data:`CACHE_SECONDS`, so a revocation takes effect within that
+time, and open sockets and streams re-check their token every :data:`WATCH_SECONDS`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import msgspec
@@ -28,10 +32,13 @@ from runwatch.store.base import Store, TokenInfo
 WS_UNAUTHORIZED = 4401
 WS_FORBIDDEN = 4403
 Scope = Literal["read", "write", "admin"]
+# open: no token needed; tokens: a valid token needed; closed: needed, and none is valid.
+AuthMode = Literal["open", "tokens", "closed"]
 SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
 TOKEN_PREFIX = "rw_"
 CACHE_SECONDS = 5.0
 CACHE_CAP = 10_000
+WATCH_SECONDS = 2.0  # between re-checks of the tokens of open sockets and streams
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -40,6 +47,7 @@ class Principal(msgspec.Struct, frozen=True):
     scope: Scope
     project: str | None = None
     token_id: int | None = None
+    token_hash: str | None = None  # what a long-lived socket re-checks
 
     def permits(self, need: Scope) -> bool:
         return self.scope == "admin" or self.scope == need
@@ -61,31 +69,49 @@ def token_hash(token: str) -> str:
 
 
 def presented_token(conn: HTTPConnection) -> str | None:
-    """The token a request carries: ``Authorization: Bearer …``, or ``?token=`` for sockets."""
+    """The token a request carries: ``Authorization: Bearer …``; a socket may instead pass
+    ``?token=`` (a browser's WebSocket cannot send headers). A plain HTTP request may not: a
+    token in a URL ends up in logs, histories and ``Referer`` headers."""
     header = conn.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    return conn.query_params.get("token")
+    if conn.scope["type"] == "websocket":
+        return conn.query_params.get("token")
+    return None
+
+
+def _valid(info: TokenInfo | None, now: float) -> bool:
+    return (
+        info is not None
+        and info.revoked_at is None
+        and (info.expires_at is None or info.expires_at > now)
+    )
 
 
 class Authenticator:
-    """Turns a request's token into a :class:`Principal`, with a small bounded cache."""
+    """Turns a request's token into a :class:`Principal`, with a small bounded cache; tells
+    open sockets when their token is revoked or expires (:meth:`watch`, :meth:`sweep`)."""
 
-    def __init__(self, store: Store, bootstrap: str | None) -> None:
+    def __init__(self, store: Store, bootstrap: str | None, public: bool = False) -> None:
         self._store = store
         self._bootstrap = bootstrap
+        self._public = public  # bound beyond loopback: never open
         self._tokens: dict[str, tuple[float, TokenInfo | None]] = {}
-        self._required: tuple[float, bool] = (0.0, bootstrap is not None)
+        self._live: tuple[float, bool] = (-CACHE_SECONDS - 1.0, False)
+        self._watched: dict[str, set[asyncio.Event]] = {}
 
-    async def required(self) -> bool:
-        """Whether calls need a token: a bootstrap token, or any live token in the store."""
+    async def mode(self) -> AuthMode:
+        """``tokens`` with a bootstrap token or any live token in the store; with none,
+        ``open`` on loopback and ``closed`` (every request refused) beyond it."""
         if self._bootstrap is not None:
-            return True
-        checked, required = self._required
+            return "tokens"
+        checked, live = self._live
         if time.monotonic() - checked > CACHE_SECONDS:
-            required = await self._store.count_tokens() > 0
-            self._required = (time.monotonic(), required)
-        return required
+            live = await self._store.count_tokens() > 0
+            self._live = (time.monotonic(), live)
+        if live:
+            return "tokens"
+        return "closed" if self._public else "open"
 
     async def principal(self, conn: HTTPConnection) -> Principal | None:
         """The caller, or None when a token is needed and missing, unknown, revoked or expired."""
@@ -93,40 +119,70 @@ class Authenticator:
         bootstrap = self._bootstrap
         if token and bootstrap and hmac.compare_digest(token.encode(), bootstrap.encode()):
             return OPEN
-        if not await self.required():
+        mode = await self.mode()
+        if mode == "open":
             return OPEN
-        if token is None:
+        if token is None or mode == "closed":  # closed: no token is valid, whatever is cached
             return None
-        info = await self._lookup(token_hash(token))
-        if info is None or info.revoked_at is not None:
-            return None
-        if info.expires_at is not None and info.expires_at <= time.time():
+        digest = token_hash(token)
+        info = await self._lookup(digest)
+        if info is None or not _valid(info, time.time()):
             return None
         scope: Scope = info.scope  # type: ignore[assignment]
-        return Principal(scope, info.project, info.id)
+        return Principal(scope, info.project, info.id, digest)
+
+    @contextmanager
+    def watch(self, principal: Principal) -> Iterator[asyncio.Event]:
+        """An event set once the principal's token is revoked or expires (never for an open
+        server or the bootstrap token: nothing can revoke those); for the socket's lifetime."""
+        revoked = asyncio.Event()
+        digest = principal.token_hash
+        if digest is None:
+            yield revoked
+            return
+        self._watched.setdefault(digest, set()).add(revoked)
+        try:
+            yield revoked
+        finally:
+            watchers = self._watched.get(digest)
+            if watchers is not None:
+                watchers.discard(revoked)
+                if not watchers:
+                    del self._watched[digest]
+
+    async def sweep(self, now: float) -> None:
+        """Re-read each watched token from the store (once per token, whatever the number of
+        its sockets) and signal the sockets of those no longer valid. Each replica sweeps its
+        own sockets against the shared store, so a revocation reaches all of them."""
+        for digest in list(self._watched):
+            info = await self._store.find_token(digest)
+            self._remember(digest, info)
+            if not _valid(info, now):
+                for revoked in self._watched.get(digest, ()):
+                    revoked.set()
 
     async def _lookup(self, digest: str) -> TokenInfo | None:
         cached = self._tokens.get(digest)
         if cached is not None and time.monotonic() - cached[0] <= CACHE_SECONDS:
             return cached[1]
         info = await self._store.find_token(digest)
+        self._remember(digest, info)
+        return info
+
+    def _remember(self, digest: str, info: TokenInfo | None) -> None:
         if len(self._tokens) >= CACHE_CAP:
             self._tokens.clear()
         self._tokens[digest] = (time.monotonic(), info)
-        return info
 
 
 def need(scope: Scope) -> Callable[[HTTPConnection], Awaitable[Principal]]:
     """A FastAPI dependency: 401 without a valid token, 403 when its scope is not enough."""
 
     async def dependency(conn: HTTPConnection) -> Principal:
-        principal: Principal | None = await conn.app.state.auth.principal(conn)
+        auth: Authenticator = conn.app.state.auth
+        principal = await auth.principal(conn)
         if principal is None:
-            raise ApiError(
-                401,
-                "unauthorized",
-                "missing or invalid token: send 'Authorization: Bearer <token>'",
-            )
+            raise ApiError(401, "unauthorized", await _unauthorized(auth))
         if not principal.permits(scope):
             raise ApiError(
                 403, "forbidden", f"a {principal.scope!r} token cannot do this: it needs {scope!r}"
@@ -135,6 +191,18 @@ def need(scope: Scope) -> Callable[[HTTPConnection], Awaitable[Principal]]:
         return principal
 
     return dependency
+
+
+async def _unauthorized(auth: Authenticator) -> str:
+    if await auth.mode() == "closed":
+        return (
+            "this server is closed: it is bound beyond loopback and no valid token exists; "
+            "an operator must create one (`runwatch token create`)"
+        )
+    return (
+        "missing or invalid token: send 'Authorization: Bearer <token>' "
+        "(a ?token= query is accepted on sockets only)"
+    )
 
 
 def check_project(conn: HTTPConnection, project: str) -> None:

@@ -18,6 +18,7 @@ from runwatch.server.api import (
     ADMIN,
     READ,
     WRITE,
+    Cursor,
     decode,
     json_response,
     read_body,
@@ -27,6 +28,7 @@ from runwatch.server.api import (
 from runwatch.server.auth import Principal
 from runwatch.server.errors import ApiError
 from runwatch.server.fanout import Subscriber
+from runwatch.server.openapi import refusal
 from runwatch.store.base import RunInfo
 
 router = APIRouter(prefix="/api/v1")
@@ -48,6 +50,7 @@ async def heartbeat(request: Request, run_id: str) -> Response:
     status_code=201,
     dependencies=ADMIN,
     openapi_extra={"x-runwatch-body": "CommandIn"},
+    responses={409: refusal("`run_finished`: the run has ended; nothing can be commanded.")},
 )
 async def send_command(request: Request, run_id: str) -> Response:
     """Queue a command for the producer (``cancel``, or a user mutation such as ``deprecate``)."""
@@ -60,7 +63,7 @@ async def send_command(request: Request, run_id: str) -> Response:
 
 @router.get("/runs/{run_id}/commands", dependencies=READ)
 async def list_commands(request: Request, run_id: str) -> Response:
-    """The run's latest commands with their states, newest first."""
+    """The run's newest 200 commands with their states, newest first."""
     store = store_of(request)
     await run_or_404(request, run_id)
     return json_response({"commands": await store.list_commands(run_id)})
@@ -70,13 +73,14 @@ async def list_commands(request: Request, run_id: str) -> Response:
 async def next_commands(
     request: Request,
     run_id: str,
-    after: int = Query(0, ge=0),
+    after: Cursor = 0,
     wait: float = Query(25.0, ge=0, le=MAX_WAIT),
 ) -> Response:
     """For the producer: commands after ``after`` it has not reported on, waiting up to
     ``wait`` s for one (a long-poll: the producer needs no inbound port). Marks them delivered;
     asking again with the same ``after`` returns them again, so a lost answer loses nothing."""
     store, hub = store_of(request), request.app.state.hub
+    stopping: asyncio.Event = request.app.state.stopping
     run = await run_or_404(request, run_id)
     waiter = Subscriber()
     hub.subscribe(run_channel(run_id), waiter)  # before reading: nothing slips in between
@@ -85,11 +89,8 @@ async def next_commands(
         deadline = asyncio.get_running_loop().time() + wait
         while not commands and run.status not in FINAL_STATUSES:
             remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                break
-            try:
-                await asyncio.wait_for(waiter.wait(), remaining)
-            except TimeoutError:
+            # The server is shutting down: answer now (the producer asks again elsewhere).
+            if remaining <= 0 or not await _woken(waiter, stopping, remaining):
                 break
             texts = [text for _, text in waiter.drain()]
             # A dropped queue or a bus resync may have hidden a command or a status: re-read.
@@ -104,11 +105,24 @@ async def next_commands(
     return json_response({"commands": commands, "status": run.status})
 
 
+async def _woken(waiter: Subscriber, stopping: asyncio.Event, timeout: float) -> bool:
+    """Wait for the waiter's next delivery: True when it came, False on timeout or shutdown."""
+    woken = asyncio.ensure_future(waiter.wait())
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait((woken, stop), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        woken.cancel()
+        stop.cancel()
+    return woken.done() and not woken.cancelled() and not stopping.is_set()
+
+
 @router.post(
     "/runs/{run_id}/promote",
     status_code=201,
     dependencies=ADMIN,
     openapi_extra={"x-runwatch-body": "PromoteIn"},
+    responses={409: refusal("`not_promotable`: only a succeeded run can be promoted.")},
 )
 async def promote(request: Request, run_id: str) -> Response:
     """Promote a succeeded run, recording the SHA-256 of the artifact (a path inside the run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -10,13 +11,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
+from runwatch.protocol import NON_FINITE
 from runwatch.store.base import IngestError
 
 _FIELD = re.compile(r"at `([^`]+)`")
 _UNKNOWN = re.compile(r"unknown field `([^`]+)`")
 _ROW_INDEX = re.compile(r"(\$\.points\[\d+\])\[([012])\]")
 _ROW_NAMES = {"0": "step", "1": "ts", "2": "values"}
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 
 
 class ApiError(Exception):
@@ -43,7 +47,7 @@ def error_response(
     code: str,
     message: str,
     field: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     body = {"error": {"code": code, "message": message, "field": field}}
     return Response(
@@ -72,13 +76,14 @@ def field_of(exc: Exception, body: bytes = b"") -> str | None:
 
 
 def _bad_key(body: bytes, path: str) -> str:
-    """``.key`` of the first value at ``path`` that is not a number, string or null."""
+    """``.key`` of the first value at ``path`` that is not a number, null or a non-finite
+    name (``"nan"``, ``"inf"``, …): the only dict values that are ever checked."""
     try:
         node: Any = msgspec.json.decode(body)
         for part in re.findall(r"\.(\w+)|\[(\d+)\]", path):
             node = node[part[0]] if part[0] else node[int(part[1])]
         for key, value in node.items():
-            if not isinstance(value, int | float | str) and value is not None:
+            if not isinstance(value, int | float) and value is not None and value not in NON_FINITE:
                 return f".{key}"
     except (msgspec.DecodeError, KeyError, IndexError, TypeError, AttributeError):
         pass
@@ -105,6 +110,20 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {"Allow": ", ".join(allowed_methods(request))}
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path (RFC 9110's ``Allow``): Starlette names only
+    the first route that matched the path, and a path may have one route per method."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from runwatch.protocol import RunCreate
+from runwatch.protocol import ProjectName, RunCreate, RunName, Tag
 from runwatch.server.api import ADMIN, READ, decode, json_response, read_body, store_of
 from runwatch.server.auth import check_project
 from runwatch.server.errors import ApiError
+from runwatch.server.openapi import refusal
 from runwatch.server.scheduler import Scheduler, run_dir_of
 from runwatch.server.templates import ParamError, Template
+from runwatch.store.sqlite.queue import MAX_WAITING
 
 router = APIRouter(prefix="/api/v1")
 
@@ -23,9 +25,9 @@ class SubmitIn(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/v1/templates/{name}/runs``: parameter values and the run's labels."""
 
     params: dict[str, Any] = {}
-    name: Annotated[str, msgspec.Meta(max_length=500)] | None = None
-    project: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
-    tags: list[Annotated[str, msgspec.Meta(max_length=200)]] = []
+    name: RunName | None = None
+    project: ProjectName | None = None
+    tags: list[Tag] = []
 
 
 _submit_decoder = msgspec.json.Decoder(SubmitIn)
@@ -59,6 +61,13 @@ async def list_templates(request: Request) -> Response:
     status_code=201,
     dependencies=ADMIN,
     openapi_extra={"x-runwatch-body": "SubmitIn"},
+    responses={
+        422: refusal(
+            "`invalid_param`: a parameter value its template refuses (`field` is "
+            f"`$.params.NAME`); `limit_exceeded`: {MAX_WAITING:,} runs are waiting already "
+            "(max_waiting)."
+        )
+    },
 )
 async def submit_run(request: Request, name: str) -> Response:
     """Queue a run of a template: every value is checked against its parameter's type (422

@@ -4,45 +4,87 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, Header, Query, Request, WebSocket
 from starlette.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
-from runwatch.server.api import READ, run_or_404
-from runwatch.server.auth import WS_FORBIDDEN, WS_UNAUTHORIZED, Principal
+from runwatch.protocol import INT64_MAX
+from runwatch.server.api import READ, Cursor, run_or_404
+from runwatch.server.auth import WS_FORBIDDEN, WS_UNAUTHORIZED, Authenticator, Principal
 from runwatch.server.fanout import LiveItem, Subscriber, frame_text, run_stream
 from runwatch.server.wire import Frame, frame_writer
 
 router = APIRouter(prefix="/api/v1")
 WS_RUN_NOT_FOUND = 4404
+REVOKED = "token revoked or expired"
 
 
 async def _until_disconnect(
-    websocket: WebSocket, work: Callable[[], Coroutine[Any, Any, None]]
+    websocket: WebSocket, principal: Principal, work: Callable[[], Coroutine[Any, Any, None]]
 ) -> None:
-    """Run ``work`` until it ends or the client goes away, whichever is first."""
-    sender: asyncio.Task[None] = asyncio.create_task(work())
+    """Run ``work`` until it ends, the client goes away or the caller's token is revoked or
+    expires (then the socket is closed with 4401), whichever is first."""
+    auth: Authenticator = websocket.app.state.auth
+    with auth.watch(principal) as revoked:
+        sender: asyncio.Task[Any] = asyncio.create_task(work())
 
-    async def listen() -> None:
-        with contextlib.suppress(WebSocketDisconnect):
+        async def listen() -> None:
+            with contextlib.suppress(WebSocketDisconnect):
+                while True:
+                    message = await websocket.receive()
+                    if message["type"] == "websocket.disconnect":
+                        return
+
+        listener = asyncio.create_task(listen())
+        expiry = asyncio.create_task(revoked.wait())
+        done, pending = await asyncio.wait(
+            {sender, listener, expiry}, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task
+        for task in done:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                task.result()
+        if expiry in done and listener not in done:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await websocket.close(code=WS_UNAUTHORIZED, reason=REVOKED)
+
+
+async def _until_revoked(
+    auth: Authenticator, principal: Principal, source: AsyncGenerator[str, None]
+) -> AsyncIterator[str]:
+    """``source``'s items until it ends or the caller's token is revoked or expires; then one
+    last ``close`` event with 4401 (a stream has no close code of its own)."""
+    with auth.watch(principal) as revoked:
+        expiry = asyncio.create_task(revoked.wait())
+        item: asyncio.Future[str] | None = None
+        try:
             while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
+                item = asyncio.ensure_future(anext(source))
+                await asyncio.wait({item, expiry}, return_when=asyncio.FIRST_COMPLETED)
+                if not item.done():
+                    close = {"code": WS_UNAUTHORIZED, "reason": REVOKED}
+                    yield f"event: close\ndata: {msgspec.json.encode(close).decode()}\n\n"
                     return
-
-    listener = asyncio.create_task(listen())
-    done, pending = await asyncio.wait({sender, listener}, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-            await task
-    for task in done:
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-            task.result()
+                try:
+                    text = item.result()
+                except StopAsyncIteration:
+                    return
+                item = None
+                yield text
+        finally:
+            expiry.cancel()
+            if item is not None and not item.done():
+                item.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await item
+            await source.aclose()
 
 
 async def _accept(websocket: WebSocket, project: str | None = None) -> Principal | None:
@@ -60,11 +102,12 @@ async def _accept(websocket: WebSocket, project: str | None = None) -> Principal
 
 
 @router.websocket("/runs/{run_id}/live")
-async def run_live(websocket: WebSocket, run_id: str, since: int = 0) -> None:
+async def run_live(websocket: WebSocket, run_id: str, since: Cursor = 0) -> None:
     """Every record with seq > ``since``, replayed then live, in order; ends after run.closed."""
     store, hub = websocket.app.state.store, websocket.app.state.hub
     run = await store.get_run(run_id)
-    if not await _accept(websocket, run.project if run else None):
+    principal = await _accept(websocket, run.project if run else None)
+    if principal is None:
         return
     if run is None:
         await websocket.close(code=WS_RUN_NOT_FOUND, reason=f"no run with id {run_id!r}")
@@ -88,31 +131,60 @@ async def run_live(websocket: WebSocket, run_id: str, since: int = 0) -> None:
                 del items  # the stream may now wait for hours (direct writes): hold no texts
         await websocket.close(code=1000, reason="run closed")
 
-    await _until_disconnect(websocket, send_all)
+    await _until_disconnect(websocket, principal, send_all)
 
 
-@router.get("/runs/{run_id}/stream", dependencies=READ)
+def _last_event_id(header: str | None) -> int | None:
+    """The seq a reconnecting EventSource resumes after: one this server sent (64 bits), else
+    None (any other value is not ours to resume from)."""
+    text = (header or "").strip()
+    if text.isascii() and text.isdigit() and int(text) <= INT64_MAX:
+        return int(text)
+    return None
+
+
+# One Server-Sent Event as a reader parses it: ``id`` is the record's seq, ``data`` its JSON.
+SSE_EVENT = {
+    "type": "object",
+    "properties": {"id": {"type": "string"}, "data": {"type": "string"}},
+    "required": ["id", "data"],
+}
+
+
+class EventStream(StreamingResponse):
+    """Server-Sent Events: as the route's response class, the OpenAPI document declares them."""
+
+    media_type = "text/event-stream"
+
+
+@router.get(
+    "/runs/{run_id}/stream",
+    dependencies=READ,
+    response_class=EventStream,
+    responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT}}}},
+)
 async def run_sse(
     request: Request,
     run_id: str,
-    since: int | None = Query(None, ge=0),
+    since: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
     last_event_id: str | None = Header(None),
-) -> StreamingResponse:
+) -> EventStream:
     """The same records as Server-Sent Events; ``Last-Event-ID`` resumes after that seq."""
     store, hub = request.app.state.store, request.app.state.hub
     await run_or_404(request, run_id)
-    start = since or 0
-    if last_event_id is not None and last_event_id.strip().isdigit():
-        start = int(last_event_id.strip())
+    resumed = _last_event_id(last_event_id)
+    start = resumed if resumed is not None else since or 0
 
-    async def events() -> AsyncIterator[str]:
+    async def events() -> AsyncGenerator[str, None]:
         stream = run_stream(store, hub, run_id, start, request.app.state.reset_lag)
         async with contextlib.aclosing(stream):
             async for items in stream:
                 yield "".join(f"id: {seq}\ndata: {text}\n\n" for seq, text in items)
 
+    principal: Principal = request.state.principal
+    watched = _until_revoked(request.app.state.auth, principal, events())
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return EventStream(watched, headers=headers)
 
 
 @router.websocket("/live")
@@ -143,6 +215,6 @@ async def runs_live(websocket: WebSocket, project: str | None = None) -> None:
                 await websocket.send_text(frame_text(items))
 
     try:
-        await _until_disconnect(websocket, send_all)
+        await _until_disconnect(websocket, principal, send_all)
     finally:
         feed.remove_viewer(viewer)

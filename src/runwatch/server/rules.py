@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi import Path as PathParam
 from starlette.responses import Response
 
 from runwatch.rules.engine import RuleEngine, alerts_channel
-from runwatch.rules.spec import CommandAction, RuleIn, masked
+from runwatch.rules.rulesfile import RulesFileError, load_rules_file
+from runwatch.rules.spec import CommandAction, RuleIn, WebhookAction, masked
+from runwatch.rules.targets import TargetRefused, WebhookPolicy
 from runwatch.server.api import ADMIN, READ, decode, json_response, read_body, store_of
 from runwatch.server.auth import check_project
 from runwatch.server.errors import ApiError
 from runwatch.server.fanout import Subscriber, frame_text
 from runwatch.server.live import _accept, _until_disconnect
+from runwatch.server.openapi import refusal
 
 router = APIRouter(prefix="/api/v1")
 _rule_decoder = msgspec.json.Decoder(RuleIn)
@@ -21,6 +26,32 @@ MAX_RULES_PER_PROJECT = 1_000
 MAX_PAYLOAD_BYTES = 65_536  # a command action's payload, as an event's
 MAX_ALERTS_PAGE = 1_000
 ALERTS_SNAPSHOT = 200  # alerts a new Alerts socket starts with
+
+
+def webhook_refusal(spec: RuleIn, policy: WebhookPolicy) -> ApiError | None:
+    """Why one of the rule's webhooks may not be saved: a URL no delivery could use (400), or a
+    target the policy refuses (422); None when all may be."""
+    for i, action in enumerate(spec.actions):
+        if not isinstance(action, WebhookAction):
+            continue
+        try:
+            policy.check(action.url)
+        except TargetRefused as exc:
+            return ApiError(422, "webhook_refused", str(exc), f"$.actions[{i}].url")
+        except ValueError as exc:
+            return ApiError(400, "invalid_rule", str(exc), f"$.actions[{i}].url")
+    return None
+
+
+def load_checked_rules(path: Path, policy: WebhookPolicy) -> list[tuple[str, RuleIn]]:
+    """A rules file's rules, each webhook checked as an API-made rule's would be."""
+    rules = load_rules_file(path)
+    for i, (_, rule) in enumerate(rules):
+        refusal = webhook_refusal(rule, policy)
+        if refusal is not None:
+            where = f"rules[{i}]{(refusal.field or '$')[1:]}"
+            raise RulesFileError(f"rules file {path}: {where}: {refusal.message}")
+    return rules
 
 
 def _engine(request: Request | WebSocket) -> RuleEngine:
@@ -33,6 +64,13 @@ def _engine(request: Request | WebSocket) -> RuleEngine:
     status_code=201,
     dependencies=ADMIN,
     openapi_extra={"x-runwatch-body": "RuleIn"},
+    responses={
+        422: refusal(
+            f"`limit_exceeded`: the project has {MAX_RULES_PER_PROJECT:,} rules already "
+            f"(max_rules_per_project), or a command action's payload is over "
+            f"{MAX_PAYLOAD_BYTES:,} bytes as JSON (max_payload_bytes)."
+        )
+    },
 )
 async def create_rule(request: Request, project: str) -> Response:
     """Add a watch rule to a project (or, with ``run``, to one of its runs)."""
@@ -46,6 +84,9 @@ async def create_rule(request: Request, project: str) -> Response:
             limit = f"max_payload_bytes={MAX_PAYLOAD_BYTES}"
             message = f"the command's payload is over the limit {limit}"
             raise ApiError(422, "limit_exceeded", message, f"$.actions[{i}].payload")
+    refusal = webhook_refusal(spec, request.app.state.webhook_policy)
+    if refusal is not None:
+        raise refusal
     store = store_of(request)
     if spec.run is not None:
         run = await store.get_run(spec.run)
@@ -93,7 +134,8 @@ async def list_alerts(
 @router.websocket("/projects/{project}/alerts/live")
 async def alerts_live(websocket: WebSocket, project: str) -> None:
     """The newest alerts as one ``alerts`` message, then each new or updated ``alert``."""
-    if await _accept(websocket, project) is None:
+    principal = await _accept(websocket, project)
+    if principal is None:
         return
     store, hub = websocket.app.state.store, websocket.app.state.hub
     viewer = Subscriber()
@@ -115,6 +157,6 @@ async def alerts_live(websocket: WebSocket, project: str) -> None:
                 await websocket.send_text(frame_text(items))
 
     try:
-        await _until_disconnect(websocket, send_all)
+        await _until_disconnect(websocket, principal, send_all)
     finally:
         hub.unsubscribe(channel, viewer)

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from runwatch.server.api import READ, json_response, run_or_404, store_of
+from runwatch.protocol import INT64_MAX
+from runwatch.server.api import ADMIN, READ, Cursor, json_response, run_or_404, store_of
 from runwatch.server.errors import ApiError
+from runwatch.server.openapi import refusal
+from runwatch.server.tensorboard import LEASE_SECONDS, MAX_PROCESSES, known_run_dir
 
-router = APIRouter(prefix="/api/v1", dependencies=READ)
+router = APIRouter(prefix="/api/v1")
 MAX_ENTITY_EVENTS = 5_000
 MAX_LOG_LINES = 10_000
 
 
-@router.get("/runs/{run_id}/entities/{entity:path}/events")
+@router.get("/runs/{run_id}/entities/{entity:path}/events", dependencies=READ)
 async def entity_events(
     request: Request, run_id: str, entity: str, limit: int = Query(1000, ge=1, le=MAX_ENTITY_EVENTS)
 ) -> Response:
@@ -26,9 +28,9 @@ async def entity_events(
     return json_response({"entity": entity, "events": events})
 
 
-@router.get("/runs/{run_id}/snapshots/{key:path}")
+@router.get("/runs/{run_id}/snapshots/{key:path}", dependencies=READ)
 async def snapshot_history(
-    request: Request, run_id: str, key: str, at: int | None = Query(None, ge=1)
+    request: Request, run_id: str, key: str, at: int | None = Query(None, ge=1, le=INT64_MAX)
 ) -> Response:
     """The kept versions of a key; with ``at=VERSION`` (or ``at`` omitted and ``latest``) a value."""
     await run_or_404(request, run_id)
@@ -56,11 +58,11 @@ async def _sticky(
     return json_response({"name": name, **found})
 
 
-@router.get("/runs/{run_id}/logs")
+@router.get("/runs/{run_id}/logs", dependencies=READ)
 async def logs(
     request: Request,
     run_id: str,
-    after: int = Query(0, ge=0),
+    after: Cursor = 0,
     stream: Literal["stdout", "stderr"] | None = None,
     limit: int = Query(1000, ge=1, le=MAX_LOG_LINES),
 ) -> Response:
@@ -70,7 +72,7 @@ async def logs(
     return json_response({"lines": lines, "next_after": lines[-1]["line"] if lines else after})
 
 
-@router.get("/runs/{run_id}/artifacts")
+@router.get("/runs/{run_id}/artifacts", dependencies=READ)
 async def artifacts(request: Request, run_id: str) -> Response:
     """The run's artifact manifest: TensorBoard files, W&B runs (config, summary), checkpoints
     (with SHA-256) and worker-listed files, as the launcher last scanned them."""
@@ -78,31 +80,41 @@ async def artifacts(request: Request, run_id: str) -> Response:
     return json_response({"artifacts": await store_of(request).artifacts(run_id)})
 
 
-@router.post("/runs/{run_id}/tensorboard")
+@router.post(
+    "/runs/{run_id}/tensorboard",
+    dependencies=ADMIN,
+    responses={
+        429: refusal(
+            f"`too_many_tensorboards`: {MAX_PROCESSES} TensorBoards are running (each on a "
+            f"{LEASE_SECONDS:.0f} s lease); stop one first."
+        )
+    },
+)
 async def start_tensorboard(request: Request, run_id: str) -> Response:
-    """Start (or keep alive: call again within a minute) a TensorBoard over the run's dir."""
+    """Start (or keep alive: call again within a minute) a TensorBoard over the run's dir: one
+    the server knows (its own launch's, or one its launcher registered), never a claimed path."""
     run = await run_or_404(request, run_id)
-    run_dir = run.snapshot.get("run_dir")
-    if not isinstance(run_dir, str) or not Path(run_dir).is_dir():
+    logdir = known_run_dir(run, request.app.state.settings.data_dir)
+    if logdir is None:
         raise ApiError(
             404, "no_run_dir", "this run's directory is not on the server's machine", "run"
         )
-    return json_response(await request.app.state.tensorboards.start(run_id, Path(run_dir)))
+    return json_response(await request.app.state.tensorboards.start(run_id, logdir))
 
 
-@router.delete("/runs/{run_id}/tensorboard")
+@router.delete("/runs/{run_id}/tensorboard", dependencies=ADMIN)
 async def stop_tensorboard(request: Request, run_id: str) -> Response:
     await run_or_404(request, run_id)
     return json_response({"stopped": await request.app.state.tensorboards.stop(run_id)})
 
 
-@router.get("/runs/{run_id}/tables/{name}")
+@router.get("/runs/{run_id}/tables/{name}", dependencies=READ)
 async def table(request: Request, run_id: str, name: str) -> Response:
     """A table's latest rows (replace) or its newest ``max_rows`` rows (append)."""
     return await _sticky(request, run_id, "tables", name)
 
 
-@router.get("/runs/{run_id}/points/{name}")
+@router.get("/runs/{run_id}/points/{name}", dependencies=READ)
 async def point_set(request: Request, run_id: str, name: str) -> Response:
     """A point set's latest points (at most its cap)."""
     return await _sticky(request, run_id, "point_sets", name)

@@ -11,7 +11,7 @@ import sys
 import uvicorn
 
 from runwatch.server.app import create_app
-from runwatch.server.settings import Settings
+from runwatch.server.settings import Settings, is_loopback
 from runwatch.store.factory import describe
 from runwatch.tokens import auth_configured
 
@@ -39,20 +39,38 @@ def serve_socket(settings: Settings, sock: socket.socket) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     required = auth_configured(settings.store_location, settings.token)
-    auth = "tokens required" if required else "no auth: loopback only"
+    if not is_loopback(host):
+        # Beyond loopback the server never opens up: with no valid token it refuses everything.
+        auth = "tokens required; every request is refused whenever no valid token exists"
+    else:
+        auth = "tokens required" if required else "no auth: loopback only"
     where = describe(settings.store_location)
     print(f"runwatch listening on http://{shown}:{port} ({auth}; data in {where})")
     sys.stdout.flush()
     # Launchers started by the scheduler need the port actually bound (``--port 0``).
     settings = dataclasses.replace(settings, port=port)
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         log_level="warning",
         ws=websocket_protocol(),
         ws_max_size=16 * 1024 * 1024,
         timeout_graceful_shutdown=3,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    _Server(config, app.state.stopping).run(sockets=[sock])
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, telling the app when shutdown begins: uvicorn waits for open requests before
+    the app's lifespan ends, so a producer's long-poll must learn of it here to end at once."""
+
+    def __init__(self, config: uvicorn.Config, stopping: asyncio.Event) -> None:
+        super().__init__(config)
+        self._stopping = stopping
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._stopping.set()
+        await super().shutdown(sockets)
 
 
 def websocket_protocol(

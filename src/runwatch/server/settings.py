@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runwatch.rules.targets import Network
 from runwatch.store.prepare import Limits
 
 
@@ -47,6 +48,9 @@ class Settings:
     store_pool: int = 8
     # The live bus: None (in-process, one server) or redis://HOST:PORT/DB (several replicas).
     bus_url: str | None = None
+    # Networks webhooks may reach beyond public addresses (loopback, private, link-local are
+    # refused otherwise: no server-side request forgery).
+    webhook_allow: tuple[Network, ...] = ()
 
     @property
     def store_location(self) -> str:

@@ -2,14 +2,17 @@
 
 A process lives on a lease that the run page (or ``runwatch tensorboard``) renews; it is stopped
 when the lease runs out (the page was closed), when its run ends, when asked, and when the
-server shuts down. At most :data:`MAX_PROCESSES` run at once.
+server shuts down. At most :data:`MAX_PROCESSES` run at once. Its logdir is only ever a run
+directory the server knows (:func:`known_run_dir`), never a path a producer merely claims.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -18,9 +21,10 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from runwatch.protocol import FINAL_STATUSES
+from runwatch.protocol import FINAL_STATUSES, RUN_DIR_MARKER
 from runwatch.server.errors import ApiError
-from runwatch.store.base import Store
+from runwatch.server.scheduler import run_dir_of
+from runwatch.store.base import RunInfo, Store
 
 LEASE_SECONDS = 60.0
 MAX_PROCESSES = 4
@@ -34,6 +38,30 @@ class TensorBoardInfo(msgspec.Struct):
     logdir: str
     started_at: float
     lease_until: float
+
+
+def known_run_dir(run: RunInfo, data_dir: Path) -> Path | None:
+    """The run's directory, when the server knows it is one: the directory its scheduler
+    launched the run in (under the data dir), or the one the run reports whose launcher
+    registered it on this machine (a :data:`RUN_DIR_MARKER` file naming the run, written by
+    ``runwatch launch``). A path a producer claims without that (``/etc``) is None."""
+    own = run_dir_of(data_dir, run.id)
+    if own.is_dir():
+        return own
+    claimed = run.snapshot.get("run_dir")
+    if not isinstance(claimed, str) or not os.path.isabs(claimed):
+        return None
+    marker = Path(claimed) / RUN_DIR_MARKER
+    try:
+        # Not followed: a link could point at any file that happens to name the run.
+        info = os.lstat(marker)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > 256:
+            return None
+        if marker.read_text(encoding="utf-8").strip() != run.id:
+            return None
+    except (OSError, UnicodeDecodeError):
+        return None
+    return Path(claimed).resolve()
 
 
 def _free_port() -> int:

@@ -7,7 +7,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
-from runwatch.protocol import BatchAck, Command, Retention, RunCreate
+from runwatch.protocol import ArchivedCommand, BatchAck, Command, Retention, RunCreate
 from runwatch.rules.spec import Alert, Rule, RuleIn
 from runwatch.store.prepare import PreparedBatch, SeriesColumns
 
@@ -378,4 +378,9 @@ class Store(Protocol):
         self, run_id: str, created_at: float, started_at: float | None
     ) -> RunInfo:
         """Give an imported run its archived creation and start times; IngestError 404."""
+        ...
+
+    async def restore_commands(self, run_id: str, commands: list[ArchivedCommand]) -> list[Command]:
+        """Give an imported run its archived commands (ids 1, 2, … in the given order);
+        IngestError 404 for no such run, 409 when it has commands already."""
         ...

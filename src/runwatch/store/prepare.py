@@ -7,11 +7,13 @@ from typing import Any
 import msgspec
 
 from runwatch.protocol import (
+    MAX_TIMESTAMP,
     Batch,
     CommandResult,
     EventIn,
     LogLine,
     PointSetIn,
+    RunCreate,
     SnapshotIn,
     TableIn,
     decode_value,
@@ -19,12 +21,11 @@ from runwatch.protocol import (
 )
 
 _encode = msgspec.json.encode
-MAX_TIMESTAMP = 1e11  # unix seconds: the year 5138
 
 
 class Limits(msgspec.Struct, frozen=True):
-    """What one batch may hold (server settings); past a limit it is refused with a 422 that
-    names the limit."""
+    """What one batch (or a new run) may hold (server settings); past a limit it is refused
+    with a 422 that names the limit."""
 
     max_key_length: int = 256
     max_keys_per_batch: int = 10_000
@@ -35,6 +36,9 @@ class Limits(msgspec.Struct, frozen=True):
     max_table_rows: int = 10_000
     max_point_set: int = 100_000
     max_snapshot_bytes: int = 1_048_576
+    # A run's config and request snapshot (JSON): every runs list and run page carries them.
+    max_config_bytes: int = 65_536
+    max_run_snapshot_bytes: int = 262_144
 
 
 class BatchRejected(ValueError):
@@ -181,6 +185,14 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
         logs=batch.logs,
         manifests=batch.manifests,
     )
+
+
+def check_run(spec: RunCreate, limits: Limits = Limits()) -> None:
+    """A new run's config and request snapshot within their limits."""
+    if len(_encode(spec.config)) > (cap := limits.max_config_bytes):
+        raise _over("$.config", "the run's config", "max_config_bytes", cap)
+    if len(_encode(spec.snapshot)) > (cap := limits.max_run_snapshot_bytes):
+        raise _over("$.snapshot", "the run's snapshot", "max_run_snapshot_bytes", cap)
 
 
 def with_seq(seq: int, body: bytes) -> bytes:

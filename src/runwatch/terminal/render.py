@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Sequence
 
@@ -15,6 +16,22 @@ STATUS_STYLE = {
     "crashed": "red",
     "cancelled": "yellow",
 }
+
+
+# C0 and C1 controls (ESC starts terminal escape sequences), DEL, and the bidi overrides that
+# reorder what a terminal shows.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(value: object) -> str:
+    """User text made harmless for a terminal: each control character is shown as its escape
+    (``\\x1b``), never sent to the terminal as it is."""
+    return _CONTROL.sub(_escaped, str(value))
 
 
 def sparkline(values: Sequence[float | str | None], width: int = 40) -> str:

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from runwatch.archive.client import ApiClient
-from runwatch.terminal.render import STATUS_STYLE, duration, number, when
+from runwatch.terminal.render import STATUS_STYLE, duration, number, printable, when
 
 SUMMARY_KEYS = 3  # latest values shown per run (the first keys, alphabetically)
 
@@ -26,12 +26,12 @@ def runs_table(runs: list[dict[str, Any]], now: float | None = None) -> Table:
         latest = ", ".join(f"{k}={number(summary[k])}" for k in sorted(summary)[:SUMMARY_KEYS])
         table.add_row(
             run["id"],
-            Text(run["name"]),  # user text: never markup
-            Text(run["project"]),
+            Text(printable(run["name"])),  # user text: never markup, never control codes
+            Text(printable(run["project"])),
             Text(run["status"], style=STATUS_STYLE.get(run["status"], "")),
             when(started),
             duration((ended or now) - started),
-            Text(latest),
+            Text(printable(latest)),
         )
     return table
 

@@ -4,6 +4,8 @@ last events), redrawn every ``interval`` seconds until Ctrl-C (or ``frames`` red
 Each redraw asks the server for the run (status, latest values), the last points of every key
 and only the events after the last one seen, so a long run costs no more per frame than a new
 one. On a terminal the view redraws in place; piped, each frame is printed after the previous.
+A server that restarts or is briefly unreachable is ridden out as the page does: the last view
+stays, marked as reconnecting, and the next redraw tries again.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from runwatch.archive.client import ApiClient
-from runwatch.terminal.render import STATUS_STYLE, duration, number, sparkline, when
+from runwatch.archive.client import ApiClient, ApiError
+from runwatch.terminal.render import STATUS_STYLE, duration, number, printable, sparkline, when
 
 EVENTS_SHOWN = 10  # newest events kept and shown (older ones leave the deque)
 KEYS_SHOWN = 30  # metric keys shown (alphabetically first; the view must fit a terminal)
@@ -40,6 +42,21 @@ class TailView:
         self.after = max((e["seq"] for e in state["events"]), default=state["seq"])
         self.run: dict[str, Any] = state["run"]
         self.series: dict[str, Any] = {}
+        self.unreachable: str | None = None  # why the last refresh failed, while it does
+
+    def try_refresh(self) -> None:
+        """Refresh, or keep the last view and note why the server could not answer: it is
+        restarting (refused connections, a 5xx) and the next frame tries again."""
+        try:
+            self.refresh()
+        except ConnectionError as exc:
+            self.unreachable = str(exc)
+        except ApiError as exc:
+            if exc.status < 500:
+                raise
+            self.unreachable = str(exc)
+        else:
+            self.unreachable = None
 
     def refresh(self) -> None:
         self.run = self.client.get(self.base)
@@ -59,23 +76,31 @@ class TailView:
         now = time.time() if now is None else now
         started = run.get("started_at") or run["created_at"]
         header = Text()
-        header.append(f"{run['name']}", style="bold")
-        header.append(f"  {run['project']}  {run['id']}  ")
+        header.append(printable(run["name"]), style="bold")
+        header.append(f"  {printable(run['project'])}  {run['id']}  ")
         header.append(run["status"], style=STATUS_STYLE.get(run["status"], ""))
         header.append(f"  {duration((run.get('ended_at') or now) - started)}")
+        if self.unreachable is not None:
+            header.append(f"\nreconnecting: {printable(self.unreachable)}", style="yellow")
         if run.get("error"):
-            header.append(f"\n{run['error'].strip().splitlines()[-1]}", style="red")
+            header.append(f"\n{printable(run['error'].strip().splitlines()[-1])}", style="red")
         values = Table("metric", "latest", "trend", box=None, pad_edge=False)
         summary = run.get("summary") or {}
         for key in sorted(summary)[:KEYS_SHOWN]:
             tail = self.series.get(key, {}).get("value", [])
-            values.add_row(Text(key), number(summary[key]), sparkline(tail, SPARK_POINTS))
+            values.add_row(
+                Text(printable(key)), printable(number(summary[key])), sparkline(tail, SPARK_POINTS)
+            )
         events = Table("time", "level", "kind", "entity", "payload", box=None, pad_edge=False)
         for e in self.events:
             payload = ", ".join(f"{k}={v}" for k, v in (e.get("payload") or {}).items())
             entity = "" if e.get("entity") is None else str(e["entity"])
             events.add_row(
-                when(e["ts"])[11:], e["level"], Text(e["kind"]), Text(entity), Text(payload[:80])
+                when(e["ts"])[11:],
+                e["level"],
+                Text(printable(e["kind"])),
+                Text(printable(entity)),
+                Text(printable(payload[:80])),
             )
         return Group(header, Text(""), values, Text(""), Text("last events", style="bold"), events)
 
@@ -112,7 +137,7 @@ def tail(
 def _loop(view: TailView, draw: Callable[[int], None], interval: float, frames: int | None) -> None:
     shown = 0
     while frames is None or shown < frames:
-        view.refresh()
+        view.try_refresh()
         shown += 1
         draw(shown)
         if frames is None or shown < frames:

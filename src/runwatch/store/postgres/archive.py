@@ -1,15 +1,19 @@
 """What run archives need from PostgreSQL: a series' raw points in stored order (the same pages
-as ``store.sqlite.archive``), and restoring an imported run's times."""
+as ``store.sqlite.archive``), and restoring an imported run's times and commands."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
+import msgspec
+
+from runwatch.protocol import ArchivedCommand, Command
 from runwatch.store.base import Committed, IngestError, RunInfo
 from runwatch.store.chunks import RawPoint, raw_page
 from runwatch.store.postgres import records
 from runwatch.store.postgres.records import Conn
+from runwatch.store.sqlite.archive import restored_commands
 
 T = TypeVar("T")
 _CHUNKS_PAGE = 8  # chunks per query: a page of points reads only the chunks it returns
@@ -57,6 +61,24 @@ def restore_times(conn: Conn, run_id: str, created_at: float, started_at: float 
     return run
 
 
+def restore_commands(conn: Conn, run_id: str, commands: list[ArchivedCommand]) -> list[Command]:
+    """Insert an imported run's archived commands as they were (ids from 1, in order)."""
+    records.lock_run(conn, run_id)
+    if conn.execute("SELECT 1 FROM commands WHERE run_id = %s LIMIT 1", (run_id,)).fetchone():
+        raise IngestError(409, "commands_exist", f"run {run_id!r} has commands already", "run")
+    restored = restored_commands(commands)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO commands VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
+            [
+                (run_id, c.id, c.kind, msgspec.json.encode(c.payload).decode(), c.state,
+                 c.created_at, c.updated_at, c.error)
+                for c in restored
+            ],
+        )  # fmt: skip
+    return restored
+
+
 class PostgresArchive:
     """The archive methods of the Store protocol, for the PostgreSQL store."""
 
@@ -76,5 +98,11 @@ class PostgresArchive:
     ) -> RunInfo:
         def job(conn: Conn) -> tuple[RunInfo, list[Committed]]:
             return restore_times(conn, run_id, created_at, started_at), []
+
+        return await self._write(job)
+
+    async def restore_commands(self, run_id: str, commands: list[ArchivedCommand]) -> list[Command]:
+        def job(conn: Conn) -> tuple[list[Command], list[Committed]]:
+            return restore_commands(conn, run_id, commands), []
 
         return await self._write(job)

@@ -18,7 +18,13 @@ from runwatch.store.postgres.points import write_points
 from runwatch.store.postgres.records import Conn, entity_columns
 from runwatch.store.prepare import PreparedBatch, with_seq
 from runwatch.store.snapshots import EPSILON
-from runwatch.store.sqlite.ingest import CLOSED_STATUSES
+from runwatch.store.sqlite.ingest import (
+    CLOSED_STATUSES,
+    LAST_BATCH_SQL,
+    LAST_STATUS_SQL,
+    late_batch,
+    precedes_final,
+)
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
@@ -51,9 +57,15 @@ def ingest_job(
     if stored is not None:
         return BatchAck(stored[0], stored[1], True, b.points_count, len(b.events)), []
     if status in CLOSED_STATUSES:
-        raise IngestError(
-            409, "run_finished", f"run {run_id!r} is {status}: it takes no more data", "run"
-        )
+        last_status = conn.execute(LAST_STATUS_SQL.replace("?", "%s"), (run_id,)).fetchone()
+        last_batch = conn.execute(
+            LAST_BATCH_SQL.replace("?", "%s"), (run_id, b.producer)
+        ).fetchone()
+        if not precedes_final(last_status, last_batch, b.batch_seq):
+            raise IngestError(
+                409, "run_finished", f"run {run_id!r} is {status}: it takes no more data", "run"
+            )
+        b = late_batch(b)
     out: list[Record] = control.heard_from(conn, run_id, status) if status == "crashed" else []
     if b.summary_json is not None:
         summary = merge_summary(summary, b.summary_json)

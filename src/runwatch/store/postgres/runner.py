@@ -142,6 +142,8 @@ class TransactionRunner:
                     return fn(conn)
                 finally:
                     _rollback(conn)
+        except psycopg.DataError as exc:  # a value no column holds (a NUL): nothing matches it
+            raise IngestError(400, "invalid_request", f"the store cannot look up: {exc}") from exc
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise IngestError(503, "store_unavailable", f"the store could not read: {exc}") from exc
 

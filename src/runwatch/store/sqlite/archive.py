@@ -1,10 +1,13 @@
 """What run archives need from SQLite: a series' raw points in stored order, and restoring an
-imported run's times."""
+imported run's times and commands."""
 
 from __future__ import annotations
 
 import sqlite3
 
+import msgspec
+
+from runwatch.protocol import ArchivedCommand, Command
 from runwatch.store.base import IngestError, RunInfo
 from runwatch.store.chunks import RawPoint, raw_page
 from runwatch.store.sqlite import records
@@ -44,3 +47,30 @@ def restore_times(
     if not updated or run is None:
         raise IngestError(404, "run_not_found", f"no run with id {run_id!r}", "run")
     return run
+
+
+def restore_commands(
+    conn: sqlite3.Connection, run_id: str, commands: list[ArchivedCommand]
+) -> list[Command]:
+    """Insert an imported run's archived commands as they were (ids from 1, in order)."""
+    records.run_status(conn, run_id)
+    if conn.execute("SELECT 1 FROM commands WHERE run_id = ? LIMIT 1", (run_id,)).fetchone():
+        raise IngestError(409, "commands_exist", f"run {run_id!r} has commands already", "run")
+    restored = restored_commands(commands)
+    conn.executemany(
+        "INSERT INTO commands VALUES (?,?,?,?,?,?,?,?)",
+        [
+            (run_id, c.id, c.kind, msgspec.json.encode(c.payload), c.state, c.created_at,
+             c.updated_at, c.error)
+            for c in restored
+        ],
+    )  # fmt: skip
+    return restored
+
+
+def restored_commands(commands: list[ArchivedCommand]) -> list[Command]:
+    """The archived commands as the run's own, numbered from 1 (both stores)."""
+    return [
+        Command(i, c.kind, c.payload, c.state, c.created_at, c.updated_at, c.error)
+        for i, c in enumerate(commands, 1)
+    ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 import time
 
+import msgspec
+
 from runwatch.protocol import BatchAck, CommandResult
 from runwatch.store.base import Committed, IngestError, PointsRecord, Record
 from runwatch.store.prepare import PreparedBatch, with_seq
@@ -12,9 +14,33 @@ from runwatch.store.snapshots import EPSILON
 from runwatch.store.sqlite import control, objects, records
 from runwatch.store.sqlite.points import PointWriter
 
-# A run in one of these took its final status from its producer: later batches are refused.
+# A run in one of these took its final status: new batches are refused, except those its closing
+# producer sent before the final-status batch (late or retried: batch order, not arrival order).
 # ("crashed" is the server's guess, so a producer that comes back may still report.)
 CLOSED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+LAST_STATUS_SQL = (
+    "SELECT seq FROM events WHERE run_id=? AND kind='status' ORDER BY seq DESC LIMIT 1"
+)
+LAST_BATCH_SQL = (
+    "SELECT batch_seq, seq_first, seq_last FROM batches WHERE run_id=? AND producer=?"
+    " ORDER BY batch_seq DESC LIMIT 1"
+)
+
+
+def precedes_final(
+    last_status: tuple[int] | None, last_batch: tuple[int, int, int] | None, batch_seq: int
+) -> bool:
+    """Whether a batch comes before its producer's final-status batch: that producer's last
+    stored batch holds the run's last status change and has a higher ``batch_seq``."""
+    if last_status is None or last_batch is None:
+        return False
+    final_seq, first, last = last_batch
+    return first <= last_status[0] <= last and batch_seq < final_seq
+
+
+def late_batch(b: PreparedBatch) -> PreparedBatch:
+    """A batch accepted after the run finished keeps its data, not a status (the final one stands)."""
+    return b if b.status is None else msgspec.structs.replace(b, status=None)
 
 
 def ingest_job(
@@ -35,9 +61,13 @@ def ingest_job(
         return BatchAck(first, last, True, b.points_count, len(b.events)), []
     status = records.run_status(conn, run_id)
     if status in CLOSED_STATUSES:
-        raise IngestError(
-            409, "run_finished", f"run {run_id!r} is {status}: it takes no more data", "run"
-        )
+        last_status = conn.execute(LAST_STATUS_SQL, (run_id,)).fetchone()
+        last_batch = conn.execute(LAST_BATCH_SQL, (run_id, b.producer)).fetchone()
+        if not precedes_final(last_status, last_batch, b.batch_seq):
+            raise IngestError(
+                409, "run_finished", f"run {run_id!r} is {status}: it takes no more data", "run"
+            )
+        b = late_batch(b)
     out: list[Record] = control.heard_from(conn, run_id, status)
     n = b.record_count
     seq = first = records.allocate(conn, run_id, n)

@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 
-from runwatch.protocol import BatchAck, Command, Retention, RunCreate
+from runwatch.protocol import ArchivedCommand, BatchAck, Command, Retention, RunCreate
 from runwatch.store.base import (
     CommitListener,
     Committed,
@@ -319,6 +319,12 @@ class SqliteStore(SqliteRules):
     ) -> RunInfo:
         def job(conn: sqlite3.Connection) -> tuple[RunInfo, list[Committed]]:
             return archive.restore_times(conn, run_id, created_at, started_at), []
+
+        return await self._write(job)
+
+    async def restore_commands(self, run_id: str, commands: list[ArchivedCommand]) -> list[Command]:
+        def job(conn: sqlite3.Connection) -> tuple[list[Command], list[Committed]]:
+            return archive.restore_commands(conn, run_id, commands), []
 
         return await self._write(job)
 

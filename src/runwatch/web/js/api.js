@@ -65,7 +65,8 @@ export function socketURL(path, params) {
 export function describeError(err) {
   if (err instanceof ApiError) {
     if (err.status === 401) return "Not authorized: this server needs a token (sessionStorage 'runwatch_token').";
-    if (err.status === 403) return "Forbidden: this token may not read this run.";
+    // The server's refusal says why: the scope the token lacks, or the project it is limited to.
+    if (err.status === 403) return `Forbidden: ${err.message}`;
     return err.message;
   }
   return String(err && err.message ? err.message : err);

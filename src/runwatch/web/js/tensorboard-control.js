@@ -61,7 +61,10 @@ export function mount(root, { base }) {
       if (!timer) timer = setInterval(() => start({ renewing: true }), RENEW_MS);
     } catch (err) {
       if (!renewing || (err instanceof ApiError && err.status !== 0)) reset();
-      say(`Could not start TensorBoard: ${describeError(err)}`, "bad");
+      const why = err instanceof ApiError && err.status === 403
+        ? "only an admin token may start one (it runs a process on the server)."
+        : describeError(err);
+      say(`Could not start TensorBoard: ${why}`, "bad");
     } finally {
       button.disabled = false;
       button.textContent = "Open TensorBoard";

@@ -1,0 +1,68 @@
+"""A recording HTTP proxy on loopback: forwards each request to a real server and notes when it
+came and what it was answered, so a test can see how a client paced its requests."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+import httpx
+
+from tests.loopback import LoopbackHTTPServer
+
+# Hop-by-hop or recomputed: the proxy sends the body it read, whole and decoded.
+_DROPPED = {"host", "connection", "content-length", "transfer-encoding", "content-encoding"}
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request through the proxy: when it arrived (``time.monotonic()``) and its answer."""
+
+    at: float
+    method: str
+    path: str  # without the query string
+    status: int
+    retry_after: str | None
+
+
+class RecordingProxy(LoopbackHTTPServer):
+    """``with RecordingProxy(server.url) as proxy: ... proxy.url ... proxy.exchanges``."""
+
+    def __init__(self, target: str) -> None:
+        self.exchanges: list[Exchange] = []
+        client = httpx.Client(base_url=target, timeout=60)
+        recorded = self.exchanges
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the client would have with the server
+
+            def forward(self) -> None:
+                at = time.monotonic()
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _DROPPED}
+                reply = client.request(self.command, self.path, content=body, headers=headers)
+                path = self.path.split("?", 1)[0]
+                retry_after = reply.headers.get("retry-after")
+                recorded.append(Exchange(at, self.command, path, reply.status_code, retry_after))
+                self.send_response(reply.status_code)
+                for key, value in reply.headers.items():
+                    if key.lower() not in _DROPPED:
+                        self.send_header(key, value)
+                self.send_header("content-length", str(len(reply.content)))
+                self.end_headers()
+                self.wfile.write(reply.content)
+
+            do_GET = do_POST = do_PUT = do_DELETE = forward
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self._client = client
+        super().__init__(Handler)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        self._client.close()

@@ -1,0 +1,72 @@
+"""Every phase of schemathesis (examples, coverage, fuzzing, stateful) against a real server with
+a token, on each store, bounded in time: any server error, undeclared status or content type,
+schema-valid request refused, schema-invalid one taken, or wrong answer to an undeclared
+method fails the test."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.pg import fresh_database
+from tests.servers import ServerProcess
+
+TOKEN = "fuzz-admin-token"
+# The run's budget per store (schemathesis spends all of it: fuzzing and stateful repeat).
+BUDGET = {"sqlite": 100, "postgres": 60}
+CONFIG = """
+# A producer's long-poll waits up to `wait` s: the fuzzer would spend its budget waiting.
+[parameters]
+"query.wait" = 0
+
+# A webhook's URL is checked beyond what a schema can say: its parse by the HTTP client (400)
+# and the server's target policy, which resolves the host (422 webhook_refused).
+[[operations]]
+include-path = "/api/v1/projects/{project}/rules"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2XX", 400, 401, 403, 404, 409, 422, 429]
+"""
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest) -> Iterator[tuple[str, list[str]]]:
+    if request.param == "sqlite":
+        yield "sqlite", []
+        return
+    with fresh_database() as url:
+        yield "postgres", ["--store", url]
+
+
+def test_every_phase_finds_no_server_error_and_no_undeclared_answer(
+    tmp_path: Path, store: tuple[str, list[str]]
+) -> None:
+    name, args = store
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(CONFIG)
+    server = ServerProcess(tmp_path / "data", token=TOKEN, extra_args=args).start()
+    try:
+        done = subprocess.run(
+            [
+                sys.executable, "-m", "schemathesis.cli", "--config-file", str(config),
+                "run", f"{server.url}/openapi.json",
+                "--header", f"Authorization: Bearer {TOKEN}",
+                "--phases", "examples,coverage,fuzzing,stateful",
+                "--max-time", str(BUDGET[name]),
+                "--checks", "all",
+                "--exclude-path-regex", "/tensorboard$",  # starts processes: its own tests
+                "--workers", "1",  # CPython 3.11's ast.parse is not thread-safe (hypothesis uses it)
+                "--request-timeout", "20",
+                "--no-color",
+            ],
+            capture_output=True, text=True, timeout=BUDGET[name] + 120, cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    summary = done.stdout[-12_000:]
+    assert done.returncode == 0, f"schemathesis found problems:\n{summary}\n{done.stderr[-2000:]}"
+    assert "Tested:" in done.stdout and "Stateful" in done.stdout, summary
+    assert "Traceback" not in server.log_path.read_text(), server.log_path.read_text()[-4000:]
