@@ -21,7 +21,7 @@ from runwatch.protocol import Batch, PointRow, RunCreate, StatusIn
 from runwatch.server.fanout import LiveHub, LiveItem, Subscriber, run_stream
 from runwatch.server.reorder import SeqOrder
 from runwatch.server.runs_feed import RunsFeed
-from runwatch.store.base import Record
+from runwatch.store.base import Committed, Record
 from runwatch.store.prepare import prepare_batch
 from runwatch.store.sqlite import SqliteStore
 from tests.bus.conftest import until
@@ -62,11 +62,18 @@ async def _ingest(store: SqliteStore, run_id: str, first: int, n: int) -> list[R
 
 
 async def _finish(store: SqliteStore, run_id: str, batch_seq: int) -> list[Record]:
+    """Commit the final status; its record as the committing replica publishes it (from its
+    commit listener: flagged final, which the journal does not keep)."""
+    committed: list[Committed] = []
+    store.add_commit_listener(committed.extend)  # may also hear earlier commits, not yet told
     body = Batch(producer="p", batch_seq=batch_seq, status=StatusIn(state="succeeded", ts=2000.0))
     await store.ingest(run_id, prepare_batch(body))
-    run = await store.get_run(run_id)
-    assert run is not None
-    return await store.replay(run_id, run.seq - 1, 1)
+
+    def final() -> list[Record]:
+        return [r for change in committed for r in change.records if r.final]
+
+    await until(final, what="the final status committed, flagged final")
+    return final()
 
 
 async def _collect(store: SqliteStore, hub: LiveHub, run_id: str, out: list[int]) -> None:
@@ -138,6 +145,21 @@ def test_a_record_heard_before_the_one_before_it_is_committed_waits_for_it(
             return seen
 
     assert run(scenario()) == [1, 2, 3, 4]
+
+
+def test_a_final_status_heard_live_ends_a_caught_up_stream(tmp_path: Path) -> None:
+    """The record says it ends the run: a viewer waiting, caught up, reads nothing back from the
+    store to know (nothing here wakes it but the record)."""
+
+    async def scenario() -> tuple[list[int], int]:
+        async with _watched_run(tmp_path) as (store, bus, run_id, seen, viewer):
+            final = await _finish(store, run_id, 1)
+            bus.publish(run_channel(run_id), final)
+            await asyncio.wait_for(viewer, 10)
+            return seen, final[0].seq
+
+    seen, last = run(scenario())
+    assert seen == [1, last]
 
 
 def test_a_resync_makes_viewers_read_what_the_bus_never_carried(tmp_path: Path) -> None:

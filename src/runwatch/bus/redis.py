@@ -47,8 +47,17 @@ _RESYNC = "__resync__"
 # Errors that mean "Redis is unreachable": reconnect with backoff, never crash the server.
 _LINK_ERRORS = (RedisError, OSError)
 
+
+class _Wire(msgspec.Struct, array_like=True):
+    """A record on Redis: ``[seq, body, final]`` (a replica that sends no ``final``: False)."""
+
+    seq: int
+    body: bytes
+    final: bool = False
+
+
 _encode = msgspec.msgpack.Encoder().encode
-_decode = msgspec.msgpack.Decoder(list[tuple[int, bytes]]).decode
+_decode = msgspec.msgpack.Decoder(list[_Wire]).decode
 
 
 class BusUnavailable(RuntimeError):
@@ -147,7 +156,7 @@ class RedisBus:
 
     def publish(self, channel: str, records: list[Record]) -> None:
         """Queue for Redis without waiting; past a cap, drop the queue and owe a resync."""
-        payload = _encode([(r.seq, r.body) for r in records])
+        payload = _encode([_Wire(r.seq, r.body, r.final) for r in records])
         if (
             len(self._queue) >= self._max_queued
             or self._queued_bytes + len(payload) > self._max_queued_bytes
@@ -267,7 +276,8 @@ class RedisBus:
                 if channel == _RESYNC:
                     self._resync_all()
                 else:
-                    self._deliver(channel, [Record(s, b) for s, b in _decode(message["data"])])
+                    wire = _decode(message["data"])
+                    self._deliver(channel, [Record(w.seq, w.body, w.final) for w in wire])
             elif kind == "subscribe":
                 channel = message["channel"].decode()[strip:]
                 if channel == _RESYNC:

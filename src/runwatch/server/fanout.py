@@ -20,7 +20,7 @@ from runwatch.protocol import FINAL_STATUSES
 from runwatch.server.reorder import LiveItem as LiveItem  # re-exported: runs_feed uses it
 from runwatch.server.reorder import SeqOrder
 from runwatch.server.wire import Frame, FrameWriter
-from runwatch.store.base import Record, Store
+from runwatch.store.base import Record, RunInfo, Store
 
 logger = logging.getLogger("runwatch.server")
 
@@ -61,7 +61,8 @@ class Subscriber:
 
     While ``direct`` (set by the connection's task when it is caught up and idle), a channel flush
     whose records start at ``next_seq`` writes them straight to the socket and advances
-    ``next_seq``; any offer to the queue ends that until the task is idle again."""
+    ``next_seq``; any offer to the queue ends that until the task is idle again. A run's final
+    status is always offered, with its seq as ``final_seq``: the stream ends once it sent it."""
 
     def __init__(
         self,
@@ -80,11 +81,17 @@ class Subscriber:
         self.writer = writer
         self.direct = False
         self.next_seq = 0
+        self.final_seq: int | None = None
 
-    def offer(self, items: list[LiveItem], chars: int | None = None) -> None:
+    def offer(
+        self, items: list[LiveItem], chars: int | None = None, final_seq: int | None = None
+    ) -> None:
         """Queue items without waiting; past a cap, drop the whole queue and flag the overflow.
-        ``chars``: the items' total text length, when the caller counted it once for everyone."""
+        ``chars``: the items' total text length, when the caller counted it once for everyone;
+        ``final_seq``: the seq of a final status among them (kept even if the queue drops)."""
         self.direct = False  # the task must send what is queued before anything newer
+        if final_seq is not None and self.final_seq is None:
+            self.final_seq = final_seq
         if not items:
             self.stale = True
             self._ready.set()
@@ -117,6 +124,10 @@ class Subscriber:
         if self.writer is not None:
             self.next_seq, self.direct = next_seq, True
 
+    def ended(self, last: int) -> bool:
+        """Whether a stream that sent every seq through ``last`` has sent a final status."""
+        return self.final_seq is not None and last >= self.final_seq
+
     def stop_direct(self) -> int:
         """End direct writes; the last seq they sent (below any real seq if there is no writer)."""
         self.direct = False
@@ -133,15 +144,26 @@ class Subscriber:
 
 
 class _Channel:
-    """A channel's subscribers, its bus subscription, and the records awaiting the next flush."""
+    """A channel's subscribers, its bus subscription, and the records awaiting the next flush
+    (``final_seq``: the first final status among them)."""
 
-    __slots__ = ("chars", "flushed_at", "interval", "pending", "subs", "timer", "unsubscribe")
+    __slots__ = (
+        "chars",
+        "final_seq",
+        "flushed_at",
+        "interval",
+        "pending",
+        "subs",
+        "timer",
+        "unsubscribe",
+    )
 
     def __init__(self) -> None:
         self.subs: set[Subscriber] = set()
         self.unsubscribe: Unsubscribe = lambda: None
         self.pending: list[LiveItem] = []
         self.chars = 0
+        self.final_seq: int | None = None
         self.timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self.flushed_at = -1e9
         self.interval = FRAME_INTERVAL
@@ -185,6 +207,8 @@ class LiveHub:
             return
         items = [(r.seq, r.body.decode()) for r in records]  # decoded once for every subscriber
         channel.pending += items
+        if channel.final_seq is None:
+            channel.final_seq = next((r.seq for r in records if r.final), None)
         channel.chars += sum(len(text) for _, text in items)
         if channel.chars > QUEUE_MAX_CHARS:
             self._flush(channel)
@@ -202,8 +226,8 @@ class LiveHub:
         if channel.timer is not None:
             channel.timer.cancel()
             channel.timer = None
-        items, chars = channel.pending, channel.chars
-        channel.pending, channel.chars = [], 0
+        items, chars, final_seq = channel.pending, channel.chars, channel.final_seq
+        channel.pending, channel.chars, channel.final_seq = [], 0, None
         if not items:
             return
         loop = asyncio.get_running_loop()
@@ -211,9 +235,7 @@ class LiveHub:
         first, last = items[0][0], items[-1][0]
         # Shared frames carry only an in-order run of seqs; the end of a run goes through each
         # connection's task, which closes the stream after it.
-        shareable = all(seq == first + i for i, (seq, _) in enumerate(items)) and not any(
-            _is_final_status(text) for _, text in items
-        )
+        shareable = final_seq is None and all(seq == first + i for i, (seq, _) in enumerate(items))
         shared: list[Frame] = []
         for sub in channel.subs:
             if shareable and sub.takes(first):
@@ -225,7 +247,7 @@ class LiveHub:
                     writer.write(frame)
                 sub.next_seq = last + 1
             else:
-                sub.offer(items, chars)
+                sub.offer(items, chars, final_seq)
         cost = loop.time() - started
         channel.interval = min(FRAME_INTERVAL_MAX, max(FRAME_INTERVAL, FLUSH_SHARE * cost))
 
@@ -257,10 +279,10 @@ def _control(seq: int, kind: str) -> LiveItem:
     return (seq, f'{{"seq":{seq},"type":"{kind}"}}')
 
 
-def _is_final_status(text: str) -> bool:
-    if '"type":"status"' not in text[:40]:
-        return False
-    return any(f'"state":"{s}"' in text for s in FINAL_STATUSES)
+def _ended(run: RunInfo | None, last: int) -> bool:
+    """Whether a stream that sent every seq through ``last`` has sent the run's final status,
+    ``run`` having been read before those seqs were: whatever it had committed is sent."""
+    return run is not None and run.status in FINAL_STATUSES and last >= run.seq
 
 
 async def run_stream(
@@ -291,8 +313,9 @@ async def run_stream(
         if run.seq - since > reset_lag:
             order.skip_to(run.seq)
             yield [_control(order.last, "reset")]
-        closed = run.status in FINAL_STATUSES and order.last >= run.seq
+        closed = _ended(run, order.last)
         read_store = True  # the first pass replays
+        head: RunInfo | None = run  # the run as read before the next replay (None: read it then)
         hole_at: float | None = None
         while not closed:
             if sub.overflowed:
@@ -309,19 +332,19 @@ async def run_stream(
             arrived = sub.drain()
             ready = order.push(arrived)
             for chunk in frames(ready):
-                closed = closed or any(_is_final_status(t) for _, t in chunk)
                 yield chunk
             if read_store or not arrived or order.waiting:
                 # Replay, a hole, a resync or a dropped queue: the store has every committed record.
                 read_store = False
+                head = head or await store.get_run(run_id)
                 while page := await store.replay(run_id, order.last, REPLAY_PAGE):
                     ready = order.push([(r.seq, r.body.decode()) for r in page])
                     for chunk in frames(ready):
-                        closed = closed or any(_is_final_status(t) for _, t in chunk)
                         yield chunk
                     if not ready:
                         break  # a hole at the start of the page (pages end short at a byte cap)
-            if closed:
+                closed, head = _ended(head, order.last), None
+            if closed or sub.ended(order.last):
                 break
             if order.waiting:
                 hole_at = hole_at if hole_at is not None else loop.time()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import socket
 import sys
 
@@ -11,9 +12,10 @@ import uvicorn
 
 from runwatch.server.app import create_app
 from runwatch.server.settings import Settings, is_loopback
-from runwatch.server.wire import FrameProtocol
 from runwatch.store.factory import describe
 from runwatch.tokens import auth_configured
+
+logger = logging.getLogger("runwatch.server")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -51,7 +53,7 @@ def serve_socket(settings: Settings, sock: socket.socket) -> None:
     config = uvicorn.Config(
         app,
         log_level="warning",
-        ws=FrameProtocol,  # live frames encoded once for all viewers (see server.wire)
+        ws=websocket_protocol(),
         ws_max_size=16 * 1024 * 1024,
         timeout_graceful_shutdown=3,
     )
@@ -69,3 +71,28 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._stopping.set()
         await super().shutdown(sockets)
+
+
+def websocket_protocol(
+    protocol: type[asyncio.Protocol] | None = None,
+) -> type[asyncio.Protocol] | str:
+    """uvicorn's ``ws``: ``protocol`` (default: FrameProtocol, which encodes live frames once for
+    all viewers: see ``server.wire``) when the installed uvicorn has all it relies on; else
+    uvicorn's own choice ("auto"), after one warning: live frames then go out with send_text."""
+    problem: str | None
+    try:
+        from runwatch.server.frame_protocol import FrameProtocol, missing_support
+    except Exception as error:  # the uvicorn module it builds on has gone, or moved
+        problem = f"cannot load it: {error!r}"
+    else:
+        chosen = protocol or FrameProtocol
+        problem = missing_support(chosen)
+        if problem is None:
+            return chosen
+    logger.warning(
+        "uvicorn %s lacks what runwatch's shared live frames need (%s): serving with uvicorn's"
+        " own WebSocket protocol, each viewer's frames encoded for it alone",
+        uvicorn.__version__,
+        problem,
+    )
+    return "auto"

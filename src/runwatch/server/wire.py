@@ -8,21 +8,20 @@ bytes are written to every socket. Sharing deflated bytes is valid even with the
 takeover the client agreed to: each message comes from a fresh compressor and so refers to no
 earlier message, a choice RFC 7692 leaves to the sender.
 
-:class:`FrameProtocol` is uvicorn's websockets-sansio protocol that also puts a
-:class:`FrameWriter` into each connection's ASGI scope (``scope["extensions"]``); ``runwatch
-serve`` runs with it. Under another server the extension is absent and the live route sends
-with ``send_text`` instead.
+:class:`~runwatch.server.frame_protocol.FrameProtocol` (uvicorn's websockets-sansio protocol)
+puts a :class:`FrameWriter` into each connection's ASGI scope (``scope["extensions"]``);
+``runwatch serve`` runs with it when the installed uvicorn allows. Otherwise, and under another
+server, the extension is absent and the live route sends with ``send_text`` instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import zlib
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocketDisconnect
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.extensions.permessage_deflate import PerMessageDeflate
-from websockets.http11 import Request
 
 EXTENSION = "runwatch.frame_writer"
 # Below this many bytes a message goes uncompressed (RSV1 clear; RFC 7692 allows it per message):
@@ -71,6 +70,15 @@ def deflate_window(extensions: list[Any]) -> int:
     return 0
 
 
+class Connection(Protocol):
+    """What a :class:`FrameWriter` uses of the server's protocol object for one connection."""
+
+    transport: asyncio.Transport
+    writable: asyncio.Event  # clear while the transport has paused writing
+    disconnected: bool
+    close_sent: bool
+
+
 class FrameWriter:
     """Writes shared frames straight to one connection's transport.
 
@@ -79,7 +87,7 @@ class FrameWriter:
 
     __slots__ = ("_protocol", "window_bits")
 
-    def __init__(self, protocol: WebSocketsSansIOProtocol, window_bits: int) -> None:
+    def __init__(self, protocol: Connection, window_bits: int) -> None:
         self._protocol = protocol
         self.window_bits = window_bits
 
@@ -106,17 +114,6 @@ class FrameWriter:
         if p.disconnected or p.close_sent or p.transport.is_closing():
             raise WebSocketDisconnect(1006)
         self.write(frame)
-
-
-class FrameProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol, offering a :class:`FrameWriter` to the app."""
-
-    def handle_connect(self, event: Request) -> None:
-        super().handle_connect(event)
-        if self.response.status_code == 101:  # the app's task is created, not yet started
-            scope: dict[str, Any] = self.scope  # type: ignore[assignment]
-            window = deflate_window(self.conn.extensions)
-            scope["extensions"][EXTENSION] = FrameWriter(self, window)
 
 
 def frame_writer(scope: Any) -> FrameWriter | None:

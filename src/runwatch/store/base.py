@@ -140,6 +140,9 @@ class Record(msgspec.Struct):
 
     seq: int
     body: bytes
+    # A final status: live streams of the run end after it. Set where the status is made and
+    # carried by the bus; the journal keeps no flag (a replay goes by the run's own status).
+    final: bool = False
 
 
 class PointsRecord(Record):

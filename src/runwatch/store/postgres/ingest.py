@@ -84,7 +84,7 @@ def ingest_job(
         if b.points_body is not None:
             write_points(conn, run_id, b.columns)
             # With its float columns: the rule engine reads them without decoding the body.
-            batch_records.append(PointsRecord(seq, with_seq(seq, b.points_body), b.columns))
+            batch_records.append(PointsRecord(seq, with_seq(seq, b.points_body), columns=b.columns))
             seq += 1
         if b.events:
             conn.cursor().executemany(

@@ -89,7 +89,8 @@ def status_change(
         " VALUES (%s,%s,%s,'status',%s,%s)",
         (run_id, seq, ts, level, _encode(info).decode()),
     )
-    return Record(seq, with_seq(seq, _encode({"type": "status", "ts": ts, "level": level, **info})))
+    body = with_seq(seq, _encode({"type": "status", "ts": ts, "level": level, **info}))
+    return Record(seq, body, final=state in FINAL_STATUSES)
 
 
 def server_event(conn: Conn, run_id: str, kind: str, level: str, payload: dict[str, Any]) -> Record:

@@ -78,7 +78,7 @@ def ingest_job(
             "UPDATE runs SET summary = json_patch(summary, ?) WHERE id = ?",
             (b.summary_json, run_id),
         )
-        batch_records.append(PointsRecord(seq, with_seq(seq, b.points_body), b.columns))
+        batch_records.append(PointsRecord(seq, with_seq(seq, b.points_body), columns=b.columns))
         seq += 1
     if b.events:
         conn.executemany(

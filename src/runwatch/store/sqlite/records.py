@@ -96,7 +96,8 @@ def status_change(
         "INSERT INTO events VALUES (?,?,?,'status',?,NULL,?)",
         (run_id, seq, ts, level, _encode(info)),
     )
-    return Record(seq, with_seq(seq, _encode({"type": "status", "ts": ts, "level": level, **info})))
+    body = with_seq(seq, _encode({"type": "status", "ts": ts, "level": level, **info}))
+    return Record(seq, body, final=state in FINAL_STATUSES)
 
 
 def server_event(
