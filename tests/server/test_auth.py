@@ -239,6 +239,46 @@ def test_a_project_token_sees_only_its_project(guarded: Setup) -> None:
     assert projects == []
 
 
+@pytest.mark.parametrize(
+    ("who", "answer"),
+    [
+        ("read", {"scope": "read", "project": None, "auth": "tokens"}),
+        ("admin", {"scope": "admin", "project": None, "auth": "tokens"}),
+        ("mine", {"scope": "read", "project": PROJECT, "auth": "tokens"}),
+        ("other", {"scope": "admin", "project": "elsewhere", "auth": "tokens"}),
+    ],
+)
+def test_whoami_says_what_the_token_may_do(
+    guarded: Setup, who: str, answer: dict[str, object]
+) -> None:
+    headers = {"Authorization": f"Bearer {guarded.tokens[who]}"}
+    r = httpx.get(f"{guarded.server.url}/api/v1/whoami", headers=headers)
+    assert r.status_code == 200 and r.json() == answer
+
+
+def test_whoami_refuses_what_cannot_read_naming_the_scope(guarded: Setup) -> None:
+    url = f"{guarded.server.url}/api/v1/whoami"
+    write = httpx.get(url, headers={"Authorization": f"Bearer {guarded.tokens['write']}"})
+    assert write.status_code == 403
+    assert write.json()["error"]["message"] == "a 'write' token cannot do this: it needs 'read'"
+    assert httpx.get(url).status_code == 401
+
+
+def test_whoami_on_an_open_server_and_with_the_bootstrap_token(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    with server.client() as c:
+        assert c.get("/api/v1/whoami").json() == {"scope": "admin", "project": None, "auth": "open"}
+    guarded = ServerProcess(tmp_path / "boot", token="s3cret").start()
+    try:
+        assert httpx.get(f"{guarded.url}/api/v1/whoami").status_code == 401
+        with guarded.client() as c:  # it sends the bootstrap token
+            r = c.get("/api/v1/whoami")
+            assert r.json() == {"scope": "admin", "project": None, "auth": "tokens"}
+    finally:
+        guarded.stop()
+
+
 def test_tokens_are_stored_hashed(guarded: Setup) -> None:
     raw = (guarded.server.data_dir / "runwatch.sqlite3").read_bytes()
     for token in guarded.tokens.values():

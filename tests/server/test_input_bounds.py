@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from tests.pg import fresh_database
 from tests.servers import ServerProcess
@@ -180,3 +182,35 @@ def test_a_nul_in_a_path_or_query_parameter_is_a_400_naming_it(c: httpx.Client) 
     refused(c.get(f"/api/v1/runs/{run_id}/events", params={"kind": "k\x00"}), "query.kind")
     refused(c.get(f"/api/v1/runs/{run_id}/tables/t%00"), "path.name")
     refused(c.get(f"/api/v1/runs/{run_id}/metrics", params={"keys": "a\x00"}), "query.keys")
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/v1/runs/ab%00cd/live", "path.run_id"),
+        ("/api/v1/runs/{run}/live?since=0&x=%00", "query.x"),
+        ("/api/v1/live?project=a%00b", "query.project"),
+        ("/api/v1/projects/a%00b/alerts/live", "path.project"),
+    ],
+)
+def test_a_nul_in_a_socket_parameter_closes_it_with_4400_naming_it(
+    bounded: ServerProcess, c: httpx.Client, path: str, field: str
+) -> None:
+    url = bounded.url.replace("http://", "ws://") + path.format(run=new_run(c))
+    with connect(url) as ws, pytest.raises(ConnectionClosed):
+        ws.recv(timeout=10)
+    assert ws.close_code == 4400 and ws.close_reason == f"{field} may not contain NUL"
+    assert c.get("/healthz").json()["status"] == "ok"  # nothing failed on the way
+
+
+def test_a_socket_refusal_quoting_a_long_id_is_cut_to_fit_its_close_frame(
+    bounded: ServerProcess,
+) -> None:
+    long_id = "é" * 500  # 1,000 bytes: far past the 123 a close reason holds
+    url = f"{bounded.url.replace('http://', 'ws://')}/api/v1/runs/{long_id}/live"
+    with connect(url) as ws, pytest.raises(ConnectionClosed):
+        ws.recv(timeout=10)
+    assert ws.close_code == 4404, ws.close_reason
+    reason = ws.close_reason or ""
+    assert reason.startswith("no run with id 'éé") and reason.endswith("…")
+    assert len(reason.encode()) <= 123

@@ -11,7 +11,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from runwatch.protocol import INT64_MAX, Batch, Retention, RunCreate
-from runwatch.server.auth import Principal, check_project, need
+from runwatch.server.auth import Authenticator, Principal, Whoami, check_project, need
 from runwatch.server.errors import ApiError, field_of
 from runwatch.server.jsonbody import MAX_DEPTH, integral_floats_as_ints, too_deep
 from runwatch.server.openapi import refusal
@@ -20,14 +20,20 @@ from runwatch.store.base import RunInfo, Store
 from runwatch.store.prepare import BatchRejected, Limits, PreparedBatch, check_run, prepare_batch
 
 
-def no_nul(conn: HTTPConnection) -> None:
-    """400 for a NUL in a path or query parameter: PostgreSQL's TEXT cannot hold one, so no
-    name or id has one, and both stores answer alike."""
+def nul_field(conn: HTTPConnection) -> str | None:
+    """The first path or query parameter with a NUL in it (``path.run_id``), else None.
+    PostgreSQL's TEXT cannot hold a NUL, so no name or id has one: refusing them up front
+    makes both stores answer alike."""
     params = [(f"path.{k}", v) for k, v in conn.path_params.items()]
     params += [(f"query.{k}", v) for k, v in conn.query_params.multi_items()]
-    for field, value in params:
-        if "\x00" in value:
-            raise ApiError(400, "invalid_request", "a parameter may not contain NUL", field)
+    return next((field for field, value in params if "\x00" in value), None)
+
+
+def no_nul(conn: HTTPConnection) -> None:
+    """400 for a NUL in a path or query parameter (:func:`nul_field`)."""
+    field = nul_field(conn)
+    if field is not None:
+        raise ApiError(400, "invalid_request", "a parameter may not contain NUL", field)
 
 
 router = APIRouter(prefix="/api/v1")
@@ -109,6 +115,26 @@ def decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
         return decoder.decode(msgspec.json.encode(whole))
     except msgspec.ValidationError as exc:
         raise ApiError(400, f"invalid_{what}", str(exc), field_of(exc, body)) from None
+
+
+@router.get(
+    "/whoami",
+    dependencies=READ,
+    responses={
+        200: {
+            "description": "The caller's scope, project and the server's auth mode.",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Whoami"}}},
+        }
+    },
+)
+async def whoami(request: Request) -> Response:
+    """What the caller's token may do: its ``scope``, the one ``project`` it is limited to
+    (null: every project), and ``auth``: ``open`` (no token needed: everything is allowed, so
+    the scope is ``admin``) or ``tokens``. Pages ask once, to offer only what the token may do."""
+    principal = _principal(request)
+    auth: Authenticator = request.app.state.auth
+    mode: Literal["open", "tokens"] = "open" if await auth.mode() == "open" else "tokens"
+    return json_response(Whoami(principal.scope, principal.project, mode))
 
 
 @router.get("/projects", dependencies=READ)

@@ -42,7 +42,7 @@ from runwatch.server import (
     run_objects,
 )
 from runwatch.server import rules as rule_routes
-from runwatch.server.auth import WATCH_SECONDS, Authenticator
+from runwatch.server.auth import WATCH_SECONDS, Authenticator, Whoami
 from runwatch.server.fanout import RESET_LAG, LiveHub
 from runwatch.server.guard import RequestGuard
 from runwatch.server.openapi import declare_bounds
@@ -114,6 +114,7 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
             RuleIn,
             RunTimes,
             ArchivedCommands,
+            Whoami,
         ]
         refs, components = msgspec.json.schema_components(
             wire, ref_template="#/components/schemas/{name}"

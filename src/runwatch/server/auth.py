@@ -56,6 +56,16 @@ class Principal(msgspec.Struct, frozen=True):
         return self.project is None or self.project == project
 
 
+class Whoami(msgspec.Struct, frozen=True):
+    """What the caller's token may do (``GET /api/v1/whoami``), so a page offers only that:
+    its scope, the one project it is limited to (None: every project), and ``auth``: ``open``
+    (no token needed, everything allowed: scope ``admin``) or ``tokens``."""
+
+    scope: Scope
+    project: str | None
+    auth: Literal["open", "tokens"]
+
+
 OPEN = Principal("admin")  # no auth configured: loopback only, everything allowed
 
 

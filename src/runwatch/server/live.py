@@ -13,13 +13,15 @@ from starlette.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
 from runwatch.protocol import INT64_MAX
-from runwatch.server.api import READ, Cursor, run_or_404
+from runwatch.server.api import READ, Cursor, nul_field, run_or_404
 from runwatch.server.auth import WS_FORBIDDEN, WS_UNAUTHORIZED, Authenticator, Principal
 from runwatch.server.fanout import LiveItem, Subscriber, frame_text, run_stream
 from runwatch.server.wire import Frame, frame_writer
 
 router = APIRouter(prefix="/api/v1")
+WS_BAD_REQUEST = 4400
 WS_RUN_NOT_FOUND = 4404
+MAX_REASON = 123  # bytes of a close frame's reason
 REVOKED = "token revoked or expired"
 
 
@@ -87,30 +89,56 @@ async def _until_revoked(
             await source.aclose()
 
 
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    """Close with ``reason`` cut to what a close frame holds (123 bytes of UTF-8): it may quote
+    a long run id or project name, and a longer reason would fail the close itself."""
+    data = reason.encode()
+    if len(data) > MAX_REASON:
+        reason = data[: MAX_REASON - 3].decode(errors="ignore") + "…"
+    await websocket.close(code=code, reason=reason)
+
+
 async def _accept(websocket: WebSocket, project: str | None = None) -> Principal | None:
-    """Accept, then close with 4401 (no valid token) or 4403 (not allowed): a close code needs
-    an open socket (a refused handshake is only an HTTP 403, which scripts never see)."""
+    """Accept, then close with 4400 (a NUL in a parameter), 4401 (no valid token) or 4403 (not
+    allowed): a close code needs an open socket (a refused handshake is only an HTTP 403,
+    which scripts never see)."""
     await websocket.accept()
+    field = nul_field(websocket)
+    if field is not None:  # as on HTTP (400): no name or id holds one, and no store may see it
+        await _close(websocket, WS_BAD_REQUEST, f"{field} may not contain NUL")
+        return None
     principal: Principal | None = await websocket.app.state.auth.principal(websocket)
     if principal is None:
-        await websocket.close(code=WS_UNAUTHORIZED, reason="missing or invalid token")
+        await _close(websocket, WS_UNAUTHORIZED, "missing or invalid token")
         return None
-    if not principal.permits("read") or (project is not None and not principal.sees(project)):
-        await websocket.close(code=WS_FORBIDDEN, reason="this token may not read this")
+    if not principal.permits("read"):
+        reason = f"a {principal.scope!r} token cannot read this: it needs 'read'"
+        await _close(websocket, WS_FORBIDDEN, reason)
         return None
-    return principal
+    return principal if await _sees(websocket, principal, project) else None
+
+
+async def _sees(websocket: WebSocket, principal: Principal, project: str | None) -> bool:
+    """Whether the caller may read ``project`` (None: no project yet); else closed with 4403."""
+    if project is None or principal.sees(project):
+        return True
+    reason = f"this token is limited to project {principal.project!r}"
+    await _close(websocket, WS_FORBIDDEN, reason)
+    return False
 
 
 @router.websocket("/runs/{run_id}/live")
 async def run_live(websocket: WebSocket, run_id: str, since: Cursor = 0) -> None:
     """Every record with seq > ``since``, replayed then live, in order; ends after run.closed."""
     store, hub = websocket.app.state.store, websocket.app.state.hub
-    run = await store.get_run(run_id)
-    principal = await _accept(websocket, run.project if run else None)
+    principal = await _accept(websocket)
     if principal is None:
         return
+    run = await store.get_run(run_id)
+    if run is not None and not await _sees(websocket, principal, run.project):
+        return
     if run is None:
-        await websocket.close(code=WS_RUN_NOT_FOUND, reason=f"no run with id {run_id!r}")
+        await _close(websocket, WS_RUN_NOT_FOUND, f"no run with id {run_id!r}")
         return
 
     # Under ``runwatch serve`` every data frame goes through the writer, shared with the hub.
