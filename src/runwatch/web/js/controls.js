@@ -1,9 +1,11 @@
 // The run's controls in the header: Cancel (running and queued runs; confirmed in place, then
 // the command's state shown live) and Promote (finished runs; the server decides what may be
-// promoted and its refusal is shown as it says it).
+// promoted and its refusal is shown as it says it). Both need the 'admin' scope: a token
+// without it sees a note naming that scope instead.
 
 import { describeError, postJSON } from "./api.js";
 import { showState } from "./commands.js";
+import { may, needs, whoami } from "./whoami.js";
 
 const CANCELLABLE = new Set(["running", "queued"]);
 const FINISHED = new Set(["succeeded", "failed", "cancelled", "crashed"]);
@@ -73,13 +75,23 @@ export function mount(el, { base, sendCommand }) {
   error.setAttribute("role", "alert");
   promoteBox.append(toggle, form, result, error);
 
-  el.append(cancelBox, promoteBox);
+  const scopeNote = node("p", "controls-note");
+  scopeNote.id = "controls-note";
+  scopeNote.hidden = true;
+
+  el.append(cancelBox, promoteBox, scopeNote);
 
   let status = null;
   let cancelCmd = null;
   let promoted = false;
+  let allowed = false; // until the token's scope is known: offer nothing it may not do
 
   function render() {
+    if (!allowed) {
+      cancelBox.hidden = promoteBox.hidden = true;
+      el.hidden = scopeNote.hidden;
+      return;
+    }
     const cancellable = CANCELLABLE.has(status);
     cancel.hidden = !cancellable || !ask.hidden || (cancelCmd && cancelCmd.state !== "failed");
     if (!cancellable) ask.hidden = true;
@@ -161,6 +173,12 @@ export function mount(el, { base, sendCommand }) {
 
   form.hidden = true;
   render();
+  whoami().then((who) => {
+    allowed = may(who, "admin");
+    scopeNote.textContent = needs(who, "admin", "Cancelling or promoting a run");
+    scopeNote.hidden = allowed;
+    render();
+  });
   return {
     /** The run's status word (hydration or a live status message). */
     setStatus(word) {

@@ -4,6 +4,7 @@
 
 // Close codes the server uses for "do not retry": the answer would be the same next time.
 const FINAL_CLOSES = {
+  4400: "bad request: a parameter may not contain NUL",
   4401: "not authorized: missing or invalid token",
   4403: "forbidden: this token may not read this",
   4404: "unknown run",

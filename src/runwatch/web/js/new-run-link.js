@@ -1,7 +1,8 @@
-// The runs list's "New run" button: shown only when the server declares run templates; it
-// carries the project being viewed to the New-run form.
+// The runs list's "New run" button: shown only when the server declares run templates and the
+// token may launch runs (the 'admin' scope); it carries the project being viewed to the form.
 
 import { getJSON } from "./api.js";
+import { may, whoami } from "./whoami.js";
 
 let link = null;
 let project = "";
@@ -15,8 +16,8 @@ export async function mount(el) {
   link = el;
   update();
   try {
-    const { templates } = await getJSON("/api/v1/templates");
-    el.hidden = !templates.length;
+    const [{ templates }, who] = await Promise.all([getJSON("/api/v1/templates"), whoami()]);
+    el.hidden = !templates.length || !may(who, "admin");
   } catch {
     el.hidden = true; // no read access or an older server: no button
   }

@@ -1,20 +1,23 @@
 // The New-run page: pick a template, fill its typed parameters, queue the run, then go to its
 // page. `?template=NAME&project=P` preselect; the server checks every value again (422 for one
-// parameter is shown next to its field).
+// parameter is shown next to its field). Queuing needs the 'admin' scope: for a token without
+// it the form is shown disabled, with a note naming that scope.
 
 import { ApiError, describeError, getJSON, postJSON } from "./api.js";
 import * as paramForm from "./new-run-form.js";
+import { may, needs, whoami } from "./whoami.js";
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
 let templates = [];
 let current = null; // { template, form }
+let limited = null; // the one project the token may launch in, if it is limited to one
 
 function showTemplate(name) {
   const template = templates.find((t) => t.name === name) || templates[0];
   $("template-select").value = template.name;
   $("template-description").textContent = template.description || "";
-  $("run-project").value = query.get("project") || template.project || "default";
+  $("run-project").value = limited || query.get("project") || template.project || "default";
   current = { template, form: paramForm.mount($("param-fields"), template) };
   $("form-error").hidden = true;
 }
@@ -51,7 +54,7 @@ async function submit(event) {
     if (match && form.showError(match[1], err.message.replace(`${match[1]}: `, ""))) {
       form.focus(match[1]);
     } else {
-      formError(err.status === 403 ? "Forbidden: only an admin token may launch runs." : describeError(err));
+      formError(describeError(err));
     }
   }
 }
@@ -82,6 +85,23 @@ async function load() {
   $("new-run-form").addEventListener("submit", submit);
   $("new-run-form").hidden = false;
   showTemplate(query.get("template") || templates[0].name);
+  limitTo(await whoami());
+}
+
+/** Offer only what `who` may do: nothing without the 'admin' scope, its own project if limited. */
+function limitTo(who) {
+  const form = $("new-run-form");
+  if (!may(who, "admin")) {
+    for (const field of form.elements) field.disabled = true;
+    form.dataset.disabled = "true";
+    $("scope-note").textContent = needs(who, "admin", "Queuing a run");
+    $("scope-note").hidden = false;
+  } else if (who && who.project) {
+    limited = who.project;
+    $("run-project").value = limited;
+    $("run-project").readOnly = true;
+    $("run-project").title = `this token is limited to project '${who.project}'`;
+  }
 }
 
 load();

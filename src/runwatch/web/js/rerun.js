@@ -3,6 +3,7 @@
 // the values again, so a data file that has gone since is reported here, not run.
 
 import { describeError, postJSON } from "./api.js";
+import { may, needs, whoami } from "./whoami.js";
 
 /** Show the button for `run` in `el` when it came from a template; returns whether it did. */
 export function mount(el, run) {
@@ -36,5 +37,10 @@ export function mount(el, run) {
     }
   });
   el.replaceChildren(button, message);
+  button.disabled = true; // until the token's scope is known
+  whoami().then((who) => {
+    button.disabled = !may(who, "admin");
+    if (button.disabled) message.textContent = needs(who, "admin", "Re-running");
+  });
   return true;
 }

@@ -1,8 +1,10 @@
 // The rules panel: the project's rules (webhook URLs come back masked) with a Delete button
-// each, and a small form that creates one. Errors from the server are shown as they come.
+// each, and a small form that creates one. Editing needs the 'admin' scope on the project: a
+// token without it sees the rules and a note naming that scope. Server errors are shown as they come.
 
 import { deleteJSON, describeError, getJSON, postJSON } from "./api.js";
 import { describeAction, describeCondition, ruleFromFields } from "./rules-format.js";
+import { may, needs, whoami } from "./whoami.js";
 
 const CONDITIONS = ["nonfinite", "threshold", "plateau", "stalled", "status"];
 
@@ -31,7 +33,10 @@ function select(name, label, options) {
 /** Mount on the panel's list and form; returns {load(project)}. */
 export function mount({ list, empty, form }) {
   let project = "";
+  let editing = false;
   const error = node("p", { className: "banner banner-error", hidden: true, id: "rule-error" });
+  const note = node("p", { className: "rules-note", hidden: true, id: "rules-note" });
+  form.after(note);
   const fields = [
     input("name", "Name", { required: true, placeholder: "loss diverged" }),
     select("type", "Condition", CONDITIONS),
@@ -55,6 +60,7 @@ export function mount({ list, empty, form }) {
     submit,
     error,
   );
+  form.hidden = true; // until the project and the token's scope are known
 
   const RELEVANT = {
     nonfinite: ["key"],
@@ -91,12 +97,18 @@ export function mount({ list, empty, form }) {
     const does = node("span", { className: "rule-does", textContent: rule.actions.length ? rule.actions.map(describeAction).join(" · ") : "event (warning)" });
     const name = node("strong", { className: "rule-name", textContent: rule.name });
     const scope = node("span", { className: "rule-scope", textContent: rule.run ? `run ${rule.run}` : rule.source === "file" ? "from the rules file" : "every run" });
+    remove.hidden = !editing;
     return node("li", { className: "rule", dataset: { id: String(rule.id) } }, name, what, does, scope, remove);
   }
 
   async function load(name) {
     project = name;
-    form.hidden = !project;
+    const who = await whoami();
+    if (project !== name) return; // another project was chosen meanwhile
+    editing = may(who, "admin", project);
+    form.hidden = !project || !editing;
+    note.textContent = project ? needs(who, "admin", "Adding or deleting rules", project) : "";
+    note.hidden = !project || editing;
     if (!project) {
       list.replaceChildren();
       empty.hidden = true;

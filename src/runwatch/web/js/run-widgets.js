@@ -13,6 +13,7 @@ import * as rerun from "./rerun.js";
 import * as scatter from "./scatter.js";
 import * as scrubber from "./snapshot-scrubber.js";
 import * as vitalsBar from "./vitals-bar.js";
+import { may, whoami } from "./whoami.js";
 
 const pathOf = (key) => key.split("/").map(encodeURIComponent).join("/");
 
@@ -21,6 +22,11 @@ export function mount(doc, { base }) {
   const $ = (id) => doc.getElementById(id);
   let feed = null;
   let running = false;
+  let commanding = false; // sending commands (Deprecate) needs the 'admin' scope
+  whoami().then((who) => {
+    commanding = may(who, "admin");
+    if (feed) feed.setActions(running && commanding);
+  });
 
   const cmds = commands.mount({ base, onChange: onCommand });
   const ctl = controls.mount($("run-controls"), { base, sendCommand: (kind, payload) => cmds.send(kind, payload) });
@@ -73,7 +79,7 @@ export function mount(doc, { base }) {
   function setStatus(word) {
     running = word === "running";
     ctl.setStatus(word);
-    if (feed) feed.setActions(running);
+    if (feed) feed.setActions(running && commanding);
   }
 
   return {
@@ -82,7 +88,7 @@ export function mount(doc, { base }) {
     /** The feed, once mounted with `feedHooks`. */
     setFeed(f) {
       feed = f;
-      feed.setActions(running);
+      feed.setActions(running && commanding);
     },
     /** Everything from /state at once (page load, refresh, re-sync after a reset). */
     hydrate(state) {

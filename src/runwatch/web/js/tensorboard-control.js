@@ -2,6 +2,7 @@
 // its address, renews the lease while the page is open and stops it when the page goes away.
 
 import { ApiError, describeError, postJSON, token } from "./api.js";
+import { may, needs, whoami } from "./whoami.js";
 
 export const RENEW_MS = 20_000; // the server's lease is 60 s: three chances before it lapses
 
@@ -90,6 +91,11 @@ export function mount(root, { base }) {
     return fetch(path, { method: "DELETE", headers, keepalive }).catch(() => null);
   }
 
+  button.disabled = true; // until the token's scope is known
+  whoami().then((who) => {
+    button.disabled = !may(who, "admin");
+    if (button.disabled) say(needs(who, "admin", "TensorBoard runs a process on the server: it"), "bad");
+  });
   button.addEventListener("click", () => start());
   stop.addEventListener("click", async () => {
     await release();
