@@ -125,7 +125,9 @@ def test_an_admin_token_is_offered_every_action_and_they_work(page: Page, scoped
     expect(page.locator("#scope-note")).to_be_hidden()
     page.locator("#param-data").select_option("mnist.csv")
     page.locator("#submit-run").click()
-    expect(page).to_have_url(re.compile(re.escape(f"{server.url}/runs/") + r"[^/]+$"), timeout=20_000)
+    expect(page).to_have_url(
+        re.compile(re.escape(f"{server.url}/runs/") + r"[^/]+$"), timeout=20_000
+    )
     assert page.url.rsplit("/", 1)[1] not in (scoped.live, scoped.done)
     assert page.console_errors == []  # type: ignore[attr-defined]
 
