@@ -1,0 +1,81 @@
+"""No batch the SDK builds passes a server limit: a loop whose batches would be over the body
+cap is stored whole, and one record past a limit is left out alone, never with its batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import runwatch
+from runwatch.sdk import limits
+from runwatch.server.settings import Settings
+from runwatch.store.prepare import Limits
+from tests.reliability.test_burst import status, stored
+from tests.servers import ServerProcess
+
+STEPS = 20_000
+KEYS = 100
+
+
+def test_the_sdk_limits_are_within_the_servers_defaults() -> None:
+    server = Limits()
+    assert limits.MAX_BATCH_BYTES <= Settings().max_body_bytes
+    assert limits.MAX_BATCH_KEYS <= server.max_keys_per_batch
+    assert limits.MAX_BATCH_VALUES <= server.max_points_per_batch
+    assert limits.MAX_BATCH_EVENTS <= server.max_events_per_batch
+    assert limits.MAX_EVENT_PAYLOAD_BYTES <= server.max_event_payload_bytes
+    assert limits.MAX_SNAPSHOT_BYTES <= server.max_snapshot_bytes
+    assert limits.MAX_TABLE_ROWS <= server.max_table_rows
+    assert limits.MAX_POINT_SET <= server.max_point_set
+
+
+def test_a_tight_loop_of_many_keys_is_stored_whole(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        run = runwatch.init(project="p", url=server.url, run_dir=tmp_path / "run")
+        names = [f"layer{k:03d}/grad_norm_of_a_long_metric_name" for k in range(KEYS)]
+        for i in range(STEPS):
+            run.log({name: i + k / 7 for k, name in enumerate(names)}, step=i)
+        assert run.finish()
+        assert stored(server, run.id, names[0]) == STEPS
+        assert stored(server, run.id, names[-1]) == STEPS
+        assert status(server, run.id) == "succeeded"
+        err = capfd.readouterr().err
+        assert "refused" not in err and "413" not in err, err
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("record", ["snapshot", "event"])
+def test_one_record_past_a_limit_is_left_out_alone(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], record: str
+) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        run = runwatch.init(project="p", url=server.url, run_dir=tmp_path / "run")
+        for i in range(100):
+            run.log({"loss": float(i)}, step=i)
+        if record == "snapshot":
+            run.snapshot("weights", [0.123456789] * 200_000)  # about 2 MB as JSON
+            limit = "max_snapshot_bytes"
+        else:
+            run.event("huge", blob="x" * 100_000)
+            limit = "max_event_payload_bytes"
+        run.event("small", note="kept")
+        for i in range(100, 200):
+            run.log({"loss": float(i)}, step=i)
+        assert run.finish()
+        assert stored(server, run.id) == 200
+        assert status(server, run.id) == "succeeded"
+        with server.client() as c:
+            kinds = [e["kind"] for e in c.get(f"/api/v1/runs/{run.id}/events").json()["events"]]
+        assert "small" in kinds and "huge" not in kinds
+        lost = [k for k in kinds if k == "sdk.lost"]
+        assert len(lost) == 1, kinds
+        err = capfd.readouterr().err
+        assert limit in err, err
+    finally:
+        server.stop()
