@@ -20,14 +20,14 @@ KEYS = 100
 
 def test_the_sdk_limits_are_within_the_servers_defaults() -> None:
     server = Limits()
-    assert limits.MAX_BATCH_BYTES <= Settings().max_body_bytes
-    assert limits.MAX_BATCH_KEYS <= server.max_keys_per_batch
-    assert limits.MAX_BATCH_VALUES <= server.max_points_per_batch
-    assert limits.MAX_BATCH_EVENTS <= server.max_events_per_batch
-    assert limits.MAX_EVENT_PAYLOAD_BYTES <= server.max_event_payload_bytes
-    assert limits.MAX_SNAPSHOT_BYTES <= server.max_snapshot_bytes
-    assert limits.MAX_TABLE_ROWS <= server.max_table_rows
-    assert limits.MAX_POINT_SET <= server.max_point_set
+    assert Settings().max_body_bytes >= limits.MAX_BATCH_BYTES
+    assert server.max_keys_per_batch >= limits.MAX_BATCH_KEYS
+    assert server.max_points_per_batch >= limits.MAX_BATCH_VALUES
+    assert server.max_events_per_batch >= limits.MAX_BATCH_EVENTS
+    assert server.max_event_payload_bytes >= limits.MAX_EVENT_PAYLOAD_BYTES
+    assert server.max_snapshot_bytes >= limits.MAX_SNAPSHOT_BYTES
+    assert server.max_table_rows >= limits.MAX_TABLE_ROWS
+    assert server.max_point_set >= limits.MAX_POINT_SET
 
 
 def test_a_tight_loop_of_many_keys_is_stored_whole(

@@ -312,7 +312,10 @@ class Sender:
                 else:
                     item = rec[1] if kind == EVENT else rec[2]
                     body = len(_encode(item))
-                    if (taken or points) and size + body > limits.MAX_BATCH_BYTES:
+                    if (taken or points) and (
+                        size + body > limits.MAX_BATCH_BYTES
+                        or len(events) >= limits.MAX_BATCH_EVENTS
+                    ):
                         break
                     if self._admissible(rec, body):
                         size += body
