@@ -20,7 +20,7 @@ KEYS = 100
 
 def test_the_sdk_limits_are_within_the_servers_defaults() -> None:
     server = Limits()
-    assert Settings().max_body_bytes >= limits.MAX_BATCH_BYTES
+    assert Settings().max_body_bytes >= limits.MAX_BODY_BYTES >= limits.MAX_BATCH_BYTES
     assert server.max_keys_per_batch >= limits.MAX_BATCH_KEYS
     assert server.max_points_per_batch >= limits.MAX_BATCH_VALUES
     assert server.max_events_per_batch >= limits.MAX_BATCH_EVENTS
@@ -30,18 +30,23 @@ def test_the_sdk_limits_are_within_the_servers_defaults() -> None:
     assert server.max_point_set >= limits.MAX_POINT_SET
 
 
+@pytest.mark.parametrize(
+    ("stem", "steps"),
+    [("grad_norm_of_a_long_metric_name", STEPS), ("\U0001f600" * 60, 3_000)],
+    ids=["ascii keys", "4-byte keys"],  # the size estimate counts characters, not bytes
+)
 def test_a_tight_loop_of_many_keys_is_stored_whole(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], stem: str, steps: int
 ) -> None:
     server = ServerProcess(tmp_path / "data").start()
     try:
         run = runwatch.init(project="p", url=server.url, run_dir=tmp_path / "run")
-        names = [f"layer{k:03d}/grad_norm_of_a_long_metric_name" for k in range(KEYS)]
-        for i in range(STEPS):
+        names = [f"layer{k:03d}/{stem}" for k in range(KEYS)]
+        for i in range(steps):
             run.log({name: i + k / 7 for k, name in enumerate(names)}, step=i)
         assert run.finish()
-        assert stored(server, run.id, names[0]) == STEPS
-        assert stored(server, run.id, names[-1]) == STEPS
+        assert stored(server, run.id, names[0]) == steps
+        assert stored(server, run.id, names[-1]) == steps
         assert status(server, run.id) == "succeeded"
         err = capfd.readouterr().err
         assert "refused" not in err and "413" not in err, err

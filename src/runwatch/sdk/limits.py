@@ -4,7 +4,8 @@ batch the server refuses. A test checks that each is at most the server's defaul
 
 from __future__ import annotations
 
-MAX_BATCH_BYTES = 12 * 2**20  # the server's body cap is 16 MiB; room for the estimate's error
+MAX_BODY_BYTES = 16 * 2**20  # the server's body cap
+MAX_BATCH_BYTES = 12 * 2**20  # the estimated size a batch is cut at: room for the estimate's error
 MAX_BATCH_KEYS = 10_000
 MAX_BATCH_VALUES = 2_000_000
 MAX_BATCH_EVENTS = 10_000

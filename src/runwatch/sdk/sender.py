@@ -419,8 +419,16 @@ class Sender:
             records += 1
             pinned = True
         wire.update(extras)
+        body = _encode(wire)
+        if len(body) > limits.MAX_BODY_BYTES and len(points) > 1:
+            # The size estimate was short (keys far from ASCII): halve rather than be refused.
+            self._batch_seq -= 1
+            half = len(points) // 2
+            self._emit(points[:half], events, extras)
+            self._emit(points[half:], [], {}, status, pinned)
+            return
         had_error = self.outbox.spool_error is not None
-        if not self.outbox.add(_encode(wire), records, pinned):
+        if not self.outbox.add(body, records, pinned):
             self._lost += records
             self.lost_total += records
         if not had_error and self.outbox.spool_error is not None:
