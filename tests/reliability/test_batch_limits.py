@@ -22,7 +22,7 @@ def test_the_sdk_limits_are_within_the_servers_defaults() -> None:
     server = Limits()
     assert Settings().max_body_bytes >= limits.MAX_BODY_BYTES >= limits.MAX_BATCH_BYTES
     assert server.max_keys_per_batch >= limits.MAX_BATCH_KEYS
-    assert server.max_points_per_batch >= limits.MAX_BATCH_VALUES
+    assert server.max_points_per_batch >= limits.MAX_BATCH_VALUES >= limits.MAX_BATCH_BYTES // 28
     assert server.max_events_per_batch >= limits.MAX_BATCH_EVENTS
     assert server.max_event_payload_bytes >= limits.MAX_EVENT_PAYLOAD_BYTES
     assert server.max_snapshot_bytes >= limits.MAX_SNAPSHOT_BYTES

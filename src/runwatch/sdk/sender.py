@@ -271,6 +271,7 @@ class Sender:
         queue = self._queue
         warn = self._warn
         cap = self._config.max_batch_records
+        max_bytes, max_keys = limits.MAX_BATCH_BYTES, limits.MAX_BATCH_KEYS
         while queue:
             self.idle = False
             points: list[tuple[Any, ...]] = []
@@ -278,9 +279,12 @@ class Sender:
             extras: dict[str, list[Any]] = {}
             status: dict[str, Any] | None = None
             taken = 0
-            size = 0  # the batch's encoded size, estimated from above for points
-            n_values = 0
+            # The batch's encoded size, estimated from above: a value costs at most its key
+            # (at most the longest so far), quotes, a colon, a comma and a 24-character float. At
+            # 28+ bytes a value, MAX_BATCH_BYTES also keeps the batch under MAX_BATCH_VALUES.
+            size = 0
             keys: set[str] = set()
+            longest = 0
             popleft = queue.popleft
             while queue and taken < cap:
                 rec = queue[0]
@@ -288,33 +292,27 @@ class Sender:
                 if kind == POINT:
                     values = clean_values(rec[3], warn)
                     n = len(values)
-                    # step, ts and punctuation; a float is at most 24 characters, a key 3 more.
-                    row = 64 + 28 * n + sum(map(len, values))
-                    if points and (
-                        size + row > limits.MAX_BATCH_BYTES
-                        or n_values + n > limits.MAX_BATCH_VALUES
-                        or (
-                            len(keys) + n > limits.MAX_BATCH_KEYS
-                            and len(keys.union(values)) > limits.MAX_BATCH_KEYS
-                        )
-                    ):
+                    known = len(keys)
+                    keys.update(values)
+                    if len(keys) != known:  # only new keys cost a look at their lengths
+                        longest = max(longest, *map(len, values))
+                        if len(keys) > max_keys and points:
+                            break
+                    row = 64 + (28 + longest) * n
+                    if points and size + row > max_bytes:
                         break
-                    if values:
-                        if n > limits.MAX_BATCH_KEYS:
-                            self._refuse("a log() row", "max_keys_per_batch", 1)
-                        else:
-                            points.append((rec[1], rec[2], values))
-                            keys.update(values)
-                            n_values += n
-                            size += row
+                    if n > max_keys:
+                        self._refuse("a log() row", "max_keys_per_batch", n)
+                    elif values:
+                        points.append((rec[1], rec[2], values))
+                        size += row
                 elif kind == STATUS:
                     status = rec[1]
                 else:
                     item = rec[1] if kind == EVENT else rec[2]
                     body = len(_encode(item))
                     if (taken or points) and (
-                        size + body > limits.MAX_BATCH_BYTES
-                        or len(events) >= limits.MAX_BATCH_EVENTS
+                        size + body > max_bytes or len(events) >= limits.MAX_BATCH_EVENTS
                     ):
                         break
                     if self._admissible(rec, body):
