@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 
 from runwatch.protocol import encode_value
+from runwatch.sdk import limits
 from runwatch.sdk.outbox import Outbox
 from runwatch.sdk.spool import write_acked
 from runwatch.sdk.transport import Reply, Transport
@@ -160,7 +161,10 @@ class Sender:
         self._created = False
         self._closed = False  # the final status (or the worker's last word) is queued
         self._batch_seq = 0
-        self._lost = 0  # records lost since the last report (the disk refused, memory was full)
+        # Records lost since the last report (the disk refused, memory was full, or past a
+        # server limit), and how many of them were past a limit.
+        self._lost = 0
+        self._refused = 0
         self.lost_total = 0
         self._next_loss_report = 0.0
         self._attempt = 0
@@ -259,10 +263,15 @@ class Sender:
         self._emit([(max(self._current_step() - 1, 0), time.time(), values)], [], {})
 
     def _collect(self) -> None:
-        """Move queued records into batches, in order; the final status closes its own batch."""
+        """Move queued records into batches, in order; the final status closes its own batch.
+
+        A batch ends at ``max_batch_records`` or before it would pass a server limit (bytes,
+        distinct keys, values): a batch the server refuses would be lost whole.
+        """
         queue = self._queue
         warn = self._warn
         cap = self._config.max_batch_records
+        max_bytes, max_keys = limits.MAX_BATCH_BYTES, limits.MAX_BATCH_KEYS
         while queue:
             self.idle = False
             points: list[tuple[Any, ...]] = []
@@ -270,21 +279,51 @@ class Sender:
             extras: dict[str, list[Any]] = {}
             status: dict[str, Any] | None = None
             taken = 0
+            # The batch's encoded size, estimated from above: a value costs at most its key
+            # (at most the longest so far), quotes, a colon, a comma and a 24-character float. At
+            # 28+ bytes a value, MAX_BATCH_BYTES also keeps the batch under MAX_BATCH_VALUES.
+            size = 0
+            keys: set[str] = set()
+            longest = 0
             popleft = queue.popleft
             while queue and taken < cap:
-                rec = popleft()
-                taken += 1
+                rec = queue[0]
                 kind = rec[0]
                 if kind == POINT:
                     values = clean_values(rec[3], warn)
-                    if values:
+                    n = len(values)
+                    known = len(keys)
+                    keys.update(values)
+                    if len(keys) != known:  # only new keys cost a look at their lengths
+                        longest = max(longest, *map(len, values))
+                        if len(keys) > max_keys and points:
+                            break
+                    row = 64 + (28 + longest) * n
+                    if points and size + row > max_bytes:
+                        break
+                    if n > max_keys:
+                        self._refuse("a log() row", "max_keys_per_batch", n)
+                    elif values:
                         points.append((rec[1], rec[2], values))
-                elif kind == EVENT:
-                    events.append(rec[1])
-                elif kind == EXTRA:
-                    extras.setdefault(rec[1], []).append(rec[2])
-                else:
+                        size += row
+                elif kind == STATUS:
                     status = rec[1]
+                else:
+                    item = rec[1] if kind == EVENT else rec[2]
+                    body = len(_encode(item))
+                    if (taken or points) and (
+                        size + body > max_bytes or len(events) >= limits.MAX_BATCH_EVENTS
+                    ):
+                        break
+                    if self._admissible(rec, body):
+                        size += body
+                        if kind == EVENT:
+                            events.append(item)
+                        else:
+                            extras.setdefault(rec[1], []).append(item)
+                popleft()
+                taken += 1
+                if status is not None:
                     break
             self.taken += taken
             self._emit(points, events, extras)
@@ -293,6 +332,39 @@ class Sender:
             self._send_ready()  # post the oldest batch while the next one is prepared
         if self._lost and time.monotonic() >= self._next_loss_report:
             self._report_loss()
+
+    def _admissible(self, rec: tuple[Any, ...], size: int) -> bool:
+        """Whether an event or extra is within the server's limits for one item; if not, it is
+        refused here (one warning, counted as lost) so that it never takes a batch down."""
+        if rec[0] == EVENT:
+            payload = len(_encode(rec[1].get("payload")))
+            if payload > limits.MAX_EVENT_PAYLOAD_BYTES:
+                return self._refuse("an event's payload", "max_event_payload_bytes", payload)
+        else:
+            field, item = rec[1], rec[2]
+            if field == "snapshots":
+                value = len(_encode(item.get("value")))
+                if value > limits.MAX_SNAPSHOT_BYTES:
+                    return self._refuse("a snapshot", "max_snapshot_bytes", value)
+            elif field == "tables":
+                rows = max(len(item.get("rows", ())), item.get("max_rows") or 0)
+                if rows > limits.MAX_TABLE_ROWS:
+                    return self._refuse("a table", "max_table_rows", rows)
+            elif field == "point_sets":
+                n = max(len(item.get("points", ())), item.get("cap") or 0)
+                if n > limits.MAX_POINT_SET:
+                    return self._refuse("a point set", "max_point_set", n)
+        if size > limits.MAX_BATCH_BYTES:
+            return self._refuse("a record", "max_body_bytes", size)
+        return True
+
+    def _refuse(self, what: str, limit: str, value: int) -> bool:
+        """Leave out one record past a server limit: warned once per limit, reported as lost."""
+        self._warn(f"{what} is over the server's limit {limit} ({value:,}); it is left out")
+        self._lost += 1
+        self._refused += 1
+        self.lost_total += 1
+        return False
 
     def _close(self, status: dict[str, Any]) -> None:
         """The final status: after any loss report, alone in the producer's last batch."""
@@ -305,13 +377,20 @@ class Sender:
     def _report_loss(self) -> None:
         """Say how many records were lost, where the user looks: the run's feed and stderr."""
         self._next_loss_report = time.monotonic() + LOSS_REPORT_INTERVAL
-        reason = repr(self.outbox.spool_error)
-        payload = {"lost": self._lost, "spool": str(self.outbox.path), "reason": reason}
-        print_warning(
-            f"{self._lost} records were lost: the spool {self.outbox.path} cannot be written "
-            f"({reason}) and the memory cache is full"
-        )
-        self._lost = 0
+        spooled = self._lost - self._refused
+        reason = repr(self.outbox.spool_error) if spooled else "over a server limit"
+        payload = {
+            "lost": self._lost,
+            "refused": self._refused,
+            "spool": str(self.outbox.path),
+            "reason": reason,
+        }
+        if spooled:
+            print_warning(
+                f"{spooled} records were lost: the spool {self.outbox.path} cannot be written "
+                f"({reason}) and the memory cache is full"
+            )
+        self._lost = self._refused = 0
         event = {"kind": "sdk.lost", "ts": time.time(), "level": "error", "payload": payload}
         self._emit([], [event], {}, pinned=True)
 
@@ -338,8 +417,16 @@ class Sender:
             records += 1
             pinned = True
         wire.update(extras)
+        body = _encode(wire)
+        if len(body) > limits.MAX_BODY_BYTES and len(points) > 1:
+            # The size estimate was short (keys far from ASCII): halve rather than be refused.
+            self._batch_seq -= 1
+            half = len(points) // 2
+            self._emit(points[:half], events, extras)
+            self._emit(points[half:], [], {}, status, pinned)
+            return
         had_error = self.outbox.spool_error is not None
-        if not self.outbox.add(_encode(wire), records, pinned):
+        if not self.outbox.add(body, records, pinned):
             self._lost += records
             self.lost_total += records
         if not had_error and self.outbox.spool_error is not None:

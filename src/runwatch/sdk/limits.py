@@ -1,0 +1,15 @@
+"""What one batch the SDK builds may hold: its own copies of the server's default limits
+(``runwatch.store.prepare.Limits``, ``Settings.max_body_bytes``), so the SDK never builds a
+batch the server refuses. A test checks that each is at most the server's default."""
+
+from __future__ import annotations
+
+MAX_BODY_BYTES = 16 * 2**20  # the server's body cap
+MAX_BATCH_BYTES = 12 * 2**20  # the estimated size a batch is cut at: room for the estimate's error
+MAX_BATCH_KEYS = 10_000
+MAX_BATCH_VALUES = 2_000_000
+MAX_BATCH_EVENTS = 10_000
+MAX_EVENT_PAYLOAD_BYTES = 65_536
+MAX_SNAPSHOT_BYTES = 1_048_576
+MAX_TABLE_ROWS = 10_000
+MAX_POINT_SET = 100_000
