@@ -75,6 +75,13 @@ def field_of(exc: Exception, body: bytes = b"") -> str | None:
     return _ROW_INDEX.sub(lambda m: f"{m.group(1)}.{_ROW_NAMES[m.group(2)]}", path)
 
 
+def _storable(value: Any) -> bool:
+    """A number, null or a non-finite name (a list or dict is none of them, and unhashable)."""
+    if isinstance(value, str):
+        return value in NON_FINITE
+    return value is None or isinstance(value, int | float)
+
+
 def _bad_key(body: bytes, path: str) -> str:
     """``.key`` of the first value at ``path`` that is not a number, null or a non-finite
     name (``"nan"``, ``"inf"``, …): the only dict values that are ever checked."""
@@ -83,7 +90,7 @@ def _bad_key(body: bytes, path: str) -> str:
         for part in re.findall(r"\.(\w+)|\[(\d+)\]", path):
             node = node[part[0]] if part[0] else node[int(part[1])]
         for key, value in node.items():
-            if not isinstance(value, int | float) and value is not None and value not in NON_FINITE:
+            if not _storable(value):
                 return f".{key}"
     except (msgspec.DecodeError, KeyError, IndexError, TypeError, AttributeError):
         pass
