@@ -8,6 +8,9 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import runwatch
@@ -19,6 +22,46 @@ from tests.test_cli import cli
 def _env(server: ServerProcess) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
     return {**env, "RUNWATCH_URL": server.url, "COLUMNS": "200"}
+
+
+@dataclass
+class Tailing:
+    """A ``runwatch tail`` process following ``run``, its stdout lines collected as they come."""
+
+    run: runwatch.Run
+    proc: subprocess.Popen[str]
+    lines: list[str]
+
+
+@contextmanager
+def tailing(server: ServerProcess, tmp_path: Path, name: str) -> Iterator[Tailing]:
+    """Start a run with one point and ``runwatch tail`` on it; on exit, end the tail (killed if
+    still running), finish the run, and check the tail printed no traceback and ended with
+    ``stopped``."""
+    run = runwatch.init(project="t", name=name, url=server.url, run_dir=tmp_path / "r")
+    run.log({"loss": 1.0}, step=0)
+    with server.client() as c:
+        wait_until(lambda: "loss" in c.get(f"/api/v1/runs/{run.id}").json().get("summary", {}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runwatch", "tail", run.id, "--interval", "0.1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(server),
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")))  # type: ignore[union-attr]
+    reader.start()
+    try:
+        wait_until(lambda: any("running" in line for line in lines), 30, what="a first frame")
+        yield Tailing(run, proc, lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(10)
+        stderr = proc.stderr.read()  # type: ignore[union-attr]
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
+        run.finish()
+    assert "Traceback" not in stderr and lines[-1].strip() == "stopped"
 
 
 def test_sparkline_scales_to_min_max_and_leaves_gaps_for_non_finite() -> None:
@@ -83,69 +126,25 @@ def test_tail_once_shows_status_values_sparklines_and_events(
 def test_tail_follows_a_live_run_and_quits_cleanly_on_ctrl_c(
     server: ServerProcess, tmp_path: Path
 ) -> None:
-    run = runwatch.init(project="t", name="live", url=server.url, run_dir=tmp_path / "r")
-    run.log({"loss": 1.0}, step=0)
-    with server.client() as c:
-        wait_until(lambda: "loss" in c.get(f"/api/v1/runs/{run.id}").json().get("summary", {}))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runwatch", "tail", run.id, "--interval", "0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(server),
-    )  # fmt: skip
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")))  # type: ignore[union-attr]
-    reader.start()
-    try:
-        wait_until(lambda: any("running" in line for line in lines), 30, what="a first frame")
-        run.event("late-event", level="warning", note="arrived later")
-        run.log({"loss": 0.5}, step=1)
-        wait_until(lambda: any("late-event" in line for line in lines), 30, what="the new event")
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        reader.join(10)
-        stderr = proc.stderr.read()  # type: ignore[union-attr]
-        proc.stdout.close()  # type: ignore[union-attr]
-        proc.stderr.close()  # type: ignore[union-attr]
-        run.finish()
-    assert "Traceback" not in stderr and lines[-1].strip() == "stopped"
+    with tailing(server, tmp_path, "live") as tail:
+        tail.run.event("late-event", level="warning", note="arrived later")
+        tail.run.log({"loss": 0.5}, step=1)
+        wait_until(lambda: any("late-event" in line for line in tail.lines), 30, what="the event")
+        tail.proc.send_signal(signal.SIGINT)
+        assert tail.proc.wait(30) == 0
 
 
 def test_tail_rides_out_a_server_restart(server: ServerProcess, tmp_path: Path) -> None:
-    run = runwatch.init(project="t", name="restarted", url=server.url, run_dir=tmp_path / "r")
-    run.log({"loss": 1.0}, step=0)
-    with server.client() as c:
-        wait_until(lambda: "loss" in c.get(f"/api/v1/runs/{run.id}").json().get("summary", {}))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runwatch", "tail", run.id, "--interval", "0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(server),
-    )  # fmt: skip
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")))  # type: ignore[union-attr]
-    reader.start()
-    try:
-        wait_until(lambda: any("running" in line for line in lines), 30, what="a first frame")
+    with tailing(server, tmp_path, "restarted") as tail:
         server.stop()
-        wait_until(lambda: any("reconnecting" in line for line in lines), 30, what="a mark")
-        assert proc.poll() is None, "tail exited while the server was down"
+        wait_until(lambda: any("reconnecting" in line for line in tail.lines), 30, what="a mark")
+        assert tail.proc.poll() is None, "tail exited while the server was down"
         server.start()
-        run.event("after-restart", note="the view goes on")
-        wait_until(lambda: any("after-restart" in line for line in lines), 30, what="new data")
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        reader.join(10)
-        stderr = proc.stderr.read()  # type: ignore[union-attr]
-        proc.stdout.close()  # type: ignore[union-attr]
-        proc.stderr.close()  # type: ignore[union-attr]
-        run.finish()
-    assert "Traceback" not in stderr and lines[-1].strip() == "stopped"
-    last_frame = "".join(lines).rsplit("frame", 1)[-1]
+        tail.run.event("after-restart", note="the view goes on")
+        wait_until(lambda: any("after-restart" in line for line in tail.lines), 30, what="data")
+        tail.proc.send_signal(signal.SIGINT)
+        assert tail.proc.wait(30) == 0
+    last_frame = "".join(tail.lines).rsplit("frame", 1)[-1]
     assert "reconnecting" not in last_frame
 
 
