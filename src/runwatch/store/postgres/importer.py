@@ -52,7 +52,7 @@ TABLES = [
     Table(
         "events",
         "run_id, seq, ts, kind, level, entity, entity_int, payload",
-        "run_id, seq, ts, kind, level, CAST(entity AS TEXT), typeof(entity) = 'integer', payload",
+        "run_id, seq, ts, kind, level, entity, entity_int != 0, payload",
     ),
     Table("journal", "run_id, seq, body", binary=frozenset({"body"})),
     Table("batches", "run_id, producer, batch_seq, seq_first, seq_last"),

@@ -15,9 +15,10 @@ from runwatch.protocol import BatchAck
 from runwatch.store.base import Committed, IngestError, PointsRecord, Record
 from runwatch.store.postgres import control, objects, records
 from runwatch.store.postgres.points import write_points
-from runwatch.store.postgres.records import Conn, entity_columns
+from runwatch.store.postgres.records import Conn
 from runwatch.store.prepare import PreparedBatch, with_seq
 from runwatch.store.snapshots import EPSILON
+from runwatch.store.sql.events import entity_columns
 from runwatch.store.sqlite.ingest import (
     CLOSED_STATUSES,
     LAST_BATCH_SQL,

@@ -5,54 +5,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Literal
-
-import msgspec
+from typing import Literal
 
 from runwatch.protocol import encode_value
 from runwatch.store import pyramid
-from runwatch.store.base import EventRecord, Series
+from runwatch.store.base import Series
 from runwatch.store.chunks import select_range, to_series, unpack_chunk
-from runwatch.store.postgres.records import Conn, entity_value
+from runwatch.store.postgres.records import Conn
 
 _TAIL_PAGE = 4  # chunks per query when reading a series' tail
-_EVENT_COLUMNS = "seq, ts, kind, level, entity, entity_int, payload"
-
-
-def _event(r: tuple[Any, ...]) -> EventRecord:
-    return EventRecord(
-        seq=r[0],
-        ts=r[1],
-        kind=r[2],
-        level=r[3],
-        entity=entity_value(r[4], r[5]),
-        payload=msgspec.json.decode(r[6]),
-    )
-
-
-def events(
-    conn: Conn, run_id: str, after: int, limit: int, kind: str | None, newest_first: bool
-) -> list[EventRecord]:
-    """Events of a run with seq > ``after``, oldest first unless ``newest_first``."""
-    where = "run_id = %s AND seq > %s" + (" AND kind = %s" if kind is not None else "")
-    args: list[Any] = [run_id, after] + ([kind] if kind is not None else [])
-    order = "DESC" if newest_first else "ASC"
-    sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE {where} ORDER BY seq {order} LIMIT %s"
-    return [_event(r) for r in conn.execute(sql, [*args, limit]).fetchall()]
-
-
-def entity_events(conn: Conn, run_id: str, entity: str, limit: int) -> list[EventRecord]:
-    """One entity's events through the (run, entity, seq) index; "47" also matches 47 (and
-    "047" matches 47, as in SQLite, where the text is compared as an integer too)."""
-    texts = [entity]
-    if entity.lstrip("-").isdigit():
-        texts.append(str(int(entity)))
-    # The index finds both texts; an integer's canonical text matches integers only.
-    sql = (
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = %s AND entity = ANY(%s)"
-        " AND (entity = %s OR entity_int) ORDER BY seq LIMIT %s"
-    )
-    return [_event(r) for r in conn.execute(sql, (run_id, texts, entity, limit)).fetchall()]
 
 
 def metric_keys(conn: Conn, run_id: str) -> list[str]:

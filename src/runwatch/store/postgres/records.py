@@ -24,17 +24,6 @@ _encode = msgspec.json.encode
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
-def entity_columns(entity: int | str | None) -> tuple[str | None, bool]:
-    """An entity as (text, was it an integer): the events table's two entity columns."""
-    if entity is None:
-        return None, False
-    return str(entity), not isinstance(entity, str)
-
-
-def entity_value(text: str | None, is_int: bool) -> int | str | None:
-    return int(text) if is_int and text is not None else text
-
-
 def fetch_run(conn: Conn, run_id: str) -> RunInfo | None:
     row = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = %s", (run_id,)).fetchone()
     return None if row is None else run_info(row)

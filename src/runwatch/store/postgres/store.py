@@ -41,8 +41,10 @@ from runwatch.store.postgres.records import Conn
 from runwatch.store.postgres.rules import PostgresRules
 from runwatch.store.postgres.runner import MAX_PENDING, TransactionRunner, WriteJob
 from runwatch.store.postgres.schema import migrate
+from runwatch.store.postgres.tx import PostgresTx
 from runwatch.store.prepare import PreparedBatch
 from runwatch.store.snapshots import EPSILON
+from runwatch.store.sql import events
 from runwatch.store.sqlite.store import MAX_RUNS_LISTED, VITALS_HISTORY
 
 T = TypeVar("T")
@@ -261,11 +263,13 @@ class PostgresStore(PostgresQueue, PostgresRules, PostgresArchive):
         newest_first: bool = False,
     ) -> list[EventRecord]:
         return await self._read(
-            lambda conn: queries.events(conn, run_id, after, limit, kind, newest_first)
+            lambda conn: events.events(PostgresTx(conn), run_id, after, limit, kind, newest_first)
         )
 
     async def entity_events(self, run_id: str, entity: str, limit: int) -> list[EventRecord]:
-        return await self._read(lambda conn: queries.entity_events(conn, run_id, entity, limit))
+        return await self._read(
+            lambda conn: events.entity_events(PostgresTx(conn), run_id, entity, limit)
+        )
 
     async def snapshot_versions(self, run_id: str, key: str) -> list[dict[str, Any]]:
         return await self._read(lambda conn: objects.snapshot_versions(conn, run_id, key))
@@ -314,13 +318,13 @@ class PostgresStore(PostgresQueue, PostgresRules, PostgresArchive):
                 return None
             keys = queries.metric_keys(conn, run_id)
             metrics = queries.metrics(conn, run_id, keys, None, None, max_points, "step")
-            events = queries.events(conn, run_id, 0, events_limit, None, newest_first=True)
+            feed = events.events(PostgresTx(conn), run_id, 0, events_limit, None, newest_first=True)
             vital_keys = list(dict.fromkeys(run.vitals + [k for k in keys if k.startswith("sys/")]))
             return RunState(
                 run=run,
                 seq=run.seq,
                 metrics=metrics,
-                events=events,
+                events=feed,
                 vitals=queries.tails(conn, run_id, vital_keys, VITALS_HISTORY),
                 tables=objects.tables(conn, run_id),
                 point_sets=objects.point_sets(conn, run_id),

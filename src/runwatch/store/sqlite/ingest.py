@@ -11,6 +11,7 @@ from runwatch.protocol import BatchAck, CommandResult
 from runwatch.store.base import Committed, IngestError, PointsRecord, Record
 from runwatch.store.prepare import PreparedBatch, with_seq
 from runwatch.store.snapshots import EPSILON
+from runwatch.store.sql.events import entity_columns
 from runwatch.store.sqlite import control, objects, records
 from runwatch.store.sqlite.points import PointWriter
 
@@ -82,9 +83,10 @@ def ingest_job(
         seq += 1
     if b.events:
         conn.executemany(
-            "INSERT INTO events VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO events (run_id, seq, ts, kind, level, entity, entity_int, payload)"
+            " VALUES (?,?,?,?,?,?,?,?)",
             [
-                (run_id, seq + i, e.ts, e.kind, e.level, e.entity, e.payload_json)
+                (run_id, seq + i, e.ts, e.kind, e.level, *entity_columns(e.entity), e.payload_json)
                 for i, e in enumerate(b.events)
             ],
         )

@@ -11,53 +11,9 @@ import msgspec
 
 from runwatch.protocol import encode_value
 from runwatch.store import pyramid
-from runwatch.store.base import EventRecord, Series
+from runwatch.store.base import Series
 from runwatch.store.chunks import select_range, to_series, unpack_chunk
 from runwatch.store.prepare import SeriesColumns
-
-
-def events(
-    conn: sqlite3.Connection,
-    run_id: str,
-    after: int,
-    limit: int,
-    kind: str | None,
-    newest_first: bool,
-) -> list[EventRecord]:
-    """Events of a run with seq > ``after``, oldest first unless ``newest_first``."""
-    where = "run_id = ? AND seq > ?" + (" AND kind = ?" if kind is not None else "")
-    args: list[Any] = [run_id, after] + ([kind] if kind is not None else [])
-    order = "DESC" if newest_first else "ASC"
-    sql = (
-        f"SELECT seq, ts, kind, level, entity, payload FROM events WHERE {where}"
-        f" ORDER BY seq {order} LIMIT ?"
-    )
-    return [
-        EventRecord(
-            seq=r[0], ts=r[1], kind=r[2], level=r[3], entity=r[4], payload=msgspec.json.decode(r[5])
-        )
-        for r in conn.execute(sql, [*args, limit])
-    ]
-
-
-def entity_events(
-    conn: sqlite3.Connection, run_id: str, entity: str, limit: int
-) -> list[EventRecord]:
-    """One entity's events through the (run, entity, seq) index; "47" also matches 47."""
-    ids: list[Any] = [entity]
-    if entity.lstrip("-").isdigit():
-        ids.append(int(entity))
-    marks = ",".join("?" * len(ids))
-    sql = (
-        "SELECT seq, ts, kind, level, entity, payload FROM events"
-        f" WHERE run_id = ? AND entity IN ({marks}) ORDER BY seq LIMIT ?"
-    )
-    return [
-        EventRecord(
-            seq=r[0], ts=r[1], kind=r[2], level=r[3], entity=r[4], payload=msgspec.json.decode(r[5])
-        )
-        for r in conn.execute(sql, [run_id, *ids, limit])
-    ]
 
 
 def metric_keys(conn: sqlite3.Connection, run_id: str) -> list[str]:

@@ -93,7 +93,7 @@ def status_change(
     info = {"state": state, "error": error, "exit_code": exit_code}
     level = "error" if state in ("failed", "crashed") else "info"
     conn.execute(
-        "INSERT INTO events VALUES (?,?,?,'status',?,NULL,?)",
+        "INSERT INTO events (run_id, seq, ts, kind, level, payload) VALUES (?,?,?,'status',?,?)",
         (run_id, seq, ts, level, _encode(info)),
     )
     body = with_seq(seq, _encode({"type": "status", "ts": ts, "level": level, **info}))
@@ -108,7 +108,7 @@ def server_event(
     seq = allocate(conn, run_id, 1)
     ts = time.time()
     conn.execute(
-        "INSERT INTO events VALUES (?,?,?,?,?,NULL,?)",
+        "INSERT INTO events (run_id, seq, ts, kind, level, payload) VALUES (?,?,?,?,?,?)",
         (run_id, seq, ts, kind, level, _encode(payload)),
     )
     event = {"ts": ts, "kind": kind, "level": level, "entity": None, "payload": payload}

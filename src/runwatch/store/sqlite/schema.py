@@ -239,6 +239,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX alerts_by_project ON alerts (project, id);
     CREATE INDEX alerts_by_rule_run ON alerts (rule_id, run_id, ts);
     """,
+    # 10: an event's entity as PostgreSQL keeps it: TEXT, with ``entity_int`` saying it was an
+    # integer (so one SQL serves both databases).
+    """
+    ALTER TABLE events ADD COLUMN entity_int INTEGER NOT NULL DEFAULT 0;
+    UPDATE events SET entity_int = 1, entity = CAST(entity AS TEXT) WHERE typeof(entity) = 'integer';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

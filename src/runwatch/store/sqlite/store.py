@@ -34,12 +34,14 @@ from runwatch.store.base import (
 from runwatch.store.chunks import RawPoint
 from runwatch.store.prepare import PreparedBatch
 from runwatch.store.snapshots import EPSILON
+from runwatch.store.sql import events
 from runwatch.store.sqlite import archive, control, objects, queries, queue, records
 from runwatch.store.sqlite.ingest import ingest_job
 from runwatch.store.sqlite.points import PointWriter
 from runwatch.store.sqlite.retention import drop_raw, trim_journals
 from runwatch.store.sqlite.rules import SqliteRules
 from runwatch.store.sqlite.schema import migrate
+from runwatch.store.sqlite.tx import SqliteTx
 from runwatch.store.sqlite.writer import SqliteWriter
 
 T = TypeVar("T")
@@ -289,11 +291,13 @@ class SqliteStore(SqliteRules):
         newest_first: bool = False,
     ) -> list[EventRecord]:
         return await self._read(
-            lambda conn: queries.events(conn, run_id, after, limit, kind, newest_first)
+            lambda conn: events.events(SqliteTx(conn), run_id, after, limit, kind, newest_first)
         )
 
     async def entity_events(self, run_id: str, entity: str, limit: int) -> list[EventRecord]:
-        return await self._read(lambda conn: queries.entity_events(conn, run_id, entity, limit))
+        return await self._read(
+            lambda conn: events.entity_events(SqliteTx(conn), run_id, entity, limit)
+        )
 
     async def snapshot_versions(self, run_id: str, key: str) -> list[dict[str, Any]]:
         return await self._read(lambda conn: objects.snapshot_versions(conn, run_id, key))
@@ -361,13 +365,13 @@ class SqliteStore(SqliteRules):
                 return None
             keys = queries.metric_keys(conn, run_id)
             metrics = queries.metrics(conn, run_id, keys, None, None, max_points, "step")
-            events = queries.events(conn, run_id, 0, events_limit, None, newest_first=True)
+            feed = events.events(SqliteTx(conn), run_id, 0, events_limit, None, newest_first=True)
             vital_keys = list(dict.fromkeys(run.vitals + [k for k in keys if k.startswith("sys/")]))
             return RunState(
                 run=run,
                 seq=run.seq,
                 metrics=metrics,
-                events=events,
+                events=feed,
                 vitals=queries.tails(conn, run_id, vital_keys, VITALS_HISTORY),
                 tables=objects.tables(conn, run_id),
                 point_sets=objects.point_sets(conn, run_id),

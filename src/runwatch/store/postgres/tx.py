@@ -1,0 +1,58 @@
+"""PostgreSQL's side of the seam: a :class:`~runwatch.store.sql.tx.Tx` over a psycopg connection.
+
+Statements arrive with ``?`` placeholders and are sent with psycopg's ``%s`` (translated once
+per distinct statement); results come in binary form, so packed arrays (BYTEA) arrive as they
+are rather than as hex text.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import psycopg
+
+from runwatch.store.sql.tx import Cursor, Dialect
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+POSTGRES = Dialect(
+    name="postgresql",
+    for_update=" FOR UPDATE",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
+    binary_order=' COLLATE "C"',
+    chunk_id="id",
+    has_tag="tags::jsonb @> jsonb_build_array(CAST(? AS TEXT))",
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def to_psycopg(sql: str) -> str:
+    """``?`` placeholders as psycopg's ``%s`` (a literal ``%`` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresTx:
+    """Statements of one transaction on ``conn``."""
+
+    dialect = POSTGRES
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        return self.conn.execute(to_psycopg(sql), params, binary=True)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        # An executemany joins an open pipeline rather than waiting for each row's answer.
+        self.conn.cursor().executemany(to_psycopg(sql), rows)
+
+    def copy_rows(self, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self.conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def pipeline(self) -> AbstractContextManager[Any]:
+        return self.conn.pipeline()

@@ -1,0 +1,63 @@
+"""Reading a run's events: its feed, and one entity's story (through the entity index).
+
+An event's entity is kept as TEXT with ``entity_int`` saying it was an integer, so that one
+index serves both kinds and the entity comes back as it was logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from runwatch.store.base import EventRecord
+from runwatch.store.sql.tx import Tx
+
+_EVENT_COLUMNS = "seq, ts, kind, level, entity, entity_int, payload"
+
+
+def entity_columns(entity: int | str | None) -> tuple[str | None, bool]:
+    """An entity as (text, was it an integer): the events table's two entity columns."""
+    if entity is None:
+        return None, False
+    return str(entity), not isinstance(entity, str)
+
+
+def entity_value(text: str | None, is_int: bool) -> int | str | None:
+    """The entity as it was logged, from its two columns."""
+    return int(text) if is_int and text is not None else text
+
+
+def _event(r: tuple[Any, ...]) -> EventRecord:
+    return EventRecord(
+        seq=r[0],
+        ts=r[1],
+        kind=r[2],
+        level=r[3],
+        entity=entity_value(r[4], bool(r[5])),
+        payload=msgspec.json.decode(r[6]),
+    )
+
+
+def events(
+    tx: Tx, run_id: str, after: int, limit: int, kind: str | None, newest_first: bool
+) -> list[EventRecord]:
+    """Events of a run with seq > ``after``, oldest first unless ``newest_first``."""
+    where = "run_id = ? AND seq > ?" + (" AND kind = ?" if kind is not None else "")
+    args: list[Any] = [run_id, after] + ([kind] if kind is not None else [])
+    order = "DESC" if newest_first else "ASC"
+    sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE {where} ORDER BY seq {order} LIMIT ?"
+    return [_event(r) for r in tx.execute(sql, [*args, limit]).fetchall()]
+
+
+def entity_events(tx: Tx, run_id: str, entity: str, limit: int) -> list[EventRecord]:
+    """One entity's events, oldest first; "47" also matches the integer 47 (and "047" does)."""
+    texts = [entity]
+    if entity.lstrip("-").isdigit():
+        texts.append(str(int(entity)))
+    # The index finds both texts; an integer's canonical text matches integers only.
+    sql = (
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = ? AND entity IN (?, ?)"
+        " AND (entity = ? OR entity_int) ORDER BY seq LIMIT ?"
+    )
+    return [_event(r) for r in tx.execute(sql, (run_id, texts[0], texts[-1], entity, limit))]

@@ -1,0 +1,65 @@
+"""The seam between the shared SQL of every storage concern and the database it runs on.
+
+Shared modules (``store.sql.*``) write each statement once, with ``?`` placeholders, and run it
+through a :class:`Tx`: one open transaction on one connection, handed to a job by the backend's
+executor (SQLite's writer thread, PostgreSQL's pooled runner). What really differs between the
+two databases is what a Tx carries: its :class:`Dialect` (the few SQL fragments that are spelt
+differently) and its bulk operations (PostgreSQL's pipeline and COPY; plain ``executemany`` on
+SQLite). A third SQL backend is one more Tx, its Dialect, its migrations and its executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The SQL fragments that differ between databases; everything else is written once."""
+
+    name: str
+    # Appended to a SELECT that reads a row the transaction will change: a row lock where
+    # writers run in parallel (PostgreSQL), nothing where one writer thread owns the file.
+    for_update: str
+    # The same, for a sweep that must not wait behind rows other writers hold.
+    skip_locked: str
+    # Appended to ORDER BY of text: code-point order, as Python sorts.
+    binary_order: str
+    # The column that numbers chunks in insertion order (SQLite's implicit rowid).
+    chunk_id: str
+    # A WHERE condition: the run's JSON ``tags`` array holds the ``?`` parameter.
+    has_tag: str
+
+
+class Cursor(Protocol):
+    """What the shared code reads from a statement: the DB-API cursor subset both drivers have."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Tx(Protocol):
+    """One open transaction: statements with ``?`` placeholders, and bulk operations."""
+
+    dialect: Dialect
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    def copy_rows(self, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Insert many whole rows at once (``columns`` as in an INSERT's column list)."""
+        ...
+
+    def pipeline(self) -> AbstractContextManager[Any]:
+        """A block whose statements may be sent without waiting for each answer."""
+        ...

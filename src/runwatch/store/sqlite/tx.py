@@ -1,0 +1,41 @@
+"""SQLite's side of the seam: a :class:`~runwatch.store.sql.tx.Tx` over a ``sqlite3`` connection."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from runwatch.store.sql.tx import Cursor, Dialect
+
+SQLITE = Dialect(
+    name="sqlite",
+    for_update="",  # one writer thread: nobody else changes a row inside a transaction
+    skip_locked="",
+    binary_order="",  # SQLite compares text byte by byte already
+    chunk_id="rowid",
+    has_tag="EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)",
+)
+
+
+class SqliteTx:
+    """Statements of one transaction on ``conn`` (SQLite speaks ``?`` already)."""
+
+    dialect = SQLITE
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+    def copy_rows(self, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
+        marks = ",".join("?" * len(columns.split(",")))
+        self.conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+    def pipeline(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
