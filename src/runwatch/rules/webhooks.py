@@ -22,7 +22,7 @@ import msgspec
 
 from runwatch.rules.spec import Alert, mask_url
 from runwatch.rules.targets import TargetRefused, WebhookPolicy, pinned
-from runwatch.store.base import IngestError, Store
+from runwatch.store.base import IngestError, RuleStore
 
 logger = logging.getLogger("runwatch.rules")
 QUEUE_CAP = 1_000  # deliveries waiting; past it a new one is marked failed at once
@@ -52,7 +52,7 @@ class WebhookSender:
 
     def __init__(
         self,
-        store: Store,
+        store: RuleStore,
         on_update: Callable[[Alert], None],
         timeout: float = TIMEOUT,
         attempts: int = ATTEMPTS,

@@ -27,7 +27,7 @@ import msgspec
 from starlette.requests import HTTPConnection
 
 from runwatch.server.errors import ApiError
-from runwatch.store.base import Store, TokenInfo
+from runwatch.store.base import TokenInfo, TokenStore
 
 WS_UNAUTHORIZED = 4401
 WS_FORBIDDEN = 4403
@@ -102,7 +102,7 @@ class Authenticator:
     """Turns a request's token into a :class:`Principal`, with a small bounded cache; tells
     open sockets when their token is revoked or expires (:meth:`watch`, :meth:`sweep`)."""
 
-    def __init__(self, store: Store, bootstrap: str | None, public: bool = False) -> None:
+    def __init__(self, store: TokenStore, bootstrap: str | None, public: bool = False) -> None:
         self._store = store
         self._bootstrap = bootstrap
         self._public = public  # bound beyond loopback: never open

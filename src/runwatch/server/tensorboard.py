@@ -24,7 +24,7 @@ import msgspec
 from runwatch.protocol import FINAL_STATUSES, RUN_DIR_MARKER
 from runwatch.server.errors import ApiError
 from runwatch.server.scheduler import run_dir_of
-from runwatch.store.base import RunInfo, Store
+from runwatch.store.base import RunInfo, RunStore
 
 LEASE_SECONDS = 60.0
 MAX_PROCESSES = 4
@@ -71,7 +71,7 @@ def _free_port() -> int:
 
 
 class TensorBoardManager:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: RunStore) -> None:
         self._store = store
         self._running: dict[str, tuple[subprocess.Popen[bytes], TensorBoardInfo]] = {}
         self._lock = asyncio.Lock()

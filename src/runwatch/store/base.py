@@ -189,22 +189,36 @@ def replay_sql(param: str) -> str:
     )
 
 
-class Store(Protocol):
-    """Durable storage of runs, series, events and the live journal.
-
-    Writes are acknowledged only after commit. Commit listeners are called in commit order, on
-    the event loop thread that opened the store, with every record of the commit.
-    """
-
-    async def open(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    def add_commit_listener(self, listener: CommitListener) -> None: ...
+class RunStore(Protocol):
+    """Runs: creation, lookup, liveness and the crash sweep."""
 
     async def create_run(self, spec: RunCreate) -> RunInfo: ...
 
     async def get_run(self, run_id: str) -> RunInfo | None: ...
+
+    async def list_runs(
+        self, project: str | None = None, status: str | None = None, tag: str | None = None
+    ) -> list[RunInfo]: ...
+
+    async def list_projects(self) -> list[ProjectInfo]: ...
+
+    async def heartbeat(self, run_id: str) -> RunInfo:
+        """The producer is alive; a crashed run comes back to running."""
+        ...
+
+    async def sweep_crashed(self, now: float) -> list[str]:
+        """Mark silent running runs crashed; return their ids."""
+        ...
+
+    async def restore_times(
+        self, run_id: str, created_at: float, started_at: float | None
+    ) -> RunInfo:
+        """Give an imported run its archived creation and start times; IngestError 404."""
+        ...
+
+
+class QueueStore(Protocol):
+    """The run queue: templated runs waiting for the scheduler."""
 
     async def enqueue_run(self, spec: RunCreate, template: str, params: dict[str, Any]) -> RunInfo:
         """Create a run in status ``queued``, waiting in the run queue to be launched from
@@ -217,11 +231,9 @@ class Store(Protocol):
         queued-and-started runs are running; return it (None: no slot or nothing waiting)."""
         ...
 
-    async def list_runs(
-        self, project: str | None = None, status: str | None = None, tag: str | None = None
-    ) -> list[RunInfo]: ...
 
-    async def list_projects(self) -> list[ProjectInfo]: ...
+class IngestStore(Protocol):
+    """Batches in, and the live journal out (replayed to viewers that fell behind)."""
 
     async def ingest(self, run_id: str, batch: PreparedBatch) -> BatchAck: ...
 
@@ -229,6 +241,40 @@ class Store(Protocol):
         """Journal records after ``since``, in order: at most ``limit``, and no more once the
         page holds REPLAY_MAX_BYTES (one record at least), so a replay pins little memory."""
         ...
+
+
+class SeriesStore(Protocol):
+    """Metric series: keys, tails, bucketed ranges, raw pages for archives, and a page's first view."""
+
+    async def metric_keys(self, run_id: str) -> list[str]: ...
+
+    async def tails(self, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
+        """The last ``n`` points (by step) of each key, raw: cheap, for sparklines."""
+        ...
+
+    async def metrics(
+        self,
+        run_id: str,
+        keys: list[str],
+        start: float | None,
+        end: float | None,
+        max_points: int,
+        x: Literal["step", "time"],
+    ) -> MetricsResult: ...
+
+    async def raw_points(
+        self, run_id: str, key: str, after: int, limit: int
+    ) -> tuple[list[tuple[int, float, float | str | None]], int]:
+        """A page of one key's raw ``(step, wall time, wire value)`` points in ingest order:
+        whole storage chunks after the opaque cursor ``after`` (0 starts) until at least
+        ``limit`` points; returns them and the next cursor (0 when there are no more)."""
+        ...
+
+    async def state(self, run_id: str, max_points: int, events_limit: int) -> RunState | None: ...
+
+
+class ObjectStore(Protocol):
+    """What a run logged besides points: events, snapshots, tables, point sets, logs, artifacts."""
 
     async def events(
         self,
@@ -238,8 +284,6 @@ class Store(Protocol):
         kind: str | None = None,
         newest_first: bool = False,
     ) -> list[EventRecord]: ...
-
-    async def metric_keys(self, run_id: str) -> list[str]: ...
 
     async def entity_events(self, run_id: str, entity: str, limit: int) -> list[EventRecord]:
         """Events of one entity (an int id matches its text too), oldest first, from an index."""
@@ -265,29 +309,9 @@ class Store(Protocol):
         """The latest state of every table or point set of a run."""
         ...
 
-    async def tails(self, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
-        """The last ``n`` points (by step) of each key, raw: cheap, for sparklines."""
-        ...
 
-    async def metrics(
-        self,
-        run_id: str,
-        keys: list[str],
-        start: float | None,
-        end: float | None,
-        max_points: int,
-        x: Literal["step", "time"],
-    ) -> MetricsResult: ...
-
-    async def state(self, run_id: str, max_points: int, events_limit: int) -> RunState | None: ...
-
-    async def heartbeat(self, run_id: str) -> RunInfo:
-        """The producer is alive; a crashed run comes back to running."""
-        ...
-
-    async def sweep_crashed(self, now: float) -> list[str]:
-        """Mark silent running runs crashed; return their ids."""
-        ...
+class ControlStore(Protocol):
+    """Commands to a run and promotions of its results."""
 
     async def add_command(self, run_id: str, kind: str, payload: dict[str, Any]) -> Command: ...
 
@@ -295,11 +319,20 @@ class Store(Protocol):
 
     async def list_commands(self, run_id: str) -> list[Command]: ...
 
+    async def restore_commands(self, run_id: str, commands: list[ArchivedCommand]) -> list[Command]:
+        """Give an imported run its archived commands (ids 1, 2, … in the given order);
+        IngestError 404 for no such run, 409 when it has commands already."""
+        ...
+
     async def promote(
         self, run_id: str, name: str, artifact: str | None, sha256: str, detail: dict[str, Any]
     ) -> Promotion: ...
 
     async def list_promoted(self) -> list[Promotion]: ...
+
+
+class TokenStore(Protocol):
+    """API tokens (hashes only)."""
 
     async def add_token(
         self,
@@ -321,6 +354,10 @@ class Store(Protocol):
         """Tokens neither revoked nor expired: any at all means the server requires auth."""
         ...
 
+
+class RetentionStore(Protocol):
+    """How long raw points are kept, per project."""
+
     async def get_retention(self, project: str) -> Retention: ...
 
     async def set_retention(self, project: str, retention: Retention) -> int:
@@ -331,9 +368,10 @@ class Store(Protocol):
         """Drop raw chunks past every project's retention; return how many were dropped."""
         ...
 
-    async def health(self) -> dict[str, Any]: ...
 
-    # -- watch rules and alerts --------------------------------------------------------------
+class RuleStore(Protocol):
+    """Watch rules and the alerts they raised."""
+
     async def add_rule(self, project: str, spec: RuleIn, source: str = "api") -> Rule: ...
 
     async def list_rules(self, project: str | None = None) -> list[Rule]:
@@ -365,22 +403,29 @@ class Store(Protocol):
         """A project's alerts, newest first."""
         ...
 
-    # -- archives (export/import) ------------------------------------------------------------
-    async def raw_points(
-        self, run_id: str, key: str, after: int, limit: int
-    ) -> tuple[list[tuple[int, float, float | str | None]], int]:
-        """A page of one key's raw ``(step, wall time, wire value)`` points in ingest order:
-        whole storage chunks after the opaque cursor ``after`` (0 starts) until at least
-        ``limit`` points; returns them and the next cursor (0 when there are no more)."""
-        ...
 
-    async def restore_times(
-        self, run_id: str, created_at: float, started_at: float | None
-    ) -> RunInfo:
-        """Give an imported run its archived creation and start times; IngestError 404."""
-        ...
+class Store(
+    RunStore,
+    QueueStore,
+    IngestStore,
+    SeriesStore,
+    ObjectStore,
+    ControlStore,
+    TokenStore,
+    RetentionStore,
+    RuleStore,
+    Protocol,
+):
+    """Durable storage of runs, series, events and the live journal.
 
-    async def restore_commands(self, run_id: str, commands: list[ArchivedCommand]) -> list[Command]:
-        """Give an imported run its archived commands (ids 1, 2, … in the given order);
-        IngestError 404 for no such run, 409 when it has commands already."""
-        ...
+    Writes are acknowledged only after commit. Commit listeners are called in commit order, on
+    the event loop thread that opened the store, with every record of the commit.
+    """
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def add_commit_listener(self, listener: CommitListener) -> None: ...
+
+    async def health(self) -> dict[str, Any]: ...
