@@ -37,7 +37,8 @@ from runwatch.rules.spec import (
 )
 from runwatch.rules.targets import WebhookPolicy
 from runwatch.rules.webhooks import WebhookSender
-from runwatch.store.base import Committed, IngestError, PointsRecord, Record, Store
+from runwatch.store.base import Committed, PointsRecord, Record, Store
+from runwatch.store.errors import StoreError
 
 logger = logging.getLogger("runwatch.rules")
 BACKLOG = 10_000  # commits waiting for evaluation; past it the oldest are dropped (counted)
@@ -175,7 +176,7 @@ class RuleEngine:
             while self._queue:
                 try:
                     await self.evaluate(self._queue.popleft())
-                except IngestError as exc:  # store busy or failing: skip, say so
+                except StoreError as exc:  # store busy or failing: skip, say so
                     logger.warning("rule evaluation skipped a commit: %s", exc.message)
                 except Exception:  # a bug must not stop every rule for good: log, go on
                     logger.exception("rule evaluation failed on a commit")
@@ -246,7 +247,7 @@ class RuleEngine:
                     reloaded = loop.time()
                     await self.reload()
                 await self.tick()
-            except IngestError as exc:
+            except StoreError as exc:
                 logger.warning("rule timer skipped a round: %s", exc.message)
             except Exception:  # a bug must not stop the timer for good: log, go on
                 logger.exception("rule timer round failed")
@@ -296,7 +297,7 @@ class RuleEngine:
         try:
             command = await self._store.add_command(alert.run_id, kind, payload)
             outcome["command_id"] = command.id
-        except IngestError as exc:  # e.g. the run finished meanwhile (409)
+        except StoreError as exc:  # e.g. the run finished meanwhile (409)
             outcome = {"state": "failed", "error": exc.message}
         updated = await self._store.set_alert_action(alert.id, index, outcome)
         if updated is not None:

@@ -22,7 +22,8 @@ import msgspec
 
 from runwatch.rules.spec import Alert, mask_url
 from runwatch.rules.targets import TargetRefused, WebhookPolicy, pinned
-from runwatch.store.base import IngestError, RuleStore
+from runwatch.store.base import RuleStore
+from runwatch.store.errors import StoreError
 
 logger = logging.getLogger("runwatch.rules")
 QUEUE_CAP = 1_000  # deliveries waiting; past it a new one is marked failed at once
@@ -164,7 +165,7 @@ class WebhookSender:
     async def _report(self, alert: Alert, index: int, outcome: dict[str, Any]) -> None:
         try:
             updated = await self._store.set_alert_action(alert.id, index, outcome)
-        except IngestError as exc:  # store busy: the delivery happened all the same
+        except StoreError as exc:  # store busy: the delivery happened all the same
             logger.warning("could not record webhook outcome of alert %d: %s", alert.id, exc)
             return
         if updated is not None:

@@ -52,7 +52,8 @@ from runwatch.server.scheduler import Scheduler
 from runwatch.server.settings import Settings, is_loopback
 from runwatch.server.templates import Template, load_templates
 from runwatch.server.tensorboard import TensorBoardManager
-from runwatch.store.base import Committed, IngestError, Store
+from runwatch.store.base import Committed, Store
+from runwatch.store.errors import StoreError
 from runwatch.store.factory import open_store
 
 logger = logging.getLogger("runwatch.server")
@@ -142,7 +143,7 @@ async def _every(interval: float, sweep: Callable[[float], Awaitable[object]]) -
         await asyncio.sleep(interval)
         try:
             await sweep(time.time())
-        except IngestError as exc:  # store busy or failing: try again next round
+        except StoreError as exc:  # store busy or failing: try again next round
             logger.warning("sweep skipped: %s", exc.message)
 
 
@@ -150,7 +151,7 @@ async def _auth_mode(auth: Authenticator) -> str:
     """The auth mode for /healthz; ``unknown`` while the store cannot say how many tokens live."""
     try:
         return await auth.mode()
-    except IngestError:
+    except StoreError:
         return "unknown"
 
 

@@ -15,12 +15,31 @@ from starlette.routing import Match
 
 from runwatch.protocol import NON_FINITE
 from runwatch.store.base import IngestError
+from runwatch.store.errors import (
+    Conflict,
+    InvalidValue,
+    LimitExceeded,
+    NotFound,
+    StoreBusy,
+    StoreError,
+    StoreUnavailable,
+)
 
 _FIELD = re.compile(r"at `([^`]+)`")
 _UNKNOWN = re.compile(r"unknown field `([^`]+)`")
 _ROW_INDEX = re.compile(r"(\$\.points\[\d+\])\[([012])\]")
 _ROW_NAMES = {"0": "step", "1": "ts", "2": "values"}
 _METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+# The one place a store's refusal becomes an HTTP status; a kind not listed here is the
+# store failing (503: the client retries), never the client's fault.
+STORE_STATUS: dict[type[StoreError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidValue: 400,
+    LimitExceeded: 422,
+    StoreBusy: 503,
+    StoreUnavailable: 503,
+}
 
 
 class ApiError(Exception):
@@ -97,6 +116,13 @@ def _bad_key(body: bytes, path: str) -> str:
     return "[...]"
 
 
+def store_status(exc: StoreError) -> int:
+    """The HTTP status of a store's refusal."""
+    if isinstance(exc, IngestError):
+        return exc.status
+    return next((STORE_STATUS[k] for k in type(exc).__mro__ if k in STORE_STATUS), 503)
+
+
 def install(app: FastAPI) -> None:
     """Answer every error in the one shape above."""
 
@@ -104,9 +130,9 @@ def install(app: FastAPI) -> None:
     async def _api(_: Request, exc: ApiError) -> Response:
         return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
 
-    @app.exception_handler(IngestError)
-    async def _ingest(_: Request, exc: IngestError) -> Response:
-        return error_response(exc.status, exc.code, exc.message, exc.field)
+    @app.exception_handler(StoreError)
+    async def _store(_: Request, exc: StoreError) -> Response:
+        return error_response(store_status(exc), exc.code, exc.message, exc.field)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:

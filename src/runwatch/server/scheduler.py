@@ -26,7 +26,8 @@ from pathlib import Path
 from runwatch.protocol import Batch, StatusIn
 from runwatch.server.auth import new_token, token_hash
 from runwatch.server.templates import ParamError, Template
-from runwatch.store.base import Committed, IngestError, QueuedRun, Store
+from runwatch.store.base import Committed, QueuedRun, Store
+from runwatch.store.errors import StoreError
 from runwatch.store.prepare import prepare_batch
 
 logger = logging.getLogger("runwatch.scheduler")
@@ -93,7 +94,7 @@ class Scheduler:
             try:
                 await self._reap()
                 await self._fill()
-            except IngestError as exc:  # store busy: try again on the next wake
+            except StoreError as exc:  # store busy: try again on the next wake
                 logger.warning("scheduling skipped: %s", exc.message)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL)

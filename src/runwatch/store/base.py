@@ -9,6 +9,7 @@ import msgspec
 
 from runwatch.protocol import ArchivedCommand, BatchAck, Command, Retention, RunCreate
 from runwatch.rules.spec import Alert, Rule, RuleIn
+from runwatch.store.errors import StoreError
 from runwatch.store.prepare import PreparedBatch, SeriesColumns
 
 
@@ -160,15 +161,13 @@ class Committed(msgspec.Struct):
     records: list[Record]
 
 
-class IngestError(Exception):
-    """A batch that cannot be stored; ``status`` is the HTTP status to answer with."""
+class IngestError(StoreError):
+    """A refusal that names its HTTP ``status`` itself (being replaced by the kinds in
+    ``store.errors``, which ``server/errors.py`` maps)."""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, field, code)
         self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
 
 
 CommitListener = Callable[[list[Committed]], None]
