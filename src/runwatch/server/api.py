@@ -17,7 +17,7 @@ from runwatch.server.jsonbody import MAX_DEPTH, integral_floats_as_ints, too_dee
 from runwatch.server.openapi import refusal
 from runwatch.server.ratelimit import RateLimiter
 from runwatch.store.base import RunInfo, Store
-from runwatch.store.prepare import BatchRejected, Limits, PreparedBatch, check_run, prepare_batch
+from runwatch.store.prepare import Limits, PreparedBatch, check_run, prepare_batch
 
 
 def nul_field(conn: HTTPConnection) -> str | None:
@@ -174,10 +174,7 @@ async def set_retention(request: Request, project: str) -> Response:
 async def create_run(request: Request) -> Response:
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     spec: RunCreate = decode(_run_decoder, body, "run")
-    try:
-        check_run(spec, request.app.state.settings.limits)
-    except BatchRejected as exc:
-        raise _refused(exc) from None
+    check_run(spec, request.app.state.settings.limits)
     check_project(request, spec.project)
     return json_response(await store_of(request).create_run(spec), 201)
 
@@ -246,14 +243,7 @@ async def ingest_batch(request: Request, run_id: str) -> Response:
 
 def _prepare(body: bytes, limits: Limits) -> PreparedBatch:
     batch: Batch = decode(_batch_decoder, body, "batch")
-    try:
-        return prepare_batch(batch, limits)
-    except BatchRejected as exc:
-        raise _refused(exc) from None
-
-
-def _refused(exc: BatchRejected) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message, exc.field)
+    return prepare_batch(batch, limits)
 
 
 @router.get("/runs/{run_id}/metrics", dependencies=READ)

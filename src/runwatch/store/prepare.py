@@ -19,6 +19,7 @@ from runwatch.protocol import (
     decode_value,
     encode_value,
 )
+from runwatch.store.errors import InvalidValue, LimitExceeded
 
 _encode = msgspec.json.encode
 
@@ -41,23 +42,22 @@ class Limits(msgspec.Struct, frozen=True):
     max_run_snapshot_bytes: int = 262_144
 
 
-class BatchRejected(ValueError):
-    """A batch whose content is not storable; ``field`` names the offending place. ``status``
-    is 400 for malformed content, 422 for content past a configured limit."""
+class BatchRejected(InvalidValue):
+    """A batch whose content is not storable; ``field`` names the offending place."""
 
-    def __init__(self, field: str, message: str, status: int = 400) -> None:
-        super().__init__(f"{message} - at `{field}`")
-        self.field = field
-        self.message = message
-        self.status = status
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message, field)
 
-    @property
-    def code(self) -> str:
-        return "limit_exceeded" if self.status == 422 else "invalid_batch"
+    def __str__(self) -> str:
+        return f"{self.message} - at `{self.field}`"
+
+
+class BatchOverLimit(LimitExceeded, BatchRejected):
+    """Storable content past a configured limit."""
 
 
 def _over(field: str, what: str, limit: str, value: int) -> BatchRejected:
-    return BatchRejected(field, f"{what} is over the limit {limit}={value}", 422)
+    return BatchOverLimit(field, f"{what} is over the limit {limit}={value}")
 
 
 class PreparedEvent(msgspec.Struct):
