@@ -25,7 +25,8 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from runwatch.store.base import Committed, IngestError
+from runwatch.store.base import Committed
+from runwatch.store.errors import InvalidValue, StoreBusy, StoreError, StoreUnavailable
 from runwatch.store.postgres.records import Conn
 
 T = TypeVar("T")
@@ -39,13 +40,13 @@ MAX_PENDING = 4096
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
 
-def _as_ingest_error(exc: BaseException) -> IngestError:
+def _as_store_error(exc: BaseException) -> StoreError:
     """A driver or server error as the answer a client can act on."""
     if isinstance(exc, PoolTimeout | pg_errors.LockNotAvailable):
-        return IngestError(503, "store_busy", f"the store is busy; retry ({exc})")
+        return StoreBusy(f"the store is busy; retry ({exc})")
     if isinstance(exc, psycopg.DataError):  # e.g. a NUL character, which TEXT cannot hold
-        return IngestError(400, "invalid_batch", f"the store cannot keep this value: {exc}")
-    return IngestError(503, "store_unavailable", f"the store could not write: {exc}")
+        return InvalidValue(f"the store cannot keep this value: {exc}")
+    return StoreUnavailable(f"the store could not write: {exc}")
 
 
 class TransactionRunner:
@@ -96,7 +97,7 @@ class TransactionRunner:
 
     async def _submit(self, run: Callable[[Any], T], work: Any) -> T:
         if self._pending >= self._max_pending:
-            raise IngestError(503, "store_busy", "the store's job queue is full; retry")
+            raise StoreBusy("the store's job queue is full; retry")
         self._pending += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._threads, run, work)
@@ -110,9 +111,9 @@ class TransactionRunner:
                     return self._transaction(conn, job)
             except _RETRYABLE as exc:
                 if attempt == RETRIES - 1:
-                    raise _as_ingest_error(exc) from exc
+                    raise _as_store_error(exc) from exc
             except (psycopg.Error, PoolTimeout) as exc:
-                raise _as_ingest_error(exc) from exc
+                raise _as_store_error(exc) from exc
         raise AssertionError("unreachable")
 
     def _transaction(self, conn: Conn, job: WriteJob[T]) -> T:
@@ -143,9 +144,9 @@ class TransactionRunner:
                 finally:
                     _rollback(conn)
         except psycopg.DataError as exc:  # a value no column holds (a NUL): nothing matches it
-            raise IngestError(400, "invalid_request", f"the store cannot look up: {exc}") from exc
+            raise InvalidValue(f"the store cannot look up: {exc}", code="invalid_request") from exc
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise IngestError(503, "store_unavailable", f"the store could not read: {exc}") from exc
+            raise StoreUnavailable(f"the store could not read: {exc}") from exc
 
 
 def _rollback(conn: Conn) -> None:

@@ -15,7 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from runwatch.store.base import Committed, IngestError
+from runwatch.store.base import Committed
+from runwatch.store.errors import StoreBusy, StoreUnavailable
 
 Job = Callable[[sqlite3.Connection], tuple[Any, list[Committed]]]
 _STOP = object()
@@ -52,12 +53,12 @@ class SqliteWriter:
         self._thread.join()
 
     def submit(self, job: Job) -> concurrent.futures.Future[Any]:
-        """Queue a job; raise :class:`IngestError` (503) when the queue is full."""
+        """Queue a job; raise :class:`StoreBusy` when the queue is full."""
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         try:
             self._queue.put_nowait((job, future))
         except queue.Full:
-            raise IngestError(503, "store_busy", "the store's write queue is full; retry") from None
+            raise StoreBusy("the store's write queue is full; retry") from None
         return future
 
     def _run(self) -> None:
@@ -92,12 +93,8 @@ class SqliteWriter:
                 except Exception as exc:
                     conn.execute("ROLLBACK TO job")
                     self._on_rollback()
-                    if isinstance(
-                        exc, sqlite3.Error
-                    ):  # disk full, I/O error: not the client's fault
-                        exc = IngestError(
-                            503, "store_unavailable", f"the store could not write: {exc}"
-                        )
+                    if isinstance(exc, sqlite3.Error):  # disk full, I/O error: not the client's
+                        exc = StoreUnavailable(f"the store could not write: {exc}")
                     outcomes.append((None, exc))
                 else:
                     committed.extend(changes)
@@ -108,7 +105,7 @@ class SqliteWriter:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._on_rollback()
-            failure = IngestError(503, "store_unavailable", f"the store could not commit: {exc}")
+            failure = StoreUnavailable(f"the store could not commit: {exc}")
             for _, future in group:
                 _settle(future, None, failure)
             return
