@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # Characters of the query shown either side of the column in the caret picture.
-_WINDOW = 30
+_WINDOW = 40
 
 
 class QueryError(ValueError):

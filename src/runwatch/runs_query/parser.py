@@ -160,7 +160,9 @@ class _Parser:
         value = self.literal()
         negated = self.negated_in()
         if negated is None:
-            raise self.error('a value comes after the field; tags are tested as "x" in tags', token)
+            raise self.error(
+                'a value comes after the field; tags are tested as "x" in tags', self.peek()
+            )
         tags = self.take()
         if tags.kind != "word" or tags.text != "tags":
             raise self.error('only tags can follow a value: "x" in tags', tags)
@@ -229,7 +231,7 @@ class _Parser:
             if len(keys) > MAX_KEYS:
                 raise self.error(f"more than {MAX_KEYS} keys in a path", key)
         if not keys:
-            raise self.error(f'{name} needs a key: {name}.lr or {name}["train/loss"]', token)
+            raise self.error(f'{name} needs a key: {name}.lr or {name}["train/loss"]', self.peek())
         return JsonPath("config" if name == "config" else "summary", tuple(keys))
 
     def key(self, key: str, token: Token) -> str:

@@ -16,7 +16,19 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _OPS = ("==", "!=", "<=", ">=", "<", ">", "~")
 _PUNCT = "()[],."
-_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r"}
+# JSON's escapes (so any JSON string is a query string), and \' for single-quoted strings.
+_ESCAPES = {
+    '"': '"',
+    "'": "'",
+    "\\": "\\",
+    "/": "/",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+}
+_HEX4 = re.compile(r"\\u([0-9A-Fa-f]{4})")
 
 
 @dataclass(frozen=True)
@@ -87,16 +99,28 @@ def _string(query: str, start: int) -> tuple[Token, int]:
         if e in _ESCAPES:
             out.append(_ESCAPES[e])
             i += 2
-        elif e == "u" and re.fullmatch(r"[0-9A-Fa-f]{4}", query[i + 2 : i + 6]):
-            code = int(query[i + 2 : i + 6], 16)
-            if code == 0 or 0xD800 <= code <= 0xDFFF:
-                raise QueryError(
-                    "this \\u escape is not a character that can be stored", i + 1, query
-                )
-            out.append(chr(code))
-            i += 6
+        elif e == "u" and (code := _unicode_escape(query, i)) is not None:
+            out.append(chr(code[0]))
+            i = code[1]
         else:
             raise QueryError(
-                "unknown escape: use \\\\ \\\" \\' \\n \\t \\r \\/ or \\uXXXX", i + 1, query
+                "unknown escape: use \\\\ \\\" \\' \\/ \\b \\f \\n \\r \\t or \\uXXXX", i + 1, query
             )
     raise QueryError("string never closed", start + 1, query)
+
+
+def _unicode_escape(query: str, i: int) -> tuple[int, int] | None:
+    """The character of the ``\\uXXXX`` escape at ``i`` (a surrogate pair in two escapes, as
+    JSON writes characters past U+FFFF) and the index after it; None when malformed; QueryError
+    for NUL or a lone surrogate, which no store can hold."""
+    first = _HEX4.match(query, i)
+    if first is None:
+        return None
+    code, end = int(first.group(1), 16), first.end()
+    if 0xD800 <= code < 0xDC00 and (low := _HEX4.match(query, end)):
+        second = int(low.group(1), 16)
+        if 0xDC00 <= second <= 0xDFFF:
+            return 0x10000 + ((code - 0xD800) << 10) + (second - 0xDC00), low.end()
+    if code == 0 or 0xD800 <= code <= 0xDFFF:
+        raise QueryError("this \\u escape is not a character a run can hold", i + 1, query)
+    return code, end
