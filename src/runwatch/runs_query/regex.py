@@ -25,9 +25,11 @@ from dataclasses import dataclass
 _META = set(".[]()|*+?^$\\{}")
 _PUNCT = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 MAX_DEPTH = 32
-# Transitions remembered per pattern: the automaton's reachable state sets, looked up by
-# character, so a long value costs a dict lookup per character once warm.
-_CACHE_SIZE = 4096
+# Transitions remembered per pattern (the automaton's reachable state sets, looked up by
+# character, so a long value costs a dict lookup per character once warm), bounded by the
+# states they hold in all; and how many patterns' automata are kept.
+_CACHE_STATES = 50_000
+_AUTOMATA = 32
 
 
 class RegexError(ValueError):
@@ -247,6 +249,7 @@ class _Automaton:
         self.start = self.build_alt(alt, match)
         self.match = match
         self.cache: dict[tuple[frozenset[int], str, bool], frozenset[int]] = {}
+        self.cached_states = 0
 
     def state(self, kind: int, char: _Char | None, outs: list[int]) -> int:
         self.kinds.append(kind)
@@ -319,14 +322,16 @@ class _Automaton:
                 }
                 moved.add(self.start)  # a match may also begin after this character
                 following = self.closure(moved, False, at_end)
-                if len(self.cache) >= _CACHE_SIZE:
+                if self.cached_states > _CACHE_STATES:
                     self.cache.clear()
+                    self.cached_states = 0
                 self.cache[key] = following
+                self.cached_states += len(current) + len(following)
             current = following
         return self.match in current
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=_AUTOMATA)
 def _automaton(canonical: str) -> _Automaton:
     return _Automaton(_parse(canonical))
 

@@ -104,7 +104,10 @@ def _string(query: str, start: int) -> tuple[Token, int]:
             i = code[1]
         else:
             raise QueryError(
-                "unknown escape: use \\\\ \\\" \\' \\/ \\b \\f \\n \\r \\t or \\uXXXX", i + 1, query
+                "unknown escape: use \\\\ \\\" \\' \\/ \\b \\f \\n \\r \\t or \\uXXXX"
+                " (a pattern's backslash is written \\\\)",
+                i + 1,
+                query,
             )
     raise QueryError("string never closed", start + 1, query)
 
