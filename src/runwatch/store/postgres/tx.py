@@ -18,6 +18,9 @@ from runwatch.store.sql.tx import Cursor, Dialect
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
+# The JSON value at a jsonpath parameter in the text column {doc} (NULL when absent).
+_JSON_AT = "jsonb_path_query_first({doc}::jsonb, CAST(? AS jsonpath), '{}', true)"
+
 POSTGRES = Dialect(
     name="postgresql",
     for_update=" FOR UPDATE",
@@ -25,6 +28,13 @@ POSTGRES = Dialect(
     binary_order=' COLLATE "C"',
     chunk_id="id",
     has_tag="tags::jsonb @> jsonb_build_array(CAST(? AS TEXT))",
+    # A strict path: a key never indexes an array, as on SQLite and in Python.
+    json_root="strict $",
+    json_kind=f"CASE jsonb_typeof({_JSON_AT}) WHEN 'boolean' THEN ({_JSON_AT})::text"
+    f" ELSE jsonb_typeof({_JSON_AT}) END",
+    json_number=f"CASE WHEN jsonb_typeof({_JSON_AT}) = 'number' THEN ({_JSON_AT})::float8 END",
+    json_text=f"CASE WHEN jsonb_typeof({_JSON_AT}) = 'string' THEN ({_JSON_AT}) #>> '{{}}' END",
+    regex_match="{value} ~ ?",
 )
 
 

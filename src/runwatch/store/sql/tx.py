@@ -32,6 +32,17 @@ class Dialect:
     chunk_id: str
     # A WHERE condition: the run's JSON ``tags`` array holds the ``?`` parameter.
     has_tag: str
+    # A value in the run's JSON text column ``{doc}`` at the path in ``?`` (each ``?`` of one
+    # fragment is the same path: ``json_root`` then ``."key"`` per key; see runs_query.sql):
+    # its kind ('number', 'string', 'true', 'false', 'null', 'array', 'object'; NULL when
+    # absent), its number as a float (NULL unless a number), its text (NULL unless a string).
+    json_root: str
+    json_kind: str
+    json_number: str
+    json_text: str
+    # A WHERE condition: the text ``{value}`` matches the ``?`` regular expression somewhere
+    # (a canonical runs_query pattern; SQLite runs runs_query.regex.sqlite_regexp for it).
+    regex_match: str
 
 
 class Cursor(Protocol):

@@ -16,6 +16,15 @@ SQLITE = Dialect(
     binary_order="",  # SQLite compares text byte by byte already
     chunk_id="rowid",
     has_tag="EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)",
+    json_root="$",
+    json_kind="CASE json_type({doc}, ?) WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number'"
+    " WHEN 'text' THEN 'string' ELSE json_type({doc}, ?) END",
+    json_number="CASE WHEN json_type({doc}, ?) IN ('integer', 'real')"
+    " THEN CAST(json_extract({doc}, ?) AS REAL) END",
+    json_text="CASE WHEN json_type({doc}, ?) = 'text' THEN json_extract({doc}, ?) END",
+    # REGEXP calls the connection's regexp(): runs_query.regex.sqlite_regexp, registered by
+    # whoever opens a connection that runs a query.
+    regex_match="{value} REGEXP ?",
 )
 
 

@@ -1,0 +1,89 @@
+"""The parsed query: a small tree of conditions joined by ``and``, ``or`` and ``not``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from runwatch.runs_query.regex import Pattern
+
+# What a column holds: text, nullable text, epoch seconds, nullable epoch seconds.
+ColumnType = Literal["text", "text?", "time", "time?"]
+Op = Literal["==", "<", "<=", ">", ">="]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A plain column of the runs table: ``key`` in a run dict, ``sql`` its column name."""
+
+    key: str
+    sql: str
+    type: ColumnType
+
+
+@dataclass(frozen=True)
+class JsonPath:
+    """A value inside a run's JSON ``config`` or ``summary``: object keys from the top."""
+
+    doc: Literal["config", "summary"]
+    keys: tuple[str, ...]
+
+
+Field = Column | JsonPath
+# A literal: null, a boolean, a number (every number is compared as a float) or a string.
+Value = None | bool | float | str
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``field op value``; ``!=`` is parsed as ``not ==``."""
+
+    field: Field
+    op: Op
+    value: Value
+
+
+@dataclass(frozen=True)
+class Match:
+    """``field ~ pattern``: the field is a string that the pattern matches somewhere."""
+
+    field: Field
+    pattern: Pattern
+
+
+@dataclass(frozen=True)
+class HasTag:
+    """``"tag" in tags``."""
+
+    tag: str
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Node
+
+
+@dataclass(frozen=True)
+class And:
+    operands: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    operands: tuple[Node, ...]
+
+
+Node = Compare | Match | HasTag | Not | And | Or
+
+# The plain fields by the name a query uses for them.
+COLUMNS: dict[str, Column] = {
+    "id": Column("id", "id", "text"),
+    "name": Column("name", "name", "text"),
+    "project": Column("project", "project", "text"),
+    "status": Column("status", "status", "text"),
+    "group": Column("group", "grp", "text?"),
+    "created": Column("created_at", "created_at", "time"),
+    "started": Column("started_at", "started_at", "time?"),
+    "ended": Column("ended_at", "ended_at", "time?"),
+    "updated": Column("last_update", "last_update", "time?"),
+}

@@ -1,0 +1,101 @@
+"""The query as a parameterised SQL condition on the ``runs`` table, for one store's Dialect.
+
+Every value from the query (literals, JSON paths, patterns, tags) travels as a ``?``
+parameter; the SQL text is made only of this module's and the Dialect's fragments and the
+column names of :data:`runwatch.runs_query.nodes.COLUMNS`. The condition reads ``runs``
+unaliased (the Dialect's tag test names it).
+
+A comparison whose value is absent or of another type is NULL in SQL; ``and``/``or`` and the
+final WHERE treat NULL as false already, so only ``not`` needs ``IS TRUE`` to stay two-valued,
+as the Python evaluator is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from runwatch.runs_query.nodes import And, Column, Compare, HasTag, JsonPath, Match, Node, Not, Or
+from runwatch.store.sql.tx import Dialect
+
+
+@dataclass(frozen=True)
+class Where:
+    """A condition for ``SELECT … FROM runs WHERE {sql}`` and its parameters, in order."""
+
+    sql: str
+    params: list[Any] = field(default_factory=list)
+
+
+def compile_where(node: Node, dialect: Dialect) -> Where:
+    """``node`` as SQL with ``?`` placeholders for ``dialect``."""
+    params: list[Any] = []
+    return Where(_condition(node, dialect, params), params)
+
+
+def _condition(node: Node, dialect: Dialect, params: list[Any]) -> str:
+    if isinstance(node, And | Or):
+        joiner = " AND " if isinstance(node, And) else " OR "
+        return "(" + joiner.join(_condition(n, dialect, params) for n in node.operands) + ")"
+    if isinstance(node, Not):
+        return f"(NOT (({_condition(node.operand, dialect, params)}) IS TRUE))"
+    if isinstance(node, HasTag):
+        params.append(node.tag)
+        return f"({dialect.has_tag})"
+    if isinstance(node, Match):
+        text = _text(node.field, dialect, params)
+        params.append(node.pattern.canonical)
+        return "(" + dialect.regex_match.replace("{value}", text) + ")"
+    return _compare(node, dialect, params)
+
+
+def _compare(node: Compare, dialect: Dialect, params: list[Any]) -> str:
+    value = node.value
+    if isinstance(node.field, Column):
+        if value is None:
+            return f"({node.field.sql} IS NULL)"
+        params.append(value)
+        return f"({node.field.sql}{_order(node.op, value, dialect)} {_sql_op(node.op)} ?)"
+    path = node.field
+    if value is None:
+        return f"(COALESCE({_json(dialect.json_kind, path, dialect, params)}, 'null') = 'null')"
+    if isinstance(value, bool):
+        kind = _json(dialect.json_kind, path, dialect, params)
+        params.append("true" if value else "false")
+        return f"({kind} = ?)"
+    if isinstance(value, float):
+        number = _json(dialect.json_number, path, dialect, params)
+        params.append(value)
+        return f"({number} {_sql_op(node.op)} ?)"
+    text = _json(dialect.json_text, path, dialect, params)
+    params.append(value)
+    return f"({text}{_order(node.op, value, dialect)} {_sql_op(node.op)} ?)"
+
+
+def _order(op: str, value: float | str, dialect: Dialect) -> str:
+    """Code-point order for text compared with < and the like; equality is byte equality in
+    any collation, and stays plain so an index on the column serves it."""
+    return dialect.binary_order if isinstance(value, str) and op != "==" else ""
+
+
+def _sql_op(op: str) -> str:
+    return "=" if op == "==" else op
+
+
+def _text(field: Column | JsonPath, dialect: Dialect, params: list[Any]) -> str:
+    if isinstance(field, Column):
+        return field.sql
+    return _json(dialect.json_text, field, dialect, params)
+
+
+def _json(fragment: str, path: JsonPath, dialect: Dialect, params: list[Any]) -> str:
+    """``fragment`` on the path's column, with its path parameters added (one per ``?``);
+    the caller adds its own value after, as its ``?`` comes after the fragment."""
+    params.extend([_path(path, dialect)] * fragment.count("?"))
+    return f"({fragment.replace('{doc}', path.doc)})"
+
+
+def _path(path: JsonPath, dialect: Dialect) -> str:
+    """The dialect's path text: ``$."a"."b"``; keys hold no ``"``, backslash or control
+    character (the parser refuses them), so no quoting is needed in either syntax."""
+    return dialect.json_root + "".join(f'."{key}"' for key in path.keys)
