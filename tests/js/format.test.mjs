@@ -13,6 +13,7 @@ import {
   formatValue,
   formatVital,
   isByteKey,
+  shortDuration,
   toPlotValue,
   vitalLabel,
 } from "../../src/runwatch/web/js/format.js";
@@ -201,4 +202,28 @@ test("tick labels are distinct at every zoom of a long run", () => {
     assert.equal(new Set(labels).size, labels.length, labels.join(" "));
   }
   assert.deepEqual(formatTicks([null, 1, 2], 1), ["", "1", "2"]);
+});
+
+const SHORT_DURATIONS = [
+  [0.85, "850ms"],
+  [3.5, "3.5s"],
+  [0.0004, "0.4ms"],
+  [42.06, "42.1s"],
+  [125, "2m 05s"],
+  [7440, "2h 04m"],
+  [-1, null],
+  [NaN, null],
+];
+for (const [seconds, text] of SHORT_DURATIONS) {
+  test(`shortDuration(${seconds}) is ${text}`, () => {
+    assert.equal(shortDuration(seconds), text);
+  });
+}
+
+test("describePayload shortens durations by their key's unit", () => {
+  assert.equal(describePayload({ duration_ms: 3500 }), "duration=3.5s");
+  assert.equal(describePayload({ duration_ms: 850 }), "duration=850ms");
+  assert.equal(describePayload({ fit_seconds: 125, elapsed_s: 2 }), "fit=2m 05s  elapsed=2s");
+  // Not durations: rates, other units, values that are not numbers of time.
+  assert.equal(describePayload({ records_per_s: 5, n: 850, x_ms: "soon", y_ms: -1 }), "records_per_s=5  n=850  x_ms=soon  y_ms=-1");
 });

@@ -151,13 +151,38 @@ export function flattenConfig(config, prefix = "", out = []) {
   return out;
 }
 
-/** An event payload as "k=v k2=v2" (nulls left out), cut to `max` characters. */
+/** A duration for a payload: "850ms", "3.5s", "42.1s", "3m 05s"; null when not a duration. */
+export function shortDuration(seconds) {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) return null;
+  if (seconds < 1) return `${Number((seconds * 1000).toPrecision(3))}ms`;
+  if (seconds < 60) return `${Number(seconds.toPrecision(3))}s`;
+  return formatDuration(seconds);
+}
+
+// Payload keys that hold a duration, and how many seconds one unit of them is.
+const DURATION_KEYS = [
+  [/_ms$/, 1e-3],
+  [/_(sec|secs|seconds)$/, 1],
+  [/(^|_)(duration|elapsed|took|latency|wall)_s$/, 1],
+];
+
+/** A payload entry as shown: durations shortened ("duration_ms=3500" -> "duration=3.5s"). */
+export function describeEntry(key, value) {
+  for (const [pattern, unit] of DURATION_KEYS) {
+    if (!pattern.test(key)) continue;
+    const text = shortDuration(typeof value === "number" ? value * unit : NaN);
+    if (text !== null) return `${key.replace(/_(ms|sec|secs|seconds|s)$/, "")}=${text}`;
+  }
+  return `${key}=${formatScalar(value)}`;
+}
+
+/** An event payload as "k=v k2=v2" (nulls left out, durations shortened), cut to `max` characters. */
 export function describePayload(payload, max = 240) {
   if (payload === null || typeof payload !== "object") return "";
   const parts = [];
   for (const [key, value] of Object.entries(payload)) {
     if (value === null || value === undefined) continue;
-    parts.push(`${key}=${formatScalar(value)}`);
+    parts.push(describeEntry(key, value));
   }
   const text = parts.join("  ");
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
