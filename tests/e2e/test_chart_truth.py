@@ -123,8 +123,25 @@ def test_tick_labels_stay_distinct_at_a_narrow_zoom(
     expect(target).to_have_attribute("data-loading", "false")
     lo, hi = window_of(target)
     assert hi - lo < 4_000
+    chip = target.locator(".chart-zoom").text_content() or ""
+    start, end = (
+        chip.split()[0],
+        chip.split()[2],
+    )  # "776.0k \N{EN DASH} 779.0k  \N{MULTIPLICATION SIGN}"
+    assert start != end, chip
     detail = inspect(target)
     for labels in detail["ticks"]:
         shown = [t for t in labels if t]
         assert len(shown) >= 3, labels
         assert len(set(shown)) == len(shown), labels
+
+
+def test_log_scale_tick_labels_stay_distinct(page: Page, spiky: tuple[ServerProcess, str]) -> None:
+    target = open_spiky(page, spiky)
+    target.locator(".tool-log").click()
+    expect(target).to_have_attribute("data-log", "true")
+    detail = inspect(target)
+    assert detail["scales"]["y"]["distr"] == 3
+    shown = [t for t in detail["ticks"][1] if t]
+    assert len(shown) >= 2, detail["ticks"]
+    assert len(set(shown)) == len(shown), shown

@@ -59,8 +59,16 @@ function axis(size) {
     gap: 4,
     grid: { stroke: GRID, width: 1 },
     ticks: { stroke: GRID, width: 1, size: 3 },
-    values: (u, ticks, axisIdx, space, incr) => formatTicks(ticks, incr),
+    values: tickValues,
   };
+}
+
+/** Tick labels: precision from the spacing; a log axis's decades each read on their own. */
+function tickValues(u, ticks, axisIdx, space, incr) {
+  if (u.scales[u.axes[axisIdx].scale].distr !== 3) return formatTicks(ticks, incr);
+  const own = ticks.map(formatTick);
+  const shown = own.filter(Boolean); // uPlot leaves some log ticks unlabelled (null)
+  return new Set(shown).size === shown.length ? own : formatTicks(ticks);
 }
 
 /**
@@ -273,7 +281,8 @@ export function mount(root, { key, traces: specs, load }) {
   function zoomTo(lo, hi) {
     source.zoomTo(lo, hi);
     const [start, end] = source.view;
-    zoomChip.textContent = `${formatTick(start)} – ${formatTick(end)}  ×`;
+    const [from, to] = formatTicks([start, end]); // distinct even for a narrow window
+    zoomChip.textContent = `${from} – ${to}  ×`;
     zoomChip.hidden = false;
   }
 
