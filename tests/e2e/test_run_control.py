@@ -205,8 +205,8 @@ def test_promote_a_succeeded_run_with_its_artifact_and_list_it(
     assert all("404" in e for e in page.console_errors), page.console_errors
 
 
-def test_promoting_a_failed_run_shows_the_servers_refusal(
-    page: Page, server: ServerProcess, tmp_path: Path
+def test_a_failed_run_is_not_offered_promote(
+    page: Page, server: ServerProcess, api: httpx.Client, tmp_path: Path
 ) -> None:
     with (
         pytest.raises(RuntimeError),
@@ -222,17 +222,13 @@ def test_promoting_a_failed_run_shows_the_servers_refusal(
     expect(page.locator("#run-error")).to_contain_text("Traceback (most recent call last)")
     expect(page.locator("#run-error")).to_contain_text("RuntimeError: loss diverged at step 0")
     expect(page.locator("#cancel-run")).to_be_hidden()
-    expect(page.locator("#promote-form")).to_be_hidden()  # behind "Promote…" on a failed run
-    page.click("#promote-toggle")
-    page.fill("#promote-name", "hopeful")
-    page.click("#promote-submit")
-    expect(page.locator("#promote-error")).to_have_text(
-        "only succeeded runs can be promoted; this run is failed"
-    )
-    expect(page.locator("#promote-submit")).to_be_enabled()
-    expect(page.locator("#promote-sha")).to_have_count(0)
-    # Chromium reports the 409 answer itself; nothing else may appear.
-    assert all("409" in e for e in page.console_errors), page.console_errors
+    # The server would refuse it, so the page does not offer it.
+    expect(page.locator(".control-promote")).to_be_hidden()
+    expect(page.locator("#promote-submit")).to_be_hidden()
+    expect(page.get_by_role("button", name="Promote")).to_have_count(0)
+    refused = api.post(f"/api/v1/runs/{run.id}/promote", json={"name": "hopeful"})
+    assert refused.status_code == 409
+    assert page.console_errors == []
 
 
 def test_token_prompt_stores_the_token_for_the_tab_and_loads_the_run(

@@ -6,10 +6,14 @@ import {
   describePayload,
   flattenConfig,
   formatAgo,
+  formatBytes,
   formatCell,
   formatDuration,
+  formatTicks,
   formatValue,
   formatVital,
+  isByteKey,
+  shortDuration,
   toPlotValue,
   vitalLabel,
 } from "../../src/runwatch/web/js/format.js";
@@ -141,3 +145,85 @@ for (const [key, label] of LABELS) {
     assert.equal(vitalLabel(key), label);
   });
 }
+
+const BYTES = [
+  [0, "0 B"],
+  [512, "512 B"],
+  [1536, "1.5 KB"],
+  [1000, "1.0 KB"], // never a four-digit "1000 B"
+  [87.3 * 1024 ** 2, "87.3 MB"],
+  [3.2e9, "3.0 GB"],
+  [-2048, "-2.0 KB"],
+  [5 * 1024 ** 4, "5.0 TB"],
+  ["nan", "NaN"],
+];
+for (const [value, text] of BYTES) {
+  test(`formatBytes(${JSON.stringify(value)}) is ${text}`, () => {
+    assert.equal(formatBytes(value), text);
+  });
+}
+
+test("byte-valued vitals are shown in KB/MB/GB and named without the unit", () => {
+  assert.equal(formatVital("sys/mem_bytes", 3.2e9), "3.0 GB");
+  assert.equal(formatVital("sys/disk_read_bytes", 12_345_678), "11.8 MB");
+  assert.equal(formatVital("sys/rss", 123_456_789), "118 MB");
+  assert.equal(formatVital("rss", 2048), "2.0 KB");
+  assert.equal(formatVital("sys/rss_mb", 87.34), "87.3 MB"); // already in MB: unchanged
+  assert.equal(vitalLabel("sys/mem_bytes"), "mem");
+  assert.equal(vitalLabel("sys/disk_read_bytes"), "disk read");
+  assert.ok(isByteKey("sys/rss") && isByteKey("worker.rss") && !isByteKey("sys/rss_mb") && !isByteKey("press"));
+});
+
+// Tick labels: [ticks, spacing] -> what the axis shows; every label distinct.
+const TICKS = [
+  [[776_000, 776_500, 777_000, 777_500, 778_000, 778_500, 779_000], 500,
+    ["776.0k", "776.5k", "777.0k", "777.5k", "778.0k", "778.5k", "779.0k"]],
+  [[776_000, 776_002, 776_004], 2, ["776000", "776002", "776004"]],
+  [[0, 500_000, 1_000_000, 1_500_000, 2_000_000], 500_000, ["0", "0.5M", "1.0M", "1.5M", "2.0M"]],
+  [[0, 50_000, 100_000, 150_000], 50_000, ["0", "50k", "100k", "150k"]],
+  [[-100, -50, 0, 50, 100], 50, ["-100", "-50", "0", "50", "100"]],
+  [[-0.2, -0.1, 0, 0.1, 0.2], 0.1, ["-0.2", "-0.1", "0", "0.1", "0.2"]],
+  [[0.5, 0.50001, 0.50002], 0.00001, ["0.50000", "0.50001", "0.50002"]],
+  [[1e-4, 2e-4, 3e-4], 1e-4, ["1.0e-4", "2.0e-4", "3.0e-4"]],
+  [[3_200_000_000, 3_200_000_002, 3_200_000_004], 2, ["3200000000", "3200000002", "3200000004"]],
+  [[1e9, 1.5e9, 2e9], 5e8, ["1.0G", "1.5G", "2.0G"]],
+];
+for (const [ticks, incr, labels] of TICKS) {
+  test(`formatTicks(${ticks}, ${incr}) is ${labels}`, () => {
+    assert.deepEqual(formatTicks(ticks, incr), labels);
+    assert.deepEqual(formatTicks(ticks), labels); // the spacing found from the ticks themselves
+  });
+}
+
+test("tick labels are distinct at every zoom of a long run", () => {
+  for (const [lo, incr] of [[776_000, 500], [776_000, 200], [776_000, 1], [1_999_000, 100], [0.1, 0.0002], [12_345, 5]]) {
+    const ticks = Array.from({ length: 8 }, (_, i) => lo + i * incr);
+    const labels = formatTicks(ticks, incr);
+    assert.equal(new Set(labels).size, labels.length, labels.join(" "));
+  }
+  assert.deepEqual(formatTicks([null, 1, 2], 1), ["", "1", "2"]);
+});
+
+const SHORT_DURATIONS = [
+  [0.85, "850ms"],
+  [3.5, "3.5s"],
+  [0.0004, "0.4ms"],
+  [42.06, "42.1s"],
+  [125, "2m 05s"],
+  [7440, "2h 04m"],
+  [-1, null],
+  [NaN, null],
+];
+for (const [seconds, text] of SHORT_DURATIONS) {
+  test(`shortDuration(${seconds}) is ${text}`, () => {
+    assert.equal(shortDuration(seconds), text);
+  });
+}
+
+test("describePayload shortens durations by their key's unit", () => {
+  assert.equal(describePayload({ duration_ms: 3500 }), "duration=3.5s");
+  assert.equal(describePayload({ duration_ms: 850 }), "duration=850ms");
+  assert.equal(describePayload({ fit_seconds: 125, elapsed_s: 2 }), "fit=2m 05s  elapsed=2s");
+  // Not durations: rates, other units, values that are not numbers of time.
+  assert.equal(describePayload({ records_per_s: 5, n: 850, x_ms: "soon", y_ms: -1 }), "records_per_s=5  n=850  x_ms=soon  y_ms=-1");
+});

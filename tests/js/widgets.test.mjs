@@ -35,6 +35,18 @@ const TONES = [
   [{ kind: "status", level: "info", payload: { state: "running" } }, "status"],
   [{ kind: "status", level: "info", payload: { state: "cancelled" } }, "warn"],
   [{ kind: "custom", level: "info" }, "neutral"],
+  // The verb of a kind says how it went.
+  [{ kind: "setup.started", level: "info" }, "start"],
+  [{ kind: "model.fitted", level: "info" }, "ok"],
+  [{ kind: "dataset.created", level: "info" }, "ok"],
+  [{ kind: "epoch.finished", level: "info" }, "ok"],
+  [{ kind: "x.failed", level: "info" }, "bad"],
+  [{ kind: "loader/error", level: "info" }, "bad"],
+  [{ kind: "disk.warning", level: "info" }, "warn"],
+  [{ kind: "train_started", level: "info" }, "start"],
+  [{ kind: "setup.started", level: "error" }, "bad"], // the level still wins
+  [{ kind: "model.fitted", level: "warning" }, "warn"],
+  [{ kind: "restarted.count", level: "info" }, "neutral"], // the verb is the last word
 ];
 for (const [event, tone] of TONES) {
   test(`the event ${JSON.stringify(event)} is ${tone}`, () => {

@@ -1,5 +1,5 @@
 // One metric's chart, for one run (run page) or several overlaid (compare page): a uPlot line per
-// run with a faint min–max band where the data is bucketed. Drag to zoom re-queries /metrics for
+// run with a min–max band where the data is bucketed (a bar per bucket, see chart-bands.js). Drag to zoom re-queries /metrics for
 // the window at the chart's pixel resolution; double-click goes back to the full range. Live points
 // fold into whatever resolution is on screen (no refetch); never more than MAX_POINTS x-values per
 // run. Per-chart tools: EMA smoothing, log-scale y, best-so-far overlay.
@@ -7,9 +7,10 @@
 // State a test (or a person in devtools) can read without globals: data-* attributes on the chart
 // element, and a "chart-inspect" CustomEvent whose `detail` object the chart fills with its data.
 
+import { bandColor, bandRects } from "./chart-bands.js";
 import * as chartControls from "./chart-controls.js";
 import { createSource } from "./chart-source.js";
-import { formatTick, formatValue, hashIndex } from "./format.js";
+import { formatTick, formatTicks, formatValue, hashIndex } from "./format.js";
 import * as columns from "./series-data.js";
 
 export { MAX_POINTS } from "./series-data.js";
@@ -44,6 +45,12 @@ function el(tag, className, text) {
   return node;
 }
 
+/** The y axis's width: wide enough for its longest label (distinct labels can be long). */
+function fitLabels(u, values) {
+  const longest = values ? Math.max(0, ...values.map((v) => String(v).length)) : 0;
+  return Math.min(120, Math.max(52, 12 + 7 * longest));
+}
+
 function axis(size) {
   return {
     stroke: AXIS,
@@ -52,8 +59,16 @@ function axis(size) {
     gap: 4,
     grid: { stroke: GRID, width: 1 },
     ticks: { stroke: GRID, width: 1, size: 3 },
-    values: (u, ticks) => ticks.map(formatTick),
+    values: tickValues,
   };
+}
+
+/** Tick labels: precision from the spacing; a log axis's decades each read on their own. */
+function tickValues(u, ticks, axisIdx, space, incr) {
+  if (u.scales[u.axes[axisIdx].scale].distr !== 3) return formatTicks(ticks, incr);
+  const own = ticks.map(formatTick);
+  const shown = own.filter(Boolean); // uPlot leaves some log ticks unlabelled (null)
+  return new Set(shown).size === shown.length ? own : formatTicks(ticks);
 }
 
 /**
@@ -115,6 +130,7 @@ export function mount(root, { key, traces: specs, load }) {
   let plot = null;
   let layout = "";
   let offsets = []; // per trace, the uPlot series index of its main line
+  let drawnBands = []; // per trace, the band's rectangles as last drawn (device pixels)
   let frame = 0;
   let onScreen = false; // the observer reports the first state right after layout
 
@@ -174,13 +190,10 @@ export function mount(root, { key, traces: specs, load }) {
 
   function create() {
     const series = [{}];
-    const bands = [];
     offsets = [];
     for (const t of traces) {
-      const base = series.length;
-      offsets.push(base);
+      offsets.push(series.length);
       series.push(...seriesOf(t));
-      bands.push({ series: [base + 1, base + 2], fill: withAlpha(t.color, 0.18) });
     }
     layout = layoutKey();
     plot = new uPlot(
@@ -190,16 +203,40 @@ export function mount(root, { key, traces: specs, load }) {
         padding: [10, 12, 0, 2],
         legend: { show: false },
         cursor: { drag: { x: true, y: false, setScale: false }, points: { size: 7 } },
-        scales: { x: { time: false }, y: settings.log ? { distr: 3, log: 10 } : {} },
-        axes: [{ ...axis(26), incrs: STEP_INCRS }, axis(52)],
+        scales: { x: { time: false, range: xRange }, y: settings.log ? { distr: 3, log: 10 } : {} },
+        axes: [{ ...axis(26), incrs: STEP_INCRS }, axis(fitLabels)],
         series,
-        bands,
-        hooks: { setCursor: [onCursor], setSelect: [onSelect] },
+        // Bands go under the grid and the lines: drawn right after the canvas is cleared.
+        hooks: { setCursor: [onCursor], setSelect: [onSelect], drawClear: [drawBands] },
       },
       plotData(),
       plotEl,
     );
     if (source.view) plot.setScale("x", { min: source.view[0], max: source.view[1] });
+  }
+
+  /** The full range reaches the newest point, which lies past the last bucket's first x. */
+  function xRange(u, min, max) {
+    if (min === null || max === null) return [min, max];
+    let end = max;
+    for (const t of traces) if (t.cols.end !== null && t.cols.end > end) end = t.cols.end;
+    return [min, end];
+  }
+
+  function drawBands(u) {
+    const ctx = u.ctx;
+    const xs = u.data[0];
+    const range = [u.scales.x.min, u.scales.x.max];
+    const toX = (v) => u.valToPos(v, "x", true);
+    const toY = (v) => u.valToPos(v, "y", true);
+    drawnBands = traces.map((t, k) => {
+      if (t.cols.mode !== "buckets") return [];
+      const base = offsets[k];
+      const rects = bandRects(xs, u.data[base + 2], u.data[base + 1], t.cols.width, toX, toY, u.bbox, range);
+      ctx.fillStyle = bandColor(t.color, settings.smoothing > 0 ? 0.3 : 0.5);
+      for (const [l, top, w, h] of rects) ctx.fillRect(l, top, w, h);
+      return rects;
+    });
   }
 
   /** The value a run's line shows at uPlot index i (the smoothed one when smoothing is on). */
@@ -244,7 +281,8 @@ export function mount(root, { key, traces: specs, load }) {
   function zoomTo(lo, hi) {
     source.zoomTo(lo, hi);
     const [start, end] = source.view;
-    zoomChip.textContent = `${formatTick(start)} – ${formatTick(end)}  ×`;
+    const [from, to] = formatTicks([start, end]); // distinct even for a narrow window
+    zoomChip.textContent = `${from} – ${to}  ×`;
     zoomChip.hidden = false;
   }
 
@@ -336,6 +374,11 @@ export function mount(root, { key, traces: specs, load }) {
       })),
       series: plot ? plot.series.slice(1).map((s) => s.label) : [],
       data: plot ? plot.data.map((c) => Array.from(c)) : null,
+      // Per trace, the band's bars as drawn: [left, top, width, height] in canvas pixels.
+      bands: plot ? drawnBands.map((rects) => rects.map((r) => r.slice())) : [],
+      bbox: plot ? { ...plot.bbox } : null,
+      // The tick labels as last drawn on the canvas, per axis (x first).
+      ticks: plot ? plot.axes.map((a) => (a._values ? a._values.slice() : [])) : [],
       scales: plot ? { x: { ...plot.scales.x }, y: { ...plot.scales.y } } : null,
     });
   });

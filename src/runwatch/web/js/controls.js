@@ -1,6 +1,6 @@
 // The run's controls in the header: Cancel (running and queued runs; confirmed in place, then
-// the command's state shown live) and Promote (finished runs; the server decides what may be
-// promoted and its refusal is shown as it says it). Both need the 'admin' scope: a token
+// the command's state shown live) and Promote (succeeded runs only, the only ones the server
+// promotes; a refusal it still gives is shown as it says it). Both need the 'admin' scope: a token
 // without it sees a note naming that scope instead.
 
 import { describeError, postJSON } from "./api.js";
@@ -8,7 +8,6 @@ import { showState } from "./commands.js";
 import { may, needs, whoami } from "./whoami.js";
 
 const CANCELLABLE = new Set(["running", "queued"]);
-const FINISHED = new Set(["succeeded", "failed", "cancelled", "crashed"]);
 
 function node(tag, className, text) {
   const el = document.createElement(tag);
@@ -53,7 +52,6 @@ export function mount(el, { base, sendCommand }) {
 
   // -- promote --------------------------------------------------------------------------------
   const promoteBox = node("div", "control control-promote");
-  const toggle = button("promote-toggle", "button", "Promote…");
   const form = node("form", "promote-form");
   form.id = "promote-form";
   form.noValidate = true;
@@ -73,7 +71,7 @@ export function mount(el, { base, sendCommand }) {
   error.id = "promote-error";
   error.hidden = true;
   error.setAttribute("role", "alert");
-  promoteBox.append(toggle, form, result, error);
+  promoteBox.append(form, result, error);
 
   const scopeNote = node("p", "controls-note");
   scopeNote.id = "controls-note";
@@ -96,12 +94,9 @@ export function mount(el, { base, sendCommand }) {
     cancel.hidden = !cancellable || !ask.hidden || (cancelCmd && cancelCmd.state !== "failed");
     if (!cancellable) ask.hidden = true;
     cancelBox.hidden = !cancellable && !cancelCmd;
-    const finished = FINISHED.has(status);
-    promoteBox.hidden = !finished;
-    promoteBox.dataset.promotable = String(status === "succeeded");
-    // A succeeded run shows its form; others keep it behind "Promote…" (the server refuses).
-    if (finished && !promoted && status === "succeeded") form.hidden = false;
-    toggle.hidden = !finished || !form.hidden || promoted;
+    // Only a succeeded run is offered Promote; a finished promotion stays shown with its sha.
+    promoteBox.hidden = status !== "succeeded" && !promoted;
+    form.hidden = promoteBox.hidden;
     el.hidden = cancelBox.hidden && promoteBox.hidden;
   }
 
@@ -131,11 +126,6 @@ export function mount(el, { base, sendCommand }) {
     }
   });
 
-  toggle.addEventListener("click", () => {
-    form.hidden = false;
-    render();
-    name.focus();
-  });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     error.hidden = true;
@@ -171,7 +161,6 @@ export function mount(el, { base, sendCommand }) {
     render();
   });
 
-  form.hidden = true;
   render();
   whoami().then((who) => {
     allowed = may(who, "admin");

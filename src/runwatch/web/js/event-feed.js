@@ -7,7 +7,7 @@ export const MAX_EVENTS = 500;
 const MAX_KINDS = 200; // kinds offered by the kind filter
 const MAX_ENTITY_STATES = 1000; // entities whose last command state the feed remembers
 
-// Kinds with a colour of their own; anything else is neutral unless its level says otherwise.
+// Kinds with a colour of their own; others take it from their verb or their level.
 const KIND_TONES = {
   birth: "ok",
   merge: "info",
@@ -19,13 +19,43 @@ const KIND_TONES = {
   status: "status",
 };
 const STATUS_TONES = { succeeded: "ok", failed: "bad", crashed: "bad", cancelled: "warn" };
+// A kind's last word is its verb ("setup.started", "model.fitted"): the verb says how it went.
+const VERB_TONES = {
+  started: "start",
+  starting: "start",
+  began: "start",
+  resumed: "start",
+  finished: "ok",
+  created: "ok",
+  fitted: "ok",
+  completed: "ok",
+  succeeded: "ok",
+  saved: "ok",
+  done: "ok",
+  failed: "bad",
+  error: "bad",
+  errored: "bad",
+  crashed: "bad",
+  warning: "warn",
+  warned: "warn",
+};
 
-/** The colour of an event row: errors and warnings win over the kind's own colour. */
+/** The verb of an event kind: its last dot-, slash- or underscore-separated word, lower-cased. */
+export function verbOf(kind) {
+  const words = String(kind ?? "").toLowerCase().split(/[./_:\s-]+/).filter(Boolean);
+  return words.length ? words[words.length - 1] : "";
+}
+
+/**
+ * The colour of an event row: errors and warnings win; then a status's state, a kind with a
+ * colour of its own (birth, merge, …), and the kind's verb (started teal, finished/created/
+ * fitted green, failed red, warning amber); anything else is neutral.
+ */
 export function toneOfEvent(event) {
   if (event.level === "error") return "bad";
   if (event.level === "warning") return "warn";
   if (event.kind === "status") return STATUS_TONES[event.payload && event.payload.state] || "status";
-  return KIND_TONES[event.kind] || "neutral";
+  return KIND_TONES[event.kind] || VERB_TONES[verbOf(event.kind)] || "neutral";
 }
 
 function span(className, text) {
@@ -61,7 +91,9 @@ function row(event, hooks = {}) {
   time.title = `${formatDateTime(event.ts)} · seq ${event.seq ?? "?"}`;
   const line = document.createElement("div");
   line.className = "ev-line";
-  line.append(time, span("ev-kind", event.kind));
+  const kind = span("ev-kind", event.kind);
+  kind.title = event.kind; // long kinds are cut short in the feed's column
+  line.append(time, kind);
   if (hasEntity(event)) {
     const label = `#${formatScalar(event.entity)}`;
     const entity = hooks.onEntity ? button("ev-entity", label) : span("ev-entity", label);

@@ -38,6 +38,60 @@ export function formatTick(v) {
   return String(Number(v.toPrecision(4)));
 }
 
+const TICK_SUFFIXES = [
+  [1e9, "G"],
+  [1e6, "M"],
+  [1e3, "k"],
+];
+
+function tickLabels(ticks, scale, suffix, decimals) {
+  return ticks.map((v) => {
+    if (v === null || v === undefined || !Number.isFinite(v)) return "";
+    const text = (v / scale).toFixed(decimals);
+    return Number(text) === 0 ? "0" : `${text}${suffix}`;
+  });
+}
+
+/**
+ * An axis's tick labels, with the precision their spacing needs so neighbours never read the
+ * same ("776k 777k 777k" at a narrow zoom). `incr` is the tick spacing (taken from the ticks
+ * when not given). One suffix (k/M/G) for the whole axis, and only while it needs at most two
+ * decimals; exponents for axes of tiny values.
+ */
+export function formatTicks(ticks, incr) {
+  const finite = ticks.filter((v) => v !== null && v !== undefined && Number.isFinite(v));
+  if (!finite.length) return ticks.map(() => "");
+  let step = incr;
+  if (!(step > 0)) {
+    step = Infinity;
+    for (let i = 1; i < finite.length; i++) {
+      const d = Math.abs(finite[i] - finite[i - 1]);
+      if (d > 0) step = Math.min(step, d);
+    }
+    if (!Number.isFinite(step)) step = Math.abs(finite[0]) || 1;
+  }
+  const top = Math.max(...finite.map(Math.abs));
+  if (top !== 0 && top < 1e-3) {
+    const digits = Math.max(0, Math.ceil(Math.log10(top / step) - 1e-9));
+    return ticks.map((v) => (v === null || v === undefined || !Number.isFinite(v) ? "" : v === 0 ? "0" : v.toExponential(digits).replace("e+", "e")));
+  }
+  let [scale, suffix] = [1, ""];
+  for (const [s, name] of TICK_SUFFIXES) {
+    if (top >= (s === 1e3 ? 1e4 : s) && step / s >= 0.01) {
+      [scale, suffix] = [s, name];
+      break;
+    }
+  }
+  // Enough decimals to show the spacing; more only if rounding still makes two labels equal.
+  let decimals = Math.min(12, Math.max(0, Math.ceil(-Math.log10(step / scale) - 1e-9)));
+  let labels = tickLabels(ticks, scale, suffix, decimals);
+  while (new Set(labels.filter(Boolean)).size < new Set(finite).size && decimals < 12) {
+    decimals += 1;
+    labels = tickLabels(ticks, scale, suffix, decimals);
+  }
+  return labels;
+}
+
 /** A span of seconds as "42s", "3m 05s", "2h 04m" or "3d 07h". */
 export function formatDuration(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "—";
@@ -97,13 +151,38 @@ export function flattenConfig(config, prefix = "", out = []) {
   return out;
 }
 
-/** An event payload as "k=v k2=v2" (nulls left out), cut to `max` characters. */
+/** A duration for a payload: "850ms", "3.5s", "42.1s", "3m 05s"; null when not a duration. */
+export function shortDuration(seconds) {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) return null;
+  if (seconds < 1) return `${Number((seconds * 1000).toPrecision(3))}ms`;
+  if (seconds < 60) return `${Number(seconds.toPrecision(3))}s`;
+  return formatDuration(seconds);
+}
+
+// Payload keys that hold a duration, and how many seconds one unit of them is.
+const DURATION_KEYS = [
+  [/_ms$/, 1e-3],
+  [/_(sec|secs|seconds)$/, 1],
+  [/(^|_)(duration|elapsed|took|latency|wall)_s$/, 1],
+];
+
+/** A payload entry as shown: durations shortened ("duration_ms=3500" -> "duration=3.5s"). */
+export function describeEntry(key, value) {
+  for (const [pattern, unit] of DURATION_KEYS) {
+    if (!pattern.test(key)) continue;
+    const text = shortDuration(typeof value === "number" ? value * unit : NaN);
+    if (text !== null) return `${key.replace(/_(ms|sec|secs|seconds|s)$/, "")}=${text}`;
+  }
+  return `${key}=${formatScalar(value)}`;
+}
+
+/** An event payload as "k=v k2=v2" (nulls left out, durations shortened), cut to `max` characters. */
 export function describePayload(payload, max = 240) {
   if (payload === null || typeof payload !== "object") return "";
   const parts = [];
   for (const [key, value] of Object.entries(payload)) {
     if (value === null || value === undefined) continue;
-    parts.push(`${key}=${formatScalar(value)}`);
+    parts.push(describeEntry(key, value));
   }
   const text = parts.join("  ");
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
@@ -139,21 +218,47 @@ export function formatCell(value) {
   return formatScalar(value);
 }
 
-// Vital keys end in their unit: "sys/cpu_percent", "sys/rss_mb", "sys/records_per_s".
+// Vital keys end in their unit: "sys/cpu_percent", "sys/rss_mb", "sys/records_per_s",
+// "sys/mem_bytes"; a bare "rss" is a resident set size in bytes.
 const VITAL_UNITS = [
   ["_percent", "%"],
   ["_util", "%"],
   ["_mb", " MB"],
   ["_per_s", "/s"],
+  ["_bytes", "bytes"],
 ];
+const BYTE_UNITS = ["B", "KB", "MB", "GB", "TB", "PB"];
 
-/** The unit suffix a vital key implies ("%", " MB", "/s") or "" when it names none. */
+/** Whether a key's values are byte counts: "*_bytes", or "rss" as the key's last word. */
+export function isByteKey(key) {
+  return key.endsWith("_bytes") || /(^|[/_.])rss$/.test(key);
+}
+
+/** The unit suffix a vital key implies ("%", " MB", "/s", "bytes") or "" when it names none. */
 export function vitalUnit(key) {
+  if (isByteKey(key)) return "bytes";
   const found = VITAL_UNITS.find(([suffix]) => key.endsWith(suffix));
   return found ? found[1] : "";
 }
 
-/** A vital's short label: "sys/cpu_percent" -> "cpu", "sys/gpu0_mem_mb" -> "gpu0 mem". */
+/** A byte count in binary units: "512 B", "1.5 KB", "87.3 MB", "3.0 GB" (1 KB = 1024 B). */
+export function formatBytes(raw) {
+  const v = toNumber(raw);
+  if (!Number.isFinite(v)) return formatValue(raw);
+  let scaled = Math.abs(v);
+  let unit = 0;
+  // Step up at 1000, not 1024: never a four-digit "1023 KB".
+  while (scaled >= 1000 && unit < BYTE_UNITS.length - 1) {
+    scaled /= 1024;
+    unit += 1;
+  }
+  if (unit === 0) return `${Math.round(v)} B`;
+  // Three significant digits at most, so the card keeps one width as the value moves.
+  const text = scaled >= 100 ? scaled.toFixed(0) : scaled.toFixed(1);
+  return `${v < 0 ? "-" : ""}${text} ${BYTE_UNITS[unit]}`;
+}
+
+/** A vital's short label: "sys/cpu_percent" -> "cpu", "sys/gpu0_mem_mb" -> "gpu0 mem", "sys/mem_bytes" -> "mem". */
 export function vitalLabel(key) {
   let name = key.startsWith("sys/") ? key.slice(4) : key;
   const found = VITAL_UNITS.find(([suffix]) => name.endsWith(suffix) && name.length > suffix.length);
@@ -168,6 +273,7 @@ export function formatVital(key, raw) {
   const unit = vitalUnit(key);
   if (unit === "%") return `${Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1)}%`;
   if (unit === " MB") return Math.abs(v) >= 100 ? `${formatCount(v)} MB` : `${v.toFixed(1)} MB`;
+  if (unit === "bytes") return formatBytes(v);
   if (unit === "/s") return `${Math.abs(v) >= 1e4 ? formatTick(v) : String(Number(v.toPrecision(3)))}/s`;
   return formatValue(v);
 }

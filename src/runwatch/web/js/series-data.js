@@ -2,13 +2,14 @@
 // into the displayed resolution, coarsening under the per-chart cap, and the derived lines
 // (EMA smoothing, best so far). Pure functions: no DOM, no globals.
 //
-// Columns: {mode, width, x, y, lo, hi, count, nf, last}
+// Columns: {mode, width, x, y, lo, hi, count, nf, last, end}
 //   mode   "raw" (one point per x) or "buckets" (aligned: bucket b covers [b*width, (b+1)*width))
 //   x      the point's x, or the first x in the bucket (sorted ascending)
 //   y      value / bucket mean over finite values; null where there is no finite value (a gap)
 //   lo, hi bucket min / max (null in raw mode, where the line is the whole story)
 //   count  points in the bucket (non-finite ones included); nf the finite ones among them
 //   last   the value of the bucket's newest point (a number, NaN and ±Infinity kept)
+//   end    the greatest x of any point (inside the last bucket, past its first x), or null
 
 import { toNumber, toPlotValue } from "./format.js";
 
@@ -19,7 +20,7 @@ const maxOf = (a, b) => (a === null ? b : b === null ? a : Math.max(a, b));
 
 /** Columns with nothing in them (a key a run has not logged yet). */
 export function emptyColumns() {
-  return { mode: "raw", width: null, x: [], y: [], lo: [], hi: [], count: [], nf: [], last: [] };
+  return { mode: "raw", width: null, x: [], y: [], lo: [], hi: [], count: [], nf: [], last: [], end: null };
 }
 
 /** Columns from a /state or /metrics Series (raw: values; buckets: mean with a min/max band). */
@@ -39,6 +40,7 @@ export function columnsFromSeries(series) {
       // The wire has no finite count: a bucket with a finite mean is taken as all finite.
       nf: y.map((m, i) => (m === null ? 0 : count[i])),
       last: series.last.map(toNumber),
+      end: lastX(series.last_x ?? series.x),
     };
   }
   const y = series.value.map(toPlotValue);
@@ -52,7 +54,14 @@ export function columnsFromSeries(series) {
     count: y.map(() => 1),
     nf: y.map((v) => (v === null ? 0 : 1)),
     last: series.value.map(toNumber),
+    end: lastX(series.x),
   };
+}
+
+function lastX(xs) {
+  let end = null;
+  for (const x of xs) end = maxOf(end, x);
+  return end;
 }
 
 /** The first index whose x is greater than `x` (x sorted ascending). */
@@ -90,6 +99,7 @@ function insertAt(cols, at, x, raw) {
   cols.count.splice(at, 0, 1);
   cols.nf.splice(at, 0, y === null ? 0 : 1);
   cols.last.splice(at, 0, v);
+  cols.end = maxOf(cols.end ?? null, x);
 }
 
 /**
@@ -115,6 +125,7 @@ export function foldPoint(cols, x, raw) {
     return;
   }
   const v = toNumber(raw);
+  cols.end = maxOf(cols.end ?? null, x);
   cols.count[i] += 1;
   if (x < cols.x[i]) cols.x[i] = x; // still the same bucket: order is kept
   // Live points come in step order, so a point for the newest bucket is its newest point; one
@@ -135,7 +146,7 @@ export function foldPoint(cols, x, raw) {
  * Returns new columns; `cols` is not changed.
  */
 export function rebucket(cols, width) {
-  const out = { mode: "buckets", width, x: [], y: [], lo: [], hi: [], count: [], nf: [], last: [] };
+  const out = { mode: "buckets", width, x: [], y: [], lo: [], hi: [], count: [], nf: [], last: [], end: cols.end ?? null };
   let bucket = null;
   let sum = 0;
   for (let i = 0; i < cols.x.length; i++) {

@@ -39,13 +39,17 @@ export function pill(status) {
   return el;
 }
 
-/** The badge that pulses "● live" while a run runs and settles on "● finished" once it ends. */
+/**
+ * The badge that pulses "● live" while a run runs and settles on "● finished" once it ends.
+ * It stays hidden until the run's state is known: a page that failed to load claims nothing.
+ */
 export function mountLiveBadge(el) {
   el.classList.add("live-badge");
   return {
     set(live) {
       el.textContent = live ? "● live" : "● finished";
       el.dataset.live = live ? "true" : "false";
+      el.hidden = false;
     },
   };
 }
