@@ -26,7 +26,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from runwatch.store.base import Committed, IngestError
-from runwatch.store.postgres.records import Conn
+from runwatch.store.postgres.tx import Conn
 
 T = TypeVar("T")
 WriteJob = Callable[[Conn], tuple[T, list[Committed]]]

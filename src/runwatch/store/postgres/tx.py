@@ -25,6 +25,8 @@ POSTGRES = Dialect(
     binary_order=' COLLATE "C"',
     chunk_id="id",
     has_tag="tags::jsonb @> jsonb_build_array(CAST(? AS TEXT))",
+    queue_id="id",
+    xact_lock="SELECT pg_advisory_xact_lock(?)",
 )
 
 

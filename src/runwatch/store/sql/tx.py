@@ -32,6 +32,12 @@ class Dialect:
     chunk_id: str
     # A WHERE condition: the run's JSON ``tags`` array holds the ``?`` parameter.
     has_tag: str
+    # The column that numbers queued runs in insertion order (the tie-break of runs queued in
+    # the same instant): SQLite's implicit rowid, PostgreSQL's identity ``id``.
+    queue_id: str
+    # A statement taking a transaction-scoped lock on the ``?`` integer key, where writers run
+    # in parallel (PostgreSQL's replicas); empty where one writer thread orders every write.
+    xact_lock: str
 
 
 class Cursor(Protocol):

@@ -16,6 +16,8 @@ SQLITE = Dialect(
     binary_order="",  # SQLite compares text byte by byte already
     chunk_id="rowid",
     has_tag="EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)",
+    queue_id="rowid",
+    xact_lock="",
 )
 
 
