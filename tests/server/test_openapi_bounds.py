@@ -19,9 +19,9 @@ from runwatch.server.run_objects import MAX_ENTITY_EVENTS, MAX_LOG_LINES
 from runwatch.server.settings import Settings
 from runwatch.server.tensorboard import MAX_PROCESSES
 from runwatch.store.prepare import MAX_TIMESTAMP
-from runwatch.store.sqlite.control import COMMANDS_LISTED
-from runwatch.store.sqlite.queue import MAX_WAITING
-from runwatch.store.sqlite.store import MAX_RUNS_LISTED
+from runwatch.store.sql.control import COMMANDS_LISTED
+from runwatch.store.sql.queue import MAX_WAITING
+from runwatch.store.sql.runs import MAX_RUNS_LISTED
 from tests.server.test_api import JSON, new_run, post
 from tests.servers import ServerProcess
 

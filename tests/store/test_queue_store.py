@@ -66,7 +66,7 @@ def test_a_producer_cannot_queue_a_run_for_launch(make_store: StoreMaker) -> Non
 
 def test_a_full_queue_refuses_more_naming_the_limit(make_store: StoreMaker) -> None:
     from runwatch.store.base import IngestError
-    from runwatch.store.sqlite import queue
+    from runwatch.store.sql import queue
 
     async def work() -> IngestError:
         store = make_store()

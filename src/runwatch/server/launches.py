@@ -16,7 +16,7 @@ from runwatch.server.errors import ApiError
 from runwatch.server.openapi import refusal
 from runwatch.server.scheduler import Scheduler, run_dir_of
 from runwatch.server.templates import ParamError, Template
-from runwatch.store.sqlite.queue import MAX_WAITING
+from runwatch.store.sql.queue import MAX_WAITING
 
 router = APIRouter(prefix="/api/v1")
 

@@ -11,8 +11,8 @@ import msgspec
 from runwatch.protocol import ArchivedCommand, Command
 from runwatch.store.base import Committed, IngestError, RunInfo
 from runwatch.store.chunks import RawPoint, raw_page
-from runwatch.store.postgres import records
-from runwatch.store.postgres.records import Conn
+from runwatch.store.postgres.tx import Conn, PostgresTx
+from runwatch.store.sql import records
 from runwatch.store.sqlite.archive import restored_commands
 
 T = TypeVar("T")
@@ -55,7 +55,7 @@ def restore_times(conn: Conn, run_id: str, created_at: float, started_at: float 
         "UPDATE runs SET created_at = %s, started_at = %s WHERE id = %s",
         (created_at, started_at, run_id),
     ).rowcount
-    run = records.fetch_run(conn, run_id)
+    run = records.fetch_run(PostgresTx(conn), run_id)
     if not updated or run is None:
         raise IngestError(404, "run_not_found", f"no run with id {run_id!r}", "run")
     return run
@@ -63,7 +63,7 @@ def restore_times(conn: Conn, run_id: str, created_at: float, started_at: float 
 
 def restore_commands(conn: Conn, run_id: str, commands: list[ArchivedCommand]) -> list[Command]:
     """Insert an imported run's archived commands as they were (ids from 1, in order)."""
-    records.lock_run(conn, run_id)
+    records.lock_run(PostgresTx(conn), run_id)
     if conn.execute("SELECT 1 FROM commands WHERE run_id = %s LIMIT 1", (run_id,)).fetchone():
         raise IngestError(409, "commands_exist", f"run {run_id!r} has commands already", "run")
     restored = restored_commands(commands)

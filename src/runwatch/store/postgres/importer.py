@@ -16,7 +16,7 @@ import msgspec
 import psycopg
 
 from runwatch.store.postgres.schema import migrate as migrate_postgres
-from runwatch.store.sqlite.records import RUN_COLUMNS
+from runwatch.store.sql.records import RUN_COLUMNS
 from runwatch.store.sqlite.schema import migrate as migrate_sqlite
 
 

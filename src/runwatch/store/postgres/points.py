@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from runwatch.store.chunks import CHUNK_MAX, pack
-from runwatch.store.postgres.records import Conn
+from runwatch.store.postgres.tx import Conn
 from runwatch.store.prepare import SeriesColumns
 from runwatch.store.sqlite.queries import pyramid_rows
 

@@ -11,7 +11,7 @@ from runwatch.protocol import encode_value
 from runwatch.store import pyramid
 from runwatch.store.base import Series
 from runwatch.store.chunks import select_range, to_series, unpack_chunk
-from runwatch.store.postgres.records import Conn
+from runwatch.store.postgres.tx import Conn
 
 _TAIL_PAGE = 4  # chunks per query when reading a series' tail
 

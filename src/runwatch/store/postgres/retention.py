@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from runwatch.store.postgres.records import Conn
+from runwatch.store.postgres.tx import Conn
 from runwatch.store.sqlite.retention import JOURNAL_KEEP
 
 

@@ -15,8 +15,7 @@ import msgspec
 
 from runwatch.rules.spec import Alert, Rule, RuleIn
 from runwatch.store.base import Committed, Record
-from runwatch.store.postgres import records
-from runwatch.store.postgres.records import Conn
+from runwatch.store.postgres.tx import Conn, PostgresTx
 from runwatch.store.rule_rows import (
     ALERT_COLUMNS,
     ALERTS_KEEP,
@@ -29,6 +28,7 @@ from runwatch.store.rule_rows import (
     rule_from_row,
     stored_spec,
 )
+from runwatch.store.sql import records
 
 T = TypeVar("T")
 _encode = msgspec.json.encode
@@ -93,7 +93,7 @@ def record_alert(
     assert inserted is not None
     alert_id = int(inserted[0])
     payload = alert_payload(rule, message, detail, alert_id)
-    record = records.server_event(conn, run_id, "alert", rule.level, payload)
+    record = records.server_event(PostgresTx(conn), run_id, "alert", rule.level, payload)
     conn.execute("UPDATE alerts SET event_seq = %s WHERE id = %s", (record.seq, alert_id))
     conn.execute(
         "DELETE FROM alerts WHERE project = %s AND id <= %s", (project, alert_id - ALERTS_KEEP)

@@ -27,7 +27,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from runwatch.store.base import Committed
 from runwatch.store.errors import InvalidValue, StoreBusy, StoreError, StoreUnavailable
-from runwatch.store.postgres.records import Conn
+from runwatch.store.postgres.tx import Conn
 
 T = TypeVar("T")
 WriteJob = Callable[[Conn], tuple[T, list[Committed]]]

@@ -1,7 +1,7 @@
 """PostgreSQL backend of the Store protocol: shared by several server replicas.
 
 Every replica may write any run: a run's row lock orders its writers (see ``runner`` and
-``ingest``), batch dedup is a primary key, and nothing is cached across transactions that
+``store.sql.ingest``), batch dedup is a primary key, and nothing is cached across transactions that
 another replica could change.
 """
 
@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
-import msgspec
 import psycopg
 
 from runwatch.protocol import BatchAck, Command, Retention, RunCreate
@@ -25,6 +24,7 @@ from runwatch.store.base import (
     MetricsResult,
     ProjectInfo,
     Promotion,
+    QueuedRun,
     Record,
     RunInfo,
     RunState,
@@ -33,32 +33,32 @@ from runwatch.store.base import (
     replay_sql,
 )
 from runwatch.store.factory import describe
-from runwatch.store.postgres import control, objects, queries, records, retention
+from runwatch.store.postgres import queries, retention
 from runwatch.store.postgres.archive import PostgresArchive
-from runwatch.store.postgres.ingest import ingest_job
-from runwatch.store.postgres.queue import PostgresQueue
-from runwatch.store.postgres.records import Conn
+from runwatch.store.postgres.points import write_points
 from runwatch.store.postgres.rules import PostgresRules
 from runwatch.store.postgres.runner import MAX_PENDING, TransactionRunner, WriteJob
 from runwatch.store.postgres.schema import migrate
-from runwatch.store.postgres.tx import PostgresTx
-from runwatch.store.prepare import PreparedBatch
+from runwatch.store.postgres.tx import Conn, PostgresTx
+from runwatch.store.prepare import PreparedBatch, SeriesColumns
 from runwatch.store.snapshots import EPSILON
-from runwatch.store.sql import events
-from runwatch.store.sqlite.store import MAX_RUNS_LISTED, VITALS_HISTORY
+from runwatch.store.sql import control, events, objects, projects, queue, records, runs, tokens
+from runwatch.store.sql.ingest import ingest_job
+from runwatch.store.sql.runs import VITALS_HISTORY
+from runwatch.store.sql.tx import Tx
 
 T = TypeVar("T")
-_encode = msgspec.json.encode
-_TOKEN_SELECT = (
-    "SELECT id, prefix, name, scope, project, created_at, expires_at, revoked_at FROM tokens"
-)
 
 
-def _text(value: Any) -> str:
-    return _encode(value).decode()
+class PostgresPoints:
+    """The shared ingest job's point sink: PostgreSQL's series writer, on the job's connection."""
+
+    def write(self, tx: Tx, run_id: str, columns: dict[str, SeriesColumns]) -> None:
+        assert isinstance(tx, PostgresTx)
+        write_points(tx.conn, run_id, columns)
 
 
-class PostgresStore(PostgresQueue, PostgresRules, PostgresArchive):
+class PostgresStore(PostgresRules, PostgresArchive):
     """Runs, series, events and the live journal in one PostgreSQL database (``url``)."""
 
     def __init__(
@@ -78,6 +78,7 @@ class PostgresStore(PostgresQueue, PostgresRules, PostgresArchive):
         self._pool_size = pool_size
         self._busy_timeout = busy_timeout
         self._snapshot_epsilon = snapshot_epsilon
+        self._points = PostgresPoints()
         self._listeners: list[CommitListener] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: TransactionRunner | None = None
@@ -129,120 +130,104 @@ class PostgresStore(PostgresQueue, PostgresRules, PostgresArchive):
     async def _read(self, fn: Callable[[Conn], T]) -> T:
         return await self._open_runner().read(fn)
 
+    async def _write_tx(self, job: Callable[[Tx], tuple[T, list[Committed]]]) -> T:
+        return await self._write(lambda conn: job(PostgresTx(conn)))
+
+    async def _read_tx(self, fn: Callable[[Tx], T]) -> T:
+        return await self._read(lambda conn: fn(PostgresTx(conn)))
+
     # -- runs ------------------------------------------------------------------------------
     async def create_run(self, spec: RunCreate) -> RunInfo:
         run_id = spec.id or secrets.token_hex(6)
-        name = spec.name or f"run-{run_id[:6]}"
 
-        def job(conn: Conn) -> tuple[RunInfo, list[Committed]]:
-            now = time.time()
-            created = conn.execute(
-                f"INSERT INTO runs ({records.RUN_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,'running',"
-                "%s,%s,NULL,%s,NULL,NULL,1,'{}',%s,%s,%s,'[]') ON CONFLICT (id) DO NOTHING"
-                " RETURNING id",
-                (run_id, spec.project, name, spec.group, _text(spec.tags), _text(spec.config),
-                 now, now, now, _text(spec.snapshot), now, spec.heartbeat),
-            ).fetchone()  # fmt: skip
-            if created is None:  # a producer retrying its own creation
-                existing = records.fetch_run(conn, run_id)
-                assert existing is not None
-                if existing.project != spec.project:
-                    raise IngestError(
-                        409, "run_exists", f"run {run_id!r} exists in another project", "$.id"
-                    )
-                return existing, []
-            record = records.status_change(conn, run_id, 1, "running", now)
-            records.journal(conn, run_id, [record])
-            run = records.fetch_run(conn, run_id)
-            assert run is not None
+        def job(tx: Tx) -> tuple[RunInfo, list[Committed]]:
+            run, changes = runs.create_run(tx, run_id, spec)
+            return run, [Committed(run_id, changes)] if changes else []
+
+        return await self._write_tx(job)
+
+    # -- the run queue ----------------------------------------------------------------------
+    async def enqueue_run(self, spec: RunCreate, template: str, params: dict[str, Any]) -> RunInfo:
+        run_id = spec.id or secrets.token_hex(6)
+
+        def job(tx: Tx) -> tuple[RunInfo, list[Committed]]:
+            run, record = queue.enqueue(tx, run_id, spec, template, params)
             return run, [Committed(run_id, [record])]
 
-        return await self._write(job)
+        return await self._write_tx(job)
+
+    async def claim_queued(self, max_running: int) -> QueuedRun | None:
+        def job(tx: Tx) -> tuple[QueuedRun | None, list[Committed]]:
+            claimed = queue.claim(tx, max_running)
+            if claimed is None:
+                return None, []
+            queued, record = claimed
+            return queued, [Committed(queued.run.id, [record])]
+
+        return await self._write_tx(job)
 
     async def get_run(self, run_id: str) -> RunInfo | None:
-        return await self._read(lambda conn: records.fetch_run(conn, run_id))
+        return await self._read_tx(lambda tx: records.fetch_run(tx, run_id))
 
     async def list_runs(
         self, project: str | None = None, status: str | None = None, tag: str | None = None
     ) -> list[RunInfo]:
-        where, args = ["TRUE"], []
-        if project is not None:
-            where.append("project = %s")
-            args.append(project)
-        if status is not None:
-            where.append("status = %s")
-            args.append(status)
-        if tag is not None:
-            where.append("tags::jsonb ? %s")
-            args.append(tag)
-        sql = (
-            f"SELECT {records.RUN_COLUMNS} FROM runs WHERE {' AND '.join(where)}"
-            f" ORDER BY created_at DESC LIMIT {MAX_RUNS_LISTED}"
-        )
-        return await self._read(
-            lambda conn: [records.run_info(r) for r in conn.execute(sql, args).fetchall()]
-        )
+        return await self._read_tx(lambda tx: runs.list_runs(tx, project, status, tag))
 
     async def list_projects(self) -> list[ProjectInfo]:
-        sql = (
-            "SELECT project, count(*), count(*) FILTER (WHERE status = 'running'),"
-            ' max(last_update) FROM runs GROUP BY project ORDER BY project COLLATE "C"'
-        )
-        return await self._read(
-            lambda conn: [ProjectInfo(r[0], r[1], r[2], r[3]) for r in conn.execute(sql)]
-        )
+        return await self._read_tx(projects.list_projects)
 
     # -- ingest ----------------------------------------------------------------------------
     async def ingest(self, run_id: str, batch: PreparedBatch) -> BatchAck:
-        return await self._write(
-            lambda conn: ingest_job(conn, run_id, batch, self._snapshot_epsilon)
+        return await self._write_tx(
+            lambda tx: ingest_job(tx, self._points, run_id, batch, self._snapshot_epsilon)
         )
 
     # -- lifecycle and control -------------------------------------------------------------
     async def heartbeat(self, run_id: str) -> RunInfo:
-        def job(conn: Conn) -> tuple[RunInfo, list[Committed]]:
-            changes = control.heard_from(conn, run_id, records.lock_run(conn, run_id))
-            run = records.fetch_run(conn, run_id)
+        def job(tx: Tx) -> tuple[RunInfo, list[Committed]]:
+            changes = control.heard_from(tx, run_id, records.lock_run(tx, run_id))
+            run = records.fetch_run(tx, run_id)
             assert run is not None
             return run, [Committed(run_id, changes)] if changes else []
 
-        return await self._write(job)
+        return await self._write_tx(job)
 
     async def sweep_crashed(self, now: float) -> list[str]:
-        def job(conn: Conn) -> tuple[list[str], list[Committed]]:
-            crashed = control.sweep_crashed(conn, now)
+        def job(tx: Tx) -> tuple[list[str], list[Committed]]:
+            crashed = control.sweep_crashed(tx, now)
             return list(crashed), [Committed(run_id, recs) for run_id, recs in crashed.items()]
 
-        return await self._write(job)
+        return await self._write_tx(job)
 
     async def add_command(self, run_id: str, kind: str, payload: dict[str, Any]) -> Command:
-        def job(conn: Conn) -> tuple[Command, list[Committed]]:
-            cmd, changes = control.add_command(conn, run_id, kind, payload)
+        def job(tx: Tx) -> tuple[Command, list[Committed]]:
+            cmd, changes = control.add_command(tx, run_id, kind, payload)
             return cmd, [Committed(run_id, changes)]
 
-        return await self._write(job)
+        return await self._write_tx(job)
 
     async def deliver_commands(self, run_id: str, after: int) -> list[Command]:
-        def job(conn: Conn) -> tuple[list[Command], list[Committed]]:
-            commands, changes = control.deliver_commands(conn, run_id, after)
+        def job(tx: Tx) -> tuple[list[Command], list[Committed]]:
+            commands, changes = control.deliver_commands(tx, run_id, after)
             return commands, [Committed(run_id, changes)] if changes else []
 
-        return await self._write(job)
+        return await self._write_tx(job)
 
     async def list_commands(self, run_id: str) -> list[Command]:
-        return await self._read(lambda c: control.list_commands(c, run_id))
+        return await self._read_tx(lambda tx: control.list_commands(tx, run_id))
 
     async def promote(
         self, run_id: str, name: str, artifact: str | None, sha256: str, detail: dict[str, Any]
     ) -> Promotion:
-        def job(conn: Conn) -> tuple[Promotion, list[Committed]]:
-            promoted, changes = control.promote(conn, run_id, name, artifact, sha256, detail)
+        def job(tx: Tx) -> tuple[Promotion, list[Committed]]:
+            promoted, changes = control.promote(tx, run_id, name, artifact, sha256, detail)
             return promoted, [Committed(run_id, changes)]
 
-        return await self._write(job)
+        return await self._write_tx(job)
 
     async def list_promoted(self) -> list[Promotion]:
-        return await self._read(control.list_promoted)
+        return await self._read_tx(control.list_promoted)
 
     # -- reads -----------------------------------------------------------------------------
     async def replay(self, run_id: str, since: int, limit: int) -> list[Record]:
@@ -272,22 +257,22 @@ class PostgresStore(PostgresQueue, PostgresRules, PostgresArchive):
         )
 
     async def snapshot_versions(self, run_id: str, key: str) -> list[dict[str, Any]]:
-        return await self._read(lambda conn: objects.snapshot_versions(conn, run_id, key))
+        return await self._read_tx(lambda tx: objects.snapshot_versions(tx, run_id, key))
 
     async def snapshot_value(self, run_id: str, key: str, version: int | None) -> Any:
-        return await self._read(lambda conn: objects.snapshot_value(conn, run_id, key, version))
+        return await self._read_tx(lambda tx: objects.snapshot_value(tx, run_id, key, version))
 
     async def logs(
         self, run_id: str, after: int, stream: str | None, limit: int
     ) -> list[dict[str, Any]]:
-        return await self._read(lambda conn: objects.read_logs(conn, run_id, after, stream, limit))
+        return await self._read_tx(lambda tx: objects.read_logs(tx, run_id, after, stream, limit))
 
     async def artifacts(self, run_id: str) -> list[Any]:
-        return await self._read(lambda conn: objects.read_manifest(conn, run_id))
+        return await self._read_tx(lambda tx: objects.read_manifest(tx, run_id))
 
     async def sticky(self, run_id: str, kind: Literal["tables", "point_sets"]) -> dict[str, Any]:
         read = objects.tables if kind == "tables" else objects.point_sets
-        return await self._read(lambda conn: read(conn, run_id))
+        return await self._read_tx(lambda tx: read(tx, run_id))
 
     async def metric_keys(self, run_id: str) -> list[str]:
         return await self._read(lambda conn: queries.metric_keys(conn, run_id))
@@ -313,12 +298,13 @@ class PostgresStore(PostgresQueue, PostgresRules, PostgresArchive):
 
     async def state(self, run_id: str, max_points: int, events_limit: int) -> RunState | None:
         def read(conn: Conn) -> RunState | None:
-            run = records.fetch_run(conn, run_id)
+            tx = PostgresTx(conn)
+            run = records.fetch_run(tx, run_id)
             if run is None:
                 return None
             keys = queries.metric_keys(conn, run_id)
             metrics = queries.metrics(conn, run_id, keys, None, None, max_points, "step")
-            feed = events.events(PostgresTx(conn), run_id, 0, events_limit, None, newest_first=True)
+            feed = events.events(tx, run_id, 0, events_limit, None, newest_first=True)
             vital_keys = list(dict.fromkeys(run.vitals + [k for k in keys if k.startswith("sys/")]))
             return RunState(
                 run=run,
@@ -326,9 +312,9 @@ class PostgresStore(PostgresQueue, PostgresRules, PostgresArchive):
                 metrics=metrics,
                 events=feed,
                 vitals=queries.tails(conn, run_id, vital_keys, VITALS_HISTORY),
-                tables=objects.tables(conn, run_id),
-                point_sets=objects.point_sets(conn, run_id),
-                snapshots=objects.snapshot_keys(conn, run_id),
+                tables=objects.tables(tx, run_id),
+                point_sets=objects.point_sets(tx, run_id),
+                snapshots=objects.snapshot_keys(tx, run_id),
             )
 
         return await self._read(read)
@@ -343,71 +329,33 @@ class PostgresStore(PostgresQueue, PostgresRules, PostgresArchive):
         project: str | None,
         expires_at: float | None,
     ) -> TokenInfo:
-        def job(conn: Conn) -> tuple[TokenInfo, list[Committed]]:
-            row = conn.execute(
-                "INSERT INTO tokens (hash, prefix, name, scope, project, created_at, expires_at)"
-                " VALUES (%s,%s,%s,%s,%s,%s,%s)"
-                " RETURNING id, prefix, name, scope, project, created_at, expires_at, revoked_at",
-                (token_hash, prefix, name, scope, project, time.time(), expires_at),
-            ).fetchone()
-            assert row is not None
-            return TokenInfo(*row), []
+        def job(tx: Tx) -> tuple[TokenInfo, list[Committed]]:
+            return tokens.add_token(tx, token_hash, prefix, name, scope, project, expires_at), []
 
-        return await self._write(job)
+        return await self._write_tx(job)
 
     async def find_token(self, token_hash: str) -> TokenInfo | None:
-        row = await self._read(
-            lambda conn: conn.execute(f"{_TOKEN_SELECT} WHERE hash = %s", (token_hash,)).fetchone()
-        )
-        return None if row is None else TokenInfo(*row)
+        return await self._read_tx(lambda tx: tokens.find_token(tx, token_hash))
 
     async def list_tokens(self) -> list[TokenInfo]:
-        rows = await self._read(
-            lambda conn: conn.execute(f"{_TOKEN_SELECT} ORDER BY id").fetchall()
-        )
-        return [TokenInfo(*r) for r in rows]
+        return await self._read_tx(tokens.list_tokens)
 
     async def revoke_token(self, token_id: int) -> bool:
-        def job(conn: Conn) -> tuple[bool, list[Committed]]:
-            cursor = conn.execute(
-                "UPDATE tokens SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL",
-                (time.time(), token_id),
-            )
-            return cursor.rowcount > 0, []
-
-        return await self._write(job)
+        return await self._write_tx(lambda tx: (tokens.revoke_token(tx, token_id), []))
 
     async def count_tokens(self) -> int:
-        def read(conn: Conn) -> int:
-            row = conn.execute(
-                "SELECT count(*) FROM tokens WHERE revoked_at IS NULL"
-                " AND (expires_at IS NULL OR expires_at > %s)",
-                (time.time(),),
-            ).fetchone()
-            return int(row[0]) if row else 0
-
-        return await self._read(read)
+        return await self._read_tx(lambda tx: tokens.count_tokens(tx, time.time()))
 
     # -- retention -------------------------------------------------------------------------
     async def get_retention(self, project: str) -> Retention:
-        row = await self._read(
-            lambda conn: conn.execute(
-                "SELECT raw_keep_steps, raw_keep_days FROM retention WHERE project = %s",
-                (project,),
-            ).fetchone()
-        )
-        return Retention() if row is None else Retention(*row)
+        return await self._read_tx(lambda tx: projects.get_retention(tx, project))
 
     async def set_retention(self, project: str, rule: Retention) -> int:
-        def job(conn: Conn) -> tuple[None, list[Committed]]:
-            conn.execute(
-                "INSERT INTO retention VALUES (%s, %s, %s) ON CONFLICT (project) DO UPDATE SET"
-                " raw_keep_steps = excluded.raw_keep_steps, raw_keep_days = excluded.raw_keep_days",
-                (project, rule.raw_keep_steps, rule.raw_keep_days),
-            )
+        def job(tx: Tx) -> tuple[None, list[Committed]]:
+            projects.set_retention(tx, project, rule)
             return None, []
 
-        await self._write(job)
+        await self._write_tx(job)
         return await self._drop_raw(time.time(), project)
 
     async def apply_retention(self, now: float) -> int:

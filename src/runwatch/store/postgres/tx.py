@@ -35,6 +35,8 @@ POSTGRES = Dialect(
     json_number=f"CASE WHEN jsonb_typeof({_JSON_AT}) = 'number' THEN ({_JSON_AT})::float8 END",
     json_text=f"CASE WHEN jsonb_typeof({_JSON_AT}) = 'string' THEN ({_JSON_AT}) #>> '{{}}' END",
     regex_match="{value} ~ ?",
+    queue_id="id",
+    xact_lock="SELECT pg_advisory_xact_lock(?)",
 )
 
 

@@ -43,6 +43,12 @@ class Dialect:
     # A WHERE condition: the text ``{value}`` matches the ``?`` regular expression somewhere
     # (a canonical runs_query pattern; SQLite runs runs_query.regex.sqlite_regexp for it).
     regex_match: str
+    # The column that numbers queued runs in insertion order (the tie-break of runs queued in
+    # the same instant): SQLite's implicit rowid, PostgreSQL's identity ``id``.
+    queue_id: str
+    # A statement taking a transaction-scoped lock on the ``?`` integer key, where writers run
+    # in parallel (PostgreSQL's replicas); empty where one writer thread orders every write.
+    xact_lock: str
 
 
 class Cursor(Protocol):

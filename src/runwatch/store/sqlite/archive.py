@@ -10,7 +10,8 @@ import msgspec
 from runwatch.protocol import ArchivedCommand, Command
 from runwatch.store.base import IngestError, RunInfo
 from runwatch.store.chunks import RawPoint, raw_page
-from runwatch.store.sqlite import records
+from runwatch.store.sql import records
+from runwatch.store.sqlite.tx import SqliteTx
 
 
 def raw_points(
@@ -43,7 +44,7 @@ def restore_times(
         "UPDATE runs SET created_at = ?, started_at = ? WHERE id = ?",
         (created_at, started_at, run_id),
     ).rowcount
-    run = records.fetch_run(conn, run_id)
+    run = records.fetch_run(SqliteTx(conn), run_id)
     if not updated or run is None:
         raise IngestError(404, "run_not_found", f"no run with id {run_id!r}", "run")
     return run
@@ -53,7 +54,7 @@ def restore_commands(
     conn: sqlite3.Connection, run_id: str, commands: list[ArchivedCommand]
 ) -> list[Command]:
     """Insert an imported run's archived commands as they were (ids from 1, in order)."""
-    records.run_status(conn, run_id)
+    records.lock_run(SqliteTx(conn), run_id)
     if conn.execute("SELECT 1 FROM commands WHERE run_id = ? LIMIT 1", (run_id,)).fetchone():
         raise IngestError(409, "commands_exist", f"run {run_id!r} has commands already", "run")
     restored = restored_commands(commands)

@@ -26,7 +26,8 @@ from runwatch.store.rule_rows import (
     rule_from_row,
     stored_spec,
 )
-from runwatch.store.sqlite import records
+from runwatch.store.sql import records
+from runwatch.store.sqlite.tx import SqliteTx
 
 T = TypeVar("T")
 _encode = msgspec.json.encode
@@ -71,7 +72,7 @@ def record_alert(
 ) -> tuple[Alert | None, list[Record]]:
     """Record a firing and put an ``alert`` event into the run's feed; None (nothing written)
     when the rule fired on this run less than its cooldown ago, or the run is gone."""
-    run = records.fetch_run(conn, run_id)
+    run = records.fetch_run(SqliteTx(conn), run_id)
     if run is None:
         return None, []
     (last,) = conn.execute(
@@ -88,7 +89,7 @@ def record_alert(
     )  # fmt: skip
     alert_id = int(cursor.lastrowid or 0)
     payload = alert_payload(rule, message, detail, alert_id)
-    record = records.server_event(conn, run_id, "alert", rule.level, payload)
+    record = records.server_event(SqliteTx(conn), run_id, "alert", rule.level, payload)
     conn.execute("UPDATE alerts SET event_seq = ? WHERE id = ?", (record.seq, alert_id))
     conn.execute(
         "DELETE FROM alerts WHERE project = ? AND id <= ?", (run.project, alert_id - ALERTS_KEEP)

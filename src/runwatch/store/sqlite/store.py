@@ -12,8 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import msgspec
-
 from runwatch.protocol import ArchivedCommand, BatchAck, Command, Retention, RunCreate
 from runwatch.store.base import (
     CommitListener,
@@ -32,11 +30,13 @@ from runwatch.store.base import (
     replay_sql,
 )
 from runwatch.store.chunks import RawPoint
-from runwatch.store.prepare import PreparedBatch
+from runwatch.store.prepare import PreparedBatch, SeriesColumns
 from runwatch.store.snapshots import EPSILON
-from runwatch.store.sql import events
-from runwatch.store.sqlite import archive, control, objects, queries, queue, records
-from runwatch.store.sqlite.ingest import ingest_job
+from runwatch.store.sql import control, events, objects, projects, queue, records, runs, tokens
+from runwatch.store.sql.ingest import ingest_job
+from runwatch.store.sql.runs import VITALS_HISTORY
+from runwatch.store.sql.tx import Tx
+from runwatch.store.sqlite import archive, queries
 from runwatch.store.sqlite.points import PointWriter
 from runwatch.store.sqlite.retention import drop_raw, trim_journals
 from runwatch.store.sqlite.rules import SqliteRules
@@ -45,12 +45,6 @@ from runwatch.store.sqlite.tx import SqliteTx
 from runwatch.store.sqlite.writer import SqliteWriter
 
 T = TypeVar("T")
-_encode = msgspec.json.encode
-MAX_RUNS_LISTED = 1000
-VITALS_HISTORY = 120  # samples per vital in a page's first view
-_TOKEN_SELECT = (
-    "SELECT id, prefix, name, scope, project, created_at, expires_at, revoked_at FROM tokens"
-)
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -61,6 +55,17 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     return conn
+
+
+class SqlitePoints:
+    """The shared ingest job's point sink: SQLite's series writer, on the writer's connection."""
+
+    def __init__(self, writer: PointWriter) -> None:
+        self.writer = writer
+
+    def write(self, tx: Tx, run_id: str, columns: dict[str, SeriesColumns]) -> None:
+        assert isinstance(tx, SqliteTx)
+        self.writer.write(tx.conn, run_id, columns)
 
 
 class SqliteStore(SqliteRules):
@@ -85,6 +90,7 @@ class SqliteStore(SqliteRules):
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._points = PointWriter()  # used on the writer thread only
+        self._point_sink = SqlitePoints(self._points)
         self._writer: SqliteWriter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -128,6 +134,12 @@ class SqliteStore(SqliteRules):
             self._reader_pool, self._read_in_thread, fn
         )
 
+    async def _write_tx(self, job: Callable[[Tx], tuple[T, list[Committed]]]) -> T:
+        return await self._write(lambda conn: job(SqliteTx(conn)))
+
+    async def _read_tx(self, fn: Callable[[Tx], T]) -> T:
+        return await self._read(lambda conn: fn(SqliteTx(conn)))
+
     def _read_in_thread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -146,134 +158,95 @@ class SqliteStore(SqliteRules):
     # -- runs ------------------------------------------------------------------------------
     async def create_run(self, spec: RunCreate) -> RunInfo:
         run_id = spec.id or secrets.token_hex(6)
-        name = spec.name or f"run-{run_id[:6]}"
 
-        def job(conn: sqlite3.Connection) -> tuple[RunInfo, list[Committed]]:
-            existing = records.fetch_run(conn, run_id)
-            if existing is not None:  # a producer retrying its own creation
-                if existing.project != spec.project:
-                    raise IngestError(
-                        409, "run_exists", f"run {run_id!r} exists in another project", "$.id"
-                    )
-                return existing, []
-            now = time.time()
-            conn.execute(
-                f"INSERT INTO runs ({records.RUN_COLUMNS}) VALUES"
-                " (?,?,?,?,?,?,'running',?,?,NULL,?,NULL,NULL,1,'{}',?,?,?,'[]')",
-                (run_id, spec.project, name, spec.group, _encode(spec.tags).decode(),
-                 _encode(spec.config).decode(), now, now, now, _encode(spec.snapshot).decode(),
-                 now, spec.heartbeat),
-            )  # fmt: skip
-            record = records.status_change(conn, run_id, 1, "running", now)
-            records.journal(conn, run_id, [record])
-            run = records.fetch_run(conn, run_id)
-            assert run is not None
-            return run, [Committed(run_id, [record])]
+        def job(tx: Tx) -> tuple[RunInfo, list[Committed]]:
+            run, changes = runs.create_run(tx, run_id, spec)
+            return run, [Committed(run_id, changes)] if changes else []
 
-        return await self._write(job)
+        return await self._write_tx(job)
 
     # -- the run queue ----------------------------------------------------------------------
     async def enqueue_run(self, spec: RunCreate, template: str, params: dict[str, Any]) -> RunInfo:
         run_id = spec.id or secrets.token_hex(6)
 
-        def job(conn: sqlite3.Connection) -> tuple[RunInfo, list[Committed]]:
-            run, record = queue.enqueue(conn, run_id, spec, template, params)
+        def job(tx: Tx) -> tuple[RunInfo, list[Committed]]:
+            run, record = queue.enqueue(tx, run_id, spec, template, params)
             return run, [Committed(run_id, [record])]
 
-        return await self._write(job)
+        return await self._write_tx(job)
 
     async def claim_queued(self, max_running: int) -> QueuedRun | None:
-        def job(conn: sqlite3.Connection) -> tuple[QueuedRun | None, list[Committed]]:
-            claimed = queue.claim(conn, max_running)
+        def job(tx: Tx) -> tuple[QueuedRun | None, list[Committed]]:
+            claimed = queue.claim(tx, max_running)
             if claimed is None:
                 return None, []
             queued, record = claimed
             return queued, [Committed(queued.run.id, [record])]
 
-        return await self._write(job)
+        return await self._write_tx(job)
 
     async def get_run(self, run_id: str) -> RunInfo | None:
-        return await self._read(lambda conn: records.fetch_run(conn, run_id))
+        return await self._read_tx(lambda tx: records.fetch_run(tx, run_id))
 
     async def list_runs(
         self, project: str | None = None, status: str | None = None, tag: str | None = None
     ) -> list[RunInfo]:
-        where, args = ["1"], []
-        if project is not None:
-            where.append("project = ?")
-            args.append(project)
-        if status is not None:
-            where.append("status = ?")
-            args.append(status)
-        if tag is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)")
-            args.append(tag)
-        sql = (
-            f"SELECT {records.RUN_COLUMNS} FROM runs WHERE {' AND '.join(where)}"
-            f" ORDER BY created_at DESC LIMIT {MAX_RUNS_LISTED}"
-        )
-        return await self._read(lambda conn: [records.run_info(r) for r in conn.execute(sql, args)])
+        return await self._read_tx(lambda tx: runs.list_runs(tx, project, status, tag))
 
     async def list_projects(self) -> list[ProjectInfo]:
-        sql = (
-            "SELECT project, count(*), sum(status = 'running'), max(last_update) "
-            "FROM runs GROUP BY project ORDER BY project"
-        )
-        return await self._read(
-            lambda conn: [ProjectInfo(r[0], r[1], r[2] or 0, r[3]) for r in conn.execute(sql)]
-        )
+        return await self._read_tx(projects.list_projects)
 
     # -- ingest ----------------------------------------------------------------------------
     async def ingest(self, run_id: str, batch: PreparedBatch) -> BatchAck:
-        return await self._write(
-            lambda conn: ingest_job(conn, self._points, run_id, batch, self._snapshot_epsilon)
+        return await self._write_tx(
+            lambda tx: ingest_job(tx, self._point_sink, run_id, batch, self._snapshot_epsilon)
         )
 
     # -- lifecycle and control -------------------------------------------------------------
     async def heartbeat(self, run_id: str) -> RunInfo:
-        def job(conn: sqlite3.Connection) -> tuple[RunInfo, list[Committed]]:
-            changes = control.heard_from(conn, run_id, records.run_status(conn, run_id))
-            run = records.fetch_run(conn, run_id)
+        def job(tx: Tx) -> tuple[RunInfo, list[Committed]]:
+            changes = control.heard_from(tx, run_id, records.lock_run(tx, run_id))
+            run = records.fetch_run(tx, run_id)
             assert run is not None
             return run, [Committed(run_id, changes)] if changes else []
 
-        return await self._write(job)
+        return await self._write_tx(job)
 
     async def sweep_crashed(self, now: float) -> list[str]:
-        def job(conn: sqlite3.Connection) -> tuple[list[str], list[Committed]]:
-            crashed = control.sweep_crashed(conn, now)
+        def job(tx: Tx) -> tuple[list[str], list[Committed]]:
+            crashed = control.sweep_crashed(tx, now)
             return list(crashed), [Committed(run_id, recs) for run_id, recs in crashed.items()]
 
-        return await self._write(job)
+        return await self._write_tx(job)
 
     async def add_command(self, run_id: str, kind: str, payload: dict[str, Any]) -> Command:
-        def job(conn: sqlite3.Connection) -> tuple[Command, list[Committed]]:
-            cmd, changes = control.add_command(conn, run_id, kind, payload)
+        def job(tx: Tx) -> tuple[Command, list[Committed]]:
+            cmd, changes = control.add_command(tx, run_id, kind, payload)
             return cmd, [Committed(run_id, changes)]
 
-        return await self._write(job)
+        return await self._write_tx(job)
 
     async def deliver_commands(self, run_id: str, after: int) -> list[Command]:
-        def job(conn: sqlite3.Connection) -> tuple[list[Command], list[Committed]]:
-            commands, changes = control.deliver_commands(conn, run_id, after)
+        def job(tx: Tx) -> tuple[list[Command], list[Committed]]:
+            commands, changes = control.deliver_commands(tx, run_id, after)
             return commands, [Committed(run_id, changes)] if changes else []
 
-        return await self._write(job)
+        return await self._write_tx(job)
 
     async def list_commands(self, run_id: str) -> list[Command]:
-        return await self._read(lambda conn: control.list_commands(conn, run_id))
+        return await self._read_tx(lambda tx: control.list_commands(tx, run_id))
 
     async def promote(
         self, run_id: str, name: str, artifact: str | None, sha256: str, detail: dict[str, Any]
     ) -> Promotion:
-        def job(conn: sqlite3.Connection) -> tuple[Promotion, list[Committed]]:
-            promoted, changes = control.promote(conn, run_id, name, artifact, sha256, detail)
+        def job(tx: Tx) -> tuple[Promotion, list[Committed]]:
+            promoted, changes = control.promote(tx, run_id, name, artifact, sha256, detail)
             return promoted, [Committed(run_id, changes)]
 
-        return await self._write(job)
+        return await self._write_tx(job)
 
     async def list_promoted(self) -> list[Promotion]:
-        return await self._read(control.list_promoted)
+        return await self._read_tx(control.list_promoted)
 
     # -- reads -----------------------------------------------------------------------------
     async def replay(self, run_id: str, since: int, limit: int) -> list[Record]:
@@ -300,18 +273,18 @@ class SqliteStore(SqliteRules):
         )
 
     async def snapshot_versions(self, run_id: str, key: str) -> list[dict[str, Any]]:
-        return await self._read(lambda conn: objects.snapshot_versions(conn, run_id, key))
+        return await self._read_tx(lambda tx: objects.snapshot_versions(tx, run_id, key))
 
     async def snapshot_value(self, run_id: str, key: str, version: int | None) -> Any:
-        return await self._read(lambda conn: objects.snapshot_value(conn, run_id, key, version))
+        return await self._read_tx(lambda tx: objects.snapshot_value(tx, run_id, key, version))
 
     async def logs(
         self, run_id: str, after: int, stream: str | None, limit: int
     ) -> list[dict[str, Any]]:
-        return await self._read(lambda conn: objects.read_logs(conn, run_id, after, stream, limit))
+        return await self._read_tx(lambda tx: objects.read_logs(tx, run_id, after, stream, limit))
 
     async def artifacts(self, run_id: str) -> list[Any]:
-        return await self._read(lambda conn: objects.read_manifest(conn, run_id))
+        return await self._read_tx(lambda tx: objects.read_manifest(tx, run_id))
 
     async def raw_points(
         self, run_id: str, key: str, after: int, limit: int
@@ -334,7 +307,7 @@ class SqliteStore(SqliteRules):
 
     async def sticky(self, run_id: str, kind: Literal["tables", "point_sets"]) -> dict[str, Any]:
         read = objects.tables if kind == "tables" else objects.point_sets
-        return await self._read(lambda conn: read(conn, run_id))
+        return await self._read_tx(lambda tx: read(tx, run_id))
 
     async def metric_keys(self, run_id: str) -> list[str]:
         return await self._read(lambda conn: queries.metric_keys(conn, run_id))
@@ -360,12 +333,13 @@ class SqliteStore(SqliteRules):
 
     async def state(self, run_id: str, max_points: int, events_limit: int) -> RunState | None:
         def read(conn: sqlite3.Connection) -> RunState | None:
-            run = records.fetch_run(conn, run_id)
+            tx = SqliteTx(conn)
+            run = records.fetch_run(tx, run_id)
             if run is None:
                 return None
             keys = queries.metric_keys(conn, run_id)
             metrics = queries.metrics(conn, run_id, keys, None, None, max_points, "step")
-            feed = events.events(SqliteTx(conn), run_id, 0, events_limit, None, newest_first=True)
+            feed = events.events(tx, run_id, 0, events_limit, None, newest_first=True)
             vital_keys = list(dict.fromkeys(run.vitals + [k for k in keys if k.startswith("sys/")]))
             return RunState(
                 run=run,
@@ -373,9 +347,9 @@ class SqliteStore(SqliteRules):
                 metrics=metrics,
                 events=feed,
                 vitals=queries.tails(conn, run_id, vital_keys, VITALS_HISTORY),
-                tables=objects.tables(conn, run_id),
-                point_sets=objects.point_sets(conn, run_id),
-                snapshots=objects.snapshot_keys(conn, run_id),
+                tables=objects.tables(tx, run_id),
+                point_sets=objects.point_sets(tx, run_id),
+                snapshots=objects.snapshot_keys(tx, run_id),
             )
 
         return await self._read(read)
@@ -390,64 +364,30 @@ class SqliteStore(SqliteRules):
         project: str | None,
         expires_at: float | None,
     ) -> TokenInfo:
-        def job(conn: sqlite3.Connection) -> tuple[TokenInfo, list[Committed]]:
-            cursor = conn.execute(
-                "INSERT INTO tokens (hash, prefix, name, scope, project, created_at, expires_at)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (token_hash, prefix, name, scope, project, time.time(), expires_at),
-            )
-            row = conn.execute(f"{_TOKEN_SELECT} WHERE id = ?", (cursor.lastrowid,)).fetchone()
-            return TokenInfo(*row), []
+        def job(tx: Tx) -> tuple[TokenInfo, list[Committed]]:
+            return tokens.add_token(tx, token_hash, prefix, name, scope, project, expires_at), []
 
-        return await self._write(job)
+        return await self._write_tx(job)
 
     async def find_token(self, token_hash: str) -> TokenInfo | None:
-        row = await self._read(
-            lambda conn: conn.execute(f"{_TOKEN_SELECT} WHERE hash = ?", (token_hash,)).fetchone()
-        )
-        return None if row is None else TokenInfo(*row)
+        return await self._read_tx(lambda tx: tokens.find_token(tx, token_hash))
 
     async def list_tokens(self) -> list[TokenInfo]:
-        rows = await self._read(
-            lambda conn: conn.execute(f"{_TOKEN_SELECT} ORDER BY id").fetchall()
-        )
-        return [TokenInfo(*r) for r in rows]
+        return await self._read_tx(tokens.list_tokens)
 
     async def revoke_token(self, token_id: int) -> bool:
-        def job(conn: sqlite3.Connection) -> tuple[bool, list[Committed]]:
-            cursor = conn.execute(
-                "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (time.time(), token_id),
-            )
-            return cursor.rowcount > 0, []
-
-        return await self._write(job)
+        return await self._write_tx(lambda tx: (tokens.revoke_token(tx, token_id), []))
 
     async def count_tokens(self) -> int:
-        (n,) = await self._read(
-            lambda conn: conn.execute(
-                "SELECT count(*) FROM tokens WHERE revoked_at IS NULL"
-                " AND (expires_at IS NULL OR expires_at > ?)",
-                (time.time(),),
-            ).fetchone()
-        )
-        return int(n)
+        return await self._read_tx(lambda tx: tokens.count_tokens(tx, time.time()))
 
     # -- retention -------------------------------------------------------------------------
     async def get_retention(self, project: str) -> Retention:
-        row = await self._read(
-            lambda conn: conn.execute(
-                "SELECT raw_keep_steps, raw_keep_days FROM retention WHERE project = ?", (project,)
-            ).fetchone()
-        )
-        return Retention() if row is None else Retention(*row)
+        return await self._read_tx(lambda tx: projects.get_retention(tx, project))
 
     async def set_retention(self, project: str, retention: Retention) -> int:
         def job(conn: sqlite3.Connection) -> tuple[int, list[Committed]]:
-            conn.execute(
-                "INSERT OR REPLACE INTO retention VALUES (?, ?, ?)",
-                (project, retention.raw_keep_steps, retention.raw_keep_days),
-            )
+            projects.set_retention(SqliteTx(conn), project, retention)
             return self._drop_raw(conn, time.time(), project), []
 
         return await self._write(job)

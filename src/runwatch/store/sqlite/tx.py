@@ -25,6 +25,8 @@ SQLITE = Dialect(
     # REGEXP calls the connection's regexp(): runs_query.regex.sqlite_regexp, registered by
     # whoever opens a connection that runs a query.
     regex_match="{value} REGEXP ?",
+    queue_id="rowid",
+    xact_lock="",
 )
 
 
