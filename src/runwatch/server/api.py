@@ -285,21 +285,30 @@ async def get_events(
     after: Cursor = 0,
     limit: int = Query(100, ge=1, le=MAX_EVENTS_PAGE),
     kind: str | None = None,
+    newest_first: bool = False,
 ) -> Response:
+    """Events with seq > ``after``, oldest first (``newest_first``: the newest ``limit`` of them,
+    newest first, as a page's feed filtered by ``kind`` shows them)."""
     store = store_of(request)
     await run_or_404(request, run_id)
-    events = await store.events(run_id, after, limit, kind)
-    return json_response({"events": events, "next_after": events[-1].seq if events else after})
+    events = await store.events(run_id, after, limit, kind, newest_first)
+    last = max((e.seq for e in events), default=after)
+    return json_response({"events": events, "next_after": last})
 
 
 @router.get("/runs/{run_id}/state", dependencies=READ)
 async def get_state(request: Request, run_id: str) -> Response:
     """Everything a run page draws at once, and the ``seq`` it is current to (open live from it):
-    per key at most 1,000 points (aggregated into buckets past that), the newest 200 events, the
-    last 120 points of each vital (marked keys and ``sys/*``), tables, point sets, snapshot keys."""
+    per key at most 1,000 points (aggregated into buckets past that), the newest 500 events
+    (``events_more``: the run has older ones), the last 120 points of each vital (marked keys and
+    ``sys/*``), tables, point sets, snapshot keys."""
     settings = request.app.state.settings
+    limit = settings.state_events
     await run_or_404(request, run_id)
-    state = await store_of(request).state(run_id, settings.state_max_points, settings.state_events)
+    # One event more than shown says whether older ones exist (the store keeps no count).
+    state = await store_of(request).state(run_id, settings.state_max_points, limit + 1)
     if state is None:
         raise ApiError(404, "run_not_found", f"no run with id {run_id!r}", "run")
-    return json_response(state)
+    more = len(state.events) > limit
+    state.events = state.events[:limit]
+    return json_response({**msgspec.structs.asdict(state), "events_more": more})

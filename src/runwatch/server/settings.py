@@ -24,7 +24,7 @@ class Settings:
     # Batches per second each token (or, with no auth, each client) may ingest; None: no limit.
     ingest_rate: float | None = None
     state_max_points: int = 1000
-    state_events: int = 200
+    state_events: int = 500  # a run page's feed holds the same 500 (event-feed.js MAX_EVENTS)
     # Seconds between sweeps that drop raw points past each project's retention.
     retention_interval: float = 60.0
     # Seconds a write waits for a database lock held elsewhere before answering 503.
