@@ -12,6 +12,7 @@ import * as requestSnapshot from "./request-snapshot.js";
 import * as rerun from "./rerun.js";
 import * as scatter from "./scatter.js";
 import * as scrubber from "./snapshot-scrubber.js";
+import * as sparkline from "./sparkline.js";
 import * as vitalsBar from "./vitals-bar.js";
 import { may, whoami } from "./whoami.js";
 
@@ -30,7 +31,9 @@ export function mount(doc, { base }) {
 
   const cmds = commands.mount({ base, onChange: onCommand });
   const ctl = controls.mount($("run-controls"), { base, sendCommand: (kind, payload) => cmds.send(kind, payload) });
-  const vitals = vitalsBar.mount($("vitals"));
+  const vitals = vitalsBar.mount($("vitals"), {
+    load: (keys) => getJSON(`${base}/sparklines`, { keys: keys.join(","), n: sparkline.MAX_SAMPLES }),
+  });
   const board = leaderboard.mount($("leaderboard"), {
     onCount(rows, tables) {
       $("lb-count").textContent = tables ? `${formatCount(rows)} row${rows === 1 ? "" : "s"}` : "";
@@ -109,6 +112,9 @@ export function mount(doc, { base }) {
       switch (msg.type) {
         case "points":
           vitals.addPoints(msg.points);
+          break;
+        case "vitals":
+          vitals.mark(msg.keys);
           break;
         case "table":
           board.onTable(msg);
