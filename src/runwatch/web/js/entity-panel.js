@@ -52,8 +52,15 @@ export function mount(el, { load }) {
     count.textContent = `${formatCount(list.childElementCount)} event${list.childElementCount === 1 ? "" : "s"}`;
   }
 
+  // The page makes room for the open drawer (style.css), so it never covers the feed's actions.
+  function show(open) {
+    el.hidden = !open;
+    if (open) document.body.dataset.drawer = "open";
+    else delete document.body.dataset.drawer;
+  }
+
   function hide() {
-    el.hidden = true;
+    show(false);
     current = null;
     request += 1;
   }
@@ -76,7 +83,7 @@ export function mount(el, { load }) {
       count.textContent = "";
       status.textContent = "Loading…";
       status.hidden = false;
-      el.hidden = false;
+      show(true);
       el.dataset.loading = "true";
       let answer;
       try {

@@ -1,4 +1,6 @@
 // The event feed: newest first, at most MAX_EVENTS rows, every user-supplied string as text.
+// Hydrated and live pages hold the same rows: the newest MAX_EVENTS of the run (or of one kind,
+// asked of the server), and say "latest N" alike when older ones exist.
 
 import { showState } from "./commands.js";
 import { describePayload, formatClock, formatDateTime, formatScalar } from "./format.js";
@@ -6,6 +8,8 @@ import { describePayload, formatClock, formatDateTime, formatScalar } from "./fo
 export const MAX_EVENTS = 500;
 const MAX_KINDS = 200; // kinds offered by the kind filter
 const MAX_ENTITY_STATES = 1000; // entities whose last command state the feed remembers
+const MAX_ENTITY_FATES = 1000; // entities the feed knows were rejected (no actions on them)
+const MAX_PENDING = 2 * MAX_EVENTS; // live events waiting for a frame (a hidden tab gets none)
 
 // Kinds with a colour of their own; others take it from their verb or their level.
 const KIND_TONES = {
@@ -63,6 +67,12 @@ function span(className, text) {
   node.className = className;
   node.textContent = text;
   return node;
+}
+
+/** A rejected candidate ("reject", "candidate.rejected"): the producer has nothing to act on. */
+export function isRejection(kind) {
+  const verb = verbOf(kind);
+  return verb === "reject" || verb === "rejected";
 }
 
 function hasEntity(event) {
@@ -127,21 +137,46 @@ function row(event, hooks = {}) {
   return li;
 }
 
-/** Mount the feed on a list element; `onCount(shown, total)` reports how many rows it holds. */
-// `kindSelect`: a <select> the feed fills with the kinds it has seen (filter by kind);
-// `onEntity(entity)`: an entity was clicked; `onDeprecate(entity)`: its Deprecate was clicked.
-export function mount(listEl, { onCount, kindSelect, onEntity, onDeprecate } = {}) {
-  let pending = []; // events waiting for the next frame, oldest first
+/** Newest first, by seq, each seq once, at most MAX_EVENTS. */
+function newest(events) {
+  const seen = new Set();
+  const out = [];
+  for (const e of [...events].sort((a, b) => b.seq - a.seq)) {
+    if (seen.has(e.seq)) continue;
+    seen.add(e.seq);
+    out.push(e);
+    if (out.length === MAX_EVENTS) break;
+  }
+  return out;
+}
+
+/**
+ * Mount the feed on a list element.
+ * `onCount(shown, older)`: how many rows it holds, and whether the run has older ones;
+ * `kindSelect`: a <select> the feed fills with the kinds it has seen (filter by kind);
+ * `loadKind(kind)`: resolves to {events} — the kind's newest MAX_EVENTS, newest first, from the server;
+ * `onEntity(entity)`: an entity was clicked; `onDeprecate(entity)`: its Deprecate was clicked.
+ */
+export function mount(listEl, { onCount, kindSelect, loadKind, onEntity, onDeprecate } = {}) {
+  let pending = []; // live events waiting for the next frame, oldest first
   let frame = 0;
-  let total = 0;
+  let all = []; // the run's newest events, newest first (at most MAX_EVENTS)
+  let allOlder = false; // the run has events older than `all`
+  let kind = ""; // the kind shown ("" = every kind)
+  let byKind = []; // with a kind chosen: its newest events, newest first (at most MAX_EVENTS)
+  let kindOlder = false;
+  let kindRequest = 0;
   let filter = "";
-  let kind = "";
+  let pointed = false; // the pointer is over the list: rows under it must not move
   const kinds = new Set();
   const entityStates = new Map(); // String(entity) -> its latest deprecate command
+  const rejected = new Map(); // String(entity) -> true when its latest known event rejected it
   const hooks = { onEntity, onDeprecate };
 
+  listEl.addEventListener("pointerenter", () => (pointed = true));
+  listEl.addEventListener("pointerleave", () => (pointed = false));
+
   function matches(li) {
-    if (kind && li.dataset.kind !== kind) return false;
     if (!filter) return true;
     const text = [...li.querySelectorAll(".ev-line, .ev-desc")].map((n) => n.textContent).join(" ");
     return text.toLowerCase().includes(filter);
@@ -157,57 +192,155 @@ export function mount(listEl, { onCount, kindSelect, onEntity, onDeprecate } = {
     kindSelect.insertBefore(option, next || null);
   }
 
+  /** Remember whether an entity's latest event (events given oldest first) rejected it. */
+  // Returns the entity's key when its fate changed (its other rows need redecorating).
+  function noteFate(event) {
+    if (!hasEntity(event)) return null;
+    const key = String(event.entity);
+    const was = rejected.has(key);
+    rejected.delete(key);
+    if (isRejection(event.kind)) rejected.set(key, true);
+    if (rejected.size > MAX_ENTITY_FATES) rejected.delete(rejected.keys().next().value);
+    return was === rejected.has(key) ? null : key;
+  }
+
   function decorate(li) {
-    const cmd = li.dataset.entity !== undefined && entityStates.get(li.dataset.entity);
+    if (li.dataset.entity === undefined) return;
+    li.dataset.actionable = String(!rejected.has(li.dataset.entity));
+    const cmd = entityStates.get(li.dataset.entity);
     const chip = li.querySelector(".ev-cmd");
     if (cmd && chip) showState(chip, cmd, "deprecate");
   }
 
-  if (kindSelect) {
-    kindSelect.addEventListener("change", () => {
-      kind = kindSelect.value;
-      for (const li of listEl.children) li.hidden = !matches(li);
-    });
+  function render(event) {
+    const li = row(event, hooks);
+    decorate(li);
+    li.hidden = !matches(li);
+    return li;
+  }
+
+  function shown() {
+    return kind ? byKind : all;
+  }
+
+  function count() {
+    if (onCount) onCount(listEl.childElementCount, kind ? kindOlder : allOlder);
+  }
+
+  /** Draw the chosen view afresh (hydration, a kind chosen or dropped). */
+  function redraw() {
+    listEl.replaceChildren(...shown().map(render));
+    count();
+  }
+
+  /** The first row at least partly in view, and how far below the list's top it starts. */
+  function anchorRow() {
+    const top = listEl.getBoundingClientRect().top;
+    for (const li of listEl.children) {
+      const box = li.getBoundingClientRect();
+      if (box.bottom > top) return { li, offset: box.top - top };
+    }
+    return null;
   }
 
   function flush() {
     frame = 0;
     // Only the newest MAX_EVENTS of the pending ones can survive the cap: skip the rest.
+    allOlder ||= pending.length > MAX_EVENTS;
     const batch = pending.slice(-MAX_EVENTS);
     pending = [];
-    const fragment = document.createDocumentFragment();
-    for (let i = batch.length - 1; i >= 0; i--) {
-      const li = row(batch[i], hooks);
-      noteKind(batch[i].kind);
-      decorate(li);
-      li.hidden = !matches(li);
-      fragment.append(li);
+    const changed = new Set();
+    for (const e of batch) {
+      noteKind(e.kind);
+      const key = noteFate(e);
+      if (key !== null) changed.add(key);
     }
+    const newestFirst = batch.reverse();
+    allOlder ||= all.length + newestFirst.length > MAX_EVENTS;
+    all = [...newestFirst, ...all].slice(0, MAX_EVENTS);
+    let fresh = newestFirst;
+    if (kind) {
+      fresh = newestFirst.filter((e) => e.kind === kind);
+      kindOlder ||= byKind.length + fresh.length > MAX_EVENTS;
+      byKind = [...fresh, ...byKind].slice(0, MAX_EVENTS);
+    }
+    // Someone pointing at the list, or scrolled down it, keeps the rows they see where they are:
+    // new rows go in above them (the browser's own scroll anchoring does nothing at the top).
+    const anchor = pointed || listEl.scrollTop > 0 ? anchorRow() : null;
+    const fragment = document.createDocumentFragment();
+    for (const e of fresh) fragment.append(render(e));
     listEl.prepend(fragment);
     while (listEl.childElementCount > MAX_EVENTS) listEl.lastElementChild.remove();
-    if (onCount) onCount(listEl.childElementCount, total);
+    if (changed.size) for (const li of listEl.children) if (changed.has(li.dataset.entity)) decorate(li);
+    if (anchor && anchor.li.isConnected) {
+      const top = listEl.getBoundingClientRect().top;
+      listEl.scrollTop += anchor.li.getBoundingClientRect().top - top - anchor.offset;
+    }
+    count();
   }
 
   function schedule() {
     if (!frame) frame = requestAnimationFrame(flush);
   }
 
+  function refreshEntity(key) {
+    for (const li of listEl.children) if (li.dataset.entity === key) decorate(li);
+  }
+
+  async function chooseKind(name) {
+    const mine = ++kindRequest;
+    kind = name;
+    listEl.dataset.loading = String(Boolean(name && loadKind));
+    if (!name) {
+      byKind = [];
+      redraw();
+      return;
+    }
+    // At once what the page holds, then the kind's own newest from the server.
+    byKind = all.filter((e) => e.kind === name);
+    kindOlder = allOlder;
+    redraw();
+    if (!loadKind) return;
+    let answer;
+    try {
+      answer = await loadKind(name);
+    } catch {
+      if (mine === kindRequest) listEl.dataset.loading = "false";
+      return; // the rows the page holds stay: better than none
+    }
+    if (mine !== kindRequest) return;
+    const fetched = answer.events || [];
+    kindOlder = fetched.length >= MAX_EVENTS;
+    byKind = newest([...fetched, ...byKind]); // with live rows of the kind that came meanwhile
+    listEl.dataset.loading = "false";
+    redraw();
+  }
+
+  if (kindSelect) kindSelect.addEventListener("change", () => chooseKind(kindSelect.value));
+
   return {
-    /** Replace the feed with hydrated events (newest first, as /state gives them). */
-    setEvents(newestFirst) {
+    /** Replace the feed with hydrated events (newest first, as /state gives them); `older`: the
+     * run has events before the oldest of them. */
+    setEvents(newestFirst, older = false) {
       cancelAnimationFrame(frame);
       frame = 0;
-      listEl.replaceChildren();
-      pending = newestFirst.slice(0, MAX_EVENTS).reverse();
-      total = newestFirst.length;
-      flush();
+      pending = [];
+      all = newestFirst.slice(0, MAX_EVENTS);
+      allOlder = older || newestFirst.length > MAX_EVENTS;
+      for (const e of [...all].reverse()) {
+        noteKind(e.kind);
+        noteFate(e);
+      }
+      if (kind) chooseKind(kind);
+      else redraw();
     },
     /** Add one live event on top (rendered on the next frame, with the others of that frame). */
     add(event) {
       pending.push(event);
-      total += 1;
-      // A hidden tab gets no animation frames: keep only what could still be shown.
-      if (pending.length > 2 * MAX_EVENTS) pending.splice(0, pending.length - MAX_EVENTS);
+      if (pending.length > MAX_PENDING) {
+        pending.splice(0, pending.length - MAX_EVENTS);
+        allOlder = true; // the dropped ones are older than every row the feed will show
+      }
       schedule();
     },
     /** Show only rows whose text contains `text` (case-insensitive). */
@@ -225,7 +358,7 @@ export function mount(listEl, { onCount, kindSelect, onEntity, onDeprecate } = {
       entityStates.delete(key);
       entityStates.set(key, cmd);
       if (entityStates.size > MAX_ENTITY_STATES) entityStates.delete(entityStates.keys().next().value);
-      for (const li of listEl.children) if (li.dataset.entity === key) decorate(li);
+      refreshEntity(key);
     },
   };
 }

@@ -23,8 +23,11 @@ const tabs = runTabs.mount(document, { base });
 const prompt = tokenPrompt.mount($("token-prompt"));
 const feed = eventFeed.mount($("event-feed"), {
   ...widgets.feedHooks,
-  onCount(shown, total) {
-    $("feed-count").textContent = total > shown ? `latest ${formatCount(shown)} of ${formatCount(total)}` : formatCount(shown);
+  // The kind filter asks the server: the kind's older events may lie beyond the rows loaded.
+  loadKind: (kind) => getJSON(`${base}/events`, { kind, newest_first: true, limit: eventFeed.MAX_EVENTS }),
+  onCount(shown, older) {
+    // No count of a run's events exists: "latest N" says there are older ones, live or reloaded.
+    $("feed-count").textContent = older ? `latest ${formatCount(shown)}` : formatCount(shown);
   },
 });
 widgets.setFeed(feed);
@@ -70,7 +73,7 @@ function hydrate(state) {
     chartFor(key).setSeries(runId, series);
     if (series.x.length) header.noteStep(series.x[series.x.length - 1]);
   }
-  feed.setEvents(state.events);
+  feed.setEvents(state.events, state.events_more);
   widgets.hydrate(state);
   tabs.hydrate(state);
   refineLatest(Object.keys(state.metrics).filter((k) => state.metrics[k].mode === "buckets"));
