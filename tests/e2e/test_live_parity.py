@@ -258,3 +258,30 @@ def test_an_action_clicked_while_rows_stream_in_targets_the_clicked_entity(
     commands = api.get(f"/api/v1/runs/{run['id']}/commands").json()["commands"]
     assert [(c["kind"], c["payload"]) for c in commands] == [("deprecate", {"entity": 18})]
     assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_charts_are_capped_at_the_first_200_keys_live_or_reloaded(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "many-keys")
+    producer = ObjectProducer(api, run["id"])
+    keys = [f"m{k:03d}" for k in range(201)]
+    producer.send_objects(points=rows([0], **{key: [1.0] for key in keys}))
+    open_run(page, server, run["id"])
+    charts = page.locator("#charts .chart")
+    expect(charts).to_have_count(200)
+    expect(page.locator("#chart-count")).to_have_text("200 charts (the first 200 keys)")
+    assert chart_keys(page) == keys[:200]
+
+    # A key that sorts first joins live and takes the last key's place; a later one does not.
+    producer.send_objects(points=rows([1], a000=[2.0], z999=[3.0]))
+    expect(chart(page, "a000")).to_be_visible()
+    expect(charts).to_have_count(200)
+    live = chart_keys(page)
+    assert live == ["a000", *keys[:199]]
+
+    page.reload()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(charts).to_have_count(200)
+    assert chart_keys(page) == live
+    assert page.console_errors == []  # type: ignore[attr-defined]

@@ -31,7 +31,10 @@ const feed = eventFeed.mount($("event-feed"), {
   },
 });
 widgets.setFeed(feed);
+// Charts are heavy: the page draws the first MAX_CHARTS keys in key order, live or reloaded.
+const MAX_CHARTS = 200;
 const charts = new Map(); // metric key -> chart widget
+let capped = false; // some key has no chart
 
 function showError(text) {
   const el = $("page-error");
@@ -45,10 +48,22 @@ async function loadSeries(key, { start, end, maxPoints }) {
   return { series: answer.series[key], seq: answer.seq };
 }
 
-/** The chart for `key`, created on first use and placed in key order. */
+/** The chart for `key`, created on first use and placed in key order; null past the cap. */
 function chartFor(key) {
   let chart = charts.get(key);
   if (chart) return chart;
+  if (charts.size >= MAX_CHARTS) {
+    if (!capped) {
+      capped = true;
+      showChartCount();
+    }
+    const last = [...charts.keys()].reduce((a, b) => (b > a ? b : a));
+    if (key > last) return null;
+    // A key that sorts earlier takes the last one's place, as a reload would give it.
+    charts.get(last).destroy();
+    charts.delete(last);
+    $("charts").querySelector(`:scope > [data-key="${CSS.escape(last)}"]`)?.remove();
+  }
   const el = document.createElement("div");
   const container = $("charts");
   const next = [...container.children].find((c) => c.dataset.key > key);
@@ -60,8 +75,13 @@ function chartFor(key) {
   });
   charts.set(key, chart);
   $("charts-empty").hidden = true;
-  $("chart-count").textContent = `${charts.size} chart${charts.size === 1 ? "" : "s"}`;
+  showChartCount();
   return chart;
+}
+
+function showChartCount() {
+  const shown = `${charts.size} chart${charts.size === 1 ? "" : "s"}`;
+  $("chart-count").textContent = capped ? `${shown} (the first ${MAX_CHARTS} keys)` : shown;
 }
 
 function hydrate(state) {
@@ -70,7 +90,7 @@ function hydrate(state) {
   $("config-count").textContent = configCount ? formatCount(configCount) : "";
   for (const key of Object.keys(state.metrics).sort()) {
     const series = state.metrics[key];
-    chartFor(key).setSeries(runId, series);
+    chartFor(key)?.setSeries(runId, series);
     if (series.x.length) header.noteStep(series.x[series.x.length - 1]);
   }
   feed.setEvents(state.events, state.events_more);
@@ -91,7 +111,7 @@ async function refineLatest(keys) {
   for (const [key, series] of Object.entries(answer.series || {})) {
     const n = series.x.length;
     if (!n) continue;
-    chartFor(key).noteLatest(runId, series.x[n - 1], series.value[n - 1]);
+    chartFor(key)?.noteLatest(runId, series.x[n - 1], series.value[n - 1]);
     header.noteStep(series.x[n - 1]);
   }
 }
@@ -109,7 +129,7 @@ function onMessage(msg) {
   switch (msg.type) {
     case "points":
       for (const [key, cols] of Object.entries(msg.points || {})) {
-        chartFor(key).append(runId, cols.step, cols.value, msg.seq);
+        chartFor(key)?.append(runId, cols.step, cols.value, msg.seq);
         if (cols.step.length) header.noteStep(cols.step[cols.step.length - 1]);
       }
       break;
