@@ -14,11 +14,12 @@ import msgspec
 from runwatch.protocol import BatchAck
 from runwatch.store.base import Committed, IngestError, PointsRecord, Record
 from runwatch.store.postgres import control, objects, records
-from runwatch.store.postgres.points import write_points
 from runwatch.store.postgres.records import Conn
+from runwatch.store.postgres.tx import PostgresTx
 from runwatch.store.prepare import PreparedBatch, with_seq
 from runwatch.store.snapshots import EPSILON
 from runwatch.store.sql.events import entity_columns
+from runwatch.store.sql.points import Points
 from runwatch.store.sqlite.ingest import (
     CLOSED_STATUSES,
     LAST_BATCH_SQL,
@@ -83,7 +84,7 @@ def ingest_job(
     # Nothing below reads a result until the batch row is written: one round trip for all.
     with conn.pipeline():
         if b.points_body is not None:
-            write_points(conn, run_id, b.columns)
+            Points().write(PostgresTx(conn), run_id, b.columns)
             # With its float columns: the rule engine reads them without decoding the body.
             batch_records.append(PointsRecord(seq, with_seq(seq, b.points_body), columns=b.columns))
             seq += 1

@@ -25,6 +25,7 @@ POSTGRES = Dialect(
     binary_order=' COLLATE "C"',
     chunk_id="id",
     has_tag="tags::jsonb @> jsonb_build_array(CAST(? AS TEXT))",
+    blob="BYTEA",
 )
 
 
@@ -53,6 +54,16 @@ class PostgresTx:
         with self.conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+
+    def insert_many(
+        self, table: str, columns: str, types: str, rows: Sequence[Sequence[Any]], tail: str
+    ) -> None:
+        # One statement over one array per column: far fewer round trips and plans than
+        # a row at a time.
+        arrays = [list(column) for column in zip(*rows, strict=True)]
+        unnest = ", ".join(f"%b::{t.strip()}[]" for t in types.split(","))
+        sql = f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({unnest}) {tail.replace('%', '%%')}"
+        self.conn.execute(sql, arrays)
 
     def pipeline(self) -> AbstractContextManager[Any]:
         return self.conn.pipeline()

@@ -12,8 +12,9 @@ from runwatch.store.base import Committed, IngestError, PointsRecord, Record
 from runwatch.store.prepare import PreparedBatch, with_seq
 from runwatch.store.snapshots import EPSILON
 from runwatch.store.sql.events import entity_columns
+from runwatch.store.sql.points import Points
 from runwatch.store.sqlite import control, objects, records
-from runwatch.store.sqlite.points import PointWriter
+from runwatch.store.sqlite.tx import SqliteTx
 
 # A run in one of these took its final status: new batches are refused, except those its closing
 # producer sent before the final-status batch (late or retried: batch order, not arrival order).
@@ -46,7 +47,7 @@ def late_batch(b: PreparedBatch) -> PreparedBatch:
 
 def ingest_job(
     conn: sqlite3.Connection,
-    points: PointWriter,
+    points: Points,
     run_id: str,
     b: PreparedBatch,
     snapshot_epsilon: float = EPSILON,
@@ -74,7 +75,7 @@ def ingest_job(
     seq = first = records.allocate(conn, run_id, n)
     batch_records: list[Record] = []
     if b.points_body is not None:
-        points.write(conn, run_id, b.columns)
+        points.write(SqliteTx(conn), run_id, b.columns)
         conn.execute(
             "UPDATE runs SET summary = json_patch(summary, ?) WHERE id = ?",
             (b.summary_json, run_id),

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator
-from typing import Any, Literal
-
-import msgspec
+from typing import Literal
 
 from runwatch.protocol import encode_value
 from runwatch.store import pyramid
 from runwatch.store.base import Series
 from runwatch.store.chunks import select_range, to_series, unpack_chunk
-from runwatch.store.prepare import SeriesColumns
 
 
 def metric_keys(conn: sqlite3.Connection, run_id: str) -> list[str]:
@@ -42,29 +38,6 @@ def tails(conn: sqlite3.Connection, run_id: str, keys: list[str], n: int) -> dic
         if xs:
             out[key] = Series(mode="raw", x=xs[-n:], value=[encode_value(v) for v in vs[-n:]])
     return out
-
-
-PYRAMID_UPSERT = """
-INSERT INTO pyramid (series_id, axis, level, block, n, nf, vmin, vmax, vsum, first_x, last_x, last)
-VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
-ON CONFLICT (series_id, axis, level, block) DO UPDATE SET
-    n = n + excluded.n,
-    nf = nf + excluded.nf,
-    vmin = min(vmin, excluded.vmin),
-    vmax = max(vmax, excluded.vmax),
-    vsum = vsum + excluded.vsum,
-    first_x = min(first_x, excluded.first_x),
-    last = CASE WHEN excluded.last_x >= last_x THEN excluded.last ELSE last END,
-    last_x = max(last_x, excluded.last_x)
-"""
-
-
-def pyramid_rows(sid: int, col: SeriesColumns) -> Iterator[tuple[Any, ...]]:
-    """Upsert rows of every block a batch's points touch, on both axes."""
-    for axis, xs in (("step", col.step), ("time", col.ts)):
-        axis_id = pyramid.AXES[axis][0]
-        for blk in pyramid.build_blocks(axis, xs, col.value):  # type: ignore[arg-type]
-            yield (sid, axis_id, *msgspec.structs.astuple(blk))
 
 
 def _raw(

@@ -35,9 +35,9 @@ from runwatch.store.chunks import RawPoint
 from runwatch.store.prepare import PreparedBatch
 from runwatch.store.snapshots import EPSILON
 from runwatch.store.sql import events
+from runwatch.store.sql.points import Points
 from runwatch.store.sqlite import archive, control, objects, queries, queue, records
 from runwatch.store.sqlite.ingest import ingest_job
-from runwatch.store.sqlite.points import PointWriter
 from runwatch.store.sqlite.retention import drop_raw, trim_journals
 from runwatch.store.sqlite.rules import SqliteRules
 from runwatch.store.sqlite.schema import migrate
@@ -84,7 +84,7 @@ class SqliteStore(SqliteRules):
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        self._points = PointWriter()  # used on the writer thread only
+        self._points = Points()
         self._writer: SqliteWriter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -94,7 +94,7 @@ class SqliteStore(SqliteRules):
         self._loop = asyncio.get_running_loop()
         conn = _connect(self.path, self._busy_timeout)
         migrate(conn)
-        self._writer = SqliteWriter(conn, self._dispatch_commit, self._points.forget)
+        self._writer = SqliteWriter(conn, self._dispatch_commit)
         self._writer.start()
 
     async def close(self) -> None:
@@ -448,22 +448,16 @@ class SqliteStore(SqliteRules):
                 "INSERT OR REPLACE INTO retention VALUES (?, ?, ?)",
                 (project, retention.raw_keep_steps, retention.raw_keep_days),
             )
-            return self._drop_raw(conn, time.time(), project), []
+            return drop_raw(conn, time.time(), project), []
 
         return await self._write(job)
 
     async def apply_retention(self, now: float) -> int:
         def job(conn: sqlite3.Connection) -> tuple[int, list[Committed]]:
             trim_journals(conn)
-            return self._drop_raw(conn, now, None), []
+            return drop_raw(conn, now, None), []
 
         return await self._write(job)
-
-    def _drop_raw(self, conn: sqlite3.Connection, now: float, project: str | None) -> int:
-        dropped = drop_raw(conn, now, project)
-        if dropped:
-            self._points.forget()  # the open chunk of a series may be gone
-        return dropped
 
     async def health(self) -> dict[str, Any]:
         (version,) = await self._read(lambda conn: conn.execute("PRAGMA user_version").fetchone())

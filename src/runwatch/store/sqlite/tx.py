@@ -16,6 +16,7 @@ SQLITE = Dialect(
     binary_order="",  # SQLite compares text byte by byte already
     chunk_id="rowid",
     has_tag="EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)",
+    blob="BLOB",
 )
 
 
@@ -36,6 +37,12 @@ class SqliteTx:
     def copy_rows(self, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
         marks = ",".join("?" * len(columns.split(",")))
         self.conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+    def insert_many(
+        self, table: str, columns: str, types: str, rows: Sequence[Sequence[Any]], tail: str
+    ) -> None:
+        marks = ",".join("?" * len(columns.split(",")))
+        self.conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks}) {tail}", rows)
 
     def pipeline(self) -> contextlib.nullcontext[None]:
         return contextlib.nullcontext()
