@@ -33,7 +33,7 @@ from runwatch.store.base import (
     replay_sql,
 )
 from runwatch.store.factory import describe
-from runwatch.store.postgres import control, objects, queries, records, retention
+from runwatch.store.postgres import control, objects, records, retention
 from runwatch.store.postgres.archive import PostgresArchive
 from runwatch.store.postgres.ingest import ingest_job
 from runwatch.store.postgres.queue import PostgresQueue
@@ -44,7 +44,7 @@ from runwatch.store.postgres.schema import migrate
 from runwatch.store.postgres.tx import PostgresTx
 from runwatch.store.prepare import PreparedBatch
 from runwatch.store.snapshots import EPSILON
-from runwatch.store.sql import events
+from runwatch.store.sql import events, queries
 from runwatch.store.sqlite.store import MAX_RUNS_LISTED, VITALS_HISTORY
 
 T = TypeVar("T")
@@ -290,10 +290,10 @@ class PostgresStore(PostgresQueue, PostgresRules, PostgresArchive):
         return await self._read(lambda conn: read(conn, run_id))
 
     async def metric_keys(self, run_id: str) -> list[str]:
-        return await self._read(lambda conn: queries.metric_keys(conn, run_id))
+        return await self._read(lambda conn: queries.metric_keys(PostgresTx(conn), run_id))
 
     async def tails(self, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
-        return await self._read(lambda conn: queries.tails(conn, run_id, keys, n))
+        return await self._read(lambda conn: queries.tails(PostgresTx(conn), run_id, keys, n))
 
     async def metrics(
         self,
@@ -306,7 +306,7 @@ class PostgresStore(PostgresQueue, PostgresRules, PostgresArchive):
     ) -> MetricsResult:
         def read(conn: Conn) -> MetricsResult:
             row = conn.execute("SELECT seq FROM runs WHERE id = %s", (run_id,)).fetchone()
-            series = queries.metrics(conn, run_id, keys, start, end, max_points, x)
+            series = queries.metrics(PostgresTx(conn), run_id, keys, start, end, max_points, x)
             return MetricsResult(seq=row[0] if row else 0, series=series)
 
         return await self._read(read)
@@ -316,16 +316,17 @@ class PostgresStore(PostgresQueue, PostgresRules, PostgresArchive):
             run = records.fetch_run(conn, run_id)
             if run is None:
                 return None
-            keys = queries.metric_keys(conn, run_id)
-            metrics = queries.metrics(conn, run_id, keys, None, None, max_points, "step")
-            feed = events.events(PostgresTx(conn), run_id, 0, events_limit, None, newest_first=True)
+            tx = PostgresTx(conn)
+            keys = queries.metric_keys(tx, run_id)
+            metrics = queries.metrics(tx, run_id, keys, None, None, max_points, "step")
+            feed = events.events(tx, run_id, 0, events_limit, None, newest_first=True)
             vital_keys = list(dict.fromkeys(run.vitals + [k for k in keys if k.startswith("sys/")]))
             return RunState(
                 run=run,
                 seq=run.seq,
                 metrics=metrics,
                 events=feed,
-                vitals=queries.tails(conn, run_id, vital_keys, VITALS_HISTORY),
+                vitals=queries.tails(tx, run_id, vital_keys, VITALS_HISTORY),
                 tables=objects.tables(conn, run_id),
                 point_sets=objects.point_sets(conn, run_id),
                 snapshots=objects.snapshot_keys(conn, run_id),

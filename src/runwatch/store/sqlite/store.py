@@ -34,9 +34,9 @@ from runwatch.store.base import (
 from runwatch.store.chunks import RawPoint
 from runwatch.store.prepare import PreparedBatch
 from runwatch.store.snapshots import EPSILON
-from runwatch.store.sql import events
+from runwatch.store.sql import events, queries
 from runwatch.store.sql.points import Points
-from runwatch.store.sqlite import archive, control, objects, queries, queue, records
+from runwatch.store.sqlite import archive, control, objects, queue, records
 from runwatch.store.sqlite.ingest import ingest_job
 from runwatch.store.sqlite.retention import drop_raw, trim_journals
 from runwatch.store.sqlite.rules import SqliteRules
@@ -337,10 +337,10 @@ class SqliteStore(SqliteRules):
         return await self._read(lambda conn: read(conn, run_id))
 
     async def metric_keys(self, run_id: str) -> list[str]:
-        return await self._read(lambda conn: queries.metric_keys(conn, run_id))
+        return await self._read(lambda conn: queries.metric_keys(SqliteTx(conn), run_id))
 
     async def tails(self, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
-        return await self._read(lambda conn: queries.tails(conn, run_id, keys, n))
+        return await self._read(lambda conn: queries.tails(SqliteTx(conn), run_id, keys, n))
 
     async def metrics(
         self,
@@ -353,7 +353,7 @@ class SqliteStore(SqliteRules):
     ) -> MetricsResult:
         def read(conn: sqlite3.Connection) -> MetricsResult:
             row = conn.execute("SELECT seq FROM runs WHERE id = ?", (run_id,)).fetchone()
-            series = queries.metrics(conn, run_id, keys, start, end, max_points, x)
+            series = queries.metrics(SqliteTx(conn), run_id, keys, start, end, max_points, x)
             return MetricsResult(seq=row[0] if row else 0, series=series)
 
         return await self._read(read)
@@ -363,16 +363,17 @@ class SqliteStore(SqliteRules):
             run = records.fetch_run(conn, run_id)
             if run is None:
                 return None
-            keys = queries.metric_keys(conn, run_id)
-            metrics = queries.metrics(conn, run_id, keys, None, None, max_points, "step")
-            feed = events.events(SqliteTx(conn), run_id, 0, events_limit, None, newest_first=True)
+            tx = SqliteTx(conn)
+            keys = queries.metric_keys(tx, run_id)
+            metrics = queries.metrics(tx, run_id, keys, None, None, max_points, "step")
+            feed = events.events(tx, run_id, 0, events_limit, None, newest_first=True)
             vital_keys = list(dict.fromkeys(run.vitals + [k for k in keys if k.startswith("sys/")]))
             return RunState(
                 run=run,
                 seq=run.seq,
                 metrics=metrics,
                 events=feed,
-                vitals=queries.tails(conn, run_id, vital_keys, VITALS_HISTORY),
+                vitals=queries.tails(tx, run_id, vital_keys, VITALS_HISTORY),
                 tables=objects.tables(conn, run_id),
                 point_sets=objects.point_sets(conn, run_id),
                 snapshots=objects.snapshot_keys(conn, run_id),
