@@ -18,6 +18,10 @@ from runwatch.store.chunks import select_range, to_series, unpack_chunk
 from runwatch.store.sql.tx import Tx
 
 _TAIL_PAGE = 4  # chunks per query when reading a series' tail
+# Buckets narrower than the pyramid's finest blocks are built from raw points only while the
+# range holds at most this many points per bucket asked; past that, level-0 blocks answer (fewer,
+# wider buckets), so a query costs what it returns rather than every point of the range.
+RAW_PER_BUCKET = 16
 
 
 def metric_keys(tx: Tx, run_id: str) -> list[str]:
@@ -109,7 +113,8 @@ def metrics(
         ).fetchone()
         level = pyramid.choose_level(x, lo, hi, max_points)
         dropped = floor is not None and lo <= floor
-        if not dropped and (n <= max_points or level is None):
+        raw = n <= max_points or (level is None and n <= RAW_PER_BUCKET * max_points)
+        if not dropped and raw:
             xs, vs = _raw(tx, sid, col, x, lo, hi)
             out[key] = to_series(xs, vs, max_points, x)
         else:
@@ -140,16 +145,19 @@ def _from_pyramid(
     bucket = pyramid.bucket_width(x, level, lo, hi, max_points)
     # Whole blocks are merged into buckets by the database, however many blocks; bucket b holds
     # blocks b * m .. (b + 1) * m - 1, since buckets are a multiple m of the block width (integer
-    # division truncates toward zero in both databases). A bucket's last is its newest block's.
+    # division truncates toward zero in both databases). A bucket's last point is its greatest
+    # block's (a level's blocks are disjoint ranges of x, in order), looked up by a subquery: a
+    # join's plan would rest on the planner's estimates of rows just written.
     m = round(bucket / w)
+    at = (sid, pyramid.AXES[x][0], level)
     rows = tx.execute(
-        "SELECT b, sum(n), sum(nf), min(vmin), max(vmax), sum(vsum), min(first_x), max(last_x),"
-        " max(CASE WHEN newest = 1 THEN last END) FROM (SELECT block / CAST(? AS BIGINT) AS b,"
-        " n, nf, vmin, vmax, vsum, first_x, last_x, last, row_number() OVER"
-        " (PARTITION BY block / CAST(? AS BIGINT) ORDER BY last_x DESC) AS newest"
-        " FROM pyramid WHERE series_id = ? AND axis = ? AND level = ? AND block >= ?"
-        " AND block < ?) AS blocks GROUP BY b",
-        (m, m, sid, pyramid.AXES[x][0], level, first, stop),
+        "SELECT g.b, g.n, g.nf, g.vmin, g.vmax, g.vsum, g.first_x, g.last_x, (SELECT p.last"
+        " FROM pyramid p WHERE p.series_id = ? AND p.axis = ? AND p.level = ? AND p.block = g.top)"
+        " FROM (SELECT block / CAST(? AS BIGINT) AS b, sum(n) AS n, sum(nf) AS nf,"
+        " min(vmin) AS vmin, max(vmax) AS vmax, sum(vsum) AS vsum, min(first_x) AS first_x,"
+        " max(last_x) AS last_x, max(block) AS top FROM pyramid WHERE series_id = ? AND axis = ?"
+        " AND level = ? AND block >= ? AND block < ? GROUP BY b) AS g",
+        (*at, m, *at, first, stop),
     ).fetchall()
     blocks = [
         # SQLite keeps a NaN ``last`` as NULL.
