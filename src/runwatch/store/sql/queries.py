@@ -14,14 +14,15 @@ from typing import Literal
 from runwatch.protocol import encode_value
 from runwatch.store import pyramid
 from runwatch.store.base import Series
-from runwatch.store.chunks import select_range, to_series, unpack_chunk
+from runwatch.store.chunks import CHUNK_MAX, select_range, to_series, unpack_chunk
 from runwatch.store.sql.tx import Tx
 
 _TAIL_PAGE = 4  # chunks per query when reading a series' tail
 # Buckets narrower than the pyramid's finest blocks are built from raw points only while the
-# range holds at most this many points per bucket asked; past that, level-0 blocks answer (fewer,
-# wider buckets), so a query costs what it returns rather than every point of the range.
-RAW_PER_BUCKET = 16
+# range holds at most this many points per bucket asked (plus its two edge chunks: chunks are
+# counted whole); past that, level-0 blocks answer (fewer, wider buckets), so a query costs what
+# it returns rather than every point of the range.
+RAW_PER_BUCKET = 32
 
 
 def metric_keys(tx: Tx, run_id: str) -> list[str]:
@@ -113,7 +114,8 @@ def metrics(
         ).fetchone()
         level = pyramid.choose_level(x, lo, hi, max_points)
         dropped = floor is not None and lo <= floor
-        raw = n <= max_points or (level is None and n <= RAW_PER_BUCKET * max_points)
+        affordable = n <= RAW_PER_BUCKET * max_points + 2 * CHUNK_MAX
+        raw = n <= max_points or (level is None and affordable)
         if not dropped and raw:
             xs, vs = _raw(tx, sid, col, x, lo, hi)
             out[key] = to_series(xs, vs, max_points, x)
@@ -167,7 +169,9 @@ def _from_pyramid(
     ]  # fmt: skip
     edges: list[pyramid.Block] = []
     if not whole_edges:
-        for a, b in ((lo, math.nextafter(first * w, -math.inf)), (stop * w, hi)):
+        # A range inside one block has no whole block: its left edge is all of it.
+        left = min(hi, math.nextafter(first * w, -math.inf))
+        for a, b in ((lo, left), (stop * w, hi)):
             if a <= b:
                 edges += pyramid.blocks_of(*_raw(tx, sid, col, x, a, b), w, level)
     return pyramid.buckets_from_blocks(sorted(edges + blocks, key=lambda blk: blk.first_x), bucket)
