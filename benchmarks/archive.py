@@ -32,7 +32,8 @@ import msgspec
 
 from runwatch.protocol import Batch, RunCreate
 from runwatch.store.prepare import prepare_batch
-from runwatch.store.sqlite import SqliteStore, queries
+from runwatch.store.sql import points
+from runwatch.store.sqlite import SqliteStore
 
 BATCH = 50_000
 MAX_POINTS = 2_000
@@ -143,15 +144,15 @@ async def pyramid_cost(values: list[float], tmp: Path) -> tuple[float, float]:
     await with_store.open()
     _, with_rate = await ingest(with_store, sample)
     await with_store.close()
-    original = queries.pyramid_rows
-    queries.pyramid_rows = lambda sid, col: iter(())  # type: ignore[assignment]
+    original = points.pyramid_rows
+    points.pyramid_rows = lambda sid, col: []
     try:
         without = SqliteStore(tmp / "without")
         await without.open()
         _, without_rate = await ingest(without, sample)
         await without.close()
     finally:
-        queries.pyramid_rows = original
+        points.pyramid_rows = original
     return with_rate, without_rate
 
 

@@ -52,6 +52,36 @@ def test_raw_points_come_in_ingest_order_even_when_steps_go_back(make_store: Sto
     assert missing == ([], 0)
 
 
+def test_ingest_order_survives_a_restart_after_steps_went_back(make_store: StoreMaker) -> None:
+    """The chunk a batch appends to is the series' newest, whoever wrote it before a restart:
+    not an older one with greater steps (its points would then read before the ones that went
+    back)."""
+    batches = [list(range(10)), [5, 6, 7]], [[10, 11, 12]]
+
+    def rows(seq: int, steps: list[int]) -> list[PointRow]:
+        return [PointRow(s, 1000.0 + s, {"x": 100.0 * seq + s}) for s in steps]
+
+    async def before(store: Store) -> str:
+        r = (await store.create_run(RunCreate(project="p"))).id
+        for seq, steps in enumerate(batches[0], 1):
+            await store.ingest(r, prepare_batch(Batch("t", seq, points=rows(seq, steps))))
+        return r
+
+    async def after(store: Store) -> Any:
+        await store.ingest(r, prepare_batch(Batch("t", 3, points=rows(3, batches[1][0]))))
+        series = (await store.metrics(r, ["x"], None, None, 100, "step")).series["x"]
+        return await store.raw_points(r, "x", 0, 1000), series
+
+    r = run(with_store(make_store, before))
+    (points, end), series = run(with_store(make_store, after))  # a new store on the same data
+    logged = [(s, 1000.0 + s, 100.0 * seq + s) for seq, steps in
+              enumerate([*batches[0], *batches[1]], 1) for s in steps]  # fmt: skip
+    assert points == logged and end == 0
+    assert list(zip(series.x, series.value or [], strict=True)) == sorted(
+        [(s, v) for s, _, v in logged], key=lambda p: p[0]
+    )
+
+
 def test_raw_points_are_paged_by_whole_chunks(make_store: StoreMaker) -> None:
     total = 3 * CHUNK_MAX + 5
 

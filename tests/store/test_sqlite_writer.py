@@ -13,7 +13,7 @@ from runwatch.store.sqlite.writer import SqliteWriter
 def test_a_cancelled_waiter_does_not_stop_the_writer(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "w.db", check_same_thread=False, isolation_level=None)
     conn.execute("CREATE TABLE t (x INTEGER)")
-    writer = SqliteWriter(conn, on_commit=lambda _: None, on_rollback=lambda: None)
+    writer = SqliteWriter(conn, on_commit=lambda _: None)
     writer.start()
     release = threading.Event()
 

@@ -33,29 +33,31 @@ from runwatch.store.base import (
     replay_sql,
 )
 from runwatch.store.factory import describe
-from runwatch.store.postgres import queries, retention
+from runwatch.store.postgres import retention
 from runwatch.store.postgres.archive import PostgresArchive
-from runwatch.store.postgres.points import write_points
 from runwatch.store.postgres.rules import PostgresRules
 from runwatch.store.postgres.runner import MAX_PENDING, TransactionRunner, WriteJob
 from runwatch.store.postgres.schema import migrate
 from runwatch.store.postgres.tx import Conn, PostgresTx
-from runwatch.store.prepare import PreparedBatch, SeriesColumns
+from runwatch.store.prepare import PreparedBatch
 from runwatch.store.snapshots import EPSILON
-from runwatch.store.sql import control, events, objects, projects, queue, records, runs, tokens
+from runwatch.store.sql import (
+    control,
+    events,
+    objects,
+    projects,
+    queries,
+    queue,
+    records,
+    runs,
+    tokens,
+)
 from runwatch.store.sql.ingest import ingest_job
+from runwatch.store.sql.points import Points
 from runwatch.store.sql.runs import VITALS_HISTORY
 from runwatch.store.sql.tx import Tx
 
 T = TypeVar("T")
-
-
-class PostgresPoints:
-    """The shared ingest job's point sink: PostgreSQL's series writer, on the job's connection."""
-
-    def write(self, tx: Tx, run_id: str, columns: dict[str, SeriesColumns]) -> None:
-        assert isinstance(tx, PostgresTx)
-        write_points(tx.conn, run_id, columns)
 
 
 class PostgresStore(PostgresRules, PostgresArchive):
@@ -78,7 +80,7 @@ class PostgresStore(PostgresRules, PostgresArchive):
         self._pool_size = pool_size
         self._busy_timeout = busy_timeout
         self._snapshot_epsilon = snapshot_epsilon
-        self._points = PostgresPoints()
+        self._points = Points()
         self._listeners: list[CommitListener] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: TransactionRunner | None = None
@@ -275,10 +277,10 @@ class PostgresStore(PostgresRules, PostgresArchive):
         return await self._read_tx(lambda tx: read(tx, run_id))
 
     async def metric_keys(self, run_id: str) -> list[str]:
-        return await self._read(lambda conn: queries.metric_keys(conn, run_id))
+        return await self._read(lambda conn: queries.metric_keys(PostgresTx(conn), run_id))
 
     async def tails(self, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
-        return await self._read(lambda conn: queries.tails(conn, run_id, keys, n))
+        return await self._read(lambda conn: queries.tails(PostgresTx(conn), run_id, keys, n))
 
     async def metrics(
         self,
@@ -291,7 +293,7 @@ class PostgresStore(PostgresRules, PostgresArchive):
     ) -> MetricsResult:
         def read(conn: Conn) -> MetricsResult:
             row = conn.execute("SELECT seq FROM runs WHERE id = %s", (run_id,)).fetchone()
-            series = queries.metrics(conn, run_id, keys, start, end, max_points, x)
+            series = queries.metrics(PostgresTx(conn), run_id, keys, start, end, max_points, x)
             return MetricsResult(seq=row[0] if row else 0, series=series)
 
         return await self._read(read)
@@ -302,8 +304,8 @@ class PostgresStore(PostgresRules, PostgresArchive):
             run = records.fetch_run(tx, run_id)
             if run is None:
                 return None
-            keys = queries.metric_keys(conn, run_id)
-            metrics = queries.metrics(conn, run_id, keys, None, None, max_points, "step")
+            keys = queries.metric_keys(tx, run_id)
+            metrics = queries.metrics(tx, run_id, keys, None, None, max_points, "step")
             feed = events.events(tx, run_id, 0, events_limit, None, newest_first=True)
             vital_keys = list(dict.fromkeys(run.vitals + [k for k in keys if k.startswith("sys/")]))
             return RunState(
@@ -311,7 +313,7 @@ class PostgresStore(PostgresRules, PostgresArchive):
                 seq=run.seq,
                 metrics=metrics,
                 events=feed,
-                vitals=queries.tails(conn, run_id, vital_keys, VITALS_HISTORY),
+                vitals=queries.tails(tx, run_id, vital_keys, VITALS_HISTORY),
                 tables=objects.tables(tx, run_id),
                 point_sets=objects.point_sets(tx, run_id),
                 snapshots=objects.snapshot_keys(tx, run_id),

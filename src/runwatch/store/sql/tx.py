@@ -49,6 +49,8 @@ class Dialect:
     # A statement taking a transaction-scoped lock on the ``?`` integer key, where writers run
     # in parallel (PostgreSQL's replicas); empty where one writer thread orders every write.
     xact_lock: str
+    # The type of byte strings, for CAST (SQLite's || yields TEXT even of two BLOBs).
+    blob: str
 
 
 class Cursor(Protocol):
@@ -75,6 +77,14 @@ class Tx(Protocol):
 
     def copy_rows(self, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
         """Insert many whole rows at once (``columns`` as in an INSERT's column list)."""
+        ...
+
+    def insert_many(
+        self, table: str, columns: str, types: str, rows: Sequence[Sequence[Any]], tail: str
+    ) -> None:
+        """Insert many rows with one statement where the database takes arrays (else
+        ``executemany``); ``types`` are the columns' SQL types, ``tail`` ends the INSERT (e.g.
+        its ON CONFLICT clause)."""
         ...
 
     def pipeline(self) -> AbstractContextManager[Any]:

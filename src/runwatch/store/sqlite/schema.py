@@ -245,6 +245,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE events ADD COLUMN entity_int INTEGER NOT NULL DEFAULT 0;
     UPDATE events SET entity_int = 1, entity = CAST(entity AS TEXT) WHERE typeof(entity) = 'integer';
     """,
+    # 11: a series' newest chunk by rowid, the one ingest appends to (an index on series_id
+    # alone orders each series' entries by rowid), as PostgreSQL's chunks_by_id.
+    """
+    CREATE INDEX chunks_by_id ON chunks (series_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -30,14 +30,24 @@ from runwatch.store.base import (
     replay_sql,
 )
 from runwatch.store.chunks import RawPoint
-from runwatch.store.prepare import PreparedBatch, SeriesColumns
+from runwatch.store.prepare import PreparedBatch
 from runwatch.store.snapshots import EPSILON
-from runwatch.store.sql import control, events, objects, projects, queue, records, runs, tokens
+from runwatch.store.sql import (
+    control,
+    events,
+    objects,
+    projects,
+    queries,
+    queue,
+    records,
+    runs,
+    tokens,
+)
 from runwatch.store.sql.ingest import ingest_job
+from runwatch.store.sql.points import Points
 from runwatch.store.sql.runs import VITALS_HISTORY
 from runwatch.store.sql.tx import Tx
-from runwatch.store.sqlite import archive, queries
-from runwatch.store.sqlite.points import PointWriter
+from runwatch.store.sqlite import archive
 from runwatch.store.sqlite.retention import drop_raw, trim_journals
 from runwatch.store.sqlite.rules import SqliteRules
 from runwatch.store.sqlite.schema import migrate
@@ -55,17 +65,6 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     return conn
-
-
-class SqlitePoints:
-    """The shared ingest job's point sink: SQLite's series writer, on the writer's connection."""
-
-    def __init__(self, writer: PointWriter) -> None:
-        self.writer = writer
-
-    def write(self, tx: Tx, run_id: str, columns: dict[str, SeriesColumns]) -> None:
-        assert isinstance(tx, SqliteTx)
-        self.writer.write(tx.conn, run_id, columns)
 
 
 class SqliteStore(SqliteRules):
@@ -89,8 +88,7 @@ class SqliteStore(SqliteRules):
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        self._points = PointWriter()  # used on the writer thread only
-        self._point_sink = SqlitePoints(self._points)
+        self._points = Points()
         self._writer: SqliteWriter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -100,7 +98,7 @@ class SqliteStore(SqliteRules):
         self._loop = asyncio.get_running_loop()
         conn = _connect(self.path, self._busy_timeout)
         migrate(conn)
-        self._writer = SqliteWriter(conn, self._dispatch_commit, self._points.forget)
+        self._writer = SqliteWriter(conn, self._dispatch_commit)
         self._writer.start()
 
     async def close(self) -> None:
@@ -199,7 +197,7 @@ class SqliteStore(SqliteRules):
     # -- ingest ----------------------------------------------------------------------------
     async def ingest(self, run_id: str, batch: PreparedBatch) -> BatchAck:
         return await self._write_tx(
-            lambda tx: ingest_job(tx, self._point_sink, run_id, batch, self._snapshot_epsilon)
+            lambda tx: ingest_job(tx, self._points, run_id, batch, self._snapshot_epsilon)
         )
 
     # -- lifecycle and control -------------------------------------------------------------
@@ -310,10 +308,10 @@ class SqliteStore(SqliteRules):
         return await self._read_tx(lambda tx: read(tx, run_id))
 
     async def metric_keys(self, run_id: str) -> list[str]:
-        return await self._read(lambda conn: queries.metric_keys(conn, run_id))
+        return await self._read(lambda conn: queries.metric_keys(SqliteTx(conn), run_id))
 
     async def tails(self, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
-        return await self._read(lambda conn: queries.tails(conn, run_id, keys, n))
+        return await self._read(lambda conn: queries.tails(SqliteTx(conn), run_id, keys, n))
 
     async def metrics(
         self,
@@ -326,7 +324,7 @@ class SqliteStore(SqliteRules):
     ) -> MetricsResult:
         def read(conn: sqlite3.Connection) -> MetricsResult:
             row = conn.execute("SELECT seq FROM runs WHERE id = ?", (run_id,)).fetchone()
-            series = queries.metrics(conn, run_id, keys, start, end, max_points, x)
+            series = queries.metrics(SqliteTx(conn), run_id, keys, start, end, max_points, x)
             return MetricsResult(seq=row[0] if row else 0, series=series)
 
         return await self._read(read)
@@ -337,8 +335,8 @@ class SqliteStore(SqliteRules):
             run = records.fetch_run(tx, run_id)
             if run is None:
                 return None
-            keys = queries.metric_keys(conn, run_id)
-            metrics = queries.metrics(conn, run_id, keys, None, None, max_points, "step")
+            keys = queries.metric_keys(tx, run_id)
+            metrics = queries.metrics(tx, run_id, keys, None, None, max_points, "step")
             feed = events.events(tx, run_id, 0, events_limit, None, newest_first=True)
             vital_keys = list(dict.fromkeys(run.vitals + [k for k in keys if k.startswith("sys/")]))
             return RunState(
@@ -346,7 +344,7 @@ class SqliteStore(SqliteRules):
                 seq=run.seq,
                 metrics=metrics,
                 events=feed,
-                vitals=queries.tails(conn, run_id, vital_keys, VITALS_HISTORY),
+                vitals=queries.tails(tx, run_id, vital_keys, VITALS_HISTORY),
                 tables=objects.tables(tx, run_id),
                 point_sets=objects.point_sets(tx, run_id),
                 snapshots=objects.snapshot_keys(tx, run_id),
@@ -388,22 +386,16 @@ class SqliteStore(SqliteRules):
     async def set_retention(self, project: str, retention: Retention) -> int:
         def job(conn: sqlite3.Connection) -> tuple[int, list[Committed]]:
             projects.set_retention(SqliteTx(conn), project, retention)
-            return self._drop_raw(conn, time.time(), project), []
+            return drop_raw(conn, time.time(), project), []
 
         return await self._write(job)
 
     async def apply_retention(self, now: float) -> int:
         def job(conn: sqlite3.Connection) -> tuple[int, list[Committed]]:
             trim_journals(conn)
-            return self._drop_raw(conn, now, None), []
+            return drop_raw(conn, now, None), []
 
         return await self._write(job)
-
-    def _drop_raw(self, conn: sqlite3.Connection, now: float, project: str | None) -> int:
-        dropped = drop_raw(conn, now, project)
-        if dropped:
-            self._points.forget()  # the open chunk of a series may be gone
-        return dropped
 
     async def health(self) -> dict[str, Any]:
         (version,) = await self._read(lambda conn: conn.execute("PRAGMA user_version").fetchone())

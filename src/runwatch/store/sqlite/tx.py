@@ -27,6 +27,7 @@ SQLITE = Dialect(
     regex_match="{value} REGEXP ?",
     queue_id="rowid",
     xact_lock="",
+    blob="BLOB",
 )
 
 
@@ -47,6 +48,12 @@ class SqliteTx:
     def copy_rows(self, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
         marks = ",".join("?" * len(columns.split(",")))
         self.conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+    def insert_many(
+        self, table: str, columns: str, types: str, rows: Sequence[Sequence[Any]], tail: str
+    ) -> None:
+        marks = ",".join("?" * len(columns.split(",")))
+        self.conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks}) {tail}", rows)
 
     def pipeline(self) -> contextlib.nullcontext[None]:
         return contextlib.nullcontext()

@@ -29,13 +29,11 @@ class SqliteWriter:
         self,
         conn: sqlite3.Connection,
         on_commit: Callable[[list[Committed]], None],
-        on_rollback: Callable[[], None],
         max_queue: int = 4096,
         max_group: int = 512,
     ) -> None:
         self._conn = conn
         self._on_commit = on_commit
-        self._on_rollback = on_rollback  # caches of what the write thread wrote go stale
         self._max_group = max_group
         # Bounded: when the writer cannot keep up, ingest answers 503 instead of queueing forever.
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
@@ -92,7 +90,6 @@ class SqliteWriter:
                     result, changes = job(conn)
                 except Exception as exc:
                     conn.execute("ROLLBACK TO job")
-                    self._on_rollback()
                     if isinstance(exc, sqlite3.Error):  # disk full, I/O error: not the client's
                         exc = StoreUnavailable(f"the store could not write: {exc}")
                     outcomes.append((None, exc))
@@ -104,7 +101,6 @@ class SqliteWriter:
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self._on_rollback()
             failure = StoreUnavailable(f"the store could not commit: {exc}")
             for _, future in group:
                 _settle(future, None, failure)
