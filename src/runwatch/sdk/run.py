@@ -79,8 +79,9 @@ class Run:
         self._warned: set[str] = set()
         self._lock = threading.Lock()
         cfg = config or SenderConfig()
-        # Unbounded on purpose: nothing is dropped here. The sender takes records far faster
-        # than log() makes them; past queue_cap (it is starved of the GIL) log() lets it run.
+        # Nothing is ever dropped here. The sender takes records far faster than log() makes
+        # them; past queue_cap (it is starved of the GIL) log() spools them itself without
+        # waiting (Sender.spill): about queue_cap records at most (see the sender's docstring).
         self._queue: deque[tuple[Any, ...]] = deque()
         self._wake_at = cfg.max_batch_records
         self._queue_cap = cfg.queue_cap
@@ -149,7 +150,9 @@ class Run:
             if self._closed:
                 self._after_finish("event")
                 return
-            self._queue.append((EVENT, record))
+            queue = self._queue
+            queue.append((EVENT, record))
+            self._wake_sender(len(queue))
             if self._inbox:
                 self._apply_commands()
         except Exception as exc:
@@ -223,18 +226,21 @@ class Run:
         if self._closed:
             self._after_finish(field)
             return
-        self._queue.append((EXTRA, field, item))
+        queue = self._queue
+        queue.append((EXTRA, field, item))
+        self._wake_sender(len(queue))
 
     def _wake_sender(self, queued: int) -> None:
         """Wake the sender when a batch is ready, or for a lone record when it sat idle (that
         record leaves at once); otherwise it comes by itself within a flush interval. Waking it
-        on every call would make it run, and take the GIL, as often as log() is called."""
+        on every call would make it run, and take the GIL, as often as log() is called.
+
+        Past ``queue_cap`` (the sender starved of the GIL) the queue is spooled on this thread
+        unless the sender is draining it at that moment: never a sleep or a wait here."""
         if queued % self._wake_at == 0 or (queued == 1 and self._sender.idle):
             self._sender.wake()
         if queued >= self._queue_cap:
-            # The sender is starved of the GIL: let it run rather than hold ever more records in
-            # memory (it never waits on the network or the server, only on the local disk).
-            time.sleep(0.001)
+            self._sender.spill()
 
     def _after_finish(self, what: str) -> None:
         self._warn_once(f"{what}() after finish() is ignored: the run {self.id} is finished")
