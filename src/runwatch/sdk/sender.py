@@ -297,8 +297,10 @@ class Sender:
         return now - self._progress_at >= STALL_TIMEOUT
 
     def _sample_vitals(self) -> None:
-        """System vitals go straight into a batch of their own: never into the user's queue."""
-        if self._config.vitals_interval <= 0 or self._closed:
+        """System vitals go straight into a batch of their own: never into the user's queue.
+        While the spool refuses writes none are taken: the memory cache is the user's records'
+        only room then, and a vitals batch there could cost one of them its place."""
+        if self._config.vitals_interval <= 0 or self._closed or self.outbox.spool_error:
             return
         if time.monotonic() < self._next_vitals:
             return
