@@ -189,6 +189,7 @@ class Sender:
         # by this thread, or by the training thread spilling past queue_cap.
         self._lock = threading.Lock()
         self.spilled = 0  # records the training thread spooled itself (queue past its cap)
+        self._collected_at = 0.0  # when batches were last cut from the queue
         self.idle = True  # nothing taken at the last look: the next record may wake us at once
         self._batch_path = f"/api/v1/runs/{self.run_id}/batches"
         self._poster = Poster(transport, self._wake)
@@ -241,7 +242,8 @@ class Sender:
             while True:
                 with self._lock:
                     self._sample_vitals()
-                    self._collect(post=True)
+                    if self._collect_due():
+                        self._collect(post=True)
                     self._send_ready()
                     if self._stopping and (self._delivered() or self._given_up()):
                         break
@@ -264,7 +266,9 @@ class Sender:
         heartbeat or vitals sample (the next record wakes us: ``idle``)."""
         now = time.monotonic()
         interval = self._config.flush_interval
-        if self._inflight is not None or self._queue:
+        if self._queue:
+            return min(max(self._collected_at + interval - now, 0.001), interval)
+        if self._inflight is not None:
             return interval
         if self.outbox.batches or not self._created:
             return min(max(self._next_try - now, 0.001), interval)
@@ -274,6 +278,25 @@ class Sender:
         if self._config.vitals_interval > 0 and not self._closed:
             due = min(due, self._next_vitals)
         return max(due - now, 0.001)
+
+    def _collect_due(self) -> bool:
+        """Whether to cut batches now: at the flush interval, when a full batch is queued, for
+        a lone record after idling, or when stopping. Not on every wake-up: a post's answer
+        wakes this thread, and cutting a batch then would post as often as the server answers
+        (hundreds of tiny posts a second at a paced loop's rate, each holding the GIL)."""
+        queue = self._queue
+        if not queue:
+            return False
+        now = time.monotonic()
+        if (
+            self.idle
+            or self._stopping
+            or len(queue) >= self._config.max_batch_records
+            or now >= self._collected_at + self._config.flush_interval
+        ):
+            self._collected_at = now
+            return True
+        return False
 
     def spill(self) -> None:
         """On the calling (training) thread, past ``queue_cap``: unless this thread is draining
