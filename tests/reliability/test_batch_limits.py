@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import runwatch
+from runwatch.protocol import MAX_TIMESTAMP
 from runwatch.sdk import limits
 from runwatch.server.settings import Settings
 from runwatch.store.prepare import Limits
@@ -28,6 +29,10 @@ def test_the_sdk_limits_are_within_the_servers_defaults() -> None:
     assert server.max_snapshot_bytes >= limits.MAX_SNAPSHOT_BYTES
     assert server.max_table_rows >= limits.MAX_TABLE_ROWS
     assert server.max_point_set >= limits.MAX_POINT_SET
+    assert server.max_key_length >= limits.MAX_KEY_LENGTH
+    assert server.max_kind_length >= limits.MAX_KIND_LENGTH
+    assert limits.MAX_NAME_LENGTH <= 256  # protocol.Name
+    assert limits.MAX_TIMESTAMP <= MAX_TIMESTAMP
 
 
 @pytest.mark.parametrize(
@@ -82,5 +87,45 @@ def test_one_record_past_a_limit_is_left_out_alone(
         assert len(lost) == 1, kinds
         err = capfd.readouterr().err
         assert limit in err, err
+    finally:
+        server.stop()
+
+
+def test_names_past_the_servers_limits_are_refused_at_the_call_not_with_their_batch(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        run = runwatch.init(project="p", url=server.url, run_dir=tmp_path / "run")
+        for i in range(100):
+            run.log({"loss": float(i)}, step=i)
+        run.log({"k" * 257: 1.0, "loss": 100.0}, step=100)  # the whole row is refused
+        run.log({"nested": {"k" * 250: 1.0}}, step=100)  # "nested/kkk…": 257 characters
+        run.log({"": 1.0}, step=100)
+        run.log({"loss": 1.0}, step=2**63)
+        run.log({"loss": 1.0}, step=100, ts=-1.0)
+        run.event("e" * 129)
+        run.event("far", entity="n" * 257)
+        run.event("far", entity=2**64)
+        run.snapshot("s" * 257, [1.0])
+        run.table("t" * 257, [{"a": 1}])
+        run.points("", [{"x": 1.0, "y": 1.0}])
+        run.event("small", entity="n" * 256, note="kept")
+        for i in range(100, 200):
+            run.log({"loss": float(i), "k" * 256: 1.0}, step=i)
+        assert run.finish()
+        assert stored(server, run.id) == 200
+        assert stored(server, run.id, "k" * 256) == 100
+        assert status(server, run.id) == "succeeded"
+        with server.client() as c:
+            kinds = [e["kind"] for e in c.get(f"/api/v1/runs/{run.id}/events").json()["events"]]
+            state = c.get(f"/api/v1/runs/{run.id}/state").json()
+        assert [k for k in kinds if k != "status"] == ["small"]
+        assert state["snapshots"] == {} and state["tables"] == {} and state["point_sets"] == {}
+        err = capfd.readouterr().err
+        assert "refused" not in err, err
+        for named in ("max_key_length", "max_kind_length", "max_name_length", "step ", "ts must"):
+            assert named in err, named
+        assert err.count("ValueError") == 11, err
     finally:
         server.stop()

@@ -12,11 +12,14 @@ import traceback
 import weakref
 from collections import deque
 from collections.abc import Callable
+from itertools import count
+from operator import index
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from runwatch.protocol import FINAL_STATUSES
+from runwatch.sdk import limits
 from runwatch.sdk.commands import CommandPoller
 from runwatch.sdk.outbox import Outbox
 from runwatch.sdk.sender import (
@@ -38,6 +41,10 @@ INBOX_CAP = 1000
 CREATE_WAIT = 5.0  # seconds init waits at most for the server to register the run
 VITALS_CAP = 64  # keys a run may mark as vitals
 LOG_LINE_MAX = 16_384  # characters of one captured log line kept
+# Metric keys remembered as checked against the server's limits (past it, new ones are checked
+# on every call that has them).
+KNOWN_KEYS_CAP = 100_000
+_MIN_INT64 = -limits.MAX_INT64 - 1
 _live_runs: weakref.WeakSet[Run] = weakref.WeakSet()
 
 
@@ -71,16 +78,19 @@ class Run:
         # again, so one dropped here is applied later, not lost).
         self._inbox: deque[dict[str, Any]] = deque(maxlen=INBOX_CAP)
         self._vitals: set[str] = set()
-        self._step = 0
-        # log() may be called from several threads (a launcher's pumps, a user's own): the step
-        # counter is read and advanced under this lock.
-        self._step_lock = threading.Lock()
+        # log() may be called from several threads (a launcher's pumps, a user's own): the next
+        # default step comes from a counter whose next() is atomic (no lock on the hot path); an
+        # explicit step replaces the counter. The last step taken is what snapshots default to.
+        self._steps = count()
+        self._last_step = -1
+        self._keys: set[Any] = set()  # metric keys already checked against the server's limits
         self._closed = False  # no record is taken after the final status is queued
         self._warned: set[str] = set()
         self._lock = threading.Lock()
         cfg = config or SenderConfig()
-        # Unbounded on purpose: nothing is dropped here. The sender takes records far faster
-        # than log() makes them; past queue_cap (it is starved of the GIL) log() lets it run.
+        # Nothing is ever dropped here. The sender takes records far faster than log() makes
+        # them; past queue_cap (it is starved of the GIL) log() spools them itself without
+        # waiting (Sender.spill): about queue_cap records at most (see the sender's docstring).
         self._queue: deque[tuple[Any, ...]] = deque()
         self._wake_at = cfg.max_batch_records
         self._queue_cap = cfg.queue_cap
@@ -93,7 +103,7 @@ class Run:
             Outbox(SpoolWriter(self.spool_path, spec, self.producer), cfg.cache_bytes),
             cfg,
             self._warn_once,
-            lambda: self._step,
+            lambda: self._last_step + 1,
         )
         self._sender.start()
         # The run exists on the server when init returns (as its URL promises), unless the
@@ -120,15 +130,26 @@ class Run:
             if self._closed:
                 self._after_finish("log")
                 return
-            with self._step_lock:
-                if step is None:
-                    step = self._step
-                self._step = step + 1
+            if not self._keys.issuperset(data):
+                self._check_keys(data)
+            if step is None:
+                step = next(self._steps)
+            else:
+                if type(step) is not int or not _MIN_INT64 <= step <= limits.MAX_INT64:
+                    step = _int64(step, "step")
+                self._steps = count(step + 1)
+            self._last_step = step
+            if ts is None:
+                ts = time.time()
+            elif not 0.0 <= ts <= limits.MAX_TIMESTAMP:
+                raise ValueError(f"ts must be unix seconds between 0 and 1e11, not {ts!r}")
             queue = self._queue
-            queue.append((POINT, step, time.time() if ts is None else ts, dict(data)))
+            queue.append((POINT, step, ts, dict(data)))
             if vital:
                 self._vital_keys(data)
-            self._wake_sender(len(queue))
+            queued = len(queue)
+            if queued == 1 or queued % self._wake_at == 0 or queued >= self._queue_cap:
+                self._wake_sender(queued)
             if self._inbox:
                 self._apply_commands()
         except Exception as exc:
@@ -142,14 +163,24 @@ class Run:
             if level not in _LEVELS:
                 self._warn_once(f"unknown event level {level!r}; using 'info'")
                 level = "info"
-            if entity is not None and not isinstance(entity, int | str):
+            kind = _name(kind, "event kind", "max_kind_length", limits.MAX_KIND_LENGTH)
+            if isinstance(entity, int) and not isinstance(entity, bool):
+                entity = _int64(entity, "entity")
+            elif entity is not None:
                 entity = str(entity)
-            record = {"kind": str(kind), "ts": time.time(), "level": level, "entity": entity}
+                if len(entity) > limits.MAX_KEY_LENGTH:
+                    raise ValueError(
+                        f"entity {entity[:40]!r}… is longer than max_key_length="
+                        f"{limits.MAX_KEY_LENGTH}"
+                    )
+            record = {"kind": kind, "ts": time.time(), "level": level, "entity": entity}
             record["payload"] = _jsonable(payload)
             if self._closed:
                 self._after_finish("event")
                 return
-            self._queue.append((EVENT, record))
+            queue = self._queue
+            queue.append((EVENT, record))
+            self._wake_sender(len(queue))
             if self._inbox:
                 self._apply_commands()
         except Exception as exc:
@@ -159,9 +190,9 @@ class Run:
         """A versioned payload (JSON, or a list of numbers) such as a footprint or a histogram;
         the server keeps log-spaced and changed versions. Never blocks."""
         try:
-            at = self._step - 1 if step is None else step
+            at = self._last_step if step is None else _int64(step, "step")
             item = {
-                "key": str(key),
+                "key": _name(key, "snapshot key", "max_name_length", limits.MAX_NAME_LENGTH),
                 "step": max(at, 0),
                 "ts": time.time(),
                 "value": _jsonable(value),
@@ -181,7 +212,8 @@ class Run:
         try:
             if mode not in ("replace", "append"):
                 raise ValueError(f"mode must be 'replace' or 'append', not {mode!r}")
-            item = {"name": str(name), "rows": _jsonable(list(rows)), "mode": mode}
+            name = _name(name, "table name", "max_name_length", limits.MAX_NAME_LENGTH)
+            item = {"name": name, "rows": _jsonable(list(rows)), "mode": mode}
             if max_rows is not None:
                 item["max_rows"] = int(max_rows)
             self._extra("tables", item)
@@ -194,7 +226,8 @@ class Run:
         """A point set for a scatter (``x``, ``y``, optional ``z``, ``label``, ``cluster``, …):
         replaced, or appended keeping the newest ``cap`` (server default 4,000)."""
         try:
-            item = {"name": str(name), "points": _jsonable(list(points)), "replace": bool(replace)}
+            name = _name(name, "point set name", "max_name_length", limits.MAX_NAME_LENGTH)
+            item = {"name": name, "points": _jsonable(list(points)), "replace": bool(replace)}
             if cap is not None:
                 item["cap"] = int(cap)
             self._extra("point_sets", item)
@@ -213,6 +246,22 @@ class Run:
         """The run directory's artifact manifest (the launcher's scanner sends it)."""
         self._extra("manifests", _jsonable(manifest))
 
+    def _check_keys(self, data: dict[str, Any], prefix: str = "") -> None:
+        """Metric keys (nested dicts flattened with ``/``) within the server's limits: a key past
+        them would have its whole batch refused. Plain keys, once checked, are not looked at
+        again (the hot path only asks whether all of a row's keys are known)."""
+        for k, v in data.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, dict):
+                self._check_keys(v, key + "/")
+            elif not key or len(key) > limits.MAX_KEY_LENGTH:
+                raise ValueError(
+                    f"metric key {key[:40]!r}… is empty or longer than max_key_length="
+                    f"{limits.MAX_KEY_LENGTH}; the row is left out"
+                )
+        if not prefix and len(self._keys) < KNOWN_KEYS_CAP:
+            self._keys.update(k for k, v in data.items() if not isinstance(v, dict))
+
     def _vital_keys(self, data: dict[str, Any]) -> None:
         fresh = [k for k in data if k not in self._vitals]
         for key in fresh[: max(0, VITALS_CAP - len(self._vitals))]:
@@ -223,18 +272,21 @@ class Run:
         if self._closed:
             self._after_finish(field)
             return
-        self._queue.append((EXTRA, field, item))
+        queue = self._queue
+        queue.append((EXTRA, field, item))
+        self._wake_sender(len(queue))
 
     def _wake_sender(self, queued: int) -> None:
         """Wake the sender when a batch is ready, or for a lone record when it sat idle (that
         record leaves at once); otherwise it comes by itself within a flush interval. Waking it
-        on every call would make it run, and take the GIL, as often as log() is called."""
+        on every call would make it run, and take the GIL, as often as log() is called.
+
+        Past ``queue_cap`` (the sender starved of the GIL) the queue is spooled on this thread
+        unless the sender is draining it at that moment: never a sleep or a wait here."""
         if queued % self._wake_at == 0 or (queued == 1 and self._sender.idle):
             self._sender.wake()
         if queued >= self._queue_cap:
-            # The sender is starved of the GIL: let it run rather than hold ever more records in
-            # memory (it never waits on the network or the server, only on the local disk).
-            time.sleep(0.001)
+            self._sender.spill()
 
     def _after_finish(self, what: str) -> None:
         self._warn_once(f"{what}() after finish() is ignored: the run {self.id} is finished")
@@ -359,6 +411,22 @@ class Run:
         if message not in self._warned and len(self._warned) < 100:
             self._warned.add(message)
             print_warning(message)
+
+
+def _name(value: Any, what: str, limit_name: str, limit: int) -> str:
+    """A name the server takes: not empty, at most ``limit`` characters; else ``ValueError``."""
+    name = str(value)
+    if not name or len(name) > limit:
+        raise ValueError(f"{what} {name[:40]!r}… is empty or longer than {limit_name}={limit}")
+    return name
+
+
+def _int64(value: Any, what: str) -> int:
+    """An integer the server stores (a 64-bit one); else ``ValueError`` (``TypeError``)."""
+    number = index(value)
+    if not _MIN_INT64 <= number <= limits.MAX_INT64:
+        raise ValueError(f"{what} {number} is outside the 64-bit integers")
+    return number
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:

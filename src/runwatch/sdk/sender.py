@@ -1,12 +1,21 @@
 """The SDK's background sender: drains the log queue, spools, batches, sends, retries.
 
 The training loop only appends to a deque. This thread, every ``flush_interval`` (or sooner
-when the deque fills): takes what is queued, cleans the values, encodes them once as a batch with
-the next ``batch_seq``, appends it to the spool and queues it in the :class:`Outbox` (memory is
+when the deque fills; while nothing is queued or unsent it sleeps until woken or a heartbeat or
+vitals sample is due): takes what is queued in slices of ``max_batch_records``, encodes each
+slice once as a batch with the next ``batch_seq`` (plain float rows go to msgspec whole, with
+no per-record Python), appends it to the spool and queues it in the :class:`Outbox` (memory is
 only the spool's cache: past ``cache_bytes`` batches are read back from disk when their turn
 comes). A poster thread sends the batches in order, one request at a time, with exponential
 backoff and jitter on failure; the final status is its producer's last batch, so it goes out only
 after everything before it was acknowledged.
+
+Memory bound: the queue holds at most about ``queue_cap`` records (100,000 by default: ~35 MB
+for one-key dicts, ~350 bytes a record) plus what ``log()`` appends while this thread is in the
+middle of draining it (it drains several times faster than one thread can log); the outbox holds
+at most ``cache_bytes`` (32 MiB) of encoded batches, plus small pinned ones. Past ``queue_cap``
+``log()`` never waits: when this thread is not draining at that moment, the calling thread
+spools the queue itself (:meth:`Sender.spill`: encoding and a local append, no network).
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from itertools import chain, repeat, starmap
+from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -33,6 +44,9 @@ from runwatch.sdk.vitals import SystemVitals
 
 _encode = msgspec.json.encode
 POINT, EVENT, STATUS, EXTRA = 0, 1, 2, 3  # EXTRA: (EXTRA, batch field, item)
+_kind = itemgetter(0)
+_row = itemgetter(1, 2, 3)  # a POINT record as its wire row: (step, ts, values)
+_values = itemgetter(3)
 LOSS_REPORT_INTERVAL = 5.0
 ACKED_WRITE_INTERVAL = 1.0  # seconds between updates of the spool's acknowledged offset
 STALL_TIMEOUT = 10.0  # finish() without a timeout gives up after this long without an ack
@@ -43,8 +57,9 @@ class SenderConfig(msgspec.Struct):
 
     flush_interval: float = 0.05
     max_batch_records: int = 10_000
-    # Records waiting for this thread past which log() lets it run (never reached while it keeps
-    # up; a record is never dropped for it).
+    # Records waiting for this thread past which log() spills them to the spool itself when this
+    # thread is not draining them at that moment (see :meth:`Sender.spill`). Never reached while
+    # the sender keeps up; a record is never dropped or waited for because of it.
     queue_cap: int = 100_000
     cache_bytes: int = 32 * 2**20  # encoded batches kept in memory; the rest are in the spool
     backoff_base: float = 0.2
@@ -170,6 +185,11 @@ class Sender:
         self._attempt = 0
         self._next_try = 0.0
         self._wake = threading.Event()
+        # Held while records move from the queue into the outbox, and while the outbox is used:
+        # by this thread, or by the training thread spilling past queue_cap.
+        self._lock = threading.Lock()
+        self.spilled = 0  # records the training thread spooled itself (queue past its cap)
+        self._collected_at = 0.0  # when batches were last cut from the queue
         self.idle = True  # nothing taken at the last look: the next record may wake us at once
         self._batch_path = f"/api/v1/runs/{self.run_id}/batches"
         self._poster = Poster(transport, self._wake)
@@ -220,24 +240,74 @@ class Sender:
     def _run(self) -> None:
         try:
             while True:
-                self._sample_vitals()
-                self._collect()
-                self._send_ready()
-                if self._stopping and (self._delivered() or self._given_up()):
-                    break
-                delay = self._config.flush_interval
-                if self.outbox.batches and self._next_try > time.monotonic():
-                    delay = min(delay, self._next_try - time.monotonic())
-                if not self._wake.wait(max(delay, 0.001)) and not self._queue:
+                with self._lock:
+                    self._sample_vitals()
+                    if self._collect_due():
+                        self._collect(post=True)
+                    self._send_ready()
+                    if self._stopping and (self._delivered() or self._given_up()):
+                        break
+                    delay = self._delay()
+                if not self._wake.wait(delay) and not self._queue:
                     self.idle = True
                 self._wake.clear()
         except Exception as exc:  # the sender must never take the training loop down
             self._warn(f"telemetry sender stopped: {exc!r}; records remain in {self.outbox.path}")
         finally:
-            self._poster.stop()
-            self._write_acked()
-            self.outbox.close()
-            self._transport.close()
+            with self._lock:
+                self._poster.stop()
+                self._write_acked()
+                self.outbox.close()
+                self._transport.close()
+
+    def _delay(self) -> float:
+        """How long to sleep unless woken: a flush interval while records flow or a post is out
+        (its answer wakes us); a retry's backoff; idle with nothing unsent, until the next
+        heartbeat or vitals sample (the next record wakes us: ``idle``)."""
+        now = time.monotonic()
+        interval = self._config.flush_interval
+        if self._queue:
+            return min(max(self._collected_at + interval - now, 0.001), interval)
+        if self._inflight is not None:
+            return interval
+        if self.outbox.batches or not self._created:
+            return min(max(self._next_try - now, 0.001), interval)
+        if self._stopping or not self.idle:
+            return interval
+        due = self._last_contact + self._heartbeat
+        if self._config.vitals_interval > 0 and not self._closed:
+            due = min(due, self._next_vitals)
+        return max(due - now, 0.001)
+
+    def _collect_due(self) -> bool:
+        """Whether to cut batches now: at the flush interval, when a full batch is queued, for
+        a lone record after idling, or when stopping. Not on every wake-up: a post's answer
+        wakes this thread, and cutting a batch then would post as often as the server answers
+        (hundreds of tiny posts a second at a paced loop's rate, each holding the GIL)."""
+        queue = self._queue
+        if not queue:
+            return False
+        now = time.monotonic()
+        if (
+            self.idle
+            or self._stopping
+            or len(queue) >= self._config.max_batch_records
+            or now >= self._collected_at + self._config.flush_interval
+        ):
+            self._collected_at = now
+            return True
+        return False
+
+    def spill(self) -> None:
+        """On the calling (training) thread, past ``queue_cap``: unless this thread is draining
+        the queue right now, encode and spool everything queued here, in slices (no network, no
+        waiting: the lock is only tried). Amortised O(1) a record: each is encoded once."""
+        if not self._lock.acquire(blocking=False):
+            return  # the sender is draining it: it outpaces log()
+        try:
+            self.spilled += self._collect(post=False)
+        finally:
+            self._lock.release()
 
     def _delivered(self) -> bool:
         held = 1 if self._hold_final and self._closed else 0
@@ -250,8 +320,10 @@ class Sender:
         return now - self._progress_at >= STALL_TIMEOUT
 
     def _sample_vitals(self) -> None:
-        """System vitals go straight into a batch of their own: never into the user's queue."""
-        if self._config.vitals_interval <= 0 or self._closed:
+        """System vitals go straight into a batch of their own: never into the user's queue.
+        While the spool refuses writes none are taken: the memory cache is the user's records'
+        only room then, and a vitals batch there could cost one of them its place."""
+        if self._config.vitals_interval <= 0 or self._closed or self.outbox.spool_error:
             return
         if time.monotonic() < self._next_vitals:
             return
@@ -262,32 +334,74 @@ class Sender:
         values = self._vitals.sample(self.taken, len(self._queue))
         self._emit([(max(self._current_step() - 1, 0), time.time(), values)], [], {})
 
-    def _collect(self) -> None:
-        """Move queued records into batches, in order; the final status closes its own batch.
-
-        A batch ends at ``max_batch_records`` or before it would pass a server limit (bytes,
-        distinct keys, values): a batch the server refuses would be lost whole.
-        """
+    def _collect(self, post: bool) -> int:
+        """Move everything queued into batches, a slice of ``max_batch_records`` at a time (the
+        deque is emptied in C); return how many records were taken. With ``post``, the oldest
+        batch is posted while the next slice is encoded."""
         queue = self._queue
-        warn = self._warn
+        popleft = queue.popleft
         cap = self._config.max_batch_records
-        max_bytes, max_keys = limits.MAX_BATCH_BYTES, limits.MAX_BATCH_KEYS
+        taken = 0
         while queue:
             self.idle = False
+            recs = list(starmap(popleft, repeat((), min(len(queue), cap))))
+            taken += len(recs)
+            if any(map(_kind, recs)):  # events or extras among the points (POINT is 0)
+                points = [r for r in recs if r[0] == POINT]
+                others = [r for r in recs if r[0] != POINT]
+            else:
+                points, others = recs, []
+            if points:
+                self._batch_points(points)
+            if others:
+                self._batch_records(others)
+            if post:
+                self._send_ready()
+        self.taken += taken
+        if self._lost and time.monotonic() >= self._next_loss_report:
+            self._report_loss()
+        return taken
+
+    def _batch_points(self, recs: list[tuple[Any, ...]]) -> None:
+        """A slice of log() rows as one batch when every value is a finite float and the slice
+        is within the batch limits (checked in C: no Python per record); else record by record."""
+        values = list(map(_values, recs))
+        keys = set(chain.from_iterable(values))
+        flat = list(chain.from_iterable(map(dict.values, values)))
+        if (
+            len(keys) > limits.MAX_BATCH_KEYS
+            or len(flat) > limits.MAX_BATCH_VALUES
+            or set(map(type, flat)) != {float}
+            or set(map(type, keys)) != {str}
+            or not math.isfinite(sum(flat))  # NaN or ±inf anywhere (or a sum past 1e308)
+        ):
+            self._batch_records(recs)
+            return
+        self._emit(list(map(_row, recs)), [], {})
+
+    def _batch_records(self, recs: list[tuple[Any, ...]]) -> None:
+        """Records one by one into batches, in order; the final status closes its own batch.
+
+        A batch ends before it would pass a server limit (bytes, distinct keys, values): a
+        batch the server refuses would be lost whole.
+        """
+        warn = self._warn
+        max_bytes, max_keys = limits.MAX_BATCH_BYTES, limits.MAX_BATCH_KEYS
+        i, end = 0, len(recs)
+        while i < end:
             points: list[tuple[Any, ...]] = []
             events: list[dict[str, Any]] = []
             extras: dict[str, list[Any]] = {}
             status: dict[str, Any] | None = None
-            taken = 0
             # The batch's encoded size, estimated from above: a value costs at most its key
             # (at most the longest so far), quotes, a colon, a comma and a 24-character float. At
             # 28+ bytes a value, MAX_BATCH_BYTES also keeps the batch under MAX_BATCH_VALUES.
             size = 0
             keys: set[str] = set()
             longest = 0
-            popleft = queue.popleft
-            while queue and taken < cap:
-                rec = queue[0]
+            first = i
+            while i < end:
+                rec = recs[i]
                 kind = rec[0]
                 if kind == POINT:
                     values = clean_values(rec[3], warn)
@@ -311,7 +425,7 @@ class Sender:
                 else:
                     item = rec[1] if kind == EVENT else rec[2]
                     body = len(_encode(item))
-                    if (taken or points) and (
+                    if i > first and (
                         size + body > max_bytes or len(events) >= limits.MAX_BATCH_EVENTS
                     ):
                         break
@@ -321,17 +435,12 @@ class Sender:
                             events.append(item)
                         else:
                             extras.setdefault(rec[1], []).append(item)
-                popleft()
-                taken += 1
+                i += 1
                 if status is not None:
                     break
-            self.taken += taken
             self._emit(points, events, extras)
             if status is not None:
                 self._close(status)
-            self._send_ready()  # post the oldest batch while the next one is prepared
-        if self._lost and time.monotonic() >= self._next_loss_report:
-            self._report_loss()
 
     def _admissible(self, rec: tuple[Any, ...], size: int) -> bool:
         """Whether an event or extra is within the server's limits for one item; if not, it is

@@ -1,0 +1,67 @@
+"""log() never sleeps or waits, even when the sender is starved and the server is down: past the
+queue's cap the calling thread spools the queue itself, and every record still arrives once."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from runwatch.sdk.run import Run
+from runwatch.sdk.sender import SenderConfig
+from tests.reliability.test_burst import status, stored
+from tests.servers import ServerProcess
+
+RECORDS = 200_000
+CAP = 1_000
+
+
+class BlockingCalls:
+    """A profile hook on the calling thread: the names of the sleeps and waits it enters."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
+        if event == "c_call" and getattr(arg, "__name__", "") == "sleep":
+            self.seen.append(f"{getattr(arg, '__module__', '')}.sleep")
+        elif event == "call" and frame.f_code.co_name in ("wait", "sleep"):
+            self.seen.append(f"{frame.f_code.co_filename}:{frame.f_code.co_name}")
+
+
+def test_a_fast_producer_past_the_cap_never_waits_and_loses_nothing(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    server.stop()  # down while the loop runs: nothing leaves the process
+    spec = {"id": "spill001", "project": "p", "name": "spill", "tags": [], "config": {}}
+    # The sender sleeps far longer than the loop lasts (a flush interval and a backoff of
+    # seconds) and is woken only every 5,000 records: the queue reaches its cap of 1,000 first.
+    config = SenderConfig(
+        flush_interval=30.0,
+        max_batch_records=5_000,
+        queue_cap=CAP,
+        vitals_interval=0,
+        backoff_base=1.0,
+        backoff_cap=1.0,
+    )
+    run = Run(spec, [server.url], None, tmp_path / "run", config)
+    try:
+        hook = BlockingCalls()
+        longest = 0
+        sys.setprofile(hook)
+        try:
+            for i in range(RECORDS):
+                run.log({"loss": float(i)}, step=i)
+                longest = max(longest, len(run._queue))
+        finally:
+            sys.setprofile(None)
+        assert hook.seen == []
+        assert run._sender.spilled > 0  # the calling thread spooled the queue itself
+        # Bounded: the queue never grew far past its cap (unbounded, it would hold them all).
+        assert longest < RECORDS // 4, longest
+        server.start()
+        assert run.finish(timeout=120)
+        assert stored(server, "spill001") == RECORDS  # every record, exactly once
+        assert status(server, "spill001") == "succeeded"
+    finally:
+        server.stop()
