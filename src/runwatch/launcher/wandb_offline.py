@@ -43,7 +43,6 @@ _KEY_TAG, _NESTED_KEY_TAG = 0x0A, 0x12  # an item's ``key`` (1) and ``nested_key
 _VALUE_JSON_TAG = b"\x82\x01"  # an item's ``value_json`` (field 16), length-delimited
 _decode_json = msgspec.json.Decoder().decode
 _FIRST, _THIRD = operator.itemgetter(0), operator.itemgetter(2)
-_AFTER_LENGTH = slice(1, None)
 _SUMMARY_WINDOW = 1024  # trailing summary updates looked at first (see ``_summary_updates``)
 _ITEMS, _STEP = operator.attrgetter("item"), operator.attrgetter("step.num")
 _HAS_STEP = operator.methodcaller("HasField", "step")
@@ -370,7 +369,7 @@ class WandbRunTail:
         except IndexError:  # no value_json
             raise _NotPlain from None
         if lengths.isascii() and set(map(operator.sub, map(len, tails), lengths)) <= {1}:
-            return keys, list(map(operator.getitem, tails, repeat(_AFTER_LENGTH)))
+            return keys, [tail[1:] for tail in tails]
         return keys, list(map(_plain_json, tails))
 
     def _apply(self, record: Any, summary: dict[str, bytes | str]) -> list[Row]:
