@@ -8,14 +8,16 @@ output and metric definitions. The reader must give back exactly the logged poin
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from wandb.proto import wandb_internal_pb2 as pb
 
-from runwatch.launcher.wandb_offline import Row, WandbRunTail
+from runwatch.launcher.wandb_offline import BLOCK, FILE_HEADER, Row, WandbRunTail
 
 SCRIPT = textwrap.dedent("""
     import sys
@@ -127,3 +129,60 @@ def test_a_growing_run_file_reads_the_same_in_pieces(run_file: Path, tmp_path: P
         rows += tail.read_new()
     assert rows == expected
     assert tail.summary == whole.summary and tail.config == whole.config
+
+
+def records_of(path: Path) -> list[bytes]:
+    tail = WandbRunTail(path)
+    tail.offset = FILE_HEADER
+    return list(tail._records(path.read_bytes()))
+
+
+def write_run_file(path: Path, header: bytes, records: list[bytes]) -> None:
+    """W&B's log framing (CRCs left zero: the reader does not check them)."""
+    out = bytearray(header)
+    for record in records:
+        first = True
+        while True:
+            left = BLOCK - len(out) % BLOCK
+            if left < 7:
+                out += bytes(left)
+                continue
+            chunk, record = record[: left - 7], record[left - 7 :]
+            kind = (1 if not record else 2) if first else (4 if not record else 3)
+            out += struct.pack("<IHB", 0, len(chunk), kind) + chunk
+            first = False
+            if not record:
+                break
+    path.write_bytes(bytes(out))
+
+
+def test_history_and_summary_in_other_encodings_read_the_same(
+    run_file: Path, tmp_path: Path
+) -> None:
+    """Typed history values, ``key`` instead of ``nested_key``, an empty ``value_json`` and
+    records not starting with their type are all valid (W&B's classes read them) and give the
+    same rows and summary as the file W&B wrote."""
+    recoded = []
+    for i, payload in enumerate(records_of(run_file)):
+        record = pb.Record()
+        record.ParseFromString(payload)
+        kind = record.WhichOneof("record_type")
+        if kind == "history" and i % 3 == 0:
+            for item in record.history.item:
+                value = float(item.value_json) if item.value_json[:1].isdigit() else None
+                if value is not None and "." in item.value_json:
+                    item.number, item.value_json = value, ""
+                if len(item.nested_key) == 1:
+                    item.key = item.nested_key.pop()
+        elif kind == "summary" and i % 5 == 0:
+            record.summary.update.add(key="blank")  # no value_json: a None value
+        payload = record.SerializeToString()
+        if i % 4 == 0:  # another field first: the record type is not at the start
+            payload = pb.Record(uuid="u").SerializeToString() + payload
+        recoded.append(payload)
+    header = run_file.read_bytes()[:FILE_HEADER]
+    other = tmp_path / run_file.name
+    write_run_file(other, header, recoded)
+    want, got = WandbRunTail(run_file), WandbRunTail(other)
+    assert got.read_new() == want.read_new()
+    assert got.summary == {**want.summary, "blank": None} and got.config == want.config
