@@ -25,7 +25,7 @@ import math
 import operator
 import struct
 from collections.abc import Iterable, Iterator
-from itertools import repeat
+from itertools import islice, repeat
 from pathlib import Path
 from typing import Any, cast
 
@@ -353,19 +353,20 @@ class WandbRunTail:
             start = end
         return rows
 
-    def _summary_updates(self, updates: Iterable[bytes]) -> list[tuple[str, bytes]]:
+    def _summary_updates(self, updates: Any) -> list[tuple[str, bytes]]:
         """(key, raw JSON) of the last update per key, in order; earlier ones are not read.
 
         W&B repeats the same keys with every ``log``, so the last few updates usually name every
         key: if each earlier update starts with one of their key fields (a cheap bytes check),
         only those are split.
         """
-        items = list(updates)
-        heads, tails = _split(items[-_SUMMARY_WINDOW:])
-        earlier = items[: -len(heads)] if heads else items
+        earlier = max(0, len(updates) - _SUMMARY_WINDOW)
+        heads, tails = _split(list(updates[earlier:]))
         prefixes = tuple(head + _VALUE_JSON_TAG for head in set(heads))
-        if earlier and not all(map(operator.methodcaller("startswith", prefixes), earlier)):
-            heads, tails = _split(items)
+        if earlier and not all(
+            map(operator.methodcaller("startswith", prefixes), islice(updates, earlier))
+        ):
+            heads, tails = _split(list(updates))
         last = sorted(dict(zip(heads, range(len(heads)), strict=True)).values())
         keys, texts = self._plain([heads[i] for i in last], [tails[i] for i in last])
         return list(zip(keys, texts, strict=True))
