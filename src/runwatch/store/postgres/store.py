@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 import psycopg
 
 from runwatch.protocol import BatchAck, Command, Retention, RunCreate
+from runwatch.rules.spec import Alert, Rule, RuleIn
 from runwatch.store.base import (
     CommitListener,
     Committed,
@@ -35,7 +36,6 @@ from runwatch.store.base import (
 from runwatch.store.factory import describe
 from runwatch.store.postgres import retention
 from runwatch.store.postgres.archive import PostgresArchive
-from runwatch.store.postgres.rules import PostgresRules
 from runwatch.store.postgres.runner import MAX_PENDING, TransactionRunner, WriteJob
 from runwatch.store.postgres.schema import migrate
 from runwatch.store.postgres.tx import Conn, PostgresTx
@@ -49,18 +49,20 @@ from runwatch.store.sql import (
     queries,
     queue,
     records,
+    rules,
     runs,
     tokens,
 )
 from runwatch.store.sql.ingest import ingest_job
 from runwatch.store.sql.points import Points
+from runwatch.store.sql.rules import replace_file_rules
 from runwatch.store.sql.runs import VITALS_HISTORY
 from runwatch.store.sql.tx import Tx
 
 T = TypeVar("T")
 
 
-class PostgresStore(PostgresRules, PostgresArchive):
+class PostgresStore(PostgresArchive):
     """Runs, series, events and the live journal in one PostgreSQL database (``url``)."""
 
     def __init__(
@@ -347,6 +349,40 @@ class PostgresStore(PostgresRules, PostgresArchive):
 
     async def count_tokens(self) -> int:
         return await self._read_tx(lambda tx: tokens.count_tokens(tx, time.time()))
+
+    # -- watch rules and alerts --------------------------------------------------------------
+    async def add_rule(self, project: str, spec: RuleIn, source: str = "api") -> Rule:
+        return await self._write_tx(lambda tx: (rules.add_rule(tx, project, spec, source), []))
+
+    async def list_rules(self, project: str | None = None) -> list[Rule]:
+        return await self._read_tx(lambda tx: rules.list_rules(tx, project))
+
+    async def delete_rule(self, project: str, rule_id: int) -> bool:
+        return await self._write_tx(lambda tx: (rules.delete_rule(tx, project, rule_id), []))
+
+    async def replace_file_rules(self, rules: list[tuple[str, RuleIn]]) -> list[Rule]:
+        return await self._write_tx(lambda tx: (replace_file_rules(tx, rules), []))
+
+    async def record_alert(
+        self, rule: Rule, run_id: str, message: str, detail: dict[str, Any], now: float
+    ) -> Alert | None:
+        def job(tx: Tx) -> tuple[Alert | None, list[Committed]]:
+            alert, changes = rules.record_alert(tx, rule, run_id, message, detail, now)
+            return alert, [Committed(run_id, changes)] if changes else []
+
+        return await self._write_tx(job)
+
+    async def set_alert_action(
+        self, alert_id: int, index: int, outcome: dict[str, Any]
+    ) -> Alert | None:
+        return await self._write_tx(
+            lambda tx: (rules.set_alert_action(tx, alert_id, index, outcome), [])
+        )
+
+    async def list_alerts(
+        self, project: str, run_id: str | None = None, limit: int = 200
+    ) -> list[Alert]:
+        return await self._read_tx(lambda tx: rules.list_alerts(tx, project, run_id, limit))
 
     # -- retention -------------------------------------------------------------------------
     async def get_retention(self, project: str) -> Retention:
