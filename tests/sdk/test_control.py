@@ -148,16 +148,19 @@ def test_a_killed_producer_becomes_crashed_and_a_resumed_heartbeat_is_recorded(
     script = tmp_path / "train.py"
     script.write_text(
         textwrap.dedent(f"""
-        import time, runwatch
+        import sys, runwatch
         run = runwatch.init(project="ctl", url={server.url!r}, heartbeat=0.3)
+        run.log({{"x": 1.0}})
         print(run.id, flush=True)
-        while True:
-            run.log({{"x": 1.0}})
-            time.sleep(0.05)
+        sys.stdin.read()  # alive (heartbeating from the SDK's thread) until killed
     """)
     )
     proc = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+        [sys.executable, str(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
     )
     assert proc.stdout is not None
     run_id = proc.stdout.readline().split()[0]
@@ -167,6 +170,8 @@ def test_a_killed_producer_becomes_crashed_and_a_resumed_heartbeat_is_recorded(
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         proc.stdout.close()
+        assert proc.stdin is not None
+        proc.stdin.close()
         wait_until(
             lambda: c.get(f"/api/v1/runs/{run_id}").json()["status"] == "crashed",
             10,
