@@ -144,8 +144,21 @@ class Supervisor:
         if numbers:
             self.run.log(numbers, step=step if isinstance(step, int) else None)
 
+    def cancelled_meanwhile(self) -> bool:
+        """A cancel the worker obeyed and acknowledged before our own poller saw it: the server
+        stops offering an acknowledged command, so ask for the run's command list."""
+        transport = Transport(self.run.urls, self.run.token)
+        try:
+            reply = transport.get(f"/api/v1/runs/{self.run.id}/commands", {}, timeout=10)
+        finally:
+            transport.close()
+        commands = reply.body.get("commands", []) if isinstance(reply.body, dict) else []
+        return reply.status == 200 and any(c.get("kind") == "cancel" for c in commands)
+
     def finish(self, code: int) -> str:
         self.refresh_artifacts(final=True)
+        if self.cancel_reason is None and (self.run.should_stop or self.cancelled_meanwhile()):
+            self.cancel_reason = "cancelled from the dashboard"
         if self.cancel_reason is not None:
             status, error = "cancelled", self.cancel_reason
         elif code == 0:
