@@ -221,8 +221,8 @@ def migrate(
     from rich.progress import Progress
     from rich.table import Table
 
-    from runwatch.store.factory import describe, is_postgres, sqlite_dir
-    from runwatch.store.postgres.importer import copy_sqlite_to_postgres, count_rows
+    from runwatch.store.copy import copy_sqlite_to_postgres, count_rows
+    from runwatch.store.location import describe, is_postgres, sqlite_dir
 
     if is_postgres(source) or not is_postgres(target):
         raise ValueError("migrate copies --from sqlite:///DIR --to postgresql://…")

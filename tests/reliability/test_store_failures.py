@@ -117,7 +117,8 @@ def test_an_earliest_schema_data_dir_migrates_forward_without_loss(tmp_path: Pat
         " VALUES ('old00001', 'legacy', 'from v1', '[\"a\"]', '{\"lr\": 0.1}', 'succeeded', 1.0, 2, '{}')"
     )
     conn.execute(
-        "INSERT INTO events VALUES ('old00001', 2, 1.5, 'birth', 'info', 7, '{\"size\": 3}')"
+        "INSERT INTO events VALUES ('old00001', 2, 1.5, 'birth', 'info', 7, '{\"size\": 3}'),"
+        " ('old00001', 3, 1.6, 'named', 'info', '12', '{}')"  # text that looks like a number
     )
     conn.close()
 
@@ -129,11 +130,13 @@ def test_an_earliest_schema_data_dir_migrates_forward_without_loss(tmp_path: Pat
                 await store.get_run("old00001"),
                 await store.events("old00001"),
                 await store.health(),
+                await store.entity_events("old00001", "7", 10),
+                await store.entity_events("old00001", "012", 10),
             )
         finally:
             await store.close()
 
-    info, events, health = run(read())
+    info, events, health, seven, twelve = run(read())
     assert health["schema"] == SCHEMA_VERSION > 1
     assert (info.name, info.tags, info.config, info.status) == (
         "from v1",
@@ -142,4 +145,9 @@ def test_an_earliest_schema_data_dir_migrates_forward_without_loss(tmp_path: Pat
         "succeeded",
     )
     assert info.vitals == [] and info.snapshot == {}
-    assert [(e.kind, e.entity, e.payload) for e in events] == [("birth", 7, {"size": 3})]
+    # Migration 10: an integer entity stays an integer, text stays text, and both are found.
+    assert [(e.kind, e.entity, e.payload) for e in events] == [
+        ("birth", 7, {"size": 3}),
+        ("named", "12", {}),
+    ]
+    assert [e.seq for e in seven] == [2] and twelve == []

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from runwatch.protocol import Batch, PointRow, RunCreate
-from runwatch.store.base import IngestError, Store
+from runwatch.store.base import Store
 from runwatch.store.chunks import CHUNK_MAX
+from runwatch.store.errors import RunNotFound
 from runwatch.store.prepare import prepare_batch
 from tests.store.aio import run
 from tests.store.conftest import StoreMaker
@@ -104,11 +105,11 @@ def test_restore_times_sets_them_and_an_unknown_run_is_404(make_store: StoreMake
     async def work(store: Store) -> Any:
         r = (await store.create_run(RunCreate(project="p"))).id
         restored = await store.restore_times(r, 1000.0, 1001.5)
-        with pytest.raises(IngestError) as missing:
+        with pytest.raises(RunNotFound) as missing:
             await store.restore_times("nosuchrun", 1.0, None)
         return restored, await store.get_run(r), missing.value
 
     restored, again, missing = run(with_store(make_store, work))
     assert (restored.created_at, restored.started_at) == (1000.0, 1001.5)
     assert (again.created_at, again.started_at) == (1000.0, 1001.5)
-    assert missing.status == 404 and missing.field == "run"
+    assert missing.code == "run_not_found" and missing.field == "run"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runwatch.store.factory import describe, open_store
+from runwatch.store.factory import open_store
+from runwatch.store.location import describe
 from runwatch.store.postgres import PostgresStore
 from runwatch.store.sqlite import SqliteStore
 

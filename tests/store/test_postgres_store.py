@@ -13,9 +13,10 @@ from runwatch.protocol import Batch, LogLine, RunCreate
 from runwatch.store.base import Committed
 from runwatch.store.errors import InvalidValue, StoreBusy
 from runwatch.store.postgres import PostgresStore
-from runwatch.store.postgres.retention import trim_journals
 from runwatch.store.postgres.schema import SCHEMA_VERSION
+from runwatch.store.postgres.tx import PostgresTx
 from runwatch.store.prepare import prepare_batch
+from runwatch.store.sql.retention import trim_journals
 from tests.pg import fresh_database
 from tests.store.aio import run
 from tests.store.test_store_contract import batch
@@ -124,7 +125,7 @@ def test_journal_trim_keeps_the_newest_records(pg_url: str) -> None:
 
     run_id = run(fill())
     with psycopg.connect(pg_url) as conn:
-        assert trim_journals(conn, keep=10) == 21
+        assert trim_journals(PostgresTx(conn), keep=10) == 21
         rows = conn.execute(
             "SELECT seq FROM journal WHERE run_id = %s ORDER BY seq", (run_id,)
         ).fetchall()

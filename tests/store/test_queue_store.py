@@ -7,6 +7,7 @@ import asyncio
 import time
 
 from runwatch.protocol import Batch, RunCreate, StatusIn
+from runwatch.store.errors import LimitExceeded
 from runwatch.store.prepare import prepare_batch
 from tests.store.aio import run
 from tests.store.conftest import StoreMaker
@@ -65,10 +66,9 @@ def test_a_producer_cannot_queue_a_run_for_launch(make_store: StoreMaker) -> Non
 
 
 def test_a_full_queue_refuses_more_naming_the_limit(make_store: StoreMaker) -> None:
-    from runwatch.store.base import IngestError
     from runwatch.store.sql import queue
 
-    async def work() -> IngestError:
+    async def work() -> LimitExceeded:
         store = make_store()
         await store.open()
         try:
@@ -76,14 +76,14 @@ def test_a_full_queue_refuses_more_naming_the_limit(make_store: StoreMaker) -> N
                 await store.enqueue_run(spec(f"r{i}"), "t", {})
             try:
                 await store.enqueue_run(spec("one too many"), "t", {})
-            except IngestError as exc:
+            except LimitExceeded as exc:
                 return exc
             raise AssertionError("the queue took one more than its limit")
         finally:
             await store.close()
 
     error = run(work())
-    assert error.status == 422 and "max_waiting=1000" in error.message
+    assert error.field == "queue" and "max_waiting=1000" in error.message
 
 
 def test_two_replicas_claiming_at_once_share_the_slots_and_never_start_a_run_twice(

@@ -10,9 +10,10 @@ from pathlib import Path
 from runwatch.protocol import RunCreate
 from runwatch.store.base import Committed
 from runwatch.store.prepare import prepare_batch
+from runwatch.store.sql.retention import trim_journals
 from runwatch.store.sqlite import SqliteStore
-from runwatch.store.sqlite.retention import trim_journals
 from runwatch.store.sqlite.schema import SCHEMA_VERSION
+from runwatch.store.sqlite.tx import SqliteTx
 from tests.store.aio import run
 from tests.store.test_store_contract import batch, by_step, fill_chunks
 
@@ -70,7 +71,7 @@ def test_journal_trim_keeps_the_newest_records(tmp_path: Path) -> None:
     run_id = run(with_store(tmp_path, fill))
     conn = sqlite3.connect(tmp_path / "runwatch.sqlite3")
     with conn:
-        assert trim_journals(conn, keep=10) == 21
+        assert trim_journals(SqliteTx(conn), keep=10) == 21
     seqs = [
         s
         for (s,) in conn.execute("SELECT seq FROM journal WHERE run_id = ? ORDER BY seq", (run_id,))

@@ -20,7 +20,7 @@ from runwatch.protocol import (
     StatusIn,
     TableIn,
 )
-from runwatch.store.base import IngestError
+from runwatch.store.errors import Conflict, RunFinished, RunNotFound
 from runwatch.store.prepare import prepare_batch
 from tests.store.aio import run
 from tests.store.conftest import StoreMaker
@@ -153,7 +153,7 @@ def test_heartbeats_crash_and_resume(make_store: StoreMaker) -> None:
         back = await store.heartbeat(r.id)
         await store.sweep_crashed(time.time() + 20)  # crashed again, then a batch revives it
         await store.ingest(r.id, prepare_batch(batch(1, [(0, {"x": 1.0})])))
-        with pytest.raises(IngestError) as missing:
+        with pytest.raises(RunNotFound) as missing:
             await store.heartbeat("nope")
         return (
             r,
@@ -171,7 +171,7 @@ def test_heartbeats_crash_and_resume(make_store: StoreMaker) -> None:
     assert quiet == [] and crashed == [r.id] and again == []
     assert mid.status == "crashed" and "no heartbeat" in mid.error
     assert back.status == "running" and back.error is None
-    assert final.status == "running" and missing.status == 404
+    assert final.status == "running" and missing.field == "run"
     assert [(e.kind, e.payload.get("state")) for e in events] == [
         ("status", "running"), ("status", "crashed"), ("heartbeat.resumed", None),
         ("status", "running"), ("status", "crashed"), ("heartbeat.resumed", None),
@@ -192,7 +192,7 @@ def test_commands_move_forward_only(make_store: StoreMaker) -> None:
         await ingest(store, r.id, 2, commands=[CommandResult(a.id, "failed")])  # too late
         listed = await store.list_commands(r.id)
         await ingest(store, r.id, 3, status=StatusIn(state="succeeded", ts=time.time()))
-        with pytest.raises(IngestError) as finished:
+        with pytest.raises(RunFinished) as finished:
             await store.add_command(r.id, "cancel", {})
         return a, b, first, again, listed, finished.value, await store.deliver_commands(r.id, 0)
 
@@ -205,13 +205,13 @@ def test_commands_move_forward_only(make_store: StoreMaker) -> None:
         (1, "applied", None),
     ]
     assert listed[1].payload == {"lr": 0.1}
-    assert finished.status == 409 and left == []
+    assert finished.code == "run_finished" and left == []
 
 
 def test_promotions_only_of_succeeded_runs(make_store: StoreMaker) -> None:
     async def work(store, _):  # type: ignore[no-untyped-def]
         r = await store.create_run(RunCreate(project="proj", name="best"))
-        with pytest.raises(IngestError) as refused:
+        with pytest.raises(Conflict) as refused:
             await store.promote(r.id, "prod", None, "0" * 64, {})
         await ingest(store, r.id, 1, status=StatusIn(state="succeeded", ts=time.time()))
         p = await store.promote(r.id, "prod", "ckpt/9.pt", "a" * 64, {"acc": 0.9})
@@ -219,7 +219,7 @@ def test_promotions_only_of_succeeded_runs(make_store: StoreMaker) -> None:
         return refused.value, p, q, await store.list_promoted(), await store.events(r.id)
 
     refused, p, q, listed, events = run(with_store(make_store, work))
-    assert refused.status == 409
+    assert refused.code == "not_promotable" and "this run is running" in refused.message
     assert (p.run_name, p.project, p.artifact, p.detail) == (
         "best",
         "proj",

@@ -23,7 +23,8 @@ from runwatch.protocol import (
     StatusIn,
     encode_value,
 )
-from runwatch.store.base import REPLAY_MAX_BYTES, Committed, IngestError
+from runwatch.store.base import REPLAY_MAX_BYTES, Committed
+from runwatch.store.errors import RunExists, RunFinished, RunNotFound
 from runwatch.store.prepare import prepare_batch
 from tests.store.aio import run
 from tests.store.conftest import StoreMaker
@@ -135,7 +136,7 @@ def test_unknown_run_fails_alone(make_store: StoreMaker) -> None:
 
     results, series = run(with_store(make_store, work))
     errors = [r for r in results if isinstance(r, Exception)]
-    assert len(errors) == 1 and isinstance(errors[0], IngestError) and errors[0].status == 404
+    assert len(errors) == 1 and isinstance(errors[0], RunNotFound) and errors[0].field == "run"
     assert series["x"].value == [float(i) for i in range(20)]
 
 
@@ -210,7 +211,7 @@ def test_final_status_is_an_event_and_ends_the_run(make_store: StoreMaker) -> No
             status=StatusIn(state="failed", ts=5.0, error="boom", exit_code=3),
         )
         await store.ingest(r.id, prepare_batch(b))
-        with pytest.raises(IngestError) as late:
+        with pytest.raises(RunFinished) as late:
             await store.ingest(r.id, prepare_batch(batch(2, [(0, {"x": 1.0})])))
         return await store.get_run(r.id), await store.events(r.id), late.value
 
@@ -220,7 +221,7 @@ def test_final_status_is_an_event_and_ends_the_run(make_store: StoreMaker) -> No
         ("status", "running"),
         ("status", "failed"),
     ]
-    assert late.status == 409 and late.code == "run_finished"
+    assert late.code == "run_finished" and late.field == "run"
 
 
 def test_batches_before_the_final_status_are_stored_even_when_they_arrive_after_it(
@@ -239,7 +240,7 @@ def test_batches_before_the_final_status_are_stored_even_when_they_arrive_after_
         acks.append(await store.ingest(r.id, prepare_batch(batch(2, [(1, {"x": 1.0})]))))
         refused = []
         for b in (batch(5, [(3, {"x": 3.0})]), batch(1, [(3, {"x": 3.0})], producer="other")):
-            with pytest.raises(IngestError) as exc:
+            with pytest.raises(RunFinished) as exc:
                 await store.ingest(r.id, prepare_batch(b))
             refused.append(exc.value)
         series = (await store.metrics(r.id, ["x"], None, None, 100, "step")).series
@@ -247,7 +248,7 @@ def test_batches_before_the_final_status_are_stored_even_when_they_arrive_after_
 
     acks, refused, series, info = run(with_store(make_store, work))
     assert [a.duplicate for a in acks] == [False, False, True]
-    assert [(e.status, e.code) for e in refused] == [(409, "run_finished")] * 2
+    assert [e.code for e in refused] == ["run_finished"] * 2
     assert series["x"].x == [0, 1, 2] and series["x"].value == [0.0, 1.0, 2.0]
     assert (info.status, info.ended_at) == ("succeeded", 9.0)
 
@@ -272,13 +273,13 @@ def test_client_chosen_run_id_is_idempotent(make_store: StoreMaker) -> None:
     async def work(store, _):  # type: ignore[no-untyped-def]
         a = await store.create_run(RunCreate(project="p", id="abcdef12"))
         b = await store.create_run(RunCreate(project="p", id="abcdef12"))
-        with pytest.raises(IngestError) as exc:
+        with pytest.raises(RunExists) as exc:
             await store.create_run(RunCreate(project="other", id="abcdef12"))
         return a, b, exc.value, await store.list_runs()
 
     a, b, err, runs = run(with_store(make_store, work))
     assert a.id == b.id == "abcdef12" and len(runs) == 1
-    assert err.status == 409
+    assert err.code == "run_exists" and err.field == "$.id"
 
 
 def fill_chunks(make: StoreMaker) -> tuple[list[tuple[int, float]], Any, Any, Any]:

@@ -14,7 +14,6 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from runwatch.protocol import NON_FINITE
-from runwatch.store.base import IngestError
 from runwatch.store.errors import (
     Conflict,
     InvalidValue,
@@ -118,8 +117,6 @@ def _bad_key(body: bytes, path: str) -> str:
 
 def store_status(exc: StoreError) -> int:
     """The HTTP status of a store's refusal."""
-    if isinstance(exc, IngestError):
-        return exc.status
     return next((STORE_STATUS[k] for k in type(exc).__mro__ if k in STORE_STATUS), 503)
 
 

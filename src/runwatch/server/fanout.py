@@ -32,7 +32,7 @@ QUEUE_MAX_ITEMS = 2048
 QUEUE_MAX_CHARS = 1024 * 1024
 REPLAY_PAGE = 500
 # A client further behind than this many records gets a reset instead of a replay (the store
-# keeps at least this much journal: see store.sqlite.retention.JOURNAL_KEEP).
+# keeps at least this much journal: see store.sql.retention.JOURNAL_KEEP).
 RESET_LAG = 20_000
 # A coalesced frame holds at most this many records or characters (one record at least), so
 # a connection that stops reading pins at most one such frame in memory.

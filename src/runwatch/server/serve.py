@@ -12,7 +12,7 @@ import uvicorn
 
 from runwatch.server.app import create_app
 from runwatch.server.settings import Settings, is_loopback
-from runwatch.store.factory import describe
+from runwatch.store.location import describe
 from runwatch.tokens import auth_configured
 
 logger = logging.getLogger("runwatch.server")

@@ -67,7 +67,7 @@ class Settings:
             )
 
     def _store_option(self) -> str:
-        from runwatch.store.factory import describe
+        from runwatch.store.location import describe
 
         if self.store_url is None:
             return f"--data {self.data_dir}"

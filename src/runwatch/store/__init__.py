@@ -1,5 +1,5 @@
 """Durable storage behind one Store protocol."""
 
-from runwatch.store.base import IngestError, RunInfo, Store
+from runwatch.store.base import RunInfo, Store
 
-__all__ = ["IngestError", "RunInfo", "Store"]
+__all__ = ["RunInfo", "Store"]

@@ -9,7 +9,6 @@ import msgspec
 
 from runwatch.protocol import ArchivedCommand, BatchAck, Command, Retention, RunCreate
 from runwatch.rules.spec import Alert, Rule, RuleIn
-from runwatch.store.errors import StoreError
 from runwatch.store.prepare import PreparedBatch, SeriesColumns
 
 
@@ -161,15 +160,6 @@ class Committed(msgspec.Struct):
     records: list[Record]
 
 
-class IngestError(StoreError):
-    """A refusal that names its HTTP ``status`` itself (being replaced by the kinds in
-    ``store.errors``, which ``server/errors.py`` maps)."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message, field, code)
-        self.status = status
-
-
 CommitListener = Callable[[list[Committed]], None]
 
 # A replay page stops once it holds this many bytes: a viewer catching up from far behind
@@ -212,7 +202,8 @@ class RunStore(Protocol):
     async def restore_times(
         self, run_id: str, created_at: float, started_at: float | None
     ) -> RunInfo:
-        """Give an imported run its archived creation and start times; IngestError 404."""
+        """Give an imported run its archived creation and start times (:class:`RunNotFound`
+        when there is no such run)."""
         ...
 
 
@@ -221,8 +212,8 @@ class QueueStore(Protocol):
 
     async def enqueue_run(self, spec: RunCreate, template: str, params: dict[str, Any]) -> RunInfo:
         """Create a run in status ``queued``, waiting in the run queue to be launched from
-        ``template`` with ``params`` (already validated); a full queue (1,000 waiting) is an
-        IngestError 422 ``limit_exceeded``."""
+        ``template`` with ``params`` (already validated); a full queue (1,000 waiting) raises
+        :class:`LimitExceeded`."""
         ...
 
     async def claim_queued(self, max_running: int) -> QueuedRun | None:
@@ -320,7 +311,7 @@ class ControlStore(Protocol):
 
     async def restore_commands(self, run_id: str, commands: list[ArchivedCommand]) -> list[Command]:
         """Give an imported run its archived commands (ids 1, 2, … in the given order);
-        IngestError 404 for no such run, 409 when it has commands already."""
+        :class:`RunNotFound`, or :class:`Conflict` when it has commands already."""
         ...
 
     async def promote(

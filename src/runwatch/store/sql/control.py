@@ -13,7 +13,8 @@ from typing import Any
 import msgspec
 
 from runwatch.protocol import Command
-from runwatch.store.base import IngestError, Promotion, Record
+from runwatch.store.base import Promotion, Record
+from runwatch.store.errors import Conflict, RunFinished
 from runwatch.store.sql import records
 from runwatch.store.sql.records import json_text
 from runwatch.store.sql.tx import Tx
@@ -82,7 +83,7 @@ def add_command(
     """Store a command for the producer; cancelling a queued run cancels it at once."""
     status = records.lock_run(tx, run_id)
     if status not in ("queued", "running", "crashed"):
-        raise IngestError(409, "run_finished", f"run {run_id!r} is {status}: nothing to command")
+        raise RunFinished(f"run {run_id!r} is {status}: nothing to command")
     row = tx.execute(
         "SELECT coalesce(max(id), 0) FROM commands WHERE run_id = ?", (run_id,)
     ).fetchone()
@@ -157,8 +158,8 @@ def promote(
     """Record a promotion of a succeeded run (anything else is refused: 409)."""
     status = records.lock_run(tx, run_id)
     if status != "succeeded":
-        raise IngestError(
-            409, "not_promotable", f"only succeeded runs can be promoted; this run is {status}"
+        raise Conflict(
+            f"only succeeded runs can be promoted; this run is {status}", code="not_promotable"
         )
     inserted = tx.execute(
         "INSERT INTO promotions (run_id, name, artifact, sha256, created_at, detail)"

@@ -14,7 +14,8 @@ from typing import Any, Protocol
 import msgspec
 
 from runwatch.protocol import BatchAck
-from runwatch.store.base import Committed, IngestError, PointsRecord, Record
+from runwatch.store.base import Committed, PointsRecord, Record
+from runwatch.store.errors import RunFinished, RunNotFound
 from runwatch.store.prepare import PreparedBatch, SeriesColumns, with_seq
 from runwatch.store.snapshots import EPSILON
 from runwatch.store.sql import control, objects, records
@@ -81,7 +82,7 @@ def ingest_job(
         f"SELECT status, summary FROM runs WHERE id = ?{tx.dialect.for_update}", (run_id,)
     ).fetchone()
     if row is None:
-        raise IngestError(404, "run_not_found", f"no run with id {run_id!r}", "run")
+        raise RunNotFound(f"no run with id {run_id!r}", "run")
     status, summary = row
     stored = tx.execute(
         "SELECT seq_first, seq_last FROM batches WHERE run_id=? AND producer=? AND batch_seq=?",
@@ -93,9 +94,7 @@ def ingest_job(
         last_status = tx.execute(_LAST_STATUS_SQL, (run_id,)).fetchone()
         last_batch = tx.execute(_LAST_BATCH_SQL, (run_id, b.producer)).fetchone()
         if not precedes_final(last_status, last_batch, b.batch_seq):
-            raise IngestError(
-                409, "run_finished", f"run {run_id!r} is {status}: it takes no more data", "run"
-            )
+            raise RunFinished(f"run {run_id!r} is {status}: it takes no more data", "run")
         b = late_batch(b)
     # Any other status: the heartbeat is noted by the allocation below.
     out: list[Record] = control.heard_from(tx, run_id, status) if status == "crashed" else []

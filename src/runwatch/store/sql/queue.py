@@ -20,7 +20,8 @@ from typing import Any
 import msgspec
 
 from runwatch.protocol import RunCreate
-from runwatch.store.base import IngestError, QueuedRun, Record, RunInfo
+from runwatch.store.base import QueuedRun, Record, RunInfo
+from runwatch.store.errors import LimitExceeded, RunExists
 from runwatch.store.sql import records
 from runwatch.store.sql.records import json_text
 from runwatch.store.sql.tx import Tx
@@ -31,12 +32,11 @@ MAX_WAITING = 1000
 _QUEUE_LOCK = 0x7277717565756521
 
 
-def queue_full() -> IngestError:
+def queue_full() -> LimitExceeded:
     """The answer to a submission past :data:`MAX_WAITING`."""
-    return IngestError(
-        422, "limit_exceeded",
-        f"the run queue is full (max_waiting={MAX_WAITING}): cancel some or wait", "queue",
-    )  # fmt: skip
+    return LimitExceeded(
+        f"the run queue is full (max_waiting={MAX_WAITING}): cancel some or wait", "queue"
+    )
 
 
 def _lock_queue(tx: Tx) -> None:
@@ -63,7 +63,7 @@ def enqueue(
          json_text(spec.config), now, now, json_text(spec.snapshot), spec.heartbeat),
     ).fetchone()  # fmt: skip
     if created is None:
-        raise IngestError(409, "run_exists", f"run {run_id!r} exists", "$.id")
+        raise RunExists(f"run {run_id!r} exists", "$.id")
     tx.execute(
         "INSERT INTO run_queue (run_id, template, params, queued_at) VALUES (?,?,?,?)",
         (run_id, template, json_text(params), now),

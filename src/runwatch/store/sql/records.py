@@ -14,7 +14,8 @@ from typing import Any
 import msgspec
 
 from runwatch.protocol import FINAL_STATUSES
-from runwatch.store.base import IngestError, Record, RunInfo
+from runwatch.store.base import Record, RunInfo
+from runwatch.store.errors import RunNotFound
 from runwatch.store.prepare import with_seq
 from runwatch.store.sql.tx import Tx
 
@@ -64,12 +65,12 @@ def fetch_run(tx: Tx, run_id: str) -> RunInfo | None:
 
 def lock_run(tx: Tx, run_id: str) -> str:
     """Lock the run's row until commit (writers of one run take turns); return its status.
-    404 when there is no such run."""
+    :class:`RunNotFound` when there is no such run."""
     row = tx.execute(
         f"SELECT status FROM runs WHERE id = ?{tx.dialect.for_update}", (run_id,)
     ).fetchone()
     if row is None:
-        raise IngestError(404, "run_not_found", f"no run with id {run_id!r}", "run")
+        raise RunNotFound(f"no run with id {run_id!r}", "run")
     return str(row[0])
 
 

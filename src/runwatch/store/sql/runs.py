@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 from runwatch.protocol import RunCreate
-from runwatch.store.base import IngestError, Record, RunInfo
+from runwatch.store.base import Record, RunInfo
+from runwatch.store.errors import RunExists
 from runwatch.store.sql import records
 from runwatch.store.sql.records import RUN_COLUMNS, json_text
 from runwatch.store.sql.tx import Tx
@@ -29,9 +30,7 @@ def create_run(tx: Tx, run_id: str, spec: RunCreate) -> tuple[RunInfo, list[Reco
         existing = records.fetch_run(tx, run_id)
         assert existing is not None
         if existing.project != spec.project:
-            raise IngestError(
-                409, "run_exists", f"run {run_id!r} exists in another project", "$.id"
-            )
+            raise RunExists(f"run {run_id!r} exists in another project", "$.id")
         return existing, []
     record = records.status_change(tx, run_id, 1, "running", now)
     records.journal(tx, run_id, [record])

@@ -1,4 +1,4 @@
-"""Transactions on a pool of PostgreSQL connections, each job on a worker thread.
+"""PostgreSQL's executor: transactions on a pool of connections, each job on a worker thread.
 
 Writes: each job is one READ COMMITTED transaction. Jobs that touch a run lock its row first,
 so writers of one run (on this replica or another) take turns and commit in seq order. Commit
@@ -25,12 +25,14 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from runwatch.store.base import Committed
 from runwatch.store.errors import InvalidValue, StoreBusy, StoreError, StoreUnavailable
-from runwatch.store.postgres.tx import Conn
+from runwatch.store.location import describe
+from runwatch.store.postgres.schema import migrate
+from runwatch.store.postgres.tx import Conn, PostgresTx
+from runwatch.store.sql.executor import OnCommit, WriteJob
+from runwatch.store.sql.tx import Tx
 
 T = TypeVar("T")
-WriteJob = Callable[[Conn], tuple[T, list[Committed]]]
 # A deadlock or serialization failure is PostgreSQL asking the job to try again.
 RETRIES = 3
 COMMIT_STRIPES = 64  # commit locks; runs share them by hash
@@ -49,18 +51,20 @@ def _as_store_error(exc: BaseException) -> StoreError:
     return StoreUnavailable(f"the store could not write: {exc}")
 
 
-class TransactionRunner:
+class PostgresExecutor:
     """Runs write and read jobs on pooled connections; calls ``on_commit`` in commit order."""
 
     def __init__(
-        self,
-        url: str,
-        size: int,
-        lock_timeout: float,
-        on_commit: Callable[[list[Committed]], None],
-        max_pending: int = MAX_PENDING,
+        self, url: str, size: int, lock_timeout: float, max_pending: int = MAX_PENDING
     ) -> None:
-        self._on_commit = on_commit
+        """``size``: connections (and worker threads). ``lock_timeout``: seconds a job waits for
+        a lock or a connection before it fails as busy. ``max_pending``: jobs queued or running
+        at once; past it, busy at once."""
+        self.url = url
+        self.size = size
+        self._lock_timeout = lock_timeout
+        self._on_commit: OnCommit = lambda committed: None
+        self._open = False
         self._max_pending = max_pending
         self._commit_locks = [threading.Lock() for _ in range(COMMIT_STRIPES)]
         self._count_lock = threading.Lock()
@@ -82,20 +86,48 @@ class TransactionRunner:
         # As many threads as connections: a job never waits for a connection another holds.
         self._threads = concurrent.futures.ThreadPoolExecutor(size, "runwatch-postgres")
 
-    def open(self, timeout: float) -> None:
-        self._pool.open(wait=True, timeout=timeout)
+    async def open(self, on_commit: OnCommit) -> None:
+        self._on_commit = on_commit
 
-    def close(self) -> None:
+        def start() -> None:
+            try:
+                with psycopg.connect(self.url, autocommit=True) as conn:
+                    migrate(conn)
+            except psycopg.OperationalError as exc:
+                raise RuntimeError(
+                    f"cannot reach PostgreSQL at {describe(self.url)}: {exc}"
+                ) from None
+            self._pool.open(wait=True, timeout=self._lock_timeout)
+
+        await asyncio.to_thread(start)
+        self._open = True
+
+    async def close(self) -> None:
+        if self._open:
+            self._open = False
+            await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
         self._threads.shutdown(wait=True)
         self._pool.close()
 
     async def write(self, job: WriteJob[T]) -> T:
         return await self._submit(self._write_in_thread, job)
 
-    async def read(self, fn: Callable[[Conn], T]) -> T:
+    async def read(self, fn: Callable[[Tx], T]) -> T:
         return await self._submit(self._read_in_thread, fn)
 
+    async def health(self) -> dict[str, Any]:
+        row = await self.read(
+            lambda tx: tx.execute("SELECT max(version) FROM runwatch_schema").fetchone()
+        )
+        version = int(row[0]) if row and row[0] is not None else 0
+        return {"backend": "postgresql", "database": describe(self.url), "schema": version,
+                "commits": self.commits, "pool": self.size}  # fmt: skip
+
     async def _submit(self, run: Callable[[Any], T], work: Any) -> T:
+        if not self._open:
+            raise StoreUnavailable("the store is not open")
         if self._pending >= self._max_pending:
             raise StoreBusy("the store's job queue is full; retry")
         self._pending += 1
@@ -119,7 +151,7 @@ class TransactionRunner:
     def _transaction(self, conn: Conn, job: WriteJob[T]) -> T:
         conn.execute("BEGIN")
         try:
-            result, committed = job(conn)
+            result, committed = job(PostgresTx(conn))
         except BaseException:
             _rollback(conn)
             raise
@@ -135,12 +167,12 @@ class TransactionRunner:
                 self._on_commit(committed)
         return result
 
-    def _read_in_thread(self, fn: Callable[[Conn], T]) -> T:
+    def _read_in_thread(self, fn: Callable[[Tx], T]) -> T:
         try:
             with self._pool.connection() as conn:
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 try:
-                    return fn(conn)
+                    return fn(PostgresTx(conn))
                 finally:
                     _rollback(conn)
         except psycopg.DataError as exc:  # a value no column holds (a NUL): nothing matches it

@@ -1,0 +1,385 @@
+"""The store: every storage concern written once against the seam (``tx`` and ``executor``).
+
+A backend is an :class:`~runwatch.store.sql.executor.Executor` (how jobs reach its database:
+SQLite's writer thread and readers, PostgreSQL's pool) whose transactions speak its
+:class:`~runwatch.store.sql.tx.Dialect`; ``SqliteStore`` and ``PostgresStore`` only build one.
+Write jobs return what they committed, which the executor hands back in commit order and this
+class passes to the event loop for the live fan-out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
+
+from runwatch.protocol import ArchivedCommand, BatchAck, Command, Retention, RunCreate
+from runwatch.rules.spec import Alert, Rule, RuleIn
+from runwatch.store.base import (
+    CommitListener,
+    Committed,
+    EventRecord,
+    MetricsResult,
+    ProjectInfo,
+    Promotion,
+    QueuedRun,
+    Record,
+    RunInfo,
+    RunState,
+    Series,
+    TokenInfo,
+    replay_sql,
+)
+from runwatch.store.chunks import RawPoint
+from runwatch.store.prepare import PreparedBatch
+from runwatch.store.snapshots import EPSILON
+from runwatch.store.sql import (
+    archive,
+    control,
+    events,
+    objects,
+    projects,
+    queries,
+    queue,
+    records,
+    retention,
+    rules,
+    runs,
+    tokens,
+)
+from runwatch.store.sql.executor import Executor
+from runwatch.store.sql.ingest import ingest_job
+from runwatch.store.sql.points import Points
+from runwatch.store.sql.rules import replace_file_rules
+from runwatch.store.sql.runs import VITALS_HISTORY
+from runwatch.store.sql.tx import Tx
+
+T = TypeVar("T")
+
+
+class SqlStore:
+    """Runs, series, events and the live journal in one SQL database, through ``executor``."""
+
+    def __init__(self, executor: Executor, snapshot_epsilon: float = EPSILON) -> None:
+        """``snapshot_epsilon``: a snapshot version is kept between log-spaced ages when it
+        changed by more than this."""
+        self._executor = executor
+        self._snapshot_epsilon = snapshot_epsilon
+        self._points = Points()
+        self._listeners: list[CommitListener] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self._executor.open(self._dispatch_commit)
+
+    async def close(self) -> None:
+        await self._executor.close()
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        self._listeners.append(listener)
+
+    def _dispatch_commit(self, committed: list[Committed]) -> None:
+        # Called on the committing thread; call_soon_threadsafe keeps commit order on the loop.
+        if self._loop is not None and not self._loop.is_closed():
+            for listener in self._listeners:
+                self._loop.call_soon_threadsafe(listener, committed)
+
+    async def _write_tx(self, job: Callable[[Tx], tuple[T, list[Committed]]]) -> T:
+        return await self._executor.write(job)
+
+    async def _read_tx(self, fn: Callable[[Tx], T]) -> T:
+        return await self._executor.read(fn)
+
+    # -- runs ------------------------------------------------------------------------------
+    async def create_run(self, spec: RunCreate) -> RunInfo:
+        run_id = spec.id or secrets.token_hex(6)
+
+        def job(tx: Tx) -> tuple[RunInfo, list[Committed]]:
+            run, changes = runs.create_run(tx, run_id, spec)
+            return run, [Committed(run_id, changes)] if changes else []
+
+        return await self._write_tx(job)
+
+    # -- the run queue ----------------------------------------------------------------------
+    async def enqueue_run(self, spec: RunCreate, template: str, params: dict[str, Any]) -> RunInfo:
+        run_id = spec.id or secrets.token_hex(6)
+
+        def job(tx: Tx) -> tuple[RunInfo, list[Committed]]:
+            run, record = queue.enqueue(tx, run_id, spec, template, params)
+            return run, [Committed(run_id, [record])]
+
+        return await self._write_tx(job)
+
+    async def claim_queued(self, max_running: int) -> QueuedRun | None:
+        def job(tx: Tx) -> tuple[QueuedRun | None, list[Committed]]:
+            claimed = queue.claim(tx, max_running)
+            if claimed is None:
+                return None, []
+            queued, record = claimed
+            return queued, [Committed(queued.run.id, [record])]
+
+        return await self._write_tx(job)
+
+    async def get_run(self, run_id: str) -> RunInfo | None:
+        return await self._read_tx(lambda tx: records.fetch_run(tx, run_id))
+
+    async def list_runs(
+        self, project: str | None = None, status: str | None = None, tag: str | None = None
+    ) -> list[RunInfo]:
+        return await self._read_tx(lambda tx: runs.list_runs(tx, project, status, tag))
+
+    async def list_projects(self) -> list[ProjectInfo]:
+        return await self._read_tx(projects.list_projects)
+
+    # -- ingest ----------------------------------------------------------------------------
+    async def ingest(self, run_id: str, batch: PreparedBatch) -> BatchAck:
+        return await self._write_tx(
+            lambda tx: ingest_job(tx, self._points, run_id, batch, self._snapshot_epsilon)
+        )
+
+    # -- lifecycle and control -------------------------------------------------------------
+    async def heartbeat(self, run_id: str) -> RunInfo:
+        def job(tx: Tx) -> tuple[RunInfo, list[Committed]]:
+            changes = control.heard_from(tx, run_id, records.lock_run(tx, run_id))
+            run = records.fetch_run(tx, run_id)
+            assert run is not None
+            return run, [Committed(run_id, changes)] if changes else []
+
+        return await self._write_tx(job)
+
+    async def sweep_crashed(self, now: float) -> list[str]:
+        def job(tx: Tx) -> tuple[list[str], list[Committed]]:
+            crashed = control.sweep_crashed(tx, now)
+            return list(crashed), [Committed(run_id, recs) for run_id, recs in crashed.items()]
+
+        return await self._write_tx(job)
+
+    async def add_command(self, run_id: str, kind: str, payload: dict[str, Any]) -> Command:
+        def job(tx: Tx) -> tuple[Command, list[Committed]]:
+            cmd, changes = control.add_command(tx, run_id, kind, payload)
+            return cmd, [Committed(run_id, changes)]
+
+        return await self._write_tx(job)
+
+    async def deliver_commands(self, run_id: str, after: int) -> list[Command]:
+        def job(tx: Tx) -> tuple[list[Command], list[Committed]]:
+            commands, changes = control.deliver_commands(tx, run_id, after)
+            return commands, [Committed(run_id, changes)] if changes else []
+
+        return await self._write_tx(job)
+
+    async def list_commands(self, run_id: str) -> list[Command]:
+        return await self._read_tx(lambda tx: control.list_commands(tx, run_id))
+
+    async def promote(
+        self, run_id: str, name: str, artifact: str | None, sha256: str, detail: dict[str, Any]
+    ) -> Promotion:
+        def job(tx: Tx) -> tuple[Promotion, list[Committed]]:
+            promoted, changes = control.promote(tx, run_id, name, artifact, sha256, detail)
+            return promoted, [Committed(run_id, changes)]
+
+        return await self._write_tx(job)
+
+    async def list_promoted(self) -> list[Promotion]:
+        return await self._read_tx(control.list_promoted)
+
+    # -- reads -----------------------------------------------------------------------------
+    async def replay(self, run_id: str, since: int, limit: int) -> list[Record]:
+        sql = replay_sql("?")
+        return await self._read_tx(
+            lambda tx: [Record(s, bytes(b)) for s, b in tx.execute(sql, (run_id, since, limit))]
+        )
+
+    async def events(
+        self,
+        run_id: str,
+        after: int = 0,
+        limit: int = 100,
+        kind: str | None = None,
+        newest_first: bool = False,
+    ) -> list[EventRecord]:
+        return await self._read_tx(
+            lambda tx: events.events(tx, run_id, after, limit, kind, newest_first)
+        )
+
+    async def entity_events(self, run_id: str, entity: str, limit: int) -> list[EventRecord]:
+        return await self._read_tx(lambda tx: events.entity_events(tx, run_id, entity, limit))
+
+    async def snapshot_versions(self, run_id: str, key: str) -> list[dict[str, Any]]:
+        return await self._read_tx(lambda tx: objects.snapshot_versions(tx, run_id, key))
+
+    async def snapshot_value(self, run_id: str, key: str, version: int | None) -> Any:
+        return await self._read_tx(lambda tx: objects.snapshot_value(tx, run_id, key, version))
+
+    async def logs(
+        self, run_id: str, after: int, stream: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        return await self._read_tx(lambda tx: objects.read_logs(tx, run_id, after, stream, limit))
+
+    async def artifacts(self, run_id: str) -> list[Any]:
+        return await self._read_tx(lambda tx: objects.read_manifest(tx, run_id))
+
+    async def raw_points(
+        self, run_id: str, key: str, after: int, limit: int
+    ) -> tuple[list[RawPoint], int]:
+        return await self._read_tx(lambda tx: archive.raw_points(tx, run_id, key, after, limit))
+
+    async def restore_times(
+        self, run_id: str, created_at: float, started_at: float | None
+    ) -> RunInfo:
+        def job(tx: Tx) -> tuple[RunInfo, list[Committed]]:
+            return archive.restore_times(tx, run_id, created_at, started_at), []
+
+        return await self._write_tx(job)
+
+    async def restore_commands(self, run_id: str, commands: list[ArchivedCommand]) -> list[Command]:
+        def job(tx: Tx) -> tuple[list[Command], list[Committed]]:
+            return archive.restore_commands(tx, run_id, commands), []
+
+        return await self._write_tx(job)
+
+    async def sticky(self, run_id: str, kind: Literal["tables", "point_sets"]) -> dict[str, Any]:
+        read = objects.tables if kind == "tables" else objects.point_sets
+        return await self._read_tx(lambda tx: read(tx, run_id))
+
+    async def metric_keys(self, run_id: str) -> list[str]:
+        return await self._read_tx(lambda tx: queries.metric_keys(tx, run_id))
+
+    async def tails(self, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
+        return await self._read_tx(lambda tx: queries.tails(tx, run_id, keys, n))
+
+    async def metrics(
+        self,
+        run_id: str,
+        keys: list[str],
+        start: float | None,
+        end: float | None,
+        max_points: int,
+        x: Literal["step", "time"],
+    ) -> MetricsResult:
+        def read(tx: Tx) -> MetricsResult:
+            row = tx.execute("SELECT seq FROM runs WHERE id = ?", (run_id,)).fetchone()
+            series = queries.metrics(tx, run_id, keys, start, end, max_points, x)
+            return MetricsResult(seq=row[0] if row else 0, series=series)
+
+        return await self._read_tx(read)
+
+    async def state(self, run_id: str, max_points: int, events_limit: int) -> RunState | None:
+        def read(tx: Tx) -> RunState | None:
+            run = records.fetch_run(tx, run_id)
+            if run is None:
+                return None
+            keys = queries.metric_keys(tx, run_id)
+            metrics = queries.metrics(tx, run_id, keys, None, None, max_points, "step")
+            feed = events.events(tx, run_id, 0, events_limit, None, newest_first=True)
+            vital_keys = list(dict.fromkeys(run.vitals + [k for k in keys if k.startswith("sys/")]))
+            return RunState(
+                run=run,
+                seq=run.seq,
+                metrics=metrics,
+                events=feed,
+                vitals=queries.tails(tx, run_id, vital_keys, VITALS_HISTORY),
+                tables=objects.tables(tx, run_id),
+                point_sets=objects.point_sets(tx, run_id),
+                snapshots=objects.snapshot_keys(tx, run_id),
+            )
+
+        return await self._read_tx(read)
+
+    # -- tokens ----------------------------------------------------------------------------
+    async def add_token(
+        self,
+        token_hash: str,
+        prefix: str,
+        name: str | None,
+        scope: str,
+        project: str | None,
+        expires_at: float | None,
+    ) -> TokenInfo:
+        def job(tx: Tx) -> tuple[TokenInfo, list[Committed]]:
+            return tokens.add_token(tx, token_hash, prefix, name, scope, project, expires_at), []
+
+        return await self._write_tx(job)
+
+    async def find_token(self, token_hash: str) -> TokenInfo | None:
+        return await self._read_tx(lambda tx: tokens.find_token(tx, token_hash))
+
+    async def list_tokens(self) -> list[TokenInfo]:
+        return await self._read_tx(tokens.list_tokens)
+
+    async def revoke_token(self, token_id: int) -> bool:
+        return await self._write_tx(lambda tx: (tokens.revoke_token(tx, token_id), []))
+
+    async def count_tokens(self) -> int:
+        return await self._read_tx(lambda tx: tokens.count_tokens(tx, time.time()))
+
+    # -- watch rules and alerts --------------------------------------------------------------
+    async def add_rule(self, project: str, spec: RuleIn, source: str = "api") -> Rule:
+        return await self._write_tx(lambda tx: (rules.add_rule(tx, project, spec, source), []))
+
+    async def list_rules(self, project: str | None = None) -> list[Rule]:
+        return await self._read_tx(lambda tx: rules.list_rules(tx, project))
+
+    async def delete_rule(self, project: str, rule_id: int) -> bool:
+        return await self._write_tx(lambda tx: (rules.delete_rule(tx, project, rule_id), []))
+
+    async def replace_file_rules(self, rules: list[tuple[str, RuleIn]]) -> list[Rule]:
+        return await self._write_tx(lambda tx: (replace_file_rules(tx, rules), []))
+
+    async def record_alert(
+        self, rule: Rule, run_id: str, message: str, detail: dict[str, Any], now: float
+    ) -> Alert | None:
+        def job(tx: Tx) -> tuple[Alert | None, list[Committed]]:
+            alert, changes = rules.record_alert(tx, rule, run_id, message, detail, now)
+            return alert, [Committed(run_id, changes)] if changes else []
+
+        return await self._write_tx(job)
+
+    async def set_alert_action(
+        self, alert_id: int, index: int, outcome: dict[str, Any]
+    ) -> Alert | None:
+        return await self._write_tx(
+            lambda tx: (rules.set_alert_action(tx, alert_id, index, outcome), [])
+        )
+
+    async def list_alerts(
+        self, project: str, run_id: str | None = None, limit: int = 200
+    ) -> list[Alert]:
+        return await self._read_tx(lambda tx: rules.list_alerts(tx, project, run_id, limit))
+
+    # -- retention -------------------------------------------------------------------------
+    async def get_retention(self, project: str) -> Retention:
+        return await self._read_tx(lambda tx: projects.get_retention(tx, project))
+
+    async def set_retention(self, project: str, rule: Retention) -> int:
+        def job(tx: Tx) -> tuple[None, list[Committed]]:
+            projects.set_retention(tx, project, rule)
+            return None, []
+
+        await self._write_tx(job)
+        return await self._drop_raw(time.time(), project)
+
+    async def apply_retention(self, now: float) -> int:
+        await self._write_tx(lambda tx: (retention.trim_journals(tx), []))
+        return await self._drop_raw(now, None)
+
+    async def _drop_raw(self, now: float, project: str | None) -> int:
+        # One transaction per run: each holds only its run's lock, and briefly.
+        rules = await self._read_tx(lambda tx: retention.runs_with_rules(tx, project))
+        dropped = 0
+        for run_id, keep_steps, keep_days in rules:
+
+            def job(
+                tx: Tx, r: str = run_id, s: int | None = keep_steps, d: float | None = keep_days
+            ) -> tuple[int, list[Committed]]:
+                return retention.drop_run_raw(tx, r, s, d, now), []
+
+            dropped += await self._write_tx(job)
+        return dropped
+
+    async def health(self) -> dict[str, Any]:
+        return await self._executor.health()
