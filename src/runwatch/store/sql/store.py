@@ -10,6 +10,7 @@ class passes to the event loop for the live fan-out.
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import time
 from collections.abc import Callable
@@ -91,28 +92,36 @@ class SqlStore:
     async def _write_tx(self, job: Callable[[Tx], tuple[T, list[Committed]]]) -> T:
         return await self._executor.write(job)
 
+    async def _write_run(self, run_id: str, fn: Callable[[Tx], tuple[T, list[Record]]]) -> T:
+        """A write whose live records, if any, belong to ``run_id``."""
+
+        def job(tx: Tx) -> tuple[T, list[Committed]]:
+            result, changes = fn(tx)
+            return result, [Committed(run_id, changes)] if changes else []
+
+        return await self._executor.write(job)
+
+    async def _write_quiet(self, fn: Callable[[Tx], T]) -> T:
+        """A write that no viewer hears of."""
+        return await self._executor.write(lambda tx: (fn(tx), []))
+
     async def _read_tx(self, fn: Callable[[Tx], T]) -> T:
         return await self._executor.read(fn)
 
     # -- runs ------------------------------------------------------------------------------
     async def create_run(self, spec: RunCreate) -> RunInfo:
         run_id = spec.id or secrets.token_hex(6)
-
-        def job(tx: Tx) -> tuple[RunInfo, list[Committed]]:
-            run, changes = runs.create_run(tx, run_id, spec)
-            return run, [Committed(run_id, changes)] if changes else []
-
-        return await self._write_tx(job)
+        return await self._write_run(run_id, lambda tx: runs.create_run(tx, run_id, spec))
 
     # -- the run queue ----------------------------------------------------------------------
     async def enqueue_run(self, spec: RunCreate, template: str, params: dict[str, Any]) -> RunInfo:
         run_id = spec.id or secrets.token_hex(6)
 
-        def job(tx: Tx) -> tuple[RunInfo, list[Committed]]:
+        def job(tx: Tx) -> tuple[RunInfo, list[Record]]:
             run, record = queue.enqueue(tx, run_id, spec, template, params)
-            return run, [Committed(run_id, [record])]
+            return run, [record]
 
-        return await self._write_tx(job)
+        return await self._write_run(run_id, job)
 
     async def claim_queued(self, max_running: int) -> QueuedRun | None:
         def job(tx: Tx) -> tuple[QueuedRun | None, list[Committed]]:
@@ -143,13 +152,13 @@ class SqlStore:
 
     # -- lifecycle and control -------------------------------------------------------------
     async def heartbeat(self, run_id: str) -> RunInfo:
-        def job(tx: Tx) -> tuple[RunInfo, list[Committed]]:
+        def job(tx: Tx) -> tuple[RunInfo, list[Record]]:
             changes = control.heard_from(tx, run_id, records.lock_run(tx, run_id))
             run = records.fetch_run(tx, run_id)
             assert run is not None
-            return run, [Committed(run_id, changes)] if changes else []
+            return run, changes
 
-        return await self._write_tx(job)
+        return await self._write_run(run_id, job)
 
     async def sweep_crashed(self, now: float) -> list[str]:
         def job(tx: Tx) -> tuple[list[str], list[Committed]]:
@@ -159,18 +168,12 @@ class SqlStore:
         return await self._write_tx(job)
 
     async def add_command(self, run_id: str, kind: str, payload: dict[str, Any]) -> Command:
-        def job(tx: Tx) -> tuple[Command, list[Committed]]:
-            cmd, changes = control.add_command(tx, run_id, kind, payload)
-            return cmd, [Committed(run_id, changes)]
-
-        return await self._write_tx(job)
+        return await self._write_run(
+            run_id, lambda tx: control.add_command(tx, run_id, kind, payload)
+        )
 
     async def deliver_commands(self, run_id: str, after: int) -> list[Command]:
-        def job(tx: Tx) -> tuple[list[Command], list[Committed]]:
-            commands, changes = control.deliver_commands(tx, run_id, after)
-            return commands, [Committed(run_id, changes)] if changes else []
-
-        return await self._write_tx(job)
+        return await self._write_run(run_id, lambda tx: control.deliver_commands(tx, run_id, after))
 
     async def list_commands(self, run_id: str) -> list[Command]:
         return await self._read_tx(lambda tx: control.list_commands(tx, run_id))
@@ -178,11 +181,9 @@ class SqlStore:
     async def promote(
         self, run_id: str, name: str, artifact: str | None, sha256: str, detail: dict[str, Any]
     ) -> Promotion:
-        def job(tx: Tx) -> tuple[Promotion, list[Committed]]:
-            promoted, changes = control.promote(tx, run_id, name, artifact, sha256, detail)
-            return promoted, [Committed(run_id, changes)]
-
-        return await self._write_tx(job)
+        return await self._write_run(
+            run_id, lambda tx: control.promote(tx, run_id, name, artifact, sha256, detail)
+        )
 
     async def list_promoted(self) -> list[Promotion]:
         return await self._read_tx(control.list_promoted)
@@ -231,16 +232,12 @@ class SqlStore:
     async def restore_times(
         self, run_id: str, created_at: float, started_at: float | None
     ) -> RunInfo:
-        def job(tx: Tx) -> tuple[RunInfo, list[Committed]]:
-            return archive.restore_times(tx, run_id, created_at, started_at), []
-
-        return await self._write_tx(job)
+        return await self._write_quiet(
+            lambda tx: archive.restore_times(tx, run_id, created_at, started_at)
+        )
 
     async def restore_commands(self, run_id: str, commands: list[ArchivedCommand]) -> list[Command]:
-        def job(tx: Tx) -> tuple[list[Command], list[Committed]]:
-            return archive.restore_commands(tx, run_id, commands), []
-
-        return await self._write_tx(job)
+        return await self._write_quiet(lambda tx: archive.restore_commands(tx, run_id, commands))
 
     async def sticky(self, run_id: str, kind: Literal["tables", "point_sets"]) -> dict[str, Any]:
         read = objects.tables if kind == "tables" else objects.point_sets
@@ -300,10 +297,9 @@ class SqlStore:
         project: str | None,
         expires_at: float | None,
     ) -> TokenInfo:
-        def job(tx: Tx) -> tuple[TokenInfo, list[Committed]]:
-            return tokens.add_token(tx, token_hash, prefix, name, scope, project, expires_at), []
-
-        return await self._write_tx(job)
+        return await self._write_quiet(
+            lambda tx: tokens.add_token(tx, token_hash, prefix, name, scope, project, expires_at)
+        )
 
     async def find_token(self, token_hash: str) -> TokenInfo | None:
         return await self._read_tx(lambda tx: tokens.find_token(tx, token_hash))
@@ -312,38 +308,36 @@ class SqlStore:
         return await self._read_tx(tokens.list_tokens)
 
     async def revoke_token(self, token_id: int) -> bool:
-        return await self._write_tx(lambda tx: (tokens.revoke_token(tx, token_id), []))
+        return await self._write_quiet(lambda tx: tokens.revoke_token(tx, token_id))
 
     async def count_tokens(self) -> int:
         return await self._read_tx(lambda tx: tokens.count_tokens(tx, time.time()))
 
     # -- watch rules and alerts --------------------------------------------------------------
     async def add_rule(self, project: str, spec: RuleIn, source: str = "api") -> Rule:
-        return await self._write_tx(lambda tx: (rules.add_rule(tx, project, spec, source), []))
+        return await self._write_quiet(lambda tx: rules.add_rule(tx, project, spec, source))
 
     async def list_rules(self, project: str | None = None) -> list[Rule]:
         return await self._read_tx(lambda tx: rules.list_rules(tx, project))
 
     async def delete_rule(self, project: str, rule_id: int) -> bool:
-        return await self._write_tx(lambda tx: (rules.delete_rule(tx, project, rule_id), []))
+        return await self._write_quiet(lambda tx: rules.delete_rule(tx, project, rule_id))
 
     async def replace_file_rules(self, rules: list[tuple[str, RuleIn]]) -> list[Rule]:
-        return await self._write_tx(lambda tx: (replace_file_rules(tx, rules), []))
+        return await self._write_quiet(lambda tx: replace_file_rules(tx, rules))
 
     async def record_alert(
         self, rule: Rule, run_id: str, message: str, detail: dict[str, Any], now: float
     ) -> Alert | None:
-        def job(tx: Tx) -> tuple[Alert | None, list[Committed]]:
-            alert, changes = rules.record_alert(tx, rule, run_id, message, detail, now)
-            return alert, [Committed(run_id, changes)] if changes else []
-
-        return await self._write_tx(job)
+        return await self._write_run(
+            run_id, lambda tx: rules.record_alert(tx, rule, run_id, message, detail, now)
+        )
 
     async def set_alert_action(
         self, alert_id: int, index: int, outcome: dict[str, Any]
     ) -> Alert | None:
-        return await self._write_tx(
-            lambda tx: (rules.set_alert_action(tx, alert_id, index, outcome), [])
+        return await self._write_quiet(
+            lambda tx: rules.set_alert_action(tx, alert_id, index, outcome)
         )
 
     async def list_alerts(
@@ -356,15 +350,11 @@ class SqlStore:
         return await self._read_tx(lambda tx: projects.get_retention(tx, project))
 
     async def set_retention(self, project: str, rule: Retention) -> int:
-        def job(tx: Tx) -> tuple[None, list[Committed]]:
-            projects.set_retention(tx, project, rule)
-            return None, []
-
-        await self._write_tx(job)
+        await self._write_quiet(lambda tx: projects.set_retention(tx, project, rule))
         return await self._drop_raw(time.time(), project)
 
     async def apply_retention(self, now: float) -> int:
-        await self._write_tx(lambda tx: (retention.trim_journals(tx), []))
+        await self._write_quiet(retention.trim_journals)
         return await self._drop_raw(now, None)
 
     async def _drop_raw(self, now: float, project: str | None) -> int:
@@ -372,13 +362,10 @@ class SqlStore:
         rules = await self._read_tx(lambda tx: retention.runs_with_rules(tx, project))
         dropped = 0
         for run_id, keep_steps, keep_days in rules:
-
-            def job(
-                tx: Tx, r: str = run_id, s: int | None = keep_steps, d: float | None = keep_days
-            ) -> tuple[int, list[Committed]]:
-                return retention.drop_run_raw(tx, r, s, d, now), []
-
-            dropped += await self._write_tx(job)
+            dropped += await self._write_quiet(
+                functools.partial(retention.drop_run_raw, run_id=run_id, keep_steps=keep_steps,
+                                  keep_days=keep_days, now=now)
+            )  # fmt: skip
         return dropped
 
     async def health(self) -> dict[str, Any]:
