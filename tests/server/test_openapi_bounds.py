@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from runwatch.server.api import MAX_EVENTS_PAGE, MAX_POINTS, MAX_SPARKLINE
+from runwatch.server.api import MAX_EVENTS_PAGE, MAX_POINTS, MAX_RUNS_PAGE, MAX_SPARKLINE
 from runwatch.server.archive import MAX_RAW_PAGE
 from runwatch.server.control import MAX_WAIT
 from runwatch.server.rules import MAX_ALERTS_PAGE, MAX_RULES_PER_PROJECT
@@ -21,7 +21,6 @@ from runwatch.server.tensorboard import MAX_PROCESSES
 from runwatch.store.prepare import MAX_TIMESTAMP
 from runwatch.store.sql.control import COMMANDS_LISTED
 from runwatch.store.sql.queue import MAX_WAITING
-from runwatch.store.sql.runs import MAX_RUNS_LISTED
 from tests.server.test_api import JSON, new_run, post
 from tests.servers import ServerProcess
 
@@ -242,7 +241,7 @@ def test_result_caps_and_the_remaining_refusals_are_described(server: ServerProc
     with server.client() as c:
         spec = spec_of(c)
     paths = spec["paths"]
-    assert f"newest {MAX_RUNS_LISTED:,}" in paths["/api/v1/runs"]["get"]["description"]
+    assert f"at most {MAX_RUNS_PAGE:,} runs" in paths["/api/v1/runs"]["get"]["description"]
     commands = paths["/api/v1/runs/{run_id}/commands"]["get"]["description"]
     assert f"newest {COMMANDS_LISTED}" in commands
     settings = Settings()

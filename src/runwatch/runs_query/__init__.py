@@ -18,15 +18,27 @@ tests check it on SQLite and PostgreSQL). Their shared semantics:
 - ``created``/``started``/``ended``/``updated`` take epoch seconds or an ISO date or date-time
   (UTC unless it names an offset).
 
-SQLite's ``REGEXP`` is :func:`runwatch.runs_query.regex.sqlite_regexp`, which must be
-registered on every connection that runs a query with ``~``.
+SQLite's ``REGEXP`` is :func:`runwatch.runs_query.regex.sqlite_regexp`, registered on every
+connection the SQLite store opens. ``parse_sort`` and ``sort_key`` do for a sort field what
+``parse`` and ``compile_where`` do for a condition.
 """
 
 from runwatch.runs_query.errors import QueryError
 from runwatch.runs_query.evaluate import matches
 from runwatch.runs_query.nodes import Node
-from runwatch.runs_query.parser import parse
+from runwatch.runs_query.parser import parse, parse_sort
 from runwatch.runs_query.regex import sqlite_regexp
-from runwatch.runs_query.sql import Where, compile_where
+from runwatch.runs_query.sql import SortKey, Where, compile_where, sort_key
 
-__all__ = ["Node", "QueryError", "Where", "compile_where", "matches", "parse", "sqlite_regexp"]
+__all__ = [
+    "Node",
+    "QueryError",
+    "SortKey",
+    "Where",
+    "compile_where",
+    "matches",
+    "parse",
+    "parse_sort",
+    "sort_key",
+    "sqlite_regexp",
+]

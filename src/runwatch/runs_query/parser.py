@@ -43,6 +43,20 @@ def parse(query: str) -> Node:
     return _Parser(query).query()
 
 
+def parse_sort(text: str) -> tuple[Field, bool]:
+    """A sort field (``created``, ``name``, ``config.lr``, ``summary["train/loss"]``…), with a
+    leading ``-`` for descending order; returns the field and whether it is descending."""
+    descending = text.startswith("-")
+    body = text[1:] if descending else text
+    parser = _Parser(body)
+    if parser.peek().kind == "end":
+        raise parser.error("expected a field to sort by, e.g. -created or config.lr", parser.peek())
+    field = parser.field()
+    if parser.peek().kind != "end":
+        raise parser.error("expected the end of the sort field", parser.peek())
+    return field, descending
+
+
 def _keyword(token: Token, word: str) -> bool:
     # Operators are words in either case: "and" or "AND" (not "And").
     return token.kind == "word" and token.text in (word, word.upper())

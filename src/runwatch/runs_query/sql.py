@@ -15,7 +15,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from runwatch.runs_query.nodes import And, Column, Compare, HasTag, JsonPath, Match, Node, Not, Or
+from runwatch.runs_query.nodes import (
+    And,
+    Column,
+    Compare,
+    Field,
+    HasTag,
+    JsonPath,
+    Match,
+    Node,
+    Not,
+    Or,
+)
 from runwatch.store.sql.tx import Dialect
 
 
@@ -99,3 +110,36 @@ def _path(path: JsonPath, dialect: Dialect) -> str:
     """The dialect's path text: ``$."a"."b"``; keys hold no ``"``, backslash or control
     character (the parser refuses them), so no quoting is needed in either syntax."""
     return dialect.json_root + "".join(f'."{key}"' for key in path.keys)
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """A sort field as three SQL expressions on ``runs``: ``rank`` (0 a number, 1 a string, 2
+    absent or of another type), and the value as a number or as text (NULL otherwise), with the
+    parameters they need in that order. Rows sort by rank first, so the runs without the value
+    come last in either direction."""
+
+    rank: str
+    number: str
+    text: str
+    params: list[Any] = field(default_factory=list)
+
+
+_NO_NUMBER = "CAST(NULL AS DOUBLE PRECISION)"
+_NO_TEXT = "CAST(NULL AS TEXT)"
+
+
+def sort_key(sort: Field, dialect: Dialect) -> SortKey:
+    """The expressions :class:`SortKey` describes, for ``dialect``."""
+    if isinstance(sort, Column):
+        if sort.type.startswith("time"):
+            rank = f"CASE WHEN {sort.sql} IS NULL THEN 2 ELSE 0 END"
+            return SortKey(rank, sort.sql, _NO_TEXT)
+        rank = f"CASE WHEN {sort.sql} IS NULL THEN 2 ELSE 1 END"
+        return SortKey(rank, _NO_NUMBER, sort.sql)
+    params: list[Any] = []
+    kind = _json(dialect.json_kind, sort, dialect, params)
+    number = _json(dialect.json_number, sort, dialect, params)
+    text = _json(dialect.json_text, sort, dialect, params)
+    rank = f"CASE {kind} WHEN 'number' THEN 0 WHEN 'string' THEN 1 ELSE 2 END"
+    return SortKey(rank, number, text, params)

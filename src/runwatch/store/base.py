@@ -9,6 +9,7 @@ import msgspec
 
 from runwatch.protocol import ArchivedCommand, BatchAck, Command, Retention, RunCreate
 from runwatch.rules.spec import Alert, Rule, RuleIn
+from runwatch.runs_query.nodes import COLUMNS, Field, Node
 from runwatch.store.prepare import PreparedBatch, SeriesColumns
 
 
@@ -34,6 +35,37 @@ class RunInfo(msgspec.Struct):
     heartbeat_at: float | None = None
     heartbeat: float = 5.0
     vitals: list[str] = []
+
+
+# A run's place in a sorted list: the sort value's rank (0 a number, 1 a string, 2 none), the
+# value as a number or as text, and the run's id.
+RunsKey = tuple[int, float | None, str | None, str]
+
+
+class RunsQuery(msgspec.Struct, frozen=True):
+    """A page of runs to find: filters, a sort field, and where the page starts.
+
+    ``after`` is the last row of the previous page as :class:`RunsPage` returned it (None for
+    the first page): keyset pagination, so runs created meanwhile never shift a page.
+    """
+
+    where: Node | None = None
+    project: str | None = None
+    status: str | None = None
+    tag: str | None = None
+    sort: Field = COLUMNS["created"]
+    descending: bool = True
+    limit: int = 100
+    after: RunsKey | None = None
+
+
+class RunsPage(msgspec.Struct):
+    """One page of runs, how many match in all, and the key after which the next page starts
+    (None on the last page)."""
+
+    runs: list[RunInfo]
+    total: int
+    after: RunsKey | None
 
 
 class QueuedRun(msgspec.Struct):
@@ -188,6 +220,11 @@ class RunStore(Protocol):
     async def list_runs(
         self, project: str | None = None, status: str | None = None, tag: str | None = None
     ) -> list[RunInfo]: ...
+
+    async def query_runs(self, query: RunsQuery) -> RunsPage:
+        """A page of the runs that match ``query``, in its order, with the total count (both
+        read in one snapshot)."""
+        ...
 
     async def list_projects(self) -> list[ProjectInfo]: ...
 

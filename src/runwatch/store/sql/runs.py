@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 from runwatch.protocol import RunCreate
-from runwatch.store.base import Record, RunInfo
+from runwatch.runs_query import compile_where, sort_key
+from runwatch.store.base import Record, RunInfo, RunsPage, RunsQuery
 from runwatch.store.errors import RunExists
 from runwatch.store.sql import records
 from runwatch.store.sql.records import RUN_COLUMNS, json_text
@@ -43,18 +44,71 @@ def list_runs(
     tx: Tx, project: str | None = None, status: str | None = None, tag: str | None = None
 ) -> list[RunInfo]:
     """The newest :data:`MAX_RUNS_LISTED` runs matching every filter given, newest first."""
-    where, args = ["TRUE"], list[Any]()
-    if project is not None:
-        where.append("project = ?")
-        args.append(project)
-    if status is not None:
-        where.append("status = ?")
-        args.append(status)
-    if tag is not None:
-        where.append(tx.dialect.has_tag)
-        args.append(tag)
+    where, args = _filters(tx, RunsQuery(project=project, status=status, tag=tag))
     sql = (
-        f"SELECT {RUN_COLUMNS} FROM runs WHERE {' AND '.join(where)}"
+        f"SELECT {RUN_COLUMNS} FROM runs WHERE {where}"
         f" ORDER BY created_at DESC LIMIT {MAX_RUNS_LISTED}"
     )
     return [records.run_info(r) for r in tx.execute(sql, args).fetchall()]
+
+
+def _filters(tx: Tx, q: RunsQuery) -> tuple[str, list[Any]]:
+    """The WHERE condition on ``runs`` of every filter of ``q``, and its parameters."""
+    where, args = ["TRUE"], list[Any]()
+    for column, value in (("project", q.project), ("status", q.status)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if q.tag is not None:
+        where.append(tx.dialect.has_tag)
+        args.append(q.tag)
+    if q.where is not None:
+        condition = compile_where(q.where, tx.dialect)
+        where.append(condition.sql)
+        args += condition.params
+    return " AND ".join(where), args
+
+
+def query_runs(tx: Tx, q: RunsQuery) -> RunsPage:
+    """A page of the runs matching ``q`` in its order (ties broken by id), and their total."""
+    where, args = _filters(tx, q)
+    (total,) = tx.execute(f"SELECT count(*) FROM runs WHERE {where}", args).fetchone()
+    key = sort_key(q.sort, tx.dialect)
+    binary = tx.dialect.binary_order
+    way = "DESC" if q.descending else "ASC"
+    keyset, after = _after(q, binary)
+    sql = (
+        f"SELECT {RUN_COLUMNS}, k_rank, k_num, k_txt FROM (SELECT {RUN_COLUMNS},"
+        f" {key.rank} AS k_rank, {key.number} AS k_num, {key.text} AS k_txt FROM runs"
+        f" WHERE {where}) AS matching WHERE {keyset}"
+        f" ORDER BY k_rank, k_num {way}, k_txt{binary} {way}, id{binary} {way} LIMIT ?"
+    )
+    params = [*key.params, *args, *after, q.limit + 1]
+    rows = tx.execute(sql, params).fetchall()
+    runs = [records.run_info(r) for r in rows[: q.limit]]
+    last = rows[q.limit - 1] if len(rows) > q.limit else None
+    n = len(RUN_COLUMNS.split(","))
+    return RunsPage(
+        runs, total, None if last is None else (last[n], last[n + 1], last[n + 2], last[0])
+    )
+
+
+def _after(q: RunsQuery, binary: str) -> tuple[str, list[Any]]:
+    """The keyset condition of the rows after ``q.after``, and its parameters. The rank always
+    ascends (rows without the value last); the value and the id go the query's way."""
+    if q.after is None:
+        return "TRUE", []
+    rank, number, text, run_id = q.after
+    op = "<" if q.descending else ">"
+    if rank == 0:
+        return (
+            f"(k_rank > 0 OR (k_rank = 0 AND (k_num {op} ? OR (k_num = ? AND id{binary} {op} ?))))",
+            [number, number, run_id],
+        )
+    if rank == 1:
+        return (
+            f"(k_rank > 1 OR (k_rank = 1 AND (k_txt{binary} {op} ?"
+            f" OR (k_txt = ? AND id{binary} {op} ?))))",
+            [text, text, run_id],
+        )
+    return f"(k_rank = 2 AND id{binary} {op} ?)", [run_id]

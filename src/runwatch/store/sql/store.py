@@ -28,6 +28,8 @@ from runwatch.store.base import (
     QueuedRun,
     Record,
     RunInfo,
+    RunsPage,
+    RunsQuery,
     RunState,
     Series,
     TokenInfo,
@@ -140,6 +142,9 @@ class SqlStore:
         self, project: str | None = None, status: str | None = None, tag: str | None = None
     ) -> list[RunInfo]:
         return await self._read_tx(lambda tx: runs.list_runs(tx, project, status, tag))
+
+    async def query_runs(self, query: RunsQuery) -> RunsPage:
+        return await self._read_tx(lambda tx: runs.query_runs(tx, query))
 
     async def list_projects(self) -> list[ProjectInfo]:
         return await self._read_tx(projects.list_projects)

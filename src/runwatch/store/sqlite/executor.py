@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from runwatch.runs_query import sqlite_regexp
 from runwatch.store.errors import StoreUnavailable
 from runwatch.store.sql.executor import OnCommit, WriteJob
 from runwatch.store.sql.tx import Tx
@@ -29,6 +30,7 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    conn.create_function("regexp", 2, sqlite_regexp, deterministic=True)  # runs queries' ~
     return conn
 
 

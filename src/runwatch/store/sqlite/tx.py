@@ -22,8 +22,8 @@ SQLITE = Dialect(
     json_number="CASE WHEN json_type({doc}, ?) IN ('integer', 'real')"
     " THEN CAST(json_extract({doc}, ?) AS REAL) END",
     json_text="CASE WHEN json_type({doc}, ?) = 'text' THEN json_extract({doc}, ?) END",
-    # REGEXP calls the connection's regexp(): runs_query.regex.sqlite_regexp, registered by
-    # whoever opens a connection that runs a query.
+    # REGEXP calls the connection's regexp(): runs_query.regex.sqlite_regexp, which
+    # executor.connect registers on every connection.
     regex_match="{value} REGEXP ?",
     queue_id="rowid",
     xact_lock="",

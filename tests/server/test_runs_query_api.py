@@ -1,0 +1,65 @@
+"""``GET /api/v1/runs?q=…&sort=…&limit=…&cursor=…``: a query, a sort, keyset pages with the
+total, and clear 400s naming the parameter (the app in process, tests.asgi)."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.asgi import InProcessServer
+
+
+def runs_page(c: httpx.Client, **params: object) -> httpx.Response:
+    return c.get("/api/v1/runs", params={"project": "sweep", **params})
+
+
+def test_a_query_sorted_and_paged_with_the_total(app_server: InProcessServer) -> None:
+    with app_server.client() as c:
+        for i, lr in enumerate([0.1, 0.003, 0.0005, 0.02, 0.0001]):
+            config = {"lr": lr, "opt": "adam" if i % 2 else "sgd"}
+            c.post(
+                "/api/v1/runs", json={"project": "sweep", "name": f"trial-{i}", "config": config}
+            )
+        c.post("/api/v1/runs", json={"project": "sweep", "name": "no-lr", "config": {}})
+        names, totals, cursor = [], [], None
+        while True:
+            params = {"sort": "config.lr", "limit": 2} | ({"cursor": cursor} if cursor else {})
+            body = runs_page(c, **params).json()
+            names += [r["name"] for r in body["runs"]]
+            totals.append(body["total"])
+            cursor = body["cursor"]
+            if cursor is None:
+                break
+        small = runs_page(c, q='config.lr < 1e-2 and name ~ "trial-[0-3]"', sort="-config.lr")
+    assert names == ["trial-4", "trial-2", "trial-1", "trial-3", "trial-0", "no-lr"]
+    assert totals == [6, 6, 6]
+    assert [r["name"] for r in small.json()["runs"]] == ["trial-1", "trial-2"]
+    assert small.json()["total"] == 2 and small.json()["cursor"] is None
+
+
+def test_bad_parameters_are_400s_naming_them_and_injection_stays_data(
+    app_server: InProcessServer,
+) -> None:
+    with app_server.client() as c:
+        c.post("/api/v1/runs", json={"project": "sweep", "name": "a"})
+        bad_q = runs_page(c, q="config.lr < 1 and summary.acc >")
+        bad_sort = runs_page(c, sort="-tags")
+        first = runs_page(c, limit=1, sort="name")
+        c.post("/api/v1/runs", json={"project": "sweep", "name": "b"})
+        cursor = runs_page(c, limit=1, sort="name").json()["cursor"]
+        other_sort = runs_page(c, cursor=cursor, sort="-name")
+        garbage = runs_page(c, cursor="not a cursor")
+        injected = runs_page(c, q="name == \"a' OR 1=1 --\" or name == 'a\"; DROP TABLE runs; --'")
+        still = runs_page(c)
+
+    def error(r: httpx.Response) -> tuple[int, str, str]:
+        return r.status_code, r.json()["error"]["code"], r.json()["error"]["field"]
+
+    assert error(bad_q) == (400, "invalid_query", "q")
+    assert "(column 32)" in bad_q.json()["error"]["message"]
+    assert "^" in bad_q.json()["error"]["message"]
+    assert error(bad_sort) == (400, "invalid_sort", "sort")
+    assert first.json()["cursor"] is None and first.json()["total"] == 1
+    assert error(other_sort) == (400, "invalid_cursor", "cursor")
+    assert error(garbage) == (400, "invalid_cursor", "cursor")
+    assert injected.status_code == 200 and injected.json()["runs"] == []
+    assert still.json()["total"] == 2
