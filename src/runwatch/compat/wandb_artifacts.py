@@ -296,8 +296,11 @@ class ArtifactLog:
         artifact.aliases = sorted({"latest", *aliases})
         for f in artifact.files.values():
             path = f"{artifact.name}:{version}/{f.name}"
-            if use == "input" and path in self._entries:
-                continue  # logged by this run: it stays its output
+            known = self._entries.get(path)
+            if known is not None:  # this version is listed: its first record stays, aliases add up
+                aliases_now = set(known["meta"].get("aliases", [])) | set(artifact.aliases)
+                known["meta"]["aliases"] = sorted(aliases_now)
+                continue
             meta: dict[str, Any] = {
                 "artifact": artifact.name,
                 "version": version,
