@@ -158,3 +158,63 @@ def test_random_sweep_samples_each_distribution_up_to_run_cap(
             assert 0.5 <= cfg["optimizer"]["momentum"] <= 0.9
             if r["status"] == "succeeded":
                 assert metrics(c, r["id"]) == {"score": [(0, cfg["lr"] * cfg["layers"])]}
+
+
+PROGRAM = (
+    SHIM
+    + """
+import argparse
+parser = argparse.ArgumentParser()
+parser.add_argument("--depth", type=int)
+parser.add_argument("--act")
+args = parser.parse_args()
+wandb.init(config=args)
+wandb.log({"depth_seen": args.depth})
+"""
+)
+PROGRAM_SWEEP = """
+spec = {"method": "grid", "program": "train.py", "parameters": {
+    "depth": {"distribution": "int_uniform", "min": 1, "max": 3}, "act": {"value": "relu"}}}
+wandb.agent(wandb.sweep(spec, project="prog"))
+"""
+
+
+def test_a_sweep_without_function_runs_its_program_per_configuration(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "train.py").write_text(PROGRAM)
+    (work / "script.py").write_text(SHIM + PROGRAM_SWEEP)
+    done = subprocess.run(
+        [sys.executable, "script.py"], cwd=work, capture_output=True, text=True, timeout=120,
+        env=_env(RUNWATCH_URL=server.url),
+    )  # fmt: skip
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    with server.client() as c:
+        runs = finished_runs(c, "prog", 3)
+        for r in runs:
+            assert metrics(c, r["id"]) == {"depth_seen": [(0, r["config"]["depth"])]}
+    assert sorted((r["config"]["depth"], r["config"]["act"]) for r in runs) == [
+        (1, "relu"), (2, "relu"), (3, "relu"),
+    ]  # fmt: skip
+
+
+def test_a_run_that_recorded_nothing_still_exists_and_a_crash_fails_it(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    body = (
+        'wandb.init(project="quiet")\nwandb.config.update({"k": 1})\nraise RuntimeError("boom")\n'
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "script.py").write_text(SHIM + body)
+    done = subprocess.run(
+        [sys.executable, "script.py"], cwd=work, capture_output=True, text=True, timeout=120,
+        env=_env(RUNWATCH_URL=server.url),
+    )  # fmt: skip
+    assert done.returncode == 1 and "RuntimeError: boom" in done.stderr
+    with server.client() as c:
+        (info,) = c.get("/api/v1/runs", params={"project": "quiet"}).json()["runs"]
+    assert info["config"] == {"k": 1} and info["status"] == "failed"
+    assert "RuntimeError: boom" in info["error"]
