@@ -1,38 +1,75 @@
 """A W&B-compatible API over runwatch: ``import runwatch.compat.wandb as wandb``.
 
 Scripts written for W&B's common surface run unchanged: ``init``, ``log``, ``config``,
-``summary``, ``finish``, ``define_metric``, ``Table``, ``alert``. ``watch`` and ``save`` are
-no-ops that say so once; any other W&B name warns once and absorbs the call, never crashing
-the script. Values go to the runwatch server at ``RUNWATCH_URL`` like ``runwatch.init``'s.
+``summary``, ``finish``, ``define_metric``, ``Table``, ``alert``, artifacts (``Artifact``,
+``log_artifact``, ``use_artifact``, ``log_code``, ``save``: files in the run's artifact
+manifest), and local sweeps (``sweep`` + ``agent``). No call raises into the training loop:
+wrong arguments are reported once and skipped; any other W&B name (``wandb.Image``, …) warns
+once, saying what is not recorded, and absorbs the call. Values go to the runwatch server at
+``RUNWATCH_URL`` like ``runwatch.init``'s.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
+import secrets
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from runwatch.compat.wandb_artifacts import Artifact
 from runwatch.compat.wandb_run import MetricSpec, WandbRun
-from runwatch.compat.wandb_types import AlertLevel, Config, Summary, Table, Unsupported, warn_once
+from runwatch.compat.wandb_sweeps import MAX_SWEEP_RUNS, Sweep, lookup, register
+from runwatch.compat.wandb_types import (
+    AlertLevel,
+    Config,
+    Summary,
+    Table,
+    Unsupported,
+    safe,
+    warn_once,
+)
+from runwatch.sdk.run import Run
 from runwatch.sdk.run import init as runwatch_init
+from runwatch.sdk.sender import print_warning
 from runwatch.sdk.transport import parse_urls
 
 __all__ = [
     "AlertLevel",
+    "Artifact",
     "Config",
+    "Settings",
     "Summary",
     "Table",
+    "agent",
     "alert",
     "config",
     "define_metric",
     "finish",
     "init",
+    "link_artifact",
     "log",
+    "log_artifact",
+    "log_code",
+    "log_model",
     "login",
+    "mark_preempting",
+    "restore",
     "run",
     "save",
     "summary",
+    "sweep",
+    "termerror",
+    "termlog",
+    "termwarn",
+    "unwatch",
+    "use_artifact",
     "watch",
 ]
 
@@ -40,8 +77,32 @@ run: WandbRun | None = None
 config: Config = Config()
 summary: Summary = Summary()
 MODES = ("online", "offline", "disabled", "shared", "run", "dryrun")
+SWEEP_PARAMS_ENV = "RUNWATCH_SWEEP_PARAMS"  # a sweep program's configuration (JSON), from agent
+SWEEP_ID_ENV = "RUNWATCH_SWEEP_ID"
+_sweep_next: tuple[str, dict[str, Any]] | None = None  # what agent's next init takes
 
 
+class Settings:
+    """``wandb.Settings(...)``: accepted; runwatch reads none of W&B's settings."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.__dict__.update(kwargs)
+
+
+def _disabled_run() -> WandbRun:
+    return WandbRun(
+        None,
+        run_id="disabled",
+        name=None,
+        project="disabled",
+        entity="disabled",
+        url=None,
+        run_dir=".",
+        config={},
+    )
+
+
+@safe("wandb.init", fallback=_disabled_run)
 def init(
     project: str | None = None,
     entity: str | None = None,
@@ -56,43 +117,115 @@ def init(
     id: str | None = None,
     job_type: str | None = None,
     reinit: Any = None,
+    settings: Any = None,
+    anonymous: Any = None,
+    save_code: bool | None = None,
+    sync_tensorboard: bool | None = None,
     **kwargs: Any,
 ) -> WandbRun:
-    """Start a runwatch run the W&B way; ``wandb.run``, ``wandb.config`` and ``wandb.summary``
-    then refer to it. ``mode="disabled"`` logs nothing; ``offline`` and ``online`` both log to
-    the runwatch server (it is local; the SDK's spool keeps everything while it is down).
-    ``resume`` with ``id`` attaches to that run. Unknown keywords warn once."""
-    global run
+    """Start a run the W&B way; ``wandb.run``, ``wandb.config`` and ``wandb.summary`` then
+    refer to it. ``mode="disabled"`` logs nothing; ``offline`` and ``online`` both log to the
+    runwatch server (it is local; the SDK's spool keeps everything while it is down). The run
+    is created at its first record, so ``wandb.config.update(...)`` right after ``init`` is
+    its config. ``resume`` with ``id`` attaches to that run. Unknown keywords warn once."""
+    global run, _sweep_next
     for key in kwargs:
         warn_once(f"wandb.init({key}=...) is not supported by runwatch's W&B shim; ignored")
+    if sync_tensorboard:
+        warn_once(
+            "wandb.init(sync_tensorboard=True) is ignored: run the script under "
+            "`runwatch launch`, which imports TensorBoard files"
+        )
     if mode is not None and mode not in MODES:
         warn_once(f"wandb.init(mode={mode!r}) is unknown; logging online")
     if run is not None and not run._finished:
         run.finish()  # W&B finishes the previous run when init is called again
     values = Config()
     values.update(config)
+    sweep_id, params = _sweep_next or (os.environ.get(SWEEP_ID_ENV), _env_params())
+    _sweep_next = None
+    if params:
+        values.update(params)  # a sweep's values win over the script's, as under W&B
+    tag_list = [str(t) for t in tags or []] + ([f"job_type:{job_type}"] if job_type else [])
+    if sweep_id:
+        tag_list.append(f"sweep:{sweep_id}")
+        group = group or f"sweep-{sweep_id}"
     if mode == "disabled" or os.environ.get("WANDB_MODE") == "disabled":
-        handle = WandbRun(None, values.as_dict(), notes)
-    else:
-        run_id = id or os.environ.get("WANDB_RUN_ID")
-        if resume and not run_id:
-            warn_once("wandb.init(resume=...) without an id starts a new run under runwatch")
+        handle = _disabled_run()
+        handle.config.update(values.as_dict())
+        _bind(handle)
+        return handle
+    launched = os.environ.get("RUNWATCH_RUN_ID")
+    run_id = launched or id or os.environ.get("WANDB_RUN_ID") or secrets.token_hex(6)
+    sweep = lookup(sweep_id) if sweep_id else None
+    project = (
+        (os.environ.get("RUNWATCH_PROJECT") if launched else None)
+        or project
+        or os.environ.get("WANDB_PROJECT")
+        or (sweep.project if sweep else None)
+        or entity
+        or os.environ.get("RUNWATCH_PROJECT")
+        or "default"
+    )
+    run_dir = str(
+        dir or os.environ.get("RUNWATCH_RUN_DIR") or os.path.join(".runwatch", "runs", run_id)
+    )
+    if resume and not run_id:
+        warn_once("wandb.init(resume=...) without an id starts a new run under runwatch")
+    handle = WandbRun(
+        _creator(project, run_id, dir, attached=bool(launched)),
+        run_id=run_id,
+        name=name or os.environ.get("WANDB_NAME"),
+        project=project,
+        entity=entity or os.environ.get("WANDB_ENTITY") or "runwatch",
+        url=f"{parse_urls(os.environ.get('RUNWATCH_URL'))[0]}/runs/{run_id}",
+        run_dir=run_dir,
+        config=values.as_dict(),
+        notes=notes,
+        tags=tag_list,
+        group=group or os.environ.get("WANDB_RUN_GROUP"),
+        job_type=job_type,
+        sweep_id=sweep_id,
+    )
+    if resume and (id or os.environ.get("WANDB_RUN_ID")):
+        _continue(handle, run_id)
+    _bind(handle)
+    if save_code:
+        handle.log_code(".")
+    return handle
+
+
+def _creator(
+    project: str, run_id: str, run_dir: str | os.PathLike[str] | None, attached: bool
+) -> Callable[[dict[str, Any]], Run]:
+    def create(spec: dict[str, Any]) -> Run:
         base = runwatch_init(
-            project=project or os.environ.get("WANDB_PROJECT") or entity,
-            name=name or os.environ.get("WANDB_NAME"),
-            config=values.as_dict(),
-            group=group or os.environ.get("WANDB_RUN_GROUP"),
-            tags=[str(t) for t in tags or []] + ([f"job_type:{job_type}"] if job_type else []),
-            run_dir=dir,
+            project=project,
+            name=spec["name"],
+            config=spec["config"],
+            group=spec["group"],
+            tags=spec["tags"],
+            run_dir=run_dir,
             run_id=run_id,
         )
-        handle = WandbRun(base, values.as_dict(), notes)
-        if resume and run_id:
-            _continue(handle, run_id)
-        if notes:
-            base.event("notes", text=str(notes))
-    _bind(handle)
-    return handle
+        if attached and spec["config"]:
+            # `runwatch launch` made the run with its own config: the script's is kept as an event.
+            base.event("config.update", values=spec["config"])
+        return base
+
+    return create
+
+
+def _env_params() -> dict[str, Any] | None:
+    raw = os.environ.get(SWEEP_PARAMS_ENV)
+    if not raw:
+        return None
+    try:
+        params = json.loads(raw)
+    except ValueError:
+        warn_once(f"{SWEEP_PARAMS_ENV} is not JSON; the sweep's configuration is not applied")
+        return None
+    return params if isinstance(params, dict) else None
 
 
 def _continue(handle: WandbRun, run_id: str) -> None:
@@ -121,7 +254,18 @@ def _bind(handle: WandbRun) -> None:
     run, config, summary = handle, handle.config, handle.summary
 
 
-def log(data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+def _current(what: str) -> WandbRun | None:
+    if run is None:
+        warn_once(f"wandb.{what} called before wandb.init; ignored (nothing recorded)")
+    return run
+
+
+def log(
+    data: dict[str, Any] | None = None,
+    step: int | None = None,
+    commit: bool | None = None,
+    sync: bool | None = None,
+) -> None:
     """Log to the current run (see :meth:`WandbRun.log`); before ``init`` it warns and drops."""
     if run is None:
         warn_once("wandb.log called before wandb.init; the values were dropped")
@@ -129,22 +273,21 @@ def log(data: dict[str, Any], step: int | None = None, commit: bool | None = Non
     run.log(data, step=step, commit=commit)
 
 
+@safe("wandb.define_metric")
 def define_metric(name: str, step_metric: str | None = None, **kwargs: Any) -> MetricSpec | None:
     """Declare a key's x-axis metric and summary aggregates on the current run."""
-    if run is None:
-        warn_once("wandb.define_metric called before wandb.init; ignored")
-        return None
-    return run.define_metric(name, step_metric=step_metric, **kwargs)
+    current = _current("define_metric")
+    return current.define_metric(name, step_metric=step_metric, **kwargs) if current else None
 
 
+@safe("wandb.alert")
 def alert(title: str, text: str, level: Any = None, wait_duration: Any = None) -> None:
     """An ``alert`` event on the current run."""
-    if run is None:
-        warn_once("wandb.alert called before wandb.init; ignored")
-        return
-    run.alert(title, text, level)
+    if current := _current("alert"):
+        current.alert(title, text, level)
 
 
+@safe("wandb.finish")
 def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
     """Finish the current run (a non-zero ``exit_code`` marks it failed)."""
     if run is not None:
@@ -152,14 +295,83 @@ def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
 
 
 def watch(*args: Any, **kwargs: Any) -> None:
-    """No-op (says so once): runwatch does not record gradients or parameters."""
-    warn_once("wandb.watch is a no-op under runwatch (gradients/parameters are not recorded)")
+    """Says once that gradients and parameters are not recorded."""
+    warn_once("wandb.watch: runwatch does not record gradients or parameters yet; nothing logged")
 
 
-def save(*args: Any, **kwargs: Any) -> bool:
-    """No-op (says so once): files stay in the run directory."""
-    warn_once("wandb.save is a no-op under runwatch (files stay in the run directory)")
-    return True
+def unwatch(*args: Any, **kwargs: Any) -> None:
+    """Nothing is watched (see :func:`watch`)."""
+
+
+@safe("wandb.save", fallback=lambda: False)
+def save(
+    glob_str: str | os.PathLike[str] | None = None,
+    base_path: str | os.PathLike[str] | None = None,
+    policy: str = "live",
+) -> bool:
+    """Record the files matching ``glob_str`` in the current run's manifest (SHA-256, size)."""
+    current = _current("save")
+    return current.save(glob_str, base_path, policy) if current else False
+
+
+def restore(name: str, *args: Any, **kwargs: Any) -> None:
+    """Nothing to restore from: files are never uploaded under runwatch."""
+    warn_once(f"wandb.restore({name!r}): runwatch keeps no copies of run files; nothing restored")
+
+
+@safe("wandb.log_artifact")
+def log_artifact(
+    artifact_or_path: Any,
+    name: str | None = None,
+    type: str | None = None,
+    aliases: list[str] | None = None,
+    **kwargs: Any,
+) -> Artifact | None:
+    """Record an artifact's files in the current run's manifest (see ``WandbRun.log_artifact``)."""
+    current = _current("log_artifact")
+    return (
+        current.log_artifact(artifact_or_path, name, type, aliases, **kwargs) if current else None
+    )
+
+
+@safe("wandb.use_artifact")
+def use_artifact(
+    artifact_or_name: Any, type: str | None = None, aliases: list[str] | None = None, **kwargs: Any
+) -> Artifact | None:
+    """Record an artifact as the current run's input."""
+    current = _current("use_artifact")
+    return current.use_artifact(artifact_or_name, type, aliases, **kwargs) if current else None
+
+
+@safe("wandb.link_artifact")
+def link_artifact(artifact: Artifact, target_path: str, aliases: list[str] | None = None) -> None:
+    """Record the artifact (runwatch has no registry to link it into)."""
+    if current := _current("link_artifact"):
+        current.link_artifact(artifact, target_path, aliases)
+
+
+@safe("wandb.log_code")
+def log_code(
+    root: str | os.PathLike[str] | None = ".", name: str | None = None, **kwargs: Any
+) -> Artifact | None:
+    """Record the source files under ``root`` as a ``code`` artifact of the current run."""
+    current = _current("log_code")
+    return current.log_code(root, name, **kwargs) if current else None
+
+
+@safe("wandb.log_model")
+def log_model(
+    path: str | os.PathLike[str], name: str | None = None, aliases: list[str] | None = None
+) -> None:
+    """A ``model`` artifact of the file or directory at ``path``."""
+    if current := _current("log_model"):
+        current.log_model(path, name, aliases)
+
+
+def mark_preempting() -> None:
+    """A ``preempting`` event on the current run."""
+    if run is not None:
+        run.mark_preempting()
 
 
 def login(*args: Any, **kwargs: Any) -> bool:
@@ -167,8 +379,147 @@ def login(*args: Any, **kwargs: Any) -> bool:
     return True
 
 
+def setup(*args: Any, **kwargs: Any) -> None:
+    """Nothing to set up."""
+
+
+def require(*args: Any, **kwargs: Any) -> None:
+    """W&B feature flags: nothing to turn on under runwatch."""
+
+
+def teardown(exit_code: int | None = None) -> None:
+    """Finish the current run."""
+    finish(exit_code)
+
+
+def termlog(string: str = "", newline: bool = True, repeat: bool = True, **_: Any) -> None:
+    """Print a line to stderr, as W&B's console helpers do."""
+    print(f"wandb: {string}", file=sys.stderr, end="\n" if newline else "")
+
+
+def termwarn(string: str = "", **kwargs: Any) -> None:
+    """A warning line on stderr."""
+    termlog(f"WARNING {string}", **kwargs)
+
+
+def termerror(string: str = "", **kwargs: Any) -> None:
+    """An error line on stderr."""
+    termlog(f"ERROR {string}", **kwargs)
+
+
+# -- sweeps ------------------------------------------------------------------------------------
+@safe("wandb.sweep", fallback=lambda: "")
+def sweep(
+    sweep: dict[str, Any] | Callable[[], dict[str, Any]],
+    entity: str | None = None,
+    project: str | None = None,
+    prior_runs: list[str] | None = None,
+) -> str:
+    """Register a sweep of this process (no server-side controller): its id for ``agent``."""
+    spec = sweep() if callable(sweep) else sweep
+    created = register(spec, project)
+    print(f"wandb: Created sweep with ID: {created.id} (local to this process)", file=sys.stderr)
+    return created.id
+
+
+@safe("wandb.agent")
+def agent(
+    sweep_id: str,
+    function: Callable[[], Any] | None = None,
+    entity: str | None = None,
+    project: str | None = None,
+    count: int | None = None,
+) -> None:
+    """Run the sweep's configurations here, one run each: ``function`` is called with
+    ``wandb.config`` holding the configuration (its ``wandb.init`` takes it); without a
+    function, the sweep's ``program`` runs as a subprocess with ``--key=value`` arguments. Up
+    to ``count`` runs (and the sweep's ``run_cap``); a grid ends when walked."""
+    found = lookup(sweep_id)
+    if found is None:
+        print_warning(
+            f"wandb.agent: no sweep {sweep_id!r} was made by wandb.sweep in this process "
+            "(sweeps are local until the server runs them); nothing ran"
+        )
+        return
+    if function is None and not found.spec.get("program"):
+        print_warning("wandb.agent: no function and no 'program' in the sweep; nothing ran")
+        return
+    if count is None and found.method != "grid" and found.cap == MAX_SWEEP_RUNS:
+        warn_once(
+            "wandb.agent without count or run_cap: runs until interrupted "
+            f"(at most {MAX_SWEEP_RUNS} runs)"
+        )
+    if project and not found.project:
+        found.project = project
+    ran = 0
+    while count is None or ran < int(count):
+        params = found.next_config()
+        if params is None:
+            break
+        ran += 1
+        if function is None:
+            _run_program(found, params)
+        else:
+            _run_trial(found, params, function)
+    if ran == 0:
+        print_warning(f"wandb.agent: sweep {found.id} has no configurations left; nothing ran")
+
+
+def _run_trial(found: Sweep, params: dict[str, Any], function: Callable[[], Any]) -> None:
+    """One configuration: ``function`` runs with it; its run is finished (failed if it raised)."""
+    global _sweep_next
+    before = run
+    _sweep_next = (found.id, params)
+    try:
+        function()
+    except Exception:
+        print_warning(
+            f"the sweep function raised with configuration {params}; its run is marked failed "
+            f"and the agent goes on:\n{traceback.format_exc()}"
+        )
+        if run is not None and run is not before:
+            run.finish(exit_code=1)
+    finally:
+        _sweep_next = None
+    if run is before:
+        warn_once(
+            "the sweep function did not call wandb.init: its configurations ran without a run"
+        )
+    elif run is not None and not run._finished:
+        run.finish()
+
+
+def _run_program(found: Sweep, params: dict[str, Any]) -> None:
+    """One configuration as W&B's default command: ``python <program> --key=value …``."""
+    if found.spec.get("command"):
+        warn_once(
+            "a sweep's custom 'command' is not supported; running python <program> --key=value"
+        )
+    args = [
+        f"--{k}={json.dumps(v) if isinstance(v, dict | list) else v}" for k, v in params.items()
+    ]
+    env = {**os.environ, SWEEP_ID_ENV: found.id, SWEEP_PARAMS_ENV: json.dumps(params)}
+    if found.project:
+        env.setdefault("WANDB_PROJECT", str(found.project))
+    done = subprocess.run([sys.executable, str(found.spec["program"]), *args], env=env, check=False)
+    if done.returncode != 0:
+        print_warning(
+            f"sweep program exited with {done.returncode} for {params}; the agent goes on"
+        )
+
+
+def _close_at_exit() -> None:
+    """The current run's pending row and summary are sent before the SDK finishes it."""
+    if run is not None:
+        run.close_at_exit()
+
+
+# Registered after runwatch.sdk.run's own exit hook, so it runs first.
+atexit.register(_close_at_exit)
+
+
 def __getattr__(name: str) -> Unsupported:
-    """Any other W&B name (``wandb.Image``, ``wandb.Artifact``, …): warns once when used."""
+    """Any other W&B name (``wandb.Image``, ``wandb.Histogram``, …): warns once when used."""
     if name.startswith("__"):
         raise AttributeError(name)
     return Unsupported(name)

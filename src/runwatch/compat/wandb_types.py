@@ -4,22 +4,55 @@ for everything else (it warns once and absorbs any call, so a W&B script never c
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, cast
 
 from runwatch.sdk.sender import print_warning
 
 _warned: set[str] = set()
 WARN_CAP = 200  # distinct warnings remembered; past it a repeat may print again, never grow
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def warn_once(message: str) -> None:
-    """Print ``message`` to stderr the first time only (W&B scripts call things in loops)."""
-    if message in _warned:
+def warn_once(message: str, key: str | None = None) -> None:
+    """Print ``message`` to stderr the first time only (W&B scripts call things in loops);
+    ``key`` names the warning when the message varies (an exception's text)."""
+    key = message if key is None else key
+    if key in _warned:
         return
     if len(_warned) < WARN_CAP:
-        _warned.add(message)
+        _warned.add(key)
     print_warning(message)
+
+
+def _none() -> Any:
+    return None
+
+
+def safe(
+    what: str, fallback: Callable[[], Any] = _none
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A public shim call that never raises into the training loop: any exception (wrong
+    arguments included) is reported once per call name, and ``fallback()`` is returned."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                warn_once(
+                    f"{what} failed and was skipped ({type(exc).__name__}: {exc}); "
+                    "what it would have recorded is lost, the script goes on",
+                    key=f"safe:{what}",
+                )
+                return cast(R, fallback())
+
+        return guarded
+
+    return wrap
 
 
 class AlertLevel(enum.StrEnum):
@@ -44,7 +77,10 @@ class Unsupported:
         self._name = name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Unsupported:
-        warn_once(f"wandb.{self._name} is not supported by runwatch's W&B shim; ignored")
+        warn_once(
+            f"wandb.{self._name} is not supported by runwatch's W&B shim; the call is ignored "
+            "and anything logged with its result is not recorded"
+        )
         return self
 
     def __getattr__(self, name: str) -> Unsupported:
@@ -75,12 +111,14 @@ class Config:
         if changes and self._on_change is not None:
             self._on_change(changes)
 
+    @safe("wandb.config.update")
     def update(self, d: Any = None, allow_val_change: bool = False, **kwargs: Any) -> None:
         """Merge a dict (or an ``argparse.Namespace``, or keyword arguments) into the config."""
         changes = dict(_as_mapping(d))
         changes.update(kwargs)
         self._set(changes)
 
+    @safe("wandb.config.setdefaults")
     def setdefaults(self, d: Any) -> None:
         """Set the keys that are not set yet."""
         self._set({k: v for k, v in _as_mapping(d).items() if k not in self._items})
