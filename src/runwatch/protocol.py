@@ -171,6 +171,9 @@ class Batch(msgspec.Struct, forbid_unknown_fields=True):
     logs: list[LogLine] = []
     # Full artifact manifests of the run dir (the launcher's scans); the last one wins.
     manifests: list[list[dict[str, Any]]] = []
+    # Changes to the run's config after it was created, applied in order: each sets its
+    # top-level keys (``config.update`` in a W&B script, a launcher importing a W&B config).
+    config: list[dict[str, Any]] = []
 
 
 CommandKind = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]

@@ -285,3 +285,21 @@ def test_charts_are_capped_at_the_first_200_keys_live_or_reloaded(
     expect(charts).to_have_count(200)
     assert chart_keys(page) == live
     assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_config_change_after_the_start_shows_live_as_text(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "late-config")
+    producer = ObjectProducer(api, run["id"])
+    open_run(page, server, run["id"])
+    producer.send_objects(config=[{"lr": 0.01}, {XSS: "<b>x</b>", "batch": 32}])
+    config = page.locator("#config")
+    expect(config).to_contain_text("0.01")
+    expect(config).to_contain_text("batch")
+    expect(page.locator("#config-count")).to_have_text("3")
+    assert no_script_ran(page)
+    page.reload()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(page.locator("#config-count")).to_have_text("3")
+    assert page.console_errors == []  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ def test_the_sdk_limits_are_within_the_servers_defaults() -> None:
     assert server.max_events_per_batch >= limits.MAX_BATCH_EVENTS
     assert server.max_event_payload_bytes >= limits.MAX_EVENT_PAYLOAD_BYTES
     assert server.max_snapshot_bytes >= limits.MAX_SNAPSHOT_BYTES
+    assert server.max_config_bytes >= limits.MAX_CONFIG_BYTES
     assert server.max_table_rows >= limits.MAX_TABLE_ROWS
     assert server.max_point_set >= limits.MAX_POINT_SET
     assert server.max_key_length >= limits.MAX_KEY_LENGTH

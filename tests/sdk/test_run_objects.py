@@ -149,3 +149,31 @@ def test_entity_ids_with_slashes_and_new_vitals_arrive_live(
                 frame = json.loads(ws.recv(timeout=10))
                 seen += frame if isinstance(frame, list) else [frame]
     assert next(m for m in seen if m["type"] == "vitals")["keys"] == ["temp"]
+
+
+def test_config_changes_after_init_reach_the_run_and_an_oversized_one_loses_nothing_else(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    with runwatch.init(
+        project="obj", url=server.url, run_dir=tmp_path, config={"lr": 0.1, "opt": "sgd"}
+    ) as run:
+        run.log({"x": 1.0}, step=0)
+        run.update_config({"lr": 0.01, "batch": 32})
+        run.update_config({"layers": [64, 64]})
+        run.log({"x": 2.0}, step=1)
+        run.update_config({"blob": "x" * 40_000})  # each change fits; together they do not
+        run.update_config({"blob2": "y" * 40_000})
+        run.log({"x": 3.0}, step=2)
+    with server.client() as c:
+        info = c.get(f"/api/v1/runs/{run.id}").json()
+        events = c.get(f"/api/v1/runs/{run.id}/events").json()["events"]
+        series = c.get(f"/api/v1/runs/{run.id}/metrics", params={"keys": "x"}).json()
+    config = info["config"]
+    assert {k: config[k] for k in ("lr", "opt", "batch", "layers")} == {
+        "lr": 0.01, "opt": "sgd", "batch": 32, "layers": [64, 64],
+    }  # fmt: skip
+    assert not ("blob" in config and "blob2" in config)
+    refused = [e for e in events if e["kind"] == "config.refused"]
+    assert len(refused) == 1 and "max_config_bytes" in refused[0]["payload"]["error"]
+    assert series["series"]["x"]["value"] == [1.0, 2.0, 3.0]
+    assert info["status"] == "succeeded"

@@ -242,6 +242,15 @@ class Run:
         except Exception as exc:
             self._warn_once(f"write_log() failed and was skipped: {exc!r}")
 
+    def update_config(self, values: dict[str, Any]) -> None:
+        """Set keys of the run's config after ``init`` (top-level keys replaced, the others
+        kept); the run page's Config panel shows the change live. Never raises."""
+        try:
+            self.config.update(values)
+            self._extra("config", _jsonable(values))
+        except Exception as exc:
+            self._warn_once(f"update_config() failed and was skipped: {exc!r}")
+
     def artifacts(self, manifest: list[dict[str, Any]]) -> None:
         """The run directory's artifact manifest (the launcher's scanner sends it)."""
         self._extra("manifests", _jsonable(manifest))

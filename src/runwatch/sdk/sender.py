@@ -459,6 +459,8 @@ class Sender:
                 rows = max(len(item.get("rows", ())), item.get("max_rows") or 0)
                 if rows > limits.MAX_TABLE_ROWS:
                     return self._refuse("a table", "max_table_rows", rows)
+            elif field == "config" and size > limits.MAX_CONFIG_BYTES:
+                return self._refuse("a config change", "max_config_bytes", size)
             elif field == "point_sets":
                 n = max(len(item.get("points", ())), item.get("cap") or 0)
                 if n > limits.MAX_POINT_SET:

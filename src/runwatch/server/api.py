@@ -203,11 +203,11 @@ async def list_runs(
     limit: Annotated[int, Query(ge=1, le=MAX_RUNS_PAGE)] = MAX_RUNS_PAGE,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> Response:
-    """A page of at most 1,000 runs (``limit``) matching ``project``, ``status``, ``tag`` and
-    the query ``q`` (docs/runs-query.md), sorted by ``sort`` (a field; ``-`` first for descending; runs without
-    the value come last; ties by id), with ``total`` matching runs and the ``cursor`` of the
-    next page (null on the last). Pages are keyset pages: runs created meanwhile never shift
-    them."""
+    """A page of at most 1,000 runs (``limit``) matching ``project``, ``status``, ``tag``
+    and the query ``q`` (docs/runs-query.md), sorted by ``sort`` (a field; ``-`` first for
+    descending; runs without the value come last; ties by id), with ``total`` matching runs
+    and the ``cursor`` of the next page (null on the last). Pages are keyset pages: runs
+    created meanwhile never shift them."""
     limited = _principal(request).project
     if limited is not None:
         check_project(request, project or limited)

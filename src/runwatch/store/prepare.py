@@ -104,6 +104,7 @@ class PreparedBatch(msgspec.Struct):
     vitals: list[str]
     logs: list[LogLine]
     manifests: list[list[dict[str, Any]]]
+    config: list[dict[str, Any]]
 
     @property
     def record_count(self) -> int:
@@ -122,6 +123,10 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
         raise _over(
             "$.events", "the number of events", "max_events_per_batch", limits.max_events_per_batch
         )
+    for i, change in enumerate(batch.config):
+        if len(_encode(change)) > limits.max_config_bytes:
+            cap = limits.max_config_bytes
+            raise _over(f"$.config[{i}]", "a config change", "max_config_bytes", cap)
     columns: dict[str, SeriesColumns] = {}
     count = 0
     for i, row in enumerate(batch.points):
@@ -184,6 +189,7 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
         vitals=batch.vitals,
         logs=batch.logs,
         manifests=batch.manifests,
+        config=batch.config,
     )
 
 

@@ -14,6 +14,7 @@ import msgspec
 from runwatch.protocol import LogLine, PointSetIn, SnapshotIn, TableIn
 from runwatch.store import snapshots as history
 from runwatch.store.base import Record
+from runwatch.store.prepare import Limits
 from runwatch.store.sql import records
 from runwatch.store.sql.records import json_text
 from runwatch.store.sql.tx import Tx
@@ -22,6 +23,7 @@ _decode = msgspec.json.decode
 POINT_SET_CAP = 4_000  # FIFO cap of an appended point set unless the producer says otherwise
 TABLE_APPEND_CAP = 1_000  # rows kept by an appended table unless the producer says otherwise
 LOG_LINES_CAP = 100_000  # log lines kept per run; the oldest go first
+MAX_CONFIG_BYTES = Limits().max_config_bytes
 
 
 def write_table(tx: Tx, run_id: str, t: TableIn) -> Record:
@@ -130,6 +132,33 @@ def write_logs(tx: Tx, run_id: str, lines: list[LogLine]) -> Record:
         )
     out = [{"line": r[1], "stream": r[2], "ts": r[3], "text": r[4]} for r in rows]
     return records.live_message(tx, run_id, {"type": "log", "lines": out})
+
+
+def update_config(tx: Tx, run_id: str, changes: list[dict[str, Any]]) -> list[Record]:
+    """Set the changed top-level keys of the run's config, one change after another (the run
+    is locked by the ingest); the live message carries the whole config. A change that would
+    take the config past ``max_config_bytes`` is left out and a warning event says so: the
+    other changes, and the rest of the batch, still stand."""
+    (stored,) = tx.execute("SELECT config FROM runs WHERE id = ?", (run_id,)).fetchone()
+    config: dict[str, Any] = _decode(stored)
+    refused: list[str] = []
+    text = None
+    for change in changes:
+        candidate = {**config, **change}
+        encoded = json_text(candidate)
+        if len(encoded) > MAX_CONFIG_BYTES:
+            refused += change
+        else:
+            config, text = candidate, encoded
+    out: list[Record] = []
+    if text is not None:
+        tx.execute("UPDATE runs SET config = ? WHERE id = ?", (text, run_id))
+        out.append(records.live_message(tx, run_id, {"type": "config", "config": config}))
+    if refused:
+        error = f"the run's config would pass max_config_bytes={MAX_CONFIG_BYTES}"
+        payload = {"error": error, "keys": sorted(set(refused))[:100]}
+        out.append(records.server_event(tx, run_id, "config.refused", "warning", payload))
+    return out
 
 
 def write_manifest(tx: Tx, run_id: str, manifest: list[dict[str, Any]]) -> Record:

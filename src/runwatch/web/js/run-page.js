@@ -84,10 +84,14 @@ function showChartCount() {
   $("chart-count").textContent = capped ? `${shown} (the first ${MAX_CHARTS} keys)` : shown;
 }
 
+function showConfig(config) {
+  const configCount = configView.mount($("config"), config);
+  $("config-count").textContent = configCount ? formatCount(configCount) : "";
+}
+
 function hydrate(state) {
   header.setRun(state.run);
-  const configCount = configView.mount($("config"), state.run.config);
-  $("config-count").textContent = configCount ? formatCount(configCount) : "";
+  showConfig(state.run.config);
   for (const key of Object.keys(state.metrics).sort()) {
     const series = state.metrics[key];
     chartFor(key)?.setSeries(runId, series);
@@ -142,6 +146,9 @@ function onMessage(msg) {
       break;
     case "run.closed":
       header.setFinished();
+      break;
+    case "config":
+      showConfig(msg.config);
       break;
     default:
       break; // tables, logs, ... belong to widgets this page does not have yet
