@@ -11,11 +11,12 @@ from typing import Any
 
 import httpx
 
-from runwatch.server.api import MAX_EVENTS_PAGE, MAX_POINTS, MAX_RUNS_PAGE, MAX_SPARKLINE
+from runwatch.server.api import MAX_EVENTS_PAGE, MAX_POINTS, MAX_SPARKLINE
 from runwatch.server.archive import MAX_RAW_PAGE
 from runwatch.server.control import MAX_WAIT
 from runwatch.server.rules import MAX_ALERTS_PAGE, MAX_RULES_PER_PROJECT
 from runwatch.server.run_objects import MAX_ENTITY_EVENTS, MAX_LOG_LINES
+from runwatch.server.runs_api import MAX_RUNS_PAGE
 from runwatch.server.settings import Settings
 from runwatch.server.tensorboard import MAX_PROCESSES
 from runwatch.store.prepare import MAX_TIMESTAMP

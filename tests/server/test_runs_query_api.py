@@ -63,3 +63,34 @@ def test_bad_parameters_are_400s_naming_them_and_injection_stays_data(
     assert error(garbage) == (400, "invalid_cursor", "cursor")
     assert injected.status_code == 200 and injected.json()["runs"] == []
     assert still.json()["total"] == 2
+
+
+def test_groups_and_fields_of_the_matching_runs(app_server: InProcessServer) -> None:
+    with app_server.client() as c:
+        for i in range(6):
+            config = {"opt": "adam" if i % 3 else "sgd", "optim": {"lr": 0.1 * (i + 1)}}
+            run = c.post("/api/v1/runs", json={"project": "sweep", "config": config}).json()
+            batch = {"producer": "t", "batch_seq": 1, "points": [[0, 1.0, {"train/acc": i}]]}
+            c.post(f"/api/v1/runs/{run['id']}/batches", json=batch)
+        groups = c.get(
+            "/api/v1/run-groups",
+            params={"project": "sweep", "by": "config.opt", "values": ['summary["train/acc"]']},
+        ).json()
+        only_adam = c.get(
+            "/api/v1/run-groups", params={"by": "config.opt", "q": 'config.opt == "adam"'}
+        ).json()
+        fields = c.get("/api/v1/run-fields", params={"project": "sweep"}).json()
+        bad_by = c.get("/api/v1/run-groups", params={"by": "tags"})
+        bad_q = c.get("/api/v1/run-fields", params={"q": "config.lr <"})
+    assert groups["by"] == "config.opt"
+    assert [(g["value"], g["runs"]) for g in groups["groups"]] == [("adam", 4), ("sgd", 2)]
+    acc = groups["groups"][1]["fields"]['summary["train/acc"]']
+    assert (acc["count"], acc["mean"], acc["min"], acc["max"]) == (2, 1.5, 0.0, 3.0)
+    assert [g["value"] for g in only_adam["groups"]] == ["adam"]
+    assert fields == {
+        "runs": 6,
+        "config": {"config.opt": 6, "config.optim.lr": 6},
+        "summary": {'summary["train/acc"]': 6},
+    }
+    assert (bad_by.status_code, bad_by.json()["error"]["field"]) == (400, "by")
+    assert (bad_q.status_code, bad_q.json()["error"]["field"]) == (400, "q")

@@ -111,3 +111,27 @@ def test_a_page_stays_put_while_runs_are_created(make_store: StoreMaker) -> None
 
     old, seen, new, total = run(work())
     assert seen == list(reversed(old)) and total == 7 and not set(new) & set(seen)
+
+
+def test_groups_count_runs_and_summarise_numbers(make_store: StoreMaker) -> None:
+    async def work() -> list[Any]:
+        store = make_store()
+        await store.open()
+        try:
+            for n, c in zip(NAMES, CONFIGS, strict=True):
+                await store.create_run(RunCreate(project="p", name=n, config=c))
+            await store.create_run(RunCreate(project="other", config={"opt": "adam"}))
+            by = parse_sort("config.opt")[0]
+            values = [parse_sort("config.lr")[0], parse_sort('config["no such"]')[0]]
+            return await store.group_runs(RunsQuery(project="p"), by, values)
+        finally:
+            await store.close()
+
+    groups = run(work())
+    assert [(g.value, g.runs) for g in groups] == [("adam", 4), ("sgd", 2), (None, 1)]
+    adam = groups[0].fields["config.lr"]
+    assert (adam.count, adam.min, adam.max) == (2, 0.001, 0.1)
+    assert abs(adam.mean - 0.0505) < 1e-12 and abs(adam.std - 0.0495) < 1e-9
+    assert groups[2].fields["config.lr"].mean == 0.5
+    missing = groups[1].fields['config["no such"]']
+    assert (missing.count, missing.mean, missing.std) == (0, None, None)

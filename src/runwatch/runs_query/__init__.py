@@ -25,10 +25,10 @@ connection the SQLite store opens. ``parse_sort`` and ``sort_key`` do for a sort
 
 from runwatch.runs_query.errors import QueryError
 from runwatch.runs_query.evaluate import matches
-from runwatch.runs_query.nodes import Node
+from runwatch.runs_query.nodes import Node, field_name
 from runwatch.runs_query.parser import parse, parse_sort
 from runwatch.runs_query.regex import sqlite_regexp
-from runwatch.runs_query.sql import SortKey, Where, compile_where, sort_key
+from runwatch.runs_query.sql import SortKey, Where, compile_where, number_value, sort_key
 
 __all__ = [
     "Node",
@@ -36,7 +36,9 @@ __all__ = [
     "SortKey",
     "Where",
     "compile_where",
+    "field_name",
     "matches",
+    "number_value",
     "parse",
     "parse_sort",
     "sort_key",

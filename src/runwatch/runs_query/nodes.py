@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 from runwatch.runs_query.regex import Pattern
 
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a key a query may name without quotes
 # What a column holds: text, nullable text, epoch seconds, nullable epoch seconds.
 ColumnType = Literal["text", "text?", "time", "time?"]
 Op = Literal["==", "<", "<=", ">", ">="]
@@ -87,3 +89,11 @@ COLUMNS: dict[str, Column] = {
     "ended": Column("ended_at", "ended_at", "time?"),
     "updated": Column("last_update", "last_update", "time?"),
 }
+
+
+def field_name(field: Field) -> str:
+    """The field as a query names it: ``created``, ``config.lr``, ``summary["train/loss"]``."""
+    if isinstance(field, Column):
+        return next(name for name, column in COLUMNS.items() if column == field)
+    keys = "".join(f".{k}" if _WORD.fullmatch(k) else f'["{k}"]' for k in field.keys)
+    return field.doc + keys

@@ -143,3 +143,11 @@ def sort_key(sort: Field, dialect: Dialect) -> SortKey:
     text = _json(dialect.json_text, sort, dialect, params)
     rank = f"CASE {kind} WHEN 'number' THEN 0 WHEN 'string' THEN 1 ELSE 2 END"
     return SortKey(rank, number, text, params)
+
+
+def number_value(value: Field, dialect: Dialect) -> tuple[str, list[Any]]:
+    """SQL for the field's value as a number (NULL unless it is one), and its parameters."""
+    if isinstance(value, Column):
+        return (value.sql if value.type.startswith("time") else _NO_NUMBER), []
+    params: list[Any] = []
+    return _json(dialect.json_number, value, dialect, params), params

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -12,14 +11,12 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from runwatch.protocol import INT64_MAX, Batch, Retention, RunCreate
-from runwatch.runs_query import QueryError, parse, parse_sort
-from runwatch.runs_query.parser import MAX_LENGTH as MAX_QUERY_LENGTH
 from runwatch.server.auth import Authenticator, Principal, Whoami, check_project, need
 from runwatch.server.errors import ApiError, field_of
 from runwatch.server.jsonbody import MAX_DEPTH, integral_floats_as_ints, too_deep
 from runwatch.server.openapi import refusal
 from runwatch.server.ratelimit import RateLimiter
-from runwatch.store.base import RunInfo, RunsKey, RunsQuery, Store
+from runwatch.store.base import RunInfo, Store
 from runwatch.store.prepare import Limits, PreparedBatch, check_run, prepare_batch
 
 
@@ -47,7 +44,6 @@ _batch_decoder = msgspec.json.Decoder(Batch)
 _run_decoder = msgspec.json.Decoder(RunCreate)
 _retention_decoder = msgspec.json.Decoder(Retention)
 MAX_EVENTS_PAGE = 1000
-MAX_RUNS_PAGE = 1000
 MAX_POINTS = 20_000
 MAX_SPARKLINE = 5_000
 OFFLOAD_BYTES = 256 * 1024
@@ -181,72 +177,6 @@ async def create_run(request: Request) -> Response:
     check_run(spec, request.app.state.settings.limits)
     check_project(request, spec.project)
     return json_response(await store_of(request).create_run(spec), 201)
-
-
-@router.get(
-    "/runs",
-    dependencies=READ,
-    responses={
-        400: refusal(
-            "`invalid_query` (`field`: `q`, the message points at the column), `invalid_sort` "
-            "(`sort`) or `invalid_cursor` (`cursor`: not one this list gave for this sort)."
-        )
-    },
-)
-async def list_runs(
-    request: Request,
-    project: str | None = None,
-    status: str | None = None,
-    tag: str | None = None,
-    q: Annotated[str | None, Query(max_length=MAX_QUERY_LENGTH)] = None,
-    sort: Annotated[str, Query(max_length=300)] = "-created",
-    limit: Annotated[int, Query(ge=1, le=MAX_RUNS_PAGE)] = MAX_RUNS_PAGE,
-    cursor: Annotated[str | None, Query(max_length=2000)] = None,
-) -> Response:
-    """A page of at most 1,000 runs (``limit``) matching ``project``, ``status``, ``tag``
-    and the query ``q`` (docs/runs-query.md), sorted by ``sort`` (a field; ``-`` first for
-    descending; runs without the value come last; ties by id), with ``total`` matching runs
-    and the ``cursor`` of the next page (null on the last). Pages are keyset pages: runs
-    created meanwhile never shift them."""
-    limited = _principal(request).project
-    if limited is not None:
-        check_project(request, project or limited)
-        project = limited
-    try:
-        where = None if q is None else parse(q)
-    except QueryError as exc:
-        raise ApiError(400, "invalid_query", str(exc), "q") from None
-    try:
-        field, descending = parse_sort(sort)
-    except QueryError as exc:
-        raise ApiError(400, "invalid_sort", str(exc), "sort") from None
-    query = RunsQuery(where, project, status, tag, field, descending, limit, _after(cursor, sort))
-    page = await store_of(request).query_runs(query)
-    return json_response(
-        {"runs": page.runs, "total": page.total, "cursor": _cursor(page.after, sort)}
-    )
-
-
-def _cursor(after: RunsKey | None, sort: str) -> str | None:
-    """The opaque cursor of the next page: its key and the sort it belongs to."""
-    if after is None:
-        return None
-    return base64.urlsafe_b64encode(msgspec.json.encode([sort, *after])).decode()
-
-
-def _after(cursor: str | None, sort: str) -> RunsKey | None:
-    if cursor is None:
-        return None
-    try:
-        sort_of, rank, number, text, run_id = msgspec.json.decode(base64.urlsafe_b64decode(cursor))
-        key: RunsKey = msgspec.convert((rank, number, text, run_id), RunsKey)
-    except (ValueError, TypeError):  # bad base64, JSON, shape or types
-        raise ApiError(
-            400, "invalid_cursor", "the cursor is not one this list gave", "cursor"
-        ) from None
-    if sort_of != sort:
-        raise ApiError(400, "invalid_cursor", f"the cursor belongs to sort={sort_of!r}", "cursor")
-    return key
 
 
 @router.get("/runs/{run_id}", dependencies=READ)

@@ -40,6 +40,7 @@ from runwatch.server import (
     live,
     pages,
     run_objects,
+    runs_api,
 )
 from runwatch.server import rules as rule_routes
 from runwatch.server.auth import WATCH_SECONDS, Authenticator, Whoami
@@ -264,6 +265,7 @@ def create_app(
         return api.json_response(body)
 
     app.include_router(api.router)
+    app.include_router(runs_api.router)
     app.include_router(control.router)
     app.include_router(run_objects.router)
     app.include_router(launches.router)

@@ -68,6 +68,24 @@ class RunsPage(msgspec.Struct):
     after: RunsKey | None
 
 
+class FieldStats(msgspec.Struct):
+    """A field's numbers over a group of runs (count 0: none of them has a number there)."""
+
+    count: int
+    mean: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+
+
+class RunsGroup(msgspec.Struct):
+    """The runs sharing one value of the grouping field (``None``: the runs without one)."""
+
+    value: float | str | None
+    runs: int
+    fields: dict[str, FieldStats]
+
+
 class QueuedRun(msgspec.Struct):
     """A run the scheduler claimed from the queue: start it from ``template`` with ``params``."""
 
@@ -224,6 +242,11 @@ class RunStore(Protocol):
     async def query_runs(self, query: RunsQuery) -> RunsPage:
         """A page of the runs that match ``query``, in its order, with the total count (both
         read in one snapshot)."""
+        ...
+
+    async def group_runs(self, query: RunsQuery, by: Field, values: list[Field]) -> list[RunsGroup]:
+        """The runs matching ``query`` (its sort and page ignored) grouped by ``by``, with the
+        statistics of ``values`` per group; at most ``query.limit`` groups, largest first."""
         ...
 
     async def list_projects(self) -> list[ProjectInfo]: ...

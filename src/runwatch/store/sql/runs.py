@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 from runwatch.protocol import RunCreate
-from runwatch.runs_query import compile_where, sort_key
-from runwatch.store.base import Record, RunInfo, RunsPage, RunsQuery
+from runwatch.runs_query import compile_where, field_name, number_value, sort_key
+from runwatch.runs_query.nodes import Field
+from runwatch.store.base import FieldStats, Record, RunInfo, RunsGroup, RunsPage, RunsQuery
 from runwatch.store.errors import RunExists
 from runwatch.store.sql import records
 from runwatch.store.sql.records import RUN_COLUMNS, json_text
@@ -91,6 +93,39 @@ def query_runs(tx: Tx, q: RunsQuery) -> RunsPage:
     return RunsPage(
         runs, total, None if last is None else (last[n], last[n + 1], last[n + 2], last[0])
     )
+
+
+def group_runs(tx: Tx, q: RunsQuery, by: Field, values: list[Field]) -> list[RunsGroup]:
+    """The runs matching ``q`` grouped by the value of ``by`` (the runs without one form the
+    group ``None``): per group the count of runs, and per field of ``values`` the count, mean,
+    population standard deviation, min and max of its numbers. At most ``q.limit`` groups,
+    the largest first (then by value)."""
+    where, args = _filters(tx, q)
+    key = sort_key(by, tx.dialect)
+    stats: list[str] = []
+    params: list[Any] = []
+    for field in values:
+        x, x_params = number_value(field, tx.dialect)
+        stats.append(f"count({x}), avg({x}), avg({x} * {x}), min({x}), max({x})")
+        params += x_params * 6
+    sql = (
+        f"SELECT k_rank, k_num, k_txt, count(*){''.join(', ' + s for s in stats)}"
+        f" FROM (SELECT runs.*, {key.rank} AS k_rank, {key.number} AS k_num,"
+        f" {key.text} AS k_txt FROM runs WHERE {where}) AS matching"
+        f" GROUP BY k_rank, k_num, k_txt"
+        f" ORDER BY count(*) DESC, k_rank, k_num, k_txt{tx.dialect.binary_order} LIMIT ?"
+    )
+    rows = tx.execute(sql, [*params, *key.params, *args, q.limit]).fetchall()
+    groups = []
+    for rank, number, text, count, *agg in rows:
+        fields = {}
+        for i, field in enumerate(values):
+            n, mean, square, low, high = agg[5 * i : 5 * i + 5]
+            std = math.sqrt(max(square - mean * mean, 0.0)) if n else None
+            fields[field_name(field)] = FieldStats(n, mean, std, low, high)
+        value = number if rank == 0 else text if rank == 1 else None
+        groups.append(RunsGroup(value, count, fields))
+    return groups
 
 
 def _after(q: RunsQuery, binary: str) -> tuple[str, list[Any]]:

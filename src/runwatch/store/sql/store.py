@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from runwatch.protocol import ArchivedCommand, BatchAck, Command, Retention, RunCreate
 from runwatch.rules.spec import Alert, Rule, RuleIn
+from runwatch.runs_query.nodes import Field
 from runwatch.store.base import (
     CommitListener,
     Committed,
@@ -28,6 +29,7 @@ from runwatch.store.base import (
     QueuedRun,
     Record,
     RunInfo,
+    RunsGroup,
     RunsPage,
     RunsQuery,
     RunState,
@@ -145,6 +147,9 @@ class SqlStore:
 
     async def query_runs(self, query: RunsQuery) -> RunsPage:
         return await self._read_tx(lambda tx: runs.query_runs(tx, query))
+
+    async def group_runs(self, query: RunsQuery, by: Field, values: list[Field]) -> list[RunsGroup]:
+        return await self._read_tx(lambda tx: runs.group_runs(tx, query, by, values))
 
     async def list_projects(self) -> list[ProjectInfo]:
         return await self._read_tx(projects.list_projects)
