@@ -34,6 +34,7 @@ class ArtifactScanner:
         self._hashes: dict[str, tuple[int, float, str]] = {}
         self._events: dict[Path, EventFileTail] = {}
         self._wandb: dict[Path, WandbRunTail] = {}
+        self._configs: dict[Path, dict[str, Any]] = {}  # the W&B config last sent, per run file
         self._reported: set[str] = set()
         self._last: list[dict[str, Any]] | None = None
         self.imported = 0
@@ -85,8 +86,21 @@ class ArtifactScanner:
                 named = {f"wandb/{k}": v for k, v in values.items()}
                 self.run.log(named, step=wandb_step, ts=wandb_wall)
                 count += len(values)
+            self._send_config(path, wandb_tail)
         self.imported += count
         return count
+
+    def _send_config(self, path: Path, tail: WandbRunTail) -> None:
+        """A W&B run's config, once per change, as a ``config.update`` event (the shim's way of
+        reporting config set after the run exists): as it is when the run has no config of
+        its own (the launcher's ``command`` aside), else under ``wandb/``."""
+        config = {k: v for k, v in tail.config.items() if not k.startswith("_")}  # W&B's own
+        if not config or self._configs.get(path) == config:
+            return
+        self._configs[path] = config
+        own = any(k != "command" for k in self.run.config)
+        values = {f"wandb/{k}": v for k, v in config.items()} if own else config
+        self.run.event("config.update", values=values, source="wandb", run_id=tail.run_id)
 
     def _inside(self, path: Path) -> bool:
         """A file that is inside the run dir once resolved: a link that leads out of it
