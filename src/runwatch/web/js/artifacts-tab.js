@@ -102,6 +102,23 @@ function wandbCard(entry) {
   return panel;
 }
 
+function noWandbCard() {
+  const [panel] = section("W&B");
+  panel.classList.add("art-card", "art-no-wandb");
+  const body = el("div", "art-card-body");
+  const note = el("p", "art-note");
+  note.append(
+    "No W&B run found: no offline run (",
+    el("code", "", "wandb/*/run-*.wandb"),
+    ") in the run directory, and no run linked in ",
+    el("code", "", "artifacts_manifest.json"),
+    ".",
+  );
+  body.append(note);
+  panel.append(body);
+  return panel;
+}
+
 /** One entry per W&B run: wandb/latest-run is a link to the newest run's own directory. */
 function distinctRuns(entries) {
   const seen = new Map();
@@ -230,10 +247,15 @@ export function mount(root, { base, runDir = () => null, onChange } = {}) {
   function render() {
     const tb = manifest.filter((e) => e.kind === "tensorboard");
     tbPanel.hidden = tb.length === 0;
-    tbCount.textContent = `${formatCount(tb.length)} event file${tb.length === 1 ? "" : "s"}`;
+    // A logdir the worker's manifest names is listed beside its event files: count files only.
+    const files = tb.filter((e) => !(e.meta && typeof e.meta.files === "number")).length;
+    tbCount.textContent = `${formatCount(files)} event file${files === 1 ? "" : "s"}`;
     const dir = runDir();
     tbNote.textContent = `A TensorBoard over ${dir || "the run directory"}, started on the server’s machine (127.0.0.1).`;
-    wandbCards.replaceChildren(...distinctRuns(manifest.filter((e) => e.kind === "wandb")).map(wandbCard));
+    const wandbRuns = distinctRuns(manifest.filter((e) => e.kind === "wandb")).map(wandbCard);
+    // TensorBoard files but no W&B run: say that none was found rather than show nothing.
+    if (tb.length && !wandbRuns.length) wandbRuns.push(noWandbCard());
+    wandbCards.replaceChildren(...wandbRuns);
     cards.hidden = tbPanel.hidden && wandbCards.childElementCount === 0;
     const total = manifest.reduce((sum, e) => sum + (typeof e.size === "number" ? e.size : 0), 0);
     filesCount.textContent = manifest.length ? `${formatCount(manifest.length)} · ${formatBytes(total)}` : "";
