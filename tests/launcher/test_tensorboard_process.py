@@ -111,8 +111,13 @@ def test_a_killed_server_leaves_no_tensorboard_behind(tmp_path: Path) -> None:
         server.start()
         assert list(records.iterdir()) == []  # the dead child's record is gone
     finally:
-        launcher.kill()
-        launcher.wait(10)
+        launcher.send_signal(signal.SIGINT)  # Ctrl-C: the launcher stops its worker too
+        try:
+            launcher.wait(60)
+        finally:
+            if launcher.poll() is None:
+                launcher.kill()
+                launcher.wait(10)
         server.stop()
 
 
