@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import runwatch
 from runwatch.sdk.spool import read_batches
@@ -65,3 +69,51 @@ def test_sync_uploads_a_spool_once_and_is_safe_to_repeat(tmp_path: Path) -> None
 def test_sync_with_nothing_to_do_says_so(tmp_path: Path) -> None:
     done = cli("sync", str(tmp_path))
     assert done.returncode == 1 and "no spool files" in done.stderr
+
+
+def every_command() -> list[list[str]]:
+    """Each command's words (``["token", "create"]``), from the app itself: none is left out."""
+    import typer.main
+
+    from runwatch.cli import app
+
+    def walk(command: Any, words: list[str]) -> list[list[str]]:
+        subs = getattr(command, "commands", None)
+        if not subs:
+            return [words]
+        return [w for name, sub in sorted(subs.items()) for w in walk(sub, [*words, name])]
+
+    return walk(typer.main.get_command(app), [])
+
+
+@pytest.mark.parametrize("words", every_command(), ids=" ".join)
+def test_every_command_refuses_an_unknown_option_in_one_line(
+    words: list[str], tmp_path: Path
+) -> None:
+    """An option we do not know is an error before anything runs, not a worker's argument."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
+    env["RUNWATCH_URL"] = "http://127.0.0.1:9"  # nothing may be sent anywhere
+    done = subprocess.run(
+        [sys.executable, "-m", "runwatch", *words, "--no-such-option", "2", "--", "true"],
+        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("runwatch: error: No such option: --no-such-option")
+    assert done.stderr.count("\n") == 1 and done.stdout == ""
+    assert list(tmp_path.iterdir()) == []  # no data dir, no run dir: nothing ran
+
+
+def test_launch_options_after_the_double_dash_belong_to_the_worker(tmp_path: Path) -> None:
+    """``--scan-interval`` is the launcher's before ``--`` and the worker's after it."""
+    srv = ServerProcess(tmp_path / "data").start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
+        done = cli(
+            "launch", "--scan-interval", "2", "--url", srv.url, "--run-dir", str(tmp_path / "run"),
+            "--", sys.executable, "-c", "import sys; print(sys.argv[1:])", "--scan-interval", "3",
+            env=env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "['--scan-interval', '3']" in done.stdout
+    finally:
+        srv.stop()

@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
+
+# typer bundles its own click; its usage errors are these classes, not the `click` package's.
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 app = typer.Typer(
     help="runwatch: a live telemetry hub for long-running compute runs.",
@@ -160,7 +164,7 @@ def sync(
         transport.close()
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command()
 def launch(
     command: list[str] = typer.Argument(..., help="The worker's command line, after `--`."),
     project: str = typer.Option("default", help="Project of the run."),
@@ -171,11 +175,15 @@ def launch(
     grace: float = typer.Option(
         10.0, help="Seconds a cancelled worker gets before SIGTERM/SIGKILL."
     ),
+    scan_interval: float = typer.Option(
+        10.0, min=0.1, help="Seconds between scans of the run dir for artifacts."
+    ),
 ) -> None:
     """Run a worker under supervision: capture its output, report its lifecycle, obey Cancel."""
     from runwatch.launcher import launch as run_launch
 
-    raise typer.Exit(run_launch(command, project, name, run_dir, url, token, grace))
+    code = run_launch(command, project, name, run_dir, url, token, grace, scan_interval)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -372,10 +380,26 @@ _SERVER_MODULES = frozenset(
 )
 
 
+def _usage_error(exc: UsageError) -> NoReturn:
+    """A wrong command line is one line naming the problem (and where help is), exit 2. An
+    unknown option is never passed on: before `--` it is ours, and we do not know it."""
+    if isinstance(exc, NoArgsIsHelpError):
+        sys.exit(2)  # the help is already printed
+    message = exc.format_message().rstrip(".")
+    if exc.ctx is not None:
+        if exc.ctx.command.name == "launch" and "No such option" in message:
+            message += " (the worker's command and its options go after `--`)"
+        message += f"; see `{exc.ctx.command_path} --help`"
+    print(f"runwatch: error: {message}", file=sys.stderr)
+    sys.exit(exc.exit_code)
+
+
 def main() -> None:
     """Entry point: one line per error, a traceback only with --debug."""
     try:
-        app()
+        code = app(standalone_mode=False)
+    except UsageError as exc:
+        _usage_error(exc)
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in _SERVER_MODULES or _state["debug"]:
             raise
@@ -390,3 +414,4 @@ def main() -> None:
             raise
         print(f"runwatch: error: {exc}", file=sys.stderr)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -308,3 +308,37 @@ def test_a_worker_killed_mid_burst_has_its_spool_delivered_before_the_final_stat
         series = c.get(f"/api/v1/runs/{run['id']}/metrics", params=params).json()["series"]
     assert run["status"] == "failed" and "killed by signal 9" in run["error"]
     assert sum(series["loss"]["count"]) == spooled > 0
+
+
+def test_scan_interval_sets_how_often_the_run_dir_is_scanned(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """With ``--scan-interval 0.5`` a checkpoint written mid-run is listed within seconds; the
+    worker waits for that itself (well under the default 10 s) and fails if it does not come."""
+    script = worker(
+        tmp_path,
+        f"""
+        import json, os, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from tests.servers import wait_until
+        run_dir = os.environ["RUNWATCH_RUN_DIR"]
+        os.makedirs(os.path.join(run_dir, "checkpoints"))
+        with open(os.path.join(run_dir, "checkpoints", "mid.pt"), "wb") as f:
+            f.write(b"w")
+        def listed():
+            try:
+                with open(os.path.join(run_dir, "artifacts.json")) as f:
+                    return [a["path"] for a in json.load(f)["artifacts"]]
+            except (OSError, ValueError):
+                return []
+        wait_until(lambda: "checkpoints/mid.pt" in listed(), 6, what="the scan")
+    """,
+    )
+    proc = launcher(server.url, tmp_path / "run", script, "--scan-interval", "0.5")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    with server.client() as c:
+        run = finished(c, only_run(c)["id"])
+        artifacts = c.get(f"/api/v1/runs/{run['id']}/artifacts").json()["artifacts"]
+    assert run["status"] == "succeeded"
+    assert [a["path"] for a in artifacts] == ["checkpoints/mid.pt"]

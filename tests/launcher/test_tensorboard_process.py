@@ -1,16 +1,21 @@
 """The managed TensorBoard process over a launched run's directory: answers on its port, and is
-gone after stop or shutdown."""
+gone after stop, shutdown, a SIGKILL of the server, or (left by a previous server) at start."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from runwatch.server.owned import ChildRecords
 from tests.servers import ServerProcess, wait_until
 
 
@@ -77,3 +82,89 @@ def test_tensorboard_starts_answers_and_stops(tmp_path: Path) -> None:
             launcher.kill()
             launcher.wait(10)
         server.stop()
+
+
+def test_a_killed_server_leaves_no_tensorboard_behind(tmp_path: Path) -> None:
+    """SIGKILL: no shutdown code runs, yet the TensorBoard dies with the server, and the next
+    server on the data dir forgets its record."""
+    server = ServerProcess(tmp_path / "data").start()
+    launcher = launch_idle_worker(server, tmp_path / "run")
+    try:
+        with server.client() as c:
+            runs = wait_until(
+                lambda: c.get("/api/v1/runs", params={"project": "tb"}).json()["runs"],
+                30,
+                what="the launched run",
+            )
+            run_id = runs[0]["id"]
+            started = wait_until(
+                lambda: registered(c.post(f"/api/v1/runs/{run_id}/tensorboard", timeout=90)),
+                90,
+                what="TensorBoard over the launched run's dir",
+            )
+        pid = started["pid"]
+        assert alive(pid) and os.getpgid(pid) == pid  # its own process group
+        records = tmp_path / "data" / "children"
+        assert [p.name for p in records.iterdir()] == [f"{pid}.json"]
+        server.kill()
+        wait_until(lambda: not alive(pid), 15, what="TensorBoard to die with the server")
+        server.start()
+        assert list(records.iterdir()) == []  # the dead child's record is gone
+    finally:
+        launcher.send_signal(signal.SIGINT)  # Ctrl-C: the launcher stops its worker too
+        try:
+            launcher.wait(60)
+        finally:
+            if launcher.poll() is None:
+                launcher.kill()
+                launcher.wait(10)
+        server.stop()
+
+
+def sleeper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "import signal; signal.pause()"], start_new_session=True
+    )
+
+
+def test_a_tensorboard_left_by_a_previous_server_is_stopped_at_start(tmp_path: Path) -> None:
+    """A child recorded by a server that is gone is stopped; one whose server still runs, and a
+    process that merely reuses a recorded pid, are left alone."""
+    data = tmp_path / "data"
+    previous_server = subprocess.run(  # records a child, then exits without stopping it
+        [sys.executable, "-c", textwrap.dedent("""
+            import subprocess, sys
+            from pathlib import Path
+            from runwatch.server.owned import ChildRecords
+            child = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"],
+                                     start_new_session=True, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+            ChildRecords(Path(sys.argv[1])).add(child.pid, kind="tensorboard", port=6006)
+            print(child.pid)
+        """), str(data)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    stale = int(previous_server.stdout)
+    owned_by_a_live_server = sleeper()
+    ChildRecords(data).add(owned_by_a_live_server.pid, kind="tensorboard", port=6007)
+    reused = sleeper()  # a record of a process that had this pid before
+    record = {"pid": reused.pid, "created": 1.0, "owner": {"pid": 1 << 22, "created": 1.0}}
+    (data / "children" / f"{reused.pid}.json").write_text(json.dumps(record))
+    server = ServerProcess(data)
+    try:
+        assert alive(stale)
+        server.start()
+        wait_until(lambda: not alive(stale), 15, what="the stale TensorBoard to be stopped")
+        assert alive(owned_by_a_live_server.pid) and alive(reused.pid)
+        left = sorted(p.name for p in (data / "children").iterdir())
+        assert left == [f"{owned_by_a_live_server.pid}.json"]
+        assert "stopped 1 TensorBoard(s) a previous server left running" in (
+            server.log_path.read_text()
+        )
+    finally:
+        server.stop()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stale, signal.SIGKILL)
+        for proc in (owned_by_a_live_server, reused):
+            proc.kill()
+            proc.wait(10)

@@ -8,6 +8,7 @@ output and metric definitions. The reader must give back exactly the logged poin
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -17,7 +18,10 @@ from pathlib import Path
 import pytest
 from wandb.proto import wandb_internal_pb2 as pb
 
+import runwatch
+from runwatch.launcher.artifacts import ArtifactScanner
 from runwatch.launcher.wandb_offline import BLOCK, FILE_HEADER, Row, WandbRunTail
+from tests.servers import ServerProcess
 
 SCRIPT = textwrap.dedent("""
     import sys
@@ -186,3 +190,38 @@ def test_history_and_summary_in_other_encodings_read_the_same(
     want, got = WandbRunTail(run_file), WandbRunTail(other)
     assert got.read_new() == want.read_new()
     assert got.summary == {**want.summary, "blank": None} and got.config == want.config
+
+
+@pytest.mark.parametrize(
+    ("own", "expected"),
+    [
+        ({}, {"lr": 0.1, "arch": {"depth": 4}, "batch": 64}),
+        ({"seed": 1}, {"wandb/lr": 0.1, "wandb/arch": {"depth": 4}, "wandb/batch": 64}),
+    ],
+    ids=["run-without-config", "run-with-config"],
+)
+def test_the_offline_runs_config_is_sent_for_the_run(
+    run_file: Path, tmp_path: Path, own: dict[str, object], expected: dict[str, object]
+) -> None:
+    """The W&B config reaches the run as a ``config.update`` event, once per change: as it is
+    for a run without config of its own, under ``wandb/`` beside one."""
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        run = runwatch.init(project="cfg", url=server.url, run_dir=tmp_path / "run", config=own)
+        (tmp_path / "run" / "wandb" / run_file.parent.name).mkdir(parents=True)
+        shutil.copy(run_file, tmp_path / "run" / "wandb" / run_file.parent.name)
+        scanner = ArtifactScanner(run)
+        scanner.import_scalars()
+        scanner.import_scalars()  # nothing changed: nothing sent again
+        run.finish()
+        with server.client() as c:
+            events = c.get(
+                f"/api/v1/runs/{run.id}/events", params={"kind": "config.update"}
+            ).json()["events"]
+    finally:
+        server.stop()
+    assert len(events) == 1
+    payload = events[0]["payload"]
+    assert payload["source"] == "wandb" and payload["run_id"] == run_file.stem.removeprefix("run-")
+    assert {k: payload["values"][k] for k in expected} == expected
+    assert not any(k.removeprefix("wandb/").startswith("_") for k in payload["values"])

@@ -16,6 +16,7 @@ from typing import Any
 from runwatch.checksum import sha256_file
 from runwatch.launcher.tensorboard import EventFileTail
 from runwatch.launcher.wandb_offline import WandbRunTail, WandbUnavailable
+from runwatch.launcher.worker_manifest import is_link, read_items, wandb_link
 from runwatch.sdk.run import Run
 
 MANIFEST = "artifacts.json"
@@ -33,12 +34,14 @@ class ArtifactScanner:
         self._hashes: dict[str, tuple[int, float, str]] = {}
         self._events: dict[Path, EventFileTail] = {}
         self._wandb: dict[Path, WandbRunTail] = {}
+        self._configs: dict[Path, dict[str, Any]] = {}  # the W&B config last sent, per run file
         self._reported: set[str] = set()
         self._last: list[dict[str, Any]] | None = None
         self.imported = 0
 
-    def scan(self) -> list[dict[str, Any]]:
-        """The manifest now; written to ``artifacts.json`` and sent when it changed."""
+    def scan(self, final: bool = False) -> list[dict[str, Any]]:
+        """The manifest now; written to ``artifacts.json`` and sent when it changed. A path the
+        worker's manifest names but has not written yet is a problem only at the ``final`` scan."""
         found: list[dict[str, Any]] = []
         for path in self._files("events.out.tfevents.*", recursive=True):
             found.append(self._entry("tensorboard", path))
@@ -49,7 +52,9 @@ class ArtifactScanner:
             inside = sorted(p for p in checkpoints.rglob("*") if self._inside(p))
             for path in inside[:MAX_ARTIFACTS]:
                 found.append(self._entry("checkpoint", path, checksum=True))
-        found += self._worker_manifest()
+        declared = self._worker_manifest(final)
+        named = {e.get("path") for e in declared}  # the worker's entry (with its meta) wins
+        found = [e for e in found if e["path"] not in named] + declared
         found = found[:MAX_ARTIFACTS]
         if found != self._last:
             self._last = found
@@ -81,8 +86,21 @@ class ArtifactScanner:
                 named = {f"wandb/{k}": v for k, v in values.items()}
                 self.run.log(named, step=wandb_step, ts=wandb_wall)
                 count += len(values)
+            self._send_config(path, wandb_tail)
         self.imported += count
         return count
+
+    def _send_config(self, path: Path, tail: WandbRunTail) -> None:
+        """A W&B run's config, once per change, as a ``config.update`` event (the shim's way of
+        reporting config set after the run exists): as it is when the run has no config of
+        its own (the launcher's ``command`` aside), else under ``wandb/``."""
+        config = {k: v for k, v in tail.config.items() if not k.startswith("_")}  # W&B's own
+        if not config or self._configs.get(path) == config:
+            return
+        self._configs[path] = config
+        own = any(k != "command" for k in self.run.config)
+        values = {f"wandb/{k}": v for k, v in config.items()} if own else config
+        self.run.event("config.update", values=values, source="wandb", run_id=tail.run_id)
 
     def _inside(self, path: Path) -> bool:
         """A file that is inside the run dir once resolved: a link that leads out of it
@@ -133,7 +151,21 @@ class ArtifactScanner:
             )
         return self._entry("wandb", path, **meta)
 
-    def _worker_manifest(self) -> list[dict[str, Any]]:
+    def _dir_entry(self, kind: str, path: Path) -> dict[str, Any]:
+        """A directory the worker named (its TensorBoard logdir): total size and newest mtime
+        of the files inside it, counted up to :data:`MAX_ARTIFACTS`."""
+        files = [p for p in sorted(path.rglob("*")) if self._inside(p)][:MAX_ARTIFACTS]
+        stats = [p.stat() for p in files]
+        return {
+            "kind": kind,
+            "path": str(path.relative_to(self.root)),
+            "size": sum(st.st_size for st in stats),
+            "mtime": max((st.st_mtime for st in stats), default=path.stat().st_mtime),
+            "meta": {"files": len(files)},
+        }
+
+    def _worker_manifest(self, final: bool) -> list[dict[str, Any]]:
+        """The entries of ``artifacts_manifest.json``, in the list or the object format."""
         path = self.root / WORKER_MANIFEST
         if not path.is_file():
             return []
@@ -142,34 +174,51 @@ class ArtifactScanner:
         except (OSError, ValueError) as exc:
             self._report(WORKER_MANIFEST, f"{WORKER_MANIFEST} is not valid JSON: {exc}")
             return []
-        entries = listed.get("artifacts") if isinstance(listed, dict) else listed
-        if not isinstance(entries, list):
-            self._report(WORKER_MANIFEST, f"{WORKER_MANIFEST} must be a list of entries")
-            return []
+        items, problems = read_items(listed, WORKER_MANIFEST)
+        for where, message in problems:
+            self._report(where, message)
         out = []
-        for i, item in enumerate(entries[:MAX_ARTIFACTS]):
-            problem = self._check(item)
-            if problem:
-                self._report(f"{WORKER_MANIFEST}[{i}]", f"{WORKER_MANIFEST} entry {i}: {problem}")
+        for i, item in enumerate(items[:MAX_ARTIFACTS]):
+            if is_link(item):
+                link = wandb_link(item)
+                if isinstance(link, str):
+                    self._report(f"{WORKER_MANIFEST}[{i}]", f"{WORKER_MANIFEST} entry {i}: {link}")
+                else:
+                    out.append(link)
+                continue
+            checked = self._check(item)
+            if checked is not None:
+                problem, missing = checked
+                if final or not missing:
+                    where = f"{WORKER_MANIFEST}[{i}]"
+                    self._report(where, f"{WORKER_MANIFEST} entry {i}: {problem}")
+                continue
+            kind = item.get("kind", "file")
+            target = self.root / item["path"]
+            if target.is_dir():
+                out.append(self._dir_entry(kind, target))
                 continue
             meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
-            out.append(
-                self._entry(
-                    item.get("kind", "file"), self.root / item["path"], checksum=True, **meta
-                )
-            )
+            out.append(self._entry(kind, target, checksum=True, **meta))
         return out
 
-    def _check(self, item: Any) -> str | None:
+    def _check(self, item: Any) -> tuple[str, bool] | None:
+        """What is wrong with a list-format item, and whether it is only that its path does
+        not exist (yet); None when it is fine."""
         if not isinstance(item, dict) or not isinstance(item.get("path"), str):
-            return "needs a 'path' (a string)"
+            if isinstance(item, dict) and item.get("kind") == "wandb":
+                return "needs a 'path', a 'url' or a 'run_id' ('entity/project/run')", False
+            return "needs a 'path' (a string)", False
         if item.get("kind", "file") not in _KINDS:
-            return f"unknown kind {item.get('kind')!r} (use one of {', '.join(sorted(_KINDS))})"
+            kinds = ", ".join(sorted(_KINDS))
+            return f"unknown kind {item.get('kind')!r} (use one of {kinds})", False
         target = (self.root / item["path"]).resolve()
         if not target.is_relative_to(self.root):
-            return f"path {item['path']!r} is outside the run directory"
+            return f"path {item['path']!r} is outside the run directory", False
+        if item.get("kind") == "tensorboard" and target.is_dir():
+            return None  # a logdir: listed as a directory
         if not target.is_file():
-            return f"no file {item['path']!r} in the run directory"
+            return f"no file {item['path']!r} in the run directory", True
         return None
 
     def _report(self, where: str, message: str) -> None:

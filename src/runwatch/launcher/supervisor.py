@@ -121,7 +121,7 @@ class Supervisor:
             self.scanner.import_scalars()
         if final or now - self._scanned >= self.scan_interval:
             self._scanned = now
-            self.scanner.scan()
+            self.scanner.scan(final)
 
     def read_sidecar(self) -> None:
         """Numbers in ``heartbeat.json`` (written by a worker without the SDK) become metrics."""

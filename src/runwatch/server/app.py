@@ -209,6 +209,9 @@ def create_app(
             asyncio.create_task(_every(heap.TRIM_INTERVAL, heap.trim_heap)),
             asyncio.create_task(_every(WATCH_SECONDS, app.state.auth.sweep)),
         ]
+        stale = app.state.tensorboards.stop_stale()  # a killed server's, if any survived it
+        if stale:
+            logger.warning("stopped %d TensorBoard(s) a previous server left running", stale)
         app.state.scheduler.start()
         try:
             yield
@@ -236,7 +239,7 @@ def create_app(
     app.state.stopping = asyncio.Event()  # set as the server begins to shut down (serve.py)
     app.state.runs_feed = RunsFeed(store, hub)
     app.state.auth = Authenticator(store, settings.token, public=not is_loopback(settings.host))
-    app.state.tensorboards = TensorBoardManager(store)
+    app.state.tensorboards = TensorBoardManager(store, settings.data_dir)
     app.state.ingest_limiter = RateLimiter(settings.ingest_rate) if settings.ingest_rate else None
     app.state.scheduler = Scheduler(
         store, _templates(settings), settings.data_dir, _self_url(settings), settings.token,

@@ -2,8 +2,10 @@
 
 A process lives on a lease that the run page (or ``runwatch tensorboard``) renews; it is stopped
 when the lease runs out (the page was closed), when its run ends, when asked, and when the
-server shuts down. At most :data:`MAX_PROCESSES` run at once. Its logdir is only ever a run
-directory the server knows (:func:`known_run_dir`), never a path a producer merely claims.
+server shuts down. It dies with a server that is killed too, and one a previous server left
+behind is stopped at start (see :mod:`runwatch.server.owned`). At most :data:`MAX_PROCESSES`
+run at once. Its logdir is only ever a run directory the server knows (:func:`known_run_dir`),
+never a path a producer merely claims.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -23,6 +26,7 @@ import msgspec
 
 from runwatch.protocol import FINAL_STATUSES, RUN_DIR_MARKER
 from runwatch.server.errors import ApiError
+from runwatch.server.owned import ChildRecords, die_with_parent
 from runwatch.server.scheduler import run_dir_of
 from runwatch.store.base import RunInfo, RunStore
 
@@ -64,6 +68,11 @@ def known_run_dir(run: RunInfo, data_dir: Path) -> Path | None:
     return Path(claimed).resolve()
 
 
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -71,10 +80,15 @@ def _free_port() -> int:
 
 
 class TensorBoardManager:
-    def __init__(self, store: RunStore) -> None:
+    def __init__(self, store: RunStore, data_dir: Path) -> None:
         self._store = store
+        self._records = ChildRecords(data_dir)
         self._running: dict[str, tuple[subprocess.Popen[bytes], TensorBoardInfo]] = {}
         self._lock = asyncio.Lock()
+
+    def stop_stale(self) -> int:
+        """Stop the TensorBoards a previous server on this data dir left running; how many."""
+        return len(self._records.stop_stale())
 
     async def start(self, run_id: str, logdir: Path) -> TensorBoardInfo:
         """Start (or renew the lease of) the run's TensorBoard; answers once it serves HTTP."""
@@ -91,12 +105,17 @@ class TensorBoardManager:
                        "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
             try:
                 proc = subprocess.Popen(
-                    command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                    command,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,  # its own group: stopped with whatever it starts
+                    preexec_fn=die_with_parent(),
                 )
-            except OSError as exc:
+            except (OSError, subprocess.SubprocessError) as exc:
                 raise ApiError(
                     503, "tensorboard_unavailable", f"could not start TensorBoard: {exc}"
                 ) from None
+            self._records.add(proc.pid, kind="tensorboard", run_id=run_id, port=port)
             now = time.time()
             url = f"http://127.0.0.1:{port}/"
             info = TensorBoardInfo(run_id, url, proc.pid, str(logdir), now, now + LEASE_SECONDS)
@@ -122,12 +141,13 @@ class TensorBoardManager:
         if entry is None:
             return False
         proc = entry[0]
-        proc.terminate()
+        _signal_group(proc, signal.SIGTERM)
         try:
             await asyncio.to_thread(proc.wait, 10)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
             await asyncio.to_thread(proc.wait, 10)
+        self._records.remove(proc.pid)
         return True
 
     def get(self, run_id: str) -> TensorBoardInfo | None:

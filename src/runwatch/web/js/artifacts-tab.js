@@ -1,6 +1,6 @@
 // The run page's Artifacts tab: the launcher's manifest of the run directory as a table, a
-// TensorBoard launcher, each offline W&B run's config and summary, and the manifest problems the
-// scanner reported. Every name, path and value is user content: textContent only.
+// TensorBoard launcher, each offline W&B run's config and summary (or the link of an online one),
+// and the manifest problems the scanner reported. Every name, path and value is user content: textContent only.
 
 import { flattenConfig, formatCount, formatDateTime } from "./format.js";
 import * as tensorboardControl from "./tensorboard-control.js";
@@ -58,13 +58,33 @@ function kvList(values, what) {
   return list;
 }
 
+/** An http(s) address as a link that opens elsewhere; anything else is no link at all. */
+export function safeLink(url, className) {
+  if (typeof url !== "string" || !/^https?:\/\//i.test(url)) return null;
+  const a = el("a", className, url);
+  a.href = url;
+  a.target = "_blank";
+  a.rel = "noopener noreferrer";
+  return a;
+}
+
 function wandbCard(entry) {
   const meta = entry.meta || {};
-  const [panel, head] = section("W&B offline run");
+  const link = safeLink(entry.url, "art-wandb-link");
+  const [panel, head] = section(link ? "W&B run" : "W&B offline run");
   panel.classList.add("art-card", "art-wandb");
-  const who = [meta.project, meta.run_id].filter((x) => typeof x === "string" && x).join(" / ");
+  const who = [meta.entity, meta.project, meta.run_id].filter((x) => typeof x === "string" && x).join(" / ");
   if (who) head.append(el("span", "panel-sub art-who", who));
   const body = el("div", "art-card-body");
+  if (link) {
+    // A run linked by URL or id (its files are on W&B's side): the link, and its mode.
+    const line = el("p", "art-note");
+    line.append(`Linked W&B run (${typeof meta.mode === "string" ? meta.mode : "online"}): `, link);
+    body.append(line);
+    if (typeof meta.sync_hint === "string" && meta.sync_hint) body.append(el("p", "art-hint", meta.sync_hint));
+    panel.append(body);
+    return panel;
+  }
   const columns = el("div", "art-kv-columns");
   for (const [title, values] of [["Config", meta.config], ["Summary", meta.summary]]) {
     const col = el("div", "art-kv-col");
@@ -82,12 +102,30 @@ function wandbCard(entry) {
   return panel;
 }
 
+function noWandbCard() {
+  const [panel] = section("W&B");
+  panel.classList.add("art-card", "art-no-wandb");
+  const body = el("div", "art-card-body");
+  const note = el("p", "art-note");
+  note.append(
+    "No W&B run found: no offline run (",
+    el("code", "", "wandb/*/run-*.wandb"),
+    ") in the run directory, and no run linked in ",
+    el("code", "", "artifacts_manifest.json"),
+    ".",
+  );
+  body.append(note);
+  panel.append(body);
+  return panel;
+}
+
 /** One entry per W&B run: wandb/latest-run is a link to the newest run's own directory. */
 function distinctRuns(entries) {
   const seen = new Map();
   for (const entry of entries) {
     const meta = entry.meta || {};
-    const key = meta.run_id ? `${meta.project}/${meta.run_id}` : entry.path;
+    // A linked run is its own card, beside the same run's offline files if both are there.
+    const key = entry.url ? `link ${entry.url}` : meta.run_id ? `${meta.project}/${meta.run_id}` : entry.path;
     const kept = seen.get(key);
     // Prefer the run's own directory over the "latest-run" alias in the sync hint.
     if (!kept || String(kept.path).includes("latest-run")) seen.set(key, entry);
@@ -102,6 +140,8 @@ function fileRow(entry) {
   kind.append(el("span", "art-kind", String(entry.kind || "file")));
   const path = el("td", "col-path", String(entry.path ?? ""));
   path.title = String(entry.path ?? "");
+  const link = entry.path === undefined ? safeLink(entry.url, "art-link") : null;
+  if (link) path.replaceChildren(link);
   const size = el("td", "col-num col-size", formatBytes(entry.size));
   if (typeof entry.size === "number") size.title = `${formatCount(entry.size)} bytes`;
   const mtime = el("td", "col-num col-mtime", typeof entry.mtime === "number" ? formatDateTime(entry.mtime) : "—");
@@ -207,10 +247,15 @@ export function mount(root, { base, runDir = () => null, onChange } = {}) {
   function render() {
     const tb = manifest.filter((e) => e.kind === "tensorboard");
     tbPanel.hidden = tb.length === 0;
-    tbCount.textContent = `${formatCount(tb.length)} event file${tb.length === 1 ? "" : "s"}`;
+    // A logdir the worker's manifest names is listed beside its event files: count files only.
+    const files = tb.filter((e) => !(e.meta && typeof e.meta.files === "number")).length;
+    tbCount.textContent = `${formatCount(files)} event file${files === 1 ? "" : "s"}`;
     const dir = runDir();
     tbNote.textContent = `A TensorBoard over ${dir || "the run directory"}, started on the server’s machine (127.0.0.1).`;
-    wandbCards.replaceChildren(...distinctRuns(manifest.filter((e) => e.kind === "wandb")).map(wandbCard));
+    const wandbRuns = distinctRuns(manifest.filter((e) => e.kind === "wandb")).map(wandbCard);
+    // TensorBoard files but no W&B run: say that none was found rather than show nothing.
+    if (tb.length && !wandbRuns.length) wandbRuns.push(noWandbCard());
+    wandbCards.replaceChildren(...wandbRuns);
     cards.hidden = tbPanel.hidden && wandbCards.childElementCount === 0;
     const total = manifest.reduce((sum, e) => sum + (typeof e.size === "number" ? e.size : 0), 0);
     filesCount.textContent = manifest.length ? `${formatCount(manifest.length)} · ${formatBytes(total)}` : "";

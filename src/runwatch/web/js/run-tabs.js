@@ -7,6 +7,7 @@ import { getJSON } from "./api.js";
 import * as artifactsTab from "./artifacts-tab.js";
 import { formatCount } from "./format.js";
 import * as logsTab from "./logs-tab.js";
+import { isFinal } from "./status.js";
 import * as tabsWidget from "./tabs.js";
 
 const PROBLEM_KIND = "artifact.invalid";
@@ -18,6 +19,8 @@ export function mount(doc, { base }) {
   let run = null;
   const metricKeys = new Set();
   let manifestLive = false; // a live manifest arrived: a slower /artifacts answer is older
+  let logsLoaded = false;
+  let artifactsLoaded = false;
 
   const runDir = () => {
     const dir = run && run.snapshot ? run.snapshot.run_dir : null;
@@ -36,6 +39,7 @@ export function mount(doc, { base }) {
       return (await getJSON(`${base}/logs`, { after, limit })).lines;
     },
     onChange({ total }) {
+      logsLoaded = true;
       setCount("logs-tab-count", total);
       updateNotice();
     },
@@ -44,6 +48,7 @@ export function mount(doc, { base }) {
     base,
     runDir,
     onChange({ count, problems }) {
+      artifactsLoaded = true;
       setCount("artifacts-tab-count", count);
       $("tab-artifacts").dataset.problems = String(problems);
       updateNotice();
@@ -56,7 +61,11 @@ export function mount(doc, { base }) {
   });
 
   function updateNotice() {
-    notice.set(!hasTelemetry() && (logs.total > 0 || artifacts.count > 0));
+    if (hasTelemetry()) notice.set(null);
+    else if (logs.total > 0 || artifacts.count > 0) notice.set("channels");
+    // Ended, and both tabs have answered empty: say so rather than wait for a first point.
+    else if (run && isFinal(run.status) && logsLoaded && artifactsLoaded) notice.set("nothing", run.status);
+    else notice.set(null);
   }
 
   function hasTelemetry() {
@@ -102,6 +111,10 @@ export function mount(doc, { base }) {
           break;
         case "points":
           for (const key of Object.keys(msg.points || {})) metricKeys.add(key);
+          updateNotice();
+          break;
+        case "status":
+          if (run) run = { ...run, status: msg.state };
           updateNotice();
           break;
         default:
