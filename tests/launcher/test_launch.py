@@ -65,7 +65,7 @@ def test_a_worker_with_the_sdk_succeeds_and_its_output_is_captured(
         import os, sys, runwatch
         print("run id", os.environ["RUNWATCH_RUN_ID"], flush=True)
         print("a warning", file=sys.stderr, flush=True)
-        with runwatch.init(project="ignored") as run:
+        with runwatch.init(project="ignored", config={"lr": 0.01}) as run:
             for step in range(50):
                 run.log({"loss": 1 / (step + 1)}, step=step)
     """,
@@ -78,6 +78,8 @@ def test_a_worker_with_the_sdk_succeeds_and_its_output_is_captured(
         assert (
             f"run id {run['id']}" in out and run["status"] == "succeeded" and run["exit_code"] == 0
         )
+        # The launcher made the run; the worker's config joined the launcher's own.
+        assert run["config"]["lr"] == 0.01 and run["config"]["command"][0] == sys.executable
         values = c.get(f"/api/v1/runs/{run['id']}/metrics", params={"keys": "loss"}).json()[
             "series"
         ]["loss"]

@@ -203,8 +203,8 @@ def test_history_and_summary_in_other_encodings_read_the_same(
 def test_the_offline_runs_config_is_sent_for_the_run(
     run_file: Path, tmp_path: Path, own: dict[str, object], expected: dict[str, object]
 ) -> None:
-    """The W&B config reaches the run as a ``config.update`` event, once per change: as it is
-    for a run without config of its own, under ``wandb/`` beside one."""
+    """The W&B config becomes the run's config, once per change (with a ``config.update``
+    event): as it is for a run without config of its own, under ``wandb/`` beside one."""
     server = ServerProcess(tmp_path / "data").start()
     try:
         run = runwatch.init(project="cfg", url=server.url, run_dir=tmp_path / "run", config=own)
@@ -218,10 +218,12 @@ def test_the_offline_runs_config_is_sent_for_the_run(
             events = c.get(
                 f"/api/v1/runs/{run.id}/events", params={"kind": "config.update"}
             ).json()["events"]
+            stored = c.get(f"/api/v1/runs/{run.id}").json()["config"]
     finally:
         server.stop()
     assert len(events) == 1
     payload = events[0]["payload"]
     assert payload["source"] == "wandb" and payload["run_id"] == run_file.stem.removeprefix("run-")
     assert {k: payload["values"][k] for k in expected} == expected
+    assert {k: stored[k] for k in expected} == expected and stored.items() >= own.items()
     assert not any(k.removeprefix("wandb/").startswith("_") for k in payload["values"])

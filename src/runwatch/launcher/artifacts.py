@@ -35,6 +35,7 @@ class ArtifactScanner:
         self._events: dict[Path, EventFileTail] = {}
         self._wandb: dict[Path, WandbRunTail] = {}
         self._configs: dict[Path, dict[str, Any]] = {}  # the W&B config last sent, per run file
+        self._own_config: bool | None = None  # the run has config of its own
         self._reported: set[str] = set()
         self._last: list[dict[str, Any]] | None = None
         self.imported = 0
@@ -91,15 +92,17 @@ class ArtifactScanner:
         return count
 
     def _send_config(self, path: Path, tail: WandbRunTail) -> None:
-        """A W&B run's config, once per change, as a ``config.update`` event (the shim's way of
-        reporting config set after the run exists): as it is when the run has no config of
-        its own (the launcher's ``command`` aside), else under ``wandb/``."""
+        """A W&B run's config, once per change, into the run's config (and a ``config.update``
+        event saying where it came from): as it is when the run has no config of its own (the
+        launcher's ``command`` aside), else under ``wandb/``."""
         config = {k: v for k, v in tail.config.items() if not k.startswith("_")}  # W&B's own
         if not config or self._configs.get(path) == config:
             return
         self._configs[path] = config
-        own = any(k != "command" for k in self.run.config)
-        values = {f"wandb/{k}": v for k, v in config.items()} if own else config
+        if self._own_config is None:  # decided before the first W&B config joins it
+            self._own_config = any(k != "command" for k in self.run.config)
+        values = {f"wandb/{k}": v for k, v in config.items()} if self._own_config else config
+        self.run.update_config(values)
         self.run.event("config.update", values=values, source="wandb", run_id=tail.run_id)
 
     def _inside(self, path: Path) -> bool:

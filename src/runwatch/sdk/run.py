@@ -510,4 +510,7 @@ def init(
     spec["heartbeat"] = heartbeat
     attached = os.environ.get("RUNWATCH_LAUNCHED") == "1"
     token = token or os.environ.get("RUNWATCH_TOKEN")
-    return Run(spec, urls, token, directory, attached=attached)
+    run = Run(spec, urls, token, directory, attached=attached)
+    if attached and spec["config"]:  # the launcher made the run: the worker's config joins it
+        run.update_config(spec["config"])
+    return run
