@@ -343,3 +343,23 @@ def test_tails_read_only_as_many_chunks_as_needed(make_store: StoreMaker) -> Non
     assert some["v"].x == list(range(900, 1000)) and "absent" not in some
     assert every["v"].x == list(range(880, 1000))
     assert every["v"].value == [float(s) for s in range(880, 1000)]
+
+
+def test_each_producers_artifacts_stand_beside_the_others(make_store: StoreMaker) -> None:
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+
+        async def send(producer: str, seq: int, manifest: list[dict[str, Any]]) -> None:
+            batch = Batch(producer, seq, manifests=[manifest])
+            await store.ingest(r.id, prepare_batch(batch))
+
+        await send("launcher", 1, [{"kind": "file", "path": "a"}])
+        await send("wandb-shim", 1, [{"kind": "model", "path": "model.pt:v0/model.pt"}])
+        await send("launcher", 2, [{"kind": "file", "path": "a"}, {"kind": "file", "path": "b"}])
+        both = await store.artifacts(r.id)
+        await send("launcher", 3, [])  # the scan found nothing now: the shim's entry stays
+        return both, await store.artifacts(r.id)
+
+    both, after = run(with_store(make_store, work))
+    assert [a["path"] for a in both] == ["model.pt:v0/model.pt", "a", "b"]
+    assert [a["path"] for a in after] == ["model.pt:v0/model.pt"]

@@ -154,7 +154,7 @@ def ingest_job(
     if b.logs:
         out.append(objects.write_logs(tx, run_id, b.logs))
     if b.manifests:
-        out.append(objects.write_manifest(tx, run_id, b.manifests[-1]))
+        out.append(objects.write_manifest(tx, run_id, b.producer, b.manifests[-1]))
     if b.config:
         out += objects.update_config(tx, run_id, b.config)
     return BatchAck(first, last, False, b.points_count, len(b.events)), [Committed(run_id, out)]

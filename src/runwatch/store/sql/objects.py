@@ -24,6 +24,7 @@ POINT_SET_CAP = 4_000  # FIFO cap of an appended point set unless the producer s
 TABLE_APPEND_CAP = 1_000  # rows kept by an appended table unless the producer says otherwise
 LOG_LINES_CAP = 100_000  # log lines kept per run; the oldest go first
 MAX_CONFIG_BYTES = Limits().max_config_bytes
+MANIFEST_PRODUCERS = 16  # producers whose artifact lists a run keeps; the oldest go first
 
 
 def write_table(tx: Tx, run_id: str, t: TableIn) -> Record:
@@ -161,15 +162,29 @@ def update_config(tx: Tx, run_id: str, changes: list[dict[str, Any]]) -> list[Re
     return out
 
 
-def write_manifest(tx: Tx, run_id: str, manifest: list[dict[str, Any]]) -> Record:
-    """Replace the run's artifact manifest."""
+def write_manifest(tx: Tx, run_id: str, producer: str, manifest: list[dict[str, Any]]) -> Record:
+    """Replace the artifacts ``producer`` listed (a launcher's scan, a W&B script's logged
+    artifacts): each producer's list stands beside the others'. The newest
+    :data:`MANIFEST_PRODUCERS` producers are kept."""
+    row = tx.execute("SELECT manifest FROM artifacts WHERE run_id = ?", (run_id,)).fetchone()
+    parts = _manifest_parts(row[0]) if row else {}
+    parts.pop(producer, None)
+    parts[producer] = manifest
+    parts = dict(list(parts.items())[-MANIFEST_PRODUCERS:])
     tx.execute(
         "INSERT INTO artifacts (run_id, manifest, updated_at) VALUES (?,?,?)"
         " ON CONFLICT (run_id) DO UPDATE SET manifest = excluded.manifest,"
         " updated_at = excluded.updated_at",
-        (run_id, json_text(manifest), time.time()),
+        (run_id, json_text(parts), time.time()),
     )
-    return records.live_message(tx, run_id, {"type": "artifact", "artifacts": manifest})
+    listed = [entry for entries in parts.values() for entry in entries]
+    return records.live_message(tx, run_id, {"type": "artifact", "artifacts": listed})
+
+
+def _manifest_parts(stored: str | bytes) -> dict[str, list[Any]]:
+    """The stored manifests by producer (a list: one stored before they were kept apart)."""
+    parts = _decode(stored)
+    return {"": parts} if isinstance(parts, list) else dict(parts)
 
 
 def add_vitals(tx: Tx, run_id: str, keys: list[str]) -> list[Record]:
@@ -185,9 +200,11 @@ def add_vitals(tx: Tx, run_id: str, keys: list[str]) -> list[Record]:
 
 # -- reads ----------------------------------------------------------------------------------
 def read_manifest(tx: Tx, run_id: str) -> list[Any]:
-    """The run's artifact manifest (empty when it has none)."""
+    """The run's artifact manifest: every producer's entries (empty when it has none)."""
     row = tx.execute("SELECT manifest FROM artifacts WHERE run_id = ?", (run_id,)).fetchone()
-    return [] if row is None else list(_decode(row[0]))
+    if row is None:
+        return []
+    return [entry for entries in _manifest_parts(row[0]).values() for entry in entries]
 
 
 def read_logs(
