@@ -24,7 +24,7 @@ from tests.store.aio import run
 
 COLUMNS = (
     "id, project, name, grp, tags, config, status, created_at, started_at, ended_at,"
-    " last_update, summary"
+    " last_update, summary, extremes"
 )
 _json = msgspec.json.encode
 
@@ -52,10 +52,11 @@ class Runs:
                 r["ended_at"],
                 r["last_update"],
                 _json(r["summary"]).decode(),
+                _json(r.get("extremes", {})).decode(),
             )
             for r in runs
         ]
-        self.tx.executemany(f"INSERT INTO runs ({COLUMNS}) VALUES ({', '.join('?' * 12)})", rows)
+        self.tx.executemany(f"INSERT INTO runs ({COLUMNS}) VALUES ({', '.join('?' * 13)})", rows)
 
     def select(self, node: Node) -> set[str]:
         """The ids of the runs the query selects in SQL."""

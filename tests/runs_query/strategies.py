@@ -60,6 +60,15 @@ def runs(draw: st.DrawFn) -> list[dict[str, Any]]:
                     max_size=3,
                 )
             ),
+            "extremes": draw(
+                st.dictionaries(
+                    st.sampled_from(KEYS),
+                    st.tuples(numbers, numbers).map(
+                        lambda t: {"min": min(t), "max": max(t)}  # type: ignore[type-var]
+                    ),
+                    max_size=3,
+                )
+            ),
         }
         for i in range(count)
     ]
@@ -80,7 +89,9 @@ def _key(key: str) -> str:
 
 paths = st.tuples(
     st.sampled_from(["config", "summary"]), st.lists(st.sampled_from(KEYS), min_size=1, max_size=2)
-).map(lambda t: t[0] + "".join(_key(k) for k in t[1]))
+).map(lambda t: t[0] + "".join(_key(k) for k in t[1])) | st.tuples(
+    st.sampled_from(KEYS), st.sampled_from(["min", "max", "last"])
+).map(lambda t: f"summary{_key(t[0])}.{t[1]}")  # a metric's aggregates
 number_literals = numbers.map(_number)
 string_literals = st.one_of(TEXT, st.sampled_from(["trial-4", "nan", "b", *STATUSES])).map(string)
 ordering = st.sampled_from(["==", "!=", "<", "<=", ">", ">="])

@@ -135,3 +135,34 @@ def test_groups_count_runs_and_summarise_numbers(make_store: StoreMaker) -> None
     assert groups[2].fields["config.lr"].mean == 0.5
     missing = groups[1].fields['config["no such"]']
     assert (missing.count, missing.mean, missing.std) == (0, None, None)
+
+
+def test_each_metrics_finite_extremes_are_kept_and_queried(make_store: StoreMaker) -> None:
+    from runwatch.protocol import Batch, PointRow
+    from runwatch.store.prepare import prepare_batch
+
+    async def work() -> tuple[RunInfo | None, list[str], list[str]]:
+        store = make_store()
+        await store.open()
+        try:
+            a = await store.create_run(RunCreate(project="p", name="a"))
+            b = await store.create_run(RunCreate(project="p", name="b"))
+            first = [PointRow(0, 1.0, {"x": "nan", "y": "inf"}), PointRow(1, 2.0, {"x": 3.0})]
+            second = [PointRow(2, 3.0, {"x": -2.5}), PointRow(3, 4.0, {"x": "-inf"})]
+            await store.ingest(a.id, prepare_batch(Batch("p", 1, points=first)))
+            await store.ingest(a.id, prepare_batch(Batch("p", 2, points=second)))
+            await store.ingest(
+                b.id, prepare_batch(Batch("p", 1, points=[PointRow(0, 1.0, {"x": 9.0})]))
+            )
+            found = []
+            for q in ("summary.x.max > 5", "summary.x.min < 0 and summary.y.max == null"):
+                page = await store.query_runs(RunsQuery(where=parse(q)))
+                found.append(sorted(r.name for r in page.runs))
+            return await store.get_run(a.id), *found
+        finally:
+            await store.close()
+
+    info, big, negative = run(work())
+    assert info is not None and info.extremes == {"x": {"min": -2.5, "max": 3.0}}
+    assert info.summary["x"] == "-inf"  # the last value, as logged
+    assert (big, negative) == (["b"], ["a"])  # y was never finite: it has no extremes

@@ -25,9 +25,10 @@ class Column:
 
 @dataclass(frozen=True)
 class JsonPath:
-    """A value inside a run's JSON ``config`` or ``summary``: object keys from the top."""
+    """A value inside a run's JSON ``config``, ``summary`` or ``extremes`` (each metric's
+    ``{"min", "max"}``, which a query names ``summary.KEY.min``): object keys from the top."""
 
-    doc: Literal["config", "summary"]
+    doc: Literal["config", "summary", "extremes"]
     keys: tuple[str, ...]
 
 
@@ -96,4 +97,4 @@ def field_name(field: Field) -> str:
     if isinstance(field, Column):
         return next(name for name, column in COLUMNS.items() if column == field)
     keys = "".join(f".{k}" if _WORD.fullmatch(k) else f'["{k}"]' for k in field.keys)
-    return field.doc + keys
+    return ("summary" if field.doc == "extremes" else field.doc) + keys

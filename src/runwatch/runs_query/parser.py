@@ -246,7 +246,14 @@ class _Parser:
                 raise self.error(f"more than {MAX_KEYS} keys in a path", key)
         if not keys:
             raise self.error(f'{name} needs a key: {name}.lr or {name}["train/loss"]', self.peek())
-        return JsonPath("config" if name == "config" else "summary", tuple(keys))
+        if name == "config":
+            return JsonPath("config", tuple(keys))
+        # A summary value is a number: a second key names one of its aggregates.
+        if len(keys) == 2 and keys[1] in ("min", "max"):
+            return JsonPath("extremes", tuple(keys))
+        if len(keys) == 2 and keys[1] == "last":
+            return JsonPath("summary", tuple(keys[:1]))
+        return JsonPath("summary", tuple(keys))
 
     def key(self, key: str, token: Token) -> str:
         # Both databases take the path as a parameter, but SQLite's path syntax has no escapes:

@@ -35,6 +35,8 @@ class RunInfo(msgspec.Struct):
     heartbeat_at: float | None = None
     heartbeat: float = 5.0
     vitals: list[str] = []
+    # Per metric, its smallest and largest finite value: {"loss": {"min": 0.1, "max": 2.3}}.
+    extremes: dict[str, dict[str, float]] = {}
 
 
 # A run's place in a sorted list: the sort value's rank (0 a number, 1 a string, 2 none), the

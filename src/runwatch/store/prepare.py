@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
@@ -95,6 +96,7 @@ class PreparedBatch(msgspec.Struct):
     points_body: bytes | None
     points_count: int
     summary_json: bytes | None
+    extremes_json: bytes | None  # {key: {"min": …, "max": …}} of the batch's finite values
     events: list[PreparedEvent]
     status: PreparedStatus | None
     commands: list[CommandResult]
@@ -163,11 +165,13 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
                 "max_points_per_batch",
                 limits.max_points_per_batch,
             )
-    points_body = summary_json = None
+    points_body = summary_json = extremes_json = None
     if columns:
         points = {k: {"step": c.step, "ts": c.ts, "value": c.wire} for k, c in columns.items()}
         points_body = _encode({"type": "points", "points": points})
         summary_json = _encode({k: c.wire[-1] for k, c in columns.items()})
+        extremes = {k: e for k, c in columns.items() if (e := _extremes(c.value)) is not None}
+        extremes_json = _encode(extremes) if extremes else None
     status = None
     if batch.status is not None:
         s = batch.status
@@ -180,6 +184,7 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
         points_body=points_body,
         points_count=count,
         summary_json=summary_json,
+        extremes_json=extremes_json,
         events=[_prepare_event(i, e, limits) for i, e in enumerate(batch.events)],
         status=status,
         commands=batch.commands,
@@ -191,6 +196,18 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
         manifests=batch.manifests,
         config=batch.config,
     )
+
+
+def _extremes(values: list[float]) -> dict[str, float] | None:
+    """The smallest and largest finite value (None when there is none). min() and max() skip a
+    NaN except one in first place, and keep infinities: only then are the values filtered."""
+    low, high = min(values), max(values)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        finite = [v for v in values if math.isfinite(v)]
+        if not finite:
+            return None
+        low, high = min(finite), max(finite)
+    return {"min": low, "max": high}
 
 
 def check_run(spec: RunCreate, limits: Limits = Limits()) -> None:

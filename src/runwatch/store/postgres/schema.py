@@ -231,6 +231,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX alerts_by_project ON alerts (project, id);
     CREATE INDEX alerts_by_rule_run ON alerts (rule_id, run_id, ts);
     """,
+    # 3: SQLite's 12: each metric's smallest and largest finite value.
+    """
+    ALTER TABLE runs ADD COLUMN extremes TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -70,6 +70,17 @@ def merge_summary(summary: str | bytes, patch: bytes) -> str:
     return _encode(merged).decode()
 
 
+def merge_extremes(stored: str | bytes, batch: bytes) -> str:
+    """The run's per-metric extremes widened by the batch's."""
+    merged: dict[str, dict[str, float]] = _decode(stored)
+    for key, new in _decode(batch).items():
+        old = merged.get(key)
+        merged[key] = new if old is None else {
+            "min": min(old["min"], new["min"]), "max": max(old["max"], new["max"])
+        }  # fmt: skip
+    return _encode(merged).decode()
+
+
 def ingest_job(
     tx: Tx,
     points: PointSink,
@@ -79,11 +90,12 @@ def ingest_job(
 ) -> tuple[BatchAck, list[Committed]]:
     """Store one batch of a run: its points, events, status and sticky state, each once."""
     row = tx.execute(
-        f"SELECT status, summary FROM runs WHERE id = ?{tx.dialect.for_update}", (run_id,)
+        f"SELECT status, summary, extremes FROM runs WHERE id = ?{tx.dialect.for_update}",
+        (run_id,),
     ).fetchone()
     if row is None:
         raise RunNotFound(f"no run with id {run_id!r}", "run")
-    status, summary = row
+    status, summary, extremes = row
     stored = tx.execute(
         "SELECT seq_first, seq_last FROM batches WHERE run_id=? AND producer=? AND batch_seq=?",
         (run_id, b.producer, b.batch_seq),
@@ -100,12 +112,14 @@ def ingest_job(
     out: list[Record] = control.heard_from(tx, run_id, status) if status == "crashed" else []
     if b.summary_json is not None:
         summary = merge_summary(summary, b.summary_json)
+    if b.extremes_json is not None:
+        extremes = merge_extremes(extremes, b.extremes_json)
     n = b.record_count
     now = time.time()
     allocated = tx.execute(
-        "UPDATE runs SET seq = seq + ?, last_update = ?, heartbeat_at = ?, summary = ?"
-        " WHERE id = ? RETURNING seq",
-        (n, now, now, summary, run_id),
+        "UPDATE runs SET seq = seq + ?, last_update = ?, heartbeat_at = ?, summary = ?,"
+        " extremes = ? WHERE id = ? RETURNING seq",
+        (n, now, now, summary, extremes, run_id),
     ).fetchone()
     seq = first = int(allocated[0]) - n + 1
     batch_records: list[Record] = []

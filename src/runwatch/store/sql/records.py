@@ -23,7 +23,8 @@ _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 RUN_COLUMNS = (
     "id, project, name, grp, tags, config, status, created_at, started_at, ended_at, "
-    "last_update, exit_code, error, seq, summary, snapshot, heartbeat_at, heartbeat_interval, vitals"
+    "last_update, exit_code, error, seq, summary, snapshot, heartbeat_at, heartbeat_interval, vitals, "
+    "extremes"
 )
 
 
@@ -54,6 +55,7 @@ def run_info(row: tuple[Any, ...]) -> RunInfo:
         heartbeat_at=row[16],
         heartbeat=row[17],
         vitals=_decode(row[18]),
+        extremes=_decode(row[19]),
     )
 
 

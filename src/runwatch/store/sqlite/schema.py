@@ -250,6 +250,10 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX chunks_by_id ON chunks (series_id);
     """,
+    # 12: each metric's smallest and largest finite value (``summary.acc.max`` in a runs query).
+    """
+    ALTER TABLE runs ADD COLUMN extremes TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
