@@ -42,7 +42,8 @@ def served(routes: list[BaseRoute]) -> Iterator[BaseRoute]:
 def enforced_scope(route: APIRoute) -> str:
     """The scope the route's ``need(...)`` dependency checks; "none" without one."""
     for dep in route.dependant.dependencies:
-        if dep.call is not None and dep.call.__qualname__.startswith("need."):
+        # need(...), or the TensorBoard proxy's need_or_ticket(...) (a ticket cookie or need).
+        if dep.call is not None and dep.call.__qualname__.startswith(("need.", "need_or_ticket.")):
             return str(inspect.getclosurevars(dep.call).nonlocals["scope"])
     return "none"
 

@@ -169,7 +169,7 @@ def test_every_status_a_route_answers_is_declared(c: httpx.Client) -> None:
 def test_an_undeclared_method_is_a_405_that_names_every_allowed_one(c: httpx.Client) -> None:
     run_id = new_run(c)
     r = c.request("PUT", f"/api/v1/runs/{run_id}/tensorboard")
-    assert r.status_code == 405 and r.headers["allow"] == "DELETE, POST"
+    assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET, POST"
     assert r.json()["error"]["code"] == "method_not_allowed"
     r = c.request("TRACE", "/healthz")
     assert r.status_code == 405 and r.headers["allow"] == "GET"

@@ -41,6 +41,7 @@ from runwatch.server import (
     pages,
     run_objects,
     runs_api,
+    tensorboard_proxy,
 )
 from runwatch.server import rules as rule_routes
 from runwatch.server.auth import WATCH_SECONDS, Authenticator, Whoami
@@ -53,6 +54,8 @@ from runwatch.server.scheduler import Scheduler
 from runwatch.server.settings import Settings, is_loopback
 from runwatch.server.templates import Template, load_templates
 from runwatch.server.tensorboard import TensorBoardManager
+from runwatch.server.tensorboard_tickets import ProxyTickets
+from runwatch.server.uploads import UPLOADS_DIR
 from runwatch.store.base import Committed, Store
 from runwatch.store.errors import StoreError
 from runwatch.store.factory import open_store
@@ -75,8 +78,10 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
+                # A proxied TensorBoard page brings its own policy (tensorboard_proxy.py).
+                if not any(k.lower() == b"content-security-policy" for k, _ in headers):
+                    headers.append((b"content-security-policy", self.csp))
                 headers += [
-                    (b"content-security-policy", self.csp),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),
                 ]
@@ -161,7 +166,7 @@ def _templates(settings: Settings) -> dict[str, Template]:
     path = settings.templates or settings.data_dir / "runwatch.toml"
     if settings.templates is None and not path.is_file():
         return {}
-    return load_templates(path)
+    return load_templates(path, settings.data_dir / UPLOADS_DIR)
 
 
 def _self_url(settings: Settings) -> str:
@@ -240,6 +245,7 @@ def create_app(
     app.state.runs_feed = RunsFeed(store, hub)
     app.state.auth = Authenticator(store, settings.token, public=not is_loopback(settings.host))
     app.state.tensorboards = TensorBoardManager(store, settings.data_dir)
+    app.state.tensorboard_tickets = ProxyTickets()
     app.state.ingest_limiter = RateLimiter(settings.ingest_rate) if settings.ingest_rate else None
     app.state.scheduler = Scheduler(
         store, _templates(settings), settings.data_dir, _self_url(settings), settings.token,
@@ -271,6 +277,7 @@ def create_app(
     app.include_router(runs_api.router)
     app.include_router(control.router)
     app.include_router(run_objects.router)
+    app.include_router(tensorboard_proxy.router)
     app.include_router(launches.router)
     app.include_router(live.router)
     app.include_router(rule_routes.router)

@@ -2,7 +2,9 @@
 
 - A state-changing API call (or any socket) whose ``Origin`` is another site: 403, so a page
   elsewhere cannot drive a local runwatch, whatever auth is configured.
-- A state-changing call with a body that is not JSON: 415 (plain HTML forms cannot send JSON).
+- A state-changing call with a body that is not JSON: 415 (plain HTML forms cannot send JSON),
+  except to the TensorBoard proxy (TensorBoard's UI posts forms) and an upload (a file's bytes);
+  the Origin check still holds for both.
 - Bound to loopback, a ``Host`` that is not a loopback name: 403 (DNS rebinding).
 """
 
@@ -14,6 +16,8 @@ import msgspec
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runwatch.server.settings import is_loopback
+from runwatch.server.tensorboard_proxy import PROXY_PATH
+from runwatch.server.uploads import UPLOAD_PATH
 
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -45,7 +49,9 @@ class RequestGuard:
             return 403, "cross_site", f"requests from {origin!r} are refused (cross-site)"
         has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
         kind = headers.get("content-type", "").split(";")[0].strip().lower()
-        if mutating and has_body and kind != "application/json":
+        # TensorBoard's UI posts forms to its own routes, behind the proxy; an upload is a file.
+        form_ok = PROXY_PATH.match(scope["path"]) is not None or scope["path"] == UPLOAD_PATH
+        if mutating and has_body and kind != "application/json" and not form_ok:
             return 415, "unsupported_media_type", "send the body as Content-Type: application/json"
         return None
 

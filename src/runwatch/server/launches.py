@@ -6,7 +6,7 @@ import secrets
 from typing import Any
 
 import msgspec
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from runwatch.protocol import ProjectName, RunCreate, RunName, Tag
@@ -16,6 +16,7 @@ from runwatch.server.errors import ApiError
 from runwatch.server.openapi import refusal
 from runwatch.server.scheduler import Scheduler, run_dir_of
 from runwatch.server.templates import ParamError, Template
+from runwatch.server.uploads import MAX_NAME, MAX_UPLOAD_BYTES, UPLOADS_DIR, sanitise, store_upload
 from runwatch.store.sql.queue import MAX_WAITING
 
 router = APIRouter(prefix="/api/v1")
@@ -102,3 +103,37 @@ async def submit_run(request: Request, name: str) -> Response:
     run = await store_of(request).enqueue_run(create, template.name, params)
     scheduler.wake()
     return json_response(run, 201)
+
+
+@router.post(
+    "/uploads",
+    status_code=201,
+    dependencies=ADMIN,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+    responses={
+        400: refusal("`invalid_name`: nothing usable is left of `name` (`field`: `query.name`)."),
+        409: refusal("`too_many_uploads`: the uploads folder is full."),
+        413: refusal(
+            f"`upload_too_large`: a body over {MAX_UPLOAD_BYTES:,} bytes (max_upload_bytes)."
+        ),
+    },
+)
+async def upload(
+    request: Request, name: str = Query(..., min_length=1, max_length=4 * MAX_NAME)
+) -> Response:
+    """Upload a data file for runs (the raw bytes as the body, ``application/octet-stream``):
+    kept in the data dir's ``uploads`` folder under its sanitised name (a file of that name is
+    replaced), offered first by file parameters with ``uploads = true`` as ``@uploads/NAME``."""
+    stored = sanitise(name)
+    root = _scheduler(request).data_dir / UPLOADS_DIR
+    answer = await store_upload(
+        root, stored, request.headers.get("content-length"), request.stream()
+    )
+    return json_response(answer, 201)

@@ -13,10 +13,12 @@ from runwatch.server.errors import ApiError
 router = APIRouter(include_in_schema=False)
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 _VENDOR = {"uPlot.iife.js": "application/javascript", "uPlot.min.css": "text/css"}
-# No inline scripts or styles anywhere: user content can never become code.
+# No inline scripts or styles anywhere: user content can never become code. Frames: only our
+# own origin (the run page embeds the managed TensorBoard through the server's proxy).
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
+    "connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'self'"
 )
 # A loopback-bound server's pages may be framed by other pages on this machine (a Jupyter
 # notebook's run display, an HTML file opened locally); a server reachable from elsewhere only

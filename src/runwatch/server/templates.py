@@ -7,16 +7,22 @@ ever replaced inside its own argv element: no shell sees it, so ``; rm -rf /`` o
 inert text, and they are refused anyway by the types:
 
 - ``int`` / ``float``: a JSON number (not a bool, not a string) within ``min``/``max``;
-- ``choice``: one of ``choices``;
+- ``choice``: one of ``choices``; ``requires`` may make a choice depend on a check the server
+  runs (``{module = "torchvision"}``: importable by the server's Python; ``{path = "models/x"}``:
+  exists, relative to the templates file): a choice whose check fails is listed as
+  ``unavailable`` (the form shows it disabled, "(install required)") and refused on submit;
 - ``string``: fullmatches ``pattern``, at most ``max_length`` characters, no control
   characters, and never starts with ``-`` unless ``allow_leading_dash = true`` (a value that
   lands in its own argv element could otherwise be read as a flag: ``--config=/etc/passwd``);
 - ``file``: a relative path to a regular file inside the parameter's ``dir`` (no absolute
-  paths, no ``..``, no symlink out of it); the command gets its absolute path.
+  paths, no ``..``, no symlink out of it); the command gets its absolute path. With
+  ``uploads = true`` it also offers the files uploaded to the server (``POST /api/v1/uploads``,
+  kept in ``<data dir>/uploads``), as values ``@uploads/NAME``, listed first.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
@@ -32,6 +38,8 @@ STRING_MAX = 4096  # ceiling on any string parameter's max_length
 FILES_LISTED = 1000  # files of a file parameter's dir offered to the form
 MAX_TEMPLATES = 200
 INT_MAX = 2**63 - 1  # what the stores keep as an integer
+UPLOADED = "@uploads/"  # a file parameter's value naming an uploaded file
+MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")  # top level: checking imports nothing
 
 
 class TemplateError(ValueError):
@@ -45,6 +53,21 @@ class ParamError(ValueError):
         super().__init__(f"{name}: {message}")
         self.name = name
         self.message = message
+
+
+class Requirement(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """What a choice needs on the server: an importable module, and/or an existing path."""
+
+    module: str | None = None
+    path: str | None = None
+
+    def missing(self) -> str | None:
+        """Why the requirement is not met (None when it is): checked on every listing."""
+        if self.module is not None and importlib.util.find_spec(self.module) is None:
+            return f"module {self.module!r} is not installed"
+        if self.path is not None and not os.path.exists(self.path):
+            return f"{self.path} does not exist"
+        return None
 
 
 class Param(msgspec.Struct, omit_defaults=True):
@@ -63,6 +86,16 @@ class Param(msgspec.Struct, omit_defaults=True):
     allow_leading_dash: bool = False
     dir: str | None = None
     files: list[str] = []
+    requires: dict[str, Requirement] = {}
+    unavailable: list[Any] = []  # listed: the choices whose requirement is not met
+    uploads: bool = False
+    uploaded: list[str] = []  # listed: the uploaded files' values (``@uploads/NAME``)
+    uploads_dir: str | None = None  # set by load_templates; never listed
+
+    def missing(self, choice: Any) -> str | None:
+        """Why ``choice`` is unavailable on this server, or None."""
+        requirement = self.requires.get(str(choice))
+        return requirement.missing() if requirement is not None else None
 
     def validate(self, value: Any) -> Any:
         """The value to store for ``value``, or :class:`ParamError`."""
@@ -112,8 +145,13 @@ class Param(msgspec.Struct, omit_defaults=True):
 
     def resolve_file(self, value: str) -> Path:
         """The absolute path of a file parameter's value, refusing anything outside its dir."""
-        assert self.dir is not None
-        root = Path(self.dir).resolve()
+        root_dir = self.dir
+        if value.startswith(UPLOADED):
+            if self.uploads_dir is None:
+                raise ParamError(self.name, "takes no uploaded files")
+            root_dir, value = self.uploads_dir, value.removeprefix(UPLOADED)
+        assert root_dir is not None
+        root = Path(root_dir).resolve()
         if not value or value.startswith(("/", "\\")) or Path(value).is_absolute():
             raise ParamError(self.name, "must be a path relative to the data dir")
         if ".." in Path(value).parts or "\x00" in value:
@@ -126,10 +164,21 @@ class Param(msgspec.Struct, omit_defaults=True):
         return path
 
     def listed(self) -> Param:
-        """A copy for the API: a file parameter lists the files of its dir (sorted, capped)."""
+        """A copy for the API: a file parameter lists the files of its dir (sorted, capped)
+        and the uploaded ones; a choice says which choices are unavailable (its checks run
+        now). Server paths and the checks themselves are not shown."""
+        if self.type == "choice" and self.requires:
+            unavailable = [c for c in self.choices if self.missing(c) is not None]
+            return msgspec.structs.replace(self, requires={}, unavailable=unavailable)
         if self.type != "file" or self.dir is None:
             return self
-        return msgspec.structs.replace(self, files=list_files(Path(self.dir)), dir=None)
+        uploaded = []
+        if self.uploads_dir is not None and os.path.isdir(self.uploads_dir):
+            uploaded = [UPLOADED + f for f in list_files(Path(self.uploads_dir))]
+        files = list_files(Path(self.dir))
+        return msgspec.structs.replace(
+            self, files=files, dir=None, uploaded=uploaded, uploads_dir=None
+        )
 
 
 class Template(msgspec.Struct, omit_defaults=True):
@@ -154,6 +203,9 @@ class Template(msgspec.Struct, omit_defaults=True):
         out: dict[str, Any] = {}
         for p in self.params:
             out[p.name] = p.validate(values.get(p.name, p.default))
+            why = p.missing(out[p.name]) if p.type == "choice" else None
+            if why is not None:  # checked now, not at load: a default may need an install too
+                raise ParamError(p.name, f"{out[p.name]!r} is unavailable here ({why})")
         return out
 
     def argv(self, params: dict[str, Any]) -> list[str]:
@@ -191,8 +243,10 @@ def list_files(root: Path) -> list[str]:
     return found
 
 
-def load_templates(path: Path) -> dict[str, Template]:
-    """Read a TOML templates file; :class:`TemplateError` names what is wrong and where."""
+def load_templates(path: Path, uploads_dir: Path | None = None) -> dict[str, Template]:
+    """Read a TOML templates file; :class:`TemplateError` names what is wrong and where.
+    ``uploads_dir`` is where uploaded files are kept (file parameters with ``uploads = true``
+    offer them)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -201,7 +255,12 @@ def load_templates(path: Path) -> dict[str, Template]:
     if not isinstance(declared, dict) or len(declared) > MAX_TEMPLATES:
         raise TemplateError(f"{path}: [templates.NAME] tables expected (at most {MAX_TEMPLATES})")
     base = path.resolve().parent
-    return {name: _template(name, spec, base, path) for name, spec in declared.items()}
+    templates = {name: _template(name, spec, base, path) for name, spec in declared.items()}
+    for template in templates.values():
+        for param in template.params:
+            if param.uploads and uploads_dir is not None:
+                param.uploads_dir = str(uploads_dir)
+    return templates
 
 
 def _template(name: str, spec: Any, base: Path, path: Path) -> Template:
@@ -239,7 +298,13 @@ def _param(where: str, name: str, spec: Any, base: Path) -> Param:
     kind = spec.get("type")
     if kind not in TYPES:
         raise TemplateError(f"{where}: type must be one of {', '.join(TYPES)}")
-    known = set(Param.__struct_fields__) - {"name", "files"}
+    known = set(Param.__struct_fields__) - {
+        "name",
+        "files",
+        "unavailable",
+        "uploaded",
+        "uploads_dir",
+    }
     unknown = set(spec) - known
     if unknown:
         raise TemplateError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
@@ -249,6 +314,9 @@ def _param(where: str, name: str, spec: Any, base: Path) -> Param:
         raise TemplateError(f"{where}: {exc}") from None
     if kind == "choice" and not param.choices:
         raise TemplateError(f"{where}: a choice needs a non-empty choices list")
+    _check_requires(where, param, base)
+    if param.uploads and kind != "file":
+        raise TemplateError(f"{where}: only a file parameter takes uploads")
     if kind == "string" and param.pattern is not None:
         try:
             re.compile(param.pattern)
@@ -266,3 +334,19 @@ def _param(where: str, name: str, spec: Any, base: Path) -> Param:
         except ParamError as exc:
             raise TemplateError(f"{where}: default {exc.message}") from None
     return param
+
+
+def _check_requires(where: str, param: Param, base: Path) -> None:
+    """``requires`` names choices, each with a top-level module and/or a path (made absolute
+    against the templates file's folder)."""
+    if param.requires and param.type != "choice":
+        raise TemplateError(f"{where}: only a choice parameter has requires")
+    for choice, requirement in param.requires.items():
+        if choice not in {str(c) for c in param.choices}:
+            raise TemplateError(f"{where}: requires names {choice!r}, which is not a choice")
+        if requirement.module is None and requirement.path is None:
+            raise TemplateError(f"{where}: requires.{choice} needs a module or a path")
+        if requirement.module is not None and not MODULE_NAME.fullmatch(requirement.module):
+            raise TemplateError(f"{where}: requires.{choice}.module must be a top-level name")
+        if requirement.path is not None:
+            requirement.path = str(base / requirement.path)

@@ -33,15 +33,28 @@ from runwatch.store.base import RunInfo, RunStore
 LEASE_SECONDS = 60.0
 MAX_PROCESSES = 4
 START_TIMEOUT = 60.0
+PROXY_TIMEOUT = httpx.Timeout(60.0, connect=5.0)  # the proxy's, per request to a TensorBoard
+
+
+def proxy_path(run_id: str) -> str:
+    """The same-origin path the server proxies the run's TensorBoard under (no trailing slash).
+    TensorBoard is started with it as its ``--path_prefix``, so its own absolute URLs land
+    back on the proxy."""
+    return f"/api/v1/runs/{run_id}/tensorboard/proxy"
 
 
 class TensorBoardInfo(msgspec.Struct):
+    """A managed TensorBoard: ``url`` is its loopback address (this machine only), ``proxy``
+    the server's same-origin path to it (what the run page embeds)."""
+
     run_id: str
     url: str
     pid: int
     logdir: str
     started_at: float
     lease_until: float
+    proxy: str
+    port: int
 
 
 def known_run_dir(run: RunInfo, data_dir: Path) -> Path | None:
@@ -85,6 +98,7 @@ class TensorBoardManager:
         self._records = ChildRecords(data_dir)
         self._running: dict[str, tuple[subprocess.Popen[bytes], TensorBoardInfo]] = {}
         self._lock = asyncio.Lock()
+        self._http: httpx.AsyncClient | None = None
 
     def stop_stale(self) -> int:
         """Stop the TensorBoards a previous server on this data dir left running; how many."""
@@ -101,8 +115,10 @@ class TensorBoardManager:
                 message = f"{MAX_PROCESSES} TensorBoards are running; stop one first"
                 raise ApiError(429, "too_many_tensorboards", message)
             port = _free_port()
+            prefix = proxy_path(run_id)
             command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
-                       "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+                       "--host", "127.0.0.1", "--port", str(port),
+                       "--path_prefix", prefix]  # fmt: skip
             try:
                 proc = subprocess.Popen(
                     command,
@@ -117,8 +133,10 @@ class TensorBoardManager:
                 ) from None
             self._records.add(proc.pid, kind="tensorboard", run_id=run_id, port=port)
             now = time.time()
-            url = f"http://127.0.0.1:{port}/"
-            info = TensorBoardInfo(run_id, url, proc.pid, str(logdir), now, now + LEASE_SECONDS)
+            url = f"http://127.0.0.1:{port}{prefix}/"
+            info = TensorBoardInfo(
+                run_id, url, proc.pid, str(logdir), now, now + LEASE_SECONDS, f"{prefix}/", port
+            )
             self._running[run_id] = (proc, info)
         if not await self._answers(proc, info.url):
             await self.stop(run_id)
@@ -151,8 +169,19 @@ class TensorBoardManager:
         return True
 
     def get(self, run_id: str) -> TensorBoardInfo | None:
+        """The run's TensorBoard while its process lives (None otherwise)."""
         entry = self._running.get(run_id)
-        return entry[1] if entry else None
+        if entry is None or entry[0].poll() is not None:
+            return None
+        return entry[1]
+
+    def renew(self, run_id: str) -> TensorBoardInfo | None:
+        """Extend the lease of the run's running TensorBoard (a viewer has it open); None when
+        none runs. Never starts one: only an admin may run a process on the server."""
+        info = self.get(run_id)
+        if info is not None:
+            info.lease_until = time.time() + LEASE_SECONDS
+        return info
 
     async def sweep(self, now: float) -> None:
         """Stop expired leases, processes that died, and those whose run has ended."""
@@ -164,6 +193,16 @@ class TensorBoardManager:
             if info.lease_until < now or proc.poll() is not None or ended:
                 await self.stop(run_id)
 
+    def http(self) -> httpx.AsyncClient:
+        """The client the proxy reaches the TensorBoards with (made on first use: in the loop)."""
+        if self._http is None:
+            limits = httpx.Limits(max_connections=8 * MAX_PROCESSES)
+            self._http = httpx.AsyncClient(timeout=PROXY_TIMEOUT, limits=limits, trust_env=False)
+        return self._http
+
     async def stop_all(self) -> None:
         for run_id in list(self._running):
             await self.stop(run_id)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None

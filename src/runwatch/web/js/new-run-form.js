@@ -1,7 +1,13 @@
 // The parameter fields of one run template, generated from its typed parameters: a select for a
 // choice, a number input with bounds for int/float, a select listing the data dir for a file, a
 // text input for a string. Each field shows its own message: the client's check on submit, or
-// the server's 422 for that parameter.
+// the server's 422 for that parameter. A choice the server cannot offer (its check failed) is
+// shown disabled, "(install required)"; a file parameter that takes uploads offers the uploaded
+// files first, then the template's own, in one picker, with an upload button beside it.
+
+import { ApiError, describeError, token } from "./api.js";
+
+const UPLOADED = "@uploads/";
 
 /** Check one raw field value against its parameter: { value } or { error } (the server's words). */
 export function checkValue(param, raw) {
@@ -59,15 +65,37 @@ function hint(param) {
   return parts.join(" · ");
 }
 
+function group(label, values, text) {
+  const el = document.createElement("optgroup");
+  el.label = label;
+  for (const value of values) el.append(option(value, text(value)));
+  return el;
+}
+
 function control(param, initial) {
   let input;
-  if (param.type === "choice" || param.type === "file") {
+  if (param.type === "file" && param.uploads) {
+    input = document.createElement("select");
+    input.append(option("", "choose a file…"));
+    const uploaded = group("Uploaded", param.uploaded || [], (v) => v.slice(UPLOADED.length));
+    uploaded.dataset.group = "uploaded";
+    input.append(uploaded, group("Samples", param.files || [], (v) => v));
+    const known = [...(param.uploaded || []), ...(param.files || [])];
+    input.value = known.includes(initial) ? initial : "";
+  } else if (param.type === "choice" || param.type === "file") {
     input = document.createElement("select");
     const items = param.type === "choice" ? param.choices : param.files || [];
     input.append(option("", param.type === "file" ? "choose a file…" : "choose…"));
     items.forEach((item, i) => input.append(option(param.type === "choice" ? String(i) : item, String(item))));
     if (param.type === "choice") {
-      const at = param.choices.findIndex((c) => c === initial);
+      const unavailable = param.unavailable || [];
+      param.choices.forEach((c, i) => {
+        if (!unavailable.some((u) => u === c)) return;
+        const opt = input.options[i + 1];
+        opt.disabled = true;
+        opt.textContent = `${c} (install required)`;
+      });
+      const at = param.choices.findIndex((c) => c === initial && !unavailable.includes(c));
       input.value = at >= 0 ? String(at) : "";
     } else {
       input.value = items.includes(initial) ? initial : "";
@@ -91,6 +119,59 @@ function control(param, initial) {
   return input;
 }
 
+/** Send `file` to the server's uploads; resolves to its answer ({ name, value, size, sha256 }). */
+async function upload(file) {
+  const headers = { "Content-Type": "application/octet-stream", Accept: "application/json" };
+  const t = token();
+  if (t) headers.Authorization = `Bearer ${t}`;
+  let response;
+  try {
+    const url = `/api/v1/uploads?name=${encodeURIComponent(file.name)}`;
+    response = await fetch(url, { method: "POST", headers, body: file });
+  } catch (err) {
+    throw new ApiError(0, "network", `cannot reach the server (${err.message})`);
+  }
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const e = answer.error || {};
+    throw new ApiError(response.status, e.code || "http", e.message || `HTTP ${response.status}`, e.field);
+  }
+  return answer;
+}
+
+/** An upload button for a file parameter's picker: the new file is selected once stored. */
+function uploader(param, select, say) {
+  const box = node("span", "upload-box");
+  const picker = document.createElement("input");
+  picker.type = "file";
+  picker.id = `upload-${param.name}`;
+  picker.className = "upload-input";
+  picker.setAttribute("aria-label", `Upload a file for ${param.label || param.name}`);
+  const status = node("span", "field-help upload-status");
+  box.append(picker, status);
+  picker.addEventListener("change", async () => {
+    const file = picker.files && picker.files[0];
+    if (!file) return;
+    say("");
+    status.textContent = `Uploading ${file.name}…`;
+    try {
+      const stored = await upload(file);
+      const groupEl = select.querySelector('optgroup[data-group="uploaded"]');
+      if (![...select.options].some((o) => o.value === stored.value)) {
+        groupEl.prepend(option(stored.value, stored.name));
+      }
+      select.value = stored.value;
+      status.textContent = `Uploaded ${stored.name}.`;
+    } catch (err) {
+      status.textContent = "";
+      say(`Upload failed: ${describeError(err)}`);
+    } finally {
+      picker.value = "";
+    }
+  });
+  return box;
+}
+
 /** Build the fields of `template` into `el` (values from `initial`, else each default).
  * Returns { read() → { params } | { errors }, showError(name, message), clear() }. */
 export function mount(el, template, initial = {}) {
@@ -107,6 +188,7 @@ export function mount(el, template, initial = {}) {
     error.setAttribute("role", "alert");
     input.setAttribute("aria-describedby", error.id);
     box.append(label, input);
+    if (param.type === "file" && param.uploads) box.append(uploader(param, input, (m) => showError(param.name, m)));
     const help = hint(param);
     if (help) box.append(node("span", "field-help", help));
     box.append(error);

@@ -1,7 +1,10 @@
-// "Open TensorBoard": asks the server for a managed TensorBoard over the run's directory, shows
-// its address, renews the lease while the page is open and stops it when the page goes away.
+// The run's managed TensorBoard, embedded: an admin starts it ("Open TensorBoard"); any reader
+// then sees it inside the page, through the server's same-origin proxy. The page trades its
+// token for a proxy ticket (a cookie for that path only: the frame's own requests cannot carry
+// a header), renews the lease and the ticket while it is open, and an admin's page stops the
+// process when it goes away.
 
-import { ApiError, describeError, postJSON, token } from "./api.js";
+import { ApiError, describeError, getJSON, postJSON, token } from "./api.js";
 import { may, needs, whoami } from "./whoami.js";
 
 export const RENEW_MS = 20_000; // the server's lease is 60 s: three chances before it lapses
@@ -23,16 +26,20 @@ export function mount(root, { base }) {
   stop.hidden = true;
   const status = el("p", "tb-status");
   status.hidden = true;
-  const link = el("a", "tb-link");
+  const link = el("a", "tb-link", "Open in a new tab");
   link.target = "_blank";
   link.rel = "noopener noreferrer";
   link.hidden = true;
+  const frame = el("iframe", "tb-frame");
+  frame.title = "TensorBoard";
+  frame.hidden = true;
   const actions = el("div", "tb-actions");
   actions.append(button, link, stop);
-  root.replaceChildren(actions, status);
+  root.replaceChildren(actions, status, frame);
 
   let timer = null;
   let running = false;
+  let admin = false;
 
   function say(text, tone = "") {
     status.textContent = text;
@@ -40,34 +47,49 @@ export function mount(root, { base }) {
     status.hidden = !text;
   }
 
-  function showInfo(info) {
-    link.href = info.url;
-    link.textContent = info.url;
+  /** Get (or renew) the proxy ticket, which also renews the lease; show the frame. */
+  async function attach() {
+    const session = await postJSON(`${path}/session`, {});
+    running = true;
+    const url = new URL(session.proxy, location.origin).toString();
+    if (frame.src !== url) frame.src = url; // once: a renewal must not reload the view
+    frame.hidden = false;
+    link.href = url;
     link.hidden = false;
     button.hidden = true;
-    stop.hidden = false;
-    say("Served on this machine; kept running while this page is open.");
+    stop.hidden = !admin;
+    say("Served by this server's TensorBoard; kept running while this page is open.");
+    if (!timer) timer = setInterval(renew, RENEW_MS);
   }
 
-  async function start({ renewing = false } = {}) {
-    if (!renewing) {
-      button.disabled = true;
-      button.textContent = "Starting TensorBoard…";
-      say("");
-    }
+  async function renew() {
     try {
-      const info = await postJSON(path, {});
-      running = true;
-      showInfo(info);
-      if (!timer) timer = setInterval(() => start({ renewing: true }), RENEW_MS);
+      if (admin) await postJSON(path, {}); // restarts it if it died meanwhile
+      await attach();
     } catch (err) {
-      if (!renewing || (err instanceof ApiError && err.status !== 0)) reset();
+      // A network blip keeps the view (the next renewal may get through); a refusal ends it.
+      if (err instanceof ApiError && err.status !== 0) {
+        reset();
+        say(`TensorBoard stopped: ${describeError(err)}`, "bad");
+      }
+    }
+  }
+
+  async function start() {
+    button.disabled = true;
+    button.textContent = "Starting TensorBoard…";
+    say("");
+    try {
+      await postJSON(path, {});
+      await attach();
+    } catch (err) {
+      reset();
       const why = err instanceof ApiError && err.status === 403
         ? "only an admin token may start one (it runs a process on the server)."
         : describeError(err);
       say(`Could not start TensorBoard: ${why}`, "bad");
     } finally {
-      button.disabled = false;
+      button.disabled = !admin;
       button.textContent = "Open TensorBoard";
     }
   }
@@ -77,6 +99,8 @@ export function mount(root, { base }) {
     timer = null;
     running = false;
     link.hidden = true;
+    frame.hidden = true;
+    frame.removeAttribute("src");
     button.hidden = false;
     stop.hidden = true;
   }
@@ -85,6 +109,7 @@ export function mount(root, { base }) {
   function release({ keepalive = false } = {}) {
     if (!running) return null;
     reset();
+    if (!admin) return null; // a reader leaves it to its lease
     const headers = {};
     const t = token();
     if (t) headers.Authorization = `Bearer ${t}`;
@@ -92,9 +117,17 @@ export function mount(root, { base }) {
   }
 
   button.disabled = true; // until the token's scope is known
-  whoami().then((who) => {
-    button.disabled = !may(who, "admin");
-    if (button.disabled) say(needs(who, "admin", "TensorBoard runs a process on the server: it"), "bad");
+  whoami().then(async (who) => {
+    admin = may(who, "admin");
+    button.disabled = !admin;
+    if (admin) return;
+    // A reader cannot start one, but sees one an admin started.
+    const state = await getJSON(path).catch(() => null);
+    if (state && state.running) {
+      await attach().catch((err) => say(`Could not show TensorBoard: ${describeError(err)}`, "bad"));
+    } else {
+      say(needs(who, "admin", "TensorBoard runs a process on the server: it"), "bad");
+    }
   });
   button.addEventListener("click", () => start());
   stop.addEventListener("click", async () => {
