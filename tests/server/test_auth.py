@@ -116,6 +116,8 @@ def concrete(s: Setup, path: str) -> str:
         "entity": "e",
         "key": "x",
         "rule_id": str(s.rule),
+        "path": "data/logdir",
+        "sha256": "0" * 64,
         "name": "noop" if path.startswith("/api/v1/templates/") else "t",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m[1]], path)
