@@ -205,7 +205,12 @@ async def get_run(request: Request, run_id: str) -> Response:
     dependencies=WRITE,
     openapi_extra={"x-runwatch-body": "Batch"},
     responses={
-        409: refusal("`run_finished`: the run has ended; it takes no more data."),
+        409: refusal(
+            "`run_finished`: the run has ended; it takes no more data. `blob_missing`: a "
+            "`media` record names a blob the server does not have (`field`: "
+            "`$.media[i].sha256`): upload it (`PUT /api/v1/runs/{run}/blobs/{sha256}`), then "
+            "send the batch again."
+        ),
         422: refusal(
             "`limit_exceeded`: the batch is past one of its limits (the Batch schema's "
             "`x-runwatch-limits`); the message names the limit, `field` where it is passed."

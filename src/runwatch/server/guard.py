@@ -2,7 +2,8 @@
 
 - A state-changing API call (or any socket) whose ``Origin`` is another site: 403, so a page
   elsewhere cannot drive a local runwatch, whatever auth is configured.
-- A state-changing call with a body that is not JSON: 415 (plain HTML forms cannot send JSON).
+- A state-changing call with a body that is not JSON: 415 (plain HTML forms cannot send JSON),
+  except an image blob's upload in one of the blob types (which forms cannot send either).
 - Bound to loopback, a ``Host`` that is not a loopback name: 403 (DNS rebinding).
 """
 
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 import msgspec
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from runwatch.protocol import MEDIA_MIMES
 from runwatch.server.settings import is_loopback
 
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -45,7 +47,8 @@ class RequestGuard:
             return 403, "cross_site", f"requests from {origin!r} are refused (cross-site)"
         has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
         kind = headers.get("content-type", "").split(";")[0].strip().lower()
-        if mutating and has_body and kind != "application/json":
+        blob = scope.get("method") == "PUT" and "/blobs/" in scope["path"] and kind in MEDIA_MIMES
+        if mutating and has_body and kind != "application/json" and not blob:
             return 415, "unsupported_media_type", "send the body as Content-Type: application/json"
         return None
 

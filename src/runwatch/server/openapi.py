@@ -60,7 +60,10 @@ def declare_bounds(schema: dict[str, Any], settings: Settings) -> None:
                 responses["400"] = bad_input
             if "requestBody" in op:
                 responses.setdefault("400", bad_input)
-                responses["413"] = too_large
+                own = responses.get("413", {}).get("description")  # a route's tighter cap
+                responses["413"] = (
+                    too_large if own is None else refusal(f"{own} {too_large['description']}")
+                )
             if path.startswith(API_PREFIX):
                 _declare_api_refusals(path, responses)
                 for param in op.get("parameters", []):
