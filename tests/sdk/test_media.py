@@ -16,6 +16,8 @@ from PIL import Image
 
 import runwatch
 from runwatch.sdk import encode
+from runwatch.sdk.run import Run
+from runwatch.sdk.sender import SenderConfig
 from runwatch.sdk.sync import sync_spool
 from runwatch.sdk.transport import Transport
 from tests.servers import ServerProcess
@@ -199,3 +201,20 @@ def test_spooled_images_reach_the_server_with_sync(tmp_path: Path) -> None:
             assert c.get(f"/api/v1/runs/{run.id}").json()["status"] == "succeeded"
     finally:
         server.stop()
+
+
+def test_past_the_pending_cap_the_calling_thread_encodes_and_nothing_is_lost(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    spec = {"id": "media-cap-run", "project": "media", "name": "cap", "tags": [], "config": {}}
+    run = Run(spec, [server.url], None, tmp_path, SenderConfig(media_pending_bytes=1))
+    frames = [np.full((4, 4, 3), i, dtype=np.uint8) for i in range(40)]
+    for step, frame in enumerate(frames):
+        run.image("frames", frame, step=step)
+        run.histogram("h", frame.astype(np.float32), step=step, bins=4)
+    assert run.finish()
+    steps = [i["step"] for i in items(server, run.id, "frames")]
+    assert steps == [0, 1, 2, 4, *range(8, 40)]  # the newest 32 and log-spaced older ones
+    assert decode_png(blob(server, items(server, run.id, "frames")[-1]))[3] == frames[-1].tobytes()
+    with server.client() as c:
+        assert c.get(f"/api/v1/runs/{run.id}/histograms/h").json()["in_range"] == 40
