@@ -18,7 +18,7 @@ import runwatch
 from runwatch.sdk import encode
 from runwatch.sdk.run import Run
 from runwatch.sdk.sender import SenderConfig
-from runwatch.sdk.sync import sync_spool
+from runwatch.sdk.sync import SyncError, sync_spool
 from runwatch.sdk.transport import Transport
 from tests.servers import ServerProcess
 
@@ -218,3 +218,20 @@ def test_past_the_pending_cap_the_calling_thread_encodes_and_nothing_is_lost(
     assert decode_png(blob(server, items(server, run.id, "frames")[-1]))[3] == frames[-1].tobytes()
     with server.client() as c:
         assert c.get(f"/api/v1/runs/{run.id}/histograms/h").json()["in_range"] == 40
+
+
+def test_sync_names_a_spooled_blob_that_is_gone(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data")  # not started: the producer runs offline
+    run = runwatch.init(project="media", url=server.url, run_dir=tmp_path / "run")
+    run.image("offline", np.zeros((2, 2, 3), dtype=np.uint8), step=1)
+    assert not run.finish(timeout=0.5)
+    (gone,) = (tmp_path / "run" / "blobs").iterdir()
+    gone.unlink()
+    server.start()
+    transport = Transport([server.url], None)
+    try:
+        with pytest.raises(SyncError, match=f"blob {gone.stem} .* is missing"):
+            sync_spool(run.spool_path, transport)
+    finally:
+        transport.close()
+        server.stop()

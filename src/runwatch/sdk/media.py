@@ -140,6 +140,10 @@ class PendingImage:
         entity: int | str | None,
     ) -> None:
         self.key, self.step, self.ts = key, step, ts
+        if encode.is_numpy(data) and any(n > encode.MAX_PIXELS for n in data.shape[:3]):
+            # Refused before it is copied: a huge array costs its copy's memory at once.
+            sides = "x".join(map(str, data.shape))
+            raise MediaError(f"an image of {sides}: each side must be 1 to {encode.MAX_PIXELS}")
         self.data, self.nbytes = snapshot_value(data)
         self.caption, self.labels, self.entity = caption, labels, entity
 
