@@ -83,8 +83,13 @@ class BufferPool:
             if buffer is not None:
                 self._bytes -= buffer.nbytes
         if buffer is None:
-            return array.copy()
-        buffer[...] = array
+            buffer = np_empty_like(array)
+        # memoryview's copy holds the GIL: numpy's releases it for a large array, and then the
+        # SDK's own threads take it, each for up to a switch interval (5 ms), inside this call.
+        try:
+            memoryview(buffer).cast("B")[:] = memoryview(array).cast("B")
+        except (TypeError, ValueError, BufferError):  # not contiguous, empty, or objects
+            buffer[...] = array
         return buffer
 
     def give(self, array: Any) -> None:
@@ -97,6 +102,13 @@ class BufferPool:
                 return
             self._free.setdefault(key, []).append(array)
             self._bytes += array.nbytes
+
+
+def np_empty_like(array: Any) -> Any:
+    """An uninitialised C-contiguous array of ``array``'s shape and dtype."""
+    import numpy as np
+
+    return np.empty(array.shape, dtype=array.dtype)
 
 
 POOL = BufferPool(64 * 2**20)
