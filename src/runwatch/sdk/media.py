@@ -53,7 +53,7 @@ def write_blob(blob_dir: Path, data: bytes, mime: str) -> tuple[str, Path]:
     path = blob_path(blob_dir, sha256, mime)
     if not path.exists():
         blob_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
         tmp.write_bytes(data)
         os.replace(tmp, path)  # whole or absent: a crash leaves no torn blob
     return sha256, path

@@ -267,8 +267,9 @@ class Run:
             return
         record: tuple[Any, ...] = (MEDIA, field, pending)
         if self._media_taken - self._sender.media_done >= self._media_cap:
-            record = self._sender.prepare_media(record)
-        self._media_taken += pending.nbytes
+            record = self._sender.prepare_media(record, pending=False)
+        else:
+            self._media_taken += pending.nbytes
         queue = self._queue
         queue.append(record)
         self._wake_sender(len(queue))

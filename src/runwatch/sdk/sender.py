@@ -38,7 +38,6 @@ import msgspec
 
 from runwatch.protocol import encode_value
 from runwatch.sdk import limits
-from runwatch.sdk.encode import MediaError
 from runwatch.sdk.media import find_blob
 from runwatch.sdk.outbox import Outbox
 from runwatch.sdk.spool import write_acked
@@ -465,26 +464,28 @@ class Sender:
             if status is not None:
                 self._close(status)
 
-    def prepare_media(self, rec: tuple[Any, ...]) -> tuple[Any, ...]:
+    def prepare_media(self, rec: tuple[Any, ...], pending: bool = True) -> tuple[Any, ...]:
         """A MEDIA record as the batch item it makes (its blob kept next to the spool and
         queued for upload), or, for input that cannot be logged, an error event (with one
-        warning). Called here, or on the calling thread past ``media_pending_bytes``."""
-        field, pending = rec[1], rec[2]
+        warning). Called here on records ``pending`` in the queue (counted in
+        ``media_done``), or on the calling thread past ``media_pending_bytes``."""
+        field, media = rec[1], rec[2]
         what = "image" if field == "media" else "histogram"
         try:
             if field == "media":
-                item, path, mime = pending.prepare(self.blob_dir)
+                item, path, mime = media.prepare(self.blob_dir)
                 self.uploads.append((item["sha256"], path, mime))
             else:
-                item = pending.prepare()
-        except (MediaError, OSError, ValueError, TypeError, AttributeError, ImportError) as exc:
-            self._warn(f"run.{what}({pending.key!r}) was skipped: {exc}")
-            payload = {"key": pending.key, "step": pending.step, "error": str(exc)}
+                item = media.prepare()
+        except Exception as exc:  # any input a library chokes on: never the sender's end
+            self._warn(f"run.{what}({media.key!r}) was skipped: {exc}")
+            payload = {"key": media.key, "step": media.step, "error": str(exc)}
             event = {"kind": f"sdk.{what}_error", "ts": time.time(), "level": "error",
                      "entity": None, "payload": payload}  # fmt: skip
             return (EVENT, event)
         finally:
-            self.media_done += pending.nbytes
+            if pending:  # only this thread writes it: the calling thread's are not counted
+                self.media_done += media.nbytes
         return (EXTRA, field, item)
 
     def _admissible(self, rec: tuple[Any, ...], size: int) -> bool:
