@@ -121,12 +121,15 @@ def test_each_key_keeps_its_newest_steps_and_log_spaced_older_ones(make_store: S
         items = await store.media_items(r.id, "k", None, 1000)
         page = await store.media_items(r.id, "k", 100, 3)
         keys = await store.media_keys(r.id, "", 10)
+        await store.ingest(r.id, prepare_batch(Batch("p", 999, media=[image("Z", 1, blobs[0])])))
+        pages = [await store.media_keys(r.id, after, 1) for after in ("", "Z", "k")]
         near = await store.media_nearest(r.id, "k", 200)
         nothing = await store.media_nearest(r.id, "missing", 5)
         state = await store.state(r.id, 10, 10)
-        return items, page, keys, near, nothing, state
+        return items, page, keys, near, nothing, state, pages
 
-    items, page, keys, near, nothing, state = run(with_store(make_store, work))
+    items, page, keys, near, nothing, state, pages = run(with_store(make_store, work))
+    assert [[k["key"] for k in p] for p in pages] == [["Z"], ["k"], []]  # code-point order
     steps = [i["step"] for i in items]
     newest = list(range(300 - media_history.MEDIA_NEWEST, 300))
     assert steps == [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, *newest]
@@ -136,7 +139,7 @@ def test_each_key_keeps_its_newest_steps_and_log_spaced_older_ones(make_store: S
     assert near is not None and near["item"]["step"] == 256  # 200 is nearer 256 than 128
     assert (near["prev"], near["next"]) == (128, 268)
     assert nothing is None
-    assert state.media == {"k": len(steps)}
+    assert state.media == {"Z": 1, "k": len(steps)}
 
 
 def test_histograms_are_thinned_evenly_past_their_cap(
