@@ -192,6 +192,8 @@ def test_histograms_over_steps(app_server: InProcessServer) -> None:
             "$.histograms[0].counts",
         )
         assert c.get(f"/api/v1/runs/{run_id}/state").json()["histograms"] == {"w/fc1": 100}
+        listed = c.get(f"/api/v1/runs/{run_id}/histograms").json()
+        assert listed == {"keys": {"w/fc1": 100}}
 
 
 def test_media_routes_and_refusals_are_declared(app_server: InProcessServer) -> None:

@@ -202,6 +202,13 @@ async def media_steps(
     )
 
 
+@router.get("/runs/{run_id}/histograms", dependencies=READ)
+async def histogram_keys(request: Request, run_id: str) -> Response:
+    """The run's histogram keys, each with its number of kept steps (code-point order)."""
+    await run_or_404(request, run_id)
+    return json_response({"keys": await store_of(request).histogram_keys(run_id)})
+
+
 @router.get(
     "/runs/{run_id}/histograms/{key:path}",
     dependencies=READ,

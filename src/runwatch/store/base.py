@@ -337,6 +337,10 @@ class MediaStore(Protocol):
         """A key's histograms in a step range, evenly thinned; None: no such key."""
         ...
 
+    async def histogram_keys(self, run_id: str) -> dict[str, int]:
+        """Each histogram key of the run with its number of kept steps."""
+        ...
+
 
 class ControlStore(Protocol):
     """Commands to a run and promotions of its results."""

@@ -319,6 +319,9 @@ class SqlStore:
             lambda tx: media.histograms(tx, run_id, key, start, end, max_steps)
         )
 
+    async def histogram_keys(self, run_id: str) -> dict[str, int]:
+        return await self._read_tx(lambda tx: media.histogram_keys(tx, run_id))
+
     # -- tokens ----------------------------------------------------------------------------
     async def add_token(
         self,
