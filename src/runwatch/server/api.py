@@ -306,7 +306,8 @@ async def get_state(request: Request, run_id: str) -> Response:
     """Everything a run page draws at once, and the ``seq`` it is current to (open live from it):
     per key at most 1,000 points (aggregated into buckets past that), the newest 500 events
     (``events_more``: the run has older ones), the last 120 points of each vital (marked keys and
-    ``sys/*``), tables, point sets, snapshot keys."""
+    ``sys/*``), tables, point sets, snapshot keys, and image and histogram keys with their
+    numbers of kept steps (``media``, ``histograms``)."""
     settings = request.app.state.settings
     limit = settings.state_events
     await run_or_404(request, run_id)
