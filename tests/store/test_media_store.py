@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import struct
+import time
 
 import msgspec
 import pytest
@@ -14,6 +15,7 @@ from runwatch.protocol import Batch, HistogramIn, MediaIn, RunCreate
 from runwatch.store import media_history
 from runwatch.store.errors import BlobMissing, InvalidValue
 from runwatch.store.prepare import BatchRejected, prepare_batch
+from runwatch.store.sql import media as media_sql
 from tests.store.aio import run
 from tests.store.conftest import StoreMaker
 from tests.store.test_store_contract import with_store
@@ -195,3 +197,29 @@ def test_percentiles_interpolate_inside_bins() -> None:
     values = media_history.percentiles(edges, counts)
     assert values[0] == 10.0 and values[4] == 15.0 and values[-1] == 20.0
     assert media_history.percentiles([0.0, 1.0], [0]) == [None] * len(media_history.PERCENTILES)
+
+
+def test_the_retention_sweep_deletes_blobs_no_image_names_after_the_grace(
+    make_store: StoreMaker,
+) -> None:
+    orphan = b"\x89PNG\r\n\x1a\nnever named"
+
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+        await store.put_blob(sha(PNG), "image/png", PNG)
+        await store.put_blob(sha(orphan), "image/png", orphan)
+        await store.ingest(r.id, prepare_batch(Batch("p", 1, media=[image("k", 0, PNG)])))
+        now = time.time()
+        await store.apply_retention(now)  # within the grace: both stay
+        kept_early = await store.put_blob(sha(orphan), "image/png", orphan)
+        await store.apply_retention(now + media_sql.BLOB_GRACE + 60)
+        return (
+            kept_early,
+            await store.blob(r.id, sha(PNG)),
+            await store.put_blob(sha(orphan), "image/png", orphan),
+        )
+
+    kept_early, named, orphan_new = run(with_store(make_store, work))
+    assert kept_early is False  # still stored after the first sweep
+    assert named == ("image/png", PNG)  # an image names it: never swept
+    assert orphan_new is True  # swept: uploading it again stores it anew
