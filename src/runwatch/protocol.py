@@ -155,6 +155,59 @@ class CommandResult(msgspec.Struct, forbid_unknown_fields=True):
     error: str | None = None
 
 
+Sha256 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+# What a media blob holds: a PNG or JPEG image, or raw little-endian HxW float32 (a heatmap) or
+# int32 (a label map: each value an entity id) that the browser colours itself.
+MediaMime = Literal[
+    "image/png", "image/jpeg", "application/x-runwatch-f32", "application/x-runwatch-i32"
+]
+MEDIA_MIMES: frozenset[str] = frozenset(
+    {"image/png", "image/jpeg", "application/x-runwatch-f32", "application/x-runwatch-i32"}
+)
+# The mime each kind of media record takes.
+MEDIA_KIND_MIMES: dict[str, frozenset[str]] = {
+    "image": frozenset({"image/png", "image/jpeg"}),
+    "heatmap": frozenset({"application/x-runwatch-f32"}),
+    "labels": frozenset({"application/x-runwatch-i32"}),
+}
+Pixels = Annotated[int, msgspec.Meta(ge=1, le=16_384)]
+
+
+class MediaIn(msgspec.Struct, forbid_unknown_fields=True):
+    """An image of a key at a step; its bytes were uploaded first (``PUT …/blobs/{sha256}``).
+
+    ``kind``: ``image`` (PNG/JPEG), ``heatmap`` (HxW float32, drawn with a colour scale from
+    ``vmin`` to ``vmax``) or ``labels`` (HxW int32, each value an entity id; 0 is background).
+    """
+
+    key: Name
+    step: Int64
+    ts: float
+    sha256: Sha256
+    mime: MediaMime
+    width: Pixels
+    height: Pixels
+    kind: Literal["image", "heatmap", "labels"] = "image"
+    caption: Annotated[str, msgspec.Meta(max_length=1000, pattern=NO_NUL)] | None = None
+    entity: Entity = None
+    vmin: float | None = None
+    vmax: float | None = None
+
+
+class HistogramIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A distribution of a key at a step: ``counts[i]`` values fell in ``[edges[i], edges[i+1])``
+    (the last bin is closed); ``nan``, ``inf`` and ``neg_inf`` values are counted apart."""
+
+    key: Name
+    step: Int64
+    ts: float
+    edges: list[float]
+    counts: list[Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]]
+    nan: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)] = 0
+    inf: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)] = 0
+    neg_inf: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)] = 0
+
+
 class Batch(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/v1/runs/{run}/batches``; ``(producer, batch_seq)`` makes retries idempotent."""
 
@@ -174,6 +227,9 @@ class Batch(msgspec.Struct, forbid_unknown_fields=True):
     # Changes to the run's config after it was created, applied in order: each sets its
     # top-level keys (``config.update`` in a W&B script, a launcher importing a W&B config).
     config: list[dict[str, Any]] = []
+    # Images, heatmaps and label maps (metadata; the bytes are blobs uploaded before).
+    media: list[MediaIn] = []
+    histograms: list[HistogramIn] = []
 
 
 CommandKind = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]

@@ -37,6 +37,12 @@ include-path = "/api/v1/runs/{run_id}/batches"
 include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2XX", 400, 401, 403, 404, 409, 422, 429, 503]
 
+# A blob's body must hash to the path's SHA-256 and be of its Content-Type (400 names which).
+[[operations]]
+include-path = "/api/v1/runs/{run_id}/blobs/{sha256}"
+include-method = "PUT"
+checks.positive_data_acceptance.expected-statuses = ["2XX", 400, 401, 403, 404, 413, 415]
+
 [[operations]]
 include-path = "/api/v1/projects/{project}/rules"
 include-method = "POST"

@@ -3,6 +3,7 @@ answer the SQLite store gave, the PostgreSQL store gives after the move."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -17,7 +18,9 @@ import pytest
 from runwatch.protocol import (
     Batch,
     EventIn,
+    HistogramIn,
     LogLine,
+    MediaIn,
     PointRow,
     PointSetIn,
     Retention,
@@ -78,6 +81,15 @@ async def fill(store: Store) -> list[str]:
             )
         ),
     )
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(30))
+    sha = hashlib.sha256(png).hexdigest()
+    await store.put_blob(sha, "image/png", png)
+    media = [
+        MediaIn("img", s, 1.0, sha, "image/png", 3, 2, caption="ü", entity=s % 2 or "n")
+        for s in range(50)
+    ]
+    hists = [HistogramIn("h", s, 1.0, [0.0, 0.5, 1.0], [s, 1], nan=1) for s in range(5)]
+    await store.ingest(a.id, prepare_batch(Batch("p", 11, media=media, histograms=hists)))
     await store.add_command(a.id, "set", {"lr": 0.01})
     await store.ingest(b.id, prepare_batch(Batch("p", 1, status=StatusIn("succeeded", 5.0))))
     await store.promote(b.id, "prod", None, "f" * 64, {"acc": 0.5})
@@ -121,6 +133,13 @@ async def answers(store: Store, run_ids: list[str]) -> dict[str, Any]:
             await store.artifacts(r),
             await store.list_commands(r),
             await store.raw_points(r, "loss", 0, 5000),
+            await store.media_keys(r, "", 10),
+            await store.media_items(r, "img", None, 100),
+            await store.media_nearest(r, "img", 20),
+            await store.histograms(r, "h", None, None, 10),
+            await store.blob(
+                r, hashlib.sha256(b"\x89PNG\r\n\x1a\n" + bytes(range(30))).hexdigest()
+            ),
         ]
     return out
 

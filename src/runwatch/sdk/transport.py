@@ -52,6 +52,10 @@ class Transport:
     def post(self, path: str, body: bytes) -> Reply:
         return self._send("POST", path, content=body)
 
+    def put(self, path: str, body: bytes, content_type: str) -> Reply:
+        """PUT raw bytes (an image blob) with their own Content-Type."""
+        return self._send("PUT", path, content=body, headers={"Content-Type": content_type})
+
     def get(self, path: str, params: dict[str, Any], timeout: float) -> Reply:
         return self._send("GET", path, params=params, timeout=timeout)
 

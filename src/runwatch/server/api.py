@@ -189,7 +189,12 @@ async def get_run(request: Request, run_id: str) -> Response:
     dependencies=WRITE,
     openapi_extra={"x-runwatch-body": "Batch"},
     responses={
-        409: refusal("`run_finished`: the run has ended; it takes no more data."),
+        409: refusal(
+            "`run_finished`: the run has ended; it takes no more data. `blob_missing`: a "
+            "`media` record names a blob the server does not have (`field`: "
+            "`$.media[i].sha256`): upload it (`PUT /api/v1/runs/{run}/blobs/{sha256}`), then "
+            "send the batch again."
+        ),
         422: refusal(
             "`limit_exceeded`: the batch is past one of its limits (the Batch schema's "
             "`x-runwatch-limits`); the message names the limit, `field` where it is passed."
@@ -285,7 +290,8 @@ async def get_state(request: Request, run_id: str) -> Response:
     """Everything a run page draws at once, and the ``seq`` it is current to (open live from it):
     per key at most 1,000 points (aggregated into buckets past that), the newest 500 events
     (``events_more``: the run has older ones), the last 120 points of each vital (marked keys and
-    ``sys/*``), tables, point sets, snapshot keys."""
+    ``sys/*``), tables, point sets, snapshot keys, and image and histogram keys with their
+    numbers of kept steps (``media``, ``histograms``)."""
     settings = request.app.state.settings
     limit = settings.state_events
     await run_or_404(request, run_id)

@@ -38,6 +38,7 @@ from runwatch.server import (
     heap,
     launches,
     live,
+    media,
     pages,
     run_objects,
     runs_api,
@@ -278,6 +279,7 @@ def create_app(
     app.include_router(control.router)
     app.include_router(run_objects.router)
     app.include_router(tensorboard_proxy.router)
+    app.include_router(media.router)
     app.include_router(launches.router)
     app.include_router(live.router)
     app.include_router(rule_routes.router)

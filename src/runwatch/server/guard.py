@@ -3,8 +3,8 @@
 - A state-changing API call (or any socket) whose ``Origin`` is another site: 403, so a page
   elsewhere cannot drive a local runwatch, whatever auth is configured.
 - A state-changing call with a body that is not JSON: 415 (plain HTML forms cannot send JSON),
-  except to the TensorBoard proxy (TensorBoard's UI posts forms) and an upload (a file's bytes);
-  the Origin check still holds for both.
+  except to the TensorBoard proxy (TensorBoard's UI posts forms), an upload (a file's bytes)
+  and an image blob's upload in one of the blob types; the Origin check still holds for all.
 - Bound to loopback, a ``Host`` that is not a loopback name: 403 (DNS rebinding).
 """
 
@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import msgspec
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from runwatch.protocol import MEDIA_MIMES
 from runwatch.server.settings import is_loopback
 from runwatch.server.tensorboard_proxy import PROXY_PATH
 from runwatch.server.uploads import UPLOAD_PATH
@@ -51,7 +52,8 @@ class RequestGuard:
         kind = headers.get("content-type", "").split(";")[0].strip().lower()
         # TensorBoard's UI posts forms to its own routes, behind the proxy; an upload is a file.
         form_ok = PROXY_PATH.match(scope["path"]) is not None or scope["path"] == UPLOAD_PATH
-        if mutating and has_body and kind != "application/json" and not form_ok:
+        blob = scope.get("method") == "PUT" and "/blobs/" in scope["path"] and kind in MEDIA_MIMES
+        if mutating and has_body and kind != "application/json" and not (form_ok or blob):
             return 415, "unsupported_media_type", "send the body as Content-Type: application/json"
         return None
 

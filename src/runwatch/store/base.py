@@ -185,6 +185,8 @@ class RunState(msgspec.Struct):
     tables: dict[str, Any] = {}
     point_sets: dict[str, Any] = {}
     snapshots: dict[str, int] = {}
+    media: dict[str, int] = {}  # image keys with their number of kept steps
+    histograms: dict[str, int] = {}  # histogram keys with their number of kept steps
 
 
 class Record(msgspec.Struct):
@@ -362,6 +364,46 @@ class ObjectStore(Protocol):
         ...
 
 
+class MediaStore(Protocol):
+    """Images (blobs by SHA-256, a bounded history per key) and histograms over steps."""
+
+    async def put_blob(self, sha256: str, mime: str, data: bytes) -> bool:
+        """Store a blob whose hash the caller checked; True when it was new."""
+        ...
+
+    async def blob_mime(self, run_id: str, sha256: str) -> str | None:
+        """The blob's mime if the run names it in a media row, else None."""
+        ...
+
+    async def blob(self, run_id: str, sha256: str) -> tuple[str, bytes] | None:
+        """``(mime, bytes)`` of a blob the run names in a media row, else None."""
+        ...
+
+    async def media_keys(self, run_id: str, after: str, limit: int) -> list[dict[str, Any]]:
+        """Image keys after ``after`` with their count, first and last step and newest item."""
+        ...
+
+    async def media_items(
+        self, run_id: str, key: str, after: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """A page of one key's kept items with step > ``after``, oldest first."""
+        ...
+
+    async def media_nearest(self, run_id: str, key: str, step: int) -> dict[str, Any] | None:
+        """The kept item nearest ``step`` with its neighbours' steps; None: no such key."""
+        ...
+
+    async def histograms(
+        self, run_id: str, key: str, start: float | None, end: float | None, max_steps: int
+    ) -> dict[str, Any] | None:
+        """A key's histograms in a step range, evenly thinned; None: no such key."""
+        ...
+
+    async def histogram_keys(self, run_id: str) -> dict[str, int]:
+        """Each histogram key of the run with its number of kept steps."""
+        ...
+
+
 class ControlStore(Protocol):
     """Commands to a run and promotions of its results."""
 
@@ -462,6 +504,7 @@ class Store(
     IngestStore,
     SeriesStore,
     ObjectStore,
+    MediaStore,
     ControlStore,
     TokenStore,
     RetentionStore,

@@ -84,6 +84,21 @@ TABLES = [
         " event_seq, actions",
         identity=True,
     ),
+    Table("blobs", "sha256, mime, size, created_at, data", binary=frozenset({"data"})),
+    Table("media_keys", "run_id, key, kind, first_step, next_age"),
+    Table(
+        "media",
+        "run_id, key, step, ts, kind, sha256, mime, size, width, height, caption, entity,"
+        " entity_int, vmin, vmax, log_keep",
+        "run_id, key, step, ts, kind, sha256, mime, size, width, height, caption, entity,"
+        " entity_int != 0, vmin, vmax, log_keep != 0",
+    ),
+    Table("histogram_keys", "run_id, key, first_step, stride, kept"),
+    Table(
+        "histograms",
+        "run_id, key, step, ts, edges, counts, nan, inf, neg_inf",
+        binary=frozenset({"edges", "counts"}),
+    ),
 ]
 Progress = Callable[[str, int], None]  # (table, rows just copied)
 _READ_ROWS = 2000

@@ -50,6 +50,12 @@ class RunFinished(Conflict):
     code = "run_finished"
 
 
+class BlobMissing(Conflict):
+    """A media record names a blob the store does not have (the producer uploads it first)."""
+
+    code = "blob_missing"
+
+
 class InvalidValue(StoreError):
     """A value the store cannot keep (malformed, or out of what a column holds)."""
 

@@ -9,10 +9,13 @@ import msgspec
 
 from runwatch.protocol import (
     MAX_TIMESTAMP,
+    MEDIA_KIND_MIMES,
     Batch,
     CommandResult,
     EventIn,
+    HistogramIn,
     LogLine,
+    MediaIn,
     PointSetIn,
     RunCreate,
     SnapshotIn,
@@ -41,6 +44,12 @@ class Limits(msgspec.Struct, frozen=True):
     # A run's config and request snapshot (JSON): every runs list and run page carries them.
     max_config_bytes: int = 65_536
     max_run_snapshot_bytes: int = 262_144
+    # Media: records per batch, bytes of one uploaded image blob (``PUT …/blobs``: 413 past
+    # it), bins of one histogram, histograms per batch.
+    max_media_per_batch: int = 1_000
+    max_image_bytes: int = 8 * 2**20
+    max_histogram_bins: int = 1_024
+    max_histograms_per_batch: int = 1_000
 
 
 class BatchRejected(InvalidValue):
@@ -107,6 +116,8 @@ class PreparedBatch(msgspec.Struct):
     logs: list[LogLine]
     manifests: list[list[dict[str, Any]]]
     config: list[dict[str, Any]]
+    media: list[MediaIn] = []
+    histograms: list[HistogramIn] = []
 
     @property
     def record_count(self) -> int:
@@ -195,6 +206,8 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
         logs=batch.logs,
         manifests=batch.manifests,
         config=batch.config,
+        media=batch.media,
+        histograms=batch.histograms,
     )
 
 
@@ -261,6 +274,47 @@ def _check_objects(batch: Batch, limits: Limits) -> None:
     for i, snap in enumerate(batch.snapshots):
         if len(_encode(snap.value)) > (cap := limits.max_snapshot_bytes):
             raise _over(f"$.snapshots[{i}].value", "the snapshot's size", "max_snapshot_bytes", cap)
+    _check_media(batch, limits)
+    _check_histograms(batch, limits)
+
+
+def _check_media(batch: Batch, limits: Limits) -> None:
+    """Media records: a mime that fits their kind, finite times and scales, within limits."""
+    if len(batch.media) > (cap := limits.max_media_per_batch):
+        raise _over("$.media", "the number of media records", "max_media_per_batch", cap)
+    for i, m in enumerate(batch.media):
+        _check_finite(m.ts, f"$.media[{i}].ts")
+        if m.mime not in MEDIA_KIND_MIMES[m.kind]:
+            allowed = " or ".join(sorted(MEDIA_KIND_MIMES[m.kind]))
+            raise BatchRejected(f"$.media[{i}].mime", f"a {m.kind} is {allowed}, not {m.mime}")
+        for name, value in (("vmin", m.vmin), ("vmax", m.vmax)):
+            if value is not None and not math.isfinite(value):
+                raise BatchRejected(f"$.media[{i}].{name}", f"{name} must be a finite number")
+        if m.vmin is not None and m.vmax is not None and m.vmin > m.vmax:
+            raise BatchRejected(f"$.media[{i}].vmin", "vmin is greater than vmax")
+
+
+def _check_histograms(batch: Batch, limits: Limits) -> None:
+    """Histograms: one more edge than bins, edges finite and ascending, within limits."""
+    if len(batch.histograms) > (cap := limits.max_histograms_per_batch):
+        raise _over("$.histograms", "the number of histograms", "max_histograms_per_batch", cap)
+    for i, h in enumerate(batch.histograms):
+        _check_finite(h.ts, f"$.histograms[{i}].ts")
+        if not h.counts:
+            raise BatchRejected(f"$.histograms[{i}].counts", "a histogram needs at least one bin")
+        if len(h.counts) > (cap := limits.max_histogram_bins):
+            raise _over(
+                f"$.histograms[{i}].counts", "the number of bins", "max_histogram_bins", cap
+            )
+        if len(h.edges) != len(h.counts) + 1:
+            raise BatchRejected(
+                f"$.histograms[{i}].edges",
+                f"{len(h.counts)} bins need {len(h.counts) + 1} edges, not {len(h.edges)}",
+            )
+        if not all(map(math.isfinite, h.edges)) or any(
+            b < a for a, b in zip(h.edges, h.edges[1:], strict=False)
+        ):
+            raise BatchRejected(f"$.histograms[{i}].edges", "edges must be finite and ascending")
 
 
 def _check_name(name: str, limit: int, setting: str, where: str, what: str) -> None:

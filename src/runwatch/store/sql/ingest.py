@@ -18,7 +18,7 @@ from runwatch.store.base import Committed, PointsRecord, Record
 from runwatch.store.errors import RunFinished, RunNotFound
 from runwatch.store.prepare import PreparedBatch, SeriesColumns, with_seq
 from runwatch.store.snapshots import EPSILON
-from runwatch.store.sql import control, objects, records
+from runwatch.store.sql import control, media, objects, records
 from runwatch.store.sql.events import entity_columns
 from runwatch.store.sql.tx import Tx
 
@@ -171,4 +171,6 @@ def ingest_job(
         out.append(objects.write_manifest(tx, run_id, b.producer, b.manifests[-1]))
     if b.config:
         out += objects.update_config(tx, run_id, b.config)
+    out += [media.write_media(tx, run_id, i, m) for i, m in enumerate(b.media)]
+    out += [media.write_histogram(tx, run_id, h) for h in b.histograms]
     return BatchAck(first, last, False, b.points_count, len(b.events)), [Committed(run_id, out)]

@@ -44,6 +44,7 @@ from runwatch.store.sql import (
     archive,
     control,
     events,
+    media,
     objects,
     projects,
     queries,
@@ -293,9 +294,43 @@ class SqlStore:
                 tables=objects.tables(tx, run_id),
                 point_sets=objects.point_sets(tx, run_id),
                 snapshots=objects.snapshot_keys(tx, run_id),
+                media=media.media_counts(tx, run_id),
+                histograms=media.histogram_keys(tx, run_id),
             )
 
         return await self._read_tx(read)
+
+    # -- media ------------------------------------------------------------------------------
+    async def put_blob(self, sha256: str, mime: str, data: bytes) -> bool:
+        now = time.time()
+        return await self._write_quiet(lambda tx: media.put_blob(tx, sha256, mime, data, now))
+
+    async def blob_mime(self, run_id: str, sha256: str) -> str | None:
+        return await self._read_tx(lambda tx: media.blob_mime(tx, run_id, sha256))
+
+    async def blob(self, run_id: str, sha256: str) -> tuple[str, bytes] | None:
+        return await self._read_tx(lambda tx: media.blob(tx, run_id, sha256))
+
+    async def media_keys(self, run_id: str, after: str, limit: int) -> list[dict[str, Any]]:
+        return await self._read_tx(lambda tx: media.media_keys(tx, run_id, after, limit))
+
+    async def media_items(
+        self, run_id: str, key: str, after: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        return await self._read_tx(lambda tx: media.media_items(tx, run_id, key, after, limit))
+
+    async def media_nearest(self, run_id: str, key: str, step: int) -> dict[str, Any] | None:
+        return await self._read_tx(lambda tx: media.media_nearest(tx, run_id, key, step))
+
+    async def histograms(
+        self, run_id: str, key: str, start: float | None, end: float | None, max_steps: int
+    ) -> dict[str, Any] | None:
+        return await self._read_tx(
+            lambda tx: media.histograms(tx, run_id, key, start, end, max_steps)
+        )
+
+    async def histogram_keys(self, run_id: str) -> dict[str, int]:
+        return await self._read_tx(lambda tx: media.histogram_keys(tx, run_id))
 
     # -- tokens ----------------------------------------------------------------------------
     async def add_token(
@@ -365,6 +400,7 @@ class SqlStore:
 
     async def apply_retention(self, now: float) -> int:
         await self._write_quiet(retention.trim_journals)
+        await self._write_quiet(lambda tx: media.sweep_blobs(tx, now))
         return await self._drop_raw(now, None)
 
     async def _drop_raw(self, now: float, project: str | None) -> int:

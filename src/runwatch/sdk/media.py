@@ -1,0 +1,312 @@
+"""Images and histograms between ``run.image``/``run.histogram`` and a batch.
+
+The calling thread only takes a copy (numpy arrays, tensors, PIL images, lists) or a reference
+(``bytes``: immutable) into a :class:`PendingImage` or :class:`PendingHistogram`. The sender's
+thread calls :meth:`prepare`: it encodes the image, writes its blob into the run's ``blobs/``
+directory (before any batch names it, so ``runwatch sync`` can deliver it too), or bins the
+values, and returns the batch item. Bad input raises :class:`MediaError` there, which the sender
+turns into a warning and an error event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from runwatch.sdk import encode
+from runwatch.sdk.encode import MediaError
+
+MAX_IMAGE_BYTES = 8 * 2**20  # the server's max_image_bytes
+MAX_BINS = 1_024  # the server's max_histogram_bins
+# Extensions of blob files by mime (the upload's Content-Type comes back from the name).
+EXTENSIONS = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "application/x-runwatch-f32": ".f32",
+    "application/x-runwatch-i32": ".i32",
+}
+MIMES = {ext: mime for mime, ext in EXTENSIONS.items()}
+
+
+def blob_path(blob_dir: Path, sha256: str, mime: str) -> Path:
+    """Where a blob's bytes are kept next to the spool."""
+    return blob_dir / f"{sha256}{EXTENSIONS[mime]}"
+
+
+def find_blob(blob_dir: Path, sha256: str) -> tuple[Path, str] | None:
+    """A kept blob's file and mime, if it is there."""
+    for mime, ext in EXTENSIONS.items():
+        path = blob_dir / f"{sha256}{ext}"
+        if path.exists():
+            return path, mime
+    return None
+
+
+def write_blob(blob_dir: Path, data: bytes, mime: str) -> tuple[str, Path]:
+    """Keep ``data`` under its SHA-256 (once: the same bytes are one file); return both."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    path = blob_path(blob_dir, sha256, mime)
+    if not path.exists():
+        blob_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # whole or absent: a crash leaves no torn blob
+    return sha256, path
+
+
+class BufferPool:
+    """Arrays the calling thread copies into, given back once the sender has encoded them.
+
+    A fresh copy of a large array costs page faults (about 80 us for 192 KiB, milliseconds for
+    4 MiB) that a reused buffer does not; at most ``cap_bytes`` wait here, newest reused first
+    (still in the CPU's caches), in at most MAX_SHAPES shapes.
+    """
+
+    MAX_SHAPES = 64
+
+    def __init__(self, cap_bytes: int) -> None:
+        self.cap_bytes = cap_bytes
+        self._free: dict[tuple[Any, str], list[Any]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def copy(self, array: Any) -> Any:
+        """A copy of ``array``, into a buffer of its shape and dtype when one is free."""
+        with self._lock:
+            free = self._free.get((array.shape, array.dtype.str))
+            buffer = free.pop() if free else None
+            if buffer is not None:
+                self._bytes -= buffer.nbytes
+        if buffer is None:
+            buffer = np_empty_like(array)
+        # memoryview's copy holds the GIL: numpy's releases it for a large array, and then the
+        # SDK's own threads take it, each for up to a switch interval (5 ms), inside this call.
+        try:
+            memoryview(buffer).cast("B")[:] = memoryview(array).cast("B")
+        except (TypeError, ValueError, BufferError):  # not contiguous, empty, or objects
+            buffer[...] = array
+        return buffer
+
+    def give(self, array: Any) -> None:
+        """Take back a copy nothing refers to any more (dropped when the pool is full)."""
+        key = (array.shape, array.dtype.str)
+        with self._lock:
+            if self._bytes + array.nbytes > self.cap_bytes:
+                return
+            if key not in self._free and len(self._free) >= self.MAX_SHAPES:
+                return
+            self._free.setdefault(key, []).append(array)
+            self._bytes += array.nbytes
+
+
+def np_empty_like(array: Any) -> Any:
+    """An uninitialised C-contiguous array of ``array``'s shape and dtype."""
+    import numpy as np
+
+    return np.empty(array.shape, dtype=array.dtype)
+
+
+POOL = BufferPool(64 * 2**20)
+
+
+def snapshot_value(data: Any) -> tuple[Any, int]:
+    """What the calling thread keeps of ``data``, and about how many bytes it holds: a copy of
+    anything mutable, a reference to ``bytes``."""
+    if isinstance(data, bytes):
+        return data, len(data)
+    if isinstance(data, bytearray | memoryview):
+        copied = bytes(data)
+        return copied, len(copied)
+    if encode.is_numpy(data):
+        copied = POOL.copy(data)
+        return copied, int(copied.nbytes)
+    if encode.is_torch(data):
+        copied = data.detach().to("cpu", copy=True)
+        return copied, int(copied.element_size() * copied.nelement())
+    if encode.is_pil(data):
+        width, height = data.size
+        return data.copy(), int(width * height * len(data.getbands()))
+    if isinstance(data, list | tuple):
+        return list(data), 8 * len(data)
+    raise MediaError(f"cannot log a {type(data).__name__} (an array, tensor, PIL image or bytes)")
+
+
+class PendingImage:
+    """An image as ``run.image`` took it; :meth:`prepare` makes its blob and batch item."""
+
+    __slots__ = ("caption", "data", "entity", "key", "labels", "nbytes", "step", "ts")
+
+    def __init__(
+        self,
+        key: str,
+        step: int,
+        ts: float,
+        data: Any,
+        caption: str | None,
+        labels: bool,
+        entity: int | str | None,
+    ) -> None:
+        self.key, self.step, self.ts = key, step, ts
+        if encode.is_numpy(data) and any(n > encode.MAX_PIXELS for n in data.shape[:3]):
+            # Refused before it is copied: a huge array costs its copy's memory at once.
+            sides = "x".join(map(str, data.shape))
+            raise MediaError(f"an image of {sides}: each side must be 1 to {encode.MAX_PIXELS}")
+        self.data, self.nbytes = snapshot_value(data)
+        self.caption, self.labels, self.entity = caption, labels, entity
+
+    def prepare(self, blob_dir: Path) -> tuple[dict[str, Any], Path, str]:
+        """Encode and keep the blob; return the batch item, the blob's file and its mime."""
+        data = self.data
+        vmin = vmax = None
+        if isinstance(data, bytes):
+            if self.labels:
+                raise MediaError("labels=True takes an HxW integer array, not image bytes")
+            mime, width, height = encode.image_size(data)
+            encode.check_size(width, height)
+            kind, blob = "image", data
+        elif encode.is_pil(data):
+            mime, blob, width, height = encode.pil_blob(data)
+            kind = "image"
+        else:
+            array = data.numpy() if encode.is_torch(data) else data
+            kind, mime, blob, width, height, vmin, vmax = encode.array_blob(array, self.labels)
+            if encode.is_numpy(data):
+                POOL.give(data)  # encoded: nothing refers to the copy any more
+        self.data = None
+        if len(blob) > MAX_IMAGE_BYTES:
+            raise MediaError(
+                f"the encoded image is {len(blob):,} bytes, over the server's limit "
+                f"max_image_bytes={MAX_IMAGE_BYTES}"
+            )
+        sha256, path = write_blob(blob_dir, blob, mime)
+        item: dict[str, Any] = {
+            "key": self.key, "step": self.step, "ts": self.ts, "sha256": sha256, "mime": mime,
+            "width": width, "height": height, "kind": kind,
+        }  # fmt: skip
+        if self.caption is not None:
+            item["caption"] = self.caption
+        if self.entity is not None:
+            item["entity"] = self.entity
+        if vmin is not None and vmax is not None:
+            item["vmin"], item["vmax"] = vmin, vmax
+        return item, path, mime
+
+
+class PendingHistogram:
+    """A histogram as ``run.histogram`` took it: raw values (binned in :meth:`prepare`), or
+    counts and edges."""
+
+    __slots__ = ("bins", "counts", "edges", "key", "nbytes", "step", "ts", "values")
+
+    def __init__(
+        self,
+        key: str,
+        step: int,
+        ts: float,
+        values: Any,
+        counts: Any,
+        edges: Any,
+        bins: int,
+    ) -> None:
+        if (values is None) == (counts is None):
+            raise MediaError("give either values, or counts and edges")
+        if counts is not None and edges is None:
+            raise MediaError("counts need their edges (one more than counts)")
+        if not 1 <= bins <= MAX_BINS:
+            raise MediaError(f"bins must be 1 to {MAX_BINS} (the server's max_histogram_bins)")
+        self.key, self.step, self.ts, self.bins = key, step, ts, bins
+        self.values: Any = None
+        size = 0
+        if values is not None:
+            self.values, size = snapshot_value(values)
+        self.counts = None if counts is None else snapshot_value(counts)[0]
+        self.edges = None if edges is None else snapshot_value(edges)[0]
+        self.nbytes = size
+
+    def prepare(self) -> dict[str, Any]:
+        """Bin the values (NaN, +inf and -inf counted apart) or check the given bins."""
+        if self.values is not None:
+            values = self.values.numpy() if encode.is_torch(self.values) else self.values
+            self.values = None
+            edges, counts, nan, inf, neg_inf = bin_values(values, self.bins)
+            if encode.is_numpy(values):
+                POOL.give(values)  # binned: nothing refers to the copy any more
+        else:
+            edges = [float(e) for e in _flat(self.edges)]
+            counts = [int(c) for c in _flat(self.counts)]
+            nan = inf = neg_inf = 0
+            if len(edges) != len(counts) + 1 or not counts:
+                raise MediaError(
+                    f"{len(counts)} counts need {len(counts) + 1} edges, not {len(edges)}"
+                )
+            if len(counts) > MAX_BINS:
+                raise MediaError(
+                    f"{len(counts)} bins: over the server's max_histogram_bins={MAX_BINS}"
+                )
+            if not all(map(math.isfinite, edges)) or any(
+                b < a for a, b in itertools.pairwise(edges)
+            ):
+                raise MediaError("edges must be finite and ascending")
+            if any(c < 0 for c in counts):
+                raise MediaError("counts must not be negative")
+        return {
+            "key": self.key, "step": self.step, "ts": self.ts, "edges": edges, "counts": counts,
+            "nan": nan, "inf": inf, "neg_inf": neg_inf,
+        }  # fmt: skip
+
+
+def _flat(values: Any) -> list[Any]:
+    return list(values.tolist() if hasattr(values, "tolist") else values)
+
+
+def bin_values(values: Any, bins: int) -> tuple[list[float], list[int], int, int, int]:
+    """``(edges, counts, nan, inf, neg_inf)``: ``bins`` equal bins over the finite values' range
+    (numpy when the values are an array, plain Python otherwise)."""
+    if encode.is_numpy(values):
+        import numpy as np
+
+        flat = np.ravel(values)
+        if flat.dtype.kind not in "fiub":
+            raise MediaError(f"cannot bin an array of {flat.dtype}")
+        if flat.dtype.kind == "f":
+            finite_mask = np.isfinite(flat)
+            finite = flat[finite_mask]
+            nan = int(np.isnan(flat).sum())
+            inf = int(np.isposinf(flat).sum())
+            neg_inf = int(flat.size - finite.size - nan - inf)
+        else:
+            finite, nan, inf, neg_inf = flat, 0, 0, 0
+        if finite.size == 0:
+            return [0.0, 1.0], [0], nan, inf, neg_inf
+        lo, hi = float(finite.min()), float(finite.max())
+        if lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+        binned, edges = np.histogram(finite, bins=bins, range=(lo, hi))
+        return edges.tolist(), binned.tolist(), nan, inf, neg_inf
+    floats: list[float] = []
+    nan = inf = neg_inf = 0
+    for v in _flat(values):
+        f = float(v)
+        if math.isnan(f):
+            nan += 1
+        elif f == math.inf:
+            inf += 1
+        elif f == -math.inf:
+            neg_inf += 1
+        else:
+            floats.append(f)
+    if not floats:
+        return [0.0, 1.0], [0], nan, inf, neg_inf
+    lo, hi = min(floats), max(floats)
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    width = (hi - lo) / bins
+    counts = [0] * bins
+    for f in floats:
+        counts[min(int((f - lo) / width), bins - 1)] += 1
+    return [lo + i * width for i in range(bins)] + [hi], counts, nan, inf, neg_inf
