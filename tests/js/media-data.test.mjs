@@ -7,6 +7,7 @@ import {
   LruCache,
   arrowStep,
   cellAt,
+  covers,
   decodeRaw,
   finiteRange,
   heatmapPixels,
@@ -93,4 +94,14 @@ test("the LRU cache keeps at most its entries and bytes, evicting the least rece
   cache.set("huge", "H2", 5); // replaced: the old value is freed
   assert.equal(evicted.at(-1), "H");
   assert.equal(cache.get("missing"), undefined);
+});
+
+test("an answer covers the steps whose nearest kept step is its item (ties go earlier)", () => {
+  const answer = { item: { step: 10 }, prev: 4, next: 20 };
+  assert.equal(covers(answer, 10), true);
+  assert.equal(covers(answer, 8), true);
+  assert.equal(covers(answer, 7), false); // 7 is as near 4 as 10: the earlier wins
+  assert.equal(covers(answer, 15), true); // a tie between 10 and 20: 10
+  assert.equal(covers(answer, 16), false);
+  assert.equal(covers({ item: { step: 10 }, prev: null, next: null }, -1e9), true);
 });

@@ -166,3 +166,13 @@ export class LruCache {
     }
   }
 }
+
+/** Whether `step`'s nearest kept step (the earlier on a tie, as the server picks) is the item
+ * of `answer` ({item, prev, next}: its kept neighbours, null at the ends), so a slider can
+ * show it without asking the server again. */
+export function covers(answer, step) {
+  const at = answer.item.step;
+  if (typeof answer.prev === "number" && step <= (answer.prev + at) / 2) return false;
+  if (typeof answer.next === "number" && step > (at + answer.next) / 2) return false;
+  return true;
+}
