@@ -89,10 +89,13 @@ def test_raw_heatmaps_must_hold_width_times_height_floats(make_store: StoreMaker
                       width=4, height=2)  # fmt: skip
         with pytest.raises(InvalidValue) as caught:
             await store.ingest(r.id, prepare_batch(Batch("p", 2, media=[wrong])))
-        return caught.value, await store.media_items(r.id, "h", None, 10)
+        as_png = image("h", 1, data, width=3, height=2)  # the f32 blob named as a PNG
+        with pytest.raises(InvalidValue) as mime:
+            await store.ingest(r.id, prepare_batch(Batch("p", 2, media=[as_png])))
+        return caught.value, mime.value, await store.media_items(r.id, "h", None, 10)
 
-    error, items = run(with_store(make_store, work))
-    assert error.field == "$.media[0].width"
+    error, mime, items = run(with_store(make_store, work))
+    assert error.field == "$.media[0].width" and mime.field == "$.media[0].mime"
     assert [(i["step"], i["vmin"], i["vmax"], i["kind"]) for i in items] == [
         (0, 0.0, 5.0, "heatmap")
     ]

@@ -33,6 +33,11 @@ def png(pixels: bytes, width: int, height: int, channels: int, level: int = 6) -
     stride = width * channels
     # Each row starts with its filter type: 0 (none).
     rows = b"".join(b"\x00" + pixels[y * stride : (y + 1) * stride] for y in range(height))
+    return png_rows(rows, width, height, channels, level)
+
+
+def png_rows(rows: bytes, width: int, height: int, channels: int, level: int = 6) -> bytes:
+    """A PNG of rows already prefixed with their filter byte."""
     header = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPES[channels], 0, 0, 0)
     return (
         PNG_SIGNATURE
@@ -40,6 +45,15 @@ def png(pixels: bytes, width: int, height: int, channels: int, level: int = 6) -
         + _chunk(b"IDAT", zlib.compress(rows, level))
         + _chunk(b"IEND", b"")
     )
+
+
+def _png_of(np: Any, pixels: Any) -> bytes:
+    """A PNG of an HxW or HxWxC uint8 array (rows made in numpy: no Python loop)."""
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    rows = np.zeros((height, width * channels + 1), dtype=np.uint8)
+    rows[:, 1:] = pixels.reshape(height, -1)
+    return png_rows(rows.tobytes(), width, height, channels)
 
 
 def image_size(data: bytes) -> tuple[str, int, int]:
@@ -82,12 +96,14 @@ def little_endian(array: Any) -> bytes:
     return bytes(array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
 
 
-def array_blob(array: Any, labels: bool) -> tuple[str, str, bytes, int, int, float | None, float | None]:
+def array_blob(
+    array: Any, labels: bool
+) -> tuple[str, str, bytes, int, int, float | None, float | None]:
     """``(kind, mime, bytes, width, height, vmin, vmax)`` of a numpy array.
 
-    H×W float (or int without ``labels``): a heatmap (raw float32, ``vmin``/``vmax`` over its
-    finite values); H×W int with ``labels``: a label map (raw int32); H×W uint8: grey PNG;
-    H×W×C (C of 1, 3, 4) or C×H×W, uint8 or float in [0, 1]: a PNG.
+    HxW float (or int without ``labels``): a heatmap (raw float32, ``vmin``/``vmax`` over its
+    finite values); HxW int with ``labels``: a label map (raw int32); HxW uint8: grey PNG;
+    HxWxC (C of 1, 3, 4) or CxHxW, uint8 or float in [0, 1]: a PNG.
     """
     import numpy as np
 
@@ -95,7 +111,7 @@ def array_blob(array: Any, labels: bool) -> tuple[str, str, bytes, int, int, flo
     if a.dtype == bool:
         a = a.astype(np.uint8) * (1 if labels else 255)
     if a.ndim == 3 and a.shape[0] in (1, 3, 4) and a.shape[2] not in (1, 3, 4):
-        a = np.transpose(a, (1, 2, 0))  # C×H×W (torch's layout)
+        a = np.transpose(a, (1, 2, 0))  # CxHxW (torch's layout)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
     if a.ndim == 2:
@@ -104,7 +120,7 @@ def array_blob(array: Any, labels: bool) -> tuple[str, str, bytes, int, int, flo
         if labels:
             return _labels(np, a, width, height)
         if a.dtype == np.uint8:
-            return "image", "image/png", png(a.tobytes(), width, height, 1), width, height, None, None
+            return "image", "image/png", _png_of(np, a), width, height, None, None
         if a.dtype.kind not in "fiu":
             raise MediaError(f"an array of {a.dtype} is not an image")
         f = a.astype(np.float32)
@@ -118,12 +134,14 @@ def array_blob(array: Any, labels: bool) -> tuple[str, str, bytes, int, int, flo
         )
     if labels:
         raise MediaError("labels=True takes an HxW integer array")
-    height, width, channels = a.shape
+    height, width, _ = a.shape
     check_size(width, height)
-    return "image", "image/png", png(_bytes_0_255(np, a), width, height, channels), width, height, None, None
+    return "image", "image/png", _png_of(np, _uint8(np, a)), width, height, None, None
 
 
-def _labels(np: Any, a: Any, width: int, height: int) -> tuple[str, str, bytes, int, int, None, None]:
+def _labels(
+    np: Any, a: Any, width: int, height: int
+) -> tuple[str, str, bytes, int, int, None, None]:
     if a.dtype.kind not in "iub":
         raise MediaError(f"labels=True takes an integer array, not {a.dtype}")
     if a.size and (int(a.min()) < -(2**31) or int(a.max()) >= 2**31):
@@ -132,20 +150,20 @@ def _labels(np: Any, a: Any, width: int, height: int) -> tuple[str, str, bytes, 
     return "labels", "application/x-runwatch-i32", data, width, height, None, None
 
 
-def _bytes_0_255(np: Any, a: Any) -> bytes:
-    """An RGB(A) array as 8-bit bytes: uint8 as is, floats in [0, 1] scaled, ints in 0..255."""
+def _uint8(np: Any, a: Any) -> Any:
+    """An RGB(A) array as uint8: uint8 as is, floats in [0, 1] scaled, ints in 0..255."""
     if a.dtype == np.uint8:
-        return bytes(np.ascontiguousarray(a).tobytes())
+        return a
     if a.dtype.kind == "f":
         if not np.isfinite(a).all():
             raise MediaError("an RGB image with NaN or infinite values")
         if a.size and (float(a.min()) < 0.0 or float(a.max()) > 1.0):
             raise MediaError("a float RGB image must be in [0, 1]")
-        return bytes(np.rint(a * 255.0).astype(np.uint8).tobytes())
+        return np.rint(a * 255.0).astype(np.uint8)
     if a.dtype.kind in "iu":
         if a.size and (int(a.min()) < 0 or int(a.max()) > 255):
             raise MediaError("an integer RGB image must be in 0..255")
-        return bytes(a.astype(np.uint8).tobytes())
+        return a.astype(np.uint8)
     raise MediaError(f"an array of {a.dtype} is not an image")
 
 

@@ -11,6 +11,7 @@ MAX_BATCH_VALUES = 2_000_000
 MAX_BATCH_EVENTS = 10_000
 MAX_EVENT_PAYLOAD_BYTES = 65_536
 MAX_SNAPSHOT_BYTES = 1_048_576
+MAX_BATCH_MEDIA = 1_000  # media records, and histograms, per batch
 MAX_TABLE_ROWS = 10_000
 MAX_POINT_SET = 100_000
 MAX_KEY_LENGTH = 256  # a metric key, or an event's entity when a string

@@ -21,10 +21,12 @@ from typing import Any
 from runwatch.protocol import FINAL_STATUSES
 from runwatch.sdk import limits
 from runwatch.sdk.commands import CommandPoller
+from runwatch.sdk.media import PendingHistogram, PendingImage
 from runwatch.sdk.outbox import Outbox
 from runwatch.sdk.sender import (
     EVENT,
     EXTRA,
+    MEDIA,
     POINT,
     STATUS,
     Sender,
@@ -41,6 +43,7 @@ INBOX_CAP = 1000
 CREATE_WAIT = 5.0  # seconds init waits at most for the server to register the run
 VITALS_CAP = 64  # keys a run may mark as vitals
 LOG_LINE_MAX = 16_384  # characters of one captured log line kept
+CAPTION_MAX = 1_000  # characters of an image's caption kept
 # Metric keys remembered as checked against the server's limits (past it, new ones are checked
 # on every call that has them).
 KNOWN_KEYS_CAP = 100_000
@@ -94,6 +97,8 @@ class Run:
         self._queue: deque[tuple[Any, ...]] = deque()
         self._wake_at = cfg.max_batch_records
         self._queue_cap = cfg.queue_cap
+        self._media_cap = cfg.media_pending_bytes
+        self._media_taken = 0  # bytes of media taken; the sender counts those it prepared
         self.spool_path = run_dir / f"spool-{self.producer}.jsonl"
         self._sender = Sender(
             spec,
@@ -200,6 +205,83 @@ class Run:
             self._extra("snapshots", item)
         except Exception as exc:
             self._warn_once(f"snapshot() failed and was skipped: {exc!r}")
+
+    def image(
+        self,
+        key: str,
+        data: Any,
+        step: int | None = None,
+        caption: str | None = None,
+        labels: bool = False,
+        entity: int | str | None = None,
+    ) -> None:
+        """Log an image of ``key`` at ``step`` (default: the last step logged). Never blocks,
+        never raises (bad input: one warning and an ``sdk.image_error`` event on the run).
+
+        ``data``: a numpy array (HxW float: a heatmap with its scale; HxW int with
+        ``labels=True``: a label map, each value an entity id; HxWx3/4 uint8, or float in
+        [0, 1]: an image), a PIL image, a CPU torch tensor (CxHxW), or PNG/JPEG bytes.
+        Arrays are copied here and encoded (PNG) on the SDK's thread; ``entity`` names the
+        entity the image shows.
+        """
+        try:
+            at = self._last_step if step is None else _int64(step, "step")
+            name = _name(key, "image key", "max_name_length", limits.MAX_NAME_LENGTH)
+            text = None if caption is None else str(caption)[:CAPTION_MAX]
+            pending = PendingImage(
+                name, max(at, 0), time.time(), data, text, bool(labels), _entity(entity)
+            )
+            self._media("media", pending)
+        except Exception as exc:
+            self._media_refused("image", key, step, exc)
+
+    def histogram(
+        self,
+        key: str,
+        values: Any = None,
+        *,
+        counts: Any = None,
+        edges: Any = None,
+        step: int | None = None,
+        bins: int = 64,
+    ) -> None:
+        """Log the distribution of ``values`` (any array or sequence; binned on the SDK's
+        thread into ``bins`` equal bins, NaN and ±inf counted apart), or ready ``counts`` with
+        their ``edges`` (one more), at ``step`` (default: the last step logged). Never blocks,
+        never raises (bad input: one warning and an ``sdk.histogram_error`` event)."""
+        try:
+            at = self._last_step if step is None else _int64(step, "step")
+            name = _name(key, "histogram key", "max_name_length", limits.MAX_NAME_LENGTH)
+            pending = PendingHistogram(
+                name, max(at, 0), time.time(), values, counts, edges, int(bins)
+            )
+            self._media("histograms", pending)
+        except Exception as exc:
+            self._media_refused("histogram", key, step, exc)
+
+    def _media(self, field: str, pending: PendingImage | PendingHistogram) -> None:
+        """Queue an image or histogram for the sender. Past ``media_pending_bytes`` taken and not
+        yet prepared by the sender, this thread prepares it itself (memory stays bounded)."""
+        if self._closed:
+            self._after_finish("image" if field == "media" else "histogram")
+            return
+        record: tuple[Any, ...] = (MEDIA, field, pending)
+        if self._media_taken - self._sender.media_done >= self._media_cap:
+            record = self._sender.prepare_media(record)
+        self._media_taken += pending.nbytes
+        queue = self._queue
+        queue.append(record)
+        self._wake_sender(len(queue))
+
+    def _media_refused(self, what: str, key: Any, step: Any, exc: Exception) -> None:
+        """Input refused on this thread: one warning, and an error event on the run."""
+        self._warn_once(f"{what}() failed and was skipped: {exc}")
+        payload = {"key": str(key)[:256], "step": str(step), "error": str(exc)[:1000]}
+        event = {"kind": f"sdk.{what}_error", "ts": time.time(), "level": "error",
+                 "entity": None, "payload": payload}  # fmt: skip
+        if not self._closed:
+            self._queue.append((EVENT, event))
+            self._wake_sender(len(self._queue))
 
     def table(
         self,
@@ -419,6 +501,20 @@ def _name(value: Any, what: str, limit_name: str, limit: int) -> str:
     if not name or len(name) > limit:
         raise ValueError(f"{what} {name[:40]!r}… is empty or longer than {limit_name}={limit}")
     return name
+
+
+def _entity(entity: Any) -> int | str | None:
+    """An entity the server stores: a 64-bit integer, or a string of at most max_key_length."""
+    if entity is None:
+        return None
+    if isinstance(entity, int) and not isinstance(entity, bool):
+        return _int64(entity, "entity")
+    text = str(entity)
+    if len(text) > limits.MAX_KEY_LENGTH:
+        raise ValueError(
+            f"entity {text[:40]!r}… is longer than max_key_length={limits.MAX_KEY_LENGTH}"
+        )
+    return text
 
 
 def _int64(value: Any, what: str) -> int:

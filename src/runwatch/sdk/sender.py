@@ -31,12 +31,15 @@ from collections import deque
 from collections.abc import Callable
 from itertools import chain, repeat, starmap
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from runwatch.protocol import encode_value
 from runwatch.sdk import limits
+from runwatch.sdk.encode import MediaError
+from runwatch.sdk.media import find_blob
 from runwatch.sdk.outbox import Outbox
 from runwatch.sdk.spool import write_acked
 from runwatch.sdk.transport import Reply, Transport
@@ -44,6 +47,8 @@ from runwatch.sdk.vitals import SystemVitals
 
 _encode = msgspec.json.encode
 POINT, EVENT, STATUS, EXTRA = 0, 1, 2, 3  # EXTRA: (EXTRA, batch field, item)
+MEDIA = 4  # (MEDIA, "media" | "histograms", PendingImage | PendingHistogram): prepared here
+BLOB_RETRIES = 3  # times a batch refused for a missing blob has its blobs uploaded again
 _kind = itemgetter(0)
 _row = itemgetter(1, 2, 3)  # a POINT record as its wire row: (step, ts, values)
 _values = itemgetter(3)
@@ -65,6 +70,9 @@ class SenderConfig(msgspec.Struct):
     backoff_base: float = 0.2
     backoff_cap: float = 10.0
     vitals_interval: float = 5.0  # seconds between system vitals samples; 0: none
+    # Bytes of images and histogram values taken by run.image/run.histogram and not yet encoded
+    # here; past it the calling thread encodes them itself (no network, nothing dropped).
+    media_pending_bytes: int = 256 * 2**20
 
 
 def clean_values(
@@ -123,15 +131,16 @@ class Poster:
     def __init__(self, transport: Transport, wake: threading.Event) -> None:
         self._transport = transport
         self._wake = wake
-        self._requests: queue.SimpleQueue[tuple[str, bytes, PendingPost] | None] = (
+        self._requests: queue.SimpleQueue[tuple[str, bytes, PendingPost, str | None] | None] = (
             queue.SimpleQueue()
         )
         self._thread = threading.Thread(target=self._run, name="runwatch-poster", daemon=True)
         self._thread.start()
 
-    def submit(self, path: str, body: bytes) -> PendingPost:
+    def submit(self, path: str, body: bytes, content_type: str | None = None) -> PendingPost:
+        """POST a JSON body, or (with ``content_type``) PUT raw bytes."""
         pending = PendingPost()
-        self._requests.put((path, body, pending))
+        self._requests.put((path, body, pending, content_type))
         return pending
 
     def stop(self, timeout: float = 1.0) -> None:
@@ -140,9 +149,12 @@ class Poster:
 
     def _run(self) -> None:
         while (item := self._requests.get()) is not None:
-            path, body, pending = item
+            path, body, pending, content_type = item
             try:
-                pending.reply = self._transport.post(path, body)
+                if content_type is None:
+                    pending.reply = self._transport.post(path, body)
+                else:
+                    pending.reply = self._transport.put(path, body, content_type)
             except Exception:  # e.g. the client closed under a post at shutdown: retry later
                 pending.reply = Reply(0)
             self._wake.set()
@@ -192,6 +204,12 @@ class Sender:
         self._collected_at = 0.0  # when batches were last cut from the queue
         self.idle = True  # nothing taken at the last look: the next record may wake us at once
         self._batch_path = f"/api/v1/runs/{self.run_id}/batches"
+        # Blobs written next to the spool and not yet uploaded, oldest first: each is uploaded
+        # before any later batch is posted (a batch naming a blob the server lacks is a 409).
+        self.blob_dir = outbox.path.parent / "blobs"
+        self.uploads: deque[tuple[str, Path, str]] = deque()
+        self.media_done = 0  # bytes of pending media prepared (see Run.image)
+        self._blob_retries = 0
         self._poster = Poster(transport, self._wake)
         self._inflight: tuple[str, PendingPost] | None = None
         self._heartbeat_path = f"/api/v1/runs/{self.run_id}/heartbeat"
@@ -403,6 +421,9 @@ class Sender:
             while i < end:
                 rec = recs[i]
                 kind = rec[0]
+                if kind == MEDIA:  # prepared once: a batch cut here takes it up again
+                    rec = recs[i] = self.prepare_media(rec)
+                    kind = rec[0]
                 if kind == POINT:
                     values = clean_values(rec[3], warn)
                     n = len(values)
@@ -426,7 +447,9 @@ class Sender:
                     item = rec[1] if kind == EVENT else rec[2]
                     body = len(_encode(item))
                     if i > first and (
-                        size + body > max_bytes or len(events) >= limits.MAX_BATCH_EVENTS
+                        size + body > max_bytes
+                        or len(events) >= limits.MAX_BATCH_EVENTS
+                        or (kind == EXTRA and len(extras.get(rec[1], ())) >= limits.MAX_BATCH_MEDIA)
                     ):
                         break
                     if self._admissible(rec, body):
@@ -441,6 +464,28 @@ class Sender:
             self._emit(points, events, extras)
             if status is not None:
                 self._close(status)
+
+    def prepare_media(self, rec: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A MEDIA record as the batch item it makes (its blob kept next to the spool and
+        queued for upload), or, for input that cannot be logged, an error event (with one
+        warning). Called here, or on the calling thread past ``media_pending_bytes``."""
+        field, pending = rec[1], rec[2]
+        what = "image" if field == "media" else "histogram"
+        try:
+            if field == "media":
+                item, path, mime = pending.prepare(self.blob_dir)
+                self.uploads.append((item["sha256"], path, mime))
+            else:
+                item = pending.prepare()
+        except (MediaError, OSError, ValueError, TypeError, AttributeError, ImportError) as exc:
+            self._warn(f"run.{what}({pending.key!r}) was skipped: {exc}")
+            payload = {"key": pending.key, "step": pending.step, "error": str(exc)}
+            event = {"kind": f"sdk.{what}_error", "ts": time.time(), "level": "error",
+                     "entity": None, "payload": payload}  # fmt: skip
+            return (EVENT, event)
+        finally:
+            self.media_done += pending.nbytes
+        return (EXTRA, field, item)
 
     def _admissible(self, rec: tuple[Any, ...], size: int) -> bool:
         """Whether an event or extra is within the server's limits for one item; if not, it is
@@ -555,7 +600,10 @@ class Sender:
             reply = post.result()
             if what == "create":
                 self.create_answered.set()
-            if what == "batch":
+            if what == "blob":
+                if not self._uploaded(reply):
+                    return
+            elif what == "batch":
                 if not self._accepted(reply):
                     return
                 self.outbox.ack()
@@ -571,6 +619,9 @@ class Sender:
         if not self._created:
             self._inflight = ("create", self._poster.submit("/api/v1/runs", self._spec_body))
             return
+        if self.uploads:
+            self._upload_next()
+            return
         body = self.outbox.head()
         if body is not None and not (
             self._hold_final and self._closed and self.outbox.batches == 1
@@ -578,6 +629,47 @@ class Sender:
             self._inflight = ("batch", self._poster.submit(self._batch_path, body))
         elif time.monotonic() - self._last_contact >= self._heartbeat:
             self._inflight = ("heartbeat", self._poster.submit(self._heartbeat_path, b""))
+
+    def _upload_next(self) -> None:
+        """Upload the oldest blob not yet uploaded (read back from its file)."""
+        sha256, path, mime = self.uploads[0]
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            self._warn(f"cannot read the image blob {path} ({exc!r}); its image is lost")
+            self.uploads.popleft()
+            return
+        blob_path = f"/api/v1/runs/{self.run_id}/blobs/{sha256}"
+        self._inflight = ("blob", self._poster.submit(blob_path, data, mime))
+
+    def _uploaded(self, reply: Reply) -> bool:
+        """Whether the oldest blob is done with (stored, or refused for good); False: retry."""
+        if reply.status == 404 and reply.error_code == "run_not_found":
+            self._created = False
+            self._retry_later(reply)
+            return False
+        if 400 <= reply.status < 500 and reply.status not in (401, 403, 408, 429):
+            self._warn(f"the server refused an image blob (HTTP {reply.status}): {reply.body}")
+        elif not self._ok(reply):
+            return False
+        self.uploads.popleft()
+        self._progress_at = time.monotonic()
+        return True
+
+    def _missing_blobs(self, body: bytes) -> bool:
+        """After a 409 ``blob_missing``: queue the batch's blobs for upload again (the server
+        dropped them, or never had them); False when a blob's file is gone too, or after
+        BLOB_RETRIES rounds (the batch is then refused for good)."""
+        self._blob_retries += 1
+        if self._blob_retries > BLOB_RETRIES:
+            return False
+        items = msgspec.json.decode(body).get("media", [])
+        for item in items:
+            found = find_blob(self.blob_dir, item["sha256"])
+            if found is None:
+                return False
+            self.uploads.append((item["sha256"], *found))
+        return True
 
     def _write_acked(self) -> None:
         self._acked_written = time.monotonic()
@@ -591,6 +683,11 @@ class Sender:
             self._created = False
             self._retry_later(reply)
             return False
+        if reply.error_code == "blob_missing":
+            head = self.outbox.head()
+            if head is not None and self._missing_blobs(head):
+                return False  # its blobs go up first, then it is posted again
+        self._blob_retries = 0
         if 400 <= reply.status < 500 and reply.status not in (401, 403, 408, 429):
             # The server will never take this batch; it stays in the spool for inspection.
             self._warn(f"the server refused a batch (HTTP {reply.status}): {reply.body}")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import msgspec
 
+from runwatch.sdk.media import find_blob
 from runwatch.sdk.spool import ends_run, read_acked, read_header, spooled_bodies, write_acked
 from runwatch.sdk.transport import Reply, Transport
 
@@ -56,10 +57,13 @@ def sync_spool(
     result = SyncResult(run_id)
     start = read_acked(path)
     created = False
+    uploaded: set[str] = set()
     for end, body in spooled_bodies(path, start):
         if not created:
             _check(transport.post("/api/v1/runs", msgspec.json.encode(header["run"])), path, "")
             created = True
+        if b'"media"' in body:
+            _upload_blobs(path, run_id, _decode(body).get("media", []), transport, uploaded)
         reply = transport.post(f"/api/v1/runs/{run_id}/batches", body)
         if reply.error_code == "run_finished" and result.ended:
             # A version 1 spool could hold a warning queued after its own final status.
@@ -74,6 +78,26 @@ def sync_spool(
         if header["spool"] != 1:
             write_acked(path, end)
     return result
+
+
+def _upload_blobs(
+    spool: Path, run_id: str, media: list[dict[str, str]], transport: Transport, done: set[str]
+) -> None:
+    """Upload the blobs a batch's media records name (kept in ``blobs/`` beside the spool)
+    before the batch, each once per sync (uploading again is harmless: stored once)."""
+    for item in media:
+        sha256 = item["sha256"]
+        if sha256 in done:
+            continue
+        found = find_blob(spool.parent / "blobs", sha256)
+        if found is None:
+            raise SyncError(
+                f"the image blob {sha256} of {spool} is missing from {spool.parent / 'blobs'}"
+            )
+        blob, mime = found
+        reply = transport.put(f"/api/v1/runs/{run_id}/blobs/{sha256}", blob.read_bytes(), mime)
+        _check(reply, spool, f" image blob {sha256}")
+        done.add(sha256)
 
 
 def _check(reply: Reply, path: Path, what: str) -> None:

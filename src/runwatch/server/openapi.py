@@ -145,6 +145,13 @@ def _declare_batch_limits(components: dict[str, Any], limits: Limits) -> None:
     point_set = components["PointSetIn"]["properties"]
     point_set["points"]["maxItems"] = limits.max_point_set
     _branch(point_set["cap"], "integer")["maximum"] = limits.max_point_set
+    props["media"]["maxItems"] = limits.max_media_per_batch
+    props["histograms"]["maxItems"] = limits.max_histograms_per_batch
+    histogram = components["HistogramIn"]["properties"]
+    histogram["counts"].update(minItems=1, maxItems=limits.max_histogram_bins)
+    histogram["edges"].update(minItems=2, maxItems=limits.max_histogram_bins + 1)
+    components["MediaIn"]["properties"]["ts"].update(minimum=0, maximum=MAX_TIMESTAMP)
+    histogram["ts"].update(minimum=0, maximum=MAX_TIMESTAMP)
     components["SnapshotIn"]["properties"]["value"]["description"] = (
         f"JSON, or a (nested) list of numbers; at most {limits.max_snapshot_bytes:,} bytes as JSON."
     )

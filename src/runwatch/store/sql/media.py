@@ -78,13 +78,15 @@ def write_media(tx: Tx, run_id: str, index: int, m: MediaIn) -> Record:
     """Keep an image at its step (replacing one logged at the same step), drop what the key's
     history no longer keeps, and return the live message (metadata only)."""
     where = f"$.media[{index}]"
-    found = tx.execute("SELECT size FROM blobs WHERE sha256 = ?", (m.sha256,)).fetchone()
+    found = tx.execute("SELECT size, mime FROM blobs WHERE sha256 = ?", (m.sha256,)).fetchone()
     if found is None:
         raise BlobMissing(
             f"no blob {m.sha256}: upload it first (PUT /api/v1/runs/{run_id}/blobs/{m.sha256})",
             f"{where}.sha256",
         )
     size = int(found[0])
+    if found[1] != m.mime:
+        raise InvalidValue(f"the blob was uploaded as {found[1]}, not {m.mime}", f"{where}.mime")
     if m.kind != "image" and size != m.width * m.height * 4:
         raise InvalidValue(
             f"a {m.kind} of {m.width}x{m.height} is {m.width * m.height * 4} bytes; "
