@@ -199,6 +199,7 @@ export function mount(el, { key, series, load }) {
   async function fetchAll() {
     inFlight = true;
     last = performance.now();
+    const started = last;
     const answers = await Promise.allSettled(series.map((s) => load(s.id)));
     inFlight = false;
     const problems = [];
@@ -213,8 +214,12 @@ export function mount(el, { key, series, load }) {
     status.hidden = !problems.length;
     sub.textContent = `${formatCount(kept)} step${kept === 1 ? "" : "s"}`;
     el.dataset.steps = String(Math.max(...[...data.values()].map((d) => d.length)));
+    const drawing = performance.now();
     draw();
     if (hover !== null) drawHistogram();
+    // How long the fetch and the draw took, for the benchmark (benchmarks/media.py).
+    el.dataset.fetchMs = (drawing - started).toFixed(1);
+    el.dataset.drawMs = (performance.now() - drawing).toFixed(1);
     el.dataset.drawn = String(Number(el.dataset.drawn || 0) + 1);
     if (again) {
       again = false;
