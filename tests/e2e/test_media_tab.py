@@ -7,15 +7,17 @@ kept as text, and the decoded-image cache staying bounded."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+import runwatch
 from tests.e2e.helpers import create_run, event
 from tests.e2e.media import F32, I32, MediaProducer, f32, histogram, i32, png
 from tests.e2e.widgets import XSS, open_run, wait_painted
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -224,3 +226,34 @@ def test_the_decoded_image_cache_stays_bounded_while_scrubbing(
     stats = page.evaluate("async () => (await import('/static/js/media-images.js')).cacheStats()")
     assert stats["entries"] == stats["max_entries"] == 64  # 96 images seen, the oldest evicted
     assert stats["bytes"] == 64 * 4 * 4 * 4
+
+
+def test_sdk_images_and_heatmaps_reach_the_page_pixel_for_pixel(
+    page: Page, server: ServerProcess, api: httpx.Client, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    run = runwatch.init(project="e2e", name="sdk-media", url=server.url, run_dir=tmp_path / "run")
+    try:
+        rgb = np.zeros((6, 5, 3), dtype=np.uint8)
+        rgb[2, 3] = (250, 20, 7)  # row 2, column 3
+        run.image("sdk/rgb", rgb, step=4, caption="from the SDK")
+        run.image("sdk/heat", np.array([[0.0, 0.5], [1.0, 0.25]], dtype=np.float32), step=4)
+        run.histogram("sdk/values", np.arange(100, dtype=np.float32), step=4)
+        wait_until(
+            lambda: len(api.get(f"/api/v1/runs/{run.id}/media").json().get("keys", [])) == 2,
+            30,
+            what="the SDK's images",
+        )
+        open_media(page, server, run.id)
+        expect(panel(page, "sdk/rgb")).to_have_attribute("data-step", "4")
+        canvas = panel(page, "sdk/rgb").locator("canvas.media-canvas")
+        assert canvas.evaluate("c => [c.width, c.height]") == [5, 6]
+        assert pixel(page, "sdk/rgb", 3, 2) == [250, 20, 7, 255]
+        assert pixel(page, "sdk/rgb", 0, 0) == [0, 0, 0, 255]
+        expect(panel(page, "sdk/heat")).to_have_attribute("data-step", "4")
+        assert pixel(page, "sdk/heat", 0, 1) == [253, 231, 37, 255]  # 1.0: the scale's top
+        chart = page.locator('#media-view .dist-panel[data-key="sdk/values"]')
+        expect(chart).to_have_attribute("data-steps", "1")
+    finally:
+        run.finish()
