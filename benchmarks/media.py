@@ -219,5 +219,156 @@ def main() -> None:
     )
 
 
+# -- browser part: the run page's Media tab in Chromium -------------------------------------
+GOAL_FRAME_P95_MS = 33.0
+GOAL_FIRST_DRAW_MS = 200.0
+SCRUB_JS = """async (sel) => {
+    const panel = document.querySelector(sel);
+    const slider = panel.querySelector("input.media-range");
+    const lo = Number(slider.min), hi = Number(slider.max);
+    const shown = new Set();
+    const seen = new MutationObserver(() => shown.add(panel.dataset.step));
+    seen.observe(panel, { attributes: true, attributeFilter: ["data-step"] });
+    const frames = [];
+    let t = await new Promise(requestAnimationFrame);
+    for (let v = lo; v <= hi; v++) {  // one slider position per frame, first step to last
+        slider.value = String(v);
+        slider.dispatchEvent(new Event("input", { bubbles: true }));
+        const now = await new Promise(requestAnimationFrame);
+        frames.push(now - t);
+        t = now;
+    }
+    seen.disconnect();
+    return { frames, positions: hi - lo + 1, shown: shown.size };
+}"""
+
+
+def _post_batch(client: httpx.Client, run_id: str, seq: int, **fields: Any) -> None:
+    body = {"producer": "bench", "batch_seq": seq, **fields}
+    client.post(f"/api/v1/runs/{run_id}/batches", json=body, timeout=120).raise_for_status()
+
+
+def _image_run(client: httpx.Client, steps: int, side: int) -> str:
+    """A run with ``steps`` distinct ``side``x``side`` PNGs under one key (blob, then batch)."""
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    run_id: str = client.post("/api/v1/runs", json={"project": "bench", "name": "scrub"}).json()[
+        "id"
+    ]
+    rng = np.random.default_rng(2)
+    base = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+    records = []
+    for step in range(steps):
+        pixels = base.copy()
+        pixels[step % side, (step // side) % side] = (step % 256, 0, 0)
+        out = io.BytesIO()
+        Image.fromarray(pixels).save(out, format="PNG")
+        data = out.getvalue()
+        sha = hashlib.sha256(data).hexdigest()
+        url = f"/api/v1/runs/{run_id}/blobs/{sha}"
+        client.put(url, content=data, headers={"Content-Type": "image/png"}).raise_for_status()
+        records.append({"key": "samples/scrub", "step": step, "ts": time.time(), "sha256": sha,
+                        "mime": "image/png", "width": side, "height": side})  # fmt: skip
+    for at in range(0, steps, 500):
+        _post_batch(client, run_id, at // 500 + 1, media=records[at : at + 500])
+    return run_id
+
+
+def _histogram_run(client: httpx.Client, steps: int, bins: int) -> str:
+    """A run with ``steps`` histograms of ``bins`` bins under one key."""
+    run_id: str = client.post("/api/v1/runs", json={"project": "bench", "name": "dist"}).json()[
+        "id"
+    ]
+    edges = np.linspace(-4, 4, bins + 1)
+    shape = np.exp(-(((edges[:-1] + edges[1:]) / 2) ** 2) / 2)
+    for at in range(0, steps, 1000):
+        hists = []
+        for step in range(at, min(steps, at + 1000)):
+            spread = 1 + step / steps
+            hists.append({"key": "weights/fc1", "step": step, "ts": time.time(),
+                          "edges": (edges * spread).tolist(),
+                          "counts": [int(c) for c in shape * 1000]})  # fmt: skip
+        _post_batch(client, run_id, at // 1000 + 1, histograms=hists)
+    return run_id
+
+
+def browser_part(url: str, steps: int, hist_steps: int) -> None:
+    """Scrub a 1,000-step image key end to end, and first-draw a 10,000-step distribution."""
+    from playwright.sync_api import sync_playwright
+
+    with httpx.Client(base_url=url, timeout=60) as client:
+        image_run = _image_run(client, steps, 128)
+        dist_run = _histogram_run(client, hist_steps, 64)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=common.CHROMIUM, headless=True, args=common.CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+        page.goto(f"{url}/runs/{image_run}#media")
+        sel = '.media-panel[data-key="samples/scrub"]'
+        page.wait_for_selector(f'{sel}[data-step="{steps - 1}"]')
+        scrub = page.evaluate(SCRUB_JS, sel)
+        page.wait_for_selector(f'{sel}[data-step="{steps - 1}"][data-loading="false"]')
+        cdp.send("HeapProfiler.collectGarbage")
+        heap = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+        cache = page.evaluate(
+            "async () => (await import('/static/js/media-images.js')).cacheStats()"
+        )
+        page.goto(f"{url}/runs/{dist_run}#media")
+        chart = page.wait_for_selector('.dist-panel[data-key="weights/fc1"][data-drawn="1"]')
+        assert chart is not None
+        fetch_ms = float(chart.get_attribute("data-fetch-ms") or "nan")
+        draw_ms = float(chart.get_attribute("data-draw-ms") or "nan")
+        drawn_steps = int(chart.get_attribute("data-steps") or 0)
+        browser.close()
+    frames = sorted(scrub["frames"])
+    p95 = common.percentile(frames, 0.95)
+    common.print_table(
+        f"run page, one 128x128 image key of {steps:,} steps: slider scrubbed end to end",
+        ["positions", "images shown", "frame p50 ms", "frame p95 ms", "frame max ms",
+         "JS heap after MB", "decoded cached", "cache MB"],
+        [[scrub["positions"], scrub["shown"], common.percentile(frames, 0.5), p95, frames[-1],
+          heap["JSHeapUsedSize"] / 2**20, f"{cache['entries']}/{cache['max_entries']}",
+          cache["bytes"] / 2**20]],
+    )  # fmt: skip
+    common.print_table(
+        f"distribution chart, {hist_steps:,} steps x 64 bins logged",
+        ["steps drawn", "fetch ms", "first draw ms", "fetch + draw ms"],
+        [[drawn_steps, fetch_ms, draw_ms, fetch_ms + draw_ms]],
+    )
+    common.check(
+        f"scrub frame p95 {p95:.1f} ms <= {GOAL_FRAME_P95_MS:g} ms", p95 <= GOAL_FRAME_P95_MS
+    )
+    common.check(
+        f"decoded-image cache bounded ({cache['entries']} <= {cache['max_entries']})",
+        cache["entries"] <= cache["max_entries"],
+    )
+    common.check(
+        f"distribution first draw {draw_ms:.1f} ms <= {GOAL_FIRST_DRAW_MS:g} ms "
+        f"(with its fetch: {fetch_ms + draw_ms:.1f} ms)",
+        draw_ms <= GOAL_FIRST_DRAW_MS,
+    )
+
+
+def browser_main() -> None:
+    """``--browser-only``: the browser part alone, on its own server."""
+    print(common.machine_line())
+    with tempfile.TemporaryDirectory() as tmp:
+        server = common.Server(Path(tmp) / "data").start()
+        try:
+            browser_part(server.url, 1000, 10_000)
+        finally:
+            server.stop()
+
+
 if __name__ == "__main__":
-    main()
+    if "--browser-only" in sys.argv:
+        browser_main()
+    else:
+        main()
+        browser_main()

@@ -60,18 +60,18 @@ def test_tabs_work_from_the_keyboard_and_the_hash_survives_a_reload(
     assert page.evaluate("() => location.hash") == "#logs"
 
     page.keyboard.press("End")
-    expect_selected(page, "artifacts")
-    expect(page.locator("#artifacts-view")).to_be_visible()
+    expect_selected(page, "media")
+    expect(page.locator("#media-view")).to_be_visible()
     page.keyboard.press("ArrowRight")  # wraps around
     expect_selected(page, "live")
     assert page.evaluate("() => location.hash") == ""
     page.keyboard.press("ArrowLeft")
-    expect_selected(page, "artifacts")
+    expect_selected(page, "media")
 
     page.reload()
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-    expect_selected(page, "artifacts")
-    expect(page.locator("#artifacts-view .art-empty")).to_contain_text("No artifacts")
+    expect_selected(page, "media")
+    expect(page.locator("#media-view .media-empty")).to_contain_text("No images or histograms")
     page.locator("#tab-live").click()
     assert page.evaluate("() => location.hash") == ""
     expect(page.locator("#live-view")).to_be_visible()

@@ -3,6 +3,7 @@
 
 import { ApiError, describeError, getJSON, socketURL } from "./api.js";
 import * as chartWidget from "./chart.js";
+import * as compareMedia from "./compare-media.js";
 import * as configDiff from "./config-diff.js";
 import { formatCount } from "./format.js";
 import { openLive } from "./live.js";
@@ -15,6 +16,7 @@ const $ = (id) => document.getElementById(id);
 const conn = mountConn($("conn"));
 const runs = []; // {id, name, color, info, pill, word, detail, live}
 const charts = new Map(); // metric key -> chart widget
+let media = null; // the runs' images and distributions, once mounted
 
 const runPath = (id) => `/api/v1/runs/${encodeURIComponent(id)}`;
 
@@ -100,7 +102,7 @@ function follow(run, since) {
         for (const [key, cols] of Object.entries(msg.points || {})) chartFor(key).append(run.id, cols.step, cols.value, msg.seq);
       } else if (msg.type === "status") {
         run.pill.set(msg.state);
-      }
+      } else if (media) media.apply(msg);
     },
     async onReset() {
       const fresh = await getJSON(`${runPath(run.id)}/state`);
@@ -167,6 +169,7 @@ async function main() {
   $("config-count").textContent = diff.rows ? `${formatCount(diff.rows)} keys · ${formatCount(diff.differing)} differ` : "";
   $("only-diffs").addEventListener("change", (e) => diff.setOnlyDiffs(e.target.checked));
 
+  media = compareMedia.mount($("compare-media"), runs, states);
   runs.forEach((run, i) => follow(run, states[i].seq));
   addEventListener("pagehide", () => runs.forEach((r) => r.live && r.live.stop()));
   addEventListener("pageshow", (e) => e.persisted && location.reload());

@@ -6,6 +6,7 @@ import * as configView from "./config-view.js";
 import * as eventFeed from "./event-feed.js";
 import { formatCount } from "./format.js";
 import { openLive } from "./live.js";
+import * as mediaView from "./media-view.js";
 import * as runHeader from "./run-header.js";
 import * as runTabs from "./run-tabs.js";
 import * as runWidgets from "./run-widgets.js";
@@ -21,6 +22,12 @@ const header = runHeader.mount(document);
 const widgets = runWidgets.mount(document, { base });
 const tabs = runTabs.mount(document, { base });
 const prompt = tokenPrompt.mount($("token-prompt"));
+const media = mediaView.mount($("media-view"), {
+  base,
+  openEntity: widgets.openEntity,
+  sendCommand: widgets.sendCommand,
+  onCount: (n) => ($("media-tab-count").textContent = n ? formatCount(n) : ""),
+});
 const feed = eventFeed.mount($("event-feed"), {
   ...widgets.feedHooks,
   // The kind filter asks the server: the kind's older events may lie beyond the rows loaded.
@@ -100,6 +107,7 @@ function hydrate(state) {
   feed.setEvents(state.events, state.events_more);
   widgets.hydrate(state);
   tabs.hydrate(state);
+  media.hydrate(state);
   refineLatest(Object.keys(state.metrics).filter((k) => state.metrics[k].mode === "buckets"));
 }
 
@@ -130,6 +138,7 @@ function statusEvent(msg) {
 function onMessage(msg) {
   widgets.apply(msg);
   tabs.apply(msg);
+  media.apply(msg);
   switch (msg.type) {
     case "points":
       for (const [key, cols] of Object.entries(msg.points || {})) {

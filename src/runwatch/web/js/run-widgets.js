@@ -88,6 +88,10 @@ export function mount(doc, { base }) {
   return {
     /** Options for the event feed's mount: kind filter, entity history, Deprecate. */
     feedHooks: { kindSelect: $("feed-kind"), onEntity: (id) => entity.open(id), onDeprecate: deprecate },
+    /** Open an entity's history in the drawer (the Media tab's label maps pick entities too). */
+    openEntity: (id) => entity.open(id),
+    /** Send a run command through the page's one command list (states reach the feed too). */
+    sendCommand: (kind, payload) => cmds.send(kind, payload),
     /** The feed, once mounted with `feedHooks`. */
     setFeed(f) {
       feed = f;

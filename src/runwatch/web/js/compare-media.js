@@ -1,0 +1,192 @@
+// The compare page's media: for each image key, the runs' images side by side at one step
+// (one slider; each run shows its kept step nearest it), and for each histogram key the runs'
+// distributions overlaid on one chart. Live `media`/`histogram` messages extend them.
+
+import { describeError, getJSON } from "./api.js";
+import * as distributionChart from "./distribution-chart.js";
+import { formatCount } from "./format.js";
+import * as heatmap from "./heatmap.js";
+import * as images from "./media-images.js";
+
+export const MAX_KEYS = 50; // image keys compared (the first in key order)
+export const MAX_DISTRIBUTIONS = 50;
+
+const runPath = (id) => `/api/v1/runs/${encodeURIComponent(id)}`;
+const pathOf = (key) => key.split("/").map(encodeURIComponent).join("/");
+
+function node(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+/** One run's image of a key at the row's step: asks `?step=`, the latest wish wins. */
+function cell(run, key) {
+  const el = node("figure", "cmp-media-cell");
+  el.dataset.run = run.id;
+  el.style.setProperty("--swatch", run.color);
+  const canvas = node("canvas", "media-canvas");
+  canvas.width = canvas.height = 0;
+  const label = node("figcaption", "cmp-media-label");
+  const name = node("span", "cmp-media-run", run.name);
+  const where = node("span", "cmp-media-step");
+  const caption = node("span", "media-caption");
+  label.append(name, where, caption);
+  el.append(canvas, label);
+  let wanted = null;
+  let busy = false;
+
+  async function fetchWanted() {
+    if (busy || wanted === null) return;
+    const step = wanted;
+    busy = true;
+    try {
+      const answer = await getJSON(`${runPath(run.id)}/media/${pathOf(key)}`, { step });
+      const img = await images.load(answer.item);
+      if (wanted === step) {
+        heatmap.paint(canvas, img);
+        where.textContent = `step ${formatCount(answer.item.step)}`;
+        caption.textContent = answer.item.caption || "";
+        el.dataset.step = String(answer.item.step);
+        el.dataset.sha = answer.item.sha256;
+      }
+    } catch (err) {
+      where.textContent = err && err.status === 404 ? "no image" : `could not load: ${describeError(err)}`;
+      el.dataset.step = "";
+    }
+    busy = false;
+    if (wanted !== step) fetchWanted();
+  }
+
+  return {
+    el,
+    show(step) {
+      wanted = step;
+      fetchWanted();
+    },
+  };
+}
+
+/** One image key: a slider over the runs' steps and a cell per run. */
+function row(runs, key, range) {
+  const el = node("section", "panel cmp-media-row");
+  el.dataset.key = key;
+  const head = node("div", "panel-head");
+  const title = node("h3", "media-key", key);
+  title.title = key;
+  const where = node("span", "panel-sub media-step");
+  head.append(title, where);
+  const slider = node("input", "media-range");
+  slider.type = "range";
+  slider.step = "1";
+  slider.setAttribute("aria-label", `step of ${key}`);
+  const cells = runs.map((r) => cell(r, key));
+  const grid = node("div", "cmp-media-cells");
+  grid.append(...cells.map((c) => c.el));
+  el.append(head, grid, slider);
+  let [first, last] = range;
+  let step = last;
+
+  function show() {
+    slider.min = String(first);
+    slider.max = String(last);
+    slider.value = String(step);
+    where.textContent = `step ${formatCount(step)}`;
+    el.dataset.step = String(step);
+    for (const c of cells) c.show(step);
+  }
+  slider.addEventListener("input", () => {
+    step = Number(slider.value);
+    show();
+  });
+  show();
+  return {
+    el,
+    /** A run logged `s` under this key: the slider grows; a thumb at the end follows. */
+    add(s) {
+      const atEnd = step >= last;
+      first = Math.min(first, s);
+      last = Math.max(last, s);
+      if (atEnd) step = last;
+      show();
+    },
+  };
+}
+
+/** Mount in `el` for `runs` ([{id, name, color}]) and their /state answers. */
+export function mount(el, runs, states) {
+  const imagesHead = node("h2", "media-section", "Images");
+  const rowsEl = node("div", "cmp-media-rows");
+  const distHead = node("h2", "media-section", "Distributions");
+  const dists = node("div", "dist-grid");
+  el.append(imagesHead, rowsEl, distHead, dists);
+  const rows = new Map();
+  const charts = new Map();
+
+  function place(parent, child, key) {
+    const next = [...parent.children].find((c) => c.dataset.key > key);
+    parent.insertBefore(child, next || null);
+  }
+
+  function sync() {
+    imagesHead.hidden = rowsEl.hidden = rows.size === 0;
+    distHead.hidden = dists.hidden = charts.size === 0;
+    el.hidden = rows.size + charts.size === 0;
+  }
+
+  function addRow(key, range) {
+    if (rows.has(key) || rows.size >= MAX_KEYS) return;
+    const r = row(runs, key, range);
+    place(rowsEl, r.el, key);
+    rows.set(key, r);
+    sync();
+  }
+
+  function addChart(key) {
+    if (charts.has(key) || charts.size >= MAX_DISTRIBUTIONS) return;
+    const box = node("section");
+    place(dists, box, key);
+    charts.set(
+      key,
+      distributionChart.mount(box, {
+        key,
+        series: runs.map((r) => ({ id: r.id, label: r.name, color: r.color })),
+        load: (id) => getJSON(`${runPath(id)}/histograms/${pathOf(key)}`, { max_steps: distributionChart.MAX_STEPS }),
+      }),
+    );
+    sync();
+  }
+
+  async function loadKeys() {
+    const ranges = new Map(); // key -> [first, last] over the runs
+    const answers = await Promise.allSettled(
+      runs.map((r, i) => (Object.keys(states[i].media || {}).length ? getJSON(`${runPath(r.id)}/media`, { limit: MAX_KEYS }) : { keys: [] })),
+    );
+    for (const a of answers) {
+      if (a.status !== "fulfilled") continue;
+      for (const k of a.value.keys) {
+        const [f, l] = ranges.get(k.key) || [Infinity, -Infinity];
+        ranges.set(k.key, [Math.min(f, k.first_step), Math.max(l, k.last_step)]);
+      }
+    }
+    for (const key of [...ranges.keys()].sort()) addRow(key, ranges.get(key));
+  }
+
+  for (const key of [...new Set(states.flatMap((s) => Object.keys(s.histograms || {})))].sort()) addChart(key);
+  sync();
+  loadKeys();
+
+  return {
+    /** A live message of one run. */
+    apply(msg) {
+      if (msg.type === "media") {
+        if (rows.has(msg.key)) rows.get(msg.key).add(msg.step);
+        else addRow(msg.key, [msg.step, msg.step]);
+      } else if (msg.type === "histogram") {
+        if (charts.has(msg.key)) charts.get(msg.key).refresh();
+        else addChart(msg.key);
+      }
+    },
+  };
+}

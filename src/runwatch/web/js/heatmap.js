@@ -1,0 +1,67 @@
+// Drawing a decoded media image on a canvas at one canvas pixel per image pixel (CSS scales it
+// without smoothing), a heatmap's colour scale with its min and max, and what lies under the
+// cursor: a heatmap's value, a label map's entity, an image's pixel.
+
+import { formatTick } from "./format.js";
+import { cellAt } from "./media-data.js";
+import { rampColor } from "./snapshot-view.js";
+
+const LEGEND_STEPS = 64;
+
+function node(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+/** Draw `img` (from media-images.load) into `canvas`, which takes the image's own size. */
+export function paint(canvas, img) {
+  if (canvas.width !== img.width || canvas.height !== img.height) {
+    canvas.width = img.width;
+    canvas.height = img.height;
+  }
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, img.width, img.height);
+  ctx.drawImage(img.bitmap, 0, 0);
+  canvas.dataset.kind = img.kind;
+  canvas.style.aspectRatio = `${img.width} / ${img.height}`;
+}
+
+/** A heatmap's colour scale in `el`: "min ▮▮▮ max" (empty for other kinds). */
+export function legend(el, img) {
+  el.replaceChildren();
+  el.hidden = img.kind !== "heatmap";
+  if (el.hidden) return;
+  const bar = node("canvas", "media-colorbar");
+  bar.width = LEGEND_STEPS;
+  bar.height = 1;
+  const ctx = bar.getContext("2d");
+  for (let i = 0; i < LEGEND_STEPS; i++) {
+    const [r, g, b] = rampColor(i / (LEGEND_STEPS - 1));
+    ctx.fillStyle = `rgb(${r},${g},${b})`;
+    ctx.fillRect(i, 0, 1, 1);
+  }
+  const lo = node("span", "media-min", formatTick(img.lo));
+  const hi = node("span", "media-max", formatTick(img.hi));
+  lo.dataset.value = String(img.lo);
+  hi.dataset.value = String(img.hi);
+  el.append(lo, bar, hi);
+}
+
+/** The cell of `img` under a pointer event on `canvas`, with what it holds; null outside. */
+export function probe(canvas, img, event) {
+  const box = canvas.getBoundingClientRect();
+  const cell = cellAt(event.clientX - box.left, event.clientY - box.top, box.width, box.height, img.width, img.height);
+  if (!cell) return null;
+  const value = img.values ? img.values[cell.index] : null;
+  return { ...cell, value };
+}
+
+/** A short text for a probed cell: "x 3, y 7 · 0.52" (heatmap), "#47" (label), "x 3, y 7". */
+export function describeCell(img, cell) {
+  const at = `x ${cell.col}, y ${cell.row}`;
+  if (img.kind === "heatmap") return `${at} · ${Number.isFinite(cell.value) ? formatTick(cell.value) : "NaN"}`;
+  if (img.kind === "labels") return cell.value ? `${at} · #${cell.value}` : `${at} · background`;
+  return at;
+}

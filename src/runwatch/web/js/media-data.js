@@ -1,0 +1,178 @@
+// Pure helpers of the Media view: raw heatmap and label-map blobs turned into pixels, one colour
+// per entity, the bounded cache of decoded images, and the step a slider keystroke goes to.
+// No DOM here, so node --test checks them (tests/js/media-data.test.mjs).
+
+import { rampColor } from "./snapshot-view.js";
+
+export const RAW_MIMES = { "application/x-runwatch-f32": "f32", "application/x-runwatch-i32": "i32" };
+const GAP = [40, 44, 52, 255]; // a NaN cell of a heatmap
+const BACKGROUND = [0, 0, 0, 0]; // label 0: no entity
+
+/** The typed values of a raw blob (little-endian H×W float32 or int32). */
+export function decodeRaw(buffer, mime, width, height) {
+  const type = RAW_MIMES[mime];
+  if (!type) throw new Error(`not a raw array: ${mime}`);
+  if (buffer.byteLength !== width * height * 4) {
+    throw new Error(`a ${width}×${height} array is ${width * height * 4} bytes, not ${buffer.byteLength}`);
+  }
+  const view = new DataView(buffer);
+  const out = type === "f32" ? new Float32Array(width * height) : new Int32Array(width * height);
+  // DataView reads little-endian whatever the machine's order.
+  if (type === "f32") for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+  else for (let i = 0; i < out.length; i++) out[i] = view.getInt32(i * 4, true);
+  return out;
+}
+
+/** The finite [min, max] of `values` ([NaN, NaN] when none is finite). */
+export function finiteRange(values) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (Number.isFinite(v)) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  return lo <= hi ? [lo, hi] : [NaN, NaN];
+}
+
+/** The colour scale's ends: the producer's vmin/vmax when given, else the data's range. */
+export function scaleOf(values, vmin, vmax) {
+  const [lo, hi] = finiteRange(values);
+  return [typeof vmin === "number" ? vmin : lo, typeof vmax === "number" ? vmax : hi];
+}
+
+/** RGBA pixels of a heatmap: each value on the ramp between lo and hi (NaN cells grey). */
+export function heatmapPixels(values, lo, hi) {
+  const out = new Uint8ClampedArray(values.length * 4);
+  const span = hi - lo || 1;
+  const lut = Array.from({ length: 256 }, (_, i) => rampColor(i / 255));
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!Number.isFinite(v)) {
+      out.set(GAP, i * 4);
+      continue;
+    }
+    const t = Math.min(255, Math.max(0, Math.round(((v - lo) / span) * 255)));
+    const c = lut[t];
+    out[i * 4] = c[0];
+    out[i * 4 + 1] = c[1];
+    out[i * 4 + 2] = c[2];
+    out[i * 4 + 3] = 255;
+  }
+  return out;
+}
+
+/** An entity's colour (0 is background): hues spread by the golden angle, so neighbouring
+ * ids differ plainly; the same id has the same colour in every image. */
+export function labelColor(id) {
+  if (id === 0) return BACKGROUND;
+  const hue = (Math.abs(id) * 137.508) % 360;
+  return [...hslToRgb(hue, 0.7, 0.55), 255];
+}
+
+function hslToRgb(h, s, l) {
+  const a = s * Math.min(l, 1 - l);
+  const f = (n) => {
+    const k = (n + h / 30) % 12;
+    return Math.round(255 * (l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1))));
+  };
+  return [f(0), f(8), f(4)];
+}
+
+/** RGBA pixels of a label map, one colour per entity id (0 transparent). */
+export function labelPixels(ids) {
+  const out = new Uint8ClampedArray(ids.length * 4);
+  const colors = new Map();
+  for (let i = 0; i < ids.length; i++) {
+    let c = colors.get(ids[i]);
+    if (!c) {
+      c = labelColor(ids[i]);
+      if (colors.size < 4096) colors.set(ids[i], c);
+    }
+    out.set(c, i * 4);
+  }
+  return out;
+}
+
+/** The cell (column, row) under a point of an element drawn at `cssWidth`×`cssHeight` from a
+ * `width`×`height` array, or null outside it. */
+export function cellAt(x, y, cssWidth, cssHeight, width, height) {
+  if (x < 0 || y < 0 || x >= cssWidth || y >= cssHeight) return null;
+  const col = Math.min(width - 1, Math.floor((x / cssWidth) * width));
+  const row = Math.min(height - 1, Math.floor((y / cssHeight) * height));
+  return { col, row, index: row * width + col };
+}
+
+/** The step a key moves the slider to: the kept step before or after the shown one (the
+ * server's prev/next; the slider's own step ± 1 until an answer came), Home/End the ends;
+ * null for any other key. */
+export function arrowStep(key, shown, value, min, max) {
+  if (key === "Home") return min;
+  if (key === "End") return max;
+  const dir = { ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1 }[key];
+  if (!dir) return null;
+  const neighbour = shown ? (dir < 0 ? shown.prev : shown.next) : null;
+  const target = typeof neighbour === "number" ? neighbour : value + dir;
+  return Math.min(max, Math.max(min, target));
+}
+
+/**
+ * A least-recently-used cache with two caps: entries and total bytes (each entry says its own
+ * size). `onEvict(value)` frees what an evicted entry holds (an ImageBitmap's memory).
+ */
+export class LruCache {
+  constructor({ maxEntries, maxBytes, onEvict = () => {} }) {
+    this.maxEntries = maxEntries;
+    this.maxBytes = maxBytes;
+    this.onEvict = onEvict;
+    this.map = new Map(); // key -> {value, bytes}, oldest use first
+    this.bytes = 0;
+  }
+
+  get size() {
+    return this.map.size;
+  }
+
+  has(key) {
+    return this.map.has(key);
+  }
+
+  /** The value (now the most recently used), or undefined. */
+  get(key) {
+    const hit = this.map.get(key);
+    if (!hit) return undefined;
+    this.map.delete(key);
+    this.map.set(key, hit);
+    return hit.value;
+  }
+
+  /** Keep `value` (of `bytes`), evicting the least recently used past either cap; the newest
+   * entry always stays, even when it alone is over the byte cap. */
+  set(key, value, bytes) {
+    const old = this.map.get(key);
+    if (old) {
+      this.map.delete(key);
+      this.bytes -= old.bytes;
+      if (old.value !== value) this.onEvict(old.value);
+    }
+    this.map.set(key, { value, bytes });
+    this.bytes += bytes;
+    while (this.map.size > 1 && (this.map.size > this.maxEntries || this.bytes > this.maxBytes)) {
+      const [oldest, entry] = this.map.entries().next().value;
+      this.map.delete(oldest);
+      this.bytes -= entry.bytes;
+      this.onEvict(entry.value);
+    }
+  }
+}
+
+/** Whether `step`'s nearest kept step (the earlier on a tie, as the server picks) is the item
+ * of `answer` ({item, prev, next}: its kept neighbours, null at the ends), so a slider can
+ * show it without asking the server again. */
+export function covers(answer, step) {
+  const at = answer.item.step;
+  if (typeof answer.prev === "number" && step <= (answer.prev + at) / 2) return false;
+  if (typeof answer.next === "number" && step > (at + answer.next) / 2) return false;
+  return true;
+}

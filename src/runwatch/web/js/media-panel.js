@@ -1,0 +1,229 @@
+// One image key's panel: the image at the slider's step (the kept step nearest it, asked of
+// `…/media/{key}?step=`), its step and caption, a slider over the key's steps (arrow keys go
+// to the kept neighbours) and, while the thumb is at the end, the newest image arriving live.
+// Only the shown image and its kept neighbours (the prefetch window) are fetched, and only
+// while the panel is on screen; one step request is in flight at a time, the latest wish wins.
+
+import { describeError } from "./api.js";
+import * as entityActions from "./entity-actions.js";
+import { formatCount } from "./format.js";
+import * as heatmap from "./heatmap.js";
+import { arrowStep, covers } from "./media-data.js";
+import * as images from "./media-images.js";
+
+export const PREFETCH = 1; // kept steps on each side decoded ahead of the thumb
+const MAX_ANSWERS = 128; // per panel: step answers remembered (kept step -> {item, prev, next})
+
+function node(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+/**
+ * Mount in `el` for one key's info (from `…/media`: key, kind, count, first_step, last_step,
+ * newest). `load(key, step)` resolves to the server's {item, prev, next};
+ * `openEntity`/`sendCommand` serve a label map's picked entity.
+ */
+export function mount(el, info, { load, openEntity, sendCommand }) {
+  el.className = "panel media-panel";
+  el.dataset.key = info.key;
+  el.dataset.kind = info.kind;
+  const head = node("div", "panel-head");
+  const title = node("h3", "media-key", info.key);
+  title.title = info.key;
+  const where = node("span", "media-step panel-sub");
+  head.append(title, where);
+  const frame = node("div", "media-frame");
+  const canvas = node("canvas", "media-canvas");
+  canvas.width = canvas.height = 0;
+  frame.append(canvas);
+  const under = node("div", "media-under");
+  const legend = node("span", "media-legend");
+  const readout = node("span", "media-readout");
+  under.append(legend, readout);
+  const caption = node("p", "media-caption");
+  const status = node("p", "media-status");
+  status.hidden = true;
+  const slider = node("input", "media-range");
+  slider.type = "range";
+  slider.step = "1";
+  slider.setAttribute("aria-label", `step of ${info.key}`);
+  const picked = node("div", "media-entity");
+  el.append(head, frame, under, caption, status, slider, picked);
+  const actions = entityActions.mount(picked, { openEntity, sendCommand });
+
+  let first = info.first_step;
+  let last = info.last_step;
+  let count = info.count;
+  let wanted = last; // the step the thumb is on
+  let loading = null; // the step being asked for
+  let asked = null; // the step the shown answer was asked for
+  let shown = null; // {item, prev, next} on show
+  let img = null; // its decoded image
+  let visible = false;
+  const answers = new Map(); // kept step -> answer, bounded
+  // The newest item as a live message brought it (its kept neighbour known); until one comes,
+  // the server is asked, so the arrow keys know the step before it.
+  let newest = { item: null, prev: null, next: null };
+
+  const following = () => wanted >= last;
+
+  function syncSlider() {
+    slider.min = String(first);
+    slider.max = String(last);
+    slider.value = String(wanted);
+    slider.disabled = first === last;
+    el.dataset.count = String(count);
+  }
+
+  function remember(answer) {
+    answers.delete(answer.item.step);
+    answers.set(answer.item.step, answer);
+    while (answers.size > MAX_ANSWERS) answers.delete(answers.keys().next().value);
+  }
+
+  async function show(answer) {
+    const item = answer.item;
+    let decoded;
+    try {
+      decoded = await images.load(item);
+    } catch (err) {
+      status.textContent = `Could not load step ${item.step}: ${describeError(err)}`;
+      status.hidden = false;
+      return;
+    }
+    if (answer !== pendingShow) return; // a newer answer is on its way to the screen
+    shown = answer;
+    img = decoded;
+    status.hidden = true;
+    heatmap.paint(canvas, img);
+    heatmap.legend(legend, img);
+    readout.textContent = "";
+    where.textContent = `step ${formatCount(item.step)} · ${formatCount(count)} kept`;
+    el.dataset.step = String(item.step);
+    el.dataset.sha = item.sha256;
+    caption.textContent = item.caption || "";
+    caption.hidden = !item.caption;
+    prefetch(answer);
+  }
+
+  let pendingShow = null;
+  function display(answer) {
+    pendingShow = answer;
+    show(answer);
+  }
+
+  /** The answer for `step`: a remembered one that covers it, else the server's. */
+  async function ask(step) {
+    for (const known of answers.values()) if (covers(known, step)) return known;
+    const answer = await load(info.key, step);
+    remember(answer);
+    return answer;
+  }
+
+  /** Fetch what the thumb is on (one request at a time; the latest wish wins). */
+  async function fetchWanted() {
+    if (!visible || loading !== null || asked === wanted) return;
+    const step = wanted;
+    loading = step;
+    el.dataset.loading = "true";
+    let answer;
+    try {
+      answer = following() && newest.item && newest.item.step === last ? newest : await ask(step);
+    } catch (err) {
+      loading = null;
+      el.dataset.loading = "false";
+      status.textContent = `Could not load step ${step}: ${describeError(err)}`;
+      status.hidden = false;
+      return;
+    }
+    loading = null;
+    el.dataset.loading = "false";
+    if (wanted !== step) {
+      fetchWanted(); // the thumb moved on meanwhile: skip this one
+      return;
+    }
+    asked = step;
+    display(answer);
+  }
+
+  /** Decode the kept neighbours (PREFETCH each side) while the thumb rests. */
+  async function prefetch(answer) {
+    let edge = [answer, answer];
+    for (let i = 0; i < PREFETCH; i++) {
+      const steps = [edge[0].prev, edge[1].next];
+      const next = [];
+      for (const [side, step] of steps.entries()) {
+        if (typeof step !== "number" || loading !== null || pendingShow !== answer) return;
+        try {
+          const near = await ask(step);
+          if (!images.cached(near.item.sha256)) await images.load(near.item);
+          next[side] = near;
+        } catch {
+          return; // a prefetch is a nicety: the real request reports its own failure
+        }
+      }
+      edge = [next[0] || edge[0], next[1] || edge[1]];
+    }
+  }
+
+  function go(step) {
+    wanted = Math.min(last, Math.max(first, step));
+    syncSlider();
+    fetchWanted();
+  }
+
+  slider.addEventListener("input", () => go(Number(slider.value)));
+  slider.addEventListener("keydown", (event) => {
+    const step = arrowStep(event.key, shown, Number(slider.value), first, last);
+    if (step === null) return;
+    event.preventDefault(); // the native slider would move one step, often to the same image
+    go(step);
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!img) return;
+    const cell = heatmap.probe(canvas, img, event);
+    readout.textContent = cell ? heatmap.describeCell(img, cell) : "";
+    canvas.style.cursor = img.kind === "labels" && cell && cell.value ? "pointer" : "";
+  });
+  canvas.addEventListener("pointerleave", () => {
+    readout.textContent = "";
+  });
+  canvas.addEventListener("click", (event) => {
+    if (!img || img.kind !== "labels") return;
+    const cell = heatmap.probe(canvas, img, event);
+    if (cell && cell.value) actions.pick(cell.value);
+  });
+  new IntersectionObserver((entries) => {
+    visible = entries.some((e) => e.isIntersecting);
+    if (visible) fetchWanted();
+  }).observe(el);
+  syncSlider();
+
+  return {
+    key: info.key,
+    /** A live `media` message of this key: the slider grows, and a thumb at the end follows. */
+    add(msg, item) {
+      const atEnd = following();
+      const dropped = msg.dropped || [];
+      // A dropped or new step changes some remembered answer's neighbours: ask afresh.
+      answers.clear();
+      if (msg.step > last) {
+        count += 1;
+        newest = { item, prev: last, next: null };
+      } else if (msg.step === last) newest = { item, prev: newest.prev, next: null };
+      count = Math.max(1, count - dropped.length);
+      last = Math.max(last, msg.step);
+      first = Math.min(first, msg.step);
+      if (atEnd) wanted = last;
+      asked = null;
+      syncSlider();
+      where.textContent = shown ? `step ${formatCount(shown.item.step)} · ${formatCount(count)} kept` : "";
+      if (atEnd) fetchWanted();
+    },
+    setAllowed: (yes) => actions.setAllowed(yes),
+    noteCommand: (cmd) => actions.note(cmd),
+  };
+}

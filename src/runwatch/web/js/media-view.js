@@ -1,0 +1,151 @@
+// The run page's Media tab: a panel per image key (images, heatmaps, label maps) and a
+// distribution chart per histogram key, in key order, hydrated from /state and `…/media`, then
+// kept current by the live socket's `media` and `histogram` messages (metadata only: a panel
+// fetches its image when it is on screen).
+
+import { describeError, getJSON } from "./api.js";
+import * as distributionChart from "./distribution-chart.js";
+import * as mediaPanel from "./media-panel.js";
+import { may, whoami } from "./whoami.js";
+
+export const MAX_PANELS = 200; // image keys shown (the first in key order)
+export const MAX_DISTRIBUTIONS = 100; // histogram keys shown (the first in key order)
+const DIST_COLOR = "#f59e0b";
+
+const pathOf = (key) => key.split("/").map(encodeURIComponent).join("/");
+
+function node(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+/** Insert `child` into `parent` in key order (children carry data-key). */
+function placeByKey(parent, child, key) {
+  const next = [...parent.children].find((c) => c.dataset.key > key);
+  parent.insertBefore(child, next || null);
+}
+
+/**
+ * Mount in `el` (the tab's section). `base`: the run's API path; `openEntity(id)` opens the
+ * page's entity drawer; `sendCommand(kind, payload)` posts a run command; `onCount(n)` hears
+ * how many keys the tab shows.
+ */
+export function mount(el, { base, openEntity, sendCommand, onCount }) {
+  const imagesHead = node("h2", "media-section", "Images");
+  const grid = node("div", "media-grid");
+  const distHead = node("h2", "media-section", "Distributions");
+  const dists = node("div", "dist-grid");
+  const empty = node("p", "empty media-empty", "No images or histograms logged yet. They appear here as the run logs them (run.image, run.histogram).");
+  const status = node("p", "media-status");
+  status.hidden = true;
+  el.append(empty, status, imagesHead, grid, distHead, dists);
+  const panels = new Map(); // key -> media panel
+  const charts = new Map(); // key -> distribution chart
+  let running = false;
+  let commanding = false;
+  whoami().then((who) => {
+    commanding = may(who, "admin");
+    syncAllowed();
+  });
+
+  function syncAllowed() {
+    for (const p of panels.values()) p.setAllowed(running && commanding);
+  }
+
+  function syncCount() {
+    imagesHead.hidden = grid.hidden = panels.size === 0;
+    distHead.hidden = dists.hidden = charts.size === 0;
+    empty.hidden = panels.size + charts.size > 0;
+    if (onCount) onCount(panels.size + charts.size);
+  }
+
+  function addPanel(info) {
+    if (panels.has(info.key) || panels.size >= MAX_PANELS) return;
+    const box = node("section");
+    placeByKey(grid, box, info.key);
+    const panel = mediaPanel.mount(box, info, {
+      load: (key, step) => getJSON(`${base}/media/${pathOf(key)}`, { step }),
+      openEntity,
+      sendCommand,
+    });
+    panels.set(info.key, panel);
+    panel.setAllowed(running && commanding);
+    syncCount();
+  }
+
+  function addChart(key) {
+    if (charts.has(key) || charts.size >= MAX_DISTRIBUTIONS) return;
+    const box = node("section");
+    placeByKey(dists, box, key);
+    const chart = distributionChart.mount(box, {
+      key,
+      series: [{ id: "run", label: key, color: DIST_COLOR }],
+      load: () => getJSON(`${base}/histograms/${pathOf(key)}`, { max_steps: distributionChart.MAX_STEPS }),
+    });
+    charts.set(key, chart);
+    syncCount();
+  }
+
+  async function loadKeys() {
+    let answer;
+    try {
+      answer = await getJSON(`${base}/media`, { limit: MAX_PANELS });
+    } catch (err) {
+      status.textContent = `Could not load the run's images: ${describeError(err)}`;
+      status.hidden = false;
+      return;
+    }
+    status.hidden = true;
+    for (const info of answer.keys) addPanel(info);
+  }
+
+  return {
+    /** Everything from /state at once (page load, or a re-sync after a reset). */
+    hydrate(state) {
+      running = state.run.status === "running";
+      syncAllowed();
+      const histKeys = Object.keys(state.histograms || {}).sort();
+      for (const key of histKeys) {
+        if (charts.has(key)) charts.get(key).refresh();
+        else addChart(key);
+      }
+      if (Object.keys(state.media || {}).length) loadKeys();
+      syncCount();
+    },
+    /** One live message (every type; those the tab does not use are ignored). */
+    apply(msg) {
+      switch (msg.type) {
+        case "media": {
+          const item = { ...msg, url: `${base}/blobs/${msg.sha256}` };
+          const panel = panels.get(msg.key);
+          if (panel) panel.add(msg, item);
+          else addPanel({ key: msg.key, kind: msg.kind, count: 1, first_step: msg.step, last_step: msg.step, newest: item });
+          break;
+        }
+        case "histogram":
+          if (charts.has(msg.key)) charts.get(msg.key).refresh();
+          else addChart(msg.key);
+          break;
+        case "command":
+          for (const p of panels.values()) p.noteCommand(msg.command);
+          break;
+        case "status":
+          running = msg.state === "running";
+          syncAllowed();
+          break;
+        case "run.closed":
+          running = false;
+          syncAllowed();
+          break;
+        default:
+          break;
+      }
+    },
+    /** How many keys the tab shows. */
+    get count() {
+      return panels.size + charts.size;
+    },
+  };
+}

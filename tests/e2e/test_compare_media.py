@@ -1,0 +1,69 @@
+"""The compare page's media in a real Chromium: the runs' images of one key side by side at
+one step (one slider), and their distributions overlaid on one chart."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.helpers import create_run
+from tests.e2e.media import MediaProducer, histogram, png
+from tests.e2e.widgets import wait_painted
+from tests.servers import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def test_compare_shows_a_keys_images_side_by_side_at_one_step_and_overlays_distributions(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    ids = []
+    for r, name in enumerate(("base", "wide")):
+        run = create_run(api, "e2e", name)
+        ids.append(run["id"])
+        producer = MediaProducer(api, run["id"])
+        for step in (0, 10, 20):
+            image = png(4, 4, lambda x, y, s=step, r=r: (s * 10, r * 200, x + y))
+            producer.image("samples", step + r, image, 4, 4, caption=f"{name} {step}")
+        edges = [0.0, 1.0, 2.0, 3.0]
+        producer.send_media(
+            histograms=[
+                histogram("weights", s, [e + r for e in edges], [1, 3, 1]) for s in range(10)
+            ]
+        )
+    page.goto(f"{server.url}/compare?runs={','.join(ids)}")
+    row = page.locator('#compare-media .cmp-media-row[data-key="samples"]')
+    expect(row).to_have_attribute("data-step", "21")  # the newest step of either run
+    cells = row.locator(".cmp-media-cell")
+    expect(cells).to_have_count(2)
+    expect(cells.nth(0)).to_have_attribute("data-step", "20")
+    expect(cells.nth(1)).to_have_attribute("data-step", "21")
+
+    def red(i: int) -> list[int]:
+        rgba: list[int] = (
+            cells.nth(i)
+            .locator("canvas")
+            .evaluate("c => [...c.getContext('2d').getImageData(1, 2, 1, 1).data]")
+        )
+        return rgba
+
+    assert red(0) == [200, 0, 3, 255]
+    assert red(1) == [200, 200, 3, 255]
+    row.locator("input.media-range").fill("9")  # run 1 keeps 10, run 2 keeps 11 (nearest 9)
+    expect(cells.nth(0)).to_have_attribute("data-step", "10")
+    expect(cells.nth(1)).to_have_attribute("data-step", "11")
+    assert red(0) == [100, 0, 3, 255]
+    expect(cells.nth(1).locator(".media-caption")).to_have_text("wide 10")
+
+    chart = page.locator('#compare-media .dist-panel[data-key="weights"]')
+    expect(chart).to_have_attribute("data-steps", "10")
+    expect(chart.locator(".panel-sub")).to_have_text("20 steps")  # ten kept steps of each run
+    wait_painted(page, '#compare-media .dist-panel[data-key="weights"] .dist-canvas', 500)
+    chart.scroll_into_view_if_needed()
+    box = chart.locator(".dist-canvas").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(chart.locator(".dist-readout")).to_contain_text("base: step")
+    expect(chart.locator(".dist-readout")).to_contain_text("wide: step")
+    assert page.console_errors == []

@@ -1,0 +1,259 @@
+"""The run page's Media tab in a real Chromium against a real server: images drawn pixel for
+pixel, the newest arriving live, the step slider (mouse and keys) scrubbing the key's history,
+heatmaps with their scale and the value under the cursor, label maps whose click picks an
+entity (its history, and one deprecate command per click), distributions over steps, captions
+kept as text, and the decoded-image cache staying bounded."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+import runwatch
+from tests.e2e.helpers import create_run, event
+from tests.e2e.media import F32, I32, MediaProducer, f32, histogram, i32, png
+from tests.e2e.widgets import XSS, open_run, wait_painted
+from tests.servers import ServerProcess, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def stepped(step: int):  # type: ignore[no-untyped-def]
+    """Step ``step``'s known image: red says the step, green x, blue y."""
+    return lambda x, y: (step * 20 % 256, x * 30, y * 60)
+
+
+def open_media(page: Page, server: ServerProcess, run_id: str) -> None:
+    open_run(page, server, run_id)
+    page.locator("#tab-media").click()
+    expect(page.locator("#media-view")).to_be_visible()
+
+
+def panel(page: Page, key: str) -> Locator:
+    return page.locator(f'#media-view .media-panel[data-key="{key}"]')
+
+
+def pixel(page: Page, key: str, x: int, y: int) -> list[int]:
+    """The RGBA the panel's canvas holds at image pixel (x, y)."""
+    rgba: list[int] = (
+        panel(page, key)
+        .locator("canvas.media-canvas")
+        .evaluate("(c, [x, y]) => [...c.getContext('2d').getImageData(x, y, 1, 1).data]", [x, y])
+    )
+    return rgba
+
+
+def test_images_draw_their_pixels_follow_live_and_scrub_by_slider_and_keys(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "media")
+    producer = MediaProducer(api, run["id"])
+    for step in range(0, 50, 5):
+        producer.image("samples/rec", step, png(8, 4, stepped(step)), 8, 4, caption=f"epoch {step}")
+    open_media(page, server, run["id"])
+
+    rec = panel(page, "samples/rec")
+    expect(rec).to_have_attribute("data-step", "45")
+    canvas = rec.locator("canvas.media-canvas")
+    assert canvas.evaluate("c => [c.width, c.height]") == [8, 4]
+    assert pixel(page, "samples/rec", 3, 2) == [45 * 20 % 256, 90, 120, 255]
+    expect(rec.locator(".media-caption")).to_have_text("epoch 45")
+    expect(page.locator("#media-tab-count")).to_have_text("1")
+
+    producer.image("samples/rec", 50, png(8, 4, stepped(50)), 8, 4, caption="epoch 50")
+    expect(rec).to_have_attribute("data-step", "50")  # live, the thumb was at the end
+    assert pixel(page, "samples/rec", 7, 3) == [50 * 20 % 256, 210, 180, 255]
+
+    slider = rec.locator("input.media-range")
+    assert slider.evaluate("s => [s.min, s.max]") == ["0", "50"]
+    slider.fill("12")  # the nearest kept step is 10
+    expect(rec).to_have_attribute("data-step", "10")
+    assert pixel(page, "samples/rec", 0, 0) == [200, 0, 0, 255]
+    expect(rec.locator(".media-caption")).to_have_text("epoch 10")
+    slider.focus()
+    page.keyboard.press("ArrowRight")  # to the kept step after 10
+    expect(rec).to_have_attribute("data-step", "15")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    expect(rec).to_have_attribute("data-step", "5")
+    page.keyboard.press("Home")
+    expect(rec).to_have_attribute("data-step", "0")
+
+    producer.image("samples/rec", 55, png(8, 4, stepped(55)), 8, 4)
+    expect(slider).to_have_attribute("max", "55")
+    expect(rec).to_have_attribute("data-step", "0")  # a scrubbed thumb stays where it is
+    assert page.console_errors == []
+
+
+def test_a_caption_with_markup_stays_text(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "media-xss")
+    producer = MediaProducer(api, run["id"])
+    producer.image(f"k{XSS}", 1, png(2, 2, stepped(1)), 2, 2, caption=XSS)
+    open_media(page, server, run["id"])
+    card = page.locator("#media-view .media-panel")
+    expect(card.locator(".media-caption")).to_have_text(XSS)
+    expect(card.locator(".media-key")).to_have_text(f"k{XSS}")
+    assert page.evaluate("() => window.__xss") is None
+    assert page.locator("#media-view img").count() == 0
+
+
+def test_a_heatmap_draws_its_scale_and_the_value_under_the_cursor(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "heatmap")
+    producer = MediaProducer(api, run["id"])
+    values = [0.0, 1.0, 2.0, 3.0, 4.0, math.nan]  # 3 wide, 2 high
+    producer.send_media([producer.record("footprints/47", 3, f32(values), F32, 3, 2)])
+    open_media(page, server, run["id"])
+    hm = panel(page, "footprints/47")
+    expect(hm).to_have_attribute("data-step", "3")
+    expect(hm.locator(".media-min")).to_have_text("0")
+    expect(hm.locator(".media-max")).to_have_text("4")
+    assert pixel(page, "footprints/47", 0, 0) == [68, 1, 84, 255]  # the ramp's low end
+    assert pixel(page, "footprints/47", 1, 1) == [253, 231, 37, 255]  # 4: its high end
+    assert pixel(page, "footprints/47", 2, 1) == [40, 44, 52, 255]  # NaN: a grey gap
+    box = hm.locator("canvas.media-canvas").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.25)
+    expect(hm.locator(".media-readout")).to_have_text("x 1, y 0 · 1")
+
+
+def test_clicking_a_labelled_pixel_picks_its_entity_and_sends_one_command(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "labels")
+    producer = MediaProducer(api, run["id"])
+    labels = [0, 5, 5, 0, 6, 6, 0, 0]  # 4 wide, 2 high
+    producer.send_media(
+        [producer.record("segmentation", 1, i32(labels), I32, 4, 2)],
+        events=[event("neuron.born", entity=5, area=12), event("neuron.born", entity=6)],
+    )
+    open_media(page, server, run["id"])
+    seg = panel(page, "segmentation")
+    expect(seg).to_have_attribute("data-step", "1")
+    assert pixel(page, "segmentation", 0, 0)[3] == 0  # background is transparent
+    assert pixel(page, "segmentation", 1, 0) == pixel(page, "segmentation", 2, 0)
+    assert pixel(page, "segmentation", 1, 0) != pixel(page, "segmentation", 0, 1)
+
+    box = seg.locator("canvas.media-canvas").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] * 0.375, box["y"] + box["height"] * 0.25)  # (1, 0)
+    drawer = page.locator("#entity-panel")
+    expect(drawer).to_be_visible()
+    expect(drawer).to_have_attribute("data-entity", "5")
+    expect(drawer.locator(".eh-event")).to_have_count(1)
+    picked = seg.locator(".media-entity")
+    expect(picked).to_have_attribute("data-entity", "5")
+
+    deprecate = picked.locator('button[data-kind="deprecate"]')
+    expect(deprecate).to_be_enabled()
+    deprecate.dblclick()  # a double-click is one intent: the button is disabled while pending
+    chip = picked.locator(".cmd-state")
+    expect(chip).to_have_attribute("data-state", "pending")
+    expect(deprecate).to_be_disabled()
+    commands = api.get(f"/api/v1/runs/{run['id']}/commands").json()["commands"]
+    assert [(c["kind"], c["payload"]) for c in commands] == [("deprecate", {"entity": 5})]
+
+    body = {
+        "producer": "e2e",
+        "batch_seq": 99,
+        "commands": [{"id": commands[0]["id"], "state": "failed", "error": "entity 5 is busy"}],
+    }
+    assert api.post(f"/api/v1/runs/{run['id']}/batches", json=body).status_code == 200
+    expect(chip).to_have_attribute("data-state", "failed")
+    expect(chip).to_contain_text("entity 5 is busy")
+    expect(deprecate).to_be_enabled()
+
+    page.mouse.click(box["x"] + box["width"] * 0.125, box["y"] + box["height"] * 0.75)  # (0, 1)
+    expect(drawer).to_have_attribute("data-entity", "6")
+    expect(picked).to_have_attribute("data-entity", "6")
+    expect(chip).to_be_hidden()  # the failed chip was #5's
+
+
+def test_histograms_draw_as_distributions_with_the_hovered_step_and_follow_live(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "dists")
+    producer = MediaProducer(api, run["id"])
+    edges = [float(e) for e in range(9)]
+    producer.send_media(
+        histograms=[
+            histogram("weights/fc1", s, [e + s / 10 for e in edges], [1, 2, 4, 8, 8, 4, 2, 1])
+            for s in range(40)
+        ]
+    )
+    open_media(page, server, run["id"])
+    chart = page.locator('#media-view .dist-panel[data-key="weights/fc1"]')
+    expect(chart).to_have_attribute("data-steps", "40")
+    wait_painted(page, '.dist-panel[data-key="weights/fc1"] .dist-canvas', 500)
+    box = chart.locator(".dist-canvas").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] - 9, box["y"] + box["height"] / 2)
+    expect(chart.locator(".dist-readout")).to_have_attribute("data-step", "39")
+    expect(chart.locator(".dist-readout")).to_contain_text("n 30")
+    expect(chart.locator(".dist-hist")).to_be_visible()
+    wait_painted(page, '.dist-panel[data-key="weights/fc1"] .dist-hist', 50)
+
+    producer.send_media(histograms=[histogram("weights/fc1", 40, edges, [0, 0, 0, 30, 0, 0, 0, 0])])
+    expect(chart).to_have_attribute("data-steps", "41")
+    expect(chart.locator(".panel-sub")).to_have_text("41 steps")
+
+
+def test_the_decoded_image_cache_stays_bounded_while_scrubbing(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "cache")
+    producer = MediaProducer(api, run["id"])
+    for g, key in enumerate(("a", "b", "c")):
+        images = [png(4, 4, lambda x, y, s=s, g=g: (s, g, x + y)) for s in range(32)]  # 96 differ
+        producer.send_media(
+            [producer.record(key, s, images[s], "image/png", 4, 4) for s in range(32)]
+        )
+    open_media(page, server, run["id"])
+    for key in ("a", "b", "c"):
+        card = panel(page, key)
+        expect(card).to_have_attribute("data-step", "31")
+        card.locator("input.media-range").focus()
+        for step in range(30, -1, -1):
+            page.keyboard.press("ArrowLeft")
+            expect(card).to_have_attribute("data-step", str(step))
+    stats = page.evaluate("async () => (await import('/static/js/media-images.js')).cacheStats()")
+    assert stats["entries"] == stats["max_entries"] == 64  # 96 images seen, the oldest evicted
+    assert stats["bytes"] == 64 * 4 * 4 * 4
+
+
+def test_sdk_images_and_heatmaps_reach_the_page_pixel_for_pixel(
+    page: Page, server: ServerProcess, api: httpx.Client, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    run = runwatch.init(project="e2e", name="sdk-media", url=server.url, run_dir=tmp_path / "run")
+    try:
+        rgb = np.zeros((6, 5, 3), dtype=np.uint8)
+        rgb[2, 3] = (250, 20, 7)  # row 2, column 3
+        run.image("sdk/rgb", rgb, step=4, caption="from the SDK")
+        run.image("sdk/heat", np.array([[0.0, 0.5], [1.0, 0.25]], dtype=np.float32), step=4)
+        run.histogram("sdk/values", np.arange(100, dtype=np.float32), step=4)
+        wait_until(
+            lambda: len(api.get(f"/api/v1/runs/{run.id}/media").json().get("keys", [])) == 2,
+            30,
+            what="the SDK's images",
+        )
+        open_media(page, server, run.id)
+        expect(panel(page, "sdk/rgb")).to_have_attribute("data-step", "4")
+        canvas = panel(page, "sdk/rgb").locator("canvas.media-canvas")
+        assert canvas.evaluate("c => [c.width, c.height]") == [5, 6]
+        assert pixel(page, "sdk/rgb", 3, 2) == [250, 20, 7, 255]
+        assert pixel(page, "sdk/rgb", 0, 0) == [0, 0, 0, 255]
+        expect(panel(page, "sdk/heat")).to_have_attribute("data-step", "4")
+        assert pixel(page, "sdk/heat", 0, 1) == [253, 231, 37, 255]  # 1.0: the scale's top
+        chart = page.locator('#media-view .dist-panel[data-key="sdk/values"]')
+        expect(chart).to_have_attribute("data-steps", "1")
+    finally:
+        run.finish()

@@ -1,0 +1,107 @@
+// The Media view's pure parts: raw arrays decoded little-endian, heatmap and label colours,
+// the cell under the cursor, slider keys and the bounded LRU cache of decoded images.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import {
+  LruCache,
+  arrowStep,
+  cellAt,
+  covers,
+  decodeRaw,
+  finiteRange,
+  heatmapPixels,
+  labelColor,
+  labelPixels,
+  scaleOf,
+} from "../../src/runwatch/web/js/media-data.js";
+import { same } from "./helpers.mjs";
+
+function littleEndian(Type, values) {
+  const view = new DataView(new ArrayBuffer(values.length * 4));
+  values.forEach((v, i) => (Type === "f32" ? view.setFloat32(i * 4, v, true) : view.setInt32(i * 4, v, true)));
+  return view.buffer;
+}
+
+test("raw blobs decode little-endian, and a wrong size is refused", () => {
+  same([...decodeRaw(littleEndian("f32", [1.5, -2, 0.25, 8]), "application/x-runwatch-f32", 2, 2)], [1.5, -2, 0.25, 8]);
+  same([...decodeRaw(littleEndian("i32", [0, 5, 70000, -1]), "application/x-runwatch-i32", 4, 1)], [0, 5, 70000, -1]);
+  assert.throws(() => decodeRaw(new ArrayBuffer(12), "application/x-runwatch-f32", 2, 2), /2×2 array is 16 bytes/);
+  assert.throws(() => decodeRaw(new ArrayBuffer(4), "image/png", 1, 1), /not a raw array/);
+});
+
+test("a heatmap's scale is the producer's vmin/vmax, else the finite data range", () => {
+  same(finiteRange([3, NaN, -1, Infinity, 2]), [-1, 3]);
+  assert.ok(finiteRange([NaN]).every(Number.isNaN));
+  same(scaleOf(new Float32Array([1, 2, 3]), null, null), [1, 3]);
+  same(scaleOf(new Float32Array([1, 2, 3]), 0, 10), [0, 10]);
+});
+
+test("heatmap pixels run from the ramp's dark end to its bright end; NaN is a grey gap", () => {
+  const px = heatmapPixels(new Float32Array([0, 1, NaN]), 0, 1);
+  same([...px.slice(0, 4)], [68, 1, 84, 255]);
+  same([...px.slice(4, 8)], [253, 231, 37, 255]);
+  same([...px.slice(8, 12)], [40, 44, 52, 255]);
+  same([...heatmapPixels(new Float32Array([5, 9]), 5, 5).slice(0, 4)], [68, 1, 84, 255]); // flat
+});
+
+test("each entity has its own stable colour; 0 is transparent background", () => {
+  same(labelColor(0), [0, 0, 0, 0]);
+  assert.notDeepEqual(labelColor(5), labelColor(6));
+  same(labelColor(47), labelColor(47));
+  const px = labelPixels(new Int32Array([0, 5, 5, 6]));
+  same([...px.slice(0, 4)], [0, 0, 0, 0]);
+  same([...px.slice(4, 8)], labelColor(5));
+  same([...px.slice(8, 12)], labelColor(5));
+  same([...px.slice(12, 16)], labelColor(6));
+});
+
+test("the cell under the cursor scales from CSS pixels to the array", () => {
+  same(cellAt(0, 0, 200, 100, 4, 2), { col: 0, row: 0, index: 0 });
+  same(cellAt(199.9, 99.9, 200, 100, 4, 2), { col: 3, row: 1, index: 7 });
+  same(cellAt(120, 10, 200, 100, 4, 2), { col: 2, row: 0, index: 2 });
+  assert.equal(cellAt(-1, 0, 200, 100, 4, 2), null);
+  assert.equal(cellAt(200, 0, 200, 100, 4, 2), null);
+});
+
+test("arrow keys go to the kept neighbour, Home/End to the ends, within the range", () => {
+  const shown = { prev: 40, next: 64 };
+  assert.equal(arrowStep("ArrowLeft", shown, 50, 0, 100), 40);
+  assert.equal(arrowStep("ArrowRight", shown, 50, 0, 100), 64);
+  assert.equal(arrowStep("ArrowRight", { prev: 90, next: null }, 99, 0, 100), 100);
+  assert.equal(arrowStep("ArrowLeft", null, 0, 0, 100), 0);
+  assert.equal(arrowStep("Home", shown, 50, 3, 100), 3);
+  assert.equal(arrowStep("End", shown, 50, 3, 100), 100);
+  assert.equal(arrowStep("a", shown, 50, 0, 100), null);
+});
+
+test("the LRU cache keeps at most its entries and bytes, evicting the least recently used", () => {
+  const evicted = [];
+  const cache = new LruCache({ maxEntries: 3, maxBytes: 100, onEvict: (v) => evicted.push(v) });
+  cache.set("a", "A", 10);
+  cache.set("b", "B", 10);
+  cache.set("c", "C", 10);
+  assert.equal(cache.get("a"), "A"); // a is now the most recently used
+  cache.set("d", "D", 10);
+  same(evicted, ["B"]);
+  assert.equal(cache.size, 3);
+  cache.set("e", "E", 85); // past the byte cap: c, then a go
+  same(evicted, ["B", "C", "A"]);
+  assert.equal(cache.bytes, 95);
+  cache.set("huge", "H", 500); // alone over the cap: it stays, everything else goes
+  same([...cache.map.keys()], ["huge"]);
+  assert.equal(cache.bytes, 500);
+  cache.set("huge", "H2", 5); // replaced: the old value is freed
+  assert.equal(evicted.at(-1), "H");
+  assert.equal(cache.get("missing"), undefined);
+});
+
+test("an answer covers the steps whose nearest kept step is its item (ties go earlier)", () => {
+  const answer = { item: { step: 10 }, prev: 4, next: 20 };
+  assert.equal(covers(answer, 10), true);
+  assert.equal(covers(answer, 8), true);
+  assert.equal(covers(answer, 7), false); // 7 is as near 4 as 10: the earlier wins
+  assert.equal(covers(answer, 15), true); // a tie between 10 and 20: 10
+  assert.equal(covers(answer, 16), false);
+  assert.equal(covers({ item: { step: 10 }, prev: null, next: null }, -1e9), true);
+});
