@@ -68,7 +68,9 @@ def column(page: Page, field: str) -> list[str]:
     index = page.locator("#runs-table thead th").evaluate_all(
         "(ths, f) => ths.findIndex(th => th.dataset.col === f)", field
     )
-    texts: list[str] = page.locator(f"#runs-body tr.run-row td:nth-child({index + 1})").all_text_contents()
+    texts: list[str] = page.locator(
+        f"#runs-body tr.run-row td:nth-child({index + 1})"
+    ).all_text_contents()
     return texts
 
 
@@ -87,10 +89,14 @@ def test_ten_thousand_runs_sort_by_a_config_column_and_scroll_to_the_end(
 
     page.locator('#runs-table th[data-col="config.layers"] button.sort').click()
     expect(page).to_have_url(f"{big.url}/?sort=-config.layers&col=config.layers&col=summary.acc")
-    expect(page.locator('th[data-col="config.layers"]')).to_have_attribute("aria-sort", "descending")
+    expect(page.locator('th[data-col="config.layers"]')).to_have_attribute(
+        "aria-sort", "descending"
+    )
     # The server's order: by the value, ties by id; descending is the exact reverse.
     order = [r.id for r in sorted(RUNS, key=lambda r: (r.config["layers"], r.id), reverse=True)]
-    page.wait_for_function("() => document.querySelector('#runs-body tr.run-row')?.dataset.runId === 'r09996'")
+    page.wait_for_function(
+        "() => document.querySelector('#runs-body tr.run-row')?.dataset.runId === 'r09996'"
+    )
     drawn = [i for i in shown_ids(page) if i]
     assert drawn == order[: len(drawn)]
     assert set(column(page, "config.layers")[: len(drawn)]) == {"12"}
@@ -122,9 +128,13 @@ def test_a_query_filters_on_the_server_and_a_bad_one_shows_its_caret(
     page.press("#run-query", "Enter")
     want = [r for r in RUNS if r.config["opt"] == "adam" and r.summary["acc"] > 0.5]
     expect(page.locator("#run-counts")).to_have_text(f"{len(want):,} runs")
-    expect(page).to_have_url(f"{big.url}/?q={quote(query, safe='').replace('%20', '+')}&col=config.opt")
+    expect(page).to_have_url(
+        f"{big.url}/?q={quote(query, safe='').replace('%20', '+')}&col=config.opt"
+    )
     newest = sorted(want, key=lambda r: r.created, reverse=True)
-    page.wait_for_function(f"() => document.querySelector('#runs-body tr.run-row')?.dataset.runId === '{newest[0].id}'")
+    page.wait_for_function(
+        f"() => document.querySelector('#runs-body tr.run-row')?.dataset.runId === '{newest[0].id}'"
+    )
     drawn = [i for i in shown_ids(page) if i]
     assert drawn == [r.id for r in newest[: len(drawn)]]
     assert set(column(page, "config.opt")) == {"adam"}
@@ -152,18 +162,25 @@ def test_a_query_filters_on_the_server_and_a_bad_one_shows_its_caret(
 def test_the_url_round_trips_columns_sort_query_filters_and_group(
     page: Page, big: ServerProcess
 ) -> None:
-    query = "?tag=even&q=config.layers+%3C+3&sort=summary.acc&col=config.lr&col=summary%5B%22train%2Floss%22%5D&col=summary.acc&group=config.opt"
+    query = (
+        "?tag=even&q=config.layers+%3C+3&sort=summary.acc&col=config.lr"
+        "&col=summary%5B%22train%2Floss%22%5D&col=summary.acc&group=config.opt"
+    )
     open_table(page, big, query)
     want = [r for r in RUNS if "even" in r.tags and r.config["layers"] < 3]
     expect(page.locator("#run-counts")).to_have_text(f"{len(want):,} runs")
     expect(page.locator("#tag-filter")).to_have_value("even")
     expect(page.locator("#run-query")).to_have_value("config.layers < 3")
     expect(page.locator("#group-by")).to_have_value("config.opt")
-    headers = page.locator("#runs-table thead th[data-col]").evaluate_all("els => els.map(e => e.dataset.col)")
+    headers = page.locator("#runs-table thead th[data-col]").evaluate_all(
+        "els => els.map(e => e.dataset.col)"
+    )
     assert headers[-3:] == ["config.lr", 'summary["train/loss"]', "summary.acc"]
     expect(page.locator('th[data-col="summary.acc"]')).to_have_attribute("aria-sort", "ascending")
     first = min(want, key=lambda r: (r.summary["acc"], r.id))
-    page.wait_for_function(f"() => document.querySelector('#runs-body tr.run-row')?.dataset.runId === '{first.id}'")
+    page.wait_for_function(
+        f"() => document.querySelector('#runs-body tr.run-row')?.dataset.runId === '{first.id}'"
+    )
 
     # Group by opt: one row per value, with count and mean ± std of the summary columns.
     groups = page.locator("#groups-table tbody tr")
@@ -182,7 +199,9 @@ def test_the_url_round_trips_columns_sort_query_filters_and_group(
     page.reload()
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     expect(page.locator("#run-counts")).to_have_text(f"{len(want):,} runs")
-    headers = page.locator("#runs-table thead th[data-col]").evaluate_all("els => els.map(e => e.dataset.col)")
+    headers = page.locator("#runs-table thead th[data-col]").evaluate_all(
+        "els => els.map(e => e.dataset.col)"
+    )
     assert headers[-2:] == ['summary["train/loss"]', "summary.acc"]
     assert "col=config.lr" not in page.url and "group=config.opt" in page.url
     # The picker offers the fields the runs have.
@@ -195,7 +214,11 @@ def test_the_url_round_trips_columns_sort_query_filters_and_group(
 def test_export_writes_every_page_of_the_query_with_the_columns_shown(
     page: Page, big: ServerProcess, tmp_path: Path
 ) -> None:
-    open_table(page, big, "?q=config.layers+%3D%3D+4&sort=name&col=config.opt&col=summary%5B%22train%2Floss%22%5D")
+    open_table(
+        page,
+        big,
+        "?q=config.layers+%3D%3D+4&sort=name&col=config.opt&col=summary%5B%22train%2Floss%22%5D",
+    )
     want = sorted((r for r in RUNS if r.config["layers"] == 4), key=lambda r: r.name)
     expect(page.locator("#run-counts")).to_have_text(f"{len(want):,} runs")
     with page.expect_download() as info:
@@ -203,7 +226,18 @@ def test_export_writes_every_page_of_the_query_with_the_columns_shown(
     path = tmp_path / "runs.csv"
     info.value.save_as(path)
     lines = list(csv.reader(io.StringIO(path.read_text())))
-    assert lines[0] == ["id", "name", "project", "status", "group", "tags", "created", "updated", "config.opt", 'summary["train/loss"]']
+    assert lines[0] == [
+        "id",
+        "name",
+        "project",
+        "status",
+        "group",
+        "tags",
+        "created",
+        "updated",
+        "config.opt",
+        'summary["train/loss"]',
+    ]
     assert [line[0] for line in lines[1:]] == [r.id for r in want]
     for line, run in zip(lines[1:], want, strict=True):
         assert line[8] == run.config["opt"]
@@ -235,7 +269,9 @@ def test_runs_in_view_update_live_and_new_runs_wait_in_a_bar(
     page.click("#new-runs-show")
     expect(page.locator("#new-runs")).to_be_hidden()
     expect(page.locator("#run-counts")).to_have_text("2 runs")
-    page.wait_for_function(f"() => document.querySelector('#runs-body tr.run-row')?.dataset.runId === '{fresh['id']}'")
+    page.wait_for_function(
+        f"() => document.querySelector('#runs-body tr.run-row')?.dataset.runId === '{fresh['id']}'"
+    )
     assert shown_ids(page) == [fresh["id"], old["id"]]
     assert other["id"] not in shown_ids(page)
     assert page.evaluate("() => window.__sameDocument === true") is True

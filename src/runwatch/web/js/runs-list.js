@@ -112,17 +112,19 @@ function showCounts() {
 /** Change part of the view. A new query, filter or sort is fetched first: the URL and the table
  * change only once the server accepted it. Columns and the group are the page's own. */
 async function setView(patch, { push = false } = {}) {
-  const next = { ...view, ...patch };
+  const next = { ...(pending || view), ...patch }; // a change made while another loads adds to it
   pending = next;
   if (!list || !sameRuns(next, list.view)) {
     const ok = await load(next);
     if (pending !== next) return; // a later change overtook this one
+    pending = null;
     if (!ok) {
       filters.show(view, { keepQuery: true });
       if (following === null) follow();
       return;
     }
   }
+  pending = null;
   view = next;
   const url = `${location.pathname}${viewQuery(view)}${location.hash}`;
   if (push) history.pushState(null, "", url);
