@@ -1,6 +1,7 @@
 // The runs table: a virtualized body over a page cache (runs-pages.js). Rows have one fixed
 // height; only the rows in and near view are in the DOM (a bounded pool, refilled on scroll),
-// between two spacer rows that give the scrollbar the whole list's height.
+// between two spacer rows (each in a <tbody> of its own, so the body holds only runs) that
+// give the scrollbar the whole list's height.
 
 import { formatAgo, formatDuration, formatValue } from "./format.js";
 import { durationOf, fieldValue, sortParts } from "./runs-view.js";
@@ -48,6 +49,12 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
   const tbody = table.tBodies[0];
   const topSpacer = el("tr", "runs-spacer");
   const bottomSpacer = el("tr", "runs-spacer");
+  const topBody = el("tbody");
+  const bottomBody = el("tbody");
+  topBody.append(topSpacer);
+  bottomBody.append(bottomSpacer);
+  tbody.before(topBody);
+  tbody.after(bottomBody);
   const selected = new Set(); // checked run ids, in the order they were checked
   let pool = []; // drawn rows, top to bottom: {tr, cells…, run, index}
   let pages = null;
@@ -202,7 +209,7 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
       const run = pages.runAt(first + k);
       if (row.run !== run || row.tr.dataset.index !== String(first + k) || !run) fillRow(row, run, first + k);
     });
-    tbody.replaceChildren(topSpacer, ...pool.map((r) => r.tr), bottomSpacer);
+    tbody.replaceChildren(...pool.map((r) => r.tr));
   }
 
   function schedule() {
