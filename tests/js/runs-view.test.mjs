@@ -1,71 +1,75 @@
-// runs-view.js, the pure functions behind the runs list: URL round trip, sort cycle, best of a
-// series.
+// runs-view.js and runs-export.js, the pure functions behind the runs table: the view in the
+// URL, the sort cycle, field names and values, the snapshot query, CSV text.
 import { test } from "node:test";
 
+import { csvHeader, csvParts, csvRow } from "../../src/runwatch/web/js/runs-export.js";
 import * as v from "../../src/runwatch/web/js/runs-view.js";
 import { same } from "./helpers.mjs";
 
-test("the view round-trips through the URL, and a bad one is ignored", () => {
-  const view = v.readView("?project=p&status=failed&tag=a%20b&sort=best:asc&metric=acc&best=min");
+test("the view round-trips through the URL, defaults left out", () => {
+  const search = "?project=p&status=failed&tag=a+b&q=config.lr+%3C+1&sort=summary%5B%22a%2Fb%22%5D&col=config.lr&col=summary.acc&group=config.opt";
+  const view = v.readView(search);
   same(view, {
     project: "p",
     status: "failed",
     tag: "a b",
-    sort: { key: "best", dir: "asc" },
-    metric: "acc",
-    best: "min",
+    q: "config.lr < 1",
+    sort: 'summary["a/b"]',
+    cols: ["config.lr", "summary.acc"],
+    group: "config.opt",
   });
-  same(v.viewQuery(view), "?project=p&status=failed&tag=a+b&sort=best%3Aasc&metric=acc&best=min");
-  const bad = v.readView("?sort=nope:asc&best=median");
-  same([bad.sort, bad.best], [null, null]);
+  same(v.viewQuery(view), search);
+  same(v.viewQuery(v.readView("?sort=-created&col=a&col=a")), "?col=a");
+  same(v.sameRuns(view, { ...view, cols: [], group: "" }), true);
+  same(v.sameRuns(view, { ...view, sort: "-name" }), false);
 });
 
-test("a column's sort cycles desc, asc, off", () => {
+test("a header sorts descending first, then toggles", () => {
+  same([v.nextSort("-created", "name"), v.nextSort("-name", "name"), v.nextSort("name", "name")], ["-name", "name", "-name"]);
+  same(v.sortParts("-config.lr"), { field: "config.lr", descending: true });
+});
+
+test("field names parse as the query language writes them, and read a run's values", () => {
+  const run = { name: "n", created_at: 5, config: { optim: { lr: 0.1, "beta/1": 0.9 }, list: [1] }, summary: { "train/loss": 0.5 } };
+  same(v.parseField('config.optim["beta/1"]'), { doc: "config", keys: ["optim", "beta/1"] });
+  same([v.parseField("config"), v.parseField("config.1x"), v.parseField("nope")], [null, null, null]);
   same(
     [
-      v.nextSort(null, "name"),
-      v.nextSort({ key: "name", dir: "desc" }, "name"),
-      v.nextSort({ key: "name", dir: "asc" }, "name"),
-      v.nextSort({ key: "name", dir: "asc" }, "status"),
+      v.fieldValue(run, "config.optim.lr"),
+      v.fieldValue(run, 'config.optim["beta/1"]'),
+      v.fieldValue(run, 'summary["train/loss"]'),
+      v.fieldValue(run, "created"),
+      v.fieldValue(run, "config.list.x"),
+      v.fieldValue(run, "config.missing"),
     ],
-    [{ key: "name", dir: "desc" }, { key: "name", dir: "asc" }, null, { key: "status", dir: "desc" }],
+    [0.1, 0.9, 0.5, 5, null, null],
+  );
+  same([v.fieldName("summary", ["train/loss"]), v.fieldName("config", ["optim", "lr"])], ['summary["train/loss"]', "config.optim.lr"]);
+});
+
+test("the snapshot query keeps the user's query whole", () => {
+  same(
+    [v.snapshotQuery("a or b", 12.5), v.snapshotQuery("", 12.5, true), v.snapshotQuery("x", null, true), v.snapshotQuery("", null)],
+    ["(a or b) and created <= 12.5", "created > 12.5", "x", ""],
   );
 });
 
-test("runs sort by name, status and best", () => {
-  const runs = [
-    { id: "a", created_at: 1, status: "running", name: "Zed", summary: {} },
-    { id: "b", created_at: 2, status: "failed", name: "alpha", summary: {} },
-    { id: "c", created_at: 3, status: "running", name: "beta", summary: {} },
-  ];
-  const bests = { a: 2, b: null, c: NaN };
-  const order = (sort) => v.sortRuns(runs, sort, 10, (r) => bests[r.id]).map((r) => r.id);
-  const both = (key, first, second) => [order({ key, dir: first }), order({ key, dir: second })];
-  // localeCompare: case-insensitive
-  same(both("name", "asc", "desc"), [["b", "c", "a"], ["a", "c", "b"]]);
-  // ties newest first both ways
-  same(both("status", "desc", "asc"), [["c", "a", "b"], ["b", "c", "a"]]);
-  // missing (null, NaN) last
-  same(both("best", "desc", "asc"), [["a", "c", "b"], ["a", "c", "b"]]);
+test("CSV cells are text, quoted when they must be", () => {
+  same(v.csvLine([1e-7, "a,b", 'say "hi"', null, true, { a: [1] }, "=1+2"]), '1e-7,"a,b","say ""hi""",,true,"{""a"":[1]}",=1+2\r\n');
+  same(csvHeader(["config.lr"]), "id,name,project,status,group,tags,created,updated,config.lr\r\n");
+  const run = { id: "r1", name: "x\ny", project: "p", status: "running", group: null, tags: ["a"], created_at: 0, last_update: null, config: { lr: 3 } };
+  same(csvRow(run, ["config.lr", "summary.acc"]), 'r1,"x\ny",p,running,,"[""a""]",1970-01-01T00:00:00.000Z,,3,\r\n');
 });
 
-test("the best of a series, and which way is best", () => {
-  same(
-    [
-      v.bestOfSeries({ mode: "raw", x: [1], value: ["inf"] }, "max"),
-      v.bestOfSeries({ mode: "raw", x: [1, 2], value: [3, "nan"] }, "min"),
-      v.bestOfSeries({ mode: "buckets", x: [0, 8], min: ["nan", -2], max: [5, "inf"] }, "max"),
-      v.bestOfSeries({ mode: "buckets", x: [0, 8], min: ["nan", -2], max: [5, 1] }, "min"),
-      v.bestOfSeries(undefined, "min"),
-    ],
-    [null, 3, 5, -2, null],
-  );
-  same(
-    [
-      v.bestDir({ metric: "val/loss", best: null }),
-      v.bestDir({ metric: "acc", best: null }),
-      v.bestDir({ metric: "acc", best: "min" }),
-    ],
-    ["min", "max", "min"],
-  );
+test("an export walks every page by its cursor", async () => {
+  const runs = Array.from({ length: 2500 }, (_, i) => ({ id: `r${i}`, name: "n", project: "p", status: "s", tags: [], created_at: 0 }));
+  const load = async (cursor, limit) => {
+    const at = cursor ? Number(cursor) : 0;
+    const next = at + limit < runs.length ? String(at + limit) : null;
+    return { runs: runs.slice(at, at + limit), total: runs.length, cursor: next };
+  };
+  const seen = [];
+  const parts = await csvParts(load, [], { onProgress: (done) => seen.push(done) });
+  same(seen, [1000, 2000, 2500]);
+  same(parts.join("").split("\r\n").length, 2502); // header, 2,500 runs, the empty tail
 });

@@ -1,70 +1,112 @@
-// The runs list's filter bar: status and tag selects with counts, and the best-value metric
-// picker with its min/max toggle. Options follow the runs live; values follow the view.
+// The runs page's bar: status and tag filters, the query box (and its error), the column
+// picker and the group-by picker. Values follow the view; what the person does is reported.
 
-import { formatCount } from "./format.js";
-import { bestDir, metricKeys, statusCounts, tagCounts } from "./runs-view.js";
+import { parseField } from "./runs-view.js";
+import { FINAL_STATUSES } from "./status.js";
 
-/** Make a select's options exactly `items` ([value, label]), touching only what changed. */
+const STATUSES = ["queued", "running", ...FINAL_STATUSES];
+const MAX_TAGS = 200; // tags offered (those of the runs held, sorted; the chosen one always)
+
+/** Make a select's options exactly `items` ([value, label]). */
 function setOptions(select, items) {
-  const options = select.options;
-  items.forEach(([value, label], i) => {
-    let option = options[i];
-    if (!option || option.value !== value) {
-      option = document.createElement("option");
+  select.replaceChildren(
+    ...items.map(([value, label]) => {
+      const option = document.createElement("option");
       option.value = value;
-      select.insertBefore(option, options[i] || null);
+      option.textContent = label;
+      return option;
+    }),
+  );
+}
+
+/** Options grouped under <optgroup> labels: `groups` is [[label, [[value, text], …]], …]. */
+function setGroups(select, first, groups) {
+  setOptions(select, [first]);
+  for (const [label, items] of groups) {
+    if (!items.length) continue;
+    const group = document.createElement("optgroup");
+    group.label = label;
+    for (const [value, text] of items) {
+      const option = document.createElement("option");
+      option.value = value;
+      option.textContent = text;
+      group.append(option);
     }
-    if (option.textContent !== label) option.textContent = label;
-  });
-  while (options.length > items.length) options[options.length - 1].remove();
+    select.append(group);
+  }
 }
 
 /**
- * Mount on the bar's elements {status, tag, metric, dir}; `onInput(patch)` is told what the
- * person changed ({status}, {tag}, {metric, best: null} or {best}).
+ * Mount on the bar's elements {status, tag, query, queryForm, queryError, addColumn, groupBy};
+ * `onInput(patch)` is told what the person changed ({status}, {tag}, {q}, {cols}, {group}).
  */
-export function mount({ status, tag, metric, dir }, onInput) {
-  let view = { status: "", tag: "", metric: "", best: null };
-  let runs = [];
+export function mount(els, onInput) {
+  const { status, tag, query, queryForm, queryError, addColumn, groupBy } = els;
+  let view = { status: "", tag: "", q: "", cols: [], group: "" };
+  let tags = new Set();
+  let fields = { config: {}, summary: {} };
 
-  function render() {
-    const total = formatCount(runs.length);
-    setOptions(status, [
-      ["", `All statuses (${total})`],
-      ...statusCounts(runs, view.status).map(([s, n]) => [s, `${s} (${formatCount(n)})`]),
-    ]);
-    setOptions(tag, [
-      ["", "All tags"],
-      ...tagCounts(runs, view.tag).map(([t, n]) => [t, `${t} (${formatCount(n)})`]),
-    ]);
-    setOptions(metric, [["", "—"], ...metricKeys(runs, view.metric).map((k) => [k, k])]);
-    status.value = view.status;
+  function showTags() {
+    const list = [...new Set([...tags, ...(view.tag ? [view.tag] : [])])].sort().slice(0, MAX_TAGS);
+    setOptions(tag, [["", "All tags"], ...list.map((t) => [t, t])]);
     tag.value = view.tag;
-    metric.value = view.metric;
-    const direction = bestDir(view);
-    dir.disabled = !view.metric;
-    dir.dataset.dir = direction;
-    dir.textContent = direction;
-    dir.title = `best = the ${direction === "min" ? "lowest" : "highest"} value; click for the ${
-      direction === "min" ? "highest" : "lowest"
-    }`;
   }
 
+  function showFields() {
+    const entries = (doc) =>
+      Object.entries(fields[doc])
+        .filter(([name]) => !view.cols.includes(name))
+        .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+        .map(([name, n]) => [name, `${name} (${n})`]);
+    setGroups(addColumn, ["", "Add column…"], [["config", entries("config")], ["summary", entries("summary")]]);
+    const keys = Object.keys(fields.config);
+    if (view.group && !keys.includes(view.group)) keys.push(view.group);
+    setOptions(groupBy, [["", "—"], ...keys.sort().map((k) => [k, k])]);
+    groupBy.value = view.group;
+  }
+
+  setOptions(status, [["", "All statuses"], ...STATUSES.map((s) => [s, s])]);
   status.addEventListener("change", () => onInput({ status: status.value }));
   tag.addEventListener("change", () => onInput({ tag: tag.value }));
-  metric.addEventListener("change", () => onInput({ metric: metric.value, best: null }));
-  dir.addEventListener("click", () => onInput({ best: bestDir(view) === "min" ? "max" : "min" }));
+  queryForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    onInput({ q: query.value.trim() });
+  });
+  addColumn.addEventListener("change", () => {
+    if (addColumn.value) onInput({ cols: [...view.cols, addColumn.value] });
+    addColumn.value = "";
+  });
+  groupBy.addEventListener("change", () => onInput({ group: groupBy.value }));
 
   return {
-    /** The runs whose statuses, tags and metric keys become options. */
-    setRuns(next) {
-      runs = next;
-      render();
-    },
-    /** Show a view's values. */
-    show(next) {
+    /** Show a view's values (the query box only when it is not being edited into another). */
+    show(next, { keepQuery = false } = {}) {
       view = { ...next };
-      render();
+      status.value = view.status;
+      if (!keepQuery) query.value = view.q;
+      showTags();
+      showFields();
+    },
+    /** The tags of the runs held become options. */
+    addTags(runs) {
+      const before = tags.size;
+      for (const run of runs) for (const t of run.tags || []) if (tags.size < MAX_TAGS) tags.add(t);
+      if (tags.size !== before) showTags();
+    },
+    /** The fields /api/v1/run-fields listed: {config: {name: runs}, summary: {…}}. */
+    setFields(next) {
+      fields = { config: next.config || {}, summary: next.summary || {} };
+      showFields();
+    },
+    /** The server's refusal of the query (its message has the caret picture), or "" to clear. */
+    showQueryError(text) {
+      queryError.textContent = text;
+      queryError.hidden = !text;
     },
   };
+}
+
+/** The summary fields among `cols`, whose statistics a group shows. */
+export function summaryColumns(cols) {
+  return cols.filter((c) => parseField(c)?.doc === "summary");
 }

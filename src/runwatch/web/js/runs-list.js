@@ -1,68 +1,131 @@
-// The runs list page: the view (project, filters, sort, best-value metric) kept in the URL, and
-// a table kept live by /api/v1/live; best values are the only thing fetched besides.
+// The runs page: the view (project, filters, query, sort, columns, group) kept in the URL; the
+// table's rows fetched page by page from /api/v1/runs (the server sorts, filters and pages);
+// /api/v1/live keeps the rows held up to date and counts the runs created since the view loaded.
 
 import { ApiError, describeError, getJSON, socketURL } from "./api.js";
-import { createBestValues } from "./best-values.js";
 import { formatCount } from "./format.js";
 import { openLive } from "./live.js";
 import * as newRunLink from "./new-run-link.js";
+import { csvParts } from "./runs-export.js";
 import * as runsFilters from "./runs-filters.js";
+import { showGroups } from "./runs-groups.js";
+import { createPages, PAGE_SIZE } from "./runs-pages.js";
 import * as runsTable from "./runs-table.js";
-import { nextSort, readView, viewQuery } from "./runs-view.js";
+import { DEFAULT_SORT, nextSort, readView, sameRuns, snapshotQuery, viewQuery } from "./runs-view.js";
 import { mountConn } from "./status.js";
 
 const $ = (id) => document.getElementById(id);
 const conn = mountConn($("conn"));
 const select = $("project-filter");
 const knownProjects = new Set();
+const NEW_COUNT_INTERVAL_MS = 1000; // the "new runs" count is asked at most once a second
 let live = null;
 let view = readView(location.search);
+let pending = null; // the view being loaded
 let following = null; // the project the socket follows
-let latestRuns = [];
-let summaryFrame = 0;
+let list = null; // the runs the table holds: {view, pages, at, total, query, base}
+let generation = 0; // the latest load; answers to older ones are dropped
+let counting = false;
+let countAgain = false;
 
-const best = createBestValues({
-  async load(runId, key) {
-    const answer = await getJSON(`/api/v1/runs/${encodeURIComponent(runId)}/metrics`, { keys: key, max_points: 1 });
-    return { seq: answer.seq, series: answer.series[key] };
-  },
-  wanted: (runId, key) => table.wants(runId, key),
-  onChange: (runId, key) => table.bestChanged(runId, key),
-});
-
-const table = runsTable.mount($("runs-table"), {
-  onChange(runs) {
-    latestRuns = runs;
-    // Counts and options are redrawn once a frame, however many runs changed in it.
-    if (!summaryFrame) summaryFrame = requestAnimationFrame(showSummary);
-  },
+const table = runsTable.mount($("runs-scroll"), $("runs-table"), {
+  onSort: (field) => setView({ sort: nextSort(view.sort, field) }),
+  onRemoveColumn: (field) => setView({ cols: view.cols.filter((c) => c !== field) }),
   onSelect: showSelection,
-  onSort: (key) => setView({ sort: nextSort(view.sort, key) }),
-  best,
 });
 
 const filters = runsFilters.mount(
-  { status: $("status-filter"), tag: $("tag-filter"), metric: $("best-metric"), dir: $("best-dir") },
-  (patch) => setView(patch),
+  {
+    status: $("status-filter"),
+    tag: $("tag-filter"),
+    query: $("run-query"),
+    queryForm: $("query-form"),
+    queryError: $("query-error"),
+    addColumn: $("add-column"),
+    groupBy: $("group-by"),
+  },
+  (patch) => setView(patch, { push: "q" in patch }),
 );
 
-function showSummary() {
-  summaryFrame = 0;
-  const runs = latestRuns;
-  const running = runs.filter((r) => r.status === "running").length;
-  const shown = table.shown().length;
-  let counts = `${formatCount(runs.length)} run${runs.length === 1 ? "" : "s"} · ${formatCount(running)} running`;
-  if (shown < runs.length) counts += ` · ${formatCount(shown)} shown`;
-  $("run-counts").textContent = counts;
-  $("runs-empty").hidden = runs.length > 0;
-  $("runs-none-match").hidden = runs.length === 0 || shown > 0;
-  for (const run of runs) addProject(run.project);
-  filters.setRuns(runs);
+function baseOf(v) {
+  return { project: v.project, status: v.status, tag: v.tag };
 }
 
-/** Change part of the view: the URL, the filter bar and the table follow (and the socket, for a project). */
-function setView(patch, { push = false } = {}) {
-  view = { ...view, ...patch };
+/**
+ * Fetch a view's first answer and start a new page cache on it; false (and the table as it
+ * was) when the server refused it. The table holds the runs created up to the newest matching
+ * one when it loaded (`at`): later runs are counted in the "new runs" bar, never slipped into
+ * pages already scrolled past.
+ */
+async function load(next) {
+  const gen = ++generation;
+  const base = baseOf(next);
+  const byCreated = next.sort === DEFAULT_SORT;
+  let first;
+  try {
+    first = await getJSON("/api/v1/runs", { ...base, q: next.q, sort: DEFAULT_SORT, limit: byCreated ? PAGE_SIZE : 1 });
+  } catch (err) {
+    if (gen !== generation) return false;
+    if (err instanceof ApiError && err.field === "q") filters.showQueryError(err.message);
+    else showError(describeError(err));
+    return false;
+  }
+  if (gen !== generation) return false;
+  filters.showQueryError("");
+  showError("");
+  const at = first.runs.length ? first.runs[0].created_at : null;
+  list = { view: next, at, total: first.total, query: snapshotQuery(next.q, at), base, pages: null };
+  startPages(byCreated ? first : null);
+  showNew(0);
+  return true;
+}
+
+/** A new page cache for the list (`first`: an answer to start from); the scroll stays with `keepScroll`. */
+function startPages(first, keepScroll = false) {
+  if (list.pages) list.pages.stop();
+  const { base, query } = list;
+  const sort = list.view.sort;
+  const pages = createPages({
+    load: (cursor, limit) => getJSON("/api/v1/runs", { ...base, q: query, sort, limit, cursor }),
+    onChange() {
+      table.refresh();
+      filters.addTags(pages.runs());
+    },
+    onError: (err) => showError(describeError(err)),
+  });
+  if (first) pages.seed(first);
+  else pages.setTotal(list.total);
+  list.pages = pages;
+  table.setPages(pages, keepScroll);
+  filters.addTags(pages.runs());
+  showCounts();
+}
+
+function showCounts() {
+  const total = list ? list.total : 0;
+  $("run-counts").textContent = `${formatCount(total)} run${total === 1 ? "" : "s"}`;
+  const filtered = Boolean(view.project || view.status || view.tag || view.q);
+  $("runs-empty").hidden = !list || total > 0 || filtered;
+  $("runs-none-match").hidden = !list || total > 0 || !filtered;
+}
+
+/** Change part of the view. A new query, filter or sort is fetched first: the URL and the table
+ * change only once the server accepted it. Columns and the group are the page's own. */
+async function setView(patch, { push = false } = {}) {
+  const next = { ...(pending || view), ...patch }; // a change made while another loads adds to it
+  pending = next;
+  if (!list || !sameRuns(next, list.view)) {
+    const ok = await load(next);
+    if (pending !== next) return; // a later change overtook this one
+    pending = null;
+    if (!ok) {
+      filters.show(view, { keepQuery: true });
+      if (following === null) follow();
+      return;
+    }
+  }
+  pending = null;
+  view = next;
   const url = `${location.pathname}${viewQuery(view)}${location.hash}`;
   if (push) history.pushState(null, "", url);
   else history.replaceState(null, "", url);
@@ -71,9 +134,78 @@ function setView(patch, { push = false } = {}) {
 
 function showView() {
   newRunLink.follow(view.project);
+  select.value = view.project;
   filters.show(view);
-  table.setView(view);
+  table.setColumns(view.cols, view.sort);
   if (view.project !== following) follow();
+  loadFields();
+  loadGroups();
+}
+
+/** The config and summary fields of the view's runs, offered as columns and as groups. */
+async function loadFields() {
+  const wanted = list;
+  if (!wanted) return;
+  try {
+    const fields = await getJSON("/api/v1/run-fields", { ...list.base, q: list.view.q });
+    if (wanted === list) filters.setFields(fields);
+  } catch (err) {
+    showError(describeError(err));
+  }
+}
+
+/** The group-by panel: one row per value of the chosen config key. */
+async function loadGroups() {
+  const panel = $("groups-panel");
+  panel.hidden = !view.group;
+  if (!view.group || !list) return;
+  const values = runsFilters.summaryColumns(view.cols);
+  const params = new URLSearchParams({ by: view.group });
+  for (const value of values) params.append("values", value);
+  const wanted = view;
+  try {
+    const answer = await getJSON(`/api/v1/run-groups?${params}`, { ...list.base, q: list.query });
+    if (wanted === view) showGroups($("groups-table"), answer, values);
+  } catch (err) {
+    showError(describeError(err));
+  }
+}
+
+/** The "N new runs — show" bar. */
+function showNew(count) {
+  $("new-runs").hidden = count === 0;
+  $("new-runs-text").textContent = `${formatCount(count)} new run${count === 1 ? "" : "s"}`;
+}
+
+/** Ask how many runs matching the view were created since it loaded (at most once a second). */
+async function countNew() {
+  if (counting) {
+    countAgain = true;
+    return;
+  }
+  counting = true;
+  const wanted = list;
+  try {
+    const answer = await getJSON("/api/v1/runs", { ...wanted.base, q: snapshotQuery(wanted.view.q, wanted.at, true), limit: 1 });
+    if (wanted === list) showNew(answer.total);
+  } catch (err) {
+    showError(describeError(err));
+  }
+  setTimeout(() => {
+    counting = false;
+    if (countAgain) {
+      countAgain = false;
+      countNew();
+    }
+  }, NEW_COUNT_INTERVAL_MS);
+}
+
+/** A run changed: a row held shows it in place; a run created after the view loaded is counted. */
+function runChanged(run) {
+  addProject(run.project);
+  if (!list) return;
+  if (list.pages.replace(run)) table.refresh();
+  else if (list.at === null || run.created_at > list.at) countNew();
 }
 
 /** The Compare button links to /compare?runs=… once two or more runs are checked. */
@@ -115,8 +247,8 @@ async function loadProjects() {
 }
 
 function onMessage(msg) {
-  if (msg.type === "runs") table.setRuns(msg.runs);
-  else if (msg.type === "run") table.upsert(msg.run);
+  if (msg.type === "runs") for (const run of msg.runs) runChanged(run);
+  else if (msg.type === "run") runChanged(msg.run);
 }
 
 async function probe() {
@@ -128,40 +260,63 @@ async function probe() {
   }
 }
 
-/** (Re)open the runs socket for the view's project; its first message is the snapshot. */
+/** (Re)open the runs socket for the view's project. */
 function follow() {
   if (live) live.stop();
   const project = view.project;
   following = project;
   addProject(project);
-  select.value = project;
-  table.setRuns([]);
   live = openLive({
     ordered: false, // every connection starts with a full snapshot: nothing to resume
     url: () => socketURL("/api/v1/live", { project }),
     onMessage,
     async onReset() {
-      const { runs } = await getJSON("/api/v1/runs", { project });
-      table.setRuns(runs);
+      // Changes were missed: the rows held are fetched again, where the person is.
+      if (list) startPages(null, true);
     },
     onConn(word, detail) {
       conn.set(word, detail);
       if (word === "error") showError(`Live updates stopped: ${detail}`);
-      else if (word === "live") showError("");
     },
     probe,
   });
 }
 
+/** Download the view's whole table as CSV, page after page. */
+async function exportCsv() {
+  const button = $("export-csv");
+  if (button.disabled || !list) return;
+  button.disabled = true;
+  const { base, query } = list;
+  const sort = list.view.sort;
+  try {
+    const parts = await csvParts(
+      (cursor, limit) => getJSON("/api/v1/runs", { ...base, q: query, sort, limit, cursor }),
+      table.columns(),
+      { onProgress: (done, total) => (button.textContent = `CSV ${formatCount(done)} / ${formatCount(total)}`) },
+    );
+    const url = URL.createObjectURL(new Blob(parts, { type: "text/csv" }));
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = "runs.csv";
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000); // once the download has its bytes
+  } catch (err) {
+    showError(describeError(err));
+  } finally {
+    button.disabled = false;
+    button.textContent = "Export CSV";
+  }
+}
+
 select.addEventListener("change", () => setView({ project: select.value }, { push: true }));
-addEventListener("popstate", () => {
-  view = readView(location.search);
-  showView();
-});
-$("run-search").addEventListener("input", (e) => table.setQuery(e.target.value));
+addEventListener("popstate", () => setView(readView(location.search)));
+$("new-runs-show").addEventListener("click", () => load(view).then((ok) => ok && showView()));
+$("export-csv").addEventListener("click", exportCsv);
 addEventListener("pagehide", () => live && live.stop());
 addEventListener("pageshow", (e) => e.persisted && location.reload());
 
 newRunLink.mount($("new-run-link"));
 loadProjects();
-showView();
+filters.show(view);
+setView({});

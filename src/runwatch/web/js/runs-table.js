@@ -1,134 +1,240 @@
-// The runs table: one row per run, upserted in place as runs change, filtered and sorted by the
-// view, with a best-value column and rows that open their run.
+// The runs table: a virtualized body over a page cache (runs-pages.js). Rows have one fixed
+// height; only the rows in and near view are in the DOM (a bounded pool, refilled on scroll),
+// between two spacer rows (each in a <tbody> of its own, so the body holds only runs) that
+// give the scrollbar the whole list's height.
 
 import { formatAgo, formatDuration, formatValue } from "./format.js";
-import { bestDir, comparator, durationOf, matches } from "./runs-view.js";
+import { durationOf, fieldValue, sortParts } from "./runs-view.js";
 import { mountPill } from "./status.js";
 
+export const ROW_HEIGHT = 40; // px; style.css gives tr.run-row the same height
+export const OVERSCAN = 10; // rows drawn above and below the view
+export const MAX_DOM_ROWS = 150; // rows in the DOM at most, however tall the window
 const SUMMARY_KEYS = 3;
 // Clicks on these keep their own meaning instead of opening the run.
 const INTERACTIVE = "a, button, input, label, select, textarea, .col-select";
+// The fixed columns: [class, label, the field a click sorts by (or null)].
+const FIXED = [
+  ["col-status", "Status", "status"],
+  ["col-name", "Name", "name"],
+  ["col-project", "Project", "project"],
+  ["col-tags", "Tags", null],
+  ["col-summary", "Latest", null],
+  ["col-num col-duration", "Duration", null],
+  ["col-num col-updated", "Last update", "updated"],
+];
 
-function td(className) {
-  const cell = document.createElement("td");
-  if (className) cell.className = className;
-  return cell;
-}
-
-function text(tag, className, value) {
+function el(tag, className, text) {
   const node = document.createElement(tag);
-  node.className = className;
-  node.textContent = value;
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
   return node;
 }
 
-/** A new, empty row with handles to the cells it updates. */
-function buildRow() {
-  const tr = document.createElement("tr");
-  tr.className = "run-row";
-  tr.tabIndex = 0; // Enter on a focused row opens the run, as a click anywhere on it does
-  const selectCell = td("col-select");
-  const check = document.createElement("input");
-  check.type = "checkbox";
-  check.className = "run-select";
-  selectCell.append(check);
-  const statusCell = td("col-status");
-  const pillEl = document.createElement("span");
-  statusCell.append(pillEl);
-  const nameCell = td("col-name");
-  const nameLine = document.createElement("div");
-  nameLine.className = "run-name-line";
-  const link = document.createElement("a");
-  link.className = "run-link";
-  const badge = text("span", "live-badge live-badge-sm", "● live");
-  badge.dataset.live = "true";
-  nameLine.append(link, badge);
-  const sub = text("div", "run-sub", "");
-  nameCell.append(nameLine, sub);
-  const project = td("col-project");
-  const tags = td("col-tags");
-  const summary = td("col-summary");
-  const best = td("col-num col-best");
-  const duration = td("col-num col-duration");
-  const updated = td("col-num col-updated");
-  tr.append(selectCell, statusCell, nameCell, project, tags, summary, best, duration, updated);
-  const pill = mountPill(pillEl);
-  return { tr, check, pill, link, badge, sub, project, tags, summary, best, duration, updated, run: null };
-}
-
-function fillRow(row, run) {
-  row.run = run;
-  row.tr.dataset.runId = run.id;
-  row.tr.dataset.status = run.status;
-  row.tr.dataset.project = run.project;
-  row.pill.set(run.status);
-  row.link.textContent = run.name;
-  row.check.setAttribute("aria-label", `select ${run.name} to compare`);
-  row.link.href = `/runs/${encodeURIComponent(run.id)}`;
-  row.badge.hidden = run.status !== "running";
-  row.sub.textContent = run.group ? `${run.id} · ${run.group}` : run.id;
-  row.project.textContent = run.project;
-  row.tags.replaceChildren(...(run.tags || []).map((t) => text("span", "tag", t)));
-  const keys = Object.keys(run.summary || {}).sort().slice(0, SUMMARY_KEYS);
-  row.summary.replaceChildren(
-    ...keys.map((k) => {
-      const item = text("span", "summary-item", "");
-      item.append(text("span", "summary-key", k), text("span", "summary-value", formatValue(run.summary[k])));
-      return item;
-    }),
-  );
-  tickRow(row, Date.now() / 1000);
-}
-
-function tickRow(row, now) {
-  const run = row.run;
-  row.duration.textContent = formatDuration(durationOf(run, now));
-  row.updated.textContent = formatAgo(run.last_update ?? run.created_at, now);
+/** A value of an added column as text: numbers as metrics are shown, other JSON as JSON. */
+export function cellText(value) {
+  if (value === undefined || value === null) return "—";
+  if (typeof value === "number") return formatValue(value);
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
 }
 
 /**
- * Mount on the runs <table>. `onChange(runs)` is told after every change (for counts, filter
- * options, the empty state), `onSelect(ids)` after the set of checked runs changed (ids in the
- * order they were checked), `onSort(key)` when a sortable header is clicked. `best` is a
- * best-values cache (best-values.js) whose `onChange` should call `bestChanged`.
+ * Mount on the scrolling box and its <table>. `onSort(field)` when a sortable header is
+ * clicked, `onRemoveColumn(field)` when an added column's × is, `onSelect(ids)` after the set of
+ * checked runs changed (ids in the order they were checked).
  */
-export function mount(table, { onChange, onSelect, onSort, best }) {
+export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
+  const head = table.tHead.rows[0];
   const tbody = table.tBodies[0];
-  const rows = new Map(); // run id -> row
+  const topSpacer = el("tr", "runs-spacer");
+  const bottomSpacer = el("tr", "runs-spacer");
+  const topBody = el("tbody");
+  const bottomBody = el("tbody");
+  topBody.append(topSpacer);
+  bottomBody.append(bottomSpacer);
+  tbody.before(topBody);
+  tbody.after(bottomBody);
   const selected = new Set(); // checked run ids, in the order they were checked
-  const onScreen = new Set(); // ids of rows in the viewport: the ones whose best value is fetched
-  let view = { status: "", tag: "", sort: null, metric: "", best: null };
-  let query = "";
+  let pool = []; // drawn rows, top to bottom: {tr, cells…, run, index}
+  let pages = null;
+  let cols = [];
+  let sort = "";
+  let frame = 0;
 
-  const observer = new IntersectionObserver((seen) => {
-    for (const entry of seen) {
-      const id = entry.target.dataset.runId;
-      if (entry.isIntersecting) onScreen.add(id);
-      else onScreen.delete(id);
-      const row = rows.get(id);
-      if (row && entry.isIntersecting) wantBest(row);
+  function spacerCell(tr) {
+    const cell = el("td");
+    cell.colSpan = FIXED.length + 1 + cols.length;
+    tr.replaceChildren(cell);
+  }
+
+  function showHead() {
+    const { field, descending } = sortParts(sort);
+    const th = (className, label, sortBy, removable) => {
+      const cell = el("th", className);
+      if (sortBy) {
+        cell.dataset.col = sortBy;
+        cell.setAttribute("aria-sort", sortBy === field ? (descending ? "descending" : "ascending") : "none");
+        const button = el("button", "sort", label);
+        button.type = "button";
+        button.dataset.sort = sortBy;
+        button.title = `sort by ${sortBy}`;
+        cell.append(button);
+      } else cell.textContent = label;
+      if (removable) {
+        const remove = el("button", "col-remove", "×");
+        remove.type = "button";
+        remove.dataset.remove = sortBy;
+        remove.setAttribute("aria-label", `remove column ${sortBy}`);
+        cell.append(remove);
+      }
+      return cell;
+    };
+    const select = el("th", "col-select");
+    select.append(el("span", "visually-hidden", "Select"));
+    head.replaceChildren(
+      select,
+      ...FIXED.map(([c, label, by]) => th(c, label, by, false)),
+      ...cols.map((f) => th("col-field", f, f, true)),
+    );
+    spacerCell(topSpacer);
+    spacerCell(bottomSpacer);
+  }
+
+  head.addEventListener("click", (event) => {
+    const remove = event.target.closest("button[data-remove]");
+    if (remove) onRemoveColumn(remove.dataset.remove);
+    else {
+      const button = event.target.closest("button[data-sort]");
+      if (button) onSort(button.dataset.sort);
     }
   });
 
-  function selectionChanged() {
-    if (onSelect) onSelect([...selected]);
+  function buildRow() {
+    const tr = el("tr", "run-row");
+    tr.tabIndex = 0; // Enter on a focused row opens the run, as a click anywhere on it does
+    tr.style.height = `${ROW_HEIGHT}px`;
+    const selectCell = el("td", "col-select");
+    const check = el("input", "run-select");
+    check.type = "checkbox";
+    selectCell.append(check);
+    const statusCell = el("td", "col-status");
+    const pillEl = el("span");
+    statusCell.append(pillEl);
+    const nameCell = el("td", "col-name");
+    const nameLine = el("div", "run-name-line");
+    const link = el("a", "run-link");
+    const badge = el("span", "live-badge live-badge-sm", "● live");
+    badge.dataset.live = "true";
+    nameLine.append(link, badge);
+    const sub = el("div", "run-sub");
+    nameCell.append(nameLine, sub);
+    const project = el("td", "col-project");
+    const tags = el("td", "col-tags");
+    const summary = el("td", "col-summary");
+    const duration = el("td", "col-num col-duration");
+    const updated = el("td", "col-num col-updated");
+    const fields = cols.map(() => el("td", "col-field"));
+    tr.append(selectCell, statusCell, nameCell, project, tags, summary, duration, updated, ...fields);
+    const pill = mountPill(pillEl);
+    return { tr, check, pill, link, badge, sub, project, tags, summary, duration, updated, fields, run: null };
   }
+
+  function fillRow(row, run, index) {
+    row.run = run;
+    row.tr.dataset.index = String(index);
+    if (!run) {
+      row.tr.classList.add("run-row-loading");
+      delete row.tr.dataset.runId;
+      row.pill.set("");
+      row.link.textContent = "…";
+      row.link.removeAttribute("href");
+      row.badge.hidden = true;
+      row.check.hidden = true;
+      for (const cell of [row.sub, row.project, row.tags, row.summary, row.duration, row.updated, ...row.fields]) {
+        cell.textContent = "";
+      }
+      return;
+    }
+    row.tr.classList.remove("run-row-loading");
+    row.tr.dataset.runId = run.id;
+    row.tr.dataset.status = run.status;
+    row.pill.set(run.status);
+    row.link.textContent = run.name;
+    row.link.href = `/runs/${encodeURIComponent(run.id)}`;
+    row.check.hidden = false;
+    row.check.setAttribute("aria-label", `select ${run.name} to compare`);
+    row.check.checked = selected.has(run.id);
+    row.tr.dataset.selected = String(row.check.checked);
+    row.badge.hidden = run.status !== "running";
+    row.sub.textContent = run.group ? `${run.id} · ${run.group}` : run.id;
+    row.project.textContent = run.project;
+    row.tags.replaceChildren(...(run.tags || []).map((t) => el("span", "tag", t)));
+    const keys = Object.keys(run.summary || {}).sort().slice(0, SUMMARY_KEYS);
+    row.summary.replaceChildren(
+      ...keys.map((k) => {
+        const item = el("span", "summary-item");
+        item.append(el("span", "summary-key", k), el("span", "summary-value", formatValue(run.summary[k])));
+        return item;
+      }),
+    );
+    cols.forEach((f, i) => {
+      row.fields[i].textContent = cellText(fieldValue(run, f));
+    });
+    tickRow(row, Date.now() / 1000);
+  }
+
+  function tickRow(row, now) {
+    const run = row.run;
+    if (!run) return;
+    row.duration.textContent = formatDuration(durationOf(run, now));
+    row.updated.textContent = formatAgo(run.last_update ?? run.created_at, now);
+  }
+
+  /** Draw the rows in and near view, reusing the pool's rows; ask the cache for their pages. */
+  function render() {
+    frame = 0;
+    const count = pages ? pages.count : 0;
+    const headHeight = table.tHead.offsetHeight;
+    const top = Math.max(0, scroller.scrollTop - headHeight);
+    const first = Math.max(0, Math.min(count, Math.floor(top / ROW_HEIGHT) - OVERSCAN));
+    const inView = Math.ceil(scroller.clientHeight / ROW_HEIGHT) + 2 * OVERSCAN;
+    const last = Math.min(count, first + Math.min(inView, MAX_DOM_ROWS)); // exclusive
+    if (pages && count) pages.want(first, Math.max(first, last - 1));
+    while (pool.length > last - first) pool.pop().tr.remove();
+    while (pool.length < last - first) pool.push(buildRow());
+    topSpacer.style.height = `${first * ROW_HEIGHT}px`;
+    bottomSpacer.style.height = `${(count - last) * ROW_HEIGHT}px`;
+    pool.forEach((row, k) => {
+      const run = pages.runAt(first + k);
+      if (row.run !== run || row.tr.dataset.index !== String(first + k) || !run) fillRow(row, run, first + k);
+    });
+    tbody.replaceChildren(...pool.map((r) => r.tr));
+  }
+
+  function schedule() {
+    if (!frame) frame = requestAnimationFrame(render);
+  }
+
+  scroller.addEventListener("scroll", schedule, { passive: true });
+  addEventListener("resize", schedule);
 
   tbody.addEventListener("change", (event) => {
     const check = event.target;
     if (!check.classList.contains("run-select")) return;
     const id = check.closest("tr").dataset.runId;
+    if (!id) return;
     if (check.checked) selected.add(id);
     else selected.delete(id);
     check.closest("tr").dataset.selected = String(check.checked);
-    selectionChanged();
+    onSelect([...selected]);
   });
 
-  // The whole row opens its run; the link, the checkbox and selected text keep working.
+  // The whole row opens its run; the link, the checkbox and selected text keep their meaning.
   function openRow(event) {
     const tr = event.target.closest("tr.run-row");
     if (!tr || event.target.closest(INTERACTIVE) || String(getSelection() || "")) return;
-    const href = rows.get(tr.dataset.runId)?.link.href;
+    const href = tr.querySelector("a.run-link")?.href;
     if (!href) return;
     if (event.ctrlKey || event.metaKey || event.button === 1) window.open(href, "_blank", "noopener");
     else location.assign(href);
@@ -139,169 +245,36 @@ export function mount(table, { onChange, onSelect, onSort, best }) {
     if (event.key === "Enter" && event.target.matches("tr.run-row")) openRow(event);
   });
 
-  for (const button of table.tHead.querySelectorAll("button[data-sort]")) {
-    button.addEventListener("click", () => onSort && onSort(button.dataset.sort));
-  }
-
-  // ---------- the best-value column ----------
-
-  function bestValue(run) {
-    if (!view.metric) return null;
-    const known = best.get(run.id, view.metric);
-    return known ? known[bestDir(view)] : null;
-  }
-
-  function showBest(row) {
-    const has = Boolean(view.metric) && row.run.summary && view.metric in row.run.summary;
-    const known = has ? best.get(row.run.id, view.metric) : null;
-    const value = known ? known[bestDir(view)] : null;
-    row.best.textContent = value === null ? (has && !known ? "…" : "—") : formatValue(value);
-    row.best.dataset.state = value !== null ? "value" : has && !known ? "loading" : "none";
-  }
-
-  /** Fetch (or refresh) a row's best value if it is worth it: a metric is chosen, the run has
-   * logged it, and the row is on screen, or every shown row counts because we sort by it. */
-  function wantBest(row) {
-    const run = row.run;
-    if (!view.metric || !run.summary || !(view.metric in run.summary)) return;
-    if (!isWanted(row)) return;
-    best.want(run, view.metric);
-  }
-
-  function isWanted(row) {
-    if (!view.metric || !matches(row.run, view, query)) return false;
-    return view.sort?.key === "best" || onScreen.has(row.run.id);
-  }
-
-  // ---------- order and filters ----------
-
-  const compare = (a, b) => comparator(view.sort, Date.now() / 1000, bestValue)(a.run, b.run);
-
-  /** Move one row to its place; the others are in order already. */
-  function place(row) {
-    const prev = row.tr.previousElementSibling;
-    const next = row.tr.nextElementSibling;
-    const inPlace =
-      row.tr.parentNode === tbody &&
-      (!prev || compare(rows.get(prev.dataset.runId), row) <= 0) &&
-      (!next || compare(row, rows.get(next.dataset.runId)) <= 0);
-    if (inPlace) return;
-    for (const other of tbody.children) {
-      if (other !== row.tr && compare(row, rows.get(other.dataset.runId)) < 0) {
-        tbody.insertBefore(row.tr, other);
-        return;
-      }
-    }
-    tbody.append(row.tr);
-  }
-
-  /** Put every row in order, moving only those out of place (focus and scroll stay put). */
-  function reorder() {
-    const now = Date.now() / 1000;
-    const order = comparator(view.sort, now, bestValue);
-    const sorted = [...rows.values()].sort((a, b) => order(a.run, b.run));
-    let cursor = tbody.firstElementChild;
-    for (const row of sorted) {
-      if (row.tr === cursor) cursor = cursor.nextElementSibling;
-      else tbody.insertBefore(row.tr, cursor);
-    }
-  }
-
-  function filterRow(row) {
-    row.tr.hidden = !matches(row.run, view, query);
-  }
-
-  function changed() {
-    if (onChange) onChange([...rows.values()].map((r) => r.run));
-  }
-
-  function upsertOne(run) {
-    let row = rows.get(run.id);
-    if (!row) {
-      row = buildRow();
-      rows.set(run.id, row);
-      fillRow(row, run);
-      observer.observe(row.tr);
-    } else fillRow(row, run);
-    row.check.checked = selected.has(run.id);
-    row.tr.dataset.selected = String(row.check.checked);
-    filterRow(row);
-    wantBest(row); // folds a new best from the summary at once, refetches (throttled) after
-    showBest(row);
-    return row;
-  }
-
-  function showHeaders() {
-    table.dataset.best = view.metric ? "on" : "off";
-    const bestLabel = table.tHead.querySelector('button[data-sort="best"]');
-    bestLabel.textContent = view.metric ? `${bestDir(view)} ${view.metric}` : "Best";
-    bestLabel.title = view.metric ? `the ${bestDir(view)} of ${view.metric} over each whole run` : "";
-    for (const th of table.tHead.querySelectorAll("th[data-col]")) {
-      const on = view.sort?.key === th.dataset.col;
-      th.setAttribute("aria-sort", on ? (view.sort.dir === "asc" ? "ascending" : "descending") : "none");
-    }
-  }
-
   setInterval(() => {
     const now = Date.now() / 1000;
-    for (const row of rows.values()) tickRow(row, now);
-    if (view.sort?.key === "duration") reorder(); // running runs' durations grow past finished ones
+    for (const row of pool) tickRow(row, now);
   }, 1000);
 
+  showHead();
   return {
-    /** Replace all rows with a snapshot. */
-    setRuns(runs) {
-      for (const row of rows.values()) observer.unobserve(row.tr);
-      rows.clear();
-      onScreen.clear();
-      tbody.replaceChildren();
-      for (const run of runs) upsertOne(run);
-      reorder();
-      // A run no longer listed (another project, say) cannot stay selected unseen.
-      const before = selected.size;
-      for (const id of [...selected]) if (!rows.has(id)) selected.delete(id);
-      if (selected.size !== before) selectionChanged();
-      changed();
+    /** Show another list: back to the top (a new view), or where the person was (`keepScroll`). */
+    setPages(next, keepScroll = false) {
+      pages = next;
+      if (!keepScroll) scroller.scrollTop = 0;
+      render();
     },
-    /** Insert or update one run. */
-    upsert(run) {
-      place(upsertOne(run));
-      changed();
-    },
-    /** Show only runs whose name, id, project, group or tags contain `text`. */
-    setQuery(value) {
-      query = value.trim().toLowerCase();
-      for (const row of rows.values()) filterRow(row);
-      for (const row of rows.values()) wantBest(row);
-      changed();
-    },
-    /** Apply the status and tag filters, the sort and the best-value metric of a view. */
-    setView(next) {
-      view = { ...next };
-      showHeaders();
-      for (const row of rows.values()) filterRow(row);
-      for (const row of rows.values()) {
-        wantBest(row);
-        showBest(row);
+    /** The added columns and the sort the headers show. */
+    setColumns(nextCols, nextSort) {
+      const rebuild = nextCols.join("\u0000") !== cols.join("\u0000");
+      cols = [...nextCols];
+      sort = nextSort;
+      showHead();
+      if (rebuild) {
+        for (const row of pool) row.tr.remove();
+        pool = [];
       }
-      reorder();
-      changed();
+      render();
     },
-    /** The cache learned a new best value for (run, key). */
-    bestChanged(runId, key) {
-      const row = rows.get(runId);
-      if (!row || key !== view.metric) return;
-      showBest(row);
-      if (view.sort?.key === "best") place(row);
-    },
-    /** Is (run, key) still worth fetching (visible, filtered in, the chosen metric)? */
-    wants(runId, key) {
-      const row = rows.get(runId);
-      return Boolean(row) && key === view.metric && isWanted(row);
-    },
-    /** The runs the filters let through. */
-    shown() {
-      return [...rows.values()].filter((r) => !r.tr.hidden).map((r) => r.run);
-    },
+    /** New rows arrived (or runs changed): redraw what is in view. */
+    refresh: schedule,
+    /** The checked runs' ids, in the order they were checked. */
+    selection: () => [...selected],
+    /** The added columns, in order. */
+    columns: () => [...cols],
   };
 }

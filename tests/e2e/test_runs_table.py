@@ -1,0 +1,278 @@
+"""The runs table at scale in a real Chromium: 10,000 runs paged by the server, sorted by a
+config column, filtered by a query, scrolled to the end with a bounded DOM, grouped, exported,
+and live (a run created meanwhile is counted in the "new runs" bar)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.helpers import Producer, create_run, rows
+from tests.e2e.many_runs import SeedRun, seed_runs
+from tests.servers import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+N = 10_000
+OPTS = ["adam", "sgd", "rmsprop"]
+MAX_DOM_ROWS = 150  # runs-table.js
+
+
+def seed(i: int) -> SeedRun:
+    return SeedRun(
+        id=f"r{i:05}",
+        name=f"trial-{i:05}",
+        created=1.7e9 + i,
+        tags=["sweep"] + (["even"] if i % 2 == 0 else []),
+        config={"layers": i % 13, "opt": OPTS[i % 3], "lr": 10.0 ** -(i % 5)},
+        summary={"acc": (i * 37 % 1000) / 1000, "train/loss": (i * 53 % 997) / 997},
+    )
+
+
+RUNS = [seed(i) for i in range(N)]
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server over 10,000 finished runs, written into its store before it starts."""
+    data = tmp_path_factory.mktemp("many") / "data"
+    seed_runs(data, RUNS)
+    proc = ServerProcess(data).start()
+    yield proc
+    proc.stop()
+
+
+def open_table(page: Page, server: ServerProcess, query: str = "") -> None:
+    page.goto(f"{server.url}/{query}")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(page.locator("#runs-body tr.run-row[data-run-id]").first).to_be_visible()
+
+
+def shown_ids(page: Page) -> list[str]:
+    ids: list[str] = page.locator("#runs-body tr.run-row").evaluate_all(
+        "els => els.map(e => e.dataset.runId || null)"
+    )
+    return ids
+
+
+def column(page: Page, field: str) -> list[str]:
+    """The text of an added column's cells, top to bottom, of the rows drawn."""
+    index = page.locator("#runs-table thead th").evaluate_all(
+        "(ths, f) => ths.findIndex(th => th.dataset.col === f)", field
+    )
+    texts: list[str] = page.locator(
+        f"#runs-body tr.run-row td:nth-child({index + 1})"
+    ).all_text_contents()
+    return texts
+
+
+def scroll_to(page: Page, where: str) -> None:
+    page.locator("#runs-scroll").evaluate(f"el => {{ el.scrollTop = {where}; }}")
+
+
+def test_ten_thousand_runs_sort_by_a_config_column_and_scroll_to_the_end(
+    page: Page, big: ServerProcess
+) -> None:
+    requests: list[str] = []
+    page.on("request", lambda r: "/api/v1/runs?" in r.url and requests.append(r.url))
+    open_table(page, big, "?col=config.layers&col=summary.acc")
+    expect(page.locator("#run-counts")).to_have_text("10,000 runs")
+    assert shown_ids(page)[:3] == ["r09999", "r09998", "r09997"]  # newest first
+
+    page.locator('#runs-table th[data-col="config.layers"] button.sort').click()
+    expect(page).to_have_url(f"{big.url}/?sort=-config.layers&col=config.layers&col=summary.acc")
+    expect(page.locator('th[data-col="config.layers"]')).to_have_attribute(
+        "aria-sort", "descending"
+    )
+    # The server's order: by the value, ties by id; descending is the exact reverse.
+    order = [r.id for r in sorted(RUNS, key=lambda r: (r.config["layers"], r.id), reverse=True)]
+    page.wait_for_function(
+        "() => document.querySelector('#runs-body tr.run-row')?.dataset.runId === 'r09996'"
+    )
+    drawn = [i for i in shown_ids(page) if i]
+    assert drawn == order[: len(drawn)]
+    assert set(column(page, "config.layers")[: len(drawn)]) == {"12"}
+
+    scroll_to(page, "el.scrollHeight")  # straight to the end: the pages between are walked
+    last = page.locator('#runs-body tr.run-row[data-index="9999"]')
+    expect(last).to_have_attribute("data-run-id", order[-1], timeout=30_000)
+    indexed = page.locator("#runs-body tr.run-row[data-run-id]").evaluate_all(
+        "els => els.map(e => [Number(e.dataset.index), e.dataset.runId])"
+    )
+    assert indexed and all(order[i] == run_id for i, run_id in indexed)
+    assert column(page, "config.layers")[-1] == "0"
+    dom_rows = page.locator("#runs-body tr.run-row").count()
+    assert 0 < dom_rows <= MAX_DOM_ROWS
+    expect(page.locator("#run-counts")).to_have_text("10,000 runs")
+    # Every page came from the server, sorted there: no request asked for more than 1,000.
+    assert all("limit=" in u and int(u.split("limit=")[1].split("&")[0]) <= 1000 for u in requests)
+    heap = page.evaluate("() => document.querySelectorAll('tr').length")
+    assert heap <= MAX_DOM_ROWS + 4  # header, two spacers
+    assert page.console_errors == []
+
+
+def test_a_query_filters_on_the_server_and_a_bad_one_shows_its_caret(
+    page: Page, big: ServerProcess
+) -> None:
+    open_table(page, big, "?col=config.opt")
+    query = 'config.opt == "adam" and summary.acc > 0.5'
+    page.fill("#run-query", query)
+    page.press("#run-query", "Enter")
+    want = [r for r in RUNS if r.config["opt"] == "adam" and r.summary["acc"] > 0.5]
+    expect(page.locator("#run-counts")).to_have_text(f"{len(want):,} runs")
+    expect(page).to_have_url(
+        f"{big.url}/?q={quote(query, safe='').replace('%20', '+')}&col=config.opt"
+    )
+    newest = sorted(want, key=lambda r: r.created, reverse=True)
+    page.wait_for_function(
+        f"() => document.querySelector('#runs-body tr.run-row')?.dataset.runId === '{newest[0].id}'"
+    )
+    drawn = [i for i in shown_ids(page) if i]
+    assert drawn == [r.id for r in newest[: len(drawn)]]
+    assert set(column(page, "config.opt")) == {"adam"}
+
+    # A bad query: the server's message with its caret picture, as text; the table stays.
+    page.fill("#run-query", "summary.acc > 0.5 and (config.opt ==")
+    page.press("#run-query", "Enter")
+    error = page.locator("#query-error")
+    expect(error).to_be_visible()
+    text = error.text_content() or ""
+    assert "column 37" in text and text.rstrip().endswith("^")
+    assert "summary.acc > 0.5 and (config.opt ==" in text
+    expect(page.locator("#run-counts")).to_have_text(f"{len(want):,} runs")
+    assert [i for i in shown_ids(page) if i] == drawn
+    assert "q=config.opt" in page.url
+    expect(page.locator("#run-query")).to_have_value("summary.acc > 0.5 and (config.opt ==")
+    # A good query again clears the message.
+    page.fill("#run-query", '"even" in tags')
+    page.press("#run-query", "Enter")
+    expect(page.locator("#run-counts")).to_have_text("5,000 runs")
+    expect(error).to_be_hidden()
+    assert [e for e in page.console_errors if "400 (Bad Request)" not in e] == []
+
+
+def test_the_url_round_trips_columns_sort_query_filters_and_group(
+    page: Page, big: ServerProcess
+) -> None:
+    query = (
+        "?tag=even&q=config.layers+%3C+3&sort=summary.acc&col=config.lr"
+        "&col=summary%5B%22train%2Floss%22%5D&col=summary.acc&group=config.opt"
+    )
+    open_table(page, big, query)
+    want = [r for r in RUNS if "even" in r.tags and r.config["layers"] < 3]
+    expect(page.locator("#run-counts")).to_have_text(f"{len(want):,} runs")
+    expect(page.locator("#tag-filter")).to_have_value("even")
+    expect(page.locator("#run-query")).to_have_value("config.layers < 3")
+    expect(page.locator("#group-by")).to_have_value("config.opt")
+    headers = page.locator("#runs-table thead th[data-col]").evaluate_all(
+        "els => els.map(e => e.dataset.col)"
+    )
+    assert headers[-3:] == ["config.lr", 'summary["train/loss"]', "summary.acc"]
+    expect(page.locator('th[data-col="summary.acc"]')).to_have_attribute("aria-sort", "ascending")
+    first = min(want, key=lambda r: (r.summary["acc"], r.id))
+    page.wait_for_function(
+        f"() => document.querySelector('#runs-body tr.run-row')?.dataset.runId === '{first.id}'"
+    )
+
+    # Group by opt: one row per value, with count and mean ± std of the summary columns.
+    groups = page.locator("#groups-table tbody tr")
+    expect(groups).to_have_count(3)
+    for row in groups.all():
+        opt = row.locator("td").nth(0).text_content()
+        accs = [r.summary["acc"] for r in want if r.config["opt"] == opt]
+        expect(row.locator("td").nth(1)).to_have_text(f"{len(accs):,}")
+        mean = row.locator("td").nth(3).locator(".stats-mean").text_content() or ""
+        assert abs(float(mean.split(" ± ")[0]) - statistics.mean(accs)) < 1e-3
+        assert abs(float(mean.split(" ± ")[1]) - statistics.pstdev(accs)) < 1e-3
+
+    # Removing a column and reloading keeps the rest of the view.
+    page.locator('th[data-col="config.lr"] button.col-remove').click()
+    expect(page.locator('th[data-col="config.lr"]')).to_have_count(0)
+    page.reload()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(page.locator("#run-counts")).to_have_text(f"{len(want):,} runs")
+    headers = page.locator("#runs-table thead th[data-col]").evaluate_all(
+        "els => els.map(e => e.dataset.col)"
+    )
+    assert headers[-2:] == ['summary["train/loss"]', "summary.acc"]
+    assert "col=config.lr" not in page.url and "group=config.opt" in page.url
+    # The picker offers the fields the runs have.
+    expect(page.locator('#add-column option[value="config.lr"]')).to_have_text("config.lr (1000)")
+    page.select_option("#add-column", "config.layers")
+    expect(page.locator('th[data-col="config.layers"]')).to_be_visible()
+    assert page.console_errors == []
+
+
+def test_export_writes_every_page_of_the_query_with_the_columns_shown(
+    page: Page, big: ServerProcess, tmp_path: Path
+) -> None:
+    open_table(
+        page,
+        big,
+        "?q=config.layers+%3D%3D+4&sort=name&col=config.opt&col=summary%5B%22train%2Floss%22%5D",
+    )
+    want = sorted((r for r in RUNS if r.config["layers"] == 4), key=lambda r: r.name)
+    expect(page.locator("#run-counts")).to_have_text(f"{len(want):,} runs")
+    with page.expect_download() as info:
+        page.click("#export-csv")
+    path = tmp_path / "runs.csv"
+    info.value.save_as(path)
+    lines = list(csv.reader(io.StringIO(path.read_text())))
+    assert lines[0] == [
+        "id",
+        "name",
+        "project",
+        "status",
+        "group",
+        "tags",
+        "created",
+        "updated",
+        "config.opt",
+        'summary["train/loss"]',
+    ]
+    assert [line[0] for line in lines[1:]] == [r.id for r in want]
+    for line, run in zip(lines[1:], want, strict=True):
+        assert line[8] == run.config["opt"]
+        assert float(line[9]) == run.summary["train/loss"]
+    expect(page.locator("#export-csv")).to_have_text("Export CSV")
+    assert page.console_errors == []
+
+
+def test_runs_in_view_update_live_and_new_runs_wait_in_a_bar(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    old = create_run(api, "lab", "old", tags=["sweep"])
+    other = create_run(api, "lab", "other")
+    open_table(page, server, "?q=%22sweep%22+in+tags&col=summary.loss")
+    expect(page.locator("#run-counts")).to_have_text("1 run")
+    page.evaluate("() => { window.__sameDocument = true; }")
+
+    Producer(api, old["id"]).send(rows([1], loss=[0.25]))  # a row in view changes in place
+    row = page.locator(f'#runs-body tr[data-run-id="{old["id"]}"]')
+    expect(row.locator("td.col-field")).to_have_text("0.25")
+
+    create_run(api, "lab", "unrelated")  # does not match the query: not counted
+    fresh = create_run(api, "lab", "fresh", tags=["sweep"])
+    expect(page.locator("#new-runs")).to_be_visible()
+    expect(page.locator("#new-runs-text")).to_have_text("1 new run")
+    assert shown_ids(page) == [old["id"]]  # not slipped into the table
+    expect(page.locator("#run-counts")).to_have_text("1 run")
+
+    page.click("#new-runs-show")
+    expect(page.locator("#new-runs")).to_be_hidden()
+    expect(page.locator("#run-counts")).to_have_text("2 runs")
+    page.wait_for_function(
+        f"() => document.querySelector('#runs-body tr.run-row')?.dataset.runId === '{fresh['id']}'"
+    )
+    assert shown_ids(page) == [fresh["id"], old["id"]]
+    assert other["id"] not in shown_ids(page)
+    assert page.evaluate("() => window.__sameDocument === true") is True
+    assert page.console_errors == []
