@@ -196,11 +196,14 @@ function keptMask(axes, values) {
 }
 
 function onBrush(axisName, brush, final) {
+  const started = performance.now();
   state.brushes = state.brushes.filter((b) => b.axis !== axisName);
   if (brush) state.brushes.push(brush);
   built.kept = keptMask(built.axes, built.values);
   pc.setKept(built.kept, state.brushes);
   showSelection(final);
+  // What a brush step costs (filter, redraw, counts): read by benchmarks/sweep_views.py.
+  $("brushed-count").dataset.brushMs = (performance.now() - started).toFixed(2);
 }
 
 /** Counts, the query, the brushed list; with `all`, the scatter and the curves too. */
