@@ -52,6 +52,11 @@ async def compare_page() -> FileResponse:
     return _page("compare.html")
 
 
+@router.api_route("/sweep", methods=["GET", "HEAD"])
+async def sweep_page() -> FileResponse:
+    return _page("sweep.html")
+
+
 @router.api_route("/promoted", methods=["GET", "HEAD"])
 async def promoted_page() -> FileResponse:
     return _page("promoted.html")

@@ -1,0 +1,352 @@
+// The sweep page (/sweep): parallel coordinates, a scatter and every run's curve over the runs
+// matching the URL's filters (project, status, tag, q — as the runs list takes them), kept live.
+// Brushing the parallel coordinates filters all three views; the brushed set is listed, and
+// offered as a query that opens the runs list with it.
+
+import { describeError, getJSON } from "./api.js";
+import { formatCount } from "./format.js";
+import { MAX_QUERY_CONDITIONS, buildAxis, brushKeeps, selectionQuery } from "./sweep-brush.js";
+import { colouring, el } from "./sweep-canvas.js";
+import * as curvesView from "./sweep-curves.js";
+import { parseField, pickerFields, readField } from "./sweep-fields.js";
+import * as parcoords from "./sweep-parcoords.js";
+import { MAX_RUNS, followRuns } from "./sweep-runs.js";
+import * as scatterView from "./sweep-scatter.js";
+import { bestRuns, lowerIsBetter } from "./sweep-series.js";
+import { mountConn } from "./status.js";
+
+const $ = (id) => document.getElementById(id);
+const CURVE_RUNS = 200; // curves drawn: the best runs by the colour field
+const LISTED = 100; // brushed runs listed by name
+const DEFAULT_CONFIG_AXES = 5;
+const DEFAULT_SUMMARY_AXES = 2;
+
+const url = new URLSearchParams(location.search);
+const filters = { project: url.get("project") || "", status: url.get("status") || "", tag: url.get("tag") || "", q: url.get("q") || "" };
+const conn = mountConn($("conn"));
+
+let fields = { config: [], summary: [] };
+let runs = [];
+let info = { total: 0, capped: false };
+const state = {
+  axes: [], // [{name, scale}]
+  colour: "",
+  direction: "max",
+  brushes: [],
+  scatterX: "",
+  scatterY: "",
+  scatterXScale: "linear",
+  scatterYScale: "linear",
+  metric: "",
+  best: false,
+  curveLog: false,
+};
+let built = null; // {axes, values, bins, colourValues, kept}
+let frame = 0;
+const errors = { runs: "", fields: "", curves: "" };
+
+const pc = parcoords.mount($("parcoords"), { onBrush });
+const scatter = scatterView.mount($("scatter"));
+const curves = curvesView.mount($("curves"), {
+  async load(runId, key) {
+    const answer = await getJSON(`/api/v1/runs/${encodeURIComponent(runId)}/metrics`, { keys: key, max_points: curvesView.MAX_POINTS });
+    return answer.series[key];
+  },
+  onError: (text) => showError("curves", text),
+});
+
+function showError(part, text) {
+  errors[part] = text;
+  const shown = Object.values(errors).filter(Boolean).join(" · ");
+  $("sweep-error").textContent = shown;
+  $("sweep-error").hidden = !shown;
+}
+
+/** Make a select's options exactly `items` ([value, label]), keeping its value if still there. */
+function setOptions(select, items, value) {
+  select.replaceChildren(
+    ...items.map(([v, label]) => {
+      const option = el("option", "", label);
+      option.value = v;
+      return option;
+    }),
+  );
+  select.value = items.some(([v]) => v === value) ? value : items.length ? items[0][0] : "";
+}
+
+function showFilters() {
+  const parts = [];
+  if (filters.project) parts.push(`project ${filters.project}`);
+  if (filters.status) parts.push(`status ${filters.status}`);
+  if (filters.tag) parts.push(`tag ${filters.tag}`);
+  if (filters.q) parts.push(`query ${filters.q}`);
+  $("sweep-filters").textContent = parts.length ? parts.join(" · ") : "all runs";
+  $("back-to-list").href = `/${listQuery(filters.q)}`;
+}
+
+function listQuery(q) {
+  const params = new URLSearchParams();
+  for (const key of ["project", "status", "tag"]) if (filters[key]) params.set(key, filters[key]);
+  if (q) params.set("q", q);
+  const text = params.toString();
+  return text ? `?${text}` : "";
+}
+
+/** Pick defaults the first time fields are known: a few config axes, summaries, a colour. */
+function chooseDefaults() {
+  const summaries = fields.summary.filter((n) => parseField(n)?.stat === "last");
+  if (!state.axes.length) {
+    state.axes = [
+      ...fields.config.slice(0, DEFAULT_CONFIG_AXES),
+      ...summaries.slice(0, DEFAULT_SUMMARY_AXES),
+    ].map((name) => ({ name, scale: "linear" }));
+  }
+  if (!state.colour && summaries.length) {
+    state.colour = summaries[0];
+    state.direction = lowerIsBetter(summaries[0]) ? "min" : "max";
+  }
+  state.scatterX ||= fields.config[0] || "";
+  state.scatterY ||= summaries[0] || "";
+  state.metric ||= summaries.length ? parseField(summaries[0]).keys[0] : "";
+}
+
+function showPickers() {
+  const chosen = new Set(state.axes.map((a) => a.name));
+  const all = [...fields.config, ...fields.summary];
+  setOptions($("axis-add"), [["", "add an axis…"], ...all.filter((n) => !chosen.has(n)).map((n) => [n, n])], "");
+  setOptions($("colour-field"), fields.summary.map((n) => [n, n]), state.colour);
+  setOptions($("scatter-x"), [...fields.config, ...fields.summary].map((n) => [n, n]), state.scatterX);
+  setOptions($("scatter-y"), fields.summary.map((n) => [n, n]), state.scatterY);
+  const metrics = [...new Set(fields.summary.map((n) => parseField(n)?.keys[0]).filter(Boolean))];
+  setOptions($("curve-metric"), metrics.map((k) => [k, k]), state.metric);
+  $("colour-dir").textContent = state.direction === "min" ? "best: lowest" : "best: highest";
+  $("colour-dir").dataset.dir = state.direction;
+  showChips();
+}
+
+function showChips() {
+  const list = $("axis-chips");
+  list.replaceChildren(
+    ...state.axes.map((axis, i) => {
+      const chip = el("li", "axis-chip");
+      chip.dataset.axis = axis.name;
+      chip.append(el("span", "axis-chip-name", axis.name));
+      const kind = built?.axes[i]?.kind;
+      if (kind === "number") {
+        const scale = el("button", "axis-chip-scale", axis.scale === "log" ? "log" : "lin");
+        scale.type = "button";
+        scale.title = "linear or log scale";
+        scale.addEventListener("click", () => {
+          axis.scale = axis.scale === "log" ? "linear" : "log";
+          state.brushes = state.brushes.filter((b) => b.axis !== axis.name);
+          schedule();
+        });
+        chip.append(scale);
+      }
+      const remove = el("button", "axis-chip-remove", "×");
+      remove.type = "button";
+      remove.setAttribute("aria-label", `remove axis ${axis.name}`);
+      remove.addEventListener("click", () => {
+        state.axes = state.axes.filter((a) => a !== axis);
+        state.brushes = state.brushes.filter((b) => b.axis !== axis.name);
+        showPickers();
+        schedule();
+      });
+      chip.append(remove);
+      return chip;
+    }),
+  );
+}
+
+function schedule() {
+  if (!frame) frame = requestAnimationFrame(rebuild);
+}
+
+/** Axes, values and colours over the current runs; then every view. */
+function rebuild() {
+  frame = 0;
+  const axes = [];
+  const values = [];
+  for (const { name, scale } of state.axes) {
+    const parsed = parseField(name);
+    if (!parsed) continue;
+    axes.push(buildAxis(name, parsed, runs, scale));
+    values.push(runs.map((r) => readField(r, parsed)));
+  }
+  const colourField = parseField(state.colour);
+  const colourValues = colourField ? runs.map((r) => readField(r, colourField)) : runs.map(() => undefined);
+  const binOf = colouring(colourValues, { reverse: state.direction === "min" });
+  const bins = Int8Array.from(colourValues, binOf);
+  // A brush on a category that is gone, or an axis that is gone, keeps nothing: drop it.
+  const names = new Set(axes.map((a) => a.name));
+  state.brushes = state.brushes.filter((b) => names.has(b.axis));
+  built = { axes, values, bins, colourValues, kept: keptMask(axes, values) };
+  pc.setData({ axes, values, bins, kept: built.kept, brushes: state.brushes });
+  showChips();
+  showSelection(true);
+}
+
+function keptMask(axes, values) {
+  const kept = new Uint8Array(runs.length).fill(1);
+  for (const brush of state.brushes) {
+    const column = values[axes.findIndex((a) => a.name === brush.axis)];
+    for (let i = 0; i < runs.length; i++) if (kept[i] && !brushKeeps(brush, column[i])) kept[i] = 0;
+  }
+  return kept;
+}
+
+function onBrush(axisName, brush, final) {
+  const started = performance.now();
+  state.brushes = state.brushes.filter((b) => b.axis !== axisName);
+  if (brush) state.brushes.push(brush);
+  built.kept = keptMask(built.axes, built.values);
+  pc.setKept(built.kept, state.brushes);
+  showSelection(final);
+  // What a brush step costs (filter, redraw, counts): read by benchmarks/sweep_views.py.
+  $("brushed-count").dataset.brushMs = (performance.now() - started).toFixed(2);
+}
+
+/** Counts, the query, the brushed list; with `all`, the scatter and the curves too. */
+function showSelection(all) {
+  const keptRuns = runs.filter((_, i) => built.kept[i]);
+  const loaded = formatCount(runs.length);
+  $("sweep-count").textContent = info.capped
+    ? `${loaded} of ${formatCount(info.total)} runs (the newest ${formatCount(MAX_RUNS)})`
+    : `${loaded} run${runs.length === 1 ? "" : "s"}`;
+  const count = $("brushed-count");
+  count.textContent = state.brushes.length ? `${formatCount(keptRuns.length)} of ${loaded} runs brushed` : `no brush: all ${loaded} runs`;
+  count.dataset.count = String(keptRuns.length);
+  const query = selectionQuery(filters.q, state.brushes);
+  $("brush-query").textContent = query.text || "(every run of the page)";
+  const link = $("open-in-list");
+  if (query.conditions > MAX_QUERY_CONDITIONS) {
+    link.removeAttribute("href");
+    link.setAttribute("aria-disabled", "true");
+    $("query-note").textContent = `too many conditions for one query (${query.conditions} > ${MAX_QUERY_CONDITIONS}): brush fewer categories`;
+  } else {
+    link.href = `/${listQuery(query.text)}`;
+    link.setAttribute("aria-disabled", "false");
+    $("query-note").textContent = "";
+  }
+  $("clear-brushes").disabled = !state.brushes.length;
+  if (!all) return;
+  const list = $("brushed-runs");
+  list.replaceChildren(
+    ...keptRuns.slice(0, LISTED).map((run) => {
+      const item = el("li");
+      const a = el("a", "run-link", run.name || run.id);
+      a.href = `/runs/${encodeURIComponent(run.id)}`;
+      item.append(a);
+      return item;
+    }),
+  );
+  $("brushed-more").textContent = keptRuns.length > LISTED ? `and ${formatCount(keptRuns.length - LISTED)} more` : "";
+  showScatter();
+  showCurves(keptRuns);
+}
+
+function showScatter() {
+  const x = parseField(state.scatterX);
+  const y = parseField(state.scatterY);
+  $("scatter-empty").hidden = Boolean(x && y);
+  if (!x || !y) return;
+  scatter.setData({
+    runs,
+    xAxis: buildAxis(state.scatterX, x, runs, state.scatterXScale),
+    yAxis: buildAxis(state.scatterY, y, runs, state.scatterYScale),
+    xValues: runs.map((r) => readField(r, x)),
+    yValues: runs.map((r) => readField(r, y)),
+    bins: built.bins,
+    kept: built.kept,
+  });
+}
+
+function showCurves(keptRuns) {
+  const colourField = parseField(state.colour);
+  const value = colourField ? (r) => readField(r, colourField) : () => undefined;
+  const chosen = bestRuns(keptRuns, value, state.direction, CURVE_RUNS);
+  const bins = new Map();
+  runs.forEach((r, i) => bins.set(r.id, built.bins[i]));
+  $("curve-count").textContent = keptRuns.length > chosen.length
+    ? `the ${formatCount(chosen.length)} best of ${formatCount(keptRuns.length)} runs by ${state.colour}`
+    : `${formatCount(chosen.length)} runs`;
+  $("curves-empty").hidden = Boolean(state.metric);
+  curves.setView({ runs: chosen, metric: state.metric, best: state.best, direction: state.direction, bins, yLog: state.curveLog });
+}
+
+async function loadFields() {
+  try {
+    const answer = await getJSON("/api/v1/run-fields", { project: filters.project, status: filters.status, tag: filters.tag, q: filters.q });
+    fields = pickerFields(answer);
+    showError("fields", "");
+  } catch (err) {
+    showError("fields", describeError(err));
+  }
+  chooseDefaults();
+  showPickers();
+  schedule();
+}
+
+let fieldsLoadedWith = -1;
+const source = followRuns(filters, {
+  onChange(next, nextInfo) {
+    runs = next;
+    info = nextInfo;
+    // The fields of the first runs, and again once if the page started empty.
+    if (fieldsLoadedWith === 0 && runs.length) {
+      fieldsLoadedWith = runs.length;
+      loadFields();
+    }
+    $("sweep-empty").hidden = runs.length > 0;
+    schedule();
+  },
+  onError: (text) => showError("runs", text),
+  onConn: (word, detail) => conn.set(word, detail),
+});
+
+$("axis-add").addEventListener("change", (e) => {
+  if (!e.target.value) return;
+  state.axes.push({ name: e.target.value, scale: "linear" });
+  showPickers();
+  schedule();
+});
+$("colour-field").addEventListener("change", (e) => {
+  state.colour = e.target.value;
+  state.direction = lowerIsBetter(state.colour) ? "min" : "max";
+  showPickers();
+  schedule();
+});
+$("colour-dir").addEventListener("click", () => {
+  state.direction = state.direction === "min" ? "max" : "min";
+  showPickers();
+  schedule();
+});
+$("clear-brushes").addEventListener("click", () => {
+  state.brushes = [];
+  schedule();
+});
+for (const [id, key] of [["scatter-x", "scatterX"], ["scatter-y", "scatterY"], ["scatter-x-scale", "scatterXScale"], ["scatter-y-scale", "scatterYScale"]]) {
+  $(id).addEventListener("change", (e) => {
+    state[key] = e.target.value;
+    showScatter();
+  });
+}
+$("curve-metric").addEventListener("change", (e) => {
+  state.metric = e.target.value;
+  schedule();
+});
+$("curve-best").addEventListener("change", (e) => {
+  state.best = e.target.checked;
+  schedule();
+});
+$("curve-log").addEventListener("change", (e) => {
+  state.curveLog = e.target.checked;
+  schedule();
+});
+addEventListener("pagehide", () => source.stop());
+
+showFilters();
+fieldsLoadedWith = 0;
+loadFields().then(() => {
+  if (fields.config.length || fields.summary.length) fieldsLoadedWith = 1;
+});
