@@ -113,6 +113,7 @@ def test_project_filter_lives_in_the_url_and_in_history(
     page.select_option("#project-filter", "beta")
     expect(page).to_have_url(f"{server.url}/?project=beta")
     expect_order(page, [b2["id"], b1["id"]])
+    expect(page.locator("#sweep-link")).to_have_attribute("href", "/sweep?project=beta")
 
     page.go_back()  # the filter follows history
     expect(page.locator("#project-filter")).to_have_value("")

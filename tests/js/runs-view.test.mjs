@@ -20,6 +20,7 @@ test("the view round-trips through the URL, defaults left out", () => {
   });
   same(v.viewQuery(view), search);
   same(v.viewQuery(v.readView("?sort=-created&col=a&col=a")), "?col=a");
+  same(v.sweepQuery(view), "?project=p&status=failed&tag=a+b&q=config.lr+%3C+1");
   same(v.sameRuns(view, { ...view, cols: [], group: "" }), true);
   same(v.sameRuns(view, { ...view, sort: "-name" }), false);
 });

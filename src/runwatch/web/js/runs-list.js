@@ -11,7 +11,15 @@ import * as runsFilters from "./runs-filters.js";
 import { showGroups } from "./runs-groups.js";
 import { createPages, PAGE_SIZE } from "./runs-pages.js";
 import * as runsTable from "./runs-table.js";
-import { DEFAULT_SORT, nextSort, readView, sameRuns, snapshotQuery, viewQuery } from "./runs-view.js";
+import {
+  DEFAULT_SORT,
+  nextSort,
+  readView,
+  sameRuns,
+  snapshotQuery,
+  sweepQuery,
+  viewQuery,
+} from "./runs-view.js";
 import { mountConn } from "./status.js";
 
 const $ = (id) => document.getElementById(id);
@@ -134,6 +142,7 @@ async function setView(patch, { push = false } = {}) {
 
 function showView() {
   newRunLink.follow(view.project);
+  $("sweep-link").href = `/sweep${sweepQuery(view)}`;
   select.value = view.project;
   filters.show(view);
   table.setColumns(view.cols, view.sort);

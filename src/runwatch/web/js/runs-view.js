@@ -39,6 +39,14 @@ export function readView(search) {
   };
 }
 
+/** The sweep page's query string for a view's runs: its filters and query only. */
+export function sweepQuery(view) {
+  const params = new URLSearchParams();
+  for (const key of ["project", "status", "tag", "q"]) if (view[key]) params.set(key, view[key]);
+  const text = params.toString();
+  return text ? `?${text}` : "";
+}
+
 /** The query string for a view ("" or "?…"), leaving out what is at its default. */
 export function viewQuery(view) {
   const params = new URLSearchParams();
