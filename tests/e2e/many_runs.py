@@ -34,8 +34,16 @@ class SeedRun:
         return (
             self.id, self.project, self.name, None, json.dumps(self.tags), json.dumps(self.config),
             self.status, self.created, self.created, ended, ended, 0, None, 1,
-            json.dumps(self.summary), "{}", ended, 5.0, "[]",
+            json.dumps(self.summary), "{}", ended, 5.0, "[]", json.dumps(self.extremes()),
         )  # fmt: skip
+
+    def extremes(self) -> dict[str, dict[str, float]]:
+        """Each numeric summary value as the metric's only value (its min and max)."""
+        return {
+            k: {"min": v, "max": v}
+            for k, v in self.summary.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
 
 
 async def _write(location: str | Path, runs: Sequence[SeedRun]) -> None:

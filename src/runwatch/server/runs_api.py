@@ -28,7 +28,7 @@ MAX_FIELD_DEPTH = 4  # config keys nested deeper are listed as their object
 MAX_FIELDS = 2000  # fields listed per document
 
 QueryText = Annotated[str | None, Query(max_length=MAX_QUERY_LENGTH)]
-FieldText = Annotated[str, Query(max_length=300)]
+FieldText = Annotated[str, Query(min_length=1, max_length=300)]
 BAD_QUERY = refusal(
     "`invalid_query` (`field`: `q`; the message points at the column) or another named "
     "parameter that is not a field (`invalid_sort`, `invalid_field`)."
@@ -43,7 +43,7 @@ def _query(request: Request, q: str | None, project: str | None, **options: Any)
         check_project(request, project or principal.project)
         project = principal.project
     try:
-        where = None if q is None else parse(q)
+        where = parse(q) if q and q.strip() else None  # an empty box: every run
     except QueryError as exc:
         raise ApiError(400, "invalid_query", str(exc), "q") from None
     return RunsQuery(where=where, project=project, **options)
@@ -162,7 +162,7 @@ def _cursor(after: RunsKey | None, sort: str) -> str | None:
 
 
 def _after(cursor: str | None, sort: str) -> RunsKey | None:
-    if cursor is None:
+    if not cursor:
         return None
     try:
         sort_of, rank, number, text, run_id = msgspec.json.decode(base64.urlsafe_b64decode(cursor))
