@@ -3,7 +3,8 @@
 It finds TensorBoard event files, offline W&B runs, checkpoints (with their SHA-256) and the
 entries of an optional worker-written ``artifacts_manifest.json`` (each validated: a bad entry
 is reported, never fatal). Scalars of event files and W&B history are imported into the run's
-metric series incrementally (see ``tensorboard`` and ``wandb_offline``).
+metric series incrementally, and the event files' images and histograms into its media (see
+``tensorboard`` and ``wandb_offline``).
 """
 
 from __future__ import annotations
@@ -66,16 +67,24 @@ class ArtifactScanner:
         return found
 
     def import_scalars(self) -> int:
-        """Log new TensorBoard scalars and W&B history rows; return how many values."""
+        """Log new TensorBoard scalars, images and histograms, and W&B history rows; return
+        how many values (an image or a histogram counts one)."""
         count = 0
         for path in self._files("events.out.tfevents.*", recursive=True):
             tail = self._events.setdefault(path, EventFileTail(path))
+            records = tail.read_records()
             by_step: dict[tuple[int, float], dict[str, float]] = {}
-            for step, wall, tag, value in tail.read_new():
+            for step, wall, tag, value in records.scalars:
                 by_step.setdefault((step, wall), {})[tag] = value
             for (step, wall), values in by_step.items():
                 self.run.log(values, step=step, ts=wall)
                 count += len(values)
+            # A negative step (possible in an event file) is taken as 0, as run.image takes it.
+            for step, _, tag, image in records.images:
+                self.run.image(tag, image, step=max(step, 0))
+            for step, _, tag, edges, counts in records.histograms:
+                self.run.histogram(tag, counts=counts, edges=edges, step=max(step, 0))
+            count += len(records.images) + len(records.histograms)
         for path in self._files("wandb/*/run-*.wandb"):
             wandb_tail = self._wandb.setdefault(path, WandbRunTail(path))
             try:
