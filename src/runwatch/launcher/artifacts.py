@@ -96,9 +96,43 @@ class ArtifactScanner:
                 named = {f"wandb/{k}": v for k, v in values.items()}
                 self.run.log(named, step=wandb_step, ts=wandb_wall)
                 count += len(values)
+            for media_step, _, key, media in wandb_tail.take_media():
+                count += self._send_wandb_media(path, media_step or 0, f"wandb/{key}", media)
             self._send_config(path, wandb_tail)
         self.imported += count
         return count
+
+    def _send_wandb_media(self, path: Path, step: int, key: str, value: dict[str, Any]) -> int:
+        """A W&B image (its file under the run's ``files/``), list of images (``key/0``, …) or
+        histogram (``bins`` or W&B's ``packedBins``) as run media; returns how many."""
+        if value["_type"] == "histogram":
+            counts, edges = value.get("values"), value.get("bins")
+            packed = value.get("packedBins")
+            if isinstance(packed, dict) and isinstance(counts, list):
+                low, width = float(packed["min"]), float(packed["size"])
+                edges = [low + i * width for i in range(len(counts) + 1)]
+            self.run.histogram(key, counts=counts, edges=edges, step=step)
+            return 1
+        files = path.parent / "files"
+        if value["_type"] == "image-file":
+            pictures = [(key, value.get("path"), value.get("caption"))]
+        else:
+            names = value.get("filenames") or []
+            captions = value.get("captions") or [None] * len(names)
+            pictures = [
+                (f"{key}/{i}", name, caption)
+                for i, (name, caption) in enumerate(zip(names, captions, strict=False))
+            ]
+        sent = 0
+        for name, relative, caption in pictures:
+            file = files / str(relative)
+            if not isinstance(relative, str) or not self._inside(file):
+                self._report(f"{path}:{relative}", f"W&B image {relative!r} of {name!r} not found")
+                continue
+            text = caption if isinstance(caption, str) else None
+            self.run.image(name, file.read_bytes(), step=step, caption=text)
+            sent += 1
+        return sent
 
     def _send_config(self, path: Path, tail: WandbRunTail) -> None:
         """A W&B run's config, once per change, into the run's config (and a ``config.update``
