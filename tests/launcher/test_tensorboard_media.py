@@ -146,3 +146,47 @@ def test_a_growing_event_file_imports_each_image_and_histogram_once(tmp_path: Pa
     (path,) = (tmp_path / "run" / "tb").glob("events.out.tfevents.*")
     tail = EventFileTail(path)
     assert len(tail.read_records().images) == 4 and tail.read_records().images == []
+
+
+def test_raw_histograms_and_image_tensors_are_read_as_tensorboard_means_them(
+    tmp_path: Path,
+) -> None:
+    """TensorFlow's unbounded outer buckets (±DBL_MAX) end at the data's min and max; more than
+    1,024 buckets are merged down to the server's cap; TF2's image tensor (width, height, then
+    each image) gives one key per image."""
+    from tensorboardX import SummaryWriter
+    from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
+    from tensorboardX.proto.tensor_pb2 import TensorProto
+
+    dbl_max = float(np.finfo(np.float64).max)
+    pngs = []
+    for colour in (10, 200):
+        out = io.BytesIO()
+        Image.new("L", (2, 1), colour).save(out, format="PNG")
+        pngs.append(out.getvalue())
+    writer = SummaryWriter(str(tmp_path / "tb"))
+    writer.add_histogram_raw(
+        "tf", min=-1.5, max=2.5, num=7, sum=3.0, sum_squares=9.0,
+        bucket_limits=[-1.0, 0.0, 1.0, dbl_max], bucket_counts=[1, 2, 3, 1], global_step=1,
+    )  # fmt: skip
+    writer.add_histogram_raw(
+        "fine", min=0.0, max=2048.0, num=2048, sum=0.0, sum_squares=0.0,
+        bucket_limits=list(range(2049)), bucket_counts=[0] + [1] * 2048, global_step=2,
+    )  # fmt: skip
+    metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="images"))
+    tensor = TensorProto(dtype=7, string_val=[b"2", b"1", *pngs])  # DT_STRING
+    writer.file_writer.add_summary(
+        Summary(value=[Summary.Value(tag="tf2img", tensor=tensor, metadata=metadata)]), 3
+    )
+    writer.close()
+    (path,) = (tmp_path / "tb").glob("events.out.tfevents.*")
+    records = EventFileTail(path).read_records()
+    assert records.scalars == []
+    assert [(s, t, i) for s, _, t, i in records.images] == [
+        (3, "tf2img/0", pngs[0]), (3, "tf2img/1", pngs[1]),
+    ]  # fmt: skip
+    hists = {tag: (step, edges, counts) for step, _, tag, edges, counts in records.histograms}
+    assert hists["tf"] == (1, [-1.5, -1.0, 0.0, 1.0, 2.5], [1, 2, 3, 1])
+    step, edges, counts = hists["fine"]
+    assert (step, counts) == (2, [2] * 1024)
+    assert edges == [float(e) for e in range(0, 2049, 2)]

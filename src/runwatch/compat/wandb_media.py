@@ -1,10 +1,11 @@
 """``wandb.Image`` and ``wandb.Histogram`` of the W&B shim: logged through ``wandb.log``, they
 become ``run.image`` and ``run.histogram`` at the row's step.
 
-Both take what W&B takes and convert it the way W&B does at construction (so a later change to
-the caller's array does not change what is logged): an image's pixels become 8-bit as W&B's
-``to_uint8`` makes them (a float array in [0, 1] scaled by 255, one with negative values
-stretched to [0, 1] first), a file path is read (PNG and JPEG bytes are kept as they are).
+Both take what W&B takes and convert it the way W&B (0.31) does at construction, so a later
+change to the caller's array does not change what is logged: an array's or tensor's values are
+taken as 0..255 and cast to 8 bits (W&B no longer rescales floats in [0, 1]; out-of-range values,
+which W&B leaves to the cast, are clipped), a tensor is CxHxW; a file path is read (PNG and JPEG
+bytes are kept as they are).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ MAX_BINS = 512  # W&B's own cap on ``num_bins``
 
 
 class Image:
-    """``wandb.Image(data_or_path, mode=None, caption=None, ...)``: a numpy array (HxW,
-    HxWxC, CxHxW), a torch tensor, a PIL image, or the path of an image file."""
+    """``wandb.Image(data_or_path, mode=None, caption=None, ...)``: a numpy array (HxW, HxWxC;
+    CxHxW too, which W&B does not take), a torch tensor (CxHxW), a PIL image, or the path of an
+    image file. Boxes, masks and classes are not recorded."""
 
     def __init__(
         self,
@@ -33,12 +35,12 @@ class Image:
         boxes: Any = None,
         masks: Any = None,
         file_type: str | None = None,
-        normalize: bool = True,
+        **_: Any,  # arguments of other W&B versions (normalize)
     ) -> None:
         self.caption = None if caption is None else str(caption)
         self.data: Any = None  # None: refused (said once); a log of it records nothing
         try:
-            self.data = _pixels(data_or_path, mode, normalize)
+            self.data = _pixels(data_or_path, mode)
         except Exception as exc:
             _refused("wandb.Image", exc)
 
@@ -94,36 +96,30 @@ def _values(sequence: Any) -> Any:
     return np.array(sequence, dtype=np.float64).ravel()
 
 
-def _pixels(data: Any, mode: str | None, normalize: bool) -> Any:
+def _pixels(data: Any, mode: str | None) -> Any:
     """What ``run.image`` gets: PNG/JPEG bytes, a PIL image or a uint8 array."""
     if isinstance(data, str | os.PathLike):
         return _from_file(Path(data))
     if encode.is_pil(data):
         return data.convert(mode) if mode else data.copy()
-    if encode.is_torch(data):
-        data = data.detach().cpu().numpy()
     import numpy as np
 
+    if encode.is_torch(data):
+        data = data.detach().cpu().numpy()
+        if data.ndim == 3:
+            data = np.transpose(data, (1, 2, 0))  # W&B permutes a tensor from CxHxW
     array = np.array(data)
+    if array.ndim > 2:
+        array = array.squeeze()  # as W&B does: trivial dimensions go
     if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
-        array = np.transpose(array, (1, 2, 0))  # CxHxW (torch's layout)
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    return _to_uint8(np, array) if normalize else np.clip(array, 0, 255).astype(np.uint8)
+        array = np.transpose(array, (1, 2, 0))  # a CxHxW array
+    if array.dtype != np.uint8:
+        array = np.clip(array, 0, 255).astype(np.uint8)
+    if mode:  # W&B converts to the mode given (RGB of a grey array, …)
+        from PIL import Image as PILImage
 
-
-def _to_uint8(np: Any, array: Any) -> Any:
-    """W&B's ``Image.to_uint8``: values below 0 stretch the range to [0, 1]; a range within
-    [0, 1] scales by 255; the rest is clipped to 0..255."""
-    if array.dtype == np.uint8:
-        return array
-    data = array.astype(np.float64)
-    if data.size and float(np.min(data)) < 0:
-        span = float(np.ptp(data))
-        data = (data - float(np.min(data))) / (span if span else 1.0)
-    if data.size and float(np.max(data)) <= 1.0:
-        data = (data * 255).astype(np.int32)
-    return np.clip(data, 0, 255).astype(np.uint8)
+        return PILImage.fromarray(array).convert(mode)
+    return array
 
 
 def _from_file(path: Path) -> Any:
