@@ -42,7 +42,6 @@ Row = tuple[int | None, float | None, dict[str, float]]  # (step, wall time, val
 # (step, wall time, key, W&B's JSON of an image, a list of images or a histogram)
 Media = tuple[int | None, float | None, str, dict[str, Any]]
 MEDIA_TYPES = frozenset(("image-file", "images/separated", "histogram"))
-MAX_MEDIA = 10_000  # media items one read keeps (the caller takes them after each read)
 # Tag bytes of Record.history (field 2) and Record.summary (field 3), both length-delimited.
 _BULK_TAGS = (0x12, 0x1A)
 _KEY_TAG, _NESTED_KEY_TAG = 0x0A, 0x12  # an item's ``key`` (1) and ``nested_key`` (2)
@@ -225,7 +224,7 @@ def _row(
             wall = float(value)
     if others:
         found = _media_objects(others, values)
-        if found and media is not None and len(media) < MAX_MEDIA:
+        if found and media is not None:
             media += [(step, wall, key, value) for key, value in found.items()]
     return (step, wall, values) if values else None
 
@@ -293,16 +292,19 @@ class WandbRunTail:
         self.project: str | None = None
         self.run_id: str | None = None
         self._keys: dict[bytes, str | None] = {}  # an item's key bytes -> its key, if plain
-        self.media: list[Media] = []  # images and histograms of the rows read, until taken
+        # Images and histograms of the rows of the last read (each read starts it afresh: like
+        # the rows, bounded by what one read finds in the file)
+        self.media: list[Media] = []
 
     def take_media(self) -> list[Media]:
-        """The images and histograms of the rows read since the last call (their files are
-        under the run's ``files/``)."""
+        """The images and histograms of the rows the last ``read_new`` returned (their files
+        are under the run's ``files/``)."""
         media, self.media = self.media, []
         return media
 
     def read_new(self) -> list[Row]:
         """History rows appended since the last call; config and summary are updated too."""
+        self.media = []
         record_class = _record_class()
         try:
             data = self.path.read_bytes()
