@@ -79,11 +79,10 @@ class ArtifactScanner:
             for (step, wall), values in by_step.items():
                 self.run.log(values, step=step, ts=wall)
                 count += len(values)
-            # A negative step (possible in an event file) is taken as 0, as run.image takes it.
             for step, _, tag, image in records.images:
-                self.run.image(tag, image, step=max(step, 0))
+                self.run.image(tag, image, step=step)
             for step, _, tag, edges, counts in records.histograms:
-                self.run.histogram(tag, counts=counts, edges=edges, step=max(step, 0))
+                self.run.histogram(tag, counts=counts, edges=edges, step=step)
             count += len(records.images) + len(records.histograms)
         for path in self._files("wandb/*/run-*.wandb"):
             wandb_tail = self._wandb.setdefault(path, WandbRunTail(path))
