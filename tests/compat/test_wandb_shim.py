@@ -133,9 +133,9 @@ run = wandb.init(project="shim", mode="{mode}")
 wandb.watch(object(), log="all")
 wandb.watch(object())
 wandb.save("*.pt")
-image = wandb.Image([[0, 1]], caption="x")
-wandb.log({{"img": image, "note": "text", "x": 1.0}})
-wandb.Histogram([1, 2, 3])
+video = wandb.Video("clip.mp4", caption="x")
+wandb.log({{"clip": video, "note": "text", "x": 1.0}})
+wandb.Audio([1, 2, 3])
 run.log_artifact("no-such-file.pt")
 wandb.log(42)
 wandb.config.update(7)
@@ -153,7 +153,7 @@ def test_unsupported_calls_warn_once_and_never_crash(server: ServerProcess, tmp_
     run_id = done.stdout.split("RUN ", 1)[1].strip()
     err = done.stderr
     assert err.count("wandb.watch: runwatch does not record gradients") == 1
-    assert "wandb.Image is not supported" in err and "wandb.Histogram is not supported" in err
+    assert "wandb.Video is not supported" in err and "wandb.Audio is not supported" in err
     assert "'note' is a str, not a number" in err and "behind the current step" in err
     # Wrong arguments: reported once each, saying what was lost; the script went on.
     assert "Artifact.add_file failed and was skipped (FileNotFoundError" in err
@@ -167,7 +167,7 @@ def test_unsupported_calls_warn_once_and_never_crash(server: ServerProcess, tmp_
         )
         got = metrics(c, run_id)
     assert info["exit_code"] == 3
-    assert got == {"x": [(0.0, 1.0)]}  # the image and the text were skipped, the late step ignored
+    assert got == {"x": [(0.0, 1.0)]}  # the video and the text were skipped, the late step ignored
 
 
 def test_disabled_mode_sends_nothing(server: ServerProcess, tmp_path: Path) -> None:

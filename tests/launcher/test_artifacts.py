@@ -46,15 +46,19 @@ WORKER = """
 """
 
 
-def launch(server: ServerProcess, run_dir: Path, tmp_path: Path, **flags: str) -> int:
-    script = tmp_path / "worker.py"
+def launch(
+    server: ServerProcess, run_dir: Path, tmp_path: Path, script: str | None = None, **flags: str
+) -> int:
+    """Run a worker (``script``, or WORKER with ``flags``) under ``runwatch launch``."""
     options = {"tb": "no", "wandb": "no", "fail": "no", **flags}
-    script.write_text(textwrap.dedent(WORKER.format(**options)))
+    text = textwrap.dedent(WORKER.format(**options)) if script is None else script
+    script_path = tmp_path / "worker.py"
+    script_path.write_text(text)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWATCH_", "WANDB_"))}
     env.update(RUNWATCH_URL=server.url, WANDB_MODE="offline", WANDB_SILENT="true")
     done = subprocess.run(
         [sys.executable, "-m", "runwatch", "launch", "--project", "art", "--run-dir", str(run_dir),
-         "--", sys.executable, str(script)],
+         "--", sys.executable, str(script_path)],
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     return done.returncode

@@ -1,10 +1,10 @@
 """A W&B-compatible API over runwatch: ``import runwatch.compat.wandb as wandb``.
 
 Scripts written for W&B's common surface run unchanged: ``init``, ``log``, ``config``,
-``summary``, ``finish``, ``define_metric``, ``Table``, ``alert``, artifacts (``Artifact``,
-``log_artifact``, ``use_artifact``, ``log_code``, ``save``: files in the run's artifact
-manifest), and local sweeps (``sweep`` + ``agent``). No call raises into the training loop:
-wrong arguments are reported once and skipped; any other W&B name (``wandb.Image``, …) warns
+``summary``, ``finish``, ``define_metric``, ``Table``, ``Image``, ``Histogram``, ``alert``,
+artifacts (``Artifact``, ``log_artifact``, ``use_artifact``, ``log_code``, ``save``: files in
+the run's artifact manifest), and local sweeps (``sweep`` + ``agent``). No call raises into the training loop:
+wrong arguments are reported once and skipped; any other W&B name (``wandb.Video``, …) warns
 once, saying what is not recorded, and absorbs the call. Values go to the runwatch server at
 ``RUNWATCH_URL`` like ``runwatch.init``'s.
 """
@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from runwatch.compat.wandb_artifacts import Artifact
+from runwatch.compat.wandb_media import Histogram, Image
 from runwatch.compat.wandb_run import MetricSpec, WandbRun
 from runwatch.compat.wandb_sweeps import MAX_SWEEP_RUNS, Sweep, lookup, register
 from runwatch.compat.wandb_types import (
@@ -44,6 +45,8 @@ __all__ = [
     "AlertLevel",
     "Artifact",
     "Config",
+    "Histogram",
+    "Image",
     "Settings",
     "Summary",
     "Table",
@@ -519,7 +522,7 @@ atexit.register(_close_at_exit)
 
 
 def __getattr__(name: str) -> Unsupported:
-    """Any other W&B name (``wandb.Image``, ``wandb.Histogram``, …): warns once when used."""
+    """Any other W&B name (``wandb.Video``, ``wandb.Audio``, …): warns once when used."""
     if name.startswith("__"):
         raise AttributeError(name)
     return Unsupported(name)

@@ -23,6 +23,7 @@ from typing import Any
 
 from runwatch.compat.wandb_artifacts import Artifact, ArtifactLog, code_files, known_artifact
 from runwatch.compat.wandb_lazy import LazyRun
+from runwatch.compat.wandb_media import Histogram, Image
 from runwatch.compat.wandb_types import (
     EVENT_LEVEL,
     Config,
@@ -240,6 +241,8 @@ class WandbRun:
                 self._do(_table_op(key, value.row_dicts()))
             elif isinstance(value, Unsupported):
                 continue  # its construction already said it is not supported
+            elif _is_media(value):
+                self._send_media(key, value, step)
             else:
                 number = _number(value)
                 if number is None:
@@ -261,6 +264,19 @@ class WandbRun:
             self._summarise(key, number, spec)
         for at, values in sorted(by_step.items()):
             self._do(_log_op(values, at))
+
+    def _send_media(self, key: str, value: Any, step: int) -> None:
+        """An image, a histogram, or a list of images (``key/0``, ``key/1``, …: runwatch keeps
+        one image per key and step) at the row's step."""
+        if isinstance(value, Histogram):
+            if value.ok:
+                self._do(_histogram_op(key, value, step))
+        elif isinstance(value, Image):
+            if value.data is not None:
+                self._do(_image_op(key, value, step))
+        else:
+            for i, item in enumerate(value):
+                self._send_media(f"{key}/{i}", item, step)
 
     def _summarise(self, key: str, value: float, spec: MetricSpec | None) -> None:
         agg = self._aggregates.get(key)
@@ -536,6 +552,29 @@ def _as_artifact(
 
 def _table_op(name: str, rows: list[dict[str, Any]]) -> Callable[[Run], None]:
     return lambda r: r.table(name, rows)
+
+
+def _is_media(value: Any) -> bool:
+    """An image, a histogram, or a non-empty list of them (W&B logs a list of images)."""
+    if isinstance(value, Image | Histogram):
+        return True
+    return (
+        isinstance(value, list | tuple)
+        and bool(value)
+        and all(isinstance(v, Image | Histogram) for v in value)
+    )
+
+
+def _image_op(key: str, image: Image, step: int) -> Callable[[Run], None]:
+    return lambda r: r.image(key, image.data, step=step, caption=image.caption)
+
+
+def _histogram_op(key: str, hist: Histogram, step: int) -> Callable[[Run], None]:
+    if hist.values is None:
+        counts, edges = hist.histogram, hist.bins
+        return lambda r: r.histogram(key, counts=counts, edges=edges, step=step)
+    values, bins = hist.values, hist.num_bins
+    return lambda r: r.histogram(key, values, step=step, bins=bins)
 
 
 def _log_op(values: dict[str, float], step: int) -> Callable[[Run], None]:

@@ -67,7 +67,7 @@ EVENT_LEVEL = {"INFO": "info", "WARN": "warning", "WARNING": "warning", "ERROR":
 
 
 class Unsupported:
-    """What an unsupported W&B name (``wandb.Image``, ``run.log_artifact``, …) resolves to.
+    """What an unsupported W&B name (``wandb.Video``, ``run.watch``, …) resolves to.
 
     Calling it, or anything reached from it, returns another stand-in; a logged stand-in is
     skipped. The first use of each name says so once on stderr.

@@ -3,7 +3,8 @@
 It finds TensorBoard event files, offline W&B runs, checkpoints (with their SHA-256) and the
 entries of an optional worker-written ``artifacts_manifest.json`` (each validated: a bad entry
 is reported, never fatal). Scalars of event files and W&B history are imported into the run's
-metric series incrementally (see ``tensorboard`` and ``wandb_offline``).
+metric series incrementally, and the event files' images and histograms into its media (see
+``tensorboard`` and ``wandb_offline``).
 """
 
 from __future__ import annotations
@@ -66,16 +67,23 @@ class ArtifactScanner:
         return found
 
     def import_scalars(self) -> int:
-        """Log new TensorBoard scalars and W&B history rows; return how many values."""
+        """Log new TensorBoard scalars, images and histograms, and W&B history rows; return
+        how many values (an image or a histogram counts one)."""
         count = 0
         for path in self._files("events.out.tfevents.*", recursive=True):
             tail = self._events.setdefault(path, EventFileTail(path))
+            records = tail.read_records()
             by_step: dict[tuple[int, float], dict[str, float]] = {}
-            for step, wall, tag, value in tail.read_new():
+            for step, wall, tag, value in records.scalars:
                 by_step.setdefault((step, wall), {})[tag] = value
             for (step, wall), values in by_step.items():
                 self.run.log(values, step=step, ts=wall)
                 count += len(values)
+            for step, _, tag, image in records.images:
+                self.run.image(tag, image, step=step)
+            for step, _, tag, edges, counts in records.histograms:
+                self.run.histogram(tag, counts=counts, edges=edges, step=step)
+            count += len(records.images) + len(records.histograms)
         for path in self._files("wandb/*/run-*.wandb"):
             wandb_tail = self._wandb.setdefault(path, WandbRunTail(path))
             try:
@@ -87,9 +95,43 @@ class ArtifactScanner:
                 named = {f"wandb/{k}": v for k, v in values.items()}
                 self.run.log(named, step=wandb_step, ts=wandb_wall)
                 count += len(values)
+            for media_step, _, key, media in wandb_tail.take_media():
+                count += self._send_wandb_media(path, media_step or 0, f"wandb/{key}", media)
             self._send_config(path, wandb_tail)
         self.imported += count
         return count
+
+    def _send_wandb_media(self, path: Path, step: int, key: str, value: dict[str, Any]) -> int:
+        """A W&B image (its file under the run's ``files/``), list of images (``key/0``, …) or
+        histogram (``bins`` or W&B's ``packedBins``) as run media; returns how many."""
+        if value["_type"] == "histogram":
+            counts, edges = value.get("values"), value.get("bins")
+            packed = value.get("packedBins")
+            if isinstance(packed, dict) and isinstance(counts, list):
+                low, width = float(packed["min"]), float(packed["size"])
+                edges = [low + i * width for i in range(len(counts) + 1)]
+            self.run.histogram(key, counts=counts, edges=edges, step=step)
+            return 1
+        files = path.parent / "files"
+        if value["_type"] == "image-file":
+            pictures = [(key, value.get("path"), value.get("caption"))]
+        else:
+            names = value.get("filenames") or []
+            captions = value.get("captions") or [None] * len(names)
+            pictures = [
+                (f"{key}/{i}", name, caption)
+                for i, (name, caption) in enumerate(zip(names, captions, strict=False))
+            ]
+        sent = 0
+        for name, relative, caption in pictures:
+            file = files / str(relative)
+            if not isinstance(relative, str) or not self._inside(file):
+                self._report(f"{path}:{relative}", f"W&B image {relative!r} of {name!r} not found")
+                continue
+            text = caption if isinstance(caption, str) else None
+            self.run.image(name, file.read_bytes(), step=step, caption=text)
+            sent += 1
+        return sent
 
     def _send_config(self, path: Path, tail: WandbRunTail) -> None:
         """A W&B run's config, once per change, into the run's config (and a ``config.update``

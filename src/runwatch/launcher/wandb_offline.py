@@ -4,8 +4,8 @@ The file is a LevelDB-style log: a 7-byte header (``:W&B``, magic 0xBEE1, versio
 blocks of records, each with a 7-byte header (CRC-32C, little-endian length, type: 1 full,
 2 first, 3 middle, 4 last); fewer than 7 bytes left in a block are padding. Each logical record
 is a serialized ``wandb.proto.wandb_internal_pb2.Record`` (W&B ships the classes, not a reader).
-We keep history rows, config and summary; the offset only moves past whole records, so a record
-still being written is read next time.
+We keep history rows (with their images and histograms), config and summary; the offset only
+moves past whole records, so a record still being written is read next time.
 
 Speed: a run file is mostly history and summary records (W&B writes a summary update with every
 ``log``), and building a protobuf object per item is what made reading slow. Those two record
@@ -39,6 +39,9 @@ FILE_HEADER = 7
 _RECORD = struct.Struct("<IHB")
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 Row = tuple[int | None, float | None, dict[str, float]]  # (step, wall time, values)
+# (step, wall time, key, W&B's JSON of an image, a list of images or a histogram)
+Media = tuple[int | None, float | None, str, dict[str, Any]]
+MEDIA_TYPES = frozenset(("image-file", "images/separated", "histogram"))
 # Tag bytes of Record.history (field 2) and Record.summary (field 3), both length-delimited.
 _BULK_TAGS = (0x12, 0x1A)
 _KEY_TAG, _NESTED_KEY_TAG = 0x0A, 0x12  # an item's ``key`` (1) and ``nested_key`` (2)
@@ -198,14 +201,19 @@ def _key(item: Any) -> str:
     return "/".join(item.nested_key) if item.nested_key else str(item.key)
 
 
-def _row(step: int | None, items: Iterable[tuple[str, Any]]) -> Row | None:
+def _row(
+    step: int | None, items: Iterable[tuple[str, Any]], media: list[Media] | None = None
+) -> Row | None:
     """A history record's row: ``_step`` and ``_timestamp`` set its step and time, other
-    non-underscore numbers (not booleans) are its values; no row if it has no values."""
+    non-underscore numbers (not booleans) are its values; no row if it has no values. Its
+    images and histograms (W&B's ``_type`` objects) are added to ``media``."""
     values: dict[str, float] = {}
     wall: float | None = None
+    others: list[tuple[str, Any]] = []  # not numbers: where W&B's media objects are
     for key, value in items:
         kind = type(value)
         if kind not in _NUMBERS:
+            others.append((key, value))
             continue
         if not key.startswith("_"):
             if kind is not bool:
@@ -214,7 +222,50 @@ def _row(step: int | None, items: Iterable[tuple[str, Any]]) -> Row | None:
             step = int(value)
         elif key == "_timestamp":
             wall = float(value)
+    if others:
+        found = _media_objects(others, values)
+        if found and media is not None:
+            media += [(step, wall, key, value) for key, value in found.items()]
     return (step, wall, values) if values else None
+
+
+def _is_media_type(value: Any) -> bool:
+    return type(value) is str and value in MEDIA_TYPES
+
+
+def _media_objects(others: list[tuple[str, Any]], values: dict[str, float]) -> dict[str, Any]:
+    """W&B's images and histograms among a row's items, by key; their numbers (``pic/width``)
+    are taken out of ``values``. W&B writes such an object flattened (``pic/_type``,
+    ``pic/path``, …, as nested keys) or, in older versions, whole as one JSON object."""
+    found = {
+        key: value
+        for key, value in others
+        if type(value) is dict and _is_media_type(value.get("_type"))
+    }
+    prefixes = {
+        key[: -len("/_type")]
+        for key, value in others
+        if key.endswith("/_type") and _is_media_type(value)
+    }
+    if not prefixes:
+        return found
+    for prefix in prefixes:
+        found[prefix] = {}
+    for key, value in [*others, *values.items()]:
+        head, _, field = key.rpartition("/")
+        while head and head not in prefixes:  # a deeper field: packedBins/min
+            head, _, parent = head.rpartition("/")
+            field = f"{parent}/{field}"
+        if head:
+            found[head][field] = value
+            values.pop(key, None)
+    for obj in found.values():  # packedBins/min -> {"packedBins": {"min": ...}}
+        for field in [f for f in obj if "/" in f]:
+            parent, _, child = field.partition("/")
+            nested = obj.setdefault(parent, {})
+            if isinstance(nested, dict):
+                nested[child] = obj.pop(field)
+    return found
 
 
 @contextlib.contextmanager
@@ -241,9 +292,19 @@ class WandbRunTail:
         self.project: str | None = None
         self.run_id: str | None = None
         self._keys: dict[bytes, str | None] = {}  # an item's key bytes -> its key, if plain
+        # Images and histograms of the rows of the last read (each read starts it afresh: like
+        # the rows, bounded by what one read finds in the file)
+        self.media: list[Media] = []
+
+    def take_media(self) -> list[Media]:
+        """The images and histograms of the rows the last ``read_new`` returned (their files
+        are under the run's ``files/``)."""
+        media, self.media = self.media, []
+        return media
 
     def read_new(self) -> list[Row]:
         """History rows appended since the last call; config and summary are updated too."""
+        self.media = []
         record_class = _record_class()
         try:
             data = self.path.read_bytes()
@@ -347,7 +408,7 @@ class WandbRunTail:
         start = 0
         for count, step in bounds:
             end = start + count
-            row = _row(step, zip(keys[start:end], values[start:end], strict=True))
+            row = _row(step, zip(keys[start:end], values[start:end], strict=True), self.media)
             if row:
                 rows.append(row)
             start = end
@@ -398,7 +459,8 @@ class WandbRunTail:
         if which == "history":
             history = record.history
             step = history.step.num if history.HasField("step") else None
-            row = _row(step, [(_key(item), _item_value(item)) for item in history.item])
+            items = [(_key(item), _item_value(item)) for item in history.item]
+            row = _row(step, items, self.media)
             return [row] if row else []
         if which == "config":
             for item in record.config.update:
