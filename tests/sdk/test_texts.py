@@ -129,3 +129,29 @@ def test_an_oversized_text_is_refused_with_one_warning_and_nothing_else_lost(
     lines = progress_lines(run.dir / "progress.jsonl")
     assert [line["values"] for line in lines] == [{"loss": 0.1}, {"loss": 0.2}]
     assert lines[0]["texts"] == {"model": "gpt-4o"} and "texts" not in lines[1]
+
+
+def test_the_server_refuses_bad_texts_naming_the_field(server: ServerProcess) -> None:
+    with server.client() as c:
+        spec = c.get("/openapi.json").json()["components"]["schemas"]
+        texts = spec["TextRow"]["prefixItems"][2]
+        assert texts["additionalProperties"]["maxLength"] == 4_096
+        assert texts["propertyNames"]["maxLength"] == 256
+        run_id = c.post("/api/v1/runs", json={"project": "texts"}).json()["id"]
+        seq = iter(range(1, 100))
+
+        def send(texts: list[Any]) -> Any:
+            body = {"producer": "t", "batch_seq": next(seq), "texts": texts}
+            return c.post(f"/api/v1/runs/{run_id}/batches", json=body)
+
+        assert send([[0, 1.0, {"k": "x" * 4_096}]]).status_code == 200
+        over = send([[0, 1.0, {"k": "x" * 4_097}]])
+        assert over.status_code == 422, over.text
+        assert "max_text_length=4096" in over.json()["error"]["message"]
+        assert over.json()["error"]["field"] == "$.texts[0].values.k"
+        nul = send([[0, 1.0, {"k": "a\x00b"}]])
+        assert nul.status_code == 400 and "$.texts[0]" in nul.text, nul.text
+        assert send([[0, 1.0, {"": "x"}]]).status_code == 400
+        assert send([[0, -1.0, {"k": "x"}]]).status_code == 400
+        assert send([[0, 1.0, {"k": 3}]]).status_code == 400
+        assert get_run(server, run_id)["summary"] == {"k": "x" * 4_096}
