@@ -155,3 +155,30 @@ def test_the_server_refuses_bad_texts_naming_the_field(server: ServerProcess) ->
         assert send([[0, -1.0, {"k": "x"}]]).status_code == 400
         assert send([[0, 1.0, {"k": 3}]]).status_code == 400
         assert get_run(server, run_id)["summary"] == {"k": "x" * 4_096}
+
+
+def test_plain_numbers_get_their_progress_lines_too(server: ServerProcess, tmp_path: Path) -> None:
+    with runwatch.init(project="texts", url=server.url, run_dir=tmp_path / "run") as run:
+        for step in range(5_000):
+            run.log({"a": float(step), "b": 0.5}, step=step)
+    lines = progress_lines(run.dir / "progress.jsonl")
+    assert lines == [
+        {"step": s, "ts": line["ts"], "values": {"a": float(s), "b": 0.5}}
+        for s, line in zip(range(5_000), lines, strict=True)
+    ]
+
+
+def test_an_unwritable_progress_file_is_one_warning_and_the_run_goes_on(
+    server: ServerProcess, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "run"
+    (run_dir / "progress.jsonl").mkdir(parents=True)  # a directory where the file would be
+    with runwatch.init(project="texts", url=server.url, run_dir=run_dir) as run:
+        for step in range(3):
+            run.log({"loss": float(step), "model": "m"}, step=step)
+            run.log({"other": float(step)}, step=step)
+    err = capfd.readouterr().err
+    assert err.count("progress.jsonl") == 1 and "no longer written" in err, err
+    run_json = get_run(server, run.id)
+    assert run_json["status"] == "succeeded"
+    assert run_json["summary"] == {"loss": 2.0, "model": "m", "other": 2.0}

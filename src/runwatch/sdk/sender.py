@@ -40,7 +40,12 @@ from runwatch.protocol import encode_value
 from runwatch.sdk import limits
 from runwatch.sdk.media import find_blob
 from runwatch.sdk.outbox import Outbox
-from runwatch.sdk.progress import MAX_PROGRESS_BYTES, ProgressWriter
+from runwatch.sdk.progress import (
+    MAX_PROGRESS_BYTES,
+    ProgressLine,
+    ProgressWriter,
+    TextProgressLine,
+)
 from runwatch.sdk.spool import write_acked
 from runwatch.sdk.transport import Reply, Transport
 from runwatch.sdk.vitals import SystemVitals
@@ -414,7 +419,7 @@ class Sender:
             self._batch_records(recs)
             return
         rows = list(map(_row, recs))
-        self.progress.write((step, ts, values, None) for step, ts, values in rows)
+        self.progress.write_rows(rows)
         self._emit(rows, [], {})
 
     def _batch_records(self, recs: list[tuple[Any, ...]]) -> None:
@@ -426,7 +431,7 @@ class Sender:
         warn = self._warn
         max_bytes, max_keys = limits.MAX_BATCH_BYTES, limits.MAX_BATCH_KEYS
         i, end = 0, len(recs)
-        progress: list[tuple[int, float, dict[str, Any], dict[str, str] | None]] = []
+        progress: list[ProgressLine | TextProgressLine] = []
         while i < end:
             points: list[tuple[Any, ...]] = []
             texts: list[tuple[int, float, dict[str, str]]] = []
@@ -471,7 +476,11 @@ class Sender:
                             points.append((rec[1], rec[2], values))
                         if text:
                             texts.append((rec[1], rec[2], text))
-                        progress.append((rec[1], rec[2], values, text or None))
+                        progress.append(
+                            TextProgressLine(rec[1], rec[2], values, text)
+                            if text
+                            else ProgressLine(rec[1], rec[2], values)
+                        )
                         size += row
                 elif kind == STATUS:
                     status = rec[1]
