@@ -14,6 +14,7 @@ import runwatch
 from runwatch.sdk.run import Run
 from runwatch.sdk.sender import SenderConfig
 from runwatch.sdk.spool import read_batches
+from tests.pg import fresh_database
 from tests.servers import ServerProcess
 
 
@@ -182,3 +183,21 @@ def test_an_unwritable_progress_file_is_one_warning_and_the_run_goes_on(
     run_json = get_run(server, run.id)
     assert run_json["status"] == "succeeded"
     assert run_json["summary"] == {"loss": 2.0, "model": "m", "other": 2.0}
+
+
+def test_text_values_on_a_postgres_backed_server(tmp_path: Path) -> None:
+    with fresh_database() as pg_url:
+        server = ServerProcess(tmp_path / "data", extra_args=["--store", pg_url]).start()
+        try:
+            with runwatch.init(project="texts", url=server.url, run_dir=tmp_path / "a") as run:
+                run.log({"loss": 0.3, "model": "gpt-4o", "program_id": "p-17"}, step=5)
+            with runwatch.init(project="texts", url=server.url, run_dir=tmp_path / "b") as other:
+                other.log({"loss": 0.2, "model": "llama"}, step=5)
+            summary = get_run(server, run.id)["summary"]
+            with server.client() as c:
+                params = {"q": 'summary.model == "gpt-4o"', "project": "texts"}
+                found = c.get("/api/v1/runs", params=params).json()["runs"]
+        finally:
+            server.stop()
+    assert summary == {"loss": 0.3, "model": "gpt-4o", "program_id": "p-17"}
+    assert [r["id"] for r in found] == [run.id]
