@@ -89,6 +89,23 @@ class PointRow(msgspec.Struct, array_like=True):
     values: dict[str, Value]
 
 
+# A text value: no NUL (PostgreSQL's JSONB cannot hold it); its length is the server's
+# ``max_text_length``.
+Text = Annotated[str, msgspec.Meta(pattern=NO_NUL)]
+
+
+class TextRow(msgspec.Struct, array_like=True):
+    """The text values of one ``log()`` call: ``[step, wall time, {key: text}]``.
+
+    A string passed to ``log()`` is always text, never read as a number: ``"nan"`` here is the
+    three letters, while a NaN metric is ``"nan"`` in a :class:`PointRow` (see README).
+    """
+
+    step: Int64
+    ts: float
+    values: dict[str, Text]
+
+
 class EventIn(msgspec.Struct, forbid_unknown_fields=True):
     """One structural or user event logged by a producer."""
 
@@ -230,6 +247,8 @@ class Batch(msgspec.Struct, forbid_unknown_fields=True):
     # Images, heatmaps and label maps (metadata; the bytes are blobs uploaded before).
     media: list[MediaIn] = []
     histograms: list[HistogramIn] = []
+    # Text values of log() calls: each key's latest is kept in the run's summary.
+    texts: list[TextRow] = []
 
 
 CommandKind = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]

@@ -33,6 +33,8 @@ def test_the_sdk_limits_are_within_the_servers_defaults() -> None:
     assert server.max_key_length >= limits.MAX_KEY_LENGTH
     assert server.max_kind_length >= limits.MAX_KIND_LENGTH
     assert limits.MAX_NAME_LENGTH <= 256  # protocol.Name
+    assert server.max_text_length >= limits.MAX_TEXT_LENGTH
+    assert server.max_texts_per_batch >= limits.MAX_BATCH_TEXTS
     assert limits.MAX_TIMESTAMP <= MAX_TIMESTAMP
 
 

@@ -18,5 +18,7 @@ MAX_POINT_SET = 100_000
 MAX_KEY_LENGTH = 256  # a metric key, or an event's entity when a string
 MAX_KIND_LENGTH = 128  # an event's kind
 MAX_NAME_LENGTH = 256  # a snapshot's key, a table's or a point set's name
+MAX_TEXT_LENGTH = 4_096  # characters of one text value passed to log()
+MAX_BATCH_TEXTS = 100_000  # text values per batch
 MAX_TIMESTAMP = 1e11  # wall times are unix seconds (protocol.MAX_TIMESTAMP)
 MAX_INT64 = 2**63 - 1  # a step, an integer entity

@@ -40,6 +40,12 @@ from runwatch.protocol import encode_value
 from runwatch.sdk import limits
 from runwatch.sdk.media import find_blob
 from runwatch.sdk.outbox import Outbox
+from runwatch.sdk.progress import (
+    MAX_PROGRESS_BYTES,
+    ProgressLine,
+    ProgressWriter,
+    TextProgressLine,
+)
 from runwatch.sdk.spool import write_acked
 from runwatch.sdk.transport import Reply, Transport
 from runwatch.sdk.vitals import SystemVitals
@@ -72,15 +78,21 @@ class SenderConfig(msgspec.Struct):
     # Bytes of images and histogram values taken by run.image/run.histogram and not yet encoded
     # here; past it the calling thread encodes them itself (no network, nothing dropped).
     media_pending_bytes: int = 256 * 2**20
+    # Bytes of <run_dir>/progress.jsonl before it rotates to progress.1.jsonl; 0: not written.
+    progress_max_bytes: int = MAX_PROGRESS_BYTES
 
 
 def clean_values(
-    data: dict[str, Any], warn: Callable[[str], None], prefix: str = ""
+    data: dict[str, Any],
+    warn: Callable[[str], None],
+    prefix: str = "",
+    texts: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Metric values as wire values: numbers as floats, nested dicts flattened with ``/``.
 
-    Non-finite floats become "nan"/"inf"/"-inf"; anything ``float()`` refuses is left out (once
-    reported), never raised.
+    Non-finite floats become "nan"/"inf"/"-inf"; a string goes into ``texts`` as it is (never
+    read as a number: "nan" stays three letters) when it is within ``MAX_TEXT_LENGTH`` and has
+    no NUL; anything else ``float()`` refuses is left out (once reported), never raised.
     """
     for v in data.values():
         if type(v) is not float or v - v != 0.0:  # v - v is NaN for NaN and ±inf
@@ -93,7 +105,17 @@ def clean_values(
         if type(v) is float:
             out[key] = v if math.isfinite(v) else encode_value(v)
         elif isinstance(v, dict):
-            out.update(clean_values(v, warn, key + "/"))
+            out.update(clean_values(v, warn, key + "/", texts))
+        elif isinstance(v, str) and texts is not None:
+            if len(v) > limits.MAX_TEXT_LENGTH:
+                warn(
+                    f"text {key!r} is longer than max_text_length={limits.MAX_TEXT_LENGTH}"
+                    f" ({len(v):,} characters); it is left out"
+                )
+            elif "\x00" in v:
+                warn(f"text {key!r} holds a NUL character; it is left out")
+            else:
+                texts[key] = str(v)
         else:
             try:
                 f = float(v)
@@ -210,6 +232,7 @@ class Sender:
         self.media_done = 0  # bytes of pending media prepared (see Run.image)
         self._blob_retries = 0
         self._poster = Poster(transport, self._wake)
+        self.progress = ProgressWriter(outbox.path.parent, config.progress_max_bytes, warn)
         self._inflight: tuple[str, PendingPost] | None = None
         self._heartbeat_path = f"/api/v1/runs/{self.run_id}/heartbeat"
         self._heartbeat = float(run_spec.get("heartbeat", 5.0))
@@ -274,6 +297,7 @@ class Sender:
             with self._lock:
                 self._poster.stop()
                 self._write_acked()
+                self.progress.close()
                 self.outbox.close()
                 self._transport.close()
 
@@ -394,7 +418,9 @@ class Sender:
         ):
             self._batch_records(recs)
             return
-        self._emit(list(map(_row, recs)), [], {})
+        rows = list(map(_row, recs))
+        self.progress.write_rows(rows)
+        self._emit(rows, [], {})
 
     def _batch_records(self, recs: list[tuple[Any, ...]]) -> None:
         """Records one by one into batches, in order; the final status closes its own batch.
@@ -405,15 +431,17 @@ class Sender:
         warn = self._warn
         max_bytes, max_keys = limits.MAX_BATCH_BYTES, limits.MAX_BATCH_KEYS
         i, end = 0, len(recs)
+        progress: list[ProgressLine | TextProgressLine] = []
         while i < end:
             points: list[tuple[Any, ...]] = []
+            texts: list[tuple[int, float, dict[str, str]]] = []
             events: list[dict[str, Any]] = []
             extras: dict[str, list[Any]] = {}
             status: dict[str, Any] | None = None
             # The batch's encoded size, estimated from above: a value costs at most its key
             # (at most the longest so far), quotes, a colon, a comma and a 24-character float. At
             # 28+ bytes a value, MAX_BATCH_BYTES also keeps the batch under MAX_BATCH_VALUES.
-            size = 0
+            size = n_texts = 0
             keys: set[str] = set()
             longest = 0
             first = i
@@ -424,7 +452,8 @@ class Sender:
                     rec = recs[i] = self.prepare_media(rec)
                     kind = rec[0]
                 if kind == POINT:
-                    values = clean_values(rec[3], warn)
+                    text: dict[str, str] = {}
+                    values = clean_values(rec[3], warn, texts=text)
                     n = len(values)
                     known = len(keys)
                     keys.update(values)
@@ -433,12 +462,25 @@ class Sender:
                         if len(keys) > max_keys and points:
                             break
                     row = 64 + (28 + longest) * n
-                    if points and size + row > max_bytes:
+                    if text:  # exact: texts are rare, and may need escapes
+                        row += 64 + len(_encode(text))
+                        n_texts += len(text)
+                    if (points or texts) and (
+                        size + row > max_bytes or n_texts > limits.MAX_BATCH_TEXTS
+                    ):
                         break
                     if n > max_keys:
                         self._refuse("a log() row", "max_keys_per_batch", n)
-                    elif values:
-                        points.append((rec[1], rec[2], values))
+                    elif values or text:
+                        if values:
+                            points.append((rec[1], rec[2], values))
+                        if text:
+                            texts.append((rec[1], rec[2], text))
+                        progress.append(
+                            TextProgressLine(rec[1], rec[2], values, text)
+                            if text
+                            else ProgressLine(rec[1], rec[2], values)
+                        )
                         size += row
                 elif kind == STATUS:
                     status = rec[1]
@@ -460,6 +502,10 @@ class Sender:
                 i += 1
                 if status is not None:
                     break
+            if texts:
+                extras["texts"] = texts
+            self.progress.write(progress)
+            progress.clear()
             self._emit(points, events, extras)
             if status is not None:
                 self._close(status)

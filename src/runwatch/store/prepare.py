@@ -50,6 +50,9 @@ class Limits(msgspec.Struct, frozen=True):
     max_image_bytes: int = 8 * 2**20
     max_histogram_bins: int = 1_024
     max_histograms_per_batch: int = 1_000
+    # Text values passed to log(): characters of one, and how many a batch holds.
+    max_text_length: int = 4_096
+    max_texts_per_batch: int = 100_000
 
 
 class BatchRejected(InvalidValue):
@@ -106,6 +109,7 @@ class PreparedBatch(msgspec.Struct):
     points_count: int
     summary_json: bytes | None
     extremes_json: bytes | None  # {key: {"min": …, "max": …}} of the batch's finite values
+    texts_body: bytes | None  # the live "texts" message: each key's latest text
     events: list[PreparedEvent]
     status: PreparedStatus | None
     commands: list[CommandResult]
@@ -121,8 +125,14 @@ class PreparedBatch(msgspec.Struct):
 
     @property
     def record_count(self) -> int:
-        """How many seqs this batch takes: one for its points, one per event, one for a status."""
-        return (self.points_body is not None) + len(self.events) + (self.status is not None)
+        """How many seqs this batch takes: one for its points, one for its texts, one per event,
+        one for a status."""
+        return (
+            (self.points_body is not None)
+            + (self.texts_body is not None)
+            + len(self.events)
+            + (self.status is not None)
+        )
 
 
 def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
@@ -176,13 +186,21 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
                 "max_points_per_batch",
                 limits.max_points_per_batch,
             )
-    points_body = summary_json = extremes_json = None
+    points_body = summary_json = extremes_json = texts_body = None
+    summary: dict[str, Any] = {}
     if columns:
         points = {k: {"step": c.step, "ts": c.ts, "value": c.wire} for k, c in columns.items()}
         points_body = _encode({"type": "points", "points": points})
-        summary_json = _encode({k: c.wire[-1] for k, c in columns.items()})
+        summary = {k: c.wire[-1] for k, c in columns.items()}
         extremes = {k: e for k, c in columns.items() if (e := _extremes(c.value)) is not None}
         extremes_json = _encode(extremes) if extremes else None
+    texts = _latest_texts(batch, limits)
+    if texts:
+        texts_body = _encode({"type": "texts", "texts": texts})
+        # A key's latest text takes the summary slot (a batch's texts after its numbers).
+        summary.update((k, t["value"]) for k, t in texts.items())
+    if summary:
+        summary_json = _encode(summary)
     status = None
     if batch.status is not None:
         s = batch.status
@@ -196,6 +214,7 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
         points_count=count,
         summary_json=summary_json,
         extremes_json=extremes_json,
+        texts_body=texts_body,
         events=[_prepare_event(i, e, limits) for i, e in enumerate(batch.events)],
         status=status,
         commands=batch.commands,
@@ -209,6 +228,25 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
         media=batch.media,
         histograms=batch.histograms,
     )
+
+
+def _latest_texts(batch: Batch, limits: Limits) -> dict[str, dict[str, Any]]:
+    """Each text key's latest value with its step and wall time, checked against the limits."""
+    latest: dict[str, dict[str, Any]] = {}
+    count = 0
+    for i, row in enumerate(batch.texts):
+        _check_finite(row.ts, f"$.texts[{i}].ts")
+        count += len(row.values)
+        if count > (cap := limits.max_texts_per_batch):
+            raise _over("$.texts", "the number of text values", "max_texts_per_batch", cap)
+        for key, text in row.values.items():
+            where = f"$.texts[{i}].values.{key[:40]}"
+            if key not in latest:
+                _check_name(key, limits.max_key_length, "max_key_length", where, "text key")
+            if len(text) > (cap := limits.max_text_length):
+                raise _over(where, "the text's length", "max_text_length", cap)
+            latest[key] = {"step": row.step, "ts": row.ts, "value": text}
+    return latest
 
 
 def _extremes(values: list[float]) -> dict[str, float] | None:

@@ -130,6 +130,9 @@ def ingest_job(
             # With its float columns: the rule engine reads them without decoding the body.
             batch_records.append(PointsRecord(seq, with_seq(seq, b.points_body), columns=b.columns))
             seq += 1
+        if b.texts_body is not None:
+            batch_records.append(Record(seq, with_seq(seq, b.texts_body)))
+            seq += 1
         if b.events:
             tx.executemany(
                 "INSERT INTO events (run_id, seq, ts, kind, level, entity, entity_int, payload)"

@@ -5,6 +5,7 @@ import * as chartWidget from "./chart.js";
 import * as configView from "./config-view.js";
 import * as eventFeed from "./event-feed.js";
 import { formatCount } from "./format.js";
+import * as latestValues from "./latest-values.js";
 import { openLive } from "./live.js";
 import * as mediaView from "./media-view.js";
 import * as runHeader from "./run-header.js";
@@ -38,6 +39,7 @@ const feed = eventFeed.mount($("event-feed"), {
   },
 });
 widgets.setFeed(feed);
+const latest = latestValues.mount($("latest-values"), $("latest-count"));
 // Charts are heavy: the page draws the first MAX_CHARTS keys in key order, live or reloaded.
 const MAX_CHARTS = 200;
 const charts = new Map(); // metric key -> chart widget
@@ -99,6 +101,7 @@ function showConfig(config) {
 function hydrate(state) {
   header.setRun(state.run);
   showConfig(state.run.config);
+  latest.setSummary(state.run.summary);
   for (const key of Object.keys(state.metrics).sort()) {
     const series = state.metrics[key];
     chartFor(key)?.setSeries(runId, series);
@@ -139,6 +142,7 @@ function onMessage(msg) {
   widgets.apply(msg);
   tabs.apply(msg);
   media.apply(msg);
+  latest.apply(msg);
   switch (msg.type) {
     case "points":
       for (const [key, cols] of Object.entries(msg.points || {})) {

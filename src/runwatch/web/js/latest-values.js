@@ -1,0 +1,68 @@
+// The run's latest value of every key (its summary): numbers formatted, text values (strings
+// passed to log()) shown as text, via textContent only. Hydrated from the run's summary, then
+// kept current by the live "points" and "texts" messages.
+
+import { formatValue } from "./format.js";
+
+// Keys shown (the first in key order); a summary past it says so in the count.
+export const MAX_KEYS = 500;
+const NON_FINITE = new Set(["nan", "NaN", "inf", "Infinity", "-inf", "-Infinity"]);
+
+/** Mount on `el` (a container) with `countEl` for the count; returns the update hooks. */
+export function mount(el, countEl) {
+  const values = new Map(); // key -> {text: bool, value}
+
+  function draw() {
+    const keys = [...values.keys()].sort().slice(0, MAX_KEYS);
+    if (!keys.length) {
+      const empty = document.createElement("p");
+      empty.className = "empty";
+      empty.textContent = "No values logged yet.";
+      el.replaceChildren(empty);
+      countEl.textContent = "";
+      return;
+    }
+    const list = document.createElement("dl");
+    list.className = "kv latest-values";
+    for (const key of keys) {
+      const { text, value } = values.get(key);
+      const dt = document.createElement("dt");
+      dt.textContent = key;
+      dt.title = key;
+      const dd = document.createElement("dd");
+      dd.textContent = text ? value : formatValue(value);
+      dd.title = dd.textContent;
+      dd.dataset.key = key;
+      dd.dataset.kind = text ? "text" : "number";
+      list.append(dt, dd);
+    }
+    el.replaceChildren(list);
+    countEl.textContent = values.size > MAX_KEYS ? `${MAX_KEYS} of ${values.size}` : String(values.size);
+  }
+
+  return {
+    /** The run's summary: a string is text unless it spells a non-finite number. */
+    setSummary(summary) {
+      values.clear();
+      for (const [key, value] of Object.entries(summary || {})) {
+        const text = typeof value === "string" && !NON_FINITE.has(value);
+        values.set(key, { text, value });
+      }
+      draw();
+    },
+    /** A live message: "points" (each key's last value) or "texts" (each key's latest text). */
+    apply(msg) {
+      if (msg.type === "points") {
+        for (const [key, cols] of Object.entries(msg.points || {})) {
+          const n = cols.value.length;
+          if (n) values.set(key, { text: false, value: cols.value[n - 1] });
+        }
+      } else if (msg.type === "texts") {
+        for (const [key, t] of Object.entries(msg.texts || {})) values.set(key, { text: true, value: String(t.value) });
+      } else {
+        return;
+      }
+      draw();
+    },
+  };
+}
