@@ -236,8 +236,11 @@ class WandbRun:
 
     def _send(self, row: dict[str, Any], step: int) -> None:
         numeric: dict[str, float] = {}
+        texts: dict[str, str] = {}
         for key, value in row.items():
-            if isinstance(value, Table):
+            if isinstance(value, str):
+                texts[key] = value  # kept as text (the run's latest values, runs queries)
+            elif isinstance(value, Table):
                 self._do(_table_op(key, value.row_dicts()))
             elif isinstance(value, Unsupported):
                 continue  # its construction already said it is not supported
@@ -252,7 +255,7 @@ class WandbRun:
                 else:
                     numeric[key] = number
         self._latest.update(numeric)
-        by_step: dict[int, dict[str, float]] = {}
+        by_step: dict[int, dict[str, float | str]] = {}
         for key, number in numeric.items():
             spec = self._spec(key)
             at = step
@@ -262,6 +265,8 @@ class WandbRun:
                     at = int(custom)
             by_step.setdefault(at, {})[key] = number
             self._summarise(key, number, spec)
+        if texts:
+            by_step.setdefault(step, {}).update(texts)
         for at, values in sorted(by_step.items()):
             self._do(_log_op(values, at))
 
@@ -577,7 +582,7 @@ def _histogram_op(key: str, hist: Histogram, step: int) -> Callable[[Run], None]
     return lambda r: r.histogram(key, values, step=step, bins=bins)
 
 
-def _log_op(values: dict[str, float], step: int) -> Callable[[Run], None]:
+def _log_op(values: dict[str, float | str], step: int) -> Callable[[Run], None]:
     return lambda r: r.log(values, step=step)
 
 
