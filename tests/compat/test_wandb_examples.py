@@ -103,7 +103,7 @@ def test_mnist_example_config_update_after_init(server: ServerProcess, tmp_path:
     want, real_config = real_wandb_rows(tmp_path / "real")
     work = tmp_path / "shim"
     err = run_example("mnist_tiny.py", work, _env(RUNWATCH_URL=server.url, OMP_NUM_THREADS="1"))
-    assert err.count("wandb.watch: runwatch does not record gradients") == 1
+    assert "wandb.watch" not in err  # watched (fewer batches than log_freq: no histograms)
     with server.client() as c:
         (info,) = finished_runs(c, "wandb-example-mnist", 1)
         got = metrics(c, info["id"])

@@ -168,3 +168,74 @@ def test_the_shim_records_the_pixels_and_bins_real_wandb_records(
             assert got["step"] == 1, key
             assert got["counts"] == real[key]["values"], key
             assert got["edges"] == pytest.approx(real[key]["bins"], rel=1e-12), key
+
+
+WATCH = """
+import os
+import torch
+import wandb
+
+run = wandb.init(project="watch", dir=os.environ["SCRIPT_DIR"])
+torch.manual_seed(0)
+model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+head = torch.nn.Linear(1, 1)
+wandb.watch(model, log="all", log_freq=2)
+wandb.watch(head, log="gradients", log_freq=3)
+wandb.watch(model)  # already watched: nothing more
+opt = torch.optim.SGD([*model.parameters(), *head.parameters()], lr=0.1)
+x, y = torch.randn(8, 3), torch.randn(8, 1)
+for step in range(7):
+    opt.zero_grad()
+    loss = ((head(model(x)) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+    wandb.log({"loss": loss.item()})
+    if step == 4:
+        wandb.unwatch(head)
+run.finish()
+print("RUN", run.id)
+"""
+
+
+def test_watch_logs_the_gradients_and_parameters_real_wandb_logs(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """``wandb.watch`` under the shim: the same keys at the same steps as under the real
+    ``wandb`` (offline), and each histogram counts every element of its tensor."""
+    script = tmp_path / "watch.py"
+    script.write_text(WATCH)
+    real_dir = tmp_path / "real"
+    real_dir.mkdir()
+    env = _env(WANDB_MODE="offline", WANDB_SILENT="true", SCRIPT_DIR=str(real_dir))
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    (run_file,) = real_dir.glob("wandb/offline-run-*/run-*.wandb")
+    tail = WandbRunTail(run_file)
+    tail.read_new()
+    real: dict[str, list[int]] = {}
+    for step, _, key, _value in tail.take_media():
+        real.setdefault(key, []).append(step)
+    (tmp_path / "shim-run").mkdir()
+    shim = run_with_shim(server, script, tmp_path)
+    run_id = shim.stdout.split("RUN ", 1)[1].strip()
+    sizes = {"0.weight": 12, "0.bias": 4, "2.weight": 4, "2.bias": 1}
+    expected = {
+        f"{kind}/{name}": [1, 3, 5] for kind in ("gradients", "parameters") for name in sizes
+    }
+    expected |= {"gradients/graph_1weight": [2], "gradients/graph_1bias": [2]}  # unwatched at 4
+    assert {k: sorted(v) for k, v in real.items()} == expected
+    with server.client() as c:
+        wait_until(
+            lambda: c.get(f"/api/v1/runs/{run_id}").json()["status"] == "succeeded",
+            what="the run to finish",
+        )
+        keys = c.get(f"/api/v1/runs/{run_id}/histograms").json()["keys"]
+        assert keys == {key: len(steps) for key, steps in expected.items()}
+        for key, steps in expected.items():
+            got = c.get(f"/api/v1/runs/{run_id}/histograms/{key}").json()["steps"]
+            assert [h["step"] for h in got] == steps, key
+            name = key.split("/", 1)[1]
+            size = sizes.get(name, 1)
+            assert all(sum(h["counts"]) == size for h in got), key

@@ -152,7 +152,7 @@ def test_unsupported_calls_warn_once_and_never_crash(server: ServerProcess, tmp_
     done = run_with_shim(server, script, tmp_path)
     run_id = done.stdout.split("RUN ", 1)[1].strip()
     err = done.stderr
-    assert err.count("wandb.watch: runwatch does not record gradients") == 1
+    assert err.count("wandb.watch: object is not a torch module; not watched") == 1
     assert "wandb.Video is not supported" in err and "wandb.Audio is not supported" in err
     assert "'note' is a str" not in err and "behind the current step" in err
     # Wrong arguments: reported once each, saying what was lost; the script went on.

@@ -297,13 +297,21 @@ def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
         run.finish(exit_code=exit_code)
 
 
-def watch(*args: Any, **kwargs: Any) -> None:
-    """Says once that gradients and parameters are not recorded."""
-    warn_once("wandb.watch: runwatch does not record gradients or parameters yet; nothing logged")
+@safe("wandb.watch")
+def watch(models: Any, *args: Any, **kwargs: Any) -> None:
+    """Log the torch ``models``' gradients and/or parameters as histograms in the current run
+    (:meth:`WandbRun.watch`)."""
+    current = _current("watch")
+    if current is not None:
+        current.watch(models, *args, **kwargs)
 
 
-def unwatch(*args: Any, **kwargs: Any) -> None:
-    """Nothing is watched (see :func:`watch`)."""
+@safe("wandb.unwatch")
+def unwatch(models: Any = None) -> None:
+    """Take the hooks of :func:`watch` off ``models`` (None: all)."""
+    current = _current("unwatch")
+    if current is not None:
+        current.unwatch(models)
 
 
 @safe("wandb.save", fallback=lambda: False)

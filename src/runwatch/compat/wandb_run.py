@@ -33,6 +33,7 @@ from runwatch.compat.wandb_types import (
     safe,
     warn_once,
 )
+from runwatch.compat.wandb_watch import Watch, watch_modules
 from runwatch.sdk.run import Run
 
 AGGREGATES = ("min", "max", "mean", "last", "first", "best", "none")
@@ -110,6 +111,7 @@ class WandbRun:
         self._pending: dict[str, Any] = {}
         self._step = 0
         self._finished = False
+        self._watches: list[Watch] = []
         if notes:
             self._do(lambda r: r.event("notes", text=str(notes)), start=False)
 
@@ -455,29 +457,59 @@ class WandbRun:
         event_level = EVENT_LEVEL.get(str(raw).upper(), "info")
         self._do(lambda r: r.event("alert", level=event_level, title=str(title), text=str(text)))
 
-    def watch(self, *args: Any, **kwargs: Any) -> None:
-        """Says once that gradients and parameters are not recorded (the media issue adds them)."""
-        warn_once(
-            "wandb.watch: runwatch does not record gradients or parameters yet; nothing logged"
-        )
+    @safe("wandb.watch")
+    def watch(
+        self,
+        models: Any,
+        criterion: Any = None,
+        log: str | None = "gradients",
+        log_freq: int = 1000,
+        idx: int | None = None,
+        log_graph: bool = False,
+    ) -> None:
+        """Log the torch ``models``' gradients and/or parameters (``log``: ``"gradients"``,
+        ``"parameters"``, ``"all"`` or None) as histograms every ``log_freq`` passes."""
+        if log_graph:
+            warn_once("wandb.watch: the model graph is not recorded (log_graph=True ignored)")
+        self._watches += watch_modules(models, log, log_freq, self._watched, self._watches)
 
-    def unwatch(self, *args: Any, **kwargs: Any) -> None:
-        """Nothing is watched (see :meth:`watch`)."""
+    def _watched(self, key: str, tensor: Any) -> None:
+        """A watched tensor's copy, as a histogram at the row being built."""
+        step = self._step
+        self._do(lambda r: r.histogram(key, tensor, step=step))
+
+    @safe("wandb.unwatch")
+    def unwatch(self, models: Any = None) -> None:
+        """Take the hooks off ``models`` (one module or a sequence; None: every watched one)."""
+        chosen = (
+            None if models is None else models if isinstance(models, list | tuple) else [models]
+        )
+        keep = []
+        for watched in self._watches:
+            if chosen is None or any(watched.module is m for m in chosen):
+                watched.remove()
+            else:
+                keep.append(watched)
+        self._watches = keep
 
     def mark_preempting(self) -> None:
         """A ``preempting`` event: the run is about to be stopped and resumed."""
         self._do(lambda r: r.event("preempting", level="warning"))
 
     def _config_changed(self, changes: dict[str, Any]) -> None:
+        """Before the first record the change is part of the run's initial config; after it,
+        the stored config is updated in place. Either way it is kept as an event too."""
         if self._lazy is None:
             return
-        if self._lazy.started:
-            warn_once(
-                "wandb.config changed after the run started recording: the change is kept as a "
-                "config.update event (the run's stored config has the values it started with)"
-            )
-        # Nested, so keys such as "kind" or "level" cannot clash with event()'s own arguments.
-        self._do(lambda r: r.event("config.update", values=changes), start=False)
+        started = self._lazy.started
+
+        def apply(run: Run) -> None:
+            if started:
+                run.update_config(changes)
+            # Nested, so keys such as "kind" or "level" cannot clash with event()'s arguments.
+            run.event("config.update", values=changes)
+
+        self._do(apply, start=False)
 
     @safe("wandb.finish")
     def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
@@ -501,6 +533,7 @@ class WandbRun:
         """Everything but the final status: the pending row, files saved by glob, the summary;
         and the run made (a run that recorded nothing still exists, as under W&B)."""
         self._finished = True
+        self.unwatch()
         if self._pending:
             self._commit()
         for pattern, base in self._artifacts.saved:
