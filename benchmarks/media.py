@@ -1,5 +1,6 @@
 """Media benchmark (SDK part): what ``run.image`` and ``run.histogram`` cost the training loop,
-and how fast images become durable, beside TensorBoard's ``SummaryWriter`` in the same run.
+and how fast images become durable, beside TensorBoard's ``SummaryWriter`` and W&B offline
+(``wandb.log({"img": wandb.Image(array)})``) in the same run.
 
 Run from the repo root::
 
@@ -15,7 +16,9 @@ Run from the repo root::
   durable: for runwatch when ``finish()`` returns (every blob uploaded and every batch
   acknowledged by a real ``runwatch serve`` on 127.0.0.1 after its commit; the images are read
   back from ``/media``); for TensorBoard when ``SummaryWriter.close()`` returns (its event file
-  flushed; ``add_image`` encodes the PNG on the calling thread).
+  flushed; ``add_image`` encodes the PNG on the calling thread); for W&B offline when
+  ``wandb.finish()`` returns (``wandb.Image`` encodes and writes the PNG on the calling thread;
+  "stored" counts the PNG files of the run).
 * **histogram**: ``--histograms`` calls with 1,000,000 float32 values (runwatch copies them on
   the calling thread and bins them on its own; ``add_histogram`` bins on the calling thread).
 
@@ -128,6 +131,30 @@ def tensorboard_images(
     }
 
 
+def wandb_images(root: Path, batch: Frames, rate: float, work: str = "cpu") -> dict[str, Any]:
+    """W&B offline: ``wandb.Image`` encodes the PNG on the calling thread and writes it under
+    the run's ``files/media/images/``; durable when ``wandb.finish()`` returns."""
+    import os
+
+    import wandb
+
+    os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true")
+    root.mkdir(parents=True)
+    run = wandb.init(project="bench-media", dir=str(root))
+    start = time.perf_counter()
+    costs = paced(
+        lambda item: wandb.log({"img": wandb.Image(item[1])}, step=item[0]), batch, rate, work
+    )
+    files = Path(run.dir) / "media" / "images"
+    wandb.finish()
+    return {
+        "costs": costs,
+        "durable_s": time.perf_counter() - start,
+        "ok": True,
+        "stored": len(list(files.glob("*.png"))),
+    }
+
+
 def runwatch_histograms(url: str, run_dir: Path, values: list[np.ndarray]) -> dict[str, Any]:
     import runwatch
 
@@ -176,8 +203,12 @@ def main() -> None:
                 results[f"tensorboard @{rate:g}/s {work}"] = tensorboard_images(
                     root / f"tb-{work}", batch, rate, work
                 )
+                results[f"wandb offline @{rate:g}/s {work}"] = wandb_images(
+                    root / f"wb-{work}", batch, rate, work
+                )
             results["runwatch tight"] = runwatch_images(server.url, root / "rw-t", batch, 0)
             results["tensorboard tight"] = tensorboard_images(root / "tb-t", batch, 0)
+            results["wandb offline tight"] = wandb_images(root / "wb-t", batch, 0)
             hist_results = {
                 "runwatch": runwatch_histograms(server.url, root / "rw-hist", hists),
                 "tensorboard": tensorboard_histograms(root / "tb-hist", hists),
