@@ -1,8 +1,10 @@
 """PostgreSQL schema, versioned with forward-only migrations tracked in ``runwatch_schema``.
 
-The same rule as SQLite's: to change the schema, append a migration; never edit one that has
-shipped. Replicas that start together migrate once: each migration runs in one transaction
-under an advisory lock, and re-reads the version after taking it.
+PostgreSQL's own history comes first, then the migrations both stores share
+(:mod:`runwatch.store.sql.migrations`, rendered with :data:`TYPES`). The same rule as SQLite's:
+to change the schema, append a shared migration; never edit one that has shipped. Replicas that
+start together migrate once: each migration runs in one transaction under an advisory lock, and
+re-reads the version after taking it.
 
 Shapes follow the SQLite schema column for column (so ``runwatch migrate`` copies rows as they
 are), except: JSON stays TEXT (key order round-trips exactly, as in SQLite), blobs are BYTEA,
@@ -13,6 +15,17 @@ integer (SQLite keeps the value's own type in an untyped column).
 from __future__ import annotations
 
 import psycopg
+
+from runwatch.store.sql.migrations import render
+
+TYPES = {
+    "int": "BIGINT",
+    "float": "DOUBLE PRECISION",
+    "bytes": "BYTEA",
+    "bool": "BOOLEAN",
+    "false": "FALSE",
+    "blob_storage": "ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL;",
+}
 
 MIGRATIONS: list[str] = [
     # 1: everything of SQLite's schema version 7.
@@ -231,69 +244,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX alerts_by_project ON alerts (project, id);
     CREATE INDEX alerts_by_rule_run ON alerts (rule_id, run_id, ts);
     """,
-    # 3: SQLite's 12: image blobs by SHA-256, each image key's bounded history, histograms.
-    """
-    CREATE TABLE blobs (
-        sha256 TEXT PRIMARY KEY,
-        mime TEXT NOT NULL,
-        size BIGINT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        data BYTEA NOT NULL
-    );
-    ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL;
-    CREATE TABLE media_keys (
-        run_id TEXT NOT NULL,
-        key TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        first_step BIGINT NOT NULL,
-        next_age BIGINT NOT NULL,
-        PRIMARY KEY (run_id, key)
-    );
-    CREATE TABLE media (
-        run_id TEXT NOT NULL,
-        key TEXT NOT NULL,
-        step BIGINT NOT NULL,
-        ts DOUBLE PRECISION NOT NULL,
-        kind TEXT NOT NULL,
-        sha256 TEXT NOT NULL,
-        mime TEXT NOT NULL,
-        size BIGINT NOT NULL,
-        width BIGINT NOT NULL,
-        height BIGINT NOT NULL,
-        caption TEXT,
-        entity TEXT,
-        entity_int BOOLEAN NOT NULL DEFAULT FALSE,
-        vmin DOUBLE PRECISION,
-        vmax DOUBLE PRECISION,
-        log_keep BOOLEAN NOT NULL,
-        PRIMARY KEY (run_id, key, step)
-    );
-    CREATE INDEX media_by_sha ON media (sha256, run_id);
-    CREATE TABLE histogram_keys (
-        run_id TEXT NOT NULL,
-        key TEXT NOT NULL,
-        first_step BIGINT NOT NULL,
-        stride BIGINT NOT NULL,
-        kept BIGINT NOT NULL,
-        PRIMARY KEY (run_id, key)
-    );
-    CREATE TABLE histograms (
-        run_id TEXT NOT NULL,
-        key TEXT NOT NULL,
-        step BIGINT NOT NULL,
-        ts DOUBLE PRECISION NOT NULL,
-        edges BYTEA NOT NULL,
-        counts BYTEA NOT NULL,
-        nan BIGINT NOT NULL,
-        inf BIGINT NOT NULL,
-        neg_inf BIGINT NOT NULL,
-        PRIMARY KEY (run_id, key, step)
-    );
-    """,
-    # 4: SQLite's 13: each metric's smallest and largest finite value.
-    """
-    ALTER TABLE runs ADD COLUMN extremes TEXT NOT NULL DEFAULT '{}';
-    """,
+    *render(TYPES),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,12 +1,25 @@
 """SQLite schema, versioned with forward-only migrations tracked in ``PRAGMA user_version``.
 
-To change the schema, append a migration; never edit one that has shipped, because data dirs
-created by earlier versions are migrated by replaying the list from their version onwards.
+SQLite's own history comes first, then the migrations both stores share
+(:mod:`runwatch.store.sql.migrations`, rendered with :data:`TYPES`). To change the schema,
+append a shared migration; never edit one that has shipped, because data dirs created by
+earlier versions are migrated by replaying the list from their version onwards.
 """
 
 from __future__ import annotations
 
 import sqlite3
+
+from runwatch.store.sql.migrations import render
+
+TYPES = {
+    "int": "INTEGER",
+    "float": "REAL",
+    "bytes": "BLOB",
+    "bool": "INTEGER",
+    "false": "0",
+    "blob_storage": "",
+}
 
 MIGRATIONS: list[str] = [
     # 1: runs; metric series: chunks of raw points and the aggregate pyramid; events; the live
@@ -250,72 +263,7 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX chunks_by_id ON chunks (series_id);
     """,
-    # 12: media over steps: image bytes kept once by SHA-256 (``blobs``), each image key's
-    # bounded history (``media``: the newest plus log-spaced older steps, counted from the
-    # key's first step in ``media_keys``), and histograms per step, evenly thinned
-    # (``histograms``; ``histogram_keys.stride``: only steps a multiple of it past the key's
-    # first step are kept outside the newest).
-    """
-    CREATE TABLE blobs (
-        sha256 TEXT PRIMARY KEY,
-        mime TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        created_at REAL NOT NULL,
-        data BLOB NOT NULL
-    );
-    CREATE TABLE media_keys (
-        run_id TEXT NOT NULL,
-        key TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        first_step INTEGER NOT NULL,
-        next_age INTEGER NOT NULL,
-        PRIMARY KEY (run_id, key)
-    );
-    CREATE TABLE media (
-        run_id TEXT NOT NULL,
-        key TEXT NOT NULL,
-        step INTEGER NOT NULL,
-        ts REAL NOT NULL,
-        kind TEXT NOT NULL,
-        sha256 TEXT NOT NULL,
-        mime TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        width INTEGER NOT NULL,
-        height INTEGER NOT NULL,
-        caption TEXT,
-        entity TEXT,
-        entity_int INTEGER NOT NULL DEFAULT 0,
-        vmin REAL,
-        vmax REAL,
-        log_keep INTEGER NOT NULL,
-        PRIMARY KEY (run_id, key, step)
-    );
-    CREATE INDEX media_by_sha ON media (sha256, run_id);
-    CREATE TABLE histogram_keys (
-        run_id TEXT NOT NULL,
-        key TEXT NOT NULL,
-        first_step INTEGER NOT NULL,
-        stride INTEGER NOT NULL,
-        kept INTEGER NOT NULL,
-        PRIMARY KEY (run_id, key)
-    );
-    CREATE TABLE histograms (
-        run_id TEXT NOT NULL,
-        key TEXT NOT NULL,
-        step INTEGER NOT NULL,
-        ts REAL NOT NULL,
-        edges BLOB NOT NULL,
-        counts BLOB NOT NULL,
-        nan INTEGER NOT NULL,
-        inf INTEGER NOT NULL,
-        neg_inf INTEGER NOT NULL,
-        PRIMARY KEY (run_id, key, step)
-    );
-    """,
-    # 13: each metric's smallest and largest finite value (``summary.acc.max`` in a runs query).
-    """
-    ALTER TABLE runs ADD COLUMN extremes TEXT NOT NULL DEFAULT '{}';
-    """,
+    *render(TYPES),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,88 @@
+"""Migrations written once for both databases, appended to each one's own history.
+
+Each is DDL with the column types that differ as fields: ``{int}`` (64-bit), ``{float}``,
+``{bytes}``, ``{bool}`` with ``{false}``, and ``{blob_storage}`` (PostgreSQL keeps the image
+bytes of ``blobs`` out of line and uncompressed; nothing for SQLite). A store's schema module
+renders them with its :data:`TYPES`. The same rule as the histories': append, never edit one
+that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+SHARED: list[str] = [
+    # SQLite 12, PostgreSQL 3: media over steps: image bytes kept once by SHA-256 (``blobs``),
+    # each image key's bounded history (``media``: the newest plus log-spaced older steps, counted from the
+    # key's first step in ``media_keys``), and histograms per step, evenly thinned
+    # (``histograms``; ``histogram_keys.stride``: only steps a multiple of it past the key's
+    # first step are kept outside the newest).
+    """
+    CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        mime TEXT NOT NULL,
+        size {int} NOT NULL,
+        created_at {float} NOT NULL,
+        data {bytes} NOT NULL
+    );
+    {blob_storage}
+    CREATE TABLE media_keys (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        first_step {int} NOT NULL,
+        next_age {int} NOT NULL,
+        PRIMARY KEY (run_id, key)
+    );
+    CREATE TABLE media (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        step {int} NOT NULL,
+        ts {float} NOT NULL,
+        kind TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        size {int} NOT NULL,
+        width {int} NOT NULL,
+        height {int} NOT NULL,
+        caption TEXT,
+        entity TEXT,
+        entity_int {bool} NOT NULL DEFAULT {false},
+        vmin {float},
+        vmax {float},
+        log_keep {bool} NOT NULL,
+        PRIMARY KEY (run_id, key, step)
+    );
+    CREATE INDEX media_by_sha ON media (sha256, run_id);
+    CREATE TABLE histogram_keys (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        first_step {int} NOT NULL,
+        stride {int} NOT NULL,
+        kept {int} NOT NULL,
+        PRIMARY KEY (run_id, key)
+    );
+    CREATE TABLE histograms (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        step {int} NOT NULL,
+        ts {float} NOT NULL,
+        edges {bytes} NOT NULL,
+        counts {bytes} NOT NULL,
+        nan {int} NOT NULL,
+        inf {int} NOT NULL,
+        neg_inf {int} NOT NULL,
+        PRIMARY KEY (run_id, key, step)
+    );
+    """,
+    # SQLite 13, PostgreSQL 4: each metric's smallest and largest finite value
+    # (``summary.acc.max`` in a runs query).
+    """
+    ALTER TABLE runs ADD COLUMN extremes TEXT NOT NULL DEFAULT '{{}}';
+    """,
+]
+
+
+def render(types: Mapping[str, str]) -> list[str]:
+    """The shared migrations in the DDL of the store whose column types are ``types``."""
+    return [ddl.format_map(types) for ddl in SHARED]
