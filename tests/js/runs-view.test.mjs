@@ -72,6 +72,10 @@ test("a summary column is the metric's last, min or max value", () => {
   same(summaryColumns(["config.lr", "summary.acc", "summary.acc.min", "name"]), ["summary.acc", "summary.acc.min"]);
 });
 
+test("runs are named by id in a query, each id a quoted string", () => {
+  same(v.idsQuery(["a", 'b"\\c']), 'id in ("a", "b\\"\\\\c")');
+});
+
 test("the snapshot query keeps the user's query whole", () => {
   same(
     [v.snapshotQuery("a or b", 12.5), v.snapshotQuery("", 12.5, true), v.snapshotQuery("x", null, true), v.snapshotQuery("", null)],

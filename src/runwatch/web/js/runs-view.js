@@ -90,6 +90,11 @@ export function fieldValue(run, name) {
   return field.column ? run[field.column] : readField(run, field);
 }
 
+/** The query naming these runs by id: `id in ("a", "b")`. */
+export function idsQuery(ids) {
+  return `id in (${ids.map((id) => JSON.stringify(id)).join(", ")})`;
+}
+
 /** The query that asks for `q`'s runs created at or before `at` (the table's snapshot); with
  * `newer`, the ones created after it (the "new runs" count). `at` null: no run existed yet. */
 export function snapshotQuery(q, at, newer = false) {
