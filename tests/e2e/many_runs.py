@@ -28,17 +28,21 @@ class SeedRun:
     config: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     status: str = "succeeded"
+    # Per metric {"min", "max"}; None: each numeric summary value is its metric's only value.
+    extremes: dict[str, dict[str, float]] | None = None
 
     def row(self) -> tuple[Any, ...]:
         ended = self.created + 60.0
         return (
             self.id, self.project, self.name, None, json.dumps(self.tags), json.dumps(self.config),
             self.status, self.created, self.created, ended, ended, 0, None, 1,
-            json.dumps(self.summary), "{}", ended, 5.0, "[]", json.dumps(self.extremes()),
+            json.dumps(self.summary), "{}", ended, 5.0, "[]", json.dumps(self.metric_extremes()),
         )  # fmt: skip
 
-    def extremes(self) -> dict[str, dict[str, float]]:
-        """Each numeric summary value as the metric's only value (its min and max)."""
+    def metric_extremes(self) -> dict[str, dict[str, float]]:
+        """The extremes given, or each numeric summary value as its metric's min and max."""
+        if self.extremes is not None:
+            return self.extremes
         return {
             k: {"min": v, "max": v}
             for k, v in self.summary.items()

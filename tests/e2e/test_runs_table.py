@@ -27,13 +27,19 @@ MAX_DOM_ROWS = 150  # runs-table.js
 
 
 def seed(i: int) -> SeedRun:
+    acc = (i * 37 % 1000) / 1000
     return SeedRun(
         id=f"r{i:05}",
         name=f"trial-{i:05}",
         created=1.7e9 + i,
         tags=["sweep"] + (["even"] if i % 2 == 0 else []),
         config={"layers": i % 13, "opt": OPTS[i % 3], "lr": 10.0 ** -(i % 5)},
-        summary={"acc": (i * 37 % 1000) / 1000, "train/loss": (i * 53 % 997) / 997},
+        summary={"acc": acc, "train/loss": (i * 53 % 997) / 997},
+        # Each in another order than the last value and than each other.
+        extremes={
+            "acc": {"min": acc * (i * 71 % 89) / 89, "max": acc + (i * 29 % 83) / 83},
+            "train/loss": {"min": 0.0, "max": 1.0},
+        },
     )
 
 
@@ -275,4 +281,74 @@ def test_runs_in_view_update_live_and_new_runs_wait_in_a_bar(
     assert shown_ids(page) == [fresh["id"], old["id"]]
     assert other["id"] not in shown_ids(page)
     assert page.evaluate("() => window.__sameDocument === true") is True
+    assert page.console_errors == []
+
+
+def test_min_and_max_columns_from_the_picker_sort_on_the_server_and_export(
+    page: Page, big: ServerProcess, tmp_path: Path
+) -> None:
+    open_table(page, big, "?q=config.layers+%3D%3D+5")
+    want = [r for r in RUNS if r.config["layers"] == 5]
+    expect(page.locator("#run-counts")).to_have_text(f"{len(want):,} runs")
+    # The picker offers each metric's last, min and max.
+    expect(page.locator('#add-column option[value="summary.acc"]')).to_have_text(
+        "summary.acc · last (769)"
+    )
+    expect(page.locator('#add-column option[value="summary.acc.min"]')).to_have_text(
+        "summary.acc · min"
+    )
+    page.select_option("#add-column", "summary.acc.min")
+    page.select_option("#add-column", 'summary["train/loss"].max')
+    page.select_option("#add-column", "summary.acc.max")
+    expect(page.locator('th[data-col="summary.acc.max"]')).to_be_visible()
+    expect(page.locator('#add-column option[value="summary.acc.min"]')).to_have_count(0)
+
+    page.locator('th[data-col="summary.acc.min"] button.sort').click()
+    cols = "&col=summary.acc.min&col=summary%5B%22train%2Floss%22%5D.max&col=summary.acc.max"
+    expect(page).to_have_url(f"{big.url}/?q=config.layers+%3D%3D+5&sort=-summary.acc.min{cols}")
+    expect(page.locator('th[data-col="summary.acc.min"]')).to_have_attribute(
+        "aria-sort", "descending"
+    )
+    extremes = {r.id: r.metric_extremes() for r in want}
+    order = sorted(want, key=lambda r: (extremes[r.id]["acc"]["min"], r.id), reverse=True)
+    page.wait_for_function(
+        f"() => document.querySelector('#runs-body tr.run-row')?.dataset.runId === '{order[0].id}'"
+    )
+    drawn = [i for i in shown_ids(page) if i]
+    assert drawn == [r.id for r in order[: len(drawn)]]
+    mins = column(page, "summary.acc.min")[: len(drawn)]
+    maxes = column(page, "summary.acc.max")[: len(drawn)]
+    for run_id, low, high in zip(drawn, mins, maxes, strict=True):
+        assert float(low) == pytest.approx(extremes[run_id]["acc"]["min"], rel=1e-2, abs=1e-9)
+        assert float(high) == pytest.approx(extremes[run_id]["acc"]["max"], rel=1e-2, abs=1e-9)
+    assert set(column(page, 'summary["train/loss"].max')[: len(drawn)]) == {"1"}
+    # The server sorts by the max as well (ascending here), the page reading the same order.
+    api = httpx.get(
+        f"{big.url}/api/v1/runs",
+        params={"q": "config.layers == 5", "sort": "summary.acc.max", "limit": 5},
+    ).json()
+    by_max = sorted(want, key=lambda r: (extremes[r.id]["acc"]["max"], r.id))
+    assert [r["id"] for r in api["runs"]] == [r.id for r in by_max[:5]]
+    assert api["runs"][0]["extremes"]["acc"] == extremes[by_max[0].id]["acc"]
+
+    # Reloading keeps the columns and the sort (they live in the URL).
+    page.reload()
+    expect(page.locator('th[data-col="summary.acc.min"]')).to_have_attribute(
+        "aria-sort", "descending"
+    )
+    page.wait_for_function(
+        f"() => document.querySelector('#runs-body tr.run-row')?.dataset.runId === '{order[0].id}'"
+    )
+
+    with page.expect_download() as info:
+        page.click("#export-csv")
+    path = tmp_path / "runs.csv"
+    info.value.save_as(path)
+    lines = list(csv.reader(io.StringIO(path.read_text())))
+    assert lines[0][8:] == ["summary.acc.min", 'summary["train/loss"].max', "summary.acc.max"]
+    assert [line[0] for line in lines[1:]] == [r.id for r in order]
+    for line, run in zip(lines[1:], order, strict=True):
+        assert float(line[8]) == extremes[run.id]["acc"]["min"]
+        assert float(line[9]) == 1.0
+        assert float(line[10]) == extremes[run.id]["acc"]["max"]
     assert page.console_errors == []

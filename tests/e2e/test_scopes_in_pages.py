@@ -63,6 +63,11 @@ def test_a_read_token_is_offered_no_action_and_told_the_scope_they_need(
     page.goto(f"{server.url}/?project={PROJECT}")
     expect(page.locator("#runs-body")).to_contain_text("still-running")
     expect(page.locator("#new-run-link")).to_be_hidden()
+    expect(page.locator("#queue-again-note")).to_have_text(
+        "Queuing a run again needs the 'admin' scope; this token has 'read'."
+    )
+    expect(page.locator("#queue-again")).to_be_visible()
+    expect(page.locator("#queue-again")).to_be_disabled()
 
     open_run(page, server, scoped.live)
     note = "Cancelling or promoting a run needs the 'admin' scope; this token has 'read'."
@@ -100,6 +105,8 @@ def test_an_admin_token_is_offered_every_action_and_they_work(page: Page, scoped
     use_token(page, server, scoped.tokens["admin"])
     page.goto(f"{server.url}/?project={PROJECT}")
     expect(page.locator("#new-run-link")).to_be_visible()
+    expect(page.locator("#queue-again")).to_be_enabled()
+    expect(page.locator("#queue-again-note")).to_be_hidden()
 
     open_run(page, server, scoped.live)
     expect(page.locator("#controls-note")).to_be_hidden()

@@ -3,6 +3,7 @@
 import { test } from "node:test";
 
 import { csvHeader, csvParts, csvRow } from "../../src/runwatch/web/js/runs-export.js";
+import { summaryChoices, summaryColumns } from "../../src/runwatch/web/js/runs-filters.js";
 import * as v from "../../src/runwatch/web/js/runs-view.js";
 import { same } from "./helpers.mjs";
 
@@ -31,8 +32,16 @@ test("a header sorts descending first, then toggles", () => {
 });
 
 test("field names parse as the query language writes them, and read a run's values", () => {
-  const run = { name: "n", created_at: 5, config: { optim: { lr: 0.1, "beta/1": 0.9 }, list: [1] }, summary: { "train/loss": 0.5 } };
-  same(v.parseField('config.optim["beta/1"]'), { doc: "config", keys: ["optim", "beta/1"] });
+  const run = {
+    name: "n",
+    created_at: 5,
+    config: { optim: { lr: 0.1, "beta/1": 0.9 }, list: [1] },
+    summary: { "train/loss": 0.5, acc: 0.8 },
+    extremes: { "train/loss": { min: 0.25, max: 2.5 }, acc: { min: 0.1, max: 0.9 } },
+  };
+  same(v.parseField('config.optim["beta/1"]'), { doc: "config", keys: ["optim", "beta/1"], stat: null });
+  same(v.parseField("summary.acc.max"), { doc: "summary", keys: ["acc"], stat: "max" });
+  same(v.parseField("updated"), { column: "last_update" });
   same([v.parseField("config"), v.parseField("config.1x"), v.parseField("nope")], [null, null, null]);
   same(
     [
@@ -45,7 +54,26 @@ test("field names parse as the query language writes them, and read a run's valu
     ],
     [0.1, 0.9, 0.5, 5, null, null],
   );
-  same([v.fieldName("summary", ["train/loss"]), v.fieldName("config", ["optim", "lr"])], ['summary["train/loss"]', "config.optim.lr"]);
+});
+
+test("a summary column is the metric's last, min or max value", () => {
+  const run = { summary: { "train/loss": 0.5, acc: 0.8 }, extremes: { "train/loss": { min: 0.25, max: 2.5 }, acc: { min: 0.1, max: 0.9 } } };
+  same(
+    ["summary.acc", "summary.acc.last", "summary.acc.min", "summary.acc.max", 'summary["train/loss"].min', 'summary["train/loss"].max'].map((f) => v.fieldValue(run, f)),
+    [0.8, 0.8, 0.1, 0.9, 0.25, 2.5],
+  );
+  same([v.fieldValue(run, "summary.nope.min"), v.fieldValue({ summary: { acc: 1 } }, "summary.acc.max")], [null, null]);
+  same(csvRow({ id: "r", ...run }, ["summary.acc.min", "summary.acc.max"]).split(",").slice(-2), ["0.1", "0.9\r\n"]);
+  same(summaryChoices('summary["train/loss"]', 7), [
+    ['summary["train/loss"]', 'summary["train/loss"] · last (7)'],
+    ['summary["train/loss"].min', 'summary["train/loss"] · min'],
+    ['summary["train/loss"].max', 'summary["train/loss"] · max'],
+  ]);
+  same(summaryColumns(["config.lr", "summary.acc", "summary.acc.min", "name"]), ["summary.acc", "summary.acc.min"]);
+});
+
+test("runs are named by id in a query, each id a quoted string", () => {
+  same(v.idsQuery(["a", 'b"\\c']), 'id in ("a", "b\\"\\\\c")');
 });
 
 test("the snapshot query keeps the user's query whole", () => {

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from runwatch.protocol import Batch, PointRow, RunCreate, RunStatus, StatusIn, Value
-from runwatch.runs_query import matches, parse
-from runwatch.store.base import Store
+from runwatch.runs_query import matches, parse, parse_sort
+from runwatch.store.base import RunsQuery, Store
 from runwatch.store.factory import open_store
 from runwatch.store.prepare import prepare_batch
 from tests.pg import fresh_database
@@ -88,3 +88,37 @@ def check(table: Runs, ids: dict[str, str], infos: list[dict[str, object]]) -> N
         wanted = {ids[n] for n in names}
         assert table.select(node) == wanted, query
         assert {str(r["id"]) for r in infos if matches(node, r)} == wanted, query
+
+
+def test_runs_sort_by_a_metrics_last_min_and_max_in_keyset_pages(location: str) -> None:
+    async def sorted_names(store: Store, ids: dict[str, str], sort: str) -> list[str]:
+        names = {v: k for k, v in ids.items()}
+        field, descending = parse_sort(sort)
+        out: list[str] = []
+        after = None
+        while True:  # pages of two: the cursor carries the extremes' sort key
+            query = RunsQuery(sort=field, descending=descending, limit=2, after=after)
+            page = await store.query_runs(query)
+            out += [names[r.id] for r in page.runs]
+            if page.after is None:
+                return out
+            after = page.after
+
+    async def sorts() -> tuple[dict[str, str], dict[str, list[str]]]:
+        store = open_store(location)
+        await store.open()
+        try:
+            ids = await make_runs(store)
+            wanted = ['summary["train/loss"].min', '-summary["train/loss"].min',
+                      'summary["train/loss"].last', 'summary["train/loss"].max']  # fmt: skip
+            return ids, {s: await sorted_names(store, ids, s) for s in wanted}
+        finally:
+            await store.close()
+
+    ids, got = run(sorts())
+    # Logged 1.0 then 0.2, NaN and 0.9: the min skips the NaN, the last value is its "nan".
+    assert got['summary["train/loss"].min'] == ["trial-40", "trial-42", "trial-41"]
+    assert got['-summary["train/loss"].min'] == ["trial-41", "trial-42", "trial-40"]
+    assert got['summary["train/loss"].last'] == ["trial-40", "trial-42", "trial-41"]
+    by_id = sorted(ids, key=lambda n: ids[n])  # every max is 1.0: ties by id
+    assert got['summary["train/loss"].max'] == by_id

@@ -1,10 +1,12 @@
 // The New-run page: pick a template, fill its typed parameters, queue the run, then go to its
-// page. `?template=NAME&project=P` preselect; the server checks every value again (422 for one
-// parameter is shown next to its field). Queuing needs the 'admin' scope: for a token without
-// it the form is shown disabled, with a note naming that scope.
+// page. `?template=NAME&project=P` preselect; `?from=RUN` starts from an earlier run (its
+// template and parameters, or its config under a template the person picks). The server checks
+// every value again (422 for one parameter is shown next to its field). Queuing needs the
+// 'admin' scope: for a token without it the form is shown disabled, with a note naming that scope.
 
 import { ApiError, describeError, getJSON, postJSON } from "./api.js";
 import * as paramForm from "./new-run-form.js";
+import { prefillNote, templateOf, valuesFrom } from "./new-run-prefill.js";
 import { may, needs, whoami } from "./whoami.js";
 
 const $ = (id) => document.getElementById(id);
@@ -12,14 +14,31 @@ const query = new URLSearchParams(location.search);
 let templates = [];
 let current = null; // { template, form }
 let limited = null; // the one project the token may launch in, if it is limited to one
+let source = null; // the run the form starts from (?from=), if any
 
 function showTemplate(name) {
   const template = templates.find((t) => t.name === name) || templates[0];
   $("template-select").value = template.name;
   $("template-description").textContent = template.description || "";
-  $("run-project").value = limited || query.get("project") || template.project || "default";
-  current = { template, form: paramForm.mount($("param-fields"), template) };
+  $("run-project").value = limited || (source && source.project) || query.get("project") || template.project || "default";
+  const { values, filled } = source ? valuesFrom(source, template) : { values: {}, filled: [] };
+  current = { template, form: paramForm.mount($("param-fields"), template, values) };
+  $("prefill-note").textContent = source ? prefillNote(source, template, filled, templates.map((t) => t.name)) : "";
+  $("prefill-note").hidden = !source;
   $("form-error").hidden = true;
+}
+
+/** The run `?from=` names, or null (none named, or it cannot be read: said on the page). */
+async function loadSource() {
+  const id = query.get("from");
+  if (!id) return null;
+  try {
+    return await getJSON(`/api/v1/runs/${encodeURIComponent(id)}`);
+  } catch (err) {
+    $("page-error").textContent = `Cannot start from run ${id}: ${describeError(err)}`;
+    $("page-error").hidden = false;
+    return null;
+  }
 }
 
 function formError(message) {
@@ -83,8 +102,9 @@ async function load() {
   }
   select.addEventListener("change", () => showTemplate(select.value));
   $("new-run-form").addEventListener("submit", submit);
+  source = await loadSource();
   $("new-run-form").hidden = false;
-  showTemplate(query.get("template") || templates[0].name);
+  showTemplate(templateOf(source) || query.get("template") || templates[0].name);
   limitTo(await whoami());
 }
 

@@ -2,6 +2,7 @@
 // picker and the group-by picker. Values follow the view; what the person does is reported.
 
 import { parseField } from "./runs-view.js";
+import { fieldName } from "./sweep-fields.js";
 import { FINAL_STATUSES } from "./status.js";
 
 const STATUSES = ["queued", "running", ...FINAL_STATUSES];
@@ -53,12 +54,11 @@ export function mount(els, onInput) {
   }
 
   function showFields() {
-    const entries = (doc) =>
-      Object.entries(fields[doc])
-        .filter(([name]) => !view.cols.includes(name))
-        .sort((a, b) => (a[0] < b[0] ? -1 : 1))
-        .map(([name, n]) => [name, `${name} (${n})`]);
-    setGroups(addColumn, ["", "Add column…"], [["config", entries("config")], ["summary", entries("summary")]]);
+    const sorted = (doc) => Object.entries(fields[doc]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    const unused = (items) => items.filter(([name]) => !view.cols.includes(name));
+    const config = sorted("config").map(([name, n]) => [name, `${name} (${n})`]);
+    const summary = sorted("summary").flatMap(([name, n]) => summaryChoices(name, n));
+    setGroups(addColumn, ["", "Add column…"], [["config", unused(config)], ["summary", unused(summary)]]);
     const keys = Object.keys(fields.config);
     if (view.group && !keys.includes(view.group)) keys.push(view.group);
     setOptions(groupBy, [["", "—"], ...keys.sort().map((k) => [k, k])]);
@@ -106,7 +106,20 @@ export function mount(els, onInput) {
   };
 }
 
-/** The summary fields among `cols`, whose statistics a group shows. */
+/** A summary field's picker options ([value, label]): its last value (as listed, with how many
+ * runs have it), then its min and max over the run (`summary.KEY.min`, `summary.KEY.max`). */
+export function summaryChoices(name, runs) {
+  const field = parseField(name);
+  if (!field || field.doc !== "summary") return [[name, `${name} (${runs})`]];
+  const stat = (s) => fieldName("summary", field.keys, s);
+  return [
+    [name, `${name} · last (${runs})`],
+    [stat("min"), `${name} · min`],
+    [stat("max"), `${name} · max`],
+  ];
+}
+
+/** The summary fields among `cols` (last, min or max), whose statistics a group shows. */
 export function summaryColumns(cols) {
   return cols.filter((c) => parseField(c)?.doc === "summary");
 }

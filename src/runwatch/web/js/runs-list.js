@@ -6,6 +6,7 @@ import { ApiError, describeError, getJSON, socketURL } from "./api.js";
 import { formatCount } from "./format.js";
 import { openLive } from "./live.js";
 import * as newRunLink from "./new-run-link.js";
+import * as queueAgain from "./queue-again.js";
 import { csvParts } from "./runs-export.js";
 import * as runsFilters from "./runs-filters.js";
 import { showGroups } from "./runs-groups.js";
@@ -13,6 +14,7 @@ import { createPages, PAGE_SIZE } from "./runs-pages.js";
 import * as runsTable from "./runs-table.js";
 import {
   DEFAULT_SORT,
+  idsQuery,
   nextSort,
   readView,
   sameRuns,
@@ -41,6 +43,8 @@ const table = runsTable.mount($("runs-scroll"), $("runs-table"), {
   onRemoveColumn: (field) => setView({ cols: view.cols.filter((c) => c !== field) }),
   onSelect: showSelection,
 });
+
+const again = queueAgain.mount($("queue-again"), $("queue-again-note"), bestRun);
 
 const filters = runsFilters.mount(
   {
@@ -226,6 +230,16 @@ function showSelection(ids) {
   link.setAttribute("aria-disabled", String(!ready));
   link.textContent = ready ? `Compare ${ids.length}` : "Compare";
   $("selection-count").textContent = ids.length ? `${formatCount(ids.length)} selected` : "select runs to compare";
+  again.setSelection(ids);
+}
+
+/** The run "Queue again" opens: the table's top row ("best"), or the first of the checked
+ * runs in the table's sort ("selected"), as the server sorts them. */
+async function bestRun(choice, ids) {
+  if (!list) return null;
+  const where = choice === "best" ? { ...list.base, q: list.query } : { q: idsQuery(ids) };
+  const answer = await getJSON("/api/v1/runs", { ...where, sort: list.view.sort, limit: 1 });
+  return answer.runs[0] || null;
 }
 
 function showError(text) {

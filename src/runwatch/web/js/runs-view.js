@@ -3,6 +3,7 @@
 // Pure functions: no DOM, no globals.
 
 import { isFinal } from "./status.js";
+import { parseField as parseDocField, readField } from "./sweep-fields.js";
 
 export const DEFAULT_SORT = "-created";
 export const MAX_COLUMNS = 32; // added columns kept in a view (and in its URL)
@@ -18,7 +19,6 @@ const COLUMNS = {
   ended: "ended_at",
   updated: "last_update",
 };
-const WORD = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * The view in a URL query:
@@ -74,44 +74,25 @@ export function sortParts(sort) {
 }
 
 /**
- * A field name as the query language writes it, as {column} (a run's key) or {doc, keys}
- * (`config.optim.lr`, `summary["train/loss"]`); null when it is not a field.
+ * A field name as the query language writes it, as {column} (a run's key) or {doc, keys, stat}
+ * (`config.optim.lr`, `summary["train/loss"]`, `summary.acc.min`); null when it is not a field.
  */
 export function parseField(name) {
   if (Object.hasOwn(COLUMNS, name)) return { column: COLUMNS[name] };
-  const doc = /^(config|summary)/.exec(name);
-  if (!doc) return null;
-  const keys = [];
-  let rest = name.slice(doc[0].length);
-  while (rest) {
-    const plain = /^\.([A-Za-z_][A-Za-z0-9_]*)/.exec(rest);
-    const quoted = plain ? null : /^\["([^"\\\u0000-\u001f]*)"\]/.exec(rest);
-    const part = plain || quoted;
-    if (!part) return null;
-    keys.push(part[1]);
-    rest = rest.slice(part[0].length);
-  }
-  return keys.length ? { doc: doc[1], keys } : null;
+  return parseDocField(name);
 }
 
-/** The name a query gives a key path of a document: `config.lr`, `summary["train/loss"]`. */
-export function fieldName(doc, keys) {
-  return doc + keys.map((k) => (WORD.test(k) ? `.${k}` : `["${k}"]`)).join("");
-}
-
-/** A run's value of a field (undefined when it has none). */
+/** A run's value of a field (undefined when it has none); a summary's min and max are the
+ * metric's extremes (`run.extremes`), as the server sorts and filters by them. */
 export function fieldValue(run, name) {
   const field = parseField(name);
   if (!field) return undefined;
-  if (field.column) return run[field.column];
-  let value = run[field.doc];
-  for (const key of field.keys) {
-    if (value === null || typeof value !== "object" || Array.isArray(value) || !Object.hasOwn(value, key)) {
-      return undefined;
-    }
-    value = value[key];
-  }
-  return value;
+  return field.column ? run[field.column] : readField(run, field);
+}
+
+/** The query naming these runs by id: `id in ("a", "b")`. */
+export function idsQuery(ids) {
+  return `id in (${ids.map((id) => JSON.stringify(id)).join(", ")})`;
 }
 
 /** The query that asks for `q`'s runs created at or before `at` (the table's snapshot); with
