@@ -1,12 +1,19 @@
-"""``runwatch export`` / ``runwatch import`` through real servers: the archive holds the whole run,
-and export → import → export gives the same bytes (JSONL), from any of the three formats."""
+"""``runwatch export`` / ``runwatch import`` through real servers: the archive holds the whole run
+(images with their blobs, and histograms, too), and export → import → export gives the same
+bytes (JSONL), from any of the three formats, into SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import math
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
+import httpx
+import numpy as np
 import pytest
 
 import runwatch
@@ -15,6 +22,7 @@ from tests.servers import ServerProcess, wait_until
 from tests.test_cli import cli
 
 N = 25_000  # more than one export page and one archive record of points
+IMAGE_STEPS = 50  # more than the 32 newest steps a key keeps: log-spaced older ones stay too
 
 
 def _env(server: ServerProcess) -> dict[str, str]:
@@ -47,6 +55,7 @@ def make_rich_run(server: ServerProcess, tmp_path: Path) -> str:
     run.write_log("stdout", "hello")
     run.write_log("stderr", "warning: x")
     run.artifacts([{"kind": "checkpoint", "path": "ckpt/1.pt", "size": 3, "sha256": "ab" * 32}])
+    log_media(run)
     deprecated: list[object] = []
     run.on_command("deprecate", lambda payload: deprecated.append(payload["entity"]))
     with server.client() as c:
@@ -67,6 +76,25 @@ def make_rich_run(server: ServerProcess, tmp_path: Path) -> str:
     with server.client() as c:
         wait_until(lambda: c.get(f"/api/v1/runs/{run.id}").json().get("status") == "failed")
     return run.id
+
+
+def log_media(run: runwatch.Run) -> None:
+    """Images under several keys (one picture logged twice: one blob), a heatmap, a label map
+    naming an entity, and histograms over steps."""
+    grid = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    for step in range(IMAGE_STEPS):
+        rgb = np.stack([grid * 20, np.full_like(grid, step), grid[::-1] * 10], axis=-1)
+        run.image("samples/rgb", rgb, step=step, caption=f"epoch {step}")
+    same = np.full((2, 2, 3), 200, dtype=np.uint8)
+    run.image("same/a", same, step=1, caption="twice")
+    run.image("same/b", same, step=2, entity="n-3")
+    run.image("heat", np.linspace(-1.0, 2.0, 6, dtype=np.float32).reshape(2, 3), step=5)
+    labels = np.array([[0, 1, 1], [2, 2, 0]], dtype=np.int32)
+    run.image("seg", labels, step=3, labels=True, entity=7, caption="<b>cells</b>")
+    rng = np.random.default_rng(0)
+    for step in range(12):
+        run.histogram("weights", rng.normal(step, 1.0, 500), step=step, bins=16)
+    run.histogram("grads", counts=[1, 0, 3], edges=[-1.0, 0.0, 0.5, 2.0], step=4)
 
 
 @pytest.fixture
@@ -137,6 +165,24 @@ def test_the_jsonl_archive_holds_the_whole_run(
         ("deprecate", {"entity": 2}, "applied"),
     ]
     assert all(x["created_at"] <= x["updated_at"] and x["error"] is None for x in commands)
+    media = by_type["media"]
+    assert sorted({m["key"] for m in media}) == ["heat", "same/a", "same/b", "samples/rgb", "seg"]
+    rgb_steps = [m["step"] for m in media if m["key"] == "samples/rgb"]
+    assert rgb_steps == [0, 1, 2, 4, 8, 16, *range(IMAGE_STEPS - 32, IMAGE_STEPS)]
+    (seg,) = [m for m in media if m["key"] == "seg"]
+    assert (seg["kind"], seg["entity"], seg["caption"]) == ("labels", 7, "<b>cells</b>")
+    blobs = by_type["blob"]
+    assert sorted(b["sha256"] for b in blobs) == sorted({m["sha256"] for m in media})
+    for b in blobs:  # each blob once, its bytes whole, before the first entry naming it
+        assert hashlib.sha256(base64.b64decode(b["data"])).hexdigest() == b["sha256"]
+        first = next(i for i, r in enumerate(records) if r.get("sha256") == b["sha256"])
+        assert records[first] is b
+    (a,) = [m for m in media if m["key"] == "same/a"]
+    (b,) = [m for m in media if m["key"] == "same/b"]
+    assert a["sha256"] == b["sha256"] and b["entity"] == "n-3"
+    histograms = [(h["key"], h["step"]) for h in by_type["histogram"]]
+    assert histograms == [("grads", 4), *(("weights", step) for step in range(12))]
+    assert by_type["histogram"][0]["counts"] == [1, 0, 3]
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
@@ -215,3 +261,108 @@ def test_an_archive_moves_through_a_postgres_backed_server_byte_for_byte(
         finally:
             target.stop()
     assert again.read_bytes() == original.read_bytes()
+
+
+def media_answers(c: httpx.Client, run_id: str) -> dict[str, Any]:
+    """What the media and histogram endpoints answer for the run, and every blob's bytes."""
+    base = f"/api/v1/runs/{run_id}"
+    keys = c.get(f"{base}/media", params={"limit": 1000}).json()
+    out: dict[str, Any] = {"keys": keys, "items": {}, "near": {}, "blobs": {}, "histograms": {}}
+    for entry in keys["keys"]:
+        key = entry["key"]
+        items = c.get(f"{base}/media/{key}", params={"limit": 1000}).json()
+        out["items"][key] = items
+        out["near"][key] = [
+            c.get(f"{base}/media/{key}", params={"step": s}).json() for s in (-5, 3, 10, 100)
+        ]
+        for item in items["items"]:
+            blob = c.get(item["url"])
+            assert blob.status_code == 200
+            out["blobs"][item["sha256"]] = (blob.headers["content-type"], blob.content)
+    out["histogram_keys"] = c.get(f"{base}/histograms").json()
+    for key in out["histogram_keys"]["keys"]:
+        out["histograms"][key] = [
+            c.get(f"{base}/histograms/{key}", params=params).json()
+            for params in ({}, {"max_steps": 4}, {"start": 3, "end": 8})
+        ]
+    return out
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_images_blobs_and_histograms_answer_the_same_after_import(
+    source: tuple[ServerProcess, str], tmp_path: Path, store: str
+) -> None:
+    server, run_id = source
+    archive = export(server, run_id, tmp_path / "a.jsonl")
+    with server.client() as c:
+        before = media_answers(c, run_id)
+    with fresh_database() if store == "postgres" else nullcontext("") as url:
+        extra = ["--store", url] if url else []
+        target = ServerProcess(tmp_path / "target", extra_args=extra).start()
+        try:
+            import_(target, archive)
+            with target.client() as c:
+                after = media_answers(c, run_id)
+        finally:
+            target.stop()
+    assert after == before
+    assert len(before["items"]["samples/rgb"]["items"]) == 6 + 32
+    assert len(before["blobs"]) == 6 + 32 + 3  # the picture logged twice is one blob
+    for sha, (_, data) in before["blobs"].items():
+        assert hashlib.sha256(data).hexdigest() == sha
+    (seg,) = before["items"]["seg"]["items"]
+    assert (seg["kind"], seg["entity"], seg["mime"]) == ("labels", 7, "application/x-runwatch-i32")
+    assert before["histogram_keys"]["keys"] == {"grads": 1, "weights": 12}
+
+
+def test_a_blob_whose_bytes_do_not_match_its_hash_is_refused_naming_it(
+    source: tuple[ServerProcess, str], tmp_path: Path
+) -> None:
+    server, run_id = source
+    records = [
+        json.loads(line)
+        for line in export(server, run_id, tmp_path / "a.jsonl").read_text().splitlines()
+    ]
+    damaged = next(r for r in records if r["type"] == "blob")
+    damaged["data"] = base64.b64encode(b"\x89PNG\r\n\x1a\n not the picture").decode()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in records))
+    target = ServerProcess(tmp_path / "target").start()
+    try:
+        done = cli("import", str(bad), env=_env(target))
+        with target.client() as c:
+            media = c.get(f"/api/v1/runs/{run_id}/media").json()["keys"]
+    finally:
+        target.stop()
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"blob {damaged['sha256']} in the archive does not match its bytes" in done.stderr
+    assert media == []  # nothing names the damaged blob: it was never uploaded
+
+
+def test_a_version_2_archive_without_media_still_imports(
+    source: tuple[ServerProcess, str], tmp_path: Path
+) -> None:
+    server, run_id = source
+    records = [
+        json.loads(line)
+        for line in export(server, run_id, tmp_path / "a.jsonl").read_text().splitlines()
+    ]
+    assert records[0]["version"] == 3
+    old = [
+        {**r, "version": 2} if r["type"] == "archive" else r
+        for r in records
+        if r["type"] not in ("blob", "media", "histogram")
+    ]
+    path = tmp_path / "v2.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in old))
+    target = ServerProcess(tmp_path / "target").start()
+    try:
+        import_(target, path)
+        with target.client() as c:
+            info = c.get(f"/api/v1/runs/{run_id}").json()
+            media = c.get(f"/api/v1/runs/{run_id}/media").json()["keys"]
+            histograms = c.get(f"/api/v1/runs/{run_id}/histograms").json()["keys"]
+    finally:
+        target.stop()
+    assert info["status"] == "failed" and info["name"] == "rich"
+    assert media == [] and histograms == {}

@@ -19,7 +19,8 @@ class ApiError(RuntimeError):
 
 
 class ApiClient:
-    """GET and POST JSON against one server; errors become :class:`ApiError`."""
+    """GET, POST and PUT JSON (and blob bytes) against one server; errors become
+    :class:`ApiError`."""
 
     def __init__(
         self, url: str | None = None, token: str | None = None, timeout: float = 60
@@ -37,6 +38,18 @@ class ApiClient:
 
     def put(self, path: str, body: bytes) -> Any:
         headers = {"Content-Type": "application/json"}
+        return self._answer(self._send("PUT", path, content=body, headers=headers))
+
+    def get_bytes(self, path: str) -> bytes:
+        """The raw body of a GET (a blob's bytes); errors raise as :meth:`get` does."""
+        response = self._send("GET", path)
+        if response.status_code >= 400:
+            self._answer(response)
+        return response.content
+
+    def put_bytes(self, path: str, body: bytes, content_type: str) -> Any:
+        """PUT raw bytes (a blob) with their Content-Type; the JSON answer."""
+        headers = {"Content-Type": content_type}
         return self._answer(self._send("PUT", path, content=body, headers=headers))
 
     def exists(self, path: str) -> bool:

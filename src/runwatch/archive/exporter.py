@@ -2,8 +2,10 @@
 
 An archive holds what a run *is*, not what a server assigned it: run meta, config and request
 snapshot, every raw point (step, wall time, value) in stored order, events, tables, point sets,
-snapshot history, log lines, the artifact manifest and the commands sent to the producer
-(what was asked, when, and what came of it; the newest 200). Sequence numbers, version and line
+snapshot history, log lines, the artifact manifest, the commands sent to the producer
+(what was asked, when, and what came of it; the newest 200), every kept image entry of each
+image key (oldest first, each blob's bytes once, base64, just before the first entry naming it)
+and every kept histogram. Sequence numbers, version and line
 numbers, last-update/heartbeat times and the derived summary are left out, so a run exported,
 imported elsewhere and exported again gives the same bytes. Status events are left out too: the
 final status is in the run record and importing it records it again.
@@ -11,20 +13,28 @@ final status is in the run record and importing it records it again.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
 from runwatch.archive.client import ApiClient
+from runwatch.store.media_history import HISTOGRAM_CAP
 
 FORMAT = "runwatch-archive"
-VERSION = 2  # 2: command records
-READABLE = (1, VERSION)  # versions an import reads
+VERSION = 3  # 2: command records; 3: blob, media and histogram records
+READABLE = (1, 2, VERSION)  # versions an import reads
 COMMAND_FIELDS = ("kind", "payload", "state", "created_at", "updated_at", "error")
+MEDIA_FIELDS = (
+    "step", "ts", "kind", "sha256", "mime", "width", "height", "caption", "entity", "vmin", "vmax",
+)  # fmt: skip
+HISTOGRAM_FIELDS = ("step", "ts", "edges", "counts", "nan", "inf", "neg_inf")
 POINTS_PER_RECORD = 10_000  # points of one key per ``points`` record (fixed: output is stable)
 PAGE = 20_000
 EVENTS_PAGE = 1_000
 LOGS_PAGE = 10_000
+MEDIA_KEYS_PAGE = 1_000  # the server's largest pages of image keys and of one key's items
+MEDIA_PAGE = 1_000
 RUN_FIELDS = (
     "id", "project", "name", "group", "tags", "config", "snapshot", "heartbeat",
     "status", "created_at", "started_at", "ended_at", "exit_code", "error", "vitals",
@@ -67,6 +77,8 @@ def export_run(
         yield {"type": "artifacts", "manifest": manifest}
     for command in reversed(client.get(f"{base}/commands")["commands"]):  # oldest first
         yield {"type": "command", **{k: command[k] for k in COMMAND_FIELDS}}
+    yield from _media(client, base)
+    yield from _histograms(client, base)
 
 
 def _points(client: ApiClient, base: str, key: str, progress: Progress | None) -> Iterator[Record]:
@@ -117,3 +129,43 @@ def _logs(client: ApiClient, base: str) -> Iterator[Record]:
         if len(body["lines"]) < LOGS_PAGE:
             return
         after = body["next_after"]
+
+
+def _media(client: ApiClient, base: str) -> Iterator[Record]:
+    """Each image key's kept entries, oldest first; a blob's bytes go once, before the first
+    entry naming them, one blob in memory at a time (the set of hashes sent is what grows: at
+    most one per kept entry)."""
+    sent: set[str] = set()
+    after: str | None = ""
+    while after is not None:
+        page = client.get(f"{base}/media", after=after, limit=MEDIA_KEYS_PAGE)
+        for entry in page["keys"]:
+            yield from _media_key(client, base, entry["key"], sent)
+        after = page["next_after"]
+
+
+def _media_key(client: ApiClient, base: str, key: str, sent: set[str]) -> Iterator[Record]:
+    path = f"{base}/media/{quote(key, safe='')}"
+    after: int | None = None  # steps may be negative: the first page has no ``after``
+    while True:
+        page = client.get(path, after=after, limit=MEDIA_PAGE)
+        for item in page["items"]:
+            sha = item["sha256"]
+            if sha not in sent:
+                data = client.get_bytes(f"{base}/blobs/{sha}")
+                text = base64.b64encode(data).decode()
+                yield {"type": "blob", "sha256": sha, "mime": item["mime"], "data": text}
+                sent.add(sha)
+            yield {"type": "media", "key": key, **{k: item[k] for k in MEDIA_FIELDS}}
+        after = page["next_after"]
+        if after is None:
+            return
+
+
+def _histograms(client: ApiClient, base: str) -> Iterator[Record]:
+    """Every kept histogram of each key, oldest first: one answer per key, bounded by the
+    store's cap of kept steps (``HISTOGRAM_CAP``) times the bins of each."""
+    for key in sorted(client.get(f"{base}/histograms")["keys"]):
+        path = f"{base}/histograms/{quote(key, safe='')}"
+        for step in client.get(path, max_steps=HISTOGRAM_CAP)["steps"]:
+            yield {"type": "histogram", "key": key, **{k: step[k] for k in HISTOGRAM_FIELDS}}

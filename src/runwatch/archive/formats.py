@@ -2,7 +2,8 @@
 directory of one CSV or Parquet table per record type, read back into the same records.
 
 In the tables a ``points`` record becomes one row per point (``key, step, ts, value``) and
-nested values (config, payloads, rows) are JSON text. Parquet needs ``pyarrow``
+nested values (config, payloads, rows) are JSON text; a ``blob`` record's bytes are base64 text
+in every format. Parquet needs ``pyarrow``
 (``pip install 'runwatch[archive]'``).
 """
 
@@ -21,6 +22,9 @@ from runwatch.protocol import decode_value, encode_value
 
 Format = Literal["jsonl", "csv", "parquet"]
 ROW_GROUP = 65_536  # Parquet rows buffered per table before a row group is written
+# Blob rows are images of up to 8 MiB (the server's max_image_bytes): few per row group.
+ROW_GROUPS = {"blob": 4}
+CSV_FIELD_LIMIT = 2**31 - 1  # a blob or a table's rows is one CSV field: far over csv's 128 KiB
 # Per record type, its columns and how each is stored: str, int, float, value (a metric value,
 # NaN/±inf kept) or json (anything, as JSON text). The order is the archive's order.
 COLUMNS: dict[str, list[tuple[str, str]]] = {
@@ -41,6 +45,16 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "command": [
         ("kind", "str"), ("payload", "json"), ("state", "str"), ("created_at", "float"),
         ("updated_at", "float"), ("error", "json"),
+    ],
+    "blob": [("sha256", "str"), ("mime", "str"), ("data", "str")],
+    "media": [
+        ("key", "str"), ("step", "int"), ("ts", "float"), ("kind", "str"), ("sha256", "str"),
+        ("mime", "str"), ("width", "int"), ("height", "int"), ("caption", "json"),
+        ("entity", "json"), ("vmin", "json"), ("vmax", "json"),
+    ],
+    "histogram": [
+        ("key", "str"), ("step", "int"), ("ts", "float"), ("edges", "json"), ("counts", "json"),
+        ("nan", "int"), ("inf", "int"), ("neg_inf", "int"),
     ],
 }  # fmt: skip
 _encoder = msgspec.json.Encoder(order="sorted")
@@ -175,6 +189,8 @@ class _CsvSink:
 def _read_csv(path: Path) -> Iterator[dict[str, Any]]:
     if not path.is_file():
         return
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
     with path.open(newline="", encoding="utf-8") as handle:
         yield from csv.DictReader(handle)
 
@@ -209,7 +225,7 @@ class _ParquetSink:
     def add(self, kind: str, row: dict[str, Any]) -> None:
         rows = self.buffers.setdefault(kind, [])
         rows.append({n: _cell(row[n], how, "parquet") for n, how in COLUMNS[kind]})
-        if len(rows) >= ROW_GROUP:
+        if len(rows) >= ROW_GROUPS.get(kind, ROW_GROUP):
             self._flush(kind)
 
     def _flush(self, kind: str) -> None:
@@ -234,7 +250,7 @@ def _read_parquet(path: Path) -> Iterator[dict[str, Any]]:
     pa = _arrow()
     parquet = pa.parquet.ParquetFile(str(path))
     try:
-        for batch in parquet.iter_batches(batch_size=ROW_GROUP):
+        for batch in parquet.iter_batches(batch_size=ROW_GROUPS.get(path.stem, ROW_GROUP)):
             yield from batch.to_pylist()
     finally:
         parquet.close()

@@ -3,12 +3,17 @@
 The run is created with its own id and given its archived times and commands (admin calls);
 everything else travels in ordinary batches from one
 producer (``archive-import``) numbered from 1, in the archive's order, and the final status is
-the last batch (a finished run takes no more data). A run id the server already has is refused:
-an import never mixes into an existing run.
+the last batch (a finished run takes no more data). An image's bytes are uploaded
+(``PUT …/blobs/{sha256}``) as their record is read, after their SHA-256 is checked, so before
+the batch that names them. A run id the server already has is refused: an import never mixes
+into an existing run.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -17,12 +22,22 @@ from urllib.parse import quote
 import msgspec
 
 from runwatch.archive.client import ApiClient
-from runwatch.archive.exporter import COMMAND_FIELDS, FORMAT, READABLE, VERSION, Record
+from runwatch.archive.exporter import (
+    COMMAND_FIELDS,
+    FORMAT,
+    HISTOGRAM_FIELDS,
+    MEDIA_FIELDS,
+    READABLE,
+    VERSION,
+    Record,
+)
 from runwatch.protocol import FINAL_STATUSES
 
 PRODUCER = "archive-import"
 BATCH_ITEMS = 5_000  # items per batch: under the server's 10,000 events and 10,000 keys per batch
 BATCH_BYTES = 4 * 1024 * 1024  # and well under its 16 MiB body cap
+# The server's caps per batch (max_media_per_batch, max_histograms_per_batch).
+FIELD_CAPS = {"media": 1_000, "histograms": 1_000}
 POINT_SET_CAP = 4_000  # the server's default cap: a bigger set is sent with its own size as cap
 Progress = Callable[[int], None]
 
@@ -46,7 +61,8 @@ class _Batcher:
         self.batch.setdefault(field, []).append(item)
         self.items += size
         self.bytes += len(msgspec.json.encode(item)) if field != "points" else 48
-        if self.items >= BATCH_ITEMS or self.bytes >= BATCH_BYTES:
+        full = len(self.batch[field]) >= FIELD_CAPS.get(field, BATCH_ITEMS)
+        if full or self.items >= BATCH_ITEMS or self.bytes >= BATCH_BYTES:
             self.flush()
 
     def flush(self, **extra: Any) -> None:
@@ -87,6 +103,8 @@ def import_run(
     for record in stream:
         if record.get("type") == "command":
             commands.append({k: record[k] for k in COMMAND_FIELDS})
+        elif record.get("type") == "blob":
+            _upload_blob(client, run_path, record)
         else:
             _add(batcher, record)
     batcher.flush()
@@ -101,6 +119,22 @@ def import_run(
         }  # fmt: skip
     batcher.flush(**last)
     return str(run["id"])
+
+
+def _upload_blob(client: ApiClient, run_path: str, record: Record) -> None:
+    """Check a blob's bytes against its SHA-256, then upload them (idempotent on the server)."""
+    sha = str(record["sha256"])
+    try:
+        data = base64.b64decode(record["data"], validate=True)
+    except (binascii.Error, TypeError):
+        raise ArchiveError(f"blob {sha} in the archive is not base64; import stopped") from None
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha:
+        raise ArchiveError(
+            f"blob {sha} in the archive does not match its bytes (their SHA-256 is {actual}):"
+            " the archive is damaged; import stopped"
+        )
+    client.put_bytes(f"{run_path}/blobs/{sha}", data, str(record["mime"]))
 
 
 def _add(batcher: _Batcher, record: Record) -> None:
@@ -125,5 +159,10 @@ def _add(batcher: _Batcher, record: Record) -> None:
         batcher.add("logs", {k: record[k] for k in ("stream", "ts", "text")})
     elif kind == "artifacts":
         batcher.add("manifests", record["manifest"])
+    elif kind == "media":
+        batcher.add("media", {"key": record["key"], **{k: record[k] for k in MEDIA_FIELDS}})
+    elif kind == "histogram":
+        item = {"key": record["key"], **{k: record[k] for k in HISTOGRAM_FIELDS}}
+        batcher.add("histograms", item)
     else:
         raise ArchiveError(f"unknown archive record type {kind!r}")
