@@ -79,8 +79,8 @@ def make_rich_run(server: ServerProcess, tmp_path: Path) -> str:
 
 
 def log_media(run: runwatch.Run) -> None:
-    """Images under several keys (one picture logged twice: one blob), a heatmap, a label map
-    naming an entity, and histograms over steps."""
+    """Images under several keys (one picture logged twice: one blob; one bigger than 128 KiB
+    as base64), a heatmap, a label map naming an entity, and histograms over steps."""
     grid = np.arange(12, dtype=np.uint8).reshape(3, 4)
     for step in range(IMAGE_STEPS):
         rgb = np.stack([grid * 20, np.full_like(grid, step), grid[::-1] * 10], axis=-1)
@@ -92,6 +92,8 @@ def log_media(run: runwatch.Run) -> None:
     labels = np.array([[0, 1, 1], [2, 2, 0]], dtype=np.int32)
     run.image("seg", labels, step=3, labels=True, entity=7, caption="<b>cells</b>")
     rng = np.random.default_rng(0)
+    # Noise does not compress: its base64 is one CSV field over the csv module's 128 KiB default.
+    run.image("noise", rng.integers(0, 256, (200, 200, 3), dtype=np.uint8), step=0)
     for step in range(12):
         run.histogram("weights", rng.normal(step, 1.0, 500), step=step, bins=16)
     run.histogram("grads", counts=[1, 0, 3], edges=[-1.0, 0.0, 0.5, 2.0], step=4)
@@ -166,7 +168,8 @@ def test_the_jsonl_archive_holds_the_whole_run(
     ]
     assert all(x["created_at"] <= x["updated_at"] and x["error"] is None for x in commands)
     media = by_type["media"]
-    assert sorted({m["key"] for m in media}) == ["heat", "same/a", "same/b", "samples/rgb", "seg"]
+    keys = ["heat", "noise", "same/a", "same/b", "samples/rgb", "seg"]
+    assert sorted({m["key"] for m in media}) == keys
     rgb_steps = [m["step"] for m in media if m["key"] == "samples/rgb"]
     assert rgb_steps == [0, 1, 2, 4, 8, 16, *range(IMAGE_STEPS - 32, IMAGE_STEPS)]
     (seg,) = [m for m in media if m["key"] == "seg"]
@@ -307,7 +310,7 @@ def test_images_blobs_and_histograms_answer_the_same_after_import(
             target.stop()
     assert after == before
     assert len(before["items"]["samples/rgb"]["items"]) == 6 + 32
-    assert len(before["blobs"]) == 6 + 32 + 3  # the picture logged twice is one blob
+    assert len(before["blobs"]) == 6 + 32 + 4  # the picture logged twice is one blob
     for sha, (_, data) in before["blobs"].items():
         assert hashlib.sha256(data).hexdigest() == sha
     (seg,) = before["items"]["seg"]["items"]
