@@ -1,6 +1,7 @@
 """Export/import benchmark: archive throughput against the server's own read and write paths.
 
-Run: ``.venv/bin/python benchmarks/export_import.py [--points 500000] [--keys 5]`` (about a minute).
+Run: ``.venv/bin/python benchmarks/export_import.py [--points 500000] [--keys 5] [--images 0]``
+(about a minute).
 
 In one run, on one run of ``--points`` points spread over ``--keys`` keys (plus 2,000 events):
 - the peer for export is a bare read of every point through ``GET /raw/{key}`` (the pages the
@@ -8,15 +9,22 @@ In one run, on one run of ``--points`` points spread over ``--keys`` keys (plus 
 - the peer for import is ingesting the same points through ``POST /batches`` in batches of
   50,000 (how the run was made), so ``import / ingest`` is what the archive path costs;
 - the re-exported JSONL must equal the first export byte for byte.
+
+With ``--images N``, a second run holds N distinct 256 KiB heatmaps (32 steps per key, all
+kept) and nothing else; its export is compared with reading the same media pages and blobs
+bare, and its import with uploading the blobs and posting the media records directly.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -28,6 +36,8 @@ from common import Server, check, machine_line, print_table, ratio
 from runwatch.archive import ApiClient, export_run, import_run, read_archive, write_archive
 
 INGEST_BATCH = 50_000
+IMAGE_SIDE = 256  # a 256x256 float32 heatmap: 256 KiB of blob
+IMAGE_STEPS = 32  # steps per key: all of them are kept
 
 
 def make_run(client: ApiClient, points: int, keys: int) -> tuple[str, float]:
@@ -61,10 +71,72 @@ def bare_read(client: ApiClient, run_id: str, keys: int) -> float:
     return time.perf_counter() - started
 
 
+def make_media_run(client: ApiClient, images: int) -> tuple[str, float]:
+    """A run of ``images`` distinct heatmaps (random bytes); returns (id, seconds to upload)."""
+    run_id = client.post("/api/v1/runs", msgspec.json.encode({"project": "bench"}))["id"]
+    mime = "application/x-runwatch-f32"
+    started = time.perf_counter()
+    media = []
+    for i in range(images):
+        data = os.urandom(IMAGE_SIDE * IMAGE_SIDE * 4)
+        sha = hashlib.sha256(data).hexdigest()
+        client.put_bytes(f"/api/v1/runs/{run_id}/blobs/{sha}", data, mime)
+        media.append({
+            "key": f"heat/{i // IMAGE_STEPS}", "step": i % IMAGE_STEPS, "ts": 1.7e9 + i,
+            "sha256": sha, "mime": mime, "width": IMAGE_SIDE, "height": IMAGE_SIDE,
+            "kind": "heatmap", "vmin": 0.0, "vmax": 1.0,
+        })  # fmt: skip
+    for seq, start in enumerate(range(0, images, 1_000), 1):
+        body = {"producer": "bench", "batch_seq": seq, "media": media[start : start + 1_000]}
+        client.post(f"/api/v1/runs/{run_id}/batches", msgspec.json.encode(body))
+    return run_id, time.perf_counter() - started
+
+
+def bare_media_read(client: ApiClient, run_id: str) -> float:
+    started = time.perf_counter()
+    base = f"/api/v1/runs/{run_id}"
+    for entry in client.get(f"{base}/media", limit=1_000)["keys"]:
+        for item in client.get(f"{base}/media/{quote(entry['key'], safe='')}")["items"]:
+            client.get_bytes(f"{base}/blobs/{item['sha256']}")
+    return time.perf_counter() - started
+
+
+def media_round_trip(a: ApiClient, b: ApiClient, root: Path, images: int) -> Callable[[], None]:
+    """Export and import a run of ``images`` heatmaps; return what prints its table and check."""
+    run_id, upload_s = make_media_run(a, images)
+    read_s = bare_media_read(a, run_id)
+    started = time.perf_counter()
+    write_archive(export_run(a, run_id), root / "media.jsonl", "jsonl")
+    export_s = time.perf_counter() - started
+    started = time.perf_counter()
+    import_run(b, read_archive(root / "media.jsonl"))
+    import_s = time.perf_counter() - started
+    write_archive(export_run(b, run_id), root / "media-again.jsonl", "jsonl")
+    same = (root / "media-again.jsonl").read_bytes() == (root / "media.jsonl").read_bytes()
+    mb = images * IMAGE_SIDE * IMAGE_SIDE * 4 / 1e6
+    size = (root / "media.jsonl").stat().st_size / 1e6
+
+    def report() -> None:  # printed after the points table, once the servers are stopped
+        print_table(
+            f"{images:,} heatmaps of 256 KiB ({mb:.0f} MB of blobs); JSONL archive {size:.0f} MB",
+            ["operation", "seconds", "blob MB/s", "time vs peer"],
+            [
+                ["bare read (media pages + GET blobs)", read_s, mb / read_s, "1.00x"],
+                ["export jsonl", export_s, mb / export_s, ratio(export_s, read_s)],
+                ["upload (PUT blobs + batches)", upload_s, mb / upload_s, "1.00x"],
+                ["import jsonl", import_s, mb / import_s, ratio(import_s, upload_s)],
+            ],
+        )
+        check("media: export -> import -> export is byte-identical (JSONL)", same)
+
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=500_000)
     parser.add_argument("--keys", type=int, default=5)
+    parser.add_argument("--images", type=int, default=0)
     args = parser.parse_args()
     print(machine_line())
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,6 +158,7 @@ def main() -> None:
                 write_archive(export_run(b, run_id), root / "again.jsonl", "jsonl")
                 same = (root / "again.jsonl").read_bytes() == (root / "a.jsonl").read_bytes()
                 size = (root / "a.jsonl").stat().st_size
+                media = media_round_trip(a, b, root, args.images) if args.images else None
         finally:
             source.stop()
             target.stop()
@@ -102,6 +175,8 @@ def main() -> None:
         rows,
     )
     check("export -> import -> export is byte-identical (JSONL)", same)
+    if media is not None:
+        media()
 
 
 if __name__ == "__main__":
