@@ -219,9 +219,14 @@ def test_import_refuses_a_run_the_server_has_and_a_file_that_is_no_archive(
 ) -> None:
     server, run_id = source
     archive = export(server, run_id, tmp_path / "a.jsonl")
+    with server.client() as c:
+        before = media_answers(c, run_id)
     again = cli("import", str(archive), env=_env(server))
     assert again.returncode == 1 and f"run {run_id} already exists" in again.stderr
     assert "Traceback" not in again.stderr
+    assert export(server, run_id, tmp_path / "b.jsonl").read_bytes() == archive.read_bytes()
+    with server.client() as c:  # nothing was sent: the run's images and histograms are as they were
+        assert media_answers(c, run_id) == before
     junk = tmp_path / "junk.jsonl"
     junk.write_text('{"hello": 1}\n')
     bad = cli("import", str(junk), env=_env(server))
