@@ -116,12 +116,14 @@ def test_a_page_stays_put_while_runs_are_created(make_store: StoreMaker) -> None
 def test_a_cursor_past_the_last_match_gives_no_runs_and_the_total(
     make_store: StoreMaker,
 ) -> None:
-    async def work() -> tuple[list[str], int, Any]:
+    async def work() -> tuple[list[str], int, Any, float | None, float]:
         store = make_store()
         await store.open()
         try:
-            for lr in (0.1, 0.2, 0.3):
+            made = [
                 await store.create_run(RunCreate(project="p", config={"lr": lr}))
+                for lr in (0.1, 0.2, 0.3)
+            ]
             await store.create_run(RunCreate(project="q", config={"lr": 0.4}))
             sort, _ = parse_sort("config.lr")
             # After the largest lr (and any id): what a cursor sees once the runs it
@@ -129,11 +131,13 @@ def test_a_cursor_past_the_last_match_gives_no_runs_and_the_total(
             past = await store.query_runs(
                 RunsQuery(project="p", sort=sort, descending=False, after=(0, 0.3, None, "\uffff"))
             )
-            return [r.id for r in past.runs], past.total, past.after
+            newest = max(r.created_at for r in made)
+            return [r.id for r in past.runs], past.total, past.after, past.newest, newest
         finally:
             await store.close()
 
-    assert run(work()) == ([], 3, None)
+    ids, total, after, newest, expected_newest = run(work())
+    assert (ids, total, after) == ([], 3, None) and newest == expected_newest
 
 
 def test_groups_count_runs_and_summarise_numbers(make_store: StoreMaker) -> None:

@@ -75,8 +75,8 @@ def query_runs(tx: Tx, q: RunsQuery) -> RunsPage:
     """A page of the runs matching ``q`` in its order (ties broken by id), and their total.
 
     One pass over ``runs``: the matching rows' ids and sort keys only (narrow rows, so the
-    sort moves no JSON) with their count as a window, the keyset and LIMIT over those, and the
-    page's whole rows joined last."""
+    sort moves no JSON) with their count and newest ``created_at`` as windows, the keyset and
+    LIMIT over those, and the page's whole rows joined last."""
     where, args = _filters(tx, q)
     key = sort_key(q.sort, tx.dialect)
     binary = tx.dialect.binary_order
@@ -85,25 +85,26 @@ def query_runs(tx: Tx, q: RunsQuery) -> RunsPage:
     keyset, after = _after(q, binary)
     columns = ", ".join(f"runs.{c.strip()}" for c in RUN_COLUMNS.split(","))
     sql = (
-        f"SELECT {columns}, k_rank, k_num, k_txt, total FROM (SELECT * FROM (SELECT id AS k_id,"
-        f" {key.rank} AS k_rank, {key.number} AS k_num, {key.text} AS k_txt,"
-        f" count(*) OVER () AS total FROM runs WHERE {where}) AS matching"
+        f"SELECT {columns}, k_rank, k_num, k_txt, total, newest FROM (SELECT * FROM (SELECT"
+        f" id AS k_id, {key.rank} AS k_rank, {key.number} AS k_num, {key.text} AS k_txt,"
+        f" count(*) OVER () AS total, max(created_at) OVER () AS newest FROM runs"
+        f" WHERE {where}) AS matching"
         f" WHERE {keyset} ORDER BY {order} LIMIT ?) AS page JOIN runs ON runs.id = page.k_id"
         f" ORDER BY {order}"
     )
     rows = tx.execute(sql, [*key.params, *args, *after, q.limit + 1]).fetchall()
     n = len(RUN_COLUMNS.split(","))
     if rows:
-        total = rows[0][n + 3]
+        total, newest = rows[0][n + 3 : n + 5]
     elif q.after is None:
-        total = 0
+        total, newest = 0, None
     else:  # a page past the last match: the window saw no row to count
-        (total,) = tx.execute(f"SELECT count(*) FROM runs WHERE {where}", args).fetchone()
+        sql = f"SELECT count(*), max(created_at) FROM runs WHERE {where}"
+        total, newest = tx.execute(sql, args).fetchone()
     runs = [records.run_info(r) for r in rows[: q.limit]]
     last = rows[q.limit - 1] if len(rows) > q.limit else None
-    return RunsPage(
-        runs, total, None if last is None else (last[n], last[n + 1], last[n + 2], last[0])
-    )
+    after_last = None if last is None else (last[n], last[n + 1], last[n + 2], last[0])
+    return RunsPage(runs, total, after_last, newest)
 
 
 def group_runs(tx: Tx, q: RunsQuery, by: Field, values: list[Field]) -> list[RunsGroup]:
