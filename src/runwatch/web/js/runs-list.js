@@ -339,6 +339,7 @@ addEventListener("pagehide", () => live && live.stop());
 addEventListener("pageshow", (e) => e.persisted && location.reload());
 
 newRunLink.mount($("new-run-link"));
-loadProjects();
 filters.show(view);
-setView({});
+// The first page goes first: the projects' counts scan every run, and would share the server
+// with it.
+setView({}).finally(loadProjects);
