@@ -27,10 +27,15 @@ TYPES = {
     "false": "FALSE",
     "blob_storage": "ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL;",
     # The JSON a runs query reads, parsed once per write rather than once per row per query.
+    # jsonb cannot hold a NUL character: such a document gets no copy (queries see none of its
+    # values) rather than failing the write.
     "json_copies": "ALTER TABLE runs"
-    " ADD COLUMN config_jsonb JSONB GENERATED ALWAYS AS (config::jsonb) STORED,"
-    " ADD COLUMN summary_jsonb JSONB GENERATED ALWAYS AS (summary::jsonb) STORED,"
-    " ADD COLUMN extremes_jsonb JSONB GENERATED ALWAYS AS (extremes::jsonb) STORED;",
+    + ",".join(
+        f" ADD COLUMN {doc}_jsonb JSONB GENERATED ALWAYS AS"
+        f" (CASE WHEN strpos({doc}, '\\u0000') = 0 THEN {doc}::jsonb END) STORED"
+        for doc in ("config", "summary", "extremes")
+    )
+    + ";",
 }
 
 MIGRATIONS: list[str] = [
