@@ -14,26 +14,35 @@ def runs_page(c: httpx.Client, **params: object) -> httpx.Response:
 
 def test_a_query_sorted_and_paged_with_the_total(app_server: InProcessServer) -> None:
     with app_server.client() as c:
+        created = {}
         for i, lr in enumerate([0.1, 0.003, 0.0005, 0.02, 0.0001]):
             config = {"lr": lr, "opt": "adam" if i % 2 else "sgd"}
-            c.post(
+            made = c.post(
                 "/api/v1/runs", json={"project": "sweep", "name": f"trial-{i}", "config": config}
             )
-        c.post("/api/v1/runs", json={"project": "sweep", "name": "no-lr", "config": {}})
-        names, totals, cursor = [], [], None
+            created[f"trial-{i}"] = made.json()["created_at"]
+        made = c.post("/api/v1/runs", json={"project": "sweep", "name": "no-lr", "config": {}})
+        created["no-lr"] = made.json()["created_at"]
+        names, totals, newest, cursor = [], [], [], None
         while True:
             params = {"sort": "config.lr", "limit": 2} | ({"cursor": cursor} if cursor else {})
             body = runs_page(c, **params).json()
             names += [r["name"] for r in body["runs"]]
             totals.append(body["total"])
+            newest.append(body["newest"])
             cursor = body["cursor"]
             if cursor is None:
                 break
         small = runs_page(c, q='config.lr < 1e-2 and name ~ "trial-[0-3]"', sort="-config.lr")
+        none = runs_page(c, q='name == "nobody"')
     assert names == ["trial-4", "trial-2", "trial-1", "trial-3", "trial-0", "no-lr"]
     assert totals == [6, 6, 6]
+    # The newest matching run, on every page, whichever run the page holds.
+    assert newest == [created["no-lr"]] * 3
     assert [r["name"] for r in small.json()["runs"]] == ["trial-1", "trial-2"]
     assert small.json()["total"] == 2 and small.json()["cursor"] is None
+    assert small.json()["newest"] == created["trial-2"]
+    assert none.json() == {"runs": [], "total": 0, "cursor": None, "newest": None}
 
 
 def test_bad_parameters_are_400s_naming_them_and_injection_stays_data(

@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 from runwatch.protocol import Batch, LogLine, RunCreate
-from runwatch.store.base import Committed
+from runwatch.runs_query import parse
+from runwatch.store.base import Committed, RunsQuery
 from runwatch.store.errors import InvalidValue, StoreBusy
 from runwatch.store.postgres import PostgresStore
 from runwatch.store.postgres.schema import SCHEMA_VERSION
@@ -149,6 +150,28 @@ def test_text_with_a_nul_is_refused_and_loses_nothing_else(pg_url: str) -> None:
     refused, ok, logs = run(work())
     assert "NUL" in refused.message
     assert ok.seq_first == 2 and logs == []
+
+
+def test_a_nul_in_a_runs_json_is_kept_and_other_runs_stay_queryable(pg_url: str) -> None:
+    """jsonb cannot hold a NUL: such a run is still created and read back whole; queries see
+    none of its JSON values (its JSONB copy is empty) and still answer for every other run."""
+
+    async def work() -> tuple[dict[str, object], list[str], int, list[str]]:
+        store = PostgresStore(pg_url)
+        await store.open()
+        try:
+            odd = await store.create_run(RunCreate(project="p", config={"s": "a\x00b", "lr": 1}))
+            plain = await store.create_run(RunCreate(project="p", config={"lr": 1}))
+            page = await store.query_runs(RunsQuery(where=parse("config.lr == 1")))
+            everyone = await store.query_runs(RunsQuery(project="p"))
+            assert (await store.get_run(odd.id)).config == odd.config
+            return odd.config, [r.id for r in page.runs], everyone.total, [plain.id]
+        finally:
+            await store.close()
+
+    config, matching, total, plain = run(work())
+    assert config == {"s": "a\x00b", "lr": 1}
+    assert matching == plain and total == 2
 
 
 def test_an_unreachable_database_is_a_clear_error() -> None:

@@ -113,6 +113,33 @@ def test_a_page_stays_put_while_runs_are_created(make_store: StoreMaker) -> None
     assert seen == list(reversed(old)) and total == 7 and not set(new) & set(seen)
 
 
+def test_a_cursor_past_the_last_match_gives_no_runs_and_the_total(
+    make_store: StoreMaker,
+) -> None:
+    async def work() -> tuple[list[str], int, Any, float | None, float]:
+        store = make_store()
+        await store.open()
+        try:
+            made = [
+                await store.create_run(RunCreate(project="p", config={"lr": lr}))
+                for lr in (0.1, 0.2, 0.3)
+            ]
+            await store.create_run(RunCreate(project="q", config={"lr": 0.4}))
+            sort, _ = parse_sort("config.lr")
+            # After the largest lr (and any id): what a cursor sees once the runs it
+            # was given before have changed their lr or gone.
+            past = await store.query_runs(
+                RunsQuery(project="p", sort=sort, descending=False, after=(0, 0.3, None, "\uffff"))
+            )
+            newest = max(r.created_at for r in made)
+            return [r.id for r in past.runs], past.total, past.after, past.newest, newest
+        finally:
+            await store.close()
+
+    ids, total, after, newest, expected_newest = run(work())
+    assert (ids, total, after) == ([], 3, None) and newest == expected_newest
+
+
 def test_groups_count_runs_and_summarise_numbers(make_store: StoreMaker) -> None:
     async def work() -> list[Any]:
         store = make_store()

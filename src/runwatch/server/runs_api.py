@@ -78,16 +78,22 @@ async def list_runs(
 ) -> Response:
     """A page of at most 1,000 runs (``limit``) matching ``project``, ``status``, ``tag``
     and the query ``q`` (docs/runs-query.md), sorted by ``sort`` (a field; ``-`` first for
-    descending; runs without the value come last; ties by id), with ``total`` matching runs
-    and the ``cursor`` of the next page (null on the last). Pages are keyset pages: runs
-    created meanwhile never shift them."""
+    descending; runs without the value come last; ties by id), with ``total`` matching runs,
+    the ``cursor`` of the next page (null on the last) and ``newest``, the newest matching
+    run's ``created_at`` (null when none matches). Pages are keyset pages: runs created
+    meanwhile never shift them."""
     field, descending = _field(sort, "sort", "invalid_sort")
     after = _after(cursor, sort)
     query = _query(request, q, project, status=status, tag=tag, sort=field,
                    descending=descending, limit=limit, after=after)  # fmt: skip
     page = await store_of(request).query_runs(query)
     return json_response(
-        {"runs": page.runs, "total": page.total, "cursor": _cursor(page.after, sort)}
+        {
+            "runs": page.runs,
+            "total": page.total,
+            "cursor": _cursor(page.after, sort),
+            "newest": page.newest,
+        }
     )
 
 

@@ -62,12 +62,14 @@ class RunsQuery(msgspec.Struct, frozen=True):
 
 
 class RunsPage(msgspec.Struct):
-    """One page of runs, how many match in all, and the key after which the next page starts
-    (None on the last page)."""
+    """One page of runs, how many match in all, the key after which the next page starts
+    (None on the last page), and the newest matching run's ``created_at`` (None when none
+    matches): the edge of a list that later runs must not slip into."""
 
     runs: list[RunInfo]
     total: int
     after: RunsKey | None
+    newest: float | None
 
 
 class FieldStats(msgspec.Struct):

@@ -7,9 +7,10 @@ start together migrate once: each migration runs in one transaction under an adv
 re-reads the version after taking it.
 
 Shapes follow the SQLite schema column for column (so ``runwatch migrate`` copies rows as they
-are), except: JSON stays TEXT (key order round-trips exactly, as in SQLite), blobs are BYTEA,
-ids are identity columns, and an event's entity is TEXT with ``entity_int`` saying it was an
-integer (SQLite keeps the value's own type in an untyped column).
+are), except: JSON stays TEXT (key order round-trips exactly, as in SQLite) with a generated
+JSONB copy of the ones runs queries read (``config_jsonb`` and the like, never copied), blobs
+are BYTEA, ids are identity columns, and an event's entity is TEXT with ``entity_int`` saying
+it was an integer (SQLite keeps the value's own type in an untyped column).
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ TYPES = {
     "bool": "BOOLEAN",
     "false": "FALSE",
     "blob_storage": "ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL;",
+    # The JSON a runs query reads, parsed once per write rather than once per row per query.
+    # jsonb cannot hold a NUL character: such a document gets no copy (queries see none of its
+    # values) rather than failing the write.
+    "json_copies": "ALTER TABLE runs"
+    + ",".join(
+        f" ADD COLUMN {doc}_jsonb JSONB GENERATED ALWAYS AS"
+        f" (CASE WHEN strpos({doc}, '\\u0000') = 0 THEN {doc}::jsonb END) STORED"
+        for doc in ("config", "summary", "extremes")
+    )
+    + ";",
 }
 
 MIGRATIONS: list[str] = [

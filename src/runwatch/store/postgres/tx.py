@@ -18,8 +18,9 @@ from runwatch.store.sql.tx import Cursor, Dialect
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
-# The JSON value at a jsonpath parameter in the text column {doc} (NULL when absent).
-_JSON_AT = "jsonb_path_query_first({doc}::jsonb, CAST(? AS jsonpath), '{}', true)"
+# The JSON value at a jsonpath parameter in the column {doc} (NULL when absent), read from
+# its generated JSONB copy (schema migration 5), which is parsed once per write.
+_JSON_AT = "jsonb_path_query_first({doc}_jsonb, CAST(? AS jsonpath), '{}', true)"
 
 POSTGRES = Dialect(
     name="postgresql",

@@ -72,27 +72,39 @@ def _filters(tx: Tx, q: RunsQuery) -> tuple[str, list[Any]]:
 
 
 def query_runs(tx: Tx, q: RunsQuery) -> RunsPage:
-    """A page of the runs matching ``q`` in its order (ties broken by id), and their total."""
+    """A page of the runs matching ``q`` in its order (ties broken by id), and their total.
+
+    One pass over ``runs``: the matching rows' ids and sort keys only (narrow rows, so the
+    sort moves no JSON) with their count and newest ``created_at`` as windows, the keyset and
+    LIMIT over those, and the page's whole rows joined last."""
     where, args = _filters(tx, q)
-    (total,) = tx.execute(f"SELECT count(*) FROM runs WHERE {where}", args).fetchone()
     key = sort_key(q.sort, tx.dialect)
     binary = tx.dialect.binary_order
     way = "DESC" if q.descending else "ASC"
+    order = f"k_rank, k_num {way}, k_txt{binary} {way}, k_id{binary} {way}"
     keyset, after = _after(q, binary)
+    columns = ", ".join(f"runs.{c.strip()}" for c in RUN_COLUMNS.split(","))
     sql = (
-        f"SELECT {RUN_COLUMNS}, k_rank, k_num, k_txt FROM (SELECT {RUN_COLUMNS},"
-        f" {key.rank} AS k_rank, {key.number} AS k_num, {key.text} AS k_txt FROM runs"
-        f" WHERE {where}) AS matching WHERE {keyset}"
-        f" ORDER BY k_rank, k_num {way}, k_txt{binary} {way}, id{binary} {way} LIMIT ?"
+        f"SELECT {columns}, k_rank, k_num, k_txt, total, newest FROM (SELECT * FROM (SELECT"
+        f" id AS k_id, {key.rank} AS k_rank, {key.number} AS k_num, {key.text} AS k_txt,"
+        f" count(*) OVER () AS total, max(created_at) OVER () AS newest FROM runs"
+        f" WHERE {where}) AS matching"
+        f" WHERE {keyset} ORDER BY {order} LIMIT ?) AS page JOIN runs ON runs.id = page.k_id"
+        f" ORDER BY {order}"
     )
-    params = [*key.params, *args, *after, q.limit + 1]
-    rows = tx.execute(sql, params).fetchall()
+    rows = tx.execute(sql, [*key.params, *args, *after, q.limit + 1]).fetchall()
+    n = len(RUN_COLUMNS.split(","))
+    if rows:
+        total, newest = rows[0][n + 3 : n + 5]
+    elif q.after is None:
+        total, newest = 0, None
+    else:  # a page past the last match: the window saw no row to count
+        sql = f"SELECT count(*), max(created_at) FROM runs WHERE {where}"
+        total, newest = tx.execute(sql, args).fetchone()
     runs = [records.run_info(r) for r in rows[: q.limit]]
     last = rows[q.limit - 1] if len(rows) > q.limit else None
-    n = len(RUN_COLUMNS.split(","))
-    return RunsPage(
-        runs, total, None if last is None else (last[n], last[n + 1], last[n + 2], last[0])
-    )
+    after_last = None if last is None else (last[n], last[n + 1], last[n + 2], last[0])
+    return RunsPage(runs, total, after_last, newest)
 
 
 def group_runs(tx: Tx, q: RunsQuery, by: Field, values: list[Field]) -> list[RunsGroup]:
@@ -137,13 +149,13 @@ def _after(q: RunsQuery, binary: str) -> tuple[str, list[Any]]:
     op = "<" if q.descending else ">"
     if rank == 0:
         return (
-            f"(k_rank > 0 OR (k_rank = 0 AND (k_num {op} ? OR (k_num = ? AND id{binary} {op} ?))))",
+            f"(k_rank > 0 OR (k_rank = 0 AND (k_num {op} ? OR (k_num = ? AND k_id{binary} {op} ?))))",
             [number, number, run_id],
         )
     if rank == 1:
         return (
             f"(k_rank > 1 OR (k_rank = 1 AND (k_txt{binary} {op} ?"
-            f" OR (k_txt = ? AND id{binary} {op} ?))))",
+            f" OR (k_txt = ? AND k_id{binary} {op} ?))))",
             [text, text, run_id],
         )
-    return f"(k_rank = 2 AND id{binary} {op} ?)", [run_id]
+    return f"(k_rank = 2 AND k_id{binary} {op} ?)", [run_id]

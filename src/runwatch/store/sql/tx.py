@@ -36,6 +36,7 @@ class Dialect:
     # fragment is the same path: ``json_root`` then ``."key"`` per key; see runs_query.sql):
     # its kind ('number', 'string', 'true', 'false', 'null', 'array', 'object'; NULL when
     # absent), its number as a float (NULL unless a number), its text (NULL unless a string).
+    # A dialect may read a parsed copy kept beside the column (PostgreSQL: ``{doc}_jsonb``).
     json_root: str
     json_kind: str
     json_number: str

@@ -19,6 +19,7 @@ TYPES = {
     "bool": "INTEGER",
     "false": "0",
     "blob_storage": "",
+    "json_copies": "",  # SQLite reads its JSON text as it is (no JSONB before 3.45)
 }
 
 MIGRATIONS: list[str] = [

@@ -13,7 +13,6 @@ import { showGroups } from "./runs-groups.js";
 import { createPages, PAGE_SIZE } from "./runs-pages.js";
 import * as runsTable from "./runs-table.js";
 import {
-  DEFAULT_SORT,
   idsQuery,
   nextSort,
   readView,
@@ -64,18 +63,18 @@ function baseOf(v) {
 }
 
 /**
- * Fetch a view's first answer and start a new page cache on it; false (and the table as it
+ * Fetch a view's first page and start a new page cache on it; false (and the table as it
  * was) when the server refused it. The table holds the runs created up to the newest matching
- * one when it loaded (`at`): later runs are counted in the "new runs" bar, never slipped into
- * pages already scrolled past.
+ * one when it loaded (`at`, which the first answer tells): later runs are counted in the "new
+ * runs" bar, never slipped into pages already scrolled past. One request before the first
+ * rows: the first page is in its answer, whatever the sort.
  */
 async function load(next) {
   const gen = ++generation;
   const base = baseOf(next);
-  const byCreated = next.sort === DEFAULT_SORT;
   let first;
   try {
-    first = await getJSON("/api/v1/runs", { ...base, q: next.q, sort: DEFAULT_SORT, limit: byCreated ? PAGE_SIZE : 1 });
+    first = await getJSON("/api/v1/runs", { ...base, q: next.q, sort: next.sort, limit: PAGE_SIZE });
   } catch (err) {
     if (gen !== generation) return false;
     if (err instanceof ApiError && err.field === "q") filters.showQueryError(err.message);
@@ -85,9 +84,9 @@ async function load(next) {
   if (gen !== generation) return false;
   filters.showQueryError("");
   showError("");
-  const at = first.runs.length ? first.runs[0].created_at : null;
+  const at = first.newest ?? null;
   list = { view: next, at, total: first.total, query: snapshotQuery(next.q, at), base, pages: null };
-  startPages(byCreated ? first : null);
+  startPages(first);
   showNew(0);
   return true;
 }
@@ -340,6 +339,7 @@ addEventListener("pagehide", () => live && live.stop());
 addEventListener("pageshow", (e) => e.persisted && location.reload());
 
 newRunLink.mount($("new-run-link"));
-loadProjects();
 filters.show(view);
-setView({});
+// The first page goes first: the projects' counts scan every run, and would share the server
+// with it.
+setView({}).finally(loadProjects);
