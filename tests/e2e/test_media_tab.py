@@ -134,6 +134,9 @@ def test_clicking_a_labelled_pixel_picks_its_entity_and_sends_one_command(
         [producer.record("segmentation", 1, i32(labels), I32, 4, 2)],
         events=[event("neuron.born", entity=5, area=12), event("neuron.born", entity=6)],
     )
+    # The producer handles deprecate (run.on_command): the page offers it.
+    kinds = {"producer": "e2e", "batch_seq": 50, "command_kinds": ["deprecate"]}
+    assert api.post(f"/api/v1/runs/{run['id']}/batches", json=kinds).status_code == 200
     open_media(page, server, run["id"])
     seg = panel(page, "segmentation")
     expect(seg).to_have_attribute("data-step", "1")

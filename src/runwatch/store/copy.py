@@ -57,7 +57,7 @@ TABLES = [
     Table("journal", "run_id, seq, body", binary=frozenset({"body"})),
     Table("batches", "run_id, producer, batch_seq, seq_first, seq_last"),
     Table("retention", "project, raw_keep_steps, raw_keep_days"),
-    Table("commands", "run_id, id, kind, payload, state, created_at, updated_at, error"),
+    Table("commands", "run_id, id, kind, payload, state, created_at, updated_at, error, idem_key"),
     Table("promotions", "id, run_id, name, artifact, sha256, created_at, detail", identity=True),
     Table(
         "tokens",

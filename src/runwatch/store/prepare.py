@@ -118,6 +118,7 @@ class PreparedBatch(msgspec.Struct):
     point_sets: list[PointSetIn]
     vitals: list[str]
     logs: list[LogLine]
+    command_kinds: list[str]
     manifests: list[list[dict[str, Any]]]
     config: list[dict[str, Any]]
     media: list[MediaIn] = []
@@ -223,6 +224,7 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
         point_sets=batch.point_sets,
         vitals=batch.vitals,
         logs=batch.logs,
+        command_kinds=batch.command_kinds,
         manifests=batch.manifests,
         config=batch.config,
         media=batch.media,

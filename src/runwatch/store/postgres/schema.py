@@ -294,6 +294,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN extremes TEXT NOT NULL DEFAULT '{}';
     """,
+    # 5: SQLite's 14: a command's idempotency key, the command kinds a producer handles.
+    """
+    ALTER TABLE commands ADD COLUMN idem_key TEXT;
+    CREATE UNIQUE INDEX commands_by_key ON commands (run_id, idem_key) WHERE idem_key IS NOT NULL;
+    ALTER TABLE runs ADD COLUMN command_kinds TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -168,6 +168,8 @@ def ingest_job(
         out += objects.write_snapshot(tx, run_id, snap, snapshot_epsilon)
     if b.vitals:
         out += objects.add_vitals(tx, run_id, b.vitals)
+    if b.command_kinds:
+        out += objects.add_command_kinds(tx, run_id, b.command_kinds)
     if b.logs:
         out.append(objects.write_logs(tx, run_id, b.logs))
     if b.manifests:

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from runwatch.protocol import LogLine, PointSetIn, SnapshotIn, TableIn
+from runwatch.protocol import MAX_COMMAND_KINDS, LogLine, PointSetIn, SnapshotIn, TableIn
 from runwatch.store import snapshots as history
 from runwatch.store.base import Record
 from runwatch.store.prepare import Limits
@@ -185,6 +185,19 @@ def _manifest_parts(stored: str | bytes) -> dict[str, list[Any]]:
     """The stored manifests by producer (a list: one stored before they were kept apart)."""
     parts = _decode(stored)
     return {"": parts} if isinstance(parts, list) else dict(parts)
+
+
+def add_command_kinds(tx: Tx, run_id: str, kinds: list[str]) -> list[Record]:
+    """Note command kinds the producer handles (the first MAX_COMMAND_KINDS); open pages hear
+    of new ones at once and offer them."""
+    row = tx.execute("SELECT command_kinds FROM runs WHERE id = ?", (run_id,)).fetchone()
+    known = _decode(row[0]) if row else []
+    fresh = [k for k in dict.fromkeys(kinds) if k not in known][: MAX_COMMAND_KINDS - len(known)]
+    if not fresh:
+        return []
+    kept = known + fresh
+    tx.execute("UPDATE runs SET command_kinds = ? WHERE id = ?", (json_text(kept), run_id))
+    return [records.live_message(tx, run_id, {"type": "command_kinds", "kinds": kept})]
 
 
 def add_vitals(tx: Tx, run_id: str, keys: list[str]) -> list[Record]:

@@ -178,10 +178,14 @@ class SqlStore:
 
         return await self._write_tx(job)
 
-    async def add_command(self, run_id: str, kind: str, payload: dict[str, Any]) -> Command:
-        return await self._write_run(
-            run_id, lambda tx: control.add_command(tx, run_id, kind, payload)
-        )
+    async def add_command(
+        self, run_id: str, kind: str, payload: dict[str, Any], key: str | None = None
+    ) -> tuple[Command, bool]:
+        def job(tx: Tx) -> tuple[tuple[Command, bool], list[Record]]:
+            cmd, created, out = control.add_command(tx, run_id, kind, payload, key)
+            return (cmd, created), out
+
+        return await self._write_run(run_id, job)
 
     async def deliver_commands(self, run_id: str, after: int) -> list[Command]:
         return await self._write_run(run_id, lambda tx: control.deliver_commands(tx, run_id, after))

@@ -316,6 +316,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN extremes TEXT NOT NULL DEFAULT '{}';
     """,
+    # 14: a command's idempotency key (a retried POST is one command; only the newest
+    # commands of a run keep theirs), and the command kinds a run's producer handles.
+    """
+    ALTER TABLE commands ADD COLUMN idem_key TEXT;
+    CREATE UNIQUE INDEX commands_by_key ON commands (run_id, idem_key) WHERE idem_key IS NOT NULL;
+    ALTER TABLE runs ADD COLUMN command_kinds TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

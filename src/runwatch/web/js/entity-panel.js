@@ -29,9 +29,10 @@ function item(event) {
 
 /**
  * Mount on the drawer element (hidden until an entity is opened).
- * `load(entity)` resolves to {events: [...oldest first]}.
+ * `load(entity)` resolves to {events: [...oldest first]}; `actions(box)` mounts the entity's
+ * commands in `box` and returns their controller (`show(entity | null)`).
  */
-export function mount(el, { load }) {
+export function mount(el, { load, actions = null }) {
   const head = node("div", "panel-head");
   const title = node("h2", "eh-title", "Entity");
   const count = node("span", "panel-sub");
@@ -42,7 +43,9 @@ export function mount(el, { load }) {
   head.append(title, count, close);
   const status = node("p", "empty eh-status");
   const list = node("ol", "eh-list");
-  el.append(head, status, list);
+  const actionsBox = node("div", "media-entity eh-actions");
+  el.append(head, actionsBox, status, list);
+  const commands = actions ? actions(actionsBox) : null;
   el.hidden = true;
   let current = null; // String(entity) shown, or null
   let request = 0;
@@ -63,6 +66,7 @@ export function mount(el, { load }) {
     show(false);
     current = null;
     request += 1;
+    if (commands) commands.show(null);
   }
 
   close.addEventListener("click", hide);
@@ -79,6 +83,7 @@ export function mount(el, { load }) {
       el.dataset.entity = current;
       title.textContent = `Entity #${formatScalar(entity)}`;
       title.title = title.textContent;
+      if (commands) commands.show(entity);
       list.replaceChildren();
       count.textContent = "";
       status.textContent = "Loading…";

@@ -45,6 +45,7 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
   const charts = new Map(); // key -> distribution chart
   let running = false;
   let commanding = false;
+  let kinds = []; // the command kinds the producer handles
   whoami().then((who) => {
     commanding = may(who, "admin");
     syncAllowed();
@@ -52,6 +53,11 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
 
   function syncAllowed() {
     for (const p of panels.values()) p.setAllowed(running && commanding);
+  }
+
+  function setKinds(list) {
+    kinds = list;
+    for (const p of panels.values()) p.setKinds(kinds);
   }
 
   function syncCount() {
@@ -71,6 +77,7 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
       sendCommand,
     });
     panels.set(info.key, panel);
+    panel.setKinds(kinds);
     panel.setAllowed(running && commanding);
     syncCount();
   }
@@ -105,6 +112,7 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
     /** Everything from /state at once (page load, or a re-sync after a reset). */
     hydrate(state) {
       running = state.run.status === "running";
+      setKinds(state.run.command_kinds || []);
       syncAllowed();
       const histKeys = Object.keys(state.histograms || {}).sort();
       for (const key of histKeys) {
@@ -130,6 +138,9 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
           break;
         case "command":
           for (const p of panels.values()) p.noteCommand(msg.command);
+          break;
+        case "command_kinds":
+          setKinds(msg.kinds);
           break;
         case "status":
           running = msg.state === "running";
