@@ -135,6 +135,7 @@ class SnapshotIn(msgspec.Struct, forbid_unknown_fields=True):
     step: Int64
     ts: float
     value: Any
+    entity: Entity = None  # the entity the key shows (``footprint/47``: 47)
 
 
 class TableIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -193,9 +193,12 @@ class Run:
         except Exception as exc:
             self._warn_once(f"event() failed and was skipped: {exc!r}")
 
-    def snapshot(self, key: str, value: Any, step: int | None = None) -> None:
+    def snapshot(
+        self, key: str, value: Any, step: int | None = None, entity: int | str | None = None
+    ) -> None:
         """A versioned payload (JSON, or a list of numbers) such as a footprint or a histogram;
-        the server keeps log-spaced and changed versions. Never blocks."""
+        the server keeps log-spaced and changed versions. ``entity`` names the entity the key
+        shows (its drawer lists the key). Never blocks."""
         try:
             at = self._last_step if step is None else _int64(step, "step")
             item = {
@@ -204,6 +207,8 @@ class Run:
                 "ts": time.time(),
                 "value": _jsonable(value),
             }
+            if entity is not None:
+                item["entity"] = _entity(entity)
             self._extra("snapshots", item)
         except Exception as exc:
             self._warn_once(f"snapshot() failed and was skipped: {exc!r}")

@@ -345,6 +345,11 @@ class ObjectStore(Protocol):
         """Events of one entity (an int id matches its text too), oldest first, from an index."""
         ...
 
+    async def entity_media(self, run_id: str, entity: str, limit: int) -> dict[str, Any]:
+        """What shows one entity: ``images`` (each image key naming it, with its count and
+        newest item) and ``snapshots`` (each snapshot key naming it), at most ``limit`` each."""
+        ...
+
     async def snapshot_versions(self, run_id: str, key: str) -> list[dict[str, Any]]: ...
 
     async def snapshot_value(self, run_id: str, key: str, version: int | None) -> Any:

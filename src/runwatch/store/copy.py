@@ -66,7 +66,11 @@ TABLES = [
     ),
     Table("tables", "run_id, name, version, rows, updated_at"),
     Table("point_sets", "run_id, name, version, points, updated_at"),
-    Table("snapshot_keys", "run_id, key, first_step, next_age, last_version"),
+    Table(
+        "snapshot_keys",
+        "run_id, key, first_step, next_age, last_version, entity, entity_int",
+        "run_id, key, first_step, next_age, last_version, entity, entity_int != 0",
+    ),
     Table("snapshots", "run_id, key, version, step, ts, reason, value"),
     Table("logs", "run_id, line, stream, ts, text"),
     Table("artifacts", "run_id, manifest, updated_at"),

@@ -294,11 +294,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN extremes TEXT NOT NULL DEFAULT '{}';
     """,
-    # 5: SQLite's 14: a command's idempotency key, the command kinds a producer handles.
+    # 5: SQLite's 14: a command's idempotency key, the command kinds a producer handles, the
+    # entity a snapshot key or an image shows.
     """
     ALTER TABLE commands ADD COLUMN idem_key TEXT;
     CREATE UNIQUE INDEX commands_by_key ON commands (run_id, idem_key) WHERE idem_key IS NOT NULL;
     ALTER TABLE runs ADD COLUMN command_kinds TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE snapshot_keys ADD COLUMN entity TEXT;
+    ALTER TABLE snapshot_keys ADD COLUMN entity_int BOOLEAN NOT NULL DEFAULT FALSE;
+    CREATE INDEX media_by_entity ON media (run_id, entity) WHERE entity IS NOT NULL;
     """,
 ]
 

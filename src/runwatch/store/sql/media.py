@@ -15,7 +15,7 @@ from runwatch.store import media_history as rule
 from runwatch.store.base import Record
 from runwatch.store.errors import BlobMissing, InvalidValue
 from runwatch.store.sql import records
-from runwatch.store.sql.events import entity_columns, entity_value
+from runwatch.store.sql.events import entity_columns, entity_match, entity_value
 from runwatch.store.sql.tx import Tx
 
 # An unreferenced blob is deleted this long after its last upload: the batch that names it
@@ -184,6 +184,22 @@ def media_keys(tx: Tx, run_id: str, after: str, limit: int) -> list[dict[str, An
          "last_step": int(r[3]), "newest": _item(r[3:])}
         for r in rows
     ]  # fmt: skip
+
+
+def entity_images(tx: Tx, run_id: str, entity: str, limit: int) -> list[dict[str, Any]]:
+    """The image keys showing ``entity`` (code-point order, at most ``limit``): each with how
+    many kept steps show it and the newest of them."""
+    order = tx.dialect.binary_order
+    match, args = entity_match(entity)
+    rows = tx.execute(
+        f"SELECT m.key, c.n, {', '.join('m.' + c for c in _ITEM_COLUMNS.split(', '))}"
+        " FROM (SELECT key, count(*) AS n, max(step) AS last FROM media"
+        f" WHERE run_id = ? AND {match} GROUP BY key ORDER BY key{order} LIMIT ?) c"
+        " JOIN media m ON m.run_id = ? AND m.key = c.key AND m.step = c.last"
+        f" ORDER BY m.key{order}",
+        (run_id, *args, limit, run_id),
+    ).fetchall()
+    return [{"key": r[0], "kind": r[4], "count": int(r[1]), "newest": _item(r[2:])} for r in rows]
 
 
 def media_counts(tx: Tx, run_id: str) -> dict[str, int]:

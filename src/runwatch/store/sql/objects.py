@@ -16,6 +16,7 @@ from runwatch.store import snapshots as history
 from runwatch.store.base import Record
 from runwatch.store.prepare import Limits
 from runwatch.store.sql import records
+from runwatch.store.sql.events import entity_columns, entity_match
 from runwatch.store.sql.records import json_text
 from runwatch.store.sql.tx import Tx
 
@@ -95,13 +96,17 @@ def write_snapshot(tx: Tx, run_id: str, snap: SnapshotIn, epsilon: float) -> lis
         " VALUES (?,?,?,?,?,?,?)",
         (run_id, snap.key, version, snap.step, snap.ts, reason, json_text(snap.value)),
     )
+    entity, entity_int = entity_columns(snap.entity)
     tx.execute(
-        "INSERT INTO snapshot_keys (run_id, key, first_step, next_age, last_version)"
-        " VALUES (?,?,?,?,?) ON CONFLICT (run_id, key) DO UPDATE"
+        "INSERT INTO snapshot_keys"
+        " (run_id, key, first_step, next_age, last_version, entity, entity_int)"
+        " VALUES (?,?,?,?,?,?,?) ON CONFLICT (run_id, key) DO UPDATE"
         " SET first_step = excluded.first_step, next_age = excluded.next_age,"
-        " last_version = excluded.last_version",
-        (run_id, snap.key, first, history.next_age_after(first, snap.step, next_age), version),
-    )
+        " last_version = excluded.last_version, entity = excluded.entity,"
+        " entity_int = excluded.entity_int",
+        (run_id, snap.key, first, history.next_age_after(first, snap.step, next_age), version,
+         entity, entity_int),
+    )  # fmt: skip
     kept = tx.execute(
         "SELECT version, reason FROM snapshots WHERE run_id = ? AND key = ? ORDER BY version",
         (run_id, snap.key),
@@ -260,6 +265,19 @@ def snapshot_keys(tx: Tx, run_id: str) -> dict[str, int]:
         (run_id,),
     ).fetchall()
     return {k: int(n) for k, n in rows}
+
+
+def entity_snapshots(tx: Tx, run_id: str, entity: str, limit: int) -> list[dict[str, Any]]:
+    """The snapshot keys naming ``entity`` (code-point order, at most ``limit``), each with its
+    number of kept versions and newest step."""
+    match, args = entity_match(entity, "k")
+    rows = tx.execute(
+        "SELECT k.key, count(*), max(s.step) FROM snapshot_keys k JOIN snapshots s"
+        f" ON s.run_id = k.run_id AND s.key = k.key WHERE k.run_id = ? AND {match}"
+        f" GROUP BY k.key ORDER BY k.key{tx.dialect.binary_order} LIMIT ?",
+        (run_id, *args, limit),
+    ).fetchall()
+    return [{"key": k, "versions": int(n), "last_step": int(s)} for k, n, s in rows]
 
 
 def snapshot_versions(tx: Tx, run_id: str, key: str) -> list[dict[str, Any]]:

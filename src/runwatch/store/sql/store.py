@@ -225,6 +225,15 @@ class SqlStore:
     async def entity_events(self, run_id: str, entity: str, limit: int) -> list[EventRecord]:
         return await self._read_tx(lambda tx: events.entity_events(tx, run_id, entity, limit))
 
+    async def entity_media(self, run_id: str, entity: str, limit: int) -> dict[str, Any]:
+        def job(tx: Tx) -> dict[str, Any]:
+            return {
+                "images": media.entity_images(tx, run_id, entity, limit),
+                "snapshots": objects.entity_snapshots(tx, run_id, entity, limit),
+            }
+
+        return await self._read_tx(job)
+
     async def snapshot_versions(self, run_id: str, key: str) -> list[dict[str, Any]]:
         return await self._read_tx(lambda tx: objects.snapshot_versions(tx, run_id, key))
 

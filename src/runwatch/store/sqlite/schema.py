@@ -317,11 +317,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN extremes TEXT NOT NULL DEFAULT '{}';
     """,
     # 14: a command's idempotency key (a retried POST is one command; only the newest
-    # commands of a run keep theirs), and the command kinds a run's producer handles.
+    # commands of a run keep theirs), the command kinds a run's producer handles, and the
+    # entity a snapshot key or an image shows (an entity lists its images and snapshots).
     """
     ALTER TABLE commands ADD COLUMN idem_key TEXT;
     CREATE UNIQUE INDEX commands_by_key ON commands (run_id, idem_key) WHERE idem_key IS NOT NULL;
     ALTER TABLE runs ADD COLUMN command_kinds TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE snapshot_keys ADD COLUMN entity TEXT;
+    ALTER TABLE snapshot_keys ADD COLUMN entity_int INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX media_by_entity ON media (run_id, entity) WHERE entity IS NOT NULL;
     """,
 ]
 

@@ -46,6 +46,7 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
   let running = false;
   let commanding = false;
   let kinds = []; // the command kinds the producer handles
+  let revealing = null; // an image key to scroll to once its panel comes
   whoami().then((who) => {
     commanding = may(who, "admin");
     syncAllowed();
@@ -80,6 +81,17 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
     panel.setKinds(kinds);
     panel.setAllowed(running && commanding);
     syncCount();
+    if (revealing === info.key) reveal(info.key);
+  }
+
+  /** Scroll `key`'s panel into view (when its panel comes, if it has not yet). */
+  function reveal(key) {
+    const box = grid.querySelector(`:scope > [data-key="${CSS.escape(key)}"]`);
+    revealing = box ? null : key;
+    if (!box) return;
+    for (const other of grid.querySelectorAll(":scope > [data-revealed]")) delete other.dataset.revealed;
+    box.dataset.revealed = "true";
+    box.scrollIntoView({ block: "nearest" });
   }
 
   function addChart(key) {
@@ -122,6 +134,8 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
       if (Object.keys(state.media || {}).length) loadKeys();
       syncCount();
     },
+    /** Scroll an image key's panel into view (the tab is shown by the caller). */
+    reveal,
     /** One live message (every type; those the tab does not use are ignored). */
     apply(msg) {
       switch (msg.type) {

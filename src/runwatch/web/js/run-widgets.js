@@ -19,8 +19,9 @@ import { may, whoami } from "./whoami.js";
 
 const pathOf = (key) => key.split("/").map(encodeURIComponent).join("/");
 
-/** Mount on the run page's elements (looked up by id in `doc`); `base` is the run's API path. */
-export function mount(doc, { base }) {
+/** Mount on the run page's elements (looked up by id in `doc`); `base` is the run's API path;
+ * `revealImage(key)` shows an image key's panel (the Media tab). */
+export function mount(doc, { base, revealImage = () => {} }) {
   const $ = (id) => doc.getElementById(id);
   let feed = null;
   let running = false;
@@ -60,6 +61,12 @@ export function mount(doc, { base }) {
   const drawerActions = []; // the drawer's commands, once it mounts them
   const entity = entityPanel.mount($("entity-panel"), {
     load: (id) => getJSON(`${base}/entities/${encodeURIComponent(String(id))}/events`),
+    loadMedia: (id) => getJSON(`${base}/entities/${encodeURIComponent(String(id))}/media`),
+    onImage: (key) => revealImage(key),
+    onSnapshot(key) {
+      snaps.select(key);
+      $("snapshot-panel").scrollIntoView({ block: "nearest" });
+    },
     actions: (box) => {
       const a = entityActions.mount(box, { sendCommand });
       drawerActions.push(a);
