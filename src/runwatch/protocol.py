@@ -114,6 +114,9 @@ class EventIn(msgspec.Struct, forbid_unknown_fields=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     entity: Entity = None
     payload: dict[str, Any] = {}
+    # The producer's step when it happened: an entity's first event is its birth, and the
+    # log-spaced ages of the images and snapshots naming the entity count from its step.
+    step: Int64 | None = None
 
 
 class StatusIn(msgspec.Struct, forbid_unknown_fields=True):

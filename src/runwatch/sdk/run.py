@@ -182,6 +182,9 @@ class Run:
                     )
             record = {"kind": kind, "ts": time.time(), "level": level, "entity": entity}
             record["payload"] = _jsonable(payload)
+            if entity is not None:
+                # The step an entity's first event happened at is its birth (see the README).
+                record["step"] = max(self._last_step, 0)
             if self._closed:
                 self._after_finish("event")
                 return

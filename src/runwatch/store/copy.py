@@ -51,8 +51,8 @@ TABLES = [
     ),
     Table(
         "events",
-        "run_id, seq, ts, kind, level, entity, entity_int, payload",
-        "run_id, seq, ts, kind, level, entity, entity_int != 0, payload",
+        "run_id, seq, ts, kind, level, entity, entity_int, payload, step",
+        "run_id, seq, ts, kind, level, entity, entity_int != 0, payload, step",
     ),
     Table("journal", "run_id, seq, body", binary=frozenset({"body"})),
     Table("batches", "run_id, producer, batch_seq, seq_first, seq_last"),

@@ -80,6 +80,7 @@ class PreparedEvent(msgspec.Struct):
     entity: int | str | None
     payload_json: bytes
     body: bytes  # live message without its seq
+    step: int | None = None
 
 
 class PreparedStatus(msgspec.Struct):
@@ -300,6 +301,7 @@ def _prepare_event(i: int, e: EventIn, limits: Limits) -> PreparedEvent:
         entity=e.entity,
         payload_json=payload_json,
         body=_encode({"type": "event", "event": event}),
+        step=e.step,
     )
 
 

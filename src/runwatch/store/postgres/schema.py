@@ -295,8 +295,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN extremes TEXT NOT NULL DEFAULT '{}';
     """,
     # 5: SQLite's 14: a command's idempotency key, the command kinds a producer handles, the
-    # entity a snapshot key or an image shows.
+    # entity a snapshot key or an image shows, an event's step.
     """
+    ALTER TABLE events ADD COLUMN step BIGINT;
     ALTER TABLE commands ADD COLUMN idem_key TEXT;
     CREATE UNIQUE INDEX commands_by_key ON commands (run_id, idem_key) WHERE idem_key IS NOT NULL;
     ALTER TABLE runs ADD COLUMN command_kinds TEXT NOT NULL DEFAULT '[]';

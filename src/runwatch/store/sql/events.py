@@ -64,6 +64,19 @@ def entity_match(entity: str, table: str = "") -> tuple[str, tuple[str, str, str
     )
 
 
+def birth_step(tx: Tx, run_id: str, entity: int | str | None) -> int | None:
+    """The step of the entity's first event (its birth), when that event carried one."""
+    if entity is None:
+        return None
+    text, is_int = entity_columns(entity)
+    row = tx.execute(
+        "SELECT step FROM events WHERE run_id = ? AND entity = ? AND entity_int = ?"
+        " ORDER BY seq LIMIT 1",
+        (run_id, text, is_int),
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def entity_events(tx: Tx, run_id: str, entity: str, limit: int) -> list[EventRecord]:
     """One entity's events, oldest first (matched as :func:`entity_match` says)."""
     match, args = entity_match(entity)

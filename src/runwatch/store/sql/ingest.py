@@ -135,11 +135,12 @@ def ingest_job(
             seq += 1
         if b.events:
             tx.executemany(
-                "INSERT INTO events (run_id, seq, ts, kind, level, entity, entity_int, payload)"
-                " VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO events"
+                " (run_id, seq, ts, kind, level, entity, entity_int, payload, step)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
                 [
                     (run_id, seq + i, e.ts, e.kind, e.level, *entity_columns(e.entity),
-                     e.payload_json.decode())
+                     e.payload_json.decode(), e.step)
                     for i, e in enumerate(b.events)
                 ],
             )  # fmt: skip

@@ -16,7 +16,7 @@ from runwatch.store import snapshots as history
 from runwatch.store.base import Record
 from runwatch.store.prepare import Limits
 from runwatch.store.sql import records
-from runwatch.store.sql.events import entity_columns, entity_match
+from runwatch.store.sql.events import birth_step, entity_columns, entity_match
 from runwatch.store.sql.records import json_text
 from runwatch.store.sql.tx import Tx
 
@@ -89,7 +89,10 @@ def write_snapshot(tx: Tx, run_id: str, snap: SnapshotIn, epsilon: float) -> lis
     reason = history.reason_to_keep(first_step, next_age, previous, snap.step, snap.value, epsilon)
     if reason is None:
         return []
-    first = snap.step if first_step is None else first_step
+    if first_step is None:
+        first = history.ages_start(birth_step(tx, run_id, snap.entity), snap.step)
+    else:
+        first = first_step
     version = last_version + 1
     tx.execute(
         "INSERT INTO snapshots (run_id, key, version, step, ts, reason, value)"

@@ -318,8 +318,10 @@ MIGRATIONS: list[str] = [
     """,
     # 14: a command's idempotency key (a retried POST is one command; only the newest
     # commands of a run keep theirs), the command kinds a run's producer handles, and the
-    # entity a snapshot key or an image shows (an entity lists its images and snapshots).
+    # entity a snapshot key or an image shows (an entity lists its images and snapshots), and
+    # an event's step (an entity's first event is its birth: its keys' ages count from it).
     """
+    ALTER TABLE events ADD COLUMN step INTEGER;
     ALTER TABLE commands ADD COLUMN idem_key TEXT;
     CREATE UNIQUE INDEX commands_by_key ON commands (run_id, idem_key) WHERE idem_key IS NOT NULL;
     ALTER TABLE runs ADD COLUMN command_kinds TEXT NOT NULL DEFAULT '[]';
