@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 import runwatch
-from tests.e2e.helpers import create_run, event
+from tests.e2e.helpers import create_run, event, handles
 from tests.e2e.media import F32, I32, MediaProducer, f32, histogram, i32, png
 from tests.e2e.widgets import XSS, open_run, wait_painted
 from tests.servers import ServerProcess, wait_until
@@ -135,8 +135,7 @@ def test_clicking_a_labelled_pixel_picks_its_entity_and_sends_one_command(
         events=[event("neuron.born", entity=5, area=12), event("neuron.born", entity=6)],
     )
     # The producer handles deprecate (run.on_command): the page offers it.
-    kinds = {"producer": "e2e", "batch_seq": 50, "command_kinds": ["deprecate"]}
-    assert api.post(f"/api/v1/runs/{run['id']}/batches", json=kinds).status_code == 200
+    handles(api, run["id"], "deprecate")
     open_media(page, server, run["id"])
     seg = panel(page, "segmentation")
     expect(seg).to_have_attribute("data-step", "1")
