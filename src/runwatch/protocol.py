@@ -114,6 +114,9 @@ class EventIn(msgspec.Struct, forbid_unknown_fields=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     entity: Entity = None
     payload: dict[str, Any] = {}
+    # The producer's step when it happened: an entity's first event is its birth, and the
+    # log-spaced ages of the images and snapshots naming the entity count from its step.
+    step: Int64 | None = None
 
 
 class StatusIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -135,6 +138,7 @@ class SnapshotIn(msgspec.Struct, forbid_unknown_fields=True):
     step: Int64
     ts: float
     value: Any
+    entity: Entity = None  # the entity the key shows (``footprint/47``: 47)
 
 
 class TableIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -225,6 +229,13 @@ class HistogramIn(msgspec.Struct, forbid_unknown_fields=True):
     neg_inf: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)] = 0
 
 
+CommandKind = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+# Command kinds a run keeps as its producer's (what its page offers).
+MAX_COMMAND_KINDS = 32
+
+
 class Batch(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/v1/runs/{run}/batches``; ``(producer, batch_seq)`` makes retries idempotent."""
 
@@ -249,9 +260,8 @@ class Batch(msgspec.Struct, forbid_unknown_fields=True):
     histograms: list[HistogramIn] = []
     # Text values of log() calls: each key's latest is kept in the run's summary.
     texts: list[TextRow] = []
-
-
-CommandKind = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+    # Command kinds the producer handles (``on_command``); the run keeps the first 32.
+    command_kinds: Annotated[list[CommandKind], msgspec.Meta(max_length=MAX_COMMAND_KINDS)] = []
 
 
 class CommandIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -36,6 +36,14 @@ def event(
     return {"kind": kind, "ts": time.time(), "level": level, "entity": entity, "payload": payload}
 
 
+def handles(client: httpx.Client, run_id: str, *kinds: str) -> None:
+    """Say the run's producer handles these command kinds, as ``run.on_command`` does: the
+    run page offers them on each entity."""
+    body = {"producer": "kinds", "batch_seq": 1, "command_kinds": list(kinds)}
+    response = client.post(f"/api/v1/runs/{run_id}/batches", json=body)
+    assert response.status_code == 200, response.text
+
+
 class Producer:
     """Posts batches for one run and numbers them (``batch_seq``) the way the SDK does."""
 

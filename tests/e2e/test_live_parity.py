@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.charts import chart
-from tests.e2e.helpers import Producer, create_run, event, rows
+from tests.e2e.helpers import Producer, create_run, event, handles, rows
 from tests.e2e.widgets import XSS, ObjectProducer, no_script_ran, open_run
 from tests.servers import ServerProcess
 
@@ -150,6 +150,7 @@ def test_the_entity_drawer_does_not_cover_the_feeds_actions(
 ) -> None:
     page.set_viewport_size({"width": 1400, "height": 900})
     run = create_run(api, "e2e", "drawer")
+    handles(api, run["id"], "deprecate")
     Producer(api, run["id"]).send(events=[event("birth", entity=k, size=k) for k in range(1, 13)])
     open_run(page, server, run["id"])
     feed = page.locator("#event-feed")
@@ -183,6 +184,7 @@ def test_actions_are_offered_only_on_entities_not_rejected(
     page: Page, server: ServerProcess, api: httpx.Client
 ) -> None:
     run = create_run(api, "e2e", "candidates")
+    handles(api, run["id"], "deprecate")
     producer = Producer(api, run["id"])
     producer.send(
         events=[
@@ -216,6 +218,7 @@ def test_an_action_clicked_while_rows_stream_in_targets_the_clicked_entity(
     page: Page, server: ServerProcess, api: httpx.Client
 ) -> None:
     run = create_run(api, "e2e", "streaming")
+    handles(api, run["id"], "deprecate")
     producer = Producer(api, run["id"])
     producer.send(events=[event("birth", entity=k) for k in range(1, 21)])
     open_run(page, server, run["id"])

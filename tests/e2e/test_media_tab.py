@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 import runwatch
-from tests.e2e.helpers import create_run, event
+from tests.e2e.helpers import create_run, event, handles
 from tests.e2e.media import F32, I32, MediaProducer, f32, histogram, i32, png
 from tests.e2e.widgets import XSS, open_run, wait_painted
 from tests.servers import ServerProcess, wait_until
@@ -134,6 +134,8 @@ def test_clicking_a_labelled_pixel_picks_its_entity_and_sends_one_command(
         [producer.record("segmentation", 1, i32(labels), I32, 4, 2)],
         events=[event("neuron.born", entity=5, area=12), event("neuron.born", entity=6)],
     )
+    # The producer handles deprecate (run.on_command): the page offers it.
+    handles(api, run["id"], "deprecate")
     open_media(page, server, run["id"])
     seg = panel(page, "segmentation")
     expect(seg).to_have_attribute("data-step", "1")

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from runwatch.tokens import create
-from tests.e2e.helpers import Producer, create_run, event, rows
+from tests.e2e.helpers import Producer, create_run, event, handles, rows
 from tests.e2e.launched import SETTLED
 from tests.e2e.widgets import open_run
 from tests.queue.setup import running, serve_templates
@@ -43,6 +43,7 @@ def scoped(tmp_path: Path) -> Iterator[Setup]:
         with httpx.Client(base_url=server.url, headers=headers, timeout=10) as c:
             live = create_run(c, PROJECT, "still-running")["id"]
             Producer(c, live).send(rows([0], loss=[1.0]), [event("birth", entity=47, size=3)])
+            handles(c, live, "deprecate")
             done = create_run(c, PROJECT, "finished")["id"]
             Producer(c, done).finish()
         yield Setup(server, tokens, live, done)

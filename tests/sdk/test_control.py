@@ -252,3 +252,18 @@ def test_commands_to_a_finished_run_are_refused(
     with server.client() as c:
         r = c.post(f"/api/v1/runs/{run.id}/commands", json={"kind": kind})
         assert r.status_code == 409 and r.json()["error"]["code"] == "run_finished"
+
+
+def test_the_kinds_a_producer_handles_reach_its_run(
+    server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with runwatch.init(project="ctl", url=server.url, run_dir=tmp_path) as run:
+        run.on_command("split", lambda payload: None)
+        run.on_command("lower_lr", lambda payload: None)
+        run.on_command("split", lambda payload: None)  # a new handler, the same kind
+        run.on_command("cancel", lambda payload: None)  # the page's own button
+        run.on_command("has space", lambda payload: None)  # no POST can name it
+    with server.client() as c:
+        info = c.get(f"/api/v1/runs/{run.id}").json()
+    assert info["command_kinds"] == ["split", "lower_lr"]
+    assert "command kind 'has space' cannot be sent from the page" in capsys.readouterr().err

@@ -183,8 +183,8 @@ def test_heartbeats_crash_and_resume(make_store: StoreMaker) -> None:
 def test_commands_move_forward_only(make_store: StoreMaker) -> None:
     async def work(store, _):  # type: ignore[no-untyped-def]
         r = await store.create_run(RunCreate(project="p"))
-        a = await store.add_command(r.id, "set", {"lr": 0.1})
-        b = await store.add_command(r.id, "cancel", {})
+        a, _ = await store.add_command(r.id, "set", {"lr": 0.1})
+        b, _ = await store.add_command(r.id, "cancel", {})
         first = await store.deliver_commands(r.id, 0)
         again = await store.deliver_commands(r.id, 1)
         results = [CommandResult(a.id, "applied"), CommandResult(b.id, "failed", "busy")]

@@ -295,7 +295,7 @@ class RuleEngine:
             kind, payload = action.kind, action.payload
         outcome: dict[str, Any] = {"state": "done", "error": None}
         try:
-            command = await self._store.add_command(alert.run_id, kind, payload)
+            command, _ = await self._store.add_command(alert.run_id, kind, payload)
             outcome["command_id"] = command.id
         except StoreError as exc:  # e.g. the run finished meanwhile (409)
             outcome = {"state": "failed", "error": exc.message}

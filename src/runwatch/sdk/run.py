@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import secrets
 import sys
 import threading
@@ -18,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from runwatch.protocol import FINAL_STATUSES
+from runwatch.protocol import FINAL_STATUSES, MAX_COMMAND_KINDS
 from runwatch.sdk import limits
 from runwatch.sdk.commands import CommandPoller
 from runwatch.sdk.media import PendingHistogram, PendingImage
@@ -38,6 +39,7 @@ from runwatch.sdk.spool import SpoolWriter
 from runwatch.sdk.transport import Transport, parse_urls
 
 _LEVELS = ("debug", "info", "warning", "error")
+_COMMAND_KIND = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # protocol.CommandKind
 CommandHandler = Callable[[dict[str, Any]], Any]
 INBOX_CAP = 1000
 CREATE_WAIT = 5.0  # seconds init waits at most for the server to register the run
@@ -180,6 +182,9 @@ class Run:
                     )
             record = {"kind": kind, "ts": time.time(), "level": level, "entity": entity}
             record["payload"] = _jsonable(payload)
+            if entity is not None:
+                # The step an entity's first event happened at is its birth (see the README).
+                record["step"] = max(self._last_step, 0)
             if self._closed:
                 self._after_finish("event")
                 return
@@ -191,9 +196,12 @@ class Run:
         except Exception as exc:
             self._warn_once(f"event() failed and was skipped: {exc!r}")
 
-    def snapshot(self, key: str, value: Any, step: int | None = None) -> None:
+    def snapshot(
+        self, key: str, value: Any, step: int | None = None, entity: int | str | None = None
+    ) -> None:
         """A versioned payload (JSON, or a list of numbers) such as a footprint or a histogram;
-        the server keeps log-spaced and changed versions. Never blocks."""
+        the server keeps log-spaced and changed versions. ``entity`` names the entity the key
+        shows (its drawer lists the key). Never blocks."""
         try:
             at = self._last_step if step is None else _int64(step, "step")
             item = {
@@ -202,6 +210,8 @@ class Run:
                 "ts": time.time(),
                 "value": _jsonable(value),
             }
+            if entity is not None:
+                item["entity"] = _entity(entity)
             self._extra("snapshots", item)
         except Exception as exc:
             self._warn_once(f"snapshot() failed and was skipped: {exc!r}")
@@ -394,8 +404,22 @@ class Run:
     def on_command(self, kind: str, handler: CommandHandler) -> None:
         """Call ``handler(payload)`` for each ``kind`` command, on the training thread (inside
         the next ``log``/``event`` call or ``should_stop`` check). An exception it raises marks
-        the command failed with that text; it is never raised into the loop."""
+        the command failed with that text; it is never raised into the loop.
+
+        The run page offers each kind registered here (per entity, and on the newest one).
+        """
+        fresh = kind not in self._handlers
         self._handlers[kind] = handler
+        if not fresh or kind == "cancel":  # cancel is the page's own button
+            return
+        if not _COMMAND_KIND.fullmatch(kind):
+            self._warn_once(
+                f"command kind {kind!r} cannot be sent from the page: use 1-64 of A-Z a-z 0-9 _ . : -"
+            )
+        elif len(self._handlers) > MAX_COMMAND_KINDS:
+            self._warn_once(f"the page offers the first {MAX_COMMAND_KINDS} command kinds only")
+        else:
+            self._extra("command_kinds", kind)
 
     def _receive(self, commands: list[dict[str, Any]]) -> None:
         """On the poller thread: cancel takes effect at once; the rest waits for the loop."""

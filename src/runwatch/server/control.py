@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
 from runwatch.bus import run_channel
@@ -30,6 +30,7 @@ from runwatch.server.errors import ApiError
 from runwatch.server.fanout import Subscriber
 from runwatch.server.openapi import refusal
 from runwatch.store.base import RunInfo
+from runwatch.store.sql.control import MAX_COMMAND_KEYS
 
 router = APIRouter(prefix="/api/v1")
 _command_decoder = msgspec.json.Decoder(CommandIn)
@@ -45,20 +46,47 @@ async def heartbeat(request: Request, run_id: str) -> Response:
     return json_response({"status": run.status})
 
 
+# An idempotency key: a UUID, or any short token of these characters.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description=(
+            "One key per intent: a retried POST with the same key is the same command "
+            f"(answered 200 as it is now). The newest {MAX_COMMAND_KEYS:,} commands of a run "
+            "keep their keys; a retry of an older one is a new command."
+        ),
+    ),
+]
+
+
 @router.post(
     "/runs/{run_id}/commands",
     status_code=201,
     dependencies=ADMIN,
     openapi_extra={"x-runwatch-body": "CommandIn"},
-    responses={409: refusal("`run_finished`: the run has ended; nothing can be commanded.")},
+    responses={
+        200: {"description": "A retry: the command this Idempotency-Key made, as it is now."},
+        409: refusal(
+            "`run_finished`: the run has ended; nothing can be commanded. "
+            "`idempotency_key_reused`: the key made a command of another kind or payload."
+        ),
+    },
 )
-async def send_command(request: Request, run_id: str) -> Response:
-    """Queue a command for the producer (``cancel``, or a user mutation such as ``deprecate``)."""
+async def send_command(
+    request: Request, run_id: str, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Queue a command for the producer (``cancel``, or a user mutation such as ``deprecate``);
+    201 with the new command, or 200 with the one an earlier POST with its key made."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     cmd: CommandIn = decode(_command_decoder, body, "command")
     store = store_of(request)
     await run_or_404(request, run_id)
-    return json_response(await store.add_command(run_id, cmd.kind, cmd.payload), 201)
+    command, created = await store.add_command(run_id, cmd.kind, cmd.payload, idempotency_key)
+    return json_response(command, 201 if created else 200)
 
 
 @router.get("/runs/{run_id}/commands", dependencies=READ)

@@ -15,6 +15,7 @@ from runwatch.server.tensorboard import LEASE_SECONDS, MAX_PROCESSES, known_run_
 
 router = APIRouter(prefix="/api/v1")
 MAX_ENTITY_EVENTS = 5_000
+MAX_ENTITY_KEYS = 1_000
 MAX_LOG_LINES = 10_000
 
 
@@ -26,6 +27,20 @@ async def entity_events(
     await run_or_404(request, run_id)
     events = await store_of(request).entity_events(run_id, entity, limit)
     return json_response({"entity": entity, "events": events})
+
+
+@router.get("/runs/{run_id}/entities/{entity:path}/media", dependencies=READ)
+async def entity_media(
+    request: Request,
+    run_id: str,
+    entity: str,
+    limit: int = Query(200, ge=1, le=MAX_ENTITY_KEYS),
+) -> Response:
+    """What shows one entity: the image keys and snapshot keys naming it (``entity=`` when
+    logged), in key order, at most ``limit`` of each; each image key with its newest item."""
+    await run_or_404(request, run_id)
+    found = await store_of(request).entity_media(run_id, entity, limit)
+    return json_response({"entity": entity, **found})
 
 
 @router.get("/runs/{run_id}/snapshots/{key:path}", dependencies=READ)

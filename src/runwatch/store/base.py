@@ -37,6 +37,8 @@ class RunInfo(msgspec.Struct):
     vitals: list[str] = []
     # Per metric, its smallest and largest finite value: {"loss": {"min": 0.1, "max": 2.3}}.
     extremes: dict[str, dict[str, float]] = {}
+    # The command kinds the producer handles (``on_command``): what the run page offers.
+    command_kinds: list[str] = []
 
 
 # A run's place in a sorted list: the sort value's rank (0 a number, 1 a string, 2 none), the
@@ -345,6 +347,11 @@ class ObjectStore(Protocol):
         """Events of one entity (an int id matches its text too), oldest first, from an index."""
         ...
 
+    async def entity_media(self, run_id: str, entity: str, limit: int) -> dict[str, Any]:
+        """What shows one entity: ``images`` (each image key naming it, with its count and
+        newest item) and ``snapshots`` (each snapshot key naming it), at most ``limit`` each."""
+        ...
+
     async def snapshot_versions(self, run_id: str, key: str) -> list[dict[str, Any]]: ...
 
     async def snapshot_value(self, run_id: str, key: str, version: int | None) -> Any:
@@ -409,7 +416,13 @@ class MediaStore(Protocol):
 class ControlStore(Protocol):
     """Commands to a run and promotions of its results."""
 
-    async def add_command(self, run_id: str, kind: str, payload: dict[str, Any]) -> Command: ...
+    async def add_command(
+        self, run_id: str, kind: str, payload: dict[str, Any], key: str | None = None
+    ) -> tuple[Command, bool]:
+        """Queue a command: ``(command, True)``; with an idempotency ``key`` one of the run's
+        newest commands took, that one and ``False``. :class:`RunFinished` when the run is
+        over; :class:`Conflict` (``idempotency_key_reused``) for the key of another command."""
+        ...
 
     async def deliver_commands(self, run_id: str, after: int) -> list[Command]: ...
 

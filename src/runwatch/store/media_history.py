@@ -2,7 +2,8 @@
 
 Images (and heatmaps, label maps): the newest :data:`MEDIA_NEWEST` steps of a key, plus
 log-spaced older ones: a step is a *log keeper* when it is the first one at least 1, 2, 4, 8, …
-steps after the key's first step (the rule of ``store.snapshots``), so a key keeps at most
+steps after the key's first step, or after its entity's birth when the key names an entity (the
+rule of ``store.snapshots``), so a key keeps at most
 ``MEDIA_NEWEST`` + 64 images whatever its length, and its whole history keeps its shape.
 
 Histograms feed a distribution chart over the whole run, so they are thinned evenly instead:
@@ -26,10 +27,9 @@ HISTOGRAM_CAP = 4_096
 PERCENTILES = (0.0, 6.68, 15.87, 30.85, 50.0, 69.15, 84.13, 93.32, 100.0)
 
 
-def log_keeper(first_step: int | None, next_age: int, step: int) -> tuple[bool, int]:
-    """Whether ``step`` is a log-spaced keeper of its key, and the key's next age after it."""
-    if first_step is None:
-        return True, 1
+def log_keeper(first_step: int, next_age: int, step: int) -> tuple[bool, int]:
+    """Whether ``step`` is a later log-spaced keeper of its key (its first step is always
+    kept), and the key's next age after it."""
     if step - first_step >= next_age:
         return True, next_age_after(first_step, step, next_age)
     return False, next_age

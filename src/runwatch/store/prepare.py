@@ -80,6 +80,7 @@ class PreparedEvent(msgspec.Struct):
     entity: int | str | None
     payload_json: bytes
     body: bytes  # live message without its seq
+    step: int | None = None
 
 
 class PreparedStatus(msgspec.Struct):
@@ -118,6 +119,7 @@ class PreparedBatch(msgspec.Struct):
     point_sets: list[PointSetIn]
     vitals: list[str]
     logs: list[LogLine]
+    command_kinds: list[str]
     manifests: list[list[dict[str, Any]]]
     config: list[dict[str, Any]]
     media: list[MediaIn] = []
@@ -223,6 +225,7 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
         point_sets=batch.point_sets,
         vitals=batch.vitals,
         logs=batch.logs,
+        command_kinds=batch.command_kinds,
         manifests=batch.manifests,
         config=batch.config,
         media=batch.media,
@@ -298,6 +301,7 @@ def _prepare_event(i: int, e: EventIn, limits: Limits) -> PreparedEvent:
         entity=e.entity,
         payload_json=payload_json,
         body=_encode({"type": "event", "event": event}),
+        step=e.step,
     )
 
 

@@ -1,8 +1,9 @@
 """Snapshot history retention: which versions of a key are worth keeping (backend-neutral).
 
 A version is kept when its key first appears; then at log-spaced ages (1, 2, 4, 8, … steps after
-the first); and between those whenever it changed by more than ``epsilon`` since the last kept
-version (relative L2 change for numbers, any change for other JSON). At most ``cap`` versions
+the first, or after its entity's birth when the key names an entity); and between those
+whenever it changed by more than ``epsilon`` since the last kept version (relative L2 change
+for numbers, any change for other JSON). At most ``cap`` versions
 are kept per key: past that, the oldest change-triggered version goes first (the log-spaced
 skeleton stays, so the whole history keeps its shape).
 """
@@ -54,6 +55,12 @@ def reason_to_keep(
     if changed(previous, value, epsilon):
         return "change"
     return None
+
+
+def ages_start(birth: int | None, step: int) -> int:
+    """The step a new key's log-spaced ages count from: its entity's birth when known and not
+    after the key's first step, else that first step."""
+    return birth if birth is not None and birth <= step else step
 
 
 def next_age_after(first_step: int, step: int, next_age: int) -> int:

@@ -63,7 +63,8 @@ def restore_commands(tx: Tx, run_id: str, commands: list[ArchivedCommand]) -> li
         for i, c in enumerate(commands, 1)
     ]
     tx.executemany(
-        "INSERT INTO commands VALUES (?,?,?,?,?,?,?,?)",
+        "INSERT INTO commands (run_id, id, kind, payload, state, created_at, updated_at, error)"
+        " VALUES (?,?,?,?,?,?,?,?)",
         [
             (run_id, c.id, c.kind, json_text(c.payload), c.state, c.created_at, c.updated_at,
              c.error)

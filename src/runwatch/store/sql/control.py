@@ -22,6 +22,8 @@ from runwatch.store.sql.tx import Tx
 # Silent for this many heartbeat intervals, a running run is declared crashed.
 MISSED_HEARTBEATS = 3
 COMMANDS_LISTED = 200
+# Idempotency keys a run keeps: its newest commands' (a retry of an older one is a new command).
+MAX_COMMAND_KEYS = 1_000
 _COMMAND_COLUMNS = "id, kind, payload, state, created_at, updated_at, error"
 _PROMOTION_SELECT = (
     "SELECT p.id, p.run_id, r.name, r.project, p.name, p.artifact, p.sha256, p.created_at,"
@@ -78,10 +80,30 @@ def sweep_crashed(tx: Tx, now: float) -> dict[str, list[Record]]:
 
 
 def add_command(
-    tx: Tx, run_id: str, kind: str, payload: dict[str, Any]
-) -> tuple[Command, list[Record]]:
-    """Store a command for the producer; cancelling a queued run cancels it at once."""
+    tx: Tx, run_id: str, kind: str, payload: dict[str, Any], key: str | None = None
+) -> tuple[Command, bool, list[Record]]:
+    """Store a command for the producer; cancelling a queued run cancels it at once.
+
+    With an idempotency ``key`` one of the run's newest MAX_COMMAND_KEYS commands already took,
+    that command is answered as it is now (``False``: nothing new), even once the run has
+    ended; the same key with another kind or payload is refused (409).
+    """
     status = records.lock_run(tx, run_id)
+    if key is not None:
+        row = tx.execute(
+            f"SELECT {_COMMAND_COLUMNS} FROM commands WHERE run_id = ? AND idem_key = ?",
+            (run_id, key),
+        ).fetchone()
+        if row is not None:
+            earlier = command(row)
+            if earlier.kind != kind or earlier.payload != payload:
+                raise Conflict(
+                    f"Idempotency-Key {key!r} was used for another command ({earlier.kind}"
+                    f" #{earlier.id}); use a new key for a new command",
+                    code="idempotency_key_reused",
+                    field="Idempotency-Key",
+                )
+            return earlier, False, []
     if status not in ("queued", "running", "crashed"):
         raise RunFinished(f"run {run_id!r} is {status}: nothing to command")
     row = tx.execute(
@@ -90,8 +112,14 @@ def add_command(
     now = time.time()
     cmd = Command(int(row[0]) + 1, kind, payload, "pending", now, now)
     tx.execute(
-        f"INSERT INTO commands (run_id, {_COMMAND_COLUMNS}) VALUES (?,?,?,?,?,?,?,NULL)",
-        (run_id, cmd.id, kind, json_text(payload), "pending", now, now),
+        f"INSERT INTO commands (run_id, {_COMMAND_COLUMNS}, idem_key)"
+        " VALUES (?,?,?,?,?,?,?,NULL,?)",
+        (run_id, cmd.id, kind, json_text(payload), "pending", now, now, key),
+    )
+    # Ids are dense, so this keeps the keys of the newest MAX_COMMAND_KEYS commands only.
+    tx.execute(
+        "UPDATE commands SET idem_key = NULL WHERE run_id = ? AND id = ? AND idem_key IS NOT NULL",
+        (run_id, cmd.id - MAX_COMMAND_KEYS),
     )
     out = [records.live_message(tx, run_id, {"type": "command", "command": cmd})]
     if kind == "cancel" and status == "queued":
@@ -102,7 +130,7 @@ def add_command(
         )
         records.journal(tx, run_id, out[-1:])
         cmd.state = "applied"
-    return cmd, out
+    return cmd, True, out
 
 
 def deliver_commands(tx: Tx, run_id: str, after: int) -> tuple[list[Command], list[Record]]:

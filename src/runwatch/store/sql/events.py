@@ -50,14 +50,35 @@ def events(
     return [_event(r) for r in tx.execute(sql, [*args, limit]).fetchall()]
 
 
-def entity_events(tx: Tx, run_id: str, entity: str, limit: int) -> list[EventRecord]:
-    """One entity's events, oldest first; "47" also matches the integer 47 (and "047" does)."""
+def entity_match(entity: str, table: str = "") -> tuple[str, tuple[str, str, str]]:
+    """SQL (and its arguments) matching one entity in a table's two entity columns: "47" also
+    matches the integer 47 (and "047" does); an integer's canonical text matches integers only,
+    and an index on ``entity`` finds both texts."""
     texts = [entity]
     if entity.lstrip("-").isdigit():
         texts.append(str(int(entity)))
-    # The index finds both texts; an integer's canonical text matches integers only.
-    sql = (
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = ? AND entity IN (?, ?)"
-        " AND (entity = ? OR entity_int) ORDER BY seq LIMIT ?"
+    t = f"{table}." if table else ""
+    return (
+        f"{t}entity IN (?, ?) AND ({t}entity = ? OR {t}entity_int)",
+        (texts[0], texts[-1], entity),
     )
-    return [_event(r) for r in tx.execute(sql, (run_id, texts[0], texts[-1], entity, limit))]
+
+
+def birth_step(tx: Tx, run_id: str, entity: int | str | None) -> int | None:
+    """The step of the entity's first event (its birth), when that event carried one."""
+    if entity is None:
+        return None
+    text, is_int = entity_columns(entity)
+    row = tx.execute(
+        "SELECT step FROM events WHERE run_id = ? AND entity = ? AND entity_int = ?"
+        " ORDER BY seq LIMIT 1",
+        (run_id, text, is_int),
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def entity_events(tx: Tx, run_id: str, entity: str, limit: int) -> list[EventRecord]:
+    """One entity's events, oldest first (matched as :func:`entity_match` says)."""
+    match, args = entity_match(entity)
+    sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = ? AND {match} ORDER BY seq LIMIT ?"
+    return [_event(r) for r in tx.execute(sql, (run_id, *args, limit))]

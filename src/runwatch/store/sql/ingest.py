@@ -135,11 +135,12 @@ def ingest_job(
             seq += 1
         if b.events:
             tx.executemany(
-                "INSERT INTO events (run_id, seq, ts, kind, level, entity, entity_int, payload)"
-                " VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO events"
+                " (run_id, seq, ts, kind, level, entity, entity_int, payload, step)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
                 [
                     (run_id, seq + i, e.ts, e.kind, e.level, *entity_columns(e.entity),
-                     e.payload_json.decode())
+                     e.payload_json.decode(), e.step)
                     for i, e in enumerate(b.events)
                 ],
             )  # fmt: skip
@@ -168,6 +169,8 @@ def ingest_job(
         out += objects.write_snapshot(tx, run_id, snap, snapshot_epsilon)
     if b.vitals:
         out += objects.add_vitals(tx, run_id, b.vitals)
+    if b.command_kinds:
+        out += objects.add_command_kinds(tx, run_id, b.command_kinds)
     if b.logs:
         out.append(objects.write_logs(tx, run_id, b.logs))
     if b.manifests:

@@ -14,8 +14,9 @@ from runwatch.protocol import HistogramIn, MediaIn
 from runwatch.store import media_history as rule
 from runwatch.store.base import Record
 from runwatch.store.errors import BlobMissing, InvalidValue
+from runwatch.store.snapshots import ages_start, next_age_after
 from runwatch.store.sql import records
-from runwatch.store.sql.events import entity_columns, entity_value
+from runwatch.store.sql.events import birth_step, entity_columns, entity_match, entity_value
 from runwatch.store.sql.tx import Tx
 
 # An unreferenced blob is deleted this long after its last upload: the batch that names it
@@ -99,12 +100,16 @@ def write_media(tx: Tx, run_id: str, index: int, m: MediaIn) -> Record:
     ).fetchone()
     if key_row is not None and key_row[0] != m.kind:
         raise InvalidValue(f"key {m.key!r} holds {key_row[0]}s, not {m.kind}s", f"{where}.kind")
-    first = None if key_row is None else int(key_row[1])
-    keeper, next_age = rule.log_keeper(first, 1 if key_row is None else int(key_row[2]), m.step)
+    if key_row is None:  # a new key: kept, its ages counting from its entity's birth
+        keeper, first = True, ages_start(birth_step(tx, run_id, m.entity), m.step)
+        next_age = next_age_after(first, m.step, 1)
+    else:
+        first = int(key_row[1])
+        keeper, next_age = rule.log_keeper(first, int(key_row[2]), m.step)
     tx.execute(
         "INSERT INTO media_keys (run_id, key, kind, first_step, next_age) VALUES (?,?,?,?,?)"
         " ON CONFLICT (run_id, key) DO UPDATE SET next_age = excluded.next_age",
-        (run_id, m.key, m.kind, m.step if first is None else first, next_age),
+        (run_id, m.key, m.kind, first, next_age),
     )
     previous = tx.execute(
         "SELECT log_keep FROM media WHERE run_id = ? AND key = ? AND step = ?",
@@ -184,6 +189,22 @@ def media_keys(tx: Tx, run_id: str, after: str, limit: int) -> list[dict[str, An
          "last_step": int(r[3]), "newest": _item(r[3:])}
         for r in rows
     ]  # fmt: skip
+
+
+def entity_images(tx: Tx, run_id: str, entity: str, limit: int) -> list[dict[str, Any]]:
+    """The image keys showing ``entity`` (code-point order, at most ``limit``): each with how
+    many kept steps show it and the newest of them."""
+    order = tx.dialect.binary_order
+    match, args = entity_match(entity)
+    rows = tx.execute(
+        f"SELECT m.key, c.n, {', '.join('m.' + c for c in _ITEM_COLUMNS.split(', '))}"
+        " FROM (SELECT key, count(*) AS n, max(step) AS last FROM media"
+        f" WHERE run_id = ? AND {match} GROUP BY key ORDER BY key{order} LIMIT ?) c"
+        " JOIN media m ON m.run_id = ? AND m.key = c.key AND m.step = c.last"
+        f" ORDER BY m.key{order}",
+        (run_id, *args, limit, run_id),
+    ).fetchall()
+    return [{"key": r[0], "kind": r[4], "count": int(r[1]), "newest": _item(r[2:])} for r in rows]
 
 
 def media_counts(tx: Tx, run_id: str) -> dict[str, int]:

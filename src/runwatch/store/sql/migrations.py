@@ -89,6 +89,19 @@ SHARED: list[str] = [
     {json_copies}
     CREATE INDEX runs_by_created ON runs (created_at);
     """,
+    # SQLite 15, PostgreSQL 6: a command's idempotency key (a retried POST is one command; only
+    # the newest commands of a run keep theirs), the command kinds a run's producer handles,
+    # the entity a snapshot key or an image shows (an entity lists its images and snapshots),
+    # and an event's step (an entity's first event is its birth: its keys' ages count from it).
+    """
+    ALTER TABLE events ADD COLUMN step {int};
+    ALTER TABLE commands ADD COLUMN idem_key TEXT;
+    CREATE UNIQUE INDEX commands_by_key ON commands (run_id, idem_key) WHERE idem_key IS NOT NULL;
+    ALTER TABLE runs ADD COLUMN command_kinds TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE snapshot_keys ADD COLUMN entity TEXT;
+    ALTER TABLE snapshot_keys ADD COLUMN entity_int {bool} NOT NULL DEFAULT {false};
+    CREATE INDEX media_by_entity ON media (run_id, entity) WHERE entity IS NOT NULL;
+    """,
 ]
 
 

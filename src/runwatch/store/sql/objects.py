@@ -11,11 +11,12 @@ from typing import Any
 
 import msgspec
 
-from runwatch.protocol import LogLine, PointSetIn, SnapshotIn, TableIn
+from runwatch.protocol import MAX_COMMAND_KINDS, LogLine, PointSetIn, SnapshotIn, TableIn
 from runwatch.store import snapshots as history
 from runwatch.store.base import Record
 from runwatch.store.prepare import Limits
 from runwatch.store.sql import records
+from runwatch.store.sql.events import birth_step, entity_columns, entity_match
 from runwatch.store.sql.records import json_text
 from runwatch.store.sql.tx import Tx
 
@@ -88,20 +89,27 @@ def write_snapshot(tx: Tx, run_id: str, snap: SnapshotIn, epsilon: float) -> lis
     reason = history.reason_to_keep(first_step, next_age, previous, snap.step, snap.value, epsilon)
     if reason is None:
         return []
-    first = snap.step if first_step is None else first_step
+    if first_step is None:
+        first = history.ages_start(birth_step(tx, run_id, snap.entity), snap.step)
+    else:
+        first = first_step
     version = last_version + 1
     tx.execute(
         "INSERT INTO snapshots (run_id, key, version, step, ts, reason, value)"
         " VALUES (?,?,?,?,?,?,?)",
         (run_id, snap.key, version, snap.step, snap.ts, reason, json_text(snap.value)),
     )
+    entity, entity_int = entity_columns(snap.entity)
     tx.execute(
-        "INSERT INTO snapshot_keys (run_id, key, first_step, next_age, last_version)"
-        " VALUES (?,?,?,?,?) ON CONFLICT (run_id, key) DO UPDATE"
+        "INSERT INTO snapshot_keys"
+        " (run_id, key, first_step, next_age, last_version, entity, entity_int)"
+        " VALUES (?,?,?,?,?,?,?) ON CONFLICT (run_id, key) DO UPDATE"
         " SET first_step = excluded.first_step, next_age = excluded.next_age,"
-        " last_version = excluded.last_version",
-        (run_id, snap.key, first, history.next_age_after(first, snap.step, next_age), version),
-    )
+        " last_version = excluded.last_version, entity = excluded.entity,"
+        " entity_int = excluded.entity_int",
+        (run_id, snap.key, first, history.next_age_after(first, snap.step, next_age), version,
+         entity, entity_int),
+    )  # fmt: skip
     kept = tx.execute(
         "SELECT version, reason FROM snapshots WHERE run_id = ? AND key = ? ORDER BY version",
         (run_id, snap.key),
@@ -187,6 +195,19 @@ def _manifest_parts(stored: str | bytes) -> dict[str, list[Any]]:
     return {"": parts} if isinstance(parts, list) else dict(parts)
 
 
+def add_command_kinds(tx: Tx, run_id: str, kinds: list[str]) -> list[Record]:
+    """Note command kinds the producer handles (the first MAX_COMMAND_KINDS); open pages hear
+    of new ones at once and offer them."""
+    row = tx.execute("SELECT command_kinds FROM runs WHERE id = ?", (run_id,)).fetchone()
+    known = _decode(row[0]) if row else []
+    fresh = [k for k in dict.fromkeys(kinds) if k not in known][: MAX_COMMAND_KINDS - len(known)]
+    if not fresh:
+        return []
+    kept = known + fresh
+    tx.execute("UPDATE runs SET command_kinds = ? WHERE id = ?", (json_text(kept), run_id))
+    return [records.live_message(tx, run_id, {"type": "command_kinds", "kinds": kept})]
+
+
 def add_vitals(tx: Tx, run_id: str, keys: list[str]) -> list[Record]:
     """Mark keys as vitals; open pages hear of new ones at once."""
     row = tx.execute("SELECT vitals FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -247,6 +268,19 @@ def snapshot_keys(tx: Tx, run_id: str) -> dict[str, int]:
         (run_id,),
     ).fetchall()
     return {k: int(n) for k, n in rows}
+
+
+def entity_snapshots(tx: Tx, run_id: str, entity: str, limit: int) -> list[dict[str, Any]]:
+    """The snapshot keys naming ``entity`` (code-point order, at most ``limit``), each with its
+    number of kept versions and newest step."""
+    match, args = entity_match(entity, "k")
+    rows = tx.execute(
+        "SELECT k.key, count(*), max(s.step) FROM snapshot_keys k JOIN snapshots s"
+        f" ON s.run_id = k.run_id AND s.key = k.key WHERE k.run_id = ? AND {match}"
+        f" GROUP BY k.key ORDER BY k.key{tx.dialect.binary_order} LIMIT ?",
+        (run_id, *args, limit),
+    ).fetchall()
+    return [{"key": k, "versions": int(n), "last_step": int(s)} for k, n, s in rows]
 
 
 def snapshot_versions(tx: Tx, run_id: str, key: str) -> list[dict[str, Any]]:

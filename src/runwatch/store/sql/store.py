@@ -178,10 +178,14 @@ class SqlStore:
 
         return await self._write_tx(job)
 
-    async def add_command(self, run_id: str, kind: str, payload: dict[str, Any]) -> Command:
-        return await self._write_run(
-            run_id, lambda tx: control.add_command(tx, run_id, kind, payload)
-        )
+    async def add_command(
+        self, run_id: str, kind: str, payload: dict[str, Any], key: str | None = None
+    ) -> tuple[Command, bool]:
+        def job(tx: Tx) -> tuple[tuple[Command, bool], list[Record]]:
+            cmd, created, out = control.add_command(tx, run_id, kind, payload, key)
+            return (cmd, created), out
+
+        return await self._write_run(run_id, job)
 
     async def deliver_commands(self, run_id: str, after: int) -> list[Command]:
         return await self._write_run(run_id, lambda tx: control.deliver_commands(tx, run_id, after))
@@ -220,6 +224,15 @@ class SqlStore:
 
     async def entity_events(self, run_id: str, entity: str, limit: int) -> list[EventRecord]:
         return await self._read_tx(lambda tx: events.entity_events(tx, run_id, entity, limit))
+
+    async def entity_media(self, run_id: str, entity: str, limit: int) -> dict[str, Any]:
+        def job(tx: Tx) -> dict[str, Any]:
+            return {
+                "images": media.entity_images(tx, run_id, entity, limit),
+                "snapshots": objects.entity_snapshots(tx, run_id, entity, limit),
+            }
+
+        return await self._read_tx(job)
 
     async def snapshot_versions(self, run_id: str, key: str) -> list[dict[str, Any]]:
         return await self._read_tx(lambda tx: objects.snapshot_versions(tx, run_id, key))

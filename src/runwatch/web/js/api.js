@@ -72,10 +72,10 @@ export function describeError(err) {
   return String(err && err.message ? err.message : err);
 }
 
-/** POST a JSON body (always as application/json: the server refuses anything else with 415);
- * resolves to the JSON answer, throws ApiError with the server's message on a non-2xx answer. */
-export async function postJSON(path, body) {
-  const headers = { Accept: "application/json", "Content-Type": "application/json" };
+/** POST a JSON body (always as application/json: the server refuses anything else with 415),
+ * with `extraHeaders` (an Idempotency-Key); resolves to the JSON answer, throws ApiError with the server's message on a non-2xx answer. */
+export async function postJSON(path, body, extraHeaders = {}) {
+  const headers = { ...extraHeaders, Accept: "application/json", "Content-Type": "application/json" };
   const t = token();
   if (t) headers.Authorization = `Bearer ${t}`;
   let response;

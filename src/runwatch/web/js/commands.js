@@ -4,6 +4,17 @@
 import { getJSON, postJSON } from "./api.js";
 
 export const MAX_COMMANDS = 200;
+// A POST whose answer was lost (no connection, a proxy's 502-504) is sent again with its key,
+// which makes it one command on the server; this many tries in all.
+export const SEND_TRIES = 3;
+const RETRY_MS = 500;
+const RETRIED = new Set([0, 502, 503, 504]);
+
+/** A fresh idempotency key: 128 random bits as hex (crypto.randomUUID needs a secure context). */
+export function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 const RANK = { pending: 0, delivered: 1, applied: 2, failed: 2 };
 
 /** Show a command's state in `el` (a chip): "<label> <state>", the error (as text) when failed. */
@@ -32,11 +43,20 @@ export function mount({ base, onChange }) {
   }
 
   return {
-    /** POST a command; resolves to it (pending) or throws the server's ApiError. */
+    /** POST a command, once per call (one intent: one idempotency key, kept over retries);
+     * resolves to it as newest known, or throws the server's ApiError. */
     async send(kind, payload = {}) {
-      const cmd = await postJSON(`${base}/commands`, { kind, payload });
-      note(cmd);
-      return cmd;
+      const headers = { "Idempotency-Key": newKey() };
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const cmd = await postJSON(`${base}/commands`, { kind, payload }, headers);
+          note(cmd);
+          return byId.get(cmd.id) || cmd; // a live message may have brought a newer state
+        } catch (err) {
+          if (attempt >= SEND_TRIES || !RETRIED.has(err.status)) throw err;
+          await new Promise((resolve) => setTimeout(resolve, RETRY_MS * attempt));
+        }
+      }
     },
     /** A live `command` message's command. */
     note,

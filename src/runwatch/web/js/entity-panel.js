@@ -1,8 +1,10 @@
 // One entity's history (birth, merge, split, deprecate, ...) in a closable side drawer: loaded
-// from /entities/{entity}/events, oldest first, then kept current by live events of that entity.
+// from /entities/{entity}/events, oldest first, then kept current by live events of that entity;
+// with the commands the producer takes for it and the image and snapshot keys that show it.
 
 import { describeError } from "./api.js";
 import { describePayload, formatCount, formatDateTime, formatScalar } from "./format.js";
+import * as entityMedia from "./entity-media.js";
 import { toneOfEvent } from "./event-feed.js";
 
 export const MAX_ENTITY_EVENTS = 1000;
@@ -29,9 +31,12 @@ function item(event) {
 
 /**
  * Mount on the drawer element (hidden until an entity is opened).
- * `load(entity)` resolves to {events: [...oldest first]}.
+ * `load(entity)` resolves to {events: [...oldest first]}; `actions(box)` mounts the entity's
+ * commands in `box` and returns their controller (`show(entity | null)`); `loadMedia(entity)`
+ * resolves to {images, snapshots} (the keys naming it), whose clicks reach `onImage(key)` and
+ * `onSnapshot(key)`.
  */
-export function mount(el, { load }) {
+export function mount(el, { load, actions = null, loadMedia = null, onImage = () => {}, onSnapshot = () => {} }) {
   const head = node("div", "panel-head");
   const title = node("h2", "eh-title", "Entity");
   const count = node("span", "panel-sub");
@@ -42,7 +47,11 @@ export function mount(el, { load }) {
   head.append(title, count, close);
   const status = node("p", "empty eh-status");
   const list = node("ol", "eh-list");
-  el.append(head, status, list);
+  const actionsBox = node("div", "media-entity eh-actions");
+  const mediaBox = node("div", "eh-media");
+  el.append(head, actionsBox, mediaBox, status, list);
+  const media = entityMedia.mount(mediaBox, { onImage, onSnapshot });
+  const commands = actions ? actions(actionsBox) : null;
   el.hidden = true;
   let current = null; // String(entity) shown, or null
   let request = 0;
@@ -63,6 +72,7 @@ export function mount(el, { load }) {
     show(false);
     current = null;
     request += 1;
+    if (commands) commands.show(null);
   }
 
   close.addEventListener("click", hide);
@@ -79,6 +89,15 @@ export function mount(el, { load }) {
       el.dataset.entity = current;
       title.textContent = `Entity #${formatScalar(entity)}`;
       title.title = title.textContent;
+      if (commands) commands.show(entity);
+      media.clear();
+      if (loadMedia) {
+        // Beside the history, not before it: a failure here leaves the history shown.
+        loadMedia(entity).then(
+          (found) => mine === request && media.show(found),
+          () => {},
+        );
+      }
       list.replaceChildren();
       count.textContent = "";
       status.textContent = "Loading…";

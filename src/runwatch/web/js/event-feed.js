@@ -3,6 +3,7 @@
 // asked of the server), and say "latest N" alike when older ones exist.
 
 import { showState } from "./commands.js";
+import { kindLabel } from "./entity-actions.js";
 import { describePayload, formatClock, formatDateTime, formatScalar } from "./format.js";
 
 export const MAX_EVENTS = 500;
@@ -122,16 +123,21 @@ function row(event, hooks = {}) {
     node.title = JSON.stringify(event.payload, null, 1).slice(0, 4000); // the whole payload, on hover
     li.append(node);
   }
-  if (hasEntity(event) && hooks.onDeprecate) {
+  // Every row naming an entity shows its latest command's state (sent from here or not).
+  if (hasEntity(event) && hooks.onCommand) {
     const act = document.createElement("div");
     act.className = "ev-actions";
-    const deprecate = button("ev-action", "Deprecate");
-    deprecate.dataset.action = "deprecate";
-    deprecate.title = `send a deprecate command for #${formatScalar(event.entity)} to the producer`;
-    deprecate.addEventListener("click", () => hooks.onDeprecate(event.entity));
+    for (const kind of hooks.kinds) {
+      const action = button("ev-action", kindLabel(kind));
+      action.dataset.action = kind;
+      action.title = `send a ${kind} command for #${formatScalar(event.entity)} to the producer`;
+      // The row's own entity, whatever rows arrive meanwhile.
+      action.addEventListener("click", () => hooks.onCommand(kind, event.entity));
+      act.append(action);
+    }
     const state = span("ev-cmd", "");
     state.hidden = true;
-    act.append(deprecate, state);
+    act.append(state);
     li.append(act);
   }
   return li;
@@ -155,9 +161,11 @@ function newest(events) {
  * `onCount(shown, older)`: how many rows it holds, and whether the run has older ones;
  * `kindSelect`: a <select> the feed fills with the kinds it has seen (filter by kind);
  * `loadKind(kind)`: resolves to {events} — the kind's newest MAX_EVENTS, newest first, from the server;
- * `onEntity(entity)`: an entity was clicked; `onDeprecate(entity)`: its Deprecate was clicked.
+ * `onEntity(entity)`: an entity was clicked; `onCommand(kind, entity)`: a row's command was
+ * clicked (one button per kind `setKinds` gave); `onNewest(entity)`: the newest entity the
+ * producer can act on changed (the entity of the newest event naming one, not rejected; null).
  */
-export function mount(listEl, { onCount, kindSelect, loadKind, onEntity, onDeprecate } = {}) {
+export function mount(listEl, { onCount, kindSelect, loadKind, onEntity, onCommand, onNewest } = {}) {
   let pending = []; // live events waiting for the next frame, oldest first
   let frame = 0;
   let all = []; // the run's newest events, newest first (at most MAX_EVENTS)
@@ -169,9 +177,10 @@ export function mount(listEl, { onCount, kindSelect, loadKind, onEntity, onDepre
   let filter = "";
   let pointed = false; // the pointer is over the list: rows under it must not move
   const kinds = new Set();
-  const entityStates = new Map(); // String(entity) -> its latest deprecate command
+  const entityStates = new Map(); // String(entity) -> its latest command
   const rejected = new Map(); // String(entity) -> true when its latest known event rejected it
-  const hooks = { onEntity, onDeprecate };
+  const hooks = { onEntity, onCommand, kinds: [] };
+  let newestKey; // String(entity) last told to onNewest (undefined: never told)
 
   listEl.addEventListener("pointerenter", () => (pointed = true));
   listEl.addEventListener("pointerleave", () => (pointed = false));
@@ -209,7 +218,7 @@ export function mount(listEl, { onCount, kindSelect, loadKind, onEntity, onDepre
     li.dataset.actionable = String(!rejected.has(li.dataset.entity));
     const cmd = entityStates.get(li.dataset.entity);
     const chip = li.querySelector(".ev-cmd");
-    if (cmd && chip) showState(chip, cmd, "deprecate");
+    if (cmd && chip) showState(chip, cmd, cmd.kind);
   }
 
   function render(event) {
@@ -231,6 +240,16 @@ export function mount(listEl, { onCount, kindSelect, loadKind, onEntity, onDepre
   function redraw() {
     listEl.replaceChildren(...shown().map(render));
     count();
+  }
+
+  /** Tell onNewest when the newest entity the producer can act on changed. */
+  function noteNewest() {
+    if (!onNewest) return;
+    const event = all.find((e) => hasEntity(e) && !rejected.has(String(e.entity)));
+    const key = event ? String(event.entity) : null;
+    if (key === newestKey) return;
+    newestKey = key;
+    onNewest(event ? event.entity : null);
   }
 
   /** The first row at least partly in view, and how far below the list's top it starts. */
@@ -277,6 +296,7 @@ export function mount(listEl, { onCount, kindSelect, loadKind, onEntity, onDepre
       listEl.scrollTop += anchor.li.getBoundingClientRect().top - top - anchor.offset;
     }
     count();
+    noteNewest();
   }
 
   function schedule() {
@@ -333,6 +353,7 @@ export function mount(listEl, { onCount, kindSelect, loadKind, onEntity, onDepre
       }
       if (kind) chooseKind(kind);
       else redraw();
+      noteNewest();
     },
     /** Add one live event on top (rendered on the next frame, with the others of that frame). */
     add(event) {
@@ -348,11 +369,18 @@ export function mount(listEl, { onCount, kindSelect, loadKind, onEntity, onDepre
       filter = text.trim().toLowerCase();
       for (const li of listEl.children) li.hidden = !matches(li);
     },
-    /** Offer the entity actions (Deprecate) or not (the run is over). */
+    /** The command kinds the producer handles: each row naming an entity offers them. */
+    setKinds(kinds) {
+      const next = kinds.filter((k) => k !== "cancel");
+      if (next.join("\n") === hooks.kinds.join("\n")) return;
+      hooks.kinds = next;
+      redraw();
+    },
+    /** Offer the entity actions or not (the run is over, or the viewer may not command). */
     setActions(enabled) {
       listEl.dataset.actions = enabled ? "on" : "off";
     },
-    /** A deprecate command's latest state, shown on every row of its entity. */
+    /** An entity's latest command's state, shown on every row of the entity. */
     setEntityCommand(entity, cmd) {
       const key = String(entity);
       entityStates.delete(key);

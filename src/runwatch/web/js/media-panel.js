@@ -224,6 +224,7 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
       if (atEnd) fetchWanted();
     },
     setAllowed: (yes) => actions.setAllowed(yes),
+    setKinds: (kinds) => actions.setKinds(kinds),
     noteCommand: (cmd) => actions.note(cmd),
   };
 }

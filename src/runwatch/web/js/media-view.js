@@ -45,6 +45,8 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
   const charts = new Map(); // key -> distribution chart
   let running = false;
   let commanding = false;
+  let kinds = []; // the command kinds the producer handles
+  let revealing = null; // an image key to scroll to once its panel comes
   whoami().then((who) => {
     commanding = may(who, "admin");
     syncAllowed();
@@ -52,6 +54,11 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
 
   function syncAllowed() {
     for (const p of panels.values()) p.setAllowed(running && commanding);
+  }
+
+  function setKinds(list) {
+    kinds = list;
+    for (const p of panels.values()) p.setKinds(kinds);
   }
 
   function syncCount() {
@@ -71,8 +78,20 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
       sendCommand,
     });
     panels.set(info.key, panel);
+    panel.setKinds(kinds);
     panel.setAllowed(running && commanding);
     syncCount();
+    if (revealing === info.key) reveal(info.key);
+  }
+
+  /** Scroll `key`'s panel into view (when its panel comes, if it has not yet). */
+  function reveal(key) {
+    const box = grid.querySelector(`:scope > [data-key="${CSS.escape(key)}"]`);
+    revealing = box ? null : key;
+    if (!box) return;
+    for (const other of grid.querySelectorAll(":scope > [data-revealed]")) delete other.dataset.revealed;
+    box.dataset.revealed = "true";
+    box.scrollIntoView({ block: "nearest" });
   }
 
   function addChart(key) {
@@ -105,6 +124,7 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
     /** Everything from /state at once (page load, or a re-sync after a reset). */
     hydrate(state) {
       running = state.run.status === "running";
+      setKinds(state.run.command_kinds || []);
       syncAllowed();
       const histKeys = Object.keys(state.histograms || {}).sort();
       for (const key of histKeys) {
@@ -114,6 +134,8 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
       if (Object.keys(state.media || {}).length) loadKeys();
       syncCount();
     },
+    /** Scroll an image key's panel into view (the tab is shown by the caller). */
+    reveal,
     /** One live message (every type; those the tab does not use are ignored). */
     apply(msg) {
       switch (msg.type) {
@@ -130,6 +152,9 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
           break;
         case "command":
           for (const p of panels.values()) p.noteCommand(msg.command);
+          break;
+        case "command_kinds":
+          setKinds(msg.kinds);
           break;
         case "status":
           running = msg.state === "running";

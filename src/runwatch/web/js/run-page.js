@@ -20,7 +20,13 @@ const base = `/api/v1/runs/${encodeURIComponent(runId)}`;
 const $ = (id) => document.getElementById(id);
 const conn = mountConn($("conn"));
 const header = runHeader.mount(document);
-const widgets = runWidgets.mount(document, { base });
+const widgets = runWidgets.mount(document, {
+  base,
+  revealImage(key) {
+    location.hash = "media"; // the tabs follow the address's hash
+    media.reveal(key);
+  },
+});
 const tabs = runTabs.mount(document, { base });
 const prompt = tokenPrompt.mount($("token-prompt"));
 const media = mediaView.mount($("media-view"), {

@@ -5,6 +5,7 @@
 import { describeError, getJSON } from "./api.js";
 import * as commands from "./commands.js";
 import * as controls from "./controls.js";
+import * as entityActions from "./entity-actions.js";
 import * as entityPanel from "./entity-panel.js";
 import { formatCount } from "./format.js";
 import * as leaderboard from "./leaderboard.js";
@@ -18,15 +19,17 @@ import { may, whoami } from "./whoami.js";
 
 const pathOf = (key) => key.split("/").map(encodeURIComponent).join("/");
 
-/** Mount on the run page's elements (looked up by id in `doc`); `base` is the run's API path. */
-export function mount(doc, { base }) {
+/** Mount on the run page's elements (looked up by id in `doc`); `base` is the run's API path;
+ * `revealImage(key)` shows an image key's panel (the Media tab). */
+export function mount(doc, { base, revealImage = () => {} }) {
   const $ = (id) => doc.getElementById(id);
   let feed = null;
   let running = false;
   let commanding = false; // sending commands (Deprecate) needs the 'admin' scope
+  let kinds = []; // the command kinds the producer handles (run.on_command)
   whoami().then((who) => {
     commanding = may(who, "admin");
-    if (feed) feed.setActions(running && commanding);
+    syncAllowed();
   });
 
   const cmds = commands.mount({ base, onChange: onCommand });
@@ -54,9 +57,43 @@ export function mount(doc, { base }) {
       showLower();
     },
   });
+  const sendCommand = (kind, payload) => cmds.send(kind, payload);
+  const drawerActions = []; // the drawer's commands, once it mounts them
   const entity = entityPanel.mount($("entity-panel"), {
     load: (id) => getJSON(`${base}/entities/${encodeURIComponent(String(id))}/events`),
+    loadMedia: (id) => getJSON(`${base}/entities/${encodeURIComponent(String(id))}/media`),
+    onImage: (key) => revealImage(key),
+    onSnapshot(key) {
+      snaps.select(key);
+      $("snapshot-panel").scrollIntoView({ block: "nearest" });
+    },
+    actions: (box) => {
+      const a = entityActions.mount(box, { sendCommand });
+      drawerActions.push(a);
+      return a;
+    },
   });
+  // The producer's commands on the newest entity it can act on (the seed's "Deprecate latest").
+  const newest = entityActions.mount($("feed-newest"), {
+    openEntity: (id) => entity.open(id),
+    sendCommand,
+    suffix: "newest",
+  });
+  const actionSets = [newest, ...drawerActions];
+
+  function syncAllowed() {
+    const yes = running && commanding;
+    if (feed) feed.setActions(yes);
+    for (const a of actionSets) a.setAllowed(yes);
+    $("feed-newest-bar").hidden = !(yes && kinds.length && $("feed-newest").dataset.entity !== undefined);
+  }
+
+  function setKinds(list) {
+    kinds = list.filter((k) => k !== "cancel");
+    if (feed) feed.setKinds(kinds);
+    for (const a of actionSets) a.setKinds(kinds);
+    syncAllowed();
+  }
 
   function showLower() {
     $("run-lower").hidden = $("scatter-panel").hidden && $("snapshot-panel").hidden;
@@ -64,42 +101,56 @@ export function mount(doc, { base }) {
 
   function onCommand(cmd) {
     if (cmd.kind === "cancel") ctl.onCancel(cmd);
-    else if (cmd.kind === "deprecate" && feed && cmd.payload && cmd.payload.entity !== undefined) {
-      feed.setEntityCommand(cmd.payload.entity, cmd);
+    else if (cmd.payload && cmd.payload.entity !== undefined && cmd.payload.entity !== null) {
+      if (feed) feed.setEntityCommand(cmd.payload.entity, cmd);
     }
+    for (const a of actionSets) a.note(cmd);
   }
 
-  async function deprecate(id) {
+  /** A feed row's command: its chip says pending at once (the row's buttons give way to it, so
+   * a second click cannot send it again), then the state the server reports. */
+  async function commandEntity(kind, id) {
+    const now = Date.now() / 1000;
+    const shown = { id: -1, kind, payload: { entity: id }, state: "pending", created_at: now, updated_at: now };
+    if (feed) feed.setEntityCommand(id, shown);
     try {
-      await cmds.send("deprecate", { entity: id });
+      await cmds.send(kind, { entity: id });
     } catch (err) {
-      const now = Date.now() / 1000;
-      const refused = { id: -1, kind: "deprecate", payload: { entity: id }, state: "failed", error: describeError(err), created_at: now, updated_at: now };
-      if (feed) feed.setEntityCommand(id, refused);
+      if (feed) feed.setEntityCommand(id, { ...shown, state: "failed", error: describeError(err) });
     }
   }
 
   function setStatus(word) {
     running = word === "running";
     ctl.setStatus(word);
-    if (feed) feed.setActions(running && commanding);
+    syncAllowed();
   }
 
   return {
     /** Options for the event feed's mount: kind filter, entity history, Deprecate. */
-    feedHooks: { kindSelect: $("feed-kind"), onEntity: (id) => entity.open(id), onDeprecate: deprecate },
+    feedHooks: {
+      kindSelect: $("feed-kind"),
+      onEntity: (id) => entity.open(id),
+      onCommand: commandEntity,
+      onNewest(id) {
+        newest.show(id);
+        syncAllowed();
+      },
+    },
     /** Open an entity's history in the drawer (the Media tab's label maps pick entities too). */
     openEntity: (id) => entity.open(id),
     /** Send a run command through the page's one command list (states reach the feed too). */
-    sendCommand: (kind, payload) => cmds.send(kind, payload),
+    sendCommand,
     /** The feed, once mounted with `feedHooks`. */
     setFeed(f) {
       feed = f;
-      feed.setActions(running && commanding);
+      feed.setKinds(kinds);
+      syncAllowed();
     },
     /** Everything from /state at once (page load, refresh, re-sync after a reset). */
     hydrate(state) {
       const run = state.run;
+      setKinds(run.command_kinds || []);
       setStatus(run.status);
       vitals.hydrate(run, state.vitals);
       board.setTables(state.tables);
@@ -119,6 +170,9 @@ export function mount(doc, { base }) {
           break;
         case "vitals":
           vitals.mark(msg.keys);
+          break;
+        case "command_kinds":
+          setKinds(msg.kinds);
           break;
         case "table":
           board.onTable(msg);
@@ -140,7 +194,7 @@ export function mount(doc, { base }) {
           break;
         case "run.closed":
           running = false;
-          if (feed) feed.setActions(false);
+          syncAllowed();
           break;
         default:
           break;

@@ -157,6 +157,10 @@ export function mount(el, { keySelect, load, onChange }) {
   new ResizeObserver(() => repaint()).observe(view);
 
   return {
+    /** Show `name`'s versions (a key the scrubber lists; others are ignored). */
+    select(name) {
+      if (keys.has(name) && name !== key) show(name);
+    },
     /** From /state: {key: number of kept versions}. */
     setKeys(counts) {
       keys.clear();

@@ -1,0 +1,77 @@
+"""An entity is one place: clicking it opens its history and the image and snapshot keys logged
+for it (`entity=`), each a click away from where the page shows it."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.helpers import create_run, event
+from tests.e2e.media import MediaProducer, png
+from tests.e2e.widgets import XSS, open_run
+from tests.servers import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_drawer_lists_an_entitys_images_and_snapshots(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "entity-media")
+    producer = MediaProducer(api, run["id"])
+    red = png(4, 2, lambda x, y: (255, 0, 0))
+    producer.send_media(
+        [
+            producer.record("footprint/47", 1, red, "image/png", 4, 2, entity=47),
+            producer.record("footprint/47", 2, red, "image/png", 4, 2, entity=47),
+            producer.record("footprint/48", 1, red, "image/png", 4, 2, entity=48),
+        ],
+        events=[event("birth", entity=47, size=12), event("birth", entity=48, size=3)],
+    )
+    now = time.time()
+    snapshots = [
+        {"key": "shape/47", "step": 1, "ts": now, "value": [1, 2], "entity": 47},
+        {"key": f"note/{XSS}", "step": 1, "ts": now, "value": {"a": 1}, "entity": 47},
+        {"key": "shape/48", "step": 1, "ts": now, "value": [3], "entity": 48},
+    ]
+    body = {"producer": "e2e", "batch_seq": 90, "snapshots": snapshots}
+    assert api.post(f"/api/v1/runs/{run['id']}/batches", json=body).status_code == 200
+
+    open_run(page, server, run["id"])
+    page.locator('#event-feed .event[data-entity="47"] .ev-entity').click()
+    drawer = page.locator("#entity-panel")
+    expect(drawer).to_have_attribute("data-entity", "47")
+    expect(drawer.locator(".eh-event")).to_have_count(1)
+    images = drawer.locator(".em-images .em-item")
+    expect(images).to_have_count(1)
+    expect(images.first).to_have_attribute("data-key", "footprint/47")
+    expect(images.first.locator(".em-detail")).to_have_text("image · step 2 · 2 kept")
+    snaps = drawer.locator(".em-snapshots .em-item")
+    expect(snaps).to_have_count(2)
+    expect(snaps.locator(".em-key")).to_have_text([f"note/{XSS}", "shape/47"])  # as text
+
+    # A snapshot key opens in the scrubber; an image key's panel in the Media tab.
+    snaps.locator(".em-key", has_text="shape/47").click()
+    expect(page.locator("#snap-key")).to_have_value("shape/47")
+    images.first.locator(".em-key").click()
+    expect(page.locator("#media-view")).to_be_visible()
+    shown = page.locator('#media-view .media-panel[data-key="footprint/47"]')
+    expect(shown).to_have_attribute("data-revealed", "true")
+    expect(page.locator('#media-view .media-panel[data-key="footprint/48"]')).not_to_have_attribute(
+        "data-revealed", "true"
+    )
+
+    # Another entity: its own keys only.
+    page.locator("#tab-live").click()
+    page.locator('#event-feed .event[data-entity="48"] .ev-entity').click()
+    expect(drawer).to_have_attribute("data-entity", "48")
+    expect(drawer.locator(".em-images .em-item")).to_have_count(1)
+    expect(drawer.locator(".em-images .em-item").first).to_have_attribute(
+        "data-key", "footprint/48"
+    )
+    expect(drawer.locator(".em-snapshots .em-item")).to_have_count(1)
+    assert page.evaluate("() => window.__xss") is None
+    assert page.console_errors == []
