@@ -20,6 +20,8 @@ Count = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 NonFinite = Literal["nan", "NaN", "inf", "Infinity", "-inf", "-Infinity"]
 Value = float | NonFinite | None
 Entity = Int64 | str | None
+# An event may name several entities (a merge of 5 and 6): at most this many.
+MAX_EVENT_ENTITIES = 64
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "crashed"]
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "crashed"})
 
@@ -113,6 +115,11 @@ class EventIn(msgspec.Struct, forbid_unknown_fields=True):
     ts: float
     level: Literal["debug", "info", "warning", "error"] = "info"
     entity: Entity = None
+    # Every entity the event names, when it names more than one (``entity`` then is the first,
+    # or may be left out); an entity's history lists each event naming it.
+    entities: Annotated[list[Int64 | str], msgspec.Meta(max_length=MAX_EVENT_ENTITIES)] | None = (
+        None
+    )
     payload: dict[str, Any] = {}
     # The producer's step when it happened: an entity's first event is its birth, and the
     # log-spaced ages of the images and snapshots naming the entity count from its step.

@@ -46,6 +46,7 @@ def make_rich_run(server: ServerProcess, tmp_path: Path) -> str:
     for entity in range(5):
         run.event("birth", entity=entity, size=entity * 2)
     run.event("merge", entity="n-3", level="warning", into=[1, 2])
+    run.event("merge", entity=[5, "n-6"], into=5)  # names two entities
     run.table("leaderboard", [{"trial": 1, "score": 0.5}, {"trial": 2, "score": 0.7}])
     run.table("history", [{"i": 1}], mode="append", max_rows=10)
     run.table("history", [{"i": 2}], mode="append", max_rows=10)
@@ -144,7 +145,9 @@ def test_the_jsonl_archive_holds_the_whole_run(
     assert events == [
         *(("birth", "info", entity, {"size": entity * 2}) for entity in range(5)),
         ("merge", "warning", "n-3", {"into": [1, 2]}),
+        ("merge", "info", 5, {"into": 5}),
     ]
+    assert [e.get("entities") for e in by_type["event"]][-2:] == [None, [5, "n-6"]]
     tables = {t["name"]: t["rows"] for t in by_type["table"]}
     assert tables == {
         "history": [{"i": 1}, {"i": 2}],

@@ -177,3 +177,28 @@ def test_config_changes_after_init_reach_the_run_and_an_oversized_one_loses_noth
     assert len(refused) == 1 and "max_config_bytes" in refused[0]["payload"]["error"]
     assert series["series"]["x"]["value"] == [1.0, 2.0, 3.0]
     assert info["status"] == "succeeded"
+
+
+def test_an_event_naming_several_entities_is_in_each_ones_history(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    with runwatch.init(project="obj", url=server.url, run_dir=tmp_path) as run:
+        run.event("merge", entity=[5, 6], into=5)
+        run.event("split", entities=(6, "n-7"))
+        run.event("birth", entity=8)
+        run.event("crowd", entities=list(range(70)))  # past the 64 cap: the first 64 kept
+    with server.client() as c:
+
+        def history(entity: str) -> list[tuple[str, object]]:
+            events = c.get(f"/api/v1/runs/{run.id}/entities/{entity}/events").json()["events"]
+            return [(e["kind"], e.get("entities", e["entity"])) for e in events]
+
+        assert history("5") == [("merge", [5, 6]), ("crowd", list(range(64)))]
+        assert history("6") == [
+            ("merge", [5, 6]),
+            ("split", [6, "n-7"]),
+            ("crowd", list(range(64))),
+        ]
+        assert history("n-7") == [("split", [6, "n-7"])]
+        assert history("8") == [("birth", 8), ("crowd", list(range(64)))]
+        assert history("64") == []

@@ -27,6 +27,7 @@ ROW_GROUPS = {"blob": 4}
 CSV_FIELD_LIMIT = 2**31 - 1  # a blob or a table's rows is one CSV field: far over csv's 128 KiB
 # Per record type, its columns and how each is stored: str, int, float, value (a metric value,
 # NaN/±inf kept) or json (anything, as JSON text). The order is the archive's order.
+# A column in OPTIONAL may be absent from a record (and from an older archive's table).
 COLUMNS: dict[str, list[tuple[str, str]]] = {
     "archive": [("format", "str"), ("version", "int")],
     "run": [
@@ -36,7 +37,10 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("exit_code", "json"), ("error", "json"), ("vitals", "json"),
     ],
     "points": [("key", "str"), ("step", "int"), ("ts", "float"), ("value", "value")],
-    "event": [("ts", "float"), ("kind", "str"), ("level", "str"), ("entity", "json"), ("payload", "json")],
+    "event": [
+        ("ts", "float"), ("kind", "str"), ("level", "str"), ("entity", "json"), ("payload", "json"),
+        ("entities", "json"),
+    ],
     "table": [("name", "str"), ("rows", "json")],
     "point_set": [("name", "str"), ("points", "json")],
     "snapshot": [("key", "str"), ("step", "int"), ("ts", "float"), ("reason", "str"), ("value", "json")],
@@ -57,6 +61,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("nan", "int"), ("inf", "int"), ("neg_inf", "int"),
     ],
 }  # fmt: skip
+OPTIONAL = frozenset({"entities"})  # an event's entities, when it names more than one
 _encoder = msgspec.json.Encoder(order="sorted")
 
 
@@ -114,7 +119,7 @@ def _rows(record: Record) -> Iterator[dict[str, Any]]:
         for step, ts, value in record["points"]:
             yield {"key": record["key"], "step": step, "ts": ts, "value": value}
     else:
-        yield {name: record[name] for name, _ in COLUMNS[kind]}
+        yield {n: record.get(n) if n in OPTIONAL else record[n] for n, _ in COLUMNS[kind]}
 
 
 def _from_tables(path: Path, fmt: str) -> Iterator[Record]:
@@ -143,6 +148,8 @@ def _from_tables(path: Path, fmt: str) -> Iterator[Record]:
 def _decode_row(row: dict[str, Any], columns: list[tuple[str, str]], fmt: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, how in columns:
+        if name in OPTIONAL and row.get(name) in (None, "null"):
+            continue  # absent, as in the JSONL form of the record
         cell = row[name]
         if how == "json":
             out[name] = msgspec.json.decode(cell)

@@ -16,6 +16,7 @@ MAX_BATCH_MEDIA = 1_000  # media records, and histograms, per batch
 MAX_TABLE_ROWS = 10_000
 MAX_POINT_SET = 100_000
 MAX_KEY_LENGTH = 256  # a metric key, or an event's entity when a string
+MAX_EVENT_ENTITIES = 64  # entities one event names (protocol.MAX_EVENT_ENTITIES)
 MAX_KIND_LENGTH = 128  # an event's kind
 MAX_NAME_LENGTH = 256  # a snapshot's key, a table's or a point set's name
 MAX_TEXT_LENGTH = 4_096  # characters of one text value passed to log()

@@ -12,7 +12,7 @@ import time
 import traceback
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import count
 from operator import index
 from pathlib import Path
@@ -163,26 +163,36 @@ class Run:
             self._warn_once(f"log() failed and was skipped: {exc!r}")
 
     def event(
-        self, kind: str, entity: int | str | None = None, level: str = "info", **payload: Any
+        self,
+        kind: str,
+        entity: int | str | Sequence[int | str] | None = None,
+        level: str = "info",
+        *,
+        entities: Sequence[int | str] | None = None,
+        **payload: Any,
     ) -> None:
-        """Record a structural or user event; keyword arguments are its payload. Never blocks."""
+        """Record a structural or user event; keyword arguments are its payload. Never blocks.
+
+        ``entity`` (or ``entities``, a list or tuple) names the entities it concerns: a merge of
+        neurons 5 and 6 is ``entity=[5, 6]``, and shows in each one's history."""
         try:
             if level not in _LEVELS:
                 self._warn_once(f"unknown event level {level!r}; using 'info'")
                 level = "info"
             kind = _name(kind, "event kind", "max_kind_length", limits.MAX_KIND_LENGTH)
-            if isinstance(entity, int) and not isinstance(entity, bool):
-                entity = _int64(entity, "entity")
-            elif entity is not None:
-                entity = str(entity)
-                if len(entity) > limits.MAX_KEY_LENGTH:
-                    raise ValueError(
-                        f"entity {entity[:40]!r}… is longer than max_key_length="
-                        f"{limits.MAX_KEY_LENGTH}"
-                    )
-            record = {"kind": kind, "ts": time.time(), "level": level, "entity": entity}
+            names = _entities(entity) + _entities(entities)
+            if len(names) > limits.MAX_EVENT_ENTITIES:
+                self._warn_once(
+                    f"an event names at most {limits.MAX_EVENT_ENTITIES} entities; the first"
+                    f" {limits.MAX_EVENT_ENTITIES} are kept"
+                )
+                del names[limits.MAX_EVENT_ENTITIES :]
+            record: dict[str, Any] = {"kind": kind, "ts": time.time(), "level": level}
+            record["entity"] = names[0] if names else None
+            if len(names) > 1:
+                record["entities"] = names
             record["payload"] = _jsonable(payload)
-            if entity is not None:
+            if names:
                 # The step an entity's first event happened at is its birth (see the README).
                 record["step"] = max(self._last_step, 0)
             if self._closed:
@@ -549,6 +559,21 @@ def _entity(entity: Any) -> int | str | None:
             f"entity {text[:40]!r}… is longer than max_key_length={limits.MAX_KEY_LENGTH}"
         )
     return text
+
+
+def _entities(names: Any) -> list[int | str]:
+    """The entities of ``entity=`` or ``entities=``: one, or each of a list or tuple."""
+    if names is None:
+        return []
+    if not isinstance(names, list | tuple):
+        names = [names]
+    out: list[int | str] = []
+    for name in names:
+        one = None if isinstance(name, list | tuple | dict | set) else _entity(name)
+        if one is None:
+            raise TypeError(f"an entity is an int or a string, not {type(name).__name__}")
+        out.append(one)
+    return out
 
 
 def _int64(value: Any, what: str) -> int:

@@ -136,8 +136,9 @@ class TokenInfo(msgspec.Struct):
     revoked_at: float | None
 
 
-class EventRecord(msgspec.Struct):
-    """A stored event; ``seq`` is its place in the run's live sequence."""
+class EventRecord(msgspec.Struct, omit_defaults=True):
+    """A stored event; ``seq`` is its place in the run's live sequence. ``entity`` is its
+    first (or only) entity; ``entities`` lists them all when it names more than one."""
 
     seq: int
     ts: float
@@ -145,6 +146,7 @@ class EventRecord(msgspec.Struct):
     level: str
     entity: int | str | None
     payload: dict[str, Any]
+    entities: list[int | str] | None = None
 
 
 class Series(msgspec.Struct, omit_defaults=True):

@@ -51,8 +51,11 @@ TABLES = [
     ),
     Table(
         "events",
-        "run_id, seq, ts, kind, level, entity, entity_int, payload, step",
-        "run_id, seq, ts, kind, level, entity, entity_int != 0, payload, step",
+        "run_id, seq, ts, kind, level, entity, entity_int, payload, step, entities",
+        "run_id, seq, ts, kind, level, entity, entity_int != 0, payload, step, entities",
+    ),
+    Table(
+        "event_entities", "run_id, seq, entity, entity_int", "run_id, seq, entity, entity_int != 0"
     ),
     Table("journal", "run_id, seq, body", binary=frozenset({"body"})),
     Table("batches", "run_id, producer, batch_seq, seq_first, seq_last"),

@@ -81,6 +81,7 @@ class PreparedEvent(msgspec.Struct):
     payload_json: bytes
     body: bytes  # live message without its seq
     step: int | None = None
+    entities: list[int | str] | None = None  # every entity, when the event names several
 
 
 class PreparedStatus(msgspec.Struct):
@@ -282,10 +283,7 @@ def _prepare_event(i: int, e: EventIn, limits: Limits) -> PreparedEvent:
         e.kind, limits.max_kind_length, "max_kind_length", f"$.events[{i}].kind", "event kind"
     )
     _check_finite(e.ts, f"$.events[{i}].ts")
-    if isinstance(e.entity, str) and len(e.entity) > limits.max_key_length:
-        raise _over(
-            f"$.events[{i}].entity", "the entity's length", "max_key_length", limits.max_key_length
-        )
+    names = _event_entities(i, e, limits)
     payload_json = _encode(e.payload)
     if len(payload_json) > limits.max_event_payload_bytes:
         limit = limits.max_event_payload_bytes
@@ -293,16 +291,43 @@ def _prepare_event(i: int, e: EventIn, limits: Limits) -> PreparedEvent:
             f"$.events[{i}].payload", "the payload's size", "max_event_payload_bytes", limit
         )
     # The event's seq is the message's own top-level seq, added on commit.
-    event = {"ts": e.ts, "kind": e.kind, "level": e.level, "entity": e.entity, "payload": e.payload}
+    entity = names[0] if names else None
+    entities = names if len(names) > 1 else None
+    event: dict[str, Any] = {"ts": e.ts, "kind": e.kind, "level": e.level, "entity": entity}
+    if entities is not None:
+        event["entities"] = entities
+    event["payload"] = e.payload
     return PreparedEvent(
         ts=e.ts,
         kind=e.kind,
         level=e.level,
-        entity=e.entity,
+        entity=entity,
         payload_json=payload_json,
         body=_encode({"type": "event", "event": event}),
         step=e.step,
+        entities=entities,
     )
+
+
+def _event_entities(i: int, e: EventIn, limits: Limits) -> list[int | str]:
+    """The entities an event names, in order, once each (by their text: 47 and "47" are one
+    entity to an entity's history); ``entity``, when given beside ``entities``, is the first."""
+    if not e.entities:
+        names: list[int | str] = [] if e.entity is None else [e.entity]
+        fields = [f"$.events[{i}].entity"]
+    else:
+        if e.entity is not None and str(e.entity) != str(e.entities[0]):
+            raise BatchRejected(
+                f"$.events[{i}].entity", "the entity must be the first of `entities`"
+            )
+        names = e.entities
+        fields = [f"$.events[{i}].entities[{j}]" for j in range(len(names))]
+    seen: dict[str, int | str] = {}
+    for field, name in zip(fields, names, strict=False):  # no entity: neither has one
+        if isinstance(name, str) and len(name) > limits.max_key_length:
+            raise _over(field, "the entity's length", "max_key_length", limits.max_key_length)
+        seen.setdefault(str(name), name)
+    return list(seen.values())
 
 
 def _check_objects(batch: Batch, limits: Limits) -> None:

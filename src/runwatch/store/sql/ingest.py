@@ -19,7 +19,7 @@ from runwatch.store.errors import RunFinished, RunNotFound
 from runwatch.store.prepare import PreparedBatch, SeriesColumns, with_seq
 from runwatch.store.snapshots import EPSILON
 from runwatch.store.sql import control, media, objects, records
-from runwatch.store.sql.events import entity_columns
+from runwatch.store.sql.events import entity_columns, entity_rows
 from runwatch.store.sql.tx import Tx
 
 _decode = msgspec.json.decode
@@ -136,14 +136,24 @@ def ingest_job(
         if b.events:
             tx.executemany(
                 "INSERT INTO events"
-                " (run_id, seq, ts, kind, level, entity, entity_int, payload, step)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
+                " (run_id, seq, ts, kind, level, entity, entity_int, payload, step, entities)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [
                     (run_id, seq + i, e.ts, e.kind, e.level, *entity_columns(e.entity),
-                     e.payload_json.decode(), e.step)
+                     e.payload_json.decode(), e.step,
+                     None if e.entities is None else _encode(e.entities).decode())
                     for i, e in enumerate(b.events)
                 ],
             )  # fmt: skip
+            if extra := [
+                row
+                for i, e in enumerate(b.events)
+                for row in entity_rows(run_id, seq + i, e.entities)
+            ]:
+                tx.executemany(
+                    "INSERT INTO event_entities (run_id, seq, entity, entity_int) VALUES (?,?,?,?)",
+                    extra,
+                )
             batch_records += [
                 Record(seq + i, with_seq(seq + i, e.body)) for i, e in enumerate(b.events)
             ]

@@ -102,6 +102,19 @@ SHARED: list[str] = [
     ALTER TABLE snapshot_keys ADD COLUMN entity_int {bool} NOT NULL DEFAULT {false};
     CREATE INDEX media_by_entity ON media (run_id, entity) WHERE entity IS NOT NULL;
     """,
+    # SQLite 16, PostgreSQL 7: an event naming several entities (a merge of 5 and 6). The
+    # event keeps them all (``entities``, JSON, NULL for one or none; ``entity`` is the
+    # first); ``event_entities`` indexes the others, so that each one's history finds it.
+    """
+    ALTER TABLE events ADD COLUMN entities TEXT;
+    CREATE TABLE event_entities (
+        run_id TEXT NOT NULL,
+        seq {int} NOT NULL,
+        entity TEXT NOT NULL,
+        entity_int {bool} NOT NULL DEFAULT {false},
+        PRIMARY KEY (run_id, entity, seq)
+    );
+    """,
 ]
 
 
