@@ -64,7 +64,7 @@ async def fill(store: Store) -> list[str]:
             PointRow(s, 1000.0 + s, {"loss": 1 / (s + 1), "odd": "nan" if s % 97 == 0 else s})
             for s in range(i * 5000, (i + 1) * 5000)
         ]
-        events = [EventIn("birth", 1.0, entity=i), EventIn("split", 2.0, entity=f"cell/{i}")]
+        events = [EventIn("birth", 1.0, entity=i), EventIn("split", 2.0, entities=[f"cell/{i}", i + 10])]
         await store.ingest(a.id, prepare_batch(Batch("p", i + 1, points=rows, events=events)))
     await store.ingest(
         a.id,
@@ -126,6 +126,7 @@ async def answers(store: Store, run_ids: list[str]) -> dict[str, Any]:
             await store.events(r, limit=1000),
             await store.entity_events(r, "1", 10),
             await store.entity_events(r, "cell/2", 10),
+            await store.entity_events(r, "11", 10),  # named second: from event_entities
             await store.replay(r, 0, 1000),
             await store.snapshot_versions(r, "w"),
             await store.snapshot_value(r, "w", None) if r == run_ids[0] else None,
@@ -197,6 +198,7 @@ def test_migrate_moves_everything_and_postgres_answers_the_same(
     assert [r.name for r in expected["rules"]] == ["nan", "nan"]
     assert expected["alerts"][0].actions[0]["state"] == "delivered"
     assert got[ids[0]][1].series["odd"].value[0] == "nan"  # NaN survived the move
+    assert [e.entities for e in got[ids[0]][6]] == [["cell/1", 11]]  # both entities moved
 
 
 def test_migrate_refuses_a_database_in_use_and_writes_nothing(tmp_path: Path, pg_url: str) -> None:
