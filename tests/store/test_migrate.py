@@ -64,7 +64,10 @@ async def fill(store: Store) -> list[str]:
             PointRow(s, 1000.0 + s, {"loss": 1 / (s + 1), "odd": "nan" if s % 97 == 0 else s})
             for s in range(i * 5000, (i + 1) * 5000)
         ]
-        events = [EventIn("birth", 1.0, entity=i), EventIn("split", 2.0, entities=[f"cell/{i}", i + 10])]
+        events = [
+            EventIn("birth", 1.0, entity=i),
+            EventIn("split", 2.0, entities=[f"cell/{i}", i + 10]),
+        ]
         await store.ingest(a.id, prepare_batch(Batch("p", i + 1, points=rows, events=events)))
     await store.ingest(
         a.id,
