@@ -75,3 +75,30 @@ def test_the_drawer_lists_an_entitys_images_and_snapshots(
     expect(drawer.locator(".em-snapshots .em-item")).to_have_count(1)
     assert page.evaluate("() => window.__xss") is None
     assert page.console_errors == []
+
+
+def test_an_event_naming_two_entities_is_in_both_drawers(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "merge")
+
+    def send(seq: int, *events: dict[str, object]) -> None:
+        body = {"producer": "e2e", "batch_seq": seq, "events": list(events)}
+        assert api.post(f"/api/v1/runs/{run['id']}/batches", json=body).status_code == 200
+
+    send(1, event("birth", entity=5), event("birth", entity=6))
+    send(2, {**event("merged", entity=5, into=5), "entities": [5, 6]})
+    open_run(page, server, run["id"])
+    merged = page.locator("#event-feed .event", has_text="merged")
+    expect(merged.locator(".ev-entity")).to_have_text(["#5", "#6"])
+    drawer = page.locator("#entity-panel")
+    merged.locator('.ev-entity[data-entity="6"]').click()
+    expect(drawer).to_have_attribute("data-entity", "6")
+    expect(drawer.locator(".eh-event")).to_have_count(2)  # its birth and the merge
+    # Live: a split naming 6 second joins 6's open history.
+    send(3, {**event("split", entity=7), "entities": [7, 6]})
+    expect(drawer.locator(".eh-event")).to_have_count(3)
+    merged.locator('.ev-entity[data-entity="5"]').click()
+    expect(drawer).to_have_attribute("data-entity", "5")
+    expect(drawer.locator(".eh-event")).to_have_count(2)
+    assert page.console_errors == []

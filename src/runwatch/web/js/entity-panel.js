@@ -5,7 +5,7 @@
 import { describeError } from "./api.js";
 import { describePayload, formatCount, formatDateTime, formatScalar } from "./format.js";
 import * as entityMedia from "./entity-media.js";
-import { toneOfEvent } from "./event-feed.js";
+import { eventEntities, toneOfEvent } from "./event-feed.js";
 
 export const MAX_ENTITY_EVENTS = 1000;
 
@@ -126,8 +126,7 @@ export function mount(el, { load, actions = null, loadMedia = null, onImage = ()
     },
     /** A live event: appended when it belongs to the entity on show. */
     add(event) {
-      if (current === null || event.entity === null || event.entity === undefined) return;
-      if (String(event.entity) !== current) return;
+      if (current === null || !eventEntities(event).some((id) => String(id) === current)) return;
       if (el.dataset.loading === "true") {
         if (early.length < MAX_ENTITY_EVENTS) early.push(event);
         return;

@@ -80,6 +80,12 @@ function hasEntity(event) {
   return event.entity !== null && event.entity !== undefined;
 }
 
+/** Every entity an event names, its own (first) one first. */
+export function eventEntities(event) {
+  if (!hasEntity(event)) return [];
+  return Array.isArray(event.entities) && event.entities.length ? event.entities : [event.entity];
+}
+
 function button(className, text) {
   const node = document.createElement("button");
   node.type = "button";
@@ -106,14 +112,21 @@ function row(event, hooks = {}) {
   kind.title = event.kind; // long kinds are cut short in the feed's column
   line.append(time, kind);
   if (hasEntity(event)) {
-    const label = `#${formatScalar(event.entity)}`;
-    const entity = hooks.onEntity ? button("ev-entity", label) : span("ev-entity", label);
-    if (hooks.onEntity) {
-      entity.title = `history of ${label}`;
-      entity.addEventListener("click", () => hooks.onEntity(event.entity));
+    // One chip per entity named (a merge of #5 and #6 is in both histories); the row's own
+    // entity, which its command state and actions follow, is the first.
+    const chips = span("ev-entities", "");
+    for (const id of eventEntities(event)) {
+      const label = `#${formatScalar(id)}`;
+      const entity = hooks.onEntity ? button("ev-entity", label) : span("ev-entity", label);
+      entity.dataset.entity = String(id);
+      if (hooks.onEntity) {
+        entity.title = `history of ${label}`;
+        entity.addEventListener("click", () => hooks.onEntity(id));
+      }
+      chips.append(entity);
     }
+    line.append(chips);
     li.dataset.entity = String(event.entity);
-    line.append(entity);
   }
   line.append(span("ev-level", event.level || "info"));
   li.append(line);
