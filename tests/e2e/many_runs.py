@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from runwatch.store.factory import open_store
+from runwatch.store.sql import values
 from runwatch.store.sql.records import RUN_COLUMNS
 from runwatch.store.sql.store import SqlStore
+from runwatch.store.sql.tx import Tx
 
 
 @dataclass
@@ -59,7 +61,11 @@ async def _write(location: str | Path, runs: Sequence[SeedRun]) -> None:
     try:
         # One transaction; the store's own writer runs it (what a migration does), so no viewer
         # hears of it: these runs exist before anyone watches.
-        await store._write_quiet(lambda tx: tx.executemany(sql, [r.row() for r in runs]))
+        def write(tx: Tx) -> None:
+            tx.executemany(sql, [r.row() for r in runs])
+            values.rebuild(tx)  # as the migration that made the index fills it
+
+        await store._write_quiet(write)
     finally:
         await store.close()
 

@@ -14,9 +14,11 @@ import msgspec
 import psycopg
 
 from runwatch.runs_query import Node, compile_where, sqlite_regexp
+from runwatch.runs_query.sql import Where
 from runwatch.store.base import Store
 from runwatch.store.postgres import PostgresStore
 from runwatch.store.postgres.tx import PostgresTx
+from runwatch.store.sql import values
 from runwatch.store.sql.tx import Tx
 from runwatch.store.sqlite import SqliteStore
 from runwatch.store.sqlite.tx import SqliteTx
@@ -57,14 +59,15 @@ class Runs:
             for r in runs
         ]
         self.tx.executemany(f"INSERT INTO runs ({COLUMNS}) VALUES ({', '.join('?' * 13)})", rows)
+        values.rebuild(self.tx)  # the finished runs' value index, as a migration fills it
 
     def select(self, node: Node) -> set[str]:
-        """The ids of the runs the query selects in SQL."""
+        """The ids of the runs the query selects in SQL: its exact condition on the candidates
+        of the value index, as the store asks."""
         where = compile_where(node, self.tx.dialect)
-        return {
-            row[0]
-            for row in self.tx.execute(f"SELECT id FROM runs WHERE {where.sql}", where.params)
-        }
+        candidates = values.prefilter(node, self.tx.dialect) or Where("TRUE")
+        sql = f"SELECT id FROM runs WHERE {candidates.sql} AND {where.sql}"
+        return {row[0] for row in self.tx.execute(sql, [*candidates.params, *where.params])}
 
     def count(self) -> int:
         row = self.tx.execute("SELECT COUNT(*) FROM runs").fetchone()

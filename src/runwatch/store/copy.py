@@ -2,7 +2,9 @@
 
 Everything goes in one PostgreSQL transaction, table by table with COPY, and row counts are
 compared before it commits: a migration lands whole or not at all. Ids (series, chunks,
-promotions, tokens) are kept, and each identity sequence is moved past them.
+promotions, tokens) are kept, and each identity sequence is moved past them. The value index of
+finished runs is rebuilt from the copied runs, not copied (what it holds follows the database:
+PostgreSQL's TEXT cannot hold the NUL characters SQLite's may).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import msgspec
 import psycopg
 
 from runwatch.store.postgres.schema import migrate as migrate_postgres
+from runwatch.store.postgres.tx import PostgresTx
+from runwatch.store.sql import values
 from runwatch.store.sql.records import RUN_COLUMNS
 from runwatch.store.sqlite.schema import migrate as migrate_sqlite
 
@@ -168,6 +172,7 @@ def copy_sqlite_to_postgres(data_dir: Path, url: str, progress: Progress) -> dic
                 _refuse_non_empty(target)
                 for table in TABLES:
                     _copy_table(source, target, table, progress)
+                values.rebuild(PostgresTx(target))
                 _verify(target, counts)
         return counts
     finally:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import psycopg
 
-from runwatch.store.sql.migrations import render
+from runwatch.store.postgres.tx import PostgresTx
+from runwatch.store.sql.migrations import data_step, render
 
 TYPES = {
     "int": "BIGINT",
@@ -36,6 +37,7 @@ TYPES = {
         for doc in ("config", "summary", "extremes")
     )
     + ";",
+    "binary_text": 'TEXT COLLATE "C"',  # indexed in the code-point order queries compare in
 }
 
 MIGRATIONS: list[str] = [
@@ -291,5 +293,7 @@ def migrate(conn: psycopg.Connection) -> int:
             for statement in MIGRATIONS[version].split(";"):
                 if statement.strip():
                     conn.execute(statement.encode())
+            if step := data_step(version, SCHEMA_VERSION):
+                step(PostgresTx(conn))
             conn.execute("INSERT INTO runwatch_schema VALUES (%s)", (version + 1,))
     return start

@@ -39,6 +39,7 @@ POSTGRES = Dialect(
     queue_id="id",
     xact_lock="SELECT pg_advisory_xact_lock(?)",
     blob="BYTEA",
+    text_holds_nul=False,
 )
 
 

@@ -15,7 +15,7 @@ import msgspec
 from runwatch.protocol import Command
 from runwatch.store.base import Promotion, Record
 from runwatch.store.errors import Conflict, RunFinished
-from runwatch.store.sql import records
+from runwatch.store.sql import records, values
 from runwatch.store.sql.records import json_text
 from runwatch.store.sql.tx import Tx
 
@@ -54,6 +54,7 @@ def heard_from(tx: Tx, run_id: str, status: str) -> list[Record]:
     seq = records.allocate(tx, run_id, 1)
     out.append(records.status_change(tx, run_id, seq, "running", now))
     tx.execute("UPDATE runs SET error = NULL WHERE id = ?", (run_id,))
+    values.reindex(tx, run_id)
     records.journal(tx, run_id, out[1:])
     return out
 
@@ -74,6 +75,7 @@ def sweep_crashed(tx: Tx, now: float) -> dict[str, list[Record]]:
         seq = records.allocate(tx, run_id, 1)
         error = f"no heartbeat for {now - last:.0f} s (expected every {interval:g} s)"
         record = records.status_change(tx, run_id, seq, "crashed", now, error)
+        values.reindex(tx, run_id)
         records.journal(tx, run_id, [record])
         out[run_id] = [record]
     return out
@@ -128,6 +130,7 @@ def add_command(
         out.append(
             records.status_change(tx, run_id, seq, "cancelled", now, "cancelled while queued")
         )
+        values.reindex(tx, run_id)
         records.journal(tx, run_id, out[-1:])
         cmd.state = "applied"
     return cmd, True, out

@@ -13,12 +13,12 @@ from typing import Any, Protocol
 
 import msgspec
 
-from runwatch.protocol import BatchAck
+from runwatch.protocol import FINAL_STATUSES, BatchAck
 from runwatch.store.base import Committed, PointsRecord, Record
 from runwatch.store.errors import RunFinished, RunNotFound
 from runwatch.store.prepare import PreparedBatch, SeriesColumns, with_seq
 from runwatch.store.snapshots import EPSILON
-from runwatch.store.sql import control, media, objects, records
+from runwatch.store.sql import control, media, objects, records, values
 from runwatch.store.sql.events import entity_columns, entity_rows
 from runwatch.store.sql.tx import Tx
 
@@ -189,4 +189,7 @@ def ingest_job(
         out += objects.update_config(tx, run_id, b.config)
     out += [media.write_media(tx, run_id, i, m) for i, m in enumerate(b.media)]
     out += [media.write_histogram(tx, run_id, h) for h in b.histograms]
+    # A run finished before or by this batch: its indexed values follow its JSON and status.
+    if status in FINAL_STATUSES or (b.status is not None and b.status.state in FINAL_STATUSES):
+        values.reindex(tx, run_id)
     return BatchAck(first, last, False, b.points_count, len(b.events)), [Committed(run_id, out)]

@@ -4,13 +4,20 @@ Each is DDL with the column types that differ as fields: ``{int}`` (64-bit), ``{
 ``{bytes}``, ``{bool}`` with ``{false}``, ``{blob_storage}`` (PostgreSQL keeps the image
 bytes of ``blobs`` out of line and uncompressed; nothing for SQLite), and ``{json_copies}``
 (PostgreSQL's generated JSONB copies of the runs' queried JSON; nothing for SQLite, which has
-no JSONB to keep). A store's schema module renders them with its :data:`TYPES`. The same rule
-as the histories': append, never edit one that has shipped.
+no JSONB to keep), ``{binary_text}`` (TEXT compared by code point, as a query orders text). A
+store's schema module renders them with its :data:`TYPES`. The same rule as the histories':
+append, never edit one that has shipped.
+
+A migration may also fill what SQL would spell differently on each database: its step in
+:data:`DATA_STEPS`, run through the store's Tx after its DDL, in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+
+from runwatch.store.sql import values
+from runwatch.store.sql.tx import Tx
 
 SHARED: list[str] = [
     # SQLite 12, PostgreSQL 3: media over steps: image bytes kept once by SHA-256 (``blobs``),
@@ -115,9 +122,31 @@ SHARED: list[str] = [
         PRIMARY KEY (run_id, entity, seq)
     );
     """,
+    # SQLite 17, PostgreSQL 8: the value index of finished runs (store.sql.values), filled
+    # from the runs already stored by its data step; the runs it does not hold, by status.
+    """
+    CREATE TABLE run_values (
+        run_id TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        path TEXT NOT NULL,
+        num {float},
+        txt {binary_text}
+    );
+    CREATE INDEX run_values_num ON run_values (doc, path, num) WHERE num IS NOT NULL;
+    CREATE INDEX run_values_txt ON run_values (doc, path, txt) WHERE txt IS NOT NULL;
+    CREATE INDEX run_values_by_run ON run_values (run_id);
+    """,
 ]
+# By index in SHARED: the Python step that fills what that migration made.
+DATA_STEPS: dict[int, Callable[[Tx], None]] = {5: values.rebuild}
 
 
 def render(types: Mapping[str, str]) -> list[str]:
     """The shared migrations in the DDL of the store whose column types are ``types``."""
     return [ddl.format_map(types) for ddl in SHARED]
+
+
+def data_step(version: int, schema_version: int) -> Callable[[Tx], None] | None:
+    """The data step of migration ``version`` (0-based) of a history of ``schema_version``
+    migrations that ends with :data:`SHARED`, if it has one."""
+    return DATA_STEPS.get(version - (schema_version - len(SHARED)))

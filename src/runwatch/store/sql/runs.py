@@ -11,7 +11,7 @@ from runwatch.runs_query import compile_where, field_name, number_value, sort_ke
 from runwatch.runs_query.nodes import Field
 from runwatch.store.base import FieldStats, Record, RunInfo, RunsGroup, RunsPage, RunsQuery
 from runwatch.store.errors import RunExists
-from runwatch.store.sql import records
+from runwatch.store.sql import records, values
 from runwatch.store.sql.records import RUN_COLUMNS, json_text
 from runwatch.store.sql.tx import Tx
 
@@ -65,6 +65,11 @@ def _filters(tx: Tx, q: RunsQuery) -> tuple[str, list[Any]]:
         where.append(tx.dialect.has_tag)
         args.append(q.tag)
     if q.where is not None:
+        # The value index narrows the rows first; the exact condition decides.
+        candidates = values.prefilter(q.where, tx.dialect)
+        if candidates is not None:
+            where.append(candidates.sql)
+            args += candidates.params
         condition = compile_where(q.where, tx.dialect)
         where.append(condition.sql)
         args += condition.params

@@ -52,6 +52,8 @@ class Dialect:
     xact_lock: str
     # The type of byte strings, for CAST (SQLite's || yields TEXT even of two BLOBs).
     blob: str
+    # Whether a TEXT value may hold a NUL character (PostgreSQL's cannot).
+    text_holds_nul: bool
 
 
 class Cursor(Protocol):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from runwatch.store.sql.migrations import render
+from runwatch.store.sql.migrations import data_step, render
+from runwatch.store.sqlite.tx import SqliteTx
 
 TYPES = {
     "int": "INTEGER",
@@ -20,6 +21,7 @@ TYPES = {
     "false": "0",
     "blob_storage": "",
     "json_copies": "",  # SQLite reads its JSON text as it is (no JSONB before 3.45)
+    "binary_text": "TEXT",  # SQLite compares text byte by byte already
 }
 
 MIGRATIONS: list[str] = [
@@ -284,6 +286,8 @@ def migrate(conn: sqlite3.Connection) -> int:
             for statement in MIGRATIONS[version].split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            if step := data_step(version, SCHEMA_VERSION):
+                step(SqliteTx(conn))
             conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:

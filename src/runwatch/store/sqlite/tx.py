@@ -28,6 +28,7 @@ SQLITE = Dialect(
     queue_id="rowid",
     xact_lock="",
     blob="BLOB",
+    text_holds_nul=True,
 )
 
 

@@ -1,0 +1,155 @@
+"""The value index of finished runs (``run_values``): a prefilter for runs queries.
+
+Every number and string leaf of a finished run's ``config``, ``summary`` and ``extremes`` is a
+row ``(run_id, doc, path, num, txt)``, so a comparison such as ``config.opt == "adam"`` finds
+its runs through an index instead of reading and parsing the JSON of every run. Only runs in
+a final status are indexed: a running run's summary changes with every batch, and rewriting its
+rows each time would tax ingest. Every other run is always a candidate.
+
+The index only narrows the rows the exact condition (:func:`runwatch.runs_query.compile_where`)
+then runs on, so a query selects what it selected without it. The rows of a run are rewritten
+by :func:`reindex` in every transaction that changes the status of a run to or from a final
+one, or the JSON of a finished run; :func:`rebuild` rewrites them all (the migration that made
+the table, ``runwatch migrate``, a bulk load).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any, get_args
+
+import msgspec
+
+from runwatch.protocol import FINAL_STATUSES, RunStatus
+from runwatch.runs_query.nodes import And, Compare, JsonPath, Node
+from runwatch.runs_query.sql import Where
+from runwatch.store.sql.tx import Dialect, Tx
+
+DOCS = ("config", "summary", "extremes")
+# The statuses whose runs the index does not hold (derived, so a new status is never lost).
+UNINDEXED = tuple(sorted(set(get_args(RunStatus)) - FINAL_STATUSES))
+_FINAL = tuple(sorted(FINAL_STATUSES))
+_COLUMNS = "run_id, doc, path, num, txt"
+_REBUILD_RUNS = 1000  # runs read per round by rebuild (bounded memory)
+_decode = msgspec.json.decode
+Row = tuple[str, str, str, float | None, str | None]
+
+
+def path_text(keys: tuple[str, ...]) -> str:
+    """The index's path of a value: ``."a"."b"``. Unambiguous, as :func:`leaves` skips keys
+    holding a double quote (no query can name them)."""
+    return "".join(f'."{key}"' for key in keys)
+
+
+def leaves(value: Any, nul_text: bool) -> Iterator[tuple[str, float | None, str | None]]:
+    """The ``(path, num, txt)`` of every number and string inside the object ``value``, reached
+    through objects only (a query path never indexes an array). Keys a query cannot name (a
+    double quote, backslash or control character) are skipped; so are strings holding NUL
+    unless ``nul_text`` (PostgreSQL's TEXT cannot, and its queries do not see them)."""
+    stack: list[tuple[tuple[str, ...], Any]] = [((), value)]
+    while stack:
+        keys, node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        for key, item in node.items():
+            if any(c in '"\\' or ord(c) < 0x20 for c in key):
+                continue
+            at = (*keys, key)
+            if isinstance(item, dict):
+                stack.append((at, item))
+            elif isinstance(item, str):
+                if nul_text or "\x00" not in item:
+                    yield path_text(at), None, item
+            elif isinstance(item, int | float) and not isinstance(item, bool):
+                yield path_text(at), _float(item), None
+
+
+def _float(number: int | float) -> float:
+    try:
+        return float(number)
+    except OverflowError:  # an integer past the float range: as the databases cast it
+        return math.copysign(math.inf, number)
+
+
+def run_rows(dialect: Dialect, run_id: str, docs: tuple[Any, Any, Any]) -> list[Row]:
+    """The index rows of one run from its stored ``config``, ``summary`` and ``extremes``."""
+    nul_text = dialect.text_holds_nul
+    return [
+        (run_id, doc, path, num, txt)
+        for doc, text in zip(DOCS, docs, strict=True)
+        for path, num, txt in leaves(_decode(text), nul_text)
+    ]
+
+
+def reindex(tx: Tx, run_id: str) -> None:
+    """Rewrite the rows of one run: its values if its status is final, none otherwise."""
+    tx.execute("DELETE FROM run_values WHERE run_id = ?", (run_id,))
+    row = tx.execute(
+        "SELECT status, config, summary, extremes FROM runs WHERE id = ?", (run_id,)
+    ).fetchone()
+    if row is not None and row[0] in FINAL_STATUSES:
+        tx.copy_rows("run_values", _COLUMNS, run_rows(tx.dialect, run_id, row[1:]))
+
+
+def rebuild(tx: Tx) -> None:
+    """Rewrite the whole index from the runs table."""
+    tx.execute("DELETE FROM run_values")
+    marks = ",".join("?" * len(_FINAL))
+    after = ""
+    while True:
+        runs = tx.execute(
+            f"SELECT id, config, summary, extremes FROM runs WHERE status IN ({marks})"
+            f" AND id > ? ORDER BY id LIMIT {_REBUILD_RUNS}",
+            (*_FINAL, after),
+        ).fetchall()
+        if not runs:
+            return
+        rows = [r for run in runs for r in run_rows(tx.dialect, run[0], run[1:])]
+        tx.copy_rows("run_values", _COLUMNS, rows)
+        after = runs[-1][0]
+
+
+def prefilter(node: Node, dialect: Dialect) -> Where | None:
+    """A condition on ``runs`` that every run ``node`` selects meets, through the index: the
+    runs whose values meet each number or string comparison of the query's top-level ``and``,
+    and every run not indexed. None when the query has no such comparison."""
+    operands = node.operands if isinstance(node, And) else (node,)
+    selects, params = [], list[Any]()
+    for operand in operands:
+        found = _lookup(operand, dialect)
+        if found is not None:
+            selects.append(found[0])
+            params += found[1]
+    if not selects:
+        return None
+    marks = ",".join("?" * len(UNINDEXED))
+    # INTERSECT first: SQLite reads compound selects left to right, PostgreSQL binds INTERSECT
+    # tighter; both then add the unindexed runs.
+    sql = (
+        f"runs.id IN ({' INTERSECT '.join(selects)}"
+        f" UNION SELECT live.id FROM runs AS live WHERE live.status IN ({marks}))"
+    )
+    return Where(sql, [*params, *UNINDEXED])
+
+
+def _lookup(node: Node, dialect: Dialect) -> tuple[str, list[Any]] | None:
+    """The ids of the indexed runs that may meet one comparison, or None if it has no lookup."""
+    if not isinstance(node, Compare) or not isinstance(node.field, JsonPath):
+        return None
+    value, op = node.value, node.op
+    head = "SELECT run_id FROM run_values WHERE doc = ? AND path = ? AND "
+    where: list[Any] = [node.field.doc, path_text(node.field.keys)]
+    if isinstance(value, str):
+        order = "" if op == "==" else dialect.binary_order
+        return f"{head}txt{order} {'=' if op == '==' else op} ?", [*where, value]
+    if not isinstance(value, float):  # null, booleans: not indexed
+        return None
+    # Widened by one step of the float either side: a database may parse a stored number's
+    # text to the float beside the one Python reads, and the index must never miss a run.
+    low, high = math.nextafter(value, -math.inf), math.nextafter(value, math.inf)
+    if op == "==":
+        return f"{head}num BETWEEN ? AND ?", [*where, low, high]
+    if op in (">", ">="):
+        return f"{head}num >= ?", [*where, low]
+    return f"{head}num <= ?", [*where, high]

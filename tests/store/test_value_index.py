@@ -1,0 +1,165 @@
+"""The value index of finished runs on every backend: it follows every write that changes a
+finished run's values or takes a run in or out of a final status, a running run is always
+found by its live values, and the migration that made it fills it from the runs stored before."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+import psycopg
+
+from runwatch.protocol import Batch, PointRow, RunCreate, StatusIn
+from runwatch.runs_query import parse
+from runwatch.store.base import RunsQuery, Store
+from runwatch.store.postgres import PostgresStore
+from runwatch.store.prepare import prepare_batch
+from runwatch.store.sql.store import SqlStore
+from runwatch.store.sqlite import SqliteStore
+from tests.e2e.many_runs import SeedRun, seed_runs
+from tests.store.aio import run
+from tests.store.conftest import StoreMaker
+
+
+async def found(store: Store, query: str) -> list[str]:
+    """The ids of the runs ``query`` selects (it has indexable comparisons: the index is used)."""
+    page = await store.query_runs(RunsQuery(where=parse(query), limit=100))
+    return sorted(r.id for r in page.runs)
+
+
+async def indexed(store: Store, run_id: str) -> int:
+    """How many rows of the value index the run has."""
+    assert isinstance(store, SqlStore)
+    sql = "SELECT count(*) FROM run_values WHERE run_id = ?"
+    row = await store._read_tx(lambda tx: tx.execute(sql, (run_id,)).fetchone())
+    return int(row[0])
+
+
+def points(seq: int, step: int, values: dict[str, Any], **fields: Any) -> Batch:
+    return Batch("p", seq, points=[PointRow(step, float(step), values)], **fields)
+
+
+def test_a_late_batch_and_config_change_of_a_finished_run_are_found(
+    make_store: StoreMaker,
+) -> None:
+    async def work() -> list[list[str]]:
+        store = make_store()
+        await store.open()
+        try:
+            r = await store.create_run(RunCreate(project="p", config={"opt": "adam"}))
+            other = await store.create_run(RunCreate(project="p", config={"opt": "adam"}))
+            await store.ingest(r.id, prepare_batch(points(1, 0, {"acc": 0.5})))
+            await store.ingest(other.id, prepare_batch(points(1, 0, {"acc": 0.95})))
+            for run_id in (r.id, other.id):
+                final = Batch("p", 3, status=StatusIn(state="succeeded", ts=time.time()))
+                await store.ingest(run_id, prepare_batch(final))
+            got = [await found(store, 'config.opt == "adam" and summary.acc > 0.9')]
+            # Sent before the final status, arriving after it: new values and a config change.
+            late = points(2, 1, {"acc": 0.97}, config=[{"opt": "sgd", "lr": 0.1}])
+            await store.ingest(r.id, prepare_batch(late))
+            got.append(await found(store, 'config.opt == "sgd" and summary.acc > 0.9'))
+            got.append(await found(store, 'config.opt == "adam" and summary.acc > 0.9'))
+            got.append(await found(store, "config.lr == 0.1 and summary.acc.max >= 0.97"))
+            return [*got, [r.id, other.id]]
+        finally:
+            await store.close()
+
+    first, sgd, adam, lr, (r, other) = run(work())
+    assert first == [other]
+    assert sgd == [r] and adam == [other] and lr == [r]
+
+
+def test_a_running_run_is_found_by_its_changing_summary(make_store: StoreMaker) -> None:
+    async def work() -> list[list[str]]:
+        store = make_store()
+        await store.open()
+        try:
+            done = await store.create_run(RunCreate(project="p"))
+            await store.ingest(done.id, prepare_batch(points(1, 0, {"acc": 0.2})))
+            final = Batch("p", 2, status=StatusIn(state="failed", ts=time.time()))
+            await store.ingest(done.id, prepare_batch(final))
+            live = await store.create_run(RunCreate(project="p"))
+            got = []
+            for seq, acc in enumerate((0.1, 0.8, 0.3), start=1):
+                await store.ingest(live.id, prepare_batch(points(seq, seq, {"acc": acc})))
+                got.append(await found(store, "summary.acc > 0.5 and summary.acc < 0.9"))
+            got.append(await found(store, "summary.acc < 0.25"))
+            return [*got, [done.id, live.id]]
+        finally:
+            await store.close()
+
+    low, high, again, under, (done, live) = run(work())
+    assert (low, high, again) == ([], [live], [])
+    assert under == [done]
+
+
+def test_a_run_leaving_a_final_status_leaves_the_index(make_store: StoreMaker) -> None:
+    async def work() -> tuple[list[int], list[list[str]], str]:
+        store = make_store()
+        await store.open()
+        try:
+            r = await store.create_run(RunCreate(project="p", config={"opt": "adam"}, heartbeat=1))
+            await store.ingest(r.id, prepare_batch(points(1, 0, {"acc": 0.1})))
+            counts = [await indexed(store, r.id)]
+            assert await store.sweep_crashed(time.time() + 60) == [r.id]
+            counts.append(await indexed(store, r.id))  # crashed: a final status
+            got = [await found(store, 'config.opt == "adam" and summary.acc < 0.5')]
+            # The producer comes back: running again, out of the index, found by its new values.
+            await store.ingest(r.id, prepare_batch(points(2, 1, {"acc": 0.9})))
+            counts.append(await indexed(store, r.id))
+            got.append(await found(store, 'config.opt == "adam" and summary.acc > 0.5'))
+            got.append(await found(store, 'config.opt == "adam" and summary.acc < 0.5'))
+            return counts, got, r.id
+        finally:
+            await store.close()
+
+    counts, (crashed, resumed, stale), run_id = run(work())
+    # config.opt, summary.acc, extremes acc.min and acc.max while crashed; nothing otherwise.
+    assert counts == [0, 4, 0]
+    assert crashed == [run_id] and resumed == [run_id] and stale == []
+
+
+def _forget_index(store: Store) -> None:
+    """Take the store back to the schema before the value index (as an older runwatch left it)."""
+    if isinstance(store, SqliteStore):
+        conn = sqlite3.connect(store.path, isolation_level=None)
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        conn.execute("DROP TABLE run_values")
+        conn.execute(f"PRAGMA user_version = {version - 1}")
+        conn.close()
+    else:
+        assert isinstance(store, PostgresStore)
+        with psycopg.connect(store.url, autocommit=True) as pg:
+            pg.execute("DROP TABLE run_values")
+            pg.execute(
+                "DELETE FROM runwatch_schema WHERE version = (SELECT max(version) FROM runwatch_schema)"
+            )
+
+
+def test_the_migration_indexes_the_runs_stored_before_it(make_store: StoreMaker) -> None:
+    first = make_store()
+    location = first.path.parent if isinstance(first, SqliteStore) else first.url  # type: ignore[attr-defined]
+    seed_runs(
+        location,
+        [
+            SeedRun("a", "a", 1.0, config={"opt": "adam"}, summary={"acc": 0.95}),
+            SeedRun("b", "b", 2.0, config={"opt": "sgd"}, summary={"acc": 0.97}),
+            SeedRun("c", "c", 3.0, config={"opt": "adam"}, summary={"acc": 0.5}),
+            SeedRun("d", "d", 4.0, config={"opt": "adam"}, summary={"acc": 0.99}, status="running"),
+        ],
+    )
+    _forget_index(first)
+
+    async def work() -> tuple[list[int], list[str]]:
+        store = make_store()
+        await store.open()
+        try:
+            counts = [await indexed(store, run_id) for run_id in "abcd"]
+            return counts, await found(store, 'config.opt == "adam" and summary.acc > 0.9')
+        finally:
+            await store.close()
+
+    counts, hits = run(work())
+    assert counts == [4, 4, 4, 0]  # config.opt, summary.acc, acc.min, acc.max; d is running
+    assert hits == ["a", "d"]
