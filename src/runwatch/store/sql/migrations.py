@@ -132,8 +132,8 @@ SHARED: list[str] = [
         num {float},
         txt {binary_text}
     );
-    CREATE INDEX run_values_num ON run_values (doc, path, num) WHERE num IS NOT NULL;
-    CREATE INDEX run_values_txt ON run_values (doc, path, txt) WHERE txt IS NOT NULL;
+    CREATE INDEX run_values_num ON run_values (doc, path, num, run_id) WHERE num IS NOT NULL;
+    CREATE INDEX run_values_txt ON run_values (doc, path, txt, run_id) WHERE txt IS NOT NULL;
     CREATE INDEX run_values_by_run ON run_values (run_id);
     """,
 ]
