@@ -40,6 +40,7 @@ POSTGRES = Dialect(
     xact_lock="SELECT pg_advisory_xact_lock(?)",
     blob="BYTEA",
     text_holds_nul=False,
+    analyze="ANALYZE {table}",
 )
 
 

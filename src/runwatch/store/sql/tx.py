@@ -54,6 +54,10 @@ class Dialect:
     blob: str
     # Whether a TEXT value may hold a NUL character (PostgreSQL's cannot).
     text_holds_nul: bool
+    # A statement refreshing the planner's statistics of ``{table}`` after a bulk fill, where
+    # the planner would otherwise plan on stale ones until a background job catches up
+    # (PostgreSQL's autovacuum); empty where the planner keeps none by default (SQLite).
+    analyze: str
 
 
 class Cursor(Protocol):

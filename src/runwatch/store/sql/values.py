@@ -104,10 +104,13 @@ def rebuild(tx: Tx) -> None:
             (*_FINAL, after),
         ).fetchall()
         if not runs:
-            return
+            break
         rows = [r for run in runs for r in run_rows(tx.dialect, run[0], run[1:])]
         tx.copy_rows("run_values", _COLUMNS, rows)
         after = runs[-1][0]
+    if tx.dialect.analyze:  # a query planned on the empty table's statistics scans it all
+        for table in ("runs", "run_values"):
+            tx.execute(tx.dialect.analyze.format(table=table))
 
 
 def prefilter(node: Node, dialect: Dialect) -> Where | None:

@@ -29,6 +29,7 @@ SQLITE = Dialect(
     xact_lock="",
     blob="BLOB",
     text_holds_nul=True,
+    analyze="",
 )
 
 
