@@ -141,9 +141,9 @@ SHARED: list[str] = [
 DATA_STEPS: dict[int, Callable[[Tx], None]] = {5: values.rebuild}
 
 
-def render(types: Mapping[str, str]) -> list[str]:
-    """The shared migrations in the DDL of the store whose column types are ``types``."""
-    return [ddl.format_map(types) for ddl in SHARED]
+def render(migrations: list[str], types: Mapping[str, str]) -> list[str]:
+    """``migrations`` in the DDL of the store whose column types are ``types``."""
+    return [ddl.format_map(types) for ddl in migrations]
 
 
 def data_step(version: int, schema_version: int) -> Callable[[Tx], None] | None:
