@@ -343,11 +343,15 @@ def test_a_blob_whose_bytes_do_not_match_its_hash_is_refused_naming_it(
         done = cli("import", str(bad), env=_env(target))
         with target.client() as c:
             media = c.get(f"/api/v1/runs/{run_id}/media").json()["keys"]
+            run = c.get(f"/api/v1/runs/{run_id}").json()
     finally:
         target.stop()
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"blob {damaged['sha256']} in the archive does not match its bytes" in done.stderr
     assert media == []  # nothing names the damaged blob: it was never uploaded
+    # The half-made run says so, rather than looking like a run still going.
+    assert run["status"] == "failed"
+    assert run["error"].startswith(f"import stopped: blob {damaged['sha256']} in the archive")
 
 
 def test_a_version_2_archive_without_media_still_imports(

@@ -3,16 +3,18 @@
 The run is created with its own id and given its archived times and commands (admin calls);
 everything else travels in ordinary batches from one
 producer (``archive-import``) numbered from 1, in the archive's order, and the final status is
-the last batch (a finished run takes no more data). An image's bytes are uploaded
-(``PUT …/blobs/{sha256}``) as their record is read, after their SHA-256 is checked, so before
-the batch that names them. A run id the server already has is refused: an import never mixes
-into an existing run.
+the last batch (a finished run takes no more data). An import that stops halfway (a damaged
+archive, a refused batch, Ctrl-C) leaves the run ``failed`` with the reason as its error. An
+image's bytes are uploaded (``PUT …/blobs/{sha256}``) as their record is read, after their
+SHA-256 is checked, so before the batch that names them. A run id the server already has is
+refused: an import never mixes into an existing run.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Iterable
@@ -96,9 +98,21 @@ def import_run(
         raise ArchiveError(f"run {run['id']} already exists on {client.base}; nothing imported")
     spec = {k: run[k] for k in ("id", "project", "name", "group", "tags", "config", "snapshot")}
     client.post("/api/v1/runs", msgspec.json.encode({**spec, "heartbeat": run["heartbeat"]}))
+    batcher = _Batcher(client, run_path, progress)
+    try:
+        _send(client, run_path, run, stream, batcher)
+    except (Exception, KeyboardInterrupt) as error:
+        _stop(batcher, error)
+        raise
+    return str(run["id"])
+
+
+def _send(
+    client: ApiClient, run_path: str, run: Record, stream: Iterable[Record], batcher: _Batcher
+) -> None:
+    """Everything after the run's creation: its times, content, commands and final status."""
     times = {"created_at": run["created_at"], "started_at": run["started_at"]}
     client.put(f"{run_path}/times", msgspec.json.encode(times))
-    batcher = _Batcher(client, run_path, progress)
     commands: list[Record] = []
     for record in stream:
         if record.get("type") == "command":
@@ -118,7 +132,17 @@ def import_run(
             "state": run["status"], "ts": ended, "error": run["error"], "exit_code": run["exit_code"]
         }  # fmt: skip
     batcher.flush(**last)
-    return str(run["id"])
+
+
+def _stop(batcher: _Batcher, error: BaseException) -> None:
+    """An import that stopped halfway leaves its run ``failed``, saying why, so the half-made
+    run is plain in the runs list rather than looking like a run still going. Best effort: a
+    server that cannot be reached keeps the run as it was, and the import's own error stands."""
+    batcher.batch, batcher.items, batcher.bytes = {}, 0, 0
+    reason = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+    status = {"state": "failed", "ts": time.time(), "error": f"import stopped: {reason}"}
+    with contextlib.suppress(Exception):
+        batcher.flush(status=status)
 
 
 def _upload_blob(client: ApiClient, run_path: str, record: Record) -> None:
