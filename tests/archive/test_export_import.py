@@ -148,6 +148,8 @@ def test_the_jsonl_archive_holds_the_whole_run(
         ("merge", "info", 5, {"into": 5}),
     ]
     assert [e.get("entities") for e in by_type["event"]][-2:] == [None, [5, "n-6"]]
+    # Each names an entity, so each carries the producer's step (its entities' birth).
+    assert [e.get("step") for e in by_type["event"]] == [7] * 7
     tables = {t["name"]: t["rows"] for t in by_type["table"]}
     assert tables == {
         "history": [{"i": 1}, {"i": 2}],

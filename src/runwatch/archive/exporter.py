@@ -106,7 +106,7 @@ def _events(client: ApiClient, base: str) -> Iterator[Record]:
                 yield {
                     "type": "event",
                     **{k: e[k] for k in ("ts", "kind", "level", "entity", "payload")},
-                    **({"entities": e["entities"]} if "entities" in e else {}),
+                    **{k: e[k] for k in ("entities", "step") if k in e},
                 }
         if len(body["events"]) < EVENTS_PAGE:
             return

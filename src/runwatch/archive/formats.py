@@ -39,7 +39,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "points": [("key", "str"), ("step", "int"), ("ts", "float"), ("value", "value")],
     "event": [
         ("ts", "float"), ("kind", "str"), ("level", "str"), ("entity", "json"), ("payload", "json"),
-        ("entities", "json"),
+        ("entities", "json"), ("step", "json"),
     ],
     "table": [("name", "str"), ("rows", "json")],
     "point_set": [("name", "str"), ("points", "json")],
@@ -61,7 +61,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("nan", "int"), ("inf", "int"), ("neg_inf", "int"),
     ],
 }  # fmt: skip
-OPTIONAL = frozenset({"entities"})  # an event's entities, when it names more than one
+# An event's entities (when it names more than one) and step (when the producer gave one).
+OPTIONAL = {"event": frozenset({"entities", "step"})}
 _encoder = msgspec.json.Encoder(order="sorted")
 
 
@@ -119,7 +120,8 @@ def _rows(record: Record) -> Iterator[dict[str, Any]]:
         for step, ts, value in record["points"]:
             yield {"key": record["key"], "step": step, "ts": ts, "value": value}
     else:
-        yield {n: record.get(n) if n in OPTIONAL else record[n] for n, _ in COLUMNS[kind]}
+        optional = OPTIONAL.get(kind, frozenset())
+        yield {n: record.get(n) if n in optional else record[n] for n, _ in COLUMNS[kind]}
 
 
 def _from_tables(path: Path, fmt: str) -> Iterator[Record]:
@@ -129,7 +131,8 @@ def _from_tables(path: Path, fmt: str) -> Iterator[Record]:
             if fmt == "csv"
             else _read_parquet(path / f"{kind}.parquet")
         )
-        decoded = (_decode_row(row, columns, fmt) for row in rows)
+        optional = OPTIONAL.get(kind, frozenset())
+        decoded = (_decode_row(row, columns, optional, fmt) for row in rows)
         if kind != "points":
             yield from ({"type": kind, **row} for row in decoded)
             continue
@@ -145,10 +148,12 @@ def _from_tables(path: Path, fmt: str) -> Iterator[Record]:
             yield {"type": "points", "key": key, "points": points}
 
 
-def _decode_row(row: dict[str, Any], columns: list[tuple[str, str]], fmt: str) -> dict[str, Any]:
+def _decode_row(
+    row: dict[str, Any], columns: list[tuple[str, str]], optional: frozenset[str], fmt: str
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, how in columns:
-        if name in OPTIONAL and row.get(name) in (None, "null"):
+        if name in optional and row.get(name) in (None, "null"):
             continue  # absent, as in the JSONL form of the record
         cell = row[name]
         if how == "json":

@@ -168,7 +168,7 @@ def _add(batcher: _Batcher, record: Record) -> None:
         for step, ts, value in record["points"]:
             batcher.add("points", [step, ts, {key: value}])
     elif kind == "event":
-        keys = ("kind", "ts", "level", "entity", "payload", "entities")
+        keys = ("kind", "ts", "level", "entity", "payload", "entities", "step")
         batcher.add("events", {k: record[k] for k in keys if k in record})
     elif kind == "table":
         batcher.add("tables", {"name": record["name"], "rows": record["rows"]}, len(record["rows"]))

@@ -138,7 +138,8 @@ class TokenInfo(msgspec.Struct):
 
 class EventRecord(msgspec.Struct, omit_defaults=True):
     """A stored event; ``seq`` is its place in the run's live sequence. ``entity`` is its
-    first (or only) entity; ``entities`` lists them all when it names more than one."""
+    first (or only) entity; ``entities`` lists them all when it names more than one; ``step``
+    is the producer's step when it gave one."""
 
     seq: int
     ts: float
@@ -147,6 +148,7 @@ class EventRecord(msgspec.Struct, omit_defaults=True):
     entity: int | str | None
     payload: dict[str, Any]
     entities: list[int | str] | None = None
+    step: int | None = None
 
 
 class Series(msgspec.Struct, omit_defaults=True):

@@ -15,7 +15,7 @@ import msgspec
 from runwatch.store.base import EventRecord
 from runwatch.store.sql.tx import Tx
 
-_EVENT_COLUMNS = "seq, ts, kind, level, entity, entity_int, payload, entities"
+_EVENT_COLUMNS = "seq, ts, kind, level, entity, entity_int, payload, entities, step"
 
 
 def entity_columns(entity: int | str | None) -> tuple[str | None, bool]:
@@ -47,6 +47,7 @@ def _event(r: tuple[Any, ...]) -> EventRecord:
         entity=entity_value(r[4], bool(r[5])),
         payload=msgspec.json.decode(r[6]),
         entities=None if r[7] is None else msgspec.json.decode(r[7]),
+        step=r[8],
     )
 
 
