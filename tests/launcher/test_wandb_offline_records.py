@@ -243,6 +243,11 @@ def run_record(project: str, **config: Any) -> bytes:
 PLAIN = [plain_row(step, loss=1 / (step + 1), acc=step) for step in range(40)]
 CASES: dict[str, list[bytes]] = {
     "plain": PLAIN,
+    "rows with no values": [
+        *PLAIN[:2],
+        history(item(("_step",), value="5"), item(("_runtime",), value="1.5")),
+        *PLAIN[2:4],
+    ],
     "typed values": [
         *PLAIN[:3],
         history(
@@ -304,7 +309,15 @@ CASES: dict[str, list[bytes]] = {
         # ("a", "bb") with no value, then two values, the first as long as "bb"'s field
         history(
             item(("a", "bb")),
-            item(value="1.5").SerializeToString() + item(value="7").SerializeToString(),
+            item(value="7").SerializeToString() + item(value="1.5").SerializeToString(),
+            item(("_step",), value="3"),
+        ),
+    ],
+    "an item without value_json, then one with two": [
+        *PLAIN[:2],
+        history(
+            item(("a",)),
+            item(("b",), value="7").SerializeToString() + item(value="1.5").SerializeToString(),
             item(("_step",), value="3"),
         ),
     ],
@@ -380,6 +393,19 @@ def test_a_record_still_being_written_is_read_when_whole(tmp_path: Path) -> None
     path.write_bytes(data)
     assert first + tail.read_new() == reference(PLAIN).rows
     assert tail.offset == len(data)
+
+
+@pytest.mark.parametrize("text", ["1,2", "[1", "1 2", "1\x05"])
+def test_a_value_json_that_is_not_one_json_value_fails_as_json_loads_fails(
+    text: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "run-test.wandb"
+    bad = history(item(("x",), value=text), item(("y",), value="2"), item(("_step",), value="3"))
+    write_run_file(path, HEADER, [*PLAIN[:2], bad])
+    with pytest.raises(ValueError):
+        reference([bad])
+    with pytest.raises(ValueError):
+        WandbRunTail(path).read_new()
 
 
 def test_a_corrupt_record_fails_as_wandbs_classes_fail(tmp_path: Path) -> None:
