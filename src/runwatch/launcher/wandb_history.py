@@ -16,10 +16,9 @@ from __future__ import annotations
 import functools
 import json
 import operator
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, compress, count, islice, repeat
+from itertools import accumulate, compress, count, repeat
 from typing import Any, cast
 
 import msgspec
@@ -42,7 +41,7 @@ _FIRST, _THIRD = operator.itemgetter(0), operator.itemgetter(2)
 _SUMMARY_WINDOW = 1024  # trailing summary updates looked at first (see ``summary_updates``)
 _NUMBERS = frozenset((int, float, bool))  # what JSON and typed items give that counts as a number
 _FLOATS = frozenset((int, float))  # values a row keeps as they are (as floats)
-_NOT_A_NUMBER = re.compile(rb'["\[\]{}]')  # JSON texts that may hold commas of their own
+_NOT_NUMBERS = (b'"', b"[", b"]", b"{", b"}")  # in JSON texts that may hold commas of their own
 _NEXT = bytes(range(1, 256)) + b"\0"  # a translate table: each byte value plus one
 _EXACT = 2.0**53  # floats up to here convert to int as the JSON integer they came from would
 KEY_CACHE = 65_536  # item forms whose keys are kept (see ``KeyCache``)
@@ -216,18 +215,19 @@ def _flat_items(
     if len(flat.item.nested_key) != count_ or len(flat.item.value_json) != count_:
         return None
     nested, texts = list(flat.item.nested_key), list(flat.item.value_json)
-    name_sizes, text_sizes = list(map(len, nested)), list(map(len, texts))
-    sizes = list(map(operator.add, name_sizes, text_sizes))
-    longest = max(max(name_sizes), max(text_sizes))
-    if longest >= 0x4000:
-        return None
-    if longest >= 0x80:  # a length of two varint bytes
-        for lengths in (name_sizes, text_sizes):
+    sizes = list(map(operator.add, map(len, nested), map(len, texts)))
+    if max(sizes) >= 0x80:  # a length may take two varint bytes
+        for lengths in (list(map(len, nested)), list(map(len, texts))):
+            if max(lengths) >= 0x4000:
+                return None
             sizes = list(map(operator.add, sizes, map(operator.ge, lengths, repeat(0x80))))
-    if list(map(len, real)) != list(map(operator.add, sizes, repeat(5))):
+    lengths = list(map(len, real))
+    # Each item: tag and length of its nested_key (2 bytes), of its value_json (3), the two texts
+    if list(map(operator.sub, lengths, sizes)).count(5) != count_:
         return None
+    firsts = list(accumulate(lengths, initial=0))
+    firsts.pop()
     joined = b"".join(real)
-    firsts = [0, *accumulate(map(len, real[:-1]))]
     tags = operator.itemgetter(*firsts)(joined) if count_ > 1 else (joined[0],)
     if tags.count(_NESTED_KEY_TAG) != count_:
         return None
@@ -345,7 +345,7 @@ def _float_values(texts: list[bytes]) -> list[float] | None:
     are all plain numbers (a text without quotes or brackets can only add elements to the
     array, and then the count differs); None otherwise."""
     joined = b",".join(texts)
-    if _NOT_A_NUMBER.search(joined):
+    if any(map(joined.__contains__, _NOT_NUMBERS)):
         return None
     try:
         values = _decode_floats(b"[" + joined + b"]")
@@ -374,7 +374,7 @@ def summary_updates(
     earlier = max(0, len(updates) - _SUMMARY_WINDOW)
     heads, tails = _split(list(updates[earlier:]))
     prefixes = tuple(head + _VALUE_JSON_TAG for head in set(heads))
-    if earlier and not all(map(bytes.startswith, islice(updates, earlier), repeat(prefixes))):
+    if earlier and not all(map(bytes.startswith, updates[:earlier], repeat(prefixes))):
         heads, tails = _split(list(updates))
     last = sorted(dict(zip(heads, range(len(heads)), strict=True)).values())
     found = item_keys([heads[i] for i in last], known)

@@ -49,9 +49,44 @@ __all__ = [
 
 BLOCK = 32 * 1024
 FILE_HEADER = 7
-_RECORD = struct.Struct("<IHB")
+_LENGTH_KIND = struct.Struct("<4xHB")  # a record's header: CRC-32C (not checked), length, type
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 _BULK_TAGS = (0x12, 0x1A)  # tag bytes of Record.history (field 2) and Record.summary (field 3)
+
+
+def _frames(data: bytes, pos: int) -> tuple[list[bytes], int]:
+    """The whole records from ``pos`` on, and the offset after the last of them. A block's
+    records are read by an inner loop (the per-record work of a read: kept to a few steps)."""
+    records: list[bytes] = []
+    append, unpack, end = records.append, _LENGTH_KIND.unpack_from, len(data)
+    offset, pieces = pos, []
+    while True:
+        block_end = pos - pos % BLOCK + BLOCK
+        if block_end - pos < _LENGTH_KIND.size:
+            pos = block_end  # block padding
+            continue
+        last_header = min(block_end, end) - _LENGTH_KIND.size
+        if pos > last_header:
+            return records, offset
+        while pos <= last_header:
+            length, kind = unpack(data, pos)
+            start = pos + _LENGTH_KIND.size
+            pos = start + length
+            if pos > end:
+                return records, offset  # still being written
+            if kind == FULL:
+                append(data[start:pos])
+                offset = pos
+            elif kind == FIRST:
+                pieces = [data[start:pos]]
+            elif kind == MIDDLE:
+                pieces.append(data[start:pos])
+            elif kind == LAST:
+                pieces.append(data[start:pos])
+                append(b"".join(pieces))
+                offset = pos
+            else:
+                return records, offset  # zeroed tail of a preallocated block
 
 
 class WandbUnavailable(RuntimeError):
@@ -191,36 +226,7 @@ class WandbRunTail:
 
     def _records(self, data: bytes) -> list[bytes]:
         """The whole records after ``offset``, which moves past them."""
-        records: list[bytes] = []
-        append, unpack, end = records.append, _RECORD.unpack_from, len(data)
-        pos = offset = self.offset
-        pieces: list[bytes] = []
-        while True:
-            left = BLOCK - pos % BLOCK
-            if left < _RECORD.size:
-                pos += left  # block padding
-                continue
-            if pos + _RECORD.size > end:
-                break
-            _, length, kind = unpack(data, pos)
-            start = pos + _RECORD.size
-            pos = start + length
-            if pos > end:
-                break  # still being written
-            if kind == FULL:
-                append(data[start:pos])
-                offset = pos
-            elif kind == FIRST:
-                pieces = [data[start:pos]]
-            elif kind == MIDDLE:
-                pieces.append(data[start:pos])
-            elif kind == LAST:
-                pieces.append(data[start:pos])
-                append(b"".join(pieces))
-                offset = pos
-            else:
-                break  # zeroed tail of a preallocated block
-        self.offset = offset
+        records, self.offset = _frames(data, self.offset)
         return records
 
     def _step_of(self, records: list[bytes]) -> Callable[[int], int | None]:
