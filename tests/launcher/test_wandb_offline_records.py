@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from wandb.proto import wandb_internal_pb2 as pb
 
-from runwatch.launcher.wandb_history import Media, Row, row
+from runwatch.launcher.wandb_history import KEY_CACHE, KeyCache, Media, Row, row
 from runwatch.launcher.wandb_offline import BLOCK, WandbRunTail
 from runwatch.protocol import encode_value
 from tests.launcher.test_wandb_offline import records_of, write_run_file
@@ -408,12 +408,31 @@ def test_a_value_json_that_is_not_one_json_value_fails_as_json_loads_fails(
         WandbRunTail(path).read_new()
 
 
-def test_a_corrupt_record_fails_as_wandbs_classes_fail(tmp_path: Path) -> None:
-    """A record W&B's parser rejects is not read past: the same error, whatever path met it."""
+@pytest.mark.parametrize(
+    "bad",
+    [
+        history(item(("x",), value="1")) + b"\x12\x05\x0a",  # a history field cut short
+        history(b"\x12\x05ab", item(("_step",), value="1")),  # an item's nested_key cut short
+        b"\x1a\x04\x0a\x02\x12\x05",  # a summary update's nested_key cut short
+    ],
+    ids=["history", "item", "summary"],
+)
+def test_a_corrupt_record_fails_as_wandbs_classes_fail(bad: bytes, tmp_path: Path) -> None:
+    """A record W&B's parser rejects fails the read with its error, whatever path met it."""
     path = tmp_path / "run-test.wandb"
-    bad = history(item(("x",), value="1")) + b"\x12\x05\x0a"  # a history field cut short
     write_run_file(path, HEADER, [*PLAIN[:2], bad])
     with pytest.raises(Exception, match="Error parsing message") as raised:
         pb.Record.FromString(bad)
     with pytest.raises(type(raised.value)):
         WandbRunTail(path).read_new()
+
+
+def test_the_key_cache_is_emptied_when_full() -> None:
+    cache = KeyCache()
+    cache.heads |= {str(i).encode(): str(i) for i in range(KEY_CACHE - 1)}
+    cache.names[b"x"] = "x"
+    cache.bound()
+    assert len(cache.heads) == KEY_CACHE - 1 and cache.names == {b"x": "x"}
+    cache.heads[b"one more"] = "one more"
+    cache.bound()
+    assert cache.heads == {} and cache.names == {b"x": "x"}

@@ -13,7 +13,6 @@ or goes through ``row``, the per-row reading both paths share.
 
 from __future__ import annotations
 
-import functools
 import json
 import operator
 from collections.abc import Callable, Iterable, Sequence
@@ -24,15 +23,12 @@ from typing import Any, cast
 import msgspec
 
 from runwatch.launcher.tensorboard import _varint
+from runwatch.launcher.wandb_messages import decode_error, flat_class
 
 Row = tuple[int | None, float | None, dict[str, float]]  # (step, wall time, values)
 # (step, wall time, key, W&B's JSON of an image, a list of images or a histogram)
 Media = tuple[int | None, float | None, str, dict[str, Any]]
 MEDIA_TYPES = frozenset(("image-file", "images/separated", "histogram"))
-# Put between records: a ``history`` field (2) holding one empty item, so that the merged list
-# of items has an empty one wherever a record ends (a real item is never empty: W&B's items
-# always name a key; one that is empty makes the count wrong, and so not plain).
-SEPARATOR = b"\x12\x02\x0a\x00"
 _KEY_TAG, _NESTED_KEY_TAG = 0x0A, 0x12  # an item's ``key`` (1) and ``nested_key`` (2)
 _VALUE_JSON_TAG = b"\x82\x01"  # an item's ``value_json`` (field 16), length-delimited
 _decode_json = msgspec.json.Decoder().decode
@@ -41,7 +37,13 @@ _FIRST, _THIRD = operator.itemgetter(0), operator.itemgetter(2)
 _SUMMARY_WINDOW = 1024  # trailing summary updates looked at first (see ``summary_updates``)
 _NUMBERS = frozenset((int, float, bool))  # what JSON and typed items give that counts as a number
 _FLOATS = frozenset((int, float))  # values a row keeps as they are (as floats)
-_NOT_NUMBERS = (b'"', b"[", b"]", b"{", b"}")  # in JSON texts that may hold commas of their own
+_NOT_NUMBERS = (
+    b'"',
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+)  # in JSON texts that may hold commas of their own
 _NEXT = bytes(range(1, 256)) + b"\0"  # a translate table: each byte value plus one
 _EXACT = 2.0**53  # floats up to here convert to int as the JSON integer they came from would
 KEY_CACHE = 65_536  # item forms whose keys are kept (see ``KeyCache``)
@@ -65,74 +67,6 @@ class KeyCache:
         for cache in (self.heads, self.names):
             if len(cache) >= KEY_CACHE:
                 cache.clear()
-
-
-@functools.cache
-def batch_class() -> Any:
-    """A message that reads concatenated Records (``SEPARATOR`` between them) in one C call.
-
-    It has a Record's field numbers: every record's ``history`` items merge into one list of raw
-    bytes (concatenated messages merge), every ``summary`` update into another; each ``config``
-    and ``run`` record is kept as raw bytes, in order. Other record types are left unread.
-    """
-    return _message_class(
-        "batch",
-        {
-            # ``step`` and ``num`` are declared so that they are overwritten, not kept as unknowns
-            "History": [("item", 1, "bytes", "many"), ("step", 2, "bytes", "one")],
-            "Summary": [("update", 1, "bytes", "many")],
-            "Batch": [
-                ("num", 1, "int64", "one"),
-                ("history", 2, "History", "one"),
-                ("summary", 3, "Summary", "one"),
-                ("config", 5, "bytes", "many"),
-                ("run", 17, "bytes", "many"),
-            ],
-        },
-    )
-
-
-@functools.cache
-def flat_class() -> Any:
-    """A message that reads a ``batch_class`` history (serialized): each item is read on its
-    own (a length-delimited field), and all merge into one, so that its ``nested_key`` and
-    ``value_json`` are lists of every item's, in order."""
-    return _message_class(
-        "flat",
-        {
-            "Item": [("nested_key", 2, "bytes", "many"), ("value_json", 16, "bytes", "many")],
-            "History": [("item", 1, "Item", "one"), ("step", 2, "bytes", "one")],
-        },
-    )
-
-
-def _message_class(name: str, shapes: dict[str, list[tuple[str, int, str, str]]]) -> Any:
-    """The class of the last message in ``shapes`` (message -> its fields: name, number, type:
-    ``bytes``, ``int64`` or a message of ``shapes``, and ``one`` or ``many``)."""
-    from google.protobuf import (  # type: ignore[import-untyped]
-        descriptor_pb2,
-        descriptor_pool,
-        message_factory,
-    )
-
-    proto = descriptor_pb2.FieldDescriptorProto
-    kinds = {"bytes": proto.TYPE_BYTES, "int64": proto.TYPE_INT64}
-    labels = {"one": proto.LABEL_OPTIONAL, "many": proto.LABEL_REPEATED}
-    package = f"runwatch_wandb_{name}"
-    file = descriptor_pb2.FileDescriptorProto(
-        name=f"{package}.proto", package=package, syntax="proto3"
-    )
-    for message_name, fields in shapes.items():
-        message = file.message_type.add(name=message_name)
-        for field_name, number, kind, label in fields:
-            added = message.field.add(name=field_name, number=number, label=labels[label])
-            if kind in kinds:
-                added.type = kinds[kind]
-            else:
-                added.type, added.type_name = proto.TYPE_MESSAGE, f".{package}.{kind}"
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{package}.{message_name}"))
 
 
 def json_value(text: bytes | str) -> Any:
@@ -210,7 +144,10 @@ def _flat_items(
     two fields: then every item has one name, sizes leave no room for other fields, and a value
     of an item's own cannot be missing (the sizes would have to match a field of size 0)."""
     flat = flat_class()()
-    flat.ParseFromString(history.SerializeToString())
+    try:
+        flat.ParseFromString(history.SerializeToString())
+    except decode_error():  # an item W&B's parser rejects: it says which and why
+        return None
     count_ = len(real)
     if len(flat.item.nested_key) != count_ or len(flat.item.value_json) != count_:
         return None

@@ -24,17 +24,16 @@ from typing import Any
 
 from runwatch.launcher.wandb_history import (
     MEDIA_TYPES,
-    SEPARATOR,
     KeyCache,
     Media,
     NotPlain,
     Row,
-    batch_class,
     history_rows,
     json_value,
     row,
     summary_updates,
 )
+from runwatch.launcher.wandb_messages import SEPARATOR, batch_class, decode_error
 from runwatch.protocol import encode_value
 
 __all__ = [
@@ -51,7 +50,10 @@ BLOCK = 32 * 1024
 FILE_HEADER = 7
 _LENGTH_KIND = struct.Struct("<4xHB")  # a record's header: CRC-32C (not checked), length, type
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
-_BULK_TAGS = (0x12, 0x1A)  # tag bytes of Record.history (field 2) and Record.summary (field 3)
+_BULK_TAGS = (
+    0x12,
+    0x1A,
+)  # tag bytes of Record.history (field 2) and Record.summary (field 3)
 
 
 def _frames(data: bytes, pos: int) -> tuple[list[bytes], int]:
@@ -189,8 +191,6 @@ class WandbRunTail:
             return self._read(data, classes)
 
     def _read(self, data: bytes, classes: Any) -> list[Row]:
-        from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
-
         records = self._records(data)
         if not records:
             return []
@@ -198,11 +198,15 @@ class WandbRunTail:
         batch = batch_class()()
         try:
             batch.ParseFromString(SEPARATOR.join(records))
-        except DecodeError:  # W&B's classes say which record and why
+        except decode_error():  # W&B's classes say which record and why
             return self._read_each(records, classes)
         try:
             rows = history_rows(
-                batch.history, len(records), self._keys, self.media, self._step_of(records)
+                batch.history,
+                len(records),
+                self._keys,
+                self.media,
+                self._step_of(records),
             )
         except NotPlain:
             rows = self._read_each(records, classes, only="history")
