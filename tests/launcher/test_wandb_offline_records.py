@@ -417,10 +417,13 @@ def test_a_value_json_that_is_not_one_json_value_fails_as_json_loads_fails(
     ],
     ids=["history", "item", "summary"],
 )
-def test_a_corrupt_record_fails_as_wandbs_classes_fail(bad: bytes, tmp_path: Path) -> None:
+@pytest.mark.parametrize("last", [True, False], ids=["last", "between"])
+def test_a_corrupt_record_fails_as_wandbs_classes_fail(
+    bad: bytes, last: bool, tmp_path: Path
+) -> None:
     """A record W&B's parser rejects fails the read with its error, whatever path met it."""
     path = tmp_path / "run-test.wandb"
-    write_run_file(path, HEADER, [*PLAIN[:2], bad])
+    write_run_file(path, HEADER, [*PLAIN[:2], bad, *([] if last else PLAIN[2:4])])
     with pytest.raises(Exception, match="Error parsing message") as raised:
         pb.Record.FromString(bad)
     with pytest.raises(type(raised.value)):
