@@ -2,13 +2,15 @@
 
 A run file is mostly history and summary records (W&B writes summary updates with every
 ``log``), and building a Python object per record or per item is what makes reading slow. So all
-records of a read are parsed by one C call (``batch_class``) that keeps every item as raw bytes,
-with an empty item between records marking where each record's items end; an item of the plain
-form W&B writes (key fields, then ``value_json``) is split with bytes operations; the values of a
-read are decoded by one msgspec call when they are all plain numbers; and rows whose values are
-all numbers are built by C-level maps, not a Python loop per item. Anything else raises
-``NotPlain`` (the caller then reads those records with W&B's own classes, with the same result)
-or goes through ``row``, the per-row reading both paths share.
+records of a read are parsed by one C call (``wandb_messages.batch_class``) that keeps every
+item as raw bytes, with an empty item between records marking where each record's items end.
+Items of the form W&B writes (one ``nested_key``, then ``value_json``) are read by a second C
+call into a list of names and a list of texts once counts and sizes prove that form
+(``_flat_items``); other plain items (``key``, several ``nested_key`` parts) are split with bytes
+operations. The values of a read are decoded by one msgspec call when they are all plain
+numbers, and rows whose values are all numbers are built by C-level maps, not a Python loop per
+item. Anything else raises ``NotPlain`` (the caller then reads those records with W&B's own
+classes, with the same result) or goes through ``row``, the per-row reading both paths share.
 """
 
 from __future__ import annotations
