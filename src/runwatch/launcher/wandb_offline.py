@@ -10,7 +10,7 @@ moves past whole records, so a record still being written is read next time.
 All records of a read are decoded together from their raw bytes (``wandb_history``); what that
 does not read (typed values, unusual layouts) goes through W&B's own classes, with the same
 result. CRCs are not checked: a record W&B's parser rejects fails the read as it would there,
-but corruption that still parses (within a whole record's length) is read as it parses.
+but corrupt bytes that still parse as records are read as they parse.
 """
 
 from __future__ import annotations
