@@ -7,7 +7,7 @@ back in one run with TensorBoard's ``EventFileLoader`` (its own reader, no Tenso
 runwatch's readers (``launcher.tensorboard``, ``launcher.wandb_offline``). Goal: >= 5x the
 TensorBoard reader. W&B ships no reader of its run files; the peer for its rows is parsing every
 record with W&B's own protobuf classes, reading nothing out of them (a floor for any reader built
-on them). Goal: >= 100,000 history rows/s.
+on them). Goal: >= 100,000 history rows/s, printed with the ratio to that peer measured in the same run.
 """
 
 from __future__ import annotations
@@ -55,6 +55,12 @@ def timed(fn):  # type: ignore[no-untyped-def]
     return result, time.perf_counter() - started
 
 
+def best_of(repeats: int, fn):  # type: ignore[no-untyped-def]
+    """``timed`` of the fastest of ``repeats`` calls (each reads the whole file afresh): the
+    machine is shared, so the least disturbed call is the one compared."""
+    return min((timed(fn) for _ in range(repeats)), key=lambda timing: timing[1])
+
+
 def tensorboard_reader(path: Path) -> int:
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
@@ -83,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scalars", type=int, default=200_000)
     parser.add_argument("--wandb-rows", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=5, help="W&B reads timed, best kept")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         events = write_events(Path(tmp) / "tb", args.scalars)
@@ -91,8 +98,9 @@ def main() -> None:
         ours, our_s = timed(lambda: len(EventFileTail(events).read_new()))
         run_file = write_wandb(Path(tmp), args.wandb_rows)
         import_s = timed(_import_wandb_classes)[1]  # once per process: not part of reading
-        rows, wandb_s = timed(lambda: len(WandbRunTail(run_file).read_new()))
-        parsed, parse_s = timed(lambda: wandb_classes_parse(run_file))
+        first_s = timed(lambda: WandbRunTail(run_file).read_new())[1]  # builds its classes
+        rows, wandb_s = best_of(args.repeats, lambda: len(WandbRunTail(run_file).read_new()))
+        parsed, parse_s = best_of(args.repeats, lambda: wandb_classes_parse(run_file))
     print(f"\nimport benchmark ({size_mib:.1f} MiB event file)\n")
     print(f"{'reader':<40}{'values':>10}{'seconds':>10}{'values/s':>12}")
     print(
@@ -109,8 +117,13 @@ def main() -> None:
         f"\nrunwatch / TensorBoard reader: {(ours / our_s) / (theirs / their_s):.1f}x (goal >= 5x)"
     )
     print(
-        f"runwatch W&B history: {rows / wandb_s:,.0f} rows/s (goal >= 100,000; importing W&B's"
-        f" protobuf classes first took {import_s:.2f} s, not counted)"
+        f"runwatch W&B history: {rows / wandb_s:,.0f} rows/s (goal >= 100,000; best of"
+        f" {args.repeats} reads; the first read took {first_s:.2f} s; importing W&B's protobuf"
+        f" classes first took {import_s:.2f} s, not counted)"
+    )
+    print(
+        f"runwatch W&B reader / W&B Record classes parse-only: {parse_s / wandb_s:.2f}"
+        " (above 1: faster than only parsing every record with W&B's classes)"
     )
 
 

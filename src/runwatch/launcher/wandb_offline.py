@@ -7,113 +7,104 @@ is a serialized ``wandb.proto.wandb_internal_pb2.Record`` (W&B ships the classes
 We keep history rows (with their images and histograms), config and summary; the offset only
 moves past whole records, so a record still being written is read next time.
 
-Speed: a run file is mostly history and summary records (W&B writes a summary update with every
-``log``), and building a protobuf object per item is what made reading slow. Those two record
-types are recognised from their first bytes, parsed into a view that keeps each item as raw
-bytes, and an item of the plain form W&B writes (key fields, then ``value_json``) is split with
-bytes operations; its JSON is decoded with msgspec. Anything else (typed values, other record
-types, unusual layouts) goes through W&B's own classes, with the same result.
+All records of a read are decoded together from their raw bytes (``wandb_history``); what that
+does not read (typed values, unusual layouts) goes through W&B's own classes, with the same
+result. CRCs are not checked: a record W&B's parser rejects fails the read as it would there,
+but corrupt bytes that still parse as records are read as they parse.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
-import json
 import math
-import operator
 import struct
-from collections.abc import Iterable, Iterator
-from itertools import islice, repeat
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import msgspec
-
-from runwatch.launcher.tensorboard import _varint
+from runwatch.launcher.wandb_history import (
+    MEDIA_TYPES,
+    KeyCache,
+    Media,
+    NotPlain,
+    Row,
+    history_rows,
+    json_value,
+    row,
+    summary_updates,
+)
+from runwatch.launcher.wandb_messages import SEPARATOR, batch_class, decode_error
 from runwatch.protocol import encode_value
+
+__all__ = [
+    "BLOCK",
+    "FILE_HEADER",
+    "MEDIA_TYPES",
+    "Media",
+    "Row",
+    "WandbRunTail",
+    "WandbUnavailable",
+]
 
 BLOCK = 32 * 1024
 FILE_HEADER = 7
-_RECORD = struct.Struct("<IHB")
+_LENGTH_KIND = struct.Struct("<4xHB")  # a record's header: CRC-32C (not checked), length, type
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
-Row = tuple[int | None, float | None, dict[str, float]]  # (step, wall time, values)
-# (step, wall time, key, W&B's JSON of an image, a list of images or a histogram)
-Media = tuple[int | None, float | None, str, dict[str, Any]]
-MEDIA_TYPES = frozenset(("image-file", "images/separated", "histogram"))
-# Tag bytes of Record.history (field 2) and Record.summary (field 3), both length-delimited.
-_BULK_TAGS = (0x12, 0x1A)
-_KEY_TAG, _NESTED_KEY_TAG = 0x0A, 0x12  # an item's ``key`` (1) and ``nested_key`` (2)
-_VALUE_JSON_TAG = b"\x82\x01"  # an item's ``value_json`` (field 16), length-delimited
-_decode_json = msgspec.json.Decoder().decode
-_FIRST, _THIRD = operator.itemgetter(0), operator.itemgetter(2)
-_SUMMARY_WINDOW = 1024  # trailing summary updates looked at first (see ``_summary_updates``)
-_NUMBERS = frozenset((int, float, bool))  # what JSON and typed items give that counts as a number
+_BULK_TAGS = (
+    0x12,
+    0x1A,
+)  # tag bytes of Record.history (field 2) and Record.summary (field 3)
+
+
+def _frames(data: bytes, pos: int) -> tuple[list[bytes], int]:
+    """The whole records from ``pos`` on, and the offset after the last of them. A block's
+    records are read by an inner loop (the per-record work of a read: kept to a few steps)."""
+    records: list[bytes] = []
+    append, unpack, end = records.append, _LENGTH_KIND.unpack_from, len(data)
+    offset, pieces = pos, []
+    while True:
+        block_end = pos - pos % BLOCK + BLOCK
+        if block_end - pos < _LENGTH_KIND.size:
+            pos = block_end  # block padding
+            continue
+        last_header = min(block_end, end) - _LENGTH_KIND.size
+        if pos > last_header:
+            return records, offset
+        while pos <= last_header:
+            length, kind = unpack(data, pos)
+            start = pos + _LENGTH_KIND.size
+            pos = start + length
+            if pos > end:
+                return records, offset  # still being written
+            if kind == FULL:
+                append(data[start:pos])
+                offset = pos
+            elif kind == FIRST:
+                pieces = [data[start:pos]]
+            elif kind == MIDDLE:
+                pieces.append(data[start:pos])
+            elif kind == LAST:
+                pieces.append(data[start:pos])
+                append(b"".join(pieces))
+                offset = pos
+            else:
+                return records, offset  # zeroed tail of a preallocated block
 
 
 class WandbUnavailable(RuntimeError):
     """The ``wandb`` package (for its protobuf classes) is not installed."""
 
 
-class _NotPlain(Exception):
-    """A record holding something the fast path does not read; W&B's classes read it instead."""
-
-
-def _record_class() -> Any:
+def _wandb_classes() -> Any:
+    """W&B's protobuf module (``Record``, ``RunRecord``, ``ConfigRecord``, …)."""
     try:
         from wandb.proto import wandb_internal_pb2
     except ImportError:
         raise WandbUnavailable(
             "install wandb to import offline W&B runs (pip install wandb)"
         ) from None
-    return wandb_internal_pb2.Record  # type: ignore[attr-defined]
-
-
-@functools.cache
-def _batch_class(merged: bool = False) -> Any:
-    """A message that reads history and summary Records, concatenated, in one C call.
-
-    It has a Record's field numbers for both, so each record's ``history`` becomes one element of
-    a repeated field and the ``summary`` updates merge into one list (concatenated messages
-    merge), and it keeps items as raw bytes: no Python object per item until one is asked for.
-    ``merged``: the ``history`` records merge too, into one list of all their items.
-    """
-    from google.protobuf import (  # type: ignore[import-untyped]
-        descriptor_pb2,
-        descriptor_pool,
-        message_factory,
-    )
-
-    field = descriptor_pb2.FieldDescriptorProto
-    one, many = field.LABEL_OPTIONAL, field.LABEL_REPEATED
-    file = descriptor_pb2.FileDescriptorProto(
-        name=f"runwatch_wandb_batch{int(merged)}.proto",
-        package="runwatch_wandb_batch",
-        syntax="proto3",
-    )
-    shapes = {
-        "Step": [("num", 1, field.TYPE_INT64, one, "")],
-        "History": [
-            ("item", 1, field.TYPE_BYTES, many, ""),
-            ("step", 2, field.TYPE_MESSAGE, one, "Step"),
-        ],
-        "Summary": [("update", 1, field.TYPE_BYTES, many, "")],
-        "Batch": [
-            ("num", 1, field.TYPE_INT64, one, ""),
-            ("history", 2, field.TYPE_MESSAGE, one if merged else many, "History"),
-            ("summary", 3, field.TYPE_MESSAGE, one, "Summary"),
-        ],
-    }
-    for name, fields in shapes.items():
-        message = file.message_type.add(name=name)
-        for field_name, number, kind, label, type_name in fields:
-            message.field.add(name=field_name, number=number, type=kind, label=label)
-            if type_name:
-                message.field[-1].type_name = f".runwatch_wandb_batch.{type_name}"
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("runwatch_wandb_batch.Batch"))
+    return wandb_internal_pb2
 
 
 def _record_tag(payload: bytes) -> int:
@@ -130,64 +121,12 @@ def _record_tag(payload: bytes) -> int:
         return 0
 
 
-def _plain_key(head: bytes) -> str | None:
-    """The key named by an item's leading bytes if they are only key/nested_key fields."""
-    key, nested, pos = "", [], 0
-    try:
-        while pos < len(head):
-            tag = head[pos]
-            if tag != _KEY_TAG and tag != _NESTED_KEY_TAG:
-                return None
-            length, start = _varint(head, pos + 1)
-            pos = start + length
-            if pos > len(head):
-                return None
-            text = head[start:pos].decode()
-            if tag == _KEY_TAG:
-                key = text
-            else:
-                nested.append(text)
-    except (IndexError, UnicodeDecodeError):
-        return None
-    return "/".join(nested) if nested else key
-
-
-def _split(items: list[bytes]) -> tuple[list[bytes], list[bytes]]:
-    """Each item's bytes before and after the first ``value_json`` tag (``_plain`` checks them)."""
-    parts = list(map(bytes.partition, items, repeat(_VALUE_JSON_TAG)))
-    return list(map(_FIRST, parts)), list(map(_THIRD, parts))
-
-
-def _plain_json(tail: bytes) -> bytes:
-    """``value_json``'s bytes, given what follows its tag, if nothing else follows them."""
-    if 0 < len(tail) <= 0x80 and tail[0] == len(tail) - 1:
-        return tail[1:]
-    try:
-        length, start = _varint(tail, 0)
-    except IndexError:
-        raise _NotPlain from None
-    if start + length != len(tail):
-        raise _NotPlain
-    return tail[start:]
-
-
-def _json_value(text: bytes | str) -> Any:
-    """``json.loads`` of a ``value_json`` (None if empty); msgspec first, as it is several times
-    faster, and ``json`` for what msgspec rejects but W&B may write (NaN, Infinity, 1e400)."""
-    if not text:
-        return None
-    try:
-        return _decode_json(text)
-    except msgspec.DecodeError:
-        return json.loads(text)
-
-
 def _item_value(item: Any) -> Any:
     """A history/config/summary item's value: its typed field if set, else its JSON."""
     for field in ("number", "integer", "boolean"):
         if _has(item, field):
             return getattr(item, field)
-    return _json_value(item.value_json)
+    return json_value(item.value_json)
 
 
 def _has(item: Any, field: str) -> bool:
@@ -199,73 +138,6 @@ def _has(item: Any, field: str) -> bool:
 
 def _key(item: Any) -> str:
     return "/".join(item.nested_key) if item.nested_key else str(item.key)
-
-
-def _row(
-    step: int | None, items: Iterable[tuple[str, Any]], media: list[Media] | None = None
-) -> Row | None:
-    """A history record's row: ``_step`` and ``_timestamp`` set its step and time, other
-    non-underscore numbers (not booleans) are its values; no row if it has no values. Its
-    images and histograms (W&B's ``_type`` objects) are added to ``media``."""
-    values: dict[str, float] = {}
-    wall: float | None = None
-    others: list[tuple[str, Any]] = []  # not numbers: where W&B's media objects are
-    for key, value in items:
-        kind = type(value)
-        if kind not in _NUMBERS:
-            others.append((key, value))
-            continue
-        if not key.startswith("_"):
-            if kind is not bool:
-                values[key] = float(value)
-        elif key == "_step":
-            step = int(value)
-        elif key == "_timestamp":
-            wall = float(value)
-    if others:
-        found = _media_objects(others, values)
-        if found and media is not None:
-            media += [(step, wall, key, value) for key, value in found.items()]
-    return (step, wall, values) if values else None
-
-
-def _is_media_type(value: Any) -> bool:
-    return type(value) is str and value in MEDIA_TYPES
-
-
-def _media_objects(others: list[tuple[str, Any]], values: dict[str, float]) -> dict[str, Any]:
-    """W&B's images and histograms among a row's items, by key; their numbers (``pic/width``)
-    are taken out of ``values``. W&B writes such an object flattened (``pic/_type``,
-    ``pic/path``, …, as nested keys) or, in older versions, whole as one JSON object."""
-    found = {
-        key: value
-        for key, value in others
-        if type(value) is dict and _is_media_type(value.get("_type"))
-    }
-    prefixes = {
-        key[: -len("/_type")]
-        for key, value in others
-        if key.endswith("/_type") and _is_media_type(value)
-    }
-    if not prefixes:
-        return found
-    for prefix in prefixes:
-        found[prefix] = {}
-    for key, value in [*others, *values.items()]:
-        head, _, field = key.rpartition("/")
-        while head and head not in prefixes:  # a deeper field: packedBins/min
-            head, _, parent = head.rpartition("/")
-            field = f"{parent}/{field}"
-        if head:
-            found[head][field] = value
-            values.pop(key, None)
-    for obj in found.values():  # packedBins/min -> {"packedBins": {"min": ...}}
-        for field in [f for f in obj if "/" in f]:
-            parent, _, child = field.partition("/")
-            nested = obj.setdefault(parent, {})
-            if isinstance(nested, dict):
-                nested[child] = obj.pop(field)
-    return found
 
 
 @contextlib.contextmanager
@@ -291,7 +163,7 @@ class WandbRunTail:
         self.summary: dict[str, Any] = {}
         self.project: str | None = None
         self.run_id: str | None = None
-        self._keys: dict[bytes, str | None] = {}  # an item's key bytes -> its key, if plain
+        self._keys = KeyCache()
         # Images and histograms of the rows of the last read (each read starts it afresh: like
         # the rows, bounded by what one read finds in the file)
         self.media: list[Media] = []
@@ -305,7 +177,7 @@ class WandbRunTail:
     def read_new(self) -> list[Row]:
         """History rows appended since the last call; config and summary are updated too."""
         self.media = []
-        record_class = _record_class()
+        classes = _wandb_classes()
         try:
             data = self.path.read_bytes()
         except OSError:
@@ -317,142 +189,91 @@ class WandbRunTail:
                 raise ValueError(f"{self.path} is not a W&B run file")
             self.offset = FILE_HEADER
         with _gc_paused():
-            return self._read(data, record_class)
+            return self._read(data, classes)
 
-    def _read(self, data: bytes, record_class: Any) -> list[Row]:
+    def _read(self, data: bytes, classes: Any) -> list[Row]:
+        records = self._records(data)
+        if not records:
+            return []
+        self._keys.bound()
+        batch = batch_class()()
+        try:
+            batch.ParseFromString(SEPARATOR.join(records))
+        except decode_error():  # W&B's classes say which record and why
+            return self._read_each(records, classes)
+        try:
+            rows = history_rows(
+                batch.history,
+                len(records),
+                self._keys,
+                self.media,
+                self._step_of(records),
+            )
+        except NotPlain:
+            rows = self._read_each(records, classes, only="history")
+        try:
+            summary: dict[str, bytes | str] = dict(
+                summary_updates(batch.summary.update, self._keys.heads)
+            )
+        except NotPlain:
+            merged = classes.SummaryRecord()
+            merged.ParseFromString(batch.summary.SerializeToString())
+            summary = {_key(item): item.value_json for item in merged.update}
+        self._set_summary(summary)
+        if batch.config and batch.run:  # both: applied in the order they were written
+            self._read_each(records, classes, only="config/run")
+        else:
+            for raw in batch.run:
+                self._apply_run(classes.RunRecord.FromString(raw))
+            for raw in batch.config:
+                self._apply_config(classes.ConfigRecord.FromString(raw))
+        return rows
+
+    def _records(self, data: bytes) -> list[bytes]:
+        """The whole records after ``offset``, which moves past them."""
+        records, self.offset = _frames(data, self.offset)
+        return records
+
+    def _step_of(self, records: list[bytes]) -> Callable[[int], int | None]:
+        def step(index: int) -> int | None:
+            """Record ``index``'s own history step (W&B's ``step.num``), if it has one."""
+            history = _wandb_classes().Record.FromString(records[index]).history
+            return int(history.step.num) if history.HasField("step") else None
+
+        return step
+
+    def _read_each(self, records: list[bytes], classes: Any, only: str = "") -> list[Row]:
+        """Records read one by one with W&B's classes (what the fast path does not read):
+        everything, or ``only`` their history rows or their config and run records."""
         rows: list[Row] = []
-        # Summary updates as (key, raw JSON), the last per key winning: each value decoded once.
         summary: dict[str, bytes | str] = {}
-        bulk: list[bytes] = []  # history and summary records, read together
-        for payload in self._records(data):
-            if _record_tag(payload) in _BULK_TAGS:
-                bulk.append(payload)
+        for payload in records:
+            if only == "config/run" and _record_tag(payload) in _BULK_TAGS:
                 continue
-            rows += self._bulk(bulk, summary)
-            record = record_class()
-            record.ParseFromString(payload)
+            record = classes.Record.FromString(payload)
+            which = record.WhichOneof("record_type")
+            if only and which not in only.split("/"):
+                continue
             rows += self._apply(record, summary)
-        rows += self._bulk(bulk, summary)
+        self._set_summary(summary)
+        return rows
+
+    def _set_summary(self, summary: dict[str, bytes | str]) -> None:
+        """Summary updates as (key, raw JSON), the last per key: each value decoded once."""
         for key, text in summary.items():
-            value = _json_value(text)
+            value = json_value(text)
             if isinstance(value, float) and not math.isfinite(value):
                 value = encode_value(value)
             self.summary[key] = value
-        return rows
 
-    def _records(self, data: bytes):  # type: ignore[no-untyped-def]
-        pos, pieces = self.offset, []
-        while True:
-            left = BLOCK - pos % BLOCK
-            if left < _RECORD.size:
-                pos += left  # block padding
-                continue
-            if pos + _RECORD.size > len(data):
-                return
-            _, length, kind = _RECORD.unpack_from(data, pos)
-            start = pos + _RECORD.size
-            if start + length > len(data):
-                return  # still being written
-            pos = start + length
-            if kind == FULL:
-                self.offset = pos
-                yield data[start:pos]
-            elif kind == FIRST:
-                pieces = [data[start:pos]]
-            elif kind == MIDDLE:
-                pieces.append(data[start:pos])
-            elif kind == LAST:
-                pieces.append(data[start:pos])
-                self.offset = pos
-                yield b"".join(pieces)
-            else:
-                return  # zeroed tail of a preallocated block
+    def _apply_run(self, run: Any) -> None:
+        self.project = run.project or self.project
+        self.run_id = run.run_id or self.run_id
+        self._apply_config(run.config)
 
-    def _bulk(self, payloads: list[bytes], summary: dict[str, bytes | str]) -> list[Row]:
-        """Rows and summary updates of history and summary records, in order; then empties
-        ``payloads``. Items not in the plain form send all of them through W&B's classes."""
-        if not payloads:
-            return []
-        blob = b"".join(payloads)
-        batch = _batch_class()()
-        batch.ParseFromString(blob)
-        try:
-            rows = self._history_rows(batch.history, blob)
-            updates = self._summary_updates(batch.summary.update)
-        except _NotPlain:
-            rows = []
-            for payload in payloads:
-                record = _record_class()()
-                record.ParseFromString(payload)
-                rows += self._apply(record, summary)
-        else:
-            summary.update(updates)
-        payloads.clear()
-        return rows
-
-    def _history_rows(self, histories: Any, blob: bytes) -> list[Row]:
-        """Rows of the ``history`` records parsed into ``histories`` from ``blob``."""
-        bounds = [
-            (len(history.item), history.step.num if history.HasField("step") else None)
-            for history in histories
-        ]
-        merged = _batch_class(merged=True)()
-        merged.ParseFromString(blob)  # every record's items in one list, in order
-        heads, tails = _split(list(merged.history.item))
-        keys, texts = self._plain(heads, tails)
-        try:
-            values = list(map(_decode_json, texts))
-        except msgspec.DecodeError:
-            values = list(map(_json_value, texts))
-        rows: list[Row] = []
-        start = 0
-        for count, step in bounds:
-            end = start + count
-            row = _row(step, zip(keys[start:end], values[start:end], strict=True), self.media)
-            if row:
-                rows.append(row)
-            start = end
-        return rows
-
-    def _summary_updates(self, updates: Any) -> list[tuple[str, bytes]]:
-        """(key, raw JSON) of the last update per key, in order; earlier ones are not read.
-
-        W&B repeats the same keys with every ``log``, so the last few updates usually name every
-        key: if each earlier update starts with one of their key fields (a cheap bytes check),
-        only those are split.
-        """
-        earlier = max(0, len(updates) - _SUMMARY_WINDOW)
-        heads, tails = _split(list(updates[earlier:]))
-        prefixes = tuple(head + _VALUE_JSON_TAG for head in set(heads))
-        if earlier and not all(
-            map(operator.methodcaller("startswith", prefixes), islice(updates, earlier))
-        ):
-            heads, tails = _split(list(updates))
-        last = sorted(dict(zip(heads, range(len(heads)), strict=True)).values())
-        keys, texts = self._plain([heads[i] for i in last], [tails[i] for i in last])
-        return list(zip(keys, texts, strict=True))
-
-    def _plain(self, heads: list[bytes], tails: list[bytes]) -> tuple[list[str], list[bytes]]:
-        """Keys and raw JSON of items split by ``_split``; raises ``_NotPlain`` unless every one
-        is key fields, then exactly one ``value_json``."""
-        known = self._keys
-        keys = list(map(known.get, heads))
-        if None in keys:  # a head not seen before, or not plain
-            for head in set(heads).difference(known):
-                known[head] = _plain_key(head)
-            keys = list(map(known.get, heads))
-            if None in keys:
-                raise _NotPlain
-        plain_keys = cast(list[str], keys)
-        texts = [tail[1:] for tail in tails]
-        try:
-            # A short value_json is one length byte (< 128), then the text: checked for all at once.
-            lengths = bytes(map(_FIRST, tails))
-            if lengths.isascii() and lengths == bytes(map(len, texts)):
-                return plain_keys, texts
-        except (IndexError, ValueError):  # no value_json; a text of 256 bytes or more
-            pass
-        return plain_keys, list(map(_plain_json, tails))
+    def _apply_config(self, config: Any) -> None:
+        for item in config.update:
+            self.config[_key(item)] = _item_value(item)
 
     def _apply(self, record: Any, summary: dict[str, bytes | str]) -> list[Row]:
         which = record.WhichOneof("record_type")
@@ -460,17 +281,13 @@ class WandbRunTail:
             history = record.history
             step = history.step.num if history.HasField("step") else None
             items = [(_key(item), _item_value(item)) for item in history.item]
-            row = _row(step, items, self.media)
-            return [row] if row else []
+            found = row(step, items, self.media)
+            return [found] if found else []
         if which == "config":
-            for item in record.config.update:
-                self.config[_key(item)] = _item_value(item)
+            self._apply_config(record.config)
         elif which == "summary":
             for item in record.summary.update:
                 summary[_key(item)] = item.value_json
         elif which == "run":
-            self.project = record.run.project or self.project
-            self.run_id = record.run.run_id or self.run_id
-            for item in record.run.config.update:
-                self.config[_key(item)] = _item_value(item)
+            self._apply_run(record.run)
         return []
