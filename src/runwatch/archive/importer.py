@@ -75,6 +75,10 @@ class _Batcher:
         self.client.post(self.path, msgspec.json.encode(body))
         if self.progress is not None:
             self.progress(self.items)
+        self.discard()
+
+    def discard(self) -> None:
+        """Drop what is gathered and not yet sent."""
         self.batch, self.items, self.bytes = {}, 0, 0
 
 
@@ -138,7 +142,7 @@ def _stop(batcher: _Batcher, error: BaseException) -> None:
     """An import that stopped halfway leaves its run ``failed``, saying why, so the half-made
     run is plain in the runs list rather than looking like a run still going. Best effort: a
     server that cannot be reached keeps the run as it was, and the import's own error stands."""
-    batcher.batch, batcher.items, batcher.bytes = {}, 0, 0
+    batcher.discard()
     reason = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
     status = {"state": "failed", "ts": time.time(), "error": f"import stopped: {reason}"}
     with contextlib.suppress(Exception):
