@@ -43,10 +43,16 @@ CALLERS = {"none": None, "bad": None, "read": "read", "write": "write", "admin":
 
 class Setup:
     def __init__(
-        self, server: ServerProcess, tokens: dict[str, str], running: str, done: str, rule: int
+        self,
+        server: ServerProcess,
+        tokens: dict[str, str],
+        running: str,
+        done: str,
+        rule: int,
+        sweep: str,
     ) -> None:
         self.server, self.tokens, self.running, self.done = server, tokens, running, done
-        self.rule = rule
+        self.rule, self.sweep = rule, sweep
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +81,14 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         }
         assert c.post(f"/api/v1/runs/{done}/batches", json=body).status_code == 200
         rule = c.post(f"/api/v1/projects/{PROJECT}/rules", json=RULE).json()["id"]
-    yield Setup(server, tokens, running, done, rule)
+        sweep = c.post("/api/v1/sweeps", json=SWEEP).json()["id"]
+    yield Setup(server, tokens, running, done, rule, sweep)
     server.stop()
     kill_launchers(data)
 
 
 RULE = {"name": "r", "condition": {"type": "nonfinite", "key": "x"}}
+SWEEP = {"method": "random", "project": PROJECT, "parameters": {"x": {"min": 0.0, "max": 1.0}}}
 BODIES: dict[tuple[str, str], object] = {
     ("PUT", "/api/v1/projects/{project}/retention"): {"raw_keep_steps": None},
     ("POST", "/api/v1/runs"): {"project": PROJECT},
@@ -90,6 +98,8 @@ BODIES: dict[tuple[str, str], object] = {
     ("POST", "/api/v1/runs/{run_id}/promote"): {"name": "x"},
     ("POST", "/api/v1/templates/{name}/runs"): {"project": PROJECT},
     ("POST", "/api/v1/projects/{project}/rules"): RULE,
+    ("POST", "/api/v1/sweeps"): SWEEP,
+    ("POST", "/api/v1/sweeps/{sweep_id}/next"): {"agent": "a"},
 }
 QUERIES = {"/api/v1/runs/{run_id}/commands/next": {"wait": 0}}
 
@@ -116,6 +126,7 @@ def concrete(s: Setup, path: str) -> str:
         "entity": "e",
         "key": "x",
         "rule_id": str(s.rule),
+        "sweep_id": s.sweep,
         "path": "data/logdir",
         "sha256": "0" * 64,
         "name": "noop" if path.startswith("/api/v1/templates/") else "t",

@@ -120,20 +120,29 @@ def test_a_run_leaving_a_final_status_leaves_the_index(make_store: StoreMaker) -
     assert crashed == [run_id] and resumed == [run_id] and stale == []
 
 
+# What the migrations after the value index's made (sweeps: one migration), dropped with it.
+_LATER_TABLES = ("sweep_trials", "sweeps")
+_LATER_MIGRATIONS = 1
+
+
 def _forget_index(store: Store) -> None:
     """Take the store back to the schema before the value index (as an older runwatch left it)."""
+    later = _LATER_MIGRATIONS
     if isinstance(store, SqliteStore):
         conn = sqlite3.connect(store.path, isolation_level=None)
         (version,) = conn.execute("PRAGMA user_version").fetchone()
-        conn.execute("DROP TABLE run_values")
-        conn.execute(f"PRAGMA user_version = {version - 1}")
+        for table in ("run_values", *_LATER_TABLES):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute(f"PRAGMA user_version = {version - 1 - later}")
         conn.close()
     else:
         assert isinstance(store, PostgresStore)
         with psycopg.connect(store.url, autocommit=True) as pg:
-            pg.execute("DROP TABLE run_values")
+            for table in ("run_values", *_LATER_TABLES):
+                pg.execute(f"DROP TABLE {table}")
             pg.execute(
-                "DELETE FROM runwatch_schema WHERE version = (SELECT max(version) FROM runwatch_schema)"
+                "DELETE FROM runwatch_schema WHERE version >"
+                f" (SELECT max(version) FROM runwatch_schema) - {1 + later}"
             )
 
 

@@ -42,6 +42,7 @@ from runwatch.server import (
     pages,
     run_objects,
     runs_api,
+    sweeps,
     tensorboard_proxy,
 )
 from runwatch.server import rules as rule_routes
@@ -119,6 +120,8 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
             CommandIn,
             PromoteIn,
             launches.SubmitIn,
+            sweeps.SweepIn,
+            sweeps.NextIn,
             RuleIn,
             RunTimes,
             ArchivedCommands,
@@ -281,6 +284,7 @@ def create_app(
     app.include_router(tensorboard_proxy.router)
     app.include_router(media.router)
     app.include_router(launches.router)
+    app.include_router(sweeps.router)
     app.include_router(live.router)
     app.include_router(rule_routes.router)
     app.include_router(pages.router)

@@ -25,7 +25,7 @@ from runwatch.store.errors import (
 )
 
 _FIELD = re.compile(r"at `([^`]+)`")
-_UNKNOWN = re.compile(r"unknown field `([^`]+)`")
+_UNKNOWN = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
 _ROW_INDEX = re.compile(r"(\$\.points\[\d+\])\[([012])\]")
 _ROW_NAMES = {"0": "step", "1": "ts", "2": "values"}
 _METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")

@@ -100,6 +100,66 @@ class QueuedRun(msgspec.Struct):
     params: dict[str, Any]
 
 
+class SweepCreate(msgspec.Struct):
+    """A sweep to store: its checked configuration (``spec``, as given), the seed its random
+    draws use, and how many trials it hands out at most (``trial_limit``, and which bound
+    that is: ``run_cap``, ``space`` (a grid's points) or ``max_trials``)."""
+
+    id: str
+    project: str
+    name: str | None
+    method: str
+    spec: dict[str, Any]
+    seed: int
+    trial_limit: int
+    limit_reason: str
+
+
+class SweepInfo(msgspec.Struct):
+    """A sweep as the API shows it: ``state`` is ``running``, ``paused``, ``stopped`` or
+    ``finished`` (every trial handed out); ``trials`` counts its trials by status (a trial's
+    run's status, ``claimed`` before its run exists)."""
+
+    id: str
+    project: str
+    name: str | None
+    method: str
+    spec: dict[str, Any]
+    seed: int
+    state: str
+    trial_limit: int
+    limit_reason: str
+    handed_out: int
+    created_at: float
+    updated_at: float
+    trials: dict[str, int] = {}
+
+
+class Trial(msgspec.Struct):
+    """One trial of a sweep: its index, the run it reports as, its configuration."""
+
+    sweep_id: str
+    index: int
+    run_id: str
+    config: dict[str, Any]
+    agent: str | None
+    claimed_at: float
+    status: str = "claimed"
+
+
+class TrialClaim(msgspec.Struct):
+    """An agent's claim: a trial, or none and why (``paused``, ``stopped``, ``finished``)."""
+
+    trial: Trial | None
+    reason: str | None
+    sweep: SweepInfo
+
+
+# The controller's proposal of trial ``index``'s configuration, made inside the claim's
+# transaction (grid and random are pure functions of the sweep and the index).
+Propose = Callable[[SweepInfo, int], dict[str, Any]]
+
+
 class ProjectInfo(msgspec.Struct):
     """A project with its run counts."""
 
@@ -291,6 +351,30 @@ class QueueStore(Protocol):
     async def claim_queued(self, max_running: int) -> QueuedRun | None:
         """Move the oldest waiting queued run to ``running`` if fewer than ``max_running``
         queued-and-started runs are running; return it (None: no slot or nothing waiting)."""
+        ...
+
+
+class SweepStore(Protocol):
+    """Sweeps: their configuration and state, and the trials handed out to agents."""
+
+    async def create_sweep(self, sweep: SweepCreate) -> SweepInfo:
+        """Store a new sweep, ``running`` (:class:`Conflict` for an id that exists)."""
+        ...
+
+    async def get_sweep(self, sweep_id: str) -> SweepInfo | None: ...
+
+    async def claim_trial(self, sweep_id: str, agent: str | None, propose: Propose) -> TrialClaim:
+        """Hand out the sweep's next trial, once: its index is taken under the sweep's row lock,
+        and ``propose`` makes its configuration (:class:`NotFound` for no such sweep)."""
+        ...
+
+    async def set_sweep_state(self, sweep_id: str, action: str) -> SweepInfo:
+        """``pause``, ``resume`` or ``stop`` a sweep; :class:`Conflict` when the sweep is
+        stopped or finished (nothing to change), :class:`NotFound` for no such sweep."""
+        ...
+
+    async def list_trials(self, sweep_id: str, after: int, limit: int) -> list[Trial]:
+        """The sweep's trials with index > ``after``, in order, with their runs' status."""
         ...
 
 
@@ -520,6 +604,7 @@ class RuleStore(Protocol):
 class Store(
     RunStore,
     QueueStore,
+    SweepStore,
     IngestStore,
     SeriesStore,
     ObjectStore,

@@ -78,3 +78,9 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached or cannot write (closed, disk full, I/O error)."""
 
     code = "store_unavailable"
+
+
+class SweepNotFound(NotFound):
+    """No sweep has this id."""
+
+    code = "sweep_not_found"

@@ -136,6 +136,35 @@ SHARED: list[str] = [
     CREATE INDEX run_values_txt ON run_values (doc, path, txt, run_id) WHERE txt IS NOT NULL;
     CREATE INDEX run_values_by_run ON run_values (run_id);
     """,
+    # SQLite 18, PostgreSQL 9: sweeps (store.sql.sweeps): a sweep's configuration and state,
+    # the next trial index a claim takes under the sweep's row lock, and each trial handed out,
+    # once: (sweep_id, idx) is its key, and its status is its run's.
+    """
+    CREATE TABLE sweeps (
+        id TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        name TEXT,
+        method TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        seed {int} NOT NULL,
+        state TEXT NOT NULL,
+        trial_limit {int} NOT NULL,
+        limit_reason TEXT NOT NULL,
+        next_index {int} NOT NULL,
+        created_at {float} NOT NULL,
+        updated_at {float} NOT NULL
+    );
+    CREATE INDEX sweeps_by_project ON sweeps (project, created_at);
+    CREATE TABLE sweep_trials (
+        sweep_id TEXT NOT NULL,
+        idx {int} NOT NULL,
+        run_id TEXT NOT NULL UNIQUE,
+        config TEXT NOT NULL,
+        agent TEXT,
+        claimed_at {float} NOT NULL,
+        PRIMARY KEY (sweep_id, idx)
+    );
+    """,
 ]
 # By index in SHARED: the Python step that fills what that migration made.
 DATA_STEPS: dict[int, Callable[[Tx], None]] = {5: values.rebuild}

@@ -26,6 +26,7 @@ from runwatch.store.base import (
     MetricsResult,
     ProjectInfo,
     Promotion,
+    Propose,
     QueuedRun,
     Record,
     RunInfo,
@@ -34,7 +35,11 @@ from runwatch.store.base import (
     RunsQuery,
     RunState,
     Series,
+    SweepCreate,
+    SweepInfo,
     TokenInfo,
+    Trial,
+    TrialClaim,
     replay_sql,
 )
 from runwatch.store.chunks import RawPoint
@@ -53,6 +58,7 @@ from runwatch.store.sql import (
     retention,
     rules,
     runs,
+    sweeps,
     tokens,
 )
 from runwatch.store.sql.executor import Executor
@@ -137,6 +143,22 @@ class SqlStore:
             return queued, [Committed(queued.run.id, [record])]
 
         return await self._write_tx(job)
+
+    # -- sweeps ------------------------------------------------------------------------------
+    async def create_sweep(self, sweep: SweepCreate) -> SweepInfo:
+        return await self._write_quiet(lambda tx: sweeps.create(tx, sweep))
+
+    async def get_sweep(self, sweep_id: str) -> SweepInfo | None:
+        return await self._read_tx(lambda tx: sweeps.fetch(tx, sweep_id))
+
+    async def claim_trial(self, sweep_id: str, agent: str | None, propose: Propose) -> TrialClaim:
+        return await self._write_quiet(lambda tx: sweeps.claim(tx, sweep_id, agent, propose))
+
+    async def set_sweep_state(self, sweep_id: str, action: str) -> SweepInfo:
+        return await self._write_quiet(lambda tx: sweeps.set_state(tx, sweep_id, action))
+
+    async def list_trials(self, sweep_id: str, after: int, limit: int) -> list[Trial]:
+        return await self._read_tx(lambda tx: sweeps.trials(tx, sweep_id, after, limit))
 
     async def get_run(self, run_id: str) -> RunInfo | None:
         return await self._read_tx(lambda tx: records.fetch_run(tx, run_id))

@@ -1,0 +1,189 @@
+"""Sweep routes: the controller. A sweep is created from W&B's sweep configuration; agents
+claim its trials one at a time (each configuration handed out once, by the store's claim);
+pause, resume and stop change what a claim gets."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+import msgspec
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from runwatch.protocol import INT64_MAX, ProjectName, RunName
+from runwatch.server.api import READ, WRITE, decode, json_response, read_body, store_of
+from runwatch.server.auth import check_project
+from runwatch.server.errors import ApiError
+from runwatch.server.openapi import refusal
+from runwatch.store.base import SweepCreate, SweepInfo
+from runwatch.sweeps.space import point, space_size
+from runwatch.sweeps.spec import SweepError, parse_sweep
+
+router = APIRouter(prefix="/api/v1")
+MAX_TRIALS = 100_000  # trials one sweep hands out at most (a random sweep without a run_cap)
+MAX_TRIALS_PAGE = 1000
+BUILT_IN = ("grid", "random")
+NoNul = Annotated[str, msgspec.Meta(max_length=10_000, pattern="^[^\x00]*$")]
+
+
+class SweepIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Body of ``POST /api/v1/sweeps``: W&B's sweep configuration, as a sweep file holds it.
+    ``project`` is the sweep's project (``default`` when absent)."""
+
+    method: Literal["grid", "random", "bayes"]
+    parameters: dict[str, dict[str, Any]]
+    metric: dict[str, Any] | None = None
+    early_terminate: dict[str, Any] | None = None
+    run_cap: Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)] | None = None
+    name: RunName | None = None
+    description: NoNul | None = None
+    program: NoNul | None = None
+    command: list[Any] | None = None
+    project: ProjectName | None = None
+    entity: NoNul | None = None
+    controller: dict[str, Any] | None = None
+    job: NoNul | None = None
+    image_uri: NoNul | None = None
+
+
+class NextIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST /api/v1/sweeps/{id}/next``: who is asking (shown with the trial)."""
+
+    agent: Annotated[str, msgspec.Meta(max_length=200, pattern="^[^\x00]*$")] | None = None
+
+
+_sweep_decoder = msgspec.json.Decoder(SweepIn)
+_next_decoder = msgspec.json.Decoder(NextIn)
+
+
+def page_of(info: SweepInfo) -> str:
+    """The sweep page of a sweep's runs (tagged ``sweep:ID`` by its agents)."""
+    return "/sweep?" + urlencode({"project": info.project, "tag": f"sweep:{info.id}"})
+
+
+def _shown(info: SweepInfo) -> dict[str, Any]:
+    shown: dict[str, Any] = msgspec.to_builtins(info)
+    shown["page"] = page_of(info)
+    return shown
+
+
+def _limit(doc: dict[str, Any]) -> tuple[int, str]:
+    """How many trials the sweep hands out at most, and which bound that is."""
+    spec = parse_sweep(doc)
+    bounds = [(MAX_TRIALS, "max_trials")]
+    size = space_size(spec)
+    if size is not None:
+        bounds.append((size, "space"))
+    if spec.run_cap is not None:
+        bounds.append((spec.run_cap, "run_cap"))
+    return min(bounds, key=lambda bound: bound[0])
+
+
+def propose(info: SweepInfo, index: int) -> dict[str, Any]:
+    """Trial ``index``'s configuration: a grid point or a seeded random draw."""
+    return point(parse_sweep(info.spec), info.seed, index)
+
+
+async def _sweep_or_404(request: Request, sweep_id: str) -> SweepInfo:
+    info = await store_of(request).get_sweep(sweep_id)
+    if info is None:
+        raise ApiError(404, "sweep_not_found", f"no sweep with id {sweep_id!r}", "sweep")
+    check_project(request, info.project)
+    return info
+
+
+@router.post(
+    "/sweeps",
+    status_code=201,
+    dependencies=WRITE,
+    openapi_extra={"x-runwatch-body": "SweepIn"},
+    responses={
+        422: refusal(
+            "`invalid_sweep`: a configuration W&B's sweep schema refuses, or one runwatch "
+            "cannot run yet (`bayes`); `field` names the key (`$.parameters.lr.min`)."
+        )
+    },
+)
+async def create_sweep(request: Request) -> Response:
+    """Create a sweep from W&B's sweep configuration; agents then claim its trials. The
+    answer is the sweep, with ``page``: the sweep page of its runs."""
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    spec: SweepIn = decode(_sweep_decoder, body, "sweep")
+    doc: dict[str, Any] = msgspec.to_builtins(spec)
+    try:
+        limit, reason = _limit(doc)
+    except SweepError as exc:
+        raise ApiError(422, "invalid_sweep", exc.message, f"$.{exc.key}") from None
+    if spec.method not in BUILT_IN:
+        raise ApiError(
+            422, "invalid_sweep", f"method {spec.method} is not built in yet: use grid or random",
+            "$.method",
+        )  # fmt: skip
+    project = spec.project or "default"
+    check_project(request, project)
+    create = SweepCreate(
+        id=secrets.token_hex(4), project=project, name=spec.name, method=spec.method,
+        spec=doc, seed=secrets.randbits(62), trial_limit=limit, limit_reason=reason,
+    )  # fmt: skip
+    info = await store_of(request).create_sweep(create)
+    return json_response(_shown(info), 201)
+
+
+@router.get("/sweeps/{sweep_id}", dependencies=READ)
+async def get_sweep(request: Request, sweep_id: str) -> Response:
+    """A sweep: its configuration, state, how many trials it handed out of how many
+    (``trial_limit``, bounded by ``limit_reason``), and its trials counted by status."""
+    return json_response(_shown(await _sweep_or_404(request, sweep_id)))
+
+
+@router.get("/sweeps/{sweep_id}/trials", dependencies=READ)
+async def list_trials(
+    request: Request,
+    sweep_id: str,
+    after: Annotated[int, Query(ge=-1, le=INT64_MAX)] = -1,
+    limit: Annotated[int, Query(ge=1, le=MAX_TRIALS_PAGE)] = 100,
+) -> Response:
+    """A page of the sweep's trials after index ``after``: index, run id, configuration,
+    agent, and status (its run's; ``claimed`` until the agent created the run)."""
+    await _sweep_or_404(request, sweep_id)
+    trials = await store_of(request).list_trials(sweep_id, after, limit)
+    return json_response({"trials": trials})
+
+
+@router.post(
+    "/sweeps/{sweep_id}/next",
+    dependencies=WRITE,
+    openapi_extra={"x-runwatch-body": "NextIn"},
+)
+async def next_trial(request: Request, sweep_id: str) -> Response:
+    """An agent claims the sweep's next trial: ``trial`` (its index, the run id to report as,
+    its configuration), or ``trial: null`` with ``reason``: ``paused`` (ask again later),
+    ``stopped`` or ``finished`` (stop asking). Each trial is handed out once, whichever
+    replica answers."""
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    asked: NextIn = decode(_next_decoder, body, "claim")
+    await _sweep_or_404(request, sweep_id)
+    claim = await store_of(request).claim_trial(sweep_id, asked.agent, propose)
+    return json_response(
+        {"trial": claim.trial, "reason": claim.reason, "sweep": _shown(claim.sweep)}
+    )
+
+
+def _state_route(action: str, doc: str) -> None:
+    async def change(request: Request, sweep_id: str) -> Response:
+        await _sweep_or_404(request, sweep_id)
+        return json_response(_shown(await store_of(request).set_sweep_state(sweep_id, action)))
+
+    change.__doc__ = doc
+    router.add_api_route(
+        f"/sweeps/{{sweep_id}}/{action}", change, methods=["POST"], dependencies=WRITE,
+        name=f"{action}_sweep",
+        responses={409: refusal("`sweep_stopped`, `sweep_finished`: the sweep is over.")},
+    )  # fmt: skip
+
+
+_state_route("pause", "Pause a sweep: claims answer ``paused`` until it is resumed.")
+_state_route("resume", "Resume a paused sweep.")
+_state_route("stop", "Stop a sweep for good: claims answer ``stopped``; running trials go on.")

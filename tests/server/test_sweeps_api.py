@@ -1,0 +1,112 @@
+"""The sweep controller's routes on each store: create, claim each trial once, pause / resume /
+stop, and bad configurations refused with a 4xx naming the key."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+GRID = {
+    "method": "grid",
+    "project": "sw",
+    "metric": {"name": "loss", "goal": "minimize"},
+    "early_terminate": {"type": "hyperband", "min_iter": 2},
+    "parameters": {
+        "x": {"values": [1, 2, 3]},
+        "opt": {"parameters": {"lr": {"values": [0.1, 0.01]}}},
+    },
+}
+
+
+def claim(c: httpx.Client, sweep_id: str, agent: str = "a") -> dict[str, Any]:
+    r = c.post(f"/api/v1/sweeps/{sweep_id}/next", json={"agent": agent})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def test_a_grid_sweep_hands_out_each_point_once_then_says_finished(store_api: httpx.Client) -> None:
+    c = store_api
+    r = c.post("/api/v1/sweeps", json=GRID)
+    assert r.status_code == 201, r.text
+    sweep = r.json()
+    assert (sweep["state"], sweep["trial_limit"], sweep["limit_reason"]) == ("running", 6, "space")
+    assert sweep["spec"]["early_terminate"] == {"type": "hyperband", "min_iter": 2}
+    assert sweep["page"] == f"/sweep?project=sw&tag=sweep%3A{sweep['id']}"
+    trials = [claim(c, sweep["id"])["trial"] for _ in range(6)]
+    configs = [json.dumps(t["config"], sort_keys=True) for t in trials]
+    assert len(set(configs)) == 6 and [t["index"] for t in trials] == list(range(6))
+    assert trials[0]["config"] == {"x": 1, "opt": {"lr": 0.1}}
+    done = claim(c, sweep["id"])
+    assert (done["trial"], done["reason"], done["sweep"]["state"]) == (None, "finished", "finished")
+    got = c.get(f"/api/v1/sweeps/{sweep['id']}").json()
+    assert (got["handed_out"], got["trials"]) == (6, {"claimed": 6})
+    listed = c.get(f"/api/v1/sweeps/{sweep['id']}/trials", params={"after": 3}).json()["trials"]
+    assert [t["index"] for t in listed] == [4, 5] and listed[0]["agent"] == "a"
+
+
+def test_a_random_sweep_stops_at_its_run_cap_and_obeys_pause_and_stop(
+    store_api: httpx.Client,
+) -> None:
+    c = store_api
+    spec = {"method": "random", "run_cap": 3, "parameters": {"lr": {"min": 0.0, "max": 1.0}}}
+    sweep_id = c.post("/api/v1/sweeps", json=spec).json()["id"]
+    first = claim(c, sweep_id)["trial"]
+    assert 0 <= first["config"]["lr"] <= 1
+    assert c.post(f"/api/v1/sweeps/{sweep_id}/pause").json()["state"] == "paused"
+    assert claim(c, sweep_id)["reason"] == "paused"
+    assert c.post(f"/api/v1/sweeps/{sweep_id}/resume").json()["state"] == "running"
+    assert claim(c, sweep_id)["trial"]["index"] == 1
+    assert c.post(f"/api/v1/sweeps/{sweep_id}/stop").json()["state"] == "stopped"
+    assert claim(c, sweep_id)["reason"] == "stopped"
+    r = c.post(f"/api/v1/sweeps/{sweep_id}/resume")
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "sweep_stopped")
+    capped = c.post("/api/v1/sweeps", json=spec).json()
+    assert (capped["trial_limit"], capped["limit_reason"], capped["project"]) == (
+        3,
+        "run_cap",
+        "default",
+    )
+    assert [claim(c, capped["id"])["trial"] is not None for _ in range(4)] == [True] * 3 + [False]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"parameters": {"x": {"value": 1}}}, 400, "$.method"),
+        ({"method": "grid", "parameters": {"x": {"value": 1}}, "metod": 1}, 400, "$.metod"),
+        ({"method": "grid", "run_cap": 0, "parameters": {"x": {"value": 1}}}, 400, "$.run_cap"),
+        ({"method": "grid", "parameters": {"x": {"valeus": [1]}}}, 422, "$.parameters.x.valeus"),
+        (
+            {"method": "grid", "parameters": {"lr": {"min": 0.1, "max": 1.0}}},
+            422,
+            "$.parameters.lr",
+        ),
+        (
+            {"method": "random", "parameters": {"lr": {"min": 2, "max": 1}}},
+            422,
+            "$.parameters.lr.max",
+        ),
+        (
+            {"method": "bayes", "metric": {"name": "l"}, "parameters": {"x": {"value": 1}}},
+            422,
+            "$.method",
+        ),
+    ],
+)
+def test_a_bad_configuration_is_a_4xx_naming_the_key(
+    store_api: httpx.Client, body: dict[str, Any], status: int, field: str
+) -> None:
+    r = store_api.post("/api/v1/sweeps", json=body)
+    assert (r.status_code, r.json()["error"]["field"]) == (status, field), r.text
+
+
+def test_an_unknown_sweep_is_a_404_naming_it(store_api: httpx.Client) -> None:
+    for method, path in [("GET", ""), ("POST", "/next"), ("POST", "/pause"), ("GET", "/trials")]:
+        r = store_api.request(
+            method, f"/api/v1/sweeps/nope{path}", json={} if method == "POST" else None
+        )
+        assert (r.status_code, r.json()["error"]["code"]) == (404, "sweep_not_found"), path

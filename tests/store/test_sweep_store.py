@@ -1,0 +1,121 @@
+"""Sweeps in the store, on every backend: each trial index handed out once across replicas,
+the limit, pause / resume / stop, and a trial's status following its run's."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from runwatch.protocol import Batch, RunCreate, StatusIn
+from runwatch.store.base import Store, SweepCreate, SweepInfo
+from runwatch.store.errors import Conflict, SweepNotFound
+from runwatch.store.prepare import prepare_batch
+from tests.store.aio import run
+from tests.store.conftest import StoreMaker
+
+
+def sweep(sweep_id: str = "s1", limit: int = 40) -> SweepCreate:
+    spec = {"method": "random", "parameters": {"x": {"min": 0.0, "max": 1.0}}}
+    return SweepCreate(sweep_id, "p", "sw", "random", spec, 7, limit, "run_cap")
+
+
+def propose(info: SweepInfo, index: int) -> dict[str, Any]:
+    return {"i": index, "seed": info.seed}
+
+
+async def claim_all(store: Store, agent: str) -> list[int]:
+    got: list[int] = []
+    while True:
+        claim = await store.claim_trial("s1", agent, propose)
+        if claim.trial is None:
+            assert claim.reason == "finished"
+            return got
+        assert claim.trial.config == {"i": claim.trial.index, "seed": 7}
+        got.append(claim.trial.index)
+
+
+def test_each_trial_is_handed_out_once_across_replicas(make_store: StoreMaker) -> None:
+    async def work() -> tuple[list[list[int]], SweepInfo]:
+        replicas = [make_store(), make_store()]
+        for store in replicas:
+            await store.open()
+        try:
+            await replicas[0].create_sweep(sweep())
+            claims = await asyncio.gather(
+                *(claim_all(replicas[i % 2], f"agent-{i}") for i in range(6))
+            )
+            info = await replicas[1].get_sweep("s1")
+            assert info is not None
+            return list(claims), info
+        finally:
+            for store in replicas:
+                await store.close()
+
+    claims, info = run(work())
+    everything = sorted(i for got in claims for i in got)
+    assert everything == list(range(40))
+    assert (info.state, info.handed_out, info.trials) == ("finished", 40, {"claimed": 40})
+
+
+def test_pause_resume_stop_and_the_state_a_claim_sees(make_store: StoreMaker) -> None:
+    async def work() -> list[Any]:
+        store = make_store()
+        await store.open()
+        try:
+            seen: list[Any] = [(await store.create_sweep(sweep(limit=3))).state]
+            seen.append((await store.set_sweep_state("s1", "pause")).state)
+            claim = await store.claim_trial("s1", None, propose)
+            seen.append((claim.trial, claim.reason))
+            seen.append((await store.set_sweep_state("s1", "resume")).state)
+            first = await store.claim_trial("s1", "a", propose)
+            assert first.trial is not None
+            seen.append((first.trial.index, first.sweep.handed_out))
+            seen.append((await store.set_sweep_state("s1", "stop")).state)
+            seen.append((await store.claim_trial("s1", None, propose)).reason)
+            with pytest.raises(Conflict) as refused:
+                await store.set_sweep_state("s1", "resume")
+            seen.append(refused.value.code)
+            with pytest.raises(SweepNotFound):
+                await store.claim_trial("nope", None, propose)
+            with pytest.raises(Conflict):
+                await store.create_sweep(sweep())
+            seen.append(await store.get_sweep("nope"))
+            return seen
+        finally:
+            await store.close()
+
+    assert run(work()) == [
+        "running", "paused", (None, "paused"), "running", (0, 1), "stopped", "stopped",
+        "sweep_stopped", None,
+    ]  # fmt: skip
+
+
+def test_a_trial_takes_its_runs_status(make_store: StoreMaker) -> None:
+    async def work() -> tuple[list[str], dict[str, int]]:
+        store = make_store()
+        await store.open()
+        try:
+            await store.create_sweep(sweep(limit=3))
+            trials = [(await store.claim_trial("s1", "a", propose)).trial for _ in range(3)]
+            first, second, _ = trials
+            assert first is not None and second is not None
+            await store.create_run(RunCreate(project="p", id=first.run_id))
+            await store.create_run(RunCreate(project="p", id=second.run_id))
+            final = Batch(
+                producer="t", batch_seq=1, status=StatusIn(state="succeeded", ts=time.time())
+            )
+            await store.ingest(second.run_id, prepare_batch(final))
+            listed = await store.list_trials("s1", -1, 10)
+            assert [t.index for t in await store.list_trials("s1", 0, 1)] == [1]
+            info = await store.get_sweep("s1")
+            assert info is not None
+            return [t.status for t in listed], info.trials
+        finally:
+            await store.close()
+
+    statuses, counts = run(work())
+    assert statuses == ["running", "succeeded", "claimed"]
+    assert counts == {"running": 1, "succeeded": 1, "claimed": 1}
