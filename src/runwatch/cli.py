@@ -12,6 +12,8 @@ import typer
 # typer bundles its own click; its usage errors are these classes, not the `click` package's.
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
+from runwatch.sweeps.commands import agent, sweep_app
+
 app = typer.Typer(
     help="runwatch: a live telemetry hub for long-running compute runs.",
     no_args_is_help=True,
@@ -314,6 +316,8 @@ def tail_(
     tail(url, token, run_id, interval, frames, Console())
 
 
+app.add_typer(sweep_app, name="sweep")
+app.command("agent")(agent)
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 DATA_OPTION = typer.Option(Path(".runwatch"), help="Data directory of the server.")
@@ -387,7 +391,7 @@ def _usage_error(exc: UsageError) -> NoReturn:
         sys.exit(2)  # the help is already printed
     message = exc.format_message().rstrip(".")
     if exc.ctx is not None:
-        if exc.ctx.command.name == "launch" and "No such option" in message:
+        if exc.ctx.command.name in ("launch", "agent") and "No such option" in message:
             message += " (the worker's command and its options go after `--`)"
         message += f"; see `{exc.ctx.command_path} --help`"
     print(f"runwatch: error: {message}", file=sys.stderr)

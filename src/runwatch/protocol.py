@@ -39,6 +39,10 @@ RunId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
 # A file ``runwatch launch`` writes into a run's directory, holding the run's id: it registers
 # the directory with a server on the same machine (which may then start a TensorBoard over it).
 RUN_DIR_MARKER = ".runwatch-run"
+# What ``runwatch agent`` tells a sweep trial's command: the sweep's id and the trial's
+# configuration (JSON), which ``runwatch.init`` merges into the run's config.
+SWEEP_ID_ENV = "RUNWATCH_SWEEP_ID"
+SWEEP_PARAMS_ENV = "RUNWATCH_SWEEP_PARAMS"
 
 
 # Names and labels: no NUL (PostgreSQL's TEXT cannot hold it, and C tools cut at it). Other

@@ -24,8 +24,9 @@ import sys
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from runwatch.launcher.artifacts import ArtifactScanner
 from runwatch.protocol import RUN_DIR_MARKER
@@ -37,6 +38,7 @@ from runwatch.sdk.transport import Transport
 STDERR_TAIL = 20  # stderr lines quoted as a failed run's error
 SIDECAR_INTERVAL = 2.0
 POLL = 0.1
+INTERRUPTED = "interrupted (Ctrl-C on the launcher)"
 
 
 class Supervisor:
@@ -53,17 +55,26 @@ class Supervisor:
         self.cancel_reason: str | None = None
         self._sidecar_seen = 0.0
         self._imported = 0.0
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         self.run.dir.mkdir(parents=True, exist_ok=True)
         (self.run.dir / RUN_DIR_MARKER).write_text(self.run.id)
-        return subprocess.Popen(
+        self.proc = subprocess.Popen(
             self.command,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
             start_new_session=True,  # its own process group: signals reach its children too
         )
+        if self.cancel_reason is not None:  # Ctrl-C while it was starting
+            self._signal(signal.SIGINT)
+        return self.proc
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
 
     def capture(self, pipe: IO[bytes], stream: str, echo: IO[str]) -> threading.Thread:
         """Copy a pipe line by line to its log file, our terminal and the server."""
@@ -107,11 +118,10 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, sig)
 
-    def interrupt(self, proc: subprocess.Popen[bytes]) -> None:
+    def interrupt(self) -> None:
         """Ctrl-C on the launcher: pass it to the worker, and cancel."""
-        self.cancel_reason = "interrupted (Ctrl-C on the launcher)"
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGINT)
+        self.cancel_reason = INTERRUPTED
+        self._signal(signal.SIGINT)
 
     def refresh_artifacts(self, final: bool = False) -> None:
         """Import new scalars (TensorBoard, W&B) often; rescan the run dir every scan interval."""
@@ -193,6 +203,86 @@ class Supervisor:
         return True
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How a supervised run ended: its id, the worker's exit code, the run's final status, and
+    whether Ctrl-C on the launcher ended it."""
+
+    run_id: str
+    code: int
+    status: str
+    interrupted: bool
+
+
+@dataclass(frozen=True)
+class RunLabels:
+    """What a launcher's run is made with beyond its command: a sweep trial gives its own id,
+    configuration, tags and group, and what the worker finds in its environment."""
+
+    run_id: str | None = None
+    config: dict[str, Any] | None = None
+    tags: list[str] = field(default_factory=list)
+    group: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def supervise_command(
+    command: list[str],
+    project: str,
+    name: str | None,
+    run_dir: Path | None,
+    url: str | None,
+    token: str | None,
+    grace: float,
+    scan_interval: float = 10.0,
+    labels: RunLabels | None = None,
+) -> Outcome:
+    """Run ``command`` as a supervised run until it ends (see the module's docstring)."""
+    if not command:
+        raise ValueError(
+            "nothing to launch: put the command after `--`, e.g. runwatch launch -- python train.py"
+        )
+    labels = labels or RunLabels()
+    config = {"command": command} if labels.config is None else labels.config
+    run = init(project=project, name=name or Path(command[0]).name, url=url, token=token,
+               run_dir=run_dir, config=config, tags=labels.tags, group=labels.group,
+               run_id=labels.run_id)  # fmt: skip
+    env = dict(os.environ)
+    env.update(labels.env)
+    env.update({
+        "RUNWATCH_URL": url or os.environ.get("RUNWATCH_URL", run.url.split("/runs/")[0]),
+        "RUNWATCH_RUN_ID": run.id,
+        "RUNWATCH_RUN_DIR": str(run.dir.resolve()),
+        "RUNWATCH_PROJECT": project,
+        "RUNWATCH_LAUNCHED": "1",
+    })  # fmt: skip
+    if token:
+        env["RUNWATCH_TOKEN"] = token
+    supervisor = Supervisor(run, command, grace, scan_interval)
+    # Ours before the worker exists: a Ctrl-C from here on cancels the run, never orphans it.
+    previous = signal.signal(signal.SIGINT, lambda *_: supervisor.interrupt())
+    try:
+        try:
+            proc = supervisor.start(env)
+        except OSError as exc:
+            run.finish("failed", error=f"could not start {command[0]!r}: {exc}")
+            raise ValueError(f"could not start {command[0]!r}: {exc}") from None
+        supervisor.scanner.scan()
+        pumps = [
+            supervisor.capture(proc.stdout, "stdout", sys.stdout),  # type: ignore[arg-type]
+            supervisor.capture(proc.stderr, "stderr", sys.stderr),  # type: ignore[arg-type]
+        ]
+        print(f"runwatch: run {run.id} at {run.url}", file=sys.stderr, flush=True)
+        code = supervisor.supervise(proc)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    for pump in pumps:
+        pump.join(5)
+    status = supervisor.finish(code)
+    print(f"runwatch: run {run.id} {status} (exit code {code})", file=sys.stderr, flush=True)
+    return Outcome(run.id, code, status, supervisor.cancel_reason == INTERRUPTED)
+
+
 def launch(
     command: list[str],
     project: str,
@@ -204,41 +294,5 @@ def launch(
     scan_interval: float = 10.0,
 ) -> int:
     """Run ``command`` as a supervised run; return its exit code (130 when cancelled by Ctrl-C)."""
-    if not command:
-        raise ValueError(
-            "nothing to launch: put the command after `--`, e.g. runwatch launch -- python train.py"
-        )
-    run = init(project=project, name=name or Path(command[0]).name, url=url, token=token,
-               run_dir=run_dir, config={"command": command})  # fmt: skip
-    env = dict(os.environ)
-    env.update({
-        "RUNWATCH_URL": url or os.environ.get("RUNWATCH_URL", run.url.split("/runs/")[0]),
-        "RUNWATCH_RUN_ID": run.id,
-        "RUNWATCH_RUN_DIR": str(run.dir.resolve()),
-        "RUNWATCH_PROJECT": project,
-        "RUNWATCH_LAUNCHED": "1",
-    })  # fmt: skip
-    if token:
-        env["RUNWATCH_TOKEN"] = token
-    supervisor = Supervisor(run, command, grace, scan_interval)
-    try:
-        proc = supervisor.start(env)
-    except OSError as exc:
-        run.finish("failed", error=f"could not start {command[0]!r}: {exc}")
-        raise ValueError(f"could not start {command[0]!r}: {exc}") from None
-    supervisor.scanner.scan()
-    pumps = [
-        supervisor.capture(proc.stdout, "stdout", sys.stdout),  # type: ignore[arg-type]
-        supervisor.capture(proc.stderr, "stderr", sys.stderr),  # type: ignore[arg-type]
-    ]
-    print(f"runwatch: run {run.id} at {run.url}", file=sys.stderr, flush=True)
-    previous = signal.signal(signal.SIGINT, lambda *_: supervisor.interrupt(proc))
-    try:
-        code = supervisor.supervise(proc)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    for pump in pumps:
-        pump.join(5)
-    status = supervisor.finish(code)
-    print(f"runwatch: run {run.id} {status} (exit code {code})", file=sys.stderr, flush=True)
-    return 130 if status == "cancelled" and code != 0 else code
+    done = supervise_command(command, project, name, run_dir, url, token, grace, scan_interval)
+    return 130 if done.status == "cancelled" and done.code != 0 else done.code

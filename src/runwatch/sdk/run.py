@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import re
 import secrets
@@ -19,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from runwatch.protocol import FINAL_STATUSES, MAX_COMMAND_KINDS
+from runwatch.protocol import FINAL_STATUSES, MAX_COMMAND_KINDS, SWEEP_PARAMS_ENV
 from runwatch.sdk import limits
 from runwatch.sdk.commands import CommandPoller
 from runwatch.sdk.media import PendingHistogram, PendingImage
@@ -613,6 +614,24 @@ def _finish_at_exit() -> None:
 atexit.register(_finish_at_exit)
 
 
+def sweep_params() -> dict[str, Any] | None:
+    """The configuration ``runwatch agent`` gave this sweep trial (``RUNWATCH_SWEEP_PARAMS``),
+    if any; a value that is not a JSON object is left out with one warning."""
+    raw = os.environ.get(SWEEP_PARAMS_ENV)
+    if not raw:
+        return None
+    try:
+        params = json.loads(raw)
+    except ValueError:
+        params = None
+    if not isinstance(params, dict):
+        print_warning(
+            f"{SWEEP_PARAMS_ENV} is not a JSON object; the sweep's configuration is not applied"
+        )
+        return None
+    return params
+
+
 def init(
     project: str | None = None,
     name: str | None = None,
@@ -628,7 +647,8 @@ def init(
     """Start (or, under ``runwatch launch``, attach to) a run and return its handle.
 
     Reads ``RUNWATCH_URL`` (comma-separated URLs fail over in order; default
-    ``http://127.0.0.1:8765``), ``RUNWATCH_TOKEN``, ``RUNWATCH_RUN_ID`` and ``RUNWATCH_RUN_DIR``.
+    ``http://127.0.0.1:8765``), ``RUNWATCH_TOKEN``, ``RUNWATCH_RUN_ID`` and ``RUNWATCH_RUN_DIR``;
+    under ``runwatch agent``, the sweep trial's configuration joins ``config`` (its keys win).
     Never raises for telemetry reasons: a server that is down only delays delivery. The
     producer sends a heartbeat every ``heartbeat`` s while it has nothing else to send; silent
     for three of them, the run is marked crashed. ``run_id`` picks the id (creating a run with
@@ -637,6 +657,9 @@ def init(
     run_id = os.environ.get("RUNWATCH_RUN_ID") or run_id or secrets.token_hex(6)
     if os.environ.get("RUNWATCH_RUN_ID"):  # attached to a launched run: its project wins
         project = os.environ.get("RUNWATCH_PROJECT") or project
+    trial = sweep_params()
+    if trial:  # a sweep trial's values win over the script's, as under W&B
+        config = {**(config or {}), **trial}
     spec: dict[str, Any] = {
         "id": run_id,
         "project": project or os.environ.get("RUNWATCH_PROJECT") or "default",

@@ -52,4 +52,4 @@ def load_sweep_file(path: Path) -> SweepSpec:
     try:
         return parse_sweep(doc)
     except SweepError as exc:
-        raise SweepError(exc.key, f"{path}: {exc.key or 'the file'}: {exc.message}") from None
+        raise SweepError(exc.key, exc.message, str(path)) from None

@@ -54,8 +54,10 @@ Path = tuple[str, ...]
 class SweepError(ValueError):
     """A sweep configuration refused: ``key`` names where (``parameters.lr.min``)."""
 
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}" if key else message)
+    def __init__(self, key: str, message: str, source: str | None = None) -> None:
+        """``source``: the file the configuration came from, said first."""
+        text = f"{key}: {message}" if key else message
+        super().__init__(f"{source}: {text}" if source else text)
         self.key = key
         self.message = message
 

@@ -1,0 +1,91 @@
+"""``runwatch agent SWEEP_ID -- CMD``: claim a sweep's trials and run the command for each.
+
+One trial at a time: the agent claims the next trial from the server (each configuration is
+handed out once, whichever agent or replica asks), runs the command supervised as the trial's
+run (``runwatch launch``'s supervision, with the run id the server gave), and asks again, until
+``--count`` trials ran or the sweep says ``finished`` or ``stopped``. A paused sweep is asked
+again every few seconds. The trial's configuration reaches the command in its environment
+(``RUNWATCH_SWEEP_PARAMS``, JSON) and as ``runwatch.init().config``. Ctrl-C cancels the current
+trial (its run is marked cancelled) and stops the agent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from typing import Any
+
+from runwatch.launcher.supervisor import RunLabels, supervise_command
+from runwatch.protocol import SWEEP_ID_ENV, SWEEP_PARAMS_ENV
+from runwatch.sweeps.client import SweepClient
+
+PAUSED_POLL = 5.0  # seconds between claims while the sweep is paused
+
+
+def _say(text: str) -> None:
+    print(f"runwatch: {text}", file=sys.stderr, flush=True)
+
+
+def _labels(sweep_id: str, trial: dict[str, Any]) -> RunLabels:
+    return RunLabels(
+        run_id=trial["run_id"],
+        config=trial["config"],
+        tags=[f"sweep:{sweep_id}"],
+        group=f"sweep-{sweep_id}",
+        env={SWEEP_ID_ENV: sweep_id, SWEEP_PARAMS_ENV: json.dumps(trial["config"])},
+    )
+
+
+def run_agent(
+    sweep_id: str,
+    command: list[str],
+    count: int | None,
+    url: str | None,
+    token: str | None,
+    grace: float,
+    scan_interval: float = 10.0,
+) -> int:
+    """Run the sweep's trials here until ``count``, the sweep's end, or Ctrl-C (then 130)."""
+    if not command:
+        raise ValueError(
+            "nothing to run: put the trial's command after `--`, e.g. "
+            "runwatch agent SWEEP_ID -- python train.py"
+        )
+    client = SweepClient(url, token)
+    agent = f"{socket.gethostname()}:{os.getpid()}"
+    ran = 0
+    waiting = False
+    try:
+        while count is None or ran < count:
+            claim = client.claim(sweep_id, agent)
+            trial, sweep = claim["trial"], claim["sweep"]
+            if trial is None:
+                if claim["reason"] != "paused":
+                    _say(f"sweep {sweep_id} is {claim['reason']}; this agent ran {ran} trial(s)")
+                    return 0
+                if not waiting:
+                    _say(f"sweep {sweep_id} is paused; asking again every {PAUSED_POLL:g} s")
+                waiting = True
+                time.sleep(PAUSED_POLL)  # the paused sweep's poll interval
+                continue
+            waiting = False
+            _say(f"sweep {sweep_id}: trial {trial['index']} with {json.dumps(trial['config'])}")
+            name = f"{sweep.get('name') or 'sweep-' + sweep_id}-{trial['index']}"
+            done = supervise_command(
+                command, sweep["project"], name, None, url, token, grace, scan_interval,
+                _labels(sweep_id, trial),
+            )  # fmt: skip
+            ran += 1
+            if done.interrupted:
+                _say(f"interrupted: trial {trial['index']} cancelled; the agent stops")
+                return 130
+        _say(f"this agent ran its {ran} trial(s) of sweep {sweep_id}")
+        return 0
+    except KeyboardInterrupt:  # between trials: nothing is running
+        _say(f"interrupted; this agent ran {ran} trial(s)")
+        return 130
+    finally:
+        client.close()

@@ -1,0 +1,220 @@
+"""`runwatch sweep create` and `runwatch agent` against real servers: a 12-point grid shared by
+3 agent processes (each point run once), a random sweep up to its run_cap, Ctrl-C on an
+agent; on SQLite, and on PostgreSQL with two replicas whose agents share the sweep."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import runwatch
+from tests.pg import fresh_database
+from tests.servers import ServerProcess
+
+GRID = """
+method: grid
+project: gridp
+metric: {name: score, goal: maximize}
+parameters:
+  x:
+    values: [1, 2, 3]
+  y:
+    distribution: int_uniform
+    min: 0
+    max: 3
+"""
+RANDOM = {
+    "method": "random",
+    "project": "randp",
+    "run_cap": 5,
+    "parameters": {
+        "lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
+        "opt": {"parameters": {"name": {"values": ["adam", "sgd"]}}},
+    },
+}
+# A trial: its configuration from the environment must be runwatch.init().config.
+TRIAL = """
+import json, os, runwatch
+run = runwatch.init(project="not-this-one")
+params = json.loads(os.environ["RUNWATCH_SWEEP_PARAMS"])
+assert {k: run.config[k] for k in params} == params, (run.config, params)
+assert os.environ["RUNWATCH_SWEEP_ID"]
+if "x" in params:
+    run.log({"score": params["x"] * 10 + params["y"]})
+run.finish()
+"""
+BLOCKING = "import time\nprint('ready', flush=True)\ntime.sleep(120)\n"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    """One server on SQLite, or two replicas of one PostgreSQL database."""
+    if request.param == "sqlite":
+        servers = [ServerProcess(tmp_path / "data").start()]
+        yield servers
+        servers[0].stop()
+        return
+    with fresh_database() as url:
+        args = ["--store", url, "--store-pool", "3"]
+        servers = [ServerProcess(tmp_path / f"data{i}", extra_args=args).start() for i in range(2)]
+        try:
+            yield servers
+        finally:
+            for server in servers:
+                server.stop()
+
+
+# The runwatch under test, wherever the subprocesses' working directory is.
+SOURCES = str(Path(runwatch.__file__).resolve().parents[1])
+
+
+def clean_env(**more: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [SOURCES, env.get("PYTHONPATH")]))
+    return {**env, **more}
+
+
+def cli(*args: str, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runwatch", *args], capture_output=True, text=True, timeout=120,
+        env=clean_env(RUNWATCH_URL=url), cwd=cwd,
+    )  # fmt: skip
+
+
+def agent(url: str, sweep_id: str, work: Path, script: str, *options: str) -> subprocess.Popen[str]:
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "trial.py").write_text(script)
+    return subprocess.Popen(
+        [sys.executable, "-m", "runwatch", "agent", sweep_id, *options, "--", sys.executable,
+         "trial.py"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=work,
+        env=clean_env(RUNWATCH_URL=url),
+    )  # fmt: skip
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    _, err = proc.communicate(timeout=240)
+    return proc.returncode, err
+
+
+def trials(c: httpx.Client, sweep_id: str) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = c.get(f"/api/v1/sweeps/{sweep_id}/trials").json()["trials"]
+    return listed
+
+
+def test_three_agents_run_each_grid_point_once(
+    replicas: list[ServerProcess], tmp_path: Path
+) -> None:
+    (tmp_path / "sweep.yaml").write_text(GRID)
+    made = cli("sweep", "create", "sweep.yaml", url=replicas[0].url, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    sweep_id, page = made.stdout.split()
+    assert page == f"{replicas[0].url}/sweep?project=gridp&tag=sweep%3A{sweep_id}"
+    assert "grid, project gridp, at most 12 trials (space)" in made.stderr
+    agents = [
+        agent(replicas[i % len(replicas)].url, sweep_id, tmp_path / f"agent{i}", TRIAL)
+        for i in range(3)
+    ]
+    results = [finish(a) for a in agents]
+    assert [code for code, _ in results] == [0, 0, 0], [err[-2000:] for _, err in results]
+    ran = [err.count(f"sweep {sweep_id}: trial ") for _, err in results]
+    assert sum(ran) == 12
+    with replicas[-1].client() as c:
+        sweep = c.get(f"/api/v1/sweeps/{sweep_id}").json()
+        listed = trials(c, sweep_id)
+        runs = c.get("/api/v1/runs", params={"tag": f"sweep:{sweep_id}", "limit": 100}).json()[
+            "runs"
+        ]
+    assert (sweep["state"], sweep["handed_out"], sweep["trials"]) == (
+        "finished",
+        12,
+        {"succeeded": 12},
+    )
+    configs = sorted((t["config"]["x"], t["config"]["y"]) for t in listed)
+    assert configs == [(x, y) for x in (1, 2, 3) for y in range(4)]
+    assert len({t["agent"] for t in listed}) == 3  # all three took part
+    by_id = {r["id"]: r for r in runs}
+    assert sorted(by_id) == sorted(t["run_id"] for t in listed)
+    for t in listed:
+        r = by_id[t["run_id"]]
+        assert (r["project"], r["status"], r["group"]) == (
+            "gridp",
+            "succeeded",
+            f"sweep-{sweep_id}",
+        )
+        assert {k: r["config"][k] for k in ("x", "y")} == t["config"]
+        assert r["summary"]["score"] == t["config"]["x"] * 10 + t["config"]["y"]
+
+
+def test_a_random_sweep_runs_up_to_its_run_cap(
+    replicas: list[ServerProcess], tmp_path: Path
+) -> None:
+    (tmp_path / "sweep.json").write_text(json.dumps(RANDOM))
+    made = cli("sweep", "create", "sweep.json", url=replicas[0].url, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    sweep_id = made.stdout.split()[0]
+    agents = [
+        agent(replicas[i % len(replicas)].url, sweep_id, tmp_path / f"a{i}", TRIAL, "--count", "4")
+        for i in range(2)
+    ]
+    results = [finish(a) for a in agents]
+    assert [code for code, _ in results] == [0, 0], [err[-2000:] for _, err in results]
+    assert any(f"sweep {sweep_id} is finished" in err for _, err in results)
+    with replicas[0].client() as c:
+        sweep = c.get(f"/api/v1/sweeps/{sweep_id}").json()
+        listed = trials(c, sweep_id)
+    assert (sweep["handed_out"], sweep["limit_reason"], sweep["trials"]) == (
+        5,
+        "run_cap",
+        {"succeeded": 5},
+    )
+    for t in listed:
+        assert 1e-4 <= t["config"]["lr"] <= 1e-1 and t["config"]["opt"]["name"] in ("adam", "sgd")
+    assert len({t["config"]["lr"] for t in listed}) == 5
+
+
+def test_ctrl_c_cancels_the_current_trial_and_stops_the_agent(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        (tmp_path / "sweep.json").write_text(
+            json.dumps({"method": "grid", "parameters": {"x": {"values": [1, 2, 3]}}})
+        )
+        sweep_id = cli(
+            "sweep", "create", "sweep.json", url=server.url, cwd=tmp_path
+        ).stdout.split()[0]
+        proc = agent(server.url, sweep_id, tmp_path / "work", BLOCKING)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"  # the trial's worker is running
+        proc.send_signal(signal.SIGINT)
+        code, err = finish(proc)
+        assert code == 130 and "trial 0 cancelled; the agent stops" in err, err[-2000:]
+        with server.client() as c:
+            sweep = c.get(f"/api/v1/sweeps/{sweep_id}").json()
+            (trial,) = trials(c, sweep_id)
+            run = c.get(f"/api/v1/runs/{trial['run_id']}").json()
+        assert (sweep["handed_out"], sweep["trials"], sweep["state"]) == (
+            1,
+            {"cancelled": 1},
+            "running",
+        )
+        assert "Ctrl-C" in run["error"]
+    finally:
+        server.stop()
+
+
+def test_a_bad_sweep_file_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "sweep.yaml").write_text("method: grid\nparameters:\n  lr:\n    mn: 1\n")
+    done = cli("sweep", "create", "sweep.yaml", url="http://127.0.0.1:9", cwd=tmp_path)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        "runwatch: error: sweep.yaml: parameters.lr.mn: is not a parameter key of W&B's sweep schema\n"
+    )
