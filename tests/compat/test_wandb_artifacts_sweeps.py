@@ -218,3 +218,40 @@ def test_a_run_that_recorded_nothing_still_exists_and_a_crash_fails_it(
         (info,) = c.get("/api/v1/runs", params={"project": "quiet"}).json()["runs"]
     assert info["config"] == {"k": 1} and info["status"] == "failed"
     assert "RuntimeError: boom" in info["error"]
+
+
+SHARED_SWEEP = """
+import sys
+spec = {"method": "grid", "parameters": {"a": {"values": [1, 2, 3]}, "b": {"values": [0, 1]}}}
+sweep_id = sys.argv[1] if len(sys.argv) > 1 else wandb.sweep(spec, project="shared")
+print("SWEEP", sweep_id)
+
+def train():
+    wandb.init(project="ignored")
+    wandb.log({"ab": wandb.config.a * 10 + wandb.config.b})
+
+wandb.agent(sweep_id, function=train, count=3)
+"""
+
+
+def test_two_wandb_agents_share_one_server_sweep(server: ServerProcess, tmp_path: Path) -> None:
+    """wandb.sweep creates the sweep on the server; a second process's wandb.agent takes the
+    trials the first did not: 6 grid points, each run once."""
+    first = run_script(server, SHARED_SWEEP, tmp_path / "one")
+    assert "Created sweep with ID" in first.stderr, first.stderr
+    sweep_id = first.stdout.split("SWEEP ", 1)[1].split()[0]
+    work = tmp_path / "two"
+    work.mkdir()
+    (work / "script.py").write_text(SHIM + SHARED_SWEEP)
+    second = subprocess.run(
+        [sys.executable, "script.py", sweep_id], cwd=work, capture_output=True, text=True,
+        timeout=120, env=_env(RUNWATCH_URL=server.url),
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    with server.client() as c:
+        sweep = c.get(f"/api/v1/sweeps/{sweep_id}").json()
+        runs = finished_runs(c, "shared", 6)
+    assert (sweep["handed_out"], sweep["trials"]) == (6, {"succeeded": 6})
+    pairs = sorted((r["config"]["a"], r["config"]["b"]) for r in runs)
+    assert pairs == [(a, b) for a in (1, 2, 3) for b in (0, 1)]
+    assert {r["group"] for r in runs} == {f"sweep-{sweep_id}"}

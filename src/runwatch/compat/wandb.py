@@ -3,10 +3,10 @@
 Scripts written for W&B's common surface run unchanged: ``init``, ``log``, ``config``,
 ``summary``, ``finish``, ``define_metric``, ``Table``, ``Image``, ``Histogram``, ``alert``,
 artifacts (``Artifact``, ``log_artifact``, ``use_artifact``, ``log_code``, ``save``: files in
-the run's artifact manifest), and local sweeps (``sweep`` + ``agent``). No call raises into the training loop:
-wrong arguments are reported once and skipped; any other W&B name (``wandb.Video``, …) warns
-once, saying what is not recorded, and absorbs the call. Values go to the runwatch server at
-``RUNWATCH_URL`` like ``runwatch.init``'s.
+the run's artifact manifest), and sweeps through the server (``sweep`` + ``agent``). No call
+raises into the training loop: wrong arguments are reported once and skipped; any other W&B
+name (``wandb.Video``, …) warns once, saying what is not recorded, and absorbs the call.
+Values go to the runwatch server at ``RUNWATCH_URL`` like ``runwatch.init``'s.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from typing import Any
 
 import httpx
 
+from runwatch.compat import wandb_sweeps
 from runwatch.compat.wandb_artifacts import Artifact
 from runwatch.compat.wandb_media import Histogram, Image
 from runwatch.compat.wandb_run import MetricSpec, WandbRun
-from runwatch.compat.wandb_sweeps import MAX_SWEEP_RUNS, Sweep, lookup, register
+from runwatch.compat.wandb_sweeps import Trial
 from runwatch.compat.wandb_types import (
     AlertLevel,
     Config,
@@ -82,7 +83,7 @@ summary: Summary = Summary()
 MODES = ("online", "offline", "disabled", "shared", "run", "dryrun")
 SWEEP_PARAMS_ENV = "RUNWATCH_SWEEP_PARAMS"  # a sweep program's configuration (JSON), from agent
 SWEEP_ID_ENV = "RUNWATCH_SWEEP_ID"
-_sweep_next: tuple[str, dict[str, Any]] | None = None  # what agent's next init takes
+_sweep_next: Trial | None = None  # the trial agent's next init takes
 
 
 class Settings:
@@ -145,8 +146,10 @@ def init(
         run.finish()  # W&B finishes the previous run when init is called again
     values = Config()
     values.update(config)
-    sweep_id, params = _sweep_next or (os.environ.get(SWEEP_ID_ENV), _env_params())
+    trial = _sweep_next
     _sweep_next = None
+    sweep_id = trial.sweep_id if trial else os.environ.get(SWEEP_ID_ENV)
+    params = trial.params if trial else _env_params()
     if params:
         values.update(params)  # a sweep's values win over the script's, as under W&B
     tag_list = [str(t) for t in tags or []] + ([f"job_type:{job_type}"] if job_type else [])
@@ -159,13 +162,17 @@ def init(
         _bind(handle)
         return handle
     launched = os.environ.get("RUNWATCH_RUN_ID")
-    run_id = launched or id or os.environ.get("WANDB_RUN_ID") or secrets.token_hex(6)
-    sweep = lookup(sweep_id) if sweep_id else None
+    trial_run = trial.run_id if trial else None
+    run_id = launched or trial_run or id or os.environ.get("WANDB_RUN_ID") or secrets.token_hex(6)
+    if trial and trial.project and project and project != trial.project:
+        warn_once(
+            "wandb.init(project=...) is ignored in a sweep: its runs go to the sweep's project"
+        )
     project = (
         (os.environ.get("RUNWATCH_PROJECT") if launched else None)
+        or (trial.project if trial else None)
         or project
         or os.environ.get("WANDB_PROJECT")
-        or (sweep.project if sweep else None)
         or entity
         or os.environ.get("RUNWATCH_PROJECT")
         or "default"
@@ -426,11 +433,9 @@ def sweep(
     project: str | None = None,
     prior_runs: list[str] | None = None,
 ) -> str:
-    """Register a sweep of this process (no server-side controller): its id for ``agent``."""
-    spec = sweep() if callable(sweep) else sweep
-    created = register(spec, project)
-    print(f"wandb: Created sweep with ID: {created.id} (local to this process)", file=sys.stderr)
-    return created.id
+    """Create a sweep on the runwatch server (its controller hands the trials to every agent);
+    its id for ``agent``. Local to this process when the server cannot be reached."""
+    return wandb_sweeps.create(sweep() if callable(sweep) else sweep, project)
 
 
 @safe("wandb.agent")
@@ -441,52 +446,37 @@ def agent(
     project: str | None = None,
     count: int | None = None,
 ) -> None:
-    """Run the sweep's configurations here, one run each: ``function`` is called with
-    ``wandb.config`` holding the configuration (its ``wandb.init`` takes it); without a
-    function, the sweep's ``program`` runs as a subprocess with ``--key=value`` arguments. Up
-    to ``count`` runs (and the sweep's ``run_cap``); a grid ends when walked."""
-    found = lookup(sweep_id)
-    if found is None:
-        print_warning(
-            f"wandb.agent: no sweep {sweep_id!r} was made by wandb.sweep in this process "
-            "(sweeps are local until the server runs them); nothing ran"
-        )
-        return
-    if function is None and not found.spec.get("program"):
-        print_warning("wandb.agent: no function and no 'program' in the sweep; nothing ran")
-        return
-    if count is None and found.method != "grid" and found.cap == MAX_SWEEP_RUNS:
-        warn_once(
-            "wandb.agent without count or run_cap: runs until interrupted "
-            f"(at most {MAX_SWEEP_RUNS} runs)"
-        )
-    if project and not found.project:
-        found.project = project
+    """Run the sweep's trials here, one run each, as the server's controller hands them out:
+    ``function`` is called with ``wandb.config`` holding the configuration (its ``wandb.init``
+    takes it); without a function, the sweep's ``program`` runs as a subprocess with
+    ``--key=value`` arguments. Up to ``count`` runs, the sweep's ``run_cap`` or its grid."""
     ran = 0
-    while count is None or ran < int(count):
-        params = found.next_config()
-        if params is None:
-            break
+    for trial in wandb_sweeps.trials(sweep_id):
+        if function is None and not trial.program:
+            print_warning("wandb.agent: no function and no 'program' in the sweep; nothing ran")
+            return
         ran += 1
         if function is None:
-            _run_program(found, params)
+            _run_program(trial)
         else:
-            _run_trial(found, params, function)
+            _run_trial(trial, function)
+        if count is not None and ran >= int(count):
+            return
     if ran == 0:
-        print_warning(f"wandb.agent: sweep {found.id} has no configurations left; nothing ran")
+        print_warning(f"wandb.agent: sweep {sweep_id} has no configurations left; nothing ran")
 
 
-def _run_trial(found: Sweep, params: dict[str, Any], function: Callable[[], Any]) -> None:
+def _run_trial(trial: Trial, function: Callable[[], Any]) -> None:
     """One configuration: ``function`` runs with it; its run is finished (failed if it raised)."""
     global _sweep_next
     before = run
-    _sweep_next = (found.id, params)
+    _sweep_next = trial
     try:
         function()
     except Exception:
         print_warning(
-            f"the sweep function raised with configuration {params}; its run is marked failed "
-            f"and the agent goes on:\n{traceback.format_exc()}"
+            f"the sweep function raised with configuration {trial.params}; its run is marked "
+            f"failed and the agent goes on:\n{traceback.format_exc()}"
         )
         if run is not None and run is not before:
             run.finish(exit_code=1)
@@ -500,22 +490,18 @@ def _run_trial(found: Sweep, params: dict[str, Any], function: Callable[[], Any]
         run.finish()
 
 
-def _run_program(found: Sweep, params: dict[str, Any]) -> None:
+def _run_program(trial: Trial) -> None:
     """One configuration as W&B's default command: ``python <program> --key=value …``."""
-    if found.spec.get("command"):
-        warn_once(
-            "a sweep's custom 'command' is not supported; running python <program> --key=value"
-        )
-    args = [
-        f"--{k}={json.dumps(v) if isinstance(v, dict | list) else v}" for k, v in params.items()
-    ]
-    env = {**os.environ, SWEEP_ID_ENV: found.id, SWEEP_PARAMS_ENV: json.dumps(params)}
-    if found.project:
-        env.setdefault("WANDB_PROJECT", str(found.project))
-    done = subprocess.run([sys.executable, str(found.spec["program"]), *args], env=env, check=False)
+    env = {**os.environ, SWEEP_ID_ENV: trial.sweep_id, SWEEP_PARAMS_ENV: json.dumps(trial.params)}
+    if trial.run_id:
+        env["WANDB_RUN_ID"] = trial.run_id
+    if trial.project:
+        env["WANDB_PROJECT"] = trial.project
+    argv = [sys.executable, str(trial.program), *wandb_sweeps.program_args(trial.params)]
+    done = subprocess.run(argv, env=env, check=False)
     if done.returncode != 0:
         print_warning(
-            f"sweep program exited with {done.returncode} for {params}; the agent goes on"
+            f"sweep program exited with {done.returncode} for {trial.params}; the agent goes on"
         )
 
 
