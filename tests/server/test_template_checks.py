@@ -127,6 +127,13 @@ def test_uploads_are_capped_sanitised_listed_first_and_usable(server: InProcessS
             == "hidden"
         )
 
+        # Not raw bytes (a form, or no body at all): 415 naming the header, nothing kept.
+        for headers in ({"Content-Type": "multipart/form-data; boundary=x"}, {}):
+            refused = c.post("/api/v1/uploads", params={"name": "form.csv"}, headers=headers)
+            assert refused.status_code == 415, refused.text
+            assert refused.json()["error"]["field"] == "header.content-type"
+        assert not (uploads / "form.csv").exists()
+
         # Over the cap: 413 naming it, and nothing kept (declared, or streamed without a length).
         big = c.post(
             "/api/v1/uploads",

@@ -123,6 +123,10 @@ async def submit_run(request: Request, name: str) -> Response:
         413: refusal(
             f"`upload_too_large`: a body over {MAX_UPLOAD_BYTES:,} bytes (max_upload_bytes)."
         ),
+        415: refusal(
+            "`unsupported_media_type`: the Content-Type is not application/octet-stream"
+            " (`header.content-type`)."
+        ),
     },
 )
 async def upload(
@@ -131,6 +135,15 @@ async def upload(
     """Upload a data file for runs (the raw bytes as the body, ``application/octet-stream``):
     kept in the data dir's ``uploads`` folder under its sanitised name (a file of that name is
     replaced), offered first by file parameters with ``uploads = true`` as ``@uploads/NAME``."""
+    mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if mime != "application/octet-stream":
+        # A request without the raw-bytes body (a form, or none at all) is not an upload.
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "an upload's Content-Type must be application/octet-stream",
+            "header.content-type",
+        )
     stored = sanitise(name)
     root = _scheduler(request).data_dir / UPLOADS_DIR
     answer = await store_upload(
