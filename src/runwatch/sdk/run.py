@@ -245,12 +245,19 @@ class Run:
         Arrays are copied here and encoded (PNG) on the SDK's thread; ``entity`` names the
         entity the image shows.
         """
+        # The training loop's cost is what runs here: only cheap checks, one copy, one append.
         try:
             at = self._last_step if step is None else _int64(step, "step")
-            name = _name(key, "image key", "max_name_length", limits.MAX_NAME_LENGTH)
-            text = None if caption is None else str(caption)[:CAPTION_MAX]
+            if type(key) is not str or not 0 < len(key) <= limits.MAX_NAME_LENGTH:
+                key = _name(key, "image key", "max_name_length", limits.MAX_NAME_LENGTH)
             pending = PendingImage(
-                name, max(at, 0), time.time(), data, text, bool(labels), _entity(entity)
+                key,
+                at if at > 0 else 0,
+                time.time(),
+                data,
+                None if caption is None else str(caption)[:CAPTION_MAX],
+                labels is True or bool(labels),
+                None if entity is None else _entity(entity),
             )
             self._media("media", pending)
         except Exception as exc:
