@@ -304,7 +304,7 @@ class Run:
 
     def _media_refused(self, what: str, key: Any, step: Any, exc: Exception) -> None:
         """Input refused on this thread: one warning, and an error event on the run."""
-        self._warn_once(f"{what}() failed and was skipped: {exc}")
+        self._warn_once(f"run.{what}({str(key)[:40]!r}) was skipped: {exc}")
         payload = {"key": str(key)[:256], "step": str(step), "error": str(exc)[:1000]}
         event = {"kind": f"sdk.{what}_error", "ts": time.time(), "level": "error",
                  "entity": None, "payload": payload}  # fmt: skip
