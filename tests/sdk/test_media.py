@@ -205,7 +205,9 @@ def test_bad_input_is_an_error_event_never_an_exception(
     assert [i["step"] for i in fine] == [10, 20]
     assert errors["h"]["kind"] == "sdk.histogram_error"
     assert keys == ["fine"]  # the loop went on, and the run finished
-    assert "run.image('shape') was skipped: an array of shape (2, 3, 5, 7)" in capsys.readouterr().err
+    assert (
+        "run.image('shape') was skipped: an array of shape (2, 3, 5, 7)" in capsys.readouterr().err
+    )
 
 
 def test_spooled_images_reach_the_server_with_sync(tmp_path: Path) -> None:
