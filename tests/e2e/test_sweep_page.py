@@ -2,7 +2,7 @@
 processes: the header's counts and the best value so far match the API, a trial finishing
 updates them live, the sweep's parameters and metric are the first axes, Pause / Resume /
 Stop change the sweep's state (the API agrees, a refusal is shown), a read token gets no
-buttons, and user text stays text."""
+buttons (nor New sweep on the runs list), and user text stays text."""
 
 from __future__ import annotations
 
@@ -187,6 +187,10 @@ def test_stop_from_the_page_and_a_read_token_gets_no_buttons(page: Page, tmp_pat
                 "Pausing or stopping a sweep needs the 'write' scope; this token has 'read'."
             )
             expect(head.locator('[data-part="actions"]')).to_be_hidden()
+            page.goto(f"{server.url}/")
+            expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+            expect(page.locator("#new-sweep-link")).to_be_hidden()
+            page.goto(f"{server.url}/sweep?sweep={sweep_id}")
 
             page.evaluate("t => sessionStorage.setItem('runwatch_token', t)", admin)
             page.reload()

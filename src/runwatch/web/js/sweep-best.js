@@ -36,6 +36,10 @@ function axis(size) {
   };
 }
 
+function pad(min, max) {
+  return Math.max(1, (max - min) * 0.04);
+}
+
 /** Mount the chart in `root` (its `empty` sibling shown while there is nothing to draw). */
 export function mountBest(root, empty) {
   let plot = null;
@@ -48,7 +52,8 @@ export function mountBest(root, empty) {
         height: HEIGHT,
         padding: [10, 12, 0, 2],
         legend: { show: false },
-        scales: { x: { time: true } },
+        // A little room either side: the first and last trials' dots are drawn whole.
+        scales: { x: { time: true, range: (u, min, max) => [min - pad(min, max), max + pad(min, max)] } },
         axes: [axis(30), { ...axis(56), values: (u, ticks, i, space, incr) => formatTicks(ticks, incr) }],
         series: [
           {},
