@@ -1,9 +1,10 @@
-// sweep-info.js and sweep-best.js: a sweep's parameters as config fields, its metric and goal,
-// and the best-so-far chart's columns.
+// sweep-info.js, sweep-best.js and sweep-form.js: a sweep's parameters as config fields, its metric
+// and goal, the best-so-far chart's columns, and the New-sweep form's configuration.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { bestColumns } from "../../src/runwatch/web/js/sweep-best.js";
+import { buildConfig, emptyRow, parseValues, rowsFromTemplate } from "../../src/runwatch/web/js/sweep-form.js";
 import { metricOf, parameterFields } from "../../src/runwatch/web/js/sweep-info.js";
 import { same } from "./helpers.mjs";
 
@@ -35,4 +36,44 @@ test("best so far: runs by when they ended (else last reported), non-numbers lef
   ];
   same(bestColumns(runs, { name: "score", direction: "min" }), [[10, 30, 40], [7, 5, 3], [7, 5, 3]]);
   same(bestColumns(runs, { name: "score", direction: "max" }), [[10, 30, 40], [7, 5, 3], [7, 7, 7]]);
+});
+
+test("the New-sweep form: values typed as JSON scalars or text, blanks left out", () => {
+  same(parseValues("1, 2.5, -3e-4, adam, true, null, , <b>x</b>"), [1, 2.5, -3e-4, "adam", true, null, "<b>x</b>"]);
+  const form = {
+    project: " p ", name: "", method: "random", metric: { name: "loss", goal: "minimize" }, runCap: "7",
+    rows: [
+      emptyRow("lr", { kind: "distribution", distribution: "log_uniform_values", min: "1e-4", max: "" }),
+      emptyRow("opt", { values: "adam, sgd" }),
+      emptyRow(" "),
+      emptyRow("odd", { kind: "distribution", min: "abc", max: "2" }),
+    ],
+  };
+  same(buildConfig(form), {
+    method: "random", parameters: {
+      lr: { distribution: "log_uniform_values", min: 1e-4 },
+      opt: { values: ["adam", "sgd"] },
+      odd: { distribution: "uniform", min: "abc", max: 2 },
+    },
+    project: "p", metric: { name: "loss", goal: "minimize" }, run_cap: 7,
+  });
+});
+
+test("a run template's numbers become distributions and its choices values; the rest is not swept", () => {
+  const template = {
+    params: [
+      { name: "lr", type: "float", min: 0.001, max: 1 },
+      { name: "epochs", type: "int", min: 1, max: 9 },
+      { name: "seed", type: "int", default: 3 },
+      { name: "model", type: "choice", choices: ["mlp", "cnn", "big"], unavailable: ["big"] },
+      { name: "data", type: "file" },
+      { name: "note", type: "string" },
+    ],
+  };
+  same(rowsFromTemplate(template).map((r) => [r.name, r.kind, r.distribution, r.min, r.max, r.values]), [
+    ["lr", "distribution", "uniform", "0.001", "1", ""],
+    ["epochs", "distribution", "int_uniform", "1", "9", ""],
+    ["seed", "values", "uniform", "", "", "3"],
+    ["model", "values", "uniform", "", "", "mlp, cnn"],
+  ]);
 });
