@@ -27,12 +27,12 @@ export function mountHead(root, id, { onAnswer }) {
   const $ = (name) => root.querySelector(`[data-part="${name}"]`);
   let sweep = null;
   let pending = false;
-  let allowed = false;
-  let why = "";
+  let asked = false; // whoami answered (`who` may still be null: then the server decides)
+  let who = null;
 
-  whoami().then((who) => {
-    allowed = may(who, "write", sweep ? sweep.project : null);
-    why = needs(who, "write", "Pausing or stopping a sweep", sweep ? sweep.project : null);
+  whoami().then((answer) => {
+    asked = true;
+    who = answer;
     showActions();
   });
 
@@ -53,8 +53,10 @@ export function mountHead(root, id, { onAnswer }) {
 
   function showActions() {
     const offered = sweep ? OFFERS[sweep.state] || [] : [];
-    $("actions").hidden = !allowed || !sweep;
-    $("scope-note").textContent = allowed ? "" : why;
+    // The sweep's project counts for a token limited to one: asked once both are known.
+    const allowed = asked && sweep !== null && may(who, "write", sweep.project);
+    $("actions").hidden = !allowed;
+    $("scope-note").textContent = asked && sweep && !allowed ? needs(who, "write", "Pausing or stopping a sweep", sweep.project) : "";
     for (const action of ["pause", "resume", "stop"]) {
       $(action).hidden = !offered.includes(action);
       $(action).disabled = pending;
