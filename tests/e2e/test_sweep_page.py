@@ -31,11 +31,13 @@ SWEEP = {
     "parameters": {"x": {"values": [1, 2, 3]}, "y": {"values": [0, 1]}},
 }
 # A trial: its score from its configuration; with GATE set, it waits for that file first and
-# then scores below every grid point.
+# then scores below every grid point; with FAIL set, it fails before logging anything.
 TRIAL = """
 import json, os, pathlib, time, runwatch
 params = json.loads(os.environ["RUNWATCH_SWEEP_PARAMS"])
 run = runwatch.init()
+if os.environ.get("FAIL"):
+    raise SystemExit(3)
 gate = os.environ.get("GATE")
 if gate:
     deadline = time.monotonic() + 60
@@ -132,6 +134,13 @@ def test_counts_and_best_so_far_follow_the_trials_live(
     expect(page.locator("#best-chart")).to_have_attribute("data-best", "-1")
     assert api.get(f"/api/v1/sweeps/{sweep_id}").json()["trials"] == {"succeeded": 4}
     expect(page.locator(".parcoords-canvas")).to_have_attribute("data-drawn", "4")
+
+    # A failing trial is counted as such; the best stays.
+    done(agent(server, sweep_id, tmp_path / "c", 1, FAIL="1"))
+    wait_until(lambda: counts(page) == {"finished": 4, "failed": 1}, timeout=30, what="failed")
+    expect(page.locator('.sweep-count[data-status="failed"]')).to_have_text("1 failed/crashed")
+    expect(page.locator("#best-chart")).to_have_attribute("data-best", "-1")
+    assert api.get(f"/api/v1/sweeps/{sweep_id}").json()["trials"] == {"succeeded": 4, "failed": 1}
     assert page.console_errors == []
 
 

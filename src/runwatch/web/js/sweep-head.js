@@ -9,13 +9,14 @@ import { metricOf } from "./sweep-info.js";
 import { may, needs, whoami } from "./whoami.js";
 
 // Trial statuses shown together, in this order; any other status is shown under its own name.
+// [key (the item's data-status), label, statuses]
 const GROUPS = [
-  ["claimed", ["claimed", "queued"]],
-  ["running", ["running"]],
-  ["finished", ["succeeded"]],
-  ["failed", ["failed", "crashed"]],
+  ["claimed", "claimed", ["claimed", "queued"]],
+  ["running", "running", ["running"]],
+  ["finished", "finished", ["succeeded"]],
+  ["failed", "failed/crashed", ["failed", "crashed"]],
 ];
-const GROUPED = new Set(GROUPS.flatMap(([, statuses]) => statuses));
+const GROUPED = new Set(GROUPS.flatMap(([, , statuses]) => statuses));
 // Which action each state offers.
 const OFFERS = { running: ["pause", "stop"], paused: ["resume", "stop"], stopped: [], finished: [] };
 
@@ -64,12 +65,12 @@ export function mountHead(root, id, { onAnswer }) {
   }
 
   function showCounts(trials) {
-    const items = GROUPS.map(([label, statuses]) => [label, statuses.reduce((n, s) => n + (trials[s] || 0), 0)]);
-    for (const [status, n] of Object.entries(trials)) if (!GROUPED.has(status) && n) items.push([status, n]);
+    const items = GROUPS.map(([key, label, statuses]) => [key, label, statuses.reduce((n, s) => n + (trials[s] || 0), 0)]);
+    for (const [status, n] of Object.entries(trials)) if (!GROUPED.has(status) && n) items.push([status, status, n]);
     $("counts").replaceChildren(
-      ...items.map(([label, n]) => {
+      ...items.map(([key, label, n]) => {
         const item = el("li", "sweep-count");
-        item.dataset.status = label;
+        item.dataset.status = key;
         item.dataset.count = String(n);
         item.append(el("strong", "", formatCount(n)), el("span", "", ` ${label}`));
         return item;
