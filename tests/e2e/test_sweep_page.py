@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 import runwatch
 from runwatch.tokens import create
@@ -156,10 +156,20 @@ def test_pause_resume_and_stop_change_the_sweep(
     expect(state).to_have_text("running")
     expect(resume).to_be_hidden()
 
+    # While the POST is on its way (held at the network), the buttons are disabled.
+    held: list[Route] = []
+    page.route("**/api/v1/sweeps/*/pause", lambda route: held.append(route))
     pause.click()
+    # page.evaluate lets playwright deliver the held request to the handler meanwhile.
+    wait_until(lambda: bool(held) or page.evaluate("false"), what="the pause request")
+    expect(pause).to_be_disabled()
+    expect(stop).to_be_disabled()
+    held[0].continue_()
     expect(state).to_have_text("paused")
+    page.unroute("**/api/v1/sweeps/*/pause")
     assert api_state() == "paused"
     expect(pause).to_be_hidden()
+    expect(stop).to_be_enabled()
     resume.click()
     expect(state).to_have_text("running")
     assert api_state() == "running"
