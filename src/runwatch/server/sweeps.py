@@ -59,8 +59,9 @@ _next_decoder = msgspec.json.Decoder(NextIn)
 
 
 def page_of(info: SweepInfo) -> str:
-    """The sweep page of a sweep's runs (tagged ``sweep:ID`` by its agents)."""
-    return "/sweep?" + urlencode({"project": info.project, "tag": f"sweep:{info.id}"})
+    """The sweep's page: its state and controls over the views of its runs (tagged
+    ``sweep:ID`` by its agents)."""
+    return "/sweep?" + urlencode({"sweep": info.id})
 
 
 def _shown(info: SweepInfo) -> dict[str, Any]:
