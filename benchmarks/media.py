@@ -22,6 +22,10 @@ Run from the repo root::
 * **histogram**: ``--histograms`` calls with 1,000,000 float32 values (runwatch copies them on
   the calling thread and bins them on its own; ``add_histogram`` bins on the calling thread).
 
+"runwatch nice+10" is the same with the SDK's threads at nice +10 (``RUNWATCH_SDK_NICE=10``,
+off by default): what a lower priority buys the calling thread, and what it costs delivery on
+this host (a nice value ranks the threads against every process, not only the training loop).
+
 "copy floor" is what any ``image()`` that keeps no reference to the caller's array must do at
 least, measured in the same run with the same pacing: one copy of it into a reused (so
 cache-warm) buffer, and ``arr.copy()``, with no thread. A second table gives ``run.image``'s
@@ -34,6 +38,7 @@ browser): the quick check of the calling thread's cost.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -100,11 +105,15 @@ def paced(call: Any, items: Sequence[Any], rate: float, work: str) -> list[int]:
 
 
 def runwatch_images(
-    url: str, run_dir: Path, batch: Frames, rate: float, work: str = "cpu"
+    url: str, run_dir: Path, batch: Frames, rate: float, work: str = "cpu", nice: int = 0
 ) -> dict[str, Any]:
     import runwatch
 
-    run = runwatch.init(project="bench-media", url=url, run_dir=run_dir)
+    os.environ["RUNWATCH_SDK_NICE"] = str(nice)
+    try:
+        run = runwatch.init(project="bench-media", url=url, run_dir=run_dir)
+    finally:
+        del os.environ["RUNWATCH_SDK_NICE"]
     start = time.perf_counter()
     costs = paced(lambda item: run.image("img", item[1], step=item[0]), batch, rate, work)
     ok = run.finish()
@@ -182,8 +191,6 @@ def floor_ratios(results: dict[str, dict[str, Any]], pacings: list[str]) -> None
 def wandb_images(root: Path, batch: Frames, rate: float, work: str = "cpu") -> dict[str, Any]:
     """W&B offline: ``wandb.Image`` encodes the PNG on the calling thread and writes it under
     the run's ``files/media/images/``; durable when ``wandb.finish()`` returns."""
-    import os
-
     import wandb
 
     os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true")
@@ -253,6 +260,10 @@ def main() -> None:
                 tag = pacing.replace("@", "").replace("/s ", "-")
                 results[f"runwatch {pacing}"] = runwatch_images(
                     server.url, root / f"rw-{tag}", batch, rate, work
+                )
+                # The SDK's threads at a lower priority (RUNWATCH_SDK_NICE): off by default.
+                results[f"runwatch nice+10 {pacing}"] = runwatch_images(
+                    server.url, root / f"rw-nice-{tag}", batch, rate, work, nice=10
                 )
                 if not args.image_only:
                     results[f"tensorboard {pacing}"] = tensorboard_images(

@@ -291,12 +291,19 @@ def test_the_buffer_pool_reuses_buffers_within_its_cap() -> None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
-@pytest.mark.parametrize("nice", [10, 0])
-def test_the_sdk_threads_run_below_the_training_loop(
-    server: ServerProcess, tmp_path: Path, nice: int
+@pytest.mark.parametrize(("env", "nice"), [("10", 10), (None, 0)])
+def test_the_sdk_threads_run_below_the_training_loop_when_asked(
+    server: ServerProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: str | None,
+    nice: int,
 ) -> None:
-    spec = {"id": f"nice-run-{nice}", "project": "media", "name": "nice", "tags": [], "config": {}}
-    run = Run(spec, [server.url], None, tmp_path, SenderConfig(thread_nice=nice))
+    if env is None:
+        monkeypatch.delenv("RUNWATCH_SDK_NICE", raising=False)  # off by default
+    else:
+        monkeypatch.setenv("RUNWATCH_SDK_NICE", env)
+    run = runwatch.init(project="media", name="nice", url=server.url, run_dir=tmp_path)
     try:
         loop = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         # init returned after the run's creation was answered: both threads had started.

@@ -639,6 +639,16 @@ def sweep_params() -> dict[str, Any] | None:
     return params
 
 
+def _env_int(name: str) -> int:
+    """The integer in environment variable ``name`` (0 when unset; one warning when not one)."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else 0
+    except ValueError:
+        print_warning(f"{name}={raw[:40]!r} is not an integer; it is ignored")
+        return 0
+
+
 def init(
     project: str | None = None,
     name: str | None = None,
@@ -686,7 +696,8 @@ def init(
     spec["heartbeat"] = heartbeat
     attached = os.environ.get("RUNWATCH_LAUNCHED") == "1"
     token = token or os.environ.get("RUNWATCH_TOKEN")
-    run = Run(spec, urls, token, directory, attached=attached)
+    sender = SenderConfig(thread_nice=_env_int("RUNWATCH_SDK_NICE"))
+    run = Run(spec, urls, token, directory, sender, attached=attached)
     if attached and spec["config"]:  # the launcher made the run: the worker's config joins it
         run.update_config(spec["config"])
     return run

@@ -81,9 +81,12 @@ class SenderConfig(msgspec.Struct):
     media_pending_bytes: int = 256 * 2**20
     # Bytes of <run_dir>/progress.jsonl before it rotates to progress.1.jsonl; 0: not written.
     progress_max_bytes: int = MAX_PROGRESS_BYTES
-    # Added to the nice value of this thread and the poster's (Linux), so that encoding and
-    # posting never preempt the training loop on a busy machine; 0: the loop's own priority.
-    thread_nice: int = 10
+    # Added to the nice value of this thread and the poster's (Linux; init reads
+    # RUNWATCH_SDK_NICE), so that encoding and posting yield to the training loop. Off by
+    # default: a nice value ranks a thread against every process on the host, so on a busy one
+    # (data-loader workers, other jobs) the SDK's threads starved and finish() gave up with
+    # records left in the spool (benchmarks/media.py measures both).
+    thread_nice: int = 0
 
 
 def clean_values(
