@@ -1,10 +1,10 @@
 """``method: bayes``: Optuna's TPE proposes each trial from the ones before it.
 
 The proposal itself (a pure function of the sweep, its seed, the index and the past trials):
-every W&B distribution stays inside its space, the same inputs give the same trial, and on a
-smooth objective the trials after TPE's startup ones gather near the optimum, whichever the
-goal. Then through real servers (SQLite; two PostgreSQL replicas): agents claiming at once
-get each trial once, inside the space, and a bad bayes sweep is a 422 naming the key.
+every W&B distribution stays inside its space (bounds at the edges of floats too), the same
+inputs give the same trial, and on a smooth objective the trials after TPE's startup ones
+gather near the optimum, whichever the goal. Then through real servers (SQLite; two
+PostgreSQL replicas): agents claiming at once get each trial once, inside the space.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pytest
 
 from runwatch.store.base import TrialOutcome
 from runwatch.sweeps import bayes
+from runwatch.sweeps.space import random_point
 from runwatch.sweeps.spec import DISTRIBUTIONS, parse_sweep
 from tests.pg import fresh_database
 from tests.servers import ServerProcess
@@ -104,6 +105,28 @@ def test_the_same_sweep_index_and_past_propose_the_same_trial() -> None:
 
     assert propose(5, 3) == propose(5, 3)
     assert len({propose(5, 3), propose(5, 4), propose(6, 3)}) == 3
+
+
+@pytest.mark.parametrize(
+    ("param", "inside"),
+    [
+        ({"min": -1e308, "max": 1e308}, lambda v: -1e308 <= v <= 1e308),  # max - min is inf
+        ({"distribution": "inv_log_uniform_values", "min": 5e-324, "max": 1e308},
+         lambda v: 0 < v < math.inf),  # 1 / min is inf
+        ({"distribution": "q_normal", "mu": 0, "sigma": 1, "q": 1e-320},
+         lambda v: abs(v) < 10),  # x / q is inf
+    ],
+)  # fmt: skip
+def test_bounds_at_the_edges_of_floats_still_propose(param: dict[str, Any], inside: Any) -> None:
+    doc = {"method": "bayes", "metric": {"name": "y"}, "parameters": {"p": param}}
+    configs = run_bayes(doc, 4, 14, lambda c: float(c["p"]) / 1e300)
+    assert all(inside(c["p"]) for c in configs), configs
+
+
+def test_a_step_too_fine_for_floats_leaves_a_random_draw_as_it_is() -> None:
+    param = {"distribution": "q_normal", "mu": 0, "sigma": 1, "q": 1e-320}
+    spec = parse_sweep({"method": "random", "parameters": {"p": param}})
+    assert abs(random_point(spec, 4, 0)["p"]) < 10  # x / q overflowed: an OverflowError before
 
 
 @pytest.mark.parametrize("goal", ["minimize", "maximize"])

@@ -10,7 +10,7 @@ Every replica therefore proposes from the same store state, and a restart loses 
 
 Each W&B distribution maps to an Optuna one over an internal value, and back:
 
-- ``int_uniform`` → an integer range; ``uniform`` → a float range;
+- ``int_uniform`` → an integer range; ``uniform`` → the fraction of the way from min to max;
 - the log-uniform kinds → a log-scaled float range over the values they yield;
 - ``normal`` and ``log_normal`` → the normal's quantile (a float in (0, 1)), so TPE's prior
   is the normal itself; ``beta`` → [0, 1] (its shape is not kept as a prior);
@@ -27,6 +27,7 @@ import hashlib
 import importlib.util
 import json
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -92,9 +93,21 @@ def _float_axis(param: Param) -> _Axis:
     def out(x: float) -> Any:
         return _quantize(x, param.q) if quantised else x
 
-    if kind in ("uniform", "beta"):
-        low, high = (0.0, 1.0) if kind == "beta" else (low, high)
-        return _Axis(param, FloatDistribution(low, high), out, _clamp(low, high))
+    if kind == "beta":
+        return _Axis(param, FloatDistribution(0.0, 1.0), out, _clamp(0.0, 1.0))
+    if kind == "uniform":
+        # Searched as the fraction of the way from min to max: TPE's sums never overflow,
+        # however wide the range (``max - min`` may not fit in a float).
+        half = high / 2 - low / 2
+        unit = _clamp(0.0, 1.0)
+
+        def fraction(value: Any) -> Any:
+            number = _number(value)
+            return None if number is None else unit((number / 2 - low / 2) / half if half else 0)
+
+        return _Axis(
+            param, FloatDistribution(0.0, 1.0), lambda u: out(low * (1 - u) + high * u), fraction
+        )
     if kind in ("normal", "log_normal"):
         to_value: Callable[[float], float] = (lambda z: z) if kind == "normal" else _exp
         clamp = _clamp(_EDGE, 1 - _EDGE)
@@ -116,7 +129,7 @@ def _float_axis(param: Param) -> _Axis:
     elif kind == "inv_log_uniform":
         span = (_exp(-high), _exp(-low))
     elif kind == "inv_log_uniform_values":
-        span = (1.0 / high, 1.0 / low)
+        span = (1.0 / high, min(1.0 / low, sys.float_info.max))  # 1 / 5e-324 is inf
     else:
         span = (low, high)
     return _Axis(param, FloatDistribution(*span, log=True), out, _clamp(*span))
