@@ -90,10 +90,11 @@ def test_a_random_sweep_stops_at_its_run_cap_and_obeys_pause_and_stop(
             422,
             "$.parameters.lr.max",
         ),
+        ({"method": "bayes", "parameters": {"x": {"value": 1}}}, 422, "$.metric"),
         (
-            {"method": "bayes", "metric": {"name": "l"}, "parameters": {"x": {"value": 1}}},
+            {"method": "bayes", "metric": {"name": 'a"b'}, "parameters": {"x": {"value": 1}}},
             422,
-            "$.method",
+            "$.metric.name",
         ),
     ],
 )

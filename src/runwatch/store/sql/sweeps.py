@@ -15,7 +15,14 @@ from typing import Any
 
 import msgspec
 
-from runwatch.store.base import Propose, SweepCreate, SweepInfo, Trial, TrialClaim
+from runwatch.store.base import (
+    Propose,
+    SweepCreate,
+    SweepInfo,
+    Trial,
+    TrialClaim,
+    TrialOutcome,
+)
 from runwatch.store.errors import Conflict, SweepNotFound
 from runwatch.store.sql.records import json_text
 from runwatch.store.sql.tx import Tx
@@ -91,7 +98,7 @@ def claim(tx: Tx, sweep_id: str, agent: str | None, propose: Propose) -> TrialCl
     index = info.handed_out
     if index >= info.trial_limit:
         return TrialClaim(None, "finished", _set_state(tx, info, "finished"))
-    config = propose(info, index)
+    config = propose(info, index, lambda metric, limit: outcomes(tx, sweep_id, metric, limit))
     now = time.time()
     run_id = secrets.token_hex(6)
     tx.execute(
@@ -144,4 +151,23 @@ def trials(tx: Tx, sweep_id: str, after: int, limit: int) -> list[Trial]:
     return [
         Trial(sweep_id, int(idx), run_id, msgspec.json.decode(config), agent, claimed_at, status)
         for idx, run_id, config, agent, claimed_at, status in rows
+    ]
+
+
+def outcomes(tx: Tx, sweep_id: str, metric: str, limit: int) -> list[TrialOutcome]:
+    """The sweep's ``limit`` latest trials, with their status and ``metric``'s value in their
+    runs' summaries (read in SQL: a summary is never decoded here). ``metric`` is one
+    top-level key without a double quote, backslash or control character (the dialects'
+    path syntax; the sweep's checks refuse others)."""
+    number = tx.dialect.json_number.replace("{doc}", "r.summary")
+    path = f'{tx.dialect.json_root}."{metric}"'
+    rows = tx.execute(
+        f"SELECT t.idx, t.config, coalesce(r.status, 'claimed'), {number}"
+        " FROM sweep_trials t LEFT JOIN runs r ON r.id = t.run_id"
+        " WHERE t.sweep_id = ? ORDER BY t.idx DESC LIMIT ?",
+        (*[path] * number.count("?"), sweep_id, limit),
+    ).fetchall()
+    return [
+        TrialOutcome(int(idx), msgspec.json.decode(config), status, None if v is None else float(v))
+        for idx, config, status, v in rows
     ]
