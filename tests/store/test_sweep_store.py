@@ -5,6 +5,7 @@ proposal reads (with the metric's value from each run's summary)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -157,3 +158,45 @@ def test_a_proposal_reads_the_trials_before_it_with_the_metric(make_store: Store
         TrialOutcome(2, {"i": 2}, "running", 0.25),
         TrialOutcome(1, {"i": 1}, "succeeded", None),
     ]
+
+
+def test_a_slow_bayes_proposal_holds_neither_the_writer_nor_the_sweeps_lock(
+    make_store: StoreMaker,
+) -> None:
+    """A bayes proposal (Optuna: up to hundreds of ms) is drafted outside the claim's write:
+    meanwhile another agent claims and a run is created; the slow draft, having lost its index,
+    is drafted again and takes the next one."""
+    started, release = threading.Event(), threading.Event()
+    spec = {"method": "bayes", "metric": {"name": "m"}, "parameters": {"x": {"values": [1, 2]}}}
+
+    def slow(info: SweepInfo, index: int, past: Past) -> dict[str, Any]:
+        past("m", 10)
+        started.set()
+        assert release.wait(30)
+        return {"slow": index}
+
+    def fast(info: SweepInfo, index: int, past: Past) -> dict[str, Any]:
+        return {"fast": index}
+
+    async def work() -> None:
+        store = make_store()
+        await store.open()
+        try:
+            await store.create_sweep(SweepCreate("b1", "p", "sw", "bayes", spec, 7, 5, "run_cap"))
+            waiting = asyncio.ensure_future(store.claim_trial("b1", "slow", slow))
+            assert await asyncio.to_thread(started.wait, 30)
+            other = await store.claim_trial("b1", "fast", fast)
+            made = await store.create_run(RunCreate(project="p", name="meanwhile"))
+            assert (await store.get_run(made.id)) is not None
+            release.set()
+            first = await waiting
+            assert other.trial is not None and first.trial is not None
+            assert (other.trial.index, other.trial.config) == (0, {"fast": 0})
+            assert (first.trial.index, first.trial.config) == (1, {"slow": 1})
+            trials = await store.list_trials("b1", -1, 10)
+            assert [(t.index, t.agent) for t in trials] == [(0, "fast"), (1, "slow")]
+        finally:
+            release.set()
+            await store.close()
+
+    run(work())

@@ -166,12 +166,13 @@ class TrialOutcome(msgspec.Struct):
     value: float | None
 
 
-# The sweep's trials read inside the claim's transaction: ``past(metric, limit)`` gives the
+# The sweep's trials read in the proposal's transaction: ``past(metric, limit)`` gives the
 # ``limit`` latest, with ``metric``'s value from their runs' summaries.
 Past = Callable[[str, int], list[TrialOutcome]]
 # The controller's proposal of trial ``index``'s configuration, made inside the claim's
-# transaction (grid and random are pure functions of the sweep and the index; bayes reads
-# the trials before it through ``past``, which costs nothing unless called).
+# transaction, or for bayes in a read transaction before it (grid and random are pure
+# functions of the sweep and the index; bayes reads the trials before it through ``past``,
+# which costs nothing unless called).
 Propose = Callable[[SweepInfo, int, Past], dict[str, Any]]
 
 

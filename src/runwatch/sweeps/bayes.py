@@ -1,11 +1,12 @@
 """Bayesian search (``method: bayes``): Optuna's TPE sampler, asked afresh for every trial.
 
-The server keeps no optimiser between requests. When a bayes trial is claimed (inside the
-claim's transaction, under the sweep's lock) :func:`propose` builds an in-memory Optuna study
-from the sweep's space, adds the trials before it (a succeeded run with the metric in its
-summary is a complete trial with that value; a claimed or running one is running, which TPE's
-constant liar counts so concurrent agents spread out; the rest carry nothing and are left
-out), and asks it once with a sampler seeded from the sweep's seed and the trial's index.
+The server keeps no optimiser between requests. When a bayes trial is claimed (drafted in a
+read transaction, without the sweep's lock; see ``store/sql/sweeps.py``) :func:`propose`
+builds an in-memory Optuna study from the sweep's space, adds the trials before it (a
+succeeded run with the metric in its summary is a complete trial with that value; a claimed
+or running one is running, which TPE's constant liar counts so concurrent agents spread out;
+the rest carry nothing and are left out), and asks it once with a sampler seeded from the
+sweep's seed and the trial's index.
 Every replica therefore proposes from the same store state, and a restart loses nothing.
 
 Each W&B distribution maps to an Optuna one over an internal value, and back:
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
 # Trials a proposal reads, the latest first: its cost grows with them (Optuna copies each
-# trial into the study; about 0.1 s at 1,000), and it runs under the sweep's lock.
+# trial into the study; about 0.1 s at 1,000), and a draft that loses its index runs again.
 MAX_HISTORY = 500
 _EDGE = 1e-9  # a normal's quantile stays inside (0, 1)
 _UNIT = NormalDist()

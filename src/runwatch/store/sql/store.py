@@ -152,6 +152,15 @@ class SqlStore:
         return await self._read_tx(lambda tx: sweeps.fetch(tx, sweep_id))
 
     async def claim_trial(self, sweep_id: str, agent: str | None, propose: Propose) -> TrialClaim:
+        for _ in range(sweeps.DRAFTS):
+            drafted = await self._read_tx(lambda tx: sweeps.draft(tx, sweep_id, propose))
+            if drafted is None:
+                break
+            claim = await self._write_quiet(
+                functools.partial(sweeps.claim_drafted, sweep_id=sweep_id, agent=agent, drafted=drafted)
+            )  # fmt: skip
+            if claim is not None:
+                return claim
         return await self._write_quiet(lambda tx: sweeps.claim(tx, sweep_id, agent, propose))
 
     async def set_sweep_state(self, sweep_id: str, action: str) -> SweepInfo:

@@ -9,6 +9,7 @@ status is its run's (``claimed`` until the agent creates the run).
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from typing import Any
@@ -33,6 +34,12 @@ _ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "resume": (("paused",), "running"),
     "stop": (("running", "paused"), "stopped"),
 }
+# Methods whose proposal reads the trials before it, which is slow (bayes: Optuna, 10-300 ms):
+# proposed in a read transaction first (draft), so the sweep's lock and, on SQLite, the single
+# writer every run's ingest waits on are not held meanwhile. A draft that loses its index to
+# another claim is made again, DRAFTS times at most; then the proposal is made under the lock.
+DRAFTED = frozenset({"bayes"})
+DRAFTS = 3
 _COLUMNS = (
     "id, project, name, method, spec, seed, state, trial_limit, limit_reason, next_index,"
     " created_at, updated_at"
@@ -90,15 +97,55 @@ def _locked(tx: Tx, sweep_id: str) -> SweepInfo:
     return info
 
 
-def claim(tx: Tx, sweep_id: str, agent: str | None, propose: Propose) -> TrialClaim:
-    """Hand out the sweep's next trial, or say why there is none."""
-    info = _locked(tx, sweep_id)
-    if info.state != "running":
-        return TrialClaim(None, info.state, info)
+def draft(tx: Tx, sweep_id: str, propose: Propose) -> tuple[int, dict[str, Any]] | None:
+    """The next trial's ``(index, configuration)`` proposed in a read transaction, without the
+    sweep's lock, for a method whose proposal reads the trials before it (DRAFTED); None when
+    the sweep takes no draft (another method, not running, at its limit, or no such sweep)."""
+    info = fetch(tx, sweep_id)
+    if info is None or info.method not in DRAFTED or info.state != "running":
+        return None
     index = info.handed_out
     if index >= info.trial_limit:
-        return TrialClaim(None, "finished", _set_state(tx, info, "finished"))
-    config = propose(info, index, lambda metric, limit: outcomes(tx, sweep_id, metric, limit))
+        return None
+    return index, propose(info, index, functools.partial(outcomes, tx, sweep_id))
+
+
+def claim(tx: Tx, sweep_id: str, agent: str | None, propose: Propose) -> TrialClaim:
+    """Hand out the sweep's next trial, or say why there is none."""
+    info, refusal = _next(tx, sweep_id)
+    if refusal is not None:
+        return refusal
+    index = info.handed_out
+    return _hand_out(
+        tx, info, agent, propose(info, index, functools.partial(outcomes, tx, sweep_id))
+    )
+
+
+def claim_drafted(
+    tx: Tx, sweep_id: str, agent: str | None, drafted: tuple[int, dict[str, Any]]
+) -> TrialClaim | None:
+    """Hand out a :func:`draft`'s configuration if its index is still the sweep's next one;
+    None when another claim took that index meanwhile (draft again)."""
+    info, refusal = _next(tx, sweep_id)
+    if refusal is not None:
+        return refusal
+    index, config = drafted
+    return _hand_out(tx, info, agent, config) if index == info.handed_out else None
+
+
+def _next(tx: Tx, sweep_id: str) -> tuple[SweepInfo, TrialClaim | None]:
+    """The sweep, locked, and why it hands out no trial now (None: it does)."""
+    info = _locked(tx, sweep_id)
+    if info.state != "running":
+        return info, TrialClaim(None, info.state, info)
+    if info.handed_out >= info.trial_limit:
+        return info, TrialClaim(None, "finished", _set_state(tx, info, "finished"))
+    return info, None
+
+
+def _hand_out(tx: Tx, info: SweepInfo, agent: str | None, config: dict[str, Any]) -> TrialClaim:
+    """Record trial ``info.handed_out`` with ``config`` and move the sweep past it."""
+    sweep_id, index = info.id, info.handed_out
     now = time.time()
     run_id = secrets.token_hex(6)
     tx.execute(
