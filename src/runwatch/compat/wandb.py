@@ -37,7 +37,8 @@ from runwatch.compat.wandb_types import (
     safe,
     warn_once,
 )
-from runwatch.sdk.run import Run
+from runwatch.protocol import SWEEP_PARAMS_ENV
+from runwatch.sdk.run import Run, sweep_params
 from runwatch.sdk.run import init as runwatch_init
 from runwatch.sdk.sender import print_warning
 from runwatch.sdk.transport import parse_urls
@@ -81,7 +82,6 @@ run: WandbRun | None = None
 config: Config = Config()
 summary: Summary = Summary()
 MODES = ("online", "offline", "disabled", "shared", "run", "dryrun")
-SWEEP_PARAMS_ENV = "RUNWATCH_SWEEP_PARAMS"  # a sweep program's configuration (JSON), from agent
 SWEEP_ID_ENV = "RUNWATCH_SWEEP_ID"
 _sweep_next: Trial | None = None  # the trial agent's next init takes
 
@@ -149,7 +149,7 @@ def init(
     trial = _sweep_next
     _sweep_next = None
     sweep_id = trial.sweep_id if trial else os.environ.get(SWEEP_ID_ENV)
-    params = trial.params if trial else _env_params()
+    params = trial.params if trial else sweep_params()
     if params:
         values.update(params)  # a sweep's values win over the script's, as under W&B
     tag_list = [str(t) for t in tags or []] + ([f"job_type:{job_type}"] if job_type else [])
@@ -224,18 +224,6 @@ def _creator(
         return base
 
     return create
-
-
-def _env_params() -> dict[str, Any] | None:
-    raw = os.environ.get(SWEEP_PARAMS_ENV)
-    if not raw:
-        return None
-    try:
-        params = json.loads(raw)
-    except ValueError:
-        warn_once(f"{SWEEP_PARAMS_ENV} is not JSON; the sweep's configuration is not applied")
-        return None
-    return params if isinstance(params, dict) else None
 
 
 def _continue(handle: WandbRun, run_id: str) -> None:
