@@ -164,8 +164,8 @@ def test_a_slow_bayes_proposal_holds_neither_the_writer_nor_the_sweeps_lock(
     make_store: StoreMaker,
 ) -> None:
     """A bayes proposal (Optuna: up to hundreds of ms) is drafted outside the claim's write:
-    meanwhile another agent claims and a run is created; the slow draft, having lost its index,
-    is drafted again and takes the next one."""
+    meanwhile a run is created and another replica claims the sweep's next trial; the slow
+    draft, having lost its index, is drafted again and takes the next one."""
     started, release = threading.Event(), threading.Event()
     spec = {"method": "bayes", "metric": {"name": "m"}, "parameters": {"x": {"values": [1, 2]}}}
 
@@ -179,15 +179,16 @@ def test_a_slow_bayes_proposal_holds_neither_the_writer_nor_the_sweeps_lock(
         return {"fast": index}
 
     async def work() -> None:
-        store = make_store()
+        store, replica = make_store(), make_store()
         await store.open()
+        await replica.open()
         try:
             await store.create_sweep(SweepCreate("b1", "p", "sw", "bayes", spec, 7, 5, "run_cap"))
             waiting = asyncio.ensure_future(store.claim_trial("b1", "slow", slow))
             assert await asyncio.to_thread(started.wait, 30)
-            other = await store.claim_trial("b1", "fast", fast)
             made = await store.create_run(RunCreate(project="p", name="meanwhile"))
             assert (await store.get_run(made.id)) is not None
+            other = await replica.claim_trial("b1", "fast", fast)
             release.set()
             first = await waiting
             assert other.trial is not None and first.trial is not None
@@ -197,6 +198,32 @@ def test_a_slow_bayes_proposal_holds_neither_the_writer_nor_the_sweeps_lock(
             assert [(t.index, t.agent) for t in trials] == [(0, "fast"), (1, "slow")]
         finally:
             release.set()
+            await replica.close()
             await store.close()
 
     run(work())
+
+
+def test_bayes_claims_in_one_process_draft_one_at_a_time(make_store: StoreMaker) -> None:
+    """Concurrent claims of one sweep on one store each draft once: none is thrown away."""
+    spec = {"method": "bayes", "metric": {"name": "m"}, "parameters": {"x": {"values": [1, 2]}}}
+    drafted: list[int] = []
+
+    def counted(info: SweepInfo, index: int, past: Past) -> dict[str, Any]:
+        drafted.append(index)
+        return {"i": index}
+
+    async def work() -> list[int]:
+        store = make_store()
+        await store.open()
+        try:
+            await store.create_sweep(SweepCreate("b2", "p", "sw", "bayes", spec, 7, 8, "run_cap"))
+            claims = await asyncio.gather(
+                *(store.claim_trial("b2", f"agent-{i}", counted) for i in range(8))
+            )
+            return sorted(c.trial.index for c in claims if c.trial is not None)
+        finally:
+            await store.close()
+
+    assert run(work()) == list(range(8))
+    assert sorted(drafted) == list(range(8))

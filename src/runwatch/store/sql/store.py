@@ -13,6 +13,7 @@ import asyncio
 import functools
 import secrets
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -80,6 +81,10 @@ class SqlStore:
         self._executor = executor
         self._snapshot_epsilon = snapshot_epsilon
         self._points = Points()
+        # Drafts of one sweep's trials are made one at a time in this process (striped by
+        # sweep id: a fixed number of locks), so concurrent agents do not all draft the same
+        # index and throw all but one away; only replicas still race, and redraft.
+        self._draft_locks = [asyncio.Lock() for _ in range(16)]
         self._listeners: list[CommitListener] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -152,6 +157,10 @@ class SqlStore:
         return await self._read_tx(lambda tx: sweeps.fetch(tx, sweep_id))
 
     async def claim_trial(self, sweep_id: str, agent: str | None, propose: Propose) -> TrialClaim:
+        async with self._draft_locks[zlib.crc32(sweep_id.encode()) % len(self._draft_locks)]:
+            return await self._claim_trial(sweep_id, agent, propose)
+
+    async def _claim_trial(self, sweep_id: str, agent: str | None, propose: Propose) -> TrialClaim:
         for _ in range(sweeps.DRAFTS):
             drafted = await self._read_tx(lambda tx: sweeps.draft(tx, sweep_id, propose))
             if drafted is None:
