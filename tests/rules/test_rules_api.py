@@ -30,7 +30,7 @@ def test_bad_rules_are_400_naming_the_field_and_unknowns_are_404(
     with app_server.client() as c:
         cases = [
             ({"name": "x", "condition": {"type": "sometimes"}}, "$.condition.type"),
-            ({"name": "x", "condition": {"type": "stalled"}}, "$.condition"),
+            ({"name": "x", "condition": {"type": "stalled"}}, "$.condition.minutes"),
             ({"name": "x", "condition": {"type": "stalled", "minutes": -1}}, "$.condition.minutes"),
             ({**NAN_RULE, "actions": [{"type": "webhook", "url": "ftp://x"}]}, "$.actions[0].url"),
             ({**NAN_RULE, "actions": [{"type": "webhook", "url": "https://[x"}]}, "$.actions[0]"),
