@@ -119,3 +119,47 @@ def test_a_trial_takes_its_runs_status(make_store: StoreMaker) -> None:
     statuses, counts = run(work())
     assert statuses == ["running", "succeeded", "claimed"]
     assert counts == {"running": 1, "succeeded": 1, "claimed": 1}
+
+
+def test_a_crashed_trial_is_handed_out_again_once(make_store: StoreMaker) -> None:
+    async def crash(store: Store, run_id: str) -> None:
+        await store.create_run(RunCreate(project="p", id=run_id))
+        crashed = Batch(producer="t", batch_seq=1, status=StatusIn(state="crashed", ts=time.time()))
+        await store.ingest(run_id, prepare_batch(crashed))
+
+    async def work() -> list[Any]:
+        store = make_store()
+        await store.open()
+        try:
+            await store.create_sweep(sweep(limit=2))
+            first = (await store.claim_trial("s1", "a", propose)).trial
+            assert first is not None
+            await crash(store, first.run_id)
+            await store.set_sweep_state("s1", "pause")  # a paused sweep hands out no retry
+            seen: list[Any] = [(await store.claim_trial("s1", "b", propose)).reason]
+            await store.set_sweep_state("s1", "resume")
+            retry = (await store.claim_trial("s1", "b", propose)).trial
+            assert retry is not None
+            seen.append((retry.index, retry.retry_of, retry.config))
+            await crash(store, retry.run_id)  # a retry that crashes is not retried
+            fresh = await store.claim_trial("s1", "b", propose)
+            assert fresh.trial is not None
+            seen.append((fresh.trial.index, fresh.trial.retry_of, fresh.trial.config))
+            seen.append((await store.claim_trial("s1", "b", propose)).reason)
+            listed = await store.list_trials("s1", -1, 10)
+            seen.append([(t.index, t.status, t.retry_of) for t in listed])
+            info = await store.get_sweep("s1")
+            assert info is not None
+            seen.append((info.state, info.handed_out, info.trials))
+            return seen
+        finally:
+            await store.close()
+
+    assert run(work()) == [
+        "paused",
+        (1, 0, {"i": 0, "seed": 7}),
+        (2, None, {"i": 1, "seed": 7}),  # the space's next point: point 1, trial 2
+        "finished",
+        [(0, "crashed", None), (1, "crashed", 0), (2, "claimed", None)],
+        ("finished", 3, {"crashed": 2, "claimed": 1}),
+    ]

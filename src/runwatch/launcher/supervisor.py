@@ -224,6 +224,9 @@ class RunLabels:
     tags: list[str] = field(default_factory=list)
     group: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # Seconds between the run's heartbeats: silent for 3 of them (the launcher died), the
+    # server marks it crashed.
+    heartbeat: float = 5.0
 
 
 def supervise_command(
@@ -246,7 +249,7 @@ def supervise_command(
     config = {"command": command} if labels.config is None else labels.config
     run = init(project=project, name=name or Path(command[0]).name, url=url, token=token,
                run_dir=run_dir, config=config, tags=labels.tags, group=labels.group,
-               run_id=labels.run_id)  # fmt: skip
+               run_id=labels.run_id, heartbeat=labels.heartbeat)  # fmt: skip
     env = dict(os.environ)
     env.update(labels.env)
     env.update({

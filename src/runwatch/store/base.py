@@ -136,7 +136,8 @@ class SweepInfo(msgspec.Struct):
 
 
 class Trial(msgspec.Struct):
-    """One trial of a sweep: its index, the run it reports as, its configuration."""
+    """One trial of a sweep: its index, the run it reports as, its configuration, its status
+    (its run's; ``claimed`` before the run exists)."""
 
     sweep_id: str
     index: int
@@ -145,6 +146,8 @@ class Trial(msgspec.Struct):
     agent: str | None
     claimed_at: float
     status: str = "claimed"
+    # The index of the crashed trial whose configuration this one runs again (its one retry).
+    retry_of: int | None = None
 
 
 class TrialClaim(msgspec.Struct):

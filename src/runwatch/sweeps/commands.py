@@ -101,9 +101,18 @@ def agent(
     scan_interval: float = typer.Option(
         10.0, min=0.1, help="Seconds between scans of a trial's run dir for artifacts."
     ),
+    heartbeat: float = typer.Option(
+        5.0,
+        min=0.1,
+        max=86_400,
+        help="Seconds between a trial's heartbeats; silent for 3 (the agent died), its trial is"
+        " crashed and handed out again once.",
+    ),
 ) -> None:
     """Run a sweep's trials one at a time, each with its configuration in RUNWATCH_SWEEP_PARAMS
     and in runwatch.init().config, until --count, the sweep's cap or its space is used up."""
     from runwatch.launcher.agent import run_agent
 
-    raise typer.Exit(run_agent(sweep_id, command, count, url, token, grace, scan_interval))
+    raise typer.Exit(
+        run_agent(sweep_id, command, count, url, token, grace, scan_interval, heartbeat)
+    )

@@ -165,6 +165,11 @@ SHARED: list[str] = [
         PRIMARY KEY (sweep_id, idx)
     );
     """,
+    # SQLite 19, PostgreSQL 10: a crashed trial's one retry (``retry_of``: the index of the
+    # trial whose configuration it runs again).
+    """
+    ALTER TABLE sweep_trials ADD COLUMN retry_of {int};
+    """,
 ]
 # By index in SHARED: the Python step that fills what that migration made.
 DATA_STEPS: dict[int, Callable[[Tx], None]] = {5: values.rebuild}

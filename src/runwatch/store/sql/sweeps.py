@@ -5,6 +5,11 @@ next trial index, checks the sweep's state and limit, and writes the trial and t
 in one transaction. Two agents, on one replica or several, can therefore never get the same
 index, and the primary key ``(sweep_id, idx)`` holds that even against a bug here. A trial's
 status is its run's (``claimed`` until the agent creates the run).
+
+A crashed trial (its agent died: its run went silent and the heartbeat sweep marked it) is run
+again once: a claim hands out its configuration as a new trial (``retry_of`` its index) before
+any new point, while the sweep is running or finished. A retry that crashes is not retried. So
+the trial index and the point of the search space differ by the retries handed out before.
 """
 
 from __future__ import annotations
@@ -83,30 +88,57 @@ def _locked(tx: Tx, sweep_id: str) -> SweepInfo:
     return info
 
 
-def claim(tx: Tx, sweep_id: str, agent: str | None, propose: Propose) -> TrialClaim:
-    """Hand out the sweep's next trial, or say why there is none."""
-    info = _locked(tx, sweep_id)
-    if info.state != "running":
-        return TrialClaim(None, info.state, info)
-    index = info.handed_out
-    if index >= info.trial_limit:
-        return TrialClaim(None, "finished", _set_state(tx, info, "finished"))
-    config = propose(info, index)
-    now = time.time()
-    run_id = secrets.token_hex(6)
+def _to_retry(tx: Tx, sweep_id: str) -> tuple[int, dict[str, Any]] | None:
+    """The first crashed trial not yet retried (and not itself a retry): index, configuration."""
+    row = tx.execute(
+        "SELECT t.idx, t.config FROM sweep_trials t JOIN runs r ON r.id = t.run_id"
+        " WHERE t.sweep_id = ? AND r.status = 'crashed' AND t.retry_of IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM sweep_trials u"
+        " WHERE u.sweep_id = t.sweep_id AND u.retry_of = t.idx) ORDER BY t.idx LIMIT 1",
+        (sweep_id,),
+    ).fetchone()
+    return None if row is None else (int(row[0]), msgspec.json.decode(row[1]))
+
+
+def _hand_out(
+    tx: Tx, info: SweepInfo, agent: str | None, config: dict[str, Any], retry_of: int | None,
+    state: str,
+) -> TrialClaim:  # fmt: skip
+    index, now, run_id = info.handed_out, time.time(), secrets.token_hex(6)
     tx.execute(
-        "INSERT INTO sweep_trials (sweep_id, idx, run_id, config, agent, claimed_at)"
-        " VALUES (?,?,?,?,?,?)",
-        (sweep_id, index, run_id, json_text(config), agent, now),
+        "INSERT INTO sweep_trials (sweep_id, idx, run_id, config, agent, claimed_at, retry_of)"
+        " VALUES (?,?,?,?,?,?,?)",
+        (info.id, index, run_id, json_text(config), agent, now, retry_of),
     )
-    state = "finished" if index + 1 >= info.trial_limit else "running"
     tx.execute(
         "UPDATE sweeps SET next_index = ?, state = ?, updated_at = ? WHERE id = ?",
-        (index + 1, state, now, sweep_id),
+        (index + 1, state, now, info.id),
     )
-    after = fetch(tx, sweep_id)
+    after = fetch(tx, info.id)
     assert after is not None
-    return TrialClaim(Trial(sweep_id, index, run_id, config, agent, now), None, after)
+    trial = Trial(info.id, index, run_id, config, agent, now, retry_of=retry_of)
+    return TrialClaim(trial, None, after)
+
+
+def claim(tx: Tx, sweep_id: str, agent: str | None, propose: Propose) -> TrialClaim:
+    """Hand out the sweep's next trial (a crashed trial's retry first), or say why there is
+    none."""
+    info = _locked(tx, sweep_id)
+    if info.state in ("running", "finished"):
+        retry = _to_retry(tx, sweep_id)
+        if retry is not None:
+            return _hand_out(tx, info, agent, retry[1], retry[0], info.state)
+    if info.state != "running":
+        return TrialClaim(None, info.state, info)
+    (retries,) = tx.execute(
+        "SELECT count(*) FROM sweep_trials WHERE sweep_id = ? AND retry_of IS NOT NULL",
+        (sweep_id,),
+    ).fetchone()
+    point = info.handed_out - int(retries)  # the search space's next point
+    if point >= info.trial_limit:
+        return TrialClaim(None, "finished", _set_state(tx, info, "finished"))
+    state = "finished" if point + 1 >= info.trial_limit else "running"
+    return _hand_out(tx, info, agent, propose(info, point), None, state)
 
 
 def _set_state(tx: Tx, info: SweepInfo, state: str) -> SweepInfo:
@@ -136,12 +168,13 @@ def set_state(tx: Tx, sweep_id: str, action: str) -> SweepInfo:
 def trials(tx: Tx, sweep_id: str, after: int, limit: int) -> list[Trial]:
     """A page of the sweep's trials in index order, each with its run's status."""
     rows = tx.execute(
-        "SELECT t.idx, t.run_id, t.config, t.agent, t.claimed_at, coalesce(r.status, 'claimed')"
-        " FROM sweep_trials t LEFT JOIN runs r ON r.id = t.run_id"
+        "SELECT t.idx, t.run_id, t.config, t.agent, t.claimed_at, coalesce(r.status, 'claimed'),"
+        " t.retry_of FROM sweep_trials t LEFT JOIN runs r ON r.id = t.run_id"
         " WHERE t.sweep_id = ? AND t.idx > ? ORDER BY t.idx LIMIT ?",
         (sweep_id, after, limit),
     ).fetchall()
     return [
-        Trial(sweep_id, int(idx), run_id, msgspec.json.decode(config), agent, claimed_at, status)
-        for idx, run_id, config, agent, claimed_at, status in rows
-    ]
+        Trial(sweep_id, int(idx), run_id, msgspec.json.decode(config), agent, claimed_at, status,
+              None if retry_of is None else int(retry_of))
+        for idx, run_id, config, agent, claimed_at, status, retry_of in rows
+    ]  # fmt: skip
