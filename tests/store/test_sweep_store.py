@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runwatch.protocol import Batch, RunCreate, StatusIn
-from runwatch.store.base import Store, SweepCreate, SweepInfo
+from runwatch.store.base import RungReached, Store, SweepCreate, SweepInfo, WatchedTrial
 from runwatch.store.errors import Conflict, SweepNotFound
 from runwatch.store.prepare import prepare_batch
 from tests.store.aio import run
@@ -162,4 +162,68 @@ def test_a_crashed_trial_is_handed_out_again_once(make_store: StoreMaker) -> Non
         "finished",
         [(0, "crashed", None), (1, "crashed", 0), (2, "claimed", None)],
         ("finished", 3, {"crashed": 2, "claimed": 1}),
+    ]
+
+
+def test_a_rung_is_judged_once_across_replicas(make_store: StoreMaker) -> None:
+    def judge(reached: RungReached, values: list[float]) -> dict[str, Any] | None:
+        # Stop a trial worse than every other at the rung; say what it saw.
+        if len(values) > 1 and reached.value > min(values):
+            return {"message": f"worse at {reached.rung}", "seen": sorted(values)}
+        return None
+
+    async def work() -> list[Any]:
+        replicas = [make_store(), make_store()]
+        for store in replicas:
+            await store.open()
+        try:
+            store = replicas[0]
+            await store.create_sweep(sweep(limit=3))
+            made = [(await store.claim_trial("s1", "a", propose)).trial for _ in range(3)]
+            for trial in made:
+                assert trial is not None
+                await store.create_run(RunCreate(project="p", id=trial.run_id))
+            good, bad, done = made
+            assert good is not None and bad is not None and done is not None
+            seen: list[Any] = [
+                await store.watched_trial(bad.run_id),
+                await store.watched_trial("x"),
+            ]
+            seen.append(await store.reach_rung(RungReached("s1", 0, good.run_id, 2, 2, 1.0), judge))
+            # The same point judged by both replicas at once: recorded and acted on once.
+            twice = RungReached("s1", 1, bad.run_id, 2, 3, 5.0)
+            verdicts = await asyncio.gather(*(r.reach_rung(twice, judge) for r in replicas))
+            seen.append(sorted(verdicts, key=lambda v: v is None))
+            seen.append(await store.reach_rung(RungReached("s1", 1, bad.run_id, 6, 6, 9.0), judge))
+            final = Batch(
+                producer="t", batch_seq=1, status=StatusIn(state="succeeded", ts=time.time())
+            )
+            await store.ingest(done.run_id, prepare_batch(final))
+            late = RungReached("s1", 2, done.run_id, 2, 2, 7.0)
+            seen.append((await store.reach_rung(late, judge) or {}).get("message"))
+            for trial in (bad, done):
+                events = await store.events(trial.run_id, 0, 10, "early_stop", False)
+                commands = await store.list_commands(trial.run_id)
+                seen.append(
+                    ([e.payload["message"] for e in events],
+                     [(c.kind, c.payload) for c in commands])
+                )  # fmt: skip
+            listed = await store.list_trials("s1", -1, 10)
+            seen.append([(t.status, t.stopped_early) for t in listed])
+            return seen
+        finally:
+            for store in replicas:
+                await store.close()
+
+    spec = sweep().spec
+    assert run(work()) == [
+        WatchedTrial("s1", 1, spec, False),
+        None,
+        None,
+        [{"message": "worse at 2", "seen": [1.0, 5.0]}, None],
+        None,  # stopped before: not judged again
+        "worse at 2",  # a finished run's trial is marked, and sent nothing
+        (["worse at 2"], [("cancel", {"reason": "worse at 2"})]),
+        (["worse at 2"], []),
+        [("running", None), ("running", "worse at 2"), ("succeeded", "worse at 2")],
     ]

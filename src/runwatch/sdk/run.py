@@ -79,6 +79,8 @@ class Run:
         # Under `runwatch launch` the launcher owns the run's final status (from the exit code).
         self.attached = attached
         self._should_stop = False
+        # A cancel's reason (a watch rule's, early termination's), when it gave one.
+        self.stop_reason: str | None = None
         self._handlers: dict[str, CommandHandler] = {}
         # Commands waiting for the training thread (bounded: the server offers unreported ones
         # again, so one dropped here is applied later, not lost).
@@ -436,6 +438,7 @@ class Run:
         """On the poller thread: cancel takes effect at once; the rest waits for the loop."""
         for cmd in commands:
             if cmd.get("kind") == "cancel":
+                self.stop_reason = reason_of_cancel(cmd)
                 self._should_stop = True
                 self._report(cmd, None)
             else:
@@ -630,6 +633,13 @@ def sweep_params() -> dict[str, Any] | None:
         )
         return None
     return params
+
+
+def reason_of_cancel(cmd: dict[str, Any]) -> str | None:
+    """The reason a cancel command gives, if any."""
+    payload = cmd.get("payload")
+    reason = payload.get("reason") if isinstance(payload, dict) else None
+    return reason if isinstance(reason, str) and reason else None
 
 
 def init(

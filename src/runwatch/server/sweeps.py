@@ -146,8 +146,10 @@ async def list_trials(
     limit: Annotated[int, Query(ge=1, le=MAX_TRIALS_PAGE)] = 100,
 ) -> Response:
     """A page of the sweep's trials after index ``after``: index, run id, configuration,
-    agent, status (its run's; ``claimed`` until the agent created the run), and ``retry_of``:
-    the crashed trial whose configuration it runs again, if it is a retry."""
+    agent, status (its run's; ``claimed`` until the agent created the run; ``stopped_early``
+    once hyperband early termination stopped it and its run ended ``cancelled``),
+    ``stopped_early`` (why, once judged worse at a rung: its run was sent a cancel), and
+    ``retry_of``: the crashed trial whose configuration it runs again, if it is a retry."""
     await _sweep_or_404(request, sweep_id)
     trials = await store_of(request).list_trials(sweep_id, after, limit)
     return json_response({"trials": trials})

@@ -27,6 +27,7 @@ def sweep_create(
 
     from runwatch.sweeps.client import SweepClient
     from runwatch.sweeps.files import load_sweep_file
+    from runwatch.sweeps.hyperband import plan_of
 
     spec = load_sweep_file(file)
     doc = dict(spec.doc)
@@ -43,9 +44,11 @@ def sweep_create(
     limit = f"{sweep['trial_limit']:,} trials ({sweep['limit_reason']})"
     print(f"sweep {sweep['id']}: {sweep['method']}, project {sweep['project']}, at most {limit};"
           f" run it with: runwatch agent {sweep['id']} -- CMD", file=sys.stderr)  # fmt: skip
-    if spec.early_terminate:
-        print("note: early_terminate is stored but not enforced yet: every trial runs to its end",
-              file=sys.stderr)  # fmt: skip
+    plan = plan_of(spec)
+    if plan is not None:
+        shown = ", ".join(str(r) for r in plan.rungs[:6]) + (", …" if len(plan.rungs) > 6 else "")
+        print(f"hyperband: trials worse than the best 1/{plan.eta} at steps {shown} of"
+              f" {plan.key} are stopped early", file=sys.stderr)  # fmt: skip
 
 
 def _change(sweep_id: str, action: str, url: str | None, token: str | None) -> None:

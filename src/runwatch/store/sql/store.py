@@ -23,12 +23,14 @@ from runwatch.store.base import (
     CommitListener,
     Committed,
     EventRecord,
+    Judge,
     MetricsResult,
     ProjectInfo,
     Promotion,
     Propose,
     QueuedRun,
     Record,
+    RungReached,
     RunInfo,
     RunsGroup,
     RunsPage,
@@ -40,6 +42,7 @@ from runwatch.store.base import (
     TokenInfo,
     Trial,
     TrialClaim,
+    WatchedTrial,
     replay_sql,
 )
 from runwatch.store.chunks import RawPoint
@@ -48,6 +51,7 @@ from runwatch.store.snapshots import EPSILON
 from runwatch.store.sql import (
     archive,
     control,
+    early_stop,
     events,
     media,
     objects,
@@ -159,6 +163,14 @@ class SqlStore:
 
     async def list_trials(self, sweep_id: str, after: int, limit: int) -> list[Trial]:
         return await self._read_tx(lambda tx: sweeps.trials(tx, sweep_id, after, limit))
+
+    async def watched_trial(self, run_id: str) -> WatchedTrial | None:
+        return await self._read_tx(lambda tx: early_stop.watched_trial(tx, run_id))
+
+    async def reach_rung(self, reached: RungReached, judge: Judge) -> dict[str, Any] | None:
+        return await self._write_run(
+            reached.run_id, lambda tx: early_stop.reach_rung(tx, reached, judge)
+        )
 
     async def get_run(self, run_id: str) -> RunInfo | None:
         return await self._read_tx(lambda tx: records.fetch_run(tx, run_id))

@@ -25,6 +25,12 @@ from runwatch.store.errors import Conflict, SweepNotFound
 from runwatch.store.sql.records import json_text
 from runwatch.store.sql.tx import Tx
 
+# A trial's status: its run's, ``claimed`` before the run exists, and ``stopped_early`` once
+# a run that early termination stopped has ended cancelled.
+_STATUS = (
+    "CASE WHEN t.stopped_early IS NOT NULL AND r.status = 'cancelled' THEN 'stopped_early'"
+    " ELSE coalesce(r.status, 'claimed') END"
+)
 # What a sweep's state may go to, per action.
 _ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "pause": (("running",), "paused"),
@@ -73,9 +79,8 @@ def fetch(tx: Tx, sweep_id: str, lock: bool = False) -> SweepInfo | None:
     if row is None:
         return None
     counts = tx.execute(
-        "SELECT coalesce(r.status, 'claimed'), count(*) FROM sweep_trials t"
-        " LEFT JOIN runs r ON r.id = t.run_id WHERE t.sweep_id = ?"
-        " GROUP BY coalesce(r.status, 'claimed')",
+        f"SELECT {_STATUS}, count(*) FROM sweep_trials t"
+        f" LEFT JOIN runs r ON r.id = t.run_id WHERE t.sweep_id = ? GROUP BY {_STATUS}",
         (sweep_id,),
     ).fetchall()
     return _info(tuple(row), {str(status): int(n) for status, n in counts})
@@ -168,13 +173,13 @@ def set_state(tx: Tx, sweep_id: str, action: str) -> SweepInfo:
 def trials(tx: Tx, sweep_id: str, after: int, limit: int) -> list[Trial]:
     """A page of the sweep's trials in index order, each with its run's status."""
     rows = tx.execute(
-        "SELECT t.idx, t.run_id, t.config, t.agent, t.claimed_at, coalesce(r.status, 'claimed'),"
-        " t.retry_of FROM sweep_trials t LEFT JOIN runs r ON r.id = t.run_id"
+        f"SELECT t.idx, t.run_id, t.config, t.agent, t.claimed_at, {_STATUS}, t.retry_of,"
+        " t.stopped_early FROM sweep_trials t LEFT JOIN runs r ON r.id = t.run_id"
         " WHERE t.sweep_id = ? AND t.idx > ? ORDER BY t.idx LIMIT ?",
         (sweep_id, after, limit),
     ).fetchall()
     return [
         Trial(sweep_id, int(idx), run_id, msgspec.json.decode(config), agent, claimed_at, status,
-              None if retry_of is None else int(retry_of))
-        for idx, run_id, config, agent, claimed_at, status, retry_of in rows
+              None if retry_of is None else int(retry_of), stopped)
+        for idx, run_id, config, agent, claimed_at, status, retry_of, stopped in rows
     ]  # fmt: skip
