@@ -52,6 +52,9 @@ def test_the_worst_trials_are_stopped_at_the_rung(
     sweep_id = made.stdout.split()[0]
     code, err = finish(agent(replicas[0].url, sweep_id, tmp_path / "work", TRIAL))
     assert code == 0, err[-3000:]
+    with replicas[0].client() as c:  # the replica that ingested the trials judged them
+        health = c.get("/healthz").json()["early_stop"]
+        assert (health["stopped"], health["dropped_commits"]) == (2, 0)
     with replicas[-1].client() as c:
         sweep = c.get(f"/api/v1/sweeps/{sweep_id}").json()
         listed = trials(c, sweep_id)

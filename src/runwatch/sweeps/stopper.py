@@ -57,7 +57,7 @@ _decode_live = msgspec.json.Decoder(_Live).decode
 
 
 def _metric(record: Record, key: str) -> tuple[list[int], list[float]] | str | None:
-    """The metric's steps and values in a record; a final status's name; else None."""
+    """The metric's steps and values in a record; the run's end (its status); else None."""
     if isinstance(record, PointsRecord):
         column = record.columns.get(key)
         return None if column is None else (column.step, column.value)
@@ -66,7 +66,9 @@ def _metric(record: Record, key: str) -> tuple[list[int], list[float]] | str | N
         return None
     live = _decode_live(record.body)
     if live.type == "status":
-        return live.state if live.state in FINAL_STATUSES else None
+        # A crashed run may come back (its producer heartbeats again): only a real end counts.
+        ended = live.state in FINAL_STATUSES and live.state != "crashed"
+        return live.state if ended else None
     wire = live.points.get(key)
     return None if wire is None else (wire.step, [decode_value(v) for v in wire.value])
 
