@@ -474,8 +474,9 @@ class Run:
         """Deliver every record, then the final status; True when all were acknowledged.
 
         The status defaults to ``cancelled`` after a cancel from the dashboard, else
-        ``succeeded``. Waits at most ``timeout`` s; with None (the default) as long as the
-        server keeps acknowledging, giving up after 10 s without an acknowledgement. The final
+        ``succeeded``; a cancelled run's error defaults to the cancel's reason, if it gave one.
+        Waits at most ``timeout`` s; with None (the default) as long as the server keeps
+        acknowledging, giving up after 10 s without an acknowledgement. The final
         status is sent only after everything before it was acknowledged: what is left when the
         wait ends stays in the spool, and ``runwatch sync`` delivers it and then the final
         status (``send_status=False`` leaves the status there in any case). Safe to call twice.
@@ -496,6 +497,8 @@ class Run:
             if status not in FINAL_STATUSES:
                 self._warn_once(f"unknown final status {status!r}; using 'failed'")
                 status = "failed"
+            if status == "cancelled" and error is None:
+                error = self.stop_reason  # a rule's or early termination's reason, if any
             final = {"state": status, "ts": time.time(), "error": error, "exit_code": exit_code}
         self._closed = True
         self._queue.append((STATUS, final))
