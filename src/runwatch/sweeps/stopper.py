@@ -147,15 +147,17 @@ class EarlyStopper:
         self, watch: _Watch, run_id: str, steps: list[int], values: list[float]
     ) -> None:
         rungs = watch.plan.rungs
-        points = sorted(
-            (s, v)
-            for s, v in zip(steps, values, strict=False)
-            if v is not None and math.isfinite(v)
-        )
-        while watch.next_rung < len(rungs) and points and points[-1][0] >= rungs[watch.next_rung]:
+        while watch.next_rung < len(rungs) and steps and max(steps) >= rungs[watch.next_rung]:
             rung = rungs[watch.next_rung]
-            step, value = next((s, v) for s, v in points if s >= rung)
-            reached = RungReached(watch.sweep_id, watch.index, run_id, rung, step, value)
+            # The first finite value at or past the rung (a batch's steps need not be sorted).
+            first = min(
+                ((s, v) for s, v in zip(steps, values, strict=False)
+                 if s >= rung and v is not None and math.isfinite(v)),
+                default=None,
+            )  # fmt: skip
+            if first is None:
+                return  # only non-finite values past the rung so far: a later point decides
+            reached = RungReached(watch.sweep_id, watch.index, run_id, rung, *first)
             verdict = await self._store.reach_rung(reached, watch.plan.judge)
             watch.next_rung += 1
             if verdict is not None:
