@@ -1,5 +1,6 @@
 """An agent SIGKILLed mid-trial: its trial's run goes silent and is marked crashed by the
-heartbeat sweep, and the next agent that asks gets that configuration again, once."""
+heartbeat sweep, and the next agent that asks gets that configuration again, once; on SQLite,
+and on PostgreSQL with the second agent on another replica."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import sys
 from pathlib import Path
 
 from tests.servers import ServerProcess, wait_until
-from tests.sweeps.test_agents import clean_env, cli, finish, trials
+from tests.sweeps.test_agents import clean_env, cli, finish, replicas, trials
+
+__all__ = ["replicas"]  # the fixture, shared with the agents' tests
 
 # Blocks (printing its process group) when BLOCK is set; otherwise a trial that succeeds.
 TRIAL = """
@@ -34,8 +37,10 @@ def start_agent(url: str, sweep_id: str, work: Path, **env: str) -> subprocess.P
     )  # fmt: skip
 
 
-def test_a_killed_agents_trial_crashes_and_is_run_again_once(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data").start()
+def test_a_killed_agents_trial_crashes_and_is_run_again_once(
+    replicas: list[ServerProcess], tmp_path: Path
+) -> None:
+    server, other = replicas[0], replicas[-1]
     doomed: subprocess.Popen[str] | None = None
     worker_group = "0"
     try:
@@ -58,7 +63,7 @@ def test_a_killed_agents_trial_crashes_and_is_run_again_once(tmp_path: Path) -> 
                 lambda: trials(c, sweep_id)[0]["status"] == "crashed", 30,
                 what="the dead agent's trial to be marked crashed",
             )  # fmt: skip
-            second = start_agent(server.url, sweep_id, tmp_path / "b")
+            second = start_agent(other.url, sweep_id, tmp_path / "b")
             code, err = finish(second)
             assert code == 0, err[-2000:]
             assert f"sweep {sweep_id}: trial 1 (the retry of crashed trial 0) with" in err
@@ -79,4 +84,3 @@ def test_a_killed_agents_trial_crashes_and_is_run_again_once(tmp_path: Path) -> 
                     os.killpg(group, signal.SIGKILL)
         if doomed is not None:
             doomed.communicate(timeout=30)
-        server.stop()
