@@ -11,7 +11,9 @@ from pathlib import Path
 from tests.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVER_ONLY = ("fastapi", "starlette", "uvicorn", "uplot", "psycopg", "psycopg_pool", "redis")
+SERVER_ONLY = (
+    "fastapi", "starlette", "uvicorn", "uplot", "psycopg", "psycopg_pool", "redis", "optuna",
+)  # fmt: skip
 
 # Runs a snippet in a Python where the server extra's packages cannot be imported, as in a
 # training job's environment that installed plain `runwatch`.

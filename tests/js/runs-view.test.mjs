@@ -84,7 +84,12 @@ test("the snapshot query keeps the user's query whole", () => {
 });
 
 test("CSV cells are text, quoted when they must be", () => {
-  same(v.csvLine([1e-7, "a,b", 'say "hi"', null, true, { a: [1] }, "=1+2"]), '1e-7,"a,b","say ""hi""",,true,"{""a"":[1]}",=1+2\r\n');
+  same(v.csvLine([1e-7, "a,b", 'say "hi"', null, true, { a: [1] }, -2]), '1e-7,"a,b","say ""hi""",,true,"{""a"":[1]}",-2\r\n');
+});
+
+test("CSV strings a spreadsheet would run as formulas open as text; numbers stay numbers", () => {
+  same(v.csvLine(["=1+2", "+x", "-y", "@SUM(A1)", "\tz", "a=b", -3]), "'=1+2,'+x,'-y,'@SUM(A1),'\tz,a=b,-3\r\n");
+  same(v.csvCell('=HYPERLINK("http://x","y")'), `"'=HYPERLINK(""http://x"",""y"")"`);
   same(csvHeader(["config.lr"]), "id,name,project,status,group,tags,created,updated,config.lr\r\n");
   const run = { id: "r1", name: "x\ny", project: "p", status: "running", group: null, tags: ["a"], created_at: 0, last_update: null, config: { lr: 3 } };
   same(csvRow(run, ["config.lr", "summary.acc"]), 'r1,"x\ny",p,running,,"[""a""]",1970-01-01T00:00:00.000Z,,3,\r\n');

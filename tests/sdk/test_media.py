@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import struct
+import sys
+import threading
 import zlib
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from PIL import Image
 
 import runwatch
 from runwatch.sdk import encode
+from runwatch.sdk.media import BufferPool
 from runwatch.sdk.run import Run
 from runwatch.sdk.sender import SenderConfig
 from runwatch.sdk.sync import SyncError, sync_spool
@@ -163,19 +167,47 @@ def test_bad_input_is_an_error_event_never_an_exception(
         run.histogram("h", counts=[1, 2], edges=[0.0, 1.0], step=8)
         run.histogram("h2", step=9)
         run.image("fine", np.zeros((2, 2), dtype=np.uint8), step=10)
+        run.image("objects", np.array([[None, 1], [2, 3]], dtype=object), step=11)
+        run.image("complex", np.zeros((2, 2), dtype=np.complex64), step=12)
+        run.image("empty", np.zeros((0, 4, 3), dtype=np.uint8), step=13)
+        run.image("channels", np.zeros((5, 6, 7), dtype=np.uint8), step=14)
+        run.image("labels3d", np.zeros((2, 2, 3), dtype=np.int32), step=15, labels=True)
+        run.image("int-range", np.full((2, 2, 3), 300, dtype=np.int32), step=16)  # past 255
+        run.image("wide", np.zeros((1, 16_385, 3), dtype=np.uint8), step=17)
+        run.image("nan-float", np.full((3, 3, 4), np.nan, dtype=np.float32), step=18)
+        run.image("", np.zeros((2, 2), dtype=np.uint8), step=19)  # no key
+        run.image("step", np.zeros((2, 2), dtype=np.uint8), step=2**64)  # past int64
+        run.image("fine", np.ones((2, 2), dtype=np.uint8), step=20)
     with server.client() as c:
         events = c.get(f"/api/v1/runs/{run.id}/events", params={"limit": 100}).json()["events"]
         keys = [k["key"] for k in c.get(f"/api/v1/runs/{run.id}/media").json()["keys"]]
+        fine = c.get(f"/api/v1/runs/{run.id}/media/fine").json()["items"]
     errors = {e["payload"]["key"]: e for e in events if e["kind"].startswith("sdk.")}
-    assert set(errors) == {"shape", "nan", "range", "huge", "bytes", "obj", "labels", "h", "h2"}
+    assert set(errors) == {"shape", "nan", "range", "huge", "bytes", "obj", "labels", "h", "h2",
+                           "objects", "complex", "empty", "channels", "labels3d", "int-range",
+                           "wide", "nan-float", "", "step"}  # fmt: skip
     assert all(e["level"] == "error" for e in errors.values())
+    said = {key: e["payload"]["error"] for key, e in errors.items()}
     assert (
         errors["huge"]["kind"] == "sdk.image_error"
-        and "16384" in errors["huge"]["payload"]["error"]
+        and "16384" in said["huge"]
+        and "20000x1" in said["huge"]
     )
+    # Each refusal says what was wrong with the input.
+    assert "shape (2, 3, 5, 7)" in said["shape"]
+    assert "NaN" in said["nan"] and "NaN" in said["nan-float"]
+    assert "[0, 1]" in said["range"] and "0..255" in said["int-range"]
+    assert "object" in said["objects"] and "complex64" in said["complex"]
+    assert "0x4x3" in said["empty"] and "1x16385x3" in said["wide"]
+    assert "shape (5, 6, 7)" in said["channels"]
+    assert "labels=True" in said["labels"] and "labels=True" in said["labels3d"]
+    assert "max_name_length" in said[""] and "64-bit" in said["step"]
+    assert [i["step"] for i in fine] == [10, 20]
     assert errors["h"]["kind"] == "sdk.histogram_error"
     assert keys == ["fine"]  # the loop went on, and the run finished
-    assert "was skipped" in capsys.readouterr().err
+    assert (
+        "run.image('shape') was skipped: an array of shape (2, 3, 5, 7)" in capsys.readouterr().err
+    )
 
 
 def test_spooled_images_reach_the_server_with_sync(tmp_path: Path) -> None:
@@ -235,3 +267,51 @@ def test_sync_names_a_spooled_blob_that_is_gone(tmp_path: Path) -> None:
     finally:
         transport.close()
         server.stop()
+
+
+def test_the_buffer_pool_reuses_buffers_within_its_cap() -> None:
+    pool = BufferPool(cap_bytes=3 * 48)
+    image = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    first = pool.copy(image)
+    assert np.array_equal(first, image) and not np.shares_memory(first, image)
+    pool.give(first)
+    # Any array of the same byte size reuses the buffer given back.
+    floats = np.linspace(0.0, 1.0, 6, dtype=np.float64).reshape(2, 3)
+    again = pool.copy(floats)
+    assert np.shares_memory(again, first) and np.array_equal(again, floats)
+    given = [pool.copy(image) for _ in range(4)]
+    for buffer in given:
+        pool.give(buffer)  # the fourth is past the cap: dropped
+    taken = [pool.take(image) for _ in range(4)]
+    reused = sum(any(np.shares_memory(t, g) for g in given) for t in taken)
+    assert reused == 3
+    strided = np.arange(96, dtype=np.int32).reshape(8, 12)[:, ::2]  # not C-contiguous
+    copied = pool.copy(strided)
+    assert copied.flags.c_contiguous and np.array_equal(copied, strided)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+@pytest.mark.parametrize(("env", "nice"), [("10", 10), (None, 0)])
+def test_the_sdk_threads_run_below_the_training_loop_when_asked(
+    server: ServerProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: str | None,
+    nice: int,
+) -> None:
+    if env is None:
+        monkeypatch.delenv("RUNWATCH_SDK_NICE", raising=False)  # off by default
+    else:
+        monkeypatch.setenv("RUNWATCH_SDK_NICE", env)
+    run = runwatch.init(project="media", name="nice", url=server.url, run_dir=tmp_path)
+    try:
+        loop = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        # init returned after the run's creation was answered: both threads had started.
+        for thread in (run._sender._thread, run._sender._poster._thread):
+            assert thread.native_id is not None
+            assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == min(19, loop + nice)
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop
+        run.image("still", np.zeros((2, 2), dtype=np.uint8), step=1)
+    finally:
+        assert run.finish()
+    assert [i["step"] for i in items(server, run.id, "still")] == [1]

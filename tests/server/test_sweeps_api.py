@@ -35,7 +35,7 @@ def test_a_grid_sweep_hands_out_each_point_once_then_says_finished(store_api: ht
     sweep = r.json()
     assert (sweep["state"], sweep["trial_limit"], sweep["limit_reason"]) == ("running", 6, "space")
     assert sweep["spec"]["early_terminate"] == {"type": "hyperband", "min_iter": 2}
-    assert sweep["page"] == f"/sweep?project=sw&tag=sweep%3A{sweep['id']}"
+    assert sweep["page"] == f"/sweep?sweep={sweep['id']}"
     trials = [claim(c, sweep["id"])["trial"] for _ in range(6)]
     configs = [json.dumps(t["config"], sort_keys=True) for t in trials]
     assert len(set(configs)) == 6 and [t["index"] for t in trials] == list(range(6))
@@ -90,10 +90,11 @@ def test_a_random_sweep_stops_at_its_run_cap_and_obeys_pause_and_stop(
             422,
             "$.parameters.lr.max",
         ),
+        ({"method": "bayes", "parameters": {"x": {"value": 1}}}, 422, "$.metric"),
         (
-            {"method": "bayes", "metric": {"name": "l"}, "parameters": {"x": {"value": 1}}},
+            {"method": "bayes", "metric": {"name": 'a"b'}, "parameters": {"x": {"value": 1}}},
             422,
-            "$.method",
+            "$.metric.name",
         ),
     ],
 )

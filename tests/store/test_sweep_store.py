@@ -1,5 +1,6 @@
 """Sweeps in the store, on every backend: each trial index handed out once across replicas,
-the limit, pause / resume / stop, and a trial's status following its run's."""
+the limit, pause / resume / stop, a trial's status following its run's, and the trials a
+proposal reads (with the metric's value from each run's summary)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,19 @@ import asyncio
 import time
 from typing import Any
 
+import msgspec
 import pytest
 
 from runwatch.protocol import Batch, RunCreate, StatusIn
-from runwatch.store.base import RungReached, Store, SweepCreate, SweepInfo, WatchedTrial
+from runwatch.store.base import (
+    Past,
+    RungReached,
+    Store,
+    SweepCreate,
+    SweepInfo,
+    TrialOutcome,
+    WatchedTrial,
+)
 from runwatch.store.errors import Conflict, SweepNotFound
 from runwatch.store.prepare import prepare_batch
 from tests.store.aio import run
@@ -22,7 +32,7 @@ def sweep(sweep_id: str = "s1", limit: int = 40) -> SweepCreate:
     return SweepCreate(sweep_id, "p", "sw", "random", spec, 7, limit, "run_cap")
 
 
-def propose(info: SweepInfo, index: int) -> dict[str, Any]:
+def propose(info: SweepInfo, index: int, past: Past) -> dict[str, Any]:
     return {"i": index, "seed": info.seed}
 
 
@@ -226,4 +236,40 @@ def test_a_rung_is_judged_once_across_replicas(make_store: StoreMaker) -> None:
         (["worse at 2"], [("cancel", {"reason": "worse at 2"})]),
         (["worse at 2"], []),
         [("running", None), ("running", "worse at 2"), ("succeeded", "worse at 2")],
+    ]
+
+
+def test_a_proposal_reads_the_trials_before_it_with_the_metric(make_store: StoreMaker) -> None:
+    seen: list[list[TrialOutcome]] = []
+
+    def reading(info: SweepInfo, index: int, past: Past) -> dict[str, Any]:
+        seen.append(past("val/loss", 3))
+        return {"i": index}
+
+    async def work() -> None:
+        store = make_store()
+        await store.open()
+        try:
+            await store.create_sweep(sweep(limit=6))
+            trials = [(await store.claim_trial("s1", "a", reading)).trial for _ in range(4)]
+            for trial, (loss, state) in zip(
+                trials, [(0.5, "succeeded"), ("nan", "succeeded"), (0.25, None)], strict=False
+            ):
+                assert trial is not None
+                await store.create_run(RunCreate(project="p", id=trial.run_id))
+                status = None if state is None else {"state": state, "ts": time.time()}
+                points = [[0, time.time(), {"val/loss": loss, "acc": 1}]]
+                wire = {"producer": "t", "batch_seq": 1, "points": points, "status": status}
+                # From the wire form, where "nan" is a NaN: a summary value but not a number.
+                await store.ingest(trial.run_id, prepare_batch(msgspec.convert(wire, Batch)))
+            await store.claim_trial("s1", "a", reading)
+        finally:
+            await store.close()
+
+    run(work())
+    assert [len(p) for p in seen] == [0, 1, 2, 3, 3]
+    assert seen[-1] == [
+        TrialOutcome(3, {"i": 3}, "claimed", None),
+        TrialOutcome(2, {"i": 2}, "running", 0.25),
+        TrialOutcome(1, {"i": 1}, "succeeded", None),
     ]

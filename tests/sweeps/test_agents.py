@@ -118,7 +118,7 @@ def test_three_agents_run_each_grid_point_once(
     made = cli("sweep", "create", "sweep.yaml", url=replicas[0].url, cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     sweep_id, page = made.stdout.split()
-    assert page == f"{replicas[0].url}/sweep?project=gridp&tag=sweep%3A{sweep_id}"
+    assert page == f"{replicas[0].url}/sweep?sweep={sweep_id}"
     assert "grid, project gridp, at most 12 trials (space)" in made.stderr
     agents = [
         agent(replicas[i % len(replicas)].url, sweep_id, tmp_path / f"agent{i}", TRIAL)

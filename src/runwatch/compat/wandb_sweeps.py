@@ -1,12 +1,12 @@
 """W&B sweeps for the shim: ``wandb.sweep`` creates a sweep on the runwatch server, whose
 controller hands its trials to every ``wandb.agent`` (on any machine) once each.
 
-A configuration W&B's schema refuses is reported and nothing is created. ``bayes`` runs as a
-random search (no Bayesian sampler yet) and says so once. ``early_terminate`` is enforced by
-the server's controller: a trial judged worse at a rung gets a cancel (its run ends
-``cancelled`` with the reason); the function is not interrupted (and a local sweep does
-not enforce it), which it says once. When the server cannot be reached, the sweep is local
-to this process: the same grid points and random draws, given out by a counter here.
+A configuration W&B's schema refuses is reported and nothing is created. ``early_terminate``
+is enforced by the server's controller: a trial judged worse at a rung gets a cancel (its run
+ends ``cancelled`` with the reason); the function is not interrupted (and a local sweep does
+not enforce it), which is said once. When the server cannot be reached, the sweep is local to
+this process: the same grid points and random draws, given out by a counter here (a bayes
+sweep runs as a random one there, said once).
 """
 
 from __future__ import annotations
@@ -81,9 +81,6 @@ def _checked(config: Any, project: str | None) -> tuple[dict[str, Any], SweepSpe
     doc = dict(config)
     if project:
         doc["project"] = project
-    if doc.get("method") == "bayes":
-        warn_once("bayes sweeps run as random search under runwatch (no Bayesian model yet)")
-        doc["method"] = "random"
     try:
         spec = parse_sweep(doc)
         space_size(spec)  # a grid over a continuous parameter is refused here
@@ -112,6 +109,8 @@ def create(config: Any, project: str | None) -> str:
         if "could not be reached" not in str(exc):
             print_warning(f"wandb.sweep: {exc}; nothing created")
             return ""
+        if spec.method == "bayes":
+            warn_once("a sweep local to the process runs bayes as random search")
         local = LocalSweep(spec, spec.project)
         if len(_local) >= MAX_SWEEPS:
             _local.pop(next(iter(_local)))

@@ -177,10 +177,18 @@ def is_pil(value: Any) -> bool:
     return type(value).__module__.startswith("PIL.") and hasattr(value, "getbands")
 
 
+_NDARRAY: list[type] = []  # numpy's ndarray once numpy is loaded: no lookup in sys.modules
+
+
 def is_numpy(value: Any) -> bool:
     """Whether ``value`` is a numpy array (numpy is loaded whenever one exists)."""
+    if _NDARRAY:
+        return isinstance(value, _NDARRAY[0])
     np = sys.modules.get("numpy")
-    return np is not None and isinstance(value, np.ndarray)
+    if np is None:
+        return False
+    _NDARRAY.append(np.ndarray)
+    return isinstance(value, np.ndarray)
 
 
 def pil_blob(image: Any) -> tuple[str, bytes, int, int]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from runwatch.sdk import encode
+from runwatch.sdk.checks import image_array
 from runwatch.sdk.encode import MediaError
 
 MAX_IMAGE_BYTES = 8 * 2**20  # the server's max_image_bytes
@@ -60,55 +61,80 @@ def write_blob(blob_dir: Path, data: bytes, mime: str) -> tuple[str, Path]:
 
 
 class BufferPool:
-    """Arrays the calling thread copies into, given back once the sender has encoded them.
+    """Raw byte buffers the calling thread copies arrays into, given back once the sender has
+    encoded (or binned) them.
 
     A fresh copy of a large array costs page faults (about 80 us for 192 KiB, milliseconds for
     4 MiB) that a reused buffer does not; at most ``cap_bytes`` wait here, newest reused first
-    (still in the CPU's caches), in at most MAX_SHAPES shapes.
+    (still in the CPU's caches), in at most MAX_SIZES sizes. Buffers are 1-D ``uint8`` keyed by
+    their size, so any array of that many bytes reuses one; taking one is a single
+    ``list.pop`` (atomic under the GIL: no lock on the calling thread); only :meth:`give`, on
+    the SDK's thread, holds the lock.
     """
 
-    MAX_SHAPES = 64
+    MAX_SIZES = 64
 
     def __init__(self, cap_bytes: int) -> None:
         self.cap_bytes = cap_bytes
-        self._free: dict[tuple[Any, str], list[Any]] = {}
-        self._bytes = 0
+        self._free: dict[int, list[Any]] = {}
         self._lock = threading.Lock()
 
-    def copy(self, array: Any) -> Any:
-        """A copy of ``array``, into a buffer of its shape and dtype when one is free."""
-        with self._lock:
-            free = self._free.get((array.shape, array.dtype.str))
-            buffer = free.pop() if free else None
-            if buffer is not None:
-                self._bytes -= buffer.nbytes
-        if buffer is None:
-            buffer = np_empty_like(array)
+    def take(self, array: Any) -> Any:
+        """``array``'s bytes in a 1-D ``uint8`` buffer (see :func:`as_array`), or, for an array
+        that is not C-contiguous, a C-contiguous copy of it."""
+        try:
+            buffer = self._free[array.nbytes].pop()
+        except (KeyError, IndexError):
+            buffer = np_bytes(array.nbytes)
         # memoryview's copy holds the GIL: numpy's releases it for a large array, and then the
         # SDK's own threads take it, each for up to a switch interval (5 ms), inside this call.
         try:
-            memoryview(buffer).cast("B")[:] = memoryview(array).cast("B")
-        except (TypeError, ValueError, BufferError):  # not contiguous, empty, or objects
-            buffer[...] = array
+            memoryview(buffer)[:] = memoryview(array).cast("B")
+        except (TypeError, ValueError, BufferError):  # not C-contiguous, empty, or objects
+            return np_contiguous(array)
         return buffer
 
+    def copy(self, array: Any) -> Any:
+        """A C-contiguous copy of ``array``, of its shape and dtype."""
+        return as_array(self.take(array), array.shape, array.dtype)
+
     def give(self, array: Any) -> None:
-        """Take back a copy nothing refers to any more (dropped when the pool is full)."""
-        key = (array.shape, array.dtype.str)
+        """Take back an array from :meth:`take` or :meth:`copy` nothing refers to any more
+        (dropped when the pool is full)."""
+        if not array.flags.c_contiguous or not array.nbytes or array.dtype.hasobject:
+            return
+        buffer = array.reshape(-1).view("u1")
+        size = buffer.nbytes
         with self._lock:
-            if self._bytes + array.nbytes > self.cap_bytes:
+            # The calling thread only pops (len() is atomic): this sum is never under the truth.
+            held = sum(len(free) * n for n, free in self._free.items())
+            if held + size > self.cap_bytes:
                 return
-            if key not in self._free and len(self._free) >= self.MAX_SHAPES:
-                return
-            self._free.setdefault(key, []).append(array)
-            self._bytes += array.nbytes
+            free = self._free.get(size)
+            if free is None:
+                if len(self._free) >= self.MAX_SIZES:
+                    return
+                free = self._free[size] = []
+            free.append(buffer)
 
 
-def np_empty_like(array: Any) -> Any:
-    """An uninitialised C-contiguous array of ``array``'s shape and dtype."""
+def as_array(buffer: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    """The array of ``shape`` and ``dtype`` whose bytes :meth:`BufferPool.take` took."""
+    return buffer.view(dtype).reshape(shape)
+
+
+def np_bytes(size: int) -> Any:
+    """An uninitialised 1-D ``uint8`` array of ``size`` bytes."""
     import numpy as np
 
-    return np.empty(array.shape, dtype=array.dtype)
+    return np.empty(size, dtype=np.uint8)
+
+
+def np_contiguous(array: Any) -> Any:
+    """A C-contiguous copy of ``array``."""
+    import numpy as np
+
+    return np.array(array, order="C", copy=True)
 
 
 POOL = BufferPool(64 * 2**20)
@@ -139,7 +165,9 @@ def snapshot_value(data: Any) -> tuple[Any, int]:
 class PendingImage:
     """An image as ``run.image`` took it; :meth:`prepare` makes its blob and batch item."""
 
-    __slots__ = ("caption", "data", "entity", "key", "labels", "nbytes", "step", "ts")
+    __slots__ = (
+        "caption", "data", "dtype", "entity", "key", "labels", "nbytes", "shape", "step", "ts"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -152,12 +180,16 @@ class PendingImage:
         entity: int | str | None,
     ) -> None:
         self.key, self.step, self.ts = key, step, ts
-        if encode.is_numpy(data) and any(n > encode.MAX_PIXELS for n in data.shape[:3]):
-            # Refused before it is copied: a huge array costs its copy's memory at once.
-            sides = "x".join(map(str, data.shape))
-            raise MediaError(f"an image of {sides}: each side must be 1 to {encode.MAX_PIXELS}")
-        self.data, self.nbytes = snapshot_value(data)
         self.caption, self.labels, self.entity = caption, labels, entity
+        self.shape: tuple[int, ...] | None
+        if encode.is_numpy(data):
+            # Refused before it is copied, from its shape and dtype; then its bytes, raw.
+            self.shape, self.dtype = image_array(data, labels), data.dtype
+            self.data = POOL.take(data)
+            self.nbytes = self.data.nbytes
+        else:
+            self.shape = self.dtype = None
+            self.data, self.nbytes = snapshot_value(data)
 
     def prepare(self, blob_dir: Path) -> tuple[dict[str, Any], Path, str]:
         """Encode and keep the blob; return the batch item, the blob's file and its mime."""
@@ -172,11 +204,13 @@ class PendingImage:
         elif encode.is_pil(data):
             mime, blob, width, height = encode.pil_blob(data)
             kind = "image"
+        elif self.shape is not None:
+            array = as_array(data, self.shape, self.dtype)
+            kind, mime, blob, width, height, vmin, vmax = encode.array_blob(array, self.labels)
+            POOL.give(data)  # encoded: nothing refers to the copy any more
         else:
             array = data.numpy() if encode.is_torch(data) else data
             kind, mime, blob, width, height, vmin, vmax = encode.array_blob(array, self.labels)
-            if encode.is_numpy(data):
-                POOL.give(data)  # encoded: nothing refers to the copy any more
         self.data = None
         if len(blob) > MAX_IMAGE_BYTES:
             raise MediaError(

@@ -247,12 +247,19 @@ class Run:
         Arrays are copied here and encoded (PNG) on the SDK's thread; ``entity`` names the
         entity the image shows.
         """
+        # The training loop's cost is what runs here: only cheap checks, one copy, one append.
         try:
             at = self._last_step if step is None else _int64(step, "step")
-            name = _name(key, "image key", "max_name_length", limits.MAX_NAME_LENGTH)
-            text = None if caption is None else str(caption)[:CAPTION_MAX]
+            if type(key) is not str or not 0 < len(key) <= limits.MAX_NAME_LENGTH:
+                key = _name(key, "image key", "max_name_length", limits.MAX_NAME_LENGTH)
             pending = PendingImage(
-                name, max(at, 0), time.time(), data, text, bool(labels), _entity(entity)
+                key,
+                at if at > 0 else 0,
+                time.time(),
+                data,
+                None if caption is None else str(caption)[:CAPTION_MAX],
+                labels is True or bool(labels),
+                None if entity is None else _entity(entity),
             )
             self._media("media", pending)
         except Exception as exc:
@@ -299,7 +306,7 @@ class Run:
 
     def _media_refused(self, what: str, key: Any, step: Any, exc: Exception) -> None:
         """Input refused on this thread: one warning, and an error event on the run."""
-        self._warn_once(f"{what}() failed and was skipped: {exc}")
+        self._warn_once(f"run.{what}({str(key)[:40]!r}) was skipped: {exc}")
         payload = {"key": str(key)[:256], "step": str(step), "error": str(exc)[:1000]}
         event = {"kind": f"sdk.{what}_error", "ts": time.time(), "level": "error",
                  "entity": None, "payload": payload}  # fmt: skip
@@ -645,6 +652,16 @@ def reason_of_cancel(cmd: dict[str, Any]) -> str | None:
     return reason if isinstance(reason, str) and reason else None
 
 
+def _env_int(name: str) -> int:
+    """The integer in environment variable ``name`` (0 when unset; one warning when not one)."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else 0
+    except ValueError:
+        print_warning(f"{name}={raw[:40]!r} is not an integer; it is ignored")
+        return 0
+
+
 def init(
     project: str | None = None,
     name: str | None = None,
@@ -692,7 +709,8 @@ def init(
     spec["heartbeat"] = heartbeat
     attached = os.environ.get("RUNWATCH_LAUNCHED") == "1"
     token = token or os.environ.get("RUNWATCH_TOKEN")
-    run = Run(spec, urls, token, directory, attached=attached)
+    sender = SenderConfig(thread_nice=_env_int("RUNWATCH_SDK_NICE"))
+    run = Run(spec, urls, token, directory, sender, attached=attached)
     if attached and spec["config"]:  # the launcher made the run: the worker's config joins it
         run.update_config(spec["config"])
     return run

@@ -40,6 +40,7 @@ from runwatch.protocol import encode_value
 from runwatch.sdk import limits
 from runwatch.sdk.media import find_blob
 from runwatch.sdk.outbox import Outbox
+from runwatch.sdk.priority import lower_this_thread
 from runwatch.sdk.progress import (
     MAX_PROGRESS_BYTES,
     ProgressLine,
@@ -80,6 +81,12 @@ class SenderConfig(msgspec.Struct):
     media_pending_bytes: int = 256 * 2**20
     # Bytes of <run_dir>/progress.jsonl before it rotates to progress.1.jsonl; 0: not written.
     progress_max_bytes: int = MAX_PROGRESS_BYTES
+    # Added to the nice value of this thread and the poster's (Linux; init reads
+    # RUNWATCH_SDK_NICE), so that encoding and posting yield to the training loop. Off by
+    # default: a nice value ranks a thread against every process on the host, so on a busy one
+    # (data-loader workers, other jobs) the SDK's threads starved and finish() gave up with
+    # records left in the spool (benchmarks/media.py measures both).
+    thread_nice: int = 0
 
 
 def clean_values(
@@ -149,9 +156,10 @@ class Poster:
     when ``atexit`` finishes a forgotten run.)
     """
 
-    def __init__(self, transport: Transport, wake: threading.Event) -> None:
+    def __init__(self, transport: Transport, wake: threading.Event, nice: int = 0) -> None:
         self._transport = transport
         self._wake = wake
+        self._nice = nice
         self._requests: queue.SimpleQueue[tuple[str, bytes, PendingPost, str | None] | None] = (
             queue.SimpleQueue()
         )
@@ -169,6 +177,7 @@ class Poster:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        lower_this_thread(self._nice)
         while (item := self._requests.get()) is not None:
             path, body, pending, content_type = item
             try:
@@ -231,7 +240,7 @@ class Sender:
         self.uploads: deque[tuple[str, Path, str]] = deque()
         self.media_done = 0  # bytes of pending media prepared (see Run.image)
         self._blob_retries = 0
-        self._poster = Poster(transport, self._wake)
+        self._poster = Poster(transport, self._wake, config.thread_nice)
         self.progress = ProgressWriter(outbox.path.parent, config.progress_max_bytes, warn)
         self._inflight: tuple[str, PendingPost] | None = None
         self._heartbeat_path = f"/api/v1/runs/{self.run_id}/heartbeat"
@@ -278,6 +287,7 @@ class Sender:
 
     # -- the thread ------------------------------------------------------------------------
     def _run(self) -> None:
+        lower_this_thread(self._config.thread_nice)
         try:
             while True:
                 with self._lock:

@@ -67,6 +67,11 @@ async def new_run_page() -> FileResponse:
     return _page("new.html")
 
 
+@router.api_route("/new-sweep", methods=["GET", "HEAD"])
+async def new_sweep_page() -> FileResponse:
+    return _page("new-sweep.html")
+
+
 @router.api_route("/alerts", methods=["GET", "HEAD"])
 async def alerts_page() -> FileResponse:
     return _page("alerts.html")

@@ -17,14 +17,14 @@ from runwatch.server.api import READ, WRITE, decode, json_response, read_body, s
 from runwatch.server.auth import check_project
 from runwatch.server.errors import ApiError
 from runwatch.server.openapi import refusal
-from runwatch.store.base import SweepCreate, SweepInfo
+from runwatch.store.base import Past, SweepCreate, SweepInfo
+from runwatch.sweeps import bayes
 from runwatch.sweeps.space import point, space_size
 from runwatch.sweeps.spec import SweepError, parse_sweep
 
 router = APIRouter(prefix="/api/v1")
 MAX_TRIALS = 100_000  # trials one sweep hands out at most (a random sweep without a run_cap)
 MAX_TRIALS_PAGE = 1000
-BUILT_IN = ("grid", "random")
 NoNul = Annotated[str, msgspec.Meta(max_length=10_000, pattern="^[^\x00]*$")]
 
 
@@ -59,8 +59,9 @@ _next_decoder = msgspec.json.Decoder(NextIn)
 
 
 def page_of(info: SweepInfo) -> str:
-    """The sweep page of a sweep's runs (tagged ``sweep:ID`` by its agents)."""
-    return "/sweep?" + urlencode({"project": info.project, "tag": f"sweep:{info.id}"})
+    """The sweep's page: its state and controls over the views of its runs (tagged
+    ``sweep:ID`` by its agents)."""
+    return "/sweep?" + urlencode({"sweep": info.id})
 
 
 def _shown(info: SweepInfo) -> dict[str, Any]:
@@ -72,6 +73,8 @@ def _shown(info: SweepInfo) -> dict[str, Any]:
 def _limit(doc: dict[str, Any]) -> tuple[int, str]:
     """How many trials the sweep hands out at most, and which bound that is."""
     spec = parse_sweep(doc)
+    if spec.method == "bayes":
+        bayes.check(spec)
     bounds = [(MAX_TRIALS, "max_trials")]
     size = space_size(spec)
     if size is not None:
@@ -81,9 +84,13 @@ def _limit(doc: dict[str, Any]) -> tuple[int, str]:
     return min(bounds, key=lambda bound: bound[0])
 
 
-def propose(info: SweepInfo, index: int) -> dict[str, Any]:
-    """Trial ``index``'s configuration: a grid point or a seeded random draw."""
-    return point(parse_sweep(info.spec), info.seed, index)
+def propose(info: SweepInfo, index: int, past: Past) -> dict[str, Any]:
+    """Trial ``index``'s configuration: a grid point, a seeded random draw, or TPE's next
+    point given the trials before it (bayes)."""
+    spec = parse_sweep(info.spec)
+    if spec.method == "bayes":
+        return bayes.propose(spec, info.seed, index, past)
+    return point(spec, info.seed, index)
 
 
 async def _sweep_or_404(request: Request, sweep_id: str) -> SweepInfo:
@@ -101,8 +108,9 @@ async def _sweep_or_404(request: Request, sweep_id: str) -> SweepInfo:
     openapi_extra={"x-runwatch-body": "SweepIn"},
     responses={
         422: refusal(
-            "`invalid_sweep`: a configuration W&B's sweep schema refuses, or one runwatch "
-            "cannot run yet (`bayes`); `field` names the key (`$.parameters.lr.min`)."
+            "`invalid_sweep`: a configuration W&B's sweep schema refuses (bayes without a "
+            "`metric`, a grid over a continuous parameter); `field` names the key "
+            "(`$.parameters.lr.min`)."
         )
     },
 )
@@ -116,11 +124,6 @@ async def create_sweep(request: Request) -> Response:
         limit, reason = _limit(doc)
     except SweepError as exc:
         raise ApiError(422, "invalid_sweep", exc.message, f"$.{exc.key}") from None
-    if spec.method not in BUILT_IN:
-        raise ApiError(
-            422, "invalid_sweep", f"method {spec.method} is not built in yet: use grid or random",
-            "$.method",
-        )  # fmt: skip
     project = spec.project or "default"
     check_project(request, project)
     create = SweepCreate(

@@ -186,9 +186,25 @@ class RungReached(msgspec.Struct):
 # included): why it stops (``message`` and detail for its run's feed), or None.
 Judge = Callable[[RungReached, list[float]], dict[str, Any] | None]
 
+
+class TrialOutcome(msgspec.Struct):
+    """A trial as a bayes proposal sees it: its configuration, its status (its run's, or
+    ``claimed``) and the final value of the sweep's metric in its run's summary (None when
+    absent or not a number)."""
+
+    index: int
+    config: dict[str, Any]
+    status: str
+    value: float | None
+
+
+# The sweep's trials read inside the claim's transaction: ``past(metric, limit)`` gives the
+# ``limit`` latest, with ``metric``'s value from their runs' summaries.
+Past = Callable[[str, int], list[TrialOutcome]]
 # The controller's proposal of trial ``index``'s configuration, made inside the claim's
-# transaction (grid and random are pure functions of the sweep and the index).
-Propose = Callable[[SweepInfo, int], dict[str, Any]]
+# transaction (grid and random are pure functions of the sweep and the index; bayes reads
+# the trials before it through ``past``, which costs nothing unless called).
+Propose = Callable[[SweepInfo, int, Past], dict[str, Any]]
 
 
 class ProjectInfo(msgspec.Struct):

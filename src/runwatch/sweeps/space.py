@@ -21,7 +21,10 @@ GRID_KINDS = ("constant", "categorical", "int_uniform", "q_uniform")
 
 
 def _quantize(x: float, q: float) -> float:
-    value = round(x / q) * q
+    steps = x / q
+    if not math.isfinite(steps):
+        return x  # a step too fine for floats to count: x is as near as they get
+    value = round(steps) * q
     return int(value) if isinstance(q, int) else round(float(value), 12)
 
 

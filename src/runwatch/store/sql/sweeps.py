@@ -20,7 +20,14 @@ from typing import Any
 
 import msgspec
 
-from runwatch.store.base import Propose, SweepCreate, SweepInfo, Trial, TrialClaim
+from runwatch.store.base import (
+    Propose,
+    SweepCreate,
+    SweepInfo,
+    Trial,
+    TrialClaim,
+    TrialOutcome,
+)
 from runwatch.store.errors import Conflict, SweepNotFound
 from runwatch.store.sql.records import json_text
 from runwatch.store.sql.tx import Tx
@@ -143,7 +150,8 @@ def claim(tx: Tx, sweep_id: str, agent: str | None, propose: Propose) -> TrialCl
     if point >= info.trial_limit:
         return TrialClaim(None, "finished", _set_state(tx, info, "finished"))
     state = "finished" if point + 1 >= info.trial_limit else "running"
-    return _hand_out(tx, info, agent, propose(info, point), None, state)
+    config = propose(info, point, lambda metric, limit: outcomes(tx, sweep_id, metric, limit))
+    return _hand_out(tx, info, agent, config, None, state)
 
 
 def _set_state(tx: Tx, info: SweepInfo, state: str) -> SweepInfo:
@@ -183,3 +191,22 @@ def trials(tx: Tx, sweep_id: str, after: int, limit: int) -> list[Trial]:
               None if retry_of is None else int(retry_of), stopped)
         for idx, run_id, config, agent, claimed_at, status, retry_of, stopped in rows
     ]  # fmt: skip
+
+
+def outcomes(tx: Tx, sweep_id: str, metric: str, limit: int) -> list[TrialOutcome]:
+    """The sweep's ``limit`` latest trials, with their status and ``metric``'s value in their
+    runs' summaries (read in SQL: a summary is never decoded here). ``metric`` is one
+    top-level key without a double quote, backslash or control character (the dialects'
+    path syntax; the sweep's checks refuse others)."""
+    number = tx.dialect.json_number.replace("{doc}", "r.summary")
+    path = f'{tx.dialect.json_root}."{metric}"'
+    rows = tx.execute(
+        f"SELECT t.idx, t.config, coalesce(r.status, 'claimed'), {number}"
+        " FROM sweep_trials t LEFT JOIN runs r ON r.id = t.run_id"
+        " WHERE t.sweep_id = ? ORDER BY t.idx DESC LIMIT ?",
+        (*[path] * number.count("?"), sweep_id, limit),
+    ).fetchall()
+    return [
+        TrialOutcome(int(idx), msgspec.json.decode(config), status, None if v is None else float(v))
+        for idx, config, status, v in rows
+    ]

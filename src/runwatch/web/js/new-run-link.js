@@ -1,14 +1,18 @@
-// The runs list's "New run" button: shown only when the server declares run templates and the
-// token may launch runs (the 'admin' scope); it carries the project being viewed to the form.
+// The runs list's "New run" and "New sweep" buttons. New run: shown only when the server
+// declares run templates and the token may launch runs (the 'admin' scope). New sweep: shown
+// when the token may write. Both carry the project being viewed to their form.
 
 import { getJSON } from "./api.js";
 import { may, whoami } from "./whoami.js";
 
 let link = null;
+let sweepLink = null;
 let project = "";
 
 function update() {
-  if (link) link.href = project ? `/new?project=${encodeURIComponent(project)}` : "/new";
+  const query = project ? `?project=${encodeURIComponent(project)}` : "";
+  if (link) link.href = `/new${query}`;
+  if (sweepLink) sweepLink.href = `/new-sweep${query}`;
 }
 
 /** Show `el` once /api/v1/templates lists at least one template. */
@@ -21,6 +25,13 @@ export async function mount(el) {
   } catch {
     el.hidden = true; // no read access or an older server: no button
   }
+}
+
+/** Show `el` (New sweep) when the token may write. */
+export async function mountSweep(el) {
+  sweepLink = el;
+  update();
+  el.hidden = !may(await whoami(), "write");
 }
 
 /** The runs list now shows `name` ("" for every project). */

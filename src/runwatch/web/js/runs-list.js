@@ -339,6 +339,7 @@ addEventListener("pagehide", () => live && live.stop());
 addEventListener("pageshow", (e) => e.persisted && location.reload());
 
 newRunLink.mount($("new-run-link"));
+newRunLink.mountSweep($("new-sweep-link"));
 filters.show(view);
 // The first page goes first: the projects' counts scan every run, and would share the server
 // with it.

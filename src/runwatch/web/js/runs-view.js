@@ -112,11 +112,13 @@ export function durationOf(run, now) {
 }
 
 /** A value as CSV text: numbers as JavaScript writes them, strings as they are, other JSON as
- * JSON, nothing for a missing value; quoted when it holds a comma, a quote or a line break. */
+ * JSON, nothing for a missing value; quoted when it holds a comma, a quote or a line break.
+ * A string a spreadsheet would run as a formula (=, +, -, @, tab or CR first) gets a leading
+ * apostrophe, so a run named "=HYPERLINK(…)" opens as text. */
 export function csvCell(value) {
   let text;
   if (value === null || value === undefined) text = "";
-  else if (typeof value === "string") text = value;
+  else if (typeof value === "string") text = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
   else if (typeof value === "number" || typeof value === "boolean") text = String(value);
   else text = JSON.stringify(value);
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;

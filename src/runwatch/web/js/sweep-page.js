@@ -2,6 +2,8 @@
 // matching the URL's filters (project, status, tag, q — as the runs list takes them), kept live.
 // Brushing the parallel coordinates filters all three views; the brushed set is listed, and
 // offered as a query that opens the runs list with it.
+// With `?sweep=ID` the page is that sweep's: its header, state and controls and its best value
+// so far over the runs tagged `sweep:ID`, with its parameters and metric as the first axes.
 
 import { describeError, getJSON } from "./api.js";
 import { formatCount } from "./format.js";
@@ -13,6 +15,9 @@ import * as parcoords from "./sweep-parcoords.js";
 import { MAX_RUNS, followRuns } from "./sweep-runs.js";
 import * as scatterView from "./sweep-scatter.js";
 import { bestRuns, lowerIsBetter } from "./sweep-series.js";
+import { mountBest } from "./sweep-best.js";
+import { mountHead } from "./sweep-head.js";
+import { followSweep, metricOf, parameterFields } from "./sweep-info.js";
 import { mountConn } from "./status.js";
 
 const $ = (id) => document.getElementById(id);
@@ -24,6 +29,8 @@ const DEFAULT_SUMMARY_AXES = 2;
 const url = new URLSearchParams(location.search);
 const filters = { project: url.get("project") || "", status: url.get("status") || "", tag: url.get("tag") || "", q: url.get("q") || "" };
 const conn = mountConn($("conn"));
+const sweepId = url.get("sweep") || "";
+let sweep = null; // the sweep of a `?sweep=ID` page, as last read
 
 let fields = { config: [], summary: [] };
 let runs = [];
@@ -43,7 +50,7 @@ const state = {
 };
 let built = null; // {axes, values, bins, colourValues, kept}
 let frame = 0;
-const errors = { runs: "", fields: "", curves: "" };
+const errors = { runs: "", fields: "", curves: "", sweep: "" };
 
 const pc = parcoords.mount($("parcoords"), { onBrush });
 const scatter = scatterView.mount($("scatter"));
@@ -92,6 +99,20 @@ function listQuery(q) {
   return text ? `?${text}` : "";
 }
 
+/** A sweep's parameters and metric first: as axes, the colour, the scatter and the curves. */
+function chooseSweepDefaults() {
+  const metric = metricOf(sweep);
+  const params = parameterFields(sweep.spec.parameters);
+  state.axes = [...params, ...(metric ? [metric.field] : [])].map((name) => ({ name, scale: "linear" }));
+  if (metric) {
+    state.colour = metric.field;
+    state.direction = metric.direction;
+    state.scatterY = metric.field;
+    state.metric = metric.name;
+  }
+  state.scatterX = params[0] || "";
+}
+
 /** Pick defaults the first time fields are known: a few config axes, summaries, a colour. */
 function chooseDefaults() {
   const summaries = fields.summary.filter((n) => parseField(n)?.stat === "last");
@@ -111,6 +132,12 @@ function chooseDefaults() {
 }
 
 function showPickers() {
+  if (sweep) {
+    const metric = metricOf(sweep);
+    const known = new Set(fields.config);
+    fields.config = [...parameterFields(sweep.spec.parameters).filter((n) => !known.has(n)), ...fields.config];
+    if (metric && !fields.summary.includes(metric.field)) fields.summary = [metric.field, ...fields.summary];
+  }
   const chosen = new Set(state.axes.map((a) => a.name));
   const all = [...fields.config, ...fields.summary];
   setOptions($("axis-add"), [["", "add an axis…"], ...all.filter((n) => !chosen.has(n)).map((n) => [n, n])], "");
@@ -287,6 +314,41 @@ async function loadFields() {
   schedule();
 }
 
+let best = null;
+let following = null;
+if (sweepId) {
+  // The sweep's page: its runs are those its agents tag, in its project.
+  const head = mountHead($("sweep-head"), sweepId, { onAnswer: (answer) => following.set(answer) });
+  best = mountBest($("best-chart"), $("best-empty"));
+  document.title = `runwatch · sweep ${sweepId}`;
+  let first = true;
+  let firstRead;
+  const read = new Promise((resolve) => (firstRead = resolve));
+  following = followSweep(sweepId, {
+    onChange(answer) {
+      sweep = answer;
+      head.set(answer);
+      const metric = metricOf(answer);
+      $("best-hint").textContent = metric ? `${metric.name}, ${metric.direction === "min" ? "lowest" : "highest"} so far` : "the sweep names no metric";
+      if (first) {
+        first = false;
+        chooseSweepDefaults();
+        firstRead();
+      }
+      best.set(runs, metric);
+    },
+    onError(text) {
+      showError("sweep", text);
+      if (first && text) firstRead(); // still show whatever runs carry its tag
+    },
+  });
+  await read;
+  filters.project = sweep ? sweep.project : "";
+  filters.tag = `sweep:${sweepId}`;
+  filters.status = "";
+  filters.q = "";
+}
+
 let fieldsLoadedWith = -1;
 const source = followRuns(filters, {
   onChange(next, nextInfo) {
@@ -298,6 +360,10 @@ const source = followRuns(filters, {
       loadFields();
     }
     $("sweep-empty").hidden = runs.length > 0;
+    if (sweep) {
+      best.set(runs, metricOf(sweep));
+      following.poke(); // a trial's run changed: the sweep's counts may have
+    }
     schedule();
   },
   onError: (text) => showError("runs", text),
@@ -343,7 +409,10 @@ $("curve-log").addEventListener("change", (e) => {
   state.curveLog = e.target.checked;
   schedule();
 });
-addEventListener("pagehide", () => source.stop());
+addEventListener("pagehide", () => {
+  source.stop();
+  following?.stop();
+});
 
 showFilters();
 fieldsLoadedWith = 0;

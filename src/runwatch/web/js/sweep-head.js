@@ -1,0 +1,101 @@
+// A sweep page's header: the sweep's name, method, metric and goal, state, its trials counted by
+// status, how many it handed out of its limit, and Pause / Resume / Stop for a token that may
+// write. Everything the user named (the sweep, its metric, a status) is set as text.
+
+import { describeError, postJSON } from "./api.js";
+import { formatCount } from "./format.js";
+import { el } from "./sweep-canvas.js";
+import { metricOf } from "./sweep-info.js";
+import { may, needs, whoami } from "./whoami.js";
+
+// Trial statuses shown together, in this order; any other status is shown under its own name.
+// [key (the item's data-status), label, statuses]
+const GROUPS = [
+  ["claimed", "claimed", ["claimed", "queued"]],
+  ["running", "running", ["running"]],
+  ["finished", "finished", ["succeeded"]],
+  ["failed", "failed/crashed", ["failed", "crashed"]],
+];
+const GROUPED = new Set(GROUPS.flatMap(([, , statuses]) => statuses));
+// Which action each state offers.
+const OFFERS = { running: ["pause", "stop"], paused: ["resume", "stop"], stopped: [], finished: [] };
+
+/**
+ * Mount the header in `root` for sweep `id`; `onAnswer(sweep)` hears an action's answer (the
+ * sweep as it now is). Returns {set(sweep)}.
+ */
+export function mountHead(root, id, { onAnswer }) {
+  const $ = (name) => root.querySelector(`[data-part="${name}"]`);
+  let sweep = null;
+  let pending = false;
+  let asked = false; // whoami answered (`who` may still be null: then the server decides)
+  let who = null;
+
+  whoami().then((answer) => {
+    asked = true;
+    who = answer;
+    showActions();
+  });
+
+  for (const action of ["pause", "resume", "stop"]) {
+    $(action).addEventListener("click", async () => {
+      pending = true;
+      $("action-error").textContent = "";
+      showActions();
+      try {
+        onAnswer(await postJSON(`/api/v1/sweeps/${encodeURIComponent(id)}/${action}`, {}));
+      } catch (err) {
+        $("action-error").textContent = `${action}: ${describeError(err)}`;
+      }
+      pending = false;
+      showActions();
+    });
+  }
+
+  function showActions() {
+    const offered = sweep ? OFFERS[sweep.state] || [] : [];
+    // The sweep's project counts for a token limited to one: asked once both are known.
+    const allowed = asked && sweep !== null && may(who, "write", sweep.project);
+    $("actions").hidden = !allowed;
+    $("scope-note").textContent = asked && sweep && !allowed ? needs(who, "write", "Pausing or stopping a sweep", sweep.project) : "";
+    for (const action of ["pause", "resume", "stop"]) {
+      $(action).hidden = !offered.includes(action);
+      $(action).disabled = pending;
+    }
+  }
+
+  function showCounts(trials) {
+    const items = GROUPS.map(([key, label, statuses]) => [key, label, statuses.reduce((n, s) => n + (trials[s] || 0), 0)]);
+    for (const [status, n] of Object.entries(trials)) if (!GROUPED.has(status) && n) items.push([status, status, n]);
+    $("counts").replaceChildren(
+      ...items.map(([key, label, n]) => {
+        const item = el("li", "sweep-count");
+        item.dataset.status = key;
+        item.dataset.count = String(n);
+        item.append(el("strong", "", formatCount(n)), el("span", "", ` ${label}`));
+        return item;
+      }),
+    );
+  }
+
+  return {
+    set(next) {
+      sweep = next;
+      $("name").textContent = sweep.name || sweep.id;
+      $("id").textContent = sweep.id;
+      $("method").textContent = sweep.method;
+      const metric = metricOf(sweep);
+      $("metric").textContent = metric ? `${metric.goal} ${metric.name}` : "no metric";
+      $("state").textContent = sweep.state;
+      $("state").dataset.state = sweep.state;
+      showCounts(sweep.trials || {});
+      const progress = $("progress");
+      progress.max = sweep.trial_limit;
+      progress.value = sweep.handed_out;
+      $("handed").textContent = `${formatCount(sweep.handed_out)} of ${formatCount(sweep.trial_limit)} handed out (${sweep.limit_reason})`;
+      $("handed").dataset.handedOut = String(sweep.handed_out);
+      root.hidden = false;
+      showActions();
+    },
+  };
+}

@@ -1,0 +1,88 @@
+// A sweep as its page follows it: GET /api/v1/sweeps/{id}, re-read at a bounded rate. There is
+// no socket message for sweeps; its counts move when its trials' runs change (the page pokes on
+// each runs change it hears) and its state when someone pauses, resumes or stops it (the poll).
+
+import { describeError, getJSON } from "./api.js";
+import { fieldName } from "./sweep-fields.js";
+
+const POLL_MS = 5000; // re-read at least this often
+const MIN_GAP_MS = 1000; // and at most once this often, however many changes are heard
+
+/**
+ * Follow sweep `id`: `onChange(sweep)` hears each answer, `onError(text)` a failure ("" when
+ * over). Returns {poke(), set(sweep), stop()}: poke asks for a re-read soon, set takes an
+ * answer got elsewhere (a pause's) as a read.
+ */
+export function followSweep(id, { onChange, onError }) {
+  const path = `/api/v1/sweeps/${encodeURIComponent(id)}`;
+  let timer = null;
+  let last = -Infinity;
+  let busy = false;
+  let again = false;
+  let stopped = false;
+  let epoch = 0; // bumped by set(): a read begun before it is older than what it set
+
+  async function read() {
+    timer = null;
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    last = performance.now();
+    const begun = epoch;
+    try {
+      const sweep = await getJSON(path);
+      if (!stopped && begun === epoch) onChange(sweep);
+      onError("");
+    } catch (err) {
+      onError(describeError(err));
+    }
+    busy = false;
+    if (stopped) return;
+    if (again) {
+      again = false;
+      soon(MIN_GAP_MS);
+    } else soon(POLL_MS);
+  }
+
+  function soon(wait) {
+    if (stopped) return;
+    const at = Math.max(wait, last + MIN_GAP_MS - performance.now());
+    if (timer !== null) clearTimeout(timer);
+    timer = setTimeout(read, Math.max(0, at));
+  }
+
+  read();
+  return {
+    poke: () => (busy ? (again = true) : soon(0)),
+    set(sweep) {
+      epoch += 1;
+      onChange(sweep);
+      soon(POLL_MS); // as fresh as a read: the next one can wait
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** The config fields a sweep's parameters are (nested `parameters` give `config.a.b`). */
+export function parameterFields(parameters, prefix = [], out = []) {
+  for (const [name, param] of Object.entries(parameters || {})) {
+    const keys = [...prefix, name];
+    if (param && typeof param === "object" && param.parameters && typeof param.parameters === "object") {
+      parameterFields(param.parameters, keys, out);
+    } else out.push(fieldName("config", keys));
+  }
+  return out;
+}
+
+/** The sweep's metric: {name, field, direction} ("min" unless the goal is maximize), or null. */
+export function metricOf(sweep) {
+  const metric = sweep.spec && sweep.spec.metric;
+  if (!metric || typeof metric.name !== "string" || !metric.name) return null;
+  const direction = metric.goal === "maximize" ? "max" : "min";
+  return { name: metric.name, goal: metric.goal || "minimize", field: fieldName("summary", [metric.name]), direction };
+}

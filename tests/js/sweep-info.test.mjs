@@ -1,0 +1,79 @@
+// sweep-info.js, sweep-best.js and sweep-form.js: a sweep's parameters as config fields, its metric
+// and goal, the best-so-far chart's columns, and the New-sweep form's configuration.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { bestColumns } from "../../src/runwatch/web/js/sweep-best.js";
+import { buildConfig, emptyRow, parseValues, rowsFromTemplate } from "../../src/runwatch/web/js/sweep-form.js";
+import { metricOf, parameterFields } from "../../src/runwatch/web/js/sweep-info.js";
+import { same } from "./helpers.mjs";
+
+test("parameters are config fields, nested ones by their path, odd keys quoted", () => {
+  const parameters = {
+    lr: { min: 0.001, max: 0.1 },
+    opt: { parameters: { name: { values: ["adam"] }, "beta/1": { value: 0.9 } } },
+  };
+  same(parameterFields(parameters), ["config.lr", "config.opt.name", 'config.opt["beta/1"]']);
+  same(parameterFields(undefined), []);
+});
+
+test("the metric's goal is its direction; minimize when absent; none without a name", () => {
+  same(metricOf({ spec: { metric: { name: "val/acc", goal: "maximize" } } }), {
+    name: "val/acc", goal: "maximize", field: 'summary["val/acc"]', direction: "max",
+  });
+  assert.equal(metricOf({ spec: { metric: { name: "loss" } } }).direction, "min");
+  assert.equal(metricOf({ spec: {} }), null);
+  assert.equal(metricOf({ spec: { metric: { goal: "maximize" } } }), null);
+});
+
+test("best so far: runs by when they ended (else last reported), non-numbers left out", () => {
+  const runs = [
+    { summary: { score: 5 }, ended_at: 30, last_update: 30, created_at: 1 },
+    { summary: { score: 7 }, ended_at: 10, last_update: 10, created_at: 2 },
+    { summary: { score: "nan" }, ended_at: 5, created_at: 3 },
+    { summary: {}, ended_at: 6, created_at: 4 },
+    { summary: { score: 3 }, ended_at: null, last_update: 40, created_at: 5 },
+  ];
+  same(bestColumns(runs, { name: "score", direction: "min" }), [[10, 30, 40], [7, 5, 3], [7, 5, 3]]);
+  same(bestColumns(runs, { name: "score", direction: "max" }), [[10, 30, 40], [7, 5, 3], [7, 7, 7]]);
+});
+
+test("the New-sweep form: values typed as JSON scalars or text, blanks left out", () => {
+  same(parseValues("1, 2.5, -3e-4, adam, true, null, , <b>x</b>"), [1, 2.5, -3e-4, "adam", true, null, "<b>x</b>"]);
+  const form = {
+    project: " p ", name: "", method: "random", metric: { name: "loss", goal: "minimize" }, runCap: "7",
+    rows: [
+      emptyRow("lr", { kind: "distribution", distribution: "log_uniform_values", min: "1e-4", max: "" }),
+      emptyRow("opt", { values: "adam, sgd" }),
+      emptyRow(" "),
+      emptyRow("odd", { kind: "distribution", min: "abc", max: "2" }),
+    ],
+  };
+  same(buildConfig(form), {
+    method: "random", parameters: {
+      lr: { distribution: "log_uniform_values", min: 1e-4 },
+      opt: { values: ["adam", "sgd"] },
+      odd: { distribution: "uniform", min: "abc", max: 2 },
+    },
+    project: "p", metric: { name: "loss", goal: "minimize" }, run_cap: 7,
+  });
+});
+
+test("a run template's numbers become distributions and its choices values; the rest is not swept", () => {
+  const template = {
+    params: [
+      { name: "lr", type: "float", min: 0.001, max: 1 },
+      { name: "epochs", type: "int", min: 1, max: 9 },
+      { name: "seed", type: "int", default: 3 },
+      { name: "model", type: "choice", choices: ["mlp", "cnn", "big"], unavailable: ["big"] },
+      { name: "data", type: "file" },
+      { name: "note", type: "string" },
+    ],
+  };
+  same(rowsFromTemplate(template).map((r) => [r.name, r.kind, r.distribution, r.min, r.max, r.values]), [
+    ["lr", "distribution", "uniform", "0.001", "1", ""],
+    ["epochs", "distribution", "int_uniform", "1", "9", ""],
+    ["seed", "values", "uniform", "", "", "3"],
+    ["model", "values", "uniform", "", "", "mlp, cnn"],
+  ]);
+});
