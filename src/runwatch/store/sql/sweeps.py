@@ -136,7 +136,7 @@ def claim(tx: Tx, sweep_id: str, agent: str | None, propose: Propose) -> TrialCl
     """Hand out the sweep's next trial (a crashed trial's retry first), or say why there is
     none."""
     info = _locked(tx, sweep_id)
-    if info.state in ("running", "finished"):
+    if info.state in ("running", "finished") and info.trials.get("crashed"):
         retry = _to_retry(tx, sweep_id)
         if retry is not None:
             return _hand_out(tx, info, agent, retry[1], retry[0], info.state)
