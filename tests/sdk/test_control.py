@@ -65,6 +65,20 @@ def test_cancel_reaches_the_loop_and_ends_the_run_cancelled(
         assert kinds.count("status") == 2
 
 
+def test_a_cancels_reason_is_the_runs_error(server: ServerProcess, tmp_path: Path) -> None:
+    run = runwatch.init(project="ctl", url=server.url, run_dir=tmp_path)
+    with server.client() as c:
+        command(c, run.id, "cancel", reason="stopped early by hyperband: loss is worse")
+        wait_until(lambda: run.should_stop, 15, what="the cancel to reach the producer")
+        assert run.stop_reason == "stopped early by hyperband: loss is worse"
+        run.finish()
+        info = c.get(f"/api/v1/runs/{run.id}").json()
+    assert (info["status"], info["error"]) == (
+        "cancelled",
+        "stopped early by hyperband: loss is worse",
+    )
+
+
 def test_user_command_runs_its_handler_once_on_the_training_thread(
     server: ServerProcess, tmp_path: Path
 ) -> None:

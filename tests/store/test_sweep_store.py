@@ -13,7 +13,15 @@ import msgspec
 import pytest
 
 from runwatch.protocol import Batch, RunCreate, StatusIn
-from runwatch.store.base import Past, Store, SweepCreate, SweepInfo, TrialOutcome
+from runwatch.store.base import (
+    Past,
+    RungReached,
+    Store,
+    SweepCreate,
+    SweepInfo,
+    TrialOutcome,
+    WatchedTrial,
+)
 from runwatch.store.errors import Conflict, SweepNotFound
 from runwatch.store.prepare import prepare_batch
 from tests.store.aio import run
@@ -122,6 +130,114 @@ def test_a_trial_takes_its_runs_status(make_store: StoreMaker) -> None:
     statuses, counts = run(work())
     assert statuses == ["running", "succeeded", "claimed"]
     assert counts == {"running": 1, "succeeded": 1, "claimed": 1}
+
+
+def test_a_crashed_trial_is_handed_out_again_once(make_store: StoreMaker) -> None:
+    async def crash(store: Store, run_id: str) -> None:
+        await store.create_run(RunCreate(project="p", id=run_id))
+        crashed = Batch(producer="t", batch_seq=1, status=StatusIn(state="crashed", ts=time.time()))
+        await store.ingest(run_id, prepare_batch(crashed))
+
+    async def work() -> list[Any]:
+        store = make_store()
+        await store.open()
+        try:
+            await store.create_sweep(sweep(limit=2))
+            first = (await store.claim_trial("s1", "a", propose)).trial
+            assert first is not None
+            await crash(store, first.run_id)
+            await store.set_sweep_state("s1", "pause")  # a paused sweep hands out no retry
+            seen: list[Any] = [(await store.claim_trial("s1", "b", propose)).reason]
+            await store.set_sweep_state("s1", "resume")
+            retry = (await store.claim_trial("s1", "b", propose)).trial
+            assert retry is not None
+            seen.append((retry.index, retry.retry_of, retry.config))
+            await crash(store, retry.run_id)  # a retry that crashes is not retried
+            fresh = await store.claim_trial("s1", "b", propose)
+            assert fresh.trial is not None
+            seen.append((fresh.trial.index, fresh.trial.retry_of, fresh.trial.config))
+            seen.append((await store.claim_trial("s1", "b", propose)).reason)
+            listed = await store.list_trials("s1", -1, 10)
+            seen.append([(t.index, t.status, t.retry_of) for t in listed])
+            info = await store.get_sweep("s1")
+            assert info is not None
+            seen.append((info.state, info.handed_out, info.trials))
+            return seen
+        finally:
+            await store.close()
+
+    assert run(work()) == [
+        "paused",
+        (1, 0, {"i": 0, "seed": 7}),
+        (2, None, {"i": 1, "seed": 7}),  # the space's next point: point 1, trial 2
+        "finished",
+        [(0, "crashed", None), (1, "crashed", 0), (2, "claimed", None)],
+        ("finished", 3, {"crashed": 2, "claimed": 1}),
+    ]
+
+
+def test_a_rung_is_judged_once_across_replicas(make_store: StoreMaker) -> None:
+    def judge(reached: RungReached, values: list[float]) -> dict[str, Any] | None:
+        # Stop a trial worse than every other at the rung; say what it saw.
+        if len(values) > 1 and reached.value > min(values):
+            return {"message": f"worse at {reached.rung}", "seen": sorted(values)}
+        return None
+
+    async def work() -> list[Any]:
+        replicas = [make_store(), make_store()]
+        for store in replicas:
+            await store.open()
+        try:
+            store = replicas[0]
+            await store.create_sweep(sweep(limit=3))
+            made = [(await store.claim_trial("s1", "a", propose)).trial for _ in range(3)]
+            for trial in made:
+                assert trial is not None
+                await store.create_run(RunCreate(project="p", id=trial.run_id))
+            good, bad, done = made
+            assert good is not None and bad is not None and done is not None
+            seen: list[Any] = [
+                await store.watched_trial(bad.run_id),
+                await store.watched_trial("x"),
+            ]
+            seen.append(await store.reach_rung(RungReached("s1", 0, good.run_id, 2, 2, 1.0), judge))
+            # The same point judged by both replicas at once: recorded and acted on once.
+            twice = RungReached("s1", 1, bad.run_id, 2, 3, 5.0)
+            verdicts = await asyncio.gather(*(r.reach_rung(twice, judge) for r in replicas))
+            seen.append(sorted(verdicts, key=lambda v: v is None))
+            seen.append(await store.reach_rung(RungReached("s1", 1, bad.run_id, 6, 6, 9.0), judge))
+            final = Batch(
+                producer="t", batch_seq=1, status=StatusIn(state="succeeded", ts=time.time())
+            )
+            await store.ingest(done.run_id, prepare_batch(final))
+            late = RungReached("s1", 2, done.run_id, 2, 2, 7.0)
+            seen.append((await store.reach_rung(late, judge) or {}).get("message"))
+            for trial in (bad, done):
+                events = await store.events(trial.run_id, 0, 10, "early_stop", False)
+                commands = await store.list_commands(trial.run_id)
+                seen.append(
+                    ([e.payload["message"] for e in events],
+                     [(c.kind, c.payload) for c in commands])
+                )  # fmt: skip
+            listed = await store.list_trials("s1", -1, 10)
+            seen.append([(t.status, t.stopped_early) for t in listed])
+            return seen
+        finally:
+            for store in replicas:
+                await store.close()
+
+    spec = sweep().spec
+    assert run(work()) == [
+        WatchedTrial("s1", 1, spec, False),
+        None,
+        None,
+        [{"message": "worse at 2", "seen": [1.0, 5.0]}, None],
+        None,  # stopped before: not judged again
+        "worse at 2",  # a finished run's trial is marked, and sent nothing
+        (["worse at 2"], [("cancel", {"reason": "worse at 2"})]),
+        (["worse at 2"], []),
+        [("running", None), ("running", "worse at 2"), ("succeeded", "worse at 2")],
+    ]
 
 
 def test_a_proposal_reads_the_trials_before_it_with_the_metric(make_store: StoreMaker) -> None:

@@ -2,9 +2,11 @@
 controller hands its trials to every ``wandb.agent`` (on any machine) once each.
 
 A configuration W&B's schema refuses is reported and nothing is created. ``early_terminate``
-is stored but not enforced, which is said once. When the server cannot be reached, the sweep
-is local to this process: the same grid points and random draws, given out by a counter here
-(a bayes sweep runs as a random one there, said once).
+is enforced by the server's controller: a trial judged worse at a rung gets a cancel (its run
+ends ``cancelled`` with the reason); the function is not interrupted (and a local sweep does
+not enforce it), which is said once. When the server cannot be reached, the sweep is local to
+this process: the same grid points and random draws, given out by a counter here (a bayes
+sweep runs as a random one there, said once).
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ def _checked(config: Any, project: str | None) -> tuple[dict[str, Any], SweepSpe
         return None
     if spec.early_terminate:
         warn_once(
-            "sweep early_terminate is not enforced under runwatch yet; every run goes to its end"
+            "sweep early_terminate: the server cancels a trial worse at a rung (its run ends"
+            " cancelled) but the function runs to its end; a local sweep does not enforce it"
         )
     return doc, spec
 

@@ -6,7 +6,9 @@ run (``runwatch launch``'s supervision, with the run id the server gave), and as
 ``--count`` trials ran or the sweep says ``finished`` or ``stopped``. A paused sweep is asked
 again every few seconds. The trial's configuration reaches the command in its environment
 (``RUNWATCH_SWEEP_PARAMS``, JSON) and as ``runwatch.init().config``. Ctrl-C cancels the current
-trial (its run is marked cancelled) and stops the agent.
+trial (its run is marked cancelled) and stops the agent. An agent that dies (SIGKILL, its
+machine lost) stops heartbeating: its trial's run is marked crashed, and the server hands that
+configuration out again, once, to the next agent that asks.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ def _say(text: str) -> None:
     print(f"runwatch: {text}", file=sys.stderr, flush=True)
 
 
-def _labels(sweep_id: str, trial: dict[str, Any]) -> RunLabels:
+def _labels(sweep_id: str, trial: dict[str, Any], heartbeat: float) -> RunLabels:
     return RunLabels(
         run_id=trial["run_id"],
         config=trial["config"],
         tags=[f"sweep:{sweep_id}"],
         group=f"sweep-{sweep_id}",
         env={SWEEP_ID_ENV: sweep_id, SWEEP_PARAMS_ENV: json.dumps(trial["config"])},
+        heartbeat=heartbeat,
     )
 
 
@@ -47,6 +50,7 @@ def run_agent(
     token: str | None,
     grace: float,
     scan_interval: float = 10.0,
+    heartbeat: float = 5.0,
 ) -> int:
     """Run the sweep's trials here until ``count``, the sweep's end, or Ctrl-C (then 130)."""
     if not command:
@@ -72,11 +76,14 @@ def run_agent(
                 time.sleep(PAUSED_POLL)  # the paused sweep's poll interval
                 continue
             waiting = False
-            _say(f"sweep {sweep_id}: trial {trial['index']} with {json.dumps(trial['config'])}")
+            retry = trial.get("retry_of")
+            again = "" if retry is None else f" (the retry of crashed trial {retry})"
+            _say(f"sweep {sweep_id}: trial {trial['index']}{again} with"
+                 f" {json.dumps(trial['config'])}")  # fmt: skip
             name = f"{sweep.get('name') or 'sweep-' + sweep_id}-{trial['index']}"
             done = supervise_command(
                 command, sweep["project"], name, None, url, token, grace, scan_interval,
-                _labels(sweep_id, trial),
+                _labels(sweep_id, trial, heartbeat),
             )  # fmt: skip
             ran += 1
             if done.interrupted:

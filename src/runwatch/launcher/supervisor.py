@@ -30,7 +30,7 @@ from typing import IO, Any
 
 from runwatch.launcher.artifacts import ArtifactScanner
 from runwatch.protocol import RUN_DIR_MARKER
-from runwatch.sdk.run import Run, init
+from runwatch.sdk.run import Run, init, reason_of_cancel
 from runwatch.sdk.spool import read_header
 from runwatch.sdk.sync import SyncError, find_spools, sync_spool
 from runwatch.sdk.transport import Transport
@@ -39,6 +39,7 @@ STDERR_TAIL = 20  # stderr lines quoted as a failed run's error
 SIDECAR_INTERVAL = 2.0
 POLL = 0.1
 INTERRUPTED = "interrupted (Ctrl-C on the launcher)"
+DASHBOARD = "cancelled from the dashboard"  # a cancel that gives no reason
 
 
 class Supervisor:
@@ -106,7 +107,7 @@ class Supervisor:
             self.read_sidecar()
             self.refresh_artifacts()
             if self.run.should_stop and self.cancel_reason is None:
-                self.cancel_reason = "cancelled from the dashboard"
+                self.cancel_reason = self.run.stop_reason or DASHBOARD
             if self.cancel_reason is not None and not escalation:
                 now = time.monotonic()
                 escalation = [
@@ -154,21 +155,25 @@ class Supervisor:
         if numbers:
             self.run.log(numbers, step=step if isinstance(step, int) else None)
 
-    def cancelled_meanwhile(self) -> bool:
-        """A cancel the worker obeyed and acknowledged before our own poller saw it: the server
-        stops offering an acknowledged command, so ask for the run's command list."""
+    def cancelled_meanwhile(self) -> str | None:
+        """A cancel the worker obeyed and acknowledged before our own poller saw it (the server
+        stops offering an acknowledged command, so ask for the run's command list): why."""
         transport = Transport(self.run.urls, self.run.token)
         try:
             reply = transport.get(f"/api/v1/runs/{self.run.id}/commands", {}, timeout=10)
         finally:
             transport.close()
         commands = reply.body.get("commands", []) if isinstance(reply.body, dict) else []
-        return reply.status == 200 and any(c.get("kind") == "cancel" for c in commands)
+        cancels = [c for c in commands if c.get("kind") == "cancel"] if reply.status == 200 else []
+        return (reason_of_cancel(cancels[0]) or DASHBOARD) if cancels else None
 
     def finish(self, code: int) -> str:
         self.refresh_artifacts(final=True)
-        if self.cancel_reason is None and (self.run.should_stop or self.cancelled_meanwhile()):
-            self.cancel_reason = "cancelled from the dashboard"
+        if self.cancel_reason is None:
+            if self.run.should_stop:
+                self.cancel_reason = self.run.stop_reason or DASHBOARD
+            else:
+                self.cancel_reason = self.cancelled_meanwhile()
         if self.cancel_reason is not None:
             status, error = "cancelled", self.cancel_reason
         elif code == 0:
@@ -224,6 +229,9 @@ class RunLabels:
     tags: list[str] = field(default_factory=list)
     group: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # Seconds between the run's heartbeats: silent for 3 of them (the launcher died), the
+    # server marks it crashed.
+    heartbeat: float = 5.0
 
 
 def supervise_command(
@@ -246,7 +254,7 @@ def supervise_command(
     config = {"command": command} if labels.config is None else labels.config
     run = init(project=project, name=name or Path(command[0]).name, url=url, token=token,
                run_dir=run_dir, config=config, tags=labels.tags, group=labels.group,
-               run_id=labels.run_id)  # fmt: skip
+               run_id=labels.run_id, heartbeat=labels.heartbeat)  # fmt: skip
     env = dict(os.environ)
     env.update(labels.env)
     env.update({

@@ -79,6 +79,8 @@ class Run:
         # Under `runwatch launch` the launcher owns the run's final status (from the exit code).
         self.attached = attached
         self._should_stop = False
+        # A cancel's reason (a watch rule's, early termination's), when it gave one.
+        self.stop_reason: str | None = None
         self._handlers: dict[str, CommandHandler] = {}
         # Commands waiting for the training thread (bounded: the server offers unreported ones
         # again, so one dropped here is applied later, not lost).
@@ -443,6 +445,7 @@ class Run:
         """On the poller thread: cancel takes effect at once; the rest waits for the loop."""
         for cmd in commands:
             if cmd.get("kind") == "cancel":
+                self.stop_reason = reason_of_cancel(cmd)
                 self._should_stop = True
                 self._report(cmd, None)
             else:
@@ -478,8 +481,9 @@ class Run:
         """Deliver every record, then the final status; True when all were acknowledged.
 
         The status defaults to ``cancelled`` after a cancel from the dashboard, else
-        ``succeeded``. Waits at most ``timeout`` s; with None (the default) as long as the
-        server keeps acknowledging, giving up after 10 s without an acknowledgement. The final
+        ``succeeded``; a cancelled run's error defaults to the cancel's reason, if it gave one.
+        Waits at most ``timeout`` s; with None (the default) as long as the server keeps
+        acknowledging, giving up after 10 s without an acknowledgement. The final
         status is sent only after everything before it was acknowledged: what is left when the
         wait ends stays in the spool, and ``runwatch sync`` delivers it and then the final
         status (``send_status=False`` leaves the status there in any case). Safe to call twice.
@@ -500,6 +504,8 @@ class Run:
             if status not in FINAL_STATUSES:
                 self._warn_once(f"unknown final status {status!r}; using 'failed'")
                 status = "failed"
+            if status == "cancelled" and error is None:
+                error = self.stop_reason  # a rule's or early termination's reason, if any
             final = {"state": status, "ts": time.time(), "error": error, "exit_code": exit_code}
         self._closed = True
         self._queue.append((STATUS, final))
@@ -637,6 +643,13 @@ def sweep_params() -> dict[str, Any] | None:
         )
         return None
     return params
+
+
+def reason_of_cancel(cmd: dict[str, Any]) -> str | None:
+    """The reason a cancel command gives, if any."""
+    payload = cmd.get("payload")
+    reason = payload.get("reason") if isinstance(payload, dict) else None
+    return reason if isinstance(reason, str) and reason else None
 
 
 def _env_int(name: str) -> int:

@@ -61,6 +61,7 @@ from runwatch.server.uploads import UPLOADS_DIR
 from runwatch.store.base import Committed, Store
 from runwatch.store.errors import StoreError
 from runwatch.store.factory import open_store
+from runwatch.sweeps.stopper import EarlyStopper
 
 logger = logging.getLogger("runwatch.server")
 
@@ -211,6 +212,9 @@ def create_app(
             await store.replace_file_rules(rules)
         await app.state.rules.start()
         store.add_commit_listener(app.state.rules.on_commit)
+        # Sweeps' hyperband early termination: the same way, from its own task.
+        await app.state.early_stop.start()
+        store.add_commit_listener(app.state.early_stop.on_commit)
         sweepers = [
             asyncio.create_task(_every(settings.retention_interval, store.apply_retention)),
             asyncio.create_task(_every(settings.crash_check_interval, store.sweep_crashed)),
@@ -232,6 +236,7 @@ def create_app(
                     await task
             await app.state.tensorboards.stop_all()
             await app.state.rules.stop()
+            await app.state.early_stop.stop()
             await app.state.runs_feed.stop()
             await bus.stop()
             await store.close()
@@ -256,6 +261,7 @@ def create_app(
         settings.max_concurrent,
     )  # fmt: skip
     app.state.rules = RuleEngine(store, bus, tick=settings.rules_tick, webhook_policy=policy)
+    app.state.early_stop = EarlyStopper(store)
     errors.install(app)
 
     @app.get("/healthz", tags=["health"])
@@ -273,6 +279,7 @@ def create_app(
             "bus": bus_health,
             "subscribers": hub.subscriber_count(),
             "rules": app.state.rules.health(),
+            "early_stop": app.state.early_stop.health(),
             "auth": await _auth_mode(app.state.auth),
         }
         return api.json_response(body)

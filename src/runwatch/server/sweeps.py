@@ -149,7 +149,10 @@ async def list_trials(
     limit: Annotated[int, Query(ge=1, le=MAX_TRIALS_PAGE)] = 100,
 ) -> Response:
     """A page of the sweep's trials after index ``after``: index, run id, configuration,
-    agent, and status (its run's; ``claimed`` until the agent created the run)."""
+    agent, status (its run's; ``claimed`` until the agent created the run; ``stopped_early``
+    once hyperband early termination stopped it and its run ended ``cancelled``),
+    ``stopped_early`` (why, once judged worse at a rung: its run was sent a cancel), and
+    ``retry_of``: the crashed trial whose configuration it runs again, if it is a retry."""
     await _sweep_or_404(request, sweep_id)
     trials = await store_of(request).list_trials(sweep_id, after, limit)
     return json_response({"trials": trials})
@@ -164,7 +167,8 @@ async def next_trial(request: Request, sweep_id: str) -> Response:
     """An agent claims the sweep's next trial: ``trial`` (its index, the run id to report as,
     its configuration), or ``trial: null`` with ``reason``: ``paused`` (ask again later),
     ``stopped`` or ``finished`` (stop asking). Each trial is handed out once, whichever
-    replica answers."""
+    replica answers. A crashed trial (its agent died) is handed out again once, before any new
+    point, as a new trial whose ``retry_of`` is the crashed one's index."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     asked: NextIn = decode(_next_decoder, body, "claim")
     await _sweep_or_404(request, sweep_id)

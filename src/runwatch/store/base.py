@@ -136,7 +136,8 @@ class SweepInfo(msgspec.Struct):
 
 
 class Trial(msgspec.Struct):
-    """One trial of a sweep: its index, the run it reports as, its configuration."""
+    """One trial of a sweep: its index, the run it reports as, its configuration, its status
+    (its run's; ``claimed`` before the run exists)."""
 
     sweep_id: str
     index: int
@@ -145,6 +146,11 @@ class Trial(msgspec.Struct):
     agent: str | None
     claimed_at: float
     status: str = "claimed"
+    # The index of the crashed trial whose configuration this one runs again (its one retry).
+    retry_of: int | None = None
+    # Why early termination stopped it (its status is then ``stopped_early`` once its run has
+    # ended ``cancelled``).
+    stopped_early: str | None = None
 
 
 class TrialClaim(msgspec.Struct):
@@ -153,6 +159,32 @@ class TrialClaim(msgspec.Struct):
     trial: Trial | None
     reason: str | None
     sweep: SweepInfo
+
+
+class WatchedTrial(msgspec.Struct):
+    """The trial a run reports as: its sweep's configuration, and whether early termination
+    already stopped it."""
+
+    sweep_id: str
+    index: int
+    spec: dict[str, Any]
+    stopped: bool
+
+
+class RungReached(msgspec.Struct):
+    """A trial's run logged the sweep's metric at ``step``, the first at or past ``rung``."""
+
+    sweep_id: str
+    index: int
+    run_id: str
+    rung: int
+    step: int
+    value: float
+
+
+# Early termination's verdict on a trial at a rung, given every trial's value there (its own
+# included): why it stops (``message`` and detail for its run's feed), or None.
+Judge = Callable[[RungReached, list[float]], dict[str, Any] | None]
 
 
 class TrialOutcome(msgspec.Struct):
@@ -391,6 +423,17 @@ class SweepStore(Protocol):
 
     async def list_trials(self, sweep_id: str, after: int, limit: int) -> list[Trial]:
         """The sweep's trials with index > ``after``, in order, with their runs' status."""
+        ...
+
+    async def watched_trial(self, run_id: str) -> WatchedTrial | None:
+        """The sweep trial the run reports as (None: the run is no trial)."""
+        ...
+
+    async def reach_rung(self, reached: RungReached, judge: Judge) -> dict[str, Any] | None:
+        """Record the trial's value at a rung, once, under its sweep's row lock (so replicas
+        judge in turn), and judge it against every trial there: when it stops, mark the trial,
+        put an ``early_stop`` event into its run's feed and send its run a cancel. The verdict's
+        detail; None when it goes on, was judged there before, or was stopped before."""
         ...
 
 

@@ -27,6 +27,7 @@ def sweep_create(
 
     from runwatch.sweeps.client import SweepClient
     from runwatch.sweeps.files import load_sweep_file
+    from runwatch.sweeps.hyperband import plan_of
 
     spec = load_sweep_file(file)
     doc = dict(spec.doc)
@@ -43,9 +44,11 @@ def sweep_create(
     limit = f"{sweep['trial_limit']:,} trials ({sweep['limit_reason']})"
     print(f"sweep {sweep['id']}: {sweep['method']}, project {sweep['project']}, at most {limit};"
           f" run it with: runwatch agent {sweep['id']} -- CMD", file=sys.stderr)  # fmt: skip
-    if spec.early_terminate:
-        print("note: early_terminate is stored but not enforced yet: every trial runs to its end",
-              file=sys.stderr)  # fmt: skip
+    plan = plan_of(spec)
+    if plan is not None:
+        shown = ", ".join(str(r) for r in plan.rungs[:6]) + (", …" if len(plan.rungs) > 6 else "")
+        print(f"hyperband: trials worse than the best 1/{plan.eta} at steps {shown} of"
+              f" {plan.key} are stopped early", file=sys.stderr)  # fmt: skip
 
 
 def _change(sweep_id: str, action: str, url: str | None, token: str | None) -> None:
@@ -101,9 +104,18 @@ def agent(
     scan_interval: float = typer.Option(
         10.0, min=0.1, help="Seconds between scans of a trial's run dir for artifacts."
     ),
+    heartbeat: float = typer.Option(
+        5.0,
+        min=0.1,
+        max=86_400,
+        help="Seconds between a trial's heartbeats; silent for 3 (the agent died), its trial is"
+        " crashed and handed out again once.",
+    ),
 ) -> None:
     """Run a sweep's trials one at a time, each with its configuration in RUNWATCH_SWEEP_PARAMS
     and in runwatch.init().config, until --count, the sweep's cap or its space is used up."""
     from runwatch.launcher.agent import run_agent
 
-    raise typer.Exit(run_agent(sweep_id, command, count, url, token, grace, scan_interval))
+    raise typer.Exit(
+        run_agent(sweep_id, command, count, url, token, grace, scan_interval, heartbeat)
+    )

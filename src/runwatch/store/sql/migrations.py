@@ -165,6 +165,20 @@ SHARED: list[str] = [
         PRIMARY KEY (sweep_id, idx)
     );
     """,
+    # SQLite 19, PostgreSQL 10: a crashed trial's one retry (``retry_of``: the index of the
+    # trial whose configuration it runs again); early termination (store.sql.early_stop): each
+    # trial's metric at each hyperband rung it reached, and why a trial was stopped early.
+    """
+    ALTER TABLE sweep_trials ADD COLUMN retry_of {int};
+    ALTER TABLE sweep_trials ADD COLUMN stopped_early TEXT;
+    CREATE TABLE sweep_rungs (
+        sweep_id TEXT NOT NULL,
+        rung {int} NOT NULL,
+        idx {int} NOT NULL,
+        value {float} NOT NULL,
+        PRIMARY KEY (sweep_id, rung, idx)
+    );
+    """,
 ]
 # By index in SHARED: the Python step that fills what that migration made.
 DATA_STEPS: dict[int, Callable[[Tx], None]] = {5: values.rebuild}

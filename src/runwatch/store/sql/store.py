@@ -24,12 +24,14 @@ from runwatch.store.base import (
     CommitListener,
     Committed,
     EventRecord,
+    Judge,
     MetricsResult,
     ProjectInfo,
     Promotion,
     Propose,
     QueuedRun,
     Record,
+    RungReached,
     RunInfo,
     RunsGroup,
     RunsPage,
@@ -41,6 +43,7 @@ from runwatch.store.base import (
     TokenInfo,
     Trial,
     TrialClaim,
+    WatchedTrial,
     replay_sql,
 )
 from runwatch.store.chunks import RawPoint
@@ -49,6 +52,7 @@ from runwatch.store.snapshots import EPSILON
 from runwatch.store.sql import (
     archive,
     control,
+    early_stop,
     events,
     media,
     objects,
@@ -177,6 +181,14 @@ class SqlStore:
 
     async def list_trials(self, sweep_id: str, after: int, limit: int) -> list[Trial]:
         return await self._read_tx(lambda tx: sweeps.trials(tx, sweep_id, after, limit))
+
+    async def watched_trial(self, run_id: str) -> WatchedTrial | None:
+        return await self._read_tx(lambda tx: early_stop.watched_trial(tx, run_id))
+
+    async def reach_rung(self, reached: RungReached, judge: Judge) -> dict[str, Any] | None:
+        return await self._write_run(
+            reached.run_id, lambda tx: early_stop.reach_rung(tx, reached, judge)
+        )
 
     async def get_run(self, run_id: str) -> RunInfo | None:
         return await self._read_tx(lambda tx: records.fetch_run(tx, run_id))

@@ -5,6 +5,11 @@ next trial index, checks the sweep's state and limit, and writes the trial and t
 in one transaction. Two agents, on one replica or several, can therefore never get the same
 index, and the primary key ``(sweep_id, idx)`` holds that even against a bug here. A trial's
 status is its run's (``claimed`` until the agent creates the run).
+
+A crashed trial (its agent died: its run went silent and the heartbeat sweep marked it) is run
+again once: a claim hands out its configuration as a new trial (``retry_of`` its index) before
+any new point, while the sweep is running or finished. A retry that crashes is not retried. So
+the trial index and the point of the search space differ by the retries handed out before.
 """
 
 from __future__ import annotations
@@ -28,18 +33,24 @@ from runwatch.store.errors import Conflict, SweepNotFound
 from runwatch.store.sql.records import json_text
 from runwatch.store.sql.tx import Tx
 
-# What a sweep's state may go to, per action.
-_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
-    "pause": (("running",), "paused"),
-    "resume": (("paused",), "running"),
-    "stop": (("running", "paused"), "stopped"),
-}
+# A trial's status: its run's, ``claimed`` before the run exists, and ``stopped_early`` once
+# a run that early termination stopped has ended cancelled.
+_STATUS = (
+    "CASE WHEN t.stopped_early IS NOT NULL AND r.status = 'cancelled' THEN 'stopped_early'"
+    " ELSE coalesce(r.status, 'claimed') END"
+)
 # Methods whose proposal reads the trials before it, which is slow (bayes: Optuna, 10-300 ms):
 # proposed in a read transaction first (draft), so the sweep's lock and, on SQLite, the single
 # writer every run's ingest waits on are not held meanwhile. A draft that loses its index to
 # another claim is made again, DRAFTS times at most; then the proposal is made under the lock.
 DRAFTED = frozenset({"bayes"})
 DRAFTS = 3
+# What a sweep's state may go to, per action.
+_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "pause": (("running",), "paused"),
+    "resume": (("paused",), "running"),
+    "stop": (("running", "paused"), "stopped"),
+}
 _COLUMNS = (
     "id, project, name, method, spec, seed, state, trial_limit, limit_reason, next_index,"
     " created_at, updated_at"
@@ -82,9 +93,8 @@ def fetch(tx: Tx, sweep_id: str, lock: bool = False) -> SweepInfo | None:
     if row is None:
         return None
     counts = tx.execute(
-        "SELECT coalesce(r.status, 'claimed'), count(*) FROM sweep_trials t"
-        " LEFT JOIN runs r ON r.id = t.run_id WHERE t.sweep_id = ?"
-        " GROUP BY coalesce(r.status, 'claimed')",
+        f"SELECT {_STATUS}, count(*) FROM sweep_trials t"
+        f" LEFT JOIN runs r ON r.id = t.run_id WHERE t.sweep_id = ? GROUP BY {_STATUS}",
         (sweep_id,),
     ).fetchall()
     return _info(tuple(row), {str(status): int(n) for status, n in counts})
@@ -97,6 +107,66 @@ def _locked(tx: Tx, sweep_id: str) -> SweepInfo:
     return info
 
 
+def _to_retry(tx: Tx, sweep_id: str) -> tuple[int, dict[str, Any]] | None:
+    """The first crashed trial not yet retried (and not itself a retry): index, configuration."""
+    row = tx.execute(
+        "SELECT t.idx, t.config FROM sweep_trials t JOIN runs r ON r.id = t.run_id"
+        " WHERE t.sweep_id = ? AND r.status = 'crashed' AND t.retry_of IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM sweep_trials u"
+        " WHERE u.sweep_id = t.sweep_id AND u.retry_of = t.idx) ORDER BY t.idx LIMIT 1",
+        (sweep_id,),
+    ).fetchone()
+    return None if row is None else (int(row[0]), msgspec.json.decode(row[1]))
+
+
+def _hand_out(
+    tx: Tx, info: SweepInfo, agent: str | None, config: dict[str, Any], retry_of: int | None,
+    state: str,
+) -> TrialClaim:  # fmt: skip
+    index, now, run_id = info.handed_out, time.time(), secrets.token_hex(6)
+    tx.execute(
+        "INSERT INTO sweep_trials (sweep_id, idx, run_id, config, agent, claimed_at, retry_of)"
+        " VALUES (?,?,?,?,?,?,?)",
+        (info.id, index, run_id, json_text(config), agent, now, retry_of),
+    )
+    tx.execute(
+        "UPDATE sweeps SET next_index = ?, state = ?, updated_at = ? WHERE id = ?",
+        (index + 1, state, now, info.id),
+    )
+    after = fetch(tx, info.id)
+    assert after is not None
+    trial = Trial(info.id, index, run_id, config, agent, now, retry_of=retry_of)
+    return TrialClaim(trial, None, after)
+
+
+def _retries(tx: Tx, sweep_id: str) -> int:
+    (retries,) = tx.execute(
+        "SELECT count(*) FROM sweep_trials WHERE sweep_id = ? AND retry_of IS NOT NULL",
+        (sweep_id,),
+    ).fetchone()
+    return int(retries)
+
+
+def _next(tx: Tx, sweep_id: str, agent: str | None) -> tuple[SweepInfo, int, TrialClaim | None]:
+    """The sweep (locked), the search space's next point, and the answer to give instead of a
+    new point, if any: a crashed trial's retry (handed out here), or why there is no trial."""
+    info = _locked(tx, sweep_id)
+    if info.state in ("running", "finished") and info.trials.get("crashed"):
+        retry = _to_retry(tx, sweep_id)
+        if retry is not None:
+            return info, 0, _hand_out(tx, info, agent, retry[1], retry[0], info.state)
+    if info.state != "running":
+        return info, 0, TrialClaim(None, info.state, info)
+    point = info.handed_out - _retries(tx, sweep_id)
+    if point >= info.trial_limit:
+        return info, point, TrialClaim(None, "finished", _set_state(tx, info, "finished"))
+    return info, point, None
+
+
+def _state_after(info: SweepInfo, point: int) -> str:
+    return "finished" if point + 1 >= info.trial_limit else "running"
+
+
 def draft(tx: Tx, sweep_id: str, propose: Propose) -> tuple[int, dict[str, Any]] | None:
     """The next trial's ``(index, configuration)`` proposed in a read transaction, without the
     sweep's lock, for a method whose proposal reads the trials before it (DRAFTED); None when
@@ -104,63 +174,35 @@ def draft(tx: Tx, sweep_id: str, propose: Propose) -> tuple[int, dict[str, Any]]
     info = fetch(tx, sweep_id)
     if info is None or info.method not in DRAFTED or info.state != "running":
         return None
-    index = info.handed_out
-    if index >= info.trial_limit:
+    point = info.handed_out - _retries(tx, sweep_id)
+    if point >= info.trial_limit:
         return None
-    return index, propose(info, index, functools.partial(outcomes, tx, sweep_id))
+    return info.handed_out, propose(info, point, functools.partial(outcomes, tx, sweep_id))
 
 
 def claim(tx: Tx, sweep_id: str, agent: str | None, propose: Propose) -> TrialClaim:
-    """Hand out the sweep's next trial, or say why there is none."""
-    info, refusal = _next(tx, sweep_id)
-    if refusal is not None:
-        return refusal
-    index = info.handed_out
-    return _hand_out(
-        tx, info, agent, propose(info, index, functools.partial(outcomes, tx, sweep_id))
-    )
+    """Hand out the sweep's next trial (a crashed trial's retry first), or say why there is
+    none."""
+    info, point, answer = _next(tx, sweep_id, agent)
+    if answer is not None:
+        return answer
+    config = propose(info, point, functools.partial(outcomes, tx, sweep_id))
+    return _hand_out(tx, info, agent, config, None, _state_after(info, point))
 
 
 def claim_drafted(
     tx: Tx, sweep_id: str, agent: str | None, drafted: tuple[int, dict[str, Any]]
 ) -> TrialClaim | None:
     """Hand out a :func:`draft`'s configuration if its index is still the sweep's next one;
-    None when another claim took that index meanwhile (draft again)."""
-    info, refusal = _next(tx, sweep_id)
-    if refusal is not None:
-        return refusal
+    None when another claim took that index meanwhile (draft again). A crashed trial's retry
+    still comes first."""
+    info, point, answer = _next(tx, sweep_id, agent)
+    if answer is not None:
+        return answer
     index, config = drafted
-    return _hand_out(tx, info, agent, config) if index == info.handed_out else None
-
-
-def _next(tx: Tx, sweep_id: str) -> tuple[SweepInfo, TrialClaim | None]:
-    """The sweep, locked, and why it hands out no trial now (None: it does)."""
-    info = _locked(tx, sweep_id)
-    if info.state != "running":
-        return info, TrialClaim(None, info.state, info)
-    if info.handed_out >= info.trial_limit:
-        return info, TrialClaim(None, "finished", _set_state(tx, info, "finished"))
-    return info, None
-
-
-def _hand_out(tx: Tx, info: SweepInfo, agent: str | None, config: dict[str, Any]) -> TrialClaim:
-    """Record trial ``info.handed_out`` with ``config`` and move the sweep past it."""
-    sweep_id, index = info.id, info.handed_out
-    now = time.time()
-    run_id = secrets.token_hex(6)
-    tx.execute(
-        "INSERT INTO sweep_trials (sweep_id, idx, run_id, config, agent, claimed_at)"
-        " VALUES (?,?,?,?,?,?)",
-        (sweep_id, index, run_id, json_text(config), agent, now),
-    )
-    state = "finished" if index + 1 >= info.trial_limit else "running"
-    tx.execute(
-        "UPDATE sweeps SET next_index = ?, state = ?, updated_at = ? WHERE id = ?",
-        (index + 1, state, now, sweep_id),
-    )
-    after = fetch(tx, sweep_id)
-    assert after is not None
-    return TrialClaim(Trial(sweep_id, index, run_id, config, agent, now), None, after)
+    if index != info.handed_out:
+        return None
+    return _hand_out(tx, info, agent, config, None, _state_after(info, point))
 
 
 def _set_state(tx: Tx, info: SweepInfo, state: str) -> SweepInfo:
@@ -190,15 +232,16 @@ def set_state(tx: Tx, sweep_id: str, action: str) -> SweepInfo:
 def trials(tx: Tx, sweep_id: str, after: int, limit: int) -> list[Trial]:
     """A page of the sweep's trials in index order, each with its run's status."""
     rows = tx.execute(
-        "SELECT t.idx, t.run_id, t.config, t.agent, t.claimed_at, coalesce(r.status, 'claimed')"
-        " FROM sweep_trials t LEFT JOIN runs r ON r.id = t.run_id"
+        f"SELECT t.idx, t.run_id, t.config, t.agent, t.claimed_at, {_STATUS}, t.retry_of,"
+        " t.stopped_early FROM sweep_trials t LEFT JOIN runs r ON r.id = t.run_id"
         " WHERE t.sweep_id = ? AND t.idx > ? ORDER BY t.idx LIMIT ?",
         (sweep_id, after, limit),
     ).fetchall()
     return [
-        Trial(sweep_id, int(idx), run_id, msgspec.json.decode(config), agent, claimed_at, status)
-        for idx, run_id, config, agent, claimed_at, status in rows
-    ]
+        Trial(sweep_id, int(idx), run_id, msgspec.json.decode(config), agent, claimed_at, status,
+              None if retry_of is None else int(retry_of), stopped)
+        for idx, run_id, config, agent, claimed_at, status, retry_of, stopped in rows
+    ]  # fmt: skip
 
 
 def outcomes(tx: Tx, sweep_id: str, metric: str, limit: int) -> list[TrialOutcome]:
