@@ -120,9 +120,9 @@ def test_a_run_leaving_a_final_status_leaves_the_index(make_store: StoreMaker) -
     assert crashed == [run_id] and resumed == [run_id] and stale == []
 
 
-# What the migrations after the value index's made (sweeps: one migration), dropped with it.
-_LATER_TABLES = ("sweep_trials", "sweeps")
-_LATER_MIGRATIONS = 1
+# What the migrations after the value index's made (sweeps, then retries and rungs), dropped with it.
+_LATER_TABLES = ("sweep_rungs", "sweep_trials", "sweeps")
+_LATER_MIGRATIONS = 2
 
 
 def _forget_index(store: Store) -> None:
