@@ -5,7 +5,7 @@ import { test } from "node:test";
 
 import { bestColumns } from "../../src/runwatch/web/js/sweep-best.js";
 import { buildConfig, emptyRow, parseValues, rowsFromTemplate } from "../../src/runwatch/web/js/sweep-form.js";
-import { metricOf, parameterFields } from "../../src/runwatch/web/js/sweep-info.js";
+import { countItems, metricOf, parameterFields } from "../../src/runwatch/web/js/sweep-info.js";
 import { same } from "./helpers.mjs";
 
 test("parameters are config fields, nested ones by their path, odd keys quoted", () => {
@@ -76,4 +76,16 @@ test("a run template's numbers become distributions and its choices values; the 
     ["seed", "values", "uniform", "", "", "3"],
     ["model", "values", "uniform", "", "", "mlp, cnn"],
   ]);
+});
+
+test("trials are counted in groups (stopped early its own), other statuses under their names", () => {
+  same(countItems({ succeeded: 3, stopped_early: 2, crashed: 1, failed: 1, claimed: 1, cancelled: 1 }), [
+    ["claimed", "claimed", 1],
+    ["running", "running", 0],
+    ["finished", "finished", 3],
+    ["stopped_early", "stopped early", 2],
+    ["failed", "failed/crashed", 2],
+    ["cancelled", "cancelled", 1],
+  ]);
+  same(countItems({}).map(([key, , n]) => [key, n]), [["claimed", 0], ["running", 0], ["finished", 0], ["stopped_early", 0], ["failed", 0]]);
 });

@@ -5,18 +5,9 @@
 import { describeError, postJSON } from "./api.js";
 import { formatCount } from "./format.js";
 import { el } from "./sweep-canvas.js";
-import { metricOf } from "./sweep-info.js";
+import { countItems, metricOf } from "./sweep-info.js";
 import { may, needs, whoami } from "./whoami.js";
 
-// Trial statuses shown together, in this order; any other status is shown under its own name.
-// [key (the item's data-status), label, statuses]
-const GROUPS = [
-  ["claimed", "claimed", ["claimed", "queued"]],
-  ["running", "running", ["running"]],
-  ["finished", "finished", ["succeeded"]],
-  ["failed", "failed/crashed", ["failed", "crashed"]],
-];
-const GROUPED = new Set(GROUPS.flatMap(([, , statuses]) => statuses));
 // Which action each state offers.
 const OFFERS = { running: ["pause", "stop"], paused: ["resume", "stop"], stopped: [], finished: [] };
 
@@ -65,10 +56,8 @@ export function mountHead(root, id, { onAnswer }) {
   }
 
   function showCounts(trials) {
-    const items = GROUPS.map(([key, label, statuses]) => [key, label, statuses.reduce((n, s) => n + (trials[s] || 0), 0)]);
-    for (const [status, n] of Object.entries(trials)) if (!GROUPED.has(status) && n) items.push([status, status, n]);
     $("counts").replaceChildren(
-      ...items.map(([key, label, n]) => {
+      ...countItems(trials).map(([key, label, n]) => {
         const item = el("li", "sweep-count");
         item.dataset.status = key;
         item.dataset.count = String(n);

@@ -86,3 +86,22 @@ export function metricOf(sweep) {
   const direction = metric.goal === "maximize" ? "max" : "min";
   return { name: metric.name, goal: metric.goal || "minimize", field: fieldName("summary", [metric.name]), direction };
 }
+
+// Trial statuses shown together, in this order; any other status is shown under its own name.
+// [key (the item's data-status), label, statuses]
+const GROUPS = [
+  ["claimed", "claimed", ["claimed", "queued"]],
+  ["running", "running", ["running"]],
+  ["finished", "finished", ["succeeded"]],
+  ["stopped_early", "stopped early", ["stopped_early"]],
+  ["failed", "failed/crashed", ["failed", "crashed"]],
+];
+const GROUPED = new Set(GROUPS.flatMap(([, , statuses]) => statuses));
+
+/** A sweep's trials by status (`{status: n}`) as the header's items: [key, label, n], the
+ * groups first (each shown, even at 0), then any other status with trials, under its name. */
+export function countItems(trials) {
+  const items = GROUPS.map(([key, label, statuses]) => [key, label, statuses.reduce((n, s) => n + (trials[s] || 0), 0)]);
+  for (const [status, n] of Object.entries(trials)) if (!GROUPED.has(status) && n) items.push([status, status, n]);
+  return items;
+}
