@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from runwatch.bus.base import Bus
+from runwatch.live_records import LiveRecord, decode_live
 from runwatch.protocol import FINAL_STATUSES, Value, decode_value
 from runwatch.rules.conditions import Column, Trigger, WatchState, on_points, on_status, on_tick
 from runwatch.rules.spec import (
@@ -51,20 +52,6 @@ RELOAD_EVERY = 10.0  # seconds between re-reads of the rules (another replica ma
 def alerts_channel(project: str) -> str:
     """The bus channel of a project's alerts: each record is one new or updated alert."""
     return f"alerts:{project}"
-
-
-class _Column(msgspec.Struct):
-    step: list[int]
-    value: list[Value]
-
-
-class _Live(msgspec.Struct):
-    type: str
-    points: dict[str, _Column] = {}
-    state: str | None = None
-
-
-_decode_live = msgspec.json.Decoder(_Live).decode
 
 
 def alert_record(alert: Alert) -> Record:
@@ -191,17 +178,17 @@ class RuleEngine:
             for record in change.records:
                 if isinstance(record, PointsRecord):  # values already floats: nothing to decode
                     cols = {k: Column(c.step, c.value) for k, c in record.columns.items()}
-                    await self._apply(rules, change.run_id, _Live("points"), cols)
+                    await self._apply(rules, change.run_id, LiveRecord("points"), cols)
                     continue
                 head = record.body[:48]
                 if b'"type":"points"' in head or b'"type":"status"' in head:
-                    await self._apply(rules, change.run_id, _decode_live(record.body))
+                    await self._apply(rules, change.run_id, decode_live(record.body))
 
     async def _apply(
         self,
         rules: list[Rule],
         run_id: str,
-        msg: _Live,
+        msg: LiveRecord,
         columns: dict[str, Column] | None = None,
     ) -> None:
         now = self._clock()

@@ -18,9 +18,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
-from runwatch.protocol import FINAL_STATUSES, Value, decode_value
+from runwatch.live_records import decode_live
+from runwatch.protocol import FINAL_STATUSES, decode_value
 from runwatch.store.base import Committed, PointsRecord, Record, RungReached, Store
 from runwatch.store.errors import StoreError
 from runwatch.sweeps.hyperband import Plan, plan_of
@@ -42,20 +41,6 @@ class _Watch:
     done: bool = False
 
 
-class _Column(msgspec.Struct):
-    step: list[int]
-    value: list[Value]
-
-
-class _Live(msgspec.Struct):
-    type: str
-    points: dict[str, _Column] = {}
-    state: str | None = None
-
-
-_decode_live = msgspec.json.Decoder(_Live).decode
-
-
 def _metric(record: Record, key: str) -> tuple[list[int], list[float]] | str | None:
     """The metric's steps and values in a record; the run's end (its status); else None."""
     if isinstance(record, PointsRecord):
@@ -64,7 +49,7 @@ def _metric(record: Record, key: str) -> tuple[list[int], list[float]] | str | N
     head = record.body[:48]
     if b'"type":"points"' not in head and b'"type":"status"' not in head:
         return None
-    live = _decode_live(record.body)
+    live = decode_live(record.body)
     if live.type == "status":
         # A crashed run may come back (its producer heartbeats again): only a real end counts.
         ended = live.state in FINAL_STATUSES and live.state != "crashed"
