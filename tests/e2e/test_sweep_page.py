@@ -30,19 +30,21 @@ SWEEP = {
     "metric": {"name": "score", "goal": "minimize"},
     "parameters": {"x": {"values": [1, 2, 3]}, "y": {"values": [0, 1]}},
 }
-# A trial: its score from its configuration; with GATE set, it waits for that file first and
-# then scores below every grid point; with FAIL set, it fails before logging anything.
+# A trial: its score from its configuration; with GATE set (a FIFO), it waits until the test
+# opens it (ending itself after 60 s should the test not) and then scores below every grid
+# point; with FAIL set, it fails before logging anything.
 TRIAL = """
-import json, os, pathlib, time, runwatch
+import json, os, signal, runwatch
 params = json.loads(os.environ["RUNWATCH_SWEEP_PARAMS"])
 run = runwatch.init()
 if os.environ.get("FAIL"):
     raise SystemExit(3)
 gate = os.environ.get("GATE")
 if gate:
-    deadline = time.monotonic() + 60
-    while not pathlib.Path(gate).exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    signal.alarm(60)
+    with open(gate) as through:  # blocks until the test opens the FIFO's other end
+        through.read()
+    signal.alarm(0)
 run.log({"score": -1.0 if gate else params["x"] * 10 + params["y"]})
 run.finish()
 """
@@ -63,6 +65,16 @@ def agent(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=work,
         env={**clean, **env, "RUNWATCH_URL": server.url},
     )  # fmt: skip
+
+
+def open_gate(gate: Path) -> bool:
+    """Let a trial waiting at the FIFO ``gate`` through; False while none waits there yet."""
+    try:
+        end = os.open(gate, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO until a reader has it open
+    except OSError:
+        return False
+    os.close(end)
+    return True
 
 
 def done(proc: subprocess.Popen[str]) -> None:
@@ -118,13 +130,14 @@ def test_counts_and_best_so_far_follow_the_trials_live(
 
     # A fourth trial, held at its gate: it is running; once through, it is the best.
     gate = tmp_path / "go"
+    os.mkfifo(gate)
     held = agent(server, sweep_id, tmp_path / "b", 1, GATE=str(gate))
     try:
         expect(head.locator('[data-part="handed"]')).to_have_text("4 of 6 handed out (space)")
         wait_until(
             lambda: counts(page) == {"finished": 3, "running": 1}, timeout=30, what="running"
         )
-        gate.touch()
+        wait_until(lambda: open_gate(gate), timeout=30, what="the held trial at its gate")
         done(held)
     finally:
         held.kill()

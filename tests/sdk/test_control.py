@@ -68,7 +68,9 @@ def test_cancel_reaches_the_loop_and_ends_the_run_cancelled(
 def test_a_cancels_reason_is_the_runs_error(server: ServerProcess, tmp_path: Path) -> None:
     run = runwatch.init(project="ctl", url=server.url, run_dir=tmp_path)
     with server.client() as c:
+        assert run.wait_stop(0.05) is False  # no cancel yet: the wait times out
         command(c, run.id, "cancel", reason="stopped early by hyperband: loss is worse")
+        assert run.wait_stop(15) is True  # woken by the cancel, not by its timeout
         wait_until(lambda: run.should_stop, 15, what="the cancel to reach the producer")
         assert run.stop_reason == "stopped early by hyperband: loss is worse"
         run.finish()

@@ -24,18 +24,14 @@ BAD = (3, 5)
 # Ten steps of a loss ten times worse for x in BAD. A trial the server is meant to stop waits
 # for its cancel (then leaves as the SDK asks); if none comes it fails, which the test sees.
 TRIAL = f"""
-import time, runwatch
+import runwatch
 run = runwatch.init()
 x = run.config["x"]
 base = 10.0 if x in {BAD} else 1.0
 for step in range(10):
     run.log({{"loss": base * (1 + 1 / (step + 1))}}, step=step)
-if x in {BAD}:
-    deadline = time.monotonic() + 60
-    while not run.should_stop and time.monotonic() < deadline:
-        time.sleep(0.05)  # the trial's own wait for its cancel
-    if not run.should_stop:
-        raise SystemExit("never stopped early")
+if x in {BAD} and not run.wait_stop(60):
+    raise SystemExit("never stopped early")
 run.finish()
 """
 

@@ -17,12 +17,14 @@ from tests.sweeps.test_agents import clean_env, cli, finish, replicas, trials
 
 __all__ = ["replicas"]  # the fixture, shared with the agents' tests
 
-# Blocks (printing its process group) when BLOCK is set; otherwise a trial that succeeds.
+# Blocks until killed (printing its process group) when BLOCK is set, ending itself after
+# 120 s should the test not kill it; otherwise a trial that succeeds.
 TRIAL = """
-import os, sys, time
+import os, signal
 if os.environ.get("BLOCK"):
+    signal.alarm(120)
     print("ready", os.getpgid(0), flush=True)
-    time.sleep(120)
+    signal.pause()
 """
 
 

@@ -79,6 +79,7 @@ class Run:
         # Under `runwatch launch` the launcher owns the run's final status (from the exit code).
         self.attached = attached
         self._should_stop = False
+        self._stop_asked = threading.Event()  # set with _should_stop: what wait_stop waits on
         # A cancel's reason (a watch rule's, early termination's), when it gave one.
         self.stop_reason: str | None = None
         self._handlers: dict[str, CommandHandler] = {}
@@ -421,6 +422,13 @@ class Run:
             self._apply_commands()
         return self._should_stop
 
+    def wait_stop(self, timeout: float | None = None) -> bool:
+        """Block until the run is cancelled (True) or ``timeout`` s pass (False): for a producer
+        that idles between steps (waiting for data, a queue, a signal) yet must leave at once
+        when the dashboard, a watch rule or early termination stops it."""
+        self._stop_asked.wait(timeout)
+        return self.should_stop
+
     def on_command(self, kind: str, handler: CommandHandler) -> None:
         """Call ``handler(payload)`` for each ``kind`` command, on the training thread (inside
         the next ``log``/``event`` call or ``should_stop`` check). An exception it raises marks
@@ -447,6 +455,7 @@ class Run:
             if cmd.get("kind") == "cancel":
                 self.stop_reason = reason_of_cancel(cmd)
                 self._should_stop = True
+                self._stop_asked.set()
                 self._report(cmd, None)
             else:
                 self._inbox.append(cmd)
