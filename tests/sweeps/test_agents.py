@@ -52,7 +52,8 @@ if "x" in params:
     run.log({"score": params["x"] * 10 + params["y"]})
 run.finish()
 """
-BLOCKING = "import time\nprint('ready', flush=True)\ntime.sleep(120)\n"
+# A worker that waits to be stopped (ending itself after 120 s should nothing stop it).
+BLOCKING = "import signal\nsignal.alarm(120)\nprint('ready', flush=True)\nsignal.pause()\n"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
