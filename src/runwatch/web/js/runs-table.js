@@ -209,7 +209,13 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
       const run = pages.runAt(first + k);
       if (row.run !== run || row.tr.dataset.index !== String(first + k) || !run) fillRow(row, run, first + k);
     });
-    tbody.replaceChildren(...pool.map((r) => r.tr));
+    // Rows already in place stay in the document: one taken out, even to be put straight
+    // back, loses keyboard focus (a focused row would drop it at every live update).
+    pool.forEach((row, k) => {
+      const at = tbody.children[k];
+      if (at !== row.tr) tbody.insertBefore(row.tr, at || null);
+    });
+    while (tbody.children.length > pool.length) tbody.lastElementChild.remove();
   }
 
   function schedule() {
