@@ -43,6 +43,8 @@ def make_rich_run(server: ServerProcess, tmp_path: Path) -> str:
     run.log({"odd": math.nan, "loss2": math.inf}, step=3)
     run.log({"odd": -math.inf}, step=1)  # back in steps: stored in arrival order
     run.log({"gpu": 0.5}, step=7, vital=True)
+    # Texts: one on a key of its own, "nan" as three letters, and one after a key's numbers.
+    run.log({"model": "gpt-4o", "note": "nan", "loss2": "diverged"}, step=7)
     for entity in range(5):
         run.event("birth", entity=entity, size=entity * 2)
     run.event("merge", entity="n-3", level="warning", into=[1, 2])
@@ -140,6 +142,9 @@ def test_the_jsonl_archive_holds_the_whole_run(
     assert [p[0] for p in loss] == list(range(N)) and loss[9][2] == 0.1
     odd = [p for r in by_type["points"] if r["key"] == "odd" for p in r["points"]]
     assert [(p[0], p[2]) for p in odd] == [(3, "nan"), (1, "-inf")]
+    assert by_type["texts"] == [
+        {"type": "texts", "texts": {"loss2": "diverged", "model": "gpt-4o", "note": "nan"}}
+    ]
     # The run's own status events are not archived: the run record carries its status.
     events = [(e["kind"], e["level"], e["entity"], e["payload"]) for e in by_type["event"]]
     assert events == [
@@ -217,6 +222,8 @@ def test_export_import_export_gives_the_same_jsonl_bytes(
     assert info["status"] == "failed" and info["name"] == "rich"
     for field in ("created_at", "started_at", "ended_at"):
         assert info[field] == before[field]
+    # The summary, texts included, is the original's: a runs query finds the imported run too.
+    assert info["summary"] == before["summary"] and info["summary"]["model"] == "gpt-4o"
 
 
 def test_import_refuses_a_run_the_server_has_and_a_file_that_is_no_archive(
@@ -356,7 +363,7 @@ def test_a_blob_whose_bytes_do_not_match_its_hash_is_refused_naming_it(
     assert run["error"].startswith(f"import stopped: blob {damaged['sha256']} in the archive")
 
 
-def test_a_version_2_archive_without_media_still_imports(
+def test_a_version_2_archive_without_media_or_texts_still_imports(
     source: tuple[ServerProcess, str], tmp_path: Path
 ) -> None:
     server, run_id = source
@@ -364,11 +371,11 @@ def test_a_version_2_archive_without_media_still_imports(
         json.loads(line)
         for line in export(server, run_id, tmp_path / "a.jsonl").read_text().splitlines()
     ]
-    assert records[0]["version"] == 3
+    assert records[0]["version"] == 4
     old = [
         {**r, "version": 2} if r["type"] == "archive" else r
         for r in records
-        if r["type"] not in ("blob", "media", "histogram")
+        if r["type"] not in ("blob", "media", "histogram", "texts")
     ]
     path = tmp_path / "v2.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in old))
@@ -383,3 +390,4 @@ def test_a_version_2_archive_without_media_still_imports(
         target.stop()
     assert info["status"] == "failed" and info["name"] == "rich"
     assert media == [] and histograms == {}
+    assert info["summary"]["loss2"] == "inf" and "model" not in info["summary"]

@@ -2,13 +2,13 @@
 
 An archive holds what a run *is*, not what a server assigned it: run meta, config and request
 snapshot, every raw point (step, wall time, value) in stored order, events, tables, point sets,
-snapshot history, log lines, the artifact manifest, the commands sent to the producer
-(what was asked, when, and what came of it; the newest 200), every kept image entry of each
-image key (oldest first, each blob's bytes once, base64, just before the first entry naming it)
-and every kept histogram. Sequence numbers, version and line
-numbers, last-update/heartbeat times and the derived summary are left out, so a run exported,
-imported elsewhere and exported again gives the same bytes. Status events are left out too: the
-final status is in the run record and importing it records it again.
+each text key's latest text, snapshot history, log lines, the artifact manifest, the commands
+sent to the producer (what was asked, when, and what came of it; the newest 200), every kept
+image entry of each image key (oldest first, each blob's bytes once, base64, just before the
+first entry naming it) and every kept histogram. Sequence numbers, version and line numbers,
+last-update/heartbeat times and the summary's numbers (derived from the points) are left out,
+so a run exported, imported elsewhere and exported again gives the same bytes. Status events
+are left out too: the final status is in the run record and importing it records it again.
 """
 
 from __future__ import annotations
@@ -22,14 +22,16 @@ from runwatch.archive.client import ApiClient
 from runwatch.store.media_history import HISTOGRAM_CAP
 
 FORMAT = "runwatch-archive"
-VERSION = 3  # 2: command records; 3: blob, media and histogram records
-READABLE = (1, 2, VERSION)  # versions an import reads
+VERSION = 4  # 2: command records; 3: blob, media and histogram records; 4: texts records
+READABLE = (1, 2, 3, VERSION)  # versions an import reads
 COMMAND_FIELDS = ("kind", "payload", "state", "created_at", "updated_at", "error")
 MEDIA_FIELDS = (
     "step", "ts", "kind", "sha256", "mime", "width", "height", "caption", "entity", "vmin", "vmax",
 )  # fmt: skip
 HISTOGRAM_FIELDS = ("step", "ts", "edges", "counts", "nan", "inf", "neg_inf")
 POINTS_PER_RECORD = 10_000  # points of one key per ``points`` record (fixed: output is stable)
+TEXTS_PER_RECORD = 1_000  # text keys per ``texts`` record (under an import batch's items)
+NON_FINITE = frozenset({"nan", "inf", "-inf"})  # how a number that is not finite reads as JSON
 PAGE = 20_000
 EVENTS_PAGE = 1_000
 LOGS_PAGE = 10_000
@@ -63,6 +65,7 @@ def export_run(
     keys = sorted(client.get(f"{base}/metrics", max_points=1)["series"])
     for key in keys:
         yield from _points(client, base, key, progress)
+    yield from _texts(run["summary"], set(keys))
     yield from _events(client, base)
     state = client.get(f"{base}/state")
     for name in sorted(state["tables"]):
@@ -95,6 +98,20 @@ def _points(client: ApiClient, base: str, key: str, progress: Progress | None) -
             del buffer[:POINTS_PER_RECORD]
     if buffer:
         yield {"type": "points", "key": key, "points": buffer}
+
+
+def _texts(summary: dict[str, Any], numeric: set[str]) -> Iterator[Record]:
+    """Each text key's latest text, in sorted order, after the points (so on import a key's
+    text takes its summary slot after its numbers, as it did). A text lives only in the
+    summary: its strings, except a non-finite number's wire form on a key with points (that
+    one text of a key that also has points, ``"nan"`` and the like, reads as the number)."""
+    texts = sorted(
+        (key, value)
+        for key, value in summary.items()
+        if isinstance(value, str) and not (key in numeric and value in NON_FINITE)
+    )
+    for start in range(0, len(texts), TEXTS_PER_RECORD):
+        yield {"type": "texts", "texts": dict(texts[start : start + TEXTS_PER_RECORD])}
 
 
 def _events(client: ApiClient, base: str) -> Iterator[Record]:

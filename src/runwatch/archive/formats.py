@@ -41,6 +41,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("ts", "float"), ("kind", "str"), ("level", "str"), ("entity", "json"), ("payload", "json"),
         ("entities", "json"), ("step", "json"),
     ],
+    "texts": [("texts", "json")],
     "table": [("name", "str"), ("rows", "json")],
     "point_set": [("name", "str"), ("points", "json")],
     "snapshot": [("key", "str"), ("step", "int"), ("ts", "float"), ("reason", "str"), ("value", "json")],

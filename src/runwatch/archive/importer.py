@@ -124,7 +124,7 @@ def _send(
         elif record.get("type") == "blob":
             _upload_blob(client, run_path, record)
         else:
-            _add(batcher, record)
+            _add(batcher, record, run)
     batcher.flush()
     if commands:
         client.put(f"{run_path}/commands", msgspec.json.encode({"commands": commands}))
@@ -165,12 +165,15 @@ def _upload_blob(client: ApiClient, run_path: str, record: Record) -> None:
     client.put_bytes(f"{run_path}/blobs/{sha}", data, str(record["mime"]))
 
 
-def _add(batcher: _Batcher, record: Record) -> None:
+def _add(batcher: _Batcher, record: Record, run: Record) -> None:
     kind = record.get("type")
     if kind == "points":
         key = record["key"]
         for step, ts, value in record["points"]:
             batcher.add("points", [step, ts, {key: value}])
+    elif kind == "texts":
+        # A text's own step and time are not kept (the summary holds only the text).
+        batcher.add("texts", [0, run["created_at"], record["texts"]], len(record["texts"]))
     elif kind == "event":
         keys = ("kind", "ts", "level", "entity", "payload", "entities", "step")
         batcher.add("events", {k: record[k] for k in keys if k in record})
