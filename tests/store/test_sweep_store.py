@@ -1,6 +1,7 @@
 """Sweeps in the store, on every backend: each trial index handed out once across replicas,
 the limit, pause / resume / stop, a trial's status following its run's, and the trials a
-proposal reads (with the metric's value from each run's summary)."""
+proposal reads (with the metric's value from each run's summary, and a stopped trial's
+rungs)."""
 
 from __future__ import annotations
 
@@ -273,6 +274,57 @@ def test_a_proposal_reads_the_trials_before_it_with_the_metric(make_store: Store
         TrialOutcome(3, {"i": 3}, "claimed", None),
         TrialOutcome(2, {"i": 2}, "running", 0.25),
         TrialOutcome(1, {"i": 1}, "succeeded", None),
+    ]
+
+
+def test_a_proposal_reads_the_rungs_of_the_trials_stopped_early(make_store: StoreMaker) -> None:
+    """A stopped trial's values at the rungs it reached reach the proposal (its status is
+    ``stopped_early`` once its run ended cancelled); a trial that went on carries none, and
+    the proposal's limit bounds the trials read, stopped ones included."""
+    seen: list[list[TrialOutcome]] = []
+
+    def reading(info: SweepInfo, index: int, past: Past) -> dict[str, Any]:
+        if index == 4:
+            seen.extend([past("val/loss", 10), past("val/loss", 2)])
+        return {"i": index}
+
+    def judge(reached: RungReached, values: list[float]) -> dict[str, Any] | None:
+        return {"message": "worse"} if reached.value > min(values) else None
+
+    async def work() -> None:
+        store = make_store()
+        await store.open()
+        try:
+            await store.create_sweep(sweep(limit=6))
+            made = [(await store.claim_trial("s1", "a", reading)).trial for _ in range(4)]
+            runs = [t.run_id for t in made if t is not None]
+            for run_id in runs[:3]:
+                await store.create_run(RunCreate(project="p", id=run_id))
+            for index, rung, value in [(0, 2, 1.0), (1, 2, 0.5), (0, 6, 0.4), (1, 6, 0.9)]:
+                await store.reach_rung(
+                    RungReached("s1", index, runs[index], rung, rung, value), judge
+                )
+            await store.reach_rung(RungReached("s1", 2, runs[2], 2, 3, 8.0), judge)
+            cancelled = StatusIn(state="cancelled", ts=time.time(), error="worse")
+            await store.ingest(
+                runs[1], prepare_batch(Batch(producer="t", batch_seq=1, status=cancelled))
+            )
+            await store.claim_trial("s1", "a", reading)
+        finally:
+            await store.close()
+
+    run(work())
+    assert seen == [
+        [
+            TrialOutcome(3, {"i": 3}, "claimed", None),
+            TrialOutcome(2, {"i": 2}, "running", None, {2: 8.0}),  # its cancel not yet done
+            TrialOutcome(1, {"i": 1}, "stopped_early", None, {2: 0.5, 6: 0.9}),
+            TrialOutcome(0, {"i": 0}, "running", None),
+        ],
+        [
+            TrialOutcome(3, {"i": 3}, "claimed", None),
+            TrialOutcome(2, {"i": 2}, "running", None, {2: 8.0}),
+        ],
     ]
 
 

@@ -3,7 +3,8 @@
 The proposal itself (a pure function of the sweep, its seed, the index and the past trials):
 every W&B distribution stays inside its space (bounds at the edges of floats too), the same
 inputs give the same trial, and on a smooth objective the trials after TPE's startup ones
-gather near the optimum, whichever the goal. Then through real servers (SQLite; two
+gather near the optimum, whichever the goal, and away from where trials were stopped
+early. Then through real servers (SQLite; two
 PostgreSQL replicas): agents claiming at once get each trial once, inside the space.
 """
 
@@ -145,6 +146,44 @@ def test_trials_after_the_startup_ones_gather_near_the_optimum(goal: str, seed: 
     # the last 10 are only closer on the whole, but the best one found is close.
     assert last < 0.75 * first, (first, last)
     assert min(distance[10:]) < 0.2
+
+
+@pytest.mark.parametrize("goal", ["minimize", "maximize"])
+def test_trials_stopped_early_steer_proposals_away_from_their_region(goal: str) -> None:
+    """Hyperband stopped every trial it let start in x < 3; the complete ones are in x >= 3.
+    Without the stopped ones TPE sees x < 3 as unexplored and keeps proposing it; with them
+    (pruned at their last rung, as Optuna's pruners leave trials) it proposes elsewhere."""
+    doc = {
+        "method": "bayes",
+        "metric": {"name": "y", "goal": goal},
+        "parameters": {"x": {"min": 0.0, "max": 10.0}},
+    }
+    spec = parse_sweep(doc)
+    sign = 1 if goal == "minimize" else -1
+    done = [
+        TrialOutcome(i, {"x": 3.5 + 0.5 * i}, "succeeded", sign * (0.5 * i - 2.5) ** 2)
+        for i in range(12)
+    ]
+    # Worse at their rungs than any complete trial's final value; some went on to a second.
+    stopped = [
+        TrialOutcome(
+            12 + i, {"x": 0.25 + 0.25 * i}, "stopped_early", None,
+            {3: sign * (9.0 + i % 3), 9: sign * 8.0} if i % 2 else {3: sign * 9.0},
+        )
+        for i in range(12)
+    ]  # fmt: skip
+
+    def in_region(past: list[TrialOutcome]) -> int:
+        """How many of 10 proposals, for each of 4 seeds, land where the stopped trials sat."""
+        newest_first = past[::-1]
+        return sum(
+            bayes.propose(spec, seed, 24 + k, lambda _m, limit: newest_first[:limit])["x"] < 3
+            for seed in range(1, 5)
+            for k in range(10)
+        )
+
+    without, with_stopped = in_region(done), in_region(done + stopped)
+    assert without >= 30 and with_stopped <= 2, (without, with_stopped)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

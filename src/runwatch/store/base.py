@@ -188,18 +188,21 @@ Judge = Callable[[RungReached, list[float]], dict[str, Any] | None]
 
 
 class TrialOutcome(msgspec.Struct):
-    """A trial as a bayes proposal sees it: its configuration, its status (its run's, or
-    ``claimed``) and the final value of the sweep's metric in its run's summary (None when
-    absent or not a number)."""
+    """A trial as a bayes proposal sees it: its configuration, its status (as in
+    :class:`Trial`), the final value of the sweep's metric in its run's summary (None when
+    absent or not a number) and, for a trial early termination stopped, the metric's value at
+    each rung it reached (by the rung's step; empty for any other trial)."""
 
     index: int
     config: dict[str, Any]
     status: str
     value: float | None
+    rungs: dict[int, float] = {}
 
 
 # The sweep's trials read in the proposal's transaction: ``past(metric, limit)`` gives the
-# ``limit`` latest, with ``metric``'s value from their runs' summaries.
+# ``limit`` latest, with ``metric``'s value from their runs' summaries (and a stopped trial's
+# rungs).
 Past = Callable[[str, int], list[TrialOutcome]]
 # The controller's proposal of trial ``index``'s configuration, made inside the claim's
 # transaction, or for bayes in a read transaction before it (grid and random are pure

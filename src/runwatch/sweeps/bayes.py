@@ -2,11 +2,15 @@
 
 The server keeps no optimiser between requests. When a bayes trial is claimed (drafted in a
 read transaction, without the sweep's lock; see ``store/sql/sweeps.py``) :func:`propose`
-builds an in-memory Optuna study from the sweep's space, adds the trials before it (a
-succeeded run with the metric in its summary is a complete trial with that value; a claimed
-or running one is running, which TPE's constant liar counts so concurrent agents spread out;
-the rest carry nothing and are left out), and asks it once with a sampler seeded from the
-sweep's seed and the trial's index.
+builds an in-memory Optuna study from the sweep's space, adds the trials before it, and asks
+it once with a sampler seeded from the sweep's seed and the trial's index. A succeeded run
+with the metric in its summary is a complete trial with that value. One that hyperband early
+termination stopped is pruned, with its values at the rungs it reached as intermediate
+values, as an Optuna pruner leaves it: TPE ranks it after the complete ones, by its last rung
+and its value there, so the regions hyperband cut are proposed less. A claimed or running
+one is running, which TPE's constant liar counts so concurrent agents spread out. The rest
+carry nothing and are left out (a failed or crashed trial would be a failed one, which TPE
+ignores).
 Every replica therefore proposes from the same store state, and a restart loses nothing.
 
 Each W&B distribution maps to an Optuna one over an internal value, and back:
@@ -40,6 +44,7 @@ from runwatch.sweeps.spec import Param, SweepError, SweepSpec
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
+    from optuna.trial import FrozenTrial, TrialState
 
 # Trials a proposal reads, the latest first: its cost grows with them (Optuna copies each
 # trial into the study; about 0.1 s at 1,000), and a draft that loses its index runs again.
@@ -174,7 +179,7 @@ def _seen(param: Param, config: dict[str, Any]) -> Any:
     return node
 
 
-def _trial(axes: Sequence[_Axis], outcome: TrialOutcome, complete: bool) -> Any:
+def _trial(axes: Sequence[_Axis], outcome: TrialOutcome, state: TrialState) -> FrozenTrial:
     from optuna.trial import TrialState, create_trial
 
     params: dict[str, Any] = {}
@@ -184,12 +189,11 @@ def _trial(axes: Sequence[_Axis], outcome: TrialOutcome, complete: bool) -> Any:
         if internal is not None:
             params[axis.key] = internal
             distributions[axis.key] = axis.distribution
-    if complete:
-        return create_trial(
-            state=TrialState.COMPLETE, value=outcome.value, params=params,
-            distributions=distributions,
-        )  # fmt: skip
-    return create_trial(state=TrialState.RUNNING, params=params, distributions=distributions)
+    return create_trial(
+        state=state, params=params, distributions=distributions,
+        value=outcome.value if state == TrialState.COMPLETE else None,
+        intermediate_values=dict(outcome.rungs) if state == TrialState.PRUNED else None,
+    )  # fmt: skip
 
 
 def trial_seed(seed: int, index: int) -> int:
@@ -201,6 +205,7 @@ def trial_seed(seed: int, index: int) -> int:
 def propose(spec: SweepSpec, seed: int, index: int, past: Past) -> dict[str, Any]:
     """Trial ``index``'s configuration: TPE's next point given the trials before it."""
     import optuna
+    from optuna.trial import TrialState
 
     # The study is rebuilt for every trial: its "created" and "finished" lines are noise.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -210,9 +215,14 @@ def propose(spec: SweepSpec, seed: int, index: int, past: Past) -> dict[str, Any
     for outcome in reversed(past(spec.metric.name, MAX_HISTORY)):
         done = outcome.status == "succeeded" and outcome.value is not None
         if done and math.isfinite(outcome.value or 0.0):
-            trials.append(_trial(axes, outcome, complete=True))
+            trials.append(_trial(axes, outcome, TrialState.COMPLETE))
+        elif outcome.rungs:
+            # Stopped early (its run may not have ended yet): pruned at its last rung, as an
+            # Optuna pruner leaves a trial, so TPE ranks it below the complete ones by how far
+            # it got and its value there.
+            trials.append(_trial(axes, outcome, TrialState.PRUNED))
         elif outcome.status in ("claimed", "queued", "running"):
-            trials.append(_trial(axes, outcome, complete=False))
+            trials.append(_trial(axes, outcome, TrialState.RUNNING))
     sampler = optuna.samplers.TPESampler(seed=trial_seed(seed, index))
     goal: Literal["minimize", "maximize"] = (
         "maximize" if spec.metric.goal == "maximize" else "minimize"

@@ -245,19 +245,42 @@ def trials(tx: Tx, sweep_id: str, after: int, limit: int) -> list[Trial]:
 
 
 def outcomes(tx: Tx, sweep_id: str, metric: str, limit: int) -> list[TrialOutcome]:
-    """The sweep's ``limit`` latest trials, with their status and ``metric``'s value in their
-    runs' summaries (read in SQL: a summary is never decoded here). ``metric`` is one
-    top-level key without a double quote, backslash or control character (the dialects'
-    path syntax; the sweep's checks refuse others)."""
+    """The sweep's ``limit`` latest trials, with their status, ``metric``'s value in their
+    runs' summaries (read in SQL: a summary is never decoded here) and, for those early
+    termination stopped, their values at the rungs they reached. ``metric`` is one top-level
+    key without a double quote, backslash or control character (the dialects' path syntax;
+    the sweep's checks refuse others)."""
     number = tx.dialect.json_number.replace("{doc}", "r.summary")
     path = f'{tx.dialect.json_root}."{metric}"'
     rows = tx.execute(
-        f"SELECT t.idx, t.config, coalesce(r.status, 'claimed'), {number}"
+        f"SELECT t.idx, t.config, {_STATUS}, {number}, t.stopped_early IS NOT NULL"
         " FROM sweep_trials t LEFT JOIN runs r ON r.id = t.run_id"
         " WHERE t.sweep_id = ? ORDER BY t.idx DESC LIMIT ?",
         (*[path] * number.count("?"), sweep_id, limit),
     ).fetchall()
+    rungs: dict[int, dict[int, float]] = {int(row[0]): {} for row in rows if row[4]}
+    if rungs:
+        # The key is (sweep, rung, trial): the sweep's few rungs come from a loose index scan,
+        # then each rung's values in the window from one index range (LIMIT keeps the planner
+        # on the index), so the read grows with the window, not with the sweep.
+        steps = tx.execute(
+            "WITH RECURSIVE k (rung) AS ("
+            " SELECT min(rung) FROM sweep_rungs WHERE sweep_id = ?"
+            " UNION ALL SELECT (SELECT min(g.rung) FROM sweep_rungs g"
+            " WHERE g.sweep_id = ? AND g.rung > k.rung) FROM k WHERE k.rung IS NOT NULL)"
+            " SELECT rung FROM k WHERE rung IS NOT NULL",
+            (sweep_id, sweep_id),
+        ).fetchall()
+        for (rung,) in steps:
+            for idx, value in tx.execute(
+                "SELECT idx, value FROM sweep_rungs WHERE sweep_id = ? AND rung = ?"
+                " AND idx >= ? ORDER BY idx DESC LIMIT ?",
+                (sweep_id, rung, min(rungs), limit),
+            ).fetchall():
+                if int(idx) in rungs:  # stopped early
+                    rungs[int(idx)][int(rung)] = float(value)
     return [
-        TrialOutcome(int(idx), msgspec.json.decode(config), status, None if v is None else float(v))
-        for idx, config, status, v in rows
-    ]
+        TrialOutcome(int(idx), msgspec.json.decode(config), status,
+                     None if v is None else float(v), rungs.get(int(idx), {}))
+        for idx, config, status, v, _ in rows
+    ]  # fmt: skip
