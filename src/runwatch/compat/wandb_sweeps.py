@@ -71,21 +71,21 @@ class Interrupter:
         self._thread = threading.get_ident()
         self._lock = threading.Lock()
         self._running = True
-        self.fired = False
+        self._fired = False
 
     def fire(self) -> None:
         """Raise :class:`TrialStopped` in the function's thread, unless it fired or is done."""
         with self._lock:
-            if self._running and not self.fired:
-                self.fired = True
+            if self._running and not self._fired:
+                self._fired = True
                 _set_async_exc(self._thread, TrialStopped)
 
     def done(self) -> None:
         """The function returned, or its run is finishing: nothing is raised from now on (one
-        that is pending is dropped). On the function's thread; idempotent."""
+        that is pending is dropped). Idempotent."""
         with self._lock:
             self._running = False
-            if self.fired:
+            if self._fired:
                 _set_async_exc(self._thread, None)
 
 
