@@ -81,6 +81,36 @@ def test_a_cancels_reason_is_the_runs_error(server: ServerProcess, tmp_path: Pat
     )
 
 
+def test_stop_hooks_run_on_a_cancel_and_a_failing_one_breaks_nothing(
+    server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The internal hook the W&B shim's agent interrupts its function with: each is called on
+    the poller's thread when a cancel arrives (at once when registered after it); one that
+    raises is reported and leaves the cancel applied and the poller delivering."""
+    run = runwatch.init(project="ctl", url=server.url, run_dir=tmp_path)
+    called: list[str] = []
+    pings: list[dict] = []
+
+    def failing() -> None:
+        raise RuntimeError("a hook's bug")
+
+    run._on_stop_asked(failing)
+    run._on_stop_asked(lambda: called.append("before"))
+    run.on_command("ping", pings.append)
+    with server.client() as c:
+        cancel = command(c, run.id, "cancel", reason="enough")
+        wait_until(lambda: called, 15, what="the hook after the failing one")
+        run._on_stop_asked(lambda: called.append("after"))
+        assert called == ["before", "after"]
+        command(c, run.id, "ping", n=1)
+        wait_until(lambda: run.should_stop and pings, 15, what="a command after the cancel")
+        run.finish()
+        assert command_state(c, run.id, cancel["id"]) == "applied"
+        info = c.get(f"/api/v1/runs/{run.id}").json()
+    assert (info["status"], info["error"], pings) == ("cancelled", "enough", [{"n": 1}])
+    assert 'a stop hook failed: RuntimeError("a hook\'s bug")' in capsys.readouterr().err
+
+
 def test_user_command_runs_its_handler_once_on_the_training_thread(
     server: ServerProcess, tmp_path: Path
 ) -> None:

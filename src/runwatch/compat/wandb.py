@@ -4,8 +4,10 @@ Scripts written for W&B's common surface run unchanged: ``init``, ``log``, ``con
 ``summary``, ``finish``, ``define_metric``, ``Table``, ``Image``, ``Histogram``, ``alert``,
 artifacts (``Artifact``, ``log_artifact``, ``use_artifact``, ``log_code``, ``save``: files in
 the run's artifact manifest), and sweeps through the server (``sweep`` + ``agent``). No call
-raises into the training loop: wrong arguments are reported once and skipped; any other W&B
-name (``wandb.Video``, …) warns once, saying what is not recorded, and absorbs the call.
+raises into the training loop (but ``agent`` interrupts a sweep function whose run is
+cancelled with :class:`TrialStopped`, as W&B's agent does): wrong arguments are reported once
+and skipped; any other W&B name (``wandb.Video``, …) warns once, saying what is not recorded,
+and absorbs the call.
 Values go to the runwatch server at ``RUNWATCH_URL`` like ``runwatch.init``'s.
 """
 
@@ -27,7 +29,7 @@ from runwatch.compat import wandb_sweeps
 from runwatch.compat.wandb_artifacts import Artifact
 from runwatch.compat.wandb_media import Histogram, Image
 from runwatch.compat.wandb_run import MetricSpec, WandbRun
-from runwatch.compat.wandb_sweeps import Trial
+from runwatch.compat.wandb_sweeps import Interrupter, Trial, TrialStopped
 from runwatch.compat.wandb_types import (
     AlertLevel,
     Config,
@@ -52,6 +54,7 @@ __all__ = [
     "Settings",
     "Summary",
     "Table",
+    "TrialStopped",
     "agent",
     "alert",
     "config",
@@ -83,7 +86,8 @@ config: Config = Config()
 summary: Summary = Summary()
 MODES = ("online", "offline", "disabled", "shared", "run", "dryrun")
 SWEEP_ID_ENV = "RUNWATCH_SWEEP_ID"
-_sweep_next: Trial | None = None  # the trial agent's next init takes
+# The trial agent's next init takes, and what interrupts the function when its run is cancelled.
+_sweep_next: tuple[Trial, Interrupter] | None = None
 
 
 class Settings:
@@ -146,7 +150,7 @@ def init(
         run.finish()  # W&B finishes the previous run when init is called again
     values = Config()
     values.update(config)
-    trial = _sweep_next
+    trial, interrupter = _sweep_next or (None, None)
     _sweep_next = None
     sweep_id = trial.sweep_id if trial else os.environ.get(SWEEP_ID_ENV)
     params = trial.params if trial else sweep_params()
@@ -183,7 +187,7 @@ def init(
     if resume and not run_id:
         warn_once("wandb.init(resume=...) without an id starts a new run under runwatch")
     handle = WandbRun(
-        _creator(project, run_id, dir, attached=bool(launched)),
+        _creator(project, run_id, dir, attached=bool(launched), interrupter=interrupter),
         run_id=run_id,
         name=name or os.environ.get("WANDB_NAME"),
         project=project,
@@ -196,6 +200,7 @@ def init(
         group=group or os.environ.get("WANDB_RUN_GROUP"),
         job_type=job_type,
         sweep_id=sweep_id,
+        before_finish=interrupter.done if interrupter else None,
     )
     if resume and (id or os.environ.get("WANDB_RUN_ID")):
         _continue(handle, run_id)
@@ -206,7 +211,11 @@ def init(
 
 
 def _creator(
-    project: str, run_id: str, run_dir: str | os.PathLike[str] | None, attached: bool
+    project: str,
+    run_id: str,
+    run_dir: str | os.PathLike[str] | None,
+    attached: bool,
+    interrupter: Interrupter | None = None,
 ) -> Callable[[dict[str, Any]], Run]:
     def create(spec: dict[str, Any]) -> Run:
         base = runwatch_init(
@@ -221,6 +230,8 @@ def _creator(
         if attached and spec["config"]:
             # `runwatch launch` made the run with its own config: the script's is kept as an event.
             base.event("config.update", values=spec["config"])
+        if interrupter is not None:  # a sweep trial's run: a cancel interrupts the function
+            base._on_stop_asked(interrupter.fire)
         return base
 
     return create
@@ -437,7 +448,10 @@ def agent(
     """Run the sweep's trials here, one run each, as the server's controller hands them out:
     ``function`` is called with ``wandb.config`` holding the configuration (its ``wandb.init``
     takes it); without a function, the sweep's ``program`` runs as a subprocess with
-    ``--key=value`` arguments. Up to ``count`` runs, the sweep's ``run_cap`` or its grid."""
+    ``--key=value`` arguments. Up to ``count`` runs, the sweep's ``run_cap`` or its grid.
+
+    A cancel of the trial's run (early termination, the dashboard) interrupts ``function``
+    with :class:`TrialStopped`, as W&B's agent does; its run ends ``cancelled``."""
     ran = 0
     for trial in wandb_sweeps.trials(sweep_id):
         if function is None and not trial.program:
@@ -455,12 +469,24 @@ def agent(
 
 
 def _run_trial(trial: Trial, function: Callable[[], Any]) -> None:
-    """One configuration: ``function`` runs with it; its run is finished (failed if it raised)."""
+    """One configuration: ``function`` runs with it; its run is finished (failed if it raised,
+    cancelled if a cancel interrupted it)."""
     global _sweep_next
     before = run
-    _sweep_next = trial
+    interrupter = Interrupter()
+    _sweep_next = trial, interrupter
     try:
-        function()
+        try:
+            function()
+        finally:
+            interrupter.done()  # TrialStopped is raised inside the try, or never
+    except TrialStopped:
+        base = run._run if run is not None and run is not before else None
+        reason = base.stop_reason if base is not None else None
+        print_warning(
+            f"wandb.agent: the trial with configuration {trial.params} was stopped"
+            f" ({reason or 'its run was cancelled'}); its run is cancelled and the agent goes on"
+        )
     except Exception:
         print_warning(
             f"the sweep function raised with configuration {trial.params}; its run is marked "

@@ -24,6 +24,7 @@ from typing import Any
 from runwatch.compat.wandb_artifacts import Artifact, ArtifactLog, code_files, known_artifact
 from runwatch.compat.wandb_lazy import LazyRun
 from runwatch.compat.wandb_media import Histogram, Image
+from runwatch.compat.wandb_sweeps import TrialStopped
 from runwatch.compat.wandb_types import (
     EVENT_LEVEL,
     Config,
@@ -69,7 +70,8 @@ class WandbRun:
     """``wandb.init()``'s return value; ``create`` is None in ``mode="disabled"`` (all no-ops).
 
     ``create(spec)`` makes the runwatch run from ``spec`` (``name``, ``config``, ``tags``,
-    ``group``), on a thread of its own, when the first record needs it.
+    ``group``), on a thread of its own, when the first record needs it. ``before_finish()`` is
+    called first by ``finish`` (a sweep trial's run: its function is no longer interrupted).
     """
 
     def __init__(
@@ -88,7 +90,9 @@ class WandbRun:
         group: str | None = None,
         job_type: str | None = None,
         sweep_id: str | None = None,
+        before_finish: Callable[[], None] | None = None,
     ) -> None:
+        self._before_finish = before_finish
         self._lazy = LazyRun(create) if create is not None else None
         self.id = run_id
         self._name = name
@@ -514,6 +518,8 @@ class WandbRun:
     @safe("wandb.finish")
     def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
         """Commit the pending row, send the summary table and end the run (non-zero: failed)."""
+        if self._before_finish is not None:
+            self._before_finish()  # an interruption now would leave the run half finished
         if self._finished:
             return
         self._close()
@@ -566,7 +572,9 @@ class WandbRun:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.finish(exit_code=1 if exc_type is not None else None)
+        # A sweep trial stopped by its cancel ends cancelled, with the cancel's reason.
+        failed = exc_type is not None and not issubclass(exc_type, TrialStopped)
+        self.finish(exit_code=1 if failed else None)
 
     def __getattr__(self, name: str) -> Unsupported:
         if name.startswith("_"):

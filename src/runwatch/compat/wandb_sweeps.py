@@ -3,19 +3,22 @@ controller hands its trials to every ``wandb.agent`` (on any machine) once each.
 
 A configuration W&B's schema refuses is reported and nothing is created. ``early_terminate``
 is enforced by the server's controller: a trial judged worse at a rung gets a cancel (its run
-ends ``cancelled`` with the reason); the function is not interrupted (and a local sweep does
-not enforce it), which is said once. When the server cannot be reached, the sweep is local to
-this process: the same grid points and random draws, given out by a counter here (a bayes
-sweep runs as a random one there, said once).
+ends ``cancelled`` with the reason). As W&B's agent does, ``agent`` then interrupts the
+function: :class:`Interrupter` raises :class:`TrialStopped` in its thread (so does any other
+cancel of the trial's run). A local sweep does not enforce it, which is said once. When the
+server cannot be reached, the sweep is local to this process: the same grid points and random
+draws, given out by a counter here (a bayes sweep runs as a random one there, said once).
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import secrets
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +44,49 @@ class Trial:
     run_id: str | None
     project: str | None
     program: str | None
+
+
+class TrialStopped(BaseException):
+    """Raised inside a sweep function that ``wandb.agent`` runs when the trial's run is cancelled
+    (early termination, the dashboard, a watch rule); the agent catches it and goes on.
+
+    A BaseException, as KeyboardInterrupt: the shim's and the SDK's never-raise guards, and a
+    training loop's own ``except Exception``, would swallow an Exception and leave the function
+    running; ``finally`` blocks and ``with`` exits still run.
+    """
+
+
+def _set_async_exc(thread: int, exc: type[BaseException] | None) -> None:
+    """Raise ``exc`` in ``thread`` at its next bytecode (None: drop one not yet raised)."""
+    target = ctypes.py_object(exc) if exc is not None else None
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), target)
+
+
+class Interrupter:
+    """Interrupts the sweep function running in the thread that made it, once, from the thread
+    a cancel arrives on; never after :meth:`done`, so :class:`TrialStopped` cannot escape the
+    function (a race with its return included)."""
+
+    def __init__(self) -> None:
+        self._thread = threading.get_ident()
+        self._lock = threading.Lock()
+        self._running = True
+        self._fired = False
+
+    def fire(self) -> None:
+        """Raise :class:`TrialStopped` in the function's thread, unless it fired or is done."""
+        with self._lock:
+            if self._running and not self._fired:
+                self._fired = True
+                _set_async_exc(self._thread, TrialStopped)
+
+    def done(self) -> None:
+        """The function returned, or its run is finishing: nothing is raised from now on (one
+        that is pending is dropped). Idempotent."""
+        with self._lock:
+            self._running = False
+            if self._fired:
+                _set_async_exc(self._thread, None)
 
 
 class LocalSweep:
@@ -90,7 +136,8 @@ def _checked(config: Any, project: str | None) -> tuple[dict[str, Any], SweepSpe
     if spec.early_terminate:
         warn_once(
             "sweep early_terminate: the server cancels a trial worse at a rung (its run ends"
-            " cancelled) but the function runs to its end; a local sweep does not enforce it"
+            " cancelled) and wandb.agent interrupts its function (TrialStopped, a BaseException);"
+            " a local sweep does not enforce it"
         )
     return doc, spec
 

@@ -82,6 +82,7 @@ class Run:
         self._stop_asked = threading.Event()  # set with _should_stop: what wait_stop waits on
         # A cancel's reason (a watch rule's, early termination's), when it gave one.
         self.stop_reason: str | None = None
+        self._stop_hooks: list[Callable[[], None]] = []  # see _on_stop_asked
         self._handlers: dict[str, CommandHandler] = {}
         # Commands waiting for the training thread (bounded: the server offers unreported ones
         # again, so one dropped here is applied later, not lost).
@@ -456,9 +457,25 @@ class Run:
                 self.stop_reason = reason_of_cancel(cmd)
                 self._should_stop = True
                 self._stop_asked.set()
+                for hook in list(self._stop_hooks):
+                    self._call_stop_hook(hook)
                 self._report(cmd, None)
             else:
                 self._inbox.append(cmd)
+
+    def _on_stop_asked(self, hook: Callable[[], None]) -> None:
+        """Internal (the W&B shim's agent interrupts its sweep function with it): call
+        ``hook()`` on the command poller's thread when a cancel arrives, at once if one already
+        did. It may be called more than once; it must be quick."""
+        self._stop_hooks.append(hook)
+        if self._stop_asked.is_set():
+            self._call_stop_hook(hook)
+
+    def _call_stop_hook(self, hook: Callable[[], None]) -> None:
+        try:
+            hook()
+        except Exception as exc:  # a hook never breaks the poller: the cancel is applied anyway
+            self._warn_once(f"a stop hook failed: {exc!r}")
 
     def _apply_commands(self) -> None:
         while self._inbox:

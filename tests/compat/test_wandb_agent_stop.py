@@ -1,0 +1,175 @@
+"""``wandb.agent`` interrupts a sweep function whose trial's run is cancelled, as W&B's agent
+does: hyperband's early termination and a cancel through the API both end the function
+(``TrialStopped``), its run ends ``cancelled`` with the reason, and the agent goes on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from runwatch.compat.wandb_sweeps import Interrupter, TrialStopped
+from tests.compat.test_wandb_artifacts_sweeps import SHIM, run_script
+from tests.compat.test_wandb_examples import _env
+from tests.servers import ServerProcess, wait_until
+
+# A 5-point grid whose objective makes x=3 and x=5 ten times worse: hyperband stops them at
+# the rung of step 2. A trial meant to be stopped then logs on for 40 s, so it reaches "END"
+# only if nothing interrupts it (which the test sees).
+HYPERBAND_SWEEP = """
+import time
+BAD = (3, 5)
+spec = {
+    "method": "grid",
+    "metric": {"name": "loss", "goal": "minimize"},
+    "early_terminate": {"type": "hyperband", "min_iter": 2, "eta": 3},
+    "parameters": {"x": {"values": [1, 2, 3, 4, 5]}},
+}
+
+def train():
+    with wandb.init():
+        x = wandb.config.x
+        print("START", x, flush=True)
+        base = 10.0 if x in BAD else 1.0
+        for epoch in range(10):
+            wandb.log({"loss": base * (1 + 1 / (epoch + 1))})
+        deadline = time.monotonic() + (40 if x in BAD else 0)
+        while time.monotonic() < deadline:
+            wandb.log({"waiting": 1})
+            time.sleep(0.05)  # the trial's own pace, not a synchronisation
+        print("END", x, flush=True)
+
+sweep_id = wandb.sweep(spec, project="hbw")
+print("SWEEP", sweep_id, flush=True)
+wandb.agent(sweep_id, function=train)
+print("AGENT DONE", flush=True)
+"""
+
+
+def test_hyperband_interrupts_the_worst_trials_functions(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    done = run_script(server, HYPERBAND_SWEEP, tmp_path / "work")
+    out, err = done.stdout, done.stderr
+    sweep_id = out.split("SWEEP ", 1)[1].split()[0]
+    assert [line for line in out.splitlines() if not line.startswith("SWEEP")] == [
+        "START 1", "END 1", "START 2", "END 2", "START 3", "START 4", "END 4", "START 5",
+        "AGENT DONE",
+    ], err  # fmt: skip
+    with server.client() as c:
+        sweep = c.get(f"/api/v1/sweeps/{sweep_id}").json()
+        listed = c.get(f"/api/v1/sweeps/{sweep_id}/trials").json()["trials"]
+        runs = {t["config"]["x"]: c.get(f"/api/v1/runs/{t['run_id']}").json() for t in listed}
+    assert sweep["trials"] == {"succeeded": 3, "stopped_early": 2}
+    for t in listed:
+        x, run = t["config"]["x"], runs[t["config"]["x"]]
+        if x not in (3, 5):
+            assert (t["status"], run["status"], run["error"]) == ("succeeded", "succeeded", None)
+            continue
+        reason = t["stopped_early"]
+        assert reason.startswith("stopped early by hyperband: loss = 13.3333 at step 2")
+        assert (t["status"], run["status"], run["error"]) == ("stopped_early", "cancelled", reason)
+        line = f"wandb.agent: the trial with configuration {{'x': {x}}} was stopped ({reason})"
+        assert err.count(line) == 1, err
+
+
+# Trial x=1 waits to be cancelled through the API, behind its own `except Exception` (which
+# does not swallow the interruption); trial x=2 runs to its end.
+CANCELLED_SWEEP = """
+import time
+spec = {"method": "grid", "parameters": {"x": {"values": [1, 2]}}}
+
+def train():
+    wandb.init()
+    x = wandb.config.x
+    wandb.log({"x": x})
+    print("READY", x, wandb.run.id, flush=True)
+    deadline = time.monotonic() + (40 if x == 1 else 0)
+    while time.monotonic() < deadline:
+        try:
+            wandb.log({"waiting": 1})
+            time.sleep(0.05)  # the trial's own pace, not a synchronisation
+        except Exception:
+            pass
+    print("END", x, flush=True)
+
+wandb.agent(wandb.sweep(spec, project="cancelw"), function=train)
+print("AGENT DONE", flush=True)
+"""
+
+
+def test_a_cancel_through_the_api_interrupts_the_function(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "script.py").write_text(SHIM + CANCELLED_SWEEP)
+    proc = subprocess.Popen(
+        [sys.executable, "script.py"], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=_env(RUNWATCH_URL=server.url),
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        ready = proc.stdout.readline().split()
+        assert ready[:2] == ["READY", "1"], ready
+        first = ready[2]
+        with server.client() as c:
+            wait_until(lambda: c.get(f"/api/v1/runs/{first}").is_success, what="trial 1's run")
+            reason = {"reason": "enough of this one"}
+            sent = c.post(
+                f"/api/v1/runs/{first}/commands", json={"kind": "cancel", "payload": reason}
+            )
+            assert sent.status_code == 201, sent.text
+            rest, err = proc.communicate(timeout=120)
+            runs = {
+                r["config"]["x"]: r
+                for r in c.get("/api/v1/runs", params={"project": "cancelw"}).json()["runs"]
+            }
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert rest.split("\n") == ["READY 2 " + runs[2]["id"], "END 2", "AGENT DONE", ""], err
+    assert (runs[1]["status"], runs[1]["error"]) == ("cancelled", "enough of this one")
+    assert (runs[2]["status"], runs[2]["error"]) == ("succeeded", None)
+    line = "wandb.agent: the trial with configuration {'x': 1} was stopped (enough of this one)"
+    assert err.count(line) == 1, err
+
+
+def fire_at(returning: threading.Event, interrupter: Interrupter) -> None:
+    """A cancel that arrives as the function is returning."""
+    returning.wait()
+    interrupter.fire()
+
+
+def test_an_interruption_never_escapes_the_function() -> None:
+    """Cancels racing the function's return, run as ``agent`` runs the function: each is raised
+    inside the function or dropped, never after it (where nothing would catch it)."""
+    stopped = escaped = 0
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as they can: the race is hit often
+    try:
+        for i in range(400):
+            interrupter = Interrupter()
+            returning = threading.Event()
+            firing = threading.Thread(target=fire_at, args=(returning, interrupter))
+            firing.start()
+            try:
+                try:
+                    returning.set()
+                    sum(range(i * 50))  # the function's last work: races with the cancel
+                finally:
+                    interrupter.done()
+            except TrialStopped:
+                stopped += 1
+            try:
+                firing.join()
+                sum(range(10_000))  # a TrialStopped raised after done() would land here
+            except TrialStopped:
+                escaped += 1
+    finally:
+        sys.setswitchinterval(switch)
+    # Both sides of the race were run: cancels that interrupted, cancels that came too late.
+    assert escaped == 0 and 0 < stopped < 400, (escaped, stopped)
