@@ -74,22 +74,24 @@ def test_hyperband_interrupts_the_worst_trials_functions(
         assert err.count(line) == 1, err
 
 
-# Trial x=1 waits to be cancelled through the API, behind its own `except Exception` (which
-# does not swallow the interruption); trial x=2 runs to its end.
+# Trial x=1 waits to be cancelled through the API, logging behind its own `except Exception`
+# (which does not swallow the interruption); trial x=2 runs to its end; trial x=3 waits in
+# pure Python, never calling the shim again: the grace period's fallback interrupts it.
 CANCELLED_SWEEP = """
 import time
-spec = {"method": "grid", "parameters": {"x": {"values": [1, 2]}}}
+spec = {"method": "grid", "parameters": {"x": {"values": [1, 2, 3]}}}
 
 def train():
     wandb.init()
     x = wandb.config.x
     wandb.log({"x": x})
     print("READY", x, wandb.run.id, flush=True)
-    deadline = time.monotonic() + (40 if x == 1 else 0)
+    deadline = time.monotonic() + (0 if x == 2 else 40)
     while time.monotonic() < deadline:
         try:
-            wandb.log({"waiting": 1})
-            time.sleep(0.05)  # the trial's own pace, not a synchronisation
+            if x == 1:
+                wandb.log({"waiting": 1})
+                time.sleep(0.05)  # the trial's own pace, not a synchronisation
         except Exception:
             pass
     print("END", x, flush=True)
@@ -109,18 +111,22 @@ def test_a_cancel_through_the_api_interrupts_the_function(
         [sys.executable, "script.py"], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, env=_env(RUNWATCH_URL=server.url),
     )  # fmt: skip
+    lines: list[str] = []
+    reasons = {1: "enough of this one", 3: "and of this one"}
     try:
         assert proc.stdout is not None
-        ready = proc.stdout.readline().split()
-        assert ready[:2] == ["READY", "1"], ready
-        first = ready[2]
         with server.client() as c:
-            wait_until(lambda: c.get(f"/api/v1/runs/{first}").is_success, what="trial 1's run")
-            reason = {"reason": "enough of this one"}
-            sent = c.post(
-                f"/api/v1/runs/{first}/commands", json={"kind": "cancel", "payload": reason}
-            )
-            assert sent.status_code == 201, sent.text
+            while len(lines) < 4:
+                line = proc.stdout.readline()
+                assert line, lines
+                lines.append(line.strip())
+                ready = line.split()
+                if ready[0] != "READY" or int(ready[1]) not in reasons:
+                    continue
+                path, body = f"/api/v1/runs/{ready[2]}", {"reason": reasons[int(ready[1])]}
+                wait_until(lambda p=path: c.get(p).is_success, what="the run")  # type: ignore[misc]
+                sent = c.post(f"{path}/commands", json={"kind": "cancel", "payload": body})
+                assert sent.status_code == 201, sent.text
             rest, err = proc.communicate(timeout=120)
             runs = {
                 r["config"]["x"]: r
@@ -131,11 +137,15 @@ def test_a_cancel_through_the_api_interrupts_the_function(
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0 and "Traceback" not in err, err
-    assert rest.split("\n") == ["READY 2 " + runs[2]["id"], "END 2", "AGENT DONE", ""], err
-    assert (runs[1]["status"], runs[1]["error"]) == ("cancelled", "enough of this one")
+    assert [line.split()[:2] for line in lines] == [
+        ["READY", "1"], ["READY", "2"], ["END", "2"], ["READY", "3"]
+    ], err  # fmt: skip
+    assert rest.split("\n") == ["AGENT DONE", ""], err
     assert (runs[2]["status"], runs[2]["error"]) == ("succeeded", None)
-    line = "wandb.agent: the trial with configuration {'x': 1} was stopped (enough of this one)"
-    assert err.count(line) == 1, err
+    for x, reason in reasons.items():
+        assert (runs[x]["status"], runs[x]["error"]) == ("cancelled", reason)
+        line = f"wandb.agent: the trial with configuration {{'x': {x}}} was stopped ({reason})"
+        assert err.count(line) == 1, err
 
 
 def fire_at(returning: threading.Event, interrupter: Interrupter) -> None:
@@ -152,7 +162,7 @@ def test_an_interruption_never_escapes_the_function() -> None:
     sys.setswitchinterval(1e-6)  # threads switch as often as they can: the race is hit often
     try:
         for i in range(400):
-            interrupter = Interrupter()
+            interrupter = Interrupter(grace=0)  # interrupted at once, wherever it is
             returning = threading.Event()
             firing = threading.Thread(target=fire_at, args=(returning, interrupter))
             firing.start()

@@ -200,7 +200,7 @@ def init(
         group=group or os.environ.get("WANDB_RUN_GROUP"),
         job_type=job_type,
         sweep_id=sweep_id,
-        before_finish=interrupter.done if interrupter else None,
+        interrupter=interrupter,
     )
     if resume and (id or os.environ.get("WANDB_RUN_ID")):
         _continue(handle, run_id)

@@ -24,7 +24,7 @@ from typing import Any
 from runwatch.compat.wandb_artifacts import Artifact, ArtifactLog, code_files, known_artifact
 from runwatch.compat.wandb_lazy import LazyRun
 from runwatch.compat.wandb_media import Histogram, Image
-from runwatch.compat.wandb_sweeps import TrialStopped
+from runwatch.compat.wandb_sweeps import Interrupter, TrialStopped
 from runwatch.compat.wandb_types import (
     EVENT_LEVEL,
     Config,
@@ -70,8 +70,8 @@ class WandbRun:
     """``wandb.init()``'s return value; ``create`` is None in ``mode="disabled"`` (all no-ops).
 
     ``create(spec)`` makes the runwatch run from ``spec`` (``name``, ``config``, ``tags``,
-    ``group``), on a thread of its own, when the first record needs it. ``before_finish()`` is
-    called first by ``finish`` (a sweep trial's run: its function is no longer interrupted).
+    ``group``), on a thread of its own, when the first record needs it. ``interrupter`` is a
+    sweep trial's (``wandb.agent``): ``log`` is its safe point, and ``finish`` turns it off.
     """
 
     def __init__(
@@ -90,9 +90,9 @@ class WandbRun:
         group: str | None = None,
         job_type: str | None = None,
         sweep_id: str | None = None,
-        before_finish: Callable[[], None] | None = None,
+        interrupter: Interrupter | None = None,
     ) -> None:
-        self._before_finish = before_finish
+        self._interrupter = interrupter
         self._lazy = LazyRun(create) if create is not None else None
         self.id = run_id
         self._name = name
@@ -214,6 +214,8 @@ class WandbRun:
     ) -> None:
         """W&B's ``log``: merge ``data`` into the pending row; commit it per W&B's rules
         (``log()`` or ``log({})`` alone commits the pending row)."""
+        if self._interrupter is not None:
+            self._interrupter.checkpoint()  # a cancelled sweep trial stops here, nothing logged
         try:
             if data is not None and not isinstance(data, dict):
                 raise TypeError(f"wandb.log takes a dict, not {type(data).__name__}")
@@ -518,8 +520,8 @@ class WandbRun:
     @safe("wandb.finish")
     def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
         """Commit the pending row, send the summary table and end the run (non-zero: failed)."""
-        if self._before_finish is not None:
-            self._before_finish()  # an interruption now would leave the run half finished
+        if self._interrupter is not None:
+            self._interrupter.done()  # an interruption now would leave the run half finished
         if self._finished:
             return
         self._close()

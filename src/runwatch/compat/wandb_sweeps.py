@@ -4,8 +4,9 @@ controller hands its trials to every ``wandb.agent`` (on any machine) once each.
 A configuration W&B's schema refuses is reported and nothing is created. ``early_terminate``
 is enforced by the server's controller: a trial judged worse at a rung gets a cancel (its run
 ends ``cancelled`` with the reason). As W&B's agent does, ``agent`` then interrupts the
-function: :class:`Interrupter` raises :class:`TrialStopped` in its thread (so does any other
-cancel of the trial's run). A local sweep does not enforce it, which is said once. When the
+function: :class:`Interrupter` raises :class:`TrialStopped` in its thread, at its next
+``wandb.log`` or after a grace period wherever it is (so does any other cancel of the trial's
+run). A local sweep does not enforce it, which is said once. When the
 server cannot be reached, the sweep is local to this process: the same grid points and random
 draws, given out by a counter here (a bayes sweep runs as a random one there, said once).
 """
@@ -33,6 +34,9 @@ from runwatch.sweeps.spec import SweepError, SweepSpec, parse_sweep
 MAX_SWEEPS = 100  # local sweeps kept in one process
 MAX_LOCAL_TRIALS = 10_000  # trials a local sweep gives at most (a random sweep without a cap)
 PAUSED_POLL = 5.0  # seconds between claims while a server sweep is paused
+# Seconds a cancelled sweep function has to reach its next wandb.log (a safe point) before it
+# is interrupted wherever it is.
+STOP_GRACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -63,18 +67,52 @@ def _set_async_exc(thread: int, exc: type[BaseException] | None) -> None:
 
 
 class Interrupter:
-    """Interrupts the sweep function running in the thread that made it, once, from the thread
-    a cancel arrives on; never after :meth:`done`, so :class:`TrialStopped` cannot escape the
-    function (a race with its return included)."""
+    """Interrupts the sweep function running in the thread that made it, once, after a cancel
+    of its run; never after :meth:`done`, so :class:`TrialStopped` cannot escape the function
+    (a race with its return included).
 
-    def __init__(self) -> None:
+    The interruption is raised at a safe point first: the function's next ``wandb.log``
+    (:meth:`checkpoint`, before the call touches anything). Only a function that makes no such
+    call within ``grace`` seconds is interrupted wherever it is, as W&B's agent does, by an
+    asynchronous exception (which could land inside the SDK's own code, so it is the fallback).
+    """
+
+    def __init__(self, grace: float = STOP_GRACE) -> None:
         self._thread = threading.get_ident()
+        self._grace = grace
         self._lock = threading.Lock()
         self._running = True
+        self._asked = False
         self._fired = False
+        self._timer: threading.Timer | None = None
 
     def fire(self) -> None:
-        """Raise :class:`TrialStopped` in the function's thread, unless it fired or is done."""
+        """A cancel arrived (on any thread): the function stops at its next ``wandb.log``, or
+        wherever it is after the grace period."""
+        with self._lock:
+            if not self._running or self._asked:
+                return
+            self._asked = True
+            if self._grace > 0:
+                self._timer = threading.Timer(self._grace, self._force)
+                self._timer.daemon = True
+                self._timer.start()
+                return
+        self._force()
+
+    def checkpoint(self) -> None:
+        """In the function's thread, at the start of a shim call: raise :class:`TrialStopped`
+        here if a cancel arrived."""
+        if not self._asked or threading.get_ident() != self._thread:
+            return
+        with self._lock:
+            raise_now = self._running and not self._fired
+            self._fired = True
+        if raise_now:
+            raise TrialStopped
+
+    def _force(self) -> None:
+        """Raise :class:`TrialStopped` in the function's thread at its next bytecode."""
         with self._lock:
             if self._running and not self._fired:
                 self._fired = True
@@ -85,6 +123,8 @@ class Interrupter:
         that is pending is dropped). Idempotent."""
         with self._lock:
             self._running = False
+            if self._timer is not None:
+                self._timer.cancel()
             if self._fired:
                 _set_async_exc(self._thread, None)
 
