@@ -187,6 +187,13 @@ const TICKS = [
   [[1e-4, 2e-4, 3e-4], 1e-4, ["1.0e-4", "2.0e-4", "3.0e-4"]],
   [[3_200_000_000, 3_200_000_002, 3_200_000_004], 2, ["3200000000", "3200000002", "3200000004"]],
   [[1e9, 1.5e9, 2e9], 5e8, ["1.0G", "1.5G", "2.0G"]],
+  // Quarter spacings show their second digit rather than rounding it away (0.3, 0.8).
+  [[0, 0.25, 0.5, 0.75, 1], 0.25, ["0", "0.25", "0.50", "0.75", "1.00"]],
+  [[0, 2.5, 5, 7.5, 10], 2.5, ["0", "2.5", "5.0", "7.5", "10.0"]],
+  [[0, 25_000, 50_000, 75_000], 25_000, ["0", "25k", "50k", "75k"]],
+  [[0, 2500, 5000, 7500, 10_000], 2500, ["0", "2.5k", "5.0k", "7.5k", "10.0k"]],
+  [[2.5e-4, 5e-4, 7.5e-4], 2.5e-4, ["2.5e-4", "5.0e-4", "7.5e-4"]],
+  [[0.00025, 0.0005, 0.00075, 0.001], 0.00025, ["0.00025", "0.00050", "0.00075", "0.00100"]],
 ];
 for (const [ticks, incr, labels] of TICKS) {
   test(`formatTicks(${ticks}, ${incr}) is ${labels}`, () => {
@@ -202,6 +209,20 @@ test("tick labels are distinct at every zoom of a long run", () => {
     assert.equal(new Set(labels).size, labels.length, labels.join(" "));
   }
   assert.deepEqual(formatTicks([null, 1, 2], 1), ["", "1", "2"]);
+});
+
+test("tick labels read as their ticks, without float noise", () => {
+  // uPlot's ticks are sums of the spacing, so they carry float noise: 0.1 * 3 = 0.30000000000000004.
+  for (const incr of [0.1, 0.2, 0.25, 0.5, 2.5, 0.025, 25, 0.0025]) {
+    const ticks = Array.from({ length: 9 }, (_, i) => -2 * incr + i * incr);
+    const labels = formatTicks(ticks, incr);
+    assert.equal(new Set(labels).size, labels.length, labels.join(" "));
+    labels.forEach((label, i) => {
+      assert.ok(Math.abs(Number(label) - ticks[i]) < incr * 1e-6, `${label} for ${ticks[i]}`);
+      assert.ok(label.length <= 8, `${label} is short`);
+    });
+  }
+  assert.deepEqual(formatTicks([0.1, 0.2, 0.30000000000000004], 0.1), ["0.1", "0.2", "0.3"]);
 });
 
 const SHORT_DURATIONS = [

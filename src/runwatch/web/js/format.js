@@ -52,6 +52,23 @@ function tickLabels(ticks, scale, suffix, decimals) {
   });
 }
 
+// Ticks sit on multiples of 1, 2, 2.5 or 5 times a power of ten, so one digit past the
+// spacing's own shows any of them; a little more is allowed for odd ticks (log axes), no more.
+const EXTRA_DIGITS = 3;
+
+/**
+ * The fewest digits (at least `least`) with which `show(v, digits)` reads back as every value,
+ * to within float noise well below the spacing (0.30000000000000004 reads as 0.3).
+ */
+function exactDigits(values, least, step, show) {
+  const noise = step * 1e-6;
+  let digits = least;
+  for (const v of values) {
+    while (digits < Math.min(12, least + EXTRA_DIGITS) && Math.abs(Number(show(v, digits)) - v) > noise) digits += 1;
+  }
+  return digits;
+}
+
 /**
  * An axis's tick labels, with the precision their spacing needs so neighbours never read the
  * same ("776k 777k 777k" at a narrow zoom). `incr` is the tick spacing (taken from the ticks
@@ -72,7 +89,8 @@ export function formatTicks(ticks, incr) {
   }
   const top = Math.max(...finite.map(Math.abs));
   if (top !== 0 && top < 1e-3) {
-    const digits = Math.max(0, Math.ceil(Math.log10(top / step) - 1e-9));
+    const least = Math.max(0, Math.ceil(Math.log10(top / step) - 1e-9));
+    const digits = exactDigits(finite, least, step, (v, d) => v.toExponential(d));
     return ticks.map((v) => (v === null || v === undefined || !Number.isFinite(v) ? "" : v === 0 ? "0" : v.toExponential(digits).replace("e+", "e")));
   }
   let [scale, suffix] = [1, ""];
@@ -82,8 +100,10 @@ export function formatTicks(ticks, incr) {
       break;
     }
   }
-  // Enough decimals to show the spacing; more only if rounding still makes two labels equal.
-  let decimals = Math.min(12, Math.max(0, Math.ceil(-Math.log10(step / scale) - 1e-9)));
+  // Enough decimals to show the spacing and each tick as it is (0.25, not 0.3); more only if
+  // rounding still makes two labels equal.
+  const least = Math.min(12, Math.max(0, Math.ceil(-Math.log10(step / scale) - 1e-9)));
+  let decimals = exactDigits(finite.map((v) => v / scale), least, step / scale, (v, d) => v.toFixed(d));
   let labels = tickLabels(ticks, scale, suffix, decimals);
   while (new Set(labels.filter(Boolean)).size < new Set(finite).size && decimals < 12) {
     decimals += 1;
