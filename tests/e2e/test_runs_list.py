@@ -4,6 +4,7 @@ the URL, user text as text. (At scale: test_runs_table.py.)"""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -156,6 +157,25 @@ def test_run_names_tags_and_keys_render_as_text(
     expect_order(page, [run["id"]])
     assert page.locator("img:not(.brand-mark)").count() == 0
     assert page.evaluate("() => window.__xss") is None
+    assert page.console_errors == []
+
+
+def test_text_in_the_latest_column_reads_as_text(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "alpha", "phases")
+    long = "warmup then cosine decay to zero"
+    Producer(api, run["id"]).send(rows([1], loss=["nan"]))
+    texts = [[1, time.time(), {"phase": "p5", "note": long}]]  # log()'s text values
+    response = api.post(
+        f"/api/v1/runs/{run['id']}/batches", json={"producer": "t", "batch_seq": 1, "texts": texts}
+    )
+    assert response.status_code == 200, response.text
+    open_list(page, server)
+    values = run_row(page, run["id"]).locator(".summary-value")
+    # Keys in order: loss, note, phase; a stored "nan" is the number NaN, text is text.
+    expect(values).to_have_text(["NaN", "warmup then cosine deca…", "p5"])
+    expect(values.nth(1)).to_have_attribute("title", long)
     assert page.console_errors == []
 
 

@@ -14,6 +14,7 @@ import {
   formatVital,
   isByteKey,
   shortDuration,
+  summaryText,
   toPlotValue,
   vitalLabel,
 } from "../../src/runwatch/web/js/format.js";
@@ -36,6 +37,17 @@ for (const [raw, text] of VALUES) {
     assert.equal(formatValue(raw), text);
   });
 }
+
+test("summary values show text as text, numbers and stored non-finite numbers as numbers", () => {
+  assert.equal(summaryText("p5"), "p5");
+  assert.equal(summaryText(0.123456), "0.1235");
+  assert.equal(summaryText("nan"), "NaN");
+  assert.equal(summaryText("inf"), "+∞");
+  assert.equal(summaryText("-inf"), "\u2212∞");
+  assert.equal(summaryText(true), "true");
+  assert.equal(summaryText("a".repeat(40)), `${"a".repeat(23)}…`);
+  assert.equal(summaryText("warmup then cosine", 10), "warmup th…");
+});
 
 test("plot values turn non-finite into gaps", () => {
   const values = [1.5, "nan", "inf", "-inf", null, 0];

@@ -27,6 +27,16 @@ export function formatValue(raw) {
   return String(Number(v.toPrecision(4)));
 }
 
+/**
+ * A summary value for a one-line cell: numbers (and "nan"/"inf"/"-inf", how a non-finite number
+ * is stored) as formatValue shows them, text as itself, cut to `max` characters with "…".
+ */
+export function summaryText(raw, max = 24) {
+  if (typeof raw === "number" || raw === null || raw === undefined || raw in NON_FINITE) return formatValue(raw);
+  const text = formatScalar(raw);
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
 /** An axis tick: shorter than formatValue, with k/M suffixes for big step counts. */
 export function formatTick(v) {
   if (v === null || v === undefined || !Number.isFinite(v)) return "";

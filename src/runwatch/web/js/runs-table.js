@@ -3,7 +3,7 @@
 // between two spacer rows (each in a <tbody> of its own, so the body holds only runs) that
 // give the scrollbar the whole list's height.
 
-import { formatAgo, formatDuration, formatValue } from "./format.js";
+import { formatAgo, formatDuration, formatScalar, formatValue, summaryText } from "./format.js";
 import { durationOf, fieldValue, sortParts } from "./runs-view.js";
 import { mountPill } from "./status.js";
 
@@ -174,7 +174,9 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
     row.summary.replaceChildren(
       ...keys.map((k) => {
         const item = el("span", "summary-item");
-        item.append(el("span", "summary-key", k), el("span", "summary-value", formatValue(run.summary[k])));
+        const value = el("span", "summary-value", summaryText(run.summary[k]));
+        value.title = formatScalar(run.summary[k]); // the whole text, the exact number
+        item.append(el("span", "summary-key", k), value);
         return item;
       }),
     );
