@@ -281,9 +281,13 @@ def test_charts_stay_bounded_at_5000_points(
         steps = range(k * 1000, (k + 1) * 1000)
         producer.send(rows(steps, loss=[math.sin(s / 300) for s in steps]))
     loss = chart(page, "loss")
-    expect(loss.locator(".chart-where")).to_have_text("step 6999")
+    expect(loss.locator(".chart-where")).to_have_text("step 6,999")
     points = int(loss.get_attribute("data-points") or 0)
     assert 2500 <= points <= 5000
+    # The header's step is exact, as the run's is: not rounded to a tick's "200k".
+    producer.send(rows([199_999], loss=[0.5]))
+    expect(loss.locator(".chart-where")).to_have_text("step 199,999")
+    expect(page.locator('#run-meta [data-meta="step"] dd')).to_have_text("199,999")
     assert page.console_errors == []
 
 

@@ -10,7 +10,7 @@
 import { bandColor, bandRects } from "./chart-bands.js";
 import * as chartControls from "./chart-controls.js";
 import { createSource } from "./chart-source.js";
-import { formatTick, formatTicks, formatValue, hashIndex } from "./format.js";
+import { formatCount, formatTick, formatTicks, formatValue, hashIndex } from "./format.js";
 import * as columns from "./series-data.js";
 
 export { MAX_POINTS } from "./series-data.js";
@@ -252,7 +252,8 @@ export function mount(root, { key, traces: specs, load }) {
 
   function showLatest() {
     const lead = traces.reduce((a, t) => (t.lastX !== undefined && (a === null || t.lastX > a.lastX) ? t : a), null);
-    where.textContent = lead ? `step ${formatTick(lead.lastX)}` : "";
+    // The exact step, as the run header shows it (a tick's "200k" would round 199,999 up).
+    where.textContent = lead ? `step ${formatCount(lead.lastX)}` : "";
     if (!multi) value.textContent = lead ? formatValue(lead.lastValue) : "—";
     for (const t of traces) legendValues.get(t.id).textContent = t.lastX === undefined ? "no data" : formatValue(t.lastValue);
   }
@@ -263,7 +264,7 @@ export function mount(root, { key, traces: specs, load }) {
       showLatest();
       return;
     }
-    where.textContent = `step ${formatTick(u.data[0][i])}`;
+    where.textContent = `step ${formatCount(u.data[0][i])}`;
     if (!multi) value.textContent = describe(lineValue(u, 0, i));
     traces.forEach((t, k) => {
       legendValues.get(t.id).textContent = describe(lineValue(u, k, i));
