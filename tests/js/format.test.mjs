@@ -10,6 +10,7 @@ import {
   formatCell,
   formatDuration,
   formatTicks,
+  formatTimeTicks,
   formatValue,
   formatVital,
   isByteKey,
@@ -235,6 +236,22 @@ test("tick labels read as their ticks, without float noise", () => {
     });
   }
   assert.deepEqual(formatTicks([0.1, 0.2, 0.30000000000000004], 0.1), ["0.1", "0.2", "0.3"]);
+});
+
+test("time ticks are one short line each, naming the day once and at each change of day", () => {
+  const at = (day, h, m, s = 0) => new Date(2026, 11, day, h, m, s).getTime() / 1000;
+  const minutes = [at(6, 8, 57), at(6, 8, 58), at(6, 8, 59), at(6, 9, 0)];
+  assert.deepEqual(formatTimeTicks(minutes, 60), ["Dec 6 08:57", "08:58", "08:59", "09:00"]);
+  const hours = [at(6, 18, 0), at(6, 21, 0), at(7, 0, 0), at(7, 3, 0)];
+  assert.deepEqual(formatTimeTicks(hours, 3 * 3600), ["Dec 6 18:00", "21:00", "Dec 7 00:00", "03:00"]);
+  const seconds = [at(6, 8, 57, 10), at(6, 8, 57, 20)];
+  assert.deepEqual(formatTimeTicks(seconds, 10), ["Dec 6 08:57:10", "08:57:20"]);
+  const tenths = [at(6, 8, 57, 10) + 0.5, at(6, 8, 57, 10) + 0.7];
+  assert.deepEqual(formatTimeTicks(tenths, 0.2), ["Dec 6 08:57:10.5", "08:57:10.7"]);
+  assert.deepEqual(formatTimeTicks([at(6, 0, 0), at(8, 0, 0), null], 2 * 86400), ["Dec 6", "Dec 8", ""]);
+  // One line each, short enough for the 110 px the axis keeps between its ticks (11 px font).
+  const widest = formatTimeTicks([at(16, 8, 57, 10) + 0.5, at(16, 8, 57, 10) + 0.7], 0.2);
+  for (const label of [...widest, ...formatTimeTicks(hours, 3 * 3600)]) assert.ok(!label.includes("\n") && label.length <= 17, label);
 });
 
 const SHORT_DURATIONS = [

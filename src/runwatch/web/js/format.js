@@ -161,6 +161,33 @@ export function formatDateTime(ts) {
   return `${day} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/**
+ * A time axis's tick labels (unix seconds, the viewer's zone), one short line each: "14:05:30"
+ * for spacings under a minute (with tenths or less below a second), "14:05" under a day, "Dec 6"
+ * beyond. The first tick and each on a new day also name the day: "Dec 6 14:05".
+ */
+export function formatTimeTicks(ticks, incr) {
+  const pad = (n) => String(n).padStart(2, "0");
+  const fraction = incr < 1 ? Math.min(3, Math.ceil(-Math.log10(incr) - 1e-9)) : 0;
+  let day = null;
+  return ticks.map((t) => {
+    if (t === null || t === undefined || !Number.isFinite(t)) return "";
+    const d = new Date(t * 1000);
+    const date = `${MONTHS[d.getMonth()]} ${d.getDate()}`;
+    if (incr >= 86400) return date;
+    let time = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    if (incr < 60) {
+      const seconds = d.getSeconds() + (fraction ? (t - Math.floor(t)) : 0);
+      time += `:${seconds.toFixed(fraction).padStart(fraction ? fraction + 3 : 2, "0")}`;
+    }
+    const label = date === day ? time : `${date} ${time}`;
+    day = date;
+    return label;
+  });
+}
+
 /** Any JSON value as one line of text (strings as themselves, the rest as JSON). */
 export function formatScalar(value) {
   if (typeof value === "string") return value;

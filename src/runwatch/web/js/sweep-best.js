@@ -2,7 +2,7 @@
 // (its summary: the last value logged) placed at when it ended (or last reported, while it
 // runs), and the running best of those values by the sweep's goal, stepped. A uPlot chart.
 
-import { formatTicks } from "./format.js";
+import { formatTicks, formatTimeTicks } from "./format.js";
 import { GRID, INK } from "./sweep-canvas.js";
 import { isNumber } from "./sweep-fields.js";
 import { bestSoFar } from "./sweep-series.js";
@@ -50,11 +50,17 @@ export function mountBest(root, empty) {
       {
         width: Math.max(200, root.clientWidth),
         height: HEIGHT,
-        padding: [10, 12, 0, 2],
+        padding: [10, 36, 0, 2],
         legend: { show: false },
         // A little room either side: the first and last trials' dots are drawn whole.
         scales: { x: { time: true, range: (u, min, max) => [min - pad(min, max), max + pad(min, max)] } },
-        axes: [axis(30), { ...axis(56), values: (u, ticks, i, space, incr) => formatTicks(ticks, incr) }],
+        // One-line time labels ("Dec 6 14:05", then "14:20"), 110 px apart at least so even
+        // "Dec 16 14:05:30.5" clears its neighbour (uPlot's own are two lines, which 30 px
+        // clips); the right padding leaves the last one room for its half past the plot.
+        axes: [
+          { ...axis(30), space: 110, values: (u, ticks, i, space, incr) => formatTimeTicks(ticks, incr) },
+          { ...axis(56), values: (u, ticks, i, space, incr) => formatTicks(ticks, incr) },
+        ],
         series: [
           {},
           { label: "trial", stroke: TRIAL, width: 0, paths: () => null, points: { show: true, size: 5, fill: TRIAL } },
