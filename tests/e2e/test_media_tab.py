@@ -207,6 +207,37 @@ def test_histograms_draw_as_distributions_with_the_hovered_step_and_follow_live(
     expect(chart.locator(".panel-sub")).to_have_text("41 steps")
 
 
+def test_a_distribution_with_nothing_to_band_says_why(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "thin dists")
+    nan_only = {**histogram("nan_only", 1, [0.0, 1.0], [0]), "nan": 5}
+    producer = MediaProducer(api, run["id"])
+    producer.send_media(
+        histograms=[
+            histogram("once", 7, [0.0, 1.0, 2.0], [3, 1]),
+            nan_only,
+            {**nan_only, "step": 2},
+            histogram("twice", 1, [0.0, 1.0], [2]),
+            histogram("twice", 2, [0.0, 1.0], [2]),
+        ]
+    )
+    open_media(page, server, run["id"])
+
+    def note(key: str) -> Locator:
+        return page.locator(f'#media-view .dist-panel[data-key="{key}"] .dist-note')
+
+    expect(note("once")).to_have_text(
+        "one step (7): bands need two or more; hover for its histogram"
+    )
+    expect(note("nan_only")).to_have_text("no finite values: every step is empty, NaN or ±inf")
+    expect(page.locator('#media-view .dist-panel[data-key="twice"]')).to_have_attribute(
+        "data-steps", "2"
+    )
+    expect(note("twice")).to_be_hidden()
+    assert page.console_errors == []
+
+
 def test_the_decoded_image_cache_stays_bounded_while_scrubbing(
     page: Page, server: ServerProcess, api: httpx.Client
 ) -> None:

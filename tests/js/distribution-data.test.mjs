@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { bandPath, bars, drawable, extents, nearestIndex } from "../../src/runwatch/web/js/distribution-data.js";
+import { bandPath, bars, drawable, emptyNote, extents, nearestIndex } from "../../src/runwatch/web/js/distribution-data.js";
 import { same } from "./helpers.mjs";
 
 const P = (lo, hi) => [lo, lo + 1, lo + 2, lo + 3, (lo + hi) / 2, hi - 3, hi - 2, hi - 1, hi];
@@ -40,4 +40,16 @@ test("the hovered step is the nearest kept one (the earlier on a tie)", () => {
 
 test("a histogram's bars pair each count with its bin", () => {
   same(bars([0, 1, 2, 4], [3, 9, 1]), { bars: [{ x0: 0, x1: 1, count: 3 }, { x0: 1, x1: 2, count: 9 }, { x0: 2, x1: 4, count: 1 }], top: 9 });
+});
+
+test("an empty chart says why: one step, no finite values, nothing yet", () => {
+  const empty = { step: 3, percentiles: Array(9).fill(null) };
+  const one = [{ step: 12_000, percentiles: P(0, 10) }];
+  assert.equal(emptyNote([one], [one]), "one step (12,000): bands need two or more; hover for its histogram");
+  const other = [{ step: 5, percentiles: P(0, 10) }];
+  assert.equal(emptyNote([one, other], [one, other]), "one step per run: bands need two or more; hover for its histogram");
+  assert.equal(emptyNote([[empty, { ...empty, step: 4 }]], [[]]), "no finite values: every step is empty, NaN or ±inf");
+  assert.equal(emptyNote([[]], [[]]), "no steps yet");
+  const two = [...one, { step: 12_001, percentiles: P(0, 10) }];
+  assert.equal(emptyNote([two, []], [two, []]), null);
 });

@@ -58,7 +58,9 @@ export function mount(el, { key, series, load }) {
   const readout = node("div", "dist-readout");
   const status = node("p", "dist-status");
   status.hidden = true;
-  el.append(head, canvas, readout, hist, status);
+  const note = node("p", "dist-note"); // why the chart is empty, when it is
+  note.hidden = true;
+  el.append(head, canvas, note, readout, hist, status);
   hist.hidden = true;
 
   const data = new Map(series.map((s) => [s.id, []])); // id -> drawable steps
@@ -203,15 +205,20 @@ export function mount(el, { key, series, load }) {
     const answers = await Promise.allSettled(series.map((s) => load(s.id)));
     inFlight = false;
     const problems = [];
+    const raw = [];
     let kept = 0;
     answers.forEach((a, i) => {
       if (a.status === "fulfilled") {
+        raw.push(a.value.steps);
         data.set(series[i].id, dist.drawable(a.value.steps));
         kept += a.value.in_range;
       } else if (!(a.reason && a.reason.status === 404)) problems.push(describeError(a.reason));
     });
     status.textContent = problems.length ? `Could not load: ${problems.join("; ")}` : "";
     status.hidden = !problems.length;
+    const why = dist.emptyNote(raw, [...data.values()]);
+    note.textContent = why || "";
+    note.hidden = !why;
     sub.textContent = `${formatCount(kept)} step${kept === 1 ? "" : "s"}`;
     el.dataset.steps = String(Math.max(...[...data.values()].map((d) => d.length)));
     const drawing = performance.now();

@@ -17,6 +17,22 @@ export function drawable(steps) {
   return (steps || []).filter((s) => Array.isArray(s.percentiles) && s.percentiles.every((p) => typeof p === "number"));
 }
 
+/**
+ * Why a chart has nothing to draw, or null when it has bands: `raw` and `shown` are each
+ * series' steps as fetched and as drawable. Bands need two steps with finite values.
+ */
+export function emptyNote(raw, shown) {
+  const most = Math.max(0, ...shown.map((s) => s.length));
+  if (most > 1) return null;
+  if (most === 1) {
+    const steps = [...new Set(shown.filter((s) => s.length).map((s) => s[0].step))];
+    const which = steps.length === 1 ? `one step (${steps[0].toLocaleString("en-US")})` : "one step per run";
+    return `${which}: bands need two or more; hover for its histogram`;
+  }
+  if (raw.some((s) => s && s.length)) return "no finite values: every step is empty, NaN or ±inf";
+  return "no steps yet";
+}
+
 /** [min, max] over every series' steps: step range and value range (padded when flat). */
 export function extents(seriesList) {
   let x0 = Infinity;
