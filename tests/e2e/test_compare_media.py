@@ -67,3 +67,31 @@ def test_compare_shows_a_keys_images_side_by_side_at_one_step_and_overlays_distr
     expect(chart.locator(".dist-readout")).to_contain_text("base: step")
     expect(chart.locator(".dist-readout")).to_contain_text("wide: step")
     assert page.console_errors == []
+
+
+def test_a_run_without_a_key_says_so_quietly_without_asking_for_it(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    ids = []
+    for r, (name, key) in enumerate((("base", "samples"), ("other", "masks"))):
+        run = create_run(api, "e2e", name)
+        ids.append(run["id"])
+        producer = MediaProducer(api, run["id"])
+        producer.image(key, 5, png(2, 2, lambda x, y, r=r: (r * 100, x, y)), 2, 2)
+        if r == 0:
+            producer.send_media(
+                histograms=[histogram("weights", s, [0.0, 1.0], [2]) for s in (1, 2)]
+            )
+    failed: list[str] = []
+    page.on("response", lambda resp: resp.status >= 400 and failed.append(resp.url))
+    page.goto(f"{server.url}/compare?runs={','.join(ids)}")
+    for key, has, lacks in (("samples", 0, 1), ("masks", 1, 0)):
+        cells = page.locator(f'#compare-media .cmp-media-row[data-key="{key}"] .cmp-media-cell')
+        expect(cells.nth(has)).to_have_attribute("data-step", "5")
+        expect(cells.nth(lacks).locator(".cmp-media-step")).to_have_text("no images for this key")
+    chart = page.locator('#compare-media .dist-panel[data-key="weights"]')
+    expect(chart).to_have_attribute("data-steps", "2")
+    expect(chart.locator(".panel-sub")).to_have_text("2 steps")
+    expect(chart.locator(".dist-status")).to_be_hidden()
+    assert failed == []
+    assert page.console_errors == []

@@ -21,8 +21,9 @@ function node(tag, className, text) {
   return el;
 }
 
-/** One run's image of a key at the row's step: asks `?step=`, the latest wish wins. */
-function cell(run, key) {
+/** One run's image of a key at the row's step: asks `?step=`, the latest wish wins. A run
+ * without the key (`hasKey()` false) is never asked: it would only answer 404. */
+function cell(run, key, hasKey) {
   const el = node("figure", "cmp-media-cell");
   el.dataset.run = run.id;
   el.style.setProperty("--swatch", run.color);
@@ -39,6 +40,11 @@ function cell(run, key) {
 
   async function fetchWanted() {
     if (busy || wanted === null) return;
+    if (!hasKey()) {
+      where.textContent = "no images for this key";
+      el.dataset.step = "";
+      return;
+    }
     const step = wanted;
     busy = true;
     try {
@@ -69,7 +75,7 @@ function cell(run, key) {
 }
 
 /** One image key: a slider over the runs' steps and a cell per run. */
-function row(runs, key, range) {
+function row(runs, key, range, has) {
   const el = node("section", "panel cmp-media-row");
   el.dataset.key = key;
   const head = node("div", "panel-head");
@@ -81,7 +87,7 @@ function row(runs, key, range) {
   slider.type = "range";
   slider.step = "1";
   slider.setAttribute("aria-label", `step of ${key}`);
-  const cells = runs.map((r) => cell(r, key));
+  const cells = runs.map((r) => cell(r, key, () => has.get(r.id).images.has(key)));
   const grid = node("div", "cmp-media-cells");
   grid.append(...cells.map((c) => c.el));
   el.append(head, grid, slider);
@@ -123,6 +129,11 @@ export function mount(el, runs, states) {
   el.append(imagesHead, rowsEl, distHead, dists);
   const rows = new Map();
   const charts = new Map();
+  // Each run's image and histogram keys (its /state lists them all, live messages add new
+  // ones): a run is asked only for keys it has, so a key it lacks is no failed request.
+  const has = new Map(
+    runs.map((r, i) => [r.id, { images: new Set(Object.keys(states[i].media || {})), histograms: new Set(Object.keys(states[i].histograms || {})) }]),
+  );
 
   function place(parent, child, key) {
     const next = [...parent.children].find((c) => c.dataset.key > key);
@@ -137,7 +148,7 @@ export function mount(el, runs, states) {
 
   function addRow(key, range) {
     if (rows.has(key) || rows.size >= MAX_KEYS) return;
-    const r = row(runs, key, range);
+    const r = row(runs, key, range, has);
     place(rowsEl, r.el, key);
     rows.set(key, r);
     sync();
@@ -152,7 +163,10 @@ export function mount(el, runs, states) {
       distributionChart.mount(box, {
         key,
         series: runs.map((r) => ({ id: r.id, label: r.name, color: r.color })),
-        load: (id) => getJSON(`${runPath(id)}/histograms/${pathOf(key)}`, { max_steps: distributionChart.MAX_STEPS }),
+        load: (id) =>
+          has.get(id).histograms.has(key)
+            ? getJSON(`${runPath(id)}/histograms/${pathOf(key)}`, { max_steps: distributionChart.MAX_STEPS })
+            : Promise.resolve({ steps: [], in_range: 0 }),
       }),
     );
     sync();
@@ -178,12 +192,14 @@ export function mount(el, runs, states) {
   loadKeys();
 
   return {
-    /** A live message of one run. */
-    apply(msg) {
+    /** A live message of the run `runId`. */
+    apply(runId, msg) {
       if (msg.type === "media") {
+        has.get(runId).images.add(msg.key);
         if (rows.has(msg.key)) rows.get(msg.key).add(msg.step);
         else addRow(msg.key, [msg.step, msg.step]);
       } else if (msg.type === "histogram") {
+        has.get(runId).histograms.add(msg.key);
         if (charts.has(msg.key)) charts.get(msg.key).refresh();
         else addChart(msg.key);
       }

@@ -102,7 +102,7 @@ function follow(run, since) {
         for (const [key, cols] of Object.entries(msg.points || {})) chartFor(key).append(run.id, cols.step, cols.value, msg.seq);
       } else if (msg.type === "status") {
         run.pill.set(msg.state);
-      } else if (media) media.apply(msg);
+      } else if (media) media.apply(run.id, msg);
     },
     async onReset() {
       const fresh = await getJSON(`${runPath(run.id)}/state`);
