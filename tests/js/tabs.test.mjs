@@ -5,7 +5,7 @@ import { test } from "node:test";
 
 import { hasSdkTelemetry } from "../../src/runwatch/web/js/analytics-notice.js";
 import { formatBytes, shortSha } from "../../src/runwatch/web/js/artifacts-tab.js";
-import { findMatches, findNewestWithin } from "../../src/runwatch/web/js/logs-tab.js";
+import { findMatches, findNewestWithin, stripAnsi } from "../../src/runwatch/web/js/logs-tab.js";
 import { same } from "./helpers.mjs";
 
 const MATCHES = [
@@ -64,3 +64,14 @@ for (const [keys, sdk] of TELEMETRY) {
     assert.equal(hasSdkTelemetry(keys), sdk);
   });
 }
+
+test("log lines lose their terminal escapes and keep their text", () => {
+  assert.equal(stripAnsi("\x1b[32mok\x1b[0m"), "ok");
+  assert.equal(stripAnsi("\x1b[1;31mERROR\x1b[m: disk \x1b[38;5;208mfull\x1b[39m"), "ERROR: disk full");
+  assert.equal(stripAnsi("\x1b[2K\x1b[1Gepoch 3 [=====>   ] 60%"), "epoch 3 [=====>   ] 60%");
+  assert.equal(stripAnsi("\x1b]8;;https://x.test\x07link\x1b]8;;\x07 done"), "link done");
+  assert.equal(stripAnsi("\x1b]0;title\x1b\\text\x1b(B\x1b7"), "text");
+  assert.equal(stripAnsi("\x9b31mred\x9b0m"), "red");
+  // Text that only looks like an escape stays as it is.
+  assert.equal(stripAnsi("[32m is not an escape <b>&amp;"), "[32m is not an escape <b>&amp;");
+});

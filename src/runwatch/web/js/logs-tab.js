@@ -9,6 +9,15 @@ const PAGE = 10_000; // the server's largest page of lines
 const NEAR_BOTTOM_PX = 24; // closer than this to the end still counts as "at the newest line"
 const STREAMS = ["all", "stdout", "stderr"];
 
+// Terminal escapes: CSI (colours "\x1b[32m", cursor moves, erase "\x1b[2K"; 7- or 8-bit), OSC
+// (titles, hyperlinks; ended by BEL or ST) and the two-character ones ("\x1b(B", "\x1b7").
+const ANSI = /\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[ -/]*[0-~]/g;
+
+/** A log line without its terminal escape sequences (colours and the like), as plain text. */
+export function stripAnsi(text) {
+  return text.includes("\x1b") || text.includes("\x9b") ? text.replace(ANSI, "") : text;
+}
+
 /** Where `query` occurs in `text`, ignoring case: [[start, end], ...], non-overlapping. */
 export function findMatches(text, query) {
   if (!query) return [];
@@ -198,7 +207,8 @@ export function mount(root, { fetchLines, runDir = () => null, onChange } = {}) 
     const frag = document.createDocumentFragment();
     let shown = 0;
     for (const line of keep) {
-      const entry = { ...line, row: makeRow(line), marked: false };
+      const plain = { ...line, text: stripAnsi(line.text) }; // shown and searched without escapes
+      const entry = { ...plain, row: makeRow(plain), marked: false };
       if (show(entry)) shown += 1;
       held.push(entry);
       frag.append(entry.row);
