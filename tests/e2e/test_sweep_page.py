@@ -201,6 +201,18 @@ def test_pause_resume_and_stop_change_the_sweep(
     assert all("409" in e for e in page.console_errors), page.console_errors
 
 
+def test_an_unnamed_sweep_shows_its_id_once(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    sweep = new_sweep(api, name=None)
+    page.goto(f"{server.url}{sweep['page']}")
+    title = page.locator("#sweep-head .sweep-title")
+    expect(title.locator('[data-part="name"]')).to_have_text(sweep["id"])
+    expect(title.locator('[data-part="id"]')).to_be_hidden()
+    assert title.inner_text().count(sweep["id"]) == 1
+    assert page.console_errors == []
+
+
 def test_an_unknown_sweep_is_named_in_the_error(page: Page, server: ServerProcess) -> None:
     page.goto(f"{server.url}/sweep?sweep=nosuch")
     expect(page.locator("#sweep-error")).to_have_text("no sweep with id 'nosuch'")

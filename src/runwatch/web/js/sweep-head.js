@@ -70,8 +70,10 @@ export function mountHead(root, id, { onAnswer }) {
   return {
     set(next) {
       sweep = next;
+      // An unnamed sweep goes by its id: shown once, as its name.
       $("name").textContent = sweep.name || sweep.id;
       $("id").textContent = sweep.id;
+      $("id").hidden = !sweep.name;
       $("method").textContent = sweep.method;
       const metric = metricOf(sweep);
       $("metric").textContent = metric ? `${metric.goal} ${metric.name}` : "no metric";
