@@ -108,6 +108,12 @@ def test_a_nan_rule_alerts_once_posts_the_webhook_and_cancels_the_producer(
             expect(actions.nth(0)).to_have_text("event (error): done")
             expect(actions.nth(1)).to_have_text("webhook http://127.0.0.1/…: delivered")
             expect(actions.nth(2)).to_have_text("cancel: done")
+            # Narrow, the run's name stays on one line, whole (never broken inside a word).
+            alerts_page.set_viewport_size({"width": 600, "height": 900})
+            link = live_row.locator(".run-link")
+            expect(link).to_have_attribute("title", "diverges")
+            lines = "a => { const r = document.createRange(); r.selectNodeContents(a);"
+            assert link.evaluate(lines + " return r.getClientRects().length; }") == 1
         finally:
             loop.diverge.set()
             loop.join()

@@ -22,10 +22,12 @@ function row(alert) {
   const when = cell(formatAgo(alert.ts, Date.now() / 1000), "col-num col-updated");
   when.title = formatDateTime(alert.ts);
   const run = document.createElement("td");
+  run.className = "alert-run";
   const link = document.createElement("a");
   link.className = "run-link";
   link.href = `/runs/${encodeURIComponent(alert.run_id)}`;
   link.textContent = alert.run_name || alert.run_id;
+  link.title = link.textContent; // the whole name, when the cell cuts it
   run.append(link);
   const actions = document.createElement("td");
   actions.className = "alert-actions";
