@@ -3,7 +3,7 @@
 ``crashed`` is the heartbeat sweep's guess. The producer here is the real SDK in a subprocess,
 frozen with SIGSTOP until its heartbeats lapse, then let go with SIGCONT: the run page and the
 compare page must show the run crashed, then running again with its new points, without a
-reload and on the socket they already had.
+reload and on the socket they already had; the runs list's row follows it too.
 """
 
 from __future__ import annotations
@@ -73,7 +73,10 @@ def test_a_crashed_run_comes_back_to_running_live_on_its_pages(
         page.goto(f"{server.url}/runs/{run_id}")
         compare = page.context.new_page()
         compare.goto(f"{server.url}/compare?runs={run_id}")
-        for p in (page, compare):
+        listed = page.context.new_page()  # the runs list follows its own feed of changed rows
+        listed.goto(f"{server.url}/?project=e2e")
+        row_pill = listed.locator(f'#runs-body tr[data-run-id="{run_id}"] .pill')
+        for p in (page, compare, listed):
             expect(p.locator("#conn")).to_have_attribute("data-state", "live")
         expect(page.locator("#run-status")).to_have_text("running")
         more_points_than(page, 0)
@@ -84,6 +87,7 @@ def test_a_crashed_run_comes_back_to_running_live_on_its_pages(
         expect(page.locator("#live-badge")).to_have_text("● finished")
         expect(page.locator("#run-error")).to_contain_text("no heartbeat")
         expect(compare.locator("#compare-runs .pill")).to_have_text("crashed")
+        expect(row_pill).to_have_text("crashed")
         frozen = points(page)
         for p in (page, compare):  # still following: the server did not close the stream
             expect(p.locator("#conn")).to_have_attribute("data-state", "live")
@@ -95,6 +99,7 @@ def test_a_crashed_run_comes_back_to_running_live_on_its_pages(
         more_points_than(page, frozen)
         more_points_than(compare, frozen)
         expect(compare.locator("#compare-runs .pill")).to_have_text("running")
+        expect(row_pill).to_have_text("running")
         step = page.locator('#run-meta [data-meta="step"] dd')
         stepped = step.inner_text()
         more_points_than(page, points(page))  # the header's step keeps moving too
