@@ -24,6 +24,10 @@ Entity = Int64 | str | None
 MAX_EVENT_ENTITIES = 64
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "crashed"]
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "crashed"})
+# The final statuses a run never leaves: it takes no new batches (but late ones of its closing
+# producer) and its live streams end. "crashed" is only the server's guess: a producer that
+# speaks again brings its run back to running, so it may still report and viewers keep following.
+CLOSED_STATUSES: frozenset[str] = FINAL_STATUSES - {"crashed"}
 
 NON_FINITE: dict[str, float] = {
     "nan": math.nan,

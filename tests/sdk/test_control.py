@@ -233,6 +233,51 @@ def test_a_killed_producer_becomes_crashed_and_a_resumed_heartbeat_is_recorded(
         assert c.get(f"/api/v1/runs/{run_id}").json()["error"] is None
 
 
+def test_a_producer_back_from_a_crash_still_takes_commands(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """Frozen (SIGSTOP) until its run is crashed, then let go: the command poll answered
+    "crashed" meanwhile, yet the producer keeps polling, and a cancel still reaches its loop."""
+    script = tmp_path / "train.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import time, runwatch
+        run = runwatch.init(project="ctl", url={server.url!r}, heartbeat=1.0)
+        print(run.id, flush=True)
+        step = 0
+        while not run.should_stop:
+            run.log({{"x": float(step)}}, step=step)
+            step += 1
+            time.sleep(0.05)  # a training step's pacing
+        run.finish()
+    """)
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    try:
+        assert proc.stdout is not None
+        run_id = proc.stdout.readline().strip()
+        with server.client() as c:
+            status = lambda: c.get(f"/api/v1/runs/{run_id}").json()["status"]  # noqa: E731
+            wait_until(lambda: c.get(f"/api/v1/runs/{run_id}").json()["summary"], 20)
+            proc.send_signal(signal.SIGSTOP)
+            wait_until(lambda: status() == "crashed", 20, what="crashed")
+            proc.send_signal(signal.SIGCONT)
+            wait_until(lambda: status() == "running", 20, what="running again")
+            cancel = command(c, run_id, "cancel")
+            assert proc.wait(20) == 0
+            assert status() == "cancelled"
+            assert command_state(c, run_id, cancel["id"]) == "applied"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+            proc.wait(10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
 def test_promote_records_the_artifact_checksum(server: ServerProcess, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     with runwatch.init(

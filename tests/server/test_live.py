@@ -170,3 +170,64 @@ def test_a_finished_run_bigger_than_a_replay_page_streams_whole_then_closes(
     assert last >= 25  # 24 notes and the status, and the run's own records
     assert seqs[:-1] == list(range(1, last + 1))  # in order, once each
     assert '"type":"run.closed"' in [line for line in lines if line.startswith("data:")][-1]
+
+
+def test_streams_stay_open_through_a_crash_and_follow_the_run_back_to_running(
+    server: ServerProcess,
+) -> None:
+    """``crashed`` is the heartbeat sweep's guess: no stream ends on it (one open before the
+    crash, one opened on the crashed run, and SSE), and each carries the run back to running,
+    its new points, and then a real end, after which it closes."""
+    with server.client() as c:
+        created = c.post("/api/v1/runs", json={"project": "live", "heartbeat": 1.0})
+        run_id = created.json()["id"]
+        post_points(c, run_id, 1, 1)
+        sse: list[dict[str, Any]] = []
+
+        def read_sse() -> None:
+            url = f"/api/v1/runs/{run_id}/stream"
+            with server.client() as sc, sc.stream("GET", url, timeout=60) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data: "):
+                        sse.append(json.loads(line[6:]))
+
+        reader = threading.Thread(target=read_sse)
+        reader.start()
+        try:
+            with connect(ws_url(server, f"/api/v1/runs/{run_id}/live")) as early:
+                before: list[dict[str, Any]] = []
+                while not any(m.get("state") == "crashed" for m in before):
+                    before += messages(early.recv(timeout=20))  # 3 silent heartbeats, 1 s sweep
+                crashed_seq = before[-1]["seq"]
+                assert [m["type"] for m in before] == ["status", "points", "status"]
+                # A viewer that opens the crashed run, current to it, is not told it closed.
+                late_url = f"/api/v1/runs/{run_id}/live?since={crashed_seq}"
+                with connect(ws_url(server, late_url)) as late:
+                    post_points(c, run_id, 2, 2)  # the producer speaks again
+                    finish(c, run_id, 3)
+                    streams = {"early": read_until_closed(early), "late": read_until_closed(late)}
+        finally:
+            finish(c, run_id, 3)  # idempotent: the SSE reader always gets its end
+            reader.join(30)
+        assert not reader.is_alive()
+        streams["sse"] = [m for m in sse if m["seq"] > crashed_seq]
+        for name, after in streams.items():
+            kinds = [(m["type"], m.get("state") or m.get("event", {}).get("kind")) for m in after]
+            assert kinds == [
+                ("event", "heartbeat.resumed"),
+                ("status", "running"),
+                ("points", None),
+                ("status", "succeeded"),
+                ("run.closed", None),
+            ], name
+            assert after[2]["points"]["x"]["step"] == [2], name
+        assert early.close_code == late.close_code == 1000
+
+
+def read_until_closed(ws: Any) -> list[dict[str, Any]]:
+    """Every message until the server closes the socket."""
+    out: list[dict[str, Any]] = []
+    with pytest.raises(ConnectionClosed):
+        while True:
+            out += messages(ws.recv(timeout=20))
+    return out

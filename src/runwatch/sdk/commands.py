@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from runwatch.protocol import FINAL_STATUSES
+from runwatch.protocol import CLOSED_STATUSES
 from runwatch.sdk.transport import Transport
 
 POLL_WAIT = 20.0  # seconds the server may hold a poll open
@@ -22,7 +22,7 @@ BACKOFF_CAP = 10.0
 
 
 class CommandPoller:
-    """One daemon thread with its own HTTP client; stops when the run ends."""
+    """One daemon thread with its own HTTP client; stops when the run ends for good."""
 
     def __init__(
         self,
@@ -67,5 +67,6 @@ class CommandPoller:
             if fresh:
                 self.after = max(c["id"] for c in fresh)
                 self._deliver(fresh)
-            if body.get("status") in FINAL_STATUSES:
+            # Not on "crashed": this producer is alive after all, and its run comes back.
+            if body.get("status") in CLOSED_STATUSES:
                 return

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from runwatch.bus import run_channel
 from runwatch.checksum import sha256_file
-from runwatch.protocol import FINAL_STATUSES, CommandIn, PromoteIn
+from runwatch.protocol import CLOSED_STATUSES, CommandIn, PromoteIn
 from runwatch.server.api import (
     ADMIN,
     READ,
@@ -115,7 +115,8 @@ async def next_commands(
     try:
         commands = await store.deliver_commands(run_id, after)
         deadline = asyncio.get_running_loop().time() + wait
-        while not commands and run.status not in FINAL_STATUSES:
+        # A crashed run's producer that still asks is alive: it waits for commands as usual.
+        while not commands and run.status not in CLOSED_STATUSES:
             remaining = deadline - asyncio.get_running_loop().time()
             # The server is shutting down: answer now (the producer asks again elsewhere).
             if remaining <= 0 or not await _woken(waiter, stopping, remaining):

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import AsyncGenerator
 
 from runwatch.bus.base import Bus, Unsubscribe, run_channel
-from runwatch.protocol import FINAL_STATUSES
+from runwatch.protocol import CLOSED_STATUSES
 from runwatch.server.reorder import LiveItem as LiveItem  # re-exported: runs_feed uses it
 from runwatch.server.reorder import SeqOrder
 from runwatch.server.wire import Frame, FrameWriter
@@ -282,7 +282,7 @@ def _control(seq: int, kind: str) -> LiveItem:
 def _ended(run: RunInfo | None, last: int) -> bool:
     """Whether a stream that sent every seq through ``last`` has sent the run's final status,
     ``run`` having been read before those seqs were: whatever it had committed is sent."""
-    return run is not None and run.status in FINAL_STATUSES and last >= run.seq
+    return run is not None and run.status in CLOSED_STATUSES and last >= run.seq
 
 
 async def run_stream(

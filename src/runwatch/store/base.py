@@ -313,7 +313,8 @@ class Record(msgspec.Struct):
 
     seq: int
     body: bytes
-    # A final status: live streams of the run end after it. Set where the status is made and
+    # A status the run never leaves (CLOSED_STATUSES; not "crashed", which a producer that speaks
+    # again undoes): live streams of the run end after it. Set where the status is made and
     # carried by the bus; the journal keeps no flag (a replay goes by the run's own status).
     final: bool = False
 

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from runwatch.protocol import FINAL_STATUSES, BatchAck
+from runwatch.protocol import CLOSED_STATUSES, FINAL_STATUSES, BatchAck
 from runwatch.store.base import Committed, PointsRecord, Record
 from runwatch.store.errors import RunFinished, RunNotFound
 from runwatch.store.prepare import PreparedBatch, SeriesColumns, with_seq
@@ -24,10 +24,9 @@ from runwatch.store.sql.tx import Tx
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
-# A run in one of these took its final status: new batches are refused, except those its closing
-# producer sent before the final-status batch (late or retried: batch order, not arrival order).
-# ("crashed" is the server's guess, so a producer that comes back may still report.)
-CLOSED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+# A run in a CLOSED_STATUSES took its final status: new batches are refused, except those its
+# closing producer sent before the final-status batch (late or retried: batch order, not arrival
+# order).
 _LAST_STATUS_SQL = (
     "SELECT seq FROM events WHERE run_id=? AND kind='status' ORDER BY seq DESC LIMIT 1"
 )

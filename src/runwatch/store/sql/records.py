@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from runwatch.protocol import FINAL_STATUSES
+from runwatch.protocol import CLOSED_STATUSES, FINAL_STATUSES
 from runwatch.store.base import Record, RunInfo
 from runwatch.store.errors import RunNotFound
 from runwatch.store.prepare import with_seq
@@ -117,7 +117,7 @@ def status_change(
         (run_id, seq, ts, level, json_text(info)),
     )
     body = with_seq(seq, _encode({"type": "status", "ts": ts, "level": level, **info}))
-    return Record(seq, body, final=state in FINAL_STATUSES)
+    return Record(seq, body, final=state in CLOSED_STATUSES)
 
 
 def server_event(tx: Tx, run_id: str, kind: str, level: str, payload: dict[str, Any]) -> Record:

@@ -95,9 +95,13 @@ export function mount(root) {
     setStatus(msg) {
       if (!run) return;
       run.status = msg.state;
-      if (msg.error) run.error = msg.error; // the server keeps the previous error when none is sent
+      // The server keeps the previous error when none is sent, but clears it when a crashed run
+      // comes back to running.
+      if (msg.error) run.error = msg.error;
+      else if (msg.state === "running") run.error = null;
       run.exit_code = msg.exit_code;
-      if (isFinal(msg.state)) run.ended_at = msg.ts;
+      // A crashed run that comes back to running has not ended: its duration runs on again.
+      run.ended_at = isFinal(msg.state) ? msg.ts : null;
       render();
     },
     /** The highest step seen in any live or hydrated series. */
