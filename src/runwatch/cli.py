@@ -12,6 +12,7 @@ import typer
 # typer bundles its own click; its usage errors are these classes, not the `click` package's.
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
+from runwatch.protocol import RunStatus
 from runwatch.sweeps.commands import agent, sweep_app
 
 app = typer.Typer(
@@ -288,7 +289,7 @@ def import_(
 @app.command("runs")
 def runs_(
     project: str | None = typer.Option(None, help="Only this project's runs."),
-    status: str | None = typer.Option(None, help="Only runs with this status."),
+    status: RunStatus | None = typer.Option(None, help="Only runs with this status."),
     url: str | None = typer.Option(None, envvar="RUNWATCH_URL", help="Server URL."),
     token: str | None = typer.Option(None, envvar="RUNWATCH_TOKEN", help="Bearer token."),
 ) -> None:
