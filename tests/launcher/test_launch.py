@@ -17,7 +17,9 @@ from tests.servers import ServerProcess, wait_until
 REPO = Path(__file__).resolve().parents[2]  # workers import tests.servers.wait_until from it
 
 
-def launcher(server_url: str, run_dir: Path, script: Path, *options: str) -> subprocess.Popen[str]:
+def launcher(
+    server_url: str, run_dir: Path, script: Path, *options: str, cwd: Path | None = None
+) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
     env["RUNWATCH_URL"] = server_url
     args = [
@@ -32,7 +34,7 @@ def launcher(server_url: str, run_dir: Path, script: Path, *options: str) -> sub
         *options,
     ]
     return subprocess.Popen([*args, "--", sys.executable, str(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)  # fmt: skip
 
 
 def worker(tmp_path: Path, body: str) -> Path:
@@ -347,3 +349,40 @@ def test_scan_interval_sets_how_often_the_run_dir_is_scanned(
         artifacts = c.get(f"/api/v1/runs/{run['id']}/artifacts").json()["artifacts"]
     assert run["status"] == "succeeded"
     assert [a["path"] for a in artifacts] == ["checkpoints/mid.pt"]
+
+
+def test_files_written_beside_the_worker_not_in_the_run_dir_are_pointed_out(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """The worker runs in the launcher's working directory: a TensorBoard logdir or a
+    heartbeat.json written with a relative path lands there, unwatched, and the end says so;
+    the same files under $RUNWATCH_RUN_DIR are watched and draw no warning."""
+    body = """
+        import os, pathlib
+        base = pathlib.Path({base})
+        (base / "runs" / "exp").mkdir(parents=True)
+        (base / "runs" / "exp" / "events.out.tfevents.1.host").write_bytes(b"")
+        (base / "heartbeat.json").write_text('{{"loss": 1.0}}')
+    """
+    work = tmp_path / "work"
+    work.mkdir()
+    relative = worker(tmp_path, body.format(base='"."'))
+    outside = launcher(server.url, tmp_path / "run", relative, cwd=work)
+    _, err = outside.communicate(timeout=120)
+    assert outside.returncode == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("runwatch: warning:")]
+    assert warnings == [
+        f"runwatch: warning: no TensorBoard files under the run dir {tmp_path / 'run'}, but the"
+        f" worker wrote some to {work / 'runs/exp/events.out.tfevents.1.host'}, which is not"
+        " watched: write them under $RUNWATCH_RUN_DIR",
+        f"runwatch: warning: no heartbeat.json under the run dir {tmp_path / 'run'}, but the"
+        f" worker wrote some to {work / 'heartbeat.json'}, which is not watched: write them"
+        " under $RUNWATCH_RUN_DIR",
+    ]
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    inside = worker(fresh, body.format(base='os.environ["RUNWATCH_RUN_DIR"]'))
+    watched = launcher(server.url, tmp_path / "run2", inside, cwd=fresh)
+    _, err = watched.communicate(timeout=120)
+    assert watched.returncode == 0, err
+    assert "runwatch: warning:" not in err
