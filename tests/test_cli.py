@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,30 @@ def test_serve_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("runwatch: error: refusing to bind 0.0.0.0 without auth")
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["serve", "--port", "99999"], ["serve", "--port", "-1"], ["demo", "--port", "70000"]]
+)
+def test_a_port_outside_tcps_range_is_a_one_line_usage_error(
+    args: list[str], tmp_path: Path
+) -> None:
+    done = cli(*args, "--data", str(tmp_path / "data"))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("runwatch: error: Invalid value for '--port'")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything ran
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_a_port_in_use_is_one_line_naming_it(command: str, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = cli(command, "--port", str(port), "--data", str(tmp_path / "data"))
+    assert done.returncode == 1
+    assert done.stderr == f"runwatch: error: cannot bind 127.0.0.1:{port}: Address already in use\n"
 
 
 def test_sync_uploads_a_spool_once_and_is_safe_to_repeat(tmp_path: Path) -> None:

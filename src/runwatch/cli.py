@@ -12,6 +12,7 @@ import typer
 # typer bundles its own click; its usage errors are these classes, not the `click` package's.
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
+from runwatch.protocol import RunStatus
 from runwatch.sweeps.commands import agent, sweep_app
 
 app = typer.Typer(
@@ -28,6 +29,8 @@ STORE_OPTION = typer.Option(
     help="The store: postgresql://user@host/db (shared by replicas) or sqlite:///DIR "
     "(default: SQLite in --data).",
 )
+# A port outside TCP's range is a usage error (exit 2), not a traceback from bind().
+PORT_OPTION = typer.Option(8765, min=0, max=65535, help="Port to bind (0 picks a free one).")
 
 
 @app.callback()
@@ -58,7 +61,7 @@ def _settings(host: str, port: int, data: Path, token: str | None, **more: objec
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind; non-loopback needs --token."),
-    port: int = typer.Option(8765, help="Port to bind (0 picks a free one)."),
+    port: int = PORT_OPTION,
     data: Path = typer.Option(Path(".runwatch"), help="Data directory (SQLite file lives here)."),
     token: str | None = typer.Option(
         None, envvar="RUNWATCH_SERVER_TOKEN", help="A bootstrap admin token (see `token create`)."
@@ -122,7 +125,7 @@ def serve(
 @app.command()
 def demo(
     host: str = typer.Option("127.0.0.1", help="Address to bind."),
-    port: int = typer.Option(8765, help="Port to bind (0 picks a free one)."),
+    port: int = PORT_OPTION,
     data: Path = typer.Option(Path(".runwatch"), help="Data directory."),
     steps: int = typer.Option(0, help="Stop the synthetic run after this many steps (0: never)."),
 ) -> None:
@@ -288,7 +291,7 @@ def import_(
 @app.command("runs")
 def runs_(
     project: str | None = typer.Option(None, help="Only this project's runs."),
-    status: str | None = typer.Option(None, help="Only runs with this status."),
+    status: RunStatus | None = typer.Option(None, help="Only runs with this status."),
     url: str | None = typer.Option(None, envvar="RUNWATCH_URL", help="Server URL."),
     token: str | None = typer.Option(None, envvar="RUNWATCH_TOKEN", help="Bearer token."),
 ) -> None:

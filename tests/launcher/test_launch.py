@@ -17,7 +17,9 @@ from tests.servers import ServerProcess, wait_until
 REPO = Path(__file__).resolve().parents[2]  # workers import tests.servers.wait_until from it
 
 
-def launcher(server_url: str, run_dir: Path, script: Path, *options: str) -> subprocess.Popen[str]:
+def launcher(
+    server_url: str, run_dir: Path, script: Path, *options: str, cwd: Path | None = None
+) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
     env["RUNWATCH_URL"] = server_url
     args = [
@@ -32,7 +34,7 @@ def launcher(server_url: str, run_dir: Path, script: Path, *options: str) -> sub
         *options,
     ]
     return subprocess.Popen([*args, "--", sys.executable, str(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)  # fmt: skip
 
 
 def worker(tmp_path: Path, body: str) -> Path:
@@ -303,13 +305,16 @@ def test_a_worker_killed_mid_burst_has_its_spool_delivered_before_the_final_stat
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0 and "failed (exit code -9)" in err, err
     spools = [p for p in (tmp_path / "run").glob("spool-*.jsonl") if "loss" in p.read_text()]
-    spooled = sum(len(b["points"]) for b in read_batches(spools[0]))
+    # Every step from some step on (delivered ones before it may have been cut away); the
+    # server then holds every step up to the last spooled one.
+    steps = [p[0] for b in read_batches(spools[0]) for p in b["points"] if "loss" in p[2]]
     with server.client() as c:
         run = finished(c, only_run(c)["id"])
         params = {"keys": "loss", "max_points": 1}
         series = c.get(f"/api/v1/runs/{run['id']}/metrics", params=params).json()["series"]
     assert run["status"] == "failed" and "killed by signal 9" in run["error"]
-    assert sum(series["loss"]["count"]) == spooled > 0
+    assert steps and steps == list(range(steps[0], steps[-1] + 1))
+    assert sum(series["loss"]["count"]) == steps[-1] + 1
 
 
 def test_scan_interval_sets_how_often_the_run_dir_is_scanned(
@@ -344,3 +349,40 @@ def test_scan_interval_sets_how_often_the_run_dir_is_scanned(
         artifacts = c.get(f"/api/v1/runs/{run['id']}/artifacts").json()["artifacts"]
     assert run["status"] == "succeeded"
     assert [a["path"] for a in artifacts] == ["checkpoints/mid.pt"]
+
+
+def test_files_written_beside_the_worker_not_in_the_run_dir_are_pointed_out(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """The worker runs in the launcher's working directory: a TensorBoard logdir or a
+    heartbeat.json written with a relative path lands there, unwatched, and the end says so;
+    the same files under $RUNWATCH_RUN_DIR are watched and draw no warning."""
+    body = """
+        import os, pathlib
+        base = pathlib.Path({base})
+        (base / "runs" / "exp").mkdir(parents=True)
+        (base / "runs" / "exp" / "events.out.tfevents.1.host").write_bytes(b"")
+        (base / "heartbeat.json").write_text('{{"loss": 1.0}}')
+    """
+    work = tmp_path / "work"
+    work.mkdir()
+    relative = worker(tmp_path, body.format(base='"."'))
+    outside = launcher(server.url, tmp_path / "run", relative, cwd=work)
+    _, err = outside.communicate(timeout=120)
+    assert outside.returncode == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("runwatch: warning:")]
+    assert warnings == [
+        f"runwatch: warning: no TensorBoard files under the run dir {tmp_path / 'run'}, but the"
+        f" worker wrote some to {work / 'runs/exp/events.out.tfevents.1.host'}, which is not"
+        " watched: write them under $RUNWATCH_RUN_DIR",
+        f"runwatch: warning: no heartbeat.json under the run dir {tmp_path / 'run'}, but the"
+        f" worker wrote some to {work / 'heartbeat.json'}, which is not watched: write them"
+        " under $RUNWATCH_RUN_DIR",
+    ]
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    inside = worker(fresh, body.format(base='os.environ["RUNWATCH_RUN_DIR"]'))
+    watched = launcher(server.url, tmp_path / "run2", inside, cwd=fresh)
+    _, err = watched.communicate(timeout=120)
+    assert watched.returncode == 0, err
+    assert "runwatch: warning:" not in err

@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 import runwatch
+from runwatch.sdk.outbox import COMPACT_BYTES
 from runwatch.sdk.run import Run
 from runwatch.sdk.sender import SenderConfig
-from runwatch.sdk.spool import read_batches, read_header
+from runwatch.sdk.spool import read_acked, read_batches, read_header
 from tests.servers import ServerProcess, wait_until
 
 
@@ -110,6 +111,30 @@ def test_a_script_that_never_finishes_is_finished_at_exit(
     assert info["status"] == status
     if status == "failed":
         assert "RuntimeError: boom" in info["error"]
+
+
+def test_a_long_delivered_run_keeps_no_delivered_spool(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """200,000 points (about 20 MB of batches) finished and acknowledged: the spool is cut back
+    to its header, nothing is left for `runwatch sync`, and the server holds every point."""
+    run = runwatch.init(project="sdk", url=server.url, run_dir=tmp_path / "run")
+    for i in range(200_000):
+        run.log({"loss": float(i), "acc": 1.0 / (i + 1)}, step=i)
+    assert run.finish(timeout=120)
+    header = len(run.spool_path.read_bytes().split(b"\n")[0]) + 1
+    assert run.spool_path.stat().st_size <= header + COMPACT_BYTES
+    assert read_acked(run.spool_path) == run.spool_path.stat().st_size
+    with server.client() as c:
+        params = {"keys": "loss", "max_points": 1}
+        series = c.get(f"/api/v1/runs/{run.id}/metrics", params=params).json()["series"]
+    assert sum(series["loss"]["count"]) == 200_000
+    assert get_run(server, run.id)["status"] == "succeeded"
+    again = subprocess.run(
+        [sys.executable, "-m", "runwatch", "sync", str(tmp_path / "run"), "--url", server.url],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert again.returncode == 0 and "nothing to send" in again.stdout, again.stderr
 
 
 def test_finish_returns_when_the_server_is_down_and_the_spool_keeps_everything(

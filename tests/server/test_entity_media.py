@@ -53,6 +53,15 @@ def test_an_entity_lists_the_images_and_snapshots_that_name_it(store_api: httpx.
     ]
     assert found["images"][0]["newest"]["entity"] == 47
     assert found["images"][0]["newest"]["sha256"] == digest
+    # Each newest item is what the key's own media routes answer for it, url included.
+    for image in found["images"]:
+        keys = c.get(f"/api/v1/runs/{run_id}/media", params={"limit": 1000}).json()["keys"]
+        assert set(image["newest"]) == set(
+            next(k for k in keys if k["key"] == image["key"])["newest"]
+        )
+        steps = c.get(f"/api/v1/runs/{run_id}/media/{image['key']}").json()["items"]
+        assert image["newest"] == next(i for i in steps if i["step"] == image["newest"]["step"])
+        assert image["newest"]["url"] == f"/api/v1/runs/{run_id}/blobs/{digest}"
     # "47" names both the integer 47 and the string "47".
     assert [(s["key"], s["versions"], s["last_step"]) for s in found["snapshots"]] == [
         ("name/47", 1, 2),

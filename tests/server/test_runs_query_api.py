@@ -103,3 +103,25 @@ def test_groups_and_fields_of_the_matching_runs(app_server: InProcessServer) -> 
     }
     assert (bad_by.status_code, bad_by.json()["error"]["field"]) == (400, "by")
     assert (bad_q.status_code, bad_q.json()["error"]["field"]) == (400, "q")
+
+
+def test_a_status_that_is_no_run_status_is_a_400_naming_it(app_server: InProcessServer) -> None:
+    """Not an empty page: a typo (``status=runing``) would otherwise look like "no runs"."""
+    with app_server.client() as c:
+        c.post("/api/v1/runs", json={"project": "sweep", "name": "a"})
+        answers = [
+            c.get(path, params={"status": "bogus", **more})
+            for path, more in [
+                ("/api/v1/runs", {}),
+                ("/api/v1/run-groups", {"by": "config.opt"}),
+                ("/api/v1/run-fields", {}),
+            ]
+        ]
+        queued = runs_page(c, status="queued").json()
+        running = runs_page(c, status="running").json()
+    for answer in answers:
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "invalid_request" and error["field"] == "query.status", error
+        assert "running" in error["message"]  # the statuses there are
+    assert queued["total"] == 0 and running["total"] == 1

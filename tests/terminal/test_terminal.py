@@ -102,6 +102,16 @@ def test_runs_lists_runs_filtered_by_project_and_status(
         live.finish()
 
 
+def test_runs_refuses_a_status_that_is_no_run_status_in_one_line() -> None:
+    """A typo is an error naming the option and the statuses there are, not "no runs"."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
+    done = cli("runs", "--status", "bogus", env={**env, "RUNWATCH_URL": "http://127.0.0.1:9"})
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("runwatch: error: Invalid value for '--status'")
+    assert "'bogus' is not one of 'queued', 'running'" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
 def test_tail_once_shows_status_values_sparklines_and_events(
     server: ServerProcess, tmp_path: Path
 ) -> None:

@@ -40,6 +40,13 @@ SIDECAR_INTERVAL = 2.0
 POLL = 0.1
 INTERRUPTED = "interrupted (Ctrl-C on the launcher)"
 DASHBOARD = "cancelled from the dashboard"  # a cancel that gives no reason
+# What the launcher reads only inside the run dir, and where a worker writing it with a relative
+# path (into its working directory, the launcher's) would put it: looked for there at the end.
+WATCHED_OUTSIDE = {
+    "TensorBoard files": ("events.out.tfevents.*", "*/events.out.tfevents.*",
+                          "*/*/events.out.tfevents.*"),
+    "heartbeat.json": ("heartbeat.json",),
+}  # fmt: skip
 
 
 class Supervisor:
@@ -267,6 +274,7 @@ def supervise_command(
     if token:
         env["RUNWATCH_TOKEN"] = token
     supervisor = Supervisor(run, command, grace, scan_interval)
+    started = time.time() - 1.0  # mtimes may be coarser than the clock
     # Ours before the worker exists: a Ctrl-C from here on cancels the run, never orphans it.
     previous = signal.signal(signal.SIGINT, lambda *_: supervisor.interrupt())
     try:
@@ -287,8 +295,31 @@ def supervise_command(
     for pump in pumps:
         pump.join(5)
     status = supervisor.finish(code)
+    for what, where in unwatched_outputs(Path.cwd(), run.dir, started).items():
+        print(
+            f"runwatch: warning: no {what} under the run dir {run.dir}, but the worker wrote some"
+            f" to {where}, which is not watched: write them under $RUNWATCH_RUN_DIR",
+            file=sys.stderr,
+        )
     print(f"runwatch: run {run.id} {status} (exit code {code})", file=sys.stderr, flush=True)
     return Outcome(run.id, code, status, supervisor.cancel_reason == INTERRUPTED)
+
+
+def unwatched_outputs(cwd: Path, run_dir: Path, since: float) -> dict[str, Path]:
+    """Per kind of :data:`WATCHED_OUTSIDE` the run dir has none of: a file of it written since
+    ``since`` under ``cwd`` (two levels deep at most, so this stays cheap) but outside the run
+    dir. A worker that writes with relative paths writes there, and the launcher never saw it."""
+    run_dir = run_dir.resolve()
+    found: dict[str, Path] = {}
+    for what, patterns in WATCHED_OUTSIDE.items():
+        if any(run_dir.rglob(patterns[0])):
+            continue
+        for path in (p for pattern in patterns for p in cwd.glob(pattern)):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime >= since and not path.resolve().is_relative_to(run_dir):
+                    found[what] = path
+                    break
+    return found
 
 
 def launch(

@@ -12,7 +12,11 @@ from array import array
 from collections import deque
 from pathlib import Path
 
-from runwatch.sdk.spool import SpoolReader, SpoolWriter
+from runwatch.sdk.spool import SpoolReader, SpoolWriter, write_acked
+
+# Delivered batches a spool keeps before it is cut back to its header (when nothing is unsent):
+# a short run's spool stays whole, readable afterwards; a long one's does not grow without bound.
+COMPACT_BYTES = 4 * 2**20
 
 
 class _Cached:
@@ -115,6 +119,21 @@ class Outbox:
             if item.start >= item.end:
                 self._items.popleft()
         self.batches -= 1
+
+    def compact(self) -> bool:
+        """With every batch acknowledged and more than ``COMPACT_BYTES`` of them spooled, cut
+        the spool back to its header; whether it was cut. The acknowledged offset is recorded
+        first: a crash in between leaves ``runwatch sync`` resending what the server already
+        holds (stored once), never skipping what comes after."""
+        if self._items or self.spool.size - self.spool.header_end <= COMPACT_BYTES:
+            return False
+        try:
+            write_acked(self.spool.path, self.spool.header_end)
+            self.spool.restart()
+        except OSError:
+            return False  # kept whole: still correct, only larger
+        self.acked_offset = self.spool.size
+        return True
 
     def close(self) -> None:
         if self._reader is not None:

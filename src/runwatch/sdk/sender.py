@@ -666,6 +666,7 @@ class Sender:
                 if not self._accepted(reply):
                     return
                 self.outbox.ack()
+                self.outbox.compact()
                 self._progress_at = time.monotonic()
                 if self._progress_at - self._acked_written >= ACKED_WRITE_INTERVAL:
                     self._write_acked()

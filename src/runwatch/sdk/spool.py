@@ -5,6 +5,8 @@ one batch exactly as it is posted (``{"producer", "batch_seq", "points", "events
 batch keeps its ``(producer, batch_seq)`` on replay and the server stores it once. Next to the
 spool, ``spool-<producer>.acked`` holds the byte offset up to which the server acknowledged every
 batch: ``runwatch sync`` starts there. A producer's final status is alone in its last batch.
+Once every batch is acknowledged and they hold more than ``COMPACT_BYTES``, the spool is cut back
+to its header (``Outbox.compact``): what was delivered is not kept without bound.
 
 Version 1 spools (one record per line, tagged with its batch ``"b"``) are still read.
 """
@@ -34,6 +36,10 @@ class SpoolWriter:
         self.size = os.fstat(self._fd).st_size
         if self.size == 0:
             self.append(_encode({"spool": SPOOL_VERSION, "run": run, "producer": producer}))
+            self.header_end = self.size
+        else:
+            with path.open("rb") as f:
+                self.header_end = len(f.readline())
 
     def append(self, line: bytes) -> int:
         """Write one line; return the byte offset where it starts.
@@ -53,6 +59,12 @@ class SpoolWriter:
             raise
         self.size += len(data)
         return offset
+
+    def restart(self) -> None:
+        """Drop every batch, keeping the header (the server acknowledged them all); later
+        batches are appended after it. Raises ``OSError`` when the file cannot be cut."""
+        os.ftruncate(self._fd, self.header_end)
+        self.size = self.header_end
 
     def close(self) -> None:
         os.close(self._fd)

@@ -43,7 +43,8 @@ def blob_url(run_id: str, sha256: str) -> str:
     return f"/api/v1/runs/{run_id}/blobs/{sha256}"
 
 
-def _with_url(run_id: str, item: dict[str, Any]) -> dict[str, Any]:
+def with_url(run_id: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A media item as every route answers it: the store's item with its blob's ``url``."""
     return {**item, "url": blob_url(run_id, item["sha256"])}
 
 
@@ -163,7 +164,7 @@ async def media_keys(
     await run_or_404(request, run_id)
     keys = await store_of(request).media_keys(run_id, after, limit)
     for k in keys:
-        k["newest"] = _with_url(run_id, k["newest"])
+        k["newest"] = with_url(run_id, k["newest"])
     more = keys[-1]["key"] if len(keys) == limit else None
     return json_response({"keys": keys, "next_after": more})
 
@@ -192,13 +193,13 @@ async def media_steps(
         near = await store.media_nearest(run_id, key, step)
         if near is None:
             raise ApiError(404, "media_not_found", f"no image key {key!r}", "key")
-        return json_response({"key": key, **near, "item": _with_url(run_id, near["item"])})
+        return json_response({"key": key, **near, "item": with_url(run_id, near["item"])})
     items = await store.media_items(run_id, key, after, limit)
     if not items and await store.media_nearest(run_id, key, 0) is None:
         raise ApiError(404, "media_not_found", f"no image key {key!r}", "key")
     more = items[-1]["step"] if len(items) == limit else None
     return json_response(
-        {"key": key, "items": [_with_url(run_id, i) for i in items], "next_after": more}
+        {"key": key, "items": [with_url(run_id, i) for i in items], "next_after": more}
     )
 
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from runwatch.protocol import INT64_MAX
 from runwatch.server.api import ADMIN, READ, Cursor, json_response, run_or_404, store_of
 from runwatch.server.errors import ApiError
+from runwatch.server.media import with_url
 from runwatch.server.openapi import refusal
 from runwatch.server.tensorboard import LEASE_SECONDS, MAX_PROCESSES, known_run_dir
 
@@ -37,9 +38,12 @@ async def entity_media(
     limit: int = Query(200, ge=1, le=MAX_ENTITY_KEYS),
 ) -> Response:
     """What shows one entity: the image keys and snapshot keys naming it (``entity=`` when
-    logged), in key order, at most ``limit`` of each; each image key with its newest item."""
+    logged), in key order, at most ``limit`` of each; each image key with its newest item
+    (with its blob ``url``, as ``…/media`` answers it)."""
     await run_or_404(request, run_id)
     found = await store_of(request).entity_media(run_id, entity, limit)
+    for image in found["images"]:
+        image["newest"] = with_url(run_id, image["newest"])
     return json_response({"entity": entity, **found})
 
 

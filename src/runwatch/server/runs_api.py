@@ -10,6 +10,7 @@ import msgspec
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from runwatch.protocol import RunStatus
 from runwatch.runs_query import QueryError, field_name, parse, parse_sort
 from runwatch.runs_query.nodes import Field, JsonPath
 from runwatch.runs_query.parser import MAX_LENGTH as MAX_QUERY_LENGTH
@@ -31,7 +32,8 @@ QueryText = Annotated[str | None, Query(max_length=MAX_QUERY_LENGTH)]
 FieldText = Annotated[str, Query(min_length=1, max_length=300)]
 BAD_QUERY = refusal(
     "`invalid_query` (`field`: `q`; the message points at the column) or another named "
-    "parameter that is not a field (`invalid_sort`, `invalid_field`)."
+    "parameter that is not a field (`invalid_sort`, `invalid_field`), or `invalid_request` "
+    "(`field`: e.g. `query.status`, not a run status)."
 )
 
 
@@ -62,14 +64,15 @@ def _field(text: str, parameter: str, code: str = "invalid_field") -> tuple[Fiel
     responses={
         400: refusal(
             "`invalid_query` (`field`: `q`, the message points at the column), `invalid_sort` "
-            "(`sort`) or `invalid_cursor` (`cursor`: not one this list gave for this sort)."
+            "(`sort`), `invalid_cursor` (`cursor`: not one this list gave for this sort) or "
+            "`invalid_request` (`field`: e.g. `query.status`, not a run status)."
         )
     },
 )
 async def list_runs(
     request: Request,
     project: str | None = None,
-    status: str | None = None,
+    status: RunStatus | None = None,
     tag: str | None = None,
     q: QueryText = None,
     sort: FieldText = "-created",
@@ -103,7 +106,7 @@ async def group_runs(
     by: FieldText,
     values: Annotated[list[str], Query(max_length=MAX_GROUP_VALUES)] = [],  # noqa: B006
     project: str | None = None,
-    status: str | None = None,
+    status: RunStatus | None = None,
     tag: str | None = None,
     q: QueryText = None,
     limit: Annotated[int, Query(ge=1, le=MAX_GROUPS)] = 100,
@@ -123,7 +126,7 @@ async def group_runs(
 async def run_fields(
     request: Request,
     project: str | None = None,
-    status: str | None = None,
+    status: RunStatus | None = None,
     tag: str | None = None,
     q: QueryText = None,
 ) -> Response:

@@ -19,10 +19,17 @@ logger = logging.getLogger("runwatch.server")
 
 
 def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; a refusal (the port in use, an address this machine
+    does not have) is an OSError naming both, which the CLI prints as its one line."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        shown = f"[{host}]" if ":" in host else host
+        raise OSError(f"cannot bind {shown}:{port}: {exc.strerror or exc}") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
