@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 import runwatch
-from runwatch.sdk.outbox import COMPACT_BYTES
+from runwatch.sdk.outbox import COMPACT_BYTES, Outbox
 from runwatch.sdk.run import Run
 from runwatch.sdk.sender import SenderConfig
-from runwatch.sdk.spool import read_acked, read_batches, read_header
+from runwatch.sdk.spool import SpoolWriter, read_acked, read_batches, read_header
 from tests.servers import ServerProcess, wait_until
 
 
@@ -135,6 +135,26 @@ def test_a_long_delivered_run_keeps_no_delivered_spool(
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert again.returncode == 0 and "nothing to send" in again.stdout, again.stderr
+
+
+def test_a_batch_spooled_after_a_cut_reads_back_as_itself(tmp_path: Path) -> None:
+    """A batch read back from the spool after it was cut is the new batch at that offset, not
+    the delivered one the reader still holds in its buffer from before the cut."""
+    outbox = Outbox(SpoolWriter(tmp_path / "spool.jsonl", {"id": "r1"}, "p1"), cap_bytes=0)
+    outbox.add(b'{"old": 1}', 1)  # not cached: read back from the spool
+    outbox.cap_bytes = 2 * COMPACT_BYTES  # the next ones are cached (and spooled after it)
+    outbox.add(b'{"next": 1}', 1)
+    assert outbox.head() == b'{"old": 1}'  # the reader's buffer now holds the next one too
+    outbox.ack()
+    for _ in range(5):
+        outbox.add(b"x" * (COMPACT_BYTES // 4), 1)
+    while outbox.batches:
+        outbox.ack()
+    assert outbox.compact()
+    outbox.cap_bytes = 0
+    outbox.add(b'{"new": 2}', 1)  # at the offset the first batch had
+    assert outbox.head() == b'{"new": 2}'
+    outbox.close()
 
 
 def test_finish_returns_when_the_server_is_down_and_the_spool_keeps_everything(

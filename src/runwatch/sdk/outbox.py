@@ -133,6 +133,10 @@ class Outbox:
         except OSError:
             return False  # kept whole: still correct, only larger
         self.acked_offset = self.spool.size
+        if self._reader is not None:
+            # Its buffer may hold delivered bytes at offsets the next batches will take.
+            self._reader.close()
+            self._reader = None
         return True
 
     def close(self) -> None:
