@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import httpx
@@ -37,11 +38,18 @@ def test_text_values_show_as_text_hydrated_and_live(
     expect(model).to_have_text("gpt-4o")
     expect(page.locator('#latest-values dd[data-key="program_id"]')).to_have_text("p-17")
     expect(page.locator('#latest-values dd[data-key="loss"]')).to_have_text("0.25")
+    run.log({"note": "nan", "gap": math.nan}, step=2)  # the three letters, and a NaN point
+    expect(page.locator('#latest-values dd[data-key="note"]')).to_have_text("nan")
     run.finish()
 
     page.reload()
     expect(page.locator('#latest-values dd[data-key="model"]')).to_have_text("gpt-4o")
-    expect(page.locator("#latest-count")).to_have_text("3")
+    expect(page.locator("#latest-count")).to_have_text("5")
+    # Reloaded, the summary holds "nan" for both: only the key with points reads as a number.
+    note = page.locator('#latest-values dd[data-key="note"]')
+    expect(note).to_have_text("nan")
+    expect(note).to_have_attribute("data-kind", "text")
+    expect(page.locator('#latest-values dd[data-key="gap"]')).to_have_attribute("data-kind", "number")
     assert page.locator("#latest-values img").count() == 0
     assert page.evaluate("() => window.__xss") is None
     assert page.console_errors == []

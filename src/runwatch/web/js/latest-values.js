@@ -8,6 +8,15 @@ import { formatValue } from "./format.js";
 export const MAX_KEYS = 500;
 const NON_FINITE = new Set(["nan", "NaN", "inf", "Infinity", "-inf", "-Infinity"]);
 
+/**
+ * Whether a summary value is text: a string, unless it spells a non-finite number on a key that
+ * has points (the summary keeps a NaN point as "nan"; on a key without points, "nan" can only be
+ * the three letters logged as text).
+ */
+export function isSummaryText(key, value, numericKeys) {
+  return typeof value === "string" && !(NON_FINITE.has(value) && numericKeys.has(key));
+}
+
 /** Mount on `el` (a container) with `countEl` for the count; returns the update hooks. */
 export function mount(el, countEl) {
   const values = new Map(); // key -> {text: bool, value}
@@ -41,12 +50,11 @@ export function mount(el, countEl) {
   }
 
   return {
-    /** The run's summary: a string is text unless it spells a non-finite number. */
-    setSummary(summary) {
+    /** The run's summary, `numericKeys` the keys that have points (see isSummaryText). */
+    setSummary(summary, numericKeys = new Set()) {
       values.clear();
       for (const [key, value] of Object.entries(summary || {})) {
-        const text = typeof value === "string" && !NON_FINITE.has(value);
-        values.set(key, { text, value });
+        values.set(key, { text: isSummaryText(key, value, numericKeys), value });
       }
       draw();
     },

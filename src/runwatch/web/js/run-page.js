@@ -107,7 +107,7 @@ function showConfig(config) {
 function hydrate(state) {
   header.setRun(state.run);
   showConfig(state.run.config);
-  latest.setSummary(state.run.summary);
+  latest.setSummary(state.run.summary, new Set(Object.keys(state.metrics)));
   for (const key of Object.keys(state.metrics).sort()) {
     const series = state.metrics[key];
     chartFor(key)?.setSeries(runId, series);
