@@ -27,6 +27,12 @@ class Reply:
             return code if isinstance(code, str) else None
         return None
 
+    @property
+    def start_refused(self) -> bool:
+        """The server refused a run's ``started_at`` (this clock is ahead of its own): the run
+        is to be created without it, at the server's time."""
+        return self.status == 422 and self.error_code == "started_in_future"
+
 
 def parse_urls(urls: str | None) -> list[str]:
     """``RUNWATCH_URL`` may list several servers, comma-separated; the first is tried first."""
