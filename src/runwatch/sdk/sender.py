@@ -662,8 +662,8 @@ class Sender:
             reply = post.result()
             if what == "create" and reply.start_refused and "started_at" in self._spec:
                 self._warn(
-                    "this machine's clock is ahead of the server's: the run's start time is"
-                    " the server's"
+                    f"the server did not take the run's start time ({reply.error_message});"
+                    " the run starts at the server's time"
                 )
                 del self._spec["started_at"]
                 self._spec_body = _encode(self._spec)  # sent again at once, below
