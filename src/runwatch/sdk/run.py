@@ -713,7 +713,8 @@ def init(
     Never raises for telemetry reasons: a server that is down only delays delivery. The
     producer sends a heartbeat every ``heartbeat`` s while it has nothing else to send; silent
     for three of them, the run is marked crashed. ``run_id`` picks the id (creating a run with
-    an existing id in the same project attaches to it: resuming).
+    an existing id in the same project attaches to it: resuming; the default steps then go on
+    after the run's last stored step, when the server answers within init's wait).
     """
     run_id = os.environ.get("RUNWATCH_RUN_ID") or run_id or secrets.token_hex(6)
     if os.environ.get("RUNWATCH_RUN_ID"):  # attached to a launched run: its project wins
