@@ -57,3 +57,8 @@ def test_the_answer_says_where_the_runs_steps_end(store_api: httpx.Client) -> No
     assert store_api.post("/api/v1/runs/stepsrun/batches", json=batch).status_code == 200
     # sys/* vitals are sampled by the SDK (a launcher's at step 0) on their own: left out.
     assert create(store_api, id="stepsrun").json()["last_step"] == 9
+    # Raw points dropped by retention still count.
+    dropped = store_api.put("/api/v1/projects/start/retention", json={"raw_keep_days": 0})
+    assert dropped.status_code == 200 and dropped.json()["dropped_chunks"] > 0
+    assert store_api.get("/api/v1/runs/stepsrun/raw/loss").json()["points"] == []
+    assert create(store_api, id="stepsrun").json()["last_step"] == 9

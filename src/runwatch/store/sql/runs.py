@@ -45,16 +45,18 @@ def create_run(tx: Tx, run_id: str, spec: RunCreate) -> tuple[RunInfo, list[Reco
 
 
 def last_step(tx: Tx, run_id: str) -> int | None:
-    """The largest step of the run's stored metric points (None when it has none), leaving out
-    the ``sys/*`` vitals: an SDK samples them at its current step on its own, and a launcher's
-    at step 0 before its worker logs anything. One index lookup per series."""
+    """The largest step of the run's metric points (None when it has none), raw or dropped by
+    retention (a series' ``raw_floor_step``), leaving out the ``sys/*`` vitals: an SDK samples
+    them at its current step on its own, and a launcher's at step 0 before its worker logs
+    anything. One index lookup per series."""
     row = tx.execute(
-        "SELECT max(top) FROM (SELECT (SELECT max(c.step_max) FROM chunks c"
-        " WHERE c.series_id = s.id) AS top FROM series s"
+        "SELECT max(top), max(floor) FROM (SELECT (SELECT max(c.step_max) FROM chunks c"
+        " WHERE c.series_id = s.id) AS top, s.raw_floor_step AS floor FROM series s"
         " WHERE s.run_id = ? AND substr(s.key, 1, 4) <> 'sys/') AS tops",
         (run_id,),
     ).fetchone()
-    return None if row is None or row[0] is None else int(row[0])
+    steps = [int(v) for v in row if v is not None]
+    return max(steps) if steps else None
 
 
 def list_runs(
