@@ -39,6 +39,9 @@ NON_FINITE: dict[str, float] = {
 }
 
 
+# How far (seconds) a producer's ``started_at`` may be ahead of the server's clock.
+MAX_START_SKEW = 60.0
+
 RunId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
 # A file ``runwatch launch`` writes into a run's directory, holding the run's id: it registers
 # the directory with a server on the same machine (which may then start a TensorBoard over it).
@@ -77,6 +80,10 @@ class RunCreate(msgspec.Struct, forbid_unknown_fields=True):
     snapshot: dict[str, Any] = {}
     # Seconds between the producer's heartbeats; silent for 3 of them, the run is crashed.
     heartbeat: Annotated[float, msgspec.Meta(ge=0.1, le=86_400)] = 5.0
+    # The producer's wall time when it started the run (unix seconds): a run created late (the
+    # server was down, `runwatch sync`) keeps its real start. Null: the server's time. At most
+    # MAX_START_SKEW seconds ahead of the server's clock (else 422); unused when the run exists.
+    started_at: Annotated[float, msgspec.Meta(ge=0, le=MAX_TIMESTAMP)] | None = None
 
 
 class Retention(msgspec.Struct, forbid_unknown_fields=True):

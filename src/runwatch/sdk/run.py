@@ -121,6 +121,11 @@ class Run:
         # The run exists on the server when init returns (as its URL promises), unless the
         # server is unreachable or slow: then the sender creates it later, and nothing waits.
         self._sender.create_answered.wait(CREATE_WAIT)
+        # Attached to a run that has steps already (resuming): default steps go on after them.
+        resumed = self._sender.resume_step()
+        if resumed is not None:
+            self._steps = count(resumed + 1)
+            self._last_step = resumed
         self._poller = CommandPoller(self.id, Transport(urls, token), self._receive)
         self._poller.start()
         _live_runs.add(self)
@@ -708,7 +713,8 @@ def init(
     Never raises for telemetry reasons: a server that is down only delays delivery. The
     producer sends a heartbeat every ``heartbeat`` s while it has nothing else to send; silent
     for three of them, the run is marked crashed. ``run_id`` picks the id (creating a run with
-    an existing id in the same project attaches to it: resuming).
+    an existing id in the same project attaches to it: resuming; the default steps then go on
+    after the run's last stored step, when the server answers within init's wait).
     """
     run_id = os.environ.get("RUNWATCH_RUN_ID") or run_id or secrets.token_hex(6)
     if os.environ.get("RUNWATCH_RUN_ID"):  # attached to a launched run: its project wins
@@ -733,6 +739,7 @@ def init(
     except Exception as exc:  # a snapshot is nice to have, never a reason to fail
         print_warning(f"could not capture the run's snapshot: {exc!r}")
     spec["heartbeat"] = heartbeat
+    spec["started_at"] = time.time()  # the run's start even when the server learns of it later
     attached = os.environ.get("RUNWATCH_LAUNCHED") == "1"
     token = token or os.environ.get("RUNWATCH_TOKEN")
     sender = SenderConfig(thread_nice=_env_int("RUNWATCH_SDK_NICE"))

@@ -205,6 +205,7 @@ class Sender:
         current_step: Callable[[], int],
     ) -> None:
         self.run_id: str = run_spec["id"]
+        self._spec = dict(run_spec)
         self._spec_body = _encode(run_spec)
         self._producer = producer
         self._queue = queue
@@ -256,6 +257,8 @@ class Sender:
         self.last_error: str | None = None
         # Set once the server answered the run's creation (created, or refused for now).
         self.create_answered = threading.Event()
+        self._create_reply: dict[str, Any] | None = None  # see _attached
+        self._resume_taken = False  # init has read resume_step: a later answer only warns
         self._thread = threading.Thread(target=self._run, name="runwatch-sender", daemon=True)
 
     # -- control (called from the training thread) -----------------------------------------
@@ -657,9 +660,20 @@ class Sender:
                 return
             self._inflight = None
             reply = post.result()
-            if what == "create":
+            if what == "create" and reply.start_refused and "started_at" in self._spec:
+                self._warn(
+                    f"the server did not take the run's start time ({reply.error_message});"
+                    " the run starts at the server's time"
+                )
+                del self._spec["started_at"]
+                self._spec_body = _encode(self._spec)  # sent again at once, below
+            elif what == "create":
                 self.create_answered.set()
-            if what == "blob":
+                if not self._ok(reply):
+                    return
+                self._created = True
+                self._attached(reply.body)
+            elif what == "blob":
                 if not self._uploaded(reply):
                     return
             elif what == "batch":
@@ -672,8 +686,6 @@ class Sender:
                     self._write_acked()
             elif not self._ok(reply):
                 return
-            elif what == "create":
-                self._created = True
         if time.monotonic() < self._next_try:
             return
         if not self._created:
@@ -689,6 +701,29 @@ class Sender:
             self._inflight = ("batch", self._poster.submit(self._batch_path, body))
         elif time.monotonic() - self._last_contact >= self._heartbeat:
             self._inflight = ("heartbeat", self._poster.submit(self._heartbeat_path, b""))
+
+    def _attached(self, run: Any) -> None:
+        """The server's answer to the run's creation: the first one says where an existing
+        run's steps ended (``last_step``), for :meth:`resume_step`."""
+        if self._create_reply is not None:
+            return  # created again (the server lost the run): its steps are our own now
+        last = run.get("last_step") if isinstance(run, dict) else None
+        self._create_reply = {"last_step": last if type(last) is int else None}
+        if self._resume_taken and last is not None:
+            self._warn(
+                f"run {self.run_id} already had steps up to {last}, but the server did not answer"
+                " in time at init: this process's default steps began at 0 (pass step= to go on"
+                " from the run's last step)"
+            )
+
+    def resume_step(self) -> int | None:
+        """Called once by init after its wait: the run's last stored step when the server
+        answered its creation by then (None: a new run, or no answer yet, after which the
+        default steps begin at 0 and a late answer only warns)."""
+        with self._lock:
+            self._resume_taken = True
+            reply = self._create_reply
+        return None if reply is None else reply["last_step"]
 
     def _upload_next(self) -> None:
         """Upload the oldest blob not yet uploaded (read back from its file)."""

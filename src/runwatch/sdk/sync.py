@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -60,7 +61,7 @@ def sync_spool(
     uploaded: set[str] = set()
     for end, body in spooled_bodies(path, start):
         if not created:
-            _check(transport.post("/api/v1/runs", msgspec.json.encode(header["run"])), path, "")
+            _create(transport, header["run"], path)
             created = True
         if b'"media"' in body:
             _upload_blobs(path, run_id, _decode(body).get("media", []), transport, uploaded)
@@ -78,6 +79,16 @@ def sync_spool(
         if header["spool"] != 1:
             write_acked(path, end)
     return result
+
+
+def _create(transport: Transport, spec: dict[str, Any], path: Path) -> None:
+    """Create the spool's run since its producer's ``started_at`` (a spool written offline keeps
+    its real times), or at the server's time when the server finds that clock ahead of its own."""
+    reply = transport.post("/api/v1/runs", msgspec.json.encode(spec))
+    if reply.start_refused:
+        spec = {k: v for k, v in spec.items() if k != "started_at"}
+        reply = transport.post("/api/v1/runs", msgspec.json.encode(spec))
+    _check(reply, path, "")
 
 
 def _upload_blobs(

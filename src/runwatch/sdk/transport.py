@@ -21,11 +21,25 @@ class Reply:
         self.retry_after = retry_after
 
     @property
+    def _error(self) -> dict[str, Any]:
+        error = self.body.get("error") if isinstance(self.body, dict) else None
+        return error if isinstance(error, dict) else {}
+
+    @property
     def error_code(self) -> str | None:
-        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
-            code = self.body["error"].get("code")
-            return code if isinstance(code, str) else None
-        return None
+        code = self._error.get("code")
+        return code if isinstance(code, str) else None
+
+    @property
+    def error_message(self) -> str:
+        return str(self._error.get("message", ""))
+
+    @property
+    def start_refused(self) -> bool:
+        """The server refused a run's ``started_at`` (this clock is ahead of its own, or an
+        older server knows no such field): the run is to be created without it, at the
+        server's time."""
+        return self.status in (400, 422) and self._error.get("field") == "$.started_at"
 
 
 def parse_urls(urls: str | None) -> list[str]:

@@ -169,14 +169,27 @@ async def set_retention(request: Request, project: str) -> Response:
     status_code=201,
     dependencies=WRITE,
     openapi_extra={"x-runwatch-body": "RunCreate"},
-    responses={409: refusal("`run_exists`: the chosen `id` is a run of another project.")},
+    responses={
+        409: refusal("`run_exists`: the chosen `id` is a run of another project."),
+        422: refusal(
+            "`started_in_future`: `started_at` is more than 60 s ahead of the server's clock "
+            "(the SDK then creates the run without it). `limit_exceeded`: `config` or "
+            "`snapshot` is past its limit."
+        ),
+    },
 )
 async def create_run(request: Request) -> Response:
+    """Create a run, or return the existing one of this ``id``; either way with ``last_step``:
+    the largest step of its metric points other than ``sys/*`` (null when none), where a
+    producer attaching to it goes on from."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     spec: RunCreate = decode(_run_decoder, body, "run")
     check_run(spec, request.app.state.settings.limits)
     check_project(request, spec.project)
-    return json_response(await store_of(request).create_run(spec), 201)
+    store = store_of(request)
+    run = await store.create_run(spec)
+    last = await store.last_step(run.id)
+    return json_response({**msgspec.structs.asdict(run), "last_step": last}, 201)
 
 
 @router.get("/runs/{run_id}", dependencies=READ)

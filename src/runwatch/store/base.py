@@ -359,6 +359,11 @@ class RunStore(Protocol):
 
     async def get_run(self, run_id: str) -> RunInfo | None: ...
 
+    async def last_step(self, run_id: str) -> int | None:
+        """The largest step of the run's metric points other than ``sys/*`` (None: none): where
+        a producer attaching to the run goes on from."""
+        ...
+
     async def list_runs(
         self, project: str | None = None, status: str | None = None, tag: str | None = None
     ) -> list[RunInfo]: ...

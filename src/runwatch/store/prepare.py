@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import msgspec
 
 from runwatch.protocol import (
+    MAX_START_SKEW,
     MAX_TIMESTAMP,
     MEDIA_KIND_MIMES,
     Batch,
@@ -266,7 +268,15 @@ def _extremes(values: list[float]) -> dict[str, float] | None:
 
 
 def check_run(spec: RunCreate, limits: Limits = Limits()) -> None:
-    """A new run's config and request snapshot within their limits."""
+    """A new run's config and request snapshot within their limits, and its start time not
+    ahead of this clock by more than :data:`MAX_START_SKEW` (the SDK then sends none)."""
+    if spec.started_at is not None and spec.started_at > time.time() + MAX_START_SKEW:
+        raise LimitExceeded(
+            f"started_at {spec.started_at} is more than {MAX_START_SKEW:g} s ahead of the"
+            " server's clock",
+            "$.started_at",
+            code="started_in_future",
+        )
     if len(_encode(spec.config)) > (cap := limits.max_config_bytes):
         raise _over("$.config", "the run's config", "max_config_bytes", cap)
     if len(_encode(spec.snapshot)) > (cap := limits.max_run_snapshot_bytes):

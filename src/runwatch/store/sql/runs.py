@@ -20,14 +20,16 @@ VITALS_HISTORY = 120  # samples per vital in a run page's first view
 
 
 def create_run(tx: Tx, run_id: str, spec: RunCreate) -> tuple[RunInfo, list[Record]]:
-    """A new run, ``running`` (and its live status record); a producer retrying its own
-    creation gets the run as it is (and no record); another project's run of that id is 409."""
+    """A new run, ``running`` (and its live status record) since the producer's ``started_at``
+    (else now); a producer retrying its own creation gets the run as it is (and no record);
+    another project's run of that id is 409."""
     now = time.time()
+    start = now if spec.started_at is None else spec.started_at
     created = tx.execute(
         f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?,?,?,?,?,?,'running',"
         "?,?,NULL,?,NULL,NULL,1,'{}',?,?,?,'[]','{}','[]') ON CONFLICT (id) DO NOTHING RETURNING id",
         (run_id, spec.project, spec.name or f"run-{run_id[:6]}", spec.group, json_text(spec.tags),
-         json_text(spec.config), now, now, now, json_text(spec.snapshot), now, spec.heartbeat),
+         json_text(spec.config), start, start, now, json_text(spec.snapshot), now, spec.heartbeat),
     ).fetchone()  # fmt: skip
     if created is None:
         existing = records.fetch_run(tx, run_id)
@@ -35,11 +37,26 @@ def create_run(tx: Tx, run_id: str, spec: RunCreate) -> tuple[RunInfo, list[Reco
         if existing.project != spec.project:
             raise RunExists(f"run {run_id!r} exists in another project", "$.id")
         return existing, []
-    record = records.status_change(tx, run_id, 1, "running", now)
+    record = records.status_change(tx, run_id, 1, "running", start)
     records.journal(tx, run_id, [record])
     run = records.fetch_run(tx, run_id)
     assert run is not None
     return run, [record]
+
+
+def last_step(tx: Tx, run_id: str) -> int | None:
+    """The largest step of the run's metric points (None when it has none), raw or dropped by
+    retention (a series' ``raw_floor_step``), leaving out the ``sys/*`` vitals: an SDK samples
+    them at its current step on its own, and a launcher's at step 0 before its worker logs
+    anything. One index lookup per series."""
+    row = tx.execute(
+        "SELECT max(top), max(floor) FROM (SELECT (SELECT max(c.step_max) FROM chunks c"
+        " WHERE c.series_id = s.id) AS top, s.raw_floor_step AS floor FROM series s"
+        " WHERE s.run_id = ? AND substr(s.key, 1, 4) <> 'sys/') AS tops",
+        (run_id,),
+    ).fetchone()
+    steps = [int(v) for v in row if v is not None]
+    return max(steps) if steps else None
 
 
 def list_runs(

@@ -133,6 +133,9 @@ class SqlStore:
         run_id = spec.id or secrets.token_hex(6)
         return await self._write_run(run_id, lambda tx: runs.create_run(tx, run_id, spec))
 
+    async def last_step(self, run_id: str) -> int | None:
+        return await self._read_tx(lambda tx: runs.last_step(tx, run_id))
+
     # -- the run queue ----------------------------------------------------------------------
     async def enqueue_run(self, spec: RunCreate, template: str, params: dict[str, Any]) -> RunInfo:
         run_id = spec.id or secrets.token_hex(6)
