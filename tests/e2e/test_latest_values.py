@@ -49,7 +49,9 @@ def test_text_values_show_as_text_hydrated_and_live(
     note = page.locator('#latest-values dd[data-key="note"]')
     expect(note).to_have_text("nan")
     expect(note).to_have_attribute("data-kind", "text")
-    expect(page.locator('#latest-values dd[data-key="gap"]')).to_have_attribute("data-kind", "number")
+    expect(page.locator('#latest-values dd[data-key="gap"]')).to_have_attribute(
+        "data-kind", "number"
+    )
     assert page.locator("#latest-values img").count() == 0
     assert page.evaluate("() => window.__xss") is None
     assert page.console_errors == []
