@@ -107,3 +107,10 @@ test("an export walks every page by its cursor", async () => {
   same(seen, [1000, 2000, 2500]);
   same(parts.join("").split("\r\n").length, 2502); // header, 2,500 runs, the empty tail
 });
+
+test("the groups note says when only the largest groups are shown", async () => {
+  const { groupsNote } = await import("../../src/runwatch/web/js/runs-groups.js");
+  const groups = [{ value: "adam", runs: 1200, fields: {} }, { value: "sgd", runs: 30, fields: {} }];
+  same(groupsNote({ groups, more: false }), "");
+  same(groupsNote({ groups, more: true }), "The 2 largest groups (1,230 runs); smaller groups are not shown.");
+});

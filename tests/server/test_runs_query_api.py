@@ -88,6 +88,9 @@ def test_groups_and_fields_of_the_matching_runs(app_server: InProcessServer) -> 
         only_adam = c.get(
             "/api/v1/run-groups", params={"by": "config.opt", "q": 'config.opt == "adam"'}
         ).json()
+        largest = c.get(
+            "/api/v1/run-groups", params={"project": "sweep", "by": "config.opt", "limit": 1}
+        ).json()
         fields = c.get("/api/v1/run-fields", params={"project": "sweep"}).json()
         bad_by = c.get("/api/v1/run-groups", params={"by": "tags"})
         bad_q = c.get("/api/v1/run-fields", params={"q": "config.lr <"})
@@ -96,6 +99,10 @@ def test_groups_and_fields_of_the_matching_runs(app_server: InProcessServer) -> 
     acc = groups["groups"][1]["fields"]['summary["train/acc"]']
     assert (acc["count"], acc["mean"], acc["min"], acc["max"]) == (2, 1.5, 0.0, 3.0)
     assert [g["value"] for g in only_adam["groups"]] == ["adam"]
+    # Past the limit, the largest groups, and a flag saying smaller ones were left out.
+    assert groups["more"] is False and only_adam["more"] is False
+    assert [(g["value"], g["runs"]) for g in largest["groups"]] == [("adam", 4)]
+    assert largest["more"] is True
     assert fields == {
         "runs": 6,
         "config": {"config.opt": 6, "config.optim.lr": 6},

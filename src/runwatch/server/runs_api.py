@@ -114,12 +114,16 @@ async def group_runs(
     """The matching runs grouped by the value of ``by`` (a field, e.g. ``config.opt``; the
     runs without one form the group ``null``), largest group first: per group the number of
     runs and, per field of ``values`` (e.g. ``summary.acc``; up to 16), the count, mean,
-    population standard deviation, min and max of its numbers."""
+    population standard deviation, min and max of its numbers. At most ``limit`` groups;
+    ``more`` says whether there are others (smaller ones)."""
     group_by, _ = _field(by, "by")
     fields = [_field(v, "values")[0] for v in values]
-    query = _query(request, q, project, status=status, tag=tag, limit=limit)
+    # One group past the limit says whether others exist (the store keeps no count of them).
+    query = _query(request, q, project, status=status, tag=tag, limit=limit + 1)
     groups = await store_of(request).group_runs(query, group_by, fields)
-    return json_response({"by": field_name(group_by), "groups": groups})
+    return json_response(
+        {"by": field_name(group_by), "groups": groups[:limit], "more": len(groups) > limit}
+    )
 
 
 @router.get("/run-fields", dependencies=READ, responses={400: BAD_QUERY})

@@ -17,8 +17,19 @@ function valueText(value) {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
-/** Draw `answer` ({by, groups}) for the summary fields `values` into the panel's <table>. */
-export function showGroups(table, answer, values) {
+/** What the note under the groups says: that only the largest groups are shown, or nothing. */
+export function groupsNote(answer) {
+  if (!answer.more) return "";
+  const runs = answer.groups.reduce((sum, group) => sum + group.runs, 0);
+  const shown = answer.groups.length;
+  return `The ${formatCount(shown)} largest groups (${formatCount(runs)} runs); smaller groups are not shown.`;
+}
+
+/** Draw `answer` ({by, groups, more}) for the summary fields `values` into the panel's <table>,
+ * and the note saying whether groups were left out into `note`. */
+export function showGroups(table, note, answer, values) {
+  note.textContent = groupsNote(answer);
+  note.hidden = !note.textContent;
   const headRow = el("tr");
   headRow.append(el("th", "col-group-value", answer.by), el("th", "col-num", "Runs"));
   for (const field of values) headRow.append(el("th", "col-num", field));

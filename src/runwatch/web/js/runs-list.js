@@ -177,7 +177,7 @@ async function loadGroups() {
   const wanted = view;
   try {
     const answer = await getJSON(`/api/v1/run-groups?${params}`, { ...list.base, q: list.query });
-    if (wanted === view) showGroups($("groups-table"), answer, values);
+    if (wanted === view) showGroups($("groups-table"), $("groups-note"), answer, values);
   } catch (err) {
     showError(describeError(err));
   }
