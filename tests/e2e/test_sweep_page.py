@@ -253,7 +253,14 @@ def test_stop_from_the_page_and_a_read_token_gets_no_buttons(page: Page, tmp_pat
 
             page.evaluate("t => sessionStorage.setItem('runwatch_token', t)", admin)
             page.reload()
+            # Stop is confirmed in place: keeping the sweep sends nothing.
             head.locator('[data-part="stop"]').click()
+            expect(head.locator('[data-part="pause"]')).to_be_hidden()
+            head.locator('[data-part="stop-keep"]').click()
+            expect(head.locator('[data-part="pause"]')).to_be_visible()
+            assert api.get(f"/api/v1/sweeps/{sweep_id}").json()["state"] == "running"
+            head.locator('[data-part="stop"]').click()
+            head.locator('[data-part="stop-yes"]').click()
             expect(head.locator('[data-part="state"]')).to_have_text("stopped")
             assert api.get(f"/api/v1/sweeps/{sweep_id}").json()["state"] == "stopped"
             expect(head.locator('[data-part="actions"] button:visible')).to_have_count(0)

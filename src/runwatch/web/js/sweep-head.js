@@ -19,6 +19,7 @@ export function mountHead(root, id, { onAnswer }) {
   const $ = (name) => root.querySelector(`[data-part="${name}"]`);
   let sweep = null;
   let pending = false;
+  let confirming = false; // Stop was pressed: its confirmation is shown instead of the buttons
   let asked = false; // whoami answered (`who` may still be null: then the server decides)
   let who = null;
 
@@ -28,20 +29,32 @@ export function mountHead(root, id, { onAnswer }) {
     showActions();
   });
 
-  for (const action of ["pause", "resume", "stop"]) {
-    $(action).addEventListener("click", async () => {
-      pending = true;
-      $("action-error").textContent = "";
-      showActions();
-      try {
-        onAnswer(await postJSON(`/api/v1/sweeps/${encodeURIComponent(id)}/${action}`, {}));
-      } catch (err) {
-        $("action-error").textContent = `${action}: ${describeError(err)}`;
-      }
-      pending = false;
-      showActions();
-    });
+  async function act(action) {
+    pending = true;
+    confirming = false;
+    $("action-error").textContent = "";
+    showActions();
+    try {
+      onAnswer(await postJSON(`/api/v1/sweeps/${encodeURIComponent(id)}/${action}`, {}));
+    } catch (err) {
+      $("action-error").textContent = `${action}: ${describeError(err)}`;
+    }
+    pending = false;
+    showActions();
   }
+
+  for (const action of ["pause", "resume"]) $(action).addEventListener("click", () => act(action));
+  // Stopping cannot be undone: it is confirmed in place first, as a run's Cancel is.
+  $("stop").addEventListener("click", () => {
+    confirming = true;
+    showActions();
+    $("stop-keep").focus();
+  });
+  $("stop-yes").addEventListener("click", () => act("stop"));
+  $("stop-keep").addEventListener("click", () => {
+    confirming = false;
+    showActions();
+  });
 
   function showActions() {
     const offered = sweep ? OFFERS[sweep.state] || [] : [];
@@ -49,10 +62,12 @@ export function mountHead(root, id, { onAnswer }) {
     const allowed = asked && sweep !== null && may(who, "write", sweep.project);
     $("actions").hidden = !allowed;
     $("scope-note").textContent = asked && sweep && !allowed ? needs(who, "write", "Pausing or stopping a sweep", sweep.project) : "";
+    const asking = confirming && offered.includes("stop");
     for (const action of ["pause", "resume", "stop"]) {
-      $(action).hidden = !offered.includes(action);
+      $(action).hidden = asking || !offered.includes(action);
       $(action).disabled = pending;
     }
+    $("stop-confirm").hidden = !asking;
   }
 
   function showCounts(trials) {
