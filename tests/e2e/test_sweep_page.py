@@ -213,6 +213,16 @@ def test_an_unnamed_sweep_shows_its_id_once(
     assert page.console_errors == []
 
 
+def test_a_sweep_without_a_metric_says_so_once(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    sweep = new_sweep(api, metric=None, method="grid")
+    page.goto(f"{server.url}{sweep['page']}")
+    expect(page.locator("#best-hint")).to_have_text("the sweep names no metric")
+    expect(page.locator("#best-empty")).to_be_hidden()
+    assert page.console_errors == []
+
+
 def test_an_unknown_sweep_is_named_in_the_error(page: Page, server: ServerProcess) -> None:
     page.goto(f"{server.url}/sweep?sweep=nosuch")
     expect(page.locator("#sweep-error")).to_have_text("no sweep with id 'nosuch'")

@@ -83,7 +83,8 @@ export function mountBest(root, empty) {
       const n = columns[0].length;
       root.dataset.points = String(n);
       root.dataset.best = n ? String(columns[2][n - 1]) : "";
-      empty.hidden = n > 0;
+      // Without a metric the hint above says so: "no trial has reported it" would only repeat it.
+      empty.hidden = n > 0 || !metric;
       root.hidden = n === 0;
       if (!n) return;
       if (!plot) create();
