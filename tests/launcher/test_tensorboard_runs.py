@@ -71,7 +71,8 @@ def test_writers_in_subfolders_are_separate_series(
 
 def test_run_names_are_kept_when_other_directories_appear_later(tmp_path: Path) -> None:
     """A plain key stays plain when subfolders and other writers come later; a directory whose
-    run name is taken gets its path from the run dir (``.`` for the run dir itself)."""
+    run name is taken gets its path from the run dir (``.`` for the run dir itself), numbered
+    when that is taken too."""
     from torch.utils.tensorboard import SummaryWriter
 
     server = ServerProcess(tmp_path / "data").start()
@@ -79,30 +80,31 @@ def test_run_names_are_kept_when_other_directories_appear_later(tmp_path: Path) 
         run_dir = tmp_path / "run"
         run = runwatch.init(project="runs", url=server.url, run_dir=run_dir)
         scanner = ArtifactScanner(run)
-        writers = [SummaryWriter(str(run_dir / "tb"))]
-        writers[0].add_scalar("loss", 1.0, 0)
-        writers[0].flush()
-        scanner.import_scalars()
-        writers += [SummaryWriter(str(run_dir)), SummaryWriter(str(run_dir / "other"))]
-        writers.append(SummaryWriter(str(run_dir / "tb" / "eval")))
+        writers = [SummaryWriter(str(run_dir / d)) for d in ("tb", "logs/other")]
         for step, writer in enumerate(writers):
-            writer.add_scalar("loss", 10.0 * step + 2, 1)
+            writer.add_scalar("loss", 1.0 + step, 0)
+            writer.flush()
+        scanner.import_scalars()
+        later = [SummaryWriter(str(run_dir / d)) for d in ("", "other", "tb/eval")]
+        for step, writer in enumerate(writers + later):
+            writer.add_scalar("loss", 10.0 * step + 5, 1)
             writer.close()
         scanner.import_scalars()
         run.finish()
         with server.client() as c:
             series = c.get(
                 f"/api/v1/runs/{run.id}/metrics",
-                params={"keys": "loss,./loss,other/loss,eval/loss"},
+                params={"keys": "loss,other/loss,./loss,other~2/loss,eval/loss"},
             ).json()["series"]
             keys = set(c.get(f"/api/v1/runs/{run.id}/state").json()["metrics"])
     finally:
         server.stop()
-    assert {"loss", "./loss", "other/loss", "eval/loss"} <= keys
+    assert {"loss", "other/loss", "./loss", "other~2/loss", "eval/loss"} <= keys
     got = {k: list(zip(s["x"], s["value"], strict=True)) for k, s in series.items()}
     assert got == {
-        "loss": [(0, 1.0), (1, 2.0)],
-        "./loss": [(1, 12.0)],
-        "other/loss": [(1, 22.0)],
-        "eval/loss": [(1, 32.0)],
+        "loss": [(0, 1.0), (1, 5.0)],
+        "other/loss": [(0, 2.0), (1, 15.0)],
+        "./loss": [(1, 25.0)],
+        "other~2/loss": [(1, 35.0)],
+        "eval/loss": [(1, 45.0)],
     }
