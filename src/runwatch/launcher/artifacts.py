@@ -9,6 +9,7 @@ metric series incrementally, and the event files' images and histograms into its
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -34,6 +35,7 @@ class ArtifactScanner:
         self.root = run.dir.resolve()
         self._hashes: dict[str, tuple[int, float, str]] = {}
         self._events: dict[Path, EventFileTail] = {}
+        self._tb_runs: dict[Path, str] = {}  # event file directory -> its run name, kept for good
         self._wandb: dict[Path, WandbRunTail] = {}
         self._configs: dict[Path, dict[str, Any]] = {}  # the W&B config last sent, per run file
         self._own_config: bool | None = None  # the run has config of its own
@@ -70,19 +72,24 @@ class ArtifactScanner:
         """Log new TensorBoard scalars, images and histograms, and W&B history rows; return
         how many values (an image or a histogram counts one)."""
         count = 0
-        for path in self._files("events.out.tfevents.*", recursive=True):
+        events = self._files("events.out.tfevents.*", recursive=True)
+        for directory in sorted({p.parent for p in events}, key=lambda d: (len(d.parts), d)):
+            self._tb_run(directory)  # shallower first: a writer's own dir before add_scalars'
+        for path in events:
             tail = self._events.setdefault(path, EventFileTail(path))
             records = tail.read_records()
+            run_name = self._tb_run(path.parent)
+            prefix = f"{run_name}/" if run_name else ""
             by_step: dict[tuple[int, float], dict[str, float]] = {}
             for step, wall, tag, value in records.scalars:
-                by_step.setdefault((step, wall), {})[tag] = value
+                by_step.setdefault((step, wall), {})[prefix + tag] = value
             for (step, wall), values in by_step.items():
                 self.run.log(values, step=step, ts=wall)
                 count += len(values)
             for step, _, tag, image in records.images:
-                self.run.image(tag, image, step=step)
+                self.run.image(prefix + tag, image, step=step)
             for step, _, tag, edges, counts in records.histograms:
-                self.run.histogram(tag, counts=counts, edges=edges, step=step)
+                self.run.histogram(prefix + tag, counts=counts, edges=edges, step=step)
             count += len(records.images) + len(records.histograms)
         for path in self._files("wandb/*/run-*.wandb"):
             wandb_tail = self._wandb.setdefault(path, WandbRunTail(path))
@@ -100,6 +107,30 @@ class ArtifactScanner:
             self._send_config(path, wandb_tail)
         self.imported += count
         return count
+
+    def _tb_run(self, directory: Path) -> str:
+        """The TensorBoard run name of an event file directory, its keys' prefix ("": plain
+        tags). The logdir is the run dir's top-level directory holding it (``tb`` in
+        ``tb/train/``), or the run dir itself; the run name is the path from there, as
+        TensorBoard names runs (``tb/train`` -> ``train``, ``tb`` -> ""). A name another
+        directory already has becomes the path from the run dir (``.`` for the run dir itself),
+        numbered if need be: two writers never share a series. Decided at first sight and kept,
+        so no series is renamed mid-run."""
+        known = self._tb_runs.get(directory)
+        if known is not None:
+            return known
+        parts = directory.relative_to(self.root).parts
+        taken = set(self._tb_runs.values())
+        full = "/".join(parts) or "."
+        name = next(
+            n
+            for n in itertools.chain(
+                ["/".join(parts[1:]), full], (f"{full}~{i}" for i in itertools.count(2))
+            )
+            if n not in taken
+        )
+        self._tb_runs[directory] = name
+        return name
 
     def _send_wandb_media(self, path: Path, step: int, key: str, value: dict[str, Any]) -> int:
         """A W&B image (its file under the run's ``files/``), list of images (``key/0``, …) or
