@@ -56,9 +56,9 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def logged_points() -> dict[str, list[tuple[int, float]]]:
-    """(step, value) per key, as SCRIPT logged them: strings and booleans are not points."""
-    points: dict[str, list[tuple[int, float]]] = {}
+def logged_points() -> dict[str, list[tuple[int, float | str]]]:
+    """(step, value) per key, as SCRIPT logged them: strings are texts, booleans not values."""
+    points: dict[str, list[tuple[int, float | str]]] = {}
     for step in range(300):
         row = {"loss": 1.0 / (step + 1), "train/acc": step / 300}
         if step % 50 == 0:
@@ -71,12 +71,14 @@ def logged_points() -> dict[str, list[tuple[int, float]]]:
             row["partial"] = step * 1.5
         for key, value in row.items():
             points.setdefault(key, []).append((step, float(value)))
+        if step % 7 == 0:
+            points.setdefault("note", []).append((step, "x" * 200))
     points["late"] = [(400, 1.0)]
     return points
 
 
-def points_of(rows: list[Row]) -> dict[str, list[tuple[int, float]]]:
-    points: dict[str, list[tuple[int, float]]] = {}
+def points_of(rows: list[Row]) -> dict[str, list[tuple[int, float | str]]]:
+    points: dict[str, list[tuple[int, float | str]]] = {}
     for step, _, values in rows:
         assert step is not None
         for key, value in values.items():

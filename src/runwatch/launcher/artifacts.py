@@ -38,6 +38,7 @@ class ArtifactScanner:
         self._tb_runs: dict[Path, str] = {}  # event file directory -> its run name, kept for good
         self._wandb: dict[Path, WandbRunTail] = {}
         self._configs: dict[Path, dict[str, Any]] = {}  # the W&B config last sent, per run file
+        self._summaries: dict[Path, dict[str, Any]] = {}  # the W&B summary last sent, per file
         self._own_config: bool | None = None  # the run has config of its own
         self._reported: set[str] = set()
         self._last: list[dict[str, Any]] | None = None
@@ -98,13 +99,15 @@ class ArtifactScanner:
             except (WandbUnavailable, ValueError) as exc:
                 self._report(str(path), str(exc))
                 continue
-            for wandb_step, wandb_wall, values in rows:
-                named = {f"wandb/{k}": v for k, v in values.items()}
+            for wandb_step, wandb_wall, wandb_values in rows:
+                # numbers become points, strings texts (the SDK sorts them)
+                named = {f"wandb/{k}": v for k, v in wandb_values.items()}
                 self.run.log(named, step=wandb_step, ts=wandb_wall)
-                count += len(values)
+                count += len(wandb_values)
             for media_step, _, key, media in wandb_tail.take_media():
                 count += self._send_wandb_media(path, media_step or 0, f"wandb/{key}", media)
             self._send_config(path, wandb_tail)
+            self._send_summary(path, wandb_tail)
         self.imported += count
         return count
 
@@ -177,6 +180,23 @@ class ArtifactScanner:
         values = {f"wandb/{k}": v for k, v in config.items()} if self._own_config else config
         self.run.update_config(values)
         self.run.event("config.update", values=values, source="wandb", run_id=tail.run_id)
+
+    def _send_summary(self, path: Path, tail: WandbRunTail) -> None:
+        """A W&B run's summary (``wandb.summary``, and the last value of each logged key, as
+        W&B keeps it), once per change, as the run's ``summary`` table of one row, as the W&B
+        shim sends it: W&B's keys, numbers and strings as they are (the latest run file's, if
+        there are several). W&B's own keys (``_step``, ``_wandb/…``) and the fields of its
+        objects (images, tables) are left out."""
+        objects = tuple(k[: -len("_type")] for k in tail.summary if k.endswith("/_type"))
+        summary = {
+            k: v
+            for k, v in tail.summary.items()
+            if not k.startswith("_") and not k.startswith(objects) and not isinstance(v, dict)
+        }
+        if not summary or self._summaries.get(path) == summary:
+            return
+        self._summaries[path] = summary
+        self.run.table("summary", [summary])
 
     def _inside(self, path: Path) -> bool:
         """A file that is inside the run dir once resolved: a link that leads out of it

@@ -27,7 +27,7 @@ import msgspec
 from runwatch.launcher.tensorboard import _varint
 from runwatch.launcher.wandb_messages import decode_error, flat_class
 
-Row = tuple[int | None, float | None, dict[str, float]]  # (step, wall time, values)
+Row = tuple[int | None, float | None, dict[str, float | str]]  # (step, wall time, values)
 # (step, wall time, key, W&B's JSON of an image, a list of images or a histogram)
 Media = tuple[int | None, float | None, str, dict[str, Any]]
 MEDIA_TYPES = frozenset(("image-file", "images/separated", "histogram"))
@@ -324,9 +324,10 @@ def row(
     step: int | None, items: Iterable[tuple[str, Any]], media: list[Media] | None = None
 ) -> Row | None:
     """A history record's row: ``_step`` and ``_timestamp`` set its step and time, other
-    non-underscore numbers (not booleans) are its values; no row if it has no values. Its
-    images and histograms (W&B's ``_type`` objects) are added to ``media``."""
-    values: dict[str, float] = {}
+    non-underscore numbers (not booleans) and strings are its values; no row if it has no
+    values. Its images and histograms (W&B's ``_type`` objects) are added to ``media``; the
+    fields of those and of other ``_type`` objects (tables, …) are not texts."""
+    values: dict[str, float | str] = {}
     wall: float | None = None
     others: list[tuple[str, Any]] = []  # not numbers: where W&B's media objects are
     for key, value in items:
@@ -345,14 +346,31 @@ def row(
         found = _media_objects(others, values)
         if found and media is not None:
             media += [(step, wall, key, value) for key, value in found.items()]
+        values.update(_texts(others))
     return (step, wall, values) if values else None
+
+
+def _texts(others: list[tuple[str, Any]]) -> dict[str, str]:
+    """A row's strings that are values of their own: not under ``_`` keys, nor fields of a W&B
+    object (``pic/_type`` marks ``pic/…`` as one: an image, a table, …)."""
+    objects = {key[: -len("/_type")] for key, _ in others if key.endswith("/_type")}
+    texts = {}
+    for key, value in others:
+        if type(value) is not str or key.startswith("_"):
+            continue
+        head = key.rpartition("/")[0]
+        while head and head not in objects:
+            head = head.rpartition("/")[0]
+        if not head:
+            texts[key] = value
+    return texts
 
 
 def _is_media_type(value: Any) -> bool:
     return type(value) is str and value in MEDIA_TYPES
 
 
-def _media_objects(others: list[tuple[str, Any]], values: dict[str, float]) -> dict[str, Any]:
+def _media_objects(others: list[tuple[str, Any]], values: dict[str, float | str]) -> dict[str, Any]:
     """W&B's images and histograms among a row's items, by key; their numbers (``pic/width``)
     are taken out of ``values``. W&B writes such an object flattened (``pic/_type``,
     ``pic/path``, …, as nested keys) or, in older versions, whole as one JSON object."""

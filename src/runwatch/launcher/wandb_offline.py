@@ -4,8 +4,8 @@ The file is a LevelDB-style log: a 7-byte header (``:W&B``, magic 0xBEE1, versio
 blocks of records, each with a 7-byte header (CRC-32C, little-endian length, type: 1 full,
 2 first, 3 middle, 4 last); fewer than 7 bytes left in a block are padding. Each logical record
 is a serialized ``wandb.proto.wandb_internal_pb2.Record`` (W&B ships the classes, not a reader).
-We keep history rows (with their images and histograms), config and summary; the offset only
-moves past whole records, so a record still being written is read next time.
+We keep history rows (numbers and texts, with their images and histograms), config and summary;
+the offset only moves past whole records, so a record still being written is read next time.
 
 All records of a read are decoded together from their raw bytes (``wandb_history``); what that
 does not read (typed values, unusual layouts) goes through W&B's own classes, with the same
