@@ -107,3 +107,12 @@ test("an export walks every page by its cursor", async () => {
   same(seen, [1000, 2000, 2500]);
   same(parts.join("").split("\r\n").length, 2502); // header, 2,500 runs, the empty tail
 });
+
+test("a run's duration counts from its start; one that never started has none", () => {
+  const ran = { status: "succeeded", created_at: 100, started_at: 130, ended_at: 190, last_update: 190 };
+  same(v.durationOf(ran, 500), 60);
+  same(v.durationOf({ ...ran, status: "running", ended_at: null }, 500), 370);
+  same(v.durationOf({ status: "queued", created_at: 100, started_at: null, ended_at: null }, 500), null);
+  const cancelled = { status: "cancelled", created_at: 100, started_at: null, ended_at: 106, last_update: 106 };
+  same(v.durationOf(cancelled, 500), null);
+});
