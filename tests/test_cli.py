@@ -16,13 +16,16 @@ from runwatch.sdk.spool import read_batches
 from tests.servers import ServerProcess
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "runwatch", *args],
         capture_output=True,
         text=True,
         timeout=120,
         env=env,
+        cwd=cwd,
     )
 
 
@@ -38,6 +41,30 @@ def test_serve_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("runwatch: error: refusing to bind 0.0.0.0 without auth")
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", [["token", "list"], ["token", "revoke", "1"]])
+def test_token_list_and_revoke_refuse_a_data_dir_with_no_runwatch_data(
+    command: list[str], tmp_path: Path
+) -> None:
+    typo = tmp_path / "typo"
+    done = cli(*command, "--data", str(typo))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        f"runwatch: error: no runwatch data in {typo} (no runwatch.sqlite3):"
+        " pass the server's --data or --store\n"
+    )
+    assert not typo.exists()
+    # With no --data, the default ./.runwatch is not made either.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
+    default = cli(*command, env=env, cwd=tmp_path)
+    assert default.returncode == 1 and "no runwatch data in .runwatch" in default.stderr
+    assert not (tmp_path / ".runwatch").exists()
+    # `create` still makes a new data dir; then list finds the token.
+    data = tmp_path / "data"
+    assert cli("token", "create", "--scope", "read", "--data", str(data)).returncode == 0
+    listed = cli("token", "list", "--data", str(data))
+    assert listed.returncode == 0 and "read" in listed.stdout
 
 
 @pytest.mark.parametrize(

@@ -350,8 +350,10 @@ def token_list(data: Path = DATA_OPTION, store: str | None = STORE_OPTION) -> No
     from rich.console import Console
     from rich.table import Table
 
+    from runwatch.store.location import require_existing
     from runwatch.tokens import with_store
 
+    require_existing(store or data)
     table = Table("id", "prefix", "scope", "project", "name", "expires", "revoked")
     for t in with_store(store or data, lambda s: s.list_tokens()):
         table.add_row(
@@ -368,8 +370,10 @@ def token_revoke(
     store: str | None = STORE_OPTION,
 ) -> None:
     """Revoke a token (servers stop accepting it within seconds)."""
+    from runwatch.store.location import require_existing
     from runwatch.tokens import with_store
 
+    require_existing(store or data)
     if not with_store(store or data, lambda s: s.revoke_token(token_id)):
         raise ValueError(f"no active token with id {token_id}")
     print(f"token {token_id} revoked")

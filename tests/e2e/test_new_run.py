@@ -3,6 +3,7 @@ server messages next to each field, queued → running → succeeded live, waiti
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,6 +106,37 @@ def test_a_queued_run_is_cancelled_from_its_page_and_never_starts(
     status(c, later, "succeeded")
     assert c.get(f"/api/v1/runs/{run_id}").json()["started_at"] is None
     assert not (queue_server.data_dir / "runs" / run_id).exists()
+
+
+def test_a_queued_run_shows_its_wait_and_a_start_only_once_it_runs(
+    page: Page, queue_server: ServerProcess, c: httpx.Client
+) -> None:
+    first = blocker(queue_server, c)
+    waiting = submit(c, note="waits").json()["id"]
+    page.goto(f"{queue_server.url}/runs/{waiting}")
+    expect(page.locator("#run-status")).to_have_text("queued")
+    meta = page.locator("#run-meta")
+    expect(meta.locator('[data-meta="queued for"] dd')).to_have_text(re.compile(r"^\d+s$"))
+    expect(meta.locator('[data-meta="started"]')).to_be_hidden()
+    expect(meta.locator('[data-meta="duration"]')).to_be_hidden()
+
+    release(queue_server, first)  # the slot frees: the queue launches it, live
+    expect(page.locator("#run-status")).to_have_text("running", timeout=20_000)
+    expect(meta.locator('[data-meta="started"]')).to_be_visible()
+    expect(meta.locator('[data-meta="duration"] dd')).to_have_text(re.compile(r"^\d+s$"))
+    expect(meta.locator('[data-meta="queued for"]')).to_be_hidden()
+
+    # One cancelled while queued (the slot is taken) never started either.
+    cancelled = submit(c, note="cancelled").json()["id"]
+    assert c.post(f"/api/v1/runs/{cancelled}/commands", json={"kind": "cancel"}).is_success
+    status(c, cancelled, "cancelled")
+    release(queue_server, waiting)
+    page.goto(f"{queue_server.url}/runs/{cancelled}")
+    expect(page.locator("#run-status")).to_have_text("cancelled")
+    expect(meta.locator('[data-meta="queued for"] dd')).to_have_text(re.compile(r"^\d+s$"))
+    expect(meta.locator('[data-meta="started"]')).to_be_hidden()
+    expect(meta.locator('[data-meta="duration"]')).to_be_hidden()
+    assert page.console_errors == []
 
 
 def test_messages_appear_next_to_each_field_from_the_client_and_the_server(

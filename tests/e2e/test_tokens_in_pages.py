@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -11,6 +13,7 @@ from playwright.sync_api import Page, Request, expect
 
 from runwatch.tokens import create
 from tests.e2e.launched import open_tab
+from tests.queue.setup import serve_templates
 from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -62,3 +65,53 @@ def test_pages_work_with_a_read_token_sent_as_a_header(page: Page, tmp_path: Pat
         assert page.console_errors == []
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str, str]]:
+    """A server with templates that needs a token: (server, its admin token, a run's id)."""
+    server = serve_templates(tmp_path_factory.mktemp("guarded"))
+    # `create` runs its own event loop: on another thread than Playwright's.
+    with ThreadPoolExecutor(1) as pool:
+        admin, _ = pool.submit(create, server.data_dir, "admin", None, None, "t").result()
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin}"}) as c:
+            run = c.post("/api/v1/runs", json={"project": "pages", "name": "guarded-run"}).json()
+            batch = {"producer": "t", "batch_seq": 1, "points": [[0, 1.0, {"loss": 0.5}]]}
+            assert c.post(f"/api/v1/runs/{run['id']}/batches", json=batch).status_code == 200
+        yield server, admin, run["id"]
+    finally:
+        server.stop()
+
+
+# Each page, whether it keeps a socket open, and what it shows once it has the token.
+PAGES = {
+    "runs list": ("/?project=pages", True, "#runs-body", "guarded-run"),
+    "compare": ("/compare?runs={run}", True, "#compare-runs", "guarded-run"),
+    "sweep": ("/sweep?project=pages", True, "#sweep-count", "1 run"),
+    "new run": ("/new?project=automl", False, "#template-select", "train"),
+    "new sweep": ("/new-sweep", False, "#template-select", "train"),
+}
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_asks_for_a_token_and_loads_with_it(
+    page: Page, guarded: tuple[ServerProcess, str, str], name: str
+) -> None:
+    server, admin, run_id = guarded
+    path, live, selector, shown = PAGES[name]
+    page.goto(server.url + path.format(run=run_id))
+    prompt = page.locator("#token-prompt")
+    expect(prompt).to_be_visible()
+    expect(page.locator("#token-error")).to_be_hidden()
+
+    page.fill("#token-input", admin)
+    with page.expect_navigation():
+        page.click("#token-submit")
+    expect(prompt).to_be_hidden()
+    expect(page.locator(selector)).to_contain_text(shown)
+    if live:
+        expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    # Chromium logs the refused requests itself; nothing else may appear.
+    assert all("401" in e for e in page.console_errors), page.console_errors

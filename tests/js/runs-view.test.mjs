@@ -114,3 +114,12 @@ test("the groups note says when only the largest groups are shown", async () => 
   same(groupsNote({ groups, more: false }), "");
   same(groupsNote({ groups, more: true }), "The 2 largest groups (1,230 runs); smaller groups are not shown.");
 });
+
+test("a run's duration counts from its start; one that never started has none", () => {
+  const ran = { status: "succeeded", created_at: 100, started_at: 130, ended_at: 190, last_update: 190 };
+  same(v.durationOf(ran, 500), 60);
+  same(v.durationOf({ ...ran, status: "running", ended_at: null }, 500), 370);
+  same(v.durationOf({ status: "queued", created_at: 100, started_at: null, ended_at: null }, 500), null);
+  const cancelled = { status: "cancelled", created_at: 100, started_at: null, ended_at: 106, last_update: 106 };
+  same(v.durationOf(cancelled, 500), null);
+});

@@ -31,6 +31,10 @@ def test_templates_are_listed_with_typed_params_and_the_data_files(tmp_path: Pat
     params = {p["name"]: p for p in train["params"]}
     assert params["lr"] == {"name": "lr", "type": "float", "help": "learning rate",
                             "default": 0.001, "min": 0.00001, "max": 1.0}  # fmt: skip
+    # An int's bounds and default are ints (1 == 1.0 in Python: the types are checked too).
+    epochs = params["epochs"]
+    assert epochs == {"name": "epochs", "type": "int", "default": 3, "min": 1, "max": 100}
+    assert [type(epochs[k]) for k in ("default", "min", "max")] == [int, int, int]
     assert params["model"]["choices"] == ["mlp", "cnn", "resnet"]
     assert params["note"]["pattern"] == "[A-Za-z0-9 _.-]*" and params["note"]["max_length"] == 40
     # Files inside the dir, not the symlink that leads out of it, and never the dir itself.

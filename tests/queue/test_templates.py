@@ -36,6 +36,21 @@ def test_placeholders_are_replaced_inside_their_own_element(tmp_path: Path) -> N
     assert argv[argv.index("--data") + 1] == str((tmp_path / "datasets" / "mnist.csv").resolve())
 
 
+def test_bounds_are_listed_in_their_parameters_type(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(
+        "[templates.t]\ncommand = ['prog', '{n}', '{x}']\n"
+        "[templates.t.params.n]\ntype = 'int'\nmin = 1.0\nmax = 1000\n"
+        "[templates.t.params.x]\ntype = 'float'\nmin = 0\nmax = 2.5\n"
+    )
+    n, x = load_templates(path)["t"].params
+    listed = [(n.min, type(n.min)), (n.max, type(n.max))]
+    assert listed == [(1, int), (1000, int)]
+    assert [(x.min, type(x.min)), (x.max, type(x.max))] == [(0.0, float), (2.5, float)]
+    with pytest.raises(ParamError, match=r"must be at least 1$"):
+        n.validate(0)
+
+
 def test_choices_compare_type_and_value(tmp_path: Path) -> None:
     path = tmp_path / "t.toml"
     path.write_text(

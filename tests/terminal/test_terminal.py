@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import runwatch
 from runwatch.terminal.render import duration, sparkline
+from tests.queue.setup import running, serve_templates, status, submit
 from tests.servers import ServerProcess, wait_until
 from tests.test_cli import cli
 
@@ -204,3 +206,23 @@ def test_tail_on_a_terminal_redraws_in_place_and_quits_on_ctrl_c(
             proc.wait()
         os.close(leader)
         run.finish()
+
+
+def test_a_run_cancelled_while_queued_shows_its_wait_not_a_start_or_run_time(
+    tmp_path: Path,
+) -> None:
+    with running(serve_templates(tmp_path)) as server, server.client() as c:
+        blocker = submit(c, note="blocker").json()["id"]
+        status(c, blocker, "running")  # holds the only slot
+        queued = submit(c, note="cancelled").json()["id"]
+        assert c.post(f"/api/v1/runs/{queued}/commands", json={"kind": "cancel"}).is_success
+        status(c, queued, "cancelled")
+        tail = cli("tail", queued, "--frames", "1", env=_env(server))
+        assert tail.returncode == 0, tail.stderr
+        header = next(line for line in tail.stdout.splitlines() if queued in line)
+        assert re.search(rf"{queued}  cancelled  queued for \d+s$", header), header
+        listed = cli("runs", "--status", "cancelled", env=_env(server))
+        row = next(line for line in listed.stdout.splitlines() if queued in line)
+        # No start time: the row's only time is the wait.
+        assert re.search(r"cancelled[\s│]+queued for \d+s", row), row
+        assert not re.search(r"\d\d:\d\d", row), row

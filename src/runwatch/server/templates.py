@@ -78,8 +78,8 @@ class Param(msgspec.Struct, omit_defaults=True):
     label: str = ""
     help: str = ""
     default: Any = None
-    min: float | None = None
-    max: float | None = None
+    min: int | float | None = None
+    max: int | float | None = None
     choices: list[Any] = []
     pattern: str | None = None
     max_length: int = 200
@@ -312,6 +312,8 @@ def _param(where: str, name: str, spec: Any, base: Path) -> Param:
         param = msgspec.convert({**spec, "name": name}, Param)
     except msgspec.ValidationError as exc:
         raise TemplateError(f"{where}: {exc}") from None
+    if kind in ("int", "float"):
+        param.min, param.max = _bound(kind, param.min), _bound(kind, param.max)
     if kind == "choice" and not param.choices:
         raise TemplateError(f"{where}: a choice needs a non-empty choices list")
     _check_requires(where, param, base)
@@ -334,6 +336,16 @@ def _param(where: str, name: str, spec: Any, base: Path) -> Param:
         except ParamError as exc:
             raise TemplateError(f"{where}: default {exc.message}") from None
     return param
+
+
+def _bound(kind: str, bound: int | float | None) -> int | float | None:
+    """A bound in its parameter's type, as the API lists it: an int's ``1`` (not ``1.0``), a
+    float's ``1.0``; an int's fractional bound stays as written."""
+    if bound is None:
+        return None
+    if kind == "float":
+        return float(bound)
+    return int(bound) if isinstance(bound, float) and bound.is_integer() else bound
 
 
 def _check_requires(where: str, param: Param, base: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 SQLITE_SCHEME = "sqlite://"
+SQLITE_FILE = "runwatch.sqlite3"  # a SQLite store's one file, in its data dir
 
 
 def is_postgres(location: str | Path) -> bool:
@@ -25,6 +26,18 @@ def sqlite_dir(location: str | Path) -> Path:
             f"unknown store {text.split('://')[0]}://: use postgresql://… or sqlite:///DIR"
         )
     return Path(text)
+
+
+def require_existing(location: str | Path) -> None:
+    """Refuse a data dir that holds no runwatch store, naming it: a command that only reads or
+    changes a store must not leave a new empty one behind for a mistyped ``--data``."""
+    if is_postgres(location):
+        return
+    data_dir = sqlite_dir(location)
+    if not (data_dir / SQLITE_FILE).is_file():
+        raise ValueError(
+            f"no runwatch data in {data_dir} (no {SQLITE_FILE}): pass the server's --data or --store"
+        )
 
 
 def describe(location: str | Path) -> str:

@@ -6,6 +6,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
+from typing import Any
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 STATUS_STYLE = {
@@ -78,6 +79,16 @@ def duration(seconds: float | None) -> str:
     if s >= 60:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s}s"
+
+
+def run_time(run: dict[str, Any], now: float) -> str:
+    """How long ``run`` has run (until it ended, or ``now``); for one that never started (queued,
+    or cancelled while queued) its wait, as ``queued for 6s``."""
+    end = run.get("ended_at") or now
+    started = run.get("started_at")
+    if started is None:
+        return f"queued for {duration(end - run['created_at'])}"
+    return duration(end - started)
 
 
 def when(ts: float | None) -> str:

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from runwatch.archive.client import ApiClient
-from runwatch.terminal.render import STATUS_STYLE, duration, number, printable, when
+from runwatch.terminal.render import STATUS_STYLE, number, printable, run_time, when
 
 SUMMARY_KEYS = 3  # latest values shown per run (the first keys, alphabetically)
 
@@ -20,8 +20,6 @@ def runs_table(runs: list[dict[str, Any]], now: float | None = None) -> Table:
     now = time.time() if now is None else now
     table = Table("id", "name", "project", "status", "started", "duration", "latest")
     for run in sorted(runs, key=lambda r: r["created_at"], reverse=True):
-        started = run.get("started_at") or run["created_at"]
-        ended = run.get("ended_at")
         summary = run.get("summary") or {}
         latest = ", ".join(f"{k}={number(summary[k])}" for k in sorted(summary)[:SUMMARY_KEYS])
         table.add_row(
@@ -29,8 +27,8 @@ def runs_table(runs: list[dict[str, Any]], now: float | None = None) -> Table:
             Text(printable(run["name"])),  # user text: never markup, never control codes
             Text(printable(run["project"])),
             Text(run["status"], style=STATUS_STYLE.get(run["status"], "")),
-            when(started),
-            duration((ended or now) - started),
+            when(run.get("started_at")),
+            run_time(run, now),
             Text(printable(latest)),
         )
     return table

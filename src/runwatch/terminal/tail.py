@@ -22,7 +22,14 @@ from rich.table import Table
 from rich.text import Text
 
 from runwatch.archive.client import ApiClient, ApiError
-from runwatch.terminal.render import STATUS_STYLE, duration, number, printable, sparkline, when
+from runwatch.terminal.render import (
+    STATUS_STYLE,
+    number,
+    printable,
+    run_time,
+    sparkline,
+    when,
+)
 
 EVENTS_SHOWN = 10  # newest events kept and shown (older ones leave the deque)
 KEYS_SHOWN = 30  # metric keys shown (alphabetically first; the view must fit a terminal)
@@ -74,12 +81,11 @@ class TailView:
     def render(self, now: float | None = None) -> Group:
         run = self.run
         now = time.time() if now is None else now
-        started = run.get("started_at") or run["created_at"]
         header = Text()
         header.append(printable(run["name"]), style="bold")
         header.append(f"  {printable(run['project'])}  {run['id']}  ")
         header.append(run["status"], style=STATUS_STYLE.get(run["status"], ""))
-        header.append(f"  {duration((run.get('ended_at') or now) - started)}")
+        header.append(f"  {run_time(run, now)}")
         if self.unreachable is not None:
             header.append(f"\nreconnecting: {printable(self.unreachable)}", style="yellow")
         if run.get("error"):

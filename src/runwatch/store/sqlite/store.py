@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runwatch.store.location import SQLITE_FILE
 from runwatch.store.snapshots import EPSILON
 from runwatch.store.sql.store import SqlStore
 from runwatch.store.sqlite.executor import SqliteExecutor
@@ -21,5 +22,5 @@ class SqliteStore(SqlStore):
     ) -> None:
         """``busy_timeout``: seconds a write waits for a lock another process holds before the
         batch is answered 503 (and retried by the producer)."""
-        self.path = Path(data_dir) / "runwatch.sqlite3"
+        self.path = Path(data_dir) / SQLITE_FILE
         super().__init__(SqliteExecutor(self.path, readers, busy_timeout), snapshot_epsilon)

@@ -11,7 +11,7 @@ import * as tokenPrompt from "./token-prompt.js";
 
 const $ = (id) => document.getElementById(id);
 const conn = mountConn($("conn"));
-const prompt = tokenPrompt.mount($("token-prompt"));
+tokenPrompt.install();
 const select = $("project-select");
 let project = new URLSearchParams(location.search).get("project") || "";
 let live = null;
@@ -34,7 +34,6 @@ async function probe() {
     await getJSON(`/api/v1/projects/${encodeURIComponent(project)}/alerts`, { limit: 1 });
     return null;
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) prompt.show();
     return err instanceof ApiError && [401, 403].includes(err.status) ? describeError(err) : null;
   }
 }
@@ -83,7 +82,6 @@ async function loadProjects() {
     }
   } catch (err) {
     showError(describeError(err));
-    if (err instanceof ApiError && err.status === 401) prompt.show();
   }
   select.value = project;
 }

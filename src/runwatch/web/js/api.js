@@ -11,6 +11,19 @@ export function token() {
   }
 }
 
+const unauthorizedListeners = [];
+
+/** Call `fn` whenever the server refuses this tab's token (or its lack of one): a 401 from any
+ * request here, or a socket closed 4401. The token prompt listens, so every page asks. */
+export function onUnauthorized(fn) {
+  unauthorizedListeners.push(fn);
+}
+
+/** Tell the listeners the server wants a (valid) token. */
+export function reportUnauthorized() {
+  for (const fn of unauthorizedListeners) fn();
+}
+
 /** An API failure carrying the server's `{"error": {code, message, field}}`. */
 export class ApiError extends Error {
   constructor(status, code, message, field = null) {
@@ -41,6 +54,7 @@ export async function getJSON(path, params) {
     throw new ApiError(0, "network", `cannot reach the server (${err.message})`);
   }
   if (!response.ok) {
+    if (response.status === 401) reportUnauthorized();
     let err = {};
     try {
       err = (await response.json()).error || {};
@@ -85,6 +99,7 @@ export async function postJSON(path, body, extraHeaders = {}) {
     throw new ApiError(0, "network", `cannot reach the server (${err.message})`);
   }
   if (!response.ok) {
+    if (response.status === 401) reportUnauthorized();
     let err = {};
     try {
       err = (await response.json()).error || {};
@@ -108,6 +123,7 @@ export async function deleteJSON(path) {
     throw new ApiError(0, "network", `cannot reach the server (${err.message})`);
   }
   if (!response.ok) {
+    if (response.status === 401) reportUnauthorized();
     let err = {};
     try {
       err = (await response.json()).error || {};

@@ -8,11 +8,13 @@ import * as configDiff from "./config-diff.js";
 import { formatCount } from "./format.js";
 import { openLive } from "./live.js";
 import { mountConn, mountPill } from "./status.js";
+import * as tokenPrompt from "./token-prompt.js";
 
 const MAX_RUNS = 8; // one colour each, and a bounded number of sockets and series per chart
 const RUN_COLORS = ["#38bdf8", "#f472b6", "#a3e635", "#fbbf24", "#a78bfa", "#fb923c", "#2dd4bf", "#e879f9"];
 
 const $ = (id) => document.getElementById(id);
+tokenPrompt.install(); // before any request: a 401 anywhere opens it
 const conn = mountConn($("conn"));
 const runs = []; // {id, name, color, info, pill, word, detail, live}
 const charts = new Map(); // metric key -> chart widget

@@ -2,6 +2,8 @@
 // "reset"; reconnect with backoff after an unexpected close; never retry auth or unknown-run
 // closes; stop for good after "run.closed".
 
+import { reportUnauthorized } from "./api.js";
+
 // Close codes the server uses for "do not retry": the answer would be the same next time.
 const FINAL_CLOSES = {
   4400: "bad request: a parameter may not contain NUL",
@@ -113,6 +115,7 @@ export function openLive(opts) {
       return;
     }
     if (event.code in FINAL_CLOSES) {
+      if (event.code === 4401) reportUnauthorized();
       conn("error", event.reason || FINAL_CLOSES[event.code]);
       return;
     }

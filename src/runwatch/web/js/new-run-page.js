@@ -8,8 +8,10 @@ import { ApiError, describeError, getJSON, postJSON } from "./api.js";
 import * as paramForm from "./new-run-form.js";
 import { prefillNote, templateOf, valuesFrom } from "./new-run-prefill.js";
 import { may, needs, whoami } from "./whoami.js";
+import * as tokenPrompt from "./token-prompt.js";
 
 const $ = (id) => document.getElementById(id);
+tokenPrompt.install(); // before any request: a 401 anywhere opens it
 const query = new URLSearchParams(location.search);
 let templates = [];
 let current = null; // { template, form }

@@ -7,8 +7,10 @@ import { describeError, getJSON, postJSON } from "./api.js";
 import { DISTRIBUTIONS, MAX_ROWS, agentCommand, buildConfig, emptyRow, rowsFromTemplate } from "./sweep-form.js";
 import { el } from "./sweep-canvas.js";
 import { may, needs, whoami } from "./whoami.js";
+import * as tokenPrompt from "./token-prompt.js";
 
 const $ = (id) => document.getElementById(id);
+tokenPrompt.install(); // before any request: a 401 anywhere opens it
 const query = new URLSearchParams(location.search);
 let rows = [emptyRow()];
 let templates = [];

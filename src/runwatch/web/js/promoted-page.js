@@ -1,6 +1,6 @@
 // The /promoted page: every promotion (newest first) with its run, name, artifact and checksum.
 
-import { ApiError, describeError, getJSON } from "./api.js";
+import { describeError, getJSON } from "./api.js";
 import { formatAgo, formatCount, formatDateTime } from "./format.js";
 import * as tokenPrompt from "./token-prompt.js";
 
@@ -41,14 +41,12 @@ function row(p) {
 }
 
 async function main() {
-  const prompt = tokenPrompt.mount($("token-prompt"));
   let answer;
   try {
     answer = await getJSON("/api/v1/promoted");
   } catch (err) {
     $("promoted-error").textContent = describeError(err);
     $("promoted-error").hidden = false;
-    if (err instanceof ApiError && err.status === 401) prompt.show();
     return;
   }
   const items = answer.promoted || [];
@@ -57,4 +55,5 @@ async function main() {
   $("promoted-count").textContent = `${formatCount(items.length)} promoted`;
 }
 
+tokenPrompt.install();
 main();

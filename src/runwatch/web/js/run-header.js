@@ -21,7 +21,7 @@ export function mount(root) {
   const pill = mountPill($("run-status"));
   const badge = mountLiveBadge($("live-badge"));
 
-  const labels = ["id", "group", "tags", "started", "duration", "step", "exit code"];
+  const labels = ["id", "group", "tags", "started", "duration", "queued for", "step", "exit code"];
   const cells = {};
   for (const label of labels) {
     const [dt, dd] = metaItem(label);
@@ -56,9 +56,11 @@ export function mount(root) {
 
   function tick() {
     if (!run) return;
-    const start = run.started_at ?? run.created_at;
     const end = run.ended_at ?? (isFinal(run.status) ? run.last_update : Date.now() / 1000);
-    setCell("duration", formatDuration(end - start));
+    // A run that never started (queued, or cancelled while queued) has no duration: only a wait.
+    const started = run.started_at !== null && run.started_at !== undefined;
+    setCell("duration", started ? formatDuration(end - run.started_at) : "");
+    setCell("queued for", started ? "" : formatDuration(end - run.created_at));
   }
 
   function render() {
@@ -75,7 +77,7 @@ export function mount(root) {
     setCell("id", run.id);
     setCell("group", run.group || "");
     renderTags(run.tags);
-    setCell("started", formatDateTime(run.started_at ?? run.created_at));
+    setCell("started", run.started_at === null || run.started_at === undefined ? "" : formatDateTime(run.started_at));
     setCell("exit code", run.exit_code === null || run.exit_code === undefined ? "" : String(run.exit_code));
     setCell("step", lastStep === undefined ? "" : formatCount(lastStep));
     errorEl.textContent = run.error || "";
@@ -95,6 +97,8 @@ export function mount(root) {
     setStatus(msg) {
       if (!run) return;
       run.status = msg.state;
+      // A queued run the queue has just launched: it started when it turned running.
+      if (msg.state === "running" && (run.started_at === null || run.started_at === undefined)) run.started_at = msg.ts;
       // The server keeps the previous error when none is sent, but clears it when a crashed run
       // comes back to running.
       if (msg.error) run.error = msg.error;

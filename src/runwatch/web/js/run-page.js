@@ -28,7 +28,7 @@ const widgets = runWidgets.mount(document, {
   },
 });
 const tabs = runTabs.mount(document, { base });
-const prompt = tokenPrompt.mount($("token-prompt"));
+tokenPrompt.install();
 const media = mediaView.mount($("media-view"), {
   base,
   openEntity: widgets.openEntity,
@@ -197,7 +197,6 @@ async function main() {
   } catch (err) {
     conn.set("error", describeError(err));
     showError(err instanceof ApiError && err.status === 404 ? `No run with id “${runId}”.` : describeError(err));
-    if (err instanceof ApiError && err.status === 401) prompt.show();
     return;
   }
   hydrate(state);
@@ -213,11 +212,8 @@ async function main() {
     },
     onConn(word, detail) {
       conn.set(word, detail);
-      if (word === "error") {
-        showError(`Live updates stopped: ${detail}`);
-        // A socket closed 4401 (or refused before opening): ask for a token if that is why.
-        getJSON(base).catch((err) => err instanceof ApiError && err.status === 401 && prompt.show());
-      } else if (word === "live") showError("");
+      if (word === "error") showError(`Live updates stopped: ${detail}`);
+      else if (word === "live") showError("");
     },
     probe,
   });

@@ -22,8 +22,10 @@ import {
   viewQuery,
 } from "./runs-view.js";
 import { mountConn } from "./status.js";
+import * as tokenPrompt from "./token-prompt.js";
 
 const $ = (id) => document.getElementById(id);
+tokenPrompt.install(); // before any request: a 401 anywhere opens it
 const conn = mountConn($("conn"));
 const select = $("project-filter");
 const knownProjects = new Set();

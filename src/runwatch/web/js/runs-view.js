@@ -103,9 +103,10 @@ export function snapshotQuery(q, at, newer = false) {
   return q ? `(${q}) and ${created}` : created;
 }
 
-/** Seconds a run has run: until it ended, or until `now` while it still runs. */
+/** Seconds a run has run: until it ended, or until `now` while it still runs; null for one that
+ * never started (queued, or cancelled while queued). */
 export function durationOf(run, now) {
-  const start = run.started_at ?? run.created_at;
+  const start = run.started_at;
   if (start === null || start === undefined) return null;
   const end = run.ended_at ?? (isFinal(run.status) ? run.last_update : now);
   return end === null || end === undefined ? null : end - start;

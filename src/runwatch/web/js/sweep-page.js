@@ -19,8 +19,10 @@ import { mountBest } from "./sweep-best.js";
 import { mountHead } from "./sweep-head.js";
 import { followSweep, metricOf, parameterFields } from "./sweep-info.js";
 import { mountConn } from "./status.js";
+import * as tokenPrompt from "./token-prompt.js";
 
 const $ = (id) => document.getElementById(id);
+tokenPrompt.install(); // before any request: a 401 anywhere opens it
 const CURVE_RUNS = 200; // curves drawn: the best runs by the colour field
 const LISTED = 100; // brushed runs listed by name
 const DEFAULT_CONFIG_AXES = 5;

@@ -1,7 +1,7 @@
 // The token prompt: when the API answers 401 (or a socket closes 4401), ask for a token, keep
 // it in sessionStorage only (never localStorage, never a cookie) and reload the page.
 
-import { token } from "./api.js";
+import { onUnauthorized, token } from "./api.js";
 
 const TOKEN_KEY = "runwatch_token";
 
@@ -12,8 +12,19 @@ function node(tag, className, text) {
   return el;
 }
 
-/** Mount on a <dialog> element; returns {show()}. */
-export function mount(dialog) {
+/** Offer the prompt on this page: a <dialog id="token-prompt">, shown whenever the server
+ * refuses the tab's token (see api.js onUnauthorized). Returns {show()}. */
+export function install() {
+  const dialog = node("dialog", "token-prompt");
+  dialog.id = "token-prompt";
+  dialog.setAttribute("aria-label", "access token");
+  document.body.append(dialog);
+  const prompt = mount(dialog);
+  onUnauthorized(() => prompt.show());
+  return prompt;
+}
+
+function mount(dialog) {
   const form = node("form", "token-form");
   form.method = "dialog";
   const title = node("h2", "token-title", "This server needs a token");
