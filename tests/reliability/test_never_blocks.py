@@ -8,6 +8,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import pytest
+
 from runwatch.sdk.run import Run
 from runwatch.sdk.sender import SenderConfig
 from tests.reliability.test_burst import status, stored
@@ -30,6 +32,9 @@ class BlockingCalls:
             self.seen.append(f"{frame.f_code.co_filename}:{frame.f_code.co_name}")
 
 
+# A stall must end the run with every thread's stack printed: once in CI the loop below did not
+# finish, and the default SIGALRM timeout then spun in its handler under sys.setprofile.
+@pytest.mark.timeout(120, method="thread")
 def test_a_fast_producer_past_the_cap_never_waits_and_loses_nothing(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data").start()
     server.stop()  # down while the loop runs: nothing leaves the process
