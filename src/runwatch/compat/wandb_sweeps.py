@@ -84,6 +84,7 @@ class Interrupter:
         self._running = True
         self._asked = False
         self._fired = False
+        self._forced = False  # an asynchronous TrialStopped was set (by _force)
         self._timer: threading.Timer | None = None
 
     def fire(self) -> None:
@@ -115,18 +116,27 @@ class Interrupter:
         """Raise :class:`TrialStopped` in the function's thread at its next bytecode."""
         with self._lock:
             if self._running and not self._fired:
-                self._fired = True
+                self._fired = self._forced = True
                 _set_async_exc(self._thread, TrialStopped)
 
     def done(self) -> None:
-        """The function returned, or its run is finishing: nothing is raised from now on (one
-        that is pending is dropped). Idempotent."""
+        """The function returned, or its run is finishing: nothing is raised from now on.
+        Idempotent. On the function's thread, an asynchronous one still pending is raised here
+        (so inside the agent's ``try``), not cleared: clearing it (``SetAsyncExc(NULL)``) leaves
+        CPython 3.11's eval breaker set for good, which slows the process and hangs the next
+        function run under a profiler or tracer at its first line."""
         with self._lock:
             self._running = False
             if self._timer is not None:
                 self._timer.cancel()
-            if self._fired:
-                _set_async_exc(self._thread, None)
+            forced = self._forced
+        if not forced:
+            return
+        if threading.get_ident() == self._thread:
+            for _ in range(2):  # a backward jump checks for it: raised here if still pending
+                pass
+        else:
+            _set_async_exc(self._thread, None)
 
 
 class LocalSweep:
