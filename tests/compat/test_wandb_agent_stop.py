@@ -27,6 +27,13 @@ spec = {
     "parameters": {"x": {"values": [1, 2, 3, 4, 5]}},
 }
 
+def until_cancelled(limit):
+    # Wait for this trial's cancel (its run's stop event), at most `limit` s. The loop goes on
+    # either way: only the interruption at the next wandb.log can end it.
+    base = wandb.run._run  # the runwatch run, once the shim has made it
+    if base is not None:
+        base.wait_stop(limit)
+
 def train():
     with wandb.init():
         x = wandb.config.x
@@ -37,7 +44,7 @@ def train():
         deadline = time.monotonic() + (40 if x in BAD else 0)
         while time.monotonic() < deadline:
             wandb.log({"waiting": 1})
-            time.sleep(0.05)  # the trial's own pace, not a synchronisation
+            until_cancelled(0.05)
         print("END", x, flush=True)
 
 sweep_id = wandb.sweep(spec, project="hbw")
@@ -81,6 +88,13 @@ CANCELLED_SWEEP = """
 import time
 spec = {"method": "grid", "parameters": {"x": {"values": [1, 2, 3]}}}
 
+def until_cancelled(limit):
+    # Wait for this trial's cancel (its run's stop event), at most `limit` s. The loop goes on
+    # either way: only the interruption at the next wandb.log can end it.
+    base = wandb.run._run  # the runwatch run, once the shim has made it
+    if base is not None:
+        base.wait_stop(limit)
+
 def train():
     wandb.init()
     x = wandb.config.x
@@ -91,7 +105,7 @@ def train():
         try:
             if x == 1:
                 wandb.log({"waiting": 1})
-                time.sleep(0.05)  # the trial's own pace, not a synchronisation
+                until_cancelled(0.05)
         except Exception:
             pass
     print("END", x, flush=True)
