@@ -48,6 +48,10 @@ test("summary values show text as text, numbers and stored non-finite numbers as
   assert.equal(summaryText(true), "true");
   assert.equal(summaryText("a".repeat(40)), `${"a".repeat(23)}…`);
   assert.equal(summaryText("warmup then cosine", 10), "warmup th…");
+  // Words an object has by inheritance are text too (they crashed formatValue).
+  assert.equal(summaryText("constructor"), "constructor");
+  assert.equal(summaryText("toString"), "toString");
+  assert.equal(formatValue("constructor"), "NaN");
 });
 
 test("plot values turn non-finite into gaps", () => {

@@ -17,6 +17,7 @@ from typing import Any
 
 from runwatch.checksum import sha256_file
 from runwatch.launcher.tensorboard import EventFileTail
+from runwatch.launcher.wandb_history import object_prefixes
 from runwatch.launcher.wandb_offline import WandbRunTail, WandbUnavailable
 from runwatch.launcher.worker_manifest import is_link, read_items, wandb_link
 from runwatch.sdk.run import Run
@@ -187,7 +188,7 @@ class ArtifactScanner:
         shim sends it: W&B's keys, numbers and strings as they are (the latest run file's, if
         there are several). W&B's own keys (``_step``, ``_wandb/…``) and the fields of its
         objects (images, tables) are left out."""
-        objects = tuple(k[: -len("_type")] for k in tail.summary if k.endswith("/_type"))
+        objects = object_prefixes(tail.summary)
         summary = {
             k: v
             for k, v in tail.summary.items()

@@ -350,20 +350,21 @@ def row(
     return (step, wall, values) if values else None
 
 
+def object_prefixes(keys: Iterable[str]) -> tuple[str, ...]:
+    """The key prefixes of a row's or summary's W&B objects: ``pic/_type`` marks ``pic/…`` as
+    the fields of one (an image, a table, …), never values of their own."""
+    return tuple(key[: -len("_type")] for key in keys if key.endswith("/_type"))
+
+
 def _texts(others: list[tuple[str, Any]]) -> dict[str, str]:
     """A row's strings that are values of their own: not under ``_`` keys, nor fields of a W&B
-    object (``pic/_type`` marks ``pic/…`` as one: an image, a table, …)."""
-    objects = {key[: -len("/_type")] for key, _ in others if key.endswith("/_type")}
-    texts = {}
-    for key, value in others:
-        if type(value) is not str or key.startswith("_"):
-            continue
-        head = key.rpartition("/")[0]
-        while head and head not in objects:
-            head = head.rpartition("/")[0]
-        if not head:
-            texts[key] = value
-    return texts
+    object (see :func:`object_prefixes`)."""
+    objects = object_prefixes(key for key, _ in others)
+    return {
+        key: value
+        for key, value in others
+        if type(value) is str and not key.startswith("_") and not key.startswith(objects)
+    }
 
 
 def _is_media_type(value: Any) -> bool:

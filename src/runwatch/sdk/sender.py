@@ -257,7 +257,8 @@ class Sender:
         self.last_error: str | None = None
         # Set once the server answered the run's creation (created, or refused for now).
         self.create_answered = threading.Event()
-        self._create_reply: dict[str, Any] | None = None  # see _attached
+        self._attach_answered = False  # the first creation answer came (see _attached)
+        self._stored_last_step: int | None = None  # its last_step
         self._resume_taken = False  # init has read resume_step: a later answer only warns
         self._thread = threading.Thread(target=self._run, name="runwatch-sender", daemon=True)
 
@@ -705,11 +706,12 @@ class Sender:
     def _attached(self, run: Any) -> None:
         """The server's answer to the run's creation: the first one says where an existing
         run's steps ended (``last_step``), for :meth:`resume_step`."""
-        if self._create_reply is not None:
+        if self._attach_answered:
             return  # created again (the server lost the run): its steps are our own now
         last = run.get("last_step") if isinstance(run, dict) else None
-        self._create_reply = {"last_step": last if type(last) is int else None}
-        if self._resume_taken and last is not None:
+        self._stored_last_step = last if type(last) is int else None
+        self._attach_answered = True
+        if self._resume_taken and self._stored_last_step is not None:
             self._warn(
                 f"run {self.run_id} already had steps up to {last}, but the server did not answer"
                 " in time at init: this process's default steps began at 0 (pass step= to go on"
@@ -722,8 +724,7 @@ class Sender:
         default steps begin at 0 and a late answer only warns)."""
         with self._lock:
             self._resume_taken = True
-            reply = self._create_reply
-        return None if reply is None else reply["last_step"]
+            return self._stored_last_step
 
     def _upload_next(self) -> None:
         """Upload the oldest blob not yet uploaded (read back from its file)."""

@@ -1,6 +1,14 @@
 // Pure formatting helpers: no DOM, no globals, so every function is unit-testable on its own.
 
-const NON_FINITE = { nan: NaN, NaN: NaN, inf: Infinity, Infinity: Infinity, "-inf": -Infinity, "-Infinity": -Infinity };
+// A Map, not an object: `"constructor" in {}` is true, and a text value may be any word.
+const NON_FINITE = new Map([
+  ["nan", NaN], ["NaN", NaN], ["inf", Infinity], ["Infinity", Infinity], ["-inf", -Infinity], ["-Infinity", -Infinity],
+]);
+
+/** Whether a string spells a non-finite number: the wire's "nan"/"inf"/"-inf", or JS's own. */
+export function isNonFiniteWord(value) {
+  return NON_FINITE.has(value);
+}
 
 /** A wire value (number, null or "nan"/"inf"/"-inf") as a chartable number, or null for a gap. */
 export function toPlotValue(raw) {
@@ -12,7 +20,7 @@ export function toPlotValue(raw) {
 export function toNumber(raw) {
   if (typeof raw === "number") return raw;
   if (raw === null || raw === undefined) return NaN;
-  return raw in NON_FINITE ? NON_FINITE[raw] : NaN;
+  return NON_FINITE.has(raw) ? NON_FINITE.get(raw) : NaN;
 }
 
 /** A metric value for people: 4 significant digits, exponent only when very large or small. */
@@ -32,7 +40,7 @@ export function formatValue(raw) {
  * is stored) as formatValue shows them, text as itself, cut to `max` characters with "…".
  */
 export function summaryText(raw, max = 24) {
-  if (typeof raw === "number" || raw === null || raw === undefined || raw in NON_FINITE) return formatValue(raw);
+  if (typeof raw === "number" || raw === null || raw === undefined || NON_FINITE.has(raw)) return formatValue(raw);
   const text = formatScalar(raw);
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

@@ -2,11 +2,10 @@
 // passed to log()) shown as text, via textContent only. Hydrated from the run's summary, then
 // kept current by the live "points" and "texts" messages.
 
-import { formatValue } from "./format.js";
+import { formatValue, isNonFiniteWord } from "./format.js";
 
 // Keys shown (the first in key order); a summary past it says so in the count.
 export const MAX_KEYS = 500;
-const NON_FINITE = new Set(["nan", "NaN", "inf", "Infinity", "-inf", "-Infinity"]);
 
 /**
  * Whether a summary value is text: a string, unless it spells a non-finite number on a key that
@@ -14,7 +13,7 @@ const NON_FINITE = new Set(["nan", "NaN", "inf", "Infinity", "-inf", "-Infinity"
  * the three letters logged as text).
  */
 export function isSummaryText(key, value, numericKeys) {
-  return typeof value === "string" && !(NON_FINITE.has(value) && numericKeys.has(key));
+  return typeof value === "string" && !(isNonFiniteWord(value) && numericKeys.has(key));
 }
 
 /** Mount on `el` (a container) with `countEl` for the count; returns the update hooks. */
