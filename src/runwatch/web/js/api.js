@@ -42,14 +42,16 @@ function withQuery(path, params) {
   return url;
 }
 
-/** GET a JSON resource; throws ApiError with the server's message on a non-2xx answer. */
-export async function getJSON(path, params) {
-  const headers = { Accept: "application/json" };
+/** The one way to the API: adds the bearer token, reports a 401 to the listeners, and turns a
+ * network failure or a non-2xx answer into an ApiError with the server's message. Resolves to
+ * the Response when `raw` (a binary answer), else to the decoded JSON. */
+async function request(method, path, { params, body, headers = {}, keepalive = false, raw = false } = {}) {
+  const sent = { Accept: "application/json", ...headers };
   const t = token();
-  if (t) headers.Authorization = `Bearer ${t}`;
+  if (t) sent.Authorization = `Bearer ${t}`;
   let response;
   try {
-    response = await fetch(withQuery(path, params), { headers });
+    response = await fetch(withQuery(path, params), { method, headers: sent, body, keepalive });
   } catch (err) {
     throw new ApiError(0, "network", `cannot reach the server (${err.message})`);
   }
@@ -63,7 +65,18 @@ export async function getJSON(path, params) {
     }
     throw new ApiError(response.status, err.code || "http", err.message || `HTTP ${response.status}`, err.field);
   }
-  return response.json();
+  return raw ? response : response.json();
+}
+
+/** GET a JSON resource; throws ApiError with the server's message on a non-2xx answer. */
+export function getJSON(path, params) {
+  return request("GET", path, { params });
+}
+
+/** GET a binary resource (an image's bytes) as a Blob; throws ApiError like getJSON. */
+export async function getBlob(path) {
+  const response = await request("GET", path, { headers: { Accept: "*/*" }, raw: true });
+  return response.blob();
 }
 
 /** A ws:// or wss:// URL for `path`; a socket cannot send headers, so the token rides in the query. */
@@ -88,49 +101,19 @@ export function describeError(err) {
 
 /** POST a JSON body (always as application/json: the server refuses anything else with 415),
  * with `extraHeaders` (an Idempotency-Key); resolves to the JSON answer, throws ApiError with the server's message on a non-2xx answer. */
-export async function postJSON(path, body, extraHeaders = {}) {
+export function postJSON(path, body, extraHeaders = {}) {
   const headers = { ...extraHeaders, Accept: "application/json", "Content-Type": "application/json" };
-  const t = token();
-  if (t) headers.Authorization = `Bearer ${t}`;
-  let response;
-  try {
-    response = await fetch(withQuery(path), { method: "POST", headers, body: JSON.stringify(body) });
-  } catch (err) {
-    throw new ApiError(0, "network", `cannot reach the server (${err.message})`);
-  }
-  if (!response.ok) {
-    if (response.status === 401) reportUnauthorized();
-    let err = {};
-    try {
-      err = (await response.json()).error || {};
-    } catch {
-      // not JSON: keep the HTTP status as the message
-    }
-    throw new ApiError(response.status, err.code || "http", err.message || `HTTP ${response.status}`, err.field);
-  }
-  return response.json();
+  return request("POST", path, { body: JSON.stringify(body), headers });
 }
 
-/** DELETE a resource; resolves to the JSON answer, throws ApiError on a non-2xx answer. */
-export async function deleteJSON(path) {
-  const headers = { Accept: "application/json" };
-  const t = token();
-  if (t) headers.Authorization = `Bearer ${t}`;
-  let response;
-  try {
-    response = await fetch(withQuery(path), { method: "DELETE", headers });
-  } catch (err) {
-    throw new ApiError(0, "network", `cannot reach the server (${err.message})`);
-  }
-  if (!response.ok) {
-    if (response.status === 401) reportUnauthorized();
-    let err = {};
-    try {
-      err = (await response.json()).error || {};
-    } catch {
-      // not JSON: keep the HTTP status as the message
-    }
-    throw new ApiError(response.status, err.code || "http", err.message || `HTTP ${response.status}`, err.field);
-  }
-  return response.json();
+/** POST bytes (a File or Blob, sent as is) as `contentType`; resolves to the JSON answer,
+ * throws ApiError on a non-2xx answer. */
+export function postBinary(path, body, contentType = "application/octet-stream") {
+  return request("POST", path, { body, headers: { "Content-Type": contentType } });
+}
+
+/** DELETE a resource; `keepalive` lets the request outlive an unloading page. Resolves to the
+ * JSON answer, throws ApiError on a non-2xx answer. */
+export function deleteJSON(path, { keepalive = false } = {}) {
+  return request("DELETE", path, { keepalive });
 }

@@ -3,7 +3,7 @@
 // cache per page (MAX_DECODED images, MAX_DECODED_BYTES of pixels and values), so scrubbing a
 // long history never grows the page's memory; blobs are immutable, so a hit is always right.
 
-import { token } from "./api.js";
+import { getBlob } from "./api.js";
 import { LruCache, RAW_MIMES, decodeRaw, heatmapPixels, labelPixels, scaleOf } from "./media-data.js";
 
 export const MAX_DECODED = 64;
@@ -21,22 +21,14 @@ export function cacheStats() {
   return { entries: cache.size, bytes: cache.bytes, max_entries: MAX_DECODED, max_bytes: MAX_DECODED_BYTES };
 }
 
-async function fetchBlob(url) {
-  const headers = {};
-  const t = token();
-  if (t) headers.Authorization = `Bearer ${t}`;
-  const response = await fetch(url, { headers });
-  if (!response.ok) throw new Error(`image ${response.status}: ${response.statusText || "not loaded"}`);
-  return response;
-}
-
 async function decode(item) {
-  const response = await fetchBlob(item.url);
+  // Through api.js, so a refused token brings up the prompt like any other request.
+  const blob = await getBlob(item.url);
   if (!RAW_MIMES[item.mime]) {
-    const bitmap = await createImageBitmap(await response.blob());
+    const bitmap = await createImageBitmap(blob);
     return { kind: "image", width: bitmap.width, height: bitmap.height, bitmap, values: null };
   }
-  const values = decodeRaw(await response.arrayBuffer(), item.mime, item.width, item.height);
+  const values = decodeRaw(await blob.arrayBuffer(), item.mime, item.width, item.height);
   let lo = NaN;
   let hi = NaN;
   let pixels;

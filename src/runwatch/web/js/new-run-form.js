@@ -5,7 +5,7 @@
 // shown disabled, "(install required)"; a file parameter that takes uploads offers the uploaded
 // files first, then the template's own, in one picker, with an upload button beside it.
 
-import { ApiError, describeError, token } from "./api.js";
+import { describeError, postBinary } from "./api.js";
 
 const UPLOADED = "@uploads/";
 
@@ -120,23 +120,8 @@ function control(param, initial) {
 }
 
 /** Send `file` to the server's uploads; resolves to its answer ({ name, value, size, sha256 }). */
-async function upload(file) {
-  const headers = { "Content-Type": "application/octet-stream", Accept: "application/json" };
-  const t = token();
-  if (t) headers.Authorization = `Bearer ${t}`;
-  let response;
-  try {
-    const url = `/api/v1/uploads?name=${encodeURIComponent(file.name)}`;
-    response = await fetch(url, { method: "POST", headers, body: file });
-  } catch (err) {
-    throw new ApiError(0, "network", `cannot reach the server (${err.message})`);
-  }
-  const answer = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const e = answer.error || {};
-    throw new ApiError(response.status, e.code || "http", e.message || `HTTP ${response.status}`, e.field);
-  }
-  return answer;
+function upload(file) {
+  return postBinary(`/api/v1/uploads?name=${encodeURIComponent(file.name)}`, file);
 }
 
 /** An upload button for a file parameter's picker: the new file is selected once stored. */

@@ -4,7 +4,7 @@
 // a header), renews the lease and the ticket while it is open, and an admin's page stops the
 // process when it goes away.
 
-import { ApiError, describeError, getJSON, postJSON, token } from "./api.js";
+import { ApiError, deleteJSON, describeError, getJSON, postJSON } from "./api.js";
 import { may, needs, whoami } from "./whoami.js";
 
 export const RENEW_MS = 20_000; // the server's lease is 60 s: three chances before it lapses
@@ -106,14 +106,11 @@ export function mount(root, { base }) {
   }
 
   /** Stop the server's process; `keepalive` lets the request outlive an unloading page. */
-  function release({ keepalive = false } = {}) {
-    if (!running) return null;
+  async function release({ keepalive = false } = {}) {
+    if (!running) return;
     reset();
-    if (!admin) return null; // a reader leaves it to its lease
-    const headers = {};
-    const t = token();
-    if (t) headers.Authorization = `Bearer ${t}`;
-    return fetch(path, { method: "DELETE", headers, keepalive }).catch(() => null);
+    if (!admin) return; // a reader leaves it to its lease
+    await deleteJSON(path, { keepalive });
   }
 
   button.disabled = true; // until the token's scope is known
@@ -131,10 +128,15 @@ export function mount(root, { base }) {
   });
   button.addEventListener("click", () => start());
   stop.addEventListener("click", async () => {
-    await release();
-    say("Stopped.");
+    try {
+      await release();
+      say("Stopped.");
+    } catch (err) {
+      say(`Could not stop TensorBoard: ${describeError(err)}`, "bad");
+    }
   });
-  addEventListener("pagehide", () => release({ keepalive: true }));
+  // The page is going away: a failure has no one left to tell (its lease ends it anyway).
+  addEventListener("pagehide", () => release({ keepalive: true }).catch(() => null));
 
   return {
     get running() {
