@@ -105,6 +105,28 @@ def test_a_bad_configuration_is_a_4xx_naming_the_key(
     assert (r.status_code, r.json()["error"]["field"]) == (status, field), r.text
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"method":"grid","parameters":{"a":{"values":[1]},"lr":5}}', "$.parameters.lr"),
+        (b'{"method":"grid","parameters":{"a":{"value":1},"lr":{"min":1e999}}}',
+         "$.parameters.lr.min"),
+        (b'{"method":"grid","parameters":{"lr":{"values":[1,-1e999]}}}',
+         "$.parameters.lr.values[1]"),
+        (b'{"method":"random","parameters":{"o":{"parameters":{"a":{"value":1},'
+         b'"lr":{"min":0,"max":1e999}}}}}', "$.parameters.o.parameters.lr.max"),
+        (b'{"method":"grid","parameters":{"a":{"value":1},"b c":[]}}', '$.parameters["b c"]'),
+    ],
+)  # fmt: skip
+def test_a_400_names_the_parameter_not_a_placeholder(
+    store_api: httpx.Client, body: bytes, field: str
+) -> None:
+    r = store_api.post("/api/v1/sweeps", content=body, headers={"Content-Type": "application/json"})
+    error = r.json()["error"]
+    assert (r.status_code, error["field"]) == (400, field), r.text
+    assert f"at `{field}`" in error["message"] and "[...]" not in error["message"]
+
+
 def test_an_unknown_sweep_is_a_404_naming_it(store_api: httpx.Client) -> None:
     for method, path in [("GET", ""), ("POST", "/next"), ("POST", "/pause"), ("GET", "/trials")]:
         r = store_api.request(

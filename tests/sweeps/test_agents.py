@@ -219,3 +219,26 @@ def test_a_bad_sweep_file_is_one_line_naming_the_key(tmp_path: Path) -> None:
     assert done.stderr == (
         "runwatch: error: sweep.yaml: parameters.lr.mn: is not a parameter key of W&B's sweep schema\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("leaf", "key", "shown"),
+    [
+        ("min: .nan\n        max: 1", "min", "nan"),
+        ("min: 0\n        max: .inf", "max", "inf"),
+        ("values: [1, -.inf]", "values[1]", "-inf"),
+        ("value: .NaN", "value", "nan"),
+    ],
+)
+def test_a_non_finite_number_in_a_sweep_file_is_one_line_naming_the_key(
+    tmp_path: Path, leaf: str, key: str, shown: str
+) -> None:
+    (tmp_path / "sweep.yaml").write_text(
+        f"method: random\nparameters:\n  opt:\n    parameters:\n      lr:\n        {leaf}\n"
+    )
+    done = cli("sweep", "create", "sweep.yaml", url="http://127.0.0.1:9", cwd=tmp_path)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        f"runwatch: error: sweep.yaml: parameters.opt.parameters.lr.{key}:"
+        f" must be a finite number, not {shown}\n"
+    )
