@@ -73,6 +73,32 @@ def test_a_random_sweep_stops_at_its_run_cap_and_obeys_pause_and_stop(
     assert [claim(c, capped["id"])["trial"] is not None for _ in range(4)] == [True] * 3 + [False]
 
 
+def test_a_trial_claimed_before_the_stop_is_cancelled_and_its_run_refused(
+    store_api: httpx.Client,
+) -> None:
+    c = store_api
+    sweep_id = c.post("/api/v1/sweeps", json=GRID).json()["id"]
+    started, unstarted = claim(c, sweep_id)["trial"], claim(c, sweep_id)["trial"]
+    assert c.post("/api/v1/runs", json={"project": "sw", "id": started["run_id"]}).is_success
+    assert c.post(f"/api/v1/sweeps/{sweep_id}/stop").json()["trials"] == {
+        "running": 1,
+        "cancelled": 1,
+    }
+    r = c.post("/api/v1/runs", json={"project": "sw", "id": unstarted["run_id"]})
+    error = r.json()["error"]
+    assert (r.status_code, error["code"], error["field"]) == (409, "sweep_stopped", "$.id"), r.text
+    assert f"sweep {sweep_id!r} is stopped" in error["message"]
+    assert c.get(f"/api/v1/runs/{unstarted['run_id']}").status_code == 404
+    listed = c.get(f"/api/v1/sweeps/{sweep_id}/trials").json()["trials"]
+    assert [t["status"] for t in listed] == ["running", "cancelled"]
+    assert c.get(f"/api/v1/sweeps/{sweep_id}").json()["trials"] == {
+        "running": 1,
+        "cancelled": 1,
+    }
+    openapi = c.get("/openapi.json").json()
+    assert "`sweep_stopped`" in str(openapi["paths"]["/api/v1/runs"]["post"]["responses"]["409"])
+
+
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [

@@ -18,6 +18,7 @@ import pytest
 
 import runwatch
 from tests.pg import fresh_database
+from tests.proxy import RecordingProxy
 from tests.servers import ServerProcess
 
 GRID = """
@@ -208,6 +209,51 @@ def test_ctrl_c_cancels_the_current_trial_and_stops_the_agent(tmp_path: Path) ->
             "running",
         )
         assert "Ctrl-C" in run["error"]
+    finally:
+        server.stop()
+
+
+def test_a_sweep_stopped_between_the_claim_and_the_run_stops_the_agent_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """The sweep is stopped after the agent claimed trial 0 and before its run is created (a
+    proxy stops it as the run's creation passes): the run is refused, the trial reads
+    ``cancelled``, its command never starts, and the agent says so in one line and exits 0."""
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        (tmp_path / "sweep.json").write_text(
+            json.dumps({"method": "grid", "parameters": {"x": {"values": [1, 2, 3]}}})
+        )
+        sweep_id = cli(
+            "sweep", "create", "sweep.json", url=server.url, cwd=tmp_path
+        ).stdout.split()[0]
+        with server.client() as c:
+
+            def stop_first(method: str, path: str) -> None:
+                if (method, path) == ("POST", "/api/v1/runs"):
+                    c.post(f"/api/v1/sweeps/{sweep_id}/stop").raise_for_status()
+
+            with RecordingProxy(server.url, before=stop_first) as proxy:
+                ran = tmp_path / "ran"
+                script = f"open({str(ran)!r}, 'w').close()\n"
+                code, err = finish(agent(proxy.url, sweep_id, tmp_path / "work", script))
+            sweep = c.get(f"/api/v1/sweeps/{sweep_id}").json()
+            (trial,) = trials(c, sweep_id)
+            run_answer = c.get(f"/api/v1/runs/{trial['run_id']}")
+        assert code == 0, err
+        assert err.splitlines() == [
+            f'runwatch: sweep {sweep_id}: trial 0 with {{"x": 1}}',
+            f"runwatch: sweep {sweep_id} was stopped before trial 0 started;"
+            " this agent ran 0 trial(s)",
+        ]
+        assert not ran.exists()
+        assert (sweep["state"], sweep["trials"], trial["status"]) == (
+            "stopped", {"cancelled": 1}, "cancelled",
+        )  # fmt: skip
+        assert run_answer.status_code == 404
+        creations = [e.status for e in proxy.exchanges if e.path == "/api/v1/runs"]
+        assert creations == [409]  # refused once, not retried
+        assert not list((tmp_path / "work").rglob("spool-*"))  # nothing kept for a resend
     finally:
         server.stop()
 

@@ -172,7 +172,10 @@ async def set_retention(request: Request, project: str) -> Response:
     dependencies=WRITE,
     openapi_extra={"x-runwatch-body": "RunCreate"},
     responses={
-        409: refusal("`run_exists`: the chosen `id` is a run of another project."),
+        409: refusal(
+            "`run_exists`: the chosen `id` is a run of another project. `sweep_stopped`: the "
+            "`id` is a trial of a stopped sweep that had not started (it reads as `cancelled`)."
+        ),
         422: refusal(
             "`started_in_future`: `started_at` is more than 60 s ahead of the server's clock "
             "(the SDK then creates the run without it). `limit_exceeded`: `config` or "
