@@ -241,14 +241,13 @@ def refuse_unstarted(tx: Tx, run_id: str) -> None:
     trial = tx.execute(
         "SELECT sweep_id, idx FROM sweep_trials WHERE run_id = ?", (run_id,)
     ).fetchone()
-    if trial is None:
+    if trial is None or tx.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
         return
     sweep_id, index = trial
     (state,) = tx.execute(
         f"SELECT state FROM sweeps WHERE id = ?{tx.dialect.for_update}", (sweep_id,)
     ).fetchone()
-    started = tx.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()
-    if state == "stopped" and started is None:
+    if state == "stopped":
         raise SweepStopped(
             f"sweep {sweep_id!r} is stopped: its trial {index} was not started and is cancelled",
             "$.id",
