@@ -4,6 +4,7 @@ came and what it was answered, so a test can see how a client paced its requests
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -28,9 +29,11 @@ class Exchange:
 
 
 class RecordingProxy(LoopbackHTTPServer):
-    """``with RecordingProxy(server.url) as proxy: ... proxy.url ... proxy.exchanges``."""
+    """``with RecordingProxy(server.url) as proxy: ... proxy.url ... proxy.exchanges``;
+    ``before(method, path)`` is called before each request is forwarded (something the test
+    does to the server between a client's requests)."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, before: Callable[[str, str], None] | None = None) -> None:
         self.exchanges: list[Exchange] = []
         client = httpx.Client(base_url=target, timeout=60)
         recorded = self.exchanges
@@ -42,6 +45,8 @@ class RecordingProxy(LoopbackHTTPServer):
                 at = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _DROPPED}
+                if before is not None:
+                    before(self.command, self.path.split("?", 1)[0])
                 reply = client.request(self.command, self.path, content=body, headers=headers)
                 path = self.path.split("?", 1)[0]
                 retry_after = reply.headers.get("retry-after")

@@ -36,6 +36,14 @@ def test_compact_point_rows_decode() -> None:
             b'{"producer":"p","batch_seq":1,"points":[[1,1,{"loss":"high"}]]}',
             "$.points[0].values.loss",
         ),
+        (
+            b'{"producer":"p","batch_seq":1,"points":[[1,1,{"a":"nan","loss":"high"}]]}',
+            "$.points[0].values.loss",
+        ),
+        (
+            b'{"producer":"p","batch_seq":1,"points":[[1,1,{"a":1,"b c":1e999}]]}',
+            '$.points[0].values["b c"]',
+        ),
         (b'{"producer":"p","batch_seq":1,"events":[{"kind":"k"}]}', "$.events[0].ts"),
         (b'{"producer":"p","batch_seq":1,"events":[{"kind":"k","ts":1,"x":2}]}', "$.events[0].x"),
         (b'{"producer":"p","batch_seq":1,"surprise":1}', "$.surprise"),

@@ -162,6 +162,53 @@ def test_a_cancel_through_the_api_interrupts_the_function(
         assert err.count(line) == 1, err
 
 
+# The sweep is stopped inside the function, after the agent claimed its trial and before the
+# trial's run is created (at the first wandb.log): the run is refused, the function is
+# interrupted as after a cancel (else it logs for 40 s and prints END), and the agent stops.
+STOPPED_SWEEP = """
+import os, time, httpx
+spec = {"method": "grid", "parameters": {"x": {"values": [1, 2, 3]}}}
+
+def train():
+    with wandb.init():
+        x = wandb.config.x
+        print("START", x, flush=True)
+        url = os.environ["RUNWATCH_URL"]
+        httpx.post(f"{url}/api/v1/sweeps/{SWEEP}/stop").raise_for_status()
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            wandb.log({"x": x})
+            base = wandb.run._run  # the runwatch run, once the shim has made it
+            if base is not None:
+                base.wait_stop(0.05)  # its stop (the refusal) ends this wait early
+        print("END", x, flush=True)
+
+SWEEP = wandb.sweep(spec, project="stopw")
+print("SWEEP", SWEEP, flush=True)
+wandb.agent(SWEEP, function=train)
+print("AGENT DONE", flush=True)
+"""
+
+
+def test_a_sweep_stopped_before_the_trials_run_exists_interrupts_and_stops_the_agent(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    done = run_script(server, STOPPED_SWEEP, tmp_path / "work")
+    out, err = done.stdout, done.stderr
+    sweep_id = out.split("SWEEP ", 1)[1].split()[0]
+    assert out.splitlines()[1:] == ["START 1", "AGENT DONE"], err
+    line = (
+        f"wandb.agent: sweep {sweep_id} was stopped before the trial with configuration"
+        f" {{'x': 1}} started (sweep {sweep_id!r} is stopped: its trial 0 was not started and"
+        " is cancelled); the agent stops"
+    )
+    assert err.count(line) == 1 and "was stopped (" not in err and "ignored" not in err, err
+    with server.client() as c:
+        sweep = c.get(f"/api/v1/sweeps/{sweep_id}").json()
+        assert c.get("/api/v1/runs", params={"project": "stopw"}).json()["runs"] == []
+    assert (sweep["handed_out"], sweep["trials"]) == (1, {"cancelled": 1})
+
+
 def fire_at(returning: threading.Event, interrupter: Interrupter) -> None:
     """A cancel that arrives as the function is returning."""
     returning.wait()

@@ -358,3 +358,31 @@ def test_the_kinds_a_producer_handles_reach_its_run(
         info = c.get(f"/api/v1/runs/{run.id}").json()
     assert info["command_kinds"] == ["split", "lower_lr"]
     assert "command kind 'has space' cannot be sent from the page" in capsys.readouterr().err
+
+
+def test_a_run_refused_for_a_stopped_sweep_stops_and_keeps_nothing(
+    server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server refuses a stopped sweep's trial not started (409 ``sweep_stopped``): final, so
+    the run says it was refused and should stop, log() goes on never raising, nothing is
+    retried or spooled for ``runwatch sync``, and the SDK itself prints nothing."""
+    with server.client() as c:
+        spec = {"method": "grid", "parameters": {"x": {"values": [1, 2]}}}
+        sweep_id = c.post("/api/v1/sweeps", json=spec).json()["id"]
+        trial = c.post(f"/api/v1/sweeps/{sweep_id}/next", json={}).json()["trial"]
+        c.post(f"/api/v1/sweeps/{sweep_id}/stop").raise_for_status()
+        run = runwatch.init(project="p", url=server.url, run_dir=tmp_path, run_id=trial["run_id"])
+        assert run.wait_stop(30)  # init waits for the answer, unless the server is slow
+        hooked = threading.Event()
+        run._on_stop_asked(hooked.set)  # registered after the refusal: called at once
+        assert run.refused == (
+            f"sweep {sweep_id!r} is stopped: its trial 0 was not started and is cancelled"
+        )
+        assert run.should_stop and run.stop_reason == run.refused and hooked.is_set()
+        for step in range(10_000):
+            run.log({"loss": 1.0}, step=step)
+        run.event("note")
+        assert run.finish() is False
+        assert c.get(f"/api/v1/runs/{trial['run_id']}").status_code == 404
+    assert not list(tmp_path.rglob("spool-*")) and not list(tmp_path.rglob("*.acked"))
+    assert capsys.readouterr().err == ""

@@ -73,6 +73,32 @@ def test_a_random_sweep_stops_at_its_run_cap_and_obeys_pause_and_stop(
     assert [claim(c, capped["id"])["trial"] is not None for _ in range(4)] == [True] * 3 + [False]
 
 
+def test_a_trial_claimed_before_the_stop_is_cancelled_and_its_run_refused(
+    store_api: httpx.Client,
+) -> None:
+    c = store_api
+    sweep_id = c.post("/api/v1/sweeps", json=GRID).json()["id"]
+    started, unstarted = claim(c, sweep_id)["trial"], claim(c, sweep_id)["trial"]
+    assert c.post("/api/v1/runs", json={"project": "sw", "id": started["run_id"]}).is_success
+    assert c.post(f"/api/v1/sweeps/{sweep_id}/stop").json()["trials"] == {
+        "running": 1,
+        "cancelled": 1,
+    }
+    r = c.post("/api/v1/runs", json={"project": "sw", "id": unstarted["run_id"]})
+    error = r.json()["error"]
+    assert (r.status_code, error["code"], error["field"]) == (409, "sweep_stopped", "$.id"), r.text
+    assert f"sweep {sweep_id!r} is stopped" in error["message"]
+    assert c.get(f"/api/v1/runs/{unstarted['run_id']}").status_code == 404
+    listed = c.get(f"/api/v1/sweeps/{sweep_id}/trials").json()["trials"]
+    assert [t["status"] for t in listed] == ["running", "cancelled"]
+    assert c.get(f"/api/v1/sweeps/{sweep_id}").json()["trials"] == {
+        "running": 1,
+        "cancelled": 1,
+    }
+    openapi = c.get("/openapi.json").json()
+    assert "`sweep_stopped`" in str(openapi["paths"]["/api/v1/runs"]["post"]["responses"]["409"])
+
+
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [
@@ -103,6 +129,28 @@ def test_a_bad_configuration_is_a_4xx_naming_the_key(
 ) -> None:
     r = store_api.post("/api/v1/sweeps", json=body)
     assert (r.status_code, r.json()["error"]["field"]) == (status, field), r.text
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"method":"grid","parameters":{"a":{"values":[1]},"lr":5}}', "$.parameters.lr"),
+        (b'{"method":"grid","parameters":{"a":{"value":1},"lr":{"min":1e999}}}',
+         "$.parameters.lr.min"),
+        (b'{"method":"grid","parameters":{"lr":{"values":[1,-1e999]}}}',
+         "$.parameters.lr.values[1]"),
+        (b'{"method":"random","parameters":{"o":{"parameters":{"a":{"value":1},'
+         b'"lr":{"min":0,"max":1e999}}}}}', "$.parameters.o.parameters.lr.max"),
+        (b'{"method":"grid","parameters":{"a":{"value":1},"b c":[]}}', '$.parameters["b c"]'),
+    ],
+)  # fmt: skip
+def test_a_400_names_the_parameter_not_a_placeholder(
+    store_api: httpx.Client, body: bytes, field: str
+) -> None:
+    r = store_api.post("/api/v1/sweeps", content=body, headers={"Content-Type": "application/json"})
+    error = r.json()["error"]
+    assert (r.status_code, error["field"]) == (400, field), r.text
+    assert f"at `{field}`" in error["message"] and "[...]" not in error["message"]
 
 
 def test_an_unknown_sweep_is_a_404_naming_it(store_api: httpx.Client) -> None:

@@ -23,7 +23,7 @@ from runwatch.store.base import (
     TrialOutcome,
     WatchedTrial,
 )
-from runwatch.store.errors import Conflict, SweepNotFound
+from runwatch.store.errors import Conflict, SweepNotFound, SweepStopped
 from runwatch.store.prepare import prepare_batch
 from tests.store.aio import run
 from tests.store.conftest import StoreMaker
@@ -131,6 +131,41 @@ def test_a_trial_takes_its_runs_status(make_store: StoreMaker) -> None:
     statuses, counts = run(work())
     assert statuses == ["running", "succeeded", "claimed"]
     assert counts == {"running": 1, "succeeded": 1, "claimed": 1}
+
+
+def test_a_stopped_sweeps_trial_not_started_is_cancelled_and_its_run_refused(
+    make_store: StoreMaker,
+) -> None:
+    async def work() -> tuple[list[str], dict[str, int], str, list[str]]:
+        store = make_store()
+        await store.open()
+        try:
+            await store.create_sweep(sweep(limit=5))
+            trials = [(await store.claim_trial("s1", "a", propose)).trial for _ in range(3)]
+            started, unstarted, late = trials
+            assert started is not None and unstarted is not None and late is not None
+            await store.create_run(RunCreate(project="p", id=started.run_id))
+            await store.set_sweep_state("s1", "stop")
+            with pytest.raises(SweepStopped) as refused:
+                await store.create_run(RunCreate(project="p", id=unstarted.run_id))
+            # A started trial's producer retrying its creation still gets its run.
+            again = await store.create_run(RunCreate(project="p", id=started.run_id))
+            # A run that is no trial is not the sweep's business.
+            await store.create_run(RunCreate(project="p", id="plainrun"))
+            listed = await store.list_trials("s1", -1, 10)
+            info = await store.get_sweep("s1")
+            assert info is not None
+            runs = sorted(r.id for r in await store.list_runs())
+            code = f"{refused.value.code} {again.status}"
+            return [t.status for t in listed], info.trials, code, runs
+        finally:
+            await store.close()
+
+    statuses, counts, refused, runs = run(work())
+    assert statuses == ["running", "cancelled", "cancelled"]
+    assert counts == {"running": 1, "cancelled": 2}
+    assert refused == "sweep_stopped running"
+    assert len(runs) == 2 and "plainrun" in runs
 
 
 def test_a_crashed_trial_is_handed_out_again_once(make_store: StoreMaker) -> None:

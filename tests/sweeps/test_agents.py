@@ -18,6 +18,7 @@ import pytest
 
 import runwatch
 from tests.pg import fresh_database
+from tests.proxy import RecordingProxy
 from tests.servers import ServerProcess
 
 GRID = """
@@ -212,10 +213,78 @@ def test_ctrl_c_cancels_the_current_trial_and_stops_the_agent(tmp_path: Path) ->
         server.stop()
 
 
+def test_a_sweep_stopped_between_the_claim_and_the_run_stops_the_agent_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """The sweep is stopped after the agent claimed trial 0 and before its run is created (a
+    proxy stops it as the run's creation passes): the run is refused, the trial reads
+    ``cancelled``, its command never starts, and the agent says so in one line and exits 0."""
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        (tmp_path / "sweep.json").write_text(
+            json.dumps({"method": "grid", "parameters": {"x": {"values": [1, 2, 3]}}})
+        )
+        sweep_id = cli(
+            "sweep", "create", "sweep.json", url=server.url, cwd=tmp_path
+        ).stdout.split()[0]
+        with server.client() as c:
+
+            def stop_first(method: str, path: str) -> None:
+                if (method, path) == ("POST", "/api/v1/runs"):
+                    c.post(f"/api/v1/sweeps/{sweep_id}/stop").raise_for_status()
+
+            with RecordingProxy(server.url, before=stop_first) as proxy:
+                ran = tmp_path / "ran"
+                script = f"open({str(ran)!r}, 'w').close()\n"
+                code, err = finish(agent(proxy.url, sweep_id, tmp_path / "work", script))
+            sweep = c.get(f"/api/v1/sweeps/{sweep_id}").json()
+            (trial,) = trials(c, sweep_id)
+            run_answer = c.get(f"/api/v1/runs/{trial['run_id']}")
+        assert code == 0, err
+        assert err.splitlines() == [
+            f'runwatch: sweep {sweep_id}: trial 0 with {{"x": 1}}',
+            f"runwatch: sweep {sweep_id} was stopped before trial 0 started;"
+            " this agent ran 0 trial(s)",
+        ]
+        assert not ran.exists()
+        assert (sweep["state"], sweep["trials"], trial["status"]) == (
+            "stopped", {"cancelled": 1}, "cancelled",
+        )  # fmt: skip
+        assert run_answer.status_code == 404
+        creations = [e.status for e in proxy.exchanges if e.path == "/api/v1/runs"]
+        assert creations == [409]  # refused once, not retried
+        assert not list((tmp_path / "work").rglob("spool-*"))  # nothing kept for a resend
+    finally:
+        server.stop()
+
+
 def test_a_bad_sweep_file_is_one_line_naming_the_key(tmp_path: Path) -> None:
     (tmp_path / "sweep.yaml").write_text("method: grid\nparameters:\n  lr:\n    mn: 1\n")
     done = cli("sweep", "create", "sweep.yaml", url="http://127.0.0.1:9", cwd=tmp_path)
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr == (
         "runwatch: error: sweep.yaml: parameters.lr.mn: is not a parameter key of W&B's sweep schema\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("leaf", "key", "shown"),
+    [
+        ("min: .nan\n        max: 1", "min", "nan"),
+        ("min: 0\n        max: .inf", "max", "inf"),
+        ("values: [1, -.inf]", "values[1]", "-inf"),
+        ("value: .NaN", "value", "nan"),
+    ],
+)
+def test_a_non_finite_number_in_a_sweep_file_is_one_line_naming_the_key(
+    tmp_path: Path, leaf: str, key: str, shown: str
+) -> None:
+    (tmp_path / "sweep.yaml").write_text(
+        f"method: random\nparameters:\n  opt:\n    parameters:\n      lr:\n        {leaf}\n"
+    )
+    done = cli("sweep", "create", "sweep.yaml", url="http://127.0.0.1:9", cwd=tmp_path)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        f"runwatch: error: sweep.yaml: parameters.opt.parameters.lr.{key}:"
+        f" must be a finite number, not {shown}\n"
     )

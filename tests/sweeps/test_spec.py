@@ -159,6 +159,30 @@ def test_a_bad_configuration_is_refused_naming_the_key(doc: Any, key: str) -> No
     assert "\n" not in str(caught.value)
 
 
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    ("param", "key"),
+    [
+        ({"min": NAN, "max": 1}, "parameters.x.min"),
+        ({"min": 0, "max": INF}, "parameters.x.max"),
+        ({"values": [1, -INF]}, "parameters.x.values[1]"),
+        ({"value": NAN}, "parameters.x.value"),
+        ({"values": [{"a": [NAN]}]}, "parameters.x.values[0].a[0]"),
+        ({"parameters": {"lr": {"min": 0, "max": INF}}}, "parameters.x.parameters.lr.max"),
+        ({"parameters": {"lr": {"value": NAN}}}, "parameters.x.parameters.lr.value"),
+    ],
+)
+def test_a_non_finite_number_anywhere_is_refused_naming_its_key(
+    param: dict[str, Any], key: str
+) -> None:
+    with pytest.raises(SweepError) as caught:
+        parse_sweep({"method": "random", "parameters": {"ok": {"value": 1}, "x": param}})
+    assert caught.value.key == key and "must be a finite number" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
 def test_a_grid_over_a_continuous_parameter_names_it() -> None:
     spec = parse_sweep({"method": "grid", "parameters": {"lr": {"min": 0.1, "max": 1.0}}})
     with pytest.raises(SweepError) as caught:

@@ -460,33 +460,31 @@ def agent(
         ran += 1
         if function is None:
             _run_program(trial)
-        else:
-            _run_trial(trial, function)
+        elif not _run_trial(trial, function):
+            return
         if count is not None and ran >= int(count):
             return
     if ran == 0:
         print_warning(f"wandb.agent: sweep {sweep_id} has no configurations left; nothing ran")
 
 
-def _run_trial(trial: Trial, function: Callable[[], Any]) -> None:
+def _run_trial(trial: Trial, function: Callable[[], Any]) -> bool:
     """One configuration: ``function`` runs with it; its run is finished (failed if it raised,
-    cancelled if a cancel interrupted it)."""
+    cancelled if a cancel interrupted it). False when the agent stops: the sweep was stopped
+    before the trial's run was created (the server refused it, and ``function`` is
+    interrupted as after a cancel)."""
     global _sweep_next
     before = run
     interrupter = Interrupter()
     _sweep_next = trial, interrupter
+    stopped = False
     try:
         try:
             function()
         finally:
             interrupter.done()  # TrialStopped is raised inside the try, or never
     except TrialStopped:
-        base = run._run if run is not None and run is not before else None
-        reason = base.stop_reason if base is not None else None
-        print_warning(
-            f"wandb.agent: the trial with configuration {trial.params} was stopped"
-            f" ({reason or 'its run was cancelled'}); its run is cancelled and the agent goes on"
-        )
+        stopped = True  # said below, once the run is finished (its creation answered)
     except Exception:
         print_warning(
             f"the sweep function raised with configuration {trial.params}; its run is marked "
@@ -502,6 +500,20 @@ def _run_trial(trial: Trial, function: Callable[[], Any]) -> None:
         )
     elif run is not None and not run._finished:
         run.finish()
+    base = run._run if run is not None and run is not before else None
+    if base is not None and base.refused is not None:
+        print_warning(
+            f"wandb.agent: sweep {trial.sweep_id} was stopped before the trial with"
+            f" configuration {trial.params} started ({base.refused}); the agent stops"
+        )
+        return False
+    if stopped:
+        reason = base.stop_reason if base is not None else None
+        print_warning(
+            f"wandb.agent: the trial with configuration {trial.params} was stopped"
+            f" ({reason or 'its run was cancelled'}); its run is cancelled and the agent goes on"
+        )
+    return True
 
 
 def _run_program(trial: Trial) -> None:

@@ -3,7 +3,8 @@
 One trial at a time: the agent claims the next trial from the server (each configuration is
 handed out once, whichever agent or replica asks), runs the command supervised as the trial's
 run (``runwatch launch``'s supervision, with the run id the server gave), and asks again, until
-``--count`` trials ran or the sweep says ``finished`` or ``stopped``. A paused sweep is asked
+``--count`` trials ran or the sweep says ``finished`` or ``stopped`` (also when it was stopped
+between the claim and the trial's start: the server refuses that run). A paused sweep is asked
 again every few seconds. The trial's configuration reaches the command in its environment
 (``RUNWATCH_SWEEP_PARAMS``, JSON) and as ``runwatch.init().config``. Ctrl-C cancels the current
 trial (its run is marked cancelled) and stops the agent. An agent that dies (SIGKILL, its
@@ -85,6 +86,10 @@ def run_agent(
                 command, sweep["project"], name, None, url, token, grace, scan_interval,
                 _labels(sweep_id, trial, heartbeat),
             )  # fmt: skip
+            if done.refused is not None:  # stopped after this trial was claimed: not run
+                _say(f"sweep {sweep_id} was stopped before trial {trial['index']} started;"
+                     f" this agent ran {ran} trial(s)")  # fmt: skip
+                return 0
             ran += 1
             if done.interrupted:
                 _say(f"interrupted: trial {trial['index']} cancelled; the agent stops")

@@ -217,13 +217,15 @@ class Supervisor:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a supervised run ended: its id, the worker's exit code, the run's final status, and
-    whether Ctrl-C on the launcher ended it."""
+    """How a supervised run ended: its id, the worker's exit code, the run's final status,
+    whether Ctrl-C on the launcher ended it, and why the server refused the run (a stopped
+    sweep's trial), if it did."""
 
     run_id: str
     code: int
     status: str
     interrupted: bool
+    refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,9 @@ def supervise_command(
     run = init(project=project, name=name or Path(command[0]).name, url=url, token=token,
                run_dir=run_dir, config=config, tags=labels.tags, group=labels.group,
                run_id=labels.run_id, heartbeat=labels.heartbeat)  # fmt: skip
+    if run.refused is not None:  # a stopped sweep's trial: its worker is never started
+        run.finish()
+        return Outcome(run.id, 0, "cancelled", False, run.refused)
     env = dict(os.environ)
     env.update(labels.env)
     env.update({
@@ -302,7 +307,7 @@ def supervise_command(
             file=sys.stderr,
         )
     print(f"runwatch: run {run.id} {status} (exit code {code})", file=sys.stderr, flush=True)
-    return Outcome(run.id, code, status, supervisor.cancel_reason == INTERRUPTED)
+    return Outcome(run.id, code, status, supervisor.cancel_reason == INTERRUPTED, run.refused)
 
 
 def unwatched_outputs(cwd: Path, run_dir: Path, since: float) -> dict[str, Path]:

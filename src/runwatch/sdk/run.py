@@ -116,6 +116,7 @@ class Run:
             cfg,
             self._warn_once,
             lambda: self._last_step + 1,
+            self._refused,
         )
         self._sender.start()
         # The run exists on the server when init returns (as its URL promises), unless the
@@ -127,7 +128,8 @@ class Run:
             self._steps = count(resumed + 1)
             self._last_step = resumed
         self._poller = CommandPoller(self.id, Transport(urls, token), self._receive)
-        self._poller.start()
+        if self.refused is None:
+            self._poller.start()
         _live_runs.add(self)
 
     # -- the hot path ----------------------------------------------------------------------
@@ -418,7 +420,25 @@ class Run:
             self._sender.spill()
 
     def _after_finish(self, what: str) -> None:
-        self._warn_once(f"{what}() after finish() is ignored: the run {self.id} is finished")
+        if self.refused is None:  # a refused run is said once by whoever reads refused
+            self._warn_once(f"{what}() after finish() is ignored: the run {self.id} is finished")
+
+    @property
+    def refused(self) -> str | None:
+        """Why the server refused to create the run, for good (its sweep was stopped before
+        this trial started); None while it takes the run. A refused run takes nothing more
+        (``log()`` and the rest return at once) and ``should_stop`` is True."""
+        return self._sender.refused
+
+    def _refused(self, reason: str) -> None:
+        """On the sender's thread, when the server refused the run for good: the run stops,
+        as after a cancel (a launcher's worker is stopped, a W&B agent's function interrupted)."""
+        self._closed = True
+        self.stop_reason = reason
+        self._should_stop = True
+        self._stop_asked.set()
+        for hook in list(self._stop_hooks):
+            self._call_stop_hook(hook)
 
     # -- commands from the dashboard ---------------------------------------------------------
     @property
@@ -518,11 +538,17 @@ class Run:
         status is sent only after everything before it was acknowledged: what is left when the
         wait ends stays in the spool, and ``runwatch sync`` delivers it and then the final
         status (``send_status=False`` leaves the status there in any case). Safe to call twice.
+        A run the server refused (:attr:`refused`) has nothing to deliver: False at once.
         """
         with self._lock:
             if self.finished:
                 return True
             self.finished = True
+        if self.refused is not None:  # nothing to deliver, nor to keep for `runwatch sync`
+            self._poller.stop()
+            self._sender.stop(0)
+            _live_runs.discard(self)
+            return False
         if self._inbox:
             self._apply_commands()
         if status is None:

@@ -47,7 +47,7 @@ from runwatch.sdk.progress import (
     ProgressWriter,
     TextProgressLine,
 )
-from runwatch.sdk.spool import write_acked
+from runwatch.sdk.spool import acked_path, write_acked
 from runwatch.sdk.transport import Reply, Transport
 from runwatch.sdk.vitals import SystemVitals
 
@@ -203,6 +203,7 @@ class Sender:
         config: SenderConfig,
         warn: Callable[[str], None],
         current_step: Callable[[], int],
+        on_refused: Callable[[str], None],
     ) -> None:
         self.run_id: str = run_spec["id"]
         self._spec = dict(run_spec)
@@ -257,6 +258,10 @@ class Sender:
         self.last_error: str | None = None
         # Set once the server answered the run's creation (created, or refused for now).
         self.create_answered = threading.Event()
+        # Why the server refused the run for good (a stopped sweep's trial that had not
+        # started): then nothing more is sent, and nothing is kept for `runwatch sync`.
+        self.refused: str | None = None
+        self._on_refused = on_refused
         self._attach_answered = False  # the first creation answer came (see _attached)
         self._stored_last_step: int | None = None  # its last_step
         self._resume_taken = False  # init has read resume_step: a later answer only warns
@@ -299,6 +304,8 @@ class Sender:
                     if self._collect_due():
                         self._collect(post=True)
                     self._send_ready()
+                    if self.refused is not None:
+                        break
                     if self._stopping and (self._delivered() or self._given_up()):
                         break
                     delay = self._delay()
@@ -310,10 +317,16 @@ class Sender:
         finally:
             with self._lock:
                 self._poster.stop()
-                self._write_acked()
+                if self.refused is None:
+                    self._write_acked()
                 self.progress.close()
                 self.outbox.close()
                 self._transport.close()
+                if self.refused is not None:
+                    self._queue.clear()
+                    with contextlib.suppress(OSError):
+                        self.outbox.path.unlink(missing_ok=True)
+                        acked_path(self.outbox.path).unlink(missing_ok=True)
 
     def _delay(self) -> float:
         """How long to sleep unless woken: a flush interval while records flow or a post is out
@@ -668,6 +681,12 @@ class Sender:
                 )
                 del self._spec["started_at"]
                 self._spec_body = _encode(self._spec)  # sent again at once, below
+            elif what == "create" and reply.error_code == "sweep_stopped":
+                # Final: the run will never exist; the Run stops (should_stop), and the sender.
+                self.refused = reply.error_message or f"run {self.run_id} was refused"
+                self._on_refused(self.refused)
+                self.create_answered.set()
+                return
             elif what == "create":
                 self.create_answered.set()
                 if not self._ok(reply):

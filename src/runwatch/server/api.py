@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from runwatch.protocol import INT64_MAX, Batch, Retention, RunCreate
 from runwatch.server.auth import Authenticator, Principal, Whoami, check_project, need
-from runwatch.server.errors import ApiError, field_of
+from runwatch.server.errors import ApiError, error_text, field_of
 from runwatch.server.jsonbody import MAX_DEPTH, integral_floats_as_ints, too_deep
 from runwatch.server.openapi import refusal
 from runwatch.server.ratelimit import RateLimiter
@@ -103,7 +103,9 @@ def decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
         return decoder.decode(body)
     except msgspec.ValidationError as exc:
         if "got `float`" not in str(exc):
-            raise ApiError(400, f"invalid_{what}", str(exc), field_of(exc, body)) from None
+            raise ApiError(
+                400, f"invalid_{what}", error_text(exc, body), field_of(exc, body)
+            ) from None
     except msgspec.DecodeError as exc:
         raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
     except RecursionError:  # not JSON, so too_deep passed it: still too deep to decode
@@ -114,7 +116,7 @@ def decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
         whole = integral_floats_as_ints(msgspec.json.decode(body))
         return decoder.decode(msgspec.json.encode(whole))
     except msgspec.ValidationError as exc:
-        raise ApiError(400, f"invalid_{what}", str(exc), field_of(exc, body)) from None
+        raise ApiError(400, f"invalid_{what}", error_text(exc, body), field_of(exc, body)) from None
 
 
 @router.get(
@@ -170,7 +172,10 @@ async def set_retention(request: Request, project: str) -> Response:
     dependencies=WRITE,
     openapi_extra={"x-runwatch-body": "RunCreate"},
     responses={
-        409: refusal("`run_exists`: the chosen `id` is a run of another project."),
+        409: refusal(
+            "`run_exists`: the chosen `id` is a run of another project. `sweep_stopped`: the "
+            "`id` is a trial of a stopped sweep that had not started (it reads as `cancelled`)."
+        ),
         422: refusal(
             "`started_in_future`: `started_at` is more than 60 s ahead of the server's clock "
             "(the SDK then creates the run without it). `limit_exceeded`: `config` or "

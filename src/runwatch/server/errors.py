@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -13,7 +15,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
-from runwatch.protocol import NON_FINITE
 from runwatch.store.errors import (
     Conflict,
     InvalidValue,
@@ -25,6 +26,14 @@ from runwatch.store.errors import (
 )
 
 _FIELD = re.compile(r"at `([^`]+)`")
+_STEP = re.compile(r"\[\.\.\.\]|\[\d+\]|\.[^.\[]+")
+_WORD = re.compile(r"\w+")
+_GOT = re.compile(r"got `(\w+)`")
+_ENUM = re.compile(r"Invalid enum value (.+?)(?: - at `|$)")
+_EXPECTED = re.compile(r"Expected `([^`]+)`")
+_JSON_TYPES: dict[type, str] = {
+    bool: "bool", int: "int", float: "float", str: "str", list: "array", dict: "object",
+}  # fmt: skip
 _UNKNOWN = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
 _ROW_INDEX = re.compile(r"(\$\.points\[\d+\])\[([012])\]")
 _ROW_NAMES = {"0": "step", "1": "ts", "2": "values"}
@@ -79,40 +88,108 @@ def error_response(
 def field_of(exc: Exception, body: bytes = b"") -> str | None:
     """The JSON path a msgspec error names, made readable: ``$.points[3].values.loss``.
 
-    msgspec says ``[...]`` for a bad dict value without naming its key; the key is found by
-    looking at the decoded body. Point rows are arrays on the wire; their indexes get names.
+    msgspec says ``[...]`` for a dict's key without naming it; the key is found by walking the
+    body along the path (see :func:`resolve_keys`). Point rows are arrays on the wire; their
+    indexes get names.
     """
     text = str(exc)
     match = _FIELD.search(text)
-    path = match.group(1) if match else "$"
+    path = resolve_keys(match.group(1), text, body) if match else "$"
     unknown = _UNKNOWN.search(text)
     if unknown:
         path = f"{path}.{unknown.group(1)}"
-    if path.endswith("[...]"):
-        path = path[:-5] + _bad_key(body, path[:-5])
+    return _row_names(path)
+
+
+def _row_names(path: str) -> str:
     return _ROW_INDEX.sub(lambda m: f"{m.group(1)}.{_ROW_NAMES[m.group(2)]}", path)
 
 
-def _storable(value: Any) -> bool:
-    """A number, null or a non-finite name (a list or dict is none of them, and unhashable)."""
-    if isinstance(value, str):
-        return value in NON_FINITE
-    return value is None or isinstance(value, int | float)
+def error_text(exc: Exception, body: bytes = b"") -> str:
+    """msgspec's message with the dict keys its path leaves as ``[...]`` named."""
+    text = str(exc)
+    return _FIELD.sub(lambda m: f"at `{_row_names(resolve_keys(m.group(1), text, body))}`", text, 1)
 
 
-def _bad_key(body: bytes, path: str) -> str:
-    """``.key`` of the first value at ``path`` that is not a number, null or a non-finite
-    name (``"nan"``, ``"inf"``, …): the only dict values that are ever checked."""
+def resolve_keys(path: str, text: str, body: bytes) -> str:
+    """``path`` with each ``[...]`` replaced by the key it stands for (``.lr``, or
+    ``["a b"]`` for a key that is not a word), or unchanged when the body does not tell.
+
+    msgspec stops at the first bad value in the document's order, so the key is that of the
+    first value, in order, that is at the rest of the path and is what ``text`` says is wrong
+    (its JSON type, a number out of range, a missing or unknown field).
+    """
+    if "[...]" not in path:
+        return path
     try:
-        node: Any = msgspec.json.decode(body)
-        for part in re.findall(r"\.(\w+)|\[(\d+)\]", path):
-            node = node[part[0]] if part[0] else node[int(part[1])]
+        # Python's reader, not msgspec's: it takes the 1e999 that msgspec refused.
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return path
+    steps = [m.group(0) for m in _STEP.finditer(path[1:])]
+    found = _walk(doc, steps, "$", _fits(text))
+    return path if found is None else found
+
+
+def _walk(node: Any, steps: list[str], shown: str, fits: Callable[[Any], bool]) -> str | None:
+    """The first path from ``node`` along ``steps`` whose value ``fits``, keys named."""
+    if not steps:
+        return shown if fits(node) else None
+    step, rest = steps[0], steps[1:]
+    if step == "[...]":
+        if not isinstance(node, dict):
+            return None
         for key, value in node.items():
-            if not _storable(value):
-                return f".{key}"
-    except (msgspec.DecodeError, KeyError, IndexError, TypeError, AttributeError):
-        pass
-    return "[...]"
+            name = f".{key}" if _WORD.fullmatch(key) else f"[{json.dumps(key)}]"
+            found = _walk(value, rest, shown + name, fits)
+            if found is not None:
+                return found
+        return None
+    if step.startswith("["):
+        index = int(step[1:-1])
+        if not isinstance(node, list) or index >= len(node):
+            return None
+        return _walk(node[index], rest, shown + step, fits)
+    if not isinstance(node, dict) or step[1:] not in node:
+        return None
+    return _walk(node[step[1:]], rest, shown + step, fits)
+
+
+def _json_type(value: Any) -> str:
+    """msgspec's name for the JSON type of a value Python's reader gave."""
+    if value is None:
+        return "null"
+    return _JSON_TYPES.get(type(value), "")
+
+
+def _fits(text: str) -> Callable[[Any], bool]:
+    """Whether a value is one the msgspec error ``text`` can be about."""
+    got = _GOT.search(text)
+    if got:
+        return lambda value: _json_type(value) == got.group(1)
+    if text.startswith("Number out of range"):
+        return lambda value: (
+            (isinstance(value, float) and not math.isfinite(value))
+            or (isinstance(value, int) and abs(value) >= 2**64)
+        )
+    enum = _ENUM.match(text)
+    if enum:
+        return lambda value: enum.group(1) in (repr(value), str(value))
+    missing = re.search(r"missing required field `([^`]+)`", text)
+    if missing:
+        return lambda value: isinstance(value, dict) and missing.group(1) not in value
+    unknown = re.search(r"unknown field `([^`]+)`", text)
+    if unknown:
+        return lambda value: isinstance(value, dict) and unknown.group(1) in value
+    expected = _EXPECTED.match(text)
+    if expected:
+        # A constraint (``Expected `str` of length <= 200``): the value is of the type named.
+        types = {part.strip() for part in expected.group(1).split("|")}
+        if "float" in types:
+            types.add("int")
+        if types <= set(_JSON_TYPES.values()) | {"null"}:
+            return lambda value: _json_type(value) in types
+    return lambda value: True
 
 
 def store_status(exc: StoreError) -> int:

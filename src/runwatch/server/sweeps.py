@@ -149,7 +149,8 @@ async def list_trials(
     limit: Annotated[int, Query(ge=1, le=MAX_TRIALS_PAGE)] = 100,
 ) -> Response:
     """A page of the sweep's trials after index ``after``: index, run id, configuration,
-    agent, status (its run's; ``claimed`` until the agent created the run; ``stopped_early``
+    agent, status (its run's; ``claimed`` until the agent created the run, ``cancelled`` if the
+    sweep was stopped before it did: that run is refused; ``stopped_early``
     once hyperband early termination stopped it and its run ended ``cancelled``),
     ``stopped_early`` (why, once judged worse at a rung: its run was sent a cancel), and
     ``retry_of``: the crashed trial whose configuration it runs again, if it is a retry."""
@@ -193,4 +194,8 @@ def _state_route(action: str, doc: str) -> None:
 
 _state_route("pause", "Pause a sweep: claims answer ``paused`` until it is resumed.")
 _state_route("resume", "Resume a paused sweep.")
-_state_route("stop", "Stop a sweep for good: claims answer ``stopped``; running trials go on.")
+_state_route(
+    "stop",
+    "Stop a sweep for good: claims answer ``stopped``; running trials go on, trials claimed but"
+    " not started are cancelled (creating their runs is refused: 409 ``sweep_stopped``).",
+)

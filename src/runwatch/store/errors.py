@@ -50,6 +50,12 @@ class RunFinished(Conflict):
     code = "run_finished"
 
 
+class SweepStopped(Conflict):
+    """The run is a trial of a stopped sweep that had not started: it is cancelled, not run."""
+
+    code = "sweep_stopped"
+
+
 class BlobMissing(Conflict):
     """A media record names a blob the store does not have (the producer uploads it first)."""
 

@@ -262,10 +262,32 @@ def _early_terminate(doc: dict[str, Any]) -> dict[str, Any] | None:
     return dict(rule)
 
 
+def _non_finite(doc: dict[str, Any]) -> None:
+    """Refuse the first NaN or infinity anywhere in ``doc`` (YAML's ``.nan`` / ``.inf``,
+    JSON's ``NaN`` / ``Infinity``): no key of the schema takes one, and a value or a choice
+    that is one would reach every trial's configuration and the bayes model. A loop, not
+    recursion: a sweep file may nest deeper than Python's stack."""
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            raise SweepError(where, f"must be a finite number, not {node!r}")
+        if isinstance(node, dict):
+            items = [
+                (f"{where}.{key}" if where else str(key), value) for key, value in node.items()
+            ]
+        elif isinstance(node, list):
+            items = [(f"{where}[{index}]", value) for index, value in enumerate(node)]
+        else:
+            continue
+        stack.extend(reversed(items))  # the first bad key in the document's order is named
+
+
 def parse_sweep(doc: Any) -> SweepSpec:
     """Check a sweep configuration (W&B's schema); :class:`SweepError` names the first bad key."""
     if not isinstance(doc, dict):
         raise SweepError("", f"a sweep configuration is a mapping, not {type(doc).__name__}")
+    _non_finite(doc)
     for key in doc:
         if key not in TOP_KEYS:
             raise SweepError(str(key), "is not a key of W&B's sweep configuration")

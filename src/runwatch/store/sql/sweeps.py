@@ -29,16 +29,20 @@ from runwatch.store.base import (
     TrialClaim,
     TrialOutcome,
 )
-from runwatch.store.errors import Conflict, SweepNotFound
+from runwatch.store.errors import Conflict, SweepNotFound, SweepStopped
 from runwatch.store.sql.records import json_text
 from runwatch.store.sql.tx import Tx
 
-# A trial's status: its run's, ``claimed`` before the run exists, and ``stopped_early`` once
-# a run that early termination stopped has ended cancelled.
+# A trial's status: its run's, ``claimed`` before the run exists (``cancelled`` once its
+# sweep is stopped: the run is then refused, see ``refuse_unstarted``), and ``stopped_early``
+# once a run that early termination stopped has ended cancelled. ``s`` is the trial's sweep.
 _STATUS = (
     "CASE WHEN t.stopped_early IS NOT NULL AND r.status = 'cancelled' THEN 'stopped_early'"
+    " WHEN r.status IS NULL AND s.state = 'stopped' THEN 'cancelled'"
     " ELSE coalesce(r.status, 'claimed') END"
 )
+# The rows _STATUS reads: each trial ``t`` with its run ``r`` (if created) and its sweep ``s``.
+_TRIALS = "sweep_trials t JOIN sweeps s ON s.id = t.sweep_id LEFT JOIN runs r ON r.id = t.run_id"
 # Methods whose proposal reads the trials before it, which is slow (bayes: Optuna, 10-300 ms):
 # proposed in a read transaction first (draft), so the sweep's lock and, on SQLite, the single
 # writer every run's ingest waits on are not held meanwhile. A draft that loses its index to
@@ -93,8 +97,7 @@ def fetch(tx: Tx, sweep_id: str, lock: bool = False) -> SweepInfo | None:
     if row is None:
         return None
     counts = tx.execute(
-        f"SELECT {_STATUS}, count(*) FROM sweep_trials t"
-        f" LEFT JOIN runs r ON r.id = t.run_id WHERE t.sweep_id = ? GROUP BY {_STATUS}",
+        f"SELECT {_STATUS}, count(*) FROM {_TRIALS} WHERE t.sweep_id = ? GROUP BY {_STATUS}",
         (sweep_id,),
     ).fetchall()
     return _info(tuple(row), {str(status): int(n) for status, n in counts})
@@ -229,12 +232,34 @@ def set_state(tx: Tx, sweep_id: str, action: str) -> SweepInfo:
     return _set_state(tx, info, after)
 
 
+def refuse_unstarted(tx: Tx, run_id: str) -> None:
+    """Refuse to create ``run_id`` when it is a trial of a stopped sweep not started yet (the
+    trial reads as ``cancelled``): the agent that claimed it before the stop then does not
+    run it. A producer retrying the creation of its started run gets it as before. The
+    sweep's row is locked, so a stop waits for a run created meanwhile (which then goes on,
+    as running trials do) or the creation sees the stop."""
+    trial = tx.execute(
+        "SELECT sweep_id, idx FROM sweep_trials WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    if trial is None or tx.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
+        return
+    sweep_id, index = trial
+    (state,) = tx.execute(
+        f"SELECT state FROM sweeps WHERE id = ?{tx.dialect.for_update}", (sweep_id,)
+    ).fetchone()
+    if state == "stopped":
+        raise SweepStopped(
+            f"sweep {sweep_id!r} is stopped: its trial {index} was not started and is cancelled",
+            "$.id",
+        )
+
+
 def trials(tx: Tx, sweep_id: str, after: int, limit: int) -> list[Trial]:
     """A page of the sweep's trials in index order, each with its run's status."""
     rows = tx.execute(
         f"SELECT t.idx, t.run_id, t.config, t.agent, t.claimed_at, {_STATUS}, t.retry_of,"
-        " t.stopped_early FROM sweep_trials t LEFT JOIN runs r ON r.id = t.run_id"
-        " WHERE t.sweep_id = ? AND t.idx > ? ORDER BY t.idx LIMIT ?",
+        f" t.stopped_early FROM {_TRIALS} WHERE t.sweep_id = ? AND t.idx > ? ORDER BY t.idx"
+        " LIMIT ?",
         (sweep_id, after, limit),
     ).fetchall()
     return [
@@ -254,8 +279,7 @@ def outcomes(tx: Tx, sweep_id: str, metric: str, limit: int) -> list[TrialOutcom
     path = f'{tx.dialect.json_root}."{metric}"'
     rows = tx.execute(
         f"SELECT t.idx, t.config, {_STATUS}, {number}, t.stopped_early IS NOT NULL"
-        " FROM sweep_trials t LEFT JOIN runs r ON r.id = t.run_id"
-        " WHERE t.sweep_id = ? ORDER BY t.idx DESC LIMIT ?",
+        f" FROM {_TRIALS} WHERE t.sweep_id = ? ORDER BY t.idx DESC LIMIT ?",
         (*[path] * number.count("?"), sweep_id, limit),
     ).fetchall()
     rungs: dict[int, dict[int, float]] = {int(row[0]): {} for row in rows if row[4]}
