@@ -1,9 +1,11 @@
 """A recording HTTP proxy on loopback: forwards each request to a real server and notes when it
-came and what it was answered, so a test can see how a client paced its requests."""
+came and what it was answered, so a test can see how a client paced its requests; it can answer
+chosen requests 503 itself, so a test holds them back from the server."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -28,9 +30,15 @@ class Exchange:
 
 
 class RecordingProxy(LoopbackHTTPServer):
-    """``with RecordingProxy(server.url) as proxy: ... proxy.url ... proxy.exchanges``."""
+    """``with RecordingProxy(server.url) as proxy: ... proxy.url ... proxy.exchanges``.
 
-    def __init__(self, target: str) -> None:
+    ``refuse(method, path, body)``: while it is true for a request, the proxy answers it 503
+    without forwarding it (recorded as such).
+    """
+
+    def __init__(
+        self, target: str, refuse: Callable[[str, str, bytes], bool] = lambda m, p, b: False
+    ) -> None:
         self.exchanges: list[Exchange] = []
         client = httpx.Client(base_url=target, timeout=60)
         recorded = self.exchanges
@@ -42,8 +50,11 @@ class RecordingProxy(LoopbackHTTPServer):
                 at = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _DROPPED}
-                reply = client.request(self.command, self.path, content=body, headers=headers)
                 path = self.path.split("?", 1)[0]
+                if refuse(self.command, path, body):
+                    reply = httpx.Response(503, content=b"held back by the test proxy")
+                else:
+                    reply = client.request(self.command, self.path, content=body, headers=headers)
                 retry_after = reply.headers.get("retry-after")
                 recorded.append(Exchange(at, self.command, path, reply.status_code, retry_after))
                 self.send_response(reply.status_code)
