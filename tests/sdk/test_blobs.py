@@ -19,6 +19,7 @@ import pytest
 from runwatch.sdk import encode
 from runwatch.sdk.run import Run
 from runwatch.sdk.sender import SenderConfig
+from runwatch.sdk.spool import write_acked
 from runwatch.sdk.sync import sync_spool
 from runwatch.sdk.transport import Transport
 from tests.proxy import RecordingProxy
@@ -226,4 +227,55 @@ def test_a_killed_producers_images_are_synced_once_and_its_blobs_deleted(
         if producer.poll() is None:
             producer.kill()
         producer.communicate(timeout=10)  # its pipes closed
+        server.stop()
+
+
+def test_sync_posts_a_batch_whose_blob_was_deleted_once_delivered(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    run = Run(run_spec("stale01"), [server.url], None, tmp_path / "run", POLITE)
+    log_phase(run, range(STEPS))
+    run.image("again", SAME, step=0)
+    assert run.finish()
+    assert blob_files(tmp_path / "run") == []
+    # As a sync sees it when it read the offset just before the producer recorded its acks.
+    write_acked(run.spool_path, 0)
+    transport = Transport([server.url], None)
+    try:
+        result = sync_spool(run.spool_path, transport)
+    finally:
+        transport.close()
+    assert result.batches > 0 and result.duplicates == result.batches
+    assert_every_image_once(server, "stale01", range(STEPS))
+
+
+def test_two_syncs_at_once_deliver_a_dead_producers_images_once(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data")  # not started: the producer runs offline
+    run = Run(run_spec("twice01"), [server.url], None, tmp_path / "run", POLITE)
+    log_phase(run, range(STEPS))
+    run.image("again", SAME, step=0)
+    assert not run.finish(timeout=0.5)  # its sender is done: the spool is no longer locked
+    assert len(blob_files(tmp_path / "run")) == KEYS * STEPS + 1
+    server.start()
+    errors: list[BaseException] = []
+
+    def one_sync() -> None:
+        transport = Transport([server.url], None)
+        try:
+            sync_spool(run.spool_path, transport)
+        except BaseException as exc:  # reported below, on the test's thread
+            errors.append(exc)
+        finally:
+            transport.close()
+
+    try:
+        syncs = [threading.Thread(target=one_sync) for _ in range(2)]
+        for t in syncs:
+            t.start()
+        for t in syncs:
+            t.join(120)
+        assert errors == []
+        assert_every_image_once(server, "twice01", range(STEPS))
+        assert blob_files(tmp_path / "run") == []
+    finally:
         server.stop()

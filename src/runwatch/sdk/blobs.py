@@ -83,8 +83,8 @@ class BlobStore:
     """One producer's blob files and how many unacknowledged image items name each.
 
     Used by the sender's thread and, past ``media_pending_bytes`` or ``queue_cap``, by the
-    calling thread: counts change under a lock, with no file written while it is held (a
-    calling thread never waits on another's write).
+    calling thread: the lock is held for a count's update and an unlink only, never while a
+    file is written (a calling thread never waits on another thread's write).
     """
 
     def __init__(self, directory: Path) -> None:
