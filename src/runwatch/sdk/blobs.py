@@ -4,7 +4,7 @@
 any batch names it, so that ``runwatch sync`` can upload it if the producer never does. The
 file is content-addressed (the same image logged twice is one file) and reference-counted: one
 reference per image item prepared, dropped when the batch holding that item is acknowledged (or
-lost before it was spooled); the last one deletes the file. A finished run that delivered
+refused for good, or lost before it was spooled); the last one deletes the file. A finished run that delivered
 everything leaves no blob behind, and a long run keeps only the blobs of unacknowledged batches.
 
 Per producer, because only the producer knows its references: ``runwatch sync`` reads a spool's
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import msgspec
 
-# Extensions of blob files by mime (the upload's Content-Type comes back from the name).
+# Extensions of blob files by mime: the same bytes logged as two mimes are two files.
 EXTENSIONS = {
     "image/png": ".png",
     "image/jpeg": ".jpg",
