@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -129,7 +130,9 @@ def read_acked(spool: Path) -> int:
 def write_acked(spool: Path, offset: int) -> None:
     """Record that every batch before ``offset`` was acknowledged (atomically replaced)."""
     target = acked_path(spool)
-    tmp = target.with_suffix(".acked.tmp")
+    # A temporary file of its own: a producer and a sync (or two syncs) may write at once, and
+    # one's replace must not move the other's file away under it.
+    tmp = target.with_suffix(f".acked.tmp{os.getpid()}-{threading.get_ident()}")
     tmp.write_text(str(offset))
     os.replace(tmp, target)
 
