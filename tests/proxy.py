@@ -1,5 +1,6 @@
 """A recording HTTP proxy on loopback: forwards each request to a real server and notes when it
-came and what it was answered, so a test can see how a client paced its requests."""
+came and what it was answered, so a test can see how a client paced its requests; it can answer
+chosen requests 503 itself, so a test holds them back from the server."""
 
 from __future__ import annotations
 
@@ -29,11 +30,19 @@ class Exchange:
 
 
 class RecordingProxy(LoopbackHTTPServer):
-    """``with RecordingProxy(server.url) as proxy: ... proxy.url ... proxy.exchanges``;
-    ``before(method, path)`` is called before each request is forwarded (something the test
-    does to the server between a client's requests)."""
+    """``with RecordingProxy(server.url) as proxy: ... proxy.url ... proxy.exchanges``.
 
-    def __init__(self, target: str, before: Callable[[str, str], None] | None = None) -> None:
+    ``before(method, path)`` is called before each request is forwarded (something the test
+    does to the server between a client's requests). ``refuse(method, path, body)``: while it
+    is true for a request, the proxy answers it 503 without forwarding it (recorded as such).
+    """
+
+    def __init__(
+        self,
+        target: str,
+        before: Callable[[str, str], None] | None = None,
+        refuse: Callable[[str, str, bytes], bool] = lambda m, p, b: False,
+    ) -> None:
         self.exchanges: list[Exchange] = []
         client = httpx.Client(base_url=target, timeout=60)
         recorded = self.exchanges
@@ -45,10 +54,13 @@ class RecordingProxy(LoopbackHTTPServer):
                 at = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _DROPPED}
-                if before is not None:
-                    before(self.command, self.path.split("?", 1)[0])
-                reply = client.request(self.command, self.path, content=body, headers=headers)
                 path = self.path.split("?", 1)[0]
+                if before is not None:
+                    before(self.command, path)
+                if refuse(self.command, path, body):
+                    reply = httpx.Response(503, content=b"held back by the test proxy")
+                else:
+                    reply = client.request(self.command, self.path, content=body, headers=headers)
                 retry_after = reply.headers.get("retry-after")
                 recorded.append(Exchange(at, self.command, path, reply.status_code, retry_after))
                 self.send_response(reply.status_code)

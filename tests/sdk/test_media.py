@@ -123,13 +123,24 @@ def test_every_input_kind_arrives_exactly(server: ServerProcess, tmp_path: Path)
     assert blob(server, got) == png_bytes
 
 
-def test_same_image_twice_is_one_blob(server: ServerProcess, tmp_path: Path) -> None:
+def test_same_image_twice_is_one_blob(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data")  # not started: the blobs stay until sent
     img = np.full((8, 8, 3), 7, dtype=np.uint8)
-    with runwatch.init(project="media", url=server.url, run_dir=tmp_path) as run:
-        for step in range(5):
-            run.image("same", img, step=step)
-    shas = {i["sha256"] for i in items(server, run.id, "same")}
-    assert len(shas) == 1 and len(list((tmp_path / "blobs").iterdir())) == 1
+    run = runwatch.init(project="media", url=server.url, run_dir=tmp_path / "run")
+    for step in range(5):
+        run.image("same", img, step=step)
+    assert not run.finish(timeout=0.5)
+    assert len(list((tmp_path / "run" / "blobs" / run.producer).iterdir())) == 1
+    server.start()
+    try:
+        transport = Transport([server.url], None)
+        try:
+            sync_spool(run.spool_path, transport)
+        finally:
+            transport.close()
+        assert len({i["sha256"] for i in items(server, run.id, "same")}) == 1
+    finally:
+        server.stop()
 
 
 def test_histograms_are_binned_in_the_sdk(server: ServerProcess, tmp_path: Path) -> None:
@@ -217,7 +228,7 @@ def test_spooled_images_reach_the_server_with_sync(tmp_path: Path) -> None:
     run.image("offline", img, step=1)
     run.histogram("offline/h", np.arange(10.0), step=1, bins=5)
     assert not run.finish(timeout=0.5)
-    assert len(list((tmp_path / "run" / "blobs").iterdir())) == 1
+    assert len(list((tmp_path / "run" / "blobs" / run.producer).iterdir())) == 1
     server.start()
     try:
         transport = Transport([server.url], None)
@@ -231,6 +242,8 @@ def test_spooled_images_reach_the_server_with_sync(tmp_path: Path) -> None:
             h = c.get(f"/api/v1/runs/{run.id}/histograms/offline/h").json()["steps"][0]
             assert h["counts"] == [2, 2, 2, 2, 2]
             assert c.get(f"/api/v1/runs/{run.id}").json()["status"] == "succeeded"
+        # The producer is gone (finished) and its spool delivered: its blobs are deleted.
+        assert not (tmp_path / "run" / "blobs" / run.producer).exists()
     finally:
         server.stop()
 
@@ -257,7 +270,7 @@ def test_sync_names_a_spooled_blob_that_is_gone(tmp_path: Path) -> None:
     run = runwatch.init(project="media", url=server.url, run_dir=tmp_path / "run")
     run.image("offline", np.zeros((2, 2, 3), dtype=np.uint8), step=1)
     assert not run.finish(timeout=0.5)
-    (gone,) = (tmp_path / "run" / "blobs").iterdir()
+    (gone,) = (tmp_path / "run" / "blobs" / run.producer).iterdir()
     gone.unlink()
     server.start()
     transport = Transport([server.url], None)

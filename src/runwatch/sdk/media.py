@@ -2,62 +2,27 @@
 
 The calling thread only takes a copy (numpy arrays, tensors, PIL images, lists) or a reference
 (``bytes``: immutable) into a :class:`PendingImage` or :class:`PendingHistogram`. The sender's
-thread calls :meth:`prepare`: it encodes the image, writes its blob into the run's ``blobs/``
-directory (before any batch names it, so ``runwatch sync`` can deliver it too), or bins the
+thread calls :meth:`prepare`: it encodes the image, writes its blob beside the spool
+(``sdk/blobs.py``: before any batch names it, so ``runwatch sync`` can deliver it too), or bins the
 values, and returns the batch item. Bad input raises :class:`MediaError` there, which the sender
 turns into a warning and an error event.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 from runwatch.sdk import encode
+from runwatch.sdk.blobs import BlobStore
 from runwatch.sdk.checks import image_array
 from runwatch.sdk.encode import MediaError
 
 MAX_IMAGE_BYTES = 8 * 2**20  # the server's max_image_bytes
 MAX_BINS = 1_024  # the server's max_histogram_bins
-# Extensions of blob files by mime (the upload's Content-Type comes back from the name).
-EXTENSIONS = {
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-    "application/x-runwatch-f32": ".f32",
-    "application/x-runwatch-i32": ".i32",
-}
-MIMES = {ext: mime for mime, ext in EXTENSIONS.items()}
-
-
-def blob_path(blob_dir: Path, sha256: str, mime: str) -> Path:
-    """Where a blob's bytes are kept next to the spool."""
-    return blob_dir / f"{sha256}{EXTENSIONS[mime]}"
-
-
-def find_blob(blob_dir: Path, sha256: str) -> tuple[Path, str] | None:
-    """A kept blob's file and mime, if it is there."""
-    for mime, ext in EXTENSIONS.items():
-        path = blob_dir / f"{sha256}{ext}"
-        if path.exists():
-            return path, mime
-    return None
-
-
-def write_blob(blob_dir: Path, data: bytes, mime: str) -> tuple[str, Path]:
-    """Keep ``data`` under its SHA-256 (once: the same bytes are one file); return both."""
-    sha256 = hashlib.sha256(data).hexdigest()
-    path = blob_path(blob_dir, sha256, mime)
-    if not path.exists():
-        blob_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # whole or absent: a crash leaves no torn blob
-    return sha256, path
 
 
 class BufferPool:
@@ -191,8 +156,9 @@ class PendingImage:
             self.shape = self.dtype = None
             self.data, self.nbytes = snapshot_value(data)
 
-    def prepare(self, blob_dir: Path) -> tuple[dict[str, Any], Path, str]:
-        """Encode and keep the blob; return the batch item, the blob's file and its mime."""
+    def prepare(self, blobs: BlobStore) -> tuple[dict[str, Any], Path, str]:
+        """Encode and keep the blob (one reference in ``blobs``, released once the batch holding
+        the item is acknowledged); return the batch item, the blob's file and its mime."""
         data = self.data
         vmin = vmax = None
         if isinstance(data, bytes):
@@ -217,7 +183,7 @@ class PendingImage:
                 f"the encoded image is {len(blob):,} bytes, over the server's limit "
                 f"max_image_bytes={MAX_IMAGE_BYTES}"
             )
-        sha256, path = write_blob(blob_dir, blob, mime)
+        sha256, path = blobs.keep(blob, mime)
         item: dict[str, Any] = {
             "key": self.key, "step": self.step, "ts": self.ts, "sha256": sha256, "mime": mime,
             "width": width, "height": height, "kind": kind,

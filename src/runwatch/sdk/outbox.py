@@ -100,10 +100,11 @@ class Outbox:
             self._head = self._reader.line_at(item.start)
         return self._head
 
-    def ack(self) -> None:
-        """The oldest batch was acknowledged (or refused for good): drop it."""
+    def ack(self) -> bytes:
+        """The oldest batch was acknowledged (or refused for good): drop it; return its body."""
         item = self._items[0]
         if isinstance(item, _Cached):
+            body = item.body
             self._items.popleft()
             self.cached_bytes -= len(item.body)
             self.records -= item.records
@@ -111,6 +112,7 @@ class Outbox:
                 self.acked_offset = item.end
         else:
             assert self._head is not None
+            body = self._head
             item.start += len(self._head) + 1
             self.records -= item.counts[item.sent]
             item.sent += 1
@@ -119,6 +121,7 @@ class Outbox:
             if item.start >= item.end:
                 self._items.popleft()
         self.batches -= 1
+        return body
 
     def compact(self) -> bool:
         """With every batch acknowledged and more than ``COMPACT_BYTES`` of them spooled, cut

@@ -38,7 +38,7 @@ import msgspec
 
 from runwatch.protocol import encode_value
 from runwatch.sdk import limits
-from runwatch.sdk.media import find_blob
+from runwatch.sdk.blobs import BlobStore, blob_path, producer_dir, remove_dir
 from runwatch.sdk.outbox import Outbox
 from runwatch.sdk.priority import lower_this_thread
 from runwatch.sdk.progress import (
@@ -236,9 +236,10 @@ class Sender:
         self._collected_at = 0.0  # when batches were last cut from the queue
         self.idle = True  # nothing taken at the last look: the next record may wake us at once
         self._batch_path = f"/api/v1/runs/{self.run_id}/batches"
-        # Blobs written next to the spool and not yet uploaded, oldest first: each is uploaded
-        # before any later batch is posted (a batch naming a blob the server lacks is a 409).
-        self.blob_dir = outbox.path.parent / "blobs"
+        # Blobs written next to the spool, each kept until every batch naming it is acknowledged.
+        self.blobs = BlobStore(producer_dir(outbox.path.parent, producer))
+        # Those not yet uploaded, oldest first: each is uploaded before any later batch is
+        # posted (a batch naming a blob the server lacks is a 409).
         self.uploads: deque[tuple[str, Path, str]] = deque()
         self.media_done = 0  # bytes of pending media prepared (see Run.image)
         self._blob_retries = 0
@@ -319,6 +320,7 @@ class Sender:
                 self._poster.stop()
                 if self.refused is None:
                     self._write_acked()
+                    self.blobs.close()
                 self.progress.close()
                 self.outbox.close()
                 self._transport.close()
@@ -327,6 +329,7 @@ class Sender:
                     with contextlib.suppress(OSError):
                         self.outbox.path.unlink(missing_ok=True)
                         acked_path(self.outbox.path).unlink(missing_ok=True)
+                    remove_dir(self.blobs.dir)
 
     def _delay(self) -> float:
         """How long to sleep unless woken: a flush interval while records flow or a post is out
@@ -546,7 +549,7 @@ class Sender:
         what = "image" if field == "media" else "histogram"
         try:
             if field == "media":
-                item, path, mime = media.prepare(self.blob_dir)
+                item, path, mime = media.prepare(self.blobs)
                 self.uploads.append((item["sha256"], path, mime))
             else:
                 item = media.prepare()
@@ -659,6 +662,7 @@ class Sender:
         if not self.outbox.add(body, records, pinned):
             self._lost += records
             self.lost_total += records
+            self.blobs.release_batch(body)  # no batch will ever name its images
         if not had_error and self.outbox.spool_error is not None:
             self._warn(
                 f"cannot write the spool {self.outbox.path} ({self.outbox.spool_error!r}); "
@@ -699,7 +703,7 @@ class Sender:
             elif what == "batch":
                 if not self._accepted(reply):
                     return
-                self.outbox.ack()
+                self.blobs.release_batch(self.outbox.ack())
                 self.outbox.compact()
                 self._progress_at = time.monotonic()
                 if self._progress_at - self._acked_written >= ACKED_WRITE_INTERVAL:
@@ -780,10 +784,10 @@ class Sender:
             return False
         items = msgspec.json.decode(body).get("media", [])
         for item in items:
-            found = find_blob(self.blob_dir, item["sha256"])
-            if found is None:
+            path = blob_path(self.blobs.dir, item["sha256"], item["mime"])
+            if not path.exists():
                 return False
-            self.uploads.append((item["sha256"], *found))
+            self.uploads.append((item["sha256"], path, item["mime"]))
         return True
 
     def _write_acked(self) -> None:

@@ -8,6 +8,10 @@ batch: ``runwatch sync`` starts there. A producer's final status is alone in its
 Once every batch is acknowledged and they hold more than ``COMPACT_BYTES``, the spool is cut back
 to its header (``Outbox.compact``): what was delivered is not kept without bound.
 
+The writer holds an exclusive ``flock`` on its spool while it is open; the kernel drops it when
+the process dies. ``runwatch sync`` tells a crashed (or finished) producer from a live one by it
+(:func:`writer_gone`): only then does it delete the producer's blobs after delivering the spool.
+
 Version 1 spools (one record per line, tagged with its batch ``"b"``) are still read.
 """
 
@@ -15,11 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import msgspec
+
+if sys.platform != "win32":
+    import fcntl
 
 SPOOL_VERSION = 2
 _encode = msgspec.json.encode
@@ -33,6 +42,10 @@ class SpoolWriter:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if sys.platform != "win32":
+            # Without it (a file system refusing locks) sync only never deletes its blobs.
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self.size = os.fstat(self._fd).st_size
         if self.size == 0:
             self.append(_encode({"spool": SPOOL_VERSION, "run": run, "producer": producer}))
@@ -85,6 +98,22 @@ class SpoolReader:
         self._file.close()
 
 
+def writer_gone(path: Path) -> bool:
+    """Whether no live producer holds the spool open (it crashed, or finished): a producer never
+    opens its spool again, so once gone the spool is whole as it stands. False whenever that
+    cannot be told (locks refused, or not on this platform)."""
+    if sys.platform == "win32":
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
 def acked_path(spool: Path) -> Path:
     """Where the offset up to which the server acknowledged everything is kept."""
     return spool.with_suffix(".acked")
@@ -101,7 +130,9 @@ def read_acked(spool: Path) -> int:
 def write_acked(spool: Path, offset: int) -> None:
     """Record that every batch before ``offset`` was acknowledged (atomically replaced)."""
     target = acked_path(spool)
-    tmp = target.with_suffix(".acked.tmp")
+    # A temporary file of its own: a producer and a sync (or two syncs) may write at once, and
+    # one's replace must not move the other's file away under it.
+    tmp = target.with_suffix(f".acked.tmp{os.getpid()}-{threading.get_ident()}")
     tmp.write_text(str(offset))
     os.replace(tmp, target)
 

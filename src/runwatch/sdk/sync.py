@@ -5,6 +5,13 @@ already has is stored once: syncing twice, or syncing what the live sender alrea
 adds nothing. A spool starts where its producer (or the last sync) recorded the server's
 acknowledgement; spools that end with their producer's final status go last, so a run is marked
 finished only after every producer's data is in.
+
+Images: each batch's blobs are uploaded before it, from the producer's ``blobs/<producer>/``
+(then ``blobs/``, where older producers kept them). A blob a live producer already deleted
+belongs to a batch the server acknowledged after the ``.acked`` offset was read: that batch is
+posted anyway and answered as a duplicate (the server finds a stored batch before its images).
+Once a spool is delivered whole and its producer is gone (crashed, or finished), its blob
+directory is deleted.
 """
 
 from __future__ import annotations
@@ -15,8 +22,15 @@ from typing import Any
 
 import msgspec
 
-from runwatch.sdk.media import find_blob
-from runwatch.sdk.spool import ends_run, read_acked, read_header, spooled_bodies, write_acked
+from runwatch.sdk.blobs import named_in, producer_dir, read_blob, remove_dir
+from runwatch.sdk.spool import (
+    ends_run,
+    read_acked,
+    read_header,
+    spooled_bodies,
+    write_acked,
+    writer_gone,
+)
 from runwatch.sdk.transport import Reply, Transport
 
 _decode = msgspec.json.decode
@@ -52,10 +66,13 @@ def sync_spool(
 ) -> SyncResult:
     """Create the spool's run if needed, then send each batch not yet acknowledged;
     ``progress(bytes)``. Records how far the server acknowledged, so a second sync sends
-    nothing."""
+    nothing. Deletes the producer's blobs afterwards when it is gone."""
     header = read_header(path)
     run_id = header["run"]["id"]
     result = SyncResult(run_id)
+    # Told before the spool is read: a producer gone by then appends nothing after it.
+    gone = writer_gone(path)
+    blob_dirs = [producer_dir(path.parent, header["producer"]), path.parent / "blobs"]
     start = read_acked(path)
     created = False
     uploaded: set[str] = set()
@@ -63,9 +80,10 @@ def sync_spool(
         if not created:
             _create(transport, header["run"], path)
             created = True
-        if b'"media"' in body:
-            _upload_blobs(path, run_id, _decode(body).get("media", []), transport, uploaded)
+        missing = _upload_blobs(path, run_id, body, blob_dirs, transport, uploaded)
         reply = transport.post(f"/api/v1/runs/{run_id}/batches", body)
+        if reply.error_code == "blob_missing" and missing:
+            raise SyncError(f"the image blob {missing[0]} of {path} is missing from {blob_dirs[0]}")
         if reply.error_code == "run_finished" and result.ended:
             # A version 1 spool could hold a warning queued after its own final status.
             result.after_final += 1
@@ -78,6 +96,8 @@ def sync_spool(
         progress(len(body))
         if header["spool"] != 1:
             write_acked(path, end)
+    if gone:
+        remove_dir(blob_dirs[0])
     return result
 
 
@@ -92,23 +112,27 @@ def _create(transport: Transport, spec: dict[str, Any], path: Path) -> None:
 
 
 def _upload_blobs(
-    spool: Path, run_id: str, media: list[dict[str, str]], transport: Transport, done: set[str]
-) -> None:
-    """Upload the blobs a batch's media records name (kept in ``blobs/`` beside the spool)
-    before the batch, each once per sync (uploading again is harmless: stored once)."""
-    for item in media:
-        sha256 = item["sha256"]
+    spool: Path,
+    run_id: str,
+    body: bytes,
+    blob_dirs: list[Path],
+    transport: Transport,
+    done: set[str],
+) -> list[str]:
+    """Upload the blobs a batch names before the batch, each once per sync (uploading again is
+    harmless: stored once); return those found nowhere."""
+    missing: list[str] = []
+    for sha256, mime in named_in(body):
         if sha256 in done:
             continue
-        found = find_blob(spool.parent / "blobs", sha256)
-        if found is None:
-            raise SyncError(
-                f"the image blob {sha256} of {spool} is missing from {spool.parent / 'blobs'}"
-            )
-        blob, mime = found
-        reply = transport.put(f"/api/v1/runs/{run_id}/blobs/{sha256}", blob.read_bytes(), mime)
+        blob = read_blob(blob_dirs, sha256, mime)
+        if blob is None:
+            missing.append(sha256)
+            continue
+        reply = transport.put(f"/api/v1/runs/{run_id}/blobs/{sha256}", blob, mime)
         _check(reply, spool, f" image blob {sha256}")
         done.add(sha256)
+    return missing
 
 
 def _check(reply: Reply, path: Path, what: str) -> None:
