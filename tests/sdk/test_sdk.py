@@ -244,3 +244,21 @@ def test_log_from_several_threads_gives_every_record_its_own_step(
     assert run.finish()
     steps = [p[0] for b in read_batches(run.spool_path) for p in b["points"] if "x" in p[2]]
     assert sorted(steps) == list(range(4 * per_thread))
+
+
+def test_the_handle_carries_the_name_the_run_has(server: ServerProcess, tmp_path: Path) -> None:
+    """``run.name`` is the stored name: the server's default for an unnamed run (the README's
+    ``run-`` and the id's first 6 characters), and an attached run's own name."""
+    unnamed = runwatch.init(project="sdk", url=server.url, run_dir=tmp_path / "a")
+    unnamed.finish()
+    assert unnamed.name == f"run-{unnamed.id[:6]}" == get_run(server, unnamed.id)["name"]
+    first = runwatch.init(project="sdk", name="first", run_id="named01", url=server.url,
+                          run_dir=tmp_path / "b")  # fmt: skip
+    again = runwatch.init(project="sdk", run_id="named01", url=server.url, run_dir=tmp_path / "c")
+    assert again.name == first.name == "first"
+    again.finish()
+    first.finish()
+    # Without the server's answer, the name it will give.
+    offline = runwatch.init(project="sdk", url="http://127.0.0.1:9", run_dir=tmp_path / "d")
+    assert offline.name == f"run-{offline.id[:6]}"
+    offline.finish(timeout=0.1, send_status=False)

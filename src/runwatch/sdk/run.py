@@ -68,7 +68,7 @@ class Run:
     ) -> None:
         self.id: str = spec["id"]
         self.project: str = spec["project"]
-        self.name: str | None = spec.get("name")
+        self.name: str = spec.get("name") or ""  # settled once the server answers (below)
         self.config: dict[str, Any] = spec.get("config", {})
         self.dir = run_dir
         self.url = f"{urls[0]}/runs/{self.id}"
@@ -126,6 +126,9 @@ class Run:
         if resumed is not None:
             self._steps = count(resumed + 1)
             self._last_step = resumed
+        # The name the run has: an attached run's own, else the one the server gives an unnamed
+        # run (store/sql/runs.py), so run.name is never None.
+        self.name = self._sender.stored_name or self.name or f"run-{self.id[:6]}"
         self._poller = CommandPoller(self.id, Transport(urls, token), self._receive)
         self._poller.start()
         _live_runs.add(self)
