@@ -84,6 +84,7 @@ class Run:
         self.stop_reason: str | None = None
         self._stop_hooks: list[Callable[[], None]] = []  # see _on_stop_asked
         self._handlers: dict[str, CommandHandler] = {}
+        self._offered = 0  # kinds sent to the page (cancel and unsendable kinds are not)
         # Commands waiting for the training thread (bounded: the server offers unreported ones
         # again, so one dropped here is applied later, not lost).
         self._inbox: deque[dict[str, Any]] = deque(maxlen=INBOX_CAP)
@@ -453,9 +454,10 @@ class Run:
             self._warn_once(
                 f"command kind {kind!r} cannot be sent from the page: use 1-64 of A-Z a-z 0-9 _ . : -"
             )
-        elif len(self._handlers) > MAX_COMMAND_KINDS:
+        elif self._offered >= MAX_COMMAND_KINDS:
             self._warn_once(f"the page offers the first {MAX_COMMAND_KINDS} command kinds only")
         else:
+            self._offered += 1
             self._extra("command_kinds", kind)
 
     def _receive(self, commands: list[dict[str, Any]]) -> None:
