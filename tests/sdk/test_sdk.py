@@ -262,3 +262,15 @@ def test_the_handle_carries_the_name_the_run_has(server: ServerProcess, tmp_path
     offline = runwatch.init(project="sdk", url="http://127.0.0.1:9", run_dir=tmp_path / "d")
     assert offline.name == f"run-{offline.id[:6]}"
     offline.finish(timeout=0.1, send_status=False)
+
+
+def test_vital_keys_of_nested_dicts_are_the_flattened_keys(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """``log({"grad": {"norm": …}}, vital=True)`` marks ``grad/norm``, the key that is stored
+    (it marked ``grad``, which no metric is: the vitals bar had nothing to draw)."""
+    with runwatch.init(project="sdk", url=server.url, run_dir=tmp_path / "run") as run:
+        run.log({"grad": {"norm": 0.1, "max": {"abs": 0.5}}, "lr": 0.1}, vital=True)
+    info = get_run(server, run.id)
+    assert info["vitals"] == ["grad/norm", "grad/max/abs", "lr"]
+    assert set(info["vitals"]) == set(info["summary"])

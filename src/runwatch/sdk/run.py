@@ -13,7 +13,7 @@ import time
 import traceback
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import count
 from operator import index
 from pathlib import Path
@@ -52,6 +52,14 @@ CAPTION_MAX = 1_000  # characters of an image's caption kept
 KNOWN_KEYS_CAP = 100_000
 _MIN_INT64 = -limits.MAX_INT64 - 1
 _live_runs: weakref.WeakSet[Run] = weakref.WeakSet()
+
+
+def _flat_keys(data: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    for k, v in data.items():
+        if isinstance(v, dict):
+            yield from _flat_keys(v, f"{prefix}{k}/")
+        else:
+            yield f"{prefix}{k}"
 
 
 class Run:
@@ -396,7 +404,8 @@ class Run:
             self._keys.update(k for k, v in data.items() if not isinstance(v, dict))
 
     def _vital_keys(self, data: dict[str, Any]) -> None:
-        fresh = [k for k in data if k not in self._vitals]
+        # The stored keys: a nested dict's are flattened with "/" (as its values are).
+        fresh = [k for k in _flat_keys(data) if k not in self._vitals]
         for key in fresh[: max(0, VITALS_CAP - len(self._vitals))]:
             self._vitals.add(key)
             self._extra("vitals", key)
