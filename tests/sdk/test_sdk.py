@@ -274,3 +274,17 @@ def test_vital_keys_of_nested_dicts_are_the_flattened_keys(
     info = get_run(server, run.id)
     assert info["vitals"] == ["grad/norm", "grad/max/abs", "lr"]
     assert set(info["vitals"]) == set(info["summary"])
+
+
+def test_a_config_change_over_the_limit_leaves_run_config_as_stored(
+    server: ServerProcess, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A change the SDK leaves out (its JSON over max_config_bytes) is not in ``run.config``
+    either (it was: the handle's config then disagreed with the run's)."""
+    with runwatch.init(
+        project="sdk", config={"lr": 0.1}, url=server.url, run_dir=tmp_path / "run"
+    ) as run:
+        run.update_config({"big": "x" * 70_000, "also": 1})
+        run.update_config({"lr": 0.01})
+    assert "max_config_bytes" in capfd.readouterr().err
+    assert run.config == get_run(server, run.id)["config"] == {"lr": 0.01}

@@ -20,6 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import msgspec
+
 from runwatch.protocol import FINAL_STATUSES, MAX_COMMAND_KINDS, SWEEP_PARAMS_ENV
 from runwatch.sdk import limits
 from runwatch.sdk.commands import CommandPoller
@@ -378,8 +380,11 @@ class Run:
         """Set keys of the run's config after ``init`` (top-level keys replaced, the others
         kept); the run page's Config panel shows the change live. Never raises."""
         try:
-            self.config.update(values)
-            self._extra("config", _jsonable(values))
+            change = _jsonable(values)
+            # The sender leaves a change over the limit out (one warning): so does run.config.
+            if len(msgspec.json.encode(change)) <= limits.MAX_CONFIG_BYTES:
+                self.config.update(values)
+            self._extra("config", change)
         except Exception as exc:
             self._warn_once(f"update_config() failed and was skipped: {exc!r}")
 
