@@ -23,7 +23,7 @@ def score(lr: float, depth: int, dropout: float, rng: random.Random) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--delay", type=float, default=0.02)

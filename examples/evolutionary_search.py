@@ -20,7 +20,7 @@ def rastrigin(x: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--generations", type=int, default=200)
     parser.add_argument("--population", type=int, default=40)
     parser.add_argument("--dims", type=int, default=5)

@@ -17,7 +17,7 @@ import runwatch
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--items", type=int, default=300)
     parser.add_argument("--clusters", type=int, default=5)

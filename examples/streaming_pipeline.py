@@ -19,7 +19,7 @@ import runwatch
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--delay", type=float, default=0.01, help="seconds per step (0: flat out)")
     args = parser.parse_args()

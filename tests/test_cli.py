@@ -169,3 +169,25 @@ def test_launch_options_after_the_double_dash_belong_to_the_worker(tmp_path: Pat
         assert "['--scan-interval', '3']" in done.stdout
     finally:
         srv.stop()
+
+
+def test_no_help_text_is_eaten_as_rich_markup() -> None:
+    """Typer renders help as Rich markup, where a bare ``[default: …]`` or ``[[rules]]`` is a
+    tag and vanished from ``serve --help``: every bracket must be escaped to be shown."""
+    import typer.main
+    from rich.markup import render
+
+    from runwatch.cli import app
+
+    def walk(command: Any) -> Any:
+        yield command
+        for sub in getattr(command, "commands", {}).values():
+            yield from walk(sub)
+
+    for command in walk(typer.main.get_command(app)):
+        texts = [command.help] + [getattr(p, "help", None) for p in command.params]
+        for text in filter(None, texts):
+            assert render(text).plain == text.replace("\\[", "["), (command.name, text)
+    shown = cli("serve", "--help", env={**os.environ, "COLUMNS": "400"}).stdout
+    assert "may launch [default: DATA/runwatch.toml]" in shown
+    assert "([[rules]] tables)" in shown

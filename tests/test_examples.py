@@ -146,3 +146,16 @@ def test_rl_worker_under_the_launcher(server: ServerProcess, tmp_path: Path) -> 
         assert len(series(c, run["id"], "episode/return")) == 60
         logs = c.get(f"/api/v1/runs/{run['id']}/logs").json()["lines"]
         assert any(line["text"] == "done" for line in logs)
+
+
+def test_each_help_gives_the_first_paragraph_of_the_docstring_whole() -> None:
+    """``--help`` describes the script in its docstring's first paragraph (it gave the first
+    line only, which stopped mid-sentence)."""
+    import ast
+
+    for script in sorted(EXAMPLES.glob("*.py")):
+        doc = ast.get_docstring(ast.parse(script.read_text())) or ""
+        shown = subprocess.run(
+            [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60
+        ).stdout
+        assert " ".join(doc.split("\n\n")[0].split()) in " ".join(shown.split()), script.name

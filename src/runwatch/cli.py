@@ -60,7 +60,10 @@ def _settings(host: str, port: int, data: Path, token: str | None, **more: objec
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to bind; non-loopback needs --token."),
+    host: str = typer.Option(
+        "127.0.0.1",
+        help="Address to bind; beyond loopback, tokens (`token create`, --token) are required.",
+    ),
     port: int = PORT_OPTION,
     data: Path = typer.Option(Path(".runwatch"), help="Data directory (SQLite file lives here)."),
     token: str | None = typer.Option(
@@ -76,13 +79,13 @@ def serve(
         0.05, help="Relative change that keeps a snapshot version between log-spaced ages."
     ),
     templates: Path | None = typer.Option(
-        None, help="Run templates (TOML) the dashboard may launch [default: DATA/runwatch.toml]."
+        None, help="Run templates (TOML) the dashboard may launch \\[default: DATA/runwatch.toml]."
     ),
     max_concurrent: int = typer.Option(
         1, min=0, help="Queued runs running at once (0 pauses the queue)."
     ),
     rules: Path | None = typer.Option(
-        None, help="A TOML file of watch rules ([[rules]] tables) to load at start."
+        None, help="A TOML file of watch rules ([\\[rules]] tables) to load at start."
     ),
     store: str | None = STORE_OPTION,
     store_pool: int = typer.Option(

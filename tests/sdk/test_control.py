@@ -386,3 +386,20 @@ def test_a_run_refused_for_a_stopped_sweep_stops_and_keeps_nothing(
         assert c.get(f"/api/v1/runs/{trial['run_id']}").status_code == 404
     assert not list(tmp_path.rglob("spool-*")) and not list(tmp_path.rglob("*.acked"))
     assert capsys.readouterr().err == ""
+
+
+def test_the_page_offers_the_first_32_kinds_whatever_else_has_a_handler(
+    server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cancel handler and a kind no POST can name are not offered, so they take none of the
+    32 places (they did: the 32nd kind was refused with only 30 offered)."""
+    kinds = [f"k{i}" for i in range(33)]
+    with runwatch.init(project="ctl", url=server.url, run_dir=tmp_path) as run:
+        run.on_command("cancel", lambda payload: None)
+        run.on_command("has space", lambda payload: None)
+        for kind in kinds:
+            run.on_command(kind, lambda payload: None)
+    with server.client() as c:
+        info = c.get(f"/api/v1/runs/{run.id}").json()
+    assert info["command_kinds"] == kinds[:32]
+    assert capsys.readouterr().err.count("the page offers the first 32 command kinds only") == 1

@@ -244,3 +244,47 @@ def test_log_from_several_threads_gives_every_record_its_own_step(
     assert run.finish()
     steps = [p[0] for b in read_batches(run.spool_path) for p in b["points"] if "x" in p[2]]
     assert sorted(steps) == list(range(4 * per_thread))
+
+
+def test_the_handle_carries_the_name_the_run_has(server: ServerProcess, tmp_path: Path) -> None:
+    """``run.name`` is the stored name: the server's default for an unnamed run (the README's
+    ``run-`` and the id's first 6 characters), and an attached run's own name."""
+    unnamed = runwatch.init(project="sdk", url=server.url, run_dir=tmp_path / "a")
+    unnamed.finish()
+    assert unnamed.name == f"run-{unnamed.id[:6]}" == get_run(server, unnamed.id)["name"]
+    first = runwatch.init(project="sdk", name="first", run_id="named01", url=server.url,
+                          run_dir=tmp_path / "b")  # fmt: skip
+    again = runwatch.init(project="sdk", run_id="named01", url=server.url, run_dir=tmp_path / "c")
+    assert again.name == first.name == "first"
+    again.finish()
+    first.finish()
+    # Without the server's answer, the name it will give.
+    offline = runwatch.init(project="sdk", url="http://127.0.0.1:9", run_dir=tmp_path / "d")
+    assert offline.name == f"run-{offline.id[:6]}"
+    offline.finish(timeout=0.1, send_status=False)
+
+
+def test_vital_keys_of_nested_dicts_are_the_flattened_keys(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """``log({"grad": {"norm": …}}, vital=True)`` marks ``grad/norm``, the key that is stored
+    (it marked ``grad``, which no metric is: the vitals bar had nothing to draw)."""
+    with runwatch.init(project="sdk", url=server.url, run_dir=tmp_path / "run") as run:
+        run.log({"grad": {"norm": 0.1, "max": {"abs": 0.5}}, "lr": 0.1}, vital=True)
+    info = get_run(server, run.id)
+    assert info["vitals"] == ["grad/norm", "grad/max/abs", "lr"]
+    assert set(info["vitals"]) == set(info["summary"])
+
+
+def test_a_config_change_over_the_limit_leaves_run_config_as_stored(
+    server: ServerProcess, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A change the SDK leaves out (its JSON over max_config_bytes) is not in ``run.config``
+    either (it was: the handle's config then disagreed with the run's)."""
+    with runwatch.init(
+        project="sdk", config={"lr": 0.1}, url=server.url, run_dir=tmp_path / "run"
+    ) as run:
+        run.update_config({"big": "x" * 70_000, "also": 1})
+        run.update_config({"lr": 0.01})
+    assert "max_config_bytes" in capfd.readouterr().err
+    assert run.config == get_run(server, run.id)["config"] == {"lr": 0.01}

@@ -64,7 +64,13 @@ def test_upload_is_idempotent_and_checked(app_server: InProcessServer) -> None:
             "hash_mismatch",
             "path.sha256",
         )
-        assert error(put(c, run_id, PNG, mime="text/plain"))[:2] == (415, "unsupported_media_type")
+        wrong = put(c, run_id, PNG, mime="text/plain")
+        assert error(wrong)[:2] == (415, "unsupported_media_type")
+        # It names the image types, not JSON, which an image blob may not be.
+        assert wrong.json()["error"]["message"] == (
+            "send the image as Content-Type: application/x-runwatch-f32,"
+            " application/x-runwatch-i32, image/jpeg or image/png"
+        )
         as_json = put(c, run_id, PNG, mime="application/json")
         assert error(as_json) == (400, "invalid_mime", "header.content-type")
         assert error(put(c, run_id, b"not a png")) == (400, "invalid_blob", "body")

@@ -13,12 +13,14 @@ import time
 import traceback
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import count
 from operator import index
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+import msgspec
 
 from runwatch.protocol import FINAL_STATUSES, MAX_COMMAND_KINDS, SWEEP_PARAMS_ENV
 from runwatch.sdk import limits
@@ -54,6 +56,14 @@ _MIN_INT64 = -limits.MAX_INT64 - 1
 _live_runs: weakref.WeakSet[Run] = weakref.WeakSet()
 
 
+def _flat_keys(data: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    for k, v in data.items():
+        if isinstance(v, dict):
+            yield from _flat_keys(v, f"{prefix}{k}/")
+        else:
+            yield f"{prefix}{k}"
+
+
 class Run:
     """A live run. Create it with :func:`runwatch.init`; use it as a context manager."""
 
@@ -68,7 +78,7 @@ class Run:
     ) -> None:
         self.id: str = spec["id"]
         self.project: str = spec["project"]
-        self.name: str | None = spec.get("name")
+        self.name: str = spec.get("name") or ""  # settled once the server answers (below)
         self.config: dict[str, Any] = spec.get("config", {})
         self.dir = run_dir
         self.url = f"{urls[0]}/runs/{self.id}"
@@ -84,6 +94,7 @@ class Run:
         self.stop_reason: str | None = None
         self._stop_hooks: list[Callable[[], None]] = []  # see _on_stop_asked
         self._handlers: dict[str, CommandHandler] = {}
+        self._offered = 0  # kinds sent to the page (cancel and unsendable kinds are not)
         # Commands waiting for the training thread (bounded: the server offers unreported ones
         # again, so one dropped here is applied later, not lost).
         self._inbox: deque[dict[str, Any]] = deque(maxlen=INBOX_CAP)
@@ -127,6 +138,9 @@ class Run:
         if resumed is not None:
             self._steps = count(resumed + 1)
             self._last_step = resumed
+        # The name the run has: an attached run's own, else the one the server gives an unnamed
+        # run (store/sql/runs.py), so run.name is never None.
+        self.name = self._sender.stored_name or self.name or f"run-{self.id[:6]}"
         self._poller = CommandPoller(self.id, Transport(urls, token), self._receive)
         if self.refused is None:
             self._poller.start()
@@ -368,8 +382,11 @@ class Run:
         """Set keys of the run's config after ``init`` (top-level keys replaced, the others
         kept); the run page's Config panel shows the change live. Never raises."""
         try:
-            self.config.update(values)
-            self._extra("config", _jsonable(values))
+            change = _jsonable(values)
+            # The sender leaves a change over the limit out (one warning): so does run.config.
+            if len(msgspec.json.encode(change)) <= limits.MAX_CONFIG_BYTES:
+                self.config.update(values)
+            self._extra("config", change)
         except Exception as exc:
             self._warn_once(f"update_config() failed and was skipped: {exc!r}")
 
@@ -394,7 +411,8 @@ class Run:
             self._keys.update(k for k, v in data.items() if not isinstance(v, dict))
 
     def _vital_keys(self, data: dict[str, Any]) -> None:
-        fresh = [k for k in data if k not in self._vitals]
+        # The stored keys: a nested dict's are flattened with "/" (as its values are).
+        fresh = [k for k in _flat_keys(data) if k not in self._vitals]
         for key in fresh[: max(0, VITALS_CAP - len(self._vitals))]:
             self._vitals.add(key)
             self._extra("vitals", key)
@@ -470,9 +488,10 @@ class Run:
             self._warn_once(
                 f"command kind {kind!r} cannot be sent from the page: use 1-64 of A-Z a-z 0-9 _ . : -"
             )
-        elif len(self._handlers) > MAX_COMMAND_KINDS:
+        elif self._offered >= MAX_COMMAND_KINDS:
             self._warn_once(f"the page offers the first {MAX_COMMAND_KINDS} command kinds only")
         else:
+            self._offered += 1
             self._extra("command_kinds", kind)
 
     def _receive(self, commands: list[dict[str, Any]]) -> None:

@@ -265,6 +265,7 @@ class Sender:
         self._on_refused = on_refused
         self._attach_answered = False  # the first creation answer came (see _attached)
         self._stored_last_step: int | None = None  # its last_step
+        self.stored_name: str | None = None  # its name (an attached run's may not be ours)
         self._resume_taken = False  # init has read resume_step: a later answer only warns
         self._thread = threading.Thread(target=self._run, name="runwatch-sender", daemon=True)
 
@@ -733,6 +734,8 @@ class Sender:
             return  # created again (the server lost the run): its steps are our own now
         last = run.get("last_step") if isinstance(run, dict) else None
         self._stored_last_step = last if type(last) is int else None
+        name = run.get("name") if isinstance(run, dict) else None
+        self.stored_name = name if isinstance(name, str) else None
         self._attach_answered = True
         if self._resume_taken and self._stored_last_step is not None:
             self._warn(

@@ -21,6 +21,11 @@ from runwatch.server.tensorboard_proxy import PROXY_PATH
 from runwatch.server.uploads import UPLOAD_PATH
 
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_JSON_ONLY = "send the body as Content-Type: application/json"
+_IMAGES_ONLY = (
+    f"send the image as Content-Type: {', '.join(sorted(MEDIA_MIMES)[:-1])}"
+    f" or {sorted(MEDIA_MIMES)[-1]}"
+)
 
 
 class RequestGuard:
@@ -52,9 +57,12 @@ class RequestGuard:
         kind = headers.get("content-type", "").split(";")[0].strip().lower()
         # TensorBoard's UI posts forms to its own routes, behind the proxy; an upload is a file.
         form_ok = PROXY_PATH.match(scope["path"]) is not None or scope["path"] == UPLOAD_PATH
-        blob = scope.get("method") == "PUT" and "/blobs/" in scope["path"] and kind in MEDIA_MIMES
-        if mutating and has_body and kind != "application/json" and not (form_ok or blob):
-            return 415, "unsupported_media_type", "send the body as Content-Type: application/json"
+        to_blob = scope.get("method") == "PUT" and "/blobs/" in scope["path"]
+        if mutating and has_body and kind != "application/json" and not form_ok:
+            if not to_blob:
+                return 415, "unsupported_media_type", _JSON_ONLY
+            if kind not in MEDIA_MIMES:  # an image blob: naming JSON would mislead
+                return 415, "unsupported_media_type", _IMAGES_ONLY
         return None
 
     @staticmethod
