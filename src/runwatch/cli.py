@@ -12,7 +12,7 @@ import typer
 # typer bundles its own click; its usage errors are these classes, not the `click` package's.
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
-from runwatch.protocol import RunStatus
+from runwatch.protocol import CLAIM_LEASE, RunStatus
 from runwatch.sweeps.commands import agent, sweep_app
 
 app = typer.Typer(
@@ -75,6 +75,12 @@ def serve(
     snapshot_epsilon: float = typer.Option(
         0.05, help="Relative change that keeps a snapshot version between log-spaced ages."
     ),
+    claim_lease: float = typer.Option(
+        CLAIM_LEASE,
+        min=1.0,
+        help="Seconds an agent has from claiming a sweep trial to creating its run; past it the"
+        " trial is crashed and handed out again.",
+    ),
     templates: Path | None = typer.Option(
         None, help="Run templates (TOML) the dashboard may launch [default: DATA/runwatch.toml]."
     ),
@@ -115,7 +121,7 @@ def serve(
         _settings(
             host, port, data, token,
             ingest_rate=ingest_rate, busy_timeout=busy_timeout, snapshot_epsilon=snapshot_epsilon,
-            templates=templates, max_concurrent=max_concurrent,
+            templates=templates, max_concurrent=max_concurrent, claim_lease=claim_lease,
             rules_file=rules, store_url=store, store_pool=store_pool, bus_url=bus,
             webhook_allow=allowed,
         )
