@@ -31,9 +31,12 @@ class Exchange:
 class RecordingProxy(LoopbackHTTPServer):
     """``with RecordingProxy(server.url) as proxy: ... proxy.url ... proxy.exchanges``;
     ``before(method, path)`` is called before each request is forwarded (something the test
-    does to the server between a client's requests)."""
+    does to the server between a client's requests); when it returns False, the request is
+    dropped instead: not forwarded, and the connection closed unanswered (a lost client's)."""
 
-    def __init__(self, target: str, before: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self, target: str, before: Callable[[str, str], bool | None] | None = None
+    ) -> None:
         self.exchanges: list[Exchange] = []
         client = httpx.Client(base_url=target, timeout=60)
         recorded = self.exchanges
@@ -45,8 +48,9 @@ class RecordingProxy(LoopbackHTTPServer):
                 at = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _DROPPED}
-                if before is not None:
-                    before(self.command, self.path.split("?", 1)[0])
+                if before is not None and before(self.command, self.path.split("?", 1)[0]) is False:
+                    self.close_connection = True
+                    return
                 reply = client.request(self.command, self.path, content=body, headers=headers)
                 path = self.path.split("?", 1)[0]
                 retry_after = reply.headers.get("retry-after")
