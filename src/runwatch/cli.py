@@ -151,19 +151,25 @@ def sync(
     from rich.progress import Progress
 
     from runwatch.sdk.spool import read_acked
-    from runwatch.sdk.sync import SyncError, find_spools, sync_spool
+    from runwatch.sdk.sync import RunRefused, SyncError, find_spools, sync_spool
     from runwatch.sdk.transport import Transport, parse_urls
 
     spools = find_spools(paths)
     if not spools:
         raise SyncError("no spool files (spool-*.jsonl) found under the given paths")
     transport = Transport(parse_urls(url), token)
+    refused = 0
     try:
         with Progress() as progress:
             unsent = sum(p.stat().st_size - read_acked(p) for p in spools)
             task = progress.add_task("syncing", total=unsent)
             for spool in spools:
-                result = sync_spool(spool, transport, lambda n: progress.advance(task, n))
+                try:
+                    result = sync_spool(spool, transport, lambda n: progress.advance(task, n))
+                except RunRefused as exc:  # that run only: the other spools are still synced
+                    print(f"runwatch: error: {exc}", file=sys.stderr, flush=True)
+                    refused += 1
+                    continue
                 new = result.batches - result.duplicates
                 done = (
                     f"{result.batches} batches, {new} new" if result.batches else "nothing to send"
@@ -173,6 +179,8 @@ def sync(
                 progress.console.print(f"{spool}: run {result.run_id}: {done}")
     finally:
         transport.close()
+    if refused:
+        raise typer.Exit(1)
 
 
 @app.command()
