@@ -33,14 +33,16 @@ class RecordingProxy(LoopbackHTTPServer):
     """``with RecordingProxy(server.url) as proxy: ... proxy.url ... proxy.exchanges``.
 
     ``before(method, path)`` is called before each request is forwarded (something the test
-    does to the server between a client's requests). ``refuse(method, path, body)``: while it
-    is true for a request, the proxy answers it 503 without forwarding it (recorded as such).
+    does to the server between a client's requests); when it returns False, the request is
+    dropped instead: not forwarded, and the connection closed unanswered (a lost client's).
+    ``refuse(method, path, body)``: while it is true for a request, the proxy answers it 503
+    without forwarding it (recorded as such).
     """
 
     def __init__(
         self,
         target: str,
-        before: Callable[[str, str], None] | None = None,
+        before: Callable[[str, str], bool | None] | None = None,
         refuse: Callable[[str, str, bytes], bool] = lambda m, p, b: False,
     ) -> None:
         self.exchanges: list[Exchange] = []
@@ -55,8 +57,9 @@ class RecordingProxy(LoopbackHTTPServer):
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _DROPPED}
                 path = self.path.split("?", 1)[0]
-                if before is not None:
-                    before(self.command, path)
+                if before is not None and before(self.command, path) is False:
+                    self.close_connection = True
+                    return
                 if refuse(self.command, path, body):
                     reply = httpx.Response(503, content=b"held back by the test proxy")
                 else:

@@ -118,6 +118,45 @@ def test_sync_uploads_a_spool_once_and_is_safe_to_repeat(tmp_path: Path) -> None
         srv.stop()
 
 
+def test_sync_of_a_trial_whose_sweep_was_stopped_since_is_one_line_and_fails(
+    tmp_path: Path,
+) -> None:
+    """A sweep trial's run logged offline, its sweep stopped before the sync: the run will
+    never exist (409 sweep_stopped); the sync says so in one line, keeps that spool, still
+    syncs the other one, and exits 1."""
+    srv = ServerProcess(tmp_path / "data").start()
+    url = srv.url
+    with srv.client() as c:
+        sweep = {"method": "grid", "parameters": {"x": {"values": [1, 2]}}}
+        sweep_id = c.post("/api/v1/sweeps", json=sweep).json()["id"]
+        trial = c.post(f"/api/v1/sweeps/{sweep_id}/next", json={}).json()["trial"]
+    srv.stop()
+    runs = []
+    for name, run_id in (("trial", trial["run_id"]), ("plain", None)):
+        run = runwatch.init(project="p", url=url, run_dir=tmp_path / name, run_id=run_id)
+        run.log({"x": 1.0}, step=0)
+        run.finish(timeout=0.5)
+        runs.append(run)
+    srv.start()
+    try:
+        with srv.client() as c:
+            c.post(f"/api/v1/sweeps/{sweep_id}/stop").raise_for_status()
+            done = cli("sync", str(tmp_path / "trial"), str(tmp_path / "plain"), "--url", url)
+            plain = c.get(f"/api/v1/runs/{runs[1].id}").json()
+            missing = c.get(f"/api/v1/runs/{trial['run_id']}")
+    finally:
+        srv.stop()
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"runwatch: error: {runs[0].spool_path}: run {trial['run_id']} will never exist:"
+        f" sweep {sweep_id!r} is stopped: its trial 0 was not started and is cancelled"
+        " (sweep_stopped); nothing of it was sent, and the spool is kept (delete it to stop"
+        " syncing it)\n"
+    )
+    assert runs[0].spool_path.exists()
+    assert plain["status"] == "succeeded" and missing.status_code == 404
+
+
 def test_sync_with_nothing_to_do_says_so(tmp_path: Path) -> None:
     done = cli("sync", str(tmp_path))
     assert done.returncode == 1 and "no spool files" in done.stderr

@@ -12,7 +12,7 @@ import typer
 # typer bundles its own click; its usage errors are these classes, not the `click` package's.
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
-from runwatch.protocol import RunStatus
+from runwatch.protocol import CLAIM_LEASE, RunStatus
 from runwatch.sweeps.commands import agent, sweep_app
 
 app = typer.Typer(
@@ -78,6 +78,12 @@ def serve(
     snapshot_epsilon: float = typer.Option(
         0.05, help="Relative change that keeps a snapshot version between log-spaced ages."
     ),
+    claim_lease: float = typer.Option(
+        CLAIM_LEASE,
+        min=1.0,
+        help="Seconds an agent has from claiming a sweep trial to creating its run; past it the"
+        " trial is crashed and handed out again.",
+    ),
     templates: Path | None = typer.Option(
         None, help="Run templates (TOML) the dashboard may launch \\[default: DATA/runwatch.toml]."
     ),
@@ -118,7 +124,7 @@ def serve(
         _settings(
             host, port, data, token,
             ingest_rate=ingest_rate, busy_timeout=busy_timeout, snapshot_epsilon=snapshot_epsilon,
-            templates=templates, max_concurrent=max_concurrent,
+            templates=templates, max_concurrent=max_concurrent, claim_lease=claim_lease,
             rules_file=rules, store_url=store, store_pool=store_pool, bus_url=bus,
             webhook_allow=allowed,
         )
@@ -148,19 +154,25 @@ def sync(
     from rich.progress import Progress
 
     from runwatch.sdk.spool import read_acked
-    from runwatch.sdk.sync import SyncError, find_spools, sync_spool
+    from runwatch.sdk.sync import RunRefused, SyncError, find_spools, sync_spool
     from runwatch.sdk.transport import Transport, parse_urls
 
     spools = find_spools(paths)
     if not spools:
         raise SyncError("no spool files (spool-*.jsonl) found under the given paths")
     transport = Transport(parse_urls(url), token)
+    refused = 0
     try:
         with Progress() as progress:
             unsent = sum(p.stat().st_size - read_acked(p) for p in spools)
             task = progress.add_task("syncing", total=unsent)
             for spool in spools:
-                result = sync_spool(spool, transport, lambda n: progress.advance(task, n))
+                try:
+                    result = sync_spool(spool, transport, lambda n: progress.advance(task, n))
+                except RunRefused as exc:  # that run only: the other spools are still synced
+                    print(f"runwatch: error: {exc}", file=sys.stderr, flush=True)
+                    refused += 1
+                    continue
                 new = result.batches - result.duplicates
                 done = (
                     f"{result.batches} batches, {new} new" if result.batches else "nothing to send"
@@ -170,6 +182,8 @@ def sync(
                 progress.console.print(f"{spool}: run {result.run_id}: {done}")
     finally:
         transport.close()
+    if refused:
+        raise typer.Exit(1)
 
 
 @app.command()

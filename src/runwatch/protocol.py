@@ -50,6 +50,10 @@ RUN_DIR_MARKER = ".runwatch-run"
 # configuration (JSON), which ``runwatch.init`` merges into the run's config.
 SWEEP_ID_ENV = "RUNWATCH_SWEEP_ID"
 SWEEP_PARAMS_ENV = "RUNWATCH_SWEEP_PARAMS"
+# Seconds an agent has from claiming a sweep trial to creating its run, by default (it creates
+# it at once: a healthy agent takes well under a second); past it, a trial without a run is
+# crashed and handed out again.
+CLAIM_LEASE = 90.0
 
 
 # Names and labels: no NUL (PostgreSQL's TEXT cannot hold it, and C tools cut at it). Other

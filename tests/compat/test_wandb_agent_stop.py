@@ -209,6 +209,66 @@ def test_a_sweep_stopped_before_the_trials_run_exists_interrupts_and_stops_the_a
     assert (sweep["handed_out"], sweep["trials"]) == (1, {"cancelled": 1})
 
 
+# The trial's claim expires (the server's lease is 1 s) and its retry is claimed elsewhere
+# before the function's first wandb.log creates its run: the run is refused (409
+# claim_expired), the function is interrupted (else it logs for 40 s and prints END), and the
+# agent goes on (here to a grid with nothing left: the retry took its one point).
+EXPIRED_CLAIM = """
+import os, time, httpx
+spec = {"method": "grid", "parameters": {"x": {"values": [1]}}}
+
+def retry_elsewhere():
+    url = os.environ["RUNWATCH_URL"]
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{url}/api/v1/sweeps/{SWEEP}/trials").json()["trials"][0]["status"] != "crashed":
+        assert time.monotonic() < deadline, "the claim never expired"
+        time.sleep(0.05)  # the poll interval
+    httpx.post(f"{url}/api/v1/sweeps/{SWEEP}/next", json={}).raise_for_status()
+
+def train():
+    with wandb.init():
+        x = wandb.config.x
+        print("START", x, flush=True)
+        retry_elsewhere()
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            wandb.log({"x": x})
+            base = wandb.run._run  # the runwatch run, once the shim has made it
+            if base is not None:
+                base.wait_stop(0.05)  # its stop (the refusal) ends this wait early
+        print("END", x, flush=True)
+
+SWEEP = wandb.sweep(spec, project="expiredw")
+print("SWEEP", SWEEP, flush=True)
+wandb.agent(SWEEP, function=train)
+print("AGENT DONE", flush=True)
+"""
+
+
+def test_a_trial_handed_out_again_before_its_run_exists_interrupts_and_goes_on(
+    tmp_path: Path,
+) -> None:
+    server = ServerProcess(tmp_path / "data", extra_args=["--claim-lease", "1"]).start()
+    try:
+        done = run_script(server, EXPIRED_CLAIM, tmp_path / "work")
+        with server.client() as c:
+            sweep_id = done.stdout.split("SWEEP ", 1)[1].split()[0]
+            listed = c.get(f"/api/v1/sweeps/{sweep_id}/trials").json()["trials"]
+            runs = c.get("/api/v1/runs", params={"project": "expiredw"}).json()["runs"]
+    finally:
+        server.stop()
+    out, err = done.stdout, done.stderr
+    assert out.splitlines()[1:] == ["START 1", "AGENT DONE"], err
+    line = (
+        "wandb.agent: the trial with configuration {'x': 1} was not run (the claim of trial 0 of"
+        f" sweep {sweep_id!r} expired before its run was created, and its configuration was"
+        " handed out again as trial 1); the agent goes on"
+    )
+    assert err.count(line) == 1 and "was stopped" not in err, err
+    assert [(t["status"], t["retry_of"]) for t in listed] == [("crashed", None), ("claimed", 0)]
+    assert runs == []
+
+
 def fire_at(returning: threading.Event, interrupter: Interrupter) -> None:
     """A cancel that arrives as the function is returning."""
     returning.wait()

@@ -23,7 +23,7 @@ from runwatch.store.base import (
     TrialOutcome,
     WatchedTrial,
 )
-from runwatch.store.errors import Conflict, SweepNotFound, SweepStopped
+from runwatch.store.errors import ClaimExpired, Conflict, SweepNotFound, SweepStopped
 from runwatch.store.prepare import prepare_batch
 from tests.store.aio import run
 from tests.store.conftest import StoreMaker
@@ -209,6 +209,95 @@ def test_a_crashed_trial_is_handed_out_again_once(make_store: StoreMaker) -> Non
         "finished",
         [(0, "crashed", None), (1, "crashed", 0), (2, "claimed", None)],
         ("finished", 3, {"crashed": 2, "claimed": 1}),
+    ]
+
+
+def test_a_claim_whose_run_is_never_created_expires_crashed_and_is_handed_out_again(
+    make_store: StoreMaker,
+) -> None:
+    """The agent dies between its claim and its run: past the lease the trial reads crashed
+    (on every replica) and its configuration is the next claim's retry; the dead agent's
+    run, created late after all, is refused, so the configuration runs once."""
+    later = [0.0]
+
+    def clock() -> float:
+        return time.time() + later[0]
+
+    async def work() -> list[Any]:
+        replicas = [make_store(claim_lease=60, clock=clock) for _ in range(2)]
+        for store in replicas:
+            await store.open()
+        try:
+            store, other = replicas
+            await store.create_sweep(sweep(limit=2))
+            first = (await store.claim_trial("s1", "a", propose)).trial
+            assert first is not None
+            seen: list[Any] = [[t.status for t in await store.list_trials("s1", -1, 10)]]
+            later[0] = 61
+            seen.append([t.status for t in await other.list_trials("s1", -1, 10)])
+            retry = (await store.claim_trial("s1", "b", propose)).trial
+            assert retry is not None
+            seen.append((retry.index, retry.retry_of, retry.config))
+            with pytest.raises(ClaimExpired) as late:
+                await store.create_run(RunCreate(project="p", id=first.run_id))
+            seen.append(late.value.code)
+            await store.create_run(RunCreate(project="p", id=retry.run_id))
+            fresh = (await store.claim_trial("s1", "b", propose)).trial
+            assert fresh is not None
+            seen.append((fresh.index, fresh.retry_of, fresh.config))
+            seen.append(
+                [(t.index, t.status, t.retry_of) for t in await store.list_trials("s1", -1, 10)]
+            )
+            info = await other.get_sweep("s1")
+            assert info is not None
+            seen.append((info.state, info.trials))
+            seen.append(await store.get_run(first.run_id))
+            return seen
+        finally:
+            for store in replicas:
+                await store.close()
+
+    assert run(work()) == [
+        ["claimed"],
+        ["crashed"],
+        (1, 0, {"i": 0, "seed": 7}),
+        "claim_expired",
+        (2, None, {"i": 1, "seed": 7}),
+        [(0, "crashed", None), (1, "running", 0), (2, "claimed", None)],
+        ("finished", {"crashed": 1, "running": 1, "claimed": 1}),
+        None,
+    ]
+
+
+def test_a_late_run_is_taken_while_its_expired_claim_is_not_handed_out_again(
+    make_store: StoreMaker,
+) -> None:
+    """A slow agent creates its run past the lease, before any claim retried it: the run is
+    taken, the trial is its run's again, and it is not retried."""
+    later = [0.0]
+
+    async def work() -> list[Any]:
+        store = make_store(claim_lease=60, clock=lambda: time.time() + later[0])
+        await store.open()
+        try:
+            await store.create_sweep(sweep(limit=2))
+            first = (await store.claim_trial("s1", "a", propose)).trial
+            assert first is not None
+            later[0] = 61
+            seen: list[Any] = [[t.status for t in await store.list_trials("s1", -1, 10)]]
+            await store.create_run(RunCreate(project="p", id=first.run_id))
+            nxt = (await store.claim_trial("s1", "b", propose)).trial
+            assert nxt is not None
+            seen.append((nxt.index, nxt.retry_of, nxt.config))
+            seen.append([(t.index, t.status) for t in await store.list_trials("s1", -1, 10)])
+            return seen
+        finally:
+            await store.close()
+
+    assert run(work()) == [
+        ["crashed"],
+        (1, None, {"i": 1, "seed": 7}),
+        [(0, "running"), (1, "claimed")],
     ]
 
 

@@ -19,7 +19,7 @@ import pytest
 import runwatch
 from tests.pg import fresh_database
 from tests.proxy import RecordingProxy
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, wait_until
 
 GRID = """
 method: grid
@@ -251,6 +251,98 @@ def test_a_sweep_stopped_between_the_claim_and_the_run_stops_the_agent_in_one_li
             "stopped", {"cancelled": 1}, "cancelled",
         )  # fmt: skip
         assert run_answer.status_code == 404
+        creations = [e.status for e in proxy.exchanges if e.path == "/api/v1/runs"]
+        assert creations == [409]  # refused once, not retried
+        assert not list((tmp_path / "work").rglob("spool-*"))  # nothing kept for a resend
+    finally:
+        server.stop()
+
+
+def test_an_agent_killed_between_its_claim_and_its_run_leaves_a_trial_that_is_run_again(
+    tmp_path: Path,
+) -> None:
+    """The agent is SIGKILLed as it creates trial 0's run (a proxy drops that request and kills
+    it): past the server's claim lease (1 s here) the trial reads crashed, the next agent gets
+    its configuration as trial 1 (``retry_of`` 0) and runs it, and the run of trial 0, created
+    late after all, is refused (409 ``claim_expired``)."""
+    server = ServerProcess(tmp_path / "data", extra_args=["--claim-lease", "1"]).start()
+    try:
+        (tmp_path / "sweep.json").write_text(
+            json.dumps({"method": "grid", "parameters": {"x": {"values": [1]}, "y": {"value": 0}}})
+        )
+        sweep_id = cli(
+            "sweep", "create", "sweep.json", url=server.url, cwd=tmp_path
+        ).stdout.split()[0]
+        doomed: list[subprocess.Popen[str]] = []
+
+        def kill_first(method: str, path: str) -> bool:
+            if (method, path) != ("POST", "/api/v1/runs"):
+                return True
+            doomed[0].kill()
+            doomed[0].wait()
+            return False
+
+        with RecordingProxy(server.url, before=kill_first) as proxy:
+            doomed.append(agent(proxy.url, sweep_id, tmp_path / "dead", TRIAL))
+            code, _ = finish(doomed[0])
+        assert code == -signal.SIGKILL
+        with server.client() as c:
+            assert trials(c, sweep_id)[0]["status"] == "claimed"  # the lease is not over yet
+            wait_until(lambda: trials(c, sweep_id)[0]["status"] == "crashed", what="crashed")
+            code, err = finish(agent(server.url, sweep_id, tmp_path / "next", TRIAL))
+            assert code == 0, err[-2000:]
+            sweep = c.get(f"/api/v1/sweeps/{sweep_id}").json()
+            listed = trials(c, sweep_id)
+            late = c.post("/api/v1/runs", json={"project": "p", "id": listed[0]["run_id"]})
+        assert (
+            f'sweep {sweep_id}: trial 1 (the retry of crashed trial 0) with {{"x": 1, "y": 0}}'
+            in err
+        )
+        assert (sweep["state"], sweep["trials"]) == ("finished", {"crashed": 1, "succeeded": 1})
+        assert [(t["index"], t["status"], t["retry_of"], t["config"]) for t in listed] == [
+            (0, "crashed", None, {"x": 1, "y": 0}),
+            (1, "succeeded", 0, {"x": 1, "y": 0}),
+        ]
+        assert (late.status_code, late.json()["error"]["code"]) == (409, "claim_expired")
+    finally:
+        server.stop()
+
+
+def test_an_agent_whose_claim_expired_and_was_handed_out_again_does_not_run_it(
+    tmp_path: Path,
+) -> None:
+    """The agent creates trial 0's run after its lease, once another claim took the trial's
+    retry (a proxy holds the creation meanwhile): the creation is refused for good (409
+    ``claim_expired``, sent once, nothing spooled), the command never starts, and the agent says
+    so in one line and goes on (here the sweep has nothing more: it is finished)."""
+    server = ServerProcess(tmp_path / "data", extra_args=["--claim-lease", "1"]).start()
+    try:
+        (tmp_path / "sweep.json").write_text(
+            json.dumps({"method": "grid", "parameters": {"x": {"values": [1]}}})
+        )
+        sweep_id = cli(
+            "sweep", "create", "sweep.json", url=server.url, cwd=tmp_path
+        ).stdout.split()[0]
+        with server.client() as c:
+
+            def retry_first(method: str, path: str) -> None:
+                if (method, path) == ("POST", "/api/v1/runs"):
+                    wait_until(lambda: trials(c, sweep_id)[0]["status"] == "crashed")
+                    c.post(f"/api/v1/sweeps/{sweep_id}/next", json={}).raise_for_status()
+
+            with RecordingProxy(server.url, before=retry_first) as proxy:
+                ran = tmp_path / "ran"
+                script = f"open({str(ran)!r}, 'w').close()\n"
+                code, err = finish(agent(proxy.url, sweep_id, tmp_path / "work", script))
+            listed = trials(c, sweep_id)
+        assert code == 0, err
+        lines = err.splitlines()
+        assert lines[0] == f'runwatch: sweep {sweep_id}: trial 0 with {{"x": 1}}'
+        assert lines[1].startswith(f"runwatch: sweep {sweep_id}: trial 0 not run: the claim of")
+        assert "handed out again as trial 1" in lines[1]
+        assert lines[2:] == [f"runwatch: sweep {sweep_id} is finished; this agent ran 0 trial(s)"]
+        assert not ran.exists()
+        assert [(t["status"], t["retry_of"]) for t in listed] == [("crashed", None), ("claimed", 0)]
         creations = [e.status for e in proxy.exchanges if e.path == "/api/v1/runs"]
         assert creations == [409]  # refused once, not retried
         assert not list((tmp_path / "work").rglob("spool-*"))  # nothing kept for a resend

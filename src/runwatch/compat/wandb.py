@@ -472,7 +472,9 @@ def _run_trial(trial: Trial, function: Callable[[], Any]) -> bool:
     """One configuration: ``function`` runs with it; its run is finished (failed if it raised,
     cancelled if a cancel interrupted it). False when the agent stops: the sweep was stopped
     before the trial's run was created (the server refused it, and ``function`` is
-    interrupted as after a cancel)."""
+    interrupted as after a cancel). A trial whose claim expired and was handed out again
+    before its run was created is not run either (interrupted the same way), and the agent
+    goes on."""
     global _sweep_next
     before = run
     interrupter = Interrupter()
@@ -501,6 +503,12 @@ def _run_trial(trial: Trial, function: Callable[[], Any]) -> bool:
     elif run is not None and not run._finished:
         run.finish()
     base = run._run if run is not None and run is not before else None
+    if base is not None and base.refused_code == "claim_expired":
+        print_warning(
+            f"wandb.agent: the trial with configuration {trial.params} was not run"
+            f" ({base.refused}); the agent goes on"
+        )
+        return True
     if base is not None and base.refused is not None:
         print_warning(
             f"wandb.agent: sweep {trial.sweep_id} was stopped before the trial with"

@@ -9,7 +9,11 @@ again every few seconds. The trial's configuration reaches the command in its en
 (``RUNWATCH_SWEEP_PARAMS``, JSON) and as ``runwatch.init().config``. Ctrl-C cancels the current
 trial (its run is marked cancelled) and stops the agent. An agent that dies (SIGKILL, its
 machine lost) stops heartbeating: its trial's run is marked crashed, and the server hands that
-configuration out again, once, to the next agent that asks.
+configuration out again, once, to the next agent that asks; one that dies between its claim and
+its run's creation leaves the trial claimed, which reads crashed once the claim's lease (the
+server's ``--claim-lease``) expired and is handed out again the same way. An agent too slow to
+create its run within the lease whose trial was handed out meanwhile is refused that run: it
+says so and claims the next trial.
 """
 
 from __future__ import annotations
@@ -86,6 +90,9 @@ def run_agent(
                 command, sweep["project"], name, None, url, token, grace, scan_interval,
                 _labels(sweep_id, trial, heartbeat),
             )  # fmt: skip
+            if done.refused_code == "claim_expired":  # too late: another agent runs it
+                _say(f"sweep {sweep_id}: trial {trial['index']} not run: {done.refused}")
+                continue
             if done.refused is not None:  # stopped after this trial was claimed: not run
                 _say(f"sweep {sweep_id} was stopped before trial {trial['index']} started;"
                      f" this agent ran {ran} trial(s)")  # fmt: skip

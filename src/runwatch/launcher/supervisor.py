@@ -219,13 +219,14 @@ class Supervisor:
 class Outcome:
     """How a supervised run ended: its id, the worker's exit code, the run's final status,
     whether Ctrl-C on the launcher ended it, and why the server refused the run (a stopped
-    sweep's trial), if it did."""
+    sweep's trial, or one handed out again), if it did, with the refusal's code."""
 
     run_id: str
     code: int
     status: str
     interrupted: bool
     refused: str | None = None
+    refused_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -264,9 +265,9 @@ def supervise_command(
     run = init(project=project, name=name or Path(command[0]).name, url=url, token=token,
                run_dir=run_dir, config=config, tags=labels.tags, group=labels.group,
                run_id=labels.run_id, heartbeat=labels.heartbeat)  # fmt: skip
-    if run.refused is not None:  # a stopped sweep's trial: its worker is never started
+    if run.refused is not None:  # a trial not to run: its worker is never started
         run.finish()
-        return Outcome(run.id, 0, "cancelled", False, run.refused)
+        return Outcome(run.id, 0, "cancelled", False, run.refused, run.refused_code)
     env = dict(os.environ)
     env.update(labels.env)
     env.update({
@@ -307,7 +308,8 @@ def supervise_command(
             file=sys.stderr,
         )
     print(f"runwatch: run {run.id} {status} (exit code {code})", file=sys.stderr, flush=True)
-    return Outcome(run.id, code, status, supervisor.cancel_reason == INTERRUPTED, run.refused)
+    interrupted = supervisor.cancel_reason == INTERRUPTED
+    return Outcome(run.id, code, status, interrupted, run.refused, run.refused_code)
 
 
 def unwatched_outputs(cwd: Path, run_dir: Path, since: float) -> dict[str, Path]:

@@ -444,9 +444,17 @@ class Run:
     @property
     def refused(self) -> str | None:
         """Why the server refused to create the run, for good (its sweep was stopped before
-        this trial started); None while it takes the run. A refused run takes nothing more
+        this trial started, or the trial was handed out again: see :attr:`refused_code`); None
+        while it takes the run. A refused run takes nothing more
         (``log()`` and the rest return at once) and ``should_stop`` is True."""
         return self._sender.refused
+
+    @property
+    def refused_code(self) -> str | None:
+        """The code of :attr:`refused`: ``sweep_stopped`` (the sweep was stopped before this
+        trial started) or ``claim_expired`` (the trial's claim expired and its configuration
+        was handed out again, to run there); None while the server takes the run."""
+        return self._sender.refused_code
 
     def _refused(self, reason: str) -> None:
         """On the sender's thread, when the server refused the run for good: the run stops,

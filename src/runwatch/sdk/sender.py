@@ -54,6 +54,9 @@ from runwatch.sdk.vitals import SystemVitals
 _encode = msgspec.json.encode
 POINT, EVENT, STATUS, EXTRA = 0, 1, 2, 3  # EXTRA: (EXTRA, batch field, item)
 MEDIA = 4  # (MEDIA, "media" | "histograms", PendingImage | PendingHistogram): prepared here
+# A run's creation refused with these codes is final (a sweep trial that must not run: its
+# sweep was stopped, or its expired claim was handed out again): nothing is retried or spooled.
+REFUSED_FOR_GOOD = frozenset({"sweep_stopped", "claim_expired"})
 BLOB_RETRIES = 3  # times a batch refused for a missing blob has its blobs uploaded again
 _kind = itemgetter(0)
 _row = itemgetter(1, 2, 3)  # a POINT record as its wire row: (step, ts, values)
@@ -260,8 +263,10 @@ class Sender:
         # Set once the server answered the run's creation (created, or refused for now).
         self.create_answered = threading.Event()
         # Why the server refused the run for good (a stopped sweep's trial that had not
-        # started): then nothing more is sent, and nothing is kept for `runwatch sync`.
+        # started, or one whose expired claim was handed out again), and the refusal's code:
+        # then nothing more is sent, and nothing is kept for `runwatch sync`.
         self.refused: str | None = None
+        self.refused_code: str | None = None
         self._on_refused = on_refused
         self._attach_answered = False  # the first creation answer came (see _attached)
         self._stored_last_step: int | None = None  # its last_step
@@ -686,8 +691,9 @@ class Sender:
                 )
                 del self._spec["started_at"]
                 self._spec_body = _encode(self._spec)  # sent again at once, below
-            elif what == "create" and reply.error_code == "sweep_stopped":
+            elif what == "create" and reply.error_code in REFUSED_FOR_GOOD:
                 # Final: the run will never exist; the Run stops (should_stop), and the sender.
+                self.refused_code = reply.error_code
                 self.refused = reply.error_message or f"run {self.run_id} was refused"
                 self._on_refused(self.refused)
                 self.create_answered.set()

@@ -4,7 +4,9 @@ Each batch is sent again under its original ``(producer, batch_seq)``, so whatev
 already has is stored once: syncing twice, or syncing what the live sender already delivered,
 adds nothing. A spool starts where its producer (or the last sync) recorded the server's
 acknowledgement; spools that end with their producer's final status go last, so a run is marked
-finished only after every producer's data is in.
+finished only after every producer's data is in. A spool whose run the server refuses for good
+(a sweep trial logged offline whose sweep was stopped since, or whose claim was handed out
+again) is said in one line and kept; the other spools are synced, and the sync fails.
 
 Images: each batch's blobs are uploaded before it, from the producer's ``blobs/<producer>/``
 (then ``blobs/``, where older producers kept them). A blob a live producer already deleted
@@ -23,6 +25,7 @@ from typing import Any
 import msgspec
 
 from runwatch.sdk.blobs import named_in, producer_dir, read_blob, remove_dir
+from runwatch.sdk.sender import REFUSED_FOR_GOOD
 from runwatch.sdk.spool import (
     ends_run,
     read_acked,
@@ -38,6 +41,12 @@ _decode = msgspec.json.decode
 
 class SyncError(RuntimeError):
     """A spool the server would not take; the message says why."""
+
+
+class RunRefused(SyncError):
+    """The server refused to create the spool's run for good (``REFUSED_FOR_GOOD``: a sweep
+    trial that must not run), so the run will never exist. The spool is kept: it is the only
+    copy of what was logged, and only its owner knows whether that is still wanted."""
 
 
 class SyncResult(msgspec.Struct):
@@ -108,6 +117,12 @@ def _create(transport: Transport, spec: dict[str, Any], path: Path) -> None:
     if reply.start_refused:
         spec = {k: v for k, v in spec.items() if k != "started_at"}
         reply = transport.post("/api/v1/runs", msgspec.json.encode(spec))
+    if reply.error_code in REFUSED_FOR_GOOD:
+        raise RunRefused(
+            f"{path}: run {spec['id']} will never exist: {reply.error_message}"
+            f" ({reply.error_code}); nothing of it was sent, and the spool is kept (delete it"
+            " to stop syncing it)"
+        )
     _check(reply, path, "")
 
 

@@ -174,7 +174,9 @@ async def set_retention(request: Request, project: str) -> Response:
     responses={
         409: refusal(
             "`run_exists`: the chosen `id` is a run of another project. `sweep_stopped`: the "
-            "`id` is a trial of a stopped sweep that had not started (it reads as `cancelled`)."
+            "`id` is a trial of a stopped sweep that had not started (it reads as `cancelled`). "
+            "`claim_expired`: the `id` is a trial whose claim expired before its run was created"
+            " and whose configuration was handed out again (the retry runs it)."
         ),
         422: refusal(
             "`started_in_future`: `started_at` is more than 60 s ahead of the server's clock "

@@ -192,6 +192,7 @@ def create_app(
         busy_timeout=settings.busy_timeout,
         snapshot_epsilon=settings.snapshot_epsilon,
         pool_size=settings.store_pool,
+        claim_lease=settings.claim_lease,
     )
     bus = bus or bus_from_url(settings.bus_url)
 

@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runwatch.protocol import CLAIM_LEASE
 from runwatch.rules.targets import Network
 from runwatch.store.prepare import Limits
 
@@ -33,6 +34,9 @@ class Settings:
     snapshot_epsilon: float = 0.05
     # Seconds between checks for running runs whose heartbeat stopped (they become crashed).
     crash_check_interval: float = 1.0
+    # Seconds a sweep trial's claim holds without its run: past it, the trial is crashed and
+    # handed out again (an agent that died between its claim and its run).
+    claim_lease: float = CLAIM_LEASE
     # Run templates (TOML) the dashboard may launch; None: <data_dir>/runwatch.toml if present.
     templates: Path | None = None
     # Templated runs running at once (the queue's slots); 0 pauses the queue.

@@ -150,7 +150,8 @@ async def list_trials(
 ) -> Response:
     """A page of the sweep's trials after index ``after``: index, run id, configuration,
     agent, status (its run's; ``claimed`` until the agent created the run, ``cancelled`` if the
-    sweep was stopped before it did: that run is refused; ``stopped_early``
+    sweep was stopped before it did: that run is refused; ``crashed`` if its claim's lease
+    expired before it did; ``stopped_early``
     once hyperband early termination stopped it and its run ended ``cancelled``),
     ``stopped_early`` (why, once judged worse at a rung: its run was sent a cancel), and
     ``retry_of``: the crashed trial whose configuration it runs again, if it is a retry."""
@@ -168,7 +169,8 @@ async def next_trial(request: Request, sweep_id: str) -> Response:
     """An agent claims the sweep's next trial: ``trial`` (its index, the run id to report as,
     its configuration), or ``trial: null`` with ``reason``: ``paused`` (ask again later),
     ``stopped`` or ``finished`` (stop asking). Each trial is handed out once, whichever
-    replica answers. A crashed trial (its agent died) is handed out again once, before any new
+    replica answers. A crashed trial (its agent died; or its claim expired, the server's
+    ``--claim-lease``, before its run was created) is handed out again once, before any new
     point, as a new trial whose ``retry_of`` is the crashed one's index."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     asked: NextIn = decode(_next_decoder, body, "claim")

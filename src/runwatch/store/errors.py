@@ -56,6 +56,13 @@ class SweepStopped(Conflict):
     code = "sweep_stopped"
 
 
+class ClaimExpired(Conflict):
+    """The run is a trial whose claim expired before the run was created, and whose
+    configuration was handed out again: the retry runs it, not this run."""
+
+    code = "claim_expired"
+
+
 class BlobMissing(Conflict):
     """A media record names a blob the store does not have (the producer uploads it first)."""
 

@@ -7,6 +7,10 @@ that another replica could change.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
+from runwatch.protocol import CLAIM_LEASE
 from runwatch.store.postgres.executor import MAX_PENDING, PostgresExecutor
 from runwatch.store.snapshots import EPSILON
 from runwatch.store.sql.store import SqlStore
@@ -22,6 +26,8 @@ class PostgresStore(SqlStore):
         busy_timeout: float = 30.0,
         snapshot_epsilon: float = EPSILON,
         max_pending: int = MAX_PENDING,
+        claim_lease: float = CLAIM_LEASE,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``url``: a libpq URL (``postgresql://user@host:5432/db``). ``pool_size``: connections
         (and worker threads) per replica. ``busy_timeout``: seconds a job waits for a lock or a
@@ -29,5 +35,6 @@ class PostgresStore(SqlStore):
         jobs queued or running at once; past it, 503."""
         self.url = url
         super().__init__(
-            PostgresExecutor(url, pool_size, busy_timeout, max_pending), snapshot_epsilon
-        )
+            PostgresExecutor(url, pool_size, busy_timeout, max_pending), snapshot_epsilon,
+            claim_lease, clock,
+        )  # fmt: skip

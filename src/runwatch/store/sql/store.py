@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
-from runwatch.protocol import ArchivedCommand, BatchAck, Command, Retention, RunCreate
+from runwatch.protocol import CLAIM_LEASE, ArchivedCommand, BatchAck, Command, Retention, RunCreate
 from runwatch.rules.spec import Alert, Rule, RuleIn
 from runwatch.runs_query.nodes import Field
 from runwatch.store.base import (
@@ -79,11 +79,20 @@ T = TypeVar("T")
 class SqlStore:
     """Runs, series, events and the live journal in one SQL database, through ``executor``."""
 
-    def __init__(self, executor: Executor, snapshot_epsilon: float = EPSILON) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        snapshot_epsilon: float = EPSILON,
+        claim_lease: float = CLAIM_LEASE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         """``snapshot_epsilon``: a snapshot version is kept between log-spaced ages when it
-        changed by more than this."""
+        changed by more than this. ``claim_lease``: seconds a sweep trial's claim holds without
+        its run (then the trial is crashed, and retried), judged by ``clock``."""
         self._executor = executor
         self._snapshot_epsilon = snapshot_epsilon
+        self._claim_lease = claim_lease
+        self._clock = clock
         self._points = Points()
         # Drafts of one sweep's trials are made one at a time in this process (striped by
         # sweep id: a fixed number of locks), so concurrent agents do not all draft the same
@@ -157,33 +166,46 @@ class SqlStore:
         return await self._write_tx(job)
 
     # -- sweeps ------------------------------------------------------------------------------
+    def _expired(self) -> float:
+        """The time before which a trial's claim (stamped by the same clock) has expired."""
+        return self._clock() - self._claim_lease
+
     async def create_sweep(self, sweep: SweepCreate) -> SweepInfo:
-        return await self._write_quiet(lambda tx: sweeps.create(tx, sweep))
+        expired = self._expired()
+        return await self._write_quiet(lambda tx: sweeps.create(tx, sweep, expired))
 
     async def get_sweep(self, sweep_id: str) -> SweepInfo | None:
-        return await self._read_tx(lambda tx: sweeps.fetch(tx, sweep_id))
+        expired = self._expired()
+        return await self._read_tx(lambda tx: sweeps.fetch(tx, sweep_id, expired))
 
     async def claim_trial(self, sweep_id: str, agent: str | None, propose: Propose) -> TrialClaim:
         async with self._draft_locks[zlib.crc32(sweep_id.encode()) % len(self._draft_locks)]:
             return await self._claim_trial(sweep_id, agent, propose)
 
     async def _claim_trial(self, sweep_id: str, agent: str | None, propose: Propose) -> TrialClaim:
+        now = self._clock()
+        expired = now - self._claim_lease
         for _ in range(sweeps.DRAFTS):
-            drafted = await self._read_tx(lambda tx: sweeps.draft(tx, sweep_id, propose))
+            drafted = await self._read_tx(lambda tx: sweeps.draft(tx, sweep_id, propose, expired))
             if drafted is None:
                 break
             claim = await self._write_quiet(
-                functools.partial(sweeps.claim_drafted, sweep_id=sweep_id, agent=agent, drafted=drafted)
+                functools.partial(sweeps.claim_drafted, sweep_id=sweep_id, agent=agent,
+                                  drafted=drafted, now=now, expired=expired)
             )  # fmt: skip
             if claim is not None:
                 return claim
-        return await self._write_quiet(lambda tx: sweeps.claim(tx, sweep_id, agent, propose))
+        return await self._write_quiet(
+            lambda tx: sweeps.claim(tx, sweep_id, agent, propose, now, expired)
+        )
 
     async def set_sweep_state(self, sweep_id: str, action: str) -> SweepInfo:
-        return await self._write_quiet(lambda tx: sweeps.set_state(tx, sweep_id, action))
+        expired = self._expired()
+        return await self._write_quiet(lambda tx: sweeps.set_state(tx, sweep_id, action, expired))
 
     async def list_trials(self, sweep_id: str, after: int, limit: int) -> list[Trial]:
-        return await self._read_tx(lambda tx: sweeps.trials(tx, sweep_id, after, limit))
+        expired = self._expired()
+        return await self._read_tx(lambda tx: sweeps.trials(tx, sweep_id, after, limit, expired))
 
     async def watched_trial(self, run_id: str) -> WatchedTrial | None:
         return await self._read_tx(lambda tx: early_stop.watched_trial(tx, run_id))

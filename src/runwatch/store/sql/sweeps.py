@@ -6,10 +6,18 @@ in one transaction. Two agents, on one replica or several, can therefore never g
 index, and the primary key ``(sweep_id, idx)`` holds that even against a bug here. A trial's
 status is its run's (``claimed`` until the agent creates the run).
 
-A crashed trial (its agent died: its run went silent and the heartbeat sweep marked it) is run
-again once: a claim hands out its configuration as a new trial (``retry_of`` its index) before
-any new point, while the sweep is running or finished. A retry that crashes is not retried. So
-the trial index and the point of the search space differ by the retries handed out before.
+A claim is a lease: a trial claimed longer ago than the lease (``CLAIM_LEASE`` s by default)
+whose run was never created (its agent died between the claim and the run) reads ``crashed``,
+computed when read from ``expired`` (the time before which a claim has expired: the caller's
+clock less the lease), so nothing needs to mark it and replicas agree up to their clocks' skew.
+
+A crashed trial (its agent died: its run went silent and the heartbeat sweep marked it, or its
+claim expired) is run again once: a claim hands out its configuration as a new trial
+(``retry_of`` its index) before any new point, while the sweep is running or finished. A retry
+that crashes is not retried. So the trial index and the point of the search space differ by
+the retries handed out before. An agent whose claim expired and that creates the run late gets
+it unless the retry was handed out meanwhile: then its creation is refused (``ClaimExpired``),
+so the configuration runs once.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Any
 import msgspec
 
 from runwatch.store.base import (
+    Past,
     Propose,
     SweepCreate,
     SweepInfo,
@@ -29,16 +38,18 @@ from runwatch.store.base import (
     TrialClaim,
     TrialOutcome,
 )
-from runwatch.store.errors import Conflict, SweepNotFound, SweepStopped
+from runwatch.store.errors import ClaimExpired, Conflict, SweepNotFound, SweepStopped
 from runwatch.store.sql.records import json_text
 from runwatch.store.sql.tx import Tx
 
 # A trial's status: its run's, ``claimed`` before the run exists (``cancelled`` once its
-# sweep is stopped: the run is then refused, see ``refuse_unstarted``), and ``stopped_early``
-# once a run that early termination stopped has ended cancelled. ``s`` is the trial's sweep.
+# sweep is stopped: the run is then refused, see ``refuse_unstarted``; ``crashed`` once its
+# claim expired, before the one ``?``), and ``stopped_early`` once a run that early
+# termination stopped has ended cancelled. ``s`` is the trial's sweep.
 _STATUS = (
     "CASE WHEN t.stopped_early IS NOT NULL AND r.status = 'cancelled' THEN 'stopped_early'"
     " WHEN r.status IS NULL AND s.state = 'stopped' THEN 'cancelled'"
+    " WHEN r.status IS NULL AND t.claimed_at < ? THEN 'crashed'"
     " ELSE coalesce(r.status, 'claimed') END"
 )
 # The rows _STATUS reads: each trial ``t`` with its run ``r`` (if created) and its sweep ``s``.
@@ -61,7 +72,7 @@ _COLUMNS = (
 )
 
 
-def create(tx: Tx, sweep: SweepCreate) -> SweepInfo:
+def create(tx: Tx, sweep: SweepCreate, expired: float) -> SweepInfo:
     """Store a new sweep in state ``running``."""
     now = time.time()
     created = tx.execute(
@@ -72,7 +83,7 @@ def create(tx: Tx, sweep: SweepCreate) -> SweepInfo:
     ).fetchone()  # fmt: skip
     if created is None:
         raise Conflict(f"sweep {sweep.id!r} exists", "$.id", "sweep_exists")
-    info = fetch(tx, sweep.id)
+    info = fetch(tx, sweep.id, expired)
     assert info is not None
     return info
 
@@ -88,8 +99,9 @@ def _info(row: tuple[Any, ...], counts: dict[str, int]) -> SweepInfo:
     )  # fmt: skip
 
 
-def fetch(tx: Tx, sweep_id: str, lock: bool = False) -> SweepInfo | None:
-    """The sweep with its trials counted by status; ``lock``: hold its row until commit."""
+def fetch(tx: Tx, sweep_id: str, expired: float, lock: bool = False) -> SweepInfo | None:
+    """The sweep with its trials counted by status (a claim before ``expired`` has expired);
+    ``lock``: hold its row until commit."""
     row = tx.execute(
         f"SELECT {_COLUMNS} FROM sweeps WHERE id = ?{tx.dialect.for_update if lock else ''}",
         (sweep_id,),
@@ -97,36 +109,40 @@ def fetch(tx: Tx, sweep_id: str, lock: bool = False) -> SweepInfo | None:
     if row is None:
         return None
     counts = tx.execute(
-        f"SELECT {_STATUS}, count(*) FROM {_TRIALS} WHERE t.sweep_id = ? GROUP BY {_STATUS}",
-        (sweep_id,),
+        # By position: PostgreSQL takes the select's and a repeated expression's ``?`` for two
+        # parameters, so the grouped expression would not be the selected one.
+        f"SELECT {_STATUS}, count(*) FROM {_TRIALS} WHERE t.sweep_id = ? GROUP BY 1",
+        (expired, sweep_id),
     ).fetchall()
     return _info(tuple(row), {str(status): int(n) for status, n in counts})
 
 
-def _locked(tx: Tx, sweep_id: str) -> SweepInfo:
-    info = fetch(tx, sweep_id, lock=True)
+def _locked(tx: Tx, sweep_id: str, expired: float) -> SweepInfo:
+    info = fetch(tx, sweep_id, expired, lock=True)
     if info is None:
         raise SweepNotFound(f"no sweep with id {sweep_id!r}", "sweep")
     return info
 
 
-def _to_retry(tx: Tx, sweep_id: str) -> tuple[int, dict[str, Any]] | None:
-    """The first crashed trial not yet retried (and not itself a retry): index, configuration."""
+def _to_retry(tx: Tx, sweep_id: str, expired: float) -> tuple[int, dict[str, Any]] | None:
+    """The first crashed trial (its run crashed, or its claim expired without a run) not yet
+    retried (and not itself a retry): index, configuration."""
     row = tx.execute(
-        "SELECT t.idx, t.config FROM sweep_trials t JOIN runs r ON r.id = t.run_id"
-        " WHERE t.sweep_id = ? AND r.status = 'crashed' AND t.retry_of IS NULL"
+        "SELECT t.idx, t.config FROM sweep_trials t LEFT JOIN runs r ON r.id = t.run_id"
+        " WHERE t.sweep_id = ? AND t.retry_of IS NULL"
+        " AND (r.status = 'crashed' OR (r.id IS NULL AND t.claimed_at < ?))"
         " AND NOT EXISTS (SELECT 1 FROM sweep_trials u"
         " WHERE u.sweep_id = t.sweep_id AND u.retry_of = t.idx) ORDER BY t.idx LIMIT 1",
-        (sweep_id,),
+        (sweep_id, expired),
     ).fetchone()
     return None if row is None else (int(row[0]), msgspec.json.decode(row[1]))
 
 
 def _hand_out(
     tx: Tx, info: SweepInfo, agent: str | None, config: dict[str, Any], retry_of: int | None,
-    state: str,
+    state: str, now: float, expired: float,
 ) -> TrialClaim:  # fmt: skip
-    index, now, run_id = info.handed_out, time.time(), secrets.token_hex(6)
+    index, run_id = info.handed_out, secrets.token_hex(6)
     tx.execute(
         "INSERT INTO sweep_trials (sweep_id, idx, run_id, config, agent, claimed_at, retry_of)"
         " VALUES (?,?,?,?,?,?,?)",
@@ -136,7 +152,7 @@ def _hand_out(
         "UPDATE sweeps SET next_index = ?, state = ?, updated_at = ? WHERE id = ?",
         (index + 1, state, now, info.id),
     )
-    after = fetch(tx, info.id)
+    after = fetch(tx, info.id, expired)
     assert after is not None
     trial = Trial(info.id, index, run_id, config, agent, now, retry_of=retry_of)
     return TrialClaim(trial, None, after)
@@ -150,19 +166,23 @@ def _retries(tx: Tx, sweep_id: str) -> int:
     return int(retries)
 
 
-def _next(tx: Tx, sweep_id: str, agent: str | None) -> tuple[SweepInfo, int, TrialClaim | None]:
+def _next(
+    tx: Tx, sweep_id: str, agent: str | None, now: float, expired: float
+) -> tuple[SweepInfo, int, TrialClaim | None]:
     """The sweep (locked), the search space's next point, and the answer to give instead of a
     new point, if any: a crashed trial's retry (handed out here), or why there is no trial."""
-    info = _locked(tx, sweep_id)
+    info = _locked(tx, sweep_id, expired)
     if info.state in ("running", "finished") and info.trials.get("crashed"):
-        retry = _to_retry(tx, sweep_id)
+        retry = _to_retry(tx, sweep_id, expired)
         if retry is not None:
-            return info, 0, _hand_out(tx, info, agent, retry[1], retry[0], info.state)
+            claimed = _hand_out(tx, info, agent, retry[1], retry[0], info.state, now, expired)
+            return info, 0, claimed
     if info.state != "running":
         return info, 0, TrialClaim(None, info.state, info)
     point = info.handed_out - _retries(tx, sweep_id)
     if point >= info.trial_limit:
-        return info, point, TrialClaim(None, "finished", _set_state(tx, info, "finished"))
+        finished = _set_state(tx, info, "finished", expired)
+        return info, point, TrialClaim(None, "finished", finished)
     return info, point, None
 
 
@@ -170,57 +190,70 @@ def _state_after(info: SweepInfo, point: int) -> str:
     return "finished" if point + 1 >= info.trial_limit else "running"
 
 
-def draft(tx: Tx, sweep_id: str, propose: Propose) -> tuple[int, dict[str, Any]] | None:
+def draft(
+    tx: Tx, sweep_id: str, propose: Propose, expired: float
+) -> tuple[int, dict[str, Any]] | None:
     """The next trial's ``(index, configuration)`` proposed in a read transaction, without the
     sweep's lock, for a method whose proposal reads the trials before it (DRAFTED); None when
     the sweep takes no draft (another method, not running, at its limit, or no such sweep)."""
-    info = fetch(tx, sweep_id)
+    info = fetch(tx, sweep_id, expired)
     if info is None or info.method not in DRAFTED or info.state != "running":
         return None
     point = info.handed_out - _retries(tx, sweep_id)
     if point >= info.trial_limit:
         return None
-    return info.handed_out, propose(info, point, functools.partial(outcomes, tx, sweep_id))
+    return info.handed_out, propose(info, point, _past(tx, sweep_id, expired))
 
 
-def claim(tx: Tx, sweep_id: str, agent: str | None, propose: Propose) -> TrialClaim:
-    """Hand out the sweep's next trial (a crashed trial's retry first), or say why there is
-    none."""
-    info, point, answer = _next(tx, sweep_id, agent)
+def _past(tx: Tx, sweep_id: str, expired: float) -> Past:
+    return functools.partial(outcomes, tx, sweep_id, expired=expired)
+
+
+def claim(
+    tx: Tx, sweep_id: str, agent: str | None, propose: Propose, now: float, expired: float
+) -> TrialClaim:
+    """Hand out the sweep's next trial (a crashed trial's retry first), claimed at ``now``, or
+    say why there is none."""
+    info, point, answer = _next(tx, sweep_id, agent, now, expired)
     if answer is not None:
         return answer
-    config = propose(info, point, functools.partial(outcomes, tx, sweep_id))
-    return _hand_out(tx, info, agent, config, None, _state_after(info, point))
+    config = propose(info, point, _past(tx, sweep_id, expired))
+    return _hand_out(tx, info, agent, config, None, _state_after(info, point), now, expired)
 
 
 def claim_drafted(
-    tx: Tx, sweep_id: str, agent: str | None, drafted: tuple[int, dict[str, Any]]
+    tx: Tx,
+    sweep_id: str,
+    agent: str | None,
+    drafted: tuple[int, dict[str, Any]],
+    now: float,
+    expired: float,
 ) -> TrialClaim | None:
     """Hand out a :func:`draft`'s configuration if its index is still the sweep's next one;
     None when another claim took that index meanwhile (draft again). A crashed trial's retry
     still comes first."""
-    info, point, answer = _next(tx, sweep_id, agent)
+    info, point, answer = _next(tx, sweep_id, agent, now, expired)
     if answer is not None:
         return answer
     index, config = drafted
     if index != info.handed_out:
         return None
-    return _hand_out(tx, info, agent, config, None, _state_after(info, point))
+    return _hand_out(tx, info, agent, config, None, _state_after(info, point), now, expired)
 
 
-def _set_state(tx: Tx, info: SweepInfo, state: str) -> SweepInfo:
+def _set_state(tx: Tx, info: SweepInfo, state: str, expired: float) -> SweepInfo:
     tx.execute(
         "UPDATE sweeps SET state = ?, updated_at = ? WHERE id = ?", (state, time.time(), info.id)
     )
-    after = fetch(tx, info.id)
+    after = fetch(tx, info.id, expired)
     assert after is not None
     return after
 
 
-def set_state(tx: Tx, sweep_id: str, action: str) -> SweepInfo:
+def set_state(tx: Tx, sweep_id: str, action: str, expired: float) -> SweepInfo:
     """Pause, resume or stop the sweep."""
     before, after = _ACTIONS[action]
-    info = _locked(tx, sweep_id)
+    info = _locked(tx, sweep_id, expired)
     if info.state == after:
         return info  # asked twice: already so
     if info.state not in before:
@@ -229,15 +262,17 @@ def set_state(tx: Tx, sweep_id: str, action: str) -> SweepInfo:
             "sweep",
             "sweep_" + info.state,
         )
-    return _set_state(tx, info, after)
+    return _set_state(tx, info, after, expired)
 
 
 def refuse_unstarted(tx: Tx, run_id: str) -> None:
-    """Refuse to create ``run_id`` when it is a trial of a stopped sweep not started yet (the
-    trial reads as ``cancelled``): the agent that claimed it before the stop then does not
-    run it. A producer retrying the creation of its started run gets it as before. The
-    sweep's row is locked, so a stop waits for a run created meanwhile (which then goes on,
-    as running trials do) or the creation sees the stop."""
+    """Refuse to create ``run_id`` when it is a trial not started yet of a stopped sweep (the
+    trial reads as ``cancelled``: the agent that claimed it before the stop then does not run
+    it), or whose claim expired and whose retry was handed out (the retry runs its
+    configuration). A producer retrying the creation of its started run gets it as before.
+    The sweep's row is locked, so a stop or a claim handing out the retry waits for a run
+    created meanwhile (which then goes on, as running trials do) or the creation sees it. A
+    late run whose retry was not handed out is created: the trial is its run's again."""
     trial = tx.execute(
         "SELECT sweep_id, idx FROM sweep_trials WHERE run_id = ?", (run_id,)
     ).fetchone()
@@ -252,15 +287,24 @@ def refuse_unstarted(tx: Tx, run_id: str) -> None:
             f"sweep {sweep_id!r} is stopped: its trial {index} was not started and is cancelled",
             "$.id",
         )
+    retry = tx.execute(
+        "SELECT idx FROM sweep_trials WHERE sweep_id = ? AND retry_of = ?", (sweep_id, index)
+    ).fetchone()
+    if retry is not None:
+        raise ClaimExpired(
+            f"the claim of trial {index} of sweep {sweep_id!r} expired before its run was"
+            f" created, and its configuration was handed out again as trial {retry[0]}",
+            "$.id",
+        )
 
 
-def trials(tx: Tx, sweep_id: str, after: int, limit: int) -> list[Trial]:
+def trials(tx: Tx, sweep_id: str, after: int, limit: int, expired: float) -> list[Trial]:
     """A page of the sweep's trials in index order, each with its run's status."""
     rows = tx.execute(
         f"SELECT t.idx, t.run_id, t.config, t.agent, t.claimed_at, {_STATUS}, t.retry_of,"
         f" t.stopped_early FROM {_TRIALS} WHERE t.sweep_id = ? AND t.idx > ? ORDER BY t.idx"
         " LIMIT ?",
-        (sweep_id, after, limit),
+        (expired, sweep_id, after, limit),
     ).fetchall()
     return [
         Trial(sweep_id, int(idx), run_id, msgspec.json.decode(config), agent, claimed_at, status,
@@ -269,7 +313,9 @@ def trials(tx: Tx, sweep_id: str, after: int, limit: int) -> list[Trial]:
     ]  # fmt: skip
 
 
-def outcomes(tx: Tx, sweep_id: str, metric: str, limit: int) -> list[TrialOutcome]:
+def outcomes(
+    tx: Tx, sweep_id: str, metric: str, limit: int, *, expired: float
+) -> list[TrialOutcome]:
     """The sweep's ``limit`` latest trials, with their status, ``metric``'s value in their
     runs' summaries (read in SQL: a summary is never decoded here) and, for those early
     termination stopped, their values at the rungs they reached. ``metric`` is one top-level
@@ -280,7 +326,7 @@ def outcomes(tx: Tx, sweep_id: str, metric: str, limit: int) -> list[TrialOutcom
     rows = tx.execute(
         f"SELECT t.idx, t.config, {_STATUS}, {number}, t.stopped_early IS NOT NULL"
         f" FROM {_TRIALS} WHERE t.sweep_id = ? ORDER BY t.idx DESC LIMIT ?",
-        (*[path] * number.count("?"), sweep_id, limit),
+        (expired, *[path] * number.count("?"), sweep_id, limit),
     ).fetchall()
     rungs: dict[int, dict[int, float]] = {int(row[0]): {} for row in rows if row[4]}
     if rungs:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from runwatch.protocol import CLAIM_LEASE
 from runwatch.store.location import SQLITE_FILE
 from runwatch.store.snapshots import EPSILON
 from runwatch.store.sql.store import SqlStore
@@ -19,8 +22,12 @@ class SqliteStore(SqlStore):
         readers: int = 4,
         busy_timeout: float = 30.0,
         snapshot_epsilon: float = EPSILON,
+        claim_lease: float = CLAIM_LEASE,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``busy_timeout``: seconds a write waits for a lock another process holds before the
         batch is answered 503 (and retried by the producer)."""
         self.path = Path(data_dir) / SQLITE_FILE
-        super().__init__(SqliteExecutor(self.path, readers, busy_timeout), snapshot_epsilon)
+        super().__init__(
+            SqliteExecutor(self.path, readers, busy_timeout), snapshot_epsilon, claim_lease, clock
+        )
