@@ -189,7 +189,9 @@ def sync(
 @app.command()
 def launch(
     command: list[str] = typer.Argument(..., help="The worker's command line, after `--`."),
-    project: str = typer.Option("default", help="Project of the run."),
+    project: str = typer.Option(
+        "default", envvar="RUNWATCH_PROJECT", help="Project of the run (as runwatch.init)."
+    ),
     name: str | None = typer.Option(None, help="Run name (default: the command's name)."),
     run_dir: Path | None = typer.Option(None, help="The run's directory (logs, spool, artifacts)."),
     url: str | None = typer.Option(None, envvar="RUNWATCH_URL", help="Server URL(s)."),

@@ -277,6 +277,24 @@ def test_the_launcher_rides_out_a_server_that_is_briefly_down(tmp_path: Path) ->
         server.stop()
 
 
+def test_without_project_the_launch_takes_runwatch_project_as_init_does(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    script = worker(tmp_path, "print('hi', flush=True)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
+    env.update({"RUNWATCH_URL": server.url, "RUNWATCH_PROJECT": "from-env"})
+    done = subprocess.run(
+        [sys.executable, "-m", "runwatch", "launch", "--run-dir", str(tmp_path / "run"), "--",
+         sys.executable, str(script)],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with server.client() as c:
+        runs = c.get("/api/v1/runs", params={"project": "from-env"}).json()["runs"]
+        assert len(runs) == 1 and runs[0]["status"] == "succeeded"
+        assert c.get("/api/v1/runs", params={"project": "default"}).json()["runs"] == []
+
+
 def test_nothing_to_launch_is_a_clear_error(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "runwatch", "launch", "--"],
