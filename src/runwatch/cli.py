@@ -215,6 +215,9 @@ def tensorboard(
     run_id: str = typer.Argument(..., help="The run whose directory TensorBoard should show."),
     url: str | None = typer.Option(None, envvar="RUNWATCH_URL", help="Server URL."),
     token: str | None = typer.Option(None, envvar="RUNWATCH_TOKEN", help="Bearer token."),
+    renew_every: float = typer.Option(
+        20.0, min=0.1, hidden=True, help="Seconds between lease renewals (tests shorten it)."
+    ),
 ) -> None:
     """Start a managed TensorBoard for a run, print its URL, and keep it alive until Ctrl-C."""
     import time
@@ -226,6 +229,7 @@ def tensorboard(
     base = parse_urls(url)[0]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     path = f"{base}/api/v1/runs/{run_id}/tensorboard"
+    shown = False
     with httpx.Client(headers=headers, timeout=90) as client:
         try:
             while True:
@@ -234,11 +238,14 @@ def tensorboard(
                     raise RuntimeError(
                         f"could not start TensorBoard: {r.json()['error']['message']}"
                     )
-                print(
-                    f"TensorBoard for run {run_id}: {r.json()['url']}  (Ctrl-C stops it)",
-                    flush=True,
-                )
-                time.sleep(20)  # renew the lease well within its minute
+                if not shown:  # the server's proxy: TensorBoard's own port is loopback-only
+                    print(
+                        f"TensorBoard for run {run_id}: {base}{r.json()['proxy']}  "
+                        "(Ctrl-C stops it)",
+                        flush=True,
+                    )
+                    shown = True
+                time.sleep(renew_every)  # renew the lease well within its minute
         except KeyboardInterrupt:
             client.delete(path)
 

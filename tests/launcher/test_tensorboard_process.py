@@ -84,6 +84,56 @@ def test_tensorboard_starts_answers_and_stops(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_the_cli_prints_the_proxy_url_once_and_is_quiet_on_renewals(tmp_path: Path) -> None:
+    """``runwatch tensorboard`` names the address to open (the server's proxy, not TensorBoard's
+    loopback port) in one line, and renewing the lease prints nothing more."""
+    server = ServerProcess(tmp_path / "data").start()
+    launcher = launch_idle_worker(server, tmp_path / "run")
+    cli: subprocess.Popen[str] | None = None
+    try:
+        with server.client() as c:
+            runs = wait_until(
+                lambda: c.get("/api/v1/runs", params={"project": "tb"}).json()["runs"],
+                30,
+                what="the launched run",
+            )
+            run_id = runs[0]["id"]
+            wait_until(  # 404 until the launcher has registered the run dir
+                lambda: registered(c.post(f"/api/v1/runs/{run_id}/tensorboard", timeout=90)),
+                90,
+                what="TensorBoard over the launched run's dir",
+            )
+            env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
+            env["RUNWATCH_URL"] = server.url
+            cli = subprocess.Popen(
+                [sys.executable, "-m", "runwatch", "tensorboard", run_id, "--renew-every", "0.2"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            )  # fmt: skip
+            assert cli.stdout is not None
+            first = cli.stdout.readline()
+            proxy = f"{server.url}/api/v1/runs/{run_id}/tensorboard/proxy/"
+            assert first == f"TensorBoard for run {run_id}: {proxy}  (Ctrl-C stops it)\n"
+            assert httpx.get(proxy, timeout=30).status_code == 200
+            status = f"/api/v1/runs/{run_id}/tensorboard"
+            leased = c.get(status).json()["lease_until"]
+            wait_until(  # several renewals later
+                lambda: c.get(status).json()["lease_until"] > leased + 1.0,
+                30,
+                what="the CLI to renew the lease",
+            )
+            cli.send_signal(signal.SIGINT)  # Ctrl-C stops the TensorBoard
+            rest, err = cli.communicate(timeout=30)
+            assert rest == "" and "Traceback" not in err, err
+            wait_until(lambda: not c.get(status).json()["running"], 15, what="TensorBoard to stop")
+    finally:
+        if cli is not None and cli.poll() is None:
+            cli.kill()
+            cli.wait(10)
+        launcher.kill()
+        launcher.wait(10)
+        server.stop()
+
+
 def test_a_killed_server_leaves_no_tensorboard_behind(tmp_path: Path) -> None:
     """SIGKILL: no shutdown code runs, yet the TensorBoard dies with the server, and the next
     server on the data dir forgets its record."""
