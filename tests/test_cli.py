@@ -107,6 +107,8 @@ def test_sync_uploads_a_spool_once_and_is_safe_to_repeat(tmp_path: Path) -> None
         assert first.returncode == 0, first.stderr
         again = cli("sync", str(tmp_path / "run"), "--url", url)
         assert again.returncode == 0 and "nothing to send" in again.stdout
+        # Only that line: no empty progress bar after it (rich wraps the long path, not this).
+        assert again.stdout.endswith(f"run {run.id}: nothing to send\n") and "%" not in again.stdout
         with srv.client() as c:
             series = c.get(f"/api/v1/runs/{run.id}/metrics", params={"max_points": 1000}).json()
             info = c.get(f"/api/v1/runs/{run.id}").json()

@@ -163,8 +163,8 @@ def sync(
     transport = Transport(parse_urls(url), token)
     refused = 0
     try:
-        with Progress() as progress:
-            unsent = sum(p.stat().st_size - read_acked(p) for p in spools)
+        unsent = sum(p.stat().st_size - read_acked(p) for p in spools)
+        with Progress(disable=not unsent) as progress:  # all acknowledged: no empty 0% bar
             task = progress.add_task("syncing", total=unsent)
             for spool in spools:
                 try:
