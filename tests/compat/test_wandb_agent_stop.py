@@ -212,10 +212,10 @@ def test_a_sweep_stopped_before_the_trials_run_exists_interrupts_and_stops_the_a
 # The trial's claim expires (the server's lease is 1 s) and its retry is claimed elsewhere
 # before the function's first wandb.log creates its run: the run is refused (409
 # claim_expired), the function is interrupted (else it logs for 40 s and prints END), and the
-# agent goes on (here to a grid with nothing left: the retry took its one point).
+# agent goes on to x=2: the trial not run is not one of its count of 1.
 EXPIRED_CLAIM = """
 import os, time, httpx
-spec = {"method": "grid", "parameters": {"x": {"values": [1]}}}
+spec = {"method": "grid", "parameters": {"x": {"values": [1, 2]}}}
 
 def retry_elsewhere():
     url = os.environ["RUNWATCH_URL"]
@@ -229,6 +229,9 @@ def train():
     with wandb.init():
         x = wandb.config.x
         print("START", x, flush=True)
+        if x == 2:
+            wandb.log({"x": x})
+            return
         retry_elsewhere()
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
@@ -240,12 +243,12 @@ def train():
 
 SWEEP = wandb.sweep(spec, project="expiredw")
 print("SWEEP", SWEEP, flush=True)
-wandb.agent(SWEEP, function=train)
+wandb.agent(SWEEP, function=train, count=1)
 print("AGENT DONE", flush=True)
 """
 
 
-def test_a_trial_handed_out_again_before_its_run_exists_interrupts_and_goes_on(
+def test_a_trial_handed_out_again_before_its_run_exists_interrupts_and_is_not_counted(
     tmp_path: Path,
 ) -> None:
     server = ServerProcess(tmp_path / "data", extra_args=["--claim-lease", "1"]).start()
@@ -258,15 +261,19 @@ def test_a_trial_handed_out_again_before_its_run_exists_interrupts_and_goes_on(
     finally:
         server.stop()
     out, err = done.stdout, done.stderr
-    assert out.splitlines()[1:] == ["START 1", "AGENT DONE"], err
+    assert out.splitlines()[1:] == ["START 1", "START 2", "AGENT DONE"], err
     line = (
         "wandb.agent: the trial with configuration {'x': 1} was not run (the claim of trial 0 of"
         f" sweep {sweep_id!r} expired before its run was created, and its configuration was"
         " handed out again as trial 1); the agent goes on"
     )
     assert err.count(line) == 1 and "was stopped" not in err, err
-    assert [(t["status"], t["retry_of"]) for t in listed] == [("crashed", None), ("claimed", 0)]
-    assert runs == []
+    assert [(t["status"], t["retry_of"], t["config"]) for t in listed] == [
+        ("crashed", None, {"x": 1}),
+        ("claimed", 0, {"x": 1}),
+        ("succeeded", None, {"x": 2}),
+    ]
+    assert [(r["status"], r["config"]) for r in runs] == [("succeeded", {"x": 2})]
 
 
 def fire_at(returning: threading.Event, interrupter: Interrupter) -> None:

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -448,33 +448,40 @@ def agent(
     """Run the sweep's trials here, one run each, as the server's controller hands them out:
     ``function`` is called with ``wandb.config`` holding the configuration (its ``wandb.init``
     takes it); without a function, the sweep's ``program`` runs as a subprocess with
-    ``--key=value`` arguments. Up to ``count`` runs, the sweep's ``run_cap`` or its grid.
+    ``--key=value`` arguments. Up to ``count`` runs, the sweep's ``run_cap`` or its grid (a
+    trial whose run the server refused, never run, is not one of ``count``).
 
     A cancel of the trial's run (early termination, the dashboard) interrupts ``function``
     with :class:`TrialStopped`, as W&B's agent does; its run ends ``cancelled``."""
     ran = 0
+    handed_out = False
     for trial in wandb_sweeps.trials(sweep_id):
         if function is None and not trial.program:
             print_warning("wandb.agent: no function and no 'program' in the sweep; nothing ran")
             return
-        ran += 1
+        handed_out = True
         if function is None:
             _run_program(trial)
-        elif not _run_trial(trial, function):
-            return
+        else:
+            outcome = _run_trial(trial, function)
+            if outcome == "stop":
+                return
+            if outcome == "not_run":  # as runwatch agent: a refused trial is not one of count
+                continue
+        ran += 1
         if count is not None and ran >= int(count):
             return
-    if ran == 0:
+    if not handed_out:
         print_warning(f"wandb.agent: sweep {sweep_id} has no configurations left; nothing ran")
 
 
-def _run_trial(trial: Trial, function: Callable[[], Any]) -> bool:
+def _run_trial(trial: Trial, function: Callable[[], Any]) -> Literal["ran", "not_run", "stop"]:
     """One configuration: ``function`` runs with it; its run is finished (failed if it raised,
-    cancelled if a cancel interrupted it). False when the agent stops: the sweep was stopped
-    before the trial's run was created (the server refused it, and ``function`` is
-    interrupted as after a cancel). A trial whose claim expired and was handed out again
-    before its run was created is not run either (interrupted the same way), and the agent
-    goes on."""
+    cancelled if a cancel interrupted it). ``"stop"`` when the agent stops: the sweep was
+    stopped before the trial's run was created (the server refused it, and ``function`` is
+    interrupted as after a cancel). ``"not_run"`` for a trial whose claim expired and was
+    handed out again before its run was created (interrupted the same way): the agent goes
+    on."""
     global _sweep_next
     before = run
     interrupter = Interrupter()
@@ -508,20 +515,20 @@ def _run_trial(trial: Trial, function: Callable[[], Any]) -> bool:
             f"wandb.agent: the trial with configuration {trial.params} was not run"
             f" ({base.refused}); the agent goes on"
         )
-        return True
+        return "not_run"
     if base is not None and base.refused is not None:
         print_warning(
             f"wandb.agent: sweep {trial.sweep_id} was stopped before the trial with"
             f" configuration {trial.params} started ({base.refused}); the agent stops"
         )
-        return False
+        return "stop"
     if stopped:
         reason = base.stop_reason if base is not None else None
         print_warning(
             f"wandb.agent: the trial with configuration {trial.params} was stopped"
             f" ({reason or 'its run was cancelled'}); its run is cancelled and the agent goes on"
         )
-    return True
+    return "ran"
 
 
 def _run_program(trial: Trial) -> None:
