@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import shutil
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
+
+from runwatch.sdk.spool import write_atomic
 
 # Extensions of blob files by mime: the same bytes logged as two mimes are two files.
 EXTENSIONS = {
@@ -103,9 +104,7 @@ class BlobStore:
         try:
             if not path.exists():
                 self.dir.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
-                tmp.write_bytes(data)
-                os.replace(tmp, path)  # whole or absent: a crash leaves no torn blob
+                write_atomic(path, data)
         except OSError:
             self.release([(sha256, mime)])
             raise

@@ -38,7 +38,7 @@ import msgspec
 
 from runwatch.protocol import encode_value
 from runwatch.sdk import limits
-from runwatch.sdk.blobs import BlobStore, blob_path, producer_dir, remove_dir
+from runwatch.sdk.blobs import BlobStore, blob_path, named_in, producer_dir, remove_dir
 from runwatch.sdk.outbox import Outbox
 from runwatch.sdk.priority import lower_this_thread
 from runwatch.sdk.progress import (
@@ -331,6 +331,7 @@ class Sender:
                 self.outbox.close()
                 self._transport.close()
                 if self.refused is not None:
+                    # The run will never exist: nothing is kept for `runwatch sync`.
                     self._queue.clear()
                     with contextlib.suppress(OSError):
                         self.outbox.path.unlink(missing_ok=True)
@@ -791,12 +792,11 @@ class Sender:
         self._blob_retries += 1
         if self._blob_retries > BLOB_RETRIES:
             return False
-        items = msgspec.json.decode(body).get("media", [])
-        for item in items:
-            path = blob_path(self.blobs.dir, item["sha256"], item["mime"])
+        for sha256, mime in named_in(body):
+            path = blob_path(self.blobs.dir, sha256, mime)
             if not path.exists():
                 return False
-            self.uploads.append((item["sha256"], path, item["mime"]))
+            self.uploads.append((sha256, path, mime))
         return True
 
     def _write_acked(self) -> None:

@@ -127,14 +127,18 @@ def read_acked(spool: Path) -> int:
         return 0
 
 
+def write_atomic(target: Path, data: bytes) -> None:
+    """Write ``target`` whole or not at all (a crash leaves no torn file), through a temporary
+    file of this process and thread: a producer and a sync (or two syncs) may write the same
+    file at once, and one's replace must not move the other's file away under it."""
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}-{threading.get_ident()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+
+
 def write_acked(spool: Path, offset: int) -> None:
     """Record that every batch before ``offset`` was acknowledged (atomically replaced)."""
-    target = acked_path(spool)
-    # A temporary file of its own: a producer and a sync (or two syncs) may write at once, and
-    # one's replace must not move the other's file away under it.
-    tmp = target.with_suffix(f".acked.tmp{os.getpid()}-{threading.get_ident()}")
-    tmp.write_text(str(offset))
-    os.replace(tmp, target)
+    write_atomic(acked_path(spool), str(offset).encode())
 
 
 def read_header(path: Path) -> dict[str, Any]:

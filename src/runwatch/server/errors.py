@@ -175,12 +175,10 @@ def _fits(text: str) -> Callable[[Any], bool]:
     enum = _ENUM.match(text)
     if enum:
         return lambda value: enum.group(1) in (repr(value), str(value))
-    missing = re.search(r"missing required field `([^`]+)`", text)
-    if missing:
-        return lambda value: isinstance(value, dict) and missing.group(1) not in value
-    unknown = re.search(r"unknown field `([^`]+)`", text)
-    if unknown:
-        return lambda value: isinstance(value, dict) and unknown.group(1) in value
+    named = _UNKNOWN.search(text)
+    if named:
+        key, missing = named.group(1), named.group(0).startswith("missing")
+        return lambda value: isinstance(value, dict) and (key in value) != missing
     expected = _EXPECTED.match(text)
     if expected:
         # A constraint (``Expected `str` of length <= 200``): the value is of the type named.
