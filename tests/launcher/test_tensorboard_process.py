@@ -47,23 +47,30 @@ def launch_idle_worker(server: ServerProcess, run_dir: Path) -> subprocess.Popen
     return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def start_over_launched_run(c: httpx.Client) -> tuple[str, dict[str, Any]]:
+    """The launched run's id and the answer of the first TensorBoard start over its dir (404
+    until the launcher has registered the run dir)."""
+    runs = wait_until(
+        lambda: c.get("/api/v1/runs", params={"project": "tb"}).json()["runs"],
+        30,
+        what="the launched run",
+    )
+    run_id = runs[0]["id"]
+    started = wait_until(
+        lambda: registered(c.post(f"/api/v1/runs/{run_id}/tensorboard", timeout=90)),
+        90,
+        what="TensorBoard over the launched run's dir",
+    )
+    return run_id, started
+
+
 def test_tensorboard_starts_answers_and_stops(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data").start()
     run_dir = tmp_path / "run"
     launcher = launch_idle_worker(server, run_dir)
     try:
         with server.client() as c:
-            runs = wait_until(
-                lambda: c.get("/api/v1/runs", params={"project": "tb"}).json()["runs"],
-                30,
-                what="the launched run",
-            )
-            run_id = runs[0]["id"]
-            started = wait_until(  # 404 until the launcher has registered the run dir
-                lambda: registered(c.post(f"/api/v1/runs/{run_id}/tensorboard", timeout=90)),
-                90,
-                what="TensorBoard over the launched run's dir",
-            )
+            run_id, started = start_over_launched_run(c)
             assert started["url"].startswith("http://127.0.0.1:") and started["logdir"] == str(
                 run_dir.resolve()
             )
@@ -92,17 +99,7 @@ def test_the_cli_prints_the_proxy_url_once_and_is_quiet_on_renewals(tmp_path: Pa
     cli: subprocess.Popen[str] | None = None
     try:
         with server.client() as c:
-            runs = wait_until(
-                lambda: c.get("/api/v1/runs", params={"project": "tb"}).json()["runs"],
-                30,
-                what="the launched run",
-            )
-            run_id = runs[0]["id"]
-            wait_until(  # 404 until the launcher has registered the run dir
-                lambda: registered(c.post(f"/api/v1/runs/{run_id}/tensorboard", timeout=90)),
-                90,
-                what="TensorBoard over the launched run's dir",
-            )
+            run_id, _ = start_over_launched_run(c)
             env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
             env["RUNWATCH_URL"] = server.url
             cli = subprocess.Popen(
@@ -141,17 +138,7 @@ def test_a_killed_server_leaves_no_tensorboard_behind(tmp_path: Path) -> None:
     launcher = launch_idle_worker(server, tmp_path / "run")
     try:
         with server.client() as c:
-            runs = wait_until(
-                lambda: c.get("/api/v1/runs", params={"project": "tb"}).json()["runs"],
-                30,
-                what="the launched run",
-            )
-            run_id = runs[0]["id"]
-            started = wait_until(
-                lambda: registered(c.post(f"/api/v1/runs/{run_id}/tensorboard", timeout=90)),
-                90,
-                what="TensorBoard over the launched run's dir",
-            )
+            _, started = start_over_launched_run(c)
         pid = started["pid"]
         assert alive(pid) and os.getpgid(pid) == pid  # its own process group
         records = tmp_path / "data" / "children"
