@@ -92,6 +92,12 @@ def cli(*args: str, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def create_sweep(url: str, where: Path, config: dict[str, Any]) -> str:
+    """``runwatch sweep create`` of ``config`` (written to ``where/sweep.json``): its id."""
+    (where / "sweep.json").write_text(json.dumps(config))
+    return cli("sweep", "create", "sweep.json", url=url, cwd=where).stdout.split()[0]
+
+
 def agent(url: str, sweep_id: str, work: Path, script: str, *options: str) -> subprocess.Popen[str]:
     work.mkdir(parents=True, exist_ok=True)
     (work / "trial.py").write_text(script)
@@ -187,12 +193,9 @@ def test_a_random_sweep_runs_up_to_its_run_cap(
 def test_ctrl_c_cancels_the_current_trial_and_stops_the_agent(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data").start()
     try:
-        (tmp_path / "sweep.json").write_text(
-            json.dumps({"method": "grid", "parameters": {"x": {"values": [1, 2, 3]}}})
+        sweep_id = create_sweep(
+            server.url, tmp_path, {"method": "grid", "parameters": {"x": {"values": [1, 2, 3]}}}
         )
-        sweep_id = cli(
-            "sweep", "create", "sweep.json", url=server.url, cwd=tmp_path
-        ).stdout.split()[0]
         proc = agent(server.url, sweep_id, tmp_path / "work", BLOCKING)
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"  # the trial's worker is running
@@ -221,12 +224,9 @@ def test_a_sweep_stopped_between_the_claim_and_the_run_stops_the_agent_in_one_li
     ``cancelled``, its command never starts, and the agent says so in one line and exits 0."""
     server = ServerProcess(tmp_path / "data").start()
     try:
-        (tmp_path / "sweep.json").write_text(
-            json.dumps({"method": "grid", "parameters": {"x": {"values": [1, 2, 3]}}})
+        sweep_id = create_sweep(
+            server.url, tmp_path, {"method": "grid", "parameters": {"x": {"values": [1, 2, 3]}}}
         )
-        sweep_id = cli(
-            "sweep", "create", "sweep.json", url=server.url, cwd=tmp_path
-        ).stdout.split()[0]
         with server.client() as c:
 
             def stop_first(method: str, path: str) -> None:
@@ -267,12 +267,11 @@ def test_an_agent_killed_between_its_claim_and_its_run_leaves_a_trial_that_is_ru
     late after all, is refused (409 ``claim_expired``)."""
     server = ServerProcess(tmp_path / "data", extra_args=["--claim-lease", "1"]).start()
     try:
-        (tmp_path / "sweep.json").write_text(
-            json.dumps({"method": "grid", "parameters": {"x": {"values": [1]}, "y": {"value": 0}}})
+        sweep_id = create_sweep(
+            server.url,
+            tmp_path,
+            {"method": "grid", "parameters": {"x": {"values": [1]}, "y": {"value": 0}}},
         )
-        sweep_id = cli(
-            "sweep", "create", "sweep.json", url=server.url, cwd=tmp_path
-        ).stdout.split()[0]
         doomed: list[subprocess.Popen[str]] = []
 
         def kill_first(method: str, path: str) -> bool:
@@ -317,12 +316,9 @@ def test_an_agent_whose_claim_expired_and_was_handed_out_again_does_not_run_it(
     so in one line and goes on (here the sweep has nothing more: it is finished)."""
     server = ServerProcess(tmp_path / "data", extra_args=["--claim-lease", "1"]).start()
     try:
-        (tmp_path / "sweep.json").write_text(
-            json.dumps({"method": "grid", "parameters": {"x": {"values": [1]}}})
+        sweep_id = create_sweep(
+            server.url, tmp_path, {"method": "grid", "parameters": {"x": {"values": [1]}}}
         )
-        sweep_id = cli(
-            "sweep", "create", "sweep.json", url=server.url, cwd=tmp_path
-        ).stdout.split()[0]
         with server.client() as c:
 
             def retry_first(method: str, path: str) -> None:
