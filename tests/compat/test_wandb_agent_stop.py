@@ -311,3 +311,59 @@ def test_an_interruption_never_escapes_the_function() -> None:
         sys.setswitchinterval(switch)
     # Both sides of the race were run: cancels that interrupted, cancels that came too late.
     assert escaped == 0 and 0 < stopped < 400, (escaped, stopped)
+
+
+# The function's run finishes on another thread (a user thread's run.finish()) while a forced
+# TrialStopped waits for the function's thread, blocked in C. That exception is raised inside
+# the agent's try (STOPPED), and the process is left sound: a function then run under a
+# profiler returns (PROFILED). Clearing it instead (SetAsyncExc(NULL)) left CPython 3.11's
+# eval breaker set for good, and that call spun at its first line.
+FINISHED_ELSEWHERE = """
+import sys, threading, time
+from runwatch.compat.wandb_sweeps import Interrupter, TrialStopped
+
+interrupter = Interrupter(grace=0)  # a cancel interrupts the function at once, wherever it is
+released = threading.Lock()
+released.acquire()
+
+def function():
+    threading.Thread(target=finish_elsewhere, args=(threading.get_ident(),)).start()
+    released.acquire()  # blocked in C: a TrialStopped set now waits for the call to return
+
+def blocked(thread):
+    frame = sys._current_frames()[thread]
+    line = function.__code__.co_firstlineno + 2  # the acquire: no bytecode check until it returns
+    return frame.f_code is function.__code__ and frame.f_lineno == line
+
+def finish_elsewhere(thread):
+    deadline = time.monotonic() + 10
+    while not blocked(thread):
+        assert time.monotonic() < deadline, "the function never blocked"
+        time.sleep(0.001)  # the poll interval
+    interrupter.fire()  # TrialStopped is set in the blocked function's thread
+    interrupter.done()  # the run finishes on this thread
+    released.release()
+
+try:
+    try:
+        function()
+    finally:
+        interrupter.done()  # as the agent calls it
+except TrialStopped:
+    print("STOPPED", flush=True)
+sys.setprofile(lambda *args: None)
+(lambda: None)()
+sys.setprofile(None)
+print("PROFILED", flush=True)
+"""
+
+
+def test_a_run_finished_on_another_thread_leaves_the_interruption_to_the_function() -> None:
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", FINISHED_ELSEWHERE], capture_output=True, text=True,
+            timeout=30, env=_env(),
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:  # subprocess.run killed it
+        raise AssertionError(f"the process hung; its output: {exc.stdout!r}") from None
+    assert (done.returncode, done.stdout) == (0, "STOPPED\nPROFILED\n"), done.stderr
