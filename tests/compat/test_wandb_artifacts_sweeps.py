@@ -57,7 +57,7 @@ def run_script(
     server: ServerProcess, body: str, work: Path, raises: bool = False
 ) -> subprocess.CompletedProcess[str]:
     """Run ``body`` with the shim in ``work``: exit 0, and no traceback unless one is ``raises``."""
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
     (work / "script.py").write_text(SHIM + body)
     done = subprocess.run(
         [sys.executable, "script.py"], cwd=work, capture_output=True, text=True, timeout=120,

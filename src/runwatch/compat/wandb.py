@@ -19,8 +19,10 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -86,6 +88,9 @@ config: Config = Config()
 summary: Summary = Summary()
 MODES = ("online", "offline", "disabled", "shared", "run", "dryrun")
 SWEEP_ID_ENV = "RUNWATCH_SWEEP_ID"
+# What wandb.agent tells a sweep's program: a file its shim writes the refusal of its run into
+# (the code and why), which the agent otherwise learns in-process from a function's run.
+REFUSED_FILE_ENV = "RUNWATCH_SWEEP_REFUSED_FILE"
 # The trial agent's next init takes, and what interrupts the function when its run is cancelled.
 _sweep_next: tuple[Trial, Interrupter] | None = None
 
@@ -186,8 +191,9 @@ def init(
     )
     if resume and not run_id:
         warn_once("wandb.init(resume=...) without an id starts a new run under runwatch")
+    refused_file = None if trial else os.environ.get(REFUSED_FILE_ENV)
     handle = WandbRun(
-        _creator(project, run_id, dir, attached=bool(launched), interrupter=interrupter),
+        _creator(project, run_id, dir, bool(launched), interrupter, refused_file),
         run_id=run_id,
         name=name or os.environ.get("WANDB_NAME"),
         project=project,
@@ -216,6 +222,7 @@ def _creator(
     run_dir: str | os.PathLike[str] | None,
     attached: bool,
     interrupter: Interrupter | None = None,
+    refused_file: str | None = None,
 ) -> Callable[[dict[str, Any]], Run]:
     def create(spec: dict[str, Any]) -> Run:
         base = runwatch_init(
@@ -232,9 +239,18 @@ def _creator(
             base.event("config.update", values=spec["config"])
         if interrupter is not None:  # a sweep trial's run: a cancel interrupts the function
             base._on_stop_asked(interrupter.fire)
+        elif refused_file:  # a sweep program's run: its agent reads a refusal from the file
+            base._on_stop_asked(lambda: _tell_refused(base, refused_file))
         return base
 
     return create
+
+
+def _tell_refused(base: Run, path: str) -> None:
+    """In a sweep's program, when its run stops: a refusal (not a cancel) is written to
+    ``path`` for the agent that started the program."""
+    if base.refused_code is not None:
+        Path(path).write_text(json.dumps({"code": base.refused_code, "reason": base.refused}))
 
 
 def _continue(handle: WandbRun, run_id: str) -> None:
@@ -460,14 +476,11 @@ def agent(
             print_warning("wandb.agent: no function and no 'program' in the sweep; nothing ran")
             return
         handed_out = True
-        if function is None:
-            _run_program(trial)
-        else:
-            outcome = _run_trial(trial, function)
-            if outcome == "stop":
-                return
-            if outcome == "not_run":  # as runwatch agent: a refused trial is not one of count
-                continue
+        outcome = _run_program(trial) if function is None else _run_trial(trial, function)
+        if outcome == "stop":
+            return
+        if outcome == "not_run":  # as runwatch agent: a refused trial is not one of count
+            continue
         ran += 1
         if count is not None and ran >= int(count):
             return
@@ -510,18 +523,8 @@ def _run_trial(trial: Trial, function: Callable[[], Any]) -> Literal["ran", "not
     elif run is not None and not run._finished:
         run.finish()
     base = run._run if run is not None and run is not before else None
-    if base is not None and base.refused_code == "claim_expired":
-        print_warning(
-            f"wandb.agent: the trial with configuration {trial.params} was not run"
-            f" ({base.refused}); the agent goes on"
-        )
-        return "not_run"
     if base is not None and base.refused is not None:
-        print_warning(
-            f"wandb.agent: sweep {trial.sweep_id} was stopped before the trial with"
-            f" configuration {trial.params} started ({base.refused}); the agent stops"
-        )
-        return "stop"
+        return _refusal(trial, base.refused_code, base.refused)
     if stopped:
         reason = base.stop_reason if base is not None else None
         print_warning(
@@ -531,19 +534,55 @@ def _run_trial(trial: Trial, function: Callable[[], Any]) -> Literal["ran", "not
     return "ran"
 
 
-def _run_program(trial: Trial) -> None:
-    """One configuration as W&B's default command: ``python <program> --key=value …``."""
+def _refusal(trial: Trial, code: str | None, reason: str) -> Literal["not_run", "stop"]:
+    """The server refused the trial's run for good, so it never ran: ``"not_run"`` when its
+    claim expired and it was handed out again (the agent goes on), else ``"stop"`` (the sweep
+    was stopped)."""
+    if code == "claim_expired":
+        print_warning(
+            f"wandb.agent: the trial with configuration {trial.params} was not run ({reason});"
+            " the agent goes on"
+        )
+        return "not_run"
+    print_warning(
+        f"wandb.agent: sweep {trial.sweep_id} was stopped before the trial with configuration"
+        f" {trial.params} started ({reason}); the agent stops"
+    )
+    return "stop"
+
+
+def _run_program(trial: Trial) -> Literal["ran", "not_run", "stop"]:
+    """One configuration as W&B's default command: ``python <program> --key=value …``; its
+    outcome as :func:`_run_trial`'s (the program's shim writes a refusal of its run to the
+    file named in ``REFUSED_FILE_ENV``)."""
     env = {**os.environ, SWEEP_ID_ENV: trial.sweep_id, SWEEP_PARAMS_ENV: json.dumps(trial.params)}
     if trial.run_id:
         env["WANDB_RUN_ID"] = trial.run_id
     if trial.project:
         env["WANDB_PROJECT"] = trial.project
     argv = [sys.executable, str(trial.program), *wandb_sweeps.program_args(trial.params)]
-    done = subprocess.run(argv, env=env, check=False)
+    with tempfile.TemporaryDirectory(prefix="runwatch-trial-") as scratch:
+        refused_file = Path(scratch) / "refused.json"
+        env[REFUSED_FILE_ENV] = str(refused_file)
+        done = subprocess.run(argv, env=env, check=False)
+        refused = _read_refusal(refused_file)
+    if refused is not None:
+        return _refusal(trial, *refused)
     if done.returncode != 0:
         print_warning(
             f"sweep program exited with {done.returncode} for {trial.params}; the agent goes on"
         )
+    return "ran"
+
+
+def _read_refusal(path: Path) -> tuple[str, str] | None:
+    """The code and reason a sweep program's shim wrote to ``path``; None when its run was not
+    refused (no file)."""
+    try:
+        written = json.loads(path.read_text())
+        return str(written["code"]), str(written["reason"])
+    except (OSError, ValueError, KeyError, TypeError):  # none, or cut short by a killed program
+        return None
 
 
 def _close_at_exit() -> None:

@@ -60,16 +60,19 @@ class TrialStopped(BaseException):
     """
 
 
-def _set_async_exc(thread: int, exc: type[BaseException] | None) -> None:
-    """Raise ``exc`` in ``thread`` at its next bytecode (None: drop one not yet raised)."""
-    target = ctypes.py_object(exc) if exc is not None else None
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), target)
+def _set_async_exc(thread: int, exc: type[BaseException]) -> None:
+    """Raise ``exc`` in ``thread`` at its next bytecode check. Never undone: clearing one with
+    ``SetAsyncExc(NULL)`` leaves CPython 3.11's eval breaker set for good (nothing ever
+    unsets it), which slows the process and hangs the next function run under a profiler or
+    tracer at its first line."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(exc))
 
 
 class Interrupter:
     """Interrupts the sweep function running in the thread that made it, once, after a cancel
-    of its run; never after :meth:`done`, so :class:`TrialStopped` cannot escape the function
-    (a race with its return included).
+    of its run; none is set after :meth:`done`, and one set before it is raised in the
+    function's thread before the agent's own ``done()`` returns, so :class:`TrialStopped`
+    cannot escape the agent (a race with the function's return included).
 
     The interruption is raised at a safe point first: the function's next ``wandb.log``
     (:meth:`checkpoint`, before the call touches anything). Only a function that makes no such
@@ -120,23 +123,21 @@ class Interrupter:
                 _set_async_exc(self._thread, TrialStopped)
 
     def done(self) -> None:
-        """The function returned, or its run is finishing: nothing is raised from now on.
-        Idempotent. On the function's thread, an asynchronous one still pending is raised here
-        (so inside the agent's ``try``), not cleared: clearing it (``SetAsyncExc(NULL)``) leaves
-        CPython 3.11's eval breaker set for good, which slows the process and hangs the next
-        function run under a profiler or tracer at its first line."""
+        """The function returned, or its run is finishing: nothing is raised from now on but an
+        asynchronous one already set, which is raised in the function's thread, never undone
+        (see :func:`_set_async_exc`). Idempotent. On the function's thread it is raised here
+        if still pending (so inside the agent's ``try``, which calls this once the function
+        returned); from another thread (a user thread's ``run.finish()``) it is left to the
+        function's thread, which raises it at its next bytecode, at the latest in the agent's
+        own call: it never escapes the agent either way."""
         with self._lock:
             self._running = False
             if self._timer is not None:
                 self._timer.cancel()
             forced = self._forced
-        if not forced:
-            return
-        if threading.get_ident() == self._thread:
+        if forced and threading.get_ident() == self._thread:
             for _ in range(2):  # a backward jump checks for it: raised here if still pending
                 pass
-        else:
-            _set_async_exc(self._thread, None)
 
 
 class LocalSweep:
