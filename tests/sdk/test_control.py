@@ -6,6 +6,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import httpx
 import pytest
 
 import runwatch
+from tests.proxy import RecordingProxy
 from tests.servers import ServerProcess, wait_until
 
 
@@ -386,6 +388,61 @@ def test_a_run_refused_for_a_stopped_sweep_stops_and_keeps_nothing(
         assert c.get(f"/api/v1/runs/{trial['run_id']}").status_code == 404
     assert not list(tmp_path.rglob("spool-*")) and not list(tmp_path.rglob("*.acked"))
     assert capsys.readouterr().err == ""
+
+
+def test_a_started_trials_run_the_server_lost_is_not_refused_for_good(
+    server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server is restored from a backup taken before a trial's run existed, and its sweep
+    is stopped (again) before the SDK creates the run again: the server takes the trial for one
+    not started and refuses it (409 ``sweep_stopped``). The SDK, whose run it created before,
+    says the server lost the run, and neither stops the training nor drops its spool: what the
+    server never acknowledged stays there for ``runwatch sync``."""
+    backup = tmp_path / "backup"
+    restored = threading.Event()
+    with server.client() as c:
+        spec = {"method": "grid", "parameters": {"x": {"values": [1, 2]}}}
+        sweep_id = c.post("/api/v1/sweeps", json=spec).json()["id"]
+        trial = c.post(f"/api/v1/sweeps/{sweep_id}/next", json={}).json()["trial"]
+    server.stop()
+    shutil.copytree(server.data_dir, backup)
+    server.start()
+
+    def stop_before_recreating(method: str, path: str) -> None:
+        if restored.is_set() and (method, path) == ("POST", "/api/v1/runs"):
+            with server.client() as c:
+                c.post(f"/api/v1/sweeps/{sweep_id}/stop").raise_for_status()
+
+    work = tmp_path / "work"
+    with RecordingProxy(server.url, before=stop_before_recreating) as proxy:
+        run = runwatch.init(project="p", url=proxy.url, run_dir=work, run_id=trial["run_id"])
+        for step in range(5):
+            run.log({"loss": float(step)}, step=step)
+        wait_until(lambda: run._sender.acked_batches, what="the first batch acknowledged")
+        with server.client() as c:  # a running trial goes on after a stop
+            c.post(f"/api/v1/sweeps/{sweep_id}/stop").raise_for_status()
+        server.stop()
+        shutil.rmtree(server.data_dir)
+        shutil.copytree(backup, server.data_dir)
+        restored.set()
+        server.start()
+        for step in range(5, 10):
+            run.log({"loss": float(step)}, step=step)
+
+        def recreation_refused() -> bool:
+            return any((e.path, e.status) == ("/api/v1/runs", 409) for e in list(proxy.exchanges))
+
+        wait_until(recreation_refused, 30, what="the run's creation refused again")
+        assert run.refused is None and not run.should_stop
+        assert run.finish(timeout=1) is False
+    err = capsys.readouterr().err
+    assert (
+        f"the server lost run {trial['run_id']} and refuses to create it again: sweep"
+        f" {sweep_id!r} is stopped" in err
+    )
+    assert "(sweep_stopped)" in err
+    spools = list(work.rglob("spool-*.jsonl"))
+    assert len(spools) == 1 and b'"loss":9.0' in spools[0].read_bytes()
 
 
 def test_the_page_offers_the_first_32_kinds_whatever_else_has_a_handler(

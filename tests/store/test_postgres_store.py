@@ -12,15 +12,18 @@ import pytest
 from runwatch.protocol import Batch, LogLine, RunCreate
 from runwatch.runs_query import parse
 from runwatch.store.base import Committed, RunsQuery
-from runwatch.store.errors import InvalidValue, StoreBusy
+from runwatch.store.errors import InvalidValue, StoreBusy, SweepStopped
 from runwatch.store.postgres import PostgresStore
 from runwatch.store.postgres.schema import SCHEMA_VERSION
 from runwatch.store.postgres.tx import PostgresTx
 from runwatch.store.prepare import prepare_batch
+from runwatch.store.sql import runs
 from runwatch.store.sql.retention import trim_journals
 from tests.pg import fresh_database
+from tests.servers import wait_until
 from tests.store.aio import run
 from tests.store.test_store_contract import batch
+from tests.store.test_sweep_store import propose, sweep
 
 
 @pytest.fixture
@@ -235,3 +238,51 @@ def test_connections_lost_under_the_store_are_replaced(pg_url: str) -> None:
     assert cut[0] >= 1
     assert [a.seq_first for a in acks] == [3, 4, 5, 6]
     assert series.series["x"].value == [0.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_trial_runs_are_created_side_by_side_and_a_stop_waits_for_one_under_way(
+    pg_url: str,
+) -> None:
+    """Agents creating their trials' runs at once do not queue on their sweep's row: one
+    trial's run is created while another's creation is under way (its transaction open). A
+    stop still waits for that creation, so its trial is running, not cancelled, and the trial
+    not started when the stop came is cancelled and its run refused."""
+
+    def waiting_on_a_lock() -> bool:
+        with psycopg.connect(pg_url, autocommit=True) as watcher:
+            (n,) = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+        return bool(n)
+
+    async def work() -> tuple[str, list[str], dict[str, int]]:
+        store = PostgresStore(pg_url, busy_timeout=10)
+        await store.open()
+        try:
+            await store.create_sweep(sweep(limit=5))
+            claims = [await store.claim_trial("s1", "a", propose) for _ in range(3)]
+            under_way, quick, unstarted = (c.trial for c in claims)
+            assert under_way is not None and quick is not None and unstarted is not None
+            with psycopg.connect(pg_url) as conn:  # another agent's creation, not committed
+                spec = RunCreate(project="p", id=under_way.run_id)
+                runs.create_run(PostgresTx(conn), under_way.run_id, spec)
+                made = await store.create_run(RunCreate(project="p", id=quick.run_id))
+                stopping = asyncio.ensure_future(store.set_sweep_state("s1", "stop"))
+                await asyncio.to_thread(wait_until, waiting_on_a_lock, what="the stop to wait")
+                assert not stopping.done()
+                conn.commit()
+            await stopping
+            with pytest.raises(SweepStopped):
+                await store.create_run(RunCreate(project="p", id=unstarted.run_id))
+            listed = await store.list_trials("s1", -1, 10)
+            info = await store.get_sweep("s1")
+            assert info is not None
+            return made.status, [t.status for t in listed], info.trials
+        finally:
+            await store.close()
+
+    made, statuses, counts = run(work())
+    assert made == "running"
+    assert statuses == ["running", "running", "cancelled"]
+    assert counts == {"running": 2, "cancelled": 1}

@@ -54,8 +54,9 @@ from runwatch.sdk.vitals import SystemVitals
 _encode = msgspec.json.encode
 POINT, EVENT, STATUS, EXTRA = 0, 1, 2, 3  # EXTRA: (EXTRA, batch field, item)
 MEDIA = 4  # (MEDIA, "media" | "histograms", PendingImage | PendingHistogram): prepared here
-# A run's creation refused with these codes is final (a sweep trial that must not run: its
-# sweep was stopped, or its expired claim was handed out again): nothing is retried or spooled.
+# A run's first creation refused with these codes is final (a sweep trial that must not run:
+# its sweep was stopped, or its expired claim was handed out again): nothing is retried or
+# spooled. A re-creation so refused is not (the trial started; the server lost its run).
 REFUSED_FOR_GOOD = frozenset({"sweep_stopped", "claim_expired"})
 BLOB_RETRIES = 3  # times a batch refused for a missing blob has its blobs uploaded again
 _kind = itemgetter(0)
@@ -693,6 +694,17 @@ class Sender:
                 del self._spec["started_at"]
                 self._spec_body = _encode(self._spec)  # sent again at once, below
             elif what == "create" and reply.error_code in REFUSED_FOR_GOOD:
+                if self._attach_answered:
+                    # Created before, so the trial started: the server lost the run (restored
+                    # from an older backup) and takes it for a trial not started. Not final:
+                    # the spool keeps what it never acknowledged, and the training goes on.
+                    self._retry_later(
+                        reply,
+                        f"the server lost run {self.run_id} and refuses to create it again:"
+                        f" {reply.error_message} ({reply.error_code}); what it stored of the run"
+                        f" is gone there, what it did not acknowledge stays in {self.outbox.path}",
+                    )
+                    return
                 # Final: the run will never exist; the Run stops (should_stop), and the sender.
                 self.refused_code = reply.error_code
                 self.refused = reply.error_message or f"run {self.run_id} was refused"
@@ -835,12 +847,15 @@ class Sender:
         self._retry_later(reply)
         return False
 
-    def _retry_later(self, reply: Reply) -> None:
+    def _retry_later(self, reply: Reply, warning: str | None = None) -> None:
+        """Try again after a backoff, saying ``warning`` (by default, what a refusal was)."""
         self.last_error = "server unreachable" if reply.status == 0 else f"HTTP {reply.status}"
-        if reply.status in (401, 403):
-            self._warn(f"the server refused our token (HTTP {reply.status}); set RUNWATCH_TOKEN")
-        elif 400 <= reply.status < 500:
-            self._warn(f"the server refused a request (HTTP {reply.status}): {reply.body}")
+        if warning is None and reply.status in (401, 403):
+            warning = f"the server refused our token (HTTP {reply.status}); set RUNWATCH_TOKEN"
+        elif warning is None and 400 <= reply.status < 500:
+            warning = f"the server refused a request (HTTP {reply.status}): {reply.body}"
+        if warning is not None:
+            self._warn(warning)
         c = self._config
         delay = min(c.backoff_cap, c.backoff_base * 2**self._attempt) * random.uniform(0.5, 1.5)
         if reply.retry_after is not None:

@@ -25,6 +25,7 @@ _JSON_AT = "jsonb_path_query_first({doc}_jsonb, CAST(? AS jsonpath), '{}', true)
 POSTGRES = Dialect(
     name="postgresql",
     for_update=" FOR UPDATE",
+    for_share=" FOR SHARE",
     skip_locked=" FOR UPDATE SKIP LOCKED",
     binary_order=' COLLATE "C"',
     chunk_id="id",

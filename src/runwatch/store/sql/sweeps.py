@@ -270,9 +270,10 @@ def refuse_unstarted(tx: Tx, run_id: str) -> None:
     trial reads as ``cancelled``: the agent that claimed it before the stop then does not run
     it), or whose claim expired and whose retry was handed out (the retry runs its
     configuration). A producer retrying the creation of its started run gets it as before.
-    The sweep's row is locked, so a stop or a claim handing out the retry waits for a run
-    created meanwhile (which then goes on, as running trials do) or the creation sees it. A
-    late run whose retry was not handed out is created: the trial is its run's again."""
+    The sweep's row is share-locked: a stop or a claim (which lock it for update) waits for a
+    run created meanwhile (which then goes on, as running trials do) or the creation sees it,
+    while the runs of other trials of the sweep are created side by side. A late run whose
+    retry was not handed out is created: the trial is its run's again."""
     trial = tx.execute(
         "SELECT sweep_id, idx FROM sweep_trials WHERE run_id = ?", (run_id,)
     ).fetchone()
@@ -280,7 +281,7 @@ def refuse_unstarted(tx: Tx, run_id: str) -> None:
         return
     sweep_id, index = trial
     (state,) = tx.execute(
-        f"SELECT state FROM sweeps WHERE id = ?{tx.dialect.for_update}", (sweep_id,)
+        f"SELECT state FROM sweeps WHERE id = ?{tx.dialect.for_share}", (sweep_id,)
     ).fetchone()
     if state == "stopped":
         raise SweepStopped(

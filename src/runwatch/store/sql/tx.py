@@ -24,6 +24,9 @@ class Dialect:
     # Appended to a SELECT that reads a row the transaction will change: a row lock where
     # writers run in parallel (PostgreSQL), nothing where one writer thread owns the file.
     for_update: str
+    # Appended to a SELECT that reads a row which must not change before commit, while other
+    # readers take the same lock side by side (PostgreSQL's FOR SHARE); nothing on SQLite.
+    for_share: str
     # The same, for a sweep that must not wait behind rows other writers hold.
     skip_locked: str
     # Appended to ORDER BY of text: code-point order, as Python sorts.

@@ -12,6 +12,7 @@ from runwatch.store.sql.tx import Cursor, Dialect
 SQLITE = Dialect(
     name="sqlite",
     for_update="",  # one writer thread: nobody else changes a row inside a transaction
+    for_share="",
     skip_locked="",
     binary_order="",  # SQLite compares text byte by byte already
     chunk_id="rowid",
