@@ -15,7 +15,8 @@ Images: each batch's blobs are uploaded before it, from the producer's ``blobs/<
 belongs to a batch the server acknowledged after the ``.acked`` offset was read: that batch is
 posted anyway and answered as a duplicate (the server finds a stored batch before its images).
 Once a spool is delivered whole and its producer is gone (crashed, or finished), its blob
-directory is deleted.
+directory is deleted; so are the files in ``blobs/`` itself that no unacknowledged batch names
+(:func:`runwatch.sdk.blobs.remove_legacy`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from runwatch.sdk.blobs import named_in, producer_dir, read_blob, remove_dir
+from runwatch.sdk.blobs import named_in, producer_dir, read_blob, remove_dir, remove_legacy
 from runwatch.sdk.sender import REFUSED_FOR_GOOD
 from runwatch.sdk.spool import (
     acked_lock,
@@ -119,6 +120,7 @@ def _sync_spool(path: Path, transport: Transport, progress: Callable[[int], None
             advance_acked(path, end)
     if gone:
         remove_dir(blob_dirs[0])
+    remove_legacy(path.parent)
     return result
 
 
