@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import NoReturn
 
@@ -167,8 +168,14 @@ def sync(
         with Progress(disable=not unsent) as progress:  # all acknowledged: no empty 0% bar
             task = progress.add_task("syncing", total=unsent)
             for spool in spools:
+                busy = f"{spool}: another runwatch sync is sending it; waiting for it to finish"
                 try:
-                    result = sync_spool(spool, transport, lambda n: progress.advance(task, n))
+                    result = sync_spool(
+                        spool,
+                        transport,
+                        lambda n: progress.advance(task, n),
+                        partial(progress.console.print, busy),
+                    )
                 except RunRefused as exc:  # that run only: the other spools are still synced
                     print(f"runwatch: error: {exc}", file=sys.stderr, flush=True)
                     refused += 1

@@ -6,12 +6,14 @@ producer's are delivered by `runwatch sync`, which then deletes them. A real ser
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -277,5 +279,56 @@ def test_two_syncs_at_once_deliver_a_dead_producers_images_once(tmp_path: Path) 
         assert errors == []
         assert_every_image_once(server, "twice01", range(STEPS))
         assert blob_files(tmp_path / "run") == []
+    finally:
+        server.stop()
+
+
+def as_legacy(run_dir: Path) -> None:
+    """Move each producer's blobs to ``blobs/`` itself, where producers before the per-producer
+    layout wrote them (same names: ``<sha256><ext>``), and date them an hour back."""
+    flat = run_dir / "blobs"
+    for producer in [p for p in flat.iterdir() if p.is_dir()]:
+        for blob in producer.iterdir():
+            os.utime(blob.rename(flat / blob.name), (time.time() - 3600,) * 2)
+        producer.rmdir()
+
+
+def test_sync_deletes_a_legacy_flat_blob_once_no_unacknowledged_batch_names_it(
+    tmp_path: Path,
+) -> None:
+    server = ServerProcess(tmp_path / "data")  # not started: the producers run offline
+    run_dir = tmp_path / "run"
+    main = Run(run_spec("legacy01"), [server.url], None, run_dir, POLITE)
+    worker = Run(run_spec("legacy01"), [server.url], None, run_dir, POLITE, attached=True)
+    for step in range(STEPS):
+        main.image("same", SAME, step=step)
+        main.image("d0", picture(0, step), step=step)
+        worker.image("d1", picture(1, step), step=step)
+    worker.image("again", SAME, step=0)  # the same file as the main producer's "same"
+    assert not worker.finish(timeout=0.5) and not main.finish(timeout=0.5)
+    as_legacy(run_dir)
+    flat = run_dir / "blobs"
+    fresh = flat / f"{'0' * 64}.png"  # as a producer of the old layout writes it before its batch
+    fresh.write_bytes(picture(9, 9))
+    assert len(blob_files(run_dir)) == 2 * STEPS + 2
+    server.start()
+    try:
+        # The worker first: the main producer's final status closes the run.
+        done = sync(worker.spool_path, server.url)
+        assert done.returncode == 0, done.stderr
+        assert stored_images(server, "legacy01", "d1") == {s: picture(1, s) for s in range(STEPS)}
+        # The worker's own blobs are gone; the one the main producer's unsent batches name stays.
+        named_by_main = [picture(0, s) for s in range(STEPS)] + [SAME]
+        assert {p.name for p in blob_files(run_dir)} == {fresh.name} | {
+            f"{hashlib.sha256(image).hexdigest()}.png" for image in named_by_main
+        }
+        done = sync(main.spool_path, server.url)
+        assert done.returncode == 0, done.stderr
+        assert stored_images(server, "legacy01", "d0") == {s: picture(0, s) for s in range(STEPS)}
+        assert stored_images(server, "legacy01", "same") == dict.fromkeys(range(STEPS), SAME)
+        assert stored_images(server, "legacy01", "again") == {0: SAME}
+        # Named by no batch, but younger than the grace: perhaps one an old producer is about
+        # to name.
+        assert blob_files(run_dir) == [fresh]
     finally:
         server.stop()

@@ -11,6 +11,10 @@ Per producer, because only the producer knows its references: ``runwatch sync`` 
 blobs from its producer's directory (then from ``blobs/`` itself, where producers before this
 layout kept them) and deletes that directory once it delivered the whole spool and no live
 producer writes it (see :func:`runwatch.sdk.spool.writer_gone`).
+
+Producers before this layout never deleted their blobs (in ``blobs/`` itself, shared by every
+producer of the run directory): ``runwatch sync`` deletes each one that no unacknowledged batch
+of any spool in the directory names (:func:`remove_legacy`).
 """
 
 from __future__ import annotations
@@ -19,13 +23,17 @@ import contextlib
 import hashlib
 import shutil
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
 
-from runwatch.sdk.spool import write_atomic
+from runwatch.sdk.spool import read_acked, spooled_bodies, write_atomic
 
+# A legacy blob younger than this is kept though no batch names it: a producer of the old layout
+# wrote it and names it in a batch it spools next (its flush interval, seconds at worst).
+LEGACY_GRACE = 600.0
 # Extensions of blob files by mime: the same bytes logged as two mimes are two files.
 EXTENSIONS = {
     "image/png": ".png",
@@ -78,6 +86,31 @@ def read_blob(dirs: Iterable[Path], sha256: str, mime: str) -> bytes | None:
 def remove_dir(blob_dir: Path) -> None:
     """Delete a producer's blob directory and what is left in it (its spool is delivered)."""
     shutil.rmtree(blob_dir, ignore_errors=True)
+
+
+def remove_legacy(run_dir: Path, grace: float = LEGACY_GRACE) -> None:
+    """Delete the files in ``<run_dir>/blobs/`` itself (the layout before ``blobs/<producer>/``)
+    that no unacknowledged batch of the run directory's spools names, once older than
+    ``grace`` seconds (a torn write's temporary files too). None while a spool there cannot be
+    read: what it names is not known."""
+    flat = run_dir / "blobs"
+    try:
+        files = [p for p in flat.iterdir() if p.is_file()]
+        if not files:
+            return
+        named = {
+            blob_path(flat, sha256, mime)
+            for spool in run_dir.glob("spool-*.jsonl")
+            for _, body in spooled_bodies(spool, read_acked(spool))
+            for sha256, mime in named_in(body)
+        }
+    except (OSError, ValueError):  # msgspec's DecodeError is a ValueError
+        return
+    old = time.time() - grace
+    for path in files:
+        with contextlib.suppress(OSError):  # deleted meanwhile: by another sync
+            if path not in named and path.stat().st_mtime < old:
+                path.unlink()
 
 
 class BlobStore:

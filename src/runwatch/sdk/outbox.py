@@ -12,7 +12,7 @@ from array import array
 from collections import deque
 from pathlib import Path
 
-from runwatch.sdk.spool import SpoolReader, SpoolWriter, write_acked
+from runwatch.sdk.spool import SpoolReader, SpoolWriter, acked_lock, write_acked
 
 # Delivered batches a spool keeps before it is cut back to its header (when nothing is unsent):
 # a short run's spool stays whole, readable afterwards; a long one's does not grow without bound.
@@ -127,12 +127,17 @@ class Outbox:
         """With every batch acknowledged and more than ``COMPACT_BYTES`` of them spooled, cut
         the spool back to its header; whether it was cut. The acknowledged offset is recorded
         first: a crash in between leaves ``runwatch sync`` resending what the server already
-        holds (stored once), never skipping what comes after."""
+        holds (stored once), never skipping what comes after. Not while a sync holds the
+        spool's :func:`acked_lock` (tried again at the next acknowledgement): its offsets would
+        name bytes of the cut spool."""
         if self._items or self.spool.size - self.spool.header_end <= COMPACT_BYTES:
             return False
         try:
-            write_acked(self.spool.path, self.spool.header_end)
-            self.spool.restart()
+            with acked_lock(self.spool.path) as held:
+                if not held:
+                    return False
+                write_acked(self.spool.path, self.spool.header_end)
+                self.spool.restart()
         except OSError:
             return False  # kept whole: still correct, only larger
         self.acked_offset = self.spool.size

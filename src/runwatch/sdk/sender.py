@@ -47,7 +47,7 @@ from runwatch.sdk.progress import (
     ProgressWriter,
     TextProgressLine,
 )
-from runwatch.sdk.spool import acked_path, write_acked
+from runwatch.sdk.spool import acked_lock, acked_path, advance_acked, lock_path
 from runwatch.sdk.transport import Reply, Transport
 from runwatch.sdk.vitals import SystemVitals
 
@@ -337,6 +337,7 @@ class Sender:
                     with contextlib.suppress(OSError):
                         self.outbox.path.unlink(missing_ok=True)
                         acked_path(self.outbox.path).unlink(missing_ok=True)
+                        lock_path(self.outbox.path).unlink(missing_ok=True)
                     remove_dir(self.blobs.dir)
 
     def _delay(self) -> float:
@@ -812,10 +813,12 @@ class Sender:
         return True
 
     def _write_acked(self) -> None:
-        self._acked_written = time.monotonic()
-        # Only an optimisation for `runwatch sync`: without it, it resends (stored once).
-        with contextlib.suppress(OSError):
-            write_acked(self.outbox.path, self.outbox.acked_offset)
+        # Only an optimisation for `runwatch sync`: without it, it resends (stored once). Not
+        # while a sync holds the lock (tried again at the next acknowledgement): never waited for.
+        with contextlib.suppress(OSError), acked_lock(self.outbox.path) as held:
+            if held:
+                advance_acked(self.outbox.path, self.outbox.acked_offset)
+                self._acked_written = time.monotonic()
 
     def _accepted(self, reply: Reply) -> bool:
         """Whether a posted batch is done with (stored, or refused for good); False: retry."""

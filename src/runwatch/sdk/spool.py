@@ -12,6 +12,15 @@ The writer holds an exclusive ``flock`` on its spool while it is open; the kerne
 the process dies. ``runwatch sync`` tells a crashed (or finished) producer from a live one by it
 (:func:`writer_gone`): only then does it delete the producer's blobs after delivering the spool.
 
+The ``.acked`` offset is guarded by a second lock, on ``spool-<producer>.lock`` (:func:`acked_lock`):
+a sync holds it while it syncs the spool, so two syncs of one spool take turns and the producer
+does not cut its spool under a sync (whose offsets would then name bytes of the cut spool: a
+stale one past the new end skipped every batch spooled after the cut). The producer only tries
+it: while a sync holds it, the producer neither cuts nor records its offset (a later sync resends
+what it had not recorded: stored once). Every offset recorded outside a cut is the larger of the
+old and the new (:func:`advance_acked`): the offset never moves back, except to the header's end
+at a cut.
+
 Version 1 spools (one record per line, tagged with its batch ``"b"``) are still read.
 """
 
@@ -21,7 +30,7 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -127,6 +136,43 @@ def read_acked(spool: Path) -> int:
         return 0
 
 
+def lock_path(spool: Path) -> Path:
+    """The file whose ``flock`` guards the spool's ``.acked`` offset and its cut."""
+    return spool.with_suffix(".lock")
+
+
+@contextlib.contextmanager
+def acked_lock(spool: Path, on_busy: Callable[[], None] | None = None) -> Iterator[bool]:
+    """Hold the lock of the spool's ``.acked`` offset and cut; yield whether it is held.
+
+    Without ``on_busy``, only tried: False while another process (a sync) holds it. With it,
+    waited for, ``on_busy()`` being called first when it is taken. True where locks cannot be
+    taken (not on this platform, or a file system refusing them): nothing is guarded there.
+    Raises ``OSError`` when the lock file cannot be opened.
+    """
+    if sys.platform == "win32":
+        yield True
+        return
+    fd = os.open(lock_path(spool), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        yield _take(fd, on_busy)
+    finally:
+        os.close(fd)  # drops the lock
+
+
+def _take(fd: int, on_busy: Callable[[], None] | None) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        if on_busy is None:
+            return False
+        on_busy()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        pass  # locks refused: unguarded, as where there are none
+    return True
+
+
 def write_atomic(target: Path, data: bytes) -> None:
     """Write ``target`` whole or not at all (a crash leaves no torn file), through a temporary
     file of this process and thread: a producer and a sync (or two syncs) may write the same
@@ -137,8 +183,16 @@ def write_atomic(target: Path, data: bytes) -> None:
 
 
 def write_acked(spool: Path, offset: int) -> None:
-    """Record that every batch before ``offset`` was acknowledged (atomically replaced)."""
+    """Record that every batch before ``offset`` was acknowledged (atomically replaced), even
+    if an offset past it was recorded: only for a cut, under :func:`acked_lock`."""
     write_atomic(acked_path(spool), str(offset).encode())
+
+
+def advance_acked(spool: Path, offset: int) -> None:
+    """Record ``offset`` unless a larger one is recorded already (a sync or the producer went
+    further): under :func:`acked_lock`, so that nothing else writes in between."""
+    if offset > read_acked(spool):
+        write_acked(spool, offset)
 
 
 def read_header(path: Path) -> dict[str, Any]:

@@ -3,17 +3,20 @@
 Each batch is sent again under its original ``(producer, batch_seq)``, so whatever the server
 already has is stored once: syncing twice, or syncing what the live sender already delivered,
 adds nothing. A spool starts where its producer (or the last sync) recorded the server's
-acknowledgement; spools that end with their producer's final status go last, so a run is marked
-finished only after every producer's data is in. A spool whose run the server refuses for good
-(a sweep trial logged offline whose sweep was stopped since, or whose claim was handed out
-again) is said in one line and kept; the other spools are synced, and the sync fails.
+acknowledgement, and is synced under its ``acked_lock`` (a second sync of it waits; its
+producer does not cut it meanwhile); spools that end with their producer's final status go
+last, so a run is marked finished only after every producer's data is in. A spool whose run
+the server refuses for good (a sweep trial logged offline whose sweep was stopped since, or
+whose claim was handed out again) is said in one line and kept; the other spools are synced,
+and the sync fails.
 
 Images: each batch's blobs are uploaded before it, from the producer's ``blobs/<producer>/``
 (then ``blobs/``, where older producers kept them). A blob a live producer already deleted
 belongs to a batch the server acknowledged after the ``.acked`` offset was read: that batch is
 posted anyway and answered as a duplicate (the server finds a stored batch before its images).
 Once a spool is delivered whole and its producer is gone (crashed, or finished), its blob
-directory is deleted.
+directory is deleted; so are the files in ``blobs/`` itself that no unacknowledged batch names
+(:func:`runwatch.sdk.blobs.remove_legacy`).
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ from typing import Any
 
 import msgspec
 
-from runwatch.sdk.blobs import named_in, producer_dir, read_blob, remove_dir
+from runwatch.sdk.blobs import named_in, producer_dir, read_blob, remove_dir, remove_legacy
 from runwatch.sdk.sender import REFUSED_FOR_GOOD
 from runwatch.sdk.spool import (
+    acked_lock,
+    advance_acked,
     ends_run,
     read_acked,
     read_header,
     spooled_bodies,
-    write_acked,
     writer_gone,
 )
 from runwatch.sdk.transport import Reply, Transport
@@ -71,11 +75,20 @@ def find_spools(paths: Iterable[Path]) -> list[Path]:
 
 
 def sync_spool(
-    path: Path, transport: Transport, progress: Callable[[int], None] = lambda n: None
+    path: Path,
+    transport: Transport,
+    progress: Callable[[int], None] = lambda n: None,
+    on_busy: Callable[[], None] = lambda: None,
 ) -> SyncResult:
     """Create the spool's run if needed, then send each batch not yet acknowledged;
     ``progress(bytes)``. Records how far the server acknowledged, so a second sync sends
-    nothing. Deletes the producer's blobs afterwards when it is gone."""
+    nothing. Deletes the producer's blobs afterwards when it is gone. Holds the spool's
+    :func:`acked_lock` throughout: while another sync holds it, ``on_busy()`` and wait."""
+    with acked_lock(path, on_busy):
+        return _sync_spool(path, transport, progress)
+
+
+def _sync_spool(path: Path, transport: Transport, progress: Callable[[int], None]) -> SyncResult:
     header = read_header(path)
     run_id = header["run"]["id"]
     result = SyncResult(run_id)
@@ -104,9 +117,10 @@ def sync_spool(
         result.duplicates += bool(isinstance(reply.body, dict) and reply.body.get("duplicate"))
         progress(len(body))
         if header["spool"] != 1:
-            write_acked(path, end)
+            advance_acked(path, end)
     if gone:
         remove_dir(blob_dirs[0])
+    remove_legacy(path.parent)
     return result
 
 
