@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from runwatch.protocol import Batch, decode_value, encode_value
-from runwatch.server.errors import field_of
+from runwatch.server.errors import field_of, malformed
 from runwatch.store.prepare import BatchRejected, prepare_batch
 
 decoder = msgspec.json.Decoder(Batch)
@@ -53,6 +53,34 @@ def test_validation_errors_name_the_field(body: bytes, field: str) -> None:
     with pytest.raises(msgspec.ValidationError) as exc:
         decoder.decode(body)
     assert field_of(exc.value, body) == field
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"NaN", "$"),
+        (b"[1, [Infinity]]", "$[1][0]"),
+        (b'[[1], [2, "x", -Infinity]]', "$[1][2]"),
+        (b'{"s": "[,{\\"", "t": {"u": []}, "x": [1, "a,b]", NaN]}', "$.x[2]"),
+        (b'{"a\\"]": NaN}', '$["a\\"]"]'),
+        (b'{"a\\\\": 1, "b": {"c d": NaN', '$.b["c d"]'),  # the rest need not be JSON
+        (b'{"a": -NaN}', "$.a"),
+    ],
+)
+def test_a_non_finite_literal_is_named_where_it_is(body: bytes, field: str) -> None:
+    with pytest.raises(msgspec.DecodeError) as exc:
+        msgspec.json.decode(body)
+    error = malformed(exc.value, body)
+    assert (error.code, error.field) == ("malformed_json", field)
+    assert f"at `{field}`" in error.message
+
+
+@pytest.mark.parametrize("body", [b'{"a": Nan}', b'{"a": nan}', b"{NaN: 1}", b'{"a": 1,}'])
+def test_other_malformed_json_names_no_field(body: bytes) -> None:
+    with pytest.raises(msgspec.DecodeError) as exc:
+        msgspec.json.decode(body)
+    error = malformed(exc.value, body)
+    assert error.field is None and error.message == f"body is not valid JSON: {exc.value}"
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from runwatch.protocol import INT64_MAX, Batch, Retention, RunCreate
 from runwatch.server.auth import Authenticator, Principal, Whoami, check_project, need
-from runwatch.server.errors import ApiError, error_text, field_of
+from runwatch.server.errors import ApiError, error_text, field_of, malformed
 from runwatch.server.jsonbody import MAX_DEPTH, integral_floats_as_ints, too_deep
 from runwatch.server.openapi import refusal
 from runwatch.server.ratelimit import RateLimiter
@@ -107,7 +107,7 @@ def decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
                 400, f"invalid_{what}", error_text(exc, body), field_of(exc, body)
             ) from None
     except msgspec.DecodeError as exc:
-        raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+        raise malformed(exc, body) from None
     except RecursionError:  # not JSON, so too_deep passed it: still too deep to decode
         raise ApiError(400, "too_deep", "the body nests too deep to decode", "$") from None
     # An integer written as ``5.0`` is an integer to JSON Schema (and so to the OpenAPI

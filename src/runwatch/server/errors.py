@@ -37,6 +37,12 @@ _JSON_TYPES: dict[type, str] = {
 _UNKNOWN = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
 _ROW_INDEX = re.compile(r"(\$\.points\[\d+\])\[([012])\]")
 _ROW_NAMES = {"0": "step", "1": "ts", "2": "values"}
+# msgspec's refusal of a body that is not JSON, and the literals Python's json.dumps writes for
+# non-finite floats (the offset is where the letters start: "-Infinity" is refused at its "I").
+_MALFORMED = re.compile(r"invalid character \(byte (\d+)\)$")
+_LITERALS = (b"NaN", b"Infinity")
+# A string, or a bracket or comma: what places a value in the document (see _path_at).
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]', re.DOTALL)
 _METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 # The one place a store's refusal becomes an HTTP status; a kind not listed here is the
 # store failing (503: the client retries), never the client's fault.
@@ -111,6 +117,58 @@ def error_text(exc: Exception, body: bytes = b"") -> str:
     return _FIELD.sub(lambda m: f"at `{_row_names(resolve_keys(m.group(1), text, body))}`", text, 1)
 
 
+def malformed(exc: msgspec.DecodeError, body: bytes) -> ApiError:
+    """The 400 for a body that is not JSON. A ``NaN``, ``Infinity`` or ``-Infinity`` (which
+    Python's ``json.dumps`` writes for non-finite floats) is named with where it is and the
+    strings the wire takes for it instead."""
+    text = f"body is not valid JSON: {exc}"
+    at = _MALFORMED.search(str(exc))
+    if at is None:
+        return ApiError(400, "malformed_json", text)
+    start = int(at.group(1))
+    literal = next((word for word in _LITERALS if body.startswith(word, start)), None)
+    if literal is None:
+        return ApiError(400, "malformed_json", text)
+    if body[start - 1 : start] == b"-":
+        literal, start = b"-" + literal, start - 1
+    path = _row_names(_path_at(body, start))
+    return ApiError(
+        400,
+        "malformed_json",
+        f"body is not valid JSON: {literal.decode()} at `{path}` is not a JSON number; send a "
+        'value that is not finite as a string, "nan", "inf" or "-inf" (or "NaN", "Infinity", '
+        '"-Infinity"), as the SDK does: a metric value reads it as the number',
+        path,
+    )
+
+
+def _path_at(body: bytes, offset: int) -> str:
+    """The path of the value that starts at ``offset`` in ``body``, all of whose bytes before
+    it msgspec read as JSON: one pass over its strings, brackets and commas."""
+    # Per open container: its index for an array; for an object, the key of the value being
+    # read (None before its first key and after each comma).
+    inside: list[int | str | None] = []
+    for token in _TOKEN.finditer(body, 0, offset):
+        mark = token.group()
+        if mark == b"{":
+            inside.append(None)
+        elif mark == b"[":
+            inside.append(0)
+        elif mark in (b"}", b"]"):
+            inside.pop()
+        elif mark == b",":
+            last = inside[-1]
+            inside[-1] = last + 1 if isinstance(last, int) else None
+        elif inside and inside[-1] is None:  # a string where a key is due is the key
+            inside[-1] = json.loads(mark)
+    return "$" + "".join(_key_step(s) if isinstance(s, str) else f"[{s}]" for s in inside)
+
+
+def _key_step(key: str) -> str:
+    """A dict key as a path step: ``.lr``, or ``["a b"]`` for a key that is not a word."""
+    return f".{key}" if _WORD.fullmatch(key) else f"[{json.dumps(key)}]"
+
+
 def resolve_keys(path: str, text: str, body: bytes) -> str:
     """``path`` with each ``[...]`` replaced by the key it stands for (``.lr``, or
     ``["a b"]`` for a key that is not a word), or unchanged when the body does not tell.
@@ -140,8 +198,7 @@ def _walk(node: Any, steps: list[str], shown: str, fits: Callable[[Any], bool]) 
         if not isinstance(node, dict):
             return None
         for key, value in node.items():
-            name = f".{key}" if _WORD.fullmatch(key) else f"[{json.dumps(key)}]"
-            found = _walk(value, rest, shown + name, fits)
+            found = _walk(value, rest, shown + _key_step(key), fits)
             if found is not None:
                 return found
         return None
