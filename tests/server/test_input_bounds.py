@@ -182,6 +182,18 @@ def test_a_nan_literal_outside_the_points_is_named_too(c: httpx.Client) -> None:
     assert other.status_code == 400 and other.json()["error"]["code"] == "malformed_json"
 
 
+def test_a_constraint_broken_in_a_dict_names_that_key_not_an_earlier_valid_one(
+    c: httpx.Client,
+) -> None:
+    run_id = new_run(c)
+    texts = [[1, 1.0, {"model": "gpt-4o", "note": "a\x00b"}]]
+    r = c.post(
+        f"/api/v1/runs/{run_id}/batches", json={"producer": "p", "batch_seq": 1, "texts": texts}
+    )
+    error = refused(r, "$.texts[0].values.note", "invalid_batch")
+    assert error["message"].endswith("at `$.texts[0].values.note`")
+
+
 def test_a_blank_project_is_refused_as_its_schema_says(c: httpx.Client) -> None:
     for blank in (" ", "\x1e", "\ufeff\t"):
         refused(c.post("/api/v1/runs", json={"project": blank}), "$.project")
