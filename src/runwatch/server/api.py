@@ -37,6 +37,8 @@ def no_nul(conn: HTTPConnection) -> None:
 
 
 router = APIRouter(prefix="/api/v1")
+# whoami: any valid token may ask what it may do, a write token too (which reads nothing else).
+ANY_TOKEN = [Depends(need("any")), Depends(no_nul)]
 READ = [Depends(need("read")), Depends(no_nul)]
 WRITE = [Depends(need("write")), Depends(no_nul)]
 ADMIN = [Depends(need("admin")), Depends(no_nul)]
@@ -121,18 +123,23 @@ def decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
 
 @router.get(
     "/whoami",
-    dependencies=READ,
+    dependencies=ANY_TOKEN,
     responses={
         200: {
             "description": "The caller's scope, project and the server's auth mode.",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Whoami"}}},
-        }
+        },
+        403: refusal(
+            "Never for a valid token, whatever its scope or project (a `write` token may ask "
+            "too). `bad_host`: a loopback-bound server asked by a name that is not loopback."
+        ),
     },
 )
 async def whoami(request: Request) -> Response:
     """What the caller's token may do: its ``scope``, the one ``project`` it is limited to
     (null: every project), and ``auth``: ``open`` (no token needed: everything is allowed, so
-    the scope is ``admin``) or ``tokens``. Pages ask once, to offer only what the token may do."""
+    the scope is ``admin``) or ``tokens``. Any valid token may ask, whatever its scope. Pages
+    ask once, to offer only what the token may do."""
     principal = _principal(request)
     auth: Authenticator = request.app.state.auth
     mode: Literal["open", "tokens"] = "open" if await auth.mode() == "open" else "tokens"
