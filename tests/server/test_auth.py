@@ -33,7 +33,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 PROJECT = "guarded-project"  # distinctive: a filtered answer must not mention it
 # A row of the README's scope table: `METHOD /path` | scope | a token of another project.
 _ROW = re.compile(
-    r"^\| `(GET|POST|PUT|DELETE|WS) (/\S*)` \| (none|read|write|admin) \| ([^|]+) \|$"
+    r"^\| `(GET|POST|PUT|DELETE|WS) (/\S*)` \| (none|any|read|write|admin) \| ([^|]+) \|$"
 )
 # Who calls, and the scope each token has (other: admin limited to another project; mine: read
 # limited to the project every route here touches).
@@ -141,7 +141,7 @@ def expected(who: str, scope: str, other: str) -> str:
     has = CALLERS[who]
     if has is None:
         return "401"
-    if has != "admin" and has != scope:
+    if has != "admin" and scope not in (has, "any"):
         return "403"
     if who == "other" and other in ("403", "4403"):
         return "403"
@@ -256,6 +256,7 @@ def test_a_project_token_sees_only_its_project(guarded: Setup) -> None:
     ("who", "answer"),
     [
         ("read", {"scope": "read", "project": None, "auth": "tokens"}),
+        ("write", {"scope": "write", "project": None, "auth": "tokens"}),
         ("admin", {"scope": "admin", "project": None, "auth": "tokens"}),
         ("mine", {"scope": "read", "project": PROJECT, "auth": "tokens"}),
         ("other", {"scope": "admin", "project": "elsewhere", "auth": "tokens"}),
@@ -269,12 +270,49 @@ def test_whoami_says_what_the_token_may_do(
     assert r.status_code == 200 and r.json() == answer
 
 
-def test_whoami_refuses_what_cannot_read_naming_the_scope(guarded: Setup) -> None:
-    url = f"{guarded.server.url}/api/v1/whoami"
-    write = httpx.get(url, headers={"Authorization": f"Bearer {guarded.tokens['write']}"})
-    assert write.status_code == 403
-    assert write.json()["error"]["message"] == "a 'write' token cannot do this: it needs 'read'"
-    assert httpx.get(url).status_code == 401
+def token_cli(data: Path, *args: str) -> str:
+    """Run ``runwatch token ARGS --data DATA`` as an operator would; its standard output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "runwatch", "token", *args, "--data", str(data)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_whoami_answers_any_valid_token_and_a_write_token_still_reads_nothing(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    write = token_cli(data, "create", "--scope", "write", "--project", "mnist").split()[0]
+    gone, _, number = token_cli(data, "create", "--scope", "write").split()[:3]  # TOKEN token N:
+    server = ServerProcess(data).start()
+    try:
+        url = f"{server.url}/api/v1"
+        producer = {"Authorization": f"Bearer {write}"}
+        r = httpx.get(f"{url}/whoami", headers=producer)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"scope": "write", "project": "mnist", "auth": "tokens"}
+        # What it may do is what it did before: produce, and read nothing.
+        run_id = httpx.post(f"{url}/runs", json={"project": "mnist"}, headers=producer).json()["id"]
+        for path in ("/projects", "/runs", f"/runs/{run_id}", f"/runs/{run_id}/state"):
+            refused = httpx.get(url + path, headers=producer)
+            assert refused.status_code == 403, (path, refused.text)
+            assert refused.json()["error"]["message"].endswith("it needs 'read'")
+        # Without a valid token whoami is still a 401: none, an unknown one, a revoked one.
+        assert httpx.get(f"{url}/whoami").status_code == 401
+        bad = {"Authorization": "Bearer rw_not-a-token"}
+        assert httpx.get(f"{url}/whoami", headers=bad).status_code == 401
+        revoked = {"Authorization": f"Bearer {gone}"}
+        assert httpx.get(f"{url}/whoami", headers=revoked).json()["scope"] == "write"
+        token_cli(data, "revoke", number.rstrip(":"))
+        wait_until(
+            lambda: httpx.get(f"{url}/whoami", headers=revoked).status_code == 401,
+            15,
+            what="the revocation to reach whoami",
+        )
+    finally:
+        server.stop()
 
 
 def test_whoami_on_an_open_server_and_with_the_bootstrap_token(

@@ -4,6 +4,8 @@ field, and every answer one the OpenAPI document declares."""
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from runwatch.protocol import encode_value
 from tests.pg import fresh_database
 from tests.servers import ServerProcess
 
@@ -131,6 +134,64 @@ def test_a_value_string_other_than_a_non_finite_name_is_refused_by_name(c: httpx
     run_id = new_run(c)
     batch = {"producer": "p", "batch_seq": 1, "points": [[1, 1.0, {"a": 1.0, "b": "®"}]]}
     refused(c.post(f"/api/v1/runs/{run_id}/batches", json=batch), "$.points[0].values.b")
+
+
+def post_json(c: httpx.Client, path: str, body: bytes) -> httpx.Response:
+    """POST ``body`` as it is: JSON as a client other than httpx writes it."""
+    return c.post(path, content=body, headers={"Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize(
+    ("values", "literal", "field"),
+    [
+        ({"acc": 0.5, "loss": math.nan}, "NaN", "$.points[1].values.loss"),
+        ({"grad norm": math.inf}, "Infinity", '$.points[1].values["grad norm"]'),
+        ({"acc": -math.inf, "loss": math.nan}, "-Infinity", "$.points[1].values.acc"),
+    ],
+)
+def test_a_nan_or_infinity_literal_is_a_400_naming_where_and_what_to_send(
+    c: httpx.Client, values: dict[str, float], literal: str, field: str
+) -> None:
+    run_id = new_run(c)
+    path = f"/api/v1/runs/{run_id}/batches"
+    rows = [[0, 1.0, {"acc": 0.25}], [1, 2.0, values]]
+    # Python's json.dumps writes NaN and Infinity unless told not to, as users' clients send.
+    body = json.dumps({"producer": "p", "batch_seq": 1, "points": rows}).encode()
+    assert literal.encode() in body
+    error = refused(post_json(c, path, body), field, "malformed_json")
+    assert f"{literal} at `{field}`" in error["message"]
+    assert '"nan", "inf" or "-inf"' in error["message"]
+    declared = c.get("/openapi.json").json()["paths"]["/api/v1/runs/{run_id}/batches"]["post"]
+    schema = declared["responses"]["400"]["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/Error"}
+    # What the message says to send is taken, and stands for the number.
+    rows[1][2] = {key: encode_value(value) for key, value in values.items()}
+    sent = c.post(path, json={"producer": "p", "batch_seq": 1, "points": rows})
+    assert sent.status_code == 200, sent.text
+    series = c.get(f"/api/v1/runs/{run_id}/metrics").json()["series"]
+    assert {key: series[key]["value"][-1] for key in values} == {
+        key: encode_value(value) for key, value in values.items()
+    }
+
+
+def test_a_nan_literal_outside_the_points_is_named_too(c: httpx.Client) -> None:
+    body = b'{"project": "bounds", "config": {"lr": 0.1, "sched": [1, {"warm up": NaN}]}}'
+    error = refused(post_json(c, "/api/v1/runs", body), '$.config.sched[1]["warm up"]')
+    assert error["message"].startswith("body is not valid JSON: NaN at `$.config.sched[1]")
+    other = post_json(c, "/api/v1/runs", b'{"project": NULL}')
+    assert other.status_code == 400 and other.json()["error"]["code"] == "malformed_json"
+
+
+def test_a_constraint_broken_in_a_dict_names_that_key_not_an_earlier_valid_one(
+    c: httpx.Client,
+) -> None:
+    run_id = new_run(c)
+    texts = [[1, 1.0, {"model": "gpt-4o", "note": "a\x00b"}]]
+    r = c.post(
+        f"/api/v1/runs/{run_id}/batches", json={"producer": "p", "batch_seq": 1, "texts": texts}
+    )
+    error = refused(r, "$.texts[0].values.note", "invalid_batch")
+    assert error["message"].endswith("at `$.texts[0].values.note`")
 
 
 def test_a_blank_project_is_refused_as_its_schema_says(c: httpx.Client) -> None:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from runwatch.protocol import INT64_MAX, Batch, Retention, RunCreate
 from runwatch.server.auth import Authenticator, Principal, Whoami, check_project, need
-from runwatch.server.errors import ApiError, error_text, field_of
+from runwatch.server.errors import ApiError, error_text, field_of, malformed
 from runwatch.server.jsonbody import MAX_DEPTH, integral_floats_as_ints, too_deep
 from runwatch.server.openapi import refusal
 from runwatch.server.ratelimit import RateLimiter
@@ -37,6 +37,8 @@ def no_nul(conn: HTTPConnection) -> None:
 
 
 router = APIRouter(prefix="/api/v1")
+# whoami: any valid token may ask what it may do, a write token too (which reads nothing else).
+ANY_TOKEN = [Depends(need("any")), Depends(no_nul)]
 READ = [Depends(need("read")), Depends(no_nul)]
 WRITE = [Depends(need("write")), Depends(no_nul)]
 ADMIN = [Depends(need("admin")), Depends(no_nul)]
@@ -107,7 +109,7 @@ def decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
                 400, f"invalid_{what}", error_text(exc, body), field_of(exc, body)
             ) from None
     except msgspec.DecodeError as exc:
-        raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+        raise malformed(exc, body) from None
     except RecursionError:  # not JSON, so too_deep passed it: still too deep to decode
         raise ApiError(400, "too_deep", "the body nests too deep to decode", "$") from None
     # An integer written as ``5.0`` is an integer to JSON Schema (and so to the OpenAPI
@@ -121,18 +123,23 @@ def decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
 
 @router.get(
     "/whoami",
-    dependencies=READ,
+    dependencies=ANY_TOKEN,
     responses={
         200: {
             "description": "The caller's scope, project and the server's auth mode.",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Whoami"}}},
-        }
+        },
+        403: refusal(
+            "Never for a valid token, whatever its scope or project (a `write` token may ask "
+            "too). `bad_host`: a loopback-bound server asked by a name that is not loopback."
+        ),
     },
 )
 async def whoami(request: Request) -> Response:
     """What the caller's token may do: its ``scope``, the one ``project`` it is limited to
     (null: every project), and ``auth``: ``open`` (no token needed: everything is allowed, so
-    the scope is ``admin``) or ``tokens``. Pages ask once, to offer only what the token may do."""
+    the scope is ``admin``) or ``tokens``. Any valid token may ask, whatever its scope. Pages
+    ask once, to offer only what the token may do."""
     principal = _principal(request)
     auth: Authenticator = request.app.state.auth
     mode: Literal["open", "tokens"] = "open" if await auth.mode() == "open" else "tokens"

@@ -3,6 +3,7 @@
 - ``read`` views: every GET, the live sockets and streams.
 - ``write`` produces: creates runs, ingests batches, heartbeats, fetches its commands.
 - ``admin`` does everything, including commands, cancel, promotion, retention and tokens.
+- Any valid token, whatever its scope, may ask ``GET /api/v1/whoami`` what it may do.
 
 The server requires a token once one exists (``runwatch token create``) or ``--token`` is set
 (a bootstrap admin token from the command line or ``RUNWATCH_SERVER_TOKEN``). With neither, a
@@ -35,6 +36,9 @@ Scope = Literal["read", "write", "admin"]
 # open: no token needed; tokens: a valid token needed; closed: needed, and none is valid.
 AuthMode = Literal["open", "tokens", "closed"]
 SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
+# What a route needs: a scope, or ``any`` valid token whatever its scope (whoami: a token may
+# always ask what it may do). Scopes are not ranked: ``admin`` does all, the others their own.
+Need = Literal["read", "write", "admin", "any"]
 TOKEN_PREFIX = "rw_"
 CACHE_SECONDS = 5.0
 CACHE_CAP = 10_000
@@ -49,8 +53,8 @@ class Principal(msgspec.Struct, frozen=True):
     token_id: int | None = None
     token_hash: str | None = None  # what a long-lived socket re-checks
 
-    def permits(self, need: Scope) -> bool:
-        return self.scope == "admin" or self.scope == need
+    def permits(self, need: Need) -> bool:
+        return self.scope == "admin" or need in ("any", self.scope)
 
     def sees(self, project: str) -> bool:
         return self.project is None or self.project == project
@@ -185,8 +189,9 @@ class Authenticator:
         self._tokens[digest] = (time.monotonic(), info)
 
 
-def need(scope: Scope) -> Callable[[HTTPConnection], Awaitable[Principal]]:
-    """A FastAPI dependency: 401 without a valid token, 403 when its scope is not enough."""
+def need(scope: Need) -> Callable[[HTTPConnection], Awaitable[Principal]]:
+    """A FastAPI dependency: 401 without a valid token, 403 when its scope is not enough (never
+    for ``any``)."""
 
     async def dependency(conn: HTTPConnection) -> Principal:
         auth: Authenticator = conn.app.state.auth

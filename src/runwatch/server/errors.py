@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
+import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sized
 from typing import Any
 
 import msgspec
@@ -31,12 +33,27 @@ _WORD = re.compile(r"\w+")
 _GOT = re.compile(r"got `(\w+)`")
 _ENUM = re.compile(r"Invalid enum value (.+?)(?: - at `|$)")
 _EXPECTED = re.compile(r"Expected `([^`]+)`")
+# msgspec's constraint errors: a number's bound, a length's, a string's pattern.
+_BOUND = re.compile(r"Expected `(?:int|float)` (>=|>|<=|<) (\S+) - at `")
+_LENGTH = re.compile(r"Expected `(str|array|object)` of length (>=|<=) (\d+) - at `")
+_PATTERN = re.compile(r"Expected `str` matching regex (.*) - at `")
+_HOLDS: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
+}  # fmt: skip
+_SIZED: dict[str, type[Sized]] = {"str": str, "array": list, "object": dict}
 _JSON_TYPES: dict[type, str] = {
     bool: "bool", int: "int", float: "float", str: "str", list: "array", dict: "object",
 }  # fmt: skip
 _UNKNOWN = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
-_ROW_INDEX = re.compile(r"(\$\.points\[\d+\])\[([012])\]")
+# Point and text rows are [step, ts, values] arrays on the wire; their indexes get names.
+_ROW_INDEX = re.compile(r"(\$\.(?:points|texts)\[\d+\])\[([012])\]")
 _ROW_NAMES = {"0": "step", "1": "ts", "2": "values"}
+# msgspec's refusal of a body that is not JSON, and the literals Python's json.dumps writes for
+# non-finite floats (the offset is where the letters start: "-Infinity" is refused at its "I").
+_MALFORMED = re.compile(r"invalid character \(byte (\d+)\)$")
+_LITERALS = (b"NaN", b"Infinity")
+# A string, or a bracket or comma: what places a value in the document (see _path_at).
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]', re.DOTALL)
 _METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 # The one place a store's refusal becomes an HTTP status; a kind not listed here is the
 # store failing (503: the client retries), never the client's fault.
@@ -111,13 +128,66 @@ def error_text(exc: Exception, body: bytes = b"") -> str:
     return _FIELD.sub(lambda m: f"at `{_row_names(resolve_keys(m.group(1), text, body))}`", text, 1)
 
 
+def malformed(exc: msgspec.DecodeError, body: bytes) -> ApiError:
+    """The 400 for a body that is not JSON. A ``NaN``, ``Infinity`` or ``-Infinity`` (which
+    Python's ``json.dumps`` writes for non-finite floats) is named with where it is and the
+    strings the wire takes for it instead."""
+    text = f"body is not valid JSON: {exc}"
+    at = _MALFORMED.search(str(exc))
+    if at is None:
+        return ApiError(400, "malformed_json", text)
+    start = int(at.group(1))
+    literal = next((word for word in _LITERALS if body.startswith(word, start)), None)
+    if literal is None:
+        return ApiError(400, "malformed_json", text)
+    if body[start - 1 : start] == b"-":
+        literal, start = b"-" + literal, start - 1
+    path = _row_names(_path_at(body, start))
+    return ApiError(
+        400,
+        "malformed_json",
+        f"body is not valid JSON: {literal.decode()} at `{path}` is not a JSON number; send a "
+        'value that is not finite as a string, "nan", "inf" or "-inf" (or "NaN", "Infinity", '
+        '"-Infinity"), as the SDK does: a metric value reads it as the number',
+        path,
+    )
+
+
+def _path_at(body: bytes, offset: int) -> str:
+    """The path of the value that starts at ``offset`` in ``body``, all of whose bytes before
+    it msgspec read as JSON: one pass over its strings, brackets and commas."""
+    # Per open container: its index for an array; for an object, the key of the value being
+    # read (None before its first key and after each comma).
+    inside: list[int | str | None] = []
+    for token in _TOKEN.finditer(body, 0, offset):
+        mark = token.group()
+        if mark == b"{":
+            inside.append(None)
+        elif mark == b"[":
+            inside.append(0)
+        elif mark in (b"}", b"]"):
+            inside.pop()
+        elif mark == b",":
+            last = inside[-1]
+            inside[-1] = last + 1 if isinstance(last, int) else None
+        elif inside and inside[-1] is None:  # a string where a key is due is the key
+            inside[-1] = json.loads(mark)
+    return "$" + "".join(_key_step(s) if isinstance(s, str) else f"[{s}]" for s in inside)
+
+
+def _key_step(key: str) -> str:
+    """A dict key as a path step: ``.lr``, or ``["a b"]`` for a key that is not a word."""
+    return f".{key}" if _WORD.fullmatch(key) else f"[{json.dumps(key)}]"
+
+
 def resolve_keys(path: str, text: str, body: bytes) -> str:
     """``path`` with each ``[...]`` replaced by the key it stands for (``.lr``, or
     ``["a b"]`` for a key that is not a word), or unchanged when the body does not tell.
 
     msgspec stops at the first bad value in the document's order, so the key is that of the
     first value, in order, that is at the rest of the path and is what ``text`` says is wrong
-    (its JSON type, a number out of range, a missing or unknown field).
+    (its JSON type, a number out of range, a missing or unknown field, a broken bound, length
+    or pattern).
     """
     if "[...]" not in path:
         return path
@@ -140,8 +210,7 @@ def _walk(node: Any, steps: list[str], shown: str, fits: Callable[[Any], bool]) 
         if not isinstance(node, dict):
             return None
         for key, value in node.items():
-            name = f".{key}" if _WORD.fullmatch(key) else f"[{json.dumps(key)}]"
-            found = _walk(value, rest, shown + name, fits)
+            found = _walk(value, rest, shown + _key_step(key), fits)
             if found is not None:
                 return found
         return None
@@ -179,15 +248,45 @@ def _fits(text: str) -> Callable[[Any], bool]:
     if named:
         key, missing = named.group(1), named.group(0).startswith("missing")
         return lambda value: isinstance(value, dict) and (key in value) != missing
+    broken = _broken(text)
+    if broken is not None:
+        return broken
     expected = _EXPECTED.match(text)
     if expected:
-        # A constraint (``Expected `str` of length <= 200``): the value is of the type named.
+        # A constraint not checked above (a multiple of): the value is of the type named.
         types = {part.strip() for part in expected.group(1).split("|")}
         if "float" in types:
             types.add("int")
         if types <= set(_JSON_TYPES.values()) | {"null"}:
             return lambda value: _json_type(value) in types
     return lambda value: True
+
+
+def _broken(text: str) -> Callable[[Any], bool] | None:
+    """Whether a value breaks the constraint the msgspec error ``text`` names (``Expected `int`
+    >= 0``), checked as msgspec does; None for an error that names no such constraint. A valid
+    sibling before the culprit is of the same type, so the type alone would name it instead."""
+    bound = _BOUND.match(text)
+    if bound:
+        holds, limit = _HOLDS[bound.group(1)], _number(bound.group(2))
+        return lambda value: _json_type(value) in ("int", "float") and not holds(value, limit)
+    length = _LENGTH.match(text)
+    if length:
+        sized, holds, size = _SIZED[length.group(1)], _HOLDS[length.group(2)], int(length.group(3))
+        return lambda value: isinstance(value, sized) and not holds(len(value), size)
+    pattern = _PATTERN.match(text)
+    if pattern:
+        regex = re.compile(ast.literal_eval(pattern.group(1)))  # msgspec writes its repr
+        return lambda value: isinstance(value, str) and regex.search(value) is None
+    return None
+
+
+def _number(text: str) -> float:
+    """A bound as msgspec writes it: an int exactly (64-bit bounds lose digits as floats)."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 def store_status(exc: StoreError) -> int:

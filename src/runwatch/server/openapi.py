@@ -49,7 +49,9 @@ def declare_bounds(schema: dict[str, Any], settings: Settings) -> None:
     components["Error"] = ERROR_SCHEMA
     bad_input = refusal(
         "Bad input: a parameter or body field out of its declared bounds or malformed; "
-        "`field` names it (`query.limit`, `$.points[3].values.loss`)."
+        "`field` names it (`query.limit`, `$.points[3].values.loss`). A body that is not JSON "
+        "is `malformed_json`; a bare `NaN`, `Infinity` or `-Infinity` in it is named in `field` "
+        '(send a value that is not finite as the string `"nan"`, `"inf"` or `"-inf"`).'
     )
     too_large = refusal(f"The request body is over {settings.max_body_bytes:,} bytes.")
     for path, path_item in schema["paths"].items():
