@@ -68,6 +68,12 @@ async function request(method, path, { params, body, headers = {}, keepalive = f
   return raw ? response : response.json();
 }
 
+/** The API path of run `id`. */
+export const runPath = (id) => `/api/v1/runs/${encodeURIComponent(id)}`;
+
+/** A metric, media or histogram key as URL path segments (its slashes kept as separators). */
+export const keyPath = (key) => key.split("/").map(encodeURIComponent).join("/");
+
 /** GET a JSON resource; throws ApiError with the server's message on a non-2xx answer. */
 export function getJSON(path, params) {
   return request("GET", path, { params });

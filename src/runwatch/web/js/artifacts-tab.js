@@ -2,6 +2,7 @@
 // TensorBoard launcher, each offline W&B run's config and summary (or the link of an online one),
 // and the manifest problems the scanner reported. Every name, path and value is user content: textContent only.
 
+import { node } from "./dom.js";
 import { flattenConfig, formatCount, formatDateTime } from "./format.js";
 import * as tensorboardControl from "./tensorboard-control.js";
 
@@ -26,18 +27,11 @@ export function shortSha(sha) {
   return typeof sha === "string" && sha.length > SHA_SHOWN ? `${sha.slice(0, SHA_SHOWN)}…` : sha || "";
 }
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function section(title, sub) {
-  const panel = el("section", "panel art-section");
-  const head = el("div", "panel-head");
-  head.append(el("h2", "", title));
-  if (sub !== undefined) head.append(el("span", "panel-sub", sub));
+  const panel = node("section", "panel art-section");
+  const head = node("div", "panel-head");
+  head.append(node("h2", "", title));
+  if (sub !== undefined) head.append(node("span", "panel-sub", sub));
   panel.append(head);
   return [panel, head];
 }
@@ -46,12 +40,12 @@ function section(title, sub) {
 function kvList(values, what) {
   // Keys starting with "_" are W&B's own bookkeeping (_wandb, _runtime, _step, _timestamp).
   const entries = flattenConfig(values && typeof values === "object" ? values : {}).filter(([k]) => !k.startsWith("_"));
-  if (!entries.length) return el("p", "art-none", `No ${what} recorded.`);
-  const list = el("dl", "kv art-kv");
+  if (!entries.length) return node("p", "art-none", `No ${what} recorded.`);
+  const list = node("dl", "kv art-kv");
   for (const [key, value] of entries) {
-    const dt = el("dt", "", key);
+    const dt = node("dt", "", key);
     dt.title = key;
-    const dd = el("dd", "", value);
+    const dd = node("dd", "", value);
     dd.title = value;
     list.append(dt, dd);
   }
@@ -61,7 +55,7 @@ function kvList(values, what) {
 /** An http(s) address as a link that opens elsewhere; anything else is no link at all. */
 export function safeLink(url, className) {
   if (typeof url !== "string" || !/^https?:\/\//i.test(url)) return null;
-  const a = el("a", className, url);
+  const a = node("a", className, url);
   a.href = url;
   a.target = "_blank";
   a.rel = "noopener noreferrer";
@@ -74,28 +68,28 @@ function wandbCard(entry) {
   const [panel, head] = section(link ? "W&B run" : "W&B offline run");
   panel.classList.add("art-card", "art-wandb");
   const who = [meta.entity, meta.project, meta.run_id].filter((x) => typeof x === "string" && x).join(" / ");
-  if (who) head.append(el("span", "panel-sub art-who", who));
-  const body = el("div", "art-card-body");
+  if (who) head.append(node("span", "panel-sub art-who", who));
+  const body = node("div", "art-card-body");
   if (link) {
     // A run linked by URL or id (its files are on W&B's side): the link, and its mode.
-    const line = el("p", "art-note");
+    const line = node("p", "art-note");
     line.append(`Linked W&B run (${typeof meta.mode === "string" ? meta.mode : "online"}): `, link);
     body.append(line);
-    if (typeof meta.sync_hint === "string" && meta.sync_hint) body.append(el("p", "art-hint", meta.sync_hint));
+    if (typeof meta.sync_hint === "string" && meta.sync_hint) body.append(node("p", "art-hint", meta.sync_hint));
     panel.append(body);
     return panel;
   }
-  const columns = el("div", "art-kv-columns");
+  const columns = node("div", "art-kv-columns");
   for (const [title, values] of [["Config", meta.config], ["Summary", meta.summary]]) {
-    const col = el("div", "art-kv-col");
+    const col = node("div", "art-kv-col");
     col.dataset.part = title.toLowerCase();
-    col.append(el("h3", "art-sub", title), kvList(values, title.toLowerCase()));
+    col.append(node("h3", "art-sub", title), kvList(values, title.toLowerCase()));
     columns.append(col);
   }
   body.append(columns);
   if (typeof meta.sync_hint === "string" && meta.sync_hint) {
-    const hint = el("p", "art-hint");
-    hint.append(el("span", "art-hint-label", "Sync"), el("code", "art-sync", meta.sync_hint));
+    const hint = node("p", "art-hint");
+    hint.append(node("span", "art-hint-label", "Sync"), node("code", "art-sync", meta.sync_hint));
     body.append(hint);
   }
   panel.append(body);
@@ -105,13 +99,13 @@ function wandbCard(entry) {
 function noWandbCard() {
   const [panel] = section("W&B");
   panel.classList.add("art-card", "art-no-wandb");
-  const body = el("div", "art-card-body");
-  const note = el("p", "art-note");
+  const body = node("div", "art-card-body");
+  const note = node("p", "art-note");
   note.append(
     "No W&B run found: no offline run (",
-    el("code", "", "wandb/*/run-*.wandb"),
+    node("code", "", "wandb/*/run-*.wandb"),
     ") in the run directory, and no run linked in ",
-    el("code", "", "artifacts_manifest.json"),
+    node("code", "", "artifacts_manifest.json"),
     ".",
   );
   body.append(note);
@@ -134,21 +128,21 @@ function distinctRuns(entries) {
 }
 
 function fileRow(entry) {
-  const tr = el("tr");
+  const tr = node("tr");
   tr.dataset.kind = String(entry.kind || "file");
-  const kind = el("td", "col-kind");
-  kind.append(el("span", "art-kind", String(entry.kind || "file")));
-  const path = el("td", "col-path", String(entry.path ?? ""));
+  const kind = node("td", "col-kind");
+  kind.append(node("span", "art-kind", String(entry.kind || "file")));
+  const path = node("td", "col-path", String(entry.path ?? ""));
   path.title = String(entry.path ?? "");
   const link = entry.path === undefined ? safeLink(entry.url, "art-link") : null;
   if (link) path.replaceChildren(link);
-  const size = el("td", "col-num col-size", formatBytes(entry.size));
+  const size = node("td", "col-num col-size", formatBytes(entry.size));
   if (typeof entry.size === "number") size.title = `${formatCount(entry.size)} bytes`;
-  const mtime = el("td", "col-num col-mtime", typeof entry.mtime === "number" ? formatDateTime(entry.mtime) : "—");
+  const mtime = node("td", "col-num col-mtime", typeof entry.mtime === "number" ? formatDateTime(entry.mtime) : "—");
   if (typeof entry.mtime === "number") mtime.title = new Date(entry.mtime * 1000).toISOString();
-  const sha = el("td", "col-sha");
+  const sha = node("td", "col-sha");
   if (typeof entry.sha256 === "string" && entry.sha256) {
-    const code = el("code", "art-sha", shortSha(entry.sha256));
+    const code = node("code", "art-sha", shortSha(entry.sha256));
     code.title = entry.sha256;
     sha.append(code);
   } else {
@@ -160,16 +154,16 @@ function fileRow(entry) {
 }
 
 function filesTable(manifest) {
-  const table = el("table", "art-table");
-  const head = el("tr");
+  const table = node("table", "art-table");
+  const head = node("tr");
   for (const [label, cls] of [["kind", "col-kind"], ["path", "col-path"], ["size", "col-num"], ["modified", "col-num"], ["sha-256", "col-sha"]]) {
-    const th = el("th", cls, label);
+    const th = node("th", cls, label);
     th.scope = "col";
     head.append(th);
   }
-  const thead = el("thead");
+  const thead = node("thead");
   thead.append(head);
-  const tbody = el("tbody");
+  const tbody = node("tbody");
   for (const entry of manifest) tbody.append(fileRow(entry));
   table.append(thead, tbody);
   return table;
@@ -183,28 +177,28 @@ function filesTable(manifest) {
  * opts.onChange({ count, problems }) -> after the manifest or the problems changed
  */
 export function mount(root, { base, runDir = () => null, onChange } = {}) {
-  const problemsEl = el("section", "art-problems");
+  const problemsEl = node("section", "art-problems");
   problemsEl.setAttribute("role", "alert");
   problemsEl.hidden = true;
-  const cards = el("div", "art-cards");
+  const cards = node("div", "art-cards");
   const [tbPanel, tbHead] = section("TensorBoard");
   tbPanel.classList.add("art-card", "art-tensorboard");
-  const tbCount = el("span", "panel-sub");
+  const tbCount = node("span", "panel-sub");
   tbHead.append(tbCount);
-  const tbBody = el("div", "art-card-body");
-  const tbNote = el("p", "art-note");
-  const tbControl = el("div", "tb-control");
+  const tbBody = node("div", "art-card-body");
+  const tbNote = node("p", "art-note");
+  const tbControl = node("div", "tb-control");
   tbBody.append(tbNote, tbControl);
   tbPanel.append(tbBody);
   tensorboardControl.mount(tbControl, { base });
-  const wandbCards = el("div", "art-wandb-cards");
+  const wandbCards = node("div", "art-wandb-cards");
   cards.append(tbPanel, wandbCards);
   const [filesPanel, filesHead] = section("Files");
   filesPanel.classList.add("art-files");
-  const filesCount = el("span", "panel-sub art-count");
+  const filesCount = node("span", "panel-sub art-count");
   filesHead.append(filesCount);
-  const tableBox = el("div", "art-table-box");
-  const empty = el("div", "empty art-empty");
+  const tableBox = node("div", "art-table-box");
+  const empty = node("div", "empty art-empty");
   filesPanel.append(tableBox, empty);
   root.replaceChildren(problemsEl, cards, filesPanel);
 
@@ -217,9 +211,9 @@ export function mount(root, { base, runDir = () => null, onChange } = {}) {
     problemsEl.hidden = problems.size === 0;
     if (!problems.size) return;
     const n = problems.size;
-    problemsEl.append(el("h2", "art-problems-title", `${n} artifact problem${n === 1 ? "" : "s"} (entries skipped)`));
-    const list = el("ul", "art-problem-list");
-    for (const text of problems.values()) list.append(el("li", "art-problem", text));
+    problemsEl.append(node("h2", "art-problems-title", `${n} artifact problem${n === 1 ? "" : "s"} (entries skipped)`));
+    const list = node("ul", "art-problem-list");
+    for (const text of problems.values()) list.append(node("li", "art-problem", text));
     problemsEl.append(list);
   }
 
@@ -230,15 +224,15 @@ export function mount(root, { base, runDir = () => null, onChange } = {}) {
       empty.textContent = "Loading the artifact manifest…";
       return;
     }
-    empty.append(el("p", "art-empty-title", "No artifacts in this run’s manifest yet."));
-    const how = el("p", "art-empty-how");
+    empty.append(node("p", "art-empty-title", "No artifacts in this run’s manifest yet."));
+    const how = node("p", "art-empty-how");
     how.append(
       "Write TensorBoard event files under ",
-      el("code", "", `${dir ? dir.replace(/\/+$/, "") : "<run dir>"}/tensorboard/`),
+      node("code", "", `${dir ? dir.replace(/\/+$/, "") : "<run dir>"}/tensorboard/`),
       ", checkpoints under ",
-      el("code", "", "checkpoints/"),
+      node("code", "", "checkpoints/"),
       ", or list files in ",
-      el("code", "", "artifacts_manifest.json"),
+      node("code", "", "artifacts_manifest.json"),
       ". The launcher rescans the run directory while the worker runs, and once more when it ends.",
     );
     empty.append(how);

@@ -1,6 +1,7 @@
 // A chart's small toolbar: EMA smoothing slider, log-scale y toggle, best-so-far overlay with its
 // direction (min/max). Holds no chart logic: it reports the settings it shows through onChange.
 
+import { node } from "./dom.js";
 import { bestDirection } from "./series-data.js";
 
 export const MAX_SMOOTHING = 0.99;
@@ -10,15 +11,8 @@ export function defaultSettings(key) {
   return { smoothing: 0, log: false, best: false, dir: bestDirection(key) };
 }
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function toggle(text, title) {
-  const button = el("button", "tool-toggle", text);
+  const button = node("button", "tool-toggle", text);
   button.type = "button";
   button.title = title;
   button.setAttribute("aria-pressed", "false");
@@ -33,27 +27,27 @@ export function mount(root, key, onChange) {
   const settings = defaultSettings(key);
   root.classList.add("chart-tools");
 
-  const smooth = el("label", "tool tool-smooth");
+  const smooth = node("label", "tool tool-smooth");
   smooth.title = "Smoothing: exponential moving average (0 = off), drawn over the faint raw line";
-  const slider = el("input", "tool-slider");
+  const slider = node("input", "tool-slider");
   slider.type = "range";
   slider.min = "0";
   slider.max = String(MAX_SMOOTHING);
   slider.step = "0.01";
   slider.value = "0";
   slider.setAttribute("aria-label", `smoothing of ${key}`);
-  const amount = el("span", "tool-amount", "off");
-  smooth.append(el("span", "tool-label", "smooth"), slider, amount);
+  const amount = node("span", "tool-amount", "off");
+  smooth.append(node("span", "tool-label", "smooth"), slider, amount);
 
   const log = toggle("log", "Logarithmic y axis (values ≤ 0 are not drawn)");
   log.classList.add("tool-log");
   const best = toggle("best", "Best so far: the running min or max of the raw values");
   best.classList.add("tool-best");
-  const dir = el("button", "tool-dir", settings.dir);
+  const dir = node("button", "tool-dir", settings.dir);
   dir.type = "button";
   dir.title = "Best so far tracks the minimum or the maximum: click to switch";
   dir.setAttribute("aria-label", `best-so-far direction of ${key}`);
-  const bestGroup = el("span", "tool tool-best-group");
+  const bestGroup = node("span", "tool tool-best-group");
   bestGroup.append(best, dir);
 
   root.append(smooth, log, bestGroup);

@@ -10,6 +10,7 @@
 import { bandColor, bandRects } from "./chart-bands.js";
 import * as chartControls from "./chart-controls.js";
 import { createSource } from "./chart-source.js";
+import { node } from "./dom.js";
 import { formatCount, formatTick, formatTicks, formatValue, hashIndex } from "./format.js";
 import * as columns from "./series-data.js";
 
@@ -36,13 +37,6 @@ export function colorForKey(key) {
 /** "#rrggbb" with an alpha channel. */
 function withAlpha(hex, alpha) {
   return `${hex}${Math.round(alpha * 255).toString(16).padStart(2, "0")}`;
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 /** The y axis's width: wide enough for its longest label (distinct labels can be long). */
@@ -89,38 +83,38 @@ export function mount(root, { key, traces: specs, load }) {
   root.dataset.traces = String(specs.length);
   // One run: the key's colour tints the chart's tools; several: each run has its own colour.
   if (!multi) root.style.setProperty("--series-color", specs[0].color);
-  const plotEl = el("div", "chart-plot");
+  const plotEl = node("div", "chart-plot");
   const source = createSource({ traces: specs, load, pixels: () => plotEl.clientWidth, onChange: schedule });
   const traces = source.traces;
 
-  const head = el("div", "chart-head");
-  const title = el("span", "chart-key", key);
+  const head = node("div", "chart-head");
+  const title = node("span", "chart-key", key);
   title.title = key;
-  const gaps = el("span", "chart-gaps", "");
+  const gaps = node("span", "chart-gaps", "");
   gaps.hidden = true;
   gaps.title = "non-finite values (NaN, ±inf) are drawn as gaps";
-  const zoomChip = el("button", "chart-zoom");
+  const zoomChip = node("button", "chart-zoom");
   zoomChip.type = "button";
   zoomChip.hidden = true;
   zoomChip.title = "Zoomed in: click (or double-click the chart) to show the full range";
-  const note = el("span", "chart-note", "");
+  const note = node("span", "chart-note", "");
   note.hidden = true;
-  const readout = el("span", "chart-readout");
-  const where = el("span", "chart-where", "");
-  const value = el("span", "chart-value", multi ? "" : "—");
+  const readout = node("span", "chart-readout");
+  const where = node("span", "chart-where", "");
+  const value = node("span", "chart-value", multi ? "" : "—");
   readout.append(where, value);
   head.append(title, gaps, zoomChip, note, readout);
-  const tools = el("div");
-  const legend = el("div", "chart-legend");
+  const tools = node("div");
+  const legend = node("div", "chart-legend");
   const legendValues = new Map();
   for (const t of traces) {
-    const item = el("span", "legend-item");
+    const item = node("span", "legend-item");
     item.dataset.run = t.id;
     item.style.setProperty("--swatch", t.color);
-    const name = el("span", "legend-name", t.label);
+    const name = node("span", "legend-name", t.label);
     name.title = `${t.label} · ${t.id}`;
-    const v = el("span", "legend-value", "—");
-    item.append(el("span", "legend-swatch"), name, v);
+    const v = node("span", "legend-value", "—");
+    item.append(node("span", "legend-swatch"), name, v);
     legend.append(item);
     legendValues.set(t.id, v);
   }

@@ -2,8 +2,9 @@
 // (one slider; each run shows its kept step nearest it), and for each histogram key the runs'
 // distributions overlaid on one chart. Live `media`/`histogram` messages extend them.
 
-import { describeError, getJSON } from "./api.js";
+import { describeError, getJSON, keyPath, runPath } from "./api.js";
 import * as distributionChart from "./distribution-chart.js";
+import { node } from "./dom.js";
 import { formatCount } from "./format.js";
 import * as heatmap from "./heatmap.js";
 import * as images from "./media-images.js";
@@ -11,15 +12,6 @@ import * as images from "./media-images.js";
 export const MAX_KEYS = 50; // image keys compared (the first in key order)
 export const MAX_DISTRIBUTIONS = 50;
 
-const runPath = (id) => `/api/v1/runs/${encodeURIComponent(id)}`;
-const pathOf = (key) => key.split("/").map(encodeURIComponent).join("/");
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 /** One run's image of a key at the row's step: asks `?step=`, the latest wish wins. A run
  * without the key (`hasKey()` false) is never asked: it would only answer 404. */
@@ -48,7 +40,7 @@ function cell(run, key, hasKey) {
     const step = wanted;
     busy = true;
     try {
-      const answer = await getJSON(`${runPath(run.id)}/media/${pathOf(key)}`, { step });
+      const answer = await getJSON(`${runPath(run.id)}/media/${keyPath(key)}`, { step });
       const img = await images.load(answer.item);
       if (wanted === step) {
         heatmap.paint(canvas, img);
@@ -165,7 +157,7 @@ export function mount(el, runs, states) {
         series: runs.map((r) => ({ id: r.id, label: r.name, color: r.color })),
         load: (id) =>
           has.get(id).histograms.has(key)
-            ? getJSON(`${runPath(id)}/histograms/${pathOf(key)}`, { max_steps: distributionChart.MAX_STEPS })
+            ? getJSON(`${runPath(id)}/histograms/${keyPath(key)}`, { max_steps: distributionChart.MAX_STEPS })
             : Promise.resolve({ steps: [], in_range: 0 }),
       }),
     );

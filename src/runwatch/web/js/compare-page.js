@@ -1,7 +1,7 @@
 // The compare page (/compare?runs=a,b,...): one chart per metric key with a line per run, the
 // runs' configs side by side with differences marked, and every run kept live by its own socket.
 
-import { ApiError, describeError, getJSON, socketURL } from "./api.js";
+import { ApiError, describeError, getJSON, runPath, socketURL } from "./api.js";
 import * as chartWidget from "./chart.js";
 import * as compareMedia from "./compare-media.js";
 import * as configDiff from "./config-diff.js";
@@ -20,7 +20,6 @@ const runs = []; // {id, name, color, info, pill, word, detail, live}
 const charts = new Map(); // metric key -> chart widget
 let media = null; // the runs' images and distributions, once mounted
 
-const runPath = (id) => `/api/v1/runs/${encodeURIComponent(id)}`;
 
 function showError(lines) {
   const el = $("page-error");

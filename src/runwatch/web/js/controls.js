@@ -5,16 +5,10 @@
 
 import { describeError, postJSON } from "./api.js";
 import { showState } from "./commands.js";
+import { node } from "./dom.js";
 import { may, needs, whoami } from "./whoami.js";
 
 const CANCELLABLE = new Set(["running", "queued"]);
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 function button(id, className, text) {
   const b = node("button", className, text);

@@ -5,6 +5,7 @@
 
 import { describeError } from "./api.js";
 import * as dist from "./distribution-data.js";
+import { node } from "./dom.js";
 import { formatCount, formatTick } from "./format.js";
 
 export const REFETCH_MS = 2000;
@@ -13,13 +14,6 @@ const HEIGHT = 170;
 const HIST_HEIGHT = 80;
 const PAD = { l: 44, r: 8, t: 8, b: 18 };
 const ALPHAS = [0.16, 0.26, 0.38, 0.52]; // outer band to inner band
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 function sized(canvas, width, height) {
   const dpr = window.devicePixelRatio || 1;

@@ -2,14 +2,8 @@
 // each a button that reveals the key where the page shows it (the Media tab's panel, the
 // snapshot scrubber). Keys are user-supplied: shown as text only.
 
+import { node } from "./dom.js";
 import { formatCount } from "./format.js";
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 function entry(kind, key, detail, onClick) {
   const li = node("li", "em-item");

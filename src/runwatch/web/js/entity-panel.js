@@ -3,18 +3,12 @@
 // with the commands the producer takes for it and the image and snapshot keys that show it.
 
 import { describeError } from "./api.js";
+import { node } from "./dom.js";
 import { describePayload, formatCount, formatDateTime, formatScalar } from "./format.js";
 import * as entityMedia from "./entity-media.js";
 import { eventEntities, toneOfEvent } from "./event-feed.js";
 
 export const MAX_ENTITY_EVENTS = 1000;
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 function item(event) {
   const li = node("li", "eh-event");

@@ -2,18 +2,12 @@
 // without smoothing), a heatmap's colour scale with its min and max, and what lies under the
 // cursor: a heatmap's value, a label map's entity, an image's pixel.
 
+import { node } from "./dom.js";
 import { formatTick } from "./format.js";
 import { cellAt } from "./media-data.js";
 import { rampColor } from "./snapshot-view.js";
 
 const LEGEND_STEPS = 64;
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 /** Draw `img` (from media-images.load) into `canvas`, which takes the image's own size. */
 export function paint(canvas, img) {

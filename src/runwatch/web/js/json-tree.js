@@ -1,14 +1,10 @@
 // Any JSON value as a collapsible tree of <details>: text only, at most MAX_NODES nodes drawn.
 
+
+import { node } from "./dom.js";
+
 export const MAX_NODES = 2000;
 const OPEN_DEPTH = 2; // levels open at first
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 function leafText(value) {
   if (typeof value === "string") return JSON.stringify(value);

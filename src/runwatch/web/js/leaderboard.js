@@ -2,6 +2,7 @@
 // append. Columns come from the first row (keys first seen in later rows follow). A header click
 // sorts descending, a second click ascending. Every cell is text.
 
+import { node } from "./dom.js";
 import { formatCell, formatCount, formatScalar } from "./format.js";
 
 export const MAX_ROWS = 10_000; // rows held per table unless the table's own max_rows is smaller
@@ -38,13 +39,6 @@ export function columnsOf(rows) {
   const seen = new Set();
   for (const row of rows) for (const key of Object.keys(row || {})) seen.add(key);
   return [...seen];
-}
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
 }
 
 /** Mount in `el`; `onCount(rows, tables)` reports the table on show. */

@@ -2,6 +2,7 @@
 // MAX_LINES lines (the oldest go first), follows the newest line until the reader scrolls up,
 // and filters by stream and by a search text whose matches are marked with text nodes only.
 
+import { node } from "./dom.js";
 import { formatClock, formatCount } from "./format.js";
 
 export const MAX_LINES = 5000;
@@ -52,13 +53,6 @@ export async function findNewestWithin(exists, known, span) {
   return lo;
 }
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 /** `text` into `span` as text nodes, each match of `query` wrapped in a <mark>; returns the count. */
 function paint(span, text, query) {
   const hits = findMatches(text, query);
@@ -70,7 +64,7 @@ function paint(span, text, query) {
   let at = 0;
   for (const [start, end] of hits) {
     if (start > at) parts.push(document.createTextNode(text.slice(at, start)));
-    parts.push(el("mark", "log-hit", text.slice(start, end)));
+    parts.push(node("mark", "log-hit", text.slice(start, end)));
     at = end;
   }
   if (at < text.length) parts.push(document.createTextNode(text.slice(at)));
@@ -86,14 +80,14 @@ function paint(span, text, query) {
  * opts.onChange({ total, held })-> after lines arrived (total: the newest line number)
  */
 export function mount(root, { fetchLines, runDir = () => null, onChange } = {}) {
-  const head = el("div", "panel-head logs-head");
-  head.append(el("h2", "", "Output"));
-  const countEl = el("span", "panel-sub logs-count");
-  const streams = el("div", "seg logs-streams");
+  const head = node("div", "panel-head logs-head");
+  head.append(node("h2", "", "Output"));
+  const countEl = node("span", "panel-sub logs-count");
+  const streams = node("div", "seg logs-streams");
   streams.setAttribute("role", "group");
   streams.setAttribute("aria-label", "stream");
   const streamButtons = STREAMS.map((name) => {
-    const b = el("button", "seg-button", name);
+    const b = node("button", "seg-button", name);
     b.type = "button";
     b.dataset.stream = name;
     b.setAttribute("aria-pressed", String(name === "all"));
@@ -101,25 +95,25 @@ export function mount(root, { fetchLines, runDir = () => null, onChange } = {}) 
     streams.append(b);
     return b;
   });
-  const search = el("input", "logs-search");
+  const search = node("input", "logs-search");
   search.type = "search";
   search.placeholder = "search lines";
   search.autocomplete = "off";
   search.setAttribute("aria-label", "search log lines");
   head.append(countEl, streams, search);
 
-  const scroller = el("div", "logs-scroll");
+  const scroller = node("div", "logs-scroll");
   scroller.tabIndex = 0; // keyboard users scroll it with the arrow keys and End
   scroller.setAttribute("role", "log");
   scroller.setAttribute("aria-live", "off"); // a busy worker must not flood a screen reader
   scroller.setAttribute("aria-label", "log lines");
-  const list = el("div", "logs-lines");
-  const empty = el("p", "empty logs-empty");
+  const list = node("div", "logs-lines");
+  const empty = node("p", "empty logs-empty");
   scroller.append(list, empty);
-  const jump = el("button", "button button-primary logs-jump", "↓ Jump to latest");
+  const jump = node("button", "button button-primary logs-jump", "↓ Jump to latest");
   jump.type = "button";
   jump.hidden = true;
-  const panel = el("div", "panel logs-panel");
+  const panel = node("div", "panel logs-panel");
   panel.append(head, scroller, jump);
   root.replaceChildren(panel);
 
@@ -148,12 +142,12 @@ export function mount(root, { fetchLines, runDir = () => null, onChange } = {}) 
   }
 
   function makeRow(line) {
-    const row = el("div", line.stream === "stderr" ? "log-line log-stderr" : "log-line");
+    const row = node("div", line.stream === "stderr" ? "log-line log-stderr" : "log-line");
     row.dataset.line = String(line.line);
     row.dataset.stream = line.stream;
-    const no = el("span", "log-no", String(line.line));
+    const no = node("span", "log-no", String(line.line));
     no.title = `${line.stream} · ${formatClock(line.ts)}`;
-    row.append(no, el("span", "log-text", line.text));
+    row.append(no, node("span", "log-text", line.text));
     return row;
   }
 

@@ -5,6 +5,7 @@
 // while the panel is on screen; one step request is in flight at a time, the latest wish wins.
 
 import { describeError } from "./api.js";
+import { node } from "./dom.js";
 import * as entityActions from "./entity-actions.js";
 import { formatCount } from "./format.js";
 import * as heatmap from "./heatmap.js";
@@ -13,13 +14,6 @@ import * as images from "./media-images.js";
 
 export const PREFETCH = 1; // kept steps on each side decoded ahead of the thumb
 const MAX_ANSWERS = 128; // per panel: step answers remembered (kept step -> {item, prev, next})
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 /**
  * Mount in `el` for one key's info (from `…/media`: key, kind, count, first_step, last_step,

@@ -3,8 +3,9 @@
 // kept current by the live socket's `media` and `histogram` messages (metadata only: a panel
 // fetches its image when it is on screen).
 
-import { describeError, getJSON } from "./api.js";
+import { describeError, getJSON, keyPath } from "./api.js";
 import * as distributionChart from "./distribution-chart.js";
+import { node } from "./dom.js";
 import * as mediaPanel from "./media-panel.js";
 import { may, whoami } from "./whoami.js";
 
@@ -12,14 +13,6 @@ export const MAX_PANELS = 200; // image keys shown (the first in key order)
 export const MAX_DISTRIBUTIONS = 100; // histogram keys shown (the first in key order)
 const DIST_COLOR = "#f59e0b";
 
-const pathOf = (key) => key.split("/").map(encodeURIComponent).join("/");
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 /** Insert `child` into `parent` in key order (children carry data-key). */
 function placeByKey(parent, child, key) {
@@ -73,7 +66,7 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
     const box = node("section");
     placeByKey(grid, box, info.key);
     const panel = mediaPanel.mount(box, info, {
-      load: (key, step) => getJSON(`${base}/media/${pathOf(key)}`, { step }),
+      load: (key, step) => getJSON(`${base}/media/${keyPath(key)}`, { step }),
       openEntity,
       sendCommand,
     });
@@ -101,7 +94,7 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
     const chart = distributionChart.mount(box, {
       key,
       series: [{ id: "run", label: key, color: DIST_COLOR }],
-      load: () => getJSON(`${base}/histograms/${pathOf(key)}`, { max_steps: distributionChart.MAX_STEPS }),
+      load: () => getJSON(`${base}/histograms/${keyPath(key)}`, { max_steps: distributionChart.MAX_STEPS }),
     });
     charts.set(key, chart);
     syncCount();

@@ -6,6 +6,7 @@
 // files first, then the template's own, in one picker, with an upload button beside it.
 
 import { describeError, postBinary } from "./api.js";
+import { node } from "./dom.js";
 
 const UPLOADED = "@uploads/";
 
@@ -38,13 +39,6 @@ export function checkValue(param, raw) {
     if (re && !re.test(text)) return { error: `must match the pattern ${param.pattern}` };
   }
   return { value: text };
-}
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
 }
 
 function option(value, text) {

@@ -4,7 +4,7 @@
 // every value again (422 for one parameter is shown next to its field). Queuing needs the
 // 'admin' scope: for a token without it the form is shown disabled, with a note naming that scope.
 
-import { ApiError, describeError, getJSON, postJSON } from "./api.js";
+import { ApiError, describeError, getJSON, postJSON, runPath } from "./api.js";
 import * as paramForm from "./new-run-form.js";
 import { prefillNote, templateOf, valuesFrom } from "./new-run-prefill.js";
 import { may, needs, whoami } from "./whoami.js";
@@ -35,7 +35,7 @@ async function loadSource() {
   const id = query.get("from");
   if (!id) return null;
   try {
-    return await getJSON(`/api/v1/runs/${encodeURIComponent(id)}`);
+    return await getJSON(runPath(id));
   } catch (err) {
     $("page-error").textContent = `Cannot start from run ${id}: ${describeError(err)}`;
     $("page-error").hidden = false;

@@ -4,8 +4,8 @@
 // success: the sweep's id, the agent command to run its trials and a link to its page.
 
 import { describeError, getJSON, postJSON } from "./api.js";
+import { node } from "./dom.js";
 import { DISTRIBUTIONS, MAX_ROWS, agentCommand, buildConfig, emptyRow, rowsFromTemplate } from "./sweep-form.js";
-import { el } from "./sweep-canvas.js";
 import { may, needs, whoami } from "./whoami.js";
 import * as tokenPrompt from "./token-prompt.js";
 
@@ -17,7 +17,7 @@ let templates = [];
 let allowed = true; // the token may create sweeps (until whoami says otherwise)
 
 function input(value, label, onInput) {
-  const field = el("input");
+  const field = node("input");
   field.type = "text";
   field.autocomplete = "off";
   field.value = value;
@@ -27,9 +27,9 @@ function input(value, label, onInput) {
 }
 
 function select(options, value, label, onChange) {
-  const field = el("select");
+  const field = node("select");
   for (const option of options) {
-    const item = el("option", "", option);
+    const item = node("option", "", option);
     item.value = option;
     field.append(item);
   }
@@ -41,7 +41,7 @@ function select(options, value, label, onChange) {
 
 /** One parameter row: its name, values or a distribution, and a remove button. */
 function rowElement(row) {
-  const item = el("li", "sweep-param-row");
+  const item = node("li", "sweep-param-row");
   item.dataset.kind = row.kind;
   const name = input(row.name, "parameter name", (v) => (row.name = v));
   name.className = "param-name";
@@ -68,7 +68,7 @@ function rowElement(row) {
     max.placeholder = "max";
     item.append(dist, min, max);
   }
-  const remove = el("button", "button button-ghost param-remove", "×");
+  const remove = node("button", "button button-ghost param-remove", "×");
   remove.type = "button";
   remove.setAttribute("aria-label", "remove this parameter");
   remove.addEventListener("click", () => {
@@ -125,11 +125,11 @@ async function offerTemplates() {
   }
   if (!templates.length) return;
   const choose = $("template-select");
-  const none = el("option", "", "none");
+  const none = node("option", "", "none");
   none.value = "";
   choose.append(none);
   for (const t of templates) {
-    const option = el("option", "", t.name);
+    const option = node("option", "", t.name);
     option.value = t.name;
     choose.append(option);
   }

@@ -1,17 +1,11 @@
 // The run's request snapshot (what it takes to reproduce it, captured by the SDK at init) as a
 // two-column list: command line, Python, host, directories, git state, package versions.
 
+import { node } from "./dom.js";
 import { formatDateTime, formatScalar } from "./format.js";
 
 const SHOWN = ["template", "params", "argv", "python", "executable", "platform", "hostname", "pid", "cwd", "run_dir", "started_at", "git", "packages"];
 const MAX_PACKAGES = 200;
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 function textOf(value) {
   return value === null || value === undefined ? "" : formatScalar(value);

@@ -1,6 +1,6 @@
 // The run page: hydrate from /state, then apply live deltas from the run's socket.
 
-import { ApiError, describeError, getJSON, socketURL } from "./api.js";
+import { ApiError, describeError, getJSON, runPath, socketURL } from "./api.js";
 import * as chartWidget from "./chart.js";
 import * as configView from "./config-view.js";
 import * as eventFeed from "./event-feed.js";
@@ -15,7 +15,7 @@ import { mountConn } from "./status.js";
 import * as tokenPrompt from "./token-prompt.js";
 
 const runId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
-const base = `/api/v1/runs/${encodeURIComponent(runId)}`;
+const base = runPath(runId);
 
 const $ = (id) => document.getElementById(id);
 const conn = mountConn($("conn"));

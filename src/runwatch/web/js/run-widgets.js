@@ -2,7 +2,7 @@
 // scatter, snapshot scrubber, request snapshot, entity history and the commands they send.
 // Hydrated from /state at once, then kept current by live messages.
 
-import { describeError, getJSON } from "./api.js";
+import { describeError, getJSON, keyPath } from "./api.js";
 import * as commands from "./commands.js";
 import * as controls from "./controls.js";
 import * as entityActions from "./entity-actions.js";
@@ -17,7 +17,6 @@ import * as sparkline from "./sparkline.js";
 import * as vitalsBar from "./vitals-bar.js";
 import { may, whoami } from "./whoami.js";
 
-const pathOf = (key) => key.split("/").map(encodeURIComponent).join("/");
 
 /** Mount on the run page's elements (looked up by id in `doc`); `base` is the run's API path;
  * `revealImage(key)` shows an image key's panel (the Media tab). */
@@ -51,7 +50,7 @@ export function mount(doc, { base, revealImage = () => {} }) {
   });
   const snaps = scrubber.mount($("snapshots"), {
     keySelect: $("snap-key"),
-    load: (key, at) => getJSON(`${base}/snapshots/${pathOf(key)}`, { at }),
+    load: (key, at) => getJSON(`${base}/snapshots/${keyPath(key)}`, { at }),
     onChange({ keys }) {
       $("snapshot-panel").hidden = keys === 0;
       showLower();

@@ -1,15 +1,9 @@
 // The group-by panel: one row per value of a config key, with how many runs have it and the
 // mean ± std (min – max) of the chosen summary columns, from GET /api/v1/run-groups.
 
+import { node } from "./dom.js";
 import { formatCount, formatValue } from "./format.js";
 import { formatStats } from "./runs-view.js";
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 /** A group's value as text: strings as they are, other JSON as JSON, "(none)" for null. */
 function valueText(value) {
@@ -30,20 +24,20 @@ export function groupsNote(answer) {
 export function showGroups(table, note, answer, values) {
   note.textContent = groupsNote(answer);
   note.hidden = !note.textContent;
-  const headRow = el("tr");
-  headRow.append(el("th", "col-group-value", answer.by), el("th", "col-num", "Runs"));
-  for (const field of values) headRow.append(el("th", "col-num", field));
+  const headRow = node("tr");
+  headRow.append(node("th", "col-group-value", answer.by), node("th", "col-num", "Runs"));
+  for (const field of values) headRow.append(node("th", "col-num", field));
   table.tHead.replaceChildren(headRow);
   const rows = answer.groups.map((group) => {
-    const tr = el("tr", "group-row");
-    tr.append(el("td", "col-group-value", valueText(group.value)), el("td", "col-num", formatCount(group.runs)));
+    const tr = node("tr", "group-row");
+    tr.append(node("td", "col-group-value", valueText(group.value)), node("td", "col-num", formatCount(group.runs)));
     for (const field of values) {
       const stats = group.fields[field];
-      const cell = el("td", "col-num col-stats");
-      cell.append(el("div", "stats-mean", formatStats(stats, formatValue)));
+      const cell = node("td", "col-num col-stats");
+      cell.append(node("div", "stats-mean", formatStats(stats, formatValue)));
       if (stats && stats.count) {
         const range = `${formatValue(stats.min)} – ${formatValue(stats.max)} · n=${formatCount(stats.count)}`;
-        cell.append(el("div", "stats-range", range));
+        cell.append(node("div", "stats-range", range));
       }
       tr.append(cell);
     }

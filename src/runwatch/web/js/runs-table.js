@@ -3,6 +3,7 @@
 // between two spacer rows (each in a <tbody> of its own, so the body holds only runs) that
 // give the scrollbar the whole list's height.
 
+import { node } from "./dom.js";
 import { formatAgo, formatDuration, formatScalar, formatValue, summaryText } from "./format.js";
 import { durationOf, fieldValue, sortParts } from "./runs-view.js";
 import { mountPill } from "./status.js";
@@ -24,13 +25,6 @@ const FIXED = [
   ["col-num col-updated", "Last update", "updated"],
 ];
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 /** A value of an added column as text: numbers as metrics are shown, other JSON as JSON. */
 export function cellText(value) {
   if (value === undefined || value === null) return "—";
@@ -47,10 +41,10 @@ export function cellText(value) {
 export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
   const head = table.tHead.rows[0];
   const tbody = table.tBodies[0];
-  const topSpacer = el("tr", "runs-spacer");
-  const bottomSpacer = el("tr", "runs-spacer");
-  const topBody = el("tbody");
-  const bottomBody = el("tbody");
+  const topSpacer = node("tr", "runs-spacer");
+  const bottomSpacer = node("tr", "runs-spacer");
+  const topBody = node("tbody");
+  const bottomBody = node("tbody");
   topBody.append(topSpacer);
   bottomBody.append(bottomSpacer);
   tbody.before(topBody);
@@ -63,7 +57,7 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
   let frame = 0;
 
   function spacerCell(tr) {
-    const cell = el("td");
+    const cell = node("td");
     cell.colSpan = FIXED.length + 1 + cols.length;
     tr.replaceChildren(cell);
   }
@@ -71,18 +65,18 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
   function showHead() {
     const { field, descending } = sortParts(sort);
     const th = (className, label, sortBy, removable) => {
-      const cell = el("th", className);
+      const cell = node("th", className);
       if (sortBy) {
         cell.dataset.col = sortBy;
         cell.setAttribute("aria-sort", sortBy === field ? (descending ? "descending" : "ascending") : "none");
-        const button = el("button", "sort", label);
+        const button = node("button", "sort", label);
         button.type = "button";
         button.dataset.sort = sortBy;
         button.title = `sort by ${sortBy}`;
         cell.append(button);
       } else cell.textContent = label;
       if (removable) {
-        const remove = el("button", "col-remove", "×");
+        const remove = node("button", "col-remove", "×");
         remove.type = "button";
         remove.dataset.remove = sortBy;
         remove.setAttribute("aria-label", `remove column ${sortBy}`);
@@ -90,8 +84,8 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
       }
       return cell;
     };
-    const select = el("th", "col-select");
-    select.append(el("span", "visually-hidden", "Select"));
+    const select = node("th", "col-select");
+    select.append(node("span", "visually-hidden", "Select"));
     head.replaceChildren(
       select,
       ...FIXED.map(([c, label, by]) => th(c, label, by, false)),
@@ -111,30 +105,30 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
   });
 
   function buildRow() {
-    const tr = el("tr", "run-row");
+    const tr = node("tr", "run-row");
     tr.tabIndex = 0; // Enter on a focused row opens the run, as a click anywhere on it does
     tr.style.height = `${ROW_HEIGHT}px`;
-    const selectCell = el("td", "col-select");
-    const check = el("input", "run-select");
+    const selectCell = node("td", "col-select");
+    const check = node("input", "run-select");
     check.type = "checkbox";
     selectCell.append(check);
-    const statusCell = el("td", "col-status");
-    const pillEl = el("span");
+    const statusCell = node("td", "col-status");
+    const pillEl = node("span");
     statusCell.append(pillEl);
-    const nameCell = el("td", "col-name");
-    const nameLine = el("div", "run-name-line");
-    const link = el("a", "run-link");
-    const badge = el("span", "live-badge live-badge-sm", "● live");
+    const nameCell = node("td", "col-name");
+    const nameLine = node("div", "run-name-line");
+    const link = node("a", "run-link");
+    const badge = node("span", "live-badge live-badge-sm", "● live");
     badge.dataset.live = "true";
     nameLine.append(link, badge);
-    const sub = el("div", "run-sub");
+    const sub = node("div", "run-sub");
     nameCell.append(nameLine, sub);
-    const project = el("td", "col-project");
-    const tags = el("td", "col-tags");
-    const summary = el("td", "col-summary");
-    const duration = el("td", "col-num col-duration");
-    const updated = el("td", "col-num col-updated");
-    const fields = cols.map(() => el("td", "col-field"));
+    const project = node("td", "col-project");
+    const tags = node("td", "col-tags");
+    const summary = node("td", "col-summary");
+    const duration = node("td", "col-num col-duration");
+    const updated = node("td", "col-num col-updated");
+    const fields = cols.map(() => node("td", "col-field"));
     tr.append(selectCell, statusCell, nameCell, project, tags, summary, duration, updated, ...fields);
     const pill = mountPill(pillEl);
     return { tr, check, pill, link, badge, sub, project, tags, summary, duration, updated, fields, run: null };
@@ -169,14 +163,14 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
     row.badge.hidden = run.status !== "running";
     row.sub.textContent = run.group ? `${run.id} · ${run.group}` : run.id;
     row.project.textContent = run.project;
-    row.tags.replaceChildren(...(run.tags || []).map((t) => el("span", "tag", t)));
+    row.tags.replaceChildren(...(run.tags || []).map((t) => node("span", "tag", t)));
     const keys = Object.keys(run.summary || {}).sort().slice(0, SUMMARY_KEYS);
     row.summary.replaceChildren(
       ...keys.map((k) => {
-        const item = el("span", "summary-item");
-        const value = el("span", "summary-value", summaryText(run.summary[k]));
+        const item = node("span", "summary-item");
+        const value = node("span", "summary-value", summaryText(run.summary[k]));
         value.title = formatScalar(run.summary[k]); // the whole text, the exact number
-        item.append(el("span", "summary-key", k), value);
+        item.append(node("span", "summary-key", k), value);
         return item;
       }),
     );

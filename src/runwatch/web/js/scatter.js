@@ -4,6 +4,7 @@
 // element's `data-count` is the number of points held for the set on show, `data-version` the
 // version of that set it shows.
 
+import { node } from "./dom.js";
 import { formatCount, formatScalar, formatTick, hashIndex } from "./format.js";
 
 export const DEFAULT_CAP = 4000; // the server's default FIFO cap
@@ -42,13 +43,6 @@ export function applyPointsSet(held, msg) {
   const incoming = msg.points || [];
   const next = msg.replace ? incoming.slice(-cap) : held.concat(incoming.slice(-cap)).slice(-cap);
   return { points: next, cap };
-}
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
 }
 
 function finite(v) {

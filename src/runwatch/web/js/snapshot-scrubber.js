@@ -3,18 +3,12 @@
 // versions extend the slider live; a thumb at the newest version follows them.
 
 import { describeError } from "./api.js";
+import { node } from "./dom.js";
 import { formatClock, formatCount } from "./format.js";
 import * as snapshotView from "./snapshot-view.js";
 
 export const MAX_KEYS = 500;
 export const MAX_VERSIONS = 1000; // per key (the server keeps at most 64)
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 /**
  * Mount in `el`. `keySelect`: the <select> of keys; `load(key, at)` resolves to the server's

@@ -1,6 +1,7 @@
 // One snapshot value: a 1-D list of numbers as a line, a 2-D one as a heatmap (both canvas),
 // anything else as a collapsible JSON tree (text only).
 
+import { node } from "./dom.js";
 import { formatCount, formatTick } from "./format.js";
 import * as jsonTree from "./json-tree.js";
 
@@ -29,13 +30,6 @@ export function rampColor(t) {
   const i = Math.min(RAMP.length - 2, Math.floor(x));
   const f = x - i;
   return RAMP[i].map((c, k) => Math.round(c + (RAMP[i + 1][k] - c) * f));
-}
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
 }
 
 function range(values) {

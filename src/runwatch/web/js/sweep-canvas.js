@@ -66,11 +66,3 @@ export function fitText(ctx, text, max) {
   }
   return `${text.slice(0, lo)}…`;
 }
-
-/** Create an element with a class and text (always as text). */
-export function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}

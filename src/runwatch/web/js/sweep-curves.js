@@ -5,8 +5,9 @@
 // data-drawn (curves drawn) and data-waiting (series not fetched yet).
 
 import { describeError } from "./api.js";
+import { node } from "./dom.js";
 import { formatTick } from "./format.js";
-import { BINS, GRID, INK, binColour, el, fitCanvas, fitText } from "./sweep-canvas.js";
+import { BINS, GRID, INK, binColour, fitCanvas, fitText } from "./sweep-canvas.js";
 import { extent, numberScale, ticksFor } from "./sweep-scales.js";
 import { bestSoFar, seriesXY } from "./sweep-series.js";
 
@@ -19,7 +20,7 @@ const MARGIN = { left: 60, right: 16, top: 14, bottom: 30 };
 
 /** Mount in `root`; `load(runId, key)` resolves to the /metrics series of that key. */
 export function mount(root, { load, onError }) {
-  const canvas = el("canvas", "sweep-canvas curves-canvas");
+  const canvas = node("canvas", "sweep-canvas curves-canvas");
   canvas.setAttribute("role", "img");
   canvas.setAttribute("aria-label", "each run's curve of the chosen metric");
   root.append(canvas);

@@ -3,8 +3,8 @@
 // write. Everything the user named (the sweep, its metric, a status) is set as text.
 
 import { describeError, postJSON } from "./api.js";
+import { node } from "./dom.js";
 import { formatCount } from "./format.js";
-import { el } from "./sweep-canvas.js";
 import { countItems, metricOf } from "./sweep-info.js";
 import { may, needs, whoami } from "./whoami.js";
 
@@ -73,10 +73,10 @@ export function mountHead(root, id, { onAnswer }) {
   function showCounts(trials) {
     $("counts").replaceChildren(
       ...countItems(trials).map(([key, label, n]) => {
-        const item = el("li", "sweep-count");
+        const item = node("li", "sweep-count");
         item.dataset.status = key;
         item.dataset.count = String(n);
-        item.append(el("strong", "", formatCount(n)), el("span", "", ` ${label}`));
+        item.append(node("strong", "", formatCount(n)), node("span", "", ` ${label}`));
         return item;
       }),
     );

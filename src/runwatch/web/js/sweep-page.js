@@ -5,10 +5,11 @@
 // With `?sweep=ID` the page is that sweep's: its header, state and controls and its best value
 // so far over the runs tagged `sweep:ID`, with its parameters and metric as the first axes.
 
-import { describeError, getJSON } from "./api.js";
+import { describeError, getJSON, runPath } from "./api.js";
+import { node } from "./dom.js";
 import { formatCount } from "./format.js";
 import { MAX_QUERY_CONDITIONS, buildAxis, brushKeeps, selectionQuery } from "./sweep-brush.js";
-import { colouring, el } from "./sweep-canvas.js";
+import { colouring } from "./sweep-canvas.js";
 import * as curvesView from "./sweep-curves.js";
 import { parseField, pickerFields, readField } from "./sweep-fields.js";
 import * as parcoords from "./sweep-parcoords.js";
@@ -58,7 +59,7 @@ const pc = parcoords.mount($("parcoords"), { onBrush });
 const scatter = scatterView.mount($("scatter"));
 const curves = curvesView.mount($("curves"), {
   async load(runId, key) {
-    const answer = await getJSON(`/api/v1/runs/${encodeURIComponent(runId)}/metrics`, { keys: key, max_points: curvesView.MAX_POINTS });
+    const answer = await getJSON(`${runPath(runId)}/metrics`, { keys: key, max_points: curvesView.MAX_POINTS });
     return answer.series[key];
   },
   onError: (text) => showError("curves", text),
@@ -75,7 +76,7 @@ function showError(part, text) {
 function setOptions(select, items, value) {
   select.replaceChildren(
     ...items.map(([v, label]) => {
-      const option = el("option", "", label);
+      const option = node("option", "", label);
       option.value = v;
       return option;
     }),
@@ -157,12 +158,12 @@ function showChips() {
   const list = $("axis-chips");
   list.replaceChildren(
     ...state.axes.map((axis, i) => {
-      const chip = el("li", "axis-chip");
+      const chip = node("li", "axis-chip");
       chip.dataset.axis = axis.name;
-      chip.append(el("span", "axis-chip-name", axis.name));
+      chip.append(node("span", "axis-chip-name", axis.name));
       const kind = built?.axes[i]?.kind;
       if (kind === "number") {
-        const scale = el("button", "axis-chip-scale", axis.scale === "log" ? "log" : "lin");
+        const scale = node("button", "axis-chip-scale", axis.scale === "log" ? "log" : "lin");
         scale.type = "button";
         scale.title = "linear or log scale";
         scale.addEventListener("click", () => {
@@ -172,7 +173,7 @@ function showChips() {
         });
         chip.append(scale);
       }
-      const remove = el("button", "axis-chip-remove", "×");
+      const remove = node("button", "axis-chip-remove", "×");
       remove.type = "button";
       remove.setAttribute("aria-label", `remove axis ${axis.name}`);
       remove.addEventListener("click", () => {
@@ -262,8 +263,8 @@ function showSelection(all) {
   const list = $("brushed-runs");
   list.replaceChildren(
     ...keptRuns.slice(0, LISTED).map((run) => {
-      const item = el("li");
-      const a = el("a", "run-link", run.name || run.id);
+      const item = node("li");
+      const a = node("a", "run-link", run.name || run.id);
       a.href = `/runs/${encodeURIComponent(run.id)}`;
       item.append(a);
       return item;

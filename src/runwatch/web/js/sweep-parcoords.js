@@ -5,9 +5,10 @@
 // The canvas carries data-drawn (runs with a line), data-kept and data-draw-ms, and data-axes
 // (each axis's name, x, top and bottom in CSS pixels) for tests and benchmarks.
 
+import { node } from "./dom.js";
 import { formatTick } from "./format.js";
 import { categoryKey, rangeBrush, setBrush } from "./sweep-brush.js";
-import { BINS, FADED, GRID, INK, binColour, el, fitCanvas, fitText } from "./sweep-canvas.js";
+import { BINS, FADED, GRID, INK, binColour, fitCanvas, fitText } from "./sweep-canvas.js";
 import { axisAt, axisPositions } from "./sweep-hit.js";
 import { categoryScale, numberScale, ticksFor } from "./sweep-scales.js";
 
@@ -34,7 +35,7 @@ export function placeRuns(axis, scale, values) {
 
 /** Mount in `root`; returns {setData, draw}. */
 export function mount(root, { onBrush }) {
-  const canvas = el("canvas", "sweep-canvas parcoords-canvas");
+  const canvas = node("canvas", "sweep-canvas parcoords-canvas");
   canvas.setAttribute("role", "img");
   canvas.setAttribute("aria-label", "parallel coordinates of the runs");
   root.append(canvas);

@@ -3,9 +3,10 @@
 // the brushes leave out faint. Hovering names the nearest run (as text). The canvas carries
 // data-drawn and data-plot (the plot box and each axis's domain) for tests.
 
+import { node } from "./dom.js";
 import { formatScalar, formatTick, formatValue } from "./format.js";
 import { categoryKey } from "./sweep-brush.js";
-import { BINS, FADED, GRID, INK, binColour, el, fitCanvas, fitText } from "./sweep-canvas.js";
+import { BINS, FADED, GRID, INK, binColour, fitCanvas, fitText } from "./sweep-canvas.js";
 import { pointIndex } from "./sweep-hit.js";
 import { categoryScale, numberScale, ticksFor } from "./sweep-scales.js";
 
@@ -37,11 +38,11 @@ function describe(axis, scale) {
 
 /** Mount in `root`; returns {setData}. */
 export function mount(root) {
-  const stage = el("div", "sweep-stage");
-  const canvas = el("canvas", "sweep-canvas sweep-scatter-canvas");
+  const stage = node("div", "sweep-stage");
+  const canvas = node("canvas", "sweep-canvas sweep-scatter-canvas");
   canvas.setAttribute("role", "img");
   canvas.setAttribute("aria-label", "scatter of the runs");
-  const tip = el("div", "sweep-tip");
+  const tip = node("div", "sweep-tip");
   tip.hidden = true;
   stage.append(canvas, tip);
   root.append(stage);
@@ -128,9 +129,9 @@ export function mount(root) {
     }
     const run = data.runs[i];
     tip.replaceChildren(
-      el("strong", "sweep-tip-name", run.name || run.id),
-      el("span", "sweep-tip-row", `${data.xAxis.name} = ${show(data.xValues[i])}`),
-      el("span", "sweep-tip-row", `${data.yAxis.name} = ${show(data.yValues[i])}`),
+      node("strong", "sweep-tip-name", run.name || run.id),
+      node("span", "sweep-tip-row", `${data.xAxis.name} = ${show(data.xValues[i])}`),
+      node("span", "sweep-tip-row", `${data.yAxis.name} = ${show(data.yValues[i])}`),
     );
     tip.dataset.runId = run.id;
     tip.hidden = false;

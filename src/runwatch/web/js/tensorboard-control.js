@@ -5,35 +5,29 @@
 // process when it goes away.
 
 import { ApiError, deleteJSON, describeError, getJSON, postJSON } from "./api.js";
+import { node } from "./dom.js";
 import { may, needs, whoami } from "./whoami.js";
 
 export const RENEW_MS = 20_000; // the server's lease is 60 s: three chances before it lapses
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 /** Mount into `root` (an empty element); `base` is the run's API path. */
 export function mount(root, { base }) {
   const path = `${base}/tensorboard`;
-  const button = el("button", "button button-primary tb-open", "Open TensorBoard");
+  const button = node("button", "button button-primary tb-open", "Open TensorBoard");
   button.type = "button";
-  const stop = el("button", "button button-ghost tb-stop", "Stop");
+  const stop = node("button", "button button-ghost tb-stop", "Stop");
   stop.type = "button";
   stop.hidden = true;
-  const status = el("p", "tb-status");
+  const status = node("p", "tb-status");
   status.hidden = true;
-  const link = el("a", "tb-link", "Open in a new tab");
+  const link = node("a", "tb-link", "Open in a new tab");
   link.target = "_blank";
   link.rel = "noopener noreferrer";
   link.hidden = true;
-  const frame = el("iframe", "tb-frame");
+  const frame = node("iframe", "tb-frame");
   frame.title = "TensorBoard";
   frame.hidden = true;
-  const actions = el("div", "tb-actions");
+  const actions = node("div", "tb-actions");
   actions.append(button, link, stop);
   root.replaceChildren(actions, status, frame);
 

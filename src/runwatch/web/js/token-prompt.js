@@ -2,15 +2,9 @@
 // it in sessionStorage only (never localStorage, never a cookie) and reload the page.
 
 import { onUnauthorized, token } from "./api.js";
+import { node } from "./dom.js";
 
 const TOKEN_KEY = "runwatch_token";
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 /** Offer the prompt on this page: a <dialog id="token-prompt">, shown whenever the server
  * refuses the tab's token (see api.js onUnauthorized). Returns {show()}. */

@@ -1,19 +1,13 @@
 // The header's vitals bar: one card per vital (the keys the producer marked with
 // `log(..., vital=True)`, then every `sys/` key) with its latest value and a sparkline.
 
+import { node } from "./dom.js";
 import { formatVital, hashIndex, toNumber, vitalLabel } from "./format.js";
 import * as sparkline from "./sparkline.js";
 
 export const MAX_VITALS = 32;
 const MAX_MARKED = 256; // marked keys remembered (the SDK marks at most 64)
 const COLORS = ["#2dd4bf", "#a78bfa", "#fbbf24", "#38bdf8", "#f472b6", "#a3e635", "#fb923c", "#818cf8"];
-
-function node(tag, className, text) {
-  const el = document.createElement(tag);
-  el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 /**
  * Mount on an (initially hidden) container; it shows itself once it has a vital.
