@@ -16,13 +16,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from runwatch.bus.base import Bus
+from runwatch.commit_queue import CommitQueue
 from runwatch.live_records import LiveRecord, decode_live
 from runwatch.protocol import FINAL_STATUSES, Value, decode_value
 from runwatch.rules.conditions import Column, Trigger, WatchState, on_points, on_status, on_tick
@@ -95,12 +96,8 @@ class RuleEngine:
         self._rules: dict[str, list[Rule]] = {}
         self._projects: dict[str, str] = {}
         self._states: OrderedDict[tuple[int, str], WatchState] = OrderedDict()
-        self._queue: deque[list[Committed]] = deque(maxlen=backlog)
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._commits = CommitQueue(self.evaluate, "rule evaluation", logger, backlog)
         self._tasks: list[asyncio.Task[None]] = []
-        self.dropped = 0
         self.fired = 0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -108,7 +105,7 @@ class RuleEngine:
         """Load the rules, then evaluate commits (and, with a tick, time) until stopped."""
         await self.reload()
         await self.webhooks.start()
-        self._tasks.append(asyncio.create_task(self._consume(), name="runwatch-rules"))
+        self._tasks.append(asyncio.create_task(self._commits.run(), name="runwatch-rules"))
         if self._tick > 0:
             self._tasks.append(asyncio.create_task(self._timer(), name="runwatch-rules-timer"))
 
@@ -133,8 +130,8 @@ class RuleEngine:
     def health(self) -> dict[str, Any]:
         return {
             "rules": sum(len(r) for r in self._rules.values()),
-            "backlog": len(self._queue),
-            "dropped_commits": self.dropped,
+            "backlog": len(self._commits),
+            "dropped_commits": self._commits.dropped,
             "fired": self.fired,
             "webhooks_delivered": self.webhooks.delivered,
             "webhooks_failed": self.webhooks.failed,
@@ -145,29 +142,12 @@ class RuleEngine:
         """The store's commit listener: queue the commit, never evaluate here (ack path)."""
         if not self._rules:
             return
-        if len(self._queue) == self._queue.maxlen:
-            self.dropped += 1  # the deque drops the oldest; the count says rules missed data
-        self._queue.append(committed)
-        self._idle.clear()
-        self._wake.set()
+        self._commits.put(committed)
 
     async def idle(self) -> None:
         """Wait until every queued commit is evaluated and queued webhooks are done."""
-        await self._idle.wait()
+        await self._commits.idle()
         await self.webhooks.idle()
-
-    async def _consume(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                try:
-                    await self.evaluate(self._queue.popleft())
-                except StoreError as exc:  # store busy or failing: skip, say so
-                    logger.warning("rule evaluation skipped a commit: %s", exc.message)
-                except Exception:  # a bug must not stop every rule for good: log, go on
-                    logger.exception("rule evaluation failed on a commit")
-            self._idle.set()
 
     async def evaluate(self, committed: list[Committed]) -> None:
         """Fold one commit's points and status records into the rules of their runs."""

@@ -14,14 +14,14 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from runwatch.commit_queue import CommitQueue
 from runwatch.live_records import decode_live
 from runwatch.protocol import FINAL_STATUSES, decode_value
 from runwatch.store.base import Committed, PointsRecord, Record, RungReached, Store
-from runwatch.store.errors import StoreError
 from runwatch.sweeps.hyperband import Plan, plan_of
 from runwatch.sweeps.spec import SweepError, parse_sweep
 
@@ -64,17 +64,13 @@ class EarlyStopper:
     def __init__(self, store: Store, backlog: int = BACKLOG) -> None:
         self._store = store
         self._runs: OrderedDict[str, _Watch | None] = OrderedDict()
-        self._queue: deque[list[Committed]] = deque(maxlen=backlog)
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._commits = CommitQueue(self.evaluate, "early termination", logger, backlog)
         self._task: asyncio.Task[None] | None = None
-        self.dropped = 0
         self.stopped = 0
 
     async def start(self) -> None:
         """Evaluate commits until stopped."""
-        self._task = asyncio.create_task(self._consume(), name="runwatch-early-stop")
+        self._task = asyncio.create_task(self._commits.run(), name="runwatch-early-stop")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -85,33 +81,16 @@ class EarlyStopper:
 
     def health(self) -> dict[str, Any]:
         """For ``/healthz``: commits waiting, commits dropped, trials stopped early here."""
-        return {"backlog": len(self._queue), "dropped_commits": self.dropped,
+        return {"backlog": len(self._commits), "dropped_commits": self._commits.dropped,
                 "stopped": self.stopped}  # fmt: skip
 
     def on_commit(self, committed: list[Committed]) -> None:
         """The store's commit listener: queue the commit, never evaluate here (ack path)."""
-        if len(self._queue) == self._queue.maxlen:
-            self.dropped += 1  # the deque drops the oldest: a rung may be judged late
-        self._queue.append(committed)
-        self._idle.clear()
-        self._wake.set()
+        self._commits.put(committed)
 
     async def idle(self) -> None:
         """Wait until every queued commit is evaluated."""
-        await self._idle.wait()
-
-    async def _consume(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                try:
-                    await self.evaluate(self._queue.popleft())
-                except StoreError as exc:  # store busy or failing: skip, say so
-                    logger.warning("early termination skipped a commit: %s", exc.message)
-                except Exception:  # a bug must not stop every sweep's enforcement: log, go on
-                    logger.exception("early termination failed on a commit")
-            self._idle.set()
+        await self._commits.idle()
 
     async def evaluate(self, committed: list[Committed]) -> None:
         """Take each watched trial's metric points in one commit to their rungs."""
