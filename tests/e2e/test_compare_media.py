@@ -1,16 +1,19 @@
 """The compare page's media in a real Chromium: the runs' images of one key side by side at
-one step (one slider), and their distributions overlaid on one chart."""
+one step (one slider), a live image before the runs' key listings answer, and their
+distributions overlaid on one chart."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.helpers import create_run
 from tests.e2e.media import MediaProducer, histogram, png
 from tests.e2e.widgets import wait_painted
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -94,4 +97,35 @@ def test_a_run_without_a_key_says_so_quietly_without_asking_for_it(
     expect(chart.locator(".panel-sub")).to_have_text("2 steps")
     expect(chart.locator(".dist-status")).to_be_hidden()
     assert failed == []
+    assert page.console_errors == []
+
+
+def test_a_live_image_before_the_listings_answer_keeps_the_keys_history(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    ids, producers = [], []
+    for r, name in enumerate(("base", "wide")):
+        run = create_run(api, "e2e", name)
+        ids.append(run["id"])
+        producers.append(MediaProducer(api, run["id"]))
+        for step in (0, 10, 20):
+            producers[r].image("samples", step, png(2, 2, lambda x, y, s=step: (s, x, y)), 2, 2)
+    held: list[Route] = []
+    page.route(re.compile(r"/api/v1/runs/[^/]+/media(\?|$)"), lambda route: held.append(route))
+    page.goto(f"{server.url}/compare?runs={','.join(ids)}")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    # page.evaluate lets playwright deliver the held requests to the handler meanwhile.
+    wait_until(lambda: len(held) == 2 or page.evaluate("false"), what="the key listings")
+    producers[0].image("samples", 30, png(2, 2, lambda x, y: (30, x, y)), 2, 2)
+    row = page.locator('#compare-media .cmp-media-row[data-key="samples"]')
+    expect(row).to_have_attribute("data-step", "30")  # a row from the live image alone
+    for route in held:
+        route.continue_()
+    slider = row.locator("input.media-range")
+    expect(slider).to_have_attribute("min", "0")
+    expect(slider).to_have_attribute("max", "30")
+    slider.fill("9")
+    cells = row.locator(".cmp-media-cell")
+    expect(cells.nth(0)).to_have_attribute("data-step", "10")
+    expect(cells.nth(1)).to_have_attribute("data-step", "10")
     assert page.console_errors == []

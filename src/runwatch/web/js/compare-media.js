@@ -101,11 +101,12 @@ function row(runs, key, range, has) {
   show();
   return {
     el,
-    /** A run logged `s` under this key: the slider grows; a thumb at the end follows. */
-    add(s) {
+    /** A run holds steps `lo` to `hi` of this key (a live image, or a listing answering after
+     * one made the row): the slider grows; a thumb at the end follows. */
+    add([lo, hi]) {
       const atEnd = step >= last;
-      first = Math.min(first, s);
-      last = Math.max(last, s);
+      first = Math.min(first, lo);
+      last = Math.max(last, hi);
       if (atEnd) step = last;
       show();
     },
@@ -138,8 +139,14 @@ export function mount(el, runs, states) {
     el.hidden = rows.size + charts.size === 0;
   }
 
+  /** A row for `key` over `range` ([first, last] step), or the row there is grown to it (a
+   * live image may have made it before the runs' listings answered). */
   function addRow(key, range) {
-    if (rows.has(key) || rows.size >= MAX_KEYS) return;
+    if (rows.has(key)) {
+      rows.get(key).add(range);
+      return;
+    }
+    if (rows.size >= MAX_KEYS) return;
     const r = row(runs, key, range, has);
     place(rowsEl, r.el, key);
     rows.set(key, r);
@@ -188,8 +195,7 @@ export function mount(el, runs, states) {
     apply(runId, msg) {
       if (msg.type === "media") {
         has.get(runId).images.add(msg.key);
-        if (rows.has(msg.key)) rows.get(msg.key).add(msg.step);
-        else addRow(msg.key, [msg.step, msg.step]);
+        addRow(msg.key, [msg.step, msg.step]);
       } else if (msg.type === "histogram") {
         has.get(runId).histograms.add(msg.key);
         if (charts.has(msg.key)) charts.get(msg.key).refresh();
