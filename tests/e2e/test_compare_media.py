@@ -1,9 +1,10 @@
 """The compare page's media in a real Chromium: the runs' images of one key side by side at
-one step (one slider), a live image before the runs' key listings answer, and their
-distributions overlaid on one chart."""
+one step (one slider) with a heatmap's scale and the value under the cursor, a live image
+before the runs' key listings answer, and their distributions overlaid on one chart."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.helpers import create_run
-from tests.e2e.media import MediaProducer, histogram, png
+from tests.e2e.media import F32, MediaProducer, f32, histogram, png
 from tests.e2e.widgets import wait_painted
 from tests.servers import ServerProcess, wait_until
 
@@ -128,4 +129,32 @@ def test_a_live_image_before_the_listings_answer_keeps_the_keys_history(
     cells = row.locator(".cmp-media-cell")
     expect(cells.nth(0)).to_have_attribute("data-step", "10")
     expect(cells.nth(1)).to_have_attribute("data-step", "10")
+    assert page.console_errors == []
+
+
+def test_compared_heatmaps_show_their_scales_and_the_value_under_the_cursor(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    # The same pattern at two scales draws the same colours: only the scale tells them apart.
+    ids = []
+    for name, scale in (("unit", 1.0), ("kilo", 1000.0)):
+        run = create_run(api, "e2e", name)
+        ids.append(run["id"])
+        producer = MediaProducer(api, run["id"])
+        values = [v * scale for v in (0.0, 1.0, 2.0, 3.0, 4.0, math.nan)]  # 3 wide, 2 high
+        producer.send_media([producer.record("heat", 3, f32(values), F32, 3, 2)])
+    page.goto(f"{server.url}/compare?runs={','.join(ids)}")
+    cells = page.locator('#compare-media .cmp-media-row[data-key="heat"] .cmp-media-cell')
+    expect(cells).to_have_count(2)
+    for i, top in enumerate(("4", "4000")):
+        expect(cells.nth(i)).to_have_attribute("data-step", "3")
+        expect(cells.nth(i).locator(".media-min")).to_have_text("0")
+        expect(cells.nth(i).locator(".media-max")).to_have_text(top)
+    for i, value in enumerate(("1", "1000")):
+        box = cells.nth(i).locator("canvas.media-canvas").bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.25)
+        expect(cells.nth(i).locator(".media-readout")).to_have_text(f"x 1, y 0 · {value}")
+    page.mouse.move(0, 0)
+    expect(cells.nth(1).locator(".media-readout")).to_have_text("")
     assert page.console_errors == []

@@ -1,6 +1,7 @@
 // The compare page's media: for each image key, the runs' images side by side at one step
-// (one slider; each run shows its kept step nearest it), and for each histogram key the runs'
-// distributions overlaid on one chart. Live `media`/`histogram` messages extend them.
+// (one slider; each run shows its kept step nearest it; a heatmap with its scale and the value
+// under the cursor, as on the run page), and for each histogram key the runs' distributions
+// overlaid on one chart. Live `media`/`histogram` messages extend them.
 
 import { describeError, getJSON, keyPath, runPath } from "./api.js";
 import * as distributionChart from "./distribution-chart.js";
@@ -26,7 +27,8 @@ function cell(run, key, hasKey) {
   const where = node("span", "cmp-media-step");
   const caption = node("span", "media-caption");
   label.append(name, where, caption);
-  el.append(canvas, label);
+  const below = heatmap.under(canvas);
+  el.append(canvas, below.el, label);
   let wanted = null;
   let busy = false;
 
@@ -44,6 +46,7 @@ function cell(run, key, hasKey) {
       const img = await images.load(answer.item);
       if (wanted === step) {
         heatmap.paint(canvas, img);
+        below.show(img);
         where.textContent = `step ${formatCount(answer.item.step)}`;
         caption.textContent = answer.item.caption || "";
         el.dataset.step = String(answer.item.step);

@@ -35,10 +35,9 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
   const canvas = node("canvas", "media-canvas");
   canvas.width = canvas.height = 0;
   frame.append(canvas);
-  const under = node("div", "media-under");
-  const legend = node("span", "media-legend");
-  const readout = node("span", "media-readout");
-  under.append(legend, readout);
+  const below = heatmap.under(canvas, (cell, shownImg) => {
+    canvas.style.cursor = shownImg.kind === "labels" && cell && cell.value ? "pointer" : "";
+  });
   const caption = node("p", "media-caption");
   const status = node("p", "media-status");
   status.hidden = true;
@@ -47,7 +46,7 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
   slider.step = "1";
   slider.setAttribute("aria-label", `step of ${info.key}`);
   const picked = node("div", "media-entity");
-  el.append(head, frame, under, caption, status, slider, picked);
+  el.append(head, frame, below.el, caption, status, slider, picked);
   const actions = entityActions.mount(picked, { openEntity, sendCommand });
 
   let kept = { first: info.first_step, last: info.last_step, count: info.count };
@@ -101,8 +100,7 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
     img = decoded;
     status.hidden = true;
     heatmap.paint(canvas, img);
-    heatmap.legend(legend, img);
-    readout.textContent = "";
+    below.show(img);
     syncWhere();
     el.dataset.step = String(item.step);
     el.dataset.sha = item.sha256;
@@ -183,15 +181,6 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
     if (step === null) return;
     event.preventDefault(); // the native slider would move one step, often to the same image
     go(step);
-  });
-  canvas.addEventListener("pointermove", (event) => {
-    if (!img) return;
-    const cell = heatmap.probe(canvas, img, event);
-    readout.textContent = cell ? heatmap.describeCell(img, cell) : "";
-    canvas.style.cursor = img.kind === "labels" && cell && cell.value ? "pointer" : "";
-  });
-  canvas.addEventListener("pointerleave", () => {
-    readout.textContent = "";
   });
   canvas.addEventListener("click", (event) => {
     if (!img || img.kind !== "labels") return;
