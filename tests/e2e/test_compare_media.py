@@ -1,16 +1,20 @@
 """The compare page's media in a real Chromium: the runs' images of one key side by side at
-one step (one slider), and their distributions overlaid on one chart."""
+one step (one slider) with a heatmap's scale and the value under the cursor, a live image
+before the runs' key listings answer, and their distributions overlaid on one chart."""
 
 from __future__ import annotations
 
+import math
+import re
+
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.helpers import create_run
-from tests.e2e.media import MediaProducer, histogram, png
+from tests.e2e.media import F32, MediaProducer, f32, histogram, png
 from tests.e2e.widgets import wait_painted
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -94,4 +98,63 @@ def test_a_run_without_a_key_says_so_quietly_without_asking_for_it(
     expect(chart.locator(".panel-sub")).to_have_text("2 steps")
     expect(chart.locator(".dist-status")).to_be_hidden()
     assert failed == []
+    assert page.console_errors == []
+
+
+def test_a_live_image_before_the_listings_answer_keeps_the_keys_history(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    ids, producers = [], []
+    for r, name in enumerate(("base", "wide")):
+        run = create_run(api, "e2e", name)
+        ids.append(run["id"])
+        producers.append(MediaProducer(api, run["id"]))
+        for step in (0, 10, 20):
+            producers[r].image("samples", step, png(2, 2, lambda x, y, s=step: (s, x, y)), 2, 2)
+    held: list[Route] = []
+    page.route(re.compile(r"/api/v1/runs/[^/]+/media(\?|$)"), lambda route: held.append(route))
+    page.goto(f"{server.url}/compare?runs={','.join(ids)}")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    # page.evaluate lets playwright deliver the held requests to the handler meanwhile.
+    wait_until(lambda: len(held) == 2 or page.evaluate("false"), what="the key listings")
+    producers[0].image("samples", 30, png(2, 2, lambda x, y: (30, x, y)), 2, 2)
+    row = page.locator('#compare-media .cmp-media-row[data-key="samples"]')
+    expect(row).to_have_attribute("data-step", "30")  # a row from the live image alone
+    for route in held:
+        route.continue_()
+    slider = row.locator("input.media-range")
+    expect(slider).to_have_attribute("min", "0")
+    expect(slider).to_have_attribute("max", "30")
+    slider.fill("9")
+    cells = row.locator(".cmp-media-cell")
+    expect(cells.nth(0)).to_have_attribute("data-step", "10")
+    expect(cells.nth(1)).to_have_attribute("data-step", "10")
+    assert page.console_errors == []
+
+
+def test_compared_heatmaps_show_their_scales_and_the_value_under_the_cursor(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    # The same pattern at two scales draws the same colours: only the scale tells them apart.
+    ids = []
+    for name, scale in (("unit", 1.0), ("kilo", 1000.0)):
+        run = create_run(api, "e2e", name)
+        ids.append(run["id"])
+        producer = MediaProducer(api, run["id"])
+        values = [v * scale for v in (0.0, 1.0, 2.0, 3.0, 4.0, math.nan)]  # 3 wide, 2 high
+        producer.send_media([producer.record("heat", 3, f32(values), F32, 3, 2)])
+    page.goto(f"{server.url}/compare?runs={','.join(ids)}")
+    cells = page.locator('#compare-media .cmp-media-row[data-key="heat"] .cmp-media-cell')
+    expect(cells).to_have_count(2)
+    for i, top in enumerate(("4", "4000")):
+        expect(cells.nth(i)).to_have_attribute("data-step", "3")
+        expect(cells.nth(i).locator(".media-min")).to_have_text("0")
+        expect(cells.nth(i).locator(".media-max")).to_have_text(top)
+    for i, value in enumerate(("1", "1000")):
+        box = cells.nth(i).locator("canvas.media-canvas").bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.25)
+        expect(cells.nth(i).locator(".media-readout")).to_have_text(f"x 1, y 0 · {value}")
+    page.mouse.move(0, 0)
+    expect(cells.nth(1).locator(".media-readout")).to_have_text("")
     assert page.console_errors == []

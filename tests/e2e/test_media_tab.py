@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
 import runwatch
 from tests.e2e.helpers import create_run, event, handles
@@ -86,6 +87,51 @@ def test_images_draw_their_pixels_follow_live_and_scrub_by_slider_and_keys(
     producer.image("samples/rec", 55, png(8, 4, stepped(55)), 8, 4)
     expect(slider).to_have_attribute("max", "55")
     expect(rec).to_have_attribute("data-step", "0")  # a scrubbed thumb stays where it is
+    assert page.console_errors == []
+
+
+@pytest.mark.parametrize("listing_read", ["before", "after"])
+def test_a_live_image_before_the_key_listing_answers_keeps_the_keys_history(
+    page: Page, server: ServerProcess, api: httpx.Client, listing_read: str
+) -> None:
+    # A live run's page hears a new image while `…/media` is still on its way: the panel that
+    # message made must take the listing's kept steps (from step 0), whether the listing was
+    # read before that image was logged or after.
+    run = create_run(api, "e2e", "media-race")
+    producer = MediaProducer(api, run["id"])
+    for step in range(10):
+        producer.image("seg", step, png(4, 4, stepped(step)), 4, 4)
+    edges = [0.0, 1.0, 2.0]
+    producer.send_media(histograms=[histogram("acts", s, edges, [1, 2]) for s in range(10)])
+    held: list[Route] = []
+
+    def is_listing(url: str) -> bool:
+        return urlsplit(url).path == f"/api/v1/runs/{run['id']}/media"
+
+    page.route(is_listing, lambda route: held.append(route))
+    open_media(page, server, run["id"])
+    # page.evaluate lets playwright deliver the held request to the handler meanwhile.
+    wait_until(lambda: bool(held) or page.evaluate("false"), what="the key listing")
+    answer = held[0].fetch() if listing_read == "before" else None
+    producer.image("seg", 10, png(4, 4, stepped(10)), 4, 4)
+    producer.send_media(histograms=[histogram("acts", 10, edges, [2, 1])])
+    seg = panel(page, "seg")
+    expect(seg).to_have_attribute("data-step", "10")  # a panel from the live message alone
+    if answer is None:
+        held[0].continue_()
+    else:
+        held[0].fulfill(response=answer)
+    expect(seg.locator(".media-step")).to_have_text("step 10 · 11 kept")
+    slider = seg.locator("input.media-range")
+    assert slider.evaluate("s => [s.min, s.max]") == ["0", "10"]
+    slider.fill("3")
+    expect(seg).to_have_attribute("data-step", "3")
+    producer.image("seg", 11, png(4, 4, stepped(11)), 4, 4)
+    expect(slider).to_have_attribute("max", "11")
+    expect(seg.locator(".media-step")).to_have_text("step 3 · 12 kept")
+    # A histogram key's chart reads the key's whole history whatever made it.
+    chart = page.locator('#media-view .dist-panel[data-key="acts"]')
+    expect(chart.locator(".panel-sub")).to_have_text("11 steps")
     assert page.console_errors == []
 
 

@@ -1,5 +1,5 @@
-"""The vitals bar in a real Chromium: byte-valued vitals read in KB/MB/GB, and ten cards stay
-inside the page at 1,440 px."""
+"""The vitals bar in a real Chromium: byte-valued vitals read in KB/MB/GB, ten cards stay
+inside the page at 1,440 px, and changing values never change the header's height."""
 
 from __future__ import annotations
 
@@ -51,3 +51,36 @@ def test_ten_vitals_fit_the_page_and_bytes_read_in_units(
     )
     assert all(left >= 0 and right <= 1440 for left, right in boxes), boxes
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 1440
+
+
+def test_the_header_keeps_its_height_while_vitals_change_width(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    # The SDK's four vitals, alternating between narrow and wide texts: neither the texts nor
+    # the sparklines (redrawn at their cards' widths) may move the cards between one row and
+    # two, or the page under the header jumps (a click lands on the wrong pixel).
+    page.set_viewport_size({"width": 1400, "height": 900})
+    run = create_run(api, "e2e", "vitals-jitter")
+    producer = ObjectProducer(api, run["id"])
+    narrow = {"cpu_percent": 1.2, "records_per_s": 9.98, "rss_mb": 53.3, "sdk_queue": 0.0}
+    wide = {"cpu_percent": 99.9, "records_per_s": 123.0, "rss_mb": 98765.0, "sdk_queue": 12345.0}
+
+    def send(step: int, values: dict[str, float]) -> None:
+        producer.send_objects(points=rows([step], **{f"sys/{k}": [v] for k, v in values.items()}))
+
+    send(0, narrow)
+    open_run(page, server, run["id"])
+    cpu = page.locator('#vitals .vital[data-key="sys/cpu_percent"] .vital-value')
+    seen = []
+    for step in range(1, 9):
+        send(step, wide if step % 2 else narrow)
+        expect(cpu).to_have_text("99.9%" if step % 2 else "1.2%")
+        # Measured once the sparklines redrew (on an animation frame) at their new widths.
+        seen.append(
+            page.evaluate(
+                """() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() =>
+                    done([document.querySelector('.run-header').getBoundingClientRect().height,
+                          document.querySelector('#vitals').innerText.replace(/\\n/g, ' ')]))))"""
+            )
+        )
+    assert len({height for height, _ in seen}) == 1, seen

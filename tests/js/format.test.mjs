@@ -9,6 +9,7 @@ import {
   formatBytes,
   formatCell,
   formatDuration,
+  formatTick,
   formatTicks,
   formatTimeTicks,
   formatValue,
@@ -218,6 +219,20 @@ for (const [ticks, incr, labels] of TICKS) {
     assert.deepEqual(formatTicks(ticks), labels); // the spacing found from the ticks themselves
   });
 }
+
+test("ticks past the G suffix's range read as exponents, not as 1e+291G", () => {
+  // run.histogram("h", [-1e300, 0, 1e300]): a distribution's axis ends.
+  assert.equal(formatTick(1e300), "1e300");
+  assert.equal(formatTick(-1e300), "-1e300");
+  assert.equal(formatTick(1.234e15), "1.23e15");
+  assert.equal(formatTick(5e11), "500G");
+  assert.equal(formatTick(-Number.MAX_VALUE), "-1.8e308");
+  assert.deepEqual(formatTicks([-1e300, 0, 1e300]), ["-1e300", "0", "1e300"]);
+  assert.deepEqual(formatTicks([1e12, 2e12, 3e12], 1e12), ["1.0e12", "2.0e12", "3.0e12"]);
+  const near = formatTicks([1.5e20, 1.5e20 + 1e17, 1.5e20 + 2e17], 1e17);
+  assert.equal(new Set(near).size, 3, near.join(" "));
+  for (const label of near) assert.match(label, /^\d\.\d+e20$/);
+});
 
 test("tick labels are distinct at every zoom of a long run", () => {
   for (const [lo, incr] of [[776_000, 500], [776_000, 200], [776_000, 1], [1_999_000, 100], [0.1, 0.0002], [12_345, 5]]) {

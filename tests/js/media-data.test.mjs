@@ -1,5 +1,6 @@
 // The Media view's pure parts: raw arrays decoded little-endian, heatmap and label colours,
-// the cell under the cursor, slider keys and the bounded LRU cache of decoded images.
+// the cell under the cursor, slider keys, a key's kept steps as the listing and live messages
+// tell them, and the bounded LRU cache of decoded images.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -9,10 +10,12 @@ import {
   cellAt,
   covers,
   decodeRaw,
+  extendKept,
   finiteRange,
   heatmapPixels,
   labelColor,
   labelPixels,
+  mergeKept,
   scaleOf,
 } from "../../src/runwatch/web/js/media-data.js";
 import { same } from "./helpers.mjs";
@@ -104,4 +107,20 @@ test("an answer covers the steps whose nearest kept step is its item (ties go ea
   assert.equal(covers(answer, 15), true); // a tie between 10 and 20: 10
   assert.equal(covers(answer, 16), false);
   assert.equal(covers({ item: { step: 10 }, prev: null, next: null }, -1e9), true);
+});
+
+test("a key's kept steps: the listing wins, live messages it was read before extend it once", () => {
+  const listed = { first_step: 0, last_step: 41, count: 42 };
+  const at = (step, dropped = []) => ({ step, dropped });
+  // Heard before the listing answered: 41 (the listing holds it) and 42, 43 (it does not).
+  same(mergeKept(listed, [at(41), at(42), at(43, [5])]), { first: 0, last: 43, count: 43 });
+  same(mergeKept(listed, []), { first: 0, last: 41, count: 42 });
+  // After it: a new step counts, less what it dropped; an old one (drops and all) is counted.
+  const kept = mergeKept(listed, []);
+  same(extendKept(kept, at(42, [3, 4])), { first: 0, last: 42, count: 41 });
+  same(extendKept(kept, at(41, [3])), kept);
+  same(extendKept(kept, at(40)), kept);
+  // Made from one live message before any listing: one kept step, then the next.
+  const alone = { first: 50, last: 50, count: 1 };
+  same(extendKept(alone, at(51)), { first: 50, last: 51, count: 2 });
 });

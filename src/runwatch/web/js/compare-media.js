@@ -1,6 +1,7 @@
 // The compare page's media: for each image key, the runs' images side by side at one step
-// (one slider; each run shows its kept step nearest it), and for each histogram key the runs'
-// distributions overlaid on one chart. Live `media`/`histogram` messages extend them.
+// (one slider; each run shows its kept step nearest it; a heatmap with its scale and the value
+// under the cursor, as on the run page), and for each histogram key the runs' distributions
+// overlaid on one chart. Live `media`/`histogram` messages extend them.
 
 import { describeError, getJSON, keyPath, runPath } from "./api.js";
 import * as distributionChart from "./distribution-chart.js";
@@ -26,7 +27,8 @@ function cell(run, key, hasKey) {
   const where = node("span", "cmp-media-step");
   const caption = node("span", "media-caption");
   label.append(name, where, caption);
-  el.append(canvas, label);
+  const below = heatmap.under(canvas);
+  el.append(canvas, below.el, label);
   let wanted = null;
   let busy = false;
 
@@ -44,6 +46,7 @@ function cell(run, key, hasKey) {
       const img = await images.load(answer.item);
       if (wanted === step) {
         heatmap.paint(canvas, img);
+        below.show(img);
         where.textContent = `step ${formatCount(answer.item.step)}`;
         caption.textContent = answer.item.caption || "";
         el.dataset.step = String(answer.item.step);
@@ -101,11 +104,12 @@ function row(runs, key, range, has) {
   show();
   return {
     el,
-    /** A run logged `s` under this key: the slider grows; a thumb at the end follows. */
-    add(s) {
+    /** A run holds steps `lo` to `hi` of this key (a live image, or a listing answering after
+     * one made the row): the slider grows; a thumb at the end follows. */
+    add([lo, hi]) {
       const atEnd = step >= last;
-      first = Math.min(first, s);
-      last = Math.max(last, s);
+      first = Math.min(first, lo);
+      last = Math.max(last, hi);
       if (atEnd) step = last;
       show();
     },
@@ -138,8 +142,14 @@ export function mount(el, runs, states) {
     el.hidden = rows.size + charts.size === 0;
   }
 
+  /** A row for `key` over `range` ([first, last] step), or the row there is grown to it (a
+   * live image may have made it before the runs' listings answered). */
   function addRow(key, range) {
-    if (rows.has(key) || rows.size >= MAX_KEYS) return;
+    if (rows.has(key)) {
+      rows.get(key).add(range);
+      return;
+    }
+    if (rows.size >= MAX_KEYS) return;
     const r = row(runs, key, range, has);
     place(rowsEl, r.el, key);
     rows.set(key, r);
@@ -188,8 +198,7 @@ export function mount(el, runs, states) {
     apply(runId, msg) {
       if (msg.type === "media") {
         has.get(runId).images.add(msg.key);
-        if (rows.has(msg.key)) rows.get(msg.key).add(msg.step);
-        else addRow(msg.key, [msg.step, msg.step]);
+        addRow(msg.key, [msg.step, msg.step]);
       } else if (msg.type === "histogram") {
         has.get(runId).histograms.add(msg.key);
         if (charts.has(msg.key)) charts.get(msg.key).refresh();

@@ -45,10 +45,15 @@ export function summaryText(raw, max = 24) {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
-/** An axis tick: shorter than formatValue, with k/M suffixes for big step counts. */
+// Past this, G would need four or more digits (and past 1e21 JS writes "1e+21" itself):
+// exponents read better, as they do for tiny values.
+const HUGE = 1e12;
+
+/** An axis tick: shorter than formatValue, with k/M/G suffixes for big step counts. */
 export function formatTick(v) {
   if (v === null || v === undefined || !Number.isFinite(v)) return "";
   const a = Math.abs(v);
+  if (a >= HUGE) return v.toExponential(2).replace(/\.?0+e/, "e").replace("e+", "e");
   if (a >= 1e9) return `${Number((v / 1e9).toPrecision(3))}G`;
   if (a >= 1e6) return `${Number((v / 1e6).toPrecision(3))}M`;
   if (a >= 1e4) return `${Number((v / 1e3).toPrecision(3))}k`;
@@ -91,7 +96,7 @@ function exactDigits(values, least, step, show) {
  * An axis's tick labels, with the precision their spacing needs so neighbours never read the
  * same ("776k 777k 777k" at a narrow zoom). `incr` is the tick spacing (taken from the ticks
  * when not given). One suffix (k/M/G) for the whole axis, and only while it needs at most two
- * decimals; exponents for axes of tiny values.
+ * decimals; exponents for axes of tiny or huge values.
  */
 export function formatTicks(ticks, incr) {
   const finite = ticks.filter((v) => v !== null && v !== undefined && Number.isFinite(v));
@@ -106,7 +111,7 @@ export function formatTicks(ticks, incr) {
     if (!Number.isFinite(step)) step = Math.abs(finite[0]) || 1;
   }
   const top = Math.max(...finite.map(Math.abs));
-  if (top !== 0 && top < 1e-3) {
+  if (top !== 0 && (top < 1e-3 || top >= HUGE)) {
     const least = Math.max(0, Math.ceil(Math.log10(top / step) - 1e-9));
     const digits = exactDigits(finite, least, step, (v, d) => v.toExponential(d));
     return ticks.map((v) => (v === null || v === undefined || !Number.isFinite(v) ? "" : v === 0 ? "0" : v.toExponential(digits).replace("e+", "e")));

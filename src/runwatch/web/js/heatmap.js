@@ -1,6 +1,7 @@
 // Drawing a decoded media image on a canvas at one canvas pixel per image pixel (CSS scales it
 // without smoothing), a heatmap's colour scale with its min and max, and what lies under the
-// cursor: a heatmap's value, a label map's entity, an image's pixel.
+// cursor: a heatmap's value, a label map's entity, an image's pixel (the line under an image
+// shows both, on the run page and the compare page alike).
 
 import { node } from "./dom.js";
 import { formatTick } from "./format.js";
@@ -41,6 +42,36 @@ export function legend(el, img) {
   lo.dataset.value = String(img.lo);
   hi.dataset.value = String(img.hi);
   el.append(lo, bar, hi);
+}
+
+/**
+ * The line under an image drawn on `canvas`: a heatmap's colour scale and what lies under the
+ * cursor. `onCell(cell, img)` hears each probed cell (null outside). Returns {el, show(img)}:
+ * `show` each image as it is painted.
+ */
+export function under(canvas, onCell = () => {}) {
+  const el = node("div", "media-under");
+  const scale = node("span", "media-legend");
+  const readout = node("span", "media-readout");
+  el.append(scale, readout);
+  let img = null;
+  canvas.addEventListener("pointermove", (event) => {
+    if (!img) return;
+    const cell = probe(canvas, img, event);
+    readout.textContent = cell ? describeCell(img, cell) : "";
+    onCell(cell, img);
+  });
+  canvas.addEventListener("pointerleave", () => {
+    readout.textContent = "";
+  });
+  return {
+    el,
+    show(next) {
+      img = next;
+      legend(scale, img);
+      readout.textContent = "";
+    },
+  };
 }
 
 /** The cell of `img` under a pointer event on `canvas`, with what it holds; null outside. */

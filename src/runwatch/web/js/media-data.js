@@ -176,3 +176,21 @@ export function covers(answer, step) {
   if (typeof answer.next === "number" && step > (at + answer.next) / 2) return false;
   return true;
 }
+
+/** A key's kept steps ({first, last, count}) after a live `media` message: a step past the
+ * last is one more kept step, less the older ones it made the server drop. A step at or before
+ * the last (one a listing read after it already counts, or a step logged again) changes no
+ * count: its drops are counted already. */
+export function extendKept(kept, msg) {
+  if (msg.step <= kept.last) return { ...kept, first: Math.min(kept.first, msg.step) };
+  return { first: kept.first, last: msg.step, count: Math.max(1, kept.count + 1 - (msg.dropped || []).length) };
+}
+
+/** A key's kept steps as the `…/media` listing counts them (`listed`: its first_step,
+ * last_step, count), extended by the live messages heard meanwhile (oldest first): whichever
+ * came first, those it was read before count once, those it holds not again. */
+export function mergeKept(listed, heard) {
+  let kept = { first: listed.first_step, last: listed.last_step, count: listed.count };
+  for (const msg of heard) kept = extendKept(kept, msg);
+  return kept;
+}

@@ -9,16 +9,18 @@ import { node } from "./dom.js";
 import * as entityActions from "./entity-actions.js";
 import { formatCount } from "./format.js";
 import * as heatmap from "./heatmap.js";
-import { arrowStep, covers } from "./media-data.js";
+import { arrowStep, covers, extendKept, mergeKept } from "./media-data.js";
 import * as images from "./media-images.js";
 
 export const PREFETCH = 1; // kept steps on each side decoded ahead of the thumb
 const MAX_ANSWERS = 128; // per panel: step answers remembered (kept step -> {item, prev, next})
+const MAX_HEARD = 256; // per panel: live messages' steps remembered for a listing read before them
 
 /**
- * Mount in `el` for one key's info (from `…/media`: key, kind, count, first_step, last_step,
- * newest). `load(key, step)` resolves to the server's {item, prev, next};
- * `openEntity`/`sendCommand` serve a label map's picked entity.
+ * Mount in `el` for one key's info (from `…/media`: key, kind, count, first_step, last_step;
+ * or from a live message, until the listing's answer is `merge`d). `load(key, step)` resolves
+ * to the server's {item, prev, next}; `openEntity`/`sendCommand` serve a label map's picked
+ * entity.
  */
 export function mount(el, info, { load, openEntity, sendCommand }) {
   el.className = "panel media-panel";
@@ -33,10 +35,9 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
   const canvas = node("canvas", "media-canvas");
   canvas.width = canvas.height = 0;
   frame.append(canvas);
-  const under = node("div", "media-under");
-  const legend = node("span", "media-legend");
-  const readout = node("span", "media-readout");
-  under.append(legend, readout);
+  const below = heatmap.under(canvas, (cell, shownImg) => {
+    canvas.style.cursor = shownImg.kind === "labels" && cell && cell.value ? "pointer" : "";
+  });
   const caption = node("p", "media-caption");
   const status = node("p", "media-status");
   status.hidden = true;
@@ -45,13 +46,14 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
   slider.step = "1";
   slider.setAttribute("aria-label", `step of ${info.key}`);
   const picked = node("div", "media-entity");
-  el.append(head, frame, under, caption, status, slider, picked);
+  el.append(head, frame, below.el, caption, status, slider, picked);
   const actions = entityActions.mount(picked, { openEntity, sendCommand });
 
-  let first = info.first_step;
-  let last = info.last_step;
-  let count = info.count;
-  let wanted = last; // the step the thumb is on
+  let kept = { first: info.first_step, last: info.last_step, count: info.count };
+  // The newest live messages' steps and drops: a listing answering after them may have been
+  // read before them (a live run's page gets both at once).
+  const heard = [];
+  let wanted = kept.last; // the step the thumb is on
   let loading = null; // the step being asked for
   let asked = null; // the step the shown answer was asked for
   let shown = null; // {item, prev, next} on show
@@ -62,14 +64,19 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
   // the server is asked, so the arrow keys know the step before it.
   let newest = { item: null, prev: null, next: null };
 
-  const following = () => wanted >= last;
+  const following = () => wanted >= kept.last;
 
   function syncSlider() {
-    slider.min = String(first);
-    slider.max = String(last);
+    slider.min = String(kept.first);
+    slider.max = String(kept.last);
     slider.value = String(wanted);
-    slider.disabled = first === last;
-    el.dataset.count = String(count);
+    slider.disabled = kept.first === kept.last;
+    el.dataset.count = String(kept.count);
+    syncWhere();
+  }
+
+  function syncWhere() {
+    where.textContent = shown ? `step ${formatCount(shown.item.step)} · ${formatCount(kept.count)} kept` : "";
   }
 
   function remember(answer) {
@@ -93,9 +100,8 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
     img = decoded;
     status.hidden = true;
     heatmap.paint(canvas, img);
-    heatmap.legend(legend, img);
-    readout.textContent = "";
-    where.textContent = `step ${formatCount(item.step)} · ${formatCount(count)} kept`;
+    below.show(img);
+    syncWhere();
     el.dataset.step = String(item.step);
     el.dataset.sha = item.sha256;
     caption.textContent = item.caption || "";
@@ -125,7 +131,7 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
     el.dataset.loading = "true";
     let answer;
     try {
-      answer = following() && newest.item && newest.item.step === last ? newest : await ask(step);
+      answer = following() && newest.item && newest.item.step === kept.last ? newest : await ask(step);
     } catch (err) {
       loading = null;
       el.dataset.loading = "false";
@@ -164,26 +170,17 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
   }
 
   function go(step) {
-    wanted = Math.min(last, Math.max(first, step));
+    wanted = Math.min(kept.last, Math.max(kept.first, step));
     syncSlider();
     fetchWanted();
   }
 
   slider.addEventListener("input", () => go(Number(slider.value)));
   slider.addEventListener("keydown", (event) => {
-    const step = arrowStep(event.key, shown, Number(slider.value), first, last);
+    const step = arrowStep(event.key, shown, Number(slider.value), kept.first, kept.last);
     if (step === null) return;
     event.preventDefault(); // the native slider would move one step, often to the same image
     go(step);
-  });
-  canvas.addEventListener("pointermove", (event) => {
-    if (!img) return;
-    const cell = heatmap.probe(canvas, img, event);
-    readout.textContent = cell ? heatmap.describeCell(img, cell) : "";
-    canvas.style.cursor = img.kind === "labels" && cell && cell.value ? "pointer" : "";
-  });
-  canvas.addEventListener("pointerleave", () => {
-    readout.textContent = "";
   });
   canvas.addEventListener("click", (event) => {
     if (!img || img.kind !== "labels") return;
@@ -201,21 +198,31 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
     /** A live `media` message of this key: the slider grows, and a thumb at the end follows. */
     add(msg, item) {
       const atEnd = following();
-      const dropped = msg.dropped || [];
       // A dropped or new step changes some remembered answer's neighbours: ask afresh.
       answers.clear();
-      if (msg.step > last) {
-        count += 1;
-        newest = { item, prev: last, next: null };
-      } else if (msg.step === last) newest = { item, prev: newest.prev, next: null };
-      count = Math.max(1, count - dropped.length);
-      last = Math.max(last, msg.step);
-      first = Math.min(first, msg.step);
-      if (atEnd) wanted = last;
+      if (msg.step > kept.last) newest = { item, prev: kept.last, next: null };
+      else if (msg.step === kept.last) newest = { item, prev: newest.prev, next: null };
+      kept = extendKept(kept, msg);
+      heard.push({ step: msg.step, dropped: msg.dropped || [] });
+      heard.splice(0, Math.max(0, heard.length - MAX_HEARD));
+      if (atEnd) wanted = kept.last;
       asked = null;
       syncSlider();
-      where.textContent = shown ? `step ${formatCount(shown.item.step)} · ${formatCount(count)} kept` : "";
       if (atEnd) fetchWanted();
+    },
+    /** The key's info from a `…/media` listing: its kept steps win over what live messages
+     * alone told (the panel may have come from one), extended by those it was read before. */
+    merge(listed) {
+      const atEnd = following();
+      const merged = mergeKept(listed, heard);
+      kept = { ...merged, last: Math.max(merged.last, kept.last) };
+      // The newest item with no known kept neighbour (the panel came from it) is asked again.
+      if (newest.prev === null) newest = { item: null, prev: null, next: null };
+      answers.clear();
+      asked = null;
+      if (atEnd) wanted = kept.last;
+      syncSlider();
+      fetchWanted();
     },
     setAllowed: (yes) => actions.setAllowed(yes),
     setKinds: (kinds) => actions.setKinds(kinds),

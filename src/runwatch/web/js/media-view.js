@@ -110,7 +110,11 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
       return;
     }
     status.hidden = true;
-    for (const info of answer.keys) addPanel(info);
+    // A panel a live message made meanwhile takes the listing's kept steps.
+    for (const info of answer.keys) {
+      if (panels.has(info.key)) panels.get(info.key).merge(info);
+      else addPanel(info);
+    }
   }
 
   return {
@@ -134,9 +138,9 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
       switch (msg.type) {
         case "media": {
           const item = { ...msg, url: `${base}/blobs/${msg.sha256}` };
-          const panel = panels.get(msg.key);
-          if (panel) panel.add(msg, item);
-          else addPanel({ key: msg.key, kind: msg.kind, count: 1, first_step: msg.step, last_step: msg.step, newest: item });
+          // A new key's panel starts at this step; `add` remembers it for the listing to come.
+          if (!panels.has(msg.key)) addPanel({ key: msg.key, kind: msg.kind, count: 1, first_step: msg.step, last_step: msg.step });
+          if (panels.has(msg.key)) panels.get(msg.key).add(msg, item);
           break;
         }
         case "histogram":
