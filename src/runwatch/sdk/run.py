@@ -330,7 +330,12 @@ class Run:
     def _media_refused(self, what: str, key: Any, step: Any, exc: Exception) -> None:
         """Input refused on this thread: one warning, and an error event on the run."""
         self._warn_once(f"run.{what}({str(key)[:40]!r}) was skipped: {exc}")
-        payload = {"key": str(key)[:256], "step": str(step), "error": str(exc)[:1000]}
+        # The step as the sender's refusals give it (a number); as text only when it is none.
+        try:
+            at: int | str = max(self._last_step if step is None else _int64(step, "step"), 0)
+        except (TypeError, ValueError):
+            at = str(step)[:100]
+        payload = {"key": str(key)[:256], "step": at, "error": str(exc)[:1000]}
         event = {"kind": f"sdk.{what}_error", "ts": time.time(), "level": "error",
                  "entity": None, "payload": payload}  # fmt: skip
         if not self._closed:
@@ -561,7 +566,8 @@ class Run:
         The status defaults to ``cancelled`` after a cancel from the dashboard, else
         ``succeeded``; a cancelled run's error defaults to the cancel's reason, if it gave one.
         Waits at most ``timeout`` s; with None (the default) as long as the server keeps
-        acknowledging, giving up after 10 s without an acknowledgement. The final
+        acknowledging, giving up after 10 s without an acknowledgement; it returns only once
+        every queued record is in the spool, whatever the wait. The final
         status is sent only after everything before it was acknowledged: what is left when the
         wait ends stays in the spool, and ``runwatch sync`` delivers it and then the final
         status (``send_status=False`` leaves the status there in any case). Safe to call twice.

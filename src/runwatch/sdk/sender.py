@@ -242,9 +242,13 @@ class Sender:
         self._batch_path = f"/api/v1/runs/{self.run_id}/batches"
         # Blobs written next to the spool, each kept until every batch naming it is acknowledged.
         self.blobs = BlobStore(producer_dir(outbox.path.parent, producer))
-        # Those not yet uploaded, oldest first: each is uploaded before any later batch is
-        # posted (a batch naming a blob the server lacks is a 409).
+        # Those not yet uploaded, oldest first (appended by the calling thread too, past
+        # media_pending_bytes: read only with C-level calls). A batch is posted once none of
+        # the blobs it names is here (the server answers 409 to a batch naming a blob it
+        # lacks), so batches and uploads take turns: the live view does not wait for every
+        # image queued behind it.
         self.uploads: deque[tuple[str, Path, str]] = deque()
+        self._named: tuple[bytes | None, frozenset[str]] = (None, frozenset())  # the head's
         self.media_done = 0  # bytes of pending media prepared (see Run.image)
         self._blob_retries = 0
         self._poster = Poster(transport, self._wake, config.thread_nice)
@@ -253,8 +257,15 @@ class Sender:
         self._heartbeat_path = f"/api/v1/runs/{self.run_id}/heartbeat"
         self._heartbeat = float(run_spec.get("heartbeat", 5.0))
         self._last_contact = time.monotonic()
+        # The last answer to a batch or heartbeat: what keeps the run alive on the server
+        # (blob uploads do not, so a long run of them must let a heartbeat through).
+        self._last_alive = self._last_contact
         self._acked_written = 0.0
         self._stopping = False
+        # Set once stopping and every queued record is in the outbox (spooled), the final
+        # status included: stop() never returns before, whatever its timeout.
+        self._spooled = threading.Event()
+        self._posting = False  # in a _collect that posts: media and batches go out as made
         self._deadline: float | None = None
         self._hold_final = False
         self._progress_at = 0.0
@@ -285,16 +296,21 @@ class Sender:
     def stop(self, timeout: float | None, send_final: bool = True) -> bool:
         """Deliver what is queued, the final status last; True when everything was acknowledged.
 
-        Waits at most ``timeout`` s, or with None as long as the server keeps acknowledging
-        (giving up after :data:`STALL_TIMEOUT` s without an acknowledgement). ``send_final=False``
-        delivers all but the final-status batch, which stays in the spool for ``runwatch sync``.
+        First every queued record is spooled (images encoded): local work, done whatever
+        ``timeout`` says, so what is not delivered is in the spool for ``runwatch sync`` when
+        this returns. Delivery then waits at most ``timeout`` s from the call, or with None as
+        long as the server keeps acknowledging (giving up after :data:`STALL_TIMEOUT` s
+        without an acknowledgement). ``send_final=False`` delivers all but the final-status
+        batch, which stays in the spool.
         """
         self._hold_final = not send_final
         self._progress_at = time.monotonic()
         self._deadline = None if timeout is None else self._progress_at + timeout
         self._stopping = True
         self._wake.set()
-        while self._thread.is_alive() and not self._given_up(slack=1.0):
+        while self._thread.is_alive() and not (
+            self._spooled.is_set() and self._given_up(slack=1.0)
+        ):
             self._thread.join(0.2)
         return self.unsent() == 0
 
@@ -312,6 +328,8 @@ class Sender:
                     if self._collect_due():
                         self._collect(post=True)
                     self._send_ready()
+                    if self._stopping and not self._queue:
+                        self._spooled.set()
                     if self.refused is not None:
                         break
                     if self._stopping and (self._delivered() or self._given_up()):
@@ -422,6 +440,7 @@ class Sender:
         popleft = queue.popleft
         cap = self._config.max_batch_records
         taken = 0
+        self._posting = post
         while queue:
             self.idle = False
             recs = list(starmap(popleft, repeat((), min(len(queue), cap))))
@@ -490,6 +509,8 @@ class Sender:
                 if kind == MEDIA:  # prepared once: a batch cut here takes it up again
                     rec = recs[i] = self.prepare_media(rec)
                     kind = rec[0]
+                    if self._posting:  # encoding a slice's images takes seconds: keep sending
+                        self._send_ready()
                 if kind == POINT:
                     text: dict[str, str] = {}
                     values = clean_values(rec[3], warn, texts=text)
@@ -677,6 +698,8 @@ class Sender:
                 f"cannot write the spool {self.outbox.path} ({self.outbox.spool_error!r}); "
                 "records wait in memory until they are sent"
             )
+        if self._posting:
+            self._send_ready()
 
     def _send_ready(self) -> None:
         """Start the next post without waiting for it: it runs on the poster thread while this
@@ -724,6 +747,7 @@ class Sender:
             elif what == "batch":
                 if not self._accepted(reply):
                     return
+                self._last_alive = self._last_contact
                 self.blobs.release_batch(self.outbox.ack())
                 self.outbox.compact()
                 self._progress_at = time.monotonic()
@@ -731,21 +755,35 @@ class Sender:
                     self._write_acked()
             elif not self._ok(reply):
                 return
-        if time.monotonic() < self._next_try:
+            elif what == "heartbeat":
+                self._last_alive = self._last_contact
+        now = time.monotonic()
+        if now < self._next_try:
             return
         if not self._created:
             self._inflight = ("create", self._poster.submit("/api/v1/runs", self._spec_body))
             return
-        if self.uploads:
-            self._upload_next()
-            return
         body = self.outbox.head()
-        if body is not None and not (
-            self._hold_final and self._closed and self.outbox.batches == 1
-        ):
+        if body is not None and self._hold_final and self._closed and self.outbox.batches == 1:
+            body = None
+        if body is not None and not self._blobs_pending(body):
             self._inflight = ("batch", self._poster.submit(self._batch_path, body))
-        elif time.monotonic() - self._last_contact >= self._heartbeat:
+        elif self.uploads and now - self._last_alive < self._heartbeat:
+            self._upload_next()
+        elif now - self._last_contact >= self._heartbeat or (
+            self.uploads and now - self._last_alive >= self._heartbeat
+        ):
             self._inflight = ("heartbeat", self._poster.submit(self._heartbeat_path, b""))
+
+    def _blobs_pending(self, body: bytes) -> bool:
+        """Whether the batch names an image not uploaded yet. The names are read once a head
+        batch; the pending set is taken in C (the calling thread may append meanwhile)."""
+        if not self.uploads:
+            return False
+        if self._named[0] is not body:
+            self._named = (body, frozenset(sha256 for sha256, _ in named_in(body)))
+        named = self._named[1]
+        return bool(named) and not named.isdisjoint(map(itemgetter(0), self.uploads))
 
     def _attached(self, run: Any) -> None:
         """The server's answer to the run's creation: the first one says where an existing
@@ -805,11 +843,13 @@ class Sender:
         self._blob_retries += 1
         if self._blob_retries > BLOB_RETRIES:
             return False
+        again = []
         for sha256, mime in named_in(body):
             path = blob_path(self.blobs.dir, sha256, mime)
             if not path.exists():
                 return False
-            self.uploads.append((sha256, path, mime))
+            again.append((sha256, path, mime))
+        self.uploads.extendleft(reversed(again))  # first: the head batch waits on them
         return True
 
     def _write_acked(self) -> None:
