@@ -27,6 +27,7 @@ from runwatch.sdk import limits
 from runwatch.sdk.commands import CommandPoller
 from runwatch.sdk.media import PendingHistogram, PendingImage
 from runwatch.sdk.outbox import Outbox
+from runwatch.sdk.refused import MAX_REFUSED_BYTES
 from runwatch.sdk.sender import (
     EVENT,
     EXTRA,
@@ -572,6 +573,8 @@ class Run:
         wait ends stays in the spool, and ``runwatch sync`` delivers it and then the final
         status (``send_status=False`` leaves the status there in any case). Safe to call twice.
         A run the server refused (:attr:`refused`) has nothing to deliver: False at once.
+        False too when the server refused a batch for good (e.g. another producer finished
+        the run): one warning says how many records and why, and where they are kept.
         """
         with self._lock:
             if self.finished:
@@ -611,8 +614,18 @@ class Run:
                 f"{where}, and the run is not marked finished until `runwatch sync {self.dir}` "
                 "uploads them"
             )
+        rejected = self._sender.rejected_total
+        if rejected:
+            unkept = self._sender.rejected_unkept
+            where = f"kept in {self._sender.refused_file}"
+            if unkept:
+                where += f" ({unkept} of them not: past its {MAX_REFUSED_BYTES // 2**20} MiB cap)"
+            print_warning(
+                f"{rejected} records were refused by the server for good"
+                f" ({self._sender.rejected_why}): they are not in the run; they are {where}"
+            )
         _live_runs.discard(self)
-        return delivered
+        return delivered and not rejected
 
     def _repr_html_(self) -> str:
         """In Jupyter: the run's live page in an iframe, with a link out."""

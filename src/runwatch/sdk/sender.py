@@ -47,6 +47,7 @@ from runwatch.sdk.progress import (
     ProgressWriter,
     TextProgressLine,
 )
+from runwatch.sdk.refused import count_records, keep_refused, refused_for_good, refused_path, why
 from runwatch.sdk.spool import acked_lock, acked_path, advance_acked, lock_path
 from runwatch.sdk.transport import Reply, Transport
 from runwatch.sdk.vitals import SystemVitals
@@ -224,11 +225,19 @@ class Sender:
         self._created = False
         self._closed = False  # the final status (or the worker's last word) is queued
         self._batch_seq = 0
-        # Records lost since the last report (the disk refused, memory was full, or past a
-        # server limit), and how many of them were past a limit.
+        # Records lost since the last report (the disk refused, memory was full, past a server
+        # limit, or in a batch the server refused for good), how many were past a limit, and
+        # how many the server refused.
         self._lost = 0
         self._refused = 0
+        self._rejected = 0
         self.lost_total = 0
+        # Records in batches the server refused for good, in all; how many of them are not in
+        # the refused file (past its cap); the server's reason for the first refusal.
+        self.rejected_total = 0
+        self.rejected_unkept = 0
+        self.rejected_why: str | None = None
+        self.refused_file = refused_path(outbox.path, producer)
         self._next_loss_report = 0.0
         self._attempt = 0
         self._next_try = 0.0
@@ -640,20 +649,28 @@ class Sender:
     def _report_loss(self) -> None:
         """Say how many records were lost, where the user looks: the run's feed and stderr."""
         self._next_loss_report = time.monotonic() + LOSS_REPORT_INTERVAL
-        spooled = self._lost - self._refused
-        reason = repr(self.outbox.spool_error) if spooled else "over a server limit"
-        payload = {
+        spooled = self._lost - self._refused - self._rejected
+        if spooled:
+            reason = repr(self.outbox.spool_error)
+        elif self._rejected:
+            reason = f"refused by the server ({self.rejected_why})"
+        else:
+            reason = "over a server limit"
+        payload: dict[str, Any] = {
             "lost": self._lost,
             "refused": self._refused,
+            "rejected": self._rejected,
             "spool": str(self.outbox.path),
             "reason": reason,
         }
+        if self._rejected:
+            payload["refused_file"] = str(self.refused_file)
         if spooled:
             print_warning(
                 f"{spooled} records were lost: the spool {self.outbox.path} cannot be written "
                 f"({reason}) and the memory cache is full"
             )
-        self._lost = self._refused = 0
+        self._lost = self._refused = self._rejected = 0
         event = {"kind": "sdk.lost", "ts": time.time(), "level": "error", "payload": payload}
         self._emit([], [event], {}, pinned=True)
 
@@ -828,7 +845,7 @@ class Sender:
             self._created = False
             self._retry_later(reply)
             return False
-        if 400 <= reply.status < 500 and reply.status not in (401, 403, 408, 429):
+        if refused_for_good(reply):
             self._warn(f"the server refused an image blob (HTTP {reply.status}): {reply.body}")
         elif not self._ok(reply):
             return False
@@ -871,15 +888,33 @@ class Sender:
             if head is not None and self._missing_blobs(head):
                 return False  # its blobs go up first, then it is posted again
         self._blob_retries = 0
-        if 400 <= reply.status < 500 and reply.status not in (401, 403, 408, 429):
-            # The server will never take this batch; it stays in the spool for inspection.
-            self._warn(f"the server refused a batch (HTTP {reply.status}): {reply.body}")
+        if refused_for_good(reply):
+            self._rejected_batch(reply)
             self._attempt = 0
             return True
         if not self._ok(reply):
             return False
         self.acked_batches += 1
         return True
+
+    def _rejected_batch(self, reply: Reply) -> None:
+        """The head batch was refused for good: its records are lost (reported in the next
+        ``sdk.lost`` event and by finish()), its body kept in the bounded refused file."""
+        body = self.outbox.head()
+        assert body is not None
+        records = count_records(body)
+        if self.rejected_why is None:
+            self.rejected_why = why(reply)
+            self._warn(
+                f"the server refused a batch for good ({self.rejected_why}); its records are"
+                f" lost to the run and kept in {self.refused_file}"
+            )
+        if not keep_refused(self.refused_file, body, reply):
+            self.rejected_unkept += records
+        self._lost += records
+        self._rejected += records
+        self.lost_total += records
+        self.rejected_total += records
 
     def _ok(self, reply: Reply) -> bool:
         if 200 <= reply.status < 300:
