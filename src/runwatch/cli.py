@@ -155,7 +155,7 @@ def sync(
     from rich.progress import Progress
 
     from runwatch.sdk.spool import read_acked
-    from runwatch.sdk.sync import RunRefused, SyncError, find_spools, sync_spool
+    from runwatch.sdk.sync import RunRefused, SyncError, find_spools, refused_line, sync_spool
     from runwatch.sdk.transport import Transport, parse_urls
 
     spools = find_spools(paths)
@@ -187,6 +187,9 @@ def sync(
                 if result.after_final:
                     done += f" ({result.after_final} after the final status: not stored)"
                 progress.console.print(f"{spool}: run {result.run_id}: {done}")
+                if result.rejected:  # lost to the run: said, and the sync fails
+                    print(f"runwatch: error: {refused_line(spool, result)}", file=sys.stderr)
+                    refused += 1
     finally:
         transport.close()
     if refused:

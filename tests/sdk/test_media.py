@@ -214,6 +214,9 @@ def test_bad_input_is_an_error_event_never_an_exception(
     assert "labels=True" in said["labels"] and "labels=True" in said["labels3d"]
     assert "max_name_length" in said[""] and "64-bit" in said["step"]
     assert [i["step"] for i in fine] == [10, 20]
+    # Refused on the calling thread or on the sender's, a refusal names its step as a number.
+    assert (errors["obj"]["payload"]["step"], errors["range"]["payload"]["step"]) == (6, 3)
+    assert errors["step"]["payload"]["step"] == str(2**64)
     assert errors["h"]["kind"] == "sdk.histogram_error"
     assert keys == ["fine"]  # the loop went on, and the run finished
     assert (

@@ -32,7 +32,7 @@ from runwatch.launcher.artifacts import ArtifactScanner
 from runwatch.protocol import RUN_DIR_MARKER
 from runwatch.sdk.run import Run, init, reason_of_cancel
 from runwatch.sdk.spool import read_header
-from runwatch.sdk.sync import SyncError, find_spools, sync_spool
+from runwatch.sdk.sync import SyncError, find_spools, refused_line, sync_spool
 from runwatch.sdk.transport import Transport
 
 STDERR_TAIL = 20  # stderr lines quoted as a failed run's error
@@ -201,7 +201,9 @@ class Supervisor:
         try:
             for spool in find_spools([self.run.dir]):
                 if spool != self.run.spool_path and read_header(spool)["run"]["id"] == self.run.id:
-                    sync_spool(spool, transport)
+                    result = sync_spool(spool, transport)
+                    if result.rejected:  # lost to the run: said where the launcher's output goes
+                        print(f"runwatch: {refused_line(spool, result)}", file=sys.stderr)
         except (SyncError, OSError, ValueError) as exc:
             print(
                 f"runwatch: the worker's records were not all delivered ({exc}); the run is "

@@ -27,6 +27,7 @@ from runwatch.sdk import limits
 from runwatch.sdk.commands import CommandPoller
 from runwatch.sdk.media import PendingHistogram, PendingImage
 from runwatch.sdk.outbox import Outbox
+from runwatch.sdk.refused import MAX_REFUSED_BYTES
 from runwatch.sdk.sender import (
     EVENT,
     EXTRA,
@@ -330,7 +331,12 @@ class Run:
     def _media_refused(self, what: str, key: Any, step: Any, exc: Exception) -> None:
         """Input refused on this thread: one warning, and an error event on the run."""
         self._warn_once(f"run.{what}({str(key)[:40]!r}) was skipped: {exc}")
-        payload = {"key": str(key)[:256], "step": str(step), "error": str(exc)[:1000]}
+        # The step as the sender's refusals give it (a number); as text only when it is none.
+        try:
+            at: int | str = max(self._last_step if step is None else _int64(step, "step"), 0)
+        except (TypeError, ValueError):
+            at = str(step)[:100]
+        payload = {"key": str(key)[:256], "step": at, "error": str(exc)[:1000]}
         event = {"kind": f"sdk.{what}_error", "ts": time.time(), "level": "error",
                  "entity": None, "payload": payload}  # fmt: skip
         if not self._closed:
@@ -561,11 +567,14 @@ class Run:
         The status defaults to ``cancelled`` after a cancel from the dashboard, else
         ``succeeded``; a cancelled run's error defaults to the cancel's reason, if it gave one.
         Waits at most ``timeout`` s; with None (the default) as long as the server keeps
-        acknowledging, giving up after 10 s without an acknowledgement. The final
+        acknowledging, giving up after 10 s without an acknowledgement; it returns only once
+        every queued record is in the spool, whatever the wait. The final
         status is sent only after everything before it was acknowledged: what is left when the
         wait ends stays in the spool, and ``runwatch sync`` delivers it and then the final
         status (``send_status=False`` leaves the status there in any case). Safe to call twice.
         A run the server refused (:attr:`refused`) has nothing to deliver: False at once.
+        False too when the server refused a batch for good (e.g. another producer finished
+        the run): one warning says how many records and why, and where they are kept.
         """
         with self._lock:
             if self.finished:
@@ -605,8 +614,18 @@ class Run:
                 f"{where}, and the run is not marked finished until `runwatch sync {self.dir}` "
                 "uploads them"
             )
+        rejected = self._sender.rejected_total
+        if rejected:
+            unkept = self._sender.rejected_unkept
+            where = f"kept in {self._sender.refused_file}"
+            if unkept:
+                where += f" ({unkept} of them not: past its {MAX_REFUSED_BYTES // 2**20} MiB cap)"
+            print_warning(
+                f"{rejected} records were refused by the server for good"
+                f" ({self._sender.rejected_why}): they are not in the run; they are {where}"
+            )
         _live_runs.discard(self)
-        return delivered
+        return delivered and not rejected
 
     def _repr_html_(self) -> str:
         """In Jupyter: the run's live page in an iframe, with a link out."""

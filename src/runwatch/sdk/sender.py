@@ -47,6 +47,7 @@ from runwatch.sdk.progress import (
     ProgressWriter,
     TextProgressLine,
 )
+from runwatch.sdk.refused import count_records, keep_refused, refused_for_good, refused_path, why
 from runwatch.sdk.spool import acked_lock, acked_path, advance_acked, lock_path
 from runwatch.sdk.transport import Reply, Transport
 from runwatch.sdk.vitals import SystemVitals
@@ -224,11 +225,19 @@ class Sender:
         self._created = False
         self._closed = False  # the final status (or the worker's last word) is queued
         self._batch_seq = 0
-        # Records lost since the last report (the disk refused, memory was full, or past a
-        # server limit), and how many of them were past a limit.
+        # Records lost since the last report (the disk refused, memory was full, past a server
+        # limit, or in a batch the server refused for good), how many were past a limit, and
+        # how many the server refused.
         self._lost = 0
         self._refused = 0
+        self._rejected = 0
         self.lost_total = 0
+        # Records in batches the server refused for good, in all; how many of them are not in
+        # the refused file (past its cap); the server's reason for the first refusal.
+        self.rejected_total = 0
+        self.rejected_unkept = 0
+        self.rejected_why: str | None = None
+        self.refused_file = refused_path(outbox.path, producer)
         self._next_loss_report = 0.0
         self._attempt = 0
         self._next_try = 0.0
@@ -242,9 +251,13 @@ class Sender:
         self._batch_path = f"/api/v1/runs/{self.run_id}/batches"
         # Blobs written next to the spool, each kept until every batch naming it is acknowledged.
         self.blobs = BlobStore(producer_dir(outbox.path.parent, producer))
-        # Those not yet uploaded, oldest first: each is uploaded before any later batch is
-        # posted (a batch naming a blob the server lacks is a 409).
+        # Those not yet uploaded, oldest first (appended by the calling thread too, past
+        # media_pending_bytes: read only with C-level calls). A batch is posted once none of
+        # the blobs it names is here (the server answers 409 to a batch naming a blob it
+        # lacks), so batches and uploads take turns: the live view does not wait for every
+        # image queued behind it.
         self.uploads: deque[tuple[str, Path, str]] = deque()
+        self._named: tuple[bytes | None, frozenset[str]] = (None, frozenset())  # the head's
         self.media_done = 0  # bytes of pending media prepared (see Run.image)
         self._blob_retries = 0
         self._poster = Poster(transport, self._wake, config.thread_nice)
@@ -253,8 +266,15 @@ class Sender:
         self._heartbeat_path = f"/api/v1/runs/{self.run_id}/heartbeat"
         self._heartbeat = float(run_spec.get("heartbeat", 5.0))
         self._last_contact = time.monotonic()
+        # The last answer to a batch or heartbeat: what keeps the run alive on the server
+        # (blob uploads do not, so a long run of them must let a heartbeat through).
+        self._last_alive = self._last_contact
         self._acked_written = 0.0
         self._stopping = False
+        # Set once stopping and every queued record is in the outbox (spooled), the final
+        # status included: stop() never returns before, whatever its timeout.
+        self._spooled = threading.Event()
+        self._posting = False  # in a _collect that posts: media and batches go out as made
         self._deadline: float | None = None
         self._hold_final = False
         self._progress_at = 0.0
@@ -285,16 +305,21 @@ class Sender:
     def stop(self, timeout: float | None, send_final: bool = True) -> bool:
         """Deliver what is queued, the final status last; True when everything was acknowledged.
 
-        Waits at most ``timeout`` s, or with None as long as the server keeps acknowledging
-        (giving up after :data:`STALL_TIMEOUT` s without an acknowledgement). ``send_final=False``
-        delivers all but the final-status batch, which stays in the spool for ``runwatch sync``.
+        First every queued record is spooled (images encoded): local work, done whatever
+        ``timeout`` says, so what is not delivered is in the spool for ``runwatch sync`` when
+        this returns. Delivery then waits at most ``timeout`` s from the call, or with None as
+        long as the server keeps acknowledging (giving up after :data:`STALL_TIMEOUT` s
+        without an acknowledgement). ``send_final=False`` delivers all but the final-status
+        batch, which stays in the spool.
         """
         self._hold_final = not send_final
         self._progress_at = time.monotonic()
         self._deadline = None if timeout is None else self._progress_at + timeout
         self._stopping = True
         self._wake.set()
-        while self._thread.is_alive() and not self._given_up(slack=1.0):
+        while self._thread.is_alive() and not (
+            self._spooled.is_set() and self._given_up(slack=1.0)
+        ):
             self._thread.join(0.2)
         return self.unsent() == 0
 
@@ -312,6 +337,8 @@ class Sender:
                     if self._collect_due():
                         self._collect(post=True)
                     self._send_ready()
+                    if self._stopping and not self._queue:
+                        self._spooled.set()
                     if self.refused is not None:
                         break
                     if self._stopping and (self._delivered() or self._given_up()):
@@ -422,6 +449,7 @@ class Sender:
         popleft = queue.popleft
         cap = self._config.max_batch_records
         taken = 0
+        self._posting = post
         while queue:
             self.idle = False
             recs = list(starmap(popleft, repeat((), min(len(queue), cap))))
@@ -490,6 +518,8 @@ class Sender:
                 if kind == MEDIA:  # prepared once: a batch cut here takes it up again
                     rec = recs[i] = self.prepare_media(rec)
                     kind = rec[0]
+                    if self._posting:  # encoding a slice's images takes seconds: keep sending
+                        self._send_ready()
                 if kind == POINT:
                     text: dict[str, str] = {}
                     values = clean_values(rec[3], warn, texts=text)
@@ -619,20 +649,28 @@ class Sender:
     def _report_loss(self) -> None:
         """Say how many records were lost, where the user looks: the run's feed and stderr."""
         self._next_loss_report = time.monotonic() + LOSS_REPORT_INTERVAL
-        spooled = self._lost - self._refused
-        reason = repr(self.outbox.spool_error) if spooled else "over a server limit"
-        payload = {
+        spooled = self._lost - self._refused - self._rejected
+        if spooled:
+            reason = repr(self.outbox.spool_error)
+        elif self._rejected:
+            reason = f"refused by the server ({self.rejected_why})"
+        else:
+            reason = "over a server limit"
+        payload: dict[str, Any] = {
             "lost": self._lost,
             "refused": self._refused,
+            "rejected": self._rejected,
             "spool": str(self.outbox.path),
             "reason": reason,
         }
+        if self._rejected:
+            payload["refused_file"] = str(self.refused_file)
         if spooled:
             print_warning(
                 f"{spooled} records were lost: the spool {self.outbox.path} cannot be written "
                 f"({reason}) and the memory cache is full"
             )
-        self._lost = self._refused = 0
+        self._lost = self._refused = self._rejected = 0
         event = {"kind": "sdk.lost", "ts": time.time(), "level": "error", "payload": payload}
         self._emit([], [event], {}, pinned=True)
 
@@ -677,6 +715,8 @@ class Sender:
                 f"cannot write the spool {self.outbox.path} ({self.outbox.spool_error!r}); "
                 "records wait in memory until they are sent"
             )
+        if self._posting:
+            self._send_ready()
 
     def _send_ready(self) -> None:
         """Start the next post without waiting for it: it runs on the poster thread while this
@@ -724,6 +764,7 @@ class Sender:
             elif what == "batch":
                 if not self._accepted(reply):
                     return
+                self._last_alive = self._last_contact
                 self.blobs.release_batch(self.outbox.ack())
                 self.outbox.compact()
                 self._progress_at = time.monotonic()
@@ -731,21 +772,35 @@ class Sender:
                     self._write_acked()
             elif not self._ok(reply):
                 return
-        if time.monotonic() < self._next_try:
+            elif what == "heartbeat":
+                self._last_alive = self._last_contact
+        now = time.monotonic()
+        if now < self._next_try:
             return
         if not self._created:
             self._inflight = ("create", self._poster.submit("/api/v1/runs", self._spec_body))
             return
-        if self.uploads:
-            self._upload_next()
-            return
         body = self.outbox.head()
-        if body is not None and not (
-            self._hold_final and self._closed and self.outbox.batches == 1
-        ):
+        if body is not None and self._hold_final and self._closed and self.outbox.batches == 1:
+            body = None
+        if body is not None and not self._blobs_pending(body):
             self._inflight = ("batch", self._poster.submit(self._batch_path, body))
-        elif time.monotonic() - self._last_contact >= self._heartbeat:
+        elif self.uploads and now - self._last_alive < self._heartbeat:
+            self._upload_next()
+        elif now - self._last_contact >= self._heartbeat or (
+            self.uploads and now - self._last_alive >= self._heartbeat
+        ):
             self._inflight = ("heartbeat", self._poster.submit(self._heartbeat_path, b""))
+
+    def _blobs_pending(self, body: bytes) -> bool:
+        """Whether the batch names an image not uploaded yet. The names are read once a head
+        batch; the pending set is taken in C (the calling thread may append meanwhile)."""
+        if not self.uploads:
+            return False
+        if self._named[0] is not body:
+            self._named = (body, frozenset(sha256 for sha256, _ in named_in(body)))
+        named = self._named[1]
+        return bool(named) and not named.isdisjoint(map(itemgetter(0), self.uploads))
 
     def _attached(self, run: Any) -> None:
         """The server's answer to the run's creation: the first one says where an existing
@@ -790,7 +845,7 @@ class Sender:
             self._created = False
             self._retry_later(reply)
             return False
-        if 400 <= reply.status < 500 and reply.status not in (401, 403, 408, 429):
+        if refused_for_good(reply):
             self._warn(f"the server refused an image blob (HTTP {reply.status}): {reply.body}")
         elif not self._ok(reply):
             return False
@@ -805,11 +860,13 @@ class Sender:
         self._blob_retries += 1
         if self._blob_retries > BLOB_RETRIES:
             return False
+        again = []
         for sha256, mime in named_in(body):
             path = blob_path(self.blobs.dir, sha256, mime)
             if not path.exists():
                 return False
-            self.uploads.append((sha256, path, mime))
+            again.append((sha256, path, mime))
+        self.uploads.extendleft(reversed(again))  # first: the head batch waits on them
         return True
 
     def _write_acked(self) -> None:
@@ -831,15 +888,33 @@ class Sender:
             if head is not None and self._missing_blobs(head):
                 return False  # its blobs go up first, then it is posted again
         self._blob_retries = 0
-        if 400 <= reply.status < 500 and reply.status not in (401, 403, 408, 429):
-            # The server will never take this batch; it stays in the spool for inspection.
-            self._warn(f"the server refused a batch (HTTP {reply.status}): {reply.body}")
+        if refused_for_good(reply):
+            self._rejected_batch(reply)
             self._attempt = 0
             return True
         if not self._ok(reply):
             return False
         self.acked_batches += 1
         return True
+
+    def _rejected_batch(self, reply: Reply) -> None:
+        """The head batch was refused for good: its records are lost (reported in the next
+        ``sdk.lost`` event and by finish()), its body kept in the bounded refused file."""
+        body = self.outbox.head()
+        assert body is not None
+        records = count_records(body)
+        if self.rejected_why is None:
+            self.rejected_why = why(reply)
+            self._warn(
+                f"the server refused a batch for good ({self.rejected_why}); its records are"
+                f" lost to the run and kept in {self.refused_file}"
+            )
+        if not keep_refused(self.refused_file, body, reply):
+            self.rejected_unkept += records
+        self._lost += records
+        self._rejected += records
+        self.lost_total += records
+        self.rejected_total += records
 
     def _ok(self, reply: Reply) -> bool:
         if 200 <= reply.status < 300:

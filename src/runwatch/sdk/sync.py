@@ -8,7 +8,11 @@ producer does not cut it meanwhile); spools that end with their producer's final
 last, so a run is marked finished only after every producer's data is in. A spool whose run
 the server refuses for good (a sweep trial logged offline whose sweep was stopped since, or
 whose claim was handed out again) is said in one line and kept; the other spools are synced,
-and the sync fails.
+and the sync fails. A batch the server refuses for good (a 4xx other than 401, 403, 408 and 429,
+e.g. 409 ``run_finished``: another producer finished the run) is handled as the live sender
+handles it: kept in the spool's bounded refused file (:mod:`runwatch.sdk.refused`), its records
+counted, and the sync goes on with the next batch (stopping there would hold back every later
+batch on every later sync); the caller says so in one line, and the sync fails.
 
 Images: each batch's blobs are uploaded before it, from the producer's ``blobs/<producer>/``
 (then ``blobs/``, where older producers kept them). A blob a live producer already deleted
@@ -28,6 +32,14 @@ from typing import Any
 import msgspec
 
 from runwatch.sdk.blobs import named_in, producer_dir, read_blob, remove_dir, remove_legacy
+from runwatch.sdk.refused import (
+    MAX_REFUSED_BYTES,
+    count_records,
+    keep_refused,
+    refused_for_good,
+    refused_path,
+    why,
+)
 from runwatch.sdk.sender import REFUSED_FOR_GOOD
 from runwatch.sdk.spool import (
     acked_lock,
@@ -59,6 +71,23 @@ class SyncResult(msgspec.Struct):
     duplicates: int = 0
     after_final: int = 0  # batches the spool held after its producer's final status
     ended: bool = False
+    # Records in batches the server refused for good; how many of them are not in the refused
+    # file (past its cap); the server's first reason; the file.
+    rejected: int = 0
+    rejected_unkept: int = 0
+    rejected_why: str | None = None
+    refused_file: str = ""
+
+
+def refused_line(spool: Path, result: SyncResult) -> str:
+    """The one line that says a sync's batches refused for good: how many records, why, where."""
+    where = f"kept in {result.refused_file}"
+    if result.rejected_unkept:
+        where += f" ({result.rejected_unkept} of them not: past its {MAX_REFUSED_BYTES // 2**20} MiB cap)"
+    return (
+        f"{spool}: run {result.run_id}: {result.rejected} records were refused by the server for"
+        f" good ({result.rejected_why}); they are not in the run, they are {where}"
+    )
 
 
 def find_spools(paths: Iterable[Path]) -> list[Path]:
@@ -91,7 +120,7 @@ def sync_spool(
 def _sync_spool(path: Path, transport: Transport, progress: Callable[[int], None]) -> SyncResult:
     header = read_header(path)
     run_id = header["run"]["id"]
-    result = SyncResult(run_id)
+    result = SyncResult(run_id, refused_file=str(refused_path(path, header["producer"])))
     # Told before the spool is read: a producer gone by then appends nothing after it.
     gone = writer_gone(path)
     blob_dirs = [producer_dir(path.parent, header["producer"]), path.parent / "blobs"]
@@ -110,9 +139,12 @@ def _sync_spool(path: Path, transport: Transport, progress: Callable[[int], None
             # A version 1 spool could hold a warning queued after its own final status.
             result.after_final += 1
             continue
-        if not 200 <= reply.status < 300:
-            _check(reply, path, f" batch {_decode(body).get('batch_seq')}")
-        result.batches += 1
+        if refused_for_good(reply) and reply.error_code not in ("run_not_found", "blob_missing"):
+            _rejected(result, body, reply)
+        else:
+            if not 200 <= reply.status < 300:
+                _check(reply, path, f" batch {_decode(body).get('batch_seq')}")
+            result.batches += 1
         result.ended = result.ended or (header["spool"] == 1 and "status" in _decode(body))
         result.duplicates += bool(isinstance(reply.body, dict) and reply.body.get("duplicate"))
         progress(len(body))
@@ -122,6 +154,15 @@ def _sync_spool(path: Path, transport: Transport, progress: Callable[[int], None
         remove_dir(blob_dirs[0])
     remove_legacy(path.parent)
     return result
+
+
+def _rejected(result: SyncResult, body: bytes, reply: Reply) -> None:
+    """A batch refused for good: kept in the refused file (within its cap), and counted."""
+    records = count_records(body)
+    if not keep_refused(Path(result.refused_file), body, reply):
+        result.rejected_unkept += records
+    result.rejected += records
+    result.rejected_why = result.rejected_why or why(reply)
 
 
 def _create(transport: Transport, spec: dict[str, Any], path: Path) -> None:
