@@ -187,8 +187,8 @@ def sync(
                 if result.after_final:
                     done += f" ({result.after_final} after the final status: not stored)"
                 progress.console.print(f"{spool}: run {result.run_id}: {done}")
-                if result.rejected:  # lost to the run: said, and the sync fails
-                    print(f"runwatch: error: {refused_line(spool, result)}", file=sys.stderr)
+                if line := refused_line(spool, result):  # lost to the run: said; the sync fails
+                    print(f"runwatch: error: {line}", file=sys.stderr)
                     refused += 1
     finally:
         transport.close()

@@ -201,9 +201,9 @@ class Supervisor:
         try:
             for spool in find_spools([self.run.dir]):
                 if spool != self.run.spool_path and read_header(spool)["run"]["id"] == self.run.id:
-                    result = sync_spool(spool, transport)
-                    if result.rejected:  # lost to the run: said where the launcher's output goes
-                        print(f"runwatch: {refused_line(spool, result)}", file=sys.stderr)
+                    line = refused_line(spool, sync_spool(spool, transport))
+                    if line:  # lost to the run: said where the launcher's output goes
+                        print(f"runwatch: {line}", file=sys.stderr)
         except (SyncError, OSError, ValueError) as exc:
             print(
                 f"runwatch: the worker's records were not all delivered ({exc}); the run is "

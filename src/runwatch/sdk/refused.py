@@ -55,6 +55,37 @@ def count_records(body: bytes) -> int:
     return items - reports + (1 if wire.get("status") is not None else 0)
 
 
+class Refusals:
+    """The batches of one spool the server refused for good: each kept in ``file`` (within
+    its cap), their records counted, the first reason remembered. One per live sender, and one
+    per ``runwatch sync`` of a spool."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.records = 0  # records in refused batches
+        self.unkept = 0  # of them, in batches past the file's cap
+        self.reason: str | None = None  # the server's, for the first refusal
+
+    def add(self, body: bytes, reply: Reply) -> int:
+        """A batch was refused for good: keep and count it; return its records."""
+        records = count_records(body)
+        if not keep_refused(self.file, body, reply):
+            self.unkept += records
+        self.records += records
+        self.reason = self.reason or why(reply)
+        return records
+
+    def describe(self) -> str:
+        """What the user is told: how many records, why, and where they are."""
+        where = f"kept in {self.file}"
+        if self.unkept:
+            where += f" ({self.unkept} of them not: past its {MAX_REFUSED_BYTES // 2**20} MiB cap)"
+        return (
+            f"{self.records} records were refused by the server for good ({self.reason});"
+            f" they are not in the run, they are {where}"
+        )
+
+
 def keep_refused(path: Path, body: bytes, reply: Reply) -> bool:
     """Append a refused batch and the server's answer to ``path``; False when it is past
     :data:`MAX_REFUSED_BYTES` or cannot be written (the batch is then only counted)."""

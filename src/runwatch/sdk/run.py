@@ -27,7 +27,6 @@ from runwatch.sdk import limits
 from runwatch.sdk.commands import CommandPoller
 from runwatch.sdk.media import PendingHistogram, PendingImage
 from runwatch.sdk.outbox import Outbox
-from runwatch.sdk.refused import MAX_REFUSED_BYTES
 from runwatch.sdk.sender import (
     EVENT,
     EXTRA,
@@ -614,18 +613,11 @@ class Run:
                 f"{where}, and the run is not marked finished until `runwatch sync {self.dir}` "
                 "uploads them"
             )
-        rejected = self._sender.rejected_total
-        if rejected:
-            unkept = self._sender.rejected_unkept
-            where = f"kept in {self._sender.refused_file}"
-            if unkept:
-                where += f" ({unkept} of them not: past its {MAX_REFUSED_BYTES // 2**20} MiB cap)"
-            print_warning(
-                f"{rejected} records were refused by the server for good"
-                f" ({self._sender.rejected_why}): they are not in the run; they are {where}"
-            )
+        refusals = self._sender.refusals
+        if refusals.records:
+            print_warning(refusals.describe())
         _live_runs.discard(self)
-        return delivered and not rejected
+        return delivered and not refusals.records
 
     def _repr_html_(self) -> str:
         """In Jupyter: the run's live page in an iframe, with a link out."""

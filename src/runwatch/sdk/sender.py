@@ -47,7 +47,7 @@ from runwatch.sdk.progress import (
     ProgressWriter,
     TextProgressLine,
 )
-from runwatch.sdk.refused import count_records, keep_refused, refused_for_good, refused_path, why
+from runwatch.sdk.refused import Refusals, refused_for_good, refused_path
 from runwatch.sdk.spool import acked_lock, acked_path, advance_acked, lock_path
 from runwatch.sdk.transport import Reply, Transport
 from runwatch.sdk.vitals import SystemVitals
@@ -232,12 +232,7 @@ class Sender:
         self._refused = 0
         self._rejected = 0
         self.lost_total = 0
-        # Records in batches the server refused for good, in all; how many of them are not in
-        # the refused file (past its cap); the server's reason for the first refusal.
-        self.rejected_total = 0
-        self.rejected_unkept = 0
-        self.rejected_why: str | None = None
-        self.refused_file = refused_path(outbox.path, producer)
+        self.refusals = Refusals(refused_path(outbox.path, producer))  # batches refused for good
         self._next_loss_report = 0.0
         self._attempt = 0
         self._next_try = 0.0
@@ -449,7 +444,7 @@ class Sender:
         popleft = queue.popleft
         cap = self._config.max_batch_records
         taken = 0
-        self._posting = post
+        self._posting = post  # reset below: only this call's batches post as they are made
         while queue:
             self.idle = False
             recs = list(starmap(popleft, repeat((), min(len(queue), cap))))
@@ -463,8 +458,7 @@ class Sender:
                 self._batch_points(points)
             if others:
                 self._batch_records(others)
-            if post:
-                self._send_ready()
+        self._posting = False
         self.taken += taken
         if self._lost and time.monotonic() >= self._next_loss_report:
             self._report_loss()
@@ -653,7 +647,7 @@ class Sender:
         if spooled:
             reason = repr(self.outbox.spool_error)
         elif self._rejected:
-            reason = f"refused by the server ({self.rejected_why})"
+            reason = f"refused by the server ({self.refusals.reason})"
         else:
             reason = "over a server limit"
         payload: dict[str, Any] = {
@@ -664,7 +658,7 @@ class Sender:
             "reason": reason,
         }
         if self._rejected:
-            payload["refused_file"] = str(self.refused_file)
+            payload["refused_file"] = str(self.refusals.file)
         if spooled:
             print_warning(
                 f"{spooled} records were lost: the spool {self.outbox.path} cannot be written "
@@ -902,19 +896,16 @@ class Sender:
         ``sdk.lost`` event and by finish()), its body kept in the bounded refused file."""
         body = self.outbox.head()
         assert body is not None
-        records = count_records(body)
-        if self.rejected_why is None:
-            self.rejected_why = why(reply)
+        first = self.refusals.reason is None
+        records = self.refusals.add(body, reply)
+        if first:
             self._warn(
-                f"the server refused a batch for good ({self.rejected_why}); its records are"
-                f" lost to the run and kept in {self.refused_file}"
+                f"the server refused a batch for good ({self.refusals.reason}); its records are"
+                f" lost to the run and kept in {self.refusals.file}"
             )
-        if not keep_refused(self.refused_file, body, reply):
-            self.rejected_unkept += records
         self._lost += records
         self._rejected += records
         self.lost_total += records
-        self.rejected_total += records
 
     def _ok(self, reply: Reply) -> bool:
         if 200 <= reply.status < 300:

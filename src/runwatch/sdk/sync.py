@@ -32,14 +32,7 @@ from typing import Any
 import msgspec
 
 from runwatch.sdk.blobs import named_in, producer_dir, read_blob, remove_dir, remove_legacy
-from runwatch.sdk.refused import (
-    MAX_REFUSED_BYTES,
-    count_records,
-    keep_refused,
-    refused_for_good,
-    refused_path,
-    why,
-)
+from runwatch.sdk.refused import Refusals, refused_for_good, refused_path
 from runwatch.sdk.sender import REFUSED_FOR_GOOD
 from runwatch.sdk.spool import (
     acked_lock,
@@ -71,23 +64,15 @@ class SyncResult(msgspec.Struct):
     duplicates: int = 0
     after_final: int = 0  # batches the spool held after its producer's final status
     ended: bool = False
-    # Records in batches the server refused for good; how many of them are not in the refused
-    # file (past its cap); the server's first reason; the file.
-    rejected: int = 0
-    rejected_unkept: int = 0
-    rejected_why: str | None = None
-    refused_file: str = ""
+    refusals: Refusals | None = None  # the spool's batches the server refused for good
 
 
-def refused_line(spool: Path, result: SyncResult) -> str:
-    """The one line that says a sync's batches refused for good: how many records, why, where."""
-    where = f"kept in {result.refused_file}"
-    if result.rejected_unkept:
-        where += f" ({result.rejected_unkept} of them not: past its {MAX_REFUSED_BYTES // 2**20} MiB cap)"
-    return (
-        f"{spool}: run {result.run_id}: {result.rejected} records were refused by the server for"
-        f" good ({result.rejected_why}); they are not in the run, they are {where}"
-    )
+def refused_line(spool: Path, result: SyncResult) -> str | None:
+    """The one line that says a sync's batches refused for good (None: there were none)."""
+    refusals = result.refusals
+    if refusals is None or not refusals.records:
+        return None
+    return f"{spool}: run {result.run_id}: {refusals.describe()}"
 
 
 def find_spools(paths: Iterable[Path]) -> list[Path]:
@@ -120,7 +105,8 @@ def sync_spool(
 def _sync_spool(path: Path, transport: Transport, progress: Callable[[int], None]) -> SyncResult:
     header = read_header(path)
     run_id = header["run"]["id"]
-    result = SyncResult(run_id, refused_file=str(refused_path(path, header["producer"])))
+    refusals = Refusals(refused_path(path, header["producer"]))
+    result = SyncResult(run_id, refusals=refusals)
     # Told before the spool is read: a producer gone by then appends nothing after it.
     gone = writer_gone(path)
     blob_dirs = [producer_dir(path.parent, header["producer"]), path.parent / "blobs"]
@@ -140,7 +126,7 @@ def _sync_spool(path: Path, transport: Transport, progress: Callable[[int], None
             result.after_final += 1
             continue
         if refused_for_good(reply) and reply.error_code not in ("run_not_found", "blob_missing"):
-            _rejected(result, body, reply)
+            refusals.add(body, reply)
         else:
             if not 200 <= reply.status < 300:
                 _check(reply, path, f" batch {_decode(body).get('batch_seq')}")
@@ -154,15 +140,6 @@ def _sync_spool(path: Path, transport: Transport, progress: Callable[[int], None
         remove_dir(blob_dirs[0])
     remove_legacy(path.parent)
     return result
-
-
-def _rejected(result: SyncResult, body: bytes, reply: Reply) -> None:
-    """A batch refused for good: kept in the refused file (within its cap), and counted."""
-    records = count_records(body)
-    if not keep_refused(Path(result.refused_file), body, reply):
-        result.rejected_unkept += records
-    result.rejected += records
-    result.rejected_why = result.rejected_why or why(reply)
 
 
 def _create(transport: Transport, spec: dict[str, Any], path: Path) -> None:
