@@ -41,7 +41,7 @@ from runwatch.compat.wandb_types import (
     safe,
     warn_once,
 )
-from runwatch.protocol import SWEEP_PARAMS_ENV
+from runwatch.protocol import SWEEP_ID_ENV, SWEEP_PARAMS_ENV
 from runwatch.sdk.run import Run, sweep_params
 from runwatch.sdk.run import init as runwatch_init
 from runwatch.sdk.sender import print_warning
@@ -87,7 +87,6 @@ run: WandbRun | None = None
 config: Config = Config()
 summary: Summary = Summary()
 MODES = ("online", "offline", "disabled", "shared", "run", "dryrun")
-SWEEP_ID_ENV = "RUNWATCH_SWEEP_ID"
 # What wandb.agent tells a sweep's program: a file its shim writes the refusal of its run into
 # (the code and why), which the agent otherwise learns in-process from a function's run.
 REFUSED_FILE_ENV = "RUNWATCH_SWEEP_REFUSED_FILE"

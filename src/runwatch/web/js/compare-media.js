@@ -13,7 +13,6 @@ import * as images from "./media-images.js";
 export const MAX_KEYS = 50; // image keys compared (the first in key order)
 export const MAX_DISTRIBUTIONS = 50;
 
-
 /** One run's image of a key at the row's step: asks `?step=`, the latest wish wins. A run
  * without the key (`hasKey()` false) is never asked: it would only answer 404. */
 function cell(run, key, hasKey) {

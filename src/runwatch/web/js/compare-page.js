@@ -20,7 +20,6 @@ const runs = []; // {id, name, color, info, pill, word, detail, live}
 const charts = new Map(); // metric key -> chart widget
 let media = null; // the runs' images and distributions, once mounted
 
-
 function showError(lines) {
   const el = $("page-error");
   el.textContent = lines.filter(Boolean).join(" ");

@@ -1,6 +1,5 @@
 // Any JSON value as a collapsible tree of <details>: text only, at most MAX_NODES nodes drawn.
 
-
 import { node } from "./dom.js";
 
 export const MAX_NODES = 2000;

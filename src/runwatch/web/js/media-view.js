@@ -13,7 +13,6 @@ export const MAX_PANELS = 200; // image keys shown (the first in key order)
 export const MAX_DISTRIBUTIONS = 100; // histogram keys shown (the first in key order)
 const DIST_COLOR = "#f59e0b";
 
-
 /** Insert `child` into `parent` in key order (children carry data-key). */
 function placeByKey(parent, child, key) {
   const next = [...parent.children].find((c) => c.dataset.key > key);

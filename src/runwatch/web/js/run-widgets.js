@@ -17,7 +17,6 @@ import * as sparkline from "./sparkline.js";
 import * as vitalsBar from "./vitals-bar.js";
 import { may, whoami } from "./whoami.js";
 
-
 /** Mount on the run page's elements (looked up by id in `doc`); `base` is the run's API path;
  * `revealImage(key)` shows an image key's panel (the Media tab). */
 export function mount(doc, { base, revealImage = () => {} }) {
