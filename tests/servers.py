@@ -147,3 +147,13 @@ def waiting_long_poll(
     poller.start()
     wait_until(lambda: subscribers(server) > before, what="the long-poll to wait")
     return poller, reply
+
+
+def sync_cli(path: Path, url: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``runwatch sync PATH --url URL`` in a subprocess, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "runwatch", "sync", str(path), "--url", url],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -7,8 +7,6 @@ same way and goes on with the batches after them."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ import pytest
 import runwatch
 from runwatch.sdk.sender import EVENT
 from runwatch.sdk.spool import read_acked, read_batches
-from tests.servers import ServerProcess, wait_until
+from tests.servers import ServerProcess, sync_cli, wait_until
 
 
 def metric(server: ServerProcess, run_id: str, key: str) -> list[float]:
@@ -111,18 +109,8 @@ def test_sync_keeps_a_refused_batch_delivers_the_batches_after_it_and_fails(
     path = tmp_path / "run" / f"refused-{run.producer}.jsonl"
     server.start()
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "runwatch", "sync", str(tmp_path / "run"), "--url", server.url],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        again = subprocess.run(
-            [sys.executable, "-m", "runwatch", "sync", str(tmp_path / "run"), "--url", server.url],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = sync_cli(tmp_path / "run", server.url)
+        again = sync_cli(tmp_path / "run", server.url)
         xs = metric(server, run.id, "x")
         with server.client() as c:
             status = c.get(f"/api/v1/runs/{run.id}").json()["status"]

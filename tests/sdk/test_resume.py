@@ -18,7 +18,7 @@ import pytest
 import runwatch
 from runwatch.sdk.run import Run
 from tests.pg import fresh_database
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, sync_cli
 
 RUN_ID = "resume01"
 PRODUCER = textwrap.dedent("""
@@ -111,12 +111,7 @@ def test_a_run_logged_offline_keeps_its_times_once_synced(
     assert not run.finish(timeout=2)
     server.start()
     try:
-        synced = subprocess.run(
-            [sys.executable, "-m", "runwatch", "sync", str(tmp_path / "run"), "--url", server.url],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        synced = sync_cli(tmp_path / "run", server.url)
         assert synced.returncode == 0, synced.stderr
         info = get(server, f"/api/v1/runs/{run.id}")
         events = get(server, f"/api/v1/runs/{run.id}/events", limit=100)["events"]
@@ -152,12 +147,7 @@ def test_a_producer_clock_ahead_of_the_server_gets_the_server_time(
         fields = json.loads(header)
         fields["run"]["started_at"] = ahead
         offline.spool_path.write_text(json.dumps(fields) + "\n" + rest)
-        synced = subprocess.run(
-            [sys.executable, "-m", "runwatch", "sync", str(tmp_path / "s"), "--url", server.url],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        synced = sync_cli(tmp_path / "s", server.url)
         assert synced.returncode == 0, synced.stderr
         assert get(server, f"/api/v1/runs/{offline.id}")["started_at"] < ahead - 3000
     finally:
