@@ -91,6 +91,28 @@ def test_a_port_in_use_is_one_line_naming_it(command: str, tmp_path: Path) -> No
     assert done.stderr == f"runwatch: error: cannot bind 127.0.0.1:{port}: Address already in use\n"
 
 
+@pytest.mark.parametrize("command", [["tensorboard", "abc123"], ["tail", "abc123"]])
+def test_a_server_that_cannot_be_reached_is_one_line(command: list[str]) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}"  # nothing listens once it closes
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
+    done = cli(*command, "--url", url, env=env)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"runwatch: error: cannot reach the runwatch server at {url}")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_serve_with_a_missing_templates_file_never_says_it_is_listening(tmp_path: Path) -> None:
+    """Supervisors wait for the listening line: a server that then exits must not print it."""
+    missing = tmp_path / "missing.toml"
+    done = cli(
+        "serve", "--port", "0", "--data", str(tmp_path / "data"), "--templates", str(missing)
+    )
+    assert done.returncode == 1
+    assert "listening" not in done.stdout and str(missing) in done.stderr
+
+
 def test_sync_uploads_a_spool_once_and_is_safe_to_repeat(tmp_path: Path) -> None:
     srv = ServerProcess(tmp_path / "data").start()
     url = srv.url

@@ -232,25 +232,20 @@ def tensorboard(
     """Start a managed TensorBoard for a run, print its URL, and keep it alive until Ctrl-C."""
     import time
 
-    import httpx
+    from runwatch.archive.client import ApiClient, ApiError
 
-    from runwatch.sdk.transport import parse_urls
-
-    base = parse_urls(url)[0]
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    path = f"{base}/api/v1/runs/{run_id}/tensorboard"
+    path = f"/api/v1/runs/{run_id}/tensorboard"
     shown = False
-    with httpx.Client(headers=headers, timeout=90) as client:
+    with ApiClient(url, token, timeout=90) as client:  # one line for an unreachable server
         try:
             while True:
-                r = client.post(path)
-                if r.status_code != 200:
-                    raise RuntimeError(
-                        f"could not start TensorBoard: {r.json()['error']['message']}"
-                    )
+                try:
+                    answer = client.post(path, b"")
+                except ApiError as exc:
+                    raise RuntimeError(f"could not start TensorBoard: {exc}") from None
                 if not shown:  # the server's proxy: TensorBoard's own port is loopback-only
                     print(
-                        f"TensorBoard for run {run_id}: {base}{r.json()['proxy']}  "
+                        f"TensorBoard for run {run_id}: {client.base}{answer['proxy']}  "
                         "(Ctrl-C stops it)",
                         flush=True,
                     )

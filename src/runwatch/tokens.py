@@ -64,3 +64,8 @@ def create(
 def auth_configured(data: Path | str, bootstrap: str | None) -> bool:
     """Whether the server will require tokens: a bootstrap token, or any live one stored."""
     return bootstrap is not None or with_store(data, lambda s: s.count_tokens()) > 0
+
+
+def tokens_created(data: Path | str) -> bool:
+    """Whether the store ever held a token, live or not (then the server never opens up)."""
+    return with_store(data, lambda s: s.tokens_created())

@@ -27,8 +27,9 @@ import json, os, sys, time
 run_dir = os.environ["RUNWATCH_RUN_DIR"]
 with open(os.path.join(run_dir, "worker.pid"), "w") as f:
     f.write(str(os.getpid()))
-with open(os.path.join(run_dir, "argv.json"), "w") as f:
+with open(os.path.join(run_dir, "argv.part"), "w") as f:  # renamed whole: never read half
     json.dump(sys.argv[1:], f)
+os.replace(os.path.join(run_dir, "argv.part"), os.path.join(run_dir, "argv.json"))
 print("worker started", flush=True)
 code = int(sys.argv[sys.argv.index("--exit") + 1])
 while not os.path.exists(os.path.join(run_dir, "release")):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,17 +14,27 @@ from tests.pg import fresh_database
 from tests.servers import ServerProcess
 
 
-@pytest.fixture
-def replicas(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    """Replicas A and B: one PostgreSQL database, one Redis channel prefix, two ports."""
+@contextlib.contextmanager
+def two_replicas(
+    tmp_path: Path, token: str | None = None
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Replicas A and B: one PostgreSQL database, one Redis channel prefix, two ports; with
+    ``token``, both take it as their bootstrap token."""
     if not redis_answers():
         missing("Redis on 127.0.0.1:6379")
     with fresh_database() as pg_url:
         shared = ["--store", pg_url, "--bus", redis_url()]
-        a = ServerProcess(tmp_path / "a", extra_args=shared).start()
-        b = ServerProcess(tmp_path / "b", extra_args=shared).start()
+        a = ServerProcess(tmp_path / "a", token=token, extra_args=shared).start()
+        b = ServerProcess(tmp_path / "b", token=token, extra_args=shared).start()
         try:
             yield a, b
         finally:
             a.stop()
             b.stop()
+
+
+@pytest.fixture
+def replicas(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two open replicas (see :func:`two_replicas`)."""
+    with two_replicas(tmp_path) as both:
+        yield both

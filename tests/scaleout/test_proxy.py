@@ -21,11 +21,14 @@ from playwright.sync_api import Page, expect
 
 from tests.conftest import missing
 from tests.e2e.charts import chart, inspect
+from tests.scaleout.conftest import two_replicas
 from tests.servers import ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "deployment.md"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"  # sbin is not on every user's PATH
+TOKEN = "rw_proxy_test_token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def guide_nginx_block() -> str:
@@ -82,18 +85,18 @@ class Nginx:
 
 
 @pytest.fixture
-def proxied(
-    replicas: tuple[ServerProcess, ServerProcess], tmp_path: Path
-) -> Iterator[tuple[Nginx, ServerProcess, ServerProcess]]:
+def proxied(tmp_path: Path) -> Iterator[tuple[Nginx, ServerProcess, ServerProcess]]:
+    """The guide's nginx in front of two replicas with a token: an open server refuses what a
+    proxy forwards (it would be public through it)."""
     if not Path(NGINX).exists():
         missing("nginx (Debian package nginx-light; `make test` installs it)")
-    a, b = replicas
-    (tmp_path / "nginx").mkdir()
-    proxy = Nginx(tmp_path / "nginx", [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"])
-    try:
-        yield proxy, a, b
-    finally:
-        proxy.stop()
+    with two_replicas(tmp_path, TOKEN) as (a, b):
+        (tmp_path / "nginx").mkdir()
+        proxy = Nginx(tmp_path / "nginx", [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"])
+        try:
+            yield proxy, a, b
+        finally:
+            proxy.stop()
 
 
 def post(api: httpx.Client, run_id: str, body: dict[str, Any]) -> None:
@@ -123,11 +126,12 @@ def test_the_guides_nginx_passes_live_sockets_sse_and_ingest_and_survives_a_dead
     proxy, a, b = proxied
     sockets: list[str] = []
     page.on("websocket", lambda ws: sockets.append(ws.url))
-    with httpx.Client(base_url=proxy.url, timeout=10) as api:
+    with httpx.Client(base_url=proxy.url, headers=AUTH, timeout=10) as api:
         run_id = api.post("/api/v1/runs", json={"project": "proxy"}).json()["id"]
         for i in range(5):
             post(api, run_id, points(i + 1, range(i * 10, i * 10 + 10)))
         before = {a.url: subscribers(a), b.url: subscribers(b)}
+        page.add_init_script(f"sessionStorage.setItem('runwatch_token', '{TOKEN}')")
         page.goto(f"{proxy.url}/runs/{run_id}")
         expect(page.locator("#conn")).to_have_attribute("data-state", "live")
         loss = chart(page, "loss")
@@ -149,7 +153,7 @@ def test_the_guides_nginx_passes_live_sockets_sse_and_ingest_and_survives_a_dead
 
         def read_sse() -> None:
             with (
-                httpx.Client(base_url=proxy.url, timeout=30) as client,
+                httpx.Client(base_url=proxy.url, headers=AUTH, timeout=30) as client,
                 client.stream("GET", f"/api/v1/runs/{run_id}/stream?since={head}") as r,
             ):
                 for line in r.iter_lines():

@@ -68,6 +68,54 @@ def test_a_public_server_refuses_every_request_once_its_last_token_goes(tmp_path
         server.stop()
 
 
+def test_a_loopback_server_that_had_tokens_stays_closed_once_the_last_goes(tmp_path: Path) -> None:
+    """Revoking the only token of a loopback server must not open it (a reverse proxy on the
+    same host would hand everyone admin), nor may a restart."""
+    data = tmp_path / "data"
+    token, info = create(data, "admin", None, None, "the only one")
+    server = ServerProcess(data).start()
+    try:
+        runs, health = f"{server.url}/api/v1/runs", f"{server.url}/healthz"
+        assert httpx.get(runs, headers=bearer(token)).status_code == 200
+        revoke(data, info.id)
+        wait_until(
+            lambda: httpx.get(health).json().get("auth") != "tokens", 15,
+            what="the server to see that no valid token is left",
+        )  # fmt: skip
+        assert httpx.get(health).json()["auth"] == "closed"
+        refused = httpx.get(runs)
+        assert refused.status_code == 401 and "revoked or expired" in refused.text
+        assert httpx.post(runs, json={"project": "p"}).status_code == 401
+        with connect(f"{server.url.replace('http://', 'ws://')}/api/v1/live") as ws:
+            with contextlib.suppress(ConnectionClosed):
+                ws.recv(timeout=10)
+            assert ws.close_code == 4401
+        server.restart()
+        assert httpx.get(health).json()["auth"] == "closed"
+        assert httpx.get(runs).status_code == 401
+        assert "every request is refused whenever no valid token exists" in (
+            server.log_path.read_text()
+        )
+    finally:
+        server.stop()
+
+
+def test_an_open_server_refuses_what_a_reverse_proxy_forwarded(server: ServerProcess) -> None:
+    """An open server answers loopback only; a proxy on the same host would make it public, so
+    a request a proxy forwarded needs a token, which an open server has not."""
+    runs = f"{server.url}/api/v1/runs"
+    assert httpx.get(runs).status_code == 200
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+        refused = httpx.get(runs, headers={header: "for=203.0.113.7"})
+        assert refused.status_code == 401, header
+        assert "through a proxy" in refused.json()["error"]["message"]
+    live = f"{server.url.replace('http://', 'ws://')}/api/v1/live"
+    with connect(live, additional_headers={"X-Forwarded-For": "203.0.113.7"}) as ws:
+        with contextlib.suppress(ConnectionClosed):
+            ws.recv(timeout=10)
+        assert ws.close_code == 4401
+
+
 # -- 2. TensorBoard: admin only, over run dirs the server knows --------------------------------
 def test_tensorboard_starts_only_for_admin_and_only_over_a_known_run_dir(tmp_path: Path) -> None:
     data = tmp_path / "data"

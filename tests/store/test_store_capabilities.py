@@ -232,6 +232,7 @@ def test_promotions_only_of_succeeded_runs(make_store: StoreMaker) -> None:
 
 def test_tokens_are_found_listed_revoked_and_expire(make_store: StoreMaker) -> None:
     async def work(store, _):  # type: ignore[no-untyped-def]
+        none_yet = await store.tokens_created()
         a = await store.add_token("h1", "rw_abc", "ci", "write", "proj", None)
         await store.add_token("h2", "rw_def", None, "read", None, time.time() - 1)  # expired
         counted = await store.count_tokens()
@@ -246,10 +247,11 @@ def test_tokens_are_found_listed_revoked_and_expire(make_store: StoreMaker) -> N
             revoked,
             twice,
             await store.list_tokens(),
-            (await store.count_tokens()),
+            (await store.count_tokens(), none_yet, await store.tokens_created()),
         )
 
-    a, counted, found, absent, revoked, twice, listed, after = run(with_store(make_store, work))
+    a, counted, found, absent, revoked, twice, listed, ever = run(with_store(make_store, work))
+    after, none_yet, created = ever
     assert (a.prefix, a.name, a.scope, a.project, a.revoked_at) == (
         "rw_abc",
         "ci",
@@ -259,6 +261,7 @@ def test_tokens_are_found_listed_revoked_and_expire(make_store: StoreMaker) -> N
     )
     assert counted == 1 and found == a and absent is None
     assert revoked and not twice and after == 0
+    assert not none_yet and created  # revoked and expired, yet created: the server stays closed
     assert [t.prefix for t in listed] == ["rw_abc", "rw_def"] and listed[0].revoked_at is not None
 
 

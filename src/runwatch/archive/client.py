@@ -40,6 +40,9 @@ class ApiClient:
         headers = {"Content-Type": "application/json"}
         return self._answer(self._send("PUT", path, content=body, headers=headers))
 
+    def delete(self, path: str) -> Any:
+        return self._answer(self._send("DELETE", path))
+
     def get_bytes(self, path: str) -> bytes:
         """The raw body of a GET (a blob's bytes); errors raise as :meth:`get` does."""
         response = self._send("GET", path)

@@ -35,6 +35,7 @@ WS_FORBIDDEN = 4403
 Scope = Literal["read", "write", "admin"]
 # open: no token needed; tokens: a valid token needed; closed: needed, and none is valid.
 AuthMode = Literal["open", "tokens", "closed"]
+FORWARDED_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
 # What a route needs: a scope, or ``any`` valid token whatever its scope (whoami: a token may
 # always ask what it may do). Scopes are not ranked: ``admin`` does all, the others their own.
@@ -111,21 +112,25 @@ class Authenticator:
         self._bootstrap = bootstrap
         self._public = public  # bound beyond loopback: never open
         self._tokens: dict[str, tuple[float, TokenInfo | None]] = {}
-        self._live: tuple[float, bool] = (-CACHE_SECONDS - 1.0, False)
+        self._mode: tuple[float, AuthMode] = (-CACHE_SECONDS - 1.0, "open")
         self._watched: dict[str, set[asyncio.Event]] = {}
 
     async def mode(self) -> AuthMode:
         """``tokens`` with a bootstrap token or any live token in the store; with none,
-        ``open`` on loopback and ``closed`` (every request refused) beyond it."""
+        ``closed`` (every request refused) beyond loopback or once a token was ever created
+        (revoking or outliving the last one must not open the server), else ``open``."""
         if self._bootstrap is not None:
             return "tokens"
-        checked, live = self._live
+        checked, mode = self._mode
         if time.monotonic() - checked > CACHE_SECONDS:
-            live = await self._store.count_tokens() > 0
-            self._live = (time.monotonic(), live)
-        if live:
-            return "tokens"
-        return "closed" if self._public else "open"
+            if await self._store.count_tokens() > 0:
+                mode = "tokens"
+            elif self._public or await self._store.tokens_created():
+                mode = "closed"
+            else:
+                mode = "open"
+            self._mode = (time.monotonic(), mode)
+        return mode
 
     async def principal(self, conn: HTTPConnection) -> Principal | None:
         """The caller, or None when a token is needed and missing, unknown, revoked or expired."""
@@ -135,7 +140,7 @@ class Authenticator:
             return OPEN
         mode = await self.mode()
         if mode == "open":
-            return OPEN
+            return None if forwarded(conn) else OPEN
         if token is None or mode == "closed":  # closed: no token is valid, whatever is cached
             return None
         digest = token_hash(token)
@@ -189,6 +194,12 @@ class Authenticator:
         self._tokens[digest] = (time.monotonic(), info)
 
 
+def forwarded(conn: HTTPConnection) -> bool:
+    """Whether a reverse proxy forwarded the request: an open server, though bound to loopback,
+    is then reachable from wherever the proxy listens, so such a request needs a token."""
+    return any(header in conn.headers for header in FORWARDED_HEADERS)
+
+
 def need(scope: Need) -> Callable[[HTTPConnection], Awaitable[Principal]]:
     """A FastAPI dependency: 401 without a valid token, 403 when its scope is not enough (never
     for ``any``)."""
@@ -209,10 +220,18 @@ def need(scope: Need) -> Callable[[HTTPConnection], Awaitable[Principal]]:
 
 
 async def _unauthorized(auth: Authenticator) -> str:
-    if await auth.mode() == "closed":
+    mode = await auth.mode()
+    if mode == "closed":
         return (
-            "this server is closed: it is bound beyond loopback and no valid token exists; "
-            "an operator must create one (`runwatch token create`)"
+            "this server is closed: no valid token exists (it is bound beyond loopback, or "
+            "every token it had was revoked or expired); an operator must create one "
+            "(`runwatch token create`)"
+        )
+    if mode == "open":  # open, yet refused: the request came through a proxy
+        return (
+            "this server has no tokens, so it answers on loopback only, and this request came "
+            "through a proxy (Forwarded, X-Forwarded-For or X-Real-IP): create a token "
+            "(`runwatch token create`) to serve it through one"
         )
     return (
         "missing or invalid token: send 'Authorization: Bearer <token>' "

@@ -77,7 +77,10 @@ def declare_bounds(schema: dict[str, Any], settings: Settings) -> None:
 
 API_PREFIX = "/api/v1/"
 _API_REFUSALS = {
-    "401": refusal("`unauthorized`: no token, or one unknown, revoked or expired."),
+    "401": refusal(
+        "`unauthorized`: no token, or one unknown, revoked or expired (on a server with no "
+        "token at all: a request a reverse proxy forwarded)."
+    ),
     "403": refusal(
         "`forbidden`: the token's scope does not allow this (the message names the scope it "
         "needs), or it is limited to another project. `bad_host`: a loopback-bound server "

@@ -156,7 +156,7 @@ class Scheduler:
         required) a fresh write token for the run's project, revoked when the launcher exits."""
         if self.token is not None:
             return self.token, None
-        if await self.store.count_tokens() == 0:
+        if not await self.store.tokens_created():  # an open server
             return None, None
         token = new_token()
         info = await self.store.add_token(

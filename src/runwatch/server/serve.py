@@ -13,7 +13,7 @@ import uvicorn
 from runwatch.server.app import create_app
 from runwatch.server.settings import Settings, is_loopback
 from runwatch.store.location import describe
-from runwatch.tokens import auth_configured
+from runwatch.tokens import auth_configured, tokens_created
 
 logger = logging.getLogger("runwatch.server")
 
@@ -45,18 +45,18 @@ def serve_socket(settings: Settings, sock: socket.socket) -> None:
     """Serve on an already bound socket until interrupted."""
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    required = auth_configured(settings.store_location, settings.token)
-    if not is_loopback(host):
-        # Beyond loopback the server never opens up: with no valid token it refuses everything.
+    location = settings.store_location
+    if not is_loopback(host) or tokens_created(location):
+        # Beyond loopback, or once it has had tokens, the server never opens up: with no valid
+        # token it refuses everything.
         auth = "tokens required; every request is refused whenever no valid token exists"
     else:
-        auth = "tokens required" if required else "no auth: loopback only"
-    where = describe(settings.store_location)
-    print(f"runwatch listening on http://{shown}:{port} ({auth}; data in {where})")
-    sys.stdout.flush()
+        auth = "tokens required" if settings.token else "no auth: loopback only"
     # Launchers started by the scheduler need the port actually bound (``--port 0``).
     settings = dataclasses.replace(settings, port=port)
-    app = create_app(settings)
+    app = create_app(settings)  # before the line: what it refuses (templates) is said instead
+    print(f"runwatch listening on http://{shown}:{port} ({auth}; data in {describe(location)})")
+    sys.stdout.flush()
     config = uvicorn.Config(
         app,
         log_level="warning",

@@ -619,6 +619,11 @@ class TokenStore(Protocol):
         """Tokens neither revoked nor expired: any at all means the server requires auth."""
         ...
 
+    async def tokens_created(self) -> bool:
+        """Whether any token was ever created (revoked and expired ones are kept): a server
+        that has had tokens never opens up again when the last one goes."""
+        ...
+
 
 class RetentionStore(Protocol):
     """How long raw points are kept, per project."""

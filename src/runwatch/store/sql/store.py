@@ -448,6 +448,9 @@ class SqlStore:
     async def count_tokens(self) -> int:
         return await self._read_tx(lambda tx: tokens.count_tokens(tx, time.time()))
 
+    async def tokens_created(self) -> bool:
+        return await self._read_tx(tokens.tokens_created)
+
     # -- watch rules and alerts --------------------------------------------------------------
     async def add_rule(self, project: str, spec: RuleIn, source: str = "api") -> Rule:
         return await self._write_quiet(lambda tx: rules.add_rule(tx, project, spec, source))

@@ -59,3 +59,8 @@ def count_tokens(tx: Tx, now: float) -> int:
         (now,),
     ).fetchone()
     return int(row[0])
+
+
+def tokens_created(tx: Tx) -> bool:
+    """Whether the tokens table holds any token, live or not."""
+    return tx.execute("SELECT 1 FROM tokens LIMIT 1").fetchone() is not None
