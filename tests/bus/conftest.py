@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import uuid
@@ -38,7 +39,8 @@ def redis_url(port: int = REDIS_PORT) -> str:
 
 
 class PrivateRedis:
-    """A redis-server of our own on one port: start, SIGKILL, start again (a real restart)."""
+    """A redis-server of our own on one port: start, SIGKILL, start again (a real restart), or
+    SIGSTOP and SIGCONT it (a hang: connections stay open and nothing answers)."""
 
     def __init__(self, workdir: Path) -> None:
         with socket.socket() as sock:
@@ -55,10 +57,26 @@ class PrivateRedis:
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: redis_answers(port=self.port), 10, what="the private redis-server")
 
+    def pause(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            self.resume()  # never leave a stopped process behind, even if the kill fails
             self.proc.kill()
             self.proc.wait(10)
+
+
+# Ways Redis goes away and comes back: (break, mend); both must end on the same recovery.
+OUTAGES: dict[str, tuple[Callable[[PrivateRedis], None], Callable[[PrivateRedis], None]]] = {
+    "restart": (PrivateRedis.kill, PrivateRedis.start),
+    "hang": (PrivateRedis.pause, PrivateRedis.resume),
+}
 
 
 @dataclass

@@ -1,7 +1,8 @@
-"""What only the Redis bus has to survive: Redis restarts, Redis down, shared servers, bad URLs.
+"""What only the Redis bus has to survive: Redis restarts and hangs, Redis down, shared servers,
+bad URLs.
 
-Restarts use a private ``redis-server`` on an ephemeral port (the shared one on 6379 serves
-other tests and is never restarted).
+Restarts and hangs use a private ``redis-server`` on an ephemeral port (the shared one on 6379
+serves other tests and is never restarted or stopped).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from runwatch.bus import MemoryBus, bus_from_url, run_channel
 from runwatch.bus.redis import BusUnavailable, RedisBus, redact, split_url
 from runwatch.store.base import Record
-from tests.bus.conftest import Collector, PrivateRedis, redis_answers, redis_url, until
+from tests.bus.conftest import OUTAGES, Collector, PrivateRedis, redis_answers, redis_url, until
 from tests.conftest import missing
 from tests.store.aio import run
 
@@ -39,10 +40,12 @@ def recs(first: int, n: int) -> list[Record]:
     return [Record(seq, b"{}") for seq in range(first, first + n)]
 
 
-def test_after_a_redis_restart_subscribers_get_a_resync_and_records_flow_again(
-    private_redis: PrivateRedis,
+@pytest.mark.parametrize("outage", OUTAGES)
+def test_after_a_redis_restart_or_hang_subscribers_get_a_resync_and_records_flow_again(
+    private_redis: PrivateRedis, outage: str
 ) -> None:
     url = redis_url(private_redis.port)
+    down, up = OUTAGES[outage]
 
     async def scenario() -> tuple[Collector, dict[str, object]]:
         a, b = RedisBus(url), RedisBus(url)
@@ -55,10 +58,11 @@ def test_after_a_redis_restart_subscribers_get_a_resync_and_records_flow_again(
             a.publish(run_channel("r1"), recs(1, 3))
             await until(lambda: got.seqs == [1, 2, 3], what="records before the restart")
             resyncs = got.resyncs
-            private_redis.kill()
+            down(private_redis)
+            # A hung Redis answers nothing: seen by the bus's pings within a few seconds.
             await until(lambda: not b.health()["connected"], what="the disconnect to be seen")
             a.publish(run_channel("r1"), recs(4, 2))  # queued while Redis is down
-            private_redis.start()
+            up(private_redis)
             await until(lambda: got.resyncs > resyncs, what="a resync after the restart")
             await until(lambda: a.health()["connected"], what="the publisher to reconnect")
             a.publish(run_channel("r1"), recs(6, 1))
@@ -76,10 +80,12 @@ def test_after_a_redis_restart_subscribers_get_a_resync_and_records_flow_again(
     assert health["reconnects"] == 1
 
 
-def test_while_redis_is_down_the_publish_queue_stays_capped_and_a_resync_follows(
-    private_redis: PrivateRedis,
+@pytest.mark.parametrize("outage", OUTAGES)
+def test_while_redis_is_down_or_hung_the_publish_queue_stays_capped_and_a_resync_follows(
+    private_redis: PrivateRedis, outage: str
 ) -> None:
     url = redis_url(private_redis.port)
+    down, up = OUTAGES[outage]
 
     async def scenario() -> tuple[dict[str, object], Collector]:
         publisher, listener = RedisBus(url, max_queued=10), RedisBus(url)
@@ -89,14 +95,14 @@ def test_while_redis_is_down_the_publish_queue_stays_capped_and_a_resync_follows
             got = Collector()
             listener.subscribe(run_channel("r1"), got)
             await listener.sync()
-            private_redis.kill()
+            down(private_redis)
             await until(lambda: not publisher.health()["connected"], what="the disconnect")
             for i in range(1, 101):
                 publisher.publish(run_channel("r1"), recs(i, 1))
                 assert publisher.health()["queued"] <= 10
             during = publisher.health()
             resyncs = got.resyncs
-            private_redis.start()
+            up(private_redis)
             await until(lambda: publisher.health()["connected"], what="the publisher to reconnect")
             await until(lambda: listener.health()["connected"], what="the listener to reconnect")
             await publisher.sync()

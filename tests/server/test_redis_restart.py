@@ -1,7 +1,9 @@
-"""A server on the Redis bus through a Redis restart: ingest goes on, viewers miss nothing, and a
-command sent while Redis was down still reaches the producer's long-poll.
+"""A server on the Redis bus through a Redis restart or hang: /healthz says degraded, ingest goes
+on, viewers miss nothing, and a command sent while Redis was away still reaches the producer's
+long-poll.
 
-Redis here is a private ``redis-server`` on its own port (the shared one is never restarted).
+Redis here is a private ``redis-server`` on its own port (the shared one is never restarted or
+stopped).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.bus.conftest import PrivateRedis, redis_url
+from tests.bus.conftest import OUTAGES, PrivateRedis, redis_url
 from tests.server.test_live import finish, messages, post_points, start_run, ws_url
 from tests.servers import ServerProcess, wait_until, waiting_long_poll
 
@@ -35,10 +37,12 @@ def bus_health(c: httpx.Client) -> dict[str, object]:
     return bus
 
 
-def test_viewers_and_long_polls_miss_nothing_across_a_redis_restart(
-    redis_and_server: tuple[PrivateRedis, ServerProcess],
+@pytest.mark.parametrize("outage", OUTAGES)
+def test_viewers_and_long_polls_miss_nothing_across_a_redis_restart_or_hang(
+    redis_and_server: tuple[PrivateRedis, ServerProcess], outage: str
 ) -> None:
     redis, server = redis_and_server
+    down, up = OUTAGES[outage]
     with server.client() as c:
         run_id = start_run(c)
         seen: list[int] = []
@@ -49,7 +53,7 @@ def test_viewers_and_long_polls_miss_nothing_across_a_redis_restart(
                 seen += [m["seq"] for m in messages(ws.recv(timeout=10))]
 
             assert c.get("/healthz").json()["status"] == "ok"
-            redis.kill()
+            down(redis)
             wait_until(lambda: bus_health(c)["connected"] is False, what="the bus to notice")
             degraded = c.get("/healthz")  # still serving: a balancer must keep it
             assert (degraded.status_code, degraded.json()["status"]) == (200, "degraded")
@@ -58,7 +62,7 @@ def test_viewers_and_long_polls_miss_nothing_across_a_redis_restart(
             poller, commands = waiting_long_poll(server, run_id, wait=25)
             sent = c.post(f"/api/v1/runs/{run_id}/commands", json={"kind": "lr", "payload": {}})
             assert sent.status_code == 201
-            redis.start()
+            up(redis)
             wait_until(lambda: bus_health(c)["connected"] is True, what="the bus to reconnect")
             assert c.get("/healthz").json()["status"] == "ok"
             for i in range(21, 31):

@@ -10,6 +10,10 @@ One connection subscribes (a reader task reads it; an ops task sends SUBSCRIBE/U
 on it in call order), one more publishes: a bounded local queue, sent as pipelines, so
 ``publish`` never waits for Redis. Channels are global to a Redis server (not per database), so
 every name carries a prefix: ``redis://host:6379/0?prefix=team-a:`` separates deployments.
+
+A hung Redis (stopped, or a network that drops packets while TCP stays up) is a lost one: the
+reader pings a quiet subscription and, after ``LINK_TIMEOUT`` of silence, drops it as if the
+connection had died (same reconnect, same resync); every command times out alike.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from runwatch.bus.base import BusCallback, Unsubscribe
 from runwatch.store.base import Record
@@ -43,7 +48,11 @@ PUBLISH_QUEUE_BYTES = 32 * 1024 * 1024
 PIPELINE_MAX = 1000
 RECONNECT_MIN = 0.05
 RECONNECT_MAX = 2.0
+# A subscription quiet this long gets a PING; Redis silent for LINK_TIMEOUT counts as lost.
+PING_EVERY = 1.0
+LINK_TIMEOUT = 3.0
 _RESYNC = "__resync__"
+_ALIVE = "alive"  # the token of the reader's own pings (sync's are "sync-<n>")
 # Errors that mean "Redis is unreachable": reconnect with backoff, never crash the server.
 _LINK_ERRORS = (RedisError, OSError)
 
@@ -120,8 +129,13 @@ class RedisBus:
     async def start(self) -> None:
         """Connect and subscribe; raises BusUnavailable (one line) when Redis does not answer."""
         # No retries inside redis-py: our loops reconnect, and then tell subscribers to resync.
+        # socket_timeout bounds every command and handshake: a hung Redis never holds a task.
         self._client = Redis.from_url(
-            self._url, retry=Retry(NoBackoff(), 0), socket_keepalive=True, socket_connect_timeout=5
+            self._url,
+            retry=Retry(NoBackoff(), 0),
+            socket_keepalive=True,
+            socket_connect_timeout=5,
+            socket_timeout=LINK_TIMEOUT,
         )
         try:
             await self._client.ping()
@@ -266,10 +280,17 @@ class RedisBus:
         channels = [self._prefix + c for c in self._callbacks]
         await pubsub.subscribe(self._prefix + _RESYNC, *channels)
         strip = len(self._prefix)
+        loop = asyncio.get_running_loop()
+        heard = loop.time()  # when Redis last said anything on this connection
         while True:
-            message: dict[str, Any] | None = await pubsub.get_message(timeout=None)
+            message: dict[str, Any] | None = await pubsub.get_message(timeout=PING_EVERY)
             if message is None:
+                # A stopped Redis keeps TCP up: only an unanswered PING tells it from a quiet one.
+                if loop.time() - heard > LINK_TIMEOUT:
+                    raise RedisTimeout(f"no answer from Redis in {LINK_TIMEOUT:g} s")
+                self._op("ping", _ALIVE)
                 continue
+            heard = loop.time()
             kind = message["type"]
             if kind == "message":
                 channel = message["channel"].decode()[strip:]
