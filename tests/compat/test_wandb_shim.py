@@ -171,6 +171,30 @@ def test_unsupported_calls_warn_once_and_never_crash(server: ServerProcess, tmp_
     assert info["summary"]["note"] == "text"  # kept as text
 
 
+SWEEP_FAILURES = """
+import wandb
+sweep_id = wandb.sweep({"method": "random", "parameters": {"lr": {"mn": 1}}}, project="p")
+wandb.sweep({"method": "nope", "parameters": {}}, project="p")
+wandb.agent(sweep_id, function=lambda: None, count=1)
+wandb.agent("doesnotexist", function=lambda: None, count=1)
+wandb.agent("norsuchsweep", function=lambda: None, count=1)
+print("went on")
+"""
+
+
+def test_each_failing_sweep_or_agent_call_says_why(server: ServerProcess, tmp_path: Path) -> None:
+    """Setup calls fail for different reasons each: each is said (a loop's calls once)."""
+    script = tmp_path / "sweeps.py"
+    script.write_text(SWEEP_FAILURES)
+    done = run_with_shim(server, script, tmp_path)
+    err = done.stderr
+    assert done.stdout.strip() == "went on", err
+    assert err.count("wandb.sweep: the sweep configuration is refused") == 2, err
+    assert "parameters.lr.mn" in err and "'nope'" in err
+    assert "wandb.agent: no sweep id (the wandb.sweep call failed); nothing ran" in err
+    assert "doesnotexist" in err and "norsuchsweep" in err
+
+
 def test_disabled_mode_sends_nothing(server: ServerProcess, tmp_path: Path) -> None:
     script = tmp_path / "disabled.py"
     script.write_text(UNSUPPORTED.format(mode="disabled"))

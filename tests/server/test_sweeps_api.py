@@ -117,6 +117,35 @@ def test_a_trial_claimed_before_the_stop_is_cancelled_and_its_run_refused(
             "$.parameters.lr.max",
         ),
         ({"method": "bayes", "parameters": {"x": {"value": 1}}}, 422, "$.metric"),
+        # Grids too fine for floats to count (these were 500s).
+        (
+            {
+                "method": "grid",
+                "parameters": {"n": {"distribution": "int_uniform", "min": 0, "max": 10**20}},
+            },
+            422,
+            "$.parameters.n",
+        ),
+        (
+            {
+                "method": "grid",
+                "parameters": {
+                    "lr": {"distribution": "q_uniform", "min": 0, "max": 1, "q": 1e-300}
+                },
+            },
+            422,
+            "$.parameters.lr",
+        ),
+        (
+            {
+                "method": "grid",
+                "parameters": {
+                    "lr": {"distribution": "q_uniform", "min": -1e308, "max": 1e308, "q": 1e-5}
+                },
+            },
+            422,
+            "$.parameters.lr",
+        ),
         (
             {"method": "bayes", "metric": {"name": 'a"b'}, "parameters": {"x": {"value": 1}}},
             422,

@@ -196,6 +196,18 @@ def test_a_grid_over_a_continuous_parameter_names_it() -> None:
         ("bad.yaml", "method: grid\nparameters: [unclosed\n", "line 3"),
         ("bad.json", "{", "not valid JSON"),
         ("typo.yaml", "method: grid\nparameters:\n  x:\n    vals: [1]\n", "parameters.x.vals"),
+        # Checked before the server is asked, as it would be there.
+        (
+            "grid.yaml",
+            "method: grid\nparameters:\n  lr:\n    min: 0.1\n    max: 1\n",
+            "parameters.lr: grid search needs",
+        ),
+        (
+            "fine.yaml",
+            "method: grid\nparameters:\n  lr:\n    distribution: q_uniform\n"
+            "    min: 0\n    max: 1\n    q: 1.0e-300\n",
+            "parameters.lr: a grid from 0 to 1",
+        ),
     ],
 )
 def test_a_bad_file_is_one_line_naming_the_file(

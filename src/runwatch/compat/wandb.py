@@ -440,7 +440,7 @@ def termerror(string: str = "", **kwargs: Any) -> None:
 
 
 # -- sweeps ------------------------------------------------------------------------------------
-@safe("wandb.sweep", fallback=lambda: "")
+@safe("wandb.sweep", fallback=lambda: "", each=True)
 def sweep(
     sweep: dict[str, Any] | Callable[[], dict[str, Any]],
     entity: str | None = None,
@@ -452,7 +452,7 @@ def sweep(
     return wandb_sweeps.create(sweep() if callable(sweep) else sweep, project)
 
 
-@safe("wandb.agent")
+@safe("wandb.agent", each=True)
 def agent(
     sweep_id: str,
     function: Callable[[], Any] | None = None,
@@ -468,6 +468,9 @@ def agent(
 
     A cancel of the trial's run (early termination, the dashboard) interrupts ``function``
     with :class:`TrialStopped`, as W&B's agent does; its run ends ``cancelled``."""
+    if not sweep_id:  # what wandb.sweep returns when it failed (it said why)
+        print_warning("wandb.agent: no sweep id (the wandb.sweep call failed); nothing ran")
+        return
     ran = 0
     handed_out = False
     for trial in wandb_sweeps.trials(sweep_id):

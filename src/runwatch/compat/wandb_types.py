@@ -32,10 +32,12 @@ def _none() -> Any:
 
 
 def safe(
-    what: str, fallback: Callable[[], Any] = _none
+    what: str, fallback: Callable[[], Any] = _none, each: bool = False
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """A public shim call that never raises into the training loop: any exception (wrong
-    arguments included) is reported once per call name, and ``fallback()`` is returned."""
+    arguments included) is reported once per call name, and ``fallback()`` is returned.
+    ``each``: once per distinct failure instead, for calls made once each, not in a loop
+    (a second ``wandb.agent`` that fails otherwise for another sweep must say so)."""
 
     def wrap(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
@@ -46,7 +48,7 @@ def safe(
                 warn_once(
                     f"{what} failed and was skipped ({type(exc).__name__}: {exc}); "
                     "what it would have recorded is lost, the script goes on",
-                    key=f"safe:{what}",
+                    key=None if each else f"safe:{what}",
                 )
                 return cast(R, fallback())
 

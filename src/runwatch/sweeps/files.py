@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from runwatch.sweeps.space import space_size
 from runwatch.sweeps.spec import SweepError, SweepSpec, parse_sweep
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -50,6 +51,8 @@ def load_sweep_file(path: Path) -> SweepSpec:
     naming the file and the key."""
     doc = read_sweep_doc(path)
     try:
-        return parse_sweep(doc)
+        spec = parse_sweep(doc)
+        space_size(spec)  # a grid's parameters are discrete and countable, as the server checks
+        return spec
     except SweepError as exc:
         raise SweepError(exc.key, exc.message, str(path)) from None

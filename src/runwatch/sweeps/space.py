@@ -18,6 +18,8 @@ from typing import Any, overload
 from runwatch.sweeps.spec import Param, SweepError, SweepSpec
 
 GRID_KINDS = ("constant", "categorical", "int_uniform", "q_uniform")
+# The most steps one grid parameter may take: past 2**53 floats no longer tell its points apart.
+MAX_GRID_STEPS = 2**53
 
 
 def _quantize(x: float, q: float) -> float:
@@ -36,9 +38,15 @@ def grid_values(param: Param) -> Sequence[Any]:
         return [param.value]
     if param.kind in ("int_uniform", "q_uniform"):
         step = param.q if param.kind == "q_uniform" else 1
-        count = math.floor((param.max - param.min) / step + 1e-9) + 1
+        steps = (param.max - param.min) / step
+        if not steps < MAX_GRID_STEPS:  # NaN and infinity too: floats could not count them
+            raise SweepError(
+                f"parameters.{param.name}",
+                f"a grid from {param.min} to {param.max} in steps of {step} has more than "
+                f"{MAX_GRID_STEPS:,} points; use a larger step, or method random or bayes",
+            )
         # A huge range is never listed: only the values of the points handed out are built.
-        return _Range(param.min, step, count)
+        return _Range(param.min, step, math.floor(steps + 1e-9) + 1)
     raise SweepError(
         f"parameters.{param.name}",
         f"grid search needs values, value, int_uniform or q_uniform, not {param.kind}",
