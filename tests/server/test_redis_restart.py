@@ -16,6 +16,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.bus.conftest import OUTAGES, PrivateRedis, redis_url
+from tests.pg import fresh_database
 from tests.server.test_live import finish, messages, post_points, start_run, ws_url
 from tests.servers import ServerProcess, wait_until, waiting_long_poll
 
@@ -80,3 +81,36 @@ def test_viewers_and_long_polls_miss_nothing_across_a_redis_restart_or_hang(
     assert [cmd["kind"] for cmd in commands["commands"]] == ["lr"]  # type: ignore[index]
     assert seen == list(range(1, head + 1))  # through the outage: every record once, in order
     assert head >= 32  # running, 30 batches, the command, the final status
+
+
+def test_a_command_sent_to_another_replica_while_redis_is_down_reaches_the_long_poll(
+    tmp_path: Path,
+) -> None:
+    """Replica A holds the producer's long-poll, the command is posted to replica B, and no bus
+    carries the news: A reads the store while its bus is down, so the command still arrives
+    within the poll (and the producer does not wait for Redis to come back)."""
+    (tmp_path / "redis").mkdir()
+    redis = PrivateRedis(tmp_path / "redis")
+    redis.start()
+    try:
+        with fresh_database() as pg_url:
+            shared = ["--store", pg_url, "--bus", redis_url(redis.port)]
+            a = ServerProcess(tmp_path / "a", extra_args=shared).start()
+            b = ServerProcess(tmp_path / "b", extra_args=shared).start()
+            try:
+                with a.client() as on_a, b.client() as on_b:
+                    run_id = start_run(on_a)
+                    redis.kill()
+                    wait_until(lambda: bus_health(on_a)["connected"] is False, what="A to notice")
+                    poller, reply = waiting_long_poll(a, run_id, wait=8)
+                    sent = on_b.post(
+                        f"/api/v1/runs/{run_id}/commands", json={"kind": "lr", "payload": {}}
+                    )
+                    assert sent.status_code == 201
+                    poller.join(30)
+            finally:
+                a.stop()
+                b.stop()
+    finally:
+        redis.kill()
+    assert [cmd["kind"] for cmd in reply["commands"]] == ["lr"]

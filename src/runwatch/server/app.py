@@ -270,8 +270,9 @@ def create_app(
         """Liveness, with the store's and the bus's status. ``degraded`` (still 200: the replica
         ingests and serves; a load balancer must not drop every replica when Redis is down):
         the bus is reconnecting, so other replicas' records reach this one's viewers late.
-        ``auth``: ``open`` (loopback, no token needed), ``tokens``, or ``closed``: bound beyond
-        loopback with no valid token, so every request is refused until one is created."""
+        ``auth``: ``open`` (loopback, no token ever created), ``tokens``, or ``closed``: no valid
+        token, while bound beyond loopback or after tokens existed, so every request is refused
+        until one is created."""
         bus_health = bus.health()
         body = {
             "status": "degraded" if bus_health.get("connected") is False else "ok",
