@@ -1,7 +1,8 @@
 """The New-sweep page (/new-sweep, from the runs list's "New sweep") in a real Chromium against
 a real server: a form builds W&B's sweep configuration, a refused parameter shows the server's
-message naming its key, a created sweep shows its id, the agent command and a link to its
-page; a run template's parameters pre-fill the rows."""
+message naming its key, a repeated or blank parameter name is named next to its row before
+anything is sent, a created sweep shows its id, the agent command and a link to its page; the
+defaults with a name and a range make a sweep; a run template's parameters pre-fill the rows."""
 
 from __future__ import annotations
 
@@ -75,6 +76,68 @@ def test_a_sweep_made_in_the_form_is_created_and_a_bad_bound_is_named(
         "0 of 6 handed out (space)"
     )
     assert page.console_errors == [] or all("422" in e for e in page.console_errors)
+
+
+def fill_rows(page: Page, rows: list[tuple[str, str]]) -> None:
+    """Type (name, values) into the form's first rows, adding rows as needed."""
+    for i, (name, values) in enumerate(rows):
+        if i >= page.locator(".sweep-param-row").count():
+            page.locator("#add-param").click()
+        row(page, i).locator(".param-name").fill(name)
+        row(page, i).locator(".param-values").fill(values)
+
+
+def test_a_repeated_or_blank_name_is_named_next_to_its_row_and_nothing_is_sent(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    posted: list[str] = []
+    page.on("request", lambda r: posted.append(r.url) if r.method == "POST" else None)
+    page.goto(f"{server.url}/new-sweep?project=dup")
+    fill_rows(page, [("lr", "1, 2"), ("lr", "3, 4"), ("", "5"), ("<b>x</b>", ".5, -.5, 1.2.3")])
+    page.locator("#create-sweep").click()
+    expect(page.locator("#form-error")).to_have_text(
+        "parameter 2: lr is also the name of parameter 1; parameter 3: has no name"
+    )
+    expect(row(page, 1).locator(".param-error")).to_have_text(
+        "parameter 2: lr is also the name of parameter 1"
+    )
+    expect(row(page, 2).locator(".param-error")).to_have_text("parameter 3: has no name")
+    expect(row(page, 0).locator(".param-error")).to_be_hidden()
+    expect(row(page, 1)).to_have_attribute("data-invalid", "true")
+    expect(page.locator("#created")).to_be_hidden()
+    assert posted == []
+
+    fill_rows(page, [("lr", "1, 2"), ("epochs", "3, 4"), ("seed", "5")])
+    page.locator("#create-sweep").click()
+    expect(page.locator("#created")).to_be_visible()
+    assert page.locator(".param-error:visible").count() == 0
+    sweep = api.get(f"/api/v1/sweeps/{page.locator('#created-id').text_content()}").json()
+    assert sweep["spec"]["parameters"] == {
+        "lr": {"values": [1, 2]},
+        "epochs": {"values": [3, 4]},
+        "seed": {"values": [5]},
+        "<b>x</b>": {"values": [0.5, -0.5, "1.2.3"]},
+    }
+    assert page.console_errors == []
+
+
+def test_the_defaults_with_a_name_and_a_range_make_a_sweep(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    page.goto(f"{server.url}/new-sweep")
+    row(page, 0).locator(".param-name").fill("lr")
+    row(page, 0).locator(".param-kind").select_option("distribution")
+    row(page, 0).locator(".param-min").fill(".001")
+    row(page, 0).locator(".param-max").fill("0.1")
+    page.locator("#create-sweep").click()
+    expect(page.locator("#created")).to_be_visible()
+    sweep = api.get(f"/api/v1/sweeps/{page.locator('#created-id').text_content()}").json()
+    assert sweep["spec"] == {
+        "method": "random",
+        "project": "default",
+        "parameters": {"lr": {"distribution": "uniform", "min": 0.001, "max": 0.1}},
+    }
+    assert page.console_errors == []
 
 
 @pytest.fixture

@@ -49,13 +49,46 @@ test("the New-sweep form: values typed as JSON scalars or text, blanks left out"
       emptyRow("odd", { kind: "distribution", min: "abc", max: "2" }),
     ],
   };
-  same(buildConfig(form), {
+  same(buildConfig(form).problems, []);
+  same(buildConfig(form).config, {
     method: "random", parameters: {
       lr: { distribution: "log_uniform_values", min: 1e-4 },
       opt: { values: ["adam", "sgd"] },
       odd: { distribution: "uniform", min: "abc", max: 2 },
     },
     project: "p", metric: { name: "loss", goal: "minimize" }, run_cap: 7,
+  });
+});
+
+test("the New-sweep form: numbers as people type them; hex, dotted versions and overflow stay text", () => {
+  same(parseValues(".5, -.5, 1e-3, 1E3, +2,  3 , 5., -0.25e+2"), [0.5, -0.5, 0.001, 1000, 2, 3, 5, -25]);
+  same(parseValues("1.2.3, 0x10, 1e999, Infinity, NaN, ., -, 1e, e3, 1_000, True"), [
+    "1.2.3", "0x10", "1e999", "Infinity", "NaN", ".", "-", "1e", "e3", "1_000", "True",
+  ]);
+  const form = { project: "", name: "", method: "random", metric: { name: "", goal: "minimize" }, runCap: "" };
+  const bounds = buildConfig({ ...form, rows: [emptyRow("x", { kind: "distribution", min: " .5 ", max: "0x10" })] });
+  same(bounds.config.parameters, { x: { distribution: "uniform", min: 0.5, max: "0x10" } });
+});
+
+test("the New-sweep form: a repeated or missing name names its row and sends nothing", () => {
+  const form = { project: "", name: "", method: "random", metric: { name: "", goal: "minimize" }, runCap: "" };
+  const rows = [
+    emptyRow("lr", { values: "1, 2" }),
+    emptyRow(" lr ", { values: "3, 4" }),
+    emptyRow("", { values: "5" }),
+    emptyRow(" ", { kind: "distribution", max: "1" }),
+    emptyRow("", { kind: "distribution", values: "left over from values" }), // blank as shown
+    emptyRow(""),
+    emptyRow("lr", { kind: "distribution", min: "0", max: "1" }),
+  ];
+  same(buildConfig({ ...form, rows }), {
+    config: null,
+    problems: [
+      { row: 1, message: "parameter 2: lr is also the name of parameter 1" },
+      { row: 2, message: "parameter 3: has no name" },
+      { row: 3, message: "parameter 4: has no name" },
+      { row: 6, message: "parameter 7: lr is also the name of parameter 1" },
+    ],
   });
 });
 

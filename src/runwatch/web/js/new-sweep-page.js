@@ -14,6 +14,7 @@ tokenPrompt.install(); // before any request: a 401 anywhere opens it
 const query = new URLSearchParams(location.search);
 let rows = [emptyRow()];
 let templates = [];
+let problems = new Map(); // row -> what is wrong with it, as the last Create found
 let allowed = true; // the token may create sweeps (until whoami says otherwise)
 
 function input(value, label, onInput) {
@@ -68,6 +69,9 @@ function rowElement(row) {
     max.placeholder = "max";
     item.append(dist, min, max);
   }
+  const problem = problems.get(row) || "";
+  item.dataset.invalid = problem ? "true" : "false";
+  name.setAttribute("aria-invalid", item.dataset.invalid);
   const remove = node("button", "button button-ghost param-remove", "×");
   remove.type = "button";
   remove.setAttribute("aria-label", "remove this parameter");
@@ -75,7 +79,7 @@ function rowElement(row) {
     rows = rows.filter((r) => r !== row);
     showRows();
   });
-  item.append(remove);
+  item.append(remove, node("span", "field-error param-error", problem));
   return item;
 }
 
@@ -92,7 +96,7 @@ function formError(text) {
 async function submit(event) {
   event.preventDefault();
   formError("");
-  const config = buildConfig({
+  const { config, problems: found } = buildConfig({
     project: $("sweep-project").value,
     name: $("sweep-name").value,
     method: $("sweep-method").value,
@@ -100,6 +104,12 @@ async function submit(event) {
     runCap: $("run-cap").value,
     rows,
   });
+  problems = new Map(found.map((p) => [rows[p.row], p.message]));
+  showRows();
+  if (!config) {
+    formError(found.map((p) => p.message).join("; "));
+    return;
+  }
   $("create-sweep").disabled = true;
   try {
     const sweep = await postJSON("/api/v1/sweeps", config);
