@@ -83,12 +83,13 @@ def test_viewers_and_long_polls_miss_nothing_across_a_redis_restart_or_hang(
     assert head >= 32  # running, 30 batches, the command, the final status
 
 
-def test_a_command_sent_to_another_replica_while_redis_is_down_reaches_the_long_poll(
+def test_while_redis_is_down_viewers_and_long_polls_hear_another_replica_from_the_store(
     tmp_path: Path,
 ) -> None:
-    """Replica A holds the producer's long-poll, the command is posted to replica B, and no bus
-    carries the news: A reads the store while its bus is down, so the command still arrives
-    within the poll (and the producer does not wait for Redis to come back)."""
+    """Replica A holds a live viewer and the producer's long-poll; points and a command go to
+    replica B, and no bus carries the news: every subscriber on A is told to resync each second
+    while Redis is away, so the viewer sees the points and the long-poll gets the command
+    before Redis comes back."""
     (tmp_path / "redis").mkdir()
     redis = PrivateRedis(tmp_path / "redis")
     redis.start()
@@ -100,17 +101,28 @@ def test_a_command_sent_to_another_replica_while_redis_is_down_reaches_the_long_
             try:
                 with a.client() as on_a, b.client() as on_b:
                     run_id = start_run(on_a)
-                    redis.kill()
-                    wait_until(lambda: bus_health(on_a)["connected"] is False, what="A to notice")
-                    poller, reply = waiting_long_poll(a, run_id, wait=8)
-                    sent = on_b.post(
-                        f"/api/v1/runs/{run_id}/commands", json={"kind": "lr", "payload": {}}
-                    )
-                    assert sent.status_code == 201
-                    poller.join(30)
+                    seen: list[int] = []
+                    with connect(ws_url(a, f"/api/v1/runs/{run_id}/live?since=0")) as ws:
+                        post_points(on_b, run_id, 1, 1)
+                        while not seen:
+                            seen += [m["seq"] for m in messages(ws.recv(timeout=10))]
+                        redis.kill()
+                        wait_until(lambda: bus_health(on_a)["connected"] is False, what="A")
+                        poller, reply = waiting_long_poll(a, run_id, wait=8)
+                        sent = on_b.post(
+                            f"/api/v1/runs/{run_id}/commands", json={"kind": "lr", "payload": {}}
+                        )
+                        assert sent.status_code == 201
+                        for i in range(2, 6):
+                            post_points(on_b, run_id, i, i)
+                        head = on_b.get(f"/api/v1/runs/{run_id}").json()["seq"]
+                        while seen[-1] < head:
+                            seen += [m["seq"] for m in messages(ws.recv(timeout=10))]
+                        poller.join(30)
             finally:
                 a.stop()
                 b.stop()
     finally:
         redis.kill()
+    assert seen == list(range(1, head + 1))
     assert [cmd["kind"] for cmd in reply["commands"]] == ["lr"]

@@ -13,7 +13,8 @@ every name carries a prefix: ``redis://host:6379/0?prefix=team-a:`` separates de
 
 A hung Redis (stopped, or a network that drops packets while TCP stays up) is a lost one: the
 reader pings a quiet subscription and, after ``LINK_TIMEOUT`` of silence, drops it as if the
-connection had died (same reconnect, same resync); every command times out alike.
+connection had died (same reconnect, same resync); every command times out alike. While Redis
+is lost, every subscriber gets a resync each ``OUTAGE_RESYNC`` s and reads the store.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ RECONNECT_MAX = 2.0
 # A subscription quiet this long gets a PING; Redis silent for LINK_TIMEOUT counts as lost.
 PING_EVERY = 1.0
 LINK_TIMEOUT = 3.0
+# While Redis is away every channel misses records: each subscriber is told to resync (read the
+# store) this often, so viewers and producers' long-polls go on, a second late at most.
+OUTAGE_RESYNC = 1.0
 _RESYNC = "__resync__"
 _ALIVE = "alive"  # the token of the reader's own pings (sync's are "sync-<n>")
 # Errors that mean "Redis is unreachable": reconnect with backoff, never crash the server.
@@ -147,6 +151,7 @@ class RedisBus:
             asyncio.create_task(self._receive_loop(), name="runwatch-bus-receive"),
             asyncio.create_task(self._ops_loop(), name="runwatch-bus-ops"),
             asyncio.create_task(self._publish_loop(), name="runwatch-bus-publish"),
+            asyncio.create_task(self._outage_loop(), name="runwatch-bus-outage"),
         ]
         await asyncio.wait_for(self._up.wait(), 10)
 
@@ -253,6 +258,12 @@ class RedisBus:
     def _resync_all(self) -> None:
         for channel in list(self._callbacks):
             self._deliver(channel, [])
+
+    async def _outage_loop(self) -> None:
+        while True:
+            await asyncio.sleep(OUTAGE_RESYNC)  # the period of the outage resyncs
+            if not self._up.is_set():
+                self._resync_all()
 
     async def _receive_loop(self) -> None:
         delay = RECONNECT_MIN

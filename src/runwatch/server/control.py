@@ -36,7 +36,6 @@ router = APIRouter(prefix="/api/v1")
 _command_decoder = msgspec.json.Decoder(CommandIn)
 _promote_decoder = msgspec.json.Decoder(PromoteIn)
 MAX_WAIT = 30.0
-BUS_DOWN_POLL = 1.0  # s between store reads of a waiting long-poll while the bus is down
 
 
 @router.post("/runs/{run_id}/heartbeat", dependencies=WRITE)
@@ -108,7 +107,7 @@ async def next_commands(
     """For the producer: commands after ``after`` it has not reported on, waiting up to
     ``wait`` s for one (a long-poll: the producer needs no inbound port). Marks them delivered;
     asking again with the same ``after`` returns them again, so a lost answer loses nothing."""
-    store, hub, bus = store_of(request), request.app.state.hub, request.app.state.bus
+    store, hub = store_of(request), request.app.state.hub
     stopping: asyncio.Event = request.app.state.stopping
     run = await run_or_404(request, run_id)
     waiter = Subscriber()
@@ -119,20 +118,12 @@ async def next_commands(
         # A crashed run's producer that still asks is alive: it waits for commands as usual.
         while not commands and run.status not in CLOSED_STATUSES:
             remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                break
-            # While the bus is down, another replica's command or status wakes nobody here:
-            # the store is read every BUS_DOWN_POLL s instead.
-            down = bus.health().get("connected") is False
-            woken = await _woken(
-                waiter, stopping, min(remaining, BUS_DOWN_POLL) if down else remaining
-            )
             # The server is shutting down: answer now (the producer asks again elsewhere).
-            if stopping.is_set() or not (woken or down):
+            if remaining <= 0 or not await _woken(waiter, stopping, remaining):
                 break
             texts = [text for _, text in waiter.drain()]
             # A dropped queue or a bus resync may have hidden a command or a status: re-read.
-            missed = down or waiter.overflowed or waiter.stale
+            missed = waiter.overflowed or waiter.stale
             waiter.overflowed = waiter.stale = False
             if missed or any('"type":"command"' in t[:40] for t in texts):
                 commands = await store.deliver_commands(run_id, after)
