@@ -88,7 +88,12 @@ def test_exception_in_with_block_marks_the_run_failed(
 
 
 @pytest.mark.parametrize(
-    ("tail", "status"), [("", "succeeded"), ("raise RuntimeError('boom')", "failed")]
+    ("tail", "status"),
+    [
+        ("", "succeeded"),
+        ("raise RuntimeError('boom')", "failed"),
+        ("raise KeyboardInterrupt", "cancelled"),  # Ctrl-C, as in a with block
+    ],
 )
 def test_a_script_that_never_finishes_is_finished_at_exit(
     server: ServerProcess, tmp_path: Path, tail: str, status: str
@@ -111,6 +116,8 @@ def test_a_script_that_never_finishes_is_finished_at_exit(
     assert info["status"] == status
     if status == "failed":
         assert "RuntimeError: boom" in info["error"]
+    if status == "cancelled":
+        assert info["error"] == "interrupted (KeyboardInterrupt)"
 
 
 def test_a_long_delivered_run_keeps_no_delivered_spool(

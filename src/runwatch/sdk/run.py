@@ -54,6 +54,7 @@ CAPTION_MAX = 1_000  # characters of an image's caption kept
 KNOWN_KEYS_CAP = 100_000
 _MIN_INT64 = -limits.MAX_INT64 - 1
 _live_runs: weakref.WeakSet[Run] = weakref.WeakSet()
+INTERRUPTED = "interrupted (KeyboardInterrupt)"  # the error of a run Ctrl-C ended
 
 
 def _flat_keys(data: dict[str, Any], prefix: str = "") -> Iterator[str]:
@@ -656,7 +657,7 @@ class Run:
         if exc_type is None:
             self.finish()
         elif issubclass(exc_type, KeyboardInterrupt):
-            self.finish("cancelled", error="interrupted (KeyboardInterrupt)")
+            self.finish("cancelled", error=INTERRUPTED)
         else:
             text = "".join(traceback.format_exception(exc_type, exc, tb))
             self.finish("failed", error=text[-20_000:])
@@ -728,10 +729,13 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
 
 
 def _finish_at_exit() -> None:
-    """Finish runs the script forgot to finish; an uncaught exception makes them ``failed``."""
+    """Finish runs the script forgot to finish; an uncaught exception makes them ``failed``,
+    Ctrl-C ``cancelled`` (as leaving a ``with`` block does)."""
     last = getattr(sys, "last_value", None)
     for run in list(_live_runs):
-        if last is not None:
+        if isinstance(last, KeyboardInterrupt):
+            run.finish("cancelled", error=INTERRUPTED)
+        elif last is not None:
             text = "".join(traceback.format_exception(last))
             run.finish("failed", error=text[-20_000:])
         else:
