@@ -195,6 +195,34 @@ def test_each_failing_sweep_or_agent_call_says_why(server: ServerProcess, tmp_pa
     assert "doesnotexist" in err and "norsuchsweep" in err
 
 
+INTERRUPTED_TRIAL = """
+import wandb
+sweep_id = wandb.sweep({"method": "grid", "parameters": {"x": {"values": [1, 2]}}}, project="p")
+def train():
+    run = wandb.init()
+    print("RUN", run.id, flush=True)
+    wandb.log({"x": wandb.config.x})
+    raise KeyboardInterrupt  # Ctrl-C in the middle of the trial
+wandb.agent(sweep_id, function=train)
+"""
+
+
+def test_ctrl_c_in_a_sweep_function_cancels_its_run_and_stops_the_agent(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED_TRIAL)
+    done = subprocess.run(
+        [sys.executable, "-c", SHIM_RUNNER, str(script)], capture_output=True, text=True,
+        timeout=120, env=_env(RUNWATCH_URL=server.url, SCRIPT_DIR=str(tmp_path / "shim-run")),
+    )  # fmt: skip
+    assert done.returncode != 0 and "KeyboardInterrupt" in done.stderr
+    (run_id,) = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("RUN ")]
+    with server.client() as c:
+        info = c.get(f"/api/v1/runs/{run_id}").json()
+    assert (info["status"], info["error"]) == ("cancelled", "interrupted (KeyboardInterrupt)")
+
+
 def test_disabled_mode_sends_nothing(server: ServerProcess, tmp_path: Path) -> None:
     script = tmp_path / "disabled.py"
     script.write_text(UNSUPPORTED.format(mode="disabled"))
