@@ -231,6 +231,27 @@ def test_a_finished_sweep_offers_stop_only_while_a_trial_has_not_ended(
     assert page.console_errors == []
 
 
+def test_a_log_distributed_parameter_starts_on_log_axes(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    parameters = {
+        "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 0.1},
+        "layers": {"distribution": "int_uniform", "min": 1, "max": 8},
+    }
+    sweep = new_sweep(api, method="random", parameters=parameters)
+    page.goto(f"{server.url}{sweep['page']}")
+    chips = page.locator(".axis-chip")
+    expect(chips.first.locator(".axis-chip-name")).to_have_text("config.lr")
+    scales = {
+        chip.locator(".axis-chip-name").inner_text(): chip.locator(".axis-chip-scale").inner_text()
+        for chip in chips.all()
+    }
+    assert scales == {"config.lr": "log", "config.layers": "lin", "summary.score": "lin"}
+    expect(page.locator("#scatter-x")).to_have_value("config.lr")
+    expect(page.locator("#scatter-x-scale")).to_have_value("log")
+    assert page.console_errors == []
+
+
 def test_an_unnamed_sweep_shows_its_id_once(
     page: Page, server: ServerProcess, api: httpx.Client
 ) -> None:

@@ -5,7 +5,7 @@ import { test } from "node:test";
 
 import { bestColumns } from "../../src/runwatch/web/js/sweep-best.js";
 import { buildConfig, emptyRow, parseValues, rowsFromTemplate } from "../../src/runwatch/web/js/sweep-form.js";
-import { countItems, metricOf, parameterFields } from "../../src/runwatch/web/js/sweep-info.js";
+import { countItems, logParameterFields, metricOf, parameterFields } from "../../src/runwatch/web/js/sweep-info.js";
 import { same } from "./helpers.mjs";
 
 test("parameters are config fields, nested ones by their path, odd keys quoted", () => {
@@ -15,6 +15,18 @@ test("parameters are config fields, nested ones by their path, odd keys quoted",
   };
   same(parameterFields(parameters), ["config.lr", "config.opt.name", 'config.opt["beta/1"]']);
   same(parameterFields(undefined), []);
+});
+
+test("parameters drawn from a log distribution are the ones whose axes start as log", () => {
+  const parameters = {
+    lr: { distribution: "log_uniform_values", min: 1e-5, max: 0.1 },
+    wd: { distribution: "q_log_uniform_values", min: 1e-6, max: 1e-2, q: 1e-6 },
+    layers: { distribution: "int_uniform", min: 1, max: 8 },
+    opt: { parameters: { eps: { distribution: "inv_log_uniform_values", min: 1e-8, max: 1e-4 }, name: { values: ["adam"] } } },
+    plain: 3,
+  };
+  same([...logParameterFields(parameters)], ["config.lr", "config.wd", "config.opt.eps"]);
+  same([...logParameterFields(undefined)], []);
 });
 
 test("the metric's goal is its direction; minimize when absent; none without a name", () => {

@@ -68,15 +68,31 @@ export function followSweep(id, { onChange, onError }) {
   };
 }
 
-/** The config fields a sweep's parameters are (nested `parameters` give `config.a.b`). */
-export function parameterFields(parameters, prefix = [], out = []) {
+/** Each leaf parameter of a sweep's `parameters`: [its config field, its spec]. */
+function* leafParameters(parameters, prefix = []) {
   for (const [name, param] of Object.entries(parameters || {})) {
     const keys = [...prefix, name];
     if (param && typeof param === "object" && param.parameters && typeof param.parameters === "object") {
-      parameterFields(param.parameters, keys, out);
-    } else out.push(fieldName("config", keys));
+      yield* leafParameters(param.parameters, keys);
+    } else yield [fieldName("config", keys), param];
   }
-  return out;
+}
+
+/** The config fields a sweep's parameters are (nested `parameters` give `config.a.b`). */
+export function parameterFields(parameters) {
+  return [...leafParameters(parameters)].map(([field]) => field);
+}
+
+// W&B's distributions whose values spread over orders of magnitude: their axes start as log.
+const LOG_DISTRIBUTIONS = new Set([
+  "log_uniform", "log_uniform_values", "q_log_uniform", "q_log_uniform_values",
+  "inv_log_uniform", "inv_log_uniform_values",
+]);
+
+/** The config fields of the parameters drawn from a log distribution. */
+export function logParameterFields(parameters) {
+  const log = [...leafParameters(parameters)].filter(([, param]) => LOG_DISTRIBUTIONS.has(param?.distribution));
+  return new Set(log.map(([field]) => field));
 }
 
 /** The sweep's metric: {name, field, direction} ("min" unless the goal is maximize), or null. */

@@ -18,7 +18,7 @@ import * as scatterView from "./sweep-scatter.js";
 import { bestRuns, lowerIsBetter } from "./sweep-series.js";
 import { mountBest } from "./sweep-best.js";
 import { mountHead } from "./sweep-head.js";
-import { followSweep, metricOf, parameterFields } from "./sweep-info.js";
+import { followSweep, logParameterFields, metricOf, parameterFields } from "./sweep-info.js";
 import { mountConn } from "./status.js";
 import * as tokenPrompt from "./token-prompt.js";
 
@@ -106,7 +106,9 @@ function listQuery(q) {
 function chooseSweepDefaults() {
   const metric = metricOf(sweep);
   const params = parameterFields(sweep.spec.parameters);
-  state.axes = [...params, ...(metric ? [metric.field] : [])].map((name) => ({ name, scale: "linear" }));
+  const log = logParameterFields(sweep.spec.parameters);
+  const scale = (name) => (log.has(name) ? "log" : "linear");
+  state.axes = [...params, ...(metric ? [metric.field] : [])].map((name) => ({ name, scale: scale(name) }));
   if (metric) {
     state.colour = metric.field;
     state.direction = metric.direction;
@@ -114,6 +116,7 @@ function chooseSweepDefaults() {
     state.metric = metric.name;
   }
   state.scatterX = params[0] || "";
+  state.scatterXScale = $("scatter-x-scale").value = scale(state.scatterX);
 }
 
 /** Pick defaults the first time fields are known: a few config axes, summaries, a colour. */
