@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
-from tests.servers import ServerProcess, wait_until
+from tests.servers import ServerProcess, alive, wait_until
 from tests.sweeps.test_agents import clean_env, cli, create_sweep, finish, replicas, trials
 
 __all__ = ["replicas"]  # the fixture, shared with the agents' tests
@@ -105,14 +104,6 @@ def test_a_killed_agents_trial_crashes_and_is_run_again_once(
             doomed.communicate(timeout=30)
 
 
-def gone(pid: int) -> bool:
-    """No such process, or only its zombie (it was killed; whoever adopted it reaps it)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 def test_a_killed_agent_takes_its_trials_worker_with_it(tmp_path: Path) -> None:
     """Only the agent is SIGKILLed: its worker (in a session of its own, heartbeating through
     the SDK) must not train on as an orphan that keeps the run running; it dies too, the run
@@ -131,7 +122,7 @@ def test_a_killed_agent_takes_its_trials_worker_with_it(tmp_path: Path) -> None:
         worker = int(pid)
         doomed.kill()  # the agent alone, not the worker's process group
         doomed.communicate(timeout=30)
-        wait_until(lambda: gone(worker), 10, what="the dead agent's worker to end")
+        wait_until(lambda: not alive(worker), 10, what="the dead agent's worker to end")
         with server.client() as c:
             listed = crashed_then_retried(c, sweep_id, server.url, tmp_path / "b")
         assert [(t["index"], t["status"], t["retry_of"]) for t in listed] == [
