@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 _LISTENING = re.compile(r"runwatch listening on (http://\S+)")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -39,6 +40,14 @@ def wait_until(condition, timeout: float = 10.0, interval: float = 0.02, what: s
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)  # the poll interval of wait_until
+
+
+def alive(pid: int) -> bool:
+    """The process runs (a zombie, killed and not yet reaped, is gone too)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from runwatch.sdk.spool import read_batches
-from tests.servers import ServerProcess, wait_until
+from tests.servers import ServerProcess, alive, wait_until
 
 REPO = Path(__file__).resolve().parents[2]  # workers import tests.servers.wait_until from it
 
@@ -240,6 +241,44 @@ def test_ctrl_c_on_the_launcher_reaches_the_worker_and_cancels(
     assert proc.returncode == 0  # the worker handled the interrupt and exited cleanly
     assert run["status"] == "cancelled" and run["error"] == "interrupted (Ctrl-C on the launcher)"
     assert texts == ["started", "interrupted"]
+
+
+def test_a_killed_launcher_takes_its_worker_with_it(server: ServerProcess, tmp_path: Path) -> None:
+    """SIGKILL of the launcher alone (the worker is in a session of its own): the worker,
+    training and heartbeating through the SDK, dies too, and the silent run is crashed."""
+    script = worker(
+        tmp_path,
+        """
+        import os, signal, time
+        import runwatch
+        signal.alarm(120)  # should the test not end it
+        with runwatch.init() as run:
+            print("pid", os.getpid(), flush=True)
+            for step in range(10**6):
+                run.log({"loss": 1 / (step + 1)}, step=step)
+                time.sleep(0.1)  # a training step
+    """,
+    )
+    proc = launcher(server.url, tmp_path / "run", script)
+    pid = 0
+    try:
+        assert proc.stdout is not None
+        pid = int(proc.stdout.readline().split()[1])
+        proc.kill()  # the launcher only
+        proc.communicate(timeout=30)
+        wait_until(lambda: not alive(pid), 10, what="the dead launcher's worker to end")
+        with server.client() as c:
+            run_id = only_run(c)["id"]
+            wait_until(
+                lambda: c.get(f"/api/v1/runs/{run_id}").json()["status"] == "crashed", 40,
+                what="the silent run to be marked crashed",
+            )  # fmt: skip
+    finally:
+        if pid:  # an orphan of the old launcher, or a failure above left it running
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        proc.kill()
+        proc.communicate(timeout=30)
 
 
 def test_the_launcher_rides_out_a_server_that_is_briefly_down(tmp_path: Path) -> None:

@@ -16,16 +16,7 @@ from typing import Any
 import httpx
 
 from runwatch.server.owned import ChildRecords
-from tests.servers import ServerProcess, wait_until
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:  # a zombie is gone too
-        return f.read().split()[2] != "Z"
+from tests.servers import ServerProcess, alive, wait_until
 
 
 def registered(answer: httpx.Response) -> dict[str, Any] | None:

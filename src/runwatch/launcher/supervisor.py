@@ -9,7 +9,9 @@ in its own process group, captures stdout and stderr line by line (to ``stdout.l
 offline W&B history as they grow), and reports the end: succeeded on exit 0, failed on a non-zero exit
 or a signal (with the last stderr lines as the error), cancelled after a cancel from the
 dashboard or Ctrl-C. A cancel the worker does not obey within the grace period becomes SIGTERM,
-then SIGKILL. The final status goes out only after what the worker spooled is delivered.
+then SIGKILL. The final status goes out only after what the worker spooled is delivered. A
+launcher that dies (SIGKILL) takes the worker with it on Linux (a parent-death signal): its run
+goes silent and the server marks it crashed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from runwatch.launcher.artifacts import ArtifactScanner
+from runwatch.parent_death import die_with_parent
 from runwatch.protocol import RUN_DIR_MARKER
 from runwatch.sdk.run import Run, init, reason_of_cancel
 from runwatch.sdk.spool import read_header
@@ -66,6 +69,8 @@ class Supervisor:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Start the worker. It dies when the calling thread ends (SIGKILL, Linux): call this
+        from the thread that then waits for it in :meth:`supervise` (the CLI's main thread)."""
         self.run.dir.mkdir(parents=True, exist_ok=True)
         (self.run.dir / RUN_DIR_MARKER).write_text(self.run.id)
         self.proc = subprocess.Popen(
@@ -74,6 +79,9 @@ class Supervisor:
             stderr=subprocess.PIPE,
             env=env,
             start_new_session=True,  # its own process group: signals reach its children too
+            # A SIGKILLed launcher or agent must not leave it training and heartbeating: its
+            # run is to read crashed, and a sweep's trial is then run again.
+            preexec_fn=die_with_parent(),
         )
         if self.cancel_reason is not None:  # Ctrl-C while it was starting
             self._signal(signal.SIGINT)

@@ -1,23 +1,19 @@
 """Child processes the server owns (managed TensorBoards): they die with the server, however it
 dies, and one left behind by a previous server is found and stopped at the next start.
 
-Two guards. On Linux each child asks the kernel for SIGKILL when the thread that started it
-(the server's event loop) ends: ``prctl(PR_SET_PDEATHSIG)`` survives ``exec`` and fires on a
-SIGKILL of the server too, where no shutdown code runs. Everywhere, each child is recorded in
-``<data dir>/children/<pid>.json`` (pid, creation time, port, owner); a server starting over that
-data dir stops every recorded child whose owner is gone. The creation time tells a live child
-from a new process that reused its pid: such a process is never touched.
+Two guards. On Linux each child gets SIGKILL when the thread that started it (the server's event
+loop) ends, a SIGKILL of the server too (:mod:`runwatch.parent_death`). Everywhere, each child
+is recorded in ``<data dir>/children/<pid>.json`` (pid, creation time, port, owner); a server
+starting over that data dir stops every recorded child whose owner is gone. The creation time
+tells a live child from a new process that reused its pid: such a process is never touched.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import signal
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,25 +21,6 @@ import psutil
 
 CHILDREN_DIR = "children"
 MAX_RECORDS = 256  # records read at start: more than MAX_PROCESSES could ever leave behind
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-# Looked up now, not in the forked child, where another thread may hold the loader's lock.
-_prctl = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
-
-
-def die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child get SIGKILL when this thread ends (Linux; None
-    elsewhere: the records then catch what is left behind at the next start)."""
-    if _prctl is None:
-        return None
-    parent = os.getpid()
-    prctl = _prctl
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the server died between fork and prctl
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return preexec
 
 
 def _created(pid: int) -> float | None:

@@ -24,9 +24,10 @@ from pathlib import Path
 import httpx
 import msgspec
 
+from runwatch.parent_death import die_with_parent
 from runwatch.protocol import FINAL_STATUSES, RUN_DIR_MARKER
 from runwatch.server.errors import ApiError
-from runwatch.server.owned import ChildRecords, die_with_parent
+from runwatch.server.owned import ChildRecords
 from runwatch.server.scheduler import run_dir_of
 from runwatch.store.base import RunInfo, RunStore
 
