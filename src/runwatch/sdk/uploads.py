@@ -68,9 +68,9 @@ class GroupSize:
         if 200 <= reply.status < 300:
             self.now = min(self.most, self.now * 2)
             return False
-        if sent == 1:
+        if sent == 1 or reply.error_code == "run_not_found":  # the run is gone, not the group
             return False
-        if reply.status in _UNKNOWN and reply.error_code != "run_not_found":
+        if reply.status in _UNKNOWN:
             self.most = self.now = 1
             return True
         if refused_for_good(reply) and refused_blob(reply, sent) is None:
