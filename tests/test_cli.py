@@ -150,7 +150,7 @@ def test_sync_of_a_trial_whose_sweep_was_stopped_since_is_one_line_and_fails(
         srv.stop()
     assert done.returncode == 1
     assert done.stderr == (
-        f"runwatch: error: {runs[0].spool_path}: run {trial['run_id']} will never exist:"
+        f"runwatch: error: {runs[0].spool_path}: the server will not create run {trial['run_id']}:"
         f" sweep {sweep_id!r} is stopped: its trial 0 was not started and is cancelled"
         " (sweep_stopped); nothing of it was sent, and the spool is kept (delete it to stop"
         " syncing it)\n"

@@ -201,6 +201,36 @@ def test_pause_resume_and_stop_change_the_sweep(
     assert all("409" in e for e in page.console_errors), page.console_errors
 
 
+def test_a_finished_sweep_offers_stop_only_while_a_trial_has_not_ended(
+    page: Page, server: ServerProcess, api: httpx.Client, tmp_path: Path
+) -> None:
+    """Its one point handed out but the trial not started: the page offers Stop, which cancels
+    that trial. A finished sweep whose trials all ended offers nothing."""
+    sweep_id = new_sweep(api, run_cap=1)["id"]
+    claimed = api.post(f"/api/v1/sweeps/{sweep_id}/next", json={"agent": "elsewhere"})
+    assert claimed.json()["trial"]["index"] == 0
+    page.goto(f"{server.url}/sweep?sweep={sweep_id}")
+    head = page.locator("#sweep-head")
+    state = head.locator('[data-part="state"]')
+    expect(state).to_have_text("finished")
+    expect(head.locator('[data-part="pause"]')).to_be_hidden()
+    head.locator('[data-part="stop"]').click()
+    head.locator('[data-part="stop-yes"]').click()
+    expect(state).to_have_text("stopped")
+    wait_until(lambda: counts(page) == {"cancelled": 1}, timeout=30, what="cancelled")
+    expect(head.locator('[data-part="stop"]')).to_be_hidden()
+
+    ended = new_sweep(api, run_cap=1)["id"]
+    done(agent(server, ended, tmp_path / "a", 1))
+    page.goto(f"{server.url}/sweep?sweep={ended}")
+    expect(state).to_have_text("finished")
+    wait_until(lambda: counts(page) == {"finished": 1}, timeout=30, what="1 finished")
+    expect(head.locator('[data-part="actions"]')).to_be_visible()
+    for action in ("pause", "resume", "stop"):
+        expect(head.locator(f'[data-part="{action}"]')).to_be_hidden()
+    assert page.console_errors == []
+
+
 def test_an_unnamed_sweep_shows_its_id_once(
     page: Page, server: ServerProcess, api: httpx.Client
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -333,6 +334,41 @@ def test_a_worker_killed_mid_burst_has_its_spool_delivered_before_the_final_stat
     assert run["status"] == "failed" and "killed by signal 9" in run["error"]
     assert steps and steps == list(range(steps[0], steps[-1] + 1))
     assert sum(series["loss"]["count"]) == steps[-1] + 1
+
+
+def test_a_worker_batch_the_server_refuses_is_named_in_one_launcher_line(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """The worker logs offline (its URL has no server), so its spool is left to the launcher,
+    and one of its batches holds an event the server refuses for good: the launcher says how
+    many records, why and where they are kept, in one line; the run still gets its status."""
+    script = worker(
+        tmp_path,
+        """
+        import time, runwatch
+        from runwatch.sdk.sender import EVENT
+        run = runwatch.init(url="http://127.0.0.1:9")  # nothing listens: all stays spooled
+        # An event with a field this server does not know, as from a newer SDK.
+        run._queue.append((EVENT, {"kind": "newer", "ts": time.time(), "unknown_field": 1}))
+        run.finish(timeout=0.5)
+    """,
+    )
+    proc = launcher(server.url, tmp_path / "run", script)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    (kept,) = (tmp_path / "run").glob("refused-*.jsonl")
+    lines = [line for line in err.splitlines() if "refused by the server" in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("runwatch: ") and str(kept) in lines[0], lines
+    # The refused batch holds the event and the worker's own end (worker.finished).
+    (refused,) = [json.loads(line)["batch"] for line in kept.read_text().splitlines()]
+    assert [e["kind"] for e in refused["events"]] == ["newer", "worker.finished"]
+    assert "2 records were refused by the server for good" in lines[0]
+    assert "unknown_field" in lines[0]
+    with server.client() as c:
+        run = finished(c, only_run(c)["id"])
+        events = c.get(f"/api/v1/runs/{run['id']}/events", params={"kind": "newer"}).json()
+    assert run["status"] == "succeeded" and events["events"] == []
 
 
 def test_scan_interval_sets_how_often_the_run_dir_is_scanned(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
+import math
 import os
 import struct
 import sys
@@ -162,6 +164,34 @@ def test_histograms_are_binned_in_the_sdk(server: ServerProcess, tmp_path: Path)
     )
     assert (plain["edges"], plain["counts"]) == ([1.0, 1.5, 2.0], [2, 1])
     assert (given["step"], given["edges"], given["counts"]) == (2, [0.0, 0.5, 1.0], [3, 4])
+
+
+def test_histograms_of_extreme_ranges_are_binned(server: ServerProcess, tmp_path: Path) -> None:
+    """Values whose range passes the largest float, one value near it, and two neighbouring
+    floats: each is binned into distinct finite edges that hold every value, numpy array or
+    plain list alike."""
+    top = sys.float_info.max
+    cases = {
+        "wide": [-top, 0.0, top],
+        "top": [top, top],
+        "bottom": [-top],
+        "narrow": [1.0, math.nextafter(1.0, 2.0)],
+        "large": [1e17, 1e17],
+    }
+    with runwatch.init(project="media", url=server.url, run_dir=tmp_path) as run:
+        for key, values in cases.items():
+            run.histogram(f"np/{key}", np.array(values), step=1, bins=8)
+            run.histogram(f"list/{key}", values, step=1, bins=8)
+    with server.client() as c:
+        for key, values in cases.items():
+            for kind in ("np", "list"):
+                got = c.get(f"/api/v1/runs/{run.id}/histograms/{kind}/{key}").json()["steps"]
+                assert len(got) == 1, (kind, key, got)
+                edges, counts = got[0]["edges"], got[0]["counts"]
+                assert len(edges) == 9 and all(map(math.isfinite, edges)), (kind, key, edges)
+                assert all(a < b for a, b in itertools.pairwise(edges)), (kind, key, edges)
+                assert edges[0] <= min(values) and max(values) <= edges[-1], (kind, key, edges)
+                assert sum(counts) == len(values), (kind, key, counts)
 
 
 def test_bad_input_is_an_error_event_never_an_exception(

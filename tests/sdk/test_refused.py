@@ -34,8 +34,9 @@ def test_batches_refused_after_another_producer_finished_the_run_are_counted_and
     server: ServerProcess, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """Producer A logs on; producer B (the same run id) finishes the run; A's later points and
-    image are refused 409 ``run_finished``: finish() returns False, says how many records the
-    server refused and why, once, and the refused file holds every refused batch."""
+    image are refused 409 ``run_finished``: finish() returns False (a second call too), says
+    how many records the server refused and why, once, and the refused file holds every
+    refused batch."""
     a = runwatch.init(project="refused", url=server.url, run_dir=tmp_path / "a")
     a.log({"x": 0.0}, step=0)
     wait_until(lambda: metric(server, a.id, "x") == [0.0], what="A's first point")
@@ -46,6 +47,7 @@ def test_batches_refused_after_another_producer_finished_the_run_are_counted_and
         a.log({"x": float(step)}, step=step)
     a.image("late", np.zeros((2, 2, 3), dtype=np.uint8), step=3)
     assert not a.finish()
+    assert not a.finish()  # the second call says what the first found
     err = capfd.readouterr().err
     path = tmp_path / "a" / f"refused-{a.producer}.jsonl"
     lines = kept(path)

@@ -420,6 +420,9 @@ def test_cross_site_and_rebinding_requests_are_refused(server: ServerProcess) ->
     with ws, pytest.raises(ConnectionClosed):
         ws.recv(timeout=10)
     assert ws.close_code == 4403
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    forbidden = spec["paths"]["/api/v1/runs"]["post"]["responses"]["403"]["description"]
+    assert "`cross_site`" in forbidden and "`bad_host`" in forbidden
 
 
 def test_ingest_rate_limit_answers_429_and_the_sdk_waits(tmp_path: Path) -> None:

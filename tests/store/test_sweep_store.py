@@ -24,7 +24,7 @@ from runwatch.store.base import (
     WatchedTrial,
 )
 from runwatch.store.errors import ClaimExpired, Conflict, SweepNotFound, SweepStopped
-from runwatch.store.prepare import prepare_batch
+from runwatch.store.prepare import PreparedBatch, prepare_batch
 from tests.store.aio import run
 from tests.store.conftest import StoreMaker
 
@@ -36,6 +36,12 @@ def sweep(sweep_id: str = "s1", limit: int = 40) -> SweepCreate:
 
 def propose(info: SweepInfo, index: int, past: Past) -> dict[str, Any]:
     return {"i": index, "seed": info.seed}
+
+
+def succeeded() -> PreparedBatch:
+    """A batch that ends a run ``succeeded``, prepared for ``Store.ingest``."""
+    final = StatusIn(state="succeeded", ts=time.time())
+    return prepare_batch(Batch(producer="t", batch_seq=1, status=final))
 
 
 async def claim_all(store: Store, agent: str) -> list[int]:
@@ -116,10 +122,7 @@ def test_a_trial_takes_its_runs_status(make_store: StoreMaker) -> None:
             assert first is not None and second is not None
             await store.create_run(RunCreate(project="p", id=first.run_id))
             await store.create_run(RunCreate(project="p", id=second.run_id))
-            final = Batch(
-                producer="t", batch_seq=1, status=StatusIn(state="succeeded", ts=time.time())
-            )
-            await store.ingest(second.run_id, prepare_batch(final))
+            await store.ingest(second.run_id, succeeded())
             listed = await store.list_trials("s1", -1, 10)
             assert [t.index for t in await store.list_trials("s1", 0, 1)] == [1]
             info = await store.get_sweep("s1")
@@ -166,6 +169,39 @@ def test_a_stopped_sweeps_trial_not_started_is_cancelled_and_its_run_refused(
     assert counts == {"running": 1, "cancelled": 2}
     assert refused == "sweep_stopped running"
     assert len(runs) == 2 and "plainrun" in runs
+
+
+def test_a_finished_sweep_stops_while_a_trial_is_pending_and_not_once_all_ended(
+    make_store: StoreMaker,
+) -> None:
+    """Every point handed out, the last trial claimed but not started: Stop cancels it (its run
+    is refused). A finished sweep whose trials have all ended has nothing to stop: 409."""
+
+    async def work() -> tuple[str, str, str, str]:
+        store = make_store()
+        await store.open()
+        try:
+            await store.create_sweep(sweep(limit=2))
+            await store.create_sweep(sweep("s2", limit=1))
+            first, last = [(await store.claim_trial("s1", "a", propose)).trial for _ in range(2)]
+            assert first is not None and last is not None
+            await store.create_run(RunCreate(project="p", id=first.run_id))
+            await store.ingest(first.run_id, succeeded())
+            before = (await store.get_sweep("s1")).state  # type: ignore[union-attr]
+            stopped = (await store.set_sweep_state("s1", "stop")).state
+            with pytest.raises(SweepStopped) as refused:
+                await store.create_run(RunCreate(project="p", id=last.run_id))
+            (only,) = [(await store.claim_trial("s2", "a", propose)).trial]
+            assert only is not None
+            await store.create_run(RunCreate(project="p", id=only.run_id))
+            await store.ingest(only.run_id, succeeded())
+            with pytest.raises(Conflict) as ended:
+                await store.set_sweep_state("s2", "stop")
+            return before, stopped, refused.value.code, ended.value.code
+        finally:
+            await store.close()
+
+    assert run(work()) == ("finished", "stopped", "sweep_stopped", "sweep_finished")
 
 
 def test_a_crashed_trial_is_handed_out_again_once(make_store: StoreMaker) -> None:
@@ -331,10 +367,7 @@ def test_a_rung_is_judged_once_across_replicas(make_store: StoreMaker) -> None:
             verdicts = await asyncio.gather(*(r.reach_rung(twice, judge) for r in replicas))
             seen.append(sorted(verdicts, key=lambda v: v is None))
             seen.append(await store.reach_rung(RungReached("s1", 1, bad.run_id, 6, 6, 9.0), judge))
-            final = Batch(
-                producer="t", batch_seq=1, status=StatusIn(state="succeeded", ts=time.time())
-            )
-            await store.ingest(done.run_id, prepare_batch(final))
+            await store.ingest(done.run_id, succeeded())
             late = RungReached("s1", 2, done.run_id, 2, 2, 7.0)
             seen.append((await store.reach_rung(late, judge) or {}).get("message"))
             for trial in (bad, done):

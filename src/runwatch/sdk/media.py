@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -283,11 +284,9 @@ def bin_values(values: Any, bins: int) -> tuple[list[float], list[int], int, int
             finite, nan, inf, neg_inf = flat, 0, 0, 0
         if finite.size == 0:
             return [0.0, 1.0], [0], nan, inf, neg_inf
-        lo, hi = float(finite.min()), float(finite.max())
-        if lo == hi:
-            lo, hi = lo - 0.5, hi + 0.5
-        binned, edges = np.histogram(finite, bins=bins, range=(lo, hi))
-        return edges.tolist(), binned.tolist(), nan, inf, neg_inf
+        lo, hi, scale = bin_range(float(finite.min()), float(finite.max()), bins)
+        binned, edges = np.histogram(finite * scale if scale != 1 else finite, bins, (lo, hi))
+        return _unscaled(edges.tolist(), scale), binned.tolist(), nan, inf, neg_inf
     floats: list[float] = []
     nan = inf = neg_inf = 0
     for v in _flat(values):
@@ -302,11 +301,32 @@ def bin_values(values: Any, bins: int) -> tuple[list[float], list[int], int, int
             floats.append(f)
     if not floats:
         return [0.0, 1.0], [0], nan, inf, neg_inf
-    lo, hi = min(floats), max(floats)
-    if lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
+    lo, hi, scale = bin_range(min(floats), max(floats), bins)
     width = (hi - lo) / bins
     counts = [0] * bins
     for f in floats:
-        counts[min(int((f - lo) / width), bins - 1)] += 1
-    return [lo + i * width for i in range(bins)] + [hi], counts, nan, inf, neg_inf
+        counts[min(int((f * scale - lo) / width), bins - 1)] += 1
+    bounds = [lo + i * width for i in range(bins)] + [hi]
+    return _unscaled(bounds, scale), counts, nan, inf, neg_inf
+
+
+def bin_range(lo: float, hi: float, bins: int) -> tuple[float, float, float]:
+    """``(lo, hi, scale)``: the range of ``bins`` equal bins over values from ``lo`` to ``hi``,
+    each multiplied by ``scale`` first. Values past a quarter of the largest float are halved,
+    so that the range's width stays finite; a range of one value is widened by a half each way,
+    and one too narrow for distinct edges to the narrowest that has them."""
+    scale = 0.5 if max(abs(lo), abs(hi)) > sys.float_info.max / 4 else 1.0
+    lo, hi = lo * scale, hi * scale
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    least = 2 * bins * math.ulp(max(abs(lo), abs(hi)))  # each bin two roundings wide
+    if hi - lo < least:
+        top = sys.float_info.max * scale  # the widened range stays within the floats
+        middle = min(max(lo / 2 + hi / 2, least / 2 - top), top - least / 2)
+        lo, hi = middle - least / 2, middle + least / 2
+    return lo, hi, scale
+
+
+def _unscaled(edges: list[float], scale: float) -> list[float]:
+    """Edges binned at ``scale`` as the values' own."""
+    return edges if scale == 1 else [e / scale for e in edges]

@@ -86,6 +86,8 @@ class Run:
         self.token = token
         self.producer = secrets.token_hex(8)
         self.finished = False
+        self._finished = threading.Event()  # set once finish() has returned
+        self._delivered = False
         # Under `runwatch launch` the launcher owns the run's final status (from the exit code).
         self.attached = attached
         self._should_stop = False
@@ -570,15 +572,32 @@ class Run:
         every queued record is in the spool, whatever the wait. The final
         status is sent only after everything before it was acknowledged: what is left when the
         wait ends stays in the spool, and ``runwatch sync`` delivers it and then the final
-        status (``send_status=False`` leaves the status there in any case). Safe to call twice.
+        status (``send_status=False`` leaves the status there in any case). Safe to call twice:
+        a second call returns what the first one did, once it has.
         A run the server refused (:attr:`refused`) has nothing to deliver: False at once.
         False too when the server refused a batch for good (e.g. another producer finished
         the run): one warning says how many records and why, and where they are kept.
         """
         with self._lock:
-            if self.finished:
-                return True
+            first = not self.finished
             self.finished = True
+        if not first:  # a second call says what the first one found, once that one is done
+            self._finished.wait()
+            return self._delivered
+        try:
+            self._delivered = self._finish(status, error, exit_code, timeout, send_status)
+        finally:
+            self._finished.set()
+        return self._delivered
+
+    def _finish(
+        self,
+        status: str | None,
+        error: str | None,
+        exit_code: int | None,
+        timeout: float | None,
+        send_status: bool,
+    ) -> bool:
         if self.refused is not None:  # nothing to deliver, nor to keep for `runwatch sync`
             self._poller.stop()
             self._sender.stop(0)

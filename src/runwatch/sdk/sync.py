@@ -154,7 +154,7 @@ def _create(transport: Transport, spec: dict[str, Any], path: Path) -> None:
         reply = transport.post("/api/v1/runs", msgspec.json.encode(spec))
     if reply.error_code in REFUSED_FOR_GOOD:
         raise RunRefused(
-            f"{path}: run {spec['id']} will never exist: {reply.error_message}"
+            f"{path}: the server will not create run {spec['id']}: {reply.error_message}"
             f" ({reply.error_code}); nothing of it was sent, and the spool is kept (delete it"
             " to stop syncing it)"
         )

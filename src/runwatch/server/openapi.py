@@ -83,7 +83,9 @@ _API_REFUSALS = {
     "401": refusal("`unauthorized`: no token, or one unknown, revoked or expired."),
     "403": refusal(
         "`forbidden`: the token's scope does not allow this (the message names the scope it "
-        "needs), or it is limited to another project."
+        "needs), or it is limited to another project. `bad_host`: a loopback-bound server "
+        "asked by a name that is not loopback. `cross_site`: a write whose `Origin` is not "
+        "this server."
     ),
     "503": refusal(
         "`store_busy` / `store_unavailable`: the store cannot answer now; retry with backoff."

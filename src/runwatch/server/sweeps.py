@@ -190,7 +190,12 @@ def _state_route(action: str, doc: str) -> None:
     router.add_api_route(
         f"/sweeps/{{sweep_id}}/{action}", change, methods=["POST"], dependencies=WRITE,
         name=f"{action}_sweep",
-        responses={409: refusal("`sweep_stopped`, `sweep_finished`: the sweep is over.")},
+        responses={
+            409: refusal(
+                "`sweep_stopped`, `sweep_finished`: the sweep is over (a finished sweep stops "
+                "while a trial is claimed, running or awaiting its retry)."
+            )
+        },
     )  # fmt: skip
 
 
@@ -199,5 +204,8 @@ _state_route("resume", "Resume a paused sweep.")
 _state_route(
     "stop",
     "Stop a sweep for good: claims answer ``stopped``; running trials go on, trials claimed but"
-    " not started are cancelled (creating their runs is refused: 409 ``sweep_stopped``).",
+    " not started are cancelled (creating their runs is refused: 409 ``sweep_stopped``), and no"
+    " crashed trial is retried. A finished sweep (every point handed out) stops too while a"
+    " trial is claimed, running or awaiting its retry; once all have ended: 409"
+    " ``sweep_finished``.",
 )

@@ -24,11 +24,9 @@ _JSON_AT = "jsonb_path_query_first({doc}_jsonb, CAST(? AS jsonpath), '{}', true)
 
 POSTGRES = Dialect(
     name="postgresql",
-    for_update=" FOR UPDATE",
-    for_share=" FOR SHARE",
-    skip_locked=" FOR UPDATE SKIP LOCKED",
+    row_locks=True,
     binary_order=' COLLATE "C"',
-    chunk_id="id",
+    insert_order="id",
     has_tag="tags::jsonb @> jsonb_build_array(CAST(? AS TEXT))",
     # A strict path: a key never indexes an array, as on SQLite and in Python.
     json_root="strict $",
@@ -37,7 +35,6 @@ POSTGRES = Dialect(
     json_number=f"CASE WHEN jsonb_typeof({_JSON_AT}) = 'number' THEN ({_JSON_AT})::float8 END",
     json_text=f"CASE WHEN jsonb_typeof({_JSON_AT}) = 'string' THEN ({_JSON_AT}) #>> '{{}}' END",
     regex_match="{value} ~ ?",
-    queue_id="id",
     xact_lock="SELECT pg_advisory_xact_lock(?)",
     blob="BYTEA",
     text_holds_nul=False,

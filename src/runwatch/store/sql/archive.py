@@ -19,7 +19,7 @@ _CHUNKS_PAGE = 8  # chunks per query: a page of points reads only the chunks it 
 def _chunks_after(tx: Tx, series_id: int, after: int) -> Iterator[tuple[int, bytes, bytes, bytes]]:
     """The series' chunks numbered after ``after`` in insertion order (ingest order: a chunk is
     only appended to, and a batch that goes back in steps starts a new one), fetched as needed."""
-    cid = tx.dialect.chunk_id
+    cid = tx.dialect.insert_order
     while True:
         rows = tx.execute(
             f"SELECT {cid}, steps, ts, vals FROM chunks WHERE series_id = ? AND {cid} > ?"

@@ -99,7 +99,7 @@ class Points:
                 tx.executemany(
                     f"UPDATE chunks SET steps = CAST(steps || ? AS {d.blob}),"
                     f" ts = CAST(ts || ? AS {d.blob}), vals = CAST(vals || ? AS {d.blob}),"
-                    f" n = n + ?, step_max = ?, ts_min = ?, ts_max = ? WHERE {d.chunk_id} = ?",
+                    f" n = n + ?, step_max = ?, ts_min = ?, ts_max = ? WHERE {d.insert_order} = ?",
                     appends,
                 )
             if fresh and len(fresh) <= COPY_ABOVE:
@@ -126,7 +126,7 @@ def _series(tx: Tx, run_id: str, keys: list[str]) -> dict[str, tuple[Any, ...]]:
 
 
 def _newest_chunks(tx: Tx, run_id: str, keys: list[str]) -> dict[str, tuple[Any, ...]]:
-    cid = tx.dialect.chunk_id
+    cid = tx.dialect.insert_order
     rows = tx.execute(
         f"SELECT s.key, s.id, c.{cid}, c.n, c.step_max, c.ts_min, c.ts_max FROM series s"
         f" LEFT JOIN chunks c ON c.{cid} = (SELECT max({cid}) FROM chunks WHERE series_id = s.id)"

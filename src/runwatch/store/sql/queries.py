@@ -33,7 +33,7 @@ def metric_keys(tx: Tx, run_id: str) -> list[str]:
 
 def tails(tx: Tx, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
     """The last ``n`` points of each key: the newest chunks only, read until ``n`` are found."""
-    cid = tx.dialect.chunk_id
+    cid = tx.dialect.insert_order
     out: dict[str, Series] = {}
     for key in keys:
         chunks = []
@@ -63,7 +63,7 @@ def _raw(
     tx: Tx, sid: int, col: str, x: Literal["step", "time"], lo: float, hi: float
 ) -> tuple[list[float], list[float]]:
     """(x, value) of the series' raw points in [lo, hi], ordered by x (ingest order for ties)."""
-    cid = tx.dialect.chunk_id
+    cid = tx.dialect.insert_order
     rows = tx.execute(
         f"SELECT steps, ts, vals FROM chunks WHERE series_id = ?"
         f" AND {col}_max >= ? AND {col}_min <= ? ORDER BY {cid}",

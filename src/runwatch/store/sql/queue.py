@@ -91,7 +91,7 @@ def claim(tx: Tx, max_running: int) -> tuple[QueuedRun, Record] | None:
     while True:
         waiting = tx.execute(
             "SELECT run_id, template, params FROM run_queue WHERE started_at IS NULL"
-            f" ORDER BY queued_at, {tx.dialect.queue_id} LIMIT 1"
+            f" ORDER BY queued_at, {tx.dialect.insert_order} LIMIT 1"
         ).fetchone()
         if waiting is None:
             return None

@@ -29,6 +29,7 @@ from typing import Any
 
 import msgspec
 
+from runwatch.protocol import FINAL_STATUSES
 from runwatch.store.base import (
     Past,
     Propose,
@@ -60,11 +61,13 @@ _TRIALS = "sweep_trials t JOIN sweeps s ON s.id = t.sweep_id LEFT JOIN runs r ON
 # another claim is made again, DRAFTS times at most; then the proposal is made under the lock.
 DRAFTED = frozenset({"bayes"})
 DRAFTS = 3
-# What a sweep's state may go to, per action.
+# What a sweep's state may go to, per action. A finished sweep (every point handed out) still
+# has work while a trial is claimed but not started, is running, or awaits its retry: stopping
+# it cancels the first and hands out no retry (see set_state).
 _ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "pause": (("running",), "paused"),
     "resume": (("paused",), "running"),
-    "stop": (("running", "paused"), "stopped"),
+    "stop": (("running", "paused", "finished"), "stopped"),
 }
 _COLUMNS = (
     "id, project, name, method, spec, seed, state, trial_limit, limit_reason, next_index,"
@@ -256,13 +259,21 @@ def set_state(tx: Tx, sweep_id: str, action: str, expired: float) -> SweepInfo:
     info = _locked(tx, sweep_id, expired)
     if info.state == after:
         return info  # asked twice: already so
-    if info.state not in before:
+    if info.state not in before or (info.state == "finished" and not _has_work(tx, info, expired)):
         raise Conflict(
             f"sweep {sweep_id!r} is {info.state}: it cannot {action}",
             "sweep",
             "sweep_" + info.state,
         )
     return _set_state(tx, info, after, expired)
+
+
+def _has_work(tx: Tx, info: SweepInfo, expired: float) -> bool:
+    """Whether a trial of the sweep is claimed, running, or crashed and not yet retried."""
+    ended = FINAL_STATUSES | {"stopped_early"}
+    return any(status not in ended for status in info.trials) or (
+        _to_retry(tx, info.id, expired) is not None
+    )
 
 
 def refuse_unstarted(tx: Tx, run_id: str) -> None:

@@ -21,18 +21,15 @@ class Dialect:
     """The SQL fragments that differ between databases; everything else is written once."""
 
     name: str
-    # Appended to a SELECT that reads a row the transaction will change: a row lock where
-    # writers run in parallel (PostgreSQL), nothing where one writer thread owns the file.
-    for_update: str
-    # Appended to a SELECT that reads a row which must not change before commit, while other
-    # readers take the same lock side by side (PostgreSQL's FOR SHARE); nothing on SQLite.
-    for_share: str
-    # The same, for a sweep that must not wait behind rows other writers hold.
-    skip_locked: str
+    # Whether writers run in parallel and lock rows (PostgreSQL), or one writer thread owns
+    # the file and nobody else changes a row inside a transaction (SQLite): the lock clauses
+    # below are empty where there are no row locks.
+    row_locks: bool
     # Appended to ORDER BY of text: code-point order, as Python sorts.
     binary_order: str
-    # The column that numbers chunks in insertion order (SQLite's implicit rowid).
-    chunk_id: str
+    # The column that numbers a table's rows in insertion order (chunks of a series, queued
+    # runs): SQLite's implicit rowid, PostgreSQL's identity ``id``.
+    insert_order: str
     # A WHERE condition: the run's JSON ``tags`` array holds the ``?`` parameter.
     has_tag: str
     # A value in the run's JSON text column ``{doc}`` at the path in ``?`` (each ``?`` of one
@@ -47,9 +44,6 @@ class Dialect:
     # A WHERE condition: the text ``{value}`` matches the ``?`` regular expression somewhere
     # (a canonical runs_query pattern; SQLite runs runs_query.regex.sqlite_regexp for it).
     regex_match: str
-    # The column that numbers queued runs in insertion order (the tie-break of runs queued in
-    # the same instant): SQLite's implicit rowid, PostgreSQL's identity ``id``.
-    queue_id: str
     # A statement taking a transaction-scoped lock on the ``?`` integer key, where writers run
     # in parallel (PostgreSQL's replicas); empty where one writer thread orders every write.
     xact_lock: str
@@ -61,6 +55,23 @@ class Dialect:
     # the planner would otherwise plan on stale ones until a background job catches up
     # (PostgreSQL's autovacuum); empty where the planner keeps none by default (SQLite).
     analyze: str
+
+    @property
+    def for_update(self) -> str:
+        """Appended to a SELECT that reads a row the transaction will change."""
+        return " FOR UPDATE" if self.row_locks else ""
+
+    @property
+    def for_share(self) -> str:
+        """Appended to a SELECT that reads a row which must not change before commit, while
+        other readers take the same lock side by side."""
+        return " FOR SHARE" if self.row_locks else ""
+
+    @property
+    def skip_locked(self) -> str:
+        """The same as :attr:`for_update`, for a sweep that must not wait behind rows other
+        writers hold."""
+        return " FOR UPDATE SKIP LOCKED" if self.row_locks else ""
 
 
 class Cursor(Protocol):

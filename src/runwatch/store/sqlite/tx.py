@@ -11,11 +11,9 @@ from runwatch.store.sql.tx import Cursor, Dialect
 
 SQLITE = Dialect(
     name="sqlite",
-    for_update="",  # one writer thread: nobody else changes a row inside a transaction
-    for_share="",
-    skip_locked="",
+    row_locks=False,
     binary_order="",  # SQLite compares text byte by byte already
-    chunk_id="rowid",
+    insert_order="rowid",
     has_tag="EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)",
     json_root="$",
     json_kind="CASE json_type({doc}, ?) WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number'"
@@ -26,7 +24,6 @@ SQLITE = Dialect(
     # REGEXP calls the connection's regexp(): runs_query.regex.sqlite_regexp, which
     # executor.connect registers on every connection.
     regex_match="{value} REGEXP ?",
-    queue_id="rowid",
     xact_lock="",
     blob="BLOB",
     text_holds_nul=True,

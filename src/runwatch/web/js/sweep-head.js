@@ -8,8 +8,15 @@ import { formatCount } from "./format.js";
 import { countItems, metricOf } from "./sweep-info.js";
 import { may, needs, whoami } from "./whoami.js";
 
-// Which action each state offers.
+// Which action each state offers; a finished sweep offers Stop while a trial has not ended
+// (the server also stops it while a crashed trial awaits its retry, which the counts don't tell).
 const OFFERS = { running: ["pause", "stop"], paused: ["resume", "stop"], stopped: [], finished: [] };
+const ENDED = new Set(["succeeded", "failed", "cancelled", "crashed", "stopped_early"]);
+
+function offers(sweep) {
+  if (sweep.state !== "finished") return OFFERS[sweep.state] || [];
+  return Object.entries(sweep.trials || {}).some(([status, n]) => n && !ENDED.has(status)) ? ["stop"] : [];
+}
 
 /**
  * Mount the header in `root` for sweep `id`; `onAnswer(sweep)` hears an action's answer (the
@@ -57,7 +64,7 @@ export function mountHead(root, id, { onAnswer }) {
   });
 
   function showActions() {
-    const offered = sweep ? OFFERS[sweep.state] || [] : [];
+    const offered = sweep ? offers(sweep) : [];
     // The sweep's project counts for a token limited to one: asked once both are known.
     const allowed = asked && sweep !== null && may(who, "write", sweep.project);
     $("actions").hidden = !allowed;
