@@ -60,7 +60,7 @@ class RequestGuard:
         # TensorBoard's UI posts forms to its own routes, behind the proxy; an upload is a file.
         form_ok = PROXY_PATH.match(scope["path"]) is not None or scope["path"] == UPLOAD_PATH
         to_blob = scope.get("method") == "PUT" and "/blobs/" in scope["path"]
-        to_blobs = scope.get("method") == "POST" and scope["path"].endswith("/blobs")
+        to_blobs = scope["path"].endswith("/blobs")  # routing answers 405 to all but POST
         if mutating and has_body and kind != "application/json" and not form_ok:
             if to_blobs:  # several blobs, in the one type no form can send
                 return None if kind == BLOBS_MIME else (415, "unsupported_media_type", _BLOBS)
