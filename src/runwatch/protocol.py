@@ -218,6 +218,35 @@ MEDIA_KIND_MIMES: dict[str, frozenset[str]] = {
     "labels": frozenset({"application/x-runwatch-i32"}),
 }
 Pixels = Annotated[int, msgspec.Meta(ge=1, le=16_384)]
+# Several blobs in one request (``POST …/runs/{run}/blobs``): the body is a JSON manifest
+# (:class:`BlobsIn`) on its first line, then each blob's bytes in the manifest's order. A type
+# of our own: no HTML form can send it (see server.guard).
+BLOBS_MIME = "application/x-runwatch-blobs"
+MAX_BLOBS_PER_UPLOAD = 256
+
+
+class BlobIn(msgspec.Struct, forbid_unknown_fields=True):
+    """One blob of a grouped upload: its SHA-256, its type, and how many bytes of the body it
+    takes."""
+
+    sha256: Sha256
+    mime: MediaMime
+    size: Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
+
+
+class BlobsIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The first line of a grouped blob upload: the blobs whose bytes follow it, in order, with
+    nothing after the last."""
+
+    blobs: Annotated[list[BlobIn], msgspec.Meta(min_length=1, max_length=MAX_BLOBS_PER_UPLOAD)]
+
+
+def encode_blobs(blobs: list[tuple[str, str, bytes]]) -> bytes:
+    """The body of a grouped upload of ``(sha256, mime, bytes)`` blobs."""
+    manifest = [{"sha256": sha256, "mime": mime, "size": len(data)} for sha256, mime, data in blobs]
+    return b"".join(
+        [msgspec.json.encode({"blobs": manifest}), b"\n", *(data for _, _, data in blobs)]
+    )
 
 
 class MediaIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -5,6 +5,7 @@ method fails the test."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -42,6 +43,10 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", 400, 401, 403, 404, 
 include-name = "PUT /api/v1/runs/{run_id}/blobs/{sha256}"
 checks.positive_data_acceptance.expected-statuses = ["2XX", 400, 401, 403, 404, 413, 415]
 
+# Grouped blobs, likewise (400 names the blob), and the manifest's sizes must add up to the body.
+[[operations]]
+include-name = "POST /api/v1/runs/{run_id}/blobs"
+checks.positive_data_acceptance.expected-statuses = ["2XX", 400, 401, 403, 404, 413, 415]
 # A runs query is a language: a string the schema allows may still not parse (400 names `q`).
 [[operations]]
 include-name = ["GET /api/v1/runs", "GET /api/v1/run-groups", "GET /api/v1/run-fields"]
@@ -51,6 +56,19 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", 400, 401, 403, 404, 
 include-path = "/api/v1/projects/{project}/rules"
 include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2XX", 400, 401, 403, 404, 409, 422, 429]
+"""
+# Bodies of grouped blob uploads (a type schemathesis cannot make up): a manifest and its blobs.
+HOOKS = r"""
+import hashlib
+
+import schemathesis
+from hypothesis import strategies as st
+
+from runwatch.protocol import BLOBS_MIME, encode_blobs
+
+png = st.binary(max_size=64).map(lambda tail: b"\x89PNG\r\n\x1a\n" + tail)
+blob = png.map(lambda data: (hashlib.sha256(data).hexdigest(), "image/png", data))
+schemathesis.openapi.media_type(BLOBS_MIME, st.lists(blob, min_size=1, max_size=8).map(encode_blobs))
 """
 
 
@@ -69,6 +87,9 @@ def test_every_phase_finds_no_server_error_and_no_undeclared_answer(
     name, args = store
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)
+    (tmp_path / "blob_hooks.py").write_text(HOOKS)
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "blob_hooks", "PYTHONPATH": path}
     server = ServerProcess(tmp_path / "data", token=TOKEN, extra_args=args).start()
     try:
         done = subprocess.run(
@@ -84,7 +105,7 @@ def test_every_phase_finds_no_server_error_and_no_undeclared_answer(
                 "--request-timeout", "20",
                 "--no-color",
             ],
-            capture_output=True, text=True, timeout=BUDGET[name] + 120, cwd=tmp_path,
+            capture_output=True, text=True, timeout=BUDGET[name] + 120, cwd=tmp_path, env=env,
         )  # fmt: skip
     finally:
         server.stop()

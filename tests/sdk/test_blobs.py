@@ -332,3 +332,40 @@ def test_sync_deletes_a_legacy_flat_blob_once_no_unacknowledged_batch_names_it(
         assert blob_files(run_dir) == [fresh]
     finally:
         server.stop()
+
+
+def test_a_blob_refused_in_a_group_costs_only_its_own_image(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    # Each image in a batch of its own; their uploads held back until all are queued, so they
+    # go up as one group. One file is damaged meanwhile (its bytes no longer its hash): the
+    # server refuses the group naming that blob; the others are stored, and only the batch of
+    # the damaged image is refused for good, as a refused PUT's batch always was.
+    hold = threading.Event()
+    hold.set()
+    blob_requests: list[str] = []
+
+    def refuse(method: str, path: str, body: bytes) -> bool:
+        if "/blobs" in path:
+            blob_requests.append(method)
+        return hold.is_set() and "/blobs" in path
+
+    steps = 6
+    with RecordingProxy(server.url, refuse=refuse) as proxy:
+        run = Run(run_spec("group01"), [proxy.url], None, tmp_path / "run", POLITE)
+        for step in range(steps):
+            run.image("d0", picture(0, step), step=step)
+            wait_until(lambda n=step: run._sender.taken > n, 20, what=f"step {step} taken")
+        wait_until(lambda: len(blob_files(tmp_path / "run")) == steps, 20, what="the blob files")
+        bad = blob_files(tmp_path / "run")[2]
+        bad.write_bytes(bad.read_bytes() + b"!")
+        hold.clear()
+        assert not run.finish()  # the damaged image's batch was refused for good
+    assert "POST" in blob_requests
+    expected = {
+        s: picture(0, s)
+        for s in range(steps)
+        if hashlib.sha256(picture(0, s)).hexdigest() != bad.stem
+    }
+    assert len(expected) == steps - 1
+    assert stored_images(server, "group01", "d0") == expected

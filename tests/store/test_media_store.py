@@ -223,3 +223,27 @@ def test_the_retention_sweep_deletes_blobs_no_image_names_after_the_grace(
     assert kept_early is False  # still stored after the first sweep
     assert named == ("image/png", PNG)  # an image names it: never swept
     assert orphan_new is True  # swept: uploading it again stores it anew
+
+
+def test_a_group_of_blobs_is_stored_once_each(make_store: StoreMaker) -> None:
+    heat = struct.pack("<4f", 1.0, 2.0, 3.0, 4.0)
+    pngs = [PNG + bytes([i]) for i in range(3)]
+
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+        first = await store.put_blobs(
+            [(sha(pngs[0]), "image/png", pngs[0]), (sha(heat), "application/x-runwatch-f32", heat),
+             (sha(pngs[0]), "image/png", pngs[0])]
+        )  # fmt: skip
+        again = await store.put_blobs([(sha(p), "image/png", p) for p in pngs])
+        single = await store.put_blob(sha(pngs[2]), "image/png", pngs[2])
+        heatmap = image("h", 0, heat, kind="heatmap", mime="application/x-runwatch-f32", height=2)
+        batch = Batch("p", 1, media=[image("k", 0, pngs[1]), heatmap])
+        await store.ingest(r.id, prepare_batch(batch))
+        served = [await store.blob(r.id, sha(d)) for d in (pngs[1], heat)]
+        return first, again, single, served
+
+    first, again, single, served = run(with_store(make_store, work))
+    assert first == [True, True, False]  # the same hash twice in one group: new once
+    assert again == [False, True, True] and single is False
+    assert served == [("image/png", pngs[1]), ("application/x-runwatch-f32", heat)]

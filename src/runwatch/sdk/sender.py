@@ -50,6 +50,7 @@ from runwatch.sdk.progress import (
 from runwatch.sdk.refused import Refusals, refused_for_good, refused_path
 from runwatch.sdk.spool import acked_lock, acked_path, advance_acked, lock_path
 from runwatch.sdk.transport import Reply, Transport
+from runwatch.sdk.uploads import MAX_GROUP_BLOBS, Blob, GroupSize, refused_blob, upload_request
 from runwatch.sdk.vitals import SystemVitals
 
 _encode = msgspec.json.encode
@@ -92,6 +93,9 @@ class SenderConfig(msgspec.Struct):
     # (data-loader workers, other jobs) the SDK's threads starved and finish() gave up with
     # records left in the spool (benchmarks/media.py measures both).
     thread_nice: int = 0
+    # Image blobs one upload request carries at most (runwatch.sdk.uploads); 1: each blob in a
+    # PUT of its own, as before grouped uploads (benchmarks/live_media.py compares the two).
+    upload_group_blobs: int = MAX_GROUP_BLOBS
 
 
 def clean_values(
@@ -165,16 +169,18 @@ class Poster:
         self._transport = transport
         self._wake = wake
         self._nice = nice
-        self._requests: queue.SimpleQueue[tuple[str, bytes, PendingPost, str | None] | None] = (
-            queue.SimpleQueue()
-        )
+        self._requests: queue.SimpleQueue[
+            tuple[str, str, bytes, PendingPost, str | None] | None
+        ] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="runwatch-poster", daemon=True)
         self._thread.start()
 
-    def submit(self, path: str, body: bytes, content_type: str | None = None) -> PendingPost:
-        """POST a JSON body, or (with ``content_type``) PUT raw bytes."""
+    def submit(
+        self, path: str, body: bytes, content_type: str | None = None, method: str = "POST"
+    ) -> PendingPost:
+        """POST a JSON body, or (with ``content_type``) send raw bytes with ``method``."""
         pending = PendingPost()
-        self._requests.put((path, body, pending, content_type))
+        self._requests.put((method, path, body, pending, content_type))
         return pending
 
     def stop(self, timeout: float = 1.0) -> None:
@@ -184,12 +190,12 @@ class Poster:
     def _run(self) -> None:
         lower_this_thread(self._nice)
         while (item := self._requests.get()) is not None:
-            path, body, pending, content_type = item
+            method, path, body, pending, content_type = item
             try:
                 if content_type is None:
                     pending.reply = self._transport.post(path, body)
                 else:
-                    pending.reply = self._transport.put(path, body, content_type)
+                    pending.reply = self._transport.send(method, path, body, content_type)
             except Exception:  # e.g. the client closed under a post at shutdown: retry later
                 pending.reply = Reply(0)
             self._wake.set()
@@ -252,6 +258,9 @@ class Sender:
         # lacks), so batches and uploads take turns: the live view does not wait for every
         # image queued behind it.
         self.uploads: deque[tuple[str, Path, str]] = deque()
+        self._group_size = GroupSize(config.upload_group_blobs)
+        # The upload in flight: how many entries of ``uploads`` it covers, and its blobs.
+        self._group: tuple[int, list[Blob]] = (0, [])
         self._named: tuple[bytes | None, frozenset[str]] = (None, frozenset())  # the head's
         self.media_done = 0  # bytes of pending media prepared (see Run.image)
         self._blob_retries = 0
@@ -752,7 +761,7 @@ class Sender:
                     return
                 self._created = True
                 self._attached(reply.body)
-            elif what == "blob":
+            elif what == "blobs":
                 if not self._uploaded(reply):
                     return
             elif what == "batch":
@@ -822,28 +831,57 @@ class Sender:
             return self._stored_last_step
 
     def _upload_next(self) -> None:
-        """Upload the oldest blob not yet uploaded (read back from its file)."""
-        sha256, path, mime = self.uploads[0]
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            self._warn(f"cannot read the image blob {path} ({exc!r}); its image is lost")
-            self.uploads.popleft()
-            return
-        blob_path = f"/api/v1/runs/{self.run_id}/blobs/{sha256}"
-        self._inflight = ("blob", self._poster.submit(blob_path, data, mime))
+        """Upload the oldest blobs not yet uploaded (read back from their files), as many as
+        the group size takes; a blob queued twice goes up once. Entries are read by index: the
+        calling thread may append meanwhile, never anything else."""
+        uploads = self.uploads
+        blobs: list[Blob] = []
+        sent: set[str] = set()
+        held = taken = 0
+        while taken < len(uploads):
+            sha256, file, mime = uploads[taken]
+            if sha256 not in sent:
+                try:
+                    if not self._group_size.takes(len(blobs), held, file.stat().st_size):
+                        break
+                    data = file.read_bytes()
+                except OSError as exc:
+                    if taken:
+                        break  # its turn comes at the head of the queue
+                    self._warn(f"cannot read the image blob {file} ({exc!r}); its image is lost")
+                    uploads.popleft()
+                    continue
+                blobs.append((sha256, mime, data))
+                sent.add(sha256)
+                held += len(data)
+            taken += 1
+        if blobs:
+            self._group = (taken, blobs)
+            method, path, body, content_type = upload_request(self.run_id, blobs)
+            self._inflight = ("blobs", self._poster.submit(path, body, content_type, method))
 
     def _uploaded(self, reply: Reply) -> bool:
-        """Whether the oldest blob is done with (stored, or refused for good); False: retry."""
+        """Whether the blobs in flight are done with (stored, or one refused for good, the rest
+        to go up again); False: retry."""
+        taken, blobs = self._group
         if reply.status == 404 and reply.error_code == "run_not_found":
             self._created = False
             self._retry_later(reply)
             return False
-        if refused_for_good(reply):
+        if self._group_size.answered(reply, len(blobs)):
+            return True  # sent again at once, fewer to a request
+        refused = refused_blob(reply, len(blobs))
+        if refused is not None:
             self._warn(f"the server refused an image blob (HTTP {reply.status}): {reply.body}")
-        elif not self._ok(reply):
+            sha256 = blobs[refused][0]
+            for i in reversed(range(taken)):
+                if self.uploads[i][0] == sha256:
+                    del self.uploads[i]
+            return True
+        if not self._ok(reply):
             return False
-        self.uploads.popleft()
+        for _ in range(taken):
+            self.uploads.popleft()
         self._progress_at = time.monotonic()
         return True
 

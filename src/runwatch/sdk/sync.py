@@ -14,8 +14,9 @@ handles it: kept in the spool's bounded refused file (:mod:`runwatch.sdk.refused
 counted, and the sync goes on with the next batch (stopping there would hold back every later
 batch on every later sync); the caller says so in one line, and the sync fails.
 
-Images: each batch's blobs are uploaded before it, from the producer's ``blobs/<producer>/``
-(then ``blobs/``, where older producers kept them). A blob a live producer already deleted
+Images: each batch's blobs are uploaded before it, several to a request as the live sender
+uploads them (:mod:`runwatch.sdk.uploads`), from the producer's ``blobs/<producer>/`` (then
+``blobs/``, where older producers kept them). A blob a live producer already deleted
 belongs to a batch the server acknowledged after the ``.acked`` offset was read: that batch is
 posted anyway and answered as a duplicate (the server finds a stored batch before its images).
 Once a spool is delivered whole and its producer is gone (crashed, or finished), its blob
@@ -44,6 +45,7 @@ from runwatch.sdk.spool import (
     writer_gone,
 )
 from runwatch.sdk.transport import Reply, Transport
+from runwatch.sdk.uploads import Blob, GroupSize, refused_blob, upload_request
 
 _decode = msgspec.json.decode
 
@@ -113,11 +115,12 @@ def _sync_spool(path: Path, transport: Transport, progress: Callable[[int], None
     start = read_acked(path)
     created = False
     uploaded: set[str] = set()
+    group_size = GroupSize()
     for end, body in spooled_bodies(path, start):
         if not created:
             _create(transport, header["run"], path)
             created = True
-        missing = _upload_blobs(path, run_id, body, blob_dirs, transport, uploaded)
+        missing = _upload_blobs(path, run_id, body, blob_dirs, transport, uploaded, group_size)
         reply = transport.post(f"/api/v1/runs/{run_id}/batches", body)
         if reply.error_code == "blob_missing" and missing:
             raise SyncError(f"the image blob {missing[0]} of {path} is missing from {blob_dirs[0]}")
@@ -165,21 +168,48 @@ def _upload_blobs(
     blob_dirs: list[Path],
     transport: Transport,
     done: set[str],
+    group_size: GroupSize,
 ) -> list[str]:
     """Upload the blobs a batch names before the batch, each once per sync (uploading again is
-    harmless: stored once); return those found nowhere."""
+    harmless: stored once), as many to a request as ``group_size`` takes; return those found
+    nowhere. Read as they go up: one group in memory at a time."""
     missing: list[str] = []
-    for sha256, mime in named_in(body):
+    group: list[Blob] = []
+    held = 0
+    for sha256, mime in dict.fromkeys(named_in(body)):
         if sha256 in done:
             continue
         blob = read_blob(blob_dirs, sha256, mime)
         if blob is None:
             missing.append(sha256)
             continue
-        reply = transport.put(f"/api/v1/runs/{run_id}/blobs/{sha256}", blob, mime)
-        _check(reply, spool, f" image blob {sha256}")
-        done.add(sha256)
+        if not group_size.takes(len(group), held, len(blob)):
+            _upload_group(spool, run_id, group, transport, done, group_size)
+            group, held = [], 0
+        group.append((sha256, mime, blob))
+        held += len(blob)
+    _upload_group(spool, run_id, group, transport, done, group_size)
     return missing
+
+
+def _upload_group(
+    spool: Path,
+    run_id: str,
+    blobs: list[Blob],
+    transport: Transport,
+    done: set[str],
+    group_size: GroupSize,
+) -> None:
+    """Upload ``blobs``, fewer to a request when ``group_size`` says so; a refusal is a
+    :class:`SyncError` naming the blob (the one the server named, or the first)."""
+    while blobs:
+        group = blobs[: group_size.now]
+        reply = transport.send(*upload_request(run_id, group))
+        if group_size.answered(reply, len(group)):
+            continue
+        _check(reply, spool, f" image blob {group[refused_blob(reply, len(group)) or 0][0]}")
+        done.update(sha256 for sha256, _, _ in group)
+        blobs = blobs[len(group) :]
 
 
 def _check(reply: Reply, path: Path, what: str) -> None:

@@ -31,6 +31,11 @@ class Reply:
         return code if isinstance(code, str) else None
 
     @property
+    def error_field(self) -> str | None:
+        field = self._error.get("field")
+        return field if isinstance(field, str) else None
+
+    @property
     def error_message(self) -> str:
         return str(self._error.get("message", ""))
 
@@ -66,9 +71,9 @@ class Transport:
     def post(self, path: str, body: bytes) -> Reply:
         return self._send("POST", path, content=body)
 
-    def put(self, path: str, body: bytes, content_type: str) -> Reply:
-        """PUT raw bytes (an image blob) with their own Content-Type."""
-        return self._send("PUT", path, content=body, headers={"Content-Type": content_type})
+    def send(self, method: str, path: str, body: bytes, content_type: str) -> Reply:
+        """Send raw bytes (image blobs) with their own Content-Type."""
+        return self._send(method, path, content=body, headers={"Content-Type": content_type})
 
     def get(self, path: str, params: dict[str, Any], timeout: float) -> Reply:
         return self._send("GET", path, params=params, timeout=timeout)

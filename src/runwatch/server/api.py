@@ -29,8 +29,10 @@ def nul_field(conn: HTTPConnection) -> str | None:
     return next((field for field, value in params if "\x00" in value), None)
 
 
-def no_nul(conn: HTTPConnection) -> None:
-    """400 for a NUL in a path or query parameter (:func:`nul_field`)."""
+async def no_nul(conn: HTTPConnection) -> None:
+    """400 for a NUL in a path or query parameter (:func:`nul_field`). Async though it never
+    awaits: FastAPI runs a plain ``def`` dependency in its thread pool, a hand-off that cost
+    every API request 0.1-0.2 ms of server CPU (measured: GET whoami, 2-core host)."""
     field = nul_field(conn)
     if field is not None:
         raise ApiError(400, "invalid_request", "a parameter may not contain NUL", field)

@@ -21,6 +21,7 @@ from runwatch.bus import RUNS_CHANNEL, Bus, bus_from_url, run_channel
 from runwatch.protocol import (
     ArchivedCommands,
     Batch,
+    BlobsIn,
     CommandIn,
     PromoteIn,
     Retention,
@@ -127,6 +128,7 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
             RunTimes,
             ArchivedCommands,
             Whoami,
+            BlobsIn,  # the manifest line of POST …/blobs (not a JSON body: declared by name)
         ]
         refs, components = msgspec.json.schema_components(
             wire, ref_template="#/components/schemas/{name}"

@@ -3,8 +3,9 @@
 - A state-changing API call (or any socket) whose ``Origin`` is another site: 403, so a page
   elsewhere cannot drive a local runwatch, whatever auth is configured.
 - A state-changing call with a body that is not JSON: 415 (plain HTML forms cannot send JSON),
-  except to the TensorBoard proxy (TensorBoard's UI posts forms), an upload (a file's bytes)
-  and an image blob's upload in one of the blob types; the Origin check still holds for all.
+  except to the TensorBoard proxy (TensorBoard's UI posts forms), an upload (a file's bytes),
+  an image blob's upload in one of the blob types and a grouped upload of blobs in its own
+  type; the Origin check still holds for all.
 - Bound to loopback, a ``Host`` that is not a loopback name: 403 (DNS rebinding).
 """
 
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 import msgspec
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from runwatch.protocol import MEDIA_MIMES
+from runwatch.protocol import BLOBS_MIME, MEDIA_MIMES
 from runwatch.server.settings import is_loopback
 from runwatch.server.tensorboard_proxy import PROXY_PATH
 from runwatch.server.uploads import UPLOAD_PATH
@@ -26,6 +27,7 @@ _IMAGES_ONLY = (
     f"send the image as Content-Type: {', '.join(sorted(MEDIA_MIMES)[:-1])}"
     f" or {sorted(MEDIA_MIMES)[-1]}"
 )
+_BLOBS = f"send the blobs as Content-Type: {BLOBS_MIME}"
 
 
 class RequestGuard:
@@ -58,7 +60,10 @@ class RequestGuard:
         # TensorBoard's UI posts forms to its own routes, behind the proxy; an upload is a file.
         form_ok = PROXY_PATH.match(scope["path"]) is not None or scope["path"] == UPLOAD_PATH
         to_blob = scope.get("method") == "PUT" and "/blobs/" in scope["path"]
+        to_blobs = scope["path"].endswith("/blobs")  # routing answers 405 to all but POST
         if mutating and has_body and kind != "application/json" and not form_ok:
+            if to_blobs:  # several blobs, in the one type no form can send
+                return None if kind == BLOBS_MIME else (415, "unsupported_media_type", _BLOBS)
             if not to_blob:
                 return 415, "unsupported_media_type", _JSON_ONLY
             if kind not in MEDIA_MIMES:  # an image blob: naming JSON would mislead

@@ -1,10 +1,10 @@
 """Routes for media over steps: blob upload and download, each image key's step index, and
 histograms for distribution charts.
 
-A producer uploads an image's bytes first (``PUT …/blobs/{sha256}``, idempotent), then names
-the hash in a batch's ``media`` record (a batch naming a blob the server lacks is a 409
-``blob_missing``). Blobs are immutable (named by their hash), so they are served with a strong
-ETag and cached for a year.
+A producer uploads an image's bytes first (``PUT …/blobs/{sha256}``, or several blobs in one
+``POST …/blobs``; idempotent), then names the hash in a batch's ``media`` record (a batch naming
+a blob the server lacks is a 409 ``blob_missing``). Blobs are immutable (named by their hash),
+so they are served with a strong ETag and cached for a year.
 """
 
 from __future__ import annotations
@@ -12,11 +12,26 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from runwatch.protocol import INT64_MAX, MEDIA_MIMES
-from runwatch.server.api import READ, WRITE, Bound, json_response, run_or_404, store_of
+from runwatch.protocol import (
+    BLOBS_MIME,
+    INT64_MAX,
+    MEDIA_MIMES,
+    BlobsIn,
+)
+from runwatch.server.api import (
+    READ,
+    WRITE,
+    Bound,
+    decode,
+    json_response,
+    read_body,
+    run_or_404,
+    store_of,
+)
 from runwatch.server.errors import ApiError
 from runwatch.server.openapi import refusal
 from runwatch.store.media_history import HISTOGRAM_CAP
@@ -27,6 +42,7 @@ Step = Annotated[int | None, Query(ge=-INT64_MAX - 1, le=INT64_MAX)]
 MAX_MEDIA_KEYS_PAGE = 1_000
 MAX_MEDIA_PAGE = 1_000
 IMMUTABLE = "public, max-age=31536000, immutable"
+_blobs_decoder = msgspec.json.Decoder(BlobsIn)
 _MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
 _BLOB_BODY = {
     mime: {"schema": {"type": "string", "format": "binary"}} for mime in sorted(MEDIA_MIMES)
@@ -64,13 +80,26 @@ async def _read_blob(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _check_content(mime: str, data: bytes) -> None:
+def _check_content(mime: str, data: bytes, field: str = "body") -> None:
     """PNG and JPEG start with their signature; raw arrays are whole 4-byte values."""
     magic = _MAGIC.get(mime)
     if magic is not None and not data.startswith(magic):
-        raise ApiError(400, "invalid_blob", f"the body is not a {mime} image", "body")
+        raise ApiError(400, "invalid_blob", f"the {field} is not a {mime} image", field)
     if magic is None and (not data or len(data) % 4):
-        raise ApiError(400, "invalid_blob", f"a {mime} body is whole 4-byte values", "body")
+        raise ApiError(400, "invalid_blob", f"a {mime} {field} is whole 4-byte values", field)
+
+
+def _mime_of(request: Request, allowed: frozenset[str]) -> str:
+    """The request's Content-Type, refused with a 400 naming it unless ``allowed``."""
+    mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if mime not in allowed:
+        raise ApiError(
+            400,
+            "invalid_mime",
+            f"Content-Type must be one of {', '.join(sorted(allowed))}",
+            "header.content-type",
+        )
+    return mime
 
 
 @router.put(
@@ -98,12 +127,7 @@ async def put_blob(request: Request, run_id: str, sha256: Sha) -> Response:
     ``image/jpeg``, ``application/x-runwatch-f32`` (a heatmap: HxW little-endian float32) or
     ``application/x-runwatch-i32`` (a label map: HxW little-endian int32)."""
     await run_or_404(request, run_id)  # the run and its project first: a stranger learns nothing
-    mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if mime not in MEDIA_MIMES:
-        allowed = ", ".join(sorted(MEDIA_MIMES))
-        raise ApiError(
-            400, "invalid_mime", f"Content-Type must be one of {allowed}", "header.content-type"
-        )
+    mime = _mime_of(request, MEDIA_MIMES)
     settings = request.app.state.settings
     data = await _read_blob(request, min(settings.limits.max_image_bytes, settings.max_body_bytes))
     if hashlib.sha256(data).hexdigest() != sha256:
@@ -113,6 +137,91 @@ async def put_blob(request: Request, run_id: str, sha256: Sha) -> Response:
     _check_content(mime, data)
     new = await store_of(request).put_blob(sha256, mime, data)
     return json_response({"sha256": sha256, "size": len(data), "new": new}, 201 if new else 200)
+
+
+@router.post(
+    "/runs/{run_id}/blobs",
+    dependencies=WRITE,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                BLOBS_MIME: {
+                    "schema": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "A `BlobsIn` manifest (JSON) and a newline, then each "
+                        "blob's bytes in the manifest's order.",
+                    }
+                }
+            },
+        }
+    },
+    responses={
+        200: {"description": "The server had every blob already (each `new`: false)."},
+        201: {"description": "Stored (`new`: true for each blob it did not have)."},
+        400: refusal(
+            "`invalid_blobs`: the manifest is not a `BlobsIn` on the first line (`field` names "
+            "its place, e.g. `$.blobs[2].mime`), or its sizes do not add up to the bytes that "
+            "follow it (`$.blobs`); `hash_mismatch`: a blob's bytes are not its SHA-256 "
+            "(`$.blobs[i].sha256`); `invalid_blob`: a blob is not of its type (`$.blobs[i]`); "
+            f"`invalid_mime`: the Content-Type is not `{BLOBS_MIME}`. Nothing is stored."
+        ),
+        415: refusal(f"`unsupported_media_type`: the Content-Type is not `{BLOBS_MIME}`."),
+        413: refusal(
+            "`limit_exceeded`: a blob is over `max_image_bytes` (8,388,608 bytes by default; "
+            "`field`: `$.blobs[i].size`); `body_too_large`: the whole body is over "
+            "`max_body_bytes`. Nothing is stored."
+        ),
+    },
+)
+async def put_blobs(request: Request, run_id: str) -> Response:
+    """Upload several blobs for a run in one request (at most 256, and ``max_body_bytes`` in
+    all), stored in one transaction: all of them, or none when one is refused (``field`` names
+    it). Content-Type ``application/x-runwatch-blobs``: a JSON manifest
+    ``{"blobs": [{"sha256", "mime", "size"}, …]}`` and a newline, then each blob's ``size``
+    bytes in the manifest's order. Idempotent, as ``PUT …/blobs/{sha256}`` is."""
+    await run_or_404(request, run_id)  # the run and its project first: a stranger learns nothing
+    _mime_of(request, frozenset({BLOBS_MIME}))
+    settings = request.app.state.settings
+    body = await read_body(request, settings.max_body_bytes)
+    blobs = _split_blobs(body, settings.limits.max_image_bytes)
+    new = await store_of(request).put_blobs(blobs)
+    stored = [
+        {"sha256": sha256, "size": len(data), "new": is_new}
+        for (sha256, _, data), is_new in zip(blobs, new, strict=True)
+    ]
+    return json_response({"blobs": stored}, 201 if any(new) else 200)
+
+
+def _split_blobs(body: bytes, limit: int) -> list[tuple[str, str, bytes]]:
+    """The ``(sha256, mime, bytes)`` blobs of a grouped upload's body, each checked; a 4xx
+    naming the manifest's field that is wrong."""
+    end = body.find(b"\n")
+    if end < 0:
+        raise ApiError(
+            400, "invalid_blobs", "the body starts with its manifest and a newline", "body"
+        )
+    manifest: BlobsIn = decode(_blobs_decoder, body[:end], "blobs")
+    for i, blob in enumerate(manifest.blobs):
+        if blob.size > limit:
+            message = f"blob {i} is over the limit max_image_bytes={limit}"
+            raise ApiError(413, "limit_exceeded", message, f"$.blobs[{i}].size")
+    declared, sent = sum(blob.size for blob in manifest.blobs), len(body) - end - 1
+    if declared != sent:
+        message = f"the manifest's sizes add up to {declared} bytes; {sent} follow it"
+        raise ApiError(400, "invalid_blobs", message, "$.blobs")
+    out: list[tuple[str, str, bytes]] = []
+    at = end + 1
+    for i, blob in enumerate(manifest.blobs):
+        data = body[at : at + blob.size]
+        at += blob.size
+        if hashlib.sha256(data).hexdigest() != blob.sha256:
+            message = f"blob {i}'s bytes are not its SHA-256"
+            raise ApiError(400, "hash_mismatch", message, f"$.blobs[{i}].sha256")
+        _check_content(blob.mime, data, f"$.blobs[{i}]")
+        out.append((blob.sha256, blob.mime, data))
+    return out
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

@@ -59,7 +59,10 @@ def declare_bounds(schema: dict[str, Any], settings: Settings) -> None:
             responses = op.setdefault("responses", {})
             if _is_fastapi_validation(responses.get("422")):
                 del responses["422"]
-                responses["400"] = bad_input
+                own = responses.get("400", {}).get("description")  # a route's own refusals
+                responses["400"] = (
+                    bad_input if own is None else refusal(f"{own} {bad_input['description']}")
+                )
             if "requestBody" in op:
                 responses.setdefault("400", bad_input)
                 own = responses.get("413", {}).get("description")  # a route's tighter cap

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -534,6 +534,11 @@ class MediaStore(Protocol):
 
     async def put_blob(self, sha256: str, mime: str, data: bytes) -> bool:
         """Store a blob whose hash the caller checked; True when it was new."""
+        ...
+
+    async def put_blobs(self, blobs: Sequence[tuple[str, str, bytes]]) -> list[bool]:
+        """Store ``(sha256, mime, bytes)`` blobs whose hashes the caller checked, in one
+        transaction; True for each that was new."""
         ...
 
     async def blob_mime(self, run_id: str, sha256: str) -> str | None:

@@ -8,6 +8,7 @@ holds the run's lock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from runwatch.protocol import HistogramIn, MediaIn
@@ -29,18 +30,34 @@ _ITEM_COLUMNS = (
 
 
 # -- blobs ----------------------------------------------------------------------------------
-def put_blob(tx: Tx, sha256: str, mime: str, data: bytes, now: float) -> bool:
-    """Store a blob (its hash already checked); True when it was new. Uploading bytes the store
-    has renews them (see :data:`BLOB_GRACE`)."""
-    renewed = tx.execute("UPDATE blobs SET created_at = ? WHERE sha256 = ?", (now, sha256))
-    if renewed.rowcount:
-        return False
-    tx.execute(
-        "INSERT INTO blobs (sha256, mime, size, created_at, data) VALUES (?,?,?,?,?)"
-        " ON CONFLICT (sha256) DO NOTHING",
-        (sha256, mime, len(data), now, data),
-    )
-    return True
+def put_blobs(tx: Tx, blobs: Sequence[tuple[str, str, bytes]], now: float) -> list[bool]:
+    """Store ``(sha256, mime, bytes)`` blobs (their hashes already checked): one statement
+    renews those the store has (see :data:`BLOB_GRACE`), one multi-row insert adds the rest.
+    True for each blob that was new (a hash given twice is new once)."""
+    hashes = list(dict.fromkeys(sha256 for sha256, _, _ in blobs))
+    renewed = {
+        row[0]
+        for row in tx.execute(
+            f"UPDATE blobs SET created_at = ? WHERE sha256 IN ({','.join('?' * len(hashes))})"
+            " RETURNING sha256",
+            (now, *hashes),
+        )
+    }
+    rows: dict[str, tuple[str, str, int, float, bytes]] = {}
+    new = []
+    for sha256, mime, data in blobs:
+        new.append(sha256 not in renewed and sha256 not in rows)
+        if new[-1]:
+            rows[sha256] = (sha256, mime, len(data), now, data)
+    if rows:
+        tx.insert_many(
+            "blobs",
+            "sha256, mime, size, created_at, data",
+            "text, text, bigint, float8, bytea",
+            list(rows.values()),
+            "ON CONFLICT (sha256) DO NOTHING",
+        )
+    return new
 
 
 def blob_mime(tx: Tx, run_id: str, sha256: str) -> str | None:

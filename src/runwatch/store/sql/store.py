@@ -14,7 +14,7 @@ import functools
 import secrets
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar
 
 from runwatch.protocol import CLAIM_LEASE, ArchivedCommand, BatchAck, Command, Retention, RunCreate
@@ -392,8 +392,12 @@ class SqlStore:
 
     # -- media ------------------------------------------------------------------------------
     async def put_blob(self, sha256: str, mime: str, data: bytes) -> bool:
+        (new,) = await self.put_blobs([(sha256, mime, data)])
+        return new
+
+    async def put_blobs(self, blobs: Sequence[tuple[str, str, bytes]]) -> list[bool]:
         now = time.time()
-        return await self._write_quiet(lambda tx: media.put_blob(tx, sha256, mime, data, now))
+        return await self._write_quiet(lambda tx: media.put_blobs(tx, blobs, now))
 
     async def blob_mime(self, run_id: str, sha256: str) -> str | None:
         return await self._read_tx(lambda tx: media.blob_mime(tx, run_id, sha256))
