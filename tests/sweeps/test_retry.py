@@ -25,7 +25,7 @@ __all__ = ["replicas"]  # the fixture, shared with the agents' tests
 # heartbeat) after printing its process group, which is also its pid; ends itself after 120 s
 # should the test not kill it. Otherwise a trial that succeeds.
 TRIAL = """
-import os, signal, time
+import os, signal
 import runwatch
 if os.environ.get("BLOCK"):
     signal.alarm(120)
@@ -33,7 +33,8 @@ if os.environ.get("BLOCK"):
         print("ready", os.getpgid(0), flush=True)
         for step in range(10**6):
             run.log({"loss": 1 / (step + 1)}, step=step)
-            time.sleep(0.1)  # a training step
+            if run.wait_stop(0.1):  # a training step, cut short by a cancel
+                break
 """
 
 
