@@ -13,7 +13,7 @@ import pytest
 from runwatch.sdk.run import Run
 from runwatch.sdk.sender import SenderConfig
 from tests.reliability.test_burst import status, stored
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, wait_until
 
 RECORDS = 200_000
 CAP = 1_000
@@ -46,16 +46,21 @@ def test_a_fast_producer_past_the_cap_never_waits_and_loses_nothing(tmp_path: Pa
         max_batch_records=5_000,
         queue_cap=CAP,
         vitals_interval=0,
-        backoff_base=1.0,
-        backoff_cap=1.0,
+        backoff_base=10.0,
+        backoff_cap=10.0,
     )
     run = Run(spec, [server.url], None, tmp_path / "run", config)
     try:
+        # The first record wakes the idle sender, which takes it and goes back to sleep: from
+        # then on only this thread can take the queue off its cap (were the sender awake, it
+        # could drain the queue as fast as the loop fills it, and nothing would be spilled).
+        run.log({"loss": 0.0}, step=0)
+        wait_until(lambda: run._sender.taken == 1, what="the sender took the first record")
         hook = BlockingCalls()
         longest = 0
         sys.setprofile(hook)
         try:
-            for i in range(RECORDS):
+            for i in range(1, RECORDS):
                 run.log({"loss": float(i)}, step=i)
                 longest = max(longest, len(run._queue))
         finally:
@@ -69,4 +74,5 @@ def test_a_fast_producer_past_the_cap_never_waits_and_loses_nothing(tmp_path: Pa
         assert stored(server, "spill001") == RECORDS  # every record, exactly once
         assert status(server, "spill001") == "succeeded"
     finally:
+        run.finish(timeout=0)  # a failed assertion must not leave the sender retrying
         server.stop()

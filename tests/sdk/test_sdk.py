@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import textwrap
@@ -295,3 +296,18 @@ def test_a_config_change_over_the_limit_leaves_run_config_as_stored(
         run.update_config({"lr": 0.01})
     assert "max_config_bytes" in capfd.readouterr().err
     assert run.config == get_run(server, run.id)["config"] == {"lr": 0.01}
+
+
+def test_retries_leave_the_programs_random_state_alone(tmp_path: Path) -> None:
+    # A training program seeds `random` for a reproducible run: telemetry retrying against a
+    # server that is down must not draw from that generator (its jitter has its own).
+    random.seed(1234)
+    config = SenderConfig(backoff_base=0.001, backoff_cap=0.002, vitals_interval=0)
+    spec = {"id": "seeded01", "project": "p", "name": "seeded", "tags": [], "config": {}}
+    run = Run(spec, ["http://127.0.0.1:9"], None, tmp_path / "run", config)
+    try:
+        run.log({"x": 1.0}, step=0)
+        wait_until(lambda: run._sender._attempt >= 5, what="the sender retried five times")
+        assert random.random() == random.Random(1234).random()  # the seeded program's first draw
+    finally:
+        run.finish(timeout=0)

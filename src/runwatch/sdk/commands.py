@@ -9,12 +9,12 @@ apply once, even when an answer is lost.
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from runwatch.protocol import CLOSED_STATUSES
+from runwatch.sdk.backoff import backoff
 from runwatch.sdk.transport import Transport
 
 POLL_WAIT = 20.0  # seconds the server may hold a poll open
@@ -60,7 +60,7 @@ class CommandPoller:
             body = reply.body if isinstance(reply.body, dict) else {}
             if reply.status != 200:
                 attempt = min(attempt + 1, 10)
-                self._stopped.wait(min(BACKOFF_CAP, 0.2 * 2**attempt) * random.uniform(0.5, 1.5))
+                self._stopped.wait(backoff(0.2, BACKOFF_CAP, attempt))
                 continue
             attempt = 0
             fresh = [c for c in body.get("commands", []) if c.get("id", 0) > self.after]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import math
 import queue
-import random
 import sys
 import threading
 import time
@@ -38,6 +37,7 @@ import msgspec
 
 from runwatch.protocol import encode_value
 from runwatch.sdk import limits
+from runwatch.sdk.backoff import backoff
 from runwatch.sdk.blobs import BlobStore, blob_path, named_in, producer_dir, remove_dir
 from runwatch.sdk.outbox import Outbox
 from runwatch.sdk.priority import lower_this_thread
@@ -964,7 +964,7 @@ class Sender:
         if warning is not None:
             self._warn(warning)
         c = self._config
-        delay = min(c.backoff_cap, c.backoff_base * 2**self._attempt) * random.uniform(0.5, 1.5)
+        delay = backoff(c.backoff_base, c.backoff_cap, self._attempt)
         if reply.retry_after is not None:
             delay = max(delay, reply.retry_after)
         self._attempt = min(self._attempt + 1, 16)
