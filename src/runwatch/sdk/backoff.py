@@ -12,4 +12,4 @@ _rng = random.Random()
 def backoff(base: float, cap: float, attempt: int) -> float:
     """The delay before retry ``attempt`` (from 0): ``base * 2**attempt`` up to ``cap``, times a
     factor drawn uniformly from [0.5, 1.5]."""
-    return min(cap, base * 2**attempt) * _rng.uniform(0.5, 1.5)
+    return min(cap, base * 2.0**attempt) * _rng.uniform(0.5, 1.5)
