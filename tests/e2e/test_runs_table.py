@@ -1,6 +1,7 @@
 """The runs table at scale in a real Chromium: 10,000 runs paged by the server, sorted by a
 config column, filtered by a query, scrolled to the end with a bounded DOM, grouped, exported,
-and live (a run created meanwhile is counted in the "new runs" bar)."""
+and live (a run created meanwhile is counted in the "new runs" bar; a filtered table drops and
+takes runs as they stop and start matching, its count with them)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import io
 import statistics
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -282,6 +284,94 @@ def test_runs_in_view_update_live_and_new_runs_wait_in_a_bar(
     assert other["id"] not in shown_ids(page)
     assert page.evaluate("() => window.__sameDocument === true") is True
     assert page.console_errors == []
+
+
+def expect_rows(page: Page, runs: list[dict[str, Any]]) -> None:
+    """The table's rows, top to bottom, become ``runs``."""
+    page.wait_for_function(
+        "ids => JSON.stringify([...document.querySelectorAll('#runs-body tr.run-row')]"
+        ".map(e => e.dataset.runId)) === JSON.stringify(ids)",
+        arg=[r["id"] for r in runs],
+    )
+
+
+def listed(server: ServerProcess, query: dict[str, str]) -> dict[str, Any]:
+    """What a reload of the view would show: the API's answer to the same query."""
+    with server.client() as client:
+        answer: dict[str, Any] = client.get("/api/v1/runs", params=query).json()
+    return answer
+
+
+def test_a_filtered_table_drops_and_takes_runs_live_and_its_count_follows(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    keep, leave, join, done = (
+        create_run(api, "lab", name, heartbeat=600) for name in ["keep", "leave", "join", "done"]
+    )
+    for run, loss in [(keep, 0.1), (leave, 0.2), (join, 0.9), (done, 0.3)]:
+        Producer(api, run["id"], "seed").send(rows([1], loss=[loss]))
+    open_table(page, server, "?status=running&q=summary.loss+%3C+0.5&col=summary.loss")
+    expect(page.locator("#run-counts")).to_have_text("3 runs")
+    expect_rows(page, [done, leave, keep])  # newest first
+    page.evaluate("() => { window.__sameDocument = true; }")
+
+    Producer(api, leave["id"]).send(rows([2], loss=[0.8]))  # no longer matches the query
+    expect_rows(page, [done, keep])
+    expect(page.locator("#run-counts")).to_have_text("2 runs")
+    Producer(api, join["id"]).send(rows([2], loss=[0.05]))  # matches now: takes its place
+    expect_rows(page, [done, join, keep])
+    expect(page.locator("#run-counts")).to_have_text("3 runs")
+    expect(page.locator(f'#runs-body tr[data-run-id="{join["id"]}"] td.col-field')).to_have_text(
+        "0.05"
+    )
+    Producer(api, done["id"]).finish("succeeded")  # leaves the status filter
+    expect_rows(page, [join, keep])
+    expect(page.locator("#run-counts")).to_have_text("2 runs")
+
+    # What a reload would show, without one; none of them counts as a new run.
+    truth = listed(server, {"status": "running", "q": "summary.loss < 0.5"})
+    assert truth["total"] == 2
+    assert shown_ids(page) == [r["id"] for r in truth["runs"]]
+    expect(page.locator("#new-runs")).to_be_hidden()
+    assert page.evaluate("() => window.__sameDocument === true") is True
+    assert page.console_errors == []
+
+
+def test_runs_past_the_pages_held_enter_and_leave_the_count_live(
+    page: Page, tmp_path: Path
+) -> None:
+    # 300 finished runs first by name (two pages: only the first is held at the top), then
+    # two running ones last, on the page not held; zz-join is older than the newest match,
+    # so it is no new run when it comes to match.
+    data = tmp_path / "data"
+    seed_runs(data, [SeedRun(f"s{i:03}", f"seed-{i:03}", 1.7e9 + i, "lab") for i in range(300)])
+    server = ServerProcess(data).start()
+    try:
+        with server.client() as api:
+            join, leave = (
+                create_run(api, "lab", n, heartbeat=600) for n in ["zz-join", "zz-leave"]
+            )
+            leaving, joining = Producer(api, leave["id"]), Producer(api, join["id"])
+            leaving.send(rows([1], loss=[0.1]))
+            joining.send(rows([1], loss=[0.9]))
+            query = 'status == "succeeded" or summary.loss < 0.5'
+            open_table(page, server, f"?q={quote(query)}&sort=name")
+            expect(page.locator("#run-counts")).to_have_text("301 runs")
+            leaving.send(rows([2], loss=[0.7]))
+            expect(page.locator("#run-counts")).to_have_text("300 runs")
+            joining.send(rows([2], loss=[0.2]))
+            expect(page.locator("#run-counts")).to_have_text("301 runs")
+            scroll_to(page, "el.scrollHeight")
+            last = page.locator('#runs-body tr.run-row[data-index="300"]')
+            expect(last).to_have_attribute("data-run-id", join["id"])
+            assert leave["id"] not in shown_ids(page)
+            assert page.locator('#runs-body tr.run-row[data-index="301"]').count() == 0
+            truth = listed(server, {"q": query, "sort": "name", "limit": "1000"})
+            assert truth["total"] == 301
+            assert truth["runs"][-1]["id"] == join["id"]
+            assert page.console_errors == []
+    finally:
+        server.stop()
 
 
 def test_min_and_max_columns_from_the_picker_sort_on_the_server_and_export(

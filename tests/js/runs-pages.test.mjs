@@ -67,3 +67,48 @@ test("the end of the list is where the last page ends, and a failed fetch is rep
   for (let i = 0; i < 5; i++) await settle();
   same([pages.count, pages.runAt(129).id, pages.runAt(130)], [130, "r129", null]);
 });
+
+test("a reread puts the list read again in place at once, and forgets the pages past the view", async () => {
+  const runs = Array.from({ length: 300 }, (_, i) => ({ id: `r${i}`, seq: 1 }));
+  const load = async (cursor, limit) => {
+    const at = cursor === null ? 0 : Number(cursor);
+    return { runs: runs.slice(at, at + limit), total: runs.length, cursor: at + limit < runs.length ? String(at + limit) : null };
+  };
+  let changes = 0;
+  const pages = createPages({ load, pageSize: 100, onChange: () => changes++ });
+  pages.setTotal(300);
+  pages.want(0, 299);
+  for (let i = 0; i < 5; i++) await settle();
+  same([pages.size, pages.complete], [3, true]);
+  pages.want(0, 50); // the view is back at the top
+  runs.splice(10, 1); // r10 left the list
+  pages.replace({ id: "r20", seq: 2, fresh: true }); // a live change heard before the answer
+  runs[19] = { id: "r20", seq: 1 }; // …which the answer does not have yet
+  const reading = pages.reread();
+  same(pages.runAt(10).id, "r10"); // the old rows stay until the new ones are all here
+  same(await reading, 299);
+  same([pages.runAt(10).id, pages.runAt(19).fresh, pages.size, pages.count], ["r11", true, 1, 299]);
+  same(pages.has("r10"), false);
+  same(pages.complete, false);
+  assert.ok(changes > 0);
+});
+
+test("a page on its way when the list is read again is dropped", async () => {
+  const runs = Array.from({ length: 200 }, (_, i) => ({ id: `r${i}` }));
+  let release = null;
+  const load = async (cursor, limit) => {
+    const at = cursor === null ? 0 : Number(cursor);
+    const answer = { runs: runs.slice(at, at + limit), total: runs.length, cursor: at + limit < runs.length ? String(at + limit) : null };
+    if (at === 100 && !release) await new Promise((resolve) => (release = resolve)); // read, then held back
+    return answer;
+  };
+  const pages = createPages({ load, pageSize: 100 });
+  pages.seed(await load(null, 100));
+  pages.want(150, 160); // page 1 is asked for, and held back
+  await settle();
+  runs.splice(0, 100); // the first hundred left: the old page 1 is now page 0
+  await pages.reread();
+  release();
+  for (let i = 0; i < 5; i++) await settle();
+  same([pages.count, pages.runAt(0).id, pages.runAt(99).id, pages.runAt(150)], [100, "r100", "r199", null]);
+});

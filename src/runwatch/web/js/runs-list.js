@@ -1,6 +1,7 @@
 // The runs page: the view (project, filters, query, sort, columns, group) kept in the URL; the
 // table's rows fetched page by page from /api/v1/runs (the server sorts, filters and pages);
-// /api/v1/live keeps the rows held up to date and counts the runs created since the view loaded.
+// /api/v1/live keeps the rows held up to date, the rows and count of a filtered view equal to its
+// query (runs-recheck.js), and counts the runs created since the view loaded.
 
 import { ApiError, describeError, getJSON, socketURL } from "./api.js";
 import { formatCount } from "./format.js";
@@ -11,6 +12,7 @@ import { csvParts } from "./runs-export.js";
 import * as runsFilters from "./runs-filters.js";
 import { showGroups } from "./runs-groups.js";
 import { createPages, PAGE_SIZE } from "./runs-pages.js";
+import { recheck } from "./runs-recheck.js";
 import * as runsTable from "./runs-table.js";
 import {
   idsQuery,
@@ -34,7 +36,7 @@ let live = null;
 let view = readView(location.search);
 let pending = null; // the view being loaded
 let following = null; // the project the socket follows
-let list = null; // the runs the table holds: {view, pages, at, total, query, base}
+let list = null; // the runs the table holds: {view, pages, at, total, query, base, recheck}
 let generation = 0; // the latest load; answers to older ones are dropped
 let counting = false;
 let countAgain = false;
@@ -87,31 +89,53 @@ async function load(next) {
   filters.showQueryError("");
   showError("");
   const at = first.newest ?? null;
-  list = { view: next, at, total: first.total, query: snapshotQuery(next.q, at), base, pages: null };
+  if (list) {
+    list.pages.stop();
+    list.recheck.stop();
+  }
+  list = { view: next, at, total: first.total, query: snapshotQuery(next.q, at), base };
   startPages(first);
   showNew(0);
   return true;
 }
 
-/** A new page cache for the list (`first`: an answer to start from); the scroll stays with `keepScroll`. */
-function startPages(first, keepScroll = false) {
-  if (list.pages) list.pages.stop();
+/** The page cache for a new list, started from the first page's answer, and what keeps it
+ * current. */
+function startPages(first) {
   const { base, query } = list;
   const sort = list.view.sort;
+  const runs = (params) => getJSON("/api/v1/runs", { ...base, ...params });
   const pages = createPages({
-    load: (cursor, limit) => getJSON("/api/v1/runs", { ...base, q: query, sort, limit, cursor }),
+    load: (cursor, limit) => runs({ q: query, sort, limit, cursor }),
     onChange() {
       table.refresh();
       filters.addTags(pages.runs());
     },
     onError: (err) => showError(describeError(err)),
   });
-  if (first) pages.seed(first);
-  else pages.setTotal(list.total);
+  pages.seed(first);
   list.pages = pages;
-  table.setPages(pages, keepScroll);
+  list.recheck = recheck({
+    read: async (ids) => (await runs({ q: withIds(query, ids), limit: ids.length })).runs,
+    count: async () => (await runs({ q: query, limit: 1 })).total,
+    pages,
+    total: list.total,
+    onRows: () => table.refresh(),
+    onTotal(total) {
+      list.total = total; // a stopped recheck says nothing: this is still the list
+      showCounts();
+      loadGroups();
+    },
+    onError: (err) => showError(describeError(err)),
+  });
+  table.setPages(pages);
   filters.addTags(pages.runs());
   showCounts();
+}
+
+/** A query narrowed to some runs by id. */
+function withIds(q, ids) {
+  return q ? `(${q}) and ${idsQuery(ids)}` : idsQuery(ids);
 }
 
 function showCounts() {
@@ -214,12 +238,21 @@ async function countNew() {
   }, NEW_COUNT_INTERVAL_MS);
 }
 
-/** A run changed: a row held shows it in place; a run created after the view loaded is counted. */
-function runChanged(run) {
+/** Whether runs created before the list loaded can enter or leave it: it has a filter (runs
+ * never change project) and held runs when it loaded (else every matching run counts as new). */
+function mayMove(l) {
+  return l.at !== null && Boolean(l.view.status || l.view.tag || l.view.q);
+}
+
+/** A run changed: a row held shows it in place; a run created after the view loaded is counted;
+ * one created before may have entered or left a filtered view (`snapshot`: the socket's first
+ * message, which says nothing of what changed). */
+function runChanged(run, snapshot = false) {
   addProject(run.project);
   if (!list) return;
   if (list.pages.replace(run)) table.refresh();
-  else if (list.at === null || run.created_at > list.at) countNew();
+  if (list.at === null || run.created_at > list.at) countNew();
+  else if (!snapshot && mayMove(list)) list.recheck.changed(run.id);
 }
 
 /** The Compare button links to /compare?runs=… once two or more runs are checked. */
@@ -271,8 +304,12 @@ async function loadProjects() {
 }
 
 function onMessage(msg) {
-  if (msg.type === "runs") for (const run of msg.runs) runChanged(run);
-  else if (msg.type === "run") runChanged(msg.run);
+  if (msg.type === "run") runChanged(msg.run);
+  else if (msg.type === "runs") {
+    for (const run of msg.runs) runChanged(run, true);
+    // Every (re)connection starts with it: changes may have been missed while away.
+    if (list && mayMove(list)) list.recheck.everything();
+  }
 }
 
 async function probe() {
@@ -295,8 +332,10 @@ function follow() {
     url: () => socketURL("/api/v1/live", { project }),
     onMessage,
     async onReset() {
-      // Changes were missed: the rows held are fetched again, where the person is.
-      if (list) startPages(null, true);
+      // Changes were missed: the rows held and the count are read again, where the person is.
+      if (!list) return;
+      if (list.at !== null) list.recheck.everything();
+      countNew();
     },
     onConn(word, detail) {
       conn.set(word, detail);

@@ -1,5 +1,6 @@
 // The rows of a server-sorted runs list, fetched page by page with keyset cursors and kept in a
-// bounded cache. No DOM: the table asks for the rows in view (`want`) and reads them (`runAt`).
+// bounded cache. No DOM: the table asks for the rows in view (`want`) and reads them (`runAt`);
+// when runs entered or left the list, it is read again where the person is (`reread`).
 
 export const PAGE_SIZE = 250; // runs per page
 export const MAX_PAGES = 40; // pages kept (10,000 runs); past it, the page farthest from view goes
@@ -28,6 +29,7 @@ export function createPages({
   let wanted = [0, 0]; // the first and last page in or near view
   let busy = false;
   let stopped = false;
+  let epoch = 0; // bumped by a reread: a page fetched for the list before it is dropped
 
   function drop(index) {
     for (const run of pages.get(index) || []) if (where.get(run.id) === index) where.delete(run.id);
@@ -84,6 +86,7 @@ export function createPages({
     while (!cursors.has(from)) from--;
     const n = Math.min(walkPages, Math.max(target, Math.min(wanted[1], lastPage())) - from + 1);
     busy = true;
+    const started = epoch;
     let answer;
     try {
       answer = await load(cursors.get(from), n * pageSize);
@@ -94,8 +97,10 @@ export function createPages({
     }
     busy = false;
     if (stopped) return;
-    accept(from, n, answer);
-    onChange();
+    if (started === epoch) {
+      accept(from, n, answer);
+      onChange();
+    }
     pump();
   }
 
@@ -132,15 +137,57 @@ export function createPages({
     has(id) {
       return where.has(id);
     },
-    /** Put a newer version of a run held in its place (the order stays the server's);
-     * true when it was held. */
+    /** Is every page of the list held (a run not held is not in the list)? */
+    get complete() {
+      for (let i = 0; i <= lastPage(); i++) if (!pages.has(i)) return false;
+      return true;
+    },
+    /** Put a newer version of a run held in its place (the order stays the server's; an older
+     * version than the one held, by its `seq`, is ignored); true when it was held. */
     replace(run) {
       const index = where.get(run.id);
       if (index === undefined) return false;
       const page = pages.get(index);
       const at = page.findIndex((r) => r.id === run.id);
-      page[at] = run;
+      if (!(run.seq < page[at].seq)) page[at] = run;
       return true;
+    },
+    /**
+     * Read the list again from its top through the pages in or near view, then put the answer
+     * in place of every page at once: the rows in view never turn into placeholders, and the
+     * pages past them (and their cursors) are forgotten, as runs before them entered or left.
+     * A run held in a newer version than the one read (a live change heard meanwhile) keeps
+     * it. Resolves to the list's new total; rejects, the pages as they were, when a fetch fails.
+     */
+    async reread() {
+      const through = Math.min(wanted[1], lastPage());
+      const answers = [];
+      let cursor = null;
+      for (let from = 0; from <= through; from += walkPages) {
+        const n = Math.min(walkPages, through - from + 1);
+        const answer = await load(cursor, n * pageSize);
+        answers.push([from, n, answer]);
+        cursor = answer.cursor;
+        if (!cursor) break;
+      }
+      if (stopped) return count;
+      const held = new Map();
+      for (const run of this.runs()) held.set(run.id, run);
+      epoch += 1;
+      pages.clear();
+      where.clear();
+      cursors.clear();
+      cursors.set(0, null);
+      count = answers[0][2].total;
+      for (const [from, n, answer] of answers) accept(from, n, answer);
+      for (const page of pages.values()) {
+        page.forEach((run, i) => {
+          if (held.get(run.id)?.seq > run.seq) page[i] = held.get(run.id);
+        });
+      }
+      onChange();
+      pump();
+      return count;
     },
     /** Every run held (at most maxPages × pageSize). */
     *runs() {

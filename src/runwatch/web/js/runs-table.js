@@ -254,10 +254,10 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
 
   showHead();
   return {
-    /** Show another list: back to the top (a new view), or where the person was (`keepScroll`). */
-    setPages(next, keepScroll = false) {
+    /** Show another list, from the top. */
+    setPages(next) {
       pages = next;
-      if (!keepScroll) scroller.scrollTop = 0;
+      scroller.scrollTop = 0;
       render();
     },
     /** The added columns and the sort the headers show. */
