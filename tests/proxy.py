@@ -1,6 +1,7 @@
 """A recording HTTP proxy on loopback: forwards each request to a real server and notes when it
-came and what it was answered, so a test can see how a client paced its requests; it can answer
-chosen requests 503 itself, so a test holds them back from the server."""
+came, what it was answered and which image blobs it uploaded, so a test can see how a client
+paced and grouped its requests; it can answer chosen requests 503 itself, so a test holds them
+back from the server."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
+import msgspec
 
 from tests.loopback import LoopbackHTTPServer
 
@@ -27,6 +29,7 @@ class Exchange:
     path: str  # without the query string
     status: int
     retry_after: str | None
+    blobs: tuple[str, ...] | None = None  # the image blobs it uploaded (see blobs_carried)
 
 
 class RecordingProxy(LoopbackHTTPServer):
@@ -65,7 +68,10 @@ class RecordingProxy(LoopbackHTTPServer):
                 else:
                     reply = client.request(self.command, self.path, content=body, headers=headers)
                 retry_after = reply.headers.get("retry-after")
-                recorded.append(Exchange(at, self.command, path, reply.status_code, retry_after))
+                blobs = blobs_carried(self.command, path, body)
+                recorded.append(
+                    Exchange(at, self.command, path, reply.status_code, retry_after, blobs)
+                )
                 self.send_response(reply.status_code)
                 for key, value in reply.headers.items():
                     if key.lower() not in _DROPPED:
@@ -86,3 +92,14 @@ class RecordingProxy(LoopbackHTTPServer):
     def __exit__(self, *exc: object) -> None:
         super().__exit__(*exc)
         self._client.close()
+
+
+def blobs_carried(method: str, path: str, body: bytes) -> tuple[str, ...] | None:
+    """The hashes of the image blobs a request uploads (a ``PUT …/blobs/{sha256}``'s one, a
+    grouped ``POST …/blobs``'s manifest, in order); None for any other request."""
+    if method == "PUT" and "/blobs/" in path:
+        return (path.rsplit("/", 1)[1],)
+    if method == "POST" and path.endswith("/blobs"):
+        manifest = msgspec.json.decode(body.split(b"\n", 1)[0])
+        return tuple(blob["sha256"] for blob in manifest["blobs"])
+    return None

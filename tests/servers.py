@@ -166,3 +166,16 @@ def sync_cli(path: Path, url: str, timeout: float = 120) -> subprocess.Completed
         text=True,
         timeout=timeout,
     )
+
+
+def kept_images(server: ServerProcess, run_id: str) -> dict[tuple[str, int], bytes]:
+    """Each image the server keeps for the run, by key and step, with its blob's bytes (a step
+    shown twice under one key fails the test)."""
+    out: dict[tuple[str, int], bytes] = {}
+    with server.client() as c:
+        for entry in c.get(f"/api/v1/runs/{run_id}/media").json()["keys"]:
+            items = c.get(f"/api/v1/runs/{run_id}/media/{entry['key']}").json()["items"]
+            for item in items:
+                assert (entry["key"], item["step"]) not in out, (entry["key"], item["step"])
+                out[entry["key"], item["step"]] = c.get(item["url"]).content
+    return out

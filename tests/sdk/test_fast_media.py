@@ -106,10 +106,11 @@ def test_a_fast_image_producers_blobs_go_up_in_groups_each_once(
 ) -> None:
     # Images logged far faster than one request a blob could take them: they go up several to
     # a request, each blob once, every one of them before the batch that names it.
-    sent: list[tuple[str, str, bytes]] = []  # method, path, body of each request, in order
+    named: set[str] = set()  # the images the batches name
 
     def note(method: str, path: str, body: bytes) -> bool:
-        sent.append((method, path, body))
+        if path.endswith("/batches"):
+            named.update(m["sha256"] for m in msgspec.json.decode(body).get("media", []))
         return False  # forwarded: the proxy only watches
 
     steps = 300
@@ -123,17 +124,9 @@ def test_a_fast_image_producers_blobs_go_up_in_groups_each_once(
             rgb[0, 0] = (step % 256, step // 256, 0)
             run.image("rgb", rgb, step=step)
         assert run.finish()
-        answers = [(e.method, e.status) for e in proxy.exchanges if "/blobs" in e.path]
-    uploaded: list[str] = []  # each blob's hash, once per time it was sent
-    named: set[str] = set()
-    for method, path, body in sent:
-        if method == "PUT" and "/blobs/" in path:
-            uploaded.append(path.rsplit("/", 1)[1])
-        elif method == "POST" and path.endswith("/blobs"):
-            manifest = msgspec.json.decode(body.split(b"\n", 1)[0])
-            uploaded += [b["sha256"] for b in manifest["blobs"]]
-        elif path.endswith("/batches"):
-            named |= {m["sha256"] for m in msgspec.json.decode(body).get("media", [])}
+        uploads = [e for e in proxy.exchanges if e.blobs is not None]
+    answers = [(e.method, e.status) for e in uploads]
+    uploaded = [sha256 for e in uploads for sha256 in e.blobs or ()]  # once per time sent
     assert len(named) == 2 * steps  # every image is new bytes
     assert sorted(uploaded) == sorted(named)  # each blob up once
     assert all(200 <= status < 300 for _, status in answers), answers

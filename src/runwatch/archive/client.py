@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from runwatch.sdk.transport import parse_urls
+from runwatch.sdk.transport import Reply, parse_urls
 
 
 class ApiError(RuntimeError):
@@ -54,6 +54,17 @@ class ApiClient:
         """PUT raw bytes (a blob) with their Content-Type; the JSON answer."""
         headers = {"Content-Type": content_type}
         return self._answer(self._send("PUT", path, content=body, headers=headers))
+
+    def send(self, method: str, path: str, body: bytes, content_type: str) -> Reply:
+        """Send raw bytes with their Content-Type and return the answer as it is, refusals
+        included (a grouped blob upload's names the blob at fault); an unreachable server
+        raises as for :meth:`get`."""
+        response = self._send(method, path, content=body, headers={"Content-Type": content_type})
+        try:
+            parsed = response.json() if response.content else None
+        except ValueError:
+            parsed = None
+        return Reply(response.status_code, parsed)
 
     def exists(self, path: str) -> bool:
         """Whether a GET of ``path`` finds something (404: no; other errors raise)."""

@@ -5,9 +5,11 @@ everything else travels in ordinary batches from one
 producer (``archive-import``) numbered from 1, in the archive's order, and the final status is
 the last batch (a finished run takes no more data). An import that stops halfway (a damaged
 archive, a refused batch, Ctrl-C) leaves the run ``failed`` with the reason as its error. An
-image's bytes are uploaded (``PUT …/blobs/{sha256}``) as their record is read, after their
-SHA-256 is checked, so before the batch that names them. A run id the server already has is
-refused: an import never mixes into an existing run.
+image's bytes are checked against their SHA-256 as their record is read, then uploaded several
+to a request as the SDK uploads them (:class:`runwatch.sdk.uploads.GroupUploader`: up to 64
+blobs and 4 MiB a ``POST …/blobs``, one ``PUT`` a blob for a server that predates it), always
+before the batch that names them. A blob the server refuses stops the import naming it. A run
+id the server already has is refused: an import never mixes into an existing run.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from runwatch.archive.client import ApiClient
+from runwatch.archive.client import ApiClient, ApiError
 from runwatch.archive.exporter import (
     COMMAND_FIELDS,
     FORMAT,
@@ -34,6 +36,7 @@ from runwatch.archive.exporter import (
     Record,
 )
 from runwatch.protocol import FINAL_STATUSES
+from runwatch.sdk.uploads import MAX_GROUP_BLOBS, GroupUploader, UploadError
 
 PRODUCER = "archive-import"
 BATCH_ITEMS = 5_000  # items per batch: under the server's 10,000 events and 10,000 keys per batch
@@ -49,12 +52,16 @@ class ArchiveError(ValueError):
 
 
 class _Batcher:
-    """Groups archive content into batches and posts each one (acked after commit)."""
+    """Groups archive content into batches and posts each one (acked after commit), after the
+    image blobs gathered for it (``uploads``)."""
 
-    def __init__(self, client: ApiClient, run_path: str, progress: Progress | None) -> None:
+    def __init__(
+        self, client: ApiClient, run_path: str, progress: Progress | None, uploads: GroupUploader
+    ) -> None:
         self.client = client
         self.path = f"{run_path}/batches"
         self.progress = progress
+        self.uploads = uploads
         self.seq = 0
         self.batch: dict[str, list[Any]] = {}
         self.items = self.bytes = 0
@@ -68,6 +75,7 @@ class _Batcher:
             self.flush()
 
     def flush(self, **extra: Any) -> None:
+        _upload(self.uploads.flush)  # the blobs the batch may name go first
         if not self.batch and not extra:
             return
         self.seq += 1
@@ -78,14 +86,31 @@ class _Batcher:
         self.discard()
 
     def discard(self) -> None:
-        """Drop what is gathered and not yet sent."""
+        """Drop what is gathered and not yet sent, blobs too."""
         self.batch, self.items, self.bytes = {}, 0, 0
+        self.uploads.discard()
+
+
+def _upload(step: Callable[[], None]) -> None:
+    """An upload step of the import; a blob the server would not take is an :class:`ApiError`
+    naming it (after the rest of its group is stored)."""
+    try:
+        step()
+    except UploadError as exc:
+        reply = exc.reply
+        code = reply.error_code or "http_error"
+        why = reply.error_message if reply.error_code else str(reply.body)[:200]
+        raise ApiError(reply.status, code, f"image blob {exc.sha256}: {why}") from None
 
 
 def import_run(
-    client: ApiClient, records: Iterable[Record], progress: Progress | None = None
+    client: ApiClient,
+    records: Iterable[Record],
+    progress: Progress | None = None,
+    group_blobs: int = MAX_GROUP_BLOBS,
 ) -> str:
-    """Create the archived run on the server and send everything; return the run id."""
+    """Create the archived run on the server and send everything; return the run id.
+    ``group_blobs``: image blobs one upload request carries at most (1: one ``PUT`` each)."""
     stream = iter(records)
     head = next(stream, None)
     if not head or head.get("type") != "archive" or head.get("format") != FORMAT:
@@ -102,7 +127,8 @@ def import_run(
         raise ArchiveError(f"run {run['id']} already exists on {client.base}; nothing imported")
     spec = {k: run[k] for k in ("id", "project", "name", "group", "tags", "config", "snapshot")}
     client.post("/api/v1/runs", msgspec.json.encode({**spec, "heartbeat": run["heartbeat"]}))
-    batcher = _Batcher(client, run_path, progress)
+    uploads = GroupUploader(client.send, quote(str(run["id"]), safe=""), group_blobs)
+    batcher = _Batcher(client, run_path, progress, uploads)
     try:
         _send(client, run_path, run, stream, batcher)
     except (Exception, KeyboardInterrupt) as error:
@@ -122,7 +148,7 @@ def _send(
         if record.get("type") == "command":
             commands.append({k: record[k] for k in COMMAND_FIELDS})
         elif record.get("type") == "blob":
-            _upload_blob(client, run_path, record)
+            _add_blob(batcher.uploads, record)
         else:
             _add(batcher, record, run)
     batcher.flush()
@@ -149,8 +175,9 @@ def _stop(batcher: _Batcher, error: BaseException) -> None:
         batcher.flush(status=status)
 
 
-def _upload_blob(client: ApiClient, run_path: str, record: Record) -> None:
-    """Check a blob's bytes against its SHA-256, then upload them (idempotent on the server)."""
+def _add_blob(uploads: GroupUploader, record: Record) -> None:
+    """Check a blob's bytes against its SHA-256, then gather them for upload (idempotent on
+    the server), which may upload the group gathered before them."""
     sha = str(record["sha256"])
     try:
         data = base64.b64decode(record["data"], validate=True)
@@ -162,7 +189,7 @@ def _upload_blob(client: ApiClient, run_path: str, record: Record) -> None:
             f"blob {sha} in the archive does not match its bytes (their SHA-256 is {actual}):"
             " the archive is damaged; import stopped"
         )
-    client.put_bytes(f"{run_path}/blobs/{sha}", data, str(record["mime"]))
+    _upload(lambda: uploads.add(sha, str(record["mime"]), data))
 
 
 def _add(batcher: _Batcher, record: Record, run: Record) -> None:

@@ -15,10 +15,14 @@ counted, and the sync goes on with the next batch (stopping there would hold bac
 batch on every later sync); the caller says so in one line, and the sync fails.
 
 Images: each batch's blobs are uploaded before it, several to a request as the live sender
-uploads them (:mod:`runwatch.sdk.uploads`), from the producer's ``blobs/<producer>/`` (then
-``blobs/``, where older producers kept them). A blob a live producer already deleted
-belongs to a batch the server acknowledged after the ``.acked`` offset was read: that batch is
-posted anyway and answered as a duplicate (the server finds a stored batch before its images).
+uploads them (:class:`runwatch.sdk.uploads.GroupUploader`), gathered across batches: a batch
+waits (in order) until the group holding its images went up, so a spool of one image a batch
+still sends them 64 to a request. They are read from the producer's ``blobs/<producer>/`` (then
+``blobs/``, where older producers kept them). A blob the server refuses stops the sync naming
+it, once the rest of its group is stored and the batches before its own are posted. A blob a
+live producer already deleted belongs to a batch the server acknowledged after the ``.acked``
+offset was read: that batch is posted anyway and answered as a duplicate (the server finds a
+stored batch before its images).
 Once a spool is delivered whole and its producer is gone (crashed, or finished), its blob
 directory is deleted; so are the files in ``blobs/`` itself that no unacknowledged batch names
 (:func:`runwatch.sdk.blobs.remove_legacy`).
@@ -26,7 +30,9 @@ directory is deleted; so are the files in ``blobs/`` itself that no unacknowledg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +51,12 @@ from runwatch.sdk.spool import (
     writer_gone,
 )
 from runwatch.sdk.transport import Reply, Transport
-from runwatch.sdk.uploads import Blob, GroupSize, refused_blob, upload_request
+from runwatch.sdk.uploads import MAX_GROUP_BLOBS, MAX_GROUP_BYTES, GroupUploader, UploadError
 
 _decode = msgspec.json.decode
+# Bytes of batches held back past the first while their images gather into a group (as much as
+# a group of images: memory stays within two groups, whatever the spool holds).
+MAX_WAITING_BYTES = MAX_GROUP_BYTES
 
 
 class SyncError(RuntimeError):
@@ -95,54 +104,140 @@ def sync_spool(
     transport: Transport,
     progress: Callable[[int], None] = lambda n: None,
     on_busy: Callable[[], None] = lambda: None,
+    group_blobs: int = MAX_GROUP_BLOBS,
 ) -> SyncResult:
     """Create the spool's run if needed, then send each batch not yet acknowledged;
     ``progress(bytes)``. Records how far the server acknowledged, so a second sync sends
     nothing. Deletes the producer's blobs afterwards when it is gone. Holds the spool's
-    :func:`acked_lock` throughout: while another sync holds it, ``on_busy()`` and wait."""
+    :func:`acked_lock` throughout: while another sync holds it, ``on_busy()`` and wait.
+    ``group_blobs``: image blobs one upload request carries at most (1: one ``PUT`` each)."""
     with acked_lock(path, on_busy):
-        return _sync_spool(path, transport, progress)
+        return _sync_spool(path, transport, progress, group_blobs)
 
 
-def _sync_spool(path: Path, transport: Transport, progress: Callable[[int], None]) -> SyncResult:
+def _sync_spool(
+    path: Path, transport: Transport, progress: Callable[[int], None], group_blobs: int
+) -> SyncResult:
     header = read_header(path)
-    run_id = header["run"]["id"]
-    refusals = Refusals(refused_path(path, header["producer"]))
-    result = SyncResult(run_id, refusals=refusals)
     # Told before the spool is read: a producer gone by then appends nothing after it.
     gone = writer_gone(path)
-    blob_dirs = [producer_dir(path.parent, header["producer"]), path.parent / "blobs"]
-    start = read_acked(path)
+    delivery = _Delivery(path, header, transport, progress, group_blobs)
     created = False
-    uploaded: set[str] = set()
-    group_size = GroupSize()
-    for end, body in spooled_bodies(path, start):
+    for end, body in spooled_bodies(path, read_acked(path)):
         if not created:
             _create(transport, header["run"], path)
             created = True
-        missing = _upload_blobs(path, run_id, body, blob_dirs, transport, uploaded, group_size)
-        reply = transport.post(f"/api/v1/runs/{run_id}/batches", body)
-        if reply.error_code == "blob_missing" and missing:
-            raise SyncError(f"the image blob {missing[0]} of {path} is missing from {blob_dirs[0]}")
+        delivery.add(end, body)
+    delivery.finish()
+    if gone:
+        remove_dir(delivery.blob_dirs[0])
+    remove_legacy(path.parent)
+    return delivery.result
+
+
+class _Waiting(msgspec.Struct):
+    """A batch read from the spool and not posted yet: its images are not all uploaded."""
+
+    end: int  # the spool offset after it
+    body: bytes
+    named: list[str]  # the blobs it names that were found
+    missing: list[str]  # those found nowhere
+
+
+class _Delivery:
+    """One spool's batches on their way: each batch's blobs are gathered into the uploader's
+    group, across batches, and a batch is posted once its blobs are up, in the spool's order.
+    Held back meanwhile: at most :data:`MAX_WAITING_BYTES` of batches past the first (then the
+    group goes up as it is) and the group itself."""
+
+    def __init__(
+        self,
+        path: Path,
+        header: dict[str, Any],
+        transport: Transport,
+        progress: Callable[[int], None],
+        group_blobs: int,
+    ) -> None:
+        self.path = path
+        self.header = header
+        self.transport = transport
+        self.progress = progress
+        self.run_id = header["run"]["id"]
+        self.batches_path = f"/api/v1/runs/{self.run_id}/batches"
+        self.refusals = Refusals(refused_path(path, header["producer"]))
+        self.result = SyncResult(self.run_id, refusals=self.refusals)
+        self.blob_dirs = [producer_dir(path.parent, header["producer"]), path.parent / "blobs"]
+        self.uploads = GroupUploader(transport.send, self.run_id, group_blobs)
+        self.waiting: deque[_Waiting] = deque()
+        self.waiting_bytes = 0
+
+    def add(self, end: int, body: bytes) -> None:
+        """Gather the batch's blobs (read as they are gathered), then post what is ready."""
+        named: list[str] = []
+        missing: list[str] = []
+        for sha256, mime in dict.fromkeys(named_in(body)):
+            if self.uploads.wants(sha256):
+                blob = read_blob(self.blob_dirs, sha256, mime)
+                if blob is None:
+                    missing.append(sha256)
+                    continue
+                with self._uploading():
+                    self.uploads.add(sha256, mime, blob)
+            named.append(sha256)
+        self.waiting.append(_Waiting(end, body, named, missing))
+        self.waiting_bytes += len(body)
+        if self.waiting_bytes > MAX_WAITING_BYTES:
+            with self._uploading():
+                self.uploads.flush()
+        self._post_ready()
+
+    def finish(self) -> None:
+        """Upload what is gathered and post every batch left."""
+        with self._uploading():
+            self.uploads.flush()
+        self._post_ready()
+
+    @contextlib.contextmanager
+    def _uploading(self) -> Iterator[None]:
+        """A blob the server would not take stops the sync, naming it, once the batches whose
+        blobs are all up are posted."""
+        try:
+            yield
+        except UploadError as exc:
+            self._post_ready()
+            raise _failure(exc.reply, self.path, f" image blob {exc.sha256}") from None
+
+    def _post_ready(self) -> None:
+        """Post the oldest waiting batches whose blobs are all uploaded, in order."""
+        sent = self.uploads.sent
+        while self.waiting and all(sha256 in sent for sha256 in self.waiting[0].named):
+            batch = self.waiting.popleft()
+            self.waiting_bytes -= len(batch.body)
+            self._post(batch)
+
+    def _post(self, batch: _Waiting) -> None:
+        body, result = batch.body, self.result
+        reply = self.transport.post(self.batches_path, body)
+        if reply.error_code == "blob_missing" and batch.missing:
+            raise SyncError(
+                f"the image blob {batch.missing[0]} of {self.path} is missing from"
+                f" {self.blob_dirs[0]}"
+            )
         if reply.error_code == "run_finished" and result.ended:
             # A version 1 spool could hold a warning queued after its own final status.
             result.after_final += 1
-            continue
+            return
         if refused_for_good(reply) and reply.error_code not in ("run_not_found", "blob_missing"):
-            refusals.add(body, reply)
+            self.refusals.add(body, reply)
         else:
             if not 200 <= reply.status < 300:
-                _check(reply, path, f" batch {_decode(body).get('batch_seq')}")
+                _check(reply, self.path, f" batch {_decode(body).get('batch_seq')}")
             result.batches += 1
-        result.ended = result.ended or (header["spool"] == 1 and "status" in _decode(body))
+        result.ended = result.ended or (self.header["spool"] == 1 and "status" in _decode(body))
         result.duplicates += bool(isinstance(reply.body, dict) and reply.body.get("duplicate"))
-        progress(len(body))
-        if header["spool"] != 1:
-            advance_acked(path, end)
-    if gone:
-        remove_dir(blob_dirs[0])
-    remove_legacy(path.parent)
-    return result
+        self.progress(len(body))
+        if self.header["spool"] != 1:
+            advance_acked(self.path, batch.end)
 
 
 def _create(transport: Transport, spec: dict[str, Any], path: Path) -> None:
@@ -161,60 +256,14 @@ def _create(transport: Transport, spec: dict[str, Any], path: Path) -> None:
     _check(reply, path, "")
 
 
-def _upload_blobs(
-    spool: Path,
-    run_id: str,
-    body: bytes,
-    blob_dirs: list[Path],
-    transport: Transport,
-    done: set[str],
-    group_size: GroupSize,
-) -> list[str]:
-    """Upload the blobs a batch names before the batch, each once per sync (uploading again is
-    harmless: stored once), as many to a request as ``group_size`` takes; return those found
-    nowhere. Read as they go up: one group in memory at a time."""
-    missing: list[str] = []
-    group: list[Blob] = []
-    held = 0
-    for sha256, mime in dict.fromkeys(named_in(body)):
-        if sha256 in done:
-            continue
-        blob = read_blob(blob_dirs, sha256, mime)
-        if blob is None:
-            missing.append(sha256)
-            continue
-        if not group_size.takes(len(group), held, len(blob)):
-            _upload_group(spool, run_id, group, transport, done, group_size)
-            group, held = [], 0
-        group.append((sha256, mime, blob))
-        held += len(blob)
-    _upload_group(spool, run_id, group, transport, done, group_size)
-    return missing
-
-
-def _upload_group(
-    spool: Path,
-    run_id: str,
-    blobs: list[Blob],
-    transport: Transport,
-    done: set[str],
-    group_size: GroupSize,
-) -> None:
-    """Upload ``blobs``, fewer to a request when ``group_size`` says so; a refusal is a
-    :class:`SyncError` naming the blob (the one the server named, or the first)."""
-    while blobs:
-        group = blobs[: group_size.now]
-        reply = transport.send(*upload_request(run_id, group))
-        if group_size.answered(reply, len(group)):
-            continue
-        _check(reply, spool, f" image blob {group[refused_blob(reply, len(group)) or 0][0]}")
-        done.update(sha256 for sha256, _, _ in group)
-        blobs = blobs[len(group) :]
-
-
 def _check(reply: Reply, path: Path, what: str) -> None:
+    if not 200 <= reply.status < 300:
+        raise _failure(reply, path, what)
+
+
+def _failure(reply: Reply, path: Path, what: str) -> SyncError:
+    """The one line that says what a request the server did not take was for, and why."""
     action = f"send{what}" if what else "create the run"
     if reply.status == 0:
-        raise SyncError(f"could not {action} for {path}: the server is unreachable")
-    if not 200 <= reply.status < 300:
-        raise SyncError(f"could not {action} for {path}: HTTP {reply.status} {reply.body}")
+        return SyncError(f"could not {action} for {path}: the server is unreachable")
+    return SyncError(f"could not {action} for {path}: HTTP {reply.status} {reply.body}")
