@@ -80,7 +80,8 @@ def make_media_run(client: ApiClient, images: int) -> tuple[str, float]:
     for i in range(images):
         data = os.urandom(IMAGE_SIDE * IMAGE_SIDE * 4)
         sha = hashlib.sha256(data).hexdigest()
-        client.put_bytes(f"/api/v1/runs/{run_id}/blobs/{sha}", data, mime)
+        reply = client.send("PUT", f"/api/v1/runs/{run_id}/blobs/{sha}", data, mime)
+        assert reply.status in (200, 201), reply
         media.append({
             "key": f"heat/{i // IMAGE_STEPS}", "step": i % IMAGE_STEPS, "ts": 1.7e9 + i,
             "sha256": sha, "mime": mime, "width": IMAGE_SIDE, "height": IMAGE_SIDE,

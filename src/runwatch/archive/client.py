@@ -50,11 +50,6 @@ class ApiClient:
             self._answer(response)
         return response.content
 
-    def put_bytes(self, path: str, body: bytes, content_type: str) -> Any:
-        """PUT raw bytes (a blob) with their Content-Type; the JSON answer."""
-        headers = {"Content-Type": content_type}
-        return self._answer(self._send("PUT", path, content=body, headers=headers))
-
     def send(self, method: str, path: str, body: bytes, content_type: str) -> Reply:
         """Send raw bytes with their Content-Type and return the answer as it is, refusals
         included (a grouped blob upload's names the blob at fault); an unreachable server
