@@ -8,6 +8,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import numpy as np
 import pytest
 
 from runwatch.sdk.run import Run
@@ -75,4 +76,32 @@ def test_a_fast_producer_past_the_cap_never_waits_and_loses_nothing(tmp_path: Pa
         assert status(server, "spill001") == "succeeded"
     finally:
         run.finish(timeout=0)  # a failed assertion must not leave the sender retrying
+        server.stop()
+
+
+@pytest.mark.timeout(300, method="thread")
+def test_a_producer_outpacing_a_busy_sender_keeps_the_queue_near_its_cap(tmp_path: Path) -> None:
+    # Images between the points keep the sender busy encoding while log() runs on: the queue
+    # must still stay near its cap (the sender hands it over to the training thread), not grow
+    # with the loop, where a kill -9 would lose all of it.
+    server = ServerProcess(tmp_path / "data").start()
+    cap, records = 10_000, 300_000
+    spec = {"id": "busy0001", "project": "p", "name": "busy", "tags": [], "config": {}}
+    config = SenderConfig(queue_cap=cap, vitals_interval=0)
+    run = Run(spec, [server.url], None, tmp_path / "run", config)
+    image = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    try:
+        longest = 0
+        for i in range(records):
+            run.log({"loss": float(i)}, step=i)
+            if i % 100 == 0:
+                run.image("sample", image, step=i)
+            longest = max(longest, len(run._queue))
+        assert run._sender.spilled > 0
+        assert longest < 5 * cap, longest
+        assert run.finish(timeout=240)
+        assert stored(server, "busy0001") == records  # every record, exactly once
+        assert status(server, "busy0001") == "succeeded"
+    finally:
+        run.finish(timeout=0)
         server.stop()

@@ -636,8 +636,11 @@ class Run:
         refusals = self._sender.refusals
         if refusals.records:
             print_warning(refusals.describe())
+        lost = self._sender.lost_total - refusals.records  # those refused are said above
+        if lost:
+            print_warning(f"{lost:,} records of run {self.id} were lost (see its sdk.lost events)")
         _live_runs.discard(self)
-        return delivered and not refusals.records
+        return delivered and not refusals.records and not lost
 
     def _repr_html_(self) -> str:
         """In Jupyter: the run's live page in an iframe, with a link out."""

@@ -67,6 +67,7 @@ _values = itemgetter(3)
 LOSS_REPORT_INTERVAL = 5.0
 ACKED_WRITE_INTERVAL = 1.0  # seconds between updates of the spool's acknowledged offset
 STALL_TIMEOUT = 10.0  # finish() without a timeout gives up after this long without an ack
+SPILL_HANDOFF = 0.05  # seconds the sender leaves the queue to a training thread past queue_cap
 
 
 class SenderConfig(msgspec.Struct):
@@ -247,6 +248,8 @@ class Sender:
         # by this thread, or by the training thread spilling past queue_cap.
         self._lock = threading.Lock()
         self.spilled = 0  # records the training thread spooled itself (queue past its cap)
+        self._spill_wanted = False  # the training thread found the queue past its cap, and us on it
+        self._spill_done = threading.Event()  # it spooled the queue (set after each spill)
         self._collected_at = 0.0  # when batches were last cut from the queue
         self.idle = True  # nothing taken at the last look: the next record may wake us at once
         self._batch_path = f"/api/v1/runs/{self.run_id}/batches"
@@ -348,6 +351,15 @@ class Sender:
                     if self._stopping and (self._delivered() or self._given_up()):
                         break
                     delay = self._delay()
+                if self._spill_wanted and not self._stopping:
+                    # Hand the queue to the training thread: without this pause this thread
+                    # would take the lock straight back, and the queue would grow past its cap
+                    # for as long as log() outpaces the encoding here. A training thread that
+                    # went quiet meanwhile leaves it to us again.
+                    self._spill_done.wait(SPILL_HANDOFF)
+                    self._spill_done.clear()
+                    self._spill_wanted = False
+                    continue
                 if not self._wake.wait(delay) and not self._queue:
                     self.idle = True
                 self._wake.clear()
@@ -414,11 +426,16 @@ class Sender:
         the queue right now, encode and spool everything queued here, in slices (no network, no
         waiting: the lock is only tried). Amortised O(1) a record: each is encoded once."""
         if not self._lock.acquire(blocking=False):
-            return  # the sender is draining it: it outpaces log()
+            # The sender is draining it, yet the queue grows: the sender lets go of it after
+            # its current slice and leaves the rest to this thread's next call.
+            self._spill_wanted = True
+            return
         try:
+            self._spill_wanted = False
             self.spilled += self._collect(post=False)
         finally:
             self._lock.release()
+            self._spill_done.set()
 
     def _delivered(self) -> bool:
         held = 1 if self._hold_final and self._closed else 0
@@ -455,6 +472,8 @@ class Sender:
         taken = 0
         self._posting = post  # reset below: only this call's batches post as they are made
         while queue:
+            if post and self._spill_wanted and not self._stopping:
+                break  # the training thread is past queue_cap: it spools the rest (see _run)
             self.idle = False
             recs = list(starmap(popleft, repeat((), min(len(queue), cap))))
             taken += len(recs)
@@ -466,7 +485,7 @@ class Sender:
             if points:
                 self._batch_points(points)
             if others:
-                self._batch_records(others)
+                taken -= self._batch_records(others)
         self._posting = False
         self.taken += taken
         if self._lost and time.monotonic() >= self._next_loss_report:
@@ -492,15 +511,17 @@ class Sender:
         self.progress.write_rows(rows)
         self._emit(rows, [], {})
 
-    def _batch_records(self, recs: list[tuple[Any, ...]]) -> None:
+    def _batch_records(self, recs: list[tuple[Any, ...]]) -> int:
         """Records one by one into batches, in order; the final status closes its own batch.
 
         A batch ends before it would pass a server limit (bytes, distinct keys, values): a
-        batch the server refuses would be lost whole.
+        batch the server refuses would be lost whole. Returns how many records went back to
+        the head of the queue, unprepared, for a training thread past ``queue_cap``.
         """
         warn = self._warn
         max_bytes, max_keys = limits.MAX_BATCH_BYTES, limits.MAX_BATCH_KEYS
         i, end = 0, len(recs)
+        handed = 0
         progress: list[ProgressLine | TextProgressLine] = []
         while i < end:
             points: list[tuple[Any, ...]] = []
@@ -518,6 +539,12 @@ class Sender:
             while i < end:
                 rec = recs[i]
                 kind = rec[0]
+                if kind == MEDIA and self._posting and self._spill_wanted and not self._stopping:
+                    # Encoding here waits for the GIL the training thread holds (seconds for a
+                    # slice of images): hand the rest back, in order, for it to spool itself.
+                    self._queue.extendleft(reversed(recs[i:]))
+                    handed, end = end - i, i
+                    break
                 if kind == MEDIA:  # prepared once: a batch cut here takes it up again
                     rec = recs[i] = self.prepare_media(rec)
                     kind = rec[0]
@@ -581,6 +608,7 @@ class Sender:
             self._emit(points, events, extras)
             if status is not None:
                 self._close(status)
+        return handed
 
     def prepare_media(self, rec: tuple[Any, ...], pending: bool = True) -> tuple[Any, ...]:
         """A MEDIA record as the batch item it makes (its blob kept next to the spool and
