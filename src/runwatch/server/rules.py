@@ -15,6 +15,7 @@ from runwatch.rules.spec import CommandAction, RuleIn, WebhookAction, masked
 from runwatch.rules.targets import TargetRefused, WebhookPolicy
 from runwatch.server.api import ADMIN, READ, decode, json_response, read_body, store_of
 from runwatch.server.auth import check_project
+from runwatch.server.bus_notice import BusNotice
 from runwatch.server.errors import ApiError
 from runwatch.server.fanout import Subscriber, frame_text
 from runwatch.server.live import _accept, _until_disconnect
@@ -134,7 +135,8 @@ async def list_alerts(
 @router.websocket("/projects/{project}/alerts/live")
 async def alerts_live(websocket: WebSocket, project: str) -> None:
     """The newest alerts as one ``alerts`` message, then each new or updated ``alert``; after a
-    bus resync (during an outage, every second) the ``alerts`` message again."""
+    bus resync (during an outage, every second) the ``alerts`` message again; and ``bus``
+    messages (see ``bus_notice``)."""
     principal = await _accept(websocket, project)
     if principal is None:
         return
@@ -149,7 +151,10 @@ async def alerts_live(websocket: WebSocket, project: str) -> None:
 
     async def send_all() -> None:
         await websocket.send_text(await snapshot())
+        notice = BusNotice(hub.bus)
         while True:
+            if notice.update():
+                await websocket.send_text(notice.message(0)[1])
             await viewer.wait()
             items = viewer.drain()
             if viewer.overflowed:  # too far behind: start again from a fresh snapshot
