@@ -188,3 +188,13 @@ def test_health_names_the_backend_and_counts_channels(backend: Backend) -> None:
     assert during["backend"] == backend.name
     assert during["channels"] == 2
     assert after["channels"] == 1
+
+
+def test_a_bus_that_reaches_its_medium_reports_no_outage(backend: Backend) -> None:
+    async def scenario() -> str | None:
+        async with backend.replicas(1) as (bus,):
+            bus.subscribe(run_channel("r1"), Collector())
+            await bus.sync()
+            return bus.outage()
+
+    assert run(scenario()) is None

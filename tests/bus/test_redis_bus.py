@@ -47,7 +47,7 @@ def test_after_a_redis_restart_or_hang_subscribers_get_a_resync_and_records_flow
     url = redis_url(private_redis.port)
     down, up = OUTAGES[outage]
 
-    async def scenario() -> tuple[Collector, dict[str, object]]:
+    async def scenario() -> tuple[Collector, dict[str, object], list[str | None]]:
         a, b = RedisBus(url), RedisBus(url)
         await a.start()
         await b.start()
@@ -55,24 +55,29 @@ def test_after_a_redis_restart_or_hang_subscribers_get_a_resync_and_records_flow
             got = Collector()
             b.subscribe(run_channel("r1"), got)
             await b.sync()
+            outages = [b.outage()]
             a.publish(run_channel("r1"), recs(1, 3))
             await until(lambda: got.seqs == [1, 2, 3], what="records before the restart")
             resyncs = got.resyncs
             down(private_redis)
             # A hung Redis answers nothing: seen by the bus's pings within a few seconds.
             await until(lambda: not b.health()["connected"], what="the disconnect to be seen")
+            outages.append(b.outage())
             a.publish(run_channel("r1"), recs(4, 2))  # queued while Redis is down
             up(private_redis)
             await until(lambda: got.resyncs > resyncs, what="a resync after the restart")
             await until(lambda: a.health()["connected"], what="the publisher to reconnect")
             a.publish(run_channel("r1"), recs(6, 1))
             await until(lambda: 6 in got.seqs, what="records after the restart")
-            return got, b.health()
+            outages.append(b.outage())
+            return got, b.health(), outages
         finally:
             await a.stop()
             await b.stop()
 
-    got, health = run(scenario())
+    got, health, outages = run(scenario())
+    # The reason a page shows while Redis is lost, and nothing once the bus is back.
+    assert outages == [None, "bus unreachable: updates re-read every 1 s", None]
     # Records queued during the outage may or may not beat the resubscription (the resync covers
     # them); whatever arrives is in order, and nothing after the restart is missed.
     assert got.seqs[:3] == [1, 2, 3] and got.seqs[-1] == 6

@@ -16,14 +16,15 @@ from tests.servers import ServerProcess
 
 @contextlib.contextmanager
 def two_replicas(
-    tmp_path: Path, token: str | None = None
+    tmp_path: Path, token: str | None = None, bus: str | None = None
 ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Replicas A and B: one PostgreSQL database, one Redis channel prefix, two ports; with
-    ``token``, both take it as their bootstrap token."""
-    if not redis_answers():
+    ``token``, both take it as their bootstrap token; with ``bus``, that Redis URL (say, a
+    private redis-server's) instead of the shared Redis."""
+    if bus is None and not redis_answers():
         missing("Redis on 127.0.0.1:6379")
     with fresh_database() as pg_url:
-        shared = ["--store", pg_url, "--bus", redis_url()]
+        shared = ["--store", pg_url, "--bus", bus or redis_url()]
         a = ServerProcess(tmp_path / "a", token=token, extra_args=shared).start()
         b = ServerProcess(tmp_path / "b", token=token, extra_args=shared).start()
         try:

@@ -49,6 +49,9 @@ class MemoryBus:
     async def sync(self) -> None:
         return None  # subscriptions and deliveries are immediate
 
+    def outage(self) -> str | None:
+        return None  # nothing between publisher and subscribers can fail
+
     def health(self) -> dict[str, object]:
         return {
             "backend": "memory",

@@ -239,6 +239,12 @@ class RedisBus:
             "reconnects": self.reconnects,
         }
 
+    def outage(self) -> str | None:
+        """While Redis is lost (see ``_outage_loop``): what viewers get instead of pushes."""
+        if self._up.is_set():
+            return None
+        return f"bus unreachable: updates re-read every {OUTAGE_RESYNC:g} s"
+
     def _op(self, kind: str, arg: str) -> None:
         self._ops.append((kind, arg))
         self._ops_wake.set()

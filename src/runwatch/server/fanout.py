@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator
 
 from runwatch.bus.base import Bus, Unsubscribe, run_channel
 from runwatch.protocol import CLOSED_STATUSES
+from runwatch.server.bus_notice import BusNotice
 from runwatch.server.reorder import LiveItem as LiveItem  # re-exported: runs_feed uses it
 from runwatch.server.reorder import SeqOrder
 from runwatch.server.wire import Frame, FrameWriter
@@ -196,6 +197,11 @@ class LiveHub:
                 entry.timer.cancel()
             del self._channels[channel]
 
+    @property
+    def bus(self) -> Bus:
+        """The bus this hub's channels are subscribed on."""
+        return self._bus
+
     def subscriber_count(self) -> int:
         return sum(len(entry.subs) for entry in self._channels.values())
 
@@ -297,7 +303,8 @@ async def run_stream(
 
     Subscribes before replaying so nothing committed in between is missed; sends each seq once
     and in order (records from several replicas may arrive out of order: see ``SeqOrder``);
-    fills any hole, a dropped queue or a bus resync from the store. Ends after ``run.closed``.
+    fills any hole, a dropped queue or a bus resync from the store; says (a ``bus`` message) when
+    the bus becomes unreachable and when it is back. Ends after ``run.closed``.
     With a ``writer``, live records that need none of this are written by the hub's flushes
     while this generator waits (the caller must send what it yields through the same writer).
     """
@@ -317,7 +324,10 @@ async def run_stream(
         read_store = True  # the first pass replays
         head: RunInfo | None = run  # the run as read before the next replay (None: read it then)
         hole_at: float | None = None
+        notice = BusNotice(hub.bus)
         while not closed:
+            if notice.update():  # checked on every wake: an outage's resyncs wake us each second
+                yield [notice.message(order.last)]
             if sub.overflowed:
                 sub.overflowed = False
                 read_store = True

@@ -15,6 +15,7 @@ from starlette.websockets import WebSocketDisconnect
 from runwatch.protocol import INT64_MAX
 from runwatch.server.api import READ, Cursor, nul_field, run_or_404
 from runwatch.server.auth import WS_FORBIDDEN, WS_UNAUTHORIZED, Authenticator, Principal
+from runwatch.server.bus_notice import BusNotice
 from runwatch.server.fanout import LiveItem, Subscriber, frame_text, run_stream
 from runwatch.server.wire import Frame, frame_writer
 
@@ -217,7 +218,8 @@ async def run_sse(
 
 @router.websocket("/live")
 async def runs_live(websocket: WebSocket, project: str | None = None) -> None:
-    """The runs list as a snapshot, then one ``run`` message per changed run."""
+    """The runs list as a snapshot, then one ``run`` message per changed run (and ``bus``
+    messages: see ``bus_notice``)."""
     principal = await _accept(websocket, project)
     if principal is None:
         return
@@ -232,6 +234,9 @@ async def runs_live(websocket: WebSocket, project: str | None = None) -> None:
         await websocket.send_text(
             msgspec.json.encode({"seq": seq, "type": "runs", "runs": runs}).decode()
         )
+        notice = BusNotice(websocket.app.state.hub.bus)  # later changes come from the feed
+        if notice.update():
+            await websocket.send_text(notice.message(feed.next_seq())[1])
         while True:
             await viewer.wait()
             items = viewer.drain()

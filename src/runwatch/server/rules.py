@@ -15,6 +15,7 @@ from runwatch.rules.spec import CommandAction, RuleIn, WebhookAction, masked
 from runwatch.rules.targets import TargetRefused, WebhookPolicy
 from runwatch.server.api import ADMIN, READ, decode, json_response, read_body, store_of
 from runwatch.server.auth import check_project
+from runwatch.server.bus_notice import BusNotice
 from runwatch.server.errors import ApiError
 from runwatch.server.fanout import Subscriber, frame_text
 from runwatch.server.live import _accept, _until_disconnect
@@ -133,7 +134,9 @@ async def list_alerts(
 
 @router.websocket("/projects/{project}/alerts/live")
 async def alerts_live(websocket: WebSocket, project: str) -> None:
-    """The newest alerts as one ``alerts`` message, then each new or updated ``alert``."""
+    """The newest alerts as one ``alerts`` message, then each new or updated ``alert``; after a
+    bus resync (during an outage, every second) the ``alerts`` message again; and ``bus``
+    messages (see ``bus_notice``)."""
     principal = await _accept(websocket, project)
     if principal is None:
         return
@@ -142,17 +145,24 @@ async def alerts_live(websocket: WebSocket, project: str) -> None:
     channel = alerts_channel(project)
     hub.subscribe(channel, viewer)  # before the snapshot: nothing slips in between
 
-    async def send_all() -> None:
+    async def snapshot() -> str:
         alerts = await store.list_alerts(project, None, ALERTS_SNAPSHOT)
-        await websocket.send_text(
-            msgspec.json.encode({"seq": 0, "type": "alerts", "alerts": alerts}).decode()
-        )
+        return msgspec.json.encode({"seq": 0, "type": "alerts", "alerts": alerts}).decode()
+
+    async def send_all() -> None:
+        await websocket.send_text(await snapshot())
+        notice = BusNotice(hub.bus)
         while True:
+            if notice.update():
+                await websocket.send_text(notice.message(0)[1])
             await viewer.wait()
             items = viewer.drain()
             if viewer.overflowed:  # too far behind: start again from a fresh snapshot
-                viewer.overflowed = False
+                viewer.overflowed = viewer.stale = False
                 items = [(0, '{"seq":0,"type":"reset"}')]
+            elif viewer.stale:  # a bus resync: another replica's alerts may have been missed
+                viewer.stale = False
+                items = [(0, await snapshot())]  # read after what was queued: it holds them
             if items:
                 await websocket.send_text(frame_text(items))
 

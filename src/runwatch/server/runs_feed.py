@@ -8,6 +8,7 @@ import contextlib
 import msgspec
 
 from runwatch.bus.base import RUNS_CHANNEL
+from runwatch.server.bus_notice import BusNotice
 from runwatch.server.fanout import LiveHub, LiveItem, Subscriber
 from runwatch.store.base import Record, RunInfo, Store
 
@@ -21,7 +22,8 @@ class RunsFeed:
 
     Each viewer gets ``{"type": "run", "run": {...}}`` per changed run that matches its project
     filter. Throttling bounds the work to one read per changed run per interval, however fast
-    runs log.
+    runs log. Every viewer hears a ``bus`` message when the bus goes down or comes back (a new
+    viewer is told at connect: see ``bus_notice``).
     """
 
     def __init__(self, store: Store, hub: LiveHub, interval: float = FLUSH_INTERVAL) -> None:
@@ -34,6 +36,7 @@ class RunsFeed:
         self._seq = 0
         self._task: asyncio.Task[None] | None = None
         self._feed = Subscriber()
+        self._notice = BusNotice(hub.bus)
 
     def start(self) -> None:
         self._hub.subscribe(RUNS_CHANNEL, self._feed)
@@ -65,6 +68,8 @@ class RunsFeed:
                 # A bus resync: some changes may never have been heard; send every list again.
                 self._feed.stale = False
                 await self._resend_lists()
+                if self._notice.update():
+                    self._broadcast_all(self._notice.message(self.next_seq()))
             if self._feed.overflowed or len(self._dirty) > DIRTY_CAP:
                 self._feed.overflowed = False
                 self._dirty.clear()

@@ -82,14 +82,16 @@ function hydrate(run, state) {
   for (const [key, series] of Object.entries(state.metrics)) chartFor(key).setSeries(run.id, series);
 }
 
-/** One indicator for all sockets: the worst state wins, "closed" only when every run is done. */
+/** One indicator for all sockets: the worst state wins, "closed" only when every run is done;
+ * live is degraded (with its reason) while any socket says so. */
 function showConn() {
   const words = runs.map((r) => r.word);
   const failed = runs.find((r) => r.word === "error");
+  const degraded = runs.find((r) => r.word === "live" && r.detail);
   if (failed) conn.set("error", `${failed.name}: ${failed.detail}`);
   else if (words.includes("connecting")) conn.set("connecting");
   else if (words.every((w) => w === "closed")) conn.set("closed", "every run finished");
-  else conn.set("live");
+  else conn.set("live", degraded ? degraded.detail : "");
 }
 
 function follow(run, since) {

@@ -1,6 +1,7 @@
 // One live WebSocket with runwatch's rules: apply each seq once, in order; re-hydrate on
 // "reset"; reconnect with backoff after an unexpected close; never retry auth or unknown-run
-// closes; stop for good after "run.closed".
+// closes; stop for good after "run.closed"; say "live" with a reason while a "bus" message
+// says the server's bus is down (updates then come from a re-read every second).
 
 import { reportUnauthorized } from "./api.js";
 
@@ -22,7 +23,8 @@ const BACKOFF_MAX_MS = 8000;
  * opts.since          -> the seq the page is already current to (from /state)
  * opts.onMessage(msg) -> called once per applied message, in order
  * opts.onReset()      -> async re-hydration; resolves to the seq the new state is current to
- * opts.onConn(state, detail) -> "connecting" | "live" | "closed" | "error"
+ * opts.onConn(state, detail) -> "connecting" | "live" | "closed" | "error"; "live" with a
+ *                        detail is live but degraded, the detail (server text) says why
  * opts.probe()        -> async; after a socket failed before opening, a reason to give up
  *                        (e.g. a 401 from the REST API) or null to keep retrying
  */
@@ -46,6 +48,11 @@ export function openLive(opts) {
   }
 
   function apply(msg) {
+    // A "bus" message repeats a seq, like run.closed; it is about the socket, not the data.
+    if (msg.type === "bus") {
+      conn("live", typeof msg.degraded === "string" ? msg.degraded : "");
+      return;
+    }
     if (!accept(msg)) return;
     if (msg.type === "reset") {
       startReset();

@@ -54,14 +54,29 @@ export function mountLiveBadge(el) {
   };
 }
 
-/** The connection indicator: data-state is always exactly one of the four words. */
+/**
+ * The connection indicator: data-state is always exactly one of the four words. "live" with a
+ * detail is live but degraded (e.g. "bus unreachable: updates re-read every 1 s"): the detail
+ * is shown beside the word, as text (a narrow screen keeps it in the title), and data-degraded
+ * is set.
+ */
 export function mountConn(el) {
   el.classList.add("conn");
   return {
     set(state, detail = "") {
       const word = CONN_STATES.has(state) ? state : "error";
+      const degraded = word === "live" && Boolean(detail);
       el.dataset.state = word;
-      el.textContent = word;
+      if (degraded) {
+        el.dataset.degraded = "true";
+        const why = document.createElement("span");
+        why.className = "conn-detail";
+        why.textContent = ` (${detail})`;
+        el.replaceChildren(word, why);
+      } else {
+        delete el.dataset.degraded;
+        el.textContent = word;
+      }
       el.title = detail ? `${word}: ${detail}` : `live connection: ${word}`;
     },
   };
