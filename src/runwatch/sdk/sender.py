@@ -67,6 +67,10 @@ _values = itemgetter(3)
 LOSS_REPORT_INTERVAL = 5.0
 ACKED_WRITE_INTERVAL = 1.0  # seconds between updates of the spool's acknowledged offset
 STALL_TIMEOUT = 10.0  # finish() without a timeout gives up after this long without an ack
+# Seconds records may wait here, at most, while earlier batches wait for the server: cutting one
+# every flush interval then would queue a small request each, and a server slower than the flush
+# interval would fall ever further behind (the spool still trails log() by at most this).
+SPOOL_LAG = 1.0
 SPILL_HANDOFF = 0.05  # seconds the sender leaves the queue to a training thread past queue_cap
 
 
@@ -390,7 +394,8 @@ class Sender:
         now = time.monotonic()
         interval = self._config.flush_interval
         if self._queue:
-            return min(max(self._collected_at + interval - now, 0.001), interval)
+            cut = self._cut_interval()
+            return min(max(self._collected_at + cut - now, 0.001), cut)
         if self._inflight is not None:
             return interval
         if self.outbox.batches or not self._created:
@@ -415,11 +420,20 @@ class Sender:
             self.idle
             or self._stopping
             or len(queue) >= self._config.max_batch_records
-            or now >= self._collected_at + self._config.flush_interval
+            or now >= self._collected_at + self._cut_interval()
         ):
             self._collected_at = now
             return True
         return False
+
+    def _cut_interval(self) -> float:
+        """Seconds between batch cuts: the flush interval while the server has everything
+        sent; while a request is out or batches wait for it, :data:`SPOOL_LAG` (its answer
+        wakes us, and one batch takes all that came meanwhile: batches grow with its latency)."""
+        interval = self._config.flush_interval
+        if self._inflight is None and not self.outbox.batches:
+            return interval
+        return max(interval, SPOOL_LAG)
 
     def spill(self) -> None:
         """On the calling (training) thread, past ``queue_cap``: unless this thread is draining
