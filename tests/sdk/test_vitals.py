@@ -20,6 +20,17 @@ def sampled(run: Run) -> int:
     return sum(1 for b in batches for p in b["points"] if "sys/cpu_percent" in p[2])
 
 
+def waiting(run: Run) -> float:
+    """The last vitals sample's ``sys/sdk_queue`` in the spool (0 before any)."""
+    values = [
+        p[2]["sys/sdk_queue"]
+        for b in read_batches(run.spool_path)
+        for p in b["points"]
+        if "sys/sdk_queue" in p[2]
+    ]
+    return values[-1] if values else 0.0
+
+
 def test_vitals_sampled_through_an_outage_cost_no_user_record(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data").start()
     server.stop()  # down: every batch waits, the memory cache is full, the rest on disk
@@ -30,6 +41,8 @@ def test_vitals_sampled_through_an_outage_cost_no_user_record(tmp_path: Path) ->
         for i in range(RECORDS):
             run.log({"loss": float(i)}, step=i)
         wait_until(lambda: sampled(run) >= 3, 30, what="vitals sampled during the outage")
+        # sys/sdk_queue counts what waits for the server, spooled or not (the queue is empty).
+        wait_until(lambda: waiting(run) >= RECORDS, 30, what="a sample counting the spooled")
         server.start()
         assert run.finish(timeout=120)
         assert stored(server, "vitals01") == RECORDS

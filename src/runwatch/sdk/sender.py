@@ -473,7 +473,7 @@ class Sender:
         if self._vitals is None:
             self._vitals = SystemVitals()
             return  # the first sample only starts the CPU clock
-        values = self._vitals.sample(self.taken, len(self._queue))
+        values = self._vitals.sample(self.taken, len(self._queue) + self.outbox.records)
         self._emit([(max(self._current_step() - 1, 0), time.time(), values)], [], {})
 
     def _collect(self, post: bool) -> int:

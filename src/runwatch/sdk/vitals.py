@@ -19,6 +19,8 @@ class SystemVitals:
         self._gpus = _nvml_handles()
 
     def sample(self, taken: int, queued: int) -> dict[str, float]:
+        """The process's vitals now; ``queued``: records not yet acknowledged by the server
+        (in memory or spooled), ``taken``: records taken from log() so far (for the rate)."""
         now = time.monotonic()
         then, taken_then = self._last
         self._last = (now, taken)
