@@ -336,3 +336,35 @@ def test_sdk_images_and_heatmaps_reach_the_page_pixel_for_pixel(
         expect(chart).to_have_attribute("data-steps", "1")
     finally:
         run.finish()
+
+
+DOT_KEYS = ("val/../img", "w/./h", "a//b", "pct%2Fslash", "q?x=1#y")
+
+
+def test_keys_with_dot_segments_and_url_characters_load_their_images_and_histograms(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "dot keys")
+    producer = MediaProducer(api, run["id"])
+    for step in range(3):
+        producer.send_media(
+            [
+                producer.record(k, step, png(2, 2, stepped(step)), "image/png", 2, 2)
+                for k in DOT_KEYS
+            ],
+            histograms=[histogram("h:" + k, step, [0.0, 1.0, 2.0], [1, 2]) for k in DOT_KEYS],
+        )
+    open_media(page, server, run["id"])
+    for key in DOT_KEYS:
+        card = panel(page, key)
+        expect(card).to_have_attribute("data-step", "2")
+        expect(card.locator(".media-status")).to_be_hidden()
+        assert pixel(page, key, 0, 0) == [40, 0, 0, 255]  # step 2's red
+        chart = page.locator(f'#media-view .dist-panel[data-key="h:{key}"]')
+        expect(chart).to_have_attribute("data-steps", "3")
+    card = panel(page, "val/../img")
+    card.locator("input.media-range").focus()
+    page.keyboard.press("ArrowLeft")  # scrubbing asks the server for one step of the key
+    expect(card).to_have_attribute("data-step", "1")
+    assert pixel(page, "val/../img", 0, 0) == [20, 0, 0, 255]
+    assert page.console_errors == []
