@@ -368,3 +368,43 @@ def test_keys_with_dot_segments_and_url_characters_load_their_images_and_histogr
     expect(card).to_have_attribute("data-step", "1")
     assert pixel(page, "val/../img", 0, 0) == [20, 0, 0, 255]
     assert page.console_errors == []
+
+
+def test_infinite_heatmap_cells_read_as_inf_and_have_colours_of_their_own(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "heat inf")
+    producer = MediaProducer(api, run["id"])
+    values = [0.0, math.inf, math.nan, -math.inf, 1.0, 0.5]  # 3 wide, 2 high
+    producer.send_media([producer.record("acts", 0, f32(values), F32, 3, 2)])
+    open_media(page, server, run["id"])
+    hm = panel(page, "acts")
+    expect(hm).to_have_attribute("data-step", "0")
+    plus, nan, minus = (
+        pixel(page, "acts", 1, 0),
+        pixel(page, "acts", 2, 0),
+        pixel(page, "acts", 0, 1),
+    )
+    ramp = (pixel(page, "acts", 0, 0), pixel(page, "acts", 1, 1))  # the scale's ends
+    assert nan == [40, 44, 52, 255]
+    assert len({tuple(plus), tuple(minus), tuple(nan), *map(tuple, ramp)}) == 5
+    legend = hm.locator(".media-legend .media-offscale")
+    expect(legend).to_have_text(["NaN", "+inf", "\N{MINUS SIGN}inf"])
+    for kind, rgba in (("nan", nan), ("pos", plus), ("neg", minus)):
+        swatch = hm.locator(f'.media-offscale[data-kind="{kind}"] .media-swatch')
+        r, g, b = rgba[:3]
+        expect(swatch).to_have_css("background-color", f"rgb({r}, {g}, {b})")
+    box = hm.locator("canvas.media-canvas").bounding_box()
+    assert box is not None
+    readout = hm.locator(".media-readout")
+    for (col, row), text in (
+        ((1, 0), "+inf"),
+        ((0, 1), "\N{MINUS SIGN}inf"),
+        ((2, 0), "NaN"),
+        ((2, 1), "0.5"),
+    ):
+        page.mouse.move(
+            box["x"] + box["width"] * (col + 0.5) / 3, box["y"] + box["height"] * (row + 0.5) / 2
+        )
+        expect(readout).to_have_text(f"x {col}, y {row} · {text}")
+    assert page.console_errors == []

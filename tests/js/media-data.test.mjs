@@ -16,6 +16,7 @@ import {
   labelColor,
   labelPixels,
   mergeKept,
+  offScaleKinds,
   scaleOf,
 } from "../../src/runwatch/web/js/media-data.js";
 import { same } from "./helpers.mjs";
@@ -46,6 +47,15 @@ test("heatmap pixels run from the ramp's dark end to its bright end; NaN is a gr
   same([...px.slice(4, 8)], [253, 231, 37, 255]);
   same([...px.slice(8, 12)], [40, 44, 52, 255]);
   same([...heatmapPixels(new Float32Array([5, 9]), 5, 5).slice(0, 4)], [68, 1, 84, 255]); // flat
+});
+
+test("+inf and −inf cells have colours of their own, apart from NaN's grey and the ramp", () => {
+  const px = heatmapPixels(new Float32Array([Infinity, -Infinity, NaN]), 0, 1);
+  same([...px.slice(0, 4)], [255, 40, 40, 255]);
+  same([...px.slice(4, 8)], [240, 240, 240, 255]);
+  same([...px.slice(8, 12)], [40, 44, 52, 255]);
+  same(offScaleKinds(new Float32Array([-Infinity, 1, NaN, -Infinity])), ["nan", "neg"]);
+  same(offScaleKinds(new Float32Array([0, 1])), []);
 });
 
 test("each entity has its own stable colour; 0 is transparent background", () => {
