@@ -408,3 +408,34 @@ def test_infinite_heatmap_cells_read_as_inf_and_have_colours_of_their_own(
         )
         expect(readout).to_have_text(f"x {col}, y {row} · {text}")
     assert page.console_errors == []
+
+
+def test_keys_past_the_caps_are_counted_in_the_badge_and_a_notice(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "many keys")
+    producer = MediaProducer(api, run["id"])
+    image = png(2, 2, stepped(1))
+    producer.send_media(
+        [producer.record(f"img/{i:03d}", 0, image, "image/png", 2, 2) for i in range(205)],
+        histograms=[histogram(f"hist/{i:03d}", 0, [0.0, 1.0], [1]) for i in range(103)],
+    )
+    open_media(page, server, run["id"])
+    view = page.locator("#media-view")
+    expect(view.locator(".media-panel")).to_have_count(200)
+    expect(view.locator(".dist-panel")).to_have_count(100)
+    expect(page.locator("#media-tab-count")).to_have_text("308")
+    notes = view.locator(".media-capped:visible")
+    expect(notes).to_have_text(
+        [
+            "showing 200 of 205 image keys (the first in key order)",
+            "showing 100 of 103 histogram keys (the first in key order)",
+        ]
+    )
+    expect(panel(page, "img/199")).to_have_count(1)
+    expect(panel(page, "img/200")).to_have_count(0)
+
+    producer.image("img/zzz", 1, image, 2, 2)  # a new key, live, past the cap
+    expect(page.locator("#media-tab-count")).to_have_text("309")
+    expect(notes.first).to_have_text("showing 200 of 206 image keys (the first in key order)")
+    assert page.console_errors == []

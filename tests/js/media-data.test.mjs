@@ -7,6 +7,7 @@ import { test } from "node:test";
 import {
   LruCache,
   arrowStep,
+  cappedText,
   cellAt,
   covers,
   decodeRaw,
@@ -133,4 +134,10 @@ test("a key's kept steps: the listing wins, live messages it was read before ext
   // Made from one live message before any listing: one kept step, then the next.
   const alone = { first: 50, last: 50, count: 1 };
   same(extendKept(alone, at(51)), { first: 50, last: 51, count: 2 });
+});
+
+test("a capped section says how many of its keys it draws, once it is full", () => {
+  assert.equal(cappedText(200, 200, 370, "image keys"), "showing 200 of 370 image keys (the first in key order)");
+  assert.equal(cappedText(200, 200, 200, "image keys"), "");
+  assert.equal(cappedText(0, 200, 370, "image keys"), ""); // still filling up
 });

@@ -117,6 +117,12 @@ export function labelPixels(ids) {
   return out;
 }
 
+/** What a capped section says when it draws only `shown` of `total` keys ("" when it draws
+ * them all, or is still filling up): "showing 200 of 370 image keys (the first in key order)". */
+export function cappedText(shown, cap, total, what) {
+  return shown >= cap && total > shown ? `showing ${shown} of ${total} ${what} (the first in key order)` : "";
+}
+
 /** The cell (column, row) under a point of an element drawn at `cssWidth`×`cssHeight` from a
  * `width`×`height` array, or null outside it. */
 export function cellAt(x, y, cssWidth, cssHeight, width, height) {
