@@ -158,3 +158,29 @@ def test_compared_heatmaps_show_their_scales_and_the_value_under_the_cursor(
     page.mouse.move(0, 0)
     expect(cells.nth(1).locator(".media-readout")).to_have_text("")
     assert page.console_errors == []
+
+
+def test_compared_keys_past_the_caps_are_counted_in_a_notice(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    ids = []
+    for name, keys in (("many", range(52)), ("other", range(51, 53))):
+        run = create_run(api, "e2e", name)
+        ids.append(run["id"])
+        producer = MediaProducer(api, run["id"])
+        image = png(2, 2, lambda x, y: (x, y, 0))
+        producer.send_media(
+            [producer.record(f"img/{i:03d}", 0, image, "image/png", 2, 2) for i in keys],
+            histograms=[histogram(f"hist/{i:03d}", 0, [0.0, 1.0], [1]) for i in keys],
+        )
+    page.goto(f"{server.url}/compare?runs={','.join(ids)}")
+    media = page.locator("#compare-media")
+    expect(media.locator(".cmp-media-row")).to_have_count(50)
+    expect(media.locator(".dist-panel")).to_have_count(50)
+    expect(media.locator(".media-capped:visible")).to_have_text(
+        [
+            "showing 50 of 53 image keys (the first in key order)",
+            "showing 50 of 53 histogram keys (the first in key order)",
+        ]
+    )
+    assert page.console_errors == []

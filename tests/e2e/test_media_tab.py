@@ -336,3 +336,106 @@ def test_sdk_images_and_heatmaps_reach_the_page_pixel_for_pixel(
         expect(chart).to_have_attribute("data-steps", "1")
     finally:
         run.finish()
+
+
+DOT_KEYS = ("val/../img", "w/./h", "a//b", "pct%2Fslash", "q?x=1#y")
+
+
+def test_keys_with_dot_segments_and_url_characters_load_their_images_and_histograms(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "dot keys")
+    producer = MediaProducer(api, run["id"])
+    for step in range(3):
+        producer.send_media(
+            [
+                producer.record(k, step, png(2, 2, stepped(step)), "image/png", 2, 2)
+                for k in DOT_KEYS
+            ],
+            histograms=[histogram("h:" + k, step, [0.0, 1.0, 2.0], [1, 2]) for k in DOT_KEYS],
+        )
+    open_media(page, server, run["id"])
+    for key in DOT_KEYS:
+        card = panel(page, key)
+        expect(card).to_have_attribute("data-step", "2")
+        expect(card.locator(".media-status")).to_be_hidden()
+        assert pixel(page, key, 0, 0) == [40, 0, 0, 255]  # step 2's red
+        chart = page.locator(f'#media-view .dist-panel[data-key="h:{key}"]')
+        expect(chart).to_have_attribute("data-steps", "3")
+    card = panel(page, "val/../img")
+    card.locator("input.media-range").focus()
+    page.keyboard.press("ArrowLeft")  # scrubbing asks the server for one step of the key
+    expect(card).to_have_attribute("data-step", "1")
+    assert pixel(page, "val/../img", 0, 0) == [20, 0, 0, 255]
+    assert page.console_errors == []
+
+
+def test_infinite_heatmap_cells_read_as_inf_and_have_colours_of_their_own(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "heat inf")
+    producer = MediaProducer(api, run["id"])
+    values = [0.0, math.inf, math.nan, -math.inf, 1.0, 0.5]  # 3 wide, 2 high
+    producer.send_media([producer.record("acts", 0, f32(values), F32, 3, 2)])
+    open_media(page, server, run["id"])
+    hm = panel(page, "acts")
+    expect(hm).to_have_attribute("data-step", "0")
+    plus, nan, minus = (
+        pixel(page, "acts", 1, 0),
+        pixel(page, "acts", 2, 0),
+        pixel(page, "acts", 0, 1),
+    )
+    ramp = (pixel(page, "acts", 0, 0), pixel(page, "acts", 1, 1))  # the scale's ends
+    assert nan == [40, 44, 52, 255]
+    assert len({tuple(plus), tuple(minus), tuple(nan), *map(tuple, ramp)}) == 5
+    legend = hm.locator(".media-legend .media-offscale")
+    expect(legend).to_have_text(["NaN", "+inf", "\N{MINUS SIGN}inf"])
+    for kind, rgba in (("nan", nan), ("pos", plus), ("neg", minus)):
+        swatch = hm.locator(f'.media-offscale[data-kind="{kind}"] .media-swatch')
+        r, g, b = rgba[:3]
+        expect(swatch).to_have_css("background-color", f"rgb({r}, {g}, {b})")
+    box = hm.locator("canvas.media-canvas").bounding_box()
+    assert box is not None
+    readout = hm.locator(".media-readout")
+    for (col, row), text in (
+        ((1, 0), "+inf"),
+        ((0, 1), "\N{MINUS SIGN}inf"),
+        ((2, 0), "NaN"),
+        ((2, 1), "0.5"),
+    ):
+        page.mouse.move(
+            box["x"] + box["width"] * (col + 0.5) / 3, box["y"] + box["height"] * (row + 0.5) / 2
+        )
+        expect(readout).to_have_text(f"x {col}, y {row} · {text}")
+    assert page.console_errors == []
+
+
+def test_keys_past_the_caps_are_counted_in_the_badge_and_a_notice(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "many keys")
+    producer = MediaProducer(api, run["id"])
+    image = png(2, 2, stepped(1))
+    producer.send_media(
+        [producer.record(f"img/{i:03d}", 0, image, "image/png", 2, 2) for i in range(205)],
+        histograms=[histogram(f"hist/{i:03d}", 0, [0.0, 1.0], [1]) for i in range(103)],
+    )
+    open_media(page, server, run["id"])
+    view = page.locator("#media-view")
+    expect(view.locator(".media-panel")).to_have_count(200)
+    expect(view.locator(".dist-panel")).to_have_count(100)
+    expect(page.locator("#media-tab-count")).to_have_text("308")
+    notes = view.locator(".media-capped:visible")
+    expect(notes).to_have_text(
+        [
+            "showing 200 of 205 image keys (the first in key order)",
+            "showing 100 of 103 histogram keys (the first in key order)",
+        ]
+    )
+    expect(panel(page, "img/199")).to_have_count(1)
+    expect(panel(page, "img/200")).to_have_count(0)
+
+    producer.image("img/zzz", 1, image, 2, 2)  # a new key, live, past the cap
+    expect(page.locator("#media-tab-count")).to_have_text("309")
+    expect(notes.first).to_have_text("showing 200 of 206 image keys (the first in key order)")
+    assert page.console_errors == []

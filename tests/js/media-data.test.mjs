@@ -7,6 +7,7 @@ import { test } from "node:test";
 import {
   LruCache,
   arrowStep,
+  cappedText,
   cellAt,
   covers,
   decodeRaw,
@@ -16,6 +17,7 @@ import {
   labelColor,
   labelPixels,
   mergeKept,
+  offScaleKinds,
   scaleOf,
 } from "../../src/runwatch/web/js/media-data.js";
 import { same } from "./helpers.mjs";
@@ -46,6 +48,15 @@ test("heatmap pixels run from the ramp's dark end to its bright end; NaN is a gr
   same([...px.slice(4, 8)], [253, 231, 37, 255]);
   same([...px.slice(8, 12)], [40, 44, 52, 255]);
   same([...heatmapPixels(new Float32Array([5, 9]), 5, 5).slice(0, 4)], [68, 1, 84, 255]); // flat
+});
+
+test("+inf and −inf cells have colours of their own, apart from NaN's grey and the ramp", () => {
+  const px = heatmapPixels(new Float32Array([Infinity, -Infinity, NaN]), 0, 1);
+  same([...px.slice(0, 4)], [255, 40, 40, 255]);
+  same([...px.slice(4, 8)], [240, 240, 240, 255]);
+  same([...px.slice(8, 12)], [40, 44, 52, 255]);
+  same(offScaleKinds(new Float32Array([-Infinity, 1, NaN, -Infinity])), ["nan", "neg"]);
+  same(offScaleKinds(new Float32Array([0, 1])), []);
 });
 
 test("each entity has its own stable colour; 0 is transparent background", () => {
@@ -123,4 +134,10 @@ test("a key's kept steps: the listing wins, live messages it was read before ext
   // Made from one live message before any listing: one kept step, then the next.
   const alone = { first: 50, last: 50, count: 1 };
   same(extendKept(alone, at(51)), { first: 50, last: 51, count: 2 });
+});
+
+test("a capped section says how many of its keys it draws, once it is full", () => {
+  assert.equal(cappedText(200, 200, 370, "image keys"), "showing 200 of 370 image keys (the first in key order)");
+  assert.equal(cappedText(200, 200, 200, "image keys"), "");
+  assert.equal(cappedText(0, 200, 370, "image keys"), ""); // still filling up
 });

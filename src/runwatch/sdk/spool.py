@@ -176,10 +176,17 @@ def _take(fd: int, on_busy: Callable[[], None] | None) -> bool:
 def write_atomic(target: Path, data: bytes) -> None:
     """Write ``target`` whole or not at all (a crash leaves no torn file), through a temporary
     file of this process and thread: a producer and a sync (or two syncs) may write the same
-    file at once, and one's replace must not move the other's file away under it."""
+    file at once, and one's replace must not move the other's file away under it. A failed
+    write (a full disk, a file size limit) deletes its temporary file before raising: left, a
+    producer retrying on a full disk piled them up by the thousand."""
     tmp = target.with_name(f"{target.name}.tmp{os.getpid()}-{threading.get_ident()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):  # the write's own error is the one to raise
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_acked(spool: Path, offset: int) -> None:

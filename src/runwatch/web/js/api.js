@@ -71,8 +71,10 @@ async function request(method, path, { params, body, headers = {}, keepalive = f
 /** The API path of run `id`. */
 export const runPath = (id) => `/api/v1/runs/${encodeURIComponent(id)}`;
 
-/** A metric, media or histogram key as URL path segments (its slashes kept as separators). */
-export const keyPath = (key) => key.split("/").map(encodeURIComponent).join("/");
+/** A metric, media or histogram key as one URL path segment: its slashes go as %2F, which the
+ * server's `{key:path}` routes decode back (as the exporter's quote(key, safe="") does). Kept as
+ * separators, a `.` or `..` segment (`val/../img`) was removed by the browser before sending. */
+export const keyPath = (key) => encodeURIComponent(key);
 
 /** GET a JSON resource; throws ApiError with the server's message on a non-2xx answer. */
 export function getJSON(path, params) {

@@ -8,6 +8,7 @@ import * as distributionChart from "./distribution-chart.js";
 import { node } from "./dom.js";
 import { formatCount } from "./format.js";
 import * as heatmap from "./heatmap.js";
+import { cappedText } from "./media-data.js";
 import * as images from "./media-images.js";
 
 export const MAX_KEYS = 50; // image keys compared (the first in key order)
@@ -121,7 +122,9 @@ export function mount(el, runs, states) {
   const rowsEl = node("div", "cmp-media-rows");
   const distHead = node("h2", "media-section", "Distributions");
   const dists = node("div", "dist-grid");
-  el.append(imagesHead, rowsEl, distHead, dists);
+  const rowsCapped = node("p", "media-capped");
+  const distsCapped = node("p", "media-capped");
+  el.append(imagesHead, rowsCapped, rowsEl, distHead, distsCapped, dists);
   const rows = new Map();
   const charts = new Map();
   // Each run's image and histogram keys (its /state lists them all, live messages add new
@@ -135,9 +138,21 @@ export function mount(el, runs, states) {
     parent.insertBefore(child, next || null);
   }
 
+  /** How many different keys of `kind` ("images", "histograms") the runs have together. */
+  function keysOf(kind) {
+    return new Set([...has.values()].flatMap((h) => [...h[kind]])).size;
+  }
+
+  function note(p, text) {
+    p.textContent = text;
+    p.hidden = !text;
+  }
+
   function sync() {
     imagesHead.hidden = rowsEl.hidden = rows.size === 0;
     distHead.hidden = dists.hidden = charts.size === 0;
+    note(rowsCapped, cappedText(rows.size, MAX_KEYS, keysOf("images"), "image keys"));
+    note(distsCapped, cappedText(charts.size, MAX_DISTRIBUTIONS, keysOf("histograms"), "histogram keys"));
     el.hidden = rows.size + charts.size === 0;
   }
 
@@ -148,7 +163,10 @@ export function mount(el, runs, states) {
       rows.get(key).add(range);
       return;
     }
-    if (rows.size >= MAX_KEYS) return;
+    if (rows.size >= MAX_KEYS) {
+      sync();
+      return;
+    }
     const r = row(runs, key, range, has);
     place(rowsEl, r.el, key);
     rows.set(key, r);
@@ -156,7 +174,11 @@ export function mount(el, runs, states) {
   }
 
   function addChart(key) {
-    if (charts.has(key) || charts.size >= MAX_DISTRIBUTIONS) return;
+    if (charts.has(key)) return;
+    if (charts.size >= MAX_DISTRIBUTIONS) {
+      sync();
+      return;
+    }
     const box = node("section");
     place(dists, box, key);
     charts.set(

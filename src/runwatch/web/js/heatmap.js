@@ -5,7 +5,7 @@
 
 import { node } from "./dom.js";
 import { formatTick } from "./format.js";
-import { cellAt } from "./media-data.js";
+import { OFF_SCALE, cellAt, offScale } from "./media-data.js";
 import { rampColor } from "./snapshot-view.js";
 
 const LEGEND_STEPS = 64;
@@ -23,7 +23,8 @@ export function paint(canvas, img) {
   canvas.style.aspectRatio = `${img.width} / ${img.height}`;
 }
 
-/** A heatmap's colour scale in `el`: "min ▮▮▮ max" (empty for other kinds). */
+/** A heatmap's colour scale in `el`: "min ▮▮▮ max", then a swatch for each kind of cell off
+ * the scale it has ("▮ +inf"); empty for other kinds. */
 export function legend(el, img) {
   el.replaceChildren();
   el.hidden = img.kind !== "heatmap";
@@ -42,6 +43,16 @@ export function legend(el, img) {
   lo.dataset.value = String(img.lo);
   hi.dataset.value = String(img.hi);
   el.append(lo, bar, hi);
+  // The colours of the cells off the scale this image has (NaN, +inf, −inf), each named.
+  for (const kind of img.offScale || []) {
+    const { label, rgba } = OFF_SCALE[kind];
+    const key = node("span", "media-offscale");
+    key.dataset.kind = kind;
+    const swatch = node("span", "media-swatch");
+    swatch.style.background = `rgb(${rgba[0]},${rgba[1]},${rgba[2]})`;
+    key.append(swatch, label);
+    el.append(key);
+  }
 }
 
 /**
@@ -86,7 +97,10 @@ export function probe(canvas, img, event) {
 /** A short text for a probed cell: "x 3, y 7 · 0.52" (heatmap), "#47" (label), "x 3, y 7". */
 export function describeCell(img, cell) {
   const at = `x ${cell.col}, y ${cell.row}`;
-  if (img.kind === "heatmap") return `${at} · ${Number.isFinite(cell.value) ? formatTick(cell.value) : "NaN"}`;
+  if (img.kind === "heatmap") {
+    const off = offScale(cell.value);
+    return `${at} · ${off ? OFF_SCALE[off].label : formatTick(cell.value)}`;
+  }
   if (img.kind === "labels") return cell.value ? `${at} · #${cell.value}` : `${at} · background`;
   return at;
 }

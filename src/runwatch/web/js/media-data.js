@@ -5,7 +5,13 @@
 import { rampColor } from "./snapshot-view.js";
 
 export const RAW_MIMES = { "application/x-runwatch-f32": "f32", "application/x-runwatch-i32": "i32" };
-const GAP = [40, 44, 52, 255]; // a NaN cell of a heatmap
+// A heatmap's cells off its scale, each its own colour (named in the legend): NaN a grey gap,
+// +inf red and −inf white, so an exploding value never looks like missing data.
+export const OFF_SCALE = {
+  nan: { label: "NaN", rgba: [40, 44, 52, 255] },
+  pos: { label: "+inf", rgba: [255, 40, 40, 255] },
+  neg: { label: "−inf", rgba: [240, 240, 240, 255] },
+};
 const BACKGROUND = [0, 0, 0, 0]; // label 0: no entity
 
 /** The typed values of a raw blob (little-endian H×W float32 or int32). */
@@ -42,7 +48,23 @@ export function scaleOf(values, vmin, vmax) {
   return [typeof vmin === "number" ? vmin : lo, typeof vmax === "number" ? vmax : hi];
 }
 
-/** RGBA pixels of a heatmap: each value on the ramp between lo and hi (NaN cells grey). */
+/** Which of OFF_SCALE's kinds (nan, pos, neg) a value is; null for a finite one. */
+export function offScale(v) {
+  if (Number.isNaN(v)) return "nan";
+  if (v === Infinity) return "pos";
+  if (v === -Infinity) return "neg";
+  return null;
+}
+
+/** The OFF_SCALE kinds present in `values`, in OFF_SCALE's order (for the legend). */
+export function offScaleKinds(values) {
+  const seen = new Set();
+  for (const v of values) if (!Number.isFinite(v)) seen.add(offScale(v));
+  return Object.keys(OFF_SCALE).filter((kind) => seen.has(kind));
+}
+
+/** RGBA pixels of a heatmap: each value on the ramp between lo and hi; NaN, +inf and −inf
+ * cells in their OFF_SCALE colours. */
 export function heatmapPixels(values, lo, hi) {
   const out = new Uint8ClampedArray(values.length * 4);
   const span = hi - lo || 1;
@@ -50,7 +72,7 @@ export function heatmapPixels(values, lo, hi) {
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (!Number.isFinite(v)) {
-      out.set(GAP, i * 4);
+      out.set(OFF_SCALE[offScale(v)].rgba, i * 4);
       continue;
     }
     const t = Math.min(255, Math.max(0, Math.round(((v - lo) / span) * 255)));
@@ -93,6 +115,12 @@ export function labelPixels(ids) {
     out.set(c, i * 4);
   }
   return out;
+}
+
+/** What a capped section says when it draws only `shown` of `total` keys ("" when it draws
+ * them all, or is still filling up): "showing 200 of 370 image keys (the first in key order)". */
+export function cappedText(shown, cap, total, what) {
+  return shown >= cap && total > shown ? `showing ${shown} of ${total} ${what} (the first in key order)` : "";
 }
 
 /** The cell (column, row) under a point of an element drawn at `cssWidth`×`cssHeight` from a

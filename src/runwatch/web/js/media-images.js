@@ -4,7 +4,7 @@
 // long history never grows the page's memory; blobs are immutable, so a hit is always right.
 
 import { getBlob } from "./api.js";
-import { LruCache, RAW_MIMES, decodeRaw, heatmapPixels, labelPixels, scaleOf } from "./media-data.js";
+import { LruCache, RAW_MIMES, decodeRaw, heatmapPixels, labelPixels, offScaleKinds, scaleOf } from "./media-data.js";
 
 export const MAX_DECODED = 64;
 export const MAX_DECODED_BYTES = 128 * 1024 * 1024;
@@ -31,14 +31,16 @@ async function decode(item) {
   const values = decodeRaw(await blob.arrayBuffer(), item.mime, item.width, item.height);
   let lo = NaN;
   let hi = NaN;
+  let offScale = [];
   let pixels;
   if (item.kind === "labels") pixels = labelPixels(values);
   else {
     [lo, hi] = scaleOf(values, item.vmin, item.vmax);
     pixels = heatmapPixels(values, lo, hi);
+    offScale = offScaleKinds(values);
   }
   const bitmap = await createImageBitmap(new ImageData(pixels, item.width, item.height));
-  return { kind: item.kind, width: item.width, height: item.height, bitmap, values, lo, hi };
+  return { kind: item.kind, width: item.width, height: item.height, bitmap, values, lo, hi, offScale };
 }
 
 /** The decoded image of a media item ({url, sha256, mime, kind, width, height, vmin, vmax}). */

@@ -6,12 +6,18 @@
 import { describeError, getJSON, keyPath } from "./api.js";
 import * as distributionChart from "./distribution-chart.js";
 import { node } from "./dom.js";
+import { cappedText } from "./media-data.js";
 import * as mediaPanel from "./media-panel.js";
 import { may, whoami } from "./whoami.js";
 
 export const MAX_PANELS = 200; // image keys shown (the first in key order)
 export const MAX_DISTRIBUTIONS = 100; // histogram keys shown (the first in key order)
 const DIST_COLOR = "#f59e0b";
+
+function setNote(el, text) {
+  el.textContent = text;
+  el.hidden = !text;
+}
 
 /** Insert `child` into `parent` in key order (children carry data-key). */
 function placeByKey(parent, child, key) {
@@ -22,7 +28,7 @@ function placeByKey(parent, child, key) {
 /**
  * Mount in `el` (the tab's section). `base`: the run's API path; `openEntity(id)` opens the
  * page's entity drawer; `sendCommand(kind, payload)` posts a run command; `onCount(n)` hears
- * how many keys the tab shows.
+ * how many image and histogram keys the run has (drawn or past the caps).
  */
 export function mount(el, { base, openEntity, sendCommand, onCount }) {
   const imagesHead = node("h2", "media-section", "Images");
@@ -32,9 +38,16 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
   const empty = node("p", "empty media-empty", "No images or histograms logged yet. They appear here as the run logs them (run.image, run.histogram).");
   const status = node("p", "media-status");
   status.hidden = true;
-  el.append(empty, status, imagesHead, grid, distHead, dists);
+  const imagesCapped = node("p", "media-capped");
+  const distsCapped = node("p", "media-capped");
+  imagesCapped.hidden = distsCapped.hidden = true;
+  el.append(empty, status, imagesHead, imagesCapped, grid, distHead, distsCapped, dists);
   const panels = new Map(); // key -> media panel
   const charts = new Map(); // key -> distribution chart
+  // Every key the run has, drawn or past the caps (its /state lists them all, live messages
+  // add new ones): the badge and the notices count them. As many as /state holds.
+  const imageKeys = new Set();
+  const histKeys = new Set();
   let running = false;
   let commanding = false;
   let kinds = []; // the command kinds the producer handles
@@ -56,12 +69,18 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
   function syncCount() {
     imagesHead.hidden = grid.hidden = panels.size === 0;
     distHead.hidden = dists.hidden = charts.size === 0;
-    empty.hidden = panels.size + charts.size > 0;
-    if (onCount) onCount(panels.size + charts.size);
+    setNote(imagesCapped, cappedText(panels.size, MAX_PANELS, imageKeys.size, "image keys"));
+    setNote(distsCapped, cappedText(charts.size, MAX_DISTRIBUTIONS, histKeys.size, "histogram keys"));
+    empty.hidden = imageKeys.size + histKeys.size > 0;
+    if (onCount) onCount(imageKeys.size + histKeys.size);
   }
 
   function addPanel(info) {
-    if (panels.has(info.key) || panels.size >= MAX_PANELS) return;
+    imageKeys.add(info.key);
+    if (panels.has(info.key) || panels.size >= MAX_PANELS) {
+      syncCount();
+      return;
+    }
     const box = node("section");
     placeByKey(grid, box, info.key);
     const panel = mediaPanel.mount(box, info, {
@@ -87,7 +106,11 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
   }
 
   function addChart(key) {
-    if (charts.has(key) || charts.size >= MAX_DISTRIBUTIONS) return;
+    histKeys.add(key);
+    if (charts.has(key) || charts.size >= MAX_DISTRIBUTIONS) {
+      syncCount();
+      return;
+    }
     const box = node("section");
     placeByKey(dists, box, key);
     const chart = distributionChart.mount(box, {
@@ -122,8 +145,8 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
       running = state.run.status === "running";
       setKinds(state.run.command_kinds || []);
       syncAllowed();
-      const histKeys = Object.keys(state.histograms || {}).sort();
-      for (const key of histKeys) {
+      for (const key of Object.keys(state.media || {})) imageKeys.add(key);
+      for (const key of Object.keys(state.histograms || {}).sort()) {
         if (charts.has(key)) charts.get(key).refresh();
         else addChart(key);
       }
@@ -164,9 +187,9 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
           break;
       }
     },
-    /** How many keys the tab shows. */
+    /** How many image and histogram keys the run has (drawn or past the caps). */
     get count() {
-      return panels.size + charts.size;
+      return imageKeys.size + histKeys.size;
     },
   };
 }
