@@ -384,8 +384,10 @@ class RunStore(Protocol):
         """The producer is alive; a crashed run comes back to running."""
         ...
 
-    async def sweep_crashed(self, now: float) -> list[str]:
-        """Mark silent running runs crashed; return their ids."""
+    async def sweep_crashed(self, now: float, listening_since: float = 0.0) -> list[str]:
+        """Mark running runs crashed whose producer was silent for its timeout, counted from
+        ``listening_since`` at the earliest (when the caller began to hear producers: 0 for
+        always); return their ids."""
         ...
 
     async def restore_times(
