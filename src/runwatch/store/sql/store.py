@@ -233,9 +233,9 @@ class SqlStore:
         return await self._read_tx(projects.list_projects)
 
     # -- ingest ----------------------------------------------------------------------------
-    async def ingest(self, run_id: str, batch: PreparedBatch) -> BatchAck:
+    async def ingest(self, run_id: str, batch: PreparedBatch, alive: bool = True) -> BatchAck:
         return await self._write_tx(
-            lambda tx: ingest_job(tx, self._points, run_id, batch, self._snapshot_epsilon)
+            lambda tx: ingest_job(tx, self._points, run_id, batch, self._snapshot_epsilon, alive)
         )
 
     # -- lifecycle and control -------------------------------------------------------------
