@@ -28,6 +28,10 @@ FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", 
 # producer) and its live streams end. "crashed" is only the server's guess: a producer that
 # speaks again brings its run back to running, so it may still report and viewers keep following.
 CLOSED_STATUSES: frozenset[str] = FINAL_STATUSES - {"crashed"}
+# A header on ``POST /api/v1/runs/{run}/batches``: ``true`` when the batch's producer is gone
+# (``runwatch sync`` replaying a dead process's spool). Its records are stored, but the batch is
+# no sign of life: a crashed run stays crashed, a running one's heartbeat time is kept.
+PRODUCER_GONE = "Runwatch-Producer-Gone"
 
 NON_FINITE: dict[str, float] = {
     "nan": math.nan,

@@ -38,6 +38,7 @@ from typing import Any
 
 import msgspec
 
+from runwatch.protocol import PRODUCER_GONE
 from runwatch.sdk.blobs import named_in, producer_dir, read_blob, remove_dir, remove_legacy
 from runwatch.sdk.refused import Refusals, refused_for_good, refused_path
 from runwatch.sdk.sender import REFUSED_FOR_GOOD
@@ -121,7 +122,7 @@ def _sync_spool(
     header = read_header(path)
     # Told before the spool is read: a producer gone by then appends nothing after it.
     gone = writer_gone(path)
-    delivery = _Delivery(path, header, transport, progress, group_blobs)
+    delivery = _Delivery(path, header, transport, progress, group_blobs, gone)
     created = False
     for end, body in spooled_bodies(path, read_acked(path)):
         if not created:
@@ -157,8 +158,11 @@ class _Delivery:
         transport: Transport,
         progress: Callable[[int], None],
         group_blobs: int,
+        gone: bool,
     ) -> None:
         self.path = path
+        # A gone producer's batches are its past, not proof that it lives (PRODUCER_GONE).
+        self.headers = {PRODUCER_GONE: "true"} if gone else None
         self.header = header
         self.transport = transport
         self.progress = progress
@@ -217,7 +221,7 @@ class _Delivery:
 
     def _post(self, batch: _Waiting) -> None:
         body, result = batch.body, self.result
-        reply = self.transport.post(self.batches_path, body)
+        reply = self.transport.post(self.batches_path, body, self.headers)
         if reply.error_code == "blob_missing" and batch.missing:
             raise SyncError(
                 f"the image blob {batch.missing[0]} of {self.path} is missing from"

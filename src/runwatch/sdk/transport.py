@@ -68,8 +68,8 @@ class Transport:
     def url(self) -> str:
         return self.urls[self._index]
 
-    def post(self, path: str, body: bytes) -> Reply:
-        return self._send("POST", path, content=body)
+    def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> Reply:
+        return self._send("POST", path, content=body, headers=headers)
 
     def send(self, method: str, path: str, body: bytes, content_type: str) -> Reply:
         """Send raw bytes (image blobs) with their own Content-Type."""

@@ -6,11 +6,11 @@ import asyncio
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from runwatch.protocol import INT64_MAX, Batch, Retention, RunCreate
+from runwatch.protocol import INT64_MAX, PRODUCER_GONE, Batch, Retention, RunCreate
 from runwatch.server.auth import Authenticator, Principal, Whoami, check_project, need
 from runwatch.server.errors import ApiError, error_text, field_of, malformed
 from runwatch.server.jsonbody import MAX_DEPTH, integral_floats_as_ints, too_deep
@@ -235,7 +235,22 @@ async def get_run(request: Request, run_id: str) -> Response:
         ),
     },
 )
-async def ingest_batch(request: Request, run_id: str) -> Response:
+async def ingest_batch(
+    request: Request,
+    run_id: str,
+    producer_gone: Annotated[
+        bool,
+        Header(
+            alias=PRODUCER_GONE,
+            description=(
+                "`true`: the batch's producer is gone (`runwatch sync` of a dead process's "
+                "spool). Its records are stored, but it is no sign of life: a crashed run stays "
+                "crashed (no `heartbeat.resumed`, `ended_at` kept) and a running run's heartbeat "
+                "time is not renewed. A final status in the batch still applies, at its own time."
+            ),
+        ),
+    ] = False,
+) -> Response:
     """Store one batch; answered only after it is committed. A retried batch is stored once."""
     limiter: RateLimiter | None = request.app.state.ingest_limiter
     if limiter is not None:
@@ -255,7 +270,7 @@ async def ingest_batch(request: Request, run_id: str) -> Response:
         prepared = _prepare(body, limits)
     if _principal(request).project is not None:
         await run_or_404(request, run_id)
-    ack = await store_of(request).ingest(run_id, prepared)
+    ack = await store_of(request).ingest(run_id, prepared, alive=not producer_gone)
     return json_response(ack)
 
 

@@ -48,6 +48,7 @@ from runwatch.server import (
 )
 from runwatch.server import rules as rule_routes
 from runwatch.server.auth import WATCH_SECONDS, Authenticator, Whoami
+from runwatch.server.crash_sweep import CrashSweep
 from runwatch.server.fanout import RESET_LAG, LiveHub
 from runwatch.server.guard import RequestGuard
 from runwatch.server.openapi import declare_bounds
@@ -218,9 +219,10 @@ def create_app(
         # Sweeps' hyperband early termination: the same way, from its own task.
         await app.state.early_stop.start()
         store.add_commit_listener(app.state.early_stop.on_commit)
+        crash_sweep = CrashSweep(store, settings.crash_check_interval)
         sweepers = [
             asyncio.create_task(_every(settings.retention_interval, store.apply_retention)),
-            asyncio.create_task(_every(settings.crash_check_interval, store.sweep_crashed)),
+            asyncio.create_task(_every(settings.crash_check_interval, crash_sweep.sweep)),
             asyncio.create_task(_every(5.0, app.state.tensorboards.sweep)),
             asyncio.create_task(_every(heap.TRIM_INTERVAL, heap.trim_heap)),
             asyncio.create_task(_every(WATCH_SECONDS, app.state.auth.sweep)),

@@ -384,8 +384,10 @@ class RunStore(Protocol):
         """The producer is alive; a crashed run comes back to running."""
         ...
 
-    async def sweep_crashed(self, now: float) -> list[str]:
-        """Mark silent running runs crashed; return their ids."""
+    async def sweep_crashed(self, now: float, listening_since: float = 0.0) -> list[str]:
+        """Mark running runs crashed whose producer was silent for its timeout, counted from
+        ``listening_since`` at the earliest (when the caller began to hear producers: 0 for
+        always); return their ids."""
         ...
 
     async def restore_times(
@@ -449,7 +451,10 @@ class SweepStore(Protocol):
 class IngestStore(Protocol):
     """Batches in, and the live journal out (replayed to viewers that fell behind)."""
 
-    async def ingest(self, run_id: str, batch: PreparedBatch) -> BatchAck: ...
+    async def ingest(self, run_id: str, batch: PreparedBatch, alive: bool = True) -> BatchAck:
+        """Store one batch once. ``alive``: the batch proves its producer lives (a crashed run
+        comes back to running, the heartbeat time is renewed); False for a gone producer's."""
+        ...
 
     async def replay(self, run_id: str, since: int, limit: int) -> list[Record]:
         """Journal records after ``since``, in order: at most ``limit``, and no more once the

@@ -59,16 +59,21 @@ def heard_from(tx: Tx, run_id: str, status: str) -> list[Record]:
     return out
 
 
-def sweep_crashed(tx: Tx, now: float) -> dict[str, list[Record]]:
-    """Running runs whose producer went silent for MISSED_HEARTBEATS intervals: crashed.
+def sweep_crashed(tx: Tx, now: float, listening_since: float = 0.0) -> dict[str, list[Record]]:
+    """Running runs whose producer went silent for MISSED_HEARTBEATS intervals while this
+    sweeper could hear it (since ``listening_since``): crashed.
 
-    Rows another writer holds are skipped (``skip_locked``): that writer is either a producer
-    proving the run alive, or another sweeper doing the same job; every replica sweeps safely.
+    A server that was down or hung could not hear anyone: counting that time would crash runs
+    whose producers are retrying, so both the last heartbeat and ``listening_since`` must be
+    that old. Rows another writer holds are skipped (``skip_locked``): that writer is either a
+    producer proving the run alive, or another sweeper doing the same job; every replica sweeps
+    safely.
     """
     silent = tx.execute(
         "SELECT id, heartbeat_interval, heartbeat_at FROM runs WHERE status = 'running'"
-        f" AND heartbeat_at < ? - ? * heartbeat_interval ORDER BY id{tx.dialect.skip_locked}",
-        (now, MISSED_HEARTBEATS),
+        " AND heartbeat_at < ? - ? * heartbeat_interval AND ? < ? - ? * heartbeat_interval"
+        f" ORDER BY id{tx.dialect.skip_locked}",
+        (now, MISSED_HEARTBEATS, listening_since, now, MISSED_HEARTBEATS),
     ).fetchall()
     out: dict[str, list[Record]] = {}
     for run_id, interval, last in silent:

@@ -86,8 +86,12 @@ def ingest_job(
     run_id: str,
     b: PreparedBatch,
     snapshot_epsilon: float = EPSILON,
+    alive: bool = True,
 ) -> tuple[BatchAck, list[Committed]]:
-    """Store one batch of a run: its points, events, status and sticky state, each once."""
+    """Store one batch of a run: its points, events, status and sticky state, each once.
+
+    ``alive``: the batch proves its producer lives (False: replayed for a producer that is gone,
+    so the run's heartbeat time and a crashed status stay as they are)."""
     row = tx.execute(
         f"SELECT status, summary, extremes FROM runs WHERE id = ?{tx.dialect.for_update}",
         (run_id,),
@@ -108,7 +112,8 @@ def ingest_job(
             raise RunFinished(f"run {run_id!r} is {status}: it takes no more data", "run")
         b = late_batch(b)
     # Any other status: the heartbeat is noted by the allocation below.
-    out: list[Record] = control.heard_from(tx, run_id, status) if status == "crashed" else []
+    revived = alive and status == "crashed"
+    out: list[Record] = control.heard_from(tx, run_id, status) if revived else []
     if b.summary_json is not None:
         summary = merge_summary(summary, b.summary_json)
     if b.extremes_json is not None:
@@ -116,9 +121,9 @@ def ingest_job(
     n = b.record_count
     now = time.time()
     allocated = tx.execute(
-        "UPDATE runs SET seq = seq + ?, last_update = ?, heartbeat_at = ?, summary = ?,"
-        " extremes = ? WHERE id = ? RETURNING seq",
-        (n, now, now, summary, extremes, run_id),
+        "UPDATE runs SET seq = seq + ?, last_update = ?, heartbeat_at = coalesce(?, heartbeat_at),"
+        " summary = ?, extremes = ? WHERE id = ? RETURNING seq",
+        (n, now, now if alive else None, summary, extremes, run_id),
     ).fetchone()
     seq = first = int(allocated[0]) - n + 1
     batch_records: list[Record] = []

@@ -233,9 +233,9 @@ class SqlStore:
         return await self._read_tx(projects.list_projects)
 
     # -- ingest ----------------------------------------------------------------------------
-    async def ingest(self, run_id: str, batch: PreparedBatch) -> BatchAck:
+    async def ingest(self, run_id: str, batch: PreparedBatch, alive: bool = True) -> BatchAck:
         return await self._write_tx(
-            lambda tx: ingest_job(tx, self._points, run_id, batch, self._snapshot_epsilon)
+            lambda tx: ingest_job(tx, self._points, run_id, batch, self._snapshot_epsilon, alive)
         )
 
     # -- lifecycle and control -------------------------------------------------------------
@@ -248,9 +248,9 @@ class SqlStore:
 
         return await self._write_run(run_id, job)
 
-    async def sweep_crashed(self, now: float) -> list[str]:
+    async def sweep_crashed(self, now: float, listening_since: float = 0.0) -> list[str]:
         def job(tx: Tx) -> tuple[list[str], list[Committed]]:
-            crashed = control.sweep_crashed(tx, now)
+            crashed = control.sweep_crashed(tx, now, listening_since)
             return list(crashed), [Committed(run_id, recs) for run_id, recs in crashed.items()]
 
         return await self._write_tx(job)
