@@ -136,3 +136,11 @@ test("the running best uses the band of buckets", () => {
 test("log-scale values drop zero and negatives", () => {
   same(positiveOnly([1, 0, -1, null, 2.5]), [1, null, null, null, 2.5]);
 });
+
+test("bucketed columns take the finite counts the wire sends", () => {
+  const cols = columnsFromSeries({ ...BUCKETS, finite: [9, 10, 0], last_x: [9, 19, 21] });
+  same(cols.nf, [9, 10, 0]); // bucket 0 holds a NaN beside nine values: still a gap
+  same(cols.end, 21);
+  foldPoint(cols, 5, "nan");
+  same([cols.count[0], cols.nf[0]], [11, 9]);
+});

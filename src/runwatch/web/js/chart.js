@@ -299,8 +299,9 @@ export function mount(root, { key, traces: specs, load }) {
     root.dataset.smoothing = String(settings.smoothing);
     root.dataset.log = String(settings.log);
     root.dataset.best = settings.best ? settings.dir : "off";
+    // Non-finite points, not empty buckets: a bucket mixing NaN with values still holds gaps.
     let holes = 0;
-    for (const t of traces) for (const v of t.cols.y) if (v === null) holes++;
+    for (const t of traces) for (let i = 0; i < t.cols.count.length; i++) holes += t.cols.count[i] - t.cols.nf[i];
     gaps.hidden = holes === 0;
     gaps.textContent = `${holes} gap${holes === 1 ? "" : "s"}`;
   }

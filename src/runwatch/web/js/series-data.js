@@ -37,8 +37,9 @@ export function columnsFromSeries(series) {
       lo: series.min.map(toPlotValue),
       hi: series.max.map(toPlotValue),
       count,
-      // The wire has no finite count: a bucket with a finite mean is taken as all finite.
-      nf: y.map((m, i) => (m === null ? 0 : count[i])),
+      // NaN and ±inf are counted apart from the finite values (a Series without `finite`:
+      // a bucket with a finite mean is taken as all finite).
+      nf: series.finite ? series.finite.slice() : y.map((m, i) => (m === null ? 0 : count[i])),
       last: series.last.map(toNumber),
       end: lastX(series.last_x ?? series.x),
     };

@@ -1,0 +1,72 @@
+"""Charts of awkward data in a real Chromium: the gaps chip counts every NaN once a key is
+bucketed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from tests.e2e.charts import chart, inspect
+from tests.e2e.helpers import Producer, create_run
+from tests.servers import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+NAN = "nan"  # a non-finite value as the wire spells it
+
+
+def nan_every_100(steps: int) -> list[Any]:
+    return [NAN if s % 100 == 50 else float(s % 7) for s in range(steps)]
+
+
+# run name -> (key, steps, values)
+RUNS: dict[str, tuple[str, list[int], list[Any]]] = {
+    "gaps-900": ("x", list(range(900)), nan_every_100(900)),
+    "gaps-5000": ("x", list(range(5000)), nan_every_100(5000)),
+}
+
+
+@pytest.fixture(scope="module")
+def awkward(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
+    """A server with one finished run per case in RUNS; yields it and run name -> run id."""
+    proc = ServerProcess(tmp_path_factory.mktemp("gaps") / "data").start()
+    try:
+        ids = {}
+        with proc.client() as client:
+            for name, (key, steps, values) in RUNS.items():
+                run = create_run(client, "e2e", name)
+                producer = Producer(client, run["id"])
+                producer.send_series(key, steps, values)
+                producer.finish("succeeded", exit_code=0)
+                ids[name] = run["id"]
+        yield proc, ids
+    finally:
+        proc.stop()
+
+
+def drawn(page: Page, url: str, key: str) -> tuple[Locator, dict[str, Any]]:
+    """Open ``url`` and wait until the chart of ``key`` has drawn its data."""
+    page.goto(url)
+    target = chart(page, key)
+    expect(target.locator("canvas")).to_have_count(1)
+    expect(target).to_have_attribute("data-loading", "false")
+    detail = inspect(target)
+    assert detail["data"] is not None
+    return target, detail
+
+
+def test_the_gaps_chip_counts_every_nan_raw_or_bucketed(
+    page: Page, awkward: tuple[ServerProcess, dict[str, str]]
+) -> None:
+    proc, ids = awkward
+    for name, mode, nans in (("gaps-900", "raw", 9), ("gaps-5000", "buckets", 50)):
+        target, _ = drawn(page, f"{proc.url}/runs/{ids[name]}", "x")
+        expect(target).to_have_attribute("data-mode", mode)
+        gaps = target.locator(".chart-gaps")
+        expect(gaps).to_be_visible()
+        expect(gaps).to_have_text(f"{nans} gaps")
