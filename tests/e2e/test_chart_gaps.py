@@ -1,5 +1,5 @@
 """Charts of awkward data in a real Chromium: the gaps chip counts every NaN once a key is
-bucketed."""
+bucketed, and a finite value between two gaps is drawn."""
 
 from __future__ import annotations
 
@@ -22,10 +22,15 @@ def nan_every_100(steps: int) -> list[Any]:
     return [NAN if s % 100 == 50 else float(s % 7) for s in range(steps)]
 
 
+def alternating(steps: int) -> list[Any]:
+    return [NAN if s % 2 else 1.0 + s / steps for s in range(steps)]
+
+
 # run name -> (key, steps, values)
 RUNS: dict[str, tuple[str, list[int], list[Any]]] = {
     "gaps-900": ("x", list(range(900)), nan_every_100(900)),
     "gaps-5000": ("x", list(range(5000)), nan_every_100(5000)),
+    "lone": ("alt", list(range(200)), alternating(200)),
 }
 
 
@@ -60,6 +65,36 @@ def drawn(page: Page, url: str, key: str) -> tuple[Locator, dict[str, Any]]:
     return target, detail
 
 
+def painted(target: Locator, detail: dict[str, Any], points: list[tuple[float, float]]) -> int:
+    """How many of ``points`` (x, y in data units) have the chart's series colour drawn on the
+    canvas within 2 device pixels of where they fall."""
+    scales, bbox = detail["scales"], detail["bbox"]
+    spots = []
+    for x, y in points:
+        fx = (x - scales["x"]["min"]) / (scales["x"]["max"] - scales["x"]["min"])
+        fy = (y - scales["y"]["min"]) / (scales["y"]["max"] - scales["y"]["min"])
+        spots.append([bbox["left"] + fx * bbox["width"], bbox["top"] + (1 - fy) * bbox["height"]])
+    hits: int = target.evaluate(
+        """(el, spots) => {
+            const hex = getComputedStyle(el).getPropertyValue('--series-color').trim();
+            const want = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+            const ctx = el.querySelector('canvas').getContext('2d');
+            let hits = 0;
+            for (const [x, y] of spots) {
+                const px = ctx.getImageData(Math.round(x) - 2, Math.round(y) - 2, 5, 5).data;
+                for (let i = 0; i < px.length; i += 4) {
+                    let off = 0;
+                    for (let c = 0; c < 3; c++) off += Math.abs(px[i + c] - want[c]);
+                    if (px[i + 3] > 200 && off < 60) { hits++; break; }
+                }
+            }
+            return hits;
+        }""",
+        spots,
+    )
+    return hits
+
+
 def test_the_gaps_chip_counts_every_nan_raw_or_bucketed(
     page: Page, awkward: tuple[ServerProcess, dict[str, str]]
 ) -> None:
@@ -70,3 +105,14 @@ def test_the_gaps_chip_counts_every_nan_raw_or_bucketed(
         gaps = target.locator(".chart-gaps")
         expect(gaps).to_be_visible()
         expect(gaps).to_have_text(f"{nans} gaps")
+
+
+def test_finite_values_between_gaps_are_each_drawn(
+    page: Page, awkward: tuple[ServerProcess, dict[str, str]]
+) -> None:
+    proc, ids = awkward
+    _, steps, values = RUNS["lone"]
+    target, detail = drawn(page, f"{proc.url}/runs/{ids['lone']}", "alt")
+    expect(target).to_have_attribute("data-mode", "raw")
+    finite = [(s, v) for s, v in zip(steps, values, strict=True) if v != NAN]
+    assert painted(target, detail, finite) == len(finite) == 100

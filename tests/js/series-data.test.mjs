@@ -9,6 +9,7 @@ import {
   columnsFromSeries,
   ema,
   foldPoint,
+  loneIndices,
   positiveOnly,
   runningBest,
 } from "../../src/runwatch/web/js/series-data.js";
@@ -143,4 +144,14 @@ test("bucketed columns take the finite counts the wire sends", () => {
   same(cols.end, 21);
   foldPoint(cols, 5, "nan");
   same([cols.count[0], cols.nf[0]], [11, 9]);
+});
+
+test("lone values are the ones with a gap or the data's end on both sides", () => {
+  same(loneIndices([1, null, 2, null, 3, 4, null, 5]), [0, 2, 7]);
+  same(loneIndices([null, 1, 2, null]), []);
+  same(loneIndices([7]), [0]);
+  // undefined (no point of this run at that x) is spanned over, not a gap
+  same(loneIndices([null, undefined, 1, undefined, null, 2, undefined, 3]), [2]);
+  // a window's edges look past it for the neighbours
+  same(loneIndices([1, 2, null, 3, null], 1, 3), [3]);
 });

@@ -143,8 +143,9 @@ export function mount(root, { key, traces: specs, load }) {
         stroke: smooth ? withAlpha(t.color, 0.3) : t.color,
         width: smooth ? 1 : 1.6,
         spanGaps: false,
-        // uPlot shows markers only where points are sparse (a lone value between gaps stays visible).
-        points: smooth ? { show: false } : { size: 5, fill: t.color },
+        // uPlot shows markers only where points are sparse; a value between two gaps has no
+        // line segment, so it keeps its marker at any density (else it would not be drawn at all).
+        points: smooth ? { show: false, filter: lonePoints } : { size: 5, fill: t.color, filter: lonePoints },
       },
       { label: `${t.label} max`, ...FAINT },
       { label: `${t.label} min`, ...FAINT },
@@ -164,6 +165,14 @@ export function mount(root, { key, traces: specs, load }) {
       });
     }
     return list;
+  }
+
+  /** uPlot's points.filter: every marker when uPlot shows them, else only lone values' ones. */
+  function lonePoints(u, si, show) {
+    if (show) return null;
+    const [i0, i1] = u.series[0].idxs;
+    const lone = columns.loneIndices(u.data[si], i0, i1);
+    return lone.length ? lone : null;
   }
 
   function columnsOf(t) {

@@ -268,6 +268,27 @@ export function bestBefore(cols, dir, x, seed = null) {
   return best;
 }
 
+/**
+ * The indices in [i0, i1] of values no line segment reaches: a value whose nearest neighbours
+ * on both sides are gaps (null) or the data's ends. `undefined` (a run with no point at that x
+ * on a shared x column) is spanned over by the line, so it is skipped, not taken as a gap.
+ */
+export function loneIndices(values, i0 = 0, i1 = values.length - 1) {
+  const out = [];
+  const near = (from, step) => {
+    for (let j = from; j >= 0 && j < values.length; j += step) if (values[j] !== undefined) return values[j];
+    return null;
+  };
+  let prev = near(i0 - 1, -1);
+  for (let i = i0; i <= i1; i++) {
+    const v = values[i];
+    if (v === undefined) continue;
+    if (v !== null && prev === null && near(i + 1, 1) === null) out.push(i);
+    prev = v;
+  }
+  return out;
+}
+
 /** Values for a log-scale axis: zero and negative values cannot be drawn there, so they are gaps. */
 export function positiveOnly(values) {
   return values.map((v) => (v === null || v === undefined || v > 0 ? v : null));
