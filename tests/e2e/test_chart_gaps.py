@@ -1,5 +1,6 @@
 """Charts of awkward data in a real Chromium: the gaps chip counts every NaN once a key is
-bucketed, and a finite value between two gaps is drawn."""
+bucketed, a finite value between two gaps is drawn, and a key whose points all sit at one step
+gets a chart."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ RUNS: dict[str, tuple[str, list[int], list[Any]]] = {
     "gaps-900": ("x", list(range(900)), nan_every_100(900)),
     "gaps-5000": ("x", list(range(5000)), nan_every_100(5000)),
     "lone": ("alt", list(range(200)), alternating(200)),
+    "same-step": ("same", [5, 5, 5], [1.0, 2.0, 3.0]),
 }
 
 
@@ -116,3 +118,15 @@ def test_finite_values_between_gaps_are_each_drawn(
     expect(target).to_have_attribute("data-mode", "raw")
     finite = [(s, v) for s, v in zip(steps, values, strict=True) if v != NAN]
     assert painted(target, detail, finite) == len(finite) == 100
+
+
+def test_a_key_whose_points_share_one_step_gets_axes_and_its_values(
+    page: Page, awkward: tuple[ServerProcess, dict[str, str]]
+) -> None:
+    proc, ids = awkward
+    target, detail = drawn(page, f"{proc.url}/runs/{ids['same-step']}", "same")
+    x = detail["scales"]["x"]
+    assert x["min"] < 5 < x["max"]
+    assert [t for t in detail["ticks"][0] if t], detail["ticks"]
+    assert [t for t in detail["ticks"][1] if t], detail["ticks"]
+    assert painted(target, detail, [(5, 1.0), (5, 3.0)]) == 2

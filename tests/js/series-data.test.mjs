@@ -8,6 +8,7 @@ import {
   capColumns,
   columnsFromSeries,
   ema,
+  finiteIndices,
   foldPoint,
   loneIndices,
   positiveOnly,
@@ -154,4 +155,8 @@ test("lone values are the ones with a gap or the data's end on both sides", () =
   same(loneIndices([null, undefined, 1, undefined, null, 2, undefined, 3]), [2]);
   // a window's edges look past it for the neighbours
   same(loneIndices([1, 2, null, 3, null], 1, 3), [3]);
+});
+
+test("finite indices skip gaps and missing points", () => {
+  same(finiteIndices([1, null, undefined, 2, 3], 1, 4), [3, 4]);
 });

@@ -167,11 +167,16 @@ export function mount(root, { key, traces: specs, load }) {
     return list;
   }
 
-  /** uPlot's points.filter: every marker when uPlot shows them, else only lone values' ones. */
+  /**
+   * uPlot's points.filter: every marker when uPlot shows them, else the markers of values no
+   * line reaches: lone values between gaps, and all of them when every point is at one step
+   * (uPlot's line then has no length, and it hides markers as if they were dense).
+   */
   function lonePoints(u, si, show) {
     if (show) return null;
     const [i0, i1] = u.series[0].idxs;
-    const lone = columns.loneIndices(u.data[si], i0, i1);
+    const xs = u.data[0];
+    const lone = xs[i0] === xs[i1] ? columns.finiteIndices(u.data[si], i0, i1) : columns.loneIndices(u.data[si], i0, i1);
     return lone.length ? lone : null;
   }
 
@@ -216,6 +221,17 @@ export function mount(root, { key, traces: specs, load }) {
       plotEl,
     );
     if (source.view) plot.setScale("x", { min: source.view[0], max: source.view[1] });
+    else widenOneStep();
+  }
+
+  /**
+   * uPlot refuses a zero-width x range, so a key whose points all sit at one step would draw
+   * nothing (no line, dot or axes): show a step either side of it.
+   */
+  function widenOneStep() {
+    const xs = plot.data[0];
+    const n = xs.length;
+    if (n > 1 && xs[0] === xs[n - 1]) plot.setScale("x", { min: xs[0] - 1, max: xs[0] + 1 });
   }
 
   /** The full range reaches the newest point, which lies past the last bucket's first x. */
@@ -332,7 +348,10 @@ export function mount(root, { key, traces: specs, load }) {
         plot.setData(d, false);
         plot.setScale("x", { min: view[0], max: view[1] }); // re-ranges y over the window
       });
-    } else plot.setData(plotData(), true);
+    } else {
+      plot.setData(plotData(), true);
+      widenOneStep();
+    }
     root.dataset.series = String(plot.series.length - 1);
   }
 

@@ -289,6 +289,13 @@ export function loneIndices(values, i0 = 0, i1 = values.length - 1) {
   return out;
 }
 
+/** The indices in [i0, i1] that hold a value (not a gap, not a missing point). */
+export function finiteIndices(values, i0 = 0, i1 = values.length - 1) {
+  const out = [];
+  for (let i = i0; i <= i1; i++) if (values[i] !== null && values[i] !== undefined) out.push(i);
+  return out;
+}
+
 /** Values for a log-scale axis: zero and negative values cannot be drawn there, so they are gaps. */
 export function positiveOnly(values) {
   return values.map((v) => (v === null || v === undefined || v > 0 ? v : null));
