@@ -1,6 +1,6 @@
 """Charts of awkward data in a real Chromium: the gaps chip counts every NaN once a key is
-bucketed, a finite value between two gaps is drawn, and a key whose points all sit at one step
-gets a chart."""
+bucketed, a finite value between two gaps is drawn, a key whose points all sit at one step gets
+a chart, and a bucketed chart's readout names the newest step (not its bucket's first)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ RUNS: dict[str, tuple[str, list[int], list[Any]]] = {
     "gaps-5000": ("x", list(range(5000)), nan_every_100(5000)),
     "lone": ("alt", list(range(200)), alternating(200)),
     "same-step": ("same", [5, 5, 5], [1.0, 2.0, 3.0]),
+    "long": ("m", list(range(5000)), [float(s % 10) for s in range(5000)]),
 }
 
 
@@ -130,3 +131,12 @@ def test_a_key_whose_points_share_one_step_gets_axes_and_its_values(
     assert [t for t in detail["ticks"][0] if t], detail["ticks"]
     assert [t for t in detail["ticks"][1] if t], detail["ticks"]
     assert painted(target, detail, [(5, 1.0), (5, 3.0)]) == 2
+
+
+def test_the_compare_readout_names_the_newest_step_of_a_bucketed_run(
+    page: Page, awkward: tuple[ServerProcess, dict[str, str]]
+) -> None:
+    proc, ids = awkward
+    target, _ = drawn(page, f"{proc.url}/compare?runs={ids['long']}", "m")
+    expect(target).to_have_attribute("data-mode", "buckets")
+    expect(target.locator(".chart-where")).to_have_text("step 4,999")
