@@ -8,7 +8,9 @@ import {
   capColumns,
   columnsFromSeries,
   ema,
+  finiteIndices,
   foldPoint,
+  loneIndices,
   positiveOnly,
   runningBest,
 } from "../../src/runwatch/web/js/series-data.js";
@@ -135,4 +137,26 @@ test("the running best uses the band of buckets", () => {
 
 test("log-scale values drop zero and negatives", () => {
   same(positiveOnly([1, 0, -1, null, 2.5]), [1, null, null, null, 2.5]);
+});
+
+test("bucketed columns take the finite counts the wire sends", () => {
+  const cols = columnsFromSeries({ ...BUCKETS, finite: [9, 10, 0], last_x: [9, 19, 21] });
+  same(cols.nf, [9, 10, 0]); // bucket 0 holds a NaN beside nine values: still a gap
+  same(cols.end, 21);
+  foldPoint(cols, 5, "nan");
+  same([cols.count[0], cols.nf[0]], [11, 9]);
+});
+
+test("lone values are the ones with a gap or the data's end on both sides", () => {
+  same(loneIndices([1, null, 2, null, 3, 4, null, 5]), [0, 2, 7]);
+  same(loneIndices([null, 1, 2, null]), []);
+  same(loneIndices([7]), [0]);
+  // undefined (no point of this run at that x) is spanned over, not a gap
+  same(loneIndices([null, undefined, 1, undefined, null, 2, undefined, 3]), [2]);
+  // a window's edges look past it for the neighbours
+  same(loneIndices([1, 2, null, 3, null], 1, 3), [3]);
+});
+
+test("finite indices skip gaps and missing points", () => {
+  same(finiteIndices([1, null, undefined, 2, 3], 1, 4), [3, 4]);
 });

@@ -114,7 +114,9 @@ export function createSource({ traces: specs, load, pixels, onChange }) {
       if (!t) return;
       const n = series && series.x ? series.x.length : 0;
       if (n) {
-        t.lastX = series.x[n - 1];
+        // A bucket's x is its first step; its newest point is at last_x.
+        const xs = series.mode === "buckets" && series.last_x ? series.last_x : series.x;
+        t.lastX = xs[n - 1];
         t.lastValue = (series.mode === "buckets" ? series.last : series.value)[n - 1];
       }
       if (view) {

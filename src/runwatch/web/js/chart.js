@@ -143,8 +143,9 @@ export function mount(root, { key, traces: specs, load }) {
         stroke: smooth ? withAlpha(t.color, 0.3) : t.color,
         width: smooth ? 1 : 1.6,
         spanGaps: false,
-        // uPlot shows markers only where points are sparse (a lone value between gaps stays visible).
-        points: smooth ? { show: false } : { size: 5, fill: t.color },
+        // uPlot shows markers only where points are sparse; a value between two gaps has no
+        // line segment, so it keeps its marker at any density (else it would not be drawn at all).
+        points: smooth ? { show: false, filter: lonePoints } : { size: 5, fill: t.color, filter: lonePoints },
       },
       { label: `${t.label} max`, ...FAINT },
       { label: `${t.label} min`, ...FAINT },
@@ -164,6 +165,19 @@ export function mount(root, { key, traces: specs, load }) {
       });
     }
     return list;
+  }
+
+  /**
+   * uPlot's points.filter: every marker when uPlot shows them, else the markers of values no
+   * line reaches: lone values between gaps, and all of them when every point is at one step
+   * (uPlot's line then has no length, and it hides markers as if they were dense).
+   */
+  function lonePoints(u, si, show) {
+    if (show) return null;
+    const [i0, i1] = u.series[0].idxs;
+    const xs = u.data[0];
+    const lone = xs[i0] === xs[i1] ? columns.finiteIndices(u.data[si], i0, i1) : columns.loneIndices(u.data[si], i0, i1);
+    return lone.length ? lone : null;
   }
 
   function columnsOf(t) {
@@ -207,6 +221,17 @@ export function mount(root, { key, traces: specs, load }) {
       plotEl,
     );
     if (source.view) plot.setScale("x", { min: source.view[0], max: source.view[1] });
+    else widenOneStep();
+  }
+
+  /**
+   * uPlot refuses a zero-width x range, so a key whose points all sit at one step would draw
+   * nothing (no line, dot or axes): show a step either side of it.
+   */
+  function widenOneStep() {
+    const xs = plot.data[0];
+    const n = xs.length;
+    if (n > 1 && xs[0] === xs[n - 1]) plot.setScale("x", { min: xs[0] - 1, max: xs[0] + 1 });
   }
 
   /** The full range reaches the newest point, which lies past the last bucket's first x. */
@@ -299,8 +324,9 @@ export function mount(root, { key, traces: specs, load }) {
     root.dataset.smoothing = String(settings.smoothing);
     root.dataset.log = String(settings.log);
     root.dataset.best = settings.best ? settings.dir : "off";
+    // Non-finite points, not empty buckets: a bucket mixing NaN with values still holds gaps.
     let holes = 0;
-    for (const t of traces) for (const v of t.cols.y) if (v === null) holes++;
+    for (const t of traces) for (let i = 0; i < t.cols.count.length; i++) holes += t.cols.count[i] - t.cols.nf[i];
     gaps.hidden = holes === 0;
     gaps.textContent = `${holes} gap${holes === 1 ? "" : "s"}`;
   }
@@ -322,7 +348,10 @@ export function mount(root, { key, traces: specs, load }) {
         plot.setData(d, false);
         plot.setScale("x", { min: view[0], max: view[1] }); // re-ranges y over the window
       });
-    } else plot.setData(plotData(), true);
+    } else {
+      plot.setData(plotData(), true);
+      widenOneStep();
+    }
     root.dataset.series = String(plot.series.length - 1);
   }
 

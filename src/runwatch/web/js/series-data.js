@@ -37,8 +37,9 @@ export function columnsFromSeries(series) {
       lo: series.min.map(toPlotValue),
       hi: series.max.map(toPlotValue),
       count,
-      // The wire has no finite count: a bucket with a finite mean is taken as all finite.
-      nf: y.map((m, i) => (m === null ? 0 : count[i])),
+      // NaN and ±inf are counted apart from the finite values (a Series without `finite`:
+      // a bucket with a finite mean is taken as all finite).
+      nf: series.finite ? series.finite.slice() : y.map((m, i) => (m === null ? 0 : count[i])),
       last: series.last.map(toNumber),
       end: lastX(series.last_x ?? series.x),
     };
@@ -265,6 +266,34 @@ export function bestBefore(cols, dir, x, seed = null) {
     if (v !== null && v !== undefined) best = pick(best, v);
   }
   return best;
+}
+
+/**
+ * The indices in [i0, i1] of values no line segment reaches: a value whose nearest neighbours
+ * on both sides are gaps (null) or the data's ends. `undefined` (a run with no point at that x
+ * on a shared x column) is spanned over by the line, so it is skipped, not taken as a gap.
+ */
+export function loneIndices(values, i0 = 0, i1 = values.length - 1) {
+  const out = [];
+  const near = (from, step) => {
+    for (let j = from; j >= 0 && j < values.length; j += step) if (values[j] !== undefined) return values[j];
+    return null;
+  };
+  let prev = near(i0 - 1, -1);
+  for (let i = i0; i <= i1; i++) {
+    const v = values[i];
+    if (v === undefined) continue;
+    if (v !== null && prev === null && near(i + 1, 1) === null) out.push(i);
+    prev = v;
+  }
+  return out;
+}
+
+/** The indices in [i0, i1] that hold a value (not a gap, not a missing point). */
+export function finiteIndices(values, i0 = 0, i1 = values.length - 1) {
+  const out = [];
+  for (let i = i0; i <= i1; i++) if (values[i] !== null && values[i] !== undefined) out.push(i);
+  return out;
 }
 
 /** Values for a log-scale axis: zero and negative values cannot be drawn there, so they are gaps. */
