@@ -191,7 +191,7 @@ class LogLine(msgspec.Struct, forbid_unknown_fields=True):
 
     stream: Literal["stdout", "stderr"]
     ts: float
-    text: Annotated[str, msgspec.Meta(max_length=16_384)]
+    text: Annotated[str, msgspec.Meta(max_length=16_384, pattern=NO_NUL)]  # the SDK replaces NUL
 
 
 class CommandResult(msgspec.Struct, forbid_unknown_fields=True):

@@ -381,7 +381,13 @@ class Run:
     def write_log(self, stream: str, text: str) -> None:
         """One line of a worker's stdout or stderr (the launcher's capture uses this)."""
         try:
-            line = {"stream": stream, "ts": time.time(), "text": text[:LOG_LINE_MAX]}
+            # PostgreSQL cannot store a NUL and the server refuses one (with the whole batch):
+            # the line is kept, its NULs shown as U+FFFD, as a terminal would show them.
+            line = {
+                "stream": stream,
+                "ts": time.time(),
+                "text": text[:LOG_LINE_MAX].replace("\x00", "\ufffd"),
+            }
             self._extra("logs", line)
         except Exception as exc:
             self._warn_once(f"write_log() failed and was skipped: {exc!r}")
