@@ -405,8 +405,20 @@ class Run:
             self._warn_once(f"update_config() failed and was skipped: {exc!r}")
 
     def artifacts(self, manifest: list[dict[str, Any]]) -> None:
-        """The run directory's artifact manifest (the launcher's scanner sends it)."""
-        self._extra("manifests", _jsonable(manifest))
+        """The run directory's artifact manifest (the launcher's scanner sends it): a list of
+        objects. An entry that is not a dict is left out, with one warning, and the others are
+        sent (the server refuses a manifest holding one, and the batch with it). Never raises."""
+        try:
+            entries = list(manifest)
+            kept = [entry for entry in entries if isinstance(entry, dict)]
+            if len(kept) < len(entries):
+                self._warn_once(
+                    "artifacts(): an entry that is not an object (dict) is left out; the"
+                    " others are sent"
+                )
+            self._extra("manifests", _jsonable(kept))
+        except Exception as exc:
+            self._warn_once(f"artifacts() failed and was skipped: {exc!r}")
 
     def _check_keys(self, data: dict[str, Any], prefix: str = "") -> None:
         """Metric keys (nested dicts flattened with ``/``) within the server's limits: a key past
