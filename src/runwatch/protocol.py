@@ -195,7 +195,7 @@ class LogLine(msgspec.Struct, forbid_unknown_fields=True):
 
     stream: Literal["stdout", "stderr"]
     ts: float
-    text: Annotated[str, msgspec.Meta(max_length=16_384)]
+    text: Annotated[str, msgspec.Meta(max_length=16_384, pattern=NO_NUL)]  # the SDK replaces NUL
 
 
 class CommandResult(msgspec.Struct, forbid_unknown_fields=True):
@@ -362,8 +362,9 @@ class ArchivedCommands(msgspec.Struct, forbid_unknown_fields=True):
 class PromoteIn(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/v1/runs/{run}/promote``."""
 
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    artifact: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+    # A path inside the run dir: the OS cannot open one with a NUL (nor PostgreSQL store it).
+    artifact: Annotated[str, msgspec.Meta(max_length=1000, pattern=NO_NUL)] | None = None
 
 
 class RunTimes(msgspec.Struct, forbid_unknown_fields=True):

@@ -45,3 +45,24 @@ test("ruleFromFields builds the rule body the API takes", () => {
     ],
   });
 });
+
+test("ruleFromFields leaves a blank number out and refuses one that is not decimal", () => {
+  // The condition as postJSON sends it (JSON.stringify leaves an undefined field out).
+  const threshold = (value, points = "") => JSON.parse(JSON.stringify(ruleFromFields({
+    name: "n", type: "threshold", key: "loss", op: "above", value, points, level: "warning",
+  }).condition));
+  // Only spaces is empty, as "" is: left out, so the server's 400 names the missing value
+  // (Number(" ") is 0: it made a "loss above 0" rule).
+  same(threshold("   "), { type: "threshold", key: "loss", op: "above" });
+  same(threshold(""), { type: "threshold", key: "loss", op: "above" });
+  same(threshold(" -1.5e-3 ", " 3 "), { type: "threshold", key: "loss", op: "above", value: -0.0015, points: 3 });
+  same(threshold(".5"), { type: "threshold", key: "loss", op: "above", value: 0.5 });
+  for (const bad of ["0x10", "0b1", "0o7", "abc", "1,5", "Infinity", "1e999", "1 2"]) {
+    assert.throws(() => threshold(bad), { message: `Value: "${bad}" is not a number (write it in decimal: 10, 0.5, 1e-3)` });
+  }
+  assert.throws(() => threshold("1", "0x2"), { message: /^Points in a row: "0x2" is not a number/ });
+  assert.throws(
+    () => ruleFromFields({ name: "s", type: "stalled", minutes: "0x10", level: "warning" }),
+    { message: /^Minutes: "0x10" is not a number/ },
+  );
+});

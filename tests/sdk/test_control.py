@@ -320,6 +320,29 @@ def test_promote_records_the_artifact_checksum(server: ServerProcess, tmp_path: 
         )
 
 
+def test_a_nul_in_a_promotion_is_a_400_naming_the_field(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    with runwatch.init(project="ctl", name="best", url=server.url, run_dir=tmp_path) as run:
+        run.log({"acc": 0.9})
+    with server.client() as c:
+        url = f"/api/v1/runs/{run.id}/promote"
+        for body, field in (
+            ({"name": "nul", "artifact": "a\x00b"}, "$.artifact"),
+            ({"name": "nul", "artifact": "\x00"}, "$.artifact"),
+            ({"name": "a\x00b"}, "$.name"),
+        ):
+            refused = c.post(url, json=body)
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["error"]["field"] == field
+        assert c.get("/api/v1/promoted").json()["promoted"] == []
+        spec = c.get("/openapi.json").json()
+    fields = spec["components"]["schemas"]["PromoteIn"]["properties"]
+    assert "pattern" in fields["name"]
+    assert any("pattern" in option for option in fields["artifact"]["anyOf"])
+    assert "400" in spec["paths"]["/api/v1/runs/{run_id}/promote"]["post"]["responses"]
+
+
 def test_init_captures_a_request_snapshot(server: ServerProcess, tmp_path: Path) -> None:
     with runwatch.init(project="ctl", url=server.url, run_dir=tmp_path) as run:
         run.log({"x": 1.0})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import runwatch
 from runwatch.sdk.run import Run
 from runwatch.sdk.sender import SenderConfig
@@ -202,3 +204,25 @@ def test_an_event_naming_several_entities_is_in_each_ones_history(
         assert history("n-7") == [("split", [6, "n-7"])]
         assert history("8") == [("birth", 8), ("crowd", list(range(64)))]
         assert history("64") == []
+
+
+def test_an_artifact_entry_that_is_not_an_object_costs_only_itself(
+    server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = {"id": "artshape", "project": "p", "name": "a", "tags": [], "config": {}}
+    run = Run(spec, [server.url], None, tmp_path, SenderConfig(vitals_interval=0))
+    report = {"path": "report.html", "kind": "report"}
+    model = {"path": "<b>x</b>", "kind": "model", "size": 5}
+    run.event("checkpoint", path="ckpt/1.pt")
+    run.artifacts([report, "notes.txt", 3, None, ["a"], model])
+    run.artifacts([report, "notes.txt"])
+    run.write_log("stdout", "same batch")
+    assert run.finish(timeout=60)  # nothing was refused: nothing lost
+    with server.client() as c:
+        listed = c.get(f"/api/v1/runs/{run.id}/artifacts").json()["artifacts"]
+        events = c.get(f"/api/v1/runs/{run.id}/events", params={"kind": "checkpoint"}).json()
+        lines = c.get(f"/api/v1/runs/{run.id}/logs").json()["lines"]
+    assert listed == [report]  # the last manifest wins, without its string
+    assert len(events["events"]) == 1 and [line["text"] for line in lines] == ["same batch"]
+    err = capsys.readouterr().err
+    assert err.count("an entry that is not an object (dict) is left out") == 1, err

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -47,6 +47,7 @@ BACKLOG = 10_000  # commits waiting for evaluation; past it the oldest are dropp
 STATES_CAP = 100_000  # (rule, run) states kept; the least recently used go first
 PROJECTS_CAP = 50_000  # run -> project cache; cleared when full, refilled lazily
 TICK = 1.0  # seconds between checks of the time-based conditions
+SYSTEM_PREFIX = "sys/"  # the SDK's own vitals (sdk/vitals.py): not the run's progress
 RELOAD_EVERY = 10.0  # seconds between re-reads of the rules (another replica may change them)
 
 
@@ -68,6 +69,13 @@ def _column(steps: list[int], wire: list[Value]) -> Column:
     except TypeError:
         return Column(steps, [decode_value(v) for v in wire])
     return Column(steps, wire, total)  # type: ignore[arg-type]
+
+
+def _is_progress(keys: Iterable[str]) -> bool:
+    """Points with a key other than ``sys/*``: the run's own data. The SDK's ``sys/*`` vitals come
+    from its sender thread while the training loop may be hung, so they say the process is alive,
+    not that the run moves on; alone, they do not reset a ``stalled`` rule's clock."""
+    return any(not key.startswith(SYSTEM_PREFIX) for key in keys)
 
 
 def _is_timed(rule: Rule) -> bool:
@@ -183,11 +191,12 @@ class RuleEngine:
                 self._forget_run(run_id)
         elif msg.type == "points":
             columns = {} if columns is None else columns  # one per key, shared by its rules
+            progress = _is_progress(columns or msg.points)
             for rule in rules:
                 cond = rule.condition
                 key = getattr(cond, "key", None)
                 if key is None:
-                    if isinstance(cond, Stalled):
+                    if isinstance(cond, Stalled) and progress:
                         on_points(cond, self._state(rule, run_id, now), Column([], []), now)
                     continue
                 column = columns.get(key)

@@ -381,7 +381,13 @@ class Run:
     def write_log(self, stream: str, text: str) -> None:
         """One line of a worker's stdout or stderr (the launcher's capture uses this)."""
         try:
-            line = {"stream": stream, "ts": time.time(), "text": text[:LOG_LINE_MAX]}
+            # PostgreSQL cannot store a NUL and the server refuses one (with the whole batch):
+            # the line is kept, its NULs shown as U+FFFD, as a terminal would show them.
+            line = {
+                "stream": stream,
+                "ts": time.time(),
+                "text": text[:LOG_LINE_MAX].replace("\x00", "\ufffd"),
+            }
             self._extra("logs", line)
         except Exception as exc:
             self._warn_once(f"write_log() failed and was skipped: {exc!r}")
@@ -399,8 +405,20 @@ class Run:
             self._warn_once(f"update_config() failed and was skipped: {exc!r}")
 
     def artifacts(self, manifest: list[dict[str, Any]]) -> None:
-        """The run directory's artifact manifest (the launcher's scanner sends it)."""
-        self._extra("manifests", _jsonable(manifest))
+        """The run directory's artifact manifest (the launcher's scanner sends it): a list of
+        objects. An entry that is not a dict is left out, with one warning, and the others are
+        sent (the server refuses a manifest holding one, and the batch with it). Never raises."""
+        try:
+            entries = list(manifest)
+            kept = [entry for entry in entries if isinstance(entry, dict)]
+            if len(kept) < len(entries):
+                self._warn_once(
+                    "artifacts(): an entry that is not an object (dict) is left out; the"
+                    " others are sent"
+                )
+            self._extra("manifests", _jsonable(kept))
+        except Exception as exc:
+            self._warn_once(f"artifacts() failed and was skipped: {exc!r}")
 
     def _check_keys(self, data: dict[str, Any], prefix: str = "") -> None:
         """Metric keys (nested dicts flattened with ``/``) within the server's limits: a key past
