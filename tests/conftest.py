@@ -75,6 +75,18 @@ def missing(what: str) -> None:
     pytest.skip(f"{what} is missing")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_args(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    """The arguments of a server on SQLite (its data dir), then on a fresh PostgreSQL."""
+    from tests.pg import fresh_database  # tests.pg imports this module
+
+    if request.param == "sqlite":
+        yield []
+        return
+    with fresh_database() as url:
+        yield ["--store", url]
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A fresh server with its own data dir, stopped after the test."""

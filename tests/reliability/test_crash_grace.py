@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from runwatch.store.sql.control import MISSED_HEARTBEATS
 from tests.pg import fresh_database
@@ -23,15 +20,6 @@ HEARTBEAT = 1.5
 TIMEOUT = MISSED_HEARTBEATS * HEARTBEAT
 # Longer than a sweep interval (1 s) after the server is back: the old sweep would have run.
 SETTLE = 2.0
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_args(request: pytest.FixtureRequest) -> Iterator[list[str]]:
-    if request.param == "sqlite":
-        yield []
-        return
-    with fresh_database() as url:
-        yield ["--store", url]
 
 
 def wait_past(moment: float, what: str) -> None:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ import pytest
 
 import runwatch
 from runwatch.sdk.run import Run
-from tests.pg import fresh_database
 from tests.servers import ServerProcess, sync_cli
 
 RUN_ID = "resume01"
@@ -31,16 +29,6 @@ PRODUCER = textwrap.dedent("""
         run.log({"x": 1.0}, step=None if step == "-" else int(step))
     run.finish(send_status=False)  # delivered, but no final status: the run can be resumed
 """)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def server_args(request: pytest.FixtureRequest) -> Iterator[list[str]]:
-    """The arguments of a server on SQLite (its data dir), then on a fresh PostgreSQL."""
-    if request.param == "sqlite":
-        yield []
-        return
-    with fresh_database() as url:
-        yield ["--store", url]
 
 
 def get(server: ServerProcess, path: str, **params: Any) -> Any:
@@ -64,8 +52,8 @@ def produce(server: ServerProcess, run_dir: Path, *steps: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_a_resumed_run_goes_on_after_its_last_step(server_args: list[str], tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data", extra_args=server_args).start()
+def test_a_resumed_run_goes_on_after_its_last_step(store_args: list[str], tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", extra_args=store_args).start()
     try:
         produce(server, tmp_path / "first", *"-----")
         assert raw_steps(server, RUN_ID) == [0, 1, 2, 3, 4]
@@ -97,9 +85,9 @@ def test_a_resume_the_server_answers_late_starts_at_0_and_says_so(
 
 
 def test_a_run_logged_offline_keeps_its_times_once_synced(
-    server_args: list[str], tmp_path: Path
+    store_args: list[str], tmp_path: Path
 ) -> None:
-    server = ServerProcess(tmp_path / "data", extra_args=server_args).start()
+    server = ServerProcess(tmp_path / "data", extra_args=store_args).start()
     server.stop()  # its port is known, and nothing listens on it
     before = time.time()
     run = runwatch.init(project="offline", url=server.url, run_dir=tmp_path / "run")

@@ -15,26 +15,15 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.pg import fresh_database
 from tests.reliability.test_burst import sync, with_repo_on_path
 from tests.servers import ServerProcess, wait_until
 
 STEPS = 10  # per phase: one delivered live, one spooled while the server is down
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_args(request: pytest.FixtureRequest) -> Iterator[list[str]]:
-    if request.param == "sqlite":
-        yield []
-        return
-    with fresh_database() as url:
-        yield ["--store", url]
 
 
 def producer_script(path: Path, url: str, run_dir: Path, ending: str) -> Path:
