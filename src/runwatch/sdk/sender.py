@@ -436,12 +436,13 @@ class Sender:
         return max(interval, SPOOL_LAG)
 
     def spill(self) -> None:
-        """On the calling (training) thread, past ``queue_cap``: unless this thread is draining
-        the queue right now, encode and spool everything queued here, in slices (no network, no
-        waiting: the lock is only tried). Amortised O(1) a record: each is encoded once."""
+        """On the calling (training) thread, past ``queue_cap``: encode and spool everything
+        queued here, in slices (no network, no waiting: the lock is only tried; when the sender
+        holds it, it is asked to hand the queue over). Amortised O(1) a record."""
         if not self._lock.acquire(blocking=False):
             # The sender is draining it, yet the queue grows: the sender lets go of it after
             # its current slice and leaves the rest to this thread's next call.
+            self._spill_done.clear()  # a spill before this request is not the one it waits for
             self._spill_wanted = True
             return
         try:
