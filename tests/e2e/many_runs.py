@@ -38,7 +38,7 @@ class SeedRun:
         return (
             self.id, self.project, self.name, None, json.dumps(self.tags), json.dumps(self.config),
             self.status, self.created, self.created, ended, ended, 0, None, 1,
-            json.dumps(self.summary), "{}", ended, 5.0, "[]", json.dumps(self.metric_extremes()), "[]",
+            json.dumps(self.summary), "{}", ended, 5.0, "[]", json.dumps(self.metric_extremes()), "[]", 0,
         )  # fmt: skip
 
     def metric_extremes(self) -> dict[str, dict[str, float]]:

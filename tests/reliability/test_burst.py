@@ -173,7 +173,9 @@ def test_records_are_lost_only_when_the_disk_refuses_and_the_loss_is_reported(
         assert out == "undelivered\n", err  # finish() says records were lost on the way
         with server.client() as c:
             reports = c.get("/api/v1/runs/full01/events", params={"kind": "sdk.lost"}).json()
+            counted = c.get("/api/v1/runs/full01").json()["lost"]
         lost = sum(e["payload"]["lost"] for e in reports["events"])
+        assert counted == lost  # the run says its loss beside its status
         assert lost > 0 and all(e["level"] == "error" for e in reports["events"])
         assert f"{lost:,} records of run full01 were lost" in err, err
         assert stored(server, "full01") == 20_000 - lost

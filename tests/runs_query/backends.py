@@ -26,7 +26,7 @@ from tests.store.aio import run
 
 COLUMNS = (
     "id, project, name, grp, tags, config, status, created_at, started_at, ended_at,"
-    " last_update, summary, extremes"
+    " last_update, summary, extremes, lost"
 )
 _json = msgspec.json.encode
 
@@ -55,10 +55,11 @@ class Runs:
                 r["last_update"],
                 _json(r["summary"]).decode(),
                 _json(r.get("extremes", {})).decode(),
+                r.get("lost", 0),
             )
             for r in runs
         ]
-        self.tx.executemany(f"INSERT INTO runs ({COLUMNS}) VALUES ({', '.join('?' * 13)})", rows)
+        self.tx.executemany(f"INSERT INTO runs ({COLUMNS}) VALUES ({', '.join('?' * 14)})", rows)
         values.rebuild(self.tx)  # the finished runs' value index, as a migration fills it
 
     def select(self, node: Node) -> set[str]:

@@ -53,6 +53,7 @@ def runs(draw: st.DrawFn) -> list[dict[str, Any]]:
             "started_at": draw(st.one_of(st.none(), times)),
             "ended_at": draw(st.one_of(st.none(), times)),
             "last_update": draw(st.one_of(st.none(), times)),
+            "lost": draw(st.integers(0, 3)),
             "summary": draw(
                 st.dictionaries(
                     st.sampled_from(KEYS),
@@ -133,6 +134,8 @@ conditions = st.one_of(
     _membership(_text_columns, string_literals),
     _comparison(_time_columns, ordering, st.one_of(times.map(repr), iso_times)),
     _comparison(st.sampled_from(["started", "ended", "updated"]), st.just("=="), st.just("null")),
+    _comparison(st.just("lost"), ordering, st.integers(-1, 4).map(str)),
+    _membership(st.just("lost"), st.integers(0, 3).map(str)),
     st.tuples(st.sampled_from(TAGS).map(string), st.sampled_from(["in", "not in"])).map(
         lambda t: f"{t[0]} {t[1]} tags"
     ),

@@ -85,6 +85,32 @@ def test_retried_batch_is_stored_once(make_store: StoreMaker) -> None:
     assert [r.seq for c in committed for r in c.records] == [1, 2, 3]
 
 
+def test_a_run_counts_the_records_its_producers_report_lost(make_store: StoreMaker) -> None:
+    def loss(lost: Any, kind: str = "sdk.lost") -> EventIn:
+        return EventIn(kind=kind, ts=1.0, level="error", payload={"lost": lost})
+
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+        fresh = (await store.get_run(r.id)).lost
+        first = Batch(producer="p", batch_seq=1, events=[loss(5), loss(7)])
+        await store.ingest(r.id, prepare_batch(first))
+        await store.ingest(r.id, prepare_batch(first))  # retried: counted once
+        # Not a loss report, or no whole count in it: data, counted as nothing.
+        odd = [loss(100, kind="note"), loss("9"), loss(True), loss(2.5), loss(-3), loss(None)]
+        await store.ingest(r.id, prepare_batch(Batch(producer="p", batch_seq=2, events=odd)))
+        other = Batch(producer="q", batch_seq=1, events=[loss(30)])
+        await store.ingest(r.id, prepare_batch(other))
+        done = Batch(producer="p", batch_seq=3, status=StatusIn(state="succeeded", ts=2.0))
+        await store.ingest(r.id, prepare_batch(done))
+        listed = await store.list_runs()
+        return fresh, await store.get_run(r.id), listed
+
+    fresh, info, listed = run(with_store(make_store, work))
+    assert fresh == 0
+    assert (info.status, info.lost) == ("succeeded", 42)
+    assert [x.lost for x in listed] == [42]
+
+
 def test_seqs_are_dense_and_replay_in_order(make_store: StoreMaker) -> None:
     async def work(store, committed):  # type: ignore[no-untyped-def]
         r = await store.create_run(RunCreate(project="p"))

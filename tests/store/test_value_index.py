@@ -120,9 +120,11 @@ def test_a_run_leaving_a_final_status_leaves_the_index(make_store: StoreMaker) -
     assert crashed == [run_id] and resumed == [run_id] and stale == []
 
 
-# What the migrations after the value index's made (sweeps, then retries and rungs), dropped with it.
+# What the migrations after the value index's made (sweeps, then retries and rungs, then the
+# runs' loss count), dropped with it.
 _LATER_TABLES = ("sweep_rungs", "sweep_trials", "sweeps")
-_LATER_MIGRATIONS = 2
+_LATER_COLUMNS = (("runs", "lost"),)
+_LATER_MIGRATIONS = 3
 
 
 def _forget_index(store: Store) -> None:
@@ -133,6 +135,8 @@ def _forget_index(store: Store) -> None:
         (version,) = conn.execute("PRAGMA user_version").fetchone()
         for table in ("run_values", *_LATER_TABLES):
             conn.execute(f"DROP TABLE {table}")
+        for table, name in _LATER_COLUMNS:
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {name}")
         conn.execute(f"PRAGMA user_version = {version - 1 - later}")
         conn.close()
     else:
@@ -140,6 +144,8 @@ def _forget_index(store: Store) -> None:
         with psycopg.connect(store.url, autocommit=True) as pg:
             for table in ("run_values", *_LATER_TABLES):
                 pg.execute(f"DROP TABLE {table}")
+            for table, name in _LATER_COLUMNS:
+                pg.execute(f"ALTER TABLE {table} DROP COLUMN {name}")
             pg.execute(
                 "DELETE FROM runwatch_schema WHERE version >"
                 f" (SELECT max(version) FROM runwatch_schema) - {1 + later}"

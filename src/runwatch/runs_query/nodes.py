@@ -9,8 +9,8 @@ from typing import Literal
 from runwatch.runs_query.regex import Pattern
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a key a query may name without quotes
-# What a column holds: text, nullable text, epoch seconds, nullable epoch seconds.
-ColumnType = Literal["text", "text?", "time", "time?"]
+# What a column holds: text, nullable text, epoch seconds, nullable epoch seconds, a count.
+ColumnType = Literal["text", "text?", "time", "time?", "count"]
 Op = Literal["==", "<", "<=", ">", ">="]
 
 
@@ -21,6 +21,11 @@ class Column:
     key: str
     sql: str
     type: ColumnType
+
+    @property
+    def numeric(self) -> bool:
+        """Whether it holds numbers (times, counts): sorted and compared as numbers."""
+        return self.type.startswith("time") or self.type == "count"
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ COLUMNS: dict[str, Column] = {
     "started": Column("started_at", "started_at", "time?"),
     "ended": Column("ended_at", "ended_at", "time?"),
     "updated": Column("last_update", "last_update", "time?"),
+    "lost": Column("lost", "lost", "count"),
 }
 
 

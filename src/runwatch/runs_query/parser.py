@@ -289,6 +289,10 @@ class _Parser:
             return Compare(field, op, None)
         if field.type.startswith("time"):
             return Compare(field, op, self.moment(field, value, token))
+        if field.type == "count":
+            if not isinstance(value, float):
+                raise self.error(f"{field.key} is a count: compare it with a number", token)
+            return Compare(field, op, value)
         if not isinstance(value, str):
             raise self.error(f"{field.key} is text: compare it with a quoted string", token)
         return Compare(field, op, value)
@@ -304,8 +308,8 @@ class _Parser:
         raise self.error(f"{field.key} is a time: compare it with a date or epoch seconds", token)
 
     def match(self, field: Field, value: Value, token: Token) -> Node:
-        if isinstance(field, Column) and field.type.startswith("time"):
-            raise self.error("~ matches text, not times", token)
+        if isinstance(field, Column) and field.numeric:
+            raise self.error("~ matches text, not numbers or times", token)
         if not isinstance(value, str):
             raise self.error('~ needs a quoted pattern, e.g. name ~ "trial-4.*"', token)
         try:

@@ -132,7 +132,7 @@ _NO_TEXT = "CAST(NULL AS TEXT)"
 def sort_key(sort: Field, dialect: Dialect) -> SortKey:
     """The expressions :class:`SortKey` describes, for ``dialect``."""
     if isinstance(sort, Column):
-        if sort.type.startswith("time"):
+        if sort.numeric:
             rank = f"CASE WHEN {sort.sql} IS NULL THEN 2 ELSE 0 END"
             return SortKey(rank, sort.sql, _NO_TEXT)
         rank = f"CASE WHEN {sort.sql} IS NULL THEN 2 ELSE 1 END"
@@ -148,6 +148,6 @@ def sort_key(sort: Field, dialect: Dialect) -> SortKey:
 def number_value(value: Field, dialect: Dialect) -> tuple[str, list[Any]]:
     """SQL for the field's value as a number (NULL unless it is one), and its parameters."""
     if isinstance(value, Column):
-        return (value.sql if value.type.startswith("time") else _NO_NUMBER), []
+        return (value.sql if value.numeric else _NO_NUMBER), []
     params: list[Any] = []
     return _json(dialect.json_number, value, dialect, params), params

@@ -39,6 +39,9 @@ class RunInfo(msgspec.Struct):
     extremes: dict[str, dict[str, float]] = {}
     # The command kinds the producer handles (``on_command``): what the run page offers.
     command_kinds: list[str] = []
+    # How many records its producers reported lost on the way (disk full, refused): a run
+    # that succeeded with a loss is not whole.
+    lost: int = 0
 
 
 # A run's place in a sorted list: the sort value's rank (0 a number, 1 a string, 2 none), the

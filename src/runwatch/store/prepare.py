@@ -28,6 +28,9 @@ from runwatch.protocol import (
 from runwatch.store.errors import InvalidValue, LimitExceeded
 
 _encode = msgspec.json.encode
+# The event kind an SDK reports lost records with; a run's ``lost`` sums them, up to MAX_LOST.
+LOSS_EVENT = "sdk.lost"
+MAX_LOST = 2**53
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -127,6 +130,7 @@ class PreparedBatch(msgspec.Struct):
     config: list[dict[str, Any]]
     media: list[MediaIn] = []
     histograms: list[HistogramIn] = []
+    lost: int = 0  # records the producer reports it could not deliver (its sdk.lost events)
 
     @property
     def record_count(self) -> int:
@@ -233,7 +237,19 @@ def prepare_batch(batch: Batch, limits: Limits = Limits()) -> PreparedBatch:
         config=batch.config,
         media=batch.media,
         histograms=batch.histograms,
+        lost=reported_loss(batch.events),
     )
+
+
+def reported_loss(events: list[EventIn]) -> int:
+    """How many records a batch's ``sdk.lost`` events say were lost (their ``payload.lost``;
+    a payload without a whole number there counts nothing: it is data, not a refusal)."""
+    total = 0
+    for e in events:
+        lost = e.payload.get("lost") if e.kind == LOSS_EVENT else None
+        if type(lost) is int and lost > 0:  # not a bool, a float or a string
+            total += lost
+    return min(total, MAX_LOST)
 
 
 def _latest_texts(batch: Batch, limits: Limits) -> dict[str, dict[str, Any]]:

@@ -16,7 +16,7 @@ import msgspec
 from runwatch.protocol import CLOSED_STATUSES, FINAL_STATUSES, BatchAck
 from runwatch.store.base import Committed, PointsRecord, Record
 from runwatch.store.errors import RunFinished, RunNotFound
-from runwatch.store.prepare import PreparedBatch, SeriesColumns, with_seq
+from runwatch.store.prepare import MAX_LOST, PreparedBatch, SeriesColumns, with_seq
 from runwatch.store.snapshots import EPSILON
 from runwatch.store.sql import control, media, objects, records, values
 from runwatch.store.sql.events import entity_columns, entity_rows
@@ -93,12 +93,12 @@ def ingest_job(
     ``alive``: the batch proves its producer lives (False: replayed for a producer that is gone,
     so the run's heartbeat time and a crashed status stay as they are)."""
     row = tx.execute(
-        f"SELECT status, summary, extremes FROM runs WHERE id = ?{tx.dialect.for_update}",
+        f"SELECT status, summary, extremes, lost FROM runs WHERE id = ?{tx.dialect.for_update}",
         (run_id,),
     ).fetchone()
     if row is None:
         raise RunNotFound(f"no run with id {run_id!r}", "run")
-    status, summary, extremes = row
+    status, summary, extremes, lost = row
     stored = tx.execute(
         "SELECT seq_first, seq_last FROM batches WHERE run_id=? AND producer=? AND batch_seq=?",
         (run_id, b.producer, b.batch_seq),
@@ -122,8 +122,8 @@ def ingest_job(
     now = time.time()
     allocated = tx.execute(
         "UPDATE runs SET seq = seq + ?, last_update = ?, heartbeat_at = coalesce(?, heartbeat_at),"
-        " summary = ?, extremes = ? WHERE id = ? RETURNING seq",
-        (n, now, now if alive else None, summary, extremes, run_id),
+        " summary = ?, extremes = ?, lost = ? WHERE id = ? RETURNING seq",
+        (n, now, now if alive else None, summary, extremes, min(lost + b.lost, MAX_LOST), run_id),
     ).fetchone()
     seq = first = int(allocated[0]) - n + 1
     batch_records: list[Record] = []

@@ -179,6 +179,11 @@ SHARED: list[str] = [
         PRIMARY KEY (sweep_id, rung, idx)
     );
     """,
+    # SQLite 20, PostgreSQL 11: how many records the run's producers reported lost (the sum of
+    # its ``sdk.lost`` events): the runs list and the run's header show it beside the status.
+    """
+    ALTER TABLE runs ADD COLUMN lost {int} NOT NULL DEFAULT 0;
+    """,
 ]
 # By index in SHARED: the Python step that fills what that migration made.
 DATA_STEPS: dict[int, Callable[[Tx], None]] = {5: values.rebuild}

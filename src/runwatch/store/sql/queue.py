@@ -58,7 +58,7 @@ def enqueue(
     now = time.time()
     created = tx.execute(
         f"INSERT INTO runs ({records.RUN_COLUMNS}) VALUES (?,?,?,?,?,?,'queued',"
-        "?,NULL,NULL,?,NULL,NULL,1,'{}',?,NULL,?,'[]','{}','[]') ON CONFLICT (id) DO NOTHING RETURNING id",
+        "?,NULL,NULL,?,NULL,NULL,1,'{}',?,NULL,?,'[]','{}','[]',0) ON CONFLICT (id) DO NOTHING RETURNING id",
         (run_id, spec.project, spec.name or f"run-{run_id[:6]}", spec.group, json_text(spec.tags),
          json_text(spec.config), now, now, json_text(spec.snapshot), spec.heartbeat),
     ).fetchone()  # fmt: skip

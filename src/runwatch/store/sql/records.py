@@ -24,7 +24,7 @@ _decode = msgspec.json.decode
 RUN_COLUMNS = (
     "id, project, name, grp, tags, config, status, created_at, started_at, ended_at, "
     "last_update, exit_code, error, seq, summary, snapshot, heartbeat_at, heartbeat_interval, vitals, "
-    "extremes, command_kinds"
+    "extremes, command_kinds, lost"
 )
 
 
@@ -57,6 +57,7 @@ def run_info(row: tuple[Any, ...]) -> RunInfo:
         vitals=_decode(row[18]),
         extremes=_decode(row[19]),
         command_kinds=_decode(row[20]),
+        lost=row[21],
     )
 
 

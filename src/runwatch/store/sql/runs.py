@@ -28,7 +28,7 @@ def create_run(tx: Tx, run_id: str, spec: RunCreate) -> tuple[RunInfo, list[Reco
     start = now if spec.started_at is None else spec.started_at
     created = tx.execute(
         f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?,?,?,?,?,?,'running',"
-        "?,?,NULL,?,NULL,NULL,1,'{}',?,?,?,'[]','{}','[]') ON CONFLICT (id) DO NOTHING RETURNING id",
+        "?,?,NULL,?,NULL,NULL,1,'{}',?,?,?,'[]','{}','[]',0) ON CONFLICT (id) DO NOTHING RETURNING id",
         (run_id, spec.project, spec.name or f"run-{run_id[:6]}", spec.group, json_text(spec.tags),
          json_text(spec.config), start, start, now, json_text(spec.snapshot), now, spec.heartbeat),
     ).fetchone()  # fmt: skip

@@ -1,7 +1,7 @@
 // The run page's header: name, crumbs, status pill, live badge, meta line and error text.
 
 import { formatCount, formatDateTime, formatDuration } from "./format.js";
-import { isFinal, mountLiveBadge, mountPill } from "./status.js";
+import { isFinal, mountLiveBadge, mountLoss, mountPill } from "./status.js";
 
 function metaItem(label) {
   const dt = document.createElement("dt");
@@ -20,6 +20,7 @@ export function mount(root) {
   const metaEl = $("run-meta");
   const pill = mountPill($("run-status"));
   const badge = mountLiveBadge($("live-badge"));
+  const loss = mountLoss($("run-lost"));
 
   const labels = ["id", "group", "tags", "started", "duration", "queued for", "step", "exit code"];
   const cells = {};
@@ -91,7 +92,12 @@ export function mount(root) {
     /** A whole RunInfo (hydration). */
     setRun(info) {
       run = { ...info };
+      loss.set(run.lost);
       render();
+    },
+    /** A live event: an sdk.lost report adds its count to the loss chip. */
+    noteEvent(event) {
+      if (event.kind === "sdk.lost") loss.add(event.payload?.lost);
     },
     /** A live status message: {ts, state, error, exit_code}. */
     setStatus(msg) {

@@ -158,6 +158,7 @@ function onMessage(msg) {
       break;
     case "event":
       feed.add({ seq: msg.seq, ...msg.event });
+      header.noteEvent(msg.event);
       break;
     case "status":
       header.setStatus(msg);

@@ -6,7 +6,7 @@
 import { node } from "./dom.js";
 import { formatAgo, formatDuration, formatScalar, formatValue, summaryText } from "./format.js";
 import { durationOf, fieldValue, sortParts } from "./runs-view.js";
-import { mountPill } from "./status.js";
+import { mountLoss, mountPill } from "./status.js";
 
 export const ROW_HEIGHT = 40; // px; style.css gives tr.run-row the same height
 export const OVERSCAN = 10; // rows drawn above and below the view
@@ -120,7 +120,8 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
     const link = node("a", "run-link");
     const badge = node("span", "live-badge live-badge-sm", "● live");
     badge.dataset.live = "true";
-    nameLine.append(link, badge);
+    const lossEl = node("span", "loss-chip-sm");
+    nameLine.append(link, badge, lossEl);
     const sub = node("div", "run-sub");
     nameCell.append(nameLine, sub);
     const project = node("td", "col-project");
@@ -131,7 +132,8 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
     const fields = cols.map(() => node("td", "col-field"));
     tr.append(selectCell, statusCell, nameCell, project, tags, summary, duration, updated, ...fields);
     const pill = mountPill(pillEl);
-    return { tr, check, pill, link, badge, sub, project, tags, summary, duration, updated, fields, run: null };
+    const loss = mountLoss(lossEl);
+    return { tr, check, pill, loss, link, badge, sub, project, tags, summary, duration, updated, fields, run: null };
   }
 
   function fillRow(row, run, index) {
@@ -144,6 +146,7 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
       row.link.textContent = "…";
       row.link.removeAttribute("href");
       row.badge.hidden = true;
+      row.loss.set(0);
       row.check.hidden = true;
       for (const cell of [row.sub, row.project, row.tags, row.summary, row.duration, row.updated, ...row.fields]) {
         cell.textContent = "";
@@ -161,6 +164,7 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
     row.check.checked = selected.has(run.id);
     row.tr.dataset.selected = String(row.check.checked);
     row.badge.hidden = run.status !== "running";
+    row.loss.set(run.lost);
     row.sub.textContent = run.group ? `${run.id} · ${run.group}` : run.id;
     row.project.textContent = run.project;
     row.tags.replaceChildren(...(run.tags || []).map((t) => node("span", "tag", t)));

@@ -1,4 +1,6 @@
-// Run status as tone-coded pills, the "● live" badge and the connection indicator.
+// Run status as tone-coded pills, the "● live" badge, the loss chip and the connection indicator.
+
+import { formatCount } from "./format.js";
 
 export const FINAL_STATUSES = new Set(["succeeded", "failed", "cancelled", "crashed"]);
 // CSS colours each tone; one word per status so a new status only needs a line here.
@@ -37,6 +39,34 @@ export function pill(status) {
   const el = document.createElement("span");
   mountPill(el).set(status);
   return el;
+}
+
+/**
+ * The "⚠ 1,234 lost" chip: how many records the run's producers reported lost on the way (the
+ * run's `lost`, the sum of its sdk.lost events). Hidden while nothing is lost, so a run that
+ * succeeded with a loss never looks whole.
+ */
+export function mountLoss(el) {
+  el.classList.add("loss-chip");
+  el.hidden = true;
+  let lost = 0;
+  function show() {
+    el.hidden = lost <= 0;
+    el.textContent = lost > 0 ? `⚠ ${formatCount(lost)} lost` : "";
+    el.title = lost > 0 ? `${formatCount(lost)} records did not reach the server (see the run's sdk.lost events)` : "";
+  }
+  return {
+    /** The run's whole count (a RunInfo's `lost`). */
+    set(n) {
+      lost = Number.isSafeInteger(n) && n > 0 ? n : 0;
+      show();
+    },
+    /** A live sdk.lost event's count, added to what is shown. */
+    add(n) {
+      if (Number.isSafeInteger(n) && n > 0) lost += n;
+      show();
+    },
+  };
 }
 
 /**
