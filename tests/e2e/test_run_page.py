@@ -144,6 +144,30 @@ def test_many_charts_all_count_points_and_follow_the_window_width(
     assert page.console_errors == []
 
 
+def test_on_a_narrow_window_every_chart_is_whole(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "narrow")
+    keys = ["acc", "loss", "lr"]
+    Producer(api, run["id"]).send(
+        rows(range(30), **{k: [0.1 * s for s in range(30)] for k in keys})
+    )
+    page.set_viewport_size({"width": 1000, "height": 700})  # one column: the page scrolls
+    open_run(page, server, run["id"])
+    expect(page.locator("#charts .chart[data-points='30']")).to_have_count(3)
+    # Each chart lies wholly inside the charts panel, which clips what overflows it.
+    clipped = page.evaluate(
+        """() => {
+            const panel = document.querySelector('.charts-panel').getBoundingClientRect();
+            return [...document.querySelectorAll('#charts .chart')]
+                .filter(c => c.getBoundingClientRect().bottom > panel.bottom + 0.5)
+                .map(c => c.dataset.key);
+        }"""
+    )
+    assert clipped == []
+    assert page.console_errors == []
+
+
 def test_a_failed_run_shows_its_error_text(
     page: Page, server: ServerProcess, api: httpx.Client
 ) -> None:
