@@ -69,3 +69,22 @@ def test_the_run_header_counts_losses_as_they_are_reported(
     expect(page.locator("#run-lost")).to_have_text("⚠ 2 lost")
     page.reload()
     expect(page.locator("#run-lost")).to_have_text("⚠ 2 lost")
+
+
+def test_the_compare_page_marks_the_run_that_lost_records(
+    page: Page, server: ServerProcess, tmp_path: Path
+) -> None:
+    whole = runwatch.init(project="loss", name="whole", url=server.url, run_dir=tmp_path / "w")
+    whole.log({"loss": 0.5}, step=0)
+    lossy = losing_run(server, tmp_path / "l", "lossy", 2)
+    page.goto(f"{server.url}/compare?runs={whole.id},{lossy.id}")
+    chips = {
+        r.id: page.locator(f'.compare-run[data-run="{r.id}"] .loss-chip') for r in (whole, lossy)
+    }
+    expect(page.locator(f'.compare-run[data-run="{lossy.id}"] .pill')).to_have_text("running")
+    assert whole.finish(timeout=30) and lossy.finish(timeout=30) is False
+    expect(chips[lossy.id]).to_have_text("⚠ 2 lost")  # arrived live
+    expect(chips[whole.id]).to_be_hidden()
+    page.reload()
+    expect(chips[lossy.id]).to_have_text("⚠ 2 lost")
+    expect(chips[whole.id]).to_be_hidden()

@@ -7,7 +7,7 @@ import * as compareMedia from "./compare-media.js";
 import * as configDiff from "./config-diff.js";
 import { formatCount } from "./format.js";
 import { openLive } from "./live.js";
-import { mountConn, mountPill } from "./status.js";
+import { mountConn, mountLoss, mountPill } from "./status.js";
 import * as tokenPrompt from "./token-prompt.js";
 
 const MAX_RUNS = 8; // one colour each, and a bounded number of sockets and series per chart
@@ -72,9 +72,12 @@ function legendItem(run) {
   const sub = document.createElement("span");
   sub.className = "run-sub";
   sub.textContent = run.info.group ? `${run.id} · ${run.info.group}` : run.id;
-  li.append(swatch, link, pill, sub);
+  const loss = document.createElement("span");
+  li.append(swatch, link, pill, loss, sub);
   run.pill = mountPill(pill);
   run.pill.set(run.info.status);
+  run.loss = mountLoss(loss);
+  run.loss.set(run.info.lost);
   return li;
 }
 
@@ -104,11 +107,14 @@ function follow(run, since) {
         for (const [key, cols] of Object.entries(msg.points || {})) chartFor(key).append(run.id, cols.step, cols.value, msg.seq);
       } else if (msg.type === "status") {
         run.pill.set(msg.state);
+      } else if (msg.type === "event" && msg.event.kind === "sdk.lost") {
+        run.loss.add(msg.event.payload?.lost);
       } else if (media) media.apply(run.id, msg);
     },
     async onReset() {
       const fresh = await getJSON(`${runPath(run.id)}/state`);
       hydrate(run, fresh);
+      run.loss.set(fresh.run.lost);
       return fresh.seq;
     },
     onConn(word, detail) {
