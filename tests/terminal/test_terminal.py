@@ -104,6 +104,24 @@ def test_runs_lists_runs_filtered_by_project_and_status(
         live.finish()
 
 
+def test_runs_and_tail_say_how_many_records_a_run_lost(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    run = runwatch.init(project="lossy", name="lossy", url=server.url, run_dir=tmp_path / "r")
+    run.log({"loss": 0.5}, step=0)
+    for _ in range(2):  # each past the server's payload limit: the SDK leaves it out, counted
+        run.event("oversized", payload={"blob": "x" * 70_000})
+    assert run.finish() is False
+    whole = runwatch.init(project="lossy", name="whole", url=server.url, run_dir=tmp_path / "w")
+    assert whole.finish()
+    listed = cli("runs", "--project", "lossy", env=_env(server))
+    assert listed.returncode == 0, listed.stderr
+    row = {r.id: next(x for x in listed.stdout.splitlines() if r.id in x) for r in (run, whole)}
+    assert "succeeded ⚠ 2 lost" in row[run.id] and "⚠" not in row[whole.id]
+    tailed = cli("tail", run.id, "--frames", "1", env=_env(server))
+    assert tailed.returncode == 0 and "succeeded ⚠ 2 lost" in tailed.stdout, tailed.stderr
+
+
 def test_runs_refuses_a_status_that_is_no_run_status_in_one_line() -> None:
     """A typo is an error naming the option and the statuses there are, not "no runs"."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}

@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from rich.text import Text
+
 BLOCKS = "▁▂▃▄▅▆▇█"
 STATUS_STYLE = {
     "running": "bold green",
@@ -27,6 +29,16 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 def _escaped(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def status_text(run: dict[str, Any]) -> Text:
+    """The run's status in its style, and the records its producers lost, if any: a run that
+    succeeded with a loss must not read as whole."""
+    text = Text(str(run["status"]), style=STATUS_STYLE.get(run["status"], ""))
+    lost = run.get("lost")
+    if isinstance(lost, int) and lost > 0:
+        text.append(f" ⚠ {lost:,} lost", style="bold red")
+    return text
 
 
 def printable(value: object) -> str:

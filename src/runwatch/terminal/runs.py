@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from runwatch.archive.client import ApiClient
-from runwatch.terminal.render import STATUS_STYLE, number, printable, run_time, when
+from runwatch.terminal.render import number, printable, run_time, status_text, when
 
 SUMMARY_KEYS = 3  # latest values shown per run (the first keys, alphabetically)
 
@@ -26,7 +26,7 @@ def runs_table(runs: list[dict[str, Any]], now: float | None = None) -> Table:
             run["id"],
             Text(printable(run["name"])),  # user text: never markup, never control codes
             Text(printable(run["project"])),
-            Text(run["status"], style=STATUS_STYLE.get(run["status"], "")),
+            status_text(run),
             when(run.get("started_at")),
             run_time(run, now),
             Text(printable(latest)),

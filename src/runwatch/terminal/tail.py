@@ -23,11 +23,11 @@ from rich.text import Text
 
 from runwatch.archive.client import ApiClient, ApiError
 from runwatch.terminal.render import (
-    STATUS_STYLE,
     number,
     printable,
     run_time,
     sparkline,
+    status_text,
     when,
 )
 
@@ -84,7 +84,7 @@ class TailView:
         header = Text()
         header.append(printable(run["name"]), style="bold")
         header.append(f"  {printable(run['project'])}  {run['id']}  ")
-        header.append(run["status"], style=STATUS_STYLE.get(run["status"], ""))
+        header.append_text(status_text(run))
         header.append(f"  {run_time(run, now)}")
         if self.unreachable is not None:
             header.append(f"\nreconnecting: {printable(self.unreachable)}", style="yellow")
