@@ -90,7 +90,7 @@ def test_one_record_past_a_limit_is_left_out_alone(
         assert len(lost) == 1, kinds
         err = capfd.readouterr().err
         assert limit in err, err
-        assert f"1 records of run {run.id} were lost" in err, err
+        assert f"1 record of run {run.id} was lost" in err, err
     finally:
         server.stop()
 

@@ -656,7 +656,8 @@ class Run:
             print_warning(refusals.describe())
         lost = self._sender.lost_total - refusals.records  # those refused are said above
         if lost:
-            print_warning(f"{lost:,} records of run {self.id} were lost (see its sdk.lost events)")
+            records, verb = ("1 record", "was") if lost == 1 else (f"{lost:,} records", "were")
+            print_warning(f"{records} of run {self.id} {verb} lost (see its sdk.lost events)")
         _live_runs.discard(self)
         return delivered and not refusals.records and not lost
 
