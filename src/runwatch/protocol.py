@@ -19,7 +19,6 @@ Count = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 # The strings a value may be instead of a number (the keys of NON_FINITE).
 NonFinite = Literal["nan", "NaN", "inf", "Infinity", "-inf", "-Infinity"]
 Value = float | NonFinite | None
-Entity = Int64 | str | None
 # An event may name several entities (a merge of 5 and 6): at most this many.
 MAX_EVENT_ENTITIES = 64
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "crashed"]
@@ -68,6 +67,12 @@ NO_NUL = r"^[^\x00]*$"
 # A project has one character that is not blank by either reading of ``\s`` (Python's takes in
 # \x1c-\x1f and \x85; ECMA's takes in \ufeff).
 NOT_BLANK = r"^[^\x00]*[^\x00\s\x1c-\x1f\x85\ufeff][^\x00]*$"
+# Text the stores keep in a TEXT column rather than inside JSON (PostgreSQL's jsonb and TEXT
+# hold no NUL, but the JSON text of a payload or a config keeps one as "\u0000"): names,
+# kinds, entities and error messages. The SDK leaves out a name with a NUL and shows a NUL of
+# an error message as U+FFFD, as it does for log lines.
+NoNul = Annotated[str, msgspec.Meta(pattern=NO_NUL)]
+Entity = Int64 | NoNul | None
 ProjectName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NOT_BLANK)]
 RunName = Annotated[str, msgspec.Meta(max_length=500, pattern=NO_NUL)]
 Tag = Annotated[str, msgspec.Meta(max_length=200, pattern=NO_NUL)]
@@ -134,13 +139,13 @@ class TextRow(msgspec.Struct, array_like=True):
 class EventIn(msgspec.Struct, forbid_unknown_fields=True):
     """One structural or user event logged by a producer."""
 
-    kind: str
+    kind: NoNul
     ts: float
     level: Literal["debug", "info", "warning", "error"] = "info"
     entity: Entity = None
     # Every entity the event names, when it names more than one (``entity`` then is the first,
     # or may be left out); an entity's history lists each event naming it.
-    entities: Annotated[list[Int64 | str], msgspec.Meta(max_length=MAX_EVENT_ENTITIES)] | None = (
+    entities: Annotated[list[Int64 | NoNul], msgspec.Meta(max_length=MAX_EVENT_ENTITIES)] | None = (
         None
     )
     payload: dict[str, Any] = {}
@@ -154,11 +159,11 @@ class StatusIn(msgspec.Struct, forbid_unknown_fields=True):
 
     state: RunStatus
     ts: float
-    error: str | None = None
+    error: NoNul | None = None
     exit_code: Int64 | None = None
 
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=NO_NUL)]
 
 
 class SnapshotIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -203,7 +208,7 @@ class CommandResult(msgspec.Struct, forbid_unknown_fields=True):
 
     id: Int64
     state: Literal["applied", "failed"]
-    error: str | None = None
+    error: NoNul | None = None
 
 
 Sha256 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
@@ -298,7 +303,7 @@ MAX_COMMAND_KINDS = 32
 class Batch(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/v1/runs/{run}/batches``; ``(producer, batch_seq)`` makes retries idempotent."""
 
-    producer: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    producer: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
     batch_seq: Int64
     points: list[PointRow] = []
     events: list[EventIn] = []
@@ -350,7 +355,7 @@ class ArchivedCommand(msgspec.Struct, forbid_unknown_fields=True):
     created_at: Annotated[float, msgspec.Meta(ge=0, le=MAX_TIMESTAMP)]
     updated_at: Annotated[float, msgspec.Meta(ge=0, le=MAX_TIMESTAMP)]
     payload: dict[str, Any] = {}
-    error: Annotated[str, msgspec.Meta(max_length=16_384)] | None = None
+    error: Annotated[str, msgspec.Meta(max_length=16_384, pattern=NO_NUL)] | None = None
 
 
 class ArchivedCommands(msgspec.Struct, forbid_unknown_fields=True):

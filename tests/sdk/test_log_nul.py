@@ -61,3 +61,24 @@ def test_a_nul_sent_in_a_log_line_is_a_400_naming_it(backend_server: ServerProce
         assert reply.status_code == 400, reply.text
         assert "logs[0].text" in reply.text
         assert c.get(f"/api/v1/runs/{run['id']}/logs").json()["lines"] == []
+
+
+def test_a_nul_in_a_name_or_an_error_loses_nothing_else(
+    backend_server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An event kind or entity with a NUL is left out (one warning), as a name too long is;
+    a NUL in the final error shows as U+FFFD. The server refuses both (400), with the batch."""
+    spec = {"id": "nulname1", "project": "nul", "name": "n", "tags": [], "config": {}}
+    run = Run(spec, [backend_server.url], None, tmp_path / "run", SenderConfig(vitals_interval=0))
+    run.event("checkpoint", path="ckpt/1.pt")
+    run.event("bad\x00kind", path="lost")
+    assert "holds a NUL character" in capsys.readouterr().err
+    run.event("checkpoint", entity="e\x00", path="lost too")
+    run.event("checkpoint", path="ckpt/2.pt")
+    assert run.finish("failed", error="Traceback \x00 end", timeout=60)
+    with backend_server.client() as c:
+        got = c.get(f"/api/v1/runs/{run.id}").json()
+        params = {"kind": "checkpoint"}
+        events = c.get(f"/api/v1/runs/{run.id}/events", params=params).json()["events"]
+    assert [e["payload"]["path"] for e in events] == ["ckpt/1.pt", "ckpt/2.pt"]
+    assert (got["status"], got["error"]) == ("failed", "Traceback \ufffd end")

@@ -4,13 +4,16 @@ found by its live values, and the migration that made it fills it from the runs 
 
 from __future__ import annotations
 
+import json
+import random
 import sqlite3
+import string
 import time
 from typing import Any
 
 import psycopg
 
-from runwatch.protocol import Batch, PointRow, RunCreate, StatusIn
+from runwatch.protocol import Batch, PointRow, RunCreate, StatusIn, TextRow
 from runwatch.runs_query import parse
 from runwatch.store.base import RunsQuery, Store
 from runwatch.store.postgres import PostgresStore
@@ -118,6 +121,56 @@ def test_a_run_leaving_a_final_status_leaves_the_index(make_store: StoreMaker) -
     # config.opt, summary.acc, extremes acc.min and acc.max while crashed; nothing otherwise.
     assert counts == [0, 4, 0]
     assert crashed == [run_id] and resumed == [run_id] and stale == []
+
+
+def _noise(n: int, seed: int) -> str:
+    """``n`` characters that do not compress (as a B-tree entry would need them to)."""
+    rng = random.Random(seed)
+    return "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(n))
+
+
+def test_a_long_string_or_path_finishes_its_run_and_is_found(make_store: StoreMaker) -> None:
+    """A finished run's long strings and paths are indexed within what a B-tree entry holds
+    (PostgreSQL's: 2,704 bytes): the run finishes, and every query finds it as before."""
+    long_text, long_key = _noise(8000, 1), _noise(3000, 2)
+    summary_text = _noise(4096, 3)  # the default max_text_length
+    # What a query (at most 2,000 characters) can name: a string past the cut, a path past
+    # what is indexed.
+    text, keys = _noise(1500, 4), [_noise(250, 5 + i) for i in range(5)]
+    deep: dict[str, Any] = {keys[-1]: "x"}
+    for k in reversed(keys[:-1]):
+        deep = {k: deep}
+
+    async def work() -> tuple[str, list[list[str]]]:
+        store = make_store()
+        await store.open()
+        try:
+            config = {"a": long_text, long_key: 1.0, "b": text, "c": deep}
+            r = await store.create_run(RunCreate(project="p", config=config))
+            await store.create_run(RunCreate(project="p", config={"a": "z"}))  # never found
+            final = Batch(
+                "p",
+                1,
+                texts=[TextRow(1, 1.0, {"t": summary_text})],
+                status=StatusIn(state="succeeded", ts=time.time()),
+            )
+            await store.ingest(r.id, prepare_batch(final))
+            queries = [
+                f"config.b == {json.dumps(text)}",
+                f"config.b >= {json.dumps(text)}",
+                f"config.a > {json.dumps(long_text[:300])}",
+                f"config.b <= {json.dumps(text)}",
+                f"config.a < {json.dumps(long_text[:300] + '~')}",
+                f"summary.t > {json.dumps(summary_text[:1000])}",
+                f'config.c.{".".join(keys)} == "x"',
+            ]
+            got = [await found(store, f'{q} and status == "succeeded"') for q in queries]
+            return r.id, got
+        finally:
+            await store.close()
+
+    run_id, got = run(work())
+    assert got == [[run_id]] * 7
 
 
 # What the migrations after the value index's made (sweeps, then retries and rungs, then the

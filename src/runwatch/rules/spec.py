@@ -12,9 +12,10 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from runwatch.protocol import CommandKind, RunId
+from runwatch.protocol import NO_NUL, CommandKind, RunId
 
-Key = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+# No NUL: no metric key has one (and PostgreSQL's TEXT, where a rule's name is kept, holds none).
+Key = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=NO_NUL)]
 Positive = Annotated[float, msgspec.Meta(gt=0, le=525_600)]  # minutes: at most a year
 Steps = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
 Points = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
@@ -118,7 +119,7 @@ class RuleIn(msgspec.Struct, forbid_unknown_fields=True):
     alerts of the rule on the same run.
     """
 
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
     condition: Condition
     actions: Annotated[list[Action], msgspec.Meta(max_length=MAX_ACTIONS)] = []
     run: RunId | None = None

@@ -571,7 +571,7 @@ class Run:
 
     def _report(self, cmd: dict[str, Any], error: str | None) -> None:
         state = "applied" if error is None else "failed"
-        self._extra("commands", {"id": cmd["id"], "state": state, "error": error})
+        self._extra("commands", {"id": cmd["id"], "state": state, "error": _shown(error)})
 
     # -- the end ---------------------------------------------------------------------------
     def finish(
@@ -636,7 +636,12 @@ class Run:
                 status = "failed"
             if status == "cancelled" and error is None:
                 error = self.stop_reason  # a rule's or early termination's reason, if any
-            final = {"state": status, "ts": time.time(), "error": error, "exit_code": exit_code}
+            final = {
+                "state": status,
+                "ts": time.time(),
+                "error": _shown(error),
+                "exit_code": exit_code,
+            }
         self._closed = True
         self._queue.append((STATUS, final))
         self._poller.stop()
@@ -691,11 +696,19 @@ class Run:
 
 
 def _name(value: Any, what: str, limit_name: str, limit: int) -> str:
-    """A name the server takes: not empty, at most ``limit`` characters; else ``ValueError``."""
+    """A name the server takes: not empty, at most ``limit`` characters, no NUL; else
+    ``ValueError``."""
     name = str(value)
     if not name or len(name) > limit:
         raise ValueError(f"{what} {name[:40]!r}… is empty or longer than {limit_name}={limit}")
+    if "\x00" in name:
+        raise ValueError(f"{what} {name[:40]!r} holds a NUL character")
     return name
+
+
+def _shown(error: str | None) -> str | None:
+    """An error message the server keeps: each NUL (which it refuses) shown as U+FFFD."""
+    return None if error is None else error.replace("\x00", "\ufffd")
 
 
 def _entity(entity: Any) -> int | str | None:
@@ -709,6 +722,8 @@ def _entity(entity: Any) -> int | str | None:
         raise ValueError(
             f"entity {text[:40]!r}… is longer than max_key_length={limits.MAX_KEY_LENGTH}"
         )
+    if "\x00" in text:
+        raise ValueError(f"entity {text[:40]!r} holds a NUL character")
     return text
 
 

@@ -142,11 +142,19 @@ def _declare_batch_limits(components: dict[str, Any], limits: Limits) -> None:
     )
     _, ts, values = components["PointRow"]["prefixItems"]
     ts.update(minimum=0, maximum=MAX_TIMESTAMP)
-    values["propertyNames"] = {"minLength": 1, "maxLength": limits.max_key_length}
+    values["propertyNames"] = {
+        "minLength": 1,
+        "maxLength": limits.max_key_length,
+        "pattern": NO_NUL_PATTERN,
+    }
     props["texts"]["description"] = f"At most {limits.max_texts_per_batch:,} text values."
     _, ts, texts = components["TextRow"]["prefixItems"]
     ts.update(minimum=0, maximum=MAX_TIMESTAMP)
-    texts["propertyNames"] = {"minLength": 1, "maxLength": limits.max_key_length}
+    texts["propertyNames"] = {
+        "minLength": 1,
+        "maxLength": limits.max_key_length,
+        "pattern": NO_NUL_PATTERN,
+    }
     texts["additionalProperties"]["maxLength"] = limits.max_text_length
     event = components["EventIn"]["properties"]
     event["kind"].update(minLength=1, maxLength=limits.max_kind_length)

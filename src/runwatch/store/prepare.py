@@ -413,6 +413,8 @@ def _check_histograms(batch: Batch, limits: Limits) -> None:
 def _check_name(name: str, limit: int, setting: str, where: str, what: str) -> None:
     if not name:
         raise BatchRejected(where, f"empty {what}")
+    if "\x00" in name:  # a key is kept in a TEXT column: PostgreSQL's holds no NUL
+        raise BatchRejected(where, f"a {what} may not contain NUL")
     if len(name) > limit:
         raise _over(where, f"the {what}'s length", setting, limit)
 

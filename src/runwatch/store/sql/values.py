@@ -34,6 +34,13 @@ _COLUMNS = "run_id, doc, path, num, txt"
 _REBUILD_RUNS = 1000  # runs read per round by rebuild (bounded memory)
 _decode = msgspec.json.decode
 Row = tuple[str, str, str, float | None, str | None]
+# A PostgreSQL B-tree entry holds at most 2,704 bytes (a third of a page), and a string leaf
+# may be any length: an index row past it failed the whole transaction that finished the run
+# (a config or text value of a few thousand characters). A path longer than this many UTF-8
+# bytes is not indexed (a query on it reads every run), and a string is indexed by its first
+# MAX_TXT characters (at most 4 bytes each): with the run id, well within an entry.
+MAX_PATH_BYTES = 1024
+MAX_TXT = 256
 
 
 def path_text(keys: tuple[str, ...]) -> str:
@@ -46,7 +53,9 @@ def leaves(value: Any, nul_text: bool) -> Iterator[tuple[str, float | None, str 
     """The ``(path, num, txt)`` of every number and string inside the object ``value``, reached
     through objects only (a query path never indexes an array). Keys a query cannot name (a
     double quote, backslash or control character) are skipped; so are strings holding NUL
-    unless ``nul_text`` (PostgreSQL's TEXT cannot, and its queries do not see them)."""
+    unless ``nul_text`` (PostgreSQL's TEXT cannot, and its queries do not see them), and
+    paths past :data:`MAX_PATH_BYTES`; a string is cut to its first :data:`MAX_TXT`
+    characters."""
     stack: list[tuple[tuple[str, ...], Any]] = [((), value)]
     while stack:
         keys, node = stack.pop()
@@ -58,11 +67,15 @@ def leaves(value: Any, nul_text: bool) -> Iterator[tuple[str, float | None, str 
             at = (*keys, key)
             if isinstance(item, dict):
                 stack.append((at, item))
-            elif isinstance(item, str):
+                continue
+            path = path_text(at)
+            if len(path.encode()) > MAX_PATH_BYTES:
+                continue
+            if isinstance(item, str):
                 if nul_text or "\x00" not in item:
-                    yield path_text(at), None, item
+                    yield path, None, item[:MAX_TXT]
             elif isinstance(item, int | float) and not isinstance(item, bool):
-                yield path_text(at), _float(item), None
+                yield path, _float(item), None
 
 
 def _float(number: int | float) -> float:
@@ -136,16 +149,35 @@ def prefilter(node: Node, dialect: Dialect) -> Where | None:
     return Where(sql, [*params, *UNINDEXED])
 
 
+def _text_lookup(
+    head: str, where: list[Any], value: str, op: str, order: str
+) -> tuple[str, list[Any]]:
+    """The indexed runs whose string may compare with ``value`` as ``op`` says. A run's string
+    ``t`` is indexed as ``t[:MAX_TXT]`` (or whole, by a release before the cut: both are found),
+    and cutting keeps the order: ``t >= v`` gives ``t[:MAX_TXT] >= v[:MAX_TXT]``, and
+    ``t[:MAX_TXT] <= t``."""
+    short = value[:MAX_TXT]
+    if op == "==":
+        if short == value:
+            return f"{head}txt = ?", [*where, value]
+        return f"{head}txt{order} BETWEEN ? AND ?", [*where, short, value]
+    if op in (">", ">="):  # t > v may have t[:MAX_TXT] == v[:MAX_TXT]: >= for both
+        return f"{head}txt{order} >= ?", [*where, short]
+    return f"{head}txt{order} {op} ?", [*where, value]
+
+
 def _lookup(node: Node, dialect: Dialect) -> tuple[str, list[Any]] | None:
     """The ids of the indexed runs that may meet one comparison, or None if it has no lookup."""
     if not isinstance(node, Compare) or not isinstance(node.field, JsonPath):
         return None
     value, op = node.value, node.op
+    path = path_text(node.field.keys)
+    if len(path.encode()) > MAX_PATH_BYTES:  # no such path is indexed
+        return None
     head = "SELECT run_id FROM run_values WHERE doc = ? AND path = ? AND "
-    where: list[Any] = [node.field.doc, path_text(node.field.keys)]
+    where: list[Any] = [node.field.doc, path]
     if isinstance(value, str):
-        order = "" if op == "==" else dialect.binary_order
-        return f"{head}txt{order} {'=' if op == '==' else op} ?", [*where, value]
+        return _text_lookup(head, where, value, op, dialect.binary_order)
     if not isinstance(value, float):  # null, booleans: not indexed
         return None
     # Widened by one step of the float either side: a database may parse a stored number's
