@@ -82,3 +82,22 @@ def test_a_nul_in_a_name_or_an_error_loses_nothing_else(
         events = c.get(f"/api/v1/runs/{run.id}/events", params=params).json()["events"]
     assert [e["payload"]["path"] for e in events] == ["ckpt/1.pt", "ckpt/2.pt"]
     assert (got["status"], got["error"]) == ("failed", "Traceback \ufffd end")
+
+
+def test_a_metric_key_with_a_nul_leaves_out_its_row_alone(
+    backend_server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server refuses a NUL in a metric key with the whole batch; the SDK leaves out the
+    row that holds one (one warning, as for a key too long) and the rows around it arrive."""
+    spec = {"id": "nulkey01", "project": "nul", "name": "n", "tags": [], "config": {}}
+    run = Run(spec, [backend_server.url], None, tmp_path / "run", SenderConfig(vitals_interval=0))
+    run.log({"loss": 1.0}, step=0)
+    run.log({"loss": 2.0, "tb\x00tag": 5.0}, step=1)
+    run.log({"loss": 3.0, "nested": {"a\x00": 1.0}}, step=2)
+    assert "holds a NUL character" in capsys.readouterr().err
+    run.log({"loss": 4.0}, step=3)
+    assert run.finish(timeout=60)
+    with backend_server.client() as c:
+        series = c.get(f"/api/v1/runs/{run.id}/metrics").json()["series"]
+    assert list(series) == ["loss"]
+    assert series["loss"]["x"] == [0, 3] and series["loss"]["value"] == [1.0, 4.0]

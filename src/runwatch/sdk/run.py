@@ -433,6 +433,10 @@ class Run:
                     f"metric key {key[:40]!r}… is empty or longer than max_key_length="
                     f"{limits.MAX_KEY_LENGTH}; the row is left out"
                 )
+            elif "\x00" in key:
+                raise ValueError(
+                    f"metric key {key[:40]!r} holds a NUL character; the row is left out"
+                )
         if not prefix and len(self._keys) < KNOWN_KEYS_CAP:
             self._keys.update(k for k, v in data.items() if not isinstance(v, dict))
 
