@@ -243,11 +243,14 @@ export function formatRelative(seconds, digits = 0) {
 }
 
 /**
- * A relative-time axis's tick labels: formatRelative at the precision of the spacing `incr`,
- * finer while two ticks would read the same.
+ * A relative-time axis's tick labels: formatRelative at the precision of the spacing `incr`
+ * (a digit or two more for ticks off it, as 0.25 s apart), finer while two would read the same.
  */
 export function formatRelativeTicks(ticks, incr) {
+  const noise = (incr > 0 ? incr : 1) * 1e-6;
+  const exact = (d) => ticks.every((t) => !Number.isFinite(t) || Math.abs(Math.round(t * 10 ** d) / 10 ** d - t) <= noise);
   let digits = secondDigits(incr);
+  while (!exact(digits) && digits < secondDigits(incr) + 2) digits += 1; // 0.25 s apart: "10.25s"
   let labels = ticks.map((t) => formatRelative(t, digits));
   while (!distinctLabels(labels, ticks) && digits < MAX_TIME_DIGITS) {
     digits += 1;
