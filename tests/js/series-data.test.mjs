@@ -53,6 +53,7 @@ test("live points fold into aligned buckets", () => {
     count: [11, 10, 5, 1], // inf counts as a point, not as a value
     nf: [11, 10, 2, 1],
     last: [2, 3, 1, 5], // a late point in an old bucket is not its newest
+    step: [null, null, null, null], // a bucket's step is not one number
     end: 30,
   });
 });

@@ -228,6 +228,30 @@ def test_long_series_are_served_from_the_pyramid(make_store: StoreMaker) -> None
     assert by_time.mode == "buckets" and sum(by_time.count) == 100_000
 
 
+def test_raw_points_over_time_carry_their_steps(make_store: StoreMaker) -> None:
+    """A chart over wall time reads each point's step: raw Series by time carry ``step``, in
+    time order (a late step with an earlier clock sorts before), and by step they do not."""
+
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+        points = [PointRow(0, 50.0, {"v": 1.0}), PointRow(1, 30.0, {"v": 2.0})]
+        points.append(PointRow(2, 70.0, {"v": 3.0}))
+        await store.ingest(r.id, prepare_batch(Batch(producer="p", batch_seq=1, points=points)))
+        by_time = await store.metrics(r.id, ["v"], None, None, 100, "time")
+        window = await store.metrics(r.id, ["v"], 40.0, 80.0, 100, "time")
+        by_step = await store.metrics(r.id, ["v"], None, None, 100, "step")
+        return by_time.series["v"], window.series["v"], by_step.series["v"]
+
+    by_time, window, by_step = run(with_store(make_store, work))
+    assert (by_time.x, by_time.value, by_time.step) == (
+        [30.0, 50.0, 70.0],
+        [2.0, 1.0, 3.0],
+        [1, 0, 2],
+    )
+    assert (window.x, window.step) == ([50.0, 70.0], [0, 2])
+    assert by_step.step is None
+
+
 def test_final_status_is_an_event_and_ends_the_run(make_store: StoreMaker) -> None:
     async def work(store, _):  # type: ignore[no-untyped-def]
         r = await store.create_run(RunCreate(project="p"))

@@ -272,7 +272,8 @@ class Series(msgspec.Struct, omit_defaults=True):
     ``width`` (buckets are ``[b * width, (b + 1) * width)``), ``x`` (the first x in the bucket),
     ``min``, ``max``, ``mean`` (over finite values), ``count`` (all points, NaN included),
     ``finite`` (the finite ones), ``last`` and ``last_x`` (the value and x of the bucket's last
-    point). Values are wire values (see ``protocol.encode_value``).
+    point). Values are wire values (see ``protocol.encode_value``). Raw points over wall time
+    (``x=time``) also carry ``step``: each point's step.
     """
 
     mode: Literal["raw", "buckets"]
@@ -286,6 +287,7 @@ class Series(msgspec.Struct, omit_defaults=True):
     last: list[Any] | None = None
     finite: list[int] | None = None
     last_x: list[float] | None = None
+    step: list[int] | None = None
 
 
 class MetricsResult(msgspec.Struct):

@@ -73,32 +73,42 @@ def raw_page(
 
 def select_range(
     chunks: list[Chunk], x: Literal["step", "time"], start: float, end: float
-) -> tuple[list[float], list[float]]:
-    """(x, value) of every point with start <= x <= end, ordered by x (stable for ties)."""
+) -> tuple[list[float], list[float], list[int]]:
+    """(x, value, step) of every point with start <= x <= end, ordered by x (stable for ties)."""
     xs: list[float] = []
     vs: list[float] = []
+    steps: list[int] = []
     for chunk in chunks:
         cx = chunk.step if x == "step" else chunk.ts
         if cx and start <= min(cx) and max(cx) <= end:
             xs.extend(cx)
             vs.extend(chunk.value)
+            steps.extend(chunk.step)
         else:
-            for xi, vi in zip(cx, chunk.value, strict=True):
+            for xi, vi, si in zip(cx, chunk.value, chunk.step, strict=True):
                 if start <= xi <= end:
                     xs.append(xi)
                     vs.append(vi)
+                    steps.append(si)
     if xs != sorted(xs):  # late or out-of-order points (the check runs in C)
         order = sorted(range(len(xs)), key=xs.__getitem__)
         xs = [xs[i] for i in order]
         vs = [vs[i] for i in order]
-    return xs, vs
+        steps = [steps[i] for i in order]
+    return xs, vs, steps
 
 
 def to_series(
-    xs: list[float], vs: list[float], max_points: int, x: Literal["step", "time"]
+    xs: list[float],
+    vs: list[float],
+    max_points: int,
+    x: Literal["step", "time"],
+    steps: list[int] | None = None,
 ) -> Series:
-    """Raw points when there are at most ``max_points``, else at most that many aligned buckets."""
+    """Raw points when there are at most ``max_points``, else at most that many aligned buckets.
+    Raw points by time carry their ``steps``: a chart over time still reads a point's step."""
     if len(xs) <= max_points:
-        return Series(mode="raw", x=xs, value=[encode_value(v) for v in vs])
+        step = steps if x == "time" else None
+        return Series(mode="raw", x=xs, value=[encode_value(v) for v in vs], step=step)
     w = pyramid.bucket_width(x, None, xs[0], xs[-1], max_points)
     return pyramid.buckets_from_blocks(pyramid.blocks_of(xs, vs, w), w)

@@ -53,7 +53,7 @@ def tails(tx: Tx, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
                 found += count
             if found >= n or len(rows) < _TAIL_PAGE:
                 break
-        xs, vs = select_range(chunks[::-1], "step", -math.inf, math.inf)
+        xs, vs, _ = select_range(chunks[::-1], "step", -math.inf, math.inf)
         if xs:
             out[key] = Series(mode="raw", x=xs[-n:], value=[encode_value(v) for v in vs[-n:]])
     return out
@@ -61,8 +61,9 @@ def tails(tx: Tx, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
 
 def _raw(
     tx: Tx, sid: int, col: str, x: Literal["step", "time"], lo: float, hi: float
-) -> tuple[list[float], list[float]]:
-    """(x, value) of the series' raw points in [lo, hi], ordered by x (ingest order for ties)."""
+) -> tuple[list[float], list[float], list[int]]:
+    """(x, value, step) of the series' raw points in [lo, hi], ordered by x (ingest order for
+    ties)."""
     cid = tx.dialect.insert_order
     rows = tx.execute(
         f"SELECT steps, ts, vals FROM chunks WHERE series_id = ?"
@@ -117,8 +118,8 @@ def metrics(
         affordable = n <= RAW_PER_BUCKET * max_points + 2 * CHUNK_MAX
         raw = n <= max_points or (level is None and affordable)
         if not dropped and raw:
-            xs, vs = _raw(tx, sid, col, x, lo, hi)
-            out[key] = to_series(xs, vs, max_points, x)
+            xs, vs, steps = _raw(tx, sid, col, x, lo, hi)
+            out[key] = to_series(xs, vs, max_points, x, steps)
         else:
             out[key] = _from_pyramid(tx, sid, col, x, lo, hi, level or 0, max_points, dropped)
     return out
@@ -173,5 +174,6 @@ def _from_pyramid(
         left = min(hi, math.nextafter(first * w, -math.inf))
         for a, b in ((lo, left), (stop * w, hi)):
             if a <= b:
-                edges += pyramid.blocks_of(*_raw(tx, sid, col, x, a, b), w, level)
+                xs, vs, _ = _raw(tx, sid, col, x, a, b)
+                edges += pyramid.blocks_of(xs, vs, w, level)
     return pyramid.buckets_from_blocks(sorted(edges + blocks, key=lambda blk: blk.first_x), bucket)

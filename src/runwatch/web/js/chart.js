@@ -2,11 +2,13 @@
 // run with a min–max band where the data is bucketed (a bar per bucket, see chart-bands.js). Drag to zoom re-queries /metrics for
 // the window at the chart's pixel resolution; double-click goes back to the full range. Live points
 // fold into whatever resolution is on screen (no refetch); never more than MAX_POINTS x-values per
-// run. Per-chart tools: EMA smoothing, log-scale y, best-so-far overlay.
+// run. Per-chart tools: EMA smoothing, log-scale y, best-so-far overlay. The x axis is the step,
+// the time since each run's start or the wall-clock time (chart-axis.js), chosen per page.
 //
 // State a test (or a person in devtools) can read without globals: data-* attributes on the chart
 // element, and a "chart-inspect" CustomEvent whose `detail` object the chart fills with its data.
 
+import { DURATION_INCRS, STEP_INCRS, pointLabel, tickLabels, windowLabels } from "./chart-axis.js";
 import { bandColor, bandRects } from "./chart-bands.js";
 import * as chartControls from "./chart-controls.js";
 import { createSource } from "./chart-source.js";
@@ -24,9 +26,6 @@ const HEIGHT = 180;
 const AXIS = "#7d8796";
 const GRID = "rgba(148, 163, 184, 0.09)";
 const MIN_DRAG_PX = 3;
-
-// Steps are whole numbers: never put a tick at step 0.5.
-const STEP_INCRS = [1, 2, 5].flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9].map((p) => m * p)).sort((a, b) => a - b);
 const FAINT = { stroke: "transparent", width: 0, points: { show: false } };
 
 /** The colour a metric key always gets on the run page. */
@@ -65,26 +64,40 @@ function tickValues(u, ticks, axisIdx, space, incr) {
   return new Set(shown).size === shown.length ? own : formatTicks(ticks);
 }
 
+/** The x axis's options for uPlot: nice spacings and distinct labels for the axis chosen. */
+function xAxis(name) {
+  const values = (u, ticks, axisIdx, space, incr) => tickLabels(name, ticks, incr);
+  if (name === "relative") return { ...axis(26), space: 60, incrs: DURATION_INCRS, values };
+  // uPlot's time scale places ticks on round local times (minutes, midnights, months); the
+  // spacings between its own (1 min, then 5) are added so a narrow chart still gets two ticks.
+  if (name === "wall") return { ...axis(26), space: 80, incrs: DURATION_INCRS, values };
+  return { ...axis(26), incrs: STEP_INCRS };
+}
+
 /**
  * Build the chart inside `root`.
  *
  * opts.key    the metric key (title, default best-so-far direction)
  * opts.traces [{id, label, color}]: one per run drawn in this chart
- * opts.load(id, {start, end, maxPoints}) -> Promise<{series, seq?}>: one run's Series for the
- *             range (start/end null for the full range); see chart-source.js.
+ *             (origin: what the axis subtracts from this run's x; see chart-axis.js originOf)
+ * opts.load(id, {start, end, maxPoints, x}) -> Promise<{series, seq?}>: one run's Series for
+ *             the range (start/end null for the full range); see chart-source.js.
+ * opts.axis   "step" (default), "relative" or "wall"
  *
- * Returns {setSeries(id, series), noteLatest(id, x, raw), append(id, steps, values, seq), destroy()}.
+ * Returns {setSeries(id, series), noteLatest(id, step, raw), append(id, steps, values, seq, ts),
+ * setAxis(name, origins), setOrigin(id, origin), destroy()}.
  */
-export function mount(root, { key, traces: specs, load }) {
+export function mount(root, { key, traces: specs, load, axis: axisName = "step" }) {
   const multi = specs.length > 1;
   root.classList.add("chart");
   root.dataset.key = key;
   root.dataset.window = "full";
+  root.dataset.axis = axisName;
   root.dataset.traces = String(specs.length);
   // One run: the key's colour tints the chart's tools; several: each run has its own colour.
   if (!multi) root.style.setProperty("--series-color", specs[0].color);
   const plotEl = node("div", "chart-plot");
-  const source = createSource({ traces: specs, load, pixels: () => plotEl.clientWidth, onChange: schedule });
+  const source = createSource({ traces: specs, load, pixels: () => plotEl.clientWidth, onChange: schedule, axis: axisName });
   const traces = source.traces;
 
   const head = node("div", "chart-head");
@@ -125,6 +138,7 @@ export function mount(root, { key, traces: specs, load }) {
   let layout = "";
   let offsets = []; // per trace, the uPlot series index of its main line
   let drawnBands = []; // per trace, the band's rectangles as last drawn (device pixels)
+  let drawnX = []; // per trace, its x values as drawn (shifted by its origin)
   let frame = 0;
   let onScreen = false; // the observer reports the first state right after layout
 
@@ -132,7 +146,7 @@ export function mount(root, { key, traces: specs, load }) {
   const settings = controls.settings;
 
   function layoutKey() {
-    return `${settings.smoothing > 0}|${settings.best}|${settings.dir}|${settings.log}`;
+    return `${source.axis}|${settings.smoothing > 0}|${settings.best}|${settings.dir}|${settings.log}`;
   }
 
   function seriesOf(t) {
@@ -190,10 +204,11 @@ export function mount(root, { key, traces: specs, load }) {
   }
 
   function plotData() {
-    if (!multi) return [traces[0].cols.x, ...columnsOf(traces[0])];
+    drawnX = traces.map((t) => (t.origin ? t.cols.x.map((x) => x - t.origin) : t.cols.x));
+    if (!multi) return [drawnX[0], ...columnsOf(traces[0])];
     // One x column for all runs: where a run has no point at an x, uPlot.join leaves `undefined`
     // (spanned over), while real gaps stay null (drawn as gaps).
-    return uPlot.join(traces.map((t) => [t.cols.x, ...columnsOf(t)]));
+    return uPlot.join(traces.map((t, k) => [drawnX[k], ...columnsOf(t)]));
   }
 
   function create() {
@@ -211,8 +226,8 @@ export function mount(root, { key, traces: specs, load }) {
         padding: [10, 12, 0, 2],
         legend: { show: false },
         cursor: { drag: { x: true, y: false, setScale: false }, points: { size: 7 } },
-        scales: { x: { time: false, range: xRange }, y: settings.log ? { distr: 3, log: 10 } : {} },
-        axes: [{ ...axis(26), incrs: STEP_INCRS }, axis(fitLabels)],
+        scales: { x: { time: source.axis === "wall", range: xRange }, y: settings.log ? { distr: 3, log: 10 } : {} },
+        axes: [xAxis(source.axis), axis(fitLabels)],
         series,
         // Bands go under the grid and the lines: drawn right after the canvas is cleared.
         hooks: { setCursor: [onCursor], setSelect: [onSelect], drawClear: [drawBands] },
@@ -238,20 +253,21 @@ export function mount(root, { key, traces: specs, load }) {
   function xRange(u, min, max) {
     if (min === null || max === null) return [min, max];
     let end = max;
-    for (const t of traces) if (t.cols.end !== null && t.cols.end > end) end = t.cols.end;
+    for (const t of traces) if (t.cols.end !== null && t.cols.end - t.origin > end) end = t.cols.end - t.origin;
     return [min, end];
   }
 
   function drawBands(u) {
     const ctx = u.ctx;
-    const xs = u.data[0];
-    const range = [u.scales.x.min, u.scales.x.max];
-    const toX = (v) => u.valToPos(v, "x", true);
+    const fix = settings.log ? columns.positiveOnly : (v) => v;
     const toY = (v) => u.valToPos(v, "y", true);
-    drawnBands = traces.map((t, k) => {
+    drawnBands = traces.map((t) => {
       if (t.cols.mode !== "buckets") return [];
-      const base = offsets[k];
-      const rects = bandRects(xs, u.data[base + 2], u.data[base + 1], t.cols.width, toX, toY, u.bbox, range);
+      // Buckets are aligned in the run's own x (steps, unix seconds): placed there, then shifted.
+      const o = t.origin;
+      const toX = (v) => u.valToPos(v - o, "x", true);
+      const range = [u.scales.x.min + o, u.scales.x.max + o];
+      const rects = bandRects(t.cols.x, fix(t.cols.lo), fix(t.cols.hi), t.cols.width, toX, toY, u.bbox, range);
       ctx.fillStyle = bandColor(t.color, settings.smoothing > 0 ? 0.3 : 0.5);
       for (const [l, top, w, h] of rects) ctx.fillRect(l, top, w, h);
       return rects;
@@ -277,16 +293,32 @@ export function mount(root, { key, traces: specs, load }) {
     for (const t of traces) legendValues.get(t.id).textContent = t.lastX === undefined ? "no data" : formatValue(t.lastValue);
   }
 
+  /** A run's step at drawn x (on a time axis: known for raw points, not for buckets), or null. */
+  function stepAt(k, x) {
+    const xs = drawnX[k];
+    const j = columns.upperBound(xs, x) - 1;
+    return j >= 0 && xs[j] === x ? traces[k].cols.step[j] ?? null : null;
+  }
+
   function onCursor(u) {
     const i = u.cursor.idx;
     if (i === null || i === undefined || i >= u.data[0].length) {
       showLatest();
       return;
     }
-    where.textContent = `step ${formatCount(u.data[0][i])}`;
+    const x = u.data[0][i];
+    const name = source.axis;
+    const at = pointLabel(name, x, u.scales.x.max - u.scales.x.min);
+    // On a time axis the step is said too: beside the time for one run, per run in the legend.
+    const stepOf = (k) => {
+      const step = name === "step" ? null : stepAt(k, x);
+      return step === null ? "" : ` · step ${formatCount(step)}`;
+    };
+    where.textContent = multi ? at : at + stepOf(0);
     if (!multi) value.textContent = describe(lineValue(u, 0, i));
     traces.forEach((t, k) => {
-      legendValues.get(t.id).textContent = describe(lineValue(u, k, i));
+      const v = lineValue(u, k, i);
+      legendValues.get(t.id).textContent = describe(v) + (multi && v !== undefined ? stepOf(k) : "");
     });
   }
 
@@ -301,7 +333,7 @@ export function mount(root, { key, traces: specs, load }) {
   function zoomTo(lo, hi) {
     source.zoomTo(lo, hi);
     const [start, end] = source.view;
-    const [from, to] = formatTicks([start, end]); // distinct even for a narrow window
+    const [from, to] = windowLabels(source.axis, start, end); // distinct even for a narrow window
     zoomChip.textContent = `${from} – ${to}  ×`;
     zoomChip.hidden = false;
   }
@@ -383,10 +415,13 @@ export function mount(root, { key, traces: specs, load }) {
   root.addEventListener("chart-inspect", (event) => {
     Object.assign(event.detail, {
       key,
+      axis: source.axis,
       window: source.shown,
       view: source.view,
       traces: traces.map((t) => ({
         id: t.id,
+        origin: t.origin,
+        step: t.cols.step.slice(),
         mode: t.cols.mode,
         width: t.cols.width,
         x: t.cols.x.slice(),
@@ -412,8 +447,18 @@ export function mount(root, { key, traces: specs, load }) {
     setSeries: source.setSeries,
     /** The newest point of a run, when known better than a bucketed Series can tell. */
     noteLatest: source.noteLatest,
-    /** Live points of one run, folded into the resolution on screen. */
+    /** Live points of one run (steps, values, seq, wall times), folded into the resolution on screen. */
     append: source.append,
+    /** Plot against another x axis (origins: run id -> origin): the full range is fetched. */
+    setAxis(name, origins) {
+      zoomChip.hidden = true;
+      root.dataset.axis = name;
+      source.setAxis(name, origins);
+    },
+    /** A run's origin on the relative axis changed (it started after the page opened). */
+    setOrigin(id, origin) {
+      if (source.setOrigin(id, origin)) zoomChip.hidden = true;
+    },
     destroy() {
       source.close();
       resizer.disconnect();

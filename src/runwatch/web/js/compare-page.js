@@ -2,6 +2,7 @@
 // runs' configs side by side with differences marked, and every run kept live by its own socket.
 
 import { ApiError, describeError, getJSON, runPath, socketURL } from "./api.js";
+import { originOf } from "./chart-axis.js";
 import * as chartWidget from "./chart.js";
 import * as compareMedia from "./compare-media.js";
 import * as configDiff from "./config-diff.js";
@@ -9,6 +10,7 @@ import { formatCount } from "./format.js";
 import { openLive } from "./live.js";
 import { mountConn, mountLoss, mountPill } from "./status.js";
 import * as tokenPrompt from "./token-prompt.js";
+import * as xAxisControl from "./x-axis-control.js";
 
 const MAX_RUNS = 8; // one colour each, and a bounded number of sockets and series per chart
 const RUN_COLORS = ["#38bdf8", "#f472b6", "#a3e635", "#fbbf24", "#a78bfa", "#fb923c", "#2dd4bf", "#e879f9"];
@@ -19,6 +21,14 @@ const conn = mountConn($("conn"));
 const runs = []; // {id, name, color, info, pill, word, detail, live}
 const charts = new Map(); // metric key -> chart widget
 let media = null; // the runs' images and distributions, once mounted
+const xAxis = xAxisControl.mount($("x-axis"), (name) => {
+  for (const chart of charts.values()) chart.setAxis(name, origins());
+});
+
+/** Each run's origin on the page's x axis: on relative time, its own start (chart-axis.js). */
+function origins() {
+  return new Map(runs.map((r) => [r.id, originOf(xAxis.axis, r.info)]));
+}
 
 function showError(lines) {
   const el = $("page-error");
@@ -32,8 +42,8 @@ function requestedIds() {
   return [...new Set(raw.split(",").map((s) => s.trim()).filter(Boolean))];
 }
 
-async function loadSeries(runId, key, { start, end, maxPoints }) {
-  const answer = await getJSON(`${runPath(runId)}/metrics`, { keys: key, start, end, max_points: maxPoints });
+async function loadSeries(runId, key, { start, end, maxPoints, x }) {
+  const answer = await getJSON(`${runPath(runId)}/metrics`, { keys: key, start, end, max_points: maxPoints, x });
   return { series: answer.series[key], seq: answer.seq };
 }
 
@@ -45,10 +55,12 @@ function chartFor(key) {
   const container = $("charts");
   const next = [...container.children].find((c) => c.dataset.key > key);
   container.insertBefore(el, next || null);
+  const at = origins();
   chart = chartWidget.mount(el, {
     key,
-    traces: runs.map((r) => ({ id: r.id, label: r.name, color: r.color })),
+    traces: runs.map((r) => ({ id: r.id, label: r.name, color: r.color, origin: at.get(r.id) })),
     load: (id, range) => loadSeries(id, key, range),
+    axis: xAxis.axis,
   });
   charts.set(key, chart);
   $("charts-empty").hidden = true;
@@ -104,9 +116,14 @@ function follow(run, since) {
     url: (seq) => socketURL(`${runPath(run.id)}/live`, { since: seq }),
     onMessage(msg) {
       if (msg.type === "points") {
-        for (const [key, cols] of Object.entries(msg.points || {})) chartFor(key).append(run.id, cols.step, cols.value, msg.seq);
+        for (const [key, cols] of Object.entries(msg.points || {})) chartFor(key).append(run.id, cols.step, cols.value, msg.seq, cols.ts);
       } else if (msg.type === "status") {
         run.pill.set(msg.state);
+        // A queued run that starts now: its relative time counts from here, as a reload would.
+        if (msg.state === "running" && typeof run.info.started_at !== "number") {
+          run.info.started_at = msg.ts;
+          for (const chart of charts.values()) chart.setOrigin(run.id, originOf(xAxis.axis, run.info));
+        }
       } else if (msg.type === "event" && msg.event.kind === "sdk.lost") {
         run.loss.add(msg.event.payload?.lost);
       } else if (media) media.apply(run.id, msg);

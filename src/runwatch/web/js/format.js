@@ -201,6 +201,105 @@ export function formatTimeTicks(ticks, incr) {
   });
 }
 
+// Precision escalates until every tick reads differently; past this many decimals a time axis
+// would be finer than the float seconds it plots can resolve.
+const MAX_TIME_DIGITS = 6;
+
+/** Decimals of a second that show a time spacing of `incr` seconds (0 for a second or more). */
+function secondDigits(incr) {
+  return incr > 0 && incr < 1 ? Math.min(MAX_TIME_DIGITS, Math.ceil(-Math.log10(incr) - 1e-9)) : 0;
+}
+
+function distinctLabels(labels, ticks) {
+  const finite = ticks.filter((v) => v !== null && v !== undefined && Number.isFinite(v));
+  return new Set(labels.filter(Boolean)).size === new Set(finite).size;
+}
+
+/**
+ * Seconds since a run's start, compact: "0s", "42s", "1m30s", "2h05m", "3d04h", "-5s"; zero
+ * components at the end are left out ("2h", not "2h00m00s"). `digits`: decimals of the seconds.
+ */
+export function formatRelative(seconds, digits = 0) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "";
+  const scale = 10 ** digits;
+  // Whole units of 10^-digits seconds, so 59.9996 at three digits carries into the minute.
+  let units = Math.round(Math.abs(seconds) * scale);
+  const sign = seconds < 0 && units > 0 ? "-" : "";
+  const fraction = units % scale;
+  let s = (units - fraction) / scale;
+  const parts = [];
+  for (const [size, name] of [[86400, "d"], [3600, "h"], [60, "m"]]) {
+    const n = Math.floor(s / size);
+    s -= n * size;
+    if (n || parts.length) parts.push([n, name]);
+  }
+  parts.push([s, "s", fraction]);
+  while (parts.length > 1 && parts[parts.length - 1][0] === 0 && !parts[parts.length - 1][2]) parts.pop();
+  const pad = (n, i) => (i ? String(n).padStart(2, "0") : String(n));
+  return sign + parts.map(([n, name, frac], i) => {
+    const whole = pad(n, i);
+    return frac ? `${whole}.${String(frac).padStart(digits, "0").replace(/0+$/, "")}${name}` : `${whole}${name}`;
+  }).join("");
+}
+
+/**
+ * A relative-time axis's tick labels: formatRelative at the precision of the spacing `incr`
+ * (a digit or two more for ticks off it, as 0.25 s apart), finer while two would read the same.
+ */
+export function formatRelativeTicks(ticks, incr) {
+  const noise = (incr > 0 ? incr : 1) * 1e-6;
+  const exact = (d) => ticks.every((t) => !Number.isFinite(t) || Math.abs(Math.round(t * 10 ** d) / 10 ** d - t) <= noise);
+  let digits = secondDigits(incr);
+  while (!exact(digits) && digits < secondDigits(incr) + 2) digits += 1; // 0.25 s apart: "10.25s"
+  let labels = ticks.map((t) => formatRelative(t, digits));
+  while (!distinctLabels(labels, ticks) && digits < MAX_TIME_DIGITS) {
+    digits += 1;
+    labels = ticks.map((t) => formatRelative(t, digits));
+  }
+  return labels;
+}
+
+/**
+ * Unix seconds as "2024-05-01 14:03:27.250" in the viewer's zone: `digits` decimals of the
+ * second; -1 stops at the minute ("2024-05-01 14:03"), -2 at the day ("2024-05-01").
+ */
+export function formatWallTime(ts, digits = 0) {
+  if (ts === null || ts === undefined || !Number.isFinite(ts)) return "";
+  let whole = Math.floor(ts);
+  let frac = digits > 0 ? Math.round((ts - whole) * 10 ** digits) : 0;
+  if (frac === 10 ** digits) [whole, frac] = [whole + 1, 0]; // 27.9999 at three digits is 28.000
+  const d = new Date(whole * 1000);
+  const pad = (n) => String(n).padStart(2, "0");
+  let text = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  if (digits >= -1) text += ` ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  if (digits >= 0) text += `:${pad(d.getSeconds())}`;
+  if (digits > 0) text += `.${String(frac).padStart(digits, "0")}`;
+  return text;
+}
+
+/**
+ * A wall-clock axis's tick labels (unix seconds, the viewer's zone): formatTimeTicks's short
+ * labels while they all differ; else (yearly ticks, the hour a clock goes back, spacings under a
+ * millisecond) full dates and times, down to the fraction of a second that tells them apart.
+ */
+export function formatWallTicks(ticks, incr) {
+  const short = formatTimeTicks(ticks, incr);
+  if (distinctLabels(short, ticks)) return short;
+  const offset = (t) => {
+    const m = -new Date(Math.floor(t) * 1000).getTimezoneOffset();
+    const pad = (n) => String(n).padStart(2, "0");
+    return ` ${m < 0 ? "-" : "+"}${pad(Math.floor(Math.abs(m) / 60))}:${pad(Math.abs(m) % 60)}`;
+  };
+  let labels = short;
+  const first = incr >= 86400 ? -2 : incr >= 60 ? -1 : secondDigits(incr);
+  for (let digits = first; digits <= MAX_TIME_DIGITS; digits++) {
+    labels = ticks.map((t) => formatWallTime(t, digits));
+    if (distinctLabels(labels, ticks)) return labels;
+  }
+  // Only the zone's offset tells the two 01:30s of a night the clocks go back apart.
+  return ticks.map((t, i) => (labels[i] ? labels[i] + offset(t) : ""));
+}
+
 /** Any JSON value as one line of text (strings as themselves, the rest as JSON). */
 export function formatScalar(value) {
   if (typeof value === "string") return value;

@@ -1,6 +1,7 @@
 // The run page: hydrate from /state, then apply live deltas from the run's socket.
 
 import { ApiError, describeError, getJSON, runPath, socketURL } from "./api.js";
+import { originOf } from "./chart-axis.js";
 import * as chartWidget from "./chart.js";
 import * as configView from "./config-view.js";
 import * as eventFeed from "./event-feed.js";
@@ -13,6 +14,7 @@ import * as runTabs from "./run-tabs.js";
 import * as runWidgets from "./run-widgets.js";
 import { mountConn } from "./status.js";
 import * as tokenPrompt from "./token-prompt.js";
+import * as xAxisControl from "./x-axis-control.js";
 
 const runId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
 const base = runPath(runId);
@@ -50,6 +52,15 @@ const latest = latestValues.mount($("latest-values"), $("latest-count"));
 const MAX_CHARTS = 200;
 const charts = new Map(); // metric key -> chart widget
 let capped = false; // some key has no chart
+let runInfo = null; // the run as hydrated, with started_at once it starts: the relative axis's 0
+const xAxis = xAxisControl.mount($("x-axis"), (name) => {
+  for (const chart of charts.values()) chart.setAxis(name, origins());
+});
+
+/** The run's origin on the page's x axis (see chart-axis.js), as chart.setAxis takes it. */
+function origins() {
+  return new Map([[runId, runInfo ? originOf(xAxis.axis, runInfo) : 0]]);
+}
 
 function showError(text) {
   const el = $("page-error");
@@ -57,9 +68,9 @@ function showError(text) {
   el.hidden = !text;
 }
 
-/** One key's Series over a range, at most `maxPoints` points or buckets (start/end null: all). */
-async function loadSeries(key, { start, end, maxPoints }) {
-  const answer = await getJSON(`${base}/metrics`, { keys: key, start, end, max_points: maxPoints });
+/** One key's Series over a range by x, at most `maxPoints` points or buckets (start/end null: all). */
+async function loadSeries(key, { start, end, maxPoints, x }) {
+  const answer = await getJSON(`${base}/metrics`, { keys: key, start, end, max_points: maxPoints, x });
   return { series: answer.series[key], seq: answer.seq };
 }
 
@@ -85,8 +96,9 @@ function chartFor(key) {
   container.insertBefore(el, next || null);
   chart = chartWidget.mount(el, {
     key,
-    traces: [{ id: runId, label: key, color: chartWidget.colorForKey(key) }],
+    traces: [{ id: runId, label: key, color: chartWidget.colorForKey(key), origin: origins().get(runId) }],
     load: (id, range) => loadSeries(key, range),
+    axis: xAxis.axis,
   });
   charts.set(key, chart);
   $("charts-empty").hidden = true;
@@ -105,6 +117,9 @@ function showConfig(config) {
 }
 
 function hydrate(state) {
+  runInfo = { ...state.run };
+  const origin = origins().get(runId);
+  for (const chart of charts.values()) chart.setOrigin(runId, origin);
   header.setRun(state.run);
   showConfig(state.run.config);
   latest.setSummary(state.run.summary, new Set(Object.keys(state.metrics)));
@@ -152,7 +167,7 @@ function onMessage(msg) {
   switch (msg.type) {
     case "points":
       for (const [key, cols] of Object.entries(msg.points || {})) {
-        chartFor(key)?.append(runId, cols.step, cols.value, msg.seq);
+        chartFor(key)?.append(runId, cols.step, cols.value, msg.seq, cols.ts);
         if (cols.step.length) header.noteStep(cols.step[cols.step.length - 1]);
       }
       break;
@@ -162,6 +177,11 @@ function onMessage(msg) {
       break;
     case "status":
       header.setStatus(msg);
+      // A queued run that starts now: its relative time counts from here, as a reload would.
+      if (msg.state === "running" && typeof runInfo.started_at !== "number") {
+        runInfo.started_at = msg.ts;
+        for (const chart of charts.values()) chart.setOrigin(runId, origins().get(runId));
+      }
       feed.add(statusEvent(msg));
       break;
     case "run.closed":

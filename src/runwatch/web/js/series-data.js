@@ -2,13 +2,14 @@
 // into the displayed resolution, coarsening under the per-chart cap, and the derived lines
 // (EMA smoothing, best so far). Pure functions: no DOM, no globals.
 //
-// Columns: {mode, width, x, y, lo, hi, count, nf, last, end}
+// Columns: {mode, width, x, y, lo, hi, count, nf, last, step, end}
 //   mode   "raw" (one point per x) or "buckets" (aligned: bucket b covers [b*width, (b+1)*width))
 //   x      the point's x, or the first x in the bucket (sorted ascending)
 //   y      value / bucket mean over finite values; null where there is no finite value (a gap)
 //   lo, hi bucket min / max (null in raw mode, where the line is the whole story)
 //   count  points in the bucket (non-finite ones included); nf the finite ones among them
 //   last   the value of the bucket's newest point (a number, NaN and ±Infinity kept)
+//   step   a raw point's step when x is a time (null when unknown, and for every bucket)
 //   end    the greatest x of any point (inside the last bucket, past its first x), or null
 
 import { toNumber, toPlotValue } from "./format.js";
@@ -20,7 +21,7 @@ const maxOf = (a, b) => (a === null ? b : b === null ? a : Math.max(a, b));
 
 /** Columns with nothing in them (a key a run has not logged yet). */
 export function emptyColumns() {
-  return { mode: "raw", width: null, x: [], y: [], lo: [], hi: [], count: [], nf: [], last: [], end: null };
+  return { mode: "raw", width: null, x: [], y: [], lo: [], hi: [], count: [], nf: [], last: [], step: [], end: null };
 }
 
 /** Columns from a /state or /metrics Series (raw: values; buckets: mean with a min/max band). */
@@ -41,6 +42,7 @@ export function columnsFromSeries(series) {
       // a bucket with a finite mean is taken as all finite).
       nf: series.finite ? series.finite.slice() : y.map((m, i) => (m === null ? 0 : count[i])),
       last: series.last.map(toNumber),
+      step: y.map(() => null),
       end: lastX(series.last_x ?? series.x),
     };
   }
@@ -55,6 +57,7 @@ export function columnsFromSeries(series) {
     count: y.map(() => 1),
     nf: y.map((v) => (v === null ? 0 : 1)),
     last: series.value.map(toNumber),
+    step: series.step ? series.step.slice() : y.map(() => null),
     end: lastX(series.x),
   };
 }
@@ -89,7 +92,7 @@ function bucketBound(cols, bucket) {
   return lo;
 }
 
-function insertAt(cols, at, x, raw) {
+function insertAt(cols, at, x, raw, step) {
   const v = toNumber(raw);
   const y = Number.isFinite(v) ? v : null;
   const band = cols.mode === "buckets" ? y : null;
@@ -100,29 +103,31 @@ function insertAt(cols, at, x, raw) {
   cols.count.splice(at, 0, 1);
   cols.nf.splice(at, 0, y === null ? 0 : 1);
   cols.last.splice(at, 0, v);
+  cols.step.splice(at, 0, cols.mode === "buckets" ? null : step);
   cols.end = maxOf(cols.end ?? null, x);
 }
 
 /**
  * Fold one live point into `cols` in place, at the resolution they show: raw columns get a
  * point (appended, or inserted in x order when late); bucketed columns update the bucket
- * floor(x / width) — min, max, mean over finite values, count, last — or open it.
+ * floor(x / width) — min, max, mean over finite values, count, last — or open it. `step`: the
+ * point's step, kept by raw columns (a bucket's step is not one number).
  */
-export function foldPoint(cols, x, raw) {
+export function foldPoint(cols, x, raw, step = null) {
   const n = cols.x.length;
   if (cols.mode !== "buckets") {
-    insertAt(cols, n === 0 || x >= cols.x[n - 1] ? n : upperBound(cols.x, x), x, raw);
+    insertAt(cols, n === 0 || x >= cols.x[n - 1] ? n : upperBound(cols.x, x), x, raw, step);
     return;
   }
   const width = cols.width;
   const bucket = Math.floor(x / width);
   if (n === 0 || Math.floor(cols.x[n - 1] / width) < bucket) {
-    insertAt(cols, n, x, raw); // the usual case: a new bucket at the end
+    insertAt(cols, n, x, raw, null); // the usual case: a new bucket at the end
     return;
   }
   const i = Math.floor(cols.x[n - 1] / width) === bucket ? n - 1 : bucketBound(cols, bucket);
   if (Math.floor(cols.x[i] / width) !== bucket) {
-    insertAt(cols, i, x, raw); // a late point whose bucket was empty
+    insertAt(cols, i, x, raw, null); // a late point whose bucket was empty
     return;
   }
   const v = toNumber(raw);
@@ -147,7 +152,7 @@ export function foldPoint(cols, x, raw) {
  * Returns new columns; `cols` is not changed.
  */
 export function rebucket(cols, width) {
-  const out = { mode: "buckets", width, x: [], y: [], lo: [], hi: [], count: [], nf: [], last: [], end: cols.end ?? null };
+  const out = { mode: "buckets", width, x: [], y: [], lo: [], hi: [], count: [], nf: [], last: [], step: [], end: cols.end ?? null };
   let bucket = null;
   let sum = 0;
   for (let i = 0; i < cols.x.length; i++) {
@@ -168,6 +173,7 @@ export function rebucket(cols, width) {
       out.count.push(cols.count[i]);
       out.nf.push(nf);
       out.last.push(cols.last[i]);
+      out.step.push(null);
     } else {
       out.lo[j] = minOf(out.lo[j], lo);
       out.hi[j] = maxOf(out.hi[j], hi);
@@ -260,8 +266,9 @@ export function bestBefore(cols, dir, x, seed = null) {
   const pick = dir === "min" ? minOf : maxOf;
   let best = seed;
   for (let i = 0; i < cols.x.length; i++) {
-    const end = cols.mode === "buckets" ? (Math.floor(cols.x[i] / cols.width) + 1) * cols.width : cols.x[i] + 1;
-    if (end > x) break;
+    // A raw point lies before x when its x is less (steps or times alike); a bucket, when it ends by x.
+    const past = cols.mode === "buckets" ? (Math.floor(cols.x[i] / cols.width) + 1) * cols.width > x : cols.x[i] >= x;
+    if (past) break;
     const v = band[i] ?? cols.y[i];
     if (v !== null && v !== undefined) best = pick(best, v);
   }
