@@ -19,6 +19,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+import runwatch
 from runwatch.rules.spec import RuleIn
 from runwatch.tokens import create, with_store
 from tests.rules.receiver import WebhookReceiver
@@ -148,6 +149,51 @@ def test_tensorboard_starts_only_for_admin_and_only_over_a_known_run_dir(tmp_pat
                 timeout=90,
             )
             assert tb.status_code == 404 and tb.json()["error"]["code"] == "no_run_dir", name
+    finally:
+        server.stop()
+
+
+def test_promote_reads_only_a_run_dir_the_server_knows(tmp_path: Path) -> None:
+    """A writer names its run's directory; promote (admin) hashes a file only inside one the
+    server knows: a directory a producer merely reports (``/etc``), or one whose marker names
+    another run, is 404 ``no_run_dir``, never a checksum of the server's files. An SDK run on
+    this machine marks its own directory, so its artifacts promote."""
+    data = tmp_path / "data"
+    tokens = {s: create(data, s, None, None, s)[0] for s in ("write", "admin")}
+    server = ServerProcess(data).start()
+    try:
+        (tmp_path / "forged").mkdir()
+        (tmp_path / "forged" / "secret.txt").write_text("not the run's")
+        with httpx.Client(base_url=server.url, headers=bearer(tokens["write"])) as producer:
+            claims = {"etc": "/etc", "forged": str(tmp_path / "forged")}
+            ids = {
+                name: producer.post(
+                    "/api/v1/runs", json={"project": "p", "snapshot": {"run_dir": claimed}}
+                ).json()["id"]
+                for name, claimed in claims.items()
+            }
+            for run_id in ids.values():
+                done = {
+                    "producer": "w",
+                    "batch_seq": 1,
+                    "status": {"state": "succeeded", "ts": 1.0},
+                }
+                assert producer.post(f"/api/v1/runs/{run_id}/batches", json=done).is_success
+        (tmp_path / "forged" / ".runwatch-run").write_text(ids["etc"])  # names another run
+        sdk_dir = tmp_path / "sdk"
+        run = runwatch.init(project="p", url=server.url, run_dir=sdk_dir, token=tokens["write"])
+        (sdk_dir / "model.pt").write_bytes(b"weights")
+        assert run.finish(timeout=30)
+        with httpx.Client(base_url=server.url, headers=bearer(tokens["admin"])) as admin:
+            for name, artifact in (("etc", "passwd"), ("forged", "secret.txt")):
+                url = f"/api/v1/runs/{ids[name]}/promote"
+                refused = admin.post(url, json={"name": "leak", "artifact": artifact})
+                assert refused.status_code == 404, (name, refused.text)
+                assert refused.json()["error"]["code"] == "no_run_dir", name
+            url = f"/api/v1/runs/{run.id}/promote"
+            promoted = admin.post(url, json={"name": "best", "artifact": "model.pt"})
+            assert promoted.status_code == 201, promoted.text
+            assert promoted.json()["detail"]["size"] == len(b"weights")
     finally:
         server.stop()
 

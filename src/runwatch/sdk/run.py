@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from runwatch.protocol import FINAL_STATUSES, MAX_COMMAND_KINDS, SWEEP_PARAMS_ENV
+from runwatch.protocol import FINAL_STATUSES, MAX_COMMAND_KINDS, RUN_DIR_MARKER, SWEEP_PARAMS_ENV
 from runwatch.sdk import limits
 from runwatch.sdk.commands import CommandPoller
 from runwatch.sdk.media import PendingHistogram, PendingImage
@@ -821,6 +821,17 @@ def _env_int(name: str) -> int:
         return 0
 
 
+def _register_run_dir(directory: Path, run_id: str) -> None:
+    """Mark ``directory`` as this run's (a :data:`RUN_DIR_MARKER` file naming it): a server on
+    this machine then trusts it for the run's artifacts and TensorBoard, where a directory a
+    producer merely reports is not. Best effort: a run is never refused for it."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / RUN_DIR_MARKER).write_text(run_id, encoding="utf-8")
+    except OSError as exc:
+        print_warning(f"could not mark {directory} as the run's directory: {exc!r}")
+
+
 def init(
     project: str | None = None,
     name: str | None = None,
@@ -871,6 +882,7 @@ def init(
     attached = os.environ.get("RUNWATCH_LAUNCHED") == "1"
     token = token or os.environ.get("RUNWATCH_TOKEN")
     sender = SenderConfig(thread_nice=_env_int("RUNWATCH_SDK_NICE"))
+    _register_run_dir(directory, run_id)
     run = Run(spec, urls, token, directory, sender, attached=attached)
     if attached and spec["config"]:  # the launcher made the run: the worker's config joins it
         run.update_config(spec["config"])

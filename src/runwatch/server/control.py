@@ -29,6 +29,7 @@ from runwatch.server.auth import Principal
 from runwatch.server.errors import ApiError
 from runwatch.server.fanout import Subscriber
 from runwatch.server.openapi import refusal
+from runwatch.server.run_dirs import known_run_dir
 from runwatch.store.base import RunInfo
 from runwatch.store.sql.control import MAX_COMMAND_KEYS
 
@@ -151,7 +152,14 @@ async def _woken(waiter: Subscriber, stopping: asyncio.Event, timeout: float) ->
     status_code=201,
     dependencies=ADMIN,
     openapi_extra={"x-runwatch-body": "PromoteIn"},
-    responses={409: refusal("`not_promotable`: only a succeeded run can be promoted.")},
+    responses={
+        404: refusal(
+            "`run_not_found`; `artifact_not_found`: no such file in the run's directory;"
+            " `no_run_dir`: the run's directory is not one the server knows on its machine"
+            " (launched by it, or holding a `.runwatch-run` file naming the run)."
+        ),
+        409: refusal("`not_promotable`: only a succeeded run can be promoted."),
+    },
 )
 async def promote(request: Request, run_id: str) -> Response:
     """Promote a succeeded run, recording the SHA-256 of the artifact (a path inside the run
@@ -169,7 +177,7 @@ async def promote(request: Request, run_id: str) -> Response:
         digest = hashlib.sha256(msgspec.json.encode(facts, order="sorted")).hexdigest()
         detail: dict[str, Any] = {"of": "config+summary"}
     else:
-        path = artifact_path(run, spec.artifact)
+        path = artifact_path(run, spec.artifact, request.app.state.settings.data_dir)
         digest = await asyncio.to_thread(sha256_file, path)
         detail = {"of": "artifact", "size": path.stat().st_size}
     # A run launched from a template: what to launch again to reproduce it.
@@ -185,13 +193,15 @@ async def list_promoted(request: Request) -> Response:
     return json_response({"promoted": promoted})
 
 
-def artifact_path(run: RunInfo, relative: str) -> Path:
-    """A file inside the run's directory; anything that escapes it (``..``, an absolute path,
-    a symlink out) is refused as not found."""
-    run_dir = run.snapshot.get("run_dir")
-    if not isinstance(run_dir, str):
-        raise ApiError(400, "no_run_dir", "this run did not report a run directory", "$.artifact")
-    root = Path(run_dir).resolve()
+def artifact_path(run: RunInfo, relative: str, data_dir: Path) -> Path:
+    """A file inside the run's directory as the server knows it (:func:`known_run_dir`: never
+    a directory a producer merely reports, such as ``/etc``); anything that escapes it (``..``,
+    an absolute path, a symlink out) is refused as not found."""
+    root = known_run_dir(run, data_dir)
+    if root is None:
+        raise ApiError(
+            404, "no_run_dir", "this run's directory is not on the server's machine", "$.artifact"
+        )
     path = (root / relative).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise ApiError(

@@ -12,7 +12,8 @@ from runwatch.server.api import ADMIN, READ, Cursor, json_response, run_or_404, 
 from runwatch.server.errors import ApiError
 from runwatch.server.media import with_url
 from runwatch.server.openapi import refusal
-from runwatch.server.tensorboard import LEASE_SECONDS, MAX_PROCESSES, known_run_dir
+from runwatch.server.run_dirs import known_run_dir
+from runwatch.server.tensorboard import LEASE_SECONDS, MAX_PROCESSES
 
 router = APIRouter(prefix="/api/v1")
 MAX_ENTITY_EVENTS = 5_000

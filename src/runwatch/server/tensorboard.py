@@ -4,8 +4,8 @@ A process lives on a lease that the run page (or ``runwatch tensorboard``) renew
 when the lease runs out (the page was closed), when its run ends, when asked, and when the
 server shuts down. It dies with a server that is killed too, and one a previous server left
 behind is stopped at start (see :mod:`runwatch.server.owned`). At most :data:`MAX_PROCESSES`
-run at once. Its logdir is only ever a run directory the server knows (:func:`known_run_dir`),
-never a path a producer merely claims.
+run at once. Its logdir is only ever a run directory the server knows
+(:mod:`runwatch.server.run_dirs`), never a path a producer merely claims.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import contextlib
 import os
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import time
@@ -25,11 +24,10 @@ import httpx
 import msgspec
 
 from runwatch.parent_death import die_with_parent
-from runwatch.protocol import FINAL_STATUSES, RUN_DIR_MARKER
+from runwatch.protocol import FINAL_STATUSES
 from runwatch.server.errors import ApiError
 from runwatch.server.owned import ChildRecords
-from runwatch.server.scheduler import run_dir_of
-from runwatch.store.base import RunInfo, RunStore
+from runwatch.store.base import RunStore
 
 LEASE_SECONDS = 60.0
 MAX_PROCESSES = 4
@@ -56,30 +54,6 @@ class TensorBoardInfo(msgspec.Struct):
     lease_until: float
     proxy: str
     port: int
-
-
-def known_run_dir(run: RunInfo, data_dir: Path) -> Path | None:
-    """The run's directory, when the server knows it is one: the directory its scheduler
-    launched the run in (under the data dir), or the one the run reports whose launcher
-    registered it on this machine (a :data:`RUN_DIR_MARKER` file naming the run, written by
-    ``runwatch launch``). A path a producer claims without that (``/etc``) is None."""
-    own = run_dir_of(data_dir, run.id)
-    if own.is_dir():
-        return own
-    claimed = run.snapshot.get("run_dir")
-    if not isinstance(claimed, str) or not os.path.isabs(claimed):
-        return None
-    marker = Path(claimed) / RUN_DIR_MARKER
-    try:
-        # Not followed: a link could point at any file that happens to name the run.
-        info = os.lstat(marker)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > 256:
-            return None
-        if marker.read_text(encoding="utf-8").strip() != run.id:
-            return None
-    except (OSError, UnicodeDecodeError):
-        return None
-    return Path(claimed).resolve()
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
