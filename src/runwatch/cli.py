@@ -267,10 +267,12 @@ def migrate(
 
     from runwatch.store.copy import copy_sqlite_to_postgres, count_rows
     from runwatch.store.location import describe, is_postgres, sqlite_dir
+    from runwatch.store.postgres.executor import connect
 
     if is_postgres(source) or not is_postgres(target):
         raise ValueError("migrate copies --from sqlite:///DIR --to postgresql://…")
     data_dir = sqlite_dir(source)
+    connect(target).close()  # an unreachable database is one line, before any progress bar
     with Progress() as progress:
         task = progress.add_task(f"to {describe(target)}", total=count_rows(data_dir))
         counts = copy_sqlite_to_postgres(

@@ -227,3 +227,15 @@ def test_migrate_says_what_it_needs(tmp_path: Path, pg_url: str) -> None:
     empty = cli("migrate", "--from", str(tmp_path / "nothing"), "--to", pg_url)
     assert empty.returncode == 1 and "no runwatch store in" in empty.stderr
     assert "Traceback" not in backwards.stderr + empty.stderr
+
+    async def make() -> None:  # a store to copy, into a database that is not there
+        store = SqliteStore(tmp_path / "data")
+        await store.open()
+        await store.close()
+
+    run(make())
+    absent = pg_url.rsplit("/", 1)[0] + "/runwatch_no_such_database"
+    missing = cli("migrate", "--from", str(tmp_path / "data"), "--to", absent)
+    assert missing.returncode == 1 and missing.stdout == ""  # no progress bar drawn first
+    assert missing.stderr.startswith("runwatch: error: cannot reach PostgreSQL at ")
+    assert missing.stderr.count("\n") == 1, missing.stderr

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import psycopg
 
+from runwatch.store.postgres.executor import connect
 from runwatch.store.postgres.schema import migrate as migrate_postgres
 from runwatch.store.postgres.tx import PostgresTx
 from runwatch.store.sql import values
@@ -166,7 +167,7 @@ def copy_sqlite_to_postgres(data_dir: Path, url: str, progress: Progress) -> dic
     try:
         source.execute("BEGIN")  # one snapshot: a server still writing changes nothing we read
         counts = source_counts(source)
-        with psycopg.connect(url, autocommit=True) as target:
+        with connect(url) as target:
             migrate_postgres(target)
             with target.transaction():
                 _refuse_non_empty(target)

@@ -51,6 +51,15 @@ def _as_store_error(exc: BaseException) -> StoreError:
     return StoreUnavailable(f"the store could not write: {exc}")
 
 
+def connect(url: str) -> psycopg.Connection[Any]:
+    """An autocommit connection to the database at ``url``; one that cannot be made is a
+    :class:`RuntimeError` saying where (the CLI prints it as one line)."""
+    try:
+        return psycopg.connect(url, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise RuntimeError(f"cannot reach PostgreSQL at {describe(url)}: {exc}") from None
+
+
 class PostgresExecutor:
     """Runs write and read jobs on pooled connections; calls ``on_commit`` in commit order."""
 
@@ -90,13 +99,8 @@ class PostgresExecutor:
         self._on_commit = on_commit
 
         def start() -> None:
-            try:
-                with psycopg.connect(self.url, autocommit=True) as conn:
-                    migrate(conn)
-            except psycopg.OperationalError as exc:
-                raise RuntimeError(
-                    f"cannot reach PostgreSQL at {describe(self.url)}: {exc}"
-                ) from None
+            with connect(self.url) as conn:
+                migrate(conn)
             self._pool.open(wait=True, timeout=self._lock_timeout)
 
         await asyncio.to_thread(start)
