@@ -80,6 +80,15 @@ def test_a_port_outside_tcps_range_is_a_one_line_usage_error(
     assert not (tmp_path / "data").exists()  # refused before anything ran
 
 
+def test_a_mistyped_command_is_one_sentence_then_where_help_is() -> None:
+    done = cli("tokens")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(
+        "runwatch: error: No such command 'tokens'. Did you mean 'token'? See `"
+    )
+    assert done.stderr.endswith(" --help`\n") and done.stderr.count("\n") == 1
+
+
 @pytest.mark.parametrize("command", ["serve", "demo"])
 def test_a_port_in_use_is_one_line_naming_it(command: str, tmp_path: Path) -> None:
     with socket.socket() as taken:

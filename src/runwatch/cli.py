@@ -430,10 +430,12 @@ def _usage_error(exc: UsageError) -> NoReturn:
     if isinstance(exc, NoArgsIsHelpError):
         sys.exit(2)  # the help is already printed
     message = exc.format_message().rstrip(".")
+    # Click's hint ("Did you mean 'token'?") ends the sentence: ours follows as one.
+    join = " See" if message.endswith("?") else "; see"
     if exc.ctx is not None:
         if exc.ctx.command.name in ("launch", "agent") and "No such option" in message:
             message += " (the worker's command and its options go after `--`)"
-        message += f"; see `{exc.ctx.command_path} --help`"
+        message += f"{join} `{exc.ctx.command_path} --help`"
     print(f"runwatch: error: {message}", file=sys.stderr)
     sys.exit(exc.exit_code)
 
