@@ -280,3 +280,9 @@ def test_a_click_or_enter_anywhere_on_a_row_opens_the_run(
     expect(run_row(page, second["id"])).to_be_focused()
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{server.url}/runs/{second['id']}")
+
+
+def test_the_runs_page_links_to_the_promoted_runs(page: Page, server: ServerProcess) -> None:
+    open_list(page, server)
+    page.locator(".topbar a.top-link", has_text="Promoted").click()
+    expect(page).to_have_url(f"{server.url}/promoted")
