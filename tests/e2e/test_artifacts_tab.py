@@ -12,6 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+import runwatch
 from tests.conftest import ARTIFACTS
 from tests.e2e.launched import XSS, Launch, finished, open_tab
 from tests.servers import ServerProcess, wait_until
@@ -253,3 +254,18 @@ def test_tensorboard_that_cannot_start_says_why(
     expect(page.locator("#artifacts-view .tb-open")).to_be_enabled()
     # The 404 is the page's answer, not a page error; the browser logs the failed request only.
     assert all("404" in e for e in page.console_errors)
+
+
+def test_the_files_count_says_when_sizes_are_unknown(
+    page: Page, server: ServerProcess, tmp_path: Path
+) -> None:
+    """A manifest entry without a size adds nothing to a total that would then look exact."""
+    sized = {"path": "model.pt", "kind": "checkpoint", "size": 2048}
+    cases = {"all": [sized], "some": [sized, {"path": "report.html"}], "none": [{"path": "a"}]}
+    shown = {"all": "1 · 2.00 KiB", "some": "2 · ≥ 2.00 KiB", "none": "1 · size unknown"}
+    for name, entries in cases.items():
+        run = runwatch.init(project="art", name=name, url=server.url, run_dir=tmp_path / name)
+        run.artifacts(entries)
+        assert run.finish(timeout=30)
+        open_tab(page, server, run.id, "artifacts")
+        expect(page.locator("#artifacts-view .art-count")).to_have_text(shown[name])

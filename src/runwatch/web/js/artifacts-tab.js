@@ -251,8 +251,11 @@ export function mount(root, { base, runDir = () => null, onChange } = {}) {
     if (tb.length && !wandbRuns.length) wandbRuns.push(noWandbCard());
     wandbCards.replaceChildren(...wandbRuns);
     cards.hidden = tbPanel.hidden && wandbCards.childElementCount === 0;
-    const total = manifest.reduce((sum, e) => sum + (typeof e.size === "number" ? e.size : 0), 0);
-    filesCount.textContent = manifest.length ? `${formatCount(manifest.length)} · ${formatBytes(total)}` : "";
+    const sized = manifest.filter((e) => typeof e.size === "number");
+    const total = sized.reduce((sum, e) => sum + e.size, 0);
+    // Entries of unknown size add nothing to a total that would then look exact.
+    const bytes = sized.length === manifest.length ? formatBytes(total) : sized.length ? `≥ ${formatBytes(total)}` : "size unknown";
+    filesCount.textContent = manifest.length ? `${formatCount(manifest.length)} · ${bytes}` : "";
     tableBox.replaceChildren(...(manifest.length ? [filesTable(manifest)] : []));
     empty.hidden = manifest.length > 0;
     if (!manifest.length) renderEmpty();
