@@ -13,6 +13,7 @@ const PAGE = 10_000; // the server's largest page of lines
 const SERVER_KEEPS = 100_000; // the newest lines a run keeps (LOG_LINES_CAP in store/sql/objects.py)
 const MAX_QUERY = 1000; // the server's longest search (MAX_LOG_QUERY)
 const NEWEST = Number.MAX_SAFE_INTEGER; // `before` past any line number
+const BUSY_SHARE = 0.25; // at most this share of the page's time goes to drawing live lines
 const NEAR_BOTTOM_PX = 24; // closer than this to the end still counts as "at the newest line"
 const STREAMS = ["all", "stdout", "stderr"];
 
@@ -141,6 +142,7 @@ export function mount(root, { fetchLines, runDir = () => null, onChange } = {}) 
   let loading = null; // the running load(); live lines wait in `pending` meanwhile
   let pending = []; // live lines not drawn yet (passing the filter; the newest MAX_LINES)
   let frame = 0; // the requested animation frame that draws `pending`
+  let nextDraw = 0; // performance.now() before which `pending` waits
   let generation = 0; // bumped by reset(): answers to an older filter's requests are dropped
   let loaded = false;
   let failed = "";
@@ -254,14 +256,23 @@ export function mount(root, { fetchLines, runDir = () => null, onChange } = {}) 
     }
   }
 
-  /** Draw the queued live lines: once an animation frame however many messages came. */
+  /** Draw the queued live lines: once an animation frame however many messages came, and no
+   * sooner than BUSY_SHARE allows after the last draw, so that a fast worker's lines are drawn
+   * in fewer, larger steps and the page's other work (the socket, the header) keeps up. */
   function flush() {
     frame = 0;
     if (loading || !pending.length) return;
+    if (performance.now() < nextDraw) {
+      frame = requestAnimationFrame(flush);
+      return;
+    }
+    const started = performance.now();
     const queued = pending;
     pending = [];
     append(queued);
     changed();
+    const cost = performance.now() - started;
+    nextDraw = started + cost / BUSY_SHARE;
   }
 
   /** Forget what is held and read it again for the current filter. */
