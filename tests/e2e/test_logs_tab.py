@@ -390,3 +390,18 @@ def test_a_burst_of_50000_live_lines_keeps_the_page_live_and_its_rows_bounded(
     assert page.evaluate("() => window.__maxAdds") == 1
     expect(log_rows(page)).to_have_count(5000)
     assert page.console_errors == []
+
+
+def test_the_head_counts_the_lines_the_server_keeps_and_a_search_reaches_the_oldest(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run_id = logged_run(api, 101_000)  # the server keeps the newest 100,000: from line 1,001
+    open_tab(page, server, run_id, "logs")
+    expect(page.locator("#logs-view .logs-count")).to_have_text("newest 5,000 of 100,000 lines")
+    page.locator("#logs-view .logs-search").fill("record 01001")
+    expect(log_rows(page)).to_have_count(1)
+    assert line_numbers(page) == [1001]
+    expect(page.locator("#logs-view .logs-count")).to_have_text("1 of 100,000 lines")
+    page.locator("#logs-view .logs-search").fill("record 01000")  # dropped by the server
+    expect(page.locator("#logs-view .logs-empty")).to_have_text("No line matches “record 01000”.")
+    assert page.console_errors == []

@@ -325,13 +325,14 @@ export function mount(root, { fetchLines, runDir = () => null, onChange } = {}) 
     if (loading) return loading;
     const mine = generation;
     const running = (async () => {
+      let error = "";
       try {
         await catchUp(mine);
-        failed = "";
       } catch (err) {
-        failed = `Could not load the log: ${err && err.message ? err.message : err}`;
+        error = `Could not load the log: ${err && err.message ? err.message : err}`;
       }
-      if (mine !== generation) return;
+      if (mine !== generation) return; // a newer filter's load owns the view
+      failed = error;
       loaded = true;
       loading = null;
       if (follow) toBottom();
