@@ -139,8 +139,8 @@ def test_search_and_stream_filters_narrow_the_lines_live(
 
     # A line arriving while the search is on is filtered (and marked) the same way.
     sdk_log.write([("stdout", "step 30 loss=0.032"), ("stderr", "nan again")])
-    expect(page.locator("#logs-view .log-line:not([hidden])")).to_have_count(4)
-    expect(log_rows(page)).to_have_count(35)
+    expect(log_rows(page)).to_have_count(4)  # the page holds the matches only
+    expect(page.locator("#logs-view .logs-count")).to_have_text("4 of 35 lines")
 
     search.fill("")
     expect(page.locator("#logs-view .log-line:not([hidden])")).to_have_count(35)
@@ -270,4 +270,138 @@ def test_a_log_line_with_markup_renders_as_text(
     assert visible_texts(page) == [XSS, f"before {XSS} after", f"live {XSS}"]
     assert page.locator("#logs-view img").count() == 0
     assert page.evaluate("() => window.__xss") is None
+    assert page.console_errors == []
+
+
+def post_logs(api: httpx.Client, run_id: str, texts: list[str], seq: int) -> None:
+    """Post lines through the batch API, as fast as the server takes them."""
+    logs = [{"stream": "stdout", "ts": 1.0, "text": t} for t in texts]
+    body = {"producer": "burst", "batch_seq": seq, "logs": logs}
+    response = api.post(f"/api/v1/runs/{run_id}/batches", json=body)
+    assert response.status_code == 200, response.text
+
+
+def logged_run(api: httpx.Client, count: int) -> str:
+    """A running run holding ``count`` lines "record 00001" …, 2,000 a batch."""
+    response = api.post("/api/v1/runs", json={"project": "e2e", "name": "logs"})
+    assert response.status_code == 201, response.text
+    run_id: str = response.json()["id"]
+    for seq, at in enumerate(range(1, count + 1, 2000), start=1):
+        post_logs(
+            api, run_id, [f"record {i:05d}" for i in range(at, min(at + 2000, count + 1))], seq
+        )
+    return run_id
+
+
+def test_a_search_finds_lines_older_than_the_newest_5000_the_page_holds(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run_id = logged_run(api, 12_000)
+    open_tab(page, server, run_id, "logs")
+    expect(log_rows(page)).to_have_count(5000)
+    assert line_numbers(page)[0] == 7001
+    expect(page.locator("#logs-view .logs-count")).to_have_text("newest 5,000 of 12,000 lines")
+
+    page.locator("#logs-view .logs-search").fill("RECORD 00042")  # the server searches, any case
+    expect(log_rows(page)).to_have_count(1)
+    assert line_numbers(page) == [42]
+    expect(page.locator("#logs-view .log-hit")).to_have_text("record 00042")
+    expect(page.locator("#logs-view .logs-count")).to_have_text("1 of 12,000 lines")
+
+    page.locator("#logs-view .logs-search").fill("record 0")  # 9,999 matches: the newest 5,000
+    expect(page.locator("#logs-view .logs-count")).to_have_text("5,000 of 12,000 lines")
+    assert line_numbers(page) == list(range(5000, 10_000))
+    page.locator("#logs-view .logs-search").fill("")
+    expect(page.locator("#logs-view .logs-count")).to_have_text("newest 5,000 of 12,000 lines")
+    assert line_numbers(page) == list(range(7001, 12_001))
+    assert page.console_errors == []
+
+
+def test_older_lines_load_on_demand_and_the_newest_go_past_the_cap(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run_id = logged_run(api, 7000)
+    open_tab(page, server, run_id, "logs")
+    expect(log_rows(page)).to_have_count(5000)
+    older = page.locator("#logs-view .logs-older")
+    jump = page.locator("#logs-view .logs-jump")
+    expect(older).to_be_visible()
+
+    older.click()  # 1,000 older lines in, the newest 1,000 out: still 5,000 held
+    expect(page.locator("#logs-view .log-line").first).to_have_attribute("data-line", "1001")
+    assert line_numbers(page) == list(range(1001, 6001))
+    expect(page.locator("#logs-view .logs-count")).to_have_text("5,000 of 7,000 lines")
+    expect(jump).to_be_visible()
+    older.click()
+    expect(page.locator("#logs-view .log-line").first).to_have_attribute("data-line", "1")
+    assert line_numbers(page) == list(range(1, 5001))
+    expect(older).to_be_hidden()  # nothing older on the server
+
+    post_logs(api, run_id, ["a live line"], 100)  # counted, not shown: the newest were let go
+    expect(jump).to_have_text("↓ Jump to latest (1 new)")
+    assert line_numbers(page)[-1] == 5000
+    jump.click()  # reads the newest lines again, and follows them
+    expect(page.locator("#logs-view .log-line").last).to_have_attribute("data-line", "7001")
+    assert line_numbers(page) == list(range(2002, 7002))
+    expect(jump).to_be_hidden()
+    assert scroll_gap(page) < NEAR_END_PX
+    assert page.console_errors == []
+
+
+def test_a_burst_of_50000_live_lines_keeps_the_page_live_and_its_rows_bounded(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run_id = logged_run(api, 0)
+    assert api.post(
+        f"/api/v1/runs/{run_id}/batches",
+        json={"producer": "s", "batch_seq": 1, "status": {"state": "running", "ts": 1.0}},
+    ).is_success
+    open_tab(page, server, run_id, "logs")
+    expect(page.locator("#run-status")).to_have_text("running")
+    # The most rows the list ever held, and the most times rows were added in one animation
+    # frame (a frame's rAF callbacks run after the counter's, registered a frame earlier).
+    page.evaluate(
+        """() => {
+            const list = document.querySelector('#logs-view .logs-lines');
+            Object.assign(window, { __frame: 0, __maxRows: 0, __addsInFrame: {}, __maxAdds: 0 });
+            const tick = () => { window.__frame += 1; requestAnimationFrame(tick); };
+            requestAnimationFrame(tick);
+            new MutationObserver((records) => {
+                window.__maxRows = Math.max(window.__maxRows, list.childElementCount);
+                const adds = records.filter((r) => r.addedNodes.length).length;
+                const n = (window.__addsInFrame[window.__frame] || 0) + adds;
+                window.__addsInFrame[window.__frame] = n;
+                window.__maxAdds = Math.max(window.__maxAdds, n);
+            }).observe(list, { childList: true });
+        }"""
+    )
+    for seq, at in enumerate(range(0, 50_000, 500), start=1):
+        post_logs(api, run_id, [f"burst {i}" for i in range(at, at + 500)], seq)
+    done = {"producer": "s", "batch_seq": 2, "status": {"state": "succeeded", "ts": 2.0}}
+    assert api.post(f"/api/v1/runs/{run_id}/batches", json=done).is_success
+
+    # The page keeps up with the socket: the last line and the final status follow the burst
+    # within the ordinary wait, as they do on the Live tab.
+    expect(page.locator("#run-status")).to_have_text("succeeded")
+    expect(page.locator("#logs-view .log-line").last).to_have_attribute("data-line", "50000")
+    expect(page.locator("#logs-view .log-line").last).to_have_text("50000burst 49999")
+    assert page.evaluate("() => window.__maxRows") <= 5000
+    # Live lines are drawn at most once a frame, however many messages the frame brought.
+    assert page.evaluate("() => window.__maxAdds") == 1
+    expect(log_rows(page)).to_have_count(5000)
+    assert page.console_errors == []
+
+
+def test_the_head_counts_the_lines_the_server_keeps_and_a_search_reaches_the_oldest(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run_id = logged_run(api, 101_000)  # the server keeps the newest 100,000: from line 1,001
+    open_tab(page, server, run_id, "logs")
+    expect(page.locator("#logs-view .logs-count")).to_have_text("newest 5,000 of 100,000 lines")
+    page.locator("#logs-view .logs-search").fill("record 01001")
+    expect(log_rows(page)).to_have_count(1)
+    assert line_numbers(page) == [1001]
+    expect(page.locator("#logs-view .logs-count")).to_have_text("1 of 100,000 lines")
+    page.locator("#logs-view .logs-search").fill("record 01000")  # dropped by the server
+    expect(page.locator("#logs-view .logs-empty")).to_have_text("No line matches “record 01000”.")
     assert page.console_errors == []

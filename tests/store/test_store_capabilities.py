@@ -366,3 +366,57 @@ def test_each_producers_artifacts_stand_beside_the_others(make_store: StoreMaker
     both, after = run(with_store(make_store, work))
     assert [a["path"] for a in both] == ["model.pt:v0/model.pt", "a", "b"]
     assert [a["path"] for a in after] == ["model.pt:v0/model.pt"]
+
+
+def test_log_search_is_a_literal_substring_ignoring_ascii_case_paged_both_ways(
+    make_store: StoreMaker,
+) -> None:
+    texts = [
+        "loss 50% done",  # 1
+        "loss 5 done",  # 2
+        "a_b literal underscore",  # 3
+        "axb not an underscore",  # 4
+        r"path C:\tmp\x",  # 5
+        r"path C:tmpx",  # 6
+        "LOSS upper case",  # 7
+        "Grüße ÄRGER",  # 8
+    ] + [f"epoch {i} loss" for i in range(12)]  # 9..20
+
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+        lines = [LogLine("stderr" if i % 2 else "stdout", float(i), t) for i, t in enumerate(texts)]
+        await ingest(store, r.id, 1, logs=lines)
+
+        async def numbers(q: str, **kw: Any) -> list[int]:
+            args = {"after": 0, "stream": None, "limit": 100, **kw}
+            found = await store.logs(
+                r.id, args["after"], args["stream"], args["limit"], q, kw.get("before")
+            )
+            return [x["line"] for x in found]
+
+        return {
+            "percent": await numbers("0%"),
+            "underscore": await numbers("a_b"),
+            "backslash": await numbers("\\tmp\\"),
+            "case": await numbers("loss"),
+            "case_stream": await numbers("LOSS", stream="stdout"),
+            "ascii_only": await numbers("äRGER"),
+            "page1": await numbers("epoch", limit=5),
+            "page2": await numbers("epoch", after=13, limit=5),
+            "back": await numbers("epoch", before=15, limit=3),
+            "back_all": await numbers("loss", before=3, limit=10),
+            "none": await numbers("%"),
+        }
+
+    got = run(with_store(make_store, work))
+    assert got["percent"] == [1]
+    assert got["underscore"] == [3]
+    assert got["backslash"] == [5]
+    assert got["case"] == [1, 2, 7, *range(9, 21)]
+    assert got["case_stream"] == [1, 7, 9, 11, 13, 15, 17, 19]
+    assert got["ascii_only"] == []  # non-ASCII letters match in their own case only
+    assert got["page1"] == [9, 10, 11, 12, 13]
+    assert got["page2"] == [14, 15, 16, 17, 18]
+    assert got["back"] == [12, 13, 14]  # the newest 3 under line 15, oldest first
+    assert got["back_all"] == [1, 2]
+    assert got["none"] == [1]

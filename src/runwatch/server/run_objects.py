@@ -19,6 +19,7 @@ router = APIRouter(prefix="/api/v1")
 MAX_ENTITY_EVENTS = 5_000
 MAX_ENTITY_KEYS = 1_000
 MAX_LOG_LINES = 10_000
+MAX_LOG_QUERY = 1_000  # characters of a log search; a line holds at most 16,384
 
 
 @router.get("/runs/{run_id}/entities/{entity:path}/events", dependencies=READ)
@@ -85,10 +86,25 @@ async def logs(
     after: Cursor = 0,
     stream: Literal["stdout", "stderr"] | None = None,
     limit: int = Query(1000, ge=1, le=MAX_LOG_LINES),
+    q: str | None = Query(
+        None,
+        min_length=1,
+        max_length=MAX_LOG_QUERY,
+        description="only lines holding this text (ASCII letters in either case; `%`, `_` "
+        "and `\\` are literal)",
+    ),
+    before: int | None = Query(
+        None,
+        ge=1,
+        le=INT64_MAX,
+        description="the newest `limit` lines numbered under this one (still oldest first)",
+    ),
 ) -> Response:
-    """Captured stdout/stderr lines after line number ``after`` (the newest 100,000 are kept)."""
+    """Captured stdout/stderr lines after line number ``after`` (the newest 100,000 are kept),
+    of one ``stream`` and holding ``q`` when given; page on with ``after=next_after``, or back
+    with ``before=`` the first line's number."""
     await run_or_404(request, run_id)
-    lines = await store_of(request).logs(run_id, after, stream, limit)
+    lines = await store_of(request).logs(run_id, after, stream, limit, q, before)
     return json_response({"lines": lines, "next_after": lines[-1]["line"] if lines else after})
 
 

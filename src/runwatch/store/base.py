@@ -525,9 +525,17 @@ class ObjectStore(Protocol):
         ...
 
     async def logs(
-        self, run_id: str, after: int, stream: str | None, limit: int
+        self,
+        run_id: str,
+        after: int,
+        stream: str | None,
+        limit: int,
+        q: str | None = None,
+        before: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Captured log lines numbered after ``after``, oldest first."""
+        """Captured log lines numbered after ``after``, oldest first: of ``stream`` only, and
+        holding the substring ``q`` (ASCII letters in either case) only, when given; with
+        ``before``, the newest ``limit`` such lines numbered under it."""
         ...
 
     async def artifacts(self, run_id: str) -> list[Any]:

@@ -228,17 +228,45 @@ def read_manifest(tx: Tx, run_id: str) -> list[Any]:
     return [entry for entries in _manifest_parts(row[0]).values() for entry in entries]
 
 
+def like_literal(text: str) -> str:
+    """``text`` as a LIKE pattern matching it literally (with ``ESCAPE '\\'``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def read_logs(
-    tx: Tx, run_id: str, after: int, stream: str | None, limit: int
+    tx: Tx,
+    run_id: str,
+    after: int,
+    stream: str | None,
+    limit: int,
+    q: str | None = None,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Log lines after line ``after`` (of one stream, if given), oldest first."""
+    """Log lines after line ``after`` (of one stream, if given; holding ``q``, ASCII letters in
+    either case, if given), oldest first; with ``before``, the newest ``limit`` lines under it."""
     sql = "SELECT line, stream, ts, text FROM logs WHERE run_id = ? AND line > ?"
     args: list[Any] = [run_id, after]
     if stream is not None:
         sql += " AND stream = ?"
         args.append(stream)
-    rows = tx.execute(sql + " ORDER BY line LIMIT ?", [*args, limit]).fetchall()
+    if q is not None:
+        # lower() folds ASCII only in both databases (PostgreSQL's under the C collation), so
+        # a search finds the same lines on SQLite and PostgreSQL.
+        sql += f" AND lower(text{tx.dialect.binary_order}) LIKE ? ESCAPE '\\'"
+        args.append(f"%{like_literal(_ascii_lower(q))}%")
+    if before is not None:
+        sql += " AND line < ? ORDER BY line DESC LIMIT ?"
+        rows = tx.execute(sql, [*args, before, limit]).fetchall()[::-1]
+    else:
+        rows = tx.execute(sql + " ORDER BY line LIMIT ?", [*args, limit]).fetchall()
     return [{"line": n, "stream": s, "ts": t, "text": x} for n, s, t, x in rows]
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def tables(tx: Tx, run_id: str) -> dict[str, Any]:

@@ -318,9 +318,17 @@ class SqlStore:
         return await self._read_tx(lambda tx: objects.snapshot_value(tx, run_id, key, version))
 
     async def logs(
-        self, run_id: str, after: int, stream: str | None, limit: int
+        self,
+        run_id: str,
+        after: int,
+        stream: str | None,
+        limit: int,
+        q: str | None = None,
+        before: int | None = None,
     ) -> list[dict[str, Any]]:
-        return await self._read_tx(lambda tx: objects.read_logs(tx, run_id, after, stream, limit))
+        return await self._read_tx(
+            lambda tx: objects.read_logs(tx, run_id, after, stream, limit, q, before)
+        )
 
     async def artifacts(self, run_id: str) -> list[Any]:
         return await self._read_tx(lambda tx: objects.read_manifest(tx, run_id))

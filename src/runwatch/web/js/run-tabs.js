@@ -35,8 +35,8 @@ export function mount(doc, { base }) {
   const notice = analyticsNotice.mount($("charts"), { emptyEl: $("charts-empty") });
   const logs = logsTab.mount($("logs-view"), {
     runDir,
-    async fetchLines(after, limit) {
-      return (await getJSON(`${base}/logs`, { after, limit })).lines;
+    async fetchLines(after, limit, filter = {}) {
+      return (await getJSON(`${base}/logs`, { after, limit, ...filter })).lines;
     },
     onChange({ total }) {
       logsLoaded = true;
