@@ -73,29 +73,34 @@ def raw_page(
 
 def select_range(
     chunks: list[Chunk], x: Literal["step", "time"], start: float, end: float
-) -> tuple[list[float], list[float], list[int]]:
-    """(x, value, step) of every point with start <= x <= end, ordered by x (stable for ties)."""
+) -> tuple[list[float], list[float], list[int] | None]:
+    """(x, value, step) of every point with start <= x <= end, ordered by x (stable for ties);
+    the steps on the time axis only (on the step axis they are the x values)."""
+    by_time = x == "time"
     xs: list[float] = []
     vs: list[float] = []
     steps: list[int] = []
     for chunk in chunks:
-        cx = chunk.step if x == "step" else chunk.ts
+        cx = chunk.ts if by_time else chunk.step
         if cx and start <= min(cx) and max(cx) <= end:
             xs.extend(cx)
             vs.extend(chunk.value)
-            steps.extend(chunk.step)
+            if by_time:
+                steps.extend(chunk.step)
         else:
-            for xi, vi, si in zip(cx, chunk.value, chunk.step, strict=True):
+            for i, xi in enumerate(cx):
                 if start <= xi <= end:
                     xs.append(xi)
-                    vs.append(vi)
-                    steps.append(si)
+                    vs.append(chunk.value[i])
+                    if by_time:
+                        steps.append(chunk.step[i])
     if xs != sorted(xs):  # late or out-of-order points (the check runs in C)
         order = sorted(range(len(xs)), key=xs.__getitem__)
         xs = [xs[i] for i in order]
         vs = [vs[i] for i in order]
-        steps = [steps[i] for i in order]
-    return xs, vs, steps
+        if by_time:
+            steps = [steps[i] for i in order]
+    return xs, vs, steps if by_time else None
 
 
 def to_series(
@@ -108,7 +113,6 @@ def to_series(
     """Raw points when there are at most ``max_points``, else at most that many aligned buckets.
     Raw points by time carry their ``steps``: a chart over time still reads a point's step."""
     if len(xs) <= max_points:
-        step = steps if x == "time" else None
-        return Series(mode="raw", x=xs, value=[encode_value(v) for v in vs], step=step)
+        return Series(mode="raw", x=xs, value=[encode_value(v) for v in vs], step=steps)
     w = pyramid.bucket_width(x, None, xs[0], xs[-1], max_points)
     return pyramid.buckets_from_blocks(pyramid.blocks_of(xs, vs, w), w)

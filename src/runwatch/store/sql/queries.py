@@ -61,9 +61,9 @@ def tails(tx: Tx, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
 
 def _raw(
     tx: Tx, sid: int, col: str, x: Literal["step", "time"], lo: float, hi: float
-) -> tuple[list[float], list[float], list[int]]:
+) -> tuple[list[float], list[float], list[int] | None]:
     """(x, value, step) of the series' raw points in [lo, hi], ordered by x (ingest order for
-    ties)."""
+    ties); the steps on the time axis only."""
     cid = tx.dialect.insert_order
     rows = tx.execute(
         f"SELECT steps, ts, vals FROM chunks WHERE series_id = ?"
