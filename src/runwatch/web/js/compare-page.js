@@ -115,6 +115,7 @@ function follow(run, since) {
     since,
     url: (seq) => socketURL(`${runPath(run.id)}/live`, { since: seq }),
     onMessage(msg) {
+      if (msg.type === "event") run.loss.noteEvent(msg.event);
       if (msg.type === "points") {
         for (const [key, cols] of Object.entries(msg.points || {})) chartFor(key).append(run.id, cols.step, cols.value, msg.seq, cols.ts);
       } else if (msg.type === "status") {
@@ -124,8 +125,6 @@ function follow(run, since) {
           run.info.started_at = msg.ts;
           for (const chart of charts.values()) chart.setOrigin(run.id, originOf(xAxis.axis, run.info));
         }
-      } else if (msg.type === "event" && msg.event.kind === "sdk.lost") {
-        run.loss.add(msg.event.payload?.lost);
       } else if (media) media.apply(run.id, msg);
     },
     async onReset() {

@@ -96,9 +96,7 @@ export function mount(root) {
       render();
     },
     /** A live event: an sdk.lost report adds its count to the loss chip. */
-    noteEvent(event) {
-      if (event.kind === "sdk.lost") loss.add(event.payload?.lost);
-    },
+    noteEvent: loss.noteEvent,
     /** A live status message: {ts, state, error, exit_code}. */
     setStatus(msg) {
       if (!run) return;

@@ -61,9 +61,11 @@ export function mountLoss(el) {
       lost = Number.isSafeInteger(n) && n > 0 ? n : 0;
       show();
     },
-    /** A live sdk.lost event's count, added to what is shown. */
-    add(n) {
-      if (Number.isSafeInteger(n) && n > 0) lost += n;
+    /** A live event: an sdk.lost report adds its count to what is shown. */
+    noteEvent(event) {
+      const n = event.kind === "sdk.lost" ? event.payload?.lost : 0;
+      if (!Number.isSafeInteger(n) || n <= 0) return;
+      lost += n;
       show();
     },
   };
