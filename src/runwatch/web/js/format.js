@@ -167,11 +167,7 @@ export function formatClock(ts) {
 
 /** Date and time, "2024-05-01 14:03", in the viewer's zone. */
 export function formatDateTime(ts) {
-  if (ts === null || ts === undefined) return "—";
-  const d = new Date(ts * 1000);
-  const pad = (n) => String(n).padStart(2, "0");
-  const day = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
-  return `${day} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return ts === null || ts === undefined ? "—" : formatWallTime(ts, -1);
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
