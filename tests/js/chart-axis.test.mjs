@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
+  noteStart,
   originOf,
   parseAxis,
   pointLabel,
@@ -145,4 +146,14 @@ test("on a time axis a hydration by step asks once for every run's range by time
   source.setAxis("step", new Map());
   same(loads.slice(2).map((l) => [l.id, l.x]), [["a", "step"], ["b", "step"]]);
   same(source.traces.map((t) => t.origin), [0, 0]);
+});
+
+test("a queued run that starts moves its relative origin to its start, once", () => {
+  const run = { created_at: 100, started_at: null };
+  assert.equal(originOf("relative", run), 100);
+  assert.equal(noteStart(run, { state: "queued", ts: 150 }), false);
+  assert.equal(noteStart(run, { state: "running", ts: 160 }), true);
+  assert.equal(originOf("relative", run), 160);
+  assert.equal(noteStart(run, { state: "running", ts: 170 }), false); // a crashed run's revival
+  assert.equal(run.started_at, 160);
 });

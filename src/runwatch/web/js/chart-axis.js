@@ -49,6 +49,16 @@ export function runStart(run) {
   return typeof run.created_at === "number" ? run.created_at : 0;
 }
 
+/**
+ * A live status message that starts a run not started yet (a queued run the queue launched):
+ * its start goes into `run`, so relative time counts from it as a reload would. True when it did.
+ */
+export function noteStart(run, msg) {
+  if (msg.state !== "running" || typeof run.started_at === "number") return false;
+  run.started_at = msg.ts;
+  return true;
+}
+
 /** What an axis subtracts from a run's x values when drawing them. */
 export function originOf(name, run) {
   return name === "relative" ? runStart(run) : 0;

@@ -2,7 +2,7 @@
 // runs' configs side by side with differences marked, and every run kept live by its own socket.
 
 import { ApiError, describeError, getJSON, runPath, socketURL } from "./api.js";
-import { originOf } from "./chart-axis.js";
+import { noteStart, originOf } from "./chart-axis.js";
 import * as chartWidget from "./chart.js";
 import * as compareMedia from "./compare-media.js";
 import * as configDiff from "./config-diff.js";
@@ -120,9 +120,7 @@ function follow(run, since) {
         for (const [key, cols] of Object.entries(msg.points || {})) chartFor(key).append(run.id, cols.step, cols.value, msg.seq, cols.ts);
       } else if (msg.type === "status") {
         run.pill.set(msg.state);
-        // A queued run that starts now: its relative time counts from here, as a reload would.
-        if (msg.state === "running" && typeof run.info.started_at !== "number") {
-          run.info.started_at = msg.ts;
+        if (noteStart(run.info, msg)) {
           for (const chart of charts.values()) chart.setOrigin(run.id, originOf(xAxis.axis, run.info));
         }
       } else if (media) media.apply(run.id, msg);

@@ -1,7 +1,7 @@
 // The run page: hydrate from /state, then apply live deltas from the run's socket.
 
 import { ApiError, describeError, getJSON, runPath, socketURL } from "./api.js";
-import { originOf } from "./chart-axis.js";
+import { noteStart, originOf } from "./chart-axis.js";
 import * as chartWidget from "./chart.js";
 import * as configView from "./config-view.js";
 import * as eventFeed from "./event-feed.js";
@@ -177,9 +177,7 @@ function onMessage(msg) {
       break;
     case "status":
       header.setStatus(msg);
-      // A queued run that starts now: its relative time counts from here, as a reload would.
-      if (msg.state === "running" && typeof runInfo.started_at !== "number") {
-        runInfo.started_at = msg.ts;
+      if (runInfo && noteStart(runInfo, msg)) {
         for (const chart of charts.values()) chart.setOrigin(runId, origins().get(runId));
       }
       feed.add(statusEvent(msg));
