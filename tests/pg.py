@@ -7,6 +7,7 @@ even when a store still holds connections to it.
 from __future__ import annotations
 
 import os
+import functools
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,11 +23,14 @@ ADMIN_URLS = (
 )
 
 
+# Asked once a session: a busy two-core machine (browsers beside the tests) has been seen to take
+# longer than a short connect timeout, which failed a test's setup though PostgreSQL was up.
+@functools.cache
 def admin_url() -> str:
     """A URL of a user that may create databases; fails in CI (skips elsewhere) when none."""
     for url in ADMIN_URLS:
         try:
-            with psycopg.connect(url, connect_timeout=3) as conn:
+            with psycopg.connect(url, connect_timeout=15) as conn:
                 row = conn.execute(
                     "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
                 ).fetchone()
