@@ -6,8 +6,8 @@ even when a store still holds connections to it.
 
 from __future__ import annotations
 
-import os
 import functools
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager

@@ -95,7 +95,8 @@ def test_sync_keeps_a_refused_batch_delivers_the_batches_after_it_and_fails(
 ) -> None:
     """A spool logged offline holds a batch the server refuses for good between two it takes:
     `runwatch sync` keeps the refused one in the refused file, delivers the ones after it (the
-    final status too), says so in one line and exits 1; a second sync has nothing to send."""
+    final status too, with an ``sdk.lost`` event that the run counts), says so in one line and
+    exits 1; a second sync has nothing to send."""
     server = ServerProcess(tmp_path / "data")  # not started: the producer runs offline
     run = runwatch.init(project="refused", url=server.url, run_dir=tmp_path / "run")
 
@@ -115,7 +116,7 @@ def test_sync_keeps_a_refused_batch_delivers_the_batches_after_it_and_fails(
         again = sync_cli(tmp_path / "run", server.url)
         xs = metric(server, run.id, "x")
         with server.client() as c:
-            status = c.get(f"/api/v1/runs/{run.id}").json()["status"]
+            status, lost = (c.get(f"/api/v1/runs/{run.id}").json()[k] for k in ("status", "lost"))
     finally:
         server.stop()
     assert done.returncode == 1, done.stderr
@@ -126,6 +127,6 @@ def test_sync_keeps_a_refused_batch_delivers_the_batches_after_it_and_fails(
     )
     (line,) = kept(path)
     assert line["refused"]["status"] == 400 and line["batch"]["events"][0]["kind"] == "newer"
-    assert xs == [0.0, 1.0] and status == "succeeded"
+    assert xs == [0.0, 1.0] and status == "succeeded" and lost == 1
     assert again.returncode == 0 and "nothing to send" in again.stdout
     assert read_acked(run.spool_path) == run.spool_path.stat().st_size

@@ -26,15 +26,17 @@ from tests.servers import ServerProcess, wait_until
 STEPS = 10  # per phase: one delivered live, one spooled while the server is down
 
 
-def producer_script(path: Path, url: str, run_dir: Path, ending: str) -> Path:
+def producer_script(path: Path, url: str, run_dir: Path, ending: str, refused: bool) -> Path:
     """A producer beating every second; after a line on stdin (the server is down) it logs a
-    second phase, spools it, and waits to be killed (``killed``) or finishes (``finished``)."""
+    second phase, spools it, and waits to be killed (``killed``) or finishes (``finished``).
+    ``refused``: the second phase starts with a batch of its own that the server will refuse
+    for good (an event with a field it does not know, as from a newer SDK)."""
     path.write_text(
         textwrap.dedent(f"""
             import sys, time
             from pathlib import Path
             from runwatch.sdk.run import Run
-            from runwatch.sdk.sender import SenderConfig
+            from runwatch.sdk.sender import EVENT, SenderConfig
             from runwatch.sdk.spool import read_batches
             from tests.servers import wait_until
             config = SenderConfig(vitals_interval=0, backoff_base=0.05, backoff_cap=0.2)
@@ -44,6 +46,13 @@ def producer_script(path: Path, url: str, run_dir: Path, ending: str) -> Path:
                 run.log({{"x": float(step)}}, step=step)
             print("logged", flush=True)
             sys.stdin.readline()
+            if {refused!r}:
+                run._queue.append((EVENT, {{"kind": "newer", "ts": time.time(), "unknown": 1}}))
+                wait_until(
+                    lambda: any(e["kind"] == "newer" for b in read_batches(run.spool_path)
+                                for e in b.get("events", ())),
+                    60, what="the batch to be refused spooled",
+                )
             for step in range({STEPS}, {2 * STEPS}):
                 run.log({{"x": float(step)}}, step=step)
             if {ending!r} == "finished":
@@ -80,13 +89,16 @@ def event_kinds(server: ServerProcess) -> list[str]:
     return [e["kind"] for e in events]
 
 
+@pytest.mark.parametrize("refused", [False, True], ids=["", "refused"])
 @pytest.mark.parametrize("ending", ["killed", "finished"])
 def test_syncing_a_gone_producers_spool_is_no_sign_of_life(
-    tmp_path: Path, store_args: list[str], ending: str
+    tmp_path: Path, store_args: list[str], ending: str, refused: bool
 ) -> None:
+    """``refused``: the sync says so and fails, and the run counts the refused record as lost
+    (an ``sdk.lost`` event: in the final-status batch, or after the killed producer's last)."""
     server = ServerProcess(tmp_path / "data", extra_args=store_args).start()
     run_dir = tmp_path / "run"
-    script = producer_script(tmp_path / "producer.py", server.url, run_dir, ending)
+    script = producer_script(tmp_path / "producer.py", server.url, run_dir, ending, refused)
     producer = subprocess.Popen(
         [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, env=with_repo_on_path(),
@@ -115,8 +127,14 @@ def test_syncing_a_gone_producers_spool_is_no_sign_of_life(
         )
         crashed = get(server, "/api/v1/runs/gone01")
         done = sync(run_dir, server.url)
-        assert done.returncode == 0, done.stderr
+        assert done.returncode == refused, done.stderr
+        assert ("1 records were refused by the server" in done.stderr) == refused
         after = get(server, "/api/v1/runs/gone01")
+        assert after["lost"] == refused
+        reports = get(server, "/api/v1/runs/gone01/events", kind="sdk.lost")["events"]
+        assert [(e["payload"]["lost"], e["payload"]["rejected"]) for e in reports] == (
+            [(1, 1)] if refused else []
+        )
         assert steps_stored(server) == list(range(2 * STEPS))  # every record is stored
         assert "heartbeat.resumed" not in event_kinds(server)  # the producer never spoke again
         if ending == "killed":

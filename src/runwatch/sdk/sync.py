@@ -12,7 +12,10 @@ and the sync fails. A batch the server refuses for good (a 4xx other than 401, 4
 e.g. 409 ``run_finished``: another producer finished the run) is handled as the live sender
 handles it: kept in the spool's bounded refused file (:mod:`runwatch.sdk.refused`), its records
 counted, and the sync goes on with the next batch (stopping there would hold back every later
-batch on every later sync); the caller says so in one line, and the sync fails.
+batch on every later sync); the caller says so in one line, and the sync fails. The run says so
+too, where its user looks (its ``lost`` count): an ``sdk.lost`` event rides in the spool's
+final-status batch, or, for a gone producer whose spool has none, goes up in a batch of its own
+under the producer name :data:`REPORTER` adds (the producer's own batch numbers may be in use).
 
 Images: each batch's blobs are uploaded before it, several to a request as the live sender
 uploads them (:class:`runwatch.sdk.uploads.GroupUploader`), gathered across batches: a batch
@@ -31,6 +34,7 @@ directory is deleted; so are the files in ``blobs/`` itself that no unacknowledg
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -58,6 +62,8 @@ _decode = msgspec.json.decode
 # Bytes of batches held back past the first while their images gather into a group (as much as
 # a group of images: memory stays within two groups, whatever the spool holds).
 MAX_WAITING_BYTES = MAX_GROUP_BYTES
+# Appended to a gone producer's name for the batch that reports what the server refused of it.
+REPORTER = ":sync"
 
 
 class SyncError(RuntimeError):
@@ -174,6 +180,8 @@ class _Delivery:
         self.uploads = GroupUploader(transport.send, self.run_id, group_blobs)
         self.waiting: deque[_Waiting] = deque()
         self.waiting_bytes = 0
+        self.gone = gone
+        self.reported = 0  # refused records an sdk.lost event on the run counts
 
     def add(self, end: int, body: bytes) -> None:
         """Gather the batch's blobs (read as they are gathered), then post what is ready."""
@@ -200,6 +208,30 @@ class _Delivery:
         with self._uploading():
             self.uploads.flush()
         self._post_ready()
+        if self.gone and self.refusals.records > self.reported:
+            # Nothing of the producer's will follow to carry the report.
+            wire = {
+                "producer": self.header["producer"] + REPORTER,
+                "batch_seq": time.time_ns(),  # a later sync's report is another batch
+                "points": [],
+                "events": [self._loss_event()],
+            }
+            reply = self.transport.post(self.batches_path, msgspec.json.encode(wire), self.headers)
+            _check(reply, self.path, " its loss report")
+
+    def _loss_event(self) -> dict[str, Any]:
+        """An ``sdk.lost`` event for the refused records no event reported yet, as the live
+        sender writes one."""
+        records, self.reported = self.refusals.records - self.reported, self.refusals.records
+        payload = {
+            "lost": records,
+            "refused": 0,
+            "rejected": records,
+            "spool": str(self.path),
+            "reason": f"refused by the server ({self.refusals.reason})",
+            "refused_file": str(self.refusals.file),
+        }
+        return {"kind": "sdk.lost", "ts": time.time(), "level": "error", "payload": payload}
 
     @contextlib.contextmanager
     def _uploading(self) -> Iterator[None]:
@@ -221,6 +253,11 @@ class _Delivery:
 
     def _post(self, batch: _Waiting) -> None:
         body, result = batch.body, self.result
+        wire = _decode(body)
+        if "status" in wire and self.refusals.records > self.reported:
+            # The run's final status is its last chance to take events from this producer.
+            wire["events"] = [*wire.get("events", ()), self._loss_event()]
+            body = msgspec.json.encode(wire)
         reply = self.transport.post(self.batches_path, body, self.headers)
         if reply.error_code == "blob_missing" and batch.missing:
             raise SyncError(
@@ -235,9 +272,9 @@ class _Delivery:
             self.refusals.add(body, reply)
         else:
             if not 200 <= reply.status < 300:
-                _check(reply, self.path, f" batch {_decode(body).get('batch_seq')}")
+                _check(reply, self.path, f" batch {wire.get('batch_seq')}")
             result.batches += 1
-        result.ended = result.ended or (self.header["spool"] == 1 and "status" in _decode(body))
+        result.ended = result.ended or (self.header["spool"] == 1 and "status" in wire)
         result.duplicates += bool(isinstance(reply.body, dict) and reply.body.get("duplicate"))
         self.progress(len(body))
         if self.header["spool"] != 1:
