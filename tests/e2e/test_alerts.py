@@ -170,3 +170,27 @@ def test_rules_are_created_and_deleted_from_the_alerts_page(
     assert api.get("/api/v1/projects/ui/rules").json()["rules"] == []
     # The browser logs the refused POST itself; nothing else may have gone wrong.
     assert [e for e in page.console_errors if "400 (Bad Request)" not in e] == []
+
+
+def test_the_alerts_page_opens_the_only_project_and_lines_up_its_form(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    """With one project there is nothing to choose: /alerts follows it. The form's labels stand
+    on one line and the cancel checkbox sits beside its words (a 1,000 px window)."""
+    api.post("/api/v1/runs", json={"project": "only"})
+    page.set_viewport_size({"width": 1000, "height": 800})
+    page.goto(f"{server.url}/alerts")
+    expect(page).to_have_url(f"{server.url}/alerts?project=only")
+    expect(page.locator("#project-select")).to_have_value("only")
+    expect(page.locator("#rules-empty")).to_be_visible()
+    expect(page.locator("#conn")).to_contain_text("live")
+    form = page.locator("#rule-form")
+    expect(form.locator('[name="name"]')).to_be_visible()
+    tops = {
+        name: form.locator(f'[data-field="{name}"] .field-label').bounding_box()
+        for name in ("name", "type", "key", "level")
+    }
+    assert len({round(box["y"]) for box in tops.values() if box}) == 1, tops
+    box = form.locator('[name="cancel"]').bounding_box()
+    words = form.locator(".rule-cancel").bounding_box()
+    assert box and words and words["height"] < 2 * box["height"] + 8  # one line, not two

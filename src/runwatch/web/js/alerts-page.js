@@ -80,17 +80,20 @@ async function loadProjects() {
       option.textContent = name;
       select.append(option);
     }
+    if (!project && names.size === 1) choose([...names][0]); // nothing to choose between
   } catch (err) {
     showError(describeError(err));
   }
   select.value = project;
 }
 
-select.addEventListener("change", () => {
-  project = select.value;
+function choose(name) {
+  project = name;
   history.replaceState(null, "", project ? `/alerts?project=${encodeURIComponent(project)}` : "/alerts");
   follow();
-});
+}
+
+select.addEventListener("change", () => choose(select.value));
 addEventListener("pagehide", () => live && live.stop());
 
 loadProjects();
