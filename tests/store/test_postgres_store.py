@@ -4,16 +4,19 @@ what TEXT cannot hold."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg import errors as pg_errors
 
 from runwatch.protocol import Batch, LogLine, RunCreate
 from runwatch.runs_query import parse
 from runwatch.store.base import Committed, RunsQuery
 from runwatch.store.errors import InvalidValue, StoreBusy, SweepStopped
 from runwatch.store.postgres import PostgresStore
+from runwatch.store.postgres.executor import as_store_error
 from runwatch.store.postgres.schema import SCHEMA_VERSION
 from runwatch.store.postgres.tx import PostgresTx
 from runwatch.store.prepare import prepare_batch
@@ -286,3 +289,15 @@ def test_trial_runs_are_created_side_by_side_and_a_stop_waits_for_one_under_way(
     assert made == "running"
     assert statuses == ["running", "running", "cancelled"]
     assert counts == {"running": 2, "cancelled": 1}
+
+
+def test_a_value_past_a_postgresql_limit_is_refused_not_retried(pg_url: str) -> None:
+    """What PostgreSQL refuses for its own limits (an index row over 2,704 bytes) would fail
+    the same way on every retry: an invalid value (a 400), not an unavailable store (a 503 the
+    SDK retries for ever)."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE wide (t TEXT PRIMARY KEY)")
+        with pytest.raises(pg_errors.ProgramLimitExceeded) as caught:
+            conn.execute("INSERT INTO wide VALUES (%s)", (secrets.token_hex(4000),))
+    refused = as_store_error(caught.value)
+    assert isinstance(refused, InvalidValue) and "exceeds" in refused.message

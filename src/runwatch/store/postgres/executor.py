@@ -42,11 +42,13 @@ MAX_PENDING = 4096
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
 
-def _as_store_error(exc: BaseException) -> StoreError:
+def as_store_error(exc: BaseException) -> StoreError:
     """A driver or server error as the answer a client can act on."""
     if isinstance(exc, PoolTimeout | pg_errors.LockNotAvailable):
         return StoreBusy(f"the store is busy; retry ({exc})")
-    if isinstance(exc, psycopg.DataError):  # e.g. a NUL character, which TEXT cannot hold
+    # A NUL character (TEXT cannot hold it), or a value past a limit of PostgreSQL's own (an
+    # index row over 2,704 bytes): the same batch would fail the same way on every retry.
+    if isinstance(exc, psycopg.DataError | pg_errors.ProgramLimitExceeded):
         return InvalidValue(f"the store cannot keep this value: {exc}")
     return StoreUnavailable(f"the store could not write: {exc}")
 
@@ -147,9 +149,9 @@ class PostgresExecutor:
                     return self._transaction(conn, job)
             except _RETRYABLE as exc:
                 if attempt == RETRIES - 1:
-                    raise _as_store_error(exc) from exc
+                    raise as_store_error(exc) from exc
             except (psycopg.Error, PoolTimeout) as exc:
-                raise _as_store_error(exc) from exc
+                raise as_store_error(exc) from exc
         raise AssertionError("unreachable")
 
     def _transaction(self, conn: Conn, job: WriteJob[T]) -> T:
