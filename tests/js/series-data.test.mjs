@@ -69,6 +69,22 @@ test("raw columns take live points in step order", () => {
   same(cols.lo, [null, null, null, null, null]); // no band for raw points
 });
 
+test("a step logged again replaces the raw point at it, as the server's reads do", () => {
+  const raw = { mode: "raw", x: [1, 2, 3], value: [1, 2, 3] };
+  const cols = fold(raw, [
+    [2, 20], // a resumed run goes on from step 2
+    [3, "nan"],
+    [4, 40],
+  ]);
+  same(cols.x, [1, 2, 3, 4]);
+  same(cols.y, [1, 20, null, 40]);
+  same([cols.nf, cols.last], [[1, 1, 0, 1], [1, 20, NaN, 40]]);
+  // On the time axis a point carries its step: two at one time are two points.
+  const timed = columnsFromSeries({ mode: "raw", x: [10], value: [1], step: [1] });
+  foldPoint(timed, 10, 2, 2);
+  same(timed.x, [10, 10]);
+});
+
 /** Columns from ``series``, capped at ``max`` buckets. */
 function capped(series, max) {
   return capColumns(columnsFromSeries(series), max);

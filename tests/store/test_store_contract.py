@@ -364,8 +364,9 @@ def fill_chunks(make: StoreMaker) -> tuple[list[tuple[int, float]], Any, Any, An
 
 
 def by_step(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    """Points as a range query answers them: by step; a late duplicate step after the first."""
-    return sorted(points, key=lambda p: p[0])
+    """Points (in ingest order) as a chart's range query answers them: by step, one a step,
+    the one ingested last."""
+    return sorted(dict(points).items())
 
 
 def test_chunks_fill_across_batches_restarts_and_late_points(make_store: StoreMaker) -> None:
@@ -392,3 +393,29 @@ def test_snapshot_change_threshold_is_configurable(make_store: StoreMaker) -> No
 
     strict, loose = run(kept(0.01)), run(kept(0.5))
     assert strict.count("change") == 1 and loose.count("change") == 0
+
+
+def test_a_step_logged_again_replaces_the_point_at_it_in_charts(make_store: StoreMaker) -> None:
+    """A run resumed from a checkpoint logs steps again: its charts' raw points and tails keep
+    one point a step, the one ingested last (one line, not a saw between the attempts); the raw
+    export keeps every point; buckets count both."""
+
+    async def work(store, _):  # type: ignore[no-untyped-def]
+        r = await store.create_run(RunCreate(project="p"))
+        first = [(s, {"x": float(s)}) for s in range(10)]
+        await store.ingest(r.id, prepare_batch(batch(1, first, producer="before")))
+        # The resumed producer's chunk ends at step 6, below the first one's last step.
+        again = [(s, {"x": 100.0 + s}) for s in range(3, 7)]
+        await store.ingest(r.id, prepare_batch(batch(1, again, producer="after")))
+        raw = (await store.metrics(r.id, ["x"], None, None, 100, "step")).series["x"]
+        tail = (await store.tails(r.id, ["x"], 5))["x"]
+        exported, _ = await store.raw_points(r.id, "x", 0, 100)
+        buckets = (await store.metrics(r.id, ["x"], None, None, 2, "step")).series["x"]
+        return raw, tail, exported, buckets
+
+    raw, tail, exported, buckets = run(with_store(make_store, work))
+    assert raw.mode == "raw" and raw.x == list(range(10))
+    assert raw.value == [0.0, 1.0, 2.0, 103.0, 104.0, 105.0, 106.0, 7.0, 8.0, 9.0]
+    assert (tail.x, tail.value) == ([5, 6, 7, 8, 9], [105.0, 106.0, 7.0, 8.0, 9.0])
+    assert [p[0] for p in exported] == [*range(10), *range(3, 7)]
+    assert buckets.mode == "buckets" and sum(buckets.count) == 14

@@ -75,7 +75,8 @@ def select_range(
     chunks: list[Chunk], x: Literal["step", "time"], start: float, end: float
 ) -> tuple[list[float], list[float], list[int] | None]:
     """(x, value, step) of every point with start <= x <= end, ordered by x (stable for ties);
-    the steps on the time axis only (on the step axis they are the x values)."""
+    the steps on the time axis only (on the step axis they are the x values). ``chunks``: in
+    ingest order."""
     by_time = x == "time"
     xs: list[float] = []
     vs: list[float] = []
@@ -103,6 +104,17 @@ def select_range(
     return xs, vs, steps if by_time else None
 
 
+def last_per_step(xs: list[float], vs: list[float]) -> tuple[list[float], list[float]]:
+    """Points by step (ties in ingest order) with one point a step, the one ingested last: a
+    logged row replaces the one before it at its step, so a resumed run that goes on from its
+    checkpoint draws one line, not a saw between two attempts. (Buckets, and the raw export,
+    keep every point.)"""
+    if len(set(xs)) == len(xs):
+        return xs, vs
+    last = {x: i for i, x in enumerate(xs)}  # a key keeps its first place, and its last index
+    return list(last), [vs[i] for i in last.values()]
+
+
 def to_series(
     xs: list[float],
     vs: list[float],
@@ -113,6 +125,8 @@ def to_series(
     """Raw points when there are at most ``max_points``, else at most that many aligned buckets.
     Raw points by time carry their ``steps``: a chart over time still reads a point's step."""
     if len(xs) <= max_points:
+        if steps is None:
+            xs, vs = last_per_step(xs, vs)
         return Series(mode="raw", x=xs, value=[encode_value(v) for v in vs], step=steps)
     w = pyramid.bucket_width(x, None, xs[0], xs[-1], max_points)
     return pyramid.buckets_from_blocks(pyramid.blocks_of(xs, vs, w), w)

@@ -7,14 +7,24 @@ series' newest (see ``store.sql.points``).
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
+from collections.abc import Iterator
+from operator import itemgetter
 from typing import Literal
 
 from runwatch.protocol import encode_value
 from runwatch.store import pyramid
 from runwatch.store.base import Series
-from runwatch.store.chunks import CHUNK_MAX, select_range, to_series, unpack_chunk
+from runwatch.store.chunks import (
+    CHUNK_MAX,
+    Chunk,
+    last_per_step,
+    select_range,
+    to_series,
+    unpack_chunk,
+)
 from runwatch.store.sql.tx import Tx
 
 _TAIL_PAGE = 4  # chunks per query when reading a series' tail
@@ -31,29 +41,41 @@ def metric_keys(tx: Tx, run_id: str) -> list[str]:
     return [r[0] for r in tx.execute(sql, (run_id,)).fetchall()]
 
 
-def tails(tx: Tx, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
-    """The last ``n`` points of each key: the newest chunks only, read until ``n`` are found."""
+def _newest_chunks(tx: Tx, run_id: str, key: str) -> Iterator[tuple[int, bytes, bytes, bytes, int]]:
+    """The series' ``(id, steps, ts, vals, step_max)`` chunks, highest steps first, read a page at
+    a time as far as the caller goes (a client-side cursor would fetch the whole series)."""
     cid = tx.dialect.insert_order
+    for page in itertools.count():
+        rows = tx.execute(
+            f"SELECT c.{cid}, c.steps, c.ts, c.vals, c.step_max FROM chunks c JOIN series s"
+            " ON s.id = c.series_id WHERE s.run_id = ? AND s.key = ?"
+            f" ORDER BY c.step_max DESC, c.{cid} DESC LIMIT ? OFFSET ?",
+            (run_id, key, _TAIL_PAGE, page * _TAIL_PAGE),
+        ).fetchall()
+        yield from rows
+        if len(rows) < _TAIL_PAGE:
+            return
+
+
+def tails(tx: Tx, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
+    """The last ``n`` points of each key: the chunks with the highest steps only, read until
+    ``n`` are found and no chunk left reaches down among them (a resumed run's chunk that logs
+    some of those steps again, and replaces them)."""
     out: dict[str, Series] = {}
     for key in keys:
-        chunks = []
-        found = 0
-        # A page of chunks at a time: a client-side cursor would fetch the whole series.
-        for page in itertools.count():
-            rows = tx.execute(
-                "SELECT c.steps, c.ts, c.vals, c.n FROM chunks c JOIN series s"
-                " ON s.id = c.series_id WHERE s.run_id = ? AND s.key = ?"
-                f" ORDER BY c.step_max DESC, c.{cid} DESC LIMIT ? OFFSET ?",
-                (run_id, key, _TAIL_PAGE, page * _TAIL_PAGE),
-            ).fetchall()
-            for steps, ts, vals, count in rows:
-                if found >= n:
-                    break
-                chunks.append(unpack_chunk(steps, ts, vals))
-                found += count
-            if found >= n or len(rows) < _TAIL_PAGE:
+        chunks: list[tuple[int, Chunk]] = []
+        floor: float | None = None  # once n points are read: the lowest step among the last n
+        for chunk_id, steps, ts, vals, step_max in _newest_chunks(tx, run_id, key):
+            if floor is not None and step_max < floor:
                 break
-        xs, vs, _ = select_range(chunks[::-1], "step", -math.inf, math.inf)
+            chunks.append((chunk_id, unpack_chunk(steps, ts, vals)))
+            if floor is None and sum(len(c.step) for _, c in chunks) >= n:
+                floor = heapq.nlargest(n, itertools.chain.from_iterable(c.step for _, c in chunks))[
+                    -1
+                ]
+        chunks.sort(key=itemgetter(0))  # ingest order: of two points at a step, the later stays
+        in_order = [chunk for _, chunk in chunks]
+        xs, vs = last_per_step(*select_range(in_order, "step", -math.inf, math.inf)[:2])
         if xs:
             out[key] = Series(mode="raw", x=xs[-n:], value=[encode_value(v) for v in vs[-n:]])
     return out

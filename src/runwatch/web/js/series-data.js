@@ -107,16 +107,28 @@ function insertAt(cols, at, x, raw, step) {
   cols.end = maxOf(cols.end ?? null, x);
 }
 
+function replaceAt(cols, i, raw) {
+  const v = toNumber(raw);
+  const y = Number.isFinite(v) ? v : null;
+  cols.y[i] = y;
+  cols.nf[i] = y === null ? 0 : 1;
+  cols.last[i] = v;
+}
+
 /**
  * Fold one live point into `cols` in place, at the resolution they show: raw columns get a
- * point (appended, or inserted in x order when late); bucketed columns update the bucket
+ * point (appended, or inserted in x order when late; on the step axis, one at a step they hold
+ * replaces that point); bucketed columns update the bucket
  * floor(x / width) — min, max, mean over finite values, count, last — or open it. `step`: the
  * point's step, kept by raw columns (a bucket's step is not one number).
  */
 export function foldPoint(cols, x, raw, step = null) {
   const n = cols.x.length;
   if (cols.mode !== "buckets") {
-    insertAt(cols, n === 0 || x >= cols.x[n - 1] ? n : upperBound(cols.x, x), x, raw, step);
+    const at = n === 0 || x >= cols.x[n - 1] ? n : upperBound(cols.x, x);
+    // A step logged again (a resumed run) replaces the point at it, as the server's reads do.
+    if (step === null && at > 0 && cols.x[at - 1] === x) replaceAt(cols, at - 1, raw);
+    else insertAt(cols, at, x, raw, step);
     return;
   }
   const width = cols.width;
