@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from runwatch.server.runs_api import FIELDS_SAMPLE
 from tests.e2e.helpers import Producer, create_run, rows
 from tests.e2e.many_runs import SeedRun, seed_runs
 from tests.servers import ServerProcess
@@ -442,3 +443,31 @@ def test_min_and_max_columns_from_the_picker_sort_on_the_server_and_export(
         assert float(line[9]) == 1.0
         assert float(line[10]) == extremes[run.id]["acc"]["max"]
     assert page.console_errors == []
+
+
+def test_a_field_the_sampled_runs_lack_is_added_by_name(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    """The picker lists the fields of the newest runs the server samples; an older run's key is
+    typed by name ("Another field…") and becomes a column sorted on the server, in the URL."""
+    assert api.post("/api/v1/runs", json={"project": "p", "config": {"rare": 7}}).status_code == 201
+    for i in range(FIELDS_SAMPLE):
+        assert api.post("/api/v1/runs", json={"project": "p", "config": {"lr": i}}).is_success
+    open_table(page, server, "?project=p")
+    expect(page.locator('#add-column option[value="config.lr"]')).to_have_count(1)
+    expect(page.locator('#add-column option[value="config.rare"]')).to_have_count(0)
+    page.select_option("#add-column", label="Another field…")
+    name = page.locator("#add-column-name")
+    expect(name).to_be_focused()
+    name.fill("created")  # a fixed column, not a field
+    name.press("Enter")
+    expect(page.locator('th[data-col="created"]')).to_have_count(0)
+    assert name.evaluate("el => el.validationMessage") != ""
+    name.fill("config.rare")
+    name.press("Enter")
+    expect(name).to_be_hidden()
+    expect(page).to_have_url(f"{server.url}/?project=p&col=config.rare")
+    page.locator('th[data-col="config.rare"] button.sort').click()
+    expect(page).to_have_url(f"{server.url}/?project=p&sort=-config.rare&col=config.rare")
+    expect(page.locator("#runs-body tr.run-row").first).to_contain_text("7")
+    assert column(page, "config.rare")[0] == "7"

@@ -7,6 +7,9 @@ import { FINAL_STATUSES } from "./status.js";
 
 const STATUSES = ["queued", "running", ...FINAL_STATUSES];
 const MAX_TAGS = 200; // tags offered (those of the runs held, sorted; the chosen one always)
+// The picker's last option: a field typed by name (the picker lists the fields of the newest
+// runs the server samples; an older run's key is still a column).
+const OTHER = "\u0000other";
 
 /** Make a select's options exactly `items` ([value, label]). */
 function setOptions(select, items) {
@@ -38,11 +41,12 @@ function setGroups(select, first, groups) {
 }
 
 /**
- * Mount on the bar's elements {status, tag, query, queryForm, queryError, addColumn, groupBy};
+ * Mount on the bar's elements {status, tag, query, queryForm, queryError, addColumn, columnName,
+ * groupBy};
  * `onInput(patch)` is told what the person changed ({status}, {tag}, {q}, {cols}, {group}).
  */
 export function mount(els, onInput) {
-  const { status, tag, query, queryForm, queryError, addColumn, groupBy } = els;
+  const { status, tag, query, queryForm, queryError, addColumn, columnName, groupBy } = els;
   let view = { status: "", tag: "", q: "", cols: [], group: "" };
   let tags = new Set();
   let fields = { config: {}, summary: {} };
@@ -58,7 +62,11 @@ export function mount(els, onInput) {
     const unused = (items) => items.filter(([name]) => !view.cols.includes(name));
     const config = sorted("config").map(([name, n]) => [name, `${name} (${n})`]);
     const summary = sorted("summary").flatMap(([name, n]) => summaryChoices(name, n));
-    setGroups(addColumn, ["", "Add column…"], [["config", unused(config)], ["summary", unused(summary)]]);
+    setGroups(addColumn, ["", "Add column…"], [
+      ["config", unused(config)],
+      ["summary", unused(summary)],
+      ["by name", [[OTHER, "Another field…"]]],
+    ]);
     const keys = Object.keys(fields.config);
     if (view.group && !keys.includes(view.group)) keys.push(view.group);
     setOptions(groupBy, [["", "—"], ...keys.sort().map((k) => [k, k])]);
@@ -73,9 +81,30 @@ export function mount(els, onInput) {
     onInput({ q: query.value.trim() });
   });
   addColumn.addEventListener("change", () => {
-    if (addColumn.value) onInput({ cols: [...view.cols, addColumn.value] });
+    if (addColumn.value === OTHER) {
+      columnName.hidden = false;
+      columnName.focus();
+    } else if (addColumn.value) onInput({ cols: [...view.cols, addColumn.value] });
     addColumn.value = "";
   });
+  columnName.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") columnName.hidden = true;
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    const name = columnName.value.trim();
+    const field = parseField(name);
+    // Only a config or summary field: the fixed columns are always shown.
+    if (!field || field.column) {
+      columnName.setCustomValidity("a field such as config.lr, summary.acc or summary.acc.max");
+      columnName.reportValidity();
+      return;
+    }
+    columnName.setCustomValidity("");
+    columnName.value = "";
+    columnName.hidden = true;
+    if (!view.cols.includes(name)) onInput({ cols: [...view.cols, name] });
+  });
+  columnName.addEventListener("input", () => columnName.setCustomValidity(""));
   groupBy.addEventListener("change", () => onInput({ group: groupBy.value }));
 
   return {

@@ -57,6 +57,7 @@ const filters = runsFilters.mount(
     queryForm: $("query-form"),
     queryError: $("query-error"),
     addColumn: $("add-column"),
+    columnName: $("add-column-name"),
     groupBy: $("group-by"),
   },
   (patch) => setView(patch, { push: "q" in patch }),
