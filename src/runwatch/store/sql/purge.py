@@ -31,8 +31,9 @@ from runwatch.store.sql import records
 from runwatch.store.sql.media import BLOB_GRACE
 from runwatch.store.sql.tx import Tx
 
-# Rows one purge step deletes at most (a chunk row holds up to 4,096 points): measured with
-# benchmarks/delete_run.py, a step costs about as much as a large batch.
+# What one purge job deletes at most, in rows of small tables: a row of a table of big rows
+# counts as its weight (:data:`OWNED`). Measured with benchmarks/delete_run.py: a job then
+# holds SQLite's writer for a few milliseconds, about what a batch of 10,000 points does.
 PURGE_ROWS = 500
 RETRY_DELAY = 1.0  # seconds a purge waits after a step the store could not take
 # Deleted runs whose ids are remembered once purged; older ones are forgotten.
@@ -42,26 +43,29 @@ AT_ONCE = ("run_values", "run_queue", "artifacts", "promotions", "alerts", "rule
 logger = logging.getLogger("runwatch.store")
 _SERIES = "series_id IN (SELECT id FROM series WHERE run_id = ?)"
 _RUN = "run_id = ?"
-# What a purge deletes, in order: (table, the columns naming one row, the run's rows). A chunk
-# is named by its insertion order (``{insert_order}``: SQLite's rowid, PostgreSQL's id).
-OWNED: tuple[tuple[str, str, str], ...] = (
-    ("chunks", "{insert_order}", _SERIES),
-    ("pyramid", "series_id, axis, level, block", _SERIES),
-    ("series", "id", _RUN),
-    ("journal", "run_id, seq", _RUN),
-    ("batches", "run_id, producer, batch_seq", _RUN),
-    ("event_entities", "run_id, entity, seq", _RUN),
-    ("events", "run_id, seq", _RUN),
-    ("snapshots", "run_id, key, version", _RUN),
-    ("snapshot_keys", "run_id, key", _RUN),
-    ("media", "run_id, key, step", _RUN),
-    ("media_keys", "run_id, key", _RUN),
-    ("histograms", "run_id, key, step", _RUN),
-    ("histogram_keys", "run_id, key", _RUN),
-    ("tables", "run_id, name", _RUN),
-    ("point_sets", "run_id, name", _RUN),
-    ("logs", "run_id, line", _RUN),
-    ("commands", "run_id, id", _RUN),
+# What a purge deletes, in order: (table, the columns naming one row, the run's rows, its weight:
+# what one row counts for in a job's PURGE_ROWS). A chunk holds up to 4,096 points (~100 KB), a
+# journal record a whole batch's points; a chunk is named by its insertion order
+# (``{insert_order}``: SQLite's rowid, PostgreSQL's id).
+BIG = 25
+OWNED: tuple[tuple[str, str, str, int], ...] = (
+    ("chunks", "{insert_order}", _SERIES, BIG),
+    ("pyramid", "series_id, axis, level, block", _SERIES, 1),
+    ("series", "id", _RUN, 1),
+    ("journal", "run_id, seq", _RUN, BIG),
+    ("batches", "run_id, producer, batch_seq", _RUN, 1),
+    ("event_entities", "run_id, entity, seq", _RUN, 1),
+    ("events", "run_id, seq", _RUN, 1),
+    ("snapshots", "run_id, key, version", _RUN, BIG),
+    ("snapshot_keys", "run_id, key", _RUN, 1),
+    ("media", "run_id, key, step", _RUN, 1),
+    ("media_keys", "run_id, key", _RUN, 1),
+    ("histograms", "run_id, key, step", _RUN, 1),
+    ("histogram_keys", "run_id, key", _RUN, 1),
+    ("tables", "run_id, name", _RUN, BIG),
+    ("point_sets", "run_id, name", _RUN, BIG),
+    ("logs", "run_id, line", _RUN, 1),
+    ("commands", "run_id, id", _RUN, 1),
 )
 
 
@@ -90,30 +94,35 @@ def delete(tx: Tx, run_id: str, now: float) -> tuple[RunInfo, list[Record]]:
 
 
 def purge_step(tx: Tx, run_id: str, limit: int, now: float) -> bool:
-    """Delete at most ``limit`` rows the deleted run still owns, in :data:`OWNED` order; True
-    once nothing is left (the deletion is then marked purged). A step holds the deletion's row
-    lock: replicas resuming one purge take turns, each seeing what the other deleted."""
+    """Delete at most ``limit`` rows (by weight) the deleted run still owns, in :data:`OWNED`
+    order; True once nothing is left (the deletion is then marked purged). A step holds the
+    deletion's row lock: replicas resuming one purge take turns, each seeing what the other
+    deleted."""
     row = tx.execute(
         f"SELECT purged FROM deleted_runs WHERE run_id = ?{tx.dialect.for_update}", (run_id,)
     ).fetchone()
     if row is None or row[0]:
         return True
     left = limit
-    for table, key, where in OWNED:
+    for table, key, where, weight in OWNED:
+        # At least one row a job, however heavy: a purge always moves on.
+        cap = max(left // weight, 1 if left == limit else 0)
+        if cap == 0:
+            return False
         key = key.format(insert_order=tx.dialect.insert_order)
         sql = (
             f"DELETE FROM {table} WHERE ({key}) IN"
             f" (SELECT {key} FROM {table} WHERE {where} LIMIT ?)"
         )
         if table == "media":
-            shas = [sha for (sha,) in tx.execute(f"{sql} RETURNING sha256", (run_id, left))]
+            shas = [sha for (sha,) in tx.execute(f"{sql} RETURNING sha256", (run_id, cap))]
             _drop_blobs(tx, set(shas), now)
             deleted = len(shas)
         else:
-            deleted = max(tx.execute(sql, (run_id, left)).rowcount, 0)
-        left -= deleted
-        if left <= 0:
+            deleted = max(tx.execute(sql, (run_id, cap)).rowcount, 0)
+        if deleted == cap:  # there may be more: the next job goes on from here
             return False
+        left -= deleted * weight
     tx.execute("UPDATE deleted_runs SET purged = ? WHERE run_id = ?", (True, run_id))
     # Forget the oldest purged deletions past DELETED_KEPT (one at most, in a steady state).
     tx.execute(
