@@ -263,3 +263,62 @@ def test_no_help_text_is_eaten_as_rich_markup() -> None:
     shown = cli("serve", "--help", env={**os.environ, "COLUMNS": "400"}).stdout
     assert "may launch [default: DATA/runwatch.toml]" in shown
     assert "([[rules]] tables)" in shown
+
+
+def test_runs_delete_asks_then_says_one_line_per_run(tmp_path: Path) -> None:
+    """``runwatch runs delete``: nothing without a yes; then one line per run deleted, one
+    line on standard error per run it could not delete (and exit 1); ``runs`` still lists."""
+    srv = ServerProcess(tmp_path / "data").start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWATCH_")}
+    env["RUNWATCH_URL"] = srv.url
+
+    def delete(*args: str, answer: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "runwatch", "runs", "delete", *args],
+            input=answer, capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+
+    try:
+        with srv.client() as c:
+            ids = [
+                c.post("/api/v1/runs", json={"project": "p", "name": n}).json()["id"] for n in "ab"
+            ]
+            for run_id in ids:
+                final = {
+                    "producer": "t",
+                    "batch_seq": 1,
+                    "status": {"state": "succeeded", "ts": 1.0},
+                }
+                assert c.post(f"/api/v1/runs/{run_id}/batches", json=final).status_code == 200
+            running = c.post("/api/v1/runs", json={"project": "p", "name": "on"}).json()["id"]
+            a, b = ids
+
+            no = delete(a, answer="n\n")
+            assert no.returncode == 1 and "[y/N]" in no.stdout
+            assert no.stderr == (
+                "runwatch: error: nothing deleted (not confirmed; --yes deletes without asking)\n"
+            )
+            assert c.get(f"/api/v1/runs/{a}").status_code == 200
+
+            done = delete(a, b, running, "nosuchrun", answer="y\n")
+            assert done.returncode == 1
+            assert f"Delete 4 runs ({a}, {b}, {running}, nosuchrun)" in done.stdout
+            assert done.stdout.split("[y/N] ", 1)[1].splitlines() == [
+                f"deleted run {a} (a, project p)",
+                f"deleted run {b} (b, project p)",
+            ]
+            errors = done.stderr.splitlines()
+            assert len(errors) == 2 and "Traceback" not in done.stderr
+            assert errors[0].startswith(f"runwatch: error: run {running}: ")
+            assert "cancel it first" in errors[0] and "run_not_finished" in errors[0]
+            assert errors[1].startswith("runwatch: error: run nosuchrun: no run with id")
+
+            again = delete(a, "--yes")
+            assert again.returncode == 1 and again.stdout == ""
+            assert again.stderr == (
+                f"runwatch: error: run {a}: run '{a}' was deleted (HTTP 404 run_deleted)\n"
+            )
+        listed = cli("runs", env=env)
+        assert listed.returncode == 0 and running in listed.stdout and a not in listed.stdout
+    finally:
+        srv.stop()

@@ -321,19 +321,42 @@ def import_(
 
 
 # -- terminal views: runs and tail (runwatch.terminal) ----------------------------------------
-@app.command("runs")
+runs_app = typer.Typer(help="List runs (the default) or delete them.")
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.callback(invoke_without_command=True)
 def runs_(
+    ctx: typer.Context,
     project: str | None = typer.Option(None, help="Only this project's runs."),
     status: RunStatus | None = typer.Option(None, help="Only runs with this status."),
     url: str | None = typer.Option(None, envvar="RUNWATCH_URL", help="Server URL."),
     token: str | None = typer.Option(None, envvar="RUNWATCH_TOKEN", help="Bearer token."),
 ) -> None:
-    """List runs as a table (newest first) with their latest values."""
+    """List runs as a table (newest first) with their latest values (`runs delete` deletes)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from rich.console import Console
 
     from runwatch.terminal.runs import show_runs
 
     show_runs(url, token, project, status, Console())
+
+
+@runs_app.command("delete")
+def runs_delete(
+    run_ids: list[str] = typer.Argument(..., metavar="RUN_ID...", help="The runs to delete."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking first."),
+    url: str | None = typer.Option(None, envvar="RUNWATCH_URL", help="Server URL."),
+    token: str | None = typer.Option(
+        None, envvar="RUNWATCH_TOKEN", help="Bearer token (write scope)."
+    ),
+) -> None:
+    """Delete finished runs and everything stored for them (asks first unless --yes)."""
+    from runwatch.terminal.delete import delete_runs
+
+    if not delete_runs(run_ids, url, token, yes):
+        raise typer.Exit(1)
 
 
 @app.command("tail")

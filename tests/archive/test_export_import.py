@@ -391,3 +391,29 @@ def test_a_version_2_archive_without_media_or_texts_still_imports(
     assert info["status"] == "failed" and info["name"] == "rich"
     assert media == [] and histograms == {}
     assert info["summary"]["loss2"] == "inf" and "model" not in info["summary"]
+
+
+def test_a_failed_import_is_deleted_then_imported_again_whole(
+    source: tuple[ServerProcess, str], tmp_path: Path
+) -> None:
+    """An import that stopped halfway leaves its run (``failed``), which blocks importing the
+    archive again; ``runwatch runs delete`` removes it, and the archive then imports whole:
+    exported again, it gives the same bytes (nothing of the half-made run is left)."""
+    server, run_id = source
+    archive = export(server, run_id, tmp_path / "a.jsonl")
+    records = [json.loads(line) for line in archive.read_text().splitlines()]
+    damaged = next(r for r in records if r["type"] == "blob")
+    damaged["data"] = base64.b64encode(b"not the picture").decode()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in records))
+    target = ServerProcess(tmp_path / "target").start()
+    try:
+        assert cli("import", str(bad), env=_env(target)).returncode == 1
+        blocked = cli("import", str(archive), env=_env(target))
+        assert blocked.returncode == 1 and f"run {run_id} already exists" in blocked.stderr
+        deleted = cli("runs", "delete", run_id, "--yes", env=_env(target))
+        assert deleted.returncode == 0, deleted.stderr
+        import_(target, archive)
+        assert export(target, run_id, tmp_path / "b.jsonl").read_bytes() == archive.read_bytes()
+    finally:
+        target.stop()

@@ -58,6 +58,8 @@ class CommandPoller:
             if self._stopped.is_set():
                 return
             body = reply.body if isinstance(reply.body, dict) else {}
+            if reply.error_code == "run_deleted":  # no command will ever come (the sender says so)
+                return
             if reply.status != 200:
                 attempt = min(attempt + 1, 10)
                 self._stopped.wait(backoff(0.2, BACKOFF_CAP, attempt))

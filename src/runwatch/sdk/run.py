@@ -483,7 +483,9 @@ class Run:
     def refused_code(self) -> str | None:
         """The code of :attr:`refused`: ``sweep_stopped`` (the sweep was stopped before this
         trial started) or ``claim_expired`` (the trial's claim expired and its configuration
-        was handed out again, to run there); None while the server takes the run."""
+        was handed out again, to run there); ``run_deleted`` (the run was deleted on the
+        server while this process was silent: nothing more is sent, but ``should_stop`` stays
+        as it was: the loop is the user's to end); None while the server takes the run."""
         return self._sender.refused_code
 
     def _refused(self, reason: str) -> None:

@@ -60,6 +60,9 @@ MEDIA = 4  # (MEDIA, "media" | "histograms", PendingImage | PendingHistogram): p
 # its sweep was stopped, or its expired claim was handed out again): nothing is retried or
 # spooled. A re-creation so refused is not (the trial started; the server lost its run).
 REFUSED_FOR_GOOD = frozenset({"sweep_stopped", "claim_expired"})
+# Any request refused with this code: the run was deleted on the server (while its producer
+# was silent). Nothing more is sent (not even a creation: the run stays deleted).
+RUN_DELETED = "run_deleted"
 BLOB_RETRIES = 3  # times a batch refused for a missing blob has its blobs uploaded again
 _kind = itemgetter(0)
 _row = itemgetter(1, 2, 3)  # a POINT record as its wire row: (step, ts, values)
@@ -295,8 +298,9 @@ class Sender:
         # Set once the server answered the run's creation (created, or refused for now).
         self.create_answered = threading.Event()
         # Why the server refused the run for good (a stopped sweep's trial that had not
-        # started, or one whose expired claim was handed out again), and the refusal's code:
-        # then nothing more is sent, and nothing is kept for `runwatch sync`.
+        # started, or one whose expired claim was handed out again; or it was deleted), and
+        # the refusal's code: then nothing more is sent, and nothing is kept for `runwatch
+        # sync` (but for a deleted run: what it never took stays in the spool).
         self.refused: str | None = None
         self.refused_code: str | None = None
         self._on_refused = on_refused
@@ -372,13 +376,14 @@ class Sender:
         finally:
             with self._lock:
                 self._poster.stop()
-                if self.refused is None:
+                kept = self.refused is None or self.refused_code == RUN_DELETED
+                if kept:
                     self._write_acked()
                     self.blobs.close()
                 self.progress.close()
                 self.outbox.close()
                 self._transport.close()
-                if self.refused is not None:
+                if not kept:
                     # The run will never exist: nothing is kept for `runwatch sync`.
                     self._queue.clear()
                     with contextlib.suppress(OSError):
@@ -773,6 +778,9 @@ class Sender:
                 return
             self._inflight = None
             reply = post.result()
+            if reply.error_code == RUN_DELETED:
+                self._deleted(reply)
+                return
             if what == "create" and reply.start_refused and "started_at" in self._spec:
                 self._warn(
                     f"the server did not take the run's start time ({reply.error_message});"
@@ -837,6 +845,17 @@ class Sender:
             self.uploads and now - self._last_alive >= self._heartbeat
         ):
             self._inflight = ("heartbeat", self._poster.submit(self._heartbeat_path, b""))
+
+    def _deleted(self, reply: Reply) -> None:
+        """The run was deleted on the server: stop sending, saying so once (a 404 that is not
+        ``run_not_found``, on which the run would be created again)."""
+        self.refused_code = RUN_DELETED
+        self.refused = reply.error_message or f"run {self.run_id} was deleted"
+        self._warn(
+            f"run {self.run_id} was deleted on the server: nothing more of it is sent; what the"
+            f" server did not take stays in {self.outbox.path}"
+        )
+        self.create_answered.set()
 
     def _blobs_pending(self, body: bytes) -> bool:
         """Whether the batch names an image not uploaded yet. The names are read once a head

@@ -67,10 +67,16 @@ def store_of(request: Request) -> Store:
 
 
 async def run_or_404(request: Request, run_id: str) -> RunInfo:
-    """The run, if it exists and the caller's token may see its project."""
-    run = await store_of(request).get_run(run_id)
+    """The run, if it exists and the caller's token may see its project; 404 ``run_deleted``
+    for a run that was deleted (a producer that speaks for it then stops)."""
+    store = store_of(request)
+    run = await store.get_run(run_id)
     if run is None:
-        raise ApiError(404, "run_not_found", f"no run with id {run_id!r}", "run")
+        deleted = await store.deleted_project(run_id)
+        if deleted is None:
+            raise ApiError(404, "run_not_found", f"no run with id {run_id!r}", "run")
+        check_project(request, deleted)
+        raise ApiError(404, "run_deleted", f"run {run_id!r} was deleted", "run")
     check_project(request, run.project)
     return run
 

@@ -41,6 +41,7 @@ from runwatch.server import (
     live,
     media,
     pages,
+    run_delete,
     run_objects,
     runs_api,
     sweeps,
@@ -292,6 +293,7 @@ def create_app(
 
     app.include_router(api.router)
     app.include_router(runs_api.router)
+    app.include_router(run_delete.router)
     app.include_router(control.router)
     app.include_router(run_objects.router)
     app.include_router(tensorboard_proxy.router)

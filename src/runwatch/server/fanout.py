@@ -304,7 +304,8 @@ async def run_stream(
     Subscribes before replaying so nothing committed in between is missed; sends each seq once
     and in order (records from several replicas may arrive out of order: see ``SeqOrder``);
     fills any hole, a dropped queue or a bus resync from the store; says (a ``bus`` message) when
-    the bus becomes unreachable and when it is back. Ends after ``run.closed``.
+    the bus becomes unreachable and when it is back. Ends after ``run.closed`` (after
+    ``run.deleted`` when the run is deleted).
     With a ``writer``, live records that need none of this are written by the hub's flushes
     while this generator waits (the caller must send what it yields through the same writer).
     """
@@ -347,6 +348,9 @@ async def run_stream(
                 # Replay, a hole, a resync or a dropped queue: the store has every committed record.
                 read_store = False
                 head = head or await store.get_run(run_id)
+                if head is None:  # deleted, its run.deleted record missed (a bus resync)
+                    yield [_control(order.last, "run.deleted")]
+                    break
                 while page := await store.replay(run_id, order.last, REPLAY_PAGE):
                     ready = order.push([(r.seq, r.body.decode()) for r in page])
                     for chunk in frames(ready):

@@ -21,9 +21,10 @@ class RunsFeed:
     """Collects changed run ids from the bus and, every ``FLUSH_INTERVAL``, sends their new rows.
 
     Each viewer gets ``{"type": "run", "run": {...}}`` per changed run that matches its project
-    filter. Throttling bounds the work to one read per changed run per interval, however fast
-    runs log. Every viewer hears a ``bus`` message when the bus goes down or comes back (a new
-    viewer is told at connect: see ``bus_notice``).
+    filter, and ``{"type": "run.deleted", "id": ...}`` per such run deleted. Throttling bounds
+    the work to one read per changed run per interval, however fast runs log. Every viewer
+    hears a ``bus`` message when the bus goes down or comes back (a new viewer is told at
+    connect: see ``bus_notice``).
     """
 
     def __init__(self, store: Store, hub: LiveHub, interval: float = FLUSH_INTERVAL) -> None:
@@ -85,6 +86,8 @@ class RunsFeed:
             run = await self._store.get_run(run_id)
             if run is not None:
                 self._send_run(run)
+            elif (project := await self._store.deleted_project(run_id)) is not None:
+                self._send_deleted(run_id, project)
 
     async def _resend_lists(self) -> None:
         for project in set(self._viewers.values()):
@@ -98,6 +101,12 @@ class RunsFeed:
         item = self._item("run", {"run": run})
         for viewer, project in self._viewers.items():
             if project is None or project == run.project:
+                viewer.offer([item])
+
+    def _send_deleted(self, run_id: str, project: str) -> None:
+        item = self._item("run.deleted", {"id": run_id})
+        for viewer, wanted in self._viewers.items():
+            if wanted is None or wanted == project:
                 viewer.offer([item])
 
     def _broadcast_all(self, item: LiveItem) -> None:

@@ -36,9 +36,12 @@ POLL = 2.0  # a safety net: any status change wakes the scheduler at once
 LAUNCH_TOKEN_SECONDS = 30 * 86_400
 
 
+RUNS_DIR = "runs"  # under the data dir: one directory per launched run
+
+
 def run_dir_of(data_dir: Path, run_id: str) -> Path:
     """Where a queued run's launcher keeps logs, spool and artifacts."""
-    return (data_dir / "runs" / run_id).resolve()
+    return (data_dir / RUNS_DIR / run_id).resolve()
 
 
 class Scheduler:

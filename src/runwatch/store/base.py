@@ -402,6 +402,24 @@ class RunStore(Protocol):
         when there is no such run)."""
         ...
 
+    async def delete_run(self, run_id: str) -> RunInfo:
+        """Delete a finished run and everything stored for it; return it as it was. Every read
+        stops seeing it when this returns; the rows it owned go after, in bounded write jobs of
+        this store (other runs' writes go on between them) that the next open resumes if the
+        store closes first (:meth:`purged` waits for them). :class:`RunNotFound`
+        (``RunDeleted`` when it was deleted before); :class:`RunNotFinished` while it is
+        queued or running."""
+        ...
+
+    async def purged(self, run_id: str) -> None:
+        """Return once this store's purge of the deleted run is done (at once when none runs)."""
+        ...
+
+    async def deleted_project(self, run_id: str) -> str | None:
+        """The project of the run ``run_id`` if it was deleted (None: it was not, or so long
+        ago that it is forgotten)."""
+        ...
+
 
 class QueueStore(Protocol):
     """The run queue: templated runs waiting for the scheduler."""

@@ -105,6 +105,12 @@ TABLES = [
         "run_id, key, step, ts, kind, sha256, mime, size, width, height, caption, entity,"
         " entity_int != 0, vmin, vmax, log_keep != 0",
     ),
+    # A purge left halfway goes on in PostgreSQL (its rows are copied as they are).
+    Table(
+        "deleted_runs",
+        "run_id, project, deleted_at, purged",
+        "run_id, project, deleted_at, purged != 0",
+    ),
     Table("histogram_keys", "run_id, key, first_step, stride, kept"),
     Table(
         "histograms",

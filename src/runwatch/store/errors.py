@@ -32,6 +32,12 @@ class RunNotFound(NotFound):
     code = "run_not_found"
 
 
+class RunDeleted(RunNotFound):
+    """The run was deleted (a producer that speaks for it again is told so, and stops)."""
+
+    code = "run_deleted"
+
+
 class Conflict(StoreError):
     """The request contradicts what is stored (and retrying it will not help)."""
 
@@ -48,6 +54,18 @@ class RunFinished(Conflict):
     """The run took its final status: it takes no more data."""
 
     code = "run_finished"
+
+
+class RunNotFinished(Conflict):
+    """The run is queued or running: only a finished run can be deleted (cancel it first)."""
+
+    code = "run_not_finished"
+
+
+class RunDeleting(Conflict):
+    """A run of this id is being deleted: it cannot be made again until that is done."""
+
+    code = "run_deleting"
 
 
 class SweepStopped(Conflict):

@@ -52,6 +52,8 @@ TYPES = {
     # Packed floats do not compress: storing them as they are makes each append cheaper.
     "chunk_storage": "ALTER TABLE chunks ALTER COLUMN steps SET STORAGE EXTERNAL,"
     " ALTER COLUMN ts SET STORAGE EXTERNAL, ALTER COLUMN vals SET STORAGE EXTERNAL;",
+    # A deleted run's series outlive its row until they are purged (store.sql.purge).
+    "series_fk": "ALTER TABLE series DROP CONSTRAINT IF EXISTS series_run_id_fkey;",
 }
 
 _FIRST = render(FIRST, TYPES)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from runwatch.protocol import CLAIM_LEASE
 from runwatch.store.postgres.executor import MAX_PENDING, PostgresExecutor
 from runwatch.store.snapshots import EPSILON
+from runwatch.store.sql.purge import PURGE_ROWS
 from runwatch.store.sql.store import SqlStore
 
 
@@ -28,6 +29,7 @@ class PostgresStore(SqlStore):
         max_pending: int = MAX_PENDING,
         claim_lease: float = CLAIM_LEASE,
         clock: Callable[[], float] = time.time,
+        purge_rows: int = PURGE_ROWS,
     ) -> None:
         """``url``: a libpq URL (``postgresql://user@host:5432/db``). ``pool_size``: connections
         (and worker threads) per replica. ``busy_timeout``: seconds a job waits for a lock or a
@@ -36,5 +38,5 @@ class PostgresStore(SqlStore):
         self.url = url
         super().__init__(
             PostgresExecutor(url, pool_size, busy_timeout, max_pending), snapshot_epsilon,
-            claim_lease, clock,
+            claim_lease, clock, purge_rows,
         )  # fmt: skip

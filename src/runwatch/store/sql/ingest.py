@@ -15,7 +15,7 @@ import msgspec
 
 from runwatch.protocol import CLOSED_STATUSES, FINAL_STATUSES, BatchAck
 from runwatch.store.base import Committed, PointsRecord, Record
-from runwatch.store.errors import RunFinished, RunNotFound
+from runwatch.store.errors import RunFinished
 from runwatch.store.prepare import MAX_LOST, PreparedBatch, SeriesColumns, with_seq
 from runwatch.store.snapshots import EPSILON
 from runwatch.store.sql import control, media, objects, records, values
@@ -97,7 +97,7 @@ def ingest_job(
         (run_id,),
     ).fetchone()
     if row is None:
-        raise RunNotFound(f"no run with id {run_id!r}", "run")
+        raise records.missing(tx, run_id)
     status, summary, extremes, lost = row
     stored = tx.execute(
         "SELECT seq_first, seq_last FROM batches WHERE run_id=? AND producer=? AND batch_seq=?",

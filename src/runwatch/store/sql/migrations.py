@@ -4,7 +4,8 @@ Each is DDL with the column types that differ as fields: ``{int}`` (64-bit), ``{
 ``{bytes}``, ``{bool}`` with ``{false}``, ``{blob_storage}`` (PostgreSQL keeps the image
 bytes of ``blobs`` out of line and uncompressed; nothing for SQLite), and ``{json_copies}``
 (PostgreSQL's generated JSONB copies of the runs' queried JSON; nothing for SQLite, which has
-no JSONB to keep), ``{binary_text}`` (TEXT compared by code point, as a query orders text). A
+no JSONB to keep), ``{binary_text}`` (TEXT compared by code point, as a query orders text),
+``{series_fk}`` (PostgreSQL drops the series' reference to ``runs``; nothing for SQLite). A
 store's schema module renders them with its :data:`TYPES`. The same rule as the histories':
 append, never edit one that has shipped.
 
@@ -183,6 +184,22 @@ SHARED: list[str] = [
     # its ``sdk.lost`` events): the runs list and the run's header show it beside the status.
     """
     ALTER TABLE runs ADD COLUMN lost {int} NOT NULL DEFAULT 0;
+    """,
+    # SQLite 21, PostgreSQL 12: deleted runs (store.sql.purge): each one's id, project and time
+    # (a producer that speaks for it again is told it was deleted), and whether every row it
+    # owned is gone yet (a purge left halfway resumes at the next open); a sweep trial whose
+    # run was deleted. A deleted run's series outlive its ``runs`` row until purged: PostgreSQL
+    # drops the reference (``{series_fk}``; SQLite never enforced it).
+    """
+    CREATE TABLE deleted_runs (
+        run_id TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        deleted_at {float} NOT NULL,
+        purged {bool} NOT NULL DEFAULT {false}
+    );
+    CREATE INDEX deleted_runs_by_time ON deleted_runs (deleted_at);
+    ALTER TABLE sweep_trials ADD COLUMN run_deleted {bool} NOT NULL DEFAULT {false};
+    {series_fk}
     """,
 ]
 # By index in SHARED: the Python step that fills what that migration made.

@@ -22,7 +22,7 @@ import msgspec
 from runwatch.protocol import RunCreate
 from runwatch.store.base import QueuedRun, Record, RunInfo
 from runwatch.store.errors import LimitExceeded, RunExists
-from runwatch.store.sql import records
+from runwatch.store.sql import purge, records
 from runwatch.store.sql.records import json_text
 from runwatch.store.sql.tx import Tx
 
@@ -64,6 +64,7 @@ def enqueue(
     ).fetchone()  # fmt: skip
     if created is None:
         raise RunExists(f"run {run_id!r} exists", "$.id")
+    purge.reusing(tx, run_id)
     tx.execute(
         "INSERT INTO run_queue (run_id, template, params, queued_at) VALUES (?,?,?,?)",
         (run_id, template, json_text(params), now),

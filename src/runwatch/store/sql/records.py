@@ -15,7 +15,7 @@ import msgspec
 
 from runwatch.protocol import CLOSED_STATUSES, FINAL_STATUSES
 from runwatch.store.base import Record, RunInfo
-from runwatch.store.errors import RunNotFound
+from runwatch.store.errors import RunDeleted, RunNotFound
 from runwatch.store.prepare import with_seq
 from runwatch.store.sql.tx import Tx
 
@@ -74,8 +74,16 @@ def lock_run(tx: Tx, run_id: str) -> str:
         f"SELECT status FROM runs WHERE id = ?{tx.dialect.for_update}", (run_id,)
     ).fetchone()
     if row is None:
-        raise RunNotFound(f"no run with id {run_id!r}", "run")
+        raise missing(tx, run_id)
     return str(row[0])
+
+
+def missing(tx: Tx, run_id: str) -> RunNotFound:
+    """Why there is no run ``run_id``: :class:`RunDeleted` when it was deleted (see
+    ``store.sql.purge``), else :class:`RunNotFound`."""
+    if tx.execute("SELECT 1 FROM deleted_runs WHERE run_id = ?", (run_id,)).fetchone():
+        return RunDeleted(f"run {run_id!r} was deleted", "run")
+    return RunNotFound(f"no run with id {run_id!r}", "run")
 
 
 def allocate(tx: Tx, run_id: str, n: int) -> int:

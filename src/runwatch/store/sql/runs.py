@@ -11,7 +11,7 @@ from runwatch.runs_query import compile_where, field_name, number_value, sort_ke
 from runwatch.runs_query.nodes import Field
 from runwatch.store.base import FieldStats, Record, RunInfo, RunsGroup, RunsPage, RunsQuery
 from runwatch.store.errors import RunExists
-from runwatch.store.sql import records, sweeps, values
+from runwatch.store.sql import purge, records, sweeps, values
 from runwatch.store.sql.records import RUN_COLUMNS, json_text
 from runwatch.store.sql.tx import Tx
 
@@ -22,7 +22,8 @@ VITALS_HISTORY = 120  # samples per vital in a run page's first view
 def create_run(tx: Tx, run_id: str, spec: RunCreate) -> tuple[RunInfo, list[Record]]:
     """A new run, ``running`` (and its live status record) since the producer's ``started_at``
     (else now); a producer retrying its own creation gets the run as it is (and no record);
-    another project's run of that id is 409, and so is a stopped sweep's trial not started."""
+    another project's run of that id is 409, and so is a stopped sweep's trial not started, and
+    a run of that id being deleted."""
     sweeps.refuse_unstarted(tx, run_id)
     now = time.time()
     start = now if spec.started_at is None else spec.started_at
@@ -38,6 +39,7 @@ def create_run(tx: Tx, run_id: str, spec: RunCreate) -> tuple[RunInfo, list[Reco
         if existing.project != spec.project:
             raise RunExists(f"run {run_id!r} exists in another project", "$.id")
         return existing, []
+    purge.reusing(tx, run_id)
     record = records.status_change(tx, run_id, 1, "running", start)
     records.journal(tx, run_id, [record])
     run = records.fetch_run(tx, run_id)

@@ -57,6 +57,7 @@ from runwatch.store.sql import (
     media,
     objects,
     projects,
+    purge,
     queries,
     queue,
     records,
@@ -85,10 +86,12 @@ class SqlStore:
         snapshot_epsilon: float = EPSILON,
         claim_lease: float = CLAIM_LEASE,
         clock: Callable[[], float] = time.time,
+        purge_rows: int = purge.PURGE_ROWS,
     ) -> None:
         """``snapshot_epsilon``: a snapshot version is kept between log-spaced ages when it
         changed by more than this. ``claim_lease``: seconds a sweep trial's claim holds without
-        its run (then the trial is crashed, and retried), judged by ``clock``."""
+        its run (then the trial is crashed, and retried), judged by ``clock``. ``purge_rows``:
+        rows a deleted run's purge removes per write job."""
         self._executor = executor
         self._snapshot_epsilon = snapshot_epsilon
         self._claim_lease = claim_lease
@@ -100,13 +103,17 @@ class SqlStore:
         self._draft_locks = [asyncio.Lock() for _ in range(16)]
         self._listeners: list[CommitListener] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._purges = purge.Purges(self._write_quiet, purge_rows)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
         await self._executor.open(self._dispatch_commit)
+        for run_id in await self._read_tx(purge.pending):  # left halfway when it last closed
+            self._purges.start(run_id)
 
     async def close(self) -> None:
+        await self._purges.stop()
         await self._executor.close()
 
     def add_commit_listener(self, listener: CommitListener) -> None:
@@ -144,6 +151,17 @@ class SqlStore:
 
     async def last_step(self, run_id: str) -> int | None:
         return await self._read_tx(lambda tx: runs.last_step(tx, run_id))
+
+    async def delete_run(self, run_id: str) -> RunInfo:
+        run = await self._write_run(run_id, lambda tx: purge.delete(tx, run_id, time.time()))
+        self._purges.start(run_id)
+        return run
+
+    async def purged(self, run_id: str) -> None:
+        await self._purges.wait(run_id)
+
+    async def deleted_project(self, run_id: str) -> str | None:
+        return await self._read_tx(lambda tx: purge.deleted_project(tx, run_id))
 
     # -- the run queue ----------------------------------------------------------------------
     async def enqueue_run(self, spec: RunCreate, template: str, params: dict[str, Any]) -> RunInfo:

@@ -45,10 +45,12 @@ from runwatch.store.sql.tx import Tx
 
 # A trial's status: its run's, ``claimed`` before the run exists (``cancelled`` once its
 # sweep is stopped: the run is then refused, see ``refuse_unstarted``; ``crashed`` once its
-# claim expired, before the one ``?``), and ``stopped_early`` once a run that early
-# termination stopped has ended cancelled. ``s`` is the trial's sweep.
+# claim expired, before the one ``?``), ``stopped_early`` once a run that early termination
+# stopped has ended cancelled, and ``deleted`` once its (finished) run was deleted: the trial is
+# kept, ended, never retried. ``s`` is the trial's sweep.
 _STATUS = (
-    "CASE WHEN t.stopped_early IS NOT NULL AND r.status = 'cancelled' THEN 'stopped_early'"
+    "CASE WHEN t.run_deleted THEN 'deleted'"
+    " WHEN t.stopped_early IS NOT NULL AND r.status = 'cancelled' THEN 'stopped_early'"
     " WHEN r.status IS NULL AND s.state = 'stopped' THEN 'cancelled'"
     " WHEN r.status IS NULL AND t.claimed_at < ? THEN 'crashed'"
     " ELSE coalesce(r.status, 'claimed') END"
@@ -132,7 +134,7 @@ def _to_retry(tx: Tx, sweep_id: str, expired: float) -> tuple[int, dict[str, Any
     retried (and not itself a retry): index, configuration."""
     row = tx.execute(
         "SELECT t.idx, t.config FROM sweep_trials t LEFT JOIN runs r ON r.id = t.run_id"
-        " WHERE t.sweep_id = ? AND t.retry_of IS NULL"
+        " WHERE t.sweep_id = ? AND t.retry_of IS NULL AND NOT t.run_deleted"
         " AND (r.status = 'crashed' OR (r.id IS NULL AND t.claimed_at < ?))"
         " AND NOT EXISTS (SELECT 1 FROM sweep_trials u"
         " WHERE u.sweep_id = t.sweep_id AND u.retry_of = t.idx) ORDER BY t.idx LIMIT 1",
@@ -270,7 +272,7 @@ def set_state(tx: Tx, sweep_id: str, action: str, expired: float) -> SweepInfo:
 
 def _has_work(tx: Tx, info: SweepInfo, expired: float) -> bool:
     """Whether a trial of the sweep is claimed, running, or crashed and not yet retried."""
-    ended = FINAL_STATUSES | {"stopped_early"}
+    ended = FINAL_STATUSES | {"stopped_early", "deleted"}
     return any(status not in ended for status in info.trials) or (
         _to_retry(tx, info.id, expired) is not None
     )
@@ -286,11 +288,13 @@ def refuse_unstarted(tx: Tx, run_id: str) -> None:
     while the runs of other trials of the sweep are created side by side. A late run whose
     retry was not handed out is created: the trial is its run's again."""
     trial = tx.execute(
-        "SELECT sweep_id, idx FROM sweep_trials WHERE run_id = ?", (run_id,)
+        "SELECT sweep_id, idx, run_deleted FROM sweep_trials WHERE run_id = ?", (run_id,)
     ).fetchone()
     if trial is None or tx.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
         return
-    sweep_id, index = trial
+    sweep_id, index, deleted = trial
+    if deleted:  # its run was deleted: made again on purpose (an import), see store.sql.purge
+        return
     (state,) = tx.execute(
         f"SELECT state FROM sweeps WHERE id = ?{tx.dialect.for_share}", (sweep_id,)
     ).fetchone()

@@ -33,6 +33,7 @@ TYPES = {
     "rowid": "",
     "rowid_order": "",
     "chunk_storage": "",
+    "series_fk": "",  # SQLite never enforced the reference
 }
 
 MIGRATIONS: list[str] = [

@@ -9,6 +9,7 @@ from pathlib import Path
 from runwatch.protocol import CLAIM_LEASE
 from runwatch.store.location import SQLITE_FILE
 from runwatch.store.snapshots import EPSILON
+from runwatch.store.sql.purge import PURGE_ROWS
 from runwatch.store.sql.store import SqlStore
 from runwatch.store.sqlite.executor import SqliteExecutor
 
@@ -24,10 +25,15 @@ class SqliteStore(SqlStore):
         snapshot_epsilon: float = EPSILON,
         claim_lease: float = CLAIM_LEASE,
         clock: Callable[[], float] = time.time,
+        purge_rows: int = PURGE_ROWS,
     ) -> None:
         """``busy_timeout``: seconds a write waits for a lock another process holds before the
         batch is answered 503 (and retried by the producer)."""
         self.path = Path(data_dir) / SQLITE_FILE
         super().__init__(
-            SqliteExecutor(self.path, readers, busy_timeout), snapshot_epsilon, claim_lease, clock
+            SqliteExecutor(self.path, readers, busy_timeout),
+            snapshot_epsilon,
+            claim_lease,
+            clock,
+            purge_rows,
         )

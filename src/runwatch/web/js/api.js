@@ -24,6 +24,14 @@ export function reportUnauthorized() {
   for (const fn of unauthorizedListeners) fn();
 }
 
+const deletedListeners = [];
+
+/** Call `fn(path)` whenever a request here is answered 404 `run_deleted`: the run the request
+ * was about was deleted (a page showing that run says so instead of breaking). */
+export function onRunDeleted(fn) {
+  deletedListeners.push(fn);
+}
+
 /** An API failure carrying the server's `{"error": {code, message, field}}`. */
 export class ApiError extends Error {
   constructor(status, code, message, field = null) {
@@ -63,6 +71,7 @@ async function request(method, path, { params, body, headers = {}, keepalive = f
     } catch {
       // not JSON: keep the HTTP status as the message
     }
+    if (response.status === 404 && err.code === "run_deleted") for (const fn of deletedListeners) fn(path);
     throw new ApiError(response.status, err.code || "http", err.message || `HTTP ${response.status}`, err.field);
   }
   return raw ? response : response.json();

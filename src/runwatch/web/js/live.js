@@ -1,6 +1,6 @@
 // One live WebSocket with runwatch's rules: apply each seq once, in order; re-hydrate on
 // "reset"; reconnect with backoff after an unexpected close; never retry auth or unknown-run
-// closes; stop for good after "run.closed"; say "live" with a reason while a "bus" message
+// closes; stop for good after "run.closed" (which follows "run.deleted" too); say "live" with a reason while a "bus" message
 // says the server's bus is down (updates then come from a re-read every second).
 
 import { reportUnauthorized } from "./api.js";
@@ -41,8 +41,9 @@ export function openLive(opts) {
 
   function accept(msg) {
     if (!opts.ordered || typeof msg.seq !== "number") return true;
-    // run.closed repeats the last record's seq: it is a marker, not a record.
-    if (msg.type === "run.closed") return true;
+    // run.closed repeats the last record's seq: it is a marker, not a record; so may
+    // run.deleted (the run went while the stream re-read the store).
+    if (msg.type === "run.closed" || msg.type === "run.deleted") return true;
     if (msg.seq <= lastSeq) return false;
     return true;
   }
@@ -58,7 +59,8 @@ export function openLive(opts) {
       startReset();
       return;
     }
-    if (opts.ordered && typeof msg.seq === "number" && msg.type !== "run.closed") lastSeq = msg.seq;
+    const marker = msg.type === "run.closed" || msg.type === "run.deleted";
+    if (opts.ordered && typeof msg.seq === "number" && !marker) lastSeq = msg.seq;
     if (msg.type === "run.closed") finished = true;
     opts.onMessage(msg);
   }

@@ -1,6 +1,6 @@
 // The run page: hydrate from /state, then apply live deltas from the run's socket.
 
-import { ApiError, describeError, getJSON, runPath, socketURL } from "./api.js";
+import { ApiError, describeError, getJSON, onRunDeleted, runPath, socketURL } from "./api.js";
 import { noteStart, originOf } from "./chart-axis.js";
 import * as chartWidget from "./chart.js";
 import * as configView from "./config-view.js";
@@ -9,6 +9,7 @@ import { formatCount } from "./format.js";
 import * as latestValues from "./latest-values.js";
 import { openLive } from "./live.js";
 import * as mediaView from "./media-view.js";
+import * as runDelete from "./run-delete.js";
 import * as runHeader from "./run-header.js";
 import * as runTabs from "./run-tabs.js";
 import * as runWidgets from "./run-widgets.js";
@@ -30,6 +31,8 @@ const widgets = runWidgets.mount(document, {
   },
 });
 const tabs = runTabs.mount(document, { base });
+const deleter = runDelete.mount($("run-delete"), { base });
+let deleted = false; // the run was deleted: the page says so, and nothing else
 tokenPrompt.install();
 const media = mediaView.mount($("media-view"), {
   base,
@@ -63,10 +66,26 @@ function origins() {
 }
 
 function showError(text) {
+  if (deleted) return; // what the page says now is that the run is gone
   const el = $("page-error");
   el.textContent = text;
   el.hidden = !text;
 }
+
+/** The run was deleted (its stream said so, or a request was answered `run_deleted`): say it
+ * once, in place of what the page was showing, and offer nothing more. */
+function showDeleted() {
+  if (deleted) return;
+  showError(runInfo ? `This run (“${runInfo.name}”) was deleted.` : "This run was deleted.");
+  deleted = true;
+  $("page-error").dataset.deleted = "true";
+  conn.set("closed", "run deleted");
+  header.setFinished();
+  deleter.gone();
+}
+onRunDeleted((path) => {
+  if (path === base || path.startsWith(`${base}/`)) showDeleted();
+});
 
 /** One key's Series over a range by x, at most `maxPoints` points or buckets (start/end null: all). */
 async function loadSeries(key, { start, end, maxPoints, x }) {
@@ -121,6 +140,7 @@ function hydrate(state) {
   const origin = origins().get(runId);
   for (const chart of charts.values()) chart.setOrigin(runId, origin);
   header.setRun(state.run);
+  deleter.setRun(state.run);
   showConfig(state.run.config);
   latest.setSummary(state.run.summary, new Set(Object.keys(state.metrics)));
   for (const key of Object.keys(state.metrics).sort()) {
@@ -177,6 +197,7 @@ function onMessage(msg) {
       break;
     case "status":
       header.setStatus(msg);
+      deleter.setStatus(msg.state);
       if (runInfo && noteStart(runInfo, msg)) {
         for (const chart of charts.values()) chart.setOrigin(runId, origins().get(runId));
       }
@@ -184,6 +205,9 @@ function onMessage(msg) {
       break;
     case "run.closed":
       header.setFinished();
+      break;
+    case "run.deleted":
+      showDeleted();
       break;
     case "config":
       showConfig(msg.config);
@@ -215,7 +239,8 @@ async function main() {
     state = await getJSON(`${base}/state`);
   } catch (err) {
     conn.set("error", describeError(err));
-    showError(err instanceof ApiError && err.status === 404 ? `No run with id “${runId}”.` : describeError(err));
+    if (err instanceof ApiError && err.code === "run_deleted") showDeleted();
+    else showError(err instanceof ApiError && err.status === 404 ? `No run with id “${runId}”.` : describeError(err));
     return;
   }
   hydrate(state);
@@ -230,6 +255,7 @@ async function main() {
       return fresh.seq;
     },
     onConn(word, detail) {
+      if (deleted) return;
       conn.set(word, detail);
       if (word === "error") showError(`Live updates stopped: ${detail}`);
       else if (word === "live") showError("");

@@ -304,8 +304,17 @@ async function loadProjects() {
   select.value = view.project;
 }
 
+/** A run was deleted: the list is read again where the person is when it held the run (or a
+ * page not held may have), and the count of new runs is asked again. */
+function runDeleted(id) {
+  if (!list) return;
+  list.recheck.changed(id);
+  if (list.at !== null) countNew();
+}
+
 function onMessage(msg) {
   if (msg.type === "run") runChanged(msg.run);
+  else if (msg.type === "run.deleted") runDeleted(msg.id);
   else if (msg.type === "runs") {
     for (const run of msg.runs) runChanged(run, true);
     // Every (re)connection starts with it: changes may have been missed while away.

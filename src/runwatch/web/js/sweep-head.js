@@ -11,7 +11,7 @@ import { may, needs, whoami } from "./whoami.js";
 // Which action each state offers; a finished sweep offers Stop while a trial has not ended
 // (the server also stops it while a crashed trial awaits its retry, which the counts don't tell).
 const OFFERS = { running: ["pause", "stop"], paused: ["resume", "stop"], stopped: [], finished: [] };
-const ENDED = new Set(["succeeded", "failed", "cancelled", "crashed", "stopped_early"]);
+const ENDED = new Set(["succeeded", "failed", "cancelled", "crashed", "stopped_early", "deleted"]);
 
 function offers(sweep) {
   if (sweep.state !== "finished") return OFFERS[sweep.state] || [];
