@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,12 +31,14 @@ from runwatch.protocol import (
     TableIn,
 )
 from runwatch.rules.spec import RuleIn
-from runwatch.store.base import Store
+from runwatch.store.base import RungReached, Store
+from runwatch.store.copy import NOT_COPIED, TABLES
 from runwatch.store.postgres import PostgresStore
 from runwatch.store.prepare import prepare_batch
 from runwatch.store.sqlite import SqliteStore
 from tests.pg import fresh_database
 from tests.store.aio import run
+from tests.store.test_sweep_store import propose, sweep
 
 
 @pytest.fixture
@@ -108,6 +111,15 @@ async def fill(store: Store) -> list[str]:
     for name in ("q1", "q2", "q3"):
         await store.enqueue_run(RunCreate(project="q", name=name), "train", {"lr": 0.1})
     await store.claim_queued(1)
+    # A sweep whose first trial was stopped early at a rung, and whose second is claimed.
+    await store.create_sweep(sweep(limit=3))
+    first, _ = [(await store.claim_trial("s1", "agent", propose)).trial for _ in range(2)]
+    assert first is not None
+    await store.create_run(RunCreate(project="p", id=first.run_id))
+    await store.reach_rung(RungReached("s1", 0, first.run_id, 2, 2, 1.0), lambda r, v: None)
+    await store.reach_rung(RungReached("s1", 0, "other", 2, 2, 0.5), lambda r, v: None)
+    stop = RungReached("s1", 1, first.run_id, 4, 4, 9.0)
+    assert await store.reach_rung(stop, lambda r, v: {"message": "worse"}) is not None
     return [a.id, b.id]
 
 
@@ -120,6 +132,8 @@ async def answers(store: Store, run_ids: list[str]) -> dict[str, Any]:
         "retention": await store.get_retention("q"),
         "rules": await store.list_rules(),
         "alerts": await store.list_alerts("p"),
+        "sweep": await store.get_sweep("s1"),
+        "trials": await store.list_trials("s1", -1, 10),
     }
     for r in run_ids:
         out[r] = [
@@ -202,6 +216,22 @@ def test_migrate_moves_everything_and_postgres_answers_the_same(
     assert expected["alerts"][0].actions[0]["state"] == "delivered"
     assert got[ids[0]][1].series["odd"].value[0] == "nan"  # NaN survived the move
     assert [e.entities for e in got[ids[0]][6]] == [["cell/1", 11]]  # both entities moved
+    assert sorted(str(t.stopped_early) for t in got["trials"]) == ["None", "worse"]  # the sweep
+
+
+def test_migrate_copies_every_table_but_the_rebuilt_value_index(tmp_path: Path) -> None:
+    """A table a later migration adds is copied too, or named as rebuilt: none is forgotten."""
+    store = SqliteStore(tmp_path / "data")
+    run(store.open())
+    run(store.close())
+    with sqlite3.connect(tmp_path / "data" / "runwatch.sqlite3") as conn:
+        tables = {
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
+    assert tables == {t.name for t in TABLES} | NOT_COPIED
 
 
 def test_migrate_refuses_a_database_in_use_and_writes_nothing(tmp_path: Path, pg_url: str) -> None:

@@ -111,6 +111,18 @@ TABLES = [
         "run_id, project, deleted_at, purged",
         "run_id, project, deleted_at, purged != 0",
     ),
+    Table(
+        "sweeps",
+        "id, project, name, method, spec, seed, state, trial_limit, limit_reason, next_index,"
+        " created_at, updated_at",
+    ),
+    Table(
+        "sweep_trials",
+        "sweep_id, idx, run_id, config, agent, claimed_at, retry_of, stopped_early, run_deleted",
+        "sweep_id, idx, run_id, config, agent, claimed_at, retry_of, stopped_early,"
+        " run_deleted != 0",
+    ),
+    Table("sweep_rungs", "sweep_id, rung, idx, value"),
     Table("histogram_keys", "run_id, key, first_step, stride, kept"),
     Table(
         "histograms",
@@ -118,6 +130,8 @@ TABLES = [
         binary=frozenset({"edges", "counts"}),
     ),
 ]
+# Not copied: rebuilt from the copied runs (see above).
+NOT_COPIED = frozenset({"run_values"})
 Progress = Callable[[str, int], None]  # (table, rows just copied)
 _READ_ROWS = 2000
 
