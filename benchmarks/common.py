@@ -7,19 +7,21 @@ from anywhere: they put their own directory on ``sys.path``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
 import queue
 import re
 import resource
+import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from typing import Any
 import httpx
 import msgspec
 import psutil
+import psycopg
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -41,6 +44,24 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 _LISTENING = re.compile(r"runwatch listening on (http://\S+)")
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextlib.contextmanager
+def scratch_database() -> Iterator[str]:
+    """A new PostgreSQL database for one benchmark run: its URL, dropped afterwards. Exits with
+    one line when PostgreSQL is not reachable."""
+    name = f"runwatch_bench_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+    except psycopg.OperationalError as exc:
+        sys.exit(f"PostgreSQL is not reachable at {PG_ADMIN} ({exc}); run `make services`")
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:

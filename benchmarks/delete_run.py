@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
+from common import scratch_database
 
 from runwatch.protocol import Batch, EventIn, PointRow, RunCreate, StatusIn
 from runwatch.store.base import Store
@@ -34,7 +32,6 @@ from runwatch.store.prepare import PreparedBatch, prepare_batch
 from runwatch.store.sql.purge import PURGE_ROWS
 from runwatch.store.sqlite import SqliteStore
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 KEYS = 5
 STEPS_PER_BATCH = 2_000  # of the big run: 10,000 points a batch
 LIVE_STEPS = 100  # of the live run: 500 points a batch
@@ -122,22 +119,13 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1_500_000)
     parser.add_argument("--purge-rows", type=int, default=PURGE_ROWS)
     args = parser.parse_args()
-    name = f"runwatch_bench_{secrets.token_hex(4)}"
-    try:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-    except psycopg.OperationalError as exc:
-        sys.exit(f"PostgreSQL is not reachable at {ADMIN} ({exc}); run `make services`")
     results: dict[str, dict[str, Any]] = {}
-    try:
+    with scratch_database() as pg_url:
         with tempfile.TemporaryDirectory() as tmp:
             lite = SqliteStore(Path(tmp), purge_rows=args.purge_rows)
             results["SQLite"] = asyncio.run(measure(lite, args.points))
-        pg = PostgresStore(ADMIN.rsplit("/", 1)[0] + f"/{name}", purge_rows=args.purge_rows)
+        pg = PostgresStore(pg_url, purge_rows=args.purge_rows)
         results["PostgreSQL"] = asyncio.run(measure(pg, args.points))
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     print(
         f"deleting a run of {args.points:,} points ({args.purge_rows} rows a purge job) while"
         f" another logs {LIVE_STEPS * KEYS} points every {LIVE_PERIOD * 1000:.0f} ms\n"

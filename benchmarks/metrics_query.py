@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import psycopg
+from common import scratch_database
 
 from runwatch.protocol import Batch, PointRow, RunCreate
 from runwatch.store.base import Store
@@ -30,7 +28,6 @@ from runwatch.store.postgres import PostgresStore
 from runwatch.store.prepare import prepare_batch
 from runwatch.store.sqlite import SqliteStore
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MAX_POINTS = (100, 1_000, 5_000, 20_000)
 BATCH = 10_000
 
@@ -70,20 +67,10 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
-    name = f"runwatch_bench_{secrets.token_hex(4)}"
-    try:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-    except psycopg.OperationalError as exc:
-        sys.exit(f"PostgreSQL is not reachable at {ADMIN} ({exc}); run `make services`")
-    try:
+    with scratch_database() as pg_url:
         with tempfile.TemporaryDirectory() as tmp:
             lite = asyncio.run(measure(SqliteStore(Path(tmp)), args.points, args.repeat))
-        pg_url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
         pg = asyncio.run(measure(PostgresStore(pg_url), args.points, args.repeat))
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     print(f"Store.metrics over one series of {args.points:,} points, whole range, step axis\n")
     print(f"{'backend':<12}{'max_points':>11}{'returned':>10}{'ms':>10}{'ms/1k returned':>16}")
     for backend, rows in (("SQLite", lite), ("PostgreSQL", pg)):

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import logging
 import random
-import secrets
 import sqlite3
 import statistics
 import sys
@@ -39,6 +38,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.* helpers
 
+from common import scratch_database
+
 from runwatch.runs_query import parse, parse_sort
 from runwatch.runs_query.evaluate import matches
 from runwatch.store.base import RunsQuery
@@ -46,7 +47,6 @@ from runwatch.store.factory import open_store
 from tests.e2e.many_runs import SeedRun, seed_runs
 from tests.servers import ServerProcess
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CHROMIUM = "/usr/bin/chromium"
 QUERY = 'config.opt == "adam" and summary.acc > 0.9'
 SORT = "-config.lr"
@@ -243,11 +243,7 @@ def main() -> None:
         naive = naive_times(scanned, 5)
         lines.append(("runwatch, SQLite", *stats(sq_times), f"{total:,} match"))
 
-        name = f"rw_bench_{secrets.token_hex(4)}"
-        with psycopg.connect(ADMIN, autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {name}")
-        try:
-            url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+        with scratch_database() as url:
             t = time.perf_counter()
             seed_runs(url, runs)
             # The steady state: autovacuum visits a table after a large insert (PostgreSQL
@@ -259,9 +255,6 @@ def main() -> None:
             )
             pg_times, pg_total, _ = asyncio.run(store_times(url, args.reps))
             lines.append(("runwatch, PostgreSQL", *stats(pg_times), f"{pg_total:,} match"))
-        finally:
-            with psycopg.connect(ADMIN, autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
         lines.append(("naive full scan (Python)", *stats(naive), f"{len(scanned):,} runs scanned"))
         ml_times, found = mlflow_times(runs, work, min(args.reps, 10))
         lines.append(("MLflow search_runs, SQLite", *stats(ml_times), f"{found} on its page"))

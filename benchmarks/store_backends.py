@@ -20,23 +20,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
+from common import scratch_database
 
 from runwatch.protocol import Batch, PointRow, RunCreate
 from runwatch.store.base import Store
 from runwatch.store.postgres import PostgresStore
 from runwatch.store.prepare import prepare_batch
 from runwatch.store.sqlite import SqliteStore
-
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def batches(n: int, steps: int, keys: int, producer: str) -> list[Any]:
@@ -117,19 +113,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--keys", type=int, default=5)
     args = parser.parse_args()
-    name = f"runwatch_bench_{secrets.token_hex(4)}"
-    try:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-    except psycopg.OperationalError as exc:
-        sys.exit(f"PostgreSQL is not reachable at {ADMIN} ({exc}); run `make services`")
-    try:
+    with scratch_database() as pg_url:
         with tempfile.TemporaryDirectory() as tmp:
             lite = asyncio.run(measure(SqliteStore(Path(tmp)), args))
-        pg = asyncio.run(measure(PostgresStore(ADMIN.rsplit("/", 1)[0] + f"/{name}"), args))
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        pg = asyncio.run(measure(PostgresStore(pg_url), args))
     print(
         f"{args.batches} batches x {args.steps} steps x {args.keys} keys "
         f"({args.batches * args.steps * args.keys:,} points)\n"
