@@ -216,14 +216,17 @@ spec = {"method": "grid", "program": "train.py", "parameters": {"depth": {"value
                     "${args_json}"]}
 wandb.agent(wandb.sweep(spec, project="cmd"))
 wandb.agent(wandb.sweep({"method": "grid", "parameters": {"x": {"value": 1}}}, project="none"))
+gone = {"method": "grid", "command": ["no-such-command-here"], "parameters": {"x": {"value": 1}}}
+wandb.agent(wandb.sweep(gone, project="gone"))
 """
 
 
 def test_a_sweep_without_function_runs_its_command_with_wandbs_macros(
     server: ServerProcess, tmp_path: Path
 ) -> None:
-    """As W&B's agent: the sweep's ``command`` (``${args_no_hyphens}``: ``key=value``), and
-    a sweep with nothing to run is one warning, no trial taken."""
+    """As W&B's agent: the sweep's ``command`` (``${args_no_hyphens}``: ``key=value``); a
+    sweep with nothing to run is one warning, no trial taken; a command that cannot start is
+    one warning and the agent stops."""
     work = tmp_path / "work"
     work.mkdir()
     (work / "train.py").write_text(COMMAND_PROGRAM)
@@ -235,6 +238,9 @@ def test_a_sweep_without_function_runs_its_command_with_wandbs_macros(
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert "wandb.agent: no function, and sweep " in done.stderr
     assert ": nothing to run: the sweep has neither a program nor a command;" in done.stderr
+    assert "wandb.agent: could not start the sweep's command ['no-such-command-here']" in (
+        done.stderr
+    )
     with server.client() as c:
         runs = finished_runs(c, "cmd", 2)
         for r in runs:
