@@ -201,6 +201,55 @@ def test_a_sweep_without_function_runs_its_program_per_configuration(
     ]  # fmt: skip
 
 
+COMMAND_PROGRAM = (
+    SHIM
+    + """
+import json, sys
+pairs = dict(arg.split("=", 1) for arg in sys.argv[1:-1])
+wandb.init()
+wandb.log({"depth_seen": int(pairs["depth"]), "json_depth": json.loads(sys.argv[-1])["depth"]})
+"""
+)
+COMMAND_SWEEP = """
+spec = {"method": "grid", "program": "train.py", "parameters": {"depth": {"values": [1, 2]}},
+        "command": ["${env}", "${interpreter}", "${program}", "${args_no_hyphens}",
+                    "${args_json}"]}
+wandb.agent(wandb.sweep(spec, project="cmd"))
+wandb.agent(wandb.sweep({"method": "grid", "parameters": {"x": {"value": 1}}}, project="none"))
+gone = {"method": "grid", "command": ["no-such-command-here"], "parameters": {"x": {"value": 1}}}
+wandb.agent(wandb.sweep(gone, project="gone"))
+"""
+
+
+def test_a_sweep_without_function_runs_its_command_with_wandbs_macros(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """As W&B's agent: the sweep's ``command`` (``${args_no_hyphens}``: ``key=value``); a
+    sweep with nothing to run is one warning, no trial taken; a command that cannot start is
+    one warning and the agent stops."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "train.py").write_text(COMMAND_PROGRAM)
+    (work / "script.py").write_text(SHIM + COMMAND_SWEEP)
+    done = subprocess.run(
+        [sys.executable, "script.py"], cwd=work, capture_output=True, text=True, timeout=120,
+        env=_env(RUNWATCH_URL=server.url),
+    )  # fmt: skip
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "wandb.agent: no function, and sweep " in done.stderr
+    assert ": nothing to run: the sweep has neither a program nor a command;" in done.stderr
+    assert "wandb.agent: could not start the sweep's command ['no-such-command-here']" in (
+        done.stderr
+    )
+    with server.client() as c:
+        runs = finished_runs(c, "cmd", 2)
+        for r in runs:
+            depth = r["config"]["depth"]
+            assert metrics(c, r["id"]) == {"depth_seen": [(0, depth)], "json_depth": [(0, depth)]}
+        none = c.get("/api/v1/runs", params={"project": "none"}).json()["runs"]
+    assert sorted(r["config"]["depth"] for r in runs) == [1, 2] and none == []
+
+
 def test_a_run_that_recorded_nothing_still_exists_and_a_crash_fails_it(
     server: ServerProcess, tmp_path: Path
 ) -> None:

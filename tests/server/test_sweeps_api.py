@@ -151,6 +151,11 @@ def test_a_trial_claimed_before_the_stop_is_cancelled_and_its_run_refused(
             422,
             "$.metric.name",
         ),
+        (
+            {"method": "grid", "command": ["${env}", "${arg}"], "parameters": {"x": {"value": 1}}},
+            422,
+            "$.command[1]",
+        ),
     ],
 )
 def test_a_bad_configuration_is_a_4xx_naming_the_key(
@@ -180,6 +185,28 @@ def test_a_400_names_the_parameter_not_a_placeholder(
     error = r.json()["error"]
     assert (r.status_code, error["field"]) == (400, field), r.text
     assert f"at `{field}`" in error["message"] and "[...]" not in error["message"]
+
+
+def test_a_claim_whose_command_the_sweep_cannot_give_is_refused_and_takes_no_trial(
+    store_api: httpx.Client,
+) -> None:
+    """An agent without a command of its own (``[]``) needs the sweep's ``program`` or
+    ``command``; one whose own command uses ``${program}`` needs its ``program``."""
+    c = store_api
+    bare = c.post("/api/v1/sweeps", json={"method": "grid", "parameters": {"x": {"values": [1]}}})
+    sweep_id = bare.json()["id"]
+    for command in ([], ["python", "${program}", "${args}"]):
+        r = c.post(f"/api/v1/sweeps/{sweep_id}/next", json={"agent": "a", "command": command})
+        assert (r.status_code, r.json()["error"]["code"]) == (422, "nothing_to_run"), r.text
+    refused = c.post(f"/api/v1/sweeps/{sweep_id}/next", json={"command": []}).json()["error"]
+    assert refused["message"].startswith("nothing to run: the sweep has neither a program nor")
+    assert c.get(f"/api/v1/sweeps/{sweep_id}").json()["handed_out"] == 0
+    own = c.post(f"/api/v1/sweeps/{sweep_id}/next", json={"command": ["python", "t.py"]})
+    assert own.status_code == 200 and own.json()["trial"]["index"] == 0
+    program = {"method": "grid", "program": "t.py", "parameters": {"x": {"values": [1]}}}
+    with_program = c.post("/api/v1/sweeps", json=program).json()["id"]
+    r = c.post(f"/api/v1/sweeps/{with_program}/next", json={"command": []})
+    assert r.status_code == 200 and r.json()["trial"]["config"] == {"x": 1}
 
 
 def test_an_unknown_sweep_is_a_404_naming_it(store_api: httpx.Client) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -378,3 +379,157 @@ def test_a_non_finite_number_in_a_sweep_file_is_one_line_naming_the_key(
         f"runwatch: error: sweep.yaml: parameters.opt.parameters.lr.{key}:"
         f" must be a finite number, not {shown}\n"
     )
+
+
+# An argparse script as W&B's sweeps run it: the configuration reaches it only as arguments
+# (defaults that no trial has), and it logs what it got.
+ARGPARSE_TRIAL = """
+import argparse, ast, runwatch
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, default=-1.0)
+parser.add_argument("--layers", type=int, default=-1)
+parser.add_argument("--opt", default="{'momentum': -1}")
+args = parser.parse_args()
+run = runwatch.init()
+run.log({"lr_seen": args.lr, "layers_seen": args.layers,
+         "momentum_seen": ast.literal_eval(args.opt)["momentum"]})
+run.finish()
+"""
+# The same, from W&B's ``${args_no_hyphens}`` (key=value) and ``${args_json_file}``.
+NO_HYPHENS_TRIAL = """
+import json, sys, runwatch
+pairs = dict(arg.split("=", 1) for arg in sys.argv[1:-2])
+assert sys.argv[-2] == "--json", sys.argv
+from_file = json.load(open(sys.argv[-1]))
+run = runwatch.init()
+assert from_file == run.config, (from_file, run.config)
+run.log({"lr_seen": float(pairs["lr"]), "layers_seen": int(pairs["layers"]),
+         "momentum_seen": from_file["opt"]["momentum"]})
+run.finish()
+"""
+ARGPARSE_SWEEP: dict[str, Any] = {
+    "method": "grid",
+    "project": "argp",
+    "program": "train.py",
+    "parameters": {
+        "lr": {"values": [0.1, 0.01]},
+        "layers": {"values": [1, 3]},
+        "opt": {"parameters": {"momentum": {"value": 0.9}}},
+    },
+}
+
+
+def run_agent(url: str, work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``runwatch agent ARGS`` in ``work`` (no ``--`` of its own), to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "runwatch", "agent", *args], capture_output=True, text=True,
+        timeout=240, cwd=work, env=clean_env(RUNWATCH_URL=url),
+    )  # fmt: skip
+
+
+def assert_trials_got_their_arguments(server: ServerProcess, sweep_id: str) -> None:
+    """Each trial's run has its configuration, and its script logged the same values."""
+    with server.client() as c:
+        sweep = c.get(f"/api/v1/sweeps/{sweep_id}").json()
+        listed = trials(c, sweep_id)
+        listed_runs = c.get("/api/v1/runs", params={"project": "argp"}).json()["runs"]
+    runs = {r["id"]: r for r in listed_runs}
+    assert (sweep["handed_out"], sweep["trials"]) == (4, {"succeeded": 4})
+    assert sorted((t["config"]["lr"], t["config"]["layers"]) for t in listed) == [
+        (0.01, 1), (0.01, 3), (0.1, 1), (0.1, 3),
+    ]  # fmt: skip
+    for t in listed:
+        run = runs[t["run_id"]]
+        assert run["config"] == t["config"]
+        seen = [run["summary"][f"{k}_seen"] for k in ("lr", "layers", "momentum")]
+        assert seen == [t["config"]["lr"], t["config"]["layers"], t["config"]["opt"]["momentum"]]
+
+
+def test_an_argparse_script_gets_each_trials_configuration_from_the_sweeps_program(
+    tmp_path: Path,
+) -> None:
+    """W&B's sweep file with ``program: train.py`` and no ``--`` command: the agent runs W&B's
+    default command, ``train.py --lr=… --layers=… --opt={'momentum': 0.9}`` per trial."""
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        (tmp_path / "sweep.json").write_text(json.dumps(ARGPARSE_SWEEP))
+        made = cli("sweep", "create", "sweep.json", url=server.url, cwd=tmp_path)
+        sweep_id = made.stdout.split()[0]
+        assert made.stderr.splitlines()[0].endswith(f"run it with: runwatch agent {sweep_id}")
+        (tmp_path / "train.py").write_text(ARGPARSE_TRIAL)
+        done = run_agent(server.url, tmp_path, sweep_id)
+        assert done.returncode == 0, done.stderr[-3000:]
+        argv = ["/usr/bin/env", sys.executable, "train.py", "--lr=0.1", "--layers=1",
+                "--opt={'momentum': 0.9}"]  # fmt: skip
+        assert f"sweep {sweep_id}: trial 0's command: {shlex.join(argv)}" in done.stderr
+        assert_trials_got_their_arguments(server, sweep_id)
+    finally:
+        server.stop()
+
+
+def test_a_custom_command_in_the_sweep_file_is_what_each_trial_runs(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        command = ["${env}", "${interpreter}", "${program}", "${args_no_hyphens}", "--json",
+                   "${args_json_file}"]  # fmt: skip
+        sweep_id = create_sweep(server.url, tmp_path, {**ARGPARSE_SWEEP, "command": command})
+        (tmp_path / "train.py").write_text(NO_HYPHENS_TRIAL)
+        done = run_agent(server.url, tmp_path, sweep_id, "--count", "4")
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert_trials_got_their_arguments(server, sweep_id)
+    finally:
+        server.stop()
+
+
+def test_an_own_command_gets_arguments_only_where_it_asks_for_them(tmp_path: Path) -> None:
+    """``-- python train.py`` runs as given (the configuration in the environment and the
+    run's config, one line saying so); ``'${args}'`` in it adds the arguments."""
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        sweep_id = create_sweep(server.url, tmp_path, ARGPARSE_SWEEP)
+        (tmp_path / "train.py").write_text(ARGPARSE_TRIAL)
+        plain = run_agent(server.url, tmp_path, sweep_id, "--count", "1", "--",
+                          sys.executable, "train.py")  # fmt: skip
+        assert plain.returncode == 0, plain.stderr[-3000:]
+        assert "not as arguments: add '${args}' to it" in plain.stderr
+        with server.client() as c:
+            (first,) = trials(c, sweep_id)
+            run = c.get(f"/api/v1/runs/{first['run_id']}").json()
+        assert run["config"] == first["config"]
+        assert (run["summary"]["lr_seen"], run["summary"]["layers_seen"]) == (-1, -1)
+        asked = run_agent(server.url, tmp_path, sweep_id, "--", sys.executable, "train.py",
+                          "${args}")  # fmt: skip
+        assert asked.returncode == 0, asked.stderr[-3000:]
+        assert "not as arguments" not in asked.stderr
+        with server.client() as c:
+            rest = trials(c, sweep_id)[1:]
+            got = [c.get(f"/api/v1/runs/{t['run_id']}").json() for t in rest]
+        assert len(rest) == 3
+        for t, r in zip(rest, got, strict=True):
+            assert (r["summary"]["lr_seen"], r["summary"]["layers_seen"]) == (
+                t["config"]["lr"], t["config"]["layers"],
+            )  # fmt: skip
+    finally:
+        server.stop()
+
+
+def test_a_sweep_with_nothing_to_run_is_refused_in_one_line_before_any_trial(
+    tmp_path: Path,
+) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        sweep_id = create_sweep(
+            server.url, tmp_path, {"method": "grid", "parameters": {"x": {"values": [1, 2]}}}
+        )
+        done = run_agent(server.url, tmp_path, sweep_id)
+        assert done.returncode == 1 and done.stdout == ""
+        assert done.stderr == (
+            f"runwatch: error: sweep {sweep_id}: nothing to run: the sweep has neither a program"
+            " nor a command; add `program: train.py` to the sweep file, or give the agent the"
+            " trial's command (runwatch agent SWEEP_ID -- python train.py)\n"
+        )
+        with server.client() as c:
+            sweep = c.get(f"/api/v1/sweeps/{sweep_id}").json()
+        assert (sweep["handed_out"], sweep["trials"]) == (0, {})  # no trial was taken
+    finally:
+        server.stop()

@@ -150,6 +150,12 @@ def rand(param: dict[str, Any]) -> dict[str, Any]:
         ({"method": "random", "early_terminate": {"type": "hyperband", "min_iter": 3},
           "parameters": {"x": {"value": 1}}}, "metric"),
         ({"method": "bayes", "parameters": {"x": {"value": 1}}}, "metric"),
+        ({"method": "grid", "command": "python train.py", "parameters": {"x": {"value": 1}}},
+         "command"),
+        ({"method": "grid", "command": ["${env}", "${arg}"], "parameters": {"x": {"value": 1}}},
+         "command[1]"),
+        ({"method": "grid", "command": ["python", {"a": 1}], "parameters": {"x": {"value": 1}}},
+         "command[1]"),
     ],
 )  # fmt: skip
 def test_a_bad_configuration_is_refused_naming_the_key(doc: Any, key: str) -> None:

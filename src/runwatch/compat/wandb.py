@@ -31,7 +31,7 @@ from runwatch.compat import wandb_sweeps
 from runwatch.compat.wandb_artifacts import Artifact
 from runwatch.compat.wandb_media import Histogram, Image
 from runwatch.compat.wandb_run import MetricSpec, WandbRun
-from runwatch.compat.wandb_sweeps import Interrupter, Trial, TrialStopped
+from runwatch.compat.wandb_sweeps import Interrupter, NothingToRun, Trial, TrialStopped
 from runwatch.compat.wandb_types import (
     AlertLevel,
     Config,
@@ -46,6 +46,7 @@ from runwatch.sdk.run import Run, sweep_params
 from runwatch.sdk.run import init as runwatch_init
 from runwatch.sdk.sender import print_warning
 from runwatch.sdk.transport import parse_urls
+from runwatch.sweeps.trial_command import template, trial_argv
 
 __all__ = [
     "AlertLevel",
@@ -462,9 +463,10 @@ def agent(
 ) -> None:
     """Run the sweep's trials here, one run each, as the server's controller hands them out:
     ``function`` is called with ``wandb.config`` holding the configuration (its ``wandb.init``
-    takes it); without a function, the sweep's ``program`` runs as a subprocess with
-    ``--key=value`` arguments. Up to ``count`` runs, the sweep's ``run_cap`` or its grid (a
-    trial whose run the server refused, never run, is not one of ``count``).
+    takes it); without a function, the sweep's ``command`` runs as a subprocess, as W&B's agent
+    builds it (by default its ``program`` with ``--key=value`` arguments; see
+    :mod:`runwatch.sweeps.trial_command`). Up to ``count`` runs, the sweep's ``run_cap`` or its
+    grid (a trial whose run the server refused, never run, is not one of ``count``).
 
     A cancel of the trial's run (early termination, the dashboard) interrupts ``function``
     with :class:`TrialStopped`, as W&B's agent does; its run ends ``cancelled``."""
@@ -473,19 +475,20 @@ def agent(
         return
     ran = 0
     handed_out = False
-    for trial in wandb_sweeps.trials(sweep_id):
-        if function is None and not trial.program:
-            print_warning("wandb.agent: no function and no 'program' in the sweep; nothing ran")
-            return
-        handed_out = True
-        outcome = _run_program(trial) if function is None else _run_trial(trial, function)
-        if outcome == "stop":
-            return
-        if outcome == "not_run":  # as runwatch agent: a refused trial is not one of count
-            continue
-        ran += 1
-        if count is not None and ran >= int(count):
-            return
+    try:
+        for trial in wandb_sweeps.trials(sweep_id, [] if function is None else None):
+            handed_out = True
+            outcome = _run_program(trial) if function is None else _run_trial(trial, function)
+            if outcome == "stop":
+                return
+            if outcome == "not_run":  # as runwatch agent: a refused trial is not one of count
+                continue
+            ran += 1
+            if count is not None and ran >= int(count):
+                return
+    except NothingToRun as exc:
+        print_warning(f"wandb.agent: no function, and {exc}; nothing ran")
+        return
     if not handed_out:
         print_warning(f"wandb.agent: sweep {sweep_id} has no configurations left; nothing ran")
 
@@ -554,25 +557,34 @@ def _refusal(trial: Trial, code: str | None, reason: str) -> Literal["not_run", 
 
 
 def _run_program(trial: Trial) -> Literal["ran", "not_run", "stop"]:
-    """One configuration as W&B's default command: ``python <program> --key=value …``; its
-    outcome as :func:`_run_trial`'s (the program's shim writes a refusal of its run to the
-    file named in ``REFUSED_FILE_ENV``)."""
+    """One configuration as the sweep's command (W&B's default: ``python <program>
+    --key=value …``); its outcome as :func:`_run_trial`'s (the program's shim writes a refusal
+    of its run to the file named in ``REFUSED_FILE_ENV``)."""
     env = {**os.environ, SWEEP_ID_ENV: trial.sweep_id, SWEEP_PARAMS_ENV: json.dumps(trial.params)}
     if trial.run_id:
         env["WANDB_RUN_ID"] = trial.run_id
     if trial.project:
         env["WANDB_PROJECT"] = trial.project
-    argv = [sys.executable, str(trial.program), *wandb_sweeps.program_args(trial.params)]
-    with tempfile.TemporaryDirectory(prefix="runwatch-trial-") as scratch:
+    parts = template(trial.doc, None)  # trials() checked that it has one
+    program = trial.doc.get("program")
+    with (
+        tempfile.TemporaryDirectory(prefix="runwatch-trial-") as scratch,
+        trial_argv(parts, trial.params, program) as argv,
+    ):
         refused_file = Path(scratch) / "refused.json"
         env[REFUSED_FILE_ENV] = str(refused_file)
-        done = subprocess.run(argv, env=env, check=False)
+        try:
+            done = subprocess.run(argv, env=env, check=False)
+        except OSError as exc:  # the next trial's would not start either
+            print_warning(f"wandb.agent: could not start the sweep's command {argv}: {exc};"
+                          " the agent stops")  # fmt: skip
+            return "stop"
         refused = _read_refusal(refused_file)
     if refused is not None:
         return _refusal(trial, *refused)
     if done.returncode != 0:
         print_warning(
-            f"sweep program exited with {done.returncode} for {trial.params}; the agent goes on"
+            f"sweep command exited with {done.returncode} for {trial.params}; the agent goes on"
         )
     return "ran"
 

@@ -14,14 +14,13 @@ draws, given out by a counter here (a bayes sweep runs as a random one there, sa
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import secrets
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +29,7 @@ from runwatch.sdk.sender import print_warning
 from runwatch.sweeps.client import SweepClient, SweepClientError
 from runwatch.sweeps.space import point, space_size
 from runwatch.sweeps.spec import SweepError, SweepSpec, parse_sweep
+from runwatch.sweeps.trial_command import template
 
 MAX_SWEEPS = 100  # local sweeps kept in one process
 MAX_LOCAL_TRIALS = 10_000  # trials a local sweep gives at most (a random sweep without a cap)
@@ -41,13 +41,19 @@ STOP_GRACE = 1.0
 
 @dataclass(frozen=True)
 class Trial:
-    """One trial handed to the shim: what ``wandb.init`` takes for the run it starts."""
+    """One trial handed to the shim: what ``wandb.init`` takes for the run it starts, and the
+    sweep's configuration (``doc``: its ``program`` and ``command``, run without a function)."""
 
     sweep_id: str
     params: dict[str, Any]
     run_id: str | None
     project: str | None
-    program: str | None
+    doc: Mapping[str, Any]
+
+
+class NothingToRun(ValueError):
+    """The sweep has no command for an agent without a function (no ``program`` nor
+    ``command``): said before any trial is taken."""
 
 
 class TrialStopped(BaseException):
@@ -158,8 +164,7 @@ class LocalSweep:
             return None
         params = point(self.spec, self.seed, self.given)
         self.given += 1
-        program = self.spec.doc.get("program")
-        return Trial(self.id, params, None, self.project, program)
+        return Trial(self.id, params, None, self.project, self.spec.doc)
 
 
 _local: dict[str, LocalSweep] = {}
@@ -225,12 +230,17 @@ def create(config: Any, project: str | None) -> str:
     return str(sweep["id"])
 
 
-def _server_trials(sweep_id: str) -> Iterator[Trial]:
+def _server_trials(sweep_id: str, command: list[str] | None) -> Iterator[Trial]:
     client = _client()
     agent = f"{socket.gethostname()}:{os.getpid()}"
     try:
         while True:
-            claim = client.claim(sweep_id, agent)
+            try:
+                claim = client.claim(sweep_id, agent, command)
+            except SweepClientError as exc:
+                if exc.code == "nothing_to_run":
+                    raise NothingToRun(str(exc)) from None
+                raise
             trial, sweep = claim["trial"], claim["sweep"]
             if trial is None:
                 if claim["reason"] == "paused":
@@ -241,26 +251,25 @@ def _server_trials(sweep_id: str) -> Iterator[Trial]:
                     f"wandb.agent: sweep {sweep_id} is {claim['reason']}: no configurations left"
                 )
                 return
-            program = sweep["spec"].get("program")
-            yield Trial(sweep_id, trial["config"], trial["run_id"], sweep["project"], program)
+            yield Trial(sweep_id, trial["config"], trial["run_id"], sweep["project"], sweep["spec"])
     finally:
         client.close()
 
 
-def trials(sweep_id: str) -> Iterator[Trial]:
-    """The sweep's trials for this agent, one at a time, until the sweep has none left."""
+def trials(sweep_id: str, command: list[str] | None = None) -> Iterator[Trial]:
+    """The sweep's trials for this agent, one at a time, until the sweep has none left.
+    ``command``: ``[]`` when the agent runs the sweep's command (no function): a sweep that
+    has none raises :class:`NothingToRun` before any trial is taken."""
     sweep_id = str(sweep_id).rsplit("/", 1)[-1]  # also entity/project/id
     local = _local.get(sweep_id)
     if local is None:
-        yield from _server_trials(sweep_id)
+        yield from _server_trials(sweep_id, command)
         return
+    if command is not None:
+        try:
+            template(local.spec.doc, command)
+        except ValueError as exc:
+            raise NothingToRun(f"sweep {sweep_id}: {exc}") from None
     while (trial := local.next_trial()) is not None:
         yield trial
     print_warning(f"wandb.agent: sweep {sweep_id} is finished: no configurations left")
-
-
-def program_args(params: dict[str, Any]) -> list[str]:
-    """W&B's default command line for a program: ``--key=value`` per parameter."""
-    return [
-        f"--{k}={json.dumps(v) if isinstance(v, dict | list) else v}" for k, v in params.items()
-    ]

@@ -20,7 +20,8 @@ from runwatch.server.openapi import refusal
 from runwatch.store.base import Past, SweepCreate, SweepInfo
 from runwatch.sweeps import bayes
 from runwatch.sweeps.space import point, space_size
-from runwatch.sweeps.spec import SweepError, parse_sweep
+from runwatch.sweeps.spec import MAX_COMMAND_PARTS, SweepError, parse_sweep
+from runwatch.sweeps.trial_command import template
 
 router = APIRouter(prefix="/api/v1")
 MAX_TRIALS = 100_000  # trials one sweep hands out at most (a random sweep without a run_cap)
@@ -49,9 +50,13 @@ class SweepIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 
 
 class NextIn(msgspec.Struct, forbid_unknown_fields=True):
-    """Body of ``POST /api/v1/sweeps/{id}/next``: who is asking (shown with the trial)."""
+    """Body of ``POST /api/v1/sweeps/{id}/next``: who is asking (shown with the trial), and
+    ``command``, what it runs for each trial, checked before a trial is handed out: its own
+    command (macros and all), or ``[]`` for the sweep's (its ``command``, or W&B's default with
+    its ``program``). Absent: not checked (an agent that calls a function)."""
 
     agent: Annotated[str, msgspec.Meta(max_length=200, pattern="^[^\x00]*$")] | None = None
+    command: Annotated[list[NoNul], msgspec.Meta(max_length=MAX_COMMAND_PARTS)] | None = None
 
 
 _sweep_decoder = msgspec.json.Decoder(SweepIn)
@@ -164,6 +169,13 @@ async def list_trials(
     "/sweeps/{sweep_id}/next",
     dependencies=WRITE,
     openapi_extra={"x-runwatch-body": "NextIn"},
+    responses={
+        422: refusal(
+            "`nothing_to_run`: the agent's `command` needs the sweep's `program` and it has"
+            " none (a sweep with neither `program` nor `command`, for an agent that runs the"
+            " sweep's); no trial is handed out."
+        )
+    },
 )
 async def next_trial(request: Request, sweep_id: str) -> Response:
     """An agent claims the sweep's next trial: ``trial`` (its index, the run id to report as,
@@ -174,7 +186,12 @@ async def next_trial(request: Request, sweep_id: str) -> Response:
     point, as a new trial whose ``retry_of`` is the crashed one's index."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     asked: NextIn = decode(_next_decoder, body, "claim")
-    await _sweep_or_404(request, sweep_id)
+    info = await _sweep_or_404(request, sweep_id)
+    if asked.command is not None:  # checked here: a refused agent must not take a trial
+        try:
+            template(info.spec, asked.command)
+        except ValueError as exc:
+            raise ApiError(422, "nothing_to_run", str(exc)) from None
     claim = await store_of(request).claim_trial(sweep_id, asked.agent, propose)
     return json_response(
         {"trial": claim.trial, "reason": claim.reason, "sweep": _shown(claim.sweep)}

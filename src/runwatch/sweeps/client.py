@@ -15,7 +15,12 @@ BACKOFF = 0.5
 
 
 class SweepClientError(RuntimeError):
-    """A sweep request the server refused or never answered."""
+    """A sweep request the server refused or never answered; ``code``: the refusal's, if any
+    (``nothing_to_run``)."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _say(reply: Reply, what: str) -> str:
@@ -49,16 +54,21 @@ class SweepClient:
                 break
             time.sleep(reply.retry_after or BACKOFF * 2**attempt)  # backoff between retries
         if reply.status not in (200, 201) or not isinstance(reply.body, dict):
-            raise SweepClientError(_say(reply, what))
+            raise SweepClientError(_say(reply, what), reply.error_code)
         return reply.body
 
     def create(self, doc: dict[str, Any]) -> dict[str, Any]:
         """Create a sweep of W&B's configuration ``doc``; the sweep as the server shows it."""
         return self._post("/api/v1/sweeps", doc, "the sweep was refused")
 
-    def claim(self, sweep_id: str, agent: str) -> dict[str, Any]:
-        """The next trial (``trial``), or ``trial: None`` and ``reason``."""
-        return self._post(f"/api/v1/sweeps/{sweep_id}/next", {"agent": agent}, f"sweep {sweep_id}")
+    def claim(self, sweep_id: str, agent: str, command: list[str] | None = None) -> dict[str, Any]:
+        """The next trial (``trial``), or ``trial: None`` and ``reason``. ``command``: what the
+        agent runs per trial (``[]``: the sweep's), refused with nothing handed out when the
+        sweep cannot give it its program."""
+        body: dict[str, Any] = {"agent": agent}
+        if command is not None:
+            body["command"] = command
+        return self._post(f"/api/v1/sweeps/{sweep_id}/next", body, f"sweep {sweep_id}")
 
     def change(self, sweep_id: str, action: str) -> dict[str, Any]:
         """``pause``, ``resume`` or ``stop`` the sweep."""

@@ -42,8 +42,9 @@ def sweep_create(
     print(sweep["id"])
     print(base + sweep["page"])
     limit = f"{sweep['trial_limit']:,} trials ({sweep['limit_reason']})"
+    own = "" if doc.get("program") or doc.get("command") else " -- CMD"
     print(f"sweep {sweep['id']}: {sweep['method']}, project {sweep['project']}, at most {limit};"
-          f" run it with: runwatch agent {sweep['id']} -- CMD", file=sys.stderr)  # fmt: skip
+          f" run it with: runwatch agent {sweep['id']}{own}", file=sys.stderr)  # fmt: skip
     plan = plan_of(spec)
     if plan is not None:
         shown = ", ".join(str(r) for r in plan.rungs[:6]) + (", …" if len(plan.rungs) > 6 else "")
@@ -94,7 +95,11 @@ def sweep_stop(
 
 def agent(
     sweep_id: str = typer.Argument(..., help="The sweep whose trials to run."),
-    command: list[str] = typer.Argument(..., help="The trial's command line, after `--`."),
+    command: list[str] | None = typer.Argument(
+        None,
+        help="The trial's command line, after `--` (macros such as ${args} expand); without"
+        " one, the sweep's command (W&B's default: python PROGRAM --key=value …).",
+    ),
     count: int | None = typer.Option(None, min=1, help="Run at most this many trials."),
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
@@ -113,9 +118,10 @@ def agent(
     ),
 ) -> None:
     """Run a sweep's trials one at a time, each with its configuration in RUNWATCH_SWEEP_PARAMS
-    and in runwatch.init().config, until --count, the sweep's cap or its space is used up."""
+    and in runwatch.init().config (and as arguments where the command says so), until --count,
+    the sweep's cap or its space is used up."""
     from runwatch.launcher.agent import run_agent
 
     raise typer.Exit(
-        run_agent(sweep_id, command, count, url, token, grace, scan_interval, heartbeat)
+        run_agent(sweep_id, command or [], count, url, token, grace, scan_interval, heartbeat)
     )

@@ -47,6 +47,14 @@ EARLY_TERMINATE_KEYS = frozenset({"type", "min_iter", "max_iter", "s", "eta", "s
 MAX_PARAMS = 1_000  # leaves in one sweep
 MAX_DEPTH = 8  # nested ``parameters`` levels
 MAX_VALUES = 10_000  # values of one categorical parameter
+MAX_COMMAND_PARTS = 1_000  # parts of a sweep's ``command``
+# The macros W&B's agent expands in a sweep's ``command`` (a part that is exactly ``${name}``);
+# ``${envvar:NAME}`` may also sit anywhere in a part. See runwatch.sweeps.trial_command.
+COMMAND_MACROS = frozenset(
+    {"env", "interpreter", "program", "args", "args_no_equals", "args_no_hyphens",
+     "args_no_boolean_flags", "args_json", "args_json_file", "args_append_hydra",
+     "args_override_hydra"}
+)  # fmt: skip
 
 Path = tuple[str, ...]
 
@@ -262,6 +270,27 @@ def _early_terminate(doc: dict[str, Any]) -> dict[str, Any] | None:
     return dict(rule)
 
 
+def _command(doc: dict[str, Any]) -> None:
+    """Refuse a ``command`` W&B's agent could not run: not a list of strings (a number is taken
+    as its text, as W&B's agent does), or a part that is an unknown macro (``${arg}``), which
+    W&B's agent would drop, silently leaving the trial without its configuration."""
+    command = doc.get("command")
+    if command is None:
+        return
+    if not isinstance(command, list):
+        raise SweepError("command", f"must be a list of strings, not {command!r}")
+    if len(command) > MAX_COMMAND_PARTS:
+        raise SweepError("command", f"holds more than {MAX_COMMAND_PARTS:,} parts")
+    for index, part in enumerate(command):
+        if not isinstance(part, str) and not _is_number(part):
+            raise SweepError(f"command[{index}]", f"must be a string, not {part!r}")
+        text = str(part)
+        macro = text[2:-1] if text.startswith("${") and text.endswith("}") else None
+        if macro is not None and not macro.startswith("envvar:") and macro not in COMMAND_MACROS:
+            known = ", ".join("${" + m + "}" for m in sorted(COMMAND_MACROS))
+            raise SweepError(f"command[{index}]", f"unknown macro {text}; W&B's are {known}")
+
+
 def _non_finite(doc: dict[str, Any]) -> None:
     """Refuse the first NaN or infinity anywhere in ``doc`` (YAML's ``.nan`` / ``.inf``,
     JSON's ``NaN`` / ``Infinity``): no key of the schema takes one, and a value or a choice
@@ -299,6 +328,7 @@ def parse_sweep(doc: Any) -> SweepSpec:
     for key in ("name", "description", "program", "project", "entity"):
         if key in doc and not isinstance(doc[key], str):
             raise SweepError(key, f"must be a string, not {doc[key]!r}")
+    _command(doc)
     if "parameters" not in doc:
         raise SweepError("parameters", "is required: the search space")
     params: list[Param] = []
