@@ -1,11 +1,13 @@
 """The run page's Media tab in a real Chromium against a real server: images drawn pixel for
-pixel, the newest arriving live, the step slider (mouse and keys) scrubbing the key's history,
-heatmaps with their scale and the value under the cursor, label maps whose click picks an
-entity (its history, and one deprecate command per click), distributions over steps, captions
-kept as text, and the decoded-image cache staying bounded."""
+pixel (each kind of input ``run.image`` takes, from a real SDK), the newest arriving live, the
+step slider (mouse and keys) scrubbing the key's history, heatmaps with their scale and the value
+under the cursor, label maps whose click picks an entity (its history, and one deprecate command
+per click), distributions over steps, captions kept as text, and the decoded-image cache staying
+bounded."""
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,6 +17,7 @@ import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 
 import runwatch
+from tests.conftest import missing
 from tests.e2e.helpers import create_run, event, handles
 from tests.e2e.media import F32, I32, MediaProducer, f32, histogram, i32, png
 from tests.e2e.widgets import XSS, open_run, wait_painted
@@ -334,6 +337,142 @@ def test_sdk_images_and_heatmaps_reach_the_page_pixel_for_pixel(
         assert pixel(page, "sdk/heat", 0, 1) == [253, 231, 37, 255]  # 1.0: the scale's top
         chart = page.locator('#media-view .dist-panel[data-key="sdk/values"]')
         expect(chart).to_have_attribute("data-steps", "1")
+    finally:
+        run.finish()
+
+
+W, H = 6, 4  # not square, and 6 wide: a CxHxW tensor cannot be read as HxWxC
+
+
+def colour(x: int, y: int) -> tuple[int, int, int]:
+    """The known image's pixel (x, y): every pixel differs, so a transposed image shows."""
+    return 40 * x + 15, 60 * y + 20, 250 - 35 * x - 10 * y
+
+
+def alpha(x: int) -> int:
+    """The RGBA image's alpha: opaque, then one clear column, then one half-transparent."""
+    return 255 if x < 4 else 0 if x == 4 else 128
+
+
+def rgba_of(x: int, y: int) -> list[int]:
+    a = alpha(x)
+    return [0, 0, 0, 0] if a == 0 else [*colour(x, y), a]
+
+
+def jpeg_block(x: int, y: int) -> tuple[int, int, int]:
+    """The JPEG's pixel: flat 8x8 blocks (one colour each), which JPEG keeps nearly exact."""
+    bx, by = x // 8, y // 8
+    return 60 + 80 * bx, 50 + 150 * by, 220 - 90 * bx
+
+
+def image_input(kind: str) -> tuple[object, dict[str, object], int, int]:
+    """``run.image``'s data and keyword arguments for one input kind, and its width and height."""
+    import numpy as np
+
+    rgb = np.array([[colour(x, y) for x in range(W)] for y in range(H)], dtype=np.uint8)
+    if kind == "png-bytes":
+        return png(W, H, colour), {}, W, H
+    if kind == "jpeg-bytes":
+        from PIL import Image
+
+        out = io.BytesIO()
+        blocks = np.array([[jpeg_block(x, y) for x in range(24)] for y in range(16)], np.uint8)
+        Image.fromarray(blocks, "RGB").save(out, format="JPEG", quality=95, subsampling=0)
+        return out.getvalue(), {}, 24, 16
+    if kind == "pil":
+        from PIL import Image
+
+        return Image.fromarray(rgb, "RGB"), {}, W, H
+    if kind == "torch-chw":
+        try:
+            import torch
+        except ImportError:
+            missing("torch (pip install -e '.[test]')")
+        return torch.from_numpy(rgb).permute(2, 0, 1).float() / 255, {}, W, H
+    if kind == "float-rgb":
+        return rgb.astype(np.float32) / 255, {}, W, H
+    if kind == "float-rgba":
+        a = np.array([[alpha(x) for x in range(W)] for _ in range(H)], dtype=np.uint8)
+        return np.dstack([rgb, a]).astype(np.float32) / 255, {}, W, H
+    if kind == "grey-uint8":
+        return rgb[:, :, 0], {}, W, H
+    assert kind == "labels"
+    ids = np.array([[(0, 5, 6, 7, 5, 0)[(x + y) % 6] for x in range(W)] for y in range(H)])
+    return ids.astype(np.int64), {"labels": True}, W, H
+
+
+def expected_pixels(page: Page, kind: str, data: object) -> list[int]:
+    """The RGBA the page must draw for each pixel of ``data``, row by row."""
+    if kind == "jpeg-bytes":
+        return [v for y in range(16) for x in range(24) for v in (*jpeg_block(x, y), 255)]
+    if kind == "float-rgba":
+        return [v for y in range(H) for x in range(W) for v in rgba_of(x, y)]
+    if kind == "grey-uint8":
+        return [v for y in range(H) for x in range(W) for v in (*[colour(x, y)[0]] * 3, 255)]
+    if kind == "labels":
+        # The page's colour for each id: what matters is that each id is where it was logged.
+        ids = [int(v) for v in data.ravel()]  # type: ignore[attr-defined]
+        rgba: list[int] = page.evaluate(
+            "async ids => [...(await import('/static/js/media-data.js'))"
+            ".labelPixels(new Int32Array(ids))]",
+            ids,
+        )
+        return rgba
+    return [v for y in range(H) for x in range(W) for v in (*colour(x, y), 255)]
+
+
+def tolerance(kind: str, x: int) -> int:
+    """How far a drawn channel may be from the logged one: JPEG is lossy; a half-transparent
+    pixel goes through the canvas's premultiplied alpha."""
+    if kind == "jpeg-bytes":
+        return 6
+    return 2 if kind == "float-rgba" and alpha(x) == 128 else 0
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "jpeg-bytes",
+        "png-bytes",
+        "pil",
+        "torch-chw",
+        "float-rgb",
+        "float-rgba",
+        "grey-uint8",
+        "labels",
+    ],
+)
+def test_each_image_input_kind_goes_from_the_sdk_to_the_page(
+    page: Page, server: ServerProcess, api: httpx.Client, tmp_path: Path, kind: str
+) -> None:
+    data, options, width, height = image_input(kind)
+    run = runwatch.init(project="e2e", name=kind, url=server.url, run_dir=tmp_path / "run")
+    try:
+        run.image("sdk/img", data, step=3, caption=kind, **options)  # type: ignore[arg-type]
+        wait_until(
+            lambda: api.get(f"/api/v1/runs/{run.id}/media").json().get("keys"),
+            30,
+            what=f"the SDK's {kind} image",
+        )
+        open_media(page, server, run.id)
+        card = panel(page, "sdk/img")
+        expect(card).to_have_attribute("data-step", "3")
+        expect(card.locator(".media-caption")).to_have_text(kind)
+        canvas = card.locator("canvas.media-canvas")
+        assert canvas.evaluate("c => [c.width, c.height]") == [width, height]
+        drawn: list[int] = canvas.evaluate(
+            "c => [...c.getContext('2d').getImageData(0, 0, c.width, c.height).data]"
+        )
+        want = expected_pixels(page, kind, data)
+        assert len(drawn) == len(want) == width * height * 4
+        for i in range(0, len(want), 4):
+            x, y = (i // 4) % width, (i // 4) // width
+            off = max(abs(a - b) for a, b in zip(drawn[i : i + 4], want[i : i + 4], strict=True))
+            assert off <= tolerance(kind, x), (kind, (x, y), drawn[i : i + 4], want[i : i + 4])
+        if kind == "labels":
+            assert drawn[3] == 0  # id 0 is the background: transparent
+            assert len({tuple(want[i : i + 4]) for i in range(0, len(want), 4)}) == 4
+        assert page.console_errors == []
     finally:
         run.finish()
 
