@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -18,9 +20,9 @@ from playwright.sync_api import Locator, Page, Route, expect
 
 import runwatch
 from tests.conftest import missing
-from tests.e2e.helpers import create_run, event, handles
-from tests.e2e.media import F32, I32, MediaProducer, f32, histogram, i32, png
-from tests.e2e.widgets import XSS, open_run, wait_painted
+from tests.e2e.helpers import create_run
+from tests.e2e.media import F32, MediaProducer, f32, histogram, png
+from tests.e2e.widgets import XSS, TrainingLoop, open_run, wait_painted
 from tests.servers import ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -173,58 +175,87 @@ def test_a_heatmap_draws_its_scale_and_the_value_under_the_cursor(
     expect(hm.locator(".media-readout")).to_have_text("x 1, y 0 · 1")
 
 
-def test_clicking_a_labelled_pixel_picks_its_entity_and_sends_one_command(
-    page: Page, server: ServerProcess, api: httpx.Client
+def test_clicking_a_labelled_pixel_picks_its_entity_and_its_handler_gets_one_command(
+    page: Page, server: ServerProcess, tmp_path: Path
 ) -> None:
-    run = create_run(api, "e2e", "labels")
-    producer = MediaProducer(api, run["id"])
-    labels = [0, 5, 5, 0, 6, 6, 0, 0]  # 4 wide, 2 high
-    producer.send_media(
-        [producer.record("segmentation", 1, i32(labels), I32, 4, 2)],
-        events=[event("neuron.born", entity=5, area=12), event("neuron.born", entity=6)],
-    )
-    # The producer handles deprecate (run.on_command): the page offers it.
-    handles(api, run["id"], "deprecate")
-    open_media(page, server, run["id"])
-    seg = panel(page, "segmentation")
-    expect(seg).to_have_attribute("data-step", "1")
-    assert pixel(page, "segmentation", 0, 0)[3] == 0  # background is transparent
-    assert pixel(page, "segmentation", 1, 0) == pixel(page, "segmentation", 2, 0)
-    assert pixel(page, "segmentation", 1, 0) != pixel(page, "segmentation", 0, 1)
+    import numpy as np
 
-    box = seg.locator("canvas.media-canvas").bounding_box()
-    assert box is not None
-    page.mouse.click(box["x"] + box["width"] * 0.375, box["y"] + box["height"] * 0.25)  # (1, 0)
-    drawer = page.locator("#entity-panel")
-    expect(drawer).to_be_visible()
-    expect(drawer).to_have_attribute("data-entity", "5")
-    expect(drawer.locator(".eh-event")).to_have_count(1)
-    picked = seg.locator(".media-entity")
-    expect(picked).to_have_attribute("data-entity", "5")
+    # A real SDK producer whose loop handles deprecate (run.on_command): the page offers it.
+    loop = TrainingLoop(server, tmp_path / "run", "labels")
+    calls: list[dict[str, Any]] = []
+    lock = threading.Lock()
 
-    deprecate = picked.locator('button[data-kind="deprecate"]')
-    expect(deprecate).to_be_enabled()
-    deprecate.dblclick()  # a double-click is one intent: the button is disabled while pending
-    chip = picked.locator(".cmd-state")
-    expect(chip).to_have_attribute("data-state", "pending")
-    expect(deprecate).to_be_disabled()
-    commands = api.get(f"/api/v1/runs/{run['id']}/commands").json()["commands"]
-    assert [(c["kind"], c["payload"]) for c in commands] == [("deprecate", {"entity": 5})]
+    def deprecate(payload: dict[str, Any]) -> None:
+        with lock:
+            calls.append(payload)
+        if payload["entity"] == 6:
+            raise ValueError("entity 6 is busy")
 
-    body = {
-        "producer": "e2e",
-        "batch_seq": 99,
-        "commands": [{"id": commands[0]["id"], "state": "failed", "error": "entity 5 is busy"}],
-    }
-    assert api.post(f"/api/v1/runs/{run['id']}/batches", json=body).status_code == 200
-    expect(chip).to_have_attribute("data-state", "failed")
-    expect(chip).to_contain_text("entity 5 is busy")
-    expect(deprecate).to_be_enabled()
+    loop.run.on_command("deprecate", deprecate)
+    loop.run.event("neuron.born", entity=5, area=12)
+    loop.run.event("neuron.born", entity=6)
+    labels = np.array([[0, 5, 5, 0], [6, 6, 0, 0]], dtype=np.int32)  # 4 wide, 2 high
+    loop.run.image("segmentation", labels, step=1, labels=True)
+    loop.start()
+    try:
+        open_media(page, server, loop.run.id)
+        seg = panel(page, "segmentation")
+        expect(seg).to_have_attribute("data-step", "1")
+        assert pixel(page, "segmentation", 0, 0)[3] == 0  # background is transparent
+        assert pixel(page, "segmentation", 1, 0) == pixel(page, "segmentation", 2, 0)
+        assert pixel(page, "segmentation", 1, 0) != pixel(page, "segmentation", 0, 1)
+        canvas = seg.locator("canvas.media-canvas")
 
-    page.mouse.click(box["x"] + box["width"] * 0.125, box["y"] + box["height"] * 0.75)  # (0, 1)
-    expect(drawer).to_have_attribute("data-entity", "6")
-    expect(picked).to_have_attribute("data-entity", "6")
-    expect(chip).to_be_hidden()  # the failed chip was #5's
+        def click_cell(col: int, row: int) -> None:
+            box = canvas.bounding_box()  # measured each time: the drawer narrows the page
+            assert box is not None
+            page.mouse.click(
+                box["x"] + box["width"] * (col + 0.5) / 4,
+                box["y"] + box["height"] * (row + 0.5) / 2,
+            )
+
+        click_cell(1, 0)
+        drawer = page.locator("#entity-panel")
+        expect(drawer).to_be_visible()
+        expect(drawer).to_have_attribute("data-entity", "5")
+        expect(drawer.locator(".eh-event")).to_have_count(1)
+        picked = seg.locator(".media-entity")
+        expect(picked).to_have_attribute("data-entity", "5")
+
+        deprecate_button = picked.locator('button[data-kind="deprecate"]')
+        expect(deprecate_button).to_be_enabled()
+        where = deprecate_button.bounding_box()
+        # One intent: the button is disabled while pending, and stays where it is (the chip
+        # appearing beside it must not move it), so the second click lands on it disabled.
+        deprecate_button.dblclick()
+        chip = picked.locator(".cmd-state")
+        expect(chip).to_have_attribute("data-state", "applied")  # the handler ran
+        assert deprecate_button.bounding_box() == where
+        with lock:
+            assert calls == [{"entity": 5}]
+
+        click_cell(0, 1)
+        expect(drawer).to_have_attribute("data-entity", "6")
+        expect(picked).to_have_attribute("data-entity", "6")
+        expect(chip).to_be_hidden()  # the applied chip was #5's
+        deprecate_button.dblclick()
+        # Failed shows failed, with the handler's message; it may be sent again.
+        expect(chip).to_have_attribute("data-state", "failed")
+        expect(chip).to_contain_text("ValueError: entity 6 is busy")
+        expect(deprecate_button).to_be_enabled()
+
+        loop.stop.set()
+        loop.join()  # finish(): any command still on its way would have reached the handler
+        assert calls == [{"entity": 5}, {"entity": 6}]  # each click once, for the pixel's entity
+        with server.client() as client:
+            commands = client.get(f"/api/v1/runs/{loop.run.id}/commands").json()["commands"]
+        assert sorted((c["kind"], c["payload"]["entity"], c["state"]) for c in commands) == [
+            ("deprecate", 5, "applied"),
+            ("deprecate", 6, "failed"),
+        ]
+        assert page.console_errors == []
+    finally:
+        loop.close()
 
 
 def test_histograms_draw_as_distributions_with_the_hovered_step_and_follow_live(
