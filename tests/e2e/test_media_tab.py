@@ -1,6 +1,7 @@
 """The run page's Media tab in a real Chromium against a real server: images drawn pixel for
 pixel (each kind of input ``run.image`` takes, from a real SDK), the newest arriving live, the
-step slider (mouse and keys) scrubbing the key's history, heatmaps with their scale and the value
+step slider (mouse and keys) scrubbing the key's history while fetching only the shown image and
+its prefetch window (and nothing for panels off screen), heatmaps with their scale and the value
 under the cursor, label maps whose click picks an entity (its history, and one deprecate command
 per click), distributions over steps, captions kept as text, and the decoded-image cache staying
 bounded."""
@@ -12,11 +13,11 @@ import math
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Locator, Page, Route, expect
+from playwright.sync_api import Locator, Page, Request, Route, expect
 
 import runwatch
 from tests.conftest import missing
@@ -339,6 +340,82 @@ def test_the_decoded_image_cache_stays_bounded_while_scrubbing(
     stats = page.evaluate("async () => (await import('/static/js/media-images.js')).cacheStats()")
     assert stats["entries"] == stats["max_entries"] == 64  # 96 images seen, the oldest evicted
     assert stats["bytes"] == 64 * 4 * 4 * 4
+
+
+def test_a_keyboard_scrub_fetches_only_the_shown_image_and_its_prefetch_window(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    # "a" is scrubbed, top left; the "b" keys fill the grid past the bottom of the window.
+    run = create_run(api, "e2e", "scrub")
+    producer = MediaProducer(api, run["id"])
+    keys = {"a": 30, **{f"b{i:02d}": 3 for i in range(24)}}  # key -> steps, all kept (32 are)
+    where: dict[str, tuple[str, int]] = {}  # blob sha256 -> (key, step)
+    for g, (key, steps) in enumerate(keys.items()):
+        records = []
+        for step in range(steps):
+            data = png(2, 2, lambda x, y, s=step, g=g: (s, g, x + y))  # each differs
+            records.append(producer.record(key, step, data, "image/png", 2, 2))
+            where[records[-1]["sha256"]] = (key, step)
+        producer.send_media(records)
+
+    asked: list[tuple[str, int]] = []  # `…/media/{key}?step=` requests
+    fetched: list[tuple[str, int]] = []  # `…/blobs/{sha256}` requests, as (key, step)
+    media_path = f"/api/v1/runs/{run['id']}/media/"
+
+    def note(request: Request) -> None:
+        url = urlsplit(request.url)
+        step = parse_qs(url.query).get("step")
+        if url.path.startswith(media_path) and step:
+            asked.append((unquote(url.path[len(media_path) :]), int(step[0])))
+        elif "/blobs/" in url.path:
+            fetched.append(where[url.path.rsplit("/", 1)[1]])
+
+    page.on("request", note)
+    open_media(page, server, run["id"])
+    card = panel(page, "a")
+    expect(card).to_have_attribute("data-step", "29")
+    tops = page.locator("#media-view .media-panel").evaluate_all(
+        "els => Object.fromEntries(els.map(e => [e.dataset.key, e.getBoundingClientRect().top]))"
+    )
+    offscreen = [key for key in keys if tops[key] >= 900]
+    assert len(offscreen) >= 8, tops  # the grid is taller than the window
+    prefetch: int = page.evaluate(
+        "async () => (await import('/static/js/media-panel.js')).PREFETCH"
+    )
+
+    # Arrows to each kept neighbour, Home and End across the steps between: each a resting place.
+    slider = card.locator("input.media-range")
+    slider.focus()
+    rests = [29]
+    for press, step in [("ArrowLeft", s) for s in range(28, 23, -1)] + [
+        ("Home", 0),
+        *[("ArrowRight", s) for s in (1, 2, 3)],
+        ("End", 29),
+    ]:
+        page.keyboard.press(press)
+        expect(card).to_have_attribute("data-step", str(step))
+        assert pixel(page, "a", 0, 0)[0] == step
+        rests.append(step)
+
+    # Only the shown image and its kept neighbours (PREFETCH each side, media-panel.js) of each
+    # resting place: none of the steps the thumb jumped over.
+    window = {s + d for s in rests for d in range(-prefetch, prefetch + 1)} & set(range(30))
+    assert len(window) < 30  # some steps were jumped over
+    a_asked = [s for k, s in asked if k == "a"]
+    a_fetched = [s for k, s in fetched if k == "a"]
+    assert set(a_asked) <= window, sorted(a_asked)
+    assert set(a_fetched) <= window, sorted(a_fetched)
+    assert len(a_asked) <= len(rests) * (1 + 2 * prefetch)
+    # Each image once: these few fit the decoded-image cache.
+    assert sorted(a_fetched) == sorted(set(a_fetched)), sorted(a_fetched)
+    # A panel off screen fetches nothing; one on screen, its newest image and its window only.
+    for key in keys:
+        mine = [s for k, s in asked + fetched if k == key]
+        if key in offscreen:
+            assert mine == [], (key, mine)
+        elif key != "a":
+            assert set(mine) <= {2 - d for d in range(prefetch + 1)}, (key, mine)
+    assert page.console_errors == []
 
 
 def test_sdk_images_and_heatmaps_reach_the_page_pixel_for_pixel(
