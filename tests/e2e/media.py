@@ -41,10 +41,6 @@ def f32(values: Sequence[float]) -> bytes:
     return struct.pack(f"<{len(values)}f", *values)
 
 
-def i32(values: Sequence[int]) -> bytes:
-    return struct.pack(f"<{len(values)}i", *values)
-
-
 class MediaProducer(Producer):
     """A :class:`Producer` that logs images and histograms as the SDK does."""
 

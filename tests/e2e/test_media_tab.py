@@ -1,23 +1,29 @@
 """The run page's Media tab in a real Chromium against a real server: images drawn pixel for
-pixel, the newest arriving live, the step slider (mouse and keys) scrubbing the key's history,
-heatmaps with their scale and the value under the cursor, label maps whose click picks an
-entity (its history, and one deprecate command per click), distributions over steps, captions
-kept as text, and the decoded-image cache staying bounded."""
+pixel (each kind of input ``run.image`` takes, from a real SDK), the newest arriving live, the
+step slider (mouse and keys) scrubbing the key's history while fetching only the shown image and
+its prefetch window (and nothing for panels off screen), heatmaps with their scale and the value
+under the cursor, label maps whose click picks an entity (its history, and one deprecate command
+per click), distributions over steps, captions kept as text, and the decoded-image cache staying
+bounded."""
 
 from __future__ import annotations
 
+import io
 import math
+import threading
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Locator, Page, Route, expect
+from playwright.sync_api import Locator, Page, Request, Route, expect
 
 import runwatch
-from tests.e2e.helpers import create_run, event, handles
-from tests.e2e.media import F32, I32, MediaProducer, f32, histogram, i32, png
-from tests.e2e.widgets import XSS, open_run, wait_painted
+from tests.conftest import missing
+from tests.e2e.helpers import create_run
+from tests.e2e.media import F32, MediaProducer, f32, histogram, png
+from tests.e2e.widgets import XSS, TrainingLoop, open_run, wait_painted
 from tests.servers import ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -170,58 +176,87 @@ def test_a_heatmap_draws_its_scale_and_the_value_under_the_cursor(
     expect(hm.locator(".media-readout")).to_have_text("x 1, y 0 · 1")
 
 
-def test_clicking_a_labelled_pixel_picks_its_entity_and_sends_one_command(
-    page: Page, server: ServerProcess, api: httpx.Client
+def test_clicking_a_labelled_pixel_picks_its_entity_and_its_handler_gets_one_command(
+    page: Page, server: ServerProcess, tmp_path: Path
 ) -> None:
-    run = create_run(api, "e2e", "labels")
-    producer = MediaProducer(api, run["id"])
-    labels = [0, 5, 5, 0, 6, 6, 0, 0]  # 4 wide, 2 high
-    producer.send_media(
-        [producer.record("segmentation", 1, i32(labels), I32, 4, 2)],
-        events=[event("neuron.born", entity=5, area=12), event("neuron.born", entity=6)],
-    )
-    # The producer handles deprecate (run.on_command): the page offers it.
-    handles(api, run["id"], "deprecate")
-    open_media(page, server, run["id"])
-    seg = panel(page, "segmentation")
-    expect(seg).to_have_attribute("data-step", "1")
-    assert pixel(page, "segmentation", 0, 0)[3] == 0  # background is transparent
-    assert pixel(page, "segmentation", 1, 0) == pixel(page, "segmentation", 2, 0)
-    assert pixel(page, "segmentation", 1, 0) != pixel(page, "segmentation", 0, 1)
+    import numpy as np
 
-    box = seg.locator("canvas.media-canvas").bounding_box()
-    assert box is not None
-    page.mouse.click(box["x"] + box["width"] * 0.375, box["y"] + box["height"] * 0.25)  # (1, 0)
-    drawer = page.locator("#entity-panel")
-    expect(drawer).to_be_visible()
-    expect(drawer).to_have_attribute("data-entity", "5")
-    expect(drawer.locator(".eh-event")).to_have_count(1)
-    picked = seg.locator(".media-entity")
-    expect(picked).to_have_attribute("data-entity", "5")
+    # A real SDK producer whose loop handles deprecate (run.on_command): the page offers it.
+    loop = TrainingLoop(server, tmp_path / "run", "labels")
+    calls: list[dict[str, Any]] = []
+    lock = threading.Lock()
 
-    deprecate = picked.locator('button[data-kind="deprecate"]')
-    expect(deprecate).to_be_enabled()
-    deprecate.dblclick()  # a double-click is one intent: the button is disabled while pending
-    chip = picked.locator(".cmd-state")
-    expect(chip).to_have_attribute("data-state", "pending")
-    expect(deprecate).to_be_disabled()
-    commands = api.get(f"/api/v1/runs/{run['id']}/commands").json()["commands"]
-    assert [(c["kind"], c["payload"]) for c in commands] == [("deprecate", {"entity": 5})]
+    def deprecate(payload: dict[str, Any]) -> None:
+        with lock:
+            calls.append(payload)
+        if payload["entity"] == 6:
+            raise ValueError("entity 6 is busy")
 
-    body = {
-        "producer": "e2e",
-        "batch_seq": 99,
-        "commands": [{"id": commands[0]["id"], "state": "failed", "error": "entity 5 is busy"}],
-    }
-    assert api.post(f"/api/v1/runs/{run['id']}/batches", json=body).status_code == 200
-    expect(chip).to_have_attribute("data-state", "failed")
-    expect(chip).to_contain_text("entity 5 is busy")
-    expect(deprecate).to_be_enabled()
+    loop.run.on_command("deprecate", deprecate)
+    loop.run.event("neuron.born", entity=5, area=12)
+    loop.run.event("neuron.born", entity=6)
+    labels = np.array([[0, 5, 5, 0], [6, 6, 0, 0]], dtype=np.int32)  # 4 wide, 2 high
+    loop.run.image("segmentation", labels, step=1, labels=True)
+    loop.start()
+    try:
+        open_media(page, server, loop.run.id)
+        seg = panel(page, "segmentation")
+        expect(seg).to_have_attribute("data-step", "1")
+        assert pixel(page, "segmentation", 0, 0)[3] == 0  # background is transparent
+        assert pixel(page, "segmentation", 1, 0) == pixel(page, "segmentation", 2, 0)
+        assert pixel(page, "segmentation", 1, 0) != pixel(page, "segmentation", 0, 1)
+        canvas = seg.locator("canvas.media-canvas")
 
-    page.mouse.click(box["x"] + box["width"] * 0.125, box["y"] + box["height"] * 0.75)  # (0, 1)
-    expect(drawer).to_have_attribute("data-entity", "6")
-    expect(picked).to_have_attribute("data-entity", "6")
-    expect(chip).to_be_hidden()  # the failed chip was #5's
+        def click_cell(col: int, row: int) -> None:
+            box = canvas.bounding_box()  # measured each time: the drawer narrows the page
+            assert box is not None
+            page.mouse.click(
+                box["x"] + box["width"] * (col + 0.5) / 4,
+                box["y"] + box["height"] * (row + 0.5) / 2,
+            )
+
+        click_cell(1, 0)
+        drawer = page.locator("#entity-panel")
+        expect(drawer).to_be_visible()
+        expect(drawer).to_have_attribute("data-entity", "5")
+        expect(drawer.locator(".eh-event")).to_have_count(1)
+        picked = seg.locator(".media-entity")
+        expect(picked).to_have_attribute("data-entity", "5")
+
+        deprecate_button = picked.locator('button[data-kind="deprecate"]')
+        expect(deprecate_button).to_be_enabled()
+        where = deprecate_button.bounding_box()
+        # One intent: the button is disabled while pending, and stays where it is (the chip
+        # appearing beside it must not move it), so the second click lands on it disabled.
+        deprecate_button.dblclick()
+        chip = picked.locator(".cmd-state")
+        expect(chip).to_have_attribute("data-state", "applied")  # the handler ran
+        assert deprecate_button.bounding_box() == where
+        with lock:
+            assert calls == [{"entity": 5}]
+
+        click_cell(0, 1)
+        expect(drawer).to_have_attribute("data-entity", "6")
+        expect(picked).to_have_attribute("data-entity", "6")
+        expect(chip).to_be_hidden()  # the applied chip was #5's
+        deprecate_button.dblclick()
+        # Failed shows failed, with the handler's message; it may be sent again.
+        expect(chip).to_have_attribute("data-state", "failed")
+        expect(chip).to_contain_text("ValueError: entity 6 is busy")
+        expect(deprecate_button).to_be_enabled()
+
+        loop.stop.set()
+        loop.join()  # finish(): any command still on its way would have reached the handler
+        assert calls == [{"entity": 5}, {"entity": 6}]  # each click once, for the pixel's entity
+        with server.client() as client:
+            commands = client.get(f"/api/v1/runs/{loop.run.id}/commands").json()["commands"]
+        assert sorted((c["kind"], c["payload"]["entity"], c["state"]) for c in commands) == [
+            ("deprecate", 5, "applied"),
+            ("deprecate", 6, "failed"),
+        ]
+        assert page.console_errors == []
+    finally:
+        loop.close()
 
 
 def test_histograms_draw_as_distributions_with_the_hovered_step_and_follow_live(
@@ -307,6 +342,82 @@ def test_the_decoded_image_cache_stays_bounded_while_scrubbing(
     assert stats["bytes"] == 64 * 4 * 4 * 4
 
 
+def test_a_keyboard_scrub_fetches_only_the_shown_image_and_its_prefetch_window(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    # "a" is scrubbed, top left; the "b" keys fill the grid past the bottom of the window.
+    run = create_run(api, "e2e", "scrub")
+    producer = MediaProducer(api, run["id"])
+    keys = {"a": 30, **{f"b{i:02d}": 3 for i in range(24)}}  # key -> steps, all kept (32 are)
+    where: dict[str, tuple[str, int]] = {}  # blob sha256 -> (key, step)
+    for g, (key, steps) in enumerate(keys.items()):
+        records = []
+        for step in range(steps):
+            data = png(2, 2, lambda x, y, s=step, g=g: (s, g, x + y))  # each differs
+            records.append(producer.record(key, step, data, "image/png", 2, 2))
+            where[records[-1]["sha256"]] = (key, step)
+        producer.send_media(records)
+
+    asked: list[tuple[str, int]] = []  # `…/media/{key}?step=` requests
+    fetched: list[tuple[str, int]] = []  # `…/blobs/{sha256}` requests, as (key, step)
+    media_path = f"/api/v1/runs/{run['id']}/media/"
+
+    def note(request: Request) -> None:
+        url = urlsplit(request.url)
+        step = parse_qs(url.query).get("step")
+        if url.path.startswith(media_path) and step:
+            asked.append((unquote(url.path[len(media_path) :]), int(step[0])))
+        elif "/blobs/" in url.path:
+            fetched.append(where[url.path.rsplit("/", 1)[1]])
+
+    page.on("request", note)
+    open_media(page, server, run["id"])
+    card = panel(page, "a")
+    expect(card).to_have_attribute("data-step", "29")
+    tops = page.locator("#media-view .media-panel").evaluate_all(
+        "els => Object.fromEntries(els.map(e => [e.dataset.key, e.getBoundingClientRect().top]))"
+    )
+    offscreen = [key for key in keys if tops[key] >= 900]
+    assert len(offscreen) >= 8, tops  # the grid is taller than the window
+    prefetch: int = page.evaluate(
+        "async () => (await import('/static/js/media-panel.js')).PREFETCH"
+    )
+
+    # Arrows to each kept neighbour, Home and End across the steps between: each a resting place.
+    slider = card.locator("input.media-range")
+    slider.focus()
+    rests = [29]
+    for press, step in [("ArrowLeft", s) for s in range(28, 23, -1)] + [
+        ("Home", 0),
+        *[("ArrowRight", s) for s in (1, 2, 3)],
+        ("End", 29),
+    ]:
+        page.keyboard.press(press)
+        expect(card).to_have_attribute("data-step", str(step))
+        assert pixel(page, "a", 0, 0)[0] == step
+        rests.append(step)
+
+    # Only the shown image and its kept neighbours (PREFETCH each side, media-panel.js) of each
+    # resting place: none of the steps the thumb jumped over.
+    window = {s + d for s in rests for d in range(-prefetch, prefetch + 1)} & set(range(30))
+    assert len(window) < 30  # some steps were jumped over
+    a_asked = [s for k, s in asked if k == "a"]
+    a_fetched = [s for k, s in fetched if k == "a"]
+    assert set(a_asked) <= window, sorted(a_asked)
+    assert set(a_fetched) <= window, sorted(a_fetched)
+    assert len(a_asked) <= len(rests) * (1 + 2 * prefetch)
+    # Each image once: these few fit the decoded-image cache.
+    assert sorted(a_fetched) == sorted(set(a_fetched)), sorted(a_fetched)
+    # A panel off screen fetches nothing; one on screen, its newest image and its window only.
+    for key in keys:
+        mine = [s for k, s in asked + fetched if k == key]
+        if key in offscreen:
+            assert mine == [], (key, mine)
+        elif key != "a":
+            assert set(mine) <= {2 - d for d in range(prefetch + 1)}, (key, mine)
+    assert page.console_errors == []
+
+
 def test_sdk_images_and_heatmaps_reach_the_page_pixel_for_pixel(
     page: Page, server: ServerProcess, api: httpx.Client, tmp_path: Path
 ) -> None:
@@ -334,6 +445,142 @@ def test_sdk_images_and_heatmaps_reach_the_page_pixel_for_pixel(
         assert pixel(page, "sdk/heat", 0, 1) == [253, 231, 37, 255]  # 1.0: the scale's top
         chart = page.locator('#media-view .dist-panel[data-key="sdk/values"]')
         expect(chart).to_have_attribute("data-steps", "1")
+    finally:
+        run.finish()
+
+
+W, H = 6, 4  # not square, and 6 wide: a CxHxW tensor cannot be read as HxWxC
+
+
+def colour(x: int, y: int) -> tuple[int, int, int]:
+    """The known image's pixel (x, y): every pixel differs, so a transposed image shows."""
+    return 40 * x + 15, 60 * y + 20, 250 - 35 * x - 10 * y
+
+
+def alpha(x: int) -> int:
+    """The RGBA image's alpha: opaque, then one clear column, then one half-transparent."""
+    return 255 if x < 4 else 0 if x == 4 else 128
+
+
+def rgba_of(x: int, y: int) -> list[int]:
+    a = alpha(x)
+    return [0, 0, 0, 0] if a == 0 else [*colour(x, y), a]
+
+
+def jpeg_block(x: int, y: int) -> tuple[int, int, int]:
+    """The JPEG's pixel: flat 8x8 blocks (one colour each), which JPEG keeps nearly exact."""
+    bx, by = x // 8, y // 8
+    return 60 + 80 * bx, 50 + 150 * by, 220 - 90 * bx
+
+
+def image_input(kind: str) -> tuple[object, dict[str, object], int, int]:
+    """``run.image``'s data and keyword arguments for one input kind, and its width and height."""
+    import numpy as np
+
+    rgb = np.array([[colour(x, y) for x in range(W)] for y in range(H)], dtype=np.uint8)
+    if kind == "png-bytes":
+        return png(W, H, colour), {}, W, H
+    if kind == "jpeg-bytes":
+        from PIL import Image
+
+        out = io.BytesIO()
+        blocks = np.array([[jpeg_block(x, y) for x in range(24)] for y in range(16)], np.uint8)
+        Image.fromarray(blocks, "RGB").save(out, format="JPEG", quality=95, subsampling=0)
+        return out.getvalue(), {}, 24, 16
+    if kind == "pil":
+        from PIL import Image
+
+        return Image.fromarray(rgb, "RGB"), {}, W, H
+    if kind == "torch-chw":
+        try:
+            import torch
+        except ImportError:
+            missing("torch (pip install -e '.[test]')")
+        return torch.from_numpy(rgb).permute(2, 0, 1).float() / 255, {}, W, H
+    if kind == "float-rgb":
+        return rgb.astype(np.float32) / 255, {}, W, H
+    if kind == "float-rgba":
+        a = np.array([[alpha(x) for x in range(W)] for _ in range(H)], dtype=np.uint8)
+        return np.dstack([rgb, a]).astype(np.float32) / 255, {}, W, H
+    if kind == "grey-uint8":
+        return rgb[:, :, 0], {}, W, H
+    assert kind == "labels"
+    ids = np.array([[(0, 5, 6, 7, 5, 0)[(x + y) % 6] for x in range(W)] for y in range(H)])
+    return ids.astype(np.int64), {"labels": True}, W, H
+
+
+def expected_pixels(page: Page, kind: str, data: object) -> list[int]:
+    """The RGBA the page must draw for each pixel of ``data``, row by row."""
+    if kind == "jpeg-bytes":
+        return [v for y in range(16) for x in range(24) for v in (*jpeg_block(x, y), 255)]
+    if kind == "float-rgba":
+        return [v for y in range(H) for x in range(W) for v in rgba_of(x, y)]
+    if kind == "grey-uint8":
+        return [v for y in range(H) for x in range(W) for v in (*[colour(x, y)[0]] * 3, 255)]
+    if kind == "labels":
+        # The page's colour for each id: what matters is that each id is where it was logged.
+        ids = [int(v) for v in data.ravel()]  # type: ignore[attr-defined]
+        rgba: list[int] = page.evaluate(
+            "async ids => [...(await import('/static/js/media-data.js'))"
+            ".labelPixels(new Int32Array(ids))]",
+            ids,
+        )
+        return rgba
+    return [v for y in range(H) for x in range(W) for v in (*colour(x, y), 255)]
+
+
+def tolerance(kind: str, x: int) -> int:
+    """How far a drawn channel may be from the logged one: JPEG is lossy; a half-transparent
+    pixel goes through the canvas's premultiplied alpha."""
+    if kind == "jpeg-bytes":
+        return 6
+    return 2 if kind == "float-rgba" and alpha(x) == 128 else 0
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "jpeg-bytes",
+        "png-bytes",
+        "pil",
+        "torch-chw",
+        "float-rgb",
+        "float-rgba",
+        "grey-uint8",
+        "labels",
+    ],
+)
+def test_each_image_input_kind_goes_from_the_sdk_to_the_page(
+    page: Page, server: ServerProcess, api: httpx.Client, tmp_path: Path, kind: str
+) -> None:
+    data, options, width, height = image_input(kind)
+    run = runwatch.init(project="e2e", name=kind, url=server.url, run_dir=tmp_path / "run")
+    try:
+        run.image("sdk/img", data, step=3, caption=kind, **options)  # type: ignore[arg-type]
+        wait_until(
+            lambda: api.get(f"/api/v1/runs/{run.id}/media").json().get("keys"),
+            30,
+            what=f"the SDK's {kind} image",
+        )
+        open_media(page, server, run.id)
+        card = panel(page, "sdk/img")
+        expect(card).to_have_attribute("data-step", "3")
+        expect(card.locator(".media-caption")).to_have_text(kind)
+        canvas = card.locator("canvas.media-canvas")
+        assert canvas.evaluate("c => [c.width, c.height]") == [width, height]
+        drawn: list[int] = canvas.evaluate(
+            "c => [...c.getContext('2d').getImageData(0, 0, c.width, c.height).data]"
+        )
+        want = expected_pixels(page, kind, data)
+        assert len(drawn) == len(want) == width * height * 4
+        for i in range(0, len(want), 4):
+            x, y = (i // 4) % width, (i // 4) // width
+            off = max(abs(a - b) for a, b in zip(drawn[i : i + 4], want[i : i + 4], strict=True))
+            assert off <= tolerance(kind, x), (kind, (x, y), drawn[i : i + 4], want[i : i + 4])
+        if kind == "labels":
+            assert drawn[3] == 0  # id 0 is the background: transparent
+            assert len({tuple(want[i : i + 4]) for i in range(0, len(want), 4)}) == 4
+        assert page.console_errors == []
     finally:
         run.finish()
 

@@ -10,6 +10,15 @@ import { rampColor } from "./snapshot-view.js";
 
 const LEGEND_STEPS = 64;
 
+/** Size a blank `canvas` for a `width`×`height` image still to come, so the page does not
+ * shift when it is drawn (nothing for an unknown size). */
+export function reserve(canvas, width, height) {
+  if (!(width > 0 && height > 0)) return;
+  canvas.width = width;
+  canvas.height = height;
+  canvas.style.aspectRatio = `${width} / ${height}`;
+}
+
 /** Draw `img` (from media-images.load) into `canvas`, which takes the image's own size. */
 export function paint(canvas, img) {
   if (canvas.width !== img.width || canvas.height !== img.height) {

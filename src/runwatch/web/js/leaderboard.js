@@ -41,8 +41,20 @@ export function columnsOf(rows) {
   return [...seen];
 }
 
-/** Mount in `el`; `onCount(rows, tables)` reports the table on show. */
-export function mount(el, { onCount } = {}) {
+/** `name` as text with a chance to wrap after each `_ / . -`: a long column name wraps at its
+ * words rather than widening the table past its box. */
+function wrappable(name) {
+  const out = document.createDocumentFragment();
+  name.split(/(?<=[_/.-])/).forEach((part, i) => {
+    if (i) out.append(node("wbr"));
+    out.append(part);
+  });
+  return out;
+}
+
+/** Mount in `el`; `onCount(rows, tables)` reports the table on show, `onWidth(px)` the width
+ * its box needs to show every column whole without scrolling sideways (0 with no rows). */
+export function mount(el, { onCount, onWidth } = {}) {
   const tabs = node("div", "lb-tabs");
   tabs.setAttribute("role", "tablist");
   const scroll = node("div", "lb-scroll");
@@ -71,6 +83,7 @@ export function mount(el, { onCount } = {}) {
     if (onCount) onCount(t ? t.rows.length : 0, tables.size);
     if (!t || !t.rows.length) {
       table.replaceChildren();
+      measure();
       return;
     }
     const columns = columnsOf(t.rows);
@@ -83,7 +96,8 @@ export function mount(el, { onCount } = {}) {
       th.scope = "col";
       const sorted = t.sort && t.sort.column === column;
       th.setAttribute("aria-sort", sorted ? (t.sort.direction === "asc" ? "ascending" : "descending") : "none");
-      const b = node("button", "lb-sort", column);
+      const b = node("button", "lb-sort");
+      b.append(wrappable(column));
       b.type = "button";
       b.title = `sort by ${column}`;
       th.append(b);
@@ -105,11 +119,28 @@ export function mount(el, { onCount } = {}) {
     table.replaceChildren(head, body);
     more.hidden = rows.length <= SHOWN_ROWS;
     more.textContent = `showing the first ${formatCount(SHOWN_ROWS)} of ${formatCount(rows.length)} rows`;
+    measure();
   }
 
   function schedule() {
     if (!frame) frame = requestAnimationFrame(render);
   }
+
+  // The table's own width (as if nothing squeezed it) plus the box's vertical scrollbar. Not
+  // measured while hidden (another tab): the resize on showing it measures it then.
+  function measure() {
+    if (!onWidth || !el.offsetWidth) return;
+    if (scroll.hidden) {
+      onWidth(0);
+      return;
+    }
+    table.style.width = "max-content";
+    const natural = table.offsetWidth;
+    table.style.width = "";
+    onWidth(natural + scroll.offsetWidth - scroll.clientWidth);
+  }
+  // Deferred a frame: the caller may move the box, which must not resize it in this callback.
+  new ResizeObserver(() => requestAnimationFrame(measure)).observe(el);
 
   function tabFor(name) {
     if (tables.has(name)) return tables.get(name);

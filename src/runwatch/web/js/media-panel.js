@@ -17,8 +17,8 @@ const MAX_ANSWERS = 128; // per panel: step answers remembered (kept step -> {it
 const MAX_HEARD = 256; // per panel: live messages' steps remembered for a listing read before them
 
 /**
- * Mount in `el` for one key's info (from `…/media`: key, kind, count, first_step, last_step;
- * or from a live message, until the listing's answer is `merge`d). `load(key, step)` resolves
+ * Mount in `el` for one key's info (from `…/media`: key, kind, count, first_step, last_step,
+ * newest; or from a live message, until the listing's answer is `merge`d). `load(key, step)` resolves
  * to the server's {item, prev, next}; `openEntity`/`sendCommand` serve a label map's picked
  * entity.
  */
@@ -48,6 +48,9 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
   const picked = node("div", "media-entity");
   el.append(head, frame, below.el, caption, status, slider, picked);
   const actions = entityActions.mount(picked, { openEntity, sendCommand });
+  // At the newest image's size from the start: panels loading their images do not push others
+  // on or off screen, so only those really on screen fetch.
+  if (info.newest) heatmap.reserve(canvas, info.newest.width, info.newest.height);
 
   let kept = { first: info.first_step, last: info.last_step, count: info.count };
   // The newest live messages' steps and drops: a listing answering after them may have been

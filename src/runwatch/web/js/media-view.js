@@ -161,7 +161,7 @@ export function mount(el, { base, openEntity, sendCommand, onCount }) {
         case "media": {
           const item = { ...msg, url: `${base}/blobs/${msg.sha256}` };
           // A new key's panel starts at this step; `add` remembers it for the listing to come.
-          if (!panels.has(msg.key)) addPanel({ key: msg.key, kind: msg.kind, count: 1, first_step: msg.step, last_step: msg.step });
+          if (!panels.has(msg.key)) addPanel({ key: msg.key, kind: msg.kind, count: 1, first_step: msg.step, last_step: msg.step, newest: item });
           if (panels.has(msg.key)) panels.get(msg.key).add(msg, item);
           break;
         }

@@ -40,6 +40,13 @@ export function mount(doc, { base, revealImage = () => {} }) {
       $("lb-count").textContent = tables ? `${formatCount(rows)} row${rows === 1 ? "" : "s"}` : "";
       $("leaderboard-panel").dataset.empty = String(tables === 0);
     },
+    // A table too wide for the side column spans the page below the charts and the feed.
+    onWidth(px) {
+      const panel = $("leaderboard-panel");
+      const side = doc.querySelector(".run-live > .side");
+      const room = side.clientWidth - (panel.offsetWidth - panel.clientWidth);
+      panel.dataset.wide = String(px > room);
+    },
   });
   const points = scatter.mount($("scatter"), {
     onChange({ sets }) {
