@@ -53,6 +53,12 @@ function sizeCanvas(canvas, width, height) {
   return ctx;
 }
 
+/** The left margin of a line chart whose tick labels are `texts` in `ctx`'s font: the widest
+ * label and a gap (at least 40 px), so no label is cut at the canvas's edge. */
+export function labelMargin(ctx, texts) {
+  return Math.max(40, Math.ceil(Math.max(...texts.map((t) => ctx.measureText(t).width))) + 10);
+}
+
 function drawLine(el, values) {
   const canvas = node("canvas", "snap-canvas");
   const caption = node("div", "snap-caption");
@@ -63,23 +69,24 @@ function drawLine(el, values) {
     const width = Math.max(1, el.clientWidth);
     const ctx = sizeCanvas(canvas, width, LINE_HEIGHT);
     const [a, b] = lo === hi ? [lo - 1, hi + 1] : [lo, hi];
-    const pad = { l: 40, r: 6, t: 6, b: 6 };
+    ctx.font = "10.5px ui-sans-serif, system-ui, sans-serif";
+    const ticks = [[b, "top"], [(a + b) / 2, "middle"], [a, "bottom"]].map(([v, base]) => [v, base, formatTick(v)]);
+    const pad = { l: labelMargin(ctx, ticks.map(([, , text]) => text)), r: 6, t: 6, b: 6 };
     const w = width - pad.l - pad.r;
     const h = LINE_HEIGHT - pad.t - pad.b;
     const px = (i) => pad.l + (values.length === 1 ? w / 2 : (i * w) / (values.length - 1));
     const py = (v) => pad.t + h - ((v - a) / (b - a)) * h;
-    ctx.font = "10.5px ui-sans-serif, system-ui, sans-serif";
     ctx.fillStyle = "#7d8796";
     ctx.strokeStyle = "rgba(148, 163, 184, 0.09)";
     ctx.textAlign = "right";
-    for (const [v, base] of [[b, "top"], [(a + b) / 2, "middle"], [a, "bottom"]]) {
+    for (const [v, base, text] of ticks) {
       const y = Math.round(py(v)) + 0.5;
       ctx.beginPath();
       ctx.moveTo(pad.l, y);
       ctx.lineTo(pad.l + w, y);
       ctx.stroke();
       ctx.textBaseline = base;
-      ctx.fillText(formatTick(v), pad.l - 6, y);
+      ctx.fillText(text, pad.l - 6, y);
     }
     ctx.strokeStyle = "#38bdf8";
     ctx.lineWidth = 1.5;
