@@ -175,9 +175,9 @@ def test_a_long_string_or_path_finishes_its_run_and_is_found(make_store: StoreMa
 
 # What the migrations after the value index's made (sweeps, then retries and rungs, then the
 # runs' loss count), dropped with it.
-_LATER_TABLES = ("sweep_rungs", "sweep_trials", "sweeps")
+_LATER_TABLES = ("deleted_runs", "sweep_rungs", "sweep_trials", "sweeps")
 _LATER_COLUMNS = (("runs", "lost"),)
-_LATER_MIGRATIONS = 3
+_LATER_MIGRATIONS = 4
 
 
 def _forget_index(store: Store) -> None:
