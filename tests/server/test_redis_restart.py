@@ -124,6 +124,8 @@ def test_while_redis_is_down_viewers_and_long_polls_hear_another_replica_from_th
                         assert sent.status_code == 201
                         for i in range(2, 6):
                             post_points(on_b, run_id, i, i)
+                        # The command's delivery is a record too: the run's head is read after it.
+                        poller.join(30)
                         head = on_b.get(f"/api/v1/runs/{run_id}").json()["seq"]
                         while seen[-1] < head:
                             seen += [
@@ -131,7 +133,6 @@ def test_while_redis_is_down_viewers_and_long_polls_hear_another_replica_from_th
                                 for m in messages(ws.recv(timeout=10))
                                 if m["type"] not in CONTROL
                             ]
-                        poller.join(30)
             finally:
                 a.stop()
                 b.stop()
