@@ -30,8 +30,8 @@ POSTGRES = Dialect(
     has_tag="tags::jsonb @> jsonb_build_array(CAST(? AS TEXT))",
     # A strict path: a key never indexes an array, as on SQLite and in Python.
     json_root="strict $",
-    # One path lookup unless the value is a boolean (each lookup costs as much as the rest of
-    # a row's sort key: a runs page computes this for every matching run).
+    # One path lookup unless the value is a boolean: a runs page sorted by a config key reads
+    # the kind of every matching run's value, and each lookup is a call over the row's JSONB.
     json_kind=f"COALESCE(NULLIF(jsonb_typeof({_JSON_AT}), 'boolean'), ({_JSON_AT})::text)",
     json_number=f"CASE WHEN jsonb_typeof({_JSON_AT}) = 'number' THEN ({_JSON_AT})::float8 END",
     json_text=f"CASE WHEN jsonb_typeof({_JSON_AT}) = 'string' THEN ({_JSON_AT}) #>> '{{}}' END",
