@@ -75,10 +75,10 @@ def _compare(node: Compare, dialect: Dialect, params: list[Any]) -> str:
         params.append("true" if value else "false")
         return f"({kind} = ?)"
     if isinstance(value, float):
-        number = _json(dialect.json_number, path, dialect, params)
+        number = _json(dialect.json_number, path, dialect, params, dialect.json_number_tail)
         params.append(value)
         return f"({number} {_sql_op(node.op)} ?)"
-    text = _json(dialect.json_text, path, dialect, params)
+    text = _json(dialect.json_text, path, dialect, params, dialect.json_text_tail)
     params.append(value)
     return f"({text}{_order(node.op, value, dialect)} {_sql_op(node.op)} ?)"
 
@@ -96,13 +96,16 @@ def _sql_op(op: str) -> str:
 def _text(field: Column | JsonPath, dialect: Dialect, params: list[Any]) -> str:
     if isinstance(field, Column):
         return field.sql
-    return _json(dialect.json_text, field, dialect, params)
+    return _json(dialect.json_text, field, dialect, params, dialect.json_text_tail)
 
 
-def _json(fragment: str, path: JsonPath, dialect: Dialect, params: list[Any]) -> str:
-    """``fragment`` on the path's column, with its path parameters added (one per ``?``);
-    the caller adds its own value after, as its ``?`` comes after the fragment."""
-    params.extend([_path(path, dialect)] * fragment.count("?"))
+def _json(
+    fragment: str, path: JsonPath, dialect: Dialect, params: list[Any], tail: str = ""
+) -> str:
+    """``fragment`` on the path's column, with its path parameters added (one per ``?``, each
+    the path then ``tail``); the caller adds its own value after, as its ``?`` comes after the
+    fragment."""
+    params.extend([_path(path, dialect) + tail] * fragment.count("?"))
     return f"({fragment.replace('{doc}', path.doc)})"
 
 
@@ -139,8 +142,8 @@ def sort_key(sort: Field, dialect: Dialect) -> SortKey:
         return SortKey(rank, _NO_NUMBER, sort.sql)
     params: list[Any] = []
     kind = _json(dialect.json_kind, sort, dialect, params)
-    number = _json(dialect.json_number, sort, dialect, params)
-    text = _json(dialect.json_text, sort, dialect, params)
+    number = _json(dialect.json_number, sort, dialect, params, dialect.json_number_tail)
+    text = _json(dialect.json_text, sort, dialect, params, dialect.json_text_tail)
     rank = f"CASE {kind} WHEN 'number' THEN 0 WHEN 'string' THEN 1 ELSE 2 END"
     return SortKey(rank, number, text, params)
 
@@ -150,4 +153,4 @@ def number_value(value: Field, dialect: Dialect) -> tuple[str, list[Any]]:
     if isinstance(value, Column):
         return (value.sql if value.numeric else _NO_NUMBER), []
     params: list[Any] = []
-    return _json(dialect.json_number, value, dialect, params), params
+    return _json(dialect.json_number, value, dialect, params, dialect.json_number_tail), params

@@ -30,10 +30,15 @@ POSTGRES = Dialect(
     has_tag="tags::jsonb @> jsonb_build_array(CAST(? AS TEXT))",
     # A strict path: a key never indexes an array, as on SQLite and in Python.
     json_root="strict $",
-    json_kind=f"CASE jsonb_typeof({_JSON_AT}) WHEN 'boolean' THEN ({_JSON_AT})::text"
-    f" ELSE jsonb_typeof({_JSON_AT}) END",
-    json_number=f"CASE WHEN jsonb_typeof({_JSON_AT}) = 'number' THEN ({_JSON_AT})::float8 END",
-    json_text=f"CASE WHEN jsonb_typeof({_JSON_AT}) = 'string' THEN ({_JSON_AT}) #>> '{{}}' END",
+    # One path lookup unless the value is a boolean: a runs page sorted by a config key reads
+    # the kind of every matching run's value, and each lookup is a call over the row's JSONB.
+    json_kind=f"COALESCE(NULLIF(jsonb_typeof({_JSON_AT}), 'boolean'), ({_JSON_AT})::text)",
+    # The path's filter keeps a value of the type only (else the lookup is NULL): one lookup
+    # each, where testing jsonb_typeof first took two.
+    json_number=f"({_JSON_AT})::float8",
+    json_text=f"({_JSON_AT}) #>> '{{}}'",
+    json_number_tail=' ? (@.type() == "number")',
+    json_text_tail=' ? (@.type() == "string")',
     regex_match="{value} ~ ?",
     xact_lock="SELECT pg_advisory_xact_lock(?)",
     blob="BYTEA",

@@ -41,6 +41,11 @@ class Dialect:
     json_kind: str
     json_number: str
     json_text: str
+    # Appended to the path parameter of ``json_number`` and ``json_text``: a filter that lets
+    # one lookup both test the value's type and read it (PostgreSQL); empty where the fragment
+    # tests the type itself (SQLite).
+    json_number_tail: str
+    json_text_tail: str
     # A WHERE condition: the text ``{value}`` matches the ``?`` regular expression somewhere
     # (a canonical runs_query pattern; SQLite runs runs_query.regex.sqlite_regexp for it).
     regex_match: str

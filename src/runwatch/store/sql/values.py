@@ -131,19 +131,25 @@ def prefilter(node: Node, dialect: Dialect) -> Where | None:
     runs whose values meet each number or string comparison of the query's top-level ``and``,
     and every run not indexed. None when the query has no such comparison."""
     operands = node.operands if isinstance(node, And) else (node,)
-    selects, params = [], list[Any]()
+    lookups, params = [], list[Any]()
     for operand in operands:
         found = _lookup(operand, dialect)
         if found is not None:
-            selects.append(found[0])
+            lookups.append(found[0])
             params += found[1]
-    if not selects:
+    if not lookups:
         return None
+    # A join on run_id, not INTERSECT (IN takes each run once whatever the join yields): at
+    # 100,000 runs PostgreSQL's INTERSECT hashed every row of both lookups and SQLite sorted both
+    # into temp b-trees; the join hashes one side (PostgreSQL) or probes the next lookup's index
+    # by run_id (SQLite), in about half the time.
+    joined = " JOIN ".join(
+        f"({sql}) AS v{i}" + (f" ON v{i}.run_id = v0.run_id" if i else "")
+        for i, sql in enumerate(lookups)
+    )
     marks = ",".join("?" * len(UNINDEXED))
-    # INTERSECT first: SQLite reads compound selects left to right, PostgreSQL binds INTERSECT
-    # tighter; both then add the unindexed runs.
     sql = (
-        f"runs.id IN ({' INTERSECT '.join(selects)}"
+        f"runs.id IN (SELECT v0.run_id FROM {joined}"
         f" UNION SELECT live.id FROM runs AS live WHERE live.status IN ({marks}))"
     )
     return Where(sql, [*params, *UNINDEXED])

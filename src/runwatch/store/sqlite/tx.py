@@ -21,6 +21,8 @@ SQLITE = Dialect(
     json_number="CASE WHEN json_type({doc}, ?) IN ('integer', 'real')"
     " THEN CAST(json_extract({doc}, ?) AS REAL) END",
     json_text="CASE WHEN json_type({doc}, ?) = 'text' THEN json_extract({doc}, ?) END",
+    json_number_tail="",
+    json_text_tail="",
     # REGEXP calls the connection's regexp(): runs_query.regex.sqlite_regexp, which
     # executor.connect registers on every connection.
     regex_match="{value} REGEXP ?",
