@@ -508,6 +508,14 @@ class SeriesStore(Protocol):
         x: Literal["step", "time"],
     ) -> MetricsResult: ...
 
+    async def curves(
+        self, run_ids: list[str], key: str, max_points: int, project: str | None = None
+    ) -> dict[str, Series]:
+        """Per run of ``run_ids`` (of ``project`` when given) that logged ``key``, its whole
+        series by step as :meth:`metrics` answers it, ``x`` with ``value`` (raw) or ``mean``
+        (buckets) only: the curves of many runs in one read."""
+        ...
+
     async def raw_points(
         self, run_id: str, key: str, after: int, limit: int
     ) -> tuple[list[tuple[int, float, float | str | None]], int]:
