@@ -1,6 +1,7 @@
 """The sweep page (/sweep) in a real Chromium over 2,000 runs made through the HTTP API:
 parallel coordinates drawn and brushed (the brushed count is what the API counts for the shown
-query), the query opening the runs list, scatter hover, live updates, user text as text."""
+query), the query opening the runs list, scatter hover, every run's curve (and best so far),
+live updates, user text as text."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.helpers import Producer, create_run, rows
+from tests.e2e.parcoords import drag
 from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -61,25 +63,6 @@ def open_sweep(page: Page, server: ServerProcess, query: str, drawn: int) -> Non
     expect(page.locator(".parcoords-canvas")).to_have_attribute(
         "data-drawn", str(drawn), timeout=20_000
     )
-
-
-def axis(page: Page, name: str) -> dict[str, float]:
-    axes = json.loads(page.locator(".parcoords-canvas").get_attribute("data-axes") or "[]")
-    found: dict[str, float] = next(a for a in axes if a["name"] == name)
-    return found
-
-
-def drag(page: Page, name: str, frm: float, to: float) -> None:
-    """Drag along an axis from `frm` to `to` (0 = its bottom, 1 = its top)."""
-    box = page.locator(".parcoords-canvas").bounding_box()
-    assert box is not None
-    a = axis(page, name)
-    at = lambda f: box["y"] + a["bottom"] + (a["top"] - a["bottom"]) * f  # noqa: E731
-    page.mouse.move(box["x"] + a["x"], at(frm))
-    page.mouse.down()
-    page.mouse.move(box["x"] + a["x"], at((frm + to) / 2))
-    page.mouse.move(box["x"] + a["x"], at(to))
-    page.mouse.up()
 
 
 def api_total(api: httpx.Client, project: str, q: str) -> int:
@@ -150,6 +133,44 @@ def test_parallel_coordinates_draw_brush_and_open_the_runs_list(
     page.wait_for_url(re.compile(r"/\?"))
     params = parse_qs(urlparse(page.url).query)
     assert params == {"project": ["sweep"], "q": [query]}
+    assert page.console_errors == []
+
+
+def test_every_runs_curve_is_drawn_a_hundred_runs_a_request(
+    page: Page, sweep: ServerProcess
+) -> None:
+    fetches: list[str] = []
+    page.on("request", lambda r: "/api/v1/run-curves?" in r.url and fetches.append(r.url))
+    open_sweep(page, sweep, "?project=sweep", RUNS)
+    curves = page.locator(".curves-canvas")
+    expect(curves).to_have_attribute("data-drawn", str(RUNS), timeout=30_000)
+    expect(curves).to_have_attribute("data-waiting", "0")
+    expect(page.locator("#curve-count")).to_have_text(f"{RUNS:,} runs")
+    assert len(fetches) == RUNS // 100
+    assert page.console_errors == []
+
+
+def test_the_best_so_far_toggle_redraws_each_curve_as_its_running_best(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    # Two runs whose raw losses span [0.5, 4]; their running minimums [0.5, 3]; their running
+    # maximums [2, 4].
+    for name, loss in (("a", [3.0, 1.0, 2.0, 0.5, 4.0]), ("b", [2.0, 2.5, 1.5, 3.0, 1.0])):
+        run = create_run(api, "bsf", name, config={"x": len(name)})
+        Producer(api, run["id"]).send(rows(range(5), loss=loss), status={"state": "succeeded"})
+    open_sweep(page, server, "?project=bsf", 2)
+    curves = page.locator(".curves-canvas")
+    expect(page.locator("#curve-metric")).to_have_value("loss")
+    expect(page.locator("#colour-dir")).to_have_attribute("data-dir", "min")  # a loss: lowest
+    expect(curves).to_have_attribute("data-drawn", "2")
+    expect(curves).to_have_attribute("data-y-range", "[0.5,4]")
+    page.locator("#curve-best").check()
+    expect(curves).to_have_attribute("data-y-range", "[0.5,3]")
+    page.locator("#colour-dir").click()  # best is now the highest
+    expect(curves).to_have_attribute("data-y-range", "[2,4]")
+    page.locator("#curve-best").uncheck()
+    expect(curves).to_have_attribute("data-y-range", "[0.5,4]")
+    expect(curves).to_have_attribute("data-drawn", "2")
     assert page.console_errors == []
 
 

@@ -17,7 +17,7 @@ import {
 import { fieldKind, fieldName, parseField, pickerFields, readField } from "../../src/runwatch/web/js/sweep-fields.js";
 import { axisAt, axisPositions, pointIndex } from "../../src/runwatch/web/js/sweep-hit.js";
 import { categoryScale, extent, linearTicks, logTicks, numberScale, rampColor } from "../../src/runwatch/web/js/sweep-scales.js";
-import { bestRuns, bestSoFar, lowerIsBetter, seriesXY } from "../../src/runwatch/web/js/sweep-series.js";
+import { bestRuns, bestSoFar, lowerIsBetter, pointsPerCurve, seriesXY } from "../../src/runwatch/web/js/sweep-series.js";
 import { approx, same } from "./helpers.mjs";
 
 const RUN = {
@@ -185,6 +185,10 @@ test("series become x/y columns: raw values or bucket means", () => {
   same(seriesXY({ mode: "raw", x: [1, 2], value: [0.5, "nan"] }), { x: [1, 2], y: [0.5, null] });
   same(seriesXY({ mode: "buckets", x: [0], mean: [2], min: [1], max: [3] }), { x: [0], y: [2] });
   same(seriesXY(undefined), { x: [], y: [] });
+});
+
+test("the more curves drawn, the fewer points each, within bounds", () => {
+  same([0, 1, 2500, 5000, 10_000, 1e6].map(pointsPerCurve), [200, 200, 200, 100, 50, 50]);
 });
 
 test("the nearest point is found within the radius only", () => {

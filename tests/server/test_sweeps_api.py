@@ -1,5 +1,6 @@
 """The sweep controller's routes on each store: create, claim each trial once, pause / resume /
-stop, and bad configurations refused with a 4xx naming the key."""
+stop, a run stopped early saying why, and bad configurations refused with a 4xx naming the
+key."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.servers import wait_until
 
 GRID = {
     "method": "grid",
@@ -215,3 +218,45 @@ def test_an_unknown_sweep_is_a_404_naming_it(store_api: httpx.Client) -> None:
             method, f"/api/v1/sweeps/nope{path}", json={} if method == "POST" else None
         )
         assert (r.status_code, r.json()["error"]["code"]) == (404, "sweep_not_found"), path
+
+
+def test_a_run_stopped_early_says_why_as_the_runs_api_returns_it(
+    store_api: httpx.Client,
+) -> None:
+    """The server's hyperband stops the worse trial at its first rung: every read of its run
+    carries the reason, a query finds it, and its status stays ``cancelled``."""
+    c = store_api
+    sweep_id = c.post("/api/v1/sweeps", json=GRID).json()["id"]
+    good, bad = claim(c, sweep_id)["trial"], claim(c, sweep_id)["trial"]
+    for trial, loss in ((good, 1.0), (bad, 10.0)):
+        assert c.post("/api/v1/runs", json={"project": "sw", "id": trial["run_id"]}).is_success
+        points = [[step, 1.0, {"loss": loss}] for step in range(3)]  # past the rung at 2
+        body = {"producer": "t", "batch_seq": 1, "points": points}
+        assert c.post(f"/api/v1/runs/{trial['run_id']}/batches", json=body).is_success
+
+    def early_stop() -> list[dict[str, Any]]:
+        answer = c.get(f"/api/v1/runs/{bad['run_id']}/events", params={"kind": "early_stop"})
+        events: list[dict[str, Any]] = answer.json()["events"]
+        return events
+
+    (event,) = wait_until(early_stop, timeout=10, what="the early_stop event")
+    reason = event["payload"]["message"]
+    # Judged, not yet ended: the run is running (the pages then read its status).
+    run = c.get(f"/api/v1/runs/{bad['run_id']}").json()
+    assert (run["status"], run["stopped_early"]) == ("running", reason)
+    status = {"state": "cancelled", "ts": 2.0, "error": reason}
+    body = {"producer": "t", "batch_seq": 2, "status": status}
+    assert c.post(f"/api/v1/runs/{bad['run_id']}/batches", json=body).is_success
+    run = c.get(f"/api/v1/runs/{bad['run_id']}").json()
+    assert (run["status"], run["stopped_early"]) == ("cancelled", reason)
+    listed = c.get("/api/v1/runs", params={"project": "sw"}).json()
+    assert {r["id"]: r["stopped_early"] for r in listed["runs"]} == {
+        good["run_id"]: None,
+        bad["run_id"]: reason,
+    }
+    found = c.get("/api/v1/runs", params={"q": "stopped_early != null"}).json()
+    assert ([r["id"] for r in found["runs"]], found["total"]) == ([bad["run_id"]], 1)
+    cancelled = c.get("/api/v1/runs", params={"status": "cancelled"}).json()["runs"]
+    assert [r["id"] for r in cancelled] == [bad["run_id"]]
+    trials = c.get(f"/api/v1/sweeps/{sweep_id}/trials").json()["trials"]
+    assert [t["status"] for t in trials] == ["running", "stopped_early"]

@@ -13,10 +13,12 @@ from typing import Any
 import msgspec
 import pytest
 
-from runwatch.protocol import Batch, RunCreate, StatusIn
+from runwatch.protocol import Batch, RunCreate, RunStatus, StatusIn
+from runwatch.runs_query import parse, parse_sort
 from runwatch.store.base import (
     Past,
     RungReached,
+    RunsQuery,
     Store,
     SweepCreate,
     SweepInfo,
@@ -38,9 +40,9 @@ def propose(info: SweepInfo, index: int, past: Past) -> dict[str, Any]:
     return {"i": index, "seed": info.seed}
 
 
-def succeeded() -> PreparedBatch:
-    """A batch that ends a run ``succeeded``, prepared for ``Store.ingest``."""
-    final = StatusIn(state="succeeded", ts=time.time())
+def succeeded(state: RunStatus = "succeeded") -> PreparedBatch:
+    """A batch that ends a run ``succeeded`` (or ``state``), prepared for ``Store.ingest``."""
+    final = StatusIn(state=state, ts=time.time())
     return prepare_batch(Batch(producer="t", batch_seq=1, status=final))
 
 
@@ -552,3 +554,59 @@ def test_bayes_claims_in_one_process_draft_one_at_a_time(make_store: StoreMaker)
 
     assert run(work()) == list(range(8))
     assert sorted(drafted) == list(range(8))
+
+
+def test_a_run_stopped_early_reads_why_and_a_query_finds_it(
+    make_store: StoreMaker,
+) -> None:
+    def judge(reached: RungReached, values: list[float]) -> dict[str, Any] | None:
+        return {"message": "worse"} if reached.value > min(values) else None
+
+    def early(runs: list[Any]) -> dict[str, str | None]:
+        return {r.id: r.stopped_early for r in runs}
+
+    async def work() -> tuple[list[Any], list[str]]:
+        store = make_store()
+        await store.open()
+        try:
+            await store.create_sweep(sweep(limit=3))
+            made = [(await store.claim_trial("s1", "a", propose)).trial for _ in range(3)]
+            ids = [t.run_id for t in made if t is not None]
+            for run_id in [*ids, "plain"]:
+                await store.create_run(RunCreate(project="p", id=run_id))
+            good, bad, other = ids
+            await store.reach_rung(RungReached("s1", 0, good, 2, 2, 1.0), judge)
+            await store.reach_rung(RungReached("s1", 1, bad, 2, 2, 5.0), judge)
+            running = await store.get_run(bad)  # judged, not yet ended (its cancel sent)
+            await store.ingest(bad, succeeded("cancelled"))
+            # Cancelled for another reason (the trial not stopped, a run that is no trial).
+            await store.ingest(other, succeeded("cancelled"))
+            await store.ingest("plain", succeeded("cancelled"))
+            await store.ingest(good, succeeded())
+            got = await store.get_run(bad)
+            assert running is not None and got is not None
+            listed = early(await store.list_runs(project="p"))
+            paged = early((await store.query_runs(RunsQuery(project="p"))).runs)
+            found = [
+                sorted(r.id for r in (await store.query_runs(RunsQuery(where=parse(q)))).runs)
+                for q in ("stopped_early != null", 'stopped_early ~ "wor"', 'status == "cancelled"')
+            ]
+            # Sorted by it, the runs with a reason come first either way.
+            field, descending = parse_sort("-stopped_early")
+            by_it = RunsQuery(sort=field, descending=descending, limit=1)
+            top = (await store.query_runs(by_it)).runs[0].id
+            seen = [(running.status, running.stopped_early), (got.status, got.stopped_early)]
+            return [*seen, listed, paged, found, top], ids
+        finally:
+            await store.close()
+
+    seen, (good, bad, other) = run(work())
+    everyone = {good: None, bad: "worse", other: None, "plain": None}
+    assert seen == [
+        ("running", "worse"),
+        ("cancelled", "worse"),
+        everyone,
+        everyone,
+        [[bad], [bad], sorted([bad, other, "plain"])],
+        bad,
+    ]

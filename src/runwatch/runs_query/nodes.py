@@ -16,7 +16,8 @@ Op = Literal["==", "<", "<=", ">", ">="]
 
 @dataclass(frozen=True)
 class Column:
-    """A plain column of the runs table: ``key`` in a run dict, ``sql`` its column name."""
+    """A plain field of a run: ``key`` in a run dict, ``sql`` its SQL on ``runs`` (a column
+    name, or an expression of the row)."""
 
     key: str
     sql: str
@@ -83,6 +84,9 @@ class Or:
 
 Node = Compare | Match | HasTag | Not | And | Or
 
+# Why early termination stopped the run (its sweep trial's reason; NULL for any other run): one
+# lookup in the trials' unique index on ``run_id`` per row read.
+STOPPED_EARLY = "(SELECT t.stopped_early FROM sweep_trials t WHERE t.run_id = runs.id)"
 # The plain fields by the name a query uses for them.
 COLUMNS: dict[str, Column] = {
     "id": Column("id", "id", "text"),
@@ -95,6 +99,7 @@ COLUMNS: dict[str, Column] = {
     "ended": Column("ended_at", "ended_at", "time?"),
     "updated": Column("last_update", "last_update", "time?"),
     "lost": Column("lost", "lost", "count"),
+    "stopped_early": Column("stopped_early", STOPPED_EARLY, "text?"),
 }
 
 

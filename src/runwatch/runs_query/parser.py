@@ -32,7 +32,8 @@ MAX_KEY_LENGTH = 256
 _ORDER = ("<", "<=", ">", ">=")
 _OPS: dict[str, Op] = {"==": "==", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _FIELDS = (
-    "config.KEY, summary.KEY, name, project, status, group, id, created, started, ended, updated"
+    "config.KEY, summary.KEY, name, project, status, group, id, created, started, ended,"
+    " updated, lost, stopped_early"
 )
 
 

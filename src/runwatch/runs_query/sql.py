@@ -2,7 +2,7 @@
 
 Every value from the query (literals, JSON paths, patterns, tags) travels as a ``?``
 parameter; the SQL text is made only of this module's and the Dialect's fragments and the
-column names of :data:`runwatch.runs_query.nodes.COLUMNS`. The condition reads ``runs``
+columns' SQL of :data:`runwatch.runs_query.nodes.COLUMNS`. The condition reads ``runs``
 unaliased (the Dialect's tag test names it).
 
 A comparison whose value is absent or of another type is NULL in SQL; ``and``/``or`` and the

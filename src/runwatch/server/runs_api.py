@@ -1,5 +1,6 @@
-"""Routes over many runs: pages of a query (``GET /runs``), groups by a field, and the fields
-the runs have (for a runs table's column picker). The query language: docs/runs-query.md."""
+"""Routes over many runs: pages of a query (``GET /runs``), groups by a field, the fields the
+runs have (for a runs table's column picker), and many runs' curves of a metric. The query
+language: docs/runs-query.md."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ MAX_GROUP_VALUES = 16  # fields summarised per group
 FIELDS_SAMPLE = 1000  # the newest matching runs whose fields are listed
 MAX_FIELD_DEPTH = 4  # config keys nested deeper are listed as their object
 MAX_FIELDS = 2000  # fields listed per document
+MAX_CURVE_RUNS = 100  # runs per /run-curves request
+MAX_CURVE_POINTS = 1000  # points (or buckets) per curve
 
 QueryText = Annotated[str | None, Query(max_length=MAX_QUERY_LENGTH)]
 FieldText = Annotated[str, Query(min_length=1, max_length=300)]
@@ -146,6 +149,37 @@ async def run_fields(
         _count_leaves("config", run.config, (), config)
         _count_leaves("summary", run.summary, (), summary, depth=1)
     return json_response({"runs": len(page.runs), "config": config, "summary": summary})
+
+
+@router.get(
+    "/run-curves",
+    dependencies=READ,
+    responses={
+        400: refusal(
+            "`invalid_request` (`field`: `query.ids` for more than 100 run ids, or the"
+            " parameter out of bounds, e.g. `query.max_points`)."
+        )
+    },
+)
+async def run_curves(
+    request: Request,
+    key: Annotated[str, Query(min_length=1, max_length=1000)],
+    ids: Annotated[str, Query(max_length=MAX_CURVE_RUNS * 65)],
+    max_points: Annotated[int, Query(ge=1, le=MAX_CURVE_POINTS)] = 200,
+) -> Response:
+    """Each run's curve of the metric ``key`` for the runs ``ids`` (comma-separated, at most
+    100): its whole series by step, raw (``x``, ``value``) when at most ``max_points``, else
+    that many buckets (``x``, ``mean``), as ``GET /runs/{id}/metrics`` answers it, for a chart
+    of many runs in one request. Runs that do not exist (or were deleted), are out of the
+    token's project, or never logged ``key`` are left out of ``series``."""
+    run_ids = [i for i in ids.split(",") if i]
+    if len(run_ids) > MAX_CURVE_RUNS:
+        raise ApiError(
+            400, "invalid_request", f"at most {MAX_CURVE_RUNS} run ids a request", "query.ids"
+        )
+    principal: Principal = request.state.principal
+    series = await store_of(request).curves(run_ids, key, max_points, principal.project)
+    return json_response({"key": key, "series": series})
 
 
 def _count_leaves(

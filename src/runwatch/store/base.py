@@ -42,6 +42,10 @@ class RunInfo(msgspec.Struct):
     # How many records its producers reported lost on the way (disk full, refused): a run
     # that succeeded with a loss is not whole.
     lost: int = 0
+    # Why early termination stopped it (its sweep trial's ``stopped_early``: it was sent a
+    # cancel), None for any other run. Once it ended ``cancelled`` the pages say "stopped
+    # early" (the trial's status ``stopped_early``); its status stays ``cancelled``.
+    stopped_early: str | None = None
 
 
 # A run's place in a sorted list: the sort value's rank (0 a number, 1 a string, 2 none), the
@@ -503,6 +507,14 @@ class SeriesStore(Protocol):
         max_points: int,
         x: Literal["step", "time"],
     ) -> MetricsResult: ...
+
+    async def curves(
+        self, run_ids: list[str], key: str, max_points: int, project: str | None = None
+    ) -> dict[str, Series]:
+        """Per run of ``run_ids`` (of ``project`` when given) that logged ``key``, its whole
+        series by step as :meth:`metrics` answers it, ``x`` with ``value`` (raw) or ``mean``
+        (buckets) only: the curves of many runs in one read."""
+        ...
 
     async def raw_points(
         self, run_id: str, key: str, after: int, limit: int

@@ -147,6 +147,28 @@ def metrics(
     return out
 
 
+def curves(
+    tx: Tx, run_ids: list[str], key: str, max_points: int, project: str | None
+) -> dict[str, Series]:
+    """Each run's whole series of ``key`` as :func:`metrics` answers it (x by step), for a chart
+    of many runs' curves: ``x`` and ``value`` (raw) or ``x`` and ``mean`` (buckets) only. Runs
+    that do not exist, are not in ``project`` (when given) or never logged ``key`` are left out."""
+    if not run_ids:
+        return {}  # ``IN ()`` is no SQL
+    marks = ",".join("?" * len(run_ids))
+    sql = f"SELECT id FROM runs WHERE id IN ({marks})"
+    params: list[str] = list(run_ids)
+    if project is not None:
+        sql += " AND project = ?"
+        params.append(project)
+    out: dict[str, Series] = {}
+    for (run_id,) in tx.execute(sql, params).fetchall():
+        series = metrics(tx, run_id, [key], None, None, max_points, "step").get(key)
+        if series is not None and series.x:
+            out[run_id] = Series(series.mode, series.x, value=series.value, mean=series.mean)
+    return out
+
+
 def _from_pyramid(
     tx: Tx,
     sid: int,

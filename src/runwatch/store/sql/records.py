@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from runwatch.protocol import CLOSED_STATUSES, FINAL_STATUSES
+from runwatch.runs_query.nodes import STOPPED_EARLY
 from runwatch.store.base import Record, RunInfo
 from runwatch.store.errors import RunDeleted, RunNotFound
 from runwatch.store.prepare import with_seq
@@ -26,6 +27,10 @@ RUN_COLUMNS = (
     "last_update, exit_code, error, seq, summary, snapshot, heartbeat_at, heartbeat_interval, vitals, "
     "extremes, command_kinds, lost"
 )
+# What a RunInfo reads: the row's columns, and what it has from elsewhere (its trial's reason
+# for an early stop), as the query's field computes it.
+RUN_SELECT = ", ".join(f"runs.{c.strip()}" for c in RUN_COLUMNS.split(",")) + f", {STOPPED_EARLY}"
+RUN_SELECTED = len(RUN_COLUMNS.split(",")) + 1  # the values RUN_SELECT reads
 
 
 def json_text(value: Any) -> str:
@@ -34,7 +39,7 @@ def json_text(value: Any) -> str:
 
 
 def run_info(row: tuple[Any, ...]) -> RunInfo:
-    """A ``runs`` row read with :data:`RUN_COLUMNS`."""
+    """A ``runs`` row read with :data:`RUN_SELECT`."""
     return RunInfo(
         id=row[0],
         project=row[1],
@@ -58,12 +63,13 @@ def run_info(row: tuple[Any, ...]) -> RunInfo:
         extremes=_decode(row[19]),
         command_kinds=_decode(row[20]),
         lost=row[21],
+        stopped_early=row[22],
     )
 
 
 def fetch_run(tx: Tx, run_id: str) -> RunInfo | None:
     """The run, or None when there is no such run."""
-    row = tx.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+    row = tx.execute(f"SELECT {RUN_SELECT} FROM runs WHERE id = ?", (run_id,)).fetchone()
     return None if row is None else run_info(row)
 
 

@@ -12,7 +12,7 @@ from runwatch.runs_query.nodes import Field
 from runwatch.store.base import FieldStats, Record, RunInfo, RunsGroup, RunsPage, RunsQuery
 from runwatch.store.errors import RunExists
 from runwatch.store.sql import purge, records, sweeps, values
-from runwatch.store.sql.records import RUN_COLUMNS, json_text
+from runwatch.store.sql.records import RUN_COLUMNS, RUN_SELECT, RUN_SELECTED, json_text
 from runwatch.store.sql.tx import Tx
 
 MAX_RUNS_LISTED = 1000
@@ -68,7 +68,7 @@ def list_runs(
     """The newest :data:`MAX_RUNS_LISTED` runs matching every filter given, newest first."""
     where, args = _filters(tx, RunsQuery(project=project, status=status, tag=tag))
     sql = (
-        f"SELECT {RUN_COLUMNS} FROM runs WHERE {where}"
+        f"SELECT {RUN_SELECT} FROM runs WHERE {where}"
         f" ORDER BY created_at DESC LIMIT {MAX_RUNS_LISTED}"
     )
     return [records.run_info(r) for r in tx.execute(sql, args).fetchall()]
@@ -108,9 +108,8 @@ def query_runs(tx: Tx, q: RunsQuery) -> RunsPage:
     way = "DESC" if q.descending else "ASC"
     order = f"k_rank, k_num {way}, k_txt{binary} {way}, k_id{binary} {way}"
     keyset, after = _after(q, binary)
-    columns = ", ".join(f"runs.{c.strip()}" for c in RUN_COLUMNS.split(","))
     sql = (
-        f"SELECT {columns}, k_rank, k_num, k_txt, total, newest FROM (SELECT * FROM (SELECT"
+        f"SELECT {RUN_SELECT}, k_rank, k_num, k_txt, total, newest FROM (SELECT * FROM (SELECT"
         f" id AS k_id, {key.rank} AS k_rank, {key.number} AS k_num, {key.text} AS k_txt,"
         f" count(*) OVER () AS total, max(created_at) OVER () AS newest FROM runs"
         f" WHERE {where}) AS matching"
@@ -118,7 +117,7 @@ def query_runs(tx: Tx, q: RunsQuery) -> RunsPage:
         f" ORDER BY {order}"
     )
     rows = tx.execute(sql, [*key.params, *args, *after, q.limit + 1]).fetchall()
-    n = len(RUN_COLUMNS.split(","))
+    n = RUN_SELECTED
     if rows:
         total, newest = rows[0][n + 3 : n + 5]
     elif q.after is None:

@@ -392,6 +392,11 @@ class SqlStore:
 
         return await self._read_tx(read)
 
+    async def curves(
+        self, run_ids: list[str], key: str, max_points: int, project: str | None = None
+    ) -> dict[str, Series]:
+        return await self._read_tx(lambda tx: queries.curves(tx, run_ids, key, max_points, project))
+
     async def state(self, run_id: str, max_points: int, events_limit: int) -> RunState | None:
         def read(tx: Tx) -> RunState | None:
             run = records.fetch_run(tx, run_id)

@@ -87,7 +87,7 @@ function legendItem(run) {
   const loss = document.createElement("span");
   li.append(swatch, link, pill, loss, sub);
   run.pill = mountPill(pill);
-  run.pill.set(run.info.status);
+  run.pill.set(run.info.status, run.info.stopped_early);
   run.loss = mountLoss(loss);
   run.loss.set(run.info.lost);
   return li;
@@ -115,11 +115,15 @@ function follow(run, since) {
     since,
     url: (seq) => socketURL(`${runPath(run.id)}/live`, { since: seq }),
     onMessage(msg) {
-      if (msg.type === "event") run.loss.noteEvent(msg.event);
+      if (msg.type === "event") {
+        run.loss.noteEvent(msg.event);
+        // Why early termination stopped the run: its pill reads "stopped early" once cancelled.
+        if (msg.event.kind === "early_stop") run.info.stopped_early = msg.event.payload?.message;
+      }
       if (msg.type === "points") {
         for (const [key, cols] of Object.entries(msg.points || {})) chartFor(key).append(run.id, cols.step, cols.value, msg.seq, cols.ts);
       } else if (msg.type === "status") {
-        run.pill.set(msg.state);
+        run.pill.set(msg.state, run.info.stopped_early);
         if (noteStart(run.info, msg)) {
           for (const chart of charts.values()) chart.setOrigin(run.id, originOf(xAxis.axis, run.info));
         }

@@ -73,7 +73,7 @@ export function mount(root) {
     const alertsLink = $("alerts-link"); // the project's alerts and watch rules
     if (alertsLink) alertsLink.href = `/alerts?project=${encodeURIComponent(run.project)}`;
     document.title = `${run.name} · ${run.project} · runwatch`;
-    pill.set(run.status);
+    pill.set(run.status, run.stopped_early);
     badge.set(!isFinal(run.status));
     setCell("id", run.id);
     setCell("group", run.group || "");
@@ -95,8 +95,15 @@ export function mount(root) {
       loss.set(run.lost);
       render();
     },
-    /** A live event: an sdk.lost report adds its count to the loss chip. */
-    noteEvent: loss.noteEvent,
+    /** A live event: an sdk.lost report adds its count to the loss chip; an early_stop event
+     * gives the reason the pill shows once the run ends cancelled ("stopped early"). */
+    noteEvent(event) {
+      loss.noteEvent(event);
+      const reason = event.kind === "early_stop" ? event.payload?.message : undefined;
+      if (!run || typeof reason !== "string") return;
+      run.stopped_early = reason;
+      render();
+    },
     /** A live status message: {ts, state, error, exit_code}. */
     setStatus(msg) {
       if (!run) return;

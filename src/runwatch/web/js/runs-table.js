@@ -156,7 +156,7 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
     row.tr.classList.remove("run-row-loading");
     row.tr.dataset.runId = run.id;
     row.tr.dataset.status = run.status;
-    row.pill.set(run.status);
+    row.pill.set(run.status, run.stopped_early);
     row.link.textContent = run.name;
     row.link.href = `/runs/${encodeURIComponent(run.id)}`;
     row.check.hidden = false;

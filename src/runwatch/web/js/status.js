@@ -22,14 +22,32 @@ export function isFinal(status) {
   return FINAL_STATUSES.has(status);
 }
 
-/** A status pill: text is the status word, colour comes from data-tone. */
+/** Whether a run reads "stopped early": early termination stopped it (`reason`, its RunInfo's
+ * `stopped_early` or its early_stop event's message) and it ended cancelled. */
+function stoppedEarly(status, reason) {
+  return status === "cancelled" && typeof reason === "string" && reason !== "";
+}
+
+/**
+ * A status pill: text is the status word, colour comes from data-tone. A cancelled run that
+ * early termination stopped reads "stopped early", the reason as its title; data-status stays
+ * the status (`cancelled`), as queries and filters know it.
+ */
 export function mountPill(el) {
   el.classList.add("pill");
   return {
-    set(status) {
-      el.textContent = status || "unknown";
+    set(status, reason = null) {
+      const early = stoppedEarly(status, reason);
+      el.textContent = early ? "stopped early" : status || "unknown";
       el.dataset.tone = toneOf(status);
       el.dataset.status = status || "";
+      if (early) {
+        el.dataset.stoppedEarly = "true";
+        el.title = reason;
+      } else {
+        delete el.dataset.stoppedEarly;
+        el.removeAttribute("title");
+      }
     },
   };
 }

@@ -5,7 +5,7 @@
 // With `?sweep=ID` the page is that sweep's: its header, state and controls and its best value
 // so far over the runs tagged `sweep:ID`, with its parameters and metric as the first axes.
 
-import { describeError, getJSON, runPath } from "./api.js";
+import { describeError, getJSON } from "./api.js";
 import { node } from "./dom.js";
 import { formatCount } from "./format.js";
 import { MAX_QUERY_CONDITIONS, buildAxis, brushKeeps, selectionQuery } from "./sweep-brush.js";
@@ -24,7 +24,7 @@ import * as tokenPrompt from "./token-prompt.js";
 
 const $ = (id) => document.getElementById(id);
 tokenPrompt.install(); // before any request: a 401 anywhere opens it
-const CURVE_RUNS = 200; // curves drawn: the best runs by the colour field
+const CURVE_RUNS = curvesView.MAX_CURVES; // curves drawn: the best runs by the colour field
 const LISTED = 100; // brushed runs listed by name
 const DEFAULT_CONFIG_AXES = 5;
 const DEFAULT_SUMMARY_AXES = 2;
@@ -51,16 +51,16 @@ const state = {
   best: false,
   curveLog: false,
 };
-let built = null; // {axes, values, bins, colourValues, kept}
+let built = null; // {runs, axes, values, bins, colourValues, kept}: the views' data, as drawn
 let frame = 0;
 const errors = { runs: "", fields: "", curves: "", sweep: "" };
 
 const pc = parcoords.mount($("parcoords"), { onBrush });
 const scatter = scatterView.mount($("scatter"));
 const curves = curvesView.mount($("curves"), {
-  async load(runId, key) {
-    const answer = await getJSON(`${runPath(runId)}/metrics`, { keys: key, max_points: curvesView.MAX_POINTS });
-    return answer.series[key];
+  async load(runIds, key, maxPoints) {
+    const answer = await getJSON("/api/v1/run-curves", { key, ids: runIds.join(","), max_points: maxPoints });
+    return answer.series;
   },
   onError: (text) => showError("curves", text),
 });
@@ -213,7 +213,7 @@ function rebuild() {
   // A brush on a category that is gone, or an axis that is gone, keeps nothing: drop it.
   const names = new Set(axes.map((a) => a.name));
   state.brushes = state.brushes.filter((b) => names.has(b.axis));
-  built = { axes, values, bins, colourValues, kept: keptMask(axes, values) };
+  built = { runs, axes, values, bins, colourValues, kept: keptMask(axes, values) };
   pc.setData({ axes, values, bins, kept: built.kept, brushes: state.brushes });
   showChips();
   showSelection(true);
@@ -299,7 +299,7 @@ function showCurves(keptRuns) {
   const value = colourField ? (r) => readField(r, colourField) : () => undefined;
   const chosen = bestRuns(keptRuns, value, state.direction, CURVE_RUNS);
   const bins = new Map();
-  runs.forEach((r, i) => bins.set(r.id, built.bins[i]));
+  built.runs.forEach((r, i) => bins.set(r.id, built.bins[i]));
   $("curve-count").textContent = keptRuns.length > chosen.length
     ? `the ${formatCount(chosen.length)} best of ${formatCount(keptRuns.length)} runs by ${state.colour}`
     : `${formatCount(chosen.length)} runs`;
@@ -403,18 +403,13 @@ for (const [id, key] of [["scatter-x", "scatterX"], ["scatter-y", "scatterY"], [
     showScatter();
   });
 }
-$("curve-metric").addEventListener("change", (e) => {
-  state.metric = e.target.value;
-  schedule();
-});
-$("curve-best").addEventListener("change", (e) => {
-  state.best = e.target.checked;
-  schedule();
-});
-$("curve-log").addEventListener("change", (e) => {
-  state.curveLog = e.target.checked;
-  schedule();
-});
+// The curves' own controls redraw the curves only: the other views do not change.
+for (const [id, key, read] of [["curve-metric", "metric", (el) => el.value], ["curve-best", "best", (el) => el.checked], ["curve-log", "curveLog", (el) => el.checked]]) {
+  $(id).addEventListener("change", (e) => {
+    state[key] = read(e.target);
+    if (built) showCurves(built.runs.filter((_, i) => built.kept[i]));
+  });
+}
 addEventListener("pagehide", () => {
   source.stop();
   following?.stop();

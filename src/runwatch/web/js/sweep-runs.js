@@ -78,6 +78,7 @@ export function followRuns(filters, { onChange, onError, onConn }) {
     pending.clear();
     const base = (filters.q || "").trim();
     let added = 0;
+    let capped = total > byId.size; // more runs match than are held
     try {
       for (let at = 0; at < ids.length; at += IDS_PER_QUERY) {
         const chunk = ids.slice(at, at + IDS_PER_QUERY);
@@ -88,18 +89,34 @@ export function followRuns(filters, { onChange, onError, onConn }) {
         for (const id of chunk) {
           const run = found.get(id);
           if (run && byId.has(id)) byId.set(id, run);
-          else if (run && byId.size < MAX_RUNS) {
-            byId.set(id, run);
-            added += 1;
-          } else if (!run && byId.delete(id)) added -= 1;
+          else if (run) {
+            capped ||= byId.size >= MAX_RUNS;
+            added += take(run);
+          } else if (byId.delete(id)) added -= 1;
         }
       }
+      // Past MAX_RUNS a run not held may have been counted already (an older one that changed)
+      // or not: the server counts them.
+      if (capped) total = (await getJSON("/api/v1/runs", params({ q: filters.q, limit: 1 }))).total;
+      else total += added;
     } catch {
       reload(); // e.g. the page's query plus the ids is over the server's limits
       return;
     }
-    total += added;
     emit();
+  }
+
+  /** Hold a matching run not held: with room, or in place of the oldest run held when it is
+   * newer (the page holds the newest MAX_RUNS). Returns 1 when it was held. */
+  function take(run) {
+    if (byId.size >= MAX_RUNS) {
+      let oldest = null;
+      for (const held of byId.values()) if (!oldest || held.created_at < oldest.created_at) oldest = held;
+      if (!oldest || oldest.created_at >= run.created_at) return 0;
+      byId.delete(oldest.id);
+    }
+    byId.set(run.id, run);
+    return 1;
   }
 
   function changed(id) {

@@ -16,6 +16,19 @@ export function bestSoFar(ys, direction = "min") {
   return out;
 }
 
+// Points (or buckets) fetched per curve: POINT_BUDGET over the curves drawn, within
+// [MIN_POINTS, MAX_POINTS]. A canvas strokes every segment, so the budget bounds a draw of many
+// curves (10,000 curves of 50 points: about 150 ms to the pixels, benchmarks/sweep_views.py)
+// while a small sweep's curves keep their detail.
+export const MAX_POINTS = 200;
+export const MIN_POINTS = 50;
+export const POINT_BUDGET = 500_000;
+
+/** How many points to fetch per curve when `curves` curves are drawn. */
+export function pointsPerCurve(curves) {
+  return Math.max(MIN_POINTS, Math.min(MAX_POINTS, Math.floor(POINT_BUDGET / Math.max(1, curves))));
+}
+
 /** The `n` runs with the best value (lowest for "min"), best first; runs without a number
  * come after all the others, newest first among themselves (their order in `runs`). */
 export function bestRuns(runs, valueOf, direction, n) {
