@@ -125,5 +125,8 @@ def test_out_of_order_duplicate_and_extreme_values_are_kept(fuzzed: InProcessSer
             == 200
         )
         got = c.get(f"/api/v1/runs/{run_id}/metrics").json()["series"]["x"]
-    assert got["x"] == [1, 3, 5, 5] and got["value"] == [-1e308, "-inf", 1e308, "nan"]
+        raw = c.get(f"/api/v1/runs/{run_id}/raw/x").json()["points"]
+    # A chart keeps one point a step, the one logged last; the raw export keeps every one.
+    assert got["x"] == [1, 3, 5] and got["value"] == [-1e308, "-inf", "nan"]
     assert not math.isnan(got["value"][0])
+    assert [(p[0], p[2]) for p in raw] == [(5, 1e308), (1, -1e308), (5, "nan"), (3, "-inf")]

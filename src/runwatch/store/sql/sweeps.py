@@ -338,7 +338,7 @@ def outcomes(
     key without a double quote, backslash or control character (the dialects' path syntax;
     the sweep's checks refuse others)."""
     number = tx.dialect.json_number.replace("{doc}", "r.summary")
-    path = f'{tx.dialect.json_root}."{metric}"'
+    path = f'{tx.dialect.json_root}."{metric}"{tx.dialect.json_number_tail}'
     rows = tx.execute(
         f"SELECT t.idx, t.config, {_STATUS}, {number}, t.stopped_early IS NOT NULL"
         f" FROM {_TRIALS} WHERE t.sweep_id = ? ORDER BY t.idx DESC LIMIT ?",
