@@ -121,16 +121,18 @@ def test_finite_values_between_gaps_are_each_drawn(
     assert painted(target, detail, finite) == len(finite) == 100
 
 
-def test_a_key_whose_points_share_one_step_gets_axes_and_its_values(
+def test_a_key_logged_again_and_again_at_one_step_gets_axes_and_its_last_value(
     page: Page, awkward: tuple[ServerProcess, dict[str, str]]
 ) -> None:
+    """Each row logged at a step replaces the one before it there: one point, the last, drawn
+    on axes that span it (one x and one y value are no range to scale to)."""
     proc, ids = awkward
     target, detail = drawn(page, f"{proc.url}/runs/{ids['same-step']}", "same")
-    x = detail["scales"]["x"]
-    assert x["min"] < 5 < x["max"]
+    x, y = detail["scales"]["x"], detail["scales"]["y"]
+    assert x["min"] < 5 < x["max"] and y["min"] < 3.0 < y["max"]
     assert [t for t in detail["ticks"][0] if t], detail["ticks"]
     assert [t for t in detail["ticks"][1] if t], detail["ticks"]
-    assert painted(target, detail, [(5, 1.0), (5, 3.0)]) == 2
+    assert painted(target, detail, [(5, 3.0)]) == 1
 
 
 def test_the_compare_readout_names_the_newest_step_of_a_bucketed_run(
