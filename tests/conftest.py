@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,11 @@ _LEAKED = pytest.StashKey[list[str]]()  # the leak report: a title, then one lin
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_MARKER] = leaks.mark_session()
+    # A suite started in the background by a shell without job control (`make test &`, nohup)
+    # inherits SIGINT ignored, and so would every program it starts: the tests that press
+    # Ctrl-C on one (`runwatch tail`, `agent`, `tensorboard`) need the terminal's default.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
