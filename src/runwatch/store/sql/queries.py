@@ -64,15 +64,17 @@ def tails(tx: Tx, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
     out: dict[str, Series] = {}
     for key in keys:
         chunks: list[tuple[int, Chunk]] = []
+        read = 0  # points in the chunks read
         floor: float | None = None  # once n points are read: the lowest step among the last n
         for chunk_id, steps, ts, vals, step_max in _newest_chunks(tx, run_id, key):
             if floor is not None and step_max < floor:
                 break
-            chunks.append((chunk_id, unpack_chunk(steps, ts, vals)))
-            if floor is None and sum(len(c.step) for _, c in chunks) >= n:
-                floor = heapq.nlargest(n, itertools.chain.from_iterable(c.step for _, c in chunks))[
-                    -1
-                ]
+            chunk = unpack_chunk(steps, ts, vals)
+            chunks.append((chunk_id, chunk))
+            read += len(chunk.step)
+            if floor is None and read >= n:
+                newest = heapq.nlargest(n, itertools.chain.from_iterable(c.step for _, c in chunks))
+                floor = newest[-1]
         chunks.sort(key=itemgetter(0))  # ingest order: of two points at a step, the later stays
         in_order = [chunk for _, chunk in chunks]
         xs, vs = last_per_step(*select_range(in_order, "step", -math.inf, math.inf)[:2])
