@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from runwatch.store.sql import values
 from runwatch.store.sql.records import RUN_COLUMNS
 from runwatch.store.sql.store import SqlStore
 from runwatch.store.sql.tx import Tx
+from tests.servers import ServerProcess
 
 
 @dataclass
@@ -75,3 +77,15 @@ def seed_runs(location: str | Path, runs: Sequence[SeedRun]) -> None:
     thread of its own: the caller's thread may run an event loop (Playwright's)."""
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, _write(location, runs)).result()
+
+
+@contextmanager
+def seeded_server(data: Path, runs: Sequence[SeedRun]) -> Iterator[ServerProcess]:
+    """A server over ``runs``, written into a new store at ``data`` before it starts; stopped
+    after the block."""
+    seed_runs(data, runs)
+    proc = ServerProcess(data).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()

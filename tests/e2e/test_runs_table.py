@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 
 from runwatch.server.runs_api import FIELDS_SAMPLE
 from tests.e2e.helpers import Producer, create_run, rows
-from tests.e2e.many_runs import SeedRun, seed_runs
+from tests.e2e.many_runs import SeedRun, seeded_server
 from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -52,11 +52,8 @@ RUNS = [seed(i) for i in range(N)]
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server over 10,000 finished runs, written into its store before it starts."""
-    data = tmp_path_factory.mktemp("many") / "data"
-    seed_runs(data, RUNS)
-    proc = ServerProcess(data).start()
-    yield proc
-    proc.stop()
+    with seeded_server(tmp_path_factory.mktemp("many") / "data", RUNS) as proc:
+        yield proc
 
 
 def open_table(page: Page, server: ServerProcess, query: str = "") -> None:
@@ -344,35 +341,28 @@ def test_runs_past_the_pages_held_enter_and_leave_the_count_live(
     # 300 finished runs first by name (two pages: only the first is held at the top), then
     # two running ones last, on the page not held; zz-join is older than the newest match,
     # so it is no new run when it comes to match.
-    data = tmp_path / "data"
-    seed_runs(data, [SeedRun(f"s{i:03}", f"seed-{i:03}", 1.7e9 + i, "lab") for i in range(300)])
-    server = ServerProcess(data).start()
-    try:
-        with server.client() as api:
-            join, leave = (
-                create_run(api, "lab", n, heartbeat=600) for n in ["zz-join", "zz-leave"]
-            )
-            leaving, joining = Producer(api, leave["id"]), Producer(api, join["id"])
-            leaving.send(rows([1], loss=[0.1]))
-            joining.send(rows([1], loss=[0.9]))
-            query = 'status == "succeeded" or summary.loss < 0.5'
-            open_table(page, server, f"?q={quote(query)}&sort=name")
-            expect(page.locator("#run-counts")).to_have_text("301 runs")
-            leaving.send(rows([2], loss=[0.7]))
-            expect(page.locator("#run-counts")).to_have_text("300 runs")
-            joining.send(rows([2], loss=[0.2]))
-            expect(page.locator("#run-counts")).to_have_text("301 runs")
-            scroll_to(page, "el.scrollHeight")
-            last = page.locator('#runs-body tr.run-row[data-index="300"]')
-            expect(last).to_have_attribute("data-run-id", join["id"])
-            assert leave["id"] not in shown_ids(page)
-            assert page.locator('#runs-body tr.run-row[data-index="301"]').count() == 0
-            truth = listed(server, {"q": query, "sort": "name", "limit": "1000"})
-            assert truth["total"] == 301
-            assert truth["runs"][-1]["id"] == join["id"]
-            assert page.console_errors == []
-    finally:
-        server.stop()
+    seeded = [SeedRun(f"s{i:03}", f"seed-{i:03}", 1.7e9 + i, "lab") for i in range(300)]
+    with seeded_server(tmp_path / "data", seeded) as server, server.client() as api:
+        join, leave = (create_run(api, "lab", n, heartbeat=600) for n in ["zz-join", "zz-leave"])
+        leaving, joining = Producer(api, leave["id"]), Producer(api, join["id"])
+        leaving.send(rows([1], loss=[0.1]))
+        joining.send(rows([1], loss=[0.9]))
+        query = 'status == "succeeded" or summary.loss < 0.5'
+        open_table(page, server, f"?q={quote(query)}&sort=name")
+        expect(page.locator("#run-counts")).to_have_text("301 runs")
+        leaving.send(rows([2], loss=[0.7]))
+        expect(page.locator("#run-counts")).to_have_text("300 runs")
+        joining.send(rows([2], loss=[0.2]))
+        expect(page.locator("#run-counts")).to_have_text("301 runs")
+        scroll_to(page, "el.scrollHeight")
+        last = page.locator('#runs-body tr.run-row[data-index="300"]')
+        expect(last).to_have_attribute("data-run-id", join["id"])
+        assert leave["id"] not in shown_ids(page)
+        assert page.locator('#runs-body tr.run-row[data-index="301"]').count() == 0
+        truth = listed(server, {"q": query, "sort": "name", "limit": "1000"})
+        assert truth["total"] == 301
+        assert truth["runs"][-1]["id"] == join["id"]
+        assert page.console_errors == []
 
 
 def test_min_and_max_columns_from_the_picker_sort_on_the_server_and_export(

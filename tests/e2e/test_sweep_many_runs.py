@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.helpers import Producer, create_run, rows
-from tests.e2e.many_runs import SeedRun, seed_runs
+from tests.e2e.many_runs import SeedRun, seeded_server
 from tests.e2e.parcoords import drag
 from tests.servers import ServerProcess
 
@@ -43,11 +43,8 @@ RUNS = [seed(i) for i in range(N)]
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server over 10,000 finished runs, written into its store before it starts."""
-    data = tmp_path_factory.mktemp("sweep-many") / "data"
-    seed_runs(data, RUNS)
-    proc = ServerProcess(data).start()
-    yield proc
-    proc.stop()
+    with seeded_server(tmp_path_factory.mktemp("sweep-many") / "data", RUNS) as proc:
+        yield proc
 
 
 def total(api: httpx.Client, q: str) -> int:
