@@ -41,6 +41,7 @@ Row = tuple[str, str, str, float | None, str | None]
 # MAX_TXT characters (at most 4 bytes each): with the run id, well within an entry.
 MAX_PATH_BYTES = 1024
 MAX_TXT = 256
+EXACT_TEXT = "txt = ?"
 
 
 def path_text(keys: tuple[str, ...]) -> str:
@@ -131,66 +132,84 @@ def prefilter(node: Node, dialect: Dialect) -> Where | None:
     runs whose values meet each number or string comparison of the query's top-level ``and``,
     and every run not indexed. None when the query has no such comparison."""
     operands = node.operands if isinstance(node, And) else (node,)
-    lookups, params = [], list[Any]()
-    for operand in operands:
-        found = _lookup(operand, dialect)
-        if found is not None:
-            lookups.append(found[0])
-            params += found[1]
+    lookups = _lookups([c for c in operands if _indexable(c)], dialect.binary_order)
     if not lookups:
         return None
-    # A join on run_id, not INTERSECT (IN takes each run once whatever the join yields): at
-    # 100,000 runs PostgreSQL's INTERSECT hashed every row of both lookups and SQLite sorted both
-    # into temp b-trees; the join hashes one side (PostgreSQL) or probes the next lookup's index
-    # by run_id (SQLite), in about half the time.
-    joined = " JOIN ".join(
-        f"({sql}) AS v{i}" + (f" ON v{i}.run_id = v0.run_id" if i else "")
-        for i, sql in enumerate(lookups)
-    )
+    # The first lookup's runs meet the others by a join on run_id, not INTERSECT (IN takes each
+    # run once): at 100,000 runs PostgreSQL's INTERSECT hashed every row of both lookups and
+    # SQLite sorted both into temp b-trees. The join hashes (PostgreSQL) or, for each run of the
+    # first, probes the others: an equal string by its index entry, a range through that run's
+    # rows (SQLite: dialect.value_probe says so, as without statistics it scanned the range
+    # for each run: 5 s at 10,000 runs).
+    parts, params = [], list[Any]()
+    for i, (exact, condition, args) in enumerate(lookups):
+        table = "run_values" if exact or not i else f"run_values{dialect.value_probe}"
+        lookup = f"(SELECT run_id FROM {table} WHERE doc = ? AND path = ? AND {condition}) AS v{i}"
+        parts.append(lookup + (f" ON v{i}.run_id = v0.run_id" if i else ""))
+        params += args
     marks = ",".join("?" * len(UNINDEXED))
     sql = (
-        f"runs.id IN (SELECT v0.run_id FROM {joined}"
+        f"runs.id IN (SELECT v0.run_id FROM {' JOIN '.join(parts)}"
         f" UNION SELECT live.id FROM runs AS live WHERE live.status IN ({marks}))"
     )
     return Where(sql, [*params, *UNINDEXED])
 
 
-def _text_lookup(
-    head: str, where: list[Any], value: str, op: str, order: str
-) -> tuple[str, list[Any]]:
-    """The indexed runs whose string may compare with ``value`` as ``op`` says. A run's string
-    ``t`` is indexed as ``t[:MAX_TXT]`` (or whole, by a release before the cut: both are found),
-    and cutting keeps the order: ``t >= v`` gives ``t[:MAX_TXT] >= v[:MAX_TXT]``, and
-    ``t[:MAX_TXT] <= t``."""
+def _indexable(node: Node) -> bool:
+    """Whether ``node`` compares a JSON value that the index may hold with a number or string."""
+    return (
+        isinstance(node, Compare)
+        and isinstance(node.field, JsonPath)
+        and isinstance(node.value, float | str)  # null and booleans are not indexed
+        and len(path_text(node.field.keys).encode()) <= MAX_PATH_BYTES  # else never indexed
+    )
+
+
+def _lookups(comparisons: list[Node], order: str) -> list[tuple[bool, str, list[Any]]]:
+    """Each lookup: whether it is of one exact string, its condition on ``num`` or ``txt``, and
+    its parameters (``doc`` and ``path`` first). The number comparisons of one path are one
+    range (a brush's ``>= a and <= b`` reads the runs between, not every run above ``a``).
+    Ranges of two bounds first, then those of one, exact strings last: one index entry of a
+    run is the cheapest probe of a join."""
+    ranges: dict[tuple[str, str], tuple[float, float]] = {}
+    found: list[tuple[int, str, list[Any]]] = []  # (rank, condition, parameters)
+    for node in comparisons:
+        assert isinstance(node, Compare) and isinstance(node.field, JsonPath)
+        doc, path, value = node.field.doc, path_text(node.field.keys), node.value
+        if isinstance(value, str):
+            condition, params = _text_lookup(value, node.op, order)
+            found.append((2 if condition == EXACT_TEXT else 1, condition, [doc, path, *params]))
+            continue
+        assert isinstance(value, float)
+        # Widened by one step of the float either side: a database may parse a stored number's
+        # text to the float beside the one Python reads, and the index must never miss a run.
+        low, high = ranges.get((doc, path), (-math.inf, math.inf))
+        if node.op in ("==", ">", ">="):
+            low = max(low, math.nextafter(value, -math.inf))
+        if node.op in ("==", "<", "<="):
+            high = min(high, math.nextafter(value, math.inf))
+        ranges[doc, path] = (low, high)
+    for key, (low, high) in ranges.items():
+        if high == math.inf:
+            found.append((1, "num >= ?", [*key, low]))
+        elif low == -math.inf:
+            found.append((1, "num <= ?", [*key, high]))
+        else:
+            found.append((0, "num BETWEEN ? AND ?", [*key, low, high]))
+    found.sort(key=lambda lookup: lookup[0])  # stable: the query's order otherwise
+    return [(rank == 2, condition, params) for rank, condition, params in found]
+
+
+def _text_lookup(value: str, op: str, order: str) -> tuple[str, list[Any]]:
+    """The condition on ``txt`` of the indexed runs whose string may compare with ``value`` as
+    ``op`` says. A run's string ``t`` is indexed as ``t[:MAX_TXT]`` (or whole, by a release
+    before the cut: both are found), and cutting keeps the order: ``t >= v`` gives
+    ``t[:MAX_TXT] >= v[:MAX_TXT]``, and ``t[:MAX_TXT] <= t``."""
     short = value[:MAX_TXT]
     if op == "==":
         if short == value:
-            return f"{head}txt = ?", [*where, value]
-        return f"{head}txt{order} BETWEEN ? AND ?", [*where, short, value]
+            return EXACT_TEXT, [value]
+        return f"txt{order} BETWEEN ? AND ?", [short, value]
     if op in (">", ">="):  # t > v may have t[:MAX_TXT] == v[:MAX_TXT]: >= for both
-        return f"{head}txt{order} >= ?", [*where, short]
-    return f"{head}txt{order} {op} ?", [*where, value]
-
-
-def _lookup(node: Node, dialect: Dialect) -> tuple[str, list[Any]] | None:
-    """The ids of the indexed runs that may meet one comparison, or None if it has no lookup."""
-    if not isinstance(node, Compare) or not isinstance(node.field, JsonPath):
-        return None
-    value, op = node.value, node.op
-    path = path_text(node.field.keys)
-    if len(path.encode()) > MAX_PATH_BYTES:  # no such path is indexed
-        return None
-    head = "SELECT run_id FROM run_values WHERE doc = ? AND path = ? AND "
-    where: list[Any] = [node.field.doc, path]
-    if isinstance(value, str):
-        return _text_lookup(head, where, value, op, dialect.binary_order)
-    if not isinstance(value, float):  # null, booleans: not indexed
-        return None
-    # Widened by one step of the float either side: a database may parse a stored number's
-    # text to the float beside the one Python reads, and the index must never miss a run.
-    low, high = math.nextafter(value, -math.inf), math.nextafter(value, math.inf)
-    if op == "==":
-        return f"{head}num BETWEEN ? AND ?", [*where, low, high]
-    if op in (">", ">="):
-        return f"{head}num >= ?", [*where, low]
-    return f"{head}num <= ?", [*where, high]
+        return f"txt{order} >= ?", [short]
+    return f"txt{order} {op} ?", [value]
