@@ -15,6 +15,8 @@ def test_the_synthetic_run_fills_every_panel(server: ServerProcess, tmp_path: Pa
     produce(run, steps=120, rate=400.0)
     with server.client() as c:
         state = c.get(f"/api/v1/runs/{run.id}/state").json()
+        media = c.get(f"/api/v1/runs/{run.id}/media").json()["keys"]
+        pictured = c.get(f"/api/v1/runs/{run.id}/entities/1/media").json()["images"]
     assert state["run"]["status"] == "succeeded"
     assert {"train/loss", "train/acc", "train/lr", "perf/throughput"} <= set(state["metrics"])
     assert state["run"]["vitals"] == ["perf/throughput"]
@@ -25,6 +27,17 @@ def test_the_synthetic_run_fills_every_panel(server: ServerProcess, tmp_path: Pa
     assert state["snapshots"]["footprint"] >= 1
     kinds = {e["kind"] for e in state["events"]}
     assert "birth" in kinds and "status" in kinds
+    # The Media tab: an image, a heatmap and a label map of the entities, with distributions;
+    # the first entity born has a picture of its own, which its drawer lists.
+    kinds = {k["key"]: k["kind"] for k in media}
+    assert kinds == {
+        "samples/generated": "image",
+        "attention/map": "heatmap",
+        "segmentation/entities": "labels",
+        "entities/1": "image",
+    }
+    assert [i["key"] for i in pictured] == ["entities/1"]
+    assert set(state["histograms"]) == {"weights/layer1", "grads/layer1"}
 
 
 def test_runwatch_demo_serves_rules_alerts_and_a_template_that_runs(tmp_path: Path) -> None:

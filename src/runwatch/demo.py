@@ -12,12 +12,15 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from runwatch.sdk.run import Run, init
 from runwatch.server.serve import bind, serve_socket
 from runwatch.server.settings import Settings
 from runwatch.tokens import auth_configured
 
 ENTITY_EVENTS = ("birth", "merge", "split", "deprecate", "reject")
+MAX_PICTURED_ENTITY = 6
 
 # Watch rules for the Alerts page: the seeded "lr-too-high" run diverges, and the live run's
 # throughput dips every ~12 s (at most one alert a minute).
@@ -130,6 +133,39 @@ class SyntheticSearch:
         width = 1 + step / 2000
         self.run.snapshot(
             "footprint", [round(math.exp(-(((k - 16) / (4 * width)) ** 2)), 4) for k in range(32)]
+        )
+        self.media(step)
+
+    def media(self, step: int) -> None:
+        """Images, a heatmap, a label map of the living entities (a click on one targets it)
+        and two distributions, each a little further along at every call: the Media tab's
+        sliders have steps to scrub."""
+        rng = np.random.default_rng(self.rng.randrange(2**32))
+        progress = min(1.0, step / 6000)
+        y, x = np.mgrid[0:64, 0:64] / 63.0
+        # A sample that sharpens as the run trains: stripes under noise that fades.
+        clean = np.stack([x, 0.5 + 0.5 * np.sin(12 * y + step / 200), 1 - x], axis=-1)
+        noisy = clean + rng.normal(0, 0.5 * (1 - progress) + 0.02, clean.shape)
+        self.run.image("samples/generated", np.clip(noisy, 0, 1), step=step, caption=f"step {step}")
+        # Attention: a blob drifting across the grid.
+        cx, cy = 0.5 + 0.35 * math.cos(step / 400), 0.5 + 0.35 * math.sin(step / 400)
+        self.run.image("attention/map", np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 0.02), step=step)
+        entities = list(self.alive)
+        if entities:
+            # Each living entity owns a vertical band; 0 is the background.
+            bands = (x * len(entities)).astype(int).clip(0, len(entities) - 1)
+            labels = np.where(y > 0.2, np.asarray(entities)[bands], 0).astype(np.int32)
+            self.run.image("segmentation/entities", labels, step=step, labels=True)
+            # The first few entities have pictures of their own (a key each, which their
+            # drawers list); not every entity, or a long demo would grow keys without end.
+            for entity in (e for e in entities if e <= MAX_PICTURED_ENTITY):
+                tint = np.array([self.alive[entity], 0.4, 1 - self.alive[entity]])
+                noise = rng.normal(0, 0.05, (32, 32, 3))
+                crop = np.clip(clean[16:48, 16:48] * tint + noise, 0, 1)
+                self.run.image(f"entities/{entity}", crop, step=step, entity=entity)
+        self.run.histogram("weights/layer1", rng.normal(0, 1 - 0.7 * progress, 4096), step=step)
+        self.run.histogram(
+            "grads/layer1", rng.standard_t(3, 4096) * (1 - 0.5 * progress), step=step
         )
 
 
