@@ -20,7 +20,7 @@ from runwatch.server.settings import Settings
 from runwatch.tokens import auth_configured
 
 ENTITY_EVENTS = ("birth", "merge", "split", "deprecate", "reject")
-MAX_PICTURED_ENTITY = 6
+MAX_PICTURED_ENTITY = 3
 
 # Watch rules for the Alerts page: the seeded "lr-too-high" run diverges, and the live run's
 # throughput dips every ~12 s (at most one alert a minute).
