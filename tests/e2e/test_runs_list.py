@@ -214,6 +214,11 @@ def test_screenshot_of_a_busy_runs_list(
     checks.nth(0).check()
     checks.nth(2).check()
     expect(page.locator("#compare-link")).to_have_text("Compare 2")
+    # The query box wears the filters' dark field, not the browser's default white-bordered one.
+    look = "el => { const s = getComputedStyle(el); return [s.backgroundColor, s.borderColor]; }"
+    assert page.locator("#run-query").evaluate(look) == page.locator("#status-filter").evaluate(
+        look
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "runs-list.png"))
     assert page.console_errors == []
