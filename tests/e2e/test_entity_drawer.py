@@ -7,10 +7,10 @@ import time
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.helpers import create_run, event
-from tests.e2e.media import MediaProducer, png
+from tests.e2e.media import F32, MediaProducer, f32, png
 from tests.e2e.widgets import XSS, open_run
 from tests.servers import ServerProcess
 
@@ -74,6 +74,81 @@ def test_the_drawer_lists_an_entitys_images_and_snapshots(
     )
     expect(drawer.locator(".em-snapshots .em-item")).to_have_count(1)
     assert page.evaluate("() => window.__xss") is None
+    assert page.console_errors == []
+
+
+def pixels(canvas: Locator) -> list[list[int]]:
+    """The RGBA of a canvas's first two pixels of its top row."""
+    rgba: list[list[int]] = canvas.evaluate(
+        "c => [0, 1].map((x) => [...c.getContext('2d').getImageData(x, 0, 1, 1).data])"
+    )
+    return rgba
+
+
+def test_each_image_key_shows_its_newest_image_and_a_click_on_it_reveals_the_key(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "entity-thumbs")
+    producer = MediaProducer(api, run["id"])
+    blue = png(4, 2, lambda x, y: (0, 0, 255))
+    red = png(4, 2, lambda x, y: (255, 0, 0))
+    tall = png(300, 600, lambda x, y: (0, 255, 0))
+    producer.send_media(
+        [
+            producer.record("footprint/47", 1, blue, "image/png", 4, 2, entity=47),
+            producer.record("footprint/47", 2, red, "image/png", 4, 2, entity=47),
+            # 2 wide, 2 high: the older step's first cell is the scale's top, the newest's bottom.
+            producer.record("activity/47", 1, f32([1.0, 0.0, 0.0, 0.0]), F32, 2, 2, entity=47),
+            producer.record("activity/47", 2, f32([0.0, 1.0, 1.0, 1.0]), F32, 2, 2, entity=47),
+            producer.record("tall/47", 1, tall, "image/png", 300, 600, entity=47),
+        ],
+        events=[event("birth", entity=47)],
+    )
+    found = api.get(f"/api/v1/runs/{run['id']}/entities/47/media").json()
+    newest = {i["key"]: i["newest"]["sha256"] for i in found["images"]}
+
+    open_run(page, server, run["id"])
+    page.locator('#event-feed .event[data-entity="47"] .ev-entity').click()
+    drawer = page.locator("#entity-panel")
+    images = drawer.locator(".em-images .em-item")
+    expect(images).to_have_count(3)
+    png_thumb = drawer.locator('.em-item[data-key="footprint/47"] .em-thumb')
+    raw_thumb = drawer.locator('.em-item[data-key="activity/47"] .em-thumb')
+    expect(png_thumb).to_have_attribute("data-sha", newest["footprint/47"])
+    expect(raw_thumb).to_have_attribute("data-sha", newest["activity/47"])
+
+    # The PNG: the newest step's image (red), named by its key, 96 px tall, aspect kept.
+    canvas = png_thumb.locator("canvas")
+    expect(canvas).to_have_attribute("aria-label", "footprint/47")
+    expect(canvas).to_have_attribute("data-kind", "image")
+    assert pixels(canvas) == [[255, 0, 0, 255], [255, 0, 0, 255]]
+    box = canvas.bounding_box()
+    assert box is not None and (box["width"], box["height"]) == (192, 96)
+    # A large image's thumbnail holds no more than 192 rows of it (twice its CSS height).
+    tall_thumb = drawer.locator('.em-item[data-key="tall/47"] .em-thumb canvas')
+    tall_thumb.scroll_into_view_if_needed()  # fetched once on screen
+    expect(tall_thumb).to_have_attribute("data-kind", "image")
+    assert tall_thumb.evaluate("c => [c.width, c.height]") == [96, 192]
+
+    # The heatmap: drawn as the Media tab draws it, from the newest step's values.
+    canvas = raw_thumb.locator("canvas")
+    expect(canvas).to_have_attribute("aria-label", "activity/47")
+    expect(canvas).to_have_attribute("data-kind", "heatmap")
+    assert pixels(canvas) == [[68, 1, 84, 255], [253, 231, 37, 255]]  # the ramp's low, high end
+
+    # A thumbnail does what its key does: reveal the key's panel in the Media tab.
+    png_thumb.click()
+    expect(page.locator("#media-view")).to_be_visible()
+    expect(page.locator('#media-view .media-panel[data-key="footprint/47"]')).to_have_attribute(
+        "data-revealed", "true"
+    )
+    raw_thumb.click()
+    expect(page.locator('#media-view .media-panel[data-key="activity/47"]')).to_have_attribute(
+        "data-revealed", "true"
+    )
+    expect(page.locator('#media-view .media-panel[data-key="footprint/47"]')).not_to_have_attribute(
+        "data-revealed", "true"
+    )
     assert page.console_errors == []
 
 

@@ -1,9 +1,16 @@
 // The image and snapshot keys that show one entity (logged with `entity=`), listed in its drawer:
 // each a button that reveals the key where the page shows it (the Media tab's panel, the
-// snapshot scrubber). Keys are user-supplied: shown as text only.
+// snapshot scrubber); an image key also shows its newest image of the entity, a thumbnail that
+// reveals it too. Keys are user-supplied: shown as text only.
 
 import { node } from "./dom.js";
 import { formatCount } from "./format.js";
+import * as heatmap from "./heatmap.js";
+import * as mediaImages from "./media-images.js";
+
+// A thumbnail's canvas rows at most (its CSS height, times 2 for a dense screen): a large
+// image's thumbnail never holds its full-size pixels.
+const THUMB_HEIGHT = 192;
 
 function entry(kind, key, detail, onClick) {
   const li = node("li", "em-item");
@@ -24,8 +31,52 @@ export function mount(el, { onImage, onSnapshot }) {
   const snapsHead = node("h3", "em-head", "Snapshots");
   const snaps = node("ul", "em-list em-snapshots");
   el.append(imagesHead, images, snapsHead, snaps);
+  // A thumbnail's image is fetched once it scrolls into the list's view: thumbnail -> its load.
+  // At most one per listed image key (the server's answer bounds the list).
+  const waiting = new Map();
+  let shown = 0; // which answer is on show: an image decoded after the next one is not drawn
+  const seen = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      if (!e.isIntersecting || !waiting.has(e.target)) continue;
+      seen.unobserve(e.target);
+      waiting.get(e.target)();
+      waiting.delete(e.target);
+    }
+  });
+
+  /** The newest `item` of `key` drawn as the Media tab draws it (PNG/JPEG, heatmap, label map:
+   * fetched through api.js with the tab's token, decoded once into the tab's bounded cache), at
+   * most THUMB_HEIGHT canvas rows, in a button that reveals the key. */
+  function thumbnail(key, item) {
+    const mine = shown;
+    const btn = node("button", "em-thumb");
+    btn.type = "button";
+    btn.title = key;
+    btn.dataset.sha = item.sha256;
+    btn.addEventListener("click", () => onImage(key));
+    const canvas = node("canvas", "em-thumb-img");
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", key);
+    heatmap.reserve(canvas, item.width, item.height);
+    btn.append(canvas);
+    waiting.set(btn, () =>
+      mediaImages.load(item).then(
+        (img) => {
+          if (mine === shown) heatmap.paint(canvas, img, THUMB_HEIGHT);
+        },
+        () => {
+          btn.hidden = true; // the key's name and detail still say what is there
+        },
+      ),
+    );
+    seen.observe(btn);
+    return btn;
+  }
 
   function clear() {
+    shown += 1;
+    seen.disconnect();
+    waiting.clear();
     images.replaceChildren();
     snaps.replaceChildren();
     el.hidden = true;
@@ -36,12 +87,15 @@ export function mount(el, { onImage, onSnapshot }) {
     clear,
     /** Show an answer of `…/entities/{entity}/media`. */
     show(answer) {
+      clear();
       const imageKeys = answer.images || [];
       const snapKeys = answer.snapshots || [];
       images.replaceChildren(
         ...imageKeys.map((i) => {
           const detail = `${i.kind} · step ${formatCount(i.newest.step)} · ${formatCount(i.count)} kept`;
-          return entry("image", i.key, detail, onImage);
+          const li = entry("image", i.key, detail, onImage);
+          li.append(thumbnail(i.key, i.newest));
+          return li;
         }),
       );
       snaps.replaceChildren(

@@ -67,6 +67,7 @@ export function mount(el, { load, actions = null, loadMedia = null, onImage = ()
     current = null;
     request += 1;
     if (commands) commands.show(null);
+    media.clear(); // lets go of its thumbnails' images
   }
 
   close.addEventListener("click", hide);

@@ -19,15 +19,20 @@ export function reserve(canvas, width, height) {
   canvas.style.aspectRatio = `${width} / ${height}`;
 }
 
-/** Draw `img` (from media-images.load) into `canvas`, which takes the image's own size. */
-export function paint(canvas, img) {
-  if (canvas.width !== img.width || canvas.height !== img.height) {
-    canvas.width = img.width;
-    canvas.height = img.height;
+/** Draw `img` (from media-images.load) into `canvas`, which takes the image's own size, or
+ * its aspect at `maxHeight` rows when it is taller (a thumbnail). */
+export function paint(canvas, img, maxHeight = Infinity) {
+  const scale = Math.min(1, maxHeight / img.height);
+  const width = Math.max(1, Math.round(img.width * scale));
+  const height = Math.max(1, Math.round(img.height * scale));
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
   }
   const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, img.width, img.height);
-  ctx.drawImage(img.bitmap, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  ctx.imageSmoothingEnabled = img.kind === "image"; // a photo smoothed, a cell never blurred
+  ctx.drawImage(img.bitmap, 0, 0, width, height);
   canvas.dataset.kind = img.kind;
   canvas.style.aspectRatio = `${img.width} / ${img.height}`;
 }
