@@ -1,13 +1,14 @@
 """The run page's Media tab in a real Chromium against a real server: images drawn pixel for
 pixel (each kind of input ``run.image`` takes, from a real SDK), the newest arriving live, the
 step slider (mouse and keys) scrubbing the key's history while fetching only the shown image and
-its prefetch window (and nothing for panels off screen), heatmaps with their scale and the value
-under the cursor, label maps whose click picks an entity (its history, and one deprecate command
-per click), distributions over steps, captions kept as text, and the decoded-image cache staying
-bounded."""
+its prefetch window, each item and blob once (and nothing for panels off screen), heatmaps with
+their scale and the value under the cursor, label maps whose click picks an entity (its history,
+and one deprecate command per click), distributions over steps, captions kept as text, and the
+decoded-image cache staying bounded."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import threading
@@ -415,6 +416,69 @@ def test_a_keyboard_scrub_fetches_only_the_shown_image_and_its_prefetch_window(
             assert mine == [], (key, mine)
         elif key != "a":
             assert set(mine) <= {2 - d for d in range(prefetch + 1)}, (key, mine)
+    assert page.console_errors == []
+
+
+def test_each_item_and_blob_is_fetched_once_at_open_and_when_a_live_image_arrives(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    # The key listing carries each key's newest item and the kept step before it: a panel
+    # opening shows that item without asking `…/media/{key}?step=` for it again. A live image
+    # tells the page the answers it remembers gained a next step: none is asked again.
+    run = create_run(api, "e2e", "fetch once")
+    producer = MediaProducer(api, run["id"])
+    image = {step: png(4, 4, stepped(step)) for step in range(0, 55, 5)}  # each differs
+    sha_of = {step: hashlib.sha256(data).hexdigest() for step, data in image.items()}
+    step_of = {sha: step for step, sha in sha_of.items()}
+    for step in range(0, 50, 5):
+        producer.image("rec", step, image[step], 4, 4)
+    listings: list[str] = []  # `…/media` requests
+    asked: list[int] = []  # `…/media/rec?step=` requests
+    fetched: list[int] = []  # `…/blobs/{sha256}` requests, as steps
+    base = f"/api/v1/runs/{run['id']}"
+
+    def note(request: Request) -> None:
+        url = urlsplit(request.url)
+        if url.path == f"{base}/media":
+            listings.append(url.query)
+        elif url.path == f"{base}/media/rec":
+            asked.append(int(parse_qs(url.query)["step"][0]))
+        elif url.path.startswith(f"{base}/blobs/"):
+            fetched.append(step_of[url.path.rsplit("/", 1)[1]])
+
+    def decoded(step: int) -> None:
+        wait_until(
+            lambda: page.evaluate(
+                "async sha => (await import('/static/js/media-images.js')).cached(sha)",
+                sha_of[step],
+            ),
+            what=f"step {step}'s image decoded",
+        )
+
+    page.on("request", note)
+    open_media(page, server, run["id"])
+    rec = panel(page, "rec")
+    expect(rec).to_have_attribute("data-step", "45")
+    prefetch = page.evaluate("async () => (await import('/static/js/media-panel.js')).PREFETCH")
+    assert prefetch == 1, "the counts below are of a window of one kept step each side"
+    decoded(40)  # the prefetch window: the kept step before the newest
+    assert len(listings) == 1
+    assert asked == [40]  # step 45's item came with the listing
+    assert fetched == [45, 40]
+
+    asked.clear()
+    fetched.clear()
+    producer.image("rec", 50, image[50], 4, 4)
+    expect(rec).to_have_attribute("data-step", "50")
+    rec.locator("input.media-range").focus()
+    page.keyboard.press("ArrowLeft")
+    expect(rec).to_have_attribute("data-step", "45")
+    page.keyboard.press("ArrowLeft")
+    expect(rec).to_have_attribute("data-step", "40")
+    decoded(35)  # 40's window reaches a step not fetched yet
+    assert asked == [35], asked
+    assert fetched == [50, 35], fetched
+    assert pixel(page, "rec", 0, 0) == [stepped(40)(0, 0)[0], 0, 0, 255]
     assert page.console_errors == []
 
 

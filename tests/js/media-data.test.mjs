@@ -6,6 +6,7 @@ import { test } from "node:test";
 
 import {
   LruCache,
+  answerAfter,
   arrowStep,
   cappedText,
   cellAt,
@@ -118,6 +119,23 @@ test("an answer covers the steps whose nearest kept step is its item (ties go ea
   assert.equal(covers(answer, 15), true); // a tie between 10 and 20: 10
   assert.equal(covers(answer, 16), false);
   assert.equal(covers({ item: { step: 10 }, prev: null, next: null }, -1e9), true);
+});
+
+test("a live step keeps the remembered answers it leaves true, the last one gaining it as next", () => {
+  const last = { item: { step: 40 }, prev: 32, next: null };
+  const mid = { item: { step: 32 }, prev: 16, next: 40 };
+  const msg = (step, dropped = []) => ({ step, dropped });
+  same(answerAfter(last, msg(48), 40), { item: { step: 40 }, prev: 32, next: 48 });
+  assert.equal(answerAfter(mid, msg(48), 40), mid); // untouched: asked nothing again
+  same(answerAfter({ item: { step: 5 }, prev: null, next: null }, msg(6), 5), { item: { step: 5 }, prev: null, next: 6 });
+  // A dropped step: its own answer, and those it was a neighbour of, are asked afresh.
+  assert.equal(answerAfter(mid, msg(48, [16]), 40), null);
+  assert.equal(answerAfter(mid, msg(48, [32]), 40), null);
+  assert.equal(answerAfter(last, msg(48, [32]), 40), null);
+  same(answerAfter(last, msg(48, [3]), 40), { item: { step: 40 }, prev: 32, next: 48 }); // a drop elsewhere
+  // A step logged again, or late, may sit anywhere: every answer is asked afresh.
+  assert.equal(answerAfter(last, msg(40), 40), null);
+  assert.equal(answerAfter(mid, msg(20), 40), null);
 });
 
 test("a key's kept steps: the listing wins, live messages it was read before extend it once", () => {

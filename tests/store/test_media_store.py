@@ -137,7 +137,8 @@ def test_each_key_keeps_its_newest_steps_and_log_spaced_older_ones(make_store: S
     assert steps == [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, *newest]
     assert [i["step"] for i in page] == [128, 256, 268]
     assert keys == [{"key": "k", "kind": "image", "count": len(steps), "first_step": 0,
-                     "last_step": 299, "newest": items[-1]}]  # fmt: skip
+                     "last_step": 299, "prev_step": 298, "newest": items[-1]}]  # fmt: skip
+    assert [k["prev_step"] for p in pages for k in p] == [None, 298]  # "Z" keeps one step
     assert near is not None and near["item"]["step"] == 256  # 200 is nearer 256 than 128
     assert (near["prev"], near["next"]) == (128, 268)
     assert nothing is None

@@ -268,8 +268,9 @@ async def media_keys(
 ) -> Response:
     """The run's image keys after ``after`` (code-point order), each with its ``kind``
     (``image``, ``heatmap``, ``labels``), ``count`` of kept steps, ``first_step``,
-    ``last_step`` and ``newest`` item (with its blob ``url``); ``next_after`` pages on (null at
-    the end)."""
+    ``last_step``, ``prev_step`` (the kept step before the last, null when it is the only one:
+    a slider needs no ``…/media/{key}?step=`` for the newest) and ``newest`` item (with its blob
+    ``url``); ``next_after`` pages on (null at the end)."""
     await run_or_404(request, run_id)
     keys = await store_of(request).media_keys(run_id, after, limit)
     for k in keys:

@@ -598,7 +598,8 @@ class MediaStore(Protocol):
         ...
 
     async def media_keys(self, run_id: str, after: str, limit: int) -> list[dict[str, Any]]:
-        """Image keys after ``after`` with their count, first and last step and newest item."""
+        """Image keys after ``after`` with their count, first, last and before-last step and
+        newest item."""
         ...
 
     async def media_items(

@@ -191,10 +191,13 @@ def _item(row: tuple[Any, ...]) -> dict[str, Any]:
 
 def media_keys(tx: Tx, run_id: str, after: str, limit: int) -> list[dict[str, Any]]:
     """Image keys after ``after`` (code-point order), each with its kind, number of kept steps,
-    first and last kept step, and its newest item."""
+    first and last kept step, the kept step before the last (``prev_step``, None when it is
+    the only one) and its newest item."""
     order = tx.dialect.binary_order
     rows = tx.execute(
-        f"SELECT m.key, c.n, c.first, {', '.join('m.' + c for c in _ITEM_COLUMNS.split(', '))}"
+        "SELECT m.key, c.n, c.first, (SELECT max(p.step) FROM media p"
+        " WHERE p.run_id = m.run_id AND p.key = m.key AND p.step < m.step),"
+        f" {', '.join('m.' + c for c in _ITEM_COLUMNS.split(', '))}"
         " FROM (SELECT key, count(*) AS n, min(step) AS first, max(step) AS last FROM media"
         f" WHERE run_id = ? AND key{order} > ? GROUP BY key ORDER BY key{order} LIMIT ?) c"
         " JOIN media m ON m.run_id = ? AND m.key = c.key AND m.step = c.last"
@@ -202,8 +205,9 @@ def media_keys(tx: Tx, run_id: str, after: str, limit: int) -> list[dict[str, An
         (run_id, after, limit, run_id),
     ).fetchall()
     return [
-        {"key": r[0], "kind": r[5], "count": int(r[1]), "first_step": int(r[2]),
-         "last_step": int(r[3]), "newest": _item(r[3:])}
+        {"key": r[0], "kind": r[6], "count": int(r[1]), "first_step": int(r[2]),
+         "last_step": int(r[4]), "prev_step": None if r[3] is None else int(r[3]),
+         "newest": _item(r[4:])}
         for r in rows
     ]  # fmt: skip
 

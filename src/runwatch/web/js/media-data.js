@@ -205,6 +205,17 @@ export function covers(answer, step) {
   return true;
 }
 
+/** A remembered answer ({item, prev, next}) after a live `media` message of its key (`last`:
+ * the key's last kept step before it), or null when it must be asked again. A step past the
+ * last is the last answer's `next`; an answer whose step or neighbour the message dropped has
+ * lost it, and a step at or before the last (logged again, or late) may change any answer. */
+export function answerAfter(answer, msg, last) {
+  if (msg.step <= last) return null;
+  const dropped = msg.dropped || [];
+  if ([answer.item.step, answer.prev, answer.next].some((s) => dropped.includes(s))) return null;
+  return answer.next === null ? { ...answer, next: msg.step } : answer;
+}
+
 /** A key's kept steps ({first, last, count}) after a live `media` message: a step past the
  * last is one more kept step, less the older ones it made the server drop. A step at or before
  * the last (one a listing read after it already counts, or a step logged again) changes no

@@ -9,7 +9,7 @@ import { node } from "./dom.js";
 import * as entityActions from "./entity-actions.js";
 import { formatCount } from "./format.js";
 import * as heatmap from "./heatmap.js";
-import { arrowStep, covers, extendKept, mergeKept } from "./media-data.js";
+import { answerAfter, arrowStep, covers, extendKept, mergeKept } from "./media-data.js";
 import * as images from "./media-images.js";
 
 export const PREFETCH = 1; // kept steps on each side decoded ahead of the thumb
@@ -18,9 +18,9 @@ const MAX_HEARD = 256; // per panel: live messages' steps remembered for a listi
 
 /**
  * Mount in `el` for one key's info (from `…/media`: key, kind, count, first_step, last_step,
- * newest; or from a live message, until the listing's answer is `merge`d). `load(key, step)` resolves
- * to the server's {item, prev, next}; `openEntity`/`sendCommand` serve a label map's picked
- * entity.
+ * prev_step, newest; or from a live message, until the listing's answer is `merge`d).
+ * `load(key, step)` resolves to the server's {item, prev, next}; `openEntity`/`sendCommand`
+ * serve a label map's picked entity.
  */
 export function mount(el, info, { load, openEntity, sendCommand }) {
   el.className = "panel media-panel";
@@ -63,9 +63,11 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
   let img = null; // its decoded image
   let visible = false;
   const answers = new Map(); // kept step -> answer, bounded
-  // The newest item as a live message brought it (its kept neighbour known); until one comes,
-  // the server is asked, so the arrow keys know the step before it.
+  // The newest item with the kept step before it, as the listing or a live message past the
+  // last told them: shown without asking the server. A panel a live message made knows no
+  // step before it (prev null) until the listing's `merge`.
   let newest = { item: null, prev: null, next: null };
+  if (info.prev_step !== undefined) setNewest(info.newest, info.prev_step); // a listing's info
 
   const following = () => wanted >= kept.last;
 
@@ -86,6 +88,12 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
     answers.delete(answer.item.step);
     answers.set(answer.item.step, answer);
     while (answers.size > MAX_ANSWERS) answers.delete(answers.keys().next().value);
+  }
+
+  /** `item` is the newest, `prev` the kept step before it (null: it is the only one). */
+  function setNewest(item, prev) {
+    newest = { item, prev, next: null };
+    remember(newest); // so a scrub back to it asks nothing either
   }
 
   async function show(answer) {
@@ -201,9 +209,14 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
     /** A live `media` message of this key: the slider grows, and a thumb at the end follows. */
     add(msg, item) {
       const atEnd = following();
-      // A dropped or new step changes some remembered answer's neighbours: ask afresh.
-      answers.clear();
-      if (msg.step > kept.last) newest = { item, prev: kept.last, next: null };
+      // Remembered answers the message leaves true stay (the last one gains its next step),
+      // so following the live end asks nothing again; the others are asked afresh.
+      for (const [step, answer] of [...answers]) {
+        const still = answerAfter(answer, msg, kept.last);
+        if (still) answers.set(step, still);
+        else answers.delete(step);
+      }
+      if (msg.step > kept.last) setNewest(item, kept.last);
       else if (msg.step === kept.last) newest = { item, prev: newest.prev, next: null };
       kept = extendKept(kept, msg);
       heard.push({ step: msg.step, dropped: msg.dropped || [] });
@@ -219,9 +232,11 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
       const atEnd = following();
       const merged = mergeKept(listed, heard);
       kept = { ...merged, last: Math.max(merged.last, kept.last) };
-      // The newest item with no known kept neighbour (the panel came from it) is asked again.
-      if (newest.prev === null) newest = { item: null, prev: null, next: null };
       answers.clear();
+      // The listing's newest is still the newest: it comes with the kept step before it.
+      if (listed.last_step === kept.last) setNewest(listed.newest, listed.prev_step);
+      // The newest item with no known kept neighbour (the panel came from it) is asked again.
+      else if (newest.prev === null) newest = { item: null, prev: null, next: null };
       asked = null;
       if (atEnd) wanted = kept.last;
       syncSlider();
