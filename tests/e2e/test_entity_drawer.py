@@ -4,6 +4,7 @@ for it (`entity=`), each a click away from where the page shows it."""
 from __future__ import annotations
 
 import time
+from hashlib import sha256
 
 import httpx
 import pytest
@@ -176,4 +177,48 @@ def test_an_event_naming_two_entities_is_in_both_drawers(
     merged.locator('.ev-entity[data-entity="5"]').click()
     expect(drawer).to_have_attribute("data-entity", "5")
     expect(drawer.locator(".eh-event")).to_have_count(2)
+    assert page.console_errors == []
+
+
+def test_the_open_drawer_follows_its_entitys_images_live(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "entity-live-media")
+    producer = MediaProducer(api, run["id"])
+    blue = png(4, 2, lambda x, y: (0, 0, 255))
+    red = png(4, 2, lambda x, y: (255, 0, 0))
+    producer.send_media(
+        [
+            producer.record("footprint/47", 1, blue, "image/png", 4, 2, entity=47),
+            producer.record("footprint/48", 1, blue, "image/png", 4, 2, entity=48),
+        ],
+        events=[event("birth", entity=47), event("birth", entity=48)],
+    )
+    open_run(page, server, run["id"])
+    page.locator('#event-feed .event[data-entity="47"] .ev-entity').click()
+    drawer = page.locator("#entity-panel")
+    images = drawer.locator(".em-images .em-item")
+    footprint = drawer.locator('.em-item[data-key="footprint/47"]')
+    expect(footprint.locator(".em-thumb")).to_have_attribute("data-sha", sha256(blue).hexdigest())
+    footprint.evaluate("li => { li.dataset.mark = 'first'; }")
+
+    # A new key of the entity joins the open drawer; the unchanged entry stays as it was drawn.
+    producer.send_media([producer.record("mask/47", 2, red, "image/png", 4, 2, entity=47)])
+    expect(images).to_have_count(2)
+    expect(images.nth(0)).to_have_attribute("data-key", "footprint/47")
+    expect(footprint).to_have_attribute("data-mark", "first")
+
+    # A newer image of a listed key: its thumbnail and detail follow; another entity's do not.
+    producer.send_media(
+        [
+            producer.record("footprint/48", 3, red, "image/png", 4, 2, entity=48),
+            producer.record("footprint/47", 3, red, "image/png", 4, 2, entity=47),
+        ]
+    )
+    expect(footprint.locator(".em-thumb")).to_have_attribute("data-sha", sha256(red).hexdigest())
+    expect(footprint.locator(".em-detail")).to_have_text("image · step 3 · 2 kept")
+    canvas = footprint.locator("canvas")
+    expect(canvas).to_have_attribute("data-kind", "image")
+    assert pixels(canvas) == [[255, 0, 0, 255], [255, 0, 0, 255]]
+    expect(images).to_have_count(2)
     assert page.console_errors == []

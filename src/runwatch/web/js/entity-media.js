@@ -34,7 +34,7 @@ export function mount(el, { onImage, onSnapshot }) {
   // A thumbnail's image is fetched once it scrolls into the list's view: thumbnail -> its load.
   // At most one per listed image key (the server's answer bounds the list).
   const waiting = new Map();
-  let shown = 0; // which answer is on show: an image decoded after the next one is not drawn
+  let drawn = new Map(); // image key -> its entry on show (a refresh keeps an unchanged one)
   const seen = new IntersectionObserver((entries) => {
     for (const e of entries) {
       if (!e.isIntersecting || !waiting.has(e.target)) continue;
@@ -48,7 +48,6 @@ export function mount(el, { onImage, onSnapshot }) {
    * fetched through api.js with the tab's token, decoded once into the tab's bounded cache), at
    * most THUMB_HEIGHT canvas rows, in a button that reveals the key. */
   function thumbnail(key, item) {
-    const mine = shown;
     const btn = node("button", "em-thumb");
     btn.type = "button";
     btn.title = key;
@@ -62,7 +61,7 @@ export function mount(el, { onImage, onSnapshot }) {
     waiting.set(btn, () =>
       mediaImages.load(item).then(
         (img) => {
-          if (mine === shown) heatmap.paint(canvas, img, THUMB_HEIGHT);
+          if (btn.isConnected) heatmap.paint(canvas, img, THUMB_HEIGHT); // not if replaced since
         },
         () => {
           btn.hidden = true; // the key's name and detail still say what is there
@@ -73,10 +72,17 @@ export function mount(el, { onImage, onSnapshot }) {
     return btn;
   }
 
+  /** An entry left out of the list: its thumbnail is no longer loaded. */
+  function forget(li) {
+    const btn = li.querySelector(".em-thumb");
+    seen.unobserve(btn);
+    waiting.delete(btn);
+  }
+
   function clear() {
-    shown += 1;
     seen.disconnect();
     waiting.clear();
+    drawn = new Map();
     images.replaceChildren();
     snaps.replaceChildren();
     el.hidden = true;
@@ -85,19 +91,27 @@ export function mount(el, { onImage, onSnapshot }) {
 
   return {
     clear,
-    /** Show an answer of `…/entities/{entity}/media`. */
+    /** Show an answer of `…/entities/{entity}/media`: after `clear`, or anew for the entity
+     * on show (a key whose newest image is the same keeps its entry and thumbnail: no flicker,
+     * no fetch). */
     show(answer) {
-      clear();
       const imageKeys = answer.images || [];
       const snapKeys = answer.snapshots || [];
-      images.replaceChildren(
-        ...imageKeys.map((i) => {
-          const detail = `${i.kind} · step ${formatCount(i.newest.step)} · ${formatCount(i.count)} kept`;
-          const li = entry("image", i.key, detail, onImage);
+      const next = new Map();
+      for (const i of imageKeys) {
+        const detail = `${i.kind} · step ${formatCount(i.newest.step)} · ${formatCount(i.count)} kept`;
+        let li = drawn.get(i.key);
+        if (li && li.dataset.sha === i.newest.sha256) li.querySelector(".em-detail").textContent = detail;
+        else {
+          li = entry("image", i.key, detail, onImage);
+          li.dataset.sha = i.newest.sha256;
           li.append(thumbnail(i.key, i.newest));
-          return li;
-        }),
-      );
+        }
+        next.set(i.key, li);
+      }
+      for (const [key, li] of drawn) if (next.get(key) !== li) forget(li);
+      drawn = next;
+      images.replaceChildren(...next.values());
       snaps.replaceChildren(
         ...snapKeys.map((s) => {
           const detail = `step ${formatCount(s.last_step)} · ${formatCount(s.versions)} kept`;

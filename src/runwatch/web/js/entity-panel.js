@@ -1,6 +1,7 @@
 // One entity's history (birth, merge, split, deprecate, ...) in a closable side drawer: loaded
 // from /entities/{entity}/events, oldest first, then kept current by live events of that entity;
-// with the commands the producer takes for it and the image and snapshot keys that show it.
+// with the commands the producer takes for it and the image and snapshot keys that show it
+// (fetched again as live images of it arrive).
 
 import { describeError } from "./api.js";
 import { node } from "./dom.js";
@@ -50,6 +51,9 @@ export function mount(el, { load, actions = null, loadMedia = null, onImage = ()
   let current = null; // String(entity) shown, or null
   let request = 0;
   let early = []; // live events of `current` that arrived while its history was loading
+  // The media list's refresh: one request at a time, and one more if images came meanwhile.
+  let mediaBusy = false;
+  let mediaAgain = false;
 
   function setCount() {
     count.textContent = `${formatCount(list.childElementCount)} event${list.childElementCount === 1 ? "" : "s"}`;
@@ -70,6 +74,26 @@ export function mount(el, { load, actions = null, loadMedia = null, onImage = ()
     media.clear(); // lets go of its thumbnails' images
   }
 
+  /** Fetch the open entity's image and snapshot keys and show them. */
+  function refreshMedia() {
+    if (!loadMedia || current === null) return;
+    if (mediaBusy) {
+      mediaAgain = true;
+      return;
+    }
+    const mine = request;
+    mediaBusy = true;
+    loadMedia(current)
+      .then((found) => mine === request && media.show(found), () => {})
+      .finally(() => {
+        mediaBusy = false;
+        if (mediaAgain) {
+          mediaAgain = false;
+          refreshMedia();
+        }
+      });
+  }
+
   close.addEventListener("click", hide);
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && !el.hidden) hide();
@@ -86,13 +110,8 @@ export function mount(el, { load, actions = null, loadMedia = null, onImage = ()
       title.title = title.textContent;
       if (commands) commands.show(entity);
       media.clear();
-      if (loadMedia) {
-        // Beside the history, not before it: a failure here leaves the history shown.
-        loadMedia(entity).then(
-          (found) => mine === request && media.show(found),
-          () => {},
-        );
-      }
+      mediaAgain = false;
+      refreshMedia(); // beside the history, not before it: a failure here leaves it shown
       list.replaceChildren();
       count.textContent = "";
       status.textContent = "Loading…";
@@ -130,6 +149,10 @@ export function mount(el, { load, actions = null, loadMedia = null, onImage = ()
       while (list.childElementCount > MAX_ENTITY_EVENTS) list.firstElementChild.remove();
       status.hidden = true;
       setCount();
+    },
+    /** A live image: the open entity's keys are fetched again when it shows that entity. */
+    noteMedia(msg) {
+      if (msg.entity !== null && msg.entity !== undefined && String(msg.entity) === current) refreshMedia();
     },
     close: hide,
   };

@@ -194,6 +194,9 @@ export function mount(doc, { base, revealImage = () => {} }) {
         case "event":
           entity.add({ seq: msg.seq, ...msg.event });
           break;
+        case "media":
+          entity.noteMedia(msg);
+          break;
         case "status":
           setStatus(msg.state);
           break;
