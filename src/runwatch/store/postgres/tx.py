@@ -43,7 +43,6 @@ POSTGRES = Dialect(
     xact_lock="SELECT pg_advisory_xact_lock(?)",
     blob="BYTEA",
     text_holds_nul=False,
-    value_probe="",
     analyze="ANALYZE {table}",
 )
 

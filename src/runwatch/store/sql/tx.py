@@ -56,11 +56,6 @@ class Dialect:
     blob: str
     # Whether a TEXT value may hold a NUL character (PostgreSQL's cannot).
     text_holds_nul: bool
-    # Appended to ``run_values`` where a runs query reads one run's rows of the value index at a
-    # time (by run id): SQLite keeps no statistics unless ANALYZE runs, and without them it read
-    # a range of the value index per run instead, quadratic in the runs (5 s at 10,000);
-    # empty where the planner chooses well (PostgreSQL hashes).
-    value_probe: str
     # A statement refreshing the planner's statistics of ``{table}`` after a bulk fill, where
     # the planner would otherwise plan on stale ones until a background job catches up
     # (PostgreSQL's autovacuum); empty where the planner keeps none by default (SQLite).

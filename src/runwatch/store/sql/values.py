@@ -135,21 +135,20 @@ def prefilter(node: Node, dialect: Dialect) -> Where | None:
     lookups = _lookups([c for c in operands if _indexable(c)], dialect.binary_order)
     if not lookups:
         return None
-    # The first lookup's runs meet the others by a join on run_id, not INTERSECT (IN takes each
-    # run once): at 100,000 runs PostgreSQL's INTERSECT hashed every row of both lookups and
-    # SQLite sorted both into temp b-trees. The join hashes (PostgreSQL) or, for each run of the
-    # first, probes the others: an equal string by its index entry, a range through that run's
-    # rows (SQLite: dialect.value_probe says so, as without statistics it scanned the range
-    # for each run: 5 s at 10,000 runs).
-    parts, params = [], list[Any]()
-    for i, (exact, condition, args) in enumerate(lookups):
-        table = "run_values" if exact or not i else f"run_values{dialect.value_probe}"
-        lookup = f"(SELECT run_id FROM {table} WHERE doc = ? AND path = ? AND {condition}) AS v{i}"
-        parts.append(lookup + (f" ON v{i}.run_id = v0.run_id" if i else ""))
-        params += args
+    # The first lookup's runs are kept when they are in each other's: an uncorrelated IN, which
+    # both databases build once (SQLite a temp index, PostgreSQL a hash) and probe per run. A
+    # join let SQLite's planner, with no statistics (ANALYZE never runs), scan the next lookup's
+    # range for each run of the first (5 s at 10,000 runs) or read each run's rows (0.6 s of a
+    # brush at 100,000); INTERSECT hashed or sorted every row of every lookup.
+    head = "SELECT run_id FROM run_values WHERE doc = ? AND path = ? AND"
+    (first, params), rest = lookups[0], lookups[1:]
+    indexed = f"SELECT v.run_id FROM ({head} {first}) AS v"
+    if rest:
+        indexed += " WHERE " + " AND ".join(f"v.run_id IN ({head} {c})" for c, _ in rest)
+        params = [*params, *(p for _, args in rest for p in args)]
     marks = ",".join("?" * len(UNINDEXED))
     sql = (
-        f"runs.id IN (SELECT v0.run_id FROM {' JOIN '.join(parts)}"
+        f"runs.id IN ({indexed}"
         f" UNION SELECT live.id FROM runs AS live WHERE live.status IN ({marks}))"
     )
     return Where(sql, [*params, *UNINDEXED])
@@ -165,12 +164,11 @@ def _indexable(node: Node) -> bool:
     )
 
 
-def _lookups(comparisons: list[Node], order: str) -> list[tuple[bool, str, list[Any]]]:
-    """Each lookup: whether it is of one exact string, its condition on ``num`` or ``txt``, and
-    its parameters (``doc`` and ``path`` first). The number comparisons of one path are one
-    range (a brush's ``>= a and <= b`` reads the runs between, not every run above ``a``).
-    Ranges of two bounds first, then those of one, exact strings last: one index entry of a
-    run is the cheapest probe of a join."""
+def _lookups(comparisons: list[Node], order: str) -> list[tuple[str, list[Any]]]:
+    """Each lookup's condition on ``num`` or ``txt`` and its parameters (``doc`` and ``path``
+    first). The number comparisons of one path are one range (a brush's ``>= a and <= b``
+    reads the runs between, not every run above ``a``). Exact strings and ranges of two bounds
+    first: likely the fewest runs, which the others are probed for."""
     ranges: dict[tuple[str, str], tuple[float, float]] = {}
     found: list[tuple[int, str, list[Any]]] = []  # (rank, condition, parameters)
     for node in comparisons:
@@ -178,7 +176,7 @@ def _lookups(comparisons: list[Node], order: str) -> list[tuple[bool, str, list[
         doc, path, value = node.field.doc, path_text(node.field.keys), node.value
         if isinstance(value, str):
             condition, params = _text_lookup(value, node.op, order)
-            found.append((2 if condition == EXACT_TEXT else 1, condition, [doc, path, *params]))
+            found.append((0 if condition == EXACT_TEXT else 1, condition, [doc, path, *params]))
             continue
         assert isinstance(value, float)
         # Widened by one step of the float either side: a database may parse a stored number's
@@ -197,7 +195,7 @@ def _lookups(comparisons: list[Node], order: str) -> list[tuple[bool, str, list[
         else:
             found.append((0, "num BETWEEN ? AND ?", [*key, low, high]))
     found.sort(key=lambda lookup: lookup[0])  # stable: the query's order otherwise
-    return [(rank == 2, condition, params) for rank, condition, params in found]
+    return [(condition, params) for _, condition, params in found]
 
 
 def _text_lookup(value: str, op: str, order: str) -> tuple[str, list[Any]]:

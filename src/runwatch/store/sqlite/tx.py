@@ -29,7 +29,6 @@ SQLITE = Dialect(
     xact_lock="",
     blob="BLOB",
     text_holds_nul=True,
-    value_probe=" INDEXED BY run_values_by_run",
     analyze="",
 )
 
