@@ -138,8 +138,8 @@ def prefilter(node: Node, dialect: Dialect) -> Where | None:
     # The first lookup's runs are kept when they are in each other's: an uncorrelated IN, which
     # both databases build once (SQLite a temp index, PostgreSQL a hash) and probe per run. A
     # join let SQLite's planner, with no statistics (ANALYZE never runs), scan the next lookup's
-    # range for each run of the first (5 s at 10,000 runs) or read each run's rows (0.6 s of a
-    # brush at 100,000); INTERSECT hashed or sorted every row of every lookup.
+    # range for each run of the first (5 s at 10,000 runs); INTERSECT hashed or sorted every row
+    # of every lookup.
     head = "SELECT run_id FROM run_values WHERE doc = ? AND path = ? AND"
     (first, params), rest = lookups[0], lookups[1:]
     indexed = f"SELECT v.run_id FROM ({head} {first}) AS v"
