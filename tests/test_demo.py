@@ -56,6 +56,13 @@ def test_runwatch_demo_serves_rules_alerts_and_a_template_that_runs(tmp_path: Pa
                 60,
                 what="the divergence alert",
             )
+            # The seeded runs have images too: the compare page shows them beside the live run's.
+            baseline = c.get("/api/v1/runs", params={"q": 'name == "baseline"'}).json()["runs"]
+            media = c.get(f"/api/v1/runs/{baseline[0]['id']}/media").json()["keys"]
+            assert {k["key"]: k["count"] for k in media} == {
+                "attention/map": 4,
+                "samples/generated": 4,
+            }
             templates = c.get("/api/v1/templates").json()["templates"]
             assert [t["name"] for t in templates] == ["synthetic"]
             params = {"steps": 40, "seed": 3}

@@ -191,15 +191,19 @@ def produce(run: Run, steps: int, rate: float, seed: int = 0) -> None:
 
 
 def _seed_history(url: str) -> None:
-    """Two finished runs, so the runs list shows more than one status."""
+    """Two finished runs, so the runs list shows more than one status (and the compare page
+    their images beside the live run's)."""
     for name, failing in (("baseline", False), ("lr-too-high", True)):
         run = init(project="demo", name=name, url=url, config={"lr": 3e-3 if failing else 3e-4})
         rng = random.Random(name)
+        search = SyntheticSearch(run, seed=len(name))
         for step in range(400):
             values = synthetic_step(step, rng, total=400)
             if failing and step > 300:
                 values["train/loss"] = math.nan if step > 380 else values["train/loss"] * step / 50
             run.log(values, step=step)
+            if step % 100 == 0:
+                search.media(step)
         run.finish(
             "failed" if failing else "succeeded", error="loss became NaN" if failing else None
         )
