@@ -7,6 +7,7 @@ import { describeError } from "./api.js";
 import * as dist from "./distribution-data.js";
 import { node } from "./dom.js";
 import { formatCount, formatTick } from "./format.js";
+import { coalesce } from "./refetch.js";
 
 export const REFETCH_MS = 2000;
 export const MAX_STEPS = 1000; // per series and fetch: the server thins evenly to this
@@ -60,10 +61,6 @@ export function mount(el, { key, series, load }) {
   const data = new Map(series.map((s) => [s.id, []])); // id -> drawable steps
   let box = null; // {x0, x1, y0, y1} of the drawn chart
   let hover = null; // the hovered step
-  let last = 0; // when the last fetch started
-  let timer = null;
-  let inFlight = false;
-  let again = false;
   let width = 0;
 
   const plotW = () => width - PAD.l - PAD.r;
@@ -193,11 +190,8 @@ export function mount(el, { key, series, load }) {
   }).observe(el);
 
   async function fetchAll() {
-    inFlight = true;
-    last = performance.now();
-    const started = last;
+    const started = performance.now();
     const answers = await Promise.allSettled(series.map((s) => load(s.id)));
-    inFlight = false;
     const problems = [];
     const raw = [];
     let kept = 0;
@@ -222,26 +216,10 @@ export function mount(el, { key, series, load }) {
     el.dataset.fetchMs = (drawing - started).toFixed(1);
     el.dataset.drawMs = (performance.now() - drawing).toFixed(1);
     el.dataset.drawn = String(Number(el.dataset.drawn || 0) + 1);
-    if (again) {
-      again = false;
-      refresh();
-    }
   }
 
-  /** Fetch again (a live histogram arrived): at most once per REFETCH_MS, the last one kept. */
-  function refresh() {
-    if (inFlight) {
-      again = true;
-      return;
-    }
-    if (timer) return;
-    const wait = Math.max(0, last + REFETCH_MS - performance.now());
-    timer = setTimeout(() => {
-      timer = null;
-      fetchAll();
-    }, wait);
-  }
-
-  const ready = fetchAll();
-  return { key, refresh, ready };
+  // Fetched again as live histograms arrive: at most once per REFETCH_MS, the last one kept.
+  const refetch = coalesce(fetchAll, REFETCH_MS);
+  const ready = refetch.now();
+  return { key, refresh: refetch.poke, ready };
 }

@@ -101,10 +101,10 @@ export function mount(el, { onImage, onSnapshot }) {
       for (const i of imageKeys) {
         const detail = `${i.kind} · step ${formatCount(i.newest.step)} · ${formatCount(i.count)} kept`;
         let li = drawn.get(i.key);
-        if (li && li.dataset.sha === i.newest.sha256) li.querySelector(".em-detail").textContent = detail;
-        else {
+        if (li && li.querySelector(".em-thumb").dataset.sha === i.newest.sha256) {
+          li.querySelector(".em-detail").textContent = detail;
+        } else {
           li = entry("image", i.key, detail, onImage);
-          li.dataset.sha = i.newest.sha256;
           li.append(thumbnail(i.key, i.newest));
         }
         next.set(i.key, li);

@@ -8,8 +8,10 @@ import { node } from "./dom.js";
 import { describePayload, formatCount, formatDateTime, formatScalar } from "./format.js";
 import * as entityMedia from "./entity-media.js";
 import { eventEntities, toneOfEvent } from "./event-feed.js";
+import { coalesce } from "./refetch.js";
 
 export const MAX_ENTITY_EVENTS = 1000;
+const MEDIA_REFETCH_MS = 1000;
 
 function item(event) {
   const li = node("li", "eh-event");
@@ -51,9 +53,8 @@ export function mount(el, { load, actions = null, loadMedia = null, onImage = ()
   let current = null; // String(entity) shown, or null
   let request = 0;
   let early = []; // live events of `current` that arrived while its history was loading
-  // The media list's refresh: one request at a time, and one more if images came meanwhile.
-  let mediaBusy = false;
-  let mediaAgain = false;
+  // The media keys, read again as live images of the entity come: at most once a second.
+  const mediaRead = coalesce(readMedia, MEDIA_REFETCH_MS);
 
   function setCount() {
     count.textContent = `${formatCount(list.childElementCount)} event${list.childElementCount === 1 ? "" : "s"}`;
@@ -75,23 +76,15 @@ export function mount(el, { load, actions = null, loadMedia = null, onImage = ()
   }
 
   /** Fetch the open entity's image and snapshot keys and show them. */
-  function refreshMedia() {
+  async function readMedia() {
     if (!loadMedia || current === null) return;
-    if (mediaBusy) {
-      mediaAgain = true;
-      return;
-    }
     const mine = request;
-    mediaBusy = true;
-    loadMedia(current)
-      .then((found) => mine === request && media.show(found), () => {})
-      .finally(() => {
-        mediaBusy = false;
-        if (mediaAgain) {
-          mediaAgain = false;
-          refreshMedia();
-        }
-      });
+    try {
+      const found = await loadMedia(current);
+      if (mine === request) media.show(found);
+    } catch {
+      // the keys stay as they were; the history beside them is what the drawer is for
+    }
   }
 
   close.addEventListener("click", hide);
@@ -110,8 +103,7 @@ export function mount(el, { load, actions = null, loadMedia = null, onImage = ()
       title.title = title.textContent;
       if (commands) commands.show(entity);
       media.clear();
-      mediaAgain = false;
-      refreshMedia(); // beside the history, not before it: a failure here leaves it shown
+      mediaRead.now(); // beside the history, not before it: a failure here leaves it shown
       list.replaceChildren();
       count.textContent = "";
       status.textContent = "Loading…";
@@ -152,7 +144,7 @@ export function mount(el, { load, actions = null, loadMedia = null, onImage = ()
     },
     /** A live image: the open entity's keys are fetched again when it shows that entity. */
     noteMedia(msg) {
-      if (msg.entity !== null && msg.entity !== undefined && String(msg.entity) === current) refreshMedia();
+      if (msg.entity !== null && msg.entity !== undefined && String(msg.entity) === current) mediaRead.poke();
     },
     close: hide,
   };
