@@ -172,6 +172,29 @@ def test_rules_are_created_and_deleted_from_the_alerts_page(
     assert [e for e in page.console_errors if "400 (Bad Request)" not in e] == []
 
 
+def test_a_rule_of_the_rules_file_offers_no_delete(page: Page, tmp_path: Path) -> None:
+    """A rules file's rule is removed from the file (the API refuses it): the page offers
+    Delete on the page's own rules only."""
+    from tests.rules.test_rules_api import NAN_RULE, write_rules
+
+    rules = write_rules(tmp_path / "rules.toml", 10)
+    server = ServerProcess(tmp_path / "data", extra_args=["--rules", str(rules)]).start()
+    try:
+        with server.client() as api:
+            api.post("/api/v1/projects/mnist/rules", json=NAN_RULE).raise_for_status()
+        page.goto(f"{server.url}/alerts?project=mnist")
+        rules_listed = page.locator("#rules .rule")
+        expect(rules_listed).to_have_count(3)
+        expect(rules_listed.locator(".rule-delete:visible")).to_have_count(1)
+        expect(rules_listed.filter(has_text="from the rules file")).to_have_count(2)
+        for i in range(2):
+            expect(rules_listed.nth(i).locator(".rule-delete")).to_be_hidden()
+        expect(rules_listed.nth(2).locator(".rule-delete")).to_be_visible()
+    finally:
+        server.stop()
+    assert page.console_errors == []
+
+
 def test_the_alerts_page_opens_the_only_project_and_lines_up_its_form(
     page: Page, server: ServerProcess, api: httpx.Client
 ) -> None:

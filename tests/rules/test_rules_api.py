@@ -145,6 +145,12 @@ def test_serve_loads_a_rules_file_and_replaces_its_rules_on_restart(tmp_path: Pa
                 ("exploding loss", "file"), ("stalled", "file"), ("nan", "api"),
             ]  # fmt: skip
             assert listed[0]["actions"] == [{"type": "webhook", "url": "https://hooks.slack.com/…"}]
+            # A file's rule is removed from the file: deleted by API it would come back.
+            refused = c.delete(f"/api/v1/projects/mnist/rules/{listed[0]['id']}")
+            assert refused.status_code == 409
+            assert refused.json()["error"]["code"] == "rule_from_file"
+            assert "'exploding loss'" in refused.json()["error"]["message"]
+            assert len(c.get("/api/v1/projects/mnist/rules").json()["rules"]) == 3
             write_rules(rules, 99)
             server.restart()
             listed = c.get("/api/v1/projects/mnist/rules").json()["rules"]

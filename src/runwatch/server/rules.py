@@ -109,12 +109,27 @@ async def list_rules(request: Request, project: str) -> Response:
     return json_response({"rules": [masked(r) for r in rules]})
 
 
-@router.delete("/projects/{project}/rules/{rule_id}", dependencies=ADMIN)
+@router.delete(
+    "/projects/{project}/rules/{rule_id}",
+    dependencies=ADMIN,
+    responses={
+        409: refusal(
+            "`rule_from_file`: the rule was loaded from `serve --rules FILE`; it is removed "
+            "from that file (deleted here, it would come back the next time the file is loaded)."
+        )
+    },
+)
 async def delete_rule(
     request: Request, project: str, rule_id: int = PathParam(ge=1, le=2**63 - 1)
 ) -> Response:
+    """Delete a rule made by API or on the Alerts page."""
     check_project(request, project)
-    if not await store_of(request).delete_rule(project, rule_id):
+    store = store_of(request)
+    rule = next((r for r in await store.list_rules(project) if r.id == rule_id), None)
+    if rule is not None and rule.source == "file":
+        message = f"rule {rule_id} ({rule.name!r}) comes from the rules file: remove it there"
+        raise ApiError(409, "rule_from_file", message, "rule")
+    if rule is None or not await store.delete_rule(project, rule_id):
         raise ApiError(404, "rule_not_found", f"no rule {rule_id} in {project!r}", "rule")
     await _engine(request).reload()
     return json_response({"deleted": rule_id})

@@ -97,7 +97,8 @@ export function mount({ list, empty, form }) {
     const does = node("span", { className: "rule-does", textContent: rule.actions.length ? rule.actions.map(describeAction).join(" · ") : "event (warning)" });
     const name = node("strong", { className: "rule-name", textContent: rule.name });
     const scope = node("span", { className: "rule-scope", textContent: rule.run ? `run ${rule.run}` : rule.source === "file" ? "from the rules file" : "every run" });
-    remove.hidden = !editing;
+    // A rule of the rules file is removed from the file: deleted here, it would come back.
+    remove.hidden = !editing || rule.source === "file";
     return node("li", { className: "rule", dataset: { id: String(rule.id) } }, name, what, does, scope, remove);
   }
 
