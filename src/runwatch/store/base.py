@@ -424,6 +424,11 @@ class RunStore(Protocol):
         ago that it is forgotten)."""
         ...
 
+    async def deleted_runs(self) -> list[str]:
+        """The ids of the deleted runs this store remembers, purged or not (the newest
+        deletions; a run created again under its id is no longer one)."""
+        ...
+
 
 class QueueStore(Protocol):
     """The run queue: templated runs waiting for the scheduler."""
