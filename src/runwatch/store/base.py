@@ -43,8 +43,9 @@ class RunInfo(msgspec.Struct):
     # that succeeded with a loss is not whole.
     lost: int = 0
     # Why early termination stopped it (its sweep trial's ``stopped_early``: it was sent a
-    # cancel), None for any other run. Once it ended ``cancelled`` the pages say "stopped
-    # early" (the trial's status ``stopped_early``); its status stays ``cancelled``.
+    # cancel), None for any other run and for one that ended succeeded or failed all the same
+    # (see ``runs_query.nodes.STOPPED_EARLY``). Once it ended ``cancelled`` the pages say
+    # "stopped early" (the trial's status ``stopped_early``); its status stays ``cancelled``.
     stopped_early: str | None = None
 
 
