@@ -15,8 +15,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from runwatch.protocol import RUN_DIR_MARKER
+from runwatch.store.factory import open_store
 from runwatch.tokens import create
 from tests.servers import ServerProcess, wait_until
+from tests.store.aio import run
 
 
 def messages(frame: str | bytes) -> list[dict[str, Any]]:
@@ -151,3 +153,57 @@ def test_a_sweeps_trial_outlives_its_deleted_run(store_api: httpx.Client) -> Non
     assert info.json()["trials"] == {"deleted": 1}
     (kept,) = trials.json()["trials"]
     assert (kept["run_id"], kept["status"]) == (run_id, "deleted")
+
+
+def test_a_deletion_cut_short_is_finished_by_the_next_server(
+    tmp_path: Path, store_args: list[str]
+) -> None:
+    """A server that died after deleting runs in the store, before removing the directories it
+    launched them in (one run's rows purged, one's not even started), removes both directories
+    when it starts again and finishes the purge: the ids can be used again, on clean dirs."""
+    data = tmp_path / "data"
+    server = ServerProcess(data, extra_args=store_args).start()
+    try:
+        with server.client() as c:
+            finished = {"producer": "t", "batch_seq": 2, "status": {"state": "failed", "ts": 1.0}}
+            runs = {}
+            for name in ("purged", "pending"):
+                run_id = c.post("/api/v1/runs", json={"project": "p", "name": name}).json()["id"]
+                points = {"producer": "t", "batch_seq": 1, "points": [[1, 1.0, {"x": 1.0}]]}
+                assert c.post(f"/api/v1/runs/{run_id}/batches", json=points).status_code == 200
+                assert c.post(f"/api/v1/runs/{run_id}/batches", json=finished).status_code == 200
+                (data / "runs" / run_id).mkdir(parents=True)
+                (data / "runs" / run_id / "launcher.log").write_text("stale")
+                runs[name] = run_id
+    finally:
+        server.stop()
+
+    async def delete_halfway() -> None:
+        # What the handler had done when the server died: the store's part only.
+        store = open_store(store_args[1] if store_args else data)
+        await store.open()
+        try:
+            await store.delete_run(runs["purged"])
+            await store.purged(runs["purged"])
+            await store.delete_run(runs["pending"])  # closed at once: its purge not begun
+        finally:
+            await store.close()
+
+    run(delete_halfway())
+    assert all((data / "runs" / run_id).is_dir() for run_id in runs.values())
+
+    server.start()
+    try:
+        with server.client() as c:
+
+            def created_again(run_id: str) -> bool:
+                # Refused (run_deleting) while the deleted run's rows are being purged.
+                body = {"project": "p", "id": run_id}
+                return c.post("/api/v1/runs", json=body).status_code == 201
+
+            for run_id in runs.values():
+                wait_until(lambda r=run_id: created_again(r), 20, what=f"{run_id} purged")
+                assert not c.get(f"/api/v1/runs/{run_id}/metrics").json()["series"]
+                assert not (data / "runs" / run_id).exists()
+    finally:
+        server.stop()

@@ -195,6 +195,7 @@ def test_a_deleted_run_is_gone_from_every_read_before_its_rows_are(
             "projects": sorted((p.name, p.runs) for p in await store.list_projects()),
             "state": await store.state(a, 100, 10),
             "deleted": await store.deleted_project(a),
+            "deleted_runs": await store.deleted_runs(),
         }
         with pytest.raises(RunDeleted) as ingest:
             await store.ingest(a, prepare_batch(Batch(producer="p", batch_seq=9)))
@@ -202,20 +203,21 @@ def test_a_deleted_run_is_gone_from_every_read_before_its_rows_are(
             await store.create_run(RunCreate(project="p", id=a))
         await store.purged(a)
         again = await store.create_run(RunCreate(project="p", id=a))
-        return a, b, ack, pending, reads, ingest.value, again, await store.metric_keys(a), committed
+        keys, remembered = await store.metric_keys(a), await store.deleted_runs()
+        return a, b, ack, pending, reads, ingest.value, again, keys, remembered, committed
 
-    a, b, ack, pending, reads, refusal, again, keys, committed = run(
+    a, b, ack, pending, reads, refusal, again, keys, remembered, committed = run(
         with_store(make_store, work, purge_rows=1)
     )
     assert ack.points == 300
     assert pending == [a]
     assert reads == {
         "get": None, "list": [b], "query": [b], "projects": [("p", 1), ("q", 1)], "state": None,
-        "deleted": "p",
+        "deleted": "p", "deleted_runs": [a],
     }  # fmt: skip
     assert refusal.code == "run_deleted" and isinstance(refusal, RunNotFound)
     # Once purged, the id may be used again (an import): a new run, with nothing of the old.
-    assert again.status == "running" and again.seq == 1 and keys == []
+    assert again.status == "running" and again.seq == 1 and keys == [] and remembered == []
     # Open streams of the run hear that it was deleted, and end.
     (ended,) = [c for c in committed if c.run_id == a and b"run.deleted" in c.records[0].body]
     assert ended.records[0].final

@@ -610,3 +610,72 @@ def test_a_run_stopped_early_reads_why_and_a_query_finds_it(
         [[bad], [bad], sorted([bad, other, "plain"])],
         bad,
     ]
+
+
+def test_a_judged_run_that_ended_otherwise_was_not_stopped_early(
+    make_store: StoreMaker,
+) -> None:
+    """A trial judged worse whose run then succeeded before its cancel came, or had failed
+    before it was judged, keeps its verdict in the sweep, but its run was not stopped early:
+    every read of it says so (``None``), as the query field does, filtering and sorting."""
+
+    def judge(reached: RungReached, values: list[float]) -> dict[str, Any] | None:
+        return {"message": "worse"} if reached.value > min(values) else None
+
+    async def work() -> tuple[list[str], dict[str, Any]]:
+        store = make_store()
+        await store.open()
+        try:
+            await store.create_sweep(sweep(limit=4))
+            made = [(await store.claim_trial("s1", "a", propose)).trial for _ in range(4)]
+            ids = [t.run_id for t in made if t is not None]
+            for run_id in ids:
+                await store.create_run(RunCreate(project="p", id=run_id))
+            good, outran, late, stopped = ids
+            await store.reach_rung(RungReached("s1", 0, good, 2, 2, 1.0), judge)
+            await store.reach_rung(RungReached("s1", 1, outran, 2, 2, 5.0), judge)
+            await store.ingest(outran, succeeded())  # ended before its cancel came
+            await store.ingest(late, succeeded("failed"))
+            await store.reach_rung(RungReached("s1", 2, late, 2, 2, 5.0), judge)
+            await store.reach_rung(RungReached("s1", 3, stopped, 2, 2, 5.0), judge)
+            await store.ingest(stopped, succeeded("cancelled"))
+            await store.ingest(good, succeeded())
+
+            def early(runs: list[Any]) -> dict[str, str | None]:
+                return {r.id: r.stopped_early for r in runs}
+
+            field, descending = parse_sort("-stopped_early")
+            by_it = RunsQuery(project="p", sort=field, descending=descending, limit=1)
+            seen = {
+                "get": {i: (await store.get_run(i)).stopped_early for i in ids},  # type: ignore[union-attr]
+                "list": early(await store.list_runs(project="p")),
+                "query": early((await store.query_runs(RunsQuery(project="p"))).runs),
+                "found": [
+                    sorted(r.id for r in (await store.query_runs(RunsQuery(where=parse(q)))).runs)
+                    for q in ("stopped_early != null", "stopped_early == null")
+                ],
+                "sorted": (await store.query_runs(by_it)).runs[0].id,
+                "trials": [
+                    (t.status, t.stopped_early) for t in await store.list_trials("s1", -1, 10)
+                ],
+            }
+            return ids, seen
+        finally:
+            await store.close()
+
+    (good, outran, late, stopped), seen = run(work())
+    reads = {good: None, outran: None, late: None, stopped: "worse"}
+    assert seen == {
+        "get": reads,
+        "list": reads,
+        "query": reads,
+        "found": [[stopped], sorted([good, outran, late])],
+        "sorted": stopped,
+        # The sweep keeps each verdict; only the run that ended cancelled was stopped early.
+        "trials": [
+            ("succeeded", None),
+            ("succeeded", "worse"),
+            ("failed", "worse"),
+            ("stopped_early", "worse"),
+        ],
+    }

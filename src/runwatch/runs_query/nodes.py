@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from runwatch.protocol import CLOSED_STATUSES
 from runwatch.runs_query.regex import Pattern
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a key a query may name without quotes
@@ -84,9 +85,16 @@ class Or:
 
 Node = Compare | Match | HasTag | Not | And | Or
 
-# Why early termination stopped the run (its sweep trial's reason; NULL for any other run): one
-# lookup in the trials' unique index on ``run_id`` per row read.
-STOPPED_EARLY = "(SELECT t.stopped_early FROM sweep_trials t WHERE t.run_id = runs.id)"
+# Why early termination stopped the run: its sweep trial's reason (judged worse at a rung, the
+# run sent a cancel) while that cancel may still end it and once it ended it cancelled; NULL for
+# any other run, and for one that closed otherwise (succeeded or failed before the cancel came,
+# or before it was judged: early termination did not stop it). One lookup in the trials'
+# unique index on ``run_id`` per row read; RunInfo.stopped_early reads the same SQL.
+_NOT_STOPPED = ", ".join(f"'{s}'" for s in sorted(CLOSED_STATUSES - {"cancelled"}))
+STOPPED_EARLY = (
+    "(SELECT t.stopped_early FROM sweep_trials t"
+    f" WHERE t.run_id = runs.id AND runs.status NOT IN ({_NOT_STOPPED}))"
+)
 # The plain fields by the name a query uses for them.
 COLUMNS: dict[str, Column] = {
     "id": Column("id", "id", "text"),

@@ -220,6 +220,9 @@ def create_app(
         # Sweeps' hyperband early termination: the same way, from its own task.
         await app.state.early_stop.start()
         store.add_commit_listener(app.state.early_stop.on_commit)
+        left = await run_delete.remove_deleted_run_dirs(store, settings.data_dir)
+        if left:
+            logger.warning("removed %d deleted run(s)' directories a previous server left", left)
         crash_sweep = CrashSweep(store, settings.crash_check_interval)
         sweepers = [
             asyncio.create_task(_every(settings.retention_interval, store.apply_retention)),

@@ -7,6 +7,7 @@ never touched, nor is anything else outside the data dir."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from starlette.responses import Response
 from runwatch.server.api import WRITE, json_response, run_or_404, store_of
 from runwatch.server.openapi import refusal
 from runwatch.server.scheduler import RUNS_DIR
+from runwatch.store.base import RunStore
 
 router = APIRouter(prefix="/api/v1")
 DELETED = {
@@ -54,9 +56,10 @@ async def delete_run(request: Request, run_id: str) -> Response:
     """Delete a finished run (succeeded, failed, cancelled or crashed): its points, events,
     media, logs, commands, alerts, promotions and every other record, and the directory the
     server launched it in. Runs lists and queries stop showing it at once, and open pages are
-    told; the answer comes once all of it is gone (a big run's rows go in bounded steps,
-    resumed after a restart). Its sweep trial stays, as ``deleted``. The id may be used again
-    afterwards (``runwatch import`` of the same archive)."""
+    told; the answer comes once all of it is gone (a big run's rows go in bounded steps; a
+    server stopped midway finishes the deletion, directory included, when it starts again).
+    Its sweep trial stays, as ``deleted``. The id may be used again afterwards (``runwatch
+    import`` of the same archive)."""
     await run_or_404(request, run_id)  # first: a token limited to another project learns nothing
     store = store_of(request)
     run = await store.delete_run(run_id)
@@ -64,6 +67,24 @@ async def delete_run(request: Request, run_id: str) -> Response:
     await asyncio.to_thread(remove_run_dir, request.app.state.settings.data_dir, run_id)
     await store.purged(run_id)
     return json_response({"deleted": run.id, "project": run.project, "name": run.name})
+
+
+async def remove_deleted_run_dirs(store: RunStore, data_dir: Path) -> int:
+    """Remove the directories deleted runs were launched in that are still there: a server
+    that died between deleting a run and removing its directory left it (the store resumes
+    the purge of its rows by itself). Called before the scheduler starts, which could launch a
+    run under an id it reuses. How many there were."""
+    run_ids = await store.deleted_runs()
+
+    def remove() -> int:
+        # One listing, not a stat per remembered deletion (10,000 of them: a third of a second).
+        try:
+            present = set(os.listdir(data_dir / RUNS_DIR))
+        except FileNotFoundError:
+            return 0  # no run was ever launched here
+        return sum(remove_run_dir(data_dir, r) for r in run_ids if r in present)
+
+    return await asyncio.to_thread(remove)
 
 
 def remove_run_dir(data_dir: Path, run_id: str) -> bool:

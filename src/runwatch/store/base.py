@@ -43,8 +43,9 @@ class RunInfo(msgspec.Struct):
     # that succeeded with a loss is not whole.
     lost: int = 0
     # Why early termination stopped it (its sweep trial's ``stopped_early``: it was sent a
-    # cancel), None for any other run. Once it ended ``cancelled`` the pages say "stopped
-    # early" (the trial's status ``stopped_early``); its status stays ``cancelled``.
+    # cancel), None for any other run and for one that ended succeeded or failed all the same
+    # (see ``runs_query.nodes.STOPPED_EARLY``). Once it ended ``cancelled`` the pages say
+    # "stopped early" (the trial's status ``stopped_early``); its status stays ``cancelled``.
     stopped_early: str | None = None
 
 
@@ -422,6 +423,11 @@ class RunStore(Protocol):
     async def deleted_project(self, run_id: str) -> str | None:
         """The project of the run ``run_id`` if it was deleted (None: it was not, or so long
         ago that it is forgotten)."""
+        ...
+
+    async def deleted_runs(self) -> list[str]:
+        """The ids of the deleted runs this store remembers, purged or not (the newest
+        deletions; a run created again under its id is no longer one)."""
         ...
 
 

@@ -152,6 +152,12 @@ def pending(tx: Tx) -> list[str]:
     return [str(r[0]) for r in rows.fetchall()]
 
 
+def deleted(tx: Tx) -> list[str]:
+    """Every deleted run still remembered, purged or not, oldest first."""
+    rows = tx.execute("SELECT run_id FROM deleted_runs ORDER BY deleted_at")
+    return [str(r[0]) for r in rows.fetchall()]
+
+
 def deleted_project(tx: Tx, run_id: str) -> str | None:
     """The project of the deleted run ``run_id`` (None: no run of that id was deleted, or its
     deletion is forgotten)."""

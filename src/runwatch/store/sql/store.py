@@ -163,6 +163,9 @@ class SqlStore:
     async def deleted_project(self, run_id: str) -> str | None:
         return await self._read_tx(lambda tx: purge.deleted_project(tx, run_id))
 
+    async def deleted_runs(self) -> list[str]:
+        return await self._read_tx(purge.deleted)
+
     # -- the run queue ----------------------------------------------------------------------
     async def enqueue_run(self, spec: RunCreate, template: str, params: dict[str, Any]) -> RunInfo:
         run_id = spec.id or secrets.token_hex(6)
