@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.charts import chart, drag, inspect
+from tests.e2e.charts import chart, drag, inspect, metrics_requests
 from tests.e2e.helpers import Producer, create_run
 from tests.servers import ServerProcess
 
@@ -201,6 +201,52 @@ def test_live_points_land_at_their_time_and_match_a_reload(
     reloaded = inspect(loss)
     assert reloaded["data"] == live["data"]
     assert reloaded["traces"][0]["step"] == live["traces"][0]["step"]
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_time_axis_brings_every_chart_in_one_request(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    """On a time axis the charts' full ranges come in one /metrics request, as /state brings the
+    step axis's: switching to it, or opening the page on it, asks once, not once per chart."""
+    started = float(int(time.time()) - 600)
+    run_id, producer = timed_run(api, "many", started)
+    keys = ["acc", "loss", "lr", "train/loss", "val loss", "val/acc"]
+    producer.send(
+        [[s, started + 10 * s, {k: s * (i + 1) for i, k in enumerate(keys)}] for s in range(5)]
+    )
+    producer.finish("succeeded", exit_code=0)
+
+    def shown_on(axis: str, origin: float) -> None:
+        xs = [started - origin + 10 * s for s in range(5)]
+        for i, key in enumerate(keys):
+            target = chart(page, key)
+            expect(target).to_have_attribute("data-axis", axis)
+            # Drawn on a later frame: until then the chart shows the last axis's data.
+            page.wait_for_function(
+                "([key, xs]) => { const d = {};"
+                ' document.querySelector(`#charts .chart[data-key="${CSS.escape(key)}"]`)'
+                "   .dispatchEvent(new CustomEvent('chart-inspect', {detail: d}));"
+                " return d.data && JSON.stringify(d.data[0]) === JSON.stringify(xs); }",
+                arg=[key, xs],
+                polling="raf",
+            )
+            assert inspect(target)["data"][1] == [s * (i + 1) for s in range(5)], key
+
+    page.goto(f"{server.url}/runs/{run_id}")
+    expect(chart(page, keys[-1])).to_have_attribute("data-points", "5")
+    asked = metrics_requests(page)
+    choose(page, "relative")
+    shown_on("relative", started)
+    page.reload()
+    shown_on("relative", started)
+    choose(page, "wall")
+    shown_on("wall", 0.0)
+    assert len(asked) == 3, [r.url for r in asked]
+    for request in asked:
+        sent = httpx.URL(request.url).params
+        assert sorted(sent["keys"].split(",")) == keys
+        assert sent["x"] == "time"
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 

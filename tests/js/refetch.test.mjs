@@ -54,3 +54,31 @@ test("a read that fails does not stop later ones", async () => {
   await thirdCalled;
   assert.equal(calls, 3);
 });
+
+test("fromEnd: the gap is counted from when the last read ended", async () => {
+  const r = controlledRead();
+  const refetch = coalesce(r.read, 40, { fromEnd: true });
+  const first = refetch.now();
+  refetch.poke();
+  await new Promise((resolve) => setTimeout(resolve, 60)); // a read longer than the gap
+  const ended = performance.now();
+  r.releases[0]();
+  await first;
+  await r.called(2);
+  assert.ok(r.starts[1] - ended >= 39, `${r.starts[1] - ended} ms after the first ended`);
+  r.releases[1]();
+});
+
+test("stop: nothing asked before or after it is read, and a read in flight asks for no more", async () => {
+  const r = controlledRead();
+  const refetch = coalesce(r.read, 0);
+  const first = refetch.now();
+  refetch.poke(); // would be one more after the first
+  refetch.stop();
+  refetch.poke();
+  await refetch.now();
+  r.releases[0]();
+  await first;
+  await new Promise((resolve) => setTimeout(resolve, 0)); // after any 0 ms timer set before it
+  assert.equal(r.starts.length, 1);
+});

@@ -3,15 +3,18 @@
 // for meanwhile (so the last answer shown is never older than the last message).
 
 /**
- * Repeat `read()` (async) on demand, at most once per `minGapMs`. Returns
- * {poke(), now()}: poke asks for a read after the gap; now starts one at once (or, with one in
- * flight, one more after it) and resolves when the read it started ends.
+ * Repeat `read()` (async) on demand, at most once per `minGapMs`, counted from when the last
+ * read began (`fromEnd`: from when it ended, so a slow read spaces out the next). Returns
+ * {poke(), now(), stop()}: poke asks for a read after the gap; now starts one at once (or, with
+ * one in flight, one more after it) and resolves when the read it started ends; stop cancels
+ * what is asked and ignores later asks.
  */
-export function coalesce(read, minGapMs) {
-  let last = -Infinity; // when the last read started
+export function coalesce(read, minGapMs, { fromEnd = false } = {}) {
+  let last = -Infinity; // when the last read started (fromEnd: ended)
   let timer = null;
   let busy = false;
   let again = false;
+  let stopped = false;
 
   async function run() {
     clearTimeout(timer);
@@ -22,6 +25,7 @@ export function coalesce(read, minGapMs) {
       await read();
     } finally {
       busy = false;
+      if (fromEnd) last = performance.now();
       if (again) {
         again = false;
         poke();
@@ -30,15 +34,23 @@ export function coalesce(read, minGapMs) {
   }
 
   function poke() {
+    if (stopped) return;
     if (busy) again = true;
     else if (timer === null) timer = setTimeout(run, Math.max(0, last + minGapMs - performance.now()));
   }
 
   function now() {
+    if (stopped) return Promise.resolve();
     if (!busy) return run();
     again = true;
     return Promise.resolve();
   }
 
-  return { poke, now };
+  function stop() {
+    stopped = true;
+    clearTimeout(timer);
+    timer = null;
+  }
+
+  return { poke, now, stop };
 }

@@ -8,6 +8,7 @@ import { formatCount } from "./format.js";
 import { openLive } from "./live.js";
 import * as newRunLink from "./new-run-link.js";
 import * as queueAgain from "./queue-again.js";
+import { coalesce } from "./refetch.js";
 import { csvParts } from "./runs-export.js";
 import * as runsFilters from "./runs-filters.js";
 import { showGroups } from "./runs-groups.js";
@@ -38,8 +39,8 @@ let pending = null; // the view being loaded
 let following = null; // the project the socket follows
 let list = null; // the runs the table holds: {view, pages, at, total, query, base, recheck}
 let generation = 0; // the latest load; answers to older ones are dropped
-let counting = false;
-let countAgain = false;
+// A second from the end of the last ask: a slow count spaces out the next.
+const newCount = coalesce(readNewCount, NEW_COUNT_INTERVAL_MS, { fromEnd: true });
 
 const table = runsTable.mount($("runs-scroll"), $("runs-table"), {
   onSort: (field) => setView({ sort: nextSort(view.sort, field) }),
@@ -216,13 +217,8 @@ function showNew(count) {
   $("new-runs-text").textContent = `${formatCount(count)} new run${count === 1 ? "" : "s"}`;
 }
 
-/** Ask how many runs matching the view were created since it loaded (at most once a second). */
-async function countNew() {
-  if (counting) {
-    countAgain = true;
-    return;
-  }
-  counting = true;
+/** How many runs matching the view were created since it loaded. */
+async function readNewCount() {
   const wanted = list;
   try {
     const answer = await getJSON("/api/v1/runs", { ...wanted.base, q: snapshotQuery(wanted.view.q, wanted.at, true), limit: 1 });
@@ -230,13 +226,6 @@ async function countNew() {
   } catch (err) {
     showError(describeError(err));
   }
-  setTimeout(() => {
-    counting = false;
-    if (countAgain) {
-      countAgain = false;
-      countNew();
-    }
-  }, NEW_COUNT_INTERVAL_MS);
 }
 
 /** Whether runs created before the list loaded can enter or leave it: it has a filter (runs
@@ -252,7 +241,7 @@ function runChanged(run, snapshot = false) {
   addProject(run.project);
   if (!list) return;
   if (list.pages.replace(run)) table.refresh();
-  if (list.at === null || run.created_at > list.at) countNew();
+  if (list.at === null || run.created_at > list.at) newCount.poke();
   else if (!snapshot && mayMove(list)) list.recheck.changed(run.id);
 }
 
@@ -309,7 +298,7 @@ async function loadProjects() {
 function runDeleted(id) {
   if (!list) return;
   list.recheck.changed(id);
-  if (list.at !== null) countNew();
+  if (list.at !== null) newCount.poke();
 }
 
 function onMessage(msg) {
@@ -345,7 +334,7 @@ function follow() {
       // Changes were missed: the rows held and the count are read again, where the person is.
       if (!list) return;
       if (list.at !== null) list.recheck.everything();
-      countNew();
+      newCount.poke();
     },
     onConn(word, detail) {
       conn.set(word, detail);

@@ -6,6 +6,8 @@
 // it; one not held that does not match may have left a page not held: the count is asked, and
 // the list read again when it moved.
 
+import { coalesce } from "./refetch.js";
+
 export const RECHECK_MS = 1000; // changed runs are re-read at most once a second
 export const IDS_PER_QUERY = 40; // ids per re-read: the server allows 64 conditions in a query
 export const MAX_PENDING = 1000; // more changed runs than this waiting: the list is read again
@@ -20,19 +22,11 @@ export const MAX_PENDING = 1000; // more changed runs than this waiting: the lis
 export function recheck({ read, count, pages, total, onRows, onTotal, onError }) {
   let pending = new Set();
   let everything = false; // the whole list may have changed (a reconnect, a reset, a refusal)
-  let timer = null;
-  let last = -Infinity;
-  let busy = false;
   let stopped = false;
-
-  function schedule() {
-    if (timer || busy || stopped) return;
-    timer = setTimeout(round, Math.max(0, last + RECHECK_MS - performance.now()));
-  }
+  // A second from the end of a round: a long one spaces the next.
+  const rounds = coalesce(round, RECHECK_MS, { fromEnd: true });
 
   async function round() {
-    timer = null;
-    busy = true;
     const ids = pending;
     const whole = everything || ids.size > MAX_PENDING;
     pending = new Set();
@@ -47,10 +41,8 @@ export function recheck({ read, count, pages, total, onRows, onTotal, onError })
       everything ||= whole;
       for (const id of ids) pending.add(id);
       onError(err);
+      rounds.poke();
     }
-    busy = false;
-    last = performance.now(); // a second from the end of a round: a long one spaces the next
-    if (pending.size || everything) schedule();
   }
 
   /** Whether runs entered or left the list (runs held that still match are brought up to date). */
@@ -80,16 +72,16 @@ export function recheck({ read, count, pages, total, onRows, onTotal, onError })
     /** A run of the list's project changed. */
     changed(id) {
       pending.add(id);
-      schedule();
+      rounds.poke();
     },
     /** Any run may have changed unheard: read the list again. */
     everything() {
       everything = true;
-      schedule();
+      rounds.poke();
     },
     stop() {
       stopped = true;
-      clearTimeout(timer);
+      rounds.stop();
     },
   };
 }

@@ -3,6 +3,7 @@
 // each runs change it hears) and its state when someone pauses, resumes or stops it (the poll).
 
 import { describeError, getJSON } from "./api.js";
+import { coalesce } from "./refetch.js";
 import { fieldName } from "./sweep-fields.js";
 
 const POLL_MS = 5000; // re-read at least this often
@@ -15,21 +16,12 @@ const MIN_GAP_MS = 1000; // and at most once this often, however many changes ar
  */
 export function followSweep(id, { onChange, onError }) {
   const path = `/api/v1/sweeps/${encodeURIComponent(id)}`;
-  let timer = null;
-  let last = -Infinity;
-  let busy = false;
-  let again = false;
+  let poll = null;
   let stopped = false;
   let epoch = 0; // bumped by set(): a read begun before it is older than what it set
+  const reads = coalesce(read, MIN_GAP_MS);
 
   async function read() {
-    timer = null;
-    if (busy) {
-      again = true;
-      return;
-    }
-    busy = true;
-    last = performance.now();
     const begun = epoch;
     try {
       const sweep = await getJSON(path);
@@ -38,32 +30,27 @@ export function followSweep(id, { onChange, onError }) {
     } catch (err) {
       onError(describeError(err));
     }
-    busy = false;
-    if (stopped) return;
-    if (again) {
-      again = false;
-      soon(MIN_GAP_MS);
-    } else soon(POLL_MS);
+    pollLater();
   }
 
-  function soon(wait) {
-    if (stopped) return;
-    const at = Math.max(wait, last + MIN_GAP_MS - performance.now());
-    if (timer !== null) clearTimeout(timer);
-    timer = setTimeout(read, Math.max(0, at));
+  /** The next poll, POLL_MS after the last answer (read or set). */
+  function pollLater() {
+    clearTimeout(poll);
+    if (!stopped) poll = setTimeout(reads.poke, POLL_MS);
   }
 
-  read();
+  reads.now();
   return {
-    poke: () => (busy ? (again = true) : soon(0)),
+    poke: reads.poke,
     set(sweep) {
       epoch += 1;
       onChange(sweep);
-      soon(POLL_MS); // as fresh as a read: the next one can wait
+      pollLater(); // as fresh as a read: the next poll can wait
     },
     stop() {
       stopped = true;
-      clearTimeout(timer);
+      reads.stop();
+      clearTimeout(poll);
     },
   };
 }

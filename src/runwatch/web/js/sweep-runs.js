@@ -5,6 +5,7 @@
 
 import { describeError, getJSON, socketURL } from "./api.js";
 import { openLive } from "./live.js";
+import { coalesce } from "./refetch.js";
 
 export const MAX_RUNS = 10_000;
 const PAGE = 1000; // the API's largest page
@@ -24,15 +25,13 @@ export function followRuns(filters, { onChange, onError, onConn }) {
   let live = null;
   let stopped = false;
   const pending = new Set();
-  let refreshTimer = null;
-  let lastRefresh = 0;
-  let reloadTimer = null;
-  let lastReload = -Infinity;
-  let loading = null;
+  let reloaded = false; // a reload was asked for
   let loaded = false;
 
   const params = (extra) => ({ project: filters.project, status: filters.status, tag: filters.tag, ...extra });
   const emit = () => onChange([...byId.values()], { total, capped: total > byId.size });
+  const reloads = coalesce(() => loadAll().then(() => onError(""), (err) => onError(describeError(err))), RELOAD_MS);
+  const refreshes = coalesce(refresh, REFRESH_MS);
 
   async function loadAll() {
     pending.clear(); // the pages about to be read are as new as any change heard before
@@ -50,26 +49,16 @@ export function followRuns(filters, { onChange, onError, onConn }) {
     total = count;
     loaded = true;
     emit();
-    if (pending.size) schedule(); // changes heard while the pages were read
+    if (pending.size) refreshes.poke(); // changes heard while the pages were read
   }
 
   function reload() {
-    clearTimeout(reloadTimer);
-    const wait = lastReload + RELOAD_MS - performance.now();
-    if (wait > 0) {
-      reloadTimer = setTimeout(reload, wait);
-      return loading;
-    }
-    lastReload = performance.now();
-    loading = loadAll()
-      .then(() => onError(""))
-      .catch((err) => onError(describeError(err)));
-    return loading;
+    reloaded = true;
+    reloads.poke();
   }
 
   async function refresh() {
-    refreshTimer = null;
-    lastRefresh = performance.now();
+    if (!pending.size) return; // a reload took them
     if (pending.size > MAX_PENDING) {
       reload();
       return;
@@ -121,13 +110,7 @@ export function followRuns(filters, { onChange, onError, onConn }) {
 
   function changed(id) {
     pending.add(id);
-    if (loaded) schedule();
-  }
-
-  function schedule() {
-    if (refreshTimer) return;
-    const wait = Math.max(0, lastRefresh + REFRESH_MS - performance.now());
-    refreshTimer = setTimeout(refresh, wait);
+    if (loaded) refreshes.poke();
   }
 
   live = openLive({
@@ -141,15 +124,15 @@ export function followRuns(filters, { onChange, onError, onConn }) {
     onReset: () => reload(),
     onConn(state, detail) {
       onConn(state, detail);
-      if (state === "error" && loading === null) reload(); // no live: still show the runs
+      if (state === "error" && !reloaded) reload(); // no live: still show the runs
     },
   });
 
   return {
     stop() {
       stopped = true;
-      clearTimeout(refreshTimer);
-      clearTimeout(reloadTimer);
+      refreshes.stop();
+      reloads.stop();
       live.stop();
     },
   };
