@@ -141,6 +141,23 @@ def test_sparklines_return_the_last_points_of_each_key(app_server: InProcessServ
         assert list(only["series"]) == ["a"] and only["series"]["a"]["x"] == list(range(50, 300))
 
 
+def test_a_key_holding_a_comma_is_asked_for_exactly(app_server: InProcessServer) -> None:
+    """``keys=a,b`` splits at commas; ``key`` (repeated) names each key whole, so a key that
+    holds a comma can be charted and sparklined."""
+    with app_server.client() as c:
+        run_id = new_run(c)["id"]
+        rows = [[s, 1.0, {"f1,macro": float(s), "f1": -1.0, "macro": -2.0}] for s in range(3)]
+        post(c, run_id, batch_seq=1, points=rows)
+        base = f"/api/v1/runs/{run_id}"
+        for route in ("metrics", "sparklines"):
+            asked = [("key", "f1,macro"), ("key", "f1"), ("keys", "macro,f1")]
+            series = c.get(f"{base}/{route}", params=asked).json()["series"]
+            assert list(series) == ["macro", "f1", "f1,macro"], route  # keys first, once each
+            assert series["f1,macro"]["value"] == [0.0, 1.0, 2.0], route
+            split = c.get(f"{base}/{route}", params={"keys": "f1,macro"}).json()["series"]
+            assert list(split) == ["f1", "macro"], route
+
+
 def test_a_finished_run_refuses_new_data_but_acks_retries(app_server: InProcessServer) -> None:
     with app_server.client() as c:
         run_id = new_run(c)["id"]

@@ -285,11 +285,27 @@ def _prepare(body: bytes, limits: Limits) -> PreparedBatch:
     return prepare_batch(batch, limits)
 
 
+# A metric key may hold a comma: ``key`` (repeated) names keys exactly, ``keys`` is the short
+# comma-separated form for keys without one.
+Keys = Annotated[
+    list[str] | None,
+    Query(description="A key, exactly (repeat for more); `keys=a,b` names keys without commas."),
+]
+
+
+def key_names(keys: str | None, key: list[str] | None) -> list[str]:
+    """The keys asked for by ``keys`` (comma-separated) and ``key`` (each exact), in order, once
+    each; none: every key."""
+    names = [k for k in keys.split(",") if k] if keys else []
+    return list(dict.fromkeys([*names, *(k for k in key or () if k)]))
+
+
 @router.get("/runs/{run_id}/metrics", dependencies=READ)
 async def get_metrics(
     request: Request,
     run_id: str,
     keys: str | None = None,
+    key: Keys = None,
     start: Bound = None,
     end: Bound = None,
     max_points: int = Query(1000, ge=1, le=MAX_POINTS),
@@ -298,7 +314,7 @@ async def get_metrics(
     """Per key, raw points when at most ``max_points`` fall in range, else that many buckets."""
     store = store_of(request)
     await run_or_404(request, run_id)
-    names = [k for k in keys.split(",") if k] if keys else await store.metric_keys(run_id)
+    names = key_names(keys, key) or await store.metric_keys(run_id)
     result = await store.metrics(run_id, names, start, end, max_points, x)
     return json_response({"run": run_id, "x": x, "seq": result.seq, "series": result.series})
 
@@ -308,12 +324,13 @@ async def get_sparklines(
     request: Request,
     run_id: str,
     keys: str | None = None,
+    key: Keys = None,
     n: int = Query(120, ge=1, le=MAX_SPARKLINE),
 ) -> Response:
     """The last ``n`` raw points of each key (all keys by default): cheap, for vitals bars."""
     store = store_of(request)
     await run_or_404(request, run_id)
-    names = [k for k in keys.split(",") if k] if keys else await store.metric_keys(run_id)
+    names = key_names(keys, key) or await store.metric_keys(run_id)
     return json_response({"run": run_id, "series": await store.tails(run_id, names, n)})
 
 

@@ -45,7 +45,9 @@ export class ApiError extends Error {
 function withQuery(path, params) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(params || {})) {
-    if (v !== null && v !== undefined && v !== "") url.searchParams.set(k, String(v));
+    // An array repeats its parameter, a value each (`key=a,b&key=c`: a key may hold a comma).
+    if (Array.isArray(v)) for (const item of v) url.searchParams.append(k, String(item));
+    else if (v !== null && v !== undefined && v !== "") url.searchParams.set(k, String(v));
   }
   return url;
 }

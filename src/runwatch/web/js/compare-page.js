@@ -43,7 +43,7 @@ function requestedIds() {
 }
 
 async function loadSeries(runId, key, { start, end, maxPoints, x }) {
-  const answer = await getJSON(`${runPath(runId)}/metrics`, { keys: key, start, end, max_points: maxPoints, x });
+  const answer = await getJSON(`${runPath(runId)}/metrics`, { key: [key], start, end, max_points: maxPoints, x });
   return { series: answer.series[key], seq: answer.seq };
 }
 

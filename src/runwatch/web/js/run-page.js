@@ -113,13 +113,13 @@ function sendAsks() {
     let chars = 0;
     const send = () => {
       const { start, end, maxPoints, x } = range;
-      const answer = getJSON(`${base}/metrics`, { keys: batch.join(","), start, end, max_points: maxPoints, x });
+      const answer = getJSON(`${base}/metrics`, { key: batch, start, end, max_points: maxPoints, x });
       for (const key of batch) answers.set(key, answer);
       batch = [];
       chars = 0;
     };
     for (const key of new Set(waiters.map((w) => w.key))) {
-      const n = encodeURIComponent(key).length + 3; // and its comma, encoded
+      const n = encodeURIComponent(key).length + 5; // and its "&key="
       if (batch.length && chars + n > MAX_BATCH_CHARS) send();
       batch.push(key);
       chars += n;
@@ -196,7 +196,7 @@ async function refineLatest(keys) {
   if (!keys.length) return;
   let answer;
   try {
-    answer = await getJSON(`${base}/sparklines`, { keys: keys.join(","), n: 1 });
+    answer = await getJSON(`${base}/sparklines`, { key: keys, n: 1 });
   } catch {
     return; // the readouts keep the bucket's step: close enough, and the next live point fixes it
   }

@@ -33,7 +33,7 @@ export function mount(doc, { base, revealImage = () => {} }) {
   const cmds = commands.mount({ base, onChange: onCommand });
   const ctl = controls.mount($("run-controls"), { base, sendCommand: (kind, payload) => cmds.send(kind, payload) });
   const vitals = vitalsBar.mount($("vitals"), {
-    load: (keys) => getJSON(`${base}/sparklines`, { keys: keys.join(","), n: sparkline.MAX_SAMPLES }),
+    load: (keys) => getJSON(`${base}/sparklines`, { key: keys, n: sparkline.MAX_SAMPLES }),
   });
   const board = leaderboard.mount($("leaderboard"), {
     onCount(rows, tables) {
