@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Locator, Page, Request
 
@@ -46,7 +47,7 @@ def drag(page: Page, target: Locator, start: float, end: float) -> None:
 
 
 def metrics_requests(page: Page) -> list[Request]:
-    """Every /metrics request the page makes from now on."""
+    """Every /metrics request the page makes from now on (not a module named metrics-…)."""
     seen: list[Request] = []
-    page.on("request", lambda r: "/metrics" in r.url and seen.append(r))
+    page.on("request", lambda r: urlsplit(r.url).path.endswith("/metrics") and seen.append(r))
     return seen

@@ -259,6 +259,8 @@ def test_compare_overlays_runs_started_an_hour_apart_from_relative_zero(
     late, late_producer = timed_run(api, "late", now - 3600)
     early_producer.send(loss_points(now - 7200, range(5)))
     late_producer.send(loss_points(now - 3600, range(5)))
+    for producer, started in ((early_producer, now - 7200), (late_producer, now - 3600)):
+        producer.send([[0, started + 60, {"gpu,0": 0.5}]])  # a key may hold a comma
 
     page.goto(f"{server.url}/compare?runs={early},{late}&x=relative")
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
@@ -282,6 +284,7 @@ def test_compare_overlays_runs_started_an_hour_apart_from_relative_zero(
         "1 · step 2"
     )
 
+    asked = metrics_requests(page)
     choose(page, "wall")
     expect(page).to_have_url(f"{server.url}/compare?runs={early},{late}&x=wall")
     expect(loss).to_have_attribute("data-axis", "wall")
@@ -289,4 +292,10 @@ def test_compare_overlays_runs_started_an_hour_apart_from_relative_zero(
     xs = inspect(loss)["data"][0]
     assert xs[:5] == [now - 7200 + 90 + 30 * s for s in range(5)]
     assert xs[5:] == [now - 3600 + 90 + 30 * s for s in range(7)]
+    # Every chart's range of a run came in one request: one per run, not one per run and chart.
+    expect(chart(page, "gpu,0")).to_have_attribute("data-axis", "wall")
+    by_run = sorted((r.url.split("/runs/")[1].split("/")[0], r.url) for r in asked)
+    assert [run for run, _ in by_run] == sorted([early, late]), by_run
+    for _, url in by_run:
+        assert sorted(httpx.URL(url).params.get_list("key")) == ["gpu,0", "loss"]
     assert page.console_errors == []  # type: ignore[attr-defined]

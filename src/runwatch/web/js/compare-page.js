@@ -8,6 +8,7 @@ import * as compareMedia from "./compare-media.js";
 import * as configDiff from "./config-diff.js";
 import { formatCount } from "./format.js";
 import { openLive } from "./live.js";
+import { batchedMetrics } from "./metrics-batch.js";
 import { mountConn, mountLoss, mountPill } from "./status.js";
 import * as tokenPrompt from "./token-prompt.js";
 import * as xAxisControl from "./x-axis-control.js";
@@ -42,10 +43,7 @@ function requestedIds() {
   return [...new Set(raw.split(",").map((s) => s.trim()).filter(Boolean))];
 }
 
-async function loadSeries(runId, key, { start, end, maxPoints, x }) {
-  const answer = await getJSON(`${runPath(runId)}/metrics`, { key: [key], start, end, max_points: maxPoints, x });
-  return { series: answer.series[key], seq: answer.seq };
-}
+const loadSeries = batchedMetrics(); // one request per run for the charts of one moment
 
 /** The chart for `key` (a line for every run), created on first use and placed in key order. */
 function chartFor(key) {
@@ -59,7 +57,7 @@ function chartFor(key) {
   chart = chartWidget.mount(el, {
     key,
     traces: runs.map((r) => ({ id: r.id, label: r.name, color: r.color, origin: at.get(r.id) })),
-    load: (id, range) => loadSeries(id, key, range),
+    load: (id, range) => loadSeries(runPath(id), key, range),
     axis: xAxis.axis,
   });
   charts.set(key, chart);

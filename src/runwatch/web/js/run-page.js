@@ -7,6 +7,7 @@ import * as configView from "./config-view.js";
 import * as eventFeed from "./event-feed.js";
 import { formatCount } from "./format.js";
 import * as latestValues from "./latest-values.js";
+import { batchedMetrics } from "./metrics-batch.js";
 import { openLive } from "./live.js";
 import * as mediaView from "./media-view.js";
 import * as runDelete from "./run-delete.js";
@@ -87,47 +88,7 @@ onRunDeleted((path) => {
   if (path === base || path.startsWith(`${base}/`)) showDeleted();
 });
 
-// The charts' asks of one moment for one range (all of them on a time axis, after a switch of
-// axis or a hydration) go as one /metrics request for all their keys, as /state brings the step
-// axis's; MAX_BATCH_CHARS of keys per request keeps its address short.
-const MAX_BATCH_CHARS = 4000;
-let asks = null; // range as JSON -> {range, waiters: [{key, resolve, reject}]}, until sent
-
-/** One key's Series over a range by x, at most `maxPoints` points or buckets (start/end null: all). */
-function loadSeries(key, range) {
-  if (!asks) {
-    asks = new Map();
-    queueMicrotask(sendAsks); // after the other charts' asks of this moment
-  }
-  const id = JSON.stringify([range.start, range.end, range.maxPoints, range.x]);
-  if (!asks.has(id)) asks.set(id, { range, waiters: [] });
-  return new Promise((resolve, reject) => asks.get(id).waiters.push({ key, resolve, reject }));
-}
-
-function sendAsks() {
-  const sent = asks;
-  asks = null;
-  for (const { range, waiters } of sent.values()) {
-    const answers = new Map(); // key -> the answer holding it
-    let batch = [];
-    let chars = 0;
-    const send = () => {
-      const { start, end, maxPoints, x } = range;
-      const answer = getJSON(`${base}/metrics`, { key: batch, start, end, max_points: maxPoints, x });
-      for (const key of batch) answers.set(key, answer);
-      batch = [];
-      chars = 0;
-    };
-    for (const key of new Set(waiters.map((w) => w.key))) {
-      const n = encodeURIComponent(key).length + 5; // and its "&key="
-      if (batch.length && chars + n > MAX_BATCH_CHARS) send();
-      batch.push(key);
-      chars += n;
-    }
-    send();
-    for (const w of waiters) answers.get(w.key).then((a) => w.resolve({ series: a.series[w.key], seq: a.seq }), w.reject);
-  }
-}
+const loadSeries = batchedMetrics();
 
 /** The chart for `key`, created on first use and placed in key order; null past the cap. */
 function chartFor(key) {
@@ -152,7 +113,7 @@ function chartFor(key) {
   chart = chartWidget.mount(el, {
     key,
     traces: [{ id: runId, label: key, color: chartWidget.colorForKey(key), origin: origins().get(runId) }],
-    load: (id, range) => loadSeries(key, range),
+    load: (id, range) => loadSeries(base, key, range),
     axis: xAxis.axis,
   });
   charts.set(key, chart);
