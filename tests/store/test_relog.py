@@ -101,3 +101,36 @@ def test_relogged_steps_whose_raw_retention_dropped_still_count(make_store: Stor
     whole, above = (got(s) for s in series)
     assert sum(b[1] for b in whole) == N + 300 + 1000 + 1  # steps 1000..1999 and 7 twice
     assert above == expected(8192, N + 299, series[1].width or 0)
+
+
+def test_a_step_logged_over_and_over_merges_past_the_bound(make_store: StoreMaker) -> None:
+    """A series that logs one step again and again (``step=epoch`` on every iteration) would
+    have each batch reread all its points: past RELOG_PER_STEP stored points a step, a block
+    merges the batch as it comes (every point counts there) rather than recompute it."""
+    from runwatch.store.sql.points import RELOG_PER_STEP
+
+    steps, per_batch = 4096, 100  # two level-1 blocks: a query of 3 buckets reads them
+    relogs = 2 * RELOG_PER_STEP * 256 // per_batch  # twice the bound of step 5's level-0 block
+    batches = [[(s, 1.0) for s in range(steps)]]  # the first attempt: one point a step
+    batches += [[(5, float(i))] * per_batch for i in range(relogs)]
+
+    async def work() -> list[int]:
+        store: Store = make_store()
+        await store.open()
+        try:
+            r = (await store.create_run(RunCreate(project="p"))).id
+            counts = []
+            for i, b in enumerate(batches):
+                rows = [PointRow(s, ts(s), {"v": v}) for s, v in b]
+                await store.ingest(r, prepare_batch(Batch("t", i + 1, points=rows)))
+                series = (await store.metrics(r, ["v"], None, None, 3, "step")).series["v"]
+                counts.append(sum(bucket[1] for bucket in got(series)))
+            return counts
+        finally:
+            await store.close()
+
+    counts = run(work())
+    # Well under the bound a batch is recomputed: one point a step. Past it, each batch's one
+    # point a step (step 5) adds to the count.
+    assert counts[: relogs // 4] == [steps] * (relogs // 4)
+    assert counts[-1] > steps and counts[-1] - counts[-2] == 1

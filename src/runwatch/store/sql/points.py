@@ -57,6 +57,11 @@ ON CONFLICT (series_id, axis, level, block) DO UPDATE SET
 """
 
 
+# A re-log recomputes the blocks it touches from their stored points while these hold at most
+# this many points a step (resumes from a checkpoint: one or a few attempts). A series that logs
+# one step over and over (``step=epoch`` on every iteration) would have each batch read them all
+# again, more every time: there the batch's points are merged into the blocks as before.
+RELOG_PER_STEP = 4
 # A block recomputed from the points it holds now replaces the stored one.
 _PYRAMID_REPLACE = """
 ON CONFLICT (series_id, axis, level, block) DO UPDATE SET n = excluded.n, nf = excluded.nf,
@@ -82,7 +87,8 @@ def relogged_blocks(tx: Tx, sid: int, col: SeriesColumns, floor: int | None) -> 
     """The step-axis blocks of every level that a batch logging stored steps again changes,
     recomputed: level 0 from the last point a step of the stored chunks and the batch (chunk
     ids are ingest order), each coarser level from its children. Below ``floor`` retention
-    dropped raw points, so the batch's points there add to the block as they are."""
+    dropped raw points, and past :data:`RELOG_PER_STEP` stored points a step reading them costs
+    too much, so there the batch's points add to the blocks as they are."""
     xs, vs = last_per_step(col.step, col.value)  # type: ignore[arg-type]
     order = sorted(range(len(xs)), key=xs.__getitem__)
     w, f, top_level = int(pyramid.width("step", 0)), pyramid.FACTOR, pyramid.LEVELS - 1
@@ -106,6 +112,14 @@ def relogged_blocks(tx: Tx, sid: int, col: SeriesColumns, floor: int | None) -> 
     fresh: dict[int, Block] = {}
     if whole:
         start, end = whole[0] * w, (whole[-1] + 1) * w - 1
+        (inside,) = tx.execute(
+            "SELECT coalesce(sum(n), 0) FROM chunks WHERE series_id = ? AND step_min >= ?"
+            " AND step_max <= ?",
+            (sid, start, end),
+        ).fetchone()
+        if inside > RELOG_PER_STEP * (end - start + 1):
+            whole = []  # a step logged over and over: merged, so a batch reads no more points
+    if whole:
         rows = tx.execute(
             f"SELECT steps, ts, vals FROM chunks WHERE series_id = ? AND step_max >= ?"
             f" AND step_min <= ? ORDER BY {tx.dialect.insert_order}",
