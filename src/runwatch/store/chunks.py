@@ -107,8 +107,9 @@ def select_range(
 def last_per_step(xs: list[float], vs: list[float]) -> tuple[list[float], list[float]]:
     """Points by step (ties in ingest order) with one point a step, the one ingested last: a
     logged row replaces the one before it at its step, so a resumed run that goes on from its
-    checkpoint draws one line, not a saw between two attempts. (Buckets, and the raw export,
-    keep every point.)"""
+    checkpoint draws one line, not a saw between two attempts. Charts by step, raw or
+    bucketed, and the pyramid's step axis keep these points only; the time axis (both attempts
+    happened) and the raw export keep every point."""
     if len(set(xs)) == len(xs):
         return xs, vs
     last = {x: i for i, x in enumerate(xs)}  # a key keeps its first place, and its last index
@@ -122,11 +123,12 @@ def to_series(
     x: Literal["step", "time"],
     steps: list[int] | None = None,
 ) -> Series:
-    """Raw points when there are at most ``max_points``, else at most that many aligned buckets.
-    Raw points by time carry their ``steps``: a chart over time still reads a point's step."""
+    """Raw points when there are at most ``max_points``, else at most that many aligned buckets;
+    by step, of one point a step (:func:`last_per_step`). Raw points by time carry their
+    ``steps``: a chart over time still reads a point's step."""
+    if x == "step":
+        xs, vs = last_per_step(xs, vs)
     if len(xs) <= max_points:
-        if steps is None:
-            xs, vs = last_per_step(xs, vs)
         return Series(mode="raw", x=xs, value=[encode_value(v) for v in vs], step=steps)
     w = pyramid.bucket_width(x, None, xs[0], xs[-1], max_points)
     return pyramid.buckets_from_blocks(pyramid.blocks_of(xs, vs, w), w)

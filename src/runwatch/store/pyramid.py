@@ -7,6 +7,13 @@ late and out-of-order ones included, and a range query reads at most a few thous
 however long the series is. Backend-neutral: backends store :class:`Block` rows and merge them
 with an upsert; this module computes them and turns them into buckets.
 
+The step axis aggregates one point a step, the one ingested last, as raw reads by step do
+(:func:`runwatch.store.chunks.last_per_step`): a batch that logs a step again (a run resumed
+from a checkpoint) has the blocks it touches recomputed and replaced rather than merged
+(:func:`runwatch.store.sql.points.relogged_blocks`; where retention dropped the raw points
+they would be recomputed from, its points are merged). The time axis aggregates every point:
+both attempts happened.
+
 Non-finite values: ``n`` counts every point; ``nf`` (finite count), ``min``, ``max`` and ``sum``
 cover finite values only, so NaN and ±inf show as gaps but are never lost from the count.
 """

@@ -1,5 +1,8 @@
 """Appending a batch's points: per series, fill its newest chunk, add new chunks, and merge the
-batch's pyramid blocks, in a few statements per batch whatever its number of keys.
+batch's pyramid blocks, in a few statements per batch whatever its number of keys. The step
+axis takes one point a step, the last: a batch that logs steps the series stored already has its
+step-axis blocks recomputed and replaced (:func:`relogged_blocks`); only then are stored points
+read.
 
 No cache of series or open chunks: each batch reads its series' newest chunks in one query. On
 PostgreSQL another replica may have appended since; on SQLite the lookup costs less than a
@@ -12,13 +15,17 @@ back and then forward again.
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+import math
+from array import array
+from typing import Any, Literal
 
 import msgspec
 
 from runwatch.store import pyramid
-from runwatch.store.chunks import CHUNK_MAX, pack
+from runwatch.store.chunks import CHUNK_MAX, Chunk, last_per_step, pack, select_range, unpack_chunk
 from runwatch.store.prepare import SeriesColumns
+from runwatch.store.pyramid import Block
 from runwatch.store.sql.tx import Tx
 
 # Past this many new chunks in a batch, one bulk copy beats many INSERTs (PostgreSQL's COPY).
@@ -50,16 +57,98 @@ ON CONFLICT (series_id, axis, level, block) DO UPDATE SET
 """
 
 
-def pyramid_rows(sid: int, col: SeriesColumns) -> list[tuple[Any, ...]]:
-    """Upsert rows of every block a batch's points touch, on both axes (x and values as floats,
-    which typed bulk inserts want)."""
+# A re-log recomputes the blocks it touches from their stored points while these hold at most
+# this many points a step (resumes from a checkpoint: one or a few attempts). A series that logs
+# one step over and over (``step=epoch`` on every iteration) would have each batch read them all
+# again, more every time: there the batch's points are merged into the blocks as before.
+RELOG_PER_STEP = 4
+# A block recomputed from the points it holds now replaces the stored one.
+_PYRAMID_REPLACE = """
+ON CONFLICT (series_id, axis, level, block) DO UPDATE SET n = excluded.n, nf = excluded.nf,
+    vmin = excluded.vmin, vmax = excluded.vmax, vsum = excluded.vsum, first_x = excluded.first_x,
+    last_x = excluded.last_x, last = excluded.last
+"""
+
+
+def pyramid_rows(
+    sid: int, axis: Literal["step", "time"], blocks: list[Block]
+) -> list[tuple[Any, ...]]:
+    """Upsert rows of a series' blocks on one axis (x and values as floats, which typed bulk
+    inserts want)."""
+    axis_id = pyramid.AXES[axis][0]
     rows = []
-    for axis, xs in (("step", col.step), ("time", col.ts)):
-        axis_id = pyramid.AXES[axis][0]
-        for blk in pyramid.build_blocks(axis, xs, col.value):  # type: ignore[arg-type]
-            level, block, n, nf, *floats = msgspec.structs.astuple(blk)
-            rows.append((sid, axis_id, level, block, n, nf, *map(float, floats)))
+    for blk in blocks:
+        level, block, n, nf, *floats = msgspec.structs.astuple(blk)
+        rows.append((sid, axis_id, level, block, n, nf, *map(float, floats)))
     return rows
+
+
+def relogged_blocks(tx: Tx, sid: int, col: SeriesColumns, floor: int | None) -> list[Block]:
+    """The step-axis blocks of every level that a batch logging stored steps again changes,
+    recomputed: level 0 from the last point a step of the stored chunks and the batch (chunk
+    ids are ingest order), each coarser level from its children. Below ``floor`` retention
+    dropped raw points, and past :data:`RELOG_PER_STEP` stored points a step reading them costs
+    too much, so there the batch's points add to the blocks as they are."""
+    xs, vs = last_per_step(col.step, col.value)  # type: ignore[arg-type]
+    order = sorted(range(len(xs)), key=xs.__getitem__)
+    w, f, top_level = int(pyramid.width("step", 0)), pyramid.FACTOR, pyramid.LEVELS - 1
+    batch = pyramid.blocks_of([xs[i] for i in order], [vs[i] for i in order], w)
+    lo, hi = batch[0].block, batch[-1].block
+    # Every sibling of a block that changes, on the levels below the top.
+    ranges = [(k, lo // f ** (k + 1) * f, (hi // f ** (k + 1) + 1) * f) for k in range(top_level)]
+    where = " OR ".join(["(level = ? AND block >= ? AND block < ?)"] * top_level)
+    rows = tx.execute(
+        "SELECT level, block, n, nf, vmin, vmax, vsum, first_x, last_x, last FROM pyramid"
+        f" WHERE series_id = ? AND axis = ? AND ({where})",
+        (sid, pyramid.AXES["step"][0], *itertools.chain.from_iterable(ranges)),
+    ).fetchall()
+    stored = {
+        (level, block): Block(
+            level, block, n, nf, vmin, vmax, vsum, fx, lx, math.nan if last is None else last
+        )
+        for level, block, n, nf, vmin, vmax, vsum, fx, lx, last in rows
+    }  # SQLite keeps a NaN ``last`` as NULL
+    whole = [blk.block for blk in batch if floor is None or blk.block * w > floor]
+    fresh: dict[int, Block] = {}
+    if whole:
+        start, end = whole[0] * w, (whole[-1] + 1) * w - 1
+        (inside,) = tx.execute(
+            "SELECT coalesce(sum(n), 0) FROM chunks WHERE series_id = ? AND step_min >= ?"
+            " AND step_max <= ?",
+            (sid, start, end),
+        ).fetchone()
+        if inside > RELOG_PER_STEP * (end - start + 1):
+            whole = []  # a step logged over and over: merged, so a batch reads no more points
+    if whole:
+        rows = tx.execute(
+            f"SELECT steps, ts, vals FROM chunks WHERE series_id = ? AND step_max >= ?"
+            f" AND step_min <= ? ORDER BY {tx.dialect.insert_order}",
+            (sid, start, end),
+        ).fetchall()
+        new = Chunk(array("q", col.step), array("d", col.ts), array("d", col.value))
+        points = select_range([*(unpack_chunk(*r) for r in rows), new], "step", start, end)
+        fresh = {blk.block: blk for blk in pyramid.blocks_of(*last_per_step(*points[:2]), w)}
+    changed = {}
+    for blk in batch:
+        old = stored.get((0, blk.block))
+        if blk.block not in fresh and old is not None:
+            old.merge(blk)
+        changed[blk.block] = fresh.get(blk.block) or old or blk
+    out = list(changed.values())
+    for level in range(1, top_level + 1):
+        parents: dict[int, Block] = {}
+        for p in sorted({b // f for b in changed}):
+            for c in range(p * f, (p + 1) * f):
+                child = changed.get(c) or stored.get((level - 1, c))
+                if child is None:
+                    continue
+                if p in parents:
+                    parents[p].merge(child)
+                else:
+                    parents[p] = msgspec.structs.replace(child, level=level, block=p)
+        changed = parents
+        out += parents.values()
+    return out
 
 
 class Points:
@@ -73,8 +162,9 @@ class Points:
         appends: list[tuple[Any, ...]] = []
         fresh: list[tuple[Any, ...]] = []
         blocks: list[tuple[Any, ...]] = []
+        replaced: list[tuple[Any, ...]] = []
         for key, col in columns.items():
-            sid, cid, n, step_max, ts_min, ts_max = newest[key]
+            sid, cid, n, step_max, ts_min, ts_max, top, floor = newest[key]
             total = len(col.step)
             pos = 0
             if cid is not None and n < CHUNK_MAX and min(col.step) >= step_max:
@@ -92,7 +182,12 @@ class Points:
                      pack("q", steps), pack("d", ts), pack("d", col.value[pos:end]))
                 )  # fmt: skip
                 pos = end
-            blocks.extend(pyramid_rows(sid, col))
+            blocks += pyramid_rows(sid, "time", pyramid.build_blocks("time", col.ts, col.value))
+            if top is not None and min(col.step) <= top:  # steps logged again: rare
+                replaced += pyramid_rows(sid, "step", relogged_blocks(tx, sid, col, floor))
+            else:  # only new steps: one point a step, merged into the blocks
+                xs, vs = last_per_step(col.step, col.value)  # type: ignore[arg-type]
+                blocks += pyramid_rows(sid, "step", pyramid.build_blocks("step", xs, vs))
         with tx.pipeline():
             if appends:
                 # || of two BLOBs is TEXT on SQLite: the cast keeps the bytes (NULs too) a BLOB.
@@ -107,13 +202,18 @@ class Points:
                 tx.executemany(f"INSERT INTO chunks ({_CHUNK_COLUMNS}) VALUES ({marks})", fresh)
             if blocks:
                 tx.insert_many("pyramid", _PYRAMID_COLUMNS, _PYRAMID_TYPES, blocks, _PYRAMID_MERGE)
+            if replaced:
+                tx.insert_many(
+                    "pyramid", _PYRAMID_COLUMNS, _PYRAMID_TYPES, replaced, _PYRAMID_REPLACE
+                )
         if len(fresh) > COPY_ABOVE:  # after the pipeline: PostgreSQL's COPY runs outside one
             tx.copy_rows("chunks", _CHUNK_COLUMNS, fresh)
 
 
 def _series(tx: Tx, run_id: str, keys: list[str]) -> dict[str, tuple[Any, ...]]:
-    """Per key: its series id and its newest chunk's (id, n, step_max, ts_min, ts_max), or
-    Nones; creates the series not seen before."""
+    """Per key: its series id, its newest chunk's (id, n, step_max, ts_min, ts_max) or Nones,
+    the greatest step it stored (or None) and its raw floor by step (retention's, or None);
+    creates the series not seen before."""
     found = _newest_chunks(tx, run_id, keys)
     missing = [k for k in keys if k not in found]
     if missing:
@@ -128,9 +228,15 @@ def _series(tx: Tx, run_id: str, keys: list[str]) -> dict[str, tuple[Any, ...]]:
 def _newest_chunks(tx: Tx, run_id: str, keys: list[str]) -> dict[str, tuple[Any, ...]]:
     cid = tx.dialect.insert_order
     rows = tx.execute(
-        f"SELECT s.key, s.id, c.{cid}, c.n, c.step_max, c.ts_min, c.ts_max FROM series s"
-        f" LEFT JOIN chunks c ON c.{cid} = (SELECT max({cid}) FROM chunks WHERE series_id = s.id)"
+        f"SELECT s.key, s.id, c.{cid}, c.n, c.step_max, c.ts_min, c.ts_max,"
+        " (SELECT max(step_max) FROM chunks WHERE series_id = s.id), s.raw_floor_step"
+        f" FROM series s LEFT JOIN chunks c"
+        f" ON c.{cid} = (SELECT max({cid}) FROM chunks WHERE series_id = s.id)"
         f" WHERE s.run_id = ? AND s.key IN ({','.join('?' * len(keys))})",
         [run_id, *keys],
     ).fetchall()
-    return {key: tuple(rest) for key, *rest in rows}
+    # Steps up to the raw floor were stored too, though retention dropped their chunks.
+    return {
+        key: (*rest, max((s for s in (top, floor) if s is not None), default=None), floor)
+        for key, *rest, top, floor in rows
+    }

@@ -221,5 +221,7 @@ def _from_pyramid(
         for a, b in ((lo, left), (stop * w, hi)):
             if a <= b:
                 xs, vs, _ = _raw(tx, sid, col, x, a, b)
+                if x == "step":  # as the blocks: one point a step
+                    xs, vs = last_per_step(xs, vs)
                 edges += pyramid.blocks_of(xs, vs, w, level)
     return pyramid.buckets_from_blocks(sorted(edges + blocks, key=lambda blk: blk.first_x), bucket)
