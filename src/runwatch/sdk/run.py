@@ -14,6 +14,7 @@ import traceback
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from enum import Enum
 from itertools import count
 from operator import index
 from pathlib import Path
@@ -757,10 +758,15 @@ def _int64(value: Any, what: str) -> int:
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:
-    """A JSON-safe copy of an event payload (unknown objects become their ``str``)."""
-    if value is None or isinstance(value, bool | int | str):
+    """A JSON-safe copy of an event payload, config or object: Python's own scalars as they
+    are; other numbers and strings (numpy's scalars and 0-d arrays, enums, subclasses of
+    ``float`` or ``str``) as Python's; any other object its ``str``. Exact types only reach
+    the encoder: it refuses a ``numpy.float64`` (a float subclass), and a refusal on the
+    sender's thread would stop delivery."""
+    kind = type(value)
+    if value is None or kind is bool or kind is int or kind is str:
         return value
-    if isinstance(value, float):
+    if kind is float:
         return value if value == value and abs(value) != float("inf") else str(value)
     if depth > 20:
         return str(value)
@@ -768,7 +774,26 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
         return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
         return [_jsonable(v, depth + 1) for v in value]
-    return str(value)
+    return _jsonable(_plain(value), 21)  # a plain scalar, or a string: not walked again
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as a Python ``int``, ``float``, ``bool`` or ``str`` when it is one of another
+    type, else its ``str``."""
+    if isinstance(value, Enum):
+        value = value.value
+    elif getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        try:
+            value = value.item()  # numpy's scalars and 0-d arrays (torch's too)
+        except Exception:  # an object whose item() fails is shown as its str
+            return str(value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return str.__str__(value) if isinstance(value, str) else str(value)
 
 
 def _finish_at_exit() -> None:
