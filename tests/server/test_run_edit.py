@@ -4,11 +4,13 @@ runs lists told, and runs queries seeing the new name and tags at once."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from runwatch.tokens import create
@@ -49,6 +51,7 @@ def test_rename_and_retag_a_run_over_http(tmp_path: Path, store_args: list[str])
     location = store_args[1] if store_args else str(data)
     tokens = {scope: create(location, scope, None, None, scope)[0] for scope in ("read", "write")}
     tokens["other"] = create(location, "write", "q", None, "other project")[0]
+    tokens["other_read"] = create(location, "read", "q", None, "other project")[0]
     server = ServerProcess(data, extra_args=store_args).start()
     try:
         with (
@@ -151,11 +154,29 @@ def test_rename_and_retag_a_run_over_http(tmp_path: Path, store_args: list[str])
                 (f"run-{live['id'][:6]}", []),
             ]
 
-            # A finished run is renamed too, and every query sees the new name and tags at once
+            # A finished run is renamed too (its stream has ended: its page follows it on the
+            # runs feed of that one run), and every query sees the new name and tags at once
             # (the finished run is in the value index: its config lookup narrows first).
-            edited = w.patch(f"/api/v1/runs/{done['id']}", json={"name": "kept", "tags": ["best"]})
-            assert edited.status_code == 200, edited.text
-            assert (edited.json()["status"], edited.json()["name"]) == ("succeeded", "kept")
+            with connect(f"{base}/live?run={done['id']}&token={read}") as one:
+                (first,) = messages(one.recv(timeout=10))
+                assert [(m["id"], m["name"]) for m in first["runs"]] == [(done["id"], "done")]
+                assert w.patch(url, json={"tags": ["z"]}).status_code == 200  # not this one
+                edited = w.patch(
+                    f"/api/v1/runs/{done['id']}", json={"name": "kept", "tags": ["best"]}
+                )
+                assert edited.status_code == 200, edited.text
+                assert (edited.json()["status"], edited.json()["name"]) == ("succeeded", "kept")
+                row = heard(one, "run")["run"]
+                assert (row["id"], row["name"], row["tags"]) == (done["id"], "kept", ["best"])
+            for who, run_id, code in (
+                ("read", "nosuchrun", 4404),
+                ("other_read", done["id"], 4403),
+            ):
+                with connect(f"{base}/live?run={run_id}&token={tokens[who]}") as refused_socket:
+                    with contextlib.suppress(ConnectionClosed):
+                        refused_socket.recv(timeout=10)
+                    assert refused_socket.close_code == code, who
+            assert w.patch(url, json={"tags": []}).status_code == 200
             assert names(r, tag="best") == ["kept"]
             assert names(r, tag="a") == []
             assert names(r, q='"best" in tags') == ["kept"]
@@ -177,7 +198,14 @@ def test_a_deleted_run_is_not_renamed(tmp_path: Path, store_args: list[str]) -> 
             run_id = c.post("/api/v1/runs", json={"project": "p"}).json()["id"]
             final = {"producer": "t", "batch_seq": 1, "status": {"state": "failed", "ts": 2.0}}
             assert c.post(f"/api/v1/runs/{run_id}/batches", json=final).status_code == 200
-            assert c.delete(f"/api/v1/runs/{run_id}").status_code == 200
+            base = server.url.replace("http://", "ws://") + "/api/v1"
+            with connect(f"{base}/live?run={run_id}") as one:
+                assert [m["id"] for m in messages(one.recv(timeout=10))[0]["runs"]] == [run_id]
+                assert c.delete(f"/api/v1/runs/{run_id}").status_code == 200
+                deleted: list[dict[str, Any]] = []
+                while not deleted:
+                    deleted = [m for m in messages(one.recv(timeout=10)) if m["type"] != "bus"]
+                assert [(m["type"], m["id"]) for m in deleted] == [("run.deleted", run_id)]
             r = c.patch(f"/api/v1/runs/{run_id}", json={"name": "x"})
             assert refused(r) == (404, "run_deleted", "run")
     finally:
