@@ -22,7 +22,7 @@ def table() -> dict[tuple[str, str], str]:
     rows: dict[tuple[str, str], str] = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
-        if len(cells) != 4 or cells[0] not in ("GET", "POST", "PUT", "DELETE", "WS"):
+        if len(cells) != 4 or cells[0] not in ("GET", "POST", "PUT", "PATCH", "DELETE", "WS"):
             continue
         for path in re.findall(r"`([^`]+)`", cells[1]):
             rows[(cells[0], path.split("?")[0])] = cells[3]

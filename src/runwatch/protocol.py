@@ -99,6 +99,16 @@ class RunCreate(msgspec.Struct, forbid_unknown_fields=True):
     started_at: Annotated[float, msgspec.Meta(ge=0, le=MAX_TIMESTAMP)] | None = None
 
 
+class RunPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``PATCH /api/v1/runs/{run_id}``: a new ``name`` and/or ``tags`` (the whole list),
+    bounded as at creation (:class:`RunCreate`); at least one of them. An empty name gives the
+    run back the name it gets when created without one (``run-`` and its id's first 6
+    characters)."""
+
+    name: RunName | None = None
+    tags: list[Tag] | None = None
+
+
 class Retention(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``PUT /api/v1/projects/{project}/retention``: how much raw data to keep.
 

@@ -80,13 +80,20 @@ def test_charts_grow_live_and_the_badge_flips_when_the_run_ends(
     expect(first).to_have_attribute("data-kind", "status")
     expect(first).to_contain_text("state=succeeded")
 
-    # run.closed means done: however long we wait, the page opens no new socket.
+    # run.closed means done: however long we wait, the run's stream is not opened again (the
+    # runs feed of this one run follows its renames instead).
     page.clock.run_for(60_000)
     page.evaluate("() => 0")  # a round trip, so any socket opened by a timer has been reported
-    assert len(sockets) == 1
+    assert [socket_of(ws.url) for ws in sockets] == ["run", "edits"]
     expect(page.locator("#conn")).to_have_attribute("data-state", "closed")
     assert same_document(page)
     assert page.console_errors == []
+
+
+def socket_of(url: str) -> str:
+    """Which socket a run page opened: its run's stream, or the runs feed of that one run
+    (run-page.js follows a finished run's edits there)."""
+    return "run" if "/api/v1/runs/" in url else "edits" if "/api/v1/live?run=" in url else url
 
 
 def test_a_finished_run_opens_finished_and_stays_closed(
@@ -107,7 +114,7 @@ def test_a_finished_run_opens_finished_and_stays_closed(
     expect(chart(page, "loss")).to_have_attribute("data-points", "3")
     page.clock.run_for(60_000)
     page.evaluate("() => 0")
-    assert len(sockets) == 1
+    assert [socket_of(ws.url) for ws in sockets] == ["run", "edits"]
     assert page.console_errors == []
 
 

@@ -33,7 +33,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 PROJECT = "guarded-project"  # distinctive: a filtered answer must not mention it
 # A row of the README's scope table: `METHOD /path` | scope | a token of another project.
 _ROW = re.compile(
-    r"^\| `(GET|POST|PUT|DELETE|WS) (/\S*)` \| (none|any|read|write|admin) \| ([^|]+) \|$"
+    r"^\| `(GET|POST|PUT|PATCH|DELETE|WS) (/\S*)` \| (none|any|read|write|admin) \| ([^|]+) \|$"
 )
 # Who calls, and the scope each token has (other: admin limited to another project; mine: read
 # limited to the project every route here touches).
@@ -95,6 +95,7 @@ SWEEP = {"method": "random", "project": PROJECT, "parameters": {"x": {"min": 0.0
 BODIES: dict[tuple[str, str], object] = {
     ("PUT", "/api/v1/projects/{project}/retention"): {"raw_keep_steps": None},
     ("POST", "/api/v1/runs"): {"project": PROJECT},
+    ("PATCH", "/api/v1/runs/{run_id}"): {"tags": ["t"]},
     ("POST", "/api/v1/runs/{run_id}/batches"): lambda: {"producer": "m", "batch_seq": next(_seq)},
     ("PUT", "/api/v1/runs/{run_id}/times"): {"created_at": 1.0},
     ("POST", "/api/v1/runs/{run_id}/commands"): {"kind": "note"},

@@ -20,7 +20,7 @@ from runwatch.bus import RUNS_CHANNEL, MemoryBus, run_channel
 from runwatch.protocol import Batch, PointRow, RunCreate, StatusIn
 from runwatch.server.fanout import LiveHub, LiveItem, Subscriber, run_stream
 from runwatch.server.reorder import SeqOrder
-from runwatch.server.runs_feed import RunsFeed
+from runwatch.server.runs_feed import RunsFeed, Watch
 from runwatch.store.base import Committed, Record
 from runwatch.store.prepare import prepare_batch
 from runwatch.store.sqlite import SqliteStore
@@ -193,7 +193,7 @@ def test_a_resync_on_the_runs_channel_sends_runs_list_viewers_their_list_again(
             mine = (await store.create_run(RunCreate(project="p"))).id
             await store.create_run(RunCreate(project="other"))
             viewer = Subscriber()
-            feed.add_viewer(viewer, "p")
+            feed.add_viewer(viewer, Watch(project="p"))
             bus.publish(RUNS_CHANNEL, [])  # changes to runs may have gone unheard
             await asyncio.wait_for(viewer.wait(), 10)
             return mine, [msgspec.json.decode(text) for _, text in viewer.drain()]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from runwatch.protocol import INT64_MAX, PRODUCER_GONE, Batch, Retention, RunCreate
+from runwatch.protocol import INT64_MAX, PRODUCER_GONE, Batch, Retention, RunCreate, RunPatch
 from runwatch.server.auth import Authenticator, Principal, Whoami, check_project, need
 from runwatch.server.errors import ApiError, error_text, field_of, malformed
 from runwatch.server.jsonbody import MAX_DEPTH, integral_floats_as_ints, too_deep
@@ -46,6 +46,7 @@ WRITE = [Depends(need("write")), Depends(no_nul)]
 ADMIN = [Depends(need("admin")), Depends(no_nul)]
 _batch_decoder = msgspec.json.Decoder(Batch)
 _run_decoder = msgspec.json.Decoder(RunCreate)
+_patch_decoder = msgspec.json.Decoder(RunPatch)
 _retention_decoder = msgspec.json.Decoder(Retention)
 MAX_EVENTS_PAGE = 1000
 MAX_POINTS = 20_000
@@ -217,6 +218,30 @@ async def create_run(request: Request) -> Response:
 @router.get("/runs/{run_id}", dependencies=READ)
 async def get_run(request: Request, run_id: str) -> Response:
     return json_response(await run_or_404(request, run_id))
+
+
+@router.patch(
+    "/runs/{run_id}",
+    dependencies=WRITE,
+    openapi_extra={"x-runwatch-body": "RunPatch"},
+    responses={
+        400: refusal(
+            "`invalid_run`: a field out of its bounds (`field`: `$.name`, `$.tags[3]`: too long,"
+            " or holding a NUL), an unknown field, or neither `name` nor `tags` (`field`: `$`)."
+        ),
+        404: refusal("`run_not_found`: no run has this id. `run_deleted`: the run was deleted."),
+    },
+)
+async def update_run(request: Request, run_id: str) -> Response:
+    """Rename a run and/or replace its tags, whatever its status (a finished run too); an
+    empty ``name`` gives it back its default name. Open run pages and runs lists show the
+    change at once, and runs queries (``"x" in tags``, ``name ~ …``) see it."""
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    patch: RunPatch = decode(_patch_decoder, body, "run")
+    if patch.name is None and patch.tags is None:
+        raise ApiError(400, "invalid_run", "give a new `name` or `tags` (or both)", "$")
+    await run_or_404(request, run_id)  # a token limited to another project changes nothing
+    return json_response(await store_of(request).update_run(run_id, patch))
 
 
 @router.post(

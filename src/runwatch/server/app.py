@@ -26,6 +26,7 @@ from runwatch.protocol import (
     PromoteIn,
     Retention,
     RunCreate,
+    RunPatch,
     RunTimes,
 )
 from runwatch.rules.engine import RuleEngine
@@ -120,6 +121,7 @@ def _openapi_with_wire_schemas(app: FastAPI) -> Any:
         wire = [
             Batch,
             RunCreate,
+            RunPatch,
             Retention,
             CommandIn,
             PromoteIn,

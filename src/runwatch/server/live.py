@@ -17,6 +17,7 @@ from runwatch.server.api import READ, Cursor, nul_field, run_or_404
 from runwatch.server.auth import WS_FORBIDDEN, WS_UNAUTHORIZED, Authenticator, Principal
 from runwatch.server.bus_notice import BusNotice
 from runwatch.server.fanout import LiveItem, Subscriber, frame_text, run_stream
+from runwatch.server.runs_feed import Watch
 from runwatch.server.wire import Frame, frame_writer
 
 router = APIRouter(prefix="/api/v1")
@@ -217,19 +218,30 @@ async def run_sse(
 
 
 @router.websocket("/live")
-async def runs_live(websocket: WebSocket, project: str | None = None) -> None:
+async def runs_live(
+    websocket: WebSocket, project: str | None = None, run: str | None = None
+) -> None:
     """The runs list as a snapshot, then one ``run`` message per changed run (and ``bus``
-    messages: see ``bus_notice``)."""
+    messages: see ``bus_notice``); with ``run``, of that one run only (its page follows its
+    renames here once its own stream has ended)."""
     principal = await _accept(websocket, project)
     if principal is None:
         return
     project = project or principal.project
     store, feed = websocket.app.state.store, websocket.app.state.runs_feed
+    if run is not None:
+        info = await store.get_run(run)
+        if info is not None and not await _sees(websocket, principal, info.project):
+            return
+        if info is None:
+            await _close(websocket, WS_RUN_NOT_FOUND, f"no run with id {run!r}")
+            return
+    watch = Watch(project, run)
     viewer = Subscriber()
-    feed.add_viewer(viewer, project)
+    feed.add_viewer(viewer, watch)
 
     async def send_all() -> None:
-        runs = await store.list_runs(project=project)
+        runs = await feed.runs(watch)
         seq = feed.next_seq()
         await websocket.send_text(
             msgspec.json.encode({"seq": seq, "type": "runs", "runs": runs}).decode()

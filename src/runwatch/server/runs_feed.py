@@ -17,11 +17,25 @@ FLUSH_INTERVAL = 0.25
 DIRTY_CAP = 2000
 
 
+class Watch(msgspec.Struct, frozen=True):
+    """What one viewer follows: the runs of ``project`` (None: every project), and only the run
+    ``run`` when given (a finished run's page, whose own stream has ended, hears its edits
+    here)."""
+
+    project: str | None = None
+    run: str | None = None
+
+    def wants(self, project: str, run_id: str) -> bool:
+        return (self.project is None or self.project == project) and (
+            self.run is None or self.run == run_id
+        )
+
+
 class RunsFeed:
     """Collects changed run ids from the bus and, every ``FLUSH_INTERVAL``, sends their new rows.
 
-    Each viewer gets ``{"type": "run", "run": {...}}`` per changed run that matches its project
-    filter, and ``{"type": "run.deleted", "id": ...}`` per such run deleted. Throttling bounds
+    Each viewer gets ``{"type": "run", "run": {...}}`` per changed run that its :class:`Watch`
+    wants, and ``{"type": "run.deleted", "id": ...}`` per such run deleted. Throttling bounds
     the work to one read per changed run per interval, however fast runs log. Every viewer
     hears a ``bus`` message when the bus goes down or comes back (a new viewer is told at
     connect: see ``bus_notice``).
@@ -33,7 +47,7 @@ class RunsFeed:
         self._interval = interval
         self._dirty: set[str] = set()
         self._overflow = False
-        self._viewers: dict[Subscriber, str | None] = {}
+        self._viewers: dict[Subscriber, Watch] = {}
         self._seq = 0
         self._task: asyncio.Task[None] | None = None
         self._feed = Subscriber()
@@ -50,8 +64,8 @@ class RunsFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def add_viewer(self, viewer: Subscriber, project: str | None) -> None:
-        self._viewers[viewer] = project
+    def add_viewer(self, viewer: Subscriber, watch: Watch) -> None:
+        self._viewers[viewer] = watch
 
     def remove_viewer(self, viewer: Subscriber) -> None:
         self._viewers.pop(viewer, None)
@@ -90,23 +104,29 @@ class RunsFeed:
                 self._send_deleted(run_id, project)
 
     async def _resend_lists(self) -> None:
-        for project in set(self._viewers.values()):
-            runs = await self._store.list_runs(project=project)
-            item = self._item("runs", {"runs": runs})
+        for watch in set(self._viewers.values()):
+            item = self._item("runs", {"runs": await self.runs(watch)})
             for viewer, wanted in list(self._viewers.items()):
-                if wanted == project:
+                if wanted == watch:
                     viewer.offer([item])
+
+    async def runs(self, watch: Watch) -> list[RunInfo]:
+        """The runs a viewer following ``watch`` is sent first (and again after a bus resync)."""
+        if watch.run is None:
+            return await self._store.list_runs(project=watch.project)
+        run = await self._store.get_run(watch.run)
+        return [] if run is None or not watch.wants(run.project, run.id) else [run]
 
     def _send_run(self, run: RunInfo) -> None:
         item = self._item("run", {"run": run})
-        for viewer, project in self._viewers.items():
-            if project is None or project == run.project:
+        for viewer, watch in self._viewers.items():
+            if watch.wants(run.project, run.id):
                 viewer.offer([item])
 
     def _send_deleted(self, run_id: str, project: str) -> None:
         item = self._item("run.deleted", {"id": run_id})
-        for viewer, wanted in self._viewers.items():
-            if wanted is None or wanted == project:
+        for viewer, watch in self._viewers.items():
+            if watch.wants(project, run_id):
                 viewer.offer([item])
 
     def _broadcast_all(self, item: LiveItem) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
-from runwatch.protocol import ArchivedCommand, BatchAck, Command, Retention, RunCreate
+from runwatch.protocol import ArchivedCommand, BatchAck, Command, Retention, RunCreate, RunPatch
 from runwatch.rules.spec import Alert, Rule, RuleIn
 from runwatch.runs_query.nodes import COLUMNS, Field, Node
 from runwatch.store.prepare import PreparedBatch, SeriesColumns
@@ -363,9 +363,15 @@ def replay_sql(param: str) -> str:
 
 
 class RunStore(Protocol):
-    """Runs: creation, lookup, liveness and the crash sweep."""
+    """Runs: creation, renaming, lookup, liveness and the crash sweep."""
 
     async def create_run(self, spec: RunCreate) -> RunInfo: ...
+
+    async def update_run(self, run_id: str, patch: RunPatch) -> RunInfo:
+        """Set the run's name and/or tags (whatever its status) and return it; its live
+        viewers and runs lists hear of it. :class:`RunNotFound` (``RunDeleted``) when there is
+        no such run."""
+        ...
 
     async def get_run(self, run_id: str) -> RunInfo | None: ...
 

@@ -22,7 +22,7 @@ import msgspec
 from runwatch.protocol import RunCreate
 from runwatch.store.base import QueuedRun, Record, RunInfo
 from runwatch.store.errors import LimitExceeded, RunExists
-from runwatch.store.sql import purge, records
+from runwatch.store.sql import purge, records, runs
 from runwatch.store.sql.records import json_text
 from runwatch.store.sql.tx import Tx
 
@@ -59,7 +59,7 @@ def enqueue(
     created = tx.execute(
         f"INSERT INTO runs ({records.RUN_COLUMNS}) VALUES (?,?,?,?,?,?,'queued',"
         "?,NULL,NULL,?,NULL,NULL,1,'{}',?,NULL,?,'[]','{}','[]',0) ON CONFLICT (id) DO NOTHING RETURNING id",
-        (run_id, spec.project, spec.name or f"run-{run_id[:6]}", spec.group, json_text(spec.tags),
+        (run_id, spec.project, spec.name or runs.default_name(run_id), spec.group, json_text(spec.tags),
          json_text(spec.config), now, now, json_text(spec.snapshot), spec.heartbeat),
     ).fetchone()  # fmt: skip
     if created is None:

@@ -1,4 +1,4 @@
-"""Creating and listing runs."""
+"""Creating, renaming and listing runs."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import math
 import time
 from typing import Any
 
-from runwatch.protocol import RunCreate
+import msgspec
+
+from runwatch.protocol import RunCreate, RunPatch
 from runwatch.runs_query import compile_where, field_name, number_value, sort_key
 from runwatch.runs_query.nodes import Field
 from runwatch.store.base import FieldStats, Record, RunInfo, RunsGroup, RunsPage, RunsQuery
 from runwatch.store.errors import RunExists
+from runwatch.store.prepare import with_seq
 from runwatch.store.sql import purge, records, sweeps, values
 from runwatch.store.sql.records import RUN_COLUMNS, RUN_SELECT, RUN_SELECTED, json_text
 from runwatch.store.sql.tx import Tx
@@ -30,7 +33,7 @@ def create_run(tx: Tx, run_id: str, spec: RunCreate) -> tuple[RunInfo, list[Reco
     created = tx.execute(
         f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?,?,?,?,?,?,'running',"
         "?,?,NULL,?,NULL,NULL,1,'{}',?,?,?,'[]','{}','[]',0) ON CONFLICT (id) DO NOTHING RETURNING id",
-        (run_id, spec.project, spec.name or f"run-{run_id[:6]}", spec.group, json_text(spec.tags),
+        (run_id, spec.project, spec.name or default_name(run_id), spec.group, json_text(spec.tags),
          json_text(spec.config), start, start, now, json_text(spec.snapshot), now, spec.heartbeat),
     ).fetchone()  # fmt: skip
     if created is None:
@@ -44,6 +47,36 @@ def create_run(tx: Tx, run_id: str, spec: RunCreate) -> tuple[RunInfo, list[Reco
     records.journal(tx, run_id, [record])
     run = records.fetch_run(tx, run_id)
     assert run is not None
+    return run, [record]
+
+
+def default_name(run_id: str) -> str:
+    """The name of a run created without one."""
+    return f"run-{run_id[:6]}"
+
+
+def update_run(tx: Tx, run_id: str, patch: RunPatch) -> tuple[RunInfo, list[Record]]:
+    """Rename and/or retag a run, whatever its status, and tell its viewers (a journaled
+    ``meta`` record with both). Its last update is kept: it says when the run last reported
+    (a stalled-run rule counts from it), and an edit is no report. :class:`RunNotFound`
+    (``RunDeleted``) when there is no such run. The value index holds no name or tag (see
+    ``values``): nothing to reindex."""
+    name = None if patch.name is None else patch.name or default_name(run_id)
+    tags = None if patch.tags is None else json_text(patch.tags)
+    # The seq taken in the same statement: the row stays locked until commit, so the run's
+    # other writers take turns with this one (records.allocate, without its last_update).
+    row = tx.execute(
+        "UPDATE runs SET name = coalesce(?, name), tags = coalesce(?, tags), seq = seq + 1"
+        " WHERE id = ? RETURNING seq",
+        (name, tags, run_id),
+    ).fetchone()
+    if row is None:
+        raise records.missing(tx, run_id)
+    run = records.fetch_run(tx, run_id)
+    assert run is not None
+    message = {"type": "meta", "name": run.name, "tags": run.tags}
+    record = Record(run.seq, with_seq(run.seq, msgspec.json.encode(message)))
+    records.journal(tx, run_id, [record])
     return run, [record]
 
 

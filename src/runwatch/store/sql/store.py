@@ -17,7 +17,15 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar
 
-from runwatch.protocol import CLAIM_LEASE, ArchivedCommand, BatchAck, Command, Retention, RunCreate
+from runwatch.protocol import (
+    CLAIM_LEASE,
+    ArchivedCommand,
+    BatchAck,
+    Command,
+    Retention,
+    RunCreate,
+    RunPatch,
+)
 from runwatch.rules.spec import Alert, Rule, RuleIn
 from runwatch.runs_query.nodes import Field
 from runwatch.store.base import (
@@ -148,6 +156,9 @@ class SqlStore:
     async def create_run(self, spec: RunCreate) -> RunInfo:
         run_id = spec.id or secrets.token_hex(6)
         return await self._write_run(run_id, lambda tx: runs.create_run(tx, run_id, spec))
+
+    async def update_run(self, run_id: str, patch: RunPatch) -> RunInfo:
+        return await self._write_run(run_id, lambda tx: runs.update_run(tx, run_id, patch))
 
     async def last_step(self, run_id: str) -> int | None:
         return await self._read_tx(lambda tx: runs.last_step(tx, run_id))

@@ -125,6 +125,13 @@ export function postJSON(path, body, extraHeaders = {}) {
   return request("POST", path, { body: JSON.stringify(body), headers });
 }
 
+/** PATCH a JSON body; resolves to the JSON answer, throws ApiError with the server's message on
+ * a non-2xx answer. */
+export function patchJSON(path, body) {
+  const headers = { Accept: "application/json", "Content-Type": "application/json" };
+  return request("PATCH", path, { body: JSON.stringify(body), headers });
+}
+
 /** POST bytes (a File or Blob, sent as is) as `contentType`; resolves to the JSON answer,
  * throws ApiError on a non-2xx answer. */
 export function postBinary(path, body, contentType = "application/octet-stream") {

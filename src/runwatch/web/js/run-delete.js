@@ -88,6 +88,10 @@ export function mount(el, { base, onDeleted = (run) => location.assign(`/?projec
       run.status = word;
       render();
     },
+    /** The run's new name (the dialog names it). */
+    setName(name) {
+      if (run) run.name = name;
+    },
     /** The run was deleted (here or elsewhere): nothing to offer any more. */
     gone() {
       deleted = true;

@@ -1,6 +1,8 @@
-// The run page's header: name, crumbs, status pill, live badge, meta line and error text.
+// The run page's header: name, crumbs, status pill, live badge, meta line and error text; the
+// name and tags may be edited in place (run-edit.js).
 
 import { formatCount, formatDateTime, formatDuration } from "./format.js";
+import * as runEdit from "./run-edit.js";
 import { isFinal, mountLiveBadge, mountLoss, mountPill } from "./status.js";
 
 function metaItem(label) {
@@ -10,8 +12,9 @@ function metaItem(label) {
   return [dt, dd];
 }
 
-/** Mount on the page's header elements (looked up by id inside `root`). */
-export function mount(root) {
+/** Mount on the page's header elements (looked up by id inside `root`), for the run at API path
+ * `base`; `onEdited({name, tags})` after this page renamed or retagged it. */
+export function mount(root, { base, onEdited }) {
   const $ = (id) => root.querySelector(`#${id}`);
   const nameEl = $("run-name");
   const crumbProject = $("crumb-project");
@@ -34,6 +37,7 @@ export function mount(root) {
     cells[label] = { wrap, dd };
   }
 
+  const editor = runEdit.mount({ nameEl, tagsWrap: cells.tags.wrap, tagsCell: cells.tags.dd, base, onEdited });
   let run = null;
   let lastStep;
 
@@ -41,18 +45,6 @@ export function mount(root) {
     const cell = cells[label];
     cell.dd.textContent = text;
     cell.wrap.hidden = text === "" || text === null || text === undefined;
-  }
-
-  function renderTags(tags) {
-    const dd = cells.tags.dd;
-    dd.replaceChildren();
-    for (const tag of tags || []) {
-      const chip = document.createElement("span");
-      chip.className = "tag";
-      chip.textContent = tag;
-      dd.append(chip);
-    }
-    cells.tags.wrap.hidden = !tags || tags.length === 0;
   }
 
   function tick() {
@@ -77,7 +69,7 @@ export function mount(root) {
     badge.set(!isFinal(run.status));
     setCell("id", run.id);
     setCell("group", run.group || "");
-    renderTags(run.tags);
+    editor.setRun(run);
     setCell("started", run.started_at === null || run.started_at === undefined ? "" : formatDateTime(run.started_at));
     setCell("exit code", run.exit_code === null || run.exit_code === undefined ? "" : String(run.exit_code));
     setCell("step", lastStep === undefined ? "" : formatCount(lastStep));
@@ -93,6 +85,13 @@ export function mount(root) {
     setRun(info) {
       run = { ...info };
       loss.set(run.lost);
+      render();
+    },
+    /** The run was renamed or retagged (a live `meta` message, or this page's edit). */
+    setMeta({ name, tags }) {
+      if (!run) return;
+      run.name = name;
+      run.tags = tags;
       render();
     },
     /** A live event: an sdk.lost report adds its count to the loss chip; an early_stop event

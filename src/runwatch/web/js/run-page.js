@@ -23,7 +23,7 @@ const base = runPath(runId);
 
 const $ = (id) => document.getElementById(id);
 const conn = mountConn($("conn"));
-const header = runHeader.mount(document);
+const header = runHeader.mount(document, { base, onEdited: applyMeta });
 const widgets = runWidgets.mount(document, {
   base,
   revealImage(key) {
@@ -83,6 +83,30 @@ function showDeleted() {
   conn.set("closed", "run deleted");
   header.setFinished();
   deleter.gone();
+  edits?.stop();
+}
+/** The run's new name and tags: a live `meta` message, this page's own edit, or (`run`
+ * messages) the runs feed of a finished run. */
+function applyMeta(meta) {
+  header.setMeta(meta);
+  deleter.setName(meta.name);
+  if (runInfo) Object.assign(runInfo, { name: meta.name, tags: meta.tags });
+}
+
+let edits = null; // the runs feed of this one run, once its own stream has ended
+
+/** A finished run's stream is over, but it may still be renamed, retagged or deleted: follow
+ * it on the runs feed (`/api/v1/live?run=`). */
+function followEdits() {
+  if (edits || deleted) return;
+  edits = openLive({
+    url: () => socketURL("/api/v1/live", { run: runId }),
+    onMessage(msg) {
+      if (msg.type === "run") applyMeta(msg.run);
+      else if (msg.type === "runs") msg.runs.forEach(applyMeta);
+      else if (msg.type === "run.deleted") showDeleted();
+    },
+  });
 }
 onRunDeleted((path) => {
   if (path === base || path.startsWith(`${base}/`)) showDeleted();
@@ -202,12 +226,16 @@ function onMessage(msg) {
       break;
     case "run.closed":
       header.setFinished();
+      followEdits();
       break;
     case "run.deleted":
       showDeleted();
       break;
     case "config":
       showConfig(msg.config);
+      break;
+    case "meta":
+      applyMeta(msg);
       break;
     default:
       break; // tables, logs, ... belong to widgets this page does not have yet
@@ -259,7 +287,10 @@ async function main() {
     },
     probe,
   });
-  addEventListener("pagehide", () => live.stop());
+  addEventListener("pagehide", () => {
+    live.stop();
+    edits?.stop();
+  });
   // Back from the back/forward cache, the stopped socket must not leave a frozen page.
   addEventListener("pageshow", (e) => e.persisted && location.reload());
   $("feed-filter").addEventListener("input", (e) => feed.setFilter(e.target.value));
