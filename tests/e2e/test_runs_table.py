@@ -165,6 +165,24 @@ def test_a_query_filters_on_the_server_and_a_bad_one_shows_its_caret(
     assert [e for e in page.console_errors if "400 (Bad Request)" not in e] == []
 
 
+def test_a_query_naming_a_field_no_run_has_says_so(page: Page, big: ServerProcess) -> None:
+    """A typo in a field matches nothing, silently, in other trackers: the page names the field
+    and the one most like it."""
+    open_table(page, big, "")
+    page.fill("#run-query", 'config.otp == "adam" and summary.acc > 0.5')
+    page.press("#run-query", "Enter")
+    expect(page.locator("#run-counts")).to_have_text("0 runs")
+    expect(page.locator("#runs-none-match")).to_be_visible()
+    expect(page.locator("#runs-empty")).to_be_hidden()  # runs there are: none matches
+    expect(page.locator("#runs-none-match")).to_have_text(
+        "No run matches these filters. No recent run has config.otp: did you mean config.opt?"
+    )
+    page.fill("#run-query", 'config.opt == "lion"')  # a field: only its value matches nothing
+    page.press("#run-query", "Enter")
+    expect(page.locator("#runs-none-match")).to_have_text("No run matches these filters.")
+    assert page.console_errors == []
+
+
 def test_the_url_round_trips_columns_sort_query_filters_and_group(
     page: Page, big: ServerProcess
 ) -> None:

@@ -42,7 +42,40 @@ def test_a_query_sorted_and_paged_with_the_total(app_server: InProcessServer) ->
     assert [r["name"] for r in small.json()["runs"]] == ["trial-1", "trial-2"]
     assert small.json()["total"] == 2 and small.json()["cursor"] is None
     assert small.json()["newest"] == created["trial-2"]
-    assert none.json() == {"runs": [], "total": 0, "cursor": None, "newest": None}
+    # ``name`` is no config or summary field: nothing to say is absent.
+    assert none.json() == {"runs": [], "total": 0, "cursor": None, "newest": None, "absent": []}
+
+
+def test_no_match_names_the_fields_no_run_has_and_the_one_most_like_each(
+    app_server: InProcessServer,
+) -> None:
+    with app_server.client() as c:
+        c.post(
+            "/api/v1/runs",
+            json={"project": "sweep", "config": {"optimizer": {"name": "adam"}, "lr": 0.1}},
+        )
+        run_id = c.get("/api/v1/runs").json()["runs"][0]["id"]
+        post_batch = {"producer": "p", "batch_seq": 1, "points": [[0, 1.0, {"acc": 0.9}]]}
+        c.post(f"/api/v1/runs/{run_id}/batches", json=post_batch).raise_for_status()
+
+        def absent(q: str) -> object:
+            body = runs_page(c, q=q).json()
+            return body["absent"] if body["total"] == 0 else f"{body['total']} runs"
+
+        assert absent('config.optimzer.name == "adam"') == [
+            {"field": "config.optimzer.name", "like": "config.optimizer.name"}
+        ]
+        assert absent('config.optimizer.name == "sgd"') == []  # a field: no run has that value
+        assert (
+            absent("config.optimizer == null and summary.acc.max > 1") == []
+        )  # an object; extremes
+        assert absent("config.zzz > 1 or not summary.acc > 0.5 or config.zzz < 0") == [
+            {"field": "config.zzz", "like": None}
+        ]
+        assert absent("config.lr > 0") == "1 runs"  # only a query matching nothing is looked at
+        assert runs_page(c, q="config.lrr > 0", project="other").json()["absent"] == [
+            {"field": "config.lrr", "like": None}  # the sample is the project's: none there
+        ]
 
 
 def test_bad_parameters_are_400s_naming_them_and_injection_stays_data(

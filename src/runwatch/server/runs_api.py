@@ -13,13 +13,14 @@ from starlette.responses import Response
 
 from runwatch.protocol import RunStatus
 from runwatch.runs_query import QueryError, field_name, parse, parse_sort
+from runwatch.runs_query.absent import absent_fields
 from runwatch.runs_query.nodes import Field, JsonPath
 from runwatch.runs_query.parser import MAX_LENGTH as MAX_QUERY_LENGTH
 from runwatch.server.api import READ, json_response, store_of
 from runwatch.server.auth import Principal, check_project
 from runwatch.server.errors import ApiError
 from runwatch.server.openapi import refusal
-from runwatch.store.base import RunsKey, RunsQuery
+from runwatch.store.base import RunInfo, RunsKey, RunsQuery
 
 router = APIRouter(prefix="/api/v1")
 MAX_RUNS_PAGE = 1000
@@ -87,18 +88,27 @@ async def list_runs(
     descending; runs without the value come last; ties by id), with ``total`` matching runs,
     the ``cursor`` of the next page (null on the last) and ``newest``, the newest matching
     run's ``created_at`` (null when none matches). Pages are keyset pages: runs created
-    meanwhile never shift them."""
+    meanwhile never shift them. When none matches, ``absent`` lists the fields ``q`` names
+    that none of the newest 1,000 runs of the other filters has, each with the field most
+    like it (``like``): a typo, most likely."""
     field, descending = _field(sort, "sort", "invalid_sort")
     after = _after(cursor, sort)
     query = _query(request, q, project, status=status, tag=tag, sort=field,
                    descending=descending, limit=limit, after=after)  # fmt: skip
-    page = await store_of(request).query_runs(query)
+    store = store_of(request)
+    page = await store.query_runs(query)
+    absent: list[dict[str, str | None]] = []
+    if page.total == 0 and query.where is not None:  # why none: a field no run has?
+        sample = _query(request, None, project, status=status, tag=tag, limit=FIELDS_SAMPLE)
+        config, summary = _fields((await store.query_runs(sample)).runs)
+        absent = absent_fields(query.where, config.keys() | summary.keys())
     return json_response(
         {
             "runs": page.runs,
             "total": page.total,
             "cursor": _cursor(page.after, sort),
             "newest": page.newest,
+            "absent": absent,
         }
     )
 
@@ -143,12 +153,18 @@ async def run_fields(
     at most 2,000 fields per document."""
     query = _query(request, q, project, status=status, tag=tag, limit=FIELDS_SAMPLE)
     page = await store_of(request).query_runs(query)
+    config, summary = _fields(page.runs)
+    return json_response({"runs": len(page.runs), "config": config, "summary": summary})
+
+
+def _fields(runs: list[RunInfo]) -> tuple[dict[str, int], dict[str, int]]:
+    """The config and summary fields of ``runs``, each with how many of them have it."""
     config: dict[str, int] = {}
     summary: dict[str, int] = {}
-    for run in page.runs:
+    for run in runs:
         _count_leaves("config", run.config, (), config)
         _count_leaves("summary", run.summary, (), summary, depth=1)
-    return json_response({"runs": len(page.runs), "config": config, "summary": summary})
+    return config, summary
 
 
 @router.get(

@@ -95,7 +95,7 @@ async function load(next) {
     list.pages.stop();
     list.recheck.stop();
   }
-  list = { view: next, at, total: first.total, query: snapshotQuery(next.q, at), base };
+  list = { view: next, at, total: first.total, query: snapshotQuery(next.q, at), base, absent: first.absent || [] };
   startPages(first);
   showNew(0);
   return true;
@@ -143,9 +143,18 @@ function withIds(q, ids) {
 function showCounts() {
   const total = list ? list.total : 0;
   $("run-counts").textContent = `${formatCount(total)} run${total === 1 ? "" : "s"}`;
-  const filtered = Boolean(view.project || view.status || view.tag || view.q);
+  const shown = list ? list.view : view; // the list's own view: `view` changes once it loaded
+  const filtered = Boolean(shown.project || shown.status || shown.tag || shown.q);
   $("runs-empty").hidden = !list || total > 0 || filtered;
-  $("runs-none-match").hidden = !list || total > 0 || !filtered;
+  const none = $("runs-none-match");
+  none.hidden = !list || total > 0 || !filtered;
+  if (!none.hidden) none.textContent = noneMatchText(list.absent);
+}
+
+/** Why no run matches: said when the query names a field no recent run has (a typo?). */
+function noneMatchText(absent) {
+  const why = absent.map(({ field, like }) => (like ? `No recent run has ${field}: did you mean ${like}?` : `No recent run has ${field}.`));
+  return ["No run matches these filters.", ...why].join(" ");
 }
 
 /** Change part of the view. A new query, filter or sort is fetched first: the URL and the table
