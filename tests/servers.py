@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -131,6 +133,18 @@ class ServerProcess:
     def client(self) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+
+
+def frame_messages(frame: str | bytes) -> list[dict[str, Any]]:
+    """A live frame's messages: one message, or a JSON array of them (coalesced)."""
+    data = json.loads(frame)
+    return data if isinstance(data, list) else [data]
+
+
+def token_client(server: ServerProcess, token: str | None) -> httpx.Client:
+    """A client of ``server`` presenting ``token`` (None: none, whatever the server's)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=server.url, headers=headers, timeout=30)
 
 
 def subscribers(server: ServerProcess) -> int:

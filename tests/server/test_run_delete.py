@@ -4,7 +4,6 @@ viewers told, a producer speaking for it told ``run_deleted``, and its sweep tri
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,17 +17,9 @@ from runwatch.protocol import RUN_DIR_MARKER
 from runwatch.store.factory import open_store
 from runwatch.tokens import create
 from tests.servers import ServerProcess, wait_until
+from tests.servers import frame_messages as messages
+from tests.servers import token_client as client
 from tests.store.aio import run
-
-
-def messages(frame: str | bytes) -> list[dict[str, Any]]:
-    data = json.loads(frame)
-    return data if isinstance(data, list) else [data]
-
-
-def client(server: ServerProcess, token: str | None) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=server.url, headers=headers, timeout=30)
 
 
 def test_delete_a_run_over_http(tmp_path: Path, store_args: list[str]) -> None:

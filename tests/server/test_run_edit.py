@@ -5,7 +5,6 @@ runs lists told, and runs queries seeing the new name and tags at once."""
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,8 @@ from websockets.sync.client import ClientConnection, connect
 from runwatch.tokens import create
 from tests.asgi import InProcessServer
 from tests.servers import ServerProcess
-
-
-def messages(frame: str | bytes) -> list[dict[str, Any]]:
-    data = json.loads(frame)
-    return data if isinstance(data, list) else [data]
-
-
-def client(server: ServerProcess, token: str | None) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=server.url, headers=headers, timeout=30)
+from tests.servers import frame_messages as messages
+from tests.servers import token_client as client
 
 
 def heard(socket: ClientConnection, kind: str, run_id: str | None = None) -> dict[str, Any]:

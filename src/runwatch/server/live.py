@@ -19,6 +19,7 @@ from runwatch.server.bus_notice import BusNotice
 from runwatch.server.fanout import LiveItem, Subscriber, frame_text, run_stream
 from runwatch.server.runs_feed import Watch
 from runwatch.server.wire import Frame, frame_writer
+from runwatch.store.base import RunInfo
 
 router = APIRouter(prefix="/api/v1")
 WS_BAD_REQUEST = 4400
@@ -129,6 +130,17 @@ async def _sees(websocket: WebSocket, principal: Principal, project: str | None)
     return False
 
 
+async def _run_seen(websocket: WebSocket, principal: Principal, run_id: str) -> RunInfo | None:
+    """The run ``run_id`` if the caller may read it; else None, the socket closed with 4404 (no
+    such run) or 4403 (another project's)."""
+    run: RunInfo | None = await websocket.app.state.store.get_run(run_id)
+    if run is not None and not await _sees(websocket, principal, run.project):
+        return None
+    if run is None:
+        await _close(websocket, WS_RUN_NOT_FOUND, f"no run with id {run_id!r}")
+    return run
+
+
 @router.websocket("/runs/{run_id}/live")
 async def run_live(websocket: WebSocket, run_id: str, since: Cursor = 0) -> None:
     """Every record with seq > ``since``, replayed then live, in order; ends after run.closed."""
@@ -136,11 +148,8 @@ async def run_live(websocket: WebSocket, run_id: str, since: Cursor = 0) -> None
     principal = await _accept(websocket)
     if principal is None:
         return
-    run = await store.get_run(run_id)
-    if run is not None and not await _sees(websocket, principal, run.project):
-        return
+    run = await _run_seen(websocket, principal, run_id)
     if run is None:
-        await _close(websocket, WS_RUN_NOT_FOUND, f"no run with id {run_id!r}")
         return
 
     # Under ``runwatch serve`` every data frame goes through the writer, shared with the hub.
@@ -228,14 +237,9 @@ async def runs_live(
     if principal is None:
         return
     project = project or principal.project
-    store, feed = websocket.app.state.store, websocket.app.state.runs_feed
-    if run is not None:
-        info = await store.get_run(run)
-        if info is not None and not await _sees(websocket, principal, info.project):
-            return
-        if info is None:
-            await _close(websocket, WS_RUN_NOT_FOUND, f"no run with id {run!r}")
-            return
+    feed = websocket.app.state.runs_feed
+    if run is not None and await _run_seen(websocket, principal, run) is None:
+        return
     watch = Watch(project, run)
     viewer = Subscriber()
     feed.add_viewer(viewer, watch)
