@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import msgspec
 
+from runwatch.sdk.vitals import SystemVitals
+
 Point = list[Any]  # [step, unix_ts, {key: value}], as the batches endpoint takes it
 
 
@@ -28,6 +30,11 @@ def rows(steps: Iterable[int], **series: Sequence[Any]) -> list[Point]:
     for i, step in enumerate(steps):
         out.append([step, now, {key: values[i] for key, values in series.items()}])
     return out
+
+
+def sdk_vitals() -> dict[str, float]:
+    """One sample of the SDK's own ``sys/*`` vitals (sdk/vitals.py), as a live SDK run logs them."""
+    return SystemVitals().sample(taken=100, queued=0)
 
 
 def event(

@@ -13,7 +13,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.conftest import ARTIFACTS
 from tests.e2e.charts import WINDOW, chart, drag, in_window, inspect, metrics_requests, window_of
-from tests.e2e.helpers import Producer, create_run, rows
+from tests.e2e.helpers import Producer, create_run, rows, sdk_vitals
 from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -171,6 +171,25 @@ def test_compare_renders_names_and_configs_as_text_and_reports_unknown_runs(
     assert page.evaluate("() => window.__xss") is None
     # Chromium's own report of the 404 answer is the only console line.
     assert all("404" in e for e in page.console_errors)
+
+
+def test_compare_puts_the_sdks_system_charts_after_the_users(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    vitals = {k: [v] * 3 for k, v in sdk_vitals().items()}
+    system = sorted(vitals)
+    first = create_run(api, "e2e", "first")
+    Producer(api, first["id"]).send(rows(range(3), loss=[3, 2, 1], **vitals))
+    second = create_run(api, "e2e", "second")
+    user = {"throughput": [100.0, 110.0, 120.0], "val/acc": [0.1, 0.2, 0.3]}
+    Producer(api, second["id"]).send(rows(range(3), **user, **vitals))
+    page.goto(f"{server.url}/compare?runs={first['id']},{second['id']}")
+    expect(page.locator("#charts .chart")).to_have_count(3 + len(system))
+    grid = page.locator("#charts > *").evaluate_all(
+        "els => els.map(e => e.classList.contains('charts-group') ? `# ${e.textContent}` : e.dataset.key)"
+    )
+    assert grid == ["loss", "throughput", "val/acc", "# System", *system]
+    assert page.console_errors == []
 
 
 def test_compare_without_runs_says_how_to_pick_them(page: Page, server: ServerProcess) -> None:

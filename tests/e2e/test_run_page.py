@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Locator, Page, WebSocket, expect
 
 from tests.conftest import ARTIFACTS
-from tests.e2e.helpers import Producer, create_run, event, rows
+from tests.e2e.helpers import Producer, create_run, event, rows, sdk_vitals
 from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -115,6 +115,51 @@ def test_a_finished_run_opens_finished_and_stays_closed(
     page.clock.run_for(60_000)
     page.evaluate("() => 0")
     assert [socket_of(ws.url) for ws in sockets] == ["run", "edits"]
+    assert page.console_errors == []
+
+
+def chart_grid(page: Page) -> list[str]:
+    """The chart grid top to bottom: each chart's key, and "# System" for the system heading."""
+    items: list[str] = page.locator("#charts > *").evaluate_all(
+        "els => els.map(e => e.classList.contains('charts-group') ? `# ${e.textContent}` : e.dataset.key)"
+    )
+    return items
+
+
+def test_the_sdks_system_charts_come_after_every_user_chart(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "vitals")
+    producer = Producer(api, run["id"])
+    vitals = sdk_vitals()
+    system = sorted(vitals)
+    assert "sys/cpu_percent" in system and "sys/records_per_s" in system
+    producer.send(rows(range(3), loss=[3, 2, 1], **{k: [v] * 3 for k, v in vitals.items()}))
+    open_run(page, server, run["id"])
+    expect(page.locator("#charts .chart")).to_have_count(1 + len(system))
+    assert chart_grid(page) == ["loss", "# System", *system]
+    expect(page.locator("#charts > .charts-group")).to_be_visible()
+
+    # The user's keys first seen live join the user's charts, above the system ones; so does a
+    # key sorting after "sys/". A new vital joins the system charts.
+    producer.send(rows([3], throughput=[120.0], **{"val/acc": [0.5], "zeta": [1.0]}))
+    producer.send(rows([3], **{"sys/gpu0_util": [40.0]}))
+    expect(page.locator("#charts .chart")).to_have_count(4 + len(system) + 1)
+    system = sorted([*system, "sys/gpu0_util"])
+    want = ["loss", "throughput", "val/acc", "zeta", "# System", *system]
+    assert chart_grid(page) == want
+    expect(page.locator("#chart-count")).to_have_text(f"{4 + len(system)} charts")
+
+    page.reload()  # hydrated from /state: the same order
+    expect(page.locator("#charts .chart")).to_have_count(4 + len(system))
+    assert chart_grid(page) == want
+    # So do the latest values, the user's first.
+    latest = page.locator("#latest-values dt")
+    expect(latest).to_have_text(["loss", "throughput", "val/acc", "zeta", *system])
+    # The vitals bar still shows the system vitals, as it does on purpose.
+    expect(page.locator("#vitals .vital")).to_have_count(len(system))
+    vital_keys = page.locator("#vitals .vital").evaluate_all("els => els.map(e => e.dataset.key)")
+    assert vital_keys == system
     assert page.console_errors == []
 
 

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.conftest import ARTIFACTS
-from tests.e2e.helpers import Producer, create_run, rows
+from tests.e2e.helpers import Producer, create_run, rows, sdk_vitals
 from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -176,6 +176,25 @@ def test_text_in_the_latest_column_reads_as_text(
     # Keys in order: loss, note, phase; a stored "nan" is the number NaN, text is text.
     expect(values).to_have_text(["NaN", "warmup then cosine deca…", "p5"])
     expect(values.nth(1)).to_have_attribute("title", long)
+    assert page.console_errors == []
+
+
+def test_the_latest_column_shows_the_users_keys_before_the_sdks_vitals(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    vitals = {k: [v] for k, v in sdk_vitals().items()}
+    system = sorted(vitals)
+    assert system[:2] == ["sys/cpu_percent", "sys/records_per_s"]  # before "throughput"
+    full = create_run(api, "alpha", "full")
+    values = {"loss": [0.5], "throughput": [120.0], "val/acc": [0.75]}
+    Producer(api, full["id"]).send(rows([10], **values, **vitals))
+    lean = create_run(api, "alpha", "lean")  # one user key: the vitals fill the column
+    Producer(api, lean["id"]).send(rows([10], loss=[0.25], **vitals))
+    open_list(page, server)
+    keys = run_row(page, full["id"]).locator(".summary-key")
+    expect(keys).to_have_text(["loss", "throughput", "val/acc"])
+    expect(run_row(page, full["id"]).locator(".summary-value")).to_have_text(["0.5", "120", "0.75"])
+    expect(run_row(page, lean["id"]).locator(".summary-key")).to_have_text(["loss", *system[:2]])
     assert page.console_errors == []
 
 

@@ -202,6 +202,67 @@ def test_scatter_hover_names_the_run_under_the_pointer(page: Page, sweep: Server
     assert page.console_errors == []
 
 
+# Page side: the WCAG contrast of the canvas pixel at (x, y) (CSS pixels) on its panel's background.
+PIXEL_CONTRAST = """(c, [x, y]) => {
+    const ratio = c.width / c.clientWidth;
+    const d = c.getContext('2d').getImageData(Math.floor(x * ratio), Math.floor(y * ratio), 1, 1).data;
+    const bg = getComputedStyle(c.closest('.panel')).backgroundColor.match(/\\d+/g).map(Number);
+    const a = d[3] / 255;
+    const dot = [0, 1, 2].map((k) => d[k] * a + bg[k] * (1 - a));
+    const lum = (rgb) => rgb.map((v) => v / 255)
+        .map((s) => (s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4))
+        .reduce((sum, s, k) => sum + s * [0.2126, 0.7152, 0.0722][k], 0);
+    const [hi, lo] = [lum(dot), lum(bg)].sort((p, q) => q - p);
+    return { contrast: (hi + 0.05) / (lo + 0.05), alpha: a };
+}"""
+
+# Page side: the pixels painted above the frame's top or right of its right (its 1 px stroke apart).
+PAINTED_OUTSIDE = """(c, f) => {
+    const ratio = c.width / c.clientWidth;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let outside = 0;
+    const paint = (px, py) => { if (d[(py * c.width + px) * 4 + 3]) outside += 1; };
+    for (let py = 0; py < Math.floor((f.top - 1) * ratio); py++)
+        for (let px = Math.floor(f.left * ratio); px < c.width; px++) paint(px, py);
+    for (let py = 0; py < Math.floor(f.bottom * ratio); py++)
+        for (let px = Math.ceil((f.right + 1) * ratio); px < c.width; px++) paint(px, py);
+    return outside;
+}"""
+
+
+def test_the_worst_run_is_a_whole_visible_dot_inside_the_scatter(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    # The last trial is the worst (the highest loss, as a trial stopped early) and the largest x:
+    # its dot is at the scatter's top right, in the colour scale's low end.
+    losses = [0.2, 0.35, 0.25, 0.3, 2.5]
+    for i, loss in enumerate(losses):
+        run = create_run(api, "edges", f"t{i}", config={"x": i})
+        Producer(api, run["id"]).send(rows([0, 1], loss=[3.0, loss]), status={"state": "succeeded"})
+    open_sweep(page, server, "?project=edges", len(losses))
+    expect(page.locator("#colour-dir")).to_have_attribute("data-dir", "min")
+    page.locator("#scatter-x").select_option("config.x")
+    page.locator("#scatter-y").select_option("summary.loss")
+    canvas = page.locator(".sweep-scatter-canvas")
+    expect(canvas).to_have_attribute("data-drawn", str(len(losses)))
+    canvas.scroll_into_view_if_needed()
+    plot = json.loads(canvas.get_attribute("data-plot") or "{}")
+    assert plot["x"]["domain"] == [0, 4] and plot["y"]["domain"] == [0.2, 2.5]
+    # The worst run's colour stands out from the panel behind it.
+    dot = canvas.evaluate(PIXEL_CONTRAST, [plot["right"], plot["top"]])
+    assert dot["alpha"] == 1 and dot["contrast"] >= 3, dot
+    # The domains' ends lie inside the frame, with room for a whole dot: none spills over it.
+    frame = plot["frame"]
+    assert frame["left"] < plot["left"] - 2 and plot["right"] + 2 < frame["right"]
+    assert frame["top"] < plot["top"] - 2 and plot["bottom"] + 2 < frame["bottom"]
+    assert canvas.evaluate(PAINTED_OUTSIDE, frame) == 0
+    box = canvas.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + plot["right"], box["y"] + plot["top"])
+    expect(page.locator(".sweep-tip .sweep-tip-name")).to_have_text("t4")
+    assert page.console_errors == []
+
+
 def test_runs_finishing_live_update_every_view(
     page: Page, server: ServerProcess, api: httpx.Client
 ) -> None:

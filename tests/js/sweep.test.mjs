@@ -102,8 +102,8 @@ test("ticks are round and inside the range", () => {
   same(logTicks(0, 1), []);
 });
 
-test("the colour ramp runs from dark violet to yellow and clamps", () => {
-  assert.equal(rampColor(0), "rgb(68, 1, 84)");
+test("the colour ramp runs from blue to yellow and clamps", () => {
+  assert.equal(rampColor(0), "rgb(45, 113, 142)");
   assert.equal(rampColor(1), "rgb(253, 231, 37)");
   assert.equal(rampColor(7), rampColor(1));
   assert.equal(rampColor(NaN), rampColor(0));

@@ -8,6 +8,7 @@ import * as compareMedia from "./compare-media.js";
 import * as configDiff from "./config-diff.js";
 import { formatCount } from "./format.js";
 import { openLive } from "./live.js";
+import { compareMetricKeys, placeChart } from "./metric-order.js";
 import { batchedMetrics } from "./metrics-batch.js";
 import { mountConn, mountLoss, mountPill } from "./status.js";
 import * as tokenPrompt from "./token-prompt.js";
@@ -45,14 +46,13 @@ function requestedIds() {
 
 const loadSeries = batchedMetrics(); // one request per run for the charts of one moment
 
-/** The chart for `key` (a line for every run), created on first use and placed in key order. */
+/** The chart for `key` (a line for every run), created on first use and placed in order (the
+ * user's keys, then the system's). */
 function chartFor(key) {
   let chart = charts.get(key);
   if (chart) return chart;
   const el = document.createElement("div");
-  const container = $("charts");
-  const next = [...container.children].find((c) => c.dataset.key > key);
-  container.insertBefore(el, next || null);
+  placeChart($("charts"), el, key);
   const at = origins();
   chart = chartWidget.mount(el, {
     key,
@@ -182,7 +182,7 @@ async function main() {
   document.title = `runwatch · compare ${runs.map((r) => r.name).join(" vs ")}`;
   $("compare-count").textContent = `${runs.length} run${runs.length === 1 ? "" : "s"}`;
   $("compare-runs").replaceChildren(...runs.map(legendItem));
-  const keys = [...new Set(states.flatMap((s) => Object.keys(s.metrics)))].sort();
+  const keys = [...new Set(states.flatMap((s) => Object.keys(s.metrics)))].sort(compareMetricKeys);
   for (const key of keys) chartFor(key);
   runs.forEach((run, i) => hydrate(run, states[i]));
 

@@ -3,8 +3,10 @@
 // kept current by the live "points" and "texts" messages.
 
 import { formatValue, isNonFiniteWord } from "./format.js";
+import { compareMetricKeys } from "./metric-order.js";
 
-// Keys shown (the first in key order); a summary past it says so in the count.
+// Keys shown (the first in key order, the user's before the sys/ vitals); a summary past it
+// says so in the count.
 export const MAX_KEYS = 500;
 
 /**
@@ -21,7 +23,7 @@ export function mount(el, countEl) {
   const values = new Map(); // key -> {text: bool, value}
 
   function draw() {
-    const keys = [...values.keys()].sort().slice(0, MAX_KEYS);
+    const keys = [...values.keys()].sort(compareMetricKeys).slice(0, MAX_KEYS);
     if (!keys.length) {
       const empty = document.createElement("p");
       empty.className = "empty";

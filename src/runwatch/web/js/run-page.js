@@ -7,6 +7,7 @@ import * as configView from "./config-view.js";
 import * as eventFeed from "./event-feed.js";
 import { formatCount } from "./format.js";
 import * as latestValues from "./latest-values.js";
+import { compareMetricKeys, dropChart, placeChart } from "./metric-order.js";
 import { batchedMetrics } from "./metrics-batch.js";
 import { openLive } from "./live.js";
 import * as mediaView from "./media-view.js";
@@ -52,7 +53,8 @@ const feed = eventFeed.mount($("event-feed"), {
 });
 widgets.setFeed(feed);
 const latest = latestValues.mount($("latest-values"), $("latest-count"));
-// Charts are heavy: the page draws the first MAX_CHARTS keys in key order, live or reloaded.
+// Charts are heavy: the page draws the first MAX_CHARTS keys (in metric-order.js's order), live
+// or reloaded.
 const MAX_CHARTS = 200;
 const charts = new Map(); // metric key -> chart widget
 let capped = false; // some key has no chart
@@ -114,7 +116,8 @@ onRunDeleted((path) => {
 
 const loadSeries = batchedMetrics();
 
-/** The chart for `key`, created on first use and placed in key order; null past the cap. */
+/** The chart for `key`, created on first use and placed in order (the user's keys, then the
+ * system's); null past the cap. */
 function chartFor(key) {
   let chart = charts.get(key);
   if (chart) return chart;
@@ -123,17 +126,15 @@ function chartFor(key) {
       capped = true;
       showChartCount();
     }
-    const last = [...charts.keys()].reduce((a, b) => (b > a ? b : a));
-    if (key > last) return null;
+    const last = [...charts.keys()].reduce((a, b) => (compareMetricKeys(b, a) > 0 ? b : a));
+    if (compareMetricKeys(key, last) > 0) return null;
     // A key that sorts earlier takes the last one's place, as a reload would give it.
     charts.get(last).destroy();
     charts.delete(last);
-    $("charts").querySelector(`:scope > [data-key="${CSS.escape(last)}"]`)?.remove();
+    dropChart($("charts"), last);
   }
   const el = document.createElement("div");
-  const container = $("charts");
-  const next = [...container.children].find((c) => c.dataset.key > key);
-  container.insertBefore(el, next || null);
+  placeChart($("charts"), el, key);
   chart = chartWidget.mount(el, {
     key,
     traces: [{ id: runId, label: key, color: chartWidget.colorForKey(key), origin: origins().get(runId) }],
@@ -164,7 +165,7 @@ function hydrate(state) {
   deleter.setRun(state.run);
   showConfig(state.run.config);
   latest.setSummary(state.run.summary, new Set(Object.keys(state.metrics)));
-  for (const key of Object.keys(state.metrics).sort()) {
+  for (const key of Object.keys(state.metrics).sort(compareMetricKeys)) {
     const series = state.metrics[key];
     chartFor(key)?.setSeries(runId, series);
     if (series.x.length) header.noteStep(series.x[series.x.length - 1]);

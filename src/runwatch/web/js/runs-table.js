@@ -5,6 +5,7 @@
 
 import { node } from "./dom.js";
 import { formatAgo, formatDuration, formatScalar, formatValue, summaryText } from "./format.js";
+import { firstMetricKeys } from "./metric-order.js";
 import { durationOf, fieldValue, sortParts } from "./runs-view.js";
 import { mountLoss, mountPill } from "./status.js";
 
@@ -168,7 +169,7 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
     row.sub.textContent = run.group ? `${run.id} · ${run.group}` : run.id;
     row.project.textContent = run.project;
     row.tags.replaceChildren(...(run.tags || []).map((t) => node("span", "tag", t)));
-    const keys = Object.keys(run.summary || {}).sort().slice(0, SUMMARY_KEYS);
+    const keys = firstMetricKeys(Object.keys(run.summary || {}), SUMMARY_KEYS);
     row.summary.replaceChildren(
       ...keys.map((k) => {
         const item = node("span", "summary-item");

@@ -4,7 +4,10 @@
 import { rampColor } from "./sweep-scales.js";
 
 export const BINS = 24; // colours a view draws with: one path per colour, however many runs
-export const NO_COLOUR = "rgba(148, 163, 184, 0.55)";
+export const NO_COLOUR = "rgba(148, 163, 184, 0.6)"; // 3:1 on the panels, as every bin colour
+// Pixels between the frame and the data's extremes, so a mark at either end is drawn whole and
+// inside the frame, not half over its edge.
+export const INSET = 6;
 export const FADED = "rgba(148, 163, 184, 0.10)";
 export const INK = "#b4bdc9";
 export const GRID = "#232b36";

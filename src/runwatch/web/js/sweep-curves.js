@@ -10,7 +10,7 @@
 import { describeError } from "./api.js";
 import { node } from "./dom.js";
 import { formatTick } from "./format.js";
-import { BINS, GRID, INK, binColour, fitCanvas, fitText } from "./sweep-canvas.js";
+import { BINS, GRID, INK, INSET, binColour, fitCanvas, fitText } from "./sweep-canvas.js";
 import { extent, numberScale, ticksFor } from "./sweep-scales.js";
 import { bestSoFar, pointsPerCurve, seriesXY } from "./sweep-series.js";
 
@@ -156,7 +156,8 @@ export function mount(root, { load, onError }) {
     canvas.dataset.yRange = JSON.stringify(yr);
     if (!xr || !yr) return;
     const sx = numberScale(xr[0], xr[1], box.left, box.right);
-    const sy = numberScale(yr[0], yr[1], box.bottom, box.top, view.yLog ? "log" : "linear");
+    // Inset, as the scatter's: the highest and lowest curves are drawn inside the frame, not on it.
+    const sy = numberScale(yr[0], yr[1], box.bottom - INSET, box.top + INSET, view.yLog ? "log" : "linear");
     drawTicks(ctx, sx, sy, box);
     // Worst first, so the best runs' lines end up on top.
     const groups = Array.from({ length: BINS + 1 }, () => []);

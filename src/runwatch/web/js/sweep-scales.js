@@ -112,12 +112,22 @@ export function ticksFor(scale, count = 5) {
   return scale.kind === "log" ? logTicks(lo, hi, count + 3) : linearTicks(lo, hi, count);
 }
 
-// Viridis' stops: ordered in lightness, readable on the dark theme, and colour-blind safe.
+// Viridis from 0.37 on (the last 13 of R's viridis(20)): ordered in lightness, colour-blind safe.
+// Its dark-violet start all but vanishes on the dark panels the sweep views draw on, and the worst
+// runs are drawn in it; from here on every colour has WCAG contrast 3:1 or more against them.
 const RAMP = [
-  [68, 1, 84],
-  [59, 82, 139],
-  [33, 145, 140],
-  [94, 201, 98],
+  [45, 113, 142],
+  [40, 125, 142],
+  [35, 138, 141],
+  [31, 150, 139],
+  [32, 163, 134],
+  [41, 175, 127],
+  [60, 188, 117],
+  [86, 198, 103],
+  [117, 208, 84],
+  [149, 216, 64],
+  [184, 222, 41],
+  [220, 227, 24],
   [253, 231, 37],
 ];
 

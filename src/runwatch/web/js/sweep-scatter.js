@@ -1,12 +1,13 @@
 // A scatter of runs on one canvas: a field across (a config key, numbers or categories) against
 // a field up (a summary), each linear or log; a dot per run coloured like the other views, runs
 // the brushes leave out faint. Hovering names the nearest run (as text). The canvas carries
-// data-drawn and data-plot (the plot box and each axis's domain) for tests.
+// data-drawn and data-plot (the frame, the box inside it the axes' domains span, and each
+// axis's domain) for tests.
 
 import { node } from "./dom.js";
 import { formatScalar, formatTick, formatValue } from "./format.js";
 import { categoryKey } from "./sweep-brush.js";
-import { BINS, FADED, GRID, INK, binColour, fitCanvas, fitText } from "./sweep-canvas.js";
+import { BINS, FADED, GRID, INK, INSET, binColour, fitCanvas, fitText } from "./sweep-canvas.js";
 import { pointIndex } from "./sweep-hit.js";
 import { categoryScale, numberScale, ticksFor } from "./sweep-scales.js";
 
@@ -57,8 +58,9 @@ export function mount(root) {
     const right = width - MARGIN.right;
     const top = MARGIN.top;
     const bottom = HEIGHT - MARGIN.bottom;
-    const sx = scaleFor(data.xAxis, left, right);
-    const sy = scaleFor(data.yAxis, bottom, top);
+    // The domains span a box inset in the frame: a run at an extreme is a whole dot inside it.
+    const sx = scaleFor(data.xAxis, left + INSET, right - INSET);
+    const sy = scaleFor(data.yAxis, bottom - INSET, top + INSET);
     const n = data.runs.length;
     const xs = new Float32Array(n);
     const ys = new Float32Array(n);
@@ -86,7 +88,17 @@ export function mount(root) {
     const hx = Float32Array.from(xs, (x, i) => (data.kept[i] ? x : NaN));
     index = pointIndex(hx, ys);
     canvas.dataset.drawn = String(drawn);
-    canvas.dataset.plot = JSON.stringify({ left, right, top, bottom, x: describe(data.xAxis, sx), y: describe(data.yAxis, sy) });
+    const [plotLeft, plotRight] = sx.range;
+    const [plotBottom, plotTop] = sy.range;
+    canvas.dataset.plot = JSON.stringify({
+      frame: { left, right, top, bottom },
+      left: plotLeft,
+      right: plotRight,
+      top: plotTop,
+      bottom: plotBottom,
+      x: describe(data.xAxis, sx),
+      y: describe(data.yAxis, sy),
+    });
   }
 
   function drawFrame(ctx, sx, sy, box) {
