@@ -291,3 +291,38 @@ def test_the_runs_page_links_to_the_promoted_runs(page: Page, server: ServerProc
     open_list(page, server)
     page.locator(".topbar a.top-link", has_text="Promoted").click()
     expect(page).to_have_url(f"{server.url}/promoted")
+
+
+def test_a_refused_query_leaves_the_last_valid_querys_runs_dimmed_and_said_so(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    for i in range(3):
+        create_run(api, "vision", f"run-{i}", config={"opt": "adam" if i else "sgd"})
+    open_list(page, server, "?q=config.opt+%3D%3D+%22adam%22&group=config.opt")
+    counts = page.locator("#run-counts")
+    expect(counts).to_have_text("2 runs")
+    panel = page.locator("#runs-panel")
+    stale = page.locator("#query-stale")
+    expect(stale).to_be_hidden()
+    url = page.url
+
+    page.fill("#run-query", 'config.opt == "sgd')
+    page.press("#run-query", "Enter")
+    expect(page.locator("#query-error")).to_contain_text("column 15")
+    # The rows and count are the last valid query's, and read so; the URL stays that query's.
+    expect(counts).to_have_text("2 runs of the last valid query")
+    expect(stale).to_be_visible()
+    expect(panel).to_have_attribute("data-stale", "true")
+    expect(page.locator("#groups-panel")).to_have_attribute("data-stale", "true")
+    assert float(panel.evaluate("el => getComputedStyle(el).opacity")) < 1
+    expect(page.locator("#runs-body tr.run-row[data-run-id]")).to_have_count(2)
+    assert page.url == url
+
+    # The valid query again (the same runs: nothing to fetch) clears all of it.
+    page.fill("#run-query", 'config.opt == "adam"')
+    page.press("#run-query", "Enter")
+    expect(page.locator("#query-error")).to_be_hidden()
+    expect(stale).to_be_hidden()
+    expect(counts).to_have_text("2 runs")
+    expect(panel).to_have_attribute("data-stale", "false")
+    assert [e for e in page.console_errors if "400 (Bad Request)" not in e] == []
