@@ -16,6 +16,7 @@ import { createPages, PAGE_SIZE } from "./runs-pages.js";
 import { recheck } from "./runs-recheck.js";
 import * as runsTable from "./runs-table.js";
 import {
+  andQuery,
   idsQuery,
   nextSort,
   readView,
@@ -219,10 +220,16 @@ async function loadGroups() {
   const wanted = view;
   try {
     const answer = await getJSON(`/api/v1/run-groups?${params}`, { ...list.base, q: list.query });
-    if (wanted === view) showGroups($("groups-table"), $("groups-note"), answer, values);
+    if (wanted === view) showGroups($("groups-table"), $("groups-note"), answer, values, pickGroup);
   } catch (err) {
     showError(describeError(err));
   }
+}
+
+/** A group's row was clicked: the list narrows to its runs (its query joins the view's), the
+ * groups close. */
+function pickGroup(condition) {
+  setView({ q: andQuery(view.q, condition), group: "" }, { push: true });
 }
 
 /** The "N new runs — show" bar. */
