@@ -197,3 +197,21 @@ def test_compare_without_runs_says_how_to_pick_them(page: Page, server: ServerPr
     expect(page.locator("#page-error")).to_contain_text("select two or more on the runs list")
     expect(page.locator("#charts .chart")).to_have_count(0)
     assert page.console_errors == []
+
+
+def test_a_run_that_ended_earlier_shows_its_own_last_step_in_the_legend(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    ids = []
+    for name, last in (("short-a", 5), ("long", 39), ("short-b", 4)):
+        run = create_run(api, "vision", name)
+        steps = list(range(last + 1))
+        Producer(api, run["id"]).send_series("loss", steps, [1 + s / 100 for s in steps])
+        ids.append(run["id"])
+    page.goto(f"{server.url}/compare?runs={','.join(ids)}")
+    loss = chart(page, "loss")
+    expect(loss).to_have_attribute("data-points", str(6 + 40 + 5))
+    expect(loss.locator(".chart-where")).to_have_text("step 39")
+    values = loss.locator(".legend-value")
+    expect(values).to_have_text(["1.05 · step 5", "1.39", "1.04 · step 4"])
+    assert page.console_errors == []

@@ -3,6 +3,7 @@ for it (`entity=`), each a click away from where the page shows it."""
 
 from __future__ import annotations
 
+import struct
 import time
 from hashlib import sha256
 
@@ -11,7 +12,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.helpers import create_run, event
-from tests.e2e.media import F32, MediaProducer, f32, png
+from tests.e2e.media import F32, I32, MediaProducer, f32, png
 from tests.e2e.widgets import XSS, open_run
 from tests.servers import ServerProcess
 
@@ -221,4 +222,58 @@ def test_the_open_drawer_follows_its_entitys_images_live(
     expect(canvas).to_have_attribute("data-kind", "image")
     assert pixels(canvas) == [[255, 0, 0, 255], [255, 0, 0, 255]]
     expect(images).to_have_count(2)
+    assert page.console_errors == []
+
+
+def test_escape_closes_the_drawer_and_focus_returns_to_what_opened_it(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "entity-escape")
+    body = {"producer": "e2e", "batch_seq": 1, "events": [event("birth", entity=5)]}
+    assert api.post(f"/api/v1/runs/{run['id']}/batches", json=body).status_code == 200
+    open_run(page, server, run["id"])
+    drawer = page.locator("#entity-panel")
+    link = page.locator('#event-feed .event[data-entity="5"] .ev-entity')
+    link.click()
+    expect(drawer).to_have_attribute("data-entity", "5")
+    expect(drawer.locator(".eh-event")).to_have_count(1)
+    # Escape in the feed's search box clears the box and leaves the drawer open.
+    search = page.locator("#feed-filter")
+    search.fill("birth")
+    search.press("Escape")
+    expect(search).to_have_value("")
+    expect(drawer).to_be_visible()
+    link.click()
+    page.keyboard.press("Escape")
+    expect(drawer).to_be_hidden()
+    expect(link).to_be_focused()
+    assert page.console_errors == []
+
+
+def test_escape_closes_the_drawer_a_labelled_pixel_opened(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "entity-escape-media")
+    producer = MediaProducer(api, run["id"])
+    labels = struct.pack("<4i", 5, 5, 0, 0)  # 2 wide, 2 high
+    producer.send_media(
+        [producer.record("segmentation", 1, labels, I32, 2, 2)], events=[event("birth", entity=5)]
+    )
+    open_run(page, server, run["id"])
+    page.locator("#tab-media").click()
+    seg = page.locator('#media-view .media-panel[data-key="segmentation"]')
+    expect(seg).to_have_attribute("data-step", "1")
+    seg.locator("canvas.media-canvas").click(position={"x": 2, "y": 2})
+    drawer = page.locator("#entity-panel")
+    expect(drawer).to_have_attribute("data-entity", "5")
+    expect(drawer.locator(".eh-event")).to_have_count(1)
+    page.keyboard.press("Escape")
+    expect(drawer).to_be_hidden()
+    # Opened again from the picked entity's History button: Escape hands focus back to it.
+    history = seg.locator(".media-entity-history")
+    history.click()
+    expect(drawer.locator(".eh-event")).to_have_count(1)
+    page.keyboard.press("Escape")
+    expect(drawer).to_be_hidden()
+    expect(history).to_be_focused()
     assert page.console_errors == []

@@ -97,6 +97,41 @@ def test_images_draw_their_pixels_follow_live_and_scrub_by_slider_and_keys(
     assert page.console_errors == []
 
 
+def test_the_slider_rests_on_the_kept_step_it_shows(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    run = create_run(api, "e2e", "media-pages")
+    producer = MediaProducer(api, run["id"])
+    producer.send_media(
+        [
+            producer.record("samples/rec", s, png(2, 2, stepped(s)), "image/png", 2, 2)
+            for s in range(0, 200, 10)
+        ]
+    )
+    open_media(page, server, run["id"])
+    rec = panel(page, "samples/rec")
+    slider = rec.locator("input.media-range")
+    expect(rec).to_have_attribute("data-step", "190")
+    slider.focus()
+    page.keyboard.press("End")
+    page.keyboard.press("PageDown")  # a tenth of the range back: the nearest kept step
+    expect(rec).to_have_attribute("data-step", "170")
+    expect(slider).to_have_value("170")
+    page.keyboard.press("PageDown")
+    expect(rec).to_have_attribute("data-step", "150")
+    expect(slider).to_have_value("150")
+    page.keyboard.press("PageUp")
+    expect(rec).to_have_attribute("data-step", "170")
+    expect(slider).to_have_value("170")
+    slider.fill("12")  # dragged between kept steps: the thumb goes to the one shown
+    expect(rec).to_have_attribute("data-step", "10")
+    expect(slider).to_have_value("10")
+    page.keyboard.press("ArrowRight")
+    expect(rec).to_have_attribute("data-step", "20")
+    expect(slider).to_have_value("20")
+    assert page.console_errors == []
+
+
 @pytest.mark.parametrize("listing_read", ["before", "after"])
 def test_a_live_image_before_the_key_listing_answers_keeps_the_keys_history(
     page: Page, server: ServerProcess, api: httpx.Client, listing_read: str

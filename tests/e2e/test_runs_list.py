@@ -310,3 +310,82 @@ def test_the_runs_page_links_to_the_promoted_runs(page: Page, server: ServerProc
     open_list(page, server)
     page.locator(".topbar a.top-link", has_text="Promoted").click()
     expect(page).to_have_url(f"{server.url}/promoted")
+
+
+def test_a_refused_query_leaves_the_last_valid_querys_runs_dimmed_and_said_so(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    for i in range(3):
+        create_run(api, "vision", f"run-{i}", config={"opt": "adam" if i else "sgd"})
+    open_list(page, server, "?q=config.opt+%3D%3D+%22adam%22&group=config.opt")
+    counts = page.locator("#run-counts")
+    expect(counts).to_have_text("2 runs")
+    panel = page.locator("#runs-panel")
+    stale = page.locator("#query-stale")
+    expect(stale).to_be_hidden()
+    url = page.url
+
+    page.fill("#run-query", 'config.opt == "sgd')
+    page.press("#run-query", "Enter")
+    expect(page.locator("#query-error")).to_contain_text("column 15")
+    # The rows and count are the last valid query's, and read so; the URL stays that query's.
+    expect(counts).to_have_text("2 runs of the last valid query")
+    expect(stale).to_be_visible()
+    expect(panel).to_have_attribute("data-stale", "true")
+    expect(page.locator("#groups-panel")).to_have_attribute("data-stale", "true")
+    assert float(panel.evaluate("el => getComputedStyle(el).opacity")) < 1
+    expect(page.locator("#runs-body tr.run-row[data-run-id]")).to_have_count(2)
+    assert page.url == url
+
+    # The valid query again (the same runs: nothing to fetch) clears all of it.
+    page.fill("#run-query", 'config.opt == "adam"')
+    page.press("#run-query", "Enter")
+    expect(page.locator("#query-error")).to_be_hidden()
+    expect(stale).to_be_hidden()
+    expect(counts).to_have_text("2 runs")
+    expect(panel).to_have_attribute("data-stale", "false")
+    assert [e for e in page.console_errors if "400 (Bad Request)" not in e] == []
+
+
+def test_runs_group_by_their_group_or_status_and_a_group_row_shows_its_runs(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    ids: dict[str, str] = {}
+    for name, group, opt in [
+        ("a", "g1", "adam"), ("b", "g1", "sgd"), ("c", 'g "2"', "adam"), ("d", None, "adam"),
+    ]:  # fmt: skip
+        ids[name] = create_run(api, "vision", name, group=group, config={"opt": opt})["id"]
+    Producer(api, ids["b"]).finish("failed")
+    open_list(page, server)
+    expect(page.locator("#run-counts")).to_have_text("4 runs")
+    group_by = page.locator("#group-by")
+    expect(group_by.locator('optgroup[label="run"] option')).to_have_text(["group", "status"])
+    expect(group_by.locator('optgroup[label="config"] option')).to_have_text(["config.opt"])
+
+    group_by.select_option("group")
+    expect(page).to_have_url(f"{server.url}/?group=group")
+    rows = page.locator("#groups-table tbody tr")
+    expect(rows).to_have_count(3)
+    assert sorted(rows.locator("td:first-child").all_text_contents()) == ["(none)", 'g "2"', "g1"]
+    expect(rows.first.locator("td").nth(1)).to_have_text("2")  # the largest first
+    rows.filter(has_text='g "2"').click()  # a value that needs escaping in the query
+    expect(page.locator("#run-query")).to_have_value('group == "g \\"2\\""')
+    expect(page.locator("#groups-panel")).to_be_hidden()
+    expect(group_by).to_have_value("")
+    expect_order(page, [ids["c"]])
+    page.go_back()  # the click is a step in the history, as a typed query is
+    expect(page).to_have_url(f"{server.url}/?group=group")
+    expect_order(page, [ids["d"], ids["c"], ids["b"], ids["a"]])
+    expect(rows).to_have_count(3)
+    rows.filter(has_text="(none)").click()
+    expect_order(page, [ids["d"]])
+
+    # Within a query: the group's condition joins it; by status and by a config key alike.
+    open_list(page, server, "?q=config.opt+%3D%3D+%22adam%22&group=status")
+    expect(rows.locator("td:first-child")).to_have_text(["running"])
+    page.goto(f"{server.url}/?q=name+%21%3D+%22c%22&group=status")
+    expect(rows.locator("td:first-child")).to_have_text(["running", "failed"])
+    rows.filter(has_text="failed").click()
+    expect(page.locator("#run-query")).to_have_value('(name != "c") and status == "failed"')
+    expect_order(page, [ids["b"]])
+    assert page.console_errors == []

@@ -145,7 +145,8 @@ def test_a_query_filters_on_the_server_and_a_bad_one_shows_its_caret(
     assert drawn == [r.id for r in newest[: len(drawn)]]
     assert set(column(page, "config.opt")) == {"adam"}
 
-    # A bad query: the server's message with its caret picture, as text; the table stays.
+    # A bad query: the server's message with its caret picture, as text; the table stays, said
+    # to be the last valid query's.
     page.fill("#run-query", "summary.acc > 0.5 and (config.opt ==")
     page.press("#run-query", "Enter")
     error = page.locator("#query-error")
@@ -153,7 +154,7 @@ def test_a_query_filters_on_the_server_and_a_bad_one_shows_its_caret(
     text = error.text_content() or ""
     assert "column 37" in text and text.rstrip().endswith("^")
     assert "summary.acc > 0.5 and (config.opt ==" in text
-    expect(page.locator("#run-counts")).to_have_text(f"{len(want):,} runs")
+    expect(page.locator("#run-counts")).to_have_text(f"{len(want):,} runs of the last valid query")
     assert [i for i in shown_ids(page) if i] == drawn
     assert "q=config.opt" in page.url
     expect(page.locator("#run-query")).to_have_value("summary.acc > 0.5 and (config.opt ==")

@@ -90,6 +90,15 @@ test("arrow keys go to the kept neighbour, Home/End to the ends, within the rang
   assert.equal(arrowStep("a", shown, 50, 0, 100), null);
 });
 
+test("page keys go a tenth of the range, and at least to the kept neighbour", () => {
+  assert.equal(arrowStep("PageDown", { prev: 180, next: null }, 190, 0, 190), 171); // 170 is nearest
+  assert.equal(arrowStep("PageUp", { prev: 0, next: 10 }, 0, 0, 190), 19);
+  assert.equal(arrowStep("PageDown", { prev: 100, next: null }, 190, 0, 190), 100); // sparse steps
+  assert.equal(arrowStep("PageUp", { prev: 0, next: 100 }, 0, 0, 190), 100);
+  assert.equal(arrowStep("PageDown", { prev: 0, next: 10 }, 5, 0, 190), 0);
+  assert.equal(arrowStep("PageDown", null, 3, 0, 4), 2);
+});
+
 test("the LRU cache keeps at most its entries and bytes, evicting the least recently used", () => {
   const evicted = [];
   const cache = new LruCache({ maxEntries: 3, maxBytes: 100, onEvict: (v) => evicted.push(v) });

@@ -76,6 +76,17 @@ test("runs are named by id in a query, each id a quoted string", () => {
   same(v.idsQuery(["a", 'b"\\c']), 'id in ("a", "b\\"\\\\c")');
 });
 
+test("a group's runs are named by a query on its value; arrays and objects by none", () => {
+  same(v.groupQuery("group", "g \"1\""), 'group == "g \\"1\\""');
+  same(v.groupQuery("config.lr", 0.001), "config.lr == 0.001");
+  same(v.groupQuery('config["a b"]', false), 'config["a b"] == false');
+  same(v.groupQuery("config.opt", null), "config.opt == null");
+  same(v.groupQuery("config.layers", [1, 2]), null);
+  same(v.groupQuery("config.model", { a: 1 }), null);
+  same(v.andQuery("a == 1 or b == 2", "group == null"), "(a == 1 or b == 2) and group == null");
+  same(v.andQuery("", "group == null"), "group == null");
+});
+
 test("the snapshot query keeps the user's query whole", () => {
   same(
     [v.snapshotQuery("a or b", 12.5), v.snapshotQuery("", 12.5, true), v.snapshotQuery("x", null, true), v.snapshotQuery("", null)],

@@ -290,7 +290,14 @@ export function mount(root, { key, traces: specs, load, axis: axisName = "step" 
     // The exact step, as the run header shows it (a tick's "200k" would round 199,999 up).
     where.textContent = lead ? `step ${formatCount(lead.lastX)}` : "";
     if (!multi) value.textContent = lead ? formatValue(lead.lastValue) : "—";
-    for (const t of traces) legendValues.get(t.id).textContent = t.lastX === undefined ? "no data" : formatValue(t.lastValue);
+    // A run that stopped before the step in the header says its own last step beside its value.
+    for (const t of traces) {
+      if (t.lastX === undefined) legendValues.get(t.id).textContent = "no data";
+      else {
+        const own = multi && t.lastX !== lead.lastX ? ` · step ${formatCount(t.lastX)}` : "";
+        legendValues.get(t.id).textContent = formatValue(t.lastValue) + own;
+      }
+    }
   }
 
   /** A run's step at drawn x (on a time axis: known for raw points, not for buckets), or null. */

@@ -13,6 +13,14 @@ import { coalesce } from "./refetch.js";
 export const MAX_ENTITY_EVENTS = 1000;
 const MEDIA_REFETCH_MS = 1000;
 
+// Escape in a text field is the field's own (a search box clears itself): it leaves the drawer.
+const NOT_TEXT = new Set(["button", "checkbox", "radio", "range", "color", "file", "submit", "reset", "image"]);
+function typing(target) {
+  if (!(target instanceof HTMLElement)) return false;
+  if (target.isContentEditable || target.tagName === "TEXTAREA") return true;
+  return target.tagName === "INPUT" && !NOT_TEXT.has(target.type);
+}
+
 function item(event) {
   const li = node("li", "eh-event");
   li.dataset.kind = event.kind;
@@ -53,6 +61,7 @@ export function mount(el, { load, actions = null, loadMedia = null, onImage = ()
   let current = null; // String(entity) shown, or null
   let request = 0;
   let early = []; // live events of `current` that arrived while its history was loading
+  let opener = null; // the element focused when the drawer opened, focused again on close
   // The media keys, read again as live images of the entity come: at most once a second.
   const mediaRead = coalesce(readMedia, MEDIA_REFETCH_MS);
 
@@ -87,15 +96,27 @@ export function mount(el, { load, actions = null, loadMedia = null, onImage = ()
     }
   }
 
-  close.addEventListener("click", hide);
+  // Closing hands focus back to what opened the drawer (a feed chip, a History button), when
+  // it is still on the page; else the focus would be lost on the hidden close button.
+  function dismiss() {
+    const back = opener;
+    hide();
+    if (el.contains(document.activeElement) || document.activeElement === document.body) {
+      if (back && back.isConnected && back.getClientRects().length) back.focus({ preventScroll: true });
+    }
+  }
+
+  close.addEventListener("click", dismiss);
   document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && !el.hidden) hide();
+    if (e.key === "Escape" && !el.hidden && !e.defaultPrevented && !typing(e.target)) dismiss();
   });
 
   return {
     /** Show `entity`'s history (fetched now). */
     async open(entity) {
       const mine = ++request;
+      const from = document.activeElement;
+      opener = from && from !== document.body && !el.contains(from) ? from : null;
       current = String(entity);
       early = [];
       el.dataset.entity = current;

@@ -133,15 +133,21 @@ export function cellAt(x, y, cssWidth, cssHeight, width, height) {
 }
 
 /** The step a key moves the slider to: the kept step before or after the shown one (the
- * server's prev/next; the slider's own step ± 1 until an answer came), Home/End the ends;
- * null for any other key. */
+ * server's prev/next; the slider's own step ± 1 until an answer came), PageDown/PageUp a tenth
+ * of the range back or on but at least to that neighbour (the kept step nearest the target is
+ * then shown, never the same one again), Home/End the ends; null for any other key. */
 export function arrowStep(key, shown, value, min, max) {
   if (key === "Home") return min;
   if (key === "End") return max;
-  const dir = { ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1 }[key];
+  const page = key === "PageDown" || key === "PageUp";
+  const dir = { ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1, PageDown: -1, PageUp: 1 }[key];
   if (!dir) return null;
   const neighbour = shown ? (dir < 0 ? shown.prev : shown.next) : null;
-  const target = typeof neighbour === "number" ? neighbour : value + dir;
+  let target = typeof neighbour === "number" ? neighbour : value + dir;
+  if (page) {
+    const far = value + dir * Math.max(1, Math.round((max - min) / 10));
+    target = dir < 0 ? Math.min(far, target) : Math.max(far, target);
+  }
   return Math.min(max, Math.max(min, target));
 }
 

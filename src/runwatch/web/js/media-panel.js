@@ -1,6 +1,7 @@
 // One image key's panel: the image at the slider's step (the kept step nearest it, asked of
-// `…/media/{key}?step=`), its step and caption, a slider over the key's steps (arrow keys go
-// to the kept neighbours) and, while the thumb is at the end, the newest image arriving live.
+// `…/media/{key}?step=`), its step and caption, a slider over the key's steps resting on the
+// kept step shown (arrow keys go to the kept neighbours, page keys a tenth of the range) and,
+// while the thumb is at the end, the newest image arriving live.
 // Only the shown image and its kept neighbours (the prefetch window) are fetched, and only
 // while the panel is on screen; one step request is in flight at a time, the latest wish wins.
 
@@ -156,7 +157,10 @@ export function mount(el, info, { load, openEntity, sendCommand }) {
       fetchWanted(); // the thumb moved on meanwhile: skip this one
       return;
     }
-    asked = step;
+    // The thumb rests on the kept step shown (the nearest to where it was put), so a page key
+    // or a drag never leaves it between kept steps.
+    wanted = asked = Math.min(kept.last, Math.max(kept.first, answer.item.step));
+    syncSlider();
     display(answer);
   }
 

@@ -10,6 +10,9 @@ const MAX_TAGS = 200; // tags offered (those of the runs held, sorted; the chose
 // The picker's last option: a field typed by name (the picker lists the fields of the newest
 // runs the server samples; an older run's key is still a column).
 const OTHER = "\u0000other";
+// The run's own fields the runs can be grouped by (GET /api/v1/run-groups?by=group), beside
+// the config keys.
+const RUN_GROUPS = ["group", "status"];
 
 /** Make a select's options exactly `items` ([value, label]). */
 function setOptions(select, items) {
@@ -68,8 +71,11 @@ export function mount(els, onInput) {
       ["by name", [[OTHER, "Another field…"]]],
     ]);
     const keys = Object.keys(fields.config);
-    if (view.group && !keys.includes(view.group)) keys.push(view.group);
-    setOptions(groupBy, [["", "—"], ...keys.sort().map((k) => [k, k])]);
+    if (view.group && !RUN_GROUPS.includes(view.group) && !keys.includes(view.group)) keys.push(view.group);
+    setGroups(groupBy, ["", "—"], [
+      ["run", RUN_GROUPS.map((k) => [k, k])],
+      ["config", keys.sort().map((k) => [k, k])],
+    ]);
     groupBy.value = view.group;
   }
 

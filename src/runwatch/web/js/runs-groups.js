@@ -1,9 +1,10 @@
-// The group-by panel: one row per value of a config key, with how many runs have it and the
-// mean ± std (min – max) of the chosen summary columns, from GET /api/v1/run-groups.
+// The group-by panel: one row per value of the run's group, its status or a config key, with
+// how many runs have it and the mean ± std (min – max) of the chosen summary columns, from
+// GET /api/v1/run-groups; a row's click narrows the list to its runs.
 
 import { node } from "./dom.js";
 import { formatCount, formatValue } from "./format.js";
-import { formatStats } from "./runs-view.js";
+import { formatStats, groupQuery } from "./runs-view.js";
 
 /** A group's value as text: strings as they are, other JSON as JSON, "(none)" for null. */
 function valueText(value) {
@@ -20,8 +21,9 @@ export function groupsNote(answer) {
 }
 
 /** Draw `answer` ({by, groups, more}) for the summary fields `values` into the panel's <table>,
- * and the note saying whether groups were left out into `note`. */
-export function showGroups(table, note, answer, values) {
+ * and the note saying whether groups were left out into `note`. A row's click (or Enter) gives
+ * `onPick` the query naming its runs (rows no query names take none). */
+export function showGroups(table, note, answer, values, onPick) {
   note.textContent = groupsNote(answer);
   note.hidden = !note.textContent;
   const headRow = node("tr");
@@ -30,6 +32,14 @@ export function showGroups(table, note, answer, values) {
   table.tHead.replaceChildren(headRow);
   const rows = answer.groups.map((group) => {
     const tr = node("tr", "group-row");
+    const query = groupQuery(answer.by, group.value);
+    if (query !== null) {
+      tr.dataset.query = query;
+      tr.tabIndex = 0;
+      tr.title = `show these runs: ${query}`;
+      tr.addEventListener("click", () => onPick(query));
+      tr.addEventListener("keydown", (event) => event.key === "Enter" && onPick(query));
+    }
     tr.append(node("td", "col-group-value", valueText(group.value)), node("td", "col-num", formatCount(group.runs)));
     for (const field of values) {
       const stats = group.fields[field];

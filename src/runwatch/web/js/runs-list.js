@@ -16,6 +16,7 @@ import { createPages, PAGE_SIZE } from "./runs-pages.js";
 import { recheck } from "./runs-recheck.js";
 import * as runsTable from "./runs-table.js";
 import {
+  andQuery,
   idsQuery,
   nextSort,
   readView,
@@ -39,6 +40,7 @@ let pending = null; // the view being loaded
 let following = null; // the project the socket follows
 let list = null; // the runs the table holds: {view, pages, at, total, query, base, recheck}
 let generation = 0; // the latest load; answers to older ones are dropped
+let refused = false; // the query typed was refused: the table shows the last valid one's runs
 // A second from the end of the last ask: a slow count spaces out the next.
 const newCount = coalesce(readNewCount, NEW_COUNT_INTERVAL_MS, { fromEnd: true });
 
@@ -83,12 +85,12 @@ async function load(next) {
     first = await getJSON("/api/v1/runs", { ...base, q: next.q, sort: next.sort, limit: PAGE_SIZE });
   } catch (err) {
     if (gen !== generation) return false;
-    if (err instanceof ApiError && err.field === "q") filters.showQueryError(err.message);
+    if (err instanceof ApiError && err.field === "q") showRefused(err.message);
     else showError(describeError(err));
     return false;
   }
   if (gen !== generation) return false;
-  filters.showQueryError("");
+  showRefused("");
   showError("");
   const at = first.newest ?? null;
   if (list) {
@@ -140,9 +142,21 @@ function withIds(q, ids) {
   return q ? `(${q}) and ${idsQuery(ids)}` : idsQuery(ids);
 }
 
+/** The server's refusal of the query typed (its message), or "" once a view is shown: until
+ * then the table, count and groups are the last valid query's, dimmed and said so. */
+function showRefused(message) {
+  filters.showQueryError(message);
+  refused = Boolean(message) && list !== null; // before any table there is nothing left on show
+  $("query-stale").hidden = !refused;
+  $("runs-panel").dataset.stale = String(refused);
+  $("groups-panel").dataset.stale = String(refused);
+  if (list) showCounts();
+}
+
 function showCounts() {
   const total = list ? list.total : 0;
-  $("run-counts").textContent = `${formatCount(total)} run${total === 1 ? "" : "s"}`;
+  const runs = `${formatCount(total)} run${total === 1 ? "" : "s"}`;
+  $("run-counts").textContent = refused ? `${runs} of the last valid query` : runs;
   const shown = list ? list.view : view; // the list's own view: `view` changes once it loaded
   const filtered = Boolean(shown.project || shown.status || shown.tag || shown.q);
   $("runs-empty").hidden = !list || total > 0 || filtered;
@@ -174,6 +188,7 @@ async function setView(patch, { push = false } = {}) {
   }
   pending = null;
   view = next;
+  showRefused(""); // the query box shows the view's query again (showView)
   const url = `${location.pathname}${viewQuery(view)}${location.hash}`;
   if (push) history.pushState(null, "", url);
   else history.replaceState(null, "", url);
@@ -214,10 +229,16 @@ async function loadGroups() {
   const wanted = view;
   try {
     const answer = await getJSON(`/api/v1/run-groups?${params}`, { ...list.base, q: list.query });
-    if (wanted === view) showGroups($("groups-table"), $("groups-note"), answer, values);
+    if (wanted === view) showGroups($("groups-table"), $("groups-note"), answer, values, pickGroup);
   } catch (err) {
     showError(describeError(err));
   }
+}
+
+/** A group's row was clicked: the list narrows to its runs (its query joins the view's), the
+ * groups close. */
+function pickGroup(condition) {
+  setView({ q: andQuery(view.q, condition), group: "" }, { push: true });
 }
 
 /** The "N new runs — show" bar. */

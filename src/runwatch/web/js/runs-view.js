@@ -95,12 +95,24 @@ export function idsQuery(ids) {
   return `id in (${ids.map((id) => JSON.stringify(id)).join(", ")})`;
 }
 
+/** The query naming a group's runs (`by == value`, the runs without one for null), or null
+ * when no query names it (an array or object value equals nothing). */
+export function groupQuery(by, value) {
+  if (value === null || value === undefined) return `${by} == null`;
+  if (typeof value === "string" || typeof value === "boolean") return `${by} == ${JSON.stringify(value)}`;
+  return typeof value === "number" && Number.isFinite(value) ? `${by} == ${JSON.stringify(value)}` : null;
+}
+
+/** `q` narrowed by `condition` (q kept whole in parentheses). */
+export function andQuery(q, condition) {
+  return q ? `(${q}) and ${condition}` : condition;
+}
+
 /** The query that asks for `q`'s runs created at or before `at` (the table's snapshot); with
  * `newer`, the ones created after it (the "new runs" count). `at` null: no run existed yet. */
 export function snapshotQuery(q, at, newer = false) {
   if (at === null || at === undefined) return q;
-  const created = `created ${newer ? ">" : "<="} ${at}`;
-  return q ? `(${q}) and ${created}` : created;
+  return andQuery(q, `created ${newer ? ">" : "<="} ${at}`);
 }
 
 /** Seconds a run has run: until it ended, or until `now` while it still runs; null for one that
