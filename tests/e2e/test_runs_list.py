@@ -234,15 +234,19 @@ def test_sort_by_status_and_name_both_ways_on_the_server(
     Producer(api, charlie).finish("failed", error="x")
     open_list(page, server)
     expect_order(page, [charlie, bravo, alpha])
+    # Text columns sort A to Z first (code-point order: "B" < "a"), then Z to A.
+    header(page, "name").locator("button").click()
+    expect(page).to_have_url(f"{server.url}/?sort=name")
+    expect(header(page, "name")).to_have_attribute("aria-sort", "ascending")
+    expect_order(page, [bravo, alpha, charlie])
     header(page, "name").locator("button").click()
     expect(page).to_have_url(f"{server.url}/?sort=-name")
     expect(header(page, "name")).to_have_attribute("aria-sort", "descending")
-    expect_order(page, [charlie, alpha, bravo])  # code-point order: "B" < "a"
-    header(page, "name").locator("button").click()
-    expect(page).to_have_url(f"{server.url}/?sort=name")
-    expect_order(page, [bravo, alpha, charlie])
+    expect_order(page, [charlie, alpha, bravo])
     header(page, "status").locator("button").click()
-    expect_order(page, [alpha, bravo, charlie])  # succeeded, running, failed
+    expect_order(page, [charlie, bravo, alpha])  # failed, running, succeeded
+    header(page, "status").locator("button").click()
+    expect_order(page, [alpha, bravo, charlie])
     page.select_option("#status-filter", "running")
     expect(page).to_have_url(f"{server.url}/?status=running&sort=-status")
     expect_order(page, [bravo])
@@ -250,6 +254,9 @@ def test_sort_by_status_and_name_both_ways_on_the_server(
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     expect(page.locator("#status-filter")).to_have_value("running")
     expect(header(page, "status")).to_have_attribute("aria-sort", "descending")
+    # A time sorts newest first.
+    header(page, "updated").locator("button").click()
+    expect(page).to_have_url(f"{server.url}/?status=running&sort=-updated")
     expect_order(page, [bravo])
     assert page.console_errors == []
 
