@@ -461,3 +461,50 @@ def test_a_field_the_sampled_runs_lack_is_added_by_name(
     expect(page).to_have_url(f"{server.url}/?project=p&sort=-config.rare&col=config.rare")
     expect(page.locator("#runs-body tr.run-row").first).to_contain_text("7")
     assert column(page, "config.rare")[0] == "7"
+
+
+MAX_BULK = 64  # runs-table.js checks at most this many at once: queue-again.js's MAX_BEST_OF
+
+
+def check(page: Page, index: int, *, shift: bool = False) -> None:
+    """Click row ``index``'s checkbox (scrolled into view), with shift held or not."""
+    box = page.locator(f'#runs-body tr.run-row[data-index="{index}"][data-run-id] input.run-select')
+    box.click(modifiers=["Shift"] if shift else [])
+
+
+def compared(page: Page) -> list[str]:
+    """The checked runs' ids, as the Compare link carries them."""
+    href = page.locator("#compare-link").get_attribute("href") or ""
+    return href.split("runs=", 1)[1].split(",") if "runs=" in href else []
+
+
+def test_shift_click_checks_the_range_from_the_last_checkbox_clicked(
+    page: Page, big: ServerProcess
+) -> None:
+    open_table(page, big)
+    newest = [r.id for r in sorted(RUNS, key=lambda r: r.created, reverse=True)]
+    check(page, 2)
+    check(page, 6, shift=True)
+    expect(page.locator("#selection-count")).to_have_text("5 selected")
+    assert sorted(compared(page)) == sorted(newest[2:7])
+    checked = page.locator('#runs-body tr.run-row[data-selected="true"]')
+    expect(checked).to_have_count(5)
+    assert checked.evaluate_all("els => els.map(e => Number(e.dataset.index))") == [2, 3, 4, 5, 6]
+    # A shift-click that unchecks unchecks the range, from the last one clicked (6) to it.
+    check(page, 4, shift=True)
+    expect(page.locator("#selection-count")).to_have_text("2 selected")
+    assert sorted(compared(page)) == sorted(newest[2:4])
+    # No text was selected by the shift-clicks, and no run opened.
+    assert page.evaluate("() => String(getSelection())") == ""
+    assert page.url == f"{big.url}/"
+
+    # A long range stops once 64 runs are checked, counting from the last one clicked.
+    check(page, 10)
+    scroll_to(page, str(190 * 40))  # rows are 40px: row 200 gets drawn
+    check(page, 200, shift=True)
+    expect(page.locator("#selection-count")).to_have_text(f"{MAX_BULK} selected")
+    assert sorted(compared(page)) == sorted(newest[2:4] + newest[10 : 10 + MAX_BULK - 2])
+    expect(page.locator('#runs-body tr.run-row[data-index="200"]')).to_have_attribute(
+        "data-selected", "false"
+    )
+    assert page.console_errors == []

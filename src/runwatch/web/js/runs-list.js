@@ -46,6 +46,7 @@ const table = runsTable.mount($("runs-scroll"), $("runs-table"), {
   onSort: (field) => setView({ sort: nextSort(view.sort, field) }),
   onRemoveColumn: (field) => setView({ cols: view.cols.filter((c) => c !== field) }),
   onSelect: showSelection,
+  maxBulk: queueAgain.MAX_BEST_OF, // more would leave Queue again's "best of the checked" off
 });
 
 const again = queueAgain.mount($("queue-again"), $("queue-again-note"), bestRun);

@@ -36,9 +36,11 @@ export function cellText(value) {
 /**
  * Mount on the scrolling box and its <table>. `onSort(field)` when a sortable header is
  * clicked, `onRemoveColumn(field)` when an added column's × is, `onSelect(ids)` after the set of
- * checked runs changed (ids in the order they were checked).
+ * checked runs changed (ids in the order they were checked). A shift-click on a checkbox checks
+ * (or unchecks) the loaded rows from the last one clicked to it; checking many runs at once
+ * stops at `maxBulk` checked runs.
  */
-export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
+export function mount(scroller, table, { onSort, onRemoveColumn, onSelect, maxBulk }) {
   const head = table.tHead.rows[0];
   const tbody = table.tBodies[0];
   const topSpacer = node("tr", "runs-spacer");
@@ -50,6 +52,7 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
   tbody.before(topBody);
   tbody.after(bottomBody);
   const selected = new Set(); // checked run ids, in the order they were checked
+  let anchor = null; // the last checkbox clicked, {index, id}: where a shift-click's range starts
   let pool = []; // drawn rows, top to bottom: {tr, cells…, run, index}
   let pages = null;
   let cols = [];
@@ -225,15 +228,46 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
   scroller.addEventListener("scroll", schedule, { passive: true });
   addEventListener("resize", schedule);
 
-  tbody.addEventListener("change", (event) => {
-    const check = event.target;
-    if (!check.classList.contains("run-select")) return;
-    const id = check.closest("tr").dataset.runId;
+  /** Check or uncheck the loaded rows from index `from` to `to` (either order); adding, from
+   * `from` on, stops at `maxBulk` checked runs. */
+  function selectRange(from, to, checked) {
+    const step = to > from ? 1 : -1;
+    for (let i = from; i !== to + step; i += step) {
+      if (checked && selected.size >= maxBulk) return;
+      const run = pages.runAt(i);
+      if (!run) continue; // a page not loaded: its rows are not seen, so not checked
+      if (checked) selected.add(run.id);
+      else selected.delete(run.id);
+    }
+  }
+
+  /** The drawn rows' checkboxes as the selection says. */
+  function showChecks() {
+    for (const row of pool) {
+      if (!row.run) continue;
+      row.check.checked = selected.has(row.run.id);
+      row.tr.dataset.selected = String(row.check.checked);
+    }
+  }
+
+  // A click, not a change: only a click says whether shift was held (Space on a focused
+  // checkbox clicks it too).
+  tbody.addEventListener("click", (event) => {
+    const check = event.target.closest("input.run-select");
+    const id = check?.closest("tr").dataset.runId;
     if (!id) return;
-    if (check.checked) selected.add(id);
+    const index = Number(check.closest("tr").dataset.index);
+    if (event.shiftKey && anchor && anchor.index !== index && pages.runAt(anchor.index)?.id === anchor.id) {
+      selectRange(anchor.index, index, check.checked);
+    } else if (check.checked) selected.add(id);
     else selected.delete(id);
-    check.closest("tr").dataset.selected = String(check.checked);
+    anchor = { index, id };
+    showChecks();
     onSelect([...selected]);
+  });
+  // Shift held on a checkbox would also select the text between it and the last click.
+  tbody.addEventListener("mousedown", (event) => {
+    if (event.shiftKey && event.target.closest("input.run-select")) event.preventDefault();
   });
 
   // The whole row opens its run; the link, the checkbox and selected text keep their meaning.
@@ -261,6 +295,7 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
     /** Show another list, from the top. */
     setPages(next) {
       pages = next;
+      anchor = null;
       scroller.scrollTop = 0;
       render();
     },
