@@ -298,3 +298,22 @@ def test_the_runs_page_links_to_the_promoted_runs(page: Page, server: ServerProc
     open_list(page, server)
     page.locator(".topbar a.top-link", has_text="Promoted").click()
     expect(page).to_have_url(f"{server.url}/promoted")
+
+
+def test_the_header_checkbox_checks_every_run_of_a_short_list(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    ids = [create_run(api, "lab", f"run-{i}")["id"] for i in range(3)]
+    open_list(page, server)
+    expect_order(page, ids[::-1])
+    all_box = page.locator("#runs-table thead input.run-select-all")
+    all_box.click()
+    expect(page.locator("#selection-count")).to_have_text("3 selected")
+    expect(page.locator("#compare-link")).to_have_text("Compare 3")
+    expect(all_box).to_be_checked()
+    run_row(page, ids[0]).locator(".run-select").uncheck()
+    expect(page.locator("#selection-count")).to_have_text("2 selected")
+    assert all_box.evaluate("el => el.indeterminate")
+    run_row(page, ids[0]).locator(".run-select").check()
+    expect(all_box).to_be_checked()
+    assert page.console_errors == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import statistics
 from collections.abc import Iterator
 from pathlib import Path
@@ -507,4 +508,35 @@ def test_shift_click_checks_the_range_from_the_last_checkbox_clicked(
     expect(page.locator('#runs-body tr.run-row[data-index="200"]')).to_have_attribute(
         "data-selected", "false"
     )
+    assert page.console_errors == []
+
+
+def test_the_header_checkbox_checks_the_loaded_runs_up_to_the_cap_and_unchecks_them(
+    page: Page, big: ServerProcess
+) -> None:
+    open_table(page, big, "?tag=even")
+    evens = [r.id for r in sorted(RUNS, key=lambda r: r.created, reverse=True) if "even" in r.tags]
+    all_box = page.locator("#runs-table thead input.run-select-all")
+    expect(all_box).to_have_attribute("title", re.compile(rf"loaded.*at most {MAX_BULK}"))
+    all_box.click()
+    expect(page.locator("#selection-count")).to_have_text(f"{MAX_BULK} selected")
+    assert compared(page) == evens[:MAX_BULK]  # the list's top runs, in its order
+    expect(all_box).to_be_checked()
+    scroll_to(page, str((MAX_BULK - 5) * 40))  # rows are 40px
+    expect(page.locator(f'#runs-body tr[data-index="{MAX_BULK - 1}"]')).to_have_attribute(
+        "data-selected", "true"
+    )
+    expect(page.locator(f'#runs-body tr[data-index="{MAX_BULK}"]')).to_have_attribute(
+        "data-selected", "false"
+    )
+    all_box.click()  # some checked: it unchecks them all
+    expect(page.locator("#selection-count")).to_have_text("select runs to compare")
+    expect(page.locator('#runs-body tr[data-selected="true"]')).to_have_count(0)
+    expect(all_box).not_to_be_checked()
+    # One checked by hand: the header's box is half-checked, and a click unchecks it.
+    check(page, MAX_BULK)
+    assert all_box.evaluate("el => el.indeterminate && !el.checked")
+    all_box.click()
+    expect(page.locator("#selection-count")).to_have_text("select runs to compare")
+    assert all_box.evaluate("el => !el.indeterminate && !el.checked")
     assert page.console_errors == []

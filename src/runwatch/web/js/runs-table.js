@@ -4,7 +4,7 @@
 // give the scrollbar the whole list's height.
 
 import { node } from "./dom.js";
-import { formatAgo, formatDuration, formatScalar, formatValue, summaryText } from "./format.js";
+import { formatAgo, formatCount, formatDuration, formatScalar, formatValue, summaryText } from "./format.js";
 import { durationOf, fieldValue, sortParts } from "./runs-view.js";
 import { mountLoss, mountPill } from "./status.js";
 
@@ -37,8 +37,9 @@ export function cellText(value) {
  * Mount on the scrolling box and its <table>. `onSort(field)` when a sortable header is
  * clicked, `onRemoveColumn(field)` when an added column's × is, `onSelect(ids)` after the set of
  * checked runs changed (ids in the order they were checked). A shift-click on a checkbox checks
- * (or unchecks) the loaded rows from the last one clicked to it; checking many runs at once
- * stops at `maxBulk` checked runs.
+ * (or unchecks) the loaded rows from the last one clicked to it; the header's checkbox checks
+ * the loaded rows from the top, or unchecks every run when some are checked. Checking many runs
+ * at once stops at `maxBulk` checked runs.
  */
 export function mount(scroller, table, { onSort, onRemoveColumn, onSelect, maxBulk }) {
   const head = table.tHead.rows[0];
@@ -52,6 +53,7 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect, maxBu
   tbody.before(topBody);
   tbody.after(bottomBody);
   const selected = new Set(); // checked run ids, in the order they were checked
+  let allBox = null; // the header's checkbox
   let anchor = null; // the last checkbox clicked, {index, id}: where a shift-click's range starts
   let pool = []; // drawn rows, top to bottom: {tr, cells…, run, index}
   let pages = null;
@@ -88,7 +90,10 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect, maxBu
       return cell;
     };
     const select = node("th", "col-select");
-    select.append(node("span", "visually-hidden", "Select"));
+    allBox = node("input", "run-select-all");
+    allBox.type = "checkbox";
+    select.append(allBox);
+    showAll();
     head.replaceChildren(
       select,
       ...FIXED.map(([c, label, by]) => th(c, label, by, false)),
@@ -99,6 +104,14 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect, maxBu
   }
 
   head.addEventListener("click", (event) => {
+    if (event.target === allBox) {
+      if (selected.size) selected.clear();
+      else if (pages?.count) selectRange(0, pages.count - 1, true);
+      anchor = null;
+      showChecks();
+      onSelect([...selected]);
+      return;
+    }
     const remove = event.target.closest("button[data-remove]");
     if (remove) onRemoveColumn(remove.dataset.remove);
     else {
@@ -219,6 +232,7 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect, maxBu
       if (at !== row.tr) tbody.insertBefore(row.tr, at || null);
     });
     while (tbody.children.length > pool.length) tbody.lastElementChild.remove();
+    showAll(); // other runs loaded, or another list
   }
 
   function schedule() {
@@ -241,13 +255,37 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect, maxBu
     }
   }
 
-  /** The drawn rows' checkboxes as the selection says. */
+  /** The header's checkbox: checked when every loaded run is (or as many as it checks at
+   * once), half-checked when some runs are. */
+  function showAll() {
+    if (!allBox) return;
+    let all = selected.size >= maxBulk;
+    if (selected.size && !all && pages) {
+      all = pages.count > 0;
+      for (const run of pages.runs()) {
+        if (!selected.has(run.id)) {
+          all = false;
+          break;
+        }
+      }
+    }
+    allBox.checked = selected.size > 0 && all;
+    allBox.indeterminate = selected.size > 0 && !all;
+    const label = selected.size
+      ? `uncheck the ${formatCount(selected.size)} checked run${selected.size === 1 ? "" : "s"}`
+      : `check the runs loaded in the list, from the top: at most ${maxBulk}, the most Queue again picks the best of`;
+    allBox.title = label;
+    allBox.setAttribute("aria-label", label);
+  }
+
+  /** The drawn rows' checkboxes, and the header's, as the selection says. */
   function showChecks() {
     for (const row of pool) {
       if (!row.run) continue;
       row.check.checked = selected.has(row.run.id);
       row.tr.dataset.selected = String(row.check.checked);
     }
+    showAll();
   }
 
   // A click, not a change: only a click says whether shift was held (Space on a focused
