@@ -540,3 +540,46 @@ def test_the_header_checkbox_checks_the_loaded_runs_up_to_the_cap_and_unchecks_t
     expect(page.locator("#selection-count")).to_have_text("select runs to compare")
     assert all_box.evaluate("el => !el.indeterminate && !el.checked")
     assert page.console_errors == []
+
+
+# Resolves once two frames have been drawn: the table redraws on the frame after a scroll.
+DRAWN = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
+def test_back_from_a_run_finds_the_list_where_it_was_scrolled(
+    page: Page, big: ServerProcess
+) -> None:
+    open_table(page, big, "?tag=even")
+    page.locator('#runs-table th[data-col="name"] button.sort').click()
+    listed = f"{big.url}/?tag=even&sort=name"
+    expect(page).to_have_url(listed)
+    by_name = [r.id for r in sorted(RUNS, key=lambda r: r.name) if "even" in r.tags]
+    expect(page.locator('#runs-body tr.run-row[data-index="0"]')).to_have_attribute(
+        "data-run-id", by_name[0]
+    )
+    # In the first page, then four pages down: a page the reload has to walk to again.
+    for top in (800, 30_000):
+        scroll_to(page, str(top))
+        page.evaluate(DRAWN)  # the rows drawn are those of the new scroll
+        index = top // 40 + 3  # rows are 40px: one near the top of the view
+        row = page.locator(f'#runs-body tr.run-row[data-index="{index}"]')
+        expect(row).to_have_attribute("data-run-id", by_name[index])
+        row.locator(".col-duration").click()
+        expect(page).to_have_url(f"{big.url}/runs/{by_name[index]}")
+        page.go_back()
+        expect(page).to_have_url(listed)
+        expect(page.locator("#run-query")).to_be_visible()
+        page.wait_for_function(f"() => document.getElementById('runs-scroll').scrollTop === {top}")
+        expect(row).to_have_attribute("data-run-id", by_name[index])
+        expect(row).to_be_in_viewport()
+        expect(page.locator('th[data-col="name"]')).to_have_attribute("aria-sort", "ascending")
+    # A new query opens its list at the top; Back to the one before puts its scroll back too.
+    page.fill("#run-query", "config.layers < 5")
+    page.press("#run-query", "Enter")
+    expect(page).to_have_url(re.compile(r"q=config"))
+    page.wait_for_function("() => document.getElementById('runs-scroll').scrollTop === 0")
+    page.go_back()
+    expect(page).to_have_url(listed)
+    page.wait_for_function("() => document.getElementById('runs-scroll').scrollTop === 30000")
+    expect(row).to_have_attribute("data-run-id", by_name[index])
+    assert page.console_errors == []

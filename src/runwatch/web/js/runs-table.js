@@ -337,6 +337,11 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect, maxBu
       scroller.scrollTop = 0;
       render();
     },
+    /** Scroll to `top` px (as far as the list goes) and draw the rows there. */
+    scrollTo(top) {
+      scroller.scrollTop = top;
+      render();
+    },
     /** The added columns and the sort the headers show. */
     setColumns(nextCols, nextSort) {
       const rebuild = nextCols.join("\u0000") !== cols.join("\u0000");
