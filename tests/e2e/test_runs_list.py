@@ -253,15 +253,19 @@ def test_sort_by_status_and_name_both_ways_on_the_server(
     Producer(api, charlie).finish("failed", error="x")
     open_list(page, server)
     expect_order(page, [charlie, bravo, alpha])
+    # Text columns sort A to Z first (code-point order: "B" < "a"), then Z to A.
+    header(page, "name").locator("button").click()
+    expect(page).to_have_url(f"{server.url}/?sort=name")
+    expect(header(page, "name")).to_have_attribute("aria-sort", "ascending")
+    expect_order(page, [bravo, alpha, charlie])
     header(page, "name").locator("button").click()
     expect(page).to_have_url(f"{server.url}/?sort=-name")
     expect(header(page, "name")).to_have_attribute("aria-sort", "descending")
-    expect_order(page, [charlie, alpha, bravo])  # code-point order: "B" < "a"
-    header(page, "name").locator("button").click()
-    expect(page).to_have_url(f"{server.url}/?sort=name")
-    expect_order(page, [bravo, alpha, charlie])
+    expect_order(page, [charlie, alpha, bravo])
     header(page, "status").locator("button").click()
-    expect_order(page, [alpha, bravo, charlie])  # succeeded, running, failed
+    expect_order(page, [charlie, bravo, alpha])  # failed, running, succeeded
+    header(page, "status").locator("button").click()
+    expect_order(page, [alpha, bravo, charlie])
     page.select_option("#status-filter", "running")
     expect(page).to_have_url(f"{server.url}/?status=running&sort=-status")
     expect_order(page, [bravo])
@@ -269,6 +273,9 @@ def test_sort_by_status_and_name_both_ways_on_the_server(
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     expect(page.locator("#status-filter")).to_have_value("running")
     expect(header(page, "status")).to_have_attribute("aria-sort", "descending")
+    # A time sorts newest first.
+    header(page, "updated").locator("button").click()
+    expect(page).to_have_url(f"{server.url}/?status=running&sort=-updated")
     expect_order(page, [bravo])
     assert page.console_errors == []
 
@@ -388,4 +395,22 @@ def test_runs_group_by_their_group_or_status_and_a_group_row_shows_its_runs(
     rows.filter(has_text="failed").click()
     expect(page.locator("#run-query")).to_have_value('(name != "c") and status == "failed"')
     expect_order(page, [ids["b"]])
+
+
+def test_the_header_checkbox_checks_every_run_of_a_short_list(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    ids = [create_run(api, "lab", f"run-{i}")["id"] for i in range(3)]
+    open_list(page, server)
+    expect_order(page, ids[::-1])
+    all_box = page.locator("#runs-table thead input.run-select-all")
+    all_box.click()
+    expect(page.locator("#selection-count")).to_have_text("3 selected")
+    expect(page.locator("#compare-link")).to_have_text("Compare 3")
+    expect(all_box).to_be_checked()
+    run_row(page, ids[0]).locator(".run-select").uncheck()
+    expect(page.locator("#selection-count")).to_have_text("2 selected")
+    assert all_box.evaluate("el => el.indeterminate")
+    run_row(page, ids[0]).locator(".run-select").check()
+    expect(all_box).to_be_checked()
     assert page.console_errors == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import statistics
 from collections.abc import Iterator
 from pathlib import Path
@@ -480,3 +481,124 @@ def test_a_field_the_sampled_runs_lack_is_added_by_name(
     expect(page).to_have_url(f"{server.url}/?project=p&sort=-config.rare&col=config.rare")
     expect(page.locator("#runs-body tr.run-row").first).to_contain_text("7")
     assert column(page, "config.rare")[0] == "7"
+
+
+MAX_BULK = 64  # runs-table.js checks at most this many at once: queue-again.js's MAX_BEST_OF
+
+
+def check(page: Page, index: int, *, shift: bool = False) -> None:
+    """Click row ``index``'s checkbox (scrolled into view), with shift held or not."""
+    box = page.locator(f'#runs-body tr.run-row[data-index="{index}"][data-run-id] input.run-select')
+    box.click(modifiers=["Shift"] if shift else [])
+
+
+def compared(page: Page) -> list[str]:
+    """The checked runs' ids, as the Compare link carries them."""
+    href = page.locator("#compare-link").get_attribute("href") or ""
+    return href.split("runs=", 1)[1].split(",") if "runs=" in href else []
+
+
+def test_shift_click_checks_the_range_from_the_last_checkbox_clicked(
+    page: Page, big: ServerProcess
+) -> None:
+    open_table(page, big)
+    newest = [r.id for r in sorted(RUNS, key=lambda r: r.created, reverse=True)]
+    check(page, 2)
+    check(page, 6, shift=True)
+    expect(page.locator("#selection-count")).to_have_text("5 selected")
+    assert sorted(compared(page)) == sorted(newest[2:7])
+    checked = page.locator('#runs-body tr.run-row[data-selected="true"]')
+    expect(checked).to_have_count(5)
+    assert checked.evaluate_all("els => els.map(e => Number(e.dataset.index))") == [2, 3, 4, 5, 6]
+    # A shift-click that unchecks unchecks the range, from the last one clicked (6) to it.
+    check(page, 4, shift=True)
+    expect(page.locator("#selection-count")).to_have_text("2 selected")
+    assert sorted(compared(page)) == sorted(newest[2:4])
+    # No text was selected by the shift-clicks, and no run opened.
+    assert page.evaluate("() => String(getSelection())") == ""
+    assert page.url == f"{big.url}/"
+
+    # A long range stops once 64 runs are checked, counting from the last one clicked.
+    check(page, 10)
+    scroll_to(page, str(190 * 40))  # rows are 40px: row 200 gets drawn
+    check(page, 200, shift=True)
+    expect(page.locator("#selection-count")).to_have_text(f"{MAX_BULK} selected")
+    assert sorted(compared(page)) == sorted(newest[2:4] + newest[10 : 10 + MAX_BULK - 2])
+    expect(page.locator('#runs-body tr.run-row[data-index="200"]')).to_have_attribute(
+        "data-selected", "false"
+    )
+    assert page.console_errors == []
+
+
+def test_the_header_checkbox_checks_the_loaded_runs_up_to_the_cap_and_unchecks_them(
+    page: Page, big: ServerProcess
+) -> None:
+    open_table(page, big, "?tag=even")
+    evens = [r.id for r in sorted(RUNS, key=lambda r: r.created, reverse=True) if "even" in r.tags]
+    all_box = page.locator("#runs-table thead input.run-select-all")
+    expect(all_box).to_have_attribute("title", re.compile(rf"loaded.*at most {MAX_BULK}"))
+    all_box.click()
+    expect(page.locator("#selection-count")).to_have_text(f"{MAX_BULK} selected")
+    assert compared(page) == evens[:MAX_BULK]  # the list's top runs, in its order
+    expect(all_box).to_be_checked()
+    scroll_to(page, str((MAX_BULK - 5) * 40))  # rows are 40px
+    expect(page.locator(f'#runs-body tr[data-index="{MAX_BULK - 1}"]')).to_have_attribute(
+        "data-selected", "true"
+    )
+    expect(page.locator(f'#runs-body tr[data-index="{MAX_BULK}"]')).to_have_attribute(
+        "data-selected", "false"
+    )
+    all_box.click()  # some checked: it unchecks them all
+    expect(page.locator("#selection-count")).to_have_text("select runs to compare")
+    expect(page.locator('#runs-body tr[data-selected="true"]')).to_have_count(0)
+    expect(all_box).not_to_be_checked()
+    # One checked by hand: the header's box is half-checked, and a click unchecks it.
+    check(page, MAX_BULK)
+    assert all_box.evaluate("el => el.indeterminate && !el.checked")
+    all_box.click()
+    expect(page.locator("#selection-count")).to_have_text("select runs to compare")
+    assert all_box.evaluate("el => !el.indeterminate && !el.checked")
+    assert page.console_errors == []
+
+
+# Resolves once two frames have been drawn: the table redraws on the frame after a scroll.
+DRAWN = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
+def test_back_from_a_run_finds_the_list_where_it_was_scrolled(
+    page: Page, big: ServerProcess
+) -> None:
+    open_table(page, big, "?tag=even")
+    page.locator('#runs-table th[data-col="name"] button.sort').click()
+    listed = f"{big.url}/?tag=even&sort=name"
+    expect(page).to_have_url(listed)
+    by_name = [r.id for r in sorted(RUNS, key=lambda r: r.name) if "even" in r.tags]
+    expect(page.locator('#runs-body tr.run-row[data-index="0"]')).to_have_attribute(
+        "data-run-id", by_name[0]
+    )
+    # In the first page, then four pages down: a page the reload has to walk to again.
+    for top in (800, 30_000):
+        scroll_to(page, str(top))
+        page.evaluate(DRAWN)  # the rows drawn are those of the new scroll
+        index = top // 40 + 3  # rows are 40px: one near the top of the view
+        row = page.locator(f'#runs-body tr.run-row[data-index="{index}"]')
+        expect(row).to_have_attribute("data-run-id", by_name[index])
+        row.locator(".col-duration").click()
+        expect(page).to_have_url(f"{big.url}/runs/{by_name[index]}")
+        page.go_back()
+        expect(page).to_have_url(listed)
+        expect(page.locator("#run-query")).to_be_visible()
+        page.wait_for_function(f"() => document.getElementById('runs-scroll').scrollTop === {top}")
+        expect(row).to_have_attribute("data-run-id", by_name[index])
+        expect(row).to_be_in_viewport()
+        expect(page.locator('th[data-col="name"]')).to_have_attribute("aria-sort", "ascending")
+    # A new query opens its list at the top; Back to the one before puts its scroll back too.
+    page.fill("#run-query", "config.layers < 5")
+    page.press("#run-query", "Enter")
+    expect(page).to_have_url(re.compile(r"q=config"))
+    page.wait_for_function("() => document.getElementById('runs-scroll').scrollTop === 0")
+    page.go_back()
+    expect(page).to_have_url(listed)
+    page.wait_for_function("() => document.getElementById('runs-scroll').scrollTop === 30000")
+    expect(row).to_have_attribute("data-run-id", by_name[index])
+    assert page.console_errors == []

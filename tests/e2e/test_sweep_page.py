@@ -7,6 +7,7 @@ buttons (nor New sweep on the runs list), and user text stays text."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ from playwright.sync_api import Page, Route, expect
 
 import runwatch
 from runwatch.tokens import create
+from tests.e2e.helpers import Producer, create_run, rows
+from tests.e2e.parcoords import drag
 from tests.servers import ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -327,4 +330,44 @@ def test_stop_from_the_page_and_a_read_token_gets_no_buttons(page: Page, tmp_pat
             expect(head.locator('[data-part="actions"] button:visible')).to_have_count(0)
     finally:
         server.stop()
+    assert page.console_errors == []
+
+
+def test_brushes_stay_in_the_url_and_a_reload_brushes_the_same_runs(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
+    sweep = new_sweep(api)
+    for i in range(12):
+        config = {"x": 1 + i % 3, "y": i % 2, "opt": ["adam", "sgd"][i // 2 % 2]}
+        run = create_run(api, "sp", f"trial-{i}", tags=[f"sweep:{sweep['id']}"], config=config)
+        score = config["x"] * 10 + config["y"] + i / 100
+        Producer(api, run["id"]).send(rows([0], score=[score]), status={"state": "succeeded"})
+    page.goto(f"{server.url}{sweep['page']}")
+    canvas = page.locator(".parcoords-canvas")
+    expect(canvas).to_have_attribute("data-drawn", "12")
+    # An axis the sweep does not start with: the reload adds it back for its brush.
+    page.select_option("#axis-add", "config.opt")
+    expect(page.locator(".axis-chip", has_text="config.opt")).to_be_visible()
+    expect(canvas).to_have_attribute("data-axes", re.compile("config.opt"))
+    canvas.scroll_into_view_if_needed()  # below the sweep's header: the mouse drags in view
+    drag(page, "summary.score", 0.0, 0.5)
+    drag(page, "config.opt", 0.0, 0.3)  # the lower category: "adam"
+    query = page.locator("#brush-query").text_content() or ""
+    assert query.startswith("summary.score >= ") and query.endswith(' and config.opt == "adam"')
+    kept = page.locator("#brushed-count").get_attribute("data-count")
+    assert kept and 0 < int(kept) < 12
+    expect(page).to_have_url(re.compile(r"&brush=.*&brush="))
+    brushed = page.url
+
+    page.reload()
+    expect(canvas).to_have_attribute("data-drawn", "12")
+    expect(page.locator("#brush-query")).to_have_text(query)
+    expect(page.locator("#brushed-count")).to_have_attribute("data-count", kept)
+    expect(canvas).to_have_attribute("data-kept", kept)
+    expect(page.locator(".axis-chip", has_text="config.opt")).to_be_visible()
+    assert page.url == brushed
+    # Cleared brushes leave the URL too.
+    page.locator("#clear-brushes").click()
+    expect(page).to_have_url(f"{server.url}{sweep['page']}")
+    expect(page.locator("#brushed-count")).to_have_attribute("data-count", "12")
     assert page.console_errors == []

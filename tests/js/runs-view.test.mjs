@@ -26,8 +26,11 @@ test("the view round-trips through the URL, defaults left out", () => {
   same(v.sameRuns(view, { ...view, sort: "-name" }), false);
 });
 
-test("a header sorts descending first, then toggles", () => {
-  same([v.nextSort("-created", "name"), v.nextSort("-name", "name"), v.nextSort("name", "name")], ["-name", "name", "-name"]);
+test("a header sorts text ascending first, numbers and times descending first, then toggles", () => {
+  same([v.nextSort("-created", "name"), v.nextSort("name", "name"), v.nextSort("-name", "name")], ["name", "-name", "name"]);
+  same([v.nextSort("-created", "project"), v.nextSort("-name", "status")], ["project", "status"]);
+  same([v.nextSort("-created", "updated"), v.nextSort("-updated", "updated"), v.nextSort("updated", "updated")], ["-updated", "updated", "-updated"]);
+  same([v.nextSort("name", "config.lr"), v.nextSort("-config.lr", "config.lr")], ["-config.lr", "config.lr"]);
   same(v.sortParts("-config.lr"), { field: "config.lr", descending: true });
 });
 

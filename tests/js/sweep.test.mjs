@@ -4,12 +4,15 @@ import { test } from "node:test";
 
 import {
   brushKeeps,
+  brushParam,
   brushQuery,
   buildAxis,
   categoryKey,
   filterRuns,
   queryValue,
   rangeBrush,
+  readBrushParam,
+  readBrushParams,
   roundBound,
   selectionQuery,
   setBrush,
@@ -157,6 +160,20 @@ test("brushes AND together, over the page's own query", () => {
   });
   same(selectionQuery("a == 1", []), { text: "a == 1", conditions: 0 });
   same(selectionQuery("", []), { text: "", conditions: 0 });
+});
+
+test("brushes round-trip through URL parameters; anything else is left out", () => {
+  const r = rangeBrush('summary["train/loss"]', 1.2345e-7, 0.5);
+  const s = setBrush("config.opt", [{ key: "s:a,\"b", value: 'a,"b' }, { key: "n:1", value: 1 }, { key: "b:true", value: true }, { key: "null", value: null }]);
+  same(readBrushParam(brushParam(r)), r);
+  same(readBrushParam(brushParam(s)), s);
+  same(brushParam(r), '["summary[\\"train/loss\\"]",1.234e-7,0.5]');
+  for (const bad of ["", "x", "[]", '["nope", 1, 2]', '["config.lr", 2, 1]', '["config.lr", 1, "2"]', '["config.lr", []]', '["config.lr", [[1]]]', '["config.lr", [{}]]', '{"axis": "config.lr"}']) {
+    same(readBrushParam(bad), null);
+  }
+  const params = new URLSearchParams();
+  for (const text of [brushParam(r), "junk", brushParam(rangeBrush("config.lr", 1, 2)), brushParam(rangeBrush("config.lr", 3, 4))]) params.append("brush", text);
+  same(readBrushParams(params), [r, rangeBrush("config.lr", 3, 4)]);
 });
 
 test("query values read back as the same numbers and strings", () => {

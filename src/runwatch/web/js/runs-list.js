@@ -34,6 +34,9 @@ const conn = mountConn($("conn"));
 const select = $("project-filter");
 const knownProjects = new Set();
 const NEW_COUNT_INTERVAL_MS = 1000; // the "new runs" count is asked at most once a second
+// The table's scroll is kept in the history entry at most this often (browsers throttle
+// history calls: Chrome's cap is about 200 per 10 s).
+const SCROLL_SAVE_MS = 200;
 let live = null;
 let view = readView(location.search);
 let pending = null; // the view being loaded
@@ -43,11 +46,17 @@ let generation = 0; // the latest load; answers to older ones are dropped
 let refused = false; // the query typed was refused: the table shows the last valid one's runs
 // A second from the end of the last ask: a slow count spaces out the next.
 const newCount = coalesce(readNewCount, NEW_COUNT_INTERVAL_MS, { fromEnd: true });
+const scroller = $("runs-scroll");
+// Back to the list from a run finds it where it was: the entry's scroll, put back once its
+// first page is in (null: nothing to put back; the scroll is not saved meanwhile).
+let scrollToRestore = history.state?.scroll ?? null;
+const scrollSave = coalesce(saveScroll, SCROLL_SAVE_MS);
 
-const table = runsTable.mount($("runs-scroll"), $("runs-table"), {
+const table = runsTable.mount(scroller, $("runs-table"), {
   onSort: (field) => setView({ sort: nextSort(view.sort, field) }),
   onRemoveColumn: (field) => setView({ cols: view.cols.filter((c) => c !== field) }),
   onSelect: showSelection,
+  maxBulk: queueAgain.MAX_BEST_OF, // more would leave Queue again's "best of the checked" off
 });
 
 const again = queueAgain.mount($("queue-again"), $("queue-again-note"), bestRun);
@@ -174,6 +183,7 @@ function noneMatchText(absent) {
 /** Change part of the view. A new query, filter or sort is fetched first: the URL and the table
  * change only once the server accepted it. Columns and the group are the page's own. */
 async function setView(patch, { push = false } = {}) {
+  if (push) saveScroll(); // the entry left keeps where its list was scrolled
   const next = { ...(pending || view), ...patch }; // a change made while another loads adds to it
   pending = next;
   if (!list || !sameRuns(next, list.view)) {
@@ -181,6 +191,7 @@ async function setView(patch, { push = false } = {}) {
     if (pending !== next) return; // a later change overtook this one
     pending = null;
     if (!ok) {
+      scrollToRestore = null; // it was the refused list's
       filters.show(view, { keepQuery: true });
       if (following === null) follow();
       return;
@@ -191,8 +202,19 @@ async function setView(patch, { push = false } = {}) {
   showRefused(""); // the query box shows the view's query again (showView)
   const url = `${location.pathname}${viewQuery(view)}${location.hash}`;
   if (push) history.pushState(null, "", url);
-  else history.replaceState(null, "", url);
+  else history.replaceState(history.state, "", url);
   showView();
+  if (scrollToRestore !== null) {
+    table.scrollTo(scrollToRestore); // the rows there are fetched as the table draws them
+    scrollToRestore = null;
+  }
+  saveScroll();
+}
+
+/** Keep the table's scroll in the history entry (Back from a run puts it back). */
+function saveScroll() {
+  if (scrollToRestore !== null) return;
+  if (history.state?.scroll !== scroller.scrollTop) history.replaceState({ scroll: scroller.scrollTop }, "", location.href);
 }
 
 function showView() {
@@ -402,10 +424,18 @@ async function exportCsv() {
 }
 
 select.addEventListener("change", () => setView({ project: select.value }, { push: true }));
-addEventListener("popstate", () => setView(readView(location.search)));
+addEventListener("popstate", (event) => {
+  scrollToRestore = event.state?.scroll ?? null;
+  setView(readView(location.search));
+});
+scroller.addEventListener("scroll", () => scrollSave.poke(), { passive: true });
 $("new-runs-show").addEventListener("click", () => load(view).then((ok) => ok && showView()));
 $("export-csv").addEventListener("click", exportCsv);
-addEventListener("pagehide", () => live && live.stop());
+addEventListener("pagehide", () => {
+  if (live) live.stop();
+  scrollSave.stop();
+  saveScroll(); // a scroll still waiting for its turn
+});
 addEventListener("pageshow", (e) => e.persisted && location.reload());
 
 newRunLink.mount($("new-run-link"));

@@ -4,7 +4,7 @@
 // give the scrollbar the whole list's height.
 
 import { node } from "./dom.js";
-import { formatAgo, formatDuration, formatScalar, formatValue, summaryText } from "./format.js";
+import { formatAgo, formatCount, formatDuration, formatScalar, formatValue, summaryText } from "./format.js";
 import { firstMetricKeys } from "./metric-order.js";
 import { durationOf, fieldValue, sortParts } from "./runs-view.js";
 import { mountLoss, mountPill } from "./status.js";
@@ -37,9 +37,12 @@ export function cellText(value) {
 /**
  * Mount on the scrolling box and its <table>. `onSort(field)` when a sortable header is
  * clicked, `onRemoveColumn(field)` when an added column's × is, `onSelect(ids)` after the set of
- * checked runs changed (ids in the order they were checked).
+ * checked runs changed (ids in the order they were checked). A shift-click on a checkbox checks
+ * (or unchecks) the loaded rows from the last one clicked to it; the header's checkbox checks
+ * the loaded rows from the top, or unchecks every run when some are checked. Checking many runs
+ * at once stops at `maxBulk` checked runs.
  */
-export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
+export function mount(scroller, table, { onSort, onRemoveColumn, onSelect, maxBulk }) {
   const head = table.tHead.rows[0];
   const tbody = table.tBodies[0];
   const topSpacer = node("tr", "runs-spacer");
@@ -51,6 +54,8 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
   tbody.before(topBody);
   tbody.after(bottomBody);
   const selected = new Set(); // checked run ids, in the order they were checked
+  let allBox = null; // the header's checkbox
+  let anchor = null; // the last checkbox clicked, {index, id}: where a shift-click's range starts
   let pool = []; // drawn rows, top to bottom: {tr, cells…, run, index}
   let pages = null;
   let cols = [];
@@ -86,7 +91,10 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
       return cell;
     };
     const select = node("th", "col-select");
-    select.append(node("span", "visually-hidden", "Select"));
+    allBox = node("input", "run-select-all");
+    allBox.type = "checkbox";
+    select.append(allBox);
+    showAll();
     head.replaceChildren(
       select,
       ...FIXED.map(([c, label, by]) => th(c, label, by, false)),
@@ -97,6 +105,14 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
   }
 
   head.addEventListener("click", (event) => {
+    if (event.target === allBox) {
+      if (selected.size) selected.clear();
+      else if (pages?.count) selectRange(0, pages.count - 1, true);
+      anchor = null;
+      showChecks();
+      onSelect([...selected]);
+      return;
+    }
     const remove = event.target.closest("button[data-remove]");
     if (remove) onRemoveColumn(remove.dataset.remove);
     else {
@@ -217,6 +233,7 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
       if (at !== row.tr) tbody.insertBefore(row.tr, at || null);
     });
     while (tbody.children.length > pool.length) tbody.lastElementChild.remove();
+    showAll(); // other runs loaded, or another list
   }
 
   function schedule() {
@@ -226,15 +243,70 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
   scroller.addEventListener("scroll", schedule, { passive: true });
   addEventListener("resize", schedule);
 
-  tbody.addEventListener("change", (event) => {
-    const check = event.target;
-    if (!check.classList.contains("run-select")) return;
-    const id = check.closest("tr").dataset.runId;
+  /** Check or uncheck the loaded rows from index `from` to `to` (either order); adding, from
+   * `from` on, stops at `maxBulk` checked runs. */
+  function selectRange(from, to, checked) {
+    const step = to > from ? 1 : -1;
+    for (let i = from; i !== to + step; i += step) {
+      if (checked && selected.size >= maxBulk) return;
+      const run = pages.runAt(i);
+      if (!run) continue; // a page not loaded: its rows are not seen, so not checked
+      if (checked) selected.add(run.id);
+      else selected.delete(run.id);
+    }
+  }
+
+  /** The header's checkbox: checked when every loaded run is (or as many as it checks at
+   * once), half-checked when some runs are. */
+  function showAll() {
+    if (!allBox) return;
+    let all = selected.size >= maxBulk;
+    if (selected.size && !all && pages) {
+      all = pages.count > 0;
+      for (const run of pages.runs()) {
+        if (!selected.has(run.id)) {
+          all = false;
+          break;
+        }
+      }
+    }
+    allBox.checked = selected.size > 0 && all;
+    allBox.indeterminate = selected.size > 0 && !all;
+    const label = selected.size
+      ? `uncheck the ${formatCount(selected.size)} checked run${selected.size === 1 ? "" : "s"}`
+      : `check the runs loaded in the list, from the top: at most ${maxBulk}, the most Queue again picks the best of`;
+    allBox.title = label;
+    allBox.setAttribute("aria-label", label);
+  }
+
+  /** The drawn rows' checkboxes, and the header's, as the selection says. */
+  function showChecks() {
+    for (const row of pool) {
+      if (!row.run) continue;
+      row.check.checked = selected.has(row.run.id);
+      row.tr.dataset.selected = String(row.check.checked);
+    }
+    showAll();
+  }
+
+  // A click, not a change: only a click says whether shift was held (Space on a focused
+  // checkbox clicks it too).
+  tbody.addEventListener("click", (event) => {
+    const check = event.target.closest("input.run-select");
+    const id = check?.closest("tr").dataset.runId;
     if (!id) return;
-    if (check.checked) selected.add(id);
+    const index = Number(check.closest("tr").dataset.index);
+    if (event.shiftKey && anchor && anchor.index !== index && pages.runAt(anchor.index)?.id === anchor.id) {
+      selectRange(anchor.index, index, check.checked);
+    } else if (check.checked) selected.add(id);
     else selected.delete(id);
-    check.closest("tr").dataset.selected = String(check.checked);
+    anchor = { index, id };
+    showChecks();
     onSelect([...selected]);
+  });
+  // Shift held on a checkbox would also select the text between it and the last click.
+  tbody.addEventListener("mousedown", (event) => {
+    if (event.shiftKey && event.target.closest("input.run-select")) event.preventDefault();
   });
 
   // The whole row opens its run; the link, the checkbox and selected text keep their meaning.
@@ -262,7 +334,13 @@ export function mount(scroller, table, { onSort, onRemoveColumn, onSelect }) {
     /** Show another list, from the top. */
     setPages(next) {
       pages = next;
+      anchor = null;
       scroller.scrollTop = 0;
+      render();
+    },
+    /** Scroll to `top` px (as far as the list goes) and draw the rows there. */
+    scrollTo(top) {
+      scroller.scrollTop = top;
       render();
     },
     /** The added columns and the sort the headers show. */

@@ -63,9 +63,15 @@ export function sameRuns(a, b) {
   return ["project", "status", "tag", "q", "sort"].every((key) => a[key] === b[key]);
 }
 
-/** A header click on `field`: descending first, then ascending, then descending again. */
+// Columns of text: a first click sorts them A to Z. Numbers and times go largest (newest) first.
+const TEXT_SORTS = new Set(["id", "name", "project", "status", "group"]);
+
+/** A header click on `field`: the field's first direction (ascending for a text column,
+ * descending for the others), then the other one, and back. */
 export function nextSort(sort, field) {
-  return sort === `-${field}` ? field : `-${field}`;
+  if (sort === field) return `-${field}`;
+  if (sort === `-${field}`) return field;
+  return TEXT_SORTS.has(field) ? field : `-${field}`;
 }
 
 /** The field and direction of a sort: {field, descending}. */

@@ -3,7 +3,7 @@
 // Pure: no DOM. A brush keeps exactly what its query text asks for: numeric bounds are rounded
 // once, when the brush is made, and both the page and the server compare with those numbers.
 
-import { fieldKind, isNumber, readField } from "./sweep-fields.js";
+import { fieldKind, isNumber, parseField, readField } from "./sweep-fields.js";
 import { extent } from "./sweep-scales.js";
 
 export const MAX_QUERY_CONDITIONS = 64; // the server's limit (each value of an `in` list counts)
@@ -125,4 +125,37 @@ export function selectionQuery(base, brushes) {
     conditions += q.conditions;
   }
   return { text: parts.join(" and "), conditions };
+}
+
+/** A brush as a URL parameter's value: JSON, `[axis, lo, hi]` for a range and `[axis, [value,
+ * …]]` for categories (null for "(none)"). */
+export function brushParam(brush) {
+  return JSON.stringify(brush.kind === "range" ? [brush.axis, brush.lo, brush.hi] : [brush.axis, brush.values]);
+}
+
+/** The brush a URL parameter's value holds (brushParam's), or null when it holds none: not
+ * JSON, not a field, bounds that are not numbers in order, a value no query compares. */
+export function readBrushParam(text) {
+  let v;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(v) || typeof v[0] !== "string" || !parseField(v[0])) return null;
+  if (v.length === 3 && isNumber(v[1]) && isNumber(v[2]) && v[1] <= v[2]) return { axis: v[0], kind: "range", lo: v[1], hi: v[2] };
+  if (v.length !== 2 || !Array.isArray(v[1]) || !v[1].length) return null;
+  const categories = v[1].map((value) => ({ key: categoryKey(value), value }));
+  return categories.every((c) => c.key !== null) ? setBrush(v[0], categories) : null;
+}
+
+/** The brushes of a URL's `brush` parameters, one per axis (the last one wins); the ones that
+ * are not brushes are left out. */
+export function readBrushParams(params) {
+  const byAxis = new Map();
+  for (const text of params.getAll("brush")) {
+    const brush = readBrushParam(text);
+    if (brush) byAxis.set(brush.axis, brush);
+  }
+  return [...byAxis.values()];
 }

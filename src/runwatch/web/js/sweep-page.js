@@ -1,14 +1,15 @@
 // The sweep page (/sweep): parallel coordinates, a scatter and every run's curve over the runs
 // matching the URL's filters (project, status, tag, q — as the runs list takes them), kept live.
 // Brushing the parallel coordinates filters all three views; the brushed set is listed, and
-// offered as a query that opens the runs list with it.
+// offered as a query that opens the runs list with it. The brushes are kept in the URL
+// (`brush=`, one per brushed axis), so a reload or a shared link brushes the same runs.
 // With `?sweep=ID` the page is that sweep's: its header, state and controls and its best value
 // so far over the runs tagged `sweep:ID`, with its parameters and metric as the first axes.
 
 import { describeError, getJSON } from "./api.js";
 import { node } from "./dom.js";
 import { formatCount } from "./format.js";
-import { MAX_QUERY_CONDITIONS, buildAxis, brushKeeps, selectionQuery } from "./sweep-brush.js";
+import { MAX_QUERY_CONDITIONS, brushParam, buildAxis, brushKeeps, readBrushParams, selectionQuery } from "./sweep-brush.js";
 import { colouring } from "./sweep-canvas.js";
 import * as curvesView from "./sweep-curves.js";
 import { parseField, pickerFields, readField } from "./sweep-fields.js";
@@ -34,6 +35,9 @@ const filters = { project: url.get("project") || "", status: url.get("status") |
 const conn = mountConn($("conn"));
 const sweepId = url.get("sweep") || "";
 let sweep = null; // the sweep of a `?sweep=ID` page, as last read
+// The URL's brushes, until the axes are chosen: then their axes are added if missing, and they
+// are applied (the URL keeps them meanwhile).
+let brushesToRestore = readBrushParams(url);
 
 let fields = { config: [], summary: [] };
 let runs = [];
@@ -135,6 +139,22 @@ function chooseDefaults() {
   state.scatterX ||= fields.config[0] || "";
   state.scatterY ||= summaries[0] || "";
   state.metric ||= summaries.length ? parseField(summaries[0]).keys[0] : "";
+  if (brushesToRestore) {
+    for (const b of brushesToRestore) if (!state.axes.some((a) => a.name === b.axis)) state.axes.push({ name: b.axis, scale: "linear" });
+    state.brushes = brushesToRestore;
+    brushesToRestore = null;
+  }
+}
+
+/** The brushes in the URL, in place of the ones it had (a history entry of its own would make
+ * Back undo brush by brush). */
+function keepBrushesInURL() {
+  if (brushesToRestore) return;
+  const params = new URLSearchParams(location.search);
+  params.delete("brush");
+  for (const b of state.brushes) params.append("brush", brushParam(b));
+  const search = params.toString() ? `?${params}` : "";
+  if (search !== location.search) history.replaceState(history.state, "", `${location.pathname}${search}${location.hash}`);
 }
 
 function showPickers() {
@@ -213,6 +233,7 @@ function rebuild() {
   // A brush on a category that is gone, or an axis that is gone, keeps nothing: drop it.
   const names = new Set(axes.map((a) => a.name));
   state.brushes = state.brushes.filter((b) => names.has(b.axis));
+  keepBrushesInURL();
   built = { runs, axes, values, bins, colourValues, kept: keptMask(axes, values) };
   pc.setData({ axes, values, bins, kept: built.kept, brushes: state.brushes });
   showChips();
@@ -235,6 +256,7 @@ function onBrush(axisName, brush, final) {
   built.kept = keptMask(built.axes, built.values);
   pc.setKept(built.kept, state.brushes);
   showSelection(final);
+  if (final) keepBrushesInURL();
   // What a brush step costs (filter, redraw, counts): read by benchmarks/sweep_views.py.
   $("brushed-count").dataset.brushMs = (performance.now() - started).toFixed(2);
 }
