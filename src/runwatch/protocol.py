@@ -101,7 +101,7 @@ class RunCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 class RunPatch(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``PATCH /api/v1/runs/{run_id}``: a new ``name`` and/or ``tags`` (the whole list),
-    bounded as at creation (:class:`RunCreate`); at least one of them. An empty name gives the
+    bounded as at creation (:class:`RunCreate`); neither changes nothing. An empty name gives the
     run back the name it gets when created without one (``run-`` and its id's first 6
     characters)."""
 

@@ -22,9 +22,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def stored(server: ServerProcess, run_id: str, key: str = "loss") -> int:
-    """How many points of ``key`` the server holds (bucket counts add up to every point)."""
+    """How many points of ``key`` the server holds: bucket counts by time add up to every point
+    (by step, a step logged again counts once, and a point delivered twice would hide)."""
     with server.client() as c:
-        reply = c.get(f"/api/v1/runs/{run_id}/metrics", params={"keys": key, "max_points": 1})
+        params = {"key": key, "max_points": 1, "x": "time"}
+        reply = c.get(f"/api/v1/runs/{run_id}/metrics", params=params)
     series = reply.json()["series"] if reply.status_code == 200 else {}
     if key not in series:
         return 0

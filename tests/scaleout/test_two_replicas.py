@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -28,8 +29,9 @@ def record_run_socket(page: Page) -> list[dict[str, Any]]:
     received: list[dict[str, Any]] = []
 
     def on_socket(ws: WebSocket) -> None:
-        if "/live" not in ws.url:
-            return
+        path = urlsplit(ws.url).path
+        if not (path.startswith("/api/v1/runs/") and path.endswith("/live")):
+            return  # not the run's stream (a finished run's page also follows its runs feed)
 
         def on_frame(payload: str | bytes) -> None:
             data = json.loads(payload)

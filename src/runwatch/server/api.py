@@ -227,7 +227,7 @@ async def get_run(request: Request, run_id: str) -> Response:
     responses={
         400: refusal(
             "`invalid_run`: a field out of its bounds (`field`: `$.name`, `$.tags[3]`: too long,"
-            " or holding a NUL), an unknown field, or neither `name` nor `tags` (`field`: `$`)."
+            " or holding a NUL), or an unknown field."
         ),
         404: refusal("`run_not_found`: no run has this id. `run_deleted`: the run was deleted."),
     },
@@ -235,12 +235,13 @@ async def get_run(request: Request, run_id: str) -> Response:
 async def update_run(request: Request, run_id: str) -> Response:
     """Rename a run and/or replace its tags, whatever its status (a finished run too); an
     empty ``name`` gives it back its default name. Open run pages and runs lists show the
-    change at once, and runs queries (``"x" in tags``, ``name ~ …``) see it."""
+    change at once, and runs queries (``"x" in tags``, ``name ~ …``) see it. A body naming
+    neither changes nothing, and answers the run as it is."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     patch: RunPatch = decode(_patch_decoder, body, "run")
+    run = await run_or_404(request, run_id)  # a token limited to another project changes nothing
     if patch.name is None and patch.tags is None:
-        raise ApiError(400, "invalid_run", "give a new `name` or `tags` (or both)", "$")
-    await run_or_404(request, run_id)  # a token limited to another project changes nothing
+        return json_response(run)
     return json_response(await store_of(request).update_run(run_id, patch))
 
 
