@@ -156,6 +156,8 @@ def test_a_key_holding_a_comma_is_asked_for_exactly(app_server: InProcessServer)
             assert series["f1,macro"]["value"] == [0.0, 1.0, 2.0], route
             split = c.get(f"{base}/{route}", params={"keys": "f1,macro"}).json()["series"]
             assert list(split) == ["f1", "macro"], route
+            many = c.get(f"{base}/{route}", params=[("key", str(i)) for i in range(65)])
+            assert many.status_code == 400 and many.json()["error"]["field"] == "query.key"
 
 
 def test_a_finished_run_refuses_new_data_but_acks_retries(app_server: InProcessServer) -> None:

@@ -312,18 +312,24 @@ def _prepare(body: bytes, limits: Limits) -> PreparedBatch:
 
 
 # A metric key may hold a comma: ``key`` (repeated) names keys exactly, ``keys`` is the short
-# comma-separated form for keys without one.
+# comma-separated form for keys without one. At most 64 (a run's vitals), as pages ask: a few
+# dozen keys keep an address well within what the HTTP server reads (16 KiB).
+MAX_KEYS_ASKED = 64
 Keys = Annotated[
-    list[str] | None,
-    Query(description="A key, exactly (repeat for more); `keys=a,b` names keys without commas."),
+    list[str],
+    Query(
+        max_length=MAX_KEYS_ASKED,
+        description="A key, exactly (repeat for more, up to 64); `keys=a,b` names keys"
+        " without commas.",
+    ),
 ]
 
 
-def key_names(keys: str | None, key: list[str] | None) -> list[str]:
+def key_names(keys: str | None, key: list[str]) -> list[str]:
     """The keys asked for by ``keys`` (comma-separated) and ``key`` (each exact), in order, once
     each; none: every key."""
     names = [k for k in keys.split(",") if k] if keys else []
-    return list(dict.fromkeys([*names, *(k for k in key or () if k)]))
+    return list(dict.fromkeys([*names, *(k for k in key if k)]))
 
 
 @router.get("/runs/{run_id}/metrics", dependencies=READ)
@@ -331,7 +337,7 @@ async def get_metrics(
     request: Request,
     run_id: str,
     keys: str | None = None,
-    key: Keys = None,
+    key: Keys = [],  # noqa: B006 - FastAPI copies a default
     start: Bound = None,
     end: Bound = None,
     max_points: int = Query(1000, ge=1, le=MAX_POINTS),
@@ -350,7 +356,7 @@ async def get_sparklines(
     request: Request,
     run_id: str,
     keys: str | None = None,
-    key: Keys = None,
+    key: Keys = [],  # noqa: B006 - FastAPI copies a default
     n: int = Query(120, ge=1, le=MAX_SPARKLINE),
 ) -> Response:
     """The last ``n`` raw points of each key (all keys by default): cheap, for vitals bars."""

@@ -118,6 +118,8 @@ def _forbid_nul(schema: dict[str, Any]) -> None:
     what it may hold."""
     for branch in schema.get("anyOf", []):
         _forbid_nul(branch)
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        _forbid_nul(schema["items"])  # a repeated parameter: each value
     if schema.get("type") == "string":
         schema.setdefault("pattern", NO_NUL_PATTERN)
 

@@ -5,6 +5,7 @@
 import { getJSON } from "./api.js";
 
 const MAX_BATCH_CHARS = 4000;
+const MAX_BATCH_KEYS = 64; // the server's cap on `key` a request
 
 /**
  * A loader of series: `load(base, key, range)` resolves to {series, seq}, `key`'s Series of the
@@ -40,7 +41,7 @@ export function batchedMetrics() {
       };
       for (const key of new Set(waiters.map((w) => w.key))) {
         const n = encodeURIComponent(key).length + 5; // and its "&key="
-        if (batch.length && chars + n > MAX_BATCH_CHARS) flush();
+        if (batch.length && (chars + n > MAX_BATCH_CHARS || batch.length >= MAX_BATCH_KEYS)) flush();
         batch.push(key);
         chars += n;
       }
