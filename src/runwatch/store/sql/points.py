@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from array import array
 from typing import Any, Literal
 
 import msgspec
 
 from runwatch.store import pyramid
-from runwatch.store.chunks import CHUNK_MAX, Chunk, last_per_step, pack, select_range, unpack_chunk
+from runwatch.store.chunks import CHUNK_MAX, last_per_step, pack
 from runwatch.store.prepare import SeriesColumns
 from runwatch.store.pyramid import Block
+from runwatch.store.sql.queries import raw_points
 from runwatch.store.sql.tx import Tx
 
 # Past this many new chunks in a batch, one bulk copy beats many INSERTs (PostgreSQL's COPY).
@@ -120,14 +120,17 @@ def relogged_blocks(tx: Tx, sid: int, col: SeriesColumns, floor: int | None) -> 
         if inside > RELOG_PER_STEP * (end - start + 1):
             whole = []  # a step logged over and over: merged, so a batch reads no more points
     if whole:
-        rows = tx.execute(
-            f"SELECT steps, ts, vals FROM chunks WHERE series_id = ? AND step_max >= ?"
-            f" AND step_min <= ? ORDER BY {tx.dialect.insert_order}",
-            (sid, start, end),
-        ).fetchall()
-        new = Chunk(array("q", col.step), array("d", col.ts), array("d", col.value))
-        points = select_range([*(unpack_chunk(*r) for r in rows), new], "step", start, end)
-        fresh = {blk.block: blk for blk in pyramid.blocks_of(*last_per_step(*points[:2]), w)}
+        xs, vs, _ = raw_points(tx, sid, "step", "step", start, end)
+        # The batch's points after the stored ones (a stable sort): at a step, the batch's stays.
+        read = len(xs)
+        for s, v in zip(col.step, col.value, strict=True):
+            if start <= s <= end:
+                xs.append(s)
+                vs.append(v)
+        if read < len(xs):
+            order = sorted(range(len(xs)), key=xs.__getitem__)
+            xs, vs = [xs[i] for i in order], [vs[i] for i in order]
+        fresh = {blk.block: blk for blk in pyramid.blocks_of(*last_per_step(xs, vs), w)}
     changed = {}
     for blk in batch:
         old = stored.get((0, blk.block))

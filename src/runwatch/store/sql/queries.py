@@ -83,7 +83,7 @@ def tails(tx: Tx, run_id: str, keys: list[str], n: int) -> dict[str, Series]:
     return out
 
 
-def _raw(
+def raw_points(
     tx: Tx, sid: int, col: str, x: Literal["step", "time"], lo: float, hi: float
 ) -> tuple[list[float], list[float], list[int] | None]:
     """(x, value, step) of the series' raw points in [lo, hi], ordered by x (ingest order for
@@ -142,7 +142,7 @@ def metrics(
         affordable = n <= RAW_PER_BUCKET * max_points + 2 * CHUNK_MAX
         raw = n <= max_points or (level is None and affordable)
         if not dropped and raw:
-            xs, vs, steps = _raw(tx, sid, col, x, lo, hi)
+            xs, vs, steps = raw_points(tx, sid, col, x, lo, hi)
             out[key] = to_series(xs, vs, max_points, x, steps)
         else:
             out[key] = _from_pyramid(tx, sid, col, x, lo, hi, level or 0, max_points, dropped)
@@ -220,7 +220,7 @@ def _from_pyramid(
         left = min(hi, math.nextafter(first * w, -math.inf))
         for a, b in ((lo, left), (stop * w, hi)):
             if a <= b:
-                xs, vs, _ = _raw(tx, sid, col, x, a, b)
+                xs, vs, _ = raw_points(tx, sid, col, x, a, b)
                 if x == "step":  # as the blocks: one point a step
                     xs, vs = last_per_step(xs, vs)
                 edges += pyramid.blocks_of(xs, vs, w, level)
